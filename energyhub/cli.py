@@ -1,0 +1,179 @@
+"""The `energyhub` command: one typer app, one sub-app per concern; errors become exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from energyhub.config import Settings, load_settings
+from energyhub.demo import run_demo
+from energyhub.errors import ConfigError, EnergyhubError
+from energyhub.render import site_summary, site_tree, sync_summary
+from energyhub.sites import load_site, site_json_schema
+from energyhub.store.db import connect, installed_backend
+from energyhub.store.maintenance import MaintenanceReport, maintain
+from energyhub.store.migrations import MigrationReport, migrate_with, require_schema
+from energyhub.store.sync import SyncReport, sync_site
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_BAD_INPUT = 2
+"""Exit status for bad input: a site file, a CLI argument, a setting, an unreachable database."""
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="energyhub",
+    help="Integrated energy management telemetry: ingest, optimize, account for carbon.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+sites_app = typer.Typer(
+    help="Site files: validate, print, export the schema, load.", no_args_is_help=True
+)
+db_app = typer.Typer(help="The database: migrate and maintain.", no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
+app.add_typer(db_app, name="db")
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print a one-line (or short) error to stderr and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn energyhub's own errors into a clear message and exit status 2, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except EnergyhubError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine to completion; Ctrl-C ends it quietly."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+SiteFileArg = Annotated[
+    Path, typer.Argument(help="Site file (YAML).", exists=False, dir_okay=False, show_default=False)
+]
+
+
+def _require_db_url(settings: Settings) -> str:
+    if not settings.db_url:
+        raise fail("ENERGYHUB_DB_URL is not set: give the PostgreSQL URL (or run `energyhub demo`)")
+    return settings.db_url
+
+
+@sites_app.command("check")
+@handles_errors
+def sites_check(site_file: SiteFileArg) -> None:
+    """Validate a site file and print its tree."""
+    site = load_site(site_file)
+    console.print(site_tree(site))
+    console.print(f"[green]{site_file}: valid[/] — {site_summary(site)}")
+
+
+@sites_app.command("schema")
+def sites_schema() -> None:
+    """Print the JSON Schema of site files."""
+    typer.echo(site_json_schema())
+
+
+@sites_app.command("load")
+@handles_errors
+def sites_load(site_file: SiteFileArg) -> None:
+    """Load a site file into the database (idempotent; meters are retired, never deleted)."""
+    site = load_site(site_file)
+    settings = settings_or_exit()
+    url = _require_db_url(settings)
+
+    async def load() -> SyncReport:
+        async with connect(url, settings.db_connect_timeout_s) as conn:
+            await require_schema(conn)
+            return await sync_site(conn, site)
+
+    console.print(sync_summary(run_async(load())))
+
+
+@db_app.command("migrate")
+@handles_errors
+def db_migrate() -> None:
+    """Create or upgrade the schema (TimescaleDB when available, else plain PostgreSQL)."""
+    settings = settings_or_exit()
+    url = _require_db_url(settings)
+
+    async def run() -> MigrationReport:
+        async with connect(url, settings.db_connect_timeout_s) as conn:
+            return await migrate_with(conn, settings)
+
+    report = run_async(run())
+    for step in report.applied:
+        console.print(f"applied {step}")
+    console.print(
+        f"schema at version {report.current_version} ({report.backend.value}), "
+        f"{len(report.applied)} migration(s) applied"
+    )
+
+
+@db_app.command("maintain")
+@handles_errors
+def db_maintain() -> None:
+    """Refresh rollups; on plain PostgreSQL also make partitions ahead and drop expired ones."""
+    settings = settings_or_exit()
+    url = _require_db_url(settings)
+
+    async def run() -> MaintenanceReport:
+        async with connect(url, settings.db_connect_timeout_s) as conn:
+            await require_schema(conn)
+            return await maintain(
+                conn,
+                await installed_backend(conn),
+                retention_days=settings.retention_days,
+                partitions_ahead_days=settings.partitions_ahead_days,
+            )
+
+    report = run_async(run())
+    console.print(
+        f"rollup buckets refreshed: {report.rollup_buckets_refreshed}, partitions created: "
+        f"{report.partitions_created}, dropped: {', '.join(report.partitions_dropped) or 'none'}"
+    )
+
+
+@app.command("demo")
+@handles_errors
+def demo(
+    site_file: Annotated[
+        Path | None, typer.Option("--site", help="Site file (default: the settings' site_file).")
+    ] = None,
+) -> None:
+    """Run energyhub on embedded defaults: a private PostgreSQL unless ENERGYHUB_DB_URL is set."""
+    settings = settings_or_exit()
+    site = load_site(site_file or settings.site_file)
+    run_async(run_demo(settings, site, console))

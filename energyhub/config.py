@@ -1,0 +1,94 @@
+"""One Settings class: `ENERGYHUB_*` environment variables over an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from energyhub.errors import ConfigError
+
+CONFIG_FILE_VARIABLE = "ENERGYHUB_CONFIG"
+"""Environment variable naming the optional TOML settings file (keys as the field names)."""
+
+EXAMPLE_SITE_FILE = Path(__file__).resolve().parent.parent / "examples" / "expo-park.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything energyhub reads from its environment; each field is `ENERGYHUB_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="ENERGYHUB_", extra="forbid")
+
+    db_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@host:port/db). Unset: `energyhub demo` "
+        "starts a private embedded PostgreSQL; other commands refuse to run.",
+    )
+    db_pool_min: int = Field(default=1, ge=1, description="Connections the pool keeps open.")
+    db_pool_max: int = Field(default=8, ge=1, description="Most connections the pool opens.")
+    db_connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a database connection."
+    )
+    timescaledb: Literal["auto", "require", "off"] = Field(
+        default="auto",
+        description="Storage path: `auto` uses TimescaleDB when the extension is available, "
+        "`require` fails without it, `off` always uses plain PostgreSQL partitions.",
+    )
+    retention_days: int = Field(
+        default=730, ge=1, description="Readings older than this many days are dropped."
+    )
+    partitions_ahead_days: int = Field(
+        default=7, ge=1, description="Plain PostgreSQL: daily partitions created ahead of today."
+    )
+    compress_after_days: int = Field(
+        default=7, ge=1, description="TimescaleDB: chunks older than this are compressed."
+    )
+    site_file: Path = Field(
+        default=EXAMPLE_SITE_FILE, description="Site file the demo (and default commands) load."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Logging level."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments win, then the environment, then the TOML file of ENERGYHUB_CONFIG."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a bad value into a ConfigError naming the variable."""
+    toml_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    if toml_file and not Path(toml_file).is_file():
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: no such file")
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"])
+            variable = f"ENERGYHUB_{name.upper()}"
+            expected = error["msg"]
+            problems.append(f"{variable}={error.get('input')!r}: {expected}")
+        raise ConfigError("; ".join(problems)) from None
+    except ValueError as exc:  # a TOML file that does not parse
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {exc}") from None

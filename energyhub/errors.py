@@ -1,0 +1,41 @@
+"""energyhub's one exception tree; `api/` turns it into HTTP errors, the CLI into exit codes."""
+
+from __future__ import annotations
+
+
+class EnergyhubError(Exception):
+    """Base of every error energyhub raises on purpose."""
+
+
+class ConfigError(EnergyhubError):
+    """A setting (environment variable or TOML key) has a value of the wrong form."""
+
+
+class SiteFileError(EnergyhubError):
+    """A site file cannot be read or breaks the site-file contract.
+
+    `problems` holds one `path: message` line per problem, e.g.
+    `city.parks[0].buildings[3].assets[1].energy_kwh: must be > 0, got -5`.
+    """
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+class StoreError(EnergyhubError):
+    """Base of storage errors."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be reached; the message carries the masked URL and what to check."""
+
+
+class MigrationError(StoreError):
+    """The schema cannot be brought to the current version."""
+
+
+class EmbeddedServiceError(EnergyhubError):
+    """An embedded server (PostgreSQL for the demo or a test) failed to start or stop."""

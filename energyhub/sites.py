@@ -1,0 +1,565 @@
+"""The site tree (city > park > building > enterprise), its meters and assets, from a site file.
+
+Units are in every key name. Validation happens once, here, at the edge: inside, energyhub code
+passes these typed objects. Errors name the path and the value, e.g.
+`city.parks[0].buildings[3].assets[1].energy_kwh: must be > 0, got -5`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from energyhub.errors import SiteFileError
+
+Efficiency = Annotated[float, Field(gt=0, le=1)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+PositiveKw = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
+
+Carrier = Literal["electricity", "heat", "cooling", "gas", "water", "pv", "none"]
+Quantity = Literal[
+    "power_kw", "energy_kwh", "temperature_c", "humidity_pct", "occupancy", "soc_pct"
+]
+BuildingClass = Literal["office-A", "office-B", "lab", "data-center", "hotel", "retail"]
+SiteKind = Literal["city", "park", "building", "enterprise"]
+
+
+class Model(BaseModel):
+    """Strict base: unknown keys are errors (a misspelt key must not be ignored silently)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- carbon, grid and gas -------------------------------------------------------------------
+
+
+class CarbonFactors(Model):
+    """Emission factors and carbon price used for accounting and in plan objectives."""
+
+    grid_kg_per_kwh: NonNegative = 0.5306
+    gas_kg_per_kwh: NonNegative = 0.202
+    heat_kg_per_kwh: NonNegative = 0.396
+    price_cny_per_t: NonNegative = 0.0
+
+
+class GridConnection(Model):
+    """A metered grid connection: limits, tariff and charges."""
+
+    import_max_kw: PositiveKw
+    export_max_kw: NonNegative = 0.0
+    tariff: str = "shanghai-two-part"
+    tariff_prices_cny_per_kwh: dict[str, NonNegative] | None = Field(
+        default=None, description="Override the named tariff's price per period (peak, flat, ...)."
+    )
+    export_price_cny_per_kwh: NonNegative = 0.0
+    demand_charge_cny_per_kw: NonNegative = 0.0
+
+
+class GasSupply(Model):
+    """Natural gas price and heating value (LHV)."""
+
+    price_cny_per_nm3: NonNegative
+    lhv_kwh_per_nm3: PositiveKw = 9.97
+
+
+# --- meters ---------------------------------------------------------------------------------
+
+
+class DeviceMapping(Model):
+    """A field device whose own payload format (Tasmota, Shelly Gen2) feeds this meter."""
+
+    format: Literal["tasmota", "shelly"]
+    device: Identifier
+    channel: int = Field(default=0, ge=0, description="Shelly switch:N / em:N channel.")
+    component: Literal["switch", "em"] = "switch"
+
+
+class Meter(Model):
+    """A meter or sensor; readings are stored as received, counters become energy at query time."""
+
+    id: Identifier
+    carrier: Carrier
+    quantity: Quantity
+    submeter_of: Identifier | None = Field(
+        default=None, description="Parent meter (same site) this sub-meter is part of."
+    )
+    asset: Identifier | None = Field(default=None, description="Asset this meter measures.")
+    rollover_kwh: PositiveKw | None = Field(
+        default=None, description="Counter value at which an energy_kwh meter wraps to zero."
+    )
+    device: DeviceMapping | None = None
+    renamed_from: Identifier | None = Field(
+        default=None, description="Previous id: `sites load` keeps its readings under the new id."
+    )
+
+    @model_validator(mode="after")
+    def _counter_fields(self) -> Self:
+        if self.rollover_kwh is not None and self.quantity != "energy_kwh":
+            raise ValueError(
+                f"rollover_kwh applies to energy_kwh counters, not quantity {self.quantity!r}"
+            )
+        return self
+
+
+# --- assets ---------------------------------------------------------------------------------
+
+
+class CopFromOutdoor(Model):
+    """COP as a linear function of outdoor temperature: cop = a + b · outdoor_c."""
+
+    a: float
+    b: float
+
+
+class AssetBase(Model):
+    id: Identifier
+    name: str | None = None
+
+
+class StorageMixin(Model):
+    """SOC fractions are of energy_kwh; soc_final is the SOC at the end of the last step."""
+
+    energy_kwh: PositiveKw
+    power_kw: PositiveKw
+    eta_charge: Efficiency = 1.0
+    eta_discharge: Efficiency = 1.0
+    soc_min: Fraction = 0.0
+    soc_max: Fraction = 1.0
+    soc_initial: Fraction = 0.5
+    soc_final: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _soc_window(self) -> Self:
+        if self.soc_min > self.soc_max:
+            raise ValueError(f"soc_min ({self.soc_min}) must be ≤ soc_max ({self.soc_max})")
+        for name in ("soc_initial", "soc_final"):
+            value = getattr(self, name)
+            if value is not None and not self.soc_min <= value <= self.soc_max:
+                raise ValueError(
+                    f"{name} must lie in [soc_min, soc_max] = [{self.soc_min}, {self.soc_max}], "
+                    f"got {value}"
+                )
+        return self
+
+
+class PV(AssetBase):
+    type: Literal["pv"]
+    peak_kw: PositiveKw
+
+
+class Wind(AssetBase):
+    type: Literal["wind"]
+    peak_kw: PositiveKw
+
+
+class Battery(AssetBase, StorageMixin):
+    type: Literal["battery"]
+    eta_charge: Efficiency = 0.95
+    eta_discharge: Efficiency = 0.95
+    soc_min: Fraction = 0.1
+    soc_max: Fraction = 0.9
+    throughput_cost_cny_per_kwh: NonNegative = 0.0
+
+
+class ThermalStorage(AssetBase, StorageMixin):
+    type: Literal["thermal_storage"]
+    carrier: Literal["heat", "cooling"]
+    loss_per_h: Fraction = 0.0
+
+
+class HeatPump(AssetBase):
+    type: Literal["heat_pump"]
+    heat_max_kw: PositiveKw
+    cop: Annotated[float, Field(gt=0, le=10)] | None = None
+    cop_from_outdoor: CopFromOutdoor | None = None
+
+    @model_validator(mode="after")
+    def _one_cop(self) -> Self:
+        if (self.cop is None) == (self.cop_from_outdoor is None):
+            raise ValueError("give exactly one of cop or cop_from_outdoor")
+        return self
+
+
+class ElectricChiller(AssetBase):
+    type: Literal["electric_chiller"]
+    cooling_max_kw: PositiveKw
+    cop: Annotated[float, Field(gt=0, le=15)] | None = None
+    cop_from_outdoor: CopFromOutdoor | None = None
+
+    @model_validator(mode="after")
+    def _one_cop(self) -> Self:
+        if (self.cop is None) == (self.cop_from_outdoor is None):
+            raise ValueError("give exactly one of cop or cop_from_outdoor")
+        return self
+
+
+class AbsorptionChiller(AssetBase):
+    type: Literal["absorption_chiller"]
+    cooling_max_kw: PositiveKw
+    cop: Annotated[float, Field(gt=0, le=2)] = 0.7
+
+
+class CHP(AssetBase):
+    type: Literal["chp"]
+    fuel_max_kw: PositiveKw
+    eta_el: Efficiency
+    eta_th: Efficiency
+    min_load: Fraction = 0.0
+    start_cost_cny: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _energy_conserved(self) -> Self:
+        if self.eta_el + self.eta_th > 1:
+            raise ValueError(f"eta_el + eta_th must be ≤ 1, got {self.eta_el + self.eta_th:g}")
+        return self
+
+
+class GasBoiler(AssetBase):
+    type: Literal["gas_boiler"]
+    heat_max_kw: PositiveKw
+    eta: Efficiency
+
+
+class ElectricBoiler(AssetBase):
+    type: Literal["electric_boiler"]
+    heat_max_kw: PositiveKw
+    eta: Efficiency = 0.99
+
+
+class FlexibleLoad(AssetBase):
+    """Electric energy that must be served within a daily window, at any power up to the limit."""
+
+    type: Literal["flexible_load"]
+    power_max_kw: PositiveKw
+    energy_kwh: PositiveKw
+    window_start_h: Annotated[int, Field(ge=0, le=23)] = 0
+    window_end_h: Annotated[int, Field(ge=1, le=24)] = 24
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.window_end_h <= self.window_start_h:
+            raise ValueError(
+                f"window_end_h ({self.window_end_h}) must be after window_start_h "
+                f"({self.window_start_h})"
+            )
+        hours = self.window_end_h - self.window_start_h
+        if self.energy_kwh > self.power_max_kw * hours:
+            raise ValueError(
+                f"energy_kwh {self.energy_kwh:g} cannot be served at {self.power_max_kw:g} kW "
+                f"within {hours} h"
+            )
+        return self
+
+
+class Electrolyzer(AssetBase):
+    type: Literal["electrolyzer"]
+    power_max_kw: PositiveKw
+    eta: Efficiency = 0.65
+
+
+class HydrogenStore(AssetBase, StorageMixin):
+    type: Literal["hydrogen_store"]
+
+
+class FuelCell(AssetBase):
+    type: Literal["fuel_cell"]
+    power_max_kw: PositiveKw
+    eta_el: Efficiency = 0.5
+    eta_th: Efficiency = 0.3
+
+    @model_validator(mode="after")
+    def _energy_conserved(self) -> Self:
+        if self.eta_el + self.eta_th > 1:
+            raise ValueError(f"eta_el + eta_th must be ≤ 1, got {self.eta_el + self.eta_th:g}")
+        return self
+
+
+Asset = Annotated[
+    PV
+    | Wind
+    | Battery
+    | ThermalStorage
+    | HeatPump
+    | ElectricChiller
+    | AbsorptionChiller
+    | CHP
+    | GasBoiler
+    | ElectricBoiler
+    | FlexibleLoad
+    | Electrolyzer
+    | HydrogenStore
+    | FuelCell,
+    Field(discriminator="type"),
+]
+ASSET_TYPES = frozenset(
+    (
+        "pv wind battery thermal_storage heat_pump electric_chiller absorption_chiller chp "
+        "gas_boiler electric_boiler flexible_load electrolyzer hydrogen_store fuel_cell"
+    ).split()
+)
+
+
+# --- the tree -------------------------------------------------------------------------------
+
+
+class Enterprise(Model):
+    """A tenant: accounted (energy, cost, carbon) from its sub-meters, not dispatched.
+
+    A meter reference is a meter id of the declaring building, or `<building>/<meter>` for a
+    sub-meter in another building of the same city.
+    """
+
+    id: Identifier
+    name: str | None = None
+    floor_area_m2: PositiveKw | None = None
+    meters: list[str] = Field(min_length=1)
+
+
+class Building(Model):
+    id: Identifier
+    name: str | None = None
+    building_class: BuildingClass = Field(alias="class")
+    floor_area_m2: PositiveKw
+    grid: GridConnection | None = None
+    meters: list[Meter] = Field(default_factory=list)
+    enterprises: list[Enterprise] = Field(default_factory=list)
+    assets: list[Asset] = Field(default_factory=list)
+
+
+class Park(Model):
+    id: Identifier
+    name: str | None = None
+    grid: GridConnection
+    gas: GasSupply | None = None
+    meters: list[Meter] = Field(default_factory=list)
+    assets: list[Asset] = Field(default_factory=list)
+    buildings: list[Building] = Field(default_factory=list)
+
+
+class City(Model):
+    id: Identifier
+    name: str | None = None
+    carbon: CarbonFactors = Field(default_factory=CarbonFactors)
+    parks: list[Park] = Field(min_length=1)
+
+
+class SiteFile(Model):
+    """A whole site file: `version: 1`, a time zone and one city."""
+
+    version: Literal[1]
+    timezone: str = "Asia/Shanghai"
+    city: City
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+        return value
+
+    # --- navigation ---
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def nodes(self) -> Iterator[SiteNode]:
+        """Every site of the tree, parents before children."""
+        city = self.city
+        yield SiteNode(city.id, "city", None, city.name, city)
+        for park in city.parks:
+            yield SiteNode(park.id, "park", city.id, park.name, park)
+            for building in park.buildings:
+                yield SiteNode(building.id, "building", park.id, building.name, building)
+                for enterprise in building.enterprises:
+                    yield SiteNode(
+                        enterprise.id, "enterprise", building.id, enterprise.name, enterprise
+                    )
+
+    def metered_sites(self) -> Iterator[tuple[Park, Park | Building]]:
+        """(park, owner) for every park and building that carries meters, in file order."""
+        for park in self.city.parks:
+            yield park, park
+            for building in park.buildings:
+                yield park, building
+
+    def find_park(self, site_id: str) -> Park | None:
+        return next((p for p in self.city.parks if p.id == site_id), None)
+
+    def find_building(self, site_id: str) -> tuple[Park, Building] | None:
+        for park in self.city.parks:
+            for building in park.buildings:
+                if building.id == site_id:
+                    return park, building
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteNode:
+    """One node of the site tree, as stored in the `sites` table."""
+
+    id: str
+    kind: SiteKind
+    parent_id: str | None
+    name: str | None
+    model: City | Park | Building | Enterprise
+
+
+def _duplicates(ids: list[str]) -> list[str]:
+    return sorted(i for i, n in Counter(ids).items() if n > 1)
+
+
+def _reference_problems(site: SiteFile) -> Iterator[str]:
+    """Ids unique per kind, sub-meter parents, asset and enterprise meter references resolvable."""
+    site_ids = [node.id for node in site.nodes()]
+    duplicate_sites = _duplicates(site_ids)
+    for dup in duplicate_sites:
+        yield (
+            f"id {dup!r} is used by more than one site "
+            "(city, park, building and enterprise ids share one namespace)"
+        )
+    asset_ids = [a.id for p in site.city.parks for a in p.assets] + [
+        a.id for p in site.city.parks for b in p.buildings for a in b.assets
+    ]
+    for dup in _duplicates(asset_ids):
+        yield f"asset id {dup!r} is used more than once"
+    devices = [
+        f"{m.device.format}:{m.device.device} {m.device.component}:{m.device.channel}"
+        for _, owner in site.metered_sites()
+        for m in owner.meters
+        if m.device is not None
+    ]
+    for dup in _duplicates(devices):
+        yield f"device {dup} feeds more than one meter"
+    if duplicate_sites:
+        return  # meter references below are resolved by site id
+    meters_by_site = {owner.id: {m.id for m in owner.meters} for _, owner in site.metered_sites()}
+    for p, park in enumerate(site.city.parks):
+        owners: list[tuple[str, Park | Building]] = [(f"city.parks[{p}]", park)]
+        owners += [(f"city.parks[{p}].buildings[{b}]", bl) for b, bl in enumerate(park.buildings)]
+        for path, owner in owners:
+            yield from _meter_problems(path, owner, park, meters_by_site)
+
+
+def _meter_problems(
+    path: str, owner: Park | Building, park: Park, meters_by_site: dict[str, set[str]]
+) -> Iterator[str]:
+    for dup in _duplicates([m.id for m in owner.meters]):
+        yield f"{path}.meters: id {dup!r} is used more than once"
+    assets = {a.id for a in owner.assets} | {a.id for a in park.assets}
+    for i, meter in enumerate(owner.meters):
+        where = f"{path}.meters[{i}]"
+        if meter.submeter_of == meter.id:
+            yield f"{where}.submeter_of: a meter cannot be its own parent, got {meter.id!r}"
+        elif meter.submeter_of is not None and meter.submeter_of not in meters_by_site[owner.id]:
+            yield f"{where}.submeter_of: no meter {meter.submeter_of!r} in {owner.id}"
+        if meter.asset is not None and meter.asset not in assets:
+            yield f"{where}.asset: no asset {meter.asset!r} in {owner.id} or {park.id}"
+    if isinstance(owner, Building):
+        for e, enterprise in enumerate(owner.enterprises):
+            for m, ref in enumerate(enterprise.meters):
+                building_id, _, meter_id = ref.rpartition("/")
+                building_id = building_id or owner.id
+                if meter_id not in meters_by_site.get(building_id, set()):
+                    yield (
+                        f"{path}.enterprises[{e}].meters[{m}]: no meter {meter_id!r} "
+                        f"in site {building_id!r}, got {ref!r}"
+                    )
+
+
+# --- loading and error messages -------------------------------------------------------------
+
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be ≥ {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be ≤ {le}",
+    "missing": "is required",
+    "extra_forbidden": "unknown key",
+    "literal_error": "must be {expected}",
+    "string_pattern_mismatch": "must be an id of letters, digits, '-', '_' or '.'",
+    "too_short": "must not be empty",
+}
+
+
+def _format_location(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    previous: str | int | None = None
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(previous, int) and part in ASSET_TYPES:
+            pass  # the discriminated union's tag: the asset's own `type` says it already
+        else:
+            path += f".{part}" if path else part
+        previous = part
+    return path
+
+
+def _format_error(error: Any) -> str:
+    location = _format_location(tuple(error["loc"]))
+    template = _MESSAGES.get(error["type"])
+    if template is not None:
+        context = {
+            key: f"{value:g}" if isinstance(value, float) else value
+            for key, value in error.get("ctx", {}).items()
+        }
+        message = template.format(**context)
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] not in ("missing",):
+        message += f", got {error['input']!r}" if not isinstance(error["input"], dict) else ""
+    return f"{location}: {message}" if location else message
+
+
+def parse_site(data: Any, source: str = "<site>") -> SiteFile:
+    """Validate an already-parsed site document; raise SiteFileError listing every problem."""
+    if not isinstance(data, dict):
+        raise SiteFileError(source, [f"the document must be a mapping, got {type(data).__name__}"])
+    try:
+        site = SiteFile.model_validate(data)
+    except ValidationError as exc:
+        raise SiteFileError(source, [_format_error(e) for e in exc.errors()]) from None
+    problems = list(_reference_problems(site))
+    if problems:
+        raise SiteFileError(source, problems)
+    return site
+
+
+def load_site(path: Path | str) -> SiteFile:
+    """Read and validate a YAML (or JSON) site file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SiteFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SiteFileError(str(path), [f"{where}not valid YAML: {problem}"]) from None
+    return parse_site(data, str(path))
+
+
+def site_json_schema() -> str:
+    """The JSON Schema of the site file, for editors and other tools."""
+    schema = SiteFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "energyhub site file"
+    return json.dumps(schema, indent=2, ensure_ascii=False)

@@ -1,0 +1,1 @@
+"""PostgreSQL / TimescaleDB storage: schema and migrations, pool, COPY writer, site sync, reads."""

@@ -1,0 +1,82 @@
+"""Housekeeping that keeps the store current: rollups, partitions ahead, retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from psycopg import AsyncConnection, sql
+
+from energyhub.store.db import Backend
+
+PARTITION_PREFIX = "readings_p"
+
+
+@dataclass
+class MaintenanceReport:
+    rollup_buckets_refreshed: int = 0
+    partitions_created: int = 0
+    partitions_dropped: list[str] = field(default_factory=list)
+
+
+async def refresh_rollups(
+    conn: AsyncConnection, backend: Backend, since: datetime | None = None
+) -> int:
+    """Bring the 15-min and hourly rollups up to date; returns 15-min buckets refreshed (plain PG).
+
+    Plain PostgreSQL refreshes exactly the buckets the writer marked dirty. TimescaleDB refreshes
+    its continuous aggregates from `since` (default: everything) — its policies do the same on a
+    schedule, and real-time aggregation covers what is not materialized yet. `conn` must be in
+    autocommit mode (TimescaleDB refuses to refresh inside a transaction).
+    """
+    if backend is Backend.POSTGRES:
+        cur = await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+    for view in ("readings_15m", "readings_1h"):
+        await conn.execute("CALL refresh_continuous_aggregate(%s, %s, NULL)", (view, since))
+    return 0
+
+
+async def ensure_partitions_ahead(conn: AsyncConnection, days_ahead: int) -> int:
+    """Daily partitions from yesterday to `days_ahead` days on (plain PostgreSQL); count created."""
+    cur = await conn.execute(
+        "SELECT count(*) FILTER (WHERE energyhub_ensure_partition(d::date)) FROM generate_series("
+        "(now() AT TIME ZONE 'UTC')::date - 1, (now() AT TIME ZONE 'UTC')::date + %s, "
+        "interval '1 day') AS d",
+        (days_ahead,),
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def drop_expired_partitions(
+    conn: AsyncConnection, retention_days: int, today: date | None = None
+) -> list[str]:
+    """Drop daily partitions whose whole day is older than the retention (plain PostgreSQL)."""
+    cutoff = (today or datetime.now(UTC).date()) - timedelta(days=retention_days)
+    cur = await conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'readings'::regclass AND c.relname LIKE %s ORDER BY 1",
+        (PARTITION_PREFIX + "%",),
+    )
+    expired = [
+        name
+        for (name,) in await cur.fetchall()
+        if datetime.strptime(name.removeprefix(PARTITION_PREFIX), "%Y%m%d").date() < cutoff
+    ]
+    for name in expired:
+        await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+    return expired
+
+
+async def maintain(
+    conn: AsyncConnection, backend: Backend, *, retention_days: int, partitions_ahead_days: int
+) -> MaintenanceReport:
+    """One housekeeping pass (TimescaleDB's own jobs do partitions and retention there)."""
+    report = MaintenanceReport()
+    report.rollup_buckets_refreshed = await refresh_rollups(conn, backend)
+    if backend is Backend.POSTGRES:
+        report.partitions_created = await ensure_partitions_ahead(conn, partitions_ahead_days)
+        report.partitions_dropped = await drop_expired_partitions(conn, retention_days)
+    return report

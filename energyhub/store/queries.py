@@ -1,0 +1,175 @@
+"""Read queries: latest values, bucketed series per meter and summed over a site subtree.
+
+Series come from the 1-hour or 15-minute rollups when the step is a multiple of their grain, else
+from raw readings. Values per bucket: power meters and sensors average their samples; cumulative
+energy counters (`energy_kwh`) become interval energy between consecutive last values — a drop is a
+rollover when the meter declares `rollover_kwh` and the previous value was past half of it, else a
+reset to zero — divided by the step's hours, so every series speaks kW. A gap's energy lands in the
+first bucket after it; buckets without data are absent, never interpolated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from psycopg import AsyncConnection, sql
+
+from energyhub.store.db import Backend
+
+STEPS: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
+COUNTER_LOOKBACK = timedelta(days=1)
+"""How far before `start` a counter's previous value is looked for; older → first bucket unknown."""
+
+LOAD_CARRIERS = ("electricity", "heat", "cooling", "gas")
+
+RAW_SOURCE = sql.SQL(
+    "(SELECT ts AS bucket, meter_id, 1 AS n, value AS sum_value, value AS last_value FROM readings)"
+)
+
+PER_METER = """
+WITH src AS (
+    SELECT s.meter_id, s.bucket, s.n, s.sum_value, s.last_value,
+           lag(s.last_value) OVER (PARTITION BY s.meter_id ORDER BY s.bucket) AS prev_value
+    FROM {source} AS s
+    WHERE s.meter_id = ANY(%(meters)s) AND s.bucket >= %(lookback)s AND s.bucket < %(end)s
+), intervals AS (
+    SELECT src.*, m.quantity,
+           CASE WHEN src.prev_value IS NULL THEN NULL
+                WHEN src.last_value >= src.prev_value THEN src.last_value - src.prev_value
+                WHEN m.rollover_kwh IS NOT NULL AND src.prev_value > 0.5 * m.rollover_kwh
+                    THEN src.last_value + m.rollover_kwh - src.prev_value
+                ELSE src.last_value
+           END AS delta_kwh
+    FROM src JOIN meters AS m ON m.id = src.meter_id
+    WHERE src.bucket >= %(start)s
+)
+SELECT {bucket} AS bucket, meter_id,
+       CASE WHEN min(quantity) = 'energy_kwh' THEN sum(delta_kwh) / %(step_h)s
+            ELSE sum(sum_value) / sum(n) END AS value,
+       sum(n)::integer AS samples
+FROM intervals
+GROUP BY 1, 2"""
+
+SUBTREE_METERS = """
+WITH RECURSIVE subtree (id) AS (
+    SELECT id FROM sites WHERE id = %(site)s
+    UNION ALL
+    SELECT s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
+)
+SELECT m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
+WHERE m.quantity IN ('power_kw', 'energy_kwh')
+  AND (m.carrier = 'pv'
+       OR (m.carrier = ANY(%(carriers)s) AND m.parent_meter_id IS NULL AND m.asset_id IS NULL))
+UNION
+SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s"""
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    meter_id: int
+    ts: datetime
+    value: float
+
+
+def parse_step(text: str) -> timedelta:
+    """A step name (1m, 5m, 15m, 1h, 1d) as a timedelta; ValueError naming the allowed ones."""
+    try:
+        return STEPS[text]
+    except KeyError:
+        raise ValueError(f"step must be one of {', '.join(STEPS)}, got {text!r}") from None
+
+
+def _source(step: timedelta) -> sql.Composable:
+    if step >= STEPS["1h"] and step % STEPS["1h"] == timedelta(0):
+        return sql.Identifier("readings_1h")
+    if step % STEPS["15m"] == timedelta(0):
+        return sql.Identifier("readings_15m")
+    return RAW_SOURCE
+
+
+def _bucket(backend: Backend, step: timedelta, timezone: str) -> sql.Composable:
+    """The step's bucket of `bucket`: days start at local midnight of the site's time zone."""
+    if step == STEPS["1d"]:
+        if backend is Backend.TIMESCALEDB:
+            return sql.SQL("time_bucket('1 day', bucket, {})").format(sql.Literal(timezone))
+        return sql.SQL("date_trunc('day', bucket, {})").format(sql.Literal(timezone))
+    if backend is Backend.TIMESCALEDB:
+        return sql.SQL("time_bucket({}, bucket)").format(sql.Literal(step))
+    return sql.SQL("date_bin({}, bucket, '2000-01-01 00:00:00+00')").format(sql.Literal(step))
+
+
+def _check_range(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must carry a UTC offset")
+    if end <= start:
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+
+
+async def meter_series(
+    conn: AsyncConnection,
+    backend: Backend,
+    meter_ids: list[int],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    timezone: str = "UTC",
+) -> pd.DataFrame:
+    """Per meter and bucket: `value` (kW, or the sensor's mean) and `samples`, from [start, end)."""
+    _check_range(start, end)
+    query = sql.SQL(PER_METER).format(source=_source(step), bucket=_bucket(backend, step, timezone))
+    params = {
+        "meters": meter_ids,
+        "start": start,
+        "end": end,
+        "lookback": start - COUNTER_LOOKBACK,
+        "step_h": step / timedelta(hours=1),
+    }
+    cur = await conn.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
+    frame = pd.DataFrame(await cur.fetchall(), columns=["bucket", "meter_id", "value", "samples"])
+    return frame.astype({"value": "float64", "meter_id": "int64", "samples": "int64"})
+
+
+async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
+    """The meters whose sum is the site's load by carrier (and its PV), for any site kind.
+
+    Top-level meters (no `submeter_of`) of energy carriers that do not measure an asset, plus PV;
+    an enterprise is the sum of its own sub-meters.
+    """
+    cur = await conn.execute(SUBTREE_METERS, {"site": site_id, "carriers": list(LOAD_CARRIERS)})
+    return sorted(int(row[0]) for row in await cur.fetchall())
+
+
+async def site_series(
+    conn: AsyncConnection,
+    backend: Backend,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    timezone: str = "UTC",
+) -> pd.DataFrame:
+    """Power per carrier and bucket summed over the site's subtree: bucket, carrier, power_kw."""
+    meter_ids = await site_meter_ids(conn, site_id)
+    per_meter = await meter_series(conn, backend, meter_ids, start, end, step, timezone)
+    cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))
+    carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
+    joined = per_meter.merge(carriers, on="meter_id")
+    summed = joined.groupby(["bucket", "carrier"], as_index=False)["value"].sum()
+    return summed.rename(columns={"value": "power_kw"}).sort_values(["bucket", "carrier"])
+
+
+async def latest_values(conn: AsyncConnection, meter_ids: list[int]) -> list[LatestValue]:
+    """The newest stored reading of each meter that has one."""
+    cur = await conn.execute(
+        "SELECT meter_id, ts, value FROM meter_latest WHERE meter_id = ANY(%s) ORDER BY meter_id",
+        (meter_ids,),
+    )
+    return [LatestValue(int(m), ts, float(v)) for m, ts, v in await cur.fetchall()]

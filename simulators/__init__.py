@@ -1,0 +1,1 @@
+"""Field hardware stand-ins: meters, sensors and devices that publish over MQTT."""
