@@ -1,0 +1,162 @@
+"""Grid, renewables, storage, flexible load and the links of a park: one function per kind.
+
+Each adds its variables and constraints for every step at once and injects its flows into the
+node balances of the context (kW, positive into the node).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from energyhub.optimize.model import Var
+from energyhub.optimize.network import Carrier, Context
+from energyhub.optimize.scope import Node
+from energyhub.sites import (
+    PV,
+    Battery,
+    FlexibleLoad,
+    GridConnection,
+    HydrogenStore,
+    ThermalStorage,
+    Wind,
+)
+
+
+def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
+    """Import/export within limits, TOU energy cost, demand charge on the horizon's peak, CO₂."""
+    m, n, dt, prices = ctx.m, ctx.n, ctx.dt_h, ctx.prices
+    imp = m.add_variables(f"{node}:import_kw", n, 0.0, grid.import_max_kw)
+    m.add_cost("energy", prices.import_cny_per_kwh * dt * imp.expr())
+    emissions = prices.grid_kg_per_kwh * dt * imp.expr()
+    m.add_account("co2_kg:electricity", emissions)
+    m.add_cost("carbon", prices.carbon_cny_per_kg * emissions)
+    flow = imp.expr()
+    if grid.export_max_kw > 0:
+        exp = m.add_variables(f"{node}:export_kw", n, 0.0, grid.export_max_kw)
+        m.add_cost("energy", -prices.export_cny_per_kwh * dt * exp.expr())
+        flow = flow - exp.expr()
+        if ctx.exclusive("grid", imp, exp):
+            importing = m.add_variables(f"{node}:importing", n, binary=True)
+            m.add_constraints(
+                f"{node}:import_exclusive", imp.expr() - grid.import_max_kw * importing.expr(), "<="
+            )
+            m.add_constraints(
+                f"{node}:export_exclusive",
+                exp.expr() + grid.export_max_kw * importing.expr(),
+                "<=",
+                grid.export_max_kw,
+            )
+    if grid.demand_charge_cny_per_kw > 0:
+        peak = m.add_variables(f"{node}:peak_import_kw", 1, 0.0, grid.import_max_kw)
+        m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=")
+        m.add_cost("demand", grid.demand_charge_cny_per_kw * peak.expr())
+    ctx.inject(node, "electricity", node, flow)
+
+
+def add_renewable(ctx: Context, node: str, asset: PV | Wind) -> None:
+    """Output up to the available power (curtailable)."""
+    available = ctx.inputs.columns[f"{asset.id}:available_kw"]
+    out = ctx.m.add_variables(f"{asset.id}:output_kw", ctx.n, 0.0, available)
+    ctx.m.add_output(f"{asset.id}:curtailed_kw", available - out.expr())
+    ctx.inject(node, "electricity", asset.id, out.expr())
+
+
+def _keep_per_step(loss_per_h: float, dt_h: float) -> float:
+    return float((1.0 - loss_per_h) ** dt_h)
+
+
+def add_storage(
+    ctx: Context, node: str, asset: Battery | ThermalStorage | HydrogenStore, carrier: Carrier
+) -> None:
+    """Charge, discharge and SOC: SOC window, standing loss, initial and terminal SOC."""
+    m, n, dt, e = ctx.m, ctx.n, ctx.dt_h, asset.energy_kwh
+    charge = m.add_variables(f"{asset.id}:charge_kw", n, 0.0, asset.power_kw)
+    discharge = m.add_variables(f"{asset.id}:discharge_kw", n, 0.0, asset.power_kw)
+    soc = m.add_variables(f"{asset.id}:soc_kwh", n, asset.soc_min * e, asset.soc_max * e)
+    keep = _keep_per_step(asset.loss_per_h if isinstance(asset, ThermalStorage) else 0.0, dt)
+    m.add_constraints(
+        f"{asset.id}:soc_balance",
+        soc.expr()
+        - keep * soc.lag(asset.soc_initial * e)
+        - asset.eta_charge * dt * charge.expr()
+        + dt / asset.eta_discharge * discharge.expr(),
+        "==",
+    )
+    if asset.soc_final is not None:
+        m.add_constraints(f"{asset.id}:soc_final", soc.at(-1), "==", asset.soc_final * e)
+    lossy = asset.eta_charge * asset.eta_discharge < 1.0
+    if lossy and ctx.exclusive("storage", charge, discharge):
+        _exclusive(ctx, asset.id, charge, discharge, asset.power_kw)
+    if isinstance(asset, Battery) and asset.throughput_cost_cny_per_kwh > 0:
+        throughput = dt * (charge.expr() + discharge.expr())
+        m.add_cost("degradation", asset.throughput_cost_cny_per_kwh * throughput)
+    ctx.inject(node, carrier, asset.id, discharge.expr() - charge.expr())
+
+
+def _exclusive(ctx: Context, asset: str, charge: Var, discharge: Var, power_kw: float) -> None:
+    """No charging and discharging in the same step: one binary per step."""
+    charging = ctx.m.add_variables(f"{asset}:charging", ctx.n, binary=True)
+    ctx.m.add_constraints(
+        f"{asset}:charge_exclusive", charge.expr() - power_kw * charging.expr(), "<="
+    )
+    ctx.m.add_constraints(
+        f"{asset}:discharge_exclusive",
+        discharge.expr() + power_kw * charging.expr(),
+        "<=",
+        power_kw,
+    )
+
+
+def window_days(ctx: Context, start_h: int, end_h: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each step its day number if it starts inside [start_h, end_h), else -1; and coverage."""
+    index = ctx.inputs.index
+    hours = np.asarray(index.hour + index.minute / 60.0)
+    inside = (hours >= start_h) & (hours < end_h)
+    day_codes = np.unique(np.asarray(index.normalize().asi8), return_inverse=True)[1]
+    groups = np.where(inside, day_codes, -1).astype(np.int64)
+    used = np.unique(groups[groups >= 0], return_inverse=True)
+    compact = np.full(ctx.n, -1, dtype=np.int64)
+    compact[groups >= 0] = used[1]
+    covered_h = np.bincount(used[1], minlength=used[0].size) * ctx.dt_h
+    return compact, covered_h / (end_h - start_h)
+
+
+def add_flexible_load(ctx: Context, node: str, asset: FlexibleLoad) -> None:
+    """Serve energy_kwh within each day's window at up to power_max_kw (prorated at the edges)."""
+    groups, coverage = window_days(ctx, asset.window_start_h, asset.window_end_h)
+    upper = np.where(groups >= 0, asset.power_max_kw, 0.0)
+    power = ctx.m.add_variables(f"{asset.id}:power_kw", ctx.n, 0.0, upper)
+    if coverage.size:
+        energy = (ctx.dt_h * power.expr()).group(groups, coverage.size)
+        ctx.m.add_constraints(f"{asset.id}:energy_kwh", energy, "==", asset.energy_kwh * coverage)
+    ctx.inject(node, "electricity", asset.id, -power.expr())
+
+
+def add_building_links(ctx: Context, park: Node, building: Node) -> None:
+    """A building's feeder from the park bus, and district heat/cooling where the park makes it."""
+    lower, upper = -np.inf, np.inf
+    if building.link is not None:
+        lower, upper = -building.link.export_max_kw, building.link.import_max_kw
+    feed = ctx.m.add_variables(f"{building.id}:feed_kw", ctx.n, lower, upper)
+    ctx.inject(building.id, "electricity", f"{building.id}:feed_kw", feed.expr())
+    ctx.inject(park.id, "electricity", f"{building.id}:feed_kw", -feed.expr())
+    for carrier in ("heat", "cooling"):
+        if park.produces(carrier) and building.is_building:
+            name = f"{building.id}:district_{carrier}_kw"
+            district = ctx.m.add_variables(name, ctx.n)
+            ctx.inject(building.id, carrier, name, district.expr())
+            ctx.inject(park.id, carrier, name, -district.expr())
+
+
+def add_gas_supplies(ctx: Context) -> None:
+    """A gas purchase at every node that burns gas: gas cost, CO₂, carbon price."""
+    prices = ctx.prices
+    for node in ctx.scope.nodes:
+        if (node.id, "gas") not in ctx.injections:
+            continue
+        gas = ctx.m.add_variables(f"{node.id}:gas_kw", ctx.n)
+        ctx.m.add_cost("gas", prices.gas_cny_per_kwh * ctx.dt_h * gas.expr())
+        emissions = prices.gas_kg_per_kwh * ctx.dt_h * gas.expr()
+        ctx.m.add_account("co2_kg:gas", emissions)
+        ctx.m.add_cost("carbon", prices.carbon_cny_per_kg * emissions)
+        ctx.inject(node.id, "gas", f"{node.id}:gas_kw", gas.expr())

@@ -1,0 +1,115 @@
+"""Explain an infeasible plan: re-solve with elastic slacks and name the first row that breaks.
+
+Every row gets a pair of non-negative slacks. Balance rows are cheap to relax and asset rows
+dear, so a shortage is blamed on the balance of the carrier that runs short rather than on, say,
+a battery forced below its SOC window to cover it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from energyhub.optimize.errors import InfeasiblePlanError
+from energyhub.optimize.inputs import PlanInputs
+from energyhub.optimize.levels import Built
+from energyhub.optimize.model import Problem, Solution, solve
+from energyhub.optimize.scope import Scope
+
+BALANCE_SLACK_CNY_PER_KW = 1.0
+"""Weight of a balance slack: the diagnosis prefers to report a carrier running short."""
+
+ASSET_SLACK_CNY_PER_UNIT = 1000.0
+"""Weight of any other row's slack: relaxed only when no balance shortage explains the problem."""
+
+SLACK_TOLERANCE = 1e-6
+"""Slacks below this are solver noise, not a broken row."""
+
+
+def _elastic(problem: Problem) -> Problem:
+    """The same rows and columns plus two slacks per row (into and out of the row)."""
+    rows = problem.a.shape[0]
+    identity = sp.identity(rows, format="csr")
+    weights = np.full(rows, ASSET_SLACK_CNY_PER_UNIT)
+    for name, block in problem.constraints.items():
+        if ":balance_" in name:
+            weights[block.slice] = BALANCE_SLACK_CNY_PER_KW
+    zeros = np.zeros(problem.n_variables)
+    return Problem(
+        c=np.concatenate([zeros, weights, weights]),
+        a=sp.csr_array(sp.hstack([problem.a, identity, -identity])),
+        row_lower=problem.row_lower,
+        row_upper=problem.row_upper,
+        col_lower=np.concatenate([problem.col_lower, np.zeros(2 * rows)]),
+        col_upper=np.concatenate([problem.col_upper, np.full(2 * rows, np.inf)]),
+        integrality=np.concatenate([problem.integrality, np.zeros(2 * rows, dtype=np.uint8)]),
+        variables=problem.variables,
+        constraints=problem.constraints,
+        costs={},
+        accounts={},
+        outputs={},
+    )
+
+
+def _first_broken(problem: Problem, slack: np.ndarray, n_steps: int) -> tuple[str, int, float]:
+    """(block name, step, slack) of the earliest broken row, balance rows first."""
+    broken = np.flatnonzero(np.abs(slack) > SLACK_TOLERANCE)
+    found: list[tuple[bool, int, str, float]] = []
+    for row in broken:
+        block, offset = problem.row_block(int(row))
+        step = offset if block.size == n_steps else n_steps - 1
+        found.append((":balance_" not in block.name, step, block.name, float(slack[row])))
+    _, step, name, value = min(found)
+    return name, step, value
+
+
+def explain_infeasible(
+    built: Built, scope: Scope, inputs: PlanInputs, time_limit_s: float | None
+) -> InfeasiblePlanError:
+    """An InfeasiblePlanError naming the balance (or asset row), node, assets and first step."""
+    problem = built.problem
+    solution: Solution = solve(_elastic(problem), time_limit_s=time_limit_s)
+    if solution.x is None:
+        return InfeasiblePlanError(
+            "infeasible: no schedule meets every constraint, and the diagnosis found none either "
+            f"({solution.message})",
+            constraint="",
+            node=None,
+            carrier=None,
+            assets=[],
+            step=0,
+            ts=inputs.index[0].isoformat(),
+        )
+    rows, cols = problem.a.shape
+    slack = solution.x[cols : cols + rows] - solution.x[cols + rows :]
+    name, step, value = _first_broken(problem, slack, inputs.n)
+    ts = inputs.index[step].isoformat()
+    owner, _, what = name.partition(":")
+    if what.startswith("balance_"):
+        carrier = what.removeprefix("balance_")
+        sources = built.ctx.sources(owner, carrier)
+        state = (
+            f"short by {value:.4g} kW" if value > 0 else f"left with {-value:.4g} kW it cannot use"
+        )
+        fed = f"; fed by {', '.join(sources)}" if sources else "; nothing in scope supplies it"
+        message = (
+            f"infeasible: the {carrier} balance of {owner} ({name}) is {state} "
+            f"from step {step + 1} (ts {ts}){fed}"
+        )
+        return InfeasiblePlanError(
+            message,
+            constraint=name,
+            node=owner,
+            carrier=carrier,
+            assets=sources,
+            step=step + 1,
+            ts=ts,
+        )
+    node = next((n.id for n, a in scope.assets() if a.id == owner), owner)
+    message = (
+        f"infeasible: {name} of asset {owner} at node {node} cannot hold (off by {abs(value):.4g}) "
+        f"from step {step + 1} (ts {ts})"
+    )
+    return InfeasiblePlanError(
+        message, constraint=name, node=node, carrier=None, assets=[owner], step=step + 1, ts=ts
+    )

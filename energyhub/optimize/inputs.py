@@ -1,0 +1,234 @@
+"""The inputs of a plan: a table indexed by `ts` (regular steps) with `<id>:<quantity>` columns.
+
+Rows are counted from 1 (the first data row) in every message; each also names the step's ts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from energyhub.optimize.errors import PlanInputError
+from energyhub.optimize.scope import Scope
+from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind
+
+Array = NDArray[np.float64]
+
+NODE_QUANTITIES = ("electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw")
+RENEWABLE_QUANTITIES = ("available_kw",)
+SITE_COLUMNS = {
+    "outdoor_c": (-60.0, 60.0),
+    "import_price_cny_per_kwh": (-10.0, 10.0),
+    "export_price_cny_per_kwh": (-10.0, 10.0),
+    "grid_kg_per_kwh": (0.0, 3.0),
+}
+"""Site-wide columns and their plausible range: a value outside is taken for a unit mistake."""
+
+DEMAND_LIMIT_FACTOR = 10.0
+"""A demand above this many times the connection's import limit is taken for W instead of kW."""
+
+RENEWABLE_LIMIT_FACTOR = 1.2
+"""Available renewable power above this many times peak_kw is taken for a unit mistake."""
+
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInputs:
+    """Validated inputs: the steps (local time), their length in hours and float columns by name."""
+
+    index: pd.DatetimeIndex
+    dt_h: float
+    columns: dict[str, Array]
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+    def get(self, name: str, default: float | None = None) -> Array | None:
+        """A column, or `default` repeated, or None."""
+        if name in self.columns:
+            return self.columns[name]
+        return None if default is None else np.full(self.n, default)
+
+    def where(self, row: int) -> str:
+        return f"row {row + 1} (ts {self.index[row].isoformat()})"
+
+
+def _timestamps(raw: pd.Series, tz: ZoneInfo) -> pd.DatetimeIndex:
+    """Parse RFC 3339 strings (offsets kept) or naive local times into the site's time zone."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        index = pd.DatetimeIndex(raw)
+    else:
+        text = raw.astype(str).str.strip()
+        has_offset = text.str.contains(_OFFSET)
+        if has_offset.any() and not has_offset.all():
+            row = int(np.argmin(has_offset.to_numpy()))
+            raise PlanInputError(
+                f"ts: row {row + 1} ({text.iloc[row]!r}) has no UTC offset while others do",
+                column="ts",
+                row=row + 1,
+            )
+        parsed = pd.to_datetime(text, format="ISO8601", utc=bool(has_offset.all()), errors="coerce")
+        bad = np.flatnonzero(pd.isna(parsed))
+        if bad.size:
+            row = int(bad[0])
+            raise PlanInputError(
+                f"ts: row {row + 1}: not an RFC 3339 time: {text.iloc[row]!r}",
+                column="ts",
+                row=row + 1,
+            )
+        index = pd.DatetimeIndex(parsed)
+    return index.tz_localize(tz) if index.tz is None else index.tz_convert(tz)
+
+
+def _step_hours(index: pd.DatetimeIndex) -> float:
+    if len(index) < 2:
+        raise PlanInputError(
+            "ts: at least two rows are needed to tell the step length", column="ts"
+        )
+    deltas = np.diff(index.as_unit("ns").asi8)
+    if deltas[0] <= 0:
+        raise PlanInputError("ts: row 2 is not after row 1", column="ts", row=2)
+    irregular = np.flatnonzero(deltas != deltas[0])
+    if irregular.size:
+        row = int(irregular[0]) + 1
+        raise PlanInputError(
+            f"ts: irregular steps: row {row + 1} ({index[row].isoformat()}) comes "
+            f"{pd.Timedelta(int(deltas[row - 1]), 'ns')} after row {row}, the step is "
+            f"{pd.Timedelta(int(deltas[0]), 'ns')}",
+            column="ts",
+            row=row + 1,
+        )
+    return float(pd.Timedelta(int(deltas[0]), "ns").total_seconds() / 3600.0)
+
+
+def _numbers(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, Array]:
+    columns: dict[str, Array] = {}
+    for name in frame.columns:
+        raw = frame[name]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            row = int(bad[0])
+            shown = raw.iloc[row]
+            what = "missing (NaN)" if pd.isna(shown) else f"not a finite number: {shown!r}"
+            raise PlanInputError(
+                f"{name}: row {row + 1} (ts {index[row].isoformat()}): {what}",
+                column=str(name),
+                row=row + 1,
+            )
+        columns[str(name)] = values
+    return columns
+
+
+def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
+    """Read a CSV (or take a frame) indexed by `ts`; check times, regular steps and numbers."""
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy()
+        if "ts" not in frame.columns:
+            frame = frame.rename_axis("ts").reset_index()
+    else:
+        try:
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+        except (
+            OSError,
+            pd.errors.ParserError,
+            pd.errors.EmptyDataError,
+            UnicodeDecodeError,
+        ) as exc:
+            raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+    if "ts" not in frame.columns:
+        raise PlanInputError(
+            "the inputs have no ts column (RFC 3339 step start times)", column="ts"
+        )
+    index = _timestamps(frame["ts"], tz)
+    if index.has_duplicates:
+        row = int(np.flatnonzero(index.duplicated())[0])
+        raise PlanInputError(
+            f"ts: row {row + 1} repeats {index[row].isoformat()}", column="ts", row=row + 1
+        )
+    dt_h = _step_hours(index)
+    columns = _numbers(frame.drop(columns="ts"), index)
+    return PlanInputs(pd.DatetimeIndex(index, name="ts"), dt_h, columns)
+
+
+def _required(scope: Scope) -> list[str]:
+    required: list[str] = []
+    for node in scope.nodes:
+        if node.is_building:
+            required.append(f"{node.id}:electricity_kw")
+            required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
+    for _, asset in scope.assets():
+        if isinstance(asset, PV | Wind):
+            required.append(f"{asset.id}:available_kw")
+        if isinstance(getattr(asset, "cop_from_outdoor", None), CopFromOutdoor):
+            required.append("outdoor_c")
+    return list(dict.fromkeys(required))
+
+
+def _check_range(inputs: PlanInputs, name: str, low: float, high: float, why: str) -> None:
+    values = inputs.columns[name]
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size:
+        row = int(bad[0])
+        raise PlanInputError(
+            f"{name}: {inputs.where(row)}: {values[row]:g} is outside [{low:g}, {high:g}] ({why})",
+            column=name,
+            row=row + 1,
+        )
+
+
+def _check_column(inputs: PlanInputs, name: str, site: SiteFile, scope: Scope) -> None:
+    if name in SITE_COLUMNS:
+        low, high = SITE_COLUMNS[name]
+        _check_range(inputs, name, low, high, "wrong units?")
+        return
+    owner, _, quantity = name.rpartition(":")
+    nodes = {node.id: node for node in scope.nodes}
+    renewables = {a.id: a for _, a in scope.assets() if isinstance(a, PV | Wind)}
+    all_ids = {n.id for n in site.nodes()} | {a.id for p in site.city.parks for a in p.assets}
+    all_ids |= {a.id for p in site.city.parks for b in p.buildings for a in b.assets}
+    if owner in nodes:
+        allowed: tuple[str, ...] = NODE_QUANTITIES
+    elif owner in renewables:
+        allowed = RENEWABLE_QUANTITIES
+    elif owner in all_ids:
+        return  # a column for another part of the site: not this plan's business
+    else:
+        raise PlanInputError(
+            f"{name}: unknown column: {owner or name!r} is not a site or asset id of the site file "
+            f"and not one of {', '.join(SITE_COLUMNS)}",
+            column=name,
+        )
+    if quantity not in allowed:
+        raise PlanInputError(
+            f"{name}: wrong quantity or unit for {owner!r}: expected one of "
+            f"{', '.join(f'{owner}:{q}' for q in allowed)}",
+            column=name,
+        )
+    if owner in renewables:
+        high = renewables[owner].peak_kw * RENEWABLE_LIMIT_FACTOR
+        _check_range(inputs, name, 0.0, high, "must be ≥ 0 and within peak_kw; W instead of kW?")
+    else:
+        high = scope.grid.import_max_kw * DEMAND_LIMIT_FACTOR
+        _check_range(inputs, name, 0.0, high, "demand must be ≥ 0; W instead of kW?")
+
+
+def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
+    """Every column the scope needs is present, and every column is known, in kW and plausible."""
+    missing = [c for c in _required(scope) if c not in inputs.columns]
+    if missing:
+        raise PlanInputError(
+            f"the inputs lack column(s) {', '.join(missing)} needed for the {scope.level} "
+            f"{scope.id!r}",
+            column=missing[0],
+        )
+    for name in inputs.columns:
+        _check_column(inputs, name, site, scope)

@@ -1,0 +1,134 @@
+"""Build the model of a scope: sequence the asset functions, then the gas supplies and balances.
+
+Building level: one node, its assets, its own grid connection (or the park's tariff and limits).
+Park level: the park node (shared assets, the park connection limit and demand charge) and every
+building as a node fed from the park bus. A city level adds parks as nodes the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from energyhub.optimize import assets, conversion
+from energyhub.optimize.errors import PlanInputError
+from energyhub.optimize.inputs import PlanInputs
+from energyhub.optimize.model import ModelBuilder, Problem
+from energyhub.optimize.network import Binaries, Context, Prices
+from energyhub.optimize.scope import Scope
+from energyhub.sites import (
+    CHP,
+    PV,
+    AbsorptionChiller,
+    Asset,
+    Battery,
+    ElectricBoiler,
+    ElectricChiller,
+    Electrolyzer,
+    FlexibleLoad,
+    FuelCell,
+    GasBoiler,
+    HeatPump,
+    HydrogenStore,
+    ThermalStorage,
+    Wind,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A built problem with what extraction and diagnosis need to speak in names."""
+
+    problem: Problem
+    ctx: Context
+
+
+def binary_policy(scope: Scope, prices: Prices) -> Binaries:
+    """Add exclusivity binaries only where simultaneous flows could pay.
+
+    Importing and exporting at once loses money when the import price (with its carbon price) is
+    at least the export price in every step: then no grid binary (`off`), else one per step.
+    Charging and discharging a lossy store at once only wastes energy; that can pay only if
+    energy has negative value in some step: a negative import price, a CHP forced to a minimum
+    load, or a store that must end below its initial SOC. Without those, storage binaries are
+    `off`. With them they are `lazy`: the relaxed problem is solved first, and since a relaxed
+    optimum without simultaneous flows is feasible for the binary problem, it is its optimum too;
+    only if the relaxed optimum does charge and discharge at once is the problem solved again
+    with the binaries.
+    """
+    import_cost = prices.import_effective_cny_per_kwh
+    arbitrage = scope.grid.export_max_kw > 0 and bool(
+        np.any(import_cost < prices.export_cny_per_kwh)
+    )
+    all_assets = [a for _, a in scope.assets()]
+    must_run = any(isinstance(a, CHP) and a.min_load > 0 for a in all_assets)
+    must_discharge = any(
+        isinstance(a, Battery | ThermalStorage | HydrogenStore)
+        and a.soc_final is not None
+        and a.soc_final < a.soc_initial
+        for a in all_assets
+    )
+    waste_pays = must_run or must_discharge or bool(np.any(import_cost < 0))
+    return Binaries(storage="lazy" if waste_pays else "off", grid="on" if arbitrage else "off")
+
+
+def add_asset(ctx: Context, node: str, asset: Asset) -> None:
+    """Dispatch to the asset type's function."""
+    match asset:
+        case PV() | Wind():
+            assets.add_renewable(ctx, node, asset)
+        case Battery():
+            assets.add_storage(ctx, node, asset, "electricity")
+        case ThermalStorage():
+            assets.add_storage(ctx, node, asset, asset.carrier)
+        case HydrogenStore():
+            assets.add_storage(ctx, node, asset, "hydrogen")
+        case FlexibleLoad():
+            assets.add_flexible_load(ctx, node, asset)
+        case HeatPump():
+            conversion.add_heat_pump(ctx, node, asset)
+        case ElectricChiller():
+            conversion.add_electric_chiller(ctx, node, asset)
+        case AbsorptionChiller():
+            conversion.add_absorption_chiller(ctx, node, asset)
+        case GasBoiler():
+            conversion.add_gas_boiler(ctx, node, asset)
+        case ElectricBoiler():
+            conversion.add_electric_boiler(ctx, node, asset)
+        case CHP():
+            conversion.add_chp(ctx, node, asset)
+        case Electrolyzer():
+            conversion.add_electrolyzer(ctx, node, asset)
+        case FuelCell():
+            conversion.add_fuel_cell(ctx, node, asset)
+
+
+def _check_gas(scope: Scope) -> None:
+    if scope.gas is not None:
+        return
+    burners = [a.id for _, a in scope.assets() if isinstance(a, CHP | GasBoiler)]
+    if burners:
+        raise PlanInputError(
+            f"{burners[0]} burns gas but park {scope.park.id!r} has no gas: key "
+            "(price_cny_per_nm3, lhv_kwh_per_nm3)",
+            column="gas",
+        )
+
+
+def build_model(scope: Scope, inputs: PlanInputs, binaries: Binaries | None = None) -> Built:
+    """The whole MILP of a scope; exclusivity binaries by `binaries` or else `binary_policy`."""
+    _check_gas(scope)
+    prices = Prices.of(scope, inputs)
+    binaries = binaries or binary_policy(scope, prices)
+    ctx = Context(ModelBuilder(), inputs, scope, prices, binaries)
+    head, *rest = scope.nodes
+    assets.add_grid(ctx, head.id, scope.grid)
+    for node in scope.nodes:
+        for asset in node.assets:
+            add_asset(ctx, node.id, asset)
+    for node in rest:
+        assets.add_building_links(ctx, head, node)
+    assets.add_gas_supplies(ctx)
+    ctx.add_balances()
+    return Built(ctx.m.build(), ctx)

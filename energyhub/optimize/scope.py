@@ -1,0 +1,105 @@
+"""What a plan covers: the nodes of a building or a park, their assets, the grid connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from energyhub.optimize.errors import PlanInputError
+from energyhub.sites import (
+    CHP,
+    AbsorptionChiller,
+    Asset,
+    Building,
+    CarbonFactors,
+    ElectricBoiler,
+    ElectricChiller,
+    FuelCell,
+    GasBoiler,
+    GasSupply,
+    GridConnection,
+    HeatPump,
+    Park,
+    SiteFile,
+    ThermalStorage,
+)
+
+Level = Literal["building", "park"]
+LEVELS: tuple[str, ...] = ("building", "park", "city")
+
+HEAT_SOURCES = (HeatPump, GasBoiler, ElectricBoiler, CHP, FuelCell)
+COOLING_SOURCES = (ElectricChiller, AbsorptionChiller)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A balance point: one balance per carrier per step. `link` bounds a building's feeder."""
+
+    id: str
+    assets: tuple[Asset, ...]
+    is_building: bool
+    link: GridConnection | None = None
+
+    def produces(self, carrier: Literal["heat", "cooling"]) -> bool:
+        """Whether an asset here can supply the carrier (then its demand column is required)."""
+        sources = HEAT_SOURCES if carrier == "heat" else COOLING_SOURCES
+        return any(
+            isinstance(a, sources) or (isinstance(a, ThermalStorage) and a.carrier == carrier)
+            for a in self.assets
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The nodes a plan dispatches together; the first node holds the grid connection."""
+
+    level: Level
+    id: str
+    park: Park
+    nodes: tuple[Node, ...]
+    grid: GridConnection
+    carbon: CarbonFactors
+    gas: GasSupply | None
+
+    @property
+    def grid_node(self) -> str:
+        return self.nodes[0].id
+
+    def assets(self) -> Iterator[tuple[Node, Asset]]:
+        for node in self.nodes:
+            for asset in node.assets:
+                yield node, asset
+
+
+def _building_node(building: Building, *, linked: bool) -> Node:
+    return Node(building.id, tuple(building.assets), True, building.grid if linked else None)
+
+
+def resolve_scope(site: SiteFile, level: str, site_id: str) -> Scope:
+    """The scope of `--level LEVEL --id ID`; a PlanInputError names what does not fit."""
+    carbon = site.city.carbon
+    if level == "building":
+        found = site.find_building(site_id)
+        if found is None:
+            raise PlanInputError(f"--id: no building {site_id!r} in the site file", column="id")
+        park, building = found
+        node = _building_node(building, linked=False)
+        grid = building.grid or park.grid
+        return Scope("building", site_id, park, (node,), grid, carbon, park.gas)
+    if level == "park":
+        found_park = site.find_park(site_id)
+        if found_park is None:
+            raise PlanInputError(f"--id: no park {site_id!r} in the site file", column="id")
+        head = Node(found_park.id, tuple(found_park.assets), False)
+        nodes = (head, *(_building_node(b, linked=True) for b in found_park.buildings))
+        return Scope("park", site_id, found_park, nodes, found_park.grid, carbon, found_park.gas)
+    if level == "city":
+        raise PlanInputError(
+            "--level city: city plans (parks coordinated under a city cap) are not available yet; "
+            "plan each park with --level park",
+            column="level",
+        )
+    raise PlanInputError(
+        f"--level: must be one of building, park, city; got {level!r}", column="level"
+    )
