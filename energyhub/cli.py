@@ -177,3 +177,8 @@ def demo(
     settings = settings_or_exit()
     site = load_site(site_file or settings.site_file)
     run_async(run_demo(settings, site, console))
+
+
+from energyhub.optimize.cli import plan_command  # noqa: E402  (plan_command imports this module)
+
+app.command("plan")(plan_command)
