@@ -1,0 +1,160 @@
+"""Tiny plans against optima computed by hand in each test's docstring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from energyhub.optimize import plan
+from tests.optimize.cases import building_site, inputs
+
+BATTERY = {
+    "id": "bess",
+    "type": "battery",
+    "energy_kwh": 100,
+    "power_kw": 100,
+    "eta_charge": 0.9,
+    "eta_discharge": 0.9,
+    "soc_min": 0.0,
+    "soc_max": 1.0,
+    "soc_initial": 0.0,
+}
+GAS = {"price_cny_per_nm3": 3.0, "lhv_kwh_per_nm3": 10.0}
+
+
+def test_battery_arbitrages_two_prices() -> None:
+    """Charge 100 kW at 0.3 (SOC 90), discharge 81 kW at 1.1: 0.3·200 + 1.1·(100 − 81) = 80.9."""
+    site = building_site([BATTERY])
+    frame = inputs(2, b1__electricity_kw=100, import_price_cny_per_kwh=[0.3, 1.1])
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.status == "optimal"
+    assert result.objective_cny == pytest.approx(80.9, abs=1e-6)
+    assert result.cost_cny["energy"] == pytest.approx(80.9, abs=1e-6)
+    np.testing.assert_allclose(result.schedule["bess:soc_kwh"], [90.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(result.schedule["bess:discharge_kw"], [0.0, 81.0], atol=1e-6)
+    assert result.baseline.total_cny == pytest.approx(140.0)
+    assert result.binaries == 0  # import ≥ export price and η < 1: the problem stays an LP
+
+
+@pytest.mark.parametrize(
+    ("electricity_price", "expected_cny", "heat_pump_kw"),
+    [
+        # heat pump heat 0.6/3 = 0.2 < boiler 0.3/0.9 = 0.333: 50 kW by HP (10) + 30 kW by boiler (10)
+        (0.6, 20.0, 50.0),
+        # heat pump heat 1.2/3 = 0.4 > 0.333: all 80 kW by the boiler, 80/0.9·0.3
+        (1.2, 80 / 0.9 * 0.3, 0.0),
+    ],
+)
+def test_heat_pump_against_boiler(
+    electricity_price: float, expected_cny: float, heat_pump_kw: float
+) -> None:
+    """One hour of 80 kW heat from a 50 kW heat pump (COP 3) or a boiler (eta 0.9, gas 0.3/kWh)."""
+    site = building_site(
+        [
+            {"id": "hp", "type": "heat_pump", "heat_max_kw": 50, "cop": 3.0},
+            {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 100, "eta": 0.9},
+        ],
+        gas=GAS,
+    )
+    frame = inputs(
+        2, b1__electricity_kw=0, b1__heat_kw=80, import_price_cny_per_kwh=electricity_price
+    )
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.objective_cny == pytest.approx(2 * expected_cny, abs=1e-6)
+    np.testing.assert_allclose(result.schedule["hp:heat_kw"], heat_pump_kw, atol=1e-6)
+    np.testing.assert_allclose(result.schedule["hp:electricity_kw"], heat_pump_kw / 3, atol=1e-6)
+
+
+def test_demand_charge_makes_peak_shaving_pay() -> None:
+    """Loads 100 and 300 kW: a lossless 200 kWh store moves 100 kW, peak 300 → 200 kW.
+
+    Energy 0.5·400 = 200 either way; demand 10·300 = 3000 without, 10·200 = 2000 with.
+    """
+    battery = BATTERY | {
+        "energy_kwh": 200,
+        "power_kw": 200,
+        "eta_charge": 1.0,
+        "eta_discharge": 1.0,
+        "soc_initial": 0.5,
+        "soc_final": 0.5,
+    }
+    site = building_site([battery], grid={"demand_charge_cny_per_kw": 10})
+    result = plan(site, inputs(2, b1__electricity_kw=[100, 300]), level="building", site_id="b1")
+    assert result.cost_cny["energy"] == pytest.approx(200.0, abs=1e-6)
+    assert result.cost_cny["demand"] == pytest.approx(2000.0, abs=1e-6)
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(200.0, abs=1e-6)
+    assert result.baseline.total_cny == pytest.approx(3200.0)
+    assert result.to_json()["savings"]["cost_cny"] == pytest.approx(1000.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("min_load", [0.5, 0.0])
+def test_chp_below_min_load_stays_off(min_load: float) -> None:
+    """Heat 100 kW; CHP (fuel ≤ 1000, η_el 0.35, η_th 0.45) beats the boiler when it can run.
+
+    At min_load 0.5 its least heat is 0.45·500 = 225 kW > 100: it stays off, the boiler pays
+    100/0.9·0.3 = 33.33 and the grid 200·1.5 = 300 per hour. At min_load 0 it burns 222.2 kW
+    (66.67 CNY gas) for 100 kW heat and 77.78 kW electricity: 66.67 + 122.22·1.5 = 250.
+    """
+    chp = {
+        "id": "chp",
+        "type": "chp",
+        "fuel_max_kw": 1000,
+        "eta_el": 0.35,
+        "eta_th": 0.45,
+        "min_load": min_load,
+    }
+    boiler = {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 200, "eta": 0.9}
+    site = building_site([chp, boiler], gas=GAS)
+    frame = inputs(3, b1__electricity_kw=200, b1__heat_kw=100, import_price_cny_per_kwh=1.5)
+    result = plan(site, frame, level="building", site_id="b1")
+    if min_load > 0:
+        assert result.binaries == 3
+        np.testing.assert_allclose(result.schedule["chp:on"], 0.0, atol=1e-9)
+        np.testing.assert_allclose(result.schedule["chp:fuel_kw"], 0.0, atol=1e-6)
+        assert result.objective_cny == pytest.approx(3 * (100 / 0.9 * 0.3 + 300), abs=1e-6)
+    else:
+        assert result.binaries == 0
+        np.testing.assert_allclose(result.schedule["chp:heat_kw"], 100.0, atol=1e-6)
+        assert result.objective_cny == pytest.approx(3 * 250.0, abs=1e-6)
+
+
+def test_start_cost_keeps_chp_running_through_a_dip() -> None:
+    """Heat 100, 0, 100 kW; CHP min load 0 but start cost 50 ≫ its saving in the dip.
+
+    Running it at 0 in the middle hour is free (on, fuel 0), so one start: 2·250 + 300 + 50 = 850.
+    """
+    chp = {
+        "id": "chp",
+        "type": "chp",
+        "fuel_max_kw": 1000,
+        "eta_el": 0.35,
+        "eta_th": 0.45,
+        "start_cost_cny": 50,
+    }
+    boiler = {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 200, "eta": 0.9}
+    site = building_site([chp, boiler], gas=GAS)
+    frame = inputs(
+        3, b1__electricity_kw=200, b1__heat_kw=[100, 0, 100], import_price_cny_per_kwh=1.5
+    )
+    result = plan(site, frame, level="building", site_id="b1", mip_gap=1e-9)
+    assert result.cost_cny["start"] == pytest.approx(50.0, abs=1e-6)
+    assert result.objective_cny == pytest.approx(2 * 250 + 300 + 50, abs=1e-6)
+
+
+def test_pv_export_and_carbon_terms() -> None:
+    """PV 300 kW, load 100 kW, export ≤ 150 at 0.4: export 150, curtail 50; CO₂ and carbon zero.
+
+    Second hour no PV: import 100 at 0.5 (50 CNY), 0.5 kg/kWh → 50 kg, carbon 100 CNY/t → 5 CNY.
+    """
+    site = building_site(
+        [{"id": "pv", "type": "pv", "peak_kw": 300}],
+        grid={"export_max_kw": 150, "export_price_cny_per_kwh": 0.4},
+        carbon={"grid_kg_per_kwh": 0.5, "price_cny_per_t": 100},
+    )
+    frame = inputs(2, b1__electricity_kw=100, pv__available_kw=[300, 0])
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.cost_cny["energy"] == pytest.approx(-60.0 + 50.0, abs=1e-6)
+    assert result.co2_kg_by_carrier["electricity"] == pytest.approx(50.0, abs=1e-6)
+    assert result.cost_cny["carbon"] == pytest.approx(5.0, abs=1e-6)
+    np.testing.assert_allclose(result.schedule["pv:curtailed_kw"], [50.0, 0.0], atol=1e-6)
+    assert result.baseline.total_cny == pytest.approx(result.objective_cny, abs=1e-6)
