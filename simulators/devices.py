@@ -1,0 +1,262 @@
+"""Assets as devices: default rules, setpoints within limits, storage state of charge.
+
+A setpoint's `p_kw` means, per asset type (clipped to the asset's limits, never rejected):
+
+- battery, thermal_storage, hydrogen_store: charge (> 0) or discharge (< 0) power, limited by
+  `power_kw` and by what keeps the SOC inside [soc_min, soc_max];
+- heat_pump: heat output in [0, heat_max_kw] (electricity = heat / COP);
+- electric_chiller: cooling output in [0, cooling_max_kw] (electricity = cooling / COP);
+- chp: electric output; 0 stops it, anything above 0 runs it at least at `min_load`, at most at
+  `fuel_max_kw · eta_el`.
+
+Without a setpoint each runs its default rule: storage charges in the Shanghai valley period
+(22–06) and discharges at half power in the peak periods (08–11, 18–21); heat pumps and chillers
+follow the building's demand; a CHP runs at full load 08–21. Readings use the sign a meter on the
+asset would show; `grid_kw` is what the asset draws from its node's electricity bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from energyhub.sites import (
+    CHP,
+    PV,
+    AbsorptionChiller,
+    Asset,
+    Battery,
+    ElectricBoiler,
+    ElectricChiller,
+    Electrolyzer,
+    FlexibleLoad,
+    FuelCell,
+    GasBoiler,
+    HeatPump,
+    HydrogenStore,
+    ThermalStorage,
+    Wind,
+)
+from simulators.weather import Array
+
+Storage = Battery | ThermalStorage | HydrogenStore
+STORAGE_TYPES = (Battery, ThermalStorage, HydrogenStore)
+CONTROLLABLE = frozenset(
+    {"battery", "thermal_storage", "hydrogen_store", "heat_pump", "electric_chiller", "chp"}
+)
+"""Asset types that follow setpoints; setpoints for other assets are counted and ignored."""
+
+
+def in_hours(hours: Array, *spans: tuple[float, float]) -> Array:
+    """True where the local hour lies in one of the [start, end) spans (end may pass midnight)."""
+    inside = np.zeros(hours.shape, dtype=bool)
+    for start, end in spans:
+        inside |= (
+            (hours >= start) & (hours < end) if start < end else (hours >= start) | (hours < end)
+        )
+    return inside
+
+
+def storage_request_kw(asset: Storage, hours: Array) -> Array:
+    """The default rule's wish: charge in the valley, discharge at half power in the peaks."""
+    valley = in_hours(hours, (22.0, 6.0))
+    peak = in_hours(hours, (8.0, 11.0), (18.0, 21.0))
+    return np.where(valley, asset.power_kw, np.where(peak, -0.5 * asset.power_kw, 0.0))
+
+
+@dataclass(slots=True)
+class StorageState:
+    """State of charge of one storage asset; `step` applies one step's power within its limits."""
+
+    asset: Storage
+    soc: float
+
+    def step(self, request_kw: float, step_h: float) -> float:
+        """Move the SOC by the request, clipped to the power and SOC limits; return the power."""
+        a = self.asset
+        loss = getattr(a, "loss_per_h", 0.0)
+        soc = self.soc * (1.0 - loss * step_h)
+        room_kw = max(a.soc_max - soc, 0.0) * a.energy_kwh / (a.eta_charge * step_h)
+        stock_kw = max(soc - a.soc_min, 0.0) * a.energy_kwh * a.eta_discharge / step_h
+        power = min(max(request_kw, -a.power_kw, -stock_kw), a.power_kw, room_kw)
+        gain = a.eta_charge * power if power > 0 else power / a.eta_discharge
+        self.soc = min(max(soc + gain * step_h / a.energy_kwh, 0.0), 1.0)
+        return power
+
+    def run(self, requests_kw: Array, step_h: float) -> tuple[Array, Array]:
+        """(power, SOC at the end of each step) for a whole series of requests."""
+        power, soc = np.empty(len(requests_kw)), np.empty(len(requests_kw))
+        for t, request in enumerate(requests_kw.tolist()):
+            power[t] = self.step(request, step_h)
+            soc[t] = self.soc
+        return power, soc
+
+
+@dataclass(slots=True)
+class Flows:
+    """One asset's readings by carrier (plus `soc`) and its draw on the electricity bus."""
+
+    readings: dict[str, Array]
+    grid_kw: Array
+
+    @classmethod
+    def zeros(cls, carriers: tuple[str, ...], steps: int) -> Flows:
+        return cls({c: np.zeros(steps) for c in carriers}, np.zeros(steps))
+
+
+@dataclass(slots=True)
+class Balance:
+    """What is left to serve on one node during a slice of steps, while assets are dispatched."""
+
+    hours: Array
+    outdoor_c: Array
+    heat_left: Array
+    cooling_left: Array
+    recovered_heat: Array = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recovered_heat = np.zeros(self.hours.shape)
+
+    def serve_heat(self, heat: Array) -> None:
+        self.heat_left = np.maximum(self.heat_left - heat, 0.0)
+
+    def serve_cooling(self, cooling: Array) -> None:
+        self.cooling_left = np.maximum(self.cooling_left - cooling, 0.0)
+
+
+def _cop(asset: HeatPump | ElectricChiller, outdoor_c: Array) -> Array:
+    if asset.cop is not None:
+        return np.full(outdoor_c.shape, asset.cop)
+    assert asset.cop_from_outdoor is not None  # noqa: S101 - the site model requires one of them
+    return np.clip(asset.cop_from_outdoor.a + asset.cop_from_outdoor.b * outdoor_c, 1.0, 10.0)
+
+
+def _chosen(setpoint: Array, default: Array, low: float, high: float) -> Array:
+    """The setpoint clipped to [low, high] where one is given (not NaN), else the default."""
+    return np.where(np.isnan(setpoint), default, np.clip(np.nan_to_num(setpoint), low, high))
+
+
+def _heat_pump(a: HeatPump, b: Balance, sp: Array) -> dict[str, Array]:
+    heat = _chosen(sp, np.minimum(b.heat_left, a.heat_max_kw), 0.0, a.heat_max_kw)
+    b.serve_heat(heat)
+    return {"heat": heat, "electricity": heat / _cop(a, b.outdoor_c)}
+
+
+def _chiller(a: ElectricChiller, b: Balance, sp: Array) -> dict[str, Array]:
+    cooling = _chosen(sp, np.minimum(b.cooling_left, a.cooling_max_kw), 0.0, a.cooling_max_kw)
+    b.serve_cooling(cooling)
+    return {"cooling": cooling, "electricity": cooling / _cop(a, b.outdoor_c)}
+
+
+def _chp(a: CHP, b: Balance, sp: Array) -> dict[str, Array]:
+    full_kw, min_kw = a.fuel_max_kw * a.eta_el, a.fuel_max_kw * a.eta_el * a.min_load
+    default = np.where(in_hours(b.hours, (8.0, 21.0)), full_kw, 0.0)
+    asked = np.nan_to_num(sp)
+    chosen = np.where(asked > 0, np.clip(asked, max(min_kw, 1e-9), full_kw), 0.0)
+    electric = np.where(np.isnan(sp), default, chosen)
+    fuel = electric / a.eta_el
+    b.recovered_heat = b.recovered_heat + fuel * a.eta_th
+    return {"electricity": electric, "gas": fuel, "heat": fuel * a.eta_th}
+
+
+def _fuel_cell(a: FuelCell, b: Balance, sp: Array) -> dict[str, Array]:
+    electric = np.where(in_hours(b.hours, (8.0, 11.0), (18.0, 21.0)), a.power_max_kw, 0.0)
+    heat = electric / a.eta_el * a.eta_th
+    b.recovered_heat = b.recovered_heat + heat
+    return {"electricity": electric, "heat": heat}
+
+
+def _boiler(a: GasBoiler | ElectricBoiler, b: Balance, sp: Array) -> dict[str, Array]:
+    used = np.minimum(b.recovered_heat, b.heat_left)
+    b.recovered_heat, b.heat_left = b.recovered_heat - used, b.heat_left - used
+    heat = np.minimum(b.heat_left, a.heat_max_kw)
+    b.serve_heat(heat)
+    carrier = "gas" if isinstance(a, GasBoiler) else "electricity"
+    return {"heat": heat, carrier: heat / a.eta}
+
+
+def _absorption(a: AbsorptionChiller, b: Balance, sp: Array) -> dict[str, Array]:
+    cooling = np.minimum(np.minimum(b.recovered_heat * a.cop, a.cooling_max_kw), b.cooling_left)
+    if not b.cooling_left.any():  # a park-level plant: runs on whatever heat is recovered
+        cooling = np.minimum(b.recovered_heat * a.cop, a.cooling_max_kw)
+    b.recovered_heat = b.recovered_heat - cooling / a.cop
+    b.serve_cooling(cooling)
+    return {"cooling": cooling, "heat": cooling / a.cop}
+
+
+def _electrolyzer(a: Electrolyzer, b: Balance, sp: Array) -> dict[str, Array]:
+    return {"electricity": np.where(in_hours(b.hours, (22.0, 6.0)), a.power_max_kw, 0.0)}
+
+
+def _flexible(a: FlexibleLoad, b: Balance, sp: Array) -> dict[str, Array]:
+    hours = a.window_end_h - a.window_start_h
+    on = in_hours(b.hours, (float(a.window_start_h), float(a.window_end_h)))
+    return {"electricity": np.where(on, a.energy_kwh / hours, 0.0)}
+
+
+Handler = Callable[[Any, Balance, Array], dict[str, Array]]
+DISPATCH_ORDER: tuple[tuple[type, Handler, float], ...] = (
+    (CHP, _chp, -1.0),
+    (FuelCell, _fuel_cell, -1.0),
+    (HeatPump, _heat_pump, 1.0),
+    (GasBoiler, _boiler, 0.0),
+    (ElectricBoiler, _boiler, 1.0),
+    (ElectricChiller, _chiller, 1.0),
+    (AbsorptionChiller, _absorption, 0.0),
+    (Electrolyzer, _electrolyzer, 1.0),
+    (FlexibleLoad, _flexible, 1.0),
+)
+"""Merit order (recovered heat first, then heat pumps, boilers, chillers) with the sign of each
+type's electricity reading on the bus: +1 drawn, −1 supplied, 0 none."""
+
+CARRIERS: dict[type, tuple[str, ...]] = {
+    CHP: ("electricity", "gas", "heat"),
+    FuelCell: ("electricity", "heat"),
+    HeatPump: ("heat", "electricity"),
+    GasBoiler: ("heat", "gas"),
+    ElectricBoiler: ("heat", "electricity"),
+    ElectricChiller: ("cooling", "electricity"),
+    AbsorptionChiller: ("cooling", "heat"),
+    Electrolyzer: ("electricity",),
+    FlexibleLoad: ("electricity",),
+    PV: ("pv", "electricity"),
+    Wind: ("electricity",),
+}
+"""The readings each converter or generator type has; storage has its carrier and `soc`."""
+
+
+def dispatch(
+    assets: list[Asset],
+    flows: Mapping[str, Flows],
+    balance: Balance,
+    sl: slice,
+    setpoints: Mapping[str, Array],
+) -> None:
+    """Write the converters' flows for the steps in `sl` (storage, PV and wind are set already)."""
+    steps = len(balance.hours)
+    for kind, handler, bus_sign in DISPATCH_ORDER:
+        for asset in assets:
+            if not isinstance(asset, kind):
+                continue
+            sp = setpoints.get(asset.id, np.full(steps, np.nan))
+            out = flows[asset.id]
+            for carrier, values in handler(asset, balance, sp).items():
+                out.readings[carrier][sl] = values
+            if "electricity" in out.readings:
+                out.grid_kw[sl] = bus_sign * out.readings["electricity"][sl]
+
+
+def storage_bus_sign(asset: Storage) -> float:
+    """A battery's charge is drawn from the bus; thermal and hydrogen storage charge elsewhere."""
+    return 1.0 if isinstance(asset, Battery) else 0.0
+
+
+def storage_carrier(asset: Storage) -> str:
+    if isinstance(asset, Battery):
+        return "electricity"
+    if isinstance(asset, ThermalStorage):
+        return asset.carrier
+    return "hydrogen"

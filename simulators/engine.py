@@ -1,0 +1,161 @@
+"""Step through a plant in simulated time: apply setpoints, integrate counters, round readings.
+
+The plant holds every reading precomputed under the default rules; a step only does work beyond
+reading a column when a setpoint is active or a storage SOC has left its default trajectory.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from energyhub.sites import Asset
+from simulators.devices import CONTROLLABLE
+from simulators.plant import Node, Plant, redispatch, rng_for
+from simulators.weather import Array
+
+DEFAULT_ROLLOVER_KWH = 999_999.9
+"""Where a counter without `rollover_kwh` wraps: six digits and one decimal, as on most meters."""
+DEFAULT_RESET_PER_STEP = 1e-5
+"""Chance that a counter resets to zero in a step (a meter swap or a lost register)."""
+
+_DECIMALS = {"power_kw": 3, "energy_kwh": 3, "temperature_c": 2, "humidity_pct": 1, "soc_pct": 2}
+
+
+@dataclass
+class SetpointBook:
+    """Setpoints by (node, asset); each applies from its `ts` for at most `hold_s` simulated s."""
+
+    hold_s: float
+    by_asset: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, node_id: str, asset_id: str, ts_s: float, p_kw: float) -> None:
+        insort(self.by_asset.setdefault((node_id, asset_id), []), (ts_s, p_kw))
+        self.outcomes["accepted"] += 1
+
+    def active(self, key: tuple[str, str], now_s: float) -> float | None:
+        """The latest setpoint at or before `now_s`, unless older than the hold time."""
+        latest = None
+        for ts_s, p_kw in self.by_asset.get(key, ()):
+            if ts_s > now_s:
+                break
+            latest = (ts_s, p_kw)
+        if latest is None or now_s - latest[0] >= self.hold_s:
+            return None
+        return latest[1]
+
+
+@dataclass(frozen=True, slots=True)
+class StepReadings:
+    """One step's published values: `value` per channel (counters as their register), `rate_kw`."""
+
+    t: int
+    value: list[float]
+    rate_kw: list[float]
+    total_kwh: list[float]
+
+
+class Engine:
+    """Advances the plant one step at a time; the only per-step state is SOC and counters."""
+
+    def __init__(self, plant: Plant, book: SetpointBook, reset_per_step: float) -> None:
+        self.plant, self.book = plant, book
+        self.events: Counter[str] = Counter()
+        self._nodes = {node.id: node for node in plant.nodes()}
+        self._park_of = {n.id: park for park in plant.parks for n in park.subtree()}
+        self._live: set[tuple[str, str]] = set()
+        channels = plant.channels
+        self._counter_idx = np.array(
+            [i for i, c in enumerate(channels) if c.counter or c.meter.device], dtype=np.int64
+        )
+        self._totals, self._rollover, self._resets = self._counter_state(reset_per_step)
+        self._decimals = np.array([_DECIMALS.get(c.meter.quantity, 0) for c in channels])
+        self._integer = [i for i, c in enumerate(channels) if c.meter.quantity == "occupancy"]
+
+    def _counter_state(self, reset_per_step: float) -> tuple[Array, Array, np.ndarray]:
+        starts, rollovers, resets = [], [], []
+        for i in self._counter_idx.tolist():
+            channel = self.plant.channels[i]
+            rollover = channel.meter.rollover_kwh or DEFAULT_ROLLOVER_KWH
+            rng = rng_for(self.plant.seed, channel.node.id, channel.meter.id, "counter")
+            starts.append(rng.uniform(0.0, 0.9 * rollover))
+            rollovers.append(rollover)
+            resets.append(rng.random(self.plant.grid.steps) < reset_per_step)
+        shape = (len(resets), self.plant.grid.steps)
+        return np.array(starts), np.array(rollovers), np.array(resets, dtype=bool).reshape(shape)
+
+    def controllable(self, node_id: str, asset_id: str) -> Asset | None:
+        """The asset if it exists on that node and follows setpoints."""
+        node = self._nodes.get(node_id)
+        asset = next((a for a in node.site.assets if a.id == asset_id), None) if node else None
+        return asset if asset is not None and asset.type in CONTROLLABLE else None
+
+    def step(self, t: int) -> StepReadings:
+        now_s = self.plant.grid.start.timestamp() + t * self.plant.grid.step_s
+        dirty = self._apply_setpoints(t, now_s)
+        for park in {self._park_of[node.id] for node in dirty}:
+            self._refresh(park, t, now_s)
+        return self._readings(t)
+
+    def _apply_setpoints(self, t: int, now_s: float) -> list[Node]:
+        """Step live storage and mark nodes whose flows at `t` differ from the default."""
+        dirty = []
+        for key in self.book.by_asset.keys() | self._live:
+            node = self._nodes[key[0]]
+            p_kw = self.book.active(key, now_s)
+            state = node.storage.get(key[1])
+            if state is not None and (p_kw is not None or key in self._live):
+                if key not in self._live:
+                    soc = node.flows[key[1]].readings["soc"]
+                    state.soc = float(soc[t - 1]) if t else state.asset.soc_initial
+                    self._live.add(key)
+                request = node.requests[key[1]][t] if p_kw is None else p_kw
+                power = state.step(float(request), self.plant.grid.step_h)
+                node.write_storage(
+                    state.asset, slice(t, t + 1), np.array([power]), np.array([state.soc])
+                )
+                dirty.append(node)
+            elif p_kw is not None:
+                dirty.append(node)
+            self.events["setpoint steps"] += p_kw is not None
+        return dirty
+
+    def _refresh(self, park: Node, t: int, now_s: float) -> None:
+        """Redispatch a park's nodes at step t with their active setpoints, then its channels."""
+        sl, plant = slice(t, t + 1), self.plant
+        for node in (*park.children, park):
+            setpoints = {
+                asset.id: np.array([p])
+                for asset in node.site.assets
+                if (p := self.book.active((node.id, asset.id), now_s)) is not None
+            }
+            redispatch(node, plant.hours, plant.weather, sl, setpoints)
+        members = set(park.subtree())
+        for i, channel in enumerate(plant.channels):
+            if channel.node in members:
+                plant.values[i, t] = channel.evaluate(sl)[0]
+
+    def _readings(self, t: int) -> StepReadings:
+        rates = self.plant.values[:, t]
+        idx = self._counter_idx
+        totals = np.where(self._resets[:, t], 0.0, self._totals)
+        totals = totals + np.maximum(rates[idx], 0.0) * self.plant.grid.step_h
+        self.events["counter rollovers"] += int((totals >= self._rollover).sum())
+        self.events["counter resets"] += int(self._resets[:, t].sum())
+        self._totals = np.mod(totals, self._rollover)
+        values = rates.copy()
+        all_totals = np.full(len(rates), np.nan)
+        all_totals[idx] = self._totals
+        counters = np.array([self.plant.channels[i].counter for i in idx.tolist()], dtype=bool)
+        values[idx[counters]] = self._totals[counters]
+        for decimals in np.unique(self._decimals).tolist():
+            mask = self._decimals == decimals
+            values[mask] = np.round(values[mask], decimals)
+        listed = values.tolist()
+        for i in self._integer:
+            listed[i] = int(listed[i])
+        return StepReadings(t, listed, rates.tolist(), all_totals.tolist())

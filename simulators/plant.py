@@ -1,0 +1,312 @@
+"""The virtual park: each node's loads and asset flows over the whole run, and a signal per meter.
+
+A node is a building or a park's own level (its shared assets and meters). Everything is computed
+for all steps at once under the default rules; `redispatch` recomputes one node for a slice of
+steps when setpoints or a diverged storage SOC change its flows.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from energyhub.sites import PV, Building, Meter, Park, SiteFile, Wind
+from simulators.devices import (
+    CARRIERS,
+    STORAGE_TYPES,
+    Balance,
+    Flows,
+    Storage,
+    StorageState,
+    dispatch,
+    storage_bus_sign,
+    storage_carrier,
+    storage_request_kw,
+)
+from simulators.errors import SimulatorInputError
+from simulators.profiles import BuildingLoads, building_loads
+from simulators.weather import (
+    Array,
+    TimeGrid,
+    ar1,
+    clear_sky_ghi_w_m2,
+    clearness,
+    outdoor_humidity_pct,
+    outdoor_temperature_c,
+    pv_power_kw,
+    wind_power_kw,
+)
+
+Signal = Callable[[slice], Array]
+SENSORS = frozenset({"temperature_c", "humidity_pct", "occupancy"})
+METER_NOISE = 0.005
+"""Relative measurement noise of a power meter (class 0.5S)."""
+
+
+def rng_for(seed: int, *names: str) -> np.random.Generator:
+    """A Generator keyed by the seed and ids, so adding a building leaves the others unchanged."""
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
+
+
+@dataclass(frozen=True, slots=True)
+class Weather:
+    outdoor_c: Array
+    humidity_pct: Array
+    ghi_w_m2: Array
+
+
+def make_weather(grid: TimeGrid, seed: int) -> Weather:
+    rng = rng_for(seed, "weather")
+    outdoor = outdoor_temperature_c(grid, rng)
+    ghi = clear_sky_ghi_w_m2(grid) * clearness(grid, rng)
+    return Weather(outdoor, outdoor_humidity_pct(grid, outdoor, rng), ghi)
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    """A building, or a park's own level with its buildings as children."""
+
+    park: Park
+    site: Park | Building
+    loads: BuildingLoads | None
+    flows: dict[str, Flows]
+    storage: dict[str, StorageState]
+    requests: dict[str, Array]
+    grid_kw: Array
+    children: list[Node] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.site.id
+
+    def subtree(self) -> Iterator[Node]:
+        yield self
+        yield from self.children
+
+    def storage_assets(self) -> Iterator[Storage]:
+        return (a for a in self.site.assets if isinstance(a, STORAGE_TYPES))
+
+    def write_storage(self, asset: Storage, sl: slice, power: Array, soc: Array) -> None:
+        flows = self.flows[asset.id]
+        flows.readings[storage_carrier(asset)][sl] = power
+        flows.readings["soc"][sl] = soc
+        flows.grid_kw[sl] = storage_bus_sign(asset) * power
+
+
+def _new_node(
+    park: Park, site: Park | Building, grid: TimeGrid, weather: Weather, seed: int
+) -> Node:
+    rng = rng_for(seed, site.id)
+    loads = (
+        building_loads(site, grid, weather.outdoor_c, rng) if isinstance(site, Building) else None
+    )
+    node = Node(park, site, loads, {}, {}, {}, np.zeros(grid.steps))
+    hours = grid.local_hours()
+    for asset in site.assets:
+        if isinstance(asset, STORAGE_TYPES):
+            node.flows[asset.id] = Flows.zeros((storage_carrier(asset), "soc"), grid.steps)
+            node.storage[asset.id] = StorageState(asset, asset.soc_initial)
+            node.requests[asset.id] = storage_request_kw(asset, hours)
+            power, soc = StorageState(asset, asset.soc_initial).run(
+                node.requests[asset.id], grid.step_h
+            )
+            node.write_storage(asset, slice(None), power, soc)
+            continue
+        flows = node.flows[asset.id] = Flows.zeros(CARRIERS[type(asset)], grid.steps)
+        if isinstance(asset, PV | Wind):
+            output = (
+                pv_power_kw(asset.peak_kw, weather.ghi_w_m2, weather.outdoor_c)
+                * rng.uniform(0.9, 1.0)
+                if isinstance(asset, PV)
+                else wind_power_kw(asset.peak_kw, grid, rng)
+            )
+            for carrier in flows.readings:
+                flows.readings[carrier][:] = output
+            flows.grid_kw[:] = -output
+    return node
+
+
+def redispatch(
+    node: Node, hours: Array, weather: Weather, sl: slice, setpoints: dict[str, Array]
+) -> None:
+    """Recompute the node's converters and its net grid draw for the steps in `sl`."""
+    steps = len(hours[sl])
+    loads = node.loads
+    heat = loads.heat_kw[sl].copy() if loads else np.zeros(steps)
+    cooling = loads.cooling_kw[sl].copy() if loads else np.zeros(steps)
+    for asset in node.storage_assets():
+        carrier = storage_carrier(asset)
+        if carrier == "heat":
+            heat += node.flows[asset.id].readings[carrier][sl]
+        elif carrier == "cooling":
+            cooling += node.flows[asset.id].readings[carrier][sl]
+    balance = Balance(hours[sl], weather.outdoor_c[sl], np.maximum(heat, 0), np.maximum(cooling, 0))
+    dispatch(node.site.assets, node.flows, balance, sl, setpoints)
+    total = loads.electric_kw[sl].copy() if loads else np.zeros(steps)
+    for flows in node.flows.values():
+        total += flows.grid_kw[sl]
+    for child in node.children:
+        total += child.grid_kw[sl]
+    node.grid_kw[sl] = total
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One meter of the site file, with the signal that produces its readings."""
+
+    node: Node
+    meter: Meter
+    signal: Signal
+    noise: Array | None
+
+    @property
+    def counter(self) -> bool:
+        return self.meter.quantity == "energy_kwh"
+
+    def evaluate(self, sl: slice) -> Array:
+        values = self.signal(sl)
+        return values * self.noise[sl] if self.noise is not None else values
+
+
+@dataclass(eq=False, slots=True)
+class Plant:
+    """The whole simulated site: nodes (park nodes hold their buildings) and meter channels."""
+
+    site: SiteFile
+    grid: TimeGrid
+    weather: Weather
+    hours: Array
+    parks: list[Node]
+    channels: list[Channel]
+    values: Array
+    seed: int
+
+    def nodes(self) -> Iterator[Node]:
+        for park in self.parks:
+            yield from park.children
+            yield park
+
+
+def build_plant(site: SiteFile, grid: TimeGrid, seed: int) -> Plant:
+    """Loads, default dispatch and every meter's readings for the whole run, vectorized."""
+    weather = make_weather(grid, seed)
+    hours = grid.local_hours()
+    parks = []
+    for park in site.city.parks:
+        children = [_new_node(park, b, grid, weather, seed) for b in park.buildings]
+        node = _new_node(park, park, grid, weather, seed)
+        node.children = children
+        for child in (*children, node):
+            redispatch(child, hours, weather, slice(None), {})
+        parks.append(node)
+    plant = Plant(site, grid, weather, hours, parks, [], np.zeros((0, grid.steps)), seed)
+    plant.channels = [
+        _channel(plant, node, park, meter)
+        for park in parks
+        for node in (*park.children, park)
+        for meter in node.site.meters
+    ]
+    plant.values = np.array([c.evaluate(slice(None)) for c in plant.channels]).reshape(
+        len(plant.channels), grid.steps
+    )
+    return plant
+
+
+def _channel(plant: Plant, node: Node, park: Node, meter: Meter) -> Channel:
+    rng = rng_for(plant.seed, node.id, meter.id)
+    steps = plant.grid.steps
+    if meter.quantity == "soc_pct":
+        return Channel(node, meter, _soc_signal(node, park, meter), None)
+    if meter.quantity in SENSORS:
+        return Channel(node, meter, _sensor_signal(plant, node, meter, rng), None)
+    noise = 1.0 + rng.normal(0.0, METER_NOISE, steps)
+    if meter.asset is not None:
+        return Channel(node, meter, _asset_signal(node, park, meter), noise)
+    return Channel(node, meter, _carrier_signal(plant, node, meter, rng), noise)
+
+
+def _where(node: Node, park: Node, meter: Meter) -> str:
+    return f"meter {meter.id!r} of {node.id}"
+
+
+def _asset_flows(node: Node, park: Node, meter: Meter) -> Flows:
+    assert meter.asset is not None  # noqa: S101 - callers check
+    flows = node.flows.get(meter.asset) or park.flows.get(meter.asset)
+    if flows is None:
+        raise SimulatorInputError(f"{_where(node, park, meter)}: no asset {meter.asset!r}")
+    return flows
+
+
+def _soc_signal(node: Node, park: Node, meter: Meter) -> Signal:
+    if meter.asset is None or "soc" not in _asset_flows(node, park, meter).readings:
+        raise SimulatorInputError(
+            f"{_where(node, park, meter)}: soc_pct needs `asset:` naming a battery, "
+            f"thermal_storage or hydrogen_store, got {meter.asset!r}"
+        )
+    soc = _asset_flows(node, park, meter).readings["soc"]
+    return lambda sl: soc[sl] * 100.0
+
+
+def _asset_signal(node: Node, park: Node, meter: Meter) -> Signal:
+    flows = _asset_flows(node, park, meter)
+    reading = flows.readings.get(meter.carrier)
+    if reading is None:
+        have = ", ".join(c for c in flows.readings if c != "soc")
+        raise SimulatorInputError(
+            f"{_where(node, park, meter)}: asset {meter.asset!r} has no {meter.carrier} flow "
+            f"to measure (it has: {have})"
+        )
+    return lambda sl: reading[sl]
+
+
+def _sensor_signal(plant: Plant, node: Node, meter: Meter, rng: np.random.Generator) -> Signal:
+    steps = plant.grid.steps
+    outdoor = node.loads is None or "outdoor" in meter.id
+    if meter.quantity == "occupancy":
+        people = sum((n.loads.occupancy for n in node.subtree() if n.loads), np.zeros(steps))
+        return lambda sl: people[sl]
+    if meter.quantity == "temperature_c":
+        base = plant.weather.outdoor_c if outdoor or node.loads is None else node.loads.indoor_c
+        values = base + rng.normal(0.0, 0.1, steps)
+    else:
+        base = (
+            plant.weather.humidity_pct
+            if outdoor or node.loads is None
+            else node.loads.indoor_rh_pct
+        )
+        values = np.clip(base + rng.normal(0.0, 0.5, steps), 0.0, 100.0)
+    return lambda sl: values[sl]
+
+
+def _carrier_signal(plant: Plant, node: Node, meter: Meter, rng: np.random.Generator) -> Signal:
+    steps, carrier = plant.grid.steps, meter.carrier
+    nodes = list(node.subtree())
+    if carrier == "electricity" and meter.submeter_of is not None:
+        share = rng.uniform(0.05, 0.3) * (
+            1.0 + ar1(rng, steps, 0.05, 30.0 * 60 / plant.grid.step_s)
+        )
+        base = node.loads.electric_kw if node.loads else None
+        return lambda sl: (
+            share[sl] * (base[sl] if base is not None else np.maximum(node.grid_kw[sl], 0))
+        )
+    if carrier == "electricity":
+        return lambda sl: node.grid_kw[sl]
+    if carrier in ("heat", "cooling"):
+        demand = sum((getattr(n.loads, f"{carrier}_kw") for n in nodes if n.loads), np.zeros(steps))
+        return lambda sl: demand[sl]
+    if carrier in ("gas", "pv"):
+        readings = [
+            f.readings[carrier] for n in nodes for f in n.flows.values() if carrier in f.readings
+        ]
+        return lambda sl: sum((r[sl] for r in readings), np.zeros(len(plant.hours[sl])))
+    if carrier == "water":
+        people = sum((n.loads.occupancy for n in nodes if n.loads), np.zeros(steps))
+        flow = 0.002 * people + 0.5
+        return lambda sl: flow[sl]
+    raise SimulatorInputError(
+        f"{_where(node, node, meter)}: cannot simulate a {meter.quantity} meter of carrier "
+        f"{carrier!r} without `asset:` (give the asset it measures)"
+    )

@@ -1,0 +1,144 @@
+"""Run a simulated park against a broker: publish every step, follow setpoints, pace the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+
+from energyhub.sites import SiteFile
+from simulators.engine import DEFAULT_RESET_PER_STEP, Engine, SetpointBook
+from simulators.mqtt import Message, MqttClient, MqttUrl
+from simulators.payloads import Router
+from simulators.plant import build_plant
+from simulators.weather import TimeGrid
+
+Progress = Callable[[int], None]
+"""Called after each step with the number of steps done."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationOptions:
+    site: SiteFile
+    start: datetime
+    duration_s: float
+    step_s: float
+    speed: float | None
+    """Simulated seconds per wall-clock second; None publishes as fast as the broker takes it."""
+    seed: int = 0
+    url: MqttUrl = field(default_factory=MqttUrl)
+    prefix: str = "energyhub"
+    setpoint_hold_s: float = 3600.0
+    reset_per_step: float = DEFAULT_RESET_PER_STEP
+
+    @property
+    def steps(self) -> int:
+        return max(math.ceil(self.duration_s / self.step_s - 1e-9), 1)
+
+
+@dataclass
+class SimulationSummary:
+    steps: int = 0
+    messages: Counter[str] = field(default_factory=Counter)
+    setpoints: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    rejected_by_broker: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def published(self) -> int:
+        return sum(self.messages.values())
+
+
+async def simulate(
+    options: SimulationOptions, progress: Progress | None = None
+) -> SimulationSummary:
+    """Publish the whole run; setpoints received meanwhile steer the controllable assets."""
+    grid = TimeGrid(options.start, options.step_s, options.steps)
+    plant = build_plant(options.site, grid, options.seed)
+    book = SetpointBook(options.setpoint_hold_s)
+    engine = Engine(plant, book, options.reset_per_step)
+    router = Router(plant, options.prefix)
+    summary = SimulationSummary()
+    client_id = f"energyhub-sim-{uuid.uuid4().hex[:12]}"
+    async with MqttClient(options.url, client_id) as client:
+        await client.subscribe([router.setpoint_filter()])
+        listener = asyncio.create_task(_listen(client, router, engine, book))
+        try:
+            await client.publish_many(router.status("online"), retain=True)
+            await _run_steps(options, client, engine, router, summary, progress)
+            await client.publish_many(router.status("offline"), retain=True)
+            await client.flush()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        summary.rejected_by_broker = client.rejected
+    summary.setpoints, summary.events = book.outcomes, engine.events
+    summary.messages["status"] = 2 * len(router.gateways)
+    return summary
+
+
+async def _run_steps(
+    options: SimulationOptions,
+    client: MqttClient,
+    engine: Engine,
+    router: Router,
+    summary: SimulationSummary,
+    progress: Progress | None,
+) -> None:
+    started = time.monotonic()
+    per_step = {
+        "frame": len(router.frames),
+        "single": len(router.singles),
+        "device": len(router.devices),
+    }
+    for t in range(options.steps):
+        if options.speed is not None:
+            due = started + (t + 1) * options.step_s / options.speed
+            await asyncio.sleep(max(due - time.monotonic(), 0.0))
+        ts = options.start + timedelta(seconds=t * options.step_s)
+        await client.publish_many(router.messages(engine.step(t), ts))
+        summary.steps = t + 1
+        if progress is not None:
+            progress(t + 1)
+    summary.messages.update({kind: n * options.steps for kind, n in per_step.items()})
+    summary.wall_s = time.monotonic() - started
+
+
+async def _listen(client: MqttClient, router: Router, engine: Engine, book: SetpointBook) -> None:
+    """Turn setpoint messages into book entries; count the ones that cannot be applied."""
+    async for message in client.messages():
+        outcome = _accept(message, router, engine, book)
+        if outcome:
+            book.outcomes[outcome] += 1
+
+
+def _accept(message: Message, router: Router, engine: Engine, book: SetpointBook) -> str | None:
+    """Record one setpoint; return why it was ignored, or None when it was accepted."""
+    parts = message.topic[len(router.prefix) + 1 :].split("/")
+    if len(parts) != 4:
+        return "ignored: bad topic"
+    _park_id, site_id, asset_id, _ = parts
+    if engine.controllable(site_id, asset_id) is None:
+        return "ignored: no controllable asset"
+    try:
+        body = orjson.loads(message.payload)
+        p_kw, ts = float(body["p_kw"]), body["ts"]
+        ts_s = (
+            ts / 1000.0 if isinstance(ts, int | float) else datetime.fromisoformat(ts).timestamp()
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return "ignored: bad payload"
+    if not math.isfinite(p_kw):
+        return "ignored: bad payload"
+    book.add(site_id, asset_id, ts_s, p_kw)
+    return None

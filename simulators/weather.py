@@ -1,0 +1,153 @@
+"""Shanghai-like weather on a time grid: temperature, humidity, irradiance (clear and cloudy), wind.
+
+Every function takes whole arrays (one value per step) and a numpy Generator, so a run is
+vectorized and deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import lfilter
+
+Array = NDArray[np.float64]
+
+LATITUDE_DEG = 31.23
+LONGITUDE_DEG = 121.47
+"""Shanghai (People's Square); the site file has no coordinates, the climate is Shanghai's."""
+
+MONTHLY_MEAN_C = np.array([4.8, 6.6, 10.3, 15.6, 20.9, 24.7, 28.9, 28.6, 24.7, 19.8, 13.9, 7.6])
+"""Shanghai monthly mean air temperature, 1991–2020 normals (China Meteorological Admin.)."""
+
+MONTHLY_HUMIDITY_PCT = np.array([74, 73, 72, 71, 72, 79, 77, 78, 76, 71, 72, 71], dtype=float)
+DIURNAL_AMPLITUDE_C = 3.5
+"""Half the typical day–night swing; the daily minimum is near 05:00, the maximum near 14:00."""
+WEATHER_NOISE_C = 2.5
+WEATHER_MEMORY_H = 36.0
+"""Synoptic variability: an AR(1) anomaly with this standard deviation and correlation time."""
+SOLAR_CONSTANT_W_M2 = 1098.0
+"""Haurwitz clear-sky model coefficient (GHI = 1098 · cos z · exp(−0.059 / cos z))."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeGrid:
+    """The simulated steps: step t covers [start + t·step, start + (t+1)·step)."""
+
+    start: datetime
+    step_s: float
+    steps: int
+
+    @property
+    def step_h(self) -> float:
+        return self.step_s / 3600.0
+
+    def epoch_s(self) -> Array:
+        return self.start.timestamp() + np.arange(self.steps, dtype=np.float64) * self.step_s
+
+    def local_hours(self) -> Array:
+        """Local clock time in hours (fractional), for the site time zone of `start`."""
+        offset = self.start.utcoffset() or timedelta(0)
+        local = self.epoch_s() + offset.total_seconds()
+        return (local % 86400.0) / 3600.0
+
+    def local_weekday(self) -> NDArray[np.int64]:
+        """Monday = 0 … Sunday = 6."""
+        offset = self.start.utcoffset() or timedelta(0)
+        days = np.floor((self.epoch_s() + offset.total_seconds()) / 86400.0).astype(np.int64)
+        return (days + 3) % 7  # 1970-01-01 was a Thursday
+
+    def day_of_year(self) -> Array:
+        seconds = (
+            self.epoch_s() - datetime(self.start.year, 1, 1, tzinfo=self.start.tzinfo).timestamp()
+        )
+        return (seconds / 86400.0) % 365.25
+
+
+def ar1(rng: np.random.Generator, steps: int, sigma: float, memory_steps: float) -> Array:
+    """A stationary AR(1) series with standard deviation `sigma` and correlation time in steps."""
+    phi = float(np.exp(-1.0 / max(memory_steps, 1e-9)))
+    shocks = rng.standard_normal(steps) * sigma * np.sqrt(1.0 - phi**2)
+    shocks[0] = rng.standard_normal() * sigma
+    return np.asarray(lfilter([1.0], [1.0, -phi], shocks), dtype=np.float64)
+
+
+def _monthly(values: NDArray[np.float64], day_of_year: Array) -> Array:
+    """Smooth interpolation of monthly normals (placed mid-month), cyclic over the year."""
+    mid_month = (np.arange(12) + 0.5) * 365.25 / 12
+    return np.interp(day_of_year, mid_month, values, period=365.25)
+
+
+def outdoor_temperature_c(grid: TimeGrid, rng: np.random.Generator) -> Array:
+    """Seasonal normal + diurnal cycle + a slowly varying weather anomaly."""
+    seasonal = _monthly(MONTHLY_MEAN_C, grid.day_of_year())
+    diurnal = DIURNAL_AMPLITUDE_C * np.cos(2 * np.pi * (grid.local_hours() - 14.0) / 24.0)
+    anomaly = ar1(rng, grid.steps, WEATHER_NOISE_C, WEATHER_MEMORY_H / grid.step_h)
+    return seasonal + diurnal + anomaly
+
+
+def outdoor_humidity_pct(grid: TimeGrid, outdoor_c: Array, rng: np.random.Generator) -> Array:
+    """Relative humidity: monthly normal, lower in the warm afternoon, with its own anomaly."""
+    normal = _monthly(MONTHLY_HUMIDITY_PCT, grid.day_of_year())
+    diurnal = -1.5 * (outdoor_c - _monthly(MONTHLY_MEAN_C, grid.day_of_year()))
+    anomaly = ar1(rng, grid.steps, 6.0, 12.0 / grid.step_h)
+    return np.clip(normal + diurnal + anomaly, 15.0, 100.0)
+
+
+def cos_zenith(grid: TimeGrid) -> Array:
+    """Cosine of the solar zenith angle (negative at night), from the NOAA approximations."""
+    gamma = 2 * np.pi * grid.day_of_year() / 365.25
+    declination = (
+        0.006918
+        - 0.399912 * np.cos(gamma)
+        + 0.070257 * np.sin(gamma)
+        - 0.006758 * np.cos(2 * gamma)
+        + 0.000907 * np.sin(2 * gamma)
+    )
+    equation_of_time_min = 229.18 * (
+        0.000075
+        + 0.001868 * np.cos(gamma)
+        - 0.032077 * np.sin(gamma)
+        - 0.014615 * np.cos(2 * gamma)
+        - 0.040849 * np.sin(2 * gamma)
+    )
+    utc_hours = (grid.epoch_s() % 86400.0) / 3600.0
+    solar_hours = utc_hours + (LONGITUDE_DEG * 4 + equation_of_time_min) / 60.0
+    hour_angle = np.radians(15.0 * (solar_hours - 12.0))
+    lat = np.radians(LATITUDE_DEG)
+    return np.asarray(
+        np.sin(lat) * np.sin(declination) + np.cos(lat) * np.cos(declination) * np.cos(hour_angle)
+    )
+
+
+def clear_sky_ghi_w_m2(grid: TimeGrid) -> Array:
+    """Haurwitz clear-sky global horizontal irradiance; exactly zero when the sun is down."""
+    cz = cos_zenith(grid)
+    up = cz > 0.0
+    ghi = np.zeros(grid.steps)
+    ghi[up] = SOLAR_CONSTANT_W_M2 * cz[up] * np.exp(-0.059 / cz[up])
+    return ghi
+
+
+def clearness(grid: TimeGrid, rng: np.random.Generator) -> Array:
+    """Fraction of clear-sky irradiance that reaches the ground: passing clouds over a daily sky."""
+    days = np.floor((grid.epoch_s() - grid.epoch_s()[0]) / 86400.0).astype(np.int64)
+    daily: Array = rng.beta(4.0, 2.0, size=int(days[-1]) + 1 if grid.steps else 1)[days]
+    passing = ar1(rng, grid.steps, 0.15, 0.5 / grid.step_h)
+    return np.clip(daily + passing, 0.05, 1.0)
+
+
+def pv_power_kw(peak_kw: float, ghi_w_m2: Array, outdoor_c: Array) -> Array:
+    """AC output of a PV array: irradiance / 1000 W/m², a 14 % system loss, cell-heat derating."""
+    cell_c = outdoor_c + 0.03 * ghi_w_m2
+    derate = 1.0 - 0.004 * np.maximum(cell_c - 25.0, 0.0)
+    return np.clip(peak_kw * ghi_w_m2 / 1000.0 * 0.86 * derate, 0.0, peak_kw)
+
+
+def wind_power_kw(peak_kw: float, grid: TimeGrid, rng: np.random.Generator) -> Array:
+    """A turbine's output: a gusty AR(1) wind speed through a cubic power curve (3–12–25 m/s)."""
+    speed = np.maximum(5.5 + ar1(rng, grid.steps, 2.5, 6.0 / grid.step_h), 0.0)
+    ramp = np.clip((speed**3 - 3.0**3) / (12.0**3 - 3.0**3), 0.0, 1.0)
+    return np.where(speed < 25.0, peak_kw * ramp, 0.0)
