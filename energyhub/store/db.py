@@ -39,14 +39,23 @@ def unavailable(url: str, exc: BaseException) -> DatabaseUnavailableError:
     )
 
 
+async def start_clean_session(conn: AsyncConnection) -> None:
+    """Forget prepared statements a reused server session may carry (PgBouncer in session mode,
+    the single-session TimescaleDB test server): psycopg's automatic ones would collide by name."""
+    await conn.execute("DEALLOCATE ALL")
+
+
 @asynccontextmanager
 async def connect(url: str, timeout_s: float = 10.0) -> AsyncIterator[AsyncConnection]:
     """One autocommit connection, closed on every path; unreachable → DatabaseUnavailableError."""
     try:
-        conn = await AsyncConnection.connect(url, autocommit=True, connect_timeout=timeout_s)
+        conn = await AsyncConnection.connect(
+            url, autocommit=True, connect_timeout=max(1, round(timeout_s))
+        )
     except psycopg.OperationalError as exc:
         raise unavailable(url, exc) from None
     async with conn:
+        await start_clean_session(conn)
         yield conn
 
 
@@ -61,7 +70,8 @@ async def open_pool(
         max_size=max_size,
         timeout=timeout_s,
         open=False,
-        kwargs={"autocommit": True, "connect_timeout": timeout_s},
+        kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout_s))},
+        configure=start_clean_session,
         name="energyhub",
     )
     try:

@@ -34,7 +34,9 @@ async def refresh_rollups(
         row = await cur.fetchone()
         return int(row[0]) if row else 0
     for view in ("readings_15m", "readings_1h"):
-        await conn.execute("CALL refresh_continuous_aggregate(%s, %s, NULL)", (view, since))
+        await conn.execute(
+            "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, NULL)", (view, since)
+        )
     return 0
 
 

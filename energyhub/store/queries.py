@@ -134,6 +134,7 @@ async def meter_series(
     }
     cur = await conn.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
     frame = pd.DataFrame(await cur.fetchall(), columns=["bucket", "meter_id", "value", "samples"])
+    frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)  # whatever the session's zone
     return frame.astype({"value": "float64", "meter_id": "int64", "samples": "int64"})
 
 
@@ -162,8 +163,8 @@ async def site_series(
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))
     carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
     joined = per_meter.merge(carriers, on="meter_id")
-    summed = joined.groupby(["bucket", "carrier"], as_index=False)["value"].sum()
-    return summed.rename(columns={"value": "power_kw"}).sort_values(["bucket", "carrier"])
+    summed = joined.groupby(["bucket", "carrier"], as_index=False).agg(power_kw=("value", "sum"))
+    return summed.sort_values(["bucket", "carrier"], ignore_index=True)
 
 
 async def latest_values(conn: AsyncConnection, meter_ids: list[int]) -> list[LatestValue]:

@@ -168,7 +168,7 @@ CAGG_1H = """CREATE MATERIALIZED VIEW readings_1h
     FROM readings_15m GROUP BY 1, 2 WITH NO DATA"""
 
 
-def _timescaledb(context: MigrationContext) -> list[sql.Composable]:
+def _timescaledb(context: MigrationContext) -> list[sql.SQL | sql.Composed]:
     days = sql.Literal
     return [
         sql.SQL("CREATE EXTENSION IF NOT EXISTS timescaledb"),
@@ -200,7 +200,7 @@ def _timescaledb(context: MigrationContext) -> list[sql.Composable]:
 
 
 async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
-    statements: list[sql.Composable] = [sql.SQL(s) for s in COMMON]
+    statements: list[sql.SQL | sql.Composed] = [sql.SQL(s) for s in COMMON]
     if context.backend is Backend.TIMESCALEDB:
         statements += _timescaledb(context)
     else:

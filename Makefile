@@ -1,0 +1,36 @@
+# The two commands: `make demo` runs energyhub on embedded defaults, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint services bench clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/energyhub demo
+
+services:
+	bash scripts/services.sh
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check energyhub simulators
+	$(BIN)/mypy
+
+test: $(INSTALLED) services lint
+	$(BIN)/pytest
+
+test-fast: $(INSTALLED) services
+	$(BIN)/pytest -m "not slow"
+
+bench: $(INSTALLED) services
+	$(BIN)/python bench/store.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,105 @@
+"""Shared fixtures: a fresh database per test on the machine's PostgreSQL, and TimescaleDB.
+
+The plain path runs against the real PostgreSQL (ENERGYHUB_TEST_PG_URL, default the local server),
+each test in a database of its own. The TimescaleDB path runs against the WebAssembly TimescaleDB
+test server from ../shared/tools/timescaledb-wasm (one connection at a time), reset between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from energyhub.store.embedded import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+TSDB_TOOL = REPO.parent / "shared" / "tools" / "timescaledb-wasm" / "start"
+ADMIN_URL = os.environ.get("ENERGYHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty database on the real PostgreSQL, dropped after the test."""
+    name = f"eh_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _with_database(ADMIN_URL, name)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def tsdb_server() -> Iterator[str]:
+    """The TimescaleDB (WebAssembly) test server for the whole session."""
+    if not TSDB_TOOL.exists():
+        pytest.fail(f"TimescaleDB test server not found at {TSDB_TOOL}")
+    port = free_port()
+    home = Path(os.environ.get("ENERGYHUB_TSDB_HOME", Path.home() / ".cache" / "energyhub-tsdb"))
+    done = subprocess.run(
+        [str(TSDB_TOOL), str(port)], capture_output=True, text=True, timeout=300, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"TimescaleDB test server did not start: {done.stderr.strip()}")
+    try:
+        yield done.stdout.strip()
+    finally:
+        pid_file = home / f"server-{port}.pid"
+        if pid_file.exists():
+            subprocess.run(["kill", pid_file.read_text().strip()], check=False)
+
+
+DROP_ENERGYHUB_OBJECTS = """
+SELECT c.relname, c.relkind FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.objid = c.oid AND d.deptype = 'e')
+"""
+
+
+def reset_tsdb(url: str) -> None:
+    """Drop every energyhub object (the extension stays: it cannot be reloaded in one backend)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        relations = conn.execute(DROP_ENERGYHUB_OBJECTS).fetchall()
+        for name, kind in sorted(relations, key=lambda r: r[1] != "v"):  # views before tables
+            statement = "DROP MATERIALIZED VIEW" if kind == "v" else "DROP TABLE"
+            conn.execute(sql.SQL(statement + " IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        functions = conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc AS p WHERE p.proname LIKE 'energyhub%%'"
+        ).fetchall()
+        for (signature,) in functions:
+            conn.execute(sql.SQL("DROP FUNCTION IF EXISTS " + signature))
+
+
+@pytest.fixture
+def tsdb_url(tsdb_server: str) -> str:
+    """The TimescaleDB test server, emptied of energyhub objects."""
+    reset_tsdb(tsdb_server)
+    return tsdb_server
+
+
+@pytest.fixture(params=["postgres", "timescaledb"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """Run the test once on plain PostgreSQL and once on TimescaleDB."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(request.getfixturevalue("tsdb_url"))
+
+
+@pytest.fixture
+def example_site_path() -> Path:
+    return REPO / "examples" / "expo-park.yaml"

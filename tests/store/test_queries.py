@@ -1,0 +1,212 @@
+"""Series from rollups equal an independent pandas calculation from the raw readings, on both paths."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from psycopg import AsyncConnection
+
+from energyhub.sites import SiteFile
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import Backend, connect, installed_backend, open_pool
+from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.migrations import migrate
+from energyhub.store.queries import (
+    latest_values,
+    meter_series,
+    parse_step,
+    site_meter_ids,
+    site_series,
+)
+from energyhub.store.sync import sync_site
+from energyhub.store.writer import ReadingWriter
+
+START = datetime(2026, 11, 20, tzinfo=UTC)
+MINUTES = 2 * 24 * 60
+ROLLOVER = 999_999.9
+
+
+async def meter_ids(conn: AsyncConnection) -> dict[str, int]:
+    cur = await conn.execute("SELECT site_id || '/' || name, id FROM meters")
+    return dict(await cur.fetchall())
+
+
+def synthetic(ids: dict[str, int]) -> tuple[ReadingBatch, dict[str, pd.Series]]:
+    """Two days at 1-min: power meters, a heat counter that rolls over and resets, and a gap."""
+    minutes = pd.date_range(START, periods=MINUTES, freq="1min")
+    t = np.arange(MINUTES)
+    rng = np.random.default_rng(42)
+    series = {
+        "b01/main": pd.Series(800 + 300 * np.sin(t / 200) + rng.normal(0, 5, MINUTES), minutes),
+        "b02/main": pd.Series(np.full(MINUTES, 500.0), minutes),
+        "b01/pv": pd.Series(
+            np.clip(200 * np.sin((t % 1440 - 360) / 1440 * 2 * np.pi), 0, None), minutes
+        ),
+    }
+    heat_step = rng.uniform(1, 3, MINUTES)
+    heat = ROLLOVER - 500 + np.cumsum(heat_step)
+    heat = np.where(heat >= ROLLOVER, heat - ROLLOVER, heat)  # rolls over after ~4 h
+    reset_at = 1500
+    heat[reset_at:] = np.cumsum(heat_step[reset_at:])  # the counter resets to zero
+    series["b01/heat"] = pd.Series(heat, minutes)
+    f3 = pd.Series(np.cumsum(rng.uniform(0.5, 1.0, MINUTES)), minutes)
+    series["b01/f3"] = f3.drop(f3.index[600:700])  # a 100-minute gap
+    batches = [
+        ReadingBatch.from_columns(
+            s.index.tz_convert(None).values, np.full(len(s), ids[name]), s.values
+        )
+        for name, s in series.items()
+    ]
+    return ReadingBatch.concat(batches), series
+
+
+def expected_kw(samples: pd.Series, counter: bool, step: str, rollover: float | None) -> pd.Series:
+    """What a bucket should say, computed without SQL: mean power, or counter energy ÷ hours."""
+    freq = {"5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}[step]
+    hours = pd.Timedelta(freq) / pd.Timedelta("1h")
+    if step == "1d":  # days start at local midnight
+        samples = samples.tz_convert("Asia/Shanghai")
+    if not counter:
+        return samples.resample(freq).mean().dropna()
+    grain = "15min" if step in ("15m",) else ("1h" if step in ("1h", "1d") else None)
+    last = samples.resample(grain).last().dropna() if grain else samples
+    delta = last.diff()
+    drops = delta < 0
+    previous = last.shift()
+    rolled = drops & (rollover is not None) & (previous > 0.5 * (rollover or 0))
+    delta[rolled] = last[rolled] + (rollover or 0) - previous[rolled]
+    delta[drops & ~rolled] = last[drops & ~rolled]
+    return (delta.resample(freq).sum(min_count=1) / hours).dropna()
+
+
+async def load(url: str, site: SiteFile) -> tuple[dict[str, int], dict[str, pd.Series], Backend]:
+    async with connect(url) as conn:
+        await migrate(conn)
+        await sync_site(conn, site)
+        ids = await meter_ids(conn)
+        backend = await installed_backend(conn)
+    batch, series = synthetic(ids)
+    async with open_pool(url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(batch)
+    return ids, series, backend
+
+
+@pytest.mark.parametrize("step", ["5m", "15m", "1h", "1d"])
+async def test_meter_series_match_raw_computation(
+    store_url: str, example_site: SiteFile, step: str
+) -> None:
+    ids, series, backend = await load(store_url, example_site)
+    async with connect(store_url) as conn:
+        await refresh_rollups(conn, backend)
+        for name, counter, rollover in [
+            ("b01/main", False, None),
+            ("b01/heat", True, ROLLOVER),
+            ("b01/f3", True, None),
+        ]:
+            tz = "Asia/Shanghai" if step == "1d" else "UTC"
+            got = await meter_series(
+                conn,
+                backend,
+                [ids[name]],
+                START + timedelta(hours=2),
+                START + timedelta(days=2),
+                parse_step(step),
+                tz,
+            )
+            want = expected_kw(series[name], counter, step, rollover)
+            got_values = pd.Series(
+                got["value"].values, pd.DatetimeIndex(got["bucket"]).tz_convert(want.index.tz)
+            )
+            if step == "1d":  # only the one local day wholly inside the window compares
+                day = pd.Timestamp("2026-11-21", tz="Asia/Shanghai")
+                want, got_values = want[[day]], got_values[[day]]
+            else:
+                want = want[
+                    (want.index >= START + timedelta(hours=2))
+                    & (want.index < START + timedelta(days=2))
+                ]
+            pd.testing.assert_series_equal(
+                got_values, want, check_names=False, check_freq=False, rtol=1e-9
+            )
+
+
+async def test_site_sums_equal_the_sum_of_their_meters(
+    store_url: str, example_site: SiteFile
+) -> None:
+    ids, series, backend = await load(store_url, example_site)
+    async with connect(store_url) as conn:
+        await refresh_rollups(conn, backend)
+        expo = set(await site_meter_ids(conn, "expo"))
+        assert {ids["b01/main"], ids["b02/main"], ids["b01/heat"], ids["b01/pv"]} <= expo
+        assert ids["b01/f3"] not in expo  # a sub-meter is part of its parent already
+        assert ids["b01/bess-soc"] not in expo
+        assert await site_meter_ids(conn, "acme-bio") == sorted([ids["b01/f3"], ids["b04/lab2"]])
+        park = await site_series(
+            conn, backend, "expo", START, START + timedelta(days=1), parse_step("1h")
+        )
+        electricity = park[park.carrier == "electricity"].set_index("bucket")["power_kw"]
+        want = (series["b01/main"] + series["b02/main"]).resample("1h").mean()
+        np.testing.assert_allclose(electricity.values, want.iloc[:24].values, rtol=1e-9)
+        assert set(park.carrier) == {"electricity", "heat", "pv"}
+        b02 = await site_series(
+            conn, backend, "b02", START, START + timedelta(days=1), parse_step("1h")
+        )
+        assert list(b02.carrier.unique()) == ["electricity"]
+        assert b02.power_kw.round(9).eq(500).all()
+
+
+async def test_latest_values(store_url: str, example_site: SiteFile) -> None:
+    ids, series, _ = await load(store_url, example_site)
+    async with connect(store_url) as conn:
+        latest = await latest_values(conn, [ids["b01/main"], ids["b01/f3"], ids["b03/main"]])
+    assert [(v.meter_id, v.value) for v in latest] == [
+        (ids["b01/main"], series["b01/main"].iloc[-1]),
+        (ids["b01/f3"], series["b01/f3"].iloc[-1]),
+    ]
+    assert latest[0].ts == series["b01/main"].index[-1]
+
+
+async def test_both_paths_give_the_same_answers(
+    pg_url: str, tsdb_url: str, example_site: SiteFile
+) -> None:
+    answers = []
+    for url in (pg_url, tsdb_url):
+        _, _, backend = await load(url, example_site)
+        async with connect(url) as conn:
+            await refresh_rollups(conn, backend)
+            frames = [
+                await site_series(
+                    conn,
+                    backend,
+                    site,
+                    START,
+                    START + timedelta(days=2),
+                    parse_step(step),
+                    "Asia/Shanghai",
+                )
+                for site in ("shanghai", "b01", "acme-bio")
+                for step in ("1m", "15m", "1h", "1d")
+            ]
+        answers.append(frames)
+    for plain, timescale in zip(*answers, strict=True):
+        assert len(plain) > 0
+        pd.testing.assert_frame_equal(
+            plain.reset_index(drop=True), timescale.reset_index(drop=True), rtol=1e-9
+        )
+
+
+def test_bad_step_names_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match=r"step must be one of 1m, 5m, 15m, 1h, 1d, got '7m'"):
+        parse_step("7m")
+
+
+async def test_bad_range(pg_url: str) -> None:
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+        with pytest.raises(ValueError, match="must be after start"):
+            await meter_series(conn, Backend.POSTGRES, [1], START, START, parse_step("1h"))
+        with pytest.raises(ValueError, match="UTC offset"):
+            await meter_series(
+                conn, Backend.POSTGRES, [1], START.replace(tzinfo=None), START, parse_step("1h")
+            )

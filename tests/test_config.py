@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from energyhub.config import EXAMPLE_SITE_FILE, load_settings
+from energyhub.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("ENERGYHUB_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.db_url is None
+    assert settings.timescaledb == "auto"
+    assert settings.site_file == EXAMPLE_SITE_FILE
+    assert EXAMPLE_SITE_FILE.exists()
+
+
+def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYHUB_DB_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("ENERGYHUB_RETENTION_DAYS", "30")
+    settings = load_settings()
+    assert settings.db_url == "postgresql://u@h/db"
+    assert settings.retention_days == 30
+
+
+def test_bad_value_names_the_variable_and_the_expected_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENERGYHUB_DB_POOL_MAX", "many")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "ENERGYHUB_DB_POOL_MAX='many'" in str(caught.value)
+    assert "integer" in str(caught.value)
+
+
+def test_bad_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERGYHUB_TIMESCALEDB", "maybe")
+    with pytest.raises(ConfigError, match=r"ENERGYHUB_TIMESCALEDB='maybe'.*'auto', 'require'"):
+        load_settings()
+
+
+def test_toml_file_below_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    toml = tmp_path / "energyhub.toml"
+    toml.write_text('db_url = "postgresql://from-toml/db"\nretention_days = 90\n')
+    monkeypatch.setenv("ENERGYHUB_CONFIG", str(toml))
+    monkeypatch.setenv("ENERGYHUB_RETENTION_DAYS", "10")
+    settings = load_settings()
+    assert settings.db_url == "postgresql://from-toml/db"
+    assert settings.retention_days == 10
+
+
+def test_missing_toml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("ENERGYHUB_CONFIG", str(tmp_path / "absent.toml"))
+    with pytest.raises(ConfigError, match=r"absent\.toml: no such file"):
+        load_settings()
+
+
+def test_unknown_toml_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    toml = tmp_path / "energyhub.toml"
+    toml.write_text("db_ulr = 'x'\n")
+    monkeypatch.setenv("ENERGYHUB_CONFIG", str(toml))
+    with pytest.raises(ConfigError, match="ENERGYHUB_DB_ULR"):
+        load_settings()
+
+
+def test_readme_documents_every_setting() -> None:
+    from energyhub.config import Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`ENERGYHUB_{name.upper()}`" in readme, name

@@ -1,0 +1,221 @@
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from energyhub.errors import SiteFileError
+from energyhub.sites import Battery, load_site, parse_site, site_json_schema
+
+
+@pytest.fixture(scope="module")
+def example(request: pytest.FixtureRequest) -> dict[str, Any]:
+    path = Path(__file__).resolve().parent.parent / "examples" / "expo-park.yaml"
+    return yaml.safe_load(path.read_text())
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(SiteFileError) as caught:
+        parse_site(data, "site.yaml")
+    return caught.value.problems
+
+
+def test_example_is_a_realistic_park(example_site_path: Path) -> None:
+    site = load_site(example_site_path)
+    buildings = [b for p in site.city.parks for b in p.buildings]
+    assert len(site.city.parks) == 2
+    assert 10 <= len(buildings) <= 14
+    assert {b.building_class for b in buildings} >= {
+        "office-A",
+        "office-B",
+        "lab",
+        "data-center",
+        "hotel",
+    }
+    assert sum(len(b.enterprises) for b in buildings) >= 6
+    types = {
+        a.type
+        for p in site.city.parks
+        for a in [*p.assets, *[x for b in p.buildings for x in b.assets]]
+    }
+    assert {"pv", "battery", "heat_pump", "electric_chiller", "thermal_storage", "chp"} <= types
+    carriers = {m.carrier for _, owner in site.metered_sites() for m in owner.meters}
+    assert {"electricity", "heat", "cooling", "gas", "pv", "none"} <= carriers
+    assert site.tz.key == "Asia/Shanghai"
+
+
+def test_error_names_path_and_value(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][3]["assets"][1]["heat_max_kw"] = -5
+    data["city"]["parks"][0]["buildings"][0]["assets"][1]["energy_kwh"] = -5
+    assert problems(data) == [
+        "city.parks[0].buildings[0].assets[1].energy_kwh: must be > 0, got -5",
+        "city.parks[0].buildings[3].assets[1].heat_max_kw: must be > 0, got -5",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("eta_charge", 1.2, "assets[1].eta_charge: must be ≤ 1, got 1.2"),
+        ("eta_discharge", 0, "assets[1].eta_discharge: must be > 0, got 0"),
+        (
+            "soc_initial",
+            0.95,
+            "assets[1]: soc_initial must lie in [soc_min, soc_max] = [0.1, 0.9], got 0.95",
+        ),
+        ("soc_min", 0.95, "assets[1]: soc_min (0.95) must be ≤ soc_max (0.9)"),
+        ("power_kw", "lots", "assets[1].power_kw: Input should be a valid number"),
+        ("capacity", 3, "assets[1].capacity: unknown key, got 3"),
+    ],
+)
+def test_battery_parameters_checked(
+    example: dict[str, Any], field: str, value: object, expected: str
+) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][0]["assets"][1][field] = value
+    (problem,) = problems(data)
+    assert problem.startswith("city.parks[0].buildings[0]." + expected)
+
+
+def test_unknown_asset_type_and_class(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][0]["assets"][0]["type"] = "nuclear"
+    data["city"]["parks"][0]["buildings"][1]["class"] = "castle"
+    found = problems(data)
+    assert any(
+        p.startswith("city.parks[0].buildings[0].assets[0]") and "'nuclear'" in p for p in found
+    )
+    assert any(p.startswith("city.parks[0].buildings[1].class: must be 'office-A'") for p in found)
+
+
+def test_heat_pump_needs_exactly_one_cop(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][1]["assets"][1]["cop_from_outdoor"] = {"a": 3, "b": 0.1}
+    (problem,) = problems(data)
+    assert (
+        problem
+        == "city.parks[0].buildings[1].assets[1]: give exactly one of cop or cop_from_outdoor"
+    )
+
+
+def test_ids_unique_per_kind(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][1]["id"] = "b01"
+    data["city"]["parks"][1]["assets"][0]["id"] = "b01-pv"
+    data["city"]["parks"][0]["buildings"][0]["meters"][1]["id"] = "main"
+    found = problems(data)
+    assert any("id 'b01' is used by more than one site" in p for p in found)
+    assert "asset id 'b01-pv' is used more than once" in found
+
+
+def test_meter_ids_unique_per_site(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][0]["meters"][2]["id"] = "main"
+    assert "city.parks[0].buildings[0].meters: id 'main' is used more than once" in problems(data)
+
+
+def test_enterprise_meters_must_exist(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][0]["enterprises"][0]["meters"] = ["f3", "b04/none", "f99"]
+    assert problems(data) == [
+        "city.parks[0].buildings[0].enterprises[0].meters[1]: no meter 'none' in site 'b04', got 'b04/none'",
+        "city.parks[0].buildings[0].enterprises[0].meters[2]: no meter 'f99' in site 'b01', got 'f99'",
+    ]
+
+
+def test_meter_references(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    meters = data["city"]["parks"][0]["buildings"][0]["meters"]
+    meters[4]["submeter_of"] = "nope"
+    meters[6]["asset"] = "b02-pv"
+    meters[0]["rollover_kwh"] = 100
+    found = problems(data)
+    assert any(
+        p.startswith("city.parks[0].buildings[0].meters[0]: rollover_kwh applies") for p in found
+    )
+    data["city"]["parks"][0]["buildings"][0]["meters"][0].pop("rollover_kwh")
+    assert problems(data) == [
+        "city.parks[0].buildings[0].meters[4].submeter_of: no meter 'nope' in b01",
+        "city.parks[0].buildings[0].meters[6].asset: no asset 'b02-pv' in b01 or expo",
+    ]
+
+
+def test_time_zone_and_version(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["timezone"] = "Mars/Olympus"
+    data["version"] = 2
+    found = problems(data)
+    assert "version: must be 1, got 2" in found
+    assert (
+        "timezone: unknown time zone 'Mars/Olympus' (use an IANA name), got 'Mars/Olympus'" in found
+    )
+
+
+def test_missing_key(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    del data["city"]["parks"][0]["grid"]["import_max_kw"]
+    assert problems(data) == ["city.parks[0].grid.import_max_kw: is required"]
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(SiteFileError, match="cannot read the file"):
+        load_site(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ncity: {id: [unclosed\n")
+    with pytest.raises(SiteFileError, match=r"line \d+, column \d+: not valid YAML"):
+        load_site(bad)
+    bad.write_text("- just a list\n")
+    with pytest.raises(SiteFileError, match="must be a mapping, got list"):
+        load_site(bad)
+
+
+def test_json_schema_describes_assets() -> None:
+    schema = json.loads(site_json_schema())
+    assert schema["title"] == "energyhub site file"
+    assert {"Battery", "CHP", "ThermalStorage", "FuelCell"} <= set(schema["$defs"])
+    battery = schema["$defs"]["Battery"]["properties"]
+    assert battery["eta_charge"]["exclusiveMinimum"] == 0
+    assert battery["eta_charge"]["maximum"] == 1
+    assert "class" in schema["$defs"]["Building"]["properties"]
+
+
+def test_storage_defaults() -> None:
+    battery = Battery(id="x", type="battery", energy_kwh=10, power_kw=5)
+    assert battery.soc_min <= battery.soc_initial <= battery.soc_max
+
+
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.text(max_size=5),
+    st.none(),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_any_value_anywhere_is_valid_or_a_named_error(
+    example: dict[str, Any], data: st.DataObject
+) -> None:
+    """Replacing any scalar of the example by an arbitrary value never escapes as another error."""
+    document = copy.deepcopy(example)
+    node: Any = document
+    path = []
+    while isinstance(node, dict | list) and node:
+        key = data.draw(st.sampled_from(list(node) if isinstance(node, dict) else range(len(node))))
+        path.append(key)
+        if not isinstance(node[key], dict | list):
+            node[key] = data.draw(NUMBERS)
+            break
+        node = node[key]
+    try:
+        parse_site(document)
+    except SiteFileError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
