@@ -21,6 +21,15 @@ from energyhub.sites import (
     Wind,
 )
 
+TIE_BREAK_CNY_PER_KWH = 1e-6
+"""Cost per kWh through a lossless store and per kWh exported, in the `tie_break` term only.
+
+Without it, charging and discharging a lossless store in the same step (or importing and
+exporting at equal prices) costs nothing, and the solver may return such a schedule among equal
+optima. It is far below any price, so it picks among optima without moving the optimum; plans
+report their objective without it.
+"""
+
 
 def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
     """Import/export within limits, TOU energy cost, demand charge on the horizon's peak, CO₂."""
@@ -34,6 +43,7 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
     if grid.export_max_kw > 0:
         exp = m.add_variables(f"{node}:export_kw", n, 0.0, grid.export_max_kw)
         m.add_cost("energy", -prices.export_cny_per_kwh * dt * exp.expr())
+        m.add_cost("tie_break", TIE_BREAK_CNY_PER_KWH * dt * exp.expr())
         flow = flow - exp.expr()
         if ctx.exclusive("grid", imp, exp):
             importing = m.add_variables(f"{node}:importing", n, binary=True)
@@ -84,8 +94,9 @@ def add_storage(
     )
     if asset.soc_final is not None:
         m.add_constraints(f"{asset.id}:soc_final", soc.at(-1), "==", asset.soc_final * e)
-    lossy = asset.eta_charge * asset.eta_discharge < 1.0
-    if lossy and ctx.exclusive("storage", charge, discharge):
+    if asset.eta_charge * asset.eta_discharge == 1.0:
+        m.add_cost("tie_break", TIE_BREAK_CNY_PER_KWH * dt * charge.expr())
+    elif ctx.exclusive("storage", charge, discharge):
         _exclusive(ctx, asset.id, charge, discharge, asset.power_kw)
     if isinstance(asset, Battery) and asset.throughput_cost_cny_per_kwh > 0:
         throughput = dt * (charge.expr() + discharge.expr())

@@ -1,8 +1,9 @@
 """Explain an infeasible plan: re-solve with elastic slacks and name the first row that breaks.
 
-Every row gets a pair of non-negative slacks. Balance rows are cheap to relax and asset rows
-dear, so a shortage is blamed on the balance of the carrier that runs short rather than on, say,
-a battery forced below its SOC window to cover it.
+Every row gets a pair of non-negative slacks. Balance rows are cheapest to relax, then targets
+(a terminal SOC, a flexible load's energy), then physics (SOC dynamics, min load): a shortage is
+blamed on the balance of the carrier that runs short, an unreachable terminal SOC on that target,
+never on the arithmetic of a store's SOC.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from energyhub.optimize.scope import Scope
 BALANCE_SLACK_CNY_PER_KW = 1.0
 """Weight of a balance slack: the diagnosis prefers to report a carrier running short."""
 
-ASSET_SLACK_CNY_PER_UNIT = 1000.0
-"""Weight of any other row's slack: relaxed only when no balance shortage explains the problem."""
+TARGET_SLACK_CNY_PER_UNIT = 10.0
+"""Weight of a target row's slack (see TARGETS): blamed when no balance shortage explains it."""
+
+PHYSICS_SLACK_CNY_PER_UNIT = 1000.0
+"""Weight of any other row's slack: relaxed only when nothing else explains the problem."""
+
+TARGETS = (":soc_final", ":energy_kwh")
+"""Suffixes of rows that state a requirement rather than physics."""
 
 SLACK_TOLERANCE = 1e-6
 """Slacks below this are solver noise, not a broken row."""
@@ -30,10 +37,12 @@ def _elastic(problem: Problem) -> Problem:
     """The same rows and columns plus two slacks per row (into and out of the row)."""
     rows = problem.a.shape[0]
     identity = sp.identity(rows, format="csr")
-    weights = np.full(rows, ASSET_SLACK_CNY_PER_UNIT)
+    weights = np.full(rows, PHYSICS_SLACK_CNY_PER_UNIT)
     for name, block in problem.constraints.items():
         if ":balance_" in name:
             weights[block.slice] = BALANCE_SLACK_CNY_PER_KW
+        elif name.endswith(TARGETS):
+            weights[block.slice] = TARGET_SLACK_CNY_PER_UNIT
     zeros = np.zeros(problem.n_variables)
     return Problem(
         c=np.concatenate([zeros, weights, weights]),

@@ -36,7 +36,7 @@ DEMAND_LIMIT_FACTOR = 10.0
 RENEWABLE_LIMIT_FACTOR = 1.2
 """Available renewable power above this many times peak_kw is taken for a unit mistake."""
 
-_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,9 @@ def binary_policy(scope: Scope, prices: Prices) -> Binaries:
     Importing and exporting at once loses money when the import price (with its carbon price) is
     at least the export price in every step: then no grid binary (`off`), else one per step.
     Charging and discharging a lossy store at once only wastes energy; that can pay only if
-    energy has negative value in some step: a negative import price, a CHP forced to a minimum
-    load, or a store that must end below its initial SOC. Without those, storage binaries are
+    energy has negative value in some step: a negative import price, a store that must end below
+    its initial SOC, or a CHP or fuel cell whose heat comes with electricity it is run for (or the
+    other way round) beyond what the node can use. Without those, storage binaries are
     `off`. With them they are `lazy`: the relaxed problem is solved first, and since a relaxed
     optimum without simultaneous flows is feasible for the binary problem, it is its optimum too;
     only if the relaxed optimum does charge and discharge at once is the problem solved again
@@ -62,14 +63,14 @@ def binary_policy(scope: Scope, prices: Prices) -> Binaries:
         np.any(import_cost < prices.export_cny_per_kwh)
     )
     all_assets = [a for _, a in scope.assets()]
-    must_run = any(isinstance(a, CHP) and a.min_load > 0 for a in all_assets)
+    co_production = any(isinstance(a, CHP | FuelCell) for a in all_assets)
     must_discharge = any(
         isinstance(a, Battery | ThermalStorage | HydrogenStore)
         and a.soc_final is not None
         and a.soc_final < a.soc_initial
         for a in all_assets
     )
-    waste_pays = must_run or must_discharge or bool(np.any(import_cost < 0))
+    waste_pays = co_production or must_discharge or bool(np.any(import_cost < 0))
     return Binaries(storage="lazy" if waste_pays else "off", grid="on" if arbitrage else "off")
 
 

@@ -1,0 +1,172 @@
+"""`energyhub plan`: exit codes 0 / 2 / 3, the JSON keys, the schedule file; no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from energyhub.cli import app
+from tests.optimize.cases import inputs, to_csv
+
+SITE = {
+    "version": 1,
+    "city": {
+        "id": "c",
+        "carbon": {"grid_kg_per_kwh": 0.5, "gas_kg_per_kwh": 0.2, "price_cny_per_t": 50},
+        "parks": [
+            {
+                "id": "p",
+                "grid": {"import_max_kw": 1000, "demand_charge_cny_per_kw": 40},
+                "gas": {"price_cny_per_nm3": 3.8, "lhv_kwh_per_nm3": 9.97},
+                "assets": [
+                    {"id": "p-chp", "type": "chp", "fuel_max_kw": 400, "eta_el": 0.35,
+                     "eta_th": 0.45, "min_load": 0.4, "start_cost_cny": 20},
+                ],
+                "buildings": [
+                    {
+                        "id": "b1",
+                        "class": "office-A",
+                        "floor_area_m2": 5000,
+                        "assets": [
+                            {"id": "b1-pv", "type": "pv", "peak_kw": 100},
+                            {"id": "b1-bess", "type": "battery", "energy_kwh": 200,
+                             "power_kw": 100, "soc_final": 0.5},
+                            {"id": "b1-hp", "type": "heat_pump", "heat_max_kw": 100,
+                             "cop_from_outdoor": {"a": 2.5, "b": 0.05}},
+                        ],
+                    },
+                    {"id": "b2", "class": "lab", "floor_area_m2": 3000},
+                ],
+            }
+        ],
+    },
+}  # fmt: skip
+EXPECTED_KEYS = {
+    "status",
+    "objective_cny",
+    "cost_cny",
+    "co2_kg",
+    "baseline",
+    "solve_seconds",
+    "variables",
+    "binaries",
+}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(SITE))
+    frame = inputs(
+        96,
+        "15min",
+        "2025-07-15 00:00",
+        b1__electricity_kw=200.0,
+        b1__heat_kw=[40.0] * 48 + [60.0] * 48,
+        b2__electricity_kw=[100.0] * 40 + [300.0] * 56,
+        b1_pv__available_kw=[0.0] * 30 + [80.0] * 36 + [0.0] * 30,
+        outdoor_c=31.0,
+    )
+    frame.columns = [c.replace("b1_pv", "b1-pv") for c in frame.columns]
+    csv = tmp_path / "inputs.csv"
+    to_csv(frame, csv)
+    return site, csv
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["plan", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_park_plan_prints_json_and_writes_the_schedule(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    site, csv = files
+    out = tmp_path / "schedule.csv"
+    code, stdout, _ = _run(
+        "--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p",
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    assert code == 0
+    payload = json.loads(stdout)
+    assert EXPECTED_KEYS <= payload.keys()
+    assert payload["status"] == "optimal"
+    assert set(payload["cost_cny"]) >= {"energy", "demand", "gas", "carbon", "start"}
+    assert payload["objective_cny"] == pytest.approx(sum(payload["cost_cny"].values()))
+    assert payload["objective_cny"] <= payload["baseline"]["cost_cny"] + 1e-6
+    schedule = pd.read_csv(out, index_col="ts")
+    assert len(schedule) == 96
+    assert {"b1-bess:charge_kw", "b1-bess:soc_kwh", "p:import_kw", "p-chp:electricity_kw"} <= set(
+        schedule.columns
+    )
+    assert schedule.index[0] == "2025-07-15T00:00:00+08:00"
+    assert schedule["p:import_kw"].max() <= 1000 + 1e-6
+
+
+def test_building_plan_without_json_prints_a_summary(files: tuple[Path, Path]) -> None:
+    site, csv = files
+    code, stdout, _ = _run(
+        "--site", str(site), "--inputs", str(csv), "--level", "building", "--id", "b1"
+    )
+    assert code == 0
+    assert "total CNY" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--level", "park", "--id", "nowhere"], "no park 'nowhere'"),
+        (["--level", "city", "--id", "c"], "--level city"),
+        (["--level", "building", "--id", "b1", "--drop", "outdoor_c"], "outdoor_c"),
+    ],
+)
+def test_bad_input_exits_2_naming_it(
+    files: tuple[Path, Path], tmp_path: Path, args: list[str], message: str
+) -> None:
+    site, csv = files
+    if "--drop" in args:
+        frame = pd.read_csv(csv).drop(columns=args[-1])
+        csv = tmp_path / "dropped.csv"
+        frame.to_csv(csv, index=False)
+        args = args[:-2]
+    code, _, stderr = _run("--site", str(site), "--inputs", str(csv), *args)
+    assert code == 2
+    assert message in stderr and "Traceback" not in stderr
+
+
+def test_infeasible_exits_3_naming_balance_node_and_step(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    site, csv = files
+    frame = pd.read_csv(csv)
+    frame.loc[10:, "b1:heat_kw"] = 5000.0
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    args = ["--site", str(site), "--inputs", str(bad), "--level", "building", "--id", "b1"]
+    code, stdout, stderr = _run(*args, "--json")
+    assert code == 3
+    assert "b1:balance_heat" in stderr and "step 11" in stderr
+    payload = json.loads(stdout)
+    assert payload["status"] == "infeasible"
+    assert (payload["node"], payload["carrier"], payload["step"]) == ("b1", "heat", 11)
+    assert payload["assets"] == ["b1-hp"]
+
+
+def test_console_script_runs_in_a_subprocess(files: tuple[Path, Path]) -> None:
+    """The real entry point, as scripts call it: exit 0 and one JSON object on stdout."""
+    site, csv = files
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("energyhub")), "plan", "--site", str(site), "--inputs", str(csv),
+         "--level", "building", "--id", "b1", "--json"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "optimal"

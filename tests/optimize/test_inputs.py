@@ -1,0 +1,168 @@
+"""Bad inputs name their column and row; infeasible plans name balance, node, asset and step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energyhub.optimize import InfeasiblePlanError, PlanInputError, plan
+from energyhub.optimize.tariffs import TARIFFS, import_prices
+from energyhub.sites import GridConnection
+from tests.optimize.cases import building_site, inputs, to_csv
+
+PV_SITE = [{"id": "pv", "type": "pv", "peak_kw": 100}]
+
+
+def _plan_csv(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    plan(building_site(PV_SITE), path, level="building", site_id="b1")
+
+
+def test_missing_column_is_named() -> None:
+    with pytest.raises(PlanInputError, match="pv:available_kw") as info:
+        plan(
+            building_site(PV_SITE), inputs(3, b1__electricity_kw=5), level="building", site_id="b1"
+        )
+    assert info.value.column == "pv:available_kw"
+
+
+def test_irregular_steps_name_the_row(tmp_path: Path) -> None:
+    text = (
+        "ts,b1:electricity_kw,pv:available_kw\n"
+        "2025-03-03T00:00:00+08:00,1,0\n"
+        "2025-03-03T00:15:00+08:00,1,0\n"
+        "2025-03-03T00:45:00+08:00,1,0\n"
+    )
+    with pytest.raises(PlanInputError, match="irregular steps: row 3") as info:
+        _plan_csv(tmp_path, text)
+    assert (info.value.column, info.value.row) == ("ts", 3)
+
+
+def test_nan_names_column_and_row(tmp_path: Path) -> None:
+    text = (
+        "ts,b1:electricity_kw,pv:available_kw\n"
+        "2025-03-03T00:00:00+08:00,1,0\n"
+        "2025-03-03T01:00:00+08:00,,0\n"
+    )
+    with pytest.raises(PlanInputError, match=r"b1:electricity_kw: row 2 .*missing") as info:
+        _plan_csv(tmp_path, text)
+    assert info.value.row == 2
+
+
+def test_bad_timestamp_is_named(tmp_path: Path) -> None:
+    text = "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0\nsoon,1,0\n"
+    with pytest.raises(PlanInputError, match="ts: row 2"):
+        _plan_csv(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "message"),
+    [
+        ("b1__electricity_w", 5.0, "wrong quantity or unit for 'b1'"),
+        ("pv__available_kw", [0.0, 90_000.0, 0.0], r"pv:available_kw: row 2 .*W instead of kW"),
+        ("b1__heat_kw", [0.0, 0.0, -3.0], r"b1:heat_kw: row 3 .*must be ≥ 0"),
+        ("outdoor_c", [300.0, 300.0, 300.0], r"outdoor_c: row 1 .*wrong units"),
+        ("b9__electricity_kw", 1.0, "unknown column"),
+    ],
+)
+def test_wrong_units_and_unknown_columns(column: str, values: object, message: str) -> None:
+    columns: dict[str, object] = {"b1__electricity_kw": 1.0, "pv__available_kw": 0.0}
+    frame = inputs(3, **(columns | {column: values}))
+    with pytest.raises(PlanInputError, match=message):
+        plan(building_site(PV_SITE), frame, level="building", site_id="b1")
+
+
+def test_city_level_and_unknown_ids_are_bad_input() -> None:
+    site, frame = building_site([]), inputs(2, b1__electricity_kw=1.0)
+    with pytest.raises(PlanInputError, match="--level city"):
+        plan(site, frame, level="city", site_id="c")
+    with pytest.raises(PlanInputError, match="no building 'b7'"):
+        plan(site, frame, level="building", site_id="b7")
+
+
+def test_heat_shortage_names_balance_node_assets_and_first_step() -> None:
+    site = building_site(
+        [{"id": "hp", "type": "heat_pump", "heat_max_kw": 50, "cop": 3.0}],
+    )
+    frame = inputs(4, b1__electricity_kw=10, b1__heat_kw=[40, 40, 70, 90])
+    with pytest.raises(InfeasiblePlanError) as info:
+        plan(site, frame, level="building", site_id="b1")
+    error = info.value
+    assert (error.constraint, error.node, error.carrier, error.step) == (
+        "b1:balance_heat",
+        "b1",
+        "heat",
+        3,
+    )
+    assert error.assets == ["hp"]
+    assert "short by 20 kW" in str(error) and error.ts.startswith("2025-03-03T02:00")
+
+
+def test_unreachable_terminal_soc_names_the_store() -> None:
+    battery = {
+        "id": "bess",
+        "type": "battery",
+        "energy_kwh": 500,
+        "power_kw": 50,
+        "soc_initial": 0.1,
+        "soc_final": 0.9,
+    }
+    with pytest.raises(InfeasiblePlanError, match="bess:soc_final") as info:
+        plan(
+            building_site([battery]),
+            inputs(3, b1__electricity_kw=10),
+            level="building",
+            site_id="b1",
+        )
+    assert info.value.assets == ["bess"] and info.value.step == 3
+
+
+def test_shanghai_periods_by_month_and_hour() -> None:
+    index = pd.DatetimeIndex(
+        [
+            "2025-03-03 03:00",  # valley
+            "2025-03-03 09:00",  # peak
+            "2025-03-03 12:00",  # flat outside summer
+            "2025-07-15 12:30",  # critical peak in July
+            "2025-09-15 13:00",  # summer peak, no critical peak in September
+            "2025-12-01 19:00",  # critical peak in December evening
+            "2025-12-01 21:00",  # flat
+        ]
+    ).tz_localize("Asia/Shanghai")
+    periods = TARIFFS["shanghai-two-part"].periods(index)
+    assert [("valley", "flat", "peak", "critical")[p] for p in periods] == [
+        "valley",
+        "peak",
+        "flat",
+        "critical",
+        "peak",
+        "critical",
+        "flat",
+    ]
+    grid = GridConnection(import_max_kw=1, tariff_prices_cny_per_kwh={"valley": 0.2})
+    np.testing.assert_allclose(import_prices(grid, index[:2]), [0.2, 1.10])
+
+
+def test_unknown_tariff_and_period_are_bad_input() -> None:
+    index = pd.date_range("2025-01-01", periods=2, freq="h", tz="Asia/Shanghai")
+    with pytest.raises(PlanInputError, match="unknown tariff 'nowhere'"):
+        import_prices(GridConnection(import_max_kw=1, tariff="nowhere"), index)
+    with pytest.raises(PlanInputError, match="unknown period 'night'"):
+        import_prices(
+            GridConnection(import_max_kw=1, tariff_prices_cny_per_kwh={"night": 1}), index
+        )
+
+
+def test_csv_round_trip_matches_frame(tmp_path: Path) -> None:
+    frame = inputs(3, b1__electricity_kw=[1.0, 2.0, 3.0], pv__available_kw=[0.0, 50.0, 0.0])
+    path = tmp_path / "in.csv"
+    to_csv(frame, path)
+    site = building_site(PV_SITE)
+    from_csv = plan(site, path, level="building", site_id="b1")
+    from_frame = plan(site, frame, level="building", site_id="b1")
+    assert from_csv.objective_cny == pytest.approx(from_frame.objective_cny)
+    assert list(from_csv.schedule.index) == list(from_frame.schedule.index)
