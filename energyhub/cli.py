@@ -182,3 +182,9 @@ def demo(
 from energyhub.optimize.cli import plan_command  # noqa: E402  (plan_command imports this module)
 
 app.command("plan")(plan_command)
+
+from simulators.cli import record_command, replay_command, simulate_command  # noqa: E402
+
+app.command("simulate")(simulate_command)
+app.command("record")(record_command)
+app.command("replay")(replay_command)

@@ -1,0 +1,218 @@
+"""`energyhub simulate`, `energyhub record` and `energyhub replay`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from energyhub.cli import console, fail, run_async
+from energyhub.errors import EnergyhubError
+from energyhub.sites import load_site
+from simulators.counters import CounterLocator
+from simulators.durations import default_start, parse_duration_s, parse_timestamp
+from simulators.errors import SimulatorInputError
+from simulators.faults import FaultSpec
+from simulators.feeds import feed_records
+from simulators.mqtt import MqttUrl
+from simulators.record import RecordLimits, read_records, record
+from simulators.replay import ReplayOptions, replay
+from simulators.simulate import SimulationOptions, simulate
+from simulators.sites import select_sites
+
+MqttUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--mqtt-url",
+        envvar="ENERGYHUB_MQTT_URL",
+        help="Broker URL, e.g. mqtt://user:password@host:1883.",
+    ),
+]
+SeedOption = Annotated[int, typer.Option(help="Seed: the same seed gives the same output.")]
+
+
+def parse_speed(text: str) -> float | None:
+    """`max` (None: as fast as the broker takes it) or simulated seconds per wall second."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = 0.0
+    if not speed > 0:
+        raise SimulatorInputError(f"--speed: expected a number > 0 or 'max', got {text!r}")
+    return speed
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on the console (hidden when it is not a terminal); yields `update`."""
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@contextmanager
+def exits_on_bad_input() -> Iterator[None]:
+    """energyhub's own errors become a one-line message and exit status 2, never a traceback."""
+    try:
+        yield
+    except EnergyhubError as exc:
+        raise fail(str(exc)) from None
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{n:,} {name}" for name, n in sorted(counter.items()) if n) or "none"
+
+
+def simulate_command(
+    site: Annotated[Path, typer.Option("--site", help="Site file (YAML).", dir_okay=False)],
+    start: Annotated[
+        str | None, typer.Option(help="First step (RFC 3339); default: the run ends about now.")
+    ] = None,
+    duration: Annotated[str, typer.Option(help="Simulated time, e.g. 24h, 7d.")] = "24h",
+    step: Annotated[str, typer.Option(help="Step between readings, e.g. 1min, 15min.")] = "1min",
+    speed: Annotated[str, typer.Option(help="Simulated seconds per second, or 'max'.")] = "3600",
+    seed: SeedOption = 0,
+    mqtt_url: MqttUrlOption = "mqtt://127.0.0.1:1883",
+    prefix: Annotated[str, typer.Option(help="Root of the energyhub topics.")] = "energyhub",
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Simulate only these park/building ids.")
+    ] = None,
+    setpoint_hold: Annotated[
+        str, typer.Option(help="How long a setpoint holds without a newer one.")
+    ] = "1h",
+    reset_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Chance per step that a counter resets.")
+    ] = 1e-5,
+) -> None:
+    """Publish a virtual park's meters, sensors and devices; follow setpoints it receives."""
+    with exits_on_bad_input():
+        site_file = select_sites(load_site(site), only or [])
+        step_s = parse_duration_s(step, "--step")
+        duration_s = parse_duration_s(duration, "--duration")
+        pace = parse_speed(speed)
+        first = (
+            parse_timestamp(start, site_file.tz)
+            if start
+            else default_start(datetime.now(site_file.tz), duration_s, step_s, pace)
+        )
+        options = SimulationOptions(
+            site_file,
+            first.astimezone(site_file.tz),
+            duration_s,
+            step_s,
+            pace,
+            seed,
+            MqttUrl.parse(mqtt_url),
+            prefix,
+            parse_duration_s(setpoint_hold, "--setpoint-hold"),
+            reset_rate,
+        )
+        with progress_bar("simulating", options.steps) as update:
+            summary = run_async(simulate(options, update))
+        rate = summary.published / summary.wall_s if summary.wall_s else 0.0
+        console.print(
+            f"published {summary.published:,} messages ({_counts(summary.messages)}) for "
+            f"{summary.steps:,} steps of {step_s:g} s from {options.start.isoformat()} "
+            f"in {summary.wall_s:.1f} s ({rate:,.0f} msg/s)",
+            highlight=False,
+        )
+        console.print(
+            f"setpoints: {_counts(summary.setpoints)}; events: {_counts(summary.events)}; "
+            f"rejected by the broker: {summary.rejected_by_broker}",
+            highlight=False,
+        )
+
+
+def record_command(
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write.", dir_okay=False)],
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")
+    ] = None,
+    mqtt_url: MqttUrlOption = "mqtt://127.0.0.1:1883",
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    duration: Annotated[str | None, typer.Option(help="Stop after this long, e.g. 10min.")] = None,
+    idle: Annotated[
+        str | None, typer.Option(help="Stop after this long without a message.")
+    ] = None,
+) -> None:
+    """Record MQTT traffic (topic, payload, receive time) to JSON Lines; Ctrl-C stops."""
+    with exits_on_bad_input():
+        limits = RecordLimits(
+            count,
+            parse_duration_s(duration, "--duration") if duration else None,
+            parse_duration_s(idle, "--idle") if idle else None,
+        )
+        filters = topic or ["energyhub/#"]
+        with progress_bar("recording", count) as update:
+            written = run_async(record(MqttUrl.parse(mqtt_url), filters, out, limits, update))
+        console.print(
+            f"recorded {written:,} messages from {', '.join(filters)} to {out}", highlight=False
+        )
+
+
+def replay_command(
+    file: Annotated[
+        Path | None, typer.Argument(help="Record file (JSON Lines).", dir_okay=False)
+    ] = None,
+    speed: Annotated[str, typer.Option(help="Recorded seconds per second, or 'max'.")] = "1",
+    faults: Annotated[
+        str, typer.Option(help="e.g. drop=0.01,duplicate=0.01,reorder=0.05,delay=2s,garbage=0.001")
+    ] = "",
+    fault_log: Annotated[
+        Path | None, typer.Option(help="Write what was injected here (JSON Lines).")
+    ] = None,
+    seed: SeedOption = 0,
+    mqtt_url: MqttUrlOption = "mqtt://127.0.0.1:1883",
+    site: Annotated[
+        Path | None, typer.Option(help="Site file: its energy meters count as counters; feeds.")
+    ] = None,
+    feed: Annotated[
+        list[str] | None,
+        typer.Option(help="Replay a measured feed onto a meter: SITE/METER=SOURCE (repeatable)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Feeds: first timestamp (default: the feeds end now).")
+    ] = None,
+    duration: Annotated[str, typer.Option(help="Feeds: how much of each to replay.")] = "7d",
+    prefix: Annotated[str, typer.Option(help="Feeds: root of the energyhub topics.")] = "energyhub",
+) -> None:
+    """Republish a recording (or measured feeds) with faults injected and logged."""
+    with exits_on_bad_input():
+        site_file = load_site(site) if site else None
+        if file is not None and feed:
+            raise SimulatorInputError("give either a record FILE or --feed mappings, not both")
+        if file is not None:
+            records = read_records(file)
+        elif feed and site_file is not None:
+            first = parse_timestamp(start, site_file.tz) if start else None
+            duration_s = parse_duration_s(duration, "--duration")
+            records = feed_records(site_file, feed, first, duration_s, prefix)
+        else:
+            raise SimulatorInputError("give a record FILE, or --feed mappings with --site")
+        options = ReplayOptions(
+            MqttUrl.parse(mqtt_url),
+            parse_speed(speed),
+            FaultSpec.parse(faults),
+            seed,
+            fault_log,
+            CounterLocator(site_file),
+        )
+        with progress_bar("replaying", len(records)) as update:
+            summary = run_async(replay(records, options, update))
+        console.print(
+            f"sent {summary.sent:,} messages for {summary.records:,} records "
+            f"in {summary.wall_s:.1f} s; "
+            f"faults: {_counts(summary.faults)}; reconnects: {summary.reconnects}; "
+            f"rejected by the broker: {summary.rejected_by_broker}"
+            + (f"; fault log: {fault_log}" if fault_log else ""),
+            highlight=False,
+        )

@@ -1,0 +1,148 @@
+"""Record MQTT traffic to JSON Lines, and read it back.
+
+One line per message: `{"t": <receive time, epoch s>, "topic": ..., "payload": <text>,
+"retain": false}`; a payload that is not UTF-8 is stored as `"payload_b64"` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from simulators.errors import RecordFileError
+from simulators.mqtt import MqttClient, MqttUrl
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One recorded message."""
+
+    t: float
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        line: dict[str, object] = {"t": round(self.t, 6), "topic": self.topic}
+        line.update(payload_field(self.payload))
+        line["retain"] = self.retain
+        return line
+
+
+def payload_field(payload: bytes, name: str = "payload") -> dict[str, str]:
+    """`{name: text}` for UTF-8 payloads, `{name_b64: ...}` otherwise."""
+    try:
+        return {name: payload.decode()}
+    except UnicodeDecodeError:
+        return {f"{name}_b64": base64.b64encode(payload).decode()}
+
+
+def payload_from(line: dict[str, object], name: str = "payload") -> bytes:
+    """The inverse of `payload_field`; raise KeyError/ValueError when neither key holds a string."""
+    if isinstance(text := line.get(name), str):
+        return text.encode()
+    encoded = line[f"{name}_b64"]
+    if not isinstance(encoded, str):
+        raise ValueError(f"{name}_b64 must be a string")
+    return base64.b64decode(encoded, validate=True)
+
+
+def read_json_lines(path: Path, what: str) -> list[dict[str, object]]:
+    """Every line of a JSON Lines file as an object; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise RecordFileError(f"{path}: cannot read the {what}: {reason}") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise RecordFileError(f"{path} line {number}: not JSON") from None
+        if not isinstance(row, dict):
+            raise RecordFileError(f"{path} line {number}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+def read_records(path: Path) -> list[Record]:
+    """A record file's messages in file order; at least one is required."""
+    records = []
+    for number, row in enumerate(read_json_lines(path, "record file"), 1):
+        try:
+            t, topic = row["t"], row["topic"]
+            if not isinstance(t, int | float) or not isinstance(topic, str) or not topic:
+                raise ValueError
+            records.append(Record(float(t), topic, payload_from(row), bool(row.get("retain"))))
+        except (KeyError, ValueError):
+            raise RecordFileError(
+                f"{path} record {number}: expected t (epoch seconds), topic and payload, "
+                f"got {row!r:.120}"
+            ) from None
+    if not records:
+        raise RecordFileError(f"{path}: the record file holds no messages")
+    return records
+
+
+def write_records(path: Path, records: Iterable[Record]) -> None:
+    with path.open("wb") as out:
+        for record in records:
+            out.write(orjson.dumps(record.to_json()) + b"\n")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLimits:
+    """When a recording stops (whichever comes first; none of them: on Ctrl-C)."""
+
+    count: int | None = None
+    duration_s: float | None = None
+    idle_s: float | None = None
+
+
+async def record(
+    url: MqttUrl,
+    filters: list[str],
+    out: Path,
+    limits: RecordLimits,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Subscribe to `filters` and append each message to `out`; return how many were written."""
+    written = 0
+    deadline = time.monotonic() + limits.duration_s if limits.duration_s else None
+    try:
+        handle = out.open("wb")
+    except OSError as exc:
+        raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
+    with handle:
+        async with MqttClient(url, f"energyhub-rec-{uuid.uuid4().hex[:12]}") as client:
+            await client.subscribe(filters)
+            messages = client.messages()
+            while limits.count is None or written < limits.count:
+                timeout = _next_timeout(deadline, limits.idle_s)
+                try:
+                    message = await asyncio.wait_for(anext(messages), timeout)
+                except TimeoutError:
+                    break
+                line = Record(time.time(), message.topic, message.payload, message.retain)
+                handle.write(orjson.dumps(line.to_json()) + b"\n")
+                written += 1
+                if progress is not None:
+                    progress(written)
+    return written
+
+
+def _next_timeout(deadline: float | None, idle_s: float | None) -> float | None:
+    left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+    if idle_s is None:
+        return left
+    return idle_s if left is None else min(idle_s, left)
