@@ -1,0 +1,108 @@
+"""Shapes, weather and counters of the virtual park, without a broker."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from energyhub.sites import SiteFile
+from simulators.devices import StorageState
+from simulators.engine import Engine, SetpointBook
+from simulators.plant import Plant, build_plant
+from simulators.weather import TimeGrid, cos_zenith
+
+
+def _plant(site: SiteFile, start: str, days: int = 2, seed: int = 7) -> Plant:
+    grid = TimeGrid(datetime.fromisoformat(start), 600.0, days * 144)
+    return build_plant(site, grid, seed)
+
+
+def _row(plant: Plant, node: str, meter: str) -> np.ndarray:
+    index = next(
+        i for i, c in enumerate(plant.channels) if c.node.id == node and c.meter.id == meter
+    )
+    return plant.values[index]
+
+
+def test_same_seed_same_plant_and_other_seed_differs(site: SiteFile) -> None:
+    first = _plant(site, "2025-07-01T00:00:00+08:00", seed=3)
+    again = _plant(site, "2025-07-01T00:00:00+08:00", seed=3)
+    other = _plant(site, "2025-07-01T00:00:00+08:00", seed=4)
+    assert np.array_equal(first.values, again.values)
+    assert not np.array_equal(first.values, other.values)
+
+
+@pytest.mark.parametrize("start", ["2025-01-15T00:00:00+08:00", "2025-07-15T00:00:00+08:00"])
+def test_lab_night_load_above_office_and_office_day_above_night(site: SiteFile, start: str) -> None:
+    plant = _plant(site, start)  # a Wednesday and a Tuesday: working days
+    hours = plant.grid.local_hours()
+    night, day = (hours >= 1) & (hours < 4), (hours >= 10) & (hours < 16)
+    office_main, lab_main = _row(plant, "office", "main"), _row(plant, "lab", "main")
+    office_pv = _row(plant, "office", "pv")
+    assert lab_main[night].mean() > 1.5 * (office_main[night] + office_pv[night]).mean()
+    assert office_main[day].mean() > 2 * office_main[night].mean()
+
+
+def test_pv_is_zero_at_night_and_positive_around_noon(site: SiteFile) -> None:
+    plant = _plant(site, "2025-06-01T00:00:00+08:00", days=3)
+    pv = _row(plant, "office", "pv")
+    sun = cos_zenith(plant.grid)
+    assert np.all(pv[sun <= 0] == 0)
+    hours = plant.grid.local_hours()
+    assert pv[(hours > 11) & (hours < 13)].min() > 0
+    assert pv.max() <= 300
+
+
+def test_weekend_office_load_below_weekday(site: SiteFile) -> None:
+    plant = _plant(site, "2025-07-07T00:00:00+08:00", days=7)  # Monday to Sunday
+    main = _row(plant, "office", "main") + _row(plant, "office", "pv")
+    weekday = plant.grid.local_weekday()
+    hours = plant.grid.local_hours()
+    office_hours = (hours >= 10) & (hours < 16)
+    assert (
+        main[office_hours & (weekday >= 5)].mean() < 0.5 * main[office_hours & (weekday < 5)].mean()
+    )
+
+
+def test_summer_cooling_winter_heating(site: SiteFile) -> None:
+    summer = _plant(site, "2025-07-20T00:00:00+08:00")
+    winter = _plant(site, "2025-01-20T00:00:00+08:00")
+    assert _row(summer, "lab", "cooling").mean() > _row(winter, "lab", "cooling").mean()
+    assert _row(winter, "lab", "heat").mean() > 10 * _row(summer, "lab", "heat").mean() + 1
+
+
+def test_counters_climb_and_wrap_at_their_rollover(site: SiteFile) -> None:
+    plant = _plant(site, "2025-07-01T00:00:00+08:00", days=3)
+    engine = Engine(plant, SetpointBook(3600.0), reset_per_step=0.0)
+    index = next(i for i, c in enumerate(plant.channels) if c.meter.id == "main-kwh")
+    readings = [engine.step(t).value[index] for t in range(plant.grid.steps)]
+    steps = np.diff(readings)
+    assert all(0 <= r < 1000 for r in readings)
+    wraps = steps < 0
+    assert wraps.sum() >= 5  # ~1 MWh/day over three days on a 1,000 kWh register
+    assert np.all(steps[~wraps] >= 0)
+    assert engine.events["counter rollovers"] == wraps.sum()
+
+
+def test_counter_resets_happen_at_the_given_rate(site: SiteFile) -> None:
+    plant = _plant(site, "2025-07-01T00:00:00+08:00")
+    engine = Engine(plant, SetpointBook(3600.0), reset_per_step=0.05)
+    for t in range(plant.grid.steps):
+        engine.step(t)
+    counters = sum(1 for c in plant.channels if c.counter or c.meter.device)
+    expected = 0.05 * counters * plant.grid.steps
+    assert 0.6 * expected < engine.events["counter resets"] < 1.4 * expected
+
+
+def test_storage_step_respects_power_and_soc_limits(site: SiteFile) -> None:
+    battery = site.city.parks[0].buildings[0].assets[1]
+    state = StorageState(battery, 0.5)  # type: ignore[arg-type]
+    powers = [state.step(1000.0, 1 / 60) for _ in range(40)]
+    assert max(powers) == pytest.approx(100.0)
+    assert state.soc == pytest.approx(0.9)
+    assert powers[-1] == pytest.approx(0.0)
+    down = [state.step(-1000.0, 1 / 60) for _ in range(60)]
+    assert min(down) == pytest.approx(-100.0)
+    assert state.soc == pytest.approx(0.1)

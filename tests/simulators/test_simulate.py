@@ -1,0 +1,107 @@
+"""The simulator against the real Mosquitto: determinism, payload formats, setpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime, timedelta
+
+import orjson
+import pytest
+
+from energyhub.sites import SiteFile
+from simulators.mqtt import MqttClient
+from simulators.simulate import SimulationOptions, SimulationSummary, simulate
+from tests.simulators.conftest import BROKER, clear_status, collect
+
+START = datetime.fromisoformat("2025-07-01T12:00:00+08:00")  # a Tuesday, flat tariff period
+
+
+def _options(site: SiteFile, prefix: str, **changes: object) -> SimulationOptions:
+    values: dict[str, object] = {
+        "site": site, "start": START, "duration_s": 3600.0, "step_s": 60.0, "speed": None,
+        "seed": 11, "url": BROKER, "prefix": prefix,
+    }  # fmt: skip
+    values.update(changes)
+    return SimulationOptions(**values)  # type: ignore[arg-type]
+
+
+async def _run(
+    site: SiteFile, namespace: str, **changes: object
+) -> tuple[SimulationSummary, list[tuple[str, bytes]]]:
+    prefix = f"{namespace}energyhub"
+    async with collect([f"{namespace}#"]) as collector:
+        summary = await simulate(_options(site, prefix, **changes))
+        messages = await collector.idle(0.5)
+    await clear_status(site, prefix)
+    return summary, [(m.topic.removeprefix(namespace), m.payload) for m in messages]
+
+
+async def test_same_seed_same_messages_other_seed_differs(site: SiteFile, namespace: str) -> None:
+    summary, first = await _run(site, namespace)
+    _, again = await _run(site, namespace + "again/")
+    _, other = await _run(site, namespace + "other/", seed=12)
+    assert len(first) == summary.published == 60 * (2 + 4 + 3) + 2 * 3
+    assert Counter(first) == Counter(again)
+    assert Counter(first) != Counter(other)
+
+
+async def test_topics_and_payload_formats(site: SiteFile, namespace: str) -> None:
+    _, messages = await _run(site, namespace, duration_s=120.0)
+    by_topic: dict[str, list[dict[str, object]]] = {}
+    for topic, payload in messages:
+        if not topic.endswith("/status"):
+            by_topic.setdefault(topic, []).append(orjson.loads(payload))
+    frame = by_topic["energyhub/tp/office"][0]
+    assert frame["ts"] == "2025-07-01T12:00:00+08:00"
+    assert set(frame["values"]) == {"main", "main-kwh", "indoor", "occupancy"}  # type: ignore[arg-type]
+    assert set(by_topic["energyhub/tp/tp"][0]["values"]) == {"incomer", "outdoor"}  # type: ignore[arg-type]
+    soc = by_topic["energyhub/tp/office/bess-soc"][0]
+    assert soc["ts"] == int(START.timestamp() * 1000)
+    tasmota = by_topic["tele/plug-1/SENSOR"]
+    assert tasmota[0]["Time"] == "2025-07-01T12:00:00"
+    energy = [m["ENERGY"] for m in tasmota]
+    assert energy[1]["Total"] > energy[0]["Total"] and energy[0]["Power"] > 0  # type: ignore[index,operator]
+    em = by_topic["pro3em-1/status/em:0"][0]
+    switch = by_topic["pro1pm-1/status/switch:0"][0]
+    assert em["aenergy"]["total"] > 0 and em["apower"] > 0  # type: ignore[index,operator]
+    assert switch["output"] is True and switch["id"] == 0
+
+
+async def _set(namespace: str, plan: str, at: datetime, p_kw: float) -> None:
+    async with MqttClient(BROKER, f"test-scheduler-{plan}") as client:
+        payload = orjson.dumps({"plan": plan, "ts": at.isoformat(), "p_kw": p_kw})
+        await client.publish(f"{namespace}energyhub/tp/office/office-bess/setpoint", payload)
+        await client.publish(f"{namespace}energyhub/tp/office/no-such-asset/setpoint", payload)
+
+
+async def test_battery_follows_setpoints_within_its_limits(site: SiteFile, namespace: str) -> None:
+    """Charge far beyond the limits from step 20, discharge from step 50; read SOC back."""
+    prefix = f"{namespace}energyhub"
+    async with collect([f"{prefix}/tp/office/+"]) as collector:
+        run = asyncio.create_task(simulate(_options(site, prefix, duration_s=4800.0, speed=1200.0)))
+        await asyncio.wait_for(collector.arrived.wait(), 10)  # the simulator is subscribed
+        await _set(namespace, "p1", START + timedelta(minutes=20), 5000.0)
+        await _set(namespace, "p2", START + timedelta(minutes=50), -5000.0)
+        summary = await run
+        messages = await collector.idle(0.3)
+    await clear_status(site, prefix)
+    assert summary.setpoints == {"accepted": 2, "ignored: no controllable asset": 2}
+    series: dict[str, dict[int, float]] = {"bess-soc": {}, "bess-p": {}}
+    for message in messages:
+        meter = message.topic.rsplit("/", 1)[1]
+        if meter in series:
+            body = orjson.loads(message.payload)
+            series[meter][(body["ts"] - int(START.timestamp() * 1000)) // 60_000] = body["value"]
+    soc, power = series["bess-soc"], series["bess-p"]
+    assert sorted(soc) == list(range(80))
+    assert all(soc[t] == pytest.approx(50.0, abs=0.01) for t in range(20))  # flat period: idle
+    per_step = 100.0 * 0.95 / 60 / 50 * 100  # % SOC per step at 100 kW charge
+    for t in range(20, 80):
+        assert 10.0 - 0.01 <= soc[t] <= 90.0 + 0.01
+        assert abs(soc[t] - soc[t - 1]) <= per_step * 1.16 + 0.02  # discharge loses 1/0.95
+    assert soc[20] - soc[19] == pytest.approx(per_step, abs=0.02)
+    assert power[20] == pytest.approx(100.0, rel=0.03)  # clipped to power_kw, 0.5 % meter noise
+    assert soc[49] == pytest.approx(90.0, abs=0.01) and power[49] == pytest.approx(0.0, abs=0.01)
+    assert power[50] == pytest.approx(-100.0, rel=0.03)
+    assert soc[79] == pytest.approx(10.0, abs=0.01)
