@@ -73,7 +73,7 @@ def _counts(counter: Counter[str]) -> str:
 
 
 def simulate_command(
-    site: Annotated[Path, typer.Option("--site", help="Site file (YAML).", dir_okay=False)],
+    site: Annotated[Path, typer.Option("--site", help="Site file (YAML).")],
     start: Annotated[
         str | None, typer.Option(help="First step (RFC 3339); default: the run ends about now.")
     ] = None,
@@ -133,7 +133,7 @@ def simulate_command(
 
 
 def record_command(
-    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write.", dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write.")],
     topic: Annotated[
         list[str] | None, typer.Option("--topic", help="Topic filter (repeatable).")
     ] = None,
@@ -160,9 +160,7 @@ def record_command(
 
 
 def replay_command(
-    file: Annotated[
-        Path | None, typer.Argument(help="Record file (JSON Lines).", dir_okay=False)
-    ] = None,
+    file: Annotated[Path | None, typer.Argument(help="Record file (JSON Lines).")] = None,
     speed: Annotated[str, typer.Option(help="Recorded seconds per second, or 'max'.")] = "1",
     faults: Annotated[
         str, typer.Option(help="e.g. drop=0.01,duplicate=0.01,reorder=0.05,delay=2s,garbage=0.001")

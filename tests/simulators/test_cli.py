@@ -1,0 +1,64 @@
+"""Bad input to simulate, record and replay: one clear line on stderr, exit status 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from energyhub.cli import app
+from tests.simulators.conftest import SITE_FILE
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def record_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ok.jsonl"
+    path.write_text('{"t": 1.0, "topic": "a/b", "payload": "{}"}\n')
+    return path
+
+
+def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"t": 1.0, "topic": "a/b", "payload": "{}"}\nnot json\n')
+    site = str(SITE_FILE)
+    return {
+        "no such site file": ["simulate", "--site", str(tmp_path / "none.yaml")],
+        "unknown building": ["simulate", "--site", site, "--only", "b99"],
+        "bad duration": ["simulate", "--site", site, "--duration", "forever"],
+        "bad speed": ["simulate", "--site", site, "--speed", "fast"],
+        "bad start": ["simulate", "--site", site, "--start", "yesterday"],
+        "bad broker url": ["simulate", "--site", site, "--mqtt-url", "http://x"],
+        "broker down": ["simulate", "--site", site, "--mqtt-url", "mqtt://127.0.0.1:9"],
+        "malformed faults": ["replay", str(record_file), "--faults", "drop=lots"],
+        "unknown fault": ["replay", str(record_file), "--faults", "melt=0.1"],
+        "missing record file": ["replay", str(tmp_path / "none.jsonl")],
+        "broken record file": ["replay", str(broken)],
+        "unknown feed meter": ["replay", "--site", site, "--feed", "office/nope=bdew:g25"],
+        "unknown feed site": ["replay", "--site", site, "--feed", "b99/main=bdew:g25"],
+        "unknown feed source": ["replay", "--site", site, "--feed", "office/main=csv:x"],
+        "feed without site": ["replay", "--feed", "office/main=bdew:g25"],
+        "record to a folder": ["record", "--out", str(tmp_path), "--count", "1"],
+    }
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, record_file: Path) -> None:
+    for name, args in _bad_input(tmp_path, record_file).items():
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (name, result.output)
+        assert "Traceback" not in result.output, name
+        assert "error" in result.output.lower(), (name, result.output)
+        message = result.output.strip().splitlines()
+        assert len(message) <= 3, (name, result.output)  # one line; wrapped by width at most
+
+
+def test_simulate_command_prints_a_summary(prefix: str) -> None:
+    result = runner.invoke(
+        app,
+        ["simulate", "--site", str(SITE_FILE), "--duration", "10min", "--speed", "max",
+         "--prefix", prefix, "--start", "2025-07-01T00:00:00+08:00"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "published 96 messages" in result.output.replace("\n", " ")
