@@ -12,11 +12,11 @@ import pandas as pd
 from energyhub.optimize.baseline import Baseline, compute_baseline
 from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError
-from energyhub.optimize.inputs import check_inputs, read_inputs
-from energyhub.optimize.levels import build_model
-from energyhub.optimize.model import Status, evaluate, extract, scalars, solve
+from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
+from energyhub.optimize.levels import Built, build_model
+from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
 from energyhub.optimize.network import Binaries
-from energyhub.optimize.scope import resolve_scope
+from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.sites import SiteFile, load_site
 
 COST_TERMS = ("energy", "demand", "gas", "start", "carbon", "degradation")
@@ -87,6 +87,27 @@ class Plan:
         frame.to_csv(path, float_format="%.9g")
 
 
+def _build_and_solve(
+    scope: Scope,
+    table: PlanInputs,
+    binaries: Binaries | None,
+    time_limit_s: float | None,
+    mip_gap: float | None,
+) -> tuple[Built, Solution, float]:
+    """Build and solve; once more with binaries if a lazy family's relaxed optimum needs them."""
+    started = time.perf_counter()
+    built = build_model(scope, table, binaries)
+    build_seconds = time.perf_counter() - started
+    solution = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    if solution.x is None or built.ctx.simultaneous(solution.x) == built.ctx.binaries:
+        return built, solution, build_seconds
+    started = time.perf_counter()
+    built = build_model(scope, table, built.ctx.simultaneous(solution.x))
+    build_seconds += time.perf_counter() - started
+    again = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
+    return built, replace(again, seconds=solution.seconds + again.seconds), build_seconds
+
+
 def plan(
     site: SiteFile | Path | str,
     inputs: pd.DataFrame | Path | str,
@@ -102,21 +123,12 @@ def plan(
     Raises PlanInputError (bad inputs), InfeasiblePlanError (no feasible schedule) or
     NoSolutionError (the solver stopped before it found a schedule).
     """
-    started = time.perf_counter()
     site = site if isinstance(site, SiteFile) else load_site(site)
     scope = resolve_scope(site, level, site_id)
     table = read_inputs(inputs, site.tz)
     check_inputs(table, site, scope)
-    built = build_model(scope, table, Binaries("on", "on") if force_binaries else None)
-    build_seconds = time.perf_counter() - started
-    solution = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    if solution.x is not None and built.ctx.simultaneous(solution.x) != built.ctx.binaries:
-        started = time.perf_counter()
-        built = build_model(scope, table, built.ctx.simultaneous(solution.x))
-        build_seconds += time.perf_counter() - started
-        first = solution.seconds
-        solution = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
-        solution = replace(solution, seconds=first + solution.seconds)
+    binaries = Binaries("on", "on") if force_binaries else None
+    built, solution, build_seconds = _build_and_solve(scope, table, binaries, time_limit_s, mip_gap)
     problem = built.problem
     if solution.status == "infeasible":
         raise explain_infeasible(built, scope, table, time_limit_s)

@@ -158,3 +158,40 @@ def test_pv_export_and_carbon_terms() -> None:
     assert result.cost_cny["carbon"] == pytest.approx(5.0, abs=1e-6)
     np.testing.assert_allclose(result.schedule["pv:curtailed_kw"], [50.0, 0.0], atol=1e-6)
     assert result.baseline.total_cny == pytest.approx(result.objective_cny, abs=1e-6)
+
+
+def test_hydrogen_chain_shifts_valley_power_to_the_peak() -> None:
+    """Electrolyzer 100 kW (η 0.65) at 0.3, fuel cell (η_el 0.5, η_th 0.3) at 1.1.
+
+    65 kWh H₂ → 32.5 kWh electricity (saves 35.75) + 19.5 kWh heat (saves 19.5/0.9·0.3 = 6.5)
+    for 30: 140 + 133.33 − 12.25 = 261.083.
+    """
+    site = building_site(
+        [
+            {"id": "ely", "type": "electrolyzer", "power_max_kw": 100, "eta": 0.65},
+            {"id": "h2", "type": "hydrogen_store", "energy_kwh": 1000, "power_kw": 500,
+             "soc_initial": 0.0, "soc_min": 0.0},
+            {"id": "fc", "type": "fuel_cell", "power_max_kw": 200, "eta_el": 0.5, "eta_th": 0.3},
+            {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 300, "eta": 0.9},
+        ],
+        gas=GAS,
+    )  # fmt: skip
+    frame = inputs(2, b1__electricity_kw=100, b1__heat_kw=200, import_price_cny_per_kwh=[0.3, 1.1])
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.objective_cny == pytest.approx(140 + 400 / 0.9 * 0.3 - 12.25, abs=1e-6)
+    np.testing.assert_allclose(result.schedule["ely:hydrogen_kw"], [65.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(result.schedule["fc:heat_kw"], [0.0, 19.5], atol=1e-6)
+
+
+def test_flexible_load_runs_in_the_cheapest_hour_of_its_window() -> None:
+    """100 kWh within 09–11 at ≤ 100 kW; prices 0.1, 0.8, 0.5, 0.1 from 08:00: all at 10:00."""
+    flex = {"id": "ev", "type": "flexible_load", "power_max_kw": 100, "energy_kwh": 100,
+            "window_start_h": 9, "window_end_h": 11}  # fmt: skip
+    frame = inputs(
+        4, start="2025-03-03 08:00", b1__electricity_kw=0,
+        import_price_cny_per_kwh=[0.1, 0.8, 0.5, 0.1],
+    )  # fmt: skip
+    result = plan(building_site([flex]), frame, level="building", site_id="b1")
+    np.testing.assert_allclose(result.schedule["ev:power_kw"], [0, 0, 100, 0], atol=1e-6)
+    assert result.objective_cny == pytest.approx(50.0, abs=1e-6)
+    assert result.baseline.total_cny == pytest.approx(80.0)  # run at once from 09:00
