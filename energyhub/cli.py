@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
@@ -15,6 +16,8 @@ from rich.console import Console
 from energyhub.config import Settings, load_settings
 from energyhub.demo import run_demo
 from energyhub.errors import ConfigError, EnergyhubError
+from energyhub.ingest.supervisor import run_worker, run_workers
+from energyhub.mqtt import parse_mqtt_url
 from energyhub.render import site_summary, site_tree, sync_summary
 from energyhub.sites import load_site, site_json_schema
 from energyhub.store.db import connect, installed_backend
@@ -71,6 +74,12 @@ def run_async(coro: Coroutine[Any, Any, R]) -> R:
         return asyncio.run(coro)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def settings_or_exit() -> Settings:
@@ -188,3 +197,27 @@ from simulators.cli import record_command, replay_command, simulate_command  # n
 app.command("simulate")(simulate_command)
 app.command("record")(record_command)
 app.command("replay")(replay_command)
+
+
+@app.command("ingest")
+@handles_errors
+def ingest(
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Worker processes on the shared subscription."
+        ),
+    ] = 1,
+    worker_index: Annotated[int | None, typer.Option("--worker-index", hidden=True)] = None,
+) -> None:
+    """Subscribe to the MQTT contract and store readings; Ctrl-C or SIGTERM stops cleanly."""
+    settings = settings_or_exit()
+    _require_db_url(settings)
+    if not settings.mqtt_url:
+        raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
+    parse_mqtt_url(settings.mqtt_url)
+    configure_logging(settings)
+    if worker_index is not None or workers == 1:
+        run_async(run_worker(settings, worker_index or 0))
+    else:
+        run_async(run_workers(workers))

@@ -51,6 +51,59 @@ class Settings(BaseSettings):
     compress_after_days: int = Field(
         default=7, ge=1, description="TimescaleDB: chunks older than this are compressed."
     )
+    mqtt_url: str | None = Field(
+        default=None,
+        description="MQTT broker URL (mqtt://user:pass@host:1883). Unset: `energyhub demo` starts "
+        "an in-process broker; `ingest` refuses to run.",
+    )
+    mqtt_topic_prefix: str = Field(
+        default="energyhub", description="First topic level of the energyhub MQTT contract."
+    )
+    mqtt_client_id_prefix: str = Field(
+        default="energyhub",
+        description="Start of every MQTT client id; ingest worker i is `<prefix>-ingest-<i>`.",
+    )
+    ingest_batch_rows: int = Field(
+        default=5000, ge=1, description="Readings per write: a batch is flushed when this full."
+    )
+    ingest_flush_s: float = Field(
+        default=0.25, gt=0, description="Seconds after which a batch is flushed however small."
+    )
+    ingest_receive_maximum: int = Field(
+        default=20000,
+        ge=10,
+        le=65535,
+        description="Unacknowledged QoS 1 messages the broker may send each worker (MQTT v5 "
+        "Receive Maximum): bounds a worker's memory; more waits at the broker.",
+    )
+    ingest_session_expiry_s: int = Field(
+        default=86400,
+        ge=0,
+        description="How long the broker keeps a stopped worker's session and its backlog.",
+    )
+    ingest_max_future_skew_s: float = Field(
+        default=300, ge=0, description="Readings further in the future than this are rejected."
+    )
+    ingest_max_payload_bytes: int = Field(
+        default=262144, ge=64, description="Messages larger than this are rejected whole."
+    )
+    ingest_reject_payload_chars: int = Field(
+        default=2000, ge=0, description="A rejected payload is stored truncated to this length."
+    )
+    ingest_metrics_port: int = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="Prometheus metrics port of ingest worker 0 (worker i uses port + i; 0: off).",
+    )
+    ingest_log_every_s: float = Field(
+        default=30, gt=0, description="Seconds between ingest summary lines in the log."
+    )
+    rollup_refresh_s: float = Field(
+        default=10,
+        gt=0,
+        description="Plain PostgreSQL: seconds between refreshes of the rollup buckets written to.",
+    )
     site_file: Path = Field(
         default=EXAMPLE_SITE_FILE, description="Site file the demo (and default commands) load."
     )

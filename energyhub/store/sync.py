@@ -46,12 +46,14 @@ class SyncReport:
         )
 
 
-def _attributes(node: SiteNode) -> dict[str, Any]:
+def _attributes(node: SiteNode, site: SiteFile) -> dict[str, Any]:
     """A node's own settings, without its children (stored as JSON for the API and reports)."""
     children = {"parks", "buildings", "enterprises", "meters", "assets"}
     data = node.model.model_dump(mode="json", by_alias=True, exclude=children | {"id", "name"})
     if isinstance(node.model, Park | Building):
         data["assets"] = [a.model_dump(mode="json") for a in node.model.assets]
+    if node.kind == "city":
+        data["timezone"] = site.timezone
     return data
 
 
@@ -69,7 +71,7 @@ async def _sync_sites(conn: AsyncConnection, site: SiteFile, report: SyncReport)
                ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, parent_id = excluded.parent_id,
                    name = excluded.name, attributes = excluded.attributes, active = true,
                    updated_at = now()""",
-            (node.id, node.kind, node.parent_id, node.name, Jsonb(_attributes(node))),
+            (node.id, node.kind, node.parent_id, node.name, Jsonb(_attributes(node, site))),
         )
     report.sites_upserted = len(nodes)
     cur = await conn.execute(

@@ -6,10 +6,13 @@ No per-row SQL: a batch is one COPY stream and three set-based statements in one
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import psycopg
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from energyhub.errors import DatabaseUnavailableError
@@ -36,7 +39,18 @@ MARK_DIRTY = """
     INSERT INTO rollup_dirty (bucket)
     SELECT DISTINCT date_bin('15 minutes', ts, '2000-01-01 00:00:00+00') FROM readings_stage
     ON CONFLICT DO NOTHING"""
+COPY_REJECTED = "COPY rejected (received_at, topic, payload, reason) FROM STDIN"
 ENSURE_PARTITIONS = "SELECT energyhub_ensure_partition(d) FROM unnest(%s::date[]) AS d"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A message or reading refused by the ingest, with the reason, for the `rejected` table."""
+
+    received_at: datetime
+    topic: str
+    payload: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,25 +71,34 @@ class ReadingWriter:
         self._backend = backend
         self._known_days: set[np.datetime64] = set()
 
-    async def write(self, batch: ReadingBatch) -> WriteResult:
-        """Store the batch in one transaction; raise DatabaseUnavailableError if it cannot."""
-        if not len(batch):
+    async def write(self, batch: ReadingBatch, rejected: Sequence[RejectedRow] = ()) -> WriteResult:
+        """Store readings and rejects in one transaction; DatabaseUnavailableError if it cannot."""
+        if not len(batch) and not rejected:
             return WriteResult(0, 0)
         try:
-            if self._backend is Backend.POSTGRES:
+            if self._backend is Backend.POSTGRES and len(batch):
                 await self._ensure_partitions(batch)
             async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute(CREATE_STAGE)
-                async with conn.cursor().copy(COPY_STAGE) as copy:
-                    await copy.write(encode(batch))
-                cursor = await conn.execute(INSERT_NEW)
-                new = cursor.rowcount
-                await conn.execute(UPSERT_LATEST)
-                if self._backend is Backend.POSTGRES:
-                    await conn.execute(MARK_DIRTY)
+                new = await self._insert(conn, batch) if len(batch) else 0
+                if rejected:
+                    async with conn.cursor().copy(COPY_REJECTED) as copy:
+                        for row in rejected:
+                            await copy.write_row(
+                                (row.received_at, row.topic, row.payload, row.reason)
+                            )
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise DatabaseUnavailableError(f"writing {len(batch)} readings failed: {exc}") from exc
         return WriteResult(len(batch), new)
+
+    async def _insert(self, conn: AsyncConnection, batch: ReadingBatch) -> int:
+        await conn.execute(CREATE_STAGE)
+        async with conn.cursor().copy(COPY_STAGE) as copy:
+            await copy.write(encode(batch))
+        cursor = await conn.execute(INSERT_NEW)
+        await conn.execute(UPSERT_LATEST)
+        if self._backend is Backend.POSTGRES:
+            await conn.execute(MARK_DIRTY)
+        return cursor.rowcount
 
     async def _ensure_partitions(self, batch: ReadingBatch) -> None:
         days = np.unique(batch.ts.astype("datetime64[D]"))

@@ -1,0 +1,1 @@
+"""MQTT → PostgreSQL ingest: subscription, payload decoders, validation, batching, rejects."""

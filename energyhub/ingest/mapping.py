@@ -1,0 +1,75 @@
+"""Which meter a topic or a device feeds, loaded from the `meters` table (after `sites load`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from psycopg import AsyncConnection
+
+METERS = """
+SELECT m.id, m.name, m.quantity, m.device, s.id,
+       CASE WHEN s.kind = 'park' THEN s.id ELSE s.parent_id END
+FROM meters AS m JOIN sites AS s ON s.id = m.site_id
+WHERE m.active"""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRef:
+    id: int
+    quantity: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceKey:
+    format: str
+    device: str
+    component: str
+    channel: int
+
+
+@dataclass
+class MeterMap:
+    """Topic (park, site, meter) and device → meter lookups, and the version they were read at."""
+
+    by_topic: dict[tuple[str, str, str], MeterRef] = field(default_factory=dict)
+    by_device: dict[DeviceKey, MeterRef] = field(default_factory=dict)
+    timezone: str = "UTC"
+    version: datetime | None = None
+
+    def device_topics(self) -> list[str]:
+        """The MQTT topics of every mapped device (Tasmota SENSOR, Shelly Gen2 status)."""
+        topics = set()
+        for key in self.by_device:
+            if key.format == "tasmota":
+                topics.add(f"tele/{key.device}/SENSOR")
+            else:
+                topics.add(f"{key.device}/status/{key.component}:{key.channel}")
+        return sorted(topics)
+
+
+async def site_version(conn: AsyncConnection) -> datetime | None:
+    """Changes whenever `sites load` runs (it touches every site's updated_at)."""
+    cur = await conn.execute("SELECT max(updated_at) FROM sites")
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def load_meter_map(conn: AsyncConnection) -> MeterMap:
+    mapping = MeterMap(version=await site_version(conn))
+    cur = await conn.execute(METERS)
+    for meter_id, name, quantity, device, site_id, park_id in await cur.fetchall():
+        ref = MeterRef(int(meter_id), quantity)
+        mapping.by_topic[(park_id, site_id, name)] = ref
+        if device:
+            key = DeviceKey(
+                device["format"], device["device"], device["component"], device["channel"]
+            )
+            mapping.by_device[key] = ref
+    cur = await conn.execute(
+        "SELECT attributes->>'timezone' FROM sites WHERE kind = 'city' AND active LIMIT 1"
+    )
+    row = await cur.fetchone()
+    if row and row[0]:
+        mapping.timezone = row[0]
+    return mapping
