@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from energyhub.cli import console, fail
@@ -71,18 +72,18 @@ def plan_command(
                     "ts": exc.ts,
                 }
             )
-        raise fail(str(exc), EXIT_INFEASIBLE) from None
+        raise fail(escape(str(exc)), EXIT_INFEASIBLE) from None
     except NoSolutionError as exc:
         if as_json:
             _print_json({"status": "time_limit", "message": str(exc), "objective_cny": None})
-        raise fail(str(exc), EXIT_NO_SOLUTION) from None
+        raise fail(escape(str(exc)), EXIT_NO_SOLUTION) from None
     except EnergyhubError as exc:
-        raise fail(str(exc)) from None
+        raise fail(escape(str(exc))) from None
     if out is not None:
         try:
             result.write_schedule(out)
         except OSError as exc:
-            raise fail(f"--out: cannot write {out}: {exc.strerror}") from None
+            raise fail(escape(f"--out: cannot write {out}: {exc.strerror}")) from None
     if as_json:
         _print_json(result.to_json())
     else:

@@ -326,7 +326,7 @@ def solve(
         status=_STATUS.get(int(result.status), "error"),
         x=x,
         objective=None if x is None else float(problem.c @ x),
-        gap=None if gap is None or not problem.n_binaries else float(gap),
+        gap=float(gap) if gap is not None and problem.n_binaries and np.isfinite(gap) else None,
         seconds=seconds,
         message=str(result.message),
     )

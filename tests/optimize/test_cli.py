@@ -170,3 +170,24 @@ def test_console_script_runs_in_a_subprocess(files: tuple[Path, Path]) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "optimal"
+
+
+def test_unreadable_inputs_message_keeps_its_brackets(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    site, _ = files
+    missing = tmp_path / "missing.csv"
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(missing), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    assert "[Errno 2]" in stderr and "missing.csv" in stderr
+
+
+def test_time_limit_without_a_schedule_exits_4(files: tuple[Path, Path]) -> None:
+    site, csv = files
+    args = ["--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p"]
+    code, stdout, stderr = _run(*args, "--time-limit-s", "0", "--json")
+    assert code == 4
+    assert json.loads(stdout)["status"] == "time_limit"
+    assert "time limit" in stderr.lower() or "time_limit" in stderr
