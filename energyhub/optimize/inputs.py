@@ -185,21 +185,34 @@ def _check_range(inputs: PlanInputs, name: str, low: float, high: float, why: st
         )
 
 
-def _check_column(inputs: PlanInputs, name: str, site: SiteFile, scope: Scope) -> None:
+@dataclass(frozen=True, slots=True)
+class _Owners:
+    """Who a column may belong to: the scope's nodes and renewables, or any id of the site."""
+
+    nodes: frozenset[str]
+    renewables: dict[str, PV | Wind]
+    site_ids: frozenset[str]
+
+    @staticmethod
+    def of(site: SiteFile, scope: Scope) -> _Owners:
+        ids = {n.id for n in site.nodes()} | {a.id for p in site.city.parks for a in p.assets}
+        ids |= {a.id for p in site.city.parks for b in p.buildings for a in b.assets}
+        renewables = {a.id: a for _, a in scope.assets() if isinstance(a, PV | Wind)}
+        return _Owners(frozenset(n.id for n in scope.nodes), renewables, frozenset(ids))
+
+
+def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) -> None:
     if name in SITE_COLUMNS:
         low, high = SITE_COLUMNS[name]
         _check_range(inputs, name, low, high, "wrong units?")
         return
     owner, _, quantity = name.rpartition(":")
-    nodes = {node.id: node for node in scope.nodes}
-    renewables = {a.id: a for _, a in scope.assets() if isinstance(a, PV | Wind)}
-    all_ids = {n.id for n in site.nodes()} | {a.id for p in site.city.parks for a in p.assets}
-    all_ids |= {a.id for p in site.city.parks for b in p.buildings for a in b.assets}
-    if owner in nodes:
+    renewables = owners.renewables
+    if owner in owners.nodes:
         allowed: tuple[str, ...] = NODE_QUANTITIES
     elif owner in renewables:
         allowed = RENEWABLE_QUANTITIES
-    elif owner in all_ids:
+    elif owner in owners.site_ids:
         return  # a column for another part of the site: not this plan's business
     else:
         raise PlanInputError(
@@ -230,5 +243,6 @@ def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
             f"{scope.id!r}",
             column=missing[0],
         )
+    owners = _Owners.of(site, scope)
     for name in inputs.columns:
-        _check_column(inputs, name, site, scope)
+        _check_column(inputs, name, owners, scope)
