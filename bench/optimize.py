@@ -228,7 +228,7 @@ def run_park(repeats: int, time_limit_s: float) -> None:
     print(
         "(c) park: build time against buildings × steps (read + check inputs + build, fastest run)"
     )
-    sizes, times = [], []
+    rows, times = [], []
     for buildings, steps in [
         (10, 96),
         (25, 96),
@@ -240,15 +240,15 @@ def run_park(repeats: int, time_limit_s: float) -> None:
     ]:
         seconds, variables = build_seconds(buildings, steps, repeats)
         rate = seconds / (buildings * steps) * 1e6
-        sizes.append(buildings * steps)
+        rows.append([1.0, buildings, buildings * steps])
         times.append(seconds)
         print(f"  {buildings:3d} buildings × {steps:3d} steps: {variables:7d} variables, "
               f"build {seconds * 1000:7.1f} ms = {rate:.1f} µs per building-step")  # fmt: skip
-    slope, intercept = np.polyfit(sizes, times, 1)
-    fitted = intercept + slope * np.asarray(sizes)
-    worst = np.max(np.abs(fitted - times) / np.asarray(times))
-    print(f"  least-squares line: build ≈ {intercept * 1000:.1f} ms + {slope * 1e6:.2f} µs × "
-          f"building-steps, largest deviation {worst:.0%} of a measured time")  # fmt: skip
+    design = np.asarray(rows)
+    (fixed, per_building, per_step), *_ = np.linalg.lstsq(design, times, rcond=None)
+    worst = np.max(np.abs(design @ [fixed, per_building, per_step] - times) / np.asarray(times))
+    print(f"  least squares: build ≈ {fixed * 1e3:.1f} ms + {per_building * 1e3:.3f} ms × buildings "
+          f"+ {per_step * 1e6:.3f} µs × building-steps; largest deviation {worst:.0%}")  # fmt: skip
     site, frame = park_case(50, 96)
     started = time.perf_counter()
     result = plan(site, frame, level="park", site_id="park", time_limit_s=time_limit_s)
