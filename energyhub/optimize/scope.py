@@ -26,7 +26,6 @@ from energyhub.sites import (
 )
 
 Level = Literal["building", "park"]
-LEVELS: tuple[str, ...] = ("building", "park", "city")
 
 HEAT_SOURCES = (HeatPump, GasBoiler, ElectricBoiler, CHP, FuelCell)
 COOLING_SOURCES = (ElectricChiller, AbsorptionChiller)
