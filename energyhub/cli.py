@@ -208,7 +208,17 @@ def ingest(
             "--workers", min=1, max=64, help="Worker processes on the shared subscription."
         ),
     ] = 1,
-    worker_index: Annotated[int | None, typer.Option("--worker-index", hidden=True)] = None,
+    worker_index: Annotated[
+        int | None,
+        typer.Option("--worker-index", help="Run only worker i (one of several, e.g. replicas)."),
+    ] = None,
+    shared: Annotated[
+        bool | None,
+        typer.Option(
+            "--shared/--no-shared",
+            help="Shared subscription (default with several workers or a --worker-index).",
+        ),
+    ] = None,
 ) -> None:
     """Subscribe to the MQTT contract and store readings; Ctrl-C or SIGTERM stops cleanly."""
     settings = settings_or_exit()
@@ -218,6 +228,7 @@ def ingest(
     parse_mqtt_url(settings.mqtt_url)
     configure_logging(settings)
     if worker_index is not None or workers == 1:
-        run_async(run_worker(settings, worker_index or 0))
+        in_group = shared if shared is not None else worker_index is not None
+        run_async(run_worker(settings, worker_index or 0, in_group))
     else:
         run_async(run_workers(workers))

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     )
     mqtt_client_id_prefix: str = Field(
         default="energyhub",
-        description="Start of every MQTT client id; ingest worker i is `<prefix>-ingest-<i>`.",
+        description="Start of every MQTT client id (ingest worker i is `<prefix>-ingest-<i>`) "
+        "and the ingest's shared-subscription group.",
     )
     ingest_batch_rows: int = Field(
         default=5000, ge=1, description="Readings per write: a batch is flushed when this full."

@@ -1,10 +1,15 @@
 """The ingest's MQTT subscription: paho-mqtt with manual acknowledgement, handed to asyncio.
 
-paho's own network thread receives (MQTT v5, persistent session, shared subscription); messages
-wait in a list until the asyncio consumer takes them, and are acknowledged (PUBACK, in receipt
-order) only after their readings are committed. aiomqtt 2.5 has no public manual-ack API
-(aiomqtt#345), and acknowledging on receipt would lose what a crash leaves uncommitted. The
-broker sends each worker at most `receive_maximum` unacknowledged messages, which bounds memory.
+paho's own network thread receives (MQTT v5, persistent session); messages wait in a list until
+the asyncio consumer takes them, and are acknowledged (PUBACK, in receipt order) only after their
+readings are committed. aiomqtt 2.5 has no public manual-ack API (aiomqtt#345), and acknowledging
+on receipt would lose what a crash leaves uncommitted. The broker sends each worker at most
+`receive_maximum` unacknowledged messages, which bounds memory.
+
+Several workers share the stream through an MQTT v5 shared subscription; a lone worker subscribes
+plainly, because Mosquitto 2.0 does not restore shared subscriptions from its persistence after a
+restart (seen here with 2.0.11): a plain persistent subscription loses nothing across a restart,
+a shared one misses what is published before the workers subscribe again.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from energyhub.mqtt import MqttEndpoint
 
 log = logging.getLogger(__name__)
 
-SHARE_GROUP = "energyhub"
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 15.0
 
@@ -45,8 +49,12 @@ class MqttSource:
         *,
         receive_maximum: int,
         session_expiry_s: int,
+        share_group: str = "energyhub",
+        shared: bool = True,
     ) -> None:
         self.endpoint = endpoint
+        self.share_group = share_group
+        self.shared = shared
         self.client_id = client_id
         self._topics = set(topics)
         self._receive_maximum = receive_maximum
@@ -55,6 +63,7 @@ class MqttSource:
         self._lock = threading.Lock()
         self._ready = asyncio.Event()
         self._connected = asyncio.Event()
+        self._subscribed = asyncio.Event()
         self._connect_error: str | None = None
         self.reconnects = 0
         self._client = paho.Client(
@@ -74,6 +83,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.reconnect_delay_set(min_delay=1, max_delay=15)
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self._session_expiry_s
@@ -95,6 +105,7 @@ class MqttSource:
         client.loop_start()
         try:
             await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(self._subscribed.wait(), CONNECT_TIMEOUT_S)
         except TimeoutError:
             client.loop_stop()
             raise BrokerUnavailableError(
@@ -135,6 +146,14 @@ class MqttSource:
         if reason.is_failure:
             log.warning("lost the MQTT broker %s: %s; reconnecting", self.endpoint, reason)
 
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any
+    ) -> None:
+        failed = [str(reason) for reason in reasons if reason.is_failure]
+        if failed:
+            log.error("MQTT broker %s refused subscriptions: %s", self.endpoint, ", ".join(failed))
+        self._loop.call_soon_threadsafe(self._subscribed.set)
+
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         raw = RawMessage(
             message.topic, bytes(message.payload), message.qos, message.mid, time.time_ns() // 1000
@@ -145,10 +164,18 @@ class MqttSource:
         if first:
             self._loop.call_soon_threadsafe(self._ready.set)
 
+    def _filter(self, topic: str, shared: bool) -> str:
+        return f"$share/{self.share_group}/{topic}" if shared else topic
+
     def _subscribe(self, topics: Iterable[str]) -> None:
-        shared = [(f"$share/{SHARE_GROUP}/{t}", SubscribeOptions(qos=1)) for t in sorted(topics)]
-        if shared:
-            self._client.subscribe(shared)
+        """Subscribe in this source's mode and drop the other mode's filters from the session,
+        which a worker that changed mode would otherwise still receive twice."""
+        ordered = sorted(topics)
+        if ordered:
+            self._client.subscribe(
+                [(self._filter(t, self.shared), SubscribeOptions(qos=1)) for t in ordered]
+            )
+            self._client.unsubscribe([self._filter(t, not self.shared) for t in ordered])
 
     # --- the asyncio side ---
 

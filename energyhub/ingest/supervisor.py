@@ -23,14 +23,14 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, stop.set)
 
 
-async def run_worker(settings: Settings, index: int) -> None:
+async def run_worker(settings: Settings, index: int, shared: bool) -> None:
     """One worker in this process, until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     metrics = IngestMetrics()
     if settings.ingest_metrics_port:
         metrics.serve(settings.ingest_metrics_port + index)
-    await IngestWorker(settings, index, metrics).run(stop)
+    await IngestWorker(settings, index, metrics, shared=shared).run(stop)
 
 
 async def _keep_running(index: int, stop: asyncio.Event) -> None:
@@ -38,7 +38,7 @@ async def _keep_running(index: int, stop: asyncio.Event) -> None:
     delay = RESTART_FIRST_S
     while not stop.is_set():
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "energyhub", "ingest", "--worker-index", str(index)
+            sys.executable, "-m", "energyhub", "ingest", "--worker-index", str(index), "--shared"
         )
         stopping = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(child.wait())

@@ -55,16 +55,23 @@ class IngestWorker:
     """Runs until `stop` is set; every committed message is acknowledged, no other."""
 
     def __init__(
-        self, settings: Settings, index: int = 0, metrics: IngestMetrics | None = None
+        self,
+        settings: Settings,
+        index: int = 0,
+        metrics: IngestMetrics | None = None,
+        shared: bool = False,
     ) -> None:
         if not settings.db_url or not settings.mqtt_url:
             raise EnergyhubError("ingest needs ENERGYHUB_DB_URL and ENERGYHUB_MQTT_URL")
         self.settings = settings
+        self.shared = shared
         self.db_url = settings.db_url
         self.index = index
         self.metrics = metrics or IngestMetrics()
         self.limits = Limits(settings.ingest_max_future_skew_s, settings.retention_days)
         self.endpoint = parse_mqtt_url(settings.mqtt_url)
+        self.ready = asyncio.Event()
+        """Set once the worker is connected and subscribed."""
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -83,7 +90,11 @@ class IngestWorker:
                 topics,
                 receive_maximum=settings.ingest_receive_maximum,
                 session_expiry_s=settings.ingest_session_expiry_s,
+                share_group=settings.mqtt_client_id_prefix,
+                shared=self.shared,
             ) as source:
+                self.source = source
+                self.ready.set()
                 log.info(
                     "ingest worker %s subscribed to %s at %s", self.index, topics, self.endpoint
                 )

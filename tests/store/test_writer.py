@@ -1,3 +1,4 @@
+import asyncio
 from datetime import UTC, datetime
 
 import numpy as np
@@ -148,3 +149,16 @@ async def test_unreachable_database_is_a_clear_error(pg_url: str) -> None:
             await writer.write(grid_batch(meters=2, steps=2))
         async with connect(pg_url.rsplit("/", 1)[0] + "/postgres") as admin:
             await admin.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} ALLOW_CONNECTIONS true")
+
+
+async def test_writers_racing_for_a_new_day(pg_url: str) -> None:
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+    async with open_pool(pg_url, max_size=4) as pool:
+        writers = [ReadingWriter(pool, Backend.POSTGRES) for _ in range(4)]
+        day = np.datetime64("2025-06-01T00:00:00", "us")
+        results = await asyncio.gather(
+            *(w.write(grid_batch(5, 10, day, seed=i)) for i, w in enumerate(writers))
+        )
+        assert sum(r.new for r in results) == 50
+        assert await rows(pool, "SELECT count(*) FROM pg_class WHERE relname = 'readings_p20250601'") == [(1,)]

@@ -6,6 +6,8 @@ rejected alone and the good readings of the same message are kept.
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -22,6 +24,18 @@ from energyhub.ingest.message import BatchBuilder, RawMessage
 
 IGNORED_LEAVES = frozenset({"status", "alert"})
 """Contract topics that are not readings: gateway availability and alert notifications."""
+
+
+def _parse_json(payload: bytes) -> Any:
+    """orjson first; the standard library as a fallback for NaN, Infinity and 1e400, which some
+    devices send and orjson refuses, so that their good neighbours in a frame are kept."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(payload)
+        except (ValueError, RecursionError):
+            raise PayloadError(f"payload is not JSON: {exc}", "not_json") from None
 
 
 class Decoder:
@@ -52,10 +66,7 @@ class Decoder:
                 f"{self.max_payload_bytes}",
                 "too_large",
             )
-        try:
-            data = orjson.loads(message.payload)
-        except orjson.JSONDecodeError as exc:
-            raise PayloadError(f"payload is not JSON: {exc}", "not_json") from None
+        data = _parse_json(message.payload)
         if parts[0] == self.prefix and len(parts) == 4:
             decode_reading(context, parts[1], parts[2], parts[3], data)
         elif parts[0] == self.prefix and len(parts) == 3:

@@ -95,7 +95,9 @@ POSTGRES = [
         IF to_regclass(name) IS NOT NULL THEN
             RETURN false;
         END IF;
-        PERFORM pg_advisory_xact_lock(hashtext('energyhub_partitions'));
+        -- Serializes partition makers (the mode conflicts with itself, not with inserts); unlike
+        -- an advisory lock, a relation lock makes this session see the catalog as committed.
+        LOCK TABLE readings IN SHARE UPDATE EXCLUSIVE MODE;
         IF to_regclass(name) IS NOT NULL THEN
             RETURN false;
         END IF;

@@ -1,0 +1,163 @@
+"""Ingest fixtures: a migrated database with the example site, a worker, a publisher, brokers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from energyhub.config import Settings
+from energyhub.ingest.worker import IngestWorker
+from energyhub.sites import load_site
+from energyhub.store.db import connect
+from energyhub.store.embedded import free_port
+from energyhub.store.migrations import migrate
+from energyhub.store.sync import sync_site
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED_BROKER = "mqtt://127.0.0.1:1883"
+
+
+def ingest_settings(
+    db_url: str, prefix: str, mqtt_url: str = SHARED_BROKER, **overrides: Any
+) -> Settings:
+    """Settings for a worker of this test alone: its own topic prefix, client ids and share group."""
+    values: dict[str, Any] = {
+        "db_url": db_url,
+        "mqtt_url": mqtt_url,
+        "mqtt_topic_prefix": prefix,
+        "mqtt_client_id_prefix": prefix,
+        "ingest_metrics_port": 0,
+        "ingest_flush_s": 0.1,
+        "ingest_session_expiry_s": 300,
+        "rollup_refresh_s": 0.5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def site_db(pg_url: str, example_site_path: Path) -> str:
+    """A migrated database with the example site loaded."""
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+        await sync_site(conn, load_site(example_site_path))
+    return pg_url
+
+
+@asynccontextmanager
+async def running_worker(
+    settings: Settings, index: int = 0, shared: bool = False
+) -> AsyncIterator[IngestWorker]:
+    """An in-process worker, subscribed before this yields, stopped cleanly after."""
+    worker = IngestWorker(settings, index, shared=shared)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    ready = asyncio.create_task(worker.ready.wait())
+    await asyncio.wait([task, ready], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # raises the worker's startup error
+    assert worker.ready.is_set(), "the worker did not subscribe within 30 s"
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def publish(
+    messages: Iterable[tuple[str, bytes | str]], mqtt_url: str = SHARED_BROKER
+) -> int:
+    """Publish at QoS 1 through aiomqtt; returns how many."""
+    host, port = mqtt_url.removeprefix("mqtt://").split(":")
+    count = 0
+    async with aiomqtt.Client(host, int(port), protocol=aiomqtt.ProtocolVersion.V5) as client:
+        for topic, payload in messages:
+            await client.publish(topic, payload, qos=1)
+            count += 1
+    return count
+
+
+async def scalar(db_url: str, query: str, *params: object) -> Any:
+    async with connect(db_url) as conn:
+        row = await (await conn.execute(query, params or None)).fetchone()
+        return row[0] if row else None
+
+
+async def wait_for(db_url: str, query: str, expected: int, timeout_s: float = 60) -> int:
+    """Poll a count until it reaches `expected` (or the timeout); returns the last count."""
+    deadline = time.monotonic() + timeout_s
+    value = -1
+    while time.monotonic() < deadline:
+        value = int(await scalar(db_url, query))
+        if value >= expected:
+            return value
+        await asyncio.sleep(0.2)
+    return value
+
+
+class Broker:
+    """A private Mosquitto on a free port with persistence, for tests that restart it."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port()
+        self.root = root
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        os.chmod(root / "data", 0o777)
+        config = (REPO / "deploy" / "mosquitto.conf").read_text()
+        config = config.replace("listener 1883", f"listener {self.port} 127.0.0.1")
+        config = config.replace("/mosquitto/data/", f"{root}/data/")
+        if os.geteuid() == 0:  # else mosquitto becomes `mosquitto`, who cannot reach tmp_path
+            config += "\nuser root\n"
+        self.config = root / "mosquitto.conf"
+        self.config.write_text(config)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                import socket
+
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start on {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    server = Broker(tmp_path / "mosquitto")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

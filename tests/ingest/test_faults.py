@@ -1,0 +1,159 @@
+"""Nothing lost, nothing twice: a worker killed, the broker restarted, the database restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from energyhub.sites import load_site
+from energyhub.store.db import connect
+from energyhub.store.embedded import embedded_postgres
+from energyhub.store.migrations import migrate
+from energyhub.store.sync import sync_site
+
+from .conftest import Broker, ingest_settings, publish, running_worker, scalar, wait_for
+
+pytestmark = pytest.mark.slow
+
+READINGS = "SELECT count(*) FROM readings"
+METERS = ["main", "indoor", "occupancy", "pv"]
+
+
+def stream(prefix: str, count: int, start: int = 0) -> list[tuple[str, bytes]]:
+    """`count` single readings, each (meter, ts) distinct, all in the past."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    return [
+        (
+            f"{prefix}/expo/b01/{METERS[i % 4]}",
+            orjson.dumps({"ts": (base + timedelta(seconds=i)).isoformat(), "value": float(i)}),
+        )
+        for i in range(start, start + count)
+    ]
+
+
+async def assert_exactly_once(db_url: str, expected: int) -> None:
+    assert await scalar(db_url, READINGS) == expected
+    assert await scalar(db_url, "SELECT count(DISTINCT value) FROM readings") == expected
+
+
+def worker_process(settings_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")} | settings_env
+    return subprocess.Popen(
+        [sys.executable, "-m", "energyhub", "ingest", "--worker-index", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_worker_sigkill_mid_stream_then_restart(
+    site_db: str, prefix: str, broker: Broker
+) -> None:
+    """On our broker config: the machine's default one drops past 1,000 queued messages."""
+    env = {
+        "ENERGYHUB_DB_URL": site_db,
+        "ENERGYHUB_MQTT_URL": broker.url,
+        "ENERGYHUB_MQTT_TOPIC_PREFIX": prefix,
+        "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
+        "ENERGYHUB_INGEST_METRICS_PORT": "0",
+        "ENERGYHUB_INGEST_BATCH_ROWS": "500",
+    }
+    first = worker_process(env)
+    try:
+        await asyncio.sleep(4)  # connect and subscribe: the persistent session starts here
+        publisher = asyncio.create_task(publish(stream(prefix, 20_000), broker.url))
+        assert await wait_for(site_db, READINGS, 2_000, 60) >= 2_000
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        stored_at_kill = await scalar(site_db, READINGS)
+        await publisher
+        second = worker_process(env)
+        try:
+            assert await wait_for(site_db, READINGS, 20_000, 120) == 20_000
+        finally:
+            second.terminate()
+            second.wait(20)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert stored_at_kill < 20_000, "the kill came too late to test anything"
+    await assert_exactly_once(site_db, 20_000)
+
+
+async def test_broker_restart_mid_stream(site_db: str, prefix: str, broker: Broker) -> None:
+    """A lone worker's plain persistent subscription survives the restart: publishing right
+    after it, before the worker is back, loses nothing."""
+    settings = ingest_settings(site_db, prefix, mqtt_url=broker.url)
+    async with running_worker(settings) as worker:
+        await publish(stream(prefix, 5_000), broker.url)
+        await wait_for(site_db, READINGS, 1_000, 30)
+        broker.stop()
+        await asyncio.sleep(1)
+        broker.start()
+        await publish(stream(prefix, 5_000, start=5_000), broker.url)
+        assert await wait_for(site_db, READINGS, 10_000, 90) == 10_000
+        assert worker.source.reconnects >= 1
+    await assert_exactly_once(site_db, 10_000)
+
+
+async def test_database_restart_mid_stream(
+    prefix: str, example_site_path: Path, broker: Broker
+) -> None:
+    async with embedded_postgres() as database:
+        async with connect(database.url) as conn:
+            await migrate(conn)
+            await sync_site(conn, load_site(example_site_path))
+        settings = ingest_settings(
+            database.url,
+            prefix,
+            mqtt_url=broker.url,
+            ingest_receive_maximum=300,
+            ingest_batch_rows=200,
+        )
+        async with running_worker(settings) as worker:
+            publisher = asyncio.create_task(publish(stream(prefix, 6_000), broker.url))
+            await wait_for(database.url, READINGS, 500, 30)
+            await database.stop()
+            await asyncio.sleep(3)
+            held = [worker.source.pending]
+            for _ in range(10):  # while the database is down, the worker holds what it has
+                await asyncio.sleep(0.2)
+                held.append(worker.source.pending)
+            await database.start()
+            await publisher
+            assert await wait_for(database.url, READINGS, 6_000, 90) == 6_000
+            assert worker.metrics.value("energyhub_ingest_db_retries_total") >= 1
+        assert max(held) <= 300, held
+        await assert_exactly_once(database.url, 6_000)
+
+
+async def test_shared_workers_resume_after_a_broker_restart(
+    site_db: str, prefix: str, broker: Broker
+) -> None:
+    """Mosquitto 2.0 does not restore shared subscriptions: the workers subscribe again on
+    reconnect, and what was queued or published after that is all stored, once."""
+    settings = ingest_settings(site_db, prefix, mqtt_url=broker.url)
+    async with (
+        running_worker(settings, 0, shared=True) as first,
+        running_worker(settings, 1, shared=True) as second,
+    ):
+        await publish(stream(prefix, 4_000), broker.url)
+        assert await wait_for(site_db, READINGS, 4_000, 60) == 4_000
+        broker.stop()
+        broker.start()
+        for _ in range(100):
+            if first.source.reconnects and second.source.reconnects:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)  # the subscriptions follow the reconnect
+        await publish(stream(prefix, 4_000, start=4_000), broker.url)
+        assert await wait_for(site_db, READINGS, 8_000, 60) == 8_000
+    await assert_exactly_once(site_db, 8_000)
