@@ -111,6 +111,27 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Logging level."
     )
+    api_host: str = Field(default="127.0.0.1", description="Address `energyhub api` listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of `energyhub api`.")
+    api_max_points: int = Field(
+        default=10000,
+        ge=10,
+        description="Most rows (time steps or readings) one API response holds; more is a 422 "
+        "that says how to page.",
+    )
+    api_max_range_days: float = Field(
+        default=366, gt=0, description="Longest start..end range one API request may ask for."
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS); none by default.",
+    )
+    api_plan_workers: int = Field(
+        default=1, ge=1, le=16, description="Plans the API solves at once (more wait their turn)."
+    )
+    api_plan_time_limit_s: float = Field(
+        default=60, gt=0, description="Solver time limit of a plan created through the API."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -34,6 +34,7 @@ Quantity = Literal[
 ]
 BuildingClass = Literal["office-A", "office-B", "lab", "data-center", "hotel", "retail"]
 SiteKind = Literal["city", "park", "building", "enterprise"]
+PlanApproval = Literal["auto", "operator"]
 
 
 class Model(BaseModel):
@@ -336,6 +337,9 @@ class Building(Model):
     meters: list[Meter] = Field(default_factory=list)
     enterprises: list[Enterprise] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
+    plan_approval: PlanApproval | None = Field(
+        default=None, description="Who approves this building's plans; unset: as its park."
+    )
 
 
 class Park(Model):
@@ -346,6 +350,11 @@ class Park(Model):
     meters: list[Meter] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
     buildings: list[Building] = Field(default_factory=list)
+    plan_approval: PlanApproval = Field(
+        default="operator",
+        description="`operator`: a plan waits for an operator's approval; `auto`: approved "
+        "once solved.",
+    )
 
 
 class City(Model):
