@@ -12,6 +12,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from energyhub.config import Settings, load_settings
 from energyhub.demo import run_demo
@@ -51,7 +52,7 @@ app.add_typer(db_app, name="db")
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print a one-line (or short) error to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
