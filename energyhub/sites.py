@@ -46,6 +46,17 @@ class Model(BaseModel):
 # --- carbon, grid and gas -------------------------------------------------------------------
 
 
+FactorYear = Annotated[int, Field(ge=1990, le=2100)]
+
+
+class YearFactors(Model):
+    """One year's emission factors; a factor left out falls back to the flat value."""
+
+    grid_kg_per_kwh: NonNegative | None = None
+    gas_kg_per_kwh: NonNegative | None = None
+    heat_kg_per_kwh: NonNegative | None = None
+
+
 class CarbonFactors(Model):
     """Emission factors and carbon price used for accounting and in plan objectives."""
 
@@ -53,6 +64,29 @@ class CarbonFactors(Model):
     gas_kg_per_kwh: NonNegative = 0.202
     heat_kg_per_kwh: NonNegative = 0.396
     price_cny_per_t: NonNegative = 0.0
+    factors_by_year: dict[FactorYear, YearFactors] = Field(
+        default_factory=dict,
+        description="Factors per year: a period uses its year's, else the latest earlier year's.",
+    )
+    grid_series: Identifier | None = Field(
+        default=None, description="Hourly grid intensity series (`energyhub carbon intensity`)."
+    )
+
+
+class CarbonOverride(Model):
+    """A park's or building's own factors and carbon price over the city's (e.g. green power)."""
+
+    grid_kg_per_kwh: NonNegative | None = None
+    gas_kg_per_kwh: NonNegative | None = None
+    heat_kg_per_kwh: NonNegative | None = None
+    price_cny_per_t: NonNegative | None = None
+    factors_by_year: dict[FactorYear, YearFactors] = Field(default_factory=dict)
+    grid_series: Identifier | None = None
+    heat_purchased: bool | None = Field(
+        default=None,
+        description="Heat meters measure purchased heat (Scope 2); unset: purchased unless the "
+        "building or its park has heat-producing assets.",
+    )
 
 
 class GridConnection(Model):
@@ -326,6 +360,9 @@ class Enterprise(Model):
     name: str | None = None
     floor_area_m2: PositiveKw | None = None
     meters: list[str] = Field(min_length=1)
+    carbon_target_kg_per_year: NonNegative | None = Field(
+        default=None, description="Yearly emission target or allowance (Scope 1 + 2)."
+    )
 
 
 class Building(Model):
@@ -337,6 +374,10 @@ class Building(Model):
     meters: list[Meter] = Field(default_factory=list)
     enterprises: list[Enterprise] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
+    carbon: CarbonOverride | None = None
+    carbon_target_kg_per_year: NonNegative | None = Field(
+        default=None, description="Yearly emission target or allowance (Scope 1 + 2)."
+    )
     plan_approval: PlanApproval | None = Field(
         default=None, description="Who approves this building's plans; unset: as its park."
     )
@@ -350,6 +391,7 @@ class Park(Model):
     meters: list[Meter] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
     buildings: list[Building] = Field(default_factory=list)
+    carbon: CarbonOverride | None = None
     plan_approval: PlanApproval = Field(
         default="operator",
         description="`operator`: a plan waits for an operator's approval; `auto`: approved "
