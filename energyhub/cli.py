@@ -233,3 +233,11 @@ def ingest(
         run_async(run_worker(settings, worker_index or 0, in_group))
     else:
         run_async(run_workers(workers))
+
+
+from energyhub.api.cli import api_command, keys_app  # noqa: E402
+from energyhub.plans.cli import plans_app  # noqa: E402
+
+app.command("api")(api_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(plans_app, name="plans")

@@ -1,0 +1,89 @@
+"""The FastAPI app: lifespan (pool, plan runner), routers, error handlers, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from energyhub.api import errors
+from energyhub.api.deps import ApiState
+from energyhub.api.jobs import STALE_PENDING, PlanRunner
+from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
+from energyhub.api.routes import health, load, meters, plans, sites
+from energyhub.config import Settings, load_settings
+from energyhub.errors import ConfigError
+from energyhub.plans.store import fail_interrupted
+from energyhub.sites import load_site
+from energyhub.store.db import installed_backend, open_pool
+from energyhub.store.migrations import require_schema
+
+DESCRIPTION = """
+Sites, load, meters, plans and approvals of an energyhub site tree.
+
+**Authentication**: `Authorization: Bearer <key>` with a key from `energyhub keys create`.
+`/health` and `/metrics` answer without a key.
+
+**Scope**: a key sees its site's subtree. An id outside it answers **404**, exactly like an
+unknown id, so a key cannot learn which sites, meters or plans exist elsewhere. A role too low
+for an action answers **403** (viewer < manager < operator < admin: managers create plans,
+operators approve and reject them).
+
+**Limits**: a request spans at most `ENERGYHUB_API_MAX_RANGE_DAYS` and a response holds at most
+`ENERGYHUB_API_MAX_POINTS` rows; beyond either the answer is a 422 that says how to page.
+
+Times are RFC 3339 with a UTC offset (in the site's time zone); units are in field names.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the pool, check the schema, start the plan runner; close them on every path."""
+    settings: Settings = app.state.settings
+    metrics: ApiMetrics = app.state.metrics
+    if not settings.db_url:
+        raise ConfigError("ENERGYHUB_DB_URL is not set: the API needs the PostgreSQL URL")
+    site = load_site(settings.site_file)
+    async with open_pool(
+        settings.db_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        timeout_s=settings.db_connect_timeout_s,
+    ) as pool:
+        async with pool.connection() as conn:
+            await require_schema(conn)
+            backend = await installed_backend(conn)
+            await fail_interrupted(conn, datetime.now(UTC) - STALE_PENDING)
+        runner = PlanRunner(pool, site, settings.api_plan_workers, metrics)
+        app.state.api = ApiState(settings, pool, backend, site, runner, metrics)
+        try:
+            yield
+        finally:
+            await runner.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for these settings (default: read from the environment)."""
+    app = FastAPI(
+        title="energyhub API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or load_settings()
+    app.state.metrics = ApiMetrics()
+    errors.install(app)
+    for module in (sites, load, meters, plans, health):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if app.state.settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=app.state.settings.api_cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    return app

@@ -1,0 +1,85 @@
+"""`energyhub api` (uvicorn) and `energyhub keys create|list|revoke`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.table import Table
+
+from energyhub.api.app import create_app
+from energyhub.api.keys import ROLES, Role, create_key, list_keys, revoke_key
+from energyhub.cli import (
+    _require_db_url,
+    configure_logging,
+    console,
+    fail,
+    handles_errors,
+    run_async,
+    settings_or_exit,
+)
+from energyhub.plans.cli import with_db
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+
+
+@handles_errors
+def api_command(
+    host: Annotated[str | None, typer.Option("--host", help="Default: ENERGYHUB_API_HOST.")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Default: ENERGYHUB_API_PORT.")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (sites, load, meters, plans, health, /metrics) with uvicorn."""
+    settings = settings_or_exit()
+    _require_db_url(settings)
+    configure_logging(settings)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # request lines would carry nothing a key-less log needs
+    )
+    run_async(uvicorn.Server(config).serve())
+
+
+@keys_app.command("create")
+@handles_errors
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")],
+    site: Annotated[str, typer.Option("--site", help="The key sees this site's subtree.")],
+    name: Annotated[str | None, typer.Option("--name", help="Who or what holds it.")] = None,
+) -> None:
+    """Create a key and print it once: only its SHA-256 digest is stored."""
+    roles: dict[str, Role] = {r: r for r in ROLES}
+    if role not in roles:
+        raise fail(f"--role: must be one of {', '.join(ROLES)}, got {role!r}")
+    key, token = with_db(lambda conn: create_key(conn, roles[role], site, name))
+    console.print(f"key {key.id}: {key.role} of {key.site_id} (shown once, store it now):")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+@handles_errors
+def keys_list() -> None:
+    """Every key: id, prefix, role, site, created, revoked (never the key itself)."""
+    keys = with_db(list_keys)
+    table = Table(title=f"{len(keys)} key(s)")
+    for column in ("id", "prefix", "role", "site", "name", "created", "revoked"):
+        table.add_column(column)
+    for k in keys:
+        revoked = k.revoked_at.isoformat() if k.revoked_at else ""
+        created = k.created_at.isoformat()
+        table.add_row(str(k.id), k.prefix, k.role, k.site_id, k.name or "", created, revoked)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+@handles_errors
+def keys_revoke(key_id: Annotated[int, typer.Argument(min=1, help="Key id (keys list).")]) -> None:
+    """Revoke a key; it stops working at once."""
+    key = with_db(lambda conn: revoke_key(conn, key_id))
+    console.print(f"key {key.id} ({key.prefix}…) revoked")

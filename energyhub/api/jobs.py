@@ -1,0 +1,103 @@
+"""Plans solved in the background: the API answers 202 at once and the plan row tracks the job.
+
+A solve runs in a worker thread (HiGHS and numpy release the GIL for most of it); at most
+`api_plan_workers` run at once and the rest wait. Plans still pending when the API stops are
+marked failed then; those of a process that died are marked failed by the next start once
+older than STALE_PENDING, so none stays pending forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pandas as pd
+from psycopg_pool import AsyncConnectionPool
+
+from energyhub.api.metrics import ApiMetrics
+from energyhub.errors import EnergyhubError
+from energyhub.optimize import plan
+from energyhub.plans.store import mark_failed, save_result
+from energyhub.sites import SiteFile
+
+log = logging.getLogger(__name__)
+
+STALE_PENDING = timedelta(hours=6)
+"""A pending plan this old belongs to no live process (solves are limited to minutes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanJob:
+    plan_id: int
+    level: str
+    site_id: str
+    inputs: pd.DataFrame
+    time_limit_s: float
+
+
+class PlanRunner:
+    """Runs plan jobs with bounded concurrency; `close` cancels what still runs."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, site: SiteFile, workers: int, metrics: ApiMetrics
+    ) -> None:
+        self._pool = pool
+        self._site = site
+        self._slots = asyncio.Semaphore(workers)
+        self._metrics = metrics
+        self._tasks: dict[asyncio.Task[None], int] = {}
+
+    def submit(self, job: PlanJob) -> None:
+        task = asyncio.create_task(self._run(job), name=f"plan-{job.plan_id}")
+        self._tasks[task] = job.plan_id
+        self._metrics.plans_running.inc()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        self._metrics.plans_running.dec()
+
+    async def _run(self, job: PlanJob) -> None:
+        """Solve and store; every failure ends as a failed plan with its reason, never a crash."""
+        async with self._slots:
+            try:
+                result = await asyncio.to_thread(
+                    plan,
+                    self._site,
+                    job.inputs,
+                    level=job.level,
+                    site_id=job.site_id,
+                    time_limit_s=job.time_limit_s,
+                )
+                async with self._pool.connection() as conn:
+                    await save_result(conn, job.plan_id, result)
+                self._metrics.plans_finished.labels("solved").inc()
+            except EnergyhubError as exc:
+                await self._fail(job.plan_id, str(exc))
+            except Exception:
+                log.exception("plan %d: unexpected error while solving", job.plan_id)
+                await self._fail(job.plan_id, "internal error while solving; see the server log")
+
+    async def _fail(self, plan_id: int, reason: str) -> None:
+        self._metrics.plans_finished.labels("failed").inc()
+        try:
+            async with self._pool.connection() as conn:
+                await mark_failed(conn, plan_id, reason)
+        except Exception:
+            log.exception("plan %d: could not record its failure (%s)", plan_id, reason)
+
+    async def wait_idle(self) -> None:
+        """Until every submitted plan has finished (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel unfinished solves and mark their plans failed."""
+        unfinished = dict(self._tasks)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        for plan_id in unfinished.values():
+            await self._fail(plan_id, "interrupted: the API stopped before the plan was solved")

@@ -1,0 +1,223 @@
+"""Plans: create (solved in the background), list, get, schedule, approve, reject, actual."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from energyhub.api.deps import ConnDep, CurrentKey, StateDep, require_role
+from energyhub.api.errors import ApiError, bad_input, responses
+from energyhub.api.jobs import PlanJob
+from energyhub.api.keys import ApiKey
+from energyhub.api.schemas.common import CSV_RESPONSE, SiteId
+from energyhub.api.schemas.plans import (
+    PlanActualPublic,
+    PlanCreate,
+    PlanPublic,
+    PlanReject,
+    PlansPublic,
+    SchedulePublic,
+    ScheduleStepPublic,
+)
+from energyhub.api.scope import site_access, subtree
+from energyhub.api.views import actual_public, frame_csv, plan_public
+from energyhub.optimize.errors import PlanInputError
+from energyhub.optimize.inputs import check_inputs, read_inputs
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans import store
+from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.errors import PlanNotFoundError, PlanStateError
+from energyhub.plans.store import PlanRecord, PlanStatus
+
+router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
+
+PlanPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="A plan id.", examples=[12])]
+WITH_SCHEDULE: tuple[PlanStatus, ...] = ("draft", "approved", "active", "superseded", "expired")
+
+
+async def _plan_in_scope(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[PlanRecord, ZoneInfo]:
+    """The plan and its site's zone; 404 when unknown or outside the key's scope."""
+    record = await store.get_plan(conn, plan_id)
+    try:
+        zone = await site_access(conn, key, record.site_id)
+    except ApiError:
+        raise PlanNotFoundError(plan_id) from None
+    return record, zone
+
+
+def _inputs(body: PlanCreate) -> pd.DataFrame:
+    index = pd.DatetimeIndex([pd.Timestamp(ts) for ts in body.inputs.ts], name="ts")
+    return pd.DataFrame(body.inputs.columns, index=index.tz_convert("UTC"))
+
+
+def _check(state: StateDep, body: PlanCreate, frame: pd.DataFrame) -> timedelta:
+    """Bad level, site or inputs → 422 now rather than a failed plan later; returns the step."""
+    try:
+        scope = resolve_scope(state.site, body.level, body.site_id)
+    except PlanInputError as exc:
+        raise bad_input("body", "site_id", str(exc).removeprefix("--id: ")) from None
+    table = read_inputs(frame, state.site.tz)
+    check_inputs(table, state.site, scope)
+    if table.n > state.settings.api_max_points:
+        raise bad_input(
+            "body",
+            "inputs.ts",
+            f"{table.n} steps, more than the limit of {state.settings.api_max_points} "
+            "(ENERGYHUB_API_MAX_POINTS): plan a shorter horizon",
+        )
+    return timedelta(hours=table.dt_h)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=PlanPublic,
+    responses=responses(403),
+    summary="Create a plan (solved in the background)",
+)
+async def create_plan(
+    body: PlanCreate, conn: ConnDep, key: CurrentKey, state: StateDep, response: Response
+) -> PlanPublic:
+    """Checks the inputs, answers 202 with the plan (status pending), then solves it.
+
+    Poll `GET /plans/{id}`: pending becomes draft (awaiting an operator), approved (the site's
+    `plan_approval: auto`) or failed (with `error`). Needs manager or above.
+    """
+    require_role(key, "manager", "create plans")
+    zone = await site_access(conn, key, body.site_id)
+    frame = _inputs(body)
+    step = _check(state, body, frame)
+    start = frame.index[0].to_pydatetime()
+    record = await store.create_pending(
+        conn,
+        level=body.level,
+        site_id=body.site_id,
+        horizon_start=start,
+        horizon_end=(frame.index[-1] + step).to_pydatetime(),
+        step_s=int(step.total_seconds()),
+        inputs_ref="api",
+        inputs_hash=store.inputs_hash(frame),
+        created_by=f"key:{key.id}",
+    )
+    limit = body.time_limit_s or state.settings.api_plan_time_limit_s
+    state.runner.submit(PlanJob(record.id, body.level, body.site_id, frame, limit))
+    response.headers["Location"] = f"/plans/{record.id}"
+    return plan_public(record, zone)
+
+
+@router.get("", response_model=PlansPublic, summary="Plans in the key's scope, newest first")
+async def list_plans(
+    conn: ConnDep,
+    key: CurrentKey,
+    site_id: Annotated[SiteId | None, Query(description="Only this site's plans.")] = None,
+    status: Annotated[PlanStatus | None, Query()] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PlansPublic:
+    if site_id is not None:
+        zone = await site_access(conn, key, site_id)
+        sites = [site_id]
+    else:
+        sites = [row.id for row in await subtree(conn, key.site_id)]
+        zone = await site_access(conn, key, key.site_id)
+    records = await store.list_plans(
+        conn, site_ids=sites, status=status, before_id=before_id, limit=limit
+    )
+    more = records[-1].id if len(records) == limit else None
+    return PlansPublic(plans=[plan_public(r, zone) for r in records], next_cursor=more)
+
+
+@router.get("/{plan_id}", response_model=PlanPublic, summary="One plan")
+async def get_plan(plan_id: PlanPath, conn: ConnDep, key: CurrentKey) -> PlanPublic:
+    record, zone = await _plan_in_scope(conn, key, plan_id)
+    return plan_public(record, zone)
+
+
+async def _schedule(conn: ConnDep, record: PlanRecord) -> pd.DataFrame:
+    if record.status not in WITH_SCHEDULE:
+        raise PlanStateError(record.id, record.status, "read the schedule of", list(WITH_SCHEDULE))
+    return await store.plan_steps(conn, record.id)
+
+
+@router.get(
+    "/{plan_id}/schedule",
+    response_model=SchedulePublic,
+    responses={**CSV_RESPONSE, **responses(409)},
+    summary="The plan's schedule per step",
+)
+async def get_schedule(
+    plan_id: PlanPath,
+    conn: ConnDep,
+    key: CurrentKey,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> SchedulePublic | Response:
+    """One row per step, one column per `<asset>:<variable>` (as `energyhub plan --out`)."""
+    record, zone = await _plan_in_scope(conn, key, plan_id)
+    frame = await _schedule(conn, record)
+    frame.index = pd.DatetimeIndex(frame.index).tz_convert(zone)
+    if format == "csv":
+        return Response(frame_csv(frame), media_type="text/csv")
+    steps = [
+        ScheduleStepPublic(ts=ts, values={str(k): float(v) for k, v in row.items()})
+        for ts, row in zip(frame.index, frame.to_dict("records"), strict=True)
+    ]
+    columns = [str(c) for c in frame.columns]
+    return SchedulePublic(plan_id=plan_id, step_s=record.step_s, columns=columns, steps=steps)
+
+
+@router.get(
+    "/{plan_id}/actual",
+    response_model=PlanActualPublic,
+    responses=responses(409),
+    summary="Plan vs actual per step",
+)
+async def get_actual(
+    plan_id: PlanPath, conn: ConnDep, key: CurrentKey, state: StateDep
+) -> PlanActualPublic:
+    """Planned vs metered import, PV and battery SOC per step, from stored readings."""
+    record, zone = await _plan_in_scope(conn, key, plan_id)
+    schedule = await _schedule(conn, record)
+    frame = await plan_vs_actual(conn, state.backend, record, schedule, state.site)
+    return actual_public(record, frame, zone)
+
+
+async def _decide(
+    conn: ConnDep, key: ApiKey, plan_id: int, action: Literal["approve", "reject"], reason: str
+) -> tuple[PlanRecord, ZoneInfo]:
+    await _plan_in_scope(conn, key, plan_id)
+    require_role(key, "operator", f"{action} plans")
+    who = f"key:{key.id}"
+    if action == "approve":
+        record = await store.approve(conn, plan_id, who)
+    else:
+        record = await store.reject(conn, plan_id, who, reason)
+    return record, await site_access(conn, key, record.site_id)
+
+
+@router.post(
+    "/{plan_id}/approve",
+    response_model=PlanPublic,
+    responses=responses(403, 409),
+    summary="Approve a draft plan (operator)",
+)
+async def approve_plan(plan_id: PlanPath, conn: ConnDep, key: CurrentKey) -> PlanPublic:
+    record, zone = await _decide(conn, key, plan_id, "approve", "")
+    return plan_public(record, zone)
+
+
+@router.post(
+    "/{plan_id}/reject",
+    response_model=PlanPublic,
+    responses=responses(403, 409),
+    summary="Reject a draft or approved plan (operator)",
+)
+async def reject_plan(
+    plan_id: PlanPath, body: PlanReject, conn: ConnDep, key: CurrentKey
+) -> PlanPublic:
+    record, zone = await _decide(conn, key, plan_id, "reject", body.reason)
+    return plan_public(record, zone)

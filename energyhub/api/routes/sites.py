@@ -1,0 +1,80 @@
+"""Sites: the tree within the key's scope, one site, its meters and its assets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from energyhub.api.deps import ConnDep, CurrentKey, SitePath
+from energyhub.api.errors import not_found, responses
+from energyhub.api.schemas.sites import AssetPublic, MeterPublic, SiteNodePublic, SitePublic
+from energyhub.api.scope import SiteRow, site_access, subtree
+
+router = APIRouter(prefix="/sites", tags=["sites"], responses=responses(401, 404, 422, 503))
+
+METERS = """
+SELECT id, site_id, name, carrier, quantity, parent_meter_id, asset_id, rollover_kwh FROM meters
+WHERE active AND (site_id = %(site)s
+      OR id IN (SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s))
+ORDER BY id"""
+
+
+def _tree(rows: list[SiteRow]) -> SiteNodePublic:
+    nodes = {r.id: SiteNodePublic(id=r.id, kind=r.kind, name=r.name, children=[]) for r in rows}
+    for row in rows[1:]:
+        if row.parent_id in nodes:
+            nodes[row.parent_id].children.append(nodes[row.id])
+    return nodes[rows[0].id]
+
+
+@router.get("", response_model=SiteNodePublic, summary="The site tree the key may see")
+async def site_tree(conn: ConnDep, key: CurrentKey) -> SiteNodePublic:
+    """The key's site and everything under it (city > park > building > enterprise)."""
+    rows = await subtree(conn, key.site_id)
+    if not rows:
+        raise not_found(f"site {key.site_id!r}")
+    return _tree(rows)
+
+
+async def _site_row(conn: ConnDep, site_id: str) -> tuple[Any, ...]:
+    cur = await conn.execute(
+        "SELECT id, kind, parent_id, name, attributes, "
+        "array(SELECT c.id FROM sites AS c WHERE c.parent_id = s.id AND c.active ORDER BY c.id) "
+        "FROM sites AS s WHERE id = %s AND active",
+        (site_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise not_found(f"site {site_id!r}")
+    return tuple(row)
+
+
+@router.get("/{site_id}", response_model=SitePublic, summary="One site")
+async def get_site(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> SitePublic:
+    await site_access(conn, key, site_id)
+    id_, kind, parent_id, name, attributes, children = await _site_row(conn, site_id)
+    own = {k: v for k, v in attributes.items() if k != "assets"}
+    return SitePublic(
+        id=id_, kind=kind, parent_id=parent_id, name=name, attributes=own, children=children
+    )
+
+
+@router.get("/{site_id}/meters", response_model=list[MeterPublic], summary="A site's meters")
+async def site_meters(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> list[MeterPublic]:
+    """The site's own meters; for an enterprise, the sub-meters it is accounted from."""
+    await site_access(conn, key, site_id)
+    cur = await conn.execute(METERS, {"site": site_id})
+    names = ("id", "site_id", "name", "carrier", "quantity", "parent_meter_id", "asset_id")
+    return [
+        MeterPublic.model_validate(dict(zip((*names, "rollover_kwh"), row, strict=True)))
+        for row in await cur.fetchall()
+    ]
+
+
+@router.get("/{site_id}/assets", response_model=list[AssetPublic], summary="A site's assets")
+async def site_assets(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> list[AssetPublic]:
+    """Assets declared on a park or building, with their site-file keys (units in the names)."""
+    await site_access(conn, key, site_id)
+    _, _, _, _, attributes, _ = await _site_row(conn, site_id)
+    return [AssetPublic.model_validate(asset) for asset in attributes.get("assets", [])]

@@ -1,0 +1,1 @@
+"""Request and response models: separate input and output models, units in field names."""

@@ -1,0 +1,105 @@
+"""Site scope: a key sees its site's subtree; anything outside answers 404, like an unknown id.
+
+404 rather than 403 so that a key cannot learn which ids exist outside its scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from energyhub.api.errors import not_found
+from energyhub.api.keys import ApiKey
+
+ACCESS = """
+WITH RECURSIVE up (id, parent_id, tz) AS (
+    SELECT id, parent_id, attributes->>'timezone' FROM sites
+    WHERE id = ANY(%(sites)s) AND active
+    UNION
+    SELECT s.id, s.parent_id, s.attributes->>'timezone'
+    FROM sites AS s JOIN up ON s.id = up.parent_id
+)
+SELECT coalesce(bool_or(id = %(scope)s), false), max(tz) FROM up"""
+
+SUBTREE = """
+WITH RECURSIVE down (id, parent_id, kind, name) AS (
+    SELECT id, parent_id, kind, name FROM sites WHERE id = %s AND active
+    UNION ALL
+    SELECT s.id, s.parent_id, s.kind, s.name FROM sites AS s JOIN down ON s.parent_id = down.id
+    WHERE s.active
+)
+SELECT id, parent_id, kind, name FROM down"""
+
+METER = """
+SELECT m.id, m.site_id, m.name, m.carrier, m.quantity, m.parent_meter_id, m.asset_id,
+       m.rollover_kwh,
+       array(SELECT enterprise_id FROM enterprise_meters WHERE meter_id = m.id) AS enterprises
+FROM meters AS m WHERE m.id = %s AND m.active"""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRow:
+    id: str
+    parent_id: str | None
+    kind: str
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRow:
+    id: int
+    site_id: str
+    name: str
+    carrier: str
+    quantity: str
+    parent_meter_id: int | None
+    asset_id: str | None
+    rollover_kwh: float | None
+    enterprises: list[str]
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+async def _access(conn: AsyncConnection, key: ApiKey, sites: list[str]) -> ZoneInfo | None:
+    """The city's time zone if any of `sites` lies in the key's subtree, else None."""
+    cur = await conn.execute(ACCESS, {"sites": sites, "scope": key.site_id})
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return None
+    return _zone(row[1])
+
+
+async def site_access(conn: AsyncConnection, key: ApiKey, site_id: str) -> ZoneInfo:
+    """The site's time zone; 404 if the site is unknown or outside the key's scope."""
+    zone = await _access(conn, key, [site_id])
+    if zone is None:
+        raise not_found(f"site {site_id!r}")
+    return zone
+
+
+async def meter_access(
+    conn: AsyncConnection, key: ApiKey, meter_id: int
+) -> tuple[MeterRow, ZoneInfo]:
+    """The meter and its time zone; in scope through its site or an enterprise it serves."""
+    cur = conn.cursor(row_factory=class_row(MeterRow))
+    await cur.execute(METER, (meter_id,))
+    meter = await cur.fetchone()
+    zone = None if meter is None else await _access(conn, key, [meter.site_id, *meter.enterprises])
+    if meter is None or zone is None:
+        raise not_found(f"meter {meter_id}")
+    return meter, zone
+
+
+async def subtree(conn: AsyncConnection, site_id: str) -> list[SiteRow]:
+    """The active sites under `site_id`, itself first."""
+    cur = conn.cursor(row_factory=class_row(SiteRow))
+    await cur.execute(SUBTREE, (site_id,))
+    return await cur.fetchall()

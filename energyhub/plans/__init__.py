@@ -1,0 +1,1 @@
+"""Plans in the database: draft → approved → active → superseded or expired; approval policy."""

@@ -1,0 +1,332 @@
+"""The plan lifecycle in `plans` and `plan_steps`; every transition checks the current status.
+
+pending (being solved) → draft (awaits an operator) or approved (site policy `auto`) or failed;
+draft → approved or rejected; approved → active or rejected; activating a plan supersedes the
+site's active one; draft, approved and active plans expire once their horizon has passed.
+Each transition is one conditional UPDATE, so two operators racing cannot both win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import pandas as pd
+from psycopg import AsyncConnection, sql
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from energyhub.optimize import Plan
+from energyhub.plans.errors import PlanNotFoundError, PlanStateError
+from energyhub.sites import PlanApproval
+
+PlanStatus = Literal[
+    "pending", "draft", "approved", "active", "superseded", "expired", "rejected", "failed"
+]
+PLAN_STATUSES: tuple[PlanStatus, ...] = (
+    "pending", "draft", "approved", "active", "superseded", "expired", "rejected", "failed",
+)  # fmt: skip
+AUTO_APPROVER = "policy:auto"
+"""`approved_by` of a plan approved by its site's `plan_approval: auto` policy."""
+
+COLUMNS = sql.SQL(
+    "id, level, site_id, status, horizon_start, horizon_end, step_s, objective_cny, "
+    "cost_terms_cny, co2_kg, baseline, solver, inputs_ref, inputs_hash, warnings, error, "
+    "created_by, created_at, updated_at, approved_by, approved_at, activated_at, rejected_by, "
+    "rejected_at, rejected_reason, superseded_by"
+)
+
+POLICY = """
+WITH RECURSIVE up (id, parent_id, policy, depth) AS (
+    SELECT id, parent_id, attributes->>'plan_approval', 0 FROM sites WHERE id = %s
+    UNION ALL
+    SELECT s.id, s.parent_id, s.attributes->>'plan_approval', up.depth + 1
+    FROM sites AS s JOIN up ON s.id = up.parent_id
+)
+SELECT policy FROM up WHERE policy IS NOT NULL ORDER BY depth LIMIT 1"""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRecord:
+    """One row of `plans`."""
+
+    id: int
+    level: str
+    site_id: str
+    status: PlanStatus
+    horizon_start: datetime
+    horizon_end: datetime
+    step_s: int
+    objective_cny: float | None
+    cost_terms_cny: dict[str, float]
+    co2_kg: float | None
+    baseline: dict[str, Any]
+    solver: dict[str, Any]
+    inputs_ref: str | None
+    inputs_hash: str | None
+    warnings: list[str]
+    error: str | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    activated_at: datetime | None
+    rejected_by: str | None
+    rejected_at: datetime | None
+    rejected_reason: str | None
+    superseded_by: int | None
+
+
+def inputs_hash(inputs: pd.DataFrame) -> str:
+    """SHA-256 of the inputs as canonical CSV (sorted columns, full float precision)."""
+    frame = inputs.reindex(sorted(inputs.columns), axis=1)
+    text = frame.to_csv(float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S%z")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def approval_policy(conn: AsyncConnection, site_id: str) -> PlanApproval:
+    """The site's `plan_approval`, inherited from the nearest ancestor that sets it."""
+    cur = await conn.execute(POLICY, (site_id,))
+    row = await cur.fetchone()
+    return "auto" if row and row[0] == "auto" else "operator"
+
+
+async def create_pending(
+    conn: AsyncConnection,
+    *,
+    level: str,
+    site_id: str,
+    horizon_start: datetime,
+    horizon_end: datetime,
+    step_s: int,
+    inputs_ref: str | None = None,
+    inputs_hash: str | None = None,
+    created_by: str | None = None,
+) -> PlanRecord:
+    """A plan row for a solve about to start (status pending)."""
+    cur = conn.cursor(row_factory=class_row(PlanRecord))
+    await cur.execute(
+        sql.SQL(
+            "INSERT INTO plans (level, site_id, status, horizon_start, horizon_end, step_s, "
+            "inputs_ref, inputs_hash, created_by) "
+            "VALUES (%s, %s, 'pending', %s, %s, %s, %s, %s, %s) RETURNING {}"
+        ).format(COLUMNS),
+        (level, site_id, horizon_start, horizon_end, step_s, inputs_ref, inputs_hash, created_by),
+    )
+    return _one(await cur.fetchone(), 0)
+
+
+async def _write_steps(conn: AsyncConnection, plan_id: int, schedule: pd.DataFrame) -> None:
+    long = schedule.rename_axis("ts").reset_index().melt(id_vars="ts", var_name="name")
+    async with conn.cursor().copy("COPY plan_steps (plan_id, ts, name, value) FROM STDIN") as copy:
+        for ts, name, value in long.itertuples(index=False):
+            await copy.write_row((plan_id, ts.to_pydatetime(), name, float(value)))
+
+
+def _solver_stats(result: Plan) -> dict[str, Any]:
+    data = result.to_json()
+    keys = ("status", "gap", "build_seconds", "solve_seconds", "variables", "binaries")
+    stats = {key: data[key] for key in (*keys, "constraints", "scalars", "co2_kg_by_carrier")}
+    stats["savings"] = data["savings"]
+    return stats
+
+
+async def save_result(
+    conn: AsyncConnection, plan_id: int, result: Plan, warnings: list[str] | None = None
+) -> PlanRecord:
+    """Store a solved plan's schedule and figures; pending → draft, or approved by policy."""
+    async with conn.transaction():
+        record = await get_plan(conn, plan_id)
+        policy = await approval_policy(conn, record.site_id)
+        status = "approved" if policy == "auto" else "draft"
+        await _write_steps(conn, plan_id, result.schedule)
+        values = {
+            "status": status,
+            "objective_cny": result.objective_cny,
+            "cost_terms_cny": Jsonb(result.cost_cny),
+            "co2_kg": result.co2_kg,
+            "baseline": Jsonb(result.to_json()["baseline"]),
+            "solver": Jsonb(_solver_stats(result)),
+            "warnings": Jsonb(warnings or []),
+            "approved_by": AUTO_APPROVER if status == "approved" else None,
+        }
+        return await _transition(conn, plan_id, "store a result for", ("pending",), values)
+
+
+async def mark_failed(conn: AsyncConnection, plan_id: int, error: str) -> PlanRecord:
+    """A pending plan whose solve failed: failed, with the error's message."""
+    return await _transition(
+        conn, plan_id, "fail", ("pending",), {"status": "failed", "error": error}
+    )
+
+
+async def fail_interrupted(conn: AsyncConnection, created_before: datetime) -> int:
+    """Pending plans created before `created_before` (left by a process that died) become failed."""
+    cur = await conn.execute(
+        "UPDATE plans SET status = 'failed', updated_at = now(), "
+        "error = 'interrupted: the process solving it stopped' "
+        "WHERE status = 'pending' AND created_at < %s",
+        (created_before,),
+    )
+    return cur.rowcount
+
+
+async def store_plan(
+    conn: AsyncConnection,
+    result: Plan,
+    *,
+    inputs_ref: str | None = None,
+    inputs_digest: str | None = None,
+    warnings: list[str] | None = None,
+    created_by: str | None = None,
+) -> PlanRecord:
+    """Store an already solved plan (the scheduler's and the CLI's path) as draft or approved."""
+    index = pd.DatetimeIndex(result.schedule.index)
+    step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(hours=1)
+    async with conn.transaction():
+        pending = await create_pending(
+            conn,
+            level=result.level,
+            site_id=result.site_id,
+            horizon_start=index[0].to_pydatetime(),
+            horizon_end=(index[-1] + step).to_pydatetime(),
+            step_s=int(step.total_seconds()),
+            inputs_ref=inputs_ref,
+            inputs_hash=inputs_digest,
+            created_by=created_by,
+        )
+        return await save_result(conn, pending.id, result, warnings)
+
+
+async def approve(conn: AsyncConnection, plan_id: int, by: str) -> PlanRecord:
+    """An operator approves a draft plan."""
+    values = {"status": "approved", "approved_by": by, "approved_at": _NOW}
+    return await _transition(conn, plan_id, "approve", ("draft",), values)
+
+
+async def reject(conn: AsyncConnection, plan_id: int, by: str, reason: str) -> PlanRecord:
+    """An operator rejects a draft or approved (not yet active) plan, saying why."""
+    values = {
+        "status": "rejected",
+        "rejected_by": by,
+        "rejected_at": _NOW,
+        "rejected_reason": reason,
+    }
+    return await _transition(conn, plan_id, "reject", ("draft", "approved"), values)
+
+
+async def activate(conn: AsyncConnection, plan_id: int) -> PlanRecord:
+    """Make an approved plan the site's active one; the previously active plan is superseded."""
+    async with conn.transaction():
+        record = await get_plan(conn, plan_id)
+        await conn.execute(
+            "UPDATE plans SET status = 'superseded', superseded_by = %s, updated_at = now() "
+            "WHERE site_id = %s AND status = 'active' AND id <> %s",
+            (plan_id, record.site_id, plan_id),
+        )
+        values = {"status": "active", "activated_at": _NOW}
+        return await _transition(conn, plan_id, "activate", ("approved",), values)
+
+
+async def supersede(conn: AsyncConnection, plan_id: int, by_plan_id: int) -> PlanRecord:
+    """A newer plan replaces this one before or while it runs."""
+    values = {"status": "superseded", "superseded_by": by_plan_id}
+    return await _transition(conn, plan_id, "supersede", ("draft", "approved", "active"), values)
+
+
+async def expire_due(conn: AsyncConnection, now: datetime) -> list[int]:
+    """Draft, approved and active plans whose horizon ended by `now` become expired."""
+    cur = await conn.execute(
+        "UPDATE plans SET status = 'expired', updated_at = now() WHERE horizon_end <= %s "
+        "AND status IN ('draft', 'approved', 'active') RETURNING id",
+        (now,),
+    )
+    return sorted(int(row[0]) for row in await cur.fetchall())
+
+
+class _Now:
+    """Marker: set the column to the transaction's now()."""
+
+
+_NOW = _Now()
+
+
+async def _transition(
+    conn: AsyncConnection,
+    plan_id: int,
+    action: str,
+    allowed_from: tuple[PlanStatus, ...],
+    values: dict[str, Any],
+) -> PlanRecord:
+    """UPDATE ... WHERE status is allowed; else PlanStateError naming the current status."""
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = now()").format(sql.Identifier(column))
+        if value is _NOW
+        else sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column))
+        for column, value in values.items()
+    )
+    params = {k: v for k, v in values.items() if v is not _NOW}
+    cur = conn.cursor(row_factory=class_row(PlanRecord))
+    await cur.execute(
+        sql.SQL(
+            "UPDATE plans SET {}, updated_at = now() "
+            "WHERE id = %(plan_id)s AND status = ANY(%(allowed)s) RETURNING {}"
+        ).format(assignments, COLUMNS),
+        {**params, "plan_id": plan_id, "allowed": list(allowed_from)},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        current = await get_plan(conn, plan_id)
+        raise PlanStateError(plan_id, current.status, action, list(allowed_from))
+    return row
+
+
+def _one(row: PlanRecord | None, plan_id: int) -> PlanRecord:
+    if row is None:
+        raise PlanNotFoundError(plan_id)
+    return row
+
+
+async def get_plan(conn: AsyncConnection, plan_id: int) -> PlanRecord:
+    """One plan; PlanNotFoundError if there is none with this id."""
+    cur = conn.cursor(row_factory=class_row(PlanRecord))
+    await cur.execute(sql.SQL("SELECT {} FROM plans WHERE id = %s").format(COLUMNS), (plan_id,))
+    return _one(await cur.fetchone(), plan_id)
+
+
+async def list_plans(
+    conn: AsyncConnection,
+    *,
+    site_ids: list[str] | None = None,
+    status: PlanStatus | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[PlanRecord]:
+    """Newest first; `site_ids` None means every site; page with `before_id` (the last id seen)."""
+    cur = conn.cursor(row_factory=class_row(PlanRecord))
+    await cur.execute(
+        sql.SQL(
+            "SELECT {} FROM plans WHERE (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s)) "
+            "AND (%(status)s::text IS NULL OR status = %(status)s) "
+            "AND (%(before)s::bigint IS NULL OR id < %(before)s) ORDER BY id DESC LIMIT %(limit)s"
+        ).format(COLUMNS),
+        {"sites": site_ids, "status": status, "before": before_id, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def plan_steps(conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
+    """The schedule: one row per step (ts, UTC), one column per `<asset>:<variable>`."""
+    cur = await conn.execute(
+        "SELECT ts, name, value FROM plan_steps WHERE plan_id = %s ORDER BY ts, name", (plan_id,)
+    )
+    long = pd.DataFrame(await cur.fetchall(), columns=["ts", "name", "value"])
+    if long.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="ts"))
+    long["ts"] = pd.to_datetime(long["ts"], utc=True)
+    wide = long.pivot(index="ts", columns="name", values="value")
+    wide.columns.name = None
+    return wide
