@@ -126,8 +126,7 @@ def simulate_command(
             highlight=False,
         )
         console.print(
-            f"setpoints: {_counts(summary.setpoints)}; events: {_counts(summary.events)}; "
-            f"rejected by the broker: {summary.rejected_by_broker}",
+            f"setpoints: {_counts(summary.setpoints)}; events: {_counts(summary.events)}",
             highlight=False,
         )
 
@@ -209,8 +208,7 @@ def replay_command(
         console.print(
             f"sent {summary.sent:,} messages for {summary.records:,} records "
             f"in {summary.wall_s:.1f} s; "
-            f"faults: {_counts(summary.faults)}; reconnects: {summary.reconnects}; "
-            f"rejected by the broker: {summary.rejected_by_broker}"
+            f"faults: {_counts(summary.faults)}; reconnects: {summary.reconnects}"
             + (f"; fault log: {fault_log}" if fault_log else ""),
             highlight=False,
         )

@@ -77,7 +77,7 @@ class StorageState:
     def step(self, request_kw: float, step_h: float) -> float:
         """Move the SOC by the request, clipped to the power and SOC limits; return the power."""
         a = self.asset
-        loss = getattr(a, "loss_per_h", 0.0)
+        loss = a.loss_per_h if isinstance(a, ThermalStorage) else 0.0
         soc = self.soc * (1.0 - loss * step_h)
         room_kw = max(a.soc_max - soc, 0.0) * a.energy_kwh / (a.eta_charge * step_h)
         stock_kw = max(soc - a.soc_min, 0.0) * a.energy_kwh * a.eta_discharge / step_h

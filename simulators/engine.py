@@ -73,6 +73,9 @@ class Engine:
             [i for i, c in enumerate(channels) if c.counter or c.meter.device], dtype=np.int64
         )
         self._totals, self._rollover, self._resets = self._counter_state(reset_per_step)
+        published = [channels[i].counter for i in self._counter_idx.tolist()]
+        self._register_idx = self._counter_idx[np.array(published, dtype=bool)]
+        self._published_registers = np.array(published, dtype=bool)
         self._decimals = np.array([_DECIMALS.get(c.meter.quantity, 0) for c in channels])
         self._integer = [i for i, c in enumerate(channels) if c.meter.quantity == "occupancy"]
 
@@ -150,8 +153,7 @@ class Engine:
         values = rates.copy()
         all_totals = np.full(len(rates), np.nan)
         all_totals[idx] = self._totals
-        counters = np.array([self.plant.channels[i].counter for i in idx.tolist()], dtype=bool)
-        values[idx[counters]] = self._totals[counters]
+        values[self._register_idx] = self._totals[self._published_registers]
         for decimals in np.unique(self._decimals).tolist():
             mask = self._decimals == decimals
             values[mask] = np.round(values[mask], decimals)

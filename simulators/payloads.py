@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
+from typing import Any
 
 import orjson
 
@@ -44,7 +46,11 @@ def device_topic(mapping: DeviceMapping, namespace: str = "") -> str:
 class Frame:
     topic: str
     names: tuple[str, ...]
-    indices: tuple[int, ...]
+    getter: itemgetter[Any]
+    """Picks the frame's values, plus one spare so that a one-meter frame still gets a tuple."""
+
+    def pick(self, values: list[float]) -> dict[str, float]:
+        return dict(zip(self.names, self.getter(values), strict=False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,8 @@ class Router:
                 )
         for (park_id, site_id), members in framed.items():
             names, indices = zip(*members, strict=True)
-            self.frames.append(Frame(f"{self.prefix}/{park_id}/{site_id}", names, indices))
+            getter = itemgetter(*indices, indices[0])
+            self.frames.append(Frame(f"{self.prefix}/{park_id}/{site_id}", names, getter))
         self.gateways = sorted(
             {f"{self.prefix}/{c.node.park.id}/{c.node.id}" for c in plant.channels}
         )
@@ -101,8 +108,7 @@ class Router:
         rfc3339, epoch_s = ts.isoformat(), ts.timestamp()
         values = readings.value
         for frame in self.frames:
-            picked = dict(zip(frame.names, [values[i] for i in frame.indices], strict=True))
-            yield frame.topic, orjson.dumps({"ts": rfc3339, "values": picked})
+            yield frame.topic, orjson.dumps({"ts": rfc3339, "values": frame.pick(values)})
         epoch_ms = round(epoch_s * 1000)
         for single in self.singles:
             yield single.topic, orjson.dumps({"ts": epoch_ms, "value": values[single.index]})

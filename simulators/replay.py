@@ -42,7 +42,6 @@ class ReplaySummary:
     sent: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     reconnects: int = 0
-    rejected_by_broker: int = 0
     wall_s: float = 0.0
 
 
@@ -90,7 +89,6 @@ async def _send(
                 i = end
                 if progress is not None:
                     progress(i)
-            summary.rejected_by_broker += client.rejected
         if i < len(outgoing):
             pending.pop(0)
             summary.reconnects += 1

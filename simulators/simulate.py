@@ -50,7 +50,6 @@ class SimulationSummary:
     messages: Counter[str] = field(default_factory=Counter)
     setpoints: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
-    rejected_by_broker: int = 0
     wall_s: float = 0.0
 
     @property
@@ -81,7 +80,6 @@ async def simulate(
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
-        summary.rejected_by_broker = client.rejected
     summary.setpoints, summary.events = book.outcomes, engine.events
     summary.messages["status"] = 2 * len(router.gateways)
     return summary
