@@ -37,7 +37,9 @@ from energyhub.plans.store import PlanRecord, PlanStatus
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
 PlanPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="A plan id.", examples=[12])]
-WITH_SCHEDULE: tuple[PlanStatus, ...] = ("draft", "approved", "active", "superseded", "expired")
+WITH_SCHEDULE: tuple[PlanStatus, ...] = (
+    "draft", "approved", "active", "superseded", "expired", "rejected",
+)  # fmt: skip
 
 
 async def _plan_in_scope(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[PlanRecord, ZoneInfo]:
@@ -88,8 +90,8 @@ async def create_plan(
     Poll `GET /plans/{id}`: pending becomes draft (awaiting an operator), approved (the site's
     `plan_approval: auto`) or failed (with `error`). Needs manager or above.
     """
-    require_role(key, "manager", "create plans")
     zone = await site_access(conn, key, body.site_id)
+    require_role(key, "manager", "create plans")
     frame = _inputs(body)
     step = _check(state, body, frame)
     start = frame.index[0].to_pydatetime()
