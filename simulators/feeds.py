@@ -2,8 +2,9 @@
 
 A feed is mapped onto a meter with `SITE/METER=SOURCE[*FACTOR]`:
 
-- `pvanalytics:serf_east_15min_ac_power` (or another CSV of `pvanalytics/data/`): NREL's measured
-  PV AC power in W; scaled to the metered PV asset's `peak_kw` when no factor is given;
+- `pvanalytics:serf_east_15min_ac_power`, `pvanalytics:system_50_ac_power_2_full_DST` (Parquet,
+  needs pyarrow) or another AC power file of `pvanalytics/data/`: NREL's measured PV AC power in
+  W; scaled to the metered PV asset's `peak_kw` when no factor is given;
 - `citylearn:Building_5[:cooling|heating|dhw|solar]`: CityLearn 2.1.2's measured 2022 hourly
   building loads (`citylearn_challenge_2022_phase_all`, equipment electricity by default), kW;
 - `bdew:g25[:ANNUAL_KWH]`: a BDEW standard load profile from demandlib (h25, g25, l25, p25, s25),
@@ -53,16 +54,23 @@ def _package_dir(package: str) -> Path:
 
 
 def _pvanalytics(name: str) -> tuple[Array, float]:
-    path = _package_dir("pvanalytics") / "data" / f"{name}.csv"
-    if not path.is_file():
-        raise SimulatorInputError(
-            f"feed pvanalytics:{name}: no file {path.name} in pvanalytics/data"
-        )
-    frame = pd.read_csv(path, index_col=0).dropna()
-    step_s = float(
-        pd.to_datetime(frame.index[:2], utc=True).to_series().diff().iloc[1].total_seconds()
-    )
-    return np.maximum(frame.iloc[:, 0].to_numpy(dtype=float), 0.0) / 1000.0, step_s
+    """A measured AC power file of pvanalytics/data (CSV, or Parquet with pyarrow), in kW."""
+    folder = _package_dir("pvanalytics") / "data"
+    csv, parquet = folder / f"{name}.csv", folder / f"{name}.parquet"
+    if csv.is_file():
+        frame = pd.read_csv(csv).dropna()
+    elif parquet.is_file():
+        try:
+            frame = pd.read_parquet(parquet).dropna()
+        except ImportError:
+            raise SimulatorInputError(
+                f"feed pvanalytics:{name}: reading Parquet needs pyarrow, which is not installed"
+            ) from None
+    else:
+        raise SimulatorInputError(f"feed pvanalytics:{name}: no {name}.csv or .parquet there")
+    stamps = pd.to_datetime(frame.iloc[:2, 0], utc=True)
+    step_s = float((stamps.iloc[1] - stamps.iloc[0]).total_seconds())
+    return np.maximum(frame.iloc[:, 1].to_numpy(dtype=float), 0.0) / 1000.0, step_s
 
 
 def _citylearn(spec: str) -> tuple[Array, float]:

@@ -53,3 +53,11 @@ def test_bdew_profile_feed_matches_its_annual_energy(site: SiteFile) -> None:
     load = _values(records, "/lab/main")
     assert len(load) == 7 * 96
     assert 60 < load.mean() < 140  # 876 MWh/a is 100 kW on average; a July week is near it
+
+
+def test_nrel_parquet_feed(site: SiteFile) -> None:
+    _needs("pvanalytics")
+    _needs("pyarrow")
+    mapping = ["office/pv=pvanalytics:system_50_ac_power_2_full_DST"]
+    pv = _values(feed_records(site, mapping, START, 86400.0, "energyhub"), "/office/pv")
+    assert len(pv) == 96 and pv.max() == pytest.approx(0.9 * 300)

@@ -106,3 +106,33 @@ def test_storage_step_respects_power_and_soc_limits(site: SiteFile) -> None:
     down = [state.step(-1000.0, 1 / 60) for _ in range(60)]
     assert min(down) == pytest.approx(-100.0)
     assert state.soc == pytest.approx(0.1)
+
+
+def test_converters_follow_setpoints_within_limits_and_meters_show_it(site: SiteFile) -> None:
+    plant = _plant(site, "2025-07-01T12:00:00+08:00", days=1)
+    start, step = plant.grid.start.timestamp(), plant.grid.step_s
+    book = SetpointBook(3600.0)
+    book.add("office", "office-hp", start, 1000.0)  # above heat_max_kw 300
+    book.add("office", "office-chiller", start, 123.0)
+    book.add("tp", "tp-chp", start, 100.0)  # below min load: 0.4 · 1000 · 0.35 = 140 kW
+    book.add("tp", "tp-chp", start + step, 0.0)  # stop
+    engine = Engine(plant, book, reset_per_step=0.0)
+    office, park = plant.parks[0].children[0], plant.parks[0]
+    engine.step(0)
+    hp, chiller = office.flows["office-hp"].readings, office.flows["office-chiller"].readings
+    chp = park.flows["tp-chp"].readings
+    assert (hp["heat"][0], hp["electricity"][0]) == pytest.approx((300.0, 300.0 / 3.5))
+    assert (chiller["cooling"][0], chiller["electricity"][0]) == pytest.approx((123.0, 123 / 5))
+    assert (chp["electricity"][0], chp["gas"][0], chp["heat"][0]) == pytest.approx((140, 400, 180))
+    main = next(
+        i for i, c in enumerate(plant.channels) if c.node is office and c.meter.id == "main"
+    )
+    noise = plant.channels[main].noise
+    assert noise is not None
+    assert plant.values[main, 0] == pytest.approx(office.grid_kw[0] * noise[0])
+    assert office.grid_kw[0] == pytest.approx(
+        office.loads.electric_kw[0]  # type: ignore[union-attr]
+        + sum(flows.grid_kw[0] for flows in office.flows.values())
+    )
+    engine.step(1)
+    assert chp["electricity"][1] == 0.0 and chp["gas"][1] == 0.0
