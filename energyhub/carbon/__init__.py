@@ -1,0 +1,1 @@
+"""Carbon steward: emission factors, accounting per site and tenant, targets and reports."""

@@ -1,0 +1,97 @@
+"""Hourly grid carbon intensity series: loaded from CSV into the `grid_intensity` table, read back.
+
+A table, not a CSV path in the site file: the API, the CLI and Grafana read the same numbers
+through the connection they already have, and a series (a grid operator's hourly marginal or
+average intensity) is shared by every site that names it in `carbon.grid_series`. One value per
+hour, `ts` at the start of the hour. Hours without a value use the site's yearly grid factor, and
+reports say which share of the electricity the series priced.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.carbon.errors import IntensityFileError
+
+COLUMNS = ("ts", "kg_per_kwh")
+UPSERT = """
+INSERT INTO grid_intensity (series, ts, kg_per_kwh)
+SELECT %(series)s, ts, kg FROM unnest(%(ts)s::timestamptz[], %(kg)s::float8[]) AS u (ts, kg)
+ON CONFLICT (series, ts) DO UPDATE SET kg_per_kwh = excluded.kg_per_kwh"""
+SELECT = """
+SELECT series, ts, kg_per_kwh FROM grid_intensity
+WHERE series = ANY(%(series)s) AND ts >= %(start)s AND ts < %(end)s"""
+
+
+def _row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, float]:
+    where = f"{path}:{line}"
+    try:
+        ts = datetime.fromisoformat(row["ts"])
+    except ValueError:
+        raise IntensityFileError(f"{where}: ts must be RFC 3339, got {row['ts']!r}") from None
+    if ts.tzinfo is None:
+        raise IntensityFileError(f"{where}: ts must carry a UTC offset, got {row['ts']!r}")
+    if (ts.minute, ts.second, ts.microsecond) != (0, 0, 0):
+        raise IntensityFileError(f"{where}: ts must be the start of an hour, got {row['ts']!r}")
+    try:
+        kg = float(row["kg_per_kwh"])
+    except ValueError:
+        kg = -1.0
+    if not kg >= 0:
+        raise IntensityFileError(
+            f"{where}: kg_per_kwh must be a number ≥ 0, got {row['kg_per_kwh']!r}"
+        )
+    return ts, kg
+
+
+def read_intensity_csv(path: Path) -> pd.DataFrame:
+    """A `ts,kg_per_kwh` CSV as a frame (ts UTC); IntensityFileError names the row at fault."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
+                raise IntensityFileError(
+                    f"{path}: the header must name the columns ts,kg_per_kwh, got "
+                    f"{','.join(reader.fieldnames or [])!r}"
+                )
+            rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
+    except OSError as exc:
+        raise IntensityFileError(f"{path}: cannot read the file: {exc.strerror}") from None
+    if not rows:
+        raise IntensityFileError(f"{path}: no rows after the header")
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    repeated = frame["ts"][frame["ts"].duplicated()]
+    if len(repeated):
+        raise IntensityFileError(f"{path}: hour {repeated.iloc[0].isoformat()} appears twice")
+    return frame
+
+
+async def store_intensity(conn: AsyncConnection, series: str, frame: pd.DataFrame) -> int:
+    """Insert or replace a series' hourly values; returns the rows written."""
+    params = {
+        "series": series,
+        "ts": [ts.to_pydatetime() for ts in frame["ts"]],
+        "kg": frame["kg_per_kwh"].astype(float).tolist(),
+    }
+    async with conn.transaction():
+        cur = await conn.execute(UPSERT, params)
+    return cur.rowcount
+
+
+async def hourly_intensity(
+    conn: AsyncConnection, series: list[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The stored values of these series in [start, end): series, hour (UTC), kg_per_kwh."""
+    rows: list[tuple[str, datetime, float]] = []
+    if series:
+        cur = await conn.execute(SELECT, {"series": series, "start": start, "end": end})
+        rows = await cur.fetchall()
+    frame = pd.DataFrame(rows, columns=["series", "hour", "kg_per_kwh"])
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    return frame.astype({"series": str, "kg_per_kwh": "float64"})

@@ -1,0 +1,131 @@
+"""The ledger: every meter's interval energy turned into energy, emissions and cost columns.
+
+One row per meter and bucket from `meter_series` (counters already turned into interval energy
+with rollover and reset handling; power meters averaged per bucket, so kW × hours integrates
+them). Buckets without data are absent and stay absent: nothing is interpolated, coverage says
+what is missing. Every column is additive, so any sum of rows (a day, a building, a tenant) is
+itself a ledger: sums of buildings equal their park, tenant shares add up to their building.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+import pandas as pd
+
+from energyhub.carbon.factors import SiteFactors
+from energyhub.carbon.tree import MeterInfo, MeterRole, SiteTree
+from energyhub.optimize.tariffs import import_prices
+
+ENERGY = ("electricity_kwh", "heat_kwh", "cooling_kwh", "gas_kwh", "pv_kwh", "generation_kwh")
+EMISSIONS = ("scope1_kg", "scope2_electricity_kg", "scope2_heat_kg", "avoided_kg")
+COSTS = ("electricity_cny", "gas_cny", "carbon_cny")
+COLUMNS = (*ENERGY, *EMISSIONS, "grid_series_kwh", "heat_purchased_kwh", *COSTS)
+"""The ledger's additive columns; `grid_series_kwh` is electricity priced by an hourly series."""
+
+HOUR = "datetime64[ns, UTC]"
+ROLE_FIELDS = tuple(f.name for f in fields(MeterRole) if f.name != "heat_purchased")
+
+
+def roles_frame(tree: SiteTree, entries: list[tuple[str, MeterInfo, MeterRole]]) -> pd.DataFrame:
+    """One row per (account, meter): the account it adds to, its site and its role weights."""
+    rows = [
+        {
+            "account": account,
+            "meter_id": meter.id,
+            "site_id": meter.site_id,
+            **{f"w_{name}": getattr(role, name) for name in ROLE_FIELDS},
+            "heat_purchased": float(role.heat_purchased),
+        }
+        for account, meter, role in entries
+    ]
+    columns = ["account", "meter_id", "site_id", *(f"w_{n}" for n in ROLE_FIELDS), "heat_purchased"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFrame:
+    """Per site: yearly factors, carbon price, grid series name, gas price per kWh."""
+    rows = []
+    for site_id, f in factors.items():
+        park = tree.park_of(site_id)
+        gas = park.gas if park is not None else None
+        rows.append(
+            {
+                "site_id": site_id,
+                "grid_f": f.grid_kg_per_kwh,
+                "gas_f": f.gas_kg_per_kwh,
+                "heat_f": f.heat_kg_per_kwh,
+                "price_t": f.price_cny_per_t,
+                "series": f.grid_series,
+                "gas_cny_per_kwh": gas.price_cny_per_nm3 / gas.lhv_kwh_per_nm3 if gas else 0.0,
+            }
+        )
+    return pd.DataFrame(rows).set_index("site_id")
+
+
+def _grid_factor(rows: pd.DataFrame, intensity: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each row's grid factor (the hourly series where it has a value) and whether it did."""
+    keys = pd.DataFrame(
+        {"series": rows["series"].fillna(""), "hour": rows["bucket"].dt.floor("h").astype(HOUR)}
+    )
+    values = intensity.astype({"series": str, "hour": HOUR, "kg_per_kwh": "float64"})
+    hourly = keys.merge(values, on=["series", "hour"], how="left")["kg_per_kwh"]
+    hourly.index = rows.index
+    return hourly.fillna(rows["grid_f"]), hourly.notna()
+
+
+def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
+    """Each row's electricity import price from its site's tariff, by local month and hour."""
+    prices = pd.Series(0.0, index=rows.index)
+    for site_id, group in rows.groupby("site_id"):
+        grid = tree.grid_connection(str(site_id))
+        if grid is not None:
+            local = pd.DatetimeIndex(group["bucket"]).tz_convert(timezone)
+            prices[group.index] = import_prices(grid, local)
+    return prices
+
+
+def build_ledger(
+    series: pd.DataFrame,
+    roles: pd.DataFrame,
+    factors: dict[str, SiteFactors],
+    intensity: pd.DataFrame,
+    tree: SiteTree,
+    step_h: float,
+) -> pd.DataFrame:
+    """Ledger rows (account, site_id, meter_id, bucket, day + COLUMNS) from per-meter series."""
+    timezone = tree.timezone(next(iter(factors))) if factors else "UTC"
+    rows = series.dropna(subset=["value"]).merge(roles, on="meter_id")
+    rows = rows.join(_site_values(factors, tree), on="site_id").reset_index(drop=True)
+    kwh = rows["value"] * step_h
+    for name in ROLE_FIELDS:
+        rows[f"{name}_kwh"] = kwh * rows[f"w_{name}"]
+    grid_f, priced = _grid_factor(rows, intensity)
+    rows["grid_series_kwh"] = rows["electricity_kwh"].abs().where(priced, 0.0)
+    rows["heat_purchased_kwh"] = rows["heat_kwh"] * rows["heat_purchased"]
+    rows["scope1_kg"] = rows["gas_kwh"] * rows["gas_f"]
+    rows["scope2_electricity_kg"] = rows["electricity_kwh"] * grid_f
+    rows["scope2_heat_kg"] = rows["heat_purchased_kwh"] * rows["heat_f"]
+    rows["avoided_kg"] = rows["pv_kwh"] * grid_f
+    rows["electricity_cny"] = rows["electricity_kwh"] * _prices(rows, tree, timezone)
+    rows["gas_cny"] = rows["gas_kwh"] * rows["gas_cny_per_kwh"]
+    emitted = rows["scope1_kg"] + rows["scope2_electricity_kg"] + rows["scope2_heat_kg"]
+    rows["carbon_cny"] = emitted * rows["price_t"] / 1000.0
+    rows["day"] = rows["bucket"].dt.tz_convert(timezone).dt.date
+    return rows[["account", "site_id", "meter_id", "bucket", "day", *COLUMNS]]
+
+
+def daily(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Column sums per local day (index: day)."""
+    return ledger.groupby("day")[list(COLUMNS)].sum()
+
+
+def by_site(ledger: pd.DataFrame, site_of: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Daily ledgers per group of sites: `site_of` maps a meter's site to the group it adds to."""
+    groups = ledger["site_id"].map(site_of)
+    return {str(group): daily(part) for group, part in ledger.groupby(groups, sort=False)}
+
+
+def empty_daily() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(COLUMNS), dtype=np.float64)
