@@ -23,7 +23,7 @@ from simulators.feeds import feed_records
 from simulators.mqtt import MqttUrl
 from simulators.record import RecordLimits, read_records, record
 from simulators.replay import ReplayOptions, replay
-from simulators.simulate import SimulationOptions, simulate
+from simulators.simulate import SimulationOptions, SimulationSummary, simulate
 from simulators.sites import select_sites
 
 MqttUrlOption = Annotated[
@@ -66,6 +66,20 @@ def exits_on_bad_input() -> Iterator[None]:
         yield
     except EnergyhubError as exc:
         raise fail(str(exc)) from None
+
+
+def _print_simulation(summary: SimulationSummary, options: SimulationOptions) -> None:
+    rate = summary.published / summary.wall_s if summary.wall_s else 0.0
+    console.print(
+        f"published {summary.published:,} messages ({_counts(summary.messages)}) for "
+        f"{summary.steps:,} steps of {options.step_s:g} s from {options.start.isoformat()} "
+        f"in {summary.wall_s:.1f} s ({rate:,.0f} msg/s)",
+        highlight=False,
+    )
+    console.print(
+        f"setpoints: {_counts(summary.setpoints)}; events: {_counts(summary.events)}",
+        highlight=False,
+    )
 
 
 def _counts(counter: Counter[str]) -> str:
@@ -118,17 +132,7 @@ def simulate_command(
         )
         with progress_bar("simulating", options.steps) as update:
             summary = run_async(simulate(options, update))
-        rate = summary.published / summary.wall_s if summary.wall_s else 0.0
-        console.print(
-            f"published {summary.published:,} messages ({_counts(summary.messages)}) for "
-            f"{summary.steps:,} steps of {step_s:g} s from {options.start.isoformat()} "
-            f"in {summary.wall_s:.1f} s ({rate:,.0f} msg/s)",
-            highlight=False,
-        )
-        console.print(
-            f"setpoints: {_counts(summary.setpoints)}; events: {_counts(summary.events)}",
-            highlight=False,
-        )
+        _print_simulation(summary, options)
 
 
 def record_command(

@@ -228,7 +228,7 @@ def _channel(plant: Plant, node: Node, park: Node, meter: Meter) -> Channel:
     return Channel(node, meter, _carrier_signal(plant, node, meter, rng), noise)
 
 
-def _where(node: Node, park: Node, meter: Meter) -> str:
+def _where(node: Node, meter: Meter) -> str:
     return f"meter {meter.id!r} of {node.id}"
 
 
@@ -236,14 +236,14 @@ def _asset_flows(node: Node, park: Node, meter: Meter) -> Flows:
     assert meter.asset is not None  # noqa: S101 - callers check
     flows = node.flows.get(meter.asset) or park.flows.get(meter.asset)
     if flows is None:
-        raise SimulatorInputError(f"{_where(node, park, meter)}: no asset {meter.asset!r}")
+        raise SimulatorInputError(f"{_where(node, meter)}: no asset {meter.asset!r}")
     return flows
 
 
 def _soc_signal(node: Node, park: Node, meter: Meter) -> Signal:
     if meter.asset is None or "soc" not in _asset_flows(node, park, meter).readings:
         raise SimulatorInputError(
-            f"{_where(node, park, meter)}: soc_pct needs `asset:` naming a battery, "
+            f"{_where(node, meter)}: soc_pct needs `asset:` naming a battery, "
             f"thermal_storage or hydrogen_store, got {meter.asset!r}"
         )
     soc = _asset_flows(node, park, meter).readings["soc"]
@@ -256,7 +256,7 @@ def _asset_signal(node: Node, park: Node, meter: Meter) -> Signal:
     if reading is None:
         have = ", ".join(c for c in flows.readings if c != "soc")
         raise SimulatorInputError(
-            f"{_where(node, park, meter)}: asset {meter.asset!r} has no {meter.carrier} flow "
+            f"{_where(node, meter)}: asset {meter.asset!r} has no {meter.carrier} flow "
             f"to measure (it has: {have})"
         )
     return lambda sl: reading[sl]
@@ -307,6 +307,6 @@ def _carrier_signal(plant: Plant, node: Node, meter: Meter, rng: np.random.Gener
         flow = 0.002 * people + 0.5
         return lambda sl: flow[sl]
     raise SimulatorInputError(
-        f"{_where(node, node, meter)}: cannot simulate a {meter.quantity} meter of carrier "
+        f"{_where(node, meter)}: cannot simulate a {meter.quantity} meter of carrier "
         f"{carrier!r} without `asset:` (give the asset it measures)"
     )

@@ -16,6 +16,7 @@ import orjson
 
 from energyhub.sites import SiteFile
 from simulators.engine import DEFAULT_RESET_PER_STEP, Engine, SetpointBook
+from simulators.errors import BrokerError
 from simulators.mqtt import Message, MqttClient, MqttUrl
 from simulators.payloads import Router
 from simulators.plant import build_plant
@@ -74,12 +75,12 @@ async def simulate(
         try:
             await client.publish_many(router.status("online"), retain=True)
             await _run_steps(options, client, engine, router, summary, progress)
-            await client.publish_many(router.status("offline"), retain=True)
-            await client.flush()
-        finally:
+        finally:  # also on Ctrl-C: the gateways go offline as they would on a clean stop
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, BrokerError):
                 await listener
+            with contextlib.suppress(BrokerError):
+                await client.publish_many(router.status("offline"), retain=True)
     summary.setpoints, summary.events = book.outcomes, engine.events
     summary.messages["status"] = 2 * len(router.gateways)
     return summary

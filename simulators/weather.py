@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.signal import lfilter
 
 Array = NDArray[np.float64]
 
@@ -68,6 +67,8 @@ class TimeGrid:
 
 def ar1(rng: np.random.Generator, steps: int, sigma: float, memory_steps: float) -> Array:
     """A stationary AR(1) series with standard deviation `sigma` and correlation time in steps."""
+    from scipy.signal import lfilter  # on first use: importing scipy.signal takes ~1 s
+
     phi = float(np.exp(-1.0 / max(memory_steps, 1e-9)))
     shocks = rng.standard_normal(steps) * sigma * np.sqrt(1.0 - phi**2)
     shocks[0] = rng.standard_normal() * sigma
