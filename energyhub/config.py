@@ -132,6 +132,50 @@ class Settings(BaseSettings):
     api_plan_time_limit_s: float = Field(
         default=60, gt=0, description="Solver time limit of a plan created through the API."
     )
+    scheduler_sites: list[str] = Field(
+        default_factory=list,
+        description="Parks (planned at park level) and buildings (building level) the scheduler "
+        "plans and dispatches; none: every park of the site file. They must not overlap.",
+    )
+    scheduler_period_min: float = Field(
+        default=15, gt=0, description="Minutes between re-plans of each scheduled site."
+    )
+    scheduler_horizon_h: float = Field(
+        default=24, gt=0, le=168, description="Hours each re-plan covers from its first step."
+    )
+    scheduler_step: Literal["5m", "15m", "1h"] = Field(
+        default="15m", description="Plan step; setpoints go out at the start of each."
+    )
+    scheduler_history_days: int = Field(
+        default=28, ge=2, le=366, description="Days of telemetry the forecasts learn from."
+    )
+    scheduler_soc_max_age_min: float = Field(
+        default=30,
+        gt=0,
+        description="A storage SOC reading older than this is stale: the plan starts from the "
+        "site file's soc_initial and carries a warning.",
+    )
+    scheduler_forecast_max_gap_min: float = Field(
+        default=60, ge=0, description="Gaps in a meter's history up to this long are interpolated."
+    )
+    scheduler_forecast_max_silence_h: float = Field(
+        default=6,
+        gt=0,
+        description="A demand meter silent longer than this stops its site's re-plans (the "
+        "failed plan names the meter).",
+    )
+    scheduler_latitude_deg: float = Field(
+        default=31.23, ge=-90, le=90, description="Site latitude for the clear-sky PV forecast."
+    )
+    scheduler_longitude_deg: float = Field(
+        default=121.47, ge=-180, le=180, description="Site longitude for the PV forecast."
+    )
+    scheduler_time_limit_s: float = Field(
+        default=30, gt=0, description="Solver time limit of a scheduler re-plan."
+    )
+    scheduler_publish_timeout_s: float = Field(
+        default=10, gt=0, description="Seconds to wait for the broker's PUBACK of a setpoint."
+    )
 
     @classmethod
     def settings_customise_sources(
