@@ -13,13 +13,20 @@ from psycopg import AsyncConnection
 from energyhub.config import Settings
 from energyhub.errors import MigrationError
 from energyhub.store.db import Backend, installed_backend, timescaledb_available
-from energyhub.store.migrations import v001_initial, v002_plans, v003_api_keys, v005_grid_intensity
+from energyhub.store.migrations import (
+    v001_initial,
+    v002_plans,
+    v003_api_keys,
+    v004_setpoints,
+    v005_grid_intensity,
+)
 from energyhub.store.migrations.base import Migration, MigrationContext
 
 MIGRATIONS: tuple[Migration, ...] = (
     v001_initial.MIGRATION,
     v002_plans.MIGRATION,
     v003_api_keys.MIGRATION,
+    v004_setpoints.MIGRATION,
     v005_grid_intensity.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
