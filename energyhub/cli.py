@@ -241,3 +241,7 @@ from energyhub.plans.cli import plans_app  # noqa: E402
 app.command("api")(api_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(plans_app, name="plans")
+
+from energyhub.carbon.cli import carbon_app  # noqa: E402
+
+app.add_typer(carbon_app, name="carbon")

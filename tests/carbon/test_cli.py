@@ -1,0 +1,109 @@
+"""`energyhub carbon report|intensity` as a user runs them: formats, charts, exit 2 on bad input."""
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from energyhub.cli import app
+
+runner = CliRunner()
+
+
+def carbon(url: str, *args: str) -> Result:
+    return runner.invoke(app, ["carbon", *args], env={"ENERGYHUB_DB_URL": url, "COLUMNS": "200"})
+
+
+def report(url: str, site: str, period: str, *extra: str) -> Result:
+    return carbon(url, "report", "--site", site, "--period", period, *extra)
+
+
+def test_json_is_the_api_report(carbon_url: str) -> None:
+    done = report(carbon_url, "b1", "2026-10-05")
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.stdout)
+    assert data["total_kg"] == pytest.approx(1576)
+    assert data["energy_kwh"]["electricity"] == pytest.approx(2200)
+    assert {"scope1_kg", "scope2_kg", "pv_kwh", "avoided_kg", "intensity_kg_per_m2"} <= set(data)
+    assert data["trend"]["previous_total_kg"] == pytest.approx(1680)
+    assert data["coverage"]["share"] == pytest.approx(560 / 576)
+
+
+def test_csv_has_the_site_then_its_parts(carbon_url: str) -> None:
+    done = report(carbon_url, "p1", "2026-10", "--format", "csv")
+    assert done.exit_code == 0, done.output
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [(r["site_id"], r["kind"]) for r in rows] == [
+        ("p1", "park"),
+        ("b1", "building"),
+        ("b2", "building"),
+        ("b4", "building"),
+    ]
+    assert float(rows[0]["total_kg"]) == pytest.approx(sum(float(r["total_kg"]) for r in rows[1:]))
+    assert rows[0]["start"] == "2026-10-01T00:00:00+08:00"
+
+
+def test_html_report_has_its_charts_inline(carbon_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "b1.html"
+    done = report(carbon_url, "b1", "2026-10", "--format", "html", "--out", str(out))
+    assert done.exit_code == 0, done.output
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "</html>" in page
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+    charts = re.findall(r"<svg .*?</svg>", page, flags=re.S)
+    titles = [re.search(r"<title>(.*?)</title>", svg).group(1) for svg in charts]
+    assert titles == [
+        "Emissions per day by scope",
+        "Energy by carrier",
+        "Emissions by part of the site",
+        "Target 2026",
+    ]
+    for svg in charts:
+        assert len(re.findall(r"<rect [^>]*height=\"(?!0\.0\")", svg)) >= 1
+    daily = charts[0]
+    assert len(re.findall(r"<rect ", daily)) >= 2 * 3  # two days, three scopes each
+    assert "tenant-a" in page and "Target and allowance 2026" in page
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--site", "b1", "--period", "2026-11"), "no readings for site 'b1' from 2026-11-01"),
+        (("--site", "b4", "--period", "2026-10"), "site 'b4' has no energy meters"),
+        (
+            ("--site", "b1", "--period", "2026-10", "--factor-year", "2019"),
+            "unknown factor year 2019: the site file's carbon.factors_by_year lists 2020, 2025",
+        ),
+        (("--site", "nowhere", "--period", "2026-10"), "unknown site 'nowhere'"),
+        (("--site", "b1", "--period", "Oct 2026"), "period must be YYYY, YYYY-MM or YYYY-MM-DD"),
+        (("--site", "b1", "--period", "2026-13"), "period '2026-13' is not a date"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(
+    carbon_url: str, args: tuple[str, ...], message: str
+) -> None:
+    done = carbon(carbon_url, "report", *args)
+    assert done.exit_code == 2
+    assert message in " ".join(done.stderr.split())
+    assert "Traceback" not in done.output
+
+
+def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path: Path) -> None:
+    good = tmp_path / "series.csv"
+    good.write_text(
+        "ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.61\n2026-10-05T01:00:00+08:00,0.58\n"
+    )
+    done = carbon(carbon_url, "intensity", str(good), "--series", "east-china-hourly")
+    assert done.exit_code == 0, done.output
+    assert "series east-china-hourly: 2 hours stored" in done.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.61\n2026-10-05T01:30:00+08:00,0.5\n")
+    done = carbon(carbon_url, "intensity", str(bad), "--series", "x")
+    assert done.exit_code == 2
+    assert f"{bad}:3: ts must be the start of an hour" in " ".join(done.stderr.split())
+    done = carbon(carbon_url, "intensity", str(good), "--series", "no spaces")
+    assert done.exit_code == 2 and "--series must be an id" in done.stderr
