@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +14,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import psycopg
 import pytest
 from fastapi import FastAPI
+from psycopg import sql
 
 from energyhub.api.app import create_app
 from energyhub.api.keys import ROLES, create_key
@@ -33,6 +38,7 @@ START = datetime(2026, 11, 20, tzinfo=UTC)
 MINUTES = 24 * 60
 KEY_SITES = ("shanghai", "b01", "acme-bio")
 PLAN_SITES = (("building", "b01"), ("building", "b02"), ("park", "expo"))
+ADMIN_URL = os.environ.get("ENERGYHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -117,18 +123,38 @@ async def _load(url: str) -> tuple[dict[str, int], dict[str, pd.Series]]:
     return meters, series
 
 
-@pytest.fixture
-async def world(pg_url: str) -> World:
-    meters, series = await _load(pg_url)
+async def build_world(url: str) -> World:
+    meters, series = await _load(url)
     tokens: dict[tuple[str, str], str] = {}
     plans: dict[str, int] = {}
-    async with connect(pg_url) as conn:
+    async with connect(url) as conn:
         for role in ROLES:
             for site in KEY_SITES:
                 _, tokens[(role, site)] = await create_key(conn, role, site, f"{role}@{site}")
         for level, site_id in PLAN_SITES:
             plans[site_id] = (await store_plan(conn, solved(level, site_id))).id
-    return World(pg_url, meters, series, tokens, plans)
+    return World(url, meters, series, tokens, plans)
+
+
+@pytest.fixture
+async def world(pg_url: str) -> World:
+    """A world of its own, for tests that change it."""
+    return await build_world(pg_url)
+
+
+@pytest.fixture(scope="module")
+def shared_world() -> Iterator[World]:
+    """One world for a module whose tests only read (a module overrides `world` with it)."""
+    name = f"eh_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield asyncio.run(build_world(ADMIN_URL.rpartition("/")[0] + "/" + name))
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def settings_for(url: str, **overrides: object) -> Settings:

@@ -17,6 +17,12 @@ DAY = {"start": START.isoformat(), "end": (START + timedelta(days=1)).isoformat(
 BUILDINGS = ("b01", "b02", "b03", "b04", "b05", "b06", "b07")
 
 
+@pytest.fixture
+def world(shared_world: World) -> World:
+    """These tests only read: one database for the module."""
+    return shared_world
+
+
 async def load(client: httpx.AsyncClient, site: str, step: str, **extra: str) -> pd.DataFrame:
     response = await client.get(f"/sites/{site}/load", params={**DAY, "step": step, **extra})
     assert response.status_code == 200, response.text

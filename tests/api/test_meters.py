@@ -13,6 +13,12 @@ from tests.api.conftest import START, World, as_key
 DAY = {"start": START.isoformat(), "end": (START + timedelta(days=1)).isoformat()}
 
 
+@pytest.fixture
+def world(shared_world: World) -> World:
+    """These tests only read: one database for the module."""
+    return shared_world
+
+
 async def test_meter_and_latest(client: httpx.AsyncClient, world: World) -> None:
     meter_id = world.meters["b01/main"]
     meter = (await client.get(f"/meters/{meter_id}")).json()

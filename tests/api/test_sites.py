@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.api.conftest import World, as_key
+
+
+@pytest.fixture
+def world(shared_world: World) -> World:
+    """These tests only read: one database for the module."""
+    return shared_world
 
 
 def _ids(node: dict) -> list[str]:

@@ -1,0 +1,107 @@
+"""Keys: bearer auth, 401s, hashed storage, revocation; health and metrics answer without a key."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from energyhub.api.app import create_app
+from energyhub.api.keys import revoke_key
+from energyhub.store.db import connect
+from energyhub.store.embedded import free_port
+from tests.api.conftest import World, settings_for
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        ({}, "send an API key: Authorization: Bearer <key>"),
+        ({"Authorization": "Bearer ehk_wrong"}, "unknown or revoked API key"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "send an API key: Authorization: Bearer <key>"),
+    ],
+)
+async def test_no_or_bad_key_is_401(app: FastAPI, headers: dict[str, str], detail: str) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as anonymous:
+        response = await anonymous.get("/sites/b01", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"] == detail
+
+
+async def test_keys_are_stored_hashed_and_revocable(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    token = world.token("viewer", "b01")
+    async with connect(world.url) as conn:
+        cur = await conn.execute("SELECT id, key_sha256, prefix FROM api_keys")
+        rows = await cur.fetchall()
+        dump = await (
+            await conn.execute("SELECT string_agg(t::text, ' ') FROM api_keys AS t")
+        ).fetchone()
+        assert token not in dump[0]
+        key_id = next(
+            i for i, digest, _ in rows if bytes(digest) == hashlib.sha256(token.encode()).digest()
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/sites/b01", headers=headers)).status_code == 200
+        await revoke_key(conn, key_id)
+    assert (await client.get("/sites/b01", headers=headers)).status_code == 401
+
+
+async def test_the_key_never_reaches_the_log(
+    client: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await client.get("/sites/b01/load")
+    await client.get("/sites/nowhere")
+    assert world.token() not in caplog.text
+
+
+async def test_health_without_a_key(app: FastAPI, world: World) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as anonymous:
+        body = (await anonymous.get("/health")).json()
+    assert body["status"] == "ok" or body["status"] == "degraded"
+    assert body["database_reachable"] is True
+    assert body["broker_configured"] is False and body["broker_reachable"] is None
+    assert body["newest_reading_at"].startswith("2026-11-20T23:59:00")
+    assert body["ingest_lag_s"] > 0
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+async def test_health_checks_the_broker(world: World, reachable: bool) -> None:
+    port = 1883 if reachable else free_port()
+    app = create_app(settings_for(world.url, mqtt_url=f"mqtt://127.0.0.1:{port}"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as anonymous:
+            response = await anonymous.get("/health")
+    assert response.status_code == 200
+    assert response.json()["broker_reachable"] is reachable
+    assert response.json()["status"] == ("ok" if reachable else "degraded")
+
+
+async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> None:
+    await client.get("/sites/b01")
+    await client.get("/sites/nowhere")
+    text = (await client.get("/metrics")).text
+    assert (
+        'energyhub_api_requests_total{method="GET",route="/sites/{site_id}",status="200"} 1.0'
+        in text
+    )
+    assert (
+        'energyhub_api_requests_total{method="GET",route="/sites/{site_id}",status="404"} 1.0'
+        in text
+    )
+    assert "energyhub_api_request_seconds_bucket" in text
+    assert "energyhub_api_plans_running 0.0" in text
+
+
+async def test_no_cors_unless_configured(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health", headers={"Origin": "https://example.org"})
+    assert "access-control-allow-origin" not in response.headers
