@@ -1,0 +1,73 @@
+"""`energyhub keys create|list|revoke` and `energyhub api` serving over a real port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+from typer.testing import CliRunner
+
+from energyhub.cli import app
+from energyhub.sites import load_site
+from energyhub.store.db import connect
+from energyhub.store.embedded import free_port
+from energyhub.store.migrations import migrate
+from energyhub.store.sync import sync_site
+from tests.api.conftest import SITE_FILE
+
+
+async def _prepared(url: str) -> None:
+    async with connect(url) as conn:
+        await migrate(conn)
+        await sync_site(conn, load_site(SITE_FILE))
+
+
+def test_keys_create_once_list_revoke_and_serve(pg_url: str) -> None:
+    asyncio.run(_prepared(pg_url))
+    runner = CliRunner()
+    env = {"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200"}
+    created = runner.invoke(app, ["keys", "create", "--role", "manager", "--site", "b01"], env=env)
+    assert created.exit_code == 0, created.output
+    token = created.output.strip().splitlines()[-1]
+    assert token.startswith("ehk_") and len(token) > 40
+    listed = runner.invoke(app, ["keys", "list"], env=env)
+    assert token[:12] in listed.output and token not in listed.output
+    assert (
+        runner.invoke(app, ["keys", "create", "--role", "boss", "--site", "b01"], env=env).exit_code
+        == 2
+    )
+    unknown = runner.invoke(app, ["keys", "create", "--role", "viewer", "--site", "b99"], env=env)
+    assert unknown.exit_code == 2 and "no active site 'b99'" in unknown.output
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
+    environment.update(ENERGYHUB_DB_URL=pg_url, ENERGYHUB_SITE_FILE=str(SITE_FILE))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "energyhub", "api", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{url}/sites/b01", headers=headers).status_code == 200
+        assert httpx.get(f"{url}/sites/b02", headers=headers).status_code == 404
+        revoked = runner.invoke(app, ["keys", "revoke", "1"], env=env)
+        assert revoked.exit_code == 0
+        assert httpx.get(f"{url}/sites/b01", headers=headers).status_code == 401
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert token not in output
