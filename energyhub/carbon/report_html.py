@@ -31,6 +31,11 @@ def _kg(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
+def _mass(kg: float) -> str:
+    """Kilograms below 10 t, tonnes above: the figure a reader takes in at a glance."""
+    return f"{kg:,.0f} kg" if abs(kg) < 10_000 else f"{kg / 1000:,.1f} t"
+
+
 def _when(moment: datetime, timezone: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") + f" ({timezone})"
 
@@ -44,13 +49,13 @@ def _tiles(report: CarbonReport) -> str:
     change = "—" if trend.change_pct is None else f"{trend.change_pct:+.1f} %"
     intensity = report.intensity_kg_per_m2
     tiles = [
-        _tile("total emissions, t CO₂", f"{report.total_kg / 1000:,.2f}"),
-        _tile("Scope 1 (gas), t CO₂", f"{report.scope1_kg / 1000:,.2f}"),
-        _tile("Scope 2 (electricity, heat), t CO₂", f"{report.scope2_kg / 1000:,.2f}"),
+        _tile("total emissions, CO₂", _mass(report.total_kg)),
+        _tile("Scope 1 (gas), CO₂", _mass(report.scope1_kg)),
+        _tile("Scope 2 (electricity, heat), CO₂", _mass(report.scope2_kg)),
         _tile("vs previous period", change),
         _tile("intensity, kg CO₂/m²", "—" if intensity is None else f"{intensity:,.2f}"),
         _tile("PV generation, kWh", f"{report.pv_kwh:,.0f}"),
-        _tile("avoided by PV (not subtracted), kg", f"{report.avoided_kg:,.0f}"),
+        _tile("avoided by PV (not subtracted), CO₂", _mass(report.avoided_kg)),
         _tile("data coverage", f"{report.coverage.share:.1%}"),
     ]
     return f'<div class="tiles">{"".join(tiles)}</div>'
