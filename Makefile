@@ -9,7 +9,8 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,feeds]'
+	$(BIN)/pip install --quiet --no-deps citylearn==2.1.2 pvanalytics==0.2.2
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)

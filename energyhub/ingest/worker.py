@@ -122,8 +122,10 @@ class IngestWorker:
     async def _consume(
         self, source: MqttSource, writer: ReadingWriter, stop: asyncio.Event
     ) -> None:
+        """Decode the next batch while the previous one is written: one write in flight."""
         flush_s = self.settings.ingest_flush_s
         builder, started = BatchBuilder(), 0.0
+        writing: asyncio.Task[bool] | None = None
         while not stop.is_set():
             waited = time.monotonic() - started if builder.messages else 0.0
             await source.wait(max(0.0, flush_s - waited))
@@ -136,9 +138,12 @@ class IngestWorker:
             self.metrics.pending.set(source.pending)
             full = builder.rows >= self.settings.ingest_batch_rows
             if builder.messages and (full or time.monotonic() - started >= flush_s):
-                if not await self._flush(builder, writer, source, stop):
+                if writing is not None and not await writing:
                     return
+                writing = asyncio.create_task(self._flush(builder, writer, source, stop))
                 builder = BatchBuilder()
+        if writing is not None and not await writing:
+            return
         if builder.messages:  # a clean stop commits what it has when it can
             await self._flush(builder, writer, source, stop, retry=False)
 
