@@ -245,3 +245,11 @@ app.add_typer(plans_app, name="plans")
 from energyhub.carbon.cli import carbon_app  # noqa: E402
 
 app.add_typer(carbon_app, name="carbon")
+
+from energyhub.grafana.cli import grafana_app  # noqa: E402  (grafana.cli imports this module)
+
+app.add_typer(grafana_app, name="grafana")
+
+from energyhub.scheduler.cli import scheduler_command  # noqa: E402
+
+app.command("scheduler")(scheduler_command)

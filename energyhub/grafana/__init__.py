@@ -1,0 +1,1 @@
+"""Grafana as code: dashboards and provisioning made by Python, pushed with grafana-client."""

@@ -1,0 +1,174 @@
+"""Carbon: emissions by carrier, building and enterprise, and intensity per m², from readings.
+
+kg CO₂ = interval energy × the site's factor for the period's year: purchased electricity × grid,
+gas burnt × gas (Scope 1), purchased heat × heat; the roles and factor rules of carbon/ in SQL.
+Hourly grid intensity series (`grid_series`) are not applied here: the flat or yearly factor is.
+"""
+
+from __future__ import annotations
+
+from energyhub.grafana.model import Dashboard, Panel, Query
+from energyhub.grafana.sql import SELECTED_SITES, ZONE, factors, kw_series, roles
+from energyhub.grafana.variables import BUILDING, PARK
+
+LEDGER = f"""
+WITH RECURSIVE {ZONE},
+{roles(SELECTED_SITES)},
+tenants AS (
+    SELECT em.enterprise_id, em.meter_id, m.site_id, m.carrier
+    FROM enterprise_meters AS em
+    JOIN meters AS m ON m.id = em.meter_id
+    JOIN sites AS e ON e.id = em.enterprise_id
+    WHERE e.parent_id IN ($building) AND m.quantity IN ('power_kw', 'energy_kwh')
+),
+{
+    kw_series('''SELECT meter_id AS id FROM roles WHERE w_el <> 0 OR w_gas <> 0 OR w_heat <> 0
+    UNION SELECT meter_id FROM tenants''')
+},
+kwh AS (
+    SELECT kw.bucket, kw.meter_id, kw.kw * kw.step_h AS kwh,
+           extract(year FROM kw.bucket AT TIME ZONE zone.tz)::integer AS year
+    FROM kw, zone
+),
+years AS (SELECT DISTINCT year FROM kwh),
+{factors()},
+ledger AS (
+    SELECT k.bucket, r.site_id,
+           k.kwh * r.w_el * f.grid_f AS electricity_kg,
+           CASE WHEN f.heat_purchased THEN k.kwh * r.w_heat * f.heat_f ELSE 0 END AS heat_kg,
+           k.kwh * r.w_gas * f.gas_f AS gas_kg
+    FROM kwh AS k
+    JOIN roles AS r ON r.meter_id = k.meter_id
+    JOIN factors AS f ON f.site_id = r.site_id AND f.year = k.year
+),
+tenant_ledger AS (
+    SELECT k.bucket, t.enterprise_id,
+           CASE WHEN t.carrier = 'electricity' THEN k.kwh * f.grid_f ELSE 0 END AS electricity_kg,
+           CASE WHEN t.carrier = 'heat' AND f.heat_purchased THEN k.kwh * f.heat_f ELSE 0 END
+               AS heat_kg,
+           CASE WHEN t.carrier = 'gas' THEN k.kwh * f.gas_f ELSE 0 END AS gas_kg
+    FROM kwh AS k
+    JOIN tenants AS t ON t.meter_id = k.meter_id
+    JOIN factors AS f ON f.site_id = t.site_id AND f.year = k.year
+)
+"""  # noqa: S608 (dashboard SQL text composed from constants)
+
+BY_CARRIER = (
+    LEDGER
+    + """SELECT $__timeGroupAlias(bucket, $__interval), sum(electricity_kg) AS electricity,
+       sum(heat_kg) AS heat, sum(gas_kg) AS gas
+FROM ledger
+GROUP BY 1
+ORDER BY 1
+"""
+)
+
+BY_BUILDING = (
+    LEDGER
+    + """SELECT coalesce(s.name, s.id) || CASE WHEN s.kind = 'park' THEN ' (park network)' ELSE ''
+       END AS site,
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg) AS co2_kg
+FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
+GROUP BY s.id, s.name, s.kind
+ORDER BY 2 DESC
+"""
+)
+
+BY_ENTERPRISE = (
+    LEDGER
+    + """SELECT coalesce(e.name, e.id) AS enterprise, e.parent_id AS building,
+       sum(l.electricity_kg) AS electricity_kg, sum(l.heat_kg) AS heat_kg,
+       sum(l.gas_kg) AS gas_kg, sum(l.electricity_kg + l.heat_kg + l.gas_kg) AS co2_kg,
+       (e.attributes->>'floor_area_m2')::float8 AS floor_area_m2,
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg)
+           / nullif((e.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
+FROM tenant_ledger AS l JOIN sites AS e ON e.id = l.enterprise_id
+GROUP BY e.id, e.name, e.parent_id, e.attributes
+ORDER BY co2_kg DESC
+"""
+)
+
+INTENSITY = (
+    LEDGER
+    + """SELECT coalesce(s.name, s.id) AS building,
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg)
+           / nullif((s.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
+FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
+WHERE s.kind = 'building'
+GROUP BY s.id, s.name, s.attributes
+ORDER BY 2 DESC
+"""
+)
+
+TOTAL = (
+    LEDGER
+    + """SELECT sum(electricity_kg + heat_kg + gas_kg) / 1000 AS co2_t,
+       sum(gas_kg) / 1000 AS scope1_t, sum(electricity_kg + heat_kg) / 1000 AS scope2_t
+FROM ledger
+"""
+)
+
+
+def dashboard() -> Dashboard:
+    return Dashboard(
+        uid="energyhub-carbon",
+        title="energyhub · Carbon",
+        description="Emissions of the park network and the chosen buildings, by carrier, "
+        "building and tenant, and per square metre; factors from the site file "
+        "(city, park, building; yearly entries by the period's year).",
+        variables=(PARK, BUILDING),
+        time_from="now-7d",
+        refresh="5m",
+        panels=(
+            Panel(
+                "Emissions by carrier",
+                "timeseries",
+                (Query(BY_CARRIER),),
+                width=16,
+                height=9,
+                unit="masskg",
+                stacked=True,
+                bars=True,
+                description="kg CO₂ per interval: purchased electricity and heat (Scope 2), "
+                "gas burnt (Scope 1).",
+            ),
+            Panel(
+                "Emissions in range",
+                "stat",
+                (Query(TOTAL, "table"),),
+                width=8,
+                height=9,
+                unit="masst",
+                decimals=1,
+            ),
+            Panel(
+                "Emissions by building",
+                "bargauge",
+                (Query(BY_BUILDING, "table"),),
+                width=12,
+                height=9,
+                unit="masskg",
+                decimals=0,
+            ),
+            Panel(
+                "Carbon intensity per m²",
+                "bargauge",
+                (Query(INTENSITY, "table"),),
+                width=12,
+                height=9,
+                unit="suffix: kg/m²",
+                decimals=2,
+                description="kg CO₂ over the range per m² of floor area.",
+            ),
+            Panel(
+                "Emissions by enterprise",
+                "table",
+                (Query(BY_ENTERPRISE, "table"),),
+                width=24,
+                height=8,
+                decimals=1,
+                description="Tenants' sub-meters by carrier at their building's factors; "
+                "kg per m² of the tenant's floor area.",
+            ),
+        ),
+    )

@@ -1,0 +1,227 @@
+"""A database per storage path holding half a day of the simulated example park, rejects and plans.
+
+Readings come from the simulators' plant and engine (the values `energyhub simulate` publishes,
+counters as registers) and are stored by the ReadingWriter, as the ingest stores them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from psycopg import sql
+
+from energyhub.sites import SiteFile, load_site
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import Backend, connect, installed_backend, open_pool
+from energyhub.store.migrations import migrate
+from energyhub.store.queries import meter_series, site_series
+from energyhub.store.sync import sync_site
+from energyhub.store.writer import ReadingWriter, RejectedRow
+from simulators.engine import Engine, SetpointBook
+from simulators.plant import build_plant
+from simulators.weather import TimeGrid
+from tests.conftest import ADMIN_URL, REPO, reset_tsdb
+from tests.grafana.macros import Chosen, TimeRange, expand
+
+STEP_S = 300
+HOURS = 12
+PLAN_STEP = timedelta(minutes=15)
+REJECTS = (
+    ("energyhub/expo/b01", "{not json", "payload is not JSON: Expecting value: line 1 column 2"),
+    ("energyhub/expo/b01/main", '{"ts": "x", "value": 1}', "ts is not RFC 3339, got 'x'"),
+    ("energyhub/expo/b01/main", '{"ts": "y", "value": 1}', "ts is not RFC 3339, got 'y'"),
+    ("energyhub/expo/b09/main", '{"ts": 1, "value": 1}', "unknown meter expo/b09/main"),
+    ("energyhub/expo/b02/main", '{"ts": 1, "value": 1e999}', "value is not finite, got inf"),
+)
+
+REFERENCE_METERS = ("expo/chp-el", "b01/f3", "b04/lab2")
+
+
+@dataclass(frozen=True)
+class PanelDb:
+    """A populated database: URL, storage path, simulated range, and store/queries.py's answers.
+
+    At 15 minutes: `load` is `site_series` of a building and of the park, `meters` the
+    `meter_series` of the park CHP's electricity and of Acme's sub-meters (`site/meter` → kW), all
+    computed before the tests hold the (on TimescaleDB: only) connection.
+    """
+
+    url: str
+    backend: Backend
+    time_range: TimeRange
+    load: dict[str, pd.DataFrame]
+    meters: dict[str, pd.DataFrame]
+
+
+def _steps(site: SiteFile, start: datetime) -> tuple[list[str], np.ndarray]:
+    """Channel keys (`site/meter`) and the published values, one row per step."""
+    grid = TimeGrid(start.astimezone(site.tz), STEP_S, HOURS * 3600 // STEP_S)
+    plant = build_plant(site, grid, seed=7)
+    engine = Engine(plant, SetpointBook(3600.0), reset_per_step=0.0)
+    keys = [f"{c.node.id}/{c.meter.id}" for c in plant.channels]
+    return keys, np.array([engine.step(t).value for t in range(grid.steps)], dtype=np.float64)
+
+
+async def _store_readings(url: str, site: SiteFile, start: datetime, backend: Backend) -> None:
+    keys, values = _steps(site, start)
+    async with connect(url) as conn:
+        cur = await conn.execute("SELECT site_id || '/' || name, id FROM meters")
+        ids = dict(await cur.fetchall())
+    steps, channels = values.shape
+    ts = np.datetime64(start.replace(tzinfo=None), "us") + np.arange(steps) * np.timedelta64(
+        STEP_S, "s"
+    )
+    batch = ReadingBatch.from_columns(
+        np.repeat(ts, channels),
+        np.tile([ids[key] for key in keys], steps),
+        values.reshape(-1),
+    )
+    received = start + timedelta(hours=HOURS - 1)
+    rejected = [
+        RejectedRow(received + timedelta(minutes=7 * i), topic, payload, reason)
+        for i, (topic, payload, reason) in enumerate(REJECTS)
+    ]
+    async with open_pool(url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(batch, rejected)
+
+
+def _plan_steps(site_id: str, asset: str, start: datetime, steps: int) -> list[tuple]:
+    """A storage plan: import, export, charge, discharge and SOC of one asset, per step."""
+    rows = []
+    for i in range(steps):
+        ts = start + i * PLAN_STEP
+        charge = 200.0 if i % 8 < 4 else 0.0
+        rows += [
+            (ts, f"{site_id}:import_kw", 900.0 + charge),
+            (ts, f"{site_id}:export_kw", 0.0),
+            (ts, f"{asset}:charge_kw", charge),
+            (ts, f"{asset}:discharge_kw", 150.0 - charge / 2),
+            (ts, f"{asset}:soc_kwh", 400.0 + 10 * (i % 8)),
+        ]
+    return rows
+
+
+async def _store_plans(url: str, start: datetime) -> None:
+    horizon = start + timedelta(hours=HOURS // 2)
+    steps = HOURS * 4
+    plans = (
+        ("park", "expo", "expo-bess", "active", 152_000.0, 98_000.0),
+        ("building", "b01", "b01-bess", "draft", 21_500.0, 14_200.0),
+    )
+    async with connect(url) as conn:
+        for level, site_id, asset, status, cost, co2 in plans:
+            cur = await conn.execute(
+                """INSERT INTO plans (level, site_id, status, horizon_start, horizon_end, step_s,
+                       objective_cny, cost_terms_cny, co2_kg, baseline)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+                (
+                    level,
+                    site_id,
+                    status,
+                    horizon,
+                    horizon + steps * PLAN_STEP,
+                    int(PLAN_STEP.total_seconds()),
+                    cost,
+                    psycopg.types.json.Jsonb({"energy": cost * 0.8, "demand": cost * 0.2}),
+                    co2,
+                    psycopg.types.json.Jsonb(
+                        {
+                            "cost_cny": cost * 1.1,
+                            "co2_kg": co2 * 1.05,
+                            "cost_terms_cny": {"energy": cost * 0.85, "demand": cost * 0.25},
+                        }
+                    ),
+                ),
+            )
+            (plan_id,) = await cur.fetchone() or (None,)
+            async with conn.cursor().copy(
+                "COPY plan_steps (plan_id, ts, name, value) FROM STDIN"
+            ) as copy:
+                for row in _plan_steps(site_id, asset, horizon, steps):
+                    await copy.write_row((plan_id, *row))
+
+
+async def _references(url: str, backend: Backend, time_range: TimeRange) -> PanelDb:
+    start, end, step = time_range.start, time_range.end, timedelta(minutes=15)
+    async with connect(url) as conn:
+        load = {s: await site_series(conn, backend, s, start, end, step) for s in ("b01", "expo")}
+        cur = await conn.execute("SELECT site_id || '/' || name, id FROM meters")
+        ids = dict(await cur.fetchall())
+        meters = {
+            name: await meter_series(conn, backend, [ids[name]], start, end, step)
+            for name in REFERENCE_METERS
+        }
+    return PanelDb(url, backend, time_range, load, meters)
+
+
+async def _populate(url: str, site_path: Path, time_range: TimeRange) -> PanelDb:
+    start = time_range.start
+    site = load_site(site_path)
+    async with connect(url) as conn:
+        await migrate(conn)
+        await sync_site(conn, site)
+        backend = await installed_backend(conn)
+    await _store_readings(url, site, start, backend)
+    await _store_plans(url, start)
+    async with connect(url) as conn:
+        if backend is Backend.POSTGRES:
+            await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
+        else:  # half materialized, half real-time: both paths of the continuous aggregates
+            middle = start + timedelta(hours=HOURS // 2)
+            await conn.execute(
+                "CALL refresh_continuous_aggregate('readings_15m', NULL, %s)", (middle,)
+            )
+            await conn.execute(
+                "CALL refresh_continuous_aggregate('readings_1h', NULL, %s)", (middle,)
+            )
+    return await _references(url, backend, time_range)
+
+
+@pytest.fixture(scope="package", params=["postgres", "timescaledb"])
+def panel_db(request: pytest.FixtureRequest) -> Iterator[PanelDb]:
+    """The example park's last half day on each storage path (built once for the package)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(hours=HOURS, minutes=now.minute % 5)
+    time_range = TimeRange(start, start + timedelta(hours=HOURS))
+    site_path = REPO / "examples" / "expo-park.yaml"
+    if request.param == "timescaledb":
+        url = str(request.getfixturevalue("tsdb_server"))
+        reset_tsdb(url)
+        yield asyncio.run(_populate(url, site_path, time_range))
+        return
+    name = f"eh_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
+    try:
+        yield asyncio.run(_populate(url, site_path, time_range))
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="package")
+def conn(panel_db: PanelDb) -> Iterator[psycopg.Connection]:
+    """One connection for the package (the TimescaleDB test server takes one at a time)."""
+    with psycopg.connect(panel_db.url, autocommit=True) as connection:
+        yield connection
+
+
+def run(
+    conn: psycopg.Connection, db: PanelDb, text: str, chosen: dict[str, Chosen], interval: str
+) -> tuple[list[str], list[tuple]]:
+    """Panel or variable SQL, expanded as Grafana would for this database: columns and rows."""
+    statement = expand(text, chosen, db.time_range, interval, db.backend is Backend.TIMESCALEDB)
+    cur = conn.execute(statement.encode())
+    return [c.name for c in cur.description or []], cur.fetchall()
