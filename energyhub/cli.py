@@ -249,3 +249,7 @@ app.add_typer(carbon_app, name="carbon")
 from energyhub.grafana.cli import grafana_app  # noqa: E402  (grafana.cli imports this module)
 
 app.add_typer(grafana_app, name="grafana")
+
+from energyhub.scheduler.cli import scheduler_command  # noqa: E402
+
+app.command("scheduler")(scheduler_command)
