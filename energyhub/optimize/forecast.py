@@ -99,27 +99,33 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
+def check_coverage(history: History, column: str, options: ForecastOptions) -> None:
+    """Refuse a history with less than `min_history` of readings, naming its meter."""
+    step = _step(pd.DatetimeIndex(history.values.index))
+    covered = int(history.values.notna().sum()) * step
+    if covered < options.min_history:
+        raise ForecastError(
+            f"{history.meter}: only {_hours(covered)} of readings in the last "
+            f"{_hours(len(history.values) * step)} (need {_hours(options.min_history)}): cannot "
+            f"forecast {column}; check the meter and its gateway"
+        )
+
+
 def clean_history(
     history: History, column: str, now: pd.Timestamp, options: ForecastOptions
 ) -> tuple[pd.Series, list[str]]:
     """Interpolate short interior gaps; refuse a silent or nearly empty meter; say what was done."""
     values = history.values.astype("float64")
     step = _step(pd.DatetimeIndex(values.index))
+    check_coverage(history, column, options)
     valid = values.notna().to_numpy()
-    covered = int(valid.sum()) * step
-    if covered < options.min_history:
-        raise ForecastError(
-            f"{history.meter}: only {_hours(covered)} of readings in the last "
-            f"{_hours(len(values) * step)} (need {_hours(options.min_history)}): cannot forecast "
-            f"{column}; check the meter and its gateway"
-        )
     last = pd.Timestamp(values.index[np.flatnonzero(valid)[-1]])
     silent = now - (last + step)
     if silent > options.max_silence:
         raise ForecastError(
-            f"{history.meter}: silent since {last.isoformat()} ({_hours(silent)}, limit "
-            f"{_hours(options.max_silence)}): cannot forecast {column}; check the meter and its "
-            "gateway"
+            f"{history.meter}: last reading {last.isoformat()}, silent for {_hours(silent)} "
+            f"(limit {_hours(options.max_silence)}): cannot forecast {column}; check the meter "
+            "and its gateway"
         )
     notes = []
     first = int(np.flatnonzero(valid)[0])
@@ -361,10 +367,19 @@ def forecast_demand(
     tz: ZoneInfo,
     outdoor: tuple[pd.Series, pd.Series] | None = None,
     options: ForecastOptions | None = None,
+    cleaned: bool = False,
 ) -> SeriesForecast:
-    """Demand on `steps`: profile (+ degree terms on `outdoor` = (history, forecast)) + level."""
+    """Demand on `steps`: profile (+ degree terms on `outdoor` = (history, forecast)) + level.
+
+    `cleaned`: the history went through `clean_history` already (NaN means left out).
+    """
     options = options or ForecastOptions()
-    values, notes = clean_history(history, column, now, options)
+    notes: list[str] = []
+    if cleaned:
+        check_coverage(history, column, options)
+        values = history.values.astype("float64")
+    else:
+        values, notes = clean_history(history, column, now, options)
     past_c = outdoor[0] if outdoor is not None else None
     model = fit_profile(values, tz, past_c, choose_day_types(values, tz, past_c))
     index = pd.DatetimeIndex(values.index)

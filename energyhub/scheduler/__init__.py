@@ -1,0 +1,1 @@
+"""The scheduler: forecasts from telemetry, receding-horizon re-plans, setpoints over MQTT."""

@@ -1,0 +1,81 @@
+"""Clocks the scheduler runs on: the wall clock, simulated time at a speed, or time a test moves.
+
+The scheduler asks a clock what time it is and sleeps until a time on it; nothing else in the
+scheduler reads the wall clock, so a simulated park running at `--speed 1440` and the scheduler
+steering it can share one simulated day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What time it is, and a way to wait for a time."""
+
+    def now(self) -> datetime:
+        """The current time (timezone-aware)."""
+        ...
+
+    async def sleep_until(self, when: datetime) -> None:
+        """Return once `now()` has reached `when` (at once if it has)."""
+        ...
+
+
+class SystemClock:
+    """The wall clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, when: datetime) -> None:
+        await asyncio.sleep(max((when - self.now()).total_seconds(), 0.0))
+
+
+class ScaledClock:
+    """Simulated time: `start` at the moment of creation, then `speed` simulated s per wall s."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if start.tzinfo is None:
+            raise ValueError("the start of a simulated clock must carry a UTC offset")
+        if not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        self.start, self.speed = start, speed
+        self._anchor_s = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._anchor_s) * self.speed)
+
+    async def sleep_until(self, when: datetime) -> None:
+        await asyncio.sleep(max((when - self.now()).total_seconds() / self.speed, 0.0))
+
+
+class ManualClock:
+    """Time that moves only when `advance` or `set` moves it; sleepers wake when it passes."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("a clock's time must carry a UTC offset")
+        self._now = start
+        self._moved = asyncio.Condition()
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def set(self, when: datetime) -> None:
+        """Move to `when` (never backwards) and wake whoever sleeps until then."""
+        if when < self._now:
+            raise ValueError(f"time does not run backwards: {when} is before {self._now}")
+        async with self._moved:
+            self._now = when
+            self._moved.notify_all()
+
+    async def advance(self, delta: timedelta) -> None:
+        await self.set(self._now + delta)
+
+    async def sleep_until(self, when: datetime) -> None:
+        async with self._moved:
+            await self._moved.wait_for(lambda: self._now >= when)

@@ -1,0 +1,256 @@
+"""A building's demand histories from its meters: what the plan must serve, not what the grid saw.
+
+A building's electricity meter measures its net draw: the load, plus what its battery charged and
+its heat pumps and chillers drew, minus what its PV and CHP produced. The optimizer dispatches
+those assets itself, so their share is taken back out: metered assets by their meter; a battery
+without a power meter by its SOC changes; a heat pump, chiller or electric boiler without a meter
+by the thermal demand it serves over its COP. Whatever cannot be separated stays in the load and
+the notes say so. Heat and cooling demand are the building's heat and cooling meters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from energyhub.optimize.forecast import ForecastError, ForecastOptions, History, clean_history
+from energyhub.scheduler.telemetry import StoredMeter, Telemetry
+from energyhub.sites import (
+    CHP,
+    PV,
+    Asset,
+    Battery,
+    Building,
+    ElectricBoiler,
+    ElectricChiller,
+    Electrolyzer,
+    FlexibleLoad,
+    FuelCell,
+    HeatPump,
+    Wind,
+)
+
+GENERATORS = (PV, Wind, CHP, FuelCell)
+DRAWS = (Battery, HeatPump, ElectricChiller, ElectricBoiler, FlexibleLoad, Electrolyzer)
+COP_OUTDOOR_DEFAULT_C = 15.0
+"""Outdoor temperature assumed for a `cop_from_outdoor` estimate where none was measured."""
+
+
+@dataclass
+class DemandHistory:
+    """A demand series ready to forecast (NaN = left out), the meters it came from, notes."""
+
+    history: History
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Parts:
+    """Signed cleaned series that add up to a demand, and what was done to get them."""
+
+    column: str
+    now: pd.Timestamp
+    options: ForecastOptions
+    terms: list[tuple[float, pd.Series, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add_meter(self, sign: float, history: History) -> pd.Series:
+        series, notes = clean_history(history, self.column, self.now, self.options)
+        self.terms.append((sign, series, history.meter))
+        self.notes += notes
+        return series
+
+    def result(self) -> DemandHistory:
+        frame = pd.concat([sign * series for sign, series, _ in self.terms], axis=1)
+        total = frame.sum(axis=1, skipna=False)
+        label = " ".join(
+            f"{'+' if sign > 0 else '−'} {name}" for sign, _, name in self.terms
+        ).removeprefix("+ ")
+        return DemandHistory(History(total.rename(self.column), label), self.notes)
+
+
+def asset_meter(
+    meters: list[StoredMeter], asset_id: str, carriers: tuple[str, ...]
+) -> StoredMeter | None:
+    """The power or energy meter of an asset for one of the carriers, if the site file has one."""
+    return next(
+        (
+            m
+            for m in meters
+            if m.asset_id == asset_id
+            and m.carrier in carriers
+            and m.quantity != "soc_pct"
+            and m.quantity in ("power_kw", "energy_kwh")
+        ),
+        None,
+    )
+
+
+def soc_meter(meters: list[StoredMeter], asset_id: str) -> StoredMeter | None:
+    return next((m for m in meters if m.asset_id == asset_id and m.quantity == "soc_pct"), None)
+
+
+def pv_meter(meters: list[StoredMeter], building: Building, asset: PV | Wind) -> StoredMeter | None:
+    """The asset's own meter; or the building's one `pv` meter when it has one PV asset."""
+    carriers = ("pv",) if isinstance(asset, PV) else ("electricity",)
+    own = asset_meter(meters, asset.id, carriers)
+    if own is not None or not isinstance(asset, PV):
+        return own
+    loose = [m for m in meters if m.carrier == "pv" and m.asset_id is None]
+    single = sum(isinstance(a, PV) for a in building.assets) == 1
+    return loose[0] if single and len(loose) == 1 else None
+
+
+def thermal_history(
+    carrier: str,
+    building: Building,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    now: pd.Timestamp,
+    options: ForecastOptions,
+) -> DemandHistory | None:
+    """Heat or cooling demand: the building's top-level meters of that carrier; None without."""
+    found = [m for m in meters if m.carrier == carrier and m.measures_load]
+    if not found:
+        return None
+    parts = _Parts(f"{building.id}:{carrier}_kw", now, options)
+    for meter in found:
+        parts.add_meter(1.0, telemetry.history(meter))
+    return parts.result()
+
+
+def _storage_power_from_soc(soc_pct: pd.Series, battery: Battery) -> pd.Series:
+    """Grid-side charge (+) or discharge (−) power from SOC changes between steps."""
+    step_h = pd.Timedelta(soc_pct.index[1] - soc_pct.index[0]).total_seconds() / 3600
+    delta_kw = soc_pct.diff() / 100.0 * battery.energy_kwh / step_h
+    return delta_kw.where(delta_kw <= 0, delta_kw / battery.eta_charge).where(
+        delta_kw > 0, delta_kw * battery.eta_discharge
+    )
+
+
+def _estimated_draw(
+    asset: HeatPump | ElectricChiller | ElectricBoiler,
+    demand: pd.Series,
+    outdoor_c: pd.Series | None,
+) -> tuple[pd.Series, pd.Series]:
+    """A converter without a meter: (electricity, thermal output) serving what it can of demand."""
+    limit = asset.cooling_max_kw if isinstance(asset, ElectricChiller) else asset.heat_max_kw
+    served = demand.clip(lower=0.0, upper=limit)
+    if isinstance(asset, ElectricBoiler):
+        return served / asset.eta, served
+    if asset.cop is not None:
+        return served / asset.cop, served
+    assert asset.cop_from_outdoor is not None  # noqa: S101 - the site model requires one of them
+    temps = pd.Series(COP_OUTDOOR_DEFAULT_C, index=demand.index)
+    if outdoor_c is not None:
+        temps = outdoor_c.reindex(demand.index).fillna(COP_OUTDOOR_DEFAULT_C)
+    cop = (asset.cop_from_outdoor.a + asset.cop_from_outdoor.b * temps).clip(lower=1.0)
+    return served / cop, served
+
+
+def _converter(
+    parts: _Parts, asset: Asset, thermal: dict[str, pd.Series], outdoor_c: pd.Series | None
+) -> None:
+    """Take an unmetered converter's estimated draw out; its output leaves less for the next."""
+    carrier = "cooling" if isinstance(asset, ElectricChiller) else "heat"
+    if isinstance(asset, HeatPump | ElectricChiller | ElectricBoiler) and carrier in thermal:
+        draw, served = _estimated_draw(asset, thermal[carrier], outdoor_c)
+        thermal[carrier] = thermal[carrier] - served
+        parts.terms.append((-1.0, draw, f"{asset.id} (estimated)"))
+        parts.notes.append(
+            f"{asset.id}: no electricity meter; its draw is estimated as the {carrier} demand it "
+            "can serve over its COP and taken out of the load"
+        )
+    else:
+        parts.notes.append(
+            f"{asset.id}: no electricity meter; what it drew stays inside {parts.column}"
+        )
+
+
+def electricity_history(
+    building: Building,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    now: pd.Timestamp,
+    options: ForecastOptions,
+    thermal: dict[str, pd.Series],
+    outdoor_c: pd.Series | None,
+) -> tuple[DemandHistory, set[str]]:
+    """The building's electricity demand; and the renewables whose output could not be separated."""
+    column = f"{building.id}:electricity_kw"
+    mains = [m for m in meters if m.carrier == "electricity" and m.measures_load]
+    if not mains:
+        raise ForecastError(
+            f"{building.id}: no electricity meter (carrier electricity, without asset: or "
+            f"submeter_of:): cannot forecast {column}"
+        )
+    parts = _Parts(column, now, options)
+    for main in mains:
+        parts.add_meter(1.0, telemetry.history(main))
+    unseparated = set()
+    for asset in building.assets:
+        if isinstance(asset, PV | Wind):
+            pv = pv_meter(meters, building, asset)
+            if pv is None:
+                unseparated.add(asset.id)
+                parts.notes.append(
+                    f"{asset.id}: no meter; its output stays inside {column} and "
+                    f"{asset.id}:available_kw is 0"
+                )
+            else:
+                clipped = telemetry.history(pv).values.clip(lower=0.0)
+                parts.add_meter(1.0, History(clipped, pv.label))
+        elif isinstance(asset, GENERATORS + DRAWS):
+            _take_out(parts, asset, meters, telemetry, thermal, outdoor_c)
+    return parts.result(), unseparated
+
+
+def _take_out(
+    parts: _Parts,
+    asset: Asset,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    thermal: dict[str, pd.Series],
+    outdoor_c: pd.Series | None,
+) -> None:
+    """Add back a generator's output or take out a consumer's or battery's draw."""
+    meter = asset_meter(meters, asset.id, ("electricity",))
+    if meter is not None:
+        sign = 1.0 if isinstance(asset, GENERATORS) else -1.0
+        parts.add_meter(sign, telemetry.history(meter))
+    elif isinstance(asset, Battery):
+        _battery_from_soc(parts, asset, meters, telemetry)
+    elif isinstance(asset, DRAWS):
+        _converter(parts, asset, thermal, outdoor_c)
+    else:
+        parts.notes.append(
+            f"{asset.id}: no electricity meter; its output stays inside {parts.column}"
+        )
+
+
+def _battery_from_soc(
+    parts: _Parts, battery: Battery, meters: list[StoredMeter], telemetry: Telemetry
+) -> None:
+    meter = soc_meter(meters, battery.id)
+    if meter is None:
+        parts.notes.append(
+            f"{battery.id}: no power or SOC meter; its charging stays inside {parts.column}"
+        )
+        return
+    soc, notes = clean_history(telemetry.history(meter), parts.column, parts.now, parts.options)
+    parts.terms.append((-1.0, _storage_power_from_soc(soc, battery), f"{meter.label} (as power)"))
+    parts.notes += [
+        *notes,
+        f"{battery.id}: no power meter; its charging is taken from SOC changes of {meter.label}",
+    ]
+
+
+def outdoor_meter(meters: list[StoredMeter], park_id: str) -> StoredMeter | None:
+    """The outdoor temperature sensor: the park's own (`outdoor` first), else any `outdoor` one."""
+    sensors = [m for m in meters if m.quantity == "temperature_c"]
+    ranked = sorted(
+        (m for m in sensors if m.site_id == park_id or "outdoor" in m.name),
+        key=lambda m: (m.site_id != park_id, "outdoor" not in m.name, m.name),
+    )
+    return ranked[0] if ranked else None

@@ -1,0 +1,193 @@
+"""A plan's inputs table forecast from telemetry: demands per building, renewables, outdoor_c.
+
+Columns follow `energyhub plan --inputs` (DESIGN §6): `<building>:electricity_kw`, `:heat_kw`,
+`:cooling_kw`, `<pv>:available_kw`, `outdoor_c`. A forecast that cannot be made raises
+ForecastError naming the meter; everything filled or assumed is listed in `notes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.optimize.forecast import (
+    ForecastError,
+    ForecastOptions,
+    History,
+    SeriesForecast,
+    clean_history,
+    forecast_demand,
+    forecast_outdoor,
+    forecast_pv,
+)
+from energyhub.optimize.scope import Node, Scope
+from energyhub.scheduler.demand import (
+    electricity_history,
+    outdoor_meter,
+    pv_meter,
+    thermal_history,
+)
+from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
+from energyhub.sites import PV, Building, CopFromOutdoor, Park, SiteFile, Wind
+from energyhub.store.db import Backend
+
+
+@dataclass
+class ScopeForecast:
+    """The inputs table (UTC steps × columns), each column's method, and what was filled."""
+
+    frame: pd.DataFrame
+    methods: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, forecast: SeriesForecast) -> None:
+        name = str(forecast.values.name)
+        self.frame[name] = forecast.values.to_numpy()
+        self.methods[name] = forecast.method
+        self.notes += forecast.notes
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    site: SiteFile
+    telemetry: Telemetry
+    meters: list[StoredMeter]
+    steps: pd.DatetimeIndex
+    now: pd.Timestamp
+    options: ForecastOptions
+
+    def meters_of(self, site_id: str) -> list[StoredMeter]:
+        return [m for m in self.meters if m.site_id == site_id]
+
+
+def _outdoor(ctx: _Context, park: Park, out: ScopeForecast) -> tuple[pd.Series, pd.Series] | None:
+    """Outdoor temperature history and forecast, or None (with a note) if there is none."""
+    meter = outdoor_meter(ctx.meters, park.id)
+    if meter is None:
+        out.notes.append(f"outdoor_c: no outdoor temperature sensor in {park.id}; no degree terms")
+        return None
+    try:
+        forecast = forecast_outdoor(
+            ctx.telemetry.history(meter), ctx.steps, now=ctx.now, tz=ctx.site.tz,
+            options=ctx.options,
+        )  # fmt: skip
+    except ForecastError as exc:
+        out.notes.append(f"{exc}; forecasts go without degree terms")
+        return None
+    past, _ = clean_history(ctx.telemetry.history(meter), "outdoor_c", ctx.now, ctx.options)
+    out.add(forecast)
+    return past, forecast.values
+
+
+def _renewable(
+    ctx: _Context, owner: Park | Building, asset: PV | Wind, unseparated: set[str]
+) -> SeriesForecast:
+    column = f"{asset.id}:available_kw"
+    zero = pd.Series(0.0, index=ctx.steps, name=column)
+    if asset.id in unseparated:
+        return SeriesForecast(zero, "0: its output is inside the building's load forecast")
+    meters = ctx.meters_of(owner.id)
+    meter = pv_meter(meters, owner, asset) if isinstance(owner, Building) else None
+    meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
+    history = ctx.telemetry.history(meter) if meter is not None else None
+    if isinstance(asset, PV):
+        return forecast_pv(
+            history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
+            options=ctx.options,
+        )  # fmt: skip
+    if history is None:
+        return SeriesForecast(zero, "0", (f"{asset.id}: no meter; no wind assumed",))
+    recent = history.values[history.values.index >= ctx.now - ctx.options.recent].mean()
+    level = float(np.clip(np.nan_to_num(recent), 0.0, asset.peak_kw))
+    method = f"persistence: mean of the last {ctx.options.recent}"
+    return SeriesForecast(pd.Series(level, index=ctx.steps, name=column), method)
+
+
+def _building(
+    ctx: _Context,
+    node: Node,
+    building: Building,
+    outdoor: tuple[pd.Series, pd.Series] | None,
+    out: ScopeForecast,
+) -> None:
+    meters = ctx.meters_of(building.id)
+    thermal: dict[str, pd.Series] = {}
+    carriers: tuple[Literal["heat", "cooling"], ...] = ("heat", "cooling")
+    for carrier in carriers:
+        found = thermal_history(carrier, building, meters, ctx.telemetry, ctx.now, ctx.options)
+        column = f"{building.id}:{carrier}_kw"
+        if found is None:
+            if node.produces(carrier):
+                raise ForecastError(
+                    f"{building.id}: no {carrier} meter (carrier {carrier}, without asset:), "
+                    f"needed to forecast {column} for its {carrier} assets"
+                )
+            continue
+        thermal[carrier] = found.history.values
+        out.notes += found.notes
+        out.add(_demand(ctx, found.history, column, outdoor))
+    past_c = outdoor[0] if outdoor is not None else None
+    electricity, unseparated = electricity_history(
+        building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c
+    )
+    out.notes += electricity.notes
+    out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
+    for asset in building.assets:
+        if isinstance(asset, PV | Wind):
+            out.add(_renewable(ctx, building, asset, unseparated))
+
+
+def _demand(
+    ctx: _Context, history: History, column: str, outdoor: tuple[pd.Series, pd.Series] | None
+) -> SeriesForecast:
+    return forecast_demand(
+        history, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, outdoor=outdoor,
+        options=ctx.options, cleaned=True,
+    )  # fmt: skip
+
+
+def _needs_outdoor(scope: Scope) -> str | None:
+    for _, asset in scope.assets():
+        if isinstance(getattr(asset, "cop_from_outdoor", None), CopFromOutdoor):
+            return asset.id
+    return None
+
+
+async def forecast_scope(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    steps: pd.DatetimeIndex,
+    history: timedelta,
+    options: ForecastOptions,
+) -> ScopeForecast:
+    """Forecast every input the scope's plan needs over `steps` from the history before them."""
+    now = pd.Timestamp(steps[0])
+    step = pd.Timedelta(steps[1] - steps[0])
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    start = (now - pd.Timedelta(history)).to_pydatetime()
+    telemetry = await read_telemetry(conn, backend, meters, start, now.to_pydatetime(), step)
+    ctx = _Context(site, telemetry, meters, steps, now, options)
+    out = ScopeForecast(pd.DataFrame(index=pd.DatetimeIndex(steps, name="ts")))
+    outdoor = _outdoor(ctx, scope.park, out)
+    needing = _needs_outdoor(scope)
+    if outdoor is None and needing is not None:
+        raise ForecastError(
+            f"outdoor_c: no usable outdoor temperature sensor in {scope.park.id}, needed for "
+            f"the COP of {needing} (cop_from_outdoor)"
+        )
+    for node in scope.nodes:
+        found = site.find_building(node.id)
+        if found is not None:
+            _building(ctx, node, found[1], outdoor, out)
+        else:
+            for asset in node.assets:
+                if isinstance(asset, PV | Wind):
+                    out.add(_renewable(ctx, scope.park, asset, set()))
+    return out

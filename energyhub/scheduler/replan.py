@@ -1,0 +1,161 @@
+"""One re-plan of one site: forecast from telemetry, start storage from its measured SOC, solve,
+store the plan (draft, or approved by the site's policy) with the forecast it used.
+
+A re-plan that cannot be made (a silent meter, an infeasible problem) is stored as a failed plan
+whose error names the cause, so operators see it where they see plans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.config import Settings
+from energyhub.errors import ConfigError
+from energyhub.optimize import PlanError, plan
+from energyhub.optimize.forecast import ForecastError, ForecastOptions
+from energyhub.optimize.scope import Level, resolve_scope
+from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
+from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
+from energyhub.scheduler.inputs import forecast_scope
+from energyhub.scheduler.state import initial_soc, with_initial_soc
+from energyhub.sites import SiteFile
+from energyhub.store.db import Backend
+from energyhub.store.queries import parse_step
+
+log = logging.getLogger(__name__)
+
+CREATED_BY = "scheduler"
+"""`created_by` of the scheduler's plans (its restarts find their own by it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A site the scheduler plans: a park at park level or a building at building level."""
+
+    level: Level
+    site_id: str
+
+
+def targets(site: SiteFile, ids: list[str]) -> list[Target]:
+    """The scheduled sites of the settings (none given: every park); ConfigError if they overlap."""
+    if not ids:
+        return [Target("park", park.id) for park in site.city.parks]
+    found: list[Target] = []
+    for site_id in ids:
+        if site.find_park(site_id) is not None:
+            found.append(Target("park", site_id))
+        elif site.find_building(site_id) is not None:
+            found.append(Target("building", site_id))
+        else:
+            raise ConfigError(
+                f"ENERGYHUB_SCHEDULER_SITES: no park or building {site_id!r} in the site file"
+            )
+    parks = {t.site_id for t in found if t.level == "park"}
+    for t in found:
+        owner = site.find_building(t.site_id)
+        if owner is not None and owner[0].id in parks:
+            raise ConfigError(
+                f"ENERGYHUB_SCHEDULER_SITES: building {t.site_id!r} lies in park "
+                f"{owner[0].id!r}, which is scheduled too (their setpoints would collide)"
+            )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PlanningConfig:
+    """The scheduler's planning settings as durations."""
+
+    period: timedelta
+    horizon: timedelta
+    step: timedelta
+    history: timedelta
+    soc_max_age: timedelta
+    time_limit_s: float
+    forecast: ForecastOptions
+
+    @property
+    def steps(self) -> int:
+        return max(int(self.horizon / self.step), 2)
+
+    @staticmethod
+    def of(settings: Settings) -> PlanningConfig:
+        return PlanningConfig(
+            period=timedelta(minutes=settings.scheduler_period_min),
+            horizon=timedelta(hours=settings.scheduler_horizon_h),
+            step=parse_step(settings.scheduler_step),
+            history=timedelta(days=settings.scheduler_history_days),
+            soc_max_age=timedelta(minutes=settings.scheduler_soc_max_age_min),
+            time_limit_s=settings.scheduler_time_limit_s,
+            forecast=ForecastOptions(
+                max_gap=timedelta(minutes=settings.scheduler_forecast_max_gap_min),
+                max_silence=timedelta(hours=settings.scheduler_forecast_max_silence_h),
+                latitude_deg=settings.scheduler_latitude_deg,
+                longitude_deg=settings.scheduler_longitude_deg,
+            ),
+        )
+
+
+async def replan(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    target: Target,
+    start: datetime,
+    config: PlanningConfig,
+) -> PlanRecord:
+    """Plan `target` over the horizon from `start` (a step boundary) and store the result."""
+    first = pd.Timestamp(start).tz_convert("UTC")
+    steps = pd.date_range(first, periods=config.steps, freq=config.step, name="ts")
+    end = (steps[-1] + config.step).to_pydatetime()
+    scope = resolve_scope(site, target.level, target.site_id)
+    try:
+        forecast = await forecast_scope(
+            conn, backend, site, scope, steps, config.history, config.forecast
+        )
+        soc = await initial_soc(conn, scope, start, config.soc_max_age)
+        result = await asyncio.to_thread(
+            plan,
+            with_initial_soc(site, soc.fractions),
+            forecast.frame,
+            level=target.level,
+            site_id=target.site_id,
+            time_limit_s=config.time_limit_s,
+        )
+    except (ForecastError, PlanError) as exc:
+        log.warning("re-plan of %s from %s failed: %s", target.site_id, start.isoformat(), exc)
+        return await record_failure(
+            conn,
+            level=target.level,
+            site_id=target.site_id,
+            horizon=(start, end),
+            step_s=int(config.step.total_seconds()),
+            created_by=CREATED_BY,
+            error=str(exc),
+        )
+    warnings = [*soc.warnings, *(f"forecast: {note}" for note in forecast.notes)]
+    async with conn.transaction():
+        record = await store_plan(
+            conn,
+            result,
+            inputs_ref=f"scheduler forecast issued {start.isoformat()} (plan_inputs)",
+            inputs_digest=inputs_hash(forecast.frame),
+            warnings=warnings,
+            created_by=CREATED_BY,
+        )
+        await save_forecast(
+            conn,
+            record.id,
+            forecast.frame,
+            issued_at=start,
+            methods=forecast.methods,
+            notes=forecast.notes,
+            initial_soc=soc.sources,
+        )
+        await supersede_outdated(conn, record, CREATED_BY)
+    return record

@@ -1,0 +1,210 @@
+"""`energyhub scheduler`: re-plan every period, activate approved plans, send each step's
+setpoints at its start, on whatever clock it is given.
+
+Each tick, at a step boundary: plans whose horizon has passed expire; every scheduled site whose
+last re-plan is a period old is re-planned from this step; the newest approved plan that covers
+now becomes active; the active plan's setpoints of this step are claimed and published. A plan
+awaiting an operator's approval sends nothing. One scheduler per database (an advisory lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import aiomqtt
+import pandas as pd
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from energyhub.config import Settings
+from energyhub.errors import EnergyhubError
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.operations import activate_due, last_horizon_start
+from energyhub.plans.store import PlanRecord, expire_due, plan_steps
+from energyhub.scheduler.clock import Clock
+from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
+from energyhub.scheduler.setpoints import (
+    SetpointPublisher,
+    claim,
+    mark_unconfirmed,
+    settle,
+    step_setpoints,
+)
+from energyhub.sites import SiteFile
+from energyhub.store.db import Backend, connect, installed_backend, open_pool
+from energyhub.store.migrations import require_schema
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_LOCK_KEY = 7_326_140_004
+"""pg_advisory_lock key held by the one scheduler of a database."""
+RECONNECT_FIRST_S = 1.0
+RECONNECT_MAX_S = 30.0
+SCHEDULES_CACHED = 8
+"""Schedules of recent plans kept in memory (a stored plan's schedule never changes)."""
+
+
+def step_floor(when: datetime, step: timedelta) -> datetime:
+    """The start of the step `when` falls in, counted from the Unix epoch."""
+    ts = pd.Timestamp(when).tz_convert("UTC")
+    return ts.floor(pd.Timedelta(step)).to_pydatetime()
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    at: datetime
+    replanned: list[PlanRecord] = field(default_factory=list)
+    active: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+class Scheduler:
+    """The receding-horizon loop over the scheduled sites of one site file."""
+
+    def __init__(
+        self,
+        site: SiteFile,
+        settings: Settings,
+        clock: Clock,
+        backend: Backend,
+        publisher: SetpointPublisher,
+    ) -> None:
+        self.site, self.clock, self.backend, self.publisher = site, clock, backend, publisher
+        self.config = PlanningConfig.of(settings)
+        self.targets = targets(site, settings.scheduler_sites)
+        self.prefix = settings.mqtt_topic_prefix.rstrip("/")
+        self._last: dict[Target, datetime | None] = {}
+        self._schedules: dict[int, pd.DataFrame] = {}
+
+    async def resume(self, conn: AsyncConnection) -> None:
+        """Pick up after a stop: its unfinished sends become unconfirmed, re-plans continue."""
+        unconfirmed = await mark_unconfirmed(conn)
+        if unconfirmed:
+            log.warning("resuming: %s setpoint(s) were sent but not acknowledged", unconfirmed)
+        for target in self.targets:
+            self._last[target] = await last_horizon_start(conn, target.site_id, CREATED_BY)
+
+    def next_wake(self, now: datetime) -> datetime:
+        return step_floor(now, self.config.step) + self.config.step
+
+    async def tick(self, conn: AsyncConnection) -> TickReport:
+        """One pass: expire, re-plan what is due, activate, send this step's setpoints."""
+        now = self.clock.now()
+        start = step_floor(now, self.config.step)
+        report = TickReport(now)
+        await expire_due(conn, now)
+        for target in self.targets:
+            last = self._last.get(target)
+            if last is None or start >= last + self.config.period:
+                record = await replan(conn, self.backend, self.site, target, start, self.config)
+                self._last[target] = start
+                report.replanned.append(record)
+            active = await activate_due(conn, target.site_id, now)
+            if active is not None:
+                report.active[target.site_id] = active.id
+                await self._send(conn, active, start, report)
+        return report
+
+    async def _schedule(self, conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
+        if plan_id not in self._schedules:
+            while len(self._schedules) >= SCHEDULES_CACHED:
+                self._schedules.pop(next(iter(self._schedules)))
+            self._schedules[plan_id] = await plan_steps(conn, plan_id)
+        return self._schedules[plan_id]
+
+    async def _send(
+        self, conn: AsyncConnection, active: PlanRecord, start: datetime, report: TickReport
+    ) -> None:
+        """Claim, publish and settle each setpoint of the step starting at `start`."""
+        scope = resolve_scope(self.site, active.level, active.site_id)
+        schedule = await self._schedule(conn, active.id)
+        for setpoint in step_setpoints(active.id, scope, schedule, pd.Timestamp(start)):
+            topic = setpoint.topic(self.prefix)
+            if not await claim(conn, setpoint, topic):
+                continue
+            try:
+                await self.publisher.publish(topic, setpoint.payload(self.site.tz))
+            except aiomqtt.MqttError as exc:
+                await settle(conn, setpoint, f"{type(exc).__name__}: {exc}")
+                report.failed.append(topic)
+                raise
+            await settle(conn, setpoint)
+            report.sent += 1
+
+    async def run(self, pool: AsyncConnectionPool, stop: asyncio.Event) -> None:
+        """Tick at every step boundary until `stop`; a failing tick is logged and retried."""
+        async with pool.connection() as conn:
+            await self.resume(conn)
+        while not stop.is_set():
+            try:
+                async with pool.connection() as conn:
+                    report = await self.tick(conn)
+                _log(report)
+            except (EnergyhubError, OSError) as exc:
+                log.error("scheduler tick failed: %s", exc)
+            wake = asyncio.create_task(self.clock.sleep_until(self.next_wake(self.clock.now())))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait([wake, stopping], return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+            stopping.cancel()
+
+
+def _log(report: TickReport) -> None:
+    if report.replanned or report.sent or report.failed:
+        log.info(
+            "%s: re-planned %s, active %s, sent %s setpoint(s)%s",
+            report.at.isoformat(),
+            [f"{r.site_id}#{r.id} {r.status}" for r in report.replanned] or "nothing",
+            report.active or "none",
+            report.sent,
+            f", failed {report.failed}" if report.failed else "",
+        )
+
+
+async def run_scheduler(
+    settings: Settings, site: SiteFile, clock: Clock, stop: asyncio.Event
+) -> None:
+    """Hold the scheduler lock, then run on `clock` until `stop`; reconnect to the broker."""
+    if not settings.db_url or not settings.mqtt_url:
+        raise EnergyhubError("the scheduler needs ENERGYHUB_DB_URL and ENERGYHUB_MQTT_URL")
+    async with connect(settings.db_url, settings.db_connect_timeout_s) as lock:
+        await require_schema(lock)
+        cur = await lock.execute("SELECT pg_try_advisory_lock(%s)", (SCHEDULER_LOCK_KEY,))
+        row = await cur.fetchone()
+        if not row or not row[0]:
+            raise EnergyhubError("another scheduler is running against this database")
+        backend = await installed_backend(lock)
+        async with open_pool(
+            settings.db_url, max_size=2, timeout_s=settings.db_connect_timeout_s
+        ) as pool:
+            await _with_broker(settings, site, clock, backend, pool, stop)
+
+
+async def _with_broker(
+    settings: Settings,
+    site: SiteFile,
+    clock: Clock,
+    backend: Backend,
+    pool: AsyncConnectionPool,
+    stop: asyncio.Event,
+) -> None:
+    assert settings.mqtt_url is not None  # noqa: S101 - run_scheduler checked it
+    delay = RECONNECT_FIRST_S
+    client_id = f"{settings.mqtt_client_id_prefix}-scheduler"
+    while not stop.is_set():
+        try:
+            async with SetpointPublisher(
+                settings.mqtt_url, client_id, settings.scheduler_publish_timeout_s
+            ) as publisher:
+                delay = RECONNECT_FIRST_S
+                await Scheduler(site, settings, clock, backend, publisher).run(pool, stop)
+        except aiomqtt.MqttError as exc:
+            log.error("MQTT broker: %s; reconnecting in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)

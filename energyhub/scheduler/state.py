@@ -1,0 +1,101 @@
+"""Where storage starts a re-plan: the latest SOC reading, or the site file's default if stale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from energyhub.optimize.scope import Scope
+from energyhub.scheduler.demand import soc_meter
+from energyhub.scheduler.telemetry import latest_by_meter, stored_meters
+from energyhub.sites import Asset, Battery, HydrogenStore, Park, SiteFile, ThermalStorage
+
+Storage = Battery | ThermalStorage | HydrogenStore
+
+SOC_CLIP_NOTE = 0.005
+"""A reading outside [soc_min, soc_max] by more than this fraction is mentioned when clipped."""
+
+
+@dataclass
+class InitialSoc:
+    """The SOC fraction each storage asset starts from, where it came from, and warnings."""
+
+    fractions: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:.0f} min"
+
+
+async def initial_soc(
+    conn: AsyncConnection, scope: Scope, now: datetime, max_age: timedelta
+) -> InitialSoc:
+    """Each storage asset's latest `soc_pct` reading if fresh, else its soc_initial (warned)."""
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
+    latest = await latest_by_meter(conn, meters)
+    result = InitialSoc()
+    for _, asset in scope.assets():
+        if not isinstance(asset, Battery | ThermalStorage | HydrogenStore):
+            continue
+        meter = soc_meter(meters, asset.id)
+        reading = latest.get(meter.id) if meter is not None else None
+        default = asset.soc_initial
+        if reading is None:
+            why = "no soc_pct meter" if meter is None else f"no reading of {meter.label}"
+            result.warnings.append(f"{asset.id}: {why}; planned from soc_initial {default:g}")
+            result.sources[asset.id] = {"soc": default, "source": "soc_initial"}
+            result.fractions[asset.id] = default
+            continue
+        age = max(now - reading.ts, timedelta(0))
+        if age > max_age:
+            result.warnings.append(
+                f"{asset.id}: the SOC reading of {meter.label if meter else '?'} is "
+                f"{_minutes(age)} old (limit {_minutes(max_age)}); planned from soc_initial "
+                f"{default:g}"
+            )
+            result.sources[asset.id] = {"soc": default, "source": "soc_initial", "stale": True}
+            result.fractions[asset.id] = default
+            continue
+        result.fractions[asset.id] = _clipped(asset, reading.value / 100.0, result.warnings)
+        result.sources[asset.id] = {
+            "soc": result.fractions[asset.id],
+            "source": meter.label if meter else "",
+            "ts": reading.ts.isoformat(),
+        }
+    return result
+
+
+def _clipped(asset: Storage, soc: float, warnings: list[str]) -> float:
+    inside = min(max(soc, asset.soc_min), asset.soc_max)
+    if abs(inside - soc) > SOC_CLIP_NOTE:
+        warnings.append(
+            f"{asset.id}: measured SOC {soc:.3f} is outside [{asset.soc_min:g}, "
+            f"{asset.soc_max:g}]; planned from {inside:g}"
+        )
+    return inside
+
+
+def _with_soc(assets: list[Asset], fractions: dict[str, float]) -> list[Asset]:
+    return [
+        a.model_copy(update={"soc_initial": fractions[a.id]}) if a.id in fractions else a
+        for a in assets
+    ]
+
+
+def with_initial_soc(site: SiteFile, fractions: dict[str, float]) -> SiteFile:
+    """A copy of the site file whose storage assets start from the given SOC fractions."""
+    parks: list[Park] = []
+    for park in site.city.parks:
+        buildings = [
+            b.model_copy(update={"assets": _with_soc(list(b.assets), fractions)})
+            for b in park.buildings
+        ]
+        assets = _with_soc(list(park.assets), fractions)
+        parks.append(park.model_copy(update={"assets": assets, "buildings": buildings}))
+    city = site.city.model_copy(update={"parks": parks})
+    return site.model_copy(update={"city": city})
