@@ -19,12 +19,22 @@ from energyhub.cli import (
     run_async,
     settings_or_exit,
 )
+from energyhub.errors import EnergyhubError
 from energyhub.plans.cli import with_db
+from energyhub.sites import load_site
+from energyhub.store.db import connect
+from energyhub.store.migrations import require_schema
 
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+keys_app: typer.Typer = typer.Typer(
+    help="API keys: create (shown once), list, revoke.", no_args_is_help=True
+)
 
 
-@handles_errors
+async def _schema_ready(url: str, timeout_s: float) -> None:
+    async with connect(url, timeout_s) as conn:
+        await require_schema(conn)
+
+
 def api_command(
     host: Annotated[str | None, typer.Option("--host", help="Default: ENERGYHUB_API_HOST.")] = None,
     port: Annotated[
@@ -33,7 +43,12 @@ def api_command(
 ) -> None:
     """Serve the HTTP API (sites, load, meters, plans, health, /metrics) with uvicorn."""
     settings = settings_or_exit()
-    _require_db_url(settings)
+    url = _require_db_url(settings)
+    try:  # what the lifespan needs, checked first so that a mistake is one line, not a traceback
+        load_site(settings.site_file)
+        run_async(_schema_ready(url, settings.db_connect_timeout_s))
+    except EnergyhubError as exc:
+        raise fail(str(exc)) from None
     configure_logging(settings)
     app = create_app(settings)
     config = uvicorn.Config(

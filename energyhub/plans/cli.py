@@ -21,7 +21,9 @@ from energyhub.store.migrations import require_schema
 
 T = TypeVar("T")
 
-plans_app = typer.Typer(help="Stored plans: list, show, approve, reject.", no_args_is_help=True)
+plans_app: typer.Typer = typer.Typer(
+    help="Stored plans: list, show, approve, reject.", no_args_is_help=True
+)
 
 PlanId = Annotated[int, typer.Argument(help="Plan id.", min=1, show_default=False)]
 By = Annotated[

@@ -71,3 +71,10 @@ def test_keys_create_once_list_revoke_and_serve(pg_url: str) -> None:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert token not in output
+
+
+def test_api_refuses_a_database_without_the_schema(pg_url: str) -> None:
+    done = CliRunner().invoke(app, ["api"], env={"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200"})
+    assert done.exit_code == 2
+    assert "run `energyhub db migrate`" in done.output
+    assert "Traceback" not in done.output

@@ -1,0 +1,285 @@
+"""API benchmark: a year of 15-min readings, then 50 concurrent clients against `energyhub api`.
+
+    .venv/bin/python bench/api.py [--meters 1000] [--days 365] [--clients 50] [--requests 2000]
+                                  [--reuse]
+
+1. Loads `meters` meters (100 buildings × 10 meters: main, PV, heat and cooling counters, five
+   sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
+   (ReadingWriter, one batch per day), refreshing the 15-min and hourly rollups day by day, and
+   prints rows and rows/s. `--reuse` keeps the database of a previous run (no reload).
+2. Starts `energyhub api` (one uvicorn process) and sends `requests` requests from `clients`
+   concurrent async clients (one httpx pool): `/sites/park/load?step=15m` over a random 24 h of
+   the year, and `/meters/{random}/latest`; prints p50, p99 and requests/s.
+3. Runs the park's load query directly against the database, from the rollups and from raw
+   readings (the same per-meter query over `readings`), one client, and prints the ratio.
+
+Not a test: it prints figures. Needs the PostgreSQL of ENERGYHUB_BENCH_PG_URL (default local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psycopg
+import yaml
+from psycopg import sql
+
+from energyhub.api.keys import create_key
+from energyhub.sites import load_site
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import Backend, connect, open_pool
+from energyhub.store.embedded import free_port
+from energyhub.store.migrations import migrate
+from energyhub.store.queries import PER_METER, RAW_SOURCE, site_meter_ids
+from energyhub.store.sync import sync_site
+from energyhub.store.writer import ReadingWriter
+
+ADMIN_URL = os.environ.get(
+    "ENERGYHUB_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DATABASE = "eh_bench_api"
+START = datetime(2025, 1, 1, tzinfo=UTC)
+STEPS_PER_DAY = 96
+METERS_PER_BUILDING = 10
+
+
+def site_document(buildings: int) -> dict[str, object]:
+    """One city, one park, `buildings` offices of ten meters each."""
+    meters = [
+        {"id": "main", "carrier": "electricity", "quantity": "power_kw"},
+        {"id": "pv", "carrier": "pv", "quantity": "power_kw"},
+        {"id": "heat", "carrier": "heat", "quantity": "energy_kwh"},
+        {"id": "cooling", "carrier": "cooling", "quantity": "energy_kwh"},
+        *(
+            {
+                "id": f"f{i}",
+                "carrier": "electricity",
+                "quantity": "energy_kwh",
+                "submeter_of": "main",
+            }
+            for i in range(5)
+        ),
+        {"id": "indoor", "carrier": "none", "quantity": "temperature_c"},
+    ]
+    park = {
+        "id": "park",
+        "grid": {"import_max_kw": 100000},
+        "buildings": [
+            {"id": f"b{i:03d}", "class": "office-A", "floor_area_m2": 10000, "meters": meters}
+            for i in range(buildings)
+        ],
+    }
+    return {"version": 1, "timezone": "Asia/Shanghai", "city": {"id": "city", "parks": [park]}}
+
+
+def day_batch(day: int, ids: np.ndarray, counters: np.ndarray, state: np.ndarray) -> ReadingBatch:
+    """One day at 15 min for every meter: power around 100 kW, counters rising, sensors."""
+    rng = np.random.default_rng(day)
+    steps = START.replace(tzinfo=None) + timedelta(days=day)
+    ts = np.datetime64(steps, "us") + np.arange(STEPS_PER_DAY) * np.timedelta64(15, "m")
+    values = rng.normal(100.0, 20.0, (STEPS_PER_DAY, len(ids)))
+    increments = rng.uniform(10.0, 30.0, (STEPS_PER_DAY, counters.sum()))
+    values[:, counters] = state + np.cumsum(increments, axis=0)
+    state[:] = values[-1, counters]
+    return ReadingBatch.from_columns(
+        np.repeat(ts, len(ids)), np.tile(ids, STEPS_PER_DAY), values.ravel()
+    )
+
+
+async def load_year(url: str, meters: int, days: int) -> None:
+    """Migrate, load the site, write every day through the COPY writer, refresh rollups."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "site.yaml"
+        path.write_text(yaml.safe_dump(site_document(meters // METERS_PER_BUILDING)))
+        site = load_site(path)
+    async with connect(url) as conn:
+        await migrate(conn, timescaledb="off", retention_days=3650)
+        await sync_site(conn, site)
+        cur = await conn.execute("SELECT id, quantity FROM meters ORDER BY id")
+        rows = await cur.fetchall()
+    ids = np.array([r[0] for r in rows], dtype=np.int32)
+    counters = np.array([r[1] == "energy_kwh" for r in rows])
+    state = np.zeros(counters.sum())
+    started, written = time.perf_counter(), 0
+    async with open_pool(url, max_size=2) as pool, connect(url) as conn:
+        writer = ReadingWriter(pool, Backend.POSTGRES)
+        for day in range(days):
+            batch = day_batch(day, ids, counters, state)
+            written += (await writer.write(batch)).new
+            lo = START + timedelta(days=day)
+            await conn.execute(
+                "SELECT energyhub_refresh_rollups(%s, %s)", (lo, lo + timedelta(days=1))
+            )
+            if day % 30 == 29 or day == days - 1:
+                rate = written / (time.perf_counter() - started)
+                print(
+                    f"  day {day + 1}/{days}: {written:,} rows, {rate:,.0f} rows/s with rollups",
+                    flush=True,
+                )
+        await conn.execute("DELETE FROM rollup_dirty")  # refreshed day by day above
+        await conn.execute("VACUUM ANALYZE")
+    seconds = time.perf_counter() - started
+    print(
+        f"loaded {written:,} rows ({len(ids)} meters × {days} days × 96) in {seconds:,.0f} s: {written / seconds:,.0f} rows/s"
+    )
+
+
+def serve(url: str, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
+    env.update(ENERGYHUB_DB_URL=url, ENERGYHUB_DB_POOL_MAX="10", ENERGYHUB_LOG_LEVEL="WARNING")
+    return subprocess.Popen(
+        [sys.executable, "-m", "energyhub", "api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def hammer(
+    base: str, token: str, paths: list[str], clients: int
+) -> tuple[list[float], float]:
+    """Send every path from `clients` concurrent workers; latencies (ms) and wall seconds."""
+    queue = iter(paths)
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=60
+    ) as client:
+
+        async def worker() -> None:
+            for path in queue:
+                started = time.perf_counter()
+                response = await client.get(path)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return latencies, time.perf_counter() - started
+
+
+async def wait_healthy(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=1) as client:
+        for _ in range(300):
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    raise RuntimeError(f"energyhub api did not answer at {base}")
+
+
+def report(name: str, latencies: list[float], seconds: float) -> None:
+    p50 = statistics.median(latencies)
+    p99 = float(np.percentile(latencies, 99))
+    print(
+        f"{name:<44} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  {len(latencies) / seconds:7.0f} req/s  (n={len(latencies)})"
+    )
+
+
+async def direct(url: str, days: int, step: str, span: timedelta, runs: int) -> tuple[float, float]:
+    """Median ms of the park's per-meter query from the rollup and from raw readings."""
+    step_td = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1)}[step]
+    source = sql.Identifier("readings_15m" if step == "15m" else "readings_1h")
+    bucket = sql.SQL("date_bin({}, bucket, '2000-01-01 00:00:00+00')").format(sql.Literal(step_td))
+    timings: dict[str, list[float]] = {"rollup": [], "raw": []}
+    rng = random.Random(3)
+    async with connect(url) as conn:
+        meters = await site_meter_ids(conn, "park")
+        for _ in range(runs):
+            start = START + timedelta(days=rng.randrange(1, days - span.days))
+            params = {
+                "meters": meters,
+                "start": start,
+                "end": start + span,
+                "lookback": start - timedelta(days=1),
+                "step_h": step_td / timedelta(hours=1),
+            }
+            for name, src in (("rollup", source), ("raw", RAW_SOURCE)):
+                query = sql.SQL(PER_METER).format(source=src, bucket=bucket)
+                began = time.perf_counter()
+                await (await conn.execute(query, params)).fetchall()
+                timings[name].append((time.perf_counter() - began) * 1000)
+    return statistics.median(timings["rollup"]), statistics.median(timings["raw"])
+
+
+async def run(args: argparse.Namespace) -> None:
+    url = ADMIN_URL.rpartition("/")[0] + "/" + DATABASE
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
+        if exists and not args.reuse:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        if not exists or not args.reuse:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+    if not (exists and args.reuse):
+        await load_year(url, args.meters, args.days)
+    async with connect(url) as conn:
+        rows = (await (await conn.execute("SELECT count(*) FROM readings")).fetchone() or [0])[0]
+        _, token = await create_key(conn, "admin", "city", "bench")
+        meter_ids = [r[0] for r in await (await conn.execute("SELECT id FROM meters")).fetchall()]
+    print(f"database {DATABASE}: {rows:,} readings, {len(meter_ids)} meters")
+    port = free_port()
+    server = serve(url, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_healthy(base)
+        rng = random.Random(1)
+        days = args.days
+
+        def load_path() -> str:
+            start = START + timedelta(days=rng.randrange(0, days - 1))
+            end = start + timedelta(days=1)
+            return f"/sites/park/load?step=15m&start={start:%Y-%m-%dT%H:%M:%SZ}&end={end:%Y-%m-%dT%H:%M:%SZ}"
+
+        await hammer(base, token, [load_path() for _ in range(100)], args.clients)  # warm up
+        print(f"{args.clients} concurrent clients, one API process (uvicorn), 2 shared cores:")
+        for name, make in (
+            (f"/sites/park/load?step=15m (24 h, {3 * len(meter_ids) // 10} meters)", load_path),
+            ("/meters/{id}/latest", lambda: f"/meters/{rng.choice(meter_ids)}/latest"),
+        ):
+            latencies, seconds = await hammer(
+                base, token, [make() for _ in range(args.requests)], args.clients
+            )
+            report(name, latencies, seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print("park load query straight on the database, one client, median of 20:")
+    for step, span in (("15m", timedelta(days=1)), ("1h", timedelta(days=7))):
+        rollup_ms, raw_ms = await direct(url, args.days, step, span, 20)
+        print(
+            f"  step {step} over {span.days} d: rollup {rollup_ms:.1f} ms, raw {raw_ms:.1f} ms, raw/rollup = {raw_ms / rollup_ms:.2f}×"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--reuse", action="store_true", help="Keep the loaded database of a previous run."
+    )
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
