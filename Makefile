@@ -14,6 +14,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
+	bash scripts/services.sh install
 	$(BIN)/energyhub demo
 
 services:

@@ -2,6 +2,7 @@
 # Make sure the services the tests talk to are up: PostgreSQL on 127.0.0.1:5432 (trust auth) and
 # Mosquitto on 127.0.0.1:1883, plus Node.js for the TimescaleDB (WebAssembly) test server.
 # Uses the distribution's own tools; installs the Debian packages where they are missing.
+# `services.sh install` only installs what is missing (the demo starts private servers itself).
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -22,6 +23,12 @@ trust_local_connections() {
     sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nlocal all all trust' "$hba"
   fi
 }
+
+if [ "${1:-}" = install ]; then
+  command -v pg_ctlcluster >/dev/null || [ -n "$(ls /usr/lib/postgresql 2>/dev/null)" ] || apt_install postgresql
+  command -v mosquitto >/dev/null || apt_install mosquitto mosquitto-clients
+  exit 0
+fi
 
 if ! listening 5432; then
   if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then

@@ -102,5 +102,8 @@ def test_demo_on_a_private_postgresql(example_site_path: Path) -> None:
     done = run("demo")
     assert done.returncode == 0, done.stderr
     assert "private PostgreSQL at postgresql://postgres@127.0.0.1:" in done.stdout
-    assert "stored sites: 12 building, 1 city, 6 enterprise, 2 park" in done.stdout
+    assert "private Mosquitto at mqtt://127.0.0.1:" in done.stdout
     assert "b06 data-center" in done.stdout
+    assert "simulated 2 days at 1-min steps" in done.stdout
+    assert "rejected 0, pending 0" in done.stdout
+    assert "load per park" in done.stdout and "lingang" in done.stdout
