@@ -22,9 +22,11 @@ import argparse
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -71,13 +73,22 @@ class Broker:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="energyhub-bench-mqtt-"))
         self.port = free_port()
-        config = (REPO / "deploy" / "mosquitto.conf").read_text()
+        config = "\n".join(
+            line
+            for line in (REPO / "deploy" / "mosquitto.conf").read_text().splitlines()
+            if not line.startswith(("password_file", "acl_file", "allow_anonymous"))
+        ) + "\nallow_anonymous true\n"
         config = config.replace("listener 1883", f"listener {self.port} 127.0.0.1")
         config = config.replace("/mosquitto/data/", f"{self.root}/")
         config += "\nuser root\nsys_interval 1\n" if os.geteuid() == 0 else "\nsys_interval 1\n"
         (self.root / "mosquitto.conf").write_text(config)
         self.process = subprocess.Popen(["mosquitto", "-c", str(self.root / "mosquitto.conf")], stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
 
     def dropped(self) -> int:
         out = subprocess.run(
@@ -161,6 +172,18 @@ def wait_rows(url: str, expected: int, timeout_s: float = 600) -> float:
     raise RuntimeError(f"only {count(url)} of {expected} readings arrived")
 
 
+def wait_subscribed(process: subprocess.Popen[str], workers: int) -> None:
+    """Read the workers' log until each says it subscribed (what is published before is lost)."""
+    assert process.stderr is not None
+    subscribed = 0
+    while subscribed < workers:
+        line = process.stderr.readline()
+        if not line:
+            raise RuntimeError("the ingest workers exited before subscribing")
+        subscribed += " subscribed to " in line
+    threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining the pipe
+
+
 def peak_rss_mb(parent: int) -> list[float]:
     children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout.split()
     peaks = []
@@ -179,12 +202,14 @@ def ingest_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]], pref
         "ENERGYHUB_MQTT_TOPIC_PREFIX": prefix,
         "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
         "ENERGYHUB_INGEST_METRICS_PORT": "0",
-        "ENERGYHUB_LOG_LEVEL": "WARNING",
+        "ENERGYHUB_LOG_LEVEL": "INFO",
     }
     before = count(url)
-    workers = subprocess.Popen([sys.executable, "-m", "energyhub", "ingest", "--workers", "2"], env=env)
+    workers = subprocess.Popen(
+        [sys.executable, "-m", "energyhub", "ingest", "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
-        time.sleep(6)  # start and subscribe both workers
+        wait_subscribed(workers, 2)
         started = publish_all(broker.port, by_topic)
         finished = wait_rows(url, before + readings)
         rss = peak_rss_mb(workers.pid)

@@ -110,6 +110,16 @@ async def wait_for(db_url: str, query: str, expected: int, timeout_s: float = 60
     return value
 
 
+def anonymous(config: str) -> str:
+    """The production broker config with its queue limits, minus passwords and ACL."""
+    kept = [
+        line
+        for line in config.splitlines()
+        if not line.startswith(("password_file", "acl_file", "allow_anonymous"))
+    ]
+    return "\n".join([*kept, "allow_anonymous true", ""])
+
+
 class Broker:
     """A private Mosquitto on a free port with persistence, for tests that restart it."""
 
@@ -118,7 +128,7 @@ class Broker:
         self.root = root
         (root / "data").mkdir(parents=True, exist_ok=True)
         os.chmod(root / "data", 0o777)
-        config = (REPO / "deploy" / "mosquitto.conf").read_text()
+        config = anonymous((REPO / "deploy" / "mosquitto.conf").read_text())
         config = config.replace("listener 1883", f"listener {self.port} 127.0.0.1")
         config = config.replace("/mosquitto/data/", f"{root}/data/")
         if os.geteuid() == 0:  # else mosquitto becomes `mosquitto`, who cannot reach tmp_path
