@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Plain PostgreSQL: seconds between refreshes of the rollup buckets written to.",
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="dask.distributed scheduler address (tcp://host:8786) that decomposed park and "
+        "city plans submit their subproblems to. Unset: a local process pool.",
+    )
     site_file: Path = Field(
         default=EXAMPLE_SITE_FILE, description="Site file the demo (and default commands) load."
     )

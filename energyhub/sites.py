@@ -16,7 +16,15 @@ from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from energyhub.errors import SiteFileError
 
@@ -399,11 +407,37 @@ class Park(Model):
     )
 
 
+class DemandResponseEvent(Model):
+    """A grid demand-response event: the city's total import stays under a cap in [start, end)."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    import_max_kw: NonNegative = Field(
+        description="Cap on the sum of the parks' grid imports during every step that starts "
+        "inside the event."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})"
+            )
+        return self
+
+
 class City(Model):
     id: Identifier
     name: str | None = None
     carbon: CarbonFactors = Field(default_factory=CarbonFactors)
     parks: list[Park] = Field(min_length=1)
+    demand_response: list[DemandResponseEvent] = Field(
+        default_factory=list, description="Demand-response events that cap the city's import."
+    )
+    carbon_cap_kg: NonNegative | None = Field(
+        default=None,
+        description="Cap on the city's CO₂ over one city plan's horizon (all parks and buildings).",
+    )
 
 
 class SiteFile(Model):
