@@ -1,7 +1,7 @@
 """Panels compute what energyhub computes elsewhere: load as store/queries.py, emissions by hand.
 
 At a 15-minute interval each of Grafana's groups is one 15-minute rollup bucket, so the panels'
-series must equal `site_series` / `meter_series` at 15 minutes bucket for bucket.
+series must equal store/queries.py's `meter_series` at 15 minutes, summed, bucket for bucket.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def _meter_kwh(db: PanelDb, name: str) -> float:
     return float(db.meters[name]["value"].sum() * STEP_H)
 
 
-def test_power_by_carrier_equals_site_series(conn: psycopg.Connection, panel_db: PanelDb) -> None:
+def test_power_by_carrier_equals_the_stores_series(
+    conn: psycopg.Connection, panel_db: PanelDb
+) -> None:
     choice = _chosen(park="expo", building=("b01",))
     _, rows = run(conn, panel_db, building.POWER_BY_CARRIER, choice, "15m")
     reference = panel_db.load["b01"]
