@@ -16,7 +16,7 @@ DATASOURCE: JsonDict = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 GRID_COLUMNS = 24
 """Grafana's dashboard grid is 24 columns wide."""
 
-PanelKind = Literal["timeseries", "table", "stat", "bargauge", "barchart"]
+PanelKind = Literal["timeseries", "table", "stat", "bargauge"]
 QueryFormat = Literal["time_series", "table"]
 
 
@@ -98,11 +98,10 @@ class Panel:
             return {"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}}
         if self.kind == "table":
             return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
-        if self.kind == "stat":
-            return {"reduceOptions": reduce_all, "colorMode": "value", "graphMode": "none"}
-        if self.kind == "bargauge":
-            return {"reduceOptions": reduce_all, "orientation": "horizontal", "showUnfilled": True}
-        return {"orientation": "horizontal", "legend": legend, "xField": "site", "stacking": "none"}
+        if self.kind == "stat":  # every field, text too (a plan's status)
+            reduce_every = {**reduce_all, "fields": "/.*/"}
+            return {"reduceOptions": reduce_every, "colorMode": "value", "graphMode": "none"}
+        return {"reduceOptions": reduce_all, "orientation": "horizontal", "showUnfilled": True}
 
 
 @dataclass(frozen=True)
@@ -114,11 +113,6 @@ class Variable:
     sql: str
     multi: bool = False
     include_all: bool = False
-
-    @property
-    def quoted(self) -> bool:
-        """Grafana quotes each value of a multi-value or include-all variable ('a','b')."""
-        return self.multi or self.include_all
 
     def json(self) -> JsonDict:
         sql = self.sql.strip()

@@ -62,7 +62,7 @@ def datasource(target: DatabaseTarget) -> JsonDict:
         "access": "proxy",
         "url": target.address,
         "user": target.user,
-        "isDefault": True,
+        "isDefault": False,
         "jsonData": {
             "database": target.database,
             "sslmode": target.sslmode,

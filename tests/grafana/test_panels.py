@@ -85,7 +85,7 @@ def _choose(variable: Variable, rows: list[tuple]) -> Chosen:
         values = ["expo"]
     elif not variable.include_all:
         values = values[:1]
-    return Chosen(tuple(values), variable.quoted)
+    return Chosen(tuple(values), quoted=variable.multi or variable.include_all)
 
 
 @pytest.fixture(scope="module")
