@@ -253,3 +253,7 @@ app.add_typer(grafana_app, name="grafana")
 from energyhub.scheduler.cli import scheduler_command  # noqa: E402
 
 app.command("scheduler")(scheduler_command)
+
+from energyhub.alerts.cli import alerts_command  # noqa: E402
+
+app.command("alerts")(alerts_command)

@@ -182,6 +182,36 @@ class Settings(BaseSettings):
         default=10, gt=0, description="Seconds to wait for the broker's PUBACK of a setpoint."
     )
 
+    alerts_tick_s: float = Field(
+        default=5, gt=0, le=3600, description="Seconds between alert evaluations."
+    )
+    alerts_reload_s: float = Field(
+        default=30, gt=0, description="Seconds between checks for alert rules edited in the API."
+    )
+    alerts_rollup_grace_s: float = Field(
+        default=30,
+        ge=0,
+        description="Seconds after a 15-minute bucket ends before the night-load and forecast "
+        "rules read its rollup (plain PostgreSQL refreshes rollups every ROLLUP_REFRESH_S).",
+    )
+    alerts_webhook_url: str | None = Field(
+        default=None, description="URL that receives each opened and closed alert as a JSON POST."
+    )
+    alerts_webhook_secret: str | None = Field(
+        default=None,
+        description="Shared secret of the webhook's X-Energyhub-Signature (HMAC-SHA256 of the "
+        "body); required with ALERTS_WEBHOOK_URL.",
+    )
+    alerts_webhook_attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries per webhook delivery (5xx, 429, network errors)."
+    )
+    alerts_webhook_backoff_s: float = Field(
+        default=1, ge=0, description="Wait before the 2nd webhook try; doubles with each retry."
+    )
+    alerts_webhook_timeout_s: float = Field(
+        default=10, gt=0, description="Seconds one webhook request may take."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from energyhub.alerts.rules import AlertRules
+from energyhub.alerts.validate import site_rule_problems
 from energyhub.errors import SiteFileError
 
 Efficiency = Annotated[float, Field(gt=0, le=1)]
@@ -389,6 +391,9 @@ class Building(Model):
     plan_approval: PlanApproval | None = Field(
         default=None, description="Who approves this building's plans; unset: as its park."
     )
+    alerts: AlertRules | None = Field(
+        default=None, description="Alert rules over the class defaults (energyhub.alerts.rules)."
+    )
 
 
 class Park(Model):
@@ -404,6 +409,9 @@ class Park(Model):
         default="operator",
         description="`operator`: a plan waits for an operator's approval; `auto`: approved "
         "once solved.",
+    )
+    alerts: AlertRules | None = Field(
+        default=None, description="Alert rules over the park defaults (energyhub.alerts.rules)."
     )
 
 
@@ -538,6 +546,7 @@ def _reference_problems(site: SiteFile) -> Iterator[str]:
         owners += [(f"city.parks[{p}].buildings[{b}]", bl) for b, bl in enumerate(park.buildings)]
         for path, owner in owners:
             yield from _meter_problems(path, owner, park, meters_by_site)
+    yield from site_rule_problems(site)
 
 
 def _meter_problems(

@@ -19,6 +19,7 @@ from energyhub.store.migrations import (
     v003_api_keys,
     v004_setpoints,
     v005_grid_intensity,
+    v006_alerts,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -28,6 +29,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v003_api_keys.MIGRATION,
     v004_setpoints.MIGRATION,
     v005_grid_intensity.MIGRATION,
+    v006_alerts.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -1,0 +1,1 @@
+"""Monitoring alerts: rules per site, incremental debounced evaluation, delivery."""

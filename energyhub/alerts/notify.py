@@ -1,0 +1,185 @@
+"""Delivery of opened and closed alerts: MQTT (QoS 1) and an optional signed webhook.
+
+A bounded queue decouples delivery from evaluation: a slow webhook never delays the next tick.
+The `alerts` table stays the record; a notification that cannot be delivered is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import aiomqtt
+import httpx
+import orjson
+
+from energyhub.alerts.store import AlertRow
+from energyhub.mqtt import parse_mqtt_url
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Energyhub-Signature"
+"""`sha256=<hex HMAC-SHA256 of the raw body under the shared secret>`, as GitHub signs hooks."""
+EVENT_HEADER = "X-Energyhub-Event"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert opened or closed, with where it belongs."""
+
+    event: Literal["opened", "closed"]
+    alert: AlertRow
+    building_id: str | None
+
+    def payload(self) -> dict[str, Any]:
+        a = self.alert
+        return {
+            "event": self.event, "id": a.id, "site": a.site_id, "park": a.park_id,
+            "building": self.building_id, "rule": a.rule, "subject": a.subject,
+            "severity": a.severity, "message": a.message,
+            "opened_at": a.opened_at.isoformat(),
+            "closed_at": a.closed_at.isoformat() if a.closed_at else None,
+            "values": a.closing_values if self.event == "closed" else a.opening_values,
+        }  # fmt: skip
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.payload())
+
+
+class Notifier(Protocol):
+    async def send(self, event: AlertEvent) -> None:
+        """Deliver one event or raise."""
+        ...
+
+
+def alert_topic(prefix: str, park_id: str, building_id: str | None) -> str:
+    """`{prefix}/{park}/{building}/alert`; a park-wide alert uses the park id as its building."""
+    return f"{prefix}/{park_id}/{building_id or park_id}/alert"
+
+
+class MqttNotifier:
+    """Publishes each event at QoS 1 on its building's alert topic; reconnects on the next event
+    after the broker went away."""
+
+    def __init__(self, url: str, client_id: str, prefix: str, timeout_s: float = 10) -> None:
+        self._endpoint = parse_mqtt_url(url)
+        self._client_id, self._prefix, self._timeout_s = client_id, prefix, timeout_s
+        self._client: aiomqtt.Client | None = None
+
+    async def _connected(self) -> aiomqtt.Client:
+        if self._client is None:
+            e = self._endpoint
+            client = aiomqtt.Client(
+                e.host, e.port, username=e.username, password=e.password,
+                identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
+                timeout=self._timeout_s, tls_params=aiomqtt.TLSParameters() if e.tls else None,
+            )  # fmt: skip
+            await client.__aenter__()
+            self._client = client
+        return self._client
+
+    async def send(self, event: AlertEvent) -> None:
+        topic = alert_topic(self._prefix, event.alert.park_id, event.building_id)
+        client = await self._connected()
+        try:
+            await client.publish(topic, event.body(), qos=1, timeout=self._timeout_s)
+        except aiomqtt.MqttError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                log.debug("alert MQTT connection already gone")
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookError(Exception):
+    """A webhook delivery failed after every attempt; `status` is the last HTTP status, if any."""
+
+    def __init__(self, url: str, attempts: int, status: int | None, reason: str) -> None:
+        self.url, self.attempts, self.status = url, attempts, status
+        super().__init__(f"webhook {url}: {reason} after {attempts} attempt(s)")
+
+
+class WebhookNotifier:
+    """POSTs each event as JSON with an HMAC signature; retries 5xx, 429 and network errors."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        secret: str,
+        attempts: int = 5,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self._client, self._url, self._secret = client, url, secret
+        self._attempts, self._backoff_s = attempts, backoff_s
+
+    async def send(self, event: AlertEvent) -> None:
+        body = event.body()
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self._secret, body),
+            EVENT_HEADER: f"alert.{event.event}",
+        }
+        status: int | None = None
+        reason = "no attempt"
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = await self._client.post(self._url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                status, reason = None, f"{type(exc).__name__}: {exc}"
+            else:
+                status = response.status_code
+                if status < 300:
+                    return
+                reason = f"HTTP {status}"
+                if status < 500 and status != 429:
+                    raise WebhookError(self._url, attempt, status, reason)
+            if attempt < self._attempts:
+                await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+        raise WebhookError(self._url, self._attempts, status, reason)
+
+
+class Dispatcher:
+    """A bounded queue and one task delivering each event to every notifier in turn."""
+
+    def __init__(self, notifiers: Sequence[Notifier], capacity: int = 10_000) -> None:
+        self._notifiers = list(notifiers)
+        self._queue: asyncio.Queue[AlertEvent] = asyncio.Queue(capacity)
+        self.dropped = 0
+
+    def submit(self, event: AlertEvent) -> None:
+        """Queue an event; when the queue is full it is dropped (and logged), never awaited."""
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("alert notification dropped (queue full): %s", event.payload())
+
+    async def run(self) -> None:
+        """Deliver until cancelled; a failing notifier is logged, the others still get the event."""
+        while True:
+            event = await self._queue.get()
+            for notifier in self._notifiers:
+                try:
+                    await notifier.send(event)
+                except Exception as exc:  # every item guarded: the loop never dies
+                    log.error("alert %s not delivered: %s", event.alert.id, exc)
+            self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been handled."""
+        await self._queue.join()

@@ -1,0 +1,120 @@
+"""Incremental inputs: newly completed 15-minute load buckets per site, forecasts, rejects.
+
+Each reader keeps a cursor, so a tick reads only what arrived since the previous one: the rollup
+buckets after the last one handed out, the `rejected` rows after the last id counted.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from psycopg import AsyncConnection
+
+BUCKET = timedelta(minutes=15)
+ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+BUCKETS = """
+SELECT bucket, meter_id, n, sum_value, last_value FROM readings_15m
+WHERE meter_id = ANY(%s) AND bucket >= %s AND bucket < %s ORDER BY bucket, meter_id"""
+PLAN_FORECAST = """
+SELECT DISTINCT ON (b.site) b.site, pi.value
+FROM unnest(%(sites)s::text[], %(parks)s::text[]) AS b (site, park)
+JOIN plans AS p ON p.status = 'active' AND p.site_id IN (b.site, b.park)
+JOIN plan_inputs AS pi ON pi.plan_id = p.id AND pi.name = b.site || ':electricity_kw'
+    AND pi.ts <= %(bucket)s AND pi.ts > %(bucket)s - make_interval(secs => p.step_s)
+ORDER BY b.site, (p.site_id = b.site) DESC, pi.ts DESC"""
+REJECT_WINDOW = timedelta(minutes=1)
+
+ForecastSource = Callable[
+    [AsyncConnection, list[tuple[str, str]], datetime], Awaitable[dict[str, float]]
+]
+"""(connection, [(building, park)], bucket start) → forecast electric kW per building."""
+
+
+def floor_bucket(ts: datetime) -> datetime:
+    return ts - (ts - ORIGIN) % BUCKET
+
+
+async def plan_forecast(
+    conn: AsyncConnection, sites: list[tuple[str, str]], bucket: datetime
+) -> dict[str, float]:
+    """`<building>:electricity_kw` of the active plan (the building's, else its park's)."""
+    params = {"sites": [s for s, _ in sites], "parks": [p for _, p in sites], "bucket": bucket}
+    cur = await conn.execute(PLAN_FORECAST, params)
+    return {str(site): float(value) for site, value in await cur.fetchall()}
+
+
+class BucketReader:
+    """Site load (kW) of each 15-minute bucket once it is complete and its rollup refreshed."""
+
+    def __init__(
+        self,
+        sites: dict[str, tuple[int, ...]],
+        counters: set[int],
+        start: datetime,
+        grace: timedelta,
+    ) -> None:
+        self._sites, self._counters, self._grace = sites, counters, grace
+        self._meters = sorted({m for ms in sites.values() for m in ms})
+        self.cursor = floor_bucket(start)
+        self._last_counter: dict[int, float] = {}
+
+    async def read(
+        self, conn: AsyncConnection, now: datetime
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        """Buckets in [cursor, the last complete one]; the cursor then moves past them."""
+        end = floor_bucket(now - self._grace)
+        if end <= self.cursor or not self._meters:
+            return {}
+        cur = await conn.execute(BUCKETS, (self._meters, self.cursor - BUCKET, end))
+        per_meter: dict[datetime, dict[int, float]] = {}
+        for bucket, meter_id, n, sum_value, last_value in await cur.fetchall():
+            kw = self._meter_kw(meter_id, n, sum_value, last_value)
+            if bucket >= self.cursor and kw is not None:
+                per_meter.setdefault(bucket, {})[meter_id] = kw
+        self.cursor = end
+        out: dict[str, list[tuple[datetime, float]]] = {}
+        for bucket in sorted(per_meter):
+            values = per_meter[bucket]
+            for site_id, meters in self._sites.items():
+                known = [values[m] for m in meters if m in values]
+                if known:
+                    out.setdefault(site_id, []).append((bucket, sum(known)))
+        return out
+
+    def _meter_kw(self, meter_id: int, n: int, sum_value: float, last_value: float) -> float | None:
+        if meter_id not in self._counters:
+            return sum_value / n
+        previous = self._last_counter.get(meter_id)
+        self._last_counter[meter_id] = last_value
+        if previous is None:
+            return None
+        delta_kwh = last_value - previous if last_value >= previous else last_value  # a reset
+        return delta_kwh / (BUCKET / timedelta(hours=1))
+
+
+class RejectCounter:
+    """Rejected messages per minute, from the `rejected` rows after the last id counted."""
+
+    def __init__(self) -> None:
+        self.last_id: int | None = None
+        self._recent: deque[tuple[datetime, int]] = deque()
+
+    async def read(self, conn: AsyncConnection, now: datetime) -> float:
+        if self.last_id is None:
+            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM rejected")
+            row = await cur.fetchone()
+            self.last_id = int(row[0]) if row else 0
+            return 0.0
+        cur = await conn.execute(
+            "SELECT count(*), coalesce(max(id), %s) FROM rejected WHERE id > %s",
+            (self.last_id, self.last_id),
+        )
+        row = await cur.fetchone()
+        count, self.last_id = (int(row[0]), int(row[1])) if row else (0, self.last_id)
+        if count:
+            self._recent.append((now, count))
+        while self._recent and now - self._recent[0][0] > REJECT_WINDOW:
+            self._recent.popleft()
+        return float(sum(n for _, n in self._recent))

@@ -1,0 +1,193 @@
+"""Alert fixtures: a small site, its database, an ingest worker, the alerts role, receivers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import aiomqtt
+import orjson
+import pytest
+
+from energyhub.alerts.service import run_alerts
+from energyhub.config import Settings
+from energyhub.ingest.worker import IngestWorker
+from energyhub.scheduler.clock import SystemClock
+from energyhub.sites import SiteFile, parse_site
+from energyhub.store.db import connect
+from energyhub.store.migrations import migrate
+from energyhub.store.sync import sync_site
+
+BROKER_HOST, BROKER_PORT = "127.0.0.1", 1883
+SECRET = "s3cret"  # noqa: S105  (a test's webhook secret)
+
+SITE: dict[str, Any] = {
+    "version": 1,
+    "timezone": "Asia/Shanghai",
+    "city": {
+        "id": "c1",
+        "parks": [
+            {
+                "id": "p1",
+                "grid": {"import_max_kw": 2000},
+                "alerts": {"silence": {"enabled": False}},
+                "buildings": [
+                    {
+                        "id": "b1",
+                        "class": "office-A",
+                        "floor_area_m2": 1000,
+                        "grid": {"import_max_kw": 500},
+                        "meters": [
+                            {"id": "main", "carrier": "electricity", "quantity": "power_kw"},
+                            {"id": "soc", "carrier": "none", "quantity": "soc_pct", "asset": "bat"},
+                        ],
+                        "assets": [{"id": "bat", "type": "battery", "energy_kwh": 100, "power_kw": 50}],
+                        "alerts": {
+                            "silence": {"meters": ["main"], "intervals": 4, "interval_s": 0.25, "clear_min": 0},
+                            "limit": {"for_min": 0.01, "clear_min": 0.01},
+                            "soc": {"enabled": False},
+                        },
+                    },
+                    {"id": "b2", "class": "hotel", "floor_area_m2": 1000},
+                ],
+            }
+        ],
+    },
+}  # fmt: skip
+
+
+def small_site() -> SiteFile:
+    return parse_site(SITE, "test-site")
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def site_db(pg_url: str) -> str:
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+        await sync_site(conn, small_site())
+    return pg_url
+
+
+def alert_settings(db_url: str, prefix: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "db_url": db_url,
+        "mqtt_url": f"mqtt://{BROKER_HOST}:{BROKER_PORT}",
+        "mqtt_topic_prefix": prefix,
+        "mqtt_client_id_prefix": prefix,
+        "ingest_metrics_port": 0,
+        "ingest_flush_s": 0.05,
+        "ingest_session_expiry_s": 60,
+        "alerts_tick_s": 0.1,
+        "alerts_reload_s": 0.3,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running(settings: Settings, site: SiteFile) -> AsyncIterator[None]:
+    """An ingest worker and the alerts role in this process, stopped cleanly after."""
+    worker = IngestWorker(settings, 0, shared=False)
+    stop = asyncio.Event()
+    ingest = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(worker.ready.wait(), 30)
+    alerts = asyncio.create_task(run_alerts(settings, site, SystemClock(), stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(ingest, alerts), 30)
+
+
+async def publish_power(prefix: str, meter: str, values: list[float], every_s: float) -> None:
+    """Publish one reading of b1's meter every `every_s`, stamped now."""
+    async with aiomqtt.Client(BROKER_HOST, BROKER_PORT, protocol=aiomqtt.ProtocolVersion.V5) as c:
+        for value in values:
+            ts = int(datetime.now(UTC).timestamp() * 1000)
+            await c.publish(
+                f"{prefix}/p1/b1/{meter}", orjson.dumps({"ts": ts, "value": value}), qos=1
+            )
+            await asyncio.sleep(every_s)
+
+
+async def alert_rows(db_url: str, rule: str) -> list[tuple[Any, ...]]:
+    async with connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT id, site_id, subject, opened_at, closed_at, opening_values FROM alerts "
+            "WHERE rule = %s ORDER BY id",
+            (rule,),
+        )
+        return await cur.fetchall()
+
+
+async def wait_rows(
+    db_url: str, rule: str, test: Any, timeout_s: float = 15
+) -> list[tuple[Any, ...]]:
+    """Poll the rule's alerts until `test(rows)` holds; returns the rows (asserts on timeout)."""
+    deadline = time.monotonic() + timeout_s
+    rows: list[tuple[Any, ...]] = []
+    while time.monotonic() < deadline:
+        rows = await alert_rows(db_url, rule)
+        if test(rows):
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{rule} alerts never reached the expected state: {rows}")
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on localhost: answers `fail_first` requests with 500, then 200."""
+
+    fail_first: int = 0
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def valid(self, headers: dict[str, str], body: bytes) -> bool:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(headers.get("x-energyhub-signature", ""), expected)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(fail_first=1)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            failing = len(state.requests) <= state.fail_first
+            self.send_response(500 if failing else 204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
