@@ -91,6 +91,7 @@ class Scheduler:
             self._last[target] = await last_horizon_start(conn, target.site_id, CREATED_BY)
 
     def next_wake(self, now: datetime) -> datetime:
+        """The next step boundary after `now`."""
         return step_floor(now, self.config.step) + self.config.step
 
     async def tick(self, conn: AsyncConnection) -> TickReport:
@@ -142,13 +143,15 @@ class Scheduler:
         async with pool.connection() as conn:
             await self.resume(conn)
         while not stop.is_set():
+            began = self.clock.now()
             try:
                 async with pool.connection() as conn:
                     report = await self.tick(conn)
                 _log(report)
             except (EnergyhubError, OSError) as exc:
                 log.error("scheduler tick failed: %s", exc)
-            wake = asyncio.create_task(self.clock.sleep_until(self.next_wake(self.clock.now())))
+            # the boundary after the step this tick began in: at once if a slow tick passed it
+            wake = asyncio.create_task(self.clock.sleep_until(self.next_wake(began)))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait([wake, stopping], return_when=asyncio.FIRST_COMPLETED)
             wake.cancel()

@@ -34,7 +34,6 @@ from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 
-REPO = Path(__file__).resolve().parents[2]
 SHARED_BROKER = os.environ.get("ENERGYHUB_MQTT_URL", "mqtt://127.0.0.1:1883")
 TZ = "Asia/Shanghai"
 BATTERY_KWH = 2000.0
@@ -169,18 +168,27 @@ async def write_history(url: str, spec: HistorySpec) -> None:
 # --- MQTT: a private broker and a setpoint collector -------------------------------------------
 
 
+BROKER_CONFIG = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+max_inflight_messages 20000
+max_queued_messages 1000000
+max_queued_bytes 2147483648
+max_packet_size 1048576
+"""
+"""A private Mosquitto sized like deploy/mosquitto.conf (no 1,000-message cap), no auth."""
+
+
 class Broker:
-    """A private Mosquitto on a free port with the shipped configuration (no 1,000-message cap)."""
+    """A private Mosquitto on a free port, for the heavy streams of a simulated park."""
 
     def __init__(self, root: Path) -> None:
         self.port = free_port()
-        (root / "data").mkdir(parents=True, exist_ok=True)
-        os.chmod(root / "data", 0o777)
-        config = (REPO / "deploy" / "mosquitto.conf").read_text()
-        config = config.replace("listener 1883", f"listener {self.port} 127.0.0.1")
-        config = config.replace("/mosquitto/data/", f"{root}/data/")
+        root.mkdir(parents=True, exist_ok=True)
+        config = BROKER_CONFIG.format(port=self.port)
         if os.geteuid() == 0:
-            config += "\nuser root\n"
+            config += "user root\n"
         self.config = root / "mosquitto.conf"
         self.config.write_text(config)
         self.process: subprocess.Popen[bytes] | None = None
@@ -221,7 +229,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:10]}/energyhub"
+    return f"t{uuid.uuid4().hex[:10]}"
 
 
 @dataclass
