@@ -172,23 +172,32 @@ async def actual_frame(
         for m in meters
         if m.quantity == "soc_pct" and m.asset_id in storages
     }
-    out = out.join(await _soc_at_step_end(conn, soc_meters, index, step))
+    extended = index.insert(0, index[0] - step)  # the SOC before the first step, for changes
+    soc = await _soc_at_step_end(conn, soc_meters, pd.DatetimeIndex(extended), step)
     power = {
         m.id: m.asset_id
         for m in meters
         if m.carrier == "electricity" and m.quantity == "power_kw" and m.asset_id in storages
     }
-    series = await meter_series(conn, backend, list(power), start, end, step.to_pytimedelta())
-    charging = pd.Series(0.0, index=index)
+    metered = await meter_series(conn, backend, list(power), start, end, step.to_pytimedelta())
+    metered["asset_id"] = metered["meter_id"].map(power)
+    out["battery_kw"] = _battery_kw(storages, metered, soc, step).reindex(index)
+    return out.join(soc.reindex(index))
+
+
+def _battery_kw(
+    storages: dict[str, Storage], metered: pd.DataFrame, soc: pd.DataFrame, step: pd.Timedelta
+) -> pd.Series:
+    """Batteries' charging (+) per step: their power meter, else their SOC changes."""
+    charging = pd.Series(0.0, index=soc.index)
     for asset in (a for a in storages.values() if isinstance(a, Battery)):
-        metered = series[series["meter_id"].map(power) == asset.id].set_index("bucket")["value"]
-        if not metered.empty:
-            charging = charging + metered.reindex(index)
-        elif f"soc_kwh:{asset.id}" in out:
+        own = metered[metered["asset_id"] == asset.id].set_index("bucket")["value"]
+        if not own.empty:
+            charging = charging + own.reindex(soc.index)
+        elif f"soc_kwh:{asset.id}" in soc:
             hours = step.total_seconds() / 3600
-            charging = charging + _charge_from_soc(out[f"soc_kwh:{asset.id}"], asset, hours)
-    out["battery_kw"] = charging
-    return out
+            charging = charging + _charge_from_soc(soc[f"soc_kwh:{asset.id}"], asset, hours)
+    return charging
 
 
 # --- prices and accounts -----------------------------------------------------------------------
@@ -359,10 +368,11 @@ async def plan_vs_actual(
     scope = resolve_scope(site, record.level, record.site_id)
     frame = await _plan_frame(conn, backend, record, scope, site)
     dt_h = record.step_s / 3600
+    metered = frame
     if not frame.empty:
-        frame = frame[frame["actual_import_kw"].notna() & frame["baseline_import_kw"].notna()]
-    basis = "controlled" if not frame.empty and frame["controlled"].any() else "metered"
-    used = frame[frame["controlled"]] if basis == "controlled" else frame
+        metered = frame[frame["actual_import_kw"].notna() & frame["baseline_import_kw"].notna()]
+    basis = "controlled" if not metered.empty and metered["controlled"].any() else "metered"
+    used = metered[metered["controlled"]] if basis == "controlled" else metered
     if used.empty:
         used = pd.DataFrame(columns=list(ACCOUNT_COLUMNS), dtype="float64")
     baseline = record.baseline.get("cost_cny")

@@ -136,7 +136,7 @@ class HistorySpec:
 
 
 async def write_history(url: str, spec: HistorySpec) -> None:
-    """Readings of every meter of the test site (through the COPY writer), rollups refreshed."""
+    """Readings of every meter of the test site, each until its silence if it falls silent."""
     bounds = [pd.Timestamp(t).tz_convert("UTC") for t in (spec.start, spec.end)]
     index = pd.date_range(*bounds, freq=spec.step, inclusive="left")
     local = index.tz_convert(TZ)
@@ -147,15 +147,23 @@ async def write_history(url: str, spec: HistorySpec) -> None:
         "bess-soc": np.full(len(index), spec.soc_pct),
         "outdoor": 28.0 + 4.0 * np.sin(2 * np.pi * (np.asarray(local.hour) - 9) / 24),
     }
+    series = {name: pd.Series(v, index=index) for name, v in values.items()}
+    await write_readings(
+        url, {n: v[v.index < pd.Timestamp(spec.silent.get(n, spec.end))] for n, v in series.items()}
+    )
+
+
+async def write_readings(url: str, series: dict[str, pd.Series]) -> None:
+    """Store readings by meter name (meters the site lacks are skipped); refresh the rollups."""
     async with connect(url) as conn:
         cur = await conn.execute("SELECT name, id FROM meters WHERE active")
         ids = dict(await cur.fetchall())
     ts, meter, value = [], [], []
-    for name, series in values.items():
-        keep = index < pd.Timestamp(spec.silent.get(name, spec.end))
-        ts.append(index[keep].tz_convert(None).to_numpy())
-        meter.append(np.full(int(keep.sum()), ids[name]))
-        value.append(series[keep])
+    for name, values in series.items():
+        if name in ids:
+            ts.append(pd.DatetimeIndex(values.index).tz_convert("UTC").tz_convert(None).to_numpy())
+            meter.append(np.full(len(values), ids[name]))
+            value.append(values.to_numpy(dtype=float))
     batch = ReadingBatch.from_columns(
         np.concatenate(ts), np.concatenate(meter), np.concatenate(value)
     )
