@@ -157,6 +157,7 @@ async def test_a_gateway_publishes_only_under_its_own_prefix(broker: Broker) -> 
             "energyhub/expo/b02",
             "energyhub/lingang/l01/main",
             "energyhub/expo/b01/b01-bess/setpoint",
+            "energyhub/expo/b01/alert",
             "energyhub/expo/b01/status",
         ):
             await gateway.publish(topic, b'{"ts": 0, "value": 1}', qos=1)
