@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         le=65535,
         description="Prometheus metrics port of ingest worker 0 (worker i uses port + i; 0: off).",
     )
+    ingest_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the ingest metrics listen on (0.0.0.0 for a Prometheus elsewhere).",
+    )
     ingest_log_every_s: float = Field(
         default=30, gt=0, description="Seconds between ingest summary lines in the log."
     )

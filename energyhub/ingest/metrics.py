@@ -53,10 +53,10 @@ class IngestMetrics:
             "energyhub_ingest_db_retries", "Writes retried while the database was down", registry=r
         )
 
-    def serve(self, port: int) -> None:
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics on the port (0: not at all)."""
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
 
     def value(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0

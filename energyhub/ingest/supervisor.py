@@ -29,7 +29,7 @@ async def run_worker(settings: Settings, index: int, shared: bool) -> None:
     stop_on_signals(stop)
     metrics = IngestMetrics()
     if settings.ingest_metrics_port:
-        metrics.serve(settings.ingest_metrics_port + index)
+        metrics.serve(settings.ingest_metrics_port + index, settings.ingest_metrics_host)
     await IngestWorker(settings, index, metrics, shared=shared).run(stop)
 
 

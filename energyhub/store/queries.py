@@ -157,12 +157,16 @@ async def site_series(
     step: timedelta,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """Power per carrier and bucket summed over the site's subtree: bucket, carrier, power_kw."""
+    """Power per carrier and bucket summed over the site's subtree: bucket, carrier, power_kw.
+
+    A meter's bucket whose value is unknown (a counter's first reading, nothing before it) is left
+    out of the sum rather than counted as zero.
+    """
     meter_ids = await site_meter_ids(conn, site_id)
     per_meter = await meter_series(conn, backend, meter_ids, start, end, step, timezone)
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))
     carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
-    joined = per_meter.merge(carriers, on="meter_id")
+    joined = per_meter.merge(carriers, on="meter_id").dropna(subset=["value"])
     summed = joined.groupby(["bucket", "carrier"], as_index=False).agg(power_kw=("value", "sum"))
     return summed.sort_values(["bucket", "carrier"], ignore_index=True)
 
