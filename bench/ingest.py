@@ -180,6 +180,7 @@ def wait_subscribed(process: subprocess.Popen[str], workers: int) -> None:
         line = process.stderr.readline()
         if not line:
             raise RuntimeError("the ingest workers exited before subscribing")
+        sys.stderr.write(line)
         subscribed += " subscribed to " in line
     threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining the pipe
 
