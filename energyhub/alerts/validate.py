@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from energyhub.alerts.rules import PARK_ONLY, RULE_NAMES, AlertRules, LimitRule, effective
+from energyhub.alerts.rules import (
+    PARK_ONLY,
+    RULE_NAMES,
+    AlertRules,
+    LimitRule,
+    Rule,
+    RuleName,
+    effective,
+)
 
 if TYPE_CHECKING:
     from energyhub.sites import Building, Park, SiteFile
@@ -62,3 +70,11 @@ def site_rule_problems(site: SiteFile) -> Iterator[str]:
         for b, building in enumerate(park.buildings):
             path = f"city.parks[{p}].buildings[{b}]"
             yield from rule_problems(path, building, building.alerts)
+
+
+def applied(owner: Park | Building, rules: AlertRules | None, name: RuleName) -> Rule | None:
+    """The rule as it runs on this site: None when off, or a limit with nothing to limit."""
+    rule = effective(kind_of(owner), rules, name)
+    if isinstance(rule, LimitRule) and rule.limit_kw is None and owner.grid is None:
+        return None
+    return rule
