@@ -111,14 +111,23 @@ async def save_forecast(
     methods: dict[str, str],
     notes: list[str],
     initial_soc: dict[str, Any],
+    unplanned: list[str],
 ) -> None:
-    """The inputs table a plan was solved with, how each column was forecast, what was filled."""
+    """The inputs table a plan was solved with, how each column was forecast, what was filled,
+    and the assets it must not steer."""
     long = inputs.rename_axis("ts").reset_index().melt(id_vars="ts", var_name="name")
     async with conn.transaction():
         await conn.execute(
-            "INSERT INTO plan_forecasts (plan_id, issued_at, methods, notes, initial_soc) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (plan_id, issued_at, Jsonb(methods), Jsonb(notes), Jsonb(initial_soc)),
+            "INSERT INTO plan_forecasts (plan_id, issued_at, methods, notes, initial_soc, "
+            "unplanned) VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                plan_id,
+                issued_at,
+                Jsonb(methods),
+                Jsonb(notes),
+                Jsonb(initial_soc),
+                Jsonb(sorted(unplanned)),
+            ),
         )
         async with conn.cursor().copy(
             "COPY plan_inputs (plan_id, ts, name, value) FROM STDIN"
@@ -139,3 +148,10 @@ async def plan_inputs(conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
     wide = long.pivot(index="ts", columns="name", values="value")
     wide.columns.name = None
     return wide
+
+
+async def unplanned_assets(conn: AsyncConnection, plan_id: int) -> set[str]:
+    """Assets a scheduler plan must not steer (none for plans made elsewhere)."""
+    cur = await conn.execute("SELECT unplanned FROM plan_forecasts WHERE plan_id = %s", (plan_id,))
+    row = await cur.fetchone()
+    return set(row[0]) if row else set()

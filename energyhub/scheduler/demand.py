@@ -160,7 +160,7 @@ def _converter(
         parts.terms.append((-1.0, draw, f"{asset.id} (estimated)"))
         parts.notes.append(
             f"{asset.id}: no electricity meter; its draw is estimated as the {carrier} demand it "
-            "can serve over its COP and taken out of the load"
+            "can serve over its COP (or efficiency) and taken out of the load"
         )
     else:
         parts.notes.append(
@@ -176,8 +176,12 @@ def electricity_history(
     options: ForecastOptions,
     thermal: dict[str, pd.Series],
     outdoor_c: pd.Series | None,
+    unplanned: set[str],
 ) -> tuple[DemandHistory, set[str]]:
-    """The building's electricity demand; and the renewables whose output could not be separated."""
+    """The building's electricity demand; and the renewables whose output could not be separated.
+
+    `unplanned` assets (whose thermal demand is not metered) stay inside the load, metered or not.
+    """
     column = f"{building.id}:electricity_kw"
     mains = [m for m in meters if m.carrier == "electricity" and m.measures_load]
     if not mains:
@@ -201,7 +205,7 @@ def electricity_history(
             else:
                 clipped = telemetry.history(pv).values.clip(lower=0.0)
                 parts.add_meter(1.0, History(clipped, pv.label))
-        elif isinstance(asset, GENERATORS + DRAWS):
+        elif isinstance(asset, GENERATORS + DRAWS) and asset.id not in unplanned:
             _take_out(parts, asset, meters, telemetry, thermal, outdoor_c)
     return parts.result(), unseparated
 

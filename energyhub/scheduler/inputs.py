@@ -7,6 +7,7 @@ ForecastError naming the meter; everything filled or assumed is listed in `notes
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -25,7 +26,7 @@ from energyhub.optimize.forecast import (
     forecast_outdoor,
     forecast_pv,
 )
-from energyhub.optimize.scope import Node, Scope
+from energyhub.optimize.scope import COOLING_SOURCES, HEAT_SOURCES, Node, Scope
 from energyhub.scheduler.demand import (
     electricity_history,
     outdoor_meter,
@@ -33,7 +34,23 @@ from energyhub.scheduler.demand import (
     thermal_history,
 )
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
-from energyhub.sites import PV, Building, CopFromOutdoor, Park, SiteFile, Wind
+from energyhub.sites import (
+    CHP,
+    PV,
+    AbsorptionChiller,
+    Asset,
+    Building,
+    CopFromOutdoor,
+    ElectricBoiler,
+    ElectricChiller,
+    FuelCell,
+    GasBoiler,
+    HeatPump,
+    Park,
+    SiteFile,
+    ThermalStorage,
+    Wind,
+)
 from energyhub.store.db import Backend
 
 
@@ -44,6 +61,8 @@ class ScopeForecast:
     frame: pd.DataFrame
     methods: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unplanned: set[str] = field(default_factory=set)
+    """Assets whose demand is not metered: the plan must not steer them."""
 
     def add(self, forecast: SeriesForecast) -> None:
         name = str(forecast.values.name)
@@ -60,6 +79,8 @@ class _Context:
     steps: pd.DatetimeIndex
     now: pd.Timestamp
     options: ForecastOptions
+    district_kw: dict[str, float]
+    """What the park's own assets can make for its buildings (park level only)."""
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -123,23 +144,69 @@ def _building(
         column = f"{building.id}:{carrier}_kw"
         if found is None:
             if node.produces(carrier):
-                raise ForecastError(
-                    f"{building.id}: no {carrier} meter (carrier {carrier}, without asset:), "
-                    f"needed to forecast {column} for its {carrier} assets"
-                )
+                _unmetered(ctx, building, carrier, out)
             continue
         thermal[carrier] = found.history.values
         out.notes += found.notes
-        out.add(_demand(ctx, found.history, column, outdoor))
+        capacity = thermal_capacity_kw(building.assets, carrier) + ctx.district_kw[carrier]
+        out.add(_capped(_demand(ctx, found.history, column, outdoor), capacity))
     past_c = outdoor[0] if outdoor is not None else None
     electricity, unseparated = electricity_history(
-        building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c
+        building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c, out.unplanned
     )
     out.notes += electricity.notes
     out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
             out.add(_renewable(ctx, building, asset, unseparated))
+
+
+def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooling"]) -> float:
+    """Most heat or cooling these assets can make at once (storage left out)."""
+    total = 0.0
+    for a in assets:
+        if carrier == "heat" and isinstance(a, HeatPump | GasBoiler | ElectricBoiler):
+            total += a.heat_max_kw
+        elif carrier == "heat" and isinstance(a, CHP):
+            total += a.fuel_max_kw * a.eta_th
+        elif carrier == "heat" and isinstance(a, FuelCell):
+            total += a.power_max_kw / a.eta_el * a.eta_th
+        elif carrier == "cooling" and isinstance(a, ElectricChiller | AbsorptionChiller):
+            total += a.cooling_max_kw
+    return total
+
+
+def _capped(forecast: SeriesForecast, capacity_kw: float) -> SeriesForecast:
+    """A thermal demand no more than the assets can serve; the excess would go unserved."""
+    over = forecast.values > capacity_kw
+    if not over.any():
+        return forecast
+    note = (
+        f"{forecast.values.name}: the forecast exceeds the {capacity_kw:g} kW its assets can make "
+        f"in {int(over.sum())} step(s) (up to {forecast.values.max():.0f} kW); capped, the rest "
+        "would go unserved"
+    )
+    values = forecast.values.clip(upper=capacity_kw)
+    return SeriesForecast(values, forecast.method, (*forecast.notes, note))
+
+
+def _unmetered(
+    ctx: _Context, building: Building, carrier: Literal["heat", "cooling"], out: ScopeForecast
+) -> None:
+    """No meter of a carrier the building's assets make: demand 0, those assets left alone."""
+    column = f"{building.id}:{carrier}_kw"
+    sources = HEAT_SOURCES if carrier == "heat" else COOLING_SOURCES
+    assets = [
+        a.id
+        for a in building.assets
+        if isinstance(a, sources) or (isinstance(a, ThermalStorage) and a.carrier == carrier)
+    ]
+    out.add(SeriesForecast(pd.Series(0.0, index=ctx.steps, name=column), "0: no meter"))
+    out.unplanned.update(assets)
+    out.notes.append(
+        f"{building.id}: no {carrier} meter, so {column} is taken as 0 and no setpoints go to "
+        f"{', '.join(assets)} (what they draw stays inside {building.id}:electricity_kw)"
+    )
 
 
 def _demand(
@@ -173,7 +240,9 @@ async def forecast_scope(
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
     start = (now - pd.Timedelta(history)).to_pydatetime()
     telemetry = await read_telemetry(conn, backend, meters, start, now.to_pydatetime(), step)
-    ctx = _Context(site, telemetry, meters, steps, now, options)
+    shared = scope.park.assets if scope.level == "park" else []
+    district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
+    ctx = _Context(site, telemetry, meters, steps, now, options, district)
     out = ScopeForecast(pd.DataFrame(index=pd.DatetimeIndex(steps, name="ts")))
     outdoor = _outdoor(ctx, scope.park, out)
     needing = _needs_outdoor(scope)

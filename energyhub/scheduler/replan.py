@@ -156,6 +156,7 @@ async def replan(
             methods=forecast.methods,
             notes=forecast.notes,
             initial_soc=soc.sources,
+            unplanned=sorted(forecast.unplanned),
         )
         await supersede_outdated(conn, record, CREATED_BY)
     return record

@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans.operations import activate_due, last_horizon_start
+from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
 from energyhub.scheduler.clock import Clock
 from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
@@ -80,7 +80,7 @@ class Scheduler:
         self.targets = targets(site, settings.scheduler_sites)
         self.prefix = settings.mqtt_topic_prefix.rstrip("/")
         self._last: dict[Target, datetime | None] = {}
-        self._schedules: dict[int, pd.DataFrame] = {}
+        self._schedules: dict[int, tuple[pd.DataFrame, set[str]]] = {}
 
     async def resume(self, conn: AsyncConnection) -> None:
         """Pick up after a stop: its unfinished sends become unconfirmed, re-plans continue."""
@@ -112,11 +112,13 @@ class Scheduler:
                 await self._send(conn, active, start, report)
         return report
 
-    async def _schedule(self, conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
+    async def _schedule(self, conn: AsyncConnection, plan_id: int) -> tuple[pd.DataFrame, set[str]]:
+        """A plan's schedule and the assets it must not steer (cached: plans never change)."""
         if plan_id not in self._schedules:
             while len(self._schedules) >= SCHEDULES_CACHED:
                 self._schedules.pop(next(iter(self._schedules)))
-            self._schedules[plan_id] = await plan_steps(conn, plan_id)
+            schedule = await plan_steps(conn, plan_id)
+            self._schedules[plan_id] = (schedule, await unplanned_assets(conn, plan_id))
         return self._schedules[plan_id]
 
     async def _send(
@@ -124,8 +126,8 @@ class Scheduler:
     ) -> None:
         """Claim, publish and settle each setpoint of the step starting at `start`."""
         scope = resolve_scope(self.site, active.level, active.site_id)
-        schedule = await self._schedule(conn, active.id)
-        for setpoint in step_setpoints(active.id, scope, schedule, pd.Timestamp(start)):
+        schedule, skip = await self._schedule(conn, active.id)
+        for setpoint in step_setpoints(active.id, scope, schedule, pd.Timestamp(start), skip):
             topic = setpoint.topic(self.prefix)
             if not await claim(conn, setpoint, topic):
                 continue

@@ -82,9 +82,10 @@ def controllable(scope: Scope) -> list[tuple[str, Asset]]:
 
 
 def step_setpoints(
-    plan_id: int, scope: Scope, schedule: pd.DataFrame, ts: pd.Timestamp
+    plan_id: int, scope: Scope, schedule: pd.DataFrame, ts: pd.Timestamp, skip: set[str]
 ) -> list[Setpoint]:
-    """The setpoints of the schedule row starting at `ts` (none if the plan has no such row)."""
+    """The setpoints of the schedule row starting at `ts` (none if the plan has no such row),
+    but none for the `skip` assets."""
     position = int(schedule.index.get_indexer(pd.DatetimeIndex([ts]))[0])
     if position < 0:
         return []
@@ -99,6 +100,7 @@ def step_setpoints(
             SETPOINT_OF[type(a)](a.id, row),
         )
         for site_id, a in controllable(scope)
+        if a.id not in skip
     ]
 
 

@@ -232,3 +232,29 @@ async def test_forecast_notes_say_what_was_filled(pg_url: str, prefix: str) -> N
         "forecast: office/pv: 1 gap(s) of up to 1 h filled by linear interpolation"
         in record.warnings
     ), record.warnings
+
+
+async def test_assets_whose_demand_is_not_metered_get_no_setpoints(
+    pg_url: str, prefix: str
+) -> None:
+    assets = [
+        *make_site().city.parks[0].buildings[0].model_dump(mode="json")["assets"],
+        {"id": "office-chiller", "type": "electric_chiller", "cooling_max_kw": 800, "cop": 5.0},
+    ]
+    site = make_site(assets=assets)
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix)
+    async with collect_setpoints(SHARED_BROKER, prefix) as received:
+        async with (
+            scheduler_for(settings, site, ManualClock(START)) as scheduler,
+            connect(pg_url) as conn,
+        ):
+            await scheduler.resume(conn)
+            record = (await scheduler.tick(conn)).replanned[0]
+    assert (
+        "forecast: office: no cooling meter, so office:cooling_kw is taken as 0 and no setpoints "
+        "go to office-chiller (what they draw stays inside office:electricity_kw)"
+    ) in record.warnings
+    assert [m.topic.split("/")[-2] for m in received] == ["office-bess"]
+    assert await _rows(pg_url, "SELECT unplanned FROM plan_forecasts") == [(["office-chiller"],)]

@@ -5,7 +5,8 @@ published (status `sending`), so a step is never sent twice, even across restart
 per (plan, asset, step) and one per (site, asset, step) whatever the plan. `acked` means the broker
 acknowledged the QoS 1 publish; `failed` that it did not; `unconfirmed` that the process stopped
 in between. `plan_inputs` holds the inputs table (forecasts) a plan was solved with, and
-`plan_forecasts` how they were made and what was filled.
+`plan_forecasts` how they were made, what was filled, where storage started, and which assets the
+plan must not steer (their demand is not metered).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ STATEMENTS = [
         issued_at timestamptz NOT NULL,
         methods jsonb NOT NULL DEFAULT '{}',
         notes jsonb NOT NULL DEFAULT '[]',
-        initial_soc jsonb NOT NULL DEFAULT '{}')""",
+        initial_soc jsonb NOT NULL DEFAULT '{}',
+        unplanned jsonb NOT NULL DEFAULT '[]')""",
 ]
 
 
