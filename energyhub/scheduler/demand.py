@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from energyhub.optimize.forecast import ForecastError, ForecastOptions, History, clean_history
@@ -150,7 +151,11 @@ def _estimated_draw(
 
 
 def _converter(
-    parts: _Parts, asset: Asset, thermal: dict[str, pd.Series], outdoor_c: pd.Series | None
+    parts: _Parts,
+    asset: Asset,
+    thermal: dict[str, pd.Series],
+    outdoor_c: pd.Series | None,
+    telemetry: Telemetry,
 ) -> None:
     """Take an unmetered converter's estimated draw out; its output leaves less for the next."""
     carrier = "cooling" if isinstance(asset, ElectricChiller) else "heat"
@@ -162,10 +167,25 @@ def _converter(
             f"{asset.id}: no electricity meter; its draw is estimated as the {carrier} demand it "
             "can serve over its COP (or efficiency) and taken out of the load"
         )
+    elif isinstance(asset, FlexibleLoad):
+        parts.terms.append((-1.0, _flexible_draw(asset, telemetry), f"{asset.id} (assumed)"))
+        parts.notes.append(
+            f"{asset.id}: no electricity meter; it is assumed to have drawn energy_kwh evenly "
+            "over its daily window, taken out of the load (the plan schedules it anew)"
+        )
     else:
         parts.notes.append(
             f"{asset.id}: no electricity meter; what it drew stays inside {parts.column}"
         )
+
+
+def _flexible_draw(asset: FlexibleLoad, telemetry: Telemetry) -> pd.Series:
+    index = telemetry.index
+    local = index.tz_convert(telemetry.tz)
+    hours = np.asarray(local.hour + local.minute / 60.0)
+    inside = (hours >= asset.window_start_h) & (hours < asset.window_end_h)
+    power = asset.energy_kwh / (asset.window_end_h - asset.window_start_h)
+    return pd.Series(np.where(inside, power, 0.0), index=index)
 
 
 def electricity_history(
@@ -226,7 +246,7 @@ def _take_out(
     elif isinstance(asset, Battery):
         _battery_from_soc(parts, asset, meters, telemetry)
     elif isinstance(asset, DRAWS):
-        _converter(parts, asset, thermal, outdoor_c)
+        _converter(parts, asset, thermal, outdoor_c, telemetry)
     else:
         parts.notes.append(
             f"{asset.id}: no electricity meter; its output stays inside {parts.column}"

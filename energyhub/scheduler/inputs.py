@@ -239,7 +239,9 @@ async def forecast_scope(
     step = pd.Timedelta(steps[1] - steps[0])
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
     start = (now - pd.Timedelta(history)).to_pydatetime()
-    telemetry = await read_telemetry(conn, backend, meters, start, now.to_pydatetime(), step)
+    telemetry = await read_telemetry(
+        conn, backend, meters, start, now.to_pydatetime(), step, site.tz
+    )
     shared = scope.park.assets if scope.level == "park" else []
     district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
     ctx = _Context(site, telemetry, meters, steps, now, options, district)

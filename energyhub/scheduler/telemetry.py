@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,8 @@ class Telemetry:
 
     index: pd.DatetimeIndex
     values: pd.DataFrame
+    tz: ZoneInfo
+    """The site's time zone (daily windows and profiles are local)."""
 
     def series(self, meter: StoredMeter) -> pd.Series:
         if meter.id in self.values.columns:
@@ -74,6 +77,7 @@ async def read_telemetry(
     start: datetime,
     end: datetime,
     step: pd.Timedelta,
+    tz: ZoneInfo,
 ) -> Telemetry:
     """Per-meter series in kW (sensors in their unit) per step, from the rollups when they fit."""
     first, last = (pd.Timestamp(t).tz_convert("UTC") for t in (start, end))
@@ -81,7 +85,7 @@ async def read_telemetry(
     ids = [m.id for m in meters]
     frame = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
     wide = frame.pivot_table(index="bucket", columns="meter_id", values="value", aggfunc="mean")
-    return Telemetry(index, wide.reindex(index))
+    return Telemetry(index, wide.reindex(index), tz)
 
 
 async def latest_by_meter(

@@ -1,0 +1,113 @@
+"""A building's demand history from its meters: what is added back, taken out or estimated."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energyhub.optimize.forecast import ForecastError, ForecastOptions
+from energyhub.scheduler.demand import electricity_history, outdoor_meter, thermal_history
+from energyhub.scheduler.telemetry import StoredMeter, Telemetry
+from energyhub.sites import Building
+
+TZ = ZoneInfo("Asia/Shanghai")
+INDEX = pd.date_range("2025-07-01", periods=96 * 3, freq="15min", tz="UTC", name="ts")
+NOW = INDEX[-1] + pd.Timedelta(minutes=15)
+OPTIONS = ForecastOptions()
+
+
+def meter(
+    i: int, name: str, carrier: str, quantity: str = "power_kw", asset: str | None = None
+) -> StoredMeter:
+    return StoredMeter(i, "b1", name, carrier, quantity, asset, False)
+
+
+def building(*assets: dict[str, object]) -> Building:
+    return Building.model_validate(
+        {"id": "b1", "class": "office-A", "floor_area_m2": 1000, "assets": list(assets)}
+    )
+
+
+def telemetry(values: dict[int, float | np.ndarray]) -> Telemetry:
+    frame = pd.DataFrame({k: np.broadcast_to(v, len(INDEX)) for k, v in values.items()}, INDEX)
+    return Telemetry(INDEX, frame, TZ)
+
+
+PV = {"id": "b1-pv", "type": "pv", "peak_kw": 100}
+BESS = {"id": "b1-bess", "type": "battery", "energy_kwh": 400, "power_kw": 100}
+HP = {"id": "b1-hp", "type": "heat_pump", "heat_max_kw": 200, "cop": 4.0}
+EV = {"id": "b1-ev", "type": "flexible_load", "power_max_kw": 50, "energy_kwh": 80,
+      "window_start_h": 22, "window_end_h": 24}  # fmt: skip
+
+
+def test_metered_assets_are_added_back_or_taken_out() -> None:
+    meters = [
+        meter(1, "main", "electricity"),
+        meter(2, "pv", "pv", asset="b1-pv"),
+        meter(3, "bess-p", "electricity", asset="b1-bess"),
+    ]
+    data = telemetry({1: 500.0, 2: 80.0, 3: 50.0})
+    result, unseparated = electricity_history(
+        building(PV, BESS), meters, data, NOW, OPTIONS, {}, None, set()
+    )
+    assert result.history.values.to_numpy() == pytest.approx(np.full(len(INDEX), 500 + 80 - 50))
+    assert result.history.meter == "b1/main + b1/pv − b1/bess-p"
+    assert unseparated == set() and result.notes == []
+
+
+def test_unmetered_assets_are_estimated_or_noted() -> None:
+    meters = [
+        meter(1, "main", "electricity"),
+        meter(4, "soc", "none", "soc_pct", asset="b1-bess"),
+        meter(5, "heat", "heat", "energy_kwh"),
+    ]
+    soc = 50.0 + np.arange(len(INDEX)) % 2 * 5.0  # 20 kWh in, 20 kWh out, alternately
+    data = telemetry({1: 600.0, 4: soc, 5: 300.0})
+    heat = thermal_history("heat", building(HP), meters, data, NOW, OPTIONS)
+    assert heat is not None
+    result, unseparated = electricity_history(
+        building(PV, BESS, HP, EV), meters, data, NOW, OPTIONS,
+        {"heat": heat.history.values}, None, set(),
+    )  # fmt: skip
+    values = result.history.values
+    local_hours = np.asarray(INDEX.tz_convert(TZ).hour)
+    ev = np.where(local_hours >= 22, 40.0, 0.0)
+    charge = np.where(np.arange(len(INDEX)) % 2 == 1, 20 / 0.25 / 0.95, -20 / 0.25 * 0.95)
+    expected = 600.0 - charge - 200 / 4.0 - ev
+    assert values.iloc[1:].to_numpy() == pytest.approx(expected[1:])
+    assert np.isnan(values.iloc[0])  # no SOC change before the first reading
+    assert unseparated == {"b1-pv"}
+    assert result.notes == [
+        "b1-pv: no meter; its output stays inside b1:electricity_kw and b1-pv:available_kw is 0",
+        "b1-bess: no power meter; its charging is taken from SOC changes of b1/soc",
+        "b1-hp: no electricity meter; its draw is estimated as the heat demand it can serve over "
+        "its COP (or efficiency) and taken out of the load",
+        "b1-ev: no electricity meter; it is assumed to have drawn energy_kwh evenly over its "
+        "daily window, taken out of the load (the plan schedules it anew)",
+    ]
+
+
+def test_unplanned_assets_stay_inside_the_load() -> None:
+    meters = [meter(1, "main", "electricity"), meter(6, "hp-el", "electricity", asset="b1-hp")]
+    data = telemetry({1: 600.0, 6: 70.0})
+    result, _ = electricity_history(building(HP), meters, data, NOW, OPTIONS, {}, None, {"b1-hp"})
+    assert result.history.values.to_numpy() == pytest.approx(np.full(len(INDEX), 600.0))
+
+
+def test_no_electricity_meter_is_refused() -> None:
+    with pytest.raises(ForecastError, match=r"^b1: no electricity meter"):
+        electricity_history(building(), [], telemetry({}), NOW, OPTIONS, {}, None, set())
+
+
+def test_the_outdoor_sensor_is_the_parks_first() -> None:
+    sensors = [
+        StoredMeter(1, "b1", "outdoor-roof", "none", "temperature_c", None, False),
+        StoredMeter(2, "b1", "indoor", "none", "temperature_c", None, False),
+        StoredMeter(3, "p", "air", "none", "temperature_c", None, False),
+    ]
+    assert outdoor_meter(sensors, "p") == sensors[2]
+    assert outdoor_meter(sensors[:2], "p") == sensors[0]
+    assert outdoor_meter(sensors[1:2], "p") is None
