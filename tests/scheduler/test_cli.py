@@ -1,0 +1,97 @@
+"""`energyhub scheduler` as a process: simulated time, plans and setpoints, SIGTERM, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from energyhub.store.db import connect
+
+from .conftest import (
+    SHARED_BROKER,
+    HistorySpec,
+    collect_setpoints,
+    make_site,
+    prepare_db,
+    site_doc,
+    write_history,
+)
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
+
+
+def environment(db_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
+    env.update(
+        ENERGYHUB_DB_URL=db_url,
+        ENERGYHUB_MQTT_URL=SHARED_BROKER,
+        ENERGYHUB_MQTT_TOPIC_PREFIX=prefix,
+        ENERGYHUB_MQTT_CLIENT_ID_PREFIX=prefix,
+        ENERGYHUB_SCHEDULER_SITES='["office"]',
+        ENERGYHUB_SCHEDULER_HORIZON_H="6",
+    )
+    env.update(extra)
+    return env
+
+
+async def plans(url: str) -> int:
+    async with connect(url) as conn:
+        row = await (await conn.execute("SELECT count(*) FROM plans")).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def test_the_command_plans_sends_and_stops_on_sigterm(
+    pg_url: str, prefix: str, tmp_path: Path
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site_doc()))
+    await prepare_db(pg_url, make_site())
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    command = [
+        sys.executable, "-m", "energyhub", "scheduler", "--site", str(site_file),
+        "--sim-start", START.isoformat(), "--speed", "900",
+    ]  # fmt: skip
+    async with collect_setpoints(SHARED_BROKER, prefix) as received:
+        process = await asyncio.create_subprocess_exec(
+            *command, env=environment(pg_url, prefix), stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(300):  # at most 60 s
+            if len(received) >= 3 or process.returncode is not None:
+                break
+            await asyncio.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    stderr = err.decode()
+    assert process.returncode == 0, stderr
+    assert len(received) >= 3
+    assert [datetime.fromisoformat(m.body["ts"]) for m in received[:3]] == [
+        START + i * timedelta(minutes=15) for i in range(3)
+    ]
+    assert await plans(pg_url) >= 1
+
+
+def test_bad_settings_and_arguments_are_one_line_errors(
+    pg_url: str, prefix: str, tmp_path: Path
+) -> None:
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site_doc()))
+    base = [sys.executable, "-m", "energyhub", "scheduler", "--site", str(site_file)]
+    cases = [
+        (["--sim-start", "yesterday"], {}, "--sim-start: expected an RFC 3339 time"),
+        ([], {"ENERGYHUB_SCHEDULER_SITES": '["nowhere"]'}, "no park or building 'nowhere'"),
+    ]
+    for args, extra, message in cases:
+        done = subprocess.run(
+            base + args, env=environment(pg_url, prefix, **extra), capture_output=True,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
