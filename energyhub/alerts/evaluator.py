@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 SIGNATURE = (
     "SELECT (SELECT count(*) || '/' || coalesce(max(updated_at)::text, '') FROM alert_rules)"
+    " || '|' || (SELECT count(*) || '/' || coalesce(max(id), 0) FROM meters WHERE active)"
 )
-" || '|' || (SELECT count(*) || '/' || coalesce(max(id), 0) FROM meters WHERE active)"
+"""Changes when API-edited rules or the active meters change: the watches are then rebuilt."""
 SAVE_STATE = """
 INSERT INTO alert_state (site_id, rule, state, updated_at) VALUES (%s, %s, %s, now())
 ON CONFLICT (site_id, rule) DO UPDATE SET state = excluded.state, updated_at = now()"""
