@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -107,12 +108,14 @@ def as_api_error(exc: Exception) -> ApiError:
         return ApiError(exc.status_code, str(exc.detail), headers=headers)
     if isinstance(exc, EnergyhubError):
         return from_energyhub(exc)
+    if isinstance(exc, psycopg.OperationalError):  # the pool timed out or the connection broke
+        return ApiError(503, "the database is unavailable; try again later")
     return ApiError(500, "internal error; the server log has the details")
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     error = as_api_error(exc)
-    if error.status >= 500 and not isinstance(exc, ApiError | EnergyhubError):
+    if error.status == 500:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return _response(error)
 

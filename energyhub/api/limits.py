@@ -17,11 +17,9 @@ def _span(delta: timedelta) -> str:
 def window(
     start: datetime | None, end: datetime | None, step: timedelta | None, settings: Settings
 ) -> tuple[datetime, datetime]:
-    """[start, end) with defaults (the last 24 h up to now), checked against the limits."""
+    """[start, end) with defaults (24 h: up to now, or from start), checked against the limits."""
     if end is None:
-        now = datetime.now(UTC)
-        end = now if start is None else max(start + timedelta(days=1), now)
-        end = min(end, (start or now) + timedelta(days=settings.api_max_range_days))
+        end = datetime.now(UTC) if start is None else start + timedelta(days=1)
     if start is None:
         start = end - timedelta(days=1)
     if end <= start:

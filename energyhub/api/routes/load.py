@@ -43,7 +43,9 @@ async def site_load(
     key: CurrentKey,
     state: StateDep,
     start: Annotated[Time | None, Query(description="Default: end − 24 h.")] = None,
-    end: Annotated[Time | None, Query(description="Exclusive. Default: now.")] = None,
+    end: Annotated[
+        Time | None, Query(description="Exclusive. Default: start + 24 h, or now.")
+    ] = None,
     step: Annotated[Step, Query(description="Bucket length.")] = "15m",
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> LoadPublic | Response:

@@ -72,7 +72,9 @@ async def readings(
     key: CurrentKey,
     state: StateDep,
     start: Annotated[Time | None, Query(description="Default: end − 24 h.")] = None,
-    end: Annotated[Time | None, Query(description="Exclusive. Default: now.")] = None,
+    end: Annotated[
+        Time | None, Query(description="Exclusive. Default: start + 24 h, or now.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1_000_000, description="Readings per page.")] = 1000,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor`.")] = None,
 ) -> ReadingsPublic:

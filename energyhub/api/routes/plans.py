@@ -191,14 +191,14 @@ async def get_actual(
 async def _decide(
     conn: ConnDep, key: ApiKey, plan_id: int, action: Literal["approve", "reject"], reason: str
 ) -> tuple[PlanRecord, ZoneInfo]:
-    await _plan_in_scope(conn, key, plan_id)
+    _, zone = await _plan_in_scope(conn, key, plan_id)
     require_role(key, "operator", f"{action} plans")
     who = f"key:{key.id}"
     if action == "approve":
         record = await store.approve(conn, plan_id, who)
     else:
         record = await store.reject(conn, plan_id, who, reason)
-    return record, await site_access(conn, key, record.site_id)
+    return record, zone
 
 
 @router.post(
