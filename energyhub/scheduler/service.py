@@ -150,8 +150,10 @@ class Scheduler:
                 async with pool.connection() as conn:
                     report = await self.tick(conn)
                 _log(report)
-            except (EnergyhubError, OSError) as exc:
-                log.error("scheduler tick failed: %s", exc)
+            except aiomqtt.MqttError:
+                raise  # the broker is gone: reconnect (`run_scheduler`)
+            except Exception:  # the loop outlives any one tick: a database outage, a bad forecast
+                log.exception("scheduler tick failed; retrying at the next step")
             # the boundary after the step this tick began in: at once if a slow tick passed it
             wake = asyncio.create_task(self.clock.sleep_until(self.next_wake(began)))
             stopping = asyncio.create_task(stop.wait())
