@@ -1,7 +1,8 @@
 """API benchmark: a year of 15-min readings, then 50 concurrent clients against `energyhub api`.
 
     .venv/bin/python bench/api.py [--meters 1000] [--days 365] [--clients 50] [--requests 2000]
-                                  [--load-requests 300] [--reuse]
+                                  [--load-requests 300] [--api-workers 1]
+                                  [--reuse]
 
 1. Loads `meters` meters (100 buildings × 10 meters: main, PV, heat and cooling counters, five
    sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
@@ -137,12 +138,12 @@ async def load_year(url: str, meters: int, days: int) -> None:
     )
 
 
-def serve(url: str, port: int) -> subprocess.Popen[str]:
+def serve(url: str, port: int, workers: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     env.update(ENERGYHUB_DB_URL=url, ENERGYHUB_DB_POOL_MAX="10", ENERGYHUB_LOG_LEVEL="WARNING")
     env.update(ENERGYHUB_DB_CONNECT_TIMEOUT_S="120")  # queued requests wait for a connection
     return subprocess.Popen(
-        [sys.executable, "-m", "energyhub", "api", "--port", str(port)],
+        [sys.executable, "-m", "energyhub", "api", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -244,7 +245,7 @@ async def run(args: argparse.Namespace) -> None:
         meter_ids = [r[0] for r in await (await conn.execute("SELECT id FROM meters")).fetchall()]
     print(f"database {DATABASE}: {rows:,} readings, {len(meter_ids)} meters")
     port = free_port()
-    server = serve(url, port)
+    server = serve(url, port, args.api_workers)
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base, server)
@@ -257,7 +258,9 @@ async def run(args: argparse.Namespace) -> None:
             return f"/sites/park/load?step=15m&start={start:%Y-%m-%dT%H:%M:%SZ}&end={end:%Y-%m-%dT%H:%M:%SZ}"
 
         await hammer(base, token, [load_path() for _ in range(20)], 1)  # warm up
-        print("one API process (uvicorn), pool of 10 connections, 2 shared cores:")
+        print(
+            f"energyhub api --workers {args.api_workers}, pools of 10 connections, 2 shared cores:"
+        )
         for name, make, count in (
             ("/sites/park/load?step=15m, a random 24 h", load_path, args.load_requests),
             (
@@ -290,6 +293,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=2000, help="Latest-value requests.")
     parser.add_argument("--load-requests", type=int, default=300, help="Park load requests.")
+    parser.add_argument("--api-workers", type=int, default=1, help="energyhub api --workers.")
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the loaded database of a previous run."
     )

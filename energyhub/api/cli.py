@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -40,6 +40,9 @@ def api_command(
     port: Annotated[
         int | None, typer.Option("--port", min=1, max=65535, help="Default: ENERGYHUB_API_PORT.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=32, help="Processes, each with its own pool.")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (sites, load, meters, plans, health, /metrics) with uvicorn."""
     settings = settings_or_exit()
@@ -50,15 +53,16 @@ def api_command(
     except EnergyhubError as exc:
         raise fail(str(exc)) from None
     configure_logging(settings)
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_level=settings.log_level.lower(),
-        access_log=False,  # request lines would carry nothing a key-less log needs
-    )
-    run_async(uvicorn.Server(config).serve())
+    options: dict[str, Any] = {
+        "host": host or settings.api_host,
+        "port": port or settings.api_port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,  # a line per request costs time; /metrics counts requests
+    }
+    if workers == 1:
+        run_async(uvicorn.Server(uvicorn.Config(create_app(settings), **options)).serve())
+    else:  # each worker process builds its app from the same environment
+        uvicorn.run("energyhub.api.app:create_app", factory=True, workers=workers, **options)
 
 
 @keys_app.command("create")
