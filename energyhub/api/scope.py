@@ -34,10 +34,22 @@ WITH RECURSIVE down (id, parent_id, kind, name) AS (
 SELECT id, parent_id, kind, name FROM down"""
 
 METER = """
+WITH RECURSIVE owners (id) AS (
+    SELECT site_id FROM meters WHERE id = %(meter)s AND active
+    UNION
+    SELECT enterprise_id FROM enterprise_meters WHERE meter_id = %(meter)s
+), up (id, parent_id, tz) AS (
+    SELECT s.id, s.parent_id, s.attributes->>'timezone' FROM sites AS s
+    JOIN owners ON s.id = owners.id WHERE s.active
+    UNION
+    SELECT s.id, s.parent_id, s.attributes->>'timezone'
+    FROM sites AS s JOIN up ON s.id = up.parent_id
+)
 SELECT m.id, m.site_id, m.name, m.carrier, m.quantity, m.parent_meter_id, m.asset_id,
-       m.rollover_kwh,
-       array(SELECT enterprise_id FROM enterprise_meters WHERE meter_id = m.id) AS enterprises
-FROM meters AS m WHERE m.id = %s AND m.active"""
+       m.rollover_kwh, (SELECT coalesce(bool_or(id = %(scope)s), false) FROM up) AS in_scope,
+       (SELECT max(tz) FROM up) AS tz
+FROM meters AS m WHERE m.id = %(meter)s AND m.active"""
+"""A meter with whether its site, or an enterprise it serves, lies in the key's subtree."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +70,8 @@ class MeterRow:
     parent_meter_id: int | None
     asset_id: str | None
     rollover_kwh: float | None
-    enterprises: list[str]
+    in_scope: bool
+    tz: str | None
 
 
 def _zone(name: str | None) -> ZoneInfo:
@@ -90,12 +103,11 @@ async def meter_access(
 ) -> tuple[MeterRow, ZoneInfo]:
     """The meter and its time zone; in scope through its site or an enterprise it serves."""
     cur = conn.cursor(row_factory=class_row(MeterRow))
-    await cur.execute(METER, (meter_id,))
+    await cur.execute(METER, {"meter": meter_id, "scope": key.site_id})
     meter = await cur.fetchone()
-    zone = None if meter is None else await _access(conn, key, [meter.site_id, *meter.enterprises])
-    if meter is None or zone is None:
+    if meter is None or not meter.in_scope:
         raise not_found(f"meter {meter_id}")
-    return meter, zone
+    return meter, _zone(meter.tz)
 
 
 async def subtree(conn: AsyncConnection, site_id: str) -> list[SiteRow]:
