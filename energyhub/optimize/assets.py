@@ -143,20 +143,27 @@ def add_flexible_load(ctx: Context, node: str, asset: FlexibleLoad) -> None:
     ctx.inject(node, "electricity", asset.id, -power.expr())
 
 
-def add_building_links(ctx: Context, park: Node, building: Node) -> None:
-    """A building's feeder from the park bus, and district heat/cooling where the park makes it."""
+def add_feeds(ctx: Context, park: Node, building: Node) -> dict[Carrier, Var]:
+    """A building's feeder from the park bus, and district heat/cooling where the park makes it,
+    injected into the building's balances; by carrier."""
     lower, upper = -np.inf, np.inf
     if building.link is not None:
         lower, upper = -building.link.export_max_kw, building.link.import_max_kw
-    feed = ctx.m.add_variables(f"{building.id}:feed_kw", ctx.n, lower, upper)
-    ctx.inject(building.id, "electricity", f"{building.id}:feed_kw", feed.expr())
-    ctx.inject(park.id, "electricity", f"{building.id}:feed_kw", -feed.expr())
+    feeds: dict[Carrier, Var] = {
+        "electricity": ctx.m.add_variables(f"{building.id}:feed_kw", ctx.n, lower, upper)
+    }
     for carrier in ("heat", "cooling"):
         if park.produces(carrier) and building.is_building:
-            name = f"{building.id}:district_{carrier}_kw"
-            district = ctx.m.add_variables(name, ctx.n)
-            ctx.inject(building.id, carrier, name, district.expr())
-            ctx.inject(park.id, carrier, name, -district.expr())
+            feeds[carrier] = ctx.m.add_variables(f"{building.id}:district_{carrier}_kw", ctx.n)
+    for carrier, var in feeds.items():
+        ctx.inject(building.id, carrier, var.name, var.expr())
+    return feeds
+
+
+def add_building_links(ctx: Context, park: Node, building: Node) -> None:
+    """The building's feeds (`add_feeds`), drawn from the park's balances."""
+    for carrier, var in add_feeds(ctx, park, building).items():
+        ctx.inject(park.id, carrier, var.name, -var.expr())
 
 
 def add_gas_supplies(ctx: Context) -> None:

@@ -9,6 +9,7 @@ the park's shared devices meet what they cannot. Demand no device can meet is re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,20 @@ class Baseline:
     @property
     def co2_kg(self) -> float:
         return sum(self.co2_kg_by_carrier.values())
+
+    @staticmethod
+    def combined(parts: Sequence[Baseline]) -> Baseline:
+        """The baseline of several parks: every term summed."""
+
+        def total(maps: list[dict[str, float]]) -> dict[str, float]:
+            keys = dict.fromkeys(k for m in maps for k in m)
+            return {k: sum(m.get(k, 0.0) for m in maps) for k in keys}
+
+        return Baseline(
+            total([p.cost_cny for p in parts]),
+            total([p.co2_kg_by_carrier for p in parts]),
+            total([p.unserved_kwh for p in parts]),
+        )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from energyhub.cli import console, fail
 from energyhub.errors import EnergyhubError
+from energyhub.optimize.decompose import DecomposeOptions
 from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError
 from energyhub.optimize.plan import Plan, plan
 
@@ -24,7 +25,12 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 
 def _summary(result: Plan) -> Table:
-    table = Table(title=f"plan {result.level} {result.site_id}: {result.status}")
+    title = f"plan {result.level} {result.site_id} ({result.method}): {result.status}"
+    if result.iterations is not None:
+        title += (
+            f", {result.iterations} iterations on {result.workers} workers, gap {result.gap:.2%}"
+        )
+    table = Table(title=title)
     table.add_column("term")
     table.add_column("plan", justify="right")
     table.add_column("baseline", justify="right")
@@ -42,8 +48,8 @@ def plan_command(
     inputs: Annotated[
         Path, typer.Option("--inputs", help="CSV indexed by ts with <id>:<quantity> columns.")
     ],
-    level: Annotated[str, typer.Option("--level", help="building, park (city: not yet).")],
-    site_id: Annotated[str, typer.Option("--id", help="Id of the building or park.")],
+    level: Annotated[str, typer.Option("--level", help="building, park or city.")],
+    site_id: Annotated[str, typer.Option("--id", help="Id of the building, park or city.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the schedule CSV here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     time_limit_s: Annotated[
@@ -52,12 +58,37 @@ def plan_command(
     mip_gap: Annotated[
         float | None, typer.Option("--mip-gap", min=0.0, help="Relative MIP gap to stop at.")
     ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="central (one MILP) or decomposed (park, city).")
+    ] = "central",
+    carbon_cap_kg: Annotated[
+        float | None, typer.Option("--carbon-cap-kg", help="Cap on the plan's CO₂ (kg).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Decomposed: worker processes.")
+    ] = None,
+    max_iterations: Annotated[
+        int, typer.Option("--max-iterations", min=1, help="Decomposed: iteration bound.")
+    ] = 150,
+    compare_central: Annotated[
+        bool,
+        typer.Option("--compare-central", help="Decomposed: also solve centrally, report the gap."),
+    ] = False,
 ) -> None:
-    """Schedule a building or park's electricity, heat, cooling and gas at least cost."""
+    """Schedule a building, park or city's electricity, heat, cooling and gas at least cost."""
+    options = DecomposeOptions(time_limit_s, max_iterations, workers=workers, progress=True)
     try:
         result = plan(
-            site, inputs, level=level, site_id=site_id, time_limit_s=time_limit_s, mip_gap=mip_gap
-        )
+            site, inputs, level=level, site_id=site_id, method=method,
+            carbon_cap_kg=carbon_cap_kg, time_limit_s=time_limit_s, mip_gap=mip_gap,
+            options=options,
+        )  # fmt: skip
+        central = (
+            plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=carbon_cap_kg,
+                 time_limit_s=time_limit_s, mip_gap=mip_gap)
+            if compare_central and method == "decomposed"
+            else None
+        )  # fmt: skip
     except InfeasiblePlanError as exc:
         if as_json:
             _print_json(
@@ -84,7 +115,23 @@ def plan_command(
             result.write_schedule(out)
         except OSError as exc:
             raise fail(escape(f"--out: cannot write {out}: {exc.strerror}")) from None
+    payload = result.to_json()
+    if central is not None:
+        payload["central"] = {
+            "status": central.status,
+            "objective_cny": central.objective_cny,
+            "gap": central.gap,
+            "solve_seconds": central.solve_seconds,
+        }
+        payload["gap_to_central"] = (result.objective_cny - central.objective_cny) / max(
+            abs(central.objective_cny), 1e-9
+        )
     if as_json:
-        _print_json(result.to_json())
+        _print_json(payload)
     else:
         console.print(_summary(result))
+        if central is not None:
+            console.print(
+                f"centralized: {central.objective_cny:,.2f} CNY ({central.status}); decomposed is "
+                f"{payload['gap_to_central']:+.3%} from it"
+            )

@@ -8,9 +8,12 @@ never on the arithmetic of a store's SOC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
+from energyhub.optimize.coupling import Caps
 from energyhub.optimize.errors import InfeasiblePlanError
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.levels import Built
@@ -29,6 +32,13 @@ PHYSICS_SLACK_CNY_PER_UNIT = 1000.0
 TARGETS = (":soc_final", ":energy_kwh")
 """Suffixes of rows that state a requirement rather than physics."""
 
+CAP_SLACK_CNY_PER_UNIT = 0.1
+"""Weight of a cap row's slack (a demand-response import cap, a carbon cap): a cap that cannot
+hold is reported as itself, before the balances it would otherwise push short."""
+
+CAPS = (":carbon_cap", ":demand_response[")
+"""Name parts of the cap rows (energyhub.optimize.coupling)."""
+
 SLACK_TOLERANCE = 1e-6
 """Slacks below this are solver noise, not a broken row."""
 
@@ -39,7 +49,9 @@ def _elastic(problem: Problem) -> Problem:
     identity = sp.identity(rows, format="csr")
     weights = np.full(rows, PHYSICS_SLACK_CNY_PER_UNIT)
     for name, block in problem.constraints.items():
-        if ":balance_" in name:
+        if any(part in name for part in CAPS):
+            weights[block.slice] = CAP_SLACK_CNY_PER_UNIT
+        elif ":balance_" in name:
             weights[block.slice] = BALANCE_SLACK_CNY_PER_KW
         elif name.endswith(TARGETS):
             weights[block.slice] = TARGET_SLACK_CNY_PER_UNIT
@@ -60,20 +72,29 @@ def _elastic(problem: Problem) -> Problem:
     )
 
 
-def _first_broken(problem: Problem, slack: np.ndarray, n_steps: int) -> tuple[str, int, float]:
-    """(block name, step, slack) of the earliest broken row, balance rows first."""
+def _first_broken(
+    problem: Problem, slack: np.ndarray, inputs: PlanInputs, caps: Caps | None
+) -> tuple[str, int, float]:
+    """(block name, step, slack) of the earliest broken row: caps, then balances, then others."""
     broken = np.flatnonzero(np.abs(slack) > SLACK_TOLERANCE)
-    found: list[tuple[bool, int, str, float]] = []
+    windows = {c.name: np.flatnonzero(c.steps) for c in caps.imports} if caps else {}
+    found: list[tuple[int, int, str, float]] = []
     for row in broken:
         block, offset = problem.row_block(int(row))
-        step = offset if block.size == n_steps else n_steps - 1
-        found.append((":balance_" not in block.name, step, block.name, float(slack[row])))
+        step = offset if block.size == inputs.n else inputs.n - 1
+        step = int(windows[block.name][offset]) if block.name in windows else step
+        rank = 0 if any(p in block.name for p in CAPS) else int(":balance_" not in block.name) + 1
+        found.append((rank, step, block.name, float(slack[row])))
     _, step, name, value = min(found)
     return name, step, value
 
 
 def explain_infeasible(
-    built: Built, scope: Scope, inputs: PlanInputs, time_limit_s: float | None
+    built: Built,
+    scopes: Sequence[Scope],
+    inputs: PlanInputs,
+    time_limit_s: float | None,
+    caps: Caps | None = None,
 ) -> InfeasiblePlanError:
     """An InfeasiblePlanError naming the balance (or asset row), node, assets and first step."""
     problem = built.problem
@@ -91,12 +112,12 @@ def explain_infeasible(
         )
     rows, cols = problem.a.shape
     slack = solution.x[cols : cols + rows] - solution.x[cols + rows :]
-    name, step, value = _first_broken(problem, slack, inputs.n)
+    name, step, value = _first_broken(problem, slack, inputs, caps)
     ts = inputs.index[step].isoformat()
     owner, _, what = name.partition(":")
     if what.startswith("balance_"):
         carrier = what.removeprefix("balance_")
-        sources = built.ctx.sources(owner, carrier)
+        sources = built.sources(owner, carrier)
         state = (
             f"short by {value:.4g} kW" if value > 0 else f"left with {-value:.4g} kW it cannot use"
         )
@@ -114,11 +135,28 @@ def explain_infeasible(
             step=step + 1,
             ts=ts,
         )
-    node = next((n.id for n, a in scope.assets() if a.id == owner), owner)
+    if any(part in name for part in CAPS):
+        return cap_error(name, step, value, ts)
+    node = next((n.id for s in scopes for n, a in s.assets() if a.id == owner), owner)
     message = (
         f"infeasible: {name} of asset {owner} at node {node} cannot hold (off by {abs(value):.4g}) "
         f"from step {step + 1} (ts {ts})"
     )
     return InfeasiblePlanError(
         message, constraint=name, node=node, carrier=None, assets=[owner], step=step + 1, ts=ts
+    )
+
+
+def cap_error(name: str, step: int, excess: float, ts: str) -> InfeasiblePlanError:
+    """A cap that no schedule can hold, even with everything under it at its least."""
+    what = "CO₂ (kg over the horizon)" if name.endswith(":carbon_cap") else "import (kW)"
+    return InfeasiblePlanError(
+        f"infeasible: {name} cannot hold: the least {what} reachable exceeds the cap by "
+        f"{abs(excess):.4g} at step {step + 1} (ts {ts})",
+        constraint=name,
+        node=name.partition(":")[0],
+        carrier=None,
+        assets=[],
+        step=step + 1,
+        ts=ts,
     )

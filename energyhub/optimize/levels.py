@@ -2,21 +2,24 @@
 
 Building level: one node, its assets, its own grid connection (or the park's tariff and limits).
 Park level: the park node (shared assets, the park connection limit and demand charge) and every
-building as a node fed from the park bus. A city level adds parks as nodes the same way.
+building as a node fed from the park bus. City level: every park the same way in one model, plus
+the city's caps (demand-response import caps, a carbon cap) across them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from energyhub.optimize import assets, conversion
+from energyhub.optimize.coupling import Caps, add_caps
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import PlanInputs
-from energyhub.optimize.model import ModelBuilder, Problem
-from energyhub.optimize.network import Binaries, Context, Prices
-from energyhub.optimize.scope import Scope
+from energyhub.optimize.model import Array, ModelBuilder, Problem, Var
+from energyhub.optimize.network import Binaries, Carrier, Context, Exclusivity, Prices
+from energyhub.optimize.scope import Node, Scope
 from energyhub.sites import (
     CHP,
     PV,
@@ -38,10 +41,29 @@ from energyhub.sites import (
 
 @dataclass(frozen=True, slots=True)
 class Built:
-    """A built problem with what extraction and diagnosis need to speak in names."""
+    """A built problem with what extraction and diagnosis need to speak in names: one context
+    per park (or the one building) it holds."""
 
     problem: Problem
-    ctx: Context
+    contexts: tuple[Context, ...]
+
+    @property
+    def ctx(self) -> Context:
+        """The first (at building and park level the only) context."""
+        return self.contexts[0]
+
+    def rebinarize(self, x: Array) -> Binaries | None:
+        """The policy to solve again with if a lazy family's relaxed optimum flows both ways."""
+        wanted = [ctx.simultaneous(x) for ctx in self.contexts]
+        if all(w == ctx.binaries for w, ctx in zip(wanted, self.contexts, strict=True)):
+            return None
+        order: list[Exclusivity] = ["off", "lazy", "on"]
+        storage = max((w.storage for w in wanted), key=order.index)
+        grid = max((w.grid for w in wanted), key=order.index)
+        return Binaries(storage, grid)
+
+    def sources(self, node: str, carrier: str) -> list[str]:
+        return [s for ctx in self.contexts for s in ctx.sources(node, carrier)]
 
 
 def binary_policy(scope: Scope, prices: Prices) -> Binaries:
@@ -117,12 +139,22 @@ def _check_gas(scope: Scope) -> None:
         )
 
 
-def build_model(scope: Scope, inputs: PlanInputs, binaries: Binaries | None = None) -> Built:
-    """The whole MILP of a scope; exclusivity binaries by `binaries` or else `binary_policy`."""
+ParkHook = Callable[[Context], None]
+"""Adds more injections into a park's balances before they are closed (the decomposition's
+proposals or aggregates stand in for the buildings there)."""
+
+
+def add_park(
+    m: ModelBuilder,
+    scope: Scope,
+    inputs: PlanInputs,
+    binaries: Binaries | None = None,
+    hook: ParkHook | None = None,
+) -> Context:
+    """One scope's nodes, assets, links, gas and balances into `m`; returns its context."""
     _check_gas(scope)
     prices = Prices.of(scope, inputs)
-    binaries = binaries or binary_policy(scope, prices)
-    ctx = Context(ModelBuilder(), inputs, scope, prices, binaries)
+    ctx = Context(m, inputs, scope, prices, binaries or binary_policy(scope, prices))
     head, *rest = scope.nodes
     assets.add_grid(ctx, head.id, scope.grid)
     for node in scope.nodes:
@@ -130,6 +162,51 @@ def build_model(scope: Scope, inputs: PlanInputs, binaries: Binaries | None = No
             add_asset(ctx, node.id, asset)
     for node in rest:
         assets.add_building_links(ctx, head, node)
+    if hook is not None:
+        hook(ctx)
     assets.add_gas_supplies(ctx)
     ctx.add_balances()
-    return Built(ctx.m.build(), ctx)
+    return ctx
+
+
+def build_scopes(
+    scopes: Sequence[Scope],
+    inputs: PlanInputs,
+    binaries: Binaries | None = None,
+    caps: Caps | None = None,
+) -> Built:
+    """Every scope in one MILP, tied by the caps; exclusivity binaries by `binaries` or policy."""
+    m = ModelBuilder()
+    contexts = tuple(add_park(m, scope, inputs, binaries) for scope in scopes)
+    if caps is not None:
+        add_caps(m, contexts, caps)
+    return Built(m.build(), contexts)
+
+
+def build_model(
+    scope: Scope, inputs: PlanInputs, binaries: Binaries | None = None, caps: Caps | None = None
+) -> Built:
+    """The whole MILP of a scope; exclusivity binaries by `binaries` or else `binary_policy`."""
+    return build_scopes((scope,), inputs, binaries, caps)
+
+
+def build_building(
+    scope: Scope, head: Node, inputs: PlanInputs
+) -> tuple[Built, dict[Carrier, Var]]:
+    """A building alone, fed from its park's bus: the decomposition's subproblem.
+
+    Storage binaries are on wherever the policy would make them lazy: a subproblem's proposals
+    are combined later, so they must each be valid on their own.
+    """
+    _check_gas(scope)
+    prices = Prices.of(scope, inputs)
+    policy = binary_policy(scope, prices)
+    binaries = Binaries("off" if policy.storage == "off" else "on", "off")
+    ctx = Context(ModelBuilder(), inputs, scope, prices, binaries)
+    node = scope.nodes[0]
+    for asset in node.assets:
+        add_asset(ctx, node.id, asset)
+    feeds = assets.add_feeds(ctx, head, node)
+    assets.add_gas_supplies(ctx)
+    ctx.add_balances()
+    return Built(ctx.m.build(), (ctx,)), feeds

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 Array = NDArray[np.float64]
 Index = NDArray[np.int64]
 Sense = Literal["==", "<=", ">="]
-Status = Literal["optimal", "time_limit", "infeasible", "unbounded", "error"]
+Status = Literal["optimal", "time_limit", "iteration_limit", "infeasible", "unbounded", "error"]
 
 _STATUS: dict[int, Status] = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded"}
 
@@ -357,3 +357,28 @@ def scalars(problem: Problem, x: Array, n_steps: int) -> dict[str, float]:
         for name, var in problem.variables.items()
         if var.size == 1 < n_steps
     }
+
+
+def relaxed_duals(problem: Problem) -> tuple[float, Array] | None:
+    """The LP relaxation's optimum and each row's dual (∂objective/∂bound), or None if unsolved."""
+    a, lower, upper = problem.a, problem.row_lower, problem.row_upper
+    eq = lower == upper
+    above = ~eq & np.isfinite(upper)
+    below = ~eq & np.isfinite(lower)
+    result = linprog(
+        problem.c,
+        A_ub=sp.vstack([a[above], -a[below]]).tocsr(),
+        b_ub=np.concatenate([upper[above], -lower[below]]),
+        A_eq=a[eq],
+        b_eq=lower[eq],
+        bounds=np.column_stack([problem.col_lower, problem.col_upper]),
+        method="highs",
+    )
+    if result.status != 0:
+        return None
+    duals = np.zeros(a.shape[0])
+    duals[eq] = result.eqlin.marginals
+    marginals = np.asarray(result.ineqlin.marginals)
+    duals[above] = marginals[: int(above.sum())]
+    duals[below] -= marginals[int(above.sum()) :]
+    return float(result.fun), duals

@@ -83,6 +83,13 @@ class Context:
     relaxed: dict[str, list[tuple[Var, Var]]] = field(default_factory=dict)
     """Flow pairs left without a binary under a `lazy` policy, by family (storage, grid)."""
 
+    @staticmethod
+    def bare(scope: Scope, inputs: PlanInputs) -> Context:
+        """A context with an empty builder: prices and inputs for rules (the baseline)."""
+        return Context(
+            ModelBuilder(), inputs, scope, Prices.of(scope, inputs), Binaries("off", "off")
+        )
+
     @property
     def n(self) -> int:
         return self.inputs.n

@@ -1,22 +1,26 @@
-"""`plan(...)`: read and check inputs, build, solve, extract, compare with the baseline."""
+"""`plan(...)`: read and check inputs, build and solve (or decompose), compare with the baseline."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from energyhub.optimize.baseline import Baseline, compute_baseline
+from energyhub.optimize.coupling import Caps, resolve_caps
+from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
 from energyhub.optimize.diagnose import explain_infeasible
-from energyhub.optimize.errors import NoSolutionError, PlanError
+from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError
 from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
-from energyhub.optimize.levels import Built, build_model
+from energyhub.optimize.levels import Built, build_scopes
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
-from energyhub.optimize.network import Binaries
-from energyhub.optimize.scope import Scope, resolve_scope
+from energyhub.optimize.network import Binaries, Context
+from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.sites import SiteFile, load_site
 
 COST_TERMS = ("energy", "demand", "gas", "start", "carbon", "degradation")
@@ -41,6 +45,11 @@ class Plan:
     binaries: int
     constraints: int
     gap: float | None
+    method: str = "central"
+    iterations: int | None = None
+    workers: int | None = None
+    lower_bound_cny: float | None = None
+    carbon_cap_kg: float | None = None
 
     @property
     def objective_cny(self) -> float:
@@ -71,6 +80,11 @@ class Plan:
                 "co2_kg": self.baseline.co2_kg - self.co2_kg,
             },
             "gap": self.gap,
+            "method": self.method,
+            "iterations": self.iterations,
+            "workers": self.workers,
+            "lower_bound_cny": self.lower_bound_cny,
+            "carbon_cap_kg": self.carbon_cap_kg,
             "build_seconds": self.build_seconds,
             "solve_seconds": self.solve_seconds,
             "variables": self.variables,
@@ -88,24 +102,47 @@ class Plan:
 
 
 def _build_and_solve(
-    scope: Scope,
+    scopes: Sequence[Scope],
     table: PlanInputs,
+    caps: Caps,
     binaries: Binaries | None,
-    time_limit_s: float | None,
-    mip_gap: float | None,
+    limits: tuple[float | None, float | None],
 ) -> tuple[Built, Solution, float]:
     """Build and solve; once more with binaries if a lazy family's relaxed optimum needs them."""
+    time_limit_s, mip_gap = limits
     started = time.perf_counter()
-    built = build_model(scope, table, binaries)
+    built = build_scopes(scopes, table, binaries, caps)
     build_seconds = time.perf_counter() - started
     solution = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    if solution.x is None or built.ctx.simultaneous(solution.x) == built.ctx.binaries:
+    again_with = None if solution.x is None else built.rebinarize(solution.x)
+    if again_with is None:
         return built, solution, build_seconds
     started = time.perf_counter()
-    built = build_model(scope, table, built.ctx.simultaneous(solution.x))
+    built = build_scopes(scopes, table, again_with, caps)
     build_seconds += time.perf_counter() - started
     again = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
     return built, replace(again, seconds=solution.seconds + again.seconds), build_seconds
+
+
+def _central(
+    scopes: Sequence[Scope],
+    table: PlanInputs,
+    caps: Caps,
+    binaries: Binaries | None,
+    limits: tuple[float | None, float | None],
+) -> tuple[Built, Solution, float]:
+    """The centralized solve; raises when there is no schedule."""
+    built, solution, build_seconds = _build_and_solve(scopes, table, caps, binaries, limits)
+    if solution.status == "infeasible":
+        raise explain_infeasible(built, scopes, table, limits[0], caps)
+    if solution.x is None:
+        raise NoSolutionError(
+            f"no schedule: the solver stopped ({solution.status}: {solution.message}) "
+            f"after {solution.seconds:.1f} s before it found a feasible one"
+        )
+    if solution.status not in ("optimal", "time_limit"):
+        raise PlanError(f"the solver ended with status {solution.status}: {solution.message}")
+    return built, solution, build_seconds
 
 
 def plan(
@@ -114,32 +151,45 @@ def plan(
     *,
     level: str,
     site_id: str,
+    method: str = "central",
+    carbon_cap_kg: float | None = None,
     time_limit_s: float | None = None,
     mip_gap: float | None = None,
     force_binaries: bool = False,
+    options: DecomposeOptions | None = None,
 ) -> Plan:
-    """Plan one building or park over the steps of `inputs`.
+    """Plan one building, park or city over the steps of `inputs`.
 
-    Raises PlanInputError (bad inputs), InfeasiblePlanError (no feasible schedule) or
-    NoSolutionError (the solver stopped before it found a schedule).
+    `method` is `central` (one MILP) or `decomposed` (park and city level: buildings solved
+    apart and coordinated by prices, see energyhub.optimize.decompose). Raises PlanInputError
+    (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
+    stopped before it found a schedule).
     """
     site = site if isinstance(site, SiteFile) else load_site(site)
-    scope = resolve_scope(site, level, site_id)
+    scopes = resolve_scopes(site, level, site_id)
     table = read_inputs(inputs, site.tz)
-    check_inputs(table, site, scope)
-    binaries = Binaries("on", "on") if force_binaries else None
-    built, solution, build_seconds = _build_and_solve(scope, table, binaries, time_limit_s, mip_gap)
-    problem = built.problem
-    if solution.status == "infeasible":
-        raise explain_infeasible(built, scope, table, time_limit_s)
-    if solution.x is None:
-        raise NoSolutionError(
-            f"no schedule: the solver stopped ({solution.status}: {solution.message}) "
-            f"after {solution.seconds:.1f} s before it found a feasible one"
+    for scope in scopes:
+        check_inputs(table, site, scope)
+    caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
+    baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
+    if method == "decomposed":
+        if level == "building":
+            raise PlanInputError(
+                "--method decomposed: a building is one subproblem; use --level park or city",
+                column="method",
+            )
+        found = decompose(scopes, table, caps, options or DecomposeOptions(time_limit_s))
+        return _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg)
+    if method != "central":
+        raise PlanInputError(
+            f"--method: must be central or decomposed; got {method!r}", column="method"
         )
-    if solution.status not in ("optimal", "time_limit"):
-        raise PlanError(f"the solver ended with status {solution.status}: {solution.message}")
-    x = solution.x
+    binaries = Binaries("on", "on") if force_binaries else None
+    built, solution, build_seconds = _central(
+        scopes, table, caps, binaries, (time_limit_s, mip_gap)
+    )
+    problem = built.problem
+    x = solution.x if solution.x is not None else np.zeros(problem.n_variables)
     costs = evaluate(problem, x, "costs")
     accounts = evaluate(problem, x, "accounts")
     return Plan(
@@ -148,7 +198,7 @@ def plan(
         site_id=site_id,
         cost_cny={term: costs.get(term, 0.0) for term in COST_TERMS},
         co2_kg_by_carrier={k.removeprefix("co2_kg:"): v for k, v in accounts.items()},
-        baseline=compute_baseline(built.ctx),
+        baseline=baseline,
         schedule=extract(problem, x, table.index),
         scalars=scalars(problem, x, table.n),
         build_seconds=build_seconds,
@@ -157,4 +207,32 @@ def plan(
         binaries=problem.n_binaries,
         constraints=int(problem.a.shape[0]),
         gap=solution.gap,
+        workers=1,
+        carbon_cap_kg=caps.carbon_cap_kg,
+    )
+
+
+def _decomposed_plan(
+    found: Decomposed, level: str, site_id: str, baseline: Baseline, cap: float | None
+) -> Plan:
+    return Plan(
+        status=found.status,
+        level=level,
+        site_id=site_id,
+        cost_cny={term: found.cost_cny.get(term, 0.0) for term in COST_TERMS},
+        co2_kg_by_carrier=found.co2_kg_by_carrier,
+        baseline=baseline,
+        schedule=found.schedule,
+        scalars=found.scalars,
+        build_seconds=found.build_seconds,
+        solve_seconds=found.solve_seconds,
+        variables=found.variables,
+        binaries=found.binaries,
+        constraints=found.constraints,
+        gap=found.gap,
+        method="decomposed",
+        iterations=found.iterations,
+        workers=found.workers,
+        lower_bound_cny=found.lower_bound_cny,
+        carbon_cap_kg=found.carbon_cap_kg if found.carbon_cap_kg is not None else cap,
     )

@@ -1,4 +1,4 @@
-"""What a plan covers: the nodes of a building or a park, their assets, the grid connection."""
+"""What a plan covers: the nodes of a building, a park or every park of a city, their assets."""
 
 from __future__ import annotations
 
@@ -93,12 +93,17 @@ def resolve_scope(site: SiteFile, level: str, site_id: str) -> Scope:
         head = Node(found_park.id, tuple(found_park.assets), False)
         nodes = (head, *(_building_node(b, linked=True) for b in found_park.buildings))
         return Scope("park", site_id, found_park, nodes, found_park.grid, carbon, found_park.gas)
-    if level == "city":
-        raise PlanInputError(
-            "--level city: city plans (parks coordinated under a city cap) are not available yet; "
-            "plan each park with --level park",
-            column="level",
-        )
     raise PlanInputError(
         f"--level: must be one of building, park, city; got {level!r}", column="level"
     )
+
+
+def resolve_scopes(site: SiteFile, level: str, site_id: str) -> tuple[Scope, ...]:
+    """The scopes of a plan: one per park at city level, else the one building or park."""
+    if level != "city":
+        return (resolve_scope(site, level, site_id),)
+    if site_id != site.city.id:
+        raise PlanInputError(
+            f"--id: the site file's city is {site.city.id!r}, got {site_id!r}", column="id"
+        )
+    return tuple(resolve_scope(site, "park", park.id) for park in site.city.parks)

@@ -124,7 +124,7 @@ def test_building_plan_without_json_prints_a_summary(files: tuple[Path, Path]) -
     ("args", "message"),
     [
         (["--level", "park", "--id", "nowhere"], "no park 'nowhere'"),
-        (["--level", "city", "--id", "c"], "--level city"),
+        (["--level", "city", "--id", "nowhere"], "city is 'c'"),
         (["--level", "building", "--id", "b1", "--drop", "outdoor_c"], "outdoor_c"),
     ],
 )

@@ -76,10 +76,14 @@ def test_wrong_units_and_unknown_columns(column: str, values: object, message: s
         plan(building_site(PV_SITE), frame, level="building", site_id="b1")
 
 
-def test_city_level_and_unknown_ids_are_bad_input() -> None:
+def test_unknown_ids_and_methods_are_bad_input() -> None:
     site, frame = building_site([]), inputs(2, b1__electricity_kw=1.0)
-    with pytest.raises(PlanInputError, match="--level city"):
-        plan(site, frame, level="city", site_id="c")
+    with pytest.raises(PlanInputError, match="city is 'c'"):
+        plan(site, frame, level="city", site_id="shanghai")
+    with pytest.raises(PlanInputError, match="--method"):
+        plan(site, frame, level="park", site_id="p", method="magic")
+    with pytest.raises(PlanInputError, match="a building is one subproblem"):
+        plan(site, frame, level="building", site_id="b1", method="decomposed")
     with pytest.raises(PlanInputError, match="no building 'b7'"):
         plan(site, frame, level="building", site_id="b7")
 
