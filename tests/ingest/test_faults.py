@@ -119,12 +119,13 @@ async def test_database_restart_mid_stream(
             ingest_batch_rows=200,
         )
         async with running_worker(settings) as worker:
-            publisher = asyncio.create_task(publish(stream(prefix, 6_000), broker.url))
-            await wait_for(database.url, READINGS, 500, 30)
+            await publish(stream(prefix, 1_000), broker.url)
+            assert await wait_for(database.url, READINGS, 1_000, 30) == 1_000
             await database.stop()
-            await asyncio.sleep(3)
+            publisher = asyncio.create_task(publish(stream(prefix, 5_000, 1_000), broker.url))
+            await asyncio.sleep(3)  # the worker takes messages, cannot commit, stops acknowledging
             held = [worker.source.pending]
-            for _ in range(10):  # while the database is down, the worker holds what it has
+            for _ in range(10):  # while the database is down, it holds no more than it may
                 await asyncio.sleep(0.2)
                 held.append(worker.source.pending)
             await database.start()
