@@ -14,7 +14,7 @@ from energyhub.api import errors
 from energyhub.api.deps import ApiState
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
-from energyhub.api.routes import alerts, health, load, meters, plans, sites
+from energyhub.api.routes import alerts, carbon, health, load, meters, plans, sites
 from energyhub.config import Settings, load_settings
 from energyhub.errors import ConfigError
 from energyhub.plans.store import fail_interrupted
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or load_settings()
     app.state.metrics = ApiMetrics()
     errors.install(app)
-    for module in (sites, load, meters, plans, health, alerts):
+    for module in (sites, load, meters, plans, health, alerts, carbon):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if app.state.settings.api_cors_origins:
