@@ -22,7 +22,10 @@ from rich.table import Table
 from energyhub.config import Settings
 from energyhub.embedded_broker import embedded_mosquitto
 from energyhub.ingest.worker import IngestWorker
+from energyhub.plans.store import PlanRecord
 from energyhub.render import site_summary, site_tree, sync_summary
+from energyhub.scheduler.replan import PlanningConfig, replan, targets
+from energyhub.scheduler.service import step_floor
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend, connect, installed_backend, mask_url
 from energyhub.store.embedded import embedded_postgres
@@ -160,6 +163,56 @@ async def run_demo(settings: Settings, site: SiteFile, console: Console, days: f
             backend = await installed_backend(conn)
             await refresh_rollups(conn, backend)
             console.print(_load_table(await _park_loads(conn, backend, site)))
+            with console.status("forecasting from the telemetry and planning the next 24 h"):
+                records = await _plans(conn, backend, site, settings)
+            console.print(_plans_table(records))
+
+
+DEMO_PLAN_TARGETS = ["b01", "expo"]
+"""A building and a park; the city level is planned by `energyhub plan --level city`."""
+
+
+async def _plans(
+    conn: AsyncConnection, backend: Backend, site: SiteFile, settings: Settings
+) -> list[PlanRecord]:
+    """Forecast from the ingested telemetry and plan each demo target, as the scheduler does."""
+    config = PlanningConfig.of(settings)
+    start = step_floor(datetime.now(UTC), config.step)
+    return [
+        await replan(conn, backend, site, target, start, config)
+        for site_id in DEMO_PLAN_TARGETS  # one at a time: a building and its park overlap
+        for target in targets(site, [site_id])
+    ]
+
+
+def _plans_table(records: list[PlanRecord]) -> Table:
+    table = Table(title="plans for the next 24 h (forecast from the last two days)")
+    for column in (
+        "plan",
+        "site",
+        "status",
+        "cost CNY",
+        "baseline CNY",
+        "CO₂ kg",
+        "baseline CO₂ kg",
+    ):
+        table.add_column(column, justify="right")
+    for record in records:
+        baseline = record.baseline or {}
+        table.add_row(
+            str(record.id),
+            f"{record.level} {record.site_id}",
+            record.status if not record.error else f"{record.status}: {record.error[:60]}",
+            _number(record.objective_cny),
+            _number(baseline.get("cost_cny")),
+            _number(record.co2_kg),
+            _number(baseline.get("co2_kg")),
+        )
+    return table
+
+
+def _number(value: object) -> str:
+    return f"{value:,.0f}" if isinstance(value, int | float) else "—"
 
 
 async def _park_loads(

@@ -107,3 +107,5 @@ def test_demo_on_a_private_postgresql(example_site_path: Path) -> None:
     assert "simulated 2 days at 1-min steps" in done.stdout
     assert "rejected 0, pending 0" in done.stdout
     assert "load per park" in done.stdout and "lingang" in done.stdout
+    assert "plans for the next 24 h" in done.stdout
+    assert done.stdout.count("draft") == 2, done.stdout
