@@ -82,6 +82,10 @@ KEEP_PROPOSALS = 200
 REFINE_ROUNDS = 10
 """Column-generation rounds after ADMM (each: the master's relaxation, one pricing round)."""
 
+REPAIR_ROUNDS = 30
+"""Pricing rounds a master that falls short of a coupling row gets before the row is declared
+impossible."""
+
 BATCHES_PER_WORKER = 3
 """Tasks per worker and round: a few, so a slow batch does not idle the other workers."""
 
@@ -269,6 +273,16 @@ def _initial_price(scopes: Sequence[Scope], table: PlanInputs, layout: Layout) -
     return price
 
 
+def _self_supplied(price: Array, layout: Layout) -> Array:
+    """Prices at which every building makes its own heat and cooling where it can: a proposal
+    the master can always fall back on when a park's heat is short."""
+    alone = price.copy()
+    for (_, carrier), block in layout.blocks.items():
+        if carrier in ("heat", "cooling"):
+            alone[block] = -SHORTFALL_CNY_PER_KW
+    return alone
+
+
 def _weights(layout: Layout, first: dict[str, Answer]) -> tuple[Array, float]:
     """Per-entry ρ weights (CO₂ scaled to the flows) and the typical building flow (kW)."""
     flows = [np.max(np.abs(a.q[: a.q.size - int(r.co2)]), initial=0.0) for r, a in
@@ -354,7 +368,8 @@ def decompose(
         task = bar.add_task("decomposing: first prices")
         price = _initial_price(scopes, table, layout)
         first = _answers(runner.ask("price", price, None, None, options.time_limit_s))
-        pool = {k: [a] for k, a in first.items()}
+        alone = _answers(runner.ask("price", _self_supplied(price, layout), None, None, None))
+        pool = {k: [a, alone[k]] for k, a in first.items()}
         weights, flow = _weights(layout, first)
         total = layout.gather({k: a.q for k, a in first.items()})
         scale = np.maximum(2.0 * np.abs(total), layout.counts * flow) + 1.0
@@ -496,11 +511,18 @@ def _recover(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: _Runner,
     pool: dict[str, list[Answer]], state: _State, options: DecomposeOptions,
 ) -> _Recovered:  # fmt: skip
-    """The master over every proposal (with one extreme round if it falls short), polished."""
+    """The master over every proposal, polished. While it falls short of a row, proposals are
+    priced first with every building pushed to its extreme there, then by the master's duals
+    (phase I of column generation); a row still short after that cannot be met."""
     limit = options.time_limit_s
     built, x, short = _solve_master(scopes, table, caps, layout, pool, limit)
-    if short:
+    for attempt in range(REPAIR_ROUNDS):
+        if not short:
+            break
         push = _extreme_price(state.price, short, layout, caps)
+        duals = None if attempt == 0 else relaxed_duals(built.problem)  # type: ignore[attr-defined]
+        if duals is not None:
+            push = _master_prices(built.problem, duals[1], layout, caps)  # type: ignore[attr-defined]
         for key, answer in _answers(runner.ask("price", push, None, None, limit)).items():
             pool[key].append(answer)
         built, x, short = _solve_master(scopes, table, caps, layout, pool, limit)
@@ -538,15 +560,19 @@ def _short_error(short: dict[str, float], table: PlanInputs, caps: Caps) -> Infe
         if name.startswith(cap.name):
             step = int(np.flatnonzero(cap.steps)[step])
     row = name.removesuffix(":excess").removesuffix(":in").removesuffix(":out")
+    owner, _, what_row = row.partition(":")
+    carrier = (
+        what_row.removeprefix("shortfall_").removesuffix("_kw") if ":shortfall_" in row else ""
+    )
+    row = f"{owner}:balance_{carrier}" if carrier else row
     ts = table.index[step].isoformat()
-    owner = row.partition(":")[0]
     what = "a shortage" if name.endswith(":in") else "an excess"
     return InfeasiblePlanError(
         f"infeasible: {row} cannot hold at step {step + 1} (ts {ts}) even with every building at "
         f"its extreme: {what} of {short[where]:.4g} remains",
         constraint=row,
         node=owner,
-        carrier=row.partition("shortfall_")[2].partition("_kw")[0] or None,
+        carrier=carrier or None,
         assets=[],
         step=step + 1,
         ts=ts,

@@ -78,6 +78,8 @@ class ProxModel:
         self._deviations = np.arange(n, n + 2 * segments * j)
         self._targets = np.arange(n + 2 * segments * j, n + extra)
         self._all = np.arange(n + extra)
+        self.respond(np.zeros(j))
+        self._model.keep_start()
 
     def respond(
         self,
