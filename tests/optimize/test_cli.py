@@ -191,3 +191,22 @@ def test_time_limit_without_a_schedule_exits_4(files: tuple[Path, Path]) -> None
     assert code == 4
     assert json.loads(stdout)["status"] == "time_limit"
     assert "time limit" in stderr.lower() or "time_limit" in stderr
+
+
+def test_decomposed_park_plan_reports_iterations_gap_workers(files: tuple[Path, Path]) -> None:
+    site, csv = files
+    code, stdout, stderr = _run(
+        "--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p",
+        "--method", "decomposed", "--workers", "2", "--max-iterations", "40",
+        "--compare-central", "--carbon-cap-kg", "1e6", "--json",
+    )  # fmt: skip
+    assert code == 0, stderr
+    payload = json.loads(stdout)
+    assert EXPECTED_KEYS <= payload.keys()
+    assert payload["method"] == "decomposed"
+    assert payload["workers"] == 2
+    assert 0 < payload["iterations"] <= 40
+    assert payload["gap"] >= 0
+    assert payload["lower_bound_cny"] <= payload["central"]["objective_cny"] + 1e-6
+    assert payload["gap_to_central"] >= -1e-6
+    assert payload["carbon_cap_kg"] == 1e6
