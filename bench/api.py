@@ -138,7 +138,7 @@ async def load_year(url: str, meters: int, days: int) -> None:
     )
 
 
-def serve(url: str, port: int, workers: int) -> subprocess.Popen[str]:
+def serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     env.update(ENERGYHUB_DB_URL=url, ENERGYHUB_DB_POOL_MAX="10", ENERGYHUB_LOG_LEVEL="WARNING")
     env.update(ENERGYHUB_DB_CONNECT_TIMEOUT_S="120")  # queued requests wait for a connection
@@ -146,7 +146,7 @@ def serve(url: str, port: int, workers: int) -> subprocess.Popen[str]:
         [sys.executable, "-m", "energyhub", "api", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log.open("w"),
         text=True,
     )
 
@@ -168,9 +168,12 @@ async def hammer(
             nonlocal errors
             for path in queue:
                 started = time.perf_counter()
-                response = await client.get(path)
+                try:
+                    status = (await client.get(path)).status_code
+                except httpx.TransportError:  # counted, and the run goes on
+                    status = 0
                 latencies.append((time.perf_counter() - started) * 1000)
-                errors += response.status_code != 200
+                errors += status != 200
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
@@ -181,7 +184,7 @@ async def wait_healthy(base: str, server: subprocess.Popen[str]) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=1) as client:
         for _ in range(300):
             if server.poll() is not None:
-                raise RuntimeError(f"energyhub api exited: {server.communicate()[1]}")
+                raise RuntimeError("energyhub api exited (see its log)")
             try:
                 if (await client.get("/health")).status_code == 200:
                     return
@@ -245,7 +248,8 @@ async def run(args: argparse.Namespace) -> None:
         meter_ids = [r[0] for r in await (await conn.execute("SELECT id FROM meters")).fetchall()]
     print(f"database {DATABASE}: {rows:,} readings, {len(meter_ids)} meters")
     port = free_port()
-    server = serve(url, port, args.api_workers)
+    log = Path(tempfile.gettempdir()) / f"energyhub-bench-api-{port}.log"
+    server = serve(url, port, args.api_workers, log)
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base, server)
@@ -278,6 +282,8 @@ async def run(args: argparse.Namespace) -> None:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+    if log.stat().st_size:
+        print(f"the API's log ({log}) ends with:\n{log.read_text()[-2000:]}")
     print("park load query straight on the database, one client, median of 20:")
     for step, span in (("15m", timedelta(days=1)), ("1h", timedelta(days=7))):
         rollup_ms, raw_ms = await direct(url, args.days, step, span, 20)

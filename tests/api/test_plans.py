@@ -139,6 +139,26 @@ async def test_bad_plan_requests(
         assert response.json()["errors"][0]["field"] == field
 
 
+async def test_mixed_offsets_and_disorder(client: httpx.AsyncClient) -> None:
+    request = body(steps=2)
+    request["inputs"]["ts"] = ["2026-11-20T00:00:00+08:00", "2026-11-19T17:00:00Z"]  # one hour on
+    assert (await client.post("/plans", json=request)).status_code == 202
+    request["inputs"]["ts"] = ["2026-11-20T01:00:00+08:00", "2026-11-20T00:00:00+08:00"]
+    response = await client.post("/plans", json=request)
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "inputs.ts"
+    assert "row 2 is not after row 1" in response.json()["detail"]
+
+
+async def test_too_many_steps(client: httpx.AsyncClient) -> None:
+    request = body(steps=2)
+    start = pd.Timestamp("2026-11-20T00:00:00+08:00")
+    request["inputs"]["ts"] = [(start + pd.Timedelta(minutes=i)).isoformat() for i in range(2001)]
+    request["inputs"]["columns"] = {"b01:electricity_kw": [1.0] * 2001}
+    response = await client.post("/plans", json=request)
+    assert response.status_code == 422
+    assert "2001 steps, more than the limit of 2000" in response.json()["detail"]
+
+
 async def test_bad_inputs_name_the_column(client: httpx.AsyncClient) -> None:
     missing = body()
     del missing["inputs"]["columns"]["b01:heat_kw"]

@@ -53,25 +53,25 @@ async def _plan_in_scope(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[Plan
 
 
 def _inputs(body: PlanCreate) -> pd.DataFrame:
-    index = pd.DatetimeIndex([pd.Timestamp(ts) for ts in body.inputs.ts], name="ts")
-    return pd.DataFrame(body.inputs.columns, index=index.tz_convert("UTC"))
+    index = pd.DatetimeIndex(pd.to_datetime(body.inputs.ts, utc=True), name="ts")
+    return pd.DataFrame(body.inputs.columns, index=index)
 
 
 def _check(state: StateDep, body: PlanCreate, frame: pd.DataFrame) -> timedelta:
     """Bad level, site or inputs → 422 now rather than a failed plan later; returns the step."""
+    if len(frame) > state.settings.api_max_points:
+        raise bad_input(
+            "body",
+            "inputs.ts",
+            f"{len(frame)} steps, more than the limit of {state.settings.api_max_points} "
+            "(ENERGYHUB_API_MAX_POINTS): plan a shorter horizon",
+        )
     try:
         scope = resolve_scope(state.site, body.level, body.site_id)
     except PlanInputError as exc:
         raise bad_input("body", "site_id", str(exc).removeprefix("--id: ")) from None
     table = read_inputs(frame, state.site.tz)
     check_inputs(table, state.site, scope)
-    if table.n > state.settings.api_max_points:
-        raise bad_input(
-            "body",
-            "inputs.ts",
-            f"{table.n} steps, more than the limit of {state.settings.api_max_points} "
-            "(ENERGYHUB_API_MAX_POINTS): plan a shorter horizon",
-        )
     return timedelta(hours=table.dt_h)
 
 
