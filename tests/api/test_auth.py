@@ -105,3 +105,22 @@ async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> Non
 async def test_no_cors_unless_configured(client: httpx.AsyncClient) -> None:
     response = await client.get("/health", headers={"Origin": "https://example.org"})
     assert "access-control-allow-origin" not in response.headers
+
+
+async def test_cors_for_configured_origins(world: World) -> None:
+    app = create_app(settings_for(world.url, api_cors_origins=["https://ops.example"]))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as browser:
+            preflight = await browser.options(
+                "/sites/b01",
+                headers={
+                    "Origin": "https://ops.example",
+                    "Access-Control-Request-Method": "GET",
+                    "Access-Control-Request-Headers": "Authorization",
+                },
+            )
+            other = await browser.get("/health", headers={"Origin": "https://evil.example"})
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://ops.example"
+    assert "access-control-allow-origin" not in other.headers
