@@ -44,8 +44,14 @@ from rich.progress import Progress, TextColumn
 
 from energyhub.config import load_settings
 from energyhub.optimize.coupling import Caps
-from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError, PlanError
+from energyhub.optimize.errors import (
+    InfeasiblePlanError,
+    NoSolutionError,
+    PlanError,
+    UncombinedError,
+)
 from energyhub.optimize.inputs import SITE_COLUMNS, PlanInputs
+from energyhub.optimize.levels import Built
 from energyhub.optimize.master import (
     NOT_SCHEDULED,
     SHORTFALL_CNY_PER_KW,
@@ -76,10 +82,14 @@ halves the other way round (Boyd et al. 2011 §3.4.1)."""
 REBALANCE_EVERY = 10
 """Iterations between ρ adjustments: changing ρ every iteration keeps ADMM from settling."""
 
-KEEP_PROPOSALS = 200
-"""ADMM iterates kept per building for the master (the latest; pricing answers are all kept)."""
+MASTER_PROPOSALS = 6000
+"""ADMM iterates the master keeps in all, shared among the buildings (the latest of each, at
+least MIN_PROPOSALS): a small park keeps its whole history, a city a bounded master."""
 
-REFINE_ROUNDS = 10
+MIN_PROPOSALS = 20
+"""ADMM iterates every building keeps however many buildings share the master."""
+
+REFINE_ROUNDS = 3
 """Column-generation rounds after ADMM (each: the master's relaxation, one pricing round)."""
 
 REPAIR_ROUNDS = 30
@@ -300,6 +310,7 @@ class _Admm:
 
     def __init__(self, runner: _Runner, coordinator: ProxModel, layout: Layout) -> None:
         self.runner, self.coordinator, self.layout = runner, coordinator, layout
+        self.keep = max(MIN_PROPOSALS, MASTER_PROPOSALS // len(layout.recipes))
 
     def step(self, state: _State, pool: dict[str, list[Answer]], limit: float | None) -> None:
         """One iteration: buildings' proximal answers, the heads' aggregate, price update."""
@@ -314,7 +325,7 @@ class _Admm:
         state.q = {k: a.q for k, a in answers.items() if isinstance(a, Answer)}
         for k, a in answers.items():
             if isinstance(a, Answer):
-                pool[k] = [*pool[k][-KEEP_PROPOSALS:], a]
+                pool[k] = [*pool[k][-self.keep :], a]
         total = layout.gather(state.q)
         reply = self.coordinator.respond(
             np.zeros(layout.size), state.rho / counts, counts * state.u + total, limit
@@ -469,11 +480,11 @@ TOLERANCE_KW = 1e-6
 
 def _solve_master(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout,
-    pool: dict[str, list[Answer]], limit: float | None,
-) -> tuple[object, Array, dict[str, float]]:  # fmt: skip
+    pool: dict[str, list[Answer]], options: DecomposeOptions,
+) -> tuple[Built, Array, dict[str, float]]:  # fmt: skip
     """Solve the restricted master; returns (built, x, shortfall by row name and step)."""
     built = restricted_master(scopes, table, caps, layout, pool)
-    solution = solve(built.problem, time_limit_s=limit, mip_gap=1e-6)
+    solution = solve(built.problem, time_limit_s=options.time_limit_s, mip_gap=options.tolerance)
     if solution.x is None:
         raise NoSolutionError(f"no schedule: the master stopped ({solution.status})")
     short = {}
@@ -515,20 +526,20 @@ def _recover(
     priced first with every building pushed to its extreme there, then by the master's duals
     (phase I of column generation); a row still short after that cannot be met."""
     limit = options.time_limit_s
-    built, x, short = _solve_master(scopes, table, caps, layout, pool, limit)
+    built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
     for attempt in range(REPAIR_ROUNDS):
         if not short:
             break
         push = _extreme_price(state.price, short, layout, caps)
-        duals = None if attempt == 0 else relaxed_duals(built.problem)  # type: ignore[attr-defined]
+        duals = None if attempt == 0 else relaxed_duals(built.problem)
         if duals is not None:
-            push = _master_prices(built.problem, duals[1], layout, caps)  # type: ignore[attr-defined]
+            push = _master_prices(built.problem, duals[1], layout, caps)
         for key, answer in _answers(runner.ask("price", push, None, None, limit)).items():
             pool[key].append(answer)
-        built, x, short = _solve_master(scopes, table, caps, layout, pool, limit)
+        built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
     if short:
         raise _short_error(short, table, caps)
-    problem = built.problem  # type: ignore[attr-defined]
+    problem = built.problem
     targets = {}
     for recipe in layout.recipes:
         weights = x[problem.variables[f"{recipe.key}:proposals"].slice]
@@ -551,7 +562,7 @@ def _recover(
     )  # fmt: skip
 
 
-def _short_error(short: dict[str, float], table: PlanInputs, caps: Caps) -> InfeasiblePlanError:
+def _short_error(short: dict[str, float], table: PlanInputs, caps: Caps) -> UncombinedError:
     """Name the first row and step the master could not meet with every building at its extreme."""
     where = min(short, key=lambda w: int(w.partition("@")[2]))
     name, _, step_text = where.partition("@")
@@ -567,7 +578,7 @@ def _short_error(short: dict[str, float], table: PlanInputs, caps: Caps) -> Infe
     row = f"{owner}:balance_{carrier}" if carrier else row
     ts = table.index[step].isoformat()
     what = "a shortage" if name.endswith(":in") else "an excess"
-    return InfeasiblePlanError(
+    return UncombinedError(
         f"infeasible: {row} cannot hold at step {step + 1} (ts {ts}) even with every building at "
         f"its extreme: {what} of {short[where]:.4g} remains",
         constraint=row,

@@ -43,3 +43,9 @@ class InfeasiblePlanError(PlanError):
 
 class NoSolutionError(PlanError):
     """The solver stopped (time limit or failure) before it found any feasible schedule."""
+
+
+class UncombinedError(InfeasiblePlanError):
+    """The decomposition's master found no combination of the buildings' proposals that meets a
+    coupling row: the row may still hold in a schedule no proposal came near (the plan then falls
+    back to the centralized solve, which tells)."""

@@ -15,7 +15,7 @@ from energyhub.optimize.baseline import Baseline, compute_baseline
 from energyhub.optimize.coupling import Caps, resolve_caps
 from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
 from energyhub.optimize.diagnose import explain_infeasible
-from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError
+from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
 from energyhub.optimize.levels import Built, build_scopes
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
@@ -161,7 +161,9 @@ def plan(
     """Plan one building, park or city over the steps of `inputs`.
 
     `method` is `central` (one MILP) or `decomposed` (park and city level: buildings solved
-    apart and coordinated by prices, see energyhub.optimize.decompose). Raises PlanInputError
+    apart and coordinated by prices, see energyhub.optimize.decompose). If the decomposition
+    finds no combination of proposals meeting a coupling row, the plan is solved centrally and
+    says so (`method` `central-fallback`). Raises PlanInputError
     (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
     stopped before it found a schedule).
     """
@@ -178,9 +180,13 @@ def plan(
                 "--method decomposed: a building is one subproblem; use --level park or city",
                 column="method",
             )
-        found = decompose(scopes, table, caps, options or DecomposeOptions(time_limit_s))
-        return _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg)
-    if method != "central":
+        try:
+            found = decompose(scopes, table, caps, options or DecomposeOptions(time_limit_s))
+        except UncombinedError:
+            method = "central-fallback"  # the centralized solve tells whether the row can hold
+        else:
+            return _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg)
+    elif method != "central":
         raise PlanInputError(
             f"--method: must be central or decomposed; got {method!r}", column="method"
         )
@@ -207,6 +213,7 @@ def plan(
         binaries=problem.n_binaries,
         constraints=int(problem.a.shape[0]),
         gap=solution.gap,
+        method=method,
         workers=1,
         carbon_cap_kg=caps.carbon_cap_kg,
     )
