@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,18 +79,27 @@ def plan_command(
 ) -> None:
     """Schedule a building, park or city's electricity, heat, cooling and gas at least cost."""
     options = DecomposeOptions(time_limit_s, max_iterations, workers=workers, progress=True)
+    asked: dict[str, Any] = {
+        "level": level, "site_id": site_id, "carbon_cap_kg": carbon_cap_kg,
+        "time_limit_s": time_limit_s, "mip_gap": mip_gap,
+    }  # fmt: skip
+    with _reported(as_json):
+        result = plan(site, inputs, method=method, options=options, **asked)
+        compare = compare_central and method == "decomposed"
+        central = plan(site, inputs, **asked) if compare else None
+    if out is not None:
+        try:
+            result.write_schedule(out)
+        except OSError as exc:
+            raise fail(escape(f"--out: cannot write {out}: {exc.strerror}")) from None
+    _emit(result, central, as_json)
+
+
+@contextmanager
+def _reported(as_json: bool) -> Iterator[None]:
+    """Turn the optimizer's errors into exit codes (and a JSON object with --json)."""
     try:
-        result = plan(
-            site, inputs, level=level, site_id=site_id, method=method,
-            carbon_cap_kg=carbon_cap_kg, time_limit_s=time_limit_s, mip_gap=mip_gap,
-            options=options,
-        )  # fmt: skip
-        central = (
-            plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=carbon_cap_kg,
-                 time_limit_s=time_limit_s, mip_gap=mip_gap)
-            if compare_central and method == "decomposed"
-            else None
-        )  # fmt: skip
+        yield
     except InfeasiblePlanError as exc:
         if as_json:
             _print_json(
@@ -110,11 +121,10 @@ def plan_command(
         raise fail(escape(str(exc)), EXIT_NO_SOLUTION) from None
     except EnergyhubError as exc:
         raise fail(escape(str(exc))) from None
-    if out is not None:
-        try:
-            result.write_schedule(out)
-        except OSError as exc:
-            raise fail(escape(f"--out: cannot write {out}: {exc.strerror}")) from None
+
+
+def _emit(result: Plan, central: Plan | None, as_json: bool) -> None:
+    """Print the plan (and the centralized one it was compared with) as JSON or a table."""
     payload = result.to_json()
     if central is not None:
         payload["central"] = {
@@ -128,10 +138,10 @@ def plan_command(
         )
     if as_json:
         _print_json(payload)
-    else:
-        console.print(_summary(result))
-        if central is not None:
-            console.print(
-                f"centralized: {central.objective_cny:,.2f} CNY ({central.status}); decomposed is "
-                f"{payload['gap_to_central']:+.3%} from it"
-            )
+        return
+    console.print(_summary(result))
+    if central is not None:
+        console.print(
+            f"centralized: {central.objective_cny:,.2f} CNY ({central.status}); decomposed is "
+            f"{payload['gap_to_central']:+.3%} from it"
+        )

@@ -26,31 +26,23 @@ Method (ADMM for the sharing problem, Boyd et al. 2011 §7.3, then a restricted 
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import pickle
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
-from energyhub.config import load_settings
 from energyhub.optimize.coupling import Caps
 from energyhub.optimize.errors import (
-    InfeasiblePlanError,
     NoSolutionError,
     PlanError,
     UncombinedError,
 )
-from energyhub.optimize.inputs import SITE_COLUMNS, PlanInputs
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.levels import Built
 from energyhub.optimize.master import (
     NOT_SCHEDULED,
@@ -71,9 +63,9 @@ from energyhub.optimize.model import (
 )
 from energyhub.optimize.network import Prices
 from energyhub.optimize.prox import ProxModel
+from energyhub.optimize.runner import Runner, answers, open_executor, recipes
 from energyhub.optimize.scope import Scope
-from energyhub.optimize.subproblem import Answer, Ask, Failure, Final, Recipe, answer_batch
-from energyhub.sites import CHP, GasBoiler
+from energyhub.optimize.subproblem import Answer, Final
 
 RESIDUAL_RATIO = 10.0
 """Residual balancing: ρ doubles when the primal residual exceeds this many dual residuals, and
@@ -95,9 +87,6 @@ REFINE_ROUNDS = 3
 REPAIR_ROUNDS = 30
 """Pricing rounds a master that falls short of a coupling row gets before the row is declared
 impossible."""
-
-BATCHES_PER_WORKER = 3
-"""Tasks per worker and round: a few, so a slow batch does not idle the other workers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,127 +120,6 @@ class Decomposed:
     binaries: int
     constraints: int
     carbon_cap_kg: float | None
-
-
-def _burns_gas(scope: Scope) -> bool:
-    return any(isinstance(a, CHP | GasBoiler) for a in scope.nodes[0].assets)
-
-
-def _inputs_for(table: PlanInputs, scope: Scope) -> PlanInputs:
-    """Only the columns one building's subproblem reads."""
-    node = scope.nodes[0]
-    owners = {node.id, *(a.id for a in node.assets)}
-    keep = {
-        k: v
-        for k, v in table.columns.items()
-        if k in SITE_COLUMNS or k.rpartition(":")[0] in owners
-    }
-    return replace(table, columns=keep)
-
-
-def recipes(scopes: Sequence[Scope], table: PlanInputs, caps: Caps) -> list[Recipe]:
-    """One recipe per building of every park in the plan."""
-    out = []
-    for park in scopes:
-        slim = park.park.model_copy(update={"buildings": [], "assets": []})
-        for node in park.nodes[1:]:
-            scope = Scope("building", node.id, slim, (node,), park.grid, park.carbon, park.gas)
-            co2 = caps.carbon_cap_kg is not None and _burns_gas(scope)
-            out.append(
-                Recipe(node.id, park.id, scope, park.nodes[0], _inputs_for(table, scope), co2)
-            )
-    return out
-
-
-@contextmanager
-def open_executor(options: DecomposeOptions) -> Iterator[tuple[Executor, int]]:
-    """The caller's executor, a dask.distributed client's (ENERGYHUB_DASK_SCHEDULER), or a pool."""
-    if options.executor is not None:
-        yield options.executor, options.workers or 1
-        return
-    address = load_settings().dask_scheduler
-    if address:
-        from distributed import Client
-
-        with Client(address) as client:  # type: ignore[no-untyped-call]
-            threads = sum(client.nthreads().values())
-            yield client.get_executor(), options.workers or max(threads, 1)
-        return
-    workers = options.workers or os.cpu_count() or 1
-    context = multiprocessing.get_context("fork" if os.name == "posix" else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield pool, workers
-
-
-@dataclass
-class _Round:
-    """One round of asks to every building: prices and, for ADMM, targets and ρ."""
-
-    mode: str
-    price: Array
-    rho: Array | None = None
-    target: dict[str, Array] | None = None
-
-
-class _Runner:
-    """Sends rounds of asks to the executor in batches of one park's buildings."""
-
-    def __init__(
-        self, executor: Executor, workers: int, items: Sequence[Recipe], layout: Layout
-    ) -> None:
-        self.executor, self.layout, self.token = executor, layout, uuid.uuid4().hex
-        self.raw = {r.key: pickle.dumps(r) for r in items}
-        per_batch = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
-        self.batches: list[list[Recipe]] = []
-        for park in dict.fromkeys(r.park for r in items):
-            mine = [r for r in items if r.park == park]
-            self.batches += [mine[i : i + per_batch] for i in range(0, len(mine), per_batch)]
-
-    def ask(
-        self, mode: str, price: Array, rho: Array | None, target: dict[str, Array] | None,
-        time_limit_s: float | None,
-    ) -> dict[str, Answer | Final]:  # fmt: skip
-        """Every building's answer; a Failure raises, naming the building."""
-        futures = []
-        for batch in self.batches:
-            asks = [self._ask(r.key, mode, price, rho, target) for r in batch]
-            futures.append(self.executor.submit(answer_batch, self.token, asks, time_limit_s))
-        out: dict[str, Answer | Final] = {}
-        for future, batch in zip(futures, self.batches, strict=True):
-            try:
-                replies = future.result()
-            except BrokenProcessPool:
-                names = ", ".join(r.key for r in batch)
-                raise PlanError(f"a worker died while solving buildings {names}") from None
-            for reply in replies:
-                if isinstance(reply, Failure):
-                    raise _failure_error(reply)
-                out[reply.key] = reply
-        return out
-
-    def _ask(
-        self, key: str, mode: str, price: Array, rho: Array | None, target: dict[str, Array] | None
-    ) -> Ask:
-        idx = self.layout.entries[key]
-        return Ask(
-            self.raw[key],
-            mode,  # type: ignore[arg-type]
-            price[idx],
-            None if rho is None else rho[idx],
-            None if target is None else target[key],
-        )
-
-
-def _failure_error(failure: Failure) -> InfeasiblePlanError:
-    return InfeasiblePlanError(
-        f"infeasible: {failure.message}",
-        constraint=failure.constraint or failure.key,
-        node=failure.key,
-        carrier=None,
-        assets=failure.assets,
-        step=failure.step,
-        ts=failure.ts,
-    )
 
 
 @dataclass
@@ -308,7 +176,7 @@ def _weights(layout: Layout, first: dict[str, Answer]) -> tuple[Array, float]:
 class _Admm:
     """The coordinator's side of ADMM for the sharing problem."""
 
-    def __init__(self, runner: _Runner, coordinator: ProxModel, layout: Layout) -> None:
+    def __init__(self, runner: Runner, coordinator: ProxModel, layout: Layout) -> None:
         self.runner, self.coordinator, self.layout = runner, coordinator, layout
         self.keep = max(MIN_PROPOSALS, MASTER_PROPOSALS // len(layout.recipes))
 
@@ -321,9 +189,9 @@ class _Admm:
             k: q - mean[layout.entries[k]] + zbar[layout.entries[k]] - state.u[layout.entries[k]]
             for k, q in state.q.items()
         }
-        answers = self.runner.ask("prox", np.zeros(layout.size), state.rho, targets, limit)
-        state.q = {k: a.q for k, a in answers.items() if isinstance(a, Answer)}
-        for k, a in answers.items():
+        replies = self.runner.ask("prox", np.zeros(layout.size), state.rho, targets, limit)
+        state.q = {k: a.q for k, a in replies.items() if isinstance(a, Answer)}
+        for k, a in replies.items():
             if isinstance(a, Answer):
                 pool[k] = [*pool[k][-self.keep :], a]
         total = layout.gather(state.q)
@@ -374,12 +242,15 @@ def decompose(
     aggregate, rows = aggregate_model(scopes, table, caps, layout)
     build_seconds = time.perf_counter() - started
     deadline = None if options.time_limit_s is None else started + options.time_limit_s
-    with open_executor(options) as (executor, workers), _progress(options.progress) as bar:
-        runner = _Runner(executor, workers, items, layout)
+    with (
+        open_executor(options.executor, options.workers) as (executor, workers),
+        _progress(options.progress) as bar,
+    ):
+        runner = Runner(executor, workers, items, layout)
         task = bar.add_task("decomposing: first prices")
         price = _initial_price(scopes, table, layout)
-        first = _answers(runner.ask("price", price, None, None, options.time_limit_s))
-        alone = _answers(runner.ask("price", _self_supplied(price, layout), None, None, None))
+        first = answers(runner.ask("price", price, None, None, options.time_limit_s))
+        alone = answers(runner.ask("price", _self_supplied(price, layout), None, None, None))
         pool = {k: [a, alone[k]] for k, a in first.items()}
         weights, flow = _weights(layout, first)
         total = layout.gather({k: a.q for k, a in first.items()})
@@ -411,12 +282,8 @@ def _line(state: _State) -> str:
     )
 
 
-def _answers(replies: dict[str, Answer | Final]) -> dict[str, Answer]:
-    return {k: a for k, a in replies.items() if isinstance(a, Answer)}
-
-
 def _lower_bound(
-    runner: _Runner,
+    runner: Runner,
     coordinator: ProxModel,
     price: Array,
     pool: dict[str, list[Answer]],
@@ -424,13 +291,13 @@ def _lower_bound(
 ) -> float:
     """Lagrangian bound at `price`: buildings' priced optima + the heads' relaxed LP; the
     buildings' answers join their proposals."""
-    answers = _answers(runner.ask("price", price, None, None, limit))
-    for key, answer in answers.items():
+    replies = answers(runner.ask("price", price, None, None, limit))
+    for key, answer in replies.items():
         pool[key].append(answer)
     head = coordinator.respond(-price, None, None, limit)
     if head.q is None:
         return -np.inf
-    return sum(a.value for a in answers.values()) + head.cost - float(price @ head.q)
+    return sum(a.value for a in replies.values()) + head.cost - float(price @ head.q)
 
 
 def _master_prices(problem: Problem, duals: Array, layout: Layout, caps: Caps) -> Array:
@@ -444,7 +311,7 @@ def _master_prices(problem: Problem, duals: Array, layout: Layout, caps: Caps) -
 
 
 def _refine(
-    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: _Runner,
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
     coordinator: ProxModel, pool: dict[str, list[Answer]], bound: float, options: DecomposeOptions,
 ) -> float:  # fmt: skip
     """Column generation from the ADMM proposals: the master's duals price new proposals and
@@ -519,7 +386,7 @@ def _extreme_price(price: Array, short: dict[str, float], layout: Layout, caps: 
 
 
 def _recover(
-    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: _Runner,
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
     pool: dict[str, list[Answer]], state: _State, options: DecomposeOptions,
 ) -> _Recovered:  # fmt: skip
     """The master over every proposal, polished. While it falls short of a row, proposals are
@@ -534,7 +401,7 @@ def _recover(
         duals = None if attempt == 0 else relaxed_duals(built.problem)
         if duals is not None:
             push = _master_prices(built.problem, duals[1], layout, caps)
-        for key, answer in _answers(runner.ask("price", push, None, None, limit)).items():
+        for key, answer in answers(runner.ask("price", push, None, None, limit)).items():
             pool[key].append(answer)
         built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
     if short:

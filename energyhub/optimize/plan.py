@@ -174,22 +174,14 @@ def plan(
         check_inputs(table, site, scope)
     caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
     baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
+    _check_method(method, level)
     if method == "decomposed":
-        if level == "building":
-            raise PlanInputError(
-                "--method decomposed: a building is one subproblem; use --level park or city",
-                column="method",
-            )
         try:
             found = decompose(scopes, table, caps, options or DecomposeOptions(time_limit_s))
         except UncombinedError:
             method = "central-fallback"  # the centralized solve tells whether the row can hold
         else:
             return _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg)
-    elif method != "central":
-        raise PlanInputError(
-            f"--method: must be central or decomposed; got {method!r}", column="method"
-        )
     binaries = Binaries("on", "on") if force_binaries else None
     built, solution, build_seconds = _central(
         scopes, table, caps, binaries, (time_limit_s, mip_gap)
@@ -217,6 +209,18 @@ def plan(
         workers=1,
         carbon_cap_kg=caps.carbon_cap_kg,
     )
+
+
+def _check_method(method: str, level: str) -> None:
+    if method not in ("central", "decomposed"):
+        raise PlanInputError(
+            f"--method: must be central or decomposed; got {method!r}", column="method"
+        )
+    if method == "decomposed" and level == "building":
+        raise PlanInputError(
+            "--method decomposed: a building is one subproblem; use --level park or city",
+            column="method",
+        )
 
 
 def _decomposed_plan(

@@ -1,0 +1,148 @@
+"""Where the decomposition's subproblems run: recipes, batches, and the executor they go to.
+
+Subproblems are submitted to a `concurrent.futures.Executor`: a process pool by default, or a
+dask.distributed client's executor when ENERGYHUB_DASK_SCHEDULER names a scheduler (or the
+caller's own). A batch holds buildings of one park; a worker that cannot plan a building answers
+with a Failure naming it, and a worker that dies is reported with the buildings it held.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import replace
+
+from energyhub.config import load_settings
+from energyhub.optimize.coupling import Caps
+from energyhub.optimize.errors import InfeasiblePlanError, PlanError
+from energyhub.optimize.inputs import SITE_COLUMNS, PlanInputs
+from energyhub.optimize.master import Layout
+from energyhub.optimize.model import Array
+from energyhub.optimize.scope import Scope
+from energyhub.optimize.subproblem import Answer, Ask, Failure, Final, Recipe, answer_batch
+from energyhub.sites import CHP, GasBoiler
+
+BATCHES_PER_WORKER = 3
+"""Tasks per worker and round: a few, so a slow batch does not idle the other workers."""
+
+
+def _burns_gas(scope: Scope) -> bool:
+    return any(isinstance(a, CHP | GasBoiler) for a in scope.nodes[0].assets)
+
+
+def _inputs_for(table: PlanInputs, scope: Scope) -> PlanInputs:
+    """Only the columns one building's subproblem reads."""
+    node = scope.nodes[0]
+    owners = {node.id, *(a.id for a in node.assets)}
+    keep = {
+        k: v
+        for k, v in table.columns.items()
+        if k in SITE_COLUMNS or k.rpartition(":")[0] in owners
+    }
+    return replace(table, columns=keep)
+
+
+def recipes(scopes: Sequence[Scope], table: PlanInputs, caps: Caps) -> list[Recipe]:
+    """One recipe per building of every park in the plan."""
+    out = []
+    for park in scopes:
+        slim = park.park.model_copy(update={"buildings": [], "assets": []})
+        for node in park.nodes[1:]:
+            scope = Scope("building", node.id, slim, (node,), park.grid, park.carbon, park.gas)
+            co2 = caps.carbon_cap_kg is not None and _burns_gas(scope)
+            out.append(
+                Recipe(node.id, park.id, scope, park.nodes[0], _inputs_for(table, scope), co2)
+            )
+    return out
+
+
+@contextmanager
+def open_executor(executor: Executor | None, workers: int | None) -> Iterator[tuple[Executor, int]]:
+    """The caller's executor, a dask.distributed client's (ENERGYHUB_DASK_SCHEDULER), or a pool."""
+    if executor is not None:
+        yield executor, workers or 1
+        return
+    address = load_settings().dask_scheduler
+    if address:
+        from distributed import Client
+
+        with Client(address) as client:  # type: ignore[no-untyped-call]
+            threads = sum(client.nthreads().values())
+            yield client.get_executor(), workers or max(threads, 1)
+        return
+    workers = workers or os.cpu_count() or 1
+    context = multiprocessing.get_context("fork" if os.name == "posix" else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool, workers
+
+
+class Runner:
+    """Sends rounds of asks to the executor in batches of one park's buildings."""
+
+    def __init__(
+        self, executor: Executor, workers: int, items: Sequence[Recipe], layout: Layout
+    ) -> None:
+        self.executor, self.layout, self.token = executor, layout, uuid.uuid4().hex
+        self.raw = {r.key: pickle.dumps(r) for r in items}
+        per_batch = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
+        self.batches: list[list[Recipe]] = []
+        for park in dict.fromkeys(r.park for r in items):
+            mine = [r for r in items if r.park == park]
+            self.batches += [mine[i : i + per_batch] for i in range(0, len(mine), per_batch)]
+
+    def ask(
+        self, mode: str, price: Array, rho: Array | None, target: dict[str, Array] | None,
+        time_limit_s: float | None,
+    ) -> dict[str, Answer | Final]:  # fmt: skip
+        """Every building's answer; a Failure raises, naming the building."""
+        futures = []
+        for batch in self.batches:
+            asks = [self._ask(r.key, mode, price, rho, target) for r in batch]
+            futures.append(self.executor.submit(answer_batch, self.token, asks, time_limit_s))
+        out: dict[str, Answer | Final] = {}
+        for future, batch in zip(futures, self.batches, strict=True):
+            try:
+                replies = future.result()
+            except BrokenProcessPool:
+                names = ", ".join(r.key for r in batch)
+                raise PlanError(f"a worker died while solving buildings {names}") from None
+            for reply in replies:
+                if isinstance(reply, Failure):
+                    raise failure_error(reply)
+                out[reply.key] = reply
+        return out
+
+    def _ask(
+        self, key: str, mode: str, price: Array, rho: Array | None, target: dict[str, Array] | None
+    ) -> Ask:
+        idx = self.layout.entries[key]
+        return Ask(
+            self.raw[key],
+            mode,  # type: ignore[arg-type]
+            price[idx],
+            None if rho is None else rho[idx],
+            None if target is None else target[key],
+        )
+
+
+def failure_error(failure: Failure) -> InfeasiblePlanError:
+    return InfeasiblePlanError(
+        f"infeasible: {failure.message}",
+        constraint=failure.constraint or failure.key,
+        node=failure.key,
+        carrier=None,
+        assets=failure.assets,
+        step=failure.step,
+        ts=failure.ts,
+    )
+
+
+def answers(replies: dict[str, Answer | Final]) -> dict[str, Answer]:
+    """The priced answers of a round (a round of fixed asks returns Finals)."""
+    return {k: a for k, a in replies.items() if isinstance(a, Answer)}
