@@ -38,8 +38,8 @@ PER_METER = """
 WITH src AS (
     SELECT s.meter_id, s.bucket, s.n, s.sum_value, s.last_value,
            lag(s.last_value) OVER (PARTITION BY s.meter_id ORDER BY s.bucket) AS prev_value
-    FROM {source} AS s
-    WHERE s.meter_id = ANY(%(meters)s) AND s.bucket >= %(lookback)s AND s.bucket < %(end)s
+    FROM {source} AS s JOIN unnest(%(meters)s::integer[]) AS wanted (id) ON s.meter_id = wanted.id
+    WHERE s.bucket >= %(lookback)s AND s.bucket < %(end)s
 ), intervals AS (
     SELECT src.*, m.quantity,
            CASE WHEN src.prev_value IS NULL THEN NULL
