@@ -117,6 +117,7 @@ async def test_database_restart_mid_stream(
             mqtt_url=broker.url,
             ingest_receive_maximum=300,
             ingest_batch_rows=200,
+            db_connect_timeout_s=1,  # shorter than the outage: the write fails and is retried
         )
         async with running_worker(settings) as worker:
             await publish(stream(prefix, 1_000), broker.url)
