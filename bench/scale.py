@@ -122,6 +122,10 @@ def compare_park(args: argparse.Namespace, site: SiteFile, frame: pd.DataFrame, 
         print(f"    decomposed: failed: {exc}")
         return
     assert found is not None
+    if found.method != "decomposed":
+        print(f"    decomposed: {seconds:.1f} s, found no combination of proposals meeting the "
+              f"rows; fell back to the centralized solve ({found.status})")  # fmt: skip
+        return
     limit = site.city.parks[0].grid.import_max_kw
     line = (f"    decomposed on {found.workers} workers: {seconds:.1f} s wall, {found.iterations} "
             f"iterations, objective {found.objective_cny:,.0f} CNY, bound "
@@ -147,6 +151,9 @@ def run_city(args: argparse.Namespace) -> None:
             print(f"    {total:5d} buildings: decomposed failed: {exc}", flush=True)
             continue
         assert found is not None
+        if found.method != "decomposed":
+            print(f"    {total:5d} buildings: {seconds:.1f} s, decomposed fell back to central")
+            continue
         per = seconds / total * args.workers * 1000
         line = (f"    {total:5d} buildings: {seconds:7.1f} s wall = {per:.0f} ms per building × worker, "
                 f"{found.iterations} iterations, objective {found.objective_cny:,.0f} CNY, "

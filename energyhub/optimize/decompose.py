@@ -71,12 +71,13 @@ RESIDUAL_RATIO = 10.0
 """Residual balancing: ρ doubles when the primal residual exceeds this many dual residuals, and
 halves the other way round (Boyd et al. 2011 §3.4.1)."""
 
-REBALANCE_EVERY = 10
-"""Iterations between ρ adjustments: changing ρ every iteration keeps ADMM from settling."""
-
 MASTER_PROPOSALS = 6000
 """ADMM iterates the master keeps in all, shared among the buildings (the latest of each, at
 least MIN_PROPOSALS): a small park keeps its whole history, a city a bounded master."""
+
+MASTER_TIME_LIMIT_S = 30.0
+"""Time limit of the restricted master's MILP when the plan sets none: its best combination
+found by then is still exactly feasible."""
 
 MIN_PROPOSALS = 20
 """ADMM iterates every building keeps however many buildings share the master."""
@@ -208,8 +209,6 @@ class _Admm:
         self._rebalance(state)
 
     def _rebalance(self, state: _State) -> None:
-        if state.iterations % REBALANCE_EVERY:
-            return
         if state.primal > RESIDUAL_RATIO * state.dual:
             state.rho, state.u = state.rho * 2.0, state.u / 2.0
         elif state.dual > RESIDUAL_RATIO * state.primal:
@@ -253,11 +252,12 @@ def decompose(
         alone = answers(runner.ask("price", _self_supplied(price, layout), None, None, None))
         pool = {k: [a, alone[k]] for k, a in first.items()}
         weights, flow = _weights(layout, first)
-        total = layout.gather({k: a.q for k, a in first.items()})
+        rho = weights * float(np.mean(np.abs(price)) or 1.0) / flow
+        q = {k: a.q for k, a in first.items()}
+        total = layout.gather(q)
         scale = np.maximum(2.0 * np.abs(total), layout.counts * flow) + 1.0
         coordinator = ProxModel(aggregate.problem, rows, np.zeros(layout.size), scale, relax=True)
-        rho = weights * float(np.mean(np.abs(price)) or 1.0) / flow
-        state = _State({k: a.q for k, a in first.items()}, total, price / rho, rho)
+        state = _State(q, total, price / rho, rho)
         admm = _Admm(runner, coordinator, layout)
         while state.iterations < options.max_iterations:
             if deadline is not None and time.perf_counter() > deadline:
@@ -321,7 +321,8 @@ def _refine(
         found = relaxed_duals(built.problem)
         if found is None:
             break
-        value, duals = found
+        x, duals = found
+        value = float(built.problem.c @ x)
         price = _master_prices(built.problem, duals, layout, caps)
         bound = max(bound, _lower_bound(runner, coordinator, price, pool, options.time_limit_s))
         if value - bound <= options.tolerance * max(abs(value), 1e-9):
@@ -351,7 +352,8 @@ def _solve_master(
 ) -> tuple[Built, Array, dict[str, float]]:  # fmt: skip
     """Solve the restricted master; returns (built, x, shortfall by row name and step)."""
     built = restricted_master(scopes, table, caps, layout, pool)
-    solution = solve(built.problem, time_limit_s=options.time_limit_s, mip_gap=options.tolerance)
+    limit = options.time_limit_s if options.time_limit_s is not None else MASTER_TIME_LIMIT_S
+    solution = solve(built.problem, time_limit_s=limit, mip_gap=options.tolerance)
     if solution.x is None:
         raise NoSolutionError(f"no schedule: the master stopped ({solution.status})")
     short = {}

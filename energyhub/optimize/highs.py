@@ -101,12 +101,14 @@ class WarmModel:
         inf = self._infinity
         self._h.changeColsBounds(idx.size, idx, _finite(lower, inf), _finite(upper, inf))
 
-    def solve(self, time_limit_s: float | None = None) -> WarmResult:
-        """Solve from the last basis; x and objective are None without a feasible point."""
+    def solve(self, time_limit_s: float | None = None, *, cold: bool = False) -> WarmResult:
+        """Solve from the kept basis (or from scratch); x and objective are None without a
+        feasible point."""
         if time_limit_s is not None:
             self._h.setOptionValue("time_limit", float(time_limit_s))
-        if self._start is not None:
+        if self._start is not None or cold:
             self._h.clearSolver()
+        if self._start is not None and not cold:
             self._h.setBasis(self._start)
         self._h.run()
         name = str(self._h.getModelStatus()).rpartition(".")[2]

@@ -359,8 +359,8 @@ def scalars(problem: Problem, x: Array, n_steps: int) -> dict[str, float]:
     }
 
 
-def relaxed_duals(problem: Problem) -> tuple[float, Array] | None:
-    """The LP relaxation's optimum and each row's dual (∂objective/∂bound), or None if unsolved."""
+def relaxed_duals(problem: Problem) -> tuple[Array, Array] | None:
+    """The LP relaxation's solution and each row's dual (∂objective/∂bound), or None if unsolved."""
     a, lower, upper = problem.a, problem.row_lower, problem.row_upper
     eq = lower == upper
     above = ~eq & np.isfinite(upper)
@@ -381,4 +381,4 @@ def relaxed_duals(problem: Problem) -> tuple[float, Array] | None:
     marginals = np.asarray(result.ineqlin.marginals)
     duals[above] = marginals[: int(above.sum())]
     duals[below] -= marginals[int(above.sum()) :]
-    return float(result.fun), duals
+    return np.asarray(result.x, dtype=np.float64), duals

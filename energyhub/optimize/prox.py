@@ -20,6 +20,11 @@ import scipy.sparse as sp
 from energyhub.optimize.highs import WarmModel
 from energyhub.optimize.model import Array, Problem, Status
 
+FIXED_TOLERANCE = 1e-5
+"""How far a fixed channel may stray from its target (kW, or kg): a combination of solutions is
+feasible in exact arithmetic, but with every channel pinned, a store's terminal SOC can miss by
+the solver's tolerance summed over the steps."""
+
 BREAKPOINTS = 10
 """Segments on each side of the proximal term; the smallest is scale / 2⁹."""
 
@@ -103,18 +108,22 @@ class ProxModel:
         return self._result(time_limit_s)
 
     def fixed(self, target: Array, at_most: Array, time_limit_s: float | None = None) -> Response:
-        """Own cost only, with q = target, or q ≤ target where `at_most` is set."""
+        """Own cost only, with q = target within FIXED_TOLERANCE, or q ≤ target where `at_most`
+        is set."""
         free = np.zeros(self._all.size - self.problem.n_variables)
         self._model.set_costs(self._all, np.concatenate([self.problem.c, free]))
         half = self._deviations.size // 2
         below = np.tile(np.asarray(at_most, dtype=bool), half // self.j)
-        upper = np.concatenate([np.zeros(half), np.where(below, np.inf, 0.0)])
+        upper = np.full(2 * half, 0.0)
+        upper[: self.j] = FIXED_TOLERANCE  # the first segment above and below the target
+        upper[half : half + self.j] = FIXED_TOLERANCE
+        upper[half:] = np.where(below, np.inf, upper[half:])
         self._model.set_bounds(self._deviations, np.zeros(upper.size), upper)
         self._model.set_bounds(self._targets, target, target)
-        return self._result(time_limit_s)
+        return self._result(time_limit_s, cold=True)
 
-    def _result(self, time_limit_s: float | None) -> Response:
-        result = self._model.solve(time_limit_s)
+    def _result(self, time_limit_s: float | None, *, cold: bool = False) -> Response:
+        result = self._model.solve(time_limit_s, cold=cold)
         if result.x is None:
             return Response(result.status, None, None, float("nan"))
         x = result.x[: self.problem.n_variables]
