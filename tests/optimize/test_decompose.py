@@ -105,18 +105,18 @@ def test_two_park_city_decomposed_matches_central_under_its_caps() -> None:
         regex="^s").sum(axis=1)).max() < EXACT_KW  # fmt: skip
 
 
-def test_dask_cluster_gives_the_process_pool_plan() -> None:
+def test_dask_cluster_gives_the_process_pool_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENERGYHUB_DASK_SCHEDULER sends the subproblems to a dask.distributed cluster instead."""
     distributed = pytest.importorskip("distributed")
     spec, columns = small_park("p", 3, import_max_kw=400.0, demand_charge_cny_per_kw=2.0)
     site, frame = city_site([spec]), day_inputs(columns)
     options = DecomposeOptions(workers=2, max_iterations=30)
     pooled = plan(site, frame, level="park", site_id="p", method="decomposed", options=options)
-    with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        on_dask = DecomposeOptions(workers=2, max_iterations=30, executor=client.get_executor())
-        found = plan(site, frame, level="park", site_id="p", method="decomposed", options=on_dask)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        monkeypatch.setenv("ENERGYHUB_DASK_SCHEDULER", cluster.scheduler_address)
+        found = plan(site, frame, level="park", site_id="p", method="decomposed", options=options)
     assert found.objective_cny == pytest.approx(pooled.objective_cny, rel=1e-9)
     assert found.iterations == pooled.iterations
     pd.testing.assert_frame_equal(found.schedule, pooled.schedule, atol=1e-6)
