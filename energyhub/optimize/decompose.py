@@ -85,7 +85,7 @@ MIN_PROPOSALS = 20
 REFINE_ROUNDS = 3
 """Column-generation rounds after ADMM (each: the master's relaxation, one pricing round)."""
 
-REPAIR_ROUNDS = 30
+REPAIR_ROUNDS = 20
 """Pricing rounds a master that falls short of a coupling row gets before the row is declared
 impossible."""
 
@@ -346,23 +346,48 @@ TOLERANCE_KW = 1e-6
 """A shortfall below this is solver noise, not a constraint that cannot hold."""
 
 
+def _shortfalls(problem: Problem, x: Array) -> dict[str, float]:
+    """The master's shortfall and excess columns in use, by `<column>@<step>`."""
+    short = {}
+    for name, var in problem.variables.items():
+        if ":shortfall_" in name or name.endswith(":excess"):
+            values = x[var.slice]
+            for step in np.flatnonzero(values > TOLERANCE_KW):
+                short[f"{name}@{step}"] = float(values[step])
+    return short
+
+
 def _solve_master(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout,
     pool: dict[str, list[Answer]], options: DecomposeOptions,
 ) -> tuple[Built, Array, dict[str, float]]:  # fmt: skip
-    """Solve the restricted master; returns (built, x, shortfall by row name and step)."""
+    """Solve the restricted master's MILP; returns (built, x, shortfalls)."""
     built = restricted_master(scopes, table, caps, layout, pool)
     limit = options.time_limit_s if options.time_limit_s is not None else MASTER_TIME_LIMIT_S
     solution = solve(built.problem, time_limit_s=limit, mip_gap=options.tolerance)
     if solution.x is None:
         raise NoSolutionError(f"no schedule: the master stopped ({solution.status})")
-    short = {}
-    for name, var in built.problem.variables.items():
-        if ":shortfall_" in name or name.endswith(":excess"):
-            values = solution.x[var.slice]
-            for step in np.flatnonzero(values > TOLERANCE_KW):
-                short[f"{name}@{step}"] = float(values[step])
-    return built, solution.x, short
+    return built, solution.x, _shortfalls(built.problem, solution.x)
+
+
+def _repair(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
+    pool: dict[str, list[Answer]], state: _State, short: dict[str, float],
+) -> bool:  # fmt: skip
+    """Phase I on the master's relaxation: price proposals first with every building pushed to
+    its extreme on the rows short, then by the relaxation's duals; True once none is short."""
+    push = _extreme_price(state.price, short, layout, caps)
+    for _ in range(REPAIR_ROUNDS):
+        for key, answer in answers(runner.ask("price", push, None, None, None)).items():
+            pool[key].append(answer)
+        built = restricted_master(scopes, table, caps, layout, pool)
+        found = relaxed_duals(built.problem)
+        if found is None:
+            return False
+        if not _shortfalls(built.problem, found[0]):
+            return True
+        push = _master_prices(built.problem, found[1], layout, caps)
+    return False
 
 
 def _extreme_price(price: Array, short: dict[str, float], layout: Layout, caps: Caps) -> Array:
@@ -391,20 +416,11 @@ def _recover(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
     pool: dict[str, list[Answer]], state: _State, options: DecomposeOptions,
 ) -> _Recovered:  # fmt: skip
-    """The master over every proposal, polished. While it falls short of a row, proposals are
-    priced first with every building pushed to its extreme there, then by the master's duals
-    (phase I of column generation); a row still short after that cannot be met."""
+    """The master over every proposal, repaired if it falls short of a row, polished; a row it
+    still cannot meet raises UncombinedError (the plan then asks the centralized solve)."""
     limit = options.time_limit_s
     built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
-    for attempt in range(REPAIR_ROUNDS):
-        if not short:
-            break
-        push = _extreme_price(state.price, short, layout, caps)
-        duals = None if attempt == 0 else relaxed_duals(built.problem)
-        if duals is not None:
-            push = _master_prices(built.problem, duals[1], layout, caps)
-        for key, answer in answers(runner.ask("price", push, None, None, limit)).items():
-            pool[key].append(answer)
+    if short and _repair(scopes, table, caps, layout, runner, pool, state, short):
         built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
     if short:
         raise _short_error(short, table, caps)
