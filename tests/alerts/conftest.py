@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import hmac
 import threading
@@ -68,6 +69,16 @@ SITE: dict[str, Any] = {
 
 def small_site() -> SiteFile:
     return parse_site(SITE, "test-site")
+
+
+def site_with(park: dict[str, Any] | None = None, b1: dict[str, Any] | None = None) -> SiteFile:
+    """The small site with other `alerts:` blocks on the park and on b1."""
+    data = copy.deepcopy(SITE)
+    if park is not None:
+        data["city"]["parks"][0]["alerts"] = park
+    if b1 is not None:
+        data["city"]["parks"][0]["buildings"][0]["alerts"] = b1
+    return parse_site(data, "test-site")
 
 
 @pytest.fixture
@@ -151,9 +162,9 @@ async def wait_rows(
 
 @dataclass
 class Receiver:
-    """A webhook receiver on localhost: answers `fail_first` requests with 500, then 200."""
+    """A webhook receiver on localhost: answers with `statuses` in turn, then 204."""
 
-    fail_first: int = 0
+    statuses: list[int] = field(default_factory=list)
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     port: int = 0
 
@@ -166,26 +177,31 @@ class Receiver:
         return hmac.compare_digest(headers.get("x-energyhub-signature", ""), expected)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(fail_first=1)
+def serve(state: Receiver, port: int = 0) -> ThreadingHTTPServer:
+    """Start answering webhook POSTs for `state` on localhost (0: a free port)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            failing = len(state.requests) <= state.fail_first
-            self.send_response(500 if failing else 204)
+            n = len(state.requests)
+            self.send_response(state.statuses[n - 1] if n <= len(state.statuses) else 204)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(statuses=[500])
+    server = serve(state)
     try:
         yield state
     finally:
