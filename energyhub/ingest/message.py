@@ -1,4 +1,4 @@
-"""A received MQTT message and the columnar batch decoders append to."""
+"""Received MQTT messages and the columnar batch decoders append to."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from energyhub.store.batch import ReadingBatch
 
 
 @dataclass(frozen=True, slots=True)
-class RawMessage:
-    """One message as received: acknowledged (by `mid`) only once its readings are committed."""
+class Delivery:
+    """Messages received together, as parallel lists, and the PUBACKs that acknowledge them."""
 
-    topic: str
-    payload: bytes
-    qos: int
-    mid: int
-    received_us: int
-    """Receive time, microseconds since the Unix epoch."""
+    topics: list[str]
+    payloads: list[bytes]
+    received_us: list[int]
+    """Receive times, microseconds since the Unix epoch."""
+    acks: bytes
+    """PUBACK packets of the QoS 1 messages, sent only once their readings are committed."""
+    connection: int
+    """The connection they came on: acknowledged on that one or not at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +33,29 @@ class Reject:
 
 @dataclass
 class BatchBuilder:
-    """Readings decoded so far, as parallel lists, plus rejects; one builder per write batch."""
+    """Messages and the readings decoded from them, as parallel lists, plus rejects."""
 
-    messages: list[RawMessage] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    received_us: list[int] = field(default_factory=list)
     meter_id: list[int] = field(default_factory=list)
     ts_us: list[int] = field(default_factory=list)
     value: list[float] = field(default_factory=list)
     source: list[int] = field(default_factory=list)
     """Index of the message each reading came from."""
     rejects: list[Reject] = field(default_factory=list)
+
+    @property
+    def messages(self) -> int:
+        return len(self.topics)
+
+    def receive(self, delivery: Delivery) -> None:
+        """Append a delivery's messages (decoded by the caller)."""
+        self.deliveries.append(delivery)
+        self.topics += delivery.topics
+        self.payloads += delivery.payloads
+        self.received_us += delivery.received_us
 
     @property
     def rows(self) -> int:

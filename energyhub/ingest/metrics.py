@@ -42,7 +42,9 @@ class IngestMetrics:
             "energyhub_ingest_batch_seconds", "Seconds to commit one batch", registry=r
         )
         self.pending = Gauge(
-            "energyhub_ingest_pending_messages", "Messages received, not yet decoded", registry=r
+            "energyhub_ingest_pending_messages",
+            "Messages received, not yet acknowledged (committed)",
+            registry=r,
         )
         self.lag_seconds = Gauge(
             "energyhub_ingest_lag_seconds",

@@ -1,10 +1,12 @@
-"""The ingest's MQTT subscription: paho-mqtt with manual acknowledgement, handed to asyncio.
+"""The ingest's MQTT subscription: a lean asyncio MQTT 5 receiver that acknowledges after commit.
 
-paho's own network thread receives (MQTT v5, persistent session); messages wait in a list until
-the asyncio consumer takes them, and are acknowledged (PUBACK, in receipt order) only after their
-readings are committed. aiomqtt 2.5 has no public manual-ack API (aiomqtt#345), and acknowledging
-on receipt would lose what a crash leaves uncommitted. The broker sends each worker at most
-`receive_maximum` unacknowledged messages, which bounds memory.
+One persistent session per worker (clean start off, Session Expiry Interval, stable client id),
+QoS 1 subscriptions, and a Receive Maximum that bounds what the broker sends before we acknowledge.
+Each read of the socket is split in bulk (`mqtt5.split`) into topics, payloads and ready-made
+PUBACKs; the worker takes them as `Delivery`s and hands them back to `ack` once their readings are
+committed, which writes every PUBACK of the batch in one socket write, in receipt order. A message
+received on a connection that has since dropped is never acknowledged on the next one (its packet
+id may be reused there): the broker redelivers it, and the `(meter_id, ts)` key absorbs it.
 
 Several workers share the stream through an MQTT v5 shared subscription; a lone worker subscribes
 plainly, because Mosquitto 2.0 does not restore shared subscriptions from its persistence after a
@@ -15,27 +17,40 @@ a shared one misses what is published before the workers subscribe again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
-import threading
+import ssl
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
-
+from energyhub.ingest import mqtt5
 from energyhub.ingest.errors import BrokerUnavailableError
-from energyhub.ingest.message import RawMessage
+from energyhub.ingest.message import Delivery
 from energyhub.mqtt import MqttEndpoint
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 15.0
+RECONNECT_FIRST_S = 0.25
+RECONNECT_MAX_S = 15.0
+SILENCE_LIMIT = 1.5
+"""Keep-alive periods without a byte from the broker after which the connection is dead."""
+
+
+class _Protocol(asyncio.Protocol):
+    """One TCP (or TLS) connection, numbered so that late callbacks of an old one are ignored."""
+
+    def __init__(self, source: MqttSource, connection: int) -> None:
+        self.source, self.connection = source, connection
+
+    def data_received(self, data: bytes) -> None:
+        self.source._read(self.connection, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.source._gone(self.connection, exc)
 
 
 class MqttSource:
@@ -56,62 +71,36 @@ class MqttSource:
         self.share_group = share_group
         self.shared = shared
         self.client_id = client_id
+        self.reconnects = 0
         self._topics = set(topics)
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
-        self._pending: list[RawMessage] = []
-        self._lock = threading.Lock()
+        self._keepalive_s = KEEPALIVE_S
+        self._connection = 0
+        self._transport: asyncio.Transport | None = None
+        self._rest = b""
+        self._last_read = 0.0
+        self._names: dict[bytes, str] = {}
+        self._in_topics: list[str] = []
+        self._in_payloads: list[bytes] = []
+        self._in_received: list[int] = []
+        self._in_acks = bytearray()
+        self._earlier: list[Delivery] = []
+        """Messages of dropped connections, not yet taken."""
+        self._taken = 0
         self._ready = asyncio.Event()
-        self._connected = asyncio.Event()
-        self._subscribed = asyncio.Event()
-        self._connect_error: str | None = None
-        self.reconnects = 0
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=paho.MQTTv5,
-            manual_ack=True,
-        )
+        self._lost = asyncio.Event()
+        self._closing = False
+        self._up = False
+        """The current connection was accepted (a drop of it starts the reconnects)."""
+        self._connack: asyncio.Future[mqtt5.Connack] | None = None
+        self._acks_awaited: dict[int, asyncio.Future[list[int]]] = {}
+        self._ids = itertools.cycle(range(1, 65536))
+        self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> MqttSource:
-        self._loop = asyncio.get_running_loop()
-        client = self._client
-        if self.endpoint.username:
-            client.username_pw_set(self.endpoint.username, self.endpoint.password)
-        if self.endpoint.tls:
-            client.tls_set()
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.reconnect_delay_set(min_delay=1, max_delay=15)
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = self._session_expiry_s
-        properties.ReceiveMaximum = self._receive_maximum
-        try:
-            await asyncio.to_thread(
-                client.connect,
-                self.endpoint.host,
-                self.endpoint.port,
-                keepalive=KEEPALIVE_S,
-                clean_start=False,
-                properties=properties,
-            )
-        except OSError as exc:
-            raise BrokerUnavailableError(
-                f"cannot reach the MQTT broker at {self.endpoint}: {exc} — check that it is "
-                "running and ENERGYHUB_MQTT_URL is right"
-            ) from None
-        client.loop_start()
-        try:
-            await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT_S)
-            await asyncio.wait_for(self._subscribed.wait(), CONNECT_TIMEOUT_S)
-        except TimeoutError:
-            client.loop_stop()
-            raise BrokerUnavailableError(
-                f"the MQTT broker at {self.endpoint} did not accept the connection: "
-                f"{self._connect_error or 'no answer'}"
-            ) from None
+        await self._connect()
+        self._task = asyncio.create_task(self._keep_connected())
         return self
 
     async def __aexit__(
@@ -120,93 +109,260 @@ class MqttSource:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._transport is not None:
+            self._transport.write(mqtt5.GOODBYE)
+            self._transport.close()
 
-    # --- paho's network thread ---
+    # --- the connection ---
 
-    def _on_connect(
-        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        if reason.is_failure:
-            self._connect_error = str(reason)
-            log.warning("MQTT broker %s refused %s: %s", self.endpoint, self.client_id, reason)
-            return
-        if self._connected.is_set():
-            self.reconnects += 1
-            log.info(
-                "reconnected to %s (session present: %s)", self.endpoint, flags.session_present
+    async def _connect(self) -> None:
+        """Open a connection, resume the session and subscribe; BrokerUnavailableError if not."""
+        self._connection += 1
+        connection = self._connection
+        loop = asyncio.get_running_loop()
+        self._connack = loop.create_future()
+        try:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Protocol(self, connection),
+                    self.endpoint.host,
+                    self.endpoint.port,
+                    ssl=ssl.create_default_context() if self.endpoint.tls else None,
+                ),
+                CONNECT_TIMEOUT_S,
             )
-        self._subscribe(self._topics)
-        self._loop.call_soon_threadsafe(self._connected.set)
-
-    def _on_disconnect(
-        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        if reason.is_failure:
-            log.warning("lost the MQTT broker %s: %s; reconnecting", self.endpoint, reason)
-
-    def _on_subscribe(
-        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any
-    ) -> None:
-        failed = [str(reason) for reason in reasons if reason.is_failure]
-        if failed:
-            log.error("MQTT broker %s refused subscriptions: %s", self.endpoint, ", ".join(failed))
-        self._loop.call_soon_threadsafe(self._subscribed.set)
-
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        raw = RawMessage(
-            message.topic, bytes(message.payload), message.qos, message.mid, time.time_ns() // 1000
+        except (OSError, TimeoutError) as exc:
+            raise BrokerUnavailableError(
+                f"cannot reach the MQTT broker at {self.endpoint}: {exc or 'timed out'} — check "
+                "that it is running and ENERGYHUB_MQTT_URL is right"
+            ) from None
+        self._transport = transport
+        self._last_read = time.monotonic()
+        transport.write(
+            mqtt5.connect_packet(
+                self.client_id,
+                KEEPALIVE_S,
+                self._session_expiry_s,
+                self._receive_maximum,
+                self.endpoint.username,
+                self.endpoint.password,
+            )
         )
-        with self._lock:
-            self._pending.append(raw)
-            first = len(self._pending) == 1
-        if first:
-            self._loop.call_soon_threadsafe(self._ready.set)
+        try:
+            connack = await asyncio.wait_for(self._connack, CONNECT_TIMEOUT_S)
+        except (TimeoutError, ConnectionError) as exc:
+            transport.abort()
+            raise BrokerUnavailableError(
+                f"the MQTT broker at {self.endpoint} did not accept the connection: "
+                f"{exc or 'no answer'}"
+            ) from None
+        if connack.reason >= 0x80:
+            transport.close()
+            raise BrokerUnavailableError(
+                f"the MQTT broker at {self.endpoint} refused {self.client_id}: "
+                f"{mqtt5.reason_text(connack.reason)} {connack.reason_string}".rstrip()
+            )
+        self._keepalive_s = connack.keepalive_s or KEEPALIVE_S
+        self._up = True
+        if connection > 1:
+            log.info(
+                "reconnected to %s (session present: %s)", self.endpoint, connack.session_present
+            )
+        try:
+            await asyncio.wait_for(self._subscribe(sorted(self._topics)), CONNECT_TIMEOUT_S)
+        except (TimeoutError, ConnectionError) as exc:
+            transport.abort()
+            raise BrokerUnavailableError(
+                f"the MQTT broker at {self.endpoint} did not answer the subscription: "
+                f"{exc or 'no answer'}"
+            ) from None
+
+    async def _keep_connected(self) -> None:
+        """Ping while connected; after a loss reconnect with backoff and resume the session."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self._keepalive_s / 2)
+            except TimeoutError:
+                self._ping()
+                continue
+            delay = RECONNECT_FIRST_S
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self._connect()
+                    break
+                except BrokerUnavailableError as exc:
+                    log.warning("%s; retrying in %.1f s", exc, delay)
+                    delay = min(delay * 2, RECONNECT_MAX_S)
+            self.reconnects += 1
+            self._lost.clear()
+
+    def _ping(self) -> None:
+        if self._transport is None:
+            return
+        if time.monotonic() - self._last_read > SILENCE_LIMIT * self._keepalive_s:
+            log.warning("the MQTT broker %s went silent; reconnecting", self.endpoint)
+            self._transport.abort()
+        else:
+            self._transport.write(mqtt5.PING)
+
+    def _read(self, connection: int, data: bytes) -> None:
+        if connection != self._connection:
+            return
+        self._last_read = time.monotonic()
+        if self._rest:
+            data = self._rest + data
+        before = len(self._in_topics)
+        control: list[tuple[int, bytes]] = []
+        try:
+            used = mqtt5.split(
+                data,
+                self._in_topics,
+                self._in_payloads,
+                self._in_acks,
+                control,
+                self._names,
+            )
+        except (mqtt5.ProtocolError, IndexError) as exc:
+            log.error(
+                "unreadable data from the MQTT broker %s: %s; reconnecting", self.endpoint, exc
+            )
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        self._rest = data[used:]
+        received = len(self._in_topics) - before
+        if received:
+            self._in_received.extend(itertools.repeat(time.time_ns() // 1000, received))
+            self._ready.set()
+        for first, body in control:
+            self._control(first, body)
+
+    def _control(self, first: int, body: bytes) -> None:
+        kind = first & 0xF0
+        if first == mqtt5.CONNACK and self._connack is not None and not self._connack.done():
+            self._connack.set_result(mqtt5.Connack.parse(body))
+        elif first in (mqtt5.SUBACK, mqtt5.UNSUBACK):
+            packet_id, reasons = mqtt5.ack_reasons(body)
+            waiter = self._acks_awaited.pop(packet_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(reasons)
+        elif kind == mqtt5.DISCONNECT:
+            reason = mqtt5.disconnect_reason(body)
+            log.warning(
+                "the MQTT broker %s disconnected us: %s", self.endpoint, mqtt5.reason_text(reason)
+            )
+        elif kind != mqtt5.PINGRESP:
+            log.debug("ignored MQTT packet 0x%02x from %s", first, self.endpoint)
+
+    def _gone(self, connection: int, exc: Exception | None) -> None:
+        if connection != self._connection:
+            return
+        if self._in_topics:
+            self._earlier.append(self._bundle())
+        self._rest = b""
+        self._transport = None
+        up, self._up = self._up, False
+        error = ConnectionError(f"connection lost: {exc or 'closed by the broker'}")
+        for waiter in [self._connack, *self._acks_awaited.values()]:
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(error)
+        self._acks_awaited.clear()
+        if up and not self._closing:
+            log.warning("lost the MQTT broker %s: %s; reconnecting", self.endpoint, error)
+            self._lost.set()
+
+    # --- subscriptions ---
 
     def _filter(self, topic: str, shared: bool) -> str:
         return f"$share/{self.share_group}/{topic}" if shared else topic
 
-    def _subscribe(self, topics: Iterable[str]) -> None:
+    def _send_subscription(self, topics: list[str]) -> asyncio.Future[list[int]]:
         """Subscribe in this source's mode and drop the other mode's filters from the session,
         which a worker that changed mode would otherwise still receive twice."""
-        ordered = sorted(topics)
-        if ordered:
-            self._client.subscribe(
-                [(self._filter(t, self.shared), SubscribeOptions(qos=1)) for t in ordered]
+        assert self._transport is not None  # noqa: S101 - only called while connected
+        loop = asyncio.get_running_loop()
+        subscribe_id, unsubscribe_id = next(self._ids), next(self._ids)
+        waiter = self._acks_awaited[subscribe_id] = loop.create_future()
+        self._transport.write(
+            mqtt5.subscribe_packet(subscribe_id, [self._filter(t, self.shared) for t in topics])
+            + mqtt5.unsubscribe_packet(
+                unsubscribe_id, [self._filter(t, not self.shared) for t in topics]
             )
-            self._client.unsubscribe([self._filter(t, not self.shared) for t in ordered])
+        )
+        waiter.add_done_callback(lambda done: self._check_suback(topics, done))
+        return waiter
 
-    # --- the asyncio side ---
+    def _check_suback(self, topics: list[str], done: asyncio.Future[list[int]]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        failed = [
+            f"{topic}: {mqtt5.reason_text(code)}"
+            for topic, code in zip(topics, done.result(), strict=False)
+            if code >= 0x80
+        ]
+        if failed:
+            log.error("MQTT broker %s refused subscriptions: %s", self.endpoint, ", ".join(failed))
+
+    async def _subscribe(self, topics: list[str]) -> None:
+        if topics:
+            await self._send_subscription(topics)
 
     def subscribe(self, topics: Iterable[str]) -> None:
         """Add topics (e.g. devices a reloaded site maps) to the subscription."""
         new = set(topics) - self._topics
         if new:
             self._topics |= new
-            self._subscribe(new)
+            if self._transport is not None:  # else the reconnect subscribes to every topic
+                self._send_subscription(sorted(new))
+
+    # --- the worker's side ---
+
+    def _bundle(self) -> Delivery:
+        delivery = Delivery(
+            self._in_topics,
+            self._in_payloads,
+            self._in_received,
+            bytes(self._in_acks),
+            self._connection,
+        )
+        self._in_topics, self._in_payloads, self._in_received = [], [], []
+        self._in_acks = bytearray()
+        return delivery
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Messages received and not yet taken."""
+        return len(self._in_topics) + sum(len(d.topics) for d in self._earlier)
+
+    @property
+    def unacknowledged(self) -> int:
+        """Messages received and not yet acknowledged (or settled, for a dropped connection)."""
+        return self.pending + self._taken
 
     async def wait(self, timeout_s: float) -> None:
         """Until a message is pending or the timeout passes."""
-        if not self._pending:
-            try:
+        if not self.pending:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), timeout_s)
-            except TimeoutError:
-                pass
         self._ready.clear()
 
-    def take(self) -> list[RawMessage]:
+    def take(self) -> list[Delivery]:
         """Every pending message, in receipt order."""
-        with self._lock:
-            taken, self._pending = self._pending, []
+        taken, self._earlier = self._earlier, []
+        if self._in_topics:
+            taken.append(self._bundle())
+        self._taken += sum(len(d.topics) for d in taken)
         return taken
 
-    def ack(self, messages: Iterable[RawMessage]) -> None:
-        """Acknowledge committed messages, in receipt order (a lost PUBACK means a redelivery)."""
-        for message in messages:
-            if message.qos > 0:
-                self._client.ack(message.mid, message.qos)
+    def ack(self, deliveries: Iterable[Delivery]) -> None:
+        """Acknowledge committed messages in one write (a lost PUBACK means a redelivery)."""
+        deliveries = list(deliveries)
+        self._taken -= sum(len(d.topics) for d in deliveries)
+        acks = b"".join(d.acks for d in deliveries if d.connection == self._connection)
+        if acks and self._transport is not None:
+            self._transport.write(acks)

@@ -23,13 +23,13 @@ from energyhub.config import Settings
 from energyhub.errors import DatabaseUnavailableError, EnergyhubError
 from energyhub.ingest.decoders import Decoder
 from energyhub.ingest.mapping import MeterMap, load_meter_map, site_version
-from energyhub.ingest.message import BatchBuilder, RawMessage
+from energyhub.ingest.message import BatchBuilder
 from energyhub.ingest.metrics import IngestMetrics
 from energyhub.ingest.source import MqttSource
 from energyhub.ingest.validate import Limits, validate
 from energyhub.mqtt import parse_mqtt_url
-from energyhub.store.db import Backend, installed_backend, open_pool
-from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.db import installed_backend, open_pool
+from energyhub.store.maintenance import refresh_dirty_rollups
 from energyhub.store.migrations import require_schema
 from energyhub.store.writer import ReadingWriter, RejectedRow
 
@@ -102,10 +102,9 @@ class IngestWorker:
                     self._every(MAPPING_POLL_S, lambda: self._refresh_mapping(pool, source), stop),
                     self._every(settings.ingest_log_every_s, self._log_summary, stop),
                 ]
-                if backend is Backend.POSTGRES:
-                    chores.append(
-                        self._every(settings.rollup_refresh_s, lambda: self._rollups(pool), stop)
-                    )
+                chores.append(
+                    self._every(settings.rollup_refresh_s, lambda: self._rollups(pool), stop)
+                )
                 background = [asyncio.create_task(chore) for chore in chores]
                 try:
                     await self._consume(source, ReadingWriter(pool, backend), stop)
@@ -132,10 +131,11 @@ class IngestWorker:
             taken = source.take()
             if taken and not builder.messages:
                 started = time.monotonic()
-            self.metrics.received.inc(len(taken))
-            for message in taken:
-                self.decoder.decode(message, builder)
-            self.metrics.pending.set(source.pending)
+            before = builder.messages
+            for delivery in taken:
+                self.decoder.decode(delivery, builder)
+            self.metrics.received.inc(builder.messages - before)
+            self.metrics.pending.set(source.unacknowledged)
             full = builder.rows >= self.settings.ingest_batch_rows
             if builder.messages and (full or time.monotonic() - started >= flush_s):
                 if writing is not None and not await writing:
@@ -157,9 +157,7 @@ class IngestWorker:
     ) -> bool:
         """Commit the batch, then acknowledge its messages; False if stopped before a commit."""
         batch = validate(builder, time.time_ns() // 1000, self.limits)
-        rejected = [
-            self._rejected_row(builder.messages[r.message], r.reason) for r in builder.rejects
-        ]
+        rejected = [self._rejected_row(builder, r.message, r.reason) for r in builder.rejects]
         delay = RETRY_FIRST_S
         started = time.perf_counter()
         while True:
@@ -174,17 +172,17 @@ class IngestWorker:
                 log.warning("database unavailable, retrying in %.1f s: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-        source.ack(builder.messages)
+        source.ack(builder.deliveries)
         self._record(
             builder, batch.ts, result.new, result.duplicates, time.perf_counter() - started
         )
         return True
 
-    def _rejected_row(self, message: RawMessage, reason: str) -> RejectedRow:
+    def _rejected_row(self, builder: BatchBuilder, message: int, reason: str) -> RejectedRow:
         return RejectedRow(
-            datetime.fromtimestamp(message.received_us / 1_000_000, UTC),
-            message.topic,
-            _payload_text(message.payload, self.settings.ingest_reject_payload_chars),
+            datetime.fromtimestamp(builder.received_us[message] / 1_000_000, UTC),
+            builder.topics[message],
+            _payload_text(builder.payloads[message], self.settings.ingest_reject_payload_chars),
             reason,
         )
 
@@ -218,7 +216,7 @@ class IngestWorker:
 
     async def _rollups(self, pool: AsyncConnectionPool) -> None:
         async with pool.connection() as conn:
-            await refresh_rollups(conn, Backend.POSTGRES)
+            await refresh_dirty_rollups(conn)
 
     async def _log_summary(self) -> None:
         log.info("ingest worker %s: %s", self.index, self.metrics.summary())

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from energyhub.ingest.decoders import Decoder
 from energyhub.ingest.mapping import DeviceKey, MeterMap, MeterRef
-from energyhub.ingest.message import BatchBuilder, RawMessage
+from energyhub.ingest.message import BatchBuilder, Delivery
 from energyhub.ingest.timestamps import parse_ts
 from energyhub.ingest.validate import Limits, validate
 
@@ -35,9 +35,9 @@ MAPPING = MeterMap(
 def decode(*messages: tuple[str, object]) -> BatchBuilder:
     decoder = Decoder(MAPPING, "energyhub", max_payload_bytes=1024)
     out = BatchBuilder()
-    for mid, (topic, payload) in enumerate(messages, start=1):
-        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        decoder.decode(RawMessage(topic, raw, 1, mid, NOW_US), out)
+    topics = [topic for topic, _ in messages]
+    raws = [p if isinstance(p, bytes) else orjson.dumps(p) for _, p in messages]
+    decoder.decode(Delivery(topics, raws, [NOW_US] * len(raws), b"", 1), out)
     return out
 
 
@@ -179,7 +179,7 @@ def test_status_alert_and_setpoint_topics_are_not_readings() -> None:
         ("energyhub/expo/b01/alert", {"rule": "silence"}),
         ("energyhub/expo/b01/b01-bess/setpoint", {"plan": 1, "ts": 1, "p_kw": 5}),
     )
-    assert out.rows == 0 and out.rejects == [] and len(out.messages) == 3
+    assert out.rows == 0 and out.rejects == [] and out.messages == 3
 
 
 def test_validation_rejects_non_finite_future_and_old_readings() -> None:
@@ -256,7 +256,7 @@ def test_no_input_crashes_the_decoder(topic: str, payload: object, raw: bytes) -
     for body in (payload, raw):
         out = decode((topic, body))
         validate(out, NOW_US, Limits(300, 365))
-        assert len(out.messages) == 1
+        assert out.messages == 1
         assert out.rows > 0 or out.rejects, body
         assert all(r.reason and r.kind for r in out.rejects)
 
@@ -279,3 +279,40 @@ def test_frames_account_for_every_value(values: dict[str, object], ts: object) -
     good = validate(out, NOW_US, Limits(300, 365))
     whole_frame_refused = out.rows == 0 and len(out.rejects) == 1
     assert whole_frame_refused or len(good) + len(out.rejects) == len(values)
+
+
+def _outcome(out: BatchBuilder, message: int) -> tuple[list[tuple[int, int, float]], list[str]]:
+    """The readings and reject reasons of one message of a batch."""
+    rows = [
+        (m, t, v)
+        for m, t, v, s in zip(out.meter_id, out.ts_us, out.value, out.source, strict=True)
+        if s == message
+    ]
+    return rows, [r.reason for r in out.rejects if r.message == message]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "ts": st.sampled_from(["2026-11-26T06:00:00Z", "2026-11-26 14:00", "x", ""])
+            | st.integers(0, 2**40)
+            | st.none(),
+            "value": st.floats() | st.integers(-(2**63), 2**63 - 1) | st.booleans() | st.text(),
+        },
+    )
+    | JSON,
+)
+def test_the_short_path_agrees_with_the_full_decoder(body: object) -> None:
+    """Once a topic's meter is known, single readings skip the router: same readings, same
+    rejects as a decoder that has not seen the topic yet."""
+    topic = "energyhub/expo/b01/main"
+    primed = decode((topic, {"ts": "2026-11-26T05:00:00Z", "value": 1}), (topic, body))
+    assert _outcome(primed, 1) == _outcome(decode((topic, body)), 0)
+
+
+def test_the_short_path_takes_repeated_topics_and_times() -> None:
+    topic = "energyhub/expo/b01/main"
+    out = decode(*[(topic, {"ts": "2026-11-26T14:00:00+08:00", "value": i}) for i in range(3)])
+    assert readings(out) == [(1, NOW, 0.0), (1, NOW, 1.0), (1, NOW, 2.0)]

@@ -125,10 +125,10 @@ async def test_database_restart_mid_stream(
             await database.stop()
             publisher = asyncio.create_task(publish(stream(prefix, 5_000, 1_000), broker.url))
             await asyncio.sleep(3)  # the worker takes messages, cannot commit, stops acknowledging
-            held = [worker.source.pending]
+            held = [worker.source.unacknowledged]
             for _ in range(10):  # while the database is down, it holds no more than it may
                 await asyncio.sleep(0.2)
-                held.append(worker.source.pending)
+                held.append(worker.source.unacknowledged)
             await database.start()
             await publisher
             assert await wait_for(database.url, READINGS, 6_000, 90) == 6_000

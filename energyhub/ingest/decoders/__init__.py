@@ -6,6 +6,7 @@ rejected alone and the good readings of the same message are kept.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,11 +20,13 @@ from energyhub.ingest.decoders.reading import decode_reading
 from energyhub.ingest.decoders.shelly import decode_shelly
 from energyhub.ingest.decoders.tasmota import decode_tasmota
 from energyhub.ingest.errors import PayloadError
-from energyhub.ingest.mapping import MeterMap
-from energyhub.ingest.message import BatchBuilder, RawMessage
+from energyhub.ingest.mapping import MeterMap, MeterRef
+from energyhub.ingest.message import BatchBuilder, Delivery
+from energyhub.ingest.timestamps import parse_ts
 
 IGNORED_LEAVES = frozenset({"status", "alert"})
 """Contract topics that are not readings: gateway availability and alert notifications."""
+TIMES_CACHED = 4096
 
 
 def _parse_json(payload: bytes) -> Any:
@@ -39,35 +42,82 @@ def _parse_json(payload: bytes) -> Any:
 
 
 class Decoder:
-    """Routes each message to its decoder and turns contract breaches into rejects."""
+    """Routes each message to its decoder and turns contract breaches into rejects.
+
+    Well-formed single readings of known meters, the bulk of a stream, take a short path: the
+    topic's meter is looked up once per topic, a timestamp string once per distinct string.
+    Everything else, and anything the short path doubts, goes through the full decoders.
+    """
 
     def __init__(self, mapping: MeterMap, prefix: str, max_payload_bytes: int) -> None:
         self.mapping = mapping
         self.prefix = prefix
         self.max_payload_bytes = max_payload_bytes
         self.zone = ZoneInfo(mapping.timezone)
+        self._singles: dict[str, MeterRef] = {}
+        """Single-reading topics seen so far → their meter."""
+        self._times: dict[str, int] = {}
+        """RFC 3339 strings seen lately → microseconds (meters of a site share their times)."""
 
-    def decode(self, message: RawMessage, out: BatchBuilder) -> None:
-        index = len(out.messages)
-        out.messages.append(message)
+    def decode(self, delivery: Delivery, out: BatchBuilder) -> None:
+        """Append the delivery's messages to the batch and decode them."""
+        first = out.messages
+        out.receive(delivery)
+        singles, times, limit = self._singles, self._times, self.max_payload_bytes
+        meter_ids, ts_us, values, sources = out.meter_id, out.ts_us, out.value, out.source
+        for index, topic, payload in zip(
+            itertools.count(first), delivery.topics, delivery.payloads, strict=False
+        ):
+            ref = singles.get(topic)
+            if ref is not None and len(payload) <= limit:
+                try:
+                    body = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    body = None
+                if type(body) is dict:
+                    ts, value = body.get("ts"), body.get("value")
+                    micros = times.get(ts) if type(ts) is str else None
+                    if micros is None and type(ts) is str:
+                        micros = self._remember(ts)
+                    if micros is not None and (type(value) is float or type(value) is int):
+                        meter_ids.append(ref.id)
+                        ts_us.append(micros)
+                        values.append(float(value))
+                        sources.append(index)
+                        continue
+            self._decode_one(index, topic, payload, out)
+
+    def _remember(self, ts: str) -> int | None:
         try:
-            self._route(DecodeContext(message, index, out, self.mapping, self.zone))
+            micros = parse_ts(ts)
+        except PayloadError:
+            return None  # the full decoder rejects it with the reason
+        if len(self._times) >= TIMES_CACHED:
+            self._times.clear()
+        self._times[ts] = micros
+        return micros
+
+    def _decode_one(self, index: int, topic: str, payload: bytes, out: BatchBuilder) -> None:
+        context = DecodeContext(index, out.received_us[index], out, self.mapping, self.zone)
+        try:
+            self._route(context, topic, payload)
         except PayloadError as exc:
             out.reject(index, str(exc), exc.kind)
 
-    def _route(self, context: DecodeContext) -> None:
-        message = context.message
-        parts = message.topic.split("/")
+    def _route(self, context: DecodeContext, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
         if parts[0] == self.prefix and self._ignored(parts):
             return
-        if len(message.payload) > self.max_payload_bytes:
+        if len(payload) > self.max_payload_bytes:
             raise PayloadError(
-                f"payload of {len(message.payload)} bytes exceeds the limit of "
-                f"{self.max_payload_bytes}",
+                f"payload of {len(payload)} bytes exceeds the limit of {self.max_payload_bytes}",
                 "too_large",
             )
-        data = _parse_json(message.payload)
+        data = _parse_json(payload)
         if parts[0] == self.prefix and len(parts) == 4:
+            ref = self.mapping.by_topic.get((parts[1], parts[2], parts[3]))
+            if ref is not None:
+                self._singles[topic] = ref
             decode_reading(context, parts[1], parts[2], parts[3], data)
         elif parts[0] == self.prefix and len(parts) == 3:
             if isinstance(data, list):
@@ -81,9 +131,7 @@ class Decoder:
         elif len(parts) == 3 and parts[1] == "status":
             decode_shelly(context, parts[0], parts[2], data)
         else:
-            raise PayloadError(
-                f"topic {message.topic!r} is not part of the MQTT contract", "bad_topic"
-            )
+            raise PayloadError(f"topic {topic!r} is not part of the MQTT contract", "bad_topic")
 
     @staticmethod
     def _ignored(parts: list[str]) -> bool:

@@ -8,15 +8,15 @@ from zoneinfo import ZoneInfo
 
 from energyhub.ingest.errors import PayloadError
 from energyhub.ingest.mapping import MeterMap, MeterRef
-from energyhub.ingest.message import BatchBuilder, RawMessage
+from energyhub.ingest.message import BatchBuilder
 
 
 @dataclass
 class DecodeContext:
     """One message being decoded into the batch under construction."""
 
-    message: RawMessage
     index: int
+    received_us: int
     out: BatchBuilder
     mapping: MeterMap
     zone: ZoneInfo

@@ -30,7 +30,7 @@ def decode_shelly(context: DecodeContext, device: str, component: str, data: Any
         )
     body = require_mapping(data, "a Shelly status message")
     energy = body.get("aenergy")
-    ts_us = context.message.received_us
+    ts_us = context.received_us
     if isinstance(energy, dict) and "minute_ts" in energy:
         ts_us = parse_ts(energy["minute_ts"])
     if ref.quantity == "energy_kwh":
