@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Energyhub-Signature"
 """`sha256=<hex HMAC-SHA256 of the raw body under the shared secret>`, as GitHub signs hooks."""
 EVENT_HEADER = "X-Energyhub-Event"
+MQTT_ATTEMPTS = 8
+MQTT_BACKOFF_S = 0.5
+MQTT_BACKOFF_MAX_S = 10.0
+"""MQTT retries 0.5, 1, 2, 4, 8, 10, 10 s apart: a broker gone half a minute loses nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +67,22 @@ def alert_topic(prefix: str, park_id: str, building_id: str | None) -> str:
 
 
 class MqttNotifier:
-    """Publishes each event at QoS 1 on its building's alert topic; reconnects on the next event
-    after the broker went away."""
+    """Publishes each event at QoS 1 on its building's alert topic. A lost connection is opened
+    anew and the event retried with backoff, so a broker restart delays notifications, not loses
+    them (unless it outlasts every attempt)."""
 
-    def __init__(self, url: str, client_id: str, prefix: str, timeout_s: float = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        prefix: str,
+        timeout_s: float = 10,
+        attempts: int = MQTT_ATTEMPTS,
+        backoff_s: float = MQTT_BACKOFF_S,
+    ) -> None:
         self._endpoint = parse_mqtt_url(url)
         self._client_id, self._prefix, self._timeout_s = client_id, prefix, timeout_s
+        self._attempts, self._backoff_s = attempts, backoff_s
         self._client: aiomqtt.Client | None = None
 
     async def _connected(self) -> aiomqtt.Client:
@@ -85,12 +99,19 @@ class MqttNotifier:
 
     async def send(self, event: AlertEvent) -> None:
         topic = alert_topic(self._prefix, event.alert.park_id, event.building_id)
-        client = await self._connected()
-        try:
-            await client.publish(topic, event.body(), qos=1, timeout=self._timeout_s)
-        except aiomqtt.MqttError:
-            await self.close()
-            raise
+        body = event.body()
+        for attempt in range(1, self._attempts + 1):
+            try:
+                client = await self._connected()
+                await client.publish(topic, body, qos=1, timeout=self._timeout_s)
+                return
+            except aiomqtt.MqttError as exc:
+                await self.close()
+                if attempt == self._attempts:
+                    raise
+                delay_s = min(self._backoff_s * 2 ** (attempt - 1), MQTT_BACKOFF_MAX_S)
+                log.warning("alert MQTT publish failed (%s), retrying in %.1f s", exc, delay_s)
+                await asyncio.sleep(delay_s)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -154,32 +175,44 @@ class WebhookNotifier:
 
 
 class Dispatcher:
-    """A bounded queue and one task delivering each event to every notifier in turn."""
+    """A bounded queue and a delivery task per notifier: a notifier that is down and retrying
+    delays only its own deliveries, never the others' nor the evaluation."""
 
     def __init__(self, notifiers: Sequence[Notifier], capacity: int = 10_000) -> None:
-        self._notifiers = list(notifiers)
-        self._queue: asyncio.Queue[AlertEvent] = asyncio.Queue(capacity)
+        self._lanes = [(n, asyncio.Queue[AlertEvent](capacity)) for n in notifiers]
         self.dropped = 0
 
     def submit(self, event: AlertEvent) -> None:
-        """Queue an event; when the queue is full it is dropped (and logged), never awaited."""
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.dropped += 1
-            log.warning("alert notification dropped (queue full): %s", event.payload())
+        """Queue an event for every notifier; a full queue drops it (logged), never awaits."""
+        for notifier, queue in self._lanes:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.dropped += 1
+                log.warning(
+                    "alert notification dropped (%s queue full): %s",
+                    type(notifier).__name__,
+                    event.payload(),
+                )
 
     async def run(self) -> None:
-        """Deliver until cancelled; a failing notifier is logged, the others still get the event."""
+        """Deliver until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for notifier, queue in self._lanes:
+                group.create_task(self._deliver(notifier, queue))
+
+    @staticmethod
+    async def _deliver(notifier: Notifier, queue: asyncio.Queue[AlertEvent]) -> None:
         while True:
-            event = await self._queue.get()
-            for notifier in self._notifiers:
-                try:
-                    await notifier.send(event)
-                except Exception as exc:  # every item guarded: the loop never dies
-                    log.error("alert %s not delivered: %s", event.alert.id, exc)
-            self._queue.task_done()
+            event = await queue.get()
+            try:
+                await notifier.send(event)
+            except Exception as exc:  # every item guarded: the lane never dies
+                log.error("alert %s not delivered: %s", event.alert.id, exc)
+            finally:
+                queue.task_done()
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been handled."""
-        await self._queue.join()
+        for _, queue in self._lanes:
+            await queue.join()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 import httpx
@@ -78,3 +78,5 @@ async def run_alerts(settings: Settings, site: SiteFile, clock: Clock, stop: asy
                 log.warning("alert notifications still queued at stop were dropped")
         finally:
             delivery.cancel()
+            with suppress(asyncio.CancelledError):
+                await delivery

@@ -136,6 +136,17 @@ async def publish_power(prefix: str, meter: str, values: list[float], every_s: f
             await asyncio.sleep(every_s)
 
 
+async def meter_id(db_url: str, name: str) -> int:
+    """The row id of b1's meter `name`."""
+    async with connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT id FROM meters WHERE site_id = 'b1' AND name = %s", (name,)
+        )
+        row = await cur.fetchone()
+    assert row is not None, name
+    return int(row[0])
+
+
 async def alert_rows(db_url: str, rule: str) -> list[tuple[Any, ...]]:
     async with connect(db_url) as conn:
         cur = await conn.execute(

@@ -26,7 +26,7 @@ async def collect(topic: str, into: list[dict[str, Any]], ready: asyncio.Event) 
         await c.subscribe(topic, qos=1)
         ready.set()
         async for message in c.messages:
-            into.append(orjson.loads(bytes(message.payload)))  # type: ignore[arg-type]
+            into.append(orjson.loads(bytes(message.payload)))
 
 
 def opened(rows: list[tuple[Any, ...]]) -> bool:

@@ -135,7 +135,7 @@ async def test_night_base_load_learnt_flagged_and_remembered_across_a_restart(
     assert rows[0][4] == start + timedelta(hours=6, seconds=GRACE_S)
     async with connect(site_db) as conn:
         cur = await conn.execute("SELECT closing_values FROM alerts WHERE rule = 'night_base'")
-        closing = (await cur.fetchone() or [{}])[0]
+        closing: dict[str, Any] = (await cur.fetchone() or [{}])[0]
         state = await (await conn.execute("SELECT state FROM alert_state")).fetchone()
     # usual after 3 nights is 105 + 95/3; the 4th night (100 kW) is judged against its 125 %.
     assert closing["night_kw"] == 100.0
