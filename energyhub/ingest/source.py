@@ -66,6 +66,7 @@ class MqttSource:
         session_expiry_s: int,
         share_group: str = "energyhub",
         shared: bool = True,
+        keepalive_s: int = KEEPALIVE_S,
     ) -> None:
         self.endpoint = endpoint
         self.share_group = share_group
@@ -75,7 +76,8 @@ class MqttSource:
         self._topics = set(topics)
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
-        self._keepalive_s = KEEPALIVE_S
+        self._keepalive_asked_s = keepalive_s
+        self._keepalive_s = keepalive_s
         self._connection = 0
         self._transport: asyncio.Transport | None = None
         self._rest = b""
@@ -145,7 +147,7 @@ class MqttSource:
         transport.write(
             mqtt5.connect_packet(
                 self.client_id,
-                KEEPALIVE_S,
+                self._keepalive_asked_s,
                 self._session_expiry_s,
                 self._receive_maximum,
                 self.endpoint.username,
@@ -166,9 +168,10 @@ class MqttSource:
                 f"the MQTT broker at {self.endpoint} refused {self.client_id}: "
                 f"{mqtt5.reason_text(connack.reason)} {connack.reason_string}".rstrip()
             )
-        self._keepalive_s = connack.keepalive_s or KEEPALIVE_S
+        self._keepalive_s = connack.keepalive_s or self._keepalive_asked_s
         self._up = True
         if connection > 1:
+            self.reconnects += 1
             log.info(
                 "reconnected to %s (session present: %s)", self.endpoint, connack.session_present
             )
@@ -198,7 +201,6 @@ class MqttSource:
                 except BrokerUnavailableError as exc:
                     log.warning("%s; retrying in %.1f s", exc, delay)
                     delay = min(delay * 2, RECONNECT_MAX_S)
-            self.reconnects += 1
             self._lost.clear()
 
     def _ping(self) -> None:
