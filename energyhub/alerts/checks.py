@@ -25,7 +25,7 @@ class Snapshot:
     started: datetime
     latest: dict[int, tuple[datetime, float]]
     power_kw: dict[int, float]
-    rejects_per_min: float | None = None
+    rejects_per_min: dict[str, float] = field(default_factory=dict)
     buckets: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
     forecasts: dict[tuple[str, datetime], float] = field(default_factory=dict)
 
@@ -114,8 +114,9 @@ class SocCheck:
 
 @dataclass(frozen=True, slots=True)
 class IngestCheck:
-    """The park's newest reading too old (ingest lag) or too many rejects per minute."""
+    """The park's newest reading too old (ingest lag) or too many of its rejects per minute."""
 
+    park_id: str
     meter_ids: tuple[int, ...]
     max_lag_s: float
     max_rejects_per_min: float
@@ -124,7 +125,7 @@ class IngestCheck:
         stamps = [snap.latest[m][0] for m in self.meter_ids if m in snap.latest]
         newest = max(stamps, default=snap.started)
         lag_s = (snap.now - newest).total_seconds()
-        rejects = snap.rejects_per_min or 0.0
+        rejects = snap.rejects_per_min.get(self.park_id, 0.0)
         values: Values = {"lag_s": lag_s, "rejects_per_min": rejects}
         return Observation(
             lag_s > self.max_lag_s or rejects > self.max_rejects_per_min,

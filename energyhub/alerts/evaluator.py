@@ -71,6 +71,7 @@ class Evaluator:
         *,
         forecast: ForecastSource = plan_forecast,
         rollup_grace: timedelta = timedelta(seconds=30),
+        topic_prefix: str = "energyhub",
     ) -> None:
         self._pool, self._site, self._clock = pool, site, clock
         self._dispatcher, self._forecast, self._grace = dispatcher, forecast, rollup_grace
@@ -79,7 +80,7 @@ class Evaluator:
         self._counters: set[int] = set()
         self._counter_prev: dict[int, tuple[datetime, float]] = {}
         self._power_kw: dict[int, float] = {}
-        self._rejects = RejectCounter()
+        self._rejects = RejectCounter(topic_prefix)
         self._buckets = BucketReader({}, set(), self._started, rollup_grace)
         self._signature = ""
 
@@ -137,9 +138,10 @@ class Evaluator:
         )
         latest = {int(m): (ts, float(v)) for m, ts, v in await cur.fetchall()}
         self._update_power(latest)
-        rejects = None
+        rejects = {}
         if any(w.rule == "ingest" for w in self.watches):
-            rejects = await self._rejects.read(conn, now)
+            parks = {park.id for park in self._site.city.parks}
+            rejects = await self._rejects.read(conn, now, parks)
         buckets = await self._buckets.read(conn, now)
         forecasts = await self._read_forecasts(conn, buckets)
         return Snapshot(

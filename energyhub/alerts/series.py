@@ -24,6 +24,10 @@ JOIN plans AS p ON p.status = 'active' AND p.site_id IN (b.site, b.park)
 JOIN plan_inputs AS pi ON pi.plan_id = p.id AND pi.name = b.site || ':electricity_kw'
     AND pi.ts <= %(bucket)s AND pi.ts > %(bucket)s - make_interval(secs => p.step_s)
 ORDER BY b.site, (p.site_id = b.site) DESC, pi.ts DESC"""
+REJECTS = """
+SELECT CASE WHEN left(topic, %(n)s) = %(head)s THEN split_part(substr(topic, %(n)s + 1), '/', 1)
+       END AS park, count(*), max(id)
+FROM rejected WHERE id > %(last)s GROUP BY 1"""
 REJECT_WINDOW = timedelta(minutes=1)
 
 ForecastSource = Callable[
@@ -95,26 +99,35 @@ class BucketReader:
 
 
 class RejectCounter:
-    """Rejected messages per minute, from the `rejected` rows after the last id counted."""
+    """Rejected messages per minute and park, from the `rejected` rows after the last id counted.
 
-    def __init__(self) -> None:
+    A reject on `{prefix}/{park}/...` counts for that park; one whose topic names no park of the
+    site (a device topic, a malformed one) cannot be placed and counts for every park.
+    """
+
+    def __init__(self, topic_prefix: str) -> None:
+        self._head = f"{topic_prefix}/"
         self.last_id: int | None = None
-        self._recent: deque[tuple[datetime, int]] = deque()
+        self._recent: deque[tuple[datetime, str | None, int]] = deque()
 
-    async def read(self, conn: AsyncConnection, now: datetime) -> float:
+    async def read(self, conn: AsyncConnection, now: datetime, parks: set[str]) -> dict[str, float]:
+        """Rejects in the last minute per park of `parks`; those before the first read never."""
         if self.last_id is None:
             cur = await conn.execute("SELECT coalesce(max(id), 0) FROM rejected")
             row = await cur.fetchone()
             self.last_id = int(row[0]) if row else 0
-            return 0.0
-        cur = await conn.execute(
-            "SELECT count(*), coalesce(max(id), %s) FROM rejected WHERE id > %s",
-            (self.last_id, self.last_id),
-        )
-        row = await cur.fetchone()
-        count, self.last_id = (int(row[0]), int(row[1])) if row else (0, self.last_id)
-        if count:
-            self._recent.append((now, count))
+        else:
+            cur = await conn.execute(
+                REJECTS, {"head": self._head, "n": len(self._head), "last": self.last_id}
+            )
+            for park, count, max_id in await cur.fetchall():
+                self._recent.append((now, park if park in parks else None, int(count)))
+                self.last_id = max(self.last_id, int(max_id))
         while self._recent and now - self._recent[0][0] > REJECT_WINDOW:
             self._recent.popleft()
-        return float(sum(n for _, n in self._recent))
+        anywhere = sum(n for _, park, n in self._recent if park is None)
+        out = dict.fromkeys(parks, float(anywhere))
+        for _, park, n in self._recent:
+            if park is not None:
+                out[park] += n
+        return out

@@ -69,7 +69,10 @@ async def run_alerts(settings: Settings, site: SiteFile, clock: Clock, stop: asy
         dispatcher = Dispatcher(targets)
         delivery = asyncio.create_task(dispatcher.run())
         grace = timedelta(seconds=settings.alerts_rollup_grace_s)
-        evaluator = Evaluator(pool, site, clock, dispatcher, rollup_grace=grace)
+        evaluator = Evaluator(
+            pool, site, clock, dispatcher, rollup_grace=grace,
+            topic_prefix=settings.mqtt_topic_prefix,
+        )  # fmt: skip
         try:
             await evaluator.run(stop, settings.alerts_tick_s, settings.alerts_reload_s)
             try:

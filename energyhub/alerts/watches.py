@@ -126,7 +126,7 @@ def _watches_of(
     ingest = effective(kind, rules, "ingest")
     if isinstance(ingest, IngestRule):
         every = tuple(i for (site_id, _), i in ids.items() if site_id in _site_ids(park))
-        check = IngestCheck(every, ingest.max_lag_s, ingest.max_rejects_per_min)
+        check = IngestCheck(park.id, every, ingest.max_lag_s, ingest.max_rejects_per_min)
         yield watch(ingest, "ingest", "", check)
 
 

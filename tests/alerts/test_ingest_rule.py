@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,13 +14,25 @@ import orjson
 
 from energyhub.alerts.evaluator import Evaluator
 from energyhub.scheduler.clock import ManualClock
+from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
+from energyhub.store.migrations import migrate
+from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter, RejectedRow
 
-from .conftest import BROKER_HOST, BROKER_PORT, alert_settings, running, site_with, wait_rows
+from .conftest import (
+    BROKER_HOST,
+    BROKER_PORT,
+    SITE,
+    alert_settings,
+    running,
+    site_with,
+    wait_rows,
+)
 
-QUIET_B1 = {"silence": {"enabled": False}, "limit": {"enabled": False}, "soc": {"enabled": False}}
+OFF = {"enabled": False}
+QUIET_B1 = {"silence": OFF, "limit": OFF, "soc": OFF}
 INGEST = {
     "silence": {"enabled": False},
     "ingest": {"max_lag_s": 1.5, "max_rejects_per_min": 5, "for_min": 0, "clear_min": 0},
@@ -73,39 +86,59 @@ async def test_lag_and_rejects_through_the_ingest_worker(site_db: str, prefix: s
     assert len(rejected) == 8 and {t for t, _ in rejected} == {f"{prefix}/p1/b1/main"}
 
 
-async def test_reject_rate_is_counted_incrementally_and_closes_after_its_window(
-    site_db: str,
+def two_parks() -> SiteFile:
+    """The small site and a second park p2 with one building b3; both watch their ingest."""
+    data = copy.deepcopy(SITE)
+    p1 = data["city"]["parks"][0]
+    p1["alerts"] = INGEST
+    p1["buildings"][0]["alerts"] = QUIET_B1
+    b3 = {"id": "b3", "class": "hotel", "floor_area_m2": 500,
+          "meters": [{"id": "main", "carrier": "electricity", "quantity": "power_kw"}],
+          "alerts": QUIET_B1 | {"night_base": OFF, "forecast": OFF}}  # fmt: skip
+    park2 = {"id": "p2", "grid": {"import_max_kw": 800}, "alerts": INGEST, "buildings": [b3]}
+    data["city"]["parks"].append(park2)
+    return parse_site(data, "two-parks")
+
+
+async def test_reject_rate_per_park_counted_incrementally_closes_after_its_window(
+    pg_url: str,
 ) -> None:
-    site = site_with(INGEST, QUIET_B1)
+    site = two_parks()
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+        await sync_site(conn, site)
+        cur = await conn.execute("SELECT id FROM meters WHERE name = 'main' ORDER BY site_id")
+        meters = [int(m) for (m,) in await cur.fetchall()]  # b1/main, b3/main
     clock = ManualClock(T0)
-    async with open_pool(site_db, max_size=2) as pool:
+
+    def rejects(topic: str, n: int) -> list[RejectedRow]:
+        return [RejectedRow(clock.now(), topic, "x", "invalid JSON")] * n
+
+    async with open_pool(pg_url, max_size=2) as pool:
         writer = ReadingWriter(pool, Backend.POSTGRES)
-        async with pool.connection() as conn:
-            row = await (await conn.execute("SELECT id FROM meters WHERE name = 'main'")).fetchone()
-        assert row is not None
-        main = int(row[0])
 
-        async def write(at: datetime, rejects: int) -> None:
-            ts = np.array([at.replace(tzinfo=None)], dtype="datetime64[us]")
-            batch = ReadingBatch.from_columns(ts, [main], [100.0])
-            bad = [RejectedRow(at, "p/p1/b1/main", "x", "invalid JSON")] * rejects
-            await writer.write(batch, bad)
+        async def write(bad: list[RejectedRow]) -> None:
+            """A reading on every main meter now (no lag), and these rejects."""
+            ts = np.array([clock.now().replace(tzinfo=None)] * 2, dtype="datetime64[us]")
+            await writer.write(ReadingBatch.from_columns(ts, meters, [100.0, 100.0]), bad)
 
-        await write(T0, 100)  # before the evaluator started: history, never counted
+        await write(rejects("energyhub/p1/b1/main", 100))  # before the start: never counted
         evaluator = Evaluator(pool, site, clock)
         await evaluator.load()
         assert await evaluator.tick() == []
-        for second, rejects in ((10, 3), (20, 3)):  # 6 within a minute: over 5
-            await clock.set(T0 + timedelta(seconds=second))
-            await write(clock.now(), rejects)
-            events = await evaluator.tick()
-        assert [(e.event, e.alert.rule) for e in events] == [("opened", "ingest")]
+        await clock.set(T0 + timedelta(seconds=10))
+        await write(rejects("energyhub/p1/b1/main", 3) + rejects("tele/plug-7/SENSOR", 2))
+        assert await evaluator.tick() == []  # p1: 5, p2: 2 (the device topic names no park)
+        await clock.set(T0 + timedelta(seconds=20))
+        await write(rejects("energyhub/p1/b1/main", 1) + rejects("energyhub/p2/b3/main", 1))
+        events = await evaluator.tick()
+        assert [(e.event, e.alert.site_id) for e in events] == [("opened", "p1")]
         assert events[0].alert.opening_values == {"lag_s": 0.0, "rejects_per_min": 6.0}
         await clock.set(T0 + timedelta(seconds=60))
-        await write(clock.now(), 0)
+        await write([])
         assert await evaluator.tick() == []  # the 6 are still within the last minute
         await clock.set(T0 + timedelta(seconds=81))
-        await write(clock.now(), 0)
+        await write([])
         events = await evaluator.tick()
-    assert [e.event for e in events] == ["closed"]
+    assert [(e.event, e.alert.site_id) for e in events] == [("closed", "p1")]
     assert events[0].alert.closing_values == {"lag_s": 0.0, "rejects_per_min": 0.0}

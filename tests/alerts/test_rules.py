@@ -90,7 +90,7 @@ def test_debounce_needs_hold_and_clear() -> None:
 
 
 def snap(now: datetime, **kw: Any) -> Snapshot:
-    return Snapshot(now, T0, kw.get("latest", {}), kw.get("power", {}), None, kw.get("buckets", {}))
+    return Snapshot(now, T0, kw.get("latest", {}), kw.get("power", {}), {}, kw.get("buckets", {}))
 
 
 def test_limit_hysteresis_and_soc_window() -> None:
