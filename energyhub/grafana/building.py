@@ -50,6 +50,16 @@ WHERE m.active AND m.site_id IN ($building)
 ORDER BY 1, 2
 """
 
+ALERTS = """
+SELECT a.opened_at, a.closed_at, a.site_id AS site, a.rule, a.subject, a.severity, a.message,
+       a.acknowledged_by
+FROM alerts AS a
+WHERE a.site_id IN ($building, '$park')
+  AND a.opened_at < $__timeTo() AND (a.closed_at IS NULL OR a.closed_at >= $__timeFrom())
+ORDER BY a.closed_at IS NULL DESC, a.opened_at DESC
+LIMIT 500
+"""
+
 
 def dashboard() -> Dashboard:
     return Dashboard(
@@ -98,6 +108,16 @@ def dashboard() -> Dashboard:
                 height=10,
                 description="Every active meter of the chosen buildings and how many readings "
                 "it stored in the time range.",
+            ),
+            Panel(
+                "Alerts",
+                "table",
+                (Query(ALERTS, "table"),),
+                width=24,
+                height=8,
+                description="Alerts of the chosen buildings and their park open at some time "
+                "in the range, open ones first (`energyhub alerts`; acknowledge with "
+                "POST /alerts/{id}/ack).",
             ),
         ),
     )

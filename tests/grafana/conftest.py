@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import AsyncConnection, sql
 
+from energyhub.alerts.store import close_alert, open_alert
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
@@ -177,6 +178,17 @@ async def _references(url: str, backend: Backend, time_range: TimeRange) -> Pane
     return PanelDb(url, backend, time_range, load, meters)
 
 
+async def _store_alerts(url: str, start: datetime) -> None:
+    """A closed limit alert of b01 and an open park-wide ingest alert, in the time range."""
+    async with connect(url) as conn:
+        limit = ("b01", "limit", "")
+        values = {"load_kw": 480.0}
+        await open_alert(conn, limit, "expo", "critical", "load high", start, values)
+        await close_alert(conn, limit, start + timedelta(hours=1), {"load_kw": 300.0})
+        ingest = ("expo", "ingest", "")
+        await open_alert(conn, ingest, "expo", "critical", "ingest lag", start, {"lag_s": 400.0})
+
+
 async def _populate(url: str, site_path: Path, time_range: TimeRange) -> PanelDb:
     start = time_range.start
     site = load_site(site_path)
@@ -186,6 +198,7 @@ async def _populate(url: str, site_path: Path, time_range: TimeRange) -> PanelDb
         backend = await installed_backend(conn)
     await _store_readings(url, site, start, backend)
     await _store_plans(url, start)
+    await _store_alerts(url, start)
     async with connect(url) as conn:
         if backend is Backend.POSTGRES:
             await conn.execute("SELECT energyhub_refresh_dirty_rollups()")

@@ -32,6 +32,10 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, ...]] = {
         "building", "meter", "carrier", "quantity", "submeter_of", "asset", "device",
         "readings_in_range", "latest_at",
     ),
+    ("building-load", "Alerts", "A"): (
+        "opened_at", "closed_at", "site", "rule", "subject", "severity", "message",
+        "acknowledged_by",
+    ),
     ("park-overview", "Electric load per building", "A"): ("time", "metric", "kw"),
     ("park-overview", "Park grid import vs connection limit", "A"): (
         "time", "import_kw", "limit_kw",
