@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,14 +45,29 @@ async def assert_exactly_once(db_url: str, expected: int) -> None:
     assert await scalar(db_url, "SELECT count(DISTINCT value) FROM readings") == expected
 
 
-def worker_process(settings_env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_worker(settings_env: dict[str, str]) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")} | settings_env
     return subprocess.Popen(
         [sys.executable, "-m", "energyhub", "ingest", "--worker-index", "0"],
-        env=env,
+        env=env | {"ENERGYHUB_LOG_LEVEL": "INFO"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+async def worker_process(settings_env: dict[str, str]) -> subprocess.Popen[str]:
+    """`energyhub ingest` in a process of its own, returned once it has subscribed (what is
+    published before that has no session to wait in)."""
+    process = start_worker(settings_env)
+    assert process.stderr is not None
+    log: list[str] = []
+    while not any(" subscribed to " in line for line in log):
+        line = await asyncio.wait_for(asyncio.to_thread(process.stderr.readline), 60)
+        assert line, f"the worker exited before subscribing: {''.join(log)}"
+        log.append(line)
+    threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe drained
+    return process
 
 
 async def test_worker_sigkill_mid_stream_then_restart(
@@ -66,16 +82,15 @@ async def test_worker_sigkill_mid_stream_then_restart(
         "ENERGYHUB_INGEST_METRICS_PORT": "0",
         "ENERGYHUB_INGEST_BATCH_ROWS": "500",
     }
-    first = worker_process(env)
+    first = await worker_process(env)
     try:
-        await asyncio.sleep(4)  # connect and subscribe: the persistent session starts here
         publisher = asyncio.create_task(publish(stream(prefix, 20_000), broker.url))
         assert await wait_for(site_db, READINGS, 2_000, 60) >= 2_000
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         stored_at_kill = await scalar(site_db, READINGS)
         await publisher
-        second = worker_process(env)
+        second = await worker_process(env)
         try:
             assert await wait_for(site_db, READINGS, 20_000, 120) == 20_000
         finally:
