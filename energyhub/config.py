@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     rollup_refresh_s: float = Field(
         default=10,
         gt=0,
-        description="Plain PostgreSQL: seconds between refreshes of the rollup buckets written to.",
+        description="Seconds between refreshes of the rollup buckets the ingest wrote to.",
     )
     dask_scheduler: str | None = Field(
         default=None,

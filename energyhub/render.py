@@ -66,4 +66,6 @@ def sync_summary(report: SyncReport) -> str:
     ):
         if items:
             lines.append(f"  {title}: {', '.join(items)}")
+    if report.site_load_rebuilt:
+        lines.append(f"load rollups rebuilt for: {', '.join(report.site_load_rebuilt)}")
     return "\n".join(lines)

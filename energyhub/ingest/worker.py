@@ -28,7 +28,7 @@ from energyhub.ingest.metrics import IngestMetrics
 from energyhub.ingest.source import MqttSource
 from energyhub.ingest.validate import Limits, validate
 from energyhub.mqtt import parse_mqtt_url
-from energyhub.store.db import installed_backend, open_pool
+from energyhub.store.db import Backend, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_dirty_rollups
 from energyhub.store.migrations import require_schema
 from energyhub.store.writer import ReadingWriter, RejectedRow
@@ -101,10 +101,10 @@ class IngestWorker:
                 chores = [
                     self._every(MAPPING_POLL_S, lambda: self._refresh_mapping(pool, source), stop),
                     self._every(settings.ingest_log_every_s, self._log_summary, stop),
+                    self._every(
+                        settings.rollup_refresh_s, lambda: self._rollups(pool, backend), stop
+                    ),
                 ]
-                chores.append(
-                    self._every(settings.rollup_refresh_s, lambda: self._rollups(pool), stop)
-                )
                 background = [asyncio.create_task(chore) for chore in chores]
                 try:
                     await self._consume(source, ReadingWriter(pool, backend), stop)
@@ -214,9 +214,9 @@ class IngestWorker:
         source.subscribe(self.mapping.device_topics())
         log.info("site reloaded: %d meters mapped", len(self.mapping.by_topic))
 
-    async def _rollups(self, pool: AsyncConnectionPool) -> None:
+    async def _rollups(self, pool: AsyncConnectionPool, backend: Backend) -> None:
         async with pool.connection() as conn:
-            await refresh_dirty_rollups(conn)
+            await refresh_dirty_rollups(conn, backend)
 
     async def _log_summary(self) -> None:
         log.info("ingest worker %s: %s", self.index, self.metrics.summary())

@@ -22,22 +22,74 @@ class MaintenanceReport:
 async def refresh_rollups(
     conn: AsyncConnection, backend: Backend, since: datetime | None = None
 ) -> int:
-    """Bring the 15-min and hourly rollups up to date; returns 15-min buckets refreshed (plain PG).
+    """Bring the rollups up to date; returns the 15-min buckets refreshed as the writer marked them.
 
-    Plain PostgreSQL refreshes exactly the buckets the writer marked dirty. TimescaleDB refreshes
-    its continuous aggregates from `since` (default: everything) — its policies do the same on a
-    schedule, and real-time aggregation covers what is not materialized yet. `conn` must be in
-    autocommit mode (TimescaleDB refuses to refresh inside a transaction).
+    TimescaleDB first refreshes its continuous aggregates from `since` (default: everything) —
+    its policies do the same on a schedule, and real-time aggregation covers what is not
+    materialized yet. Then, on both paths, `refresh_dirty_rollups`. `conn` must be in autocommit
+    mode (TimescaleDB refuses to refresh inside a transaction).
+    """
+    if backend is Backend.TIMESCALEDB:
+        for view in ("readings_15m", "readings_1h"):
+            await conn.execute(
+                "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, NULL)",
+                (view, since),
+            )
+    return await refresh_dirty_rollups(conn, backend)
+
+
+async def refresh_dirty_rollups(conn: AsyncConnection, backend: Backend) -> int:
+    """Refresh exactly the buckets the writer marked dirty — meter rollups (or continuous
+    aggregates) and per-site load rollups; returns the 15-min buckets refreshed.
+
+    Plain PostgreSQL does it in one SQL function and transaction. TimescaleDB refreshes the
+    aggregates outside a transaction (it must), then the site rollups, and forgets only the marks
+    it saw: a bucket marked again meanwhile carries a new row version (`xmin`) and stays dirty.
     """
     if backend is Backend.POSTGRES:
         cur = await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
         row = await cur.fetchone()
         return int(row[0]) if row else 0
-    for view in ("readings_15m", "readings_1h"):
+    marks = await (await conn.execute("SELECT bucket, xmin::text FROM rollup_dirty")).fetchall()
+    runs = bucket_runs(sorted(bucket for bucket, _ in marks))
+    for lo, hi in runs:
+        for view, grain in (("readings_15m", BUCKET), ("readings_1h", timedelta(hours=1))):
+            await conn.execute(
+                "CALL refresh_continuous_aggregate(%s::regclass, %s, %s)",
+                (view, floor(lo, grain), ceil(hi, grain)),
+            )
+    async with conn.transaction():
+        for lo, hi in runs:
+            await conn.execute("SELECT energyhub_refresh_site_load(%s, %s)", (lo, hi))
         await conn.execute(
-            "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, NULL)", (view, since)
+            "DELETE FROM rollup_dirty AS d USING unnest(%s::timestamptz[], %s::text[]) AS m (b, x) "
+            "WHERE d.bucket = m.b AND d.xmin::text = m.x",
+            ([bucket for bucket, _ in marks], [xmin for _, xmin in marks]),
         )
-    return 0
+    return len(marks)
+
+
+BUCKET = timedelta(minutes=15)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def floor(ts: datetime, grain: timedelta) -> datetime:
+    return ts - (ts - EPOCH) % grain
+
+
+def ceil(ts: datetime, grain: timedelta) -> datetime:
+    return floor(ts + grain - timedelta(microseconds=1), grain)
+
+
+def bucket_runs(buckets: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive 15-min buckets as [lo, hi) ranges."""
+    runs: list[tuple[datetime, datetime]] = []
+    for bucket in buckets:
+        if runs and runs[-1][1] == bucket:
+            runs[-1] = (runs[-1][0], bucket + BUCKET)
+        else:
+            runs.append((bucket, bucket + BUCKET))
+    return runs
 
 
 async def ensure_partitions_ahead(conn: AsyncConnection, days_ahead: int) -> int:

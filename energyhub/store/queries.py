@@ -148,6 +148,20 @@ async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
     return sorted(int(row[0]) for row in await cur.fetchall())
 
 
+SITE_LOAD = """
+SELECT bucket, carrier, power_kw FROM {table}
+WHERE site_id = %(site)s AND bucket >= %(start)s AND bucket < %(end)s"""
+
+SITE_LOAD_TABLES = {STEPS["15m"]: "site_load_15m", STEPS["1h"]: "site_load_1h"}
+"""Steps served from the per-site load rollups (kept by `energyhub_refresh_site_load`)."""
+
+DIRTY_BUCKETS = """
+SELECT DISTINCT date_bin(%(step)s, bucket, '2000-01-01 00:00:00+00') FROM rollup_dirty
+WHERE bucket >= %(start)s - %(step)s AND bucket < %(end)s"""
+
+SERIES_COLUMNS = ["bucket", "carrier", "power_kw"]
+
+
 async def site_series(
     conn: AsyncConnection,
     backend: Backend,
@@ -160,8 +174,54 @@ async def site_series(
     """Power per carrier and bucket summed over the site's subtree: bucket, carrier, power_kw.
 
     A meter's bucket whose value is unknown (a counter's first reading, nothing before it) is left
-    out of the sum rather than counted as zero.
+    out of the sum rather than counted as zero. 15-min and hourly steps read the per-site rollup;
+    on TimescaleDB its buckets not refreshed yet come from the real-time meter aggregates.
     """
+    _check_range(start, end)
+    table = SITE_LOAD_TABLES.get(step)
+    if table is None:
+        return await _summed_series(conn, backend, site_id, start, end, step, timezone)
+    query = sql.SQL(SITE_LOAD).format(table=sql.Identifier(table))
+    cur = await conn.execute(query, {"site": site_id, "start": start, "end": end})
+    frame = pd.DataFrame(await cur.fetchall(), columns=SERIES_COLUMNS)
+    if backend is Backend.TIMESCALEDB:
+        frame = await _with_fresh_buckets(conn, backend, site_id, frame, start, end, step)
+    frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
+    frame = frame.astype({"power_kw": "float64"})
+    return frame.sort_values(["bucket", "carrier"], ignore_index=True)
+
+
+async def _with_fresh_buckets(
+    conn: AsyncConnection,
+    backend: Backend,
+    site_id: str,
+    frame: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> pd.DataFrame:
+    """The rollup's buckets with the dirty ones (written since its last refresh) recomputed."""
+    cur = await conn.execute(DIRTY_BUCKETS, {"step": step, "start": start, "end": end})
+    dirty = sorted(row[0] for row in await cur.fetchall())
+    if not dirty:
+        return frame
+    # a dirty bucket also changes the next one's counter intervals
+    lo, hi = max(start, dirty[0]), min(end, dirty[-1] + 2 * step)
+    fresh = await _summed_series(conn, backend, site_id, lo, hi, step, "UTC")
+    stale = pd.to_datetime(frame["bucket"], utc=True).between(lo, hi, inclusive="left")
+    return pd.concat([frame[~stale], fresh], ignore_index=True)
+
+
+async def _summed_series(
+    conn: AsyncConnection,
+    backend: Backend,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    timezone: str,
+) -> pd.DataFrame:
+    """The site's series summed from its meters' series."""
     meter_ids = await site_meter_ids(conn, site_id)
     per_meter = await meter_series(conn, backend, meter_ids, start, end, step, timezone)
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))

@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from energyhub.sites import Building, Enterprise, Meter, Park, SiteFile, SiteNode
+from energyhub.store.siteload import sync_members
 
 SITES_CHANNEL = "energyhub_sites"
 SYNC_LOCK_KEY = 7_326_140_002
@@ -33,6 +34,8 @@ class SyncReport:
     reactivated: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     unchanged: int = 0
+    site_load_rebuilt: list[str] = field(default_factory=list)
+    """Sites whose load rollup was rebuilt because their set of meters with data changed."""
 
     @property
     def changed(self) -> bool:
@@ -203,5 +206,6 @@ async def sync_site(conn: AsyncConnection, site: SiteFile) -> SyncReport:
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK_KEY,))
         await _sync_sites(conn, site, report)
         await _sync_meters(conn, site, report)
+        report.site_load_rebuilt = await sync_members(conn)
         await conn.execute("SELECT pg_notify(%s, %s)", (SITES_CHANNEL, site.city.id))
     return report

@@ -45,7 +45,8 @@ UPSERT_LATEST = """
 MARK_DIRTY = """
     INSERT INTO rollup_dirty (bucket)
     SELECT 'epoch'::timestamptz + b * interval '1 microsecond' FROM unnest(%s::bigint[]) AS b
-    ON CONFLICT DO NOTHING"""
+    ON CONFLICT (bucket) DO UPDATE SET bucket = excluded.bucket"""
+"""A mark made again gets a new row version, so a refresh that saw the old one keeps it."""
 BUCKET_US = 15 * 60 * 1_000_000
 """The 15-minute rollup grain; its buckets align with the Unix epoch and with 2000-01-01."""
 STAGED_RUN = 10
@@ -75,7 +76,7 @@ class WriteResult:
 
 
 class ReadingWriter:
-    """Stores ReadingBatches; on plain PostgreSQL also makes partitions and marks rollups dirty."""
+    """Stores ReadingBatches, marks their rollup buckets dirty; makes partitions on plain PG."""
 
     def __init__(self, pool: AsyncConnectionPool, backend: Backend) -> None:
         self._pool = pool
@@ -109,9 +110,8 @@ class ReadingWriter:
             new = await self._copy_staged(conn, stream)
         meter_id, ts_us, value = latest_per_meter(batch)
         await conn.execute(UPSERT_LATEST, (meter_id.tolist(), ts_us.tolist(), value.tolist()))
-        if self._backend is Backend.POSTGRES:
-            buckets = np.unique(batch.ts.astype(np.int64) // BUCKET_US * BUCKET_US)
-            await conn.execute(MARK_DIRTY, (buckets.tolist(),))
+        buckets = np.unique(batch.ts.astype(np.int64) // BUCKET_US * BUCKET_US)
+        await conn.execute(MARK_DIRTY, (buckets.tolist(),))
         return new
 
     async def _copy_new(self, conn: AsyncConnection, stream: bytes, rows: int) -> int | None:

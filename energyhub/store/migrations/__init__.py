@@ -20,6 +20,7 @@ from energyhub.store.migrations import (
     v004_setpoints,
     v005_grid_intensity,
     v006_alerts,
+    v007_site_load,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -30,6 +31,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v004_setpoints.MIGRATION,
     v005_grid_intensity.MIGRATION,
     v006_alerts.MIGRATION,
+    v007_site_load.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -1,0 +1,104 @@
+"""The per-site load rollups say what summing the site's meters says, on both paths and after
+late data, fresh data and a change of the site tree."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from psycopg import AsyncConnection
+
+from energyhub.sites import SiteFile, parse_site
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import Backend, connect, open_pool
+from energyhub.store.maintenance import refresh_dirty_rollups, refresh_rollups
+from energyhub.store.queries import STEPS, _summed_series, site_series
+from energyhub.store.sync import sync_site
+from energyhub.store.writer import ReadingWriter
+from tests.store.test_queries import START, load
+
+SITES = ("shanghai", "expo", "b01", "b02", "acme-bio")
+DAYS = timedelta(days=2)
+
+
+async def assert_rollup_matches_meters(
+    conn: AsyncConnection, backend: Backend, sites: tuple[str, ...] = SITES
+) -> int:
+    """Every site and rollup step: the rollup's series equals the summed meters'; rows compared."""
+    compared = 0
+    for site_id in sites:
+        for step in ("15m", "1h"):
+            got = await site_series(conn, backend, site_id, START, START + DAYS, STEPS[step])
+            want = await _summed_series(
+                conn, backend, site_id, START, START + DAYS, STEPS[step], "UTC"
+            )
+            assert list(got.columns) == list(want.columns)
+            assert len(got) == len(want), (site_id, step)
+            assert got.bucket.tolist() == want.bucket.tolist(), (site_id, step)
+            assert got.carrier.tolist() == want.carrier.tolist(), (site_id, step)
+            np.testing.assert_allclose(got.power_kw, want.power_kw, rtol=1e-9, atol=1e-9)
+            compared += len(got)
+    return compared
+
+
+async def test_rollup_equals_the_sum_of_meters(store_url: str, example_site: SiteFile) -> None:
+    _, _, backend = await load(store_url, example_site)
+    async with connect(store_url) as conn:
+        await refresh_rollups(conn, backend)
+        assert await assert_rollup_matches_meters(conn, backend) > 2 * 96 * len(SITES)
+        rows = await (await conn.execute("SELECT count(*) FROM site_load_15m")).fetchone()
+        assert rows is not None and rows[0] > 0
+
+
+def late_and_fresh(ids: dict[str, int]) -> ReadingBatch:
+    """A late burst into a refreshed hour of b02 and an hour past the end for b01's main."""
+    late = pd.date_range(START + timedelta(hours=5, seconds=30), periods=30, freq="1min")
+    fresh = pd.date_range(START + DAYS - timedelta(hours=1, seconds=-30), periods=60, freq="1min")
+    return ReadingBatch.concat(
+        [
+            ReadingBatch.from_columns(
+                late.tz_convert(None).values, np.full(30, ids["b02/main"]), np.full(30, 9000.0)
+            ),
+            ReadingBatch.from_columns(
+                fresh.tz_convert(None).values, np.full(60, ids["b01/main"]), np.full(60, 1234.0)
+            ),
+        ]
+    )
+
+
+async def test_late_and_fresh_readings_reach_the_rollup(
+    store_url: str, example_site: SiteFile
+) -> None:
+    ids, _, backend = await load(store_url, example_site)
+    async with connect(store_url) as conn:
+        await refresh_rollups(conn, backend)
+        before = await site_series(conn, backend, "expo", START, START + DAYS, STEPS["15m"])
+    async with open_pool(store_url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(late_and_fresh(ids))
+    async with connect(store_url) as conn:
+        assert await refresh_dirty_rollups(conn, backend) > 0
+        await assert_rollup_matches_meters(conn, backend)
+        after = await site_series(conn, backend, "expo", START, START + DAYS, STEPS["15m"])
+    changed = before.merge(after, on=["bucket", "carrier"], suffixes=("_before", "_after"))
+    moved = changed[~np.isclose(changed.power_kw_before, changed.power_kw_after)]
+    assert set(moved.bucket.dt.hour) == {5, 23}  # only the hours written to
+
+
+async def test_a_meter_joining_the_load_rebuilds_its_sites(
+    pg_url: str, example_site_path: Path
+) -> None:
+    url = pg_url
+    document = yaml.safe_load(example_site_path.read_text())
+    await load(url, parse_site(document))
+    async with connect(url) as conn:
+        await refresh_rollups(conn, Backend.POSTGRES)
+        for building in document["city"]["parks"][0]["buildings"]:
+            for meter in building.get("meters", []):
+                if building["id"] == "b01" and meter["id"] == "f3":
+                    del meter["submeter_of"]  # f3 now counts on its own
+        report = await sync_site(conn, parse_site(document))
+        assert set(report.site_load_rebuilt) == {"shanghai", "expo", "b01"}
+        await assert_rollup_matches_meters(conn, Backend.POSTGRES)
+        again = await sync_site(conn, parse_site(document))
+        assert again.site_load_rebuilt == []
