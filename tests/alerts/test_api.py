@@ -139,29 +139,27 @@ async def test_rules_edited_through_the_api(
     assert any(w.target.site_id == "b02" and w.rule == "silence" for w in evaluator.watches)
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "detail"),
-    [
-        ({"soc": {"assets": ["b01-bess", "b01-pv"]}}, "soc.assets[1]", "no battery 'b01-pv' in b01"),
-        ({"night_base": {"start_h": 5}}, "night_base", "start_h and end_h must differ, both are 5"),
-        ({"ingest": {"max_lag_s": 60}}, "ingest", "applies to parks only, not building 'b01'"),
-        ({"limit": {"share": 0.8}}, "limit", "b01 has no grid connection of its own"),
-        ({"silence": {"intervals": 0}}, "silence.intervals", "greater than or equal to 1"),
-        ({"silense": {}}, "silense", "Extra inputs are not permitted"),
-    ],
-)  # fmt: skip
+BAD_RULES: list[tuple[dict[str, object], str, str]] = [
+    ({"soc": {"assets": ["b01-bess", "b01-pv"]}}, "soc.assets[1]", "no battery 'b01-pv' in b01"),
+    ({"night_base": {"start_h": 5}}, "night_base", "start_h and end_h must differ, both are 5"),
+    ({"ingest": {"max_lag_s": 60}}, "ingest", "applies to parks only, not building 'b01'"),
+    ({"limit": {"share": 0.8}}, "limit", "b01 has no grid connection of its own"),
+    ({"silence": {"intervals": 0}}, "silence.intervals", "greater than or equal to 1"),
+    ({"silense": {}}, "silense", "Extra inputs are not permitted"),
+]  # fmt: skip
+
+
 async def test_bad_rules_are_422_naming_the_field(
     api: tuple[httpx.AsyncClient, dict[str, str], dict[str, int]],
-    body: dict[str, object],
-    field: str,
-    detail: str,
 ) -> None:
     client, tokens, _ = api
-    response = await client.put("/alerts/rules/b01", json=body, headers=auth(tokens, "manager@b01"))
-    assert response.status_code == 422, response.text
-    errors = response.json()["errors"]
-    assert any(e["field"].endswith(field) and detail in e["message"] for e in errors), errors
-    after = await client.get("/alerts/rules/b01", headers=auth(tokens, "manager@b01"))
+    manager = auth(tokens, "manager@b01")
+    for body, field, detail in BAD_RULES:
+        response = await client.put("/alerts/rules/b01", json=body, headers=manager)
+        assert response.status_code == 422, response.text
+        errors = response.json()["errors"]
+        assert any(e["field"].endswith(field) and detail in e["message"] for e in errors), errors
+    after = await client.get("/alerts/rules/b01", headers=manager)
     assert after.json()["source"] == "site-file"  # nothing stored
 
 
