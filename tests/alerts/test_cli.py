@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from energyhub.store.db import connect
@@ -43,6 +44,7 @@ def alerts_process(site: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow  # two processes of a few seconds each
 async def test_alerts_command_opens_an_alert_and_stops_on_sigterm(
     pg_url: str, prefix: str, tmp_path: Path
 ) -> None:
