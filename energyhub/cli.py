@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from energyhub.config import Settings, load_settings
-from energyhub.demo import run_demo
+from energyhub.demo import DemoOptions, run_demo
 from energyhub.errors import ConfigError, EnergyhubError
 from energyhub.ingest.supervisor import run_worker, run_workers
 from energyhub.mqtt import parse_mqtt_url
@@ -182,11 +182,34 @@ def demo(
     site_file: Annotated[
         Path | None, typer.Option("--site", help="Site file (default: the settings' site_file).")
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve/--no-serve", help="Serve the API after the summary until Ctrl-C."),
+    ] = True,
+    host: Annotated[str | None, typer.Option("--host", help="Default: ENERGYHUB_API_HOST.")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="Default: ENERGYHUB_API_PORT (if taken: any)."
+        ),
+    ] = None,
+    live_hours: Annotated[
+        float,
+        typer.Option("--live-hours", min=1, max=48, help="Simulated hours the scheduler runs."),
+    ] = 24.0,
 ) -> None:
-    """Run energyhub on embedded defaults: a private PostgreSQL unless ENERGYHUB_DB_URL is set."""
+    """The whole system on embedded defaults (private PostgreSQL and Mosquitto unless
+    ENERGYHUB_DB_URL / ENERGYHUB_MQTT_URL are set): simulate, ingest, forecast, plan, schedule,
+    summarize, then serve the API until Ctrl-C."""
     settings = settings_or_exit()
-    site = load_site(site_file or settings.site_file)
-    run_async(run_demo(settings, site, console))
+    path = site_file or settings.site_file
+    site = load_site(path)
+    options = DemoOptions(
+        serve, host or settings.api_host, port or settings.api_port, live_hours=live_hours
+    )
+    code = run_async(run_demo(settings, site, Path(path), console, options))
+    if code:
+        raise typer.Exit(code)
 
 
 from energyhub.optimize.cli import plan_command  # noqa: E402  (plan_command imports this module)

@@ -8,7 +8,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +24,8 @@ from simulators.weather import TimeGrid
 
 Progress = Callable[[int], None]
 """Called after each step with the number of steps done."""
+Pause = Callable[[], Awaitable[None]]
+"""Awaited once between the fast steps and the paced ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class SimulationOptions:
     prefix: str = "energyhub"
     setpoint_hold_s: float = 3600.0
     reset_per_step: float = DEFAULT_RESET_PER_STEP
+    fast_steps: int = 0
+    """Steps published as fast as the broker takes them before `speed` applies (a history)."""
 
     @property
     def steps(self) -> int:
@@ -59,9 +63,12 @@ class SimulationSummary:
 
 
 async def simulate(
-    options: SimulationOptions, progress: Progress | None = None
+    options: SimulationOptions, progress: Progress | None = None, pause: Pause | None = None
 ) -> SimulationSummary:
-    """Publish the whole run; setpoints received meanwhile steer the controllable assets."""
+    """Publish the whole run; setpoints received meanwhile steer the controllable assets.
+
+    With `fast_steps`, `pause` (if given) is awaited after them, and pacing starts after it.
+    """
     grid = TimeGrid(options.start, options.step_s, options.steps)
     plant = build_plant(options.site, grid, options.seed)
     book = SetpointBook(options.setpoint_hold_s)
@@ -74,7 +81,7 @@ async def simulate(
         listener = asyncio.create_task(_listen(client, router, engine, book))
         try:
             await client.publish_many(router.status("online"), retain=True)
-            await _run_steps(options, client, engine, router, summary, progress)
+            await _run_steps(options, client, engine, router, summary, progress, pause)
         finally:  # also on Ctrl-C: the gateways go offline as they would on a clean stop
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, BrokerError):
@@ -93,16 +100,21 @@ async def _run_steps(
     router: Router,
     summary: SimulationSummary,
     progress: Progress | None,
+    pause: Pause | None,
 ) -> None:
-    started = time.monotonic()
+    started = paced_from = time.monotonic()
     per_step = {
         "frame": len(router.frames),
         "single": len(router.singles),
         "device": len(router.devices),
     }
     for t in range(options.steps):
-        if options.speed is not None:
-            due = started + (t + 1) * options.step_s / options.speed
+        if t == options.fast_steps and t:
+            if pause is not None:
+                await pause()
+            paced_from = time.monotonic()
+        if options.speed is not None and t >= options.fast_steps:
+            due = paced_from + (t - options.fast_steps + 1) * options.step_s / options.speed
             await asyncio.sleep(max(due - time.monotonic(), 0.0))
         ts = options.start + timedelta(seconds=t * options.step_s)
         await client.publish_many(router.messages(engine.step(t), ts))

@@ -1,0 +1,185 @@
+"""The simulated park: its history at full speed, then a day at high speed with the scheduler
+steering it: the simulated devices follow the setpoints it sends over MQTT, their readings come
+back through the ingest. One simulation, so counters and storage carry on from the history.
+
+The scheduler runs on a clock a fraction of a plan step behind the simulator's, so the readings
+of a step are stored by the time it re-plans from them (as tests/scheduler does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from rich.progress import Progress
+
+from energyhub.config import Settings
+from energyhub.errors import EmbeddedServiceError
+from energyhub.scheduler.actual import Account, savings_by_day
+from energyhub.scheduler.clock import ScaledClock
+from energyhub.scheduler.replan import targets
+from energyhub.scheduler.service import run_scheduler
+from energyhub.sites import SiteFile
+from energyhub.store.db import Backend
+from energyhub.store.queries import parse_step
+from simulators.mqtt import MqttUrl
+from simulators.simulate import SimulationOptions, SimulationSummary, simulate
+
+SIM_STEP_S = 60.0
+LIVE_SPEED = 1440.0
+"""Simulated seconds per wall second once the scheduler runs: a day in a minute."""
+LAG_STEPS = 0.25
+"""How many plan steps the scheduler's clock runs behind the simulator's."""
+SEED = 7
+
+
+@dataclass(frozen=True)
+class SiteActual:
+    """One scheduled site over the live day: setpoints sent, plans it ran, the realized account."""
+
+    site_id: str
+    setpoints: int
+    plans: int
+    steps: int
+    planned: Account | None
+    actual: Account | None
+    baseline: Account | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """History at full speed up to `live_start`, then `live` steered by the scheduler."""
+
+    live_start: datetime
+    history: timedelta
+    live: timedelta
+
+    @property
+    def history_steps(self) -> int:
+        return int(self.history.total_seconds() // SIM_STEP_S)
+
+    @property
+    def live_steps(self) -> int:
+        return int(self.live.total_seconds() // SIM_STEP_S)
+
+
+async def simulated_world(
+    settings: Settings,
+    site: SiteFile,
+    timeline: Timeline,
+    progress: Progress,
+    between: Callable[[], Awaitable[None]],
+) -> SimulationSummary:
+    """One simulation: the history as fast as ingest takes it, then `between` (the demo's plans),
+    then the live part at LIVE_SPEED with the scheduler sending setpoints the devices follow."""
+    options = SimulationOptions(
+        site, timeline.live_start - timeline.history,
+        (timeline.history + timeline.live).total_seconds(), SIM_STEP_S, speed=LIVE_SPEED,
+        seed=SEED, url=MqttUrl.parse(str(settings.mqtt_url)), prefix=settings.mqtt_topic_prefix,
+        fast_steps=timeline.history_steps,
+    )  # fmt: skip
+    days = timeline.history.total_seconds() / 86_400
+    history = progress.add_task(
+        f"simulating {days:g} days of history", total=timeline.history_steps
+    )
+    hours = timeline.live.total_seconds() / 3600
+    live = progress.add_task(
+        f"scheduler steering {hours:g} simulated h at {LIVE_SPEED:g}x",
+        total=timeline.live_steps,
+        start=False,
+    )
+    lag = parse_step(settings.scheduler_step) * LAG_STEPS
+    clocks: list[ScaledClock] = []
+    synced = asyncio.Event()
+
+    def stepped(done: int) -> None:
+        if done <= timeline.history_steps:
+            progress.update(history, completed=done)
+            return
+        progress.update(live, completed=done - timeline.history_steps)
+        if not clocks:  # the first live step is out: the simulator's clock stands one step on
+            step = timedelta(seconds=SIM_STEP_S)
+            clocks.append(ScaledClock(timeline.live_start + step - lag, LIVE_SPEED))
+            synced.set()
+
+    async def pause() -> None:
+        await between()
+        progress.start_task(live)
+
+    stop = asyncio.Event()
+    simulation = asyncio.create_task(simulate(options, stepped, pause))
+    tasks: list[asyncio.Task[Any]] = [simulation]
+    try:
+        await _first_live_step(simulation, synced)
+        await clocks[0].sleep_until(timeline.live_start)
+        scheduler = asyncio.create_task(run_scheduler(settings, site, clocks[0], stop))
+        tasks.append(scheduler)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        await scheduler  # raises if the scheduler stopped on an error
+        return await simulation
+    finally:  # also when cancelled: the simulator says offline, the scheduler lets go its lock
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _first_live_step(
+    simulation: asyncio.Task[SimulationSummary], synced: asyncio.Event
+) -> None:
+    waiting = asyncio.create_task(synced.wait())
+    await asyncio.wait([simulation, waiting], return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not synced.is_set():
+        simulation.result()  # raises what stopped it (a failed plan stage, a lost broker)
+        raise EmbeddedServiceError("the simulation ended before its live part")
+
+
+async def site_actuals(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scheduled: list[str],
+    window: tuple[datetime, datetime],
+) -> list[SiteActual]:
+    """Per scheduled site: its setpoints and plans in `window`, and the realized accounts."""
+    found: list[SiteActual] = []
+    for target in targets(site, scheduled):
+        cur = await conn.execute(
+            "SELECT count(*), count(DISTINCT s.plan_id) FROM setpoints AS s "
+            "JOIN plans AS p ON p.id = s.plan_id "
+            "WHERE p.site_id = %s AND s.ts >= %s AND s.ts < %s",
+            (target.site_id, *window),
+        )
+        row = await cur.fetchone()
+        setpoints, plans = (int(row[0]), int(row[1])) if row else (0, 0)
+        days = await savings_by_day(conn, backend, target.site_id, window, site=site)
+        found.append(
+            SiteActual(
+                target.site_id,
+                setpoints,
+                plans,
+                sum(d.steps for d in days),
+                _total([d.planned for d in days]),
+                _total([d.actual for d in days]),
+                _total([d.baseline for d in days]),
+            )
+        )
+    return found
+
+
+def _total(accounts: list[Account]) -> Account | None:
+    """Accounts of consecutive days added up (the peak is the highest day's)."""
+    if not accounts:
+        return None
+    summed = {
+        name: sum(getattr(a, name) for a in accounts)
+        for name in Account.model_fields
+        if name != "peak_import_kw"
+    }
+    return Account(peak_import_kw=max(a.peak_import_kw for a in accounts), **summed)

@@ -1,0 +1,99 @@
+"""The demo's database and broker (the configured ones, or private ones) and its ingest worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from energyhub.config import Settings
+from energyhub.embedded_broker import embedded_mosquitto
+from energyhub.errors import EmbeddedServiceError
+from energyhub.ingest.worker import IngestWorker
+from energyhub.store.embedded import embedded_postgres
+
+CATCH_UP_TIMEOUT_S = 120.0
+INGEST_START_TIMEOUT_S = 30.0
+QUIET_S = 0.5
+"""No message for this long, nothing pending: the ingest has what was published."""
+
+
+@dataclass(frozen=True)
+class DemoServices:
+    db_url: str
+    mqtt_url: str
+
+
+@asynccontextmanager
+async def demo_services(settings: Settings, console: Console) -> AsyncIterator[DemoServices]:
+    """The configured database and broker, or private ones started for the demo."""
+    async with AsyncExitStack() as stack:
+        db_url, mqtt_url = settings.db_url, settings.mqtt_url
+        if db_url:
+            console.print("PostgreSQL: ENERGYHUB_DB_URL")
+        else:
+            with console.status("starting a private PostgreSQL (no ENERGYHUB_DB_URL set)"):
+                db_url = (await stack.enter_async_context(embedded_postgres())).url
+            console.print(f"private PostgreSQL at {db_url} (removed when the demo ends)")
+        if mqtt_url:
+            console.print("MQTT broker: ENERGYHUB_MQTT_URL")
+        else:
+            mqtt_url = await stack.enter_async_context(embedded_mosquitto())
+            console.print(f"private Mosquitto at {mqtt_url} (removed when the demo ends)")
+        yield DemoServices(db_url, mqtt_url)
+
+
+@asynccontextmanager
+async def ingesting(settings: Settings) -> AsyncIterator[IngestWorker]:
+    """An ingest worker in this process, subscribed before the block runs, stopped after it."""
+    worker = IngestWorker(settings.model_copy(update={"ingest_metrics_port": 0}))
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    ready = asyncio.create_task(worker.ready.wait())
+    await asyncio.wait(
+        [running, ready], timeout=INGEST_START_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+    )
+    ready.cancel()
+    if running.done():
+        running.result()  # it failed at start: raise its error
+    if not worker.ready.is_set():
+        stop.set()
+        await running
+        raise EmbeddedServiceError(
+            f"the ingest worker did not subscribe within {INGEST_START_TIMEOUT_S:.0f} s"
+        )
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await running
+
+
+async def settled(worker: IngestWorker) -> None:
+    """Until the worker has committed all it received and nothing new came for a while."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    last, quiet_since = -1.0, time.monotonic()
+    while time.monotonic() < deadline:
+        received = worker.metrics.value("energyhub_ingest_messages_received_total")
+        if received != last or worker.source.pending:
+            last, quiet_since = received, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_S:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def caught_up(worker: IngestWorker, published: int) -> None:
+    """Until the worker has received and committed everything published so far."""
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    metrics = worker.metrics
+    while time.monotonic() < deadline:
+        received = metrics.value("energyhub_ingest_messages_received_total")
+        batches = metrics.value("energyhub_ingest_batch_seconds_count")
+        if received >= published and worker.source.pending == 0 and batches:
+            await asyncio.sleep(2 * worker.settings.ingest_flush_s)
+            return
+        await asyncio.sleep(0.1)
