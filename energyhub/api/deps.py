@@ -35,7 +35,8 @@ class ApiState:
     metrics: ApiMetrics
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
+    """Async, like every dependency here: FastAPI runs a plain `def` one in a worker thread."""
     state: ApiState = request.app.state.api
     return state
 
@@ -43,7 +44,7 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_pool(state: StateDep) -> AsyncConnectionPool:
+async def get_pool(state: StateDep) -> AsyncConnectionPool:
     return state.pool
 
 

@@ -150,7 +150,8 @@ async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
 
 SITE_LOAD = """
 SELECT bucket, carrier, power_kw FROM {table}
-WHERE site_id = %(site)s AND bucket >= %(start)s AND bucket < %(end)s"""
+WHERE site_id = %(site)s AND bucket >= %(start)s AND bucket < %(end)s
+ORDER BY bucket, carrier"""
 
 SITE_LOAD_TABLES = {STEPS["15m"]: "site_load_15m", STEPS["1h"]: "site_load_1h"}
 """Steps served from the per-site load rollups (kept by `energyhub_refresh_site_load`)."""
@@ -160,6 +161,7 @@ SELECT DISTINCT date_bin(%(step)s, bucket, '2000-01-01 00:00:00+00') FROM rollup
 WHERE bucket >= %(start)s - %(step)s AND bucket < %(end)s"""
 
 SERIES_COLUMNS = ["bucket", "carrier", "power_kw"]
+SeriesRow = tuple[datetime, str, float]
 
 
 async def site_series(
@@ -178,17 +180,42 @@ async def site_series(
     on TimescaleDB its buckets not refreshed yet come from the real-time meter aggregates.
     """
     _check_range(start, end)
-    table = SITE_LOAD_TABLES.get(step)
-    if table is None:
+    if step not in SITE_LOAD_TABLES:
         return await _summed_series(conn, backend, site_id, start, end, step, timezone)
-    query = sql.SQL(SITE_LOAD).format(table=sql.Identifier(table))
-    cur = await conn.execute(query, {"site": site_id, "start": start, "end": end})
-    frame = pd.DataFrame(await cur.fetchall(), columns=SERIES_COLUMNS)
+    rows = await _site_load_rows(conn, site_id, start, end, step)
+    frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
     if backend is Backend.TIMESCALEDB:
         frame = await _with_fresh_buckets(conn, backend, site_id, frame, start, end, step)
     frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
     frame = frame.astype({"power_kw": "float64"})
     return frame.sort_values(["bucket", "carrier"], ignore_index=True)
+
+
+async def site_series_rows(
+    conn: AsyncConnection,
+    backend: Backend,
+    site_id: str,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    timezone: str = "UTC",
+) -> list[SeriesRow]:
+    """`site_series` as (bucket, carrier, power_kw) tuples in bucket and carrier order; plain
+    PostgreSQL at a rollup step reads them straight from the rollup, without pandas."""
+    if backend is Backend.POSTGRES and step in SITE_LOAD_TABLES:
+        _check_range(start, end)
+        return await _site_load_rows(conn, site_id, start, end, step)
+    frame = await site_series(conn, backend, site_id, start, end, step, timezone)
+    buckets = frame["bucket"].dt.to_pydatetime()
+    return list(zip(buckets, frame["carrier"], frame["power_kw"].astype(float), strict=True))
+
+
+async def _site_load_rows(
+    conn: AsyncConnection, site_id: str, start: datetime, end: datetime, step: timedelta
+) -> list[SeriesRow]:
+    query = sql.SQL(SITE_LOAD).format(table=sql.Identifier(SITE_LOAD_TABLES[step]))
+    cur = await conn.execute(query, {"site": site_id, "start": start, "end": end})
+    return [(bucket, carrier, float(kw)) for bucket, carrier, kw in await cur.fetchall()]
 
 
 async def _with_fresh_buckets(

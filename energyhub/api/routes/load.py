@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
@@ -15,20 +15,37 @@ from energyhub.api.limits import window
 from energyhub.api.schemas.common import CSV_RESPONSE, Time
 from energyhub.api.schemas.load import LOAD_COLUMNS, LoadPointPublic, LoadPublic, Step
 from energyhub.api.scope import site_access
-from energyhub.api.views import frame_csv
-from energyhub.store.queries import STEPS, site_series
+from energyhub.store.queries import STEPS, SeriesRow, site_series_rows
 
 router = APIRouter(prefix="/sites", tags=["load"], responses=responses(401, 404, 422, 503))
 
 CARRIER_COLUMNS = {column.removesuffix("_kw"): column for column in LOAD_COLUMNS}
 
 
-def load_frame(series: pd.DataFrame, zone: ZoneInfo) -> pd.DataFrame:
-    """bucket × carrier rows as one row per bucket (local time) and one column per carrier."""
-    wide = series.pivot(index="bucket", columns="carrier", values="power_kw")
-    wide = wide.rename(columns=CARRIER_COLUMNS).reindex(columns=list(LOAD_COLUMNS))
-    wide.index = pd.DatetimeIndex(wide.index).tz_convert(zone)
-    return wide.astype("float64")
+def load_points(rows: list[SeriesRow], zone: ZoneInfo) -> list[LoadPointPublic]:
+    """bucket × carrier rows (bucket order) as one point per bucket, in the site's local time."""
+    by_bucket: dict[datetime, dict[str, float | None]] = {}
+    for bucket, carrier, power_kw in rows:
+        column = CARRIER_COLUMNS.get(carrier)
+        if column is None:
+            continue
+        if bucket not in by_bucket:
+            by_bucket[bucket] = dict.fromkeys(LOAD_COLUMNS)
+        by_bucket[bucket][column] = power_kw
+    return [
+        LoadPointPublic(ts=bucket.astimezone(zone), **values)
+        for bucket, values in by_bucket.items()
+    ]
+
+
+def points_csv(points: list[LoadPointPublic]) -> str:
+    """RFC 3339 `ts`, then a column per carrier; floats as JSON prints them, empty for none."""
+    lines = [",".join(("ts", *LOAD_COLUMNS))]
+    for point in points:
+        values = (getattr(point, column) for column in LOAD_COLUMNS)
+        cells = ("" if value is None else repr(value) for value in values)
+        lines.append(",".join((point.ts.isoformat(), *cells)))
+    return "\n".join(lines) + "\n"
 
 
 @router.get(
@@ -57,16 +74,10 @@ async def site_load(
     zone = await site_access(conn, key, site_id)
     step_td = STEPS[step]
     lo, hi = window(start, end, step_td, state.settings)
-    series = await site_series(conn, state.backend, site_id, lo, hi, step_td, zone.key)
-    frame = load_frame(series, zone)
+    rows = await site_series_rows(conn, state.backend, site_id, lo, hi, step_td, zone.key)
+    points = load_points(rows, zone)
     if format == "csv":
-        return Response(frame_csv(frame), media_type="text/csv")
-    points = [
-        LoadPointPublic.model_validate(
-            {"ts": ts, **{str(k): None if pd.isna(v) else float(v) for k, v in row.items()}}
-        )
-        for ts, row in zip(frame.index, frame.to_dict("records"), strict=True)
-    ]
+        return Response(points_csv(points), media_type="text/csv")
     return LoadPublic(
         site_id=site_id,
         step=step,
