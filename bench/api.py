@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py [--meters 1000] [--days 365] [--clients 50] [--requests 2000]
                                   [--load-requests 300] [--api-workers 1]
-                                  [--reuse]
+                                  [--reuse] [--wrk-seconds 20]
 
 1. Loads `meters` meters (100 buildings × 10 meters: main, PV, heat and cooling counters, five
    sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
@@ -11,7 +11,9 @@
 2. Starts `energyhub api` (one uvicorn process) and sends 20 requests from one client, then
    `load-requests` / `requests` from `clients` concurrent async clients (one httpx pool):
    `/sites/park/load?step=15m` over a random 24 h of the year (its 400 top-level meters), and
-   `/meters/{random}/latest`; prints p50, p99, requests/s and non-200 answers.
+   `/meters/{random}/latest`; prints p50, p99, requests/s and non-200 answers. Where `wrk` is
+   installed (`apt-get install wrk`), the same paths again from wrk's `clients` connections for
+   `--wrk-seconds`: a C client leaves the two shared cores to the API and PostgreSQL.
 3. Runs the park's load query directly against the database, from the rollups and from raw
    readings (the same per-meter query over `readings`), one client, and prints the ratio.
 
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,6 +196,45 @@ async def wait_healthy(base: str, server: subprocess.Popen[str]) -> None:
     raise RuntimeError(f"energyhub api did not answer at {base}")
 
 
+WRK_SCRIPT = """
+local paths, i = {}, 0
+function init(args)
+    for line in io.lines(args[1]) do paths[#paths + 1] = line end
+    i = math.random(#paths)
+end
+function request()
+    i = i % #paths + 1
+    return wrk.format("GET", paths[i])
+end
+function done(summary, latency, requests)
+    local bad = summary.errors.status + summary.errors.connect + summary.errors.read
+                + summary.errors.write + summary.errors.timeout
+    io.write(string.format("RESULT %d %d %f %f %d\\n", summary.requests, summary.duration,
+                           latency:percentile(50), latency:percentile(99), bad))
+end
+"""
+
+
+def wrk(base: str, token: str, paths: list[str], clients: int, seconds: int) -> str:
+    """Closed-loop load from wrk (C, two threads): `clients` connections each sending the next
+    path as soon as the previous answer came; one line of figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script, listing = Path(tmp) / "paths.lua", Path(tmp) / "paths.txt"
+        script.write_text(WRK_SCRIPT)
+        listing.write_text("\n".join(paths) + "\n")
+        command = [
+            "wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "30s",
+            "-H", f"Authorization: Bearer {token}", "-s", str(script), base, "--", str(listing),
+        ]  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(row for row in output.splitlines() if row.startswith("RESULT"))
+    requests, duration_us, p50_us, p99_us, bad = (float(x) for x in line.split()[1:])
+    return (
+        f"p50 {p50_us / 1000:8.1f} ms  p99 {p99_us / 1000:8.1f} ms  "
+        f"{requests / duration_us * 1e6:6.1f} req/s  n={requests:.0f}  non-2xx/errors: {bad:.0f}"
+    )
+
+
 def report(name: str, clients: int, result: tuple[list[float], float, int]) -> None:
     latencies, seconds, errors = result
     p50 = statistics.median(latencies)
@@ -276,6 +318,9 @@ async def run(args: argparse.Namespace) -> None:
             report(name, 1, await hammer(base, token, [make() for _ in range(20)], 1))
             paths = [make() for _ in range(count)]
             report(name, args.clients, await hammer(base, token, paths, args.clients))
+            if shutil.which("wrk"):
+                figures = wrk(base, token, paths, args.clients, args.wrk_seconds)
+                print(f"{name:<42} {args.clients:>3} wrk conns  {figures}")
     finally:
         server.terminate()
         try:
@@ -302,6 +347,9 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1, help="energyhub api --workers.")
     parser.add_argument(
         "--reuse", action="store_true", help="Keep the loaded database of a previous run."
+    )
+    parser.add_argument(
+        "--wrk-seconds", type=int, default=20, help="Seconds of wrk load per route, if installed."
     )
     asyncio.run(run(parser.parse_args()))
 

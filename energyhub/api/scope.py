@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import AsyncConnection
@@ -47,9 +48,11 @@ WITH RECURSIVE owners (id) AS (
 )
 SELECT m.id, m.site_id, m.name, m.carrier, m.quantity, m.parent_meter_id, m.asset_id,
        m.rollover_kwh, (SELECT coalesce(bool_or(id = %(scope)s), false) FROM up) AS in_scope,
-       (SELECT max(tz) FROM up) AS tz
-FROM meters AS m WHERE m.id = %(meter)s AND m.active"""
-"""A meter with whether its site, or an enterprise it serves, lies in the key's subtree."""
+       (SELECT max(tz) FROM up) AS tz, latest.ts AS latest_ts, latest.value AS latest_value
+FROM meters AS m LEFT JOIN meter_latest AS latest ON latest.meter_id = m.id
+WHERE m.id = %(meter)s AND m.active"""
+"""A meter with whether its site, or an enterprise it serves, lies in the key's subtree, and its
+newest reading (one round trip for `/meters/{id}/latest`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class MeterRow:
     rollover_kwh: float | None
     in_scope: bool
     tz: str | None
+    latest_ts: datetime | None
+    latest_value: float | None
 
 
 def _zone(name: str | None) -> ZoneInfo:

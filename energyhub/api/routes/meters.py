@@ -16,7 +16,6 @@ from energyhub.api.schemas.common import Time
 from energyhub.api.schemas.meters import LatestPublic, ReadingPublic, ReadingsPublic
 from energyhub.api.schemas.sites import MeterPublic
 from energyhub.api.scope import meter_access
-from energyhub.store.queries import latest_values
 
 router = APIRouter(prefix="/meters", tags=["meters"], responses=responses(401, 404, 422, 503))
 
@@ -38,14 +37,12 @@ async def get_meter(meter_id: MeterPath, conn: ConnDep, key: CurrentKey) -> Mete
 @router.get("/{meter_id}/latest", response_model=LatestPublic, summary="The newest reading")
 async def latest(meter_id: MeterPath, conn: ConnDep, key: CurrentKey) -> LatestPublic:
     meter, zone = await meter_access(conn, key, meter_id)
-    values = await latest_values(conn, [meter_id])
-    if not values:
+    if meter.latest_ts is None or meter.latest_value is None:
         raise not_found(f"reading of meter {meter_id} yet")
-    value = values[0]
-    age_s = (datetime.now(UTC) - value.ts).total_seconds()
+    age_s = (datetime.now(UTC) - meter.latest_ts).total_seconds()
     return LatestPublic.model_validate(
-        {"meter_id": meter_id, "quantity": meter.quantity, "ts": value.ts.astimezone(zone),
-         "value": value.value, "age_s": age_s}
+        {"meter_id": meter_id, "quantity": meter.quantity, "ts": meter.latest_ts.astimezone(zone),
+         "value": meter.latest_value, "age_s": age_s}
     )  # fmt: skip
 
 
