@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ENERGYHUB = [sys.executable, "-m", "energyhub"]
 
 
@@ -95,17 +93,3 @@ def test_migrate_load_and_maintain(pg_url: str, example_site_path: Path) -> None
     assert "0 added" in again.stdout and "59 unchanged" in again.stdout
     maintained = run("db", "maintain", env=env)
     assert maintained.returncode == 0 and "partitions created" in maintained.stdout
-
-
-@pytest.mark.slow
-def test_demo_on_a_private_postgresql(example_site_path: Path) -> None:
-    done = run("demo")
-    assert done.returncode == 0, done.stderr
-    assert "private PostgreSQL at postgresql://postgres@127.0.0.1:" in done.stdout
-    assert "private Mosquitto at mqtt://127.0.0.1:" in done.stdout
-    assert "b06 data-center" in done.stdout
-    assert "simulated 2 days at 1-min steps" in done.stdout
-    assert "rejected 0, pending 0" in done.stdout
-    assert "load per park" in done.stdout and "lingang" in done.stdout
-    assert "plans for the next 24 h" in done.stdout
-    assert done.stdout.count("draft") == 2, done.stdout

@@ -1,0 +1,204 @@
+"""`energyhub demo` as a user runs it on a bare machine: no URLs configured, private PostgreSQL and
+Mosquitto, the whole story in the summary, then the API until Ctrl-C, and nothing left running."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from energyhub.store.embedded import free_port
+
+DEMO = [sys.executable, "-m", "energyhub", "demo"]
+RUN_TIMEOUT_S = 300
+PG_URL = re.compile(r"private PostgreSQL at postgresql://postgres@127\.0\.0\.1:(\d+)/")
+MQTT_URL = re.compile(r"private Mosquitto at mqtt://127\.0\.0\.1:(\d+)")
+
+
+def bare_env() -> dict[str, str]:
+    """The environment without any ENERGYHUB_ setting: the demo must start its own services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
+    env["COLUMNS"] = "220"
+    return env
+
+
+def private_ports(stdout: str) -> tuple[int, int]:
+    pg, mqtt = PG_URL.search(stdout), MQTT_URL.search(stdout)
+    assert pg and mqtt, stdout
+    return int(pg.group(1)), int(mqtt.group(1))
+
+
+def rows(stdout: str, title: str) -> dict[str, list[str]]:
+    """The body rows of the rich table titled `title`, by their first cell."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if title in line)
+    body = [line for line in lines[start + 1 :] if not line.startswith(("┏", "┃", "┡", "┌"))]
+    found: dict[str, list[str]] = {}
+    for line in body:
+        if not line.startswith("│"):
+            break
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        found[cells[0]] = cells[1:]
+    return found
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", "").rstrip("%"))
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def assert_nothing_left(pg_port: int, mqtt_port: int) -> None:
+    """Neither private server runs or listens any more."""
+    assert processes_mentioning(f" -p {pg_port} ") == []
+    assert not listening(pg_port), (
+        f"something still listens on the demo's PostgreSQL port {pg_port}"
+    )
+    assert not listening(mqtt_port), (
+        f"something still listens on the demo's broker port {mqtt_port}"
+    )
+
+
+@pytest.mark.slow
+def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
+    example_site_path: Path,
+) -> None:
+    began = time.monotonic()
+    done = subprocess.run(
+        [*DEMO, "--site", str(example_site_path), "--no-serve"],
+        capture_output=True,
+        text=True,
+        env=bare_env(),
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    seconds = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    pg_port, mqtt_port = private_ports(out)
+    assert_nothing_left(pg_port, mqtt_port)
+    assert "b06 data-center" in out  # the site tree
+    assert "history: 2,880 1-min steps" in out
+
+    loads = rows(out, "load per park")
+    assert set(loads) == {"expo", "lingang"}
+    assert all(number(cells[0]) > 0 for cells in loads.values())  # electricity kWh
+
+    plans = rows(out, "plans by level")
+    assert set(plans) == {"building", "park", "city"}
+    assert [plans[level][0] for level in ("building", "park", "city")] == [
+        "b01",
+        "expo",
+        "shanghai",
+    ]
+    assert [plans[level][2] for level in ("building", "park", "city")] == [
+        "approved",  # the demo's parks approve on solve; the city has no such policy
+        "approved",
+        "draft",
+    ]
+    for level, cells in plans.items():
+        cost, baseline = number(cells[4]), number(cells[5])
+        assert 0 < cost < baseline, (level, cells)  # the plan beats the rule-based baseline
+
+    actual = rows(out, "plan vs actual under the scheduler")
+    assert set(actual) == {"expo", "lingang"}
+    for site_id, cells in actual.items():
+        plans_run, setpoints, steps = (int(number(c)) for c in cells[:3])
+        assert plans_run >= 2 and setpoints > 0, (site_id, cells)
+        assert steps >= 48, (site_id, cells)  # of the day's 96 quarter hours
+        assert number(cells[4]) > 0 and number(cells[5]) > 0, (site_id, cells)
+    assert "the simulated devices took" in out
+
+    ingest = rows(out, "ingest (MQTT")
+    assert number(ingest["rejected"][0]) == 0
+    assert number(ingest["duplicates (already stored)"][0]) == 0
+    assert number(ingest["readings stored"][0]) > 169_920  # the history's, then the live day's
+    assert "--no-serve: the API was not started" in out and "admin key" not in out
+    print(f"energyhub demo --no-serve: {seconds:.0f} s")
+
+
+def _lines(stream: object, into: queue.Queue[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        into.put(line)
+
+
+@pytest.mark.slow
+def test_serving_answers_until_ctrl_c_then_stops_everything(example_site_path: Path) -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [*DEMO, "--site", str(example_site_path), "--live-hours", "2", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=bare_env(),
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    assert demo.stdout is not None and demo.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_lines, args=(demo.stdout, lines), daemon=True).start()
+    out: list[str] = []
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not any("Ctrl-C stops" in line for line in out):
+            assert demo.poll() is None, "".join(out) + demo.stderr.read()
+            assert time.monotonic() < deadline, "".join(out)
+            try:
+                out.append(lines.get(timeout=1))
+            except queue.Empty:
+                continue
+        text = "".join(out)
+        key = re.search(r"admin key (ehk_\S+)", text)
+        assert key and f"http://127.0.0.1:{port}/docs" in text
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+        assert health.status_code == 200, health.text
+        assert health.json()["database_reachable"] and health.json()["broker_reachable"]
+        sites = httpx.get(
+            f"http://127.0.0.1:{port}/sites",
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+            timeout=10,
+        )
+        assert sites.status_code == 200 and sites.json()["id"] == "shanghai"
+        pg_port, mqtt_port = private_ports(text)
+        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+    time.sleep(0.5)  # the reader thread drains the last lines
+    while not lines.empty():
+        out.append(lines.get())
+    stderr = demo.stderr.read()
+    assert "Traceback" not in stderr, stderr
+    assert "stopped: the API, the broker and the database are down" in "".join(out)
+    assert not listening(port)
+    assert_nothing_left(pg_port, mqtt_port)
