@@ -15,7 +15,7 @@ $(INSTALLED): pyproject.toml
 
 demo: $(INSTALLED)
 	bash scripts/services.sh install
-	$(BIN)/energyhub demo
+	$(BIN)/energyhub demo $(DEMO_ARGS)
 
 services:
 	bash scripts/services.sh

@@ -68,7 +68,11 @@ async def embedded_mosquitto() -> AsyncIterator[str]:
         config += "user root\n"
     (root / "mosquitto.conf").write_text(config)
     process = await asyncio.create_subprocess_exec(
-        binary, "-c", str(root / "mosquitto.conf"), stdout=asyncio.subprocess.DEVNULL
+        binary,
+        "-c",
+        str(root / "mosquitto.conf"),
+        stdout=asyncio.subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C to the terminal's group is ours to act on, in order
     )
     try:
         await _wait_listening(port, process)

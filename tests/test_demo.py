@@ -12,15 +12,18 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from energyhub.store.embedded import free_port
 
 DEMO = [sys.executable, "-m", "energyhub", "demo"]
 RUN_TIMEOUT_S = 300
+SHARED_BROKER = os.environ.get("ENERGYHUB_MQTT_URL", "mqtt://127.0.0.1:1883")
 PG_URL = re.compile(r"private PostgreSQL at postgresql://postgres@127\.0\.0\.1:(\d+)/")
 MQTT_URL = re.compile(r"private Mosquitto at mqtt://127\.0\.0\.1:(\d+)")
 
@@ -199,6 +202,38 @@ def test_serving_answers_until_ctrl_c_then_stops_everything(example_site_path: P
         out.append(lines.get())
     stderr = demo.stderr.read()
     assert "Traceback" not in stderr, stderr
-    assert "stopped: the API, the broker and the database are down" in "".join(out)
+    assert "stopped: the API, and the broker and database" in "".join(out)
     assert not listening(port)
     assert_nothing_left(pg_port, mqtt_port)
+
+
+@pytest.mark.slow
+def test_configured_urls_are_used_instead_of_private_services(
+    example_site_path: Path, pg_url: str
+) -> None:
+    prefix = f"demo-{uuid.uuid4().hex[:8]}"
+    env = bare_env() | {
+        "ENERGYHUB_DB_URL": pg_url,
+        "ENERGYHUB_MQTT_URL": SHARED_BROKER,
+        "ENERGYHUB_MQTT_TOPIC_PREFIX": prefix,
+        "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
+    }
+    done = subprocess.run(
+        [*DEMO, "--site", str(example_site_path), "--no-serve", "--live-hours", "2"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "private" not in done.stdout
+    assert "PostgreSQL: ENERGYHUB_DB_URL" in done.stdout
+    assert "MQTT broker: ENERGYHUB_MQTT_URL" in done.stdout
+    with psycopg.connect(pg_url) as conn:
+        readings = conn.execute("SELECT count(*) FROM readings").fetchone()
+        sent = conn.execute("SELECT count(*) FROM setpoints").fetchone()
+    assert readings and readings[0] == number(
+        rows(done.stdout, "ingest (MQTT")["readings stored"][0]
+    )
+    assert sent and sent[0] > 0

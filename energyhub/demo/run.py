@@ -76,8 +76,11 @@ async def run_demo(
     except asyncio.CancelledError:
         if not stopping.is_set():
             raise
-        console.print("stopped: the API, the broker and the database are down")
-        return 0 if state.summarized else EXIT_INTERRUPTED
+        if not state.summarized:
+            console.print("interrupted: everything the demo started is stopped")
+            return EXIT_INTERRUPTED
+        console.print("stopped: the API, and the broker and database if the demo started them")
+        return 0
     return 0
 
 
