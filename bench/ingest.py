@@ -1,6 +1,6 @@
 """Ingest benchmark: readings/s end to end against mosquitto_sub, raw COPY and a naive ingester.
 
-    .venv/bin/python bench/ingest.py [--messages 200000] [--frames 2000] [--naive 5000]
+    .venv/bin/python bench/ingest.py [--messages 200000] [--frames 2000] [--naive 5000] [--naive-frames 500]
 
 Everything runs in one process tree on this machine, against a private Mosquitto started with
 deploy/mosquitto.conf and the local PostgreSQL (ENERGYHUB_BENCH_PG_URL), so the ratios compare
@@ -10,7 +10,8 @@ runs made seconds apart on the same load:
     last commit, against `mosquitto_sub`'s receive rate of the same stream (target ≥ 1.0×);
 (b) gateway frames of 100 readings through the same workers, against raw binary COPY of the
     same rows into the same table (target ≥ 0.5×);
-(c) the (a) rate against a naive ingester doing one autocommit INSERT per message (≥ 50×).
+(c) the (a) rate against a naive ingester doing one autocommit INSERT per message (≥ 50×),
+    and the (b) rate against the same ingester on frames (one INSERT of 100 rows per frame).
 
 It counts broker drops ($SYS/broker/publish/messages/dropped: a run with drops is a failed run)
 and reports each worker's peak RSS. Not a test: it prints figures.
@@ -29,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -145,7 +147,8 @@ def publish_all(port: int, by_topic: dict[str, list[bytes]]) -> float:
     return started
 
 
-def mosquitto_sub_rate(broker: Broker, by_topic: dict[str, list[bytes]], prefix: str) -> float:
+def mosquitto_sub_rate(broker: Broker, by_topic: dict[str, list[bytes]], prefix: str) -> tuple[float, float]:
+    """mosquitto_sub's receive rate, and how long publishing took."""
     total = sum(len(v) for v in by_topic.values())
     sub = subprocess.Popen(
         ["mosquitto_sub", "-p", str(broker.port), "-q", "1", "-t", f"{prefix}/#", "-C", str(total)],
@@ -153,8 +156,9 @@ def mosquitto_sub_rate(broker: Broker, by_topic: dict[str, list[bytes]], prefix:
     )
     time.sleep(0.5)
     started = publish_all(broker.port, by_topic)
+    published = time.perf_counter()
     sub.wait()
-    return total / (time.perf_counter() - started)
+    return total / (time.perf_counter() - started), published - started
 
 
 def count(url: str) -> int:
@@ -185,17 +189,41 @@ def wait_subscribed(process: subprocess.Popen[str], workers: int) -> None:
     threading.Thread(target=process.stderr.read, daemon=True).start()  # keep draining the pipe
 
 
+def children(parent: int) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout.split()
+
+
 def peak_rss_mb(parent: int) -> list[float]:
-    children = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout.split()
     peaks = []
-    for pid in children:
+    for pid in children(parent):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peaks.append(int(line.split()[1]) / 1024)
     return peaks
 
 
-def ingest_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]], prefix: str, readings: int) -> tuple[float, list[float]]:
+def cpu_s(parent: int) -> float:
+    """User + system CPU seconds of the worker processes so far."""
+    ticks = 0
+    for pid in children(parent):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class IngestRun:
+    rate: float
+    rss_mb: list[float]
+    publish_s: float
+    """First publish → the broker acknowledged the last."""
+    tail_s: float
+    """The broker acknowledged the last publish → the last commit."""
+    cpu_s: float
+    """The workers' CPU seconds over the run."""
+
+
+def ingest_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]], prefix: str, readings: int) -> IngestRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     env |= {
         "ENERGYHUB_DB_URL": url,
@@ -211,13 +239,16 @@ def ingest_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]], pref
     )
     try:
         wait_subscribed(workers, 2)
+        cpu_before = cpu_s(workers.pid)
         started = publish_all(broker.port, by_topic)
+        published = time.perf_counter()
         finished = wait_rows(url, before + readings)
+        cpu = cpu_s(workers.pid) - cpu_before
         rss = peak_rss_mb(workers.pid)
     finally:
         workers.terminate()
         workers.wait(30)
-    return readings / (finished - started), rss
+    return IngestRun(readings / (finished - started), rss, published - started, finished - published, cpu)
 
 
 def raw_copy_rate(url: str, rows: int) -> float:
@@ -234,33 +265,42 @@ def raw_copy_rate(url: str, rows: int) -> float:
         return rows / (time.perf_counter() - started)
 
 
-def naive_rate(url: str, broker: Broker, prefix: str, messages: int) -> float:
-    """One autocommit INSERT per message, as a hand-wired subscriber would."""
+def naive_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]]) -> float:
+    """Readings/s of one autocommit INSERT per message (a frame: one INSERT of its rows), as a
+    hand-wired subscriber would do it."""
     conn = psycopg.connect(url, autocommit=True)
     ids = dict(conn.execute("SELECT s.id || '/' || m.name, m.id FROM meters m JOIN sites s ON s.id = m.site_id").fetchall())
-    done = []
+    done: list[float] = []
+    readings = 0
 
     def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-        _, _, building, meter = message.topic.split("/")
+        nonlocal readings
+        parts = message.topic.split("/")
         body = orjson.loads(message.payload)
+        ts = datetime.fromisoformat(body["ts"]) + timedelta(days=30)
+        values = body["values"] if len(parts) == 3 else {parts[3]: body["value"]}
+        rows = [(ts, ids[f"{parts[2]}/{meter}"], value) for meter, value in values.items()]
         conn.execute(
-            "INSERT INTO readings VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-            (datetime.fromisoformat(body["ts"]) + timedelta(days=30), ids[f"{building}/{meter}"], body["value"]),
+            "INSERT INTO readings VALUES " + ", ".join(["(%s, %s, %s)"] * len(rows)) + " ON CONFLICT DO NOTHING",
+            [field for row in rows for field in row],
         )
+        readings += len(rows)
         done.append(time.perf_counter())
 
+    messages = sum(len(v) for v in by_topic.values())
+    prefix = next(iter(by_topic)).split("/")[0]
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
     client.on_message = on_message
     client.connect("127.0.0.1", broker.port)
     client.subscribe(f"{prefix}/#", qos=1)
     client.loop_start()
     time.sleep(0.5)
-    started = publish_all(broker.port, single_messages(prefix, messages))
+    started = publish_all(broker.port, by_topic)
     while len(done) < messages:
         time.sleep(0.05)
     client.loop_stop()
     conn.close()
-    return messages / (done[-1] - started)
+    return readings / (done[-1] - started)
 
 
 async def prepare(url: str) -> None:
@@ -269,7 +309,7 @@ async def prepare(url: str) -> None:
         await sync_site(conn, parse_site(bench_site()))
 
 
-def main(messages: int, frames: int, naive: int) -> None:
+def main(messages: int, frames: int, naive: int, naive_frames: int) -> None:
     name = f"energyhub_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -279,23 +319,30 @@ def main(messages: int, frames: int, naive: int) -> None:
         asyncio.run(prepare(url))
         prefix = f"b{uuid.uuid4().hex[:6]}"
         singles = single_messages(prefix, messages)
-        sub_rate = mosquitto_sub_rate(broker, singles, prefix)
-        single_rate, rss_a = ingest_rate(url, broker, singles, prefix, messages)
+        sub_rate, sub_publish_s = mosquitto_sub_rate(broker, singles, prefix)
+        a = ingest_rate(url, broker, singles, prefix, messages)
         frames_by_topic = frame_messages(prefix, frames)
-        frame_rate, rss_b = ingest_rate(url, broker, frames_by_topic, prefix, frames * METERS)
+        b = ingest_rate(url, broker, frames_by_topic, prefix, frames * METERS)
         copy_rate = raw_copy_rate(url, frames * METERS)
-        naive_messages_rate = naive_rate(url, broker, f"n{prefix}", naive)
+        naive_messages_rate = naive_rate(url, broker, single_messages(f"n{prefix}", naive))
+        naive_frames_rate = naive_rate(url, broker, frame_messages(f"f{prefix}", naive_frames))
         dropped = broker.dropped()
     finally:
         broker.close()
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    single_rate, frame_rate = a.rate, b.rate
     print(f"(a) {messages:,} single readings, QoS 1, 2 workers: {single_rate:,.0f} readings/s end to end")
     print(f"    mosquitto_sub receiving the same stream: {sub_rate:,.0f} msg/s → ratio {single_rate / sub_rate:.2f}× (target ≥ 1.0×)")
+    print(f"    publishing took {a.publish_s:.2f} s (with mosquitto_sub: {sub_publish_s:.2f} s), the last commit came {a.tail_s:.2f} s after;")
+    print(f"    the workers used {a.cpu_s:.2f} CPU-s ({a.cpu_s / messages * 1e6:.1f} µs per message)")
     print(f"(b) {frames:,} frames × {METERS} readings: {frame_rate:,.0f} readings/s end to end")
     print(f"    raw binary COPY of the same rows: {copy_rate:,.0f} rows/s → ratio {frame_rate / copy_rate:.2f}× (target ≥ 0.5×)")
+    print(f"    publishing took {b.publish_s:.2f} s, the last commit came {b.tail_s:.2f} s after; the workers used {b.cpu_s:.2f} CPU-s")
     print(f"(c) naive one-INSERT-per-message ingester: {naive_messages_rate:,.0f} readings/s → (a) is {single_rate / naive_messages_rate:.1f}× (target ≥ 50×)")
-    print(f"peak RSS per worker: (a) {', '.join(f'{r:.0f} MB' for r in rss_a)}; (b) {', '.join(f'{r:.0f} MB' for r in rss_b)}")
+    print(f"    ceiling of (c) with single readings: the stream itself, mosquitto_sub / naive = {sub_rate / naive_messages_rate:.1f}×")
+    print(f"    on frames, one INSERT of 100 rows per frame: {naive_frames_rate:,.0f} readings/s → (b) is {frame_rate / naive_frames_rate:.1f}×")
+    print(f"peak RSS per worker: (a) {', '.join(f'{r:.0f} MB' for r in a.rss_mb)}; (b) {', '.join(f'{r:.0f} MB' for r in b.rss_mb)}")
     print(f"broker drops: {dropped} ({'a failed run' if dropped else 'none'})")
 
 
@@ -304,5 +351,6 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--frames", type=int, default=2_000)
     parser.add_argument("--naive", type=int, default=5_000)
+    parser.add_argument("--naive-frames", type=int, default=500)
     arguments = parser.parse_args()
-    main(arguments.messages, arguments.frames, arguments.naive)
+    main(arguments.messages, arguments.frames, arguments.naive, arguments.naive_frames)
