@@ -14,7 +14,15 @@ def decode_frame(context: DecodeContext, park: str, site: str, body: dict[str, A
     values = require_mapping(body["values"], "a gateway frame's values")
     if not values:
         raise PayloadError("a gateway frame's values are empty")
+    by_topic, out, index = context.mapping.by_topic, context.out, context.index
     for meter, value in values.items():
-        ref = context.meter(park, site, meter)
+        ref = by_topic.get((park, site, meter))
+        if ref is not None and (type(value) is float or type(value) is int):  # the usual case
+            out.meter_id.append(ref.id)
+            out.ts_us.append(ts_us)
+            out.value.append(float(value))
+            out.source.append(index)
+            continue
+        ref = context.meter(park, site, meter)  # rejects it with the reason
         if ref is not None:
             context.add(ref, ts_us, value, f"meter {meter}")
