@@ -229,20 +229,19 @@ class MqttSource:
                 control,
                 self._names,
             )
+            self._rest = data[used:]
+            for first, body in control:
+                self._control(first, body)
         except (mqtt5.ProtocolError, IndexError) as exc:
             log.error(
                 "unreadable data from the MQTT broker %s: %s; reconnecting", self.endpoint, exc
             )
             if self._transport is not None:
                 self._transport.abort()
-            return
-        self._rest = data[used:]
         received = len(self._in_topics) - before
-        if received:
+        if received:  # whole messages before a bad packet are kept (never acknowledged)
             self._in_received.extend(itertools.repeat(time.time_ns() // 1000, received))
             self._ready.set()
-        for first, body in control:
-            self._control(first, body)
 
     def _control(self, first: int, body: bytes) -> None:
         kind = first & 0xF0
@@ -286,7 +285,8 @@ class MqttSource:
     def _send_subscription(self, topics: list[str]) -> asyncio.Future[list[int]]:
         """Subscribe in this source's mode and drop the other mode's filters from the session,
         which a worker that changed mode would otherwise still receive twice."""
-        assert self._transport is not None  # noqa: S101 - only called while connected
+        if self._transport is None:
+            raise ConnectionError("not connected")
         loop = asyncio.get_running_loop()
         subscribe_id, unsubscribe_id = next(self._ids), next(self._ids)
         waiter = self._acks_awaited[subscribe_id] = loop.create_future()
