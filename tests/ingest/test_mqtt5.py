@@ -17,6 +17,7 @@ from energyhub.ingest.errors import BrokerUnavailableError
 from energyhub.ingest.message import Delivery
 from energyhub.ingest.source import MqttSource
 from energyhub.mqtt import MqttEndpoint, parse_mqtt_url
+from energyhub.store.embedded import free_port
 
 from .conftest import SHARED_BROKER, Broker, publish
 
@@ -241,3 +242,55 @@ async def test_credentials_are_sent_and_a_refusal_names_the_reason(
             assert mqtt.reconnects == 0
     finally:
         password_broker.stop()
+
+
+def _certificates(folder: Path) -> None:
+    """A throwaway CA and a server certificate for 127.0.0.1, signed by it."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = ["openssl", "req", *key, "-days", "2", "-subj"]
+    subprocess.run(
+        [*run, "/CN=energyhub test CA", "-x509", "-keyout", "ca.key", "-out", "ca.crt"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*run, "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(
+        (
+            "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+            "-out server.crt -days 2 -extfile san.cnf"
+        ).split(),
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+
+
+async def test_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mqtts:// verifies the broker against the system's trust store (here: our CA alone)."""
+    _certificates(tmp_path)
+    server, plain = Broker(tmp_path / "mosquitto"), free_port()
+    tls = f"cafile {tmp_path}/ca.crt\ncertfile {tmp_path}/server.crt\nkeyfile {tmp_path}/server.key"
+    config = f"{server.config.read_text()}\n{tls}\nlistener {plain} 127.0.0.1\n"
+    server.config.write_text(config)
+    server.start()
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    try:
+        url = f"mqtts://127.0.0.1:{server.port}"
+        with pytest.raises(BrokerUnavailableError, match="CERTIFICATE_VERIFY_FAILED"):
+            async with source(url, ["x"]):
+                pass
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.crt"))
+        async with source(url, [f"{prefix}/#"]) as mqtt:
+            await publish([(f"{prefix}/a", b"over TLS")], f"mqtt://127.0.0.1:{plain}")
+            _, payloads, deliveries = await receive(mqtt, 1)
+            mqtt.ack(deliveries)
+        assert payloads == [b"over TLS"]
+    finally:
+        server.stop()
