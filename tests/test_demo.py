@@ -42,15 +42,18 @@ def private_ports(stdout: str) -> tuple[int, int]:
 
 
 def rows(stdout: str, title: str) -> dict[str, list[str]]:
-    """The body rows of the rich table titled `title`, by their first cell."""
+    """The body rows of the table titled `title` (columns two or more spaces apart), by first cell."""
     lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if title in line)
-    body = [line for line in lines[start + 1 :] if not line.startswith(("┏", "┃", "┡", "┌"))]
+    at = next(i for i, line in enumerate(lines) if title in line) + 1
+    while not lines[at].strip():
+        at += 1
+    if lines[at + 1].strip().startswith("───"):  # a header, then its rule
+        at += 2
     found: dict[str, list[str]] = {}
-    for line in body:
-        if not line.startswith("│"):
+    for line in lines[at:]:
+        if not line.strip():
             break
-        cells = [c.strip() for c in line.strip("│").split("│")]
+        cells = re.split(r"\s{2,}", line.strip())
         found[cells[0]] = cells[1:]
     return found
 
@@ -114,31 +117,28 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
 
     loads = rows(out, "load per park")
     assert set(loads) == {"expo", "lingang"}
-    assert all(number(cells[0]) > 0 for cells in loads.values())  # electricity kWh
+    assert all(number(cells[0]) > 0 for cells in loads.values())  # electricity MWh
 
-    plans = rows(out, "plans by level")
+    plans = rows(out, "vs the rule-based baseline")
     assert set(plans) == {"building", "park", "city"}
-    assert [plans[level][0] for level in ("building", "park", "city")] == [
-        "b01",
-        "expo",
-        "shanghai",
-    ]
-    assert [plans[level][2] for level in ("building", "park", "city")] == [
-        "approved",  # the demo's parks approve on solve; the city has no such policy
-        "approved",
-        "draft",
+    assert [plans[level][:2] for level in ("building", "park", "city")] == [
+        ["b01", "approved"],  # the demo's parks approve on solve; the city has no such policy
+        ["expo", "approved"],
+        ["shanghai", "draft"],
     ]
     for level, cells in plans.items():
-        cost, baseline = number(cells[4]), number(cells[5])
-        assert 0 < cost < baseline, (level, cells)  # the plan beats the rule-based baseline
+        assert number(cells[2]) > 0, (level, cells)
+        assert number(cells[3]) < 0, (level, cells)  # cheaper than the rule-based baseline
+    assert "city central" in out
 
     actual = rows(out, "plan vs actual under the scheduler")
     assert set(actual) == {"expo", "lingang"}
     for site_id, cells in actual.items():
-        plans_run, setpoints, steps = (int(number(c)) for c in cells[:3])
-        assert plans_run >= 2 and setpoints > 0, (site_id, cells)
-        assert steps >= 48, (site_id, cells)  # of the day's 96 quarter hours
-        assert number(cells[4]) > 0 and number(cells[5]) > 0, (site_id, cells)
+        assert int(cells[0]) >= 48, (site_id, cells)  # of the day's 96 quarter hours
+        assert all(number(c) > 0 for c in cells[1:6]), (site_id, cells)  # CNY and peaks
+    sent = re.search(r"setpoints sent: expo ([\d,]+) \((\d+) plans\), lingang ([\d,]+)", out)
+    assert sent and number(sent.group(1)) > 0 and int(sent.group(2)) >= 2, out
+    assert number(sent.group(3)) > 0
     assert "the simulated devices took" in out
 
     ingest = rows(out, "ingest (MQTT")

@@ -145,7 +145,7 @@ async def _demo(
         await _summary(settings, site, window, stages.plans, stages.figures(worker), console)
         state.summarized = True
         if options.serve:
-            await _serve(settings, site, options, console)
+            await _serve(settings, site, options, stages.plans, console)
         else:
             console.print("--no-serve: the API was not started; stopping the broker and database")
 
@@ -251,15 +251,23 @@ async def _summary(
     span = f"{_local(window[0], site)} – {_local(window[1], site)}"
     console.rule("summary")
     console.print(load_table(loads, f"load per park, {span} (hourly rollups)"))
-    console.print(plans_table(plans, "plans by level: cost and CO₂ vs the rule-based baseline"))
+    methods = ", ".join(f"{p.record.level} {p.method}" for p in plans)
     console.print(
-        actual_table(actuals, f"plan vs actual under the scheduler, {span} (energy and gas)")
+        plans_table(plans, f"plans from {_local(window[0], site)} vs the rule-based baseline")
+    )
+    console.print(f"methods: {methods} (central: one MILP); forecasts from the history")
+    console.print(
+        actual_table(actuals, f"plan vs actual under the scheduler (energy, gas), {span}")
     )
     console.print(ingest_table(figures))
 
 
 async def _serve(
-    settings: Settings, site: SiteFile, options: DemoOptions, console: Console
+    settings: Settings,
+    site: SiteFile,
+    options: DemoOptions,
+    plans: list[LevelPlan],
+    console: Console,
 ) -> None:
     """Serve the API with a fresh admin key until the demo is cancelled (Ctrl-C, SIGTERM)."""
     assert settings.db_url is not None  # noqa: S101 - set by demo_services
@@ -274,6 +282,11 @@ async def _serve(
             console.print(f"plan UI   {url}/ui")
         console.print(f"admin key {token}   (key {key.id} of {key.site_id}, shown once)")
         console.print(f'try       curl -H "Authorization: Bearer {token}" {url}/sites')
+        for draft in (p.record for p in plans if p.record.status == "draft"):
+            console.print(
+                f"plan #{draft.id} ({draft.level} {draft.site_id}) awaits an operator: "
+                f"POST {url}/plans/{draft.id}/approve"
+            )
         console.print("Ctrl-C stops the API, the broker and the database", style="bold")
         await asyncio.Event().wait()  # until cancelled
 
