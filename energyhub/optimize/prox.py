@@ -84,7 +84,6 @@ class ProxModel:
         self._targets = np.arange(n + 2 * segments * j, n + extra)
         self._all = np.arange(n + extra)
         self.respond(np.zeros(j))
-        self._model.keep_start()
 
     def respond(
         self,

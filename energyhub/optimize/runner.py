@@ -1,7 +1,9 @@
 """Where the decomposition's subproblems run: recipes, batches, and the executor they go to.
 
-Subproblems are submitted to a `concurrent.futures.Executor`: a process pool by default, or a
-dask.distributed client's executor when ENERGYHUB_DASK_SCHEDULER names a scheduler (or the
+Subproblems are submitted to `concurrent.futures.Executor`s: by default one single-process pool
+per worker, each batch of buildings always to the same one, so a worker keeps its buildings'
+models loaded and warm (from the previous solve's basis) for the whole run and builds no other;
+or a dask.distributed client's executor when ENERGYHUB_DASK_SCHEDULER names a scheduler (or the
 caller's own). A batch holds buildings of one park; a worker that cannot plan a building answers
 with a Failure naming it, and a worker that dies is reported with the buildings it held.
 """
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
 from energyhub.config import load_settings
@@ -63,10 +65,13 @@ def recipes(scopes: Sequence[Scope], table: PlanInputs, caps: Caps) -> list[Reci
 
 
 @contextmanager
-def open_executor(executor: Executor | None, workers: int | None) -> Iterator[tuple[Executor, int]]:
-    """The caller's executor, a dask.distributed client's (ENERGYHUB_DASK_SCHEDULER), or a pool."""
+def open_executor(
+    executor: Executor | None, workers: int | None
+) -> Iterator[tuple[list[Executor], int]]:
+    """The caller's executor, a dask.distributed client's (ENERGYHUB_DASK_SCHEDULER), or one
+    single-process pool per worker."""
     if executor is not None:
-        yield executor, workers or 1
+        yield [executor], workers or 1
         return
     address = load_settings().dask_scheduler
     if address:
@@ -74,21 +79,26 @@ def open_executor(executor: Executor | None, workers: int | None) -> Iterator[tu
 
         with Client(address) as client:  # type: ignore[no-untyped-call]
             threads = sum(client.nthreads().values())
-            yield client.get_executor(), workers or max(threads, 1)
+            yield [client.get_executor()], workers or max(threads, 1)
         return
     workers = workers or os.cpu_count() or 1
     context = multiprocessing.get_context("fork" if os.name == "posix" else None)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield pool, workers
+    with ExitStack() as stack:
+        pools: list[Executor] = [
+            stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context))
+            for _ in range(workers)
+        ]
+        yield pools, workers
 
 
 class Runner:
-    """Sends rounds of asks to the executor in batches of one park's buildings."""
+    """Sends rounds of asks in batches of one park's buildings, batch i always to executor
+    i mod their number."""
 
     def __init__(
-        self, executor: Executor, workers: int, items: Sequence[Recipe], layout: Layout
+        self, executors: Sequence[Executor], workers: int, items: Sequence[Recipe], layout: Layout
     ) -> None:
-        self.executor, self.layout, self.token = executor, layout, uuid.uuid4().hex
+        self.executors, self.layout, self.token = executors, layout, uuid.uuid4().hex
         self.raw = {r.key: pickle.dumps(r) for r in items}
         per_batch = max(1, -(-len(items) // (workers * BATCHES_PER_WORKER)))
         self.batches: list[list[Recipe]] = []
@@ -102,9 +112,10 @@ class Runner:
     ) -> dict[str, Answer | Final]:  # fmt: skip
         """Every building's answer; a Failure raises, naming the building."""
         futures = []
-        for batch in self.batches:
+        for i, batch in enumerate(self.batches):
             asks = [self._ask(r.key, mode, price, rho, target) for r in batch]
-            futures.append(self.executor.submit(answer_batch, self.token, asks, time_limit_s))
+            executor = self.executors[i % len(self.executors)]
+            futures.append(executor.submit(answer_batch, self.token, asks, time_limit_s))
         out: dict[str, Answer | Final] = {}
         for future, batch in zip(futures, self.batches, strict=True):
             try:
