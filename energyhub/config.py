@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         default=None,
         description="MQTT broker URL (mqtt://user:pass@host:1883). Unset: `energyhub demo` starts "
-        "an in-process broker; `ingest` refuses to run.",
+        "a private Mosquitto; `ingest` refuses to run.",
     )
     mqtt_topic_prefix: str = Field(
         default="energyhub", description="First topic level of the energyhub MQTT contract."
