@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the tests talk to are up: PostgreSQL on 127.0.0.1:5432 (trust auth) and
-# Mosquitto on 127.0.0.1:1883, plus Node.js for the TimescaleDB (WebAssembly) test server.
+# Mosquitto on 127.0.0.1:1883, plus Node.js for the TimescaleDB (WebAssembly) test server and
+# Chromium with chromedriver for the browser test of /ui.
 # Uses the distribution's own tools; installs the Debian packages where they are missing.
 # `services.sh install` only installs what is missing (the demo starts private servers itself).
 set -euo pipefail
@@ -55,6 +56,12 @@ command -v mosquitto_sub >/dev/null || apt_install mosquitto-clients
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   echo "services: installing Node.js"
   apt_install nodejs npm
+fi
+
+# Headless Chromium and its WebDriver for the /ui browser test (tests/api/test_ui_browser.py).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "services: installing Chromium and chromedriver"
+  apt_install chromium chromium-driver
 fi
 
 listening 5432 || { echo "services: PostgreSQL is not listening on 127.0.0.1:5432" >&2; exit 1; }

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from energyhub.api import errors
+from energyhub.api import errors, ui
 from energyhub.api.deps import ApiState
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or load_settings()
     app.state.metrics = ApiMetrics()
     errors.install(app)
-    for module in (sites, load, meters, plans, health, alerts, carbon):
+    for module in (sites, load, meters, plans, health, alerts, carbon, ui):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if app.state.settings.api_cors_origins:
