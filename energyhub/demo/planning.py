@@ -15,7 +15,6 @@ import pandas as pd
 from psycopg import AsyncConnection
 
 from energyhub.optimize import PlanError, plan
-from energyhub.optimize.decompose import DecomposeOptions
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast
@@ -84,7 +83,6 @@ async def city_plan(
             site_id=site.city.id,
             method=CITY_METHOD,
             time_limit_s=config.time_limit_s,
-            options=DecomposeOptions(config.time_limit_s),
         )
     except (ForecastError, PlanError) as exc:
         return await record_failure(

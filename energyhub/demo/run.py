@@ -135,11 +135,13 @@ async def _demo(
                 )
             with console.status("ingest catching up"):
                 await caught_up(worker, summary.published)
+        ignored = {k: n for k, n in summary.setpoints.items() if k != "accepted"}
         console.print(
             f"scheduler: {options.live_hours:g} simulated h in "
             f"{(summary.wall_s - stages.history_s - stages.plans_s):.0f} s, re-planning every "
             f"{SCHEDULER_PERIOD_MIN / 60:g} h; the simulated devices took "
-            f"{summary.setpoints.get('accepted', 0):,} setpoints ({dict(summary.setpoints)})"
+            f"{summary.setpoints.get('accepted', 0):,} setpoints"
+            + (f", left {ignored}" if ignored else "")
         )
         window = (live_start, live_start + live)
         await _summary(settings, site, window, stages.plans, stages.figures(worker), console)

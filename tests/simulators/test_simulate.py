@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -105,3 +106,22 @@ async def test_battery_follows_setpoints_within_its_limits(site: SiteFile, names
     assert soc[49] == pytest.approx(90.0, abs=0.01) and power[49] == pytest.approx(0.0, abs=0.01)
     assert power[50] == pytest.approx(-100.0, rel=0.03)
     assert soc[79] == pytest.approx(10.0, abs=0.01)
+
+
+async def test_fast_steps_then_one_pause_then_paced(site: SiteFile, namespace: str) -> None:
+    """A history as fast as the broker takes it, one pause, then the rest at `speed` (the demo)."""
+    prefix = f"{namespace}energyhub"
+    stepped: list[float] = []
+    paused: list[tuple[int, float]] = []
+
+    async def pause() -> None:
+        paused.append((len(stepped), time.monotonic()))
+        await asyncio.sleep(0.3)
+
+    options = _options(site, prefix, duration_s=53 * 60.0, speed=120.0, fast_steps=50)
+    summary = await simulate(options, lambda _: stepped.append(time.monotonic()), pause)
+    await clear_status(site, prefix)
+    assert summary.steps == len(stepped) == 53
+    assert [steps for steps, _ in paused] == [50]  # once, after the fast steps
+    assert stepped[49] - stepped[0] < 5.0  # paced (0.5 s a step), these would take 24.5 s
+    assert stepped[52] - paused[0][1] >= 0.3 + 3 * 0.5  # the pause, then 3 paced steps
