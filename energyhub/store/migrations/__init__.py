@@ -21,6 +21,7 @@ from energyhub.store.migrations import (
     v005_grid_intensity,
     v006_alerts,
     v007_site_load,
+    v008_private_api_keys,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -32,6 +33,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v005_grid_intensity.MIGRATION,
     v006_alerts.MIGRATION,
     v007_site_load.MIGRATION,
+    v008_private_api_keys.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
