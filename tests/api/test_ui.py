@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from energyhub.api.keys import ROLES
 from energyhub.api.ui.charts import Limit, Series, nice_step, time_chart
+from energyhub.api.ui.render import number
 from energyhub.plans.store import store_plan
 from energyhub.store.db import connect
 from tests.api.conftest import World, as_key, solved
@@ -229,10 +230,11 @@ async def test_plan_page_charts_dispatch_soc_import_and_cost(
     assert "b01-bess discharge − charge" in dispatch and "b01-pv output" in dispatch
     assert "b01-hp heat" in dispatch and "b01-chiller cooling" in dispatch
     assert series_names(svgs["soc"]) == ["b01-bess", "b01-tes"]
-    assert series_names(svgs["import"]) == ["planned import"]
+    plan = solved("building", "b01")
+    peak = plan.schedule["b01:import_kw"].max()
+    assert series_names(svgs["import"]) == [f"planned import (peak {peak:,.0f} kW)"]
     assert svgs["import"].count('class="limit"') == 1
     assert "import limit 20,000 kW" in answer.text  # b01 has no grid of its own: the park's
-    plan = solved("building", "b01")
     assert f"{plan.objective_cny:,.1f} CNY" in svgs["cost"]
     assert f"{plan.to_json()['baseline']['cost_cny']:,.1f} CNY" in svgs["cost"]
     assert f"{plan.co2_kg:,.1f} kg CO2" in svgs["co2"]
@@ -358,6 +360,13 @@ def test_time_chart_breaks_lines_at_gaps_and_draws_limits() -> None:
     assert "limit 10 kW" in svg and ">10<" in svg  # the axis reaches the limit
     empty = time_chart("e", "E", times, [Series("x", [None] * 4, "#000")], unit="kW")
     assert "no data in this window" in empty
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(-1e-12, "0.0"), (None, "—"), (12491.54, "12,491.5"), (-3.0, "-3.0")]
+)
+def test_number_never_prints_minus_zero(value: float | None, text: str) -> None:
+    assert number(value) == text
 
 
 @pytest.mark.parametrize(

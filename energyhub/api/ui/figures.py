@@ -139,7 +139,9 @@ def import_series(
     present = [c for c in columns if c in schedule.columns]
     series: list[Series] = []
     if present:
-        series.append(Series("planned import", _values(schedule[present].sum(axis=1)), color(0)))
+        planned = schedule[present].sum(axis=1)
+        name = f"planned import (peak {planned.max():,.0f} kW)"
+        series.append(Series(name, _values(planned), color(0)))
     if actual is not None and actual.notna().any():
         values = _values(actual.reindex(schedule.index))
         series.append(Series("metered import", values, "#444444", dashed=True))

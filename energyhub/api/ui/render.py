@@ -29,7 +29,10 @@ def local(ts: datetime | None, zone: ZoneInfo) -> str:
 
 
 def number(value: float | None, decimals: int = 1) -> str:
-    return f"{value:,.{decimals}f}" if value is not None else "—"
+    """Thousands separated; a value that rounds to zero prints as 0, never -0."""
+    if value is None:
+        return "—"
+    return f"{value if round(value, decimals) else 0.0:,.{decimals}f}"
 
 
 env.filters["local"] = local
