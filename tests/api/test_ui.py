@@ -111,6 +111,15 @@ async def test_login_never_redirects_off_the_ui(
     assert answer.headers["location"] == "/ui"
 
 
+async def test_login_form_keeps_only_a_ui_target(browser: httpx.AsyncClient) -> None:
+    form = await browser.get("/ui/login", params={"next": "/ui/plans?site_id=b01"})
+    assert form.status_code == 200
+    assert 'name="next" value="/ui/plans?site_id=b01"' in form.text
+    assert 'id="message"' not in form.text
+    foreign = await browser.get("/ui/login", params={"next": "https://evil.example/"})
+    assert 'name="next" value="/ui"' in foreign.text
+
+
 async def test_logout_clears_the_cookie(browser: httpx.AsyncClient, world: World) -> None:
     await log_in(browser, world.token())
     answer = await browser.post("/ui/logout")

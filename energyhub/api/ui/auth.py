@@ -79,7 +79,7 @@ def _next(target: str | None) -> str:
 
 
 @router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
+async def login_form(next: str | None = None) -> Response:
     return page("login.html", message=None, next=_next(next))
 
 
