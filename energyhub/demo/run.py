@@ -257,10 +257,8 @@ async def _summary(
     console.print(
         plans_table(plans, f"plans from {_local(window[0], site)} vs the rule-based baseline")
     )
-    console.print(f"methods: {methods} (central: one MILP); forecasts from the history")
-    console.print(
-        actual_table(actuals, f"plan vs actual under the scheduler (energy, gas), {span}")
-    )
+    console.print(f"methods: {methods} (central: one MILP each)")
+    console.print(actual_table(actuals, f"plan vs actual under the scheduler, {span}"))
     console.print(ingest_table(figures))
 
 

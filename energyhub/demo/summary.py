@@ -74,7 +74,7 @@ def actual_table(actuals: list[SiteActual], title: str) -> Table:
     setpoints it sent. The demand charge is left out: it is billed on a month's peak."""
     table = _table(title, "site", "steps", "planned CNY", "actual CNY", "baseline CNY",
                    "peak kW", "baseline peak", "CO₂ saved t")  # fmt: skip
-    table.caption = "setpoints sent: " + ", ".join(
+    table.caption = "energy and gas cost; setpoints sent: " + ", ".join(
         f"{site.site_id} {site.setpoints:,} ({site.plans} plans)" for site in actuals
     )
     for site in actuals:
