@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from energyhub.api.keys import ROLES
 from energyhub.api.ui.charts import Limit, Series, nice_step, time_chart
 from energyhub.api.ui.render import number
+from energyhub.optimize import plan
 from energyhub.plans.store import store_plan
+from energyhub.sites import load_site
 from energyhub.store.db import connect
-from tests.api.conftest import World, as_key, solved
+from tests.api.conftest import SITE_FILE, World, as_key, plan_inputs, solved
 
 DAY_END = "2026-11-21T00:00:00+08:00"  # the end of the conftest's day of readings
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -248,6 +250,21 @@ async def test_plan_page_charts_dispatch_soc_import_and_cost(
     assert f"{plan.to_json()['baseline']['cost_cny']:,.1f} CNY" in svgs["cost"]
     assert f"{plan.co2_kg:,.1f} kg CO2" in svgs["co2"]
     assert 'id="status">draft<' in answer.text
+
+
+async def test_import_chart_adds_the_metered_import_where_readings_exist(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A plan over hours that have readings: the metered import is drawn beside the plan."""
+    site = load_site(SITE_FILE)
+    inputs = plan_inputs(site, 4, start="2026-11-20 12:00")
+    async with connect(world.url) as conn:
+        record = await store_plan(conn, plan(site, inputs, level="building", site_id="b01"))
+    answer = await client.get(f"/ui/plans/{record.id}")
+    names = series_names(charts(answer.text)["import"])
+    assert names[1:] == ["metered import"]
+    actual = (await client.get(f"/plans/{record.id}/actual")).json()
+    assert all(step["actual_import_kw"] is not None for step in actual["steps"])
 
 
 async def test_a_park_plan_sums_every_asset_of_its_buildings(
