@@ -135,6 +135,14 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Browser origins allowed to call the API (CORS); none by default.",
     )
+    api_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API reads; more is a 413 (before it is read).",
+    )
+    api_max_query_bytes: int = Field(
+        default=8192, ge=256, description="Longest query string the API reads; more is a 414."
+    )
     api_plan_workers: int = Field(
         default=1, ge=1, le=16, description="Plans the API solves at once (more wait their turn)."
     )

@@ -15,6 +15,7 @@ from energyhub.api.deps import ApiState
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
 from energyhub.api.routes import alerts, carbon, health, load, meters, plans, sites
+from energyhub.api.size_limit import SizeLimitMiddleware
 from energyhub.config import Settings, load_settings
 from energyhub.errors import ConfigError
 from energyhub.plans.store import fail_interrupted
@@ -91,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (sites, load, meters, plans, health, alerts, carbon, ui):
         app.include_router(module.router)
+    app.add_middleware(
+        SizeLimitMiddleware,
+        max_body_bytes=app.state.settings.api_max_body_bytes,
+        max_query_bytes=app.state.settings.api_max_query_bytes,
+    )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if app.state.settings.api_cors_origins:
         app.add_middleware(
