@@ -181,6 +181,7 @@ def test_serving_answers_until_ctrl_c_then_stops_everything(example_site_path: P
         text = "".join(out)
         key = re.search(r"admin key (ehk_\S+)", text)
         assert key and f"http://127.0.0.1:{port}/docs" in text
+        assert f"http://127.0.0.1:{port}/ui" in text  # the plan review page
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
         assert health.status_code == 200, health.text
         assert health.json()["database_reachable"] and health.json()["broker_reachable"]

@@ -6,9 +6,10 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from http import HTTPStatus
 
+import httpx
 import uvicorn
-from fastapi import FastAPI
 
 from energyhub.api.app import create_app
 from energyhub.config import Settings
@@ -36,8 +37,10 @@ def available_port(host: str, wanted: int) -> int:
     return wanted
 
 
-def has_ui(app: FastAPI) -> bool:
-    return any(getattr(route, "path", "").startswith("/ui") for route in app.routes)
+async def has_ui(url: str) -> bool:
+    """Whether the API answers /ui (the plan review page) with anything but 404."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        return (await client.get(f"{url}/ui")).status_code != HTTPStatus.NOT_FOUND
 
 
 @asynccontextmanager
@@ -53,7 +56,8 @@ async def serving(settings: Settings, host: str, port: int) -> AsyncIterator[tup
             if task.done() or asyncio.get_running_loop().time() > deadline:
                 raise EmbeddedServiceError(f"the API did not start on {host}:{port}")
             await asyncio.sleep(0.05)
-        yield f"http://{host}:{port}", has_ui(app)
+        url = f"http://{host}:{port}"
+        yield url, await has_ui(url)
     finally:
         server.should_exit = True
         await task
