@@ -316,3 +316,23 @@ def test_the_short_path_takes_repeated_topics_and_times() -> None:
     topic = "energyhub/expo/b01/main"
     out = decode(*[(topic, {"ts": "2026-11-26T14:00:00+08:00", "value": i}) for i in range(3)])
     assert readings(out) == [(1, NOW, 0.0), (1, NOW, 1.0), (1, NOW, 2.0)]
+
+
+@pytest.mark.parametrize(
+    ("topic", "template"),
+    [
+        ("energyhub/expo/b01/main", b'{"ts": "2026-11-26T06:00:00Z", "value": %s}'),
+        ("energyhub/expo/b01", b'{"ts": "2026-11-26T06:00:00Z", "values": {"main": %s}}'),
+        ("tele/plug-2/SENSOR", b'{"Time": "2026-11-26T14:00:00", "ENERGY": {"Power": %s}}'),
+        ("pro3em/status/em:0", b'{"apower": %s, "aenergy": {"minute_ts": 1795672800}}'),
+    ],
+)
+def test_an_integer_too_large_for_a_float_is_rejected_not_a_crash(
+    topic: str, template: bytes
+) -> None:
+    """orjson refuses 10**400; the fallback parser reads it as infinity, as orjson reads any
+    integer beyond 64 bits as a float, instead of a Python int that `float()` cannot convert."""
+    out = decode((topic, template % (b"1" + b"0" * 400)), (topic, template % (b"-" + b"9" * 30)))
+    good = validate(out, NOW_US, Limits(300, 365))
+    assert [(r.message, r.kind) for r in out.rejects] == [(0, "not_finite")]
+    assert len(good) == 1

@@ -29,6 +29,13 @@ IGNORED_LEAVES = frozenset({"status", "alert"})
 TIMES_CACHED = 4096
 
 
+def _number(text: str) -> int | float:
+    """A JSON integer as orjson reads it: a float beyond 64 bits (infinite if it overflows one),
+    never a Python int too large for the float the batch stores."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else float(text)
+
+
 def _parse_json(payload: bytes) -> Any:
     """orjson first; the standard library as a fallback for NaN, Infinity and 1e400, which some
     devices send and orjson refuses, so that their good neighbours in a frame are kept."""
@@ -36,7 +43,7 @@ def _parse_json(payload: bytes) -> Any:
         return orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         try:
-            return json.loads(payload)
+            return json.loads(payload, parse_int=_number)
         except (ValueError, RecursionError):
             raise PayloadError(f"payload is not JSON: {exc}", "not_json") from None
 
