@@ -336,3 +336,25 @@ def test_an_integer_too_large_for_a_float_is_rejected_not_a_crash(
     good = validate(out, NOW_US, Limits(300, 365))
     assert [(r.message, r.kind) for r in out.rejects] == [(0, "not_finite")]
     assert len(good) == 1
+
+
+@pytest.mark.parametrize(
+    ("topic", "template"),
+    [
+        ("energyhub/expo/b01", b'[{"meter": %s, "ts": 1795672800, "value": 1}]'),
+        ("energyhub/expo/b01", b'[{"meter": "main", "ts": 1795672800, "other": %s}]'),
+        ("energyhub/expo/b01/main", b'{"ts": "2026-11-26T06:00:00Z", "value": %s}'),
+        ("energyhub/expo/b01/main", b'{"ts": %s, "value": 1}'),
+    ],
+)
+def test_json_nested_to_the_parser_limit_is_rejected_not_a_crash(
+    topic: str, template: bytes
+) -> None:
+    """orjson parses up to 1024 levels, deeper than Python's repr() of a reject reason goes."""
+    decoder = Decoder(MAPPING, "energyhub", max_payload_bytes=65536)
+    out = BatchBuilder()
+    payload = template % (b"[" * 1020 + b"]" * 1020)
+    decoder.decode(Delivery([topic], [payload], [NOW_US], b"", 1), out)
+    assert [(r.kind, r.reason) for r in out.rejects] == [
+        ("not_json", "payload is nested too deeply")
+    ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,8 @@ from energyhub.ingest.errors import PayloadError
 from energyhub.ingest.mapping import MeterMap, MeterRef
 from energyhub.ingest.message import BatchBuilder, Delivery
 from energyhub.ingest.timestamps import parse_ts
+
+log = logging.getLogger(__name__)
 
 IGNORED_LEAVES = frozenset({"status", "alert"})
 """Contract topics that are not readings: gateway availability and alert notifications."""
@@ -110,6 +113,12 @@ class Decoder:
             self._route(context, topic, payload)
         except PayloadError as exc:
             out.reject(index, str(exc), exc.kind)
+        except RecursionError:  # JSON nested almost to orjson's limit of 1024, then repr()'d
+            out.reject(index, "payload is nested too deeply", "not_json")
+        except Exception as exc:  # a poison message must not stop the worker (nor, redelivered,
+            # every restart of it): rejected with the error, logged with its traceback
+            log.exception("decoding a message on %s failed", topic)
+            out.reject(index, f"could not decode: {type(exc).__name__}: {exc}"[:200], "error")
 
     def _route(self, context: DecodeContext, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
