@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -186,9 +187,11 @@ def main() -> None:
     )
     parser.add_argument("--skip-park", action="store_true")
     args = parser.parse_args()
+    print("load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     if not args.skip_park:
         run_park(args)
     run_city(args)
+    print("load average (1, 5, 15 min) at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
