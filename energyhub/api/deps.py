@@ -51,9 +51,14 @@ async def get_pool(state: StateDep) -> AsyncConnectionPool:
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 
 
+CONNECTION_WAIT_S = 2.0
+"""How long a request waits for a pooled connection. While the database is away the pool has none
+to give: the request answers 503 after this, not after the pool's connect timeout (10 s)."""
+
+
 async def get_conn(pool: PoolDep) -> AsyncIterator[AsyncConnection]:
     """One pooled autocommit connection for the whole request."""
-    async with pool.connection() as conn:
+    async with pool.connection(timeout=CONNECTION_WAIT_S) as conn:
         yield conn
 
 
