@@ -59,8 +59,8 @@ def api_command(
         "log_level": settings.log_level.lower(),
         "access_log": False,  # a line per request costs time; /metrics counts requests
     }
-    if workers == 1:
-        run_async(uvicorn.Server(uvicorn.Config(create_app(settings), **options)).serve())
+    if workers == 1:  # uvicorn's own runner: it picks uvloop (asyncio.run would not)
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
     else:  # each worker process builds its app from the same environment
         uvicorn.run("energyhub.api.app:create_app", factory=True, workers=workers, **options)
 
