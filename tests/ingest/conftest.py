@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -19,9 +17,9 @@ from energyhub.config import Settings
 from energyhub.ingest.worker import IngestWorker
 from energyhub.sites import load_site
 from energyhub.store.db import connect
-from energyhub.store.embedded import free_port
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
+from tests.support.broker import Broker
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_BROKER = "mqtt://127.0.0.1:1883"
@@ -108,59 +106,6 @@ async def wait_for(db_url: str, query: str, expected: int, timeout_s: float = 60
             return value
         await asyncio.sleep(0.2)
     return value
-
-
-def anonymous(config: str) -> str:
-    """The production broker config with its queue limits, minus passwords and ACL."""
-    kept = [
-        line
-        for line in config.splitlines()
-        if not line.startswith(("password_file", "acl_file", "allow_anonymous"))
-    ]
-    return "\n".join([*kept, "allow_anonymous true", ""])
-
-
-class Broker:
-    """A private Mosquitto on a free port with persistence, for tests that restart it."""
-
-    def __init__(self, root: Path) -> None:
-        self.port = free_port()
-        self.root = root
-        (root / "data").mkdir(parents=True, exist_ok=True)
-        os.chmod(root / "data", 0o777)
-        config = anonymous((REPO / "deploy" / "mosquitto.conf").read_text())
-        config = config.replace("listener 1883", f"listener {self.port} 127.0.0.1")
-        config = config.replace("/mosquitto/data/", f"{root}/data/")
-        if os.geteuid() == 0:  # else mosquitto becomes `mosquitto`, who cannot reach tmp_path
-            config += "\nuser root\n"
-        self.config = root / "mosquitto.conf"
-        self.config.write_text(config)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                import socket
-
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start on {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 @pytest.fixture

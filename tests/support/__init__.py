@@ -1,0 +1,1 @@
+"""Helpers shared by test packages: private services and the simulated field of system tests."""
