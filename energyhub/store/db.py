@@ -63,12 +63,19 @@ async def connect(url: str, timeout_s: float = 10.0) -> AsyncIterator[AsyncConne
 async def open_pool(
     url: str, *, min_size: int = 1, max_size: int = 8, timeout_s: float = 10.0
 ) -> AsyncIterator[AsyncConnectionPool]:
-    """An open pool whose first connection has been made, so a bad URL fails here, clearly."""
+    """An open pool whose first connection has been made, so a bad URL fails here, clearly.
+
+    `reconnect_timeout` bounds each of the pool's reconnection attempts: its backoff doubles
+    (1, 2, 4 … s) for up to 5 min by default, so after a 30-s database outage a pool could wait
+    another 30 s before trying again. Given up after `timeout_s`, the next request that finds no
+    connection starts a new attempt at once.
+    """
     pool = AsyncConnectionPool(
         url,
         min_size=min(min_size, max_size),
         max_size=max_size,
         timeout=timeout_s,
+        reconnect_timeout=timeout_s,
         open=False,
         kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout_s))},
         configure=start_clean_session,
