@@ -121,8 +121,14 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Register the handler that turns every error into ErrorPublic JSON."""
-    for kind in (ApiError, RequestValidationError, StarletteHTTPException, EnergyhubError):
+    """Register the handler that turns every error into ErrorPublic JSON.
+
+    A database outage (psycopg.OperationalError, the pool's timeout included) is expected: it is
+    handled like the others. Left to the catch-all `Exception` handler it is answered the same,
+    but Starlette then re-raises it and uvicorn logs a traceback for every request of the outage.
+    """
+    expected = (ApiError, RequestValidationError, StarletteHTTPException, EnergyhubError)
+    for kind in (*expected, psycopg.OperationalError):
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(Exception, _handle)
 
