@@ -33,7 +33,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
@@ -80,6 +79,11 @@ MASTER_TIME_LIMIT_S = 30.0
 """Time limit of the restricted master's MILP when the plan sets none: its best combination
 found by then is still exactly feasible."""
 
+FIRST = 2
+"""Proposals every building keeps however many iterates follow: its answers at the first prices
+and self-supplied (its extremes in district heat, which the master needs to take up or do without
+a CHP's heat at min load)."""
+
 MIN_PROPOSALS = 5
 """ADMM iterates every building keeps however many buildings share the master."""
 
@@ -89,7 +93,7 @@ ROUND_UP_ABOVE = 1e-6
 REFINE_ROUNDS = 3
 """Column-generation rounds after ADMM (each: the master's relaxation, one pricing round)."""
 
-REPAIR_ROUNDS = 6
+REPAIR_ROUNDS = 12
 """Pricing rounds a master that falls short of a coupling row gets before the row is declared
 impossible."""
 
@@ -198,7 +202,7 @@ class _Admm:
         state.q = {k: a.q for k, a in replies.items() if isinstance(a, Answer)}
         for k, a in replies.items():
             if isinstance(a, Answer):
-                pool[k] = [*pool[k][-self.keep :], a]
+                pool[k] = [*pool[k][:FIRST], *pool[k][FIRST:][-self.keep :], a]
         total = layout.gather(state.q)
         reply = self.coordinator.respond(
             np.zeros(layout.size), state.rho / counts, counts * state.u + total, limit
@@ -361,61 +365,94 @@ def _shortfalls(problem: Problem, x: Array) -> dict[str, float]:
     return short
 
 
+Pattern = dict[str, Array]
+"""Values of the heads' binary variables (a CHP's on/off), by variable name."""
+
+
 def _solve_master(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout,
-    pool: dict[str, list[Answer]], options: DecomposeOptions,
-) -> tuple[Built, Array, dict[str, float]]:  # fmt: skip
-    """Solve the restricted master; returns (built, x, shortfalls). With binaries in the heads,
-    first with each fixed at its value in the master's LP relaxation rounded (then rounded up:
-    a unit on wherever the LP runs it at all), and only if both fall short, the MILP: a master
-    of thousands of dense proposal columns branches slowly (30 s without a solution for a
-    100-building park)."""
+    pool: dict[str, list[Answer]], options: DecomposeOptions, first: Pattern | None = None,
+) -> tuple[Built, Array, dict[str, float], Pattern | None]:  # fmt: skip
+    """Solve the restricted master; returns (built, x, shortfalls, the pattern to repair for).
+
+    With binaries in the heads, first with them fixed: at `first`, then at their values in the
+    master's LP relaxation rounded, then rounded up (a unit on wherever the LP runs it at all);
+    only if all fall short, the MILP: a master of thousands of dense proposal columns branches
+    slowly (30 s without a solution for a 100-building park). The pattern to repair for is the
+    rounded-up one: the buildings' extreme answers can take up a CHP's heat at min load (a
+    100-building park: feasible after 8 rounds), while doing without it where rounding turned
+    it off did not converge."""
     built = restricted_master(scopes, table, caps, layout, pool)
     limit = options.time_limit_s if options.time_limit_s is not None else MASTER_TIME_LIMIT_S
     problem = built.problem
-    heads = _head_binaries(problem)
-    relaxed = relaxed_duals(problem) if heads.size else None
+    relaxed = relaxed_duals(problem) if _has_head_binaries(problem) else None
+    repair_for = None
     if relaxed is not None:
-        for rounded in (np.round(relaxed[0][heads]), np.ceil(relaxed[0][heads] - ROUND_UP_ABOVE)):
-            lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
-            lower[heads] = upper[heads] = rounded
-            fixed = replace(problem, col_lower=lower, col_upper=upper)
+        repair_for = _pattern(problem, relaxed[0], up=True)
+        tries = [_pattern(problem, relaxed[0], up=False), repair_for]
+        for pattern in [first, *tries] if first is not None else tries:
+            fixed = _fixed(problem, pattern)
             solution = solve(fixed, time_limit_s=limit, mip_gap=options.tolerance)
             if solution.x is not None and not _shortfalls(problem, solution.x):
-                return built, solution.x, {}
+                return built, solution.x, {}, pattern
     solution = solve(problem, time_limit_s=limit, mip_gap=options.tolerance)
     if solution.x is None:
         raise NoSolutionError(f"no schedule: the master stopped ({solution.status})")
-    return built, solution.x, _shortfalls(problem, solution.x)
+    return built, solution.x, _shortfalls(problem, solution.x), repair_for
 
 
-def _head_binaries(problem: Problem) -> NDArray[np.int64]:
-    """The master's binary columns that belong to the heads (not to a building's proposals)."""
-    cols = [
-        np.arange(v.start, v.start + v.size)
+def _head_variables(problem: Problem) -> list[str]:
+    """The master's binary variable blocks that belong to the heads, not to the proposals."""
+    return [
+        name
         for name, v in problem.variables.items()
         if not name.endswith(":proposals") and problem.integrality[v.start]
     ]
-    return np.concatenate(cols) if cols else np.zeros(0, np.int64)
+
+
+def _has_head_binaries(problem: Problem) -> bool:
+    return bool(_head_variables(problem))
+
+
+def _pattern(problem: Problem, x: Array, *, up: bool) -> Pattern:
+    """The heads' binaries in `x` rounded (or rounded up)."""
+    out = {}
+    for name in _head_variables(problem):
+        values = x[problem.variables[name].slice]
+        out[name] = np.ceil(values - ROUND_UP_ABOVE) if up else np.round(values)
+    return out
+
+
+def _fixed(problem: Problem, pattern: Pattern | None) -> Problem:
+    """The problem with the heads' binaries fixed at `pattern` (unchanged without one)."""
+    if not pattern:
+        return problem
+    lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+    for name, values in pattern.items():
+        block = problem.variables[name].slice
+        lower[block] = upper[block] = values
+    return replace(problem, col_lower=lower, col_upper=upper)
 
 
 def _repair(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
     pool: dict[str, list[Answer]], state: _State, short: dict[str, float],
+    pattern: Pattern | None,
 ) -> bool:  # fmt: skip
-    """Phase I on the master's relaxation: price proposals first with every building pushed to
-    its extreme on the rows short, then by the relaxation's duals; True once none is short."""
+    """Phase I on the master's relaxation with the heads' binaries fixed at `pattern`: price
+    proposals first with every building pushed to its extreme on the rows short, then by the
+    relaxation's duals; True once none is short."""
     push = _extreme_price(state.price, short, layout, caps)
     for _ in range(REPAIR_ROUNDS):
         for key, answer in answers(runner.ask("price", push, None, None, None)).items():
             pool[key].append(answer)
-        built = restricted_master(scopes, table, caps, layout, pool)
-        found = relaxed_duals(built.problem)
+        problem = _fixed(restricted_master(scopes, table, caps, layout, pool).problem, pattern)
+        found = relaxed_duals(problem)
         if found is None:
             return False
-        if not _shortfalls(built.problem, found[0]):
+        if not _shortfalls(problem, found[0]):
             return True
-        push = _master_prices(built.problem, found[1], layout, caps)
+        push = _master_prices(problem, found[1], layout, caps)
     return False
 
 
@@ -448,9 +485,9 @@ def _recover(
     """The master over every proposal, repaired if it falls short of a row, polished; a row it
     still cannot meet raises UncombinedError (the plan then asks the centralized solve)."""
     limit = options.time_limit_s
-    built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
-    if short and _repair(scopes, table, caps, layout, runner, pool, state, short):
-        built, x, short = _solve_master(scopes, table, caps, layout, pool, options)
+    built, x, short, pattern = _solve_master(scopes, table, caps, layout, pool, options)
+    if short and _repair(scopes, table, caps, layout, runner, pool, state, short, pattern):
+        built, x, short, _ = _solve_master(scopes, table, caps, layout, pool, options, pattern)
     if short:
         raise _short_error(short, table, caps)
     problem = built.problem

@@ -73,6 +73,24 @@ def test_park_decomposed_matches_central_and_holds_the_connection(
         assert central.schedule["p:import_kw"].max() == pytest.approx(400.0, abs=1e-6)
 
 
+def test_a_chp_with_min_load_in_the_park_head_keeps_the_park_balances_exact() -> None:
+    """The head's on/off binaries are fixed from the master's relaxation: the plan still holds
+    every park balance exactly and lies between the bound and the centralized optimum's cost."""
+    spec, columns = small_park("p", 3, import_max_kw=2000.0)
+    spec["assets"][0].update({"min_load": 0.5, "start_cost_cny": 30.0})
+    site, frame = city_site([spec]), day_inputs(columns)
+    central = plan(site, frame, level="park", site_id="p")
+    found = plan(site, frame, level="park", site_id="p", method="decomposed", options=OPTIONS)
+    assert found.method == "decomposed"
+    assert found.binaries > 0
+    _assert_park_holds(found, "p", 2000.0)
+    assert set(np.unique(found.schedule["p-chp:on"])) <= {0.0, 1.0}
+    fuel = found.schedule["p-chp:fuel_kw"]
+    assert (fuel[found.schedule["p-chp:on"] == 1.0] >= 0.5 * 300.0 - 1e-6).all()
+    assert found.lower_bound_cny is not None
+    assert found.lower_bound_cny <= central.objective_cny + 1e-6 <= found.objective_cny + 2e-6
+
+
 def _city() -> tuple[object, pd.DataFrame]:
     """Two parks; a demand-response event 13:00–15:00 capping their summed import."""
     north, north_columns = small_park("n", 2, import_max_kw=2000.0, seed=1)
