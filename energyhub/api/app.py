@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from energyhub.plans.store import fail_interrupted
 from energyhub.sites import load_site
 from energyhub.store.db import installed_backend, open_pool
 from energyhub.store.migrations import require_schema
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Sites, load, meters, plans and approvals of an energyhub site tree.
@@ -73,6 +76,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await fail_interrupted(conn, datetime.now(UTC) - STALE_PENDING)
         runner = PlanRunner(pool, site, settings.api_plan_workers, metrics)
         app.state.api = ApiState(settings, pool, backend, site, runner, metrics)
+        log.debug(
+            "API ready: %s storage, pool of %d to %d connections, site file %s",
+            backend.value, settings.db_pool_min, settings.db_pool_max, settings.site_file,
+        )  # fmt: skip
         try:
             yield
         finally:
