@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -53,7 +54,8 @@ async def _keep_running(index: int, stop: asyncio.Event) -> None:
         log.warning(
             "ingest worker %s exited with %s; restarting in %.0f s", index, child.returncode, delay
         )
-        await asyncio.sleep(delay)
+        with contextlib.suppress(TimeoutError):  # a stop during the backoff ends it at once
+            await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, RESTART_MAX_S)
 
 

@@ -18,8 +18,9 @@ from energyhub.ingest.message import Delivery
 from energyhub.ingest.source import MqttSource
 from energyhub.mqtt import MqttEndpoint, parse_mqtt_url
 from energyhub.store.embedded import free_port
+from tests.support.broker import Broker
 
-from .conftest import SHARED_BROKER, Broker, publish
+from .conftest import SHARED_BROKER, publish
 
 # Remaining lengths of one, two, three and four bytes (the topic adds a few bytes to each).
 SIZES = [0, 1, 100, 127, 128, 16_000, 16_383, 16_384, 200_000, 2_100_000]
