@@ -96,7 +96,7 @@ async def publish(site: SiteFile, url: str, seconds: int) -> int:
         for t in range(seconds):
             due = start_wall + t
             await asyncio.sleep(max(due - time.time(), 0.0))
-            ts = datetime.fromtimestamp(start.timestamp() + t, UTC)
+            ts = datetime.fromtimestamp(due, UTC)  # the second it is published at
             await client.publish_many(router.messages(engine.step(t), ts))
             published += per_step
         await client.flush(120)
