@@ -33,7 +33,7 @@ from energyhub.store.db import connect
 from energyhub.store.embedded import EmbeddedPostgres, free_port
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
-from simulators.record import read_records
+from simulators.record import Record, read_records
 from tests.support.broker import Broker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,7 +132,7 @@ class Stack:
     def tail(self, name: str, lines: int = 30) -> str:
         return "\n".join(self.log(name).read_text(errors="replace").splitlines()[-lines:])
 
-    def records(self, *names: str) -> list[Any]:
+    def records(self, *names: str) -> list[Record]:
         """Every record of the named fields' logs."""
         return [r for n in names for r in read_records(self.root / f"{n}.jsonl")]
 
@@ -224,7 +224,7 @@ def _utc(text: str, zone: ZoneInfo) -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
 
 
-def published_readings(records: Iterable[Any], meters: MeterIndex) -> list[Reading]:
+def published_readings(records: Iterable[Record], meters: MeterIndex) -> list[Reading]:
     """The readings the records carry, decoded here from the contract (DESIGN §4), not by the
     ingest's decoders: frames, single readings, Tasmota SENSOR and Shelly status."""
     readings: list[Reading] = []
