@@ -17,6 +17,8 @@ CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 0x82, 0x90, 0xA2, 0xB0
 PINGREQ, PINGRESP, DISCONNECT = 0xC0, 0xD0, 0xE0
 PING = bytes((PINGREQ, 0))
+PUBACK_HEAD = bytes((PUBACK, 2))
+"""A PUBACK's fixed header; the packet id follows (reason code success implied)."""
 GOODBYE = bytes((DISCONNECT, 0))
 """DISCONNECT, normal disconnection: the session (and its expiry) stays."""
 
@@ -227,7 +229,7 @@ def split(
             if name is None:
                 name = names[raw] = raw.decode(errors="replace")
             if first & 0x06:
-                acks += b"\x40\x02"
+                acks += PUBACK_HEAD
                 acks += data[cut : cut + 2]
                 cut += 2
             extra = data[cut]
