@@ -14,8 +14,9 @@
    `/meters/{random}/latest`; prints p50, p99, requests/s and non-200 answers. Where `wrk` is
    installed (`apt-get install wrk`), the same paths again from wrk's `clients` connections for
    `--wrk-seconds`: a C client leaves the two shared cores to the API and PostgreSQL.
-3. Runs the park's load query directly against the database, from the rollups and from raw
-   readings (the same per-meter query over `readings`), one client, and prints the ratio.
+3. Runs the park's load query directly against the database — from the per-site rollup (what the
+   API reads), summed from the meters' rollups, and summed from raw readings — one client, and
+   prints each as a ratio to the per-site rollup.
 
 Not a test: it prints figures. Needs the PostgreSQL of ENERGYHUB_BENCH_PG_URL (default local).
 """
@@ -47,7 +48,7 @@ from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
 from energyhub.store.embedded import free_port
 from energyhub.store.migrations import migrate
-from energyhub.store.queries import PER_METER, RAW_SOURCE, site_meter_ids
+from energyhub.store.queries import PER_METER, RAW_SOURCE, SITE_LOAD, site_meter_ids
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 
@@ -245,30 +246,37 @@ def report(name: str, clients: int, result: tuple[list[float], float, int]) -> N
     )
 
 
-async def direct(url: str, days: int, step: str, span: timedelta, runs: int) -> tuple[float, float]:
-    """Median ms of the park's per-meter query from the rollup and from raw readings."""
+async def direct(url: str, days: int, step: str, span: timedelta, runs: int) -> dict[str, float]:
+    """Median ms of the park's load three ways: what the API reads (the per-site rollup), the
+    sum of its meters' rollups, and the sum of its meters' raw readings."""
     step_td = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1)}[step]
-    source = sql.Identifier("readings_15m" if step == "15m" else "readings_1h")
     bucket = sql.SQL("date_bin({}, bucket, '2000-01-01 00:00:00+00')").format(sql.Literal(step_td))
-    timings: dict[str, list[float]] = {"rollup": [], "raw": []}
+    meter_rollup = sql.Identifier("readings_15m" if step == "15m" else "readings_1h")
+    site_rollup = sql.SQL(SITE_LOAD).format(table=sql.Identifier(f"site_load_{step}"))
+    queries = {
+        "site rollup": site_rollup,
+        "meter rollups": sql.SQL(PER_METER).format(source=meter_rollup, bucket=bucket),
+        "raw readings": sql.SQL(PER_METER).format(source=RAW_SOURCE, bucket=bucket),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in queries}
     rng = random.Random(3)
     async with connect(url) as conn:
         meters = await site_meter_ids(conn, "park")
         for _ in range(runs):
             start = START + timedelta(days=rng.randrange(1, days - span.days))
             params = {
+                "site": "park",
                 "meters": meters,
                 "start": start,
                 "end": start + span,
                 "lookback": start - timedelta(days=1),
                 "step_h": step_td / timedelta(hours=1),
             }
-            for name, src in (("rollup", source), ("raw", RAW_SOURCE)):
-                query = sql.SQL(PER_METER).format(source=src, bucket=bucket)
+            for name, query in queries.items():
                 began = time.perf_counter()
                 await (await conn.execute(query, params)).fetchall()
                 timings[name].append((time.perf_counter() - began) * 1000)
-    return statistics.median(timings["rollup"]), statistics.median(timings["raw"])
+    return {name: statistics.median(ms) for name, ms in timings.items()}
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -331,9 +339,11 @@ async def run(args: argparse.Namespace) -> None:
         print(f"the API's log ({log}) ends with:\n{log.read_text()[-2000:]}")
     print("park load query straight on the database, one client, median of 20:")
     for step, span in (("15m", timedelta(days=1)), ("1h", timedelta(days=7))):
-        rollup_ms, raw_ms = await direct(url, args.days, step, span, 20)
+        ms = await direct(url, args.days, step, span, 20)
+        base = ms["site rollup"]
         print(
-            f"  step {step} over {span.days} d: rollup {rollup_ms:.1f} ms, raw {raw_ms:.1f} ms, raw/rollup = {raw_ms / rollup_ms:.2f}×"
+            f"  step {step} over {span.days} d: "
+            + ", ".join(f"{name} {v:.1f} ms ({v / base:.1f}×)" for name, v in ms.items())
         )
 
 
