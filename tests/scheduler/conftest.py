@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -28,11 +25,11 @@ from energyhub.scheduler.setpoints import SetpointPublisher
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
-from energyhub.store.embedded import free_port
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
+from tests.support.broker import Broker
 
 SHARED_BROKER = os.environ.get("ENERGYHUB_MQTT_URL", "mqtt://127.0.0.1:1883")
 TZ = "Asia/Shanghai"
@@ -174,55 +171,6 @@ async def write_readings(url: str, series: dict[str, pd.Series]) -> None:
 
 
 # --- MQTT: a private broker and a setpoint collector -------------------------------------------
-
-
-BROKER_CONFIG = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence false
-max_inflight_messages 20000
-max_queued_messages 1000000
-max_queued_bytes 2147483648
-max_packet_size 1048576
-"""
-"""A private Mosquitto sized like deploy/mosquitto.conf (no 1,000-message cap), no auth."""
-
-
-class Broker:
-    """A private Mosquitto on a free port, for the heavy streams of a simulated park."""
-
-    def __init__(self, root: Path) -> None:
-        self.port = free_port()
-        root.mkdir(parents=True, exist_ok=True)
-        config = BROKER_CONFIG.format(port=self.port)
-        if os.geteuid() == 0:
-            config += "user root\n"
-        self.config = root / "mosquitto.conf"
-        self.config.write_text(config)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 @pytest.fixture
