@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
+from psycopg import AsyncConnection
 
 from energyhub.api.deps import ConnDep, CurrentKey, StateDep, require_role
 from energyhub.api.errors import ApiError, bad_input, responses
@@ -50,6 +51,28 @@ async def _plan_in_scope(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[Plan
     except ApiError:
         raise PlanNotFoundError(plan_id) from None
     return record, zone
+
+
+async def scoped_plans(
+    conn: AsyncConnection,
+    key: ApiKey,
+    site_id: str | None,
+    status: PlanStatus | None,
+    before_id: int | None,
+    limit: int,
+) -> tuple[list[PlanRecord], ZoneInfo]:
+    """Plans of `site_id` (default: the key's whole subtree), newest first, and the zone to show
+    them in; 404 when the site lies outside the key's scope."""
+    if site_id is not None:
+        zone = await site_access(conn, key, site_id)
+        sites = [site_id]
+    else:
+        sites = [row.id for row in await subtree(conn, key.site_id)]
+        zone = await site_access(conn, key, key.site_id)
+    records = await store.list_plans(
+        conn, site_ids=sites, status=status, before_id=before_id, limit=limit
+    )
+    return records, zone
 
 
 def _inputs(body: PlanCreate) -> pd.DataFrame:
@@ -121,15 +144,7 @@ async def list_plans(
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PlansPublic:
-    if site_id is not None:
-        zone = await site_access(conn, key, site_id)
-        sites = [site_id]
-    else:
-        sites = [row.id for row in await subtree(conn, key.site_id)]
-        zone = await site_access(conn, key, key.site_id)
-    records = await store.list_plans(
-        conn, site_ids=sites, status=status, before_id=before_id, limit=limit
-    )
+    records, zone = await scoped_plans(conn, key, site_id, status, before_id, limit)
     more = records[-1].id if len(records) == limit else None
     return PlansPublic(plans=[plan_public(r, zone) for r in records], next_cursor=more)
 

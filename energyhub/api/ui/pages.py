@@ -20,7 +20,7 @@ from energyhub.api.errors import ApiError, bad_input, not_found
 from energyhub.api.keys import ApiKey
 from energyhub.api.limits import window
 from energyhub.api.routes.load import load_points
-from energyhub.api.routes.plans import WITH_SCHEDULE, PlanPath
+from energyhub.api.routes.plans import WITH_SCHEDULE, PlanPath, scoped_plans
 from energyhub.api.schemas.common import SiteId, Time
 from energyhub.api.schemas.plans import PlanReject
 from energyhub.api.scope import SiteRow, site_access, subtree
@@ -128,15 +128,7 @@ async def plan_list(
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:
     """Plans in the key's scope, newest first, as `GET /plans`."""
-    if site_id is not None:
-        zone = await site_access(conn, key, site_id)
-        sites = [site_id]
-    else:
-        sites = [row.id for row in await subtree(conn, key.site_id)]
-        zone = await site_access(conn, key, key.site_id)
-    records = await store.list_plans(
-        conn, site_ids=sites, status=status, before_id=before_id, limit=PAGE_SIZE
-    )
+    records, zone = await scoped_plans(conn, key, site_id, status, before_id, PAGE_SIZE)
     more = records[-1].id if len(records) == PAGE_SIZE else None
     filters = {"site_id": site_id, "status": status}
     return page("plans.html", key=key, plans=records, zone=zone, more=more, filters=filters)
