@@ -229,18 +229,19 @@ def ingest(
     workers: Annotated[
         int,
         typer.Option(
-            "--workers", min=1, max=64, help="Worker processes on the shared subscription."
+            "--workers",
+            min=1,
+            max=64,
+            help="Workers in the group (ENERGYHUB_INGEST_SUBSCRIPTION says how they split the "
+            "stream); without --worker-index, runs them all as child processes.",
         ),
     ] = 1,
     worker_index: Annotated[
         int | None,
-        typer.Option("--worker-index", help="Run only worker i (one of several, e.g. replicas)."),
-    ] = None,
-    shared: Annotated[
-        bool | None,
         typer.Option(
-            "--shared/--no-shared",
-            help="Shared subscription (default with several workers or a --worker-index).",
+            "--worker-index",
+            min=0,
+            help="Run only worker i of the --workers group (e.g. one compose replica).",
         ),
     ] = None,
 ) -> None:
@@ -250,10 +251,14 @@ def ingest(
     if not settings.mqtt_url:
         raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
     parse_mqtt_url(settings.mqtt_url)
+    if worker_index is not None and worker_index >= workers:
+        raise fail(
+            f"--worker-index {worker_index} is not a worker of a group of --workers {workers} "
+            f"(0 … {workers - 1})"
+        )
     configure_logging(settings)
     if worker_index is not None or workers == 1:
-        in_group = shared if shared is not None else worker_index is not None
-        run_async(run_worker(settings, worker_index or 0, in_group))
+        run_async(run_worker(settings, worker_index or 0, workers))
     else:
         run_async(run_workers(workers))
 

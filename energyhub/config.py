@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         description="Start of every MQTT client id (ingest worker i is `<prefix>-ingest-<i>`) "
         "and the ingest's shared-subscription group.",
     )
+    ingest_subscription: Literal["partitioned", "shared"] = Field(
+        default="partitioned",
+        description="How several ingest workers split the stream: `partitioned` (plain "
+        "subscriptions to each worker's sites, kept across a Mosquitto restart) or `shared` "
+        "(MQTT v5 shared subscription, for brokers that persist it).",
+    )
     ingest_batch_rows: int = Field(
         default=5000, ge=1, description="Readings per write: a batch is flushed when this full."
     )

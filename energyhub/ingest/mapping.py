@@ -13,6 +13,10 @@ SELECT m.id, m.name, m.quantity, m.device, s.id,
 FROM meters AS m JOIN sites AS s ON s.id = m.site_id
 WHERE m.active"""
 
+SITES = """
+SELECT CASE WHEN kind = 'park' THEN id ELSE parent_id END, id
+FROM sites WHERE active AND kind IN ('park', 'building')"""
+
 
 @dataclass(frozen=True, slots=True)
 class MeterRef:
@@ -34,6 +38,8 @@ class MeterMap:
 
     by_topic: dict[tuple[str, str, str], MeterRef] = field(default_factory=dict)
     by_device: dict[DeviceKey, MeterRef] = field(default_factory=dict)
+    sites: set[tuple[str, str]] = field(default_factory=set)
+    """(park, site) of every park and building: the `{park}/{site}` levels of their topics."""
     timezone: str = "UTC"
     version: datetime | None = None
 
@@ -66,6 +72,9 @@ async def load_meter_map(conn: AsyncConnection) -> MeterMap:
                 device["format"], device["device"], device["component"], device["channel"]
             )
             mapping.by_device[key] = ref
+    cur = await conn.execute(SITES)
+    mapping.sites = {(park, site) for park, site in await cur.fetchall()}
+    mapping.sites |= {(park, site) for park, site, _ in mapping.by_topic}
     cur = await conn.execute(
         "SELECT attributes->>'timezone' FROM sites WHERE kind = 'city' AND active LIMIT 1"
     )

@@ -8,10 +8,8 @@ committed, which writes every PUBACK of the batch in one socket write, in receip
 received on a connection that has since dropped is never acknowledged on the next one (its packet
 id may be reused there): the broker redelivers it, and the `(meter_id, ts)` key absorbs it.
 
-Several workers share the stream through an MQTT v5 shared subscription; a lone worker subscribes
-plainly, because Mosquitto 2.0 does not restore shared subscriptions from its persistence after a
-restart (seen here with 2.0.11): a plain persistent subscription loses nothing across a restart,
-a shared one misses what is published before the workers subscribe again.
+The filters come from `partition.subscriptions`: on every connection the source subscribes to the
+filters it holds and unsubscribes those its persistent session may still have from another mode.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import itertools
 import logging
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 from energyhub.ingest import mqtt5
@@ -64,16 +62,14 @@ class MqttSource:
         *,
         receive_maximum: int,
         session_expiry_s: int,
-        share_group: str = "energyhub",
-        shared: bool = True,
+        drop: Iterable[str] = (),
         keepalive_s: int = KEEPALIVE_S,
     ) -> None:
         self.endpoint = endpoint
-        self.share_group = share_group
-        self.shared = shared
         self.client_id = client_id
         self.reconnects = 0
         self._topics = set(topics)
+        self._drop = set(drop) - self._topics
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
         self._keepalive_asked_s = keepalive_s
@@ -176,7 +172,9 @@ class MqttSource:
                 "reconnected to %s (session present: %s)", self.endpoint, connack.session_present
             )
         try:
-            await asyncio.wait_for(self._subscribe(sorted(self._topics)), CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(
+                self._subscribe(sorted(self._topics), sorted(self._drop)), CONNECT_TIMEOUT_S
+            )
         except (TimeoutError, ConnectionError) as exc:
             transport.abort()
             raise BrokerUnavailableError(
@@ -279,24 +277,29 @@ class MqttSource:
 
     # --- subscriptions ---
 
-    def _filter(self, topic: str, shared: bool) -> str:
-        return f"$share/{self.share_group}/{topic}" if shared else topic
-
-    def _send_subscription(self, topics: list[str]) -> asyncio.Future[list[int]]:
-        """Subscribe in this source's mode and drop the other mode's filters from the session,
-        which a worker that changed mode would otherwise still receive twice."""
+    def _send_subscription(
+        self, topics: Sequence[str], drop: Sequence[str] = ()
+    ) -> asyncio.Future[list[int]]:
+        """Subscribe to `topics` and drop `drop` from the session (filters of another mode,
+        which would otherwise deliver messages twice or to the wrong worker); the future is
+        the last acknowledgement's."""
         if self._transport is None:
             raise ConnectionError("not connected")
         loop = asyncio.get_running_loop()
-        subscribe_id, unsubscribe_id = next(self._ids), next(self._ids)
-        waiter = self._acks_awaited[subscribe_id] = loop.create_future()
-        self._transport.write(
-            mqtt5.subscribe_packet(subscribe_id, [self._filter(t, self.shared) for t in topics])
-            + mqtt5.unsubscribe_packet(
-                unsubscribe_id, [self._filter(t, not self.shared) for t in topics]
-            )
-        )
-        waiter.add_done_callback(lambda done: self._check_suback(topics, done))
+        packets, waiter = b"", loop.create_future()
+        if topics:
+            packet_id = next(self._ids)
+            packets += mqtt5.subscribe_packet(packet_id, list(topics))
+            self._acks_awaited[packet_id] = waiter
+            waiter.add_done_callback(lambda done: self._check_suback(list(topics), done))
+        if drop:
+            packet_id = next(self._ids)
+            packets += mqtt5.unsubscribe_packet(packet_id, list(drop))
+            if not topics:
+                self._acks_awaited[packet_id] = waiter
+        if not packets:
+            waiter.set_result([])
+        self._transport.write(packets)
         return waiter
 
     def _check_suback(self, topics: list[str], done: asyncio.Future[list[int]]) -> None:
@@ -310,15 +313,15 @@ class MqttSource:
         if failed:
             log.error("MQTT broker %s refused subscriptions: %s", self.endpoint, ", ".join(failed))
 
-    async def _subscribe(self, topics: list[str]) -> None:
-        if topics:
-            await self._send_subscription(topics)
+    async def _subscribe(self, topics: list[str], drop: list[str]) -> None:
+        await self._send_subscription(topics, drop)
 
     def subscribe(self, topics: Iterable[str]) -> None:
-        """Add topics (e.g. devices a reloaded site maps) to the subscription."""
+        """Add topics (e.g. sites and devices of a reloaded site file) to the subscription."""
         new = set(topics) - self._topics
         if new:
             self._topics |= new
+            self._drop -= new
             if self._transport is not None:  # else the reconnect subscribes to every topic
                 self._send_subscription(sorted(new))
 

@@ -1,4 +1,4 @@
-"""`energyhub ingest --workers N`: N worker processes on the shared subscription, kept running."""
+"""`energyhub ingest --workers N`: N worker processes splitting the stream, kept running."""
 
 from __future__ import annotations
 
@@ -24,22 +24,23 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(signum, stop.set)
 
 
-async def run_worker(settings: Settings, index: int, shared: bool) -> None:
-    """One worker in this process, until SIGTERM or SIGINT."""
+async def run_worker(settings: Settings, index: int, workers: int) -> None:
+    """Worker `index` of a group of `workers`, in this process, until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     metrics = IngestMetrics()
     if settings.ingest_metrics_port:
         metrics.serve(settings.ingest_metrics_port + index, settings.ingest_metrics_host)
-    await IngestWorker(settings, index, metrics, shared=shared).run(stop)
+    await IngestWorker(settings, index, metrics, workers).run(stop)
 
 
-async def _keep_running(index: int, stop: asyncio.Event) -> None:
+async def _keep_running(index: int, workers: int, stop: asyncio.Event) -> None:
     """Start worker `index` as a child process and restart it (with backoff) until stopped."""
     delay = RESTART_FIRST_S
     while not stop.is_set():
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "energyhub", "ingest", "--worker-index", str(index), "--shared"
+            sys.executable,
+            *("-m", "energyhub", "ingest", "--workers", str(workers), "--worker-index", str(index)),
         )
         stopping = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(child.wait())
@@ -60,7 +61,7 @@ async def _keep_running(index: int, stop: asyncio.Event) -> None:
 
 
 async def run_workers(workers: int) -> None:
-    """N workers as child processes, each its own MQTT session on the shared subscription."""
+    """N workers as child processes, each its own persistent MQTT session."""
     stop = asyncio.Event()
     stop_on_signals(stop)
-    await asyncio.gather(*(_keep_running(i, stop) for i in range(workers)))
+    await asyncio.gather(*(_keep_running(i, workers, stop) for i in range(workers)))

@@ -25,6 +25,7 @@ from energyhub.ingest.decoders import Decoder
 from energyhub.ingest.mapping import MeterMap, load_meter_map, site_version
 from energyhub.ingest.message import BatchBuilder
 from energyhub.ingest.metrics import IngestMetrics
+from energyhub.ingest.partition import Membership, Subscriptions, subscriptions
 from energyhub.ingest.source import MqttSource
 from energyhub.ingest.validate import Limits, validate
 from energyhub.mqtt import parse_mqtt_url
@@ -51,6 +52,12 @@ def _payload_text(payload: bytes, limit: int) -> str:
     return payload[: limit * 4].decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:limit]
 
 
+def _summary(filters: list[str], shown: int = 4) -> str:
+    """A log-sized list of filters: the first few and how many more."""
+    listed = ", ".join(filters[:shown]) or "nothing (no site or device of this worker's share)"
+    return listed + (f" and {len(filters) - shown} more" if len(filters) > shown else "")
+
+
 class IngestWorker:
     """Runs until `stop` is set; every committed message is acknowledged, no other."""
 
@@ -59,12 +66,12 @@ class IngestWorker:
         settings: Settings,
         index: int = 0,
         metrics: IngestMetrics | None = None,
-        shared: bool = False,
+        workers: int = 1,
     ) -> None:
         if not settings.db_url or not settings.mqtt_url:
             raise EnergyhubError("ingest needs ENERGYHUB_DB_URL and ENERGYHUB_MQTT_URL")
         self.settings = settings
-        self.shared = shared
+        self.membership = Membership(index, workers, settings.ingest_subscription)
         self.db_url = settings.db_url
         self.index = index
         self.metrics = metrics or IngestMetrics()
@@ -83,20 +90,24 @@ class IngestWorker:
                 backend = await installed_backend(conn)
                 self.mapping = await load_meter_map(conn)
             self.decoder = self._decoder(self.mapping)
-            topics = [f"{settings.mqtt_topic_prefix}/#", *self.mapping.device_topics()]
+            plan = self._subscriptions(self.mapping)
             async with MqttSource(
                 self.endpoint,
                 client_id(settings, self.index),
-                topics,
+                plan.hold,
                 receive_maximum=settings.ingest_receive_maximum,
                 session_expiry_s=settings.ingest_session_expiry_s,
-                share_group=settings.mqtt_client_id_prefix,
-                shared=self.shared,
+                drop=plan.drop,
             ) as source:
                 self.source = source
                 self.ready.set()
                 log.info(
-                    "ingest worker %s subscribed to %s at %s", self.index, topics, self.endpoint
+                    "ingest worker %s of %s (%s) subscribed to %s at %s",
+                    self.index,
+                    self.membership.workers,
+                    self.membership.mode,
+                    _summary(plan.hold),
+                    self.endpoint,
                 )
                 chores = [
                     self._every(MAPPING_POLL_S, lambda: self._refresh_mapping(pool, source), stop),
@@ -112,6 +123,15 @@ class IngestWorker:
                     for task in background:
                         task.cancel()
                     await asyncio.gather(*background, return_exceptions=True)
+
+    def _subscriptions(self, mapping: MeterMap) -> Subscriptions:
+        return subscriptions(
+            self.membership,
+            self.settings.mqtt_topic_prefix,
+            self.settings.mqtt_client_id_prefix,
+            mapping.sites,
+            mapping.device_topics(),
+        )
 
     def _decoder(self, mapping: MeterMap) -> Decoder:
         return Decoder(
@@ -211,7 +231,7 @@ class IngestWorker:
                 return
             self.mapping = await load_meter_map(conn)
         self.decoder = self._decoder(self.mapping)
-        source.subscribe(self.mapping.device_topics())
+        source.subscribe(self._subscriptions(self.mapping).hold)
         log.info("site reloaded: %d meters mapped", len(self.mapping.by_topic))
 
     async def _rollups(self, pool: AsyncConnectionPool, backend: Backend) -> None:

@@ -113,7 +113,7 @@ def alert_settings(db_url: str, prefix: str, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def running(settings: Settings, site: SiteFile) -> AsyncIterator[None]:
     """An ingest worker and the alerts role in this process, stopped cleanly after."""
-    worker = IngestWorker(settings, 0, shared=False)
+    worker = IngestWorker(settings, 0)
     stop = asyncio.Event()
     ingest = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(worker.ready.wait(), 30)

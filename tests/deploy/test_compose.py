@@ -99,10 +99,12 @@ def test_env_example_sets_every_variable_compose_requires() -> None:
 
 
 def test_ingest_replicas_are_distinct_workers_with_their_metrics_probed() -> None:
+    """Each replica must know the group's size too: alone, a worker would take every site."""
     indexes = []
     for name in ("ingest-0", "ingest-1"):
         command = SERVICES[name]["command"]
         index = int(command[command.index("--worker-index") + 1])
+        assert int(command[command.index("--workers") + 1]) == 2, name
         indexes.append(index)
         port = int(SERVICES[name]["environment"]["ENERGYHUB_INGEST_METRICS_PORT"]) + index
         assert f"http://127.0.0.1:{port}/metrics" in " ".join(SERVICES[name]["healthcheck"]["test"])

@@ -59,10 +59,10 @@ async def site_db(pg_url: str, example_site_path: Path) -> str:
 
 @asynccontextmanager
 async def running_worker(
-    settings: Settings, index: int = 0, shared: bool = False
+    settings: Settings, index: int = 0, workers: int = 1
 ) -> AsyncIterator[IngestWorker]:
-    """An in-process worker, subscribed before this yields, stopped cleanly after."""
-    worker = IngestWorker(settings, index, shared=shared)
+    """Worker `index` of `workers`, in process, subscribed before this yields, stopped after."""
+    worker = IngestWorker(settings, index, workers=workers)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     ready = asyncio.create_task(worker.ready.wait())

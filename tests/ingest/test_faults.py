@@ -152,15 +152,47 @@ async def test_database_restart_mid_stream(
         await assert_exactly_once(database.url, 6_000)
 
 
+def across_buildings(prefix: str, count: int, start: int = 0) -> list[tuple[str, bytes]]:
+    """Like `stream`, over the main meters of five buildings (so that partitions share it)."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    return [
+        (
+            f"{prefix}/expo/b0{1 + i % 5}/main",
+            orjson.dumps({"ts": (base + timedelta(seconds=i)).isoformat(), "value": float(i)}),
+        )
+        for i in range(start, start + count)
+    ]
+
+
+async def test_partitioned_workers_lose_nothing_across_a_broker_restart(
+    site_db: str, prefix: str, broker: Broker
+) -> None:
+    """Their plain persistent subscriptions survive the restart: what is published right after
+    it, before either worker is back, waits in their sessions."""
+    settings = ingest_settings(site_db, prefix, mqtt_url=broker.url)
+    async with (
+        running_worker(settings, 0, workers=2) as first,
+        running_worker(settings, 1, workers=2) as second,
+    ):
+        await publish(across_buildings(prefix, 4_000), broker.url)
+        assert await wait_for(site_db, READINGS, 4_000, 60) == 4_000
+        broker.stop()
+        broker.start()
+        await publish(across_buildings(prefix, 4_000, start=4_000), broker.url)
+        assert await wait_for(site_db, READINGS, 8_000, 60) == 8_000
+        assert first.source.reconnects >= 1 and second.source.reconnects >= 1
+    await assert_exactly_once(site_db, 8_000)
+
+
 async def test_shared_workers_resume_after_a_broker_restart(
     site_db: str, prefix: str, broker: Broker
 ) -> None:
     """Mosquitto 2.0 does not restore shared subscriptions: the workers subscribe again on
     reconnect, and what was queued or published after that is all stored, once."""
-    settings = ingest_settings(site_db, prefix, mqtt_url=broker.url)
+    settings = ingest_settings(site_db, prefix, mqtt_url=broker.url, ingest_subscription="shared")
     async with (
-        running_worker(settings, 0, shared=True) as first,
-        running_worker(settings, 1, shared=True) as second,
+        running_worker(settings, 0, workers=2) as first,
+        running_worker(settings, 1, workers=2) as second,
     ):
         await publish(stream(prefix, 4_000), broker.url)
         assert await wait_for(site_db, READINGS, 4_000, 60) == 4_000

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 import yaml
 
+from energyhub.ingest.worker import IngestWorker
 from energyhub.sites import parse_site
 from energyhub.store.db import connect
 from energyhub.store.sync import sync_site
@@ -77,21 +79,79 @@ async def test_site_reload_maps_new_meters_without_a_restart(
     assert await scalar(site_db, REJECTED) == 1
 
 
-async def test_two_workers_split_the_shared_subscription(site_db: str, prefix: str) -> None:
-    meters = ["main", "indoor", "occupancy"]
-    messages = [single(prefix, meters[i % 3], i, float(i)) for i in range(3000)]
+EXPO_METERS = [("b01", "main"), ("b02", "main"), ("b03", "plug"), ("b04", "gas"), ("b05", "heat")]
+
+
+def across_buildings(prefix: str, count: int) -> list[tuple[str, bytes]]:
+    """`count` single readings spread over five buildings, each (meter, ts) distinct."""
+    return [
+        (
+            f"{prefix}/expo/{EXPO_METERS[i % 5][0]}/{EXPO_METERS[i % 5][1]}",
+            orjson.dumps({"ts": minute(i), "value": float(i)}),
+        )
+        for i in range(count)
+    ]
+
+
+def received(*workers: IngestWorker) -> list[float]:
+    return [w.metrics.value("energyhub_ingest_messages_received_total") for w in workers]
+
+
+@pytest.mark.parametrize("mode", ["partitioned", "shared"])
+async def test_two_workers_split_the_stream(site_db: str, prefix: str, mode: str) -> None:
+    settings = ingest_settings(site_db, prefix, ingest_subscription=mode)
+    async with (
+        running_worker(settings, 0, workers=2) as first,
+        running_worker(settings, 1, workers=2) as second,
+    ):
+        await publish(across_buildings(prefix, 3000))
+        assert await wait_for(site_db, READINGS, 3000) == 3000
+    assert sum(received(first, second)) == 3000  # each message went to one worker
+    assert min(received(first, second)) > 0, received(first, second)
+
+
+async def test_a_worker_that_joins_a_partitioned_group_drops_its_old_subscription(
+    site_db: str, prefix: str
+) -> None:
+    """A lone worker's session holds `{prefix}/#`; as worker 0 of 2 it must stop receiving
+    worker 1's sites, or both would take them."""
+    settings = ingest_settings(site_db, prefix)
+    async with running_worker(settings):
+        pass
+    async with (
+        running_worker(settings, 0, workers=2) as first,
+        running_worker(settings, 1, workers=2) as second,
+    ):
+        await publish(across_buildings(prefix, 1000))
+        assert await wait_for(site_db, READINGS, 1000) == 1000
+        await asyncio.sleep(0.5)  # a second delivery would arrive by now
+    assert sum(received(first, second)) == 1000
+
+
+async def test_a_partitioned_group_subscribes_to_a_building_added_by_a_reload(
+    site_db: str, prefix: str, example_site_path: Path
+) -> None:
+    data = yaml.safe_load(example_site_path.read_text())
+    park = data["city"]["parks"][0]
+    new = {
+        "id": "b99",
+        "name": "Added",
+        "class": "office-B",
+        "floor_area_m2": 1000,
+        "meters": [{"id": "main", "carrier": "electricity", "quantity": "power_kw"}],
+    }
     settings = ingest_settings(site_db, prefix)
     async with (
-        running_worker(settings, 0, shared=True) as first,
-        running_worker(settings, 1, shared=True) as second,
+        running_worker(settings, 0, workers=2) as first,
+        running_worker(settings, 1, workers=2) as second,
     ):
-        await publish(messages)
-        assert await wait_for(site_db, READINGS, 3000) == 3000
-    received = [
-        w.metrics.value("energyhub_ingest_messages_received_total") for w in (first, second)
-    ]
-    assert sum(received) == 3000
-    assert min(received) > 0, received
+        park["buildings"].append(new)
+        async with connect(site_db) as conn:
+            await sync_site(conn, parse_site(data))
+        await asyncio.sleep(2.5)  # the workers poll the site version every 2 s
+        await publish([(f"{prefix}/expo/b99/main", orjson.dumps({"ts": minute(0), "value": 1.0}))])
+        assert await wait_for(site_db, READINGS, 1) == 1
+    assert sum(received(first, second)) == 1
 
 
 async def test_device_payloads_through_the_broker(
