@@ -7,7 +7,8 @@ deploy/mosquitto.conf and the local PostgreSQL (ENERGYHUB_BENCH_PG_URL), so the 
 runs made seconds apart on the same load:
 
 (a) single-reading messages at QoS 1 through `energyhub ingest --workers 2`: first publish →
-    last commit, against `mosquitto_sub`'s receive rate of the same stream (target ≥ 1.0×);
+    last commit, against `mosquitto_sub`'s receive rate of the same stream (target ≥ 1.0×); with
+    the workers partitioned by site (the default), then on the shared subscription;
 (b) gateway frames of 100 readings through the same workers, against raw binary COPY of the
     same rows into the same table (target ≥ 0.5×);
 (c) the (a) rate against a naive ingester doing one autocommit INSERT per message (≥ 50×),
@@ -106,13 +107,14 @@ class Broker:
 
 
 def single_messages(prefix: str, count: int) -> dict[str, list[bytes]]:
-    """`count` single readings from SINGLE_METERS meters (one mosquitto_pub each), 1 s apart."""
+    """`count` single readings from SINGLE_METERS meters spread over the buildings, 1 s apart
+    (several buildings, so that workers partitioned by site share the stream)."""
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
     by_topic: dict[str, list[bytes]] = {}
     for i in range(count):
         m = i % SINGLE_METERS
         ts = base + timedelta(seconds=i // SINGLE_METERS)
-        topic = f"{prefix}/bench/b00/m{m:03d}"
+        topic = f"{prefix}/bench/b{m % BUILDINGS:02d}/m{m // BUILDINGS:03d}"
         by_topic.setdefault(topic, []).append(orjson.dumps({"ts": ts.isoformat(), "value": float(i % 997)}))
     return by_topic
 
@@ -223,7 +225,9 @@ class IngestRun:
     """The workers' CPU seconds over the run."""
 
 
-def ingest_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]], prefix: str, readings: int) -> IngestRun:
+def ingest_rate(
+    url: str, broker: Broker, by_topic: dict[str, list[bytes]], prefix: str, readings: int, mode: str = "partitioned"
+) -> IngestRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     env |= {
         "ENERGYHUB_DB_URL": url,
@@ -232,6 +236,7 @@ def ingest_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]], pref
         "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
         "ENERGYHUB_INGEST_METRICS_PORT": "0",
         "ENERGYHUB_LOG_LEVEL": "INFO",
+        "ENERGYHUB_INGEST_SUBSCRIPTION": mode,
     }
     before = count(url)
     workers = subprocess.Popen(
@@ -321,6 +326,8 @@ def main(messages: int, frames: int, naive: int, naive_frames: int) -> None:
         singles = single_messages(prefix, messages)
         sub_rate, sub_publish_s = mosquitto_sub_rate(broker, singles, prefix)
         a = ingest_rate(url, broker, singles, prefix, messages)
+        shared_prefix = f"s{prefix}"
+        shared = ingest_rate(url, broker, single_messages(shared_prefix, messages), shared_prefix, messages, "shared")
         frames_by_topic = frame_messages(prefix, frames)
         b = ingest_rate(url, broker, frames_by_topic, prefix, frames * METERS)
         copy_rate = raw_copy_rate(url, frames * METERS)
@@ -336,6 +343,7 @@ def main(messages: int, frames: int, naive: int, naive_frames: int) -> None:
     print(f"    mosquitto_sub receiving the same stream: {sub_rate:,.0f} msg/s → ratio {single_rate / sub_rate:.2f}× (target ≥ 1.0×)")
     print(f"    publishing took {a.publish_s:.2f} s (with mosquitto_sub: {sub_publish_s:.2f} s), the last commit came {a.tail_s:.2f} s after;")
     print(f"    the workers used {a.cpu_s:.2f} CPU-s ({a.cpu_s / messages * 1e6:.1f} µs per message)")
+    print(f"    on the shared subscription instead of partitioned by site: {shared.rate:,.0f} readings/s → {shared.rate / sub_rate:.2f}×")
     print(f"(b) {frames:,} frames × {METERS} readings: {frame_rate:,.0f} readings/s end to end")
     print(f"    raw binary COPY of the same rows: {copy_rate:,.0f} rows/s → ratio {frame_rate / copy_rate:.2f}× (target ≥ 0.5×)")
     print(f"    publishing took {b.publish_s:.2f} s, the last commit came {b.tail_s:.2f} s after; the workers used {b.cpu_s:.2f} CPU-s")
