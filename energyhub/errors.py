@@ -30,7 +30,12 @@ class StoreError(EnergyhubError):
 
 
 class DatabaseUnavailableError(StoreError):
-    """The database cannot be reached; the message carries the masked URL and what to check."""
+    """The database cannot be reached; the message carries the masked URL and what to check,
+    `reason` only what went wrong (for a line a long-running role repeats while it lasts)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class MigrationError(StoreError):

@@ -5,6 +5,10 @@ Each tick, at a step boundary: plans whose horizon has passed expire; every sche
 last re-plan is a period old is re-planned from this step; the newest approved plan that covers
 now becomes active; the active plan's setpoints of this step are claimed and published. A plan
 awaiting an operator's approval sends nothing. One scheduler per database (an advisory lock).
+
+A database outage is expected: each failed attempt is one warning naming the cause, retried with
+backoff (sooner at a step boundary), and the recovery one info line; only an unexpected error
+logs a traceback. Each tick opens its own connection, so an outage leaves no broken one behind.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from datetime import datetime, timedelta
 
 import aiomqtt
 import pandas as pd
+import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
 from energyhub.config import Settings
-from energyhub.errors import EnergyhubError
+from energyhub.errors import DatabaseUnavailableError, EnergyhubError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
@@ -34,7 +38,7 @@ from energyhub.scheduler.setpoints import (
     step_setpoints,
 )
 from energyhub.sites import SiteFile
-from energyhub.store.db import Backend, connect, installed_backend, open_pool
+from energyhub.store.db import Backend, connect, installed_backend
 from energyhub.store.migrations import require_schema
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 SCHEDULER_LOCK_KEY = 7_326_140_004
 """pg_advisory_lock key held by the one scheduler of a database."""
 RECONNECT_FIRST_S = 1.0
+"""First wait before trying the broker, or the database, again; it doubles on each failure."""
 RECONNECT_MAX_S = 30.0
 SCHEDULES_CACHED = 8
 """Schedules of recent plans kept in memory (a stored plan's schedule never changes)."""
@@ -79,6 +84,7 @@ class Scheduler:
         self.config = PlanningConfig.of(settings)
         self.targets = targets(site, settings.scheduler_sites)
         self.prefix = settings.mqtt_topic_prefix.rstrip("/")
+        self.db_url, self.db_timeout_s = settings.db_url, settings.db_connect_timeout_s
         self._last: dict[Target, datetime | None] = {}
         self._schedules: dict[int, tuple[pd.DataFrame, set[str]]] = {}
 
@@ -140,26 +146,79 @@ class Scheduler:
             await settle(conn, setpoint)
             report.sent += 1
 
-    async def run(self, pool: AsyncConnectionPool, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Tick at every step boundary until `stop`; a failing tick is logged and retried."""
-        async with pool.connection() as conn:
-            await self.resume(conn)
+        if not self.db_url:
+            raise EnergyhubError("the scheduler needs ENERGYHUB_DB_URL")
+        resumed = False
+        outage = Outage()
         while not stop.is_set():
             began = self.clock.now()
+            wake = self.next_wake(began)  # at once if a slow tick passed it
+            retry_s: float | None = None
             try:
-                async with pool.connection() as conn:
+                async with connect(self.db_url, self.db_timeout_s) as conn:
+                    if not resumed:
+                        await self.resume(conn)
+                        resumed = True
                     report = await self.tick(conn)
+                outage.ended()
                 _log(report)
             except aiomqtt.MqttError:
                 raise  # the broker is gone: reconnect (`run_scheduler`)
-            except Exception:  # the loop outlives any one tick: a database outage, a bad forecast
+            except (DatabaseUnavailableError, psycopg.OperationalError) as exc:
+                retry_s = outage.failed(exc)
+            except Exception:  # the loop outlives any one tick: a bad forecast, a bug
                 log.exception("scheduler tick failed; retrying at the next step")
-            # the boundary after the step this tick began in: at once if a slow tick passed it
-            wake = asyncio.create_task(self.clock.sleep_until(self.next_wake(began)))
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait([wake, stopping], return_when=asyncio.FIRST_COMPLETED)
-            wake.cancel()
-            stopping.cancel()
+            await _sleep(self.clock, wake, retry_s, stop)
+
+
+class Outage:
+    """A database outage as the log tells it: one warning per failed attempt, with a backoff
+    delay that doubles up to RECONNECT_MAX_S, and one info line when the database is back."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.started_s = 0.0
+
+    def failed(self, exc: Exception) -> float:
+        """Log the failure (its cause, no traceback); the seconds to wait before the next try."""
+        if not self.failures:
+            self.started_s = asyncio.get_running_loop().time()
+        delay_s = min(RECONNECT_FIRST_S * 2.0**self.failures, RECONNECT_MAX_S)
+        self.failures += 1
+        log.warning("database unavailable: %s; retrying in %.0f s", _cause(exc), delay_s)
+        return delay_s
+
+    def ended(self) -> None:
+        if self.failures:
+            log.info(
+                "database available again after %s failed attempt(s) over %.0f s",
+                self.failures,
+                asyncio.get_running_loop().time() - self.started_s,
+            )
+        self.failures = 0
+
+
+def _cause(exc: Exception) -> str:
+    """What the driver said, in one line."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return exc.reason
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def _sleep(clock: Clock, wake: datetime, retry_s: float | None, stop: asyncio.Event) -> None:
+    """Until `wake` on the clock, `retry_s` wall seconds (if given) or `stop`, whichever first."""
+    waits = [asyncio.create_task(clock.sleep_until(wake)), asyncio.create_task(stop.wait())]
+    if retry_s is not None:
+        waits.append(asyncio.create_task(asyncio.sleep(retry_s)))
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
 
 
 def _log(report: TickReport) -> None:
@@ -187,10 +246,7 @@ async def run_scheduler(
         if not row or not row[0]:
             raise EnergyhubError("another scheduler is running against this database")
         backend = await installed_backend(lock)
-        async with open_pool(
-            settings.db_url, max_size=2, timeout_s=settings.db_connect_timeout_s
-        ) as pool:
-            await _with_broker(settings, site, clock, backend, pool, stop)
+        await _with_broker(settings, site, clock, backend, stop)
 
 
 async def _with_broker(
@@ -198,7 +254,6 @@ async def _with_broker(
     site: SiteFile,
     clock: Clock,
     backend: Backend,
-    pool: AsyncConnectionPool,
     stop: asyncio.Event,
 ) -> None:
     assert settings.mqtt_url is not None  # noqa: S101 - run_scheduler checked it
@@ -210,7 +265,7 @@ async def _with_broker(
                 settings.mqtt_url, client_id, settings.scheduler_publish_timeout_s
             ) as publisher:
                 delay = RECONNECT_FIRST_S
-                await Scheduler(site, settings, clock, backend, publisher).run(pool, stop)
+                await Scheduler(site, settings, clock, backend, publisher).run(stop)
         except aiomqtt.MqttError as exc:
             log.error("MQTT broker: %s; reconnecting in %.0f s", exc, delay)
             await asyncio.sleep(delay)

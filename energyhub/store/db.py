@@ -35,7 +35,8 @@ def unavailable(url: str, exc: BaseException) -> DatabaseUnavailableError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return DatabaseUnavailableError(
         f"cannot reach the database at {mask_url(url)}: {reason} — check that PostgreSQL is "
-        "running and ENERGYHUB_DB_URL (host, port, user, database, password) is right"
+        "running and ENERGYHUB_DB_URL (host, port, user, database, password) is right",
+        reason,
     )
 
 

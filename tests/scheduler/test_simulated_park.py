@@ -29,7 +29,7 @@ from energyhub.scheduler.clock import ScaledClock
 from energyhub.scheduler.service import Scheduler
 from energyhub.scheduler.setpoints import SetpointPublisher
 from energyhub.sites import SiteFile
-from energyhub.store.db import Backend, connect, open_pool
+from energyhub.store.db import Backend, connect
 from energyhub.store.maintenance import refresh_rollups
 from simulators.mqtt import MqttUrl
 from simulators.simulate import SimulationOptions, simulate
@@ -129,21 +129,20 @@ async def live_day(run: Run, restart_at: int | None) -> None:
     await asyncio.wait_for(synced.wait(), 30)
     await clock[0].sleep_until(run.start + STEP)  # plans start from this run's first SOC reading
     assert run.settings.mqtt_url and run.settings.db_url
-    async with open_pool(run.settings.db_url, max_size=2) as pool:
-        for segment in (0, 1):
-            stop = asyncio.Event()
-            async with SetpointPublisher(run.settings.mqtt_url, f"sched-{segment}", 10) as pub:
-                scheduler = Scheduler(run.site, run.settings, clock[0], Backend.POSTGRES, pub)
-                task = asyncio.create_task(scheduler.run(pool, stop))
-                if segment == 0 and restart_at is not None:
-                    until = run.start + restart_at * STEP + STEP / 2
-                    await clock[0].sleep_until(until)
-                else:
-                    await simulation
-                stop.set()
-                await task
-            if simulation.done():
-                break
+    for segment in (0, 1):
+        stop = asyncio.Event()
+        async with SetpointPublisher(run.settings.mqtt_url, f"sched-{segment}", 10) as pub:
+            scheduler = Scheduler(run.site, run.settings, clock[0], Backend.POSTGRES, pub)
+            task = asyncio.create_task(scheduler.run(stop))
+            if segment == 0 and restart_at is not None:
+                until = run.start + restart_at * STEP + STEP / 2
+                await clock[0].sleep_until(until)
+            else:
+                await simulation
+            stop.set()
+            await task
+        if simulation.done():
+            break
 
 
 @pytest.mark.parametrize(
