@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from energyhub.api.errors import ApiError
 from energyhub.api.keys import ApiKey, Role, find_key
 from energyhub.api.schemas.common import ID_PATTERN
+from energyhub.api.scope import MeterAccess, SiteAccess, key_meter_access, key_site_access
 from energyhub.config import Settings
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -70,20 +72,64 @@ bearer = HTTPBearer(
 )
 
 
-async def current_key(
-    conn: ConnDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> ApiKey:
-    """The caller's active key, or 401."""
-    challenge = {"WWW-Authenticate": "Bearer"}
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or not credentials.credentials:
-        raise ApiError(401, "send an API key: Authorization: Bearer <key>", headers=challenge)
-    key = await find_key(conn, credentials.credentials)
+        raise ApiError(401, "send an API key: Authorization: Bearer <key>", headers=CHALLENGE)
+    return credentials.credentials
+
+
+def _active(key: ApiKey | None) -> ApiKey:
     if key is None:
-        raise ApiError(401, "unknown or revoked API key", headers=challenge)
+        raise ApiError(401, "unknown or revoked API key", headers=CHALLENGE)
     return key
 
 
+async def current_key(conn: ConnDep, credentials: CredentialsDep) -> ApiKey:
+    """The caller's active key, or 401."""
+    return _active(await find_key(conn, _token(credentials)))
+
+
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
+
+_SITE_ID = re.compile(ID_PATTERN)
+MAX_METER_ID = 2**31 - 1
+
+
+async def site_key(request: Request, conn: ConnDep, credentials: CredentialsDep) -> SiteAccess:
+    """`current_key` and the path's `site_id` in the key's scope, in one query: 401 here, as
+    `current_key` does; 404 for a site out of scope only from the route (`SiteAccess.zone`), after
+    FastAPI has checked the parameters. A path id the route will refuse is not looked up."""
+    token = _token(credentials)
+    site_id = request.path_params.get("site_id")
+    if not (isinstance(site_id, str) and len(site_id) <= 64 and _SITE_ID.match(site_id)):
+        site_id = None
+    key, zone = await key_site_access(conn, token, site_id)
+    return SiteAccess(_active(key), site_id, zone)
+
+
+SiteKey = Annotated[SiteAccess, Depends(site_key)]
+
+
+def _meter_id(raw: object) -> int | None:
+    """The path's meter id if it is one the route accepts, else None (not looked up)."""
+    if not (isinstance(raw, str) and 0 < len(raw) <= 10 and raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if 1 <= int(raw) <= MAX_METER_ID else None
+
+
+async def meter_key(request: Request, conn: ConnDep, credentials: CredentialsDep) -> MeterAccess:
+    """`current_key` and the path's `meter_id` in the key's scope, in one query (see `site_key`)."""
+    token = _token(credentials)
+    meter_id = _meter_id(request.path_params.get("meter_id"))
+    key, meter = await key_meter_access(conn, token, meter_id)
+    return MeterAccess(_active(key), meter_id, meter)
+
+
+MeterKey = Annotated[MeterAccess, Depends(meter_key)]
 
 
 def require_role(key: ApiKey, role: Role, action: str) -> None:

@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from energyhub.api.errors import not_found
-from energyhub.api.keys import ApiKey
+from energyhub.api.keys import ApiKey, digest
 
 ACCESS = """
 WITH RECURSIVE up (id, parent_id, tz) AS (
@@ -53,6 +53,47 @@ FROM meters AS m LEFT JOIN meter_latest AS latest ON latest.meter_id = m.id
 WHERE m.id = %(meter)s AND m.active"""
 """A meter with whether its site, or an enterprise it serves, lies in the key's subtree, and its
 newest reading (one round trip for `/meters/{id}/latest`)."""
+
+KEY = """
+SELECT k.id, k.prefix, k.role, k.site_id, k.name, k.created_at, k.revoked_at
+FROM api_keys AS k WHERE k.key_sha256 = %(digest)s AND k.revoked_at IS NULL"""
+
+KEY_SITE = """
+WITH RECURSIVE up (id, parent_id, tz) AS (
+    SELECT id, parent_id, attributes->>'timezone' FROM sites WHERE id = %(site)s AND active
+    UNION
+    SELECT s.id, s.parent_id, s.attributes->>'timezone'
+    FROM sites AS s JOIN up ON s.id = up.parent_id
+)
+SELECT k.id, k.prefix, k.role, k.site_id, k.name, k.created_at, k.revoked_at,
+       coalesce((SELECT bool_or(up.id = k.site_id) FROM up), false), (SELECT max(tz) FROM up)
+FROM api_keys AS k WHERE k.key_sha256 = %(digest)s AND k.revoked_at IS NULL"""
+"""The active key of a token and whether a site lies in its subtree, with the city's time zone:
+the key lookup and `ACCESS` in one round trip. No row: unknown or revoked key."""
+
+KEY_METER = """
+WITH RECURSIVE owners (id) AS (
+    SELECT site_id FROM meters WHERE id = %(meter)s AND active
+    UNION
+    SELECT enterprise_id FROM enterprise_meters WHERE meter_id = %(meter)s
+), up (id, parent_id, tz) AS (
+    SELECT s.id, s.parent_id, s.attributes->>'timezone' FROM sites AS s
+    JOIN owners ON s.id = owners.id WHERE s.active
+    UNION
+    SELECT s.id, s.parent_id, s.attributes->>'timezone'
+    FROM sites AS s JOIN up ON s.id = up.parent_id
+)
+SELECT k.id, k.prefix, k.role, k.site_id, k.name, k.created_at, k.revoked_at,
+       m.id, m.site_id, m.name, m.carrier, m.quantity, m.parent_meter_id, m.asset_id,
+       m.rollover_kwh, coalesce((SELECT bool_or(up.id = k.site_id) FROM up), false),
+       (SELECT max(tz) FROM up), latest.ts, latest.value
+FROM api_keys AS k
+LEFT JOIN meters AS m ON m.id = %(meter)s AND m.active
+LEFT JOIN meter_latest AS latest ON latest.meter_id = m.id
+WHERE k.key_sha256 = %(digest)s AND k.revoked_at IS NULL"""
+"""The active key of a token and `METER` in one round trip (no row: unknown or revoked key)."""
+
+KEY_COLUMNS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +161,76 @@ async def subtree(conn: AsyncConnection, site_id: str) -> list[SiteRow]:
     cur = conn.cursor(row_factory=class_row(SiteRow))
     await cur.execute(SUBTREE, (site_id,))
     return await cur.fetchall()
+
+
+async def key_site_access(
+    conn: AsyncConnection, token: str, site_id: str | None
+) -> tuple[ApiKey | None, ZoneInfo | None]:
+    """The token's active key (None: unknown or revoked) and, if `site_id` lies in its subtree,
+    the site's time zone (None: unknown or outside); one round trip. `site_id` None: key only."""
+    if site_id is None:
+        cur = await conn.execute(KEY, {"digest": digest(token)})
+    else:
+        cur = await conn.execute(KEY_SITE, {"digest": digest(token), "site": site_id})
+    row = await cur.fetchone()
+    if row is None:
+        return None, None
+    key = ApiKey(*row[:KEY_COLUMNS])
+    if site_id is None or not row[KEY_COLUMNS]:
+        return key, None
+    return key, _zone(row[KEY_COLUMNS + 1])
+
+
+async def key_meter_access(
+    conn: AsyncConnection, token: str, meter_id: int | None
+) -> tuple[ApiKey | None, MeterRow | None]:
+    """The token's active key (None: unknown or revoked) and the meter if it lies in the key's
+    scope (None: unknown or outside); one round trip. `meter_id` None: key only."""
+    if meter_id is None:
+        key, _ = await key_site_access(conn, token, None)
+        return key, None
+    cur = await conn.execute(KEY_METER, {"digest": digest(token), "meter": meter_id})
+    row = await cur.fetchone()
+    if row is None:
+        return None, None
+    key = ApiKey(*row[:KEY_COLUMNS])
+    meter = row[KEY_COLUMNS:]
+    if meter[0] is None or not meter[8]:
+        return key, None
+    return key, MeterRow(*meter)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAccess:
+    """The caller's key and the path's site as looked up with it (`site_id` None: not looked up):
+    its time zone, or None if the site is unknown or outside the key's scope."""
+
+    key: ApiKey
+    site_id: str | None
+    site_zone: ZoneInfo | None
+
+    async def zone(self, conn: AsyncConnection, site_id: str) -> ZoneInfo:
+        """`site_access` for `site_id`, without a query when it is the site looked up."""
+        if site_id != self.site_id:
+            return await site_access(conn, self.key, site_id)
+        if self.site_zone is None:
+            raise not_found(f"site {site_id!r}")
+        return self.site_zone
+
+
+@dataclass(frozen=True, slots=True)
+class MeterAccess:
+    """The caller's key and the path's meter as looked up with it (`meter_id` None: not looked
+    up): the meter, or None if it is unknown or outside the key's scope."""
+
+    key: ApiKey
+    meter_id: int | None
+    meter: MeterRow | None
+
+    async def row(self, conn: AsyncConnection, meter_id: int) -> tuple[MeterRow, ZoneInfo]:
+        """`meter_access` for `meter_id`, without a query when it is the meter looked up."""
+        if meter_id != self.meter_id:
+            return await meter_access(conn, self.key, meter_id)
+        if self.meter is None:
+            raise not_found(f"meter {meter_id}")
+        return self.meter, _zone(self.meter.tz)

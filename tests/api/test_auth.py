@@ -10,10 +10,10 @@ import pytest
 from fastapi import FastAPI
 
 from energyhub.api.app import create_app
-from energyhub.api.keys import revoke_key
+from energyhub.api.keys import create_key, revoke_key
 from energyhub.store.db import connect
 from energyhub.store.embedded import free_port
-from tests.api.conftest import World, settings_for
+from tests.api.conftest import START, World, as_key, settings_for
 
 
 @pytest.mark.parametrize(
@@ -51,6 +51,48 @@ async def test_keys_are_stored_hashed_and_revocable(
         assert (await client.get("/sites/b01", headers=headers)).status_code == 200
         await revoke_key(conn, key_id)
     assert (await client.get("/sites/b01", headers=headers)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["/sites", "/sites/b01", "/sites/b01/load", "/meters/{main}", "/meters/{main}/latest",
+     "/meters/{main}/readings", "/plans"],
+)  # fmt: skip
+async def test_a_revoked_key_is_refused_on_its_next_request(
+    client: httpx.AsyncClient, world: World, route: str
+) -> None:
+    """Routes that look the key up together with the site or meter (one query) included."""
+    path = route.format(main=world.meters["b01/main"])
+    async with connect(world.url) as conn:
+        key, token = await create_key(conn, "viewer", "b01", "soon revoked")
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(3):
+            assert (await client.get(path, headers=headers)).status_code == 200
+        await revoke_key(conn, key.id)
+    response = await client.get(path, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "unknown or revoked API key"
+
+
+async def test_checks_answer_in_their_order(client: httpx.AsyncClient, world: World) -> None:
+    """401 (key) before 422 (parameters) before 404 (scope) before 422 (the window's limits)."""
+    nobody = {"Authorization": "Bearer ehk_wrong"}
+    b01 = as_key(world, "viewer", "b01")
+    day = {"start": START.isoformat(), "end": START.replace(day=21).isoformat()}
+    backwards = {"start": day["end"], "end": day["start"]}
+    for path in ("/sites/bad id!/load", "/sites/b01/load?step=7m", "/meters/abc/latest"):
+        assert (await client.get(path, headers=nobody)).status_code == 401
+    assert (await client.get("/sites/b02/load?step=7m", headers=b01)).status_code == 422
+    assert (await client.get("/sites/b02/load", params=backwards, headers=b01)).status_code == 404
+    assert (await client.get("/sites/b01/load", params=backwards, headers=b01)).status_code == 422
+    main = world.meters["b01/main"]
+    outside = world.meters["b02/main"]
+    assert (await client.get(f"/meters/{outside}/readings?limit=0", headers=b01)).status_code == 422
+    assert (await client.get(f"/meters/{outside}/readings", headers=b01)).status_code == 404
+    latest = await client.get(f"/meters/{main}/latest", headers=b01)
+    padded = await client.get(f"/meters/000{main}/latest", headers=b01)  # FastAPI reads it as int
+    assert padded.status_code == 200
+    assert padded.json()["ts"] == latest.json()["ts"]
 
 
 async def test_the_key_never_reaches_the_log(

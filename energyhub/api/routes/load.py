@@ -9,12 +9,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from energyhub.api.deps import ConnDep, CurrentKey, SitePath, StateDep
+from energyhub.api.deps import ConnDep, SiteKey, SitePath, StateDep
 from energyhub.api.errors import responses
 from energyhub.api.limits import window
 from energyhub.api.schemas.common import CSV_RESPONSE, Time
 from energyhub.api.schemas.load import LOAD_COLUMNS, LoadPointPublic, LoadPublic, Step
-from energyhub.api.scope import site_access
 from energyhub.store.queries import STEPS, SeriesRow, site_series_rows
 
 router = APIRouter(prefix="/sites", tags=["load"], responses=responses(401, 404, 422, 503))
@@ -57,7 +56,7 @@ def points_csv(points: list[LoadPointPublic]) -> str:
 async def site_load(
     site_id: SitePath,
     conn: ConnDep,
-    key: CurrentKey,
+    access: SiteKey,
     state: StateDep,
     start: Annotated[Time | None, Query(description="Default: end − 24 h.")] = None,
     end: Annotated[
@@ -71,7 +70,7 @@ async def site_load(
     Sub-meters are not added to their parents again; an enterprise sums its own sub-meters.
     Buckets with no reading are absent; a carrier with no meter reporting is null.
     """
-    zone = await site_access(conn, key, site_id)
+    zone = await access.zone(conn, site_id)
     step_td = STEPS[step]
     lo, hi = window(start, end, step_td, state.settings)
     rows = await site_series_rows(conn, state.backend, site_id, lo, hi, step_td, zone.key)

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
-from energyhub.api.deps import ConnDep, CurrentKey, StateDep
+from energyhub.api.deps import ConnDep, MeterKey, StateDep
 from energyhub.api.errors import bad_input, not_found, responses
 from energyhub.api.limits import window
 from energyhub.api.schemas.common import Time
 from energyhub.api.schemas.meters import LatestPublic, ReadingPublic, ReadingsPublic
 from energyhub.api.schemas.sites import MeterPublic
-from energyhub.api.scope import meter_access
 
 router = APIRouter(prefix="/meters", tags=["meters"], responses=responses(401, 404, 422, 503))
 
@@ -29,21 +29,23 @@ ORDER BY ts LIMIT %(limit)s"""
 
 
 @router.get("/{meter_id}", response_model=MeterPublic, summary="One meter")
-async def get_meter(meter_id: MeterPath, conn: ConnDep, key: CurrentKey) -> MeterPublic:
-    meter, _ = await meter_access(conn, key, meter_id)
+async def get_meter(meter_id: MeterPath, conn: ConnDep, access: MeterKey) -> MeterPublic:
+    meter, _ = await access.row(conn, meter_id)
     return MeterPublic.model_validate(meter, from_attributes=True)
 
 
 @router.get("/{meter_id}/latest", response_model=LatestPublic, summary="The newest reading")
-async def latest(meter_id: MeterPath, conn: ConnDep, key: CurrentKey) -> LatestPublic:
-    meter, zone = await meter_access(conn, key, meter_id)
+async def latest(meter_id: MeterPath, conn: ConnDep, access: MeterKey) -> Response:
+    meter, zone = await access.row(conn, meter_id)
     if meter.latest_ts is None or meter.latest_value is None:
         raise not_found(f"reading of meter {meter_id} yet")
     age_s = (datetime.now(UTC) - meter.latest_ts).total_seconds()
-    return LatestPublic.model_validate(
+    body = LatestPublic.model_validate(
         {"meter_id": meter_id, "quantity": meter.quantity, "ts": meter.latest_ts.astimezone(zone),
          "value": meter.latest_value, "age_s": age_s}
     )  # fmt: skip
+    # serialized here: returned as a model, FastAPI would validate it a second time
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def encode_cursor(ts: datetime) -> str:
@@ -66,7 +68,7 @@ def decode_cursor(cursor: str) -> datetime:
 async def readings(
     meter_id: MeterPath,
     conn: ConnDep,
-    key: CurrentKey,
+    access: MeterKey,
     state: StateDep,
     start: Annotated[Time | None, Query(description="Default: end − 24 h.")] = None,
     end: Annotated[
@@ -76,7 +78,7 @@ async def readings(
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor`.")] = None,
 ) -> ReadingsPublic:
     """Readings as stored (the meter's quantity), oldest first; follow `next_cursor` to page."""
-    meter, zone = await meter_access(conn, key, meter_id)
+    meter, zone = await access.row(conn, meter_id)
     if limit > state.settings.api_max_points:
         raise bad_input(
             "query",

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from energyhub.api.deps import ConnDep, CurrentKey, SitePath
+from energyhub.api.deps import ConnDep, CurrentKey, SiteKey, SitePath
 from energyhub.api.errors import not_found, responses
 from energyhub.api.schemas.sites import AssetPublic, MeterPublic, SiteNodePublic, SitePublic
-from energyhub.api.scope import SiteRow, site_access, subtree
+from energyhub.api.scope import SiteRow, subtree
 
 router = APIRouter(prefix="/sites", tags=["sites"], responses=responses(401, 404, 422, 503))
 
@@ -51,8 +51,8 @@ async def _site_row(conn: ConnDep, site_id: str) -> tuple[Any, ...]:
 
 
 @router.get("/{site_id}", response_model=SitePublic, summary="One site")
-async def get_site(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> SitePublic:
-    await site_access(conn, key, site_id)
+async def get_site(site_id: SitePath, conn: ConnDep, access: SiteKey) -> SitePublic:
+    await access.zone(conn, site_id)
     id_, kind, parent_id, name, attributes, children = await _site_row(conn, site_id)
     own = {k: v for k, v in attributes.items() if k != "assets"}
     return SitePublic(
@@ -61,9 +61,9 @@ async def get_site(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> SitePub
 
 
 @router.get("/{site_id}/meters", response_model=list[MeterPublic], summary="A site's meters")
-async def site_meters(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> list[MeterPublic]:
+async def site_meters(site_id: SitePath, conn: ConnDep, access: SiteKey) -> list[MeterPublic]:
     """The site's own meters; for an enterprise, the sub-meters it is accounted from."""
-    await site_access(conn, key, site_id)
+    await access.zone(conn, site_id)
     cur = await conn.execute(METERS, {"site": site_id})
     names = ("id", "site_id", "name", "carrier", "quantity", "parent_meter_id", "asset_id")
     return [
@@ -73,8 +73,8 @@ async def site_meters(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> list
 
 
 @router.get("/{site_id}/assets", response_model=list[AssetPublic], summary="A site's assets")
-async def site_assets(site_id: SitePath, conn: ConnDep, key: CurrentKey) -> list[AssetPublic]:
+async def site_assets(site_id: SitePath, conn: ConnDep, access: SiteKey) -> list[AssetPublic]:
     """Assets declared on a park or building, with their site-file keys (units in the names)."""
-    await site_access(conn, key, site_id)
+    await access.zone(conn, site_id)
     _, _, _, _, attributes, _ = await _site_row(conn, site_id)
     return [AssetPublic.model_validate(asset) for asset in attributes.get("assets", [])]
