@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from energyhub.api.schemas.load import LoadPublic
 from tests.api.conftest import START, World
 
 DAY = {"start": START.isoformat(), "end": (START + timedelta(days=1)).isoformat()}
@@ -88,6 +89,15 @@ async def test_csv_and_json_agree(client: httpx.AsyncClient, step: str) -> None:
     for row, point in zip(rows, as_json, strict=True):
         assert pd.Timestamp(row.pop("ts")) == pd.Timestamp(point.pop("ts"))
         assert {k: float(v) if v else None for k, v in row.items()} == point
+
+
+@pytest.mark.parametrize("site", ["b01", "expo", "acme-bio"])
+async def test_json_is_the_models_own(client: httpx.AsyncClient, site: str) -> None:
+    """Built from plain dicts, the body is what LoadPublic itself serializes, byte for byte."""
+    response = await client.get(f"/sites/{site}/load", params={**DAY, "step": "15m"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert LoadPublic.model_validate_json(response.content).model_dump_json() == response.text
 
 
 async def test_times_carry_the_site_offset(client: httpx.AsyncClient) -> None:
