@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     api_max_query_bytes: int = Field(
         default=8192, ge=256, description="Longest query string the API reads; more is a 414."
     )
+    api_load_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a /sites/{id}/load answer is reused for the same request (per API "
+        "process; key and scope still checked each time); 0: off.",
+    )
     api_plan_workers: int = Field(
         default=1, ge=1, le=16, description="Plans the API solves at once (more wait their turn)."
     )
