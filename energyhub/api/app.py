@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from energyhub.api import errors, ui
+from energyhub.api.cache import ResponseCache
 from energyhub.api.deps import ApiState
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
@@ -25,6 +26,9 @@ from energyhub.store.db import installed_backend, open_pool
 from energyhub.store.migrations import require_schema
 
 log = logging.getLogger(__name__)
+
+LOAD_CACHE_BYTES = 32 * 1024 * 1024
+"""Most bytes of load answers one API process keeps (ENERGYHUB_API_LOAD_CACHE_S)."""
 
 DESCRIPTION = """
 Sites, load, meters, plans and approvals of an energyhub site tree.
@@ -75,7 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             backend = await installed_backend(conn)
             await fail_interrupted(conn, datetime.now(UTC) - STALE_PENDING)
         runner = PlanRunner(pool, site, settings.api_plan_workers, metrics)
-        app.state.api = ApiState(settings, pool, backend, site, runner, metrics)
+        load_cache = ResponseCache(settings.api_load_cache_s, LOAD_CACHE_BYTES)
+        app.state.api = ApiState(settings, pool, backend, site, runner, metrics, load_cache)
         log.debug(
             "API ready: %s storage, pool of %d to %d connections, site file %s",
             backend.value, settings.db_pool_min, settings.db_pool_max, settings.site_file,

@@ -21,6 +21,7 @@ from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 
 if TYPE_CHECKING:
+    from energyhub.api.cache import ResponseCache
     from energyhub.api.jobs import PlanRunner
     from energyhub.api.metrics import ApiMetrics
 
@@ -35,6 +36,7 @@ class ApiState:
     site: SiteFile
     runner: PlanRunner
     metrics: ApiMetrics
+    load_cache: ResponseCache
 
 
 async def get_state(request: Request) -> ApiState:

@@ -35,6 +35,14 @@ class ApiMetrics:
         self.plans_finished = Counter(
             "energyhub_api_plans_finished", "Plans solved or failed", ["outcome"], registry=r
         )
+        load_cache = Counter(
+            "energyhub_api_load_cache",
+            "Load answers reused (hit) or queried (miss) by ENERGYHUB_API_LOAD_CACHE_S",
+            ["outcome"],
+            registry=r,
+        )
+        self.load_cache_hits = load_cache.labels("hit")
+        self.load_cache_misses = load_cache.labels("miss")
 
 
 class MetricsMiddleware:

@@ -1,0 +1,127 @@
+"""The load answer cache (ENERGYHUB_API_LOAD_CACHE_S): new data within the bound, checks kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+import numpy as np
+
+from energyhub.api.app import create_app
+from energyhub.api.cache import ResponseCache
+from energyhub.api.keys import create_key, revoke_key
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import connect, installed_backend, open_pool
+from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.writer import ReadingWriter
+from tests.api.conftest import START, World, as_key, settings_for
+
+NEXT_DAY = {
+    "start": (START + timedelta(days=1)).isoformat(),
+    "end": (START + timedelta(days=2)).isoformat(),
+    "step": "15m",
+}
+"""A day after the world's readings: no points until a test writes one."""
+
+
+@asynccontextmanager
+async def api(world: World, cache_s: float) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose load answers are reused for `cache_s`, with the admin's key."""
+    app = create_app(settings_for(world.url, api_load_cache_s=cache_s))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {world.token()}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
+            yield client
+
+
+async def write_reading(world: World, meter: str, minutes: int, value: float) -> None:
+    """One reading `minutes` into NEXT_DAY, committed and rolled up."""
+    ts = np.array([np.datetime64(START.replace(tzinfo=None) + timedelta(days=1, minutes=minutes))])
+    batch = ReadingBatch.from_columns(ts, np.array([world.meters[meter]]), np.array([value]))
+    async with connect(world.url) as conn:
+        backend = await installed_backend(conn)
+    async with open_pool(world.url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(batch)
+    async with connect(world.url) as conn:
+        await refresh_rollups(conn, backend)
+
+
+def electricity(response: httpx.Response) -> list[float | None]:
+    assert response.status_code == 200, response.text
+    return [point["electricity_kw"] for point in response.json()["points"]]
+
+
+async def test_data_committed_is_in_every_answer_after_the_bound(world: World) -> None:
+    bound_s = 0.5
+    async with api(world, bound_s) as client:
+        assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == []
+        await write_reading(world, "b01/main", 5, 1234.5)
+        committed = time.monotonic()  # after the commit: the check below errs on the safe side
+        await asyncio.sleep(bound_s)
+        assert time.monotonic() - committed >= bound_s
+        assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == [1234.5]
+
+
+async def test_a_reused_answer_is_the_same_bytes_and_counted(world: World) -> None:
+    async with api(world, 60) as client:
+        first = await client.get("/sites/expo/load", params=NEXT_DAY)
+        await write_reading(world, "b01/main", 5, 1234.5)
+        again = await client.get("/sites/expo/load", params=NEXT_DAY)
+        csv = await client.get("/sites/expo/load", params={**NEXT_DAY, "format": "csv"})
+        metrics = (await client.get("/metrics")).text
+    assert again.content == first.content
+    assert again.headers["content-type"] == "application/json"
+    assert csv.headers["content-type"] == "text/csv; charset=utf-8"
+    assert "1234.5" in csv.text  # the CSV is its own request, queried after the write
+    assert 'energyhub_api_load_cache_total{outcome="hit"} 1.0' in metrics
+    assert 'energyhub_api_load_cache_total{outcome="miss"} 2.0' in metrics
+
+
+async def test_a_reused_answer_still_checks_the_key_and_its_scope(world: World) -> None:
+    async with connect(world.url) as conn:
+        key, token = await create_key(conn, "admin", "shanghai", "soon revoked")
+    admin = {"Authorization": f"Bearer {token}"}
+    async with api(world, 60) as client:
+        assert (await client.get("/sites/expo/load", params=NEXT_DAY, headers=admin)).is_success
+        outside = await client.get(
+            "/sites/expo/load", params=NEXT_DAY, headers=as_key(world, "viewer", "b01")
+        )
+        assert outside.status_code == 404
+        assert outside.json()["detail"] == "no site 'expo'"
+        async with connect(world.url) as conn:
+            await revoke_key(conn, key.id)
+        revoked = await client.get("/sites/expo/load", params=NEXT_DAY, headers=admin)
+        assert revoked.status_code == 401
+        nokey = await client.get("/sites/expo/load", params=NEXT_DAY, headers={"Authorization": ""})
+        assert nokey.status_code == 401
+
+
+async def test_off_when_zero(world: World) -> None:
+    async with api(world, 0) as client:
+        assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == []
+        await write_reading(world, "b01/main", 5, 1234.5)
+        assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == [1234.5]
+
+
+def test_entries_expire_and_the_byte_budget_holds() -> None:
+    cache = ResponseCache(ttl_s=60, max_bytes=10)
+    started = cache.now()
+    cache.put("a", started, b"12345")
+    cache.put("b", started, b"67890")
+    assert cache.get("a") == b"12345" and cache.get("b") == b"67890"
+    cache.put("c", started, b"x")  # over 10 bytes: the oldest goes
+    assert cache.get("a") is None and cache.get("b") == b"67890" and len(cache) == 2
+    cache.put("big", started, b"x" * 11)  # larger than the whole budget: not kept
+    assert cache.get("big") is None
+    cache.put("old", started - 60, b"y")  # its query started a bound ago: never served
+    assert cache.get("old") is None
+    off = ResponseCache(ttl_s=0, max_bytes=10)
+    off.put("a", off.now(), b"1")
+    assert off.get("a") is None and len(off) == 0
