@@ -1,39 +1,51 @@
-"""The `energyhub` command: one typer app, one sub-app per concern; errors become exit codes."""
+"""The `energyhub` command: one typer app, one sub-app per concern; errors become exit codes.
+
+The helpers the commands share are in energyhub.cli_support, which the command modules import,
+so this module imports them like any other.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import sys
-from collections.abc import Callable, Coroutine
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from energyhub.config import Settings, load_settings
+from energyhub.alerts.cli import alerts_command
+from energyhub.carbon.cli import carbon_app
+from energyhub.cli_support import (
+    configure_logging,
+    console,
+    fail,
+    handles_errors,
+    require_db_url,
+    run_async,
+    settings_or_exit,
+)
 from energyhub.demo import DemoOptions, run_demo
-from energyhub.errors import ConfigError, EnergyhubError
+from energyhub.grafana.cli import grafana_app
 from energyhub.ingest.supervisor import run_worker, run_workers
 from energyhub.mqtt import parse_mqtt_url
+from energyhub.plans.cli import plans_app
 from energyhub.render import site_summary, site_tree, sync_summary
+from energyhub.scheduler.cli import scheduler_command
 from energyhub.sites import load_site, site_json_schema
 from energyhub.store.db import connect, installed_backend
 from energyhub.store.maintenance import MaintenanceReport, maintain
 from energyhub.store.migrations import MigrationReport, migrate_with, require_schema
 from energyhub.store.sync import SyncReport, sync_site
+from simulators.cli import record_command, replay_command, simulate_command
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-EXIT_BAD_INPUT = 2
-"""Exit status for bad input: a site file, a CLI argument, a setting, an unreachable database."""
-
-console = Console()
-err_console = Console(stderr=True)
+__all__ = [  # energyhub/api/cli.py and energyhub/optimize/cli.py still import helpers from here
+    "_require_db_url",
+    "app",
+    "configure_logging",
+    "console",
+    "fail",
+    "handles_errors",
+    "run_async",
+    "settings_or_exit",
+]
 
 app = typer.Typer(
     name="energyhub",
@@ -49,56 +61,12 @@ db_app = typer.Typer(help="The database: migrate and maintain.", no_args_is_help
 app.add_typer(sites_app, name="sites")
 app.add_typer(db_app, name="db")
 
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    """Print a one-line (or short) error to stderr and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn energyhub's own errors into a clear message and exit status 2, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except EnergyhubError as exc:
-            raise fail(str(exc)) from None
-
-    return wrapper
-
-
-def run_async(coro: Coroutine[Any, Any, R]) -> R:
-    """Run a coroutine to completion; Ctrl-C ends it quietly."""
-    try:
-        return asyncio.run(coro)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-
+_require_db_url = require_db_url
+"""The name energyhub/api/cli.py imports it by."""
 
 SiteFileArg = Annotated[
     Path, typer.Argument(help="Site file (YAML).", exists=False, dir_okay=False, show_default=False)
 ]
-
-
-def _require_db_url(settings: Settings) -> str:
-    if not settings.db_url:
-        raise fail("ENERGYHUB_DB_URL is not set: give the PostgreSQL URL (or run `energyhub demo`)")
-    return settings.db_url
 
 
 @sites_app.command("check")
@@ -122,7 +90,7 @@ def sites_load(site_file: SiteFileArg) -> None:
     """Load a site file into the database (idempotent; meters are retired, never deleted)."""
     site = load_site(site_file)
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
 
     async def load() -> SyncReport:
         async with connect(url, settings.db_connect_timeout_s) as conn:
@@ -137,7 +105,7 @@ def sites_load(site_file: SiteFileArg) -> None:
 def db_migrate() -> None:
     """Create or upgrade the schema (TimescaleDB when available, else plain PostgreSQL)."""
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
 
     async def run() -> MigrationReport:
         async with connect(url, settings.db_connect_timeout_s) as conn:
@@ -157,7 +125,7 @@ def db_migrate() -> None:
 def db_maintain() -> None:
     """Refresh rollups; on plain PostgreSQL also make partitions ahead and drop expired ones."""
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
 
     async def run() -> MaintenanceReport:
         async with connect(url, settings.db_connect_timeout_s) as conn:
@@ -176,7 +144,6 @@ def db_maintain() -> None:
     )
 
 
-@app.command("demo")
 @handles_errors
 def demo(
     site_file: Annotated[
@@ -212,18 +179,6 @@ def demo(
         raise typer.Exit(code)
 
 
-from energyhub.optimize.cli import plan_command  # noqa: E402  (plan_command imports this module)
-
-app.command("plan")(plan_command)
-
-from simulators.cli import record_command, replay_command, simulate_command  # noqa: E402
-
-app.command("simulate")(simulate_command)
-app.command("record")(record_command)
-app.command("replay")(replay_command)
-
-
-@app.command("ingest")
 @handles_errors
 def ingest(
     workers: Annotated[
@@ -247,7 +202,7 @@ def ingest(
 ) -> None:
     """Subscribe to the MQTT contract and store readings; Ctrl-C or SIGTERM stops cleanly."""
     settings = settings_or_exit()
-    _require_db_url(settings)
+    require_db_url(settings)
     if not settings.mqtt_url:
         raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
     parse_mqtt_url(settings.mqtt_url)
@@ -263,25 +218,21 @@ def ingest(
         run_async(run_workers(workers))
 
 
+# These two import helpers from this module, so they can only come once it is complete; once they
+# import energyhub.cli_support instead, they join the imports at the top.
 from energyhub.api.cli import api_command, keys_app  # noqa: E402
-from energyhub.plans.cli import plans_app  # noqa: E402
+from energyhub.optimize.cli import plan_command  # noqa: E402
 
+app.command("demo")(demo)  # in the order `energyhub --help` lists them
+app.command("plan")(plan_command)
+app.command("simulate")(simulate_command)
+app.command("record")(record_command)
+app.command("replay")(replay_command)
+app.command("ingest")(ingest)
 app.command("api")(api_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(plans_app, name="plans")
-
-from energyhub.carbon.cli import carbon_app  # noqa: E402
-
 app.add_typer(carbon_app, name="carbon")
-
-from energyhub.grafana.cli import grafana_app  # noqa: E402  (grafana.cli imports this module)
-
 app.add_typer(grafana_app, name="grafana")
-
-from energyhub.scheduler.cli import scheduler_command  # noqa: E402
-
 app.command("scheduler")(scheduler_command)
-
-from energyhub.alerts.cli import alerts_command  # noqa: E402
-
 app.command("alerts")(alerts_command)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from energyhub.cli import console, fail, run_async
+from energyhub.cli_support import console, fail, run_async
 from energyhub.errors import EnergyhubError
 from energyhub.sites import load_site
 from simulators.counters import CounterLocator

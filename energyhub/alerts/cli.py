@@ -9,7 +9,13 @@ from typing import Annotated
 import typer
 
 from energyhub.alerts.service import run_alerts
-from energyhub.cli import _require_db_url, configure_logging, fail, run_async, settings_or_exit
+from energyhub.cli_support import (
+    configure_logging,
+    fail,
+    require_db_url,
+    run_async,
+    settings_or_exit,
+)
 from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.ingest.supervisor import stop_on_signals
@@ -25,7 +31,7 @@ def alerts_command(
 ) -> None:
     """Watch meters, loads, forecasts, batteries and the ingest; open, close and notify alerts."""
     settings = settings_or_exit()
-    _require_db_url(settings)
+    require_db_url(settings)
     try:
         if settings.mqtt_url:
             parse_mqtt_url(settings.mqtt_url)

@@ -17,11 +17,11 @@ from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
 from energyhub.carbon.report_html import render_html
 from energyhub.carbon.tree import load_tree
-from energyhub.cli import (
-    _require_db_url,
+from energyhub.cli_support import (
     console,
     fail,
     handles_errors,
+    require_db_url,
     run_async,
     settings_or_exit,
 )
@@ -76,7 +76,7 @@ def report_command(
 ) -> None:
     """Energy, Scope 1 and 2, PV, intensity, trend, coverage, tenants and target of one site."""
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
 
     async def run() -> CarbonReport:
         async with connect(url, settings.db_connect_timeout_s) as conn:
@@ -106,7 +106,7 @@ def intensity_command(
         )
     frame = read_intensity_csv(csv_file)
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
 
     async def run() -> int:
         async with connect(url, settings.db_connect_timeout_s) as conn:

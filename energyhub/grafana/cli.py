@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from energyhub.cli import console, fail, handles_errors, settings_or_exit
+from energyhub.cli_support import console, fail, handles_errors, settings_or_exit
 from energyhub.grafana import files
 from energyhub.grafana.provisioning import DatabaseTarget, datasource
 from energyhub.grafana.push import grafana_api, push

@@ -13,7 +13,13 @@ from psycopg import AsyncConnection
 from rich.markup import escape
 from rich.table import Table
 
-from energyhub.cli import _require_db_url, console, handles_errors, run_async, settings_or_exit
+from energyhub.cli_support import (
+    console,
+    handles_errors,
+    require_db_url,
+    run_async,
+    settings_or_exit,
+)
 from energyhub.plans import store
 from energyhub.plans.store import PLAN_STATUSES, PlanRecord, PlanStatus
 from energyhub.store.db import connect
@@ -34,7 +40,7 @@ By = Annotated[
 def with_db(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """Run one database action on a migrated database."""
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
 
     async def run() -> T:
         async with connect(url, settings.db_connect_timeout_s) as conn:

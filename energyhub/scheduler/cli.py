@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from energyhub.cli import (
-    _require_db_url,
+from energyhub.cli_support import (
     configure_logging,
     fail,
+    require_db_url,
     run_async,
     settings_or_exit,
 )
@@ -63,7 +63,7 @@ def scheduler_command(
 ) -> None:
     """Re-plan every period, activate approved plans, send setpoints; Ctrl-C or SIGTERM stops."""
     settings = settings_or_exit()
-    _require_db_url(settings)
+    require_db_url(settings)
     if not settings.mqtt_url:
         raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
     try:
