@@ -1,33 +1,35 @@
 """Park and city plans by decomposition: buildings solved apart, coordinated by prices.
 
-Method (ADMM for the sharing problem, Boyd et al. 2011 §7.3, then a restricted master):
+Method (a virtual plan, then price-directed proximal rounds and a restricted master):
 
-1. Each building is a subproblem built by the same asset functions as a centralized plan, fed
-   from its park's bus (`levels.build_building`). Its *channels* are what coupling constraints
-   sum: its draw from the park per carrier and step, and its CO₂ when a carbon cap is set.
-2. ADMM iterates: every building answers the current prices with a proximal term around its
-   share (in parallel on the executor); the coordinator solves the parks' heads (grid connection
-   with its import limit and demand charge, shared assets, city caps) against the buildings'
-   aggregate with the same proximal term; prices move by the residual. It stops when the primal
-   residual (buildings' sum vs the heads' aggregate) and the dual residual (change of the
-   aggregate) are both within tolerance, at the iteration bound, or at the time limit. Residual
-   balancing adapts ρ. The proximal term is piecewise linear (see `prox`): SciPy's HiGHS solves
-   warm LPs in about a millisecond but no warm QPs.
-3. A Lagrangian lower bound: every building's plain priced LP (its MILP, if it has binaries) and
-   the heads' relaxed LP at the final prices; those answers are proposals too.
-4. The restricted master (`master`) combines each building's proposals under the real park
-   balances and caps, with the heads' binaries: the plan satisfies every coupling constraint
-   exactly. A constraint it cannot meet gets one more round of proposals with every building
-   pushed to its extreme on the rows short; if it still cannot, the plan is infeasible and the
-   error names the row and step.
-5. Each building re-solves with its channels fixed to the master's combination (never worse
-   than the combination): that is the schedule reported. Gap = (objective − bound) / objective.
+1. The *virtual plan* (`aggregate`): every park's buildings merged into a few virtual buildings
+   (summed sizes and demands, same asset functions), with the real heads and caps, solved as one
+   small MILP. It is a relaxation, so its bound is a lower bound of the plan; it fixes the heads'
+   binaries (a CHP's on/off) for what follows, so the rest is a linear program where prices
+   support the optimum; its duals price the park balances and caps; and each building's share
+   of its group's own production (by its share of the group's sizes) is a first target.
+2. Each building is a subproblem built by the same asset functions as a centralized plan, fed
+   from its park's bus (`levels.build_building`); its *channels* are what coupling constraints
+   sum: its draw from the park per carrier and step, and its CO₂ when a carbon cap is set. In
+   every round the buildings (in parallel on the executor) answer the prices with a proximal
+   term around their target (piecewise linear, see `prox`): the first round nearly projects the
+   shares onto each building's own feasible set; later rounds are stabilized column generation,
+   priced by the master's duals around the master's last combination.
+3. The restricted master (`master`) combines each building's answers under the real park
+   balances, connection limits, demand charges, shared assets and caps with the heads' binaries
+   fixed: whatever it picks holds every coupling constraint exactly. Rounds stop once its
+   objective is within the tolerance of the bound (or at the iteration or time limit). A row it
+   cannot meet gets rounds with every building pushed to its extreme on the rows short; if it
+   still cannot, the plan falls back to the centralized solve, which names the row and step.
+4. Each building's schedule is the master's combination of its answers' solutions (a convex
+   combination of an LP's solutions is one, with the combined channels and cost), so the plan
+   is the master's. Gap = (objective − bound) / objective.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
@@ -36,19 +38,15 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
+from energyhub.optimize.aggregate import Virtual, build_virtual, head_binaries, virtual_plan
 from energyhub.optimize.coupling import Caps
-from energyhub.optimize.errors import (
-    NoSolutionError,
-    PlanError,
-    UncombinedError,
-)
+from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.levels import Built
 from energyhub.optimize.master import (
     NOT_SCHEDULED,
-    SHORTFALL_CNY_PER_KW,
     Layout,
-    aggregate_model,
+    park_carriers_of,
     restricted_master,
 )
 from energyhub.optimize.model import (
@@ -61,41 +59,42 @@ from energyhub.optimize.model import (
     scalars,
     solve,
 )
-from energyhub.optimize.network import Prices
-from energyhub.optimize.prox import ProxModel
 from energyhub.optimize.runner import Runner, answers, open_executor, recipes
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.subproblem import Answer, Final
 
-RESIDUAL_RATIO = 10.0
-"""Residual balancing: ρ doubles when the primal residual exceeds this many dual residuals, and
-halves the other way round (Boyd et al. 2011 §3.4.1)."""
-
-MASTER_PROPOSALS = 2000
-"""ADMM iterates the master keeps in all, shared among the buildings (the latest of each, at
-least MIN_PROPOSALS): a small park keeps its whole history, a city a bounded master."""
-
 MASTER_TIME_LIMIT_S = 30.0
-"""Time limit of the restricted master's MILP when the plan sets none: its best combination
-found by then is still exactly feasible."""
+"""Time limit of the virtual plan's and the final master's MILPs when the plan sets none."""
 
-FIRST = 2
-"""Proposals every building keeps however many iterates follow: its answers at the first prices
-and self-supplied (its extremes in district heat, which the master needs to take up or do without
-a CHP's heat at min load)."""
+PROJECTION_RHO = 20.0
+"""The first round's proximal weight as a multiple of the largest price per breakpoint step:
+above every price, so a building leaves its share only where the share is infeasible for it."""
 
-MIN_PROPOSALS = 5
-"""ADMM iterates every building keeps however many buildings share the master."""
+STABILIZE_RHO = 0.2
+"""The proximal weight of a column-generation round, the same way: the master's prices move a
+building a few breakpoints from the master's combination (its shortfall prices move it all
+the way on the rows short)."""
 
-ROUND_UP_ABOVE = 1e-6
-"""A head binary above this in the master's LP relaxation is rounded up in the second try."""
+RHO_DECAY = 0.5
+"""Each column-generation round's proximal weight as a share of the one before: answers reach
+further from the master's combination while it makes little progress."""
 
-REFINE_ROUNDS = 3
-"""Column-generation rounds after ADMM (each: the master's relaxation, one pricing round)."""
+STALLED = 0.8
+"""Projection rounds go on while each takes the master's excess over the bound (shortfalls
+priced in) below this share of the last; otherwise a column-generation round follows."""
 
-REPAIR_ROUNDS = 12
-"""Pricing rounds a master that falls short of a coupling row gets before the row is declared
-impossible."""
+PROGRESS = 0.01
+"""A round that takes less than this share off the master's excess over the bound is idle."""
+
+PATIENCE = 8
+"""Idle rounds in a row after which the rounds stop: a master still short of a row then falls
+back to the centralized solve."""
+
+TOLERANCE_KW = 1e-6
+"""A shortfall below this is solver noise, not a constraint that cannot hold."""
+
+BREAKPOINT_SHARE = 1.0 / 512.0
+"""The proximal term's first breakpoint as a share of its scale (`prox.BREAKPOINTS` = 10)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,105 +130,111 @@ class Decomposed:
     carbon_cap_kg: float | None
 
 
-@dataclass
-class _State:
-    """ADMM iterates: each building's channel values, the heads' aggregate, scaled prices."""
-
-    q: dict[str, Array]
-    aggregate: Array
-    u: Array
-    rho: Array
-    primal: float = np.inf
-    dual: float = np.inf
-    iterations: int = 0
-    converged: bool = False
-
-    @property
-    def price(self) -> Array:
-        return self.rho * self.u
+Pattern = dict[str, Array]
+"""Values of the heads' binary variables (a CHP's on/off), by variable name."""
 
 
-def _initial_price(scopes: Sequence[Scope], table: PlanInputs, layout: Layout) -> Array:
-    """Each park's import price (with its carbon price) on its electricity draw; 0 elsewhere."""
-    price = np.zeros(layout.size)
-    for scope in scopes:
-        if (scope.id, "electricity") in layout.blocks:
-            prices = Prices.of(scope, table)
-            block = layout.blocks[(scope.id, "electricity")]
-            price[block] = -prices.import_effective_cny_per_kwh * table.dt_h
-    return price
+@dataclass(frozen=True, slots=True)
+class _Seed:
+    """What the virtual plan gives: the heads' binaries, prices, each building's target, a bound."""
+
+    pattern: Pattern
+    price: Array
+    targets: dict[str, Array]
+    bound: float
 
 
-def _self_supplied(price: Array, layout: Layout) -> Array:
-    """Prices at which every building makes its own heat and cooling where it can: a proposal
-    the master can always fall back on when a park's heat is short."""
-    alone = price.copy()
-    for (_, carrier), block in layout.blocks.items():
-        if carrier in ("heat", "cooling"):
-            alone[block] = -SHORTFALL_CNY_PER_KW
-    return alone
+@dataclass(frozen=True, slots=True)
+class _Master:
+    """The restricted master with the heads' binaries fixed, solved as an LP."""
+
+    built: Built
+    problem: Problem
+    x: Array
+    duals: Array
+    value: float
+    short: dict[str, float]
 
 
-def _weights(layout: Layout, first: dict[str, Answer]) -> tuple[Array, float]:
-    """Per-entry ρ weights (CO₂ scaled to the flows) and the typical building flow (kW)."""
-    flows = [np.max(np.abs(a.q[: a.q.size - int(r.co2)]), initial=0.0) for r, a in
-             ((r, first[r.key]) for r in layout.recipes)]  # fmt: skip
-    flow = max(float(np.median(flows)) if flows else 1.0, 1.0)
-    weights = np.ones(layout.size)
-    if ("", "co2") in layout.blocks:
-        co2 = max(float(np.mean([first[r.key].q[-1] for r in layout.recipes if r.co2])), 1.0)
-        weights[layout.blocks[("", "co2")]] = (flow / co2) ** 2
-    return weights, flow
+def _peaks(layout: Layout, table: PlanInputs) -> dict[str, float]:
+    """Each building's largest demand (kW): its proximal scale is twice that (`subproblem`)."""
+    out = {}
+    for r in layout.recipes:
+        demands = [np.max(np.abs(v)) for k, v in r.inputs.columns.items()
+                   if k.startswith(f"{r.key}:")]  # fmt: skip
+        out[r.key] = max([1.0, *(float(d) for d in demands)])
+    return out
 
 
-class _Admm:
-    """The coordinator's side of ADMM for the sharing problem."""
+def _rho(layout: Layout, price: Array, peaks: dict[str, float], factor: float) -> Array:
+    """Proximal weights: `factor` × the largest price ÷ each building's first breakpoint (kW);
+    none on the CO₂ entry (its price alone steers it)."""
+    top = float(np.max(np.abs(price), initial=0.0)) or 1.0
+    rho = np.zeros(layout.size)
+    for r in layout.recipes:
+        idx = layout.entries[r.key]
+        flows = idx[: idx.size - int(r.co2)]
+        rho[flows] = np.maximum(rho[flows], factor * top / (2.0 * peaks[r.key] * BREAKPOINT_SHARE))
+    return rho
 
-    def __init__(self, runner: Runner, coordinator: ProxModel, layout: Layout) -> None:
-        self.runner, self.coordinator, self.layout = runner, coordinator, layout
-        self.keep = max(MIN_PROPOSALS, MASTER_PROPOSALS // len(layout.recipes))
 
-    def step(self, state: _State, pool: dict[str, list[Answer]], limit: float | None) -> None:
-        """One iteration: buildings' proximal answers, the heads' aggregate, price update."""
-        layout, counts = self.layout, self.layout.counts
-        mean = layout.gather(state.q) / counts
-        zbar = state.aggregate / counts
-        targets = {
-            k: q - mean[layout.entries[k]] + zbar[layout.entries[k]] - state.u[layout.entries[k]]
-            for k, q in state.q.items()
-        }
-        replies = self.runner.ask("prox", np.zeros(layout.size), state.rho, targets, limit)
-        state.q = {k: a.q for k, a in replies.items() if isinstance(a, Answer)}
-        for k, a in replies.items():
-            if isinstance(a, Answer):
-                pool[k] = [*pool[k][:FIRST], *pool[k][FIRST:][-self.keep :], a]
-        total = layout.gather(state.q)
-        reply = self.coordinator.respond(
-            np.zeros(layout.size), state.rho / counts, counts * state.u + total, limit
-        )
-        if reply.q is None:
-            raise PlanError(f"the coordinator's step failed (solver status {reply.status})")
-        previous, state.aggregate = state.aggregate, reply.q
-        state.u = state.u + (total - state.aggregate) / counts
-        state.primal = float(np.linalg.norm(total - state.aggregate))
-        state.dual = float(np.linalg.norm(state.rho * (state.aggregate - previous)))
-        state.iterations += 1
-        self._rebalance(state)
+def _seed(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, virtual: Virtual,
+    options: DecomposeOptions,
+) -> _Seed | None:  # fmt: skip
+    """Solve the virtual plan; None if it has no solution (then neither has the plan)."""
+    built = build_virtual(virtual, caps)
+    limit = options.time_limit_s if options.time_limit_s is not None else MASTER_TIME_LIMIT_S
+    solution = solve(built.problem, time_limit_s=limit, mip_gap=options.tolerance / 10.0)
+    if solution.x is None or solution.objective is None:
+        return None
+    pattern = head_binaries(built, solution.x)
+    found = relaxed_duals(_fixed(built.problem, pattern))
+    if found is None:
+        return None
+    x, duals = found
+    price = _master_prices(built.problem, duals, layout, caps)
+    gap = solution.gap or 0.0
+    bound = solution.objective - gap * abs(solution.objective)
+    return _Seed(pattern, price, _shares(scopes, table, layout, virtual, built, x), bound)
 
-    def _rebalance(self, state: _State) -> None:
-        if state.primal > RESIDUAL_RATIO * state.dual:
-            state.rho, state.u = state.rho * 2.0, state.u / 2.0
-        elif state.dual > RESIDUAL_RATIO * state.primal:
-            state.rho, state.u = state.rho / 2.0, state.u * 2.0
 
-    def converged(self, state: _State, tolerance: float, flow_kw: float) -> bool:
-        """Boyd et al.'s stopping rule with absolute tolerance scaled to a building's flow."""
-        root = float(np.sqrt(self.layout.size))
-        total = float(np.linalg.norm(self.layout.gather(state.q)))
-        scale = max(total, float(np.linalg.norm(state.aggregate)))
-        primal_ok = root * tolerance * flow_kw * 1e-2 + tolerance * scale
-        dual_ok = root * tolerance * 1e-3 + tolerance * float(np.linalg.norm(state.price))
-        return bool(state.primal <= primal_ok and state.dual <= dual_ok)
+def _shares(
+    scopes: Sequence[Scope], table: PlanInputs, layout: Layout, virtual: Virtual, built: Built,
+    x: Array,
+) -> dict[str, Array]:  # fmt: skip
+    """Each building's part of its virtual building's draw q (= − feed), per park carrier and
+    step. Electricity, which a feeder carries both ways: the building makes its share (by
+    size) of the group's own production and draws the rest of its demand. Heat and cooling,
+    which only flow into buildings: it draws by its share of the group's demand in that step
+    (none without demand). 0 on the CO₂ entry (which has no proximal weight)."""
+    problem, n = built.problem, table.n
+    by_key = {r.key: r for r in layout.recipes}
+    targets = {}
+    for group in virtual.groups:
+        carriers = park_carriers_of(scopes, group.park)
+        drawn, totals = [], []
+        for carrier in carriers:
+            feed = f"{group.node}:feed_kw" if carrier == "electricity" else \
+                f"{group.node}:district_{carrier}_kw"  # fmt: skip
+            drawn.append(-x[problem.variables[feed].slice] if feed in problem.variables
+                         else np.zeros(n))  # fmt: skip
+            demand = virtual.inputs.get(f"{group.node}:{carrier}_kw")
+            totals.append(np.zeros(n) if demand is None else demand)
+        for key, share in zip(group.members, group.shares, strict=True):
+            parts = []
+            for carrier, q, total in zip(carriers, drawn, totals, strict=True):
+                demand = table.get(f"{key}:{carrier}_kw")
+                own = np.zeros(n) if demand is None else demand
+                if carrier == "electricity":
+                    parts.append(share * (q + total) - own)
+                else:
+                    safe = np.where(total > 0, total, 1.0)
+                    parts.append(np.where(total > 0, own / safe, share) * q)
+            if by_key[key].co2:
+                parts.append(np.zeros(1))
+            targets[key] = np.concatenate(parts) if parts else np.zeros(0)
+    return targets
 
 
 def _progress(enabled: bool) -> Progress:
@@ -240,102 +245,123 @@ def _progress(enabled: bool) -> Progress:
 def decompose(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, options: DecomposeOptions
 ) -> Decomposed:
-    """A park or city plan by ADMM across buildings, made exactly feasible by the master."""
+    """A park or city plan from the virtual plan and priced building rounds, made exactly
+    feasible by the master."""
     started = time.perf_counter()
     items = recipes(scopes, table, caps)
     if not items:
         raise PlanError("--method decomposed: the plan has no buildings to decompose")
     layout = Layout.of(scopes, items, table.n, any(r.co2 for r in items))
-    aggregate, rows = aggregate_model(scopes, table, caps, layout)
+    virtual = virtual_plan(scopes, table)
     build_seconds = time.perf_counter() - started
     deadline = None if options.time_limit_s is None else started + options.time_limit_s
+    limit = options.time_limit_s
     with (
         open_executor(options.executor, options.workers) as (executors, workers),
         _progress(options.progress) as bar,
     ):
         runner = Runner(executors, workers, items, layout)
-        task = bar.add_task("decomposing: first prices")
-        price = _initial_price(scopes, table, layout)
-        first = answers(runner.ask("price", price, None, None, options.time_limit_s))
-        alone = answers(runner.ask("price", _self_supplied(price, layout), None, None, None))
-        pool = {k: [a, alone[k]] for k, a in first.items()}
-        weights, flow = _weights(layout, first)
-        rho = weights * float(np.mean(np.abs(price)) or 1.0) / flow
-        q = {k: a.q for k, a in first.items()}
-        total = layout.gather(q)
-        scale = np.maximum(2.0 * np.abs(total), layout.counts * flow) + 1.0
-        coordinator = ProxModel(aggregate.problem, rows, np.zeros(layout.size), scale, relax=True)
-        state = _State(q, total, price / rho, rho)
-        admm = _Admm(runner, coordinator, layout)
-        while state.iterations < options.max_iterations:
-            if deadline is not None and time.perf_counter() > deadline:
+        task = bar.add_task("decomposing: the virtual plan")
+        seed = _seed(scopes, table, caps, layout, virtual, options)
+        if seed is None:
+            runner.ask("price", np.zeros(layout.size), None, None, limit)  # names a building
+            raise _virtual_error()
+        pool: dict[str, list[Answer]] = {r.key: [] for r in layout.recipes}
+        goal, peaks = layout.gather(seed.targets), _peaks(layout, table)
+        project = _rho(layout, seed.price, peaks, PROJECTION_RHO)
+        price, rho, targets = seed.price, project, seed.targets
+        iterations, gap, excess, idle, weight = 0, np.inf, np.inf, 0, STABILIZE_RHO
+        while True:
+            replies = answers(runner.ask("prox", price, rho, targets, limit))
+            for key, answer in replies.items():
+                pool[key].append(answer)
+            iterations += 1
+            master = _master(scopes, table, caps, layout, pool, seed.pattern)
+            gap, before = _gap(master, seed.bound), excess
+            excess = master.value - seed.bound
+            idle = idle + 1 if excess > (1.0 - PROGRESS) * before else 0
+            bar.update(task, description=f"decomposing: round {iterations}, gap {gap:.3%}")
+            if gap <= options.tolerance or iterations >= options.max_iterations:
                 break
-            admm.step(state, pool, options.time_limit_s)
-            state.converged = admm.converged(state, options.tolerance, flow)
-            bar.update(task, description=_line(state))
-            if state.converged:
+            if (deadline is not None and time.perf_counter() > deadline) or idle >= PATIENCE:
                 break
-        bar.update(task, description="decomposing: lower bound and master")
-        bound = _lower_bound(runner, coordinator, state.price, pool, options.time_limit_s)
-        bound = _refine(scopes, table, caps, layout, runner, coordinator, pool, bound, options)
-        found = _recover(scopes, table, caps, layout, runner, pool, state, options)
-    return _assemble(found, bound, state, workers, build_seconds, time.perf_counter() - started,
-                     deadline, caps)  # fmt: skip
+            if not master.short and excess < STALLED * before:
+                price, rho = seed.price, project
+                targets = _rebalanced(replies, goal, layout)
+            else:
+                price = _master_prices(master.problem, master.duals, layout, caps)
+                rho, weight = _rho(layout, seed.price, peaks, weight), weight * RHO_DECAY
+                targets = _combination(master, layout, pool, lambda a: a.q)
+        bar.update(task, description="decomposing: master and polish")
+        found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+    converged = gap <= options.tolerance
+    return _assemble(found, seed.bound, iterations, converged, workers, build_seconds,
+                     time.perf_counter() - started, deadline, caps)  # fmt: skip
 
 
-def _line(state: _State) -> str:
-    return (
-        f"decomposing: iteration {state.iterations}, primal residual {state.primal:.3g}, "
-        f"dual residual {state.dual:.3g}, ρ {float(np.median(state.rho)):.3g}"
+def _rebalanced(replies: dict[str, Answer], goal: Array, layout: Layout) -> dict[str, Array]:
+    """Next targets: each building's answer, moved by an equal part of what the answers
+    together miss of the virtual plan's draws (alternating projections onto the answers'
+    feasible sets and onto the draws that sum to the goal)."""
+    miss = (layout.gather({k: a.q for k, a in replies.items()}) - goal) / layout.counts
+    return {k: a.q - miss[layout.entries[k]] for k, a in replies.items()}
+
+
+def _virtual_error() -> UncombinedError:
+    return UncombinedError(
+        "infeasible: even the virtual plan (every park's buildings merged) has no schedule",
+        constraint="virtual plan",
+        node=None,
+        carrier=None,
+        assets=[],
+        step=0,
+        ts="",
     )
 
 
-def _lower_bound(
-    runner: Runner,
-    coordinator: ProxModel,
-    price: Array,
-    pool: dict[str, list[Answer]],
-    limit: float | None,
-) -> float:
-    """Lagrangian bound at `price`: buildings' priced optima + the heads' relaxed LP; the
-    buildings' answers join their proposals."""
-    replies = answers(runner.ask("price", price, None, None, limit))
-    for key, answer in replies.items():
-        pool[key].append(answer)
-    head = coordinator.respond(-price, None, None, limit)
-    if head.q is None:
-        return -np.inf
-    return sum(a.value for a in replies.values()) + head.cost - float(price @ head.q)
+def _gap(master: _Master, bound: float) -> float:
+    if master.short:
+        return np.inf
+    return max(0.0, (master.value - bound) / max(abs(master.value), 1e-9))
+
+
+def _master(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout,
+    pool: dict[str, list[Answer]], pattern: Pattern,
+) -> _Master:  # fmt: skip
+    """The restricted master's LP relaxation with the heads' binaries at `pattern`."""
+    built = restricted_master(scopes, table, caps, layout, pool)
+    problem = _fixed(built.problem, pattern)
+    found = relaxed_duals(problem)
+    if found is None:
+        raise NoSolutionError("no schedule: the decomposition's master LP failed")
+    x, duals = found
+    return _Master(built, problem, x, duals, float(problem.c @ x), _shortfalls(problem, x))
+
+
+def _combination(
+    master: _Master, layout: Layout, pool: dict[str, list[Answer]],
+    part: Callable[[Answer], Array],
+) -> dict[str, Array]:  # fmt: skip
+    """Each building's `part` of its answers (channels, solution) in the master's combination:
+    a convex combination of solutions of a building's LP is a solution, and its channels and
+    cost are the combination's."""
+    out = {}
+    for recipe in layout.recipes:
+        weights = master.x[master.problem.variables[f"{recipe.key}:proposals"].slice]
+        chosen = np.array([part(a) for a in pool[recipe.key] if a.exact])
+        out[recipe.key] = weights @ chosen
+    return out
 
 
 def _master_prices(problem: Problem, duals: Array, layout: Layout, caps: Caps) -> Array:
-    """The restricted master's duals on the park balances (and the carbon cap) as prices."""
+    """A problem's duals on the park balances (and the carbon cap) as prices on the channels."""
     price = np.zeros(layout.size)
     for (park, carrier), block in layout.blocks.items():
         row = f"{park}:balance_{carrier}" if park else caps.carbon_name
         if row in problem.constraints:
             price[block] = -duals[problem.constraints[row].slice]
     return price
-
-
-def _refine(
-    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
-    coordinator: ProxModel, pool: dict[str, list[Answer]], bound: float, options: DecomposeOptions,
-) -> float:  # fmt: skip
-    """Column generation from the ADMM proposals: the master's duals price new proposals and
-    give another bound, until the master's relaxation is within tolerance of the bound."""
-    for _ in range(REFINE_ROUNDS):
-        built = restricted_master(scopes, table, caps, layout, pool)
-        found = relaxed_duals(built.problem)
-        if found is None:
-            break
-        x, duals = found
-        value = float(built.problem.c @ x)
-        price = _master_prices(built.problem, duals, layout, caps)
-        bound = max(bound, _lower_bound(runner, coordinator, price, pool, options.time_limit_s))
-        if value - bound <= options.tolerance * max(abs(value), 1e-9):
-            break
-    return bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,10 +376,6 @@ class _Recovered:
     size: tuple[int, int, int]
 
 
-TOLERANCE_KW = 1e-6
-"""A shortfall below this is solver noise, not a constraint that cannot hold."""
-
-
 def _shortfalls(problem: Problem, x: Array) -> dict[str, float]:
     """The master's shortfall and excess columns in use, by `<column>@<step>`."""
     short = {}
@@ -365,142 +387,41 @@ def _shortfalls(problem: Problem, x: Array) -> dict[str, float]:
     return short
 
 
-Pattern = dict[str, Array]
-"""Values of the heads' binary variables (a CHP's on/off), by variable name."""
-
-
-def _solve_master(
-    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout,
-    pool: dict[str, list[Answer]], options: DecomposeOptions, first: Pattern | None = None,
-) -> tuple[Built, Array, dict[str, float], Pattern | None]:  # fmt: skip
-    """Solve the restricted master; returns (built, x, shortfalls, the pattern to repair for).
-
-    With binaries in the heads, first with them fixed: at `first`, then at their values in the
-    master's LP relaxation rounded, then rounded up (a unit on wherever the LP runs it at all);
-    only if all fall short, the MILP: a master of thousands of dense proposal columns branches
-    slowly (30 s without a solution for a 100-building park). The pattern to repair for is the
-    rounded-up one: the buildings' extreme answers can take up a CHP's heat at min load (a
-    100-building park: feasible after 8 rounds), while doing without it where rounding turned
-    it off did not converge."""
-    built = restricted_master(scopes, table, caps, layout, pool)
-    limit = options.time_limit_s if options.time_limit_s is not None else MASTER_TIME_LIMIT_S
-    problem = built.problem
-    relaxed = relaxed_duals(problem) if _has_head_binaries(problem) else None
-    repair_for = None
-    if relaxed is not None:
-        repair_for = _pattern(problem, relaxed[0], up=True)
-        tries = [_pattern(problem, relaxed[0], up=False), repair_for]
-        for pattern in [first, *tries] if first is not None else tries:
-            fixed = _fixed(problem, pattern)
-            solution = solve(fixed, time_limit_s=limit, mip_gap=options.tolerance)
-            if solution.x is not None and not _shortfalls(problem, solution.x):
-                return built, solution.x, {}, pattern
-    solution = solve(problem, time_limit_s=limit, mip_gap=options.tolerance)
-    if solution.x is None:
-        raise NoSolutionError(f"no schedule: the master stopped ({solution.status})")
-    return built, solution.x, _shortfalls(problem, solution.x), repair_for
-
-
-def _head_variables(problem: Problem) -> list[str]:
-    """The master's binary variable blocks that belong to the heads, not to the proposals."""
-    return [
-        name
-        for name, v in problem.variables.items()
-        if not name.endswith(":proposals") and problem.integrality[v.start]
-    ]
-
-
-def _has_head_binaries(problem: Problem) -> bool:
-    return bool(_head_variables(problem))
-
-
-def _pattern(problem: Problem, x: Array, *, up: bool) -> Pattern:
-    """The heads' binaries in `x` rounded (or rounded up)."""
-    out = {}
-    for name in _head_variables(problem):
-        values = x[problem.variables[name].slice]
-        out[name] = np.ceil(values - ROUND_UP_ABOVE) if up else np.round(values)
-    return out
-
-
 def _fixed(problem: Problem, pattern: Pattern | None) -> Problem:
     """The problem with the heads' binaries fixed at `pattern` (unchanged without one)."""
     if not pattern:
         return problem
     lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
     for name, values in pattern.items():
-        block = problem.variables[name].slice
-        lower[block] = upper[block] = values
+        if name in problem.variables:
+            block = problem.variables[name].slice
+            lower[block] = upper[block] = values
     return replace(problem, col_lower=lower, col_upper=upper)
-
-
-def _repair(
-    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
-    pool: dict[str, list[Answer]], state: _State, short: dict[str, float],
-    pattern: Pattern | None,
-) -> bool:  # fmt: skip
-    """Phase I on the master's relaxation with the heads' binaries fixed at `pattern`: price
-    proposals first with every building pushed to its extreme on the rows short, then by the
-    relaxation's duals; True once none is short."""
-    push = _extreme_price(state.price, short, layout, caps)
-    for _ in range(REPAIR_ROUNDS):
-        for key, answer in answers(runner.ask("price", push, None, None, None)).items():
-            pool[key].append(answer)
-        problem = _fixed(restricted_master(scopes, table, caps, layout, pool).problem, pattern)
-        found = relaxed_duals(problem)
-        if found is None:
-            return False
-        if not _shortfalls(problem, found[0]):
-            return True
-        push = _master_prices(problem, found[1], layout, caps)
-    return False
-
-
-def _extreme_price(price: Array, short: dict[str, float], layout: Layout, caps: Caps) -> Array:
-    """Prices that push every building to its extreme on the rows the master could not meet."""
-    push = price.copy()
-    for where in short:
-        name, _, step_text = where.partition("@")
-        step = int(step_text)
-        owner, _, what = name.partition(":")
-        if what.startswith("shortfall_"):
-            carrier = what.removeprefix("shortfall_").partition("_kw")[0]
-            sign = -1.0 if name.endswith(":in") else 1.0
-            push[layout.blocks[(owner, carrier)].start + step] = sign * SHORTFALL_CNY_PER_KW
-        elif name.startswith(caps.carbon_name):
-            push[layout.blocks[("", "co2")]] = SHORTFALL_CNY_PER_KW
-        else:
-            cap = next(c for c in caps.imports if name.startswith(c.name))
-            t = int(np.flatnonzero(cap.steps)[step])
-            for (_park, carrier), block in layout.blocks.items():
-                if carrier == "electricity":
-                    push[block.start + t] = -SHORTFALL_CNY_PER_KW
-    return push
 
 
 def _recover(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
-    pool: dict[str, list[Answer]], state: _State, options: DecomposeOptions,
+    pool: dict[str, list[Answer]], master: _Master, seed: _Seed, options: DecomposeOptions,
 ) -> _Recovered:  # fmt: skip
-    """The master over every proposal, repaired if it falls short of a row, polished; a row it
-    still cannot meet raises UncombinedError (the plan then asks the centralized solve)."""
+    """The master with buildings that have binaries picked one answer each, and every
+    building's combined schedule; a row it cannot meet raises UncombinedError (the plan then
+    asks the centralized solve)."""
     limit = options.time_limit_s
-    built, x, short, pattern = _solve_master(scopes, table, caps, layout, pool, options)
-    if short and _repair(scopes, table, caps, layout, runner, pool, state, short, pattern):
-        built, x, short, _ = _solve_master(scopes, table, caps, layout, pool, options, pattern)
-    if short:
-        raise _short_error(short, table, caps)
-    problem = built.problem
-    targets = {}
-    for recipe in layout.recipes:
-        weights = x[problem.variables[f"{recipe.key}:proposals"].slice]
-        chosen = [a for a in pool[recipe.key] if a.exact]
-        targets[recipe.key] = np.sum(
-            [w * a.q for w, a in zip(weights, chosen, strict=True)], axis=0
-        )
+    if master.short:
+        raise _short_error(master.short, table, caps)
+    problem, x = master.problem, master.x
+    if problem.n_binaries > sum(v.size for v in seed.pattern.values()):
+        solution = solve(problem, time_limit_s=limit or MASTER_TIME_LIMIT_S,
+                         mip_gap=options.tolerance)  # fmt: skip
+        if solution.x is None:
+            raise NoSolutionError(f"no schedule: the master stopped ({solution.status})")
+        x = solution.x
+        if _shortfalls(problem, x):
+            raise _short_error(_shortfalls(problem, x), table, caps)
+    solutions = _combination(replace(master, x=x), layout, pool, lambda a: a.x)
     finals = {
         k: f
-        for k, f in runner.ask("fixed", np.zeros(layout.size), None, targets, limit).items()
+        for k, f in runner.ask("combined", np.zeros(layout.size), None, solutions, limit).items()
         if isinstance(f, Final)
     }
     frame = extract(problem, x, table.index)
@@ -542,8 +463,8 @@ def _short_error(short: dict[str, float], table: PlanInputs, caps: Caps) -> Unco
 
 
 def _assemble(
-    found: _Recovered, bound: float, state: _State, workers: int, build_seconds: float,
-    seconds: float, deadline: float | None, caps: Caps,
+    found: _Recovered, bound: float, iterations: int, converged: bool, workers: int,
+    build_seconds: float, seconds: float, deadline: float | None, caps: Caps,
 ) -> Decomposed:  # fmt: skip
     """Add the buildings' polished terms to the heads' and report against the bound."""
     costs = {k: v for k, v in found.problem_costs.items() if k not in ("buildings", "shortfall")}
@@ -561,7 +482,7 @@ def _assemble(
         size += np.array(final.size)
     objective = sum(costs.values())
     gap = max(0.0, (objective - bound) / max(abs(objective), 1e-9))
-    if state.converged:
+    if converged:
         status: Status = "optimal"
     elif deadline is not None and time.perf_counter() > deadline:
         status = "time_limit"
@@ -575,7 +496,7 @@ def _assemble(
         scalars=extra,
         lower_bound_cny=bound,
         gap=gap,
-        iterations=state.iterations,
+        iterations=iterations,
         workers=workers,
         build_seconds=build_seconds,
         solve_seconds=seconds - build_seconds,

@@ -6,8 +6,8 @@ horizon: q = C·x + q0. `respond` minimizes the subproblem's own cost + price·q
 + Σ ρ_j · h(q_j − target_j), where h is the quadratic ½d² interpolated at geometric breakpoints
 (scale·2⁻ᵏ): HiGHS in SciPy solves LPs warm but not QPs (measured: 130 ms a building QP, 1 ms
 a warm LP), so the proximal term is piecewise linear, exact at the breakpoints. With ρ = 0 it is
-the plain priced LP (a Lagrangian response); with every deviation bounded to zero it is the
-subproblem with its channels fixed (the final polish).
+the plain priced LP (a Lagrangian response); with a large ρ it nearly projects the target onto
+the subproblem's feasible set (a building leaves its target only where it cannot meet it).
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ import scipy.sparse as sp
 
 from energyhub.optimize.highs import WarmModel
 from energyhub.optimize.model import Array, Problem, Status
-
-FIXED_TOLERANCE = 1e-5
-"""How far a fixed channel may stray from its target (kW, or kg): a combination of solutions is
-feasible in exact arithmetic, but with every channel pinned, a store's terminal SOC can miss by
-the solver's tolerance summed over the steps."""
 
 BREAKPOINTS = 10
 """Segments on each side of the proximal term; the smallest is scale / 2⁹."""
@@ -48,8 +43,6 @@ class ProxModel:
         channels: sp.csr_array,
         offset: Array,
         scale: Array,
-        *,
-        relax: bool = False,
     ) -> None:
         self.problem, self.channels, self.offset = problem, channels, offset
         n, m = problem.n_variables, problem.a.shape[0]
@@ -67,9 +60,7 @@ class ProxModel:
         a = sp.vstack([sp.hstack([problem.a, sp.csr_array((m, extra))]), link])
         lower = np.concatenate([problem.col_lower, np.zeros(extra)])
         upper = np.concatenate([problem.col_upper, self._width, self._width, np.zeros(j)])
-        integrality = None if relax else problem.integrality
-        if integrality is not None:
-            integrality = np.concatenate([integrality, np.zeros(extra, np.uint8)])
+        integrality = np.concatenate([problem.integrality, np.zeros(extra, np.uint8)])
         self._model = WarmModel(
             np.concatenate([problem.c, np.zeros(extra)]),
             a,
@@ -83,7 +74,6 @@ class ProxModel:
         self._deviations = np.arange(n, n + 2 * segments * j)
         self._targets = np.arange(n + 2 * segments * j, n + extra)
         self._all = np.arange(n + extra)
-        self.respond(np.zeros(j))
 
     def respond(
         self,
@@ -106,23 +96,8 @@ class ProxModel:
         self._model.set_bounds(self._targets, target, target)
         return self._result(time_limit_s)
 
-    def fixed(self, target: Array, at_most: Array, time_limit_s: float | None = None) -> Response:
-        """Own cost only, with q = target within FIXED_TOLERANCE, or q ≤ target where `at_most`
-        is set."""
-        free = np.zeros(self._all.size - self.problem.n_variables)
-        self._model.set_costs(self._all, np.concatenate([self.problem.c, free]))
-        half = self._deviations.size // 2
-        below = np.tile(np.asarray(at_most, dtype=bool), half // self.j)
-        upper = np.full(2 * half, 0.0)
-        upper[: self.j] = FIXED_TOLERANCE  # the first segment above and below the target
-        upper[half : half + self.j] = FIXED_TOLERANCE
-        upper[half:] = np.where(below, np.inf, upper[half:])
-        self._model.set_bounds(self._deviations, np.zeros(upper.size), upper)
-        self._model.set_bounds(self._targets, target, target)
-        return self._result(time_limit_s, cold=True)
-
-    def _result(self, time_limit_s: float | None, *, cold: bool = False) -> Response:
-        result = self._model.solve(time_limit_s, cold=cold)
+    def _result(self, time_limit_s: float | None) -> Response:
+        result = self._model.solve(time_limit_s)
         if result.x is None:
             return Response(result.status, None, None, float("nan"))
         x = result.x[: self.problem.n_variables]

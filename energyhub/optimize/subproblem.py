@@ -47,10 +47,11 @@ class Recipe:
 
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """One question to one subproblem: prices (and a proximal target), or fixed channels."""
+    """One question to one subproblem: prices (and a proximal target), or a solution of it to
+    report (`combined`: the master's combination of its answers)."""
 
     recipe: bytes
-    mode: Literal["prox", "price", "fixed"]
+    mode: Literal["prox", "price", "combined"]
     price: Array
     rho: Array | None = None
     target: Array | None = None
@@ -58,16 +59,19 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """Channel values, own cost and own cost + price·q of one response."""
+    """Channel values, own cost and own cost + price·q of one response, and the solution."""
 
     key: str
     q: Array
     cost: float
     value: float
     exact: bool
-    """Whether the response honours the subproblem's binaries (its LP relaxation otherwise)."""
+    """Whether the response honours the subproblem's binaries (always, since every answer
+    solves the subproblem itself; the master takes only these)."""
     integer: bool
     """Whether the subproblem has binaries (then proposals are picked, not mixed)."""
+    x: Array
+    """The subproblem's solution: the master's combination of these is the building's plan."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +101,11 @@ class Failure:
 
 @dataclass
 class _Model:
-    """A built subproblem held by a worker: channel layout and its warm HiGHS models."""
+    """A built subproblem held by a worker: channel layout and its warm HiGHS model."""
 
     recipe: Recipe
     built: Built
-    relaxed: ProxModel
-    exact: ProxModel
+    prox: ProxModel
 
 
 _cache: dict[tuple[str, str], _Model] = {}
@@ -154,13 +157,7 @@ def _build(recipe: Recipe) -> _Model:
     matrix, offset = channels(recipe, built, spans)
     co2_cap = _co2_capacity(built, recipe)
     scale = scales(recipe, spans, co2_cap)
-    relaxed = ProxModel(built.problem, matrix, offset, scale, relax=True)
-    exact = (
-        relaxed
-        if built.problem.n_binaries == 0
-        else ProxModel(built.problem, matrix, offset, scale)
-    )
-    return _Model(recipe, built, relaxed, exact)
+    return _Model(recipe, built, ProxModel(built.problem, matrix, offset, scale))
 
 
 def _co2_capacity(built: Built, recipe: Recipe) -> float:
@@ -203,23 +200,16 @@ def answer_batch(
 
 def _answer(model: _Model, ask: Ask, time_limit_s: float | None) -> Answer | Final | Failure:
     key = model.recipe.key
-    if ask.mode == "fixed":
+    if ask.mode == "combined":
         if ask.target is None:
-            raise PlanError(f"{key}: a fixed answer needs a target")
-        at_most = np.zeros(ask.target.size, dtype=bool)
-        at_most[-1] = model.recipe.co2
-        reply = model.exact.fixed(ask.target, at_most, time_limit_s)
-        if reply.x is None:
-            why = f"its share of the coupling cannot be met alone (solver status {reply.status})"
-            return Failure(key, f"building {key}: {why}")
-        return _final(model, reply.x)
-    chosen = model.relaxed if ask.mode == "prox" else model.exact
-    reply = chosen.respond(ask.price, ask.rho, ask.target, time_limit_s)
+            raise PlanError(f"{key}: a combined answer needs the solution")
+        return _final(model, ask.target)
+    reply = model.prox.respond(ask.price, ask.rho, ask.target, time_limit_s)
     if reply.x is None or reply.q is None:
         return _failure(model, reply)
     integer = model.built.problem.n_binaries > 0
     value = reply.cost + float(ask.price @ reply.q)
-    return Answer(key, reply.q, reply.cost, value, chosen is model.exact or not integer, integer)
+    return Answer(key, reply.q, reply.cost, value, True, integer, reply.x)
 
 
 def _failure(model: _Model, reply: Response) -> Failure:
