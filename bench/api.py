@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py [--meters 1000] [--days 365] [--clients 50] [--requests 2000]
                                   [--load-requests 300] [--api-workers 1]
-                                  [--reuse] [--wrk-seconds 20]
+                                  [--reuse] [--wrk-seconds 20] [--load-cache-s S]
 
 1. Loads `meters` meters (100 buildings × 10 meters: main, PV, heat and cooling counters, five
    sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
@@ -14,6 +14,8 @@
    `/meters/{random}/latest`; prints p50, p99, requests/s and non-200 answers. Where `wrk` is
    installed (`apt-get install wrk`), the same paths again from wrk's `clients` connections for
    `--wrk-seconds`: a C client leaves the two shared cores to the API and PostgreSQL.
+   `--load-cache-s` sets the API's ENERGYHUB_API_LOAD_CACHE_S (default: the API's own, 1 s; 0:
+   every load answer queried): the 300 load paths (of 364 days) repeat, so most are reused.
 3. Runs the park's load query directly against the database — from the per-site rollup (what the
    API reads), summed from the meters' rollups, and summed from raw readings — one client, and
    prints each as a ratio to the per-site rollup.
@@ -142,10 +144,14 @@ async def load_year(url: str, meters: int, days: int) -> None:
     )
 
 
-def serve(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[str]:
+def serve(
+    url: str, port: int, workers: int, log: Path, load_cache_s: float | None
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     env.update(ENERGYHUB_DB_URL=url, ENERGYHUB_DB_POOL_MAX="10", ENERGYHUB_LOG_LEVEL="WARNING")
     env.update(ENERGYHUB_DB_CONNECT_TIMEOUT_S="120")  # queued requests wait for a connection
+    if load_cache_s is not None:
+        env.update(ENERGYHUB_API_LOAD_CACHE_S=str(load_cache_s))
     return subprocess.Popen(
         [sys.executable, "-m", "energyhub", "api", "--port", str(port), "--workers", str(workers)],
         env=env,
@@ -299,7 +305,7 @@ async def run(args: argparse.Namespace) -> None:
     print(f"database {DATABASE}: {rows:,} readings, {len(meter_ids)} meters")
     port = free_port()
     log = Path(tempfile.gettempdir()) / f"energyhub-bench-api-{port}.log"
-    server = serve(url, port, args.api_workers, log)
+    server = serve(url, port, args.api_workers, log, args.load_cache_s)
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_healthy(base, server)
@@ -312,8 +318,10 @@ async def run(args: argparse.Namespace) -> None:
             return f"/sites/park/load?step=15m&start={start:%Y-%m-%dT%H:%M:%SZ}&end={end:%Y-%m-%dT%H:%M:%SZ}"
 
         await hammer(base, token, [load_path() for _ in range(20)], 1)  # warm up
+        cache = "default" if args.load_cache_s is None else f"{args.load_cache_s:g} s"
         print(
-            f"energyhub api --workers {args.api_workers}, pools of 10 connections, 2 shared cores:"
+            f"energyhub api --workers {args.api_workers}, pools of 10 connections, "
+            f"load cache {cache}, 2 shared cores:"
         )
         for name, make, count in (
             ("/sites/park/load?step=15m, a random 24 h", load_path, args.load_requests),
@@ -360,6 +368,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--wrk-seconds", type=int, default=20, help="Seconds of wrk load per route, if installed."
+    )
+    parser.add_argument(
+        "--load-cache-s",
+        type=float,
+        default=None,
+        help="The API's ENERGYHUB_API_LOAD_CACHE_S (default: its own; 0: off).",
     )
     asyncio.run(run(parser.parse_args()))
 
