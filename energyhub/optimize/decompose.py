@@ -59,6 +59,7 @@ from energyhub.optimize.model import (
     scalars,
     solve,
 )
+from energyhub.optimize.prox import BREAKPOINTS
 from energyhub.optimize.runner import Runner, answers, open_executor, recipes
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.subproblem import Answer, Final
@@ -93,8 +94,8 @@ back to the centralized solve."""
 TOLERANCE_KW = 1e-6
 """A shortfall below this is solver noise, not a constraint that cannot hold."""
 
-BREAKPOINT_SHARE = 1.0 / 512.0
-"""The proximal term's first breakpoint as a share of its scale (`prox.BREAKPOINTS` = 10)."""
+BREAKPOINT_SHARE = 2.0 ** (1 - BREAKPOINTS)
+"""The proximal term's first breakpoint as a share of its scale."""
 
 
 @dataclass(frozen=True, slots=True)
