@@ -3,6 +3,7 @@
     .venv/bin/python bench/api.py [--meters 1000] [--days 365] [--clients 50] [--requests 2000]
                                   [--load-requests 300] [--api-workers 1]
                                   [--reuse] [--wrk-seconds 20] [--load-cache-s S]
+                                  [--direct-runs 20]
 
 1. Loads `meters` meters (100 buildings × 10 meters: main, PV, heat and cooling counters, five
    sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
@@ -18,7 +19,7 @@
    every load answer queried): the 300 load paths (of 364 days) repeat, so most are reused.
 3. Runs the park's load query directly against the database — from the per-site rollup (what the
    API reads), summed from the meters' rollups, and summed from raw readings — one client, and
-   prints each as a ratio to the per-site rollup.
+   prints each as a ratio to the per-site rollup (median of `--direct-runs`; 0 skips it).
 
 Not a test: it prints figures. Needs the PostgreSQL of ENERGYHUB_BENCH_PG_URL (default local).
 """
@@ -345,9 +346,11 @@ async def run(args: argparse.Namespace) -> None:
             server.kill()
     if log.stat().st_size:
         print(f"the API's log ({log}) ends with:\n{log.read_text()[-2000:]}")
-    print("park load query straight on the database, one client, median of 20:")
+    if not args.direct_runs:
+        return
+    print(f"park load query straight on the database, one client, median of {args.direct_runs}:")
     for step, span in (("15m", timedelta(days=1)), ("1h", timedelta(days=7))):
-        ms = await direct(url, args.days, step, span, 20)
+        ms = await direct(url, args.days, step, span, args.direct_runs)
         base = ms["site rollup"]
         print(
             f"  step {step} over {span.days} d: "
@@ -374,6 +377,9 @@ def main() -> None:
         type=float,
         default=None,
         help="The API's ENERGYHUB_API_LOAD_CACHE_S (default: its own; 0: off).",
+    )
+    parser.add_argument(
+        "--direct-runs", type=int, default=20, help="Direct database queries per way (0: none)."
     )
     asyncio.run(run(parser.parse_args()))
 
