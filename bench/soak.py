@@ -12,6 +12,9 @@ reading at its commit) is the delay from publish to commit.
 Every 10 s it samples the RSS of every process (simulator, broker, ingest supervisor and workers,
 API) and the lag, prints the curve as a table and a summary (start/end/max RSS per process, max
 lag, readings published vs stored, API answers), and writes the samples to a CSV. Not a test.
+
+Ctrl-C (SIGINT) stops the simulator, the API, the ingest and Mosquitto, prints what was sampled
+so far, drops the database and exits 130.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import csv
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -145,14 +149,15 @@ class Stack:
         return pids
 
     def stop(self) -> None:
-        for process in self.processes.values():
+        """SIGTERM each process, the last started first (the simulator before the broker)."""
+        for process in reversed(self.processes.values()):
             if process.poll() is None:
                 process.terminate()
-        for process in self.processes.values():
             try:
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 def children(pid: int) -> list[int]:
@@ -275,15 +280,26 @@ async def poll_api(stack: Stack, stop: asyncio.Event, statuses: Counter[int]) ->
             await asyncio.sleep(0.5)
 
 
-async def soak(stack: Stack, seconds: int) -> tuple[list[Sample], int, Counter[int], float]:
-    stop, statuses = asyncio.Event(), Counter[int]()
+@dataclass
+class Results:
+    """What a soak gathered; filled as it goes, so that an interrupted one still has its samples."""
+
+    samples: list[Sample] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    published: int | None = None
+    """Readings the simulator published; None until it has finished."""
+    drain_s: float | None = None
+
+
+async def soak(stack: Stack, seconds: int, results: Results) -> None:
+    stop, statuses = asyncio.Event(), results.statuses
     poller = asyncio.create_task(poll_api(stack, stop, statuses))
     counts = stack.root / "published"
     simulator = stack.start(
         "simulator", sys.executable, __file__, "--publish", "--site", str(stack.root / "site.yaml"),
         "--url", f"mqtt://127.0.0.1:{stack.broker_port}", "--seconds", str(seconds), "--counts", str(counts),
     )  # fmt: skip
-    samples: list[Sample] = []
+    samples = results.samples
     began = time.monotonic()
     async with httpx.AsyncClient(timeout=5) as client:
         while simulator.poll() is None:
@@ -291,6 +307,7 @@ async def soak(stack: Stack, seconds: int) -> tuple[list[Sample], int, Counter[i
             print_row(samples[-1], header=len(samples) == 1)
             await asyncio.sleep(max(SAMPLE_S * len(samples) - (time.monotonic() - began), 0.1))
         published = int(counts.read_text()) if counts.exists() else -1
+        results.published = published
         drained = time.monotonic()
         while time.monotonic() - drained < 120:
             last = await sample(stack, client, began)
@@ -299,10 +316,9 @@ async def soak(stack: Stack, seconds: int) -> tuple[list[Sample], int, Counter[i
             await asyncio.sleep(1)
         samples.append(last)
         print_row(last, header=False)
-        drain_s = time.monotonic() - drained
+        results.drain_s = time.monotonic() - drained
     stop.set()
     await poller
-    return samples, published, statuses, drain_s
 
 
 NAMES = ["simulator", "broker", "ingest", "worker-0", "worker-1", "api"]
@@ -321,31 +337,29 @@ def print_row(s: Sample, header: bool) -> None:
     print(f"{s.t_s:>6.0f} {rss} {lag} {behind} {s.written:>10}", flush=True)
 
 
-def report(
-    samples: list[Sample],
-    published: int,
-    stored: int,
-    statuses: Counter[int],
-    drain_s: float,
-    out: Path,
-) -> None:
+def report(results: Results, stored: int, out: Path) -> None:
+    samples = results.samples
     print("\nRSS (MB) per process: start / end / max")
     for name in NAMES:
-        values = [s.rss_mb[name] for s in samples if s.rss_mb.get(name) is not None]
+        values = [mb for s in samples if (mb := s.rss_mb.get(name)) is not None]
         if values:
-            print(f"  {name:<10} {values[0]:8.1f} {values[-1]:8.1f} {max(values):8.1f}")  # type: ignore[arg-type]
+            print(f"  {name:<10} {values[0]:8.1f} {values[-1]:8.1f} {max(values):8.1f}")
     lags = [s.lag_s for s in samples if s.lag_s is not None]
-    behind = [s.behind_s for s in samples[:-1] if s.behind_s is not None]
+    finished = results.drain_s is not None  # else the last sample was taken while publishing
+    behind = [s.behind_s for s in (samples[:-1] if finished else samples) if s.behind_s is not None]
     print(
         f"lag (ingest metric): max {max(lags, default=float('nan')):.2f} s, last {lags[-1] if lags else float('nan'):.2f} s"
     )
     print(
         f"now − newest stored reading while publishing: max {max(behind, default=float('nan')):.2f} s"
     )
-    print(
-        f"readings published {published:,}, stored {stored:,} (drained {drain_s:.1f} s after the last publish)"
-    )
-    print(f"API answers: {dict(sorted(statuses.items()))}")
+    if results.published is None:
+        print(f"readings stored {stored:,} (interrupted: the simulator's count is unknown)")
+    else:
+        print(
+            f"readings published {results.published:,}, stored {stored:,} (drained {results.drain_s:.1f} s after the last publish)"
+        )
+    print(f"API answers: {dict(sorted(results.statuses.items()))}")
     try:
         print(f"load average: {os.getloadavg()}")
     except OSError:
@@ -384,30 +398,48 @@ def main() -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     stack = Stack(root, db_url, free_port(), free_port(), free_port(), "")
+    results = Results()
+    interrupted = False
     try:
-        stack.token = asyncio.run(prepare(db_url, args.rate // METERS_PER_BUILDING, root))
-        stack.start("broker", "mosquitto", "-c", str(broker_config(root, stack.broker_port)))
-        wait_port(stack.broker_port)
-        stack.start("ingest", sys.executable, "-m", "energyhub", "ingest", "--workers", "2")
-        wait_log(stack, "ingest", " subscribed to ", 2)
-        stack.start("api", sys.executable, "-m", "energyhub", "api")
-        wait_port(stack.api_port, 60)
-        print(
-            f"soak: {args.rate:,} readings/s for {args.minutes:g} min; logs in {root}", flush=True
-        )
-        samples, published, statuses, drain_s = asyncio.run(soak(stack, round(args.minutes * 60)))
-        with psycopg.connect(db_url) as conn:
-            stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
-        restarts = (root / "ingest.log").read_text(errors="replace").count("restarting in")
-        report(samples, published, int(stored), statuses, drain_s, args.csv)
-        print(f"ingest worker restarts: {restarts}")
+        try:
+            start_stack(stack, args.rate)
+            print(
+                f"soak: {args.rate:,} readings/s for {args.minutes:g} min; logs in {root}",
+                flush=True,
+            )
+            asyncio.run(soak(stack, round(args.minutes * 60), results))
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+            interrupted = True
+            running = ", ".join(reversed(stack.processes)) or "nothing started yet"
+            print(f"\ninterrupted: stopping {running}", flush=True)
+        finally:
+            stack.stop()
+        if results.samples:
+            with psycopg.connect(db_url) as conn:
+                stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
+            restarts = (root / "ingest.log").read_text(errors="replace").count("restarting in")
+            report(results, int(stored), args.csv)
+            print(f"ingest worker restarts: {restarts}")
     finally:
-        stack.stop()
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
         shutil.rmtree(root, ignore_errors=True)
+    if interrupted:
+        sys.exit(130)
+
+
+def start_stack(stack: Stack, rate: int) -> None:
+    """The database's schema, site and API key, then Mosquitto, the ingest and the API."""
+    stack.token = asyncio.run(prepare(stack.db_url, rate // METERS_PER_BUILDING, stack.root))
+    stack.start("broker", "mosquitto", "-c", str(broker_config(stack.root, stack.broker_port)))
+    wait_port(stack.broker_port)
+    stack.start("ingest", sys.executable, "-m", "energyhub", "ingest", "--workers", "2")
+    wait_log(stack, "ingest", " subscribed to ", 2)
+    stack.start("api", sys.executable, "-m", "energyhub", "api")
+    wait_port(stack.api_port, 60)
 
 
 if __name__ == "__main__":
