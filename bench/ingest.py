@@ -106,10 +106,11 @@ class Broker:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def single_messages(prefix: str, count: int) -> dict[str, list[bytes]]:
+def single_messages(prefix: str, count: int, days_back: int = 5) -> dict[str, list[bytes]]:
     """`count` single readings from SINGLE_METERS meters spread over the buildings, 1 s apart
-    (several buildings, so that workers partitioned by site share the stream)."""
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)
+    (several buildings, so that workers partitioned by site share the stream), from `days_back`
+    days ago (another stream into the same table must start elsewhere, or it is all duplicates)."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days_back)
     by_topic: dict[str, list[bytes]] = {}
     for i in range(count):
         m = i % SINGLE_METERS
@@ -327,7 +328,7 @@ def main(messages: int, frames: int, naive: int, naive_frames: int) -> None:
         sub_rate, sub_publish_s = mosquitto_sub_rate(broker, singles, prefix)
         a = ingest_rate(url, broker, singles, prefix, messages)
         shared_prefix = f"s{prefix}"
-        shared = ingest_rate(url, broker, single_messages(shared_prefix, messages), shared_prefix, messages, "shared")
+        shared = ingest_rate(url, broker, single_messages(shared_prefix, messages, days_back=8), shared_prefix, messages, "shared")
         frames_by_topic = frame_messages(prefix, frames)
         b = ingest_rate(url, broker, frames_by_topic, prefix, frames * METERS)
         copy_rate = raw_copy_rate(url, frames * METERS)
