@@ -161,11 +161,6 @@ def build_virtual(virtual: Virtual, caps: Caps) -> Built:
     return Built(m.build(), tuple(contexts))
 
 
-def member_index(groups: Sequence[Group]) -> dict[str, tuple[Group, int]]:
-    """Each real building's group and its position in it."""
-    return {key: (g, i) for g in groups for i, key in enumerate(g.members)}
-
-
 def head_binaries(built: Built, x: Array) -> dict[str, NDArray[np.float64]]:
     """The heads' binary blocks in `x`, rounded, by variable name."""
     problem, out = built.problem, {}

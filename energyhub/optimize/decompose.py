@@ -1,26 +1,29 @@
-"""Park and city plans by decomposition: buildings solved apart, coordinated by prices.
+"""Park and city plans by decomposition: buildings solved apart, coordinated through the parks.
 
-Method (a virtual plan, then price-directed proximal rounds and a restricted master):
+Method (a virtual plan, then proximal rounds of the buildings and a restricted master):
 
-1. The *virtual plan* (`aggregate`): every park's buildings merged into a few virtual buildings
+1. The *virtual plan* (`aggregate`): every park's like buildings merged into a virtual one
    (summed sizes and demands, same asset functions), with the real heads and caps, solved as one
-   small MILP. It is a relaxation, so its bound is a lower bound of the plan; it fixes the heads'
-   binaries (a CHP's on/off) for what follows, so the rest is a linear program where prices
-   support the optimum; its duals price the park balances and caps; and each building's share
-   of its group's own production (by its share of the group's sizes) is a first target.
+   small MILP. It is a relaxation, so its bound is a lower bound of the plan. It fixes the heads'
+   binaries (a CHP's on/off) for what follows, so the rest is a linear program; its duals price
+   the park balances and caps; and each building's share of its virtual building's draw is its
+   first target (`_shares`).
 2. Each building is a subproblem built by the same asset functions as a centralized plan, fed
    from its park's bus (`levels.build_building`); its *channels* are what coupling constraints
    sum: its draw from the park per carrier and step, and its CO₂ when a carbon cap is set. In
-   every round the buildings (in parallel on the executor) answer the prices with a proximal
-   term around their target (piecewise linear, see `prox`): the first round nearly projects the
-   shares onto each building's own feasible set; later rounds are stabilized column generation,
-   priced by the master's duals around the master's last combination.
+   every round the buildings (in parallel on the executor) answer with a proximal term around
+   their target (piecewise linear, see `prox`). Projection rounds weigh it above every price, so
+   a building leaves its target only where the target is infeasible for it; the next targets
+   spread what the answers together miss of the virtual plan's draws over the buildings
+   (alternating projections). When that stalls, or while the master is short of a row, a
+   stabilized column-generation round prices the buildings by the master's duals around the
+   master's last combination, with a proximal weight that halves each time.
 3. The restricted master (`master`) combines each building's answers under the real park
    balances, connection limits, demand charges, shared assets and caps with the heads' binaries
-   fixed: whatever it picks holds every coupling constraint exactly. Rounds stop once its
-   objective is within the tolerance of the bound (or at the iteration or time limit). A row it
-   cannot meet gets rounds with every building pushed to its extreme on the rows short; if it
-   still cannot, the plan falls back to the centralized solve, which names the row and step.
+   fixed: whatever it picks holds every coupling constraint exactly. Rounds stop once it is
+   within the tolerance of the bound, at the iteration or time limit, or after PATIENCE rounds
+   that hardly improve it. A master still short of a row raises UncombinedError: the plan then
+   falls back to the centralized solve, which tells whether and where the row cannot hold.
 4. Each building's schedule is the master's combination of its answers' solutions (a convex
    combination of an LP's solutions is one, with the combined channels and cost), so the plan
    is the master's. Gap = (objective − bound) / objective.

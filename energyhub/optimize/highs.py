@@ -103,13 +103,10 @@ class WarmModel:
         if other.shape == self.shape:
             self._h.setBasis(other._h.getBasis())
 
-    def solve(self, time_limit_s: float | None = None, *, cold: bool = False) -> WarmResult:
-        """Solve from the previous basis (or from scratch); x and objective are None without a
-        feasible point."""
+    def solve(self, time_limit_s: float | None = None) -> WarmResult:
+        """Solve from the previous basis; x and objective are None without a feasible point."""
         if time_limit_s is not None:
             self._h.setOptionValue("time_limit", float(time_limit_s))
-        if cold:
-            self._h.clearSolver()
         self._h.run()
         name = str(self._h.getModelStatus()).rpartition(".")[2]
         status: Status = _STATUS.get(name, "error")

@@ -1,15 +1,11 @@
-"""The coordinator's models: the parks' heads with what stands in for their buildings.
+"""The coordinator's model: the parks' heads with each building as a mix of its answers.
 
-Both are built by the same asset functions as a centralized plan (`levels.add_park` on each
-park's head node, `coupling.add_caps` across them); only the buildings differ:
-
-- the *aggregate* model puts one free variable per park, carrier and step where the buildings'
-  summed draw would be (and one for their summed CO₂): the ADMM coordination step and the head's
-  part of the Lagrangian bound;
-- the *restricted master* puts, for each building, a convex combination of the proposals it has
-  made (one of them, if the building has binaries). Its balances and caps are the real ones, so
-  whatever it picks holds every coupling constraint exactly. Shortfall columns at a high price
-  keep it solvable; a plan that still needs them cannot meet the constraint they relieve.
+Built by the same asset functions as a centralized plan (`levels.add_park` on each park's head
+node, `coupling.add_caps` across them); the *restricted master* puts, for each building, a
+convex combination of the proposals it has made (one of them, if the building has binaries).
+Its balances and caps are the real ones, so whatever it picks holds every coupling constraint
+exactly. Shortfall columns at a high price keep it solvable; a plan that still needs them cannot
+meet the constraint they relieve.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from energyhub.optimize.coupling import Caps, add_caps
@@ -95,35 +90,6 @@ def park_carriers_of(scopes: Sequence[Scope], park: str) -> list[Carrier]:
 def head_only(scope: Scope) -> Scope:
     """The park without its buildings: the head node with the grid and shared assets."""
     return replace(scope, nodes=(scope.nodes[0],))
-
-
-def aggregate_model(
-    scopes: Sequence[Scope], inputs: PlanInputs, caps: Caps, layout: Layout
-) -> tuple[Built, sp.csr_array]:
-    """The heads with free aggregate columns for the buildings; rows mapping x to the layout."""
-    m = ModelBuilder()
-    columns = np.zeros(layout.size, dtype=np.int64)
-
-    def hook(ctx: Context) -> None:
-        for carrier in park_carriers_of(scopes, ctx.scope.id):
-            block = layout.blocks[(ctx.scope.id, carrier)]
-            var = m.add_variables(f"{ctx.scope.id}:buildings_{carrier}_kw", ctx.n, -np.inf, np.inf)
-            ctx.inject(ctx.scope.grid_node, carrier, var.name, var.expr())
-            columns[block] = np.arange(var.start, var.start + var.size)
-
-    contexts = tuple(add_park(m, head_only(s), inputs, None, hook) for s in scopes)
-    if CO2_CHANNEL in layout.blocks:
-        co2 = m.add_variables("buildings_co2_kg", 1, 0.0, np.inf)
-        m.add_account("co2_kg:buildings", co2.expr())
-        columns[layout.blocks[CO2_CHANNEL]] = co2.start
-    if not caps.empty:
-        add_caps(m, contexts, caps)
-    built = Built(m.build(), contexts)
-    rows = sp.csr_array(
-        (np.ones(layout.size), (np.arange(layout.size), columns)),
-        shape=(layout.size, built.problem.n_variables),
-    )
-    return built, rows
 
 
 def _proposals(m: ModelBuilder, key: str, answers: Sequence[Answer], integer: bool) -> Expr:
