@@ -79,6 +79,10 @@ STABILIZE_RHO = 0.2
 building a few breakpoints from the master's combination (its shortfall prices move it all
 the way on the rows short)."""
 
+KEEP_ANSWERS = 30
+"""Answers the master keeps of each building: the first (its share, projected) and the latest,
+so a long run of a large city does not grow the master without bound."""
+
 RHO_DECAY = 0.5
 """Each column-generation round's proximal weight as a share of the one before: answers reach
 further from the master's combination while it makes little progress."""
@@ -278,7 +282,7 @@ def decompose(
         while True:
             replies = answers(runner.ask("prox", price, rho, targets, limit))
             for key, answer in replies.items():
-                pool[key].append(answer)
+                pool[key] = [*pool[key][:1], *pool[key][1:][2 - KEEP_ANSWERS :], answer]
             iterations += 1
             master = _master(scopes, table, caps, layout, pool, seed.pattern)
             gap, before = _gap(master, seed.bound), excess
