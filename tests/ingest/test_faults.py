@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,12 +29,23 @@ READINGS = "SELECT count(*) FROM readings"
 METERS = ["main", "indoor", "occupancy", "pv"]
 
 
-def stream(prefix: str, count: int, start: int = 0) -> list[tuple[str, bytes]]:
+def b01_meters(i: int) -> str:
+    return f"expo/b01/{METERS[i % 4]}"
+
+
+def five_mains(i: int) -> str:
+    """The main meters of five buildings, so that workers partitioned by site share the stream."""
+    return f"expo/b0{1 + i % 5}/main"
+
+
+def stream(
+    prefix: str, count: int, start: int = 0, topic: Callable[[int], str] = b01_meters
+) -> list[tuple[str, bytes]]:
     """`count` single readings, each (meter, ts) distinct, all in the past."""
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
     return [
         (
-            f"{prefix}/expo/b01/{METERS[i % 4]}",
+            f"{prefix}/{topic(i)}",
             orjson.dumps({"ts": (base + timedelta(seconds=i)).isoformat(), "value": float(i)}),
         )
         for i in range(start, start + count)
@@ -152,18 +164,6 @@ async def test_database_restart_mid_stream(
         await assert_exactly_once(database.url, 6_000)
 
 
-def across_buildings(prefix: str, count: int, start: int = 0) -> list[tuple[str, bytes]]:
-    """Like `stream`, over the main meters of five buildings (so that partitions share it)."""
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    return [
-        (
-            f"{prefix}/expo/b0{1 + i % 5}/main",
-            orjson.dumps({"ts": (base + timedelta(seconds=i)).isoformat(), "value": float(i)}),
-        )
-        for i in range(start, start + count)
-    ]
-
-
 async def test_partitioned_workers_lose_nothing_across_a_broker_restart(
     site_db: str, prefix: str, broker: Broker
 ) -> None:
@@ -174,11 +174,11 @@ async def test_partitioned_workers_lose_nothing_across_a_broker_restart(
         running_worker(settings, 0, workers=2) as first,
         running_worker(settings, 1, workers=2) as second,
     ):
-        await publish(across_buildings(prefix, 4_000), broker.url)
+        await publish(stream(prefix, 4_000, topic=five_mains), broker.url)
         assert await wait_for(site_db, READINGS, 4_000, 60) == 4_000
         broker.stop()
         broker.start()
-        await publish(across_buildings(prefix, 4_000, start=4_000), broker.url)
+        await publish(stream(prefix, 4_000, start=4_000, topic=five_mains), broker.url)
         assert await wait_for(site_db, READINGS, 8_000, 60) == 8_000
         assert first.source.reconnects >= 1 and second.source.reconnects >= 1
     await assert_exactly_once(site_db, 8_000)
