@@ -26,12 +26,13 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 test: $(INSTALLED) services lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(INSTALLED) services
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
 
-bench: $(INSTALLED) services
+bench: $(INSTALLED)
+	bash scripts/services.sh bench
 	$(BIN)/python bench/store.py
 
 clean:

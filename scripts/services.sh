@@ -3,7 +3,8 @@
 # Mosquitto on 127.0.0.1:1883, plus Node.js for the TimescaleDB (WebAssembly) test server and
 # Chromium with chromedriver for the browser test of /ui.
 # Uses the distribution's own tools; installs the Debian packages where they are missing.
-# `services.sh install` only installs what is missing (the demo starts private servers itself).
+# `services.sh install` only installs what is missing (the demo starts private servers itself);
+# `services.sh bench` also installs wrk, the HTTP load generator of bench/api.py.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -62,6 +63,11 @@ fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   echo "services: installing Chromium and chromedriver"
   apt_install chromium chromium-driver
+fi
+
+if [ "${1:-}" = bench ] && ! command -v wrk >/dev/null; then
+  echo "services: installing wrk"
+  apt_install wrk
 fi
 
 listening 5432 || { echo "services: PostgreSQL is not listening on 127.0.0.1:5432" >&2; exit 1; }

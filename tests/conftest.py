@@ -29,6 +29,28 @@ def _with_database(url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
+TSDB_FIXTURES = {"tsdb_server", "tsdb_url"}
+
+
+def _uses_tsdb(item: pytest.Item) -> bool:
+    if TSDB_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("store_url") == "timescaledb"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two xdist workers with `--dist loadgroup`; a group stays on one worker, one
+    test after another. The TimescaleDB tests share one test server (it takes one connection at a
+    time); `timed` tests (the system tests, the demo, the simulated park) have deadlines that two
+    of them side by side on two cores could miss, so they run one after another too."""
+    for item in items:
+        if _uses_tsdb(item):
+            item.add_marker(pytest.mark.xdist_group("timescaledb"))
+        elif item.get_closest_marker("timed") or item.get_closest_marker("system"):
+            item.add_marker(pytest.mark.xdist_group("timed"))
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A new, empty database on the real PostgreSQL, dropped after the test."""

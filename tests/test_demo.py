@@ -27,6 +27,8 @@ SHARED_BROKER = os.environ.get("ENERGYHUB_MQTT_URL", "mqtt://127.0.0.1:1883")
 PG_URL = re.compile(r"private PostgreSQL at postgresql://postgres@127\.0\.0\.1:(\d+)/")
 MQTT_URL = re.compile(r"private Mosquitto at mqtt://127\.0\.0\.1:(\d+)")
 
+pytestmark = pytest.mark.timed  # the demo must make a scheduler step per simulated quarter hour
+
 
 def bare_env() -> dict[str, str]:
     """The environment without any ENERGYHUB_ setting: the demo must start its own services."""

@@ -62,6 +62,7 @@ async def until(test: Any, timeout_s: float) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.timed
 async def test_mqtt_notifications_survive_a_broker_restart(
     site_db: str, prefix: str, tmp_path: Path
 ) -> None:

@@ -23,7 +23,7 @@ from energyhub.store.sync import sync_site
 
 from .conftest import Broker, ingest_settings, publish, running_worker, scalar, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 READINGS = "SELECT count(*) FROM readings"
 METERS = ["main", "indoor", "occupancy", "pv"]

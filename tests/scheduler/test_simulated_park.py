@@ -44,6 +44,8 @@ from .conftest import (
     scheduler_settings,
 )
 
+pytestmark = pytest.mark.timed  # a step every 0.94 s of wall time
+
 STEP = timedelta(minutes=15)
 SPEED = 960.0
 """Simulated seconds per wall second: a simulated day in 90 s, a step in 0.94 s."""
