@@ -155,6 +155,13 @@ class Settings(BaseSettings):
         description="Seconds a /sites/{id}/load answer is reused for the same request (per API "
         "process; key and scope still checked each time); 0: off.",
     )
+    api_access_cache_entries: int = Field(
+        default=10_000,
+        ge=0,
+        description="Key and site-scope answers each API process keeps while it hears "
+        "PostgreSQL's notice of every key and site change (LISTEN); 0: every request looks its "
+        "key up in the database.",
+    )
     api_plan_workers: int = Field(
         default=1, ge=1, le=16, description="Plans the API solves at once (more wait their turn)."
     )

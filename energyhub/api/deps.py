@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,14 +14,23 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from energyhub.api.errors import ApiError
-from energyhub.api.keys import ApiKey, Role, find_key
+from energyhub.api.keys import ApiKey, Role, digest
 from energyhub.api.schemas.common import ID_PATTERN
-from energyhub.api.scope import MeterAccess, SiteAccess, key_meter_access, key_site_access
+from energyhub.api.scope import (
+    MeterAccess,
+    RequestDb,
+    SiteAccess,
+    key_meter_access,
+    key_site_access,
+)
 from energyhub.config import Settings
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from energyhub.api.access_cache import AccessCache
     from energyhub.api.cache import ResponseCache
     from energyhub.api.jobs import PlanRunner
     from energyhub.api.metrics import ApiMetrics
@@ -37,6 +47,7 @@ class ApiState:
     runner: PlanRunner
     metrics: ApiMetrics
     load_cache: ResponseCache
+    access_cache: AccessCache
 
 
 async def get_state(request: Request) -> ApiState:
@@ -53,12 +64,21 @@ CONNECTION_WAIT_S = 2.0
 to give: the request answers 503 after this, not after the pool's connect timeout (10 s)."""
 
 
-async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """One pooled autocommit connection for the whole request. Straight from the request, not
-    through StateDep: FastAPI spends some 50 µs on each dependency of every request."""
+async def get_db(request: Request) -> AsyncIterator[RequestDb]:
+    """The request's database: one pooled autocommit connection, taken on first use and kept to
+    the request's end. Straight from the request, not through StateDep: FastAPI spends some
+    50 µs on each dependency of every request."""
     pool: AsyncConnectionPool = request.app.state.api.pool
-    async with pool.connection(timeout=CONNECTION_WAIT_S) as conn:
-        yield conn
+    async with AsyncExitStack() as stack:
+        yield RequestDb(pool, stack, CONNECTION_WAIT_S)
+
+
+DbDep = Annotated[RequestDb, Depends(get_db)]
+
+
+async def get_conn(db: DbDep) -> AsyncConnection:
+    """The request's connection, taken now (routes that query whatever the caches hold)."""
+    return await db.conn()
 
 
 ConnDep = Annotated[AsyncConnection, Depends(get_conn)]
@@ -85,9 +105,29 @@ def _active(key: ApiKey | None) -> ApiKey:
     return key
 
 
-async def current_key(conn: ConnDep, credentials: CredentialsDep) -> ApiKey:
+async def _key_site(
+    request: Request, db: RequestDb, token: str, site_id: str | None
+) -> tuple[ApiKey | None, ZoneInfo | None]:
+    """`key_site_access`, answered from the process's AccessCache when it holds the answer."""
+    state: ApiState = request.app.state.api
+    cache, metrics = state.access_cache, state.metrics
+    entry = (digest(token), site_id)
+    hit = cache.get(entry)
+    if hit is not None:
+        metrics.access_cache_hits.inc()
+        return hit
+    metrics.access_cache_misses.inc()
+    generation = cache.generation  # read before the query: see AccessCache.put
+    key, zone = await key_site_access(await db.conn(), token, site_id)
+    if key is not None:
+        cache.put(generation, entry, (key, zone))
+    return key, zone
+
+
+async def current_key(request: Request, db: DbDep, credentials: CredentialsDep) -> ApiKey:
     """The caller's active key, or 401."""
-    return _active(await find_key(conn, _token(credentials)))
+    key, _ = await _key_site(request, db, _token(credentials), None)
+    return _active(key)
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
@@ -96,7 +136,7 @@ _SITE_ID = re.compile(ID_PATTERN)
 MAX_METER_ID = 2**31 - 1
 
 
-async def site_key(request: Request, conn: ConnDep, credentials: CredentialsDep) -> SiteAccess:
+async def site_key(request: Request, db: DbDep, credentials: CredentialsDep) -> SiteAccess:
     """`current_key` and the path's `site_id` in the key's scope, in one query: 401 here, as
     `current_key` does; 404 for a site out of scope only from the route (`SiteAccess.zone`), after
     FastAPI has checked the parameters. A path id the route will refuse is not looked up."""
@@ -104,7 +144,7 @@ async def site_key(request: Request, conn: ConnDep, credentials: CredentialsDep)
     site_id = request.path_params.get("site_id")
     if not (isinstance(site_id, str) and len(site_id) <= 64 and _SITE_ID.match(site_id)):
         site_id = None
-    key, zone = await key_site_access(conn, token, site_id)
+    key, zone = await _key_site(request, db, token, site_id)
     return SiteAccess(_active(key), site_id, zone)
 
 

@@ -43,6 +43,14 @@ class ApiMetrics:
         )
         self.load_cache_hits = load_cache.labels("hit")
         self.load_cache_misses = load_cache.labels("miss")
+        access_cache = Counter(
+            "energyhub_api_access_cache",
+            "Key and scope checks answered from the process's cache (hit) or the database (miss)",
+            ["outcome"],
+            registry=r,
+        )
+        self.access_cache_hits = access_cache.labels("hit")
+        self.access_cache_misses = access_cache.labels("miss")
 
 
 class MetricsMiddleware:

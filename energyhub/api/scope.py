@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
 
 from energyhub.api.errors import not_found
 from energyhub.api.keys import ApiKey, digest
@@ -94,6 +96,24 @@ WHERE k.key_sha256 = %(digest)s AND k.revoked_at IS NULL"""
 """The active key of a token and `METER` in one round trip (no row: unknown or revoked key)."""
 
 KEY_COLUMNS = 7
+
+
+class RequestDb:
+    """A request's pooled connection, taken from the pool on first use and returned when the
+    request's `stack` closes: an answer the caches hold needs no connection."""
+
+    def __init__(self, pool: AsyncConnectionPool, stack: AsyncExitStack, wait_s: float) -> None:
+        self._pool = pool
+        self._stack = stack
+        self._wait_s = wait_s
+        self._conn: AsyncConnection | None = None
+
+    async def conn(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self._stack.enter_async_context(
+                self._pool.connection(timeout=self._wait_s)
+            )
+        return self._conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +229,10 @@ class SiteAccess:
     site_id: str | None
     site_zone: ZoneInfo | None
 
-    async def zone(self, conn: AsyncConnection, site_id: str) -> ZoneInfo:
+    async def zone(self, db: RequestDb, site_id: str) -> ZoneInfo:
         """`site_access` for `site_id`, without a query when it is the site looked up."""
         if site_id != self.site_id:
-            return await site_access(conn, self.key, site_id)
+            return await site_access(await db.conn(), self.key, site_id)
         if self.site_zone is None:
             raise not_found(f"site {site_id!r}")
         return self.site_zone

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -178,6 +179,17 @@ async def client(app: FastAPI, world: World) -> AsyncIterator[httpx.AsyncClient]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as c:
         yield c
+
+
+async def access_heard(app: FastAPI, since: int | None = None, within_s: float = 2.0) -> float:
+    """Seconds until the app's access cache listens (`since` None) or has heard a key or site
+    change after generation `since`; fails after `within_s`."""
+    cache = app.state.api.access_cache
+    started = time.perf_counter()
+    while not (cache.live and (since is None or cache.generation > since)):
+        assert time.perf_counter() - started < within_s, "the access cache heard nothing"
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - started
 
 
 def as_key(world: World, role: str, site: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import httpx
 import numpy as np
+from fastapi import FastAPI
 
 from energyhub.api.app import create_app
 from energyhub.api.cache import ResponseCache
@@ -18,7 +19,7 @@ from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.writer import ReadingWriter
-from tests.api.conftest import START, World, as_key, settings_for
+from tests.api.conftest import START, World, access_heard, as_key, settings_for
 
 NEXT_DAY = {
     "start": (START + timedelta(days=1)).isoformat(),
@@ -29,8 +30,8 @@ NEXT_DAY = {
 
 
 @asynccontextmanager
-async def api(world: World, cache_s: float) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app whose load answers are reused for `cache_s`, with the admin's key."""
+async def api(world: World, cache_s: float) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app whose load answers are reused for `cache_s` and a client with the admin's key."""
     app = create_app(settings_for(world.url, api_load_cache_s=cache_s))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -38,7 +39,7 @@ async def api(world: World, cache_s: float) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://api", headers=headers
         ) as client:
-            yield client
+            yield app, client
 
 
 async def write_reading(world: World, meter: str, minutes: int, value: float) -> None:
@@ -60,7 +61,7 @@ def electricity(response: httpx.Response) -> list[float | None]:
 
 async def test_data_committed_is_in_every_answer_after_the_bound(world: World) -> None:
     bound_s = 0.5
-    async with api(world, bound_s) as client:
+    async with api(world, bound_s) as (_, client):
         assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == []
         await write_reading(world, "b01/main", 5, 1234.5)
         committed = time.monotonic()  # after the commit: the check below errs on the safe side
@@ -70,7 +71,7 @@ async def test_data_committed_is_in_every_answer_after_the_bound(world: World) -
 
 
 async def test_a_reused_answer_is_the_same_bytes_and_counted(world: World) -> None:
-    async with api(world, 60) as client:
+    async with api(world, 60) as (_, client):
         first = await client.get("/sites/expo/load", params=NEXT_DAY)
         await write_reading(world, "b01/main", 5, 1234.5)
         again = await client.get("/sites/expo/load", params=NEXT_DAY)
@@ -88,15 +89,17 @@ async def test_a_reused_answer_still_checks_the_key_and_its_scope(world: World) 
     async with connect(world.url) as conn:
         key, token = await create_key(conn, "admin", "shanghai", "soon revoked")
     admin = {"Authorization": f"Bearer {token}"}
-    async with api(world, 60) as client:
+    async with api(world, 60) as (app, client):
         assert (await client.get("/sites/expo/load", params=NEXT_DAY, headers=admin)).is_success
         outside = await client.get(
             "/sites/expo/load", params=NEXT_DAY, headers=as_key(world, "viewer", "b01")
         )
         assert outside.status_code == 404
         assert outside.json()["detail"] == "no site 'expo'"
+        generation = app.state.api.access_cache.generation
         async with connect(world.url) as conn:
             await revoke_key(conn, key.id)
+        await access_heard(app, since=generation)
         revoked = await client.get("/sites/expo/load", params=NEXT_DAY, headers=admin)
         assert revoked.status_code == 401
         nokey = await client.get("/sites/expo/load", params=NEXT_DAY, headers={"Authorization": ""})
@@ -104,7 +107,7 @@ async def test_a_reused_answer_still_checks_the_key_and_its_scope(world: World) 
 
 
 async def test_off_when_zero(world: World) -> None:
-    async with api(world, 0) as client:
+    async with api(world, 0) as (_, client):
         assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == []
         await write_reading(world, "b01/main", 5, 1234.5)
         assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == [1234.5]

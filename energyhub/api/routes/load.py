@@ -10,7 +10,7 @@ import pydantic_core
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from energyhub.api.deps import ConnDep, SiteKey, SitePath, StateDep
+from energyhub.api.deps import DbDep, SiteKey, SitePath, StateDep
 from energyhub.api.errors import responses
 from energyhub.api.limits import window
 from energyhub.api.schemas.common import CSV_RESPONSE, Time
@@ -61,7 +61,7 @@ def points_csv(points: list[LoadPointPublic]) -> str:
 )
 async def site_load(
     site_id: SitePath,
-    conn: ConnDep,
+    db: DbDep,
     access: SiteKey,
     state: StateDep,
     start: Annotated[Time | None, Query(description="Default: end − 24 h.")] = None,
@@ -78,7 +78,7 @@ async def site_load(
     request within `ENERGYHUB_API_LOAD_CACHE_S` (1 s) of an earlier one's query may get that
     answer again: data committed at time t is in every answer sent after t + that bound.
     """
-    zone = await access.zone(conn, site_id)
+    zone = await access.zone(db, site_id)
     step_td = STEPS[step]
     lo, hi = window(start, end, step_td, state.settings)
     media_type = "text/csv" if format == "csv" else "application/json"
@@ -89,7 +89,9 @@ async def site_load(
         return Response(body, media_type=media_type)
     state.metrics.load_cache_misses.inc()
     started = cache.now()
-    rows = await site_series_rows(conn, state.backend, site_id, lo, hi, step_td, zone.key)
+    rows = await site_series_rows(
+        await db.conn(), state.backend, site_id, lo, hi, step_td, zone.key
+    )
     if format == "csv":
         body = points_csv(load_points(rows, zone)).encode()
     else:

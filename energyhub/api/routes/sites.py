@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from energyhub.api.deps import ConnDep, CurrentKey, SiteKey, SitePath
+from energyhub.api.deps import ConnDep, CurrentKey, DbDep, SiteKey, SitePath
 from energyhub.api.errors import not_found, responses
 from energyhub.api.schemas.sites import AssetPublic, MeterPublic, SiteNodePublic, SitePublic
 from energyhub.api.scope import SiteRow, subtree
@@ -51,8 +51,9 @@ async def _site_row(conn: ConnDep, site_id: str) -> tuple[Any, ...]:
 
 
 @router.get("/{site_id}", response_model=SitePublic, summary="One site")
-async def get_site(site_id: SitePath, conn: ConnDep, access: SiteKey) -> SitePublic:
-    await access.zone(conn, site_id)
+async def get_site(site_id: SitePath, db: DbDep, access: SiteKey) -> SitePublic:
+    await access.zone(db, site_id)
+    conn = await db.conn()
     id_, kind, parent_id, name, attributes, children = await _site_row(conn, site_id)
     own = {k: v for k, v in attributes.items() if k != "assets"}
     return SitePublic(
@@ -61,9 +62,10 @@ async def get_site(site_id: SitePath, conn: ConnDep, access: SiteKey) -> SitePub
 
 
 @router.get("/{site_id}/meters", response_model=list[MeterPublic], summary="A site's meters")
-async def site_meters(site_id: SitePath, conn: ConnDep, access: SiteKey) -> list[MeterPublic]:
+async def site_meters(site_id: SitePath, db: DbDep, access: SiteKey) -> list[MeterPublic]:
     """The site's own meters; for an enterprise, the sub-meters it is accounted from."""
-    await access.zone(conn, site_id)
+    await access.zone(db, site_id)
+    conn = await db.conn()
     cur = await conn.execute(METERS, {"site": site_id})
     names = ("id", "site_id", "name", "carrier", "quantity", "parent_meter_id", "asset_id")
     return [
@@ -73,8 +75,9 @@ async def site_meters(site_id: SitePath, conn: ConnDep, access: SiteKey) -> list
 
 
 @router.get("/{site_id}/assets", response_model=list[AssetPublic], summary="A site's assets")
-async def site_assets(site_id: SitePath, conn: ConnDep, access: SiteKey) -> list[AssetPublic]:
+async def site_assets(site_id: SitePath, db: DbDep, access: SiteKey) -> list[AssetPublic]:
     """Assets declared on a park or building, with their site-file keys (units in the names)."""
-    await access.zone(conn, site_id)
+    await access.zone(db, site_id)
+    conn = await db.conn()
     _, _, _, _, attributes, _ = await _site_row(conn, site_id)
     return [AssetPublic.model_validate(asset) for asset in attributes.get("assets", [])]

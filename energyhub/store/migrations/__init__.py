@@ -22,6 +22,7 @@ from energyhub.store.migrations import (
     v006_alerts,
     v007_site_load,
     v008_private_api_keys,
+    v009_access_notify,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -34,6 +35,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v006_alerts.MIGRATION,
     v007_site_load.MIGRATION,
     v008_private_api_keys.MIGRATION,
+    v009_access_notify.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -1,0 +1,162 @@
+"""The access cache: key and scope answers reused per process while PostgreSQL reports changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from energyhub.api.access_cache import APPLICATION_NAME, RETRY_S, AccessCache
+from energyhub.api.app import create_app
+from energyhub.api.keys import ApiKey, create_key, revoke_key
+from energyhub.store.db import connect
+from tests.api.conftest import World, access_heard, as_key, settings_for
+
+
+@asynccontextmanager
+async def serving(world: World, entries: int = 10_000) -> AsyncIterator[FastAPI]:
+    app = create_app(settings_for(world.url, api_access_cache_entries=entries))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+async def counts(client: httpx.AsyncClient) -> tuple[float, float]:
+    """The access cache's hits and misses from /metrics."""
+    text = (await client.get("/metrics")).text
+    found = {}
+    for outcome in ("hit", "miss"):
+        prefix = f'energyhub_api_access_cache_total{{outcome="{outcome}"}} '
+        found[outcome] = next(
+            float(x[len(prefix) :]) for x in text.splitlines() if x.startswith(prefix)
+        )
+    return found["hit"], found["miss"]
+
+
+async def test_answers_are_reused_until_the_key_is_revoked(world: World) -> None:
+    async with connect(world.url) as conn:
+        key, token = await create_key(conn, "viewer", "b01", "soon revoked")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with serving(world) as app, client_of(app) as client:
+        await access_heard(app)
+        for path in ("/sites/b01", "/sites/b01/load", "/sites", "/sites/b01", "/sites/b01/load"):
+            assert (await client.get(path, headers=headers)).status_code == 200
+        # /sites/b01 and its load share one answer (the key and b01), /sites is the key alone
+        assert await counts(client) == (3.0, 2.0)
+        generation = app.state.api.access_cache.generation
+        async with connect(world.url) as conn:
+            await revoke_key(conn, key.id)
+        heard_s = await access_heard(app, since=generation)
+        for path in ("/sites/b01", "/sites/b01/load", "/sites"):
+            response = await client.get(path, headers=headers)
+            assert response.status_code == 401, path
+            assert response.json()["detail"] == "unknown or revoked API key"
+    assert heard_s < 1.0
+
+
+async def test_a_site_taken_out_of_the_tree_is_out_of_scope_once_heard(world: World) -> None:
+    city = as_key(world, "admin", "shanghai")
+    async with serving(world) as app, client_of(app) as client:
+        await access_heard(app)
+        assert (await client.get("/sites/b02", headers=city)).status_code == 200
+        assert (await client.get("/sites/b02", headers=city)).status_code == 200
+        generation = app.state.api.access_cache.generation
+        async with connect(world.url) as conn:
+            await conn.execute("UPDATE sites SET active = false WHERE id = 'b02'")
+        await access_heard(app, since=generation)
+        gone = await client.get("/sites/b02/load", headers=city)
+        assert gone.status_code == 404
+        assert gone.json()["detail"] == "no site 'b02'"
+
+
+async def test_nothing_is_kept_while_the_listener_is_away(world: World) -> None:
+    """The listening connection killed: every check goes to the database (a revocation counts at
+    once) until the cache listens again, empty."""
+    async with connect(world.url) as conn:
+        key, token = await create_key(conn, "viewer", "b01", "revoked while deaf")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with serving(world) as app, client_of(app) as client:
+        cache = app.state.api.access_cache
+        await access_heard(app)
+        assert (await client.get("/sites/b01", headers=headers)).status_code == 200
+        assert len(cache) == 1
+        async with connect(world.url) as conn:
+            cur = await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND datname = current_database()",
+                (APPLICATION_NAME,),
+            )
+            assert [row[0] for row in await cur.fetchall()] == [True]
+            deadline = time.monotonic() + 5
+            while cache.live:  # the listener sees its connection end when the loop runs
+                assert time.monotonic() < deadline, "the listener did not notice"
+                await asyncio.sleep(0.01)
+            assert len(cache) == 0
+            await revoke_key(conn, key.id)
+            # the trigger's notification reaches no listener now; the database answers instead
+            assert (await client.get("/sites/b01", headers=headers)).status_code == 401
+        back_s = await access_heard(app, within_s=RETRY_S + 5)
+        assert len(cache) == 0
+        assert (await client.get("/sites/b01", headers=headers)).status_code == 401
+        assert len(cache) == 0  # an unknown or revoked token is never kept
+    assert back_s <= RETRY_S + 5
+
+
+async def test_off_when_zero_entries(world: World) -> None:
+    headers = as_key(world, "viewer", "b01")
+    async with serving(world, entries=0) as app, client_of(app) as client:
+        for _ in range(3):
+            assert (await client.get("/sites/b01", headers=headers)).status_code == 200
+        assert await counts(client) == (0.0, 3.0)
+        assert not app.state.api.access_cache.live
+
+
+KEY = ApiKey(1, "ehk_abcdefgh", "viewer", "b01", None, datetime(2026, 1, 1, tzinfo=UTC), None)
+ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def test_an_answer_read_before_a_change_is_not_stored() -> None:
+    cache = AccessCache(10)
+    cache.reset(live=True)
+    before = cache.generation
+    cache.reset(live=True)  # a notification while the query ran
+    cache.put(before, "k", (KEY, ZONE))
+    assert cache.get("k") is None
+    cache.put(cache.generation, "k", (KEY, ZONE))
+    assert cache.get("k") == (KEY, ZONE)
+
+
+def test_nothing_is_stored_or_served_while_not_listening() -> None:
+    cache = AccessCache(10)
+    cache.put(cache.generation, "k", (KEY, None))
+    assert len(cache) == 0
+    cache.reset(live=True)
+    cache.put(cache.generation, "k", (KEY, None))
+    assert cache.get("k") == (KEY, None)
+    cache.reset(live=False)
+    assert cache.get("k") is None
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize("entries", [1, 3])
+def test_the_oldest_answer_goes_first_when_full(entries: int) -> None:
+    cache = AccessCache(entries)
+    cache.reset(live=True)
+    for i in range(entries + 1):
+        cache.put(cache.generation, i, (KEY, None))
+    assert len(cache) == entries
+    assert cache.get(0) is None
+    assert all(cache.get(i) is not None for i in range(1, entries + 1))
