@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from energyhub.api import errors, ui
+from energyhub.api import changes, errors, ui
 from energyhub.api.access_cache import AccessCache
 from energyhub.api.cache import ResponseCache
 from energyhub.api.deps import ApiState
@@ -27,6 +27,8 @@ from energyhub.plans.store import fail_interrupted
 from energyhub.sites import load_site
 from energyhub.store.db import installed_backend, open_pool
 from energyhub.store.migrations import require_schema
+from energyhub.store.migrations.v009_access_notify import CHANNEL as ACCESS_CHANNEL
+from energyhub.store.migrations.v010_site_load_notify import CHANNEL as SITE_LOAD_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +66,25 @@ def utc_session(url: str) -> str:
 
 
 @asynccontextmanager
-async def listening(cache: AccessCache, url: str, timeout_s: float) -> AsyncIterator[None]:
-    """`cache.listen` as a task for the block's duration (none when the cache is off)."""
-    if cache.max_entries <= 0:
+async def listening(
+    url: str, timeout_s: float, access: AccessCache, load: ResponseCache
+) -> AsyncIterator[None]:
+    """The listener of the caches that are on, as a task for the block's duration."""
+    handlers: dict[str, Callable[[str], None]] = {}
+    if access.max_entries > 0:
+        handlers[ACCESS_CHANNEL] = access.heard
+    if load.enabled:
+        handlers[SITE_LOAD_CHANNEL] = load.heard
+    if not handlers:
         yield
         return
-    task = asyncio.create_task(cache.listen(url, timeout_s), name="access-cache")
+
+    def link(up: bool) -> None:
+        for cache, channel in ((access, ACCESS_CHANNEL), (load, SITE_LOAD_CHANNEL)):
+            if channel in handlers:
+                cache.reset(live=up)
+
+    task = asyncio.create_task(changes.listen(url, timeout_s, handlers, link), name="listener")
     try:
         yield
     finally:
@@ -112,7 +127,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()
         try:
             async with listening(
-                access_cache, utc_session(settings.db_url), settings.db_connect_timeout_s
+                utc_session(settings.db_url),
+                settings.db_connect_timeout_s,
+                access_cache,
+                load_cache,
             ):
                 yield
         finally:

@@ -20,7 +20,9 @@ import pytest
 from fastapi import FastAPI
 from psycopg import sql
 
+from energyhub.api.access_cache import AccessCache
 from energyhub.api.app import create_app
+from energyhub.api.cache import ResponseCache
 from energyhub.api.keys import ROLES, create_key
 from energyhub.config import Settings
 from energyhub.optimize import Plan, plan
@@ -181,13 +183,14 @@ async def client(app: FastAPI, world: World) -> AsyncIterator[httpx.AsyncClient]
         yield c
 
 
-async def access_heard(app: FastAPI, since: int | None = None, within_s: float = 2.0) -> float:
-    """Seconds until the app's access cache listens (`since` None) or has heard a key or site
-    change after generation `since`; fails after `within_s`."""
-    cache = app.state.api.access_cache
+async def heard(
+    cache: AccessCache | ResponseCache, since: int | None = None, within_s: float = 2.0
+) -> float:
+    """Seconds until `cache` (an app's access or load cache) is live (`since` None) or has heard a
+    change after its generation `since`; fails after `within_s`."""
     started = time.perf_counter()
     while not (cache.live and (since is None or cache.generation > since)):
-        assert time.perf_counter() - started < within_s, "the access cache heard nothing"
+        assert time.perf_counter() - started < within_s, "the cache heard nothing"
         await asyncio.sleep(0.005)
     return time.perf_counter() - started
 

@@ -13,11 +13,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from energyhub.api.access_cache import APPLICATION_NAME, RETRY_S, AccessCache
+from energyhub.api.access_cache import AccessCache
 from energyhub.api.app import create_app
+from energyhub.api.changes import APPLICATION_NAME, RETRY_S
 from energyhub.api.keys import ApiKey, create_key, revoke_key
 from energyhub.store.db import connect
-from tests.api.conftest import World, access_heard, as_key, settings_for
+from tests.api.conftest import World, as_key, heard, settings_for
 
 
 @asynccontextmanager
@@ -51,7 +52,7 @@ async def test_answers_are_reused_until_the_key_is_revoked(world: World) -> None
         key, token = await create_key(conn, "viewer", "b01", "soon revoked")
     headers = {"Authorization": f"Bearer {token}"}
     async with serving(world) as app, client_of(app) as client:
-        await access_heard(app)
+        await heard(app.state.api.access_cache)
         for path in ("/sites/b01", "/sites/b01/load", "/sites", "/sites/b01", "/sites/b01/load"):
             assert (await client.get(path, headers=headers)).status_code == 200
         # /sites/b01 and its load share one answer (the key and b01), /sites is the key alone
@@ -59,7 +60,7 @@ async def test_answers_are_reused_until_the_key_is_revoked(world: World) -> None
         generation = app.state.api.access_cache.generation
         async with connect(world.url) as conn:
             await revoke_key(conn, key.id)
-        heard_s = await access_heard(app, since=generation)
+        heard_s = await heard(app.state.api.access_cache, since=generation)
         for path in ("/sites/b01", "/sites/b01/load", "/sites"):
             response = await client.get(path, headers=headers)
             assert response.status_code == 401, path
@@ -70,13 +71,13 @@ async def test_answers_are_reused_until_the_key_is_revoked(world: World) -> None
 async def test_a_site_taken_out_of_the_tree_is_out_of_scope_once_heard(world: World) -> None:
     city = as_key(world, "admin", "shanghai")
     async with serving(world) as app, client_of(app) as client:
-        await access_heard(app)
+        await heard(app.state.api.access_cache)
         assert (await client.get("/sites/b02", headers=city)).status_code == 200
         assert (await client.get("/sites/b02", headers=city)).status_code == 200
         generation = app.state.api.access_cache.generation
         async with connect(world.url) as conn:
             await conn.execute("UPDATE sites SET active = false WHERE id = 'b02'")
-        await access_heard(app, since=generation)
+        await heard(app.state.api.access_cache, since=generation)
         gone = await client.get("/sites/b02/load", headers=city)
         assert gone.status_code == 404
         assert gone.json()["detail"] == "no site 'b02'"
@@ -90,7 +91,7 @@ async def test_nothing_is_kept_while_the_listener_is_away(world: World) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with serving(world) as app, client_of(app) as client:
         cache = app.state.api.access_cache
-        await access_heard(app)
+        await heard(app.state.api.access_cache)
         assert (await client.get("/sites/b01", headers=headers)).status_code == 200
         assert len(cache) == 1
         async with connect(world.url) as conn:
@@ -108,7 +109,7 @@ async def test_nothing_is_kept_while_the_listener_is_away(world: World) -> None:
             await revoke_key(conn, key.id)
             # the trigger's notification reaches no listener now; the database answers instead
             assert (await client.get("/sites/b01", headers=headers)).status_code == 401
-        back_s = await access_heard(app, within_s=RETRY_S + 5)
+        back_s = await heard(app.state.api.access_cache, within_s=RETRY_S + 5)
         assert len(cache) == 0
         assert (await client.get("/sites/b01", headers=headers)).status_code == 401
         assert len(cache) == 0  # an unknown or revoked token is never kept

@@ -13,7 +13,7 @@ from energyhub.api.app import create_app
 from energyhub.api.keys import create_key, revoke_key
 from energyhub.store.db import connect
 from energyhub.store.embedded import free_port
-from tests.api.conftest import START, World, access_heard, as_key, settings_for
+from tests.api.conftest import START, World, as_key, heard, settings_for
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ async def test_keys_are_stored_hashed_and_revocable(
         assert (await client.get("/sites/b01", headers=headers)).status_code == 200
         generation = app.state.api.access_cache.generation
         await revoke_key(conn, key_id)
-    await access_heard(app, since=generation)
+    await heard(app.state.api.access_cache, since=generation)
     assert (await client.get("/sites/b01", headers=headers)).status_code == 401
 
 
@@ -74,7 +74,7 @@ async def test_a_revoked_key_is_refused_on_its_next_request(
             assert (await client.get(path, headers=headers)).status_code == 200
         generation = app.state.api.access_cache.generation
         await revoke_key(conn, key.id)
-    await access_heard(app, since=generation)
+    await heard(app.state.api.access_cache, since=generation)
     response = await client.get(path, headers=headers)
     assert response.status_code == 401
     assert response.json()["detail"] == "unknown or revoked API key"

@@ -1,4 +1,5 @@
-"""The load answer cache (ENERGYHUB_API_LOAD_CACHE_S): new data within the bound, checks kept."""
+"""The load answer cache: rollup answers until their window changes, others within the bound
+(ENERGYHUB_API_LOAD_CACHE_S); the key and scope checked on every request."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.writer import ReadingWriter
-from tests.api.conftest import START, World, access_heard, as_key, settings_for
+from tests.api.conftest import START, World, as_key, heard, settings_for
 
 NEXT_DAY = {
     "start": (START + timedelta(days=1)).isoformat(),
@@ -71,11 +72,13 @@ async def test_data_committed_is_in_every_answer_after_the_bound(world: World) -
 
 
 async def test_a_reused_answer_is_the_same_bytes_and_counted(world: World) -> None:
+    """At 5 min (summed from the meters, not a per-site rollup): reused within the bound."""
+    five = {**NEXT_DAY, "step": "5m"}
     async with api(world, 60) as (_, client):
-        first = await client.get("/sites/expo/load", params=NEXT_DAY)
+        first = await client.get("/sites/expo/load", params=five)
         await write_reading(world, "b01/main", 5, 1234.5)
-        again = await client.get("/sites/expo/load", params=NEXT_DAY)
-        csv = await client.get("/sites/expo/load", params={**NEXT_DAY, "format": "csv"})
+        again = await client.get("/sites/expo/load", params=five)
+        csv = await client.get("/sites/expo/load", params={**five, "format": "csv"})
         metrics = (await client.get("/metrics")).text
     assert again.content == first.content
     assert again.headers["content-type"] == "application/json"
@@ -83,6 +86,27 @@ async def test_a_reused_answer_is_the_same_bytes_and_counted(world: World) -> No
     assert "1234.5" in csv.text  # the CSV is its own request, queried after the write
     assert 'energyhub_api_load_cache_total{outcome="hit"} 1.0' in metrics
     assert 'energyhub_api_load_cache_total{outcome="miss"} 2.0' in metrics
+
+
+async def test_a_rollup_answer_is_kept_until_its_window_changes(world: World) -> None:
+    """15 min on plain PostgreSQL: kept past the bound, dropped when the rollups change in its
+    window (heard from PostgreSQL), kept when they change elsewhere."""
+    today = {**NEXT_DAY, "start": START.isoformat(), "end": NEXT_DAY["start"]}
+    async with api(world, 0.2) as (app, client):
+        cache = app.state.api.load_cache
+        await heard(cache)
+        assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == []
+        before = await client.get("/sites/b01/load", params=today)
+        await asyncio.sleep(0.3)  # past the bound: windowed answers do not expire
+        generation = cache.generation
+        await write_reading(world, "b01/main", 5, 1234.5)
+        await heard(cache, since=generation)
+        assert electricity(await client.get("/sites/b01/load", params=NEXT_DAY)) == [1234.5]
+        after = await client.get("/sites/b01/load", params=today)
+        metrics = (await client.get("/metrics")).text
+    assert after.content == before.content
+    assert 'energyhub_api_load_cache_total{outcome="hit"} 1.0' in metrics
+    assert 'energyhub_api_load_cache_total{outcome="miss"} 3.0' in metrics
 
 
 async def test_a_reused_answer_still_checks_the_key_and_its_scope(world: World) -> None:
@@ -99,7 +123,7 @@ async def test_a_reused_answer_still_checks_the_key_and_its_scope(world: World) 
         generation = app.state.api.access_cache.generation
         async with connect(world.url) as conn:
             await revoke_key(conn, key.id)
-        await access_heard(app, since=generation)
+        await heard(app.state.api.access_cache, since=generation)
         revoked = await client.get("/sites/expo/load", params=NEXT_DAY, headers=admin)
         assert revoked.status_code == 401
         nokey = await client.get("/sites/expo/load", params=NEXT_DAY, headers={"Authorization": ""})
@@ -128,3 +152,27 @@ def test_entries_expire_and_the_byte_budget_holds() -> None:
     off = ResponseCache(ttl_s=0, max_bytes=10)
     off.put("a", off.now(), b"1")
     assert off.get("a") is None and len(off) == 0
+
+
+def test_windowed_entries_hold_until_a_change_touches_them() -> None:
+    cache = ResponseCache(ttl_s=0.001, max_bytes=100)
+    cache.put("a", cache.now(), b"a", (0, 100), cache.generation)
+    assert cache.get("a") is None  # not stored: nothing is heard yet
+    cache.reset(live=True)
+    for key, span in (("a", (0.0, 100.0)), ("b", (100.0, 200.0)), ("c", (200.0, 300.0))):
+        cache.put(key, cache.now(), key.encode(), span, cache.generation)
+    time.sleep(0.002)  # past the bound
+    assert [cache.get(k) for k in "abc"] == [b"a", b"b", b"c"]
+    cache.heard("150 160")  # the buckets starting at 150 .. 160 changed
+    assert [cache.get(k) for k in "abc"] == [b"a", None, b"c"]
+    cache.heard("300 400")  # c's window ends before 300
+    assert cache.get("c") == b"c"
+    before = cache.generation
+    cache.heard("500 600")  # a change while a query ran: its answer is not stored
+    cache.put("d", cache.now(), b"d", (0.0, 1.0), before)
+    assert cache.get("d") is None
+    cache.heard("all")
+    assert [cache.get(k) for k in "ac"] == [None, None]
+    cache.put("e", cache.now(), b"e", (0.0, 1.0), cache.generation)
+    cache.reset(live=False)  # the listener went away
+    assert cache.get("e") is None and len(cache) == 0

@@ -15,7 +15,8 @@ from energyhub.api.errors import responses
 from energyhub.api.limits import window
 from energyhub.api.schemas.common import CSV_RESPONSE, Time
 from energyhub.api.schemas.load import LOAD_COLUMNS, LoadPointPublic, LoadPublic, Step
-from energyhub.store.queries import STEPS, SeriesRow, site_series_rows
+from energyhub.store.db import Backend
+from energyhub.store.queries import SITE_LOAD_TABLES, STEPS, SeriesRow, site_series_rows
 
 router = APIRouter(prefix="/sites", tags=["load"], responses=responses(401, 404, 422, 503))
 
@@ -74,9 +75,10 @@ async def site_load(
     """Average kW per step of electricity, heat, cooling, gas (top-level meters) and PV.
 
     Sub-meters are not added to their parents again; an enterprise sums its own sub-meters.
-    Buckets with no reading are absent; a carrier with no meter reporting is null. The same
-    request within `ENERGYHUB_API_LOAD_CACHE_S` (1 s) of an earlier one's query may get that
-    answer again: data committed at time t is in every answer sent after t + that bound.
+    Buckets with no reading are absent; a carrier with no meter reporting is null. Answers are
+    reused: at 15m and 1h on plain PostgreSQL until the rollups change in their window (as fresh
+    as a query), otherwise within `ENERGYHUB_API_LOAD_CACHE_S` (1 s) of an earlier one's query
+    (data committed at time t is in every answer sent after t + that bound).
     """
     zone = await access.zone(db, site_id)
     step_td = STEPS[step]
@@ -88,7 +90,8 @@ async def site_load(
         state.metrics.load_cache_hits.inc()
         return Response(body, media_type=media_type)
     state.metrics.load_cache_misses.inc()
-    started = cache.now()
+    started, generation = cache.now(), cache.generation
+    windowed = state.backend is Backend.POSTGRES and step_td in SITE_LOAD_TABLES
     rows = await site_series_rows(
         await db.conn(), state.backend, site_id, lo, hi, step_td, zone.key
     )
@@ -102,5 +105,6 @@ async def site_load(
         # LoadPublic's JSON, byte for byte, from plain dicts: building a model per point (and
         # FastAPI validating the returned model again) was most of the request's time
         body = pydantic_core.to_json(document, inf_nan_mode="null")
-    cache.put(request, started, body)
+    span = (lo.timestamp(), hi.timestamp()) if windowed else None
+    cache.put(request, started, body, span, generation)
     return Response(body, media_type=media_type)

@@ -23,6 +23,7 @@ from energyhub.store.migrations import (
     v007_site_load,
     v008_private_api_keys,
     v009_access_notify,
+    v010_site_load_notify,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -36,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v007_site_load.MIGRATION,
     v008_private_api_keys.MIGRATION,
     v009_access_notify.MIGRATION,
+    v010_site_load_notify.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
