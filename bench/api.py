@@ -2,21 +2,23 @@
 
     .venv/bin/python bench/api.py [--meters 1000] [--days 365] [--clients 50] [--requests 2000]
                                   [--load-requests 300] [--api-workers 1]
-                                  [--reuse] [--wrk-seconds 20] [--load-cache-s S]
+                                  [--reuse] [--wrk-seconds 20] [--wrk-warmup-s 10]
+                                  [--load-cache-s S]
                                   [--direct-runs 20]
 
 1. Loads `meters` meters (100 buildings × 10 meters: main, PV, heat and cooling counters, five
    sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
    (ReadingWriter, one batch per day), refreshing the 15-min and hourly rollups day by day, and
    prints rows and rows/s. `--reuse` keeps the database of a previous run (no reload).
-2. Starts `energyhub api` (one uvicorn process) and sends 20 requests from one client, then
+2. Starts `energyhub api --workers N` (`--api-workers`, default 1) and sends 20 requests from one client, then
    `load-requests` / `requests` from `clients` concurrent async clients (one httpx pool):
    `/sites/park/load?step=15m` over a random 24 h of the year (its 400 top-level meters), and
    `/meters/{random}/latest`; prints p50, p99, requests/s and non-200 answers. Where `wrk` is
-   installed (`apt-get install wrk`), the same paths again from wrk's `clients` connections for
-   `--wrk-seconds`: a C client leaves the two shared cores to the API and PostgreSQL.
-   `--load-cache-s` sets the API's ENERGYHUB_API_LOAD_CACHE_S (default: the API's own, 1 s; 0:
-   every load answer queried): the 300 load paths (of 364 days) repeat, so most are reused.
+   installed (`make bench` installs it), the same paths again from wrk's `clients` connections:
+   `--wrk-warmup-s` first (printed as "first N s": caches filling, pools opening connections),
+   then `--wrk-seconds` measured on the running API; a C client leaves the two shared cores to
+   the API and PostgreSQL. `--load-cache-s` sets the API's ENERGYHUB_API_LOAD_CACHE_S (default:
+   the API's own; 0: no load answer reused): the 300 load paths (of 364 days) repeat.
 3. Runs the park's load query directly against the database — from the per-site rollup (what the
    API reads), summed from the meters' rollups, and summed from raw readings — one client, and
    prints each as a ratio to the per-site rollup (median of `--direct-runs`; 0 skips it).
@@ -336,6 +338,11 @@ async def run(args: argparse.Namespace) -> None:
             paths = [make() for _ in range(count)]
             report(name, args.clients, await hammer(base, token, paths, args.clients))
             if shutil.which("wrk"):
+                if args.wrk_warmup_s:
+                    figures = wrk(base, token, paths, args.clients, args.wrk_warmup_s)
+                    print(
+                        f"{name:<42} {args.clients:>3} wrk conns  {figures}  (first {args.wrk_warmup_s} s)"
+                    )
                 figures = wrk(base, token, paths, args.clients, args.wrk_seconds)
                 print(f"{name:<42} {args.clients:>3} wrk conns  {figures}")
     finally:
@@ -351,10 +358,10 @@ async def run(args: argparse.Namespace) -> None:
     print(f"park load query straight on the database, one client, median of {args.direct_runs}:")
     for step, span in (("15m", timedelta(days=1)), ("1h", timedelta(days=7))):
         ms = await direct(url, args.days, step, span, args.direct_runs)
-        base = ms["site rollup"]
+        rollup_ms = ms["site rollup"]
         print(
             f"  step {step} over {span.days} d: "
-            + ", ".join(f"{name} {v:.1f} ms ({v / base:.1f}×)" for name, v in ms.items())
+            + ", ".join(f"{name} {v:.1f} ms ({v / rollup_ms:.1f}×)" for name, v in ms.items())
         )
 
 
@@ -371,6 +378,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--wrk-seconds", type=int, default=20, help="Seconds of wrk load per route, if installed."
+    )
+    parser.add_argument(
+        "--wrk-warmup-s",
+        type=int,
+        default=10,
+        help="Seconds of wrk load per route before the measured run (printed apart; 0: none).",
     )
     parser.add_argument(
         "--load-cache-s",
