@@ -35,13 +35,13 @@ def write_command(
     if check:
         stale = files.stale(out)
         for name in stale:
-            console.print(f"out of date: {out / name}", highlight=False)
+            console.print(f"out of date: {out / name}", highlight=False, soft_wrap=True)
         if stale:
             raise typer.Exit(EXIT_STALE)
-        console.print(f"{out}: up to date", highlight=False)
+        console.print(f"{out}: up to date", highlight=False, soft_wrap=True)
         return
     for path in files.write(out):
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 @grafana_app.command("push")
@@ -78,4 +78,6 @@ def push_command(
         raise fail("give --db-url (the database as Grafana reaches it) or set ENERGYHUB_DB_URL")
     target = DatabaseTarget.from_url(target_url, timescaledb)
     for item in push(grafana_api(url, token), url, datasource(target), files.dashboards()):
-        console.print(f"{item.kind} {item.title!r} {item.action}: {item.url}", highlight=False)
+        console.print(
+            f"{item.kind} {item.title!r} {item.action}: {item.url}", highlight=False, soft_wrap=True
+        )
