@@ -1,7 +1,8 @@
 """Keys and site-scope answers kept in each API process while PostgreSQL reports every change.
 
-A key's row and whether a site lies in its subtree change only with `api_keys` or `sites`, and
-every change to either NOTIFYs `energyhub_access` (migration 9). The process's listener
+A key's row, whether a site lies in its subtree and a meter's row and scope change only with
+`api_keys`, `sites`, `meters` or `enterprise_meters`, and every change to them NOTIFYs
+`energyhub_access` (migration 9). The process's listener
 (energyhub/api/changes.py) empties this cache on each such notice, so a revoked key is refused by
 every process as soon as the revoking commit's notice arrives (milliseconds). Two more rules keep
 that true: nothing is kept or served while the listener is not listening, and an answer is stored
@@ -13,30 +14,25 @@ of wrong tokens cannot fill the cache).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
-if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
-
-    from energyhub.api.keys import ApiKey
-
-Access = tuple["ApiKey", "ZoneInfo | None"]
-"""A key and the zone of the site asked for (None: the site is unknown or outside its scope)."""
+Answer = TypeVar("Answer")
 
 
-class AccessCache:
-    """Access answers by (key digest, site id), kept while the listener hears `energyhub_access`."""
+class AccessCache(Generic[Answer]):
+    """Access answers (a key and a site's zone, or a key and a meter) by (key digest, site or
+    meter id), kept while the listener hears `energyhub_access`."""
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self.generation = 0
         self.live = False
-        self._entries: dict[Hashable, Access] = {}
+        self._entries: dict[Hashable, Answer] = {}
 
-    def get(self, key: Hashable) -> Access | None:
+    def get(self, key: Hashable) -> Answer | None:
         return self._entries.get(key) if self.live else None
 
-    def put(self, generation: int, key: Hashable, access: Access) -> None:
+    def put(self, generation: int, key: Hashable, access: Answer) -> None:
         """Store what a query begun at `generation` (read before it) answered."""
         if not self.live or generation != self.generation or self.max_entries <= 0:
             return
@@ -45,7 +41,7 @@ class AccessCache:
         self._entries[key] = access
 
     def heard(self, payload: str) -> None:
-        """A key or site changed."""
+        """A key, site or meter changed."""
         self.reset(live=True)
 
     def reset(self, *, live: bool) -> None:

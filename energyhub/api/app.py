@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import FastAPI
@@ -66,23 +67,29 @@ def utc_session(url: str) -> str:
 
 
 @asynccontextmanager
-async def listening(
-    url: str, timeout_s: float, access: AccessCache, load: ResponseCache
-) -> AsyncIterator[None]:
+async def listening(url: str, timeout_s: float, state: ApiState) -> AsyncIterator[None]:
     """The listener of the caches that are on, as a task for the block's duration."""
-    handlers: dict[str, Callable[[str], None]] = {}
-    if access.max_entries > 0:
-        handlers[ACCESS_CHANNEL] = access.heard
-    if load.enabled:
-        handlers[SITE_LOAD_CHANNEL] = load.heard
-    if not handlers:
+    on: dict[str, list[AccessCache[Any] | ResponseCache]] = {
+        ACCESS_CHANNEL: [c for c in (state.access_cache, state.meter_cache) if c.max_entries > 0],
+        SITE_LOAD_CHANNEL: [state.load_cache] if state.load_cache.enabled else [],
+    }
+    caches: list[AccessCache[Any] | ResponseCache] = [c for cs in on.values() for c in cs]
+    if not caches:
         yield
         return
 
+    def hearing(channel: str) -> Callable[[str], None]:
+        def heard(payload: str) -> None:
+            for cache in on[channel]:
+                cache.heard(payload)
+
+        return heard
+
     def link(up: bool) -> None:
-        for cache, channel in ((access, ACCESS_CHANNEL), (load, SITE_LOAD_CHANNEL)):
-            if channel in handlers:
-                cache.reset(live=up)
+        for cache in caches:
+            cache.reset(live=up)
+
+    handlers = {channel: hearing(channel) for channel, cs in on.items() if cs}
 
     task = asyncio.create_task(changes.listen(url, timeout_s, handlers, link), name="listener")
     try:
@@ -113,10 +120,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await fail_interrupted(conn, datetime.now(UTC) - STALE_PENDING)
         runner = PlanRunner(pool, site, settings.api_plan_workers, metrics)
         load_cache = ResponseCache(settings.api_load_cache_s, LOAD_CACHE_BYTES)
-        access_cache = AccessCache(settings.api_access_cache_entries)
-        app.state.api = ApiState(
-            settings, pool, backend, site, runner, metrics, load_cache, access_cache
-        )
+        entries = settings.api_access_cache_entries
+        app.state.api = state = ApiState(
+            settings, pool, backend, site, runner, metrics, load_cache,
+            AccessCache(entries), AccessCache(entries),
+        )  # fmt: skip
         log.debug(
             "API ready: %s storage, pool of %d to %d connections, site file %s",
             backend.value, settings.db_pool_min, settings.db_pool_max, settings.site_file,
@@ -127,10 +135,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.freeze()
         try:
             async with listening(
-                utc_session(settings.db_url),
-                settings.db_connect_timeout_s,
-                access_cache,
-                load_cache,
+                utc_session(settings.db_url), settings.db_connect_timeout_s, state
             ):
                 yield
         finally:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, TypeVar
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +19,7 @@ from energyhub.api.keys import ApiKey, Role, digest
 from energyhub.api.schemas.common import ID_PATTERN
 from energyhub.api.scope import (
     MeterAccess,
+    MeterRow,
     RequestDb,
     SiteAccess,
     key_meter_access,
@@ -28,12 +30,16 @@ from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 
 if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
-
     from energyhub.api.access_cache import AccessCache
     from energyhub.api.cache import ResponseCache
     from energyhub.api.jobs import PlanRunner
     from energyhub.api.metrics import ApiMetrics
+
+
+SiteAnswer = tuple[ApiKey | None, ZoneInfo | None]
+"""A token's active key (None: unknown or revoked) and the site's zone (None: out of its scope)."""
+MeterAnswer = tuple[ApiKey | None, MeterRow | None]
+"""A token's active key (None: unknown or revoked) and the meter (None: out of its scope)."""
 
 
 @dataclass
@@ -47,7 +53,8 @@ class ApiState:
     runner: PlanRunner
     metrics: ApiMetrics
     load_cache: ResponseCache
-    access_cache: AccessCache
+    access_cache: AccessCache[SiteAnswer]
+    meter_cache: AccessCache[MeterAnswer]
 
 
 async def get_state(request: Request) -> ApiState:
@@ -105,23 +112,44 @@ def _active(key: ApiKey | None) -> ApiKey:
     return key
 
 
-async def _key_site(
-    request: Request, db: RequestDb, token: str, site_id: str | None
-) -> tuple[ApiKey | None, ZoneInfo | None]:
-    """`key_site_access`, answered from the process's AccessCache when it holds the answer."""
-    state: ApiState = request.app.state.api
-    cache, metrics = state.access_cache, state.metrics
-    entry = (digest(token), site_id)
+Found = TypeVar("Found")
+
+
+async def _through(
+    state: ApiState,
+    cache: AccessCache[Found],
+    entry: Hashable,
+    lookup: Callable[[], Awaitable[Found]],
+    kept: Callable[[Found], Found | None],
+) -> tuple[Found, bool]:
+    """`lookup()`, or its answer from `cache` (True: from there); stores `kept(answer)` unless
+    it is None (an unknown token)."""
     hit = cache.get(entry)
     if hit is not None:
-        metrics.access_cache_hits.inc()
-        return hit
-    metrics.access_cache_misses.inc()
+        state.metrics.access_cache_hits.inc()
+        return hit, True
+    state.metrics.access_cache_misses.inc()
     generation = cache.generation  # read before the query: see AccessCache.put
-    key, zone = await key_site_access(await db.conn(), token, site_id)
-    if key is not None:
-        cache.put(generation, entry, (key, zone))
-    return key, zone
+    found = await lookup()
+    keep = kept(found)
+    if keep is not None:
+        cache.put(generation, entry, keep)
+    return found, False
+
+
+def _known(found: SiteAnswer) -> SiteAnswer | None:
+    return found if found[0] is not None else None
+
+
+async def _key_site(request: Request, db: RequestDb, token: str, site_id: str | None) -> SiteAnswer:
+    """`key_site_access`, answered from the process's access cache when it holds the answer."""
+    state: ApiState = request.app.state.api
+
+    async def lookup() -> SiteAnswer:
+        return await key_site_access(await db.conn(), token, site_id)
+
+    found, _ = await _through(state, state.access_cache, (digest(token), site_id), lookup, _known)
+    return found
 
 
 async def current_key(request: Request, db: DbDep, credentials: CredentialsDep) -> ApiKey:
@@ -158,12 +186,30 @@ def _meter_id(raw: object) -> int | None:
     return int(raw) if 1 <= int(raw) <= MAX_METER_ID else None
 
 
-async def meter_key(request: Request, conn: ConnDep, credentials: CredentialsDep) -> MeterAccess:
-    """`current_key` and the path's `meter_id` in the key's scope, in one query (see `site_key`)."""
+def _without_latest(found: MeterAnswer) -> MeterAnswer | None:
+    """What the access cache keeps of a meter lookup: not its newest reading."""
+    key, meter = found
+    if key is None:
+        return None
+    return key, None if meter is None else replace(meter, latest_ts=None, latest_value=None)
+
+
+async def meter_key(request: Request, db: DbDep, credentials: CredentialsDep) -> MeterAccess:
+    """`current_key` and the path's `meter_id` in the key's scope, in one query with the meter's
+    newest reading (see `site_key`), or from the access cache without it."""
     token = _token(credentials)
     meter_id = _meter_id(request.path_params.get("meter_id"))
-    key, meter = await key_meter_access(conn, token, meter_id)
-    return MeterAccess(_active(key), meter_id, meter)
+    if meter_id is None:
+        key, _ = await _key_site(request, db, token, None)
+        return MeterAccess(_active(key), None, None)
+    state: ApiState = request.app.state.api
+
+    async def lookup() -> MeterAnswer:
+        return await key_meter_access(await db.conn(), token, meter_id)
+
+    entry = (digest(token), meter_id)
+    (key, meter), cached = await _through(state, state.meter_cache, entry, lookup, _without_latest)
+    return MeterAccess(_active(key), meter_id, meter, latest_read=not cached)
 
 
 MeterKey = Annotated[MeterAccess, Depends(meter_key)]

@@ -95,6 +95,8 @@ LEFT JOIN meter_latest AS latest ON latest.meter_id = m.id
 WHERE k.key_sha256 = %(digest)s AND k.revoked_at IS NULL"""
 """The active key of a token and `METER` in one round trip (no row: unknown or revoked key)."""
 
+LATEST = "SELECT ts, value FROM meter_latest WHERE meter_id = %s"
+
 KEY_COLUMNS = 7
 
 
@@ -202,13 +204,10 @@ async def key_site_access(
 
 
 async def key_meter_access(
-    conn: AsyncConnection, token: str, meter_id: int | None
+    conn: AsyncConnection, token: str, meter_id: int
 ) -> tuple[ApiKey | None, MeterRow | None]:
-    """The token's active key (None: unknown or revoked) and the meter if it lies in the key's
-    scope (None: unknown or outside); one round trip. `meter_id` None: key only."""
-    if meter_id is None:
-        key, _ = await key_site_access(conn, token, None)
-        return key, None
+    """The token's active key (None: unknown or revoked) and the meter, with its newest reading,
+    if it lies in the key's scope (None: unknown or outside); one round trip."""
     cur = await conn.execute(KEY_METER, {"digest": digest(token), "meter": meter_id})
     row = await cur.fetchone()
     if row is None:
@@ -241,16 +240,26 @@ class SiteAccess:
 @dataclass(frozen=True, slots=True)
 class MeterAccess:
     """The caller's key and the path's meter as looked up with it (`meter_id` None: not looked
-    up): the meter, or None if it is unknown or outside the key's scope."""
+    up): the meter, or None if it is unknown or outside the key's scope. `latest_read`: the
+    meter's `latest_*` are from this request's lookup (not from the access cache, which keeps
+    them None)."""
 
     key: ApiKey
     meter_id: int | None
     meter: MeterRow | None
+    latest_read: bool = True
 
-    async def row(self, conn: AsyncConnection, meter_id: int) -> tuple[MeterRow, ZoneInfo]:
+    async def row(self, db: RequestDb, meter_id: int) -> tuple[MeterRow, ZoneInfo]:
         """`meter_access` for `meter_id`, without a query when it is the meter looked up."""
         if meter_id != self.meter_id:
-            return await meter_access(conn, self.key, meter_id)
+            return await meter_access(await db.conn(), self.key, meter_id)
         if self.meter is None:
             raise not_found(f"meter {meter_id}")
         return self.meter, _zone(self.meter.tz)
+
+    async def latest(self, db: RequestDb, meter: MeterRow) -> tuple[datetime | None, float | None]:
+        """The newest reading of `meter` (a row from `row`): from the lookup if it read it."""
+        if self.latest_read or meter.id != self.meter_id:
+            return meter.latest_ts, meter.latest_value
+        row = await (await (await db.conn()).execute(LATEST, (meter.id,))).fetchone()
+        return (row[0], row[1]) if row else (None, None)

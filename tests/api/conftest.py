@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -193,6 +193,18 @@ async def heard(
         assert time.perf_counter() - started < within_s, "the cache heard nothing"
         await asyncio.sleep(0.005)
     return time.perf_counter() - started
+
+
+async def write_reading(world: World, meter: str, minutes: int, value: float) -> None:
+    """One reading `minutes` into the day after the world's, committed and rolled up."""
+    ts = np.array([np.datetime64(START.replace(tzinfo=None) + timedelta(days=1, minutes=minutes))])
+    batch = ReadingBatch.from_columns(ts, np.array([world.meters[meter]]), np.array([value]))
+    async with connect(world.url) as conn:
+        backend = await installed_backend(conn)
+    async with open_pool(world.url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(batch)
+    async with connect(world.url) as conn:
+        await refresh_rollups(conn, backend)
 
 
 def as_key(world: World, role: str, site: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from energyhub.api.app import create_app
 from energyhub.api.changes import APPLICATION_NAME, RETRY_S
 from energyhub.api.keys import ApiKey, create_key, revoke_key
 from energyhub.store.db import connect
-from tests.api.conftest import World, as_key, heard, settings_for
+from tests.api.conftest import World, as_key, heard, settings_for, write_reading
 
 
 @asynccontextmanager
@@ -161,3 +161,28 @@ def test_the_oldest_answer_goes_first_when_full(entries: int) -> None:
     assert len(cache) == entries
     assert cache.get(0) is None
     assert all(cache.get(i) is not None for i in range(1, entries + 1))
+
+
+async def test_a_meter_lookup_is_reused_and_its_newest_reading_read_every_time(
+    world: World,
+) -> None:
+    headers = as_key(world, "viewer", "b01")
+    meter = world.meters["b01/main"]
+    async with serving(world) as app, client_of(app) as client:
+        cache = app.state.api.meter_cache
+        await heard(cache)
+        before = await client.get(f"/meters/{meter}/latest", headers=headers)
+        await write_reading(world, "b01/main", 5, 1234.5)  # the day after the world's: newest
+        after = await client.get(f"/meters/{meter}/latest", headers=headers)
+        assert await counts(client) == (1.0, 1.0)
+        assert before.status_code == after.status_code == 200
+        assert before.json()["value"] != 1234.5
+        assert after.json()["value"] == 1234.5
+        assert after.json()["ts"] > before.json()["ts"]
+        generation = cache.generation
+        async with connect(world.url) as conn:
+            await conn.execute("UPDATE meters SET active = false WHERE id = %s", (meter,))
+        await heard(cache, since=generation)
+        retired = await client.get(f"/meters/{meter}/latest", headers=headers)
+        assert retired.status_code == 404
+        assert retired.json()["detail"] == f"no meter {meter}"

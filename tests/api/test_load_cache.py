@@ -10,17 +10,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
-import numpy as np
 from fastapi import FastAPI
 
 from energyhub.api.app import create_app
 from energyhub.api.cache import ResponseCache
 from energyhub.api.keys import create_key, revoke_key
-from energyhub.store.batch import ReadingBatch
-from energyhub.store.db import connect, installed_backend, open_pool
-from energyhub.store.maintenance import refresh_rollups
-from energyhub.store.writer import ReadingWriter
-from tests.api.conftest import START, World, as_key, heard, settings_for
+from energyhub.store.db import connect
+from tests.api.conftest import START, World, as_key, heard, settings_for, write_reading
 
 NEXT_DAY = {
     "start": (START + timedelta(days=1)).isoformat(),
@@ -41,18 +37,6 @@ async def api(world: World, cache_s: float) -> AsyncIterator[tuple[FastAPI, http
             transport=transport, base_url="http://api", headers=headers
         ) as client:
             yield app, client
-
-
-async def write_reading(world: World, meter: str, minutes: int, value: float) -> None:
-    """One reading `minutes` into NEXT_DAY, committed and rolled up."""
-    ts = np.array([np.datetime64(START.replace(tzinfo=None) + timedelta(days=1, minutes=minutes))])
-    batch = ReadingBatch.from_columns(ts, np.array([world.meters[meter]]), np.array([value]))
-    async with connect(world.url) as conn:
-        backend = await installed_backend(conn)
-    async with open_pool(world.url, max_size=1) as pool:
-        await ReadingWriter(pool, backend).write(batch)
-    async with connect(world.url) as conn:
-        await refresh_rollups(conn, backend)
 
 
 def electricity(response: httpx.Response) -> list[float | None]:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from energyhub.api.deps import ConnDep, MeterKey, StateDep
+from energyhub.api.deps import DbDep, MeterKey, StateDep
 from energyhub.api.errors import bad_input, not_found, responses
 from energyhub.api.limits import window
 from energyhub.api.schemas.common import Time
@@ -29,20 +29,21 @@ ORDER BY ts LIMIT %(limit)s"""
 
 
 @router.get("/{meter_id}", response_model=MeterPublic, summary="One meter")
-async def get_meter(meter_id: MeterPath, conn: ConnDep, access: MeterKey) -> MeterPublic:
-    meter, _ = await access.row(conn, meter_id)
+async def get_meter(meter_id: MeterPath, db: DbDep, access: MeterKey) -> MeterPublic:
+    meter, _ = await access.row(db, meter_id)
     return MeterPublic.model_validate(meter, from_attributes=True)
 
 
 @router.get("/{meter_id}/latest", response_model=LatestPublic, summary="The newest reading")
-async def latest(meter_id: MeterPath, conn: ConnDep, access: MeterKey) -> Response:
-    meter, zone = await access.row(conn, meter_id)
-    if meter.latest_ts is None or meter.latest_value is None:
+async def latest(meter_id: MeterPath, db: DbDep, access: MeterKey) -> Response:
+    meter, zone = await access.row(db, meter_id)
+    ts, value = await access.latest(db, meter)
+    if ts is None or value is None:
         raise not_found(f"reading of meter {meter_id} yet")
-    age_s = (datetime.now(UTC) - meter.latest_ts).total_seconds()
+    age_s = (datetime.now(UTC) - ts).total_seconds()
     body = LatestPublic.model_validate(
-        {"meter_id": meter_id, "quantity": meter.quantity, "ts": meter.latest_ts.astimezone(zone),
-         "value": meter.latest_value, "age_s": age_s}
+        {"meter_id": meter_id, "quantity": meter.quantity, "ts": ts.astimezone(zone),
+         "value": value, "age_s": age_s}
     )  # fmt: skip
     # serialized here: returned as a model, FastAPI would validate it a second time
     return Response(body.model_dump_json(), media_type="application/json")
@@ -67,7 +68,7 @@ def decode_cursor(cursor: str) -> datetime:
 @router.get("/{meter_id}/readings", response_model=ReadingsPublic, summary="Raw readings, paged")
 async def readings(
     meter_id: MeterPath,
-    conn: ConnDep,
+    db: DbDep,
     access: MeterKey,
     state: StateDep,
     start: Annotated[Time | None, Query(description="Default: end − 24 h.")] = None,
@@ -78,7 +79,7 @@ async def readings(
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor`.")] = None,
 ) -> ReadingsPublic:
     """Readings as stored (the meter's quantity), oldest first; follow `next_cursor` to page."""
-    meter, zone = await access.row(conn, meter_id)
+    meter, zone = await access.row(db, meter_id)
     if limit > state.settings.api_max_points:
         raise bad_input(
             "query",
@@ -89,7 +90,7 @@ async def readings(
     lo, hi = window(start, end, None, state.settings)
     after = decode_cursor(cursor) if cursor else None
     params = {"meter": meter_id, "start": lo, "end": hi, "after": after, "limit": limit + 1}
-    rows = await (await conn.execute(READINGS, params)).fetchall()
+    rows = await (await (await db.conn()).execute(READINGS, params)).fetchall()
     page = [ReadingPublic(ts=ts.astimezone(zone), value=value) for ts, value in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
     return ReadingsPublic(
