@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from energyhub.alerts.cli import alerts_command
+from energyhub.api.cli import api_command, keys_app
 from energyhub.carbon.cli import carbon_app
 from energyhub.cli_support import (
     configure_logging,
@@ -26,6 +27,7 @@ from energyhub.demo import DemoOptions, run_demo
 from energyhub.grafana.cli import grafana_app
 from energyhub.ingest.supervisor import run_worker, run_workers
 from energyhub.mqtt import parse_mqtt_url
+from energyhub.optimize.cli import plan_command
 from energyhub.plans.cli import plans_app
 from energyhub.render import site_summary, site_tree, sync_summary
 from energyhub.scheduler.cli import scheduler_command
@@ -35,17 +37,6 @@ from energyhub.store.maintenance import MaintenanceReport, maintain
 from energyhub.store.migrations import MigrationReport, migrate_with, require_schema
 from energyhub.store.sync import SyncReport, sync_site
 from simulators.cli import record_command, replay_command, simulate_command
-
-__all__ = [  # energyhub/api/cli.py and energyhub/optimize/cli.py still import helpers from here
-    "_require_db_url",
-    "app",
-    "configure_logging",
-    "console",
-    "fail",
-    "handles_errors",
-    "run_async",
-    "settings_or_exit",
-]
 
 app = typer.Typer(
     name="energyhub",
@@ -60,9 +51,6 @@ sites_app = typer.Typer(
 db_app = typer.Typer(help="The database: migrate and maintain.", no_args_is_help=True)
 app.add_typer(sites_app, name="sites")
 app.add_typer(db_app, name="db")
-
-_require_db_url = require_db_url
-"""The name energyhub/api/cli.py imports it by."""
 
 SiteFileArg = Annotated[
     Path, typer.Argument(help="Site file (YAML).", exists=False, dir_okay=False, show_default=False)
@@ -217,11 +205,6 @@ def ingest(
     else:
         run_async(run_workers(workers))
 
-
-# These two import helpers from this module, so they can only come once it is complete; once they
-# import energyhub.cli_support instead, they join the imports at the top.
-from energyhub.api.cli import api_command, keys_app  # noqa: E402
-from energyhub.optimize.cli import plan_command  # noqa: E402
 
 app.command("demo")(demo)  # in the order `energyhub --help` lists them
 app.command("plan")(plan_command)

@@ -6,10 +6,6 @@ import sys
 
 import pytest
 
-STILL_IMPORTING_ENERGYHUB_CLI = pytest.mark.xfail(
-    strict=True, reason="imports its helpers from energyhub.cli, not energyhub.cli_support"
-)
-
 
 @pytest.mark.parametrize(
     "module",
@@ -22,8 +18,8 @@ STILL_IMPORTING_ENERGYHUB_CLI = pytest.mark.xfail(
         "energyhub.plans.cli",
         "energyhub.scheduler.cli",
         "simulators.cli",
-        pytest.param("energyhub.api.cli", marks=STILL_IMPORTING_ENERGYHUB_CLI),
-        pytest.param("energyhub.optimize.cli", marks=STILL_IMPORTING_ENERGYHUB_CLI),
+        "energyhub.api.cli",
+        "energyhub.optimize.cli",
     ],
 )
 def test_a_command_module_imports_on_its_own(module: str) -> None:

@@ -10,12 +10,12 @@ from rich.table import Table
 
 from energyhub.api.app import create_app
 from energyhub.api.keys import ROLES, Role, create_key, list_keys, revoke_key
-from energyhub.cli import (
-    _require_db_url,
+from energyhub.cli_support import (
     configure_logging,
     console,
     fail,
     handles_errors,
+    require_db_url,
     run_async,
     settings_or_exit,
 )
@@ -46,7 +46,7 @@ def api_command(
 ) -> None:
     """Serve the HTTP API (sites, load, meters, plans, health, /metrics) with uvicorn."""
     settings = settings_or_exit()
-    url = _require_db_url(settings)
+    url = require_db_url(settings)
     try:  # what the lifespan needs, checked first so that a mistake is one line, not a traceback
         load_site(settings.site_file)
         run_async(_schema_ready(url, settings.db_connect_timeout_s))

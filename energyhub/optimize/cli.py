@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from energyhub.cli import console, fail
+from energyhub.cli_support import console, fail
 from energyhub.errors import EnergyhubError
 from energyhub.optimize.decompose import DecomposeOptions
 from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError
