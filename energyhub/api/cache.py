@@ -20,6 +20,7 @@ Correctness rests on these rules:
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -91,12 +92,13 @@ class ResponseCache:
             self._drop(oldest)
 
     def heard(self, payload: str) -> None:
-        """Rollup buckets changed: `"<first> <last>"` bucket starts as epoch seconds, or `"all"`."""
+        """Rollup buckets changed: `"<first> <last>"` bucket starts as epoch seconds, or `"all"`
+        (as is any payload it cannot read: a hand-sent NOTIFY must not keep stale answers)."""
         self.generation += 1
-        if payload == "all":
-            self._drop_windowed(lambda _: True)
-            return
-        first, last = (float(x) for x in payload.split())
+        try:
+            first, last = (float(x) for x in payload.split())
+        except ValueError:
+            first, last = -math.inf, math.inf
         self._drop_windowed(lambda span: span[0] <= last and first < span[1])
 
     def reset(self, *, live: bool) -> None:

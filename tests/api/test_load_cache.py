@@ -155,8 +155,12 @@ def test_windowed_entries_hold_until_a_change_touches_them() -> None:
     cache.heard("500 600")  # a change while a query ran: its answer is not stored
     cache.put("d", cache.now(), b"d", (0.0, 1.0), before)
     assert cache.get("d") is None
+    cache.put("f", cache.now(), b"f", (0.0, 1.0), cache.generation)
+    cache.heard("not two numbers")  # read as "all"
+    assert cache.get("f") is None
+    cache.put("f", cache.now(), b"f", (0.0, 1.0), cache.generation)
     cache.heard("all")
-    assert [cache.get(k) for k in "ac"] == [None, None]
+    assert [cache.get(k) for k in "acf"] == [None, None, None]
     cache.put("e", cache.now(), b"e", (0.0, 1.0), cache.generation)
     cache.reset(live=False)  # the listener went away
     assert cache.get("e") is None and len(cache) == 0
