@@ -10,7 +10,8 @@
    sub-meters, a temperature sensor) × `days` days of 15-min readings through the COPY writer
    (ReadingWriter, one batch per day), refreshing the 15-min and hourly rollups day by day, and
    prints rows and rows/s. `--reuse` keeps the database of a previous run (no reload).
-2. Starts `energyhub api --workers N` (`--api-workers`, default 1) and sends 20 requests from one client, then
+2. Starts `energyhub api --workers N` (`--api-workers`, default 1) and sends 20 requests from
+   one client, then
    `load-requests` / `requests` from `clients` concurrent async clients (one httpx pool):
    `/sites/park/load?step=15m` over a random 24 h of the year (its 400 top-level meters), and
    `/meters/{random}/latest`; prints p50, p99, requests/s and non-200 answers. Where `wrk` is

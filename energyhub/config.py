@@ -158,9 +158,9 @@ class Settings(BaseSettings):
     api_access_cache_entries: int = Field(
         default=10_000,
         ge=0,
-        description="Key and site-scope answers each API process keeps while it hears "
-        "PostgreSQL's notice of every key and site change (LISTEN); 0: every request looks its "
-        "key up in the database.",
+        description="Key and site or meter scope answers each API process keeps while it hears "
+        "PostgreSQL's notice of every key, site and meter change (LISTEN); 0: every request "
+        "looks its key up in the database.",
     )
     api_plan_workers: int = Field(
         default=1, ge=1, le=16, description="Plans the API solves at once (more wait their turn)."

@@ -42,8 +42,8 @@ def _uses_tsdb(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs two xdist workers with `--dist loadgroup`; a group stays on one worker, one
     test after another. The TimescaleDB tests share one test server (it takes one connection at a
-    time); `timed` tests (the system tests, the demo, the simulated park) have deadlines that two
-    of them side by side on two cores could miss, so they run one after another too."""
+    time); `timed` and system tests have deadlines in real or simulated time that two of them side
+    by side on two cores could miss, so they run one after another too."""
     for item in items:
         if _uses_tsdb(item):
             item.add_marker(pytest.mark.xdist_group("timescaledb"))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+HitMiss = tuple[Counter, Counter]
+
 LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -35,22 +37,20 @@ class ApiMetrics:
         self.plans_finished = Counter(
             "energyhub_api_plans_finished", "Plans solved or failed", ["outcome"], registry=r
         )
-        load_cache = Counter(
-            "energyhub_api_load_cache",
-            "Load answers reused (hit) or queried (miss) by ENERGYHUB_API_LOAD_CACHE_S",
-            ["outcome"],
-            registry=r,
+        self.load_cache_hits, self.load_cache_misses = _hits_and_misses(
+            r, "energyhub_api_load_cache", "Load answers reused (hit) or queried (miss)"
         )
-        self.load_cache_hits = load_cache.labels("hit")
-        self.load_cache_misses = load_cache.labels("miss")
-        access_cache = Counter(
+        self.access_cache_hits, self.access_cache_misses = _hits_and_misses(
+            r,
             "energyhub_api_access_cache",
             "Key and scope checks answered from the process's cache (hit) or the database (miss)",
-            ["outcome"],
-            registry=r,
         )
-        self.access_cache_hits = access_cache.labels("hit")
-        self.access_cache_misses = access_cache.labels("miss")
+
+
+def _hits_and_misses(registry: CollectorRegistry, name: str, documentation: str) -> HitMiss:
+    """A cache's counter by `outcome`, as its `hit` and `miss` children."""
+    counter = Counter(name, documentation, ["outcome"], registry=registry)
+    return counter.labels("hit"), counter.labels("miss")
 
 
 class MetricsMiddleware:
