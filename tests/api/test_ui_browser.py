@@ -25,6 +25,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from energyhub.api.app import create_app
@@ -137,8 +138,11 @@ def test_operator_reviews_the_load_and_approves_a_plan(
     driver.get(f"{base}/ui/sites/b01")
     assert driver.find_element(By.ID, "message").text == "log in with an API key"
     driver.find_element(By.ID, "key").send_keys(world.token("operator", "b01"))
-    driver.find_element(By.ID, "login").click()
-    wait.until(lambda d: d.current_url == f"{base}/ui/sites/b01")
+    login = driver.find_element(By.ID, "login")
+    login.click()
+    # the login form is served at the page's own URL: wait for it to go, not for the URL
+    wait.until(staleness_of(login))
+    assert driver.current_url == f"{base}/ui/sites/b01"
     assert_chart_drawn(driver, "load")
     labels = [p.get_attribute("data-name") for p in driver.find_elements(By.CSS_SELECTOR, "path")]
     assert labels == ["electricity", "PV"]
