@@ -22,6 +22,7 @@ import ssl
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import cast
 
 from energyhub.ingest import mqtt5
 from energyhub.ingest.errors import BrokerUnavailableError
@@ -34,6 +35,8 @@ KEEPALIVE_S = 30
 CONNECT_TIMEOUT_S = 15.0
 RECONNECT_FIRST_S = 0.25
 RECONNECT_MAX_S = 15.0
+CLOSE_TIMEOUT_S = 2.0
+"""How long a closing source waits for the broker to end the connection after DISCONNECT."""
 SILENCE_LIMIT = 1.5
 """Keep-alive periods without a byte from the broker after which the connection is dead."""
 
@@ -43,11 +46,14 @@ class _Protocol(asyncio.Protocol):
 
     def __init__(self, source: MqttSource, connection: int) -> None:
         self.source, self.connection = source, connection
+        self.closed = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         self.source._read(self.connection, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
         self.source._gone(self.connection, exc)
 
 
@@ -111,9 +117,16 @@ class MqttSource:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._transport is not None:
-            self._transport.write(mqtt5.GOODBYE)
-            self._transport.close()
+        transport = self._transport
+        if transport is not None:
+            # The broker reads what came before the DISCONNECT (the last PUBACKs), then closes.
+            # Wait for that: a connection under this client id opened earlier (a restarted
+            # worker) takes the session over, and the broker drops the PUBACKs it had not read.
+            transport.write(mqtt5.GOODBYE)
+            protocol = cast(_Protocol, transport.get_protocol())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(protocol.closed, CLOSE_TIMEOUT_S)
+            transport.close()
 
     # --- the connection ---
 

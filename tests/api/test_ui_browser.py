@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from PIL import Image
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -134,7 +135,8 @@ def test_operator_reviews_the_load_and_approves_a_plan(
     served: tuple[str, World], driver: WebDriver, tmp_path: Path
 ) -> None:
     base, world = served
-    wait = WebDriverWait(driver, 10)
+    # a condition may read an element of the page a navigation is replacing: try again
+    wait = WebDriverWait(driver, 10, ignored_exceptions=[StaleElementReferenceException])
     driver.get(f"{base}/ui/sites/b01")
     assert driver.find_element(By.ID, "message").text == "log in with an API key"
     driver.find_element(By.ID, "key").send_keys(world.token("operator", "b01"))
@@ -165,6 +167,8 @@ def test_operator_reviews_the_load_and_approves_a_plan(
         assert_chart_drawn(driver, name, min_pixels=100)
     driver.set_window_size(1200, 3000)
     driver.save_screenshot(str(tmp_path / "plan.png"))
-    driver.find_element(By.ID, "approve").click()
+    approve = driver.find_element(By.ID, "approve")
+    approve.click()
+    wait.until(staleness_of(approve))  # the approval reloads the page
     wait.until(lambda d: d.find_element(By.ID, "status").text == "approved")
     assert not driver.find_elements(By.ID, "approve")
