@@ -42,5 +42,9 @@ class MigrationError(StoreError):
     """The schema cannot be brought to the current version."""
 
 
+class SchedulerLockError(EnergyhubError):
+    """Another scheduler holds the database's scheduler lock, or took it over from this one."""
+
+
 class EmbeddedServiceError(EnergyhubError):
     """An embedded server (PostgreSQL for the demo or a test) failed to start or stop."""

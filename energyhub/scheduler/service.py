@@ -4,7 +4,8 @@ setpoints at its start, on whatever clock it is given.
 Each tick, at a step boundary: plans whose horizon has passed expire; every scheduled site whose
 last re-plan is a period old is re-planned from this step; the newest approved plan that covers
 now becomes active; the active plan's setpoints of this step are claimed and published. A plan
-awaiting an operator's approval sends nothing. One scheduler per database (an advisory lock).
+awaiting an operator's approval sends nothing. One scheduler per database: it confirms the
+scheduler lock (`lock.py`) before each tick.
 
 A database outage is expected: each failed attempt is one warning naming the cause, retried with
 backoff (sooner at a step boundary), and the recovery one info line; only an unexpected error
@@ -24,11 +25,12 @@ import psycopg
 from psycopg import AsyncConnection
 
 from energyhub.config import Settings
-from energyhub.errors import DatabaseUnavailableError, EnergyhubError
+from energyhub.errors import DatabaseUnavailableError, EnergyhubError, SchedulerLockError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
 from energyhub.scheduler.clock import Clock
+from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
 from energyhub.scheduler.setpoints import (
     SetpointPublisher,
@@ -43,8 +45,6 @@ from energyhub.store.migrations import require_schema
 
 log = logging.getLogger(__name__)
 
-SCHEDULER_LOCK_KEY = 7_326_140_004
-"""pg_advisory_lock key held by the one scheduler of a database."""
 RECONNECT_FIRST_S = 1.0
 """First wait before trying the broker, or the database, again; it doubles on each failure."""
 RECONNECT_MAX_S = 30.0
@@ -146,8 +146,9 @@ class Scheduler:
             await settle(conn, setpoint)
             report.sent += 1
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Tick at every step boundary until `stop`; a failing tick is logged and retried."""
+    async def run(self, stop: asyncio.Event, lock: SchedulerLock) -> None:
+        """Tick at every step boundary until `stop` while `lock` is ours; a failing tick is
+        logged and retried; SchedulerLockError once another scheduler took the lock."""
         if not self.db_url:
             raise EnergyhubError("the scheduler needs ENERGYHUB_DB_URL")
         resumed = False
@@ -157,6 +158,7 @@ class Scheduler:
             wake = self.next_wake(began)  # at once if a slow tick passed it
             retry_s: float | None = None
             try:
+                await lock.confirm()
                 async with connect(self.db_url, self.db_timeout_s) as conn:
                     if not resumed:
                         await self.resume(conn)
@@ -166,6 +168,8 @@ class Scheduler:
                 _log(report)
             except aiomqtt.MqttError:
                 raise  # the broker is gone: reconnect (`run_scheduler`)
+            except SchedulerLockError:
+                raise  # another scheduler runs now
             except (DatabaseUnavailableError, psycopg.OperationalError) as exc:
                 retry_s = outage.failed(exc)
             except Exception:  # the loop outlives any one tick: a bad forecast, a bug
@@ -239,14 +243,11 @@ async def run_scheduler(
     """Hold the scheduler lock, then run on `clock` until `stop`; reconnect to the broker."""
     if not settings.db_url or not settings.mqtt_url:
         raise EnergyhubError("the scheduler needs ENERGYHUB_DB_URL and ENERGYHUB_MQTT_URL")
-    async with connect(settings.db_url, settings.db_connect_timeout_s) as lock:
-        await require_schema(lock)
-        cur = await lock.execute("SELECT pg_try_advisory_lock(%s)", (SCHEDULER_LOCK_KEY,))
-        row = await cur.fetchone()
-        if not row or not row[0]:
-            raise EnergyhubError("another scheduler is running against this database")
-        backend = await installed_backend(lock)
-        await _with_broker(settings, site, clock, backend, stop)
+    async with connect(settings.db_url, settings.db_connect_timeout_s) as conn:
+        await require_schema(conn)
+        backend = await installed_backend(conn)
+    async with SchedulerLock(settings.db_url, settings.db_connect_timeout_s) as lock:
+        await _with_broker(settings, site, clock, backend, lock, stop)
 
 
 async def _with_broker(
@@ -254,6 +255,7 @@ async def _with_broker(
     site: SiteFile,
     clock: Clock,
     backend: Backend,
+    lock: SchedulerLock,
     stop: asyncio.Event,
 ) -> None:
     assert settings.mqtt_url is not None  # noqa: S101 - run_scheduler checked it
@@ -265,7 +267,7 @@ async def _with_broker(
                 settings.mqtt_url, client_id, settings.scheduler_publish_timeout_s
             ) as publisher:
                 delay = RECONNECT_FIRST_S
-                await Scheduler(site, settings, clock, backend, publisher).run(stop)
+                await Scheduler(site, settings, clock, backend, publisher).run(stop, lock)
         except aiomqtt.MqttError as exc:
             log.error("MQTT broker: %s; reconnecting in %.0f s", exc, delay)
             await asyncio.sleep(delay)

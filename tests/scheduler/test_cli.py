@@ -1,4 +1,5 @@
-"""`energyhub scheduler` as a process: simulated time, plans and setpoints, SIGTERM, bad input."""
+"""`energyhub scheduler` as a process: simulated time, plans and setpoints, SIGTERM, a second
+scheduler refused, bad input."""
 
 from __future__ import annotations
 
@@ -66,10 +67,18 @@ async def test_the_command_plans_sends_and_stops_on_sigterm(
             if len(received) >= 3 or process.returncode is not None:
                 break
             await asyncio.sleep(0.2)
+        second = await asyncio.create_subprocess_exec(
+            *command, env=environment(pg_url, prefix), stderr=asyncio.subprocess.PIPE
+        )
+        _, second_err = await asyncio.wait_for(second.communicate(), 60)
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 30)
     stderr = err.decode()
     assert process.returncode == 0, stderr
+    refusal = second_err.decode()
+    assert second.returncode == 2, refusal
+    assert "another scheduler is running against this database (held by PostgreSQL pid" in refusal
+    assert "energyhub scheduler" in refusal and "Traceback" not in refusal
     assert len(received) >= 3
     assert [datetime.fromisoformat(m.body["ts"]) for m in received[:3]] == [
         START + i * timedelta(minutes=15) for i in range(3)

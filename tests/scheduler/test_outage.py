@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from energyhub.errors import SchedulerLockError
 from energyhub.scheduler.clock import ManualClock
+from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.service import run_scheduler
 from energyhub.store.db import connect
 from energyhub.store.embedded import embedded_postgres
@@ -74,6 +76,9 @@ async def test_an_outage_is_one_warning_per_attempt_then_one_recovery_line(
             down = False
             await logged(caplog, lambda r: "database available again" in r.getMessage(), 30)
             await logged(caplog, lambda r: "sent 1 setpoint" in r.getMessage(), 30)
+            with pytest.raises(SchedulerLockError, match="another scheduler is running"):
+                async with SchedulerLock(database.url, 1):  # the restart released it: taken again
+                    pass
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
@@ -96,4 +101,5 @@ async def test_an_outage_is_one_warning_per_attempt_then_one_recovery_line(
     (recovered,) = [r for r in records if "database available again" in r.getMessage()]
     assert recovered.levelno == logging.INFO
     assert f"after {len(warnings)} failed attempt(s)" in recovered.getMessage()
+    assert caplog.text.count("took the scheduler lock again") == 1
     assert sent == [(START, "acked"), (START + STEP, "acked")]

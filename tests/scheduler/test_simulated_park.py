@@ -26,6 +26,7 @@ from energyhub.ingest.worker import IngestWorker
 from energyhub.optimize import plan
 from energyhub.scheduler.actual import plan_vs_actual, savings_by_day
 from energyhub.scheduler.clock import ScaledClock
+from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.service import Scheduler
 from energyhub.scheduler.setpoints import SetpointPublisher
 from energyhub.sites import SiteFile
@@ -133,9 +134,12 @@ async def live_day(run: Run, restart_at: int | None) -> None:
     assert run.settings.mqtt_url and run.settings.db_url
     for segment in (0, 1):
         stop = asyncio.Event()
-        async with SetpointPublisher(run.settings.mqtt_url, f"sched-{segment}", 10) as pub:
+        async with (
+            SchedulerLock(run.settings.db_url, 10) as lock,
+            SetpointPublisher(run.settings.mqtt_url, f"sched-{segment}", 10) as pub,
+        ):
             scheduler = Scheduler(run.site, run.settings, clock[0], Backend.POSTGRES, pub)
-            task = asyncio.create_task(scheduler.run(stop))
+            task = asyncio.create_task(scheduler.run(stop, lock))
             if segment == 0 and restart_at is not None:
                 until = run.start + restart_at * STEP + STEP / 2
                 await clock[0].sleep_until(until)
