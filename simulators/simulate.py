@@ -26,6 +26,9 @@ Progress = Callable[[int], None]
 """Called after each step with the number of steps done."""
 Pause = Callable[[], Awaitable[None]]
 """Awaited once between the fast steps and the paced ones."""
+Backlog = Callable[[int], Awaitable[None]]
+"""Awaited before each fast step with the messages published so far: returns once their
+consumer is near enough (a broker queues only so much for a subscriber, then drops)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +66,15 @@ class SimulationSummary:
 
 
 async def simulate(
-    options: SimulationOptions, progress: Progress | None = None, pause: Pause | None = None
+    options: SimulationOptions,
+    progress: Progress | None = None,
+    pause: Pause | None = None,
+    backlog: Backlog | None = None,
 ) -> SimulationSummary:
     """Publish the whole run; setpoints received meanwhile steer the controllable assets.
 
-    With `fast_steps`, `pause` (if given) is awaited after them, and pacing starts after it.
+    With `fast_steps`, `pause` (if given) is awaited after them, and pacing starts after it;
+    `backlog` (if given) holds each fast step back until the consumer has nearly caught up.
     """
     grid = TimeGrid(options.start, options.step_s, options.steps)
     plant = build_plant(options.site, grid, options.seed)
@@ -81,7 +88,7 @@ async def simulate(
         listener = asyncio.create_task(_listen(client, router, engine, book))
         try:
             await client.publish_many(router.status("online"), retain=True)
-            await _run_steps(options, client, engine, router, summary, progress, pause)
+            await _run_steps(options, client, engine, router, summary, progress, pause, backlog)
         finally:  # also on Ctrl-C: the gateways go offline as they would on a clean stop
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, BrokerError):
@@ -101,6 +108,7 @@ async def _run_steps(
     summary: SimulationSummary,
     progress: Progress | None,
     pause: Pause | None,
+    backlog: Backlog | None,
 ) -> None:
     started = paced_from = time.monotonic()
     per_step = {
@@ -108,7 +116,10 @@ async def _run_steps(
         "single": len(router.singles),
         "device": len(router.devices),
     }
+    published = len(router.gateways)  # the gateways' "online"
     for t in range(options.steps):
+        if backlog is not None and t < options.fast_steps:
+            await backlog(published)
         if t == options.fast_steps and t:
             if pause is not None:
                 await pause()
@@ -118,6 +129,7 @@ async def _run_steps(
             await asyncio.sleep(max(due - time.monotonic(), 0.0))
         ts = options.start + timedelta(seconds=t * options.step_s)
         await client.publish_many(router.messages(engine.step(t), ts))
+        published += sum(per_step.values())
         summary.steps = t + 1
         if progress is not None:
             progress(t + 1)

@@ -19,7 +19,9 @@ import httpx
 import psycopg
 import pytest
 
+from energyhub.demo.services import CATCH_UP_TIMEOUT_S
 from energyhub.store.embedded import free_port
+from tests.support.broker import Broker
 
 DEMO = [sys.executable, "-m", "energyhub", "demo"]
 RUN_TIMEOUT_S = 300
@@ -236,7 +238,52 @@ def test_configured_urls_are_used_instead_of_private_services(
     with psycopg.connect(pg_url) as conn:
         readings = conn.execute("SELECT count(*) FROM readings").fetchone()
         sent = conn.execute("SELECT count(*) FROM setpoints").fetchone()
-    assert readings and readings[0] == number(
-        rows(done.stdout, "ingest (MQTT")["readings stored"][0]
+    ingest = rows(done.stdout, "ingest (MQTT")
+    assert readings and readings[0] == number(ingest["readings stored"][0])
+    # the machine's Mosquitto has the stock queue (1,000 messages a client): the history is held
+    # back to what the ingest keeps up with, so it loses nothing there either
+    assert number(ingest["messages received"][0]) == number(
+        ingest["messages published (park, scheduler)"][0]
     )
+    assert "dropped" not in done.stdout
     assert sent and sent[0] > 0
+
+
+@pytest.mark.slow
+def test_messages_a_broker_drops_are_reported_not_waited_for(
+    example_site_path: Path, pg_url: str, tmp_path: Path
+) -> None:
+    """A broker that queues 10 messages for a subscriber drops part of the history burst: the
+    demo says how many, and does not wait out its catch-up timeout for them."""
+    broker = Broker(tmp_path / "mosquitto")
+    config = broker.config.read_text().replace(
+        "max_queued_messages 1000000", "max_queued_messages 10"
+    )
+    broker.config.write_text(config)
+    broker.start()
+    env = bare_env() | {
+        "ENERGYHUB_DB_URL": pg_url,
+        "ENERGYHUB_MQTT_URL": broker.url,
+        "ENERGYHUB_INGEST_RECEIVE_MAXIMUM": "20",
+    }
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [*DEMO, "--site", str(example_site_path), "--no-serve", "--live-hours", "1"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    finally:
+        broker.stop()
+    assert done.returncode == 0, done.stderr
+    ingest = rows(done.stdout, "ingest (MQTT")
+    published = number(ingest["messages published (park, scheduler)"][0])
+    received = number(ingest["messages received"][0])
+    assert received < published
+    assert f"the broker dropped {published - received:,.0f} of {published:,.0f} messages" in (
+        " ".join(done.stdout.split())
+    )
+    assert time.monotonic() - started < CATCH_UP_TIMEOUT_S

@@ -73,9 +73,11 @@ async def simulated_world(
     timeline: Timeline,
     progress: Progress,
     between: Callable[[], Awaitable[None]],
+    backlog: Callable[[int], Awaitable[None]],
 ) -> SimulationSummary:
-    """One simulation: the history as fast as ingest takes it, then `between` (the demo's plans),
-    then the live part at LIVE_SPEED with the scheduler sending setpoints the devices follow."""
+    """One simulation: the history as fast as ingest takes it (`backlog` holds each step back
+    until it has nearly caught up), then `between` (the demo's plans), then the live part at
+    LIVE_SPEED with the scheduler sending setpoints the devices follow."""
     options = SimulationOptions(
         site, timeline.live_start - timeline.history,
         (timeline.history + timeline.live).total_seconds(), SIM_STEP_S, speed=LIVE_SPEED,
@@ -111,7 +113,7 @@ async def simulated_world(
         progress.start_task(live)
 
     stop = asyncio.Event()
-    simulation = asyncio.create_task(simulate(options, stepped, pause))
+    simulation = asyncio.create_task(simulate(options, stepped, pause, backlog))
     tasks: list[asyncio.Task[Any]] = [simulation]
     try:
         await _first_live_step(simulation, synced)

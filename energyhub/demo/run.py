@@ -25,7 +25,7 @@ from energyhub.config import Settings
 from energyhub.demo.live import Timeline, simulated_world, site_actuals
 from energyhub.demo.planning import LevelPlan, plan_levels
 from energyhub.demo.serve import available_port, serving
-from energyhub.demo.services import caught_up, demo_services, ingesting, settled
+from energyhub.demo.services import caught_up, demo_services, ingesting, keeping_up, settled
 from energyhub.demo.summary import (
     IngestFigures,
     actual_table,
@@ -131,10 +131,12 @@ async def _demo(
             stages.worker = worker
             with Progress(console=console) as progress:
                 summary = await simulated_world(
-                    settings, site, timeline, progress, stages.after_history
+                    settings, site, timeline, progress, stages.after_history, keeping_up(worker)
                 )
+            # the worker also receives the scheduler's setpoints, which the simulator counted
+            stages.published = summary.published + sum(summary.setpoints.values())
             with console.status("ingest catching up"):
-                await caught_up(worker, summary.published)
+                stages.lost = await caught_up(worker, stages.published)
         ignored = {k: n for k, n in summary.setpoints.items() if k != "accepted"}
         console.print(
             f"scheduler: {options.live_hours:g} simulated h in "
@@ -179,6 +181,7 @@ class _Stages:
         self.started = time.monotonic()
         self.history_s = self.plans_s = 0.0
         self.history_readings = 0.0
+        self.published = self.lost = 0
 
     async def after_history(self) -> None:
         """Once the history is published: wait for the ingest, then forecast and plan."""
@@ -203,6 +206,8 @@ class _Stages:
             if sample.name.endswith("_total")
         )
         return IngestFigures(
+            published=self.published,
+            lost=self.lost,
             messages=metrics.value("energyhub_ingest_messages_received_total"),
             readings=metrics.value("energyhub_ingest_readings_written_total"),
             duplicates=metrics.value("energyhub_ingest_readings_duplicate_total"),
@@ -260,6 +265,12 @@ async def _summary(
     console.print(f"methods: {methods} (central: one MILP each)")
     console.print(actual_table(actuals, f"plan vs actual under the scheduler, {span}"))
     console.print(ingest_table(figures))
+    if figures.lost:
+        console.print(
+            f"[bold red]the broker dropped {figures.lost:,} of {figures.published:,} messages "
+            "before the ingest got them[/]: a stock Mosquitto queues 1,000 messages per client "
+            "(max_queued_messages); deploy/mosquitto.conf shows the settings that lose nothing"
+        )
 
 
 async def _serve(

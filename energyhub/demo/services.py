@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -20,6 +20,12 @@ CATCH_UP_TIMEOUT_S = 120.0
 INGEST_START_TIMEOUT_S = 30.0
 QUIET_S = 0.5
 """No message for this long, nothing pending: the ingest has what was published."""
+STALL_S = 5.0
+"""No message for this long while some are still missing: the broker dropped them."""
+HISTORY_BACKLOG = 1_000
+"""Messages the history may run ahead of the ingest: what a stock Mosquitto queues for a
+subscriber beyond those in flight (`max_queued_messages` 1000); it drops the rest."""
+RECEIVED = "energyhub_ingest_messages_received_total"
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ async def settled(worker: IngestWorker) -> None:
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
     last, quiet_since = -1.0, time.monotonic()
     while time.monotonic() < deadline:
-        received = worker.metrics.value("energyhub_ingest_messages_received_total")
+        received = worker.metrics.value(RECEIVED)
         if received != last or worker.source.pending:
             last, quiet_since = received, time.monotonic()
         elif time.monotonic() - quiet_since >= QUIET_S:
@@ -86,14 +92,42 @@ async def settled(worker: IngestWorker) -> None:
         await asyncio.sleep(0.05)
 
 
-async def caught_up(worker: IngestWorker, published: int) -> None:
-    """Until the worker has received and committed everything published so far."""
+def keeping_up(worker: IngestWorker) -> Callable[[int], Awaitable[None]]:
+    """A simulator `backlog`: hold the history back while the worker is more than
+    HISTORY_BACKLOG messages behind. Once nothing came for STALL_S, messages were lost on the
+    way (a broker that queues fewer): it holds back no more, and `caught_up` reports the loss."""
+    lossy = False
+
+    async def backlog(published: int) -> None:
+        nonlocal lossy
+        last, since = -1.0, time.monotonic()
+        while (
+            not lossy and published - (received := worker.metrics.value(RECEIVED)) > HISTORY_BACKLOG
+        ):
+            if received != last or worker.source.pending:
+                last, since = received, time.monotonic()
+            elif time.monotonic() - since >= STALL_S:
+                lossy = True
+            await asyncio.sleep(0.005)
+
+    return backlog
+
+
+async def caught_up(worker: IngestWorker, published: int) -> int:
+    """Until the worker has received and committed everything published so far; the number of
+    messages it never received (nothing came for STALL_S, or CATCH_UP_TIMEOUT_S passed)."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
     metrics = worker.metrics
+    last, since = -1.0, time.monotonic()
     while time.monotonic() < deadline:
-        received = metrics.value("energyhub_ingest_messages_received_total")
+        received = metrics.value(RECEIVED)
         batches = metrics.value("energyhub_ingest_batch_seconds_count")
         if received >= published and worker.source.pending == 0 and batches:
             await asyncio.sleep(2 * worker.settings.ingest_flush_s)
-            return
+            return 0
+        if received != last or worker.source.pending:
+            last, since = received, time.monotonic()
+        elif time.monotonic() - since >= STALL_S:
+            break
         await asyncio.sleep(0.1)
+    return max(published - int(metrics.value(RECEIVED)), 0)

@@ -17,8 +17,11 @@ CARRIERS = ("heat", "cooling", "gas", "pv")
 
 @dataclass(frozen=True)
 class IngestFigures:
-    """What the ingest worker did: all of it, and the history burst on its own."""
+    """What the ingest worker did: all of it, and the history burst on its own; what the
+    simulator published, and how much of it never reached the worker."""
 
+    published: int
+    lost: int
     messages: float
     readings: float
     duplicates: float
@@ -95,6 +98,7 @@ def ingest_table(figures: IngestFigures) -> Table:
     table = _table("ingest (MQTT → PostgreSQL)", "figure", "value")
     table.show_header = False
     rate = figures.burst_readings / figures.burst_s if figures.burst_s else 0.0
+    table.add_row("messages published (park, scheduler)", f"{figures.published:,}")
     table.add_row("messages received", f"{figures.messages:,.0f}")
     table.add_row("readings stored", f"{figures.readings:,.0f}")
     table.add_row("duplicates (already stored)", f"{figures.duplicates:,.0f}")

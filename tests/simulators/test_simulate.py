@@ -125,3 +125,24 @@ async def test_fast_steps_then_one_pause_then_paced(site: SiteFile, namespace: s
     assert [steps for steps, _ in paused] == [50]  # once, after the fast steps
     assert stepped[49] - stepped[0] < 5.0  # paced (0.5 s a step), these would take 24.5 s
     assert stepped[52] - paused[0][1] >= 0.3 + 3 * 0.5  # the pause, then 3 paced steps
+
+
+async def test_backlog_holds_each_fast_step_back_with_the_count_published(
+    site: SiteFile, namespace: str
+) -> None:
+    """The demo's flow control: awaited before every fast step, never before a paced one."""
+    prefix = f"{namespace}energyhub"
+    seen: list[int] = []
+
+    async def backlog(published: int) -> None:
+        seen.append(published)
+        await asyncio.sleep(0.05)
+
+    options = _options(site, prefix, duration_s=8 * 60.0, speed=600.0, fast_steps=5)
+    started = time.monotonic()
+    summary = await simulate(options, backlog=backlog)
+    await clear_status(site, prefix)
+    per_step = (summary.published - summary.messages["status"]) // summary.steps
+    gateways = summary.messages["status"] // 2
+    assert seen == [gateways + t * per_step for t in range(5)]
+    assert time.monotonic() - started >= 5 * 0.05
