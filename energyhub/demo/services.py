@@ -79,15 +79,26 @@ async def ingesting(settings: Settings) -> AsyncIterator[IngestWorker]:
         await running
 
 
+class _Stillness:
+    """How long the worker has received nothing and held nothing pending."""
+
+    def __init__(self, worker: IngestWorker) -> None:
+        self.worker = worker
+        self._last, self._since = -1.0, time.monotonic()
+
+    def seconds(self) -> float:
+        received = self.worker.metrics.value(RECEIVED)
+        if received != self._last or self.worker.source.pending:
+            self._last, self._since = received, time.monotonic()
+        return time.monotonic() - self._since
+
+
 async def settled(worker: IngestWorker) -> None:
     """Until the worker has committed all it received and nothing new came for a while."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
-    last, quiet_since = -1.0, time.monotonic()
+    stillness = _Stillness(worker)
     while time.monotonic() < deadline:
-        received = worker.metrics.value(RECEIVED)
-        if received != last or worker.source.pending:
-            last, quiet_since = received, time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET_S:
+        if stillness.seconds() >= QUIET_S:
             return
         await asyncio.sleep(0.05)
 
@@ -100,14 +111,9 @@ def keeping_up(worker: IngestWorker) -> Callable[[int], Awaitable[None]]:
 
     async def backlog(published: int) -> None:
         nonlocal lossy
-        last, since = -1.0, time.monotonic()
-        while (
-            not lossy and published - (received := worker.metrics.value(RECEIVED)) > HISTORY_BACKLOG
-        ):
-            if received != last or worker.source.pending:
-                last, since = received, time.monotonic()
-            elif time.monotonic() - since >= STALL_S:
-                lossy = True
+        stillness = _Stillness(worker)
+        while not lossy and published - worker.metrics.value(RECEIVED) > HISTORY_BACKLOG:
+            lossy = stillness.seconds() >= STALL_S
             await asyncio.sleep(0.005)
 
     return backlog
@@ -118,16 +124,12 @@ async def caught_up(worker: IngestWorker, published: int) -> int:
     messages it never received (nothing came for STALL_S, or CATCH_UP_TIMEOUT_S passed)."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
     metrics = worker.metrics
-    last, since = -1.0, time.monotonic()
-    while time.monotonic() < deadline:
+    stillness = _Stillness(worker)
+    while time.monotonic() < deadline and stillness.seconds() < STALL_S:
         received = metrics.value(RECEIVED)
         batches = metrics.value("energyhub_ingest_batch_seconds_count")
         if received >= published and worker.source.pending == 0 and batches:
             await asyncio.sleep(2 * worker.settings.ingest_flush_s)
             return 0
-        if received != last or worker.source.pending:
-            last, since = received, time.monotonic()
-        elif time.monotonic() - since >= STALL_S:
-            break
         await asyncio.sleep(0.1)
     return max(published - int(metrics.value(RECEIVED)), 0)
