@@ -259,6 +259,7 @@ def test_messages_a_broker_drops_are_reported_not_waited_for(
     config = broker.config.read_text().replace(
         "max_queued_messages 1000000", "max_queued_messages 10"
     )
+    assert "max_queued_messages 10\n" in config  # the production config's line was found
     broker.config.write_text(config)
     broker.start()
     env = bare_env() | {
