@@ -39,6 +39,18 @@ def bare_env() -> dict[str, str]:
     return env
 
 
+def run_demo(site_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`energyhub demo --no-serve` on `site_path`, to its end; its exit code is not checked."""
+    return subprocess.run(
+        [*DEMO, "--site", str(site_path), "--no-serve", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+
+
 def private_ports(stdout: str) -> tuple[int, int]:
     pg, mqtt = PG_URL.search(stdout), MQTT_URL.search(stdout)
     assert pg and mqtt, stdout
@@ -102,14 +114,7 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
     example_site_path: Path,
 ) -> None:
     began = time.monotonic()
-    done = subprocess.run(
-        [*DEMO, "--site", str(example_site_path), "--no-serve"],
-        capture_output=True,
-        text=True,
-        env=bare_env(),
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    done = run_demo(example_site_path, bare_env())
     seconds = time.monotonic() - began
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
@@ -223,14 +228,7 @@ def test_configured_urls_are_used_instead_of_private_services(
         "ENERGYHUB_MQTT_TOPIC_PREFIX": prefix,
         "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
     }
-    done = subprocess.run(
-        [*DEMO, "--site", str(example_site_path), "--no-serve", "--live-hours", "2"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=RUN_TIMEOUT_S,
-        check=False,
-    )
+    done = run_demo(example_site_path, env, "--live-hours", "2")
     assert done.returncode == 0, done.stderr
     assert "private" not in done.stdout
     assert "PostgreSQL: ENERGYHUB_DB_URL" in done.stdout
@@ -269,14 +267,7 @@ def test_messages_a_broker_drops_are_reported_not_waited_for(
     }
     started = time.monotonic()
     try:
-        done = subprocess.run(
-            [*DEMO, "--site", str(example_site_path), "--no-serve", "--live-hours", "1"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=RUN_TIMEOUT_S,
-            check=False,
-        )
+        done = run_demo(example_site_path, env, "--live-hours", "1")
     finally:
         broker.stop()
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -27,10 +27,8 @@ from .conftest import (
     scheduler_settings,
     write_history,
 )
-from .test_outage import logged
+from .test_outage import START, STEP, logged
 
-START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
-STEP = timedelta(minutes=15)
 HOLDER = (
     r"held by PostgreSQL pid \d+, energyhub scheduler from (127\.0\.0\.1|::1|local socket), "
     r"connected since \d{4}-\d\d-\d\dT"
