@@ -262,6 +262,9 @@ async def test_the_alerts_role_publishes_on_every_alert_topic_and_nothing_else(
                 await others.publish(f"{prefix}/expo/b01/main", b'{"ts": 0, "value": 1}', qos=1)
                 await others.publish(f"{prefix}/expo/b01/b01-bess/setpoint", b"{}", qos=1)
                 await others.publish(f"{prefix}/expo/b01", b'{"ts": 0, "values": {}}', qos=1)
+            for service_name in (INGEST[0], "scheduler", "simulator"):  # alerts are the role's
+                async with connect(on(broker, account(service_name)), service_name) as other:
+                    await other.publish(topics[0], b'{"event": "forged"}', qos=1)
             for event in events:
                 await notifier.send(event)
         finally:
