@@ -32,7 +32,7 @@ test-fast: $(INSTALLED) services
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
 
 docs: $(INSTALLED)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: it hides the warnings --strict counts
 
 bench: $(INSTALLED)
 	bash scripts/services.sh bench
