@@ -8,7 +8,10 @@ does not read, and that the generated pages describe every setting, route and co
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -116,3 +119,19 @@ def test_pages_with_generated_parts_name_known_generators() -> None:
     for page in DOCS.glob("*.md"):
         for name in hooks.MARKER.findall(page.read_text()):
             assert name in hooks.GENERATORS, f"{page.name}: {name}"
+
+
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    """What `make docs` runs: a broken link, anchor or page left out of the nav fails it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "openapi.json").is_file()
+    assert "ENERGYHUB_DB_URL" in (tmp_path / "configuration" / "index.html").read_text()
