@@ -135,3 +135,38 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "openapi.json").is_file()
     assert "ENERGYHUB_DB_URL" in (tmp_path / "configuration" / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "path", [REPO / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name
+)
+def test_every_setting_a_page_names_exists(path: Path) -> None:
+    known = {f"ENERGYHUB_{name.upper()}" for name in Settings.model_fields} | {"ENERGYHUB_CONFIG"}
+    named = set(re.findall(r"\bENERGYHUB_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    assert named <= known, f"{path.name} names settings that do not exist: {sorted(named - known)}"
+
+
+def _code(text: str) -> str:
+    """Fenced blocks and inline code spans of a Markdown page."""
+    fenced = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+    inline = re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", text, flags=re.M | re.S))
+    return "\n".join([*fenced, *inline])
+
+
+@pytest.mark.parametrize(
+    "path", [REPO / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name
+)
+def test_every_command_a_page_shows_exists(path: Path) -> None:
+    commands = {str(c.name) for c in app.registered_commands}
+    groups = {str(g.name): g.typer_instance for g in app.registered_groups}
+    for first, second in re.findall(
+        r"(?:^|\$ |&& |; |\(|^\s+)energyhub ([a-z][\w-]*)(?: ([a-z][\w-]*))?",
+        _code(path.read_text()),
+        flags=re.MULTILINE,
+    ):
+        assert first in commands or first in groups, f"{path.name}: energyhub {first}"
+        if first in groups and second:
+            group = groups[first]
+            assert group is not None
+            names = {str(c.name) for c in group.registered_commands}
+            assert second in names, f"{path.name}: energyhub {first} {second}"
