@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
 from energyhub.carbon.errors import CarbonError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class AssetInputError(CarbonError):
@@ -22,3 +28,19 @@ class UnknownEntryError(CarbonError):
         self.what = what
         self.entry_id = entry_id
         super().__init__(f"no {what} {entry_id}")
+
+
+def parse_input(model: type[M], values: dict[str, Any]) -> M:
+    """`model(**values)` with the first problem as an AssetInputError naming its field."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        first_word = message.split(" ", 1)[0]
+        field = ".".join(str(part) for part in error["loc"]) or (
+            first_word if first_word in model.model_fields else model.__name__
+        )
+        if error["type"] not in ("value_error", "assertion_error"):
+            message += f", got {error.get('input')!r}"
+        raise AssetInputError(field, message) from None

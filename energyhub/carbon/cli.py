@@ -12,6 +12,7 @@ import typer
 from energyhub.carbon.accounting import carbon_report
 from energyhub.carbon.errors import CarbonError
 from energyhub.carbon.export import to_csv, to_json
+from energyhub.carbon.green_cli import green_app
 from energyhub.carbon.intensity import read_intensity_csv, store_intensity
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
@@ -41,6 +42,8 @@ class ReportFormat(StrEnum):
     CSV = "csv"
     HTML = "html"
 
+
+carbon_app.add_typer(green_app, name="green")
 
 RENDER = {ReportFormat.JSON: to_json, ReportFormat.CSV: to_csv, ReportFormat.HTML: render_html}
 

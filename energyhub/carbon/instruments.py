@@ -288,3 +288,58 @@ def _contract_mwh(
             f"{first.date()} to {last_day}",
         )
     return mwh
+
+
+class InstrumentPublic(BaseModel):
+    """An instrument as listed: its source, size, what is retired of it, and who recorded it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: int
+    kind: Kind
+    site_id: str
+    registry: str
+    project: str
+    technology: str
+    location: str
+    vintage: int
+    serials: str | None
+    mwh: float
+    retired_mwh: float
+    supplier_kg_per_kwh: float | None
+    delivery_start: date | None
+    delivery_end: date | None = Field(description="Last delivery day, inclusive.")
+    recorded_by: str
+    recorded_at: datetime
+    reason: str
+
+
+def _public(row: InstrumentRow, zone: ZoneInfo) -> InstrumentPublic:
+    last = row.delivery_end - timedelta(seconds=1) if row.delivery_end else None
+    return InstrumentPublic(
+        id=row.id,
+        kind="certificate" if row.kind == "certificate" else "contract",
+        site_id=row.site_id,
+        registry=row.registry,
+        project=row.project,
+        technology=row.technology,
+        location=row.location,
+        vintage=row.vintage,
+        serials=None if row.serial_first is None else f"{row.serial_first}-{row.serial_last}",
+        mwh=row.mwh,
+        retired_mwh=row.retired_mwh,
+        supplier_kg_per_kwh=row.supplier_kg_per_kwh,
+        delivery_start=row.delivery_start.astimezone(zone).date() if row.delivery_start else None,
+        delivery_end=last.astimezone(zone).date() if last else None,
+        recorded_by=row.recorded_by,
+        recorded_at=row.recorded_at,
+        reason=row.reason,
+    )
+
+
+async def instrument_list(conn: AsyncConnection, site_id: str) -> list[InstrumentPublic]:
+    """The instruments the site and its parts hold, oldest first."""
+    tree = await load_tree(conn)
+    zone = ZoneInfo(tree.timezone(site_id))
+    rows = await green.instruments(conn, [s.id for s in tree.subtree(site_id)])
+    return [_public(row, zone) for row in rows]
