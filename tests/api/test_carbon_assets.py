@@ -3,8 +3,13 @@ carbon report shows market-based Scope 2 beside location-based."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import psycopg
+from fastapi import FastAPI
+
+from energyhub.api.ui.render import number
 
 from .conftest import World, as_key
 
@@ -107,3 +112,37 @@ async def test_bad_blocks_are_422_naming_the_field(client: httpx.AsyncClient, wo
     assert no_use.status_code == 422
     assert no_use.json()["errors"][0]["field"] == "period"
     assert await rows(world) == (1, 0)
+
+
+async def test_the_carbon_page_shows_both_methods_side_by_side(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    instrument = (await client.post("/carbon/b01/certificates", json=BLOCK)).json()["id"]
+    retired = await client.post(
+        "/carbon/b01/retirements",
+        json={"instrument_id": instrument, "period": DAY, "reason": "Nov"},
+    )
+    assert retired.status_code == 201
+    report = (await client.get("/carbon/b01", params={"period": DAY})).json()["scope2_market"]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ui.test") as browser:
+        login = await browser.post(
+            "/ui/login", data={"key": world.token("viewer", "b01"), "next": "/ui"}
+        )
+        assert login.status_code == 303
+        page = await browser.get("/ui/sites/b01/carbon", params={"period": DAY})
+        assert page.status_code == 200, page.text
+        shown = dict(re.findall(r'data-method="(\w+)">([^<]*)<', page.text))
+        assert shown == {
+            "location": number(report["location_kg"], 0),
+            "market": number(report["market_kg"], 0),
+        }
+        assert "7000-7001" in page.text and "Jiuquan solar 2" in page.text
+        empty = await browser.get("/ui/sites/b01/carbon", params={"period": "2020-01"})
+        assert empty.status_code == 200 and "no readings for site" in empty.text
+        bad = await browser.get("/ui/sites/b01/carbon", params={"period": "soon"})
+        assert bad.status_code == 422
+        outside = await browser.get("/ui/sites/b02/carbon", params={"period": DAY})
+        assert outside.status_code == 404
+        site = await browser.get("/ui/sites/b01", params={"end": "2026-11-21T00:00:00+08:00"})
+        assert 'href="/ui/sites/b01/carbon"' in site.text
