@@ -24,6 +24,7 @@ from energyhub.api.routes import (
     alerts,
     carbon,
     carbon_assets,
+    carbon_ledger,
     health,
     load,
     meters,
@@ -162,7 +163,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or load_settings()
     app.state.metrics = ApiMetrics()
     errors.install(app)
-    for module in (sites, load, meters, plans, health, alerts, carbon, carbon_assets, ui):
+    for module in (
+        sites,
+        load,
+        meters,
+        plans,
+        health,
+        alerts,
+        carbon,
+        carbon_assets,
+        carbon_ledger,
+        ui,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         SizeLimitMiddleware,

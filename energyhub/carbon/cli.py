@@ -14,6 +14,7 @@ from energyhub.carbon.errors import CarbonError
 from energyhub.carbon.export import to_csv, to_json
 from energyhub.carbon.green_cli import green_app
 from energyhub.carbon.intensity import read_intensity_csv, store_intensity
+from energyhub.carbon.ledger_cli import ledger_app, price_command
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
 from energyhub.carbon.report_html import render_html
@@ -44,6 +45,8 @@ class ReportFormat(StrEnum):
 
 
 carbon_app.add_typer(green_app, name="green")
+carbon_app.add_typer(ledger_app, name="ledger")
+carbon_app.command("price")(handles_errors(price_command))
 
 RENDER = {ReportFormat.JSON: to_json, ReportFormat.CSV: to_csv, ReportFormat.HTML: render_html}
 
