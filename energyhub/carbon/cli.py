@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.disclose_cli import disclose_command
 from energyhub.carbon.errors import CarbonError
 from energyhub.carbon.export import to_csv, to_json
 from energyhub.carbon.green_cli import green_app
@@ -47,6 +48,7 @@ class ReportFormat(StrEnum):
 carbon_app.add_typer(green_app, name="green")
 carbon_app.add_typer(ledger_app, name="ledger")
 carbon_app.command("price")(handles_errors(price_command))
+carbon_app.command("disclose")(handles_errors(disclose_command))
 
 RENDER = {ReportFormat.JSON: to_json, ReportFormat.CSV: to_csv, ReportFormat.HTML: render_html}
 

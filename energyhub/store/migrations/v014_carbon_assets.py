@@ -1,6 +1,7 @@
 """Version 14: carbon assets — green certificates and contracts, their retirements, the allowance
-and CCER ledger, and carbon price series. Every table here is append-only (a trigger refuses
-UPDATE, DELETE and TRUNCATE): a wrong entry is corrected by a reversing entry, never edited.
+and CCER ledger, carbon price series, and every site file loaded (a verifier's change history).
+Every table but the prices is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE): a
+wrong entry is corrected by a reversing entry, never edited.
 
 A certificate is retired once across the whole city: an exclusion constraint over the serial
 range (`int8range`, GiST) refuses a retirement whose serials overlap one already retired in the
@@ -115,6 +116,12 @@ STATEMENTS = [
         CHECK ((kind = 'verified') = (instrument = 'emissions')),
         CHECK ((reverses IS NULL) = (volume_t > 0)))""",
     "CREATE INDEX carbon_ledger_account ON carbon_ledger (account_id, compliance_year)",
+    """CREATE TABLE site_file_versions (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        loaded_at timestamptz NOT NULL DEFAULT now(),
+        sha256 text NOT NULL,
+        content jsonb NOT NULL)""",
+    "CREATE INDEX site_file_versions_loaded ON site_file_versions (loaded_at)",
     """CREATE TABLE carbon_prices (
         series text NOT NULL,
         day date NOT NULL,
@@ -122,7 +129,12 @@ STATEMENTS = [
         PRIMARY KEY (series, day))""",
 ]
 
-APPEND_ONLY_TABLES = ("green_instruments", "green_retirements", "carbon_ledger")
+APPEND_ONLY_TABLES = (
+    "green_instruments",
+    "green_retirements",
+    "carbon_ledger",
+    "site_file_versions",
+)
 
 
 async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
@@ -140,5 +152,7 @@ async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
 
 
 MIGRATION = Migration(
-    14, "carbon assets: green certificates, retirements, allowance ledger, carbon prices", apply
+    14,
+    "carbon assets: green certificates, retirements, allowance ledger, prices, site-file history",
+    apply,
 )
