@@ -23,7 +23,8 @@ from energyhub.store.allowances import EntryRow
 
 Kind = Literal["allocation", "purchase", "sale", "surrender", "verified"]
 Instrument = Literal["allowance", "ccer"]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 
 PRICE_MIN_CNY_PER_T = 1.0
 """Below 1 CNY/t a figure is a price per kg (allowances trade at tens of CNY per tonne)."""
@@ -77,10 +78,10 @@ class EntryIn(BaseModel):
     instrument: Instrument | None = Field(
         default=None, description="allowance or ccer; none for verified emissions."
     )
-    entry_date: date
+    entry_date: Day
     volume_t: float = Field(gt=0, le=VOLUME_MAX_T, description="Tonnes of CO₂(e).")
     price_cny_per_t: float | None = Field(default=None, ge=0)
-    counterparty: str | None = Field(default=None, min_length=1, max_length=200)
+    counterparty: Text | None = None
     reason: Text
 
     @model_validator(mode="after")

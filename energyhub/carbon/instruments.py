@@ -26,7 +26,8 @@ from energyhub.store import green
 from energyhub.store.db import Backend
 from energyhub.store.green import InstrumentRow, serial_range
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+Day = Annotated[date, Field(ge=date(1990, 1, 1), le=date(2100, 12, 31))]
 MAX_SERIAL = 2**62
 MAX_CERTIFICATES = 10_000_000
 """A block of more than ten million certificates (10 TWh) is a typo, not a purchase."""
@@ -73,8 +74,8 @@ class ContractIn(Source):
 
     mwh: float = Field(gt=0, le=MAX_CERTIFICATES)
     supplier_kg_per_kwh: float = Field(ge=0, le=2.0, description="The supplier's factor.")
-    delivery_start: date
-    delivery_end: date
+    delivery_start: Day
+    delivery_end: Day
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -86,16 +87,21 @@ class ContractIn(Source):
         return self
 
 
-class RetirementIn(Input):
-    """Retire (a certificate range) or claim (contract MWh) against a site and period."""
+class RetirementBody(Input):
+    """Retire (a certificate range) or claim (contract MWh) for a period; the site comes apart."""
 
     instrument_id: int = Field(ge=1, le=2**62)
-    site_id: str = Field(min_length=1, max_length=64)
     period: str = Field(max_length=10, description="YYYY, YYYY-MM or YYYY-MM-DD (site time).")
     serial_first: int | None = Field(default=None, ge=0, le=MAX_SERIAL)
     serial_last: int | None = Field(default=None, ge=0, le=MAX_SERIAL)
     mwh: float | None = Field(default=None, gt=0, le=MAX_CERTIFICATES)
     reason: Text
+
+
+class RetirementIn(RetirementBody):
+    """A retirement with the site whose electricity it covers."""
+
+    site_id: str = Field(min_length=1, max_length=64)
 
 
 Kind = Literal["certificate", "contract"]

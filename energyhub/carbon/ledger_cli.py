@@ -45,7 +45,7 @@ SERIES_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 T = TypeVar("T")
 
 Account = Annotated[str, typer.Option("--account", help="Enterprise or building id.")]
-Year = Annotated[int, typer.Option("--year", help="Compliance year.")]
+Year = Annotated[int, typer.Option("--year", min=2000, max=2100, help="Compliance year.")]
 By = Annotated[
     str | None, typer.Option("--by", help="Who records the entry (default: the OS user).")
 ]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from energyhub.carbon.accounting import carbon_report
 from energyhub.carbon.allowances import held_t, scheme_of, surrendered_t, verified_t
+from energyhub.carbon.asset_errors import AssetInputError
 from energyhub.carbon.errors import NoDataError, NoMetersError
 from energyhub.carbon.tree import load_tree
 from energyhub.sites import CarbonScheme
@@ -90,6 +91,8 @@ async def position(
     conn: AsyncConnection, backend: Backend, account_id: str, year: int, as_of: date
 ) -> Position:
     """The account's position for `year` on `as_of` (see the module docstring)."""
+    if not date(2000, 1, 1) <= as_of <= date(2100, 12, 31):
+        raise AssetInputError("as_of", f"must lie between 2000 and 2100, got {as_of.isoformat()}")
     scheme = await scheme_of(conn, account_id) or CarbonScheme()
     rows = await store.entries(conn, account_id, year)
     allowances, ccer = held_t(rows, "allowance"), held_t(rows, "ccer")

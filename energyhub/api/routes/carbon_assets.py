@@ -7,7 +7,7 @@ key as `recorded_by`; nothing is ever edited.
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from energyhub.api.deps import ConnDep, CurrentKey, SitePath, StateDep, require_role
 from energyhub.api.errors import bad_input, not_found, responses
@@ -18,8 +18,8 @@ from energyhub.carbon.instruments import (
     CertificateIn,
     ContractIn,
     InstrumentPublic,
+    RetirementBody,
     RetirementIn,
-    Text,
     add_certificates,
     add_contract,
     instrument_list,
@@ -35,19 +35,6 @@ class Created(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: int
-
-
-class RetirementCreate(BaseModel):
-    """Retire certificates (or claim contract MWh) for the path's site and a period."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    instrument_id: int = Field(ge=1, le=2**62)
-    period: str = Field(max_length=10, examples=["2026-10"])
-    serial_first: int | None = Field(default=None, ge=0)
-    serial_last: int | None = Field(default=None, ge=0)
-    mwh: float | None = Field(default=None, gt=0)
-    reason: Text
 
 
 def recorder(key: ApiKey) -> str:
@@ -120,7 +107,7 @@ async def create_contract(
 )
 async def create_retirement(
     site_id: SitePath,
-    body: RetirementCreate,
+    body: RetirementBody,
     conn: ConnDep,
     key: CurrentKey,
     state: StateDep,

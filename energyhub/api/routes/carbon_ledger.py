@@ -118,7 +118,10 @@ async def get_position(
     conn: ConnDep,
     key: CurrentKey,
     state: StateDep,
-    as_of: Annotated[date | None, Query(description="Day of the position; default today.")] = None,
+    as_of: Annotated[
+        date | None,
+        Query(ge=date(2000, 1, 1), le=date(2100, 12, 31), description="Default: today."),
+    ] = None,
 ) -> Position:
     """Holdings − verified (or projected) emissions, the cost of closing a shortfall at the
     scheme's price, and warnings before the surrender date."""
