@@ -390,6 +390,14 @@ class CarbonScheme(Model):
         description="Emissions the scheme covers (Shanghai: direct and "
         "indirect; national ETS: direct).",
     )
+    plan_price: Literal["site-file", "position"] = Field(
+        default="site-file",
+        description="A building's plans price carbon at the site file's price, or from its "
+        "allowance position (shortfall: the market price; surplus: `surplus_price`).",
+    )
+    surplus_price: Literal["zero", "sale"] = Field(
+        default="zero", description="With a surplus: no carbon price, or the last sale price."
+    )
 
 
 # --- the tree -------------------------------------------------------------------------------

@@ -36,6 +36,12 @@ def assets_site() -> dict[str, Any]:
         "price_series": "SHEA",
         "warn_days": 60,
     }
+    building = data["city"]["parks"][0]["buildings"][0]
+    building["carbon_scheme"] = {
+        "price_series": "SHEA",
+        "plan_price": "position",
+        "surplus_price": "sale",
+    }
     return data
 
 
