@@ -21,8 +21,11 @@ def disclose_command(
         typer.Option("--out", help="Directory to write (created if missing).", file_okay=False),
     ],
 ) -> None:
-    """Emissions by scope and source (both Scope 2 methods), activity data with coverage and gaps,
-    factors and sources, certificates retired, site-file changes, and a SHA-256 manifest."""
+    """Write a verifier's package for one site and year, with a SHA-256 manifest.
+
+    Emissions by scope and source (both Scope 2 methods), activity data per meter and month with
+    coverage and every gap, factors and sources, certificates retired, site-file changes.
+    """
     settings = settings_or_exit()
     url = require_db_url(settings)
 
