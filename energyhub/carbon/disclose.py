@@ -38,7 +38,14 @@ from energyhub.carbon.factors import PUBLISHED
 from energyhub.carbon.intensity import hourly_intensity
 from energyhub.carbon.market import residual_mix
 from energyhub.carbon.models import CarbonReport
-from energyhub.carbon.tree import MeterInfo, SiteTree, load_tree, site_meters, tenant_meters
+from energyhub.carbon.tree import (
+    MeterInfo,
+    SiteTree,
+    enterprise_buildings,
+    load_tree,
+    site_meters,
+    tenant_meters,
+)
 from energyhub.store.db import Backend
 from energyhub.store.green import RetirementRow, retirements
 from energyhub.store.queries import meter_series
@@ -85,11 +92,13 @@ def _num(value: float | None) -> str:
 
 
 async def _meters(conn: AsyncConnection, tree: SiteTree, site_id: str) -> list[MeterInfo]:
-    """The energy meters a site's accounting reads: its own and its parts', or a tenant's."""
+    """The energy meters a site's accounting reads: its own and its parts'; for a tenant, the
+    meters of its buildings and their tenants' sub-meters, from which its share is allocated."""
     site = tree.get(site_id)
     if site.kind == "enterprise":
-        buildings = sorted({s.id for s in tree.sites.values() if s.kind == "building"})
-        found = [m for e, m in await tenant_meters(conn, buildings) if e == site_id]
+        buildings = await enterprise_buildings(conn, tree, site)
+        found = await site_meters(conn, buildings)
+        found += [m for _, m in await tenant_meters(conn, buildings)]
     else:
         ids = [s.id for s in tree.subtree(site_id) if s.kind != "enterprise"]
         found = await site_meters(conn, ids)
@@ -311,6 +320,9 @@ async def disclose(
         "energyhub_version": __version__,
         "files": {name: {"sha256": _sha(data), "bytes": len(data)} for name, data in files.items()},
         "inputs_sha256": inputs_digests(inputs),
+        "inputs_note": "meter_series: the hourly series of every meter in activity.csv as the "
+        "accounting reads them (from the stored readings' rollups); retirements: "
+        "certificates.csv; site_file_versions: the SHA-256 of each version in changes.csv",
         "reproduce": f"energyhub carbon disclose --site {site_id} --year {year} --out DIR",
     }
     files["manifest.json"] = _json(manifest)

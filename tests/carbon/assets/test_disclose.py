@@ -145,3 +145,15 @@ def test_nothing_to_disclose_exits_2(
     assert done.exit_code == 2
     assert message in " ".join(done.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tenants_package_lists_the_meters_its_share_comes_from(
+    assets_url: str, tmp_path: Path
+) -> None:
+    done = disclose(assets_url, tmp_path, "tenant-a")
+    assert done.exit_code == 0, done.output
+    meters = {r["meter"] for r in rows(tmp_path / "activity.csv")}
+    assert {"b1/main", "b1/t1", "b1/t2"} <= meters  # its sub-meter, and what its share is of
+    assert "b2/main" not in meters
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["site_id"] == "tenant-a" and report["kind"] == "enterprise"
