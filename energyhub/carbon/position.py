@@ -49,6 +49,7 @@ class Position(BaseModel):
     price_cny_per_t: float | None
     price_day: date | None
     price_series: str | None
+    holdings_cny: float | None = Field(description="Allowances and CCERs held, at the price.")
     position_cny: float | None
     shortfall_cost_cny: float | None = Field(description="Buying the shortfall at the price.")
     surrender_due: date
@@ -131,6 +132,7 @@ async def position(
         price_cny_per_t=value,
         price_day=price[0] if price else None,
         price_series=scheme.price_series,
+        holdings_cny=None if value is None else (allowances + ccer) * value,
         position_cny=None if standing is None or value is None else standing * value,
         shortfall_cost_cny=(
             None if standing is None or value is None else max(-standing, 0.0) * value

@@ -72,6 +72,7 @@ async def test_position_against_verified_emissions_with_a_shortfall_warning(
     assert found.position_t == pytest.approx(90 + 10 - 200)
     assert (found.price_cny_per_t, found.price_day) == (90.0, date(2027, 5, 10))
     assert found.shortfall_cost_cny == pytest.approx(100 * 90)
+    assert found.holdings_cny == pytest.approx((90 + 12) * 90)
     assert found.surrender_due == date(2027, 6, 30) and found.days_to_surrender == 46
     assert found.warnings == [
         "shortfall of 100.0 t with 46 days to the surrender date 2027-06-30: buy 100.0 t, "
