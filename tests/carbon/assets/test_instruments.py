@@ -7,6 +7,7 @@ latest listed year before 2026), the residual mix 0.6 kg/kWh.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -217,4 +218,27 @@ async def test_instruments_and_retirements_are_append_only(assets_url: str) -> N
         ):
             with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="append-only"):
                 await conn.execute(statement)
+        assert await counts(conn) == (1, 1)
+
+
+async def test_two_writers_at_once_retire_a_serial_once(assets_url: str) -> None:
+    async with connect(assets_url) as setup:
+        backend = await installed_backend(setup)
+        held = await add_certificates(setup, "p1", block(300, 399), "alice")
+
+    async def one(site: str, first: int, last: int) -> str:
+        async with connect(assets_url) as conn:
+            try:
+                await retire(
+                    conn, backend, claim(held, site, serial_first=first, serial_last=last), site
+                )
+            except AssetInputError as exc:
+                return exc.field
+            return "done"
+
+    results = await asyncio.gather(
+        *(one(s, 300 + i, 350 + i) for i, s in enumerate(("b1", "b2") * 3))
+    )
+    assert sorted(results) == ["done"] + ["serial_first"] * 5
+    async with connect(assets_url) as conn:
         assert await counts(conn) == (1, 1)
