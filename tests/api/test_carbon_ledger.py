@@ -3,11 +3,14 @@ refusals are 422 naming the field, and the position is the one the CLI prints.""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import httpx
 import psycopg
+from fastapi import FastAPI
 
+from energyhub.api.ui.render import number
 from energyhub.carbon.position import position
 from energyhub.store.db import connect, installed_backend
 
@@ -104,3 +107,23 @@ async def test_position_is_the_clis(client: httpx.AsyncClient, world: World) -> 
     assert answer.json() == direct.model_dump(mode="json")
     assert answer.json()["emissions_basis"] == "projected"
     assert answer.json()["allowances_held_t"] == 500
+
+
+async def test_the_carbon_page_shows_a_tenants_position_and_ledger(
+    app: FastAPI, client: httpx.AsyncClient, world: World
+) -> None:
+    assert (await client.post("/carbon/acme-bio/ledger", json=ALLOCATION)).status_code == 201
+    expected = (await client.get("/carbon/acme-bio/position", params={"year": 2026})).json()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ui.test") as browser:
+        login = await browser.post(
+            "/ui/login", data={"key": world.token("viewer", "acme-bio"), "next": "/ui"}
+        )
+        assert login.status_code == 303
+        page = await browser.get("/ui/sites/acme-bio/carbon", params={"period": "2026-11"})
+        assert page.status_code == 200, page.text
+        shown = re.search(r'data-field="position_t">([^<]*)<', page.text)
+        assert shown is not None and shown.group(1) == number(expected["position_t"], 1)
+        assert "allocation notice 2026-17" in page.text
+        park = await browser.get("/ui/sites/b01/carbon", params={"period": "2026-11"})
+        assert park.status_code == 404  # the building is outside the tenant's scope

@@ -16,9 +16,12 @@ from energyhub.api.scope import site_access
 from energyhub.api.ui.auth import UiKey
 from energyhub.api.ui.render import HtmlRoute, page
 from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.allowances import EntryPublic, ledger_entries, scheme_of
+from energyhub.carbon.asset_errors import AssetInputError
 from energyhub.carbon.errors import NoDataError, NoMetersError, PeriodError
 from energyhub.carbon.instruments import instrument_list
 from energyhub.carbon.periods import parse_period
+from energyhub.carbon.position import Position, position
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
 
@@ -31,7 +34,8 @@ async def carbon_page(
     key: UiKey,
     period: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
-    """Location-based and market-based Scope 2 of a period (default: this month)."""
+    """Location-based and market-based Scope 2 of a period (default: this month), the
+    instruments held, and for an account its allowance position for the period's year."""
     zone: ZoneInfo = await site_access(conn, key, site_id)
     shown = period or datetime.now(zone).strftime("%Y-%m")
     try:
@@ -44,6 +48,7 @@ async def carbon_page(
     except (NoDataError, NoMetersError) as exc:
         report, missing = None, str(exc)
     held = await instrument_list(conn, site_id)
+    account, entries = await _allowances(conn, state, site_id, start.year, zone)
     return page(
         "carbon.html",
         key=key,
@@ -53,4 +58,22 @@ async def carbon_page(
         market=report.scope2_market if report else None,
         missing=missing,
         held=held,
+        account=account,
+        entries=entries,
+        zone=zone,
     )
+
+
+async def _allowances(
+    conn: ConnDep, state: StateDep, site_id: str, year: int, zone: ZoneInfo
+) -> tuple[Position | None, list[EntryPublic]]:
+    """An enterprise's or building's position for the year, if it has a scheme or entries."""
+    try:
+        scheme = await scheme_of(conn, site_id)
+    except AssetInputError:  # a park or the city holds no allowances
+        return None, []
+    entries = await ledger_entries(conn, site_id, year)
+    if scheme is None and not entries:
+        return None, []
+    today = datetime.now(zone).date()
+    return await position(conn, state.backend, site_id, year, today), entries
