@@ -17,27 +17,28 @@ Nothing depends on the clock or on dict order: the same database gives byte-iden
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 from psycopg import AsyncConnection
 
 from energyhub import __version__
 from energyhub.carbon.accounting import carbon_report
 from energyhub.carbon.coverage import expected_buckets
-from energyhub.carbon.factors import PUBLISHED
+from energyhub.carbon.disclose_files import (
+    Inputs,
+    certificates_csv,
+    changes_csv,
+    csv_bytes,
+    emissions_csv,
+    factors_json,
+    json_bytes,
+    num_text,
+    sha256_hex,
+)
 from energyhub.carbon.intensity import hourly_intensity
 from energyhub.carbon.market import residual_mix
-from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.tree import (
     MeterInfo,
     SiteTree,
@@ -47,48 +48,12 @@ from energyhub.carbon.tree import (
     tenant_meters,
 )
 from energyhub.store.db import Backend
-from energyhub.store.green import RetirementRow, retirements
+from energyhub.store.green import retirements
 from energyhub.store.queries import meter_series
-from energyhub.store.site_versions import SiteVersion, versions_in
+from energyhub.store.site_versions import versions_in
 
 STEP = timedelta(hours=1)
 """Activity data at the hour: the step a year's carbon report reads."""
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What a disclosure is computed from, read once."""
-
-    report: CarbonReport
-    meters: list[MeterInfo]
-    series: pd.DataFrame
-    retired: list[RetirementRow]
-    versions: list[SiteVersion]
-    intensity: pd.DataFrame
-    residual: tuple[float, str] | None
-
-
-def _csv(header: list[str], rows: Sequence[Sequence[object]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
-
-
-def _json(value: object) -> bytes:
-    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _num(value: float | None) -> str:
-    """Floats as text that does not depend on the platform: 6 decimals, no -0."""
-    if value is None:
-        return ""
-    return f"{value + 0.0:.6f}" if round(value, 6) else "0.000000"
 
 
 async def _meters(conn: AsyncConnection, tree: SiteTree, site_id: str) -> list[MeterInfo]:
@@ -125,36 +90,6 @@ async def gather(
     return inputs, start, end
 
 
-def emissions_csv(report: CarbonReport) -> bytes:
-    """Scope 1 and 2 by source, Scope 2 both ways, with activity data and factors."""
-    f, market = report.factors, report.scope2_market
-    energy = report.energy_kwh
-    rows: list[list[object]] = [
-        ["1", "both", "natural gas burnt", _num(energy.gas), _num(f.gas_kg_per_kwh),
-         _num(report.scope1_kg)],
-        ["2", "location", "electricity bought", _num(energy.electricity),
-         _num(report.scope2_electricity_kg / energy.electricity if energy.electricity else None),
-         _num(report.scope2_electricity_kg)],
-        ["2", "both", "heat bought", _num(energy.heat), _num(f.heat_kg_per_kwh),
-         _num(report.scope2_heat_kg)],
-    ]  # fmt: skip
-    if market is not None:
-        rows += [
-            ["2", "market", "electricity: certificates retired", _num(market.certificate_kwh),
-             _num(0.0), _num(0.0)],
-            ["2", "market", "electricity: green-power contracts", _num(market.contract_kwh),
-             _num(market.contract_kg / market.contract_kwh if market.contract_kwh else None),
-             _num(market.contract_kg)],
-            ["2", "market", "electricity: residual mix", _num(market.residual_kwh),
-             _num(market.residual_mix_kg_per_kwh),
-             _num(market.residual_kwh * market.residual_mix_kg_per_kwh)],
-            ["1+2", "location", "total", "", "", _num(report.scope1_kg + market.location_kg)],
-            ["1+2", "market", "total", "", "", _num(report.scope1_kg + market.market_kg)],
-        ]  # fmt: skip
-    header = ["scope", "method", "source", "activity_kwh", "kg_per_kwh", "kg_co2"]
-    return _csv(header, rows)
-
-
 def activity(inputs: Inputs, start: datetime, end: datetime) -> tuple[bytes, bytes]:
     """Per meter and local month: kWh, expected and present hours; and every gap."""
     zone = str(inputs.report.timezone)
@@ -174,8 +109,8 @@ def activity(inputs: Inputs, start: datetime, end: datetime) -> tuple[bytes, byt
             kwh = float(values[in_month].sum()) * (STEP / timedelta(hours=1))
             share = present / count if count else 0.0
             rows.append(
-                [meter.label, meter.carrier, meter.quantity, month, _num(kwh), count, present,
-                 _num(share)]
+                [meter.label, meter.carrier, meter.quantity, month, num_text(kwh), count, present,
+                 num_text(share)]
             )  # fmt: skip
         missing = np.flatnonzero(~have)
         if len(missing):
@@ -186,95 +121,7 @@ def activity(inputs: Inputs, start: datetime, end: datetime) -> tuple[bytes, byt
                 gaps.append([meter.label, first.isoformat(), last.isoformat(), len(run)])
     header = ["meter", "carrier", "quantity", "month", "kwh", "expected_hours", "present_hours",
               "coverage"]  # fmt: skip
-    return _csv(header, rows), _csv(["meter", "start", "end", "hours"], gaps)
-
-
-def factors_json(inputs: Inputs) -> bytes:
-    f, market = inputs.report.factors, inputs.report.scope2_market
-    contracts = sorted(
-        {
-            (r.instrument_id, r.project, r.supplier_kg_per_kwh or 0.0)
-            for r in inputs.retired
-            if r.kind == "contract"
-        }
-    )
-    return _json(
-        {
-            "factor_year": f.factor_year,
-            "values_kg_per_kwh": {
-                "grid": f.grid_kg_per_kwh,
-                "gas": f.gas_kg_per_kwh,
-                "heat": f.heat_kg_per_kwh,
-            },
-            "sources": f.sources,
-            "grid_series": f.grid_series,
-            "grid_series_share": f.grid_series_share,
-            "grid_series_hours": len(inputs.intensity),
-            "residual_mix_kg_per_kwh": market.residual_mix_kg_per_kwh if market else None,
-            "residual_mix_source": market.residual_mix_source if market else None,
-            "contracts": [
-                {"instrument_id": i, "project": p, "supplier_kg_per_kwh": k}
-                for i, p, k in contracts
-            ],
-            "published": [
-                {"key": key, "value": e.value, "unit": e.unit, "year": e.year, "source": e.source}
-                for key, e in PUBLISHED
-            ],
-            "note": "factors of the reported site; a part of it may override them in the site "
-            "file (see changes.csv and report.json's notes)",
-        }
-    )
-
-
-def certificates_csv(inputs: Inputs) -> bytes:
-    header = ["retirement_id", "instrument_id", "kind", "site_id", "registry", "project",
-              "technology", "location", "vintage", "serial_first", "serial_last", "mwh",
-              "supplier_kg_per_kwh", "period", "period_start", "period_end", "recorded_by",
-              "recorded_at", "reason"]  # fmt: skip
-    rows = [
-        [r.id, r.instrument_id, r.kind, r.site_id, r.registry, r.project, r.technology,
-         r.location, r.vintage, r.serial_first, r.serial_last, _num(r.mwh),
-         _num(r.supplier_kg_per_kwh), r.period_label, r.period_start.isoformat(),
-         r.period_end.isoformat(), r.recorded_by, r.recorded_at.isoformat(), r.reason]
-        for r in inputs.retired
-    ]  # fmt: skip
-    return _csv(header, rows)
-
-
-def _flat(value: Any, path: str = "") -> dict[str, str]:
-    """A JSON document as path → value text, for a line-by-line comparison."""
-    if isinstance(value, dict):
-        out: dict[str, str] = {}
-        for key in sorted(value):
-            out |= _flat(value[key], f"{path}.{key}" if path else str(key))
-        return out
-    if isinstance(value, list):
-        out = {}
-        for i, item in enumerate(value):
-            label = item.get("id", i) if isinstance(item, dict) else i
-            out |= _flat(item, f"{path}[{label}]")
-        return out
-    return {path: json.dumps(value, sort_keys=True, ensure_ascii=False)}
-
-
-def changes_csv(inputs: Inputs) -> bytes:
-    """The site-file versions of the year and every carbon-related key that changed."""
-    rows: list[list[object]] = []
-    previous: dict[str, str] | None = None
-    for version in inputs.versions:
-        current = {k: v for k, v in _flat(version.content).items() if "carbon" in k}
-        when = version.loaded_at.astimezone(ZoneInfo(inputs.report.timezone)).isoformat()
-        if previous is None:
-            rows.append([when, version.sha256, "", "", "", "in force"])
-        else:
-            for key in sorted(set(previous) | set(current)):
-                if previous.get(key) != current.get(key):
-                    old, new = previous.get(key, ""), current.get(key, "")
-                    rows.append([when, version.sha256, key, old, new, "changed"])
-            if all(r[1] != version.sha256 for r in rows):
-                rows.append([when, version.sha256, "", "", "", "no carbon key changed"])
-        previous = current
-    return _csv(["loaded_at", "site_file_sha256", "key", "old", "new", "what"], rows)
+    return csv_bytes(header, rows), csv_bytes(["meter", "start", "end", "hours"], gaps)
 
 
 def inputs_digests(inputs: Inputs) -> dict[str, str]:
@@ -286,11 +133,11 @@ def inputs_digests(inputs: Inputs) -> dict[str, str]:
     )
     meters = "\n".join(f"{m.id},{m.label},{m.carrier},{m.quantity}" for m in inputs.meters)
     return {
-        "meter_series": _sha(series_text.encode()),
-        "meters": _sha(meters.encode()),
-        "retirements": _sha(certificates_csv(inputs)),
-        "site_file_versions": _sha("\n".join(v.sha256 for v in inputs.versions).encode()),
-        "grid_intensity": _sha(intensity.encode()),
+        "meter_series": sha256_hex(series_text.encode()),
+        "meters": sha256_hex(meters.encode()),
+        "retirements": sha256_hex(certificates_csv(inputs)),
+        "site_file_versions": sha256_hex("\n".join(v.sha256 for v in inputs.versions).encode()),
+        "grid_intensity": sha256_hex(intensity.encode()),
     }
 
 
@@ -318,12 +165,14 @@ async def disclose(
         "start": start.isoformat(),
         "end": end.isoformat(),
         "energyhub_version": __version__,
-        "files": {name: {"sha256": _sha(data), "bytes": len(data)} for name, data in files.items()},
+        "files": {
+            name: {"sha256": sha256_hex(data), "bytes": len(data)} for name, data in files.items()
+        },
         "inputs_sha256": inputs_digests(inputs),
         "inputs_note": "meter_series: the hourly series of every meter in activity.csv as the "
         "accounting reads them (from the stored readings' rollups); retirements: "
         "certificates.csv; site_file_versions: the SHA-256 of each version in changes.csv",
         "reproduce": f"energyhub carbon disclose --site {site_id} --year {year} --out DIR",
     }
-    files["manifest.json"] = _json(manifest)
+    files["manifest.json"] = json_bytes(manifest)
     return files
