@@ -81,6 +81,14 @@ class CarbonFactors(Model):
     grid_series: Identifier | None = Field(
         default=None, description="Hourly grid intensity series (`energyhub carbon intensity`)."
     )
+    residual_mix_kg_per_kwh: NonNegative | None = Field(
+        default=None,
+        description="Market-based Scope 2: the residual-mix factor for electricity no "
+        "certificate or contract covers; unset: the grid factor, and reports say so.",
+    )
+    residual_mix_source: str | None = Field(
+        default=None, max_length=200, description="Where the residual-mix factor comes from."
+    )
 
 
 class CarbonOverride(Model):
@@ -92,6 +100,8 @@ class CarbonOverride(Model):
     price_cny_per_t: NonNegative | None = None
     factors_by_year: dict[FactorYear, YearFactors] = Field(default_factory=dict)
     grid_series: Identifier | None = None
+    residual_mix_kg_per_kwh: NonNegative | None = None
+    residual_mix_source: str | None = Field(default=None, max_length=200)
     heat_purchased: bool | None = Field(
         default=None,
         description="Heat meters measure purchased heat (Scope 2); unset: purchased unless the "
@@ -356,6 +366,40 @@ ASSET_TYPES = frozenset(
 )
 
 
+# --- carbon trading scheme --------------------------------------------------------------------
+
+
+class CarbonScheme(Model):
+    """The emissions trading scheme an enterprise or building surrenders allowances under."""
+
+    name: str = Field(default="shanghai-ets", min_length=1, max_length=64)
+    offset_share: Fraction = Field(
+        default=0.05, description="Share of the surrender that CCER offsets may cover."
+    )
+    surrender_due: str = Field(
+        default="06-30",
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD of the year after the compliance year by which to surrender.",
+    )
+    warn_days: int = Field(default=60, ge=0, le=366)
+    price_series: Identifier | None = Field(
+        default=None, description="Allowance price series (`energyhub carbon price`)."
+    )
+    covers: Literal["scope1", "scope1+2"] = Field(
+        default="scope1+2",
+        description="Emissions the scheme covers (Shanghai: direct and "
+        "indirect; national ETS: direct).",
+    )
+    plan_price: Literal["site-file", "position"] = Field(
+        default="site-file",
+        description="A building's plans price carbon at the site file's price, or from its "
+        "allowance position (shortfall: the market price; surplus: `surplus_price`).",
+    )
+    surplus_price: Literal["zero", "sale"] = Field(
+        default="zero", description="With a surplus: no carbon price, or the last sale price."
+    )
+
+
 # --- the tree -------------------------------------------------------------------------------
 
 
@@ -373,6 +417,9 @@ class Enterprise(Model):
     carbon_target_kg_per_year: NonNegative | None = Field(
         default=None, description="Yearly emission target or allowance (Scope 1 + 2)."
     )
+    carbon_scheme: CarbonScheme | None = Field(
+        default=None, description="Emissions trading scheme (`energyhub carbon ledger`)."
+    )
 
 
 class Building(Model):
@@ -387,6 +434,9 @@ class Building(Model):
     carbon: CarbonOverride | None = None
     carbon_target_kg_per_year: NonNegative | None = Field(
         default=None, description="Yearly emission target or allowance (Scope 1 + 2)."
+    )
+    carbon_scheme: CarbonScheme | None = Field(
+        default=None, description="Emissions trading scheme (`energyhub carbon ledger`)."
     )
     plan_approval: PlanApproval | None = Field(
         default=None, description="Who approves this building's plans; unset: as its park."

@@ -23,6 +23,7 @@ from energyhub.carbon.errors import NoDataError, NoMetersError
 from energyhub.carbon.factors import FACTOR_KEYS, SiteFactors, source_of
 from energyhub.carbon.intensity import hourly_intensity
 from energyhub.carbon.ledger import COLUMNS, build_ledger, by_site, daily, empty_daily, roles_frame
+from energyhub.carbon.market import with_market_scope2
 from energyhub.carbon.models import (
     CarbonReport,
     CostCny,
@@ -383,4 +384,5 @@ async def carbon_report(
     previous = await _account(request, before_start, before_end, step)
     trend = _trend(current, previous, before_start, before_end)
     target = await _target(request, start, end, current)
-    return _report(request, start, end, current, trend, target)
+    report = _report(request, start, end, current, trend, target)
+    return await with_market_scope2(conn, tree, report)

@@ -10,9 +10,12 @@ from typing import Annotated
 import typer
 
 from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.disclose_cli import disclose_command
 from energyhub.carbon.errors import CarbonError
 from energyhub.carbon.export import to_csv, to_json
+from energyhub.carbon.green_cli import green_app
 from energyhub.carbon.intensity import read_intensity_csv, store_intensity
+from energyhub.carbon.ledger_cli import ledger_app, price_command
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
 from energyhub.carbon.report_html import render_html
@@ -41,6 +44,11 @@ class ReportFormat(StrEnum):
     CSV = "csv"
     HTML = "html"
 
+
+carbon_app.add_typer(green_app, name="green")
+carbon_app.add_typer(ledger_app, name="ledger")
+carbon_app.command("price")(handles_errors(price_command))
+carbon_app.command("disclose")(handles_errors(disclose_command))
 
 RENDER = {ReportFormat.JSON: to_json, ReportFormat.CSV: to_csv, ReportFormat.HTML: render_html}
 

@@ -12,6 +12,7 @@ CSV_COLUMNS = (
     "cooling_kwh", "gas_kwh", "pv_kwh", "scope1_kg", "scope2_kg", "total_kg", "avoided_kg",
     "electricity_cny", "gas_cny", "carbon_cny", "total_cny", "metered_kg", "allocated_kg",
     "area_share", "intensity_kg_per_m2", "coverage",
+    "scope2_market_kg", "certificate_kwh", "contract_kwh", "residual_mix_kg_per_kwh",
 )  # fmt: skip
 
 
@@ -41,6 +42,19 @@ def _figures(report: CarbonReport, item: Line | CarbonReport) -> dict[str, objec
     }
 
 
+def _market(report: CarbonReport) -> dict[str, object]:
+    """The site row's market-based Scope 2 (its `scope2_kg` is location-based)."""
+    market = report.scope2_market
+    if market is None:
+        return {}
+    return {
+        "scope2_market_kg": market.market_kg,
+        "certificate_kwh": market.certificate_kwh,
+        "contract_kwh": market.contract_kwh,
+        "residual_mix_kg_per_kwh": market.residual_mix_kg_per_kwh,
+    }
+
+
 def to_csv(report: CarbonReport) -> str:
     """The site's totals, then its parts (buildings, parks or tenants), one row each."""
     buffer = io.StringIO()
@@ -49,6 +63,7 @@ def to_csv(report: CarbonReport) -> str:
     writer.writerow(
         {"site_id": report.site_id, "kind": report.kind, **_figures(report, report)}
         | {"intensity_kg_per_m2": report.intensity_kg_per_m2, "coverage": report.coverage.share}
+        | _market(report)
     )
     for line in report.lines:
         writer.writerow(

@@ -8,6 +8,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from energyhub.carbon.market_models import MarketScope2
 from energyhub.sites import SiteKind
 
 
@@ -178,3 +179,6 @@ class CarbonReport(Out):
     daily: list[Day]
     target: TargetPosition | None
     notes: list[str]
+    scope2_market: MarketScope2 | None = Field(
+        default=None, description="Scope 2 market-based beside location-based (`scope2_kg`)."
+    )

@@ -6,6 +6,7 @@ from datetime import datetime
 from html import escape
 
 from energyhub.carbon.charts import Series, stacked_bars, stacked_columns, target_gauge
+from energyhub.carbon.market_html import scope2_table
 from energyhub.carbon.models import CarbonReport, Line, TargetPosition
 
 SCOPE1, SCOPE2_EL, SCOPE2_HEAT = "#b5523b", "#3b6fb5", "#d89a2b"
@@ -208,6 +209,8 @@ def render_html(report: CarbonReport) -> str:
         parts += [f"<figure>{_lines_chart(report)}</figure>", _lines_table(report.lines)]
     if report.target is not None:
         parts.append(_target(report.target))
+    if report.scope2_market is not None:
+        parts.append(scope2_table(report.scope2_market))
     parts += [
         _factors(report),
         f'<h2>Data coverage {coverage.share:.1%}</h2><p class="sub">{coverage.present_intervals:,}'

@@ -110,6 +110,8 @@ FROM ledger
 
 
 def dashboard() -> Dashboard:
+    from energyhub.grafana.carbon_market import scope2_panel  # it builds on LEDGER above
+
     return Dashboard(
         uid="energyhub-carbon",
         title="energyhub · Carbon",
@@ -170,5 +172,6 @@ def dashboard() -> Dashboard:
                 description="Tenants' sub-meters by carrier at their building's factors; "
                 "kg per m² of the tenant's floor area.",
             ),
+            scope2_panel(),
         ),
     )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.carbon.plan_price import with_position_price
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
 from energyhub.optimize import PlanError, plan
@@ -114,6 +115,9 @@ async def replan(
     steps = pd.date_range(first, periods=config.steps, freq=config.step, name="ts")
     end = (steps[-1] + config.step).to_pydatetime()
     scope = resolve_scope(site, target.level, target.site_id)
+    site, priced = await with_position_price(
+        conn, backend, site, target.level, target.site_id, start
+    )  # carbon_scheme.plan_price: position (energyhub/carbon/plan_price.py)
     try:
         forecast = await forecast_scope(
             conn, backend, site, scope, steps, config.history, config.forecast
@@ -138,7 +142,7 @@ async def replan(
             created_by=CREATED_BY,
             error=str(exc),
         )
-    warnings = [*soc.warnings, *(f"forecast: {note}" for note in forecast.notes)]
+    warnings = [*priced, *soc.warnings, *(f"forecast: {note}" for note in forecast.notes)]
     async with conn.transaction():
         record = await store_plan(
             conn,

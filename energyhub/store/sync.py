@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from energyhub.sites import Building, Enterprise, Meter, Park, SiteFile, SiteNode
+from energyhub.store.site_versions import record_version
 from energyhub.store.siteload import sync_members
 
 SITES_CHANNEL = "energyhub_sites"
@@ -207,5 +208,6 @@ async def sync_site(conn: AsyncConnection, site: SiteFile) -> SyncReport:
         await _sync_sites(conn, site, report)
         await _sync_meters(conn, site, report)
         report.site_load_rebuilt = await sync_members(conn)
+        await record_version(conn, site)  # the change history carbon disclosures read
         await conn.execute("SELECT pg_notify(%s, %s)", (SITES_CHANNEL, site.city.id))
     return report

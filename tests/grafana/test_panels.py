@@ -68,6 +68,10 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, ...]] = {
         "enterprise", "building", "electricity_kg", "heat_kg", "gas_kg", "co2_kg",
         "floor_area_m2", "kg_per_m2",
     ),
+    ("carbon", "Scope 2: location-based and market-based", "A"): (
+        "location_kg", "market_kg", "certificates_mwh", "contracts_mwh", "residual_mwh",
+        "residual_kg_per_kwh", "heat_kg",
+    ),
     ("ingest-health", "Readings stored per second", "A"): ("time", "metric", "readings_per_s"),
     ("ingest-health", "Newest reading age", "A"): ("newest_reading_age_s",),
     ("ingest-health", "Rejected in range", "A"): ("rejected",),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from energyhub.api.ui import auth, pages
+from energyhub.api.ui import auth, carbon_page, pages
 
 router = APIRouter()
 router.include_router(auth.router)
 router.include_router(pages.router)
+router.include_router(carbon_page.router)

@@ -1,0 +1,55 @@
+"""Market-based Scope 2 as reports show it, beside the location-based figure (GHG Protocol)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstrumentUse(_Out):
+    """One retirement (certificates) or claim (contract) and what it covered in the period."""
+
+    retirement_id: int
+    instrument_id: int
+    kind: Literal["certificate", "contract"]
+    site_id: str
+    registry: str
+    project: str
+    technology: str
+    location: str
+    vintage: int
+    serials: str | None = Field(description="first-last, inclusive; contracts have none.")
+    period: str
+    period_start: datetime
+    period_end: datetime
+    mwh: float = Field(description="MWh retired or claimed for its whole period.")
+    in_period_kwh: float = Field(description="Its share of the report's period, by time.")
+    applied_kwh: float = Field(description="What it covered, at most the electricity bought.")
+    kg_per_kwh: float
+    kg: float
+
+
+class MarketScope2(_Out):
+    """Scope 2 both ways: location-based (grid factors) and market-based (instruments first,
+    the rest at the residual mix). Heat is the same in both."""
+
+    location_kg: float
+    market_kg: float
+    location_electricity_kg: float
+    market_electricity_kg: float
+    heat_kg: float
+    electricity_kwh: float = Field(description="Electricity bought (never below 0).")
+    certificate_kwh: float
+    contract_kwh: float
+    contract_kg: float
+    residual_kwh: float
+    residual_mix_kg_per_kwh: float
+    residual_mix_source: str
+    unapplied_kwh: float = Field(description="Instruments beyond the electricity bought.")
+    instruments: list[InstrumentUse]

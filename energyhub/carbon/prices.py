@@ -1,0 +1,57 @@
+"""Carbon price series (CNY per tonne, one value a day), loaded from CSV like the grid intensity
+series: a table every account's position reads through the connection it already has."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from energyhub.carbon.allowances import check_price
+from energyhub.carbon.asset_errors import AssetInputError
+
+COLUMNS = ("day", "cny_per_t")
+
+
+def _row(path: Path, line: int, row: dict[str, str]) -> tuple[date, float]:
+    where = f"{path}:{line}"
+    try:
+        day = date.fromisoformat(row["day"].strip())
+    except ValueError:
+        raise AssetInputError("day", f"{where}: expected YYYY-MM-DD, got {row['day']!r}") from None
+    try:
+        price = float(row["cny_per_t"])
+    except ValueError:
+        raise AssetInputError(
+            "cny_per_t", f"{where}: expected a number, got {row['cny_per_t']!r}"
+        ) from None
+    try:
+        return day, check_price("cny_per_t", price)
+    except AssetInputError as exc:
+        raise AssetInputError("cny_per_t", f"{where}: {exc.reason}") from None
+
+
+def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
+    """A `day,cny_per_t` CSV; AssetInputError names the column (and row) at fault."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = [name.strip() for name in reader.fieldnames or []]
+            reader.fieldnames = header
+            if set(COLUMNS) - set(header):
+                unit = next((h for h in header if h.startswith(("cny_per", "usd", "eur"))), None)
+                hint = f": {unit!r} is not CNY per tonne" if unit else ""
+                raise AssetInputError(
+                    "header",
+                    f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
+                )
+            rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
+    except OSError as exc:
+        raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None
+    if not rows:
+        raise AssetInputError("file", f"{path}: no rows after the header")
+    days = [d for d, _ in rows]
+    if len(set(days)) != len(days):
+        repeated = next(d for d in days if days.count(d) > 1)
+        raise AssetInputError("day", f"{path}: {repeated.isoformat()} appears twice")
+    return days, [p for _, p in rows]
