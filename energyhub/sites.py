@@ -131,6 +131,26 @@ class DeviceMapping(Model):
     component: Literal["switch", "em"] = "switch"
 
 
+SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#\x00-\x1f]+$")]
+"""A Sparkplug group, edge node or device id: no `/`, `+`, `#` or control characters."""
+
+
+class SparkplugMapping(Model):
+    """A Sparkplug B metric that feeds this meter: `spBv1.0/{group}/…/{node}[/{device}]`."""
+
+    group: SparkplugId
+    node: SparkplugId
+    device: SparkplugId | None = Field(
+        default=None, description="Device id under the edge node; omit for the node's own metrics."
+    )
+    metric: str = Field(min_length=1, max_length=256, description="Metric name of the birth.")
+    scale: float = Field(
+        default=1.0,
+        description="Factor from the metric's unit to the meter's (0.001 for W into kW).",
+        allow_inf_nan=False,
+    )
+
+
 class Meter(Model):
     """A meter or sensor; readings are stored as received, counters become energy at query time."""
 
@@ -145,12 +165,15 @@ class Meter(Model):
         default=None, description="Counter value at which an energy_kwh meter wraps to zero."
     )
     device: DeviceMapping | None = None
+    sparkplug: SparkplugMapping | None = None
     renamed_from: Identifier | None = Field(
         default=None, description="Previous id: `sites load` keeps its readings under the new id."
     )
 
     @model_validator(mode="after")
     def _counter_fields(self) -> Self:
+        if self.device is not None and self.sparkplug is not None:
+            raise ValueError("a meter is fed by a device or by a Sparkplug metric, not both")
         if self.rollover_kwh is not None and self.quantity != "energy_kwh":
             raise ValueError(
                 f"rollover_kwh applies to energy_kwh counters, not quantity {self.quantity!r}"
@@ -538,6 +561,14 @@ def _reference_problems(site: SiteFile) -> Iterator[str]:
     ]
     for dup in _duplicates(devices):
         yield f"device {dup} feeds more than one meter"
+    metrics = [
+        f"{s.group}/{s.node}{'/' + s.device if s.device else ''} metric {s.metric!r}"
+        for _, owner in site.metered_sites()
+        for m in owner.meters
+        if (s := m.sparkplug) is not None
+    ]
+    for dup in _duplicates(metrics):
+        yield f"Sparkplug {dup} feeds more than one meter"
     if duplicate_sites:
         return  # meter references below are resolved by site id
     meters_by_site = {owner.id: {m.id for m in owner.meters} for _, owner in site.metered_sites()}

@@ -62,6 +62,8 @@ def _attributes(node: SiteNode, site: SiteFile) -> dict[str, Any]:
 
 def _meter_values(meter: Meter) -> tuple[Any, ...]:
     device = meter.device.model_dump(mode="json") if meter.device else None
+    if meter.sparkplug is not None:
+        device = {"format": "sparkplug", **meter.sparkplug.model_dump(mode="json")}
     return (meter.carrier, meter.quantity, meter.asset, meter.rollover_kwh, device)
 
 
