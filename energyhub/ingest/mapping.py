@@ -84,7 +84,7 @@ async def load_meter_map(conn: AsyncConnection) -> MeterMap:
         if device and device.get("format") == "sparkplug":
             spb = (device["group"], device["node"], device.get("device") or "", device["metric"])
             mapping.by_sparkplug[spb] = SparkplugRef(ref, float(device.get("scale", 1.0)))
-        elif device:
+        elif device and device.get("format") in ("tasmota", "shelly"):  # modbus is polled
             key = DeviceKey(
                 device["format"], device["device"], device["component"], device["channel"]
             )

@@ -1,4 +1,4 @@
-"""Field devices (Sparkplug edge nodes and devices) and whether each is online, in `field_devices`.
+"""Field devices (Modbus gateways, Sparkplug nodes and devices) and whether each is online.
 
 A change is applied only if it is newer than the row's, so a late birth cannot undo a death.
 """
@@ -21,10 +21,12 @@ WHERE field_devices.changed_at <= excluded.changed_at"""
 OFFLINE_METERS = """
 SELECT m.id, d.changed_at, d.kind || ' ' || d.key || ' (' || d.detail || ')'
 FROM meters AS m
-JOIN field_devices AS d ON d.kind = 'sparkplug' AND NOT d.online
- AND d.key IN (m.device->>'group' || '/' || (m.device->>'node'),
-               m.device->>'group' || '/' || (m.device->>'node') || '/' || (m.device->>'device'))
-WHERE m.active AND m.device->>'format' = 'sparkplug' AND m.id = ANY(%s)"""
+JOIN field_devices AS d ON NOT d.online AND (
+     (d.kind = 'sparkplug' AND m.device->>'format' = 'sparkplug'
+      AND d.key IN (concat_ws('/', m.device->>'group', m.device->>'node'),
+                    concat_ws('/', m.device->>'group', m.device->>'node', m.device->>'device')))
+  OR (d.kind = 'modbus' AND m.device->>'format' = 'modbus' AND d.key = m.device->>'gateway'))
+WHERE m.active AND m.id = ANY(%s)"""
 
 DEVICES = "SELECT kind, key, online, changed_at, detail FROM field_devices ORDER BY kind, key"
 

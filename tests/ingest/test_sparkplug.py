@@ -230,5 +230,5 @@ def test_site_file_refuses_bad_sparkplug_mappings(example_site_path: Path) -> No
         parse_site(data)
     meters[3].pop("sparkplug")
     meters[0]["device"] = {"format": "tasmota", "device": "plug-1"}
-    with pytest.raises(SiteFileError, match="not both"):
+    with pytest.raises(SiteFileError, match="one source, not device and sparkplug"):
         parse_site(data)
