@@ -207,18 +207,22 @@ def ingest(
         run_async(run_workers(workers))
 
 
+ROLES_PANEL = "Long-running roles"
+"""`energyhub --help` groups the commands a deployment runs until stopped under this heading;
+tests/deploy/test_roles.py requires each of them in docker-compose.yml."""
+
 app.command("demo")(demo)  # in the order `energyhub --help` lists them
 app.command("plan")(plan_command)
 app.command("simulate")(simulate_command)
 app.command("record")(record_command)
 app.command("replay")(replay_command)
-app.command("ingest")(ingest)
-app.command("modbus")(modbus_command)
+app.command("ingest", rich_help_panel=ROLES_PANEL)(ingest)
+app.command("modbus", rich_help_panel=ROLES_PANEL)(modbus_command)
 app.command("devices")(devices_command)
-app.command("api")(api_command)
+app.command("api", rich_help_panel=ROLES_PANEL)(api_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(plans_app, name="plans")
 app.add_typer(carbon_app, name="carbon")
 app.add_typer(grafana_app, name="grafana")
-app.command("scheduler")(scheduler_command)
-app.command("alerts")(alerts_command)
+app.command("scheduler", rich_help_panel=ROLES_PANEL)(scheduler_command)
+app.command("alerts", rich_help_panel=ROLES_PANEL)(alerts_command)

@@ -17,6 +17,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from tests.conftest import REPO
 SERVICE_PASSWORDS = {
     "MQTT_INGEST_PASSWORD": "ingest-pw",
     "MQTT_SCHEDULER_PASSWORD": "scheduler-pw",
+    "MQTT_ALERTS_PASSWORD": "alerts-pw",
     "MQTT_SIMULATOR_PASSWORD": "simulator-pw",
     "MQTT_HEALTHCHECK_PASSWORD": "healthcheck-pw",
 }
@@ -37,6 +39,7 @@ GATEWAYS = {"expo/b01": "b01-pw", "expo/b02": "b02-pw"}
 ACCOUNTS = {
     "ingest": "ingest-pw",
     "scheduler": "scheduler-pw",
+    "alerts": "alerts-pw",
     "simulator": "simulator-pw",
     **GATEWAYS,
 }
@@ -91,17 +94,18 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"mosquitto did not listen on {port}")
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    root = tmp_path_factory.mktemp("mosquitto")
+@contextmanager
+def start_broker(root: Path, passwords: dict[str, str], gateways: Path | None) -> Iterator[Broker]:
+    """start.sh on the repository's config and ACL, with the service accounts' passwords
+    (`MQTT_<ACCOUNT>_PASSWORD`) and gateways.passwd as the compose service passes them."""
     (root / "data").mkdir()
     port = free_port()
     environment = {
         "PATH": os.environ["PATH"],
         "MOSQUITTO_CONFIG": str(_config(root, port)),
         "MOSQUITTO_PASSWORD_FILE": str(root / "passwd"),
-        "MOSQUITTO_GATEWAYS": str(_gateways(root)),
-        **SERVICE_PASSWORDS,
+        "MOSQUITTO_GATEWAYS": str(gateways or root / "no-gateways.passwd"),
+        **passwords,
     }
     process = subprocess.Popen(
         ["sh", str(REPO / "deploy" / "mosquitto" / "start.sh")],
@@ -115,6 +119,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    root = tmp_path_factory.mktemp("mosquitto")
+    with start_broker(root, SERVICE_PASSWORDS, _gateways(root)) as running:
+        yield running
 
 
 def client(broker: Broker, user: str | None, password: str | None = None) -> aiomqtt.Client:
@@ -142,7 +153,7 @@ async def _receive_until(subscriber: aiomqtt.Client, sentinel: str) -> list[str]
 def test_start_sh_writes_every_account_hashed(broker: Broker) -> None:
     lines = broker.passwords.read_text().splitlines()
     users = {line.split(":", 1)[0] for line in lines}
-    assert users == {"ingest", "scheduler", "simulator", "healthcheck", *GATEWAYS}
+    assert users == {"ingest", "scheduler", "alerts", "simulator", "healthcheck", *GATEWAYS}
     assert not any(password in broker.passwords.read_text() for password in ACCOUNTS.values())
     assert broker.passwords.stat().st_mode & 0o077 == 0
 
