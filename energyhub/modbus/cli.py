@@ -38,8 +38,9 @@ def modbus_command(
         int, typer.Option("--workers", min=1, max=64, help="Pollers in the group.")
     ] = 1,
     worker_index: Annotated[
-        int, typer.Option("--worker-index", min=0, help="This poller's index in the group.")
-    ] = 0,
+        int | None,
+        typer.Option("--worker-index", min=0, help="This poller's index (with --workers N > 1)."),
+    ] = None,
     metrics_port: Annotated[
         int, typer.Option("--metrics-port", min=0, max=65535, help="Prometheus /metrics; 0: off.")
     ] = 0,
@@ -50,6 +51,9 @@ def modbus_command(
     if not settings.mqtt_url:
         raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
     parse_mqtt_url(settings.mqtt_url)
+    if worker_index is None and workers > 1:
+        raise fail(f"--workers {workers} needs --worker-index: which poller of the group is this?")
+    worker_index = worker_index or 0
     if worker_index >= workers:
         raise fail(
             f"--worker-index {worker_index} is not a poller of a group of --workers {workers} "

@@ -29,6 +29,7 @@ JOIN field_devices AS d ON NOT d.online AND (
 WHERE m.active AND m.id = ANY(%s)"""
 
 DEVICES = "SELECT kind, key, online, changed_at, detail FROM field_devices ORDER BY kind, key"
+OFFLINE = "SELECT kind || ' ' || key FROM field_devices WHERE NOT online ORDER BY kind, key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +74,9 @@ async def offline_meters(
 async def field_devices(conn: AsyncConnection) -> list[PresenceChange]:
     cur = await conn.execute(DEVICES)
     return [PresenceChange(k, key, bool(on), at, d) for k, key, on, at, d in await cur.fetchall()]
+
+
+async def offline_devices(conn: AsyncConnection) -> list[str]:
+    """`<kind> <key>` of every field device that does not answer now."""
+    cur = await conn.execute(OFFLINE)
+    return [str(name) for (name,) in await cur.fetchall()]
