@@ -132,7 +132,7 @@ def sparkplug_ratio(frames: int) -> tuple[float, float]:
     for i, name in enumerate(meters):
         ref = MeterRef(i + 1, "power_kw")
         mapping.by_topic[("expo", "b01", name)] = ref
-        mapping.by_sparkplug[("g", "n", "d", name)] = SparkplugRef(ref, 1.0)
+        mapping.by_sparkplug.setdefault(("g", "n", "d"), {})[name] = SparkplugRef(ref, 1.0)
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     json_frames = [
         (

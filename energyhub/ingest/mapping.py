@@ -32,8 +32,8 @@ class SparkplugRef:
     scale: float
 
 
-SparkplugKey = tuple[str, str, str, str]
-"""(group, edge node, device or "" for the node itself, metric name)."""
+SparkplugSource = tuple[str, str, str]
+"""(group, edge node, device or "" for the node itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,8 @@ class MeterMap:
 
     by_topic: dict[tuple[str, str, str], MeterRef] = field(default_factory=dict)
     by_device: dict[DeviceKey, MeterRef] = field(default_factory=dict)
-    by_sparkplug: dict[SparkplugKey, SparkplugRef] = field(default_factory=dict)
+    by_sparkplug: dict[SparkplugSource, dict[str, SparkplugRef]] = field(default_factory=dict)
+    """Sparkplug source → metric name → meter."""
     sites: set[tuple[str, str]] = field(default_factory=set)
     """(park, site) of every park and building: the `{park}/{site}` levels of their topics."""
     timezone: str = "UTC"
@@ -59,7 +60,7 @@ class MeterMap:
     def device_topics(self) -> list[str]:
         """The MQTT topics of every mapped device (Tasmota SENSOR, Shelly Gen2 status) and one
         filter per Sparkplug group: a group's nodes stay with the worker that keeps their state."""
-        topics = {f"spBv1.0/{group}/#" for group, _, _, _ in self.by_sparkplug}
+        topics = {f"spBv1.0/{group}/#" for group, _, _ in self.by_sparkplug}
         for key in self.by_device:
             if key.format == "tasmota":
                 topics.add(f"tele/{key.device}/SENSOR")
@@ -82,8 +83,9 @@ async def load_meter_map(conn: AsyncConnection) -> MeterMap:
         ref = MeterRef(int(meter_id), quantity)
         mapping.by_topic[(park_id, site_id, name)] = ref
         if device and device.get("format") == "sparkplug":
-            spb = (device["group"], device["node"], device.get("device") or "", device["metric"])
-            mapping.by_sparkplug[spb] = SparkplugRef(ref, float(device.get("scale", 1.0)))
+            source = (device["group"], device["node"], device.get("device") or "")
+            metrics = mapping.by_sparkplug.setdefault(source, {})
+            metrics[device["metric"]] = SparkplugRef(ref, float(device.get("scale", 1.0)))
         elif device and device.get("format") in ("tasmota", "shelly"):  # modbus is polled
             key = DeviceKey(
                 device["format"], device["device"], device["component"], device["channel"]

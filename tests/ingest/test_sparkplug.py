@@ -232,3 +232,44 @@ def test_site_file_refuses_bad_sparkplug_mappings(example_site_path: Path) -> No
     meters[0]["device"] = {"format": "tasmota", "device": "plug-1"}
     with pytest.raises(SiteFileError, match="one source, not device and sparkplug"):
         parse_site(data)
+
+
+def test_a_rebirth_rebinds_aliases_and_signed_integers_keep_their_sign() -> None:
+    """Decoder alone: aliases bound by the last birth win, and Int16 -2 is -2, not 65534."""
+    from energyhub.ingest.decoders import Decoder
+    from energyhub.ingest.mapping import MeterMap, MeterRef, SparkplugRef
+    from energyhub.ingest.message import BatchBuilder, Delivery
+
+    mapping = MeterMap()
+    mapping.by_sparkplug[("g", "n", "d")] = {
+        "Active Power": SparkplugRef(MeterRef(1, "power_kw"), 1.0),
+        "Import": SparkplugRef(MeterRef(2, "energy_kwh"), 1.0),
+    }
+    decoder = Decoder(mapping, "energyhub", 1 << 16)
+    node = EdgeNode(
+        "g", "n", {}, {"d": {"Active Power": (10, DataType.INT16), "Import": (11, DataType.DOUBLE)}}
+    )
+    first = [
+        node.nbirth(ms(0), {}),
+        node.dbirth("d", ms(0), {}),
+        node.data(ms(1), {"Active Power": -2}, "d"),
+    ]
+    node.devices["d"] = {"Active Power": (11, DataType.INT16), "Import": (10, DataType.DOUBLE)}
+    second = [
+        node.nbirth(ms(2), {}),
+        node.dbirth("d", ms(2), {}),
+        node.data(ms(3), {"Active Power": -3, "Import": 5.5}, "d"),
+    ]
+    out = BatchBuilder()
+    messages = [*first, *second]
+    decoder.decode(
+        Delivery([t for t, _ in messages], [p for _, p in messages], [0] * len(messages), b"", 0),
+        out,
+    )
+    assert not out.rejects
+    readings = [
+        (m, v)
+        for m, v, ts in zip(out.meter_id, out.value, out.ts_us, strict=True)
+        if ts >= ms(1) * 1000
+    ]
+    assert readings == [(1, -2.0), (1, -3.0), (2, 5.5)]

@@ -8,10 +8,19 @@ reason, and the good metrics beside a bad one are kept.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from energyhub.ingest.decoders.common import DecodeContext
 from energyhub.ingest.errors import PayloadError
-from energyhub.ingest.sparkplug.payload import Frame, FrameError, Metric, decode_frame
+from energyhub.ingest.mapping import SparkplugRef
+from energyhub.ingest.sparkplug.payload import (
+    DataType,
+    Frame,
+    FrameError,
+    frame_of,
+    metric_value,
+    parse_payload,
+)
 from energyhub.ingest.sparkplug.session import (
     NAMESPACE,
     NodeKey,
@@ -23,6 +32,11 @@ from energyhub.ingest.sparkplug.session import (
 NODE_TYPES = frozenset({"NBIRTH", "NDATA", "NDEATH"})
 DEVICE_TYPES = frozenset({"DBIRTH", "DDATA", "DDEATH"})
 IGNORED_TYPES = frozenset({"NCMD", "DCMD", "STATE"})
+BIRTHS = frozenset({"NBIRTH", "DBIRTH"})
+NO_TARGETS: dict[str, SparkplugRef] = {}
+UNBOUND = object()
+"""An alias no birth of this session bound (None means bound to a metric no meter reads)."""
+DOUBLE, FLOAT = int(DataType.DOUBLE), int(DataType.FLOAT)
 """Commands (ours and other hosts') and host state carry no readings."""
 
 
@@ -47,18 +61,19 @@ def decode_sparkplug(
     if kind not in NODE_TYPES | DEVICE_TYPES:
         raise PayloadError(f"Sparkplug topic {topic!r}: unknown message type {kind!r}")
     try:
-        frame = decode_frame(payload)
+        message = parse_payload(payload)
     except FrameError as exc:
         raise PayloadError(f"Sparkplug {kind} from {group}/{node}: {exc}", "not_protobuf") from None
     key = NodeKey(group, node)
     state = sessions.node(key)
     if kind == "NDEATH":
-        _node_death(context, key, state, frame)
+        _node_death(context, key, state, frame_of(message))
         return
     if kind == "NBIRTH":
-        _node_birth(context, key, state, frame)
+        _node_birth(context, key, state, frame_of(message))
     else:
-        gap = sessions.check_seq(key, state, frame.seq)
+        seq = message.seq if message.HasField("seq") else None
+        gap = sessions.check_seq(key, state, seq)
         if gap is not None:
             context.out.reject(context.index, gap, "sequence_gap")
             sessions.request_rebirth(key)
@@ -71,17 +86,18 @@ def decode_sparkplug(
             )
             sessions.request_rebirth(key)
         if kind == "DBIRTH" and device is not None:
-            _device_birth(context, key, state, device, frame)
+            _device_birth(context, key, state, device, frame_of(message))
         if kind == "DDEATH" and device is not None:
             state.devices.discard(device)
-            _presence(context, f"{key}/{device}", False, frame, "DDEATH")
+            _presence(context, f"{key}/{device}", False, frame_of(message), "DDEATH")
             return
-    _readings(context, sessions, key, state, device, kind, frame)
+    _readings(context, sessions, key, state, device, kind, message)
 
 
 def _node_birth(context: DecodeContext, key: NodeKey, state: NodeState, frame: Frame) -> None:
     state.born, state.seq, state.devices = True, frame.seq, set()
     state.aliases = {}
+    state.resolved.clear()
     state.rebirth_asked_at = -1e9
     state.bd_seq = None
     for metric in frame.metrics:
@@ -100,6 +116,7 @@ def _device_birth(
 
 
 def _bind_aliases(state: NodeState, device: str | None, frame: Frame) -> None:
+    state.resolved.clear()
     for metric in frame.metrics:
         if metric.name is not None and metric.alias is not None:
             state.aliases[metric.alias] = (device, metric.name)
@@ -125,6 +142,22 @@ def _presence(context: DecodeContext, key: str, online: bool, frame: Frame, why:
     context.out.presence.append(PresenceChange("sparkplug", key, online, at, why))
 
 
+def _resolved(
+    state: NodeState, device: str | None, targets: dict[str, SparkplugRef]
+) -> dict[int, SparkplugRef | None]:
+    """alias → meter (None: a metric no meter reads) for the device's aliases of this session."""
+    cached = state.resolved.get(device)
+    if cached is not None and cached[0] is targets:
+        return cached[1]  # type: ignore[return-value]
+    resolved: dict[int, SparkplugRef | None] = {
+        alias: targets.get(name)
+        for alias, (owner, name) in state.aliases.items()
+        if owner == device
+    }
+    state.resolved[device] = (targets, resolved)  # type: ignore[assignment]
+    return resolved
+
+
 def _readings(
     context: DecodeContext,
     sessions: SparkplugSessions,
@@ -132,34 +165,47 @@ def _readings(
     state: NodeState,
     device: str | None,
     kind: str,
-    frame: Frame,
+    message: Any,
 ) -> None:
+    """The mapped metrics' values as readings: the hot path, on the parsed message itself."""
+    targets = context.mapping.by_sparkplug.get((key.group, key.node, device or ""), NO_TARGETS)
+    by_alias = _resolved(state, device, targets)
+    out, index = context.out, context.index
+    frame_ms = message.timestamp
     unknown: list[int] = []
-    for metric in frame.metrics:
-        name = _name(state, device, metric, unknown)
-        if name is None:
-            continue
-        target = context.mapping.by_sparkplug.get((key.group, key.node, device or "", name))
+    for metric in message.metrics:
+        name = metric.name
+        if name:
+            target = targets.get(name)
+        else:
+            alias = metric.alias
+            target = by_alias.get(alias, UNBOUND)  # type: ignore[arg-type]
+            if target is UNBOUND:
+                unknown.append(alias)
+                continue
         if target is None:
+            continue  # the node's own business: no meter reads it
+        datatype = metric.datatype
+        if datatype == DOUBLE:
+            value: object = metric.double_value
+        elif datatype == FLOAT:
+            value = metric.float_value
+        else:
+            value = metric_value(metric)
+        stamp_ms = metric.timestamp or frame_ms
+        if stamp_ms and type(value) is float and not metric.is_null:
+            out.meter_id.append(target.ref.id)
+            out.ts_us.append(stamp_ms * 1000)
+            out.value.append(value * target.scale)
+            out.source.append(index)
             continue
-        where = f"Sparkplug {kind} {key}{'/' + device if device else ''} metric {name!r}"
-        stamp_ms = metric.timestamp_ms or frame.timestamp_ms
-        if not stamp_ms:
-            context.out.reject(context.index, f"{where}: no timestamp", "bad_timestamp")
-            continue
-        value = metric.value
-        if metric.is_null or isinstance(value, bool) or not isinstance(value, int | float):
-            shown = "null" if metric.is_null or value is None else repr(value)[:64]
-            context.out.reject(
-                context.index,
-                f"{where}: value must be a number, got {shown} (datatype {metric.datatype})",
-                "bad_value",
-            )
-            continue
-        context.out.add(context.index, target.ref.id, stamp_ms * 1000, float(value) * target.scale)
+        if metric.is_null and kind in BIRTHS:
+            continue  # a birth names a metric that has no value yet: nothing to store
+        label = name or state.aliases[metric.alias][1]
+        _refuse_or_add(context, f"{kind} {key}", device, label, metric, target, value, stamp_ms)
     if unknown:
-        context.out.reject(
-            context.index,
+        out.reject(
+            index,
             f"Sparkplug {kind} {key}: unknown alias {', '.join(map(str, unknown[:5]))} "
             "(not in a birth certificate of this session); rebirth requested",
             "unknown_alias",
@@ -167,13 +213,26 @@ def _readings(
         sessions.request_rebirth(key)
 
 
-def _name(state: NodeState, device: str | None, metric: Metric, unknown: list[int]) -> str | None:
-    if metric.name is not None:
-        return metric.name
-    if metric.alias is None:
-        return None
-    bound = state.aliases.get(metric.alias)
-    if bound is None or bound[0] != device:
-        unknown.append(metric.alias)
-        return None
-    return bound[1]
+def _refuse_or_add(
+    context: DecodeContext,
+    message: str,
+    device: str | None,
+    name: str,
+    metric: Any,
+    target: SparkplugRef,
+    value: object,
+    stamp_ms: int,
+) -> None:
+    """The rare cases: integers (stored), no timestamp, null or non-numeric values (rejected)."""
+    where = f"Sparkplug {message}{'/' + device if device else ''} metric {name!r}"
+    if metric.is_null or isinstance(value, bool) or not isinstance(value, int | float):
+        shown = "null" if metric.is_null or value is None else repr(value)[:64]
+        context.out.reject(
+            context.index,
+            f"{where}: value must be a number, got {shown} (datatype {metric.datatype})",
+            "bad_value",
+        )
+    elif not stamp_ms:
+        context.out.reject(context.index, f"{where}: no timestamp", "bad_timestamp")
+    else:
+        context.out.add(context.index, target.ref.id, stamp_ms * 1000, float(value) * target.scale)

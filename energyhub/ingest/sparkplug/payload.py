@@ -60,6 +60,7 @@ class DataType(IntEnum):
 
 
 SIGNED_BITS = {DataType.INT8: 8, DataType.INT16: 16, DataType.INT32: 32, DataType.INT64: 64}
+SIGNED_BITS_BY_CODE = {int(k): v for k, v in SIGNED_BITS.items()}
 UNSIGNED = {DataType.UINT8, DataType.UINT16, DataType.UINT32, DataType.UINT64}
 
 
@@ -122,25 +123,37 @@ def _signed(raw: int, bits: int) -> int:
     return raw - (1 << bits) if raw >> (bits - 1) else raw
 
 
-def _value(metric: Any, datatype: int | None) -> float | bool | str | None:
+def metric_value(metric: Any) -> float | bool | str | None:
+    """A parsed metric's value: signed integers at their data type's width, bytes as None."""
     kind = metric.WhichOneof("value")
-    if kind is None:
+    if kind is None or kind == "bytes_value":
         return None
     raw = getattr(metric, kind)
-    if kind in ("int_value", "long_value") and datatype in SIGNED_BITS:
-        return _signed(int(raw), SIGNED_BITS[DataType(datatype)])
-    if kind == "bytes_value":
-        return None
+    if kind == "double_value" or kind == "float_value":
+        return raw  # type: ignore[no-any-return]
+    bits = SIGNED_BITS_BY_CODE.get(metric.datatype)
+    if bits is not None and (kind == "int_value" or kind == "long_value"):
+        return _signed(int(raw), bits)
     return raw  # type: ignore[no-any-return]
 
 
-def decode_frame(data: bytes) -> Frame:
-    """Parse a Sparkplug B payload; FrameError if it is not one."""
+def parse_payload(data: bytes) -> Any:
+    """The parsed protobuf message; FrameError if the bytes are not one."""
     message = PayloadMessage()
     try:
         message.ParseFromString(data)
     except (DecodeError, RuntimeWarning) as exc:
         raise FrameError(f"payload is not a Sparkplug B protobuf: {exc}") from None
+    return message
+
+
+def decode_frame(data: bytes) -> Frame:
+    """Parse a Sparkplug B payload into plain values; FrameError if it is not one."""
+    return frame_of(parse_payload(data))
+
+
+def frame_of(message: Any) -> Frame:
+    """A parsed payload as plain values (births and deaths: data takes a faster path)."""
     metrics = []
     for m in message.metrics:
         datatype = m.datatype if m.HasField("datatype") else None
@@ -150,7 +163,7 @@ def decode_frame(data: bytes) -> Frame:
                 alias=m.alias if m.HasField("alias") else None,
                 timestamp_ms=m.timestamp if m.HasField("timestamp") else None,
                 datatype=datatype,
-                value=_value(m, datatype),
+                value=metric_value(m),
                 is_null=m.is_null,
             )
         )

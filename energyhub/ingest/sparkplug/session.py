@@ -42,6 +42,9 @@ class NodeState:
     """alias → (device or None for the node itself, metric name), from the birth certificates."""
     devices: set[str] = field(default_factory=set)
     rebirth_asked_at: float = -1e9
+    resolved: dict[str | None, tuple[object, dict[int, object]]] = field(default_factory=dict)
+    """Per device: (the meter map it was resolved against, alias → its meter or None): the data
+    path's one lookup per metric. Cleared by every birth, rebuilt after a site reload."""
 
 
 @dataclass
