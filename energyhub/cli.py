@@ -26,6 +26,7 @@ from energyhub.cli_support import (
 from energyhub.demo import DemoOptions, run_demo
 from energyhub.grafana.cli import grafana_app
 from energyhub.ingest.supervisor import run_worker, run_workers
+from energyhub.modbus.cli import devices_command, modbus_command
 from energyhub.mqtt import parse_mqtt_url
 from energyhub.optimize.cli import plan_command
 from energyhub.plans.cli import plans_app
@@ -216,6 +217,8 @@ app.command("simulate")(simulate_command)
 app.command("record")(record_command)
 app.command("replay")(replay_command)
 app.command("ingest", rich_help_panel=ROLES_PANEL)(ingest)
+app.command("modbus", rich_help_panel=ROLES_PANEL)(modbus_command)
+app.command("devices")(devices_command)
 app.command("api", rich_help_panel=ROLES_PANEL)(api_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(plans_app, name="plans")

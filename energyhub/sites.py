@@ -29,6 +29,8 @@ from pydantic import (
 from energyhub.alerts.rules import AlertRules
 from energyhub.alerts.validate import site_rule_problems
 from energyhub.errors import SiteFileError
+from energyhub.modbus.maps import map_point, unit_factor
+from energyhub.modbus.registers import Point
 
 Efficiency = Annotated[float, Field(gt=0, le=1)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -141,6 +143,78 @@ class DeviceMapping(Model):
     component: Literal["switch", "em"] = "switch"
 
 
+SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#\x00-\x1f]+$")]
+"""A Sparkplug group, edge node or device id: no `/`, `+`, `#` or control characters."""
+
+
+class SparkplugMapping(Model):
+    """A Sparkplug B metric that feeds this meter: `spBv1.0/{group}/…/{node}[/{device}]`."""
+
+    group: SparkplugId
+    node: SparkplugId
+    device: SparkplugId | None = Field(
+        default=None, description="Device id under the edge node; omit for the node's own metrics."
+    )
+    metric: str = Field(min_length=1, max_length=256, description="Metric name of the birth.")
+    scale: float = Field(
+        default=1.0,
+        description="Factor from the metric's unit to the meter's (0.001 for W into kW).",
+        allow_inf_nan=False,
+    )
+
+
+class ModbusGateway(Model):
+    """A Modbus TCP gateway (data concentrator) and the unit ids of the meters behind it."""
+
+    id: Identifier
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")
+    port: int = Field(default=502, ge=1, le=65535)
+    units: list[Annotated[int, Field(ge=0, le=255)]] = Field(min_length=1)
+    timeout_s: float = Field(default=1.0, gt=0, le=60)
+
+
+class ModbusMapping(Model):
+    """Where a meter's value is read over Modbus: a point of a shipped register map, or a register.
+
+    With `map` and `point` the map says the register, type, order and unit; otherwise give the
+    register's `address` (0-based, as on the wire) and, if not the defaults, `function`, `type`,
+    `word_order`, `byte_order`, `scale` and the `reads` unit of the raw value.
+    """
+
+    gateway: Identifier
+    unit: int = Field(ge=0, le=255, description="Modbus unit (slave) id behind the gateway.")
+    map: str | None = Field(
+        default=None, description="A shipped register map (energyhub/modbus/maps)."
+    )
+    point: str | None = None
+    address: int | None = Field(
+        default=None, ge=0, le=65535, description="Register address, 0-based (40001 → 0)."
+    )
+    function: Literal["holding", "input"] = "input"
+    type: Literal["int16", "uint16", "int32", "uint32", "float32", "int64", "uint64", "float64"] = (
+        "float32"
+    )
+    word_order: Literal["big", "little"] = "big"
+    byte_order: Literal["big", "little"] = "big"
+    scale: float = Field(
+        default=1.0, allow_inf_nan=False, description="Raw value × scale = `reads`."
+    )
+    reads: str | None = Field(
+        default=None,
+        description="Unit of raw value × scale (W, kW, Wh, kWh, °C, %); default the meter's.",
+    )
+    interval_s: float = Field(default=10.0, ge=0.1, le=86400)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        by_map = self.map is not None or self.point is not None
+        if by_map and (self.map is None or self.point is None):
+            raise ValueError("give both map and point, or a register address")
+        if by_map == (self.address is not None):
+            raise ValueError("give either map and point, or address — exactly one of them")
+        return self
+
+
 class Meter(Model):
     """A meter or sensor; readings are stored as received, counters become energy at query time."""
 
@@ -155,12 +229,19 @@ class Meter(Model):
         default=None, description="Counter value at which an energy_kwh meter wraps to zero."
     )
     device: DeviceMapping | None = None
+    sparkplug: SparkplugMapping | None = None
+    modbus: ModbusMapping | None = None
     renamed_from: Identifier | None = Field(
         default=None, description="Previous id: `sites load` keeps its readings under the new id."
     )
 
     @model_validator(mode="after")
     def _counter_fields(self) -> Self:
+        sources = [k for k in ("device", "sparkplug", "modbus") if getattr(self, k) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"a meter has one source, not {' and '.join(sources)}")
+        if self.modbus is not None:
+            modbus_point(self.modbus, self.quantity)  # ValueError names the map, point or unit
         if self.rollover_kwh is not None and self.quantity != "energy_kwh":
             raise ValueError(
                 f"rollover_kwh applies to energy_kwh counters, not quantity {self.quantity!r}"
@@ -463,6 +544,10 @@ class Park(Model):
     alerts: AlertRules | None = Field(
         default=None, description="Alert rules over the park defaults (energyhub.alerts.rules)."
     )
+    modbus_gateways: list[ModbusGateway] = Field(
+        default_factory=list,
+        description="Modbus TCP gateways whose meters `energyhub modbus` polls.",
+    )
 
 
 class DemandResponseEvent(Model):
@@ -588,6 +673,15 @@ def _reference_problems(site: SiteFile) -> Iterator[str]:
     ]
     for dup in _duplicates(devices):
         yield f"device {dup} feeds more than one meter"
+    metrics = [
+        f"{s.group}/{s.node}{'/' + s.device if s.device else ''} metric {s.metric!r}"
+        for _, owner in site.metered_sites()
+        for m in owner.meters
+        if (s := m.sparkplug) is not None
+    ]
+    for dup in _duplicates(metrics):
+        yield f"Sparkplug {dup} feeds more than one meter"
+    yield from _modbus_problems(site)
     if duplicate_sites:
         return  # meter references below are resolved by site id
     meters_by_site = {owner.id: {m.id for m in owner.meters} for _, owner in site.metered_sites()}
@@ -682,6 +776,48 @@ def parse_site(data: Any, source: str = "<site>") -> SiteFile:
     if problems:
         raise SiteFileError(source, problems)
     return site
+
+
+def _modbus_problems(site: SiteFile) -> Iterator[str]:
+    """Gateway ids unique in the city; every Modbus meter on a declared gateway and unit."""
+    gateways = {g.id: g for park in site.city.parks for g in park.modbus_gateways}
+    ids = [g.id for park in site.city.parks for g in park.modbus_gateways]
+    for dup in _duplicates(ids):
+        yield f"Modbus gateway id {dup!r} is used more than once"
+    for p, park in enumerate(site.city.parks):
+        owners: list[tuple[str, Park | Building]] = [(f"city.parks[{p}]", park)]
+        owners += [(f"city.parks[{p}].buildings[{b}]", bl) for b, bl in enumerate(park.buildings)]
+        for where, owner in owners:
+            for m, meter in enumerate(owner.meters):
+                mapping = meter.modbus
+                if mapping is None:
+                    continue
+                gateway = gateways.get(mapping.gateway)
+                path = f"{where}.meters[{m}].modbus"
+                if gateway is None:
+                    yield f"{path}.gateway: no Modbus gateway {mapping.gateway!r} in any park"
+                elif mapping.unit not in gateway.units:
+                    yield (
+                        f"{path}.unit: gateway {gateway.id!r} declares units "
+                        f"{gateway.units}, got {mapping.unit}"
+                    )
+
+
+def modbus_point(mapping: ModbusMapping, quantity: str) -> Point:
+    """The register point a meter reads, scaled into its quantity's unit (ValueError if not)."""
+    if mapping.map is not None and mapping.point is not None:
+        return map_point(mapping.map, mapping.point, quantity)
+    if mapping.address is None:
+        raise ValueError("give either map and point, or address")
+    factor = unit_factor(mapping.reads, quantity) if mapping.reads is not None else 1.0
+    return Point(
+        mapping.address,
+        mapping.function,
+        mapping.type,
+        mapping.word_order,
+        mapping.byte_order,
+        mapping.scale * factor,
+    )
 
 
 def load_site(path: Path | str) -> SiteFile:

@@ -106,6 +106,13 @@ def simulate_command(
     reset_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Chance per step that a counter resets.")
     ] = 1e-5,
+    modbus: Annotated[
+        bool,
+        typer.Option(
+            "--modbus/--no-modbus",
+            help="Serve meters with `modbus:` from the site's Modbus TCP gateways (host, port).",
+        ),
+    ] = False,
 ) -> None:
     """Publish a virtual park's meters, sensors and devices; follow setpoints it receives."""
     with exits_on_bad_input():
@@ -129,6 +136,7 @@ def simulate_command(
             prefix,
             parse_duration_s(setpoint_hold, "--setpoint-hold"),
             reset_rate,
+            modbus=modbus,
         )
         with progress_bar("simulating", options.steps) as update:
             summary = run_async(simulate(options, update))

@@ -69,7 +69,8 @@ class Device:
 class Router:
     """Which channel goes out how; `messages` turns one step's readings into (topic, payload)."""
 
-    def __init__(self, plant: Plant, prefix: str) -> None:
+    def __init__(self, plant: Plant, prefix: str, skip_modbus: bool = False) -> None:
+        """`skip_modbus`: meters with `modbus:` are served by the Modbus gateways instead."""
         self.plant, self.prefix = plant, prefix.rstrip("/")
         namespace = device_namespace(self.prefix)
         self.frames: list[Frame] = []
@@ -78,6 +79,8 @@ class Router:
         framed: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for i, channel in enumerate(plant.channels):
             mapping = channel.meter.device
+            if skip_modbus and channel.meter.modbus is not None:
+                continue
             if mapping is not None:
                 self.devices.append(Device(device_topic(mapping, namespace), i, mapping))
             elif channel.meter.asset is not None:

@@ -8,7 +8,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,6 +17,7 @@ import orjson
 from energyhub.sites import SiteFile
 from simulators.engine import DEFAULT_RESET_PER_STEP, Engine, SetpointBook
 from simulators.errors import BrokerError
+from simulators.modbus import ModbusGateways
 from simulators.mqtt import Message, MqttClient, MqttUrl
 from simulators.payloads import Router
 from simulators.plant import build_plant
@@ -46,6 +47,8 @@ class SimulationOptions:
     reset_per_step: float = DEFAULT_RESET_PER_STEP
     fast_steps: int = 0
     """Steps published as fast as the broker takes them before `speed` applies (a history)."""
+    modbus: bool = False
+    """Serve meters with `modbus:` from the site's Modbus TCP gateways instead of over MQTT."""
 
     @property
     def steps(self) -> int:
@@ -80,15 +83,18 @@ async def simulate(
     plant = build_plant(options.site, grid, options.seed)
     book = SetpointBook(options.setpoint_hold_s)
     engine = Engine(plant, book, options.reset_per_step)
-    router = Router(plant, options.prefix)
+    router = Router(plant, options.prefix, skip_modbus=options.modbus)
     summary = SimulationSummary()
     client_id = f"energyhub-sim-{uuid.uuid4().hex[:12]}"
-    async with MqttClient(options.url, client_id) as client:
+    gateways = ModbusGateways(options.site, plant) if options.modbus else None
+    async with MqttClient(options.url, client_id) as client, _serving(gateways):
         await client.subscribe([router.setpoint_filter()])
         listener = asyncio.create_task(_listen(client, router, engine, book))
         try:
             await client.publish_many(router.status("online"), retain=True)
-            await _run_steps(options, client, engine, router, summary, progress, pause, backlog)
+            await _run_steps(
+                options, client, engine, router, summary, progress, pause, backlog, gateways
+            )
         finally:  # also on Ctrl-C: the gateways go offline as they would on a clean stop
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, BrokerError):
@@ -109,6 +115,7 @@ async def _run_steps(
     progress: Progress | None,
     pause: Pause | None,
     backlog: Backlog | None,
+    gateways: ModbusGateways | None = None,
 ) -> None:
     started = paced_from = time.monotonic()
     per_step = {
@@ -128,13 +135,25 @@ async def _run_steps(
             due = paced_from + (t - options.fast_steps + 1) * options.step_s / options.speed
             await asyncio.sleep(max(due - time.monotonic(), 0.0))
         ts = options.start + timedelta(seconds=t * options.step_s)
-        await client.publish_many(router.messages(engine.step(t), ts))
+        readings = engine.step(t)
+        if gateways is not None:
+            gateways.update(readings)
+        await client.publish_many(router.messages(readings, ts))
         published += sum(per_step.values())
         summary.steps = t + 1
         if progress is not None:
             progress(t + 1)
     summary.messages.update({kind: n * options.steps for kind, n in per_step.items()})
     summary.wall_s = time.monotonic() - started
+
+
+@contextlib.asynccontextmanager
+async def _serving(gateways: ModbusGateways | None) -> AsyncIterator[None]:
+    if gateways is None:
+        yield
+        return
+    async with gateways:
+        yield
 
 
 async def _listen(client: MqttClient, router: Router, engine: Engine, book: SetpointBook) -> None:

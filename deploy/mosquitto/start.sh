@@ -14,7 +14,7 @@ if [ -f "$gateways" ]; then
 else
     : > "$file"
 fi
-for account in ingest scheduler alerts simulator healthcheck; do
+for account in ingest scheduler alerts modbus simulator healthcheck; do
     variable="MQTT_$(echo "$account" | tr '[:lower:]' '[:upper:]')_PASSWORD"
     password=$(printenv "$variable" || true)
     if [ -n "$password" ]; then

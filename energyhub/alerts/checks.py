@@ -28,6 +28,8 @@ class Snapshot:
     rejects_per_min: dict[str, float] = field(default_factory=dict)
     buckets: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
     forecasts: dict[tuple[str, datetime], float] = field(default_factory=dict)
+    offline: dict[int, tuple[datetime, str]] = field(default_factory=dict)
+    """Meters whose field device announced its death (Sparkplug NDEATH/DDEATH): since, which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ class Check(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SilenceCheck:
-    """A meter whose newest reading (or, never heard, the evaluator's start) is too old."""
+    """A meter whose newest reading (or, never heard, the evaluator's start) is too old, or whose
+    field device has announced its death: silent at once, without waiting for the limit."""
 
     meter_id: int
     meter: str
@@ -56,6 +59,12 @@ class SilenceCheck:
         last = seen[0] if seen else snap.started
         age_s = (snap.now - last).total_seconds()
         values: Values = {"last_reading": seen[0].isoformat() if seen else None, "age_s": age_s}
+        dead = snap.offline.get(self.meter_id)
+        if dead is not None and (seen is None or seen[0] <= dead[0]):
+            values["offline_since"] = dead[0].isoformat()
+            return Observation(
+                True, values, f"meter {self.meter} silent: {dead[1]} at {dead[0].isoformat()}"
+            )
         return Observation(
             age_s > self.silent_s,
             values,

@@ -25,6 +25,7 @@ from energyhub.alerts.store import AlertRow, close_alert, open_alert, open_keys
 from energyhub.alerts.watches import MeterIds, Watch, build_watches
 from energyhub.scheduler.clock import Clock
 from energyhub.sites import SiteFile
+from energyhub.store.devices import offline_meters
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,9 @@ class Evaluator:
             rejects = await self._rejects.read(conn, now, parks)
         buckets = await self._buckets.read(conn, now)
         forecasts = await self._read_forecasts(conn, buckets)
+        offline = await offline_meters(conn, meters)
         return Snapshot(
-            now, self._started, latest, dict(self._power_kw), rejects, buckets, forecasts
+            now, self._started, latest, dict(self._power_kw), rejects, buckets, forecasts, offline
         )
 
     def _update_power(self, latest: dict[int, tuple[datetime, float]]) -> None:

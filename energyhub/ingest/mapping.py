@@ -25,6 +25,18 @@ class MeterRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SparkplugRef:
+    """The meter a Sparkplug metric feeds, and the factor from the metric's unit to the meter's."""
+
+    ref: MeterRef
+    scale: float
+
+
+SparkplugSource = tuple[str, str, str]
+"""(group, edge node, device or "" for the node itself)."""
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceKey:
     format: str
     device: str
@@ -38,14 +50,17 @@ class MeterMap:
 
     by_topic: dict[tuple[str, str, str], MeterRef] = field(default_factory=dict)
     by_device: dict[DeviceKey, MeterRef] = field(default_factory=dict)
+    by_sparkplug: dict[SparkplugSource, dict[str, SparkplugRef]] = field(default_factory=dict)
+    """Sparkplug source → metric name → meter."""
     sites: set[tuple[str, str]] = field(default_factory=set)
     """(park, site) of every park and building: the `{park}/{site}` levels of their topics."""
     timezone: str = "UTC"
     version: datetime | None = None
 
     def device_topics(self) -> list[str]:
-        """The MQTT topics of every mapped device (Tasmota SENSOR, Shelly Gen2 status)."""
-        topics = set()
+        """The MQTT topics of every mapped device (Tasmota SENSOR, Shelly Gen2 status) and one
+        filter per Sparkplug group: a group's nodes stay with the worker that keeps their state."""
+        topics = {f"spBv1.0/{group}/#" for group, _, _ in self.by_sparkplug}
         for key in self.by_device:
             if key.format == "tasmota":
                 topics.add(f"tele/{key.device}/SENSOR")
@@ -67,7 +82,11 @@ async def load_meter_map(conn: AsyncConnection) -> MeterMap:
     for meter_id, name, quantity, device, site_id, park_id in await cur.fetchall():
         ref = MeterRef(int(meter_id), quantity)
         mapping.by_topic[(park_id, site_id, name)] = ref
-        if device:
+        if device and device.get("format") == "sparkplug":
+            source = (device["group"], device["node"], device.get("device") or "")
+            metrics = mapping.by_sparkplug.setdefault(source, {})
+            metrics[device["metric"]] = SparkplugRef(ref, float(device.get("scale", 1.0)))
+        elif device and device.get("format") in ("tasmota", "shelly"):  # modbus is polled
             key = DeviceKey(
                 device["format"], device["device"], device["component"], device["channel"]
             )

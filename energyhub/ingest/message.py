@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from energyhub.store.batch import ReadingBatch
+from energyhub.store.devices import PresenceChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class BatchBuilder:
     source: list[int] = field(default_factory=list)
     """Index of the message each reading came from."""
     rejects: list[Reject] = field(default_factory=list)
+    presence: list[PresenceChange] = field(default_factory=list)
+    """Field devices that came online or went offline (Sparkplug births and deaths)."""
 
     @property
     def messages(self) -> int:

@@ -54,6 +54,11 @@ class IngestMetrics:
         self.db_retries = Counter(
             "energyhub_ingest_db_retries", "Writes retried while the database was down", registry=r
         )
+        self.commands_sent = Counter(
+            "energyhub_ingest_sparkplug_rebirths",
+            "Sparkplug rebirth requests (NCMD) sent to edge nodes",
+            registry=r,
+        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics on the port (0: not at all)."""

@@ -1,9 +1,10 @@
 """MQTT 5 packets for the ingest: the few it sends, and a bulk splitter for what it reads.
 
 Only what a QoS 1 subscriber needs: CONNECT (persistent session, Receive Maximum), SUBSCRIBE,
-UNSUBSCRIBE, PUBACK, PINGREQ and DISCONNECT out; CONNACK, SUBACK, UNSUBACK, PUBLISH, PINGRESP and
-DISCONNECT in. `split` walks a whole read of the socket at once and appends topics, payloads and
-ready-made PUBACKs to lists, so a message costs a few slices rather than an object per step.
+UNSUBSCRIBE, PUBACK, PINGREQ, DISCONNECT and QoS 0 PUBLISH (Sparkplug rebirth commands) out;
+CONNACK, SUBACK, UNSUBACK, PUBLISH, PINGRESP and DISCONNECT in. `split` walks a whole read of the
+socket at once and appends topics, payloads and ready-made PUBACKs to lists, so a message costs a
+few slices rather than an object per step.
 """
 
 from __future__ import annotations
@@ -126,6 +127,11 @@ def subscribe_packet(packet_id: int, filters: list[str], qos: int = 1) -> bytes:
     options = bytes((qos | RETAIN_IF_NEW,))
     body = struct.pack("!HB", packet_id, 0) + b"".join(_string(f) + options for f in filters)
     return _packet(SUBSCRIBE, body)
+
+
+def publish_packet(topic: str, payload: bytes) -> bytes:
+    """PUBLISH at QoS 0, not retained, no properties."""
+    return _packet(PUBLISH, _string(topic) + b"\x00" + payload)
 
 
 def unsubscribe_packet(packet_id: int, filters: list[str]) -> bytes:

@@ -340,6 +340,13 @@ class MqttSource:
 
     # --- the worker's side ---
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Send a QoS 0 message now; False (not sent) while the connection is down."""
+        if self._transport is None or self._transport.is_closing():
+            return False
+        self._transport.write(mqtt5.publish_packet(topic, payload))
+        return True
+
     def _bundle(self) -> Delivery:
         delivery = Delivery(
             self._in_topics,

@@ -27,6 +27,7 @@ from energyhub.ingest.message import BatchBuilder
 from energyhub.ingest.metrics import IngestMetrics
 from energyhub.ingest.partition import Membership, Subscriptions, subscriptions
 from energyhub.ingest.source import MqttSource
+from energyhub.ingest.sparkplug.session import SparkplugSessions
 from energyhub.ingest.validate import Limits, validate
 from energyhub.mqtt import parse_mqtt_url
 from energyhub.store.db import Backend, installed_backend, open_pool
@@ -79,6 +80,8 @@ class IngestWorker:
         self.endpoint = parse_mqtt_url(settings.mqtt_url)
         self.ready = asyncio.Event()
         """Set once the worker is connected and subscribed."""
+        self.sparkplug = SparkplugSessions()
+        """Sparkplug edge nodes' births, aliases and sequence numbers, across site reloads."""
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -135,7 +138,10 @@ class IngestWorker:
 
     def _decoder(self, mapping: MeterMap) -> Decoder:
         return Decoder(
-            mapping, self.settings.mqtt_topic_prefix, self.settings.ingest_max_payload_bytes
+            mapping,
+            self.settings.mqtt_topic_prefix,
+            self.settings.ingest_max_payload_bytes,
+            self.sparkplug,
         )
 
     async def _consume(
@@ -154,6 +160,7 @@ class IngestWorker:
             before = builder.messages
             for delivery in taken:
                 self.decoder.decode(delivery, builder)
+            self._send_commands(source)
             self.metrics.received.inc(builder.messages - before)
             self.metrics.pending.set(source.unacknowledged)
             full = builder.rows >= self.settings.ingest_batch_rows
@@ -182,7 +189,7 @@ class IngestWorker:
         started = time.perf_counter()
         while True:
             try:
-                result = await writer.write(batch, rejected)
+                result = await writer.write(batch, rejected, builder.presence)
                 break
             except DatabaseUnavailableError as exc:
                 if not retry or stop.is_set():
@@ -197,6 +204,14 @@ class IngestWorker:
             builder, batch.ts, result.new, result.duplicates, time.perf_counter() - started
         )
         return True
+
+    def _send_commands(self, source: MqttSource) -> None:
+        """Publish the Sparkplug rebirth requests the decoder queued (QoS 0, as the spec has it:
+        a request lost with the connection is asked again on the node's next message)."""
+        for topic, payload in self.sparkplug.take_commands():
+            if source.publish(topic, payload):
+                self.metrics.commands_sent.inc()
+                log.info("asked Sparkplug node %s for a rebirth", topic.split("/", 2)[-1])
 
     def _rejected_row(self, builder: BatchBuilder, message: int, reason: str) -> RejectedRow:
         return RejectedRow(

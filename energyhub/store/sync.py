@@ -8,13 +8,14 @@ that comes back is reactivated. Sites gone from the file are marked inactive. Li
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from energyhub.sites import Building, Enterprise, Meter, Park, SiteFile, SiteNode
+from energyhub.sites import Building, Enterprise, Meter, Park, SiteFile, SiteNode, modbus_point
 from energyhub.store.site_versions import record_version
 from energyhub.store.siteload import sync_members
 
@@ -63,6 +64,15 @@ def _attributes(node: SiteNode, site: SiteFile) -> dict[str, Any]:
 
 def _meter_values(meter: Meter) -> tuple[Any, ...]:
     device = meter.device.model_dump(mode="json") if meter.device else None
+    if meter.sparkplug is not None:
+        device = {"format": "sparkplug", **meter.sparkplug.model_dump(mode="json")}
+    if meter.modbus is not None:
+        point = modbus_point(meter.modbus, meter.quantity)
+        device = {
+            "format": "modbus",
+            **meter.modbus.model_dump(mode="json", exclude_none=True),
+            "resolved": dataclasses.asdict(point),
+        }
     return (meter.carrier, meter.quantity, meter.asset, meter.rollover_kwh, device)
 
 

@@ -25,6 +25,7 @@ from energyhub.errors import DatabaseUnavailableError
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.copy import encode
 from energyhub.store.db import Backend
+from energyhub.store.devices import PresenceChange, record_presence
 
 CREATE_STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
@@ -84,15 +85,23 @@ class ReadingWriter:
         self._known_days: set[np.datetime64] = set()
         self._staged_left = 0
 
-    async def write(self, batch: ReadingBatch, rejected: Sequence[RejectedRow] = ()) -> WriteResult:
-        """Store readings and rejects in one transaction; DatabaseUnavailableError if it cannot."""
-        if not len(batch) and not rejected:
+    async def write(
+        self,
+        batch: ReadingBatch,
+        rejected: Sequence[RejectedRow] = (),
+        presence: Sequence[PresenceChange] = (),
+    ) -> WriteResult:
+        """Store readings, rejects and device presence in one transaction;
+        DatabaseUnavailableError if it cannot."""
+        if not len(batch) and not rejected and not presence:
             return WriteResult(0, 0)
         try:
             if self._backend is Backend.POSTGRES and len(batch):
                 await self._ensure_partitions(batch)
             async with self._pool.connection() as conn, conn.transaction():
                 new = await self._insert(conn, batch) if len(batch) else 0
+                if presence:
+                    await record_presence(conn, presence)
                 if rejected:
                     async with conn.cursor().copy(COPY_REJECTED) as copy:
                         for row in rejected:

@@ -49,7 +49,7 @@ def interpolate(value: object, env: dict[str, str]) -> str:
 def test_services_of_the_production_stack() -> None:
     assert {
         "timescaledb", "mosquitto", "grafana", "migrate", "load-sites", "ingest-0", "ingest-1",
-        "api", "scheduler", "alerts", "simulator",
+        "api", "scheduler", "alerts", "modbus", "simulator",
     } == set(SERVICES)  # fmt: skip
     assert SERVICES["simulator"]["profiles"] == ["demo"]
     assert all("profiles" not in s for name, s in SERVICES.items() if name != "simulator")

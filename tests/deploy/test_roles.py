@@ -27,6 +27,7 @@ from energyhub.cli import ROLES_PANEL, app
 from energyhub.config import Settings
 from energyhub.ingest.mapping import DeviceKey, MeterMap, MeterRef
 from energyhub.ingest.partition import Membership, subscriptions
+from energyhub.modbus.service import FramePublisher
 from energyhub.mqtt import MqttEndpoint, parse_mqtt_url
 from energyhub.optimize.scope import resolve_scope
 from energyhub.scheduler.setpoints import Setpoint, controllable
@@ -54,6 +55,7 @@ MQTT_ACCESS = {
     "ingest": "reads the contract topics and the mapped devices' topics",
     "scheduler": "publishes setpoints",
     "alerts": "publishes alerts",
+    "modbus": "publishes gateway frames",
     "api": None,  # /health only opens a TCP connection to the broker
 }
 """What each role's MQTT account must be allowed; each is exercised by a test below."""
@@ -271,6 +273,40 @@ async def test_the_alerts_role_publishes_on_every_alert_topic_and_nothing_else(
             await notifier.close()
         received = await receive_until(watcher, topics[-1])
     assert received == topics
+
+
+async def test_the_modbus_poller_publishes_every_building_frame_and_nothing_else(
+    broker: Broker,
+) -> None:
+    (service,) = role_services("modbus")
+    settings = service_settings(service)
+    prefix = settings.mqtt_topic_prefix
+    places = [f"{park.id}/{park.id}" for park in SITE.city.parks]
+    places += [f"{park.id}/{b.id}" for park in SITE.city.parks for b in park.buildings]
+    topics = [f"{prefix}/{place}" for place in places]
+    endpoint = on(broker, account(service))
+    async with connect(on(broker, account(INGEST[0])), "watcher") as watcher:
+        await watcher.subscribe(f"{prefix}/#", qos=1)
+        async with connect(endpoint, "modbus-others") as others:  # not the poller's to send
+            await others.publish(f"{prefix}/expo/b01/main", b'{"ts": 0, "value": 1}', qos=1)
+            await others.publish(f"{prefix}/expo/b01/b01-bess/setpoint", b"{}", qos=1)
+            await others.publish(f"{prefix}/expo/b01/alert", b"{}", qos=1)
+        async with FramePublisher(
+            settings.model_copy(update={"mqtt_url": url(endpoint)}), "t"
+        ) as out:
+            for place in places:
+                await out.publish(place, b'{"ts": 0, "values": {"main": 1}}')
+        received = await receive_until(watcher, topics[-1])
+    assert received == topics
+
+
+async def test_the_ingest_reads_sparkplug_and_may_ask_for_a_rebirth(broker: Broker) -> None:
+    endpoint = on(broker, account(INGEST[0]))
+    async with connect(endpoint, "sparkplug-host") as host:
+        await host.subscribe("spBv1.0/#", qos=1)
+        await host.publish("spBv1.0/g1/NCMD/node1", b"\x00", qos=1)
+        received = await receive_until(host, "spBv1.0/g1/NCMD/node1")
+    assert received == ["spBv1.0/g1/NCMD/node1"]
 
 
 async def test_the_api_reaches_the_broker_for_its_health(broker: Broker) -> None:

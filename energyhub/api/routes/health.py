@@ -14,6 +14,7 @@ from energyhub.api.deps import StateDep
 from energyhub.api.schemas.health import HealthPublic
 from energyhub.errors import ConfigError
 from energyhub.mqtt import parse_mqtt_url
+from energyhub.store.devices import offline_devices
 
 router = APIRouter(tags=["health"])
 
@@ -35,16 +36,19 @@ async def _broker_reachable(url: str | None) -> bool | None:
     return True
 
 
-async def _database(state: StateDep) -> tuple[float | None, datetime | None]:
-    """Round-trip milliseconds and the newest reading's time; (None, None) if unreachable."""
+async def _database(state: StateDep) -> tuple[float | None, datetime | None, list[str]]:
+    """Round-trip milliseconds, the newest reading's time and the field devices that do not
+    answer; (None, None, []) if unreachable."""
     started = time.perf_counter()
     try:
         async with state.pool.connection(timeout=2) as conn:
             cur = await conn.execute("SELECT max(ts) FROM meter_latest")
             row = await cur.fetchone()
+            latency_ms = (time.perf_counter() - started) * 1000
+            offline = await offline_devices(conn)
     except Exception:  # any failure here means: not reachable now
-        return None, None
-    return (time.perf_counter() - started) * 1000, row[0] if row else None
+        return None, None, []
+    return latency_ms, row[0] if row else None, offline
 
 
 @router.get(
@@ -54,12 +58,12 @@ async def _database(state: StateDep) -> tuple[float | None, datetime | None]:
     summary="Database and broker reachable, ingest lag",
 )
 async def health(state: StateDep) -> JSONResponse:
-    (latency_ms, newest), broker = await asyncio.gather(
+    (latency_ms, newest, offline), broker = await asyncio.gather(
         _database(state), _broker_reachable(state.settings.mqtt_url)
     )
     lag = (datetime.now(UTC) - newest).total_seconds() if newest else None
     status = "down" if latency_ms is None else "ok"
-    if status == "ok" and (broker is False or newest is None):
+    if status == "ok" and (broker is False or newest is None or offline):
         status = "degraded"
     body = HealthPublic(
         status=status,
@@ -69,6 +73,7 @@ async def health(state: StateDep) -> JSONResponse:
         broker_reachable=broker,
         newest_reading_at=newest,
         ingest_lag_s=lag,
+        field_devices_offline=offline,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if status == "down" else 200)
 

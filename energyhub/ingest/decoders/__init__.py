@@ -19,10 +19,12 @@ from energyhub.ingest.decoders.frame import decode_frame
 from energyhub.ingest.decoders.gateway_batch import decode_gateway_batch
 from energyhub.ingest.decoders.reading import decode_reading
 from energyhub.ingest.decoders.shelly import decode_shelly
+from energyhub.ingest.decoders.sparkplug import decode_sparkplug, is_sparkplug
 from energyhub.ingest.decoders.tasmota import decode_tasmota
 from energyhub.ingest.errors import PayloadError
 from energyhub.ingest.mapping import MeterMap, MeterRef
 from energyhub.ingest.message import BatchBuilder, Delivery
+from energyhub.ingest.sparkplug.session import SparkplugSessions
 from energyhub.ingest.timestamps import parse_ts
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,16 @@ class Decoder:
     Everything else, and anything the short path doubts, goes through the full decoders.
     """
 
-    def __init__(self, mapping: MeterMap, prefix: str, max_payload_bytes: int) -> None:
+    def __init__(
+        self,
+        mapping: MeterMap,
+        prefix: str,
+        max_payload_bytes: int,
+        sparkplug: SparkplugSessions | None = None,
+    ) -> None:
         self.mapping = mapping
+        self.sparkplug = sparkplug if sparkplug is not None else SparkplugSessions()
+        """Edge-node state: kept by the worker across site reloads, which make a new Decoder."""
         self.prefix = prefix
         self.max_payload_bytes = max_payload_bytes
         self.zone = ZoneInfo(mapping.timezone)
@@ -129,6 +139,9 @@ class Decoder:
                 f"payload of {len(payload)} bytes exceeds the limit of {self.max_payload_bytes}",
                 "too_large",
             )
+        if is_sparkplug(topic):
+            decode_sparkplug(context, self.sparkplug, topic, payload)
+            return
         data = _parse_json(payload)
         if parts[0] == self.prefix and len(parts) == 4:
             ref = self.mapping.by_topic.get((parts[1], parts[2], parts[3]))

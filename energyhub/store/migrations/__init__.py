@@ -25,6 +25,7 @@ from energyhub.store.migrations import (
     v009_access_notify,
     v010_site_load_notify,
     v014_carbon_assets,
+    v015_field_devices,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -40,6 +41,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v009_access_notify.MIGRATION,
     v010_site_load_notify.MIGRATION,
     v014_carbon_assets.MIGRATION,
+    v015_field_devices.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
