@@ -11,11 +11,13 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from energyhub.bounds import Name, NonNegativeMeasure, PositiveMeasure
+
 Severity = Literal["info", "warning", "critical"]
 RuleName = Literal["silence", "limit", "night_base", "forecast", "soc", "ingest"]
 RULE_NAMES: tuple[RuleName, ...] = ("silence", "limit", "night_base", "forecast", "soc", "ingest")
 Minutes = Annotated[float, Field(ge=0, le=7 * 24 * 60)]
-MeterName = Annotated[str, Field(min_length=1, max_length=64)]
+MeterName = Annotated[Name, Field(max_length=64)]
 
 
 class _Strict(BaseModel):
@@ -56,7 +58,7 @@ class LimitRule(RuleBase):
     hysteresis: float = Field(
         default=0.05, ge=0, lt=0.5, description="An open alert clears below share × (1 − this)."
     )
-    limit_kw: float | None = Field(default=None, gt=0, description="Default: import_max_kw.")
+    limit_kw: PositiveMeasure | None = Field(default=None, description="Default: import_max_kw.")
 
 
 class NightBaseRule(RuleBase):
@@ -66,7 +68,7 @@ class NightBaseRule(RuleBase):
     end_h: int = Field(default=5, ge=1, le=24, description="Local hour the night ends.")
     margin: float = Field(default=0.25, gt=0, le=10, description="Fraction above usual.")
     min_nights: int = Field(default=3, ge=1, le=365, description="Nights learnt before judging.")
-    usual_kw: float | None = Field(default=None, gt=0, description="Seed of the usual level.")
+    usual_kw: PositiveMeasure | None = Field(default=None, description="Seed of the usual level.")
     clear_min: Minutes = 0
 
     @model_validator(mode="after")
@@ -82,7 +84,7 @@ class ForecastRule(RuleBase):
     for_min: Minutes = 30
     clear_min: Minutes = 15
     band: float = Field(default=0.3, gt=0, le=10, description="Fraction of the forecast.")
-    min_band_kw: float = Field(default=10, ge=0, description="The band is never narrower.")
+    min_band_kw: NonNegativeMeasure = Field(default=10, description="The band is never narrower.")
 
 
 class SocRule(RuleBase):
@@ -102,7 +104,7 @@ class IngestRule(RuleBase):
     severity: Severity = "critical"
     for_min: Minutes = 1
     max_lag_s: float = Field(default=300, gt=0, le=86_400)
-    max_rejects_per_min: float = Field(default=60, ge=0)
+    max_rejects_per_min: NonNegativeMeasure = 60
 
 
 class AlertRules(_Strict):

@@ -1,7 +1,8 @@
 """HTTP errors in one place: every error is JSON naming the bad field; never a stack trace.
 
 energyhub's own errors map to 4xx here and only here; anything unexpected is logged with its
-traceback and answered with a bare 500.
+traceback and answered with a bare 500. Every 4xx names at least one field: the parameter at
+fault, or the part of the request (the `Authorization` header, the path, the body) that is.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class ErrorPublic(BaseModel):
     """Every error response: a one-line message and, for bad input, the fields at fault."""
 
     detail: str = Field(examples=["step: step must be one of 1m, 5m, 15m, 1h, 1d, got '7m'"])
-    errors: list[FieldError] = Field(default_factory=list)
+    errors: list[FieldError] = Field(
+        default_factory=list, description="One entry per bad input; at least one in every 4xx."
+    )
 
 
 class ApiError(Exception):
@@ -74,6 +77,10 @@ def _response(error: ApiError) -> JSONResponse:
 
 
 def _field_error(error: dict[str, Any]) -> FieldError:
+    if error.get("type") == "json_invalid":  # loc is ("body", offset): the body is at fault
+        reason = (error.get("ctx") or {}).get("error", "invalid")
+        at = error.get("loc", ("body", "?"))[-1]
+        return FieldError(location="body", field="body", message=f"not JSON: {reason} at {at}")
     loc = [str(part) for part in error.get("loc", ())]
     location = loc[0] if loc and loc[0] in LOCATIONS else "body"
     path = loc[1:] if loc and loc[0] in LOCATIONS else loc
@@ -110,13 +117,62 @@ def as_api_error(exc: Exception) -> ApiError:
         return from_energyhub(exc)
     if isinstance(exc, psycopg.OperationalError):  # the pool timed out or the connection broke
         return ApiError(503, "the database is unavailable; try again later")
+    if isinstance(exc, psycopg.DataError):  # a value the types let through, PostgreSQL did not
+        return ApiError(422, f"a value the database cannot hold: {exc.diag.message_primary}")
     return ApiError(500, "internal error; the server log has the details")
+
+
+FALLBACK: dict[int, tuple[str, str]] = {
+    400: ("body", "body"),
+    401: ("header", "Authorization"),
+    403: ("header", "Authorization"),
+    405: ("path", "method"),
+    406: ("header", "Accept"),
+    413: ("body", "body"),
+    414: ("query", "query"),
+    415: ("header", "Content-Type"),
+}
+"""The part of a request that a 4xx without a named parameter is about."""
+
+
+def _parameters(request: Request) -> list[tuple[str, str, str]]:
+    """(location, name, value) of the request's path and query parameters."""
+    path = [("path", k, str(v)) for k, v in request.path_params.items()]
+    return path + [("query", k, v) for k, v in request.query_params.multi_items()]
+
+
+def named_fields(request: Request, error: ApiError) -> list[FieldError]:
+    """`error.errors`, or the fields it is about: the parameters whose value its message names
+    (a 404's unknown id, a 409's plan), else the part of the request its status is about."""
+    if error.errors or not 400 <= error.status < 500:
+        return error.errors
+    message = error.detail
+    params = _parameters(request)
+    if error.status == 422 and message.startswith("a value the database cannot hold"):
+        suspects = [p for p in params if _unstorable(p[2])] or params
+        return [FieldError(location=loc, field=k, message=message) for loc, k, _ in suspects] or [
+            FieldError(location="body", field="body", message=message)
+        ]
+    named = [p for p in params if p[2] and p[2] in message]
+    if named:
+        return [FieldError(location=loc, field=k, message=message) for loc, k, _ in named]
+    location, field = FALLBACK.get(error.status, ("path", "path"))
+    return [FieldError(location=location, field=field, message=message)]
+
+
+def _unstorable(value: str) -> bool:
+    """A parameter PostgreSQL may refuse: control characters, or digits beyond bigint."""
+    digits = value.lstrip("+-")
+    return any(c < " " or c == "\x7f" for c in value) or (digits.isdigit() and len(digits) > 18)
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
     error = as_api_error(exc)
     if error.status == 500:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    elif isinstance(exc, psycopg.DataError):  # one line: a bound the types should have had
+        log.warning("%s %s: %s", request.method, request.url.path, error.detail)
+    error.errors = named_fields(request, error)
     return _response(error)
 
 

@@ -1,34 +1,73 @@
-"""Request size limits, enforced before a route reads anything: a body over
-`ENERGYHUB_API_MAX_BODY_BYTES` is a 413 and a query string over `ENERGYHUB_API_MAX_QUERY_BYTES` a
-414, each JSON naming the size and the limit.
+"""Request size and depth limits, enforced before a route reads anything: a body over
+`ENERGYHUB_API_MAX_BODY_BYTES` is a 413, a query string over `ENERGYHUB_API_MAX_QUERY_BYTES` a
+414, JSON nested deeper than `MAX_JSON_DEPTH` a 422 — each JSON naming the field, the size and
+the limit.
 
 A declared `Content-Length` over the limit is refused at once, unread; a body sent without one
-(chunked) is counted as it arrives and refused once it passes the limit, so no route ever holds
-more than the limit in memory.
+(chunked) is counted as it arrives and refused once it passes the limit, so no request ever holds
+more than the limit in memory. A body within the limit is read here whole (the routes read it
+whole anyway), its nesting measured without parsing it, and handed on.
 """
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from energyhub.api.errors import ErrorPublic, FieldError
+
+MAX_JSON_DEPTH = 32
+"""Deepest JSON nesting a body may have: the API's deepest document (a plan's inputs, an alert
+rule's meter list) is 4 levels; Python's parser fails near 1,000 and its validators sooner."""
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_KEY = re.compile(rb'"((?:[^"\\]|\\.){0,64})"\s*:')
+_OPEN = np.zeros(256, np.int8)
+_OPEN[[ord("["), ord("{")]] = 1
+_OPEN[[ord("]"), ord("}")]] = -1
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _too_large(size: str, limit: int) -> str:
     return f"the request body is {size} bytes; the limit is {limit} (ENERGYHUB_API_MAX_BODY_BYTES)"
 
 
-def _refusal(status: int, location: str, message: str) -> JSONResponse:
-    error = FieldError(location=location, field=location, message=message)
-    return JSONResponse(
-        ErrorPublic(detail=message, errors=[error]).model_dump(), status_code=status
-    )
+def _refusal(status: int, location: str, message: str, field: str | None = None) -> JSONResponse:
+    error = FieldError(location=location, field=field or location, message=message)
+    detail = message if field is None else f"{field}: {message}"
+    return JSONResponse(ErrorPublic(detail=detail, errors=[error]).model_dump(), status_code=status)
+
+
+def _short_key(match: re.Match[bytes]) -> bytes:
+    """A string kept if it may be a key we name, else emptied (its brackets are not nesting)."""
+    text = match.group()
+    return text if len(text) <= 66 else b'""'
+
+
+def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """None if `body`'s JSON nesting is within `limit`; else the top-level key holding the too
+    deep value, or "body" (a too deep array, or a value that is no key's)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return None
+    bare = _STRING.sub(_short_key, body) if b'"' in body else body
+    levels = np.cumsum(_OPEN[np.frombuffer(bare, np.uint8)], dtype=np.int64)
+    over = np.flatnonzero(levels > limit)
+    if over.size == 0:
+        return None
+    first = int(over[0])
+    key = "body"
+    for found in _KEY.finditer(bare, 0, first):
+        if levels[found.start()] == 1:
+            key = found.group(1).decode("utf-8", "replace")
+    return key
 
 
 class SizeLimitMiddleware:
-    """413 for a body over `max_body_bytes`, 414 for a query string over `max_query_bytes`."""
+    """413 for a body over `max_body_bytes`, 414 for a query string over `max_query_bytes`, 422
+    for JSON nested deeper than MAX_JSON_DEPTH."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, max_query_bytes: int) -> None:
         self.app = app
@@ -47,25 +86,55 @@ class SizeLimitMiddleware:
             )
             await _refusal(414, "query", message)(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             message = _too_large(declared.decode(), self.max_body_bytes)
             await _refusal(413, "body", message)(scope, receive, send)
             return
-        await self.app(scope, self._counting(receive), send)
+        if declared in (b"", b"0") and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body: nothing to read (every GET)
+            return
+        body = await self._read(receive)
+        if body is None:
+            message = _too_large(f"more than {self.max_body_bytes}", self.max_body_bytes)
+            await _refusal(413, "body", message)(scope, receive, send)
+            return
+        kind = headers.get(b"content-type", b"").partition(b";")[0].strip().decode("latin-1")
+        deep = None if kind in _FORMS else too_deep(body)
+        if deep is not None:
+            message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            await _refusal(422, "body", message, deep)(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
-    def _counting(self, receive: Receive) -> Receive:
-        """`receive` that stops a body (chunked, or longer than declared) at the limit."""
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes the limit (the rest is not read)."""
+        parts: list[bytes] = []
         received = 0
-        limit = self.max_body_bytes
-
-        async def counted() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:  # FastAPI passes an HTTPException from here through
-                    raise HTTPException(413, _too_large(f"more than {limit}", limit))
-            return message
+            if message["type"] != "http.request":
+                break  # the client went away: the route sees an empty body and its disconnect
+            part = message.get("body", b"")
+            received += len(part)
+            if received > self.max_body_bytes:
+                return None
+            parts.append(part)
+            if not message.get("more_body", False):
+                break
+        return b"".join(parts)
 
-        return counted
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` that gives the body read already, then whatever the client sends next."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed

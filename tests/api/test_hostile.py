@@ -1,0 +1,213 @@
+"""Hostile and careless requests, each answered with a 4xx whose `errors[]` names the field.
+
+Every case here once ended in a 500 or in a 4xx with an empty `errors[]` (issue 20); each is sent
+to the app over the real database and must leave it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from energyhub.store.db import connect
+from tests.api.conftest import World, as_key
+from tests.api.test_plans import body as plan_body
+
+
+@pytest.fixture
+def world(shared_world: World) -> World:
+    """One world for the module: a refused request changes nothing (each test checks so)."""
+    return shared_world
+
+
+def named(response: httpx.Response, status: int, field: str, location: str | None = None) -> None:
+    """The response is `status` JSON whose errors[] has an entry for `field`."""
+    assert response.status_code == status, response.text
+    errors = response.json()["errors"]
+    assert any(e["field"] == field for e in errors), response.text
+    if location is not None:
+        assert any(e["location"] == location for e in errors if e["field"] == field)
+    assert response.json()["detail"]
+
+
+async def rows(world: World, table: str) -> int:
+    async with connect(world.url) as conn:
+        cur = await conn.execute(f"SELECT count(*) FROM {table}")
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("value", ["b01\x00", "b01\x1b[2J", "\x00"])
+async def test_control_characters_in_a_text_filter(client: httpx.AsyncClient, value: str) -> None:
+    named(await client.get("/alerts", params={"site": value}), 422, "site", "query")
+    named(await client.get("/plans", params={"site_id": value}), 422, "site_id", "query")
+
+
+@pytest.mark.parametrize("period", ["0001", "9999", "9999-12", "9999-12-31", "0001-01-01"])
+async def test_carbon_periods_at_the_ends_of_the_calendar(
+    client: httpx.AsyncClient, period: str
+) -> None:
+    named(await client.get("/carbon/b01", params={"period": period}), 422, "period", "query")
+
+
+@pytest.mark.parametrize(
+    ("rules", "field"),
+    [
+        ('{"limit": {"limit_kw": Infinity}}', "limit.limit_kw"),
+        ('{"limit": {"limit_kw": NaN}}', "limit.limit_kw"),
+        ('{"night_base": {"usual_kw": 1e400}}', "night_base.usual_kw"),
+        ('{"ingest": {"max_rejects_per_min": 1e400}}', "ingest.max_rejects_per_min"),
+        ('{"silence": {"meters": ["main\\u0000"]}}', "silence.meters.0"),
+    ],
+)
+async def test_rules_that_the_database_cannot_hold(
+    client: httpx.AsyncClient, world: World, rules: str, field: str
+) -> None:
+    before = await rows(world, "alert_rules")
+    response = await client.put(
+        "/alerts/rules/b02", content=rules, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, field, "body")
+    assert await rows(world, "alert_rules") == before
+
+
+@pytest.mark.parametrize("site_id", ["shanghai", "acme-bio"])
+async def test_rules_of_a_city_or_an_enterprise_name_the_site(
+    client: httpx.AsyncClient, site_id: str
+) -> None:
+    named(await client.get(f"/alerts/rules/{site_id}"), 422, "site_id", "path")
+    named(await client.put(f"/alerts/rules/{site_id}", json={}), 422, "site_id", "path")
+
+
+def _with_step(step: timedelta, steps: int = 2) -> dict[str, Any]:
+    document = plan_body()
+    start = pd.Timestamp("2026-11-20T00:00:00+08:00")
+    document["inputs"]["ts"] = [(start + i * step).isoformat() for i in range(steps)]
+    document["inputs"]["columns"] = {
+        name: values[:steps] + [values[0]] * (steps - len(values))
+        for name, values in document["inputs"]["columns"].items()
+    }
+    return document
+
+
+@pytest.mark.parametrize(
+    "step",
+    [timedelta(milliseconds=500), timedelta(microseconds=1), timedelta(days=36525), timedelta(0)],
+)
+async def test_plan_steps_outside_what_storage_holds(
+    client: httpx.AsyncClient, world: World, step: timedelta
+) -> None:
+    before = await rows(world, "plans")
+    named(await client.post("/plans", json=_with_step(step)), 422, "inputs.ts", "body")
+    assert await rows(world, "plans") == before
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e400", "1e300"])
+async def test_plan_inputs_that_are_not_finite_or_too_large(
+    client: httpx.AsyncClient, world: World, value: str
+) -> None:
+    document = plan_body()
+    name = next(iter(document["inputs"]["columns"]))
+    text = httpx.Request("POST", "/", json=document).content.decode()
+    first = text.index("[", text.index(f'"{name}"'))
+    text = text[: first + 1] + value + text[text.index(",", first) :]
+    before = await rows(world, "plans")
+    response = await client.post(
+        "/plans", content=text, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, f"inputs.columns.{name}.0", "body")
+    assert await rows(world, "plans") == before
+
+
+async def test_a_reject_reason_with_control_characters(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post(f"/plans/{world.plans['b01']}/reject", json={"reason": "no\x00pe"})
+    named(response, 422, "reason", "body")
+
+
+@pytest.mark.parametrize("depth", [100_000, 3_000, 65])
+async def test_deep_json_names_the_body(client: httpx.AsyncClient, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    response = await client.post(
+        "/plans", content=nested, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, "body", "body")
+
+
+async def test_deep_json_inside_inputs_names_inputs(client: httpx.AsyncClient) -> None:
+    nested = "[" * 3000 + "]" * 3000
+    text = '{"level": "building", "site_id": "b01", "inputs": ' + nested + "}"
+    response = await client.post(
+        "/plans", content=text, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, "inputs", "body")
+
+
+async def test_brackets_inside_strings_are_not_depth(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        f"/plans/{2**62}/reject", json={"reason": "[" * 450 + "{" * 450 + '\\\\"[['}
+    )
+    assert response.status_code == 404, response.text  # parsed: only then is the plan looked up
+
+
+async def _chunks(total: int, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    sent = 0
+    while sent < total:
+        part = min(size, total - sent)
+        sent += part
+        yield b" " * part
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_a_body_over_the_limit_names_the_body(
+    client: httpx.AsyncClient, declared: bool
+) -> None:
+    total = 8 * 1024 * 1024 + 1
+    headers = {"Content-Type": "application/json"}
+    if declared:
+        response = await client.post("/plans", content=b" " * total, headers=headers)
+    else:
+        response = await client.post("/plans", content=_chunks(total), headers=headers)
+        assert "content-length" not in response.request.headers
+    named(response, 413, "body", "body")
+
+
+async def test_a_malformed_body_names_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/plans", content=b'{"level": ', headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, "body", "body")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/alerts", {"since": "0001-01-01T00:00:00+00:00"}, "since"),
+        ("/alerts", {"limit": "99999999999999999999"}, "limit"),
+        ("/plans", {"before_id": str(2**63)}, "before_id"),
+        ("/sites/b01/load", {"start": "9999-12-31T23:59:59-23:59"}, "start"),
+        ("/carbon/b01", {"period": "2026", "factor_year": str(2**70)}, "factor_year"),
+    ],
+)
+async def test_numbers_and_times_beyond_storage(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], field: str
+) -> None:
+    named(await client.get(path, params=params), 422, field, "query")
+
+
+async def test_a_viewer_refused_changes_nothing(client: httpx.AsyncClient, world: World) -> None:
+    before = await rows(world, "alert_rules")
+    response = await client.put(
+        "/alerts/rules/b01",
+        json={"limit": {"limit_kw": 100}},
+        headers=as_key(world, "viewer", "b01"),
+    )
+    assert response.status_code == 403
+    assert await rows(world, "alert_rules") == before
