@@ -118,7 +118,8 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, psycopg.OperationalError):  # the pool timed out or the connection broke
         return ApiError(503, "the database is unavailable; try again later")
     if isinstance(exc, psycopg.DataError):  # a value the types let through, PostgreSQL did not
-        return ApiError(422, f"a value the database cannot hold: {exc.diag.message_primary}")
+        reason = exc.diag.message_primary or str(exc)
+        return ApiError(422, f"a value the database cannot hold: {reason}")
     return ApiError(500, "internal error; the server log has the details")
 
 
@@ -166,7 +167,7 @@ def _unstorable(value: str) -> bool:
     return any(c < " " or c == "\x7f" for c in value) or (digits.isdigit() and len(digits) > 18)
 
 
-async def _handle(request: Request, exc: Exception) -> JSONResponse:
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
     error = as_api_error(exc)
     if error.status == 500:
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -185,8 +186,8 @@ def install(app: FastAPI) -> None:
     """
     expected = (ApiError, RequestValidationError, StarletteHTTPException, EnergyhubError)
     for kind in (*expected, psycopg.OperationalError):
-        app.add_exception_handler(kind, _handle)
-    app.add_exception_handler(Exception, _handle)
+        app.add_exception_handler(kind, handle_error)
+    app.add_exception_handler(Exception, handle_error)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -6,14 +6,18 @@ to the app over the real database and must leave it unchanged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pandas as pd
+import psycopg
 import pytest
+from starlette.requests import Request
 
+from energyhub.api.errors import handle_error
 from energyhub.store.db import connect
 from tests.api.conftest import World, as_key
 from tests.api.test_plans import body as plan_body
@@ -211,3 +215,41 @@ async def test_a_viewer_refused_changes_nothing(client: httpx.AsyncClient, world
     )
     assert response.status_code == 403
     assert await rows(world, "alert_rules") == before
+
+
+async def database_error(world: World, query: str, params: tuple[object, ...]) -> Exception:
+    """The error PostgreSQL (or psycopg on its behalf) raises for this query."""
+    async with connect(world.url) as conn:
+        try:
+            await conn.execute(query, params)
+        except psycopg.DataError as exc:
+            return exc
+    raise AssertionError(f"{query} ran")
+
+
+def request_to(path: str, query: bytes, path_params: dict[str, str]) -> Request:
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": query, "headers": [],
+             "path_params": path_params}  # fmt: skip
+    return Request(scope)
+
+
+@pytest.mark.parametrize(
+    ("query", "params", "raw_query", "field"),
+    [
+        ("SELECT %s::text", ("b01\x00",), b"site=b01%00&limit=5", "site"),
+        ("SELECT %s::int4", (2**40,), b"status=open&limit=1099511627776", None),
+        ("SELECT %s::int4", (2**40,), b"limit=99999999999999999999&status=open", "limit"),
+    ],
+)
+async def test_a_database_error_that_comes_through_names_the_parameter(
+    world: World, query: str, params: tuple[object, ...], raw_query: bytes, field: str | None
+) -> None:
+    """What the types missed and PostgreSQL refused: a 422 naming the suspect parameters (those
+    PostgreSQL cannot hold, else every one), and one log line, never a 500."""
+    exc = await database_error(world, query, params)
+    response = await handle_error(request_to("/alerts", raw_query, {}), exc)
+    assert response.status_code == 422
+    document = json.loads(bytes(response.body))
+    assert document["detail"].startswith("a value the database cannot hold: ")
+    fields = [e["field"] for e in document["errors"]]
+    assert fields == ([field] if field else ["status", "limit"])
