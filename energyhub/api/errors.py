@@ -85,6 +85,11 @@ def _field_error(error: dict[str, Any]) -> FieldError:
     location = loc[0] if loc and loc[0] in LOCATIONS else "body"
     path = loc[1:] if loc and loc[0] in LOCATIONS else loc
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}..."
+        if "got " not in message:
+            message = f"{message}, got {shown}"
     return FieldError(location=location, field=".".join(path) or location, message=message)
 
 

