@@ -328,7 +328,7 @@ def load_settings() -> Settings:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "?"
             variable = f"ENERGYHUB_{name.upper()}"
-            expected = error["msg"].removeprefix("Value error, ")
+            expected = mask_text(error["msg"].removeprefix("Value error, "))
             shown = masked(name, error.get("input"))
             problems.append(f"{variable}={shown}: {expected}")
         raise ConfigError("; ".join(problems)) from None
@@ -344,12 +344,12 @@ def load_settings() -> Settings:
 
 POSTGRES_URL = (
     ("postgresql", "postgres"),
-    "postgresql://user:password@host:port/database (or libpq's key=value form)",
+    "postgresql://user[:password]@host[:port]/database (or libpq's key=value form)",
 )
 MQTT_URL = (("mqtt", "mqtts"), "mqtt://[user[:password]@]host[:port] or mqtts://...")
 HTTP_URL = (("http", "https"), "http(s)://host[:port]/path")
 DASK_URL = (("tcp", "tls", "ws", "wss", "inproc", "ucx"), "[tcp://]host:port")
-_PASSWORD = re.compile(r"(://[^/@:]*:)[^@/]*@")
+_PASSWORD = re.compile(r"(://[^/@:\[\]]*:)[^@/]*@")  # not the forms' `user[:password]@`
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 _LIBPQ_KEYWORD = re.compile(r"^\s*\w+\s*=")
 
@@ -359,10 +359,14 @@ def check_url(url: str, form: tuple[tuple[str, ...], str]) -> str:
     numeric port; else ValueError saying the expected form."""
     schemes, expected = form
     if form is POSTGRES_URL and _LIBPQ_KEYWORD.match(url):
-        return url  # libpq's `host=... dbname=...`: psycopg names a wrong keyword itself
+        _libpq_parses(url, expected)  # libpq's `host=... dbname=...` form
+        return url
     if form is DASK_URL and "://" not in url:
         url = f"tcp://{url}"  # dask's own default protocol
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise ValueError(f"expected {expected}; {exc}") from None
     if parts.scheme not in schemes or "://" not in url:
         raise ValueError("expected " + expected)
     try:
@@ -371,7 +375,21 @@ def check_url(url: str, form: tuple[tuple[str, ...], str]) -> str:
         raise ValueError(f"expected {expected}; the port is not a number from 1 to 65535") from None
     if not parts.hostname and form is not POSTGRES_URL:
         raise ValueError(f"expected {expected}; the host is missing")
+    if form is POSTGRES_URL:
+        _libpq_parses(url, expected)
     return url
+
+
+def _libpq_parses(url: str, expected: str) -> None:
+    """ValueError unless libpq parses `url` (an unknown option, a bad URI), without connecting."""
+    from psycopg import ProgrammingError  # imported here: only commands with a database pay
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "not a connection URL"
+        raise ValueError(f"expected {expected}; {reason}") from None
 
 
 def masked(name: str, value: Any) -> str:
@@ -380,7 +398,9 @@ def masked(name: str, value: Any) -> str:
         return "(unset)"
     if "secret" in name or "password" in name:
         return "'***'"
-    text = str(value)
-    text = _PASSWORD.sub(r"\1***@", text)
-    text = _CONNINFO_PASSWORD.sub(r"\1***", text)
-    return repr(text)
+    return repr(mask_text(str(value)))
+
+
+def mask_text(text: str) -> str:
+    """`text` with the passwords of URLs and of libpq's `password=` as `***`."""
+    return _CONNINFO_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", text))

@@ -43,6 +43,9 @@ BAD_SETTINGS: dict[str, list[str]] = {
         "postgresql://u:pw@h:99999/db",
         "mysql://u@h/db",
         "127.0.0.1",
+        "postgresql://u:pw@h/db?bogus=1",
+        "postgresql://u:pw@[::1/db",
+        "host=h password=pw bogus=1",
     ],
     "ENERGYHUB_MQTT_URL": ["localhost:1883", "http://h:1883", "mqtt://:1883", "mqtt://h:x"],
     "ENERGYHUB_ALERTS_WEBHOOK_URL": ["example.org/hook", "ftp://h/x", "https://"],
@@ -125,7 +128,7 @@ def test_a_bad_setting_stops_every_command_in_one_line(
     line = one_line_error(*run(command, {variable: value}))
     assert f"{variable}=" in line
     assert "expected" in line or "should" in line, line
-    assert ":pw@" not in line  # a URL's password is masked
+    assert ":pw@" not in line and "password=pw" not in line  # passwords are masked
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
