@@ -15,6 +15,7 @@ import httpx
 import pandas as pd
 import psycopg
 import pytest
+from fastapi import FastAPI
 from starlette.requests import Request
 
 from energyhub.api.errors import handle_error
@@ -269,3 +270,20 @@ async def test_a_database_error_that_comes_through_names_the_parameter(
 )
 def test_depth_is_measured_outside_strings(body: bytes, named_key: str | None) -> None:
     assert too_deep(body) == named_key
+
+
+async def test_plan_pages_of_sites_without_a_battery(app: FastAPI, world: World) -> None:
+    """b02 has no battery: its plan vs actual and its /ui page answer (pandas 3.1 once failed)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ui.test") as browser:
+        login = await browser.post("/ui/login", data={"key": world.token(), "next": "/ui"})
+        assert login.status_code == 303
+        for site in ("b02", "expo"):
+            page = await browser.get(f"/ui/plans/{world.plans[site]}")
+            assert page.status_code == 200, page.text[-500:]
+            assert site in page.text
+    headers = as_key(world, "admin", "shanghai")
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        actual = await client.get(f"/plans/{world.plans['b02']}/actual", headers=headers)
+    assert actual.status_code == 200
+    assert all(step["soc"] == [] for step in actual.json()["steps"])
