@@ -293,6 +293,17 @@ class Settings(BaseSettings):
     def _webhook_url(cls, url: str | None) -> str | None:
         return check_url(url, HTTP_URL) if url else None
 
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/")
+            ):
+                raise ValueError(f"expected origins like https://host[:port] or *, got {origin!r}")
+        return origins
+
     @field_validator("dask_scheduler")
     @classmethod
     def _dask_url(cls, url: str | None) -> str | None:

@@ -54,7 +54,7 @@ BAD_SETTINGS: dict[str, list[str]] = {
     "ENERGYHUB_API_PORT": ["0", "65536", "http"],
     "ENERGYHUB_API_MAX_RANGE_DAYS": ["Infinity", "1e308"],
     "ENERGYHUB_RETENTION_DAYS": ["1e400", "99999999999999999999"],
-    "ENERGYHUB_API_CORS_ORIGINS": ["https://a.example", "[1"],
+    "ENERGYHUB_API_CORS_ORIGINS": ["https://a.example", "[1", '["a.example"]', '["https://a/x"]'],
     "ENERGYHUB_SCHEDULER_LATITUDE_DEG": ["91", "NaN"],
     "ENERGYHUB_TIMESCALEDB": ["maybe"],
 }

@@ -7,6 +7,7 @@ to the app over the real database and must leave it unchanged.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -287,3 +288,26 @@ async def test_plan_pages_of_sites_without_a_battery(app: FastAPI, world: World)
         actual = await client.get(f"/plans/{world.plans['b02']}/actual", headers=headers)
     assert actual.status_code == 200
     assert all(step["soc"] == [] for step in actual.json()["steps"])
+
+
+async def test_refused_requests_leave_the_log_quiet(
+    client: httpx.AsyncClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refusals are the client's business: none writes a warning, an error or a traceback."""
+    caplog.set_level(logging.INFO)
+    json_type = {"Content-Type": "application/json"}
+    answers = [
+        await client.get("/alerts", params={"site": "b01\x00"}),
+        await client.get("/carbon/b01", params={"period": "0001"}),
+        await client.put(
+            "/alerts/rules/b02", content='{"limit": {"limit_kw": NaN}}', headers=json_type
+        ),
+        await client.post("/plans", content=b"[" * 100_000, headers=json_type),
+        await client.post("/plans", content=_chunks(9 * 1024 * 1024), headers=json_type),
+        await client.get("/alerts/rules/shanghai"),
+        await client.get("/plans/0"),
+        await client.get("/sites/b01", headers={"Authorization": "Bearer nope"}),
+    ]
+    assert all(400 <= a.status_code < 500 for a in answers), [a.status_code for a in answers]
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert loud == [], [r.getMessage() for r in loud]
