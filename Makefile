@@ -14,9 +14,12 @@ $(INSTALLED): pyproject.toml
 	# urllib3-future (niquests, under grafana-client) installed as a wheel overwrites urllib3 in
 	# place, which breaks requests and so the schemathesis command line: built from source with
 	# URLLIB3_NO_OVERRIDE it keeps to its own name, and urllib3 is put back
-	URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install --quiet --force-reinstall --no-deps \
-		--no-binary urllib3-future "urllib3-future==$$($(BIN)/pip show urllib3-future | sed -n 's/^Version: //p')"
-	$(BIN)/pip install --quiet --force-reinstall --no-deps "urllib3$(URLLIB3_PIN)"
+	future=$$($(BIN)/pip show urllib3-future 2>/dev/null | sed -n 's/^Version: //p'); \
+	if [ -n "$$future" ]; then \
+		URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install --quiet --force-reinstall --no-deps \
+			--no-binary urllib3-future "urllib3-future==$$future" && \
+		$(BIN)/pip install --quiet --force-reinstall --no-deps "urllib3$(URLLIB3_PIN)"; \
+	fi
 	$(BIN)/pip install --quiet --no-deps citylearn==2.1.2 pvanalytics==0.2.2
 	touch $(INSTALLED)
 
