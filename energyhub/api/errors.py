@@ -185,12 +185,12 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handler that turns every error into ErrorPublic JSON.
 
-    A database outage (psycopg.OperationalError, the pool's timeout included) is expected: it is
-    handled like the others. Left to the catch-all `Exception` handler it is answered the same,
+    A database outage (psycopg.OperationalError, the pool's timeout included) and a value
+    PostgreSQL refuses (psycopg.DataError) are expected: they are handled like the others. Left to the catch-all `Exception` handler it is answered the same,
     but Starlette then re-raises it and uvicorn logs a traceback for every request of the outage.
     """
     expected = (ApiError, RequestValidationError, StarletteHTTPException, EnergyhubError)
-    for kind in (*expected, psycopg.OperationalError):
+    for kind in (*expected, psycopg.OperationalError, psycopg.DataError):
         app.add_exception_handler(kind, handle_error)
     app.add_exception_handler(Exception, handle_error)
 

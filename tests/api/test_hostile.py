@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
+from energyhub.api.deps import ConnDep
 from energyhub.api.errors import handle_error
 from energyhub.api.size_limit import too_deep
 from energyhub.store.db import connect
@@ -311,3 +312,23 @@ async def test_refused_requests_leave_the_log_quiet(
     assert all(400 <= a.status_code < 500 for a in answers), [a.status_code for a in answers]
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert loud == [], [r.getMessage() for r in loud]
+
+
+async def test_a_database_error_in_a_route_is_a_422_without_a_traceback(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A route whose value PostgreSQL refuses (a type without its bound, added here for the
+    test): the whole stack answers 422 naming the parameter, and logs one line, no traceback."""
+
+    @app.get("/test-unbounded")
+    async def unbounded(value: int, conn: ConnDep) -> dict[str, int]:
+        await conn.execute("SELECT %s::int4", (value,))
+        return {"value": value}
+
+    caplog.set_level(logging.INFO)
+    response = await client.get("/test-unbounded", params={"value": 2**40})
+    named(response, 422, "value", "query")
+    assert "integer out of range" in response.json()["detail"]
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and not lines[0].exc_info
+    assert (await client.get("/test-unbounded", params={"value": 5})).json() == {"value": 5}
