@@ -43,6 +43,8 @@ STEP_MAX_S = 7 * 24 * 3600
 """Plan steps: whole seconds (stored as `integer` seconds, > 0), at most a week."""
 
 _SPACE_OFFSET = re.compile(r"^(.*\d) (\d\d(?::?\d\d)?)$")
+_DATE_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
+TIME_FORM = "must be an RFC 3339 datetime with a UTC offset, e.g. 2026-11-20T00:00:00+08:00"
 
 
 def no_control(value: str) -> str:
@@ -63,9 +65,14 @@ def within_years(value: datetime) -> datetime:
 
 
 def plus_from_query(value: Any) -> Any:
-    """An unescaped `+` in a query string arrives as a space: `...00 08:00` means `...00+08:00`."""
+    """RFC 3339 text only (not a number of seconds, which pydantic would take); an unescaped `+`
+    in a query string arrives as a space: `...00 08:00` means `...00+08:00`."""
+    if isinstance(value, bool | int | float):
+        raise ValueError(TIME_FORM)
     if isinstance(value, str):
-        return _SPACE_OFFSET.sub(r"\1+\2", value.strip())
+        value = _SPACE_OFFSET.sub(r"\1+\2", value.strip())
+        if not _DATE_START.match(value):
+            raise ValueError(TIME_FORM)
     return value
 
 
@@ -96,12 +103,17 @@ Name = Annotated[
 SiteId = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 """A site id (the pattern admits no control character)."""
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-"""A finite double (a `double precision` or `jsonb` number)."""
-Measure = Annotated[float, Field(allow_inf_nan=False, ge=-MAGNITUDE_MAX, le=MAGNITUDE_MAX)]
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+"""A finite double (a `double precision` or `jsonb` number); strict: `true` or `"5"` is no
+number."""
+Measure = Annotated[
+    float, Field(allow_inf_nan=False, strict=True, ge=-MAGNITUDE_MAX, le=MAGNITUDE_MAX)
+]
 """A finite power, energy, temperature or other quantity within ±MAGNITUDE_MAX."""
-PositiveMeasure = Annotated[float, Field(allow_inf_nan=False, gt=0, le=MAGNITUDE_MAX)]
-NonNegativeMeasure = Annotated[float, Field(allow_inf_nan=False, ge=0, le=MAGNITUDE_MAX)]
+PositiveMeasure = Annotated[float, Field(allow_inf_nan=False, strict=True, gt=0, le=MAGNITUDE_MAX)]
+NonNegativeMeasure = Annotated[
+    float, Field(allow_inf_nan=False, strict=True, ge=0, le=MAGNITUDE_MAX)
+]
 
 Int4Id = Annotated[int, Field(ge=1, le=INT4_MAX)]
 Int8Id = Annotated[int, Field(ge=1, le=INT8_MAX)]

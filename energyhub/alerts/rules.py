@@ -21,7 +21,7 @@ MeterName = Annotated[Name, Field(max_length=64)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `false` is no number, `1` no switch
 
 
 class RuleBase(_Strict):

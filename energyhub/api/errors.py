@@ -186,8 +186,9 @@ def install(app: FastAPI) -> None:
     """Register the handler that turns every error into ErrorPublic JSON.
 
     A database outage (psycopg.OperationalError, the pool's timeout included) and a value
-    PostgreSQL refuses (psycopg.DataError) are expected: they are handled like the others. Left to the catch-all `Exception` handler it is answered the same,
-    but Starlette then re-raises it and uvicorn logs a traceback for every request of the outage.
+    PostgreSQL refuses (psycopg.DataError) are expected: they are handled like the others. Left
+    to the catch-all `Exception` handler they are answered the same, but Starlette then re-raises
+    them and uvicorn logs a traceback for every such request.
     """
     expected = (ApiError, RequestValidationError, StarletteHTTPException, EnergyhubError)
     for kind in (*expected, psycopg.OperationalError, psycopg.DataError):

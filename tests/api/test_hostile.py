@@ -72,6 +72,8 @@ async def test_carbon_periods_at_the_ends_of_the_calendar(
         ('{"night_base": {"usual_kw": 1e400}}', "night_base.usual_kw"),
         ('{"ingest": {"max_rejects_per_min": 1e400}}', "ingest.max_rejects_per_min"),
         ('{"silence": {"meters": ["main\\u0000"]}}', "silence.meters.0"),
+        ('{"soc": {"hysteresis_pct": false}}', "soc.hysteresis_pct"),
+        ('{"limit": {"enabled": 1}}', "limit.enabled"),
     ],
 )
 async def test_rules_that_the_database_cannot_hold(
@@ -202,6 +204,8 @@ async def test_a_malformed_body_names_the_body(client: httpx.AsyncClient) -> Non
         ("/plans", {"before_id": str(2**63)}, "before_id"),
         ("/sites/b01/load", {"start": "9999-12-31T23:59:59-23:59"}, "start"),
         ("/carbon/b01", {"period": "2026", "factor_year": str(2**70)}, "factor_year"),
+        ("/sites/b01/load", {"start": "0.5"}, "start"),  # not seconds since 1970
+        ("/alerts", {"until": "1700000000"}, "until"),
     ],
 )
 async def test_numbers_and_times_beyond_storage(
