@@ -1,7 +1,7 @@
 """Request size and depth limits, enforced before a route reads anything: a body over
 `ENERGYHUB_API_MAX_BODY_BYTES` is a 413, a query string over `ENERGYHUB_API_MAX_QUERY_BYTES` a
-414, JSON nested deeper than `MAX_JSON_DEPTH` a 422 — each JSON naming the field, the size and
-the limit.
+414, a body that is not UTF-8 or JSON nested deeper than `MAX_JSON_DEPTH` a 422 — each JSON
+naming the field, the size and the limit.
 
 A declared `Content-Length` over the limit is refused at once, unread; a body sent without one
 (chunked) is counted as it arrives and refused once it passes the limit, so no request ever holds
@@ -101,6 +101,13 @@ class SizeLimitMiddleware:
             await _refusal(413, "body", message)(scope, receive, send)
             return
         kind = headers.get(b"content-type", b"").partition(b";")[0].strip().decode("latin-1")
+        if kind not in _FORMS:
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError as exc:  # FastAPI would answer a bare 400
+                message = f"not UTF-8 text: byte 0x{body[exc.start]:02x} at {exc.start}"
+                await _refusal(422, "body", message, "body")(scope, receive, send)
+                return
         deep = None if kind in _FORMS else too_deep(body)
         if deep is not None:
             message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"

@@ -336,3 +336,14 @@ async def test_a_database_error_in_a_route_is_a_422_without_a_traceback(
     lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and not lines[0].exc_info
     assert (await client.get("/test-unbounded", params={"value": 5})).json() == {"value": 5}
+
+
+@pytest.mark.parametrize("raw", [b"\xff", b'{"reason": "\xc3"}', b"\xfe\xff\x00{"])
+async def test_a_body_that_is_not_utf8_names_the_body(
+    client: httpx.AsyncClient, raw: bytes
+) -> None:
+    response = await client.post(
+        f"/plans/{2**62}/reject", content=raw, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, "body", "body")
+    assert "not UTF-8" in response.json()["detail"]
