@@ -115,6 +115,14 @@ NonNegativeMeasure = Annotated[
     float, Field(allow_inf_nan=False, strict=True, ge=0, le=MAGNITUDE_MAX)
 ]
 
+
+def _whole_float(value: Any) -> Any:
+    """20.0 as 20 (JSON Schema's integers include it); anything else as given."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Whole = Annotated[int, BeforeValidator(_whole_float), Field(strict=True)]
+"""An integer in a JSON body: `20` or `20.0`, not `true` or `"20"`."""
 Int4Id = Annotated[int, Field(ge=1, le=INT4_MAX)]
 Int8Id = Annotated[int, Field(ge=1, le=INT8_MAX)]
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]

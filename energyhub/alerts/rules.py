@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from energyhub.bounds import Name, NonNegativeMeasure, PositiveMeasure
+from energyhub.bounds import Name, NonNegativeMeasure, PositiveMeasure, Whole
 
 Severity = Literal["info", "warning", "critical"]
 RuleName = Literal["silence", "limit", "night_base", "forecast", "soc", "ingest"]
@@ -38,7 +38,7 @@ class RuleBase(_Strict):
 class SilenceRule(RuleBase):
     """A meter's newest reading is older than `intervals` × `interval_s`."""
 
-    intervals: int = Field(default=5, ge=1, le=10_000)
+    intervals: Whole = Field(default=5, ge=1, le=10_000)
     interval_s: float = Field(default=60, gt=0, le=86_400, description="Reporting interval.")
     meters: list[MeterName] | None = Field(
         default=None, description="Meters of this site to watch; unset: all of them."
@@ -64,10 +64,10 @@ class LimitRule(RuleBase):
 class NightBaseRule(RuleBase):
     """A night's mean load above its usual level (running mean of past nights) by `margin`."""
 
-    start_h: int = Field(default=0, ge=0, le=23, description="Local hour the night starts.")
-    end_h: int = Field(default=5, ge=1, le=24, description="Local hour the night ends.")
+    start_h: Whole = Field(default=0, ge=0, le=23, description="Local hour the night starts.")
+    end_h: Whole = Field(default=5, ge=1, le=24, description="Local hour the night ends.")
     margin: float = Field(default=0.25, gt=0, le=10, description="Fraction above usual.")
-    min_nights: int = Field(default=3, ge=1, le=365, description="Nights learnt before judging.")
+    min_nights: Whole = Field(default=3, ge=1, le=365, description="Nights learnt before judging.")
     usual_kw: PositiveMeasure | None = Field(default=None, description="Seed of the usual level.")
     clear_min: Minutes = 0
 

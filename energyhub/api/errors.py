@@ -8,6 +8,7 @@ fault, or the part of the request (the `Authorization` header, the path, the bod
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -179,7 +180,18 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, psycopg.DataError):  # one line: a bound the types should have had
         log.warning("%s %s: %s", request.method, request.url.path, error.detail)
     error.errors = named_fields(request, error)
+    if error.status == 405 and (allowed := _allowed(request)):
+        error.headers = {**(error.headers or {}), "Allow": ", ".join(allowed)}
     return _response(error)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method the API documents for this path (Starlette names only the first route's)."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), request.url.path):
+            return sorted(method.upper() for method in operations)
+    return []
 
 
 def install(app: FastAPI) -> None:

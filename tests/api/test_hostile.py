@@ -347,3 +347,9 @@ async def test_a_body_that_is_not_utf8_names_the_body(
     )
     named(response, 422, "body", "body")
     assert "not UTF-8" in response.json()["detail"]
+
+
+async def test_a_wrong_method_lists_every_allowed_one(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/alerts/rules/b01")
+    named(response, 405, "method", "path")
+    assert response.headers["allow"] == "GET, PUT"
