@@ -229,7 +229,7 @@ async def stateful(client: httpx.AsyncClient, app: FastAPI, world: World) -> lis
 
 
 @pytest.mark.slow
-def test_the_command_line_runs(served: tuple[str, World]) -> None:
+def test_the_command_line_runs(served: tuple[str, World], tmp_path: Path) -> None:
     """`schemathesis run` on the served API (the dependency set keeps it working): every
     operation tried, none a server error."""
     base, world = served
@@ -256,6 +256,7 @@ def test_the_command_line_runs(served: tuple[str, World]) -> None:
         text=True,
         timeout=300,
         check=False,
+        cwd=tmp_path,  # its .schemathesis/ cache lands there, not in the repository
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
