@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+URLLIB3_PIN := >=2.2,<3
 
 .PHONY: demo test test-fast lint docs services bench clean
 
@@ -10,6 +11,15 @@ $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,feeds,docs]'
+	# urllib3-future (niquests, under grafana-client) installed as a wheel overwrites urllib3 in
+	# place, which breaks requests and so the schemathesis command line: built from source with
+	# URLLIB3_NO_OVERRIDE it keeps to its own name, and urllib3 is put back
+	future=$$($(BIN)/pip show urllib3-future 2>/dev/null | sed -n 's/^Version: //p'); \
+	if [ -n "$$future" ]; then \
+		URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install --quiet --force-reinstall --no-deps \
+			--no-binary urllib3-future "urllib3-future==$$future" && \
+		$(BIN)/pip install --quiet --force-reinstall --no-deps "urllib3$(URLLIB3_PIN)"; \
+	fi
 	$(BIN)/pip install --quiet --no-deps citylearn==2.1.2 pvanalytics==0.2.2
 	touch $(INSTALLED)
 

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -273,7 +274,9 @@ async def direct(url: str, days: int, step: str, span: timedelta, runs: int) -> 
     async with connect(url) as conn:
         meters = await site_meter_ids(conn, "park")
         for _ in range(runs):
-            start = START + timedelta(days=rng.randrange(1, days - span.days))
+            # a window inside the loaded days (after the first, for the lookback); with fewer
+            # days than the span, the window starts on day 1 and reaches past the data
+            start = START + timedelta(days=rng.randrange(1, max(2, days - span.days)))
             params = {
                 "site": "park",
                 "meters": meters,
@@ -366,10 +369,22 @@ async def run(args: argparse.Namespace) -> None:
         )
 
 
+def at_least(lowest: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `lowest` (else argparse's one-line error)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"must be at least {lowest}, got {value}")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--days", type=at_least(2), default=365)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=2000, help="Latest-value requests.")
     parser.add_argument("--load-requests", type=int, default=300, help="Park load requests.")

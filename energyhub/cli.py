@@ -6,6 +6,7 @@ so this module imports them like any other.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from energyhub.alerts.cli import alerts_command
 from energyhub.api.cli import api_command, keys_app
 from energyhub.carbon.cli import carbon_app
 from energyhub.cli_support import (
+    OneLineTyper,
     configure_logging,
     console,
     fail,
@@ -39,7 +41,7 @@ from energyhub.store.migrations import MigrationReport, migrate_with, require_sc
 from energyhub.store.sync import SyncReport, sync_site
 from simulators.cli import record_command, replay_command, simulate_command
 
-app = typer.Typer(
+app = OneLineTyper(
     name="energyhub",
     help="Integrated energy management telemetry: ingest, optimize, account for carbon.",
     no_args_is_help=True,
@@ -50,6 +52,16 @@ sites_app = typer.Typer(
     help="Site files: validate, print, export the schema, load.", no_args_is_help=True
 )
 db_app = typer.Typer(help="The database: migrate and maintain.", no_args_is_help=True)
+
+
+@app.callback()
+def settings_first() -> None:
+    """Every command starts by reading the settings: a bad ENERGYHUB_* value is one line naming
+    it, and exit status 2, before the command does anything (help is shown whatever they are)."""
+    if not {"--help", "-h"} & set(sys.argv[1:]):
+        settings_or_exit()
+
+
 app.add_typer(sites_app, name="sites")
 app.add_typer(db_app, name="db")
 

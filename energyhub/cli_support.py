@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from energyhub.config import Settings, load_settings
 from energyhub.errors import ConfigError, EnergyhubError
@@ -72,3 +73,25 @@ def require_db_url(settings: Settings) -> str:
     if not settings.db_url:
         raise fail("ENERGYHUB_DB_URL is not set: give the PostgreSQL URL (or run `energyhub demo`)")
     return settings.db_url
+
+
+class OneLineTyper(typer.Typer):
+    """A typer app whose usage errors (an unknown command or option, a missing argument, a value
+    out of range) are one line on stderr and exit status 2, like every other bad input."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
+        except TyperException as exc:  # click's usage errors and typer's own
+            context = getattr(exc, "ctx", None)
+            where = context.command_path if context is not None else ""
+            hint = f" (see `{where} --help`)" if where else ""
+            prefix = f"{where}: " if where else ""
+            fail(f"{prefix}{exc.format_message()}{hint}")
+            sys.exit(EXIT_BAD_INPUT)
+        except typer.Abort:
+            err_console.print("aborted")
+            sys.exit(130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from energyhub.errors import ConfigError
 
@@ -25,17 +28,21 @@ EXAMPLE_SITE_FILE = Path(__file__).resolve().parent.parent / "examples" / "expo-
 class Settings(BaseSettings):
     """Everything energyhub reads from its environment; each field is `ENERGYHUB_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="ENERGYHUB_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="ENERGYHUB_", extra="forbid", allow_inf_nan=False)
 
     db_url: str | None = Field(
         default=None,
         description="PostgreSQL URL (postgresql://user:pass@host:port/db). Unset: `energyhub demo` "
         "starts a private embedded PostgreSQL; other commands refuse to run.",
     )
-    db_pool_min: int = Field(default=1, ge=1, description="Connections the pool keeps open.")
-    db_pool_max: int = Field(default=8, ge=1, description="Most connections the pool opens.")
+    db_pool_min: int = Field(
+        default=1, ge=1, le=1000, description="Connections the pool keeps open."
+    )
+    db_pool_max: int = Field(
+        default=8, ge=1, le=1000, description="Most connections the pool opens."
+    )
     db_connect_timeout_s: float = Field(
-        default=10.0, gt=0, description="Seconds to wait for a database connection."
+        default=10.0, gt=0, le=3600, description="Seconds to wait for a database connection."
     )
     timescaledb: Literal["auto", "require", "off"] = Field(
         default="auto",
@@ -43,13 +50,22 @@ class Settings(BaseSettings):
         "`require` fails without it, `off` always uses plain PostgreSQL partitions.",
     )
     retention_days: int = Field(
-        default=730, ge=1, description="Readings older than this many days are dropped."
+        default=730,
+        ge=1,
+        le=36_500,
+        description="Readings older than this many days are dropped.",
     )
     partitions_ahead_days: int = Field(
-        default=7, ge=1, description="Plain PostgreSQL: daily partitions created ahead of today."
+        default=7,
+        ge=1,
+        le=366,
+        description="Plain PostgreSQL: daily partitions created ahead of today.",
     )
     compress_after_days: int = Field(
-        default=7, ge=1, description="TimescaleDB: chunks older than this are compressed."
+        default=7,
+        ge=1,
+        le=36_500,
+        description="TimescaleDB: chunks older than this are compressed.",
     )
     mqtt_url: str | None = Field(
         default=None,
@@ -71,7 +87,10 @@ class Settings(BaseSettings):
         "(MQTT v5 shared subscription, for brokers that persist it).",
     )
     ingest_batch_rows: int = Field(
-        default=5000, ge=1, description="Readings per write: a batch is flushed when this full."
+        default=5000,
+        ge=1,
+        le=1_000_000,
+        description="Readings per write: a batch is flushed when this full.",
     )
     ingest_flush_s: float = Field(
         default=0.25, gt=0, description="Seconds after which a batch is flushed however small."
@@ -86,13 +105,17 @@ class Settings(BaseSettings):
     ingest_session_expiry_s: int = Field(
         default=86400,
         ge=0,
+        le=2**32 - 1,
         description="How long the broker keeps a stopped worker's session and its backlog.",
     )
     ingest_max_future_skew_s: float = Field(
         default=300, ge=0, description="Readings further in the future than this are rejected."
     )
     ingest_max_payload_bytes: int = Field(
-        default=262144, ge=64, description="Messages larger than this are rejected whole."
+        default=262144,
+        ge=64,
+        le=268_435_455,
+        description="Messages larger than this are rejected whole.",
     )
     ingest_reject_payload_chars: int = Field(
         default=2000, ge=0, description="A rejected payload is stored truncated to this length."
@@ -131,11 +154,15 @@ class Settings(BaseSettings):
     api_max_points: int = Field(
         default=10000,
         ge=10,
+        le=10_000_000,
         description="Most rows (time steps or readings) one API response holds; more is a 422 "
         "that says how to page.",
     )
     api_max_range_days: float = Field(
-        default=366, gt=0, description="Longest start..end range one API request may ask for."
+        default=366,
+        gt=0,
+        le=36_500,
+        description="Longest start..end range one API request may ask for.",
     )
     api_cors_origins: list[str] = Field(
         default_factory=list,
@@ -144,10 +171,14 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=1024,
+        le=1024**3,
         description="Largest request body the API reads; more is a 413 (before it is read).",
     )
     api_max_query_bytes: int = Field(
-        default=8192, ge=256, description="Longest query string the API reads; more is a 414."
+        default=8192,
+        ge=256,
+        le=1024**2,
+        description="Longest query string the API reads; more is a 414.",
     )
     api_load_cache_s: float = Field(
         default=1.0,
@@ -158,6 +189,7 @@ class Settings(BaseSettings):
     api_access_cache_entries: int = Field(
         default=10_000,
         ge=0,
+        le=10_000_000,
         description="Key and site or meter scope answers each API process keeps while it hears "
         "PostgreSQL's notice of every key, site and meter change (LISTEN); 0: every request "
         "looks its key up in the database.",
@@ -166,7 +198,10 @@ class Settings(BaseSettings):
         default=1, ge=1, le=16, description="Plans the API solves at once (more wait their turn)."
     )
     api_plan_time_limit_s: float = Field(
-        default=60, gt=0, description="Solver time limit of a plan created through the API."
+        default=60,
+        gt=0,
+        le=86_400,
+        description="Solver time limit of a plan created through the API.",
     )
     scheduler_sites: list[str] = Field(
         default_factory=list,
@@ -207,7 +242,7 @@ class Settings(BaseSettings):
         default=121.47, ge=-180, le=180, description="Site longitude for the PV forecast."
     )
     scheduler_time_limit_s: float = Field(
-        default=30, gt=0, description="Solver time limit of a scheduler re-plan."
+        default=30, gt=0, le=86_400, description="Solver time limit of a scheduler re-plan."
     )
     scheduler_publish_timeout_s: float = Field(
         default=10, gt=0, description="Seconds to wait for the broker's PUBACK of a setpoint."
@@ -243,6 +278,37 @@ class Settings(BaseSettings):
         default=10, gt=0, description="Seconds one webhook request may take."
     )
 
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        return check_url(url, POSTGRES_URL) if url else None
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, url: str | None) -> str | None:
+        return check_url(url, MQTT_URL) if url else None
+
+    @field_validator("alerts_webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: str | None) -> str | None:
+        return check_url(url, HTTP_URL) if url else None
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/")
+            ):
+                raise ValueError(f"expected origins like https://host[:port] or *, got {origin!r}")
+        return origins
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _dask_url(cls, url: str | None) -> str | None:
+        return check_url(url, DASK_URL) if url else None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -261,7 +327,8 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Read the settings, turning a bad value into a ConfigError naming the variable."""
+    """Read the settings, turning a bad value into a one-line ConfigError naming the variable,
+    its value (secrets masked) and what was expected."""
     toml_file = os.environ.get(CONFIG_FILE_VARIABLE)
     if toml_file and not Path(toml_file).is_file():
         raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: no such file")
@@ -270,10 +337,81 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"])
+            name = str(error["loc"][0]) if error["loc"] else "?"
             variable = f"ENERGYHUB_{name.upper()}"
-            expected = error["msg"]
-            problems.append(f"{variable}={error.get('input')!r}: {expected}")
+            expected = mask_text(error["msg"].removeprefix("Value error, "))
+            shown = masked(name, error.get("input"))
+            problems.append(f"{variable}={shown}: {expected}")
         raise ConfigError("; ".join(problems)) from None
+    except SettingsError as exc:  # a list setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = found.group(1) if found else "?"
+        variable = f"ENERGYHUB_{name.upper()}"
+        shown = masked(name, os.environ.get(variable))
+        raise ConfigError(f'{variable}={shown}: expected a JSON list, e.g. ["a", "b"]') from None
     except ValueError as exc:  # a TOML file that does not parse
         raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {exc}") from None
+
+
+POSTGRES_URL = (
+    ("postgresql", "postgres"),
+    "postgresql://user[:password]@host[:port]/database (or libpq's key=value form)",
+)
+MQTT_URL = (("mqtt", "mqtts"), "mqtt://[user[:password]@]host[:port] or mqtts://...")
+HTTP_URL = (("http", "https"), "http(s)://host[:port]/path")
+DASK_URL = (("tcp", "tls", "ws", "wss", "inproc", "ucx"), "[tcp://]host:port")
+_PASSWORD = re.compile(r"(://[^/@:\[\]]*:)[^@/]*@")  # not the forms' `user[:password]@`
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+_LIBPQ_KEYWORD = re.compile(r"^\s*\w+\s*=")
+
+
+def check_url(url: str, form: tuple[tuple[str, ...], str]) -> str:
+    """`url` if it has one of the schemes, a host (a path for PostgreSQL's socket form) and a
+    numeric port; else ValueError saying the expected form."""
+    schemes, expected = form
+    if form is POSTGRES_URL and _LIBPQ_KEYWORD.match(url):
+        _libpq_parses(url, expected)  # libpq's `host=... dbname=...` form
+        return url
+    if form is DASK_URL and "://" not in url:
+        url = f"tcp://{url}"  # dask's own default protocol
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise ValueError(f"expected {expected}; {exc}") from None
+    if parts.scheme not in schemes or "://" not in url:
+        raise ValueError("expected " + expected)
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is no number or too large)
+    except ValueError:
+        raise ValueError(f"expected {expected}; the port is not a number from 1 to 65535") from None
+    if not parts.hostname and form is not POSTGRES_URL:
+        raise ValueError(f"expected {expected}; the host is missing")
+    if form is POSTGRES_URL:
+        _libpq_parses(url, expected)
+    return url
+
+
+def _libpq_parses(url: str, expected: str) -> None:
+    """ValueError unless libpq parses `url` (an unknown option, a bad URI), without connecting."""
+    from psycopg import ProgrammingError  # imported here: only commands with a database pay
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "not a connection URL"
+        raise ValueError(f"expected {expected}; {reason}") from None
+
+
+def masked(name: str, value: Any) -> str:
+    """A setting's value as it may be printed: passwords in URLs and secrets as `***`."""
+    if value is None:
+        return "(unset)"
+    if "secret" in name or "password" in name:
+        return "'***'"
+    return repr(mask_text(str(value)))
+
+
+def mask_text(text: str) -> str:
+    """`text` with the passwords of URLs and of libpq's `password=` as `***`."""
+    return _CONNINFO_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", text))

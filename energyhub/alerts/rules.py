@@ -11,15 +11,17 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from energyhub.bounds import Name, NonNegativeMeasure, PositiveMeasure, Whole
+
 Severity = Literal["info", "warning", "critical"]
 RuleName = Literal["silence", "limit", "night_base", "forecast", "soc", "ingest"]
 RULE_NAMES: tuple[RuleName, ...] = ("silence", "limit", "night_base", "forecast", "soc", "ingest")
 Minutes = Annotated[float, Field(ge=0, le=7 * 24 * 60)]
-MeterName = Annotated[str, Field(min_length=1, max_length=64)]
+MeterName = Annotated[Name, Field(max_length=64)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # `false` is no number, `1` no switch
 
 
 class RuleBase(_Strict):
@@ -36,7 +38,7 @@ class RuleBase(_Strict):
 class SilenceRule(RuleBase):
     """A meter's newest reading is older than `intervals` × `interval_s`."""
 
-    intervals: int = Field(default=5, ge=1, le=10_000)
+    intervals: Whole = Field(default=5, ge=1, le=10_000)
     interval_s: float = Field(default=60, gt=0, le=86_400, description="Reporting interval.")
     meters: list[MeterName] | None = Field(
         default=None, description="Meters of this site to watch; unset: all of them."
@@ -56,17 +58,17 @@ class LimitRule(RuleBase):
     hysteresis: float = Field(
         default=0.05, ge=0, lt=0.5, description="An open alert clears below share × (1 − this)."
     )
-    limit_kw: float | None = Field(default=None, gt=0, description="Default: import_max_kw.")
+    limit_kw: PositiveMeasure | None = Field(default=None, description="Default: import_max_kw.")
 
 
 class NightBaseRule(RuleBase):
     """A night's mean load above its usual level (running mean of past nights) by `margin`."""
 
-    start_h: int = Field(default=0, ge=0, le=23, description="Local hour the night starts.")
-    end_h: int = Field(default=5, ge=1, le=24, description="Local hour the night ends.")
+    start_h: Whole = Field(default=0, ge=0, le=23, description="Local hour the night starts.")
+    end_h: Whole = Field(default=5, ge=1, le=24, description="Local hour the night ends.")
     margin: float = Field(default=0.25, gt=0, le=10, description="Fraction above usual.")
-    min_nights: int = Field(default=3, ge=1, le=365, description="Nights learnt before judging.")
-    usual_kw: float | None = Field(default=None, gt=0, description="Seed of the usual level.")
+    min_nights: Whole = Field(default=3, ge=1, le=365, description="Nights learnt before judging.")
+    usual_kw: PositiveMeasure | None = Field(default=None, description="Seed of the usual level.")
     clear_min: Minutes = 0
 
     @model_validator(mode="after")
@@ -82,7 +84,7 @@ class ForecastRule(RuleBase):
     for_min: Minutes = 30
     clear_min: Minutes = 15
     band: float = Field(default=0.3, gt=0, le=10, description="Fraction of the forecast.")
-    min_band_kw: float = Field(default=10, ge=0, description="The band is never narrower.")
+    min_band_kw: NonNegativeMeasure = Field(default=10, description="The band is never narrower.")
 
 
 class SocRule(RuleBase):
@@ -102,7 +104,7 @@ class IngestRule(RuleBase):
     severity: Severity = "critical"
     for_min: Minutes = 1
     max_lag_s: float = Field(default=300, gt=0, le=86_400)
-    max_rejects_per_min: float = Field(default=60, ge=0)
+    max_rejects_per_min: NonNegativeMeasure = 60
 
 
 class AlertRules(_Strict):

@@ -18,6 +18,7 @@ from energyhub.api import changes, errors, ui
 from energyhub.api.access_cache import AccessCache
 from energyhub.api.cache import ResponseCache
 from energyhub.api.deps import ApiState
+from energyhub.api.docs import offline_app
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
 from energyhub.api.routes import (
@@ -154,11 +155,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for these settings (default: read from the environment)."""
-    app = FastAPI(
-        title="energyhub API",
-        version="1",
-        description=DESCRIPTION,
-        lifespan=lifespan,
+    app = offline_app(
+        title="energyhub API", version="1", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings or load_settings()
     app.state.metrics = ApiMetrics()

@@ -25,6 +25,7 @@ from energyhub.api.scope import (
     key_meter_access,
     key_site_access,
 )
+from energyhub.bounds import INT4_MAX
 from energyhub.config import Settings
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -161,7 +162,7 @@ async def current_key(request: Request, db: DbDep, credentials: CredentialsDep) 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
 
 _SITE_ID = re.compile(ID_PATTERN)
-MAX_METER_ID = 2**31 - 1
+MAX_METER_ID = INT4_MAX
 
 
 async def site_key(request: Request, db: DbDep, credentials: CredentialsDep) -> SiteAccess:

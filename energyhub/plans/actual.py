@@ -59,7 +59,7 @@ async def _actual_soc(
     owners = {int(meter_id): asset for meter_id, asset in await cur.fetchall()}
     start, end = (t.to_pydatetime() for t in window)
     series = await meter_series(conn, backend, list(owners), start, end, step)
-    series["column"] = "actual_soc_pct:" + series["meter_id"].map(owners)
+    series["column"] = "actual_soc_pct:" + series["meter_id"].map(owners).astype(str)
     return series.pivot_table(index="bucket", columns="column", values="value", aggfunc="mean")
 
 

@@ -84,13 +84,23 @@ async def open_pool(
     )
     try:
         await pool.open(wait=True, timeout=timeout_s)
-    except Exception as exc:  # PoolTimeout carries the last connection error's text
+    except Exception as exc:  # PoolTimeout says only that it timed out: ask once more for why
         await pool.close()
-        raise unavailable(url, exc) from None
+        raise unavailable(url, await _why_not(url, timeout_s) or exc) from None
     try:
         yield pool
     finally:
         await pool.close()
+
+
+async def _why_not(url: str, timeout_s: float) -> BaseException | None:
+    """The error one direct connection attempt ends in (None: it worked after all)."""
+    try:
+        conn = await AsyncConnection.connect(url, connect_timeout=max(1, round(timeout_s)))
+    except psycopg.Error as exc:
+        return exc
+    await conn.close()
+    return None
 
 
 async def installed_backend(conn: AsyncConnection) -> Backend:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from energyhub.api import changes
 from energyhub.api.access_cache import AccessCache
 from energyhub.api.app import create_app
 from energyhub.api.changes import APPLICATION_NAME, RETRY_S
@@ -186,3 +188,62 @@ async def test_a_meter_lookup_is_reused_and_its_newest_reading_read_every_time(
         retired = await client.get(f"/meters/{meter}/latest", headers=headers)
         assert retired.status_code == 404
         assert retired.json()["detail"] == f"no meter {meter}"
+
+
+async def listener_pids(world: World) -> list[int]:
+    async with connect(world.url) as conn:
+        cur = await conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE application_name = %s AND datname = current_database()",
+            (APPLICATION_NAME,),
+        )
+        return [int(row[0]) for row in await cur.fetchall()]
+
+
+async def test_a_slow_ping_keeps_the_listener(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every ping counted slow (PING_SLOW_S 0): the caches go off and on with each, the
+    connection stays, and each change is one line saying why."""
+    monkeypatch.setattr(changes, "PING_S", 0.02)
+    monkeypatch.setattr(changes, "PING_SLOW_S", 0.0)
+    caplog.set_level(logging.INFO, logger=changes.__name__)
+    async with serving(world) as app:
+        cache = app.state.api.access_cache
+        await heard(cache)
+        first = await listener_pids(world)
+        deadline = time.monotonic() + 5
+        while "answered after" not in caplog.text:
+            assert time.monotonic() < deadline, "no ping was slow"
+            await asyncio.sleep(0.01)
+        await heard(cache)
+        assert await listener_pids(world) == first and len(first) == 1
+    slow = [r.getMessage() for r in caplog.records if "has not answered" in r.getMessage()]
+    assert slow and all("ping" in line for line in slow)
+
+
+async def test_the_listener_says_why_it_stopped(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ping unanswered past PING_GIVE_UP_S (0 here) ends the connection with a reason; the
+    listener connects again."""
+    monkeypatch.setattr(changes, "PING_S", 0.02)
+    monkeypatch.setattr(changes, "PING_SLOW_S", 0.0)
+    monkeypatch.setattr(changes, "PING_GIVE_UP_S", 0.0)
+    caplog.set_level(logging.INFO, logger=changes.__name__)
+    async with serving(world) as app:
+        deadline = time.monotonic() + 5
+        while "until it listens to PostgreSQL again" not in caplog.text:
+            assert time.monotonic() < deadline, "the listener never gave up"
+            await asyncio.sleep(0.01)
+        monkeypatch.setattr(changes, "PING_SLOW_S", 5.0)
+        monkeypatch.setattr(changes, "PING_GIVE_UP_S", 30.0)
+        await heard(app.state.api.access_cache, within_s=RETRY_S + 5)
+    off = [r.getMessage() for r in caplog.records if "until it listens" in r.getMessage()]
+    assert off[0].endswith("did not answer the listener's ping within 0 s"), off
+
+
+def test_every_reason_is_said() -> None:
+    assert changes.why(TimeoutError()) == "PostgreSQL did not answer in time"
+    assert changes.why(OSError()) == "OSError"
+    assert changes.why(OSError("refused\nmore")) == "refused"

@@ -14,14 +14,14 @@ from energyhub.alerts.rules import RULE_NAMES, AlertRules, RuleName, Severity
 from energyhub.alerts.store import COLUMNS, AlertRow
 from energyhub.alerts.validate import applied, rule_problems
 from energyhub.api.deps import ConnDep, CurrentKey, SitePath, StateDep, require_role
-from energyhub.api.errors import ApiError, FieldError, not_found, responses
-from energyhub.api.schemas.common import Time
+from energyhub.api.errors import ApiError, FieldError, bad_input, not_found, responses
+from energyhub.api.schemas.common import Int8Id, SiteId, Time
 from energyhub.api.scope import site_access
 from energyhub.sites import Building, Park
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=responses(401, 404, 422, 503))
 
-AlertPath = Annotated[int, Path(ge=1, le=2**62, description="An alert id.", examples=[3])]
+AlertPath = Annotated[Int8Id, Path(description="An alert id.", examples=[3])]
 
 LIST = f"""
 WITH RECURSIVE down (id) AS (
@@ -83,7 +83,7 @@ def _public(row: AlertRow) -> AlertPublic:
 async def list_alerts(
     conn: ConnDep,
     key: CurrentKey,
-    site: Annotated[str | None, Query(max_length=64, description="Only this site.")] = None,
+    site: Annotated[SiteId | None, Query(description="Only this site.")] = None,
     rule: Annotated[RuleName | None, Query(description="Only this rule.")] = None,
     severity: Annotated[Severity | None, Query()] = None,
     status: Annotated[Literal["open", "closed", "all"], Query()] = "all",
@@ -137,7 +137,9 @@ def _owner(state: StateDep, site_id: str) -> Park | Building:
         return park
     found = state.site.find_building(site_id)
     if found is None:
-        raise ApiError(422, f"site {site_id!r} is not a park or building: rules live on those")
+        raise bad_input(
+            "path", "site_id", f"site {site_id!r} is not a park or building: rules live on those"
+        )
     return found[1]
 
 

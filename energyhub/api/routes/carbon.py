@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from energyhub.api.deps import ConnDep, CurrentKey, SitePath, StateDep
 from energyhub.api.errors import bad_input, not_found, responses
+from energyhub.api.schemas.common import Period
 from energyhub.api.scope import site_access
 from energyhub.carbon.accounting import CarbonReport, carbon_report
 from energyhub.carbon.errors import (
@@ -30,11 +31,10 @@ async def site_carbon(
     key: CurrentKey,
     state: StateDep,
     period: Annotated[
-        str,
+        Period,
         Query(
             description="`YYYY`, `YYYY-MM` or `YYYY-MM-DD` in the site's time zone.",
             examples=["2026-10"],
-            max_length=10,
         ),
     ],
     factor_year: Annotated[

@@ -13,13 +13,13 @@ from fastapi.responses import Response
 from energyhub.api.deps import DbDep, MeterKey, StateDep
 from energyhub.api.errors import bad_input, not_found, responses
 from energyhub.api.limits import window
-from energyhub.api.schemas.common import Time
+from energyhub.api.schemas.common import Int4Id, Time
 from energyhub.api.schemas.meters import LatestPublic, ReadingPublic, ReadingsPublic
 from energyhub.api.schemas.sites import MeterPublic
 
 router = APIRouter(prefix="/meters", tags=["meters"], responses=responses(401, 404, 422, 503))
 
-MeterPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A meter id.", examples=[17])]
+MeterPath = Annotated[Int4Id, Path(description="A meter id.", examples=[17])]
 
 READINGS = """
 SELECT ts, value FROM readings

@@ -15,7 +15,7 @@ from energyhub.api.deps import ConnDep, CurrentKey, StateDep, require_role
 from energyhub.api.errors import ApiError, bad_input, responses
 from energyhub.api.jobs import PlanJob
 from energyhub.api.keys import ApiKey
-from energyhub.api.schemas.common import CSV_RESPONSE, SiteId
+from energyhub.api.schemas.common import CSV_RESPONSE, Int8Id, SiteId
 from energyhub.api.schemas.plans import (
     PlanActualPublic,
     PlanCreate,
@@ -37,7 +37,7 @@ from energyhub.plans.store import PlanRecord, PlanStatus
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
-PlanPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="A plan id.", examples=[12])]
+PlanPath = Annotated[Int8Id, Path(description="A plan id.", examples=[12])]
 WITH_SCHEDULE: tuple[PlanStatus, ...] = (
     "draft", "approved", "active", "superseded", "expired", "rejected",
 )  # fmt: skip
@@ -141,7 +141,7 @@ async def list_plans(
     key: CurrentKey,
     site_id: Annotated[SiteId | None, Query(description="Only this site's plans.")] = None,
     status: Annotated[PlanStatus | None, Query()] = None,
-    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    before_id: Annotated[Int8Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PlansPublic:
     records, zone = await scoped_plans(conn, key, site_id, status, before_id, limit)

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from energyhub.api.schemas.common import SiteId, Time
+from energyhub.api.schemas.common import Measure, Name, SiteId, Text, Time
+from energyhub.bounds import step_seconds
 from energyhub.plans.store import PlanStatus
-
-Number = Annotated[float, Field(allow_inf_nan=False)]
-Text = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\x00]*$")]
 
 
 class PlanInputsIn(BaseModel):
     """The `energyhub plan --inputs` table as columns: `ts` and `<id>:<quantity>` series."""
 
     ts: list[Time] = Field(min_length=2, description="Step start times, regular steps.")
-    columns: dict[Annotated[str, Field(max_length=200)], list[Number]] = Field(
+    columns: dict[Name, list[Measure]] = Field(
         min_length=1,
         examples=[{"b01:electricity_kw": [800, 820], "b01-pv:available_kw": [0, 35]}],
     )
+
+    @field_validator("ts")
+    @classmethod
+    def _steps(cls, ts: list[datetime]) -> list[datetime]:
+        """Every step is one a plan can store (whole seconds, 1 s to a week)."""
+        for row, (a, b) in enumerate(pairwise(ts), start=2):
+            if b <= a:
+                raise ValueError(f"row {row} is not after row {row - 1}")
+            try:
+                step_seconds((b - a).total_seconds())
+            except ValueError as exc:
+                raise ValueError(f"row {row}: {exc}") from None
+        return ts
 
     @model_validator(mode="after")
     def _aligned(self) -> Self:
@@ -39,7 +51,9 @@ class PlanCreate(BaseModel):
 
 
 class PlanReject(BaseModel):
-    reason: Text = Field(examples=["the demand forecast misses the trade fair"])
+    reason: Annotated[Text, Field(min_length=1)] = Field(
+        examples=["the demand forecast misses the trade fair"]
+    )
 
 
 class PlanPublic(BaseModel):

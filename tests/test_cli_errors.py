@@ -1,0 +1,159 @@
+"""Bad arguments and bad settings, drawn by Hypothesis, against every command as a user runs it
+(the `energyhub` entry point in this process): exit 2, one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from energyhub.cli import app
+from energyhub.config import EXAMPLE_SITE_FILE
+
+SITE = str(EXAMPLE_SITE_FILE)
+COMMANDS: list[list[str]] = [
+    ["api"],
+    ["db", "migrate"],
+    ["db", "maintain"],
+    ["sites", "check", SITE],
+    ["sites", "load", SITE],
+    ["sites", "schema"],
+    ["plans", "list"],
+    ["plans", "show", "1"],
+    ["keys", "list"],
+    ["keys", "revoke", "1"],
+    ["ingest"],
+    ["scheduler"],
+    ["alerts"],
+    ["carbon", "report", "--site", "b01", "--period", "2026"],
+    ["demo", "--no-serve"],
+    ["plan", "--site", SITE],
+]
+"""Commands with arguments that parse: with a bad setting each must stop before it runs."""
+
+BAD_SETTINGS: dict[str, list[str]] = {
+    "ENERGYHUB_DB_URL": [
+        "localhost:5432/energyhub",
+        "postgresql://u:pw@h:port/db",
+        "postgresql://u:pw@h:99999/db",
+        "mysql://u@h/db",
+        "127.0.0.1",
+        "postgresql://u:pw@h/db?bogus=1",
+        "postgresql://u:pw@[::1/db",
+        "host=h password=pw bogus=1",
+    ],
+    "ENERGYHUB_MQTT_URL": ["localhost:1883", "http://h:1883", "mqtt://:1883", "mqtt://h:x"],
+    "ENERGYHUB_ALERTS_WEBHOOK_URL": ["example.org/hook", "ftp://h/x", "https://"],
+    "ENERGYHUB_DB_POOL_MAX": ["0", "many", "1e400", "10001"],
+    "ENERGYHUB_DB_CONNECT_TIMEOUT_S": ["inf", "nan", "-1", "1e9"],
+    "ENERGYHUB_API_PORT": ["0", "65536", "http"],
+    "ENERGYHUB_API_MAX_RANGE_DAYS": ["Infinity", "1e308"],
+    "ENERGYHUB_RETENTION_DAYS": ["1e400", "99999999999999999999"],
+    "ENERGYHUB_API_CORS_ORIGINS": ["https://a.example", "[1", '["a.example"]', '["https://a/x"]'],
+    "ENERGYHUB_SCHEDULER_LATITUDE_DEG": ["91", "NaN"],
+    "ENERGYHUB_TIMESCALEDB": ["maybe"],
+}
+"""Values of the wrong form for each variable; passwords among them must not be printed."""
+
+BAD_ARGUMENTS: list[list[str]] = [
+    ["nope"],
+    ["sites", "check"],
+    ["sites", "nope"],
+    ["api", "--port", "99999"],
+    ["api", "--port", "x"],
+    ["api", "--workers", "0"],
+    ["plans", "list", "--limit", "0"],
+    ["plans", "show", "x"],
+    ["plans", "show", "0"],
+    ["keys", "revoke", "-1"],
+    ["keys", "create", "--role", "admin"],
+    ["ingest", "--workers", "1000"],
+    ["demo", "--live-hours", "inf"],
+    ["carbon", "report", "--period", "2026"],
+]
+
+
+@contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {k: v for k, v in os.environ.items() if k.startswith("ENERGYHUB_")}
+    for name in saved:
+        del os.environ[name]
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name in [k for k in os.environ if k.startswith("ENERGYHUB_")]:
+            del os.environ[name]
+        os.environ.update(saved)
+
+
+def run(args: list[str], variables: dict[str, str]) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of `energyhub ARGS` with exactly these settings."""
+    out, err = io.StringIO(), io.StringIO()
+    with environment(variables), redirect_stdout(out), redirect_stderr(err):
+        try:
+            app(args, prog_name="energyhub")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(code: int, out: str, err: str) -> str:
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@st.composite
+def bad_setting(draw: st.DrawFn) -> tuple[str, str]:
+    variable = draw(st.sampled_from(sorted(BAD_SETTINGS)))
+    return variable, draw(st.sampled_from(BAD_SETTINGS[variable]))
+
+
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(command=st.sampled_from(COMMANDS), setting=bad_setting())
+def test_a_bad_setting_stops_every_command_in_one_line(
+    command: list[str], setting: tuple[str, str]
+) -> None:
+    variable, value = setting
+    line = one_line_error(*run(command, {variable: value}))
+    assert f"{variable}=" in line
+    assert "expected" in line or "should" in line, line
+    assert ":pw@" not in line and "password=pw" not in line  # passwords are masked
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(args=st.sampled_from(BAD_ARGUMENTS), junk=st.text(max_size=8))
+def test_a_bad_argument_is_one_line_naming_the_command(args: list[str], junk: str) -> None:
+    line = one_line_error(*run([*args, *([junk] if junk and args == ["nope"] else [])], {}))
+    assert line.startswith(f"error: energyhub{' ' + args[0] if args[0] != 'nope' else ''}")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("ENERGYHUB_DB_URL", "localhost:5432/energyhub", "'localhost:5432/energyhub'"),
+        ("ENERGYHUB_DB_URL", "postgresql://u:secret@h:x/db", "'postgresql://u:***@h:x/db'"),
+        ("ENERGYHUB_MQTT_URL", "mqtt://u:secret@:1883", "'mqtt://u:***@:1883'"),
+        ("ENERGYHUB_ALERTS_WEBHOOK_URL", "hooks.example/x", "'hooks.example/x'"),
+    ],
+)
+def test_a_bad_url_names_variable_value_and_form(variable: str, value: str, shown: str) -> None:
+    line = one_line_error(*run(["keys", "list"], {variable: value}))
+    assert line.startswith(f"error: {variable}={shown}: expected "), line
+    assert "secret" not in line
+
+
+def test_good_settings_still_run_a_command() -> None:
+    code, out, err = run(["sites", "check", SITE], {"ENERGYHUB_DB_URL": "postgresql://u@h/db"})
+    assert code == 0, err
+    assert "valid" in out
