@@ -159,14 +159,18 @@ def _code(text: str) -> str:
 def test_every_command_a_page_shows_exists(path: Path) -> None:
     commands = {str(c.name) for c in app.registered_commands}
     groups = {str(g.name): g.typer_instance for g in app.registered_groups}
+    text = path.read_text()
     for first, second in re.findall(
         r"(?:^|\$ |&& |; |\(|^\s+)energyhub ([a-z][\w-]*)(?: ([a-z][\w-]*))?",
-        _code(path.read_text()),
+        _code(text),
         flags=re.MULTILINE,
     ):
+        if f"No such command '{first}'" in text:
+            continue  # the page shows what an unknown command answers
         assert first in commands or first in groups, f"{path.name}: energyhub {first}"
         if first in groups and second:
             group = groups[first]
             assert group is not None
             names = {str(c.name) for c in group.registered_commands}
+            names |= {str(g.name) for g in group.registered_groups}  # e.g. `carbon green`
             assert second in names, f"{path.name}: energyhub {first} {second}"
