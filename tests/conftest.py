@@ -2,13 +2,14 @@
 
 The plain path runs against the real PostgreSQL (ENERGYHUB_TEST_PG_URL, default the local server),
 each test in a database of its own. The TimescaleDB path runs against the WebAssembly TimescaleDB
-test server from ../shared/tools/timescaledb-wasm (one connection at a time), reset between tests.
+test server of tools/timescaledb-wasm (one connection at a time), reset between tests.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ from psycopg import sql
 from energyhub.store.embedded import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-TSDB_TOOL = REPO.parent / "shared" / "tools" / "timescaledb-wasm" / "start"
+TSDB_TOOL = REPO / "tools" / "timescaledb-wasm"
+TSDB_START_TIMEOUT_S = 120.0
 ADMIN_URL = os.environ.get("ENERGYHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -67,23 +69,36 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def tsdb_server() -> Iterator[str]:
-    """The TimescaleDB (WebAssembly) test server for the whole session."""
-    if not TSDB_TOOL.exists():
-        pytest.fail(f"TimescaleDB test server not found at {TSDB_TOOL}")
+def tsdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The TimescaleDB (WebAssembly) test server of tools/timescaledb-wasm for the whole session."""
+    if not (TSDB_TOOL / "node_modules" / "@unni-craftsman" / "pglite").is_dir():
+        pytest.fail(
+            f"the TimescaleDB test server is not installed in {TSDB_TOOL}: run "
+            "`bash scripts/services.sh` (or `npm ci` in that folder)"
+        )
     port = free_port()
-    home = Path(os.environ.get("ENERGYHUB_TSDB_HOME", Path.home() / ".cache" / "energyhub-tsdb"))
-    done = subprocess.run(
-        [str(TSDB_TOOL), str(port)], capture_output=True, text=True, timeout=300, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"TimescaleDB test server did not start: {done.stderr.strip()}")
+    log = tmp_path_factory.mktemp("tsdb") / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            ["node", "server.mjs", "memory://", str(port)],
+            cwd=TSDB_TOOL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        yield done.stdout.strip()
+        deadline = time.monotonic() + TSDB_START_TIMEOUT_S
+        while "READY" not in log.read_text():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"TimescaleDB test server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield f"postgresql://postgres:x@127.0.0.1:{port}/postgres"
     finally:
-        pid_file = home / f"server-{port}.pid"
-        if pid_file.exists():
-            subprocess.run(["kill", pid_file.read_text().strip()], check=False)
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 DROP_ENERGYHUB_OBJECTS = """
