@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,8 +25,25 @@ R = TypeVar("R")
 EXIT_BAD_INPUT = 2
 """Exit status for bad input: a site file, a CLI argument, a setting, an unreachable database."""
 
-console = Console()
-err_console = Console(stderr=True)
+NO_TERMINAL_WIDTH_COLUMNS = 120
+"""Width of tables and wrapped text when the output is no terminal (a log file, a pipe to `tee`):
+rich's own 80 broke the demo's tables; lines with a URL or a key are never wrapped at any width."""
+
+
+def output_width(stream: TextIO) -> int | None:
+    """None (rich follows the terminal, or COLUMNS) when there is one; else 120 columns."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return None
+    try:
+        if stream.isatty():
+            return None
+    except ValueError:  # a closed stream
+        pass
+    return NO_TERMINAL_WIDTH_COLUMNS
+
+
+console = Console(width=output_width(sys.stdout))
+err_console = Console(stderr=True, width=output_width(sys.stderr))
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
