@@ -1,11 +1,12 @@
-# The two commands: `make demo` runs energyhub on embedded defaults, `make test` runs every test.
+# The two commands: `make demo` runs energyhub on embedded defaults, `make test` runs the test suite
+# (minutes); `make test-system` runs the long system scenarios (CI runs both, .ci/run).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 URLLIB3_PIN := >=2.2,<3
 
-.PHONY: demo test test-fast lint docs services bench clean
+.PHONY: demo test test-system test-fast lint docs services bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +36,16 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check energyhub simulators
 	$(BIN)/mypy
 
+# Everything but the long scenarios (markers `system` and `timed`: tests/conftest.py), on two workers.
 test: $(INSTALLED) services lint docs
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not system and not timed" --durations=25
+
+# The long scenarios, one after another: each has deadlines in real or simulated time.
+test-system: $(INSTALLED) services
+	$(BIN)/pytest -m "system or timed" --durations=0
 
 test-fast: $(INSTALLED) services
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow and not system and not timed"
 
 docs: $(INSTALLED)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict  # not --quiet: it hides the warnings --strict counts

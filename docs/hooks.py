@@ -155,11 +155,9 @@ def _commands(command: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
 
 def commands_markdown() -> str:
     """Every `energyhub` command with its help text and options, from the typer app."""
-    import typer.main
+    from energyhub.cli import loaded_commands
 
-    from energyhub.cli import app
-
-    root = typer.main.get_command(app)
+    root = loaded_commands()
     parts = []
     for path, command in _commands(root, ["energyhub"]):
         name = " ".join(path)

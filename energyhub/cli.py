@@ -1,45 +1,109 @@
-"""The `energyhub` command: one typer app, one sub-app per concern; errors become exit codes.
+"""The `energyhub` command: one table of commands; each imports its module only when it runs.
 
-The helpers the commands share are in energyhub.cli_support, which the command modules import,
-so this module imports them like any other.
+`energyhub --help` lists the table without importing any command, and a process runs only what
+its command imports (an ingest worker carries no API, SciPy or optimizer). To add a command, add
+one line to COMMANDS: its name, `module:attribute` (a command function or a typer.Typer of
+sub-commands) and the first line of its help, which tests/test_cli_imports.py checks against the
+command's own. The helpers the commands share are in energyhub.cli_support.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated
 
-import typer
+from energyhub.cli_lazy import LazyCommand, LazyGroup, OneLineTyper, lazy_group
 
-from energyhub.alerts.cli import alerts_command
-from energyhub.api.cli import api_command, keys_app
-from energyhub.carbon.cli import carbon_app
-from energyhub.cli_support import (
-    OneLineTyper,
-    configure_logging,
-    console,
-    fail,
-    handles_errors,
-    require_db_url,
-    run_async,
-    settings_or_exit,
+ROLES_PANEL = "Long-running roles"
+"""`energyhub --help` groups the commands a deployment runs until stopped under this heading;
+tests/deploy/test_roles.py requires each of them in docker-compose.yml."""
+
+COMMANDS = (  # in the order `energyhub --help` lists them
+    LazyCommand(
+        "demo",
+        "energyhub.demo.cli:demo_command",
+        # with the docstring's line breaks, as --help shows them
+        "The whole system on embedded defaults (private PostgreSQL and Mosquitto unless\n"
+        "ENERGYHUB_DB_URL / ENERGYHUB_MQTT_URL are set): simulate, ingest, forecast, plan, "
+        "schedule,\nsummarize, then serve the API until Ctrl-C.",
+    ),
+    LazyCommand(
+        "plan",
+        "energyhub.optimize.cli:plan_command",
+        "Schedule a building, park or city's electricity, heat, cooling and gas at least cost.",
+    ),
+    LazyCommand(
+        "simulate",
+        "simulators.cli:simulate_command",
+        "Publish a virtual park's meters, sensors and devices; follow setpoints it receives.",
+    ),
+    LazyCommand(
+        "record",
+        "simulators.cli:record_command",
+        "Record MQTT traffic (topic, payload, receive time) to JSON Lines; Ctrl-C stops.",
+    ),
+    LazyCommand(
+        "replay",
+        "simulators.cli:replay_command",
+        "Republish a recording (or measured feeds) with faults injected and logged.",
+    ),
+    LazyCommand(
+        "ingest",
+        "energyhub.ingest.cli:ingest_command",
+        "Subscribe to the MQTT contract and store readings; Ctrl-C or SIGTERM stops cleanly.",
+        ROLES_PANEL,
+    ),
+    LazyCommand(
+        "modbus",
+        "energyhub.modbus.cli:modbus_command",
+        "Poll the site's Modbus TCP gateways; publish their meters' readings as MQTT frames.",
+        ROLES_PANEL,
+    ),
+    LazyCommand(
+        "devices",
+        "energyhub.modbus.cli:devices_command",
+        "Field devices (Modbus gateways, Sparkplug nodes and devices): which answer, since when.",
+    ),
+    LazyCommand(
+        "api",
+        "energyhub.api.cli:api_command",
+        "Serve the HTTP API (sites, load, meters, plans, health, /metrics) with uvicorn.",
+        ROLES_PANEL,
+    ),
+    LazyCommand(
+        "scheduler",
+        "energyhub.scheduler.cli:scheduler_command",
+        "Re-plan every period, activate approved plans, send setpoints; Ctrl-C or SIGTERM stops.",
+        ROLES_PANEL,
+    ),
+    LazyCommand(
+        "alerts",
+        "energyhub.alerts.cli:alerts_command",
+        "Watch meters, loads, forecasts, batteries and the ingest; open, close and notify alerts.",
+        ROLES_PANEL,
+    ),
+    LazyCommand(
+        "sites",
+        "energyhub.sites_cli:sites_app",
+        "Site files: validate, print, export the schema, load.",
+    ),
+    LazyCommand("db", "energyhub.store.cli:db_app", "The database: migrate and maintain."),
+    LazyCommand(
+        "keys", "energyhub.api.cli:keys_app", "API keys: create (shown once), list, revoke."
+    ),
+    LazyCommand(
+        "plans", "energyhub.plans.cli:plans_app", "Stored plans: list, show, approve, reject."
+    ),
+    LazyCommand(
+        "carbon",
+        "energyhub.carbon.cli:carbon_app",
+        "Carbon accounting: reports per site, hourly grid intensity series.",
+    ),
+    LazyCommand(
+        "grafana",
+        "energyhub.grafana.cli:grafana_app",
+        "Grafana: write the dashboards/ files, or push them to a running Grafana.",
+    ),
 )
-from energyhub.demo import DemoOptions, run_demo
-from energyhub.grafana.cli import grafana_app
-from energyhub.ingest.supervisor import run_worker, run_workers
-from energyhub.modbus.cli import devices_command, modbus_command
-from energyhub.mqtt import parse_mqtt_url
-from energyhub.optimize.cli import plan_command
-from energyhub.plans.cli import plans_app
-from energyhub.render import site_summary, site_tree, sync_summary
-from energyhub.scheduler.cli import scheduler_command
-from energyhub.sites import load_site, site_json_schema
-from energyhub.store.db import connect, installed_backend
-from energyhub.store.maintenance import MaintenanceReport, maintain
-from energyhub.store.migrations import MigrationReport, migrate_with, require_schema
-from energyhub.store.sync import SyncReport, sync_site
-from simulators.cli import record_command, replay_command, simulate_command
 
 app = OneLineTyper(
     name="energyhub",
@@ -47,11 +111,8 @@ app = OneLineTyper(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=lazy_group(COMMANDS),
 )
-sites_app = typer.Typer(
-    help="Site files: validate, print, export the schema, load.", no_args_is_help=True
-)
-db_app = typer.Typer(help="The database: migrate and maintain.", no_args_is_help=True)
 
 
 @app.callback()
@@ -59,182 +120,17 @@ def settings_first() -> None:
     """Every command starts by reading the settings: a bad ENERGYHUB_* value is one line naming
     it, and exit status 2, before the command does anything (help is shown whatever they are)."""
     if not {"--help", "-h"} & set(sys.argv[1:]):
+        from energyhub.cli_support import settings_or_exit
+
         settings_or_exit()
 
 
-app.add_typer(sites_app, name="sites")
-app.add_typer(db_app, name="db")
+def loaded_commands() -> LazyGroup:
+    """The top-level click group with every command imported: for the generated docs and tests."""
+    import typer.main
 
-SiteFileArg = Annotated[
-    Path, typer.Argument(help="Site file (YAML).", exists=False, dir_okay=False, show_default=False)
-]
-
-
-@sites_app.command("check")
-@handles_errors
-def sites_check(site_file: SiteFileArg) -> None:
-    """Validate a site file and print its tree."""
-    site = load_site(site_file)
-    console.print(site_tree(site))
-    console.print(f"[green]{site_file}: valid[/] — {site_summary(site)}")
-
-
-@sites_app.command("schema")
-def sites_schema() -> None:
-    """Print the JSON Schema of site files."""
-    typer.echo(site_json_schema())
-
-
-@sites_app.command("load")
-@handles_errors
-def sites_load(site_file: SiteFileArg) -> None:
-    """Load a site file into the database (idempotent; meters are retired, never deleted)."""
-    site = load_site(site_file)
-    settings = settings_or_exit()
-    url = require_db_url(settings)
-
-    async def load() -> SyncReport:
-        async with connect(url, settings.db_connect_timeout_s) as conn:
-            await require_schema(conn)
-            return await sync_site(conn, site)
-
-    console.print(sync_summary(run_async(load())))
-
-
-@db_app.command("migrate")
-@handles_errors
-def db_migrate() -> None:
-    """Create or upgrade the schema (TimescaleDB when available, else plain PostgreSQL)."""
-    settings = settings_or_exit()
-    url = require_db_url(settings)
-
-    async def run() -> MigrationReport:
-        async with connect(url, settings.db_connect_timeout_s) as conn:
-            return await migrate_with(conn, settings)
-
-    report = run_async(run())
-    for step in report.applied:
-        console.print(f"applied {step}")
-    console.print(
-        f"schema at version {report.current_version} ({report.backend.value}), "
-        f"{len(report.applied)} migration(s) applied"
-    )
-
-
-@db_app.command("maintain")
-@handles_errors
-def db_maintain() -> None:
-    """Refresh rollups; on plain PostgreSQL also make partitions ahead and drop expired ones."""
-    settings = settings_or_exit()
-    url = require_db_url(settings)
-
-    async def run() -> MaintenanceReport:
-        async with connect(url, settings.db_connect_timeout_s) as conn:
-            await require_schema(conn)
-            return await maintain(
-                conn,
-                await installed_backend(conn),
-                retention_days=settings.retention_days,
-                partitions_ahead_days=settings.partitions_ahead_days,
-            )
-
-    report = run_async(run())
-    console.print(
-        f"rollup buckets refreshed: {report.rollup_buckets_refreshed}, partitions created: "
-        f"{report.partitions_created}, dropped: {', '.join(report.partitions_dropped) or 'none'}"
-    )
-
-
-@handles_errors
-def demo(
-    site_file: Annotated[
-        Path | None, typer.Option("--site", help="Site file (default: the settings' site_file).")
-    ] = None,
-    serve: Annotated[
-        bool,
-        typer.Option("--serve/--no-serve", help="Serve the API after the summary until Ctrl-C."),
-    ] = True,
-    host: Annotated[str | None, typer.Option("--host", help="Default: ENERGYHUB_API_HOST.")] = None,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            "--port", min=1, max=65535, help="Default: ENERGYHUB_API_PORT (if taken: any)."
-        ),
-    ] = None,
-    live_hours: Annotated[
-        float,
-        typer.Option("--live-hours", min=1, max=48, help="Simulated hours the scheduler runs."),
-    ] = 24.0,
-) -> None:
-    """The whole system on embedded defaults (private PostgreSQL and Mosquitto unless
-    ENERGYHUB_DB_URL / ENERGYHUB_MQTT_URL are set): simulate, ingest, forecast, plan, schedule,
-    summarize, then serve the API until Ctrl-C."""
-    settings = settings_or_exit()
-    path = site_file or settings.site_file
-    site = load_site(path)
-    options = DemoOptions(
-        serve, host or settings.api_host, port or settings.api_port, live_hours=live_hours
-    )
-    code = run_async(run_demo(settings, site, Path(path), console, options))
-    if code:
-        raise typer.Exit(code)
-
-
-@handles_errors
-def ingest(
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers",
-            min=1,
-            max=64,
-            help="Workers in the group (ENERGYHUB_INGEST_SUBSCRIPTION says how they split the "
-            "stream); without --worker-index, runs them all as child processes.",
-        ),
-    ] = 1,
-    worker_index: Annotated[
-        int | None,
-        typer.Option(
-            "--worker-index",
-            min=0,
-            help="Run only worker i of the --workers group (e.g. one compose replica).",
-        ),
-    ] = None,
-) -> None:
-    """Subscribe to the MQTT contract and store readings; Ctrl-C or SIGTERM stops cleanly."""
-    settings = settings_or_exit()
-    require_db_url(settings)
-    if not settings.mqtt_url:
-        raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
-    parse_mqtt_url(settings.mqtt_url)
-    if worker_index is not None and worker_index >= workers:
-        raise fail(
-            f"--worker-index {worker_index} is not a worker of a group of --workers {workers} "
-            f"(0 … {workers - 1})"
-        )
-    configure_logging(settings)
-    if worker_index is not None or workers == 1:
-        run_async(run_worker(settings, worker_index or 0, workers))
-    else:
-        run_async(run_workers(workers))
-
-
-ROLES_PANEL = "Long-running roles"
-"""`energyhub --help` groups the commands a deployment runs until stopped under this heading;
-tests/deploy/test_roles.py requires each of them in docker-compose.yml."""
-
-app.command("demo")(demo)  # in the order `energyhub --help` lists them
-app.command("plan")(plan_command)
-app.command("simulate")(simulate_command)
-app.command("record")(record_command)
-app.command("replay")(replay_command)
-app.command("ingest", rich_help_panel=ROLES_PANEL)(ingest)
-app.command("modbus", rich_help_panel=ROLES_PANEL)(modbus_command)
-app.command("devices")(devices_command)
-app.command("api", rich_help_panel=ROLES_PANEL)(api_command)
-app.add_typer(keys_app, name="keys")
-app.add_typer(plans_app, name="plans")
-app.add_typer(carbon_app, name="carbon")
-app.add_typer(grafana_app, name="grafana")
-app.command("scheduler", rich_help_panel=ROLES_PANEL)(scheduler_command)
-app.command("alerts", rich_help_panel=ROLES_PANEL)(alerts_command)
+    root = typer.main.get_command(app)
+    if not isinstance(root, LazyGroup):
+        raise TypeError(f"the energyhub app is a {type(root).__name__}, not a LazyGroup")
+    root.load_all()
+    return root

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.exceptions import TyperException
 
 from energyhub.config import Settings, load_settings
 from energyhub.errors import ConfigError, EnergyhubError
@@ -25,8 +25,25 @@ R = TypeVar("R")
 EXIT_BAD_INPUT = 2
 """Exit status for bad input: a site file, a CLI argument, a setting, an unreachable database."""
 
-console = Console()
-err_console = Console(stderr=True)
+NO_TERMINAL_WIDTH_COLUMNS = 120
+"""Width of tables and wrapped text when the output is no terminal (a log file, a pipe to `tee`):
+rich's own 80 broke the demo's tables; lines with a URL or a key are never wrapped at any width."""
+
+
+def output_width(stream: TextIO) -> int | None:
+    """None (rich follows the terminal, or COLUMNS) when there is one; else 120 columns."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return None
+    try:
+        if stream.isatty():
+            return None
+    except ValueError:  # a closed stream
+        pass
+    return NO_TERMINAL_WIDTH_COLUMNS
+
+
+console = Console(width=output_width(sys.stdout))
+err_console = Console(stderr=True, width=output_width(sys.stderr))
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -73,25 +90,3 @@ def require_db_url(settings: Settings) -> str:
     if not settings.db_url:
         raise fail("ENERGYHUB_DB_URL is not set: give the PostgreSQL URL (or run `energyhub demo`)")
     return settings.db_url
-
-
-class OneLineTyper(typer.Typer):
-    """A typer app whose usage errors (an unknown command or option, a missing argument, a value
-    out of range) are one line on stderr and exit status 2, like every other bad input."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
-        except TyperException as exc:  # click's usage errors and typer's own
-            context = getattr(exc, "ctx", None)
-            where = context.command_path if context is not None else ""
-            hint = f" (see `{where} --help`)" if where else ""
-            prefix = f"{where}: " if where else ""
-            fail(f"{prefix}{exc.format_message()}{hint}")
-            sys.exit(EXIT_BAD_INPUT)
-        except typer.Abort:
-            err_console.print("aborted")
-            sys.exit(130)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-        return code

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.tree import Tree
 
 from energyhub.sites import Building, Park, SiteFile
-from energyhub.store.sync import SyncReport
+
+if TYPE_CHECKING:  # store.sync reaches pandas, which `energyhub sites check` does not need
+    from energyhub.store.sync import SyncReport
 
 
 def _counts(owner: Park | Building) -> str:

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the services the tests talk to are up: PostgreSQL on 127.0.0.1:5432 (trust auth) and
-# Mosquitto on 127.0.0.1:1883, plus Node.js for the TimescaleDB (WebAssembly) test server and
+# Mosquitto on 127.0.0.1:1883, plus Node.js and the TimescaleDB (WebAssembly) test server of
+# tools/timescaledb-wasm (its npm package, pinned by package-lock.json, installed with `npm ci`) and
 # Chromium with chromedriver for the browser test of /ui.
 # Uses the distribution's own tools; installs the Debian packages where they are missing.
 # `services.sh install` only installs what is missing (the demo starts private servers itself);
 # `services.sh bench` also installs wrk, the HTTP load generator of bench/api.py.
 set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -57,6 +59,15 @@ command -v mosquitto_sub >/dev/null || apt_install mosquitto-clients
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
   echo "services: installing Node.js"
   apt_install nodejs npm
+fi
+
+# The TimescaleDB test server's npm package, exactly as package-lock.json pins it; again only when
+# the lock file changed since the last install.
+tsdb="$repo/tools/timescaledb-wasm"
+if ! cmp -s "$tsdb/package-lock.json" "$tsdb/node_modules/.energyhub-installed.json"; then
+  echo "services: installing the TimescaleDB test server (npm ci in tools/timescaledb-wasm)"
+  (cd "$tsdb" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  cp "$tsdb/package-lock.json" "$tsdb/node_modules/.energyhub-installed.json"
 fi
 
 # Headless Chromium and its WebDriver for the /ui browser test (tests/api/test_ui_browser.py).

@@ -287,19 +287,28 @@ async def _serve(
     port = available_port(options.host, options.port)
     async with serving(settings, options.host, port) as (url, ui):
         console.rule("serving")
-        console.print(f"API       {url}   (GET /health answers without a key)")
-        console.print(f"docs      {url}/docs")
-        if ui:
-            console.print(f"plan UI   {url}/ui")
-        console.print(f"admin key {token}   (key {key.id} of {key.site_id}, shown once)")
-        console.print(f'try       curl -H "Authorization: Bearer {token}" {url}/sites')
-        for draft in (p.record for p in plans if p.record.status == "draft"):
-            console.print(
-                f"plan #{draft.id} ({draft.level} {draft.site_id}) awaits an operator: "
-                f"POST {url}/plans/{draft.id}/approve"
-            )
+        print_serving(console, url, ui, f"{key.id} of {key.site_id}", token, plans)
         console.print("Ctrl-C stops the API, the broker and the database", style="bold")
         await asyncio.Event().wait()  # until cancelled
+
+
+def print_serving(
+    console: Console, url: str, ui: bool, key: str, token: str, plans: list[LevelPlan]
+) -> None:
+    """Where the API is and how to call it; soft-wrapped, so that no width breaks a URL or the key
+    in a terminal, a log file or `tee` (copy and paste gets the whole line)."""
+    lines = [f"API       {url}   (GET /health answers without a key)", f"docs      {url}/docs"]
+    if ui:
+        lines.append(f"plan UI   {url}/ui")
+    lines.append(f"admin key {token}   (key {key}, shown once)")
+    lines.append(f'try       curl -H "Authorization: Bearer {token}" {url}/sites')
+    lines.extend(
+        f"plan #{draft.id} ({draft.level} {draft.site_id}) awaits an operator: "
+        f"POST {url}/plans/{draft.id}/approve"
+        for draft in (p.record for p in plans if p.record.status == "draft")
+    )
+    for line in lines:
+        console.print(line, soft_wrap=True)
 
 
 def _local(when: datetime, site: SiteFile) -> str:

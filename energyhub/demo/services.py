@@ -44,12 +44,16 @@ async def demo_services(settings: Settings, console: Console) -> AsyncIterator[D
         else:
             with console.status("starting a private PostgreSQL (no ENERGYHUB_DB_URL set)"):
                 db_url = (await stack.enter_async_context(embedded_postgres())).url
-            console.print(f"private PostgreSQL at {db_url} (removed when the demo ends)")
+            console.print(
+                f"private PostgreSQL at {db_url} (removed when the demo ends)", soft_wrap=True
+            )
         if mqtt_url:
             console.print("MQTT broker: ENERGYHUB_MQTT_URL")
         else:
             mqtt_url = await stack.enter_async_context(embedded_mosquitto())
-            console.print(f"private Mosquitto at {mqtt_url} (removed when the demo ends)")
+            console.print(
+                f"private Mosquitto at {mqtt_url} (removed when the demo ends)", soft_wrap=True
+            )
         yield DemoServices(db_url, mqtt_url)
 
 

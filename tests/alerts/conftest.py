@@ -9,7 +9,7 @@ import hmac
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +26,6 @@ from energyhub.ingest.worker import IngestWorker
 from energyhub.scheduler.clock import SystemClock
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.db import connect
-from energyhub.store.migrations import migrate
-from energyhub.store.sync import sync_site
 
 BROKER_HOST, BROKER_PORT = "127.0.0.1", 1883
 SECRET = "s3cret"  # noqa: S105  (a test's webhook secret)
@@ -87,11 +85,9 @@ def prefix() -> str:
 
 
 @pytest.fixture
-async def site_db(pg_url: str) -> str:
-    async with connect(pg_url) as conn:
-        await migrate(conn)
-        await sync_site(conn, small_site())
-    return pg_url
+async def site_db(site_database: Callable[[SiteFile | None], Awaitable[str]]) -> str:
+    """A migrated database with the small site loaded (a copy of a template)."""
+    return await site_database(small_site())
 
 
 def alert_settings(db_url: str, prefix: str, **overrides: Any) -> Settings:

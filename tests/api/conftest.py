@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,10 +14,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 from fastapi import FastAPI
-from psycopg import sql
 
 from energyhub.api.access_cache import AccessCache
 from energyhub.api.app import create_app
@@ -34,6 +31,7 @@ from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
+from tests.conftest import DROPPER, CloneDatabase, DatabaseTemplates
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_FILE = REPO / "examples" / "expo-park.yaml"
@@ -41,7 +39,6 @@ START = datetime(2026, 11, 20, tzinfo=UTC)
 MINUTES = 24 * 60
 KEY_SITES = ("shanghai", "b01", "acme-bio")
 PLAN_SITES = (("building", "b01"), ("building", "b02"), ("park", "expo"))
-ADMIN_URL = os.environ.get("ENERGYHUB_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -140,24 +137,20 @@ async def build_world(url: str) -> World:
 
 
 @pytest.fixture
-async def world(pg_url: str) -> World:
-    """A world of its own, for tests that change it."""
-    return await build_world(pg_url)
+async def world(clone_database: CloneDatabase[World]) -> World:
+    """A world of its own, for tests that change it (a copy of a template built once)."""
+    url, built = await clone_database("api:world", build_world)
+    return dataclasses.replace(built, url=url)
 
 
 @pytest.fixture(scope="module")
-def shared_world() -> Iterator[World]:
+def shared_world(database_templates: DatabaseTemplates) -> Iterator[World]:
     """One world for a module whose tests only read (a module overrides `world` with it)."""
-    name = f"eh_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    name, url, built = asyncio.run(database_templates.clone("api:world", build_world))
     try:
-        yield asyncio.run(build_world(ADMIN_URL.rpartition("/")[0] + "/" + name))
+        yield dataclasses.replace(built, url=url)
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        DROPPER.drop(name)
 
 
 def settings_for(url: str, **overrides: object) -> Settings:

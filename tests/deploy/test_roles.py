@@ -23,7 +23,7 @@ import pytest
 from energyhub.alerts.notify import AlertEvent, MqttNotifier, alert_topic
 from energyhub.alerts.store import AlertRow
 from energyhub.api.routes.health import _broker_reachable
-from energyhub.cli import ROLES_PANEL, app
+from energyhub.cli import COMMANDS, ROLES_PANEL
 from energyhub.config import Settings
 from energyhub.ingest.mapping import DeviceKey, MeterMap, MeterRef
 from energyhub.ingest.partition import Membership, subscriptions
@@ -39,11 +39,7 @@ from tests.deploy.test_mosquitto import _receive_until as receive_until
 
 
 def long_running_roles() -> list[str]:
-    return sorted(
-        str(command.name)
-        for command in app.registered_commands
-        if command.rich_help_panel == ROLES_PANEL
-    )
+    return sorted(command.name for command in COMMANDS if command.panel == ROLES_PANEL)
 
 
 ROLES = long_running_roles()

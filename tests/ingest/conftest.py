@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,8 @@ import pytest
 
 from energyhub.config import Settings
 from energyhub.ingest.worker import IngestWorker
-from energyhub.sites import load_site
+from energyhub.sites import SiteFile, load_site
 from energyhub.store.db import connect
-from energyhub.store.migrations import migrate
-from energyhub.store.sync import sync_site
 from tests.support.broker import Broker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,12 +47,11 @@ def prefix() -> str:
 
 
 @pytest.fixture
-async def site_db(pg_url: str, example_site_path: Path) -> str:
-    """A migrated database with the example site loaded."""
-    async with connect(pg_url) as conn:
-        await migrate(conn)
-        await sync_site(conn, load_site(example_site_path))
-    return pg_url
+async def site_db(
+    site_database: Callable[[SiteFile | None], Awaitable[str]], example_site_path: Path
+) -> str:
+    """A migrated database with the example site loaded (a copy of a template)."""
+    return await site_database(load_site(example_site_path))
 
 
 @asynccontextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -11,18 +11,18 @@ from psycopg import AsyncConnection
 
 from energyhub.plans import store
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
-from energyhub.sites import load_site, parse_site
+from energyhub.sites import SiteFile, load_site, parse_site
 from energyhub.store.db import connect
-from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from tests.api.conftest import SITE_FILE, solved
 
 
 @pytest.fixture
-async def conn(pg_url: str) -> AsyncIterator[AsyncConnection]:
-    async with connect(pg_url) as connection:
-        await migrate(connection)
-        await sync_site(connection, load_site(SITE_FILE))
+async def conn(
+    site_database: Callable[[SiteFile | None], Awaitable[str]],
+) -> AsyncIterator[AsyncConnection]:
+    """A migrated database with the example site (a copy of a template)."""
+    async with connect(await site_database(load_site(SITE_FILE))) as connection:
         yield connection
 
 

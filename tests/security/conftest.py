@@ -11,7 +11,7 @@ from energyhub.sites import load_site
 from energyhub.store.db import connect
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
-from tests.conftest import REPO
+from tests.conftest import REPO, CloneDatabase
 
 SITE_FILE = REPO / "examples" / "expo-park.yaml"
 
@@ -23,10 +23,16 @@ class KeyedDatabase:
     """The city admin's key."""
 
 
-@pytest.fixture
-async def keyed_db(pg_url: str) -> KeyedDatabase:
-    async with connect(pg_url) as conn:
+async def _build(url: str) -> str:
+    async with connect(url) as conn:
         await migrate(conn)
         await sync_site(conn, load_site(SITE_FILE))
         _, token = await create_key(conn, "admin", "shanghai", "security test")
-    return KeyedDatabase(pg_url, token)
+    return token
+
+
+@pytest.fixture
+async def keyed_db(clone_database: CloneDatabase[str]) -> KeyedDatabase:
+    """A copy of a template: migrated, the example site loaded, the admin key created."""
+    url, token = await clone_database("security:example-site+admin-key", _build)
+    return KeyedDatabase(url, token)

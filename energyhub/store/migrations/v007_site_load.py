@@ -16,7 +16,6 @@ from psycopg import AsyncConnection
 
 from energyhub.store.db import Backend
 from energyhub.store.migrations.base import Migration, MigrationContext
-from energyhub.store.siteload import sync_members
 
 TABLES = [
     """CREATE TABLE site_load_members (
@@ -154,6 +153,10 @@ async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
         statements.append("CREATE TABLE rollup_dirty (bucket timestamptz PRIMARY KEY)")
     for statement in statements:
         await conn.execute(statement)
+    # Imported here: it reaches pandas (store.queries), which the processes that only check the
+    # schema version (an ingest worker) must not carry.
+    from energyhub.store.siteload import sync_members
+
     await sync_members(conn)
 
 
