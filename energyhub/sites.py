@@ -110,6 +110,11 @@ class GridConnection(Model):
     )
     export_price_cny_per_kwh: NonNegative = 0.0
     demand_charge_cny_per_kw: NonNegative = 0.0
+    demand_billing: Literal["monthly", "daily"] = Field(
+        default="monthly",
+        description="monthly: the demand charge is billed on the month's peak (local month), so "
+        "a plan pays only for raising the month-to-date peak; daily: on each plan's own peak.",
+    )
 
 
 class GasSupply(Model):

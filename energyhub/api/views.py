@@ -9,10 +9,11 @@ import pandas as pd
 
 from energyhub.api.schemas.plans import (
     ActualStepPublic,
+    DaySavingsPublic,
     PlanActualPublic,
     PlanPublic,
-    SocPublic,
 )
+from energyhub.plans.actual import PlanVsActual
 from energyhub.plans.store import PlanRecord
 
 
@@ -59,42 +60,26 @@ def frame_csv(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or value != value else float(value)  # NaN != NaN
-
-
-def actual_public(record: PlanRecord, frame: pd.DataFrame, zone: ZoneInfo) -> PlanActualPublic:
-    """Plan vs actual rows as the response, with the horizon's planned and metered import kWh."""
-    hours = record.step_s / 3600
-    batteries = [
-        c.removeprefix("planned_soc_pct:")
-        for c in frame.columns
-        if c.startswith("planned_soc_pct:")
+def actual_public(result: PlanVsActual, zone: ZoneInfo) -> PlanActualPublic:
+    """Plan vs actual as the response, times in the site's zone, with the horizon's planned and
+    metered net import kWh."""
+    hours = result.step_s / 3600
+    data = result.model_dump(exclude={"steps", "step_details", "days"})
+    steps = [
+        ActualStepPublic.model_validate({**s.model_dump(), "ts": s.ts.astimezone(zone)})
+        for s in result.step_details
     ]
-    steps = []
-    for ts, row in zip(frame.index, frame.to_dict("records"), strict=True):
-        soc = [
-            SocPublic(
-                asset_id=b,
-                planned_soc_pct=_number(row[f"planned_soc_pct:{b}"]),
-                actual_soc_pct=_number(row[f"actual_soc_pct:{b}"]),
-            )
-            for b in batteries
-        ]
-        values = {
-            k: _number(row[k])
-            for k in ("planned_import_kw", "actual_import_kw", "planned_pv_kw", "actual_pv_kw")
-        }
-        steps.append(
-            ActualStepPublic(
-                ts=pd.Timestamp(ts).tz_convert(zone).to_pydatetime(), soc=soc, **values
-            )
+    days = [
+        DaySavingsPublic.model_validate(
+            {**d.model_dump(exclude={"steps"}), "compared_steps": d.steps}
         )
+        for d in result.days
+    ]
     return PlanActualPublic(
-        plan_id=record.id,
-        site_id=record.site_id,
-        step_s=record.step_s,
-        planned_import_kwh=float(frame["planned_import_kw"].fillna(0).sum() * hours),
-        actual_import_kwh=float(frame["actual_import_kw"].fillna(0).sum() * hours),
+        **data,
+        compared_steps=result.steps,
+        planned_import_kwh=sum(s.planned_import_kw or 0.0 for s in result.step_details) * hours,
+        actual_import_kwh=sum(s.actual_import_kw or 0.0 for s in result.step_details) * hours,
+        days=days,
         steps=steps,
     )

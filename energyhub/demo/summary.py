@@ -10,7 +10,7 @@ from rich.table import Table
 
 from energyhub.demo.live import SiteActual
 from energyhub.demo.planning import LevelPlan
-from energyhub.scheduler.actual import Account
+from energyhub.plans.actual import Account
 
 CARRIERS = ("heat", "cooling", "gas", "pv")
 

@@ -196,11 +196,13 @@ async def get_schedule(
 async def get_actual(
     plan_id: PlanPath, conn: ConnDep, key: CurrentKey, state: StateDep
 ) -> PlanActualPublic:
-    """Planned vs metered import, PV and battery SOC per step, from stored readings."""
+    """Planned vs metered net import, PV and storage SOC (end of step) per step, and the
+    planned, metered and baseline bills with the realized savings, in total and per day."""
     record, zone = await _plan_in_scope(conn, key, plan_id)
-    schedule = await _schedule(conn, record)
-    frame = await plan_vs_actual(conn, state.backend, record, schedule, state.site)
-    return actual_public(record, frame, zone)
+    if record.status not in WITH_SCHEDULE:
+        raise PlanStateError(record.id, record.status, "compare", list(WITH_SCHEDULE))
+    result = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
+    return actual_public(result, zone)
 
 
 async def _decide(

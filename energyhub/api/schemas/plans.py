@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -90,26 +90,70 @@ class SchedulePublic(BaseModel):
 
 
 class SocPublic(BaseModel):
+    """A storage's state of charge at the end of the step, planned and metered."""
+
     asset_id: str
     planned_soc_pct: float | None
     actual_soc_pct: float | None
+    planned_kwh: float | None
+    actual_kwh: float | None
 
 
 class ActualStepPublic(BaseModel):
     ts: datetime
-    planned_import_kw: float | None
-    actual_import_kw: float | None
+    controlled: bool = Field(description="A setpoint of this plan was sent for the step.")
+    import_price_cny_per_kwh: float
+    planned_import_kw: float | None = Field(description="Planned net import (import − export).")
+    actual_import_kw: float | None = Field(description="Metered net import.")
+    baseline_import_kw: float | None = Field(description="Metered import with storage idle.")
     planned_pv_kw: float | None
     actual_pv_kw: float | None
     soc: list[SocPublic]
 
 
-class PlanActualPublic(BaseModel):
-    """Planned vs metered per step: import (the site's electricity meters), PV and battery SOC."""
+class AccountPublic(BaseModel):
+    """Energy, cost and CO₂ over the compared steps, billed as the site is."""
+
+    import_kwh: float
+    export_kwh: float
+    peak_import_kw: float
+    month_peak_kw: float = Field(description="Month-to-date peak the steps start from.")
+    gas_kwh: float
+    energy_cny: float
+    demand_cny: float = Field(description="Demand charge on the rise above month_peak_kw.")
+    gas_cny: float
+    carbon_cny: float
+    total_cny: float
+    co2_kg: float
+
+
+class ComparisonPublic(BaseModel):
+    compared_steps: int
+    planned: AccountPublic
+    actual: AccountPublic
+    baseline: AccountPublic
+    savings_cny: float = Field(description="Baseline minus actual cost.")
+    savings_co2_kg: float = Field(description="Baseline minus actual CO₂.")
+    stored_change_kwh: float
+
+
+class DaySavingsPublic(ComparisonPublic):
+    day: date = Field(description="Local date of the site.")
+
+
+class PlanActualPublic(ComparisonPublic):
+    """A plan against the meters: accounts over the steps it controlled (or, if none, every
+    metered step), per local day, and per step (import, PV, storage SOC at the step's end)."""
 
     plan_id: int
     site_id: str
+    level: str
+    status: str
     step_s: int
-    planned_import_kwh: float
-    actual_import_kwh: float
+    basis: Literal["controlled", "metered"]
+    planned_savings_cny: float | None
+    planned_savings_co2_kg: float | None
+    planned_import_kwh: float = Field(description="Planned net import over the whole horizon.")
+    actual_import_kwh: float = Field(description="Metered net import over the whole horizon.")
+    days: list[DaySavingsPublic]
     steps: list[ActualStepPublic]

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
@@ -28,7 +29,7 @@ from energyhub.api.ui.auth import Form, UiKey, same_origin
 from energyhub.api.ui.figures import load_chart, plan_charts
 from energyhub.api.ui.render import HtmlRoute, page
 from energyhub.plans import store
-from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
 from energyhub.plans.store import PlanRecord, PlanStatus
 from energyhub.store.queries import site_series_rows
@@ -155,17 +156,24 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
     """Status, cost and CO2 vs baseline, and charts of dispatch, SOC and import vs the limit."""
     record, zone = await _plan(conn, key, plan_id)
     charts: dict[str, Any] = {}
+    actual: PlanVsActual | None = None
     if record.status in WITH_SCHEDULE:
         schedule = await store.plan_steps(conn, plan_id)
         if not schedule.empty:
-            actual = await plan_vs_actual(conn, state.backend, record, schedule, state.site)
-            charts = plan_charts(record, schedule, state.site, zone, actual["actual_import_kw"])
+            actual = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
+            metered = pd.Series(
+                [s.actual_import_kw for s in actual.step_details],
+                index=pd.DatetimeIndex([s.ts for s in actual.step_details]),
+                dtype="float64",
+            )
+            charts = plan_charts(record, schedule, state.site, zone, metered)
     return page(
         "plan.html",
         key=key,
         plan=record,
         zone=zone,
         charts=charts,
+        actual=actual,
         terms=_cost_terms(record),
         operator=key.allows("operator"),
     )
