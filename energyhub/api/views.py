@@ -12,9 +12,11 @@ from energyhub.api.schemas.plans import (
     DaySavingsPublic,
     PlanActualPublic,
     PlanPublic,
+    VsBaselinePublic,
 )
 from energyhub.plans.actual import PlanVsActual
 from energyhub.plans.store import PlanRecord
+from energyhub.plans.verdict import verdict
 
 
 def _local(ts: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -35,6 +37,8 @@ def plan_public(record: PlanRecord, zone: ZoneInfo) -> PlanPublic:
         co2_kg=record.co2_kg,
         baseline_cost_cny=record.baseline.get("cost_cny"),
         baseline_co2_kg=record.baseline.get("co2_kg"),
+        vs_baseline=_vs_baseline(record),
+        month_peak_kw=record.baseline.get("month_peak_kw", {}),
         solver=record.solver,
         inputs_hash=record.inputs_hash,
         warnings=record.warnings,
@@ -48,6 +52,20 @@ def plan_public(record: PlanRecord, zone: ZoneInfo) -> PlanPublic:
         rejected_at=_local(record.rejected_at, zone),
         rejected_reason=record.rejected_reason,
         superseded_by=record.superseded_by,
+    )
+
+
+def _vs_baseline(record: PlanRecord) -> VsBaselinePublic | None:
+    found = verdict(record)
+    if found is None:
+        return None
+    return VsBaselinePublic(
+        delta_cost_cny=found.cost.delta,
+        delta_cost_pct=found.cost.pct,
+        delta_co2_kg=found.co2.delta,
+        delta_co2_pct=found.co2.pct,
+        cost_worse_because=found.cost.worse,
+        co2_worse_because=found.co2.worse,
     )
 
 

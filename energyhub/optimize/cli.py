@@ -41,6 +41,10 @@ def _summary(result: Plan) -> Table:
             f"{term} CNY", f"{value:,.2f}", f"{result.baseline.cost_cny.get(term, 0):,.2f}"
         )
     table.add_row("total CNY", f"{result.objective_cny:,.2f}", f"{result.baseline.total_cny:,.2f}")
+    for node, kw in result.month_peak_kw.items():
+        peak = result.scalars.get(f"{node}:peak_import_kw")
+        shown = "—" if peak is None else f"{peak:,.1f}"
+        table.add_row(f"{node} peak kW (month so far {kw:,.1f})", shown, "")
     table.add_row("CO₂ kg", f"{result.co2_kg:,.1f}", f"{result.baseline.co2_kg:,.1f}")
     return table
 
@@ -72,6 +76,16 @@ def plan_command(
     max_iterations: Annotated[
         int, typer.Option("--max-iterations", min=1, help="Decomposed: iteration bound.")
     ] = 150,
+    month_peak_kw: Annotated[
+        float,
+        typer.Option(
+            "--month-peak-kw",
+            min=0.0,
+            help="Month-to-date peak import (kW) of the plan's connection(s): under monthly "
+            "demand billing only the rise above it is charged. Inputs column "
+            "<grid node>:month_peak_kw wins.",
+        ),
+    ] = 0.0,
     compare_central: Annotated[
         bool,
         typer.Option("--compare-central", help="Decomposed: also solve centrally, report the gap."),
@@ -81,7 +95,7 @@ def plan_command(
     options = DecomposeOptions(time_limit_s, max_iterations, workers=workers, progress=True)
     asked: dict[str, Any] = {
         "level": level, "site_id": site_id, "carbon_cap_kg": carbon_cap_kg,
-        "time_limit_s": time_limit_s, "mip_gap": mip_gap,
+        "time_limit_s": time_limit_s, "mip_gap": mip_gap, "month_peak_kw": month_peak_kw,
     }  # fmt: skip
     with _reported(as_json):
         result = plan(site, inputs, method=method, options=options, **asked)

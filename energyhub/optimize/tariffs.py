@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.optimize.errors import PlanInputError
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.sites import GridConnection
 
 MONTH_PEAK_QUANTITY = "month_peak_kw"
@@ -106,6 +107,15 @@ def demand_cny(grid: GridConnection, peak_kw: float, month_peak_kw: float) -> fl
     if grid.demand_billing == "daily":
         return grid.demand_charge_cny_per_kw * peak_kw
     return grid.demand_charge_cny_per_kw * max(peak_kw - month_peak_kw, 0.0)
+
+
+def month_peak_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:
+    """The month-to-date peak the plan of the connection at `node` starts from: its inputs column
+    (first step), 0 without one or under daily billing."""
+    column = inputs.get(month_peak_column(node))
+    if grid.demand_billing == "daily" or column is None or not len(column):
+        return 0.0
+    return float(column[0])
 
 
 def month_peak_column(node: str) -> str:

@@ -20,11 +20,13 @@ from energyhub.errors import ConfigError
 from energyhub.optimize import PlanError, plan
 from energyhub.optimize.forecast import ForecastError, ForecastOptions
 from energyhub.optimize.scope import Level, resolve_scope
+from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import SiteFile
+from energyhub.store.billing import month_peak_kw
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
 
@@ -119,6 +121,10 @@ async def replan(
             conn, backend, site, scope, steps, config.history, config.forecast
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
+        peak = await month_peak_kw(conn, scope.id, start, site.tz)  # billed so far this month
+        column = month_peak_column(scope.grid_node)
+        forecast.frame[column] = peak
+        forecast.methods[column] = "metered: highest 15-min import this month (site_load_15m)"
         result = await asyncio.to_thread(
             plan,
             with_initial_soc(site, soc.fractions),

@@ -210,3 +210,31 @@ def test_decomposed_park_plan_reports_iterations_gap_workers(files: tuple[Path, 
     assert payload["lower_bound_cny"] <= payload["central"]["objective_cny"] + 1e-6
     assert payload["gap_to_central"] >= -1e-6
     assert payload["carbon_cap_kg"] == 1e6
+
+
+def test_month_peak_kw_bills_only_the_rise(files: tuple[Path, Path]) -> None:
+    """A month-to-date peak above anything the day can draw: no demand charge in plan or baseline;
+    without the option the whole peak is billed (40 CNY/kW)."""
+    site, csv = files
+    args = ("--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p", "--json")
+    code, stdout, _ = _run(*args, "--month-peak-kw", "1000")
+    assert code == 0
+    payload = json.loads(stdout)
+    assert payload["month_peak_kw"] == {"p": 1000.0}
+    assert payload["cost_cny"]["demand"] == pytest.approx(0.0, abs=1e-6)
+    assert payload["baseline"]["cost_terms_cny"]["demand"] == pytest.approx(0.0)
+    code, stdout, _ = _run(*args)
+    whole = json.loads(stdout)
+    assert whole["month_peak_kw"] == {"p": 0.0}
+    peak = whole["scalars"]["p:peak_import_kw"]
+    assert whole["cost_cny"]["demand"] == pytest.approx(40 * peak, rel=1e-9)
+
+
+def test_a_negative_month_peak_exits_2(files: tuple[Path, Path]) -> None:
+    site, csv = files
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p",
+        "--month-peak-kw", "-5",
+    )  # fmt: skip
+    assert code == 2
+    assert "--month-peak-kw" in stderr

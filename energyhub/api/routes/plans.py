@@ -29,11 +29,13 @@ from energyhub.api.scope import site_access, subtree
 from energyhub.api.views import actual_public, frame_csv, plan_public
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import check_inputs, read_inputs
-from energyhub.optimize.scope import resolve_scope
+from energyhub.optimize.scope import resolve_scope, resolve_scopes
+from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.store.billing import month_peak_kw
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
@@ -98,6 +100,18 @@ def _check(state: StateDep, body: PlanCreate, frame: pd.DataFrame) -> timedelta:
     return timedelta(hours=table.dt_h)
 
 
+async def _with_month_peaks(
+    conn: AsyncConnection, state: StateDep, body: PlanCreate, frame: pd.DataFrame
+) -> None:
+    """Each connection's month-to-date metered peak, unless the inputs give it: the demand charge
+    of a monthly bill is paid only on raising it."""
+    start = frame.index[0].to_pydatetime()
+    for scope in resolve_scopes(state.site, body.level, body.site_id):
+        column = month_peak_column(scope.grid_node)
+        if column not in frame.columns:
+            frame[column] = await month_peak_kw(conn, scope.id, start, state.site.tz)
+
+
 @router.post(
     "",
     status_code=202,
@@ -118,6 +132,8 @@ async def create_plan(
     frame = _inputs(body)
     step = _check(state, body, frame)
     start = frame.index[0].to_pydatetime()
+    digest = store.inputs_hash(frame)
+    await _with_month_peaks(conn, state, body, frame)
     record = await store.create_pending(
         conn,
         level=body.level,
@@ -126,7 +142,7 @@ async def create_plan(
         horizon_end=(frame.index[-1] + step).to_pydatetime(),
         step_s=int(step.total_seconds()),
         inputs_ref="api",
-        inputs_hash=store.inputs_hash(frame),
+        inputs_hash=digest,
         created_by=f"key:{key.id}",
     )
     limit = body.time_limit_s or state.settings.api_plan_time_limit_s

@@ -42,6 +42,17 @@ class PlanReject(BaseModel):
     reason: Text = Field(examples=["the demand forecast misses the trade fair"])
 
 
+class VsBaselinePublic(BaseModel):
+    """The plan against its baseline: Δ = plan − baseline, and why it is worse if it is."""
+
+    delta_cost_cny: float
+    delta_cost_pct: float | None
+    delta_co2_kg: float
+    delta_co2_pct: float | None
+    cost_worse_because: str | None
+    co2_worse_because: str | None
+
+
 class PlanPublic(BaseModel):
     """A stored plan; `status` pending means the solve is still running."""
 
@@ -57,6 +68,13 @@ class PlanPublic(BaseModel):
     co2_kg: float | None
     baseline_cost_cny: float | None
     baseline_co2_kg: float | None
+    vs_baseline: VsBaselinePublic | None = Field(
+        description="Plan − baseline (negative saves); absent until solved."
+    )
+    month_peak_kw: dict[str, float] = Field(
+        description="Month-to-date peak import each connection started from (monthly demand "
+        "billing: the demand charge is paid only on raising it)."
+    )
     solver: dict[str, Any]
     inputs_hash: str | None
     warnings: list[str]

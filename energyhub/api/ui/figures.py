@@ -180,12 +180,20 @@ def plan_charts(
     baseline_cost = record.baseline.get("cost_cny")
     if record.objective_cny is not None and baseline_cost is not None:
         bars = [
-            Bar("plan", record.objective_cny, "#1f77b4"),
+            Bar(
+                "plan",
+                record.objective_cny,
+                "#d62728" if record.objective_cny > baseline_cost else "#1f77b4",
+            ),
             Bar("baseline", baseline_cost, "#999"),
         ]
         charts["cost"] = bar_chart("cost", "Cost vs baseline (CNY)", bars, unit="CNY")
     baseline_co2 = record.baseline.get("co2_kg")
     if record.co2_kg is not None and baseline_co2 is not None:
-        bars = [Bar("plan", record.co2_kg, "#2ca02c"), Bar("baseline", baseline_co2, GREY)]
+        worse = record.co2_kg > baseline_co2
+        bars = [
+            Bar("plan", record.co2_kg, "#d62728" if worse else "#2ca02c"),
+            Bar("baseline", baseline_co2, GREY),
+        ]
         charts["co2"] = bar_chart("co2", "CO2 vs baseline (kg CO2)", bars, unit="kg CO2")
     return charts

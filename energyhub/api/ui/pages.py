@@ -32,6 +32,7 @@ from energyhub.plans import store
 from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
 from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.plans.verdict import grouped_warnings, verdict
 from energyhub.store.queries import site_series_rows
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
@@ -132,7 +133,16 @@ async def plan_list(
     records, zone = await scoped_plans(conn, key, site_id, status, before_id, PAGE_SIZE)
     more = records[-1].id if len(records) == PAGE_SIZE else None
     filters = {"site_id": site_id, "status": status}
-    return page("plans.html", key=key, plans=records, zone=zone, more=more, filters=filters)
+    verdicts = {r.id: verdict(r) for r in records}
+    return page(
+        "plans.html",
+        key=key,
+        plans=records,
+        verdicts=verdicts,
+        zone=zone,
+        more=more,
+        filters=filters,
+    )
 
 
 async def _plan(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[PlanRecord, ZoneInfo]:
@@ -174,6 +184,8 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
         zone=zone,
         charts=charts,
         actual=actual,
+        verdict=verdict(record),
+        warnings=grouped_warnings(record.warnings),
         terms=_cost_terms(record),
         operator=key.allows("operator"),
     )
