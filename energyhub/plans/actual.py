@@ -13,6 +13,7 @@ pages, the CLI and the demo use.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
@@ -25,6 +26,7 @@ from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
 from energyhub.plans.metered import Storage, actual_frame, compared_frame, planned_frame, storages
 from energyhub.plans.operations import plan_inputs
+from energyhub.plans.realized import Realized, combined, realize
 from energyhub.plans.store import PlanRecord, get_plan, plan_steps
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -94,6 +96,9 @@ EMPTY = Comparison(
 
 class DaySavings(Comparison):
     day: date = Field(description="Local date of the site.")
+    realized: Realized | None = Field(
+        default=None, description="Against the counterfactual on metered demand (see realized)."
+    )
 
 
 class PlanVsActual(Comparison):
@@ -109,6 +114,10 @@ class PlanVsActual(Comparison):
         description="The plan's own expectation over its whole horizon (baseline − objective)."
     )
     planned_savings_co2_kg: float | None
+    realized: Realized | None = Field(
+        description="Counterfactual (rules on metered demand), realized savings, perfect "
+        "foresight and capture ratio over the compared steps; None without two metered steps."
+    )
     days: list[DaySavings]
     step_details: list[StepActual]
 
@@ -149,21 +158,23 @@ KINDS = ("planned", "actual", "baseline")
 
 def _days_of(
     frame: pd.DataFrame, scope: Scope, site: SiteFile, dt_h: float, month_peak_kw: float
-) -> dict[date, Comparison]:
-    """Per local day; under monthly billing each day starts from the peak of the month so far."""
+) -> dict[date, tuple[Comparison, pd.DataFrame, float]]:
+    """Per local day: its accounts, its steps and the metered month-to-date peak it starts from;
+    under monthly billing each day starts from the peak of the month so far."""
     local = pd.DatetimeIndex(frame.index).tz_convert(site.tz)
     peaks = dict.fromkeys(KINDS, month_peak_kw)
     month: tuple[int, int] | None = None
-    out: dict[date, Comparison] = {}
+    out: dict[date, tuple[Comparison, pd.DataFrame, float]] = {}
     dates = np.asarray(local.date)
     for day in sorted(set(dates)):
         part = frame[dates == day]
         if month is not None and month != (day.year, day.month):
             peaks = dict.fromkeys(KINDS, 0.0)  # a new month's bill
         month = (day.year, day.month)
-        out[day] = _compare(part, scope, dt_h, peaks)
+        found = _compare(part, scope, dt_h, peaks)
+        out[day] = (found, part, peaks["actual"])
         for kind in KINDS:
-            peaks[kind] = max(peaks[kind], getattr(out[day], kind).peak_import_kw)
+            peaks[kind] = max(peaks[kind], getattr(found, kind).peak_import_kw)
     return out
 
 
@@ -181,18 +192,46 @@ def compare_parts(parts: Sequence[Part], dt_h: float, peaks: dict[str, float]) -
     )
 
 
-def days_of_parts(
-    parts: Sequence[Part], site: SiteFile, dt_h: float, peaks: dict[str, float]
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where realized figures are read from: the store, the site file, the plans' inputs."""
+
+    conn: AsyncConnection
+    backend: Backend
+    site: SiteFile
+    inputs: pd.DataFrame
+    foresight: bool = True
+
+
+async def days_of_parts(
+    parts: Sequence[Part], dt_h: float, peaks: dict[str, float], sources: Sources
 ) -> list[DaySavings]:
-    """Per local day, every connection's accounts summed."""
-    by_day: dict[date, list[Comparison]] = {}
+    """Per local day, every connection's accounts and realized figures summed."""
+    by_day: dict[date, list[tuple[Comparison, Realized | None]]] = {}
     for scope, frame in parts:
-        days = _days_of(frame, scope, site, dt_h, peaks.get(scope.grid_node, 0.0))
-        for day, comparison in days.items():
-            by_day.setdefault(day, []).append(comparison)
+        days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0))
+        for day, (comparison, steps, peak) in days.items():
+            realized = await realize(
+                sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, peak,
+                foresight=sources.foresight,
+            )  # fmt: skip
+            by_day.setdefault(day, []).append((comparison, realized))
     return [
-        DaySavings(day=day, **_combine(found).model_dump()) for day, found in sorted(by_day.items())
+        DaySavings(
+            day=day,
+            realized=combined([r for _, r in found]),
+            **_combine([c for c, _ in found]).model_dump(),
+        )
+        for day, found in sorted(by_day.items())
     ]
+
+
+def over_days(days: Sequence[DaySavings]) -> Realized | None:
+    """The days' realized figures summed (None if any day has none)."""
+    if not days or any(d.realized is None for d in days):
+        return None
+    total = combined([d.realized for d in days])
+    return None if total is None else total.model_copy(update={"steps": sum(d.steps for d in days)})
 
 
 # --- plan vs actual ----------------------------------------------------------------------------
@@ -295,15 +334,23 @@ def _basis(parts: Sequence[Part]) -> str:
 
 
 async def plan_vs_actual(
-    conn: AsyncConnection, backend: Backend, plan_id: int, *, site: SiteFile
+    conn: AsyncConnection,
+    backend: Backend,
+    plan_id: int,
+    *,
+    site: SiteFile,
+    foresight: bool = True,
 ) -> PlanVsActual:
-    """A stored plan against the stored readings (PlanNotFoundError if there is no such plan)."""
+    """A stored plan against the stored readings (PlanNotFoundError if there is no such plan);
+    `foresight` False skips the perfect-foresight re-solve."""
     record = await get_plan(conn, plan_id)
     parts, peaks = await plan_parts(conn, backend, record, site)
     dt_h = record.step_s / 3600
     basis = _basis(parts)
     used = [(scope, _compared_steps(frame, basis)) for scope, frame in parts]
     used = [(scope, frame) for scope, frame in used if len(frame)]
+    sources = Sources(conn, backend, site, await plan_inputs(conn, record.id), foresight)
+    days = await days_of_parts(used, dt_h, peaks, sources)
     baseline = record.baseline.get("cost_cny")
     return PlanVsActual(
         plan_id=record.id,
@@ -316,7 +363,8 @@ async def plan_vs_actual(
         if baseline is None or record.objective_cny is None
         else float(baseline) - record.objective_cny,
         planned_savings_co2_kg=_savings_co2(record),
-        days=days_of_parts(used, site, dt_h, peaks),
+        realized=over_days(days),
+        days=days,
         step_details=_details(parts) if parts else [],
         **compare_parts(used, dt_h, peaks).model_dump(),
     )
@@ -334,6 +382,7 @@ async def savings_by_day(
     window: tuple[datetime, datetime],
     *,
     site: SiteFile,
+    foresight: bool = True,
 ) -> list[DaySavings]:
     """Realized savings per local day of the steps in `window` that the site's plans controlled."""
     cur = await conn.execute(
@@ -343,10 +392,12 @@ async def savings_by_day(
     )
     found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
     peaks: dict[str, float] = {}
+    inputs: list[pd.DataFrame] = []
     step_s = 0
     for (plan_id,) in await cur.fetchall():
         record = await get_plan(conn, int(plan_id))
         parts, plan_peaks = await plan_parts(conn, backend, record, site)
+        inputs.append(await plan_inputs(conn, record.id))
         for node, kw in plan_peaks.items():
             peaks.setdefault(node, kw)  # the earliest plan's: later days carry the peak on
         for scope, frame in parts:
@@ -359,4 +410,7 @@ async def savings_by_day(
         steps = pd.concat(frames).sort_index()
         steps = steps[~steps.index.duplicated(keep="last")]
         parts.append((scope, steps[steps["baseline_import_kw"].notna()]))
-    return days_of_parts([p for p in parts if len(p[1])], site, step_s / 3600, peaks)
+    prices = pd.concat(inputs) if inputs else pd.DataFrame()
+    prices = prices[~prices.index.duplicated(keep="last")].sort_index()
+    sources = Sources(conn, backend, site, prices, foresight)
+    return await days_of_parts([p for p in parts if len(p[1])], step_s / 3600, peaks, sources)

@@ -133,3 +133,22 @@ def compared_frame(
         f[f"planned_{column}"] = planned[column]
         f[f"actual_{column}"] = actual[column] if column in actual else np.nan
     return f
+
+
+async def soc_fractions(
+    conn: AsyncConnection, scope: Scope, first: pd.Timestamp, step: pd.Timedelta
+) -> dict[str, float]:
+    """Each metered storage's SOC fraction at the end of the step before `first` (within its
+    SOC window), for a plan re-solved from there."""
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
+    stores = {a.id: a for a in storages(scope)}
+    soc_meters = {
+        m.id: stores[m.asset_id] for m in meters if m.quantity == "soc_pct" and m.asset_id in stores
+    }
+    soc = await _soc_at_step_end(conn, soc_meters, pd.DatetimeIndex([first - step]), step)
+    out = {}
+    for asset in soc_meters.values():
+        kwh = float(soc[f"soc_kwh:{asset.id}"].iloc[0])
+        if np.isfinite(kwh):
+            out[asset.id] = min(max(kwh / asset.energy_kwh, asset.soc_min), asset.soc_max)
+    return out

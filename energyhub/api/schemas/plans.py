@@ -155,8 +155,28 @@ class ComparisonPublic(BaseModel):
     stored_change_kwh: float
 
 
+class RealizedPublic(BaseModel):
+    """What the plans saved against the counterfactual (the rule-based baseline re-run on the
+    metered demand and PV), and what perfect foresight (the plan re-solved on the metered demand)
+    could have saved."""
+
+    steps: int
+    counterfactual_cny: float
+    counterfactual_co2_kg: float
+    metered_cny: float
+    metered_co2_kg: float
+    savings_cny: float = Field(description="Counterfactual − metered cost.")
+    savings_co2_kg: float = Field(description="Counterfactual − metered CO₂.")
+    perfect_foresight_cny: float | None
+    perfect_foresight_co2_kg: float | None
+    perfect_savings_cny: float | None = Field(description="Counterfactual − perfect foresight.")
+    capture_ratio: float | None = Field(description="savings_cny ÷ perfect_savings_cny.")
+    notes: list[str]
+
+
 class DaySavingsPublic(ComparisonPublic):
     day: date = Field(description="Local date of the site.")
+    realized: RealizedPublic | None
 
 
 class PlanActualPublic(ComparisonPublic):
@@ -171,6 +191,7 @@ class PlanActualPublic(ComparisonPublic):
     basis: Literal["controlled", "metered"]
     planned_savings_cny: float | None
     planned_savings_co2_kg: float | None
+    realized: RealizedPublic | None
     planned_import_kwh: float = Field(description="Planned net import over the whole horizon.")
     actual_import_kwh: float = Field(description="Metered net import over the whole horizon.")
     days: list[DaySavingsPublic]
