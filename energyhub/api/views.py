@@ -12,9 +12,10 @@ from energyhub.api.schemas.plans import (
     DaySavingsPublic,
     PlanActualPublic,
     PlanPublic,
+    RealizedPublic,
     VsBaselinePublic,
 )
-from energyhub.plans.actual import PlanVsActual
+from energyhub.plans.actual import DaySavings, PlanVsActual, over_days
 from energyhub.plans.store import PlanRecord
 from energyhub.plans.verdict import verdict
 
@@ -78,6 +79,17 @@ def frame_csv(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def day_public(day: DaySavings) -> DaySavingsPublic:
+    return DaySavingsPublic.model_validate(
+        {**day.model_dump(exclude={"steps"}), "compared_steps": day.steps}
+    )
+
+
+def realized_total(days: list[DaySavings]) -> RealizedPublic | None:
+    total = over_days(days)
+    return None if total is None else RealizedPublic.model_validate(total.model_dump())
+
+
 def actual_public(result: PlanVsActual, zone: ZoneInfo) -> PlanActualPublic:
     """Plan vs actual as the response, times in the site's zone, with the horizon's planned and
     metered net import kWh."""
@@ -87,12 +99,7 @@ def actual_public(result: PlanVsActual, zone: ZoneInfo) -> PlanActualPublic:
         ActualStepPublic.model_validate({**s.model_dump(), "ts": s.ts.astimezone(zone)})
         for s in result.step_details
     ]
-    days = [
-        DaySavingsPublic.model_validate(
-            {**d.model_dump(exclude={"steps"}), "compared_steps": d.steps}
-        )
-        for d in result.days
-    ]
+    days = [day_public(d) for d in result.days]
     return PlanActualPublic(
         **data,
         compared_steps=result.steps,

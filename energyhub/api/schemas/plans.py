@@ -196,3 +196,13 @@ class PlanActualPublic(ComparisonPublic):
     actual_import_kwh: float = Field(description="Metered net import over the whole horizon.")
     days: list[DaySavingsPublic]
     steps: list[ActualStepPublic]
+
+
+class SavingsPublic(BaseModel):
+    """A site's realized savings per local day over the steps its plans controlled."""
+
+    site_id: str
+    start: datetime
+    end: datetime
+    days: list[DaySavingsPublic]
+    realized: RealizedPublic | None = Field(description="The days summed (None if any has none).")
