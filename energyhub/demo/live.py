@@ -19,7 +19,8 @@ from rich.progress import Progress
 
 from energyhub.config import Settings
 from energyhub.errors import EmbeddedServiceError
-from energyhub.plans.actual import Account, savings_by_day
+from energyhub.plans.actual import Account, over_days, savings_by_day
+from energyhub.plans.realized import Realized
 from energyhub.scheduler.clock import ScaledClock
 from energyhub.scheduler.replan import targets
 from energyhub.scheduler.service import run_scheduler
@@ -48,6 +49,7 @@ class SiteActual:
     planned: Account | None
     actual: Account | None
     baseline: Account | None
+    realized: Realized | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ async def site_actuals(
                 _total([d.planned for d in days]),
                 _total([d.actual for d in days]),
                 _total([d.baseline for d in days]),
+                over_days(days),
             )
         )
     return found
