@@ -83,3 +83,19 @@ async def test_savings_are_scoped_and_checked(
     )
     assert nothing.status_code == 200 and nothing.json()["days"] == []
     assert nothing.json()["realized"] is None
+
+
+async def test_the_plan_page_shows_the_realized_figures(
+    api: tuple[httpx.AsyncClient, dict[str, str]],
+) -> None:
+    client, tokens = api
+    headers = {"Authorization": f"Bearer {tokens['sp']}"}
+    plans = (await client.get("/plans", params={"site_id": "office"}, headers=headers)).json()
+    first = min(p["id"] for p in plans["plans"] if p["status"] != "failed")
+    page = await client.get(f"/ui/plans/{first}", headers=headers)
+    assert page.status_code == 200
+    demand_kwh = sum(m - b for m, b in zip(MAIN_KW[:3], BATTERY_KW, strict=True)) * 0.25
+    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH
+    assert 'id="realized"' in page.text
+    assert f"{saved:,.1f} CNY" in page.text
+    assert 'id="capture">—<' in page.text
