@@ -4,8 +4,9 @@ For the steps a plan controlled:
 - the counterfactual is the rule-based baseline (energyhub.optimize.baseline) re-run on the
   metered demand and PV: what the site would have paid and emitted without the plan;
 - realized savings are the counterfactual minus the metered bill (and CO₂);
-- perfect foresight is the plan re-solved on the metered demand from the metered SOC: the most
-  any plan could have saved; the capture ratio is realized ÷ perfect-foresight savings.
+- perfect foresight is the plan re-solved on the metered demand from the metered SOC to the
+  metered SOC at the end (the same stored energy as the meters left): the most any plan could
+  have saved; the capture ratio is realized ÷ perfect-foresight savings.
 Costs are the bill's terms (energy, demand on the rise above the month-to-date peak, gas, carbon
 price); a start or degradation cost of the optimizer is not on any bill and is left out.
 """
@@ -32,7 +33,7 @@ from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.metered import soc_fractions
 from energyhub.scheduler.state import with_initial_soc
-from energyhub.sites import SiteFile
+from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
 
 BILLED_TERMS = ("energy", "demand", "gas", "carbon")
@@ -128,11 +129,13 @@ def runs(index: pd.DatetimeIndex, step: pd.Timedelta) -> list[pd.DatetimeIndex]:
 async def _perfect_foresight(
     conn: AsyncConnection, site: SiteFile, scope: Scope, inputs: pd.DataFrame, step: pd.Timedelta
 ) -> tuple[tuple[float | None, float | None], list[str]]:
-    fractions = await soc_fractions(conn, scope, pd.Timestamp(inputs.index[0]), step)
+    first = pd.Timestamp(inputs.index[0])
+    initial = await soc_fractions(conn, scope, first, step)
+    final = await soc_fractions(conn, scope, pd.Timestamp(inputs.index[-1]) + step, step)
     try:
         result = await asyncio.to_thread(
             plan,
-            with_initial_soc(site, fractions),
+            with_storage_soc(with_initial_soc(site, initial), "soc_final", final),
             inputs,
             level=scope.level,
             site_id=scope.id,
@@ -155,46 +158,90 @@ async def realize(
     *,
     foresight: bool = True,
 ) -> Realized | None:
-    """Realized figures of one connection over the steps of `frame` (a compared frame, UTC);
-    None (with nothing to say) when it has fewer than two contiguous metered steps."""
+    """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
+    have readings of every input; None when it has fewer than two steps."""
     if len(frame) < 2:
         return None
-    step = pd.Timedelta(frame.index[1] - frame.index[0])
-    dt_h = step.total_seconds() / 3600
-    total: Realized | None = None
-    for run in runs(pd.DatetimeIndex(frame.index), step):
-        part = frame.loc[run]
-        try:
-            metered = await metered_inputs(conn, backend, site, scope, run, plan_inputs)
-        except ForecastError as exc:
-            return _unavailable(f"{scope.id}: no counterfactual: {exc}")
-        missing = metered.frame.columns[metered.frame.isna().any()].tolist()
-        if missing:
-            return _unavailable(
-                f"{scope.id}: no counterfactual: no readings for {', '.join(missing)}"
-            )
-        local = metered.frame.copy()
-        local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
-        local[month_peak_column(scope.grid_node)] = month_peak_kw
-        base = compute_baseline(Context.bare(scope, read_inputs(local, site.tz)))
-        bill = account(
-            part["actual_import_kw"], part["actual_gas_kw"], part, scope, dt_h, month_peak_kw
+    index = pd.DatetimeIndex(frame.index)
+    step = pd.Timedelta(np.diff(index.as_unit("ns").asi8).min(), "ns")
+    span = pd.date_range(index[0], index[-1], freq=step)
+    try:
+        metered = await metered_inputs(conn, backend, site, scope, span, plan_inputs)
+    except ForecastError as exc:
+        return _unavailable(f"{scope.id}: no counterfactual: {exc}")
+    complete = metered.frame.notna().all(axis=1).to_numpy() & span.isin(index)
+    notes = list(dict.fromkeys(metered.notes))
+    if not complete.all():
+        missing = metered.frame.columns[metered.frame.loc[span.isin(index)].isna().any()]
+        notes.append(
+            f"{scope.id}: {int((~complete & span.isin(index)).sum())} step(s) without readings of "
+            f"{', '.join(missing)} left out"
         )
-        perfect: tuple[float | None, float | None] = (None, None)
-        notes = list(dict.fromkeys(metered.notes))
-        if foresight:
-            perfect, more = await _perfect_foresight(conn, site, scope, local, step)
-            notes += more
-        found = finish(
-            steps=len(run),
-            counterfactual=(sum(base.cost_cny[t] for t in BILLED_TERMS), base.co2_kg),
-            metered=(bill.total_cny, bill.co2_kg),
-            perfect=perfect,
-            notes=notes,
+    total: Realized | None = None
+    for run in runs(span[complete], step):
+        found = await _realize_run(
+            conn, site, scope, (frame.loc[run], metered.frame.loc[run]), month_peak_kw, foresight
         )
         steps = found.steps + (total.steps if total is not None else 0)
         total = found if total is None else (total + found).model_copy(update={"steps": steps})
-    return total
+    if total is None:
+        return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
+    return total.model_copy(update={"notes": [*notes, *total.notes]})
+
+
+async def _realize_run(
+    conn: AsyncConnection,
+    site: SiteFile,
+    scope: Scope,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+    month_peak_kw: float,
+    foresight: bool,
+) -> Realized:
+    """One contiguous run of steps: (compared frame, metered inputs) → realized figures."""
+    part, inputs = frames
+    step = pd.Timedelta(part.index[1] - part.index[0])
+    local = inputs.copy()
+    local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
+    local[month_peak_column(scope.grid_node)] = month_peak_kw
+    base = compute_baseline(Context.bare(scope, read_inputs(local, site.tz)))
+    dt_h = step.total_seconds() / 3600
+    bill = account(
+        part["actual_import_kw"], part["actual_gas_kw"], part, scope, dt_h, month_peak_kw
+    )
+    perfect: tuple[float | None, float | None] = (None, None)
+    notes: list[str] = []
+    if foresight:
+        perfect, notes = await _perfect_foresight(conn, site, scope, local, step)
+    return finish(
+        steps=len(part),
+        counterfactual=(sum(base.cost_cny[t] for t in BILLED_TERMS), base.co2_kg),
+        metered=(bill.total_cny, bill.co2_kg),
+        perfect=perfect,
+        notes=notes,
+    )
+
+
+def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:
+    """A copy of the site file whose storage assets have `field` (soc_final) set as given."""
+
+    def fixed(assets: Sequence[Asset]) -> list[Asset]:
+        return [
+            a.model_copy(update={field: fractions[a.id]}) if a.id in fractions else a
+            for a in assets
+        ]
+
+    parks = [
+        park.model_copy(
+            update={
+                "assets": fixed(park.assets),
+                "buildings": [
+                    b.model_copy(update={"assets": fixed(b.assets)}) for b in park.buildings
+                ],
+            }
+        )
+        for park in site.city.parks
+    ]
+    return site.model_copy(update={"city": site.city.model_copy(update={"parks": parks})})
 
 
 def _unavailable(note: str) -> Realized:

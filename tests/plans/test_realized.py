@@ -9,7 +9,7 @@ import pytest
 
 from energyhub.plans.actual import plan_vs_actual, savings_by_day
 from energyhub.store.db import Backend, connect
-from tests.scheduler.conftest import make_site
+from tests.scheduler.conftest import BATTERY_KWH, make_site
 from tests.scheduler.test_actual import (
     GRID_KG_PER_KWH,
     MAIN_KW,
@@ -42,9 +42,14 @@ async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) ->
     assert realized.metered_cny == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
     assert realized.savings_cny == pytest.approx((demand_kwh - metered_kwh) * VALLEY_CNY_PER_KWH)
     assert realized.savings_co2_kg == pytest.approx((demand_kwh - metered_kwh) * GRID_KG_PER_KWH)
-    # perfect foresight starts from the metered SOC (50 %) and must end at soc_final 0.5: at one
-    # price it can do no better than the rules
-    assert realized.perfect_foresight_cny == pytest.approx(realized.counterfactual_cny, abs=1e-3)
-    assert realized.capture_ratio is None
+    # perfect foresight goes from the metered SOC before (50 %) to the metered SOC after (62 %):
+    # at one price its best is to charge those 240 kWh through η 0.95 on top of the demand
+    charge_cny = 0.12 * BATTERY_KWH / 0.95 * VALLEY_CNY_PER_KWH
+    assert realized.perfect_foresight_cny == pytest.approx(
+        realized.counterfactual_cny + charge_cny, abs=1e-3
+    )
+    assert realized.perfect_savings_cny == pytest.approx(-charge_cny, abs=1e-3)
+    assert realized.savings_cny <= realized.perfect_savings_cny  # the meters charged more
+    assert realized.capture_ratio is None  # nothing to capture: foresight saves nothing
     assert days[0].realized is not None
     assert days[0].realized.savings_cny == pytest.approx(realized.savings_cny)
