@@ -169,13 +169,13 @@ async def realize(
         metered = await metered_inputs(conn, backend, site, scope, span, plan_inputs)
     except ForecastError as exc:
         return _unavailable(f"{scope.id}: no counterfactual: {exc}")
-    complete = metered.frame.notna().all(axis=1).to_numpy() & span.isin(index)
+    wanted = span.isin(index)
+    complete = metered.frame.notna().all(axis=1).to_numpy() & wanted
     notes = list(dict.fromkeys(metered.notes))
-    if not complete.all():
-        missing = metered.frame.columns[metered.frame.loc[span.isin(index)].isna().any()]
+    if (lacking := int((wanted & ~complete).sum())) > 0:
+        missing = metered.frame.columns[metered.frame.loc[wanted].isna().any()]
         notes.append(
-            f"{scope.id}: {int((~complete & span.isin(index)).sum())} step(s) without readings of "
-            f"{', '.join(missing)} left out"
+            f"{scope.id}: {lacking} step(s) without readings of {', '.join(missing)} left out"
         )
     total: Realized | None = None
     for run in runs(span[complete], step):
@@ -209,9 +209,15 @@ async def _realize_run(
         part["actual_import_kw"], part["actual_gas_kw"], part, scope, dt_h, month_peak_kw
     )
     perfect: tuple[float | None, float | None] = (None, None)
-    notes: list[str] = []
+    notes = [
+        f"{scope.id}: the rules leave {kwh:,.0f} kWh of {carrier} unserved (not costed in the "
+        "counterfactual)"
+        for carrier, kwh in base.unserved_kwh.items()
+        if kwh > 1e-6
+    ]
     if foresight:
-        perfect, notes = await _perfect_foresight(conn, site, scope, local, step)
+        perfect, more = await _perfect_foresight(conn, site, scope, local, step)
+        notes += more
     return finish(
         steps=len(part),
         counterfactual=(sum(base.cost_cny[t] for t in BILLED_TERMS), base.co2_kg),
