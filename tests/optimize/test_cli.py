@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -238,3 +239,30 @@ def test_a_negative_month_peak_exits_2(files: tuple[Path, Path]) -> None:
     )  # fmt: skip
     assert code == 2
     assert "--month-peak-kw" in stderr
+
+
+def test_frontier_prints_each_point(files: tuple[Path, Path]) -> None:
+    """Three points: CO₂ falls, cost rises, each abatement cost is the cost rise per tonne."""
+    site, csv = files
+    args = ("--site", str(site), "--inputs", str(csv), "--level", "building", "--id", "b1")
+    code, stdout, _ = _run(*args, "--frontier", "3", "--json")
+    assert code == 0, stdout
+    payload = json.loads(stdout)
+    points = payload["frontier"]
+    assert [p["index"] for p in points] == [0, 1, 2]
+    assert points[0]["co2_kg"] == pytest.approx(payload["co2_kg"])
+    co2 = [p["co2_kg"] for p in points]
+    cost = [p["cost_cny"] for p in points]
+    assert co2[0] >= co2[1] >= co2[2] and cost[0] <= cost[1] + 1e-6 <= cost[2] + 2e-6
+    for before, after in itertools.pairwise(points):
+        if before["co2_kg"] - after["co2_kg"] > 1e-6:
+            expected = (after["cost_cny"] - before["cost_cny"]) / (
+                (before["co2_kg"] - after["co2_kg"]) / 1000
+            )
+            assert after["abatement_cny_per_t"] == pytest.approx(expected)
+    code, stdout, _ = _run(*args, "--frontier", "3")
+    assert code == 0 and "cost–CO₂ frontier" in stdout
+    code, _, stderr = _run(*args, "--frontier", "3", "--carbon-cap-kg", "10")
+    assert code == 2 and "--frontier with --carbon-cap-kg" in stderr
+    code, _, stderr = _run(*args, "--frontier", "1")
+    assert code == 2 and "--frontier: must be 2 to 11 points, got 1" in stderr
