@@ -10,6 +10,7 @@ import pandas as pd
 from energyhub.api.schemas.plans import (
     ActualStepPublic,
     DaySavingsPublic,
+    FrontierPointPublic,
     PlanActualPublic,
     PlanPublic,
     RealizedPublic,
@@ -40,6 +41,8 @@ def plan_public(record: PlanRecord, zone: ZoneInfo) -> PlanPublic:
         baseline_co2_kg=record.baseline.get("co2_kg"),
         vs_baseline=_vs_baseline(record),
         month_peak_kw=record.baseline.get("month_peak_kw", {}),
+        frontier=[FrontierPointPublic.model_validate(p) for p in record.solver.get("frontier", [])],
+        frontier_point=record.solver.get("frontier_point"),
         solver=record.solver,
         inputs_hash=record.inputs_hash,
         warnings=record.warnings,

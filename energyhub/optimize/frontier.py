@@ -11,7 +11,7 @@ term); the marginal abatement cost between neighbours is its rise per tonne of C
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,8 @@ def pick(points: Sequence[FrontierPoint], policy: PlanPolicy) -> int:
             break
         chosen = point.index
     return chosen
+
+
+def as_plan(found: Sequence[tuple[FrontierPoint, Plan]], k: int) -> Plan:
+    """Point `k`'s plan, carrying the whole frontier and which point it is."""
+    return replace(found[k][1], frontier=tuple(p.to_json() for p, _ in found), frontier_point=k)

@@ -53,6 +53,9 @@ class Plan:
     carbon_cap_kg: float | None = None
     month_peak_kw: dict[str, float] = field(default_factory=dict)
     """Month-to-date peak import each connection (grid node) started from (monthly billing)."""
+    frontier: tuple[dict[str, Any], ...] = ()
+    """The cost–CO₂ frontier this plan is a point of (energyhub.optimize.frontier), if any."""
+    frontier_point: int | None = None
 
     @property
     def objective_cny(self) -> float:
@@ -98,6 +101,8 @@ class Plan:
             "constraints": self.constraints,
             "steps": len(self.schedule),
             "scalars": self.scalars,
+            "frontier": list(self.frontier),
+            "frontier_point": self.frontier_point,
         }
 
     def write_schedule(self, path: Path | str) -> None:

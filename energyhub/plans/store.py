@@ -131,6 +131,9 @@ def _solver_stats(result: Plan) -> dict[str, Any]:
     keys = ("status", "gap", "build_seconds", "solve_seconds", "variables", "binaries")
     stats = {key: data[key] for key in (*keys, "constraints", "scalars", "co2_kg_by_carrier")}
     stats["savings"] = data["savings"]
+    if result.frontier:
+        stats["frontier"] = data["frontier"]
+        stats["frontier_point"] = data["frontier_point"]
     return stats
 
 

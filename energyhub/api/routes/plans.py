@@ -34,6 +34,7 @@ from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
+from energyhub.plans.frontier import FrontierPointError, pick_point
 from energyhub.plans.store import PlanRecord, PlanStatus
 from energyhub.store.billing import month_peak_kw
 
@@ -146,7 +147,9 @@ async def create_plan(
         created_by=f"key:{key.id}",
     )
     limit = body.time_limit_s or state.settings.api_plan_time_limit_s
-    state.runner.submit(PlanJob(record.id, body.level, body.site_id, frame, limit))
+    state.runner.submit(
+        PlanJob(record.id, body.level, body.site_id, frame, limit, frontier=body.frontier)
+    )
     response.headers["Location"] = f"/plans/{record.id}"
     return plan_public(record, zone)
 
@@ -255,4 +258,36 @@ async def reject_plan(
     plan_id: PlanPath, body: PlanReject, conn: ConnDep, key: CurrentKey
 ) -> PlanPublic:
     record, zone = await _decide(conn, key, plan_id, "reject", body.reason)
+    return plan_public(record, zone)
+
+
+PointPath = Annotated[int, Path(ge=0, le=10, description="A frontier point (0: cost-optimal).")]
+
+
+async def pick_frontier_point(
+    conn: AsyncConnection, state: StateDep, key: ApiKey, plan_id: int, point: int
+) -> tuple[PlanRecord, ZoneInfo]:
+    """The API's and the page's pick: same scope, role and status checks."""
+    _, zone = await _plan_in_scope(conn, key, plan_id)
+    require_role(key, "operator", "pick frontier points of plans")
+    try:
+        record = await pick_point(conn, state.site, plan_id, point, f"key:{key.id}")
+    except FrontierPointError as exc:
+        raise bad_input("path", "point", str(exc)) from None
+    return record, zone
+
+
+@router.post(
+    "/{plan_id}/frontier/{point}",
+    response_model=PlanPublic,
+    responses=responses(403, 409),
+    summary="Make a point of the plan's cost–CO₂ frontier the plan (operator)",
+)
+async def pick_point_route(
+    plan_id: PlanPath, point: PointPath, conn: ConnDep, key: CurrentKey, state: StateDep
+) -> PlanPublic:
+    """Re-solves the draft or approved plan at frontier point `point` (its CO₂ cap) from the
+    inputs it kept; answers the new plan (draft, or approved by the site's policy). The old plan
+    is rejected, its reason naming the point and the new plan."""
+    record, zone = await pick_frontier_point(conn, state, key, plan_id, point)
     return plan_public(record, zone)

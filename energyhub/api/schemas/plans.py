@@ -36,6 +36,14 @@ class PlanCreate(BaseModel):
     site_id: SiteId
     inputs: PlanInputsIn
     time_limit_s: float | None = Field(default=None, gt=0, le=600)
+    frontier: int | None = Field(
+        default=None,
+        ge=2,
+        le=11,
+        description="Also solve this many points from the cost-optimal to the CO₂-optimal plan "
+        "(ε-constraint on CO₂); the plan is the cost-optimal one, or the point the site's "
+        "carbon.plan_policy picks; an operator may pick another (POST /plans/{id}/frontier/{k}).",
+    )
 
 
 class PlanReject(BaseModel):
@@ -51,6 +59,18 @@ class VsBaselinePublic(BaseModel):
     delta_co2_pct: float | None
     cost_worse_because: str | None
     co2_worse_because: str | None
+
+
+class FrontierPointPublic(BaseModel):
+    """A point of the cost–CO₂ frontier: its CO₂ cap, CO₂, bill (without the carbon price),
+    objective, and the marginal abatement cost from the previous point."""
+
+    index: int
+    cap_kg: float | None
+    co2_kg: float
+    cost_cny: float
+    objective_cny: float
+    abatement_cny_per_t: float | None
 
 
 class PlanPublic(BaseModel):
@@ -75,6 +95,10 @@ class PlanPublic(BaseModel):
         description="Month-to-date peak import each connection started from (monthly demand "
         "billing: the demand charge is paid only on raising it)."
     )
+    frontier: list[FrontierPointPublic] = Field(
+        description="The cost–CO₂ frontier, if the plan was made with one."
+    )
+    frontier_point: int | None = Field(description="Which frontier point this plan is.")
     solver: dict[str, Any]
     inputs_hash: str | None
     warnings: list[str]

@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from energyhub.api.schemas.load import LoadPointPublic
-from energyhub.api.ui.charts import Bar, Limit, Series, bar_chart, color, time_chart
+from energyhub.api.ui.charts import Bar, Limit, Series, bar_chart, color, time_chart, xy_chart
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.plans.store import PlanRecord
@@ -197,3 +197,17 @@ def plan_charts(
         ]
         charts["co2"] = bar_chart("co2", "CO2 vs baseline (kg CO2)", bars, unit="kg CO2")
     return charts
+
+
+def frontier_chart(record: PlanRecord) -> Markup | None:
+    """The plan's cost–CO₂ frontier (CO₂ across, cost up), this plan's point marked."""
+    points = record.solver.get("frontier") or []
+    if len(points) < 2:
+        return None
+    return xy_chart(
+        "frontier",
+        "Cost–CO2 frontier: cost (CNY, without the carbon price) against CO2 (kg)",
+        [(float(p["co2_kg"]), float(p["cost_cny"])) for p in points],
+        labels=("CO2 kg", "cost CNY"),
+        marked=record.solver.get("frontier_point", 0),
+    )

@@ -21,12 +21,18 @@ from energyhub.api.errors import ApiError, bad_input, not_found
 from energyhub.api.keys import ApiKey
 from energyhub.api.limits import window
 from energyhub.api.routes.load import load_points
-from energyhub.api.routes.plans import WITH_SCHEDULE, PlanPath, scoped_plans
+from energyhub.api.routes.plans import (
+    WITH_SCHEDULE,
+    PlanPath,
+    PointPath,
+    pick_frontier_point,
+    scoped_plans,
+)
 from energyhub.api.schemas.common import SiteId, Time
 from energyhub.api.schemas.plans import PlanReject
 from energyhub.api.scope import SiteRow, site_access, subtree
 from energyhub.api.ui.auth import Form, UiKey, same_origin
-from energyhub.api.ui.figures import load_chart, plan_charts
+from energyhub.api.ui.figures import frontier_chart, load_chart, plan_charts
 from energyhub.api.ui.render import HtmlRoute, page
 from energyhub.plans import store
 from energyhub.plans.actual import PlanVsActual, plan_vs_actual
@@ -185,6 +191,7 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
         charts=charts,
         actual=actual,
         verdict=verdict(record),
+        frontier=frontier_chart(record),
         warnings=grouped_warnings(record.warnings),
         terms=_cost_terms(record),
         operator=key.allows("operator"),
@@ -208,6 +215,15 @@ async def _decide(
 @router.post("/plans/{plan_id}/approve", dependencies=[Depends(same_origin)])
 async def approve(plan_id: PlanPath, conn: ConnDep, key: UiKey) -> Response:
     return await _decide(conn, key, plan_id, "approve", "")
+
+
+@router.post("/plans/{plan_id}/frontier/{point}", dependencies=[Depends(same_origin)])
+async def pick(
+    plan_id: PlanPath, point: PointPath, conn: ConnDep, state: StateDep, key: UiKey
+) -> Response:
+    """The API's frontier pick, then the new plan's page."""
+    record, _ = await pick_frontier_point(conn, state, key, plan_id, point)
+    return RedirectResponse(f"/ui/plans/{record.id}", status_code=303)
 
 
 @router.post("/plans/{plan_id}/reject", dependencies=[Depends(same_origin)])
