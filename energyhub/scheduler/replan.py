@@ -17,8 +17,9 @@ from psycopg import AsyncConnection
 
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
-from energyhub.optimize import PlanError, plan
+from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.forecast import ForecastError, ForecastOptions
+from energyhub.optimize.frontier import as_plan, frontier, pick
 from energyhub.optimize.scope import Level, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
@@ -103,6 +104,19 @@ class PlanningConfig:
         )
 
 
+def _solve(site: SiteFile, inputs: pd.DataFrame, target: Target, config: PlanningConfig) -> Plan:
+    """The cost-optimal plan; with the site's carbon.plan_policy, the frontier point it picks."""
+    level, site_id, limit = target.level, target.site_id, config.time_limit_s
+    policy = site.city.carbon.plan_policy
+    if policy is None:
+        return plan(site, inputs, level=level, site_id=site_id, time_limit_s=limit)
+    found = frontier(
+        site, inputs, level=level, site_id=site_id, points=policy.frontier_points,
+        time_limit_s=limit,
+    )  # fmt: skip
+    return as_plan(found, pick([p for p, _ in found], policy))
+
+
 async def replan(
     conn: AsyncConnection,
     backend: Backend,
@@ -126,12 +140,7 @@ async def replan(
         forecast.frame[column] = peak
         forecast.methods[column] = "metered: highest 15-min import this month (site_load_15m)"
         result = await asyncio.to_thread(
-            plan,
-            with_initial_soc(site, soc.fractions),
-            forecast.frame,
-            level=target.level,
-            site_id=target.site_id,
-            time_limit_s=config.time_limit_s,
+            _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )
     except (ForecastError, PlanError) as exc:
         log.warning("re-plan of %s from %s failed: %s", target.site_id, start.isoformat(), exc)
