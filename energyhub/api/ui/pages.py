@@ -6,7 +6,7 @@ one, a role too low for an action 403; approve and reject run the same store ope
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,7 @@ from energyhub.api.schemas.plans import PlanReject
 from energyhub.api.scope import SiteRow, site_access, subtree
 from energyhub.api.ui.auth import Form, UiKey, same_origin
 from energyhub.api.ui.figures import frontier_chart, load_chart, plan_charts
+from energyhub.api.ui.morning import morning
 from energyhub.api.ui.render import HtmlRoute, page
 from energyhub.plans import store
 from energyhub.plans.actual import PlanVsActual, plan_vs_actual
@@ -105,14 +106,18 @@ async def site_page(
     chart, zone = await _load(conn, state, key, site_id, end)
     site, children = await _site(conn, site_id)
     parent = site.parent_id if site.id != key.site_id else None
+    now = end or datetime.now(UTC)
+    view = await morning(conn, state.backend, state.site, (site.id, site.kind), now, zone)
     return page(
         "site.html",
         key=key,
         site=site,
+        morning=view,
         parent=parent,
         children=children,
         chart=chart,
         zone=zone.key,
+        zone_info=zone,
         live=end is None,
         refresh_s=REFRESH_S,
     )
