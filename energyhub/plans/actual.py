@@ -27,7 +27,13 @@ from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
 from energyhub.plans.metered import Storage, actual_frame, compared_frame, planned_frame, storages
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized, combined, realize
-from energyhub.plans.store import PlanRecord, get_plan, plan_steps
+from energyhub.plans.store import (
+    PlanRecord,
+    controlled_steps,
+    controlling_plans,
+    get_plan,
+    plan_steps,
+)
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 
@@ -237,11 +243,6 @@ def over_days(days: Sequence[DaySavings]) -> Realized | None:
 # --- plan vs actual ----------------------------------------------------------------------------
 
 
-async def _controlled(conn: AsyncConnection, plan_id: int) -> set[pd.Timestamp]:
-    cur = await conn.execute("SELECT DISTINCT ts FROM setpoints WHERE plan_id = %s", (plan_id,))
-    return {pd.Timestamp(row[0]).tz_convert("UTC") for row in await cur.fetchall()}
-
-
 def _number(value: object) -> float | None:
     number = float(value)  # type: ignore[arg-type]
     return number if np.isfinite(number) else None
@@ -309,7 +310,7 @@ async def plan_parts(
         return [], peaks
     index = pd.DatetimeIndex(schedule.index).tz_convert("UTC")
     schedule.index = index
-    controlled = await _controlled(conn, record.id)
+    controlled = await controlled_steps(conn, record.id)
     parts = []
     for scope in resolve_scopes(site, record.level, record.site_id):
         actual = await actual_frame(conn, backend, scope, index)
@@ -385,17 +386,12 @@ async def savings_by_day(
     foresight: bool = True,
 ) -> list[DaySavings]:
     """Realized savings per local day of the steps in `window` that the site's plans controlled."""
-    cur = await conn.execute(
-        "SELECT DISTINCT s.plan_id FROM setpoints AS s JOIN plans AS p ON p.id = s.plan_id "
-        "WHERE p.site_id = %s AND s.ts >= %s AND s.ts < %s ORDER BY 1",
-        (site_id, *window),
-    )
     found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
     peaks: dict[str, float] = {}
     inputs: list[pd.DataFrame] = []
     step_s = 0
-    for (plan_id,) in await cur.fetchall():
-        record = await get_plan(conn, int(plan_id))
+    for plan_id in await controlling_plans(conn, site_id, window):
+        record = await get_plan(conn, plan_id)
         parts, plan_peaks = await plan_parts(conn, backend, record, site)
         inputs.append(await plan_inputs(conn, record.id))
         for node, kw in plan_peaks.items():
