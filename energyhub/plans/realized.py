@@ -102,6 +102,9 @@ def finish(
         if perfect_savings is not None and perfect_savings > MIN_FORESIGHT_SAVINGS_CNY
         else None
     )
+    if perfect_savings is not None and savings > perfect_savings + MIN_FORESIGHT_SAVINGS_CNY:
+        capture = None  # a re-solve that does worse than what ran is no bound
+        notes = [*notes, "perfect foresight came out worse than the plans that ran: no capture"]
     return Realized(
         steps=steps,
         counterfactual_cny=counterfactual[0],
@@ -144,7 +147,13 @@ async def _perfect_foresight(
     except EnergyhubError as exc:
         return (None, None), [f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"]
     cost = sum(result.cost_cny.get(term, 0.0) for term in BILLED_TERMS)
-    return (cost, result.co2_kg), []
+    notes = []
+    if result.status != "optimal":
+        notes.append(
+            f"{scope.id}: the perfect-foresight re-solve stopped at {result.status} "
+            f"(gap {result.gap if result.gap is not None else 'unknown'}): an upper bound"
+        )
+    return (cost, result.co2_kg), notes
 
 
 async def realize(
