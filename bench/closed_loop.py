@@ -102,8 +102,10 @@ async def measure(site: SiteFile, days: float, history_days: float, console: Con
         await _prepare(settings, auto_approved(site), console)
         async with ingesting(settings) as worker:
 
-            async def between() -> None:
+            async def between() -> None:  # as the demo: the history stored and rolled up
                 await settled(worker)
+                async with connect(str(settings.db_url)) as conn:
+                    await refresh_rollups(conn, await installed_backend(conn))
 
             started = time.monotonic()
             with Progress(console=console) as progress:
