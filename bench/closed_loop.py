@@ -124,6 +124,7 @@ async def _table(
     conn: AsyncConnection, backend: Backend, site: SiteFile, window: tuple[datetime, datetime]
 ) -> Table:
     table = Table(title="closed loop: per park and day, over the steps the plans controlled")
+    notes: set[str] = set()
     for column in ("park", "day", "steps", "saved CNY", "saved kg CO₂", "foresight CNY",
                    "capture", "forecast error %"):  # fmt: skip
         table.add_column(column, justify="right")
@@ -131,6 +132,7 @@ async def _table(
         days = await savings_by_day(conn, backend, park.id, window, site=site)
         for day in days:
             found = day.realized
+            notes.update(found.notes if found else [])
             local = pd.date_range(
                 pd.Timestamp(day.day, tz=site.tz), periods=96, freq="15min"
             ).tz_convert("UTC")
@@ -144,6 +146,7 @@ async def _table(
                 "—" if found is None or found.capture_ratio is None else f"{found.capture_ratio:.2f}",
                 "—" if error is None else f"{error:.1f}",
             )  # fmt: skip
+    table.caption = "\n".join(sorted(notes))
     return table
 
 
