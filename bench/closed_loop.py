@@ -8,6 +8,9 @@ history. Then, per park and local day, over the steps the scheduler's plans cont
 - realized savings: counterfactual (the rule-based baseline on the metered demand and PV) − the
   metered bill, in CNY and kg CO₂ (energyhub.plans.realized);
 - the capture ratio: realized ÷ perfect-foresight savings;
+- the stored Δ: metered storage SOC change over the day's compared steps (kWh): energy the day
+  left in (> 0) or took from storage, which both the realized and the perfect-foresight savings
+  pay for and nothing values;
 - the forecast error: mean absolute error of the buildings' electricity demand the plans were
   solved with against the metered demand, over the controlled steps, in % of the metered mean.
 
@@ -126,7 +129,7 @@ async def _table(
     table = Table(title="closed loop: per park and day, over the steps the plans controlled")
     notes: set[str] = set()
     for column in ("park", "day", "steps", "saved CNY", "saved kg CO₂", "foresight CNY",
-                   "capture", "forecast error %"):  # fmt: skip
+                   "capture", "stored Δ kWh", "forecast error %"):  # fmt: skip
         table.add_column(column, justify="right")
     for park in site.city.parks:
         days = await savings_by_day(conn, backend, park.id, window, site=site)
@@ -144,6 +147,7 @@ async def _table(
                 "—" if found is None or found.perfect_savings_cny is None
                 else f"{found.perfect_savings_cny:,.0f}",
                 "—" if found is None or found.capture_ratio is None else f"{found.capture_ratio:.2f}",
+                f"{day.stored_change_kwh:,.0f}",
                 "—" if error is None else f"{error:.1f}",
             )  # fmt: skip
     table.caption = "\n".join(sorted(notes))
