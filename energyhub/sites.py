@@ -69,6 +69,15 @@ class YearFactors(Model):
     heat_kg_per_kwh: NonNegative | None = None
 
 
+class PlanPolicy(Model):
+    """How the scheduler picks a point of the cost–CO₂ frontier (energyhub.optimize.frontier)."""
+
+    max_abatement_cost_cny_per_t: NonNegative = Field(
+        description="Abate CO₂ while each further tonne costs at most this much (CNY/t)."
+    )
+    frontier_points: Annotated[int, Field(ge=2, le=11)] = 5
+
+
 class CarbonFactors(Model):
     """Emission factors and carbon price used for accounting and in plan objectives."""
 
@@ -76,6 +85,10 @@ class CarbonFactors(Model):
     gas_kg_per_kwh: NonNegative = 0.202
     heat_kg_per_kwh: NonNegative = 0.396
     price_cny_per_t: NonNegative = 0.0
+    plan_policy: PlanPolicy | None = Field(
+        default=None,
+        description="Let the scheduler pick a point of the cost–CO₂ frontier by this policy.",
+    )
     factors_by_year: dict[FactorYear, YearFactors] = Field(
         default_factory=dict,
         description="Factors per year: a period uses its year's, else the latest earlier year's.",
@@ -122,6 +135,11 @@ class GridConnection(Model):
     )
     export_price_cny_per_kwh: NonNegative = 0.0
     demand_charge_cny_per_kw: NonNegative = 0.0
+    demand_billing: Literal["monthly", "daily"] = Field(
+        default="monthly",
+        description="monthly: the demand charge is billed on the month's peak (local month), so "
+        "a plan pays only for raising the month-to-date peak; daily: on each plan's own peak.",
+    )
 
 
 class GasSupply(Model):

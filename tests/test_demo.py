@@ -144,7 +144,9 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
     assert set(actual) == {"expo", "lingang"}
     for site_id, cells in actual.items():
         assert int(cells[0]) >= 48, (site_id, cells)  # of the day's 96 quarter hours
-        assert all(number(c) > 0 for c in cells[1:6]), (site_id, cells)  # CNY and peaks
+        assert all(number(c) > 0 for c in cells[1:3]), (site_id, cells)  # metered, counterfactual
+        assert re.fullmatch(r"-?[\d,]+", cells[3]), (site_id, cells)  # realized saved CNY, signed
+    assert "counterfactual: the rule-based baseline re-run on the metered demand" in out
     sent = re.search(r"setpoints sent: expo ([\d,]+) \((\d+) plans\), lingang ([\d,]+)", out)
     assert sent and number(sent.group(1)) > 0 and int(sent.group(2)) >= 2, out
     assert number(sent.group(3)) > 0

@@ -30,6 +30,7 @@ from energyhub.api.routes import (
     load,
     meters,
     plans,
+    savings,
     sites,
 )
 from energyhub.api.size_limit import SizeLimitMiddleware
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         load,
         meters,
         plans,
+        savings,
         health,
         alerts,
         carbon,

@@ -18,7 +18,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from energyhub.api.metrics import ApiMetrics
 from energyhub.errors import EnergyhubError
-from energyhub.optimize import plan
+from energyhub.optimize import Plan, plan
+from energyhub.optimize.frontier import as_plan, frontier, pick
+from energyhub.plans.operations import save_inputs
 from energyhub.plans.store import mark_failed, save_result
 from energyhub.sites import SiteFile
 
@@ -35,6 +37,7 @@ class PlanJob:
     site_id: str
     inputs: pd.DataFrame
     time_limit_s: float
+    frontier: int | None = None
 
 
 class PlanRunner:
@@ -63,22 +66,29 @@ class PlanRunner:
         """Solve and store; every failure ends as a failed plan with its reason, never a crash."""
         async with self._slots:
             try:
-                result = await asyncio.to_thread(
-                    plan,
-                    self._site,
-                    job.inputs,
-                    level=job.level,
-                    site_id=job.site_id,
-                    time_limit_s=job.time_limit_s,
-                )
+                result = await asyncio.to_thread(self._solve, job)
                 async with self._pool.connection() as conn:
                     await save_result(conn, job.plan_id, result)
+                    if job.frontier is not None:  # kept to re-solve a point an operator picks
+                        await save_inputs(conn, job.plan_id, job.inputs)
                 self._metrics.plans_finished.labels("solved").inc()
             except EnergyhubError as exc:
                 await self._fail(job.plan_id, str(exc))
             except Exception:
                 log.exception("plan %d: unexpected error while solving", job.plan_id)
                 await self._fail(job.plan_id, "internal error while solving; see the server log")
+
+    def _solve(self, job: PlanJob) -> Plan:
+        """The plan, or with a frontier the point the site's policy picks (else cost-optimal)."""
+        site, inputs, limit = self._site, job.inputs, job.time_limit_s
+        if job.frontier is None:
+            return plan(site, inputs, level=job.level, site_id=job.site_id, time_limit_s=limit)
+        found = frontier(
+            site, inputs, level=job.level, site_id=job.site_id, points=job.frontier,
+            time_limit_s=limit,
+        )  # fmt: skip
+        policy = self._site.city.carbon.plan_policy
+        return as_plan(found, pick([p for p, _ in found], policy) if policy else 0)
 
     async def _fail(self, plan_id: int, reason: str) -> None:
         self._metrics.plans_finished.labels("failed").inc()

@@ -9,11 +9,16 @@ import pandas as pd
 
 from energyhub.api.schemas.plans import (
     ActualStepPublic,
+    DaySavingsPublic,
+    FrontierPointPublic,
     PlanActualPublic,
     PlanPublic,
-    SocPublic,
+    RealizedPublic,
+    VsBaselinePublic,
 )
+from energyhub.plans.actual import DaySavings, PlanVsActual, over_days
 from energyhub.plans.store import PlanRecord
+from energyhub.plans.verdict import verdict
 
 
 def _local(ts: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -34,6 +39,10 @@ def plan_public(record: PlanRecord, zone: ZoneInfo) -> PlanPublic:
         co2_kg=record.co2_kg,
         baseline_cost_cny=record.baseline.get("cost_cny"),
         baseline_co2_kg=record.baseline.get("co2_kg"),
+        vs_baseline=_vs_baseline(record),
+        month_peak_kw=record.baseline.get("month_peak_kw", {}),
+        frontier=[FrontierPointPublic.model_validate(p) for p in record.solver.get("frontier", [])],
+        frontier_point=record.solver.get("frontier_point"),
         solver=record.solver,
         inputs_hash=record.inputs_hash,
         warnings=record.warnings,
@@ -50,6 +59,20 @@ def plan_public(record: PlanRecord, zone: ZoneInfo) -> PlanPublic:
     )
 
 
+def _vs_baseline(record: PlanRecord) -> VsBaselinePublic | None:
+    found = verdict(record)
+    if found is None:
+        return None
+    return VsBaselinePublic(
+        delta_cost_cny=found.cost.delta,
+        delta_cost_pct=found.cost.pct,
+        delta_co2_kg=found.co2.delta,
+        delta_co2_pct=found.co2.pct,
+        cost_worse_because=found.cost.worse,
+        co2_worse_because=found.co2.worse,
+    )
+
+
 def frame_csv(frame: pd.DataFrame) -> str:
     """RFC 3339 `ts` first, then the columns; floats as JSON would print them, empty for none."""
     lines = [",".join(("ts", *(str(c) for c in frame.columns)))]
@@ -59,42 +82,32 @@ def frame_csv(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _number(value: float | None) -> float | None:
-    return None if value is None or value != value else float(value)  # NaN != NaN
+def day_public(day: DaySavings) -> DaySavingsPublic:
+    return DaySavingsPublic.model_validate(
+        {**day.model_dump(exclude={"steps"}), "compared_steps": day.steps}
+    )
 
 
-def actual_public(record: PlanRecord, frame: pd.DataFrame, zone: ZoneInfo) -> PlanActualPublic:
-    """Plan vs actual rows as the response, with the horizon's planned and metered import kWh."""
-    hours = record.step_s / 3600
-    batteries = [
-        c.removeprefix("planned_soc_pct:")
-        for c in frame.columns
-        if c.startswith("planned_soc_pct:")
+def realized_total(days: list[DaySavings]) -> RealizedPublic | None:
+    total = over_days(days)
+    return None if total is None else RealizedPublic.model_validate(total.model_dump())
+
+
+def actual_public(result: PlanVsActual, zone: ZoneInfo) -> PlanActualPublic:
+    """Plan vs actual as the response, times in the site's zone, with the horizon's planned and
+    metered net import kWh."""
+    hours = result.step_s / 3600
+    data = result.model_dump(exclude={"steps", "step_details", "days"})
+    steps = [
+        ActualStepPublic.model_validate({**s.model_dump(), "ts": s.ts.astimezone(zone)})
+        for s in result.step_details
     ]
-    steps = []
-    for ts, row in zip(frame.index, frame.to_dict("records"), strict=True):
-        soc = [
-            SocPublic(
-                asset_id=b,
-                planned_soc_pct=_number(row[f"planned_soc_pct:{b}"]),
-                actual_soc_pct=_number(row[f"actual_soc_pct:{b}"]),
-            )
-            for b in batteries
-        ]
-        values = {
-            k: _number(row[k])
-            for k in ("planned_import_kw", "actual_import_kw", "planned_pv_kw", "actual_pv_kw")
-        }
-        steps.append(
-            ActualStepPublic(
-                ts=pd.Timestamp(ts).tz_convert(zone).to_pydatetime(), soc=soc, **values
-            )
-        )
+    days = [day_public(d) for d in result.days]
     return PlanActualPublic(
-        plan_id=record.id,
-        site_id=record.site_id,
-        step_s=record.step_s,
-        planned_import_kwh=float(frame["planned_import_kw"].fillna(0).sum() * hours),
-        actual_import_kwh=float(frame["actual_import_kw"].fillna(0).sum() * hours),
+        **data,
+        compared_steps=result.steps,
+        planned_import_kwh=sum(s.planned_import_kw or 0.0 for s in result.step_details) * hours,
+        actual_import_kwh=sum(s.actual_import_kw or 0.0 for s in result.step_details) * hours,
+        days=days,
         steps=steps,
     )

@@ -19,7 +19,8 @@ from rich.progress import Progress
 
 from energyhub.config import Settings
 from energyhub.errors import EmbeddedServiceError
-from energyhub.scheduler.actual import Account, savings_by_day
+from energyhub.plans.actual import Account, over_days, savings_by_day
+from energyhub.plans.realized import Realized
 from energyhub.scheduler.clock import ScaledClock
 from energyhub.scheduler.replan import targets
 from energyhub.scheduler.service import run_scheduler
@@ -48,6 +49,7 @@ class SiteActual:
     planned: Account | None
     actual: Account | None
     baseline: Account | None
+    realized: Realized | None = None
 
 
 @dataclass(frozen=True)
@@ -170,18 +172,25 @@ async def site_actuals(
                 _total([d.planned for d in days]),
                 _total([d.actual for d in days]),
                 _total([d.baseline for d in days]),
+                over_days(days),
             )
         )
     return found
 
 
 def _total(accounts: list[Account]) -> Account | None:
-    """Accounts of consecutive days added up (the peak is the highest day's)."""
+    """Accounts of consecutive days added up (the peak is the highest day's, the month-to-date
+    peak the first day's)."""
     if not accounts:
         return None
+    peaks = ("peak_import_kw", "month_peak_kw")
     summed = {
         name: sum(getattr(a, name) for a in accounts)
         for name in Account.model_fields
-        if name != "peak_import_kw"
+        if name not in peaks
     }
-    return Account(peak_import_kw=max(a.peak_import_kw for a in accounts), **summed)
+    return Account(
+        peak_import_kw=max(a.peak_import_kw for a in accounts),
+        month_peak_kw=accounts[0].month_peak_kw,
+        **summed,
+    )

@@ -11,6 +11,7 @@ import numpy as np
 from energyhub.optimize.model import Var
 from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
+from energyhub.optimize.tariffs import month_peak_kw
 from energyhub.sites import (
     PV,
     Battery,
@@ -32,7 +33,8 @@ report their objective without it.
 
 
 def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
-    """Import/export within limits, TOU energy cost, demand charge on the horizon's peak, CO₂."""
+    """Import/export within limits, TOU energy cost, CO₂, and the demand charge: on the rise of the
+    horizon's peak above the month-to-date peak (monthly billing), or on the whole peak (daily)."""
     m, n, dt, prices = ctx.m, ctx.n, ctx.dt_h, ctx.prices
     imp = m.add_variables(f"{node}:import_kw", n, 0.0, grid.import_max_kw)
     m.add_cost("energy", prices.import_cny_per_kwh * dt * imp.expr())
@@ -57,9 +59,11 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
                 grid.export_max_kw,
             )
     if grid.demand_charge_cny_per_kw > 0:
-        peak = m.add_variables(f"{node}:peak_import_kw", 1, 0.0, grid.import_max_kw)
+        billed = month_peak_kw(ctx.inputs, node, grid)
+        top = max(grid.import_max_kw, billed)
+        peak = m.add_variables(f"{node}:peak_import_kw", 1, billed, top)  # ≥ the month so far
         m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=")
-        m.add_cost("demand", grid.demand_charge_cny_per_kw * peak.expr())
+        m.add_cost("demand", grid.demand_charge_cny_per_kw * (peak.expr() - billed))
     ctx.inject(node, "electricity", node, flow)
 
 

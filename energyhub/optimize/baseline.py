@@ -5,6 +5,8 @@ storage stays idle; CHP, electrolyzer and fuel cell stay off; flexible loads run
 window allows; cooling and then heat are met each step by the cheapest device first (merit order
 on marginal cost, carbon price included). At park level a building's own devices go first and
 the park's shared devices meet what they cannot. Demand no device can meet is reported unserved.
+The demand charge is billed as the plan's is (tariffs.demand_cny: the rise above the month-to-date
+peak under monthly billing).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from energyhub.optimize.conversion import cop_series
 from energyhub.optimize.model import Array
 from energyhub.optimize.network import Context, Prices
 from energyhub.optimize.scope import Node, Scope
+from energyhub.optimize.tariffs import demand_cny, month_peak_kw
 from energyhub.sites import (
     PV,
     AbsorptionChiller,
@@ -191,7 +194,8 @@ def compute_baseline(ctx: Context) -> Baseline:
         for carrier, values in shortfall.items():
             handed_up[carrier] += values
     _add(total, _node_draws(ctx, scope.nodes[0], handed_up))  # the head (park) node serves last
-    return _account(scope, prices, total, dt, handed_up)
+    billed = month_peak_kw(inputs, scope.grid_node, scope.grid)
+    return _account(scope, prices, total, dt, handed_up, billed)
 
 
 def _add(total: _Draws, draws: _Draws) -> None:
@@ -200,7 +204,12 @@ def _add(total: _Draws, draws: _Draws) -> None:
 
 
 def _account(
-    scope: Scope, prices: Prices, total: _Draws, dt: float, shortfall: dict[str, Array]
+    scope: Scope,
+    prices: Prices,
+    total: _Draws,
+    dt: float,
+    shortfall: dict[str, Array],
+    month_peak: float,
 ) -> Baseline:
     imp = np.maximum(total.electricity, 0.0)
     exp = np.minimum(np.maximum(-total.electricity, 0.0), scope.grid.export_max_kw)
@@ -212,7 +221,7 @@ def _account(
         "energy": float(
             np.sum(prices.import_cny_per_kwh * imp - prices.export_cny_per_kwh * exp) * dt
         ),
-        "demand": float(scope.grid.demand_charge_cny_per_kw * imp.max()),
+        "demand": demand_cny(scope.grid, float(imp.max()), month_peak),
         "gas": float(total.gas.sum() * dt * prices.gas_cny_per_kwh),
         "carbon": prices.carbon_cny_per_kg * sum(co2.values()),
     }

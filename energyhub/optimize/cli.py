@@ -16,6 +16,7 @@ from energyhub.cli_support import console, fail
 from energyhub.errors import EnergyhubError
 from energyhub.optimize.decompose import DecomposeOptions
 from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError
+from energyhub.optimize.frontier import FrontierPoint, frontier
 from energyhub.optimize.plan import Plan, plan
 
 EXIT_INFEASIBLE = 3
@@ -41,6 +42,10 @@ def _summary(result: Plan) -> Table:
             f"{term} CNY", f"{value:,.2f}", f"{result.baseline.cost_cny.get(term, 0):,.2f}"
         )
     table.add_row("total CNY", f"{result.objective_cny:,.2f}", f"{result.baseline.total_cny:,.2f}")
+    for node, kw in result.month_peak_kw.items():
+        peak = result.scalars.get(f"{node}:peak_import_kw")
+        shown = "—" if peak is None else f"{peak:,.1f}"
+        table.add_row(f"{node} peak kW (month so far {kw:,.1f})", shown, "")
     table.add_row("CO₂ kg", f"{result.co2_kg:,.1f}", f"{result.baseline.co2_kg:,.1f}")
     return table
 
@@ -72,6 +77,24 @@ def plan_command(
     max_iterations: Annotated[
         int, typer.Option("--max-iterations", min=1, help="Decomposed: iteration bound.")
     ] = 150,
+    month_peak_kw: Annotated[
+        float,
+        typer.Option(
+            "--month-peak-kw",
+            min=0.0,
+            help="Month-to-date peak import (kW) of the plan's connection(s): under monthly "
+            "demand billing only the rise above it is charged. Inputs column "
+            "<grid node>:month_peak_kw wins.",
+        ),
+    ] = 0.0,
+    frontier_points: Annotated[
+        int | None,
+        typer.Option(
+            "--frontier",
+            help="Also solve N points (2–11) from the cost-optimal to the CO₂-optimal plan "
+            "(ε-constraint on CO₂) and report each one's cost, CO₂ and marginal abatement cost.",
+        ),
+    ] = None,
     compare_central: Annotated[
         bool,
         typer.Option("--compare-central", help="Decomposed: also solve centrally, report the gap."),
@@ -81,10 +104,16 @@ def plan_command(
     options = DecomposeOptions(time_limit_s, max_iterations, workers=workers, progress=True)
     asked: dict[str, Any] = {
         "level": level, "site_id": site_id, "carbon_cap_kg": carbon_cap_kg,
-        "time_limit_s": time_limit_s, "mip_gap": mip_gap,
+        "time_limit_s": time_limit_s, "mip_gap": mip_gap, "month_peak_kw": month_peak_kw,
     }  # fmt: skip
+    points: list[FrontierPoint] = []
     with _reported(as_json):
-        result = plan(site, inputs, method=method, options=options, **asked)
+        if frontier_points is not None:
+            found = frontier(site, inputs, points=frontier_points, method=method, options=options,
+                             **asked)  # fmt: skip
+            points, result = [p for p, _ in found], found[0][1]
+        else:
+            result = plan(site, inputs, method=method, options=options, **asked)
         compare = compare_central and method == "decomposed"
         central = plan(site, inputs, **asked) if compare else None
     if out is not None:
@@ -92,7 +121,7 @@ def plan_command(
             result.write_schedule(out)
         except OSError as exc:
             raise fail(escape(f"--out: cannot write {out}: {exc.strerror}")) from None
-    _emit(result, central, as_json)
+    _emit(result, central, as_json, points)
 
 
 @contextmanager
@@ -123,9 +152,22 @@ def _reported(as_json: bool) -> Iterator[None]:
         raise fail(escape(str(exc))) from None
 
 
-def _emit(result: Plan, central: Plan | None, as_json: bool) -> None:
+def _frontier_table(points: list[FrontierPoint]) -> Table:
+    table = Table(title="cost–CO₂ frontier (cost: the bill, without the carbon price)")
+    for column in ("point", "CO₂ cap kg", "CO₂ kg", "cost CNY", "abatement CNY/t"):
+        table.add_column(column, justify="right")
+    for p in points:
+        cap = "—" if p.cap_kg is None else f"{p.cap_kg:,.1f}"
+        mac = "—" if p.abatement_cny_per_t is None else f"{p.abatement_cny_per_t:,.0f}"
+        table.add_row(str(p.index), cap, f"{p.co2_kg:,.1f}", f"{p.cost_cny:,.2f}", mac)
+    return table
+
+
+def _emit(result: Plan, central: Plan | None, as_json: bool, points: list[FrontierPoint]) -> None:
     """Print the plan (and the centralized one it was compared with) as JSON or a table."""
     payload = result.to_json()
+    if points:
+        payload["frontier"] = [p.to_json() for p in points]
     if central is not None:
         payload["central"] = {
             "status": central.status,
@@ -140,6 +182,8 @@ def _emit(result: Plan, central: Plan | None, as_json: bool) -> None:
         _print_json(payload)
         return
     console.print(_summary(result))
+    if points:
+        console.print(_frontier_table(points))
     if central is not None:
         console.print(
             f"centralized: {central.objective_cny:,.2f} CNY ({central.status}); decomposed is "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from energyhub.optimize import tariffs
 from energyhub.optimize.baseline import Baseline, compute_baseline
 from energyhub.optimize.coupling import Caps, resolve_caps
 from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
@@ -50,6 +51,11 @@ class Plan:
     workers: int | None = None
     lower_bound_cny: float | None = None
     carbon_cap_kg: float | None = None
+    month_peak_kw: dict[str, float] = field(default_factory=dict)
+    """Month-to-date peak import each connection (grid node) started from (monthly billing)."""
+    frontier: tuple[dict[str, Any], ...] = ()
+    """The cost–CO₂ frontier this plan is a point of (energyhub.optimize.frontier), if any."""
+    frontier_point: int | None = None
 
     @property
     def objective_cny(self) -> float:
@@ -69,9 +75,12 @@ class Plan:
             "cost_cny": self.cost_cny,
             "co2_kg": self.co2_kg,
             "co2_kg_by_carrier": self.co2_kg_by_carrier,
+            "month_peak_kw": self.month_peak_kw,
             "baseline": {
+                "month_peak_kw": self.month_peak_kw,
                 "cost_cny": self.baseline.total_cny,
                 "co2_kg": self.baseline.co2_kg,
+                "co2_kg_by_carrier": self.baseline.co2_kg_by_carrier,
                 "cost_terms_cny": self.baseline.cost_cny,
                 "unserved_kwh": self.baseline.unserved_kwh,
             },
@@ -92,6 +101,8 @@ class Plan:
             "constraints": self.constraints,
             "steps": len(self.schedule),
             "scalars": self.scalars,
+            "frontier": list(self.frontier),
+            "frontier_point": self.frontier_point,
         }
 
     def write_schedule(self, path: Path | str) -> None:
@@ -157,21 +168,25 @@ def plan(
     mip_gap: float | None = None,
     force_binaries: bool = False,
     options: DecomposeOptions | None = None,
+    month_peak_kw: float | None = None,
 ) -> Plan:
     """Plan one building, park or city over the steps of `inputs`.
 
     `method` is `central` (one MILP) or `decomposed` (park and city level: buildings solved
     apart and coordinated by prices, see energyhub.optimize.decompose). If the decomposition
     finds no combination of proposals meeting a coupling row, the plan is solved centrally and
-    says so (`method` `central-fallback`). Raises PlanInputError
+    says so (`method` `central-fallback`). `month_peak_kw` is the month-to-date peak import of
+    every connection of the plan where the inputs have no `<grid node>:month_peak_kw` column
+    (default 0: the whole peak is billed). Raises PlanInputError
     (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
     stopped before it found a schedule).
     """
     site = site if isinstance(site, SiteFile) else load_site(site)
     scopes = resolve_scopes(site, level, site_id)
-    table = read_inputs(inputs, site.tz)
+    table = with_month_peaks(read_inputs(inputs, site.tz), scopes, month_peak_kw)
     for scope in scopes:
         check_inputs(table, site, scope)
+    peaks = {s.grid_node: tariffs.month_peak_kw(table, s.grid_node, s.grid) for s in scopes}
     caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
     baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
     _check_method(method, level)
@@ -181,7 +196,10 @@ def plan(
         except UncombinedError:
             method = "central-fallback"  # the centralized solve tells whether the row can hold
         else:
-            return _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg)
+            return replace(
+                _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
+                month_peak_kw=peaks,
+            )
     binaries = Binaries("on", "on") if force_binaries else None
     built, solution, build_seconds = _central(
         scopes, table, caps, binaries, (time_limit_s, mip_gap)
@@ -208,7 +226,27 @@ def plan(
         method=method,
         workers=1,
         carbon_cap_kg=caps.carbon_cap_kg,
+        month_peak_kw=peaks,
     )
+
+
+def with_month_peaks(
+    table: PlanInputs, scopes: Sequence[Scope], month_peak_kw: float | None
+) -> PlanInputs:
+    """`table` with a `<grid node>:month_peak_kw` column for each connection that lacks one."""
+    if month_peak_kw is None:
+        return table
+    if not np.isfinite(month_peak_kw) or month_peak_kw < 0:
+        raise PlanInputError(
+            f"--month-peak-kw: must be a number ≥ 0 (kW), got {month_peak_kw!r}",
+            column="month_peak_kw",
+        )
+    columns = dict(table.columns)
+    for scope in scopes:
+        columns.setdefault(
+            tariffs.month_peak_column(scope.grid_node), np.full(table.n, month_peak_kw)
+        )
+    return replace(table, columns=columns)
 
 
 def _check_method(method: str, level: str) -> None:

@@ -22,7 +22,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.optimize.errors import PlanInputError
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.sites import GridConnection
+
+MONTH_PEAK_QUANTITY = "month_peak_kw"
+"""Inputs column `<grid node>:month_peak_kw`: the month-to-date metered peak import a plan starts
+from (constant over the steps; absent: 0, the whole peak is billed)."""
 
 PERIODS = ("valley", "flat", "peak", "critical")
 """Period codes 0..3 in the tables below."""
@@ -94,3 +99,25 @@ def import_prices(grid: GridConnection, index: pd.DatetimeIndex) -> NDArray[np.f
             column="tariff",
         )
     return tariff.prices(index, grid.tariff_prices_cny_per_kwh)
+
+
+def demand_cny(grid: GridConnection, peak_kw: float, month_peak_kw: float) -> float:
+    """Demand charge of a span whose import peaks at `peak_kw`: under monthly billing only the rise
+    above the month-to-date peak `month_peak_kw` is billed; under daily billing all of it."""
+    if grid.demand_billing == "daily":
+        return grid.demand_charge_cny_per_kw * peak_kw
+    return grid.demand_charge_cny_per_kw * max(peak_kw - month_peak_kw, 0.0)
+
+
+def month_peak_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:
+    """The month-to-date peak the plan of the connection at `node` starts from: its inputs column
+    (first step), 0 without one or under daily billing."""
+    column = inputs.get(month_peak_column(node))
+    if grid.demand_billing == "daily" or column is None or not len(column):
+        return 0.0
+    return float(column[0])
+
+
+def month_peak_column(node: str) -> str:
+    """The inputs column holding the month-to-date peak of the connection at `node`."""
+    return f"{node}:{MONTH_PEAK_QUANTITY}"

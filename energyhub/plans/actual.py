@@ -1,91 +1,412 @@
-"""Plan vs actual per step: planned and metered grid import, PV output and battery SOC.
+"""Plan vs actual: per step planned vs metered import, PV and storage SOC; cost and CO₂ realized
+vs planned vs baseline; realized savings per plan and per day. The one definition the API, the
+pages, the CLI and the demo use.
 
-A simple reading: the site's metered electricity (its top-level meters, as the load query sums
-them) stands for its import; PV is its `pv` meters; a battery's SOC is the mean of its `soc_pct`
-meter over the step, against the plan's SOC at the step's end.
+- The series (metered import, PV, SOC at the end of each step, the storage-idle import) are read
+  as energyhub.plans.metered says; the bill as energyhub.plans.bill says (the demand charge on the
+  rise above the month-to-date peak under monthly billing).
+- A city plan is compared park by park (each park its own connection) and the accounts summed.
+- A plan's figures cover the steps it controlled (a setpoint of it was sent); a plan that never
+  controlled a step (a draft, or no controllable asset) is compared over every metered step.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
+from pydantic import BaseModel, Field
 
-from energyhub.plans.store import PlanRecord
-from energyhub.sites import PV, Battery, Building, Park, SiteFile
+from energyhub.optimize.scope import Scope, resolve_scopes
+from energyhub.optimize.tariffs import month_peak_column
+from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
+from energyhub.plans.metered import Storage, actual_frame, compared_frame, planned_frame, storages
+from energyhub.plans.operations import plan_inputs
+from energyhub.plans.realized import Realized, combined, realize
+from energyhub.plans.store import (
+    PlanRecord,
+    controlled_steps,
+    controlling_plans,
+    get_plan,
+    plan_steps,
+)
+from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
-from energyhub.store.queries import meter_series, site_series
 
-Assets = list[PV | Battery]
+__all__ = ["Account", "Comparison", "DaySavings", "PlanVsActual", "plan_vs_actual"]
 
-
-def _assets(site: SiteFile, site_id: str) -> Assets:
-    """PV and batteries the plan of `site_id` dispatches (a park's include its buildings')."""
-    owners: list[Park | Building] = []
-    park = site.find_park(site_id)
-    if park is not None:
-        owners = [park, *park.buildings]
-    elif (found := site.find_building(site_id)) is not None:
-        owners = [found[1]]
-    return [a for owner in owners for a in owner.assets if isinstance(a, PV | Battery)]
+Part = tuple[Scope, pd.DataFrame]
+"""One grid connection's steps: its scope and its compared frame."""
 
 
-def _planned(schedule: pd.DataFrame, site_id: str, assets: Assets) -> pd.DataFrame:
-    out = pd.DataFrame(index=schedule.index)
-    out["planned_import_kw"] = schedule.get(f"{site_id}:import_kw", np.nan)
-    pv = [f"{a.id}:output_kw" for a in assets if isinstance(a, PV)]
-    present = [c for c in pv if c in schedule.columns]
-    out["planned_pv_kw"] = schedule[present].sum(axis=1) if present else np.nan
-    for battery in (a for a in assets if isinstance(a, Battery)):
-        soc = schedule.get(f"{battery.id}:soc_kwh", np.nan)
-        out[f"planned_soc_pct:{battery.id}"] = soc / battery.energy_kwh * 100
+class SocStep(BaseModel):
+    """A storage's state of charge at the end of a step: planned and metered."""
+
+    asset_id: str
+    planned_kwh: float | None
+    actual_kwh: float | None
+    planned_soc_pct: float | None
+    actual_soc_pct: float | None
+
+
+class StepActual(BaseModel):
+    """One step: planned, metered and baseline (storage idle) net import; PV; SOC at its end."""
+
+    ts: datetime
+    controlled: bool = Field(description="A setpoint of this plan was sent for the step.")
+    import_price_cny_per_kwh: float
+    planned_import_kw: float | None
+    actual_import_kw: float | None
+    baseline_import_kw: float | None
+    planned_pv_kw: float | None
+    actual_pv_kw: float | None
+    soc: list[SocStep]
+
+
+class Comparison(BaseModel):
+    """Planned, realized and baseline accounts over the same steps, and the realized savings."""
+
+    steps: int
+    planned: Account
+    actual: Account
+    baseline: Account
+    savings_cny: float = Field(description="Baseline minus actual cost.")
+    savings_co2_kg: float = Field(description="Baseline minus actual CO₂.")
+    stored_change_kwh: float = Field(
+        description="Metered storage SOC at the end of the last step minus at the end of the "
+        "first: energy the savings leave in (> 0) or took from (< 0) storage, not valued."
+    )
+
+    def __add__(self, other: Comparison) -> Comparison:
+        """Two connections over the same steps (a city's parks)."""
+        return Comparison(
+            steps=max(self.steps, other.steps),
+            planned=self.planned + other.planned,
+            actual=self.actual + other.actual,
+            baseline=self.baseline + other.baseline,
+            savings_cny=self.savings_cny + other.savings_cny,
+            savings_co2_kg=self.savings_co2_kg + other.savings_co2_kg,
+            stored_change_kwh=self.stored_change_kwh + other.stored_change_kwh,
+        )
+
+
+EMPTY = Comparison(
+    steps=0, planned=ZERO, actual=ZERO, baseline=ZERO, savings_cny=0.0, savings_co2_kg=0.0,
+    stored_change_kwh=0.0,
+)  # fmt: skip
+
+
+class DaySavings(Comparison):
+    day: date = Field(description="Local date of the site.")
+    realized: Realized | None = Field(
+        default=None, description="Against the counterfactual on metered demand (see realized)."
+    )
+
+
+class PlanVsActual(Comparison):
+    """A plan against the meters: totals, per day, per step."""
+
+    plan_id: int
+    site_id: str
+    level: str
+    status: str
+    step_s: int
+    basis: str = Field(description="`controlled` steps, or `metered` ones if it controlled none.")
+    planned_savings_cny: float | None = Field(
+        description="The plan's own expectation over its whole horizon (baseline − objective)."
+    )
+    planned_savings_co2_kg: float | None
+    realized: Realized | None = Field(
+        description="Counterfactual (rules on metered demand), realized savings, perfect "
+        "foresight and capture ratio over the compared steps; None without two metered steps."
+    )
+    days: list[DaySavings]
+    step_details: list[StepActual]
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+
+def _compare(frame: pd.DataFrame, scope: Scope, dt_h: float, peaks: dict[str, float]) -> Comparison:
+    """The three accounts of one connection's steps; `peaks` the month-to-date peak of each."""
+
+    def bill(kind: str, gas: str) -> Account:
+        series = frame[f"{kind}_import_kw"]
+        return account(series, frame[gas], frame, scope, dt_h, peaks.get(kind, 0.0))
+
+    planned = bill("planned", "planned_gas_kw")
+    actual = bill("actual", "actual_gas_kw")
+    baseline = bill("baseline", "actual_gas_kw")
+    return Comparison(
+        steps=len(frame),
+        planned=planned,
+        actual=actual,
+        baseline=baseline,
+        savings_cny=baseline.total_cny - actual.total_cny,
+        savings_co2_kg=baseline.co2_kg - actual.co2_kg,
+        stored_change_kwh=_stored_change(frame),
+    )
+
+
+def _stored_change(frame: pd.DataFrame) -> float:
+    socs = frame[[c for c in frame.columns if str(c).startswith("actual_soc_kwh:")]]
+    if socs.empty or len(frame) < 2:
+        return 0.0
+    return float((socs.iloc[-1] - socs.iloc[0]).fillna(0.0).sum())
+
+
+KINDS = ("planned", "actual", "baseline")
+
+
+def _days_of(
+    frame: pd.DataFrame, scope: Scope, site: SiteFile, dt_h: float, month_peak_kw: float
+) -> dict[date, tuple[Comparison, pd.DataFrame, float]]:
+    """Per local day: its accounts, its steps and the metered month-to-date peak it starts from;
+    under monthly billing each day starts from the peak of the month so far."""
+    local = pd.DatetimeIndex(frame.index).tz_convert(site.tz)
+    peaks = dict.fromkeys(KINDS, month_peak_kw)
+    month: tuple[int, int] | None = None
+    out: dict[date, tuple[Comparison, pd.DataFrame, float]] = {}
+    dates = np.asarray(local.date)
+    for day in sorted(set(dates)):
+        part = frame[dates == day]
+        if month is not None and month != (day.year, day.month):
+            peaks = dict.fromkeys(KINDS, 0.0)  # a new month's bill
+        month = (day.year, day.month)
+        found = _compare(part, scope, dt_h, peaks)
+        out[day] = (found, part, peaks["actual"])
+        for kind in KINDS:
+            peaks[kind] = max(peaks[kind], getattr(found, kind).peak_import_kw)
     return out
 
 
-async def _actual_soc(
-    conn: AsyncConnection,
-    backend: Backend,
-    batteries: list[str],
-    window: tuple[pd.Timestamp, pd.Timestamp],
-    step: timedelta,
-) -> pd.DataFrame:
-    cur = await conn.execute(
-        "SELECT id, asset_id FROM meters WHERE active AND quantity = 'soc_pct' "
-        "AND asset_id = ANY(%s)",
-        (batteries,),
+def _combine(parts: Sequence[Comparison]) -> Comparison:
+    total = EMPTY
+    for part in parts:
+        total = total + part
+    return total
+
+
+def compare_parts(parts: Sequence[Part], dt_h: float, peaks: dict[str, float]) -> Comparison:
+    """Every connection's accounts over its steps, summed."""
+    return _combine(
+        [_compare(f, s, dt_h, dict.fromkeys(KINDS, peaks.get(s.grid_node, 0.0))) for s, f in parts]
     )
-    owners = {int(meter_id): asset for meter_id, asset in await cur.fetchall()}
-    start, end = (t.to_pydatetime() for t in window)
-    series = await meter_series(conn, backend, list(owners), start, end, step)
-    series["column"] = "actual_soc_pct:" + series["meter_id"].map(owners).astype(str)
-    return series.pivot_table(index="bucket", columns="column", values="value", aggfunc="mean")
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """Where realized figures are read from: the store, the site file, the plans' inputs."""
+
+    conn: AsyncConnection
+    backend: Backend
+    site: SiteFile
+    inputs: pd.DataFrame
+    foresight: bool = True
+
+
+async def days_of_parts(
+    parts: Sequence[Part], dt_h: float, peaks: dict[str, float], sources: Sources
+) -> list[DaySavings]:
+    """Per local day, every connection's accounts and realized figures summed."""
+    by_day: dict[date, list[tuple[Comparison, Realized | None]]] = {}
+    for scope, frame in parts:
+        days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0))
+        for day, (comparison, steps, peak) in days.items():
+            realized = await realize(
+                sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, peak,
+                foresight=sources.foresight,
+            )  # fmt: skip
+            by_day.setdefault(day, []).append((comparison, realized))
+    return [
+        DaySavings(
+            day=day,
+            realized=combined([r for _, r in found]),
+            **_combine([c for c, _ in found]).model_dump(),
+        )
+        for day, found in sorted(by_day.items())
+    ]
+
+
+def over_days(days: Sequence[DaySavings]) -> Realized | None:
+    """The days' realized figures summed (None if any day has none)."""
+    if not days or any(d.realized is None for d in days):
+        return None
+    total = combined([d.realized for d in days])
+    return None if total is None else total.model_copy(update={"steps": sum(d.steps for d in days)})
+
+
+# --- plan vs actual ----------------------------------------------------------------------------
+
+
+def _number(value: object) -> float | None:
+    number = float(value)  # type: ignore[arg-type]
+    return number if np.isfinite(number) else None
+
+
+def _soc_step(asset: Storage, row: pd.Series) -> SocStep:
+    planned = _number(row[f"planned_soc_kwh:{asset.id}"])
+    actual = _number(row[f"actual_soc_kwh:{asset.id}"])
+    return SocStep(
+        asset_id=asset.id,
+        planned_kwh=planned,
+        actual_kwh=actual,
+        planned_soc_pct=None if planned is None else planned / asset.energy_kwh * 100,
+        actual_soc_pct=None if actual is None else actual / asset.energy_kwh * 100,
+    )
+
+
+SUMMED = (
+    "planned_import_kw", "actual_import_kw", "baseline_import_kw", "planned_pv_kw",
+    "actual_pv_kw",
+)  # fmt: skip
+
+
+def _details(parts: Sequence[Part]) -> list[StepActual]:
+    """Per step, the connections' series summed (a step unknown on any connection is unknown)."""
+    first = parts[0][1]
+    summed = {c: sum((f[c] for _, f in parts), pd.Series(0.0, index=first.index)) for c in SUMMED}
+    controlled = np.logical_or.reduce([f["controlled"].to_numpy() for _, f in parts])
+    assets = [(a, f) for s, f in parts for a in storages(s)]
+    steps = []
+    for i, ts in enumerate(first.index):
+        steps.append(
+            StepActual(
+                ts=pd.Timestamp(ts).to_pydatetime(),
+                controlled=bool(controlled[i]),
+                import_price_cny_per_kwh=float(first["p_import"].iloc[i]),
+                soc=[_soc_step(a, f.iloc[i]) for a, f in assets],
+                **{c: _number(summed[c].iloc[i]) for c in SUMMED},
+            )
+        )
+    return steps
+
+
+def month_peaks(record: PlanRecord, inputs: pd.DataFrame) -> dict[str, float]:
+    """The month-to-date peak each of the plan's connections started from (by grid node)."""
+    stored = record.baseline.get("month_peak_kw")
+    if isinstance(stored, dict):
+        return {str(k): float(v) for k, v in stored.items()}
+    suffix = month_peak_column("")
+    return {
+        str(c).removesuffix(suffix): float(inputs[c].iloc[0])
+        for c in inputs.columns
+        if str(c).endswith(suffix) and len(inputs)
+    }
+
+
+async def plan_parts(
+    conn: AsyncConnection, backend: Backend, record: PlanRecord, site: SiteFile
+) -> tuple[list[Part], dict[str, float]]:
+    """Each connection's compared frame of a plan (none if it has < 2 steps), and month peaks."""
+    schedule = await plan_steps(conn, record.id)
+    inputs = await plan_inputs(conn, record.id)
+    peaks = month_peaks(record, inputs)
+    if len(schedule) < 2:
+        return [], peaks
+    index = pd.DatetimeIndex(schedule.index).tz_convert("UTC")
+    schedule.index = index
+    controlled = await controlled_steps(conn, record.id)
+    parts = []
+    for scope in resolve_scopes(site, record.level, record.site_id):
+        actual = await actual_frame(conn, backend, scope, index)
+        frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
+        priced(frame, scope, inputs, site)
+        parts.append((scope, frame))
+    return parts, peaks
+
+
+def _compared_steps(frame: pd.DataFrame, basis: str) -> pd.DataFrame:
+    metered = frame[frame["actual_import_kw"].notna() & frame["baseline_import_kw"].notna()]
+    used = metered[metered["controlled"]] if basis == "controlled" else metered
+    return used if len(used) else pd.DataFrame(columns=list(ACCOUNT_COLUMNS), dtype="float64")
+
+
+def _basis(parts: Sequence[Part]) -> str:
+    for _, frame in parts:
+        metered = frame["actual_import_kw"].notna() & frame["baseline_import_kw"].notna()
+        if (metered & frame["controlled"]).any():
+            return "controlled"
+    return "metered"
 
 
 async def plan_vs_actual(
     conn: AsyncConnection,
     backend: Backend,
-    record: PlanRecord,
-    schedule: pd.DataFrame,
+    plan_id: int,
+    *,
     site: SiteFile,
-) -> pd.DataFrame:
-    """One row per plan step (UTC): planned_/actual_ import_kw, pv_kw and soc_pct:<battery>."""
-    assets = _assets(site, record.site_id)
-    step = timedelta(seconds=record.step_s)
-    planned = _planned(schedule, record.site_id, assets)
-    window = (pd.Timestamp(record.horizon_start), pd.Timestamp(record.horizon_end))
-    start, end = (t.to_pydatetime() for t in window)
-    load = await site_series(conn, backend, record.site_id, start, end, step)
-    metered = load.pivot_table(index="bucket", columns="carrier", values="power_kw")
-    actual = pd.DataFrame(index=planned.index)
-    for carrier, column in (("electricity", "actual_import_kw"), ("pv", "actual_pv_kw")):
-        source = metered[carrier] if carrier in metered.columns else pd.Series(dtype="float64")
-        actual[column] = source.reindex(planned.index)
-    batteries = [a.id for a in assets if isinstance(a, Battery)]
-    soc = await _actual_soc(conn, backend, batteries, window, step)
-    for battery in batteries:
-        column = f"actual_soc_pct:{battery}"
-        source = soc[column] if column in soc.columns else pd.Series(dtype="float64")
-        actual[column] = source.reindex(planned.index)
-    return planned.join(actual)
+    foresight: bool = True,
+) -> PlanVsActual:
+    """A stored plan against the stored readings (PlanNotFoundError if there is no such plan);
+    `foresight` False skips the perfect-foresight re-solve."""
+    record = await get_plan(conn, plan_id)
+    parts, peaks = await plan_parts(conn, backend, record, site)
+    dt_h = record.step_s / 3600
+    basis = _basis(parts)
+    used = [(scope, _compared_steps(frame, basis)) for scope, frame in parts]
+    used = [(scope, frame) for scope, frame in used if len(frame)]
+    sources = Sources(conn, backend, site, await plan_inputs(conn, record.id), foresight)
+    days = await days_of_parts(used, dt_h, peaks, sources)
+    baseline = record.baseline.get("cost_cny")
+    return PlanVsActual(
+        plan_id=record.id,
+        site_id=record.site_id,
+        level=record.level,
+        status=record.status,
+        step_s=record.step_s,
+        basis=basis,
+        planned_savings_cny=None
+        if baseline is None or record.objective_cny is None
+        else float(baseline) - record.objective_cny,
+        planned_savings_co2_kg=_savings_co2(record),
+        realized=over_days(days),
+        days=days,
+        step_details=_details(parts) if parts else [],
+        **compare_parts(used, dt_h, peaks).model_dump(),
+    )
+
+
+def _savings_co2(record: PlanRecord) -> float | None:
+    baseline = record.baseline.get("co2_kg")
+    return None if baseline is None or record.co2_kg is None else float(baseline) - record.co2_kg
+
+
+async def savings_by_day(
+    conn: AsyncConnection,
+    backend: Backend,
+    site_id: str,
+    window: tuple[datetime, datetime],
+    *,
+    site: SiteFile,
+    foresight: bool = True,
+) -> list[DaySavings]:
+    """Realized savings per local day of the steps in `window` that the site's plans controlled."""
+    found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
+    peaks: dict[str, float] = {}
+    inputs: list[pd.DataFrame] = []
+    step_s = 0
+    for plan_id in await controlling_plans(conn, site_id, window):
+        record = await get_plan(conn, plan_id)
+        parts, plan_peaks = await plan_parts(conn, backend, record, site)
+        inputs.append(await plan_inputs(conn, record.id))
+        for node, kw in plan_peaks.items():
+            peaks.setdefault(node, kw)  # the earliest plan's: later days carry the peak on
+        for scope, frame in parts:
+            inside = (frame.index >= window[0]) & (frame.index < window[1])
+            keep = inside & frame["controlled"] & frame["actual_import_kw"].notna()
+            found.setdefault(scope.grid_node, (scope, []))[1].append(frame[keep])
+        step_s = record.step_s
+    parts = []
+    for scope, frames in found.values():
+        steps = pd.concat(frames).sort_index()
+        steps = steps[~steps.index.duplicated(keep="last")]
+        parts.append((scope, steps[steps["baseline_import_kw"].notna()]))
+    prices = pd.concat(inputs) if inputs else pd.DataFrame()
+    prices = prices[~prices.index.duplicated(keep="last")].sort_index()
+    sources = Sources(conn, backend, site, prices, foresight)
+    return await days_of_parts([p for p in parts if len(p[1])], step_s / 3600, peaks, sources)

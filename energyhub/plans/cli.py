@@ -6,7 +6,7 @@ import getpass
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from psycopg import AsyncConnection
@@ -22,8 +22,13 @@ from energyhub.cli_support import (
 )
 from energyhub.plans import store
 from energyhub.plans.store import PLAN_STATUSES, PlanRecord, PlanStatus
-from energyhub.store.db import connect
+from energyhub.plans.verdict import verdict
+from energyhub.sites import load_site
+from energyhub.store.db import connect, installed_backend
 from energyhub.store.migrations import require_schema
+
+if TYPE_CHECKING:
+    from energyhub.plans.actual import PlanVsActual
 
 T = TypeVar("T")
 
@@ -90,21 +95,89 @@ def _as_json(record: PlanRecord) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in data.items()}
 
 
+def _verdict_lines(record: PlanRecord) -> list[str]:
+    found = verdict(record)
+    if found is None:
+        return []
+    lines = []
+    for name, delta, unit in (("Δcost", found.cost, "CNY"), ("ΔCO₂", found.co2, "kg")):
+        why = f" — worse than the baseline: {delta.worse}" if delta.worse else ""
+        lines.append(f"[bold]{name} vs baseline[/]: {escape(delta.shown(unit) + why)}")
+    return lines
+
+
+def _actual_lines(result: PlanVsActual) -> list[str]:
+    """Plan vs actual over the compared steps, one figure a line, each saying what it is."""
+    what = "steps it controlled" if result.basis == "controlled" else "metered steps"
+    lines = [f"[bold]plan vs actual[/]: {result.steps} {what}"]
+    for name, account in (("planned", result.planned), ("metered", result.actual)):
+        lines.append(
+            f"  {name}: {account.total_cny:,.1f} CNY (demand {account.demand_cny:,.1f} on the "
+            f"rise above the month's {account.month_peak_kw:,.1f} kW), {account.co2_kg:,.1f} kg CO₂"
+        )
+    found = result.realized
+    if found is None:
+        lines.append("  realized: — (fewer than two metered steps)")
+        return lines
+    lines += [
+        f"  counterfactual (rules on the metered demand): {found.counterfactual_cny:,.1f} CNY, "
+        f"{found.counterfactual_co2_kg:,.1f} kg CO₂",
+        f"  realized savings (counterfactual − metered): {found.savings_cny:,.1f} CNY, "
+        f"{found.savings_co2_kg:,.1f} kg CO₂",
+    ]
+    if found.perfect_savings_cny is not None:
+        lines.append(
+            f"  perfect foresight (plan re-solved on the metered demand) saves "
+            f"{found.perfect_savings_cny:,.1f} CNY"
+        )
+    capture = "—" if found.capture_ratio is None else f"{found.capture_ratio:.2f}"
+    lines.append(f"  capture ratio (realized ÷ perfect foresight): {capture}")
+    lines += [f"  note: {note}" for note in found.notes]
+    return lines
+
+
 @plans_app.command("show")
 @handles_errors
 def plans_show(
     plan_id: PlanId,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    actual: Annotated[
+        bool,
+        typer.Option(
+            "--actual",
+            help="Also compare it with the meters: metered bill, counterfactual, realized "
+            "savings, perfect foresight, capture ratio (reads the settings' site_file).",
+        ),
+    ] = False,
 ) -> None:
-    """One plan: status, horizon, cost terms, baseline, who approved or rejected it."""
-    record = with_db(lambda conn: store.get_plan(conn, plan_id))
+    """One plan: status, horizon, cost terms, baseline and Δ against it, who approved it."""
+    settings = settings_or_exit()
+    site = load_site(settings.site_file) if actual else None
+
+    async def read(conn: AsyncConnection) -> tuple[PlanRecord, PlanVsActual | None]:
+        record = await store.get_plan(conn, plan_id)
+        if site is None:
+            return record, None
+        from energyhub.plans.actual import plan_vs_actual  # the optimizer only when asked
+
+        backend = await installed_backend(conn)
+        return record, await plan_vs_actual(conn, backend, plan_id, site=site)
+
+    record, compared = with_db(read)
     data = _as_json(record)
     if as_json:
+        if compared is not None:
+            data["actual"] = compared.model_dump(mode="json", exclude={"step_details"})
         typer.echo(json.dumps(data, ensure_ascii=False))
         return
     for key, value in data.items():
         if value not in (None, {}, []):
             console.print(f"[bold]{key}[/]: {escape(str(value))}", highlight=False)
+    for line in _verdict_lines(record):
+        console.print(line, highlight=False)
+    if compared is not None:
+        for line in _actual_lines(compared):
+            console.print(line, highlight=False)
 
 
 @plans_app.command("approve")

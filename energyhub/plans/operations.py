@@ -155,3 +155,14 @@ async def unplanned_assets(conn: AsyncConnection, plan_id: int) -> set[str]:
     cur = await conn.execute("SELECT unplanned FROM plan_forecasts WHERE plan_id = %s", (plan_id,))
     row = await cur.fetchone()
     return set(row[0]) if row else set()
+
+
+async def save_inputs(conn: AsyncConnection, plan_id: int, inputs: pd.DataFrame) -> None:
+    """The inputs table a plan was solved with (to re-solve it, e.g. at another frontier point)."""
+    long = inputs.rename_axis("ts").reset_index().melt(id_vars="ts", var_name="name")
+    async with conn.transaction():
+        async with conn.cursor().copy(
+            "COPY plan_inputs (plan_id, ts, name, value) FROM STDIN"
+        ) as copy:
+            for ts, name, value in long.itertuples(index=False):
+                await copy.write_row((plan_id, pd.Timestamp(ts).to_pydatetime(), name, value))

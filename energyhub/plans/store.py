@@ -131,6 +131,9 @@ def _solver_stats(result: Plan) -> dict[str, Any]:
     keys = ("status", "gap", "build_seconds", "solve_seconds", "variables", "binaries")
     stats = {key: data[key] for key in (*keys, "constraints", "scalars", "co2_kg_by_carrier")}
     stats["savings"] = data["savings"]
+    if result.frontier:
+        stats["frontier"] = data["frontier"]
+        stats["frontier_point"] = data["frontier_point"]
     return stats
 
 
@@ -330,3 +333,21 @@ async def plan_steps(conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
     wide = long.pivot(index="ts", columns="name", values="value")
     wide.columns.name = None
     return wide
+
+
+async def controlled_steps(conn: AsyncConnection, plan_id: int) -> set[pd.Timestamp]:
+    """The steps (UTC) a setpoint of the plan was sent for."""
+    cur = await conn.execute("SELECT DISTINCT ts FROM setpoints WHERE plan_id = %s", (plan_id,))
+    return {pd.Timestamp(row[0]).tz_convert("UTC") for row in await cur.fetchall()}
+
+
+async def controlling_plans(
+    conn: AsyncConnection, site_id: str, window: tuple[datetime, datetime]
+) -> list[int]:
+    """The site's own plans that sent a setpoint for a step in [start, end), oldest first."""
+    cur = await conn.execute(
+        "SELECT DISTINCT s.plan_id FROM setpoints AS s JOIN plans AS p ON p.id = s.plan_id "
+        "WHERE p.site_id = %s AND s.ts >= %s AND s.ts < %s ORDER BY 1",
+        (site_id, *window),
+    )
+    return [int(row[0]) for row in await cur.fetchall()]

@@ -18,14 +18,17 @@ from psycopg import AsyncConnection
 from energyhub.carbon.plan_price import with_position_price
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
-from energyhub.optimize import PlanError, plan
+from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.forecast import ForecastError, ForecastOptions
+from energyhub.optimize.frontier import as_plan, frontier, pick
 from energyhub.optimize.scope import Level, resolve_scope
+from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import SiteFile
+from energyhub.store.billing import month_peak_kw
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
 
@@ -102,6 +105,19 @@ class PlanningConfig:
         )
 
 
+def _solve(site: SiteFile, inputs: pd.DataFrame, target: Target, config: PlanningConfig) -> Plan:
+    """The cost-optimal plan; with the site's carbon.plan_policy, the frontier point it picks."""
+    level, site_id, limit = target.level, target.site_id, config.time_limit_s
+    policy = site.city.carbon.plan_policy
+    if policy is None:
+        return plan(site, inputs, level=level, site_id=site_id, time_limit_s=limit)
+    found = frontier(
+        site, inputs, level=level, site_id=site_id, points=policy.frontier_points,
+        time_limit_s=limit,
+    )  # fmt: skip
+    return as_plan(found, pick([p for p, _ in found], policy))
+
+
 async def replan(
     conn: AsyncConnection,
     backend: Backend,
@@ -123,13 +139,12 @@ async def replan(
             conn, backend, site, scope, steps, config.history, config.forecast
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
+        peak = await month_peak_kw(conn, scope.id, start, site.tz)  # billed so far this month
+        column = month_peak_column(scope.grid_node)
+        forecast.frame[column] = peak
+        forecast.methods[column] = "metered: highest 15-min import this month (site_load_15m)"
         result = await asyncio.to_thread(
-            plan,
-            with_initial_soc(site, soc.fractions),
-            forecast.frame,
-            level=target.level,
-            site_id=target.site_id,
-            time_limit_s=config.time_limit_s,
+            _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )
     except (ForecastError, PlanError) as exc:
         log.warning("re-plan of %s from %s failed: %s", target.site_id, start.isoformat(), exc)

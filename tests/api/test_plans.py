@@ -208,14 +208,23 @@ async def test_plan_vs_actual(client: httpx.AsyncClient, app: FastAPI, world: Wo
     main = world.series["b01/main"].resample("1h").mean().reindex(hours)
     got = [s["actual_import_kw"] for s in actual["steps"]]
     np.testing.assert_allclose(got, main.values, rtol=1e-9)
-    planned = [s["values"]["b01:import_kw"] for s in schedule["steps"]]
+    planned = [
+        s["values"]["b01:import_kw"] - s["values"].get("b01:export_kw", 0.0)
+        for s in schedule["steps"]
+    ]
     assert [s["planned_import_kw"] for s in actual["steps"]] == pytest.approx(planned)
     assert actual["actual_import_kwh"] == pytest.approx(main.sum())
-    soc = world.series["b01/bess-soc"].resample("1h").mean().reindex(hours)
+    # SOC end of step against end of step: the last reading in each hour
+    soc = world.series["b01/bess-soc"].resample("1h").last().reindex(hours)
     got_soc = [s["soc"][0]["actual_soc_pct"] for s in actual["steps"]]
+    assert actual["steps"][0]["soc"][0]["asset_id"] == "b01-bess"
     np.testing.assert_allclose(got_soc, soc.values, rtol=1e-9)
     planned_soc = [s["values"]["b01-bess:soc_kwh"] / 10 for s in schedule["steps"]]
     assert [s["soc"][0]["planned_soc_pct"] for s in actual["steps"]] == pytest.approx(planned_soc)
+    # a draft controlled nothing: compared over its 8 metered steps, billed as metered
+    assert (actual["basis"], actual["compared_steps"]) == ("metered", 8)
+    assert actual["actual"]["import_kwh"] == pytest.approx(main.sum())
+    assert actual["actual"]["peak_import_kw"] == pytest.approx(main.max())
 
 
 async def test_plans_are_solved_while_the_api_answers(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -210,3 +211,58 @@ def test_decomposed_park_plan_reports_iterations_gap_workers(files: tuple[Path, 
     assert payload["lower_bound_cny"] <= payload["central"]["objective_cny"] + 1e-6
     assert payload["gap_to_central"] >= -1e-6
     assert payload["carbon_cap_kg"] == 1e6
+
+
+def test_month_peak_kw_bills_only_the_rise(files: tuple[Path, Path]) -> None:
+    """A month-to-date peak above anything the day can draw: no demand charge in plan or baseline;
+    without the option the whole peak is billed (40 CNY/kW)."""
+    site, csv = files
+    args = ("--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p", "--json")
+    code, stdout, _ = _run(*args, "--month-peak-kw", "1000")
+    assert code == 0
+    payload = json.loads(stdout)
+    assert payload["month_peak_kw"] == {"p": 1000.0}
+    assert payload["cost_cny"]["demand"] == pytest.approx(0.0, abs=1e-6)
+    assert payload["baseline"]["cost_terms_cny"]["demand"] == pytest.approx(0.0)
+    code, stdout, _ = _run(*args)
+    whole = json.loads(stdout)
+    assert whole["month_peak_kw"] == {"p": 0.0}
+    peak = whole["scalars"]["p:peak_import_kw"]
+    assert whole["cost_cny"]["demand"] == pytest.approx(40 * peak, rel=1e-9)
+
+
+def test_a_negative_month_peak_exits_2(files: tuple[Path, Path]) -> None:
+    site, csv = files
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p",
+        "--month-peak-kw", "-5",
+    )  # fmt: skip
+    assert code == 2
+    assert "--month-peak-kw" in stderr
+
+
+def test_frontier_prints_each_point(files: tuple[Path, Path]) -> None:
+    """Three points: CO₂ falls, cost rises, each abatement cost is the cost rise per tonne."""
+    site, csv = files
+    args = ("--site", str(site), "--inputs", str(csv), "--level", "building", "--id", "b1")
+    code, stdout, _ = _run(*args, "--frontier", "3", "--json")
+    assert code == 0, stdout
+    payload = json.loads(stdout)
+    points = payload["frontier"]
+    assert [p["index"] for p in points] == [0, 1, 2]
+    assert points[0]["co2_kg"] == pytest.approx(payload["co2_kg"])
+    co2 = [p["co2_kg"] for p in points]
+    cost = [p["cost_cny"] for p in points]
+    assert co2[0] >= co2[1] >= co2[2] and cost[0] <= cost[1] + 1e-6 <= cost[2] + 2e-6
+    for before, after in itertools.pairwise(points):
+        if before["co2_kg"] - after["co2_kg"] > 1e-6:
+            expected = (after["cost_cny"] - before["cost_cny"]) / (
+                (before["co2_kg"] - after["co2_kg"]) / 1000
+            )
+            assert after["abatement_cny_per_t"] == pytest.approx(expected)
+    code, stdout, _ = _run(*args, "--frontier", "3")
+    assert code == 0 and "cost–CO₂ frontier" in stdout
+    code, _, stderr = _run(*args, "--frontier", "3", "--carbon-cap-kg", "10")
+    assert code == 2 and "--frontier with --carbon-cap-kg" in stderr
+    code, _, stderr = _run(*args, "--frontier", "1")
+    assert code == 2 and "--frontier: must be 2 to 11 points, got 1" in stderr

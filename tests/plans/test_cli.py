@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
+from pathlib import Path
 
+import pytest
+import yaml
 from typer.testing import CliRunner
 
 from energyhub.cli import app
@@ -48,3 +52,31 @@ def test_plans_commands(pg_url: str) -> None:
     assert bad.exit_code == 2 and "must be one of pending, draft" in bad.output
     missing = runner.invoke(app, ["plans", "show", "999"], env=env)
     assert missing.exit_code == 2 and "no plan 999" in missing.output
+
+
+def test_plans_show_against_the_meters(pg_url: str) -> None:
+    """`plans show --actual`: the metered bill, the counterfactual, realized savings, perfect
+    foresight and the capture ratio of three controlled steps (tests/plans/test_realized has
+    the figures by hand); without --actual, Δ against the baseline only."""
+    from tests.plans.test_realized import BATTERY_KW
+    from tests.scheduler.conftest import site_doc
+    from tests.scheduler.test_actual import MAIN_KW, VALLEY_CNY_PER_KWH, run_steps
+
+    plan_id = asyncio.run(run_steps(pg_url, "auto", 3))
+    site_file = Path(tempfile.mkdtemp()) / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site_doc("auto")))
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200"}
+    runner = CliRunner()
+    shown = runner.invoke(app, ["plans", "show", str(plan_id), "--actual"], env=env)
+    assert shown.exit_code == 0, shown.output
+    demand_kwh = sum(m - b for m, b in zip(MAIN_KW[:3], BATTERY_KW, strict=True)) * 0.25
+    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH
+    assert "plan vs actual: 3 steps it controlled" in shown.output
+    assert f"realized savings (counterfactual − metered): {saved:,.1f} CNY" in shown.output
+    assert "capture ratio (realized ÷ perfect foresight): —" in shown.output
+    assert "Δcost vs baseline" in shown.output
+    as_json = runner.invoke(app, ["plans", "show", str(plan_id), "--actual", "--json"], env=env)
+    data = json.loads(as_json.output)
+    assert data["actual"]["realized"]["savings_cny"] == pytest.approx(saved)
+    plain = runner.invoke(app, ["plans", "show", str(plan_id)], env=env)
+    assert plain.exit_code == 0 and "plan vs actual" not in plain.output

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from energyhub.plans import store
-from energyhub.scheduler.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual, savings_by_day
 from energyhub.scheduler.clock import ManualClock
 from energyhub.store.db import Backend, connect
 

@@ -155,7 +155,11 @@ async def test_plans_store_their_forecast_and_recede(pg_url: str, prefix: str) -
     assert first.inputs_hash == store.inputs_hash(inputs)
     assert first_now.status == "superseded" and first_now.superseded_by == second.id
     assert second_now.status == "expired"
-    assert set(inputs.columns) == {"office:electricity_kw", "office-pv:available_kw", "outdoor_c"}
+    assert set(inputs.columns) == {
+        "office:electricity_kw", "office-pv:available_kw", "outdoor_c", "office:month_peak_kw",
+    }  # fmt: skip
+    # the month-to-date metered peak the plan started from, as the rollup holds it
+    assert inputs["office:month_peak_kw"].iloc[0] == first.baseline["month_peak_kw"]["office"] > 0
     methods, initial = forecast[0]
     assert "profile" in methods["office:electricity_kw"]
     assert initial["office-bess"]["soc"] == pytest.approx(0.3)

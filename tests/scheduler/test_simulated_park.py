@@ -24,7 +24,7 @@ from psycopg import AsyncConnection
 from energyhub.config import Settings
 from energyhub.ingest.worker import IngestWorker
 from energyhub.optimize import plan
-from energyhub.scheduler.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual, savings_by_day
 from energyhub.scheduler.clock import ScaledClock
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.service import Scheduler

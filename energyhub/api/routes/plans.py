@@ -29,11 +29,14 @@ from energyhub.api.scope import site_access, subtree
 from energyhub.api.views import actual_public, frame_csv, plan_public
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import check_inputs, read_inputs
-from energyhub.optimize.scope import resolve_scope
+from energyhub.optimize.scope import resolve_scope, resolve_scopes
+from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
+from energyhub.plans.frontier import FrontierPointError, pick_point
 from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.store.billing import month_peak_kw
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
@@ -98,6 +101,18 @@ def _check(state: StateDep, body: PlanCreate, frame: pd.DataFrame) -> timedelta:
     return timedelta(hours=table.dt_h)
 
 
+async def _with_month_peaks(
+    conn: AsyncConnection, state: StateDep, body: PlanCreate, frame: pd.DataFrame
+) -> None:
+    """Each connection's month-to-date metered peak, unless the inputs give it: the demand charge
+    of a monthly bill is paid only on raising it."""
+    start = frame.index[0].to_pydatetime()
+    for scope in resolve_scopes(state.site, body.level, body.site_id):
+        column = month_peak_column(scope.grid_node)
+        if column not in frame.columns:
+            frame[column] = await month_peak_kw(conn, scope.id, start, state.site.tz)
+
+
 @router.post(
     "",
     status_code=202,
@@ -118,6 +133,8 @@ async def create_plan(
     frame = _inputs(body)
     step = _check(state, body, frame)
     start = frame.index[0].to_pydatetime()
+    digest = store.inputs_hash(frame)
+    await _with_month_peaks(conn, state, body, frame)
     record = await store.create_pending(
         conn,
         level=body.level,
@@ -126,11 +143,13 @@ async def create_plan(
         horizon_end=(frame.index[-1] + step).to_pydatetime(),
         step_s=int(step.total_seconds()),
         inputs_ref="api",
-        inputs_hash=store.inputs_hash(frame),
+        inputs_hash=digest,
         created_by=f"key:{key.id}",
     )
     limit = body.time_limit_s or state.settings.api_plan_time_limit_s
-    state.runner.submit(PlanJob(record.id, body.level, body.site_id, frame, limit))
+    state.runner.submit(
+        PlanJob(record.id, body.level, body.site_id, frame, limit, frontier=body.frontier)
+    )
     response.headers["Location"] = f"/plans/{record.id}"
     return plan_public(record, zone)
 
@@ -196,11 +215,13 @@ async def get_schedule(
 async def get_actual(
     plan_id: PlanPath, conn: ConnDep, key: CurrentKey, state: StateDep
 ) -> PlanActualPublic:
-    """Planned vs metered import, PV and battery SOC per step, from stored readings."""
+    """Planned vs metered net import, PV and storage SOC (end of step) per step, and the
+    planned, metered and baseline bills with the realized savings, in total and per day."""
     record, zone = await _plan_in_scope(conn, key, plan_id)
-    schedule = await _schedule(conn, record)
-    frame = await plan_vs_actual(conn, state.backend, record, schedule, state.site)
-    return actual_public(record, frame, zone)
+    if record.status not in WITH_SCHEDULE:
+        raise PlanStateError(record.id, record.status, "compare", list(WITH_SCHEDULE))
+    result = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
+    return actual_public(result, zone)
 
 
 async def _decide(
@@ -237,4 +258,36 @@ async def reject_plan(
     plan_id: PlanPath, body: PlanReject, conn: ConnDep, key: CurrentKey
 ) -> PlanPublic:
     record, zone = await _decide(conn, key, plan_id, "reject", body.reason)
+    return plan_public(record, zone)
+
+
+PointPath = Annotated[int, Path(ge=0, le=10, description="A frontier point (0: cost-optimal).")]
+
+
+async def pick_frontier_point(
+    conn: AsyncConnection, state: StateDep, key: ApiKey, plan_id: int, point: int
+) -> tuple[PlanRecord, ZoneInfo]:
+    """The API's and the page's pick: same scope, role and status checks."""
+    _, zone = await _plan_in_scope(conn, key, plan_id)
+    require_role(key, "operator", "pick frontier points of plans")
+    try:
+        record = await pick_point(conn, state.site, plan_id, point, f"key:{key.id}")
+    except FrontierPointError as exc:
+        raise bad_input("path", "point", str(exc)) from None
+    return record, zone
+
+
+@router.post(
+    "/{plan_id}/frontier/{point}",
+    response_model=PlanPublic,
+    responses=responses(403, 409),
+    summary="Make a point of the plan's cost–CO₂ frontier the plan (operator)",
+)
+async def pick_point_route(
+    plan_id: PlanPath, point: PointPath, conn: ConnDep, key: CurrentKey, state: StateDep
+) -> PlanPublic:
+    """Re-solves the draft or approved plan at frontier point `point` (its CO₂ cap) from the
+    inputs it kept; answers the new plan (draft, or approved by the site's policy). The old plan
+    is rejected, its reason naming the point and the new plan."""
+    record, zone = await pick_frontier_point(conn, state, key, plan_id, point)
     return plan_public(record, zone)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal, Self
 
@@ -48,12 +48,43 @@ class PlanCreate(BaseModel):
     site_id: SiteId
     inputs: PlanInputsIn
     time_limit_s: float | None = Field(default=None, gt=0, le=600)
+    frontier: int | None = Field(
+        default=None,
+        ge=2,
+        le=11,
+        description="Also solve this many points from the cost-optimal to the CO₂-optimal plan "
+        "(ε-constraint on CO₂); the plan is the cost-optimal one, or the point the site's "
+        "carbon.plan_policy picks; an operator may pick another (POST /plans/{id}/frontier/{k}).",
+    )
 
 
 class PlanReject(BaseModel):
     reason: Annotated[Text, Field(min_length=1)] = Field(
         examples=["the demand forecast misses the trade fair"]
     )
+
+
+class VsBaselinePublic(BaseModel):
+    """The plan against its baseline: Δ = plan − baseline, and why it is worse if it is."""
+
+    delta_cost_cny: float
+    delta_cost_pct: float | None
+    delta_co2_kg: float
+    delta_co2_pct: float | None
+    cost_worse_because: str | None
+    co2_worse_because: str | None
+
+
+class FrontierPointPublic(BaseModel):
+    """A point of the cost–CO₂ frontier: its CO₂ cap, CO₂, bill (without the carbon price),
+    objective, and the marginal abatement cost from the previous point."""
+
+    index: int
+    cap_kg: float | None
+    co2_kg: float
+    cost_cny: float
+    objective_cny: float
+    abatement_cny_per_t: float | None
 
 
 class PlanPublic(BaseModel):
@@ -71,6 +102,17 @@ class PlanPublic(BaseModel):
     co2_kg: float | None
     baseline_cost_cny: float | None
     baseline_co2_kg: float | None
+    vs_baseline: VsBaselinePublic | None = Field(
+        description="Plan − baseline (negative saves); absent until solved."
+    )
+    month_peak_kw: dict[str, float] = Field(
+        description="Month-to-date peak import each connection started from (monthly demand "
+        "billing: the demand charge is paid only on raising it)."
+    )
+    frontier: list[FrontierPointPublic] = Field(
+        description="The cost–CO₂ frontier, if the plan was made with one."
+    )
+    frontier_point: int | None = Field(description="Which frontier point this plan is.")
     solver: dict[str, Any]
     inputs_hash: str | None
     warnings: list[str]
@@ -104,26 +146,101 @@ class SchedulePublic(BaseModel):
 
 
 class SocPublic(BaseModel):
+    """A storage's state of charge at the end of the step, planned and metered."""
+
     asset_id: str
     planned_soc_pct: float | None
     actual_soc_pct: float | None
+    planned_kwh: float | None
+    actual_kwh: float | None
 
 
 class ActualStepPublic(BaseModel):
     ts: datetime
-    planned_import_kw: float | None
-    actual_import_kw: float | None
+    controlled: bool = Field(description="A setpoint of this plan was sent for the step.")
+    import_price_cny_per_kwh: float
+    planned_import_kw: float | None = Field(description="Planned net import (import − export).")
+    actual_import_kw: float | None = Field(description="Metered net import.")
+    baseline_import_kw: float | None = Field(description="Metered import with storage idle.")
     planned_pv_kw: float | None
     actual_pv_kw: float | None
     soc: list[SocPublic]
 
 
-class PlanActualPublic(BaseModel):
-    """Planned vs metered per step: import (the site's electricity meters), PV and battery SOC."""
+class AccountPublic(BaseModel):
+    """Energy, cost and CO₂ over the compared steps, billed as the site is."""
+
+    import_kwh: float
+    export_kwh: float
+    peak_import_kw: float
+    month_peak_kw: float = Field(description="Month-to-date peak the steps start from.")
+    gas_kwh: float
+    energy_cny: float
+    demand_cny: float = Field(description="Demand charge on the rise above month_peak_kw.")
+    gas_cny: float
+    carbon_cny: float
+    total_cny: float
+    co2_kg: float
+
+
+class ComparisonPublic(BaseModel):
+    compared_steps: int
+    planned: AccountPublic
+    actual: AccountPublic
+    baseline: AccountPublic
+    savings_cny: float = Field(description="Baseline minus actual cost.")
+    savings_co2_kg: float = Field(description="Baseline minus actual CO₂.")
+    stored_change_kwh: float
+
+
+class RealizedPublic(BaseModel):
+    """What the plans saved against the counterfactual (the rule-based baseline re-run on the
+    metered demand and PV), and what perfect foresight (the plan re-solved on the metered demand)
+    could have saved."""
+
+    steps: int
+    counterfactual_cny: float
+    counterfactual_co2_kg: float
+    metered_cny: float
+    metered_co2_kg: float
+    savings_cny: float = Field(description="Counterfactual − metered cost.")
+    savings_co2_kg: float = Field(description="Counterfactual − metered CO₂.")
+    perfect_foresight_cny: float | None
+    perfect_foresight_co2_kg: float | None
+    perfect_savings_cny: float | None = Field(description="Counterfactual − perfect foresight.")
+    capture_ratio: float | None = Field(description="savings_cny ÷ perfect_savings_cny.")
+    notes: list[str]
+
+
+class DaySavingsPublic(ComparisonPublic):
+    day: date = Field(description="Local date of the site.")
+    realized: RealizedPublic | None
+
+
+class PlanActualPublic(ComparisonPublic):
+    """A plan against the meters: accounts over the steps it controlled (or, if none, every
+    metered step), per local day, and per step (import, PV, storage SOC at the step's end)."""
 
     plan_id: int
     site_id: str
+    level: str
+    status: str
     step_s: int
-    planned_import_kwh: float
-    actual_import_kwh: float
+    basis: Literal["controlled", "metered"]
+    planned_savings_cny: float | None
+    planned_savings_co2_kg: float | None
+    realized: RealizedPublic | None
+    planned_import_kwh: float = Field(description="Planned net import over the whole horizon.")
+    actual_import_kwh: float = Field(description="Metered net import over the whole horizon.")
+    days: list[DaySavingsPublic]
     steps: list[ActualStepPublic]
+
+
+class SavingsPublic(BaseModel):
+    """A site's realized savings per local day over the steps its plans controlled."""
+
+    site_id: str
+    start: datetime
+    end: datetime
+    days: list[DaySavingsPublic]
+    realized: RealizedPublic | None = Field(description="The days summed (None if any has none).")

@@ -230,3 +230,44 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar], *, unit: str) -> M
         "</svg>"
     )
     return _markup(f"<figure><figcaption>{escape(title)}</figcaption>{''.join(out)}</figure>")
+
+
+def xy_chart(
+    chart_id: str,
+    title: str,
+    points: Sequence[tuple[float, float]],
+    *,
+    labels: tuple[str, str],
+    marked: int | None = None,
+) -> Markup:
+    """Points (x, y) joined in order, each numbered; `marked` drawn larger and filled."""
+    width, height = 480, 260
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    sx = (width - LEFT - RIGHT) / ((x1 - x0) or 1.0)
+    sy = (height - TOP - BOTTOM) / ((y1 - y0) or 1.0)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return LEFT + (x - x0) * sx, height - BOTTOM - (y - y0) * sy
+
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (at(x, y) for x, y in points))
+    out = [
+        f'<svg class="chart" data-chart="{escape(chart_id)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-size="11" font-family="sans-serif">',
+        f"<title>{escape(title)}</title>",
+        f'<polyline points="{path}" fill="none" stroke="#1f77b4"/>',
+    ]
+    for i, (x, y) in enumerate(points):
+        px, py = at(x, y)
+        big = i == marked
+        out.append(
+            f'<circle class="point{" marked" if big else ""}" cx="{px:.1f}" cy="{py:.1f}" '
+            f'r="{6 if big else 4}" fill="{"#1f77b4" if big else "#fff"}" stroke="#1f77b4"/>'
+            f'<text x="{px + 7:.1f}" y="{py - 7:.1f}">{i}</text>'
+        )
+    out.append(
+        f'<text x="{LEFT}" y="{height - 8}">{escape(labels[0])}: {x0:,.0f} – {x1:,.0f}</text>'
+        f'<text x="{LEFT}" y="{TOP - 8}">{escape(labels[1])}: {y0:,.0f} – {y1:,.0f}</text></svg>'
+    )
+    return _markup(f"<figure><figcaption>{escape(title)}</figcaption>{''.join(out)}</figure>")

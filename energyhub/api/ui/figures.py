@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from energyhub.api.schemas.load import LoadPointPublic
-from energyhub.api.ui.charts import Bar, Limit, Series, bar_chart, color, time_chart
+from energyhub.api.ui.charts import Bar, Limit, Series, bar_chart, color, time_chart, xy_chart
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.plans.store import PlanRecord
@@ -180,12 +180,34 @@ def plan_charts(
     baseline_cost = record.baseline.get("cost_cny")
     if record.objective_cny is not None and baseline_cost is not None:
         bars = [
-            Bar("plan", record.objective_cny, "#1f77b4"),
+            Bar(
+                "plan",
+                record.objective_cny,
+                "#d62728" if record.objective_cny > baseline_cost else "#1f77b4",
+            ),
             Bar("baseline", baseline_cost, "#999"),
         ]
         charts["cost"] = bar_chart("cost", "Cost vs baseline (CNY)", bars, unit="CNY")
     baseline_co2 = record.baseline.get("co2_kg")
     if record.co2_kg is not None and baseline_co2 is not None:
-        bars = [Bar("plan", record.co2_kg, "#2ca02c"), Bar("baseline", baseline_co2, GREY)]
+        worse = record.co2_kg > baseline_co2
+        bars = [
+            Bar("plan", record.co2_kg, "#d62728" if worse else "#2ca02c"),
+            Bar("baseline", baseline_co2, GREY),
+        ]
         charts["co2"] = bar_chart("co2", "CO2 vs baseline (kg CO2)", bars, unit="kg CO2")
     return charts
+
+
+def frontier_chart(record: PlanRecord) -> Markup | None:
+    """The plan's cost–CO₂ frontier (CO₂ across, cost up), this plan's point marked."""
+    points = record.solver.get("frontier") or []
+    if len(points) < 2:
+        return None
+    return xy_chart(
+        "frontier",
+        "Cost–CO2 frontier: cost (CNY, without the carbon price) against CO2 (kg)",
+        [(float(p["co2_kg"]), float(p["cost_cny"])) for p in points],
+        labels=("CO2 kg", "cost CNY"),
+        marked=record.solver.get("frontier_point", 0),
+    )

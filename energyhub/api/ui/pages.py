@@ -6,10 +6,11 @@ one, a role too low for an action 403; approve and reject run the same store ope
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
@@ -20,17 +21,25 @@ from energyhub.api.errors import ApiError, bad_input, not_found
 from energyhub.api.keys import ApiKey
 from energyhub.api.limits import window
 from energyhub.api.routes.load import load_points
-from energyhub.api.routes.plans import WITH_SCHEDULE, PlanPath, scoped_plans
+from energyhub.api.routes.plans import (
+    WITH_SCHEDULE,
+    PlanPath,
+    PointPath,
+    pick_frontier_point,
+    scoped_plans,
+)
 from energyhub.api.schemas.common import SiteId, Time
 from energyhub.api.schemas.plans import PlanReject
 from energyhub.api.scope import SiteRow, site_access, subtree
 from energyhub.api.ui.auth import Form, UiKey, same_origin
-from energyhub.api.ui.figures import load_chart, plan_charts
+from energyhub.api.ui.figures import frontier_chart, load_chart, plan_charts
+from energyhub.api.ui.morning import morning
 from energyhub.api.ui.render import HtmlRoute, page
 from energyhub.plans import store
-from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
 from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.plans.verdict import grouped_warnings, verdict
 from energyhub.store.queries import site_series_rows
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
@@ -97,14 +106,18 @@ async def site_page(
     chart, zone = await _load(conn, state, key, site_id, end)
     site, children = await _site(conn, site_id)
     parent = site.parent_id if site.id != key.site_id else None
+    now = end or datetime.now(UTC)
+    view = await morning(conn, state.backend, state.site, (site.id, site.kind), now, zone)
     return page(
         "site.html",
         key=key,
         site=site,
+        morning=view,
         parent=parent,
         children=children,
         chart=chart,
         zone=zone.key,
+        zone_info=zone,
         live=end is None,
         refresh_s=REFRESH_S,
     )
@@ -131,7 +144,16 @@ async def plan_list(
     records, zone = await scoped_plans(conn, key, site_id, status, before_id, PAGE_SIZE)
     more = records[-1].id if len(records) == PAGE_SIZE else None
     filters = {"site_id": site_id, "status": status}
-    return page("plans.html", key=key, plans=records, zone=zone, more=more, filters=filters)
+    verdicts = {r.id: verdict(r) for r in records}
+    return page(
+        "plans.html",
+        key=key,
+        plans=records,
+        verdicts=verdicts,
+        zone=zone,
+        more=more,
+        filters=filters,
+    )
 
 
 async def _plan(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[PlanRecord, ZoneInfo]:
@@ -155,17 +177,27 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
     """Status, cost and CO2 vs baseline, and charts of dispatch, SOC and import vs the limit."""
     record, zone = await _plan(conn, key, plan_id)
     charts: dict[str, Any] = {}
+    actual: PlanVsActual | None = None
     if record.status in WITH_SCHEDULE:
         schedule = await store.plan_steps(conn, plan_id)
         if not schedule.empty:
-            actual = await plan_vs_actual(conn, state.backend, record, schedule, state.site)
-            charts = plan_charts(record, schedule, state.site, zone, actual["actual_import_kw"])
+            actual = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
+            metered = pd.Series(
+                [s.actual_import_kw for s in actual.step_details],
+                index=pd.DatetimeIndex([s.ts for s in actual.step_details]),
+                dtype="float64",
+            )
+            charts = plan_charts(record, schedule, state.site, zone, metered)
     return page(
         "plan.html",
         key=key,
         plan=record,
         zone=zone,
         charts=charts,
+        actual=actual,
+        verdict=verdict(record),
+        frontier=frontier_chart(record),
+        warnings=grouped_warnings(record.warnings),
         terms=_cost_terms(record),
         operator=key.allows("operator"),
     )
@@ -188,6 +220,15 @@ async def _decide(
 @router.post("/plans/{plan_id}/approve", dependencies=[Depends(same_origin)])
 async def approve(plan_id: PlanPath, conn: ConnDep, key: UiKey) -> Response:
     return await _decide(conn, key, plan_id, "approve", "")
+
+
+@router.post("/plans/{plan_id}/frontier/{point}", dependencies=[Depends(same_origin)])
+async def pick(
+    plan_id: PlanPath, point: PointPath, conn: ConnDep, state: StateDep, key: UiKey
+) -> Response:
+    """The API's frontier pick, then the new plan's page."""
+    record, _ = await pick_frontier_point(conn, state, key, plan_id, point)
+    return RedirectResponse(f"/ui/plans/{record.id}", status_code=303)
 
 
 @router.post("/plans/{plan_id}/reject", dependencies=[Depends(same_origin)])

@@ -1,0 +1,168 @@
+"""Benchmark: the example city steered by the scheduler for simulated days, measured honestly.
+
+The demo's machinery (private PostgreSQL and Mosquitto unless configured, the simulator publishing
+through MQTT into an ingest worker, the scheduler re-planning every 4 simulated hours and sending
+setpoints the simulated devices follow), run for `--days` live days after `--history-days` of
+history. Then, per park and local day, over the steps the scheduler's plans controlled:
+
+- realized savings: counterfactual (the rule-based baseline on the metered demand and PV) − the
+  metered bill, in CNY and kg CO₂ (energyhub.plans.realized);
+- the capture ratio: realized ÷ perfect-foresight savings;
+- the stored Δ: metered storage SOC change over the day's compared steps (kWh): energy the day
+  left in (> 0) or took from storage, which both the realized and the perfect-foresight savings
+  pay for and nothing values;
+- the forecast error: mean absolute error of the buildings' electricity demand the plans were
+  solved with against the metered demand, over the controlled steps, in % of the metered mean.
+
+Targets (issue 18): realized cost savings > 0 on every park and day, capture ratio ≥ 0.7, and no
+day where CO₂ exceeds the counterfactual when the site's policy asks for it.
+
+    flock /tmp/energyhub-bench.lock .venv/bin/python bench/closed_loop.py [--days 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from psycopg import AsyncConnection
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from energyhub.config import load_settings
+from energyhub.demo.live import Timeline, simulated_world
+from energyhub.demo.run import SCHEDULER_PERIOD_MIN, _prepare, auto_approved
+from energyhub.demo.services import demo_services, ingesting, keeping_up, settled
+from energyhub.optimize.forecast import ForecastError
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.actual import savings_by_day
+from energyhub.plans.counterfactual import metered_inputs
+from energyhub.plans.operations import plan_inputs
+from energyhub.scheduler.service import step_floor
+from energyhub.sites import SiteFile, load_site
+from energyhub.store.db import Backend, connect, installed_backend
+from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.queries import parse_step
+
+REPO = Path(__file__).resolve().parents[1]
+SITE = REPO / "examples" / "expo-park.yaml"
+
+
+async def forecast_error_pct(
+    conn: AsyncConnection, backend: Backend, site: SiteFile, park: str, steps: pd.DatetimeIndex
+) -> float | None:
+    """MAE of the plans' building electricity demand against the metered one, % of its mean."""
+    cur = await conn.execute(
+        "SELECT DISTINCT s.plan_id, s.ts FROM setpoints AS s JOIN plans AS p ON p.id = s.plan_id "
+        "WHERE p.site_id = %s AND s.ts >= %s AND s.ts < %s",
+        (park, steps[0].to_pydatetime(), (steps[-1] + pd.Timedelta(minutes=15)).to_pydatetime()),
+    )
+    by_plan: dict[int, list[pd.Timestamp]] = {}
+    for plan_id, ts in await cur.fetchall():
+        by_plan.setdefault(int(plan_id), []).append(pd.Timestamp(ts).tz_convert("UTC"))
+    scope = resolve_scope(site, "park", park)
+    forecast = []
+    for plan_id, controlled in by_plan.items():
+        inputs = await plan_inputs(conn, plan_id)
+        columns = [c for c in inputs.columns if str(c).endswith(":electricity_kw")]
+        forecast.append(inputs.loc[inputs.index.isin(controlled), columns])
+    if not forecast:
+        return None
+    planned = pd.concat(forecast).sort_index()
+    planned = planned[~planned.index.duplicated()]
+    index = pd.DatetimeIndex(planned.index)
+    span = pd.date_range(index[0], index[-1], freq="15min")
+    try:
+        metered = await metered_inputs(conn, backend, site, scope, span, pd.DataFrame())
+    except ForecastError:
+        return None
+    truth = metered.frame.reindex(index)[planned.columns]
+    error = (planned - truth).abs().to_numpy()
+    mean = np.nanmean(truth.to_numpy())
+    return float(np.nanmean(error) / mean * 100) if mean > 0 else None
+
+
+async def measure(site: SiteFile, days: float, history_days: float, console: Console) -> Table:
+    settings = load_settings()
+    live = timedelta(days=days)
+    live_start = step_floor(datetime.now(UTC) - live, parse_step(settings.scheduler_step))
+    timeline = Timeline(live_start, timedelta(days=history_days), live)
+    async with demo_services(settings, console) as services:
+        settings = settings.model_copy(
+            update={
+                "db_url": services.db_url,
+                "mqtt_url": services.mqtt_url,
+                "site_file": SITE,
+                "scheduler_period_min": SCHEDULER_PERIOD_MIN,
+            }
+        )
+        await _prepare(settings, auto_approved(site), console)
+        async with ingesting(settings) as worker:
+
+            async def between() -> None:  # as the demo: the history stored and rolled up
+                await settled(worker)
+                async with connect(str(settings.db_url)) as conn:
+                    await refresh_rollups(conn, await installed_backend(conn))
+
+            started = time.monotonic()
+            with Progress(console=console) as progress:
+                await simulated_world(
+                    settings, site, timeline, progress, between, keeping_up(worker)
+                )
+            await settled(worker)
+            console.print(f"simulated in {time.monotonic() - started:.0f} s")
+        async with connect(services.db_url) as conn:
+            backend = await installed_backend(conn)
+            await refresh_rollups(conn, backend)
+            return await _table(conn, backend, site, (live_start, live_start + live))
+
+
+async def _table(
+    conn: AsyncConnection, backend: Backend, site: SiteFile, window: tuple[datetime, datetime]
+) -> Table:
+    table = Table(title="closed loop: per park and day, over the steps the plans controlled")
+    notes: set[str] = set()
+    for column in ("park", "day", "steps", "saved CNY", "saved kg CO₂", "foresight CNY",
+                   "capture", "stored Δ kWh", "forecast error %"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for park in site.city.parks:
+        days = await savings_by_day(conn, backend, park.id, window, site=site)
+        for day in days:
+            found = day.realized
+            notes.update(found.notes if found else [])
+            local = pd.date_range(
+                pd.Timestamp(day.day, tz=site.tz), periods=96, freq="15min"
+            ).tz_convert("UTC")
+            error = await forecast_error_pct(conn, backend, site, park.id, local)
+            table.add_row(
+                park.id, day.day.isoformat(), str(found.steps if found else 0),
+                "—" if found is None else f"{found.savings_cny:,.0f}",
+                "—" if found is None else f"{found.savings_co2_kg:,.0f}",
+                "—" if found is None or found.perfect_savings_cny is None
+                else f"{found.perfect_savings_cny:,.0f}",
+                "—" if found is None or found.capture_ratio is None else f"{found.capture_ratio:.2f}",
+                f"{day.stored_change_kwh:,.0f}",
+                "—" if error is None else f"{error:.1f}",
+            )  # fmt: skip
+    table.caption = "\n".join(sorted(notes))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=7.0, help="Live days under the scheduler.")
+    parser.add_argument("--history-days", type=float, default=2.0)
+    args = parser.parse_args()
+    console = Console(width=120)
+    table = asyncio.run(measure(load_site(SITE), args.days, args.history_days, console))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

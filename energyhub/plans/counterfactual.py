@@ -1,0 +1,153 @@
+"""The inputs a plan would have had with perfect foresight: demands and renewables as metered.
+
+Over some steps, each building's electricity demand is its metered net draw with what the plan
+dispatches taken back out (its battery, heat pumps and chillers; PV added back), exactly as the
+scheduler reconstructs demand histories to forecast from (energyhub.scheduler.demand); heat and
+cooling demand are its heat and cooling meters; PV and wind are their meters. Prices are the
+plan's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.optimize.forecast import ForecastError, ForecastOptions, History, clean_history
+from energyhub.optimize.scope import Node, Scope
+from energyhub.plans.bill import PRICE_COLUMNS
+from energyhub.scheduler.demand import (
+    electricity_history,
+    outdoor_meter,
+    pv_meter,
+    thermal_history,
+)
+from energyhub.scheduler.inputs import thermal_capacity_kw
+from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
+from energyhub.sites import PV, Building, CopFromOutdoor, Park, SiteFile, Wind
+from energyhub.store.db import Backend
+
+RENEWABLE_CAP = 1.2
+"""Metered renewable output above this many times peak_kw is cut there (as the inputs check)."""
+
+
+@dataclass
+class MeteredInputs:
+    """A plan inputs table (UTC steps) built from the meters, and what was assumed."""
+
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _options(step: pd.Timedelta) -> ForecastOptions:
+    """No history requirement beyond one reading, gaps of up to an hour filled, any silence."""
+    return ForecastOptions(min_history=step.to_pytimedelta(), max_silence=timedelta(days=3660))
+
+
+def _renewable(
+    owner: Park | Building, asset: PV | Wind, meters: list[StoredMeter], telemetry: Telemetry
+) -> pd.Series | None:
+    meter = pv_meter(meters, owner, asset) if isinstance(owner, Building) else None
+    meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
+    if meter is None:
+        return None
+    return telemetry.series(meter).clip(lower=0.0, upper=asset.peak_kw * RENEWABLE_CAP)
+
+
+def _building(
+    ctx: tuple[Telemetry, pd.Timestamp, ForecastOptions, pd.Series | None],
+    node: Node,
+    building: Building,
+    meters: list[StoredMeter],
+    district_kw: dict[str, float],
+    out: MeteredInputs,
+) -> dict[str, pd.Series]:
+    telemetry, now, options, outdoor = ctx
+    columns: dict[str, pd.Series] = {}
+    thermal: dict[str, pd.Series] = {}
+    unplanned: set[str] = set()
+    for carrier in ("heat", "cooling"):
+        found = thermal_history(carrier, building, meters, telemetry, now, options)
+        column = f"{building.id}:{carrier}_kw"
+        if found is None:
+            if node.produces(carrier):
+                columns[column] = pd.Series(0.0, index=telemetry.index)
+                out.notes.append(f"{column}: no meter; taken as 0")
+            continue
+        capacity = thermal_capacity_kw(building.assets, carrier) + district_kw[carrier]
+        thermal[carrier] = found.history.values.clip(lower=0.0, upper=capacity)
+        columns[column] = thermal[carrier]
+    demand, unseparated = electricity_history(
+        building, meters, telemetry, now, options, dict(thermal), outdoor, unplanned
+    )
+    columns[f"{building.id}:electricity_kw"] = demand.history.values.clip(lower=0.0)
+    for asset in building.assets:
+        if isinstance(asset, PV | Wind):
+            series = (
+                None if asset.id in unseparated else _renewable(building, asset, meters, telemetry)
+            )
+            columns[f"{asset.id}:available_kw"] = (
+                series if series is not None else pd.Series(0.0, index=telemetry.index)
+            )
+    return columns
+
+
+async def metered_inputs(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    index: pd.DatetimeIndex,
+    plan_inputs: pd.DataFrame,
+) -> MeteredInputs:
+    """The scope's inputs over `index` (UTC, regular) as metered; ForecastError names a meter
+    without readings there."""
+    step = pd.Timedelta(index[1] - index[0])
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    before = index[0] - step  # one step more, for SOC changes
+    telemetry = await read_telemetry(
+        conn, backend, meters, before.to_pydatetime(), (index[-1] + step).to_pydatetime(), step,
+        site.tz,
+    )  # fmt: skip
+    now = index[-1] + step
+    options = _options(step)
+    out = MeteredInputs(pd.DataFrame(index=index))
+    outdoor: pd.Series | None = None
+    sensor = outdoor_meter(meters, scope.park.id)
+    if sensor is not None and telemetry.series(sensor).notna().any():
+        outdoor, _ = clean_history(
+            History(telemetry.series(sensor), sensor.label), "outdoor_c", now, options
+        )
+        out.frame["outdoor_c"] = outdoor.reindex(index)
+    elif any(
+        isinstance(getattr(a, "cop_from_outdoor", None), CopFromOutdoor) for _, a in scope.assets()
+    ):
+        raise ForecastError(f"outdoor_c: no outdoor temperature readings in {scope.park.id}")
+    shared = scope.park.assets if scope.level == "park" else []
+    district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
+    for node in scope.nodes:
+        found = site.find_building(node.id)
+        if found is not None:
+            mine = [m for m in meters if m.site_id == node.id]
+            ctx = (telemetry, now, options, outdoor)
+            for name, series in _building(ctx, node, found[1], mine, district, out).items():
+                out.frame[name] = series.reindex(index)
+        else:
+            for asset in node.assets:
+                if isinstance(asset, PV | Wind):
+                    output = _renewable(scope.park, asset, meters, telemetry)
+                    out.frame[f"{asset.id}:available_kw"] = (
+                        output.reindex(index) if output is not None else 0.0
+                    )
+    for name in PRICE_COLUMNS:
+        if name in plan_inputs.columns:
+            out.frame[name] = plan_inputs[name].reindex(index).ffill().bfill()
+    return out
+
+
+def complete_steps(frame: pd.DataFrame) -> pd.Series:
+    """Steps where every column is known."""
+    return pd.Series(np.asarray(frame.notna().all(axis=1)), index=frame.index)

@@ -1,0 +1,55 @@
+"""Realized value against the meters: the counterfactual (rules on metered demand), realized
+savings, perfect foresight and the capture ratio, checked against calculations by hand."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.store.db import Backend, connect
+from tests.scheduler.conftest import BATTERY_KWH, make_site
+from tests.scheduler.test_actual import (
+    GRID_KG_PER_KWH,
+    MAIN_KW,
+    START,
+    VALLEY_CNY_PER_KWH,
+    run_steps,
+)
+
+BATTERY_KW = [475.0, 400.0, 160.0]
+"""The battery power meter's first three steps (charging), as tests/scheduler/test_actual writes."""
+
+
+async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) -> None:
+    """Three controlled valley steps: the building's demand is main − battery (PV 0), the rules
+    serve it from the grid; the meters show main. Every step is valley (0.30): nothing to gain
+    with perfect foresight, so no capture ratio."""
+    plan_id = await run_steps(pg_url, "auto", 3)
+    site = make_site()
+    async with connect(pg_url) as conn:
+        result = await plan_vs_actual(conn, Backend.POSTGRES, plan_id, site=site)
+        days = await savings_by_day(
+            conn, Backend.POSTGRES, "office", (START, START + timedelta(days=1)), site=site
+        )
+    realized = result.realized
+    assert realized is not None and realized.steps == 3, result
+    demand_kwh = sum(m - b for m, b in zip(MAIN_KW[:3], BATTERY_KW, strict=True)) * 0.25
+    metered_kwh = sum(MAIN_KW[:3]) * 0.25
+    assert realized.counterfactual_cny == pytest.approx(demand_kwh * VALLEY_CNY_PER_KWH)
+    assert realized.counterfactual_co2_kg == pytest.approx(demand_kwh * GRID_KG_PER_KWH)
+    assert realized.metered_cny == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
+    assert realized.savings_cny == pytest.approx((demand_kwh - metered_kwh) * VALLEY_CNY_PER_KWH)
+    assert realized.savings_co2_kg == pytest.approx((demand_kwh - metered_kwh) * GRID_KG_PER_KWH)
+    # perfect foresight goes from the metered SOC before (50 %) to the metered SOC after (62 %):
+    # at one price its best is to charge those 240 kWh through η 0.95 on top of the demand
+    charge_cny = 0.12 * BATTERY_KWH / 0.95 * VALLEY_CNY_PER_KWH
+    assert realized.perfect_foresight_cny == pytest.approx(
+        realized.counterfactual_cny + charge_cny, abs=1e-3
+    )
+    assert realized.perfect_savings_cny == pytest.approx(-charge_cny, abs=1e-3)
+    assert realized.savings_cny <= realized.perfect_savings_cny  # the meters charged more
+    assert realized.capture_ratio is None  # nothing to capture: foresight saves nothing
+    assert days[0].realized is not None
+    assert days[0].realized.savings_cny == pytest.approx(realized.savings_cny)

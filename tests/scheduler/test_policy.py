@@ -1,0 +1,52 @@
+"""carbon.plan_policy: the scheduler solves the cost–CO₂ frontier and plans the point the policy
+picks (abate while a tonne costs at most max_abatement_cost_cny_per_t)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from energyhub.optimize.frontier import FrontierPoint, pick
+from energyhub.scheduler.clock import ManualClock
+from energyhub.sites import PlanPolicy, SiteFile, parse_site
+from energyhub.store.db import connect
+
+from .conftest import (
+    SHARED_BROKER,
+    HistorySpec,
+    prepare_db,
+    scheduler_for,
+    scheduler_settings,
+    site_doc,
+    write_history,
+)
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")  # valley, then the day's peaks
+
+
+def site_with(policy: dict[str, float]) -> SiteFile:
+    doc = site_doc("auto")
+    doc["city"]["carbon"] = {"price_cny_per_t": 60, "plan_policy": policy}
+    return parse_site(doc, "policy-site")
+
+
+@pytest.mark.parametrize("limit", [0.0, 1e7])
+async def test_the_scheduler_plans_the_point_its_policy_picks(pg_url: str, limit: float) -> None:
+    site = site_with({"max_abatement_cost_cny_per_t": limit, "frontier_points": 3})
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    settings = scheduler_settings(
+        pg_url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}", scheduler_horizon_h=12
+    )
+    async with scheduler_for(settings, site, ManualClock(START)) as scheduler, connect(pg_url) as c:
+        await scheduler.resume(c)
+        record = (await scheduler.tick(c)).replanned[0]
+    points = [FrontierPoint(**p) for p in record.solver["frontier"]]
+    assert len(points) == 3
+    assert points[0].co2_kg > points[-1].co2_kg  # the battery's cycling costs CO₂ (its losses)
+    chosen = pick(points, PlanPolicy(max_abatement_cost_cny_per_t=limit))
+    assert chosen == (0 if limit == 0 else 2)
+    assert record.solver["frontier_point"] == chosen
+    assert record.co2_kg == pytest.approx(points[chosen].co2_kg, rel=1e-6)
