@@ -242,9 +242,7 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     names = sorted({f.grid_series for f in factors.values() if f.grid_series})
     hour = pd.Timestamp(start).tz_convert("UTC").floor("h").to_pydatetime()
     intensity = await hourly_intensity(request.conn, names, hour, end)
-    ledger = build_ledger(
-        series, roles_frame(tree, entries), factors, intensity, tree, step / timedelta(hours=1)
-    )
+    ledger = build_ledger(series, roles_frame(tree, entries), factors, intensity, tree)
     coverage = measure(series, meters, start, end, step, request.timezone)
     site_daily, lines, notes = _parts(tree, site, ledger, entries)
     own = request.factors(site.id, start)

@@ -1,10 +1,12 @@
 """The ledger: every meter's interval energy turned into energy, emissions and cost columns.
 
-One row per meter and bucket from `meter_series` (counters already turned into interval energy
-with rollover and reset handling; power meters averaged per bucket, so kW × hours integrates
-them). Buckets without data are absent and stay absent: nothing is interpolated, coverage says
-what is missing. Every column is additive, so any sum of rows (a day, a building, a tenant) is
-itself a ledger: sums of buildings equal their park, tenant shares add up to their building.
+One row per meter and bucket from `meter_series`, whose `energy_kwh` is the store's one answer
+(each reading's step from the one before: counters with rollover and reset handling, power
+readings over at most their nominal interval — docs/meter-data.md), so the report's energy is
+the load route's and every step's. Buckets without data are absent and stay absent: nothing
+is interpolated, coverage says what is missing. Every column is additive, so any sum of rows
+(a day, a building, a tenant) is itself a ledger: sums of buildings equal their park, tenant
+shares add up to their building.
 """
 
 from __future__ import annotations
@@ -92,13 +94,12 @@ def build_ledger(
     factors: dict[str, SiteFactors],
     intensity: pd.DataFrame,
     tree: SiteTree,
-    step_h: float,
 ) -> pd.DataFrame:
     """Ledger rows (account, site_id, meter_id, bucket, day + COLUMNS) from per-meter series."""
     timezone = tree.timezone(next(iter(factors))) if factors else "UTC"
-    rows = series.dropna(subset=["value"]).merge(roles, on="meter_id")
+    rows = series.dropna(subset=["energy_kwh"]).merge(roles, on="meter_id")
     rows = rows.join(_site_values(factors, tree), on="site_id").reset_index(drop=True)
-    kwh = rows["value"] * step_h
+    kwh = rows["energy_kwh"]
     for name in ROLE_FIELDS:
         rows[f"{name}_kwh"] = kwh * rows[f"w_{name}"]
     grid_f, priced = _grid_factor(rows, intensity)

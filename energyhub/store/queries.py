@@ -17,6 +17,7 @@ import pandas as pd
 from psycopg import AsyncConnection, sql
 
 from energyhub.store.db import Backend
+from energyhub.store.energy import BUCKET_TERMS
 
 STEPS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -29,34 +30,37 @@ COUNTER_LOOKBACK = timedelta(days=1)
 """How far before `start` a counter's previous value is looked for; older → first bucket unknown."""
 
 LOAD_CARRIERS = ("electricity", "heat", "cooling", "gas")
+METER_SERIES_COLUMNS = ["bucket", "meter_id", "value", "samples", "energy_kwh", "covered_s"]
 
 RAW_SOURCE = sql.SQL(
-    "(SELECT ts AS bucket, meter_id, 1 AS n, value AS sum_value, value AS last_value FROM readings)"
+    "(SELECT ts AS bucket, meter_id, 1 AS n, value AS sum_value, ts AS first_ts, "
+    "value AS first_value, ts AS last_ts, value AS last_value, "
+    "NULL::double precision AS energy_kwh, 0::double precision AS covered_s FROM readings)"
 )
+"""Raw readings shaped as one-reading buckets: all of a reading's step is its link."""
 
 PER_METER = """
 WITH src AS (
-    SELECT s.meter_id, s.bucket, s.n, s.sum_value, s.last_value,
-           lag(s.last_value) OVER (PARTITION BY s.meter_id ORDER BY s.bucket) AS prev_value
+    SELECT s.meter_id, s.bucket, s.n, s.sum_value, s.first_ts, s.first_value, s.last_ts,
+           s.last_value, s.energy_kwh, s.covered_s,
+           lag(s.last_ts) OVER w AS prev_ts, lag(s.last_value) OVER w AS prev_value
     FROM {source} AS s JOIN unnest(%(meters)s::integer[]) AS wanted (id) ON s.meter_id = wanted.id
     WHERE s.bucket >= %(lookback)s AND s.bucket < %(end)s
-), intervals AS (
-    SELECT src.*, m.quantity,
-           CASE WHEN src.prev_value IS NULL THEN NULL
-                WHEN src.last_value >= src.prev_value THEN src.last_value - src.prev_value
-                WHEN m.rollover_kwh IS NOT NULL AND src.prev_value > 0.5 * m.rollover_kwh
-                    THEN src.last_value + m.rollover_kwh - src.prev_value
-                ELSE src.last_value
-           END AS delta_kwh
-    FROM src JOIN meters AS m ON m.id = src.meter_id
-    WHERE src.bucket >= %(start)s
+    WINDOW w AS (PARTITION BY s.meter_id ORDER BY s.bucket)
+), terms AS ({terms}
+    WHERE t.bucket >= %(start)s
 )
 SELECT {bucket} AS bucket, meter_id,
-       CASE WHEN min(quantity) = 'energy_kwh' THEN sum(delta_kwh) / %(step_h)s
+       CASE WHEN min(quantity) = 'energy_kwh' THEN sum(bucket_kwh) / %(step_h)s
             ELSE sum(sum_value) / sum(n) END AS value,
-       sum(n)::integer AS samples
-FROM intervals
+       sum(n)::integer AS samples,
+       sum(bucket_kwh) AS energy_kwh,
+       sum(bucket_s) AS covered_s
+FROM terms
 GROUP BY 1, 2"""
+"""Per meter and step bucket: kW (power meters: the mean of the samples present; counters:
+the energy ÷ the step's hours), samples, energy (the sum of every reading's step in the
+bucket, docs/meter-data.md) and the seconds those steps cover."""
 
 SUBTREE_METERS = """
 WITH RECURSIVE subtree (id) AS (
@@ -122,9 +126,12 @@ async def meter_series(
     step: timedelta,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """Per meter and bucket: `value` (kW, or the sensor's mean) and `samples`, from [start, end)."""
+    """Per meter and bucket of [start, end): `value` (kW, or the sensor's mean), `samples`,
+    `energy_kwh` (NaN for sensors and a counter's unknown first step) and `covered_s`."""
     _check_range(start, end)
-    query = sql.SQL(PER_METER).format(source=_source(step), bucket=_bucket(backend, step, timezone))
+    query = sql.SQL(PER_METER).format(
+        source=_source(step), terms=sql.SQL(BUCKET_TERMS), bucket=_bucket(backend, step, timezone)
+    )
     params = {
         "meters": meter_ids,
         "start": start,
@@ -133,9 +140,17 @@ async def meter_series(
         "step_h": step / timedelta(hours=1),
     }
     cur = await conn.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
-    frame = pd.DataFrame(await cur.fetchall(), columns=["bucket", "meter_id", "value", "samples"])
+    frame = pd.DataFrame(await cur.fetchall(), columns=METER_SERIES_COLUMNS)
     frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)  # whatever the session's zone
-    return frame.astype({"value": "float64", "meter_id": "int64", "samples": "int64"})
+    return frame.astype(
+        {
+            "value": "float64",
+            "meter_id": "int64",
+            "samples": "int64",
+            "energy_kwh": "float64",
+            "covered_s": "float64",
+        }
+    )
 
 
 async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:

@@ -148,8 +148,8 @@ async def test_target_position_to_date_and_projected(
     b1 = await report(conn, backend, "b1")
     target = b1.target
     assert target is not None
-    # to date (hourly): the reset hour counts from zero, so the 20 kWh read before it drop out
-    to_date = B1_BEFORE_KG + B1_KG - 20 * 0.4
+    # to date (hourly): the reset hour keeps the 20 kWh read before the reset (issue #19)
+    to_date = B1_BEFORE_KG + B1_KG
     assert target.emissions_to_date_kg == pytest.approx(to_date)
     assert target.projected_year_kg == pytest.approx(to_date + B1_KG * 87)  # 6 Oct → 31 Dec
     assert target.position_to_date_kg == pytest.approx(500000 - to_date)

@@ -6,6 +6,7 @@ chosen once, when the schema is first created, and read back from the installed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
@@ -24,6 +25,7 @@ from energyhub.store.migrations import (
     v008_private_api_keys,
     v009_access_notify,
     v010_site_load_notify,
+    v011_interval_energy,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -38,6 +40,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v008_private_api_keys.MIGRATION,
     v009_access_notify.MIGRATION,
     v010_site_load_notify.MIGRATION,
+    v011_interval_energy.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -84,6 +87,7 @@ async def migrate(
     retention_days: int = 730,
     compress_after_days: int = 7,
     partitions_ahead_days: int = 7,
+    progress: Callable[[str], None] | None = None,
 ) -> MigrationReport:
     """Bring the schema to LATEST_VERSION; safe to run twice and from two processes at once.
 
@@ -106,6 +110,7 @@ async def migrate(
             retention_days=retention_days,
             compress_after_days=compress_after_days,
             partitions_ahead_days=partitions_ahead_days,
+            progress=progress,
         )
         applied = []
         for migration in MIGRATIONS:
@@ -134,7 +139,9 @@ async def require_schema(conn: AsyncConnection) -> None:
         )
 
 
-async def migrate_with(conn: AsyncConnection, settings: Settings) -> MigrationReport:
+async def migrate_with(
+    conn: AsyncConnection, settings: Settings, progress: Callable[[str], None] | None = None
+) -> MigrationReport:
     """`migrate` with the storage settings of `settings`."""
     return await migrate(
         conn,
@@ -142,4 +149,5 @@ async def migrate_with(conn: AsyncConnection, settings: Settings) -> MigrationRe
         retention_days=settings.retention_days,
         compress_after_days=settings.compress_after_days,
         partitions_ahead_days=settings.partitions_ahead_days,
+        progress=progress,
     )
