@@ -148,6 +148,21 @@ class Meter(Model):
     renamed_from: Identifier | None = Field(
         default=None, description="Previous id: `sites load` keeps its readings under the new id."
     )
+    interval_s: PositiveKw | None = Field(
+        default=None,
+        description="Nominal seconds between readings: a power reading stands for at most this "
+        "long (unset: the median spacing of its first readings).",
+    )
+    min_value: float | None = Field(
+        default=None,
+        alias="min",
+        description="Lowest plausible reading in the meter's unit (unset: derived from the site).",
+    )
+    max_value: float | None = Field(
+        default=None,
+        alias="max",
+        description="Highest plausible reading in the meter's unit (unset: derived from the site).",
+    )
 
     @model_validator(mode="after")
     def _counter_fields(self) -> Self:
@@ -155,6 +170,12 @@ class Meter(Model):
             raise ValueError(
                 f"rollover_kwh applies to energy_kwh counters, not quantity {self.quantity!r}"
             )
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value >= self.max_value
+        ):
+            raise ValueError(f"min ({self.min_value:g}) must be below max ({self.max_value:g})")
         return self
 
 

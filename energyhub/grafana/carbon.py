@@ -26,7 +26,7 @@ tenants AS (
     UNION SELECT meter_id FROM tenants''')
 },
 kwh AS (
-    SELECT kw.bucket, kw.meter_id, kw.kw * kw.step_h AS kwh,
+    SELECT kw.bucket, kw.meter_id, kw.kwh AS kwh,
            extract(year FROM kw.bucket AT TIME ZONE zone.tz)::integer AS year
     FROM kw, zone
 ),

@@ -34,6 +34,11 @@ LEARN_SPACINGS = 10
 
 METERS = [
     "ALTER TABLE meters ADD COLUMN interval_s double precision",
+    # plausibility at ingest (energyhub/ingest/bounds.py), written by `sites load`
+    "ALTER TABLE meters ADD COLUMN min_value double precision",
+    "ALTER TABLE meters ADD COLUMN max_value double precision",
+    "ALTER TABLE meters ADD COLUMN max_rise_kw double precision",
+    "ALTER TABLE meters ADD COLUMN bounds_source text",
     "ALTER TABLE meters ADD COLUMN learned_interval_s double precision",
     f"""ALTER TABLE meters ADD COLUMN nominal_s double precision GENERATED ALWAYS AS
         (coalesce(interval_s, learned_interval_s, {DEFAULT_INTERVAL_S})) STORED""",
