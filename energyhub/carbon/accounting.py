@@ -250,10 +250,17 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     return Window(site_daily, lines, coverage, _grid_series_share(ledger), notes)
 
 
+COMPARABLE_COVERAGE_GAP = 0.05
+"""Periods whose coverage differs by more than 5 points are not compared: a change would say
+more about missing data than about emissions (7 % against 100 % read as +1,440 %)."""
+
+
 def _trend(current: Window, previous: Window, start: datetime, end: datetime) -> Trend:
     before = total_kg(previous.totals) if previous.coverage.present_intervals else None
     now = total_kg(current.totals)
-    change = now - before if before is not None else None
+    gap = abs(current.coverage.share - previous.coverage.share)
+    comparable = before is not None and gap <= COMPARABLE_COVERAGE_GAP
+    change = now - before if before is not None and comparable else None
     return Trend(
         previous_start=start,
         previous_end=end,
@@ -261,6 +268,7 @@ def _trend(current: Window, previous: Window, start: datetime, end: datetime) ->
         change_kg=change,
         change_pct=change / before * 100.0 if change is not None and before else None,
         previous_coverage=previous.coverage.share,
+        comparable=comparable,
     )
 
 
@@ -326,6 +334,13 @@ def _report(
     area = _floor_area(request.tree, site)
     emitted = total_kg(values)
     notes = list(current.notes)
+    if trend.previous_total_kg is not None and not trend.comparable:
+        notes.append(
+            f"no change against the previous period: its coverage "
+            f"({trend.previous_coverage:.1%}) differs from this one's "
+            f"({current.coverage.share:.1%}) by more than "
+            f"{COMPARABLE_COVERAGE_GAP:.0%} points"
+        )
     if target is not None and target.exceeds_target:
         notes.append(
             f"projected {target.projected_year_kg:,.0f} kg for {target.year} exceeds the "

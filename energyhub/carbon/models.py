@@ -112,9 +112,13 @@ class MeterCoverage(Out):
 
 
 class Coverage(Out):
-    """Share of the expected intervals that have data; missing ones are not filled in."""
+    """Share of the expected intervals that have data; missing ones are not filled in.
+
+    `time_share` is the share of the meters' time the readings cover (docs/meter-data.md): the
+    energy figures count that time only."""
 
     share: float
+    time_share: float = 0.0
     expected_intervals: int
     present_intervals: int
     interval_minutes: int
@@ -131,6 +135,8 @@ class Trend(Out):
     change_kg: float | None
     change_pct: float | None
     previous_coverage: float
+    comparable: bool = True
+    """False when the two periods' coverage differs materially: the change is then withheld."""
 
 
 class TargetPosition(Out):

@@ -164,19 +164,17 @@ async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
 
 
 SITE_LOAD = """
-SELECT bucket, carrier, power_kw FROM {table}
+SELECT bucket, carrier, power_kw, energy_kwh, covered_s FROM {table}
 WHERE site_id = %(site)s AND bucket >= %(start)s AND bucket < %(end)s
 ORDER BY bucket, carrier"""
 
 SITE_LOAD_TABLES = {STEPS["15m"]: "site_load_15m", STEPS["1h"]: "site_load_1h"}
 """Steps served from the per-site load rollups (kept by `energyhub_refresh_site_load`)."""
 
-DIRTY_BUCKETS = """
-SELECT DISTINCT date_bin(%(step)s, bucket, '2000-01-01 00:00:00+00') FROM rollup_dirty
-WHERE bucket >= %(start)s - %(step)s AND bucket < %(end)s"""
-
-SERIES_COLUMNS = ["bucket", "carrier", "power_kw"]
-SeriesRow = tuple[datetime, str, float]
+SERIES_COLUMNS = ["bucket", "carrier", "power_kw", "energy_kwh", "covered_s"]
+SeriesRow = tuple[datetime, str, float, float | None, float]
+"""bucket, carrier, kW (the mean of the samples present), kWh (each reading's step, only the
+time readings cover) and the meter-seconds those steps cover."""
 
 
 async def site_series(
@@ -188,21 +186,19 @@ async def site_series(
     step: timedelta,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """Power per carrier and bucket summed over the site's subtree: bucket, carrier, power_kw.
+    """Power per carrier and bucket summed over the site's subtree: SERIES_COLUMNS.
 
     A meter's bucket whose value is unknown (a counter's first reading, nothing before it) is left
-    out of the sum rather than counted as zero. 15-min and hourly steps read the per-site rollup;
-    on TimescaleDB its buckets not refreshed yet come from the real-time meter aggregates.
+    out of the sum rather than counted as zero. 15-min and hourly steps read the per-site rollup
+    (on both paths since schema version 11: as fresh as the last refresh of the dirty buckets).
     """
     _check_range(start, end)
     if step not in SITE_LOAD_TABLES:
         return await _summed_series(conn, backend, site_id, start, end, step, timezone)
     rows = await _site_load_rows(conn, site_id, start, end, step)
     frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
-    if backend is Backend.TIMESCALEDB:
-        frame = await _with_fresh_buckets(conn, backend, site_id, frame, start, end, step)
     frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
-    frame = frame.astype({"power_kw": "float64"})
+    frame = frame.astype({"power_kw": "float64", "energy_kwh": "float64", "covered_s": "float64"})
     return frame.sort_values(["bucket", "carrier"], ignore_index=True)
 
 
@@ -215,14 +211,24 @@ async def site_series_rows(
     step: timedelta,
     timezone: str = "UTC",
 ) -> list[SeriesRow]:
-    """`site_series` as (bucket, carrier, power_kw) tuples in bucket and carrier order; plain
-    PostgreSQL at a rollup step reads them straight from the rollup, without pandas."""
-    if backend is Backend.POSTGRES and step in SITE_LOAD_TABLES:
+    """`site_series` as SeriesRow tuples in bucket and carrier order; a rollup step reads them
+    straight from the rollup, without pandas."""
+    if step in SITE_LOAD_TABLES:
         _check_range(start, end)
         return await _site_load_rows(conn, site_id, start, end, step)
     frame = await site_series(conn, backend, site_id, start, end, step, timezone)
     buckets = frame["bucket"].dt.to_pydatetime()
-    return list(zip(buckets, frame["carrier"], frame["power_kw"].astype(float), strict=True))
+    energy = [None if pd.isna(kwh) else float(kwh) for kwh in frame["energy_kwh"]]
+    return list(
+        zip(
+            buckets,
+            frame["carrier"],
+            frame["power_kw"].astype(float),
+            energy,
+            frame["covered_s"].astype(float),
+            strict=True,
+        )
+    )
 
 
 async def _site_load_rows(
@@ -231,28 +237,10 @@ async def _site_load_rows(
     query = sql.SQL(SITE_LOAD).format(table=sql.Identifier(SITE_LOAD_TABLES[step]))
     cur = conn.cursor(binary=True)  # a day is 96 × carriers rows: binary loads them ~40% faster
     await cur.execute(query, {"site": site_id, "start": start, "end": end})
-    return [(bucket, carrier, float(kw)) for bucket, carrier, kw in await cur.fetchall()]
-
-
-async def _with_fresh_buckets(
-    conn: AsyncConnection,
-    backend: Backend,
-    site_id: str,
-    frame: pd.DataFrame,
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> pd.DataFrame:
-    """The rollup's buckets with the dirty ones (written since its last refresh) recomputed."""
-    cur = await conn.execute(DIRTY_BUCKETS, {"step": step, "start": start, "end": end})
-    dirty = sorted(row[0] for row in await cur.fetchall())
-    if not dirty:
-        return frame
-    # a dirty bucket also changes the next one's counter intervals
-    lo, hi = max(start, dirty[0]), min(end, dirty[-1] + 2 * step)
-    fresh = await _summed_series(conn, backend, site_id, lo, hi, step, "UTC")
-    stale = pd.to_datetime(frame["bucket"], utc=True).between(lo, hi, inclusive="left")
-    return pd.concat([frame[~stale], fresh], ignore_index=True)
+    return [
+        (bucket, carrier, float(kw), None if kwh is None else float(kwh), float(covered))
+        for bucket, carrier, kw, kwh, covered in await cur.fetchall()
+    ]
 
 
 async def _summed_series(
@@ -270,8 +258,28 @@ async def _summed_series(
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))
     carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
     joined = per_meter.merge(carriers, on="meter_id").dropna(subset=["value"])
-    summed = joined.groupby(["bucket", "carrier"], as_index=False).agg(power_kw=("value", "sum"))
+    summed = joined.groupby(["bucket", "carrier"], as_index=False).agg(
+        power_kw=("value", "sum"),
+        energy_kwh=("energy_kwh", lambda kwh: kwh.sum(min_count=1)),
+        covered_s=("covered_s", "sum"),
+    )
     return summed.sort_values(["bucket", "carrier"], ignore_index=True)
+
+
+async def load_meter_count(conn: AsyncConnection, site_id: str) -> int:
+    """How many meters make up a site's load (its coverage counts each for the whole window)."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM site_load_members WHERE site_id = %s", (site_id,)
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def window_coverage(rows: list[SeriesRow], meters: int, start: datetime, end: datetime) -> float:
+    """The share of the window's meter-time the readings cover (≤ 1): the coverage of every
+    energy figure summed from these rows."""
+    window_s = meters * (end - start).total_seconds()
+    return min(1.0, sum(row[4] for row in rows) / window_s) if window_s > 0 else 0.0
 
 
 async def latest_values(conn: AsyncConnection, meter_ids: list[int]) -> list[LatestValue]:

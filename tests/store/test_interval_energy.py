@@ -15,7 +15,14 @@ from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate
-from energyhub.store.queries import STEPS, meter_series, site_series
+from energyhub.store.queries import (
+    STEPS,
+    load_meter_count,
+    meter_series,
+    site_series,
+    site_series_rows,
+    window_coverage,
+)
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 
@@ -105,3 +112,35 @@ async def test_a_rollover_and_a_swap_mid_bucket_lose_nothing(
     for name, (meter_kwh, load_kwh) in answers.items():
         assert meter_kwh == pytest.approx(metered, rel=1e-9), name
         assert load_kwh == pytest.approx(metered, rel=1e-9), name
+
+
+async def test_a_partly_covered_bucket_counts_only_covered_time(
+    store_url: str, example_site: SiteFile
+) -> None:
+    """A PV logger silent at night and for an hour at noon: each 5-min reading stands for at
+    most its (learned) 5 minutes, so dawn, dusk and the gap are never stretched to a whole hour."""
+    ts = [
+        FIRST.replace(hour=6, minute=10) + timedelta(minutes=5 * i)
+        for i in range(117)  # 06:10 … 15:50 UTC
+        if not 11 <= (FIRST.replace(hour=6, minute=10) + timedelta(minutes=5 * i)).hour < 12
+    ]
+    values = [100.0 + 50.0 * np.sin(i / 20) for i in range(len(ts))]
+    covered_kwh = sum(values) * 300 / 3600
+    meter_id, backend = await _store(store_url, example_site, "b01/pv", ts, values)
+    answers = await _energy_by_step(store_url, backend, meter_id, "b01", "pv")
+    async with connect(store_url) as conn:
+        cur = await conn.execute("SELECT nominal_s FROM meters WHERE id = %s", (meter_id,))
+        assert await cur.fetchone() == (300.0,)  # the median of its first spacings
+        hourly = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
+        rows = await site_series_rows(conn, backend, "b01", *WINDOW, STEPS["1h"], ZONE)
+        meters = await load_meter_count(conn, "b01")
+    for name, (meter_kwh, _) in answers.items():
+        assert meter_kwh == pytest.approx(covered_kwh, rel=1e-12), name
+    stretched = float((hourly["value"] * 1.0).sum())  # the mean of each hour's samples × 1 h
+    assert stretched > covered_kwh * 1.01  # what the old rollups reported
+    assert hourly["covered_s"].sum() == pytest.approx(len(ts) * 300)
+    pv_rows = [row for row in rows if row[1] == "pv"]
+    assert sum(row[3] or 0.0 for row in pv_rows) == pytest.approx(covered_kwh, rel=1e-12)
+    coverage = window_coverage(pv_rows, 1, *WINDOW)
+    assert coverage == pytest.approx(len(ts) * 300 / 86400)
+    assert 0 < window_coverage(rows, meters, *WINDOW) < coverage
