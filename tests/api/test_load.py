@@ -163,3 +163,21 @@ async def test_the_points_limit_says_how_to_page(client: httpx.AsyncClient) -> N
 async def test_unknown_site(client: httpx.AsyncClient) -> None:
     response = await client.get("/sites/nowhere/load")
     assert response.status_code == 404
+
+
+async def test_energy_and_coverage_are_the_same_at_every_step(client: httpx.AsyncClient) -> None:
+    """The window's energy per carrier is one answer whatever the step (docs/meter-data.md)."""
+    answers = {}
+    for step in ("1m", "5m", "15m", "1h"):
+        response = await client.get("/sites/b01/load", params={**DAY, "step": step})
+        assert response.status_code == 200, response.text
+        document = LoadPublic.model_validate(response.json())
+        answers[step] = (document.energy_kwh, document.coverage)
+    energy, coverage = answers["1m"]
+    assert set(energy) >= {"electricity", "pv", "heat"}
+    assert 0.5 < coverage <= 1.0
+    for step, (other, other_coverage) in answers.items():
+        assert other.keys() == energy.keys(), step
+        for carrier, kwh in energy.items():
+            assert other[carrier] == pytest.approx(kwh, rel=1e-9), (step, carrier)
+        assert other_coverage == pytest.approx(coverage, rel=1e-9), step
