@@ -96,13 +96,15 @@ DECLARE
     lo1h timestamptz;
     hi1h timestamptz;
     learned_from timestamptz;
+    learned_to timestamptz;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('energyhub_rollups'));
     WITH learned_now AS (:learn_intervals RETURNING m.id)
-    SELECT min(r.ts) INTO learned_from
+    SELECT min(r.ts), max(r.ts) INTO learned_from, learned_to
     FROM readings AS r JOIN learned_now ON learned_now.id = r.meter_id;
-    IF learned_from IS NOT NULL AND learned_from < lo15 THEN
-        lo15 := date_bin('15 minutes', learned_from, origin);
+    IF learned_from IS NOT NULL THEN  -- all of a meter that just learned its interval
+        lo15 := least(lo15, date_bin('15 minutes', learned_from, origin));
+        hi15 := greatest(hi15, date_bin('15 minutes', learned_to, origin) + interval '15 minutes');
     END IF;
     lo1h := date_bin('1 hour', lo15, origin);
     hi1h := date_bin('1 hour', hi15 - interval '1 microsecond', origin) + interval '1 hour';
