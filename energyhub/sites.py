@@ -567,7 +567,27 @@ def _reference_problems(site: SiteFile) -> Iterator[str]:
         owners += [(f"city.parks[{p}].buildings[{b}]", bl) for b, bl in enumerate(park.buildings)]
         for path, owner in owners:
             yield from _meter_problems(path, owner, park, meters_by_site)
+            yield from _heat_purchase_problems(path, owner, park)
     yield from site_rule_problems(site)
+
+
+HEAT_PLANT_TYPES = ("heat_pump", "gas_boiler", "electric_boiler", "chp", "fuel_cell")
+"""Assets that make heat on site (carbon/tree.py's HEAT_PRODUCERS)."""
+
+
+def _heat_purchase_problems(path: str, owner: Park | Building, park: Park) -> Iterator[str]:
+    """`heat_purchased: false` says a plant on site makes the heat; without one, the building's
+    heat would count as emission-free."""
+    if owner.carbon is None or owner.carbon.heat_purchased is not False:
+        return
+    assets = [*owner.assets, *park.assets] if isinstance(owner, Building) else park.assets
+    if not any(asset.type in HEAT_PLANT_TYPES for asset in assets):
+        where = f"{owner.id} or its park" if isinstance(owner, Building) else owner.id
+        yield (
+            f"{path}.carbon.heat_purchased: false, but {where} has no heat plant "
+            f"({', '.join(HEAT_PLANT_TYPES)}): its heat would count as emission-free; "
+            "declare the plant or drop heat_purchased"
+        )
 
 
 def _meter_problems(

@@ -302,7 +302,7 @@ def _factors_used(request: Request, start: datetime, window: Window) -> FactorsU
         factor_year=own.factor_year,
         grid_series=own.grid_series,
         grid_series_share=window.grid_series_share,
-        sources={key: source_of(key, own.value(key)) for key in FACTOR_KEYS},
+        sources={k: own.sources.get(k) or source_of(k, own.value(k)) for k in FACTOR_KEYS},
     )
 
 

@@ -170,7 +170,8 @@ class SiteTree:
         chain = self.chain(site_id)
         city = chain[0].city_carbon or CarbonFactors()
         overrides = [s.carbon for s in chain[1:] if s.carbon is not None]
-        return resolve(city, overrides, choose_year([city, *overrides], year, explicit))
+        labels = [chain[0].id, *(s.id for s in chain[1:] if s.carbon is not None)]
+        return resolve(city, overrides, choose_year([city, *overrides], year, explicit), labels)
 
     def grid_connection(self, site_id: str) -> GridConnection | None:
         """The nearest grid connection (a building's own, else its park's) for tariffs."""

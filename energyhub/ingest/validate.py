@@ -14,6 +14,9 @@ from energyhub.ingest.message import BatchBuilder
 from energyhub.store.batch import ReadingBatch
 
 MICROS_PER_S = 1_000_000
+TINY = 1e-100
+"""Nonzero values closer to zero than this are garbage (denormals), not readings: no meter
+resolves them and PostgreSQL's float arithmetic on them fails with "underflow"."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,10 @@ def validate(
     latest_us = now_us + int(limits.max_future_skew_s * MICROS_PER_S)
     oldest_us = now_us - limits.retention_days * 86_400 * MICROS_PER_S
     not_finite = ~np.isfinite(batch.value)
+    tiny = (batch.value != 0) & (np.abs(batch.value) < TINY)
     future = ts_us > latest_us
     old = ts_us < oldest_us
-    bad = not_finite | future | old
+    bad = not_finite | future | old | tiny
     below = above = np.zeros(len(batch), dtype=bool)
     if meters:
         low, high = _bound_arrays(batch.meter_id, meters)
@@ -112,6 +116,8 @@ def validate(
             )
         elif row in steep:
             kind, reason = "implausible", steep[int(row)]
+        elif tiny[row]:
+            kind, reason = "not_finite", f"value {batch.value[row]:g} is too small to be a reading"
         elif not_finite[row]:
             kind, reason = "not_finite", f"value is not finite, got {batch.value[row]}"
         elif future[row]:

@@ -31,11 +31,14 @@ STEP_RULE = [
         SELECT CASE
             WHEN quantity = 'energy_kwh' THEN
                 CASE WHEN prev_value IS NULL THEN NULL
+                     WHEN abs(value - prev_value) < 1e-100 THEN 0
                      WHEN value >= prev_value THEN value - prev_value
                      WHEN rollover_kwh IS NOT NULL AND prev_value > 0.5 * rollover_kwh
                          THEN value + rollover_kwh - prev_value
                      ELSE value
                 END
+            -- below 1e-100 is no energy: float8 products of subnormals raise "underflow"
+            WHEN quantity = 'power_kw' AND abs(value) < 1e-100 THEN 0
             WHEN quantity = 'power_kw' THEN
                 value * energyhub_step_s(quantity, nominal_s, prev_ts, ts) / 3600.0
         END $$""",

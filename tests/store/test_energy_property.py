@@ -101,11 +101,13 @@ def _step_kwh(
     if quantity == "energy_kwh":
         if prev is None:
             return None
+        if abs(now[1] - prev[1]) < 1e-100:
+            return 0.0
         if now[1] >= prev[1]:
             return now[1] - prev[1]
         return now[1] + ROLLOVER - prev[1] if prev[1] > 0.5 * ROLLOVER else now[1]
     span = nominal_s if prev is None else min(nominal_s, (now[0] - prev[0]) / US)
-    return now[1] * span / 3600
+    return 0.0 if abs(now[1]) < 1e-100 else now[1] * span / 3600
 
 
 def _expected(stored: list[tuple[int, float]], quantity: str, nominal_s: float) -> float:
