@@ -42,7 +42,7 @@ ledger AS (
     JOIN factors AS f ON f.site_id = r.site_id AND f.year = k.year
 ),
 tenant_ledger AS (
-    SELECT k.bucket, t.enterprise_id,
+    SELECT k.bucket, t.enterprise_id, t.site_id AS building_id,
            CASE WHEN t.carrier = 'electricity' THEN k.kwh * f.grid_f ELSE 0 END AS electricity_kg,
            CASE WHEN t.carrier = 'heat' AND f.heat_purchased THEN k.kwh * f.heat_f ELSE 0 END
                AS heat_kg,
@@ -75,18 +75,56 @@ ORDER BY 2 DESC
 )
 
 BY_ENTERPRISE = (
-    LEDGER
-    + """SELECT coalesce(e.name, e.id) AS enterprise, e.parent_id AS building,
-       sum(l.electricity_kg) AS electricity_kg, sum(l.heat_kg) AS heat_kg,
-       sum(l.gas_kg) AS gas_kg, sum(l.electricity_kg + l.heat_kg + l.gas_kg) AS co2_kg,
+    LEDGER  # noqa: S608 (dashboard SQL text composed from constants)
+    + """, building_kg AS (
+    SELECT l.site_id AS building_id, sum(l.electricity_kg) AS el, sum(l.heat_kg) AS heat,
+           sum(l.gas_kg) AS gas
+    FROM ledger AS l JOIN sites AS s ON s.id = l.site_id AND s.kind = 'building'
+    GROUP BY 1
+),
+metered_kg AS (
+    SELECT enterprise_id, building_id, sum(electricity_kg) AS el, sum(heat_kg) AS heat,
+           sum(gas_kg) AS gas
+    FROM tenant_ledger GROUP BY 1, 2
+),
+remainder AS (
+    SELECT b.building_id, b.el - coalesce(sum(t.el), 0) AS el,
+           b.heat - coalesce(sum(t.heat), 0) AS heat, b.gas - coalesce(sum(t.gas), 0) AS gas
+    FROM building_kg AS b LEFT JOIN metered_kg AS t USING (building_id)
+    GROUP BY b.building_id, b.el, b.heat, b.gas
+),
+areas AS (
+    SELECT e.id AS enterprise_id, e.parent_id AS building_id,
+           (e.attributes->>'floor_area_m2')::float8 AS area
+    FROM sites AS e WHERE e.kind = 'enterprise' AND e.parent_id IN ($building)
+),
+shares AS (
+    SELECT a.enterprise_id, a.building_id,
+           a.area / greatest((b.attributes->>'floor_area_m2')::float8,
+                             sum(a.area) OVER (PARTITION BY a.building_id)) AS share
+    FROM areas AS a JOIN sites AS b ON b.id = a.building_id
+    WHERE a.area > 0
+),
+lines AS (
+    SELECT enterprise_id, el, heat, gas FROM metered_kg
+    UNION ALL
+    SELECT s.enterprise_id, r.el * s.share, r.heat * s.share, r.gas * s.share
+    FROM shares AS s JOIN remainder AS r USING (building_id)
+)
+SELECT coalesce(e.name, e.id) AS enterprise, e.parent_id AS building,
+       sum(l.el) AS electricity_kg, sum(l.heat) AS heat_kg,
+       sum(l.gas) AS gas_kg, sum(l.el + l.heat + l.gas) AS co2_kg,
        (e.attributes->>'floor_area_m2')::float8 AS floor_area_m2,
-       sum(l.electricity_kg + l.heat_kg + l.gas_kg)
+       sum(l.el + l.heat + l.gas)
            / nullif((e.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
-FROM tenant_ledger AS l JOIN sites AS e ON e.id = l.enterprise_id
+FROM lines AS l JOIN sites AS e ON e.id = l.enterprise_id
 GROUP BY e.id, e.name, e.parent_id, e.attributes
 ORDER BY co2_kg DESC
 """
 )
+"""A tenant's emissions as the carbon report allocates them (carbon/allocation.py): what its
+sub-meters measured, plus its floor-area share of each declaring building's unmetered remainder
+(area ÷ the building's floor area, or ÷ the tenants' areas when they add up to more)."""
 
 INTENSITY = (
     LEDGER

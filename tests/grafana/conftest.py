@@ -44,7 +44,7 @@ REJECTS = (
     ("energyhub/expo/b02/main", '{"ts": 1, "value": 1e999}', "value is not finite, got inf"),
 )
 
-REFERENCE_METERS = ("expo/chp-el", "b01/f3", "b04/lab2")
+REFERENCE_METERS = ("expo/chp-el", "b01/f3", "b01/f7", "b04/lab2")
 
 
 @dataclass(frozen=True)

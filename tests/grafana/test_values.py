@@ -23,6 +23,8 @@ from tests.grafana.macros import Chosen
 STEP_H = 0.25
 B01 = "Tower A (headquarters offices)"
 ACME = "Acme Biotech (HQ floor)"
+ACME_SHARE = 4000 / 60000
+"""Acme's floor area over b01's: its share of b01's unmetered remainder (carbon/allocation.py)."""
 GRID, HEAT = 0.5306, 0.396
 """The example city's grid factor and the default purchased-heat factor (kg CO₂ per kWh)."""
 
@@ -101,7 +103,10 @@ def test_emissions_with_the_city_factors(conn: psycopg.Connection, panel_db: Pan
     load = panel_db.load["b01"]
     assert sites[B01] == pytest.approx(_energy_kwh(load, "electricity") * GRID, rel=1e-9)
     acme_kwh = _meter_kwh(panel_db, "b01/f3") + _meter_kwh(panel_db, "b04/lab2")
-    assert tenants[ACME] == pytest.approx(acme_kwh * GRID, rel=1e-9)
+    # as the carbon report allocates it: metered, plus its floor-area share of b01's remainder
+    tenants_b01 = (_meter_kwh(panel_db, "b01/f3") + _meter_kwh(panel_db, "b01/f7")) * GRID
+    remainder = sites[B01] - tenants_b01
+    assert tenants[ACME] == pytest.approx(acme_kwh * GRID + ACME_SHARE * remainder, rel=1e-9)
 
 
 def test_emissions_follow_building_overrides_and_factor_years(
@@ -130,7 +135,9 @@ def test_emissions_follow_building_overrides_and_factor_years(
     expected = _energy_kwh(load, "electricity") * 0.1 + _energy_kwh(load, "heat") * HEAT
     assert sites[B01] == pytest.approx(expected, rel=1e-9)
     acme = _meter_kwh(panel_db, "b01/f3") * 0.1 + _meter_kwh(panel_db, "b04/lab2") * GRID
-    assert tenants[ACME] == pytest.approx(acme, rel=1e-9)
+    tenants_b01 = (_meter_kwh(panel_db, "b01/f3") + _meter_kwh(panel_db, "b01/f7")) * 0.1
+    remainder = expected - tenants_b01
+    assert tenants[ACME] == pytest.approx(acme + ACME_SHARE * remainder, rel=1e-9)
 
 
 def test_rejects_group_by_reason_without_particulars(
