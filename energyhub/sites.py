@@ -65,6 +65,7 @@ class YearFactors(Model):
     grid_kg_per_kwh: NonNegative | None = None
     gas_kg_per_kwh: NonNegative | None = None
     heat_kg_per_kwh: NonNegative | None = None
+    cooling_kg_per_kwh: NonNegative | None = None
 
 
 class CarbonFactors(Model):
@@ -73,6 +74,16 @@ class CarbonFactors(Model):
     grid_kg_per_kwh: NonNegative = 0.5306
     gas_kg_per_kwh: NonNegative = 0.202
     heat_kg_per_kwh: NonNegative = 0.396
+    cooling_kg_per_kwh: NonNegative | None = Field(
+        default=None,
+        description="Bought district cooling (Scope 2 where `cooling_purchased`); no default.",
+    )
+    heat_price_cny_per_kwh: NonNegative = Field(
+        default=0.0, description="Price of bought heat (purchased heat meters), for cost."
+    )
+    cooling_price_cny_per_kwh: NonNegative = Field(
+        default=0.0, description="Price of bought district cooling, for cost."
+    )
     price_cny_per_t: NonNegative = 0.0
     factors_by_year: dict[FactorYear, YearFactors] = Field(
         default_factory=dict,
@@ -89,6 +100,9 @@ class CarbonOverride(Model):
     grid_kg_per_kwh: NonNegative | None = None
     gas_kg_per_kwh: NonNegative | None = None
     heat_kg_per_kwh: NonNegative | None = None
+    cooling_kg_per_kwh: NonNegative | None = None
+    heat_price_cny_per_kwh: NonNegative | None = None
+    cooling_price_cny_per_kwh: NonNegative | None = None
     price_cny_per_t: NonNegative | None = None
     factors_by_year: dict[FactorYear, YearFactors] = Field(default_factory=dict)
     grid_series: Identifier | None = None
@@ -96,6 +110,11 @@ class CarbonOverride(Model):
         default=None,
         description="Heat meters measure purchased heat (Scope 2); unset: purchased unless the "
         "building or its park has heat-producing assets.",
+    )
+    cooling_purchased: bool | None = Field(
+        default=None,
+        description="Cooling meters measure bought district cooling (Scope 2 at "
+        "cooling_kg_per_kwh); unset: cooling is made on site and counted by its electricity.",
     )
 
 
@@ -568,7 +587,31 @@ def _reference_problems(site: SiteFile) -> Iterator[str]:
         for path, owner in owners:
             yield from _meter_problems(path, owner, park, meters_by_site)
             yield from _heat_purchase_problems(path, owner, park)
+            yield from _cooling_purchase_problems(path, owner, park, site.city.carbon)
     yield from site_rule_problems(site)
+
+
+def _cooling_purchase_problems(
+    path: str, owner: Park | Building, park: Park, city: CarbonFactors
+) -> Iterator[str]:
+    """Bought cooling is Scope 2 only at a declared factor: there is no published default."""
+    if owner.carbon is None or not owner.carbon.cooling_purchased:
+        return
+    chain = [city, park.carbon, owner.carbon if owner is not park else None]
+    declared = [
+        node
+        for node in chain
+        if node is not None
+        and (
+            node.cooling_kg_per_kwh is not None
+            or any(y.cooling_kg_per_kwh is not None for y in node.factors_by_year.values())
+        )
+    ]
+    if not declared:
+        yield (
+            f"{path}.carbon.cooling_purchased: true needs cooling_kg_per_kwh (the supplier's "
+            f"factor) in the carbon of {owner.id}, its park or the city"
+        )
 
 
 HEAT_PLANT_TYPES = ("heat_pump", "gas_boiler", "electric_boiler", "chp", "fuel_cell")

@@ -91,12 +91,19 @@ def totals(frame: pd.DataFrame) -> pd.Series:
 
 
 def total_kg(values: pd.Series) -> float:
-    return float(values["scope1_kg"] + values["scope2_electricity_kg"] + values["scope2_heat_kg"])
+    return float(values["scope1_kg"] + scope2_kg(values))
+
+
+def scope2_kg(values: pd.Series) -> float:
+    """Bought electricity, heat and cooling."""
+    return float(
+        values["scope2_electricity_kg"] + values["scope2_heat_kg"] + values["scope2_cooling_kg"]
+    )
 
 
 def _line(site_id: str, kind: LineKind, area: float | None, frame: pd.DataFrame) -> Line:
     values = totals(frame)
-    scope2 = float(values["scope2_electricity_kg"] + values["scope2_heat_kg"])
+    scope2 = scope2_kg(values)
     return Line(
         site_id=site_id,
         kind=kind,
@@ -298,6 +305,7 @@ def _factors_used(request: Request, start: datetime, window: Window) -> FactorsU
         grid_kg_per_kwh=own.grid_kg_per_kwh,
         gas_kg_per_kwh=own.gas_kg_per_kwh,
         heat_kg_per_kwh=own.heat_kg_per_kwh,
+        cooling_kg_per_kwh=own.cooling_kg_per_kwh,
         price_cny_per_t=own.price_cny_per_t,
         factor_year=own.factor_year,
         grid_series=own.grid_series,
@@ -313,6 +321,7 @@ def _days(frame: pd.DataFrame) -> list[Day]:
             scope1_kg=float(row["scope1_kg"]),
             scope2_electricity_kg=float(row["scope2_electricity_kg"]),
             scope2_heat_kg=float(row["scope2_heat_kg"]),
+            scope2_cooling_kg=float(row["scope2_cooling_kg"]),
             electricity_kwh=float(row["electricity_kwh"]),
             heat_kwh=float(row["heat_kwh"]),
             gas_kwh=float(row["gas_kwh"]),
@@ -358,9 +367,10 @@ def _report(
         pv_kwh=float(values["pv_kwh"]),
         avoided_kg=float(values["avoided_kg"]),
         scope1_kg=float(values["scope1_kg"]),
-        scope2_kg=float(values["scope2_electricity_kg"] + values["scope2_heat_kg"]),
+        scope2_kg=scope2_kg(values),
         scope2_electricity_kg=float(values["scope2_electricity_kg"]),
         scope2_heat_kg=float(values["scope2_heat_kg"]),
+        scope2_cooling_kg=float(values["scope2_cooling_kg"]),
         total_kg=emitted,
         floor_area_m2=area,
         intensity_kg_per_m2=emitted / area if area else None,

@@ -87,7 +87,9 @@ PUBLISHED: tuple[tuple[str, EmissionFactor], ...] = (
 )
 """Published factors by the site-file key they can stand for; reports cite them by value."""
 
-FACTOR_KEYS = ("grid_kg_per_kwh", "gas_kg_per_kwh", "heat_kg_per_kwh")
+FACTOR_KEYS = ("grid_kg_per_kwh", "gas_kg_per_kwh", "heat_kg_per_kwh", "cooling_kg_per_kwh")
+NOT_DECLARED = "not declared"
+"""The source of a factor no site of the chain sets (bought cooling has no published default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,9 @@ class SiteFactors:
     factor_year: int | None
     grid_series: str | None
     sources: dict[str, str] = field(default_factory=dict)
+    cooling_kg_per_kwh: float = 0.0
+    heat_price_cny_per_kwh: float = 0.0
+    cooling_price_cny_per_kwh: float = 0.0
     """Per factor key, the site-file entry it came from (or the published default it is)."""
 
     def value(self, key: str) -> float:
@@ -140,7 +145,7 @@ def _pick(
     key: str,
     year: int | None,
 ) -> tuple[float, str]:
-    """The most specific site's year entry, else its flat value, for `key` (the city has one),
+    """The most specific site's year entry, else its flat value, for `key` (0 if none has one),
     and where it came from: a year entry is cited as itself (its value may match a published
     factor of another year); a flat value as the published factor it equals, else its entry."""
     for node, label in zip(reversed(chain), reversed(labels), strict=True):
@@ -154,7 +159,7 @@ def _pick(
             published = source_of(key, float(value))
             entry_name = f"site file: {label} carbon.{key}"
             return float(value), entry_name if published == "site file" else published
-    raise ValueError(f"no {key} in the chain")  # the city always has one
+    return 0.0, NOT_DECLARED  # only cooling_kg_per_kwh has no default
 
 
 def resolve(
@@ -176,6 +181,13 @@ def resolve(
         (o.grid_series for o in reversed(overrides) if o.grid_series is not None),
         city.grid_series,
     )
+    prices = {
+        key: next(
+            (float(getattr(o, key)) for o in reversed(overrides) if getattr(o, key) is not None),
+            float(getattr(city, key)),
+        )
+        for key in ("heat_price_cny_per_kwh", "cooling_price_cny_per_kwh")
+    }
     return SiteFactors(
         grid_kg_per_kwh=picked["grid_kg_per_kwh"][0],
         gas_kg_per_kwh=picked["gas_kg_per_kwh"][0],
@@ -184,4 +196,6 @@ def resolve(
         factor_year=year,
         grid_series=series,
         sources={key: source for key, (_, source) in picked.items()},
+        cooling_kg_per_kwh=picked["cooling_kg_per_kwh"][0],
+        **prices,
     )

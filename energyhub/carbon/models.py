@@ -36,17 +36,21 @@ class EnergyKwh(Out):
 
 
 class CostCny(Out):
-    """Cost by term: electricity at the site's TOU tariff, gas at its park's price, carbon."""
+    """Cost by term: electricity at the site's TOU tariff, gas at its park's price, bought heat
+    and cooling at their declared prices, carbon."""
 
     electricity: float
     gas: float
+    heat: float = Field(default=0.0, description="Bought heat at heat_price_cny_per_kwh.")
+    cooling: float = Field(default=0.0, description="Bought cooling at cooling_price_cny_per_kwh.")
     carbon: float
     total: float
 
     @classmethod
     def of(cls, totals: pd.Series) -> CostCny:
-        terms = [float(totals[c]) for c in ("electricity_cny", "gas_cny", "carbon_cny")]
-        return cls(electricity=terms[0], gas=terms[1], carbon=terms[2], total=sum(terms))
+        names = ("electricity", "gas", "heat", "cooling", "carbon")
+        terms = {name: float(totals[f"{name}_cny"]) for name in names}
+        return cls(**terms, total=sum(terms.values()))
 
 
 class Line(Out):
@@ -76,6 +80,7 @@ class Day(Out):
     scope1_kg: float
     scope2_electricity_kg: float
     scope2_heat_kg: float
+    scope2_cooling_kg: float = 0.0
     electricity_kwh: float
     heat_kwh: float
     gas_kwh: float
@@ -88,6 +93,7 @@ class FactorsUsed(Out):
     grid_kg_per_kwh: float
     gas_kg_per_kwh: float
     heat_kg_per_kwh: float
+    cooling_kg_per_kwh: float = 0.0
     price_cny_per_t: float
     factor_year: int | None
     grid_series: str | None
@@ -173,6 +179,9 @@ class CarbonReport(Out):
     scope2_kg: float
     scope2_electricity_kg: float
     scope2_heat_kg: float
+    scope2_cooling_kg: float = Field(
+        default=0.0, description="Bought district cooling (`cooling_purchased`)."
+    )
     total_kg: float
     floor_area_m2: float | None
     intensity_kg_per_m2: float | None

@@ -22,7 +22,8 @@ tenants AS (
     WHERE e.parent_id IN ($building) AND m.quantity IN ('power_kw', 'energy_kwh')
 ),
 {
-    kw_series('''SELECT meter_id AS id FROM roles WHERE w_el <> 0 OR w_gas <> 0 OR w_heat <> 0
+    kw_series('''SELECT meter_id AS id FROM roles
+    WHERE w_el <> 0 OR w_gas <> 0 OR w_heat <> 0 OR w_cool <> 0
     UNION SELECT meter_id FROM tenants''')
 },
 kwh AS (
@@ -36,7 +37,9 @@ ledger AS (
     SELECT k.bucket, r.site_id,
            k.kwh * r.w_el * f.grid_f AS electricity_kg,
            CASE WHEN f.heat_purchased THEN k.kwh * r.w_heat * f.heat_f ELSE 0 END AS heat_kg,
-           k.kwh * r.w_gas * f.gas_f AS gas_kg
+           k.kwh * r.w_gas * f.gas_f AS gas_kg,
+           CASE WHEN f.cooling_purchased THEN k.kwh * r.w_cool * f.cooling_f ELSE 0 END
+               AS cooling_kg
     FROM kwh AS k
     JOIN roles AS r ON r.meter_id = k.meter_id
     JOIN factors AS f ON f.site_id = r.site_id AND f.year = k.year
@@ -46,7 +49,9 @@ tenant_ledger AS (
            CASE WHEN t.carrier = 'electricity' THEN k.kwh * f.grid_f ELSE 0 END AS electricity_kg,
            CASE WHEN t.carrier = 'heat' AND f.heat_purchased THEN k.kwh * f.heat_f ELSE 0 END
                AS heat_kg,
-           CASE WHEN t.carrier = 'gas' THEN k.kwh * f.gas_f ELSE 0 END AS gas_kg
+           CASE WHEN t.carrier = 'gas' THEN k.kwh * f.gas_f ELSE 0 END AS gas_kg,
+           CASE WHEN t.carrier = 'cooling' AND f.cooling_purchased THEN k.kwh * f.cooling_f
+                ELSE 0 END AS cooling_kg
     FROM kwh AS k
     JOIN tenants AS t ON t.meter_id = k.meter_id
     JOIN factors AS f ON f.site_id = t.site_id AND f.year = k.year
@@ -56,7 +61,7 @@ tenant_ledger AS (
 BY_CARRIER = (
     LEDGER
     + """SELECT $__timeGroupAlias(bucket, $__interval), sum(electricity_kg) AS electricity,
-       sum(heat_kg) AS heat, sum(gas_kg) AS gas
+       sum(heat_kg) AS heat, sum(gas_kg) AS gas, sum(cooling_kg) AS cooling
 FROM ledger
 GROUP BY 1
 ORDER BY 1
@@ -67,7 +72,7 @@ BY_BUILDING = (
     LEDGER
     + """SELECT coalesce(s.name, s.id) || CASE WHEN s.kind = 'park' THEN ' (park network)' ELSE ''
        END AS site,
-       sum(l.electricity_kg + l.heat_kg + l.gas_kg) AS co2_kg
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg + l.cooling_kg) AS co2_kg
 FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
 GROUP BY s.id, s.name, s.kind
 ORDER BY 2 DESC
@@ -78,20 +83,21 @@ BY_ENTERPRISE = (
     LEDGER  # noqa: S608 (dashboard SQL text composed from constants)
     + """, building_kg AS (
     SELECT l.site_id AS building_id, sum(l.electricity_kg) AS el, sum(l.heat_kg) AS heat,
-           sum(l.gas_kg) AS gas
+           sum(l.gas_kg) AS gas, sum(l.cooling_kg) AS cool
     FROM ledger AS l JOIN sites AS s ON s.id = l.site_id AND s.kind = 'building'
     GROUP BY 1
 ),
 metered_kg AS (
     SELECT enterprise_id, building_id, sum(electricity_kg) AS el, sum(heat_kg) AS heat,
-           sum(gas_kg) AS gas
+           sum(gas_kg) AS gas, sum(cooling_kg) AS cool
     FROM tenant_ledger GROUP BY 1, 2
 ),
 remainder AS (
     SELECT b.building_id, b.el - coalesce(sum(t.el), 0) AS el,
-           b.heat - coalesce(sum(t.heat), 0) AS heat, b.gas - coalesce(sum(t.gas), 0) AS gas
+           b.heat - coalesce(sum(t.heat), 0) AS heat, b.gas - coalesce(sum(t.gas), 0) AS gas,
+           b.cool - coalesce(sum(t.cool), 0) AS cool
     FROM building_kg AS b LEFT JOIN metered_kg AS t USING (building_id)
-    GROUP BY b.building_id, b.el, b.heat, b.gas
+    GROUP BY b.building_id, b.el, b.heat, b.gas, b.cool
 ),
 areas AS (
     SELECT e.id AS enterprise_id, e.parent_id AS building_id,
@@ -106,16 +112,17 @@ shares AS (
     WHERE a.area > 0
 ),
 lines AS (
-    SELECT enterprise_id, el, heat, gas FROM metered_kg
+    SELECT enterprise_id, el, heat, gas, cool FROM metered_kg
     UNION ALL
-    SELECT s.enterprise_id, r.el * s.share, r.heat * s.share, r.gas * s.share
+    SELECT s.enterprise_id, r.el * s.share, r.heat * s.share, r.gas * s.share, r.cool * s.share
     FROM shares AS s JOIN remainder AS r USING (building_id)
 )
 SELECT coalesce(e.name, e.id) AS enterprise, e.parent_id AS building,
        sum(l.el) AS electricity_kg, sum(l.heat) AS heat_kg,
-       sum(l.gas) AS gas_kg, sum(l.el + l.heat + l.gas) AS co2_kg,
+       sum(l.gas) AS gas_kg, sum(l.cool) AS cooling_kg,
+       sum(l.el + l.heat + l.gas + l.cool) AS co2_kg,
        (e.attributes->>'floor_area_m2')::float8 AS floor_area_m2,
-       sum(l.el + l.heat + l.gas)
+       sum(l.el + l.heat + l.gas + l.cool)
            / nullif((e.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
 FROM lines AS l JOIN sites AS e ON e.id = l.enterprise_id
 GROUP BY e.id, e.name, e.parent_id, e.attributes
@@ -129,7 +136,7 @@ sub-meters measured, plus its floor-area share of each declaring building's unme
 INTENSITY = (
     LEDGER
     + """SELECT coalesce(s.name, s.id) AS building,
-       sum(l.electricity_kg + l.heat_kg + l.gas_kg)
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg + l.cooling_kg)
            / nullif((s.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
 FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
 WHERE s.kind = 'building'
@@ -140,8 +147,9 @@ ORDER BY 2 DESC
 
 TOTAL = (
     LEDGER
-    + """SELECT sum(electricity_kg + heat_kg + gas_kg) / 1000 AS co2_t,
-       sum(gas_kg) / 1000 AS scope1_t, sum(electricity_kg + heat_kg) / 1000 AS scope2_t
+    + """SELECT sum(electricity_kg + heat_kg + gas_kg + cooling_kg) / 1000 AS co2_t,
+       sum(gas_kg) / 1000 AS scope1_t,
+       sum(electricity_kg + heat_kg + cooling_kg) / 1000 AS scope2_t
 FROM ledger
 """
 )
@@ -205,8 +213,9 @@ def dashboard() -> Dashboard:
                 width=24,
                 height=8,
                 decimals=1,
-                description="Tenants' sub-meters by carrier at their building's factors; "
-                "kg per m² of the tenant's floor area.",
+                description="As the carbon report allocates: tenants' sub-meters by carrier "
+                "at their building's factors, plus their floor-area share of the building's "
+                "unmetered remainder; kg per m² of the tenant's floor area.",
             ),
         ),
     )

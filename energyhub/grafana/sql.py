@@ -83,12 +83,14 @@ roles AS (
            END AS w_el,
            CASE WHEN m.carrier = 'gas' AND m.parent_meter_id IS NULL THEN 1 ELSE 0 END AS w_gas,
            CASE WHEN m.carrier = 'heat' AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
-                THEN 1 ELSE 0 END AS w_heat
+                THEN 1 ELSE 0 END AS w_heat,
+           CASE WHEN m.carrier = 'cooling' AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
+                THEN 1 ELSE 0 END AS w_cool
     FROM meters AS m
     JOIN sites AS s ON s.id = m.site_id
     LEFT JOIN asset_types AS t ON t.asset_id = m.asset_id AND t.site_id IN (m.site_id, s.parent_id)
     WHERE m.site_id IN ({sites}) AND m.quantity IN ('power_kw', 'energy_kwh')
-      AND m.carrier IN ('electricity', 'heat', 'gas', 'pv')
+      AND m.carrier IN ('electricity', 'heat', 'cooling', 'gas', 'pv')
 )""".replace("{generators}", GENERATORS)
 """Per meter of the sites: weights into purchased electricity, gas burnt and heat (carbon/tree.py).
 
@@ -127,6 +129,12 @@ factor_year AS (
 factors AS (
     SELECT f.site_id, f.year,
            {grid} AS grid_f, {gas} AS gas_f, {heat} AS heat_f,
+           coalesce({cooling}, 0) AS cooling_f,
+           coalesce(
+               (array_remove(array_agg((c.carbon->>'cooling_purchased')::boolean ORDER BY c.depth)
+                             FILTER (WHERE c.kind IN ('park', 'building')), NULL))[1],
+               false
+           ) AS cooling_purchased,
            coalesce(
                (array_remove(array_agg((c.carbon->>'heat_purchased')::boolean ORDER BY c.depth)
                              FILTER (WHERE c.kind IN ('park', 'building')), NULL))[1],
@@ -168,4 +176,5 @@ def factors() -> str:
         FACTORS.replace("{grid}", _factor("grid_kg_per_kwh"))
         .replace("{gas}", _factor("gas_kg_per_kwh"))
         .replace("{heat}", _factor("heat_kg_per_kwh"))
+        .replace("{cooling}", _factor("cooling_kg_per_kwh"))
     )

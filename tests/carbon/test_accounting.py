@@ -70,6 +70,8 @@ async def test_building_totals_equal_the_hand_computation(
         {
             "electricity": ELECTRICITY * 0.65,
             "gas": GAS * 0.4,
+            "heat": 0.0,  # no heat price declared
+            "cooling": 0.0,
             "carbon": B1_KG * 0.1,
             "total": ELECTRICITY * 0.65 + GAS * 0.4 + B1_KG * 0.1,
         }

@@ -94,8 +94,9 @@ def _emissions(conn: psycopg.Connection, db: PanelDb) -> tuple[dict[str, float],
     """kg CO₂ by building and by enterprise, as the carbon dashboard shows them."""
     choice = _chosen(park="expo", building=("b01", "b04"))
     _, by_site = run(conn, db, carbon.BY_BUILDING, choice, "15m")
-    _, by_tenant = run(conn, db, carbon.BY_ENTERPRISE, choice, "15m")
-    return {s: float(kg) for s, kg in by_site}, {row[0]: float(row[5]) for row in by_tenant}
+    columns, by_tenant = run(conn, db, carbon.BY_ENTERPRISE, choice, "15m")
+    co2 = columns.index("co2_kg")
+    return {s: float(kg) for s, kg in by_site}, {row[0]: float(row[co2]) for row in by_tenant}
 
 
 def test_emissions_with_the_city_factors(conn: psycopg.Connection, panel_db: PanelDb) -> None:
