@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from psycopg import AsyncConnection
 
-from energyhub.sites import SiteFile
+from energyhub.sites import SiteFile, load_site, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
@@ -144,3 +146,25 @@ async def test_a_partly_covered_bucket_counts_only_covered_time(
     coverage = window_coverage(pv_rows, 1, *WINDOW)
     assert coverage == pytest.approx(len(ts) * 300 / 86400)
     assert 0 < window_coverage(rows, meters, *WINDOW) < coverage
+
+
+async def test_a_declared_interval_recomputes_the_meters_rollups(
+    store_url: str, example_site_path: Path
+) -> None:
+    """PV read every 5 min learns 300 s; declaring `interval_s: 120` in the site file marks its
+    rollups dirty and the next refresh counts each reading for 2 minutes only."""
+    ts = [FIRST + timedelta(minutes=5 * i) for i in range(24)]
+    values = [100.0] * len(ts)
+    site = load_site(example_site_path)
+    meter_id, backend = await _store(store_url, site, "b01/pv", ts, values)
+    document = yaml.safe_load(example_site_path.read_text())
+    for meter in document["city"]["parks"][0]["buildings"][0]["meters"]:
+        if meter["id"] == "pv":
+            meter["interval_s"] = 120
+    async with connect(store_url) as conn:
+        before = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
+        await sync_site(conn, parse_site(document))
+        assert await refresh_rollups(conn, backend) > 0
+        after = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
+    assert before["energy_kwh"].sum() == pytest.approx(24 * 100.0 * 300 / 3600)
+    assert after["energy_kwh"].sum() == pytest.approx(24 * 100.0 * 120 / 3600)
