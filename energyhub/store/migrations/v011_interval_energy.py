@@ -174,16 +174,25 @@ DECLARE
     grain record;
     first_bucket timestamptz;
     past_bucket timestamptz;
+    next_data timestamptz;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('energyhub_site_load'));
+    -- a meter's first bucket after [lo, hi) starts with a step from a reading in it: refresh up
+    -- to there (within a day) so a late reading moves energy out of it, never counts it twice
+    SELECT max(first_after) INTO next_data FROM (
+        SELECT min(s.bucket) AS first_after FROM readings_15m AS s
+        WHERE s.bucket >= hi AND s.bucket < hi + interval '1 day'
+          AND s.meter_id IN (SELECT meter_id FROM site_load_members)
+        GROUP BY s.meter_id
+    ) AS nexts;
     FOR grain IN SELECT * FROM (VALUES ('15m', interval '15 minutes', 'readings_15m'),
                                        ('1h', interval '1 hour', 'readings_1h'))
                                AS g (name, step, source)
     LOOP
         first_bucket := date_bin(grain.step, lo, origin);
         -- the bucket after the last touched one: its first reading's step starts in them
-        past_bucket := date_bin(grain.step, hi - interval '1 microsecond', origin)
-                       + 2 * grain.step;
+        past_bucket := date_bin(grain.step, greatest(hi - interval '1 microsecond', next_data),
+                                origin) + 2 * grain.step;
         EXECUTE format('DELETE FROM %I WHERE bucket >= $1 AND bucket < $2 '
                        'AND ($3 IS NULL OR site_id = ANY($3))', 'site_load_' || grain.name)
         USING first_bucket, past_bucket, only_sites;
