@@ -1,6 +1,7 @@
 """What each meter can physically read: plausibility bounds, declared or derived from the site.
 
-A meter's `min`/`max` in the site file win; otherwise they follow from what the site declares:
+A meter's `min`/`max` in the site file replace the derived bounds; otherwise they follow from
+what the site declares:
 PV and wind meters −1 % to 1.3 × `peak_kw`; an asset's power meter its power limits; a counter
 never below zero and never rising faster than its connection could deliver. The ingest rejects a
 reading outside them (energyhub/ingest/validate.py); `sites check --verbose` prints them.
@@ -112,16 +113,12 @@ def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
 
 
 def meter_bounds(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
-    """The effective bounds of one meter: declared `min`/`max` over the derived ones."""
-    derived = _derived(park, owner, meter)
+    """The effective bounds of one meter: its declared `min`/`max` if it has either (they replace
+    the derived bounds, a counter's rise limit too: the site file knows the meter best), else
+    the bounds derived from the site."""
     if meter.min_value is None and meter.max_value is None:
-        return derived
-    return Bounds(
-        meter.min_value if meter.min_value is not None else derived.min_value,
-        meter.max_value if meter.max_value is not None else derived.max_value,
-        derived.max_rise_kw,
-        source="site file",
-    )
+        return _derived(park, owner, meter)
+    return Bounds(meter.min_value, meter.max_value, None, source="site file")
 
 
 def site_bounds(site: SiteFile) -> dict[tuple[str, str], Bounds]:

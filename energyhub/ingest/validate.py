@@ -14,9 +14,9 @@ from energyhub.ingest.message import BatchBuilder
 from energyhub.store.batch import ReadingBatch
 
 MICROS_PER_S = 1_000_000
-TINY = 1e-100
-"""Nonzero values closer to zero than this are garbage (denormals), not readings: no meter
-resolves them and PostgreSQL's float arithmetic on them fails with "underflow"."""
+TINY = float(np.finfo(np.float64).tiny)
+"""Nonzero values closer to zero than the smallest normal double (denormals) are garbage, not
+readings: PostgreSQL's float arithmetic on them fails with "underflow"."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def validate(
         elif row in steep:
             kind, reason = "implausible", steep[int(row)]
         elif tiny[row]:
-            kind, reason = "not_finite", f"value {batch.value[row]:g} is too small to be a reading"
+            kind = "not_finite"
+            reason = f"value {batch.value[row]:g} is denormal: too small to be a reading"
         elif not_finite[row]:
             kind, reason = "not_finite", f"value is not finite, got {batch.value[row]}"
         elif future[row]:

@@ -27,7 +27,7 @@ from energyhub.sites import SiteFile
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate
-from energyhub.store.queries import STEPS, meter_series
+from energyhub.store.queries import STEPS, meter_series, site_series
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 
@@ -192,6 +192,12 @@ async def test_energy_over_a_window_is_one_answer(
             for meter_id, want in expected.items():
                 got = float(series.loc[series.meter_id == meter_id, "energy_kwh"].sum())
                 assert got == pytest.approx(want, rel=1e-9, abs=1e-6), (name, meter_id)
+        for name in ("15m", "1h"):  # the per-site load rollups, refreshed batch by batch
+            load = await site_series(conn, backend, "b01", START, END, STEPS[name], ZONE)
+            for carrier, meter_id in (("heat", ids[0]), ("pv", ids[1])):
+                got = float(load.loc[load.carrier == carrier, "energy_kwh"].sum())
+                want = expected[meter_id]
+                assert got == pytest.approx(want, rel=1e-9, abs=1e-6), (name, carrier)
         try:
             report = await carbon_report(conn, backend, "b01", START, END)
         except NoDataError:  # nothing in the window: nothing to compare
