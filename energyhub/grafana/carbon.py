@@ -155,6 +155,19 @@ FROM ledger
 )
 
 
+COVERAGE = (
+    LEDGER  # noqa: S608 (dashboard SQL text composed from constants)
+    + """SELECT least(100.0, 100.0 * sum(kw.covered_s) / nullif(
+           (SELECT count(*) FROM metered)
+           * extract(epoch FROM $__timeTo()::timestamptz - $__timeFrom()::timestamptz), 0)
+       ) AS coverage_pct
+FROM kw
+"""
+)
+"""The share of the metered time the readings cover (docs/meter-data.md), beside the emissions
+computed from them."""
+
+
 def dashboard() -> Dashboard:
     return Dashboard(
         uid="energyhub-carbon",
@@ -186,6 +199,17 @@ def dashboard() -> Dashboard:
                 height=9,
                 unit="masst",
                 decimals=1,
+            ),
+            Panel(
+                "Data coverage",
+                "stat",
+                (Query(COVERAGE, "table"),),
+                width=24,
+                height=4,
+                unit="percent",
+                decimals=1,
+                description="Share of the meters' time in range that readings cover: the "
+                "emissions above count that time only.",
             ),
             Panel(
                 "Emissions by building",

@@ -62,6 +62,7 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, ...]] = {
     ),
     ("carbon", "Emissions by carrier", "A"): ("time", "electricity", "heat", "gas", "cooling"),
     ("carbon", "Emissions in range", "A"): ("co2_t", "scope1_t", "scope2_t"),
+    ("carbon", "Data coverage", "A"): ("coverage_pct",),
     ("carbon", "Emissions by building", "A"): ("site", "co2_kg"),
     ("carbon", "Carbon intensity per m²", "A"): ("building", "kg_per_m2"),
     ("carbon", "Emissions by enterprise", "A"): (

@@ -173,3 +173,17 @@ def test_plan_panels_show_the_stored_plan(conn: psycopg.Connection, panel_db: Pa
     saving = {measure: pct for measure, _, _, _, pct in against}
     assert saving["cost (CNY)"] == pytest.approx(100 * (1 - 1 / 1.1))
     assert saving["CO₂ (kg)"] == pytest.approx(100 * (1 - 1 / 1.05))
+
+
+def test_data_coverage_is_the_covered_share_of_the_metered_time(
+    conn: psycopg.Connection, panel_db: PanelDb
+) -> None:
+    choice = _chosen(park="expo", building=("b01", "b04"))
+    columns, rows = run(conn, panel_db, carbon.COVERAGE, choice, "15m")
+    assert columns == ["coverage_pct"]
+    coverage = float(rows[0][0])
+    # the example's readings cover most of the range; counters' first steps and gaps do not
+    assert 50.0 < coverage <= 100.0
+    f3 = panel_db.meters["b01/f3"]
+    span_s = (panel_db.time_range.end - panel_db.time_range.start).total_seconds()
+    assert f3["covered_s"].sum() / span_s * 100 <= 100.0 + 1e-9
