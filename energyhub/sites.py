@@ -67,6 +67,7 @@ class YearFactors(Model):
     grid_kg_per_kwh: NonNegative | None = None
     gas_kg_per_kwh: NonNegative | None = None
     heat_kg_per_kwh: NonNegative | None = None
+    cooling_kg_per_kwh: NonNegative | None = None
 
 
 class PlanPolicy(Model):
@@ -84,6 +85,16 @@ class CarbonFactors(Model):
     grid_kg_per_kwh: NonNegative = 0.5306
     gas_kg_per_kwh: NonNegative = 0.202
     heat_kg_per_kwh: NonNegative = 0.396
+    cooling_kg_per_kwh: NonNegative | None = Field(
+        default=None,
+        description="Bought district cooling (Scope 2 where `cooling_purchased`); no default.",
+    )
+    heat_price_cny_per_kwh: NonNegative = Field(
+        default=0.0, description="Price of bought heat (purchased heat meters), for cost."
+    )
+    cooling_price_cny_per_kwh: NonNegative = Field(
+        default=0.0, description="Price of bought district cooling, for cost."
+    )
     price_cny_per_t: NonNegative = 0.0
     plan_policy: PlanPolicy | None = Field(
         default=None,
@@ -112,6 +123,9 @@ class CarbonOverride(Model):
     grid_kg_per_kwh: NonNegative | None = None
     gas_kg_per_kwh: NonNegative | None = None
     heat_kg_per_kwh: NonNegative | None = None
+    cooling_kg_per_kwh: NonNegative | None = None
+    heat_price_cny_per_kwh: NonNegative | None = None
+    cooling_price_cny_per_kwh: NonNegative | None = None
     price_cny_per_t: NonNegative | None = None
     factors_by_year: dict[FactorYear, YearFactors] = Field(default_factory=dict)
     grid_series: Identifier | None = None
@@ -121,6 +135,11 @@ class CarbonOverride(Model):
         default=None,
         description="Heat meters measure purchased heat (Scope 2); unset: purchased unless the "
         "building or its park has heat-producing assets.",
+    )
+    cooling_purchased: bool | None = Field(
+        default=None,
+        description="Cooling meters measure bought district cooling (Scope 2 at "
+        "cooling_kg_per_kwh); unset: cooling is made on site and counted by its electricity.",
     )
 
 
@@ -252,6 +271,21 @@ class Meter(Model):
     renamed_from: Identifier | None = Field(
         default=None, description="Previous id: `sites load` keeps its readings under the new id."
     )
+    interval_s: PositiveKw | None = Field(
+        default=None,
+        description="Nominal seconds between readings: a power reading stands for at most this "
+        "long (unset: the median spacing of its first readings).",
+    )
+    min_value: float | None = Field(
+        default=None,
+        alias="min",
+        description="Lowest plausible reading in the meter's unit (unset: derived from the site).",
+    )
+    max_value: float | None = Field(
+        default=None,
+        alias="max",
+        description="Highest plausible reading in the meter's unit (unset: derived from the site).",
+    )
 
     @model_validator(mode="after")
     def _counter_fields(self) -> Self:
@@ -264,6 +298,12 @@ class Meter(Model):
             raise ValueError(
                 f"rollover_kwh applies to energy_kwh counters, not quantity {self.quantity!r}"
             )
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value >= self.max_value
+        ):
+            raise ValueError(f"min ({self.min_value:g}) must be below max ({self.max_value:g})")
         return self
 
 
@@ -708,7 +748,51 @@ def _reference_problems(site: SiteFile) -> Iterator[str]:
         owners += [(f"city.parks[{p}].buildings[{b}]", bl) for b, bl in enumerate(park.buildings)]
         for path, owner in owners:
             yield from _meter_problems(path, owner, park, meters_by_site)
+            yield from _heat_purchase_problems(path, owner, park)
+            yield from _cooling_purchase_problems(path, owner, park, site.city.carbon)
     yield from site_rule_problems(site)
+
+
+def _cooling_purchase_problems(
+    path: str, owner: Park | Building, park: Park, city: CarbonFactors
+) -> Iterator[str]:
+    """Bought cooling is Scope 2 only at a declared factor: there is no published default."""
+    if owner.carbon is None or not owner.carbon.cooling_purchased:
+        return
+    chain = [city, park.carbon, owner.carbon if owner is not park else None]
+    declared = [
+        node
+        for node in chain
+        if node is not None
+        and (
+            node.cooling_kg_per_kwh is not None
+            or any(y.cooling_kg_per_kwh is not None for y in node.factors_by_year.values())
+        )
+    ]
+    if not declared:
+        yield (
+            f"{path}.carbon.cooling_purchased: true needs cooling_kg_per_kwh (the supplier's "
+            f"factor) in the carbon of {owner.id}, its park or the city"
+        )
+
+
+HEAT_PLANT_TYPES = ("heat_pump", "gas_boiler", "electric_boiler", "chp", "fuel_cell")
+"""Assets that make heat on site (carbon/tree.py's HEAT_PRODUCERS)."""
+
+
+def _heat_purchase_problems(path: str, owner: Park | Building, park: Park) -> Iterator[str]:
+    """`heat_purchased: false` says a plant on site makes the heat; without one, the building's
+    heat would count as emission-free."""
+    if owner.carbon is None or owner.carbon.heat_purchased is not False:
+        return
+    assets = [*owner.assets, *park.assets] if isinstance(owner, Building) else park.assets
+    if not any(asset.type in HEAT_PLANT_TYPES for asset in assets):
+        where = f"{owner.id} or its park" if isinstance(owner, Building) else owner.id
+        yield (
+            f"{path}.carbon.heat_purchased: false, but {where} has no heat plant "
+            f"({', '.join(HEAT_PLANT_TYPES)}): its heat would count as emission-free; "
+            "declare the plant or drop heat_purchased"
+        )
 
 
 def _meter_problems(

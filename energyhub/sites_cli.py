@@ -28,10 +28,27 @@ SiteFileArg = Annotated[
 
 @sites_app.command("check")
 @handles_errors
-def sites_check(site_file: SiteFileArg) -> None:
+def sites_check(
+    site_file: SiteFileArg,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also print each meter's plausibility bounds.")
+    ] = False,
+) -> None:
     """Validate a site file and print its tree."""
     site = load_site(site_file)
     console.print(site_tree(site))
+    if verbose:
+        from energyhub.ingest.bounds import UNITS, site_bounds
+
+        console.print("plausibility bounds (readings outside are rejected at ingest):")
+        for (site_id, meter_id), bounds in site_bounds(site).items():
+            quantity = next(
+                m.quantity for _, o in site.metered_sites() if o.id == site_id
+                for m in o.meters if m.id == meter_id
+            )  # fmt: skip
+            console.print(
+                f"  {site_id}/{meter_id} {bounds.describe(UNITS[quantity])}", markup=False
+            )
     console.print(f"[green]{site_file}: valid[/] — {site_summary(site)}")
 
 

@@ -12,11 +12,23 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection
 
+from energyhub.store.energy import BUCKET_TERMS
+
 BUCKET = timedelta(minutes=15)
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 BUCKETS = """
-SELECT bucket, meter_id, n, sum_value, last_value FROM readings_15m
-WHERE meter_id = ANY(%s) AND bucket >= %s AND bucket < %s ORDER BY bucket, meter_id"""
+WITH src AS (
+    SELECT s.*, lag(s.last_ts) OVER w AS prev_ts, lag(s.last_value) OVER w AS prev_value
+    FROM readings_15m AS s
+    WHERE s.meter_id = ANY(%(meters)s) AND s.bucket >= %(lookback)s AND s.bucket < %(end)s
+    WINDOW w AS (PARTITION BY s.meter_id ORDER BY s.bucket)
+)
+SELECT t.bucket, t.meter_id, t.n, t.sum_value, t.bucket_kwh FROM (:terms) AS t
+WHERE t.bucket >= %(start)s ORDER BY t.bucket, t.meter_id""".replace(":terms", BUCKET_TERMS)
+"""Each bucket's mean and energy by the store's one rule (energyhub/store/energy.py): a
+counter's reset keeps the rise before it, as in the load route and the carbon report."""
+COUNTER_LOOKBACK = timedelta(days=1)
+"""How far back a counter's reading before the first bucket is looked for (as store/queries)."""
 PLAN_FORECAST = """
 SELECT DISTINCT ON (b.site) b.site, pi.value
 FROM unnest(%(sites)s::text[], %(parks)s::text[]) AS b (site, park)
@@ -62,7 +74,6 @@ class BucketReader:
         self._sites, self._counters, self._grace = sites, counters, grace
         self._meters = sorted({m for ms in sites.values() for m in ms})
         self.cursor = floor_bucket(start)
-        self._last_counter: dict[int, float] = {}
 
     async def read(
         self, conn: AsyncConnection, now: datetime
@@ -71,11 +82,17 @@ class BucketReader:
         end = floor_bucket(now - self._grace)
         if end <= self.cursor or not self._meters:
             return {}
-        cur = await conn.execute(BUCKETS, (self._meters, self.cursor - BUCKET, end))
+        params = {
+            "meters": self._meters,
+            "lookback": self.cursor - COUNTER_LOOKBACK,
+            "start": self.cursor,
+            "end": end,
+        }
+        cur = await conn.execute(BUCKETS, params)
         per_meter: dict[datetime, dict[int, float]] = {}
-        for bucket, meter_id, n, sum_value, last_value in await cur.fetchall():
-            kw = self._meter_kw(meter_id, n, sum_value, last_value)
-            if bucket >= self.cursor and kw is not None:
+        for bucket, meter_id, n, sum_value, energy_kwh in await cur.fetchall():
+            kw = self._meter_kw(meter_id, n, sum_value, energy_kwh)
+            if kw is not None:
                 per_meter.setdefault(bucket, {})[meter_id] = kw
         self.cursor = end
         out: dict[str, list[tuple[datetime, float]]] = {}
@@ -87,15 +104,14 @@ class BucketReader:
                     out.setdefault(site_id, []).append((bucket, sum(known)))
         return out
 
-    def _meter_kw(self, meter_id: int, n: int, sum_value: float, last_value: float) -> float | None:
+    def _meter_kw(
+        self, meter_id: int, n: int, sum_value: float, energy_kwh: float | None
+    ) -> float | None:
         if meter_id not in self._counters:
             return sum_value / n
-        previous = self._last_counter.get(meter_id)
-        self._last_counter[meter_id] = last_value
-        if previous is None:
+        if energy_kwh is None:  # a counter's first reading: nothing before it
             return None
-        delta_kwh = last_value - previous if last_value >= previous else last_value  # a reset
-        return delta_kwh / (BUCKET / timedelta(hours=1))
+        return energy_kwh / (BUCKET / timedelta(hours=1))
 
 
 class RejectCounter:

@@ -92,12 +92,19 @@ def totals(frame: pd.DataFrame) -> pd.Series:
 
 
 def total_kg(values: pd.Series) -> float:
-    return float(values["scope1_kg"] + values["scope2_electricity_kg"] + values["scope2_heat_kg"])
+    return float(values["scope1_kg"] + scope2_kg(values))
+
+
+def scope2_kg(values: pd.Series) -> float:
+    """Bought electricity, heat and cooling."""
+    return float(
+        values["scope2_electricity_kg"] + values["scope2_heat_kg"] + values["scope2_cooling_kg"]
+    )
 
 
 def _line(site_id: str, kind: LineKind, area: float | None, frame: pd.DataFrame) -> Line:
     values = totals(frame)
-    scope2 = float(values["scope2_electricity_kg"] + values["scope2_heat_kg"])
+    scope2 = scope2_kg(values)
     return Line(
         site_id=site_id,
         kind=kind,
@@ -243,9 +250,7 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     names = sorted({f.grid_series for f in factors.values() if f.grid_series})
     hour = pd.Timestamp(start).tz_convert("UTC").floor("h").to_pydatetime()
     intensity = await hourly_intensity(request.conn, names, hour, end)
-    ledger = build_ledger(
-        series, roles_frame(tree, entries), factors, intensity, tree, step / timedelta(hours=1)
-    )
+    ledger = build_ledger(series, roles_frame(tree, entries), factors, intensity, tree)
     coverage = measure(series, meters, start, end, step, request.timezone)
     site_daily, lines, notes = _parts(tree, site, ledger, entries)
     own = request.factors(site.id, start)
@@ -253,10 +258,17 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     return Window(site_daily, lines, coverage, _grid_series_share(ledger), notes)
 
 
+COMPARABLE_COVERAGE_GAP = 0.05
+"""Periods whose coverage differs by more than 5 points are not compared: a change would say
+more about missing data than about emissions (7 % against 100 % read as +1,440 %)."""
+
+
 def _trend(current: Window, previous: Window, start: datetime, end: datetime) -> Trend:
     before = total_kg(previous.totals) if previous.coverage.present_intervals else None
     now = total_kg(current.totals)
-    change = now - before if before is not None else None
+    gap = abs(current.coverage.share - previous.coverage.share)
+    comparable = before is not None and gap <= COMPARABLE_COVERAGE_GAP
+    change = now - before if before is not None and comparable else None
     return Trend(
         previous_start=start,
         previous_end=end,
@@ -264,6 +276,7 @@ def _trend(current: Window, previous: Window, start: datetime, end: datetime) ->
         change_kg=change,
         change_pct=change / before * 100.0 if change is not None and before else None,
         previous_coverage=previous.coverage.share,
+        comparable=comparable,
     )
 
 
@@ -293,11 +306,12 @@ def _factors_used(request: Request, start: datetime, window: Window) -> FactorsU
         grid_kg_per_kwh=own.grid_kg_per_kwh,
         gas_kg_per_kwh=own.gas_kg_per_kwh,
         heat_kg_per_kwh=own.heat_kg_per_kwh,
+        cooling_kg_per_kwh=own.cooling_kg_per_kwh,
         price_cny_per_t=own.price_cny_per_t,
         factor_year=own.factor_year,
         grid_series=own.grid_series,
         grid_series_share=window.grid_series_share,
-        sources={key: source_of(key, own.value(key)) for key in FACTOR_KEYS},
+        sources={k: own.sources.get(k) or source_of(k, own.value(k)) for k in FACTOR_KEYS},
     )
 
 
@@ -308,6 +322,7 @@ def _days(frame: pd.DataFrame) -> list[Day]:
             scope1_kg=float(row["scope1_kg"]),
             scope2_electricity_kg=float(row["scope2_electricity_kg"]),
             scope2_heat_kg=float(row["scope2_heat_kg"]),
+            scope2_cooling_kg=float(row["scope2_cooling_kg"]),
             electricity_kwh=float(row["electricity_kwh"]),
             heat_kwh=float(row["heat_kwh"]),
             gas_kwh=float(row["gas_kwh"]),
@@ -329,6 +344,13 @@ def _report(
     area = _floor_area(request.tree, site)
     emitted = total_kg(values)
     notes = list(current.notes)
+    if trend.previous_total_kg is not None and not trend.comparable:
+        notes.append(
+            f"no change against the previous period: its coverage "
+            f"({trend.previous_coverage:.1%}) differs from this one's "
+            f"({current.coverage.share:.1%}) by more than "
+            f"{COMPARABLE_COVERAGE_GAP:.0%} points"
+        )
     if target is not None and target.exceeds_target:
         notes.append(
             f"projected {target.projected_year_kg:,.0f} kg for {target.year} exceeds the "
@@ -346,9 +368,10 @@ def _report(
         pv_kwh=float(values["pv_kwh"]),
         avoided_kg=float(values["avoided_kg"]),
         scope1_kg=float(values["scope1_kg"]),
-        scope2_kg=float(values["scope2_electricity_kg"] + values["scope2_heat_kg"]),
+        scope2_kg=scope2_kg(values),
         scope2_electricity_kg=float(values["scope2_electricity_kg"]),
         scope2_heat_kg=float(values["scope2_heat_kg"]),
+        scope2_cooling_kg=float(values["scope2_cooling_kg"]),
         total_kg=emitted,
         floor_area_m2=area,
         intensity_kg_per_m2=emitted / area if area else None,

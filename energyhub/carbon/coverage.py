@@ -69,8 +69,11 @@ def measure(
                 )
             )
     expected_total = len(expected) * len(meters)
+    window_s = len(meters) * (end - start).total_seconds()
+    covered_s = float(series["covered_s"].sum()) if "covered_s" in series else 0.0
     return Coverage(
         share=present_total / expected_total if expected_total else 0.0,
+        time_share=min(1.0, covered_s / window_s) if window_s > 0 else 0.0,
         expected_intervals=expected_total,
         present_intervals=present_total,
         interval_minutes=int(step / timedelta(minutes=1)),

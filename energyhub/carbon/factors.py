@@ -10,7 +10,7 @@ year (published factors lag the year they describe by about two years), else non
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from energyhub.carbon.errors import UnknownFactorYearError
 from energyhub.sites import CarbonFactors, CarbonOverride, YearFactors
@@ -87,7 +87,9 @@ PUBLISHED: tuple[tuple[str, EmissionFactor], ...] = (
 )
 """Published factors by the site-file key they can stand for; reports cite them by value."""
 
-FACTOR_KEYS = ("grid_kg_per_kwh", "gas_kg_per_kwh", "heat_kg_per_kwh")
+FACTOR_KEYS = ("grid_kg_per_kwh", "gas_kg_per_kwh", "heat_kg_per_kwh", "cooling_kg_per_kwh")
+NOT_DECLARED = "not declared"
+"""The source of a factor no site of the chain sets (bought cooling has no published default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,11 @@ class SiteFactors:
     price_cny_per_t: float
     factor_year: int | None
     grid_series: str | None
+    sources: dict[str, str] = field(default_factory=dict)
+    cooling_kg_per_kwh: float = 0.0
+    heat_price_cny_per_kwh: float = 0.0
+    cooling_price_cny_per_kwh: float = 0.0
+    """Per factor key, the site-file entry it came from (or the published default it is)."""
 
     def value(self, key: str) -> float:
         """A factor by its site-file key."""
@@ -132,20 +139,40 @@ def choose_year(
     return earlier[-1] if earlier else None
 
 
-def _pick(chain: Sequence[CarbonFactors | CarbonOverride], key: str, year: int | None) -> float:
-    """The most specific site's year entry, else its flat value, for `key`; the city has one."""
-    candidates: list[float | None] = []
-    for node in reversed(chain):
+def _pick(
+    chain: Sequence[CarbonFactors | CarbonOverride],
+    labels: Sequence[str],
+    key: str,
+    year: int | None,
+) -> tuple[float, str]:
+    """The most specific site's year entry, else its flat value, for `key` (0 if none has one),
+    and where it came from: a year entry is cited as itself (its value may match a published
+    factor of another year); a flat value as the published factor it equals, else its entry."""
+    for node, label in zip(reversed(chain), reversed(labels), strict=True):
         entry: YearFactors | None = node.factors_by_year.get(year) if year is not None else None
-        candidates += [getattr(entry, key, None), getattr(node, key)]
-    return float(next(value for value in candidates if value is not None))
+        if entry is not None and getattr(entry, key) is not None:
+            return float(getattr(entry, key)), (
+                f"site file: {label} carbon.factors_by_year.{year}.{key}"
+            )
+        value = getattr(node, key)
+        if value is not None:  # a flat value: the published factor it is, else the entry
+            published = source_of(key, float(value))
+            entry_name = f"site file: {label} carbon.{key}"
+            return float(value), entry_name if published == "site file" else published
+    return 0.0, NOT_DECLARED  # only cooling_kg_per_kwh has no default
 
 
 def resolve(
-    city: CarbonFactors, overrides: Sequence[CarbonOverride], year: int | None
+    city: CarbonFactors,
+    overrides: Sequence[CarbonOverride],
+    year: int | None,
+    labels: Sequence[str] | None = None,
 ) -> SiteFactors:
-    """The factors of a site whose chain is the city then its park's and building's overrides."""
+    """The factors of a site whose chain is the city then its park's and building's overrides
+    (`labels` name them, city first, for each factor's source)."""
     chain: list[CarbonFactors | CarbonOverride] = [city, *overrides]
+    names = list(labels) if labels is not None else ["city", *(["override"] * len(overrides))]
+    picked = {key: _pick(chain, names, key, year) for key in FACTOR_KEYS}
     price = next(
         (o.price_cny_per_t for o in reversed(overrides) if o.price_cny_per_t is not None),
         city.price_cny_per_t,
@@ -154,11 +181,21 @@ def resolve(
         (o.grid_series for o in reversed(overrides) if o.grid_series is not None),
         city.grid_series,
     )
+    prices = {
+        key: next(
+            (float(getattr(o, key)) for o in reversed(overrides) if getattr(o, key) is not None),
+            float(getattr(city, key)),
+        )
+        for key in ("heat_price_cny_per_kwh", "cooling_price_cny_per_kwh")
+    }
     return SiteFactors(
-        grid_kg_per_kwh=_pick(chain, "grid_kg_per_kwh", year),
-        gas_kg_per_kwh=_pick(chain, "gas_kg_per_kwh", year),
-        heat_kg_per_kwh=_pick(chain, "heat_kg_per_kwh", year),
+        grid_kg_per_kwh=picked["grid_kg_per_kwh"][0],
+        gas_kg_per_kwh=picked["gas_kg_per_kwh"][0],
+        heat_kg_per_kwh=picked["heat_kg_per_kwh"][0],
         price_cny_per_t=price,
         factor_year=year,
         grid_series=series,
+        sources={key: source for key, (_, source) in picked.items()},
+        cooling_kg_per_kwh=picked["cooling_kg_per_kwh"][0],
+        **prices,
     )

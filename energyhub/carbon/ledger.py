@@ -1,10 +1,12 @@
 """The ledger: every meter's interval energy turned into energy, emissions and cost columns.
 
-One row per meter and bucket from `meter_series` (counters already turned into interval energy
-with rollover and reset handling; power meters averaged per bucket, so kW × hours integrates
-them). Buckets without data are absent and stay absent: nothing is interpolated, coverage says
-what is missing. Every column is additive, so any sum of rows (a day, a building, a tenant) is
-itself a ledger: sums of buildings equal their park, tenant shares add up to their building.
+One row per meter and bucket from `meter_series`, whose `energy_kwh` is the store's one answer
+(each reading's step from the one before: counters with rollover and reset handling, power
+readings over at most their nominal interval — docs/meter-data.md), so the report's energy is
+the load route's and every step's. Buckets without data are absent and stay absent: nothing
+is interpolated, coverage says what is missing. Every column is additive, so any sum of rows
+(a day, a building, a tenant) is itself a ledger: sums of buildings equal their park, tenant
+shares add up to their building.
 """
 
 from __future__ import annotations
@@ -19,13 +21,27 @@ from energyhub.carbon.tree import MeterInfo, MeterRole, SiteTree
 from energyhub.optimize.tariffs import import_prices
 
 ENERGY = ("electricity_kwh", "heat_kwh", "cooling_kwh", "gas_kwh", "pv_kwh", "generation_kwh")
-EMISSIONS = ("scope1_kg", "scope2_electricity_kg", "scope2_heat_kg", "avoided_kg")
-COSTS = ("electricity_cny", "gas_cny", "carbon_cny")
-COLUMNS = (*ENERGY, *EMISSIONS, "grid_series_kwh", "heat_purchased_kwh", *COSTS)
+EMISSIONS = (
+    "scope1_kg",
+    "scope2_electricity_kg",
+    "scope2_heat_kg",
+    "scope2_cooling_kg",
+    "avoided_kg",
+)
+COSTS = ("electricity_cny", "gas_cny", "heat_cny", "cooling_cny", "carbon_cny")
+COLUMNS = (
+    *ENERGY,
+    *EMISSIONS,
+    "grid_series_kwh",
+    "heat_purchased_kwh",
+    "cooling_purchased_kwh",
+    *COSTS,
+)
 """The ledger's additive columns; `grid_series_kwh` is electricity priced by an hourly series."""
 
 HOUR = "datetime64[ns, UTC]"
-ROLE_FIELDS = tuple(f.name for f in fields(MeterRole) if f.name != "heat_purchased")
+PURCHASED = ("heat_purchased", "cooling_purchased")
+ROLE_FIELDS = tuple(f.name for f in fields(MeterRole) if f.name not in PURCHASED)
 
 
 def roles_frame(tree: SiteTree, entries: list[tuple[str, MeterInfo, MeterRole]]) -> pd.DataFrame:
@@ -37,10 +53,11 @@ def roles_frame(tree: SiteTree, entries: list[tuple[str, MeterInfo, MeterRole]])
             "site_id": meter.site_id,
             **{f"w_{name}": getattr(role, name) for name in ROLE_FIELDS},
             "heat_purchased": float(role.heat_purchased),
+            "cooling_purchased": float(role.cooling_purchased),
         }
         for account, meter, role in entries
     ]
-    columns = ["account", "meter_id", "site_id", *(f"w_{n}" for n in ROLE_FIELDS), "heat_purchased"]
+    columns = ["account", "meter_id", "site_id", *(f"w_{n}" for n in ROLE_FIELDS), *PURCHASED]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -56,6 +73,9 @@ def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFram
                 "grid_f": f.grid_kg_per_kwh,
                 "gas_f": f.gas_kg_per_kwh,
                 "heat_f": f.heat_kg_per_kwh,
+                "cooling_f": f.cooling_kg_per_kwh,
+                "heat_cny_per_kwh": f.heat_price_cny_per_kwh,
+                "cooling_cny_per_kwh": f.cooling_price_cny_per_kwh,
                 "price_t": f.price_cny_per_t,
                 "series": f.grid_series,
                 "gas_cny_per_kwh": gas.price_cny_per_nm3 / gas.lhv_kwh_per_nm3 if gas else 0.0,
@@ -92,13 +112,12 @@ def build_ledger(
     factors: dict[str, SiteFactors],
     intensity: pd.DataFrame,
     tree: SiteTree,
-    step_h: float,
 ) -> pd.DataFrame:
     """Ledger rows (account, site_id, meter_id, bucket, day + COLUMNS) from per-meter series."""
     timezone = tree.timezone(next(iter(factors))) if factors else "UTC"
-    rows = series.dropna(subset=["value"]).merge(roles, on="meter_id")
+    rows = series.dropna(subset=["energy_kwh"]).merge(roles, on="meter_id")
     rows = rows.join(_site_values(factors, tree), on="site_id").reset_index(drop=True)
-    kwh = rows["value"] * step_h
+    kwh = rows["energy_kwh"]
     for name in ROLE_FIELDS:
         rows[f"{name}_kwh"] = kwh * rows[f"w_{name}"]
     grid_f, priced = _grid_factor(rows, intensity)
@@ -107,10 +126,19 @@ def build_ledger(
     rows["scope1_kg"] = rows["gas_kwh"] * rows["gas_f"]
     rows["scope2_electricity_kg"] = rows["electricity_kwh"] * grid_f
     rows["scope2_heat_kg"] = rows["heat_purchased_kwh"] * rows["heat_f"]
+    rows["cooling_purchased_kwh"] = rows["cooling_kwh"] * rows["cooling_purchased"]
+    rows["scope2_cooling_kg"] = rows["cooling_purchased_kwh"] * rows["cooling_f"]
+    rows["heat_cny"] = rows["heat_purchased_kwh"] * rows["heat_cny_per_kwh"]
+    rows["cooling_cny"] = rows["cooling_purchased_kwh"] * rows["cooling_cny_per_kwh"]
     rows["avoided_kg"] = rows["pv_kwh"] * grid_f
     rows["electricity_cny"] = rows["electricity_kwh"] * _prices(rows, tree, timezone)
     rows["gas_cny"] = rows["gas_kwh"] * rows["gas_cny_per_kwh"]
-    emitted = rows["scope1_kg"] + rows["scope2_electricity_kg"] + rows["scope2_heat_kg"]
+    emitted = (
+        rows["scope1_kg"]
+        + rows["scope2_electricity_kg"]
+        + rows["scope2_heat_kg"]
+        + rows["scope2_cooling_kg"]
+    )
     rows["carbon_cny"] = emitted * rows["price_t"] / 1000.0
     rows["day"] = rows["bucket"].dt.tz_convert(timezone).dt.date
     return rows[["account", "site_id", "meter_id", "bucket", "day", *COLUMNS]]

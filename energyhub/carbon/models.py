@@ -37,17 +37,21 @@ class EnergyKwh(Out):
 
 
 class CostCny(Out):
-    """Cost by term: electricity at the site's TOU tariff, gas at its park's price, carbon."""
+    """Cost by term: electricity at the site's TOU tariff, gas at its park's price, bought heat
+    and cooling at their declared prices, carbon."""
 
     electricity: float
     gas: float
+    heat: float = Field(default=0.0, description="Bought heat at heat_price_cny_per_kwh.")
+    cooling: float = Field(default=0.0, description="Bought cooling at cooling_price_cny_per_kwh.")
     carbon: float
     total: float
 
     @classmethod
     def of(cls, totals: pd.Series) -> CostCny:
-        terms = [float(totals[c]) for c in ("electricity_cny", "gas_cny", "carbon_cny")]
-        return cls(electricity=terms[0], gas=terms[1], carbon=terms[2], total=sum(terms))
+        names = ("electricity", "gas", "heat", "cooling", "carbon")
+        terms = {name: float(totals[f"{name}_cny"]) for name in names}
+        return cls(**terms, total=sum(terms.values()))
 
 
 class Line(Out):
@@ -77,6 +81,7 @@ class Day(Out):
     scope1_kg: float
     scope2_electricity_kg: float
     scope2_heat_kg: float
+    scope2_cooling_kg: float = 0.0
     electricity_kwh: float
     heat_kwh: float
     gas_kwh: float
@@ -89,6 +94,7 @@ class FactorsUsed(Out):
     grid_kg_per_kwh: float
     gas_kg_per_kwh: float
     heat_kg_per_kwh: float
+    cooling_kg_per_kwh: float = 0.0
     price_cny_per_t: float
     factor_year: int | None
     grid_series: str | None
@@ -113,9 +119,13 @@ class MeterCoverage(Out):
 
 
 class Coverage(Out):
-    """Share of the expected intervals that have data; missing ones are not filled in."""
+    """Share of the expected intervals that have data; missing ones are not filled in.
+
+    `time_share` is the share of the meters' time the readings cover (docs/meter-data.md): the
+    energy figures count that time only."""
 
     share: float
+    time_share: float = 0.0
     expected_intervals: int
     present_intervals: int
     interval_minutes: int
@@ -132,6 +142,8 @@ class Trend(Out):
     change_kg: float | None
     change_pct: float | None
     previous_coverage: float
+    comparable: bool = True
+    """False when the two periods' coverage differs materially: the change is then withheld."""
 
 
 class TargetPosition(Out):
@@ -168,6 +180,9 @@ class CarbonReport(Out):
     scope2_kg: float
     scope2_electricity_kg: float
     scope2_heat_kg: float
+    scope2_cooling_kg: float = Field(
+        default=0.0, description="Bought district cooling (`cooling_purchased`)."
+    )
     total_kg: float
     floor_area_m2: float | None
     intensity_kg_per_m2: float | None

@@ -108,6 +108,7 @@ class MeterRole:
     pv: float = 0.0
     generation: float = 0.0
     heat_purchased: bool = False
+    cooling_purchased: bool = False
 
 
 def _site(row: tuple[Any, ...]) -> SiteInfo:
@@ -170,7 +171,8 @@ class SiteTree:
         chain = self.chain(site_id)
         city = chain[0].city_carbon or CarbonFactors()
         overrides = [s.carbon for s in chain[1:] if s.carbon is not None]
-        return resolve(city, overrides, choose_year([city, *overrides], year, explicit))
+        labels = [chain[0].id, *(s.id for s in chain[1:] if s.carbon is not None)]
+        return resolve(city, overrides, choose_year([city, *overrides], year, explicit), labels)
 
     def grid_connection(self, site_id: str) -> GridConnection | None:
         """The nearest grid connection (a building's own, else its park's) for tariffs."""
@@ -184,6 +186,13 @@ class SiteTree:
         if explicit:
             return explicit[-1]
         return not any(HEAT_PRODUCERS & set(s.asset_types.values()) for s in chain)
+
+    def cooling_purchased(self, site_id: str) -> bool:
+        """Whether cooling metered at this site is bought district cooling (Scope 2)."""
+        chain = [s for s in self.chain(site_id) if s.kind in ("park", "building")]
+        declared = [s.carbon.cooling_purchased for s in chain if s.carbon is not None]
+        explicit = [d for d in declared if d is not None]
+        return bool(explicit[-1]) if explicit else False
 
     def asset_type(self, site_id: str, asset_id: str) -> str | None:
         """The type of an asset of the site or its park."""
@@ -241,7 +250,7 @@ def site_role(tree: SiteTree, meter: MeterInfo) -> MeterRole | None:
         return MeterRole(electricity=1.0)
     if meter.carrier == "heat":
         return MeterRole(heat=1.0, heat_purchased=tree.heat_purchased(meter.site_id))
-    return MeterRole(cooling=1.0)
+    return MeterRole(cooling=1.0, cooling_purchased=tree.cooling_purchased(meter.site_id))
 
 
 def tenant_role(tree: SiteTree, meter: MeterInfo) -> MeterRole:
@@ -253,6 +262,7 @@ def tenant_role(tree: SiteTree, meter: MeterInfo) -> MeterRole:
         cooling=float(meter.carrier == "cooling"),
         gas=float(meter.carrier == "gas"),
         pv=float(meter.carrier == "pv"),
+        cooling_purchased=meter.carrier == "cooling" and tree.cooling_purchased(meter.site_id),
     )
 
 

@@ -22,11 +22,12 @@ tenants AS (
     WHERE e.parent_id IN ($building) AND m.quantity IN ('power_kw', 'energy_kwh')
 ),
 {
-    kw_series('''SELECT meter_id AS id FROM roles WHERE w_el <> 0 OR w_gas <> 0 OR w_heat <> 0
+    kw_series('''SELECT meter_id AS id FROM roles
+    WHERE w_el <> 0 OR w_gas <> 0 OR w_heat <> 0 OR w_cool <> 0
     UNION SELECT meter_id FROM tenants''')
 },
 kwh AS (
-    SELECT kw.bucket, kw.meter_id, kw.kw * kw.step_h AS kwh,
+    SELECT kw.bucket, kw.meter_id, kw.kwh AS kwh,
            extract(year FROM kw.bucket AT TIME ZONE zone.tz)::integer AS year
     FROM kw, zone
 ),
@@ -36,17 +37,21 @@ ledger AS (
     SELECT k.bucket, r.site_id,
            k.kwh * r.w_el * f.grid_f AS electricity_kg,
            CASE WHEN f.heat_purchased THEN k.kwh * r.w_heat * f.heat_f ELSE 0 END AS heat_kg,
-           k.kwh * r.w_gas * f.gas_f AS gas_kg
+           k.kwh * r.w_gas * f.gas_f AS gas_kg,
+           CASE WHEN f.cooling_purchased THEN k.kwh * r.w_cool * f.cooling_f ELSE 0 END
+               AS cooling_kg
     FROM kwh AS k
     JOIN roles AS r ON r.meter_id = k.meter_id
     JOIN factors AS f ON f.site_id = r.site_id AND f.year = k.year
 ),
 tenant_ledger AS (
-    SELECT k.bucket, t.enterprise_id,
+    SELECT k.bucket, t.enterprise_id, t.site_id AS building_id,
            CASE WHEN t.carrier = 'electricity' THEN k.kwh * f.grid_f ELSE 0 END AS electricity_kg,
            CASE WHEN t.carrier = 'heat' AND f.heat_purchased THEN k.kwh * f.heat_f ELSE 0 END
                AS heat_kg,
-           CASE WHEN t.carrier = 'gas' THEN k.kwh * f.gas_f ELSE 0 END AS gas_kg
+           CASE WHEN t.carrier = 'gas' THEN k.kwh * f.gas_f ELSE 0 END AS gas_kg,
+           CASE WHEN t.carrier = 'cooling' AND f.cooling_purchased THEN k.kwh * f.cooling_f
+                ELSE 0 END AS cooling_kg
     FROM kwh AS k
     JOIN tenants AS t ON t.meter_id = k.meter_id
     JOIN factors AS f ON f.site_id = t.site_id AND f.year = k.year
@@ -56,7 +61,7 @@ tenant_ledger AS (
 BY_CARRIER = (
     LEDGER
     + """SELECT $__timeGroupAlias(bucket, $__interval), sum(electricity_kg) AS electricity,
-       sum(heat_kg) AS heat, sum(gas_kg) AS gas
+       sum(heat_kg) AS heat, sum(gas_kg) AS gas, sum(cooling_kg) AS cooling
 FROM ledger
 GROUP BY 1
 ORDER BY 1
@@ -67,7 +72,7 @@ BY_BUILDING = (
     LEDGER
     + """SELECT coalesce(s.name, s.id) || CASE WHEN s.kind = 'park' THEN ' (park network)' ELSE ''
        END AS site,
-       sum(l.electricity_kg + l.heat_kg + l.gas_kg) AS co2_kg
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg + l.cooling_kg) AS co2_kg
 FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
 GROUP BY s.id, s.name, s.kind
 ORDER BY 2 DESC
@@ -75,23 +80,63 @@ ORDER BY 2 DESC
 )
 
 BY_ENTERPRISE = (
-    LEDGER
-    + """SELECT coalesce(e.name, e.id) AS enterprise, e.parent_id AS building,
-       sum(l.electricity_kg) AS electricity_kg, sum(l.heat_kg) AS heat_kg,
-       sum(l.gas_kg) AS gas_kg, sum(l.electricity_kg + l.heat_kg + l.gas_kg) AS co2_kg,
+    LEDGER  # noqa: S608 (dashboard SQL text composed from constants)
+    + """, building_kg AS (
+    SELECT l.site_id AS building_id, sum(l.electricity_kg) AS el, sum(l.heat_kg) AS heat,
+           sum(l.gas_kg) AS gas, sum(l.cooling_kg) AS cool
+    FROM ledger AS l JOIN sites AS s ON s.id = l.site_id AND s.kind = 'building'
+    GROUP BY 1
+),
+metered_kg AS (
+    SELECT enterprise_id, building_id, sum(electricity_kg) AS el, sum(heat_kg) AS heat,
+           sum(gas_kg) AS gas, sum(cooling_kg) AS cool
+    FROM tenant_ledger GROUP BY 1, 2
+),
+remainder AS (
+    SELECT b.building_id, b.el - coalesce(sum(t.el), 0) AS el,
+           b.heat - coalesce(sum(t.heat), 0) AS heat, b.gas - coalesce(sum(t.gas), 0) AS gas,
+           b.cool - coalesce(sum(t.cool), 0) AS cool
+    FROM building_kg AS b LEFT JOIN metered_kg AS t USING (building_id)
+    GROUP BY b.building_id, b.el, b.heat, b.gas, b.cool
+),
+areas AS (
+    SELECT e.id AS enterprise_id, e.parent_id AS building_id,
+           (e.attributes->>'floor_area_m2')::float8 AS area
+    FROM sites AS e WHERE e.kind = 'enterprise' AND e.parent_id IN ($building)
+),
+shares AS (
+    SELECT a.enterprise_id, a.building_id,
+           a.area / greatest((b.attributes->>'floor_area_m2')::float8,
+                             sum(a.area) OVER (PARTITION BY a.building_id)) AS share
+    FROM areas AS a JOIN sites AS b ON b.id = a.building_id
+    WHERE a.area > 0
+),
+lines AS (
+    SELECT enterprise_id, el, heat, gas, cool FROM metered_kg
+    UNION ALL
+    SELECT s.enterprise_id, r.el * s.share, r.heat * s.share, r.gas * s.share, r.cool * s.share
+    FROM shares AS s JOIN remainder AS r USING (building_id)
+)
+SELECT coalesce(e.name, e.id) AS enterprise, e.parent_id AS building,
+       sum(l.el) AS electricity_kg, sum(l.heat) AS heat_kg,
+       sum(l.gas) AS gas_kg, sum(l.cool) AS cooling_kg,
+       sum(l.el + l.heat + l.gas + l.cool) AS co2_kg,
        (e.attributes->>'floor_area_m2')::float8 AS floor_area_m2,
-       sum(l.electricity_kg + l.heat_kg + l.gas_kg)
+       sum(l.el + l.heat + l.gas + l.cool)
            / nullif((e.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
-FROM tenant_ledger AS l JOIN sites AS e ON e.id = l.enterprise_id
+FROM lines AS l JOIN sites AS e ON e.id = l.enterprise_id
 GROUP BY e.id, e.name, e.parent_id, e.attributes
 ORDER BY co2_kg DESC
 """
 )
+"""A tenant's emissions as the carbon report allocates them (carbon/allocation.py): what its
+sub-meters measured, plus its floor-area share of each declaring building's unmetered remainder
+(area ÷ the building's floor area, or ÷ the tenants' areas when they add up to more)."""
 
 INTENSITY = (
     LEDGER
     + """SELECT coalesce(s.name, s.id) AS building,
-       sum(l.electricity_kg + l.heat_kg + l.gas_kg)
+       sum(l.electricity_kg + l.heat_kg + l.gas_kg + l.cooling_kg)
            / nullif((s.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
 FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
 WHERE s.kind = 'building'
@@ -102,11 +147,25 @@ ORDER BY 2 DESC
 
 TOTAL = (
     LEDGER
-    + """SELECT sum(electricity_kg + heat_kg + gas_kg) / 1000 AS co2_t,
-       sum(gas_kg) / 1000 AS scope1_t, sum(electricity_kg + heat_kg) / 1000 AS scope2_t
+    + """SELECT sum(electricity_kg + heat_kg + gas_kg + cooling_kg) / 1000 AS co2_t,
+       sum(gas_kg) / 1000 AS scope1_t,
+       sum(electricity_kg + heat_kg + cooling_kg) / 1000 AS scope2_t
 FROM ledger
 """
 )
+
+
+COVERAGE = (
+    LEDGER  # noqa: S608 (dashboard SQL text composed from constants)
+    + """SELECT least(100.0, 100.0 * sum(kw.covered_s) / nullif(
+           (SELECT count(*) FROM metered)
+           * extract(epoch FROM $__timeTo()::timestamptz - $__timeFrom()::timestamptz), 0)
+       ) AS coverage_pct
+FROM kw
+"""
+)
+"""The share of the metered time the readings cover (docs/meter-data.md), beside the emissions
+computed from them."""
 
 
 def dashboard() -> Dashboard:
@@ -144,6 +203,17 @@ def dashboard() -> Dashboard:
                 decimals=1,
             ),
             Panel(
+                "Data coverage",
+                "stat",
+                (Query(COVERAGE, "table"),),
+                width=24,
+                height=4,
+                unit="percent",
+                decimals=1,
+                description="Share of the meters' time in range that readings cover: the "
+                "emissions above count that time only.",
+            ),
+            Panel(
                 "Emissions by building",
                 "bargauge",
                 (Query(BY_BUILDING, "table"),),
@@ -169,8 +239,9 @@ def dashboard() -> Dashboard:
                 width=24,
                 height=8,
                 decimals=1,
-                description="Tenants' sub-meters by carrier at their building's factors; "
-                "kg per m² of the tenant's floor area.",
+                description="As the carbon report allocates: tenants' sub-meters by carrier "
+                "at their building's factors, plus their floor-area share of the building's "
+                "unmetered remainder; kg per m² of the tenant's floor area.",
             ),
             scope2_panel(),
         ),

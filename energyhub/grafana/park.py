@@ -68,7 +68,7 @@ GROUP BY grid.limit_kw
 PV_SHARE = f"""
 WITH {kw_series(BUILDING_LOAD_METERS)},
 energy AS (
-    SELECT m.site_id, m.carrier, sum(kw.kw * kw.step_h) AS kwh
+    SELECT m.site_id, m.carrier, sum(kw.kwh) AS kwh
     FROM kw JOIN meters AS m ON m.id = kw.meter_id
     WHERE m.carrier IN ('electricity', 'pv')
     GROUP BY 1, 2
@@ -85,7 +85,7 @@ ORDER BY 2 DESC
 ENERGY_BY_CARRIER = f"""
 WITH {kw_series(BUILDING_LOAD_METERS)},
 energy AS (
-    SELECT m.site_id, m.carrier, sum(kw.kw * kw.step_h) AS kwh
+    SELECT m.site_id, m.carrier, sum(kw.kwh) AS kwh
     FROM kw JOIN meters AS m ON m.id = kw.meter_id
     GROUP BY 1, 2
 )

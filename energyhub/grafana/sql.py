@@ -2,13 +2,15 @@
 
 Panels read the 15-minute rollups, or the hourly ones once Grafana's interval is an hour or more;
 `$__interval_ms` picks the branch, the other is a constant-false filter the planner skips. Values
-follow store/queries.py: power meters and sensors average their samples, cumulative counters become
-interval energy between consecutive last values (a drop is a rollover when the meter declares
-`rollover_kwh` and the previous value was past half of it, else a reset) divided by the bucket's
-hours, so every series speaks kW. Roles and factors follow carbon/tree.py and carbon/factors.py.
+follow store/queries.py: power meters and sensors average their samples, counters' interval energy
+(energyhub/store/energy.py: each reading's step from the one before, rollovers and resets
+included) divided by the bucket's hours, so every series speaks kW; energy panels sum `kwh`.
+Roles and factors follow carbon/tree.py and carbon/factors.py.
 """
 
 from __future__ import annotations
+
+from energyhub.store.energy import BUCKET_TERMS
 
 PARK_SITES = (
     "SELECT id FROM sites WHERE id = '$park' OR (parent_id = '$park' AND kind = 'building')"
@@ -34,33 +36,33 @@ HEAT_PRODUCERS = (
 KW_SERIES = """metered AS (
     {meters}
 ),
-src AS (
-    SELECT r.bucket, r.meter_id, r.n, r.sum_value, r.last_value, 0.25 AS step_h
+rollup AS (
+    SELECT r.*, 0.25 AS step_h
     FROM readings_15m AS r
     WHERE $__interval_ms < 3600000 AND r.meter_id IN (SELECT id FROM metered)
       AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
     UNION ALL
-    SELECT r.bucket, r.meter_id, r.n, r.sum_value, r.last_value, 1.0 AS step_h
+    SELECT r.*, 1.0 AS step_h
     FROM readings_1h AS r
     WHERE $__interval_ms >= 3600000 AND r.meter_id IN (SELECT id FROM metered)
       AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
 ),
-steps AS (
-    SELECT src.*, lag(src.last_value) OVER (PARTITION BY src.meter_id ORDER BY src.bucket) AS prev
-    FROM src
+src AS (
+    SELECT rollup.*, lag(rollup.last_ts) OVER w AS prev_ts,
+           lag(rollup.last_value) OVER w AS prev_value
+    FROM rollup WINDOW w AS (PARTITION BY rollup.meter_id ORDER BY rollup.bucket)
 ),
 kw AS (
-    SELECT s.bucket, s.meter_id, s.step_h,
-           CASE WHEN m.quantity <> 'energy_kwh' THEN s.sum_value / s.n
-                WHEN s.prev IS NULL THEN NULL
-                WHEN s.last_value >= s.prev THEN (s.last_value - s.prev) / s.step_h
-                WHEN m.rollover_kwh IS NOT NULL AND s.prev > 0.5 * m.rollover_kwh
-                    THEN (s.last_value + m.rollover_kwh - s.prev) / s.step_h
-                ELSE s.last_value / s.step_h
-           END AS kw
-    FROM steps AS s JOIN meters AS m ON m.id = s.meter_id
-    WHERE $__timeFilter(s.bucket)
-)"""
+    SELECT t.bucket, t.meter_id, t.step_h,
+           CASE WHEN t.quantity <> 'energy_kwh' THEN t.sum_value / t.n
+                ELSE t.bucket_kwh / t.step_h END AS kw,
+           t.bucket_kwh AS kwh, t.bucket_s AS covered_s
+    FROM ({terms}) AS t
+    WHERE $__timeFilter(t.bucket)
+)""".replace("{terms}", BUCKET_TERMS)
+"""kW per meter and bucket (power meters: the mean of their samples), and the bucket's energy
+and covered seconds by the store's one rule (energyhub/store/energy.py): energy panels sum
+`kwh`, never kW × hours, so they agree with the API and the carbon report."""
 
 ROLES = """asset_types AS (
     SELECT s.id AS site_id, a->>'id' AS asset_id, a->>'type' AS asset_type
@@ -81,12 +83,14 @@ roles AS (
            END AS w_el,
            CASE WHEN m.carrier = 'gas' AND m.parent_meter_id IS NULL THEN 1 ELSE 0 END AS w_gas,
            CASE WHEN m.carrier = 'heat' AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
-                THEN 1 ELSE 0 END AS w_heat
+                THEN 1 ELSE 0 END AS w_heat,
+           CASE WHEN m.carrier = 'cooling' AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
+                THEN 1 ELSE 0 END AS w_cool
     FROM meters AS m
     JOIN sites AS s ON s.id = m.site_id
     LEFT JOIN asset_types AS t ON t.asset_id = m.asset_id AND t.site_id IN (m.site_id, s.parent_id)
     WHERE m.site_id IN ({sites}) AND m.quantity IN ('power_kw', 'energy_kwh')
-      AND m.carrier IN ('electricity', 'heat', 'gas', 'pv')
+      AND m.carrier IN ('electricity', 'heat', 'cooling', 'gas', 'pv')
 )""".replace("{generators}", GENERATORS)
 """Per meter of the sites: weights into purchased electricity, gas burnt and heat (carbon/tree.py).
 
@@ -125,6 +129,12 @@ factor_year AS (
 factors AS (
     SELECT f.site_id, f.year,
            {grid} AS grid_f, {gas} AS gas_f, {heat} AS heat_f,
+           coalesce({cooling}, 0) AS cooling_f,
+           coalesce(
+               (array_remove(array_agg((c.carbon->>'cooling_purchased')::boolean ORDER BY c.depth)
+                             FILTER (WHERE c.kind IN ('park', 'building')), NULL))[1],
+               false
+           ) AS cooling_purchased,
            coalesce(
                (array_remove(array_agg((c.carbon->>'heat_purchased')::boolean ORDER BY c.depth)
                              FILTER (WHERE c.kind IN ('park', 'building')), NULL))[1],
@@ -150,7 +160,8 @@ def _factor(key: str) -> str:
 
 
 def kw_series(meters: str) -> str:
-    """CTEs `metered` (the given SELECT of meter ids), `src`, `steps`, `kw` (bucket, meter, kW)."""
+    """CTEs `metered` (the given SELECT of meter ids), `rollup`, `src`, `kw` (bucket, meter, kW,
+    kWh, covered seconds)."""
     return KW_SERIES.replace("{meters}", meters.strip())
 
 
@@ -165,4 +176,5 @@ def factors() -> str:
         FACTORS.replace("{grid}", _factor("grid_kg_per_kwh"))
         .replace("{gas}", _factor("gas_kg_per_kwh"))
         .replace("{heat}", _factor("heat_kg_per_kwh"))
+        .replace("{cooling}", _factor("cooling_kg_per_kwh"))
     )

@@ -9,7 +9,8 @@ from psycopg import AsyncConnection
 
 METERS = """
 SELECT m.id, m.name, m.quantity, m.device, s.id,
-       CASE WHEN s.kind = 'park' THEN s.id ELSE s.parent_id END
+       CASE WHEN s.kind = 'park' THEN s.id ELSE s.parent_id END,
+       m.min_value, m.max_value, m.max_rise_kw, coalesce(m.bounds_source, '')
 FROM meters AS m JOIN sites AS s ON s.id = m.site_id
 WHERE m.active"""
 
@@ -20,8 +21,15 @@ FROM sites WHERE active AND kind IN ('park', 'building')"""
 
 @dataclass(frozen=True, slots=True)
 class MeterRef:
+    """A meter as the ingest sees it: id, quantity, label and plausibility bounds."""
+
     id: int
     quantity: str
+    label: str = ""
+    min_value: float | None = None
+    max_value: float | None = None
+    max_rise_kw: float | None = None
+    bounds_source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class MeterMap:
     by_device: dict[DeviceKey, MeterRef] = field(default_factory=dict)
     by_sparkplug: dict[SparkplugSource, dict[str, SparkplugRef]] = field(default_factory=dict)
     """Sparkplug source → metric name → meter."""
+    by_id: dict[int, MeterRef] = field(default_factory=dict)
     sites: set[tuple[str, str]] = field(default_factory=set)
     """(park, site) of every park and building: the `{park}/{site}` levels of their topics."""
     timezone: str = "UTC"
@@ -79,9 +88,11 @@ async def site_version(conn: AsyncConnection) -> datetime | None:
 async def load_meter_map(conn: AsyncConnection) -> MeterMap:
     mapping = MeterMap(version=await site_version(conn))
     cur = await conn.execute(METERS)
-    for meter_id, name, quantity, device, site_id, park_id in await cur.fetchall():
-        ref = MeterRef(int(meter_id), quantity)
+    for meter_row in await cur.fetchall():
+        meter_id, name, quantity, device, site_id, park_id, low, high, rise, source = meter_row
+        ref = MeterRef(int(meter_id), quantity, f"{site_id}/{name}", low, high, rise, source)
         mapping.by_topic[(park_id, site_id, name)] = ref
+        mapping.by_id[ref.id] = ref
         if device and device.get("format") == "sparkplug":
             source = (device["group"], device["node"], device.get("device") or "")
             metrics = mapping.by_sparkplug.setdefault(source, {})

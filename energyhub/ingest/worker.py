@@ -28,7 +28,7 @@ from energyhub.ingest.metrics import IngestMetrics
 from energyhub.ingest.partition import Membership, Subscriptions, subscriptions
 from energyhub.ingest.source import MqttSource
 from energyhub.ingest.sparkplug.session import SparkplugSessions
-from energyhub.ingest.validate import Limits, validate
+from energyhub.ingest.validate import CounterMemory, Limits, validate
 from energyhub.mqtt import parse_mqtt_url
 from energyhub.store.db import Backend, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_dirty_rollups
@@ -77,6 +77,7 @@ class IngestWorker:
         self.index = index
         self.metrics = metrics or IngestMetrics()
         self.limits = Limits(settings.ingest_max_future_skew_s, settings.retention_days)
+        self.counters = CounterMemory()
         self.endpoint = parse_mqtt_url(settings.mqtt_url)
         self.ready = asyncio.Event()
         """Set once the worker is connected and subscribed."""
@@ -183,7 +184,9 @@ class IngestWorker:
         retry: bool = True,
     ) -> bool:
         """Commit the batch, then acknowledge its messages; False if stopped before a commit."""
-        batch = validate(builder, time.time_ns() // 1000, self.limits)
+        batch = validate(
+            builder, time.time_ns() // 1000, self.limits, self.mapping.by_id, self.counters
+        )
         rejected = [self._rejected_row(builder, r.message, r.reason) for r in builder.rejects]
         delay = RETRY_FIRST_S
         started = time.perf_counter()

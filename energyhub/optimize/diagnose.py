@@ -42,6 +42,10 @@ CAPS = (":carbon_cap", ":demand_response[")
 SLACK_TOLERANCE = 1e-6
 """Slacks below this are solver noise, not a broken row."""
 
+WATTS_HINT_RATIOS = (300.0, 3_000.0)
+"""A shortfall this many times what could be supplied (about 1,000 ×, within a factor of about
+three) looks like a column in W instead of kW: the diagnosis asks."""
+
 
 def _elastic(problem: Problem) -> Problem:
     """The same rows and columns plus two slacks per row (into and out of the row)."""
@@ -124,7 +128,7 @@ def explain_infeasible(
         fed = f"; fed by {', '.join(sources)}" if sources else "; nothing in scope supplies it"
         message = (
             f"infeasible: the {carrier} balance of {owner} ({name}) is {state} "
-            f"from step {step + 1} (ts {ts}){fed}"
+            f"from step {step + 1} (ts {ts}){fed}{_watts_hint(inputs, owner, carrier, step, value)}"
         )
         return InfeasiblePlanError(
             message,
@@ -144,6 +148,24 @@ def explain_infeasible(
     )
     return InfeasiblePlanError(
         message, constraint=name, node=node, carrier=None, assets=[owner], step=step + 1, ts=ts
+    )
+
+
+def _watts_hint(inputs: PlanInputs, node: str, carrier: str, step: int, short_kw: float) -> str:
+    """ "; is the column … in W?" when the shortfall is about 1,000 × what could be supplied."""
+    column = f"{node}:{carrier}_kw"
+    demand = inputs.get(column)
+    if demand is None or short_kw <= 0:
+        return ""
+    supplied = float(demand[step]) - short_kw
+    if supplied <= SLACK_TOLERANCE:
+        return ""
+    low, high = WATTS_HINT_RATIOS
+    if not low <= short_kw / supplied <= high:
+        return ""
+    return (
+        f"; is the column {column} in W? ({float(demand[step]):.4g} kW asked, "
+        f"{supplied:.4g} kW can be supplied)"
     )
 
 

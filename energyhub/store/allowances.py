@@ -1,4 +1,4 @@
-"""The allowance and CCER ledger and carbon price series (tables of migration v014), in SQL.
+"""The allowance and CCER ledger and carbon price series (tables of migration v013), in SQL.
 
 Ledger rows only go in (the table refuses UPDATE and DELETE); a reversal is a row with the
 negated volume that names the entry it cancels, at most one per entry (UNIQUE `reverses`).

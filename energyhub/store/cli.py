@@ -27,7 +27,7 @@ def db_migrate() -> None:
 
     async def run() -> MigrationReport:
         async with connect(url, settings.db_connect_timeout_s) as conn:
-            return await migrate_with(conn, settings)
+            return await migrate_with(conn, settings, progress=console.print)
 
     report = run_async(run())
     for step in report.applied:

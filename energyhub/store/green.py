@@ -1,4 +1,4 @@
-"""Green certificates and contracts and their retirements (tables of migration v014), in SQL.
+"""Green certificates and contracts and their retirements (tables of migration v013), in SQL.
 
 Rows only go in: the tables refuse UPDATE and DELETE. Serial ranges are `int8range` [first,
 last + 1); the database's exclusion constraints refuse a range that overlaps one already held or

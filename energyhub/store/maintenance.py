@@ -24,49 +24,20 @@ async def refresh_rollups(
 ) -> int:
     """Bring the rollups up to date; returns the 15-min buckets refreshed as the writer marked them.
 
-    TimescaleDB first refreshes its continuous aggregates from `since` (default: everything) —
-    its policies do the same on a schedule, and real-time aggregation covers what is not
-    materialized yet. Then, on both paths, `refresh_dirty_rollups`. `conn` must be in autocommit
-    mode (TimescaleDB refuses to refresh inside a transaction).
+    Since schema version 11 both paths keep their rollups as tables refreshed from the buckets
+    the writer marked dirty (`energyhub_refresh_dirty_rollups`); `since` and `backend` are kept
+    for callers written for TimescaleDB's continuous aggregates and change nothing.
     """
-    if backend is Backend.TIMESCALEDB:
-        for view in ("readings_15m", "readings_1h"):
-            await conn.execute(
-                "CALL refresh_continuous_aggregate(%s::regclass, %s::timestamptz, NULL)",
-                (view, since),
-            )
     return await refresh_dirty_rollups(conn, backend)
 
 
 async def refresh_dirty_rollups(conn: AsyncConnection, backend: Backend) -> int:
-    """Refresh exactly the buckets the writer marked dirty — meter rollups (or continuous
-    aggregates) and per-site load rollups; returns the 15-min buckets refreshed.
-
-    Plain PostgreSQL does it in one SQL function and transaction. TimescaleDB refreshes the
-    aggregates outside a transaction (it must), then the site rollups, and forgets only the marks
-    it saw: a bucket marked again meanwhile carries a new row version (`xmin`) and stays dirty.
-    """
-    if backend is Backend.POSTGRES:
-        cur = await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
-    marks = await (await conn.execute("SELECT bucket, xmin::text FROM rollup_dirty")).fetchall()
-    runs = bucket_runs(sorted(bucket for bucket, _ in marks))
-    for lo, hi in runs:
-        for view, grain in (("readings_15m", BUCKET), ("readings_1h", timedelta(hours=1))):
-            await conn.execute(
-                "CALL refresh_continuous_aggregate(%s::regclass, %s, %s)",
-                (view, floor(lo, grain), ceil(hi, grain)),
-            )
-    async with conn.transaction():
-        for lo, hi in runs:
-            await conn.execute("SELECT energyhub_refresh_site_load(%s, %s)", (lo, hi))
-        await conn.execute(
-            "DELETE FROM rollup_dirty AS d USING unnest(%s::timestamptz[], %s::text[]) AS m (b, x) "
-            "WHERE d.bucket = m.b AND d.xmin::text = m.x",
-            ([bucket for bucket, _ in marks], [xmin for _, xmin in marks]),
-        )
-    return len(marks)
+    """Refresh exactly the buckets the writer marked dirty — meter rollups and per-site load
+    rollups, in one SQL function and transaction on both paths; returns the 15-min buckets
+    refreshed."""
+    cur = await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 BUCKET = timedelta(minutes=15)

@@ -17,6 +17,7 @@ import pandas as pd
 from psycopg import AsyncConnection, sql
 
 from energyhub.store.db import Backend
+from energyhub.store.energy import BUCKET_TERMS
 
 STEPS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -29,34 +30,37 @@ COUNTER_LOOKBACK = timedelta(days=1)
 """How far before `start` a counter's previous value is looked for; older → first bucket unknown."""
 
 LOAD_CARRIERS = ("electricity", "heat", "cooling", "gas")
+METER_SERIES_COLUMNS = ["bucket", "meter_id", "value", "samples", "energy_kwh", "covered_s"]
 
 RAW_SOURCE = sql.SQL(
-    "(SELECT ts AS bucket, meter_id, 1 AS n, value AS sum_value, value AS last_value FROM readings)"
+    "(SELECT ts AS bucket, meter_id, 1 AS n, value AS sum_value, ts AS first_ts, "
+    "value AS first_value, ts AS last_ts, value AS last_value, "
+    "NULL::double precision AS energy_kwh, 0::double precision AS covered_s FROM readings)"
 )
+"""Raw readings shaped as one-reading buckets: all of a reading's step is its link."""
 
 PER_METER = """
 WITH src AS (
-    SELECT s.meter_id, s.bucket, s.n, s.sum_value, s.last_value,
-           lag(s.last_value) OVER (PARTITION BY s.meter_id ORDER BY s.bucket) AS prev_value
+    SELECT s.meter_id, s.bucket, s.n, s.sum_value, s.first_ts, s.first_value, s.last_ts,
+           s.last_value, s.energy_kwh, s.covered_s,
+           lag(s.last_ts) OVER w AS prev_ts, lag(s.last_value) OVER w AS prev_value
     FROM {source} AS s JOIN unnest(%(meters)s::integer[]) AS wanted (id) ON s.meter_id = wanted.id
     WHERE s.bucket >= %(lookback)s AND s.bucket < %(end)s
-), intervals AS (
-    SELECT src.*, m.quantity,
-           CASE WHEN src.prev_value IS NULL THEN NULL
-                WHEN src.last_value >= src.prev_value THEN src.last_value - src.prev_value
-                WHEN m.rollover_kwh IS NOT NULL AND src.prev_value > 0.5 * m.rollover_kwh
-                    THEN src.last_value + m.rollover_kwh - src.prev_value
-                ELSE src.last_value
-           END AS delta_kwh
-    FROM src JOIN meters AS m ON m.id = src.meter_id
-    WHERE src.bucket >= %(start)s
+    WINDOW w AS (PARTITION BY s.meter_id ORDER BY s.bucket)
+), terms AS ({terms}
+    WHERE t.bucket >= %(start)s
 )
 SELECT {bucket} AS bucket, meter_id,
-       CASE WHEN min(quantity) = 'energy_kwh' THEN sum(delta_kwh) / %(step_h)s
+       CASE WHEN min(quantity) = 'energy_kwh' THEN sum(bucket_kwh) / %(step_h)s
             ELSE sum(sum_value) / sum(n) END AS value,
-       sum(n)::integer AS samples
-FROM intervals
+       sum(n)::integer AS samples,
+       sum(bucket_kwh) AS energy_kwh,
+       sum(bucket_s) AS covered_s
+FROM terms
 GROUP BY 1, 2"""
+"""Per meter and step bucket: kW (power meters: the mean of the samples present; counters:
+the energy ÷ the step's hours), samples, energy (the sum of every reading's step in the
+bucket, docs/meter-data.md) and the seconds those steps cover."""
 
 SUBTREE_METERS = """
 WITH RECURSIVE subtree (id) AS (
@@ -122,9 +126,12 @@ async def meter_series(
     step: timedelta,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """Per meter and bucket: `value` (kW, or the sensor's mean) and `samples`, from [start, end)."""
+    """Per meter and bucket of [start, end): `value` (kW, or the sensor's mean), `samples`,
+    `energy_kwh` (NaN for sensors and a counter's unknown first step) and `covered_s`."""
     _check_range(start, end)
-    query = sql.SQL(PER_METER).format(source=_source(step), bucket=_bucket(backend, step, timezone))
+    query = sql.SQL(PER_METER).format(
+        source=_source(step), terms=sql.SQL(BUCKET_TERMS), bucket=_bucket(backend, step, timezone)
+    )
     params = {
         "meters": meter_ids,
         "start": start,
@@ -133,9 +140,17 @@ async def meter_series(
         "step_h": step / timedelta(hours=1),
     }
     cur = await conn.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
-    frame = pd.DataFrame(await cur.fetchall(), columns=["bucket", "meter_id", "value", "samples"])
+    frame = pd.DataFrame(await cur.fetchall(), columns=METER_SERIES_COLUMNS)
     frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)  # whatever the session's zone
-    return frame.astype({"value": "float64", "meter_id": "int64", "samples": "int64"})
+    return frame.astype(
+        {
+            "value": "float64",
+            "meter_id": "int64",
+            "samples": "int64",
+            "energy_kwh": "float64",
+            "covered_s": "float64",
+        }
+    )
 
 
 async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
@@ -149,19 +164,17 @@ async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
 
 
 SITE_LOAD = """
-SELECT bucket, carrier, power_kw FROM {table}
+SELECT bucket, carrier, power_kw, energy_kwh, covered_s FROM {table}
 WHERE site_id = %(site)s AND bucket >= %(start)s AND bucket < %(end)s
 ORDER BY bucket, carrier"""
 
 SITE_LOAD_TABLES = {STEPS["15m"]: "site_load_15m", STEPS["1h"]: "site_load_1h"}
 """Steps served from the per-site load rollups (kept by `energyhub_refresh_site_load`)."""
 
-DIRTY_BUCKETS = """
-SELECT DISTINCT date_bin(%(step)s, bucket, '2000-01-01 00:00:00+00') FROM rollup_dirty
-WHERE bucket >= %(start)s - %(step)s AND bucket < %(end)s"""
-
-SERIES_COLUMNS = ["bucket", "carrier", "power_kw"]
-SeriesRow = tuple[datetime, str, float]
+SERIES_COLUMNS = ["bucket", "carrier", "power_kw", "energy_kwh", "covered_s"]
+SeriesRow = tuple[datetime, str, float, float | None, float]
+"""bucket, carrier, kW (the mean of the samples present), kWh (each reading's step, only the
+time readings cover) and the meter-seconds those steps cover."""
 
 
 async def site_series(
@@ -173,21 +186,19 @@ async def site_series(
     step: timedelta,
     timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """Power per carrier and bucket summed over the site's subtree: bucket, carrier, power_kw.
+    """Power per carrier and bucket summed over the site's subtree: SERIES_COLUMNS.
 
     A meter's bucket whose value is unknown (a counter's first reading, nothing before it) is left
-    out of the sum rather than counted as zero. 15-min and hourly steps read the per-site rollup;
-    on TimescaleDB its buckets not refreshed yet come from the real-time meter aggregates.
+    out of the sum rather than counted as zero. 15-min and hourly steps read the per-site rollup
+    (on both paths since schema version 11: as fresh as the last refresh of the dirty buckets).
     """
     _check_range(start, end)
     if step not in SITE_LOAD_TABLES:
         return await _summed_series(conn, backend, site_id, start, end, step, timezone)
     rows = await _site_load_rows(conn, site_id, start, end, step)
     frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
-    if backend is Backend.TIMESCALEDB:
-        frame = await _with_fresh_buckets(conn, backend, site_id, frame, start, end, step)
     frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)
-    frame = frame.astype({"power_kw": "float64"})
+    frame = frame.astype({"power_kw": "float64", "energy_kwh": "float64", "covered_s": "float64"})
     return frame.sort_values(["bucket", "carrier"], ignore_index=True)
 
 
@@ -200,14 +211,24 @@ async def site_series_rows(
     step: timedelta,
     timezone: str = "UTC",
 ) -> list[SeriesRow]:
-    """`site_series` as (bucket, carrier, power_kw) tuples in bucket and carrier order; plain
-    PostgreSQL at a rollup step reads them straight from the rollup, without pandas."""
-    if backend is Backend.POSTGRES and step in SITE_LOAD_TABLES:
+    """`site_series` as SeriesRow tuples in bucket and carrier order; a rollup step reads them
+    straight from the rollup, without pandas."""
+    if step in SITE_LOAD_TABLES:
         _check_range(start, end)
         return await _site_load_rows(conn, site_id, start, end, step)
     frame = await site_series(conn, backend, site_id, start, end, step, timezone)
     buckets = frame["bucket"].dt.to_pydatetime()
-    return list(zip(buckets, frame["carrier"], frame["power_kw"].astype(float), strict=True))
+    energy = [None if pd.isna(kwh) else float(kwh) for kwh in frame["energy_kwh"]]
+    return list(
+        zip(
+            buckets,
+            frame["carrier"],
+            frame["power_kw"].astype(float),
+            energy,
+            frame["covered_s"].astype(float),
+            strict=True,
+        )
+    )
 
 
 async def _site_load_rows(
@@ -216,28 +237,10 @@ async def _site_load_rows(
     query = sql.SQL(SITE_LOAD).format(table=sql.Identifier(SITE_LOAD_TABLES[step]))
     cur = conn.cursor(binary=True)  # a day is 96 × carriers rows: binary loads them ~40% faster
     await cur.execute(query, {"site": site_id, "start": start, "end": end})
-    return [(bucket, carrier, float(kw)) for bucket, carrier, kw in await cur.fetchall()]
-
-
-async def _with_fresh_buckets(
-    conn: AsyncConnection,
-    backend: Backend,
-    site_id: str,
-    frame: pd.DataFrame,
-    start: datetime,
-    end: datetime,
-    step: timedelta,
-) -> pd.DataFrame:
-    """The rollup's buckets with the dirty ones (written since its last refresh) recomputed."""
-    cur = await conn.execute(DIRTY_BUCKETS, {"step": step, "start": start, "end": end})
-    dirty = sorted(row[0] for row in await cur.fetchall())
-    if not dirty:
-        return frame
-    # a dirty bucket also changes the next one's counter intervals
-    lo, hi = max(start, dirty[0]), min(end, dirty[-1] + 2 * step)
-    fresh = await _summed_series(conn, backend, site_id, lo, hi, step, "UTC")
-    stale = pd.to_datetime(frame["bucket"], utc=True).between(lo, hi, inclusive="left")
-    return pd.concat([frame[~stale], fresh], ignore_index=True)
+    return [
+        (bucket, carrier, float(kw), None if kwh is None else float(kwh), float(covered))
+        for bucket, carrier, kw, kwh, covered in await cur.fetchall()
+    ]
 
 
 async def _summed_series(
@@ -255,8 +258,28 @@ async def _summed_series(
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))
     carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
     joined = per_meter.merge(carriers, on="meter_id").dropna(subset=["value"])
-    summed = joined.groupby(["bucket", "carrier"], as_index=False).agg(power_kw=("value", "sum"))
+    summed = joined.groupby(["bucket", "carrier"], as_index=False).agg(
+        power_kw=("value", "sum"),
+        energy_kwh=("energy_kwh", lambda kwh: kwh.sum(min_count=1)),
+        covered_s=("covered_s", "sum"),
+    )
     return summed.sort_values(["bucket", "carrier"], ignore_index=True)
+
+
+async def load_meter_count(conn: AsyncConnection, site_id: str) -> int:
+    """How many meters make up a site's load (its coverage counts each for the whole window)."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM site_load_members WHERE site_id = %s", (site_id,)
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def window_coverage(rows: list[SeriesRow], meters: int, start: datetime, end: datetime) -> float:
+    """The share of the window's meter-time the readings cover (≤ 1): the coverage of every
+    energy figure summed from these rows."""
+    window_s = meters * (end - start).total_seconds()
+    return min(1.0, sum(row[4] for row in rows) / window_s) if window_s > 0 else 0.0
 
 
 async def latest_values(conn: AsyncConnection, meter_ids: list[int]) -> list[LatestValue]:

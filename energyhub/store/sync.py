@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from energyhub.ingest.bounds import site_bounds
 from energyhub.sites import Building, Enterprise, Meter, Park, SiteFile, SiteNode, modbus_point
 from energyhub.store.site_versions import record_version
 from energyhub.store.siteload import sync_members
@@ -182,7 +183,40 @@ async def _sync_meters(conn: AsyncConnection, site: SiteFile, report: SyncReport
                 "AND parent_meter_id IS DISTINCT FROM %s",
                 (parent, ids[(owner.id, meter.id)], parent),
             )
+    await _sync_meter_details(conn, site, ids)
     await _sync_enterprises(conn, site, ids)
+
+
+MARK_METER_DIRTY = """
+INSERT INTO rollup_dirty (bucket)
+SELECT DISTINCT date_bin('15 minutes', ts, '2000-01-01 00:00:00+00') FROM readings
+WHERE meter_id = ANY(%s)
+ON CONFLICT (bucket) DO UPDATE SET bucket = excluded.bucket"""
+"""A meter whose nominal interval changed gets its rollups recomputed (the next refresh)."""
+
+
+async def _sync_meter_details(
+    conn: AsyncConnection, site: SiteFile, ids: dict[tuple[str, str], int]
+) -> None:
+    """Each meter's nominal interval and plausibility bounds (energyhub/ingest/bounds.py)."""
+    bounds = site_bounds(site)
+    cur = await conn.execute(
+        "SELECT id, interval_s FROM meters WHERE id = ANY(%s)", (list(ids.values()),)
+    )
+    before = {int(row_id): interval for row_id, interval in await cur.fetchall()}
+    changed = []
+    for _, owner in site.metered_sites():
+        for meter in owner.meters:
+            row_id, b = ids[(owner.id, meter.id)], bounds[(owner.id, meter.id)]
+            await conn.execute(
+                "UPDATE meters SET min_value = %s, max_value = %s, max_rise_kw = %s, "
+                "bounds_source = %s, interval_s = %s WHERE id = %s",
+                (b.min_value, b.max_value, b.max_rise_kw, b.source, meter.interval_s, row_id),
+            )
+            if before.get(row_id) != meter.interval_s:
+                changed.append(row_id)
+    if changed:
+        await conn.execute(MARK_METER_DIRTY, (changed,))
 
 
 async def _sync_enterprises(

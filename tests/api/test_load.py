@@ -69,9 +69,10 @@ async def test_enterprise_is_the_sum_of_its_submeters(
 ) -> None:
     got = await load(client, "acme-bio", "1h")
     f3, lab2 = (
-        world.series[m].resample("1h").last().dropna().diff() for m in ("b01/f3", "b04/lab2")
+        world.series[m].diff().resample("1h").sum(min_count=1) for m in ("b01/f3", "b04/lab2")
     )
-    # the hour f3 was silent holds lab2 only, the next the gap's energy; the first is unknown
+    # each rise lands in its later reading's hour: the hour f3 was silent holds lab2 only, the
+    # next the gap's energy; the first hour lacks only the step before its first reading
     kw = lab2.add(f3, fill_value=0).dropna()
     electricity = got["electricity_kw"].dropna()
     assert list(electricity.index) == list(kw.index)
@@ -162,3 +163,21 @@ async def test_the_points_limit_says_how_to_page(client: httpx.AsyncClient) -> N
 async def test_unknown_site(client: httpx.AsyncClient) -> None:
     response = await client.get("/sites/nowhere/load")
     assert response.status_code == 404
+
+
+async def test_energy_and_coverage_are_the_same_at_every_step(client: httpx.AsyncClient) -> None:
+    """The window's energy per carrier is one answer whatever the step (docs/meter-data.md)."""
+    answers = {}
+    for step in ("1m", "5m", "15m", "1h"):
+        response = await client.get("/sites/b01/load", params={**DAY, "step": step})
+        assert response.status_code == 200, response.text
+        document = LoadPublic.model_validate(response.json())
+        answers[step] = (document.energy_kwh, document.coverage)
+    energy, coverage = answers["1m"]
+    assert set(energy) >= {"electricity", "pv", "heat"}
+    assert 0.5 < coverage <= 1.0
+    for step, (other, other_coverage) in answers.items():
+        assert other.keys() == energy.keys(), step
+        for carrier, kwh in energy.items():
+            assert other[carrier] == pytest.approx(kwh, rel=1e-9), (step, carrier)
+        assert other_coverage == pytest.approx(coverage, rel=1e-9), step

@@ -70,6 +70,8 @@ async def test_building_totals_equal_the_hand_computation(
         {
             "electricity": ELECTRICITY * 0.65,
             "gas": GAS * 0.4,
+            "heat": 0.0,  # no heat price declared
+            "cooling": 0.0,
             "carbon": B1_KG * 0.1,
             "total": ELECTRICITY * 0.65 + GAS * 0.4 + B1_KG * 0.1,
         }
@@ -148,8 +150,8 @@ async def test_target_position_to_date_and_projected(
     b1 = await report(conn, backend, "b1")
     target = b1.target
     assert target is not None
-    # to date (hourly): the reset hour counts from zero, so the 20 kWh read before it drop out
-    to_date = B1_BEFORE_KG + B1_KG - 20 * 0.4
+    # to date (hourly): the reset hour keeps the 20 kWh read before the reset (issue #19)
+    to_date = B1_BEFORE_KG + B1_KG
     assert target.emissions_to_date_kg == pytest.approx(to_date)
     assert target.projected_year_kg == pytest.approx(to_date + B1_KG * 87)  # 6 Oct → 31 Dec
     assert target.position_to_date_kg == pytest.approx(500000 - to_date)

@@ -44,7 +44,7 @@ REJECTS = (
     ("energyhub/expo/b02/main", '{"ts": 1, "value": 1e999}', "value is not finite, got inf"),
 )
 
-REFERENCE_METERS = ("expo/chp-el", "b01/f3", "b04/lab2")
+REFERENCE_METERS = ("expo/chp-el", "b01/f3", "b01/f7", "b04/lab2")
 
 
 @dataclass(frozen=True)
@@ -199,17 +199,8 @@ async def _populate(url: str, site_path: Path, time_range: TimeRange) -> PanelDb
     await _store_readings(url, site, start, backend)
     await _store_plans(url, start)
     await _store_alerts(url, start)
-    async with connect(url) as conn:
-        if backend is Backend.POSTGRES:
-            await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
-        else:  # half materialized, half real-time: both paths of the continuous aggregates
-            middle = start + timedelta(hours=HOURS // 2)
-            await conn.execute(
-                "CALL refresh_continuous_aggregate('readings_15m', NULL, %s)", (middle,)
-            )
-            await conn.execute(
-                "CALL refresh_continuous_aggregate('readings_1h', NULL, %s)", (middle,)
-            )
+    async with connect(url) as conn:  # since v011 both paths keep rollup tables
+        await conn.execute("SELECT energyhub_refresh_dirty_rollups()")
     return await _references(url, backend, time_range)
 
 

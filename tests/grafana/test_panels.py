@@ -60,13 +60,14 @@ EXPECTED: dict[tuple[str, str, str], tuple[str, ...]] = {
         "id", "site", "level", "status", "horizon_start", "horizon_end", "objective_cny",
         "saving_cny", "co2_kg", "created_at", "approved_by", "error",
     ),
-    ("carbon", "Emissions by carrier", "A"): ("time", "electricity", "heat", "gas"),
+    ("carbon", "Emissions by carrier", "A"): ("time", "electricity", "heat", "gas", "cooling"),
     ("carbon", "Emissions in range", "A"): ("co2_t", "scope1_t", "scope2_t"),
+    ("carbon", "Data coverage", "A"): ("coverage_pct",),
     ("carbon", "Emissions by building", "A"): ("site", "co2_kg"),
     ("carbon", "Carbon intensity per m²", "A"): ("building", "kg_per_m2"),
     ("carbon", "Emissions by enterprise", "A"): (
-        "enterprise", "building", "electricity_kg", "heat_kg", "gas_kg", "co2_kg",
-        "floor_area_m2", "kg_per_m2",
+        "enterprise", "building", "electricity_kg", "heat_kg", "gas_kg", "cooling_kg",
+        "co2_kg", "floor_area_m2", "kg_per_m2",
     ),
     ("carbon", "Scope 2: location-based and market-based", "A"): (
         "location_kg", "market_kg", "certificates_mwh", "contracts_mwh", "residual_mwh",

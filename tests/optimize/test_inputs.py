@@ -170,3 +170,39 @@ def test_csv_round_trip_matches_frame(tmp_path: Path) -> None:
     from_frame = plan(site, frame, level="building", site_id="b1")
     assert from_csv.objective_cny == pytest.approx(from_frame.objective_cny)
     assert list(from_csv.schedule.index) == list(from_frame.schedule.index)
+
+
+def test_heat_demand_is_judged_by_what_the_site_can_make_of_heat() -> None:
+    """1,500 kW of heat from a 3 MW gas boiler behind a 120 kW connection is a plan, not a unit
+    mistake (it was refused for being over 10 × the electric import limit)."""
+    boiler = {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 3000, "eta": 0.9}
+    site = building_site([boiler], grid={"import_max_kw": 120}, gas={"price_cny_per_nm3": 3.5})
+    result = plan(
+        site, inputs(3, b1__electricity_kw=50, b1__heat_kw=1500), level="building", site_id="b1"
+    )
+    assert result.status == "optimal"
+
+
+def test_a_load_the_connection_cannot_carry_is_infeasible_with_the_shortfall() -> None:
+    """163 kW of load, a 1 kW connection, no generation: infeasible (exit 3), not bad input."""
+    site = building_site([], grid={"import_max_kw": 1})
+    with pytest.raises(InfeasiblePlanError) as info:
+        plan(site, inputs(3, b1__electricity_kw=163), level="building", site_id="b1")
+    error = info.value
+    assert (error.constraint, error.node, error.carrier, error.step) == (
+        "b1:balance_electricity",
+        "b1",
+        "electricity",
+        1,
+    )
+    assert "short by 162 kW from step 1" in str(error)
+    assert "in W?" not in str(error)
+
+
+def test_a_shortfall_near_1000_times_the_supply_asks_about_watts() -> None:
+    site = building_site([], grid={"import_max_kw": 2})
+    with pytest.raises(InfeasiblePlanError, match=r"short by 1998 kW from step 2") as info:
+        plan(site, inputs(3, b1__electricity_kw=[1, 2000, 1]), level="building", site_id="b1")
+    assert str(info.value).endswith(
+        "; is the column b1:electricity_kw in W? (2000 kW asked, 2 kW can be supplied)"
+    )

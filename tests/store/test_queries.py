@@ -62,21 +62,23 @@ def synthetic(ids: dict[str, int]) -> tuple[ReadingBatch, dict[str, pd.Series]]:
 
 
 def expected_kw(samples: pd.Series, counter: bool, step: str, rollover: float | None) -> pd.Series:
-    """What a bucket should say, computed without SQL: mean power, or counter energy ÷ hours."""
+    """What a bucket should say, computed without SQL: mean power, or counter energy ÷ hours.
+
+    A counter's energy is the sum of the rises between consecutive readings, each in the bucket
+    of its later reading, whatever the step (docs/meter-data.md).
+    """
     freq = {"5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}[step]
     hours = pd.Timedelta(freq) / pd.Timedelta("1h")
     if step == "1d":  # days start at local midnight
         samples = samples.tz_convert("Asia/Shanghai")
     if not counter:
         return samples.resample(freq).mean().dropna()
-    grain = "15min" if step in ("15m",) else ("1h" if step in ("1h", "1d") else None)
-    last = samples.resample(grain).last().dropna() if grain else samples
-    delta = last.diff()
+    delta = samples.diff()
     drops = delta < 0
-    previous = last.shift()
+    previous = samples.shift()
     rolled = drops & (rollover is not None) & (previous > 0.5 * (rollover or 0))
-    delta[rolled] = last[rolled] + (rollover or 0) - previous[rolled]
-    delta[drops & ~rolled] = last[drops & ~rolled]
+    delta[rolled] = samples[rolled] + (rollover or 0) - previous[rolled]
+    delta[drops & ~rolled] = samples[drops & ~rolled]
     return (delta.resample(freq).sum(min_count=1) / hours).dropna()
 
 
@@ -212,17 +214,23 @@ async def test_bad_range(pg_url: str) -> None:
             )
 
 
-async def test_unknown_counter_energy_is_not_summed_as_zero(pg_url: str, example_site: SiteFile) -> None:
+async def test_unknown_counter_energy_is_not_summed_as_zero(
+    pg_url: str, example_site: SiteFile
+) -> None:
     async with connect(pg_url) as conn:
         await migrate(conn)
         await sync_site(conn, example_site)
         ids = await meter_ids(conn)
     first = np.datetime64("2026-11-20T00:05:00", "us")
-    batch = ReadingBatch.from_columns([first, first + np.timedelta64(15, "m")], [ids["b02/heat"]] * 2, [100.0, 110.0])
+    batch = ReadingBatch.from_columns(
+        [first, first + np.timedelta64(15, "m")], [ids["b02/heat"]] * 2, [100.0, 110.0]
+    )
     async with open_pool(pg_url, max_size=1) as pool:
         await ReadingWriter(pool, Backend.POSTGRES).write(batch)
     async with connect(pg_url) as conn:
         await refresh_rollups(conn, Backend.POSTGRES)
-        frame = await site_series(conn, Backend.POSTGRES, "b02", START, START + timedelta(hours=1), parse_step("15m"))
+        frame = await site_series(
+            conn, Backend.POSTGRES, "b02", START, START + timedelta(hours=1), parse_step("15m")
+        )
     # The first reading has no predecessor: its bucket is unknown, not 0 kW; the next is 10 kWh / 0.25 h.
     assert frame[["carrier", "power_kw"]].values.tolist() == [["heat", 40.0]]

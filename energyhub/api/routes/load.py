@@ -16,7 +16,14 @@ from energyhub.api.limits import window
 from energyhub.api.schemas.common import CSV_RESPONSE, Time
 from energyhub.api.schemas.load import LOAD_COLUMNS, LoadPointPublic, LoadPublic, Step
 from energyhub.store.db import Backend
-from energyhub.store.queries import SITE_LOAD_TABLES, STEPS, SeriesRow, site_series_rows
+from energyhub.store.queries import (
+    SITE_LOAD_TABLES,
+    STEPS,
+    SeriesRow,
+    load_meter_count,
+    site_series_rows,
+    window_coverage,
+)
 
 router = APIRouter(prefix="/sites", tags=["load"], responses=responses(401, 404, 422, 503))
 
@@ -28,7 +35,7 @@ def point_dicts(rows: list[SeriesRow], zone: ZoneInfo) -> list[dict[str, object]
     LoadPointPublic's fields in its order, as plain dicts (no validation: a float or None each)."""
     by_bucket: dict[datetime, dict[str, object]] = {}
     empty = dict.fromkeys(LOAD_COLUMNS)
-    for bucket, carrier, power_kw in rows:
+    for bucket, carrier, power_kw, *_ in rows:
         column = CARRIER_COLUMNS.get(carrier)
         if column is None:
             continue
@@ -37,6 +44,15 @@ def point_dicts(rows: list[SeriesRow], zone: ZoneInfo) -> list[dict[str, object]
             point = by_bucket[bucket] = {"ts": bucket.astimezone(zone), **empty}
         point[column] = power_kw
     return list(by_bucket.values())
+
+
+def energy_by_carrier(rows: list[SeriesRow]) -> dict[str, float]:
+    """Each carrier's energy over the rows (carriers with no known energy left out)."""
+    energy: dict[str, float] = {}
+    for _, carrier, _, kwh, _ in rows:
+        if kwh is not None and carrier in CARRIER_COLUMNS:
+            energy[carrier] = energy.get(carrier, 0.0) + kwh
+    return energy
 
 
 def load_points(rows: list[SeriesRow], zone: ZoneInfo) -> list[LoadPointPublic]:
@@ -72,7 +88,11 @@ async def site_load(
     step: Annotated[Step, Query(description="Bucket length.")] = "15m",
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
-    """Average kW per step of electricity, heat, cooling, gas (top-level meters) and PV.
+    """Average kW per step of electricity, heat, cooling, gas (top-level meters) and PV, with
+    the window's energy per carrier and its coverage.
+
+    kW is the mean of the samples in the step (a counter's energy ÷ the step's hours); energy
+    counts only the time readings cover (docs/meter-data.md), the same at every step.
 
     Sub-meters are not added to their parents again; an enterprise sums its own sub-meters.
     Buckets with no reading are absent; a carrier with no meter reporting is null. Answers are
@@ -92,15 +112,16 @@ async def site_load(
     state.metrics.load_cache_misses.inc()
     started, generation = cache.now(), cache.generation
     windowed = state.backend is Backend.POSTGRES and step_td in SITE_LOAD_TABLES
-    rows = await site_series_rows(
-        await db.conn(), state.backend, site_id, lo, hi, step_td, zone.key
-    )
+    conn = await db.conn()
+    rows = await site_series_rows(conn, state.backend, site_id, lo, hi, step_td, zone.key)
     if format == "csv":
         body = points_csv(load_points(rows, zone)).encode()
     else:
         document = {
             "site_id": site_id, "step": step, "start": lo.astimezone(zone),
-            "end": hi.astimezone(zone), "points": point_dicts(rows, zone),
+            "end": hi.astimezone(zone), "energy_kwh": energy_by_carrier(rows),
+            "coverage": window_coverage(rows, await load_meter_count(conn, site_id), lo, hi),
+            "points": point_dicts(rows, zone),
         }  # fmt: skip
         # LoadPublic's JSON, byte for byte, from plain dicts: building a model per point (and
         # FastAPI validating the returned model again) was most of the request's time

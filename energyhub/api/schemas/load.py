@@ -12,7 +12,9 @@ LOAD_COLUMNS = ("electricity_kw", "heat_kw", "cooling_kw", "gas_kw", "pv_kw")
 
 
 class LoadPointPublic(BaseModel):
-    """Average power over one step starting at `ts`; null where no meter of the carrier reported."""
+    """Average power over one step starting at `ts`: the mean of the samples present, so a
+    partly covered step is not diluted (its energy is in `energy_kwh`, over covered time only);
+    null where no meter of the carrier reported."""
 
     ts: datetime
     electricity_kw: float | None = Field(examples=[2310.5])
@@ -27,4 +29,14 @@ class LoadPublic(BaseModel):
     step: Step
     start: datetime
     end: datetime
+    energy_kwh: dict[str, float] = Field(
+        description="Energy per carrier over the window: each reading's step, only the time "
+        "readings cover (docs/meter-data.md); the same at every step.",
+        examples=[{"electricity": 55_452.0, "pv": 1_210.5}],
+    )
+    coverage: float = Field(
+        ge=0,
+        le=1,
+        description="Share of the window's meter-time the readings cover (all load meters).",
+    )
     points: list[LoadPointPublic]

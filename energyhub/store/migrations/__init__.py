@@ -6,6 +6,7 @@ chosen once, when the schema is first created, and read back from the installed 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from psycopg import AsyncConnection
@@ -24,8 +25,9 @@ from energyhub.store.migrations import (
     v008_private_api_keys,
     v009_access_notify,
     v010_site_load_notify,
-    v014_carbon_assets,
-    v015_field_devices,
+    v011_interval_energy,
+    v013_carbon_assets,
+    v014_field_devices,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -40,8 +42,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     v008_private_api_keys.MIGRATION,
     v009_access_notify.MIGRATION,
     v010_site_load_notify.MIGRATION,
-    v014_carbon_assets.MIGRATION,
-    v015_field_devices.MIGRATION,
+    v011_interval_energy.MIGRATION,
+    v013_carbon_assets.MIGRATION,
+    v014_field_devices.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
@@ -88,6 +91,7 @@ async def migrate(
     retention_days: int = 730,
     compress_after_days: int = 7,
     partitions_ahead_days: int = 7,
+    progress: Callable[[str], None] | None = None,
 ) -> MigrationReport:
     """Bring the schema to LATEST_VERSION; safe to run twice and from two processes at once.
 
@@ -110,6 +114,7 @@ async def migrate(
             retention_days=retention_days,
             compress_after_days=compress_after_days,
             partitions_ahead_days=partitions_ahead_days,
+            progress=progress,
         )
         applied = []
         for migration in MIGRATIONS:
@@ -138,7 +143,9 @@ async def require_schema(conn: AsyncConnection) -> None:
         )
 
 
-async def migrate_with(conn: AsyncConnection, settings: Settings) -> MigrationReport:
+async def migrate_with(
+    conn: AsyncConnection, settings: Settings, progress: Callable[[str], None] | None = None
+) -> MigrationReport:
     """`migrate` with the storage settings of `settings`."""
     return await migrate(
         conn,
@@ -146,4 +153,5 @@ async def migrate_with(conn: AsyncConnection, settings: Settings) -> MigrationRe
         retention_days=settings.retention_days,
         compress_after_days=settings.compress_after_days,
         partitions_ahead_days=settings.partitions_ahead_days,
+        progress=progress,
     )

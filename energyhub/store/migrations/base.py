@@ -18,6 +18,8 @@ class MigrationContext:
     retention_days: int
     compress_after_days: int
     partitions_ahead_days: int
+    progress: Callable[[str], None] | None = None
+    """Hears how a long step (a rollup rebuild) advances; `energyhub db migrate` prints it."""
 
 
 @dataclass(frozen=True)

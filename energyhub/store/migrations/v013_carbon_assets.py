@@ -1,4 +1,4 @@
-"""Version 14: carbon assets — green certificates and contracts, their retirements, the allowance
+"""Version 13: carbon assets — green certificates and contracts, their retirements, the allowance
 and CCER ledger, carbon price series, and every site file loaded (a verifier's change history).
 Every table but the prices is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE): a
 wrong entry is corrected by a reversing entry, never edited.
@@ -152,7 +152,7 @@ async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
 
 
 MIGRATION = Migration(
-    14,
+    13,
     "carbon assets: green certificates, retirements, allowance ledger, prices, site-file history",
     apply,
 )

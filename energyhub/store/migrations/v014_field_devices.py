@@ -1,4 +1,4 @@
-"""Version 15: `field_devices`, one row per field device the ingest hears of and whether it is up.
+"""Version 14: `field_devices`, one row per field device the ingest hears of and whether it is up.
 
 Sparkplug B edge nodes and devices are marked online by their birth certificates and offline by
 their death (NDEATH, DDEATH) the moment it arrives, so the silence alert and `energyhub devices`
@@ -26,4 +26,4 @@ async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
     await conn.execute(FIELD_DEVICES)
 
 
-MIGRATION = Migration(15, "field_devices: which field devices are online", apply)
+MIGRATION = Migration(14, "field_devices: which field devices are online", apply)

@@ -1,0 +1,140 @@
+"""What each meter can physically read: plausibility bounds, declared or derived from the site.
+
+A meter's `min`/`max` in the site file replace the derived bounds; otherwise they follow from
+what the site declares:
+PV and wind meters −1 % to 1.3 × `peak_kw`; an asset's power meter its power limits; a counter
+never below zero and never rising faster than its connection could deliver. The ingest rejects a
+reading outside them (energyhub/ingest/validate.py); `sites check --verbose` prints them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from energyhub.sites import (
+    CHP,
+    PV,
+    Asset,
+    Battery,
+    Building,
+    FuelCell,
+    Meter,
+    Park,
+    SiteFile,
+    Wind,
+)
+
+PEAK_HEADROOM = 1.3
+"""PV and wind read up to 1.3 × peak: cold cells under bright cloud edges beat the rating."""
+NIGHT_DRAW = 0.01
+"""PV and wind meters may read slightly negative (−1 % of peak): inverters draw at night."""
+METER_TOLERANCE = 1.05
+"""An asset's meter may read 5 % past the asset's rating: meter class and short overloads."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A meter's plausible readings: value in [min_value, max_value], a counter's rise per hour
+    at most `max_rise_kw`; `source` says where each came from."""
+
+    min_value: float | None = None
+    max_value: float | None = None
+    max_rise_kw: float | None = None
+    source: str = "none"
+
+    def describe(self, unit: str) -> str:
+        parts = []
+        if self.min_value is not None or self.max_value is not None:
+            lo = "−∞" if self.min_value is None else f"{self.min_value:g}"
+            hi = "∞" if self.max_value is None else f"{self.max_value:g}"
+            parts.append(f"[{lo}, {hi}] {unit}")
+        if self.max_rise_kw is not None:
+            parts.append(f"rise ≤ {self.max_rise_kw:g} kWh/h")
+        return f"{', '.join(parts) or 'unbounded'} ({self.source})"
+
+
+def _asset_power_kw(asset: Asset, carrier: str) -> tuple[float, float] | None:
+    """The (lowest, highest) kW an asset's meter of this carrier can read, from its ratings."""
+    if isinstance(asset, PV | Wind):
+        return -NIGHT_DRAW * asset.peak_kw, PEAK_HEADROOM * asset.peak_kw
+    if isinstance(asset, Battery):
+        return -asset.power_kw * METER_TOLERANCE, asset.power_kw * METER_TOLERANCE
+    if isinstance(asset, CHP):
+        eta = {"gas": 1.0, "electricity": asset.eta_el, "heat": asset.eta_th}.get(carrier)
+        return None if eta is None else (0.0, asset.fuel_max_kw * eta * METER_TOLERANCE)
+    if isinstance(asset, FuelCell):
+        return 0.0, asset.power_max_kw * METER_TOLERANCE
+    for name in ("power_max_kw", "heat_max_kw", "cooling_max_kw", "power_kw"):
+        rating = getattr(asset, name, None)
+        if isinstance(rating, float | int):
+            low = -rating if name == "power_kw" else 0.0  # storage charges and discharges
+            return low * METER_TOLERANCE, rating * METER_TOLERANCE
+    return None
+
+
+def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
+    assets = {asset.id: asset for asset in owner.assets}
+    if meter.quantity == "power_kw":
+        asset = assets.get(meter.asset) if meter.asset else None
+        if asset is not None:
+            limits = _asset_power_kw(asset, meter.carrier)
+            if limits is not None:
+                return Bounds(*limits, source=f"asset {asset.id} ({asset.type})")
+        if meter.carrier == "pv":
+            peak = sum(a.peak_kw for a in owner.assets if isinstance(a, PV))
+            if peak:
+                return Bounds(
+                    -NIGHT_DRAW * peak, PEAK_HEADROOM * peak, source=f"PV peak_kw {peak:g}"
+                )
+        return Bounds()
+    if meter.quantity == "energy_kwh":
+        grid = owner.grid if isinstance(owner, Building) and owner.grid else park.grid
+        if meter.carrier == "electricity" and meter.asset is None:
+            # what the connection imports plus what the site generates, all at once
+            supply = grid.import_max_kw + sum(
+                a.peak_kw for a in owner.assets if isinstance(a, PV | Wind)
+            )
+            return Bounds(
+                0.0,
+                None,
+                supply * METER_TOLERANCE,
+                source=f"counter; grid import_max_kw {grid.import_max_kw:g} + on-site PV/wind",
+            )
+        asset = assets.get(meter.asset) if meter.asset else None
+        limits = _asset_power_kw(asset, meter.carrier) if asset is not None else None
+        if limits is not None and asset is not None:
+            return Bounds(0.0, None, limits[1], source=f"counter; asset {asset.id}")
+        return Bounds(0.0, None, source="counter")
+    if meter.quantity == "soc_pct":
+        return Bounds(0.0, 100.0, source="percent")
+    if meter.quantity == "humidity_pct":
+        return Bounds(0.0, 100.0, source="percent")
+    return Bounds()
+
+
+def meter_bounds(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
+    """The effective bounds of one meter: its declared `min`/`max` if it has either (they replace
+    the derived bounds, a counter's rise limit too: the site file knows the meter best), else
+    the bounds derived from the site."""
+    if meter.min_value is None and meter.max_value is None:
+        return _derived(park, owner, meter)
+    return Bounds(meter.min_value, meter.max_value, None, source="site file")
+
+
+def site_bounds(site: SiteFile) -> dict[tuple[str, str], Bounds]:
+    """(site id, meter id) → effective bounds, for every meter of the site file."""
+    return {
+        (owner.id, meter.id): meter_bounds(park, owner, meter)
+        for park, owner in site.metered_sites()
+        for meter in owner.meters
+    }
+
+
+UNITS = {
+    "power_kw": "kW",
+    "energy_kwh": "kWh",
+    "temperature_c": "°C",
+    "humidity_pct": "%",
+    "soc_pct": "%",
+    "occupancy": "",
+}
