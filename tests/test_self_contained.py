@@ -20,6 +20,7 @@ SKIP_DIRS = {
     ".hypothesis",
     "build",
     "dist",
+    "site",  # `make docs` builds the documentation site here (git-ignored)
 }
 TEXT = {
     ".py",
