@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/forecast.py [--days 60] [--buildings 17] [--history-days 28]
 
-Every day of the test period, at local midnight, energyhub's forecasts (`optimize/forecast.py`)
+Every day of the test period, at local midnight, energyhub's forecasts (`energyhub/forecast/`)
 predict the next 24 hours from the history before midnight only; so do the seasonal-naive
 baselines (the same time one day earlier, and one week earlier). Printed: NMAE = Σ|error| / Σ
 actual over all forecast steps, and the ratio of energyhub's NMAE to the better naive one
@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from energyhub.optimize.forecast import (
+from energyhub.forecast.profile import (
     ForecastOptions,
     History,
     forecast_demand,

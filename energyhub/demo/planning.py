@@ -14,8 +14,8 @@ from datetime import datetime
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.forecast.profile import ForecastError
 from energyhub.optimize import PlanError, plan
-from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan

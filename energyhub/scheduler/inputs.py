@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
-from energyhub.optimize.forecast import (
+from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
     History,

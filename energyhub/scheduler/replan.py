@@ -17,8 +17,8 @@ from psycopg import AsyncConnection
 
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
+from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.optimize import PlanError, plan
-from energyhub.optimize.forecast import ForecastError, ForecastOptions
 from energyhub.optimize.scope import Level, resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
