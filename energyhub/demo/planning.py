@@ -114,17 +114,18 @@ async def _city_inputs(
     config: PlanningConfig,
 ) -> tuple[ScopeForecast, InitialSoc]:
     """Each park's forecast and starting SOC, joined into the city's."""
-    city = ScopeForecast(pd.DataFrame(index=steps))
+    city = ScopeForecast.empty(steps)
     soc = InitialSoc()
     outdoor: list[pd.Series] = []
     for park in site.city.parks:
         scope = resolve_scope(site, "park", park.id)
         part = await forecast_scope(
-            conn, backend, site, scope, steps, config.history, config.forecast
+            conn, backend, site, scope, steps, config.history, config.forecast, config.models
         )
         if "outdoor_c" in part.frame:
             outdoor.append(part.frame.pop("outdoor_c"))
         city.frame = city.frame.join(part.frame)
+        city.low, city.high = city.low.join(part.low), city.high.join(part.high)
         city.methods.update(part.methods)
         city.notes += part.notes
         city.unplanned |= part.unplanned

@@ -77,11 +77,15 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class SeriesForecast:
-    """Forecast values on the requested steps, how they were made, and what was filled."""
+    """Forecast values on the requested steps, how they were made, what was filled, its band."""
 
     values: pd.Series
     method: str
     notes: tuple[str, ...] = ()
+    low: pd.Series | None = None
+    """P10 on the same steps (None: no band measured); `values` is the P50."""
+    high: pd.Series | None = None
+    """P90 on the same steps."""
 
 
 def _step(index: pd.DatetimeIndex) -> pd.Timedelta:

@@ -16,15 +16,21 @@ import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
     History,
     SeriesForecast,
     clean_history,
-    forecast_demand,
     forecast_outdoor,
     forecast_pv,
+)
+from energyhub.forecast.select import (
+    ModelCache,
+    demand_candidates,
+    forecast_chosen,
+    pv_candidates,
 )
 from energyhub.optimize.scope import COOLING_SOURCES, HEAT_SOURCES, Node, Scope
 from energyhub.scheduler.demand import (
@@ -56,17 +62,30 @@ from energyhub.store.db import Backend
 
 @dataclass
 class ScopeForecast:
-    """The inputs table (UTC steps × columns), each column's method, and what was filled."""
+    """The inputs table (UTC steps × columns, the P50), its P10/P90 band where one was measured,
+    each column's method, and what was filled."""
 
     frame: pd.DataFrame
+    low: pd.DataFrame = field(default_factory=pd.DataFrame)
+    high: pd.DataFrame = field(default_factory=pd.DataFrame)
     methods: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unplanned: set[str] = field(default_factory=set)
     """Assets whose demand is not metered: the plan must not steer them."""
 
+    @staticmethod
+    def empty(steps: pd.DatetimeIndex) -> ScopeForecast:
+        """No columns yet, on these steps."""
+        return ScopeForecast(
+            pd.DataFrame(index=steps), pd.DataFrame(index=steps), pd.DataFrame(index=steps)
+        )
+
     def add(self, forecast: SeriesForecast) -> None:
         name = str(forecast.values.name)
         self.frame[name] = forecast.values.to_numpy()
+        if forecast.low is not None and forecast.high is not None:
+            self.low[name] = forecast.low.to_numpy()
+            self.high[name] = forecast.high.to_numpy()
         self.methods[name] = forecast.method
         self.notes += forecast.notes
 
@@ -81,6 +100,7 @@ class _Context:
     options: ForecastOptions
     district_kw: dict[str, float]
     """What the park's own assets can make for its buildings (park level only)."""
+    models: ModelCache | None = None
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -105,8 +125,48 @@ def _outdoor(ctx: _Context, park: Park, out: ScopeForecast) -> tuple[pd.Series, 
     return past, forecast.values
 
 
+def _pv(
+    ctx: _Context,
+    history: History | None,
+    asset: PV,
+    column: str,
+    outdoor: tuple[pd.Series, pd.Series] | None,
+) -> SeriesForecast:
+    """The PV model chosen by backtest on the meter; clear sky × a default ratio without one."""
+    try:
+        if history is None:
+            raise ForecastError(f"{column}: no PV meter")
+        values, notes = clean_history(history, column, ctx.now, ctx.options)
+    except ForecastError:
+        return forecast_pv(
+            history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
+            options=ctx.options,
+        )  # fmt: skip
+    site = PvSite(asset.peak_kw, ctx.options.latitude_deg, ctx.options.longitude_deg)
+    candidates = pv_candidates(history.meter, ctx.site.tz, site, _weather(outdoor), ctx.options)
+    chosen = forecast_chosen(
+        values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, candidates=candidates,
+        label=f"{column} ({history.meter})", upper_kw=site.upper_kw(ctx.steps), cache=ctx.models,
+    )  # fmt: skip
+    return SeriesForecast(
+        chosen.values, chosen.method, (*notes, *chosen.notes), chosen.low, chosen.high
+    )
+
+
+def _weather(outdoor: tuple[pd.Series, pd.Series] | None) -> pd.DataFrame | None:
+    """The outdoor temperature, measured before now and forecast after, as one frame."""
+    if outdoor is None:
+        return None
+    past, future = outdoor
+    return pd.DataFrame({"outdoor_c": past.combine_first(future)})
+
+
 def _renewable(
-    ctx: _Context, owner: Park | Building, asset: PV | Wind, unseparated: set[str]
+    ctx: _Context,
+    owner: Park | Building,
+    asset: PV | Wind,
+    unseparated: set[str],
+    outdoor: tuple[pd.Series, pd.Series] | None,
 ) -> SeriesForecast:
     column = f"{asset.id}:available_kw"
     zero = pd.Series(0.0, index=ctx.steps, name=column)
@@ -117,10 +177,7 @@ def _renewable(
     meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
     history = ctx.telemetry.history(meter) if meter is not None else None
     if isinstance(asset, PV):
-        return forecast_pv(
-            history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
-            options=ctx.options,
-        )  # fmt: skip
+        return _pv(ctx, history, asset, column, outdoor)
     if history is None:
         return SeriesForecast(zero, "0", (f"{asset.id}: no meter; no wind assumed",))
     recent = history.values[history.values.index >= ctx.now - ctx.options.recent].mean()
@@ -158,7 +215,7 @@ def _building(
     out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
-            out.add(_renewable(ctx, building, asset, unseparated))
+            out.add(_renewable(ctx, building, asset, unseparated, outdoor))
 
 
 def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooling"]) -> float:
@@ -187,7 +244,9 @@ def _capped(forecast: SeriesForecast, capacity_kw: float) -> SeriesForecast:
         "would go unserved"
     )
     values = forecast.values.clip(upper=capacity_kw)
-    return SeriesForecast(values, forecast.method, (*forecast.notes, note))
+    low = None if forecast.low is None else forecast.low.clip(upper=capacity_kw)
+    high = None if forecast.high is None else forecast.high.clip(upper=capacity_kw)
+    return SeriesForecast(values, forecast.method, (*forecast.notes, note), low, high)
 
 
 def _unmetered(
@@ -212,9 +271,11 @@ def _unmetered(
 def _demand(
     ctx: _Context, history: History, column: str, outdoor: tuple[pd.Series, pd.Series] | None
 ) -> SeriesForecast:
-    return forecast_demand(
-        history, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, outdoor=outdoor,
-        options=ctx.options, cleaned=True,
+    """The demand model chosen by backtest on this history (cleaned: NaN = left out)."""
+    candidates = demand_candidates(history.meter, ctx.site.tz, _weather(outdoor), ctx.options)
+    return forecast_chosen(
+        history.values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz,
+        candidates=candidates, label=f"{column} ({history.meter})", cache=ctx.models,
     )  # fmt: skip
 
 
@@ -233,6 +294,7 @@ async def forecast_scope(
     steps: pd.DatetimeIndex,
     history: timedelta,
     options: ForecastOptions,
+    models: ModelCache | None = None,
 ) -> ScopeForecast:
     """Forecast every input the scope's plan needs over `steps` from the history before them."""
     now = pd.Timestamp(steps[0])
@@ -244,8 +306,11 @@ async def forecast_scope(
     )
     shared = scope.park.assets if scope.level == "park" else []
     district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
-    ctx = _Context(site, telemetry, meters, steps, now, options, district)
-    out = ScopeForecast(pd.DataFrame(index=pd.DatetimeIndex(steps, name="ts")))
+    ctx = _Context(site, telemetry, meters, steps, now, options, district, models)
+    index = pd.DatetimeIndex(steps, name="ts")
+    out = ScopeForecast(
+        pd.DataFrame(index=index), pd.DataFrame(index=index), pd.DataFrame(index=index)
+    )
     outdoor = _outdoor(ctx, scope.park, out)
     needing = _needs_outdoor(scope)
     if outdoor is None and needing is not None:
@@ -260,5 +325,5 @@ async def forecast_scope(
         else:
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
-                    out.add(_renewable(ctx, scope.park, asset, set()))
+                    out.add(_renewable(ctx, scope.park, asset, set(), outdoor))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
 from energyhub.forecast.profile import ForecastError, ForecastOptions
+from energyhub.forecast.select import ModelCache
 from energyhub.optimize import PlanError, plan
 from energyhub.optimize.scope import Level, resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
@@ -78,6 +79,8 @@ class PlanningConfig:
     soc_max_age: timedelta
     time_limit_s: float
     forecast: ForecastOptions
+    models: ModelCache = field(default_factory=ModelCache, compare=False)
+    """Each meter's forecast model, chosen and fitted once a local day."""
 
     @property
     def steps(self) -> int:
@@ -116,7 +119,7 @@ async def replan(
     scope = resolve_scope(site, target.level, target.site_id)
     try:
         forecast = await forecast_scope(
-            conn, backend, site, scope, steps, config.history, config.forecast
+            conn, backend, site, scope, steps, config.history, config.forecast, config.models
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
         result = await asyncio.to_thread(
