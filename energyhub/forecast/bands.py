@@ -72,3 +72,35 @@ def coverage(actual: Array, low: Array, high: Array) -> float:
     if not ok.any():
         return float("nan")
     return float(np.mean((a[ok] >= low[ok]) & (a[ok] <= high[ok])))
+
+
+COVERAGE_WINDOW = pd.Timedelta(days=7)
+"""How far back a plan counts the metered values that fell inside earlier plans' bands."""
+
+
+def band_coverage(bands: pd.DataFrame, metered: dict[str, pd.Series]) -> dict[str, object]:
+    """Per column and overall: metered values inside [p10, p90] of the band issued for them.
+
+    `bands` is long (ts, name, p10, p90); `metered` the histories the forecasts learnt from.
+    """
+    columns: dict[str, dict[str, float | int]] = {}
+    inside_all = count_all = 0
+    for name, rows in bands.groupby("name", sort=True):
+        series = metered.get(str(name))
+        if series is None:
+            continue
+        actual = series.reindex(pd.DatetimeIndex(rows["ts"])).to_numpy(dtype=float)
+        ok = np.isfinite(actual)
+        count = int(ok.sum())
+        if count == 0:
+            continue
+        p10 = rows["p10"].to_numpy(dtype=float)[ok]
+        p90 = rows["p90"].to_numpy(dtype=float)[ok]
+        inside = int(np.sum((actual[ok] >= p10 - 1e-9) & (actual[ok] <= p90 + 1e-9)))
+        columns[str(name)] = {"inside": inside, "count": count, "share": inside / count}
+        inside_all += inside
+        count_all += count
+    total: dict[str, float | int] = {"inside": inside_all, "count": count_all}
+    if count_all:
+        total["share"] = inside_all / count_all
+    return {"window_days": COVERAGE_WINDOW.days, "total": total, "columns": columns}

@@ -72,6 +72,8 @@ class ScopeForecast:
     notes: list[str] = field(default_factory=list)
     unplanned: set[str] = field(default_factory=set)
     """Assets whose demand is not metered: the plan must not steer them."""
+    metered: dict[str, pd.Series] = field(default_factory=dict)
+    """The history each banded column was forecast from (to check earlier bands against)."""
 
     @staticmethod
     def empty(steps: pd.DatetimeIndex) -> ScopeForecast:
@@ -131,6 +133,7 @@ def _pv(
     asset: PV,
     column: str,
     outdoor: tuple[pd.Series, pd.Series] | None,
+    out: ScopeForecast,
 ) -> SeriesForecast:
     """The PV model chosen by backtest on the meter; clear sky × a default ratio without one."""
     try:
@@ -142,6 +145,7 @@ def _pv(
             history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
             options=ctx.options,
         )  # fmt: skip
+    out.metered[column] = values.clip(lower=0.0)
     site = PvSite(asset.peak_kw, ctx.options.latitude_deg, ctx.options.longitude_deg)
     candidates = pv_candidates(history.meter, ctx.site.tz, site, _weather(outdoor), ctx.options)
     chosen = forecast_chosen(
@@ -167,6 +171,7 @@ def _renewable(
     asset: PV | Wind,
     unseparated: set[str],
     outdoor: tuple[pd.Series, pd.Series] | None,
+    out: ScopeForecast,
 ) -> SeriesForecast:
     column = f"{asset.id}:available_kw"
     zero = pd.Series(0.0, index=ctx.steps, name=column)
@@ -177,7 +182,7 @@ def _renewable(
     meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
     history = ctx.telemetry.history(meter) if meter is not None else None
     if isinstance(asset, PV):
-        return _pv(ctx, history, asset, column, outdoor)
+        return _pv(ctx, history, asset, column, outdoor, out)
     if history is None:
         return SeriesForecast(zero, "0", (f"{asset.id}: no meter; no wind assumed",))
     recent = history.values[history.values.index >= ctx.now - ctx.options.recent].mean()
@@ -204,6 +209,7 @@ def _building(
                 _unmetered(ctx, building, carrier, out)
             continue
         thermal[carrier] = found.history.values
+        out.metered[column] = found.history.values
         out.notes += found.notes
         capacity = thermal_capacity_kw(building.assets, carrier) + ctx.district_kw[carrier]
         out.add(_capped(_demand(ctx, found.history, column, outdoor), capacity))
@@ -212,10 +218,11 @@ def _building(
         building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c, out.unplanned
     )
     out.notes += electricity.notes
+    out.metered[f"{building.id}:electricity_kw"] = electricity.history.values
     out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
-            out.add(_renewable(ctx, building, asset, unseparated, outdoor))
+            out.add(_renewable(ctx, building, asset, unseparated, outdoor, out))
 
 
 def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooling"]) -> float:
@@ -325,5 +332,5 @@ async def forecast_scope(
         else:
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
-                    out.add(_renewable(ctx, scope.park, asset, set(), outdoor))
+                    out.add(_renewable(ctx, scope.park, asset, set(), outdoor, out))
     return out

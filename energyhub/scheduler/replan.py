@@ -23,6 +23,7 @@ from energyhub.optimize import PlanError, plan
 from energyhub.optimize.scope import Level, resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
+from energyhub.scheduler.bands import keep_band
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import SiteFile
@@ -161,5 +162,6 @@ async def replan(
             initial_soc=soc.sources,
             unplanned=sorted(forecast.unplanned),
         )
+        await keep_band(conn, record.id, target.site_id, forecast, start)
         await supersede_outdated(conn, record, CREATED_BY)
     return record

@@ -24,6 +24,7 @@ from energyhub.store.migrations import (
     v008_private_api_keys,
     v009_access_notify,
     v010_site_load_notify,
+    v013_forecast_bands_weather,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -38,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v008_private_api_keys.MIGRATION,
     v009_access_notify.MIGRATION,
     v010_site_load_notify.MIGRATION,
+    v013_forecast_bands_weather.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
