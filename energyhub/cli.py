@@ -24,6 +24,7 @@ from energyhub.cli_support import (
     settings_or_exit,
 )
 from energyhub.demo import DemoOptions, run_demo
+from energyhub.forecast.cli import forecast_app
 from energyhub.grafana.cli import grafana_app
 from energyhub.ingest.supervisor import run_worker, run_workers
 from energyhub.mqtt import parse_mqtt_url
@@ -219,3 +220,4 @@ app.add_typer(carbon_app, name="carbon")
 app.add_typer(grafana_app, name="grafana")
 app.command("scheduler")(scheduler_command)
 app.command("alerts")(alerts_command)
+app.add_typer(forecast_app, name="forecast")

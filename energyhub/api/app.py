@@ -20,7 +20,7 @@ from energyhub.api.cache import ResponseCache
 from energyhub.api.deps import ApiState
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
-from energyhub.api.routes import alerts, carbon, health, load, meters, plans, sites
+from energyhub.api.routes import alerts, carbon, forecast, health, load, meters, plans, sites
 from energyhub.api.size_limit import SizeLimitMiddleware
 from energyhub.config import Settings, load_settings
 from energyhub.errors import ConfigError
@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or load_settings()
     app.state.metrics = ApiMetrics()
     errors.install(app)
-    for module in (sites, load, meters, plans, health, alerts, carbon, ui):
+    for module in (sites, load, forecast, meters, plans, health, alerts, carbon, ui):
         app.include_router(module.router)
     app.add_middleware(
         SizeLimitMiddleware,
