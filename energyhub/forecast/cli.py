@@ -131,3 +131,79 @@ async def _backtest(url: str, settings: Any, site: Any, request: BacktestRequest
         backend = await installed_backend(conn)
         options = PlanningConfig.of(settings).forecast
         return await backtest_site(conn, backend, site, request, options)
+
+
+@forecast_app.command("weather-import")
+@handles_errors
+def weather_import(
+    file: Annotated[Path, typer.Argument(help="CSV: park_id,ts[,issued_at],outdoor_c,...")],
+    source: Annotated[str, typer.Option("--source", help="Who made the forecast.")] = "csv",
+    site_file: Annotated[
+        Path | None, typer.Option("--site-file", help="Default: the settings' site_file.")
+    ] = None,
+) -> None:
+    """Store a weather forecast CSV (outdoor temperature, irradiance, cloud cover per park and
+    step); good rows are stored even when others are refused (each named, exit status 2)."""
+    from energyhub.forecast.weather import parse_csv
+
+    settings = settings_or_exit()
+    url = require_db_url(settings)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"{file}: cannot read it ({exc})") from None
+    loaded = load_site(site_file or settings.site_file)
+    parks = {park.id for park in loaded.city.parks}
+    parsed = parse_csv(text, parks=parks, issued_at=datetime.now(UTC), source=source)
+    stored = run_async(_store_weather(url, settings, parsed)) if parsed.issues else 0
+    console.print(f"{stored} weather forecast step(s) stored from {escape(str(file))}")
+    if parsed.errors:
+        shown = parsed.errors[:20]
+        more = len(parsed.errors) - len(shown)
+        lines = "\n".join(shown) + (f"\n... and {more} more" if more else "")
+        raise fail(f"{len(parsed.errors)} row problem(s), those rows not stored:\n{lines}")
+
+
+async def _store_weather(url: str, settings: Any, parsed: Any) -> int:
+    from energyhub.forecast.listen import store_parsed
+    from energyhub.store.db import connect
+    from energyhub.store.migrations import require_schema
+
+    async with connect(url, settings.db_connect_timeout_s) as conn:
+        await require_schema(conn)
+        stored: int = await store_parsed(conn, parsed)
+        return stored
+
+
+@forecast_app.command("weather-listen")
+@handles_errors
+def weather_listen(
+    site_file: Annotated[
+        Path | None, typer.Option("--site-file", help="Default: the settings' site_file.")
+    ] = None,
+) -> None:
+    """Store weather forecasts published on <prefix>/weather/<park>/forecast until stopped."""
+    settings = settings_or_exit()
+    url = require_db_url(settings)
+    if not settings.mqtt_url:
+        raise fail("ENERGYHUB_MQTT_URL is not set: give the broker URL, e.g. mqtt://127.0.0.1:1883")
+    loaded = load_site(site_file or settings.site_file)
+    run_async(_listen(url, settings, {park.id for park in loaded.city.parks}))
+
+
+async def _listen(url: str, settings: Any, parks: set[str]) -> None:
+    import asyncio
+
+    from energyhub.cli_support import configure_logging
+    from energyhub.forecast.listen import listen
+    from energyhub.ingest.supervisor import stop_on_signals
+    from energyhub.store.db import connect
+    from energyhub.store.migrations import require_schema
+
+    configure_logging(settings)
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    async with connect(url, settings.db_connect_timeout_s) as conn:
+        await require_schema(conn)
+        client_id = f"{settings.mqtt_client_id_prefix}-weather"
+        await listen(conn, settings.mqtt_url, settings.mqtt_topic_prefix, parks, stop, client_id)

@@ -10,7 +10,7 @@ hold days out gets the profile model, and the forecast says so.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.bands import NO_BAND, ErrorQuantiles, error_quantiles
-from energyhub.forecast.gbm import DAY, PvSite, fit_boosted
+from energyhub.forecast.gbm import DAY, BoostedModel, PvSite, fit_boosted
 from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
@@ -237,15 +237,19 @@ def _fitted(
     candidates: list[Candidate],
     label: str,
     cache: ModelCache | None,
+    weather: pd.DataFrame | None,
 ) -> _Fitted:
     step = pd.Timedelta(values.index[1] - values.index[0])
     key = (label, str(pd.Timestamp(now).tz_convert(tz).date()), f"{step}")
     found = cache.get(key) if cache is not None else None
-    if found is not None:
-        return found
-    choice = choose(values, now, tz, candidates, label)
     known = values[pd.DatetimeIndex(values.index) < now]
     by_name = {c.name: c for c in candidates}
+    if found is not None:
+        model = getattr(found.predictor, "__self__", None)
+        if isinstance(model, BoostedModel):  # fitted earlier today: today's weather forecast
+            return _Fitted(found.choice, replace(model, weather=weather).predict)
+        return _Fitted(found.choice, by_name[found.choice.name].fit(known))  # cheap to refit
+    choice = choose(values, now, tz, candidates, label)
     fitted = _Fitted(choice, by_name[choice.name].fit(known))
     if cache is not None:
         cache.put(key, fitted)
@@ -263,12 +267,14 @@ def forecast_chosen(
     label: str,
     upper_kw: float | Array | None = None,
     cache: ModelCache | None = None,
+    weather: pd.DataFrame | None = None,
 ) -> SeriesForecast:
     """Choose by backtest, refit the winner on all of `values` before `now`, forecast with band.
 
     `upper_kw`: the most each step can be (PV: its peak by day, 0 at night); the least is 0.
+    `weather`: the frame the candidates were made with (a cached model forecasts with it).
     """
-    fitted = _fitted(values, now, tz, candidates, label, cache)
+    fitted = _fitted(values, now, tz, candidates, label, cache, weather)
     choice = fitted.choice
     known = values[pd.DatetimeIndex(values.index) < now]
     by_name = {c.name: c for c in candidates}

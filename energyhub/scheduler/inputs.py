@@ -32,6 +32,7 @@ from energyhub.forecast.select import (
     forecast_chosen,
     pv_candidates,
 )
+from energyhub.forecast.store import read_weather
 from energyhub.optimize.scope import COOLING_SOURCES, HEAT_SOURCES, Node, Scope
 from energyhub.scheduler.demand import (
     electricity_history,
@@ -103,6 +104,8 @@ class _Context:
     district_kw: dict[str, float]
     """What the park's own assets can make for its buildings (park level only)."""
     models: ModelCache | None = None
+    weather: pd.DataFrame | None = None
+    """Stored weather forecasts of the park over history and steps (newest issue before now)."""
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -123,6 +126,11 @@ def _outdoor(ctx: _Context, park: Park, out: ScopeForecast) -> tuple[pd.Series, 
         out.notes.append(f"{exc}; forecasts go without degree terms")
         return None
     past, _ = clean_history(ctx.telemetry.history(meter), "outdoor_c", ctx.now, ctx.options)
+    given = None if ctx.weather is None else ctx.weather["outdoor_c"].reindex(ctx.steps)
+    if given is not None and given.notna().any():
+        filled = given.combine_first(forecast.values).rename("outdoor_c")
+        method = f"weather forecast ({int(given.notna().sum())} of {len(given)} steps; "
+        forecast = SeriesForecast(filled, method + f"the rest: {forecast.method})", forecast.notes)
     out.add(forecast)
     return past, forecast.values
 
@@ -147,22 +155,30 @@ def _pv(
         )  # fmt: skip
     out.metered[column] = values.clip(lower=0.0)
     site = PvSite(asset.peak_kw, ctx.options.latitude_deg, ctx.options.longitude_deg)
-    candidates = pv_candidates(history.meter, ctx.site.tz, site, _weather(outdoor), ctx.options)
+    weather = _weather(ctx, outdoor)
+    candidates = pv_candidates(history.meter, ctx.site.tz, site, weather, ctx.options)
     chosen = forecast_chosen(
         values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, candidates=candidates,
         label=f"{column} ({history.meter})", upper_kw=site.upper_kw(ctx.steps), cache=ctx.models,
+        weather=weather,
     )  # fmt: skip
     return SeriesForecast(
         chosen.values, chosen.method, (*notes, *chosen.notes), chosen.low, chosen.high
     )
 
 
-def _weather(outdoor: tuple[pd.Series, pd.Series] | None) -> pd.DataFrame | None:
-    """The outdoor temperature, measured before now and forecast after, as one frame."""
-    if outdoor is None:
-        return None
-    past, future = outdoor
-    return pd.DataFrame({"outdoor_c": past.combine_first(future)})
+def _weather(ctx: _Context, outdoor: tuple[pd.Series, pd.Series] | None) -> pd.DataFrame | None:
+    """The models' weather: outdoor temperature measured before now and forecast after, and
+    the stored weather forecast's irradiance and cloud cover where there is one."""
+    frame = pd.DataFrame(index=ctx.telemetry.index.union(ctx.steps))
+    if outdoor is not None:
+        past, future = outdoor
+        frame["outdoor_c"] = past.combine_first(future)
+    if ctx.weather is not None:
+        for column in ("ghi_w_m2", "cloud_cover_pct"):
+            if ctx.weather[column].notna().any():
+                frame[column] = ctx.weather[column]
+    return frame if len(frame.columns) else None
 
 
 def _renewable(
@@ -279,10 +295,12 @@ def _demand(
     ctx: _Context, history: History, column: str, outdoor: tuple[pd.Series, pd.Series] | None
 ) -> SeriesForecast:
     """The demand model chosen by backtest on this history (cleaned: NaN = left out)."""
-    candidates = demand_candidates(history.meter, ctx.site.tz, _weather(outdoor), ctx.options)
+    weather = _weather(ctx, outdoor)
+    candidates = demand_candidates(history.meter, ctx.site.tz, weather, ctx.options)
     return forecast_chosen(
         history.values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz,
         candidates=candidates, label=f"{column} ({history.meter})", cache=ctx.models,
+        weather=weather,
     )  # fmt: skip
 
 
@@ -313,7 +331,12 @@ async def forecast_scope(
     )
     shared = scope.park.assets if scope.level == "park" else []
     district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
-    ctx = _Context(site, telemetry, meters, steps, now, options, district, models)
+    end = (steps[-1] + step).to_pydatetime()
+    stored = await read_weather(conn, scope.park.id, start, end, now.to_pydatetime())
+    weather = None
+    if not stored.empty:
+        weather = stored.reindex(telemetry.index.union(steps))
+    ctx = _Context(site, telemetry, meters, steps, now, options, district, models, weather)
     index = pd.DatetimeIndex(steps, name="ts")
     out = ScopeForecast(
         pd.DataFrame(index=index), pd.DataFrame(index=index), pd.DataFrame(index=index)

@@ -129,10 +129,10 @@ def test_pv_is_zero_at_night_and_never_above_peak() -> None:
     now = ORIGIN + pd.Timedelta(days=21)
     steps = pd.date_range(now, periods=96, freq=STEP)
     cache = ModelCache()
+    candidates = pv_candidates("b/pv", TZ, site, None, OPTIONS)
     forecast = forecast_chosen(
-        series, steps, column="pv:available_kw", now=now, tz=TZ,
-        candidates=pv_candidates("b/pv", TZ, site, None, OPTIONS), label="b/pv",
-        upper_kw=site.upper_kw(steps), cache=cache,
+        series, steps, column="pv:available_kw", now=now, tz=TZ, candidates=candidates,
+        label="b/pv", upper_kw=site.upper_kw(steps), cache=cache,
     )  # fmt: skip
     assert forecast.high is not None and forecast.low is not None
     night = clear_sky_ghi_w_m2(steps, 31.23, 121.47) == 0
@@ -141,6 +141,6 @@ def test_pv_is_zero_at_night_and_never_above_peak() -> None:
     assert forecast.values.max() > 100.0
     again = forecast_chosen(
         series, steps, column="pv:available_kw", now=now + pd.Timedelta(hours=1), tz=TZ,
-        candidates=[], label="b/pv", upper_kw=site.upper_kw(steps), cache=cache,
-    )  # fmt: skip  # no candidates: only the cached model can answer
-    assert again.method == forecast.method
+        candidates=candidates, label="b/pv", upper_kw=site.upper_kw(steps), cache=cache,
+    )  # fmt: skip
+    assert again.method == forecast.method  # the day's choice, not made again
