@@ -115,6 +115,10 @@ def backtest_series(
         steps = pd.date_range(origin, origin + DAY, freq=step, inclusive="left")
         by_model: dict[str, Array] = {}
         for candidate in candidates:
+            if candidate.parts:  # a blend: from its parts' forecasts, not fitted again
+                blended = [by_model[p] for p in candidate.parts if p in by_model]
+                by_model[candidate.name] = np.mean(blended, axis=0)
+                continue
             try:
                 by_model[candidate.name] = np.clip(candidate.fit(known)(known, steps), 0.0, upper)
             except ForecastError as exc:

@@ -45,6 +45,28 @@ class Candidate:
     name: str
     min_train_days: float
     fit: Callable[[pd.Series], Predictor]
+    parts: tuple[str, ...] = ()
+    """A blend: the mean of these candidates' forecasts (scored from theirs, not refitted)."""
+
+
+def blend(first: Candidate, second: Candidate) -> Candidate:
+    """The mean of two candidates: their errors partly cancel (measured: below either alone on
+    CityLearn's and the simulator's loads, see bench/forecast.py)."""
+
+    def fit(train: pd.Series) -> Predictor:
+        a, b = first.fit(train), second.fit(train)
+
+        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+            return np.asarray((a(known, steps) + b(known, steps)) / 2.0, dtype=np.float64)
+
+        return predict
+
+    return Candidate(
+        f"{first.name}+{second.name}",
+        max(first.min_train_days, second.min_train_days),
+        fit,
+        (first.name, second.name),
+    )
 
 
 def yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
@@ -80,11 +102,12 @@ def demand_candidates(
     def boosted(train: pd.Series) -> Predictor:
         return fit_boosted(train, tz, weather=weather).predict
 
-    return [
+    models = [
         Candidate("profile", 1.0, profile),
         Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
         Candidate("yesterday", 1.0, lambda _train: yesterday),
     ]
+    return [*models, blend(models[0], models[1])]
 
 
 def pv_candidates(
@@ -108,11 +131,12 @@ def pv_candidates(
     def clipped_yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
         return np.clip(yesterday(known, steps), 0.0, site.peak_kw)
 
-    return [
+    models = [
         Candidate("profile", 1.0, profile),
         Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
         Candidate("yesterday", 1.0, lambda _train: clipped_yesterday),
     ]
+    return [*models, blend(models[0], models[1])]
 
 
 @dataclass
@@ -174,16 +198,23 @@ def choose(
                 f"{candidate.name} model needs {candidate.min_train_days:g} d: not compared"
             )
             continue
-        try:
-            predictor = candidate.fit(train)
-            parts = [
-                predictor(values[index < o], pd.date_range(o, o + DAY, freq=step, inclusive="left"))
-                for o in origins
-            ]
-        except ForecastError as exc:
-            choice.notes.append(f"{label}: {candidate.name} model not compared: {exc}")
-            continue
-        forecast = np.concatenate(parts)
+        if candidate.parts:
+            if not all(p in predictions for p in candidate.parts):
+                continue
+            forecast = np.mean([predictions[p] for p in candidate.parts], axis=0)
+        else:
+            try:
+                predictor = candidate.fit(train)
+                parts = [
+                    predictor(
+                        values[index < o], pd.date_range(o, o + DAY, freq=step, inclusive="left")
+                    )
+                    for o in origins
+                ]
+            except ForecastError as exc:
+                choice.notes.append(f"{label}: {candidate.name} model not compared: {exc}")
+                continue
+            forecast = np.concatenate(parts)
         ok = np.isfinite(actual) & np.isfinite(forecast)
         if ok.sum() == 0:
             continue

@@ -86,7 +86,9 @@ def test_the_boosted_model_needs_a_week_before_the_held_out_days() -> None:
     assert set(choice.mae) == {"profile", "yesterday"}
     assert choice.notes == [
         "b/main: 5.0 d of history before the 5 held-out day(s), boosted model needs 7 d: "
-        "not compared"
+        "not compared",
+        "b/main: 5.0 d of history before the 5 held-out day(s), profile+boosted model needs "
+        "7 d: not compared",
     ]
 
 
