@@ -149,10 +149,10 @@ class Pooled:
         cells = " ".join(f"{self.nmae(m):>9.3f}" for m in MODELS)
         ratio = self.nmae(CHOSEN) / naive
         coverage = self.inside / self.steps if self.steps else np.nan
-        chosen = ",".join(f"{k[0]}{v}" for k, v in sorted(self.chosen.items()))
+        chosen = " ".join(f"{k} {v}" for k, v in sorted(self.chosen.items()))
         return (
             f"{label:<44} {self.forecasts:>5} {cells} {ratio:>6.2f} {coverage:>6.0%}  "
-            f"[{chosen}] ({seconds:.0f} s)"
+            f"({seconds:.0f} s; chosen: {chosen})"
         )
 
 
