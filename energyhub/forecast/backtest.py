@@ -119,6 +119,10 @@ def backtest_series(
                 blended = [by_model[p] for p in candidate.parts if p in by_model]
                 by_model[candidate.name] = np.mean(blended, axis=0)
                 continue
+            trained_days = float(known.notna().sum() * step / DAY)
+            if trained_days < candidate.min_train_days:
+                by_model[candidate.name] = np.full(len(steps), np.nan)
+                continue
             try:
                 by_model[candidate.name] = np.clip(candidate.fit(known)(known, steps), 0.0, upper)
             except ForecastError as exc:

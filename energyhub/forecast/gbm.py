@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.calendar import HOLIDAY, MAKEUP_WORKDAY, WORKDAY, day_kinds
+from energyhub.forecast.profile import ForecastError
 from energyhub.forecast.solar import clear_sky_ghi_w_m2
 
 Array = NDArray[np.float64]
@@ -202,6 +203,11 @@ def fit_boosted(
     ok = np.isfinite(y)
     if pv is not None:
         ok &= features[:, 0] > 0  # night steps are zero by rule, not by learning
+    if ok.sum() < MIN_SAMPLES_LEAF * 2:
+        raise ForecastError(
+            f"{int(ok.sum())} usable step(s) of history, the boosted model needs "
+            f"{MIN_SAMPLES_LEAF * 2}"
+        )
     columns = ~np.all(np.isnan(features[ok]), axis=0)  # no weather, no weather feature
     model = _regressor()
     with _one_thread():
