@@ -387,19 +387,40 @@ def forecast_demand(
     else:
         values, notes = clean_history(history, column, now, options)
     past_c = outdoor[0] if outdoor is not None else None
-    model = fit_profile(values, tz, past_c, choose_day_types(values, tz, past_c))
-    index = pd.DatetimeIndex(values.index)
-    past_temps = None if past_c is None else past_c.reindex(index).to_numpy(dtype=float)
-    fitted = model.predict(index, past_temps)
-    bias, used = _recent_bias(values, fitted, now, options)
+    model = fit_demand_profile(values, tz, past_c)
     future_c = None if outdoor is None else outdoor[1].reindex(steps).to_numpy(dtype=float)
-    predicted = model.predict(steps, future_c) + bias * _lead_weight(steps, now, options)
+    predicted, bias, used = profile_demand(model, values, steps, now, past_c, future_c, options)
     days = values.notna().sum() * model.step / pd.Timedelta(days=1)
     method = _describe(model, days)
     if used:
         method += f", recent level {bias:+.3g} kW over {_hours(options.recent)}"
-    clipped = np.maximum(predicted, 0.0)
-    return SeriesForecast(pd.Series(clipped, index=steps, name=column), method, tuple(notes))
+    return SeriesForecast(pd.Series(predicted, index=steps, name=column), method, tuple(notes))
+
+
+def fit_demand_profile(values: pd.Series, tz: ZoneInfo, past_c: pd.Series | None) -> ProfileModel:
+    """The demand profile of a cleaned history: day types chosen on its last week, then fitted."""
+    return fit_profile(values, tz, past_c, choose_day_types(values, tz, past_c))
+
+
+def profile_demand(
+    model: ProfileModel,
+    known: pd.Series,
+    steps: pd.DatetimeIndex,
+    now: pd.Timestamp,
+    past_c: pd.Series | None,
+    future_c: Array | None,
+    options: ForecastOptions,
+) -> tuple[Array, float, int]:
+    """A fitted profile on `steps` plus the recent level of `known` before `now` (never < 0);
+    and that level and how many readings it came from."""
+    index = pd.DatetimeIndex(known.index)
+    recent = known[(index >= now - options.recent) & (index < now)]
+    recent_index = pd.DatetimeIndex(recent.index)
+    temps = None if past_c is None else past_c.reindex(recent_index).to_numpy(dtype=float)
+    fitted = model.predict(recent_index, temps) if len(recent) else np.zeros(0)
+    bias, used = _recent_bias(recent, fitted, now, options)
+    predicted = model.predict(steps, future_c) + bias * _lead_weight(steps, now, options)
+    return np.maximum(predicted, 0.0), bias, used
 
 
 def forecast_outdoor(

@@ -24,8 +24,10 @@ from energyhub.forecast.profile import (
     ForecastOptions,
     History,
     SeriesForecast,
-    forecast_demand,
+    check_coverage,
+    fit_demand_profile,
     forecast_pv,
+    profile_demand,
 )
 
 Array = NDArray[np.float64]
@@ -89,13 +91,17 @@ def demand_candidates(
 ) -> list[Candidate]:
     """Profile, boosted and yesterday for a demand series (cleaned: NaN = left out)."""
 
-    def profile(_train: pd.Series) -> Predictor:
+    def profile(train: pd.Series) -> Predictor:
+        check_coverage(History(train, meter), meter, options)
+        split = _weather_split(weather, train, pd.DatetimeIndex([]))
+        model = fit_demand_profile(train, tz, None if split is None else split[0])
+
         def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
-            result = forecast_demand(
-                History(known, meter), steps, column=meter, now=pd.Timestamp(steps[0]), tz=tz,
-                outdoor=_weather_split(weather, known, steps), options=options, cleaned=True,
-            )  # fmt: skip
-            return np.asarray(result.values.to_numpy(dtype=float), dtype=np.float64)
+            outdoor = _weather_split(weather, known, steps)
+            past_c, future_c = (None, None) if outdoor is None else outdoor
+            future = None if future_c is None else future_c.to_numpy(dtype=float)
+            now = pd.Timestamp(steps[0])
+            return profile_demand(model, known, steps, now, past_c, future, options)[0]
 
         return predict
 
