@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.forecast.calendar import unknown_years
 from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import (
     ForecastError,
@@ -341,6 +342,11 @@ async def forecast_scope(
     out = ScopeForecast(
         pd.DataFrame(index=index), pd.DataFrame(index=index), pd.DataFrame(index=index)
     )
+    for year in unknown_years(steps, site.tz):
+        out.notes.append(
+            f"calendar: chinese-calendar has no holiday schedule for {year}; working days are "
+            "taken as Monday–Friday (update the package)"
+        )
     outdoor = _outdoor(ctx, scope.park, out)
     needing = _needs_outdoor(scope)
     if outdoor is None and needing is not None:

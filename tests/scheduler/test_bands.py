@@ -82,3 +82,26 @@ async def test_a_plan_keeps_its_band_and_the_next_counts_metered_values_inside(
     }
     assert coverage["total"]["count"] == 8
     assert coverage["window_days"] == 7
+
+
+async def test_a_year_without_china_s_holiday_schedule_is_named_in_the_notes(
+    pg_url: str, prefix: str
+) -> None:
+    start = datetime.fromisoformat("2027-03-02T00:00:00+08:00")
+    site = make_site()
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(start - timedelta(days=3), start, soc_pct=30.0))
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2)
+    async with scheduler_for(settings, site, ManualClock(start)) as scheduler:
+        async with connect(pg_url) as conn:
+            await scheduler.resume(conn)
+            planned = (await scheduler.tick(conn)).replanned[0]
+            cur = await conn.execute(
+                "SELECT notes FROM plan_forecasts WHERE plan_id = %s", (planned.id,)
+            )
+            row = await cur.fetchone()
+    assert row is not None
+    assert (
+        "calendar: chinese-calendar has no holiday schedule for 2027; working days are taken as "
+        "Monday–Friday (update the package)"
+    ) in row[0]
