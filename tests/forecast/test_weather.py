@@ -163,3 +163,24 @@ async def test_the_scheduler_plans_with_the_stored_weather_forecast(
     planned_c = np.array([value for _, value in outdoor])
     given = frame["outdoor_c"].reindex(pd.DatetimeIndex([ts for ts, _ in outdoor])).to_numpy()
     np.testing.assert_allclose(planned_c, given)
+
+
+async def test_the_demo_feeds_the_simulator_s_weather_as_the_forecast(pg_url: str) -> None:
+    from energyhub.demo.weather import feed_weather_forecast
+    from simulators.plant import make_weather
+
+    await prepare_db(pg_url, make_site())
+    async with connect(pg_url) as conn:
+        stored = await feed_weather_forecast(conn, make_site(), START, 60.0, 120, seed=7)
+        frame = await read_weather(
+            conn, "sp", START, START + timedelta(hours=2), START + timedelta(seconds=1)
+        )
+    simulated = make_weather(TimeGrid(START, 60.0, 120), 7)
+    assert stored == 8 and len(frame) == 8  # two hours at 15 min, one park
+    np.testing.assert_allclose(
+        frame["outdoor_c"].to_numpy(), simulated.outdoor_c.reshape(8, 15).mean(axis=1)
+    )
+    np.testing.assert_allclose(
+        frame["ghi_w_m2"].to_numpy(), simulated.ghi_w_m2.reshape(8, 15).mean(axis=1), atol=1e-9
+    )
+    assert frame["cloud_cover_pct"].isna().all()
