@@ -52,9 +52,7 @@ from energyhub.store.sync import sync_site
 from simulators.mqtt import MqttClient, MqttUrl
 
 REPO = Path(__file__).resolve().parent.parent
-ADMIN_URL = os.environ.get(
-    "ENERGYHUB_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+ADMIN_URL = os.environ.get("ENERGYHUB_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BUILDINGS, METERS = 10, 100
 SINGLE_METERS = 20
 
@@ -66,10 +64,7 @@ def bench_site() -> dict[str, object]:
             "id": f"b{b:02d}",
             "class": "office-A",
             "floor_area_m2": 10000,
-            "meters": [
-                {"id": f"m{m:03d}", "carrier": "electricity", "quantity": "power_kw"}
-                for m in range(METERS)
-            ],
+            "meters": [{"id": f"m{m:03d}", "carrier": "electricity", "quantity": "power_kw"} for m in range(METERS)],
         }
         for b in range(BUILDINGS)
     ]
@@ -81,21 +76,16 @@ class Broker:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="energyhub-bench-mqtt-"))
         self.port = free_port()
-        config = (
-            "\n".join(
-                line
-                for line in (REPO / "deploy" / "mosquitto.conf").read_text().splitlines()
-                if not line.startswith(("password_file", "acl_file", "allow_anonymous"))
-            )
-            + "\nallow_anonymous true\n"
-        )
+        config = "\n".join(
+            line
+            for line in (REPO / "deploy" / "mosquitto.conf").read_text().splitlines()
+            if not line.startswith(("password_file", "acl_file", "allow_anonymous"))
+        ) + "\nallow_anonymous true\n"
         config = config.replace("listener 1883", f"listener {self.port} 127.0.0.1")
         config = config.replace("/mosquitto/data/", f"{self.root}/")
         config += "\nuser root\nsys_interval 1\n" if os.geteuid() == 0 else "\nsys_interval 1\n"
         (self.root / "mosquitto.conf").write_text(config)
-        self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.root / "mosquitto.conf")], stdout=subprocess.DEVNULL
-        )
+        self.process = subprocess.Popen(["mosquitto", "-c", str(self.root / "mosquitto.conf")], stdout=subprocess.DEVNULL)
         for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -105,20 +95,8 @@ class Broker:
 
     def dropped(self) -> int:
         out = subprocess.run(
-            [
-                "mosquitto_sub",
-                "-p",
-                str(self.port),
-                "-t",
-                "$SYS/broker/publish/messages/dropped",
-                "-C",
-                "1",
-                "-W",
-                "5",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+            ["mosquitto_sub", "-p", str(self.port), "-t", "$SYS/broker/publish/messages/dropped", "-C", "1", "-W", "5"],
+            capture_output=True, text=True, check=False,
         )
         return int(out.stdout.strip() or 0)
 
@@ -138,9 +116,7 @@ def single_messages(prefix: str, count: int, days_back: int = 5) -> dict[str, li
         m = i % SINGLE_METERS
         ts = base + timedelta(seconds=i // SINGLE_METERS)
         topic = f"{prefix}/bench/b{m % BUILDINGS:02d}/m{m // BUILDINGS:03d}"
-        by_topic.setdefault(topic, []).append(
-            orjson.dumps({"ts": ts.isoformat(), "value": float(i % 997)})
-        )
+        by_topic.setdefault(topic, []).append(orjson.dumps({"ts": ts.isoformat(), "value": float(i % 997)}))
     return by_topic
 
 
@@ -151,9 +127,7 @@ def frame_messages(prefix: str, frames: int) -> dict[str, list[bytes]]:
         b = f % BUILDINGS
         ts = base + timedelta(seconds=f // BUILDINGS)
         values = {f"m{m:03d}": float((f + m) % 991) for m in range(METERS)}
-        by_topic.setdefault(f"{prefix}/bench/b{b:02d}", []).append(
-            orjson.dumps({"ts": ts.isoformat(), "values": values})
-        )
+        by_topic.setdefault(f"{prefix}/bench/b{b:02d}", []).append(orjson.dumps({"ts": ts.isoformat(), "values": values}))
     return by_topic
 
 
@@ -164,14 +138,10 @@ def publish_all(port: int, by_topic: dict[str, list[bytes]]) -> float:
     its in-flight window is full (seen here), so it cannot feed a count-exact benchmark.
     """
     items = [(topic, payload) for topic, payloads in by_topic.items() for payload in payloads]
-    items.sort(
-        key=lambda item: item[1]
-    )  # interleave topics as meters would (ts leads each payload)
+    items.sort(key=lambda item: item[1])  # interleave topics as meters would (ts leads each payload)
 
     async def run() -> None:
-        async with MqttClient(
-            MqttUrl("127.0.0.1", port), f"bench-{uuid.uuid4().hex[:8]}"
-        ) as client:
+        async with MqttClient(MqttUrl("127.0.0.1", port), f"bench-{uuid.uuid4().hex[:8]}") as client:
             await client.publish_many(items)
             await client.flush(600)
 
@@ -180,9 +150,7 @@ def publish_all(port: int, by_topic: dict[str, list[bytes]]) -> float:
     return started
 
 
-def mosquitto_sub_rate(
-    broker: Broker, by_topic: dict[str, list[bytes]], prefix: str
-) -> tuple[float, float]:
+def mosquitto_sub_rate(broker: Broker, by_topic: dict[str, list[bytes]], prefix: str) -> tuple[float, float]:
     """mosquitto_sub's receive rate, and how long publishing took."""
     total = sum(len(v) for v in by_topic.values())
     sub = subprocess.Popen(
@@ -225,9 +193,7 @@ def wait_subscribed(process: subprocess.Popen[str], workers: int) -> None:
 
 
 def children(parent: int) -> list[str]:
-    return subprocess.run(
-        ["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False
-    ).stdout.split()
+    return subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False).stdout.split()
 
 
 def peak_rss_mb(parent: int) -> list[float]:
@@ -261,12 +227,7 @@ class IngestRun:
 
 
 def ingest_rate(
-    url: str,
-    broker: Broker,
-    by_topic: dict[str, list[bytes]],
-    prefix: str,
-    readings: int,
-    mode: str = "partitioned",
+    url: str, broker: Broker, by_topic: dict[str, list[bytes]], prefix: str, readings: int, mode: str = "partitioned"
 ) -> IngestRun:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     env |= {
@@ -280,10 +241,7 @@ def ingest_rate(
     }
     before = count(url)
     workers = subprocess.Popen(
-        [sys.executable, "-m", "energyhub", "ingest", "--workers", "2"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "energyhub", "ingest", "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
         wait_subscribed(workers, 2)
@@ -296,9 +254,7 @@ def ingest_rate(
     finally:
         workers.terminate()
         workers.wait(30)
-    return IngestRun(
-        readings / (finished - started), rss, published - started, finished - published, cpu
-    )
+    return IngestRun(readings / (finished - started), rss, published - started, finished - published, cpu)
 
 
 def raw_copy_rate(url: str, rows: int) -> float:
@@ -310,12 +266,7 @@ def raw_copy_rate(url: str, rows: int) -> float:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT energyhub_ensure_partition('2026-01-01')")
         started = time.perf_counter()
-        with (
-            conn.transaction(),
-            conn.cursor().copy(
-                "COPY readings (ts, meter_id, value) FROM STDIN (FORMAT BINARY)"
-            ) as copy,
-        ):
+        with conn.transaction(), conn.cursor().copy("COPY readings (ts, meter_id, value) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(encode(batch))
         return rows / (time.perf_counter() - started)
 
@@ -324,11 +275,7 @@ def naive_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]]) -> fl
     """Readings/s of one autocommit INSERT per message (a frame: one INSERT of its rows), as a
     hand-wired subscriber would do it."""
     conn = psycopg.connect(url, autocommit=True)
-    ids = dict(
-        conn.execute(
-            "SELECT s.id || '/' || m.name, m.id FROM meters m JOIN sites s ON s.id = m.site_id"
-        ).fetchall()
-    )
+    ids = dict(conn.execute("SELECT s.id || '/' || m.name, m.id FROM meters m JOIN sites s ON s.id = m.site_id").fetchall())
     done: list[float] = []
     readings = 0
 
@@ -340,9 +287,7 @@ def naive_rate(url: str, broker: Broker, by_topic: dict[str, list[bytes]]) -> fl
         values = body["values"] if len(parts) == 3 else {parts[3]: body["value"]}
         rows = [(ts, ids[f"{parts[2]}/{meter}"], value) for meter, value in values.items()]
         conn.execute(
-            "INSERT INTO readings VALUES "
-            + ", ".join(["(%s, %s, %s)"] * len(rows))
-            + " ON CONFLICT DO NOTHING",
+            "INSERT INTO readings VALUES " + ", ".join(["(%s, %s, %s)"] * len(rows)) + " ON CONFLICT DO NOTHING",
             [field for row in rows for field in row],
         )
         readings += len(rows)
@@ -383,14 +328,7 @@ def main(messages: int, frames: int, naive: int, naive_frames: int) -> None:
         sub_rate, sub_publish_s = mosquitto_sub_rate(broker, singles, prefix)
         a = ingest_rate(url, broker, singles, prefix, messages)
         shared_prefix = f"s{prefix}"
-        shared = ingest_rate(
-            url,
-            broker,
-            single_messages(shared_prefix, messages, days_back=8),
-            shared_prefix,
-            messages,
-            "shared",
-        )
+        shared = ingest_rate(url, broker, single_messages(shared_prefix, messages, days_back=8), shared_prefix, messages, "shared")
         frames_by_topic = frame_messages(prefix, frames)
         b = ingest_rate(url, broker, frames_by_topic, prefix, frames * METERS)
         copy_rate = raw_copy_rate(url, frames * METERS)
@@ -400,51 +338,25 @@ def main(messages: int, frames: int, naive: int, naive_frames: int) -> None:
     finally:
         broker.close()
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     single_rate, frame_rate = a.rate, b.rate
-    print(
-        f"(a) {messages:,} single readings, QoS 1, 2 workers: {single_rate:,.0f} readings/s end to end"
-    )
-    print(
-        f"    mosquitto_sub receiving the same stream: {sub_rate:,.0f} msg/s → ratio {single_rate / sub_rate:.2f}× (target ≥ 1.0×)"
-    )
-    print(
-        f"    publishing took {a.publish_s:.2f} s (with mosquitto_sub: {sub_publish_s:.2f} s), the last commit came {a.tail_s:.2f} s after;"
-    )
-    print(
-        f"    the workers used {a.cpu_s:.2f} CPU-s ({a.cpu_s / messages * 1e6:.1f} µs per message)"
-    )
-    print(
-        f"    on the shared subscription instead of partitioned by site: {shared.rate:,.0f} readings/s → {shared.rate / sub_rate:.2f}×"
-    )
+    print(f"(a) {messages:,} single readings, QoS 1, 2 workers: {single_rate:,.0f} readings/s end to end")
+    print(f"    mosquitto_sub receiving the same stream: {sub_rate:,.0f} msg/s → ratio {single_rate / sub_rate:.2f}× (target ≥ 1.0×)")
+    print(f"    publishing took {a.publish_s:.2f} s (with mosquitto_sub: {sub_publish_s:.2f} s), the last commit came {a.tail_s:.2f} s after;")
+    print(f"    the workers used {a.cpu_s:.2f} CPU-s ({a.cpu_s / messages * 1e6:.1f} µs per message)")
+    print(f"    on the shared subscription instead of partitioned by site: {shared.rate:,.0f} readings/s → {shared.rate / sub_rate:.2f}×")
     print(f"(b) {frames:,} frames × {METERS} readings: {frame_rate:,.0f} readings/s end to end")
-    print(
-        f"    raw binary COPY of the same rows: {copy_rate:,.0f} rows/s → ratio {frame_rate / copy_rate:.2f}× (target ≥ 0.5×)"
-    )
-    print(
-        f"    publishing took {b.publish_s:.2f} s, the last commit came {b.tail_s:.2f} s after; the workers used {b.cpu_s:.2f} CPU-s"
-    )
-    print(
-        f"(c) naive one-INSERT-per-message ingester: {naive_messages_rate:,.0f} readings/s → (a) is {single_rate / naive_messages_rate:.1f}× (target ≥ 50×)"
-    )
-    print(
-        f"    ceiling of (c) with single readings: the stream itself, mosquitto_sub / naive = {sub_rate / naive_messages_rate:.1f}×"
-    )
-    print(
-        f"    on frames, one INSERT of 100 rows per frame: {naive_frames_rate:,.0f} readings/s → (b) is {frame_rate / naive_frames_rate:.1f}×"
-    )
-    print(
-        f"peak RSS per worker: (a) {', '.join(f'{r:.0f} MB' for r in a.rss_mb)}; (b) {', '.join(f'{r:.0f} MB' for r in b.rss_mb)}"
-    )
+    print(f"    raw binary COPY of the same rows: {copy_rate:,.0f} rows/s → ratio {frame_rate / copy_rate:.2f}× (target ≥ 0.5×)")
+    print(f"    publishing took {b.publish_s:.2f} s, the last commit came {b.tail_s:.2f} s after; the workers used {b.cpu_s:.2f} CPU-s")
+    print(f"(c) naive one-INSERT-per-message ingester: {naive_messages_rate:,.0f} readings/s → (a) is {single_rate / naive_messages_rate:.1f}× (target ≥ 50×)")
+    print(f"    ceiling of (c) with single readings: the stream itself, mosquitto_sub / naive = {sub_rate / naive_messages_rate:.1f}×")
+    print(f"    on frames, one INSERT of 100 rows per frame: {naive_frames_rate:,.0f} readings/s → (b) is {frame_rate / naive_frames_rate:.1f}×")
+    print(f"peak RSS per worker: (a) {', '.join(f'{r:.0f} MB' for r in a.rss_mb)}; (b) {', '.join(f'{r:.0f} MB' for r in b.rss_mb)}")
     print(f"broker drops: {dropped} ({'a failed run' if dropped else 'none'})")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--frames", type=int, default=2_000)
     parser.add_argument("--naive", type=int, default=5_000)

@@ -212,23 +212,17 @@ async def test_bad_range(pg_url: str) -> None:
             )
 
 
-async def test_unknown_counter_energy_is_not_summed_as_zero(
-    pg_url: str, example_site: SiteFile
-) -> None:
+async def test_unknown_counter_energy_is_not_summed_as_zero(pg_url: str, example_site: SiteFile) -> None:
     async with connect(pg_url) as conn:
         await migrate(conn)
         await sync_site(conn, example_site)
         ids = await meter_ids(conn)
     first = np.datetime64("2026-11-20T00:05:00", "us")
-    batch = ReadingBatch.from_columns(
-        [first, first + np.timedelta64(15, "m")], [ids["b02/heat"]] * 2, [100.0, 110.0]
-    )
+    batch = ReadingBatch.from_columns([first, first + np.timedelta64(15, "m")], [ids["b02/heat"]] * 2, [100.0, 110.0])
     async with open_pool(pg_url, max_size=1) as pool:
         await ReadingWriter(pool, Backend.POSTGRES).write(batch)
     async with connect(pg_url) as conn:
         await refresh_rollups(conn, Backend.POSTGRES)
-        frame = await site_series(
-            conn, Backend.POSTGRES, "b02", START, START + timedelta(hours=1), parse_step("15m")
-        )
+        frame = await site_series(conn, Backend.POSTGRES, "b02", START, START + timedelta(hours=1), parse_step("15m"))
     # The first reading has no predecessor: its bucket is unknown, not 0 kW; the next is 10 kWh / 0.25 h.
     assert frame[["carrier", "power_kw"]].values.tolist() == [["heat", 40.0]]
