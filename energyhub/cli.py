@@ -99,6 +99,11 @@ COMMANDS = (  # in the order `energyhub --help` lists them
         "Carbon accounting: reports per site, hourly grid intensity series.",
     ),
     LazyCommand(
+        "forecast",
+        "energyhub.forecast.cli:forecast_app",
+        "Forecasts: backtest them on stored meters; import weather forecasts.",
+    ),
+    LazyCommand(
         "grafana",
         "energyhub.grafana.cli:grafana_app",
         "Grafana: write the dashboards/ files, or push them to a running Grafana.",

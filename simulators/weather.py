@@ -12,11 +12,18 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from energyhub.forecast.solar import (
+    SHANGHAI_LATITUDE_DEG,
+    SHANGHAI_LONGITUDE_DEG,
+    cos_zenith_epoch,
+    haurwitz_ghi_w_m2,
+)
+
 Array = NDArray[np.float64]
 
-LATITUDE_DEG = 31.23
-LONGITUDE_DEG = 121.47
-"""Shanghai (People's Square); the site file has no coordinates, the climate is Shanghai's."""
+LATITUDE_DEG = SHANGHAI_LATITUDE_DEG
+LONGITUDE_DEG = SHANGHAI_LONGITUDE_DEG
+"""The site file has no coordinates; the climate is Shanghai's."""
 
 MONTHLY_MEAN_C = np.array([4.8, 6.6, 10.3, 15.6, 20.9, 24.7, 28.9, 28.6, 24.7, 19.8, 13.9, 7.6])
 """Shanghai monthly mean air temperature, 1991–2020 normals (China Meteorological Admin.)."""
@@ -27,8 +34,6 @@ DIURNAL_AMPLITUDE_C = 3.5
 WEATHER_NOISE_C = 2.5
 WEATHER_MEMORY_H = 36.0
 """Synoptic variability: an AR(1) anomaly with this standard deviation and correlation time."""
-SOLAR_CONSTANT_W_M2 = 1098.0
-"""Haurwitz clear-sky model coefficient (GHI = 1098 · cos z · exp(−0.059 / cos z))."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,38 +103,13 @@ def outdoor_humidity_pct(grid: TimeGrid, outdoor_c: Array, rng: np.random.Genera
 
 
 def cos_zenith(grid: TimeGrid) -> Array:
-    """Cosine of the solar zenith angle (negative at night), from the NOAA approximations."""
-    gamma = 2 * np.pi * grid.day_of_year() / 365.25
-    declination = (
-        0.006918
-        - 0.399912 * np.cos(gamma)
-        + 0.070257 * np.sin(gamma)
-        - 0.006758 * np.cos(2 * gamma)
-        + 0.000907 * np.sin(2 * gamma)
-    )
-    equation_of_time_min = 229.18 * (
-        0.000075
-        + 0.001868 * np.cos(gamma)
-        - 0.032077 * np.sin(gamma)
-        - 0.014615 * np.cos(2 * gamma)
-        - 0.040849 * np.sin(2 * gamma)
-    )
-    utc_hours = (grid.epoch_s() % 86400.0) / 3600.0
-    solar_hours = utc_hours + (LONGITUDE_DEG * 4 + equation_of_time_min) / 60.0
-    hour_angle = np.radians(15.0 * (solar_hours - 12.0))
-    lat = np.radians(LATITUDE_DEG)
-    return np.asarray(
-        np.sin(lat) * np.sin(declination) + np.cos(lat) * np.cos(declination) * np.cos(hour_angle)
-    )
+    """Cosine of the solar zenith angle at each step's start (negative at night)."""
+    return cos_zenith_epoch(grid.epoch_s(), LATITUDE_DEG, LONGITUDE_DEG)
 
 
 def clear_sky_ghi_w_m2(grid: TimeGrid) -> Array:
     """Haurwitz clear-sky global horizontal irradiance; exactly zero when the sun is down."""
-    cz = cos_zenith(grid)
-    up = cz > 0.0
-    ghi = np.zeros(grid.steps)
-    ghi[up] = SOLAR_CONSTANT_W_M2 * cz[up] * np.exp(-0.059 / cz[up])
-    return ghi
+    return haurwitz_ghi_w_m2(cos_zenith(grid))
 
 
 def clearness(grid: TimeGrid, rng: np.random.Generator) -> Array:

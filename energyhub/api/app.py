@@ -26,6 +26,7 @@ from energyhub.api.routes import (
     carbon,
     carbon_assets,
     carbon_ledger,
+    forecast,
     health,
     load,
     meters,
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         sites,
         load,
+        forecast,
         meters,
         plans,
         savings,

@@ -14,11 +14,12 @@ from datetime import datetime
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.forecast.profile import ForecastError
 from energyhub.optimize import PlanError, plan
-from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
+from energyhub.scheduler.bands import keep_band
 from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
 from energyhub.scheduler.replan import PlanningConfig, Target, replan
 from energyhub.scheduler.state import InitialSoc, initial_soc, with_initial_soc
@@ -102,6 +103,7 @@ async def city_plan(
             conn, record.id, forecast.frame, issued_at=start, methods=forecast.methods,
             notes=forecast.notes, initial_soc=soc.sources, unplanned=sorted(forecast.unplanned),
         )  # fmt: skip
+        await keep_band(conn, record.id, site.city.id, forecast, start)
     return record
 
 
@@ -114,17 +116,19 @@ async def _city_inputs(
     config: PlanningConfig,
 ) -> tuple[ScopeForecast, InitialSoc]:
     """Each park's forecast and starting SOC, joined into the city's."""
-    city = ScopeForecast(pd.DataFrame(index=steps))
+    city = ScopeForecast.empty(steps)
     soc = InitialSoc()
     outdoor: list[pd.Series] = []
     for park in site.city.parks:
         scope = resolve_scope(site, "park", park.id)
         part = await forecast_scope(
-            conn, backend, site, scope, steps, config.history, config.forecast
+            conn, backend, site, scope, steps, config.history, config.forecast, config.models
         )
         if "outdoor_c" in part.frame:
             outdoor.append(part.frame.pop("outdoor_c"))
         city.frame = city.frame.join(part.frame)
+        city.low, city.high = city.low.join(part.low), city.high.join(part.high)
+        city.metered.update(part.metered)
         city.methods.update(part.methods)
         city.notes += part.notes
         city.unplanned |= part.unplanned

@@ -22,7 +22,7 @@ from rich.progress import Progress
 
 from energyhub.api.keys import create_key
 from energyhub.config import Settings
-from energyhub.demo.live import Timeline, simulated_world, site_actuals
+from energyhub.demo.live import SEED, SIM_STEP_S, Timeline, simulated_world, site_actuals
 from energyhub.demo.planning import LevelPlan, plan_levels
 from energyhub.demo.serve import available_port, serving
 from energyhub.demo.services import caught_up, demo_services, ingesting, keeping_up, settled
@@ -33,6 +33,7 @@ from energyhub.demo.summary import (
     load_table,
     plans_table,
 )
+from energyhub.demo.weather import feed_weather_forecast
 from energyhub.ingest.worker import IngestWorker
 from energyhub.render import site_summary, site_tree, sync_summary
 from energyhub.scheduler.replan import PlanningConfig
@@ -194,6 +195,7 @@ class _Stages:
             f"{self.history_readings:,.0f} readings stored in {self.history_s:.1f} s"
         )
         began = time.monotonic()
+        await _feed_weather(self.settings, self.site, self.timeline)
         self.plans = await _plans(self.settings, self.site, self.timeline.live_start, self.console)
         self.plans_s = time.monotonic() - began
 
@@ -215,6 +217,15 @@ class _Stages:
             burst_readings=self.history_readings,
             burst_s=self.history_s,
         )
+
+
+async def _feed_weather(settings: Settings, site: SiteFile, timeline: Timeline) -> None:
+    """The simulator's weather as the parks' weather forecast (forecast/weather input)."""
+    assert settings.db_url is not None  # noqa: S101 - set by demo_services
+    start = timeline.live_start - timeline.history
+    steps = timeline.history_steps + timeline.live_steps
+    async with connect(settings.db_url, settings.db_connect_timeout_s) as conn:
+        await feed_weather_forecast(conn, site, start, SIM_STEP_S, steps, SEED)
 
 
 async def _plans(

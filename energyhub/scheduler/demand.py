@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from energyhub.optimize.forecast import ForecastError, ForecastOptions, History, clean_history
+from energyhub.forecast.profile import ForecastError, ForecastOptions, History, clean_history
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry
 from energyhub.sites import (
     CHP,

@@ -16,16 +16,24 @@ import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
-from energyhub.optimize.forecast import (
+from energyhub.forecast.calendar import unknown_years
+from energyhub.forecast.gbm import PvSite
+from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
     History,
     SeriesForecast,
     clean_history,
-    forecast_demand,
     forecast_outdoor,
     forecast_pv,
 )
+from energyhub.forecast.select import (
+    ModelCache,
+    demand_candidates,
+    forecast_chosen,
+    pv_candidates,
+)
+from energyhub.forecast.store import read_weather
 from energyhub.optimize.scope import COOLING_SOURCES, HEAT_SOURCES, Node, Scope
 from energyhub.scheduler.demand import (
     electricity_history,
@@ -56,17 +64,32 @@ from energyhub.store.db import Backend
 
 @dataclass
 class ScopeForecast:
-    """The inputs table (UTC steps × columns), each column's method, and what was filled."""
+    """The inputs table (UTC steps × columns, the P50), its P10/P90 band where one was measured,
+    each column's method, and what was filled."""
 
     frame: pd.DataFrame
+    low: pd.DataFrame = field(default_factory=pd.DataFrame)
+    high: pd.DataFrame = field(default_factory=pd.DataFrame)
     methods: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unplanned: set[str] = field(default_factory=set)
     """Assets whose demand is not metered: the plan must not steer them."""
+    metered: dict[str, pd.Series] = field(default_factory=dict)
+    """The history each banded column was forecast from (to check earlier bands against)."""
+
+    @staticmethod
+    def empty(steps: pd.DatetimeIndex) -> ScopeForecast:
+        """No columns yet, on these steps."""
+        return ScopeForecast(
+            pd.DataFrame(index=steps), pd.DataFrame(index=steps), pd.DataFrame(index=steps)
+        )
 
     def add(self, forecast: SeriesForecast) -> None:
         name = str(forecast.values.name)
         self.frame[name] = forecast.values.to_numpy()
+        if forecast.low is not None and forecast.high is not None:
+            self.low[name] = forecast.low.to_numpy()
+            self.high[name] = forecast.high.to_numpy()
         self.methods[name] = forecast.method
         self.notes += forecast.notes
 
@@ -81,6 +104,9 @@ class _Context:
     options: ForecastOptions
     district_kw: dict[str, float]
     """What the park's own assets can make for its buildings (park level only)."""
+    models: ModelCache | None = None
+    weather: pd.DataFrame | None = None
+    """Stored weather forecasts of the park over history and steps (newest issue before now)."""
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -101,12 +127,68 @@ def _outdoor(ctx: _Context, park: Park, out: ScopeForecast) -> tuple[pd.Series, 
         out.notes.append(f"{exc}; forecasts go without degree terms")
         return None
     past, _ = clean_history(ctx.telemetry.history(meter), "outdoor_c", ctx.now, ctx.options)
+    given = None if ctx.weather is None else ctx.weather["outdoor_c"].reindex(ctx.steps)
+    if given is not None and given.notna().any():
+        filled = given.combine_first(forecast.values).rename("outdoor_c")
+        method = f"weather forecast ({int(given.notna().sum())} of {len(given)} steps; "
+        forecast = SeriesForecast(filled, method + f"the rest: {forecast.method})", forecast.notes)
     out.add(forecast)
     return past, forecast.values
 
 
+def _pv(
+    ctx: _Context,
+    history: History | None,
+    asset: PV,
+    column: str,
+    outdoor: tuple[pd.Series, pd.Series] | None,
+    out: ScopeForecast,
+) -> SeriesForecast:
+    """The PV model chosen by backtest on the meter; clear sky × a default ratio without one."""
+    try:
+        if history is None:
+            raise ForecastError(f"{column}: no PV meter")
+        values, notes = clean_history(history, column, ctx.now, ctx.options)
+    except ForecastError:
+        return forecast_pv(
+            history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
+            options=ctx.options,
+        )  # fmt: skip
+    out.metered[column] = values.clip(lower=0.0)
+    site = PvSite(asset.peak_kw, ctx.options.latitude_deg, ctx.options.longitude_deg)
+    weather = _weather(ctx, outdoor)
+    candidates = pv_candidates(history.meter, ctx.site.tz, site, weather, ctx.options)
+    chosen = forecast_chosen(
+        values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, candidates=candidates,
+        label=f"{column} ({history.meter})", upper_kw=site.upper_kw(ctx.steps), cache=ctx.models,
+        weather=weather,
+    )  # fmt: skip
+    return SeriesForecast(
+        chosen.values, chosen.method, (*notes, *chosen.notes), chosen.low, chosen.high
+    )
+
+
+def _weather(ctx: _Context, outdoor: tuple[pd.Series, pd.Series] | None) -> pd.DataFrame | None:
+    """The models' weather: outdoor temperature measured before now and forecast after, and
+    the stored weather forecast's irradiance and cloud cover where there is one."""
+    frame = pd.DataFrame(index=ctx.telemetry.index.union(ctx.steps))
+    if outdoor is not None:
+        past, future = outdoor
+        frame["outdoor_c"] = past.combine_first(future)
+    if ctx.weather is not None:
+        for column in ("ghi_w_m2", "cloud_cover_pct"):
+            if ctx.weather[column].notna().any():
+                frame[column] = ctx.weather[column]
+    return frame if len(frame.columns) else None
+
+
 def _renewable(
-    ctx: _Context, owner: Park | Building, asset: PV | Wind, unseparated: set[str]
+    ctx: _Context,
+    owner: Park | Building,
+    asset: PV | Wind,
+    unseparated: set[str],
+    outdoor: tuple[pd.Series, pd.Series] | None,
+    out: ScopeForecast,
 ) -> SeriesForecast:
     column = f"{asset.id}:available_kw"
     zero = pd.Series(0.0, index=ctx.steps, name=column)
@@ -117,10 +199,7 @@ def _renewable(
     meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
     history = ctx.telemetry.history(meter) if meter is not None else None
     if isinstance(asset, PV):
-        return forecast_pv(
-            history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
-            options=ctx.options,
-        )  # fmt: skip
+        return _pv(ctx, history, asset, column, outdoor, out)
     if history is None:
         return SeriesForecast(zero, "0", (f"{asset.id}: no meter; no wind assumed",))
     recent = history.values[history.values.index >= ctx.now - ctx.options.recent].mean()
@@ -147,6 +226,7 @@ def _building(
                 _unmetered(ctx, building, carrier, out)
             continue
         thermal[carrier] = found.history.values
+        out.metered[column] = found.history.values
         out.notes += found.notes
         capacity = thermal_capacity_kw(building.assets, carrier) + ctx.district_kw[carrier]
         out.add(_capped(_demand(ctx, found.history, column, outdoor), capacity))
@@ -155,10 +235,11 @@ def _building(
         building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c, out.unplanned
     )
     out.notes += electricity.notes
+    out.metered[f"{building.id}:electricity_kw"] = electricity.history.values
     out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
-            out.add(_renewable(ctx, building, asset, unseparated))
+            out.add(_renewable(ctx, building, asset, unseparated, outdoor, out))
 
 
 def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooling"]) -> float:
@@ -187,7 +268,9 @@ def _capped(forecast: SeriesForecast, capacity_kw: float) -> SeriesForecast:
         "would go unserved"
     )
     values = forecast.values.clip(upper=capacity_kw)
-    return SeriesForecast(values, forecast.method, (*forecast.notes, note))
+    low = None if forecast.low is None else forecast.low.clip(upper=capacity_kw)
+    high = None if forecast.high is None else forecast.high.clip(upper=capacity_kw)
+    return SeriesForecast(values, forecast.method, (*forecast.notes, note), low, high)
 
 
 def _unmetered(
@@ -212,9 +295,13 @@ def _unmetered(
 def _demand(
     ctx: _Context, history: History, column: str, outdoor: tuple[pd.Series, pd.Series] | None
 ) -> SeriesForecast:
-    return forecast_demand(
-        history, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, outdoor=outdoor,
-        options=ctx.options, cleaned=True,
+    """The demand model chosen by backtest on this history (cleaned: NaN = left out)."""
+    weather = _weather(ctx, outdoor)
+    candidates = demand_candidates(history.meter, ctx.site.tz, weather, ctx.options)
+    return forecast_chosen(
+        history.values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz,
+        candidates=candidates, label=f"{column} ({history.meter})", cache=ctx.models,
+        weather=weather,
     )  # fmt: skip
 
 
@@ -233,6 +320,7 @@ async def forecast_scope(
     steps: pd.DatetimeIndex,
     history: timedelta,
     options: ForecastOptions,
+    models: ModelCache | None = None,
 ) -> ScopeForecast:
     """Forecast every input the scope's plan needs over `steps` from the history before them."""
     now = pd.Timestamp(steps[0])
@@ -244,8 +332,21 @@ async def forecast_scope(
     )
     shared = scope.park.assets if scope.level == "park" else []
     district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
-    ctx = _Context(site, telemetry, meters, steps, now, options, district)
-    out = ScopeForecast(pd.DataFrame(index=pd.DatetimeIndex(steps, name="ts")))
+    end = (steps[-1] + step).to_pydatetime()
+    stored = await read_weather(conn, scope.park.id, start, end, now.to_pydatetime())
+    weather = None
+    if not stored.empty:
+        weather = stored.reindex(telemetry.index.union(steps))
+    ctx = _Context(site, telemetry, meters, steps, now, options, district, models, weather)
+    index = pd.DatetimeIndex(steps, name="ts")
+    out = ScopeForecast(
+        pd.DataFrame(index=index), pd.DataFrame(index=index), pd.DataFrame(index=index)
+    )
+    for year in unknown_years(steps, site.tz):
+        out.notes.append(
+            f"calendar: chinese-calendar has no holiday schedule for {year}; working days are "
+            "taken as Monday–Friday (update the package)"
+        )
     outdoor = _outdoor(ctx, scope.park, out)
     needing = _needs_outdoor(scope)
     if outdoor is None and needing is not None:
@@ -260,5 +361,5 @@ async def forecast_scope(
         else:
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
-                    out.add(_renewable(ctx, scope.park, asset, set()))
+                    out.add(_renewable(ctx, scope.park, asset, set(), outdoor, out))
     return out

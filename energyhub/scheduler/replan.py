@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -18,13 +18,15 @@ from psycopg import AsyncConnection
 from energyhub.carbon.plan_price import with_position_price
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
+from energyhub.forecast.profile import ForecastError, ForecastOptions
+from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
-from energyhub.optimize.forecast import ForecastError, ForecastOptions
 from energyhub.optimize.frontier import as_plan, frontier, pick
 from energyhub.optimize.scope import Level, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
+from energyhub.scheduler.bands import keep_band
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import SiteFile
@@ -82,6 +84,8 @@ class PlanningConfig:
     soc_max_age: timedelta
     time_limit_s: float
     forecast: ForecastOptions
+    models: ModelCache = field(default_factory=ModelCache, compare=False)
+    """Each meter's forecast model, chosen and fitted once a local day."""
 
     @property
     def steps(self) -> int:
@@ -136,7 +140,7 @@ async def replan(
     )  # carbon_scheme.plan_price: position (energyhub/carbon/plan_price.py)
     try:
         forecast = await forecast_scope(
-            conn, backend, site, scope, steps, config.history, config.forecast
+            conn, backend, site, scope, steps, config.history, config.forecast, config.models
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
         peak = await month_peak_kw(conn, scope.id, start, site.tz)  # billed so far this month
@@ -177,5 +181,6 @@ async def replan(
             initial_soc=soc.sources,
             unplanned=sorted(forecast.unplanned),
         )
+        await keep_band(conn, record.id, target.site_id, forecast, start)
         await supersede_outdated(conn, record, CREATED_BY)
     return record

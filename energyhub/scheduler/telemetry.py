@@ -11,7 +11,7 @@ import pandas as pd
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
-from energyhub.optimize.forecast import History
+from energyhub.forecast.profile import History
 from energyhub.store.db import Backend
 from energyhub.store.queries import LatestValue, latest_values, meter_series
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energyhub.optimize.forecast import ForecastError, ForecastOptions
+from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.scheduler.demand import electricity_history, outdoor_meter, thermal_history
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry
 from energyhub.sites import Building

@@ -26,6 +26,7 @@ from energyhub.store.migrations import (
     v009_access_notify,
     v010_site_load_notify,
     v011_interval_energy,
+    v012_forecast_bands_weather,
     v013_carbon_assets,
     v014_field_devices,
 )
@@ -43,6 +44,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v009_access_notify.MIGRATION,
     v010_site_load_notify.MIGRATION,
     v011_interval_energy.MIGRATION,
+    v012_forecast_bands_weather.MIGRATION,
     v013_carbon_assets.MIGRATION,
     v014_field_devices.MIGRATION,
 )

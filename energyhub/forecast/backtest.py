@@ -1,0 +1,158 @@
+"""Rolling-origin day-ahead backtest of one series: every model against the naive forecasts.
+
+From each local midnight of the last `days` days, each model is fitted on the history before
+that midnight only and forecasts the whole next day; so does the per-meter choice ("chosen":
+the model the scheduler would use, with its P10/P90 band), and so do the two naive forecasts
+(the same time a day and a week earlier). Scores over all origins: NMAE = Σ|error| / Σ|actual|,
+MAE, and for the band the pinball loss of P10 and P90 and the share of actual values inside.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from energyhub.forecast.bands import HIGH_Q, LOW_Q, coverage, pinball
+from energyhub.forecast.gbm import DAY, WEEK
+from energyhub.forecast.profile import ForecastError, nmae
+from energyhub.forecast.select import Candidate, choose, yesterday
+
+Array = NDArray[np.float64]
+
+CHOSEN = "chosen"
+NAIVE_DAY = "naive 1d"
+NAIVE_WEEK = "naive 7d"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelScore:
+    """One model's errors over every forecast step of the backtest."""
+
+    nmae: float
+    mae_kw: float
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class BandScore:
+    """The chosen model's band over the backtest: pinball losses (kW) and coverage (0–1)."""
+
+    pinball_p10_kw: float
+    pinball_p90_kw: float
+    coverage: float
+
+
+@dataclass
+class SeriesBacktest:
+    """A series' backtest: scores by model, the chosen band's, and how often each was chosen."""
+
+    label: str
+    origins: int
+    scores: dict[str, ModelScore] = field(default_factory=dict)
+    band: BandScore | None = None
+    chosen: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def better_naive(self) -> str | None:
+        naive = [n for n in (NAIVE_DAY, NAIVE_WEEK) if n in self.scores]
+        valid = [n for n in naive if np.isfinite(self.scores[n].nmae)]
+        return min(valid, key=lambda n: self.scores[n].nmae) if valid else None
+
+    def ratio(self, model: str) -> float:
+        """The model's NMAE over the better naive's (< 1: better than naive)."""
+        naive = self.better_naive
+        if naive is None or model not in self.scores or self.scores[naive].nmae == 0:
+            return float("nan")
+        return self.scores[model].nmae / self.scores[naive].nmae
+
+
+def backtest_origins(
+    values: pd.Series, tz: ZoneInfo, days: int, min_history: pd.Timedelta
+) -> list[pd.Timestamp]:
+    """The last `days` local midnights with `min_history` before and a whole day of index after."""
+    index = pd.DatetimeIndex(values.index)
+    if len(index) < 2:
+        return []
+    step = pd.Timedelta(index[1] - index[0])
+    first = (index[0] + min_history).tz_convert(tz).ceil("D")
+    last = (index[-1] + step - DAY).tz_convert(tz).floor("D")
+    if last < first:
+        return []
+    origins = pd.date_range(first, last, freq="D")
+    return [pd.Timestamp(t).tz_convert("UTC") for t in origins[-days:]]
+
+
+def backtest_series(
+    values: pd.Series,
+    tz: ZoneInfo,
+    candidates: list[Candidate],
+    *,
+    label: str,
+    days: int,
+    history: pd.Timedelta,
+    upper_kw: float | None = None,
+) -> SeriesBacktest:
+    """Rolling-origin day-ahead backtest of `values` (cleaned: NaN = missing) over `days` days."""
+    origins = backtest_origins(values, tz, days, pd.Timedelta(days=2))
+    result = SeriesBacktest(label, len(origins))
+    if not origins:
+        result.notes.append(f"{label}: not enough history for a day-ahead backtest (need 3 d)")
+        return result
+    index = pd.DatetimeIndex(values.index)
+    step = pd.Timedelta(index[1] - index[0])
+    upper = np.inf if upper_kw is None else upper_kw
+    forecasts: dict[str, list[Array]] = {}
+    lows, highs, actuals = [], [], []
+    chosen: Counter[str] = Counter()
+    for origin in origins:
+        known = values[(index >= origin - history) & (index < origin)]
+        steps = pd.date_range(origin, origin + DAY, freq=step, inclusive="left")
+        by_model: dict[str, Array] = {}
+        for candidate in candidates:
+            if candidate.parts:  # a blend: from its parts' forecasts, not fitted again
+                blended = [by_model[p] for p in candidate.parts if p in by_model]
+                by_model[candidate.name] = np.mean(blended, axis=0)
+                continue
+            trained_days = float(known.notna().sum() * step / DAY)
+            if trained_days < candidate.min_train_days:
+                by_model[candidate.name] = np.full(len(steps), np.nan)
+                continue
+            try:
+                by_model[candidate.name] = np.clip(candidate.fit(known)(known, steps), 0.0, upper)
+            except ForecastError as exc:
+                result.notes.append(f"{label} {origin.date()}: {candidate.name}: {exc}")
+                by_model[candidate.name] = np.full(len(steps), np.nan)
+        choice = choose(known, origin, tz, candidates, label)
+        chosen[choice.name] += 1
+        median = by_model.get(choice.name, np.full(len(steps), np.nan))
+        low, high = choice.quantiles.band(steps, median)
+        if choice.quantiles.errors == 0:
+            low, high = median, median
+        by_model[CHOSEN] = median
+        by_model[NAIVE_DAY] = np.clip(yesterday(values[index < origin], steps), 0.0, upper)
+        by_model[NAIVE_WEEK] = np.clip(
+            values.reindex(steps - WEEK).to_numpy(dtype=float), 0.0, upper
+        )
+        for name, forecast in by_model.items():
+            forecasts.setdefault(name, []).append(forecast)
+        lows.append(np.clip(low, 0.0, median))
+        highs.append(np.clip(high, median, upper))
+        actuals.append(values.reindex(steps).to_numpy(dtype=float))
+    actual = np.concatenate(actuals)
+    for name, parts in forecasts.items():
+        forecast = np.concatenate(parts)
+        ok = np.isfinite(actual) & np.isfinite(forecast)
+        mae = float(np.mean(np.abs(forecast[ok] - actual[ok]))) if ok.any() else float("nan")
+        result.scores[name] = ModelScore(nmae(actual, forecast), mae, int(ok.sum()))
+    low, high = np.concatenate(lows), np.concatenate(highs)
+    result.band = BandScore(
+        pinball(actual, low, LOW_Q), pinball(actual, high, HIGH_Q), coverage(actual, low, high)
+    )
+    result.chosen = dict(chosen)
+    return result

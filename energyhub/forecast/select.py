@@ -1,0 +1,336 @@
+"""The model of each meter chosen by backtest: the candidates forecast the last held-out days
+day-ahead from each local midnight, the least mean absolute error wins, its held-out errors give
+the P10/P90 band, and it is refitted on the whole history for the forecast itself.
+
+Candidates: the profile model (`profile.py`), the boosted model (`gbm.py`), and the value a day
+earlier ("yesterday": the model to beat, chosen when nothing beats it). A history too short to
+hold days out gets the profile model, and the forecast says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from energyhub.forecast.bands import NO_BAND, ErrorQuantiles, error_quantiles
+from energyhub.forecast.gbm import DAY, BoostedModel, PvSite, fit_boosted
+from energyhub.forecast.profile import (
+    ForecastError,
+    ForecastOptions,
+    History,
+    SeriesForecast,
+    check_coverage,
+    fit_demand_profile,
+    forecast_pv,
+    profile_demand,
+)
+
+Array = NDArray[np.float64]
+Predictor = Callable[[pd.Series, pd.DatetimeIndex], Array]
+"""(readings before the origin, steps from the origin) → forecast."""
+
+HOLDOUT_DAYS = 7
+"""Days held out to choose a model and measure its band: a week sees every weekday once."""
+BOOSTED_TRAIN_DAYS = 7.0
+"""The boosted model needs its week lag inside the training days."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model that can be fitted on a training series and then forecast from any origin."""
+
+    name: str
+    min_train_days: float
+    fit: Callable[[pd.Series], Predictor]
+    parts: tuple[str, ...] = ()
+    """A blend: the mean of these candidates' forecasts (scored from theirs, not refitted)."""
+
+
+def blend(first: Candidate, second: Candidate) -> Candidate:
+    """The mean of two candidates: their errors partly cancel (measured: below either alone on
+    CityLearn's and the simulator's loads, see bench/forecast.py)."""
+
+    def fit(train: pd.Series) -> Predictor:
+        a, b = first.fit(train), second.fit(train)
+
+        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+            return np.asarray((a(known, steps) + b(known, steps)) / 2.0, dtype=np.float64)
+
+        return predict
+
+    return Candidate(
+        f"{first.name}+{second.name}",
+        max(first.min_train_days, second.min_train_days),
+        fit,
+        (first.name, second.name),
+    )
+
+
+def yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+    """The same time a day before the origin's day, repeated for steps further ahead."""
+    back = ((steps - steps[0]) // DAY + 1) * DAY
+    return np.asarray(known.reindex(steps - back).to_numpy(dtype=float), dtype=np.float64)
+
+
+def _weather_split(
+    weather: pd.DataFrame | None, known: pd.Series, steps: pd.DatetimeIndex
+) -> tuple[pd.Series, pd.Series] | None:
+    if weather is None or "outdoor_c" not in weather.columns:
+        return None
+    outdoor = weather["outdoor_c"]
+    return outdoor.reindex(known.index), outdoor.reindex(steps)
+
+
+def demand_candidates(
+    meter: str, tz: ZoneInfo, weather: pd.DataFrame | None, options: ForecastOptions
+) -> list[Candidate]:
+    """Profile, boosted and yesterday for a demand series (cleaned: NaN = left out)."""
+
+    def profile(train: pd.Series) -> Predictor:
+        check_coverage(History(train, meter), meter, options)
+        split = _weather_split(weather, train, pd.DatetimeIndex([]))
+        model = fit_demand_profile(train, tz, None if split is None else split[0])
+
+        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+            outdoor = _weather_split(weather, known, steps)
+            past_c, future_c = (None, None) if outdoor is None else outdoor
+            future = None if future_c is None else future_c.to_numpy(dtype=float)
+            now = pd.Timestamp(steps[0])
+            return profile_demand(model, known, steps, now, past_c, future, options)[0]
+
+        return predict
+
+    def boosted(train: pd.Series) -> Predictor:
+        return fit_boosted(train, tz, weather=weather).predict
+
+    models = [
+        Candidate("profile", 1.0, profile),
+        Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
+        Candidate("yesterday", 1.0, lambda _train: yesterday),
+    ]
+    return [*models, blend(models[0], models[1])]
+
+
+def pv_candidates(
+    meter: str, tz: ZoneInfo, site: PvSite, weather: pd.DataFrame | None, options: ForecastOptions
+) -> list[Candidate]:
+    """Clear sky × ratio by time of day, boosted clear-sky index, and yesterday for a PV meter."""
+
+    def profile(_train: pd.Series) -> Predictor:
+        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+            result = forecast_pv(
+                History(known, meter), steps, column=meter, peak_kw=site.peak_kw,
+                now=pd.Timestamp(steps[0]), options=options,
+            )  # fmt: skip
+            return np.asarray(result.values.to_numpy(dtype=float), dtype=np.float64)
+
+        return predict
+
+    def boosted(train: pd.Series) -> Predictor:
+        return fit_boosted(train, tz, pv=site, weather=weather).predict
+
+    def clipped_yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+        return np.clip(yesterday(known, steps), 0.0, site.peak_kw)
+
+    models = [
+        Candidate("profile", 1.0, profile),
+        Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
+        Candidate("yesterday", 1.0, lambda _train: clipped_yesterday),
+    ]
+    return [*models, blend(models[0], models[1])]
+
+
+@dataclass
+class Choice:
+    """The chosen model, every candidate's held-out MAE, its band offsets, and notes."""
+
+    name: str
+    mae: dict[str, float] = field(default_factory=dict)
+    quantiles: ErrorQuantiles = NO_BAND
+    holdout_days: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _days(values: pd.Series) -> float:
+    index = pd.DatetimeIndex(values.index)
+    if len(index) < 2:
+        return 0.0
+    return float(values.notna().sum() * (index[1] - index[0]) / DAY)
+
+
+def holdout_origins(now: pd.Timestamp, tz: ZoneInfo, days: int) -> list[pd.Timestamp]:
+    """The `days` local midnights whose whole next day ends at or before `now`, oldest first."""
+    midnight = pd.Timestamp(now).tz_convert(tz).floor("D")
+    return [(midnight - pd.Timedelta(days=k)).tz_convert("UTC") for k in range(days, 0, -1)]
+
+
+def choose(
+    values: pd.Series,
+    now: pd.Timestamp,
+    tz: ZoneInfo,
+    candidates: list[Candidate],
+    label: str,
+    holdout_days: int = HOLDOUT_DAYS,
+) -> Choice:
+    """Backtest each candidate day-ahead over the last held-out days; the least MAE wins."""
+    step = pd.Timedelta(values.index[1] - values.index[0])
+    held = min(holdout_days, int(_days(values) // 2))
+    if held < 1:
+        return Choice(
+            "profile",
+            notes=[
+                f"{label}: {_days(values):.1f} d of history, too little to hold a day out: the "
+                "profile model, without a measured P10–P90 band"
+            ],
+        )
+    origins = holdout_origins(now, tz, held)
+    index = pd.DatetimeIndex(values.index)
+    train = values[index < origins[0]]
+    test_index = pd.DatetimeIndex(
+        np.concatenate([pd.date_range(o, o + DAY, freq=step, inclusive="left") for o in origins])
+    )
+    actual = values.reindex(test_index).to_numpy(dtype=float)
+    choice = Choice("profile", holdout_days=held)
+    predictions: dict[str, Array] = {}
+    for candidate in candidates:
+        if _days(train) < candidate.min_train_days:
+            choice.notes.append(
+                f"{label}: {_days(train):.1f} d of history before the {held} held-out day(s), "
+                f"{candidate.name} model needs {candidate.min_train_days:g} d: not compared"
+            )
+            continue
+        if candidate.parts:
+            if not all(p in predictions for p in candidate.parts):
+                continue
+            forecast = np.mean([predictions[p] for p in candidate.parts], axis=0)
+        else:
+            try:
+                predictor = candidate.fit(train)
+                parts = [
+                    predictor(
+                        values[index < o], pd.date_range(o, o + DAY, freq=step, inclusive="left")
+                    )
+                    for o in origins
+                ]
+            except ForecastError as exc:
+                choice.notes.append(f"{label}: {candidate.name} model not compared: {exc}")
+                continue
+            forecast = np.concatenate(parts)
+        ok = np.isfinite(actual) & np.isfinite(forecast)
+        if ok.sum() == 0:
+            continue
+        choice.mae[candidate.name] = float(np.mean(np.abs(forecast[ok] - actual[ok])))
+        predictions[candidate.name] = forecast
+    if choice.mae:
+        choice.name = min(choice.mae, key=lambda name: choice.mae[name])
+        choice.quantiles = error_quantiles(test_index, actual, predictions[choice.name])
+    return choice
+
+
+def describe(choice: Choice) -> str:
+    """How the model was chosen, for a forecast's method."""
+    if not choice.mae:
+        return f"{choice.name} (no backtest)"
+    scores = ", ".join(f"{name} {mae:.3g}" for name, mae in sorted(choice.mae.items()))
+    return f"{choice.name}, chosen by MAE over {choice.holdout_days} held-out day(s) ({scores} kW)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Fitted:
+    choice: Choice
+    predictor: Predictor
+
+
+class ModelCache:
+    """Each meter's choice and fitted model, kept for the local day they were made on.
+
+    A scheduler re-plans every few minutes; choosing and fitting again each time would spend
+    seconds per meter for the same answer. A fitted model still forecasts from the newest
+    readings (its lags), so only the fit is a day old at most.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._items: dict[tuple[str, str, str], _Fitted] = {}
+
+    def get(self, key: tuple[str, str, str]) -> _Fitted | None:
+        return self._items.get(key)
+
+    def put(self, key: tuple[str, str, str], fitted: _Fitted) -> None:
+        if len(self._items) >= self._size:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = fitted
+
+
+def _fitted(
+    values: pd.Series,
+    now: pd.Timestamp,
+    tz: ZoneInfo,
+    candidates: list[Candidate],
+    label: str,
+    cache: ModelCache | None,
+    weather: pd.DataFrame | None,
+) -> _Fitted:
+    step = pd.Timedelta(values.index[1] - values.index[0])
+    key = (label, str(pd.Timestamp(now).tz_convert(tz).date()), f"{step}")
+    found = cache.get(key) if cache is not None else None
+    known = values[pd.DatetimeIndex(values.index) < now]
+    by_name = {c.name: c for c in candidates}
+    if found is not None:
+        model = getattr(found.predictor, "__self__", None)
+        if isinstance(model, BoostedModel):  # fitted earlier today: today's weather forecast
+            return _Fitted(found.choice, replace(model, weather=weather).predict)
+        return _Fitted(found.choice, by_name[found.choice.name].fit(known))  # cheap to refit
+    choice = choose(values, now, tz, candidates, label)
+    fitted = _Fitted(choice, by_name[choice.name].fit(known))
+    if cache is not None:
+        cache.put(key, fitted)
+    return fitted
+
+
+def forecast_chosen(
+    values: pd.Series,
+    steps: pd.DatetimeIndex,
+    *,
+    column: str,
+    now: pd.Timestamp,
+    tz: ZoneInfo,
+    candidates: list[Candidate],
+    label: str,
+    upper_kw: float | Array | None = None,
+    cache: ModelCache | None = None,
+    weather: pd.DataFrame | None = None,
+) -> SeriesForecast:
+    """Choose by backtest, refit the winner on all of `values` before `now`, forecast with band.
+
+    `upper_kw`: the most each step can be (PV: its peak by day, 0 at night); the least is 0.
+    `weather`: the frame the candidates were made with (a cached model forecasts with it).
+    """
+    fitted = _fitted(values, now, tz, candidates, label, cache, weather)
+    choice = fitted.choice
+    known = values[pd.DatetimeIndex(values.index) < now]
+    by_name = {c.name: c for c in candidates}
+    median = fitted.predictor(known, steps)
+    if not np.isfinite(median).all():  # yesterday had gaps: the profile fills them
+        fallback = by_name["profile"].fit(known)(known, steps)
+        median = np.where(np.isfinite(median), median, fallback)
+        median = np.where(np.isfinite(median), median, 0.0)
+    low, high = choice.quantiles.band(steps, median)
+    upper = (
+        np.full(len(steps), np.inf) if upper_kw is None else np.broadcast_to(upper_kw, len(steps))
+    )
+    median = np.clip(median, 0.0, upper)
+    low, high = np.clip(low, 0.0, median), np.clip(high, median, upper)
+    measured = choice.quantiles.errors > 0
+    return SeriesForecast(
+        pd.Series(median, index=steps, name=column),
+        describe(choice),
+        tuple(choice.notes),
+        low=pd.Series(low, index=steps, name=column) if measured else None,
+        high=pd.Series(high, index=steps, name=column) if measured else None,
+    )

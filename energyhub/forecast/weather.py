@@ -1,0 +1,175 @@
+"""Weather forecast input per park: a CSV file or an MQTT message, checked once, then stored.
+
+CSV (header required, one row per park and step; `issued_at` and `source` optional):
+
+    park_id,ts,issued_at,outdoor_c,ghi_w_m2,cloud_cover_pct,source
+    sp,2025-07-08T00:00:00+08:00,2025-07-07T18:00:00+08:00,27.5,0,40,cma
+
+MQTT: topic `<prefix>/weather/<park_id>/forecast`, a JSON object
+`{"issued_at": "...", "source": "...", "steps": [{"ts": "...", "outdoor_c": 27.5,
+"ghi_w_m2": 0, "cloud_cover_pct": 40}, ...]}`.
+
+Each step needs a time with a UTC offset and at least one of the three values; a value outside
+its range (irradiance below 0 or above 1500 W/m², cloud cover outside 0–100 %, temperature
+outside −60…60 °C) is refused with the row, the field and the value named. Good rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from energyhub.forecast.store import WEATHER_COLUMNS
+
+RANGES = {"outdoor_c": (-60.0, 60.0), "ghi_w_m2": (0.0, 1500.0), "cloud_cover_pct": (0.0, 100.0)}
+"""Plausible bounds of each value; outside them a row is refused, not clipped."""
+TOPIC_LEVEL = "weather"
+MAX_STEPS = 10_000
+"""Steps per message or file and park: two weeks at 5 min is 4,032."""
+
+
+@dataclass
+class WeatherIssue:
+    """Forecast steps of one park as issued: a frame (UTC ts × WEATHER_COLUMNS), the source."""
+
+    park_id: str
+    issued_at: datetime
+    source: str
+    frame: pd.DataFrame
+
+
+@dataclass
+class ParsedWeather:
+    issues: list[WeatherIssue] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return sum(len(issue.frame) for issue in self.issues)
+
+
+def _time(text: object, where: str, name: str, errors: list[str]) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        errors.append(f"{where}.{name}: expected an RFC 3339 time with a UTC offset, got {text!r}")
+        return None
+    if value.tzinfo is None:
+        errors.append(f"{where}.{name}: give a UTC offset, got {text!r}")
+        return None
+    return value
+
+
+def _value(raw: object, where: str, name: str, errors: list[str]) -> float | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    if isinstance(raw, bool):
+        errors.append(f"{where}.{name}: expected a number, got {raw!r}")
+        return None
+    try:
+        value = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        errors.append(f"{where}.{name}: expected a number, got {raw!r}")
+        return None
+    low, high = RANGES[name]
+    if not math.isfinite(value) or not low <= value <= high:
+        errors.append(f"{where}.{name}: must be within {low:g}…{high:g}, got {raw!r}")
+        return None
+    return value
+
+
+def parse_records(
+    records: Iterable[tuple[str, Mapping[str, object]]],
+    *,
+    parks: set[str],
+    issued_at: datetime,
+    source: str,
+) -> ParsedWeather:
+    """(where, record) pairs → issues by (park, issued_at, source); every bad record named."""
+    parsed = ParsedWeather()
+    rows: dict[tuple[str, datetime, str], list[dict[str, object]]] = {}
+    for where, record in records:
+        errors: list[str] = []
+        park = str(record.get("park_id", "")).strip()
+        if park not in parks:
+            known = ", ".join(sorted(parks))
+            errors.append(f"{where}.park_id: no park {park!r} in the site file (parks: {known})")
+        ts = _time(record.get("ts"), where, "ts", errors)
+        issued = record.get("issued_at")
+        issue_time = (
+            issued_at if issued in (None, "") else _time(issued, where, "issued_at", errors)
+        )
+        values = {name: _value(record.get(name), where, name, errors) for name in WEATHER_COLUMNS}
+        if not errors and all(v is None for v in values.values()):
+            errors.append(f"{where}: give at least one of {', '.join(WEATHER_COLUMNS)}")
+        if errors or ts is None or issue_time is None:
+            parsed.errors += errors
+            continue
+        origin = str(record.get("source") or source)
+        rows.setdefault((park, issue_time, origin), []).append({"ts": ts, **values})
+    for (park, issue_time, origin), steps in rows.items():
+        if len(steps) > MAX_STEPS:
+            parsed.errors.append(f"{park}: {len(steps)} steps in one issue (at most {MAX_STEPS})")
+            continue
+        frame = pd.DataFrame(steps)
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        frame = frame.groupby("ts").last().reindex(columns=list(WEATHER_COLUMNS)).astype(float)
+        parsed.issues.append(WeatherIssue(park, issue_time, origin, frame))
+    return parsed
+
+
+def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -> ParsedWeather:
+    """A weather forecast CSV (see the module docstring); rows are named `row N` (1 = header)."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"park_id", "ts"} - set(reader.fieldnames or [])
+    if missing:
+        return ParsedWeather(errors=[f"header: missing column(s) {', '.join(sorted(missing))}"])
+    records = ((f"row {n}", row) for n, row in enumerate(reader, start=2))
+    return parse_records(records, parks=parks, issued_at=issued_at, source=source)
+
+
+def parse_message(
+    topic: str, payload: object, *, prefix: str, parks: set[str], received_at: datetime
+) -> ParsedWeather:
+    """An MQTT weather forecast message (see the module docstring)."""
+    levels = topic.split("/")
+    if (
+        len(levels) != 4
+        or levels[0] != prefix
+        or levels[1] != TOPIC_LEVEL
+        or levels[3] != ("forecast")
+    ):
+        return ParsedWeather(errors=[f"topic: expected {prefix}/weather/<park>/forecast, got "
+                                     f"{topic!r}"])  # fmt: skip
+    if not isinstance(payload, dict) or not isinstance(payload.get("steps"), list):
+        return ParsedWeather(errors=[f"{topic}: expected a JSON object with a `steps` list"])
+    park = levels[2]
+    source = str(payload.get("source") or "mqtt")
+    issued = payload.get("issued_at")
+    issued_at = received_at
+    if issued not in (None, ""):
+        errors: list[str] = []
+        parsed_time = _time(issued, topic, "issued_at", errors)
+        if parsed_time is None:
+            return ParsedWeather(errors=errors)
+        issued_at = parsed_time
+    steps = payload["steps"]
+    bad = [
+        f"{topic}.steps[{i}]: expected an object"
+        for i, s in enumerate(steps)
+        if not isinstance(s, dict)
+    ]
+    records = (
+        (f"{topic}.steps[{i}]", {**step, "park_id": park})
+        for i, step in enumerate(steps)
+        if isinstance(step, dict)
+    )
+    parsed = parse_records(records, parks=parks, issued_at=issued_at, source=source)
+    parsed.errors = bad + parsed.errors
+    return parsed

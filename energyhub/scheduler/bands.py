@@ -1,0 +1,40 @@
+"""A plan's forecast band kept with it, and how often metered values fell outside earlier bands.
+
+The scheduler plans on the P50; the P10/P90 go to `plan_forecast_bands` and, at each re-plan,
+the metered values of the last days are checked against the bands that were issued for them
+(the newest plan's before each step): the share inside is stored with the new plan and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.forecast.bands import COVERAGE_WINDOW, band_coverage
+from energyhub.forecast.store import issued_bands, save_bands, save_coverage
+from energyhub.scheduler.inputs import ScopeForecast
+
+log = logging.getLogger(__name__)
+
+
+async def keep_band(
+    conn: AsyncConnection, plan_id: int, site_id: str, forecast: ScopeForecast, issued_at: datetime
+) -> dict[str, Any]:
+    """Store the plan's band and the coverage of earlier bands; return the coverage."""
+    if not forecast.low.empty and len(forecast.low.columns):
+        await save_bands(conn, plan_id, forecast.low, forecast.high)
+    start = pd.Timestamp(issued_at) - COVERAGE_WINDOW
+    earlier = await issued_bands(conn, site_id, start.to_pydatetime(), issued_at)
+    coverage = band_coverage(earlier, forecast.metered)
+    await save_coverage(conn, plan_id, coverage)
+    total = coverage["total"]
+    if isinstance(total, dict) and total.get("count"):
+        log.info(
+            "%s: %d of %d metered values of the last %d d inside the P10–P90 band",
+            site_id, total["inside"], total["count"], COVERAGE_WINDOW.days,
+        )  # fmt: skip
+    return coverage

@@ -1,0 +1,44 @@
+"""The rolling-origin backtest on short and gappy histories: scores or notes, never a crash."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from energyhub.forecast.backtest import CHOSEN, NAIVE_DAY, backtest_series
+from energyhub.forecast.profile import ForecastOptions
+from energyhub.forecast.select import demand_candidates
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _series(days: float) -> pd.Series:
+    start = pd.Timestamp("2025-03-03", tz=TZ).tz_convert("UTC")
+    index = pd.date_range(start, periods=int(days * 24), freq="1h")
+    hours = np.asarray(index.tz_convert(TZ).hour)
+    return pd.Series(np.where((hours >= 8) & (hours < 18), 500.0, 100.0), index=index)
+
+
+def test_a_short_history_scores_what_it_can_and_leaves_the_boosted_model_out() -> None:
+    series = _series(4)
+    series.iloc[30:40] = np.nan  # a gap the store left
+    candidates = demand_candidates("b/main", TZ, None, ForecastOptions())
+    result = backtest_series(
+        series, TZ, candidates, label="b/main", days=7, history=pd.Timedelta(days=28)
+    )
+    assert result.origins == 2  # 2 d of history before each, a whole day after
+    assert result.scores["boosted"].steps == 0 and np.isnan(result.scores["boosted"].nmae)
+    assert result.scores[CHOSEN].steps == 48
+    assert result.scores[NAIVE_DAY].nmae == 0.0  # every day the same: yesterday is exact
+    assert result.band is not None
+
+
+def test_too_short_for_any_origin_says_so() -> None:
+    candidates = demand_candidates("b/main", TZ, None, ForecastOptions())
+    result = backtest_series(
+        _series(1.5), TZ, candidates, label="b/main", days=7, history=pd.Timedelta(days=28)
+    )
+    assert result.origins == 0 and result.scores == {}
+    assert result.notes == ["b/main: not enough history for a day-ahead backtest (need 3 d)"]

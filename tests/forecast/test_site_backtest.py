@@ -1,0 +1,144 @@
+"""`energyhub forecast backtest` and GET /sites/{id}/forecast[/backtest] on a stored site."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from typer.testing import CliRunner
+
+from energyhub.api.app import create_app
+from energyhub.api.keys import create_key
+from energyhub.cli import app as cli
+from energyhub.config import Settings
+from energyhub.forecast.profile import nmae
+from energyhub.scheduler.clock import ManualClock
+from energyhub.store.db import connect
+from tests.scheduler.conftest import (
+    SHARED_BROKER,
+    HistorySpec,
+    make_site,
+    office_load_kw,
+    prepare_db,
+    pv_kw,
+    scheduler_for,
+    scheduler_settings,
+    site_doc,
+    write_history,
+)
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")  # a Tuesday
+HISTORY_DAYS = 12
+DAYS = 3
+
+
+async def _world(url: str) -> None:
+    await prepare_db(url, make_site())
+    await write_history(url, HistorySpec(START - timedelta(days=HISTORY_DAYS), START))
+
+
+def _hourly_main() -> pd.Series:
+    """What the main meter read, as the hourly rollup gives it (mean kW per hour)."""
+    first = pd.Timestamp(START - timedelta(days=HISTORY_DAYS)).tz_convert("UTC")
+    index = pd.date_range(
+        first, pd.Timestamp(START).tz_convert("UTC"), freq="15min", inclusive="left"
+    )
+    main = pd.Series(office_load_kw(index) - pv_kw(index), index=index)
+    return main.resample("1h").mean()
+
+
+def test_the_cli_backtest_scores_models_against_the_naive_forecasts(
+    pg_url: str, tmp_path: Path
+) -> None:
+    asyncio.run(_world(pg_url))
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200",
+           "ENERGYHUB_SCHEDULER_HISTORY_DAYS": "7"}  # fmt: skip
+    args = ["forecast", "backtest", "--site", "office", "--days", str(DAYS), "--step", "1h",
+            "--end", START.isoformat()]  # fmt: skip
+    done = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.output)
+    meters = {m["meter"]: m for m in report["meters"]}
+    assert set(meters) == {"office/main", "office/pv"}
+    main = meters["office/main"]
+    assert main["origins"] == DAYS
+    # independently: the naive forecasts of the last DAYS local days, from the written series
+    hourly = _hourly_main()
+    days = hourly.index >= pd.Timestamp(START - timedelta(days=DAYS)).tz_convert("UTC")
+    actual = hourly[days]
+    expected_day = nmae(actual, hourly.reindex(actual.index - pd.Timedelta(days=1)).to_numpy())
+    assert abs(main["models"]["naive 1d"]["nmae"] - expected_day) < 1e-6
+    assert main["models"]["naive 7d"]["nmae"] < 1e-6  # the series repeats every week exactly
+    assert main["better_naive"] == "naive 7d"
+    assert {"chosen", "profile", "boosted", "yesterday"} <= set(main["models"])
+    assert sum(main["chosen"].values()) == DAYS
+    assert 0.0 <= main["band"]["coverage"] <= 1.0
+    pv = meters["office/pv"]
+    assert pv["models"]["chosen"]["nmae"] < 0.05  # clear days repeat: every model gets them
+    table = CliRunner().invoke(cli, args, env=env)
+    assert table.exit_code == 0, table.output
+    assert "office/main: 3 day-ahead forecasts from local midnights" in table.output
+    assert "P10–P90 band:" in table.output
+    unknown = CliRunner().invoke(cli, [*args, "--meter", "nope"], env=env)
+    assert unknown.exit_code == 2
+    assert "meter: no load or PV meter 'nope' at site 'office' (its meters: main, pv)" in (
+        " ".join(unknown.output.split())
+    )
+    step = CliRunner().invoke(cli, [*args[:-4], "--step", "5m"], env=env)
+    assert step.exit_code == 2 and "--step: expected 15m or 1h, got '5m'" in step.output
+    site = CliRunner().invoke(cli, ["forecast", "backtest", "--site", "atlantis"], env=env)
+    assert site.exit_code == 2 and "site: no park or building 'atlantis'" in site.output
+
+
+async def test_the_api_serves_the_current_forecast_and_a_backtest(
+    pg_url: str, prefix: str, tmp_path: Path
+) -> None:
+    await _world(pg_url)
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2)
+    async with scheduler_for(settings, make_site(), ManualClock(START)) as scheduler:
+        async with connect(pg_url) as conn:
+            await scheduler.resume(conn)
+            planned = (await scheduler.tick(conn)).replanned[0]
+            _, token = await create_key(conn, "viewer", "sp")
+    api = create_app(Settings.model_validate({"db_url": pg_url, "site_file": site_file,
+                                              "scheduler_history_days": 7}))  # fmt: skip
+    async with api.router.lifespan_context(api):
+        transport = httpx.ASGITransport(app=api)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
+            current = await client.get("/sites/office/forecast")
+            backtest = await client.get(
+                "/sites/office/forecast/backtest",
+                params={"days": 2, "step": "1h", "meter": "main", "end": START.isoformat()},
+            )
+            bad_meter = await client.get(
+                "/sites/office/forecast/backtest", params={"meter": "nope"}
+            )
+            too_long = await client.get("/sites/office/forecast/backtest", params={"days": 29})
+            missing = await client.get("/sites/sp/forecast")
+    assert current.status_code == 200, current.text
+    body = current.json()
+    assert body["plan_id"] == planned.id
+    series = {s["name"]: s for s in body["series"]}
+    electricity = series["office:electricity_kw"]
+    assert len(electricity["points"]) == 8
+    assert all(p["p10"] <= p["p50"] <= p["p90"] for p in electricity["points"])
+    assert "chosen by MAE" in electricity["method"]
+    assert all(p["p10"] is None for p in series["outdoor_c"]["points"])
+    assert backtest.status_code == 200, backtest.text
+    assert [m["meter"] for m in backtest.json()["meters"]] == ["office/main"]
+    assert backtest.json()["meters"][0]["origins"] == 2
+    assert bad_meter.status_code == 422
+    assert bad_meter.json()["errors"][0]["field"] == "meter"
+    assert too_long.status_code == 422
+    assert missing.status_code == 404 and "no stored forecast of site 'sp'" in missing.text

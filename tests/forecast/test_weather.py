@@ -1,0 +1,186 @@
+"""Weather forecast input: CSV and MQTT checked and stored, then used by the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+import numpy as np
+import orjson
+import pandas as pd
+from typer.testing import CliRunner
+
+from energyhub.cli import app as cli
+from energyhub.forecast.listen import listen, weather_topic
+from energyhub.forecast.store import read_weather
+from energyhub.forecast.weather import parse_csv
+from energyhub.scheduler.clock import ManualClock
+from energyhub.store.db import connect
+from simulators.weather import TimeGrid, clear_sky_ghi_w_m2, clearness, outdoor_temperature_c
+from tests.scheduler.conftest import (
+    SHARED_BROKER,
+    HistorySpec,
+    make_site,
+    prepare_db,
+    scheduler_for,
+    scheduler_settings,
+    site_doc,
+    write_history,
+)
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
+ISSUED = datetime(2025, 7, 7, 9, tzinfo=UTC)
+CSV = """park_id,ts,issued_at,outdoor_c,ghi_w_m2,cloud_cover_pct
+sp,2025-07-08T00:00:00+08:00,,27.5,0,40
+sp,2025-07-08T00:15:00+08:00,2025-07-07T18:00:00+08:00,27.0,,
+mars,2025-07-08T00:30:00+08:00,,27.0,0,40
+sp,2025-07-08T00:45:00,,27.0,0,40
+sp,2025-07-08T01:00:00+08:00,,27.0,-5,40
+sp,2025-07-08T01:15:00+08:00,,,,
+sp,2025-07-08T01:30:00+08:00,,hot,,
+"""
+
+
+def test_csv_rows_are_checked_one_by_one_and_good_ones_kept() -> None:
+    parsed = parse_csv(CSV, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 4.park_id: no park 'mars' in the site file (parks: sp)",
+        "row 5.ts: give a UTC offset, got '2025-07-08T00:45:00'",
+        "row 6.ghi_w_m2: must be within 0…1500, got '-5'",
+        "row 7: give at least one of outdoor_c, ghi_w_m2, cloud_cover_pct",
+        "row 8.outdoor_c: expected a number, got 'hot'",
+    ]
+    issues = {issue.issued_at: issue for issue in parsed.issues}
+    assert set(issues) == {ISSUED, datetime.fromisoformat("2025-07-07T18:00:00+08:00")}
+    first = issues[ISSUED].frame
+    assert first.loc[pd.Timestamp("2025-07-07T16:00:00Z")].tolist() == [27.5, 0.0, 40.0]
+    later = issues[datetime.fromisoformat("2025-07-07T18:00:00+08:00")].frame
+    assert later["outdoor_c"].tolist() == [27.0] and later["ghi_w_m2"].isna().all()
+    missing = parse_csv("ts,outdoor_c\n", parks={"sp"}, issued_at=ISSUED, source="test")
+    assert missing.errors == ["header: missing column(s) park_id"]
+
+
+def test_the_cli_stores_good_rows_and_names_the_bad(pg_url: str, tmp_path: Path) -> None:
+    asyncio.run(prepare_db(pg_url, make_site()))
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    forecast = tmp_path / "weather.csv"
+    forecast.write_text(CSV)
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200"}
+    done = CliRunner().invoke(cli, ["forecast", "weather-import", str(forecast)], env=env)
+    assert done.exit_code == 2
+    assert "2 weather forecast step(s) stored" in done.output
+    assert "5 row problem(s), those rows not stored" in done.output
+    assert "row 6.ghi_w_m2: must be within 0…1500, got '-5'" in done.output
+
+    async def stored() -> pd.DataFrame:
+        async with connect(pg_url) as conn:
+            return await read_weather(
+                conn,
+                "sp",
+                START - timedelta(hours=1),
+                START + timedelta(hours=2),
+                datetime.now(UTC),
+            )
+
+    frame = asyncio.run(stored())
+    assert frame["outdoor_c"].tolist() == [27.5, 27.0]
+
+
+async def test_mqtt_messages_are_stored_and_bad_ones_do_not_stop_the_listener(
+    pg_url: str, prefix: str
+) -> None:
+    await prepare_db(pg_url, make_site())
+    stop = asyncio.Event()
+    steps = [{"ts": (START + timedelta(minutes=15 * i)).isoformat(), "outdoor_c": 26.0 + i}
+             for i in range(4)]  # fmt: skip
+    async with connect(pg_url) as conn:
+        task = asyncio.create_task(listen(conn, SHARED_BROKER, prefix, {"sp"}, stop, prefix))
+        await asyncio.sleep(0.5)
+        async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{prefix}-pub") as client:
+            await client.publish(weather_topic(prefix, "sp"), b"not json", qos=1)
+            await client.publish(
+                weather_topic(prefix, "sp"),
+                orjson.dumps({"issued_at": ISSUED.isoformat(), "steps": [*steps, 7]}),
+                qos=1,
+            )
+        async with connect(pg_url) as reader:
+            for _ in range(100):
+                cur = await reader.execute("SELECT count(*) FROM weather_forecasts")
+                row = await cur.fetchone()
+                if row is not None and row[0] == 4:
+                    break
+                await asyncio.sleep(0.05)
+            frame = await read_weather(
+                reader, "sp", START, START + timedelta(hours=1), datetime.now(UTC)
+            )
+        stop.set()
+        await task
+    assert frame["outdoor_c"].tolist() == [26.0, 27.0, 28.0, 29.0]
+
+
+async def test_the_scheduler_plans_with_the_stored_weather_forecast(
+    pg_url: str, prefix: str
+) -> None:
+    """Fed from the simulator's weather: its temperature and its clouded irradiance."""
+    site = make_site()
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=9), START))
+    grid = TimeGrid(START - timedelta(days=9), 900.0, 96 * 10)
+    rng = np.random.default_rng(11)
+    index = pd.date_range(pd.Timestamp(grid.start).tz_convert("UTC"), periods=grid.steps,
+                          freq="15min")  # fmt: skip
+    ghi = clear_sky_ghi_w_m2(grid) * clearness(grid, rng)
+    frame = pd.DataFrame(
+        {"outdoor_c": outdoor_temperature_c(grid, rng), "ghi_w_m2": ghi,
+         "cloud_cover_pct": np.full(grid.steps, 30.0)},
+        index=index,
+    )  # fmt: skip
+    from energyhub.forecast.store import save_weather
+
+    async with connect(pg_url) as conn:
+        assert await save_weather(conn, "sp", ISSUED, frame, "simulator") == grid.steps
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2)
+    async with scheduler_for(settings, site, ManualClock(START)) as scheduler:
+        async with connect(pg_url) as conn:
+            await scheduler.resume(conn)
+            planned = (await scheduler.tick(conn)).replanned[0]
+            cur = await conn.execute(
+                "SELECT methods FROM plan_forecasts WHERE plan_id = %s", (planned.id,)
+            )
+            row = await cur.fetchone()
+            cur = await conn.execute(
+                "SELECT ts, value FROM plan_inputs WHERE plan_id = %s AND name = 'outdoor_c' "
+                "ORDER BY ts",
+                (planned.id,),
+            )
+            outdoor = await cur.fetchall()
+    assert row is not None
+    assert row[0]["outdoor_c"].startswith("weather forecast (8 of 8 steps;")
+    planned_c = np.array([value for _, value in outdoor])
+    given = frame["outdoor_c"].reindex(pd.DatetimeIndex([ts for ts, _ in outdoor])).to_numpy()
+    np.testing.assert_allclose(planned_c, given)
+
+
+async def test_the_demo_feeds_the_simulator_s_weather_as_the_forecast(pg_url: str) -> None:
+    from energyhub.demo.weather import feed_weather_forecast
+    from simulators.plant import make_weather
+
+    await prepare_db(pg_url, make_site())
+    async with connect(pg_url) as conn:
+        stored = await feed_weather_forecast(conn, make_site(), START, 60.0, 120, seed=7)
+        frame = await read_weather(
+            conn, "sp", START, START + timedelta(hours=2), START + timedelta(seconds=1)
+        )
+    simulated = make_weather(TimeGrid(START, 60.0, 120), 7)
+    assert stored == 8 and len(frame) == 8  # two hours at 15 min, one park
+    np.testing.assert_allclose(
+        frame["outdoor_c"].to_numpy(), simulated.outdoor_c.reshape(8, 15).mean(axis=1)
+    )
+    np.testing.assert_allclose(
+        frame["ghi_w_m2"].to_numpy(), simulated.ghi_w_m2.reshape(8, 15).mean(axis=1), atol=1e-9
+    )
+    assert frame["cloud_cover_pct"].isna().all()
