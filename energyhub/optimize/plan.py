@@ -13,11 +13,12 @@ import pandas as pd
 
 from energyhub.optimize.baseline import Baseline, compute_baseline
 from energyhub.optimize.coupling import Caps, resolve_caps
-from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
+from energyhub.optimize.decompose import Decomposed, DecomposeOptions
 from energyhub.optimize.diagnose import explain_infeasible
-from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
+from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
 from energyhub.optimize.levels import Built, build_scopes
+from energyhub.optimize.method import choose, run_decomposed
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
 from energyhub.optimize.network import Binaries, Context
 from energyhub.optimize.scope import Scope, resolve_scopes
@@ -50,6 +51,7 @@ class Plan:
     workers: int | None = None
     lower_bound_cny: float | None = None
     carbon_cap_kg: float | None = None
+    method_reason: str | None = None
 
     @property
     def objective_cny(self) -> float:
@@ -81,6 +83,7 @@ class Plan:
             },
             "gap": self.gap,
             "method": self.method,
+            "method_reason": self.method_reason,
             "iterations": self.iterations,
             "workers": self.workers,
             "lower_bound_cny": self.lower_bound_cny,
@@ -160,8 +163,9 @@ def plan(
 ) -> Plan:
     """Plan one building, park or city over the steps of `inputs`.
 
-    `method` is `central` (one MILP) or `decomposed` (park and city level: buildings solved
-    apart and coordinated by prices, see energyhub.optimize.decompose). If the decomposition
+    `method` is `central` (one MILP), `decomposed` (park and city level: parks or buildings
+    solved apart and coordinated by prices, see energyhub.optimize.method) or `auto` (central
+    while the model is small enough, decomposed beyond; `method_reason` says). If the decomposition
     finds no combination of proposals meeting a coupling row, the plan is solved centrally and
     says so (`method` `central-fallback`). Raises PlanInputError
     (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
@@ -174,14 +178,21 @@ def plan(
         check_inputs(table, site, scope)
     caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
     baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
-    _check_method(method, level)
+    choice = choose(method, level, scopes, table.n)
+    method, reason = choice.method, choice.reason
     if method == "decomposed":
         try:
-            found = decompose(scopes, table, caps, options or DecomposeOptions(time_limit_s))
-        except UncombinedError:
+            found = run_decomposed(
+                choice, scopes, table, caps, options or DecomposeOptions(time_limit_s)
+            )
+        except UncombinedError as exc:
             method = "central-fallback"  # the centralized solve tells whether the row can hold
+            reason = f"{reason}; fell back to the centralized solve: {exc}"
         else:
-            return _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg)
+            return replace(
+                _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
+                method_reason=reason,
+            )
     binaries = Binaries("on", "on") if force_binaries else None
     built, solution, build_seconds = _central(
         scopes, table, caps, binaries, (time_limit_s, mip_gap)
@@ -208,19 +219,8 @@ def plan(
         method=method,
         workers=1,
         carbon_cap_kg=caps.carbon_cap_kg,
+        method_reason=reason,
     )
-
-
-def _check_method(method: str, level: str) -> None:
-    if method not in ("central", "decomposed"):
-        raise PlanInputError(
-            f"--method: must be central or decomposed; got {method!r}", column="method"
-        )
-    if method == "decomposed" and level == "building":
-        raise PlanInputError(
-            "--method decomposed: a building is one subproblem; use --level park or city",
-            column="method",
-        )
 
 
 def _decomposed_plan(
