@@ -7,15 +7,17 @@ is one subproblem, its whole model (`levels.build_scopes`) held warm in a worker
 own limit and balances exactly in every answer. Dantzig–Wolfe rounds price the city's rows:
 
 1. Each park answers the prices on its *channels* (its import in each capped step, its CO₂)
-   with its optimum of cost + price·channels. Σ answers − price·caps is a lower bound of the
-   plan (Lagrangian); the best one is kept.
+   with its optimum of cost + price·channels, binaries relaxed (a CHP's on/off: the rounds
+   stay warm LPs). Σ answers − price·caps is a lower bound of the plan (Lagrangian of a
+   relaxation); the best one is kept.
 2. The master LP mixes each park's answers (convex weights) under the caps, with priced slack;
    its duals are the next prices. Rounds stop once the master is within the tolerance of the
    bound, or at the iteration or time limit.
 3. Final: each park is solved once more, whole, with its channels bounded by its share of the
-   master's mix. The shares sum to within the caps, so every city row holds exactly; for a park
-   without binaries its mix is feasible for that solve, so the plan costs at most the master's.
-   A share a park cannot meet (only possible with binaries) raises UncombinedError.
+   master's mix, now with its binaries. The shares sum to within the caps, so every city row
+   holds exactly; for a park without binaries its mix is feasible for that solve, so the plan
+   costs at most the master's. A share a park cannot meet with its binaries raises
+   UncombinedError (the plan then falls back to the centralized solve).
 
 Without city caps the parks are independent: one round of whole-park solves is the plan.
 """
@@ -115,8 +117,7 @@ def _model(token: str, raw: bytes) -> tuple[ParkRecipe, _ParkModel]:
         built = build_scopes((recipe.scope,), recipe.inputs)
         p = built.problem
         channels, offset = park_channels(recipe, p)
-        warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper),
-                         p.integrality)  # fmt: skip
+        warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
         found = _ParkModel(built, warm, channels, offset)
         with _lock:
             _cache[(token, recipe.key)] = found

@@ -45,7 +45,7 @@ from energyhub.optimize.aggregate import Virtual, build_virtual, head_binaries, 
 from energyhub.optimize.coupling import Caps
 from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs
-from energyhub.optimize.levels import Built
+from energyhub.optimize.levels import Built, build_scopes
 from energyhub.optimize.master import (
     NOT_SCHEDULED,
     Layout,
@@ -62,6 +62,7 @@ from energyhub.optimize.model import (
     scalars,
     solve,
 )
+from energyhub.optimize.network import Binaries, Exclusivity
 from energyhub.optimize.prox import BREAKPOINTS
 from energyhub.optimize.runner import Runner, answers, open_executor, recipes
 from energyhub.optimize.scope import Scope
@@ -301,10 +302,90 @@ def decompose(
                 rho, weight = _rho(layout, seed.price, peaks, weight), weight * RHO_DECAY
                 targets = _combination(master, layout, pool, lambda a: a.q)
         bar.update(task, description="decomposing: master and polish")
-        found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+        try:
+            found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+        except UncombinedError:
+            # no mix of the answers meets a row: the buildings' latest answers still fix the
+            # binaries, and the coupled LP over them may hold where no mix did
+            latest = {k: answers[-1].x for k, answers in pool.items()}
+            finals = runner.ask("combined", np.zeros(layout.size), None, latest, limit)
+            values = {name: v for f in finals.values() if isinstance(f, Final)
+                      for name, v in f.schedule.items()}  # fmt: skip
+            values |= seed.pattern
+            base = _Base(seed.bound, iterations, workers, build_seconds, "iteration_limit")
+            rescued = _polish(scopes, table, caps, values, base, options)
+            if rescued is None:
+                raise
+            return replace(rescued, solve_seconds=time.perf_counter() - started - build_seconds)
     converged = gap <= options.tolerance
-    return _assemble(found, seed.bound, iterations, converged, workers, build_seconds,
+    plan = _assemble(found, seed.bound, iterations, converged, workers, build_seconds,
                      time.perf_counter() - started, deadline, caps)  # fmt: skip
+    values = {str(c): plan.schedule[c].to_numpy() for c in plan.schedule.columns}
+    base = _Base(seed.bound, iterations, workers, build_seconds, plan.status)
+    polished = _polish(scopes, table, caps, values, base, options)
+    if polished is None or polished.gap >= plan.gap:
+        return plan
+    return replace(polished, solve_seconds=time.perf_counter() - started - build_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What a polished plan keeps of the rounds."""
+
+    bound: float
+    iterations: int
+    workers: int
+    build_seconds: float
+    status: Status
+
+
+def _polish(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, values: Pattern, base: _Base,
+    options: DecomposeOptions,
+) -> Decomposed | None:  # fmt: skip
+    """The coupled problem solved once more, whole, as an LP: every binary (a CHP's on/off, a
+    store's direction where its building needs one) at the decomposed plan's value. The plan is
+    a point of that LP, so the result costs at most as much, and the LP holds every coupling
+    row exactly. None where the plan's binaries do not cover the whole model (a store whose
+    relaxed flows clash without one): the decomposed plan stands."""
+    columns = set(values)
+    stores = frozenset(c.removesuffix(":charging") for c in columns if c.endswith(":charging"))
+    grid: Exclusivity = "on" if any(c.endswith(":importing") for c in columns) else "off"
+    built = build_scopes(scopes, table, Binaries("lazy", grid, stores), caps)
+    problem = built.problem
+    lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+    for name, var in problem.variables.items():
+        if problem.integrality[var.start]:
+            if name not in columns:
+                return None
+            lower[var.slice] = upper[var.slice] = np.round(values[name])
+    fixed = replace(problem, col_lower=lower, col_upper=upper)
+    solution = solve(fixed, time_limit_s=options.time_limit_s or MASTER_TIME_LIMIT_S)
+    x = solution.x
+    if x is None or built.rebinarize(x) is not None:
+        return None
+    costs = {k: v for k, v in evaluate(fixed, x, "costs").items() if k != "tie_break"}
+    objective = sum(costs.values())
+    gap = max(0.0, (objective - base.bound) / max(abs(objective), 1e-9))
+    status: Status = "optimal" if gap <= options.tolerance else base.status
+    accounts = evaluate(fixed, x, "accounts")
+    return Decomposed(
+        status=status,
+        cost_cny=costs,
+        co2_kg_by_carrier={k.removeprefix("co2_kg:"): v for k, v in accounts.items()},
+        schedule=extract(fixed, x, table.index),
+        scalars=scalars(fixed, x, table.n),
+        lower_bound_cny=base.bound,
+        gap=gap,
+        iterations=base.iterations,
+        workers=base.workers,
+        build_seconds=base.build_seconds,
+        solve_seconds=0.0,
+        variables=fixed.n_variables,
+        binaries=fixed.n_binaries,
+        constraints=int(fixed.a.shape[0]),
+        carbon_cap_kg=caps.carbon_cap_kg,
+    )
 
 
 def _rebalanced(replies: dict[str, Answer], goal: Array, layout: Layout) -> dict[str, Array]:

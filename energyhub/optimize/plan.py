@@ -111,20 +111,21 @@ def _build_and_solve(
     binaries: Binaries | None,
     limits: tuple[float | None, float | None],
 ) -> tuple[Built, Solution, float]:
-    """Build and solve; once more with binaries if a lazy family's relaxed optimum needs them."""
+    """Build and solve; again, with binaries for the stores (or grid) whose relaxed flows clash."""
     time_limit_s, mip_gap = limits
     started = time.perf_counter()
     built = build_scopes(scopes, table, binaries, caps)
     build_seconds = time.perf_counter() - started
     solution = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
     again_with = None if solution.x is None else built.rebinarize(solution.x)
-    if again_with is None:
-        return built, solution, build_seconds
-    started = time.perf_counter()
-    built = build_scopes(scopes, table, again_with, caps)
-    build_seconds += time.perf_counter() - started
-    again = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    return built, replace(again, seconds=solution.seconds + again.seconds), build_seconds
+    while again_with is not None:  # each round gives binaries to more stores: it ends
+        started = time.perf_counter()
+        built = build_scopes(scopes, table, again_with, caps)
+        build_seconds += time.perf_counter() - started
+        again = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        solution = replace(again, seconds=solution.seconds + again.seconds)
+        again_with = None if solution.x is None else built.rebinarize(solution.x)
+    return built, solution, build_seconds
 
 
 def _central(
