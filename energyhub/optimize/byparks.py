@@ -295,7 +295,7 @@ def decompose_by_park(
     recipes = [ParkRecipe(s.id, s, _inputs_for(table, s), caps) for s in scopes]
     rhs = cap_vector(caps)
     deadline = None if options.time_limit_s is None else started + options.time_limit_s
-    limits = (options.time_limit_s, options.tolerance / 10.0)
+    limits = (options.time_limit_s, options.tolerance)  # each park within the plan's own gap
     iterations, bound, converged = 0, -np.inf, True
     with open_executor(options.executor, options.workers) as (executors, workers):
         runner = _Runner(executors, recipes)

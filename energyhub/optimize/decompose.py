@@ -285,6 +285,13 @@ def decompose(
             for key, answer in replies.items():
                 pool[key] = [*pool[key][:1], *pool[key][1:][2 - KEEP_ANSWERS :], answer]
             iterations += 1
+            if iterations == 1:  # the buildings' binaries may already be all the plan needs
+                values = _latest_values(runner, layout, pool, seed, limit)
+                base = _Base(seed.bound, iterations, workers, build_seconds, "optimal")
+                early = _polish(scopes, table, caps, values, base, options)
+                if early is not None and early.gap <= options.tolerance:
+                    spent = time.perf_counter() - started - build_seconds
+                    return replace(early, solve_seconds=spent)
             master = _master(scopes, table, caps, layout, pool, seed.pattern)
             gap, before = _gap(master, seed.bound), excess
             excess = master.value - seed.bound
@@ -307,11 +314,7 @@ def decompose(
         except UncombinedError:
             # no mix of the answers meets a row: the buildings' latest answers still fix the
             # binaries, and the coupled LP over them may hold where no mix did
-            latest = {k: answers[-1].x for k, answers in pool.items()}
-            finals = runner.ask("combined", np.zeros(layout.size), None, latest, limit)
-            values = {name: v for f in finals.values() if isinstance(f, Final)
-                      for name, v in f.schedule.items()}  # fmt: skip
-            values |= seed.pattern
+            values = _latest_values(runner, layout, pool, seed, limit)
             base = _Base(seed.bound, iterations, workers, build_seconds, "iteration_limit")
             rescued = _polish(scopes, table, caps, values, base, options)
             if rescued is None:
@@ -326,6 +329,23 @@ def decompose(
     if polished is None or polished.gap >= plan.gap:
         return plan
     return replace(polished, solve_seconds=time.perf_counter() - started - build_seconds)
+
+
+def _latest_values(
+    runner: Runner, layout: Layout, pool: dict[str, list[Answer]], seed: _Seed,
+    limit: float | None,
+) -> Pattern:  # fmt: skip
+    """The heads' binaries and each building's latest answer, by column name (only the
+    binaries matter to `_polish`; buildings without any are not asked)."""
+    values = dict(seed.pattern)
+    if not any(answers[-1].integer for answers in pool.values()):
+        return values
+    latest = {k: answers[-1].x for k, answers in pool.items()}
+    finals = runner.ask("combined", np.zeros(layout.size), None, latest, limit)
+    for final in finals.values():
+        if isinstance(final, Final):
+            values |= final.schedule
+    return values
 
 
 @dataclass(frozen=True, slots=True)
