@@ -41,7 +41,13 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
-from energyhub.optimize.aggregate import Virtual, build_virtual, head_binaries, virtual_plan
+from energyhub.optimize.aggregate import (
+    Virtual,
+    build_virtual,
+    head_binaries,
+    single_binaries,
+    virtual_plan,
+)
 from energyhub.optimize.coupling import Caps
 from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs
@@ -151,6 +157,8 @@ class _Seed:
     price: Array
     targets: dict[str, Array]
     bound: float
+    singles: Pattern
+    """The binaries the virtual plan gave the buildings that stayed alone (their own CHP)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +213,9 @@ def _seed(
     price = _master_prices(built.problem, duals, layout, caps)
     gap = solution.gap or 0.0
     bound = solution.objective - gap * abs(solution.objective)
-    return _Seed(pattern, price, _shares(scopes, table, layout, virtual, built, x), bound)
+    singles = single_binaries(virtual, scopes, built, solution.x)
+    targets = _shares(scopes, table, layout, virtual, built, x)
+    return _Seed(pattern, price, targets, bound, singles)
 
 
 def _shares(
@@ -285,15 +295,16 @@ def decompose(
             for key, answer in replies.items():
                 pool[key] = [*pool[key][:1], *pool[key][1:][2 - KEEP_ANSWERS :], answer]
             iterations += 1
-            if iterations == 1:  # the buildings' binaries may already be all the plan needs
-                values = _latest_values(runner, layout, pool, seed, limit)
+            master = _master(scopes, table, caps, layout, pool, seed.pattern)
+            gap, before = _gap(master, seed.bound), excess
+            if iterations & (iterations - 1) == 0:  # rounds 1, 2, 4, 8, …: the binaries
+                # found so far may be all the plan needs (the polish then ends the rounds)
                 base = _Base(seed.bound, iterations, workers, build_seconds, "optimal")
-                early = _polish(scopes, table, caps, values, base, options)
+                early = _best_polish(scopes, table, caps, layout, runner, pool, master, seed,
+                                     base, options)  # fmt: skip
                 if early is not None and early.gap <= options.tolerance:
                     spent = time.perf_counter() - started - build_seconds
                     return replace(early, solve_seconds=spent)
-            master = _master(scopes, table, caps, layout, pool, seed.pattern)
-            gap, before = _gap(master, seed.bound), excess
             excess = master.value - seed.bound
             idle = idle + 1 if excess > (1.0 - PROGRESS) * before else 0
             bar.update(task, description=f"decomposing: round {iterations}, gap {gap:.3%}")
@@ -329,6 +340,36 @@ def decompose(
     if polished is None or polished.gap >= plan.gap:
         return plan
     return replace(polished, solve_seconds=time.perf_counter() - started - build_seconds)
+
+
+def _best_polish(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
+    pool: dict[str, list[Answer]], master: _Master, seed: _Seed, base: _Base,
+    options: DecomposeOptions,
+) -> Decomposed | None:  # fmt: skip
+    """The better polish of the binaries as the rounds have them and (after the first round)
+    as the virtual plan had them."""
+    candidates = [_binaries_now(scopes, table, caps, layout, runner, pool, master, seed, options)]
+    if base.iterations == 1:
+        candidates.append(seed.pattern | seed.singles)
+    found = [_polish(scopes, table, caps, values, base, options) for values in candidates]
+    plans = [p for p in found if p is not None]
+    return min(plans, key=lambda p: p.gap) if plans else None
+
+
+def _binaries_now(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
+    pool: dict[str, list[Answer]], master: _Master, seed: _Seed, options: DecomposeOptions,
+) -> Pattern:  # fmt: skip
+    """The plan's binaries as they stand, by column name: the master's pick of each building's
+    answers where the master meets every row, else each building's latest answer."""
+    if master.short:
+        return _latest_values(runner, layout, pool, seed, options.time_limit_s)
+    found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+    values = dict(seed.pattern)
+    for final in found.finals.values():
+        values |= final.schedule
+    return values
 
 
 def _latest_values(
@@ -371,18 +412,28 @@ def _polish(
     columns = set(values)
     stores = frozenset(c.removesuffix(":charging") for c in columns if c.endswith(":charging"))
     grid: Exclusivity = "on" if any(c.endswith(":importing") for c in columns) else "off"
-    built = build_scopes(scopes, table, Binaries("lazy", grid, stores), caps)
-    problem = built.problem
-    lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
-    for name, var in problem.variables.items():
-        if problem.integrality[var.start]:
+    binaries: Binaries | None = Binaries("lazy", grid, stores)
+    while binaries is not None:  # a store whose flows clash gets a free binary, as centrally
+        built = build_scopes(scopes, table, binaries, caps)
+        problem = built.problem
+        lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+        for name, var in problem.variables.items():
+            if (
+                not problem.integrality[var.start]
+                or name.removesuffix(":charging") in binaries.stores - stores
+            ):
+                continue
             if name not in columns:
                 return None
             lower[var.slice] = upper[var.slice] = np.round(values[name])
-    fixed = replace(problem, col_lower=lower, col_upper=upper)
-    solution = solve(fixed, time_limit_s=options.time_limit_s or MASTER_TIME_LIMIT_S)
-    x = solution.x
-    if x is None or built.rebinarize(x) is not None:
+        fixed = replace(problem, col_lower=lower, col_upper=upper)
+        solution = solve(fixed, time_limit_s=options.time_limit_s or MASTER_TIME_LIMIT_S,
+                         mip_gap=options.tolerance / 10.0)  # fmt: skip
+        x = solution.x
+        if x is None:
+            return None
+        binaries = built.rebinarize(x)
+    if x is None:
         return None
     costs = {k: v for k, v in evaluate(fixed, x, "costs").items() if k != "tie_break"}
     objective = sum(costs.values())

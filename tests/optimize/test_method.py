@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -179,3 +180,49 @@ def test_dask_cluster_gives_the_process_pool_city_plan(monkeypatch: pytest.Monke
     assert found.objective_cny == pytest.approx(pooled.objective_cny, rel=1e-9)
     assert found.iterations == pooled.iterations
     pd.testing.assert_frame_equal(found.schedule, pooled.schedule, atol=1e-6)
+
+
+def _park_with_a_chp_building() -> tuple[SiteFile, pd.DataFrame, dict[str, Any]]:
+    """Six buildings of all five classes, one hotel with its own CHP (min load, start cost)."""
+    index = day_index(24)
+    spec, columns, fraction = park("p00", 6, index, seed=5)
+    assert 0.8 <= fraction <= 0.95
+    assert sum(a["type"] == "chp" for b in spec["buildings"] for a in b["assets"]) == 1
+    site = parse_site({"version": 1, "timezone": "Asia/Shanghai",
+                       "city": {"id": "sh", "parks": [spec]}})  # fmt: skip
+    return site, pd.DataFrame(columns, index=index), spec
+
+
+def test_a_heterogeneous_park_decomposed_by_building_holds_its_limit_and_the_optimum() -> None:
+    site, frame, spec = _park_with_a_chp_building()
+    limit = spec["grid"]["import_max_kw"]
+    central = plan(site, frame, level="park", site_id="p00", method="central", mip_gap=1e-6)
+    assert central.schedule["p00:import_kw"].max() == pytest.approx(limit, abs=1e-6)  # binds
+    found = plan(site, frame, level="park", site_id="p00", method="decomposed", options=OPTIONS)
+    assert found.method == "decomposed"
+    assert found.method_reason == "asked for; by building, coordinated by the park"
+    assert found.lower_bound_cny is not None
+    assert found.lower_bound_cny <= central.objective_cny + 1e-6
+    assert central.objective_cny - 1e-6 <= found.objective_cny
+    assert found.objective_cny <= central.objective_cny * (1 + TOLERANCE)
+    schedule = found.schedule
+    imports = np.asarray(schedule["p00:import_kw"])
+    assert imports.max() <= limit + EXACT_KW
+    assert np.abs(imports - _feeds(found, "p00")).max() < 1e-5  # the park bus balances
+    on = schedule["p00-b000-chp:on"]
+    assert set(np.unique(on)) <= {0.0, 1.0}
+    fuel = schedule["p00-b000-chp:fuel_kw"]
+    chp = next(a for a in spec["buildings"][0]["assets"] if a["type"] == "chp")
+    assert (fuel[on == 1.0] >= chp["min_load"] * chp["fuel_max_kw"] - 1e-6).all()
+    assert (fuel[on == 0.0] <= 1e-6).all()
+    for b in spec["buildings"]:  # each building's heat balance, recomputed from the schedule
+        if f"{b['id']}:heat_kw" not in frame:
+            continue
+        made = sum(
+            schedule[c] for c in schedule.columns
+            if c.startswith(f"{b['id']}-") and c.endswith(":heat_kw") and "-tes" not in c
+        )  # fmt: skip
+        stored = 0.0
+        if f"{b['id']}-tes:charge_kw" in schedule:
+            stored = schedule[f"{b['id']}-tes:charge_kw"] - schedule[f"{b['id']}-tes:discharge_kw"]
+        np.testing.assert_allclose(made - stored, frame[f"{b['id']}:heat_kw"], atol=1e-5)
