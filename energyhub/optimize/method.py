@@ -2,9 +2,8 @@
 
 The size of a plan's model is counted in *asset-steps*: (nodes + assets) × steps, summed over its
 parks; the centralized solve's variables and time grow with it (bench/scale.py measures both).
-`auto` solves centrally up to CENTRAL_MAX_ASSET_STEPS (CENTRAL_MAX_MILP_ASSET_STEPS when the
-plan has on/off units, which make it a MILP), where that solve still takes seconds on two
-cores, and decomposes beyond: a decomposed plan is never chosen where the central solve,
+`auto` solves centrally up to CENTRAL_MAX_ASSET_STEPS, where that solve still takes seconds on
+two cores, and decomposes beyond: a decomposed plan is never chosen where the central solve,
 which is exact, could have been afforded. A decomposition splits a city at its parks when every
 park fits that size (each park then holds its own limit and balances exactly, the city's caps
 are priced: `byparks`), and at the buildings otherwise (`decompose`).
@@ -22,21 +21,14 @@ from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.scope import Scope
-from energyhub.sites import CHP
 
 METHODS = ("auto", "central", "decomposed")
 
 CENTRAL_MAX_ASSET_STEPS = 250_000
-"""The largest linear model `auto` solves centrally (bench/scale.py, two shared cores,
-2026-12-06): a heterogeneous park of 100 buildings without on/off units (≈ 60,000 asset-steps
-at 96 steps) solves centrally in 1–2 s and decomposed in about 6 s; the decomposition of a city
-into parks pays from a few hundred buildings on (docs/decomposed-plans.md)."""
-
-CENTRAL_MAX_MILP_ASSET_STEPS = 15_000
-"""The largest model with on/off units (a CHP with min load or start cost) `auto` solves
-centrally: the 12-building park with one CHP building (≈ 7,000 asset-steps) solves centrally
-in well under a second, the 100-building park with three (≈ 60,000) in 30 s, where the
-decomposition, which fixes the units' on/off from its virtual plan, takes about half that."""
+"""The largest model `auto` solves centrally. Measured with bench/scale.py on two shared cores
+(2026-12-06): a heterogeneous park of 100 buildings (≈ 60,000 asset-steps at 96 steps) solves
+centrally in 1–2 s, a city of 300 buildings (≈ 190,000) in ≈ 10 s, a city of 1,000 (≈ 620,000)
+in ≈ 50 s; beyond this size the decomposition is faster at the same cost."""
 
 Subproblems = Literal["parks", "buildings"]
 
@@ -55,15 +47,6 @@ def asset_steps(scopes: Sequence[Scope], steps: int) -> int:
     return steps * sum(len(s.nodes) + sum(len(n.assets) for n in s.nodes) for s in scopes)
 
 
-def on_off_units(scopes: Sequence[Scope]) -> int:
-    """CHPs with a min load or start cost (an on/off binary per step) across the plan."""
-    return sum(
-        isinstance(a, CHP) and (a.min_load > 0 or a.start_cost_cny > 0)
-        for scope in scopes
-        for _, a in scope.assets()
-    )
-
-
 def choose(method: str, level: str, scopes: Sequence[Scope], steps: int) -> Choice:
     """The solve for `method` at `level`; raises PlanInputError for an unknown or unfit one."""
     if method not in METHODS:
@@ -78,18 +61,15 @@ def choose(method: str, level: str, scopes: Sequence[Scope], steps: int) -> Choi
             "--method decomposed: a building is one subproblem; use --level park or city",
             column="method",
         )
-    units = on_off_units(scopes)
-    limit = CENTRAL_MAX_MILP_ASSET_STEPS if units else CENTRAL_MAX_ASSET_STEPS
-    kind = f" with {units} on/off units" if units else ""
-    if method == "auto" and size <= limit:
+    if method == "auto" and size <= CENTRAL_MAX_ASSET_STEPS:
         return Choice(
             "central",
-            f"auto: {size:,} asset-steps{kind} ≤ {limit:,}, where the centralized solve "
-            "(exact) still takes seconds",
+            f"auto: {size:,} asset-steps ≤ {CENTRAL_MAX_ASSET_STEPS:,}, where the centralized "
+            "solve (exact) still takes seconds",
         )
     prefix = "asked for" if method == "decomposed" else (
-        f"auto: {size:,} asset-steps{kind} > {limit:,}, beyond which the decomposition "
-        "is faster")  # fmt: skip
+        f"auto: {size:,} asset-steps > {CENTRAL_MAX_ASSET_STEPS:,}, beyond which the "
+        "decomposition is faster")  # fmt: skip
     largest = max(asset_steps((s,), steps) for s in scopes)
     if level == "city" and largest <= CENTRAL_MAX_ASSET_STEPS:
         return Choice(

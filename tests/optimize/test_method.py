@@ -104,50 +104,21 @@ def test_auto_solves_a_small_park_centrally_and_says_why() -> None:
     central = plan(site, frame, level="park", site_id="p00", method="central")
     assert result.method == "central"
     steps = 24 * (1 + sum(1 + len(b.assets) for b in site.city.parks[0].buildings))
-    units = sum(a.type == "chp" for b in site.city.parks[0].buildings for a in b.assets)
-    kind, limit = (
-        (f" with {units} on/off units", methods.CENTRAL_MAX_MILP_ASSET_STEPS)
-        if units
-        else ("", methods.CENTRAL_MAX_ASSET_STEPS)
-    )
     assert result.method_reason == (
-        f"auto: {steps:,} asset-steps{kind} ≤ {limit:,}, where the centralized solve (exact) "
-        "still takes seconds"
+        f"auto: {steps:,} asset-steps ≤ {methods.CENTRAL_MAX_ASSET_STEPS:,}, where the "
+        "centralized solve (exact) still takes seconds"
     )
     assert result.objective_cny == pytest.approx(central.objective_cny, rel=1e-9)
-
-
-def test_auto_decomposes_a_park_with_on_off_units_beyond_the_milp_size(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """One CHP hotel makes the park a MILP: `auto` weighs it against the smaller MILP size."""
-    site, frame, spec = _park_with_a_chp_building()
-    size = 24 * (1 + sum(1 + len(b["assets"]) for b in spec["buildings"]))
-    small = plan(site, frame, level="park", site_id="p00", method="auto")
-    assert small.method == "central"
-    assert small.method_reason is not None
-    assert small.method_reason.startswith(f"auto: {size:,} asset-steps with 1 on/off units ≤ ")
-    monkeypatch.setattr(methods, "CENTRAL_MAX_MILP_ASSET_STEPS", size - 1)
-    found = plan(site, frame, level="park", site_id="p00", method="auto", options=OPTIONS)
-    assert found.method == "decomposed"
-    assert found.method_reason == (
-        f"auto: {size:,} asset-steps with 1 on/off units > {size - 1:,}, beyond which the "
-        "decomposition is faster; by building, coordinated by the park"
-    )
-    assert found.objective_cny == pytest.approx(small.objective_cny, rel=TOLERANCE)
 
 
 def test_auto_decomposes_by_park_beyond_the_central_size(monkeypatch: pytest.MonkeyPatch) -> None:
     site, frame = _city()
     size = 24 * sum(1 + sum(1 + len(b.assets) for b in p.buildings) for p in site.city.parks)
-    units = sum(a.type == "chp" for p in site.city.parks for b in p.buildings for a in b.assets)
-    kind = f" with {units} on/off units" if units else ""
     monkeypatch.setattr(methods, "CENTRAL_MAX_ASSET_STEPS", size - 1)
-    monkeypatch.setattr(methods, "CENTRAL_MAX_MILP_ASSET_STEPS", size - 1)
     result = plan(site, frame, level="city", site_id="sh", method="auto", options=OPTIONS)
     assert result.method == "decomposed"
     assert result.method_reason is not None
-    assert result.method_reason.startswith(f"auto: {size:,} asset-steps{kind} > {size - 1:,}")
+    assert result.method_reason.startswith(f"auto: {size:,} asset-steps > {size - 1:,}")
     assert "by park" in result.method_reason
 
 
