@@ -7,17 +7,19 @@ is one subproblem, its whole model (`levels.build_scopes`) held warm in a worker
 own limit and balances exactly in every answer. Dantzig–Wolfe rounds price the city's rows:
 
 1. Each park answers the prices on its *channels* (its import in each capped step, its CO₂)
-   with its optimum of cost + price·channels, binaries relaxed (a CHP's on/off: the rounds
-   stay warm LPs). Σ answers − price·caps is a lower bound of the plan (Lagrangian of a
-   relaxation); the best one is kept.
+   with its optimum of cost + price·channels: a schedule of the park itself, binaries and all
+   (stores whose flows clash get theirs, as centrally). Σ answers − price·caps is a lower
+   bound of the plan (Lagrangian); the best one is kept.
 2. The master LP mixes each park's answers (convex weights) under the caps, with priced slack;
    its duals are the next prices. Rounds stop once the master is within the tolerance of the
    bound, or at the iteration or time limit.
 3. Final: each park is solved once more, whole, with its channels bounded by its share of the
-   master's mix, now with its binaries. The shares sum to within the caps, so every city row
-   holds exactly; for a park without binaries its mix is feasible for that solve, so the plan
-   costs at most the master's. A share a park cannot meet with its binaries raises
-   UncombinedError (the plan then falls back to the centralized solve).
+   master's mix. The shares sum to within the caps, so every city row holds exactly; for a
+   park without binaries its mix is feasible for that solve, so the plan costs at most the
+   master's. A park whose binaries make it exceed its share (a mix of its answers need not be
+   one) keeps what it needs and the others give it up in proportion to their use (`_repair`);
+   what no park can give up raises UncombinedError (the plan then falls back to the
+   centralized solve).
 
 Without city caps the parks are independent: one round of whole-park solves is the plan.
 """
@@ -114,14 +116,18 @@ def _model(token: str, raw: bytes) -> tuple[ParkRecipe, _ParkModel]:
             del _cache[stale]
         found = _cache.get((token, recipe.key))
     if found is None:
-        built = build_scopes((recipe.scope,), recipe.inputs)
-        p = built.problem
-        channels, offset = park_channels(recipe, p)
-        warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
-        found = _ParkModel(built, warm, channels, offset)
+        found = _park_model(recipe, build_scopes((recipe.scope,), recipe.inputs))
         with _lock:
             _cache[(token, recipe.key)] = found
     return recipe, found
+
+
+def _park_model(recipe: ParkRecipe, built: Built) -> _ParkModel:
+    p = built.problem
+    channels, offset = park_channels(recipe, p)
+    warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper),
+                     p.integrality)  # fmt: skip
+    return _ParkModel(built, warm, channels, offset)
 
 
 def answer_park(
@@ -129,13 +135,20 @@ def answer_park(
 ) -> ParkAnswer | Failure:
     """A park's priced answer (warm from its last basis), or what breaks it, by name."""
     recipe, model = _model(token, raw)
-    problem = model.built.problem
-    model.warm.set_costs(np.arange(problem.n_variables), problem.c + model.channels.T @ price)
-    result = model.warm.solve(time_limit_s)
-    if result.x is None:
-        if result.status != "infeasible":
-            return Failure(recipe.key, f"park {recipe.key}: no answer (solver {result.status})")
-        return _failure(recipe, model.built, time_limit_s)
+    while True:
+        problem = model.built.problem
+        model.warm.set_costs(np.arange(problem.n_variables), problem.c + model.channels.T @ price)
+        result = model.warm.solve(time_limit_s)
+        if result.x is None:
+            if result.status != "infeasible":
+                return Failure(recipe.key, f"park {recipe.key}: no answer ({result.status})")
+            return _failure(recipe, model.built, time_limit_s)
+        again = model.built.rebinarize(result.x)
+        if again is None:  # every answer is a schedule of the park itself, binaries and all
+            break
+        model = _park_model(recipe, build_scopes((recipe.scope,), recipe.inputs, again))
+        with _lock:
+            _cache[(token, recipe.key)] = model
     x = result.x
     q = model.channels @ x + model.offset
     cost = float(problem.c @ x)
@@ -151,21 +164,38 @@ def _failure(recipe: ParkRecipe, built: Built, time_limit_s: float | None) -> Fa
 
 
 def _bounded(problem: Problem, channels: sp.csr_array, upper: Array) -> Problem:
-    """The problem with its channel rows bounded above by `upper` (rows appended)."""
+    """The problem with its channel rows bounded above by `upper` (rows appended), each
+    exceedable by an excess column (appended) at the master's shortfall price."""
+    k = upper.size
     return replace(
         problem,
-        a=sp.csr_array(sp.vstack([problem.a, channels])),
-        row_lower=np.concatenate([problem.row_lower, np.full(upper.size, -np.inf)]),
+        c=np.concatenate([problem.c, np.full(k, SHORTFALL_CNY_PER_KW)]),
+        a=sp.csr_array(
+            sp.block_array([[problem.a, None], [channels, -sp.identity(k, format="csr")]])
+        ),
+        row_lower=np.concatenate([problem.row_lower, np.full(k, -np.inf)]),
         row_upper=np.concatenate([problem.row_upper, upper]),
+        col_lower=np.concatenate([problem.col_lower, np.zeros(k)]),
+        col_upper=np.concatenate([problem.col_upper, np.full(k, np.inf)]),
+        integrality=np.concatenate([problem.integrality, np.zeros(k, np.uint8)]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ParkFinal:
+    """A park's final schedule, its channels and how far they exceed its share."""
+
+    final: Final
+    q: Array
+    excess: Array
 
 
 def final_park(
     token: str, raw: bytes, share: Array | None, limits: tuple[float | None, float | None]
-) -> Final | Failure | str:
-    """The park solved whole with its channels within `share` (binaries where the lazy policy
-    finds simultaneous flows, as the centralized solve does); or what breaks it (a Failure
-    without a share, a message when only its share cannot be met)."""
+) -> ParkFinal | Failure | str:
+    """The park solved whole with its channels within `share` — exceeded only where its
+    binaries leave no other way, at the shortfall price — with binaries where the lazy policy
+    finds simultaneous flows, as the centralized solve does; or what breaks it."""
     recipe, model = _model(token, raw)
     time_limit_s, mip_gap = limits
     built, upper = model.built, None if share is None else share - model.offset
@@ -174,24 +204,28 @@ def final_park(
         problem = built.problem if upper is None else _bounded(built.problem, channels, upper)
         solution = solve(problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
         x = solution.x
-        if x is None and upper is None and solution.status == "infeasible":
+        if x is None and solution.status == "infeasible":  # its shares are elastic
             return _failure(recipe, built, time_limit_s)
         if x is None:
             return f"park {recipe.key}: no schedule within its share of the city's caps " \
                 f"({solution.status})"  # fmt: skip
-        again = built.rebinarize(x)
+        again = built.rebinarize(x[: built.problem.n_variables])
         if again is None:
             break
         built = build_scopes((recipe.scope,), recipe.inputs, again)
+    n = built.problem.n_variables
+    excess, x = x[n:], x[:n]
+    problem = built.problem
+    q = park_channels(recipe, problem)[0] @ x + model.offset
     frame: pd.DataFrame = extract(problem, x, recipe.inputs.index)
-    return Final(
+    return ParkFinal(Final(
         recipe.key,
         {str(c): frame[c].to_numpy() for c in frame.columns},
         evaluate(problem, x, "costs"),
         evaluate(problem, x, "accounts"),
         scalars(problem, x, recipe.inputs.n),
         (problem.n_variables, problem.n_binaries, int(problem.a.shape[0])),
-    )
+    ), q, excess)  # fmt: skip
 
 
 def _inputs_for(table: PlanInputs, scope: Scope) -> PlanInputs:
@@ -249,6 +283,7 @@ class _Runner:
 
     def __init__(self, executors: Sequence[Executor], recipes: Sequence[ParkRecipe]) -> None:
         self.executors, self.token = executors, uuid.uuid4().hex
+        self.caps_name = recipes[0].caps.carbon_name if recipes else ""
         self.raw = {r.key: pickle.dumps(r) for r in recipes}
 
     def _executor(self, i: int) -> Executor:
@@ -266,14 +301,15 @@ class _Runner:
         return out
 
     def finals(
-        self, shares: dict[str, Array] | None, limits: tuple[float | None, float | None]
-    ) -> list[Final]:
+        self, shares: dict[str, Array] | None, limits: tuple[float | None, float | None],
+        only: set[str] | None = None,
+    ) -> dict[str, ParkFinal]:  # fmt: skip
         futures = {
             k: self._executor(i).submit(final_park, self.token, raw,
                                         None if shares is None else shares[k], limits)
-            for i, (k, raw) in enumerate(self.raw.items())
+            for i, (k, raw) in enumerate(self.raw.items()) if only is None or k in only
         }  # fmt: skip
-        out = []
+        out = {}
         for key, future in futures.items():
             reply = future.result()
             if isinstance(reply, Failure):
@@ -283,7 +319,7 @@ class _Runner:
                     f"infeasible: {reply}", constraint=key, node=key, carrier=None, assets=[],
                     step=0, ts="",
                 )  # fmt: skip
-            out.append(reply)
+            out[key] = reply
         return out
 
 
@@ -324,10 +360,40 @@ def decompose_by_park(
                 )  # fmt: skip
             shares = {k: w @ np.array([a.q for a in pool[k]]) for k, w in mix.weights.items()}
         finals = runner.finals(shares, limits)
+        if shares is not None:
+            finals |= _repair(runner, finals, shares, rhs, limits)
     if not rhs.size:
         iterations = 1
-    return _assemble(finals, table, caps, bound, iterations, converged, workers,
-                     time.perf_counter() - started, deadline)  # fmt: skip
+    return _assemble([f.final for f in finals.values()], table, caps, bound, iterations,
+                     converged, workers, time.perf_counter() - started, deadline)  # fmt: skip
+
+
+def _repair(
+    runner: _Runner, finals: dict[str, ParkFinal], shares: dict[str, Array], rhs: Array,
+    limits: tuple[float | None, float | None],
+) -> dict[str, ParkFinal]:  # fmt: skip
+    """Where a park's binaries made it exceed its share (its share came from a relaxation),
+    the parks that kept theirs give up the excess, in proportion to what they use, and are
+    solved again; what the caps still cannot hold raises UncombinedError."""
+    over = [k for k, f in finals.items() if f.excess.max(initial=0.0) > SLACK_TOLERANCE]
+    if not over:
+        return {}
+    kept = [k for k in finals if k not in over]
+    excess = np.clip(sum(finals[k].q for k in finals) - rhs, 0.0, None)
+    used = sum((np.clip(finals[k].q, 0.0, None) for k in kept), np.zeros(rhs.size))
+    scale = np.where(used > 0, excess / np.where(used > 0, used, 1.0), 0.0)
+    tighter = {k: shares[k] - scale * np.clip(finals[k].q, 0.0, None) for k in kept}
+    again = runner.finals(tighter, limits, set(kept)) if kept else {}
+    total = sum(f.q for f in ({**finals, **again}).values())
+    if np.any(total > rhs + 1e-6 * np.maximum(1.0, np.abs(rhs))) or any(
+        f.excess.max(initial=0.0) > SLACK_TOLERANCE for f in again.values()
+    ):
+        raise UncombinedError(
+            f"infeasible: parks {', '.join(over)} exceed their shares of the city's caps with "
+            "their binaries, and the other parks cannot make up for it",
+            constraint=runner.caps_name, node=None, carrier=None, assets=[], step=0, ts="",
+        )  # fmt: skip
+    return again
 
 
 def _assemble(

@@ -24,11 +24,14 @@ from energyhub.optimize.scope import Scope
 
 METHODS = ("auto", "central", "decomposed")
 
-CENTRAL_MAX_ASSET_STEPS = 250_000
-"""The largest model `auto` solves centrally. Measured with bench/scale.py on two shared cores
-(2026-12-06): a heterogeneous park of 100 buildings (≈ 60,000 asset-steps at 96 steps) solves
-centrally in 1–2 s, a city of 300 buildings (≈ 190,000) in ≈ 10 s, a city of 1,000 (≈ 620,000)
-in ≈ 50 s; beyond this size the decomposition is faster at the same cost."""
+CENTRAL_MAX_ASSET_STEPS = 100_000
+"""The largest model `auto` solves centrally. Measured with bench/scale.py on the shared
+two-core machine (2026-12-06, docs/decomposed-plans.md): heterogeneous parks of 100 buildings
+(≈ 60,000 asset-steps at 96 steps) solve centrally in 4–16 s (with three CHP buildings the
+slower) and decomposed in 2–5 × that; a city of 100 buildings in 6 s centrally and 9 s
+decomposed by park, but a city of 300 (≈ 190,000) took 176 s centrally and about a minute
+decomposed. Up to this size the centralized solve, which is exact, is affordable; beyond it
+the decomposition's time grows with the parks, not with the model's size to a power."""
 
 Subproblems = Literal["parks", "buildings"]
 
