@@ -73,7 +73,8 @@ class ParkAnswer:
     key: str
     q: Array
     cost: float
-    value: float
+    floor: float
+    """The park's LP relaxation's optimum of cost + price·channels: a bound on any answer's."""
 
 
 @dataclass
@@ -82,6 +83,11 @@ class _ParkModel:
     warm: WarmModel
     channels: sp.csr_array
     offset: Array
+    relaxed: WarmModel | None = None
+    """The park's LP relaxation, warm: its answers give the plan's lower bound."""
+    bounds: tuple[Array, Array] | None = None
+    """Column bounds with the binaries fixed at the park's first answer (then `warm` is that
+    LP): later answers re-solve warm as LPs and are schedules of the park all the same."""
 
 
 _cache: dict[tuple[str, str], _ParkModel] = {}
@@ -125,34 +131,73 @@ def _model(token: str, raw: bytes) -> tuple[ParkRecipe, _ParkModel]:
 def _park_model(recipe: ParkRecipe, built: Built) -> _ParkModel:
     p = built.problem
     channels, offset = park_channels(recipe, p)
-    warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper),
-                     p.integrality)  # fmt: skip
+    warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
     return _ParkModel(built, warm, channels, offset)
 
 
-def answer_park(
-    token: str, raw: bytes, price: Array, time_limit_s: float | None
-) -> ParkAnswer | Failure:
-    """A park's priced answer (warm from its last basis), or what breaks it, by name."""
-    recipe, model = _model(token, raw)
+def _fix_binaries(
+    recipe: ParkRecipe, model: _ParkModel, price: Array, time_limit_s: float | None
+) -> _ParkModel | Failure:
+    """The park's MILP at `price` (stores whose flows clash get binaries, as centrally), and
+    from it the model with those binaries fixed (`bounds`) and the LP relaxation beside it."""
+    built = model.built
     while True:
+        p = built.problem
+        channels = park_channels(recipe, p)[0]
+        solution = solve(replace(p, c=p.c + channels.T @ price), time_limit_s=time_limit_s)
+        if solution.x is None:
+            if solution.status != "infeasible":
+                return Failure(recipe.key, f"park {recipe.key}: no answer ({solution.status})")
+            return _failure(recipe, built, time_limit_s)
+        again = built.rebinarize(solution.x)
+        if again is None:
+            break
+        built = build_scopes((recipe.scope,), recipe.inputs, again)
+    binary = p.integrality.astype(bool)
+    lower, upper = p.col_lower.copy(), p.col_upper.copy()
+    lower[binary] = upper[binary] = np.round(solution.x[binary])
+    relaxed = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
+    fixed = WarmModel(p.c, p.a, (lower, upper), (p.row_lower, p.row_upper))
+    return _ParkModel(built, fixed, channels, model.offset, relaxed, (lower, upper))
+
+
+def answer_park(
+    token: str, raw: bytes, price: Array, time_limit_s: float | None, refix: bool
+) -> ParkAnswer | Failure:
+    """A park's priced answer, a schedule of the park itself: its first with its binaries (a
+    MILP), the later ones as warm LPs with those binaries fixed (again a MILP if a store's flows
+    clash, or when `refix` asks to fix them anew at these prices); with the LP relaxation's
+    value at the same prices for the plan's bound."""
+    recipe, model = _model(token, raw)
+    if refix:
+        model = replace(model, bounds=None)
+    while True:
+        if model.bounds is None or model.relaxed is None:
+            found = _fix_binaries(recipe, model, price, time_limit_s)
+            if isinstance(found, Failure):
+                return found
+            model = found
+            with _lock:
+                _cache[(token, recipe.key)] = model
         problem = model.built.problem
-        model.warm.set_costs(np.arange(problem.n_variables), problem.c + model.channels.T @ price)
+        costs = problem.c + model.channels.T @ price
+        model.warm.set_costs(np.arange(problem.n_variables), costs)
         result = model.warm.solve(time_limit_s)
         if result.x is None:
-            if result.status != "infeasible":
-                return Failure(recipe.key, f"park {recipe.key}: no answer ({result.status})")
-            return _failure(recipe, model.built, time_limit_s)
+            return Failure(recipe.key, f"park {recipe.key}: no answer ({result.status})")
         again = model.built.rebinarize(result.x)
-        if again is None:  # every answer is a schedule of the park itself, binaries and all
+        if again is None:
             break
         model = _park_model(recipe, build_scopes((recipe.scope,), recipe.inputs, again))
-        with _lock:
-            _cache[(token, recipe.key)] = model
+    if model.relaxed is None:  # set with the bounds by `_fix_binaries`
+        return Failure(recipe.key, f"park {recipe.key}: no relaxation to bound it")
+    model.relaxed.set_costs(np.arange(problem.n_variables), costs)
+    relaxed = model.relaxed.solve(time_limit_s)
+    floor = float(costs @ relaxed.x) if relaxed.x is not None else -np.inf
     x = result.x
     q = model.channels @ x + model.offset
     cost = float(problem.c @ x)
-    return ParkAnswer(recipe.key, q, cost, cost + float(price @ q))
+    return ParkAnswer(recipe.key, q, cost, floor)
 
 
 def _failure(recipe: ParkRecipe, built: Built, time_limit_s: float | None) -> Failure:
@@ -199,9 +244,13 @@ def final_park(
     recipe, model = _model(token, raw)
     time_limit_s, mip_gap = limits
     built, upper = model.built, None if share is None else share - model.offset
+    bounds = model.bounds  # the binaries of its answers, where it answered prices
     while True:
         channels = park_channels(recipe, built.problem)[0]
-        problem = built.problem if upper is None else _bounded(built.problem, channels, upper)
+        whole = built.problem
+        if bounds is not None:
+            whole = replace(whole, col_lower=bounds[0], col_upper=bounds[1])
+        problem = whole if upper is None else _bounded(whole, channels, upper)
         solution = solve(problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
         x = solution.x
         if x is None and solution.status == "infeasible":  # its shares are elastic
@@ -210,9 +259,12 @@ def final_park(
             return f"park {recipe.key}: no schedule within its share of the city's caps " \
                 f"({solution.status})"  # fmt: skip
         again = built.rebinarize(x[: built.problem.n_variables])
-        if again is None:
+        short = x[built.problem.n_variables :].max(initial=0.0) > SLACK_TOLERANCE
+        if again is None and not (short and bounds is not None):
             break
-        built = build_scopes((recipe.scope,), recipe.inputs, again)
+        if again is not None:
+            built = build_scopes((recipe.scope,), recipe.inputs, again)
+        bounds = None  # its binaries free again: the share may need others
     n = built.problem.n_variables
     excess, x = x[n:], x[:n]
     problem = built.problem
@@ -289,8 +341,11 @@ class _Runner:
     def _executor(self, i: int) -> Executor:
         return self.executors[i % len(self.executors)]
 
-    def prices(self, price: Array, time_limit_s: float | None) -> dict[str, ParkAnswer]:
-        futures = {k: self._executor(i).submit(answer_park, self.token, raw, price, time_limit_s)
+    def prices(
+        self, price: Array, time_limit_s: float | None, refix: bool
+    ) -> dict[str, ParkAnswer]:
+        futures = {k: self._executor(i).submit(answer_park, self.token, raw, price, time_limit_s,
+                                               refix)
                    for i, (k, raw) in enumerate(self.raw.items())}  # fmt: skip
         out = {}
         for key, future in futures.items():
@@ -340,9 +395,11 @@ def decompose_by_park(
             price = np.zeros(rhs.size)
             pool: dict[str, list[ParkAnswer]] = {r.key: [] for r in recipes}
             while True:
-                replies = runner.prices(price, options.time_limit_s)
+                # the parks' binaries are fixed anew in rounds 1, 2, 4, 8, …: as prices move
+                refix = iterations & (iterations + 1) == 0  # (counted before this round)
+                replies = runner.prices(price, options.time_limit_s, refix)
                 iterations += 1
-                bound = max(bound, sum(a.value for a in replies.values()) - float(price @ rhs))
+                bound = max(bound, sum(a.floor for a in replies.values()) - float(price @ rhs))
                 for key, answer in replies.items():
                     pool[key].append(answer)
                 mix = _master(pool, rhs)
