@@ -226,3 +226,44 @@ def test_a_heterogeneous_park_decomposed_by_building_holds_its_limit_and_the_opt
         if f"{b['id']}-tes:charge_kw" in schedule:
             stored = schedule[f"{b['id']}-tes:charge_kw"] - schedule[f"{b['id']}-tes:discharge_kw"]
         np.testing.assert_allclose(made - stored, frame[f"{b['id']}:heat_kw"], atol=1e-5)
+
+
+def _clashing_park() -> tuple[SiteFile, pd.DataFrame]:
+    """b1's CHP makes electricity cheaper than the grid (1.09 vs 1.5 CNY/kWh) but, at its min
+    load, 67.5 kW of heat for a demand of 20: relaxed, its heat store charges and discharges at
+    once to waste the rest. b2's battery has nothing to waste."""
+    chp = {"id": "b1-chp", "type": "chp", "fuel_max_kw": 300, "eta_el": 0.35, "eta_th": 0.45,
+           "min_load": 0.5}  # fmt: skip
+    tes = {"id": "b1-tes", "type": "thermal_storage", "carrier": "heat", "energy_kwh": 600,
+           "power_kw": 300, "eta_charge": 0.9, "eta_discharge": 0.9}  # fmt: skip
+    bess = {"id": "b2-bess", "type": "battery", "energy_kwh": 200, "power_kw": 100}
+    park_spec = {
+        "id": "p", "gas": {"price_cny_per_nm3": 3.8, "lhv_kwh_per_nm3": 9.97},
+        "grid": {"import_max_kw": 1000, "tariff": "flat", "tariff_prices_cny_per_kwh": {"flat": 1.5}},
+        "buildings": [
+            {"id": "b1", "class": "hotel", "floor_area_m2": 1000, "assets": [chp, tes]},
+            {"id": "b2", "class": "office-A", "floor_area_m2": 1000, "assets": [bess]},
+        ],
+    }  # fmt: skip
+    site = parse_site({"version": 1, "timezone": "Asia/Shanghai",
+                       "city": {"id": "c", "carbon": {"price_cny_per_t": 0}, "parks": [park_spec]}})  # fmt: skip
+    index = pd.date_range("2025-03-03", periods=6, freq="1h", tz="Asia/Shanghai", name="ts")
+    frame = pd.DataFrame({"b1:electricity_kw": 200.0, "b1:heat_kw": 20.0,
+                          "b2:electricity_kw": 100.0}, index=index)  # fmt: skip
+    return site, frame
+
+
+def test_only_stores_whose_flows_clash_get_binaries_and_the_optimum_stays() -> None:
+    site, frame = _clashing_park()
+    lazy = plan(site, frame, level="park", site_id="p", method="central", mip_gap=1e-9)
+    forced = plan(site, frame, level="park", site_id="p", method="central", mip_gap=1e-9,
+                  force_binaries=True)  # fmt: skip
+    assert lazy.objective_cny == pytest.approx(forced.objective_cny, rel=1e-9)
+    assert (lazy.binaries, forced.binaries) == (2 * 6, 3 * 6)  # CHP on, b1-tes (, b2-bess)
+    assert "b1-tes:charging" in lazy.schedule
+    assert "b2-bess:charging" not in lazy.schedule
+    assert lazy.schedule["b1-chp:on"].sum() > 0  # the CHP runs, so the store was tempted
+    schedule = lazy.schedule
+    for charge in [c for c in schedule.columns if c.endswith(":charge_kw")]:
+        both = np.minimum(schedule[charge], schedule[charge.replace(":charge_kw", ":discharge_kw")])
+        assert both.max() <= 1e-6, charge
