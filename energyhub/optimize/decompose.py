@@ -27,6 +27,13 @@ Method (a virtual plan, then proximal rounds of the buildings and a restricted m
 4. Each building's schedule is the master's combination of its answers' solutions (a convex
    combination of an LP's solutions is one, with the combined channels and cost), so the plan
    is the master's. Gap = (objective − bound) / objective.
+5. The polish (`_polish`), after rounds 1, 2, 4, 8, … and at the end: the coupled problem
+   solved once, whole, with every binary at the plan's value (the master's pick, the
+   buildings' latest answers, or after the first round the virtual plan's own binaries for the
+   buildings that stayed alone; a store whose flows clash gets a free binary, as centrally).
+   The plan so far is a point of it, so it costs no more, and it holds every coupling row
+   exactly; within the tolerance of the bound it ends the rounds. It is also tried before a
+   master short of a row falls back to the centralized solve.
 """
 
 from __future__ import annotations
