@@ -168,3 +168,22 @@ def head_binaries(built: Built, x: Array) -> dict[str, NDArray[np.float64]]:
         if VIRTUAL not in name and problem.integrality[var.start]:
             out[name] = np.round(x[var.slice])
     return out
+
+
+def single_binaries(
+    virtual: Virtual, scopes: Sequence[Scope], built: Built, x: Array
+) -> dict[str, NDArray[np.float64]]:
+    """The binaries of every building that stayed a group of one (one with a CHP of its own), by
+    its real column names: the virtual plan decided them with the park around it."""
+    nodes = {node.id: node for scope in scopes for node in scope.nodes}
+    problem, out = built.problem, {}
+    for group in virtual.groups:
+        if len(group.members) != 1:
+            continue
+        assets = _sorted_assets(nodes[group.members[0]])
+        names = {f"{group.node}-{i}": a.id for i, a in enumerate(assets)}
+        for name, var in problem.variables.items():
+            owner, sep, rest = name.partition(":")
+            if sep and owner in names and problem.integrality[var.start]:
+                out[f"{names[owner]}:{rest}"] = np.round(x[var.slice])
+    return out

@@ -66,8 +66,13 @@ def plan_command(
         float | None, typer.Option("--mip-gap", min=0.0, help="Relative MIP gap to stop at.")
     ] = None,
     method: Annotated[
-        str, typer.Option("--method", help="central (one MILP) or decomposed (park, city).")
-    ] = "central",
+        str,
+        typer.Option(
+            "--method",
+            help="auto (central while the model is small, decomposed beyond), central (one "
+            "MILP) or decomposed (park, city).",
+        ),
+    ] = "auto",
     carbon_cap_kg: Annotated[
         float | None, typer.Option("--carbon-cap-kg", help="Cap on the plan's CO₂ (kg).")
     ] = None,
@@ -114,7 +119,7 @@ def plan_command(
             points, result = [p for p, _ in found], found[0][1]
         else:
             result = plan(site, inputs, method=method, options=options, **asked)
-        compare = compare_central and method == "decomposed"
+        compare = compare_central and result.method == "decomposed"
         central = plan(site, inputs, **asked) if compare else None
     if out is not None:
         try:

@@ -27,6 +27,13 @@ Method (a virtual plan, then proximal rounds of the buildings and a restricted m
 4. Each building's schedule is the master's combination of its answers' solutions (a convex
    combination of an LP's solutions is one, with the combined channels and cost), so the plan
    is the master's. Gap = (objective − bound) / objective.
+5. The polish (`_polish`), after rounds 1, 2, 4, 8, … and at the end: the coupled problem
+   solved once, whole, with every binary at the plan's value (the master's pick, the
+   buildings' latest answers, or after the first round the virtual plan's own binaries for the
+   buildings that stayed alone; a store whose flows clash gets a free binary, as centrally).
+   The plan so far is a point of it, so it costs no more, and it holds every coupling row
+   exactly; within the tolerance of the bound it ends the rounds. It is also tried before a
+   master short of a row falls back to the centralized solve.
 """
 
 from __future__ import annotations
@@ -41,11 +48,17 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
-from energyhub.optimize.aggregate import Virtual, build_virtual, head_binaries, virtual_plan
+from energyhub.optimize.aggregate import (
+    Virtual,
+    build_virtual,
+    head_binaries,
+    single_binaries,
+    virtual_plan,
+)
 from energyhub.optimize.coupling import Caps
 from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs
-from energyhub.optimize.levels import Built
+from energyhub.optimize.levels import Built, build_scopes
 from energyhub.optimize.master import (
     NOT_SCHEDULED,
     Layout,
@@ -62,6 +75,7 @@ from energyhub.optimize.model import (
     scalars,
     solve,
 )
+from energyhub.optimize.network import Binaries, Exclusivity
 from energyhub.optimize.prox import BREAKPOINTS
 from energyhub.optimize.runner import Runner, answers, open_executor, recipes
 from energyhub.optimize.scope import Scope
@@ -150,6 +164,8 @@ class _Seed:
     price: Array
     targets: dict[str, Array]
     bound: float
+    singles: Pattern
+    """The binaries the virtual plan gave the buildings that stayed alone (their own CHP)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +220,9 @@ def _seed(
     price = _master_prices(built.problem, duals, layout, caps)
     gap = solution.gap or 0.0
     bound = solution.objective - gap * abs(solution.objective)
-    return _Seed(pattern, price, _shares(scopes, table, layout, virtual, built, x), bound)
+    singles = single_binaries(virtual, scopes, built, solution.x)
+    targets = _shares(scopes, table, layout, virtual, built, x)
+    return _Seed(pattern, price, targets, bound, singles)
 
 
 def _shares(
@@ -286,6 +304,14 @@ def decompose(
             iterations += 1
             master = _master(scopes, table, caps, layout, pool, seed.pattern)
             gap, before = _gap(master, seed.bound), excess
+            if iterations & (iterations - 1) == 0:  # rounds 1, 2, 4, 8, …: the binaries
+                # found so far may be all the plan needs (the polish then ends the rounds)
+                base = _Base(seed.bound, iterations, workers, build_seconds, "optimal")
+                early = _best_polish(scopes, table, caps, layout, runner, pool, master, seed,
+                                     base, options)  # fmt: skip
+                if early is not None and early.gap <= options.tolerance:
+                    spent = time.perf_counter() - started - build_seconds
+                    return replace(early, solve_seconds=spent)
             excess = master.value - seed.bound
             idle = idle + 1 if excess > (1.0 - PROGRESS) * before else 0
             bar.update(task, description=f"decomposing: round {iterations}, gap {gap:.3%}")
@@ -301,10 +327,143 @@ def decompose(
                 rho, weight = _rho(layout, seed.price, peaks, weight), weight * RHO_DECAY
                 targets = _combination(master, layout, pool, lambda a: a.q)
         bar.update(task, description="decomposing: master and polish")
-        found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+        try:
+            found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+        except UncombinedError:
+            # no mix of the answers meets a row: the buildings' latest answers still fix the
+            # binaries, and the coupled LP over them may hold where no mix did
+            values = _latest_values(runner, layout, pool, seed, limit)
+            base = _Base(seed.bound, iterations, workers, build_seconds, "iteration_limit")
+            rescued = _polish(scopes, table, caps, values, base, options)
+            if rescued is None:
+                raise
+            return replace(rescued, solve_seconds=time.perf_counter() - started - build_seconds)
     converged = gap <= options.tolerance
-    return _assemble(found, seed.bound, iterations, converged, workers, build_seconds,
+    plan = _assemble(found, seed.bound, iterations, converged, workers, build_seconds,
                      time.perf_counter() - started, deadline, caps)  # fmt: skip
+    values = {str(c): plan.schedule[c].to_numpy() for c in plan.schedule.columns}
+    base = _Base(seed.bound, iterations, workers, build_seconds, plan.status)
+    polished = _polish(scopes, table, caps, values, base, options)
+    if polished is None or polished.gap >= plan.gap:
+        return plan
+    return replace(polished, solve_seconds=time.perf_counter() - started - build_seconds)
+
+
+def _best_polish(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
+    pool: dict[str, list[Answer]], master: _Master, seed: _Seed, base: _Base,
+    options: DecomposeOptions,
+) -> Decomposed | None:  # fmt: skip
+    """The better polish of the binaries as the rounds have them and (after the first round)
+    as the virtual plan had them."""
+    candidates = [_binaries_now(scopes, table, caps, layout, runner, pool, master, seed, options)]
+    if base.iterations == 1:
+        candidates.append(seed.pattern | seed.singles)
+    found = [_polish(scopes, table, caps, values, base, options) for values in candidates]
+    plans = [p for p in found if p is not None]
+    return min(plans, key=lambda p: p.gap) if plans else None
+
+
+def _binaries_now(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, layout: Layout, runner: Runner,
+    pool: dict[str, list[Answer]], master: _Master, seed: _Seed, options: DecomposeOptions,
+) -> Pattern:  # fmt: skip
+    """The plan's binaries as they stand, by column name: the master's pick of each building's
+    answers where the master meets every row, else each building's latest answer."""
+    if master.short:
+        return _latest_values(runner, layout, pool, seed, options.time_limit_s)
+    found = _recover(scopes, table, caps, layout, runner, pool, master, seed, options)
+    values = dict(seed.pattern)
+    for final in found.finals.values():
+        values |= final.schedule
+    return values
+
+
+def _latest_values(
+    runner: Runner, layout: Layout, pool: dict[str, list[Answer]], seed: _Seed,
+    limit: float | None,
+) -> Pattern:  # fmt: skip
+    """The heads' binaries and each building's latest answer, by column name (only the
+    binaries matter to `_polish`; buildings without any are not asked)."""
+    values = dict(seed.pattern)
+    if not any(answers[-1].integer for answers in pool.values()):
+        return values
+    latest = {k: answers[-1].x for k, answers in pool.items()}
+    finals = runner.ask("combined", np.zeros(layout.size), None, latest, limit)
+    for final in finals.values():
+        if isinstance(final, Final):
+            values |= final.schedule
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What a polished plan keeps of the rounds."""
+
+    bound: float
+    iterations: int
+    workers: int
+    build_seconds: float
+    status: Status
+
+
+def _polish(
+    scopes: Sequence[Scope], table: PlanInputs, caps: Caps, values: Pattern, base: _Base,
+    options: DecomposeOptions,
+) -> Decomposed | None:  # fmt: skip
+    """The coupled problem solved once more, whole, as an LP: every binary (a CHP's on/off, a
+    store's direction where its building needs one) at the decomposed plan's value. The plan is
+    a point of that LP, so the result costs at most as much, and the LP holds every coupling
+    row exactly. None where the plan's binaries do not cover the whole model (a store whose
+    relaxed flows clash without one): the decomposed plan stands."""
+    columns = set(values)
+    stores = frozenset(c.removesuffix(":charging") for c in columns if c.endswith(":charging"))
+    grid: Exclusivity = "on" if any(c.endswith(":importing") for c in columns) else "off"
+    binaries: Binaries | None = Binaries("lazy", grid, stores)
+    while binaries is not None:  # a store whose flows clash gets a free binary, as centrally
+        built = build_scopes(scopes, table, binaries, caps)
+        problem = built.problem
+        lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+        for name, var in problem.variables.items():
+            if (
+                not problem.integrality[var.start]
+                or name.removesuffix(":charging") in binaries.stores - stores
+            ):
+                continue
+            if name not in columns:
+                return None
+            lower[var.slice] = upper[var.slice] = np.round(values[name])
+        fixed = replace(problem, col_lower=lower, col_upper=upper)
+        solution = solve(fixed, time_limit_s=options.time_limit_s or MASTER_TIME_LIMIT_S,
+                         mip_gap=options.tolerance / 10.0)  # fmt: skip
+        x = solution.x
+        if x is None:
+            return None
+        binaries = built.rebinarize(x)
+    if x is None:
+        return None
+    costs = {k: v for k, v in evaluate(fixed, x, "costs").items() if k != "tie_break"}
+    objective = sum(costs.values())
+    gap = max(0.0, (objective - base.bound) / max(abs(objective), 1e-9))
+    status: Status = "optimal" if gap <= options.tolerance else base.status
+    accounts = evaluate(fixed, x, "accounts")
+    return Decomposed(
+        status=status,
+        cost_cny=costs,
+        co2_kg_by_carrier={k.removeprefix("co2_kg:"): v for k, v in accounts.items()},
+        schedule=extract(fixed, x, table.index),
+        scalars=scalars(fixed, x, table.n),
+        lower_bound_cny=base.bound,
+        gap=gap,
+        iterations=base.iterations,
+        workers=base.workers,
+        build_seconds=base.build_seconds,
+        solve_seconds=0.0,
+        variables=fixed.n_variables,
+        binaries=fixed.n_binaries,
+        constraints=int(fixed.a.shape[0]),
+        carbon_cap_kg=caps.carbon_cap_kg,
+    )
 
 
 def _rebalanced(replies: dict[str, Answer], goal: Array, layout: Layout) -> dict[str, Array]:

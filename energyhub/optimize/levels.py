@@ -60,7 +60,7 @@ class Built:
         order: list[Exclusivity] = ["off", "lazy", "on"]
         storage = max((w.storage for w in wanted), key=order.index)
         grid = max((w.grid for w in wanted), key=order.index)
-        return Binaries(storage, grid)
+        return Binaries(storage, grid, frozenset().union(*(w.stores for w in wanted)))
 
     def sources(self, node: str, carrier: str) -> list[str]:
         return [s for ctx in self.contexts for s in ctx.sources(node, carrier)]

@@ -62,12 +62,20 @@ Exclusivity = Literal["off", "lazy", "on"]
 """No binary (proven unnecessary), none yet (verify the relaxed solution), or a binary per step."""
 
 
+def _store(charge: Var) -> str:
+    """The asset id of a store's charge column (`<asset>:charge_kw`)."""
+    return charge.name.rpartition(":")[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Binaries:
     """Exclusivity binaries: storage charge vs discharge, grid import vs export."""
 
     storage: Exclusivity
     grid: Exclusivity
+    stores: frozenset[str] = frozenset()
+    """Under a `lazy` storage policy, the stores that get their binary all the same: those whose
+    relaxed flows went both ways (a CHP building's heat store, say), not every store of the park."""
 
 
 @dataclass
@@ -105,22 +113,26 @@ class Context:
     def exclusive(self, family: Literal["storage", "grid"], a: Var, b: Var) -> bool:
         """Whether to add a binary keeping a and b apart; remembers the pair if it is lazy."""
         policy = self.binaries.storage if family == "storage" else self.binaries.grid
+        if family == "storage" and _store(a) in self.binaries.stores:
+            return True
         if policy == "lazy":
             self.relaxed.setdefault(family, []).append((a, b))
         return policy == "on"
 
     def simultaneous(self, x: Array) -> Binaries:
-        """The policy to re-solve with: `on` for each lazy family whose pairs flow together."""
+        """The policy to re-solve with: a binary for each lazy store whose flows went both ways,
+        `on` for the grid family if its pairs did."""
 
-        def clash(family: str) -> bool:
-            return any(
-                bool(np.any(np.minimum(x[a.slice], x[b.slice]) > SIMULTANEOUS_TOLERANCE_KW))
+        def clashing(family: str) -> list[str]:
+            return [
+                _store(a)
                 for a, b in self.relaxed.get(family, [])
-            )
+                if np.any(np.minimum(x[a.slice], x[b.slice]) > SIMULTANEOUS_TOLERANCE_KW)
+            ]
 
-        storage: Exclusivity = "on" if clash("storage") else self.binaries.storage
-        grid: Exclusivity = "on" if clash("grid") else self.binaries.grid
-        return Binaries(storage, grid)
+        grid: Exclusivity = "on" if clashing("grid") else self.binaries.grid
+        stores = self.binaries.stores.union(clashing("storage"))
+        return Binaries(self.binaries.storage, grid, stores)
 
     def demand(self, node: str, carrier: Carrier) -> Array | None:
         return self.inputs.get(f"{node}:{carrier}_kw")

@@ -14,11 +14,12 @@ import pandas as pd
 from energyhub.optimize import tariffs
 from energyhub.optimize.baseline import Baseline, compute_baseline
 from energyhub.optimize.coupling import Caps, resolve_caps
-from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
+from energyhub.optimize.decompose import Decomposed, DecomposeOptions
 from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
 from energyhub.optimize.levels import Built, build_scopes
+from energyhub.optimize.method import choose, run_decomposed
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
 from energyhub.optimize.network import Binaries, Context
 from energyhub.optimize.scope import Scope, resolve_scopes
@@ -56,6 +57,7 @@ class Plan:
     frontier: tuple[dict[str, Any], ...] = ()
     """The cost–CO₂ frontier this plan is a point of (energyhub.optimize.frontier), if any."""
     frontier_point: int | None = None
+    method_reason: str | None = None
 
     @property
     def objective_cny(self) -> float:
@@ -90,6 +92,7 @@ class Plan:
             },
             "gap": self.gap,
             "method": self.method,
+            "method_reason": self.method_reason,
             "iterations": self.iterations,
             "workers": self.workers,
             "lower_bound_cny": self.lower_bound_cny,
@@ -119,20 +122,21 @@ def _build_and_solve(
     binaries: Binaries | None,
     limits: tuple[float | None, float | None],
 ) -> tuple[Built, Solution, float]:
-    """Build and solve; once more with binaries if a lazy family's relaxed optimum needs them."""
+    """Build and solve; again, with binaries for the stores (or grid) whose relaxed flows clash."""
     time_limit_s, mip_gap = limits
     started = time.perf_counter()
     built = build_scopes(scopes, table, binaries, caps)
     build_seconds = time.perf_counter() - started
     solution = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
     again_with = None if solution.x is None else built.rebinarize(solution.x)
-    if again_with is None:
-        return built, solution, build_seconds
-    started = time.perf_counter()
-    built = build_scopes(scopes, table, again_with, caps)
-    build_seconds += time.perf_counter() - started
-    again = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
-    return built, replace(again, seconds=solution.seconds + again.seconds), build_seconds
+    while again_with is not None:  # each round gives binaries to more stores: it ends
+        started = time.perf_counter()
+        built = build_scopes(scopes, table, again_with, caps)
+        build_seconds += time.perf_counter() - started
+        again = solve(built.problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
+        solution = replace(again, seconds=solution.seconds + again.seconds)
+        again_with = None if solution.x is None else built.rebinarize(solution.x)
+    return built, solution, build_seconds
 
 
 def _central(
@@ -172,8 +176,9 @@ def plan(
 ) -> Plan:
     """Plan one building, park or city over the steps of `inputs`.
 
-    `method` is `central` (one MILP) or `decomposed` (park and city level: buildings solved
-    apart and coordinated by prices, see energyhub.optimize.decompose). If the decomposition
+    `method` is `central` (one MILP), `decomposed` (park and city level: parks or buildings
+    solved apart and coordinated by prices, see energyhub.optimize.method) or `auto` (central
+    while the model is small enough, decomposed beyond; `method_reason` says). If the decomposition
     finds no combination of proposals meeting a coupling row, the plan is solved centrally and
     says so (`method` `central-fallback`). `month_peak_kw` is the month-to-date peak import of
     every connection of the plan where the inputs have no `<grid node>:month_peak_kw` column
@@ -189,16 +194,21 @@ def plan(
     peaks = {s.grid_node: tariffs.month_peak_kw(table, s.grid_node, s.grid) for s in scopes}
     caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
     baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
-    _check_method(method, level)
+    choice = choose(method, level, scopes, table.n)
+    method, reason = choice.method, choice.reason
     if method == "decomposed":
         try:
-            found = decompose(scopes, table, caps, options or DecomposeOptions(time_limit_s))
-        except UncombinedError:
+            found = run_decomposed(
+                choice, scopes, table, caps, options or DecomposeOptions(time_limit_s)
+            )
+        except UncombinedError as exc:
             method = "central-fallback"  # the centralized solve tells whether the row can hold
+            reason = f"{reason}; fell back to the centralized solve: {exc}"
         else:
             return replace(
                 _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
                 month_peak_kw=peaks,
+                method_reason=reason,
             )
     binaries = Binaries("on", "on") if force_binaries else None
     built, solution, build_seconds = _central(
@@ -227,6 +237,7 @@ def plan(
         workers=1,
         carbon_cap_kg=caps.carbon_cap_kg,
         month_peak_kw=peaks,
+        method_reason=reason,
     )
 
 
@@ -247,18 +258,6 @@ def with_month_peaks(
             tariffs.month_peak_column(scope.grid_node), np.full(table.n, month_peak_kw)
         )
     return replace(table, columns=columns)
-
-
-def _check_method(method: str, level: str) -> None:
-    if method not in ("central", "decomposed"):
-        raise PlanInputError(
-            f"--method: must be central or decomposed; got {method!r}", column="method"
-        )
-    if method == "decomposed" and level == "building":
-        raise PlanInputError(
-            "--method decomposed: a building is one subproblem; use --level park or city",
-            column="method",
-        )
 
 
 def _decomposed_plan(

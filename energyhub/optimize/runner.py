@@ -3,9 +3,11 @@
 Subproblems are submitted to `concurrent.futures.Executor`s: by default one single-process pool
 per worker, each batch of buildings always to the same one, so a worker keeps its buildings'
 models loaded and warm (from the previous solve's basis) for the whole run and builds no other;
-or a dask.distributed client's executor when ENERGYHUB_DASK_SCHEDULER names a scheduler (or the
-caller's own). A batch holds buildings of one park; a worker that cannot plan a building answers
-with a Failure naming it, and a worker that dies is reported with the buildings it held.
+or, when ENERGYHUB_DASK_SCHEDULER names a dask.distributed scheduler, one executor per dask
+worker, pinned to it, so a batch stays where its models are warm and plans stay reproducible
+(or the caller's own executor). A batch holds buildings of one park (or one whole park:
+`byparks`); a worker that cannot plan a building answers with a Failure naming it, and a worker
+that dies is reported with the buildings it held.
 """
 
 from __future__ import annotations
@@ -79,7 +81,11 @@ def open_executor(
 
         with Client(address) as client:  # type: ignore[no-untyped-call]
             threads = sum(client.nthreads().values())
-            yield [client.get_executor()], workers or max(threads, 1)
+            pinned: list[Executor] = [
+                client.get_executor(workers=[worker], allow_other_workers=False)
+                for worker in sorted(client.scheduler_info()["workers"])
+            ]
+            yield pinned or [client.get_executor()], workers or max(threads, 1)
         return
     workers = workers or os.cpu_count() or 1
     context = multiprocessing.get_context("fork" if os.name == "posix" else None)

@@ -1,0 +1,94 @@
+"""Which solve a plan gets: `central`, `decomposed`, or `auto` (central while it is affordable).
+
+The size of a plan's model is counted in *asset-steps*: (nodes + assets) × steps, summed over its
+parks; the centralized solve's variables and time grow with it (bench/scale.py measures both).
+`auto` solves centrally up to CENTRAL_MAX_ASSET_STEPS, where that solve still takes seconds on
+two cores, and decomposes beyond: a decomposed plan is never chosen where the central solve,
+which is exact, could have been afforded. A decomposition splits a city at its parks when every
+park fits that size (each park then holds its own limit and balances exactly, the city's caps
+are priced: `byparks`), and at the buildings otherwise (`decompose`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from energyhub.optimize.byparks import decompose_by_park
+from energyhub.optimize.coupling import Caps
+from energyhub.optimize.decompose import Decomposed, DecomposeOptions, decompose
+from energyhub.optimize.errors import PlanInputError
+from energyhub.optimize.inputs import PlanInputs
+from energyhub.optimize.scope import Scope
+
+METHODS = ("auto", "central", "decomposed")
+
+CENTRAL_MAX_ASSET_STEPS = 100_000
+"""The largest model `auto` solves centrally. Measured with bench/scale.py on the shared
+two-core machine (2026-12-06, docs/decomposed-plans.md): heterogeneous parks of 100 buildings
+(≈ 60,000 asset-steps at 96 steps) solve centrally in 4–16 s (with three CHP buildings the
+slower) and decomposed in 2–5 × that; a city of 100 buildings in 1–6 s centrally and 5–9 s
+decomposed by park, but a city of 300 (≈ 190,000) took 119–151 s centrally and 44–82 s
+decomposed. Up to this size the centralized solve, which is exact, is affordable; beyond it
+the decomposition's time grows with the parks, not with the model's size to a power."""
+
+Subproblems = Literal["parks", "buildings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The solve a plan gets and why (reported in the plan's JSON as `method_reason`)."""
+
+    method: Literal["central", "decomposed"]
+    reason: str
+    subproblems: Subproblems | None = None
+
+
+def asset_steps(scopes: Sequence[Scope], steps: int) -> int:
+    """(nodes + assets) × steps over every park: the model's size as `auto` reads it."""
+    return steps * sum(len(s.nodes) + sum(len(n.assets) for n in s.nodes) for s in scopes)
+
+
+def choose(method: str, level: str, scopes: Sequence[Scope], steps: int) -> Choice:
+    """The solve for `method` at `level`; raises PlanInputError for an unknown or unfit one."""
+    if method not in METHODS:
+        raise PlanInputError(
+            f"--method: must be auto, central or decomposed; got {method!r}", column="method"
+        )
+    size = asset_steps(scopes, steps)
+    if method == "central" or (method == "auto" and level == "building"):
+        return Choice("central", "asked for" if method == "central" else "a building is one model")
+    if level == "building":
+        raise PlanInputError(
+            "--method decomposed: a building is one subproblem; use --level park or city",
+            column="method",
+        )
+    if method == "auto" and size <= CENTRAL_MAX_ASSET_STEPS:
+        return Choice(
+            "central",
+            f"auto: {size:,} asset-steps ≤ {CENTRAL_MAX_ASSET_STEPS:,}, where the centralized "
+            "solve (exact) still takes seconds",
+        )
+    prefix = "asked for" if method == "decomposed" else (
+        f"auto: {size:,} asset-steps > {CENTRAL_MAX_ASSET_STEPS:,}, beyond which the "
+        "decomposition is faster")  # fmt: skip
+    largest = max(asset_steps((s,), steps) for s in scopes)
+    if level == "city" and largest <= CENTRAL_MAX_ASSET_STEPS:
+        return Choice(
+            "decomposed",
+            f"{prefix}; by park: each park ({largest:,} asset-steps at most) solved whole, "
+            "the city's caps priced across them",
+            "parks",
+        )
+    return Choice("decomposed", f"{prefix}; by building, coordinated by the park", "buildings")
+
+
+def run_decomposed(
+    choice: Choice, scopes: Sequence[Scope], table: PlanInputs, caps: Caps,
+    options: DecomposeOptions,
+) -> Decomposed:  # fmt: skip
+    """The decomposition `choice` names."""
+    if choice.subproblems == "parks":
+        return decompose_by_park(scopes, table, caps, options)
+    return decompose(scopes, table, caps, options)
