@@ -35,6 +35,10 @@ SITE_COLUMNS = {
 # the diagnosis names the balance, the step and the shortfall, asking "is the column in W?"
 # when the shortfall is about 1,000 × what could be supplied (energyhub/optimize/diagnose.py).
 
+MONTH_PEAK_LIMIT_FACTOR = 10.0
+"""A metered peak import above this many times the connection's import limit is taken for W
+instead of kW (demand is judged by the infeasibility diagnosis instead, which sees the supply)."""
+
 RENEWABLE_LIMIT_FACTOR = 1.2
 """Available renewable power above this many times peak_kw is taken for a unit mistake."""
 
@@ -231,6 +235,12 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
     if owner in renewables:
         high = renewables[owner].peak_kw * RENEWABLE_LIMIT_FACTOR
         _check_range(inputs, name, 0.0, high, "must be ≥ 0 and within peak_kw; W instead of kW?")
+    elif quantity == "month_peak_kw":
+        high = scope.grid.import_max_kw * MONTH_PEAK_LIMIT_FACTOR
+        _check_range(
+            inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "
+            f"import limit × {MONTH_PEAK_LIMIT_FACTOR:g}; W instead of kW?",
+        )  # fmt: skip
     else:
         _check_range(inputs, name, 0.0, np.inf, "demand must be ≥ 0")
 
