@@ -82,8 +82,8 @@ async def test_meters_read_over_modbus_reach_the_database(
         async with polling(modbus_db, prefix) as service:
             assert await until(lambda: _is(modbus_db, "f3", 4321.07))
             assert await latest(modbus_db, "main") == pytest.approx(123.5)
-            gateways.update(readings(plant, {"main": -42.25, "f3": 4322.5}))
-            assert await until(lambda: _is(modbus_db, "f3", 4322.5))
+            gateways.update(readings(plant, {"main": -42.25, "f3": 4321.32}))
+            assert await until(lambda: _is(modbus_db, "f3", 4321.32))
             assert await latest(modbus_db, "main") == pytest.approx(-42.25)
             assert service.pollers[0].registers_read > 0
     assert await gateway_online(modbus_db) is True
@@ -159,3 +159,22 @@ async def test_an_exception_response_is_rejected_and_the_other_unit_still_read(
 
 async def _count(db_url: str, query: str) -> bool:
     return int(await scalar(db_url, query)) > 0
+
+
+async def test_a_register_that_reads_an_implausible_value_is_rejected_with_the_reason(
+    modbus_db: str, modbus_site_file: SiteFile, prefix: str
+) -> None:
+    """f3 is a counter behind a 20 MW connection: 5 MWh more a poll (0.2 s) later cannot be."""
+    plant = plant_of(modbus_site_file)
+    gateways = ModbusGateways(modbus_site_file, plant)
+    gateways.update(readings(plant, {"main": 123.5, "f3": 4321.07}))
+    async with gateways, running_worker(ingest_settings(modbus_db, prefix)):
+        async with polling(modbus_db, prefix):
+            assert await until(lambda: _is(modbus_db, "f3", 4321.07))
+            gateways.update(readings(plant, {"main": 130.0, "f3": 9321.07}))
+            assert await until(lambda: _count(modbus_db, "SELECT count(*) FROM rejected"))
+            assert await until(lambda: _is(modbus_db, "main", 130.0))  # its neighbour is kept
+    reason = await scalar(modbus_db, "SELECT reason FROM rejected ORDER BY id LIMIT 1")
+    assert reason.startswith("meter b01/f3: value 9321.07 kWh rose 5000")
+    assert "max_rise_kw 21420" in reason
+    assert await latest(modbus_db, "f3") == pytest.approx(4321.07)

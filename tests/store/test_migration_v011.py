@@ -11,7 +11,7 @@ import pytest
 from energyhub.store import migrations
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import connect, installed_backend, open_pool
-from energyhub.store.migrations import migrate
+from energyhub.store.migrations import LATEST_VERSION, migrate
 from energyhub.store.migrations.base import MigrationContext
 from energyhub.store.migrations.v011_interval_energy import rebuild_rollups
 from energyhub.store.queries import STEPS, meter_series
@@ -48,7 +48,10 @@ async def test_upgrade_rebuilds_the_rollups_of_stored_readings(
     heard: list[str] = []
     async with connect(store_url) as conn:
         report = await migrate(conn, progress=heard.append)
-        assert report.applied == ["011 energy from consecutive readings in every rollup"]
+        assert report.applied[0] == "011 energy from consecutive readings in every rollup"
+        assert [step[:3] for step in report.applied] == [
+            f"{v:03d}" for v in range(11, LATEST_VERSION + 1)
+        ]  # and the versions after it
         assert heard == ["rollups rebuilt: 1/1 days (to 2026-11-21)"]
         for step in STEPS.values():
             series = await meter_series(conn, backend, [meter_id], *WINDOW, step)

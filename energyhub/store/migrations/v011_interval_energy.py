@@ -80,8 +80,8 @@ LEARN_INTERVALS = """
         SELECT id, percentile_cont(0.5) WITHIN GROUP (ORDER BY spacing_s) AS median_s
         FROM spacings GROUP BY id HAVING count(*) >= :spacings
     )
-    UPDATE meters AS m SET learned_interval_s = learned.median_s FROM learned
-    WHERE m.id = learned.id""".replace(":spacings_plus_one", str(LEARN_SPACINGS + 1)).replace(
+    SELECT array_agg(id), array_agg(median_s) INTO learned_ids, learned_s
+    FROM learned""".replace(":spacings_plus_one", str(LEARN_SPACINGS + 1)).replace(
     ":spacings", str(LEARN_SPACINGS)
 )
 
@@ -97,11 +97,18 @@ DECLARE
     hi1h timestamptz;
     learned_from timestamptz;
     learned_to timestamptz;
+    learned_ids integer[];
+    learned_s double precision[];
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('energyhub_rollups'));
-    WITH learned_now AS (:learn_intervals RETURNING m.id)
-    SELECT min(r.ts), max(r.ts) INTO learned_from, learned_to
-    FROM readings AS r JOIN learned_now ON learned_now.id = r.meter_id;
+    :learn_intervals;
+    IF learned_ids IS NOT NULL THEN  -- only then: an UPDATE of meters, even of no row, NOTIFYs
+        -- energyhub_access (v009), and every API process would drop its key and meter caches
+        UPDATE meters AS m SET learned_interval_s = v.s
+        FROM unnest(learned_ids, learned_s) AS v(id, s) WHERE m.id = v.id;
+        SELECT min(r.ts), max(r.ts) INTO learned_from, learned_to
+        FROM readings AS r WHERE r.meter_id = ANY(learned_ids);
+    END IF;
     IF learned_from IS NOT NULL THEN  -- all of a meter that just learned its interval
         lo15 := least(lo15, date_bin('15 minutes', learned_from, origin));
         hi15 := greatest(hi15, date_bin('15 minutes', learned_to, origin) + interval '15 minutes');
