@@ -109,6 +109,18 @@ async def test_an_api_plan_prices_carbon_from_the_position(priced: Served, world
     )
 
 
+async def test_a_picked_point_keeps_the_position_price(priced: Served, world: World) -> None:
+    await _prices(world, (date(2026, 11, 1), 150.0))
+    client, app = priced
+    created = (await client.post("/plans", json=body(steps=6) | {"frontier": 3})).json()
+    done = await finished(client, app, created["id"])
+    assert done["status"] == "draft", done
+    picked = await client.post(f"/plans/{created['id']}/frontier/2")
+    assert picked.status_code == 200, picked.text
+    new = picked.json()
+    assert new["cost_cny"]["carbon"] == pytest.approx(new["co2_kg"] * 0.150, rel=1e-6)
+
+
 async def test_without_a_price_the_api_plan_says_why(priced: Served, world: World) -> None:
     client, app = priced
     created = (await client.post("/plans", json=body(steps=4))).json()
