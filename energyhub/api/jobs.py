@@ -38,6 +38,11 @@ class PlanJob:
     inputs: pd.DataFrame
     time_limit_s: float
     frontier: int | None = None
+    site: SiteFile | None = None
+    """The site file to solve with when it differs from the API's (a building's carbon priced
+    from its allowance position, energyhub/carbon/plan_price.py)."""
+    warnings: tuple[str, ...] = ()
+    """Lines stored with the plan's result (what the pricing decided)."""
 
 
 class PlanRunner:
@@ -68,7 +73,7 @@ class PlanRunner:
             try:
                 result = await asyncio.to_thread(self._solve, job)
                 async with self._pool.connection() as conn:
-                    await save_result(conn, job.plan_id, result)
+                    await save_result(conn, job.plan_id, result, list(job.warnings))
                     if job.frontier is not None:  # kept to re-solve a point an operator picks
                         await save_inputs(conn, job.plan_id, job.inputs)
                 self._metrics.plans_finished.labels("solved").inc()
@@ -80,14 +85,14 @@ class PlanRunner:
 
     def _solve(self, job: PlanJob) -> Plan:
         """The plan, or with a frontier the point the site's policy picks (else cost-optimal)."""
-        site, inputs, limit = self._site, job.inputs, job.time_limit_s
+        site, inputs, limit = job.site or self._site, job.inputs, job.time_limit_s
         if job.frontier is None:
             return plan(site, inputs, level=job.level, site_id=job.site_id, time_limit_s=limit)
         found = frontier(
             site, inputs, level=job.level, site_id=job.site_id, points=job.frontier,
             time_limit_s=limit,
         )  # fmt: skip
-        policy = self._site.city.carbon.plan_policy
+        policy = site.city.carbon.plan_policy
         return as_plan(found, pick([p for p, _ in found], policy) if policy else 0)
 
     async def _fail(self, plan_id: int, reason: str) -> None:

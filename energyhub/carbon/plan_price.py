@@ -3,6 +3,9 @@ position`): a shortfall is closed at the market price, so each kg emitted costs 
 surplus a kg emitted costs nothing (`surplus_price: zero`) or the allowance it could have been sold
 as (`sale`: the last sale price, else the market price). Without a position or a price the site
 file's price stays, and the plan's warnings say why.
+
+`allowance_price` is the price a plan's frontier is weighed against on the plan page: a frontier
+step that abates below it is cheaper than buying allowances for the same tonnes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from energyhub.carbon.allowances import scheme_of
 from energyhub.carbon.position import position
-from energyhub.sites import SiteFile
+from energyhub.sites import Building, Enterprise, SiteFile
 from energyhub.store import allowances as store
 from energyhub.store.db import Backend
 
@@ -111,3 +114,48 @@ async def with_position_price(
     priced = site.model_copy(update={"city": site.city.model_copy(update={"carbon": carbon})})
     note = f"carbon price {decision.price_cny_per_t:g} CNY/t from the allowance position: "
     return priced, [note + decision.reason]
+
+
+class AllowancePrice(BaseModel):
+    """A price series' latest allowance price on or before a day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    series: str
+    day: date
+    price_cny_per_t: float
+
+
+def price_series_of(site: SiteFile, site_id: str) -> str | None:
+    """The price series of the site's own `carbon_scheme`, else the one series the schemes of the
+    buildings and enterprises inside it share; None without any, or with several."""
+    inside = {site_id}
+    own: str | None = None
+    below: set[str] = set()
+    for node in site.nodes():
+        if node.id != site_id and node.parent_id not in inside:
+            continue
+        inside.add(node.id)
+        if not isinstance(node.model, Building | Enterprise) or node.model.carbon_scheme is None:
+            continue
+        series = node.model.carbon_scheme.price_series
+        if node.id == site_id:
+            own = series
+        elif series is not None:
+            below.add(series)
+    if own is not None:
+        return own
+    return next(iter(below)) if len(below) == 1 else None
+
+
+async def allowance_price(
+    conn: AsyncConnection, site: SiteFile, site_id: str, day: date
+) -> AllowancePrice | None:
+    """The allowance price a plan of `site_id` starting on `day` is weighed against, if any."""
+    series = price_series_of(site, site_id)
+    if series is None:
+        return None
+    found = await store.price_on(conn, series, day)
+    if found is None:
+        return None
+    return AllowancePrice(series=series, day=found[0], price_cny_per_t=found[1])

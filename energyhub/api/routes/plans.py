@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from energyhub.api.schemas.plans import (
 )
 from energyhub.api.scope import site_access, subtree
 from energyhub.api.views import actual_public, frame_csv, plan_public
+from energyhub.carbon.plan_price import with_position_price
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import check_inputs, read_inputs
 from energyhub.optimize.scope import resolve_scope, resolve_scopes
@@ -135,6 +137,9 @@ async def create_plan(
     start = frame.index[0].to_pydatetime()
     digest = store.inputs_hash(frame)
     await _with_month_peaks(conn, state, body, frame)
+    site, priced = await with_position_price(
+        conn, state.backend, state.site, body.level, body.site_id, start
+    )  # carbon_scheme.plan_price: position, as the scheduler's re-plans
     record = await store.create_pending(
         conn,
         level=body.level,
@@ -147,9 +152,10 @@ async def create_plan(
         created_by=f"key:{key.id}",
     )
     limit = body.time_limit_s or state.settings.api_plan_time_limit_s
-    state.runner.submit(
-        PlanJob(record.id, body.level, body.site_id, frame, limit, frontier=body.frontier)
-    )
+    job = PlanJob(record.id, body.level, body.site_id, frame, limit, frontier=body.frontier)
+    if priced:  # solved with the position's price, or saying why the site file's stays
+        job = replace(job, site=site, warnings=tuple(priced))
+    state.runner.submit(job)
     response.headers["Location"] = f"/plans/{record.id}"
     return plan_public(record, zone)
 
@@ -268,10 +274,13 @@ async def pick_frontier_point(
     conn: AsyncConnection, state: StateDep, key: ApiKey, plan_id: int, point: int
 ) -> tuple[PlanRecord, ZoneInfo]:
     """The API's and the page's pick: same scope, role and status checks."""
-    _, zone = await _plan_in_scope(conn, key, plan_id)
+    found, zone = await _plan_in_scope(conn, key, plan_id)
     require_role(key, "operator", "pick frontier points of plans")
+    site, _ = await with_position_price(
+        conn, state.backend, state.site, found.level, found.site_id, found.horizon_start
+    )  # the point is priced from the position as its plan was
     try:
-        record = await pick_point(conn, state.site, plan_id, point, f"key:{key.id}")
+        record = await pick_point(conn, site, plan_id, point, f"key:{key.id}")
     except FrontierPointError as exc:
         raise bad_input("path", "point", str(exc)) from None
     return record, zone

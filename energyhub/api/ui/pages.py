@@ -35,6 +35,7 @@ from energyhub.api.ui.auth import Form, UiKey, same_origin
 from energyhub.api.ui.figures import frontier_chart, load_chart, plan_charts
 from energyhub.api.ui.morning import morning
 from energyhub.api.ui.render import HtmlRoute, page
+from energyhub.carbon.plan_price import allowance_price
 from energyhub.plans import store
 from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
@@ -188,6 +189,11 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
                 dtype="float64",
             )
             charts = plan_charts(record, schedule, state.site, zone, metered)
+    frontier = frontier_chart(record)
+    allowance = None
+    if frontier:  # weighed against the allowance price of the plan's start day
+        day = record.horizon_start.astimezone(zone).date()
+        allowance = await allowance_price(conn, state.site, record.site_id, day)
     return page(
         "plan.html",
         key=key,
@@ -196,7 +202,8 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
         charts=charts,
         actual=actual,
         verdict=verdict(record),
-        frontier=frontier_chart(record),
+        frontier=frontier,
+        allowance=allowance,
         warnings=grouped_warnings(record.warnings),
         terms=_cost_terms(record),
         operator=key.allows("operator"),

@@ -8,7 +8,12 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from energyhub.carbon.allowances import EntryIn, add_entry
-from energyhub.carbon.plan_price import plan_carbon_price, with_position_price
+from energyhub.carbon.plan_price import (
+    allowance_price,
+    plan_carbon_price,
+    price_series_of,
+    with_position_price,
+)
 from energyhub.optimize.scope import resolve_scope
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.allowances import store_prices
@@ -95,3 +100,27 @@ async def test_without_the_setting_or_a_price_the_site_file_stays(
     assert len(notes) == 1 and notes[0].startswith("carbon price: shortfall of ")
     assert notes[0].endswith(" t but no market price")
     assert tenant is None
+
+
+async def test_the_allowance_price_a_plan_is_weighed_against(
+    assets_url: str, assets_site_file: SiteFile
+) -> None:
+    data = copy.deepcopy(assets_site())
+    building = data["city"]["parks"][0]["buildings"][0]
+    building["carbon_scheme"]["price_series"] = None
+    via_tenant = parse_site(data)  # b1's own scheme names no series: its tenant's is the one
+    building["enterprises"][1]["carbon_scheme"] = {"price_series": "CEA"}
+    two = parse_site(data)
+    assert price_series_of(assets_site_file, "b1") == "SHEA"  # the building's own
+    assert price_series_of(via_tenant, "b1") == "SHEA"
+    assert price_series_of(via_tenant, "p1") == "SHEA" and price_series_of(via_tenant, "p2") is None
+    assert price_series_of(two, "b1") is None  # two series: neither is the building's price
+    assert price_series_of(two, "tenant-b") == "CEA"
+    async with connect(assets_url) as conn:
+        before = await allowance_price(conn, assets_site_file, "b1", DAY)
+        await store_prices(conn, "SHEA", [date(2026, 9, 30), date(2026, 10, 6)], [88.0, 70.0])
+        found = await allowance_price(conn, assets_site_file, "b1", DAY)
+        none = await allowance_price(conn, assets_site_file, "b2", DAY)
+    assert before is None and none is None
+    assert found is not None
+    assert (found.series, found.day, found.price_cny_per_t) == ("SHEA", date(2026, 9, 30), 88.0)
