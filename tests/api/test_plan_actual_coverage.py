@@ -2,7 +2,7 @@
 as one line when it is below 100 %, in the API, the plan page and `energyhub plans show --actual`.
 
 A site whose one meter reads every minute; a four-hour plan (10:00–14:00 UTC, hourly steps)
-compared with it. Full readings cover all of it; a gap of the first half of 11:00 and all of
+compared with it (the API on both storage paths). Full readings cover all of it; a gap of the first half of 11:00 and all of
 12:00 leaves 11:00 half covered and 12:00 uncovered (not compared, but part of the compared time).
 """
 
@@ -76,10 +76,12 @@ async def _world(url: str, site_file: Path, gap: bool) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("gap", [False, True], ids=["full", "gap"])
-async def test_the_api_and_the_page_carry_coverage(pg_url: str, tmp_path: Path, gap: bool) -> None:
+async def test_the_api_and_the_page_carry_coverage(
+    store_url: str, tmp_path: Path, gap: bool
+) -> None:
     site_file = tmp_path / "bare.yaml"
-    plan_id, token = await _world(pg_url, site_file, gap)
-    app: FastAPI = create_app(settings_for(pg_url, site_file=site_file))
+    plan_id, token = await _world(store_url, site_file, gap)
+    app: FastAPI = create_app(settings_for(store_url, site_file=site_file))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {token}"}
