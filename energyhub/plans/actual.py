@@ -8,10 +8,14 @@ pages, the CLI and the demo use.
 - A city plan is compared park by park (each park its own connection) and the accounts summed.
 - A plan's figures cover the steps it controlled (a setpoint of it was sent); a plan that never
   controlled a step (a draft, or no controllable asset) is compared over every metered step.
+- Every answer carries its coverage (docs/meter-data.md): per step and carrier, and over the
+  compared steps, the share of the meters' time their readings cover, with one line saying so
+  when it is below 100 %. The bill is computed as before; the coverage says how far to trust it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +28,14 @@ from pydantic import BaseModel, Field
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
-from energyhub.plans.metered import Storage, actual_frame, compared_frame, planned_frame, storages
+from energyhub.plans.metered import (
+    COMPARED_CARRIERS,
+    Storage,
+    actual_frame,
+    compared_frame,
+    planned_frame,
+    storages,
+)
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized, combined, realize
 from energyhub.plans.store import (
@@ -37,7 +48,7 @@ from energyhub.plans.store import (
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 
-__all__ = ["Account", "Comparison", "DaySavings", "PlanVsActual", "plan_vs_actual"]
+__all__ = ["Account", "Comparison", "Coverage", "DaySavings", "PlanVsActual", "plan_vs_actual"]
 
 Part = tuple[Scope, pd.DataFrame]
 """One grid connection's steps: its scope and its compared frame."""
@@ -65,6 +76,26 @@ class StepActual(BaseModel):
     planned_pv_kw: float | None
     actual_pv_kw: float | None
     soc: list[SocStep]
+    coverage: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per metered carrier (electricity, pv, gas): the share of the step its "
+        "meters' readings cover, 0–1.",
+    )
+
+
+class Coverage(BaseModel):
+    """How much of the compared time the metered data covers (docs/meter-data.md): covered
+    meter-seconds ÷ (meters × compared seconds). The compared time is the basis's steps from the
+    first compared step to the last; a step in it without any reading counts as uncovered."""
+
+    share: float | None = Field(
+        description="All compared carriers' meters together, 0–1; None with no compared step."
+    )
+    by_carrier: dict[str, float] = Field(description="Each metered carrier's share, 0–1.")
+    note: str | None = Field(
+        description="One line when the share is below 100 %, e.g. 'metered data covers 87 % "
+        "of the compared time'; None otherwise."
+    )
 
 
 class Comparison(BaseModel):
@@ -126,6 +157,7 @@ class PlanVsActual(Comparison):
     )
     days: list[DaySavings]
     step_details: list[StepActual]
+    coverage: Coverage
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -240,6 +272,54 @@ def over_days(days: Sequence[DaySavings]) -> Realized | None:
     return None if total is None else total.model_copy(update={"steps": sum(d.steps for d in days)})
 
 
+# --- coverage ----------------------------------------------------------------------------------
+
+
+def _covered(parts: Sequence[Part], step_s: float) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """Per carrier metered on any connection: covered and expected meter-seconds per step,
+    summed over the connections."""
+    out: dict[str, tuple[pd.Series, pd.Series]] = {}
+    for carrier in COMPARED_CARRIERS:
+        found = [f for _, f in parts if f"meters:{carrier}" in f.columns]
+        if not found:
+            continue
+        index = found[0].index
+        zero = pd.Series(0.0, index=index)
+        covered = sum((f[f"covered_s:{carrier}"].reindex(index).fillna(0.0) for f in found), zero)
+        expected = sum((f[f"meters:{carrier}"].reindex(index).fillna(0.0) for f in found), zero)
+        out[carrier] = (covered.astype("float64"), expected.astype("float64") * step_s)
+    return out
+
+
+def _share(covered: float, expected: float) -> float:
+    return min(1.0, covered / expected) if expected > 0 else 0.0
+
+
+def percent(share: float) -> str:
+    """A share as a percentage rounded down, so that anything short of all reads below 100 %."""
+    return f"{math.floor(share * 1000) / 10:g} %"
+
+
+def coverage_of(parts: Sequence[Part], step_s: float) -> Coverage:
+    """The compared steps' coverage: each carrier's and all its meters' together."""
+    by_carrier: dict[str, float] = {}
+    covered_total = expected_total = 0.0
+    for carrier, (covered, expected) in _covered(parts, step_s).items():
+        kept = float(np.minimum(covered, expected).sum())
+        whole = float(expected.sum())
+        if whole > 0:
+            by_carrier[carrier] = _share(kept, whole)
+            covered_total, expected_total = covered_total + kept, expected_total + whole
+    if expected_total <= 0:
+        return Coverage(share=None, by_carrier=by_carrier, note=None)
+    share = _share(covered_total, expected_total)
+    note = None
+    if share < 1.0:
+        each = ", ".join(f"{c} {percent(v)}" for c, v in by_carrier.items())
+        note = f"metered data covers {percent(share)} of the compared time ({each})"
+    return Coverage(share=share, by_carrier=by_carrier, note=note)
+
+
 # --- plan vs actual ----------------------------------------------------------------------------
 
 
@@ -266,9 +346,11 @@ SUMMED = (
 )  # fmt: skip
 
 
-def _details(parts: Sequence[Part]) -> list[StepActual]:
-    """Per step, the connections' series summed (a step unknown on any connection is unknown)."""
+def _details(parts: Sequence[Part], step_s: float) -> list[StepActual]:
+    """Per step, the connections' series summed (a step unknown on any connection is unknown),
+    and each carrier's coverage of it."""
     first = parts[0][1]
+    covered = _covered(parts, step_s)
     summed = {c: sum((f[c] for _, f in parts), pd.Series(0.0, index=first.index)) for c in SUMMED}
     controlled = np.logical_or.reduce([f["controlled"].to_numpy() for _, f in parts])
     assets = [(a, f) for s, f in parts for a in storages(s)]
@@ -280,6 +362,11 @@ def _details(parts: Sequence[Part]) -> list[StepActual]:
                 controlled=bool(controlled[i]),
                 import_price_cny_per_kwh=float(first["p_import"].iloc[i]),
                 soc=[_soc_step(a, f.iloc[i]) for a, f in assets],
+                coverage={
+                    c: _share(float(kept.iloc[i]), float(whole.iloc[i]))
+                    for c, (kept, whole) in covered.items()
+                    if whole.iloc[i] > 0
+                },
                 **{c: _number(summed[c].iloc[i]) for c in SUMMED},
             )
         )
@@ -326,6 +413,18 @@ def _compared_steps(frame: pd.DataFrame, basis: str) -> pd.DataFrame:
     return used if len(used) else pd.DataFrame(columns=list(ACCOUNT_COLUMNS), dtype="float64")
 
 
+def _spanned_steps(frame: pd.DataFrame, used: pd.DataFrame, basis: str) -> pd.DataFrame:
+    """The steps of the basis from the first compared step to the last: the compared time, in
+    which a step without any metered data counts as uncovered rather than vanishing."""
+    if not len(used):
+        return frame.iloc[:0]
+    inside = (frame.index >= used.index[0]) & (frame.index <= used.index[-1])
+    if basis == "controlled":
+        inside = inside & frame["controlled"].to_numpy(dtype=bool)
+    spanned: pd.DataFrame = frame.loc[inside]
+    return spanned
+
+
 def _basis(parts: Sequence[Part]) -> str:
     for _, frame in parts:
         metered = frame["actual_import_kw"].notna() & frame["baseline_import_kw"].notna()
@@ -349,6 +448,7 @@ async def plan_vs_actual(
     dt_h = record.step_s / 3600
     basis = _basis(parts)
     used = [(scope, _compared_steps(frame, basis)) for scope, frame in parts]
+    spanned = [(s, _spanned_steps(f, u, basis)) for (s, f), (_, u) in zip(parts, used, strict=True)]
     used = [(scope, frame) for scope, frame in used if len(frame)]
     sources = Sources(conn, backend, site, await plan_inputs(conn, record.id), foresight)
     days = await days_of_parts(used, dt_h, peaks, sources)
@@ -366,7 +466,8 @@ async def plan_vs_actual(
         planned_savings_co2_kg=_savings_co2(record),
         realized=over_days(days),
         days=days,
-        step_details=_details(parts) if parts else [],
+        step_details=_details(parts, record.step_s) if parts else [],
+        coverage=coverage_of([(s, f) for s, f in spanned if len(f)], record.step_s),
         **compare_parts(used, dt_h, peaks).model_dump(),
     )
 

@@ -106,6 +106,18 @@ def _verdict_lines(record: PlanRecord) -> list[str]:
     return lines
 
 
+def _coverage_text(result: PlanVsActual) -> str:
+    """The metered data's coverage of the compared time: its note when below 100 %."""
+    from energyhub.plans.actual import percent
+
+    found = result.coverage
+    if found.share is None:
+        return "— (no compared step)"
+    if found.note is not None:
+        return found.note
+    return f"metered data covers {percent(found.share)} of the compared time"
+
+
 def _actual_lines(result: PlanVsActual) -> list[str]:
     """Plan vs actual over the compared steps, one figure a line, each saying what it is."""
     what = "steps it controlled" if result.basis == "controlled" else "metered steps"
@@ -115,6 +127,7 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
             f"  {name}: {account.total_cny:,.1f} CNY (demand {account.demand_cny:,.1f} on the "
             f"rise above the month's {account.month_peak_kw:,.1f} kW), {account.co2_kg:,.1f} kg CO₂"
         )
+    lines.append(f"  coverage: {escape(_coverage_text(result))}")
     found = result.realized
     if found is None:
         lines.append("  realized: — (fewer than two metered steps)")

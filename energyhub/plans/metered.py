@@ -6,6 +6,9 @@
 - The storage-idle import is what the meters would have shown with storage idle: metered import
   minus the batteries' metered charging (their power meter, else their SOC changes), no lower
   than the export limit allows.
+- Coverage: per step and compared carrier (electricity, PV, gas), the meter-seconds the readings
+  cover (`covered_s:<carrier>`) and the meters that should cover them (`meters:<carrier>`), as
+  docs/meter-data.md defines them; a carrier's share of a span is covered_s ÷ (meters × seconds).
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from energyhub.optimize.scope import Scope
 from energyhub.scheduler.telemetry import stored_meters
 from energyhub.sites import PV, Battery, HydrogenStore, ThermalStorage
 from energyhub.store.db import Backend
-from energyhub.store.queries import meter_series, site_series
+from energyhub.store.queries import load_meter_carriers, meter_series, site_series
 
 Storage = Battery | ThermalStorage | HydrogenStore
+
+COMPARED_CARRIERS = ("electricity", "pv", "gas")
+"""The carriers plan vs actual reads from the meters (net import, PV, gas), whose coverage it
+reports."""
 
 
 def storages(scope: Scope) -> list[Storage]:
@@ -81,6 +88,13 @@ async def actual_frame(
     out = pd.DataFrame(index=index)
     for carrier, column in (("electricity", "import_kw"), ("pv", "pv_kw"), ("gas", "gas_kw")):
         out[column] = wide[carrier] if carrier in wide.columns else np.nan
+    covered = load.pivot_table(index="bucket", columns="carrier", values="covered_s", aggfunc="sum")
+    counts = await load_meter_carriers(conn, scope.id)
+    for carrier in COMPARED_CARRIERS:
+        if counts.get(carrier, 0):
+            found = covered[carrier] if carrier in covered.columns else pd.Series(dtype="float64")
+            out[f"covered_s:{carrier}"] = found.reindex(index).fillna(0.0).astype("float64")
+            out[f"meters:{carrier}"] = float(counts[carrier])
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
     stores = {a.id: a for a in storages(scope)}
     soc_meters = {
@@ -132,6 +146,9 @@ def compared_frame(
         column = f"soc_kwh:{asset.id}"
         f[f"planned_{column}"] = planned[column]
         f[f"actual_{column}"] = actual[column] if column in actual else np.nan
+    for column in actual.columns:
+        if str(column).startswith(("covered_s:", "meters:")):
+            f[column] = actual[column]
     return f
 
 

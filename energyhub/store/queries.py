@@ -275,6 +275,16 @@ async def load_meter_count(conn: AsyncConnection, site_id: str) -> int:
     return int(row[0]) if row else 0
 
 
+async def load_meter_carriers(conn: AsyncConnection, site_id: str) -> dict[str, int]:
+    """How many of the meters `site_series` sums (`site_meter_ids`) each carrier has: a carrier's
+    coverage counts each of them for the whole window."""
+    query = sql.SQL("SELECT carrier, count(*) FROM meters WHERE id IN ({}) GROUP BY carrier")
+    cur = await conn.execute(
+        query.format(sql.SQL(SUBTREE_METERS)), {"site": site_id, "carriers": list(LOAD_CARRIERS)}
+    )
+    return {str(carrier): int(n) for carrier, n in await cur.fetchall()}
+
+
 def window_coverage(rows: list[SeriesRow], meters: int, start: datetime, end: datetime) -> float:
     """The share of the window's meter-time the readings cover (≤ 1): the coverage of every
     energy figure summed from these rows."""

@@ -165,6 +165,25 @@ class ActualStepPublic(BaseModel):
     planned_pv_kw: float | None
     actual_pv_kw: float | None
     soc: list[SocPublic]
+    coverage: dict[str, float] = Field(
+        description="Per metered carrier (electricity, pv, gas): the share of the step its "
+        "meters' readings cover, 0–1 (docs/meter-data.md)."
+    )
+
+
+class CoveragePublic(BaseModel):
+    """How much of the compared time the metered data covers: covered meter-seconds ÷ (meters ×
+    compared seconds). The compared time is the basis's steps from the first compared step to
+    the last; a step in it without any reading counts as uncovered. The bill is not rescaled."""
+
+    share: float | None = Field(
+        description="All compared carriers' meters together, 0–1; null with no compared step."
+    )
+    by_carrier: dict[str, float] = Field(description="Each metered carrier's share, 0–1.")
+    note: str | None = Field(
+        description="One line when the share is below 100 % ('metered data covers 87 % of the "
+        "compared time (…)'); null otherwise."
+    )
 
 
 class AccountPublic(BaseModel):
@@ -234,6 +253,7 @@ class PlanActualPublic(ComparisonPublic):
     actual_import_kwh: float = Field(description="Metered net import over the whole horizon.")
     days: list[DaySavingsPublic]
     steps: list[ActualStepPublic]
+    coverage: CoveragePublic
 
 
 class SavingsPublic(BaseModel):
