@@ -113,6 +113,7 @@ def _line(site_id: str, kind: LineKind, area: float | None, frame: pd.DataFrame)
         pv_kwh=float(values["pv_kwh"]),
         scope1_kg=float(values["scope1_kg"]),
         scope2_kg=scope2,
+        scope2_electricity_kg=float(values["scope2_electricity_kg"]),
         total_kg=total_kg(values),
         avoided_kg=float(values["avoided_kg"]),
         cost_cny=CostCny.of(values),

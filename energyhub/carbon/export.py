@@ -55,6 +55,22 @@ def _market(report: CarbonReport) -> dict[str, object]:
     }
 
 
+def _line_market(report: CarbonReport, line: Line) -> dict[str, object]:
+    """A line row's market-based Scope 2 (its `scope2_kg` is location-based)."""
+    market = report.scope2_market
+    if market is None:
+        return {}
+    mine = next((m for m in market.lines if (m.site_id, m.kind) == (line.site_id, line.kind)), None)
+    if mine is None:
+        return {}
+    return {
+        "scope2_market_kg": mine.market_kg,
+        "certificate_kwh": mine.certificate_kwh,
+        "contract_kwh": mine.contract_kwh,
+        "residual_mix_kg_per_kwh": market.residual_mix_kg_per_kwh,
+    }
+
+
 def to_csv(report: CarbonReport) -> str:
     """The site's totals, then its parts (buildings, parks or tenants), one row each."""
     buffer = io.StringIO()
@@ -70,5 +86,6 @@ def to_csv(report: CarbonReport) -> str:
             {"site_id": line.site_id, "kind": line.kind, **_figures(report, line)}
             | {"metered_kg": line.metered_kg, "allocated_kg": line.allocated_kg}
             | {"area_share": line.area_share}
+            | _line_market(report, line)
         )
     return buffer.getvalue()

@@ -35,6 +35,23 @@ class InstrumentUse(_Out):
     kg: float
 
 
+class LineScope2(_Out):
+    """One line of the report (building, park, tenant, common share) both ways; the lines add
+    up to the report's figures."""
+
+    site_id: str
+    kind: str
+    location_kg: float
+    market_kg: float
+    market_electricity_kg: float
+    electricity_kwh: float = Field(description="Electricity the line bought (never below 0).")
+    certificate_kwh: float
+    contract_kwh: float
+    contract_kg: float
+    residual_kwh: float
+    unapplied_kwh: float = Field(description="Its instruments beyond its electricity bought.")
+
+
 class MarketScope2(_Out):
     """Scope 2 both ways: location-based (grid factors) and market-based (instruments first,
     the rest at the residual mix). Heat is the same in both."""
@@ -53,3 +70,6 @@ class MarketScope2(_Out):
     residual_mix_source: str
     unapplied_kwh: float = Field(description="Instruments beyond the electricity bought.")
     instruments: list[InstrumentUse]
+    lines: list[LineScope2] = Field(
+        default_factory=list, description="The report's lines, each both ways (carbon/market.py)."
+    )

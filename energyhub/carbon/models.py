@@ -64,6 +64,10 @@ class Line(Out):
     pv_kwh: float
     scope1_kg: float
     scope2_kg: float
+    scope2_electricity_kg: float = Field(default=0.0, description="Location-based, electricity.")
+    scope2_market_kg: float | None = Field(
+        default=None, description="Market-based Scope 2 of the line (carbon/market.py)."
+    )
     total_kg: float
     avoided_kg: float
     cost_cny: CostCny

@@ -127,13 +127,21 @@ def _row(cells: list[str], header: bool = False) -> str:
 
 def _lines_table(lines: list[Line]) -> str:
     head = ["part", "kind", "m²", "electricity kWh", "heat kWh", "gas kWh", "Scope 1 kg"]
-    head += ["Scope 2 kg", "total kg", "metered kg", "allocated kg", "cost CNY"]
+    head += [
+        "Scope 2 kg",
+        "Scope 2 market kg",
+        "total kg",
+        "metered kg",
+        "allocated kg",
+        "cost CNY",
+    ]
     rows = [_row(head, header=True)]
     for line in lines:
         area = "—" if line.floor_area_m2 is None else f"{line.floor_area_m2:,.0f}"
         energy = line.energy_kwh
         cells = [line.site_id, line.kind, area, f"{energy.electricity:,.0f}", f"{energy.heat:,.0f}"]
         cells += [f"{energy.gas:,.0f}", _kg(line.scope1_kg), _kg(line.scope2_kg)]
+        cells.append(_kg(line.scope2_market_kg))
         cells += [_kg(line.total_kg), _kg(line.metered_kg), _kg(line.allocated_kg)]
         rows.append(_row([*cells, f"{line.cost_cny.total:,.2f}"]))
     return f"<table>{''.join(rows)}</table>"

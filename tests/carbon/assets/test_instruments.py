@@ -106,15 +106,26 @@ async def test_a_yearly_retirement_counts_by_time_and_never_beyond_consumption(
         day = await carbon_report(conn, backend, "b1", DAY, NEXT)
         tenant = await carbon_report(conn, backend, "tenant-a", DAY, NEXT)
     assert day.scope2_market is not None and tenant.scope2_market is not None
-    # 3650 MWh over 365 days: 10 MWh in the day, more than b1 bought: all of it is covered.
-    assert day.scope2_market.instruments[0].in_period_kwh == pytest.approx(10_000)
-    assert day.scope2_market.certificate_kwh == pytest.approx(B1_KWH)
-    assert day.scope2_market.market_electricity_kg == pytest.approx(0.0)
-    assert day.scope2_market.unapplied_kwh == pytest.approx(10_000 - B1_KWH)
-    assert any("not applied" in note for note in day.notes)
-    # The tenant's own report: its 480 kWh sub-meter and its 20 % floor-area share of what the
-    # sub-meters leave of b1's draw are all covered.
+    # 3650 MWh over 365 days: 10 MWh in the day, more than b1 bought. They were retired for
+    # tenant-a, so in b1's report they cover tenant-a's line only: its 480 kWh sub-meter and its
+    # 20 % floor-area share of what the sub-meters leave of b1's draw; the rest of b1 is at the
+    # residual mix, and what tenant-a did not use is not applied.
     tenant_kwh = 480 + 0.2 * (B1_KWH - 480 - 240)
+    assert day.scope2_market.instruments[0].in_period_kwh == pytest.approx(10_000)
+    assert day.scope2_market.certificate_kwh == pytest.approx(tenant_kwh)
+    assert day.scope2_market.market_electricity_kg == pytest.approx(
+        (B1_KWH - tenant_kwh) * RESIDUAL_MIX
+    )
+    assert day.scope2_market.unapplied_kwh == pytest.approx(10_000 - tenant_kwh)
+    assert any("not applied" in note for note in day.notes)
+    lines = {line.site_id: line for line in day.lines}
+    assert lines["tenant-a"].scope2_market_kg == pytest.approx(
+        lines["tenant-a"].scope2_kg - lines["tenant-a"].scope2_electricity_kg
+    )
+    assert sum(line.scope2_market_kg or 0.0 for line in day.lines) == pytest.approx(
+        day.scope2_market.market_kg
+    )
+    # The tenant's own report: all of its electricity is covered.
     assert tenant.energy_kwh.electricity == pytest.approx(tenant_kwh)
     assert tenant.scope2_market.certificate_kwh == pytest.approx(tenant_kwh)
     assert tenant.scope2_market.market_electricity_kg == pytest.approx(0.0)
