@@ -6,15 +6,19 @@ A retirement counts for the sites at or above the one it was made for, and for a
 in proportion to how much of its own period falls inside, by time (a retirement for 2026 counts
 31/365 of its MWh in a report for October 2026).
 
-Per line. A report's market-based figure is the sum of its lines' (buildings of a park, parks of
-a city, tenants and the common share of a building, buildings of an enterprise). A retirement
-made for a line's site or a site below it counts for that line only; one made for the reported
-site itself is split over the lines: in a building's report by the floor-area rule the report
-uses for the remainder (carbon/allocation.py: each tenant its `area_share`, the common line the
-rest), in any other report in proportion to each line's electricity bought. A line's instruments
-cover at most its own electricity (a tenant's certificates do not make its neighbours'
-electricity green); what they offer beyond it is not applied, and reported as `unapplied_kwh`.
-Heat and cooling are the same in both methods (no contractual instruments for them here).
+Per line. A report's market-based figure is the sum of its lines' (buildings of a park, parks of a
+city, tenants and the common share of a building, buildings of an enterprise). A retirement made
+for a line's site or a site below it counts for that line only; one made for the reported site
+itself is split over the lines: in a building's report by the floor-area rule the report uses for
+the remainder (carbon/allocation.py: each tenant its `area_share`, the common line the rest), in
+any other report in proportion to each line's electricity bought; what a line cannot use of it goes
+to the lines with electricity left, in proportion to that. A line's instruments cover at most its
+own electricity (a tenant's certificates do not make its neighbours' electricity green); what they
+offer beyond it is not applied, and reported as `unapplied_kwh`. A line that net supplies
+electricity (a park's own generation, subtracted from what the park bought) takes no instruments
+and keeps its negative kWh at the residual mix, as the location-based figure keeps it at the grid
+factor: the lines' kWh add up to the electricity the site bought. Heat and cooling are the same in
+both methods (no contractual instruments for them here).
 """
 
 from __future__ import annotations
@@ -78,9 +82,14 @@ class _Account:
     def __post_init__(self) -> None:
         self.left_kwh = self.bought_kwh
 
+    @property
+    def open_kwh(self) -> float:
+        """What instruments may still cover (none on a line that net supplies electricity)."""
+        return max(self.left_kwh, 0.0)
+
     def cover(self, row: RetirementRow, offered_kwh: float) -> float:
         """Cover what is left by up to `offered_kwh` of the retirement; the kWh used."""
-        used = min(offered_kwh, self.left_kwh)
+        used = min(offered_kwh, self.open_kwh)
         self.left_kwh -= used
         self.kwh[row.kind] += used
         self.contract_kg += used * _kg_per_kwh(row)
@@ -112,10 +121,10 @@ def _cover_site(
     retired for all of them). The kWh used."""
     used = sum(a.cover(row, kwh * w) for a, w in zip(accounts, weights, strict=True))
     spare = kwh - used
-    left = sum(a.left_kwh for a in accounts)
+    left = sum(a.open_kwh for a in accounts)
     if spare > 0 and left > 0:
         placed = min(spare, left)
-        used += sum([a.cover(row, placed * a.left_kwh / left) for a in accounts])
+        used += sum([a.cover(row, placed * a.open_kwh / left) for a in accounts])
     for account, weight in zip(accounts, weights, strict=True):
         account.unapplied_kwh += (kwh - used) * weight
     return used
@@ -123,14 +132,14 @@ def _cover_site(
 
 def _accounts(report: CarbonReport) -> list[_Account]:
     if not report.lines:
-        electricity = max(report.energy_kwh.electricity, 0.0)
+        electricity = report.energy_kwh.electricity
         el_kg = report.scope2_electricity_kg
         return [_Account(report.site_id, report.kind, electricity, report.scope2_kg, el_kg)]
     return [
         _Account(
             line.site_id,
             line.kind,
-            max(line.energy_kwh.electricity, 0.0),
+            line.energy_kwh.electricity,
             line.scope2_kg,
             line.scope2_electricity_kg,
         )
@@ -153,8 +162,8 @@ def _own_weights(report: CarbonReport, accounts: list[_Account]) -> list[float]:
     """How a retirement for the reported site itself is split over its lines."""
     if report.kind == "building" and all(line.area_share is not None for line in report.lines):
         return [line.area_share or 0.0 for line in report.lines]
-    total = sum(a.bought_kwh for a in accounts)
-    return [a.bought_kwh / total if total else 1.0 / len(accounts) for a in accounts]
+    total = sum(a.open_kwh for a in accounts)
+    return [a.open_kwh / total if total else 1.0 / len(accounts) for a in accounts]
 
 
 def market_scope2(

@@ -44,7 +44,9 @@ class LineScope2(_Out):
     location_kg: float
     market_kg: float
     market_electricity_kg: float
-    electricity_kwh: float = Field(description="Electricity the line bought (never below 0).")
+    electricity_kwh: float = Field(
+        description="Electricity the line bought; below 0 where it net supplies the others."
+    )
     certificate_kwh: float
     contract_kwh: float
     contract_kg: float
@@ -61,7 +63,7 @@ class MarketScope2(_Out):
     location_electricity_kg: float
     market_electricity_kg: float
     heat_kg: float
-    electricity_kwh: float = Field(description="Electricity bought (never below 0).")
+    electricity_kwh: float = Field(description="Electricity bought, the sum of the lines'.")
     certificate_kwh: float
     contract_kwh: float
     contract_kg: float

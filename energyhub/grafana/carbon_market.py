@@ -3,8 +3,9 @@ with the certificates and contract claims retired for the park, the chosen build
 tenants (carbon/market.py in SQL).
 
 Like carbon/market.py: a retirement counts by the share of its period inside the time range;
-certificates cover first (0 kg/kWh), then contracts (at their suppliers' factors, averaged over
-the claims in range), never more than the electricity bought; the rest is at the residual mix of
+certificates cover first (0 kg/kWh), then each contract claim in turn (oldest retirement first,
+as the report takes them) at its own supplier's factor over the kWh it covers, never more than the
+electricity bought; the rest is at the residual mix of
 the park's, else the city's, `carbon` in the site file, else at the location-based average
 factor of the range.
 """
@@ -27,7 +28,7 @@ located AS (
     FROM ledger
 ),
 claimed AS (
-    SELECT i.kind, coalesce(i.supplier_kg_per_kwh, 0) AS kg_per_kwh,
+    SELECT g.id, i.kind, coalesce(i.supplier_kg_per_kwh, 0) AS kg_per_kwh,
            g.mwh::float8 * 1000
                * extract(epoch FROM least(upper(g.period), $__timeTo()::timestamptz)
                                     - greatest(lower(g.period), $__timeFrom()::timestamptz))
@@ -38,19 +39,25 @@ claimed AS (
                             AND parent_id IN ($building)))
       AND g.period && tstzrange($__timeFrom()::timestamptz, $__timeTo()::timestamptz)
 ),
-covered AS (
+certified AS (
     SELECT least(coalesce((SELECT sum(kwh) FROM claimed WHERE kind = 'certificate'), 0), b.kwh)
                AS certificate_kwh,
-           coalesce((SELECT sum(kwh) FROM claimed WHERE kind = 'contract'), 0) AS contract_offered,
-           coalesce((SELECT sum(kwh * kg_per_kwh) / nullif(sum(kwh), 0) FROM claimed
-                     WHERE kind = 'contract'), 0) AS contract_f,
            b.kwh AS bought_kwh
     FROM bought AS b
 ),
+contracts AS (
+    SELECT c.kg_per_kwh,
+           greatest(least(c.kwh, t.bought_kwh - t.certificate_kwh
+                                 - coalesce(sum(c.kwh) OVER earlier, 0)), 0) AS kwh
+    FROM claimed AS c, certified AS t
+    WHERE c.kind = 'contract'
+    WINDOW earlier AS (ORDER BY c.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+),
 split AS (
-    SELECT c.bought_kwh, c.certificate_kwh, c.contract_f,
-           least(c.contract_offered, c.bought_kwh - c.certificate_kwh) AS contract_kwh
-    FROM covered AS c
+    SELECT t.bought_kwh, t.certificate_kwh,
+           coalesce((SELECT sum(kwh) FROM contracts), 0) AS contract_kwh,
+           coalesce((SELECT sum(kwh * kg_per_kwh) FROM contracts), 0) AS contract_kg
+    FROM certified AS t
 ),
 residual AS (
     SELECT coalesce(
@@ -60,7 +67,7 @@ residual AS (
         0) AS f
 )
 SELECT l.electricity_kg + l.heat_kg AS location_kg,
-       s.contract_kwh * s.contract_f
+       s.contract_kg
            + (s.bought_kwh - s.certificate_kwh - s.contract_kwh) * r.f + l.heat_kg AS market_kg,
        s.certificate_kwh / 1000 AS certificates_mwh, s.contract_kwh / 1000 AS contracts_mwh,
        (s.bought_kwh - s.certificate_kwh - s.contract_kwh) / 1000 AS residual_mwh,

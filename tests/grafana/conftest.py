@@ -18,8 +18,10 @@ import pandas as pd
 import psycopg
 import pytest
 from psycopg import AsyncConnection, sql
+from psycopg.types.range import Range
 
 from energyhub.alerts.store import close_alert, open_alert
+from energyhub.carbon.accounting import carbon_report
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
@@ -61,6 +63,33 @@ class PanelDb:
     time_range: TimeRange
     load: dict[str, pd.DataFrame]
     meters: dict[str, pd.DataFrame]
+    market: MarketCase | None = None
+
+
+INSTRUMENT = """
+INSERT INTO green_instruments (kind, site_id, registry, project, technology, location, vintage,
+    serials, mwh, supplier_kg_per_kwh, delivery, recorded_by, reason)
+VALUES (%s, 'b01', 'GEC', 'p', 'wind', 'x', 2026, %s, %s, %s, %s, 't', 't') RETURNING id"""
+RETIRE = """
+INSERT INTO green_retirements (instrument_id, registry, site_id, period, period_label, serials,
+    mwh, recorded_by, reason)
+VALUES (%s, 'GEC', %s, tstzrange(%s, %s), 'range', %s, %s, 't', 't')"""
+CITY_RESIDUAL_MIX = """
+UPDATE sites SET attributes = jsonb_set(attributes, '{carbon}',
+    coalesce(attributes->'carbon', '{}') || jsonb_build_object('residual_mix_kg_per_kwh', %s::float8))
+WHERE kind = 'city'"""
+MARKET_RESIDUAL_MIX = 0.6
+
+
+@dataclass(frozen=True)
+class MarketCase:
+    """Two contract claims retired for the range (site, MWh, supplier kg/kWh) that cover part of
+    the electricity, with the park report's market-based Scope 2 for them (carbon/market.py)."""
+
+    claims: tuple[tuple[str, float, float], ...]
+    report_market_kg: float
+    report_contract_kwh: float
+    report_electricity_kwh: float
 
 
 def _steps(site: SiteFile, start: datetime) -> tuple[list[str], np.ndarray]:
@@ -165,6 +194,33 @@ async def _load(
     return summed.rename("power_kw").reset_index()
 
 
+async def _market_case(conn: AsyncConnection, backend: Backend, rng: TimeRange) -> MarketCase:
+    """The park report with two contract claims that only partly cover its electricity: one for
+    b01 (30 % of b01's), one for the park (20 % of the park's), all rolled back afterwards."""
+    async with conn.transaction(force_rollback=True):
+        await conn.execute(CITY_RESIDUAL_MIX, (MARKET_RESIDUAL_MIX,))
+        plain = await carbon_report(conn, backend, "expo", rng.start, rng.end)
+        b01 = next(line for line in plain.lines if line.site_id == "b01")
+        claims = (
+            ("b01", round(0.3 * b01.energy_kwh.electricity / 1000, 3), 0.1),
+            ("expo", round(0.2 * plain.energy_kwh.electricity / 1000, 3), 0.3),
+        )
+        delivery = Range(rng.start, rng.end, "[)")
+        for site_id, mwh, factor in claims:
+            cur = await conn.execute(INSTRUMENT, ("contract", None, mwh, factor, delivery))
+            row = await cur.fetchone()
+            assert row is not None
+            await conn.execute(RETIRE, (row[0], site_id, rng.start, rng.end, None, mwh))
+        report = await carbon_report(conn, backend, "expo", rng.start, rng.end)
+    assert report.scope2_market is not None
+    return MarketCase(
+        claims,
+        report.scope2_market.market_kg,
+        report.scope2_market.contract_kwh,
+        report.scope2_market.electricity_kwh,
+    )
+
+
 async def _references(url: str, backend: Backend, time_range: TimeRange) -> PanelDb:
     start, end, step = time_range.start, time_range.end, timedelta(minutes=15)
     async with connect(url) as conn:
@@ -175,7 +231,8 @@ async def _references(url: str, backend: Backend, time_range: TimeRange) -> Pane
             name: await meter_series(conn, backend, [ids[name]], start, end, step)
             for name in REFERENCE_METERS
         }
-    return PanelDb(url, backend, time_range, load, meters)
+        market = await _market_case(conn, backend, time_range)
+    return PanelDb(url, backend, time_range, load, meters, market)
 
 
 async def _store_alerts(url: str, start: datetime) -> None:

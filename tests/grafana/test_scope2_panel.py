@@ -13,20 +13,19 @@ import psycopg
 import pytest
 
 from energyhub.grafana import carbon_market
-from tests.grafana.conftest import PanelDb, run
+from tests.grafana.conftest import (
+    CITY_RESIDUAL_MIX,
+    INSTRUMENT,
+    MARKET_RESIDUAL_MIX,
+    RETIRE,
+    PanelDb,
+    run,
+)
 from tests.grafana.macros import Chosen
 
 GRID = 0.5306
 BUILDINGS = tuple(f"b0{i}" for i in range(1, 8))
 CHOICE = {"park": Chosen(("expo",), False), "building": Chosen(BUILDINGS, True)}
-INSTRUMENT = """
-INSERT INTO green_instruments (kind, site_id, registry, project, technology, location, vintage,
-    serials, mwh, supplier_kg_per_kwh, delivery, recorded_by, reason)
-VALUES (%s, 'b01', 'GEC', 'p', 'wind', 'x', 2026, %s, %s, %s, %s, 't', 't') RETURNING id"""
-RETIRE = """
-INSERT INTO green_retirements (instrument_id, registry, site_id, period, period_label, serials,
-    mwh, recorded_by, reason)
-VALUES (%s, 'GEC', %s, tstzrange(%s, %s), 'range', %s, %s, 't', 't')"""
 
 
 def _panel(conn: psycopg.Connection, db: PanelDb) -> dict[str, float]:
@@ -89,3 +88,27 @@ def test_certificates_never_cover_more_than_was_bought(
     bought_kwh = (panel["location_kg"] - panel["heat_kg"]) / GRID
     assert panel["certificates_mwh"] == pytest.approx(bought_kwh / 1000, rel=1e-9)
     assert panel["market_kg"] == pytest.approx(panel["heat_kg"], abs=1e-6)
+
+
+def test_each_contract_at_its_own_factor_as_the_report_has_it(
+    conn: psycopg.Connection, panel_db: PanelDb
+) -> None:
+    """Two contract claims (b01's at 0.1 kg/kWh, the park's at 0.3) that cover part of the
+    electricity: the panel's market-based Scope 2 is the park report's, not an average factor."""
+    case = panel_db.market
+    assert case is not None
+    start, end = panel_db.time_range.start, panel_db.time_range.end
+    delivery = psycopg.types.range.Range(start, end, "[)")
+    with conn.transaction(force_rollback=True):
+        conn.execute(CITY_RESIDUAL_MIX, (MARKET_RESIDUAL_MIX,))
+        for site_id, mwh, factor in case.claims:
+            row = conn.execute(INSTRUMENT, ("contract", None, mwh, factor, delivery)).fetchone()
+            assert row is not None
+            conn.execute(RETIRE, (row[0], site_id, start, end, None, mwh))
+        panel = _panel(conn, panel_db)
+    claimed_kwh = sum(mwh for _, mwh, _ in case.claims) * 1000
+    assert 0 < claimed_kwh < case.report_electricity_kwh
+    assert case.report_contract_kwh == pytest.approx(claimed_kwh)
+    assert panel["contracts_mwh"] * 1000 == pytest.approx(claimed_kwh)
+    assert panel["residual_kg_per_kwh"] == MARKET_RESIDUAL_MIX
+    assert panel["market_kg"] == pytest.approx(case.report_market_kg, rel=1e-6)
