@@ -138,6 +138,9 @@ async def test_the_carbon_page_shows_both_methods_side_by_side(
             "market": number(report["market_kg"], 0),
         }
         assert "7000-7001" in page.text and "Jiuquan solar 2" in page.text
+        parts = dict(re.findall(r'data-line="([^"]+)">([^<]*)<', page.text))
+        assert parts == {line["site_id"]: number(line["market_kg"], 0) for line in report["lines"]}
+        assert len(parts) > 1
         empty = await browser.get("/ui/sites/b01/carbon", params={"period": "2020-01"})
         assert empty.status_code == 200 and "no readings for site" in empty.text
         bad = await browser.get("/ui/sites/b01/carbon", params={"period": "soon"})

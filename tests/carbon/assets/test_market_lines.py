@@ -17,6 +17,7 @@ from energyhub.carbon.accounting import carbon_report
 from energyhub.carbon.export import to_csv
 from energyhub.carbon.instruments import ContractIn, add_certificates, add_contract, retire
 from energyhub.carbon.models import CarbonReport
+from energyhub.carbon.report_html import render_html
 from energyhub.store.db import connect, installed_backend
 from tests.carbon.assets.conftest import RESIDUAL_MIX
 from tests.carbon.assets.test_instruments import DAY, NEXT, SOURCE, block, claim
@@ -49,6 +50,11 @@ def _check_lines_add_up(report: CarbonReport) -> None:
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
     for row, line in zip(rows[1:], report.lines, strict=True):
         assert float(row["scope2_market_kg"]) == pytest.approx(line.scope2_market_kg)
+    html = render_html(report)
+    assert "<th>Scope 2 market kg</th>" in html
+    for line in report.lines:
+        location, market = f"{line.scope2_kg:,.0f}", f"{line.scope2_market_kg:,.0f}"
+        assert f"<td>{location}</td><td>{market}</td>" in html
 
 
 async def test_building_lines_take_their_own_and_a_floor_area_share(assets_url: str) -> None:
