@@ -132,6 +132,7 @@ async def test_the_carbon_page_shows_both_methods_side_by_side(
         assert login.status_code == 303
         page = await browser.get("/ui/sites/b01/carbon", params={"period": DAY})
         assert page.status_code == 200, page.text
+        assert "<title>Carbon · b01 · energyhub</title>" in page.text  # the title is a title
         shown = dict(re.findall(r'data-method="(\w+)">([^<]*)<', page.text))
         assert shown == {
             "location": number(report["location_kg"], 0),
