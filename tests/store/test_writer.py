@@ -161,4 +161,6 @@ async def test_writers_racing_for_a_new_day(pg_url: str) -> None:
             *(w.write(grid_batch(5, 10, day, seed=i)) for i, w in enumerate(writers))
         )
         assert sum(r.new for r in results) == 50
-        assert await rows(pool, "SELECT count(*) FROM pg_class WHERE relname = 'readings_p20250601'") == [(1,)]
+        assert await rows(
+            pool, "SELECT count(*) FROM pg_class WHERE relname = 'readings_p20250601'"
+        ) == [(1,)]
