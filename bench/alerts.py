@@ -37,8 +37,8 @@ from psycopg import sql
 
 from energyhub.alerts.evaluator import Evaluator
 from energyhub.alerts.service import run_alerts
+from energyhub.clock import SystemClock
 from energyhub.config import Settings
-from energyhub.scheduler.clock import SystemClock
 from energyhub.sites import load_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool

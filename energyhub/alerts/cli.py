@@ -16,11 +16,11 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.clock import SystemClock
 from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.ingest.supervisor import stop_on_signals
 from energyhub.mqtt import parse_mqtt_url
-from energyhub.scheduler.clock import SystemClock
 from energyhub.sites import SiteFile, load_site
 
 

@@ -23,7 +23,7 @@ from energyhub.alerts.rules import AlertRules
 from energyhub.alerts.series import BucketReader, ForecastSource, RejectCounter, plan_forecast
 from energyhub.alerts.store import AlertRow, close_alert, open_alert, open_keys
 from energyhub.alerts.watches import MeterIds, Watch, build_watches
-from energyhub.scheduler.clock import Clock
+from energyhub.clock import Clock
 from energyhub.sites import SiteFile
 from energyhub.store.devices import offline_meters
 

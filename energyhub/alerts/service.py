@@ -12,9 +12,9 @@ import httpx
 
 from energyhub.alerts.evaluator import Evaluator
 from energyhub.alerts.notify import Dispatcher, MqttNotifier, Notifier, WebhookNotifier
+from energyhub.clock import Clock
 from energyhub.config import Settings
 from energyhub.errors import ConfigError
-from energyhub.scheduler.clock import Clock
 from energyhub.sites import SiteFile
 from energyhub.store.db import open_pool
 from energyhub.store.migrations import require_schema

@@ -18,7 +18,7 @@ from energyhub.alerts.rules import (
 )
 
 if TYPE_CHECKING:
-    from energyhub.sites import Building, Park, SiteFile
+    from energyhub.sites.tree import Building, Park, SiteFile
 
 
 def kind_of(owner: Park | Building) -> str:

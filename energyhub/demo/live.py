@@ -17,11 +17,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from rich.progress import Progress
 
+from energyhub.clock import ScaledClock
 from energyhub.config import Settings
 from energyhub.errors import EmbeddedServiceError
 from energyhub.plans.actual import Account, over_days, savings_by_day
 from energyhub.plans.realized import Realized
-from energyhub.scheduler.clock import ScaledClock
 from energyhub.scheduler.replan import targets
 from energyhub.scheduler.service import run_scheduler
 from energyhub.sites import SiteFile

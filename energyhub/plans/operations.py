@@ -16,7 +16,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from energyhub.plans import store
-from energyhub.plans.store import COLUMNS, PlanRecord
+from energyhub.plans.store import COLUMNS, PlanRecord, PlanStatus
 
 
 async def active_plan(conn: AsyncConnection, site_id: str) -> PlanRecord | None:
@@ -44,10 +44,13 @@ async def activate_due(conn: AsyncConnection, site_id: str, now: datetime) -> Pl
     newest = int(row[0])
     async with conn.transaction():
         record = await store.activate(conn, newest)
-        await conn.execute(
-            "UPDATE plans SET status = 'superseded', superseded_by = %s, updated_at = now() "
-            "WHERE site_id = %s AND status = 'approved' AND id < %s AND horizon_start <= %s",
-            (newest, site_id, newest, now),
+        await store.change_status(
+            conn,
+            "superseded",
+            ("approved",),
+            sql.SQL("site_id = %(site_id)s AND id < %(newest)s AND horizon_start <= %(now)s"),
+            {"site_id": site_id, "newest": newest, "now": now},
+            {"superseded_by": newest},
         )
     return record
 
@@ -57,13 +60,18 @@ async def supersede_outdated(
 ) -> list[int]:
     """Older plans of the same author and site that `newer` replaces: drafts always, approved
     ones only if `newer` is approved itself (an operator's approval is not undone by a draft)."""
-    statuses = ["draft", "approved"] if newer.status == "approved" else ["draft"]
-    cur = await conn.execute(
-        "UPDATE plans SET status = 'superseded', superseded_by = %s, updated_at = now() "
-        "WHERE site_id = %s AND id < %s AND created_by = %s AND status = ANY(%s) RETURNING id",
-        (newer.id, newer.site_id, newer.id, created_by, statuses),
+    statuses: tuple[PlanStatus, ...] = (
+        ("draft", "approved") if newer.status == "approved" else ("draft",)
     )
-    return sorted(int(r[0]) for r in await cur.fetchall())
+    superseded = await store.change_status(
+        conn,
+        "superseded",
+        statuses,
+        sql.SQL("site_id = %(site_id)s AND id < %(newer)s AND created_by = %(created_by)s"),
+        {"site_id": newer.site_id, "newer": newer.id, "created_by": created_by},
+        {"superseded_by": newer.id},
+    )
+    return sorted(record.id for record in superseded)
 
 
 async def last_horizon_start(

@@ -3,7 +3,8 @@
 pending (being solved) → draft (awaits an operator) or approved (site policy `auto`) or failed;
 draft → approved or rejected; approved → active or rejected; activating a plan supersedes the
 site's active one; draft, approved and active plans expire once their horizon has passed.
-Each transition is one conditional UPDATE, so two operators racing cannot both win.
+Each transition is one conditional UPDATE, so two operators racing cannot both win; every status
+change, of one plan or of many, goes through `change_status`, which checks it against `LIFECYCLE`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ PlanStatus = Literal[
 PLAN_STATUSES: tuple[PlanStatus, ...] = (
     "pending", "draft", "approved", "active", "superseded", "expired", "rejected", "failed",
 )  # fmt: skip
+LIFECYCLE: dict[PlanStatus, tuple[PlanStatus, ...]] = {
+    "pending": (),
+    "draft": ("pending",),
+    "approved": ("pending", "draft"),
+    "failed": ("pending",),
+    "rejected": ("draft", "approved"),
+    "active": ("approved",),
+    "superseded": ("draft", "approved", "active"),
+    "expired": ("draft", "approved", "active"),
+}
+"""The statuses each status may be entered from (pending only by `create_pending`'s INSERT)."""
 AUTO_APPROVER = "policy:auto"
 """`approved_by` of a plan approved by its site's `plan_approval: auto` policy."""
 
@@ -144,10 +156,9 @@ async def save_result(
     async with conn.transaction():
         record = await get_plan(conn, plan_id)
         policy = await approval_policy(conn, record.site_id)
-        status = "approved" if policy == "auto" else "draft"
+        status: PlanStatus = "approved" if policy == "auto" else "draft"
         await _write_steps(conn, plan_id, result.schedule)
         values = {
-            "status": status,
             "objective_cny": result.objective_cny,
             "cost_terms_cny": Jsonb(result.cost_cny),
             "co2_kg": result.co2_kg,
@@ -156,25 +167,25 @@ async def save_result(
             "warnings": Jsonb(warnings or []),
             "approved_by": AUTO_APPROVER if status == "approved" else None,
         }
-        return await _transition(conn, plan_id, "store a result for", ("pending",), values)
+        return await _transition(conn, plan_id, "store a result for", status, ("pending",), values)
 
 
 async def mark_failed(conn: AsyncConnection, plan_id: int, error: str) -> PlanRecord:
     """A pending plan whose solve failed: failed, with the error's message."""
-    return await _transition(
-        conn, plan_id, "fail", ("pending",), {"status": "failed", "error": error}
-    )
+    return await _transition(conn, plan_id, "fail", "failed", ("pending",), {"error": error})
 
 
 async def fail_interrupted(conn: AsyncConnection, created_before: datetime) -> int:
     """Pending plans created before `created_before` (left by a process that died) become failed."""
-    cur = await conn.execute(
-        "UPDATE plans SET status = 'failed', updated_at = now(), "
-        "error = 'interrupted: the process solving it stopped' "
-        "WHERE status = 'pending' AND created_at < %s",
-        (created_before,),
+    failed = await change_status(
+        conn,
+        "failed",
+        ("pending",),
+        sql.SQL("created_at < %(created_before)s"),
+        {"created_before": created_before},
+        {"error": "interrupted: the process solving it stopped"},
     )
-    return cur.rowcount
+    return len(failed)
 
 
 async def store_plan(
@@ -206,48 +217,49 @@ async def store_plan(
 
 async def approve(conn: AsyncConnection, plan_id: int, by: str) -> PlanRecord:
     """An operator approves a draft plan."""
-    values = {"status": "approved", "approved_by": by, "approved_at": _NOW}
-    return await _transition(conn, plan_id, "approve", ("draft",), values)
+    values = {"approved_by": by, "approved_at": _NOW}
+    return await _transition(conn, plan_id, "approve", "approved", ("draft",), values)
 
 
 async def reject(conn: AsyncConnection, plan_id: int, by: str, reason: str) -> PlanRecord:
     """An operator rejects a draft or approved (not yet active) plan, saying why."""
-    values = {
-        "status": "rejected",
-        "rejected_by": by,
-        "rejected_at": _NOW,
-        "rejected_reason": reason,
-    }
-    return await _transition(conn, plan_id, "reject", ("draft", "approved"), values)
+    values = {"rejected_by": by, "rejected_at": _NOW, "rejected_reason": reason}
+    return await _transition(conn, plan_id, "reject", "rejected", ("draft", "approved"), values)
 
 
 async def activate(conn: AsyncConnection, plan_id: int) -> PlanRecord:
     """Make an approved plan the site's active one; the previously active plan is superseded."""
     async with conn.transaction():
         record = await get_plan(conn, plan_id)
-        await conn.execute(
-            "UPDATE plans SET status = 'superseded', superseded_by = %s, updated_at = now() "
-            "WHERE site_id = %s AND status = 'active' AND id <> %s",
-            (plan_id, record.site_id, plan_id),
+        await change_status(
+            conn,
+            "superseded",
+            ("active",),
+            sql.SQL("site_id = %(site_id)s AND id <> %(plan_id)s"),
+            {"site_id": record.site_id, "plan_id": plan_id},
+            {"superseded_by": plan_id},
         )
-        values = {"status": "active", "activated_at": _NOW}
-        return await _transition(conn, plan_id, "activate", ("approved",), values)
+        values = {"activated_at": _NOW}
+        return await _transition(conn, plan_id, "activate", "active", ("approved",), values)
 
 
 async def supersede(conn: AsyncConnection, plan_id: int, by_plan_id: int) -> PlanRecord:
     """A newer plan replaces this one before or while it runs."""
-    values = {"status": "superseded", "superseded_by": by_plan_id}
-    return await _transition(conn, plan_id, "supersede", ("draft", "approved", "active"), values)
+    values = {"superseded_by": by_plan_id}
+    allowed: tuple[PlanStatus, ...] = ("draft", "approved", "active")
+    return await _transition(conn, plan_id, "supersede", "superseded", allowed, values)
 
 
 async def expire_due(conn: AsyncConnection, now: datetime) -> list[int]:
     """Draft, approved and active plans whose horizon ended by `now` become expired."""
-    cur = await conn.execute(
-        "UPDATE plans SET status = 'expired', updated_at = now() WHERE horizon_end <= %s "
-        "AND status IN ('draft', 'approved', 'active') RETURNING id",
-        (now,),
+    expired = await change_status(
+        conn,
+        "expired",
+        ("draft", "approved", "active"),
+        sql.SQL("horizon_end <= %(now)s"),
+        {"now": now},
     )
-    return sorted(int(row[0]) for row in await cur.fetchall())
+    return sorted(record.id for record in expired)
 
 
 class _Now:
@@ -257,34 +269,62 @@ class _Now:
 _NOW = _Now()
 
 
-async def _transition(
+async def change_status(
     conn: AsyncConnection,
-    plan_id: int,
-    action: str,
+    to: PlanStatus,
     allowed_from: tuple[PlanStatus, ...],
-    values: dict[str, Any],
-) -> PlanRecord:
-    """UPDATE ... WHERE status is allowed; else PlanStateError naming the current status."""
+    where: sql.Composable,
+    params: dict[str, Any],
+    values: dict[str, Any] | None = None,
+) -> list[PlanRecord]:
+    """The one status change of plans: those matching `where` (SQL with named placeholders
+    from `params`) whose status is in `allowed_from` get status `to` and `values` (a column set
+    to `_NOW` takes the transaction's now()); returns the changed plans.
+
+    `allowed_from` must be part of what `LIFECYCLE` lets `to` be entered from (a ValueError,
+    a programming error, otherwise)."""
+    illegal = [status for status in allowed_from if status not in LIFECYCLE[to]]
+    if illegal or not allowed_from:
+        raise ValueError(f"plan status {to!r} cannot be entered from {illegal or 'nothing'}")
+    values = values or {}
     assignments = sql.SQL(", ").join(
-        sql.SQL("{} = now()").format(sql.Identifier(column))
-        if value is _NOW
-        else sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column))
-        for column, value in values.items()
+        [
+            sql.SQL("status = %(_to)s"),
+            *(
+                sql.SQL("{} = now()").format(sql.Identifier(column))
+                if value is _NOW
+                else sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column))
+                for column, value in values.items()
+            ),
+        ]
     )
-    params = {k: v for k, v in values.items() if v is not _NOW}
+    bound = {k: v for k, v in values.items() if v is not _NOW}
     cur = conn.cursor(row_factory=class_row(PlanRecord))
     await cur.execute(
         sql.SQL(
             "UPDATE plans SET {}, updated_at = now() "
-            "WHERE id = %(plan_id)s AND status = ANY(%(allowed)s) RETURNING {}"
-        ).format(assignments, COLUMNS),
-        {**params, "plan_id": plan_id, "allowed": list(allowed_from)},
+            "WHERE status = ANY(%(_allowed)s) AND ({}) RETURNING {}"
+        ).format(assignments, where, COLUMNS),
+        {**params, **bound, "_to": to, "_allowed": list(allowed_from)},
     )
-    row = await cur.fetchone()
-    if row is None:
+    return await cur.fetchall()
+
+
+async def _transition(
+    conn: AsyncConnection,
+    plan_id: int,
+    action: str,
+    to: PlanStatus,
+    allowed_from: tuple[PlanStatus, ...],
+    values: dict[str, Any],
+) -> PlanRecord:
+    """One plan's status change; PlanStateError naming its current status if not allowed."""
+    where = sql.SQL("id = %(_plan_id)s")
+    changed = await change_status(conn, to, allowed_from, where, {"_plan_id": plan_id}, values)
+    if not changed:
         current = await get_plan(conn, plan_id)
         raise PlanStateError(plan_id, current.status, action, list(allowed_from))
-    return row
+    return changed[0]
 
 
 def _one(row: PlanRecord | None, plan_id: int) -> PlanRecord:

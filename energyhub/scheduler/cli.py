@@ -17,11 +17,11 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.clock import Clock, ScaledClock, SystemClock
 from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.ingest.supervisor import stop_on_signals
 from energyhub.mqtt import parse_mqtt_url
-from energyhub.scheduler.clock import Clock, ScaledClock, SystemClock
 from energyhub.scheduler.replan import targets
 from energyhub.scheduler.service import run_scheduler
 from energyhub.sites import SiteFile, load_site

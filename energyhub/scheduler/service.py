@@ -24,12 +24,12 @@ import pandas as pd
 import psycopg
 from psycopg import AsyncConnection
 
+from energyhub.clock import Clock
 from energyhub.config import Settings
 from energyhub.errors import DatabaseUnavailableError, EnergyhubError, SchedulerLockError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
-from energyhub.scheduler.clock import Clock
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
 from energyhub.scheduler.setpoints import (

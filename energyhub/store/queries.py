@@ -1,4 +1,5 @@
-"""Read queries: latest values, bucketed series per meter and summed over a site subtree.
+"""Read queries: sites and their meters, raw readings, latest values, bucketed series per meter
+and summed over a site subtree.
 
 Series come from the 1-hour or 15-minute rollups when the step is a multiple of their grain, else
 from raw readings. Values per bucket: power meters and sensors average their samples; cumulative
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from psycopg import AsyncConnection, sql
@@ -299,3 +301,73 @@ async def latest_values(conn: AsyncConnection, meter_ids: list[int]) -> list[Lat
         (meter_ids,),
     )
     return [LatestValue(int(m), ts, float(v)) for m, ts, v in await cur.fetchall()]
+
+
+SITE_DETAIL = """
+SELECT id, kind, parent_id, name, attributes,
+    array(SELECT c.id FROM sites AS c WHERE c.parent_id = s.id AND c.active ORDER BY c.id)
+FROM sites AS s WHERE id = %s AND active"""
+SITE_NODE = "SELECT id, parent_id, kind, name FROM sites WHERE id = %s AND active"
+CHILD_NODES = (
+    "SELECT id, parent_id, kind, name FROM sites WHERE parent_id = %s AND active ORDER BY id"
+)
+SITE_METERS = """
+SELECT id, site_id, name, carrier, quantity, parent_meter_id, asset_id, rollover_kwh FROM meters
+WHERE active AND (site_id = %(site)s
+      OR id IN (SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s))
+ORDER BY id"""
+SITE_METER_COLUMNS = (
+    "id", "site_id", "name", "carrier", "quantity", "parent_meter_id", "asset_id", "rollover_kwh",
+)  # fmt: skip
+READINGS = """
+SELECT ts, value FROM readings
+WHERE meter_id = %(meter)s AND ts >= %(start)s AND ts < %(end)s
+  AND (%(after)s::timestamptz IS NULL OR ts > %(after)s)
+ORDER BY ts LIMIT %(limit)s"""
+
+
+async def site_detail(conn: AsyncConnection, site_id: str) -> tuple[Any, ...] | None:
+    """(id, kind, parent_id, name, attributes, active child ids) of an active site, or None."""
+    cur = await conn.execute(SITE_DETAIL, (site_id,))
+    row = await cur.fetchone()
+    return tuple(row) if row is not None else None
+
+
+async def site_with_children(
+    conn: AsyncConnection, site_id: str
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None:
+    """(id, parent_id, kind, name) of an active site and of its active children by id; None if
+    there is no such site."""
+    cur = await conn.execute(SITE_NODE, (site_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    children = await conn.execute(CHILD_NODES, (site_id,))
+    return tuple(row), [tuple(child) for child in await children.fetchall()]
+
+
+async def site_meters(conn: AsyncConnection, site_id: str) -> list[dict[str, Any]]:
+    """A site's active meters by id (SITE_METER_COLUMNS); an enterprise's are its sub-meters."""
+    cur = await conn.execute(SITE_METERS, {"site": site_id})
+    return [dict(zip(SITE_METER_COLUMNS, row, strict=True)) for row in await cur.fetchall()]
+
+
+async def meter_readings(
+    conn: AsyncConnection,
+    meter_id: int,
+    start: datetime,
+    end: datetime,
+    after: datetime | None,
+    limit: int,
+) -> list[tuple[datetime, float]]:
+    """Up to `limit` raw (ts, value) of a meter in [start, end), after `after` if given."""
+    params = {"meter": meter_id, "start": start, "end": end, "after": after, "limit": limit}
+    cur = await conn.execute(READINGS, params)
+    return [(ts, value) for ts, value in await cur.fetchall()]
+
+
+async def newest_reading_at(conn: AsyncConnection) -> datetime | None:
+    """When the newest reading of any meter was taken; None before the first."""
+    cur = await conn.execute("SELECT max(ts) FROM meter_latest")
+    row = await cur.fetchone()
+    return row[0] if row else None

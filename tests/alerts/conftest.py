@@ -21,9 +21,9 @@ import orjson
 import pytest
 
 from energyhub.alerts.service import run_alerts
+from energyhub.clock import SystemClock
 from energyhub.config import Settings
 from energyhub.ingest.worker import IngestWorker
-from energyhub.scheduler.clock import SystemClock
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.db import connect
 

@@ -13,8 +13,8 @@ from energyhub.alerts.evaluator import Evaluator
 from energyhub.alerts.store import open_alert
 from energyhub.api.app import create_app
 from energyhub.api.keys import create_key
+from energyhub.clock import ManualClock
 from energyhub.config import Settings
-from energyhub.scheduler.clock import ManualClock
 from energyhub.sites import load_site
 from energyhub.store.db import connect, open_pool
 from energyhub.store.migrations import migrate

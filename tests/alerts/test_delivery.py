@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 from energyhub.alerts.notify import AlertEvent, WebhookError, WebhookNotifier
 from energyhub.alerts.service import run_alerts
 from energyhub.alerts.store import AlertRow
-from energyhub.scheduler.clock import SystemClock
+from energyhub.clock import SystemClock
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, open_pool
 from energyhub.store.embedded import free_port

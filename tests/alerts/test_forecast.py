@@ -10,7 +10,7 @@ import pandas as pd
 
 from energyhub.alerts.evaluator import Evaluator
 from energyhub.alerts.series import plan_forecast
-from energyhub.scheduler.clock import ManualClock
+from energyhub.clock import ManualClock
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
 from energyhub.store.maintenance import refresh_rollups

@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 
 from energyhub.alerts.evaluator import Evaluator
-from energyhub.scheduler.clock import ManualClock
+from energyhub.clock import ManualClock
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool

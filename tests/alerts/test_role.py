@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from energyhub.alerts.service import run_alerts
+from energyhub.clock import ManualClock
 from energyhub.config import Settings
-from energyhub.scheduler.clock import ManualClock
 from energyhub.sites import SiteFile
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool

@@ -10,7 +10,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from energyhub.alerts.evaluator import Evaluator
-from energyhub.scheduler.clock import ManualClock
+from energyhub.clock import ManualClock
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
 from energyhub.store.writer import ReadingWriter

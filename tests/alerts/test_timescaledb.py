@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from energyhub.alerts.evaluator import Evaluator
-from energyhub.scheduler.clock import ManualClock
+from energyhub.clock import ManualClock
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.migrations import migrate

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from energyhub.api.app import create_app
 from energyhub.api.keys import create_key
 from energyhub.cli import app as cli
+from energyhub.clock import ManualClock
 from energyhub.config import Settings
 from energyhub.forecast.profile import nmae
-from energyhub.scheduler.clock import ManualClock
 from energyhub.store.db import connect
 from tests.scheduler.conftest import (
     SHARED_BROKER,

@@ -14,10 +14,10 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from energyhub.cli import app as cli
+from energyhub.clock import ManualClock
 from energyhub.forecast.listen import listen, weather_topic
 from energyhub.forecast.store import read_weather
 from energyhub.forecast.weather import parse_csv
-from energyhub.scheduler.clock import ManualClock
 from energyhub.store.db import connect
 from simulators.weather import TimeGrid, clear_sky_ghi_w_m2, clearness, outdoor_temperature_c
 from tests.scheduler.conftest import (

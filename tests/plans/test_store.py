@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from energyhub.plans import store
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
@@ -157,3 +157,20 @@ def test_inputs_hash_ignores_column_order() -> None:
     a = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.1, 0.2, 0.3]}, index=index)
     assert store.inputs_hash(a) == store.inputs_hash(a[["y", "x"]])
     assert store.inputs_hash(a) != store.inputs_hash(a.assign(x=[1.0, 2.0, 3.0000001]))
+
+
+async def test_change_status_refuses_a_transition_the_lifecycle_has_not(
+    conn: AsyncConnection,
+) -> None:
+    plan = await store.store_plan(conn, solved("building", "b01"), created_by="me")
+    where = sql.SQL("id = %(id)s")
+    with pytest.raises(ValueError, match=r"'active' cannot be entered from \['draft'\]"):
+        await store.change_status(conn, "active", ("draft",), where, {"id": plan.id})
+    with pytest.raises(ValueError, match="'pending' cannot be entered from nothing"):
+        await store.change_status(conn, "pending", (), where, {"id": plan.id})
+    assert (await store.get_plan(conn, plan.id)).status == "draft"
+    approved = await store.change_status(
+        conn, "approved", ("draft",), where, {"id": plan.id}, {"approved_by": "bulk"}
+    )
+    assert [(p.id, p.status, p.approved_by) for p in approved] == [(plan.id, "approved", "bulk")]
+    assert await store.change_status(conn, "approved", ("draft",), where, {"id": plan.id}) == []

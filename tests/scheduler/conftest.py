@@ -18,8 +18,8 @@ import orjson
 import pandas as pd
 import pytest
 
+from energyhub.clock import Clock
 from energyhub.config import Settings
-from energyhub.scheduler.clock import Clock
 from energyhub.scheduler.service import Scheduler
 from energyhub.scheduler.setpoints import SetpointPublisher
 from energyhub.sites import SiteFile, parse_site

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
+from energyhub.clock import ManualClock
 from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual, savings_by_day
-from energyhub.scheduler.clock import ManualClock
 from energyhub.store.db import Backend, connect
 
 from .conftest import (

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from energyhub.scheduler.clock import ManualClock
+from energyhub.clock import ManualClock
 from energyhub.store.db import connect
 
 from .conftest import (

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
+from energyhub.clock import ManualClock
 from energyhub.errors import DatabaseUnavailableError, SchedulerLockError
-from energyhub.scheduler.clock import ManualClock
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.service import run_scheduler
 from energyhub.store.db import connect

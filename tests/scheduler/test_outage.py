@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from energyhub.clock import ManualClock
 from energyhub.errors import SchedulerLockError
-from energyhub.scheduler.clock import ManualClock
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.service import run_scheduler
 from energyhub.store.db import connect

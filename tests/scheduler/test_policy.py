@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from energyhub.clock import ManualClock
 from energyhub.optimize.frontier import FrontierPoint, pick
-from energyhub.scheduler.clock import ManualClock
 from energyhub.sites import PlanPolicy, SiteFile, parse_site
 from energyhub.store.db import connect
 

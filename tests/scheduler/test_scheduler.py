@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
+from energyhub.clock import ManualClock
 from energyhub.plans import store
 from energyhub.plans.operations import plan_inputs
-from energyhub.scheduler.clock import ManualClock
 from energyhub.scheduler.setpoints import mark_unconfirmed
 from energyhub.store.db import connect
 

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 from psycopg import AsyncConnection
 
+from energyhub.clock import ScaledClock
 from energyhub.config import Settings
 from energyhub.ingest.worker import IngestWorker
 from energyhub.optimize import plan
 from energyhub.plans.actual import plan_vs_actual, savings_by_day
-from energyhub.scheduler.clock import ScaledClock
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.service import Scheduler
 from energyhub.scheduler.setpoints import SetpointPublisher

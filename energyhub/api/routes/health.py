@@ -15,6 +15,7 @@ from energyhub.api.schemas.health import HealthPublic
 from energyhub.errors import ConfigError
 from energyhub.mqtt import parse_mqtt_url
 from energyhub.store.devices import offline_devices
+from energyhub.store.queries import newest_reading_at
 
 router = APIRouter(tags=["health"])
 
@@ -42,13 +43,12 @@ async def _database(state: StateDep) -> tuple[float | None, datetime | None, lis
     started = time.perf_counter()
     try:
         async with state.pool.connection(timeout=2) as conn:
-            cur = await conn.execute("SELECT max(ts) FROM meter_latest")
-            row = await cur.fetchone()
+            newest = await newest_reading_at(conn)
             latency_ms = (time.perf_counter() - started) * 1000
             offline = await offline_devices(conn)
     except Exception:  # any failure here means: not reachable now
         return None, None, []
-    return latency_ms, row[0] if row else None, offline
+    return latency_ms, newest, offline
 
 
 @router.get(

@@ -16,16 +16,11 @@ from energyhub.api.limits import window
 from energyhub.api.schemas.common import Int4Id, Time
 from energyhub.api.schemas.meters import LatestPublic, ReadingPublic, ReadingsPublic
 from energyhub.api.schemas.sites import MeterPublic
+from energyhub.store.queries import meter_readings
 
 router = APIRouter(prefix="/meters", tags=["meters"], responses=responses(401, 404, 422, 503))
 
 MeterPath = Annotated[Int4Id, Path(description="A meter id.", examples=[17])]
-
-READINGS = """
-SELECT ts, value FROM readings
-WHERE meter_id = %(meter)s AND ts >= %(start)s AND ts < %(end)s
-  AND (%(after)s::timestamptz IS NULL OR ts > %(after)s)
-ORDER BY ts LIMIT %(limit)s"""
 
 
 @router.get("/{meter_id}", response_model=MeterPublic, summary="One meter")
@@ -89,8 +84,7 @@ async def readings(
         )
     lo, hi = window(start, end, None, state.settings)
     after = decode_cursor(cursor) if cursor else None
-    params = {"meter": meter_id, "start": lo, "end": hi, "after": after, "limit": limit + 1}
-    rows = await (await (await db.conn()).execute(READINGS, params)).fetchall()
+    rows = await meter_readings(await db.conn(), meter_id, lo, hi, after, limit + 1)
     page = [ReadingPublic(ts=ts.astimezone(zone), value=value) for ts, value in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
     return ReadingsPublic(

@@ -10,14 +10,9 @@ from energyhub.api.deps import ConnDep, CurrentKey, DbDep, SiteKey, SitePath
 from energyhub.api.errors import not_found, responses
 from energyhub.api.schemas.sites import AssetPublic, MeterPublic, SiteNodePublic, SitePublic
 from energyhub.api.scope import SiteRow, subtree
+from energyhub.store import queries
 
 router = APIRouter(prefix="/sites", tags=["sites"], responses=responses(401, 404, 422, 503))
-
-METERS = """
-SELECT id, site_id, name, carrier, quantity, parent_meter_id, asset_id, rollover_kwh FROM meters
-WHERE active AND (site_id = %(site)s
-      OR id IN (SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s))
-ORDER BY id"""
 
 
 def _tree(rows: list[SiteRow]) -> SiteNodePublic:
@@ -38,16 +33,10 @@ async def site_tree(conn: ConnDep, key: CurrentKey) -> SiteNodePublic:
 
 
 async def _site_row(conn: ConnDep, site_id: str) -> tuple[Any, ...]:
-    cur = await conn.execute(
-        "SELECT id, kind, parent_id, name, attributes, "
-        "array(SELECT c.id FROM sites AS c WHERE c.parent_id = s.id AND c.active ORDER BY c.id) "
-        "FROM sites AS s WHERE id = %s AND active",
-        (site_id,),
-    )
-    row = await cur.fetchone()
+    row = await queries.site_detail(conn, site_id)
     if row is None:
         raise not_found(f"site {site_id!r}")
-    return tuple(row)
+    return row
 
 
 @router.get("/{site_id}", response_model=SitePublic, summary="One site")
@@ -66,12 +55,7 @@ async def site_meters(site_id: SitePath, db: DbDep, access: SiteKey) -> list[Met
     """The site's own meters; for an enterprise, the sub-meters it is accounted from."""
     await access.zone(db, site_id)
     conn = await db.conn()
-    cur = await conn.execute(METERS, {"site": site_id})
-    names = ("id", "site_id", "name", "carrier", "quantity", "parent_meter_id", "asset_id")
-    return [
-        MeterPublic.model_validate(dict(zip((*names, "rollover_kwh"), row, strict=True)))
-        for row in await cur.fetchall()
-    ]
+    return [MeterPublic.model_validate(row) for row in await queries.site_meters(conn, site_id)]
 
 
 @router.get("/{site_id}/assets", response_model=list[AssetPublic], summary="A site's assets")

@@ -15,10 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
 
-from energyhub.alerts.store import AlertRow
-from energyhub.api.routes.alerts import LIST
+from energyhub.alerts.store import AlertFilter, AlertRow, list_alerts
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import resolve_scopes
 from energyhub.plans.actual import savings_by_day
@@ -163,12 +161,6 @@ async def morning(
         if realized:
             out.month_saved_cny = sum(r.savings_cny for r in realized)
             out.month_saved_co2_kg = sum(r.savings_co2_kg for r in realized)
-    cur = conn.cursor(row_factory=class_row(AlertRow))
-    await cur.execute(
-        LIST,
-        {"scope": site_id, "site": None, "rule": None, "severity": None, "status": "open",
-         "since": None, "until": None, "limit": 20},
-    )  # fmt: skip
-    out.alerts = await cur.fetchall()
+    out.alerts = await list_alerts(conn, AlertFilter(site_id, status="open", limit=20))
     out.plan_id, out.next_steps = await _next_steps(conn, site_id, now)
     return out

@@ -41,15 +41,13 @@ from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
 from energyhub.plans.store import PlanRecord, PlanStatus
 from energyhub.plans.verdict import grouped_warnings, verdict
-from energyhub.store.queries import site_series_rows
+from energyhub.store.queries import site_series_rows, site_with_children
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
 
 LOAD_STEP = timedelta(minutes=15)
 REFRESH_S = 30
 PAGE_SIZE = 50
-SITE = "SELECT id, parent_id, kind, name FROM sites WHERE id = %s AND active"
-CHILDREN = "SELECT id, parent_id, kind, name FROM sites WHERE parent_id = %s AND active ORDER BY id"
 
 
 def _walk(rows: list[SiteRow]) -> list[tuple[SiteRow, int]]:
@@ -77,12 +75,11 @@ async def tree(conn: ConnDep, key: UiKey) -> Response:
 
 
 async def _site(conn: ConnDep, site_id: str) -> tuple[SiteRow, list[SiteRow]]:
-    cur = await conn.execute(SITE, (site_id,))
-    row = await cur.fetchone()
-    if row is None:
+    found = await site_with_children(conn, site_id)
+    if found is None:
         raise not_found(f"site {site_id!r}")
-    children = await conn.execute(CHILDREN, (site_id,))
-    return SiteRow(*row), [SiteRow(*child) for child in await children.fetchall()]
+    row, children = found
+    return SiteRow(*row), [SiteRow(*child) for child in children]
 
 
 async def _load(

@@ -1,7 +1,8 @@
-"""Clocks the scheduler runs on: the wall clock, simulated time at a speed, or time a test moves.
+"""Clocks the scheduler and the alert evaluator run on: the wall clock, simulated time at a
+speed, or time a test moves.
 
-The scheduler asks a clock what time it is and sleeps until a time on it; nothing else in the
-scheduler reads the wall clock, so a simulated park running at `--speed 1440` and the scheduler
+They ask a clock what time it is and sleep until a time on it; nothing else in them reads the
+wall clock, so a simulated park running at `--speed 1440` and the scheduler
 steering it can share one simulated day.
 """
 

@@ -1,0 +1,214 @@
+"""The assets a park or building declares (a discriminated union on `type`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from energyhub.sites.models import (
+    Efficiency,
+    Fraction,
+    Identifier,
+    Model,
+    NonNegative,
+    PositiveKw,
+)
+
+
+class CopFromOutdoor(Model):
+    """COP as a linear function of outdoor temperature: cop = a + b · outdoor_c."""
+
+    a: float
+    b: float
+
+
+class AssetBase(Model):
+    id: Identifier
+    name: str | None = None
+
+
+class StorageMixin(Model):
+    """SOC fractions are of energy_kwh; soc_final is the SOC at the end of the last step."""
+
+    energy_kwh: PositiveKw
+    power_kw: PositiveKw
+    eta_charge: Efficiency = 1.0
+    eta_discharge: Efficiency = 1.0
+    soc_min: Fraction = 0.0
+    soc_max: Fraction = 1.0
+    soc_initial: Fraction = 0.5
+    soc_final: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _soc_window(self) -> Self:
+        if self.soc_min > self.soc_max:
+            raise ValueError(f"soc_min ({self.soc_min}) must be ≤ soc_max ({self.soc_max})")
+        for name in ("soc_initial", "soc_final"):
+            value = getattr(self, name)
+            if value is not None and not self.soc_min <= value <= self.soc_max:
+                raise ValueError(
+                    f"{name} must lie in [soc_min, soc_max] = [{self.soc_min}, {self.soc_max}], "
+                    f"got {value}"
+                )
+        return self
+
+
+class PV(AssetBase):
+    type: Literal["pv"]
+    peak_kw: PositiveKw
+
+
+class Wind(AssetBase):
+    type: Literal["wind"]
+    peak_kw: PositiveKw
+
+
+class Battery(AssetBase, StorageMixin):
+    type: Literal["battery"]
+    eta_charge: Efficiency = 0.95
+    eta_discharge: Efficiency = 0.95
+    soc_min: Fraction = 0.1
+    soc_max: Fraction = 0.9
+    throughput_cost_cny_per_kwh: NonNegative = 0.0
+
+
+class ThermalStorage(AssetBase, StorageMixin):
+    type: Literal["thermal_storage"]
+    carrier: Literal["heat", "cooling"]
+    loss_per_h: Fraction = 0.0
+
+
+class HeatPump(AssetBase):
+    type: Literal["heat_pump"]
+    heat_max_kw: PositiveKw
+    cop: Annotated[float, Field(gt=0, le=10)] | None = None
+    cop_from_outdoor: CopFromOutdoor | None = None
+
+    @model_validator(mode="after")
+    def _one_cop(self) -> Self:
+        if (self.cop is None) == (self.cop_from_outdoor is None):
+            raise ValueError("give exactly one of cop or cop_from_outdoor")
+        return self
+
+
+class ElectricChiller(AssetBase):
+    type: Literal["electric_chiller"]
+    cooling_max_kw: PositiveKw
+    cop: Annotated[float, Field(gt=0, le=15)] | None = None
+    cop_from_outdoor: CopFromOutdoor | None = None
+
+    @model_validator(mode="after")
+    def _one_cop(self) -> Self:
+        if (self.cop is None) == (self.cop_from_outdoor is None):
+            raise ValueError("give exactly one of cop or cop_from_outdoor")
+        return self
+
+
+class AbsorptionChiller(AssetBase):
+    type: Literal["absorption_chiller"]
+    cooling_max_kw: PositiveKw
+    cop: Annotated[float, Field(gt=0, le=2)] = 0.7
+
+
+class CHP(AssetBase):
+    type: Literal["chp"]
+    fuel_max_kw: PositiveKw
+    eta_el: Efficiency
+    eta_th: Efficiency
+    min_load: Fraction = 0.0
+    start_cost_cny: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _energy_conserved(self) -> Self:
+        if self.eta_el + self.eta_th > 1:
+            raise ValueError(f"eta_el + eta_th must be ≤ 1, got {self.eta_el + self.eta_th:g}")
+        return self
+
+
+class GasBoiler(AssetBase):
+    type: Literal["gas_boiler"]
+    heat_max_kw: PositiveKw
+    eta: Efficiency
+
+
+class ElectricBoiler(AssetBase):
+    type: Literal["electric_boiler"]
+    heat_max_kw: PositiveKw
+    eta: Efficiency = 0.99
+
+
+class FlexibleLoad(AssetBase):
+    """Electric energy that must be served within a daily window, at any power up to the limit."""
+
+    type: Literal["flexible_load"]
+    power_max_kw: PositiveKw
+    energy_kwh: PositiveKw
+    window_start_h: Annotated[int, Field(ge=0, le=23)] = 0
+    window_end_h: Annotated[int, Field(ge=1, le=24)] = 24
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.window_end_h <= self.window_start_h:
+            raise ValueError(
+                f"window_end_h ({self.window_end_h}) must be after window_start_h "
+                f"({self.window_start_h})"
+            )
+        hours = self.window_end_h - self.window_start_h
+        if self.energy_kwh > self.power_max_kw * hours:
+            raise ValueError(
+                f"energy_kwh {self.energy_kwh:g} cannot be served at {self.power_max_kw:g} kW "
+                f"within {hours} h"
+            )
+        return self
+
+
+class Electrolyzer(AssetBase):
+    type: Literal["electrolyzer"]
+    power_max_kw: PositiveKw
+    eta: Efficiency = 0.65
+
+
+class HydrogenStore(AssetBase, StorageMixin):
+    type: Literal["hydrogen_store"]
+
+
+class FuelCell(AssetBase):
+    type: Literal["fuel_cell"]
+    power_max_kw: PositiveKw
+    eta_el: Efficiency = 0.5
+    eta_th: Efficiency = 0.3
+
+    @model_validator(mode="after")
+    def _energy_conserved(self) -> Self:
+        if self.eta_el + self.eta_th > 1:
+            raise ValueError(f"eta_el + eta_th must be ≤ 1, got {self.eta_el + self.eta_th:g}")
+        return self
+
+
+Asset = Annotated[
+    PV
+    | Wind
+    | Battery
+    | ThermalStorage
+    | HeatPump
+    | ElectricChiller
+    | AbsorptionChiller
+    | CHP
+    | GasBoiler
+    | ElectricBoiler
+    | FlexibleLoad
+    | Electrolyzer
+    | HydrogenStore
+    | FuelCell,
+    Field(discriminator="type"),
+]
+ASSET_TYPES = frozenset(
+    (
+        "pv wind battery thermal_storage heat_pump electric_chiller absorption_chiller chp "
+        "gas_boiler electric_boiler flexible_load electrolyzer hydrogen_store fuel_cell"
+    ).split()
+)
