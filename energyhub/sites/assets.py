@@ -82,30 +82,29 @@ class ThermalStorage(AssetBase, StorageMixin):
     loss_per_h: Fraction = 0.0
 
 
-class HeatPump(AssetBase):
+class _OneCop(AssetBase):
+    """A machine whose COP is given once: fixed (`cop`) or from the outdoor temperature."""
+
+    cop: float | None = None
+    cop_from_outdoor: CopFromOutdoor | None = None
+
+    @model_validator(mode="after")
+    def _one_cop(self) -> Self:
+        if (self.cop is None) == (self.cop_from_outdoor is None):
+            raise ValueError("give exactly one of cop or cop_from_outdoor")
+        return self
+
+
+class HeatPump(_OneCop):
     type: Literal["heat_pump"]
     heat_max_kw: PositiveKw
     cop: Annotated[float, Field(gt=0, le=10)] | None = None
-    cop_from_outdoor: CopFromOutdoor | None = None
-
-    @model_validator(mode="after")
-    def _one_cop(self) -> Self:
-        if (self.cop is None) == (self.cop_from_outdoor is None):
-            raise ValueError("give exactly one of cop or cop_from_outdoor")
-        return self
 
 
-class ElectricChiller(AssetBase):
+class ElectricChiller(_OneCop):
     type: Literal["electric_chiller"]
     cooling_max_kw: PositiveKw
     cop: Annotated[float, Field(gt=0, le=15)] | None = None
-    cop_from_outdoor: CopFromOutdoor | None = None
-
-    @model_validator(mode="after")
-    def _one_cop(self) -> Self:
-        if (self.cop is None) == (self.cop_from_outdoor is None):
-            raise ValueError("give exactly one of cop or cop_from_outdoor")
-        return self
 
 
 class AbsorptionChiller(AssetBase):
