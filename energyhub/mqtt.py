@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from energyhub.errors import ConfigError
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -39,4 +43,25 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         tls=parts.scheme == "mqtts",
+    )
+
+
+def mqtt_client(
+    endpoint: MqttEndpoint, identifier: str, timeout_s: float | None = None
+) -> aiomqtt.Client:
+    """An aiomqtt client (MQTT 5) for the endpoint: credentials and TLS as its URL says.
+
+    For the roles that publish or listen a little (setpoints, alerts, Modbus frames, weather);
+    the ingest reads the stream with its own receiver (energyhub/ingest/source.py)."""
+    import aiomqtt
+
+    return aiomqtt.Client(
+        endpoint.host,
+        endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password,
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5,
+        timeout=timeout_s,
+        tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
     )

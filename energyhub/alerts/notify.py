@@ -19,7 +19,7 @@ import httpx
 import orjson
 
 from energyhub.alerts.store import AlertRow
-from energyhub.mqtt import parse_mqtt_url
+from energyhub.mqtt import mqtt_client, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,7 @@ class MqttNotifier:
     async def _connected(self) -> aiomqtt.Client:
         if self._client is None:
             e = self._endpoint
-            client = aiomqtt.Client(
-                e.host, e.port, username=e.username, password=e.password,
-                identifier=self._client_id, protocol=aiomqtt.ProtocolVersion.V5,
-                timeout=self._timeout_s, tls_params=aiomqtt.TLSParameters() if e.tls else None,
-            )  # fmt: skip
+            client = mqtt_client(e, self._client_id, self._timeout_s)
             await client.__aenter__()
             self._client = client
         return self._client

@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 
 from energyhub.forecast.store import save_weather
 from energyhub.forecast.weather import TOPIC_LEVEL, ParsedWeather, parse_message
-from energyhub.mqtt import parse_mqtt_url
+from energyhub.mqtt import mqtt_client, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,7 @@ async def _receive(
     endpoint = parse_mqtt_url(mqtt_url)
     while True:
         try:
-            async with aiomqtt.Client(
-                endpoint.host, endpoint.port, username=endpoint.username,
-                password=endpoint.password, identifier=client_id,
-                tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
-            ) as client:  # fmt: skip
+            async with mqtt_client(endpoint, client_id) as client:
                 await client.subscribe(weather_topic(prefix), qos=1)
                 async for message in client.messages:
                     payload = message.payload

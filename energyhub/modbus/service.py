@@ -20,7 +20,7 @@ from energyhub.config import Settings
 from energyhub.ingest.mapping import site_version
 from energyhub.modbus.poller import Events, GatewayPoller, PollerMetrics, my_gateways
 from energyhub.modbus.store import Gateway, load_gateways, record_read_failure
-from energyhub.mqtt import parse_mqtt_url
+from energyhub.mqtt import mqtt_client, parse_mqtt_url
 from energyhub.store.db import open_pool
 from energyhub.store.devices import PresenceChange, record_presence
 from energyhub.store.migrations import require_schema
@@ -42,18 +42,6 @@ class FramePublisher:
         self._client: aiomqtt.Client | None = None
         self._lock = asyncio.Lock()
         self.published = 0
-
-    def _new_client(self) -> aiomqtt.Client:
-        e = self.endpoint
-        return aiomqtt.Client(
-            e.host,
-            e.port,
-            username=e.username,
-            password=e.password,
-            identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            tls_params=aiomqtt.TLSParameters() if e.tls else None,
-        )
 
     async def __aenter__(self) -> FramePublisher:
         return self
@@ -81,7 +69,7 @@ class FramePublisher:
             async with self._lock:
                 try:
                     if self._client is None:
-                        client = self._new_client()
+                        client = mqtt_client(self.endpoint, self.client_id)
                         await client.__aenter__()
                         self._client = client
                     await self._client.publish(f"{self.prefix}/{place}", payload, qos=1)

@@ -18,12 +18,11 @@ from datetime import datetime
 from types import TracebackType
 from zoneinfo import ZoneInfo
 
-import aiomqtt
 import orjson
 import pandas as pd
 from psycopg import AsyncConnection
 
-from energyhub.mqtt import parse_mqtt_url
+from energyhub.mqtt import mqtt_client, parse_mqtt_url
 from energyhub.optimize.scope import Scope
 from energyhub.sites import (
     CHP,
@@ -143,16 +142,7 @@ class SetpointPublisher:
     def __init__(self, url: str, client_id: str, timeout_s: float) -> None:
         endpoint = parse_mqtt_url(url)
         self.timeout_s = timeout_s
-        self._client = aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            username=endpoint.username,
-            password=endpoint.password,
-            identifier=client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            timeout=timeout_s,
-            tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
-        )
+        self._client = mqtt_client(endpoint, client_id, timeout_s)
 
     async def __aenter__(self) -> SetpointPublisher:
         await self._client.__aenter__()
