@@ -94,6 +94,17 @@ async def latest_forecast(conn: AsyncConnection, site_id: str) -> LatestForecast
     return None if row is None else LatestForecast(*row)
 
 
+async def stored_forecast(conn: AsyncConnection, plan_id: int) -> LatestForecast | None:
+    """The forecast a plan was stored with (None for a plan made elsewhere)."""
+    cur = await conn.execute(
+        "SELECT p.id, p.status, f.issued_at, f.methods, f.notes, f.band_coverage "
+        "FROM plan_forecasts f JOIN plans p ON p.id = f.plan_id WHERE p.id = %s",
+        (plan_id,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else LatestForecast(*row)
+
+
 async def save_weather(
     conn: AsyncConnection, park_id: str, issued_at: datetime, frame: pd.DataFrame, source: str
 ) -> int:

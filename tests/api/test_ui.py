@@ -10,13 +10,16 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 
 from energyhub.api.keys import ROLES
-from energyhub.api.ui.charts import Limit, Series, nice_step, time_chart
+from energyhub.api.ui.charts import Band, Limit, Series, nice_step, time_chart
 from energyhub.api.ui.render import number
+from energyhub.forecast.store import save_bands
 from energyhub.optimize import plan
+from energyhub.plans.operations import save_forecast
 from energyhub.plans.store import store_plan
 from energyhub.sites import load_site
 from energyhub.store.db import connect
@@ -265,6 +268,54 @@ async def test_import_chart_adds_the_metered_import_where_readings_exist(
     assert names[1:] == ["metered import"]
     actual = (await client.get(f"/plans/{record.id}/actual")).json()
     assert all(step["actual_import_kw"] is not None for step in actual["steps"])
+
+
+async def test_plan_page_draws_the_forecast_in_its_band(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A plan stored with its inputs and bands (as the scheduler stores them): the page charts
+    the largest banded power by default, any input on request, and names a wrong one."""
+    site = load_site(SITE_FILE)
+    inputs = plan_inputs(site, 4, start="2026-11-20 12:00")
+    inputs["b01:electricity_kw"] = [300.0, 320.0, 340.0, 360.0]
+    index = inputs.index.tz_convert("UTC")
+    low = pd.DataFrame({"b01:electricity_kw": inputs["b01:electricity_kw"] - 40.0}, index=index)
+    high = low + 90.0
+    async with connect(world.url) as conn:
+        record = await store_plan(conn, plan(site, inputs, level="building", site_id="b01"))
+        await save_forecast(
+            conn, record.id, inputs.tz_convert("UTC"), issued_at=index[0].to_pydatetime(),
+            methods={"b01:electricity_kw": "boosted (backtest MAE 12.0 kW)"}, notes=[],
+            initial_soc={}, unplanned=[],
+        )  # fmt: skip
+        await save_bands(conn, record.id, low, high)
+    answer = await client.get(f"/ui/plans/{record.id}")
+    assert answer.status_code == 200
+    svg = charts(answer.text)["forecast"]
+    assert "Forecast of b01:electricity_kw (kW)" in svg
+    assert series_names(svg) == ["P50 (planned on)"]
+    band = re.search(r'<path class="band" data-name="P10–P90" d="(M[^"]+Z)"', svg)
+    assert band is not None and band.group(1).count("M") == 1  # one run, no gap
+    assert "boosted (backtest MAE 12.0 kW)" in answer.text
+    other = await client.get(f"/ui/plans/{record.id}", params={"forecast": "outdoor_c"})
+    svg = charts(other.text)["forecast"]
+    assert "Forecast of outdoor_c (°C)" in svg and 'class="band"' not in svg
+    wrong = await client.get(f"/ui/plans/{record.id}", params={"forecast": "b99:heat_kw"})
+    assert wrong.status_code == 422 and "<code>forecast</code>" in wrong.text
+    assert "b99:heat_kw" in html_text.unescape(wrong.text)
+    plain = await client.get(f"/ui/plans/{world.plans['b01']}")  # made elsewhere: no inputs
+    assert "forecast" not in charts(plain.text) and 'id="forecast"' not in plain.text
+
+
+def test_a_band_breaks_at_missing_bounds() -> None:
+    t0 = datetime(2026, 11, 20, tzinfo=ZoneInfo("Asia/Shanghai"))
+    times = [t0 + timedelta(hours=h) for h in range(4)]
+    svg = time_chart(
+        "f", "band", times, [Series("p50", [1.0, 2.0, 3.0, 4.0], "#000")], unit="kW",
+        step=timedelta(hours=1), bands=[Band("P10–P90", [0.5, None, 2.0, 3.0], [2, None, 4, 5], "#00f")],
+    )  # fmt: skip
+    band = re.search(r'class="band" data-name="P10–P90" d="([^"]+)"', str(svg))
+    assert band is not None and band.group(1).count("M") == 2 and band.group(1).count("Z") == 2
 
 
 async def test_a_park_plan_sums_every_asset_of_its_buildings(

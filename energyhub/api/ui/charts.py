@@ -35,6 +35,16 @@ class Series:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """A shaded range per time of the chart, e.g. a forecast's P10–P90 (None: a gap)."""
+
+    name: str
+    low: Sequence[float | None]
+    high: Sequence[float | None]
+    color: str
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     """A horizontal reference line, e.g. a grid connection's import limit."""
 
@@ -123,6 +133,32 @@ def _path(points: Sequence[tuple[float, float | None]], step_width: float | None
     return "".join(parts)
 
 
+def _band_paths(
+    xs: Sequence[float],
+    low: Sequence[float | None],
+    high: Sequence[float | None],
+    step_width: float | None,
+) -> str:
+    """Closed SVG path data of a shaded range: one polygon per run of steps with both bounds."""
+    runs: list[list[tuple[float, float, float]]] = [[]]
+    for x, lo, hi in zip(xs, low, high, strict=True):
+        if lo is None or hi is None:
+            runs.append([])
+        else:
+            runs[-1].append((x, lo, hi))
+    parts: list[str] = []
+    for run in filter(None, runs):
+        upper: list[tuple[float, float]] = []
+        lower: list[tuple[float, float]] = []
+        for x, lo, hi in run:
+            ends = (x,) if step_width is None else (x, x + step_width)
+            upper += [(e, hi) for e in ends]
+            lower += [(e, lo) for e in ends]
+        points = upper + lower[::-1]
+        parts.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in points) + "Z")
+    return "".join(parts)  # fmt: skip
+
+
 def time_chart(
     chart_id: str,
     title: str,
@@ -133,11 +169,14 @@ def time_chart(
     step: timedelta | None = None,
     limits: Sequence[Limit] = (),
     span: tuple[datetime, datetime] | None = None,
+    bands: Sequence[Band] = (),
 ) -> Markup:
     """Lines over time (local times as given); with `step`, each value holds for one step.
 
-    The time axis covers `span`, by default the first time to the last (plus one step)."""
+    `bands` are shaded under the lines. The time axis covers `span`, by default the first time
+    to the last (plus one step)."""
     values = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
+    values += [v for b in bands for v in (*b.low, *b.high) if v is not None and math.isfinite(v)]
     if not times or not values:
         empty = (
             f'<svg class="chart empty" data-chart="{escape(chart_id)}" width="{WIDTH}" '
@@ -182,6 +221,14 @@ def time_chart(
     if lo < 0 < hi:
         out.append(f'<line x1="{x0}" x2="{x1}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#888"/>')
     width = None if step is None else (x1 - x0) * step.total_seconds() / seconds
+    for b in bands:
+        low = [None if v is None else y(v) for v in b.low]
+        high = [None if v is None else y(v) for v in b.high]
+        out.append(
+            f'<path class="band" data-name="{escape(b.name)}" '
+            f'd="{_band_paths([x(t) for t in times], low, high, width)}" '
+            f'fill="{escape(b.color)}" fill-opacity="0.2" stroke="none"/>'
+        )
     for s in series:
         points = [(x(t), None if v is None else y(v)) for t, v in zip(times, s.values, strict=True)]
         dash = ' stroke-dasharray="6 4"' if s.dashed else ""
@@ -197,6 +244,7 @@ def time_chart(
         )
     out.append("</svg>")
     entries = [(s.name, s.color, s.dashed) for s in series]
+    entries += [(b.name, b.color, False) for b in bands]
     entries += [(f"{lim.name} {lim.value:,.0f} {unit}", lim.color, True) for lim in limits]
     caption = f"<figcaption>{escape(title)}</figcaption>"
     return _markup(f"<figure>{caption}{''.join(out)}{_legend(entries)}</figure>")

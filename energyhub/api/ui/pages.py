@@ -33,6 +33,7 @@ from energyhub.api.schemas.plans import PlanReject
 from energyhub.api.scope import SiteRow, site_access, subtree
 from energyhub.api.ui.auth import Form, UiKey, same_origin
 from energyhub.api.ui.figures import frontier_chart, load_chart, plan_charts
+from energyhub.api.ui.forecast_chart import forecast_section
 from energyhub.api.ui.morning import morning
 from energyhub.api.ui.render import HtmlRoute, page
 from energyhub.carbon.plan_price import allowance_price
@@ -92,6 +93,10 @@ async def _load(
     return load_chart(load_points(rows, zone), lo, hi, LOAD_STEP, zone), zone
 
 
+ForecastQuery = Annotated[
+    str | None,
+    Query(max_length=200, description="The input column the forecast chart shows."),
+]
 EndQuery = Annotated[
     Time | None, Query(description="End of the 24 h shown; default now (refreshing live).")
 ]
@@ -171,8 +176,11 @@ def _cost_terms(record: PlanRecord) -> list[tuple[str, float | None, float | Non
 
 
 @router.get("/plans/{plan_id}", response_class=HTMLResponse)
-async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKey) -> Response:
-    """Status, cost and CO2 vs baseline, and charts of dispatch, SOC and import vs the limit."""
+async def plan_page(
+    plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKey, forecast: ForecastQuery = None
+) -> Response:
+    """Status, cost and CO2 vs baseline, charts of dispatch, SOC and import vs the limit, and
+    the forecast the plan was solved with in its P10–P90 band."""
     record, zone = await _plan(conn, key, plan_id)
     charts: dict[str, Any] = {}
     actual: PlanVsActual | None = None
@@ -204,6 +212,7 @@ async def plan_page(plan_id: PlanPath, conn: ConnDep, state: StateDep, key: UiKe
         warnings=grouped_warnings(record.warnings),
         terms=_cost_terms(record),
         operator=key.allows("operator"),
+        forecast=await forecast_section(conn, record, zone, forecast),
     )
 
 
