@@ -60,6 +60,7 @@ from energyhub.optimize.parkwork import (
     fix_park,
     fixed_answer,
     inputs_for,
+    mixed_park,
     relaxed_answer,
 )
 from energyhub.optimize.runner import failure_error, open_executor
@@ -181,6 +182,21 @@ class _Runner:
             out[key] = reply
         return out
 
+    def mixed(
+        self, weights: dict[str, Array], pool: dict[str, list[ParkAnswer]]
+    ) -> dict[str, ParkFinal]:
+        """Each park's mix of its answers, where its home kept them and they make a schedule."""
+        futures = {}
+        for key, w in weights.items():
+            used = [(a.serial, float(v)) for a, v in zip(pool[key], w, strict=True)
+                    if v > WEIGHT_TOLERANCE]  # fmt: skip
+            total = sum(v for _, v in used)
+            if all(serial >= 0 for serial, _ in used):
+                normal = [(serial, v / total) for serial, v in used]
+                futures[key] = self._submit(key, mixed_park, normal)
+        found = {key: future.result() for key, future in futures.items()}
+        return {key: final for key, final in found.items() if final is not None}
+
     def finals(
         self, shares: dict[str, Array] | None, limits: Limits, only: set[str] | None = None,
         free: bool = False,
@@ -251,24 +267,26 @@ class _Rounds:
         for key, answer in self.runner.milps(rest, mix.price, self.limits).items():
             if answer.fixing is None:  # a MILP's answer always has its binaries
                 raise PlanError(f"park {key}: its MILP answered without its binaries")
-            fixings[key] = answer.fixing
-            self.pool[key].append(answer)
+            fixings[key] = answer.fixing  # its answer is not kept: its home answers again
         self.pool = {k: [a for a in v if a.fixing == fixings[k]] for k, v in self.pool.items()}
         return fixings
 
-    def fixed(self, fixings: dict[str, Fixing]) -> _Mix:
-        """Rounds with the binaries held until the master is within the tolerance of the bound,
-        or of what these binaries can reach (the fixed LPs' own Lagrangian bound)."""
+    def fixed(self, fixings: dict[str, Fixing], price: Array) -> _Mix:
+        """Rounds with the binaries held (the first at `price`, the MILPs' prices, if a park
+        has no answer with its binaries yet) until the master is within the tolerance of the
+        bound, or of what these binaries can reach (the fixed LPs' own Lagrangian bound)."""
         reach = -np.inf
-        mix = _master(self.pool, self.rhs)
-        while not (self.gap(mix) <= self.options.tolerance or self.over()):
-            if not mix.short and (mix.value - reach) / max(abs(mix.value), 1e-9) <= \
-                    self.options.tolerance:  # fmt: skip
-                break
-            replies = self.runner.fixed(mix.price, fixings, self.options.time_limit_s)
-            reach = max(reach, self._add(replies, mix.price))
+        mix = _master(self.pool, self.rhs) if all(self.pool.values()) else None
+        while mix is None or not self._done(mix, reach):
+            price = price if mix is None else mix.price
+            replies = self.runner.fixed(price, fixings, self.options.time_limit_s)
+            reach = max(reach, self._add(replies, price))
             mix = _master(self.pool, self.rhs)
         return mix
+
+    def _done(self, mix: _Mix, reach: float) -> bool:
+        near = (mix.value - reach) / max(abs(mix.value), 1e-9) <= self.options.tolerance
+        return self.gap(mix) <= self.options.tolerance or self.over() or (near and not mix.short)
 
     def shares(self, mix: _Mix) -> dict[str, Array]:
         return {k: w @ np.array([a.q for a in self.pool[k]]) for k, w in mix.weights.items()}
@@ -297,12 +315,16 @@ def decompose_by_park(
                 constraint=caps.carbon_name, node=None, carrier=None, assets=[], step=0, ts="",
             )  # fmt: skip
         relaxed_shares = rounds.shares(mix)
-        mix = rounds.fixed(rounds.fix(mix))
-        free = mix.short  # no mix of the fixed answers meets the caps: the binaries go free
-        shares = relaxed_shares if free else rounds.shares(mix)
-        finals = runner.finals(shares, limits, free=free)
-        finals |= _repair(runner, finals, shares, rhs, limits, free)
-    return _assemble([f.final for f in finals.values()], table, caps, rounds.bound,
+        mix = rounds.fixed(rounds.fix(mix), mix.price)
+        if mix.short:  # no mix of the fixed answers meets the caps: the binaries go free
+            finals = runner.finals(relaxed_shares, limits, free=True)
+            finals |= _repair(runner, finals, relaxed_shares, rhs, limits, free=True)
+        else:
+            finals = runner.mixed(mix.weights, rounds.pool)
+            shares = rounds.shares(mix)
+            finals |= runner.finals(shares, limits, {k for k in shares if k not in finals})
+            finals |= _repair(runner, finals, shares, rhs, limits)
+    return _assemble([finals[r.key].final for r in recipes], table, caps, rounds.bound,
                      rounds.iterations, rounds.gap(mix) <= options.tolerance, workers,
                      time.perf_counter() - started, deadline)  # fmt: skip
 

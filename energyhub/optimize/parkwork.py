@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pickle
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,8 @@ class ParkAnswer:
     """cost + price·channels: the optimum of what was solved (−inf if it stopped early)."""
     fixing: Fixing | None
     """The answer's binaries if it is a schedule of the park, else None."""
+    serial: int = -1
+    """Where its home worker keeps the answer's schedule (−1: not kept, a MILP's)."""
 
 
 @dataclass
@@ -82,6 +84,8 @@ class _ParkModel:
     offset: Array
     fixed: Fixing | None = None
     bounds: tuple[Array, Array] | None = None
+    xs: list[Array] = field(default_factory=list)
+    """Every answer's schedule, by serial: a final mix of them needs no solve."""
 
 
 _cache: dict[tuple[str, str], _ParkModel] = {}
@@ -164,7 +168,8 @@ def _answer(
     value = float(costs @ x) if result.status == "optimal" else -np.inf
     fixing = model.fixed if model.fixed is not None else _fixing(model.built, x)
     q = model.channels @ x + model.offset
-    return ParkAnswer(recipe.key, q, float(problem.c @ x), value, fixing)
+    model.xs.append(x)
+    return ParkAnswer(recipe.key, q, float(problem.c @ x), value, fixing, len(model.xs) - 1)
 
 
 def relaxed_answer(
@@ -218,7 +223,8 @@ def fixed_answer(
 def _fix(recipe: ParkRecipe, model: _ParkModel, fixing: Fixing) -> _ParkModel:
     """`model` with the binaries of `fixing` held (rebuilt if its policy has more of them)."""
     if fixing.binaries != model.built.ctx.binaries:
-        model = _park_model(recipe, build_scopes((recipe.scope,), recipe.inputs, fixing.binaries))
+        built = build_scopes((recipe.scope,), recipe.inputs, fixing.binaries)
+        model = replace(_park_model(recipe, built), xs=model.xs)
     p = model.built.problem
     binary = np.flatnonzero(p.integrality)
     values = np.frombuffer(fixing.values, np.uint8).astype(np.float64)
@@ -296,9 +302,26 @@ def final_park(
             built = build_scopes((recipe.scope,), recipe.inputs, again)
         bounds = None  # its binaries free again: the share may need others
     n = built.problem.n_variables
-    excess, x = x[n:], x[:n]
+    return _final(recipe, built, x[:n], model.offset, x[n:])
+
+
+def mixed_park(token: str, raw: bytes, weights: list[tuple[int, float]]) -> ParkFinal | None:
+    """The park's schedule as the mix of its kept answers (`(serial, weight)`): a schedule of
+    it where they share its binaries (the rest is an LP); None where the mix has a store flow
+    both ways in a step (then the park is solved within its share instead)."""
+    recipe, model = _model(token, raw)
+    n = model.built.problem.n_variables
+    if not weights or any(model.xs[serial].size != n for serial, _ in weights):
+        return None
+    x = np.sum([w * model.xs[serial] for serial, w in weights], axis=0)
+    if model.built.rebinarize(x) is not None:
+        return None
+    return _final(recipe, model.built, x, model.offset, np.zeros(model.channels.shape[0]))
+
+
+def _final(recipe: ParkRecipe, built: Built, x: Array, offset: Array, excess: Array) -> ParkFinal:
     problem = built.problem
-    q = park_channels(recipe, problem)[0] @ x + model.offset
+    q = park_channels(recipe, problem)[0] @ x + offset
     frame: pd.DataFrame = extract(problem, x, recipe.inputs.index)
     return ParkFinal(Final(
         recipe.key,
