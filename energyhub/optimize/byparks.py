@@ -116,16 +116,15 @@ def _master(pool: dict[str, list[ParkAnswer]], caps: Array) -> _Mix:
     return _Mix(float(cost @ x[:k_total]), weights, np.maximum(price, 0.0), short)
 
 
-def _homes(recipes: Sequence[ParkRecipe], executors: int) -> dict[str, int]:
-    """Each park's executor for the whole run: the largest parks first, each to the least
-    loaded executor (by assets), so the workers' rounds take about as long."""
+def _homes(size: dict[str, int], executors: int) -> dict[str, int]:
+    """Each park's executor for the whole run: the largest parks (nodes + assets) first, each
+    to the least loaded executor, so the workers' rounds take about as long."""
     load = [0] * executors
     home = {}
-    size = {r.key: len(r.scope.nodes) + sum(1 for _ in r.scope.assets()) for r in recipes}
     for key in sorted(size, key=lambda k: -size[k]):
         i = load.index(min(load))
         home[key], load[i] = i, load[i] + size[key]
-    return {r.key: home[r.key] for r in recipes}
+    return {key: home[key] for key in size}
 
 
 class _Runner:
@@ -135,8 +134,8 @@ class _Runner:
         self.executors, self.token = executors, uuid.uuid4().hex
         self.caps_name = recipes[0].caps.carbon_name if recipes else ""
         self.raw = {r.key: pickle.dumps(r) for r in recipes}
-        self.home = _homes(recipes, len(executors))
         self.size = {r.key: len(r.scope.nodes) + sum(1 for _ in r.scope.assets()) for r in recipes}
+        self.home = _homes(self.size, len(executors))
 
     def _submit(self, key: str, task: Callable[..., object], *args: object) -> Future[Any]:
         return self.executors[self.home[key]].submit(task, self.token, self.raw[key], *args)
