@@ -3,36 +3,41 @@
 A park's connection limit, demand charge and balances tie all its buildings in every step; a
 city's caps (a demand-response event's import cap, a carbon cap) tie the parks in a few rows
 only. So a city whose parks each fit a centralized solve is decomposed at the parks: every park
-is one subproblem, its whole model (`levels.build_scopes`) held warm in a worker, and holds its
-own limit and balances exactly in every answer. Dantzig–Wolfe rounds price the city's rows:
+is one subproblem, its whole model held warm in a worker (`parkwork`), and holds its own limit
+and balances exactly in every answer. Dantzig–Wolfe rounds price the city's rows, on the
+*channels* of each park (its import in each capped step, its CO₂):
 
-1. Each park answers the prices on its *channels* (its import in each capped step, its CO₂)
-   with its optimum of cost + price·channels: a schedule of the park itself, binaries and all
-   (stores whose flows clash get theirs, as centrally). Σ answers − price·caps is a lower
-   bound of the plan (Lagrangian); the best one is kept.
-2. The master LP mixes each park's answers (convex weights) under the caps, with priced slack;
-   its duals are the next prices. Rounds stop once the master is within the tolerance of the
-   bound, or at the iteration or time limit.
-3. Final: each park is solved once more, whole, with its channels bounded by its share of the
-   master's mix. The shares sum to within the caps, so every city row holds exactly; for a
-   park without binaries its mix is feasible for that solve, so the plan costs at most the
-   master's. A park whose binaries make it exceed its share (a mix of its answers need not be
-   one) keeps what it needs and the others give it up in proportion to their use (`_repair`);
+1. Relaxed rounds: each park answers the prices with its LP relaxation (a warm LP). Σ answers −
+   price·caps is a lower bound of the plan (Lagrangian; the best is kept); a master LP mixes
+   each park's answers (convex weights) under the caps, with priced slack, and its duals are
+   the next prices, until the master is within the tolerance of the bound.
+2. Binaries: a park whose answers in the mix are schedules with the same binaries (a park
+   without on/off units, or whose relaxation came out whole) keeps them; any other solves its
+   MILP once at the last prices, on whichever worker is free, and keeps its binaries.
+3. Fixed rounds: with those binaries held, each park is an LP again whose every answer is a
+   schedule of it; rounds go on (warm) until the master is within the tolerance of the bound,
+   or within it of what these binaries can reach.
+4. Final: each park is solved once more with its channels within its share of the master's mix.
+   The shares sum to within the caps, so every city row holds exactly; the mix of a park's
+   answers is a schedule of it (its binaries held, the rest an LP), so the plan costs at most
+   the master's. Only when no mix of the fixed answers meets the caps do the parks get their
+   shares of the relaxed mix with their binaries free: a park whose binaries make it exceed its
+   share keeps what it needs and the others give it up in proportion to their use (`_repair`);
    what no park can give up raises UncombinedError (the plan then falls back to the
    centralized solve).
 
-Without city caps the parks are independent: one round of whole-park solves is the plan.
+Without city caps the parks are independent: one whole-park solve each is the plan.
 """
 
 from __future__ import annotations
 
 import pickle
-import threading
 import time
 import uuid
-from collections.abc import Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,251 +46,32 @@ from scipy.optimize import linprog
 
 from energyhub.optimize.coupling import Caps
 from energyhub.optimize.decompose import Decomposed, DecomposeOptions
-from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
-from energyhub.optimize.highs import WarmModel
-from energyhub.optimize.inputs import SITE_COLUMNS, PlanInputs
-from energyhub.optimize.levels import Built, build_scopes
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.master import SHORTFALL_CNY_PER_KW
-from energyhub.optimize.model import Array, Problem, Status, evaluate, extract, scalars, solve
+from energyhub.optimize.model import Array, Status
+from energyhub.optimize.parkwork import (
+    SLACK_TOLERANCE,
+    Fixing,
+    ParkAnswer,
+    ParkFinal,
+    ParkRecipe,
+    final_park,
+    fix_park,
+    fixed_answer,
+    inputs_for,
+    mixed_park,
+    relaxed_answer,
+)
 from energyhub.optimize.runner import failure_error, open_executor
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.subproblem import Failure, Final
 
-SLACK_TOLERANCE = 1e-6
-"""Master slack below this is solver noise, not a cap the answers cannot meet."""
+WEIGHT_TOLERANCE = 1e-9
+"""A master weight below this is no part of the mix."""
 
-
-@dataclass(frozen=True, slots=True)
-class ParkRecipe:
-    """What a worker needs to build one park's whole model and its channel rows."""
-
-    key: str
-    scope: Scope
-    inputs: PlanInputs
-    caps: Caps
-
-
-@dataclass(frozen=True, slots=True)
-class ParkAnswer:
-    """A park's channels, own cost and cost + price·channels at the prices it was asked."""
-
-    key: str
-    q: Array
-    cost: float
-    floor: float
-    """The park's LP relaxation's optimum of cost + price·channels: a bound on any answer's."""
-
-
-@dataclass
-class _ParkModel:
-    built: Built
-    warm: WarmModel
-    channels: sp.csr_array
-    offset: Array
-    relaxed: WarmModel | None = None
-    """The park's LP relaxation, warm: its answers give the plan's lower bound."""
-    bounds: tuple[Array, Array] | None = None
-    """Column bounds with the binaries fixed at the park's first answer (then `warm` is that
-    LP): later answers re-solve warm as LPs and are schedules of the park all the same."""
-
-
-_cache: dict[tuple[str, str], _ParkModel] = {}
-_lock = threading.Lock()
-
-
-def park_channels(recipe: ParkRecipe, problem: Problem) -> tuple[sp.csr_array, Array]:
-    """Rows q = C·x + q0: the park's import in each step of each import cap, then its CO₂."""
-    n = problem.n_variables
-    rows: list[sp.csr_array] = []
-    offsets: list[Array] = []
-    imports = problem.variables[f"{recipe.scope.grid_node}:import_kw"]
-    for cap in recipe.caps.imports:
-        cols = imports.start + np.flatnonzero(cap.steps)
-        rows.append(
-            sp.csr_array((np.ones(cols.size), (np.arange(cols.size), cols)), (cols.size, n))
-        )
-        offsets.append(np.zeros(cols.size))
-    if recipe.caps.carbon_cap_kg is not None:
-        accounts = [v for k, v in problem.accounts.items() if k.startswith("co2_kg:")]
-        rows.append(sp.csr_array(sum((m for m, _ in accounts), sp.csr_array((1, n)))))
-        offsets.append(np.array([float(sum(c for _, c in accounts))]))
-    if not rows:
-        return sp.csr_array((0, n)), np.zeros(0)
-    return sp.csr_array(sp.vstack(rows)), np.concatenate(offsets)
-
-
-def _model(token: str, raw: bytes) -> tuple[ParkRecipe, _ParkModel]:
-    recipe: ParkRecipe = pickle.loads(raw)  # noqa: S301 - our own recipe, pickled by the coordinator
-    with _lock:
-        for stale in [k for k in _cache if k[0] != token]:
-            del _cache[stale]
-        found = _cache.get((token, recipe.key))
-    if found is None:
-        found = _park_model(recipe, build_scopes((recipe.scope,), recipe.inputs))
-        with _lock:
-            _cache[(token, recipe.key)] = found
-    return recipe, found
-
-
-def _park_model(recipe: ParkRecipe, built: Built) -> _ParkModel:
-    p = built.problem
-    channels, offset = park_channels(recipe, p)
-    warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
-    return _ParkModel(built, warm, channels, offset)
-
-
-def _fix_binaries(
-    recipe: ParkRecipe, model: _ParkModel, price: Array, time_limit_s: float | None
-) -> _ParkModel | Failure:
-    """The park's MILP at `price` (stores whose flows clash get binaries, as centrally), and
-    from it the model with those binaries fixed (`bounds`) and the LP relaxation beside it."""
-    built = model.built
-    while True:
-        p = built.problem
-        channels = park_channels(recipe, p)[0]
-        solution = solve(replace(p, c=p.c + channels.T @ price), time_limit_s=time_limit_s)
-        if solution.x is None:
-            if solution.status != "infeasible":
-                return Failure(recipe.key, f"park {recipe.key}: no answer ({solution.status})")
-            return _failure(recipe, built, time_limit_s)
-        again = built.rebinarize(solution.x)
-        if again is None:
-            break
-        built = build_scopes((recipe.scope,), recipe.inputs, again)
-    binary = p.integrality.astype(bool)
-    lower, upper = p.col_lower.copy(), p.col_upper.copy()
-    lower[binary] = upper[binary] = np.round(solution.x[binary])
-    relaxed = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
-    fixed = WarmModel(p.c, p.a, (lower, upper), (p.row_lower, p.row_upper))
-    return _ParkModel(built, fixed, channels, model.offset, relaxed, (lower, upper))
-
-
-def answer_park(
-    token: str, raw: bytes, price: Array, time_limit_s: float | None, refix: bool
-) -> ParkAnswer | Failure:
-    """A park's priced answer, a schedule of the park itself: its first with its binaries (a
-    MILP), the later ones as warm LPs with those binaries fixed (again a MILP if a store's flows
-    clash, or when `refix` asks to fix them anew at these prices); with the LP relaxation's
-    value at the same prices for the plan's bound."""
-    recipe, model = _model(token, raw)
-    if refix:
-        model = replace(model, bounds=None)
-    while True:
-        if model.bounds is None or model.relaxed is None:
-            found = _fix_binaries(recipe, model, price, time_limit_s)
-            if isinstance(found, Failure):
-                return found
-            model = found
-            with _lock:
-                _cache[(token, recipe.key)] = model
-        problem = model.built.problem
-        costs = problem.c + model.channels.T @ price
-        model.warm.set_costs(np.arange(problem.n_variables), costs)
-        result = model.warm.solve(time_limit_s)
-        if result.x is None:
-            return Failure(recipe.key, f"park {recipe.key}: no answer ({result.status})")
-        again = model.built.rebinarize(result.x)
-        if again is None:
-            break
-        model = _park_model(recipe, build_scopes((recipe.scope,), recipe.inputs, again))
-    if model.relaxed is None:  # set with the bounds by `_fix_binaries`
-        return Failure(recipe.key, f"park {recipe.key}: no relaxation to bound it")
-    model.relaxed.set_costs(np.arange(problem.n_variables), costs)
-    relaxed = model.relaxed.solve(time_limit_s)
-    floor = float(costs @ relaxed.x) if relaxed.x is not None else -np.inf
-    x = result.x
-    q = model.channels @ x + model.offset
-    cost = float(problem.c @ x)
-    return ParkAnswer(recipe.key, q, cost, floor)
-
-
-def _failure(recipe: ParkRecipe, built: Built, time_limit_s: float | None) -> Failure:
-    """The park's own infeasibility, named as the centralized solve names it."""
-    error = explain_infeasible(built, (recipe.scope,), recipe.inputs, time_limit_s)
-    message = str(error).removeprefix("infeasible: ")
-    return Failure(recipe.key, f"park {recipe.key}: {message}", error.constraint, error.step,
-                   error.ts, error.assets)  # fmt: skip
-
-
-def _bounded(problem: Problem, channels: sp.csr_array, upper: Array) -> Problem:
-    """The problem with its channel rows bounded above by `upper` (rows appended), each
-    exceedable by an excess column (appended) at the master's shortfall price."""
-    k = upper.size
-    return replace(
-        problem,
-        c=np.concatenate([problem.c, np.full(k, SHORTFALL_CNY_PER_KW)]),
-        a=sp.csr_array(
-            sp.block_array([[problem.a, None], [channels, -sp.identity(k, format="csr")]])
-        ),
-        row_lower=np.concatenate([problem.row_lower, np.full(k, -np.inf)]),
-        row_upper=np.concatenate([problem.row_upper, upper]),
-        col_lower=np.concatenate([problem.col_lower, np.zeros(k)]),
-        col_upper=np.concatenate([problem.col_upper, np.full(k, np.inf)]),
-        integrality=np.concatenate([problem.integrality, np.zeros(k, np.uint8)]),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ParkFinal:
-    """A park's final schedule, its channels and how far they exceed its share."""
-
-    final: Final
-    q: Array
-    excess: Array
-
-
-def final_park(
-    token: str, raw: bytes, share: Array | None, limits: tuple[float | None, float | None]
-) -> ParkFinal | Failure | str:
-    """The park solved whole with its channels within `share` — exceeded only where its
-    binaries leave no other way, at the shortfall price — with binaries where the lazy policy
-    finds simultaneous flows, as the centralized solve does; or what breaks it."""
-    recipe, model = _model(token, raw)
-    time_limit_s, mip_gap = limits
-    built, upper = model.built, None if share is None else share - model.offset
-    bounds = model.bounds  # the binaries of its answers, where it answered prices
-    while True:
-        channels = park_channels(recipe, built.problem)[0]
-        whole = built.problem
-        if bounds is not None:
-            whole = replace(whole, col_lower=bounds[0], col_upper=bounds[1])
-        problem = whole if upper is None else _bounded(whole, channels, upper)
-        solution = solve(problem, time_limit_s=time_limit_s, mip_gap=mip_gap)
-        x = solution.x
-        if x is None and solution.status == "infeasible":  # its shares are elastic
-            return _failure(recipe, built, time_limit_s)
-        if x is None:
-            return f"park {recipe.key}: no schedule within its share of the city's caps " \
-                f"({solution.status})"  # fmt: skip
-        again = built.rebinarize(x[: built.problem.n_variables])
-        short = x[built.problem.n_variables :].max(initial=0.0) > SLACK_TOLERANCE
-        if again is None and not (short and bounds is not None):
-            break
-        if again is not None:
-            built = build_scopes((recipe.scope,), recipe.inputs, again)
-        bounds = None  # its binaries free again: the share may need others
-    n = built.problem.n_variables
-    excess, x = x[n:], x[:n]
-    problem = built.problem
-    q = park_channels(recipe, problem)[0] @ x + model.offset
-    frame: pd.DataFrame = extract(problem, x, recipe.inputs.index)
-    return ParkFinal(Final(
-        recipe.key,
-        {str(c): frame[c].to_numpy() for c in frame.columns},
-        evaluate(problem, x, "costs"),
-        evaluate(problem, x, "accounts"),
-        scalars(problem, x, recipe.inputs.n),
-        (problem.n_variables, problem.n_binaries, int(problem.a.shape[0])),
-    ), q, excess)  # fmt: skip
-
-
-def _inputs_for(table: PlanInputs, scope: Scope) -> PlanInputs:
-    """Only the columns one park's model reads."""
-    owners = {node.id for node in scope.nodes} | {a.id for _, a in scope.assets()}
-    keep = {k: v for k, v in table.columns.items()
-            if k in SITE_COLUMNS or k.rpartition(":")[0] in owners}  # fmt: skip
-    return replace(table, columns=keep)
+Limits = tuple[float | None, float | None]
+"""A solve's time limit (s) and relative MIP gap."""
 
 
 def cap_vector(caps: Caps) -> Array:
@@ -330,23 +116,63 @@ def _master(pool: dict[str, list[ParkAnswer]], caps: Array) -> _Mix:
     return _Mix(float(cost @ x[:k_total]), weights, np.maximum(price, 0.0), short)
 
 
+def _homes(size: dict[str, int], executors: int) -> dict[str, int]:
+    """Each park's executor for the whole run: the largest parks (nodes + assets) first, each
+    to the least loaded executor, so the workers' rounds take about as long."""
+    load = [0] * executors
+    home = {}
+    for key in sorted(size, key=lambda k: -size[k]):
+        i = load.index(min(load))
+        home[key], load[i] = i, load[i] + size[key]
+    return {key: home[key] for key in size}
+
+
 class _Runner:
-    """One task per park and round, park i always on executor i mod their number (warm)."""
+    """One task per park and round, each park always on its own executor (warm there)."""
 
     def __init__(self, executors: Sequence[Executor], recipes: Sequence[ParkRecipe]) -> None:
         self.executors, self.token = executors, uuid.uuid4().hex
         self.caps_name = recipes[0].caps.carbon_name if recipes else ""
         self.raw = {r.key: pickle.dumps(r) for r in recipes}
+        self.size = {r.key: len(r.scope.nodes) + sum(1 for _ in r.scope.assets()) for r in recipes}
+        self.home = _homes(self.size, len(executors))
 
-    def _executor(self, i: int) -> Executor:
-        return self.executors[i % len(self.executors)]
+    def _submit(self, key: str, task: Callable[..., object], *args: object) -> Future[Any]:
+        return self.executors[self.home[key]].submit(task, self.token, self.raw[key], *args)
 
-    def prices(
-        self, price: Array, time_limit_s: float | None, refix: bool
+    def relaxed(self, price: Array, time_limit_s: float | None) -> dict[str, ParkAnswer]:
+        """Every park's LP relaxation at `price`."""
+        return self._answers({k: self._submit(k, relaxed_answer, price, time_limit_s)
+                              for k in self.raw})  # fmt: skip
+
+    def fixed(
+        self, price: Array, fixings: dict[str, Fixing], time_limit_s: float | None
     ) -> dict[str, ParkAnswer]:
-        futures = {k: self._executor(i).submit(answer_park, self.token, raw, price, time_limit_s,
-                                               refix)
-                   for i, (k, raw) in enumerate(self.raw.items())}  # fmt: skip
+        """Every park's LP with its binaries held at `price`."""
+        return self._answers({k: self._submit(k, fixed_answer, price, fixings[k], time_limit_s)
+                              for k in self.raw})  # fmt: skip
+
+    def milps(self, keys: Sequence[str], price: Array, limits: Limits) -> dict[str, ParkAnswer]:
+        """The MILPs of `keys` at `price`, each on whichever executor is free (the largest
+        first): they start from scratch, so where they run does not change them."""
+        queue = sorted(keys, key=lambda k: -self.size[k])
+        idle = list(range(len(self.executors)))
+        running: dict[Future[Any], tuple[str, int]] = {}
+        out: dict[str, ParkAnswer] = {}
+        while queue or running:
+            while queue and idle:
+                key, i = queue.pop(0), idle.pop(0)
+                future = self.executors[i].submit(fix_park, self.token, self.raw[key], price,
+                                                  limits)  # fmt: skip
+                running[future] = (key, i)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                key, i = running.pop(future)
+                idle.append(i)
+                out |= self._answers({key: future})
+        return {k: out[k] for k in keys}
+
+    def _answers(self, futures: dict[str, Future[Any]]) -> dict[str, ParkAnswer]:
         out = {}
         for key, future in futures.items():
             reply = future.result()
@@ -355,15 +181,28 @@ class _Runner:
             out[key] = reply
         return out
 
+    def mixed(
+        self, weights: dict[str, Array], pool: dict[str, list[ParkAnswer]]
+    ) -> dict[str, ParkFinal]:
+        """Each park's mix of its answers, where its home kept them and they make a schedule."""
+        futures = {}
+        for key, w in weights.items():
+            used = [(a.serial, float(v)) for a, v in zip(pool[key], w, strict=True)
+                    if v > WEIGHT_TOLERANCE]  # fmt: skip
+            total = sum(v for _, v in used)
+            if all(serial >= 0 for serial, _ in used):
+                normal = [(serial, v / total) for serial, v in used]
+                futures[key] = self._submit(key, mixed_park, normal)
+        found = {key: future.result() for key, future in futures.items()}
+        return {key: final for key, final in found.items() if final is not None}
+
     def finals(
-        self, shares: dict[str, Array] | None, limits: tuple[float | None, float | None],
-        only: set[str] | None = None,
+        self, shares: dict[str, Array] | None, limits: Limits, only: set[str] | None = None,
+        free: bool = False,
     ) -> dict[str, ParkFinal]:  # fmt: skip
-        futures = {
-            k: self._executor(i).submit(final_park, self.token, raw,
-                                        None if shares is None else shares[k], limits)
-            for i, (k, raw) in enumerate(self.raw.items()) if only is None or k in only
-        }  # fmt: skip
+        futures = {k: self._submit(k, final_park, None if shares is None else shares[k], limits,
+                                   free)
+                   for k in self.raw if only is None or k in only}  # fmt: skip
         out = {}
         for key, future in futures.items():
             reply = future.result()
@@ -378,56 +217,120 @@ class _Runner:
         return out
 
 
+class _Rounds:
+    """The price rounds: the pool of every park's answers, the bound, the master's mix."""
+
+    def __init__(
+        self, runner: _Runner, rhs: Array, options: DecomposeOptions, deadline: float | None
+    ) -> None:
+        self.runner, self.rhs, self.options, self.deadline = runner, rhs, options, deadline
+        self.limits: Limits = (options.time_limit_s, options.tolerance)
+        self.pool: dict[str, list[ParkAnswer]] = {k: [] for k in runner.raw}
+        self.bound, self.iterations = -np.inf, 0
+
+    def gap(self, mix: _Mix) -> float:
+        return np.inf if mix.short else (mix.value - self.bound) / max(abs(mix.value), 1e-9)
+
+    def over(self) -> bool:
+        late = self.deadline is not None and time.perf_counter() > self.deadline
+        return late or self.iterations >= self.options.max_iterations
+
+    def _add(self, replies: dict[str, ParkAnswer], price: Array) -> float:
+        """Pool a round's answers; Σ values − price·caps (a bound if the values are optima)."""
+        self.iterations += 1
+        for key, answer in replies.items():
+            self.pool[key].append(answer)
+        return sum(a.value for a in replies.values()) - float(price @ self.rhs)
+
+    def relaxed(self) -> _Mix:
+        """Rounds of the parks' LP relaxations until the master is within the tolerance."""
+        price = np.zeros(self.rhs.size)
+        while True:
+            replies = self.runner.relaxed(price, self.options.time_limit_s)
+            self.bound = max(self.bound, self._add(replies, price))
+            mix = _master(self.pool, self.rhs)
+            if self.gap(mix) <= self.options.tolerance or self.over():
+                return mix
+            price = mix.price
+
+    def fix(self, mix: _Mix) -> dict[str, Fixing]:
+        """Each park's binaries: those its mix shares, else its MILP's at the mix's prices;
+        the pool keeps the answers that have them."""
+        fixings: dict[str, Fixing] = {}
+        for key, weights in mix.weights.items():
+            used = {a.fixing for a, w in zip(self.pool[key], weights, strict=True)
+                    if w > WEIGHT_TOLERANCE}  # fmt: skip
+            if len(used) == 1 and None not in used:
+                fixings[key] = next(f for f in used if f is not None)
+        rest = [k for k in self.pool if k not in fixings]
+        for key, answer in self.runner.milps(rest, mix.price, self.limits).items():
+            if answer.fixing is None:  # a MILP's answer always has its binaries
+                raise PlanError(f"park {key}: its MILP answered without its binaries")
+            fixings[key] = answer.fixing  # its answer is not kept: its home answers again
+        self.pool = {k: [a for a in v if a.fixing == fixings[k]] for k, v in self.pool.items()}
+        return fixings
+
+    def fixed(self, fixings: dict[str, Fixing], price: Array) -> _Mix:
+        """Rounds with the binaries held (the first at `price`, the MILPs' prices, if a park
+        has no answer with its binaries yet) until the master is within the tolerance of the
+        bound, or of what these binaries can reach (the fixed LPs' own Lagrangian bound)."""
+        reach = -np.inf
+        mix = _master(self.pool, self.rhs) if all(self.pool.values()) else None
+        while mix is None or not self._done(mix, reach):
+            price = price if mix is None else mix.price
+            replies = self.runner.fixed(price, fixings, self.options.time_limit_s)
+            reach = max(reach, self._add(replies, price))
+            mix = _master(self.pool, self.rhs)
+        return mix
+
+    def _done(self, mix: _Mix, reach: float) -> bool:
+        near = (mix.value - reach) / max(abs(mix.value), 1e-9) <= self.options.tolerance
+        return self.gap(mix) <= self.options.tolerance or self.over() or (near and not mix.short)
+
+    def shares(self, mix: _Mix) -> dict[str, Array]:
+        return {k: w @ np.array([a.q for a in self.pool[k]]) for k, w in mix.weights.items()}
+
+
 def decompose_by_park(
     scopes: Sequence[Scope], table: PlanInputs, caps: Caps, options: DecomposeOptions
 ) -> Decomposed:
     """A city plan from whole-park subproblems priced on the city's caps."""
     started = time.perf_counter()
-    recipes = [ParkRecipe(s.id, s, _inputs_for(table, s), caps) for s in scopes]
+    recipes = [ParkRecipe(s.id, s, inputs_for(table, s), caps) for s in scopes]
     rhs = cap_vector(caps)
     deadline = None if options.time_limit_s is None else started + options.time_limit_s
-    limits = (options.time_limit_s, options.tolerance)  # each park within the plan's own gap
-    iterations, bound, converged = 0, -np.inf, True
+    limits: Limits = (options.time_limit_s, options.tolerance)  # each park within the gap
     with open_executor(options.executor, options.workers) as (executors, workers):
         runner = _Runner(executors, recipes)
-        shares: dict[str, Array] | None = None
-        if rhs.size:
-            price = np.zeros(rhs.size)
-            pool: dict[str, list[ParkAnswer]] = {r.key: [] for r in recipes}
-            while True:
-                # the parks' binaries are fixed anew in rounds 1, 2, 4, 8, …: as prices move
-                refix = iterations & (iterations + 1) == 0  # (counted before this round)
-                replies = runner.prices(price, options.time_limit_s, refix)
-                iterations += 1
-                bound = max(bound, sum(a.floor for a in replies.values()) - float(price @ rhs))
-                for key, answer in replies.items():
-                    pool[key].append(answer)
-                mix = _master(pool, rhs)
-                gap = np.inf if mix.short else (mix.value - bound) / max(abs(mix.value), 1e-9)
-                converged = gap <= options.tolerance
-                late = deadline is not None and time.perf_counter() > deadline
-                if converged or iterations >= options.max_iterations or late:
-                    break
-                price = mix.price
-            if mix.short:
-                raise UncombinedError(
-                    "infeasible: no mix of the parks' answers meets the city's caps",
-                    constraint=caps.carbon_name, node=None, carrier=None, assets=[], step=0,
-                    ts="",
-                )  # fmt: skip
-            shares = {k: w @ np.array([a.q for a in pool[k]]) for k, w in mix.weights.items()}
-        finals = runner.finals(shares, limits)
-        if shares is not None:
+        if not rhs.size:
+            finals = runner.finals(None, limits)
+            return _assemble([f.final for f in finals.values()], table, caps, -np.inf, 1, True,
+                             workers, time.perf_counter() - started, deadline)  # fmt: skip
+        rounds = _Rounds(runner, rhs, options, deadline)
+        mix = rounds.relaxed()
+        if mix.short:
+            raise UncombinedError(
+                "infeasible: no mix of the parks' answers meets the city's caps",
+                constraint=caps.carbon_name, node=None, carrier=None, assets=[], step=0, ts="",
+            )  # fmt: skip
+        relaxed_shares = rounds.shares(mix)
+        mix = rounds.fixed(rounds.fix(mix), mix.price)
+        if mix.short:  # no mix of the fixed answers meets the caps: the binaries go free
+            finals = runner.finals(relaxed_shares, limits, free=True)
+            finals |= _repair(runner, finals, relaxed_shares, rhs, limits, free=True)
+        else:
+            finals = runner.mixed(mix.weights, rounds.pool)
+            shares = rounds.shares(mix)
+            finals |= runner.finals(shares, limits, {k for k in shares if k not in finals})
             finals |= _repair(runner, finals, shares, rhs, limits)
-    if not rhs.size:
-        iterations = 1
-    return _assemble([f.final for f in finals.values()], table, caps, bound, iterations,
-                     converged, workers, time.perf_counter() - started, deadline)  # fmt: skip
+    return _assemble([finals[r.key].final for r in recipes], table, caps, rounds.bound,
+                     rounds.iterations, rounds.gap(mix) <= options.tolerance, workers,
+                     time.perf_counter() - started, deadline)  # fmt: skip
 
 
 def _repair(
     runner: _Runner, finals: dict[str, ParkFinal], shares: dict[str, Array], rhs: Array,
-    limits: tuple[float | None, float | None],
+    limits: Limits, free: bool = False,
 ) -> dict[str, ParkFinal]:  # fmt: skip
     """Where a park's binaries made it exceed its share (its share came from a relaxation),
     the parks that kept theirs give up the excess, in proportion to what they use, and are
@@ -440,7 +343,7 @@ def _repair(
     used = sum((np.clip(finals[k].q, 0.0, None) for k in kept), np.zeros(rhs.size))
     scale = np.where(used > 0, excess / np.where(used > 0, used, 1.0), 0.0)
     tighter = {k: shares[k] - scale * np.clip(finals[k].q, 0.0, None) for k in kept}
-    again = runner.finals(tighter, limits, set(kept)) if kept else {}
+    again = runner.finals(tighter, limits, set(kept), free) if kept else {}
     total = sum(f.q for f in ({**finals, **again}).values())
     if np.any(total > rhs + 1e-6 * np.maximum(1.0, np.abs(rhs))) or any(
         f.excess.max(initial=0.0) > SLACK_TOLERANCE for f in again.values()
