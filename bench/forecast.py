@@ -15,7 +15,18 @@ for the chosen model's P10–P90 band its coverage (share of actual values insid
 
 - PV: NREL's measured AC power of the SERF east array, 15-min, July–October 2016
   (`pvanalytics/data/serf_east_15min_ac_power.csv`, Golden CO, 39.742 N 105.173 W); the peak
-  is the history's maximum. No weather forecast ships with it: clear sky and the meter only.
+  is the history's maximum. No weather forecast ships with it: without weather, and with the
+  NSRDB PSM3 satellite GHI of the same months (`serf_east_psm3_data.csv`) in the forecast's
+  place: measured, so a bound on what a perfect irradiance forecast gives, not a forecast figure.
+- PV: CityLearn 2.1.2's `citylearn_challenge_2022_phase_all`, the 17 homes' metered
+  generation (W per kW installed, hourly, a year; Fontana CA, 34.09 N 117.43 W), without
+  weather and with the weather file's "24h Prediction" irradiance columns (direct normal ×
+  cos z + diffuse). Those columns are exactly the file's own values 24 h later (checked), so
+  not a forecast; and that irradiance is not the homes' sky (it peaks ~1 h after their
+  output and reaches ~1.6× clear sky), so not a bound either: the row shows what it is worth.
+  The other CityLearn sets' predictions are their actuals plus noise (2020, 2021: ~6 %;
+  2023: ~24 % at 24 h) over simulated PV; pvanalytics' PVDAQ system 50 has unlabelled clock
+  shifts (the file exists to test their detection): neither is used.
 - Building electricity: CityLearn 2.1.2's `citylearn_challenge_2022_phase_all` buildings,
   hourly equipment electricity for a year, with the same folder's measured outdoor temperature
   (taken as the temperature forecast: perfect, so the loads' figures are a bound on what a
@@ -251,7 +262,7 @@ def bench_pv(days: int, history_days: int, buildings: int) -> list[str]:
         _pv_row("  + PSM3 satellite GHI (measured: bound)", *serf_args, psm3, serf_options,
                 days, history_days),
         _pv_row(f"{cl}, no weather fcst", *cl_args, None, cl_options, days, history_days),
-        _pv_row("  + file's 24 h prediction (= measured: bound)", *cl_args, forecast, cl_options,
+        _pv_row("  + file's 24 h prediction (its own later values)", *cl_args, forecast, cl_options,
                 days, history_days),
     ]  # fmt: skip
 
