@@ -183,5 +183,5 @@ def fit_pv_index(
         (float(np.median(forecast[ok][band == b])), float(np.median(metered[ok][band == b])))
         for b in np.unique(band).tolist()
     ]
-    x, y = np.array(sorted(knots)).T
+    x, y = np.array([(0.0, 0.0), *sorted(knots)]).T  # no sun in the forecast, none metered
     return ClearSkyIndexModel(site, step, model.envelope, (x, y), weather)
