@@ -111,7 +111,7 @@ class PvSite:
     tilt_deg: float | None = None
     azimuth_deg: float | None = None
     """The array's plane (azimuth clockwise from north) when known; else horizontal irradiance
-    and the meter's own clear-sky envelope stand in for the orientation (`pvindex.py`)."""
+    and the meter's own clear-sky envelope stand in for the orientation (`pv.py`)."""
 
     def upper_kw(self, index: pd.DatetimeIndex) -> Array:
         """The most the array can make in each step: its peak by day, nothing at night."""

@@ -3,7 +3,7 @@ day-ahead from each local midnight, the least mean absolute error wins, its held
 the P10/P90 band, and it is refitted on the whole history for the forecast itself.
 
 Candidates: for demand the profile model (`profile.py`), for PV clear sky × a clear-sky index
-(`pvindex.py`); the boosted model (`gbm.py`); and the value a day earlier ("yesterday": the model
+(`pv.py`); the boosted model (`gbm.py`); and the value a day earlier ("yesterday": the model
 to beat, chosen when nothing beats it). A history too short to hold days out gets the first
 candidate (profile, clear sky), and the forecast says so.
 """
@@ -29,7 +29,7 @@ from energyhub.forecast.profile import (
     fit_demand_profile,
     profile_demand,
 )
-from energyhub.forecast.pvindex import fit_pv_index
+from energyhub.forecast.pv import fit_pv_index
 
 Array = NDArray[np.float64]
 Predictor = Callable[[pd.Series, pd.DatetimeIndex], Array]

@@ -9,7 +9,7 @@ import pytest
 
 from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastError
-from energyhub.forecast.pvindex import cloud_index, fit_pv_index
+from energyhub.forecast.pv import cloud_index, fit_pv_index
 from energyhub.forecast.solar import clear_sky_ghi_w_m2, clear_sky_poa_w_m2
 
 LAT, LON = 31.23, 121.47
