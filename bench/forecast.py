@@ -15,7 +15,18 @@ for the chosen model's P10–P90 band its coverage (share of actual values insid
 
 - PV: NREL's measured AC power of the SERF east array, 15-min, July–October 2016
   (`pvanalytics/data/serf_east_15min_ac_power.csv`, Golden CO, 39.742 N 105.173 W); the peak
-  is the history's maximum. No weather forecast ships with it: clear sky and the meter only.
+  is the history's maximum. No weather forecast ships with it: without weather, and with the
+  NSRDB PSM3 satellite GHI of the same months (`serf_east_psm3_data.csv`) in the forecast's
+  place: measured, so a bound on what a perfect irradiance forecast gives, not a forecast figure.
+- PV: CityLearn 2.1.2's `citylearn_challenge_2022_phase_all`, the 17 homes' metered
+  generation (W per kW installed, hourly, a year; Fontana CA, 34.09 N 117.43 W), without
+  weather and with the weather file's "24h Prediction" irradiance columns (direct normal ×
+  cos z + diffuse). Those columns are exactly the file's own values 24 h later (checked), so
+  not a forecast; and that irradiance is not the homes' sky (it peaks ~1 h after their
+  output and reaches ~1.6× clear sky), so not a bound either: the row shows what it is worth.
+  The other CityLearn sets' predictions are their actuals plus noise (2020, 2021: ~6 %;
+  2023: ~24 % at 24 h) over simulated PV; pvanalytics' PVDAQ system 50 has unlabelled clock
+  shifts (the file exists to test their detection): neither is used.
 - Building electricity: CityLearn 2.1.2's `citylearn_challenge_2022_phase_all` buildings,
   hourly equipment electricity for a year, with the same folder's measured outdoor temperature
   (taken as the temperature forecast: perfect, so the loads' figures are a bound on what a
@@ -36,6 +47,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -53,6 +65,7 @@ from energyhub.forecast.backtest import (
 from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastOptions, History, forecast_demand
 from energyhub.forecast.select import ModelCache, demand_candidates, forecast_chosen, pv_candidates
+from energyhub.forecast.solar import cos_zenith
 from energyhub.sites import parse_site
 from simulators.plant import rng_for
 from simulators.profiles import PROFILES, building_loads
@@ -74,7 +87,14 @@ CITYLEARN_FIRST_STEP = pd.Timestamp("2016-07-31 23:00", tz=CITYLEARN_TZ)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SIM_START = datetime(2025, 4, 1, tzinfo=SHANGHAI)
 SIM_PV_PEAK_KW = 400.0
-MODELS = ("profile", "boosted", "profile+boosted", "yesterday", CHOSEN, NAIVE_DAY, NAIVE_WEEK)
+CITYLEARN_PV_LATITUDE_DEG = 34.09
+CITYLEARN_PV_LONGITUDE_DEG = -117.43
+"""Fontana, California: the Sierra Crest homes of CityLearn's 2022 challenge."""
+CITYLEARN_PV_FOLDER = ("data", "citylearn_challenge_2022_phase_all")
+MODELS = (
+    "profile", "clearsky", "boosted", "profile+boosted", "clearsky+boosted", "yesterday", CHOSEN,
+    NAIVE_DAY, NAIVE_WEEK,
+)  # fmt: skip
 
 
 def package_data(package: str, *parts: str) -> Path:
@@ -164,19 +184,87 @@ def _actual_sum(series: pd.Series, result: SeriesBacktest, tz: ZoneInfo, days: i
     return float(part.abs().sum())
 
 
-def bench_pv(days: int, history_days: int) -> str:
+def load_serf_psm3(index: pd.DatetimeIndex) -> pd.DataFrame:
+    """NSRDB PSM3 satellite GHI at SERF over the same months: measured, not forecast."""
+    frame = pd.read_csv(package_data("pvanalytics", "data", "serf_east_psm3_data.csv"))
+    times = pd.DatetimeIndex(pd.to_datetime(frame["measured_on"], utc=True))
+    ghi = pd.Series(frame["ghi"].to_numpy(dtype=float), index=times)
+    return pd.DataFrame({"ghi_w_m2": ghi.reindex(index)})
+
+
+def load_citylearn_pv(buildings: int) -> tuple[dict[str, pd.Series], pd.DataFrame]:
+    """Measured PV of the 2022 buildings (kW per kW installed) and the weather file's 24 h
+    prediction as GHI: its row t predicts t + 24 h; direct (normal) × cos z + diffuse."""
+    weather = pd.read_csv(package_data("citylearn", *CITYLEARN_PV_FOLDER, "weather.csv"))
+    index = pd.date_range(CITYLEARN_FIRST_STEP, periods=len(weather), freq="1h").tz_convert("UTC")
+    sun = np.clip(cos_zenith(index + pd.Timedelta(minutes=30), CITYLEARN_PV_LATITUDE_DEG,
+                             CITYLEARN_PV_LONGITUDE_DEG), 0.0, None)  # fmt: skip
+    direct = weather["24h Prediction Direct Solar Radiation [W/m2]"].shift(24).to_numpy()
+    diffuse = weather["24h Prediction Diffuse Solar Radiation [W/m2]"].shift(24).to_numpy()
+    forecast = pd.DataFrame({"ghi_w_m2": direct * sun + diffuse}, index=index)
+    pv = {}
+    for number in range(1, buildings + 1):
+        frame = pd.read_csv(
+            package_data("citylearn", *CITYLEARN_PV_FOLDER, f"Building_{number}.csv")
+        )
+        values = frame["Solar Generation [W/kW]"].to_numpy(dtype=float) / 1000.0
+        pv[f"Building_{number}"] = pd.Series(values, index=index)
+    return pv, forecast
+
+
+def _pv_row(
+    label: str,
+    series: dict[str, pd.Series],
+    tz: ZoneInfo,
+    site: Callable[[pd.Series], PvSite],
+    weather: pd.DataFrame | None,
+    options: ForecastOptions,
+    days: int,
+    history_days: int,
+) -> str:
     started = time.perf_counter()
-    series = window(load_serf(), days, history_days)
-    options = ForecastOptions(latitude_deg=SERF_LATITUDE_DEG, longitude_deg=SERF_LONGITUDE_DEG)
-    peak = float(series.max())
-    site = PvSite(peak, SERF_LATITUDE_DEG, SERF_LONGITUDE_DEG)
-    result = backtest_series(
-        series, SERF_TZ, pv_candidates("serf", SERF_TZ, site, None, options), label="serf",
-        days=days, history=pd.Timedelta(days=history_days), upper_kw=peak,
-    )  # fmt: skip
     pooled = Pooled()
-    pooled.add(result, _actual_sum(series, result, SERF_TZ, days))
-    return pooled.row("NREL SERF east PV, 15 min", time.perf_counter() - started)
+    for name, values in series.items():
+        part = window(values, days, history_days)
+        pv = site(part)
+        result = backtest_series(
+            part, tz, pv_candidates(name, tz, pv, weather, options), label=name, days=days,
+            history=pd.Timedelta(days=history_days), upper_kw=pv.peak_kw,
+        )  # fmt: skip
+        pooled.add(result, _actual_sum(part, result, tz, days))
+    return pooled.row(label, time.perf_counter() - started)
+
+
+def bench_pv(days: int, history_days: int, buildings: int) -> list[str]:
+    """SERF and CityLearn's measured PV, without and with irradiance that was measured (the
+    bound a perfect weather forecast would reach: neither ships a genuine forecast)."""
+    serf = {"serf": load_serf()}
+    serf_options = ForecastOptions(latitude_deg=SERF_LATITUDE_DEG, longitude_deg=SERF_LONGITUDE_DEG)
+
+    def serf_site(part: pd.Series) -> PvSite:
+        return PvSite(float(part.max()), SERF_LATITUDE_DEG, SERF_LONGITUDE_DEG)
+
+    psm3 = load_serf_psm3(pd.DatetimeIndex(serf["serf"].index))
+    pv, forecast = load_citylearn_pv(buildings)
+    cl_options = ForecastOptions(
+        latitude_deg=CITYLEARN_PV_LATITUDE_DEG, longitude_deg=CITYLEARN_PV_LONGITUDE_DEG
+    )
+
+    def cl_site(_part: pd.Series) -> PvSite:  # the series are kW per kW installed
+        return PvSite(1.0, CITYLEARN_PV_LATITUDE_DEG, CITYLEARN_PV_LONGITUDE_DEG)
+
+    serf_args = (serf, SERF_TZ, serf_site)
+    cl_args = (pv, CITYLEARN_TZ, cl_site)
+    cl = f"CityLearn 2022 PV, {buildings} bldgs, 1 h"
+    return [
+        _pv_row("NREL SERF east PV, 15 min, no weather fcst", *serf_args, None, serf_options,
+                days, history_days),
+        _pv_row("  + PSM3 satellite GHI (measured: bound)", *serf_args, psm3, serf_options,
+                days, history_days),
+        _pv_row(f"{cl}, no weather fcst", *cl_args, None, cl_options, days, history_days),
+        _pv_row("  + file's 24 h prediction (its own later values)", *cl_args, forecast, cl_options,
+                days, history_days),
+    ]  # fmt: skip
 
 
 def bench_loads(days: int, buildings: int, history_days: int) -> str:
@@ -336,7 +424,7 @@ def main() -> None:
         f"{'NMAE by model':<44} {'fcsts':>5} {header} {'ratio':>6} {'P10-90':>6}  (ratio: chosen ÷ better naive)"
     )
     runs = {
-        "pv": lambda: [bench_pv(args.days, args.history_days)],
+        "pv": lambda: bench_pv(args.days, args.history_days, args.buildings),
         "loads": lambda: [bench_loads(args.days, args.buildings, args.history_days)],
         "simulator": lambda: bench_simulated(args.days, args.history_days),
         "park": lambda: [bench_park(args.park, args.history_days)],

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from energyhub.forecast.calendar import HOLIDAY, MAKEUP_WORKDAY, WORKDAY, day_kinds
 from energyhub.forecast.profile import ForecastError
-from energyhub.forecast.solar import clear_sky_ghi_w_m2
+from energyhub.forecast.solar import clear_sky_ghi_w_m2, clear_sky_poa_w_m2
 
 Array = NDArray[np.float64]
 
@@ -108,14 +108,25 @@ class PvSite:
     peak_kw: float
     latitude_deg: float
     longitude_deg: float
+    tilt_deg: float | None = None
+    azimuth_deg: float | None = None
+    """The array's plane (azimuth clockwise from north) when known; else horizontal irradiance
+    and the meter's own clear-sky envelope stand in for the orientation (`pv.py`)."""
 
     def upper_kw(self, index: pd.DatetimeIndex) -> Array:
         """The most the array can make in each step: its peak by day, nothing at night."""
         return np.where(self.clear_kw(index) > 0, self.peak_kw, 0.0)
 
+    def clear_w_m2(self, index: pd.DatetimeIndex) -> Array:
+        """Clear-sky irradiance on the array's plane, or on the horizontal if it is unknown."""
+        if self.tilt_deg is None or self.azimuth_deg is None:
+            return clear_sky_ghi_w_m2(index, self.latitude_deg, self.longitude_deg)
+        return clear_sky_poa_w_m2(
+            index, self.latitude_deg, self.longitude_deg, self.tilt_deg, self.azimuth_deg
+        )
+
     def clear_kw(self, index: pd.DatetimeIndex) -> Array:
-        ghi = clear_sky_ghi_w_m2(index, self.latitude_deg, self.longitude_deg)
-        return np.asarray(ghi / 1000.0 * self.peak_kw, dtype=np.float64)
+        return np.asarray(self.clear_w_m2(index) / 1000.0 * self.peak_kw, dtype=np.float64)
 
 
 def pv_features(

@@ -2,9 +2,10 @@
 day-ahead from each local midnight, the least mean absolute error wins, its held-out errors give
 the P10/P90 band, and it is refitted on the whole history for the forecast itself.
 
-Candidates: the profile model (`profile.py`), the boosted model (`gbm.py`), and the value a day
-earlier ("yesterday": the model to beat, chosen when nothing beats it). A history too short to
-hold days out gets the profile model, and the forecast says so.
+Candidates: for demand the profile model (`profile.py`), for PV clear sky × a clear-sky index
+(`pv.py`); the boosted model (`gbm.py`); and the value a day earlier ("yesterday": the model
+to beat, chosen when nothing beats it). A history too short to hold days out gets the first
+candidate (profile, clear sky), and the forecast says so.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from energyhub.forecast.profile import (
     SeriesForecast,
     check_coverage,
     fit_demand_profile,
-    forecast_pv,
     profile_demand,
 )
+from energyhub.forecast.pv import fit_pv_index
 
 Array = NDArray[np.float64]
 Predictor = Callable[[pd.Series, pd.DatetimeIndex], Array]
@@ -119,17 +120,11 @@ def demand_candidates(
 def pv_candidates(
     meter: str, tz: ZoneInfo, site: PvSite, weather: pd.DataFrame | None, options: ForecastOptions
 ) -> list[Candidate]:
-    """Clear sky × ratio by time of day, boosted clear-sky index, and yesterday for a PV meter."""
+    """Clear sky × clear-sky index, boosted clear-sky index, and yesterday for a PV meter."""
 
-    def profile(_train: pd.Series) -> Predictor:
-        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
-            result = forecast_pv(
-                History(known, meter), steps, column=meter, peak_kw=site.peak_kw,
-                now=pd.Timestamp(steps[0]), options=options,
-            )  # fmt: skip
-            return np.asarray(result.values.to_numpy(dtype=float), dtype=np.float64)
-
-        return predict
+    def clear_sky_index(train: pd.Series) -> Predictor:
+        check_coverage(History(train, meter), meter, options)
+        return fit_pv_index(train, site, weather).predict
 
     def boosted(train: pd.Series) -> Predictor:
         return fit_boosted(train, tz, pv=site, weather=weather).predict
@@ -138,7 +133,7 @@ def pv_candidates(
         return np.clip(yesterday(known, steps), 0.0, site.peak_kw)
 
     models = [
-        Candidate("profile", 1.0, profile),
+        Candidate("clearsky", 1.0, clear_sky_index),
         Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
         Candidate("yesterday", 1.0, lambda _train: clipped_yesterday),
     ]
@@ -180,12 +175,13 @@ def choose(
     """Backtest each candidate day-ahead over the last held-out days; the least MAE wins."""
     step = pd.Timedelta(values.index[1] - values.index[0])
     held = min(holdout_days, int(_days(values) // 2))
+    fallback = candidates[0].name
     if held < 1:
         return Choice(
-            "profile",
+            fallback,
             notes=[
                 f"{label}: {_days(values):.1f} d of history, too little to hold a day out: the "
-                "profile model, without a measured P10–P90 band"
+                f"{fallback} model, without a measured P10–P90 band"
             ],
         )
     origins = holdout_origins(now, tz, held)
@@ -195,7 +191,7 @@ def choose(
         np.concatenate([pd.date_range(o, o + DAY, freq=step, inclusive="left") for o in origins])
     )
     actual = values.reindex(test_index).to_numpy(dtype=float)
-    choice = Choice("profile", holdout_days=held)
+    choice = Choice(fallback, holdout_days=held)
     predictions: dict[str, Array] = {}
     for candidate in candidates:
         if _days(train) < candidate.min_train_days:
@@ -314,10 +310,9 @@ def forecast_chosen(
     fitted = _fitted(values, now, tz, candidates, label, cache, weather)
     choice = fitted.choice
     known = values[pd.DatetimeIndex(values.index) < now]
-    by_name = {c.name: c for c in candidates}
     median = fitted.predictor(known, steps)
-    if not np.isfinite(median).all():  # yesterday had gaps: the profile fills them
-        fallback = by_name["profile"].fit(known)(known, steps)
+    if not np.isfinite(median).all():  # yesterday had gaps: the first candidate fills them
+        fallback = candidates[0].fit(known)(known, steps)
         median = np.where(np.isfinite(median), median, fallback)
         median = np.where(np.isfinite(median), median, 0.0)
     low, high = choice.quantiles.band(steps, median)

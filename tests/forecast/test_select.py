@@ -146,3 +146,21 @@ def test_pv_is_zero_at_night_and_never_above_peak() -> None:
         candidates=candidates, label="b/pv", upper_kw=site.upper_kw(steps), cache=cache,
     )  # fmt: skip
     assert again.method == forecast.method  # the day's choice, not made again
+
+
+def test_a_pv_meter_with_a_day_of_history_gets_the_clear_sky_model_and_says_so() -> None:
+    index = pd.date_range(ORIGIN, periods=96 + 48, freq=STEP)
+    site = PvSite(500.0, 31.23, 121.47)
+    series = pd.Series(clear_sky_ghi_w_m2(index, 31.23, 121.47) / 1000 * 400, index=index)
+    now = index[-1] + pd.Timedelta(minutes=15)
+    steps = pd.date_range(now, periods=96, freq=STEP)
+    forecast = forecast_chosen(
+        series, steps, column="pv:available_kw", now=now, tz=TZ,
+        candidates=pv_candidates("b/pv", TZ, site, None, OPTIONS), label="b/pv",
+        upper_kw=site.upper_kw(steps),
+    )  # fmt: skip
+    assert forecast.method == "clearsky (no backtest)"
+    assert any("too little to hold a day out: the clearsky model" in n for n in forecast.notes)
+    assert forecast.low is None and forecast.high is None
+    clear = clear_sky_ghi_w_m2(steps, 31.23, 121.47) / 1000 * 400
+    assert np.abs(forecast.values.to_numpy() - clear).sum() / clear.sum() < 0.05

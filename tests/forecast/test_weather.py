@@ -11,6 +11,7 @@ import aiomqtt
 import numpy as np
 import orjson
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from energyhub.cli import app as cli
@@ -163,6 +164,52 @@ async def test_the_scheduler_plans_with_the_stored_weather_forecast(
     planned_c = np.array([value for _, value in outdoor])
     given = frame["outdoor_c"].reindex(pd.DatetimeIndex([ts for ts, _ in outdoor])).to_numpy()
     np.testing.assert_allclose(planned_c, given)
+
+
+async def test_a_stored_forecast_of_a_dull_day_lowers_the_planned_pv(
+    pg_url: str, prefix: str
+) -> None:
+    """PV that follows the sky, a stored forecast that knew the sky: the plan follows it."""
+    from energyhub.forecast.solar import clear_sky_ghi_w_m2 as clear_w_m2
+    from energyhub.forecast.store import save_weather
+    from tests.scheduler.conftest import office_load_kw, write_readings
+
+    site = make_site()
+    await prepare_db(pg_url, site)
+    now = pd.Timestamp(START).tz_convert("UTC") + pd.Timedelta(hours=10)  # 10:00 local
+    index = pd.date_range(now - pd.Timedelta(days=14), now, freq="15min", inclusive="left")
+    horizon = pd.date_range(now, periods=8, freq="15min")
+    day = np.asarray((index - index[0]) // pd.Timedelta(days=1))
+    sky = np.random.default_rng(4).uniform(0.3, 1.0, day.max() + 1)[day]
+    clear = clear_w_m2(index, 31.23, 121.47)
+    pv = 300.0 * clear / 1000 * 0.8 * sky
+    local = index.tz_convert(site.tz)
+    await write_readings(pg_url, {
+        "main": pd.Series(office_load_kw(index) - pv, index=index),
+        "pv": pd.Series(pv, index=index),
+        "bess-p": pd.Series(0.0, index=index),
+        "bess-soc": pd.Series(50.0, index=index),
+        "outdoor": pd.Series(28.0 + 4.0 * np.sin(2 * np.pi * (local.hour - 9) / 24), index=index),
+    })  # fmt: skip
+    dull = 0.25 * clear_w_m2(horizon, 31.23, 121.47)
+    frame = pd.DataFrame({"ghi_w_m2": np.append(clear * sky, dull)}, index=index.append(horizon))
+    async with connect(pg_url) as conn:
+        await save_weather(conn, "sp", ISSUED, frame, "test")
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2)
+    async with scheduler_for(settings, site, ManualClock(now.to_pydatetime())) as scheduler:
+        async with connect(pg_url) as conn:
+            await scheduler.resume(conn)
+            planned = (await scheduler.tick(conn)).replanned[0]
+            cur = await conn.execute(
+                "SELECT ts, value FROM plan_inputs WHERE plan_id = %s "
+                "AND name = 'office-pv:available_kw' ORDER BY ts",
+                (planned.id,),
+            )
+            rows = await cur.fetchall()
+    planned_kw = np.array([value for _, value in rows], dtype=float)
+    clear_day_kw = 300.0 * clear_w_m2(horizon, 31.23, 121.47) / 1000 * 0.8
+    assert len(planned_kw) == 8
+    assert planned_kw.sum() / clear_day_kw.sum() == pytest.approx(0.25, abs=0.1)
 
 
 async def test_the_demo_feeds_the_simulator_s_weather_as_the_forecast(pg_url: str) -> None:
