@@ -210,7 +210,7 @@ def plan(
                 month_peak_kw=peaks,
                 method_reason=reason,
             )
-    binaries = Binaries("on", "on") if force_binaries else None
+    binaries = Binaries.everywhere() if force_binaries else None
     built, solution, build_seconds = _central(
         scopes, table, caps, binaries, (time_limit_s, mip_gap)
     )
