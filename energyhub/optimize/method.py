@@ -27,11 +27,13 @@ METHODS = ("auto", "central", "decomposed")
 CENTRAL_MAX_ASSET_STEPS = 100_000
 """The largest model `auto` solves centrally. Measured with bench/scale.py on the shared
 two-core machine (2026-12-06, docs/decomposed-plans.md): heterogeneous parks of 100 buildings
-(≈ 60,000 asset-steps at 96 steps) solve centrally in 4–16 s (with three CHP buildings the
-slower) and decomposed in 2–5 × that; a city of 100 buildings in 1–6 s centrally and 5–9 s
-decomposed by park, but a city of 300 (≈ 190,000) took 119–151 s centrally and 44–82 s
-decomposed. Up to this size the centralized solve, which is exact, is affordable; beyond it
-the decomposition's time grows with the parks, not with the model's size to a power."""
+(≈ 60,000 asset-steps at 96 steps) solve centrally in 1.0 s, 1.8 s with three CHP buildings
+(a MILP closed at its root node, binaries only where they can change the optimum), and
+decomposed in 2–3 × that; under other engineers' load the morning's code took 3.6–15.8 s
+centrally and 3–5 × that decomposed. A city of 100 buildings took 1–6 s centrally and 5–9 s
+decomposed by park, but a city of 300 (≈ 190,000) 119–151 s centrally and 44–82 s decomposed.
+Up to this size the centralized solve, which is exact, is affordable; beyond it the
+decomposition's time grows with the parks, not with the model's size to a power."""
 
 Subproblems = Literal["parks", "buildings"]
 
