@@ -112,24 +112,19 @@ def _carrier(store: Store) -> Carrier:
 def clash_prone(scope: Scope, *, negative: bool) -> frozenset[str]:
     """The stores whose relaxed flows are expected to go both ways, by the data alone.
 
-    A CHP's or fuel cell's heat comes with its electricity: heat beyond the demand has nowhere
-    to go but a heat store wasting it, at the unit's node or, from the park's head, in the
-    buildings its district heat reaches. A store that must end below its initial SOC may waste
-    the difference; with a negative import price every battery may waste imported energy. The
-    rest stay lazy: this only spares a second solve, the relaxed solution is checked all the same.
+    A CHP's or fuel cell's heat comes with its electricity: heat beyond its node's demand has
+    nowhere to go but a heat store there wasting it. A store that must end below its initial SOC
+    may waste the difference; with a negative import price every battery may waste imported
+    energy. The rest stay lazy (the heat stores a park head's district heat reaches, too: they
+    are many and few of them clash): this only spares a second solve, the relaxed solution is
+    checked all the same.
     """
-    head = scope.nodes[0]
-
-    def makes_heat(node: Node) -> bool:
-        return any(isinstance(a, CHP | FuelCell) for a in node.assets)
-
-    district = makes_heat(head) and not head.is_building
     prone = set()
     for node, asset in scope.assets():
         if not isinstance(asset, Store):
             continue
         carrier = _carrier(asset)
-        heat = carrier == "heat" and (makes_heat(node) or (district and node.is_building))
+        heat = carrier == "heat" and any(isinstance(a, CHP | FuelCell) for a in node.assets)
         if heat or _must_discharge(asset) or (negative and carrier == "electricity"):
             prone.add(asset.id)
     return frozenset(prone)
