@@ -211,9 +211,8 @@ def plan(
                 method_reason=reason,
             )
     binaries = Binaries.everywhere() if force_binaries else None
-    built, solution, build_seconds = _central(
-        scopes, table, caps, binaries, (time_limit_s, mip_gap)
-    )
+    gap = choice.mip_gap if mip_gap is None else mip_gap
+    built, solution, build_seconds = _central(scopes, table, caps, binaries, (time_limit_s, gap))
     problem = built.problem
     x = solution.x if solution.x is not None else np.zeros(problem.n_variables)
     costs = evaluate(problem, x, "costs")
