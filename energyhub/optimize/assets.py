@@ -48,16 +48,7 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
         m.add_cost("tie_break", TIE_BREAK_CNY_PER_KWH * dt * exp.expr())
         flow = flow - exp.expr()
         if ctx.exclusive("grid", imp, exp):
-            importing = m.add_variables(f"{node}:importing", n, binary=True)
-            m.add_constraints(
-                f"{node}:import_exclusive", imp.expr() - grid.import_max_kw * importing.expr(), "<="
-            )
-            m.add_constraints(
-                f"{node}:export_exclusive",
-                exp.expr() + grid.export_max_kw * importing.expr(),
-                "<=",
-                grid.export_max_kw,
-            )
+            _grid_exclusive(ctx, node, grid, imp, exp)
     if grid.demand_charge_cny_per_kw > 0:
         billed = month_peak_kw(ctx.inputs, node, grid)
         top = max(grid.import_max_kw, billed)
@@ -65,6 +56,26 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
         m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=")
         m.add_cost("demand", grid.demand_charge_cny_per_kw * (peak.expr() - billed))
     ctx.inject(node, "electricity", node, flow)
+
+
+def _grid_exclusive(ctx: Context, node: str, grid: GridConnection, imp: Var, exp: Var) -> None:
+    """Import or export, not both: a binary in each step where both at once could pay
+    (`Prices.arbitrage_steps`, or every step if the policy says so); none elsewhere, where no
+    optimum does both. The `importing` block then holds those steps only."""
+    m, n = ctx.m, ctx.n
+    steps = np.arange(n) if ctx.binaries.every_step else ctx.prices.arbitrage_steps()
+    if steps.size == 0:
+        return
+    importing = m.add_variables(f"{node}:importing", steps.size, binary=True)
+    m.add_constraints(
+        f"{node}:import_exclusive", imp.take(steps) - grid.import_max_kw * importing.expr(), "<="
+    )
+    m.add_constraints(
+        f"{node}:export_exclusive",
+        exp.take(steps) + grid.export_max_kw * importing.expr(),
+        "<=",
+        grid.export_max_kw,
+    )
 
 
 def add_renewable(ctx: Context, node: str, asset: PV | Wind) -> None:

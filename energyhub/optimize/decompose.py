@@ -58,7 +58,7 @@ from energyhub.optimize.aggregate import (
 from energyhub.optimize.coupling import Caps
 from energyhub.optimize.errors import NoSolutionError, PlanError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs
-from energyhub.optimize.levels import Built, build_scopes
+from energyhub.optimize.levels import Built, binary_policy, build_scopes
 from energyhub.optimize.master import (
     NOT_SCHEDULED,
     Layout,
@@ -75,7 +75,7 @@ from energyhub.optimize.model import (
     scalars,
     solve,
 )
-from energyhub.optimize.network import Binaries, Exclusivity
+from energyhub.optimize.network import Binaries, Exclusivity, Prices
 from energyhub.optimize.prox import BREAKPOINTS
 from energyhub.optimize.runner import Runner, answers, open_executor, recipes
 from energyhub.optimize.scope import Scope
@@ -355,12 +355,18 @@ def _best_polish(
     options: DecomposeOptions,
 ) -> Decomposed | None:  # fmt: skip
     """The better polish of the binaries as the rounds have them and (after the first round)
-    as the virtual plan had them."""
-    candidates = [_binaries_now(scopes, table, caps, layout, runner, pool, master, seed, options)]
-    if base.iterations == 1:
-        candidates.append(seed.pattern | seed.singles)
-    found = [_polish(scopes, table, caps, values, base, options) for values in candidates]
-    plans = [p for p in found if p is not None]
+    as the virtual plan had them; the first within the tolerance ends the search."""
+    plans = []
+    for which in ("rounds", "virtual") if base.iterations == 1 else ("rounds",):
+        values = (
+            _binaries_now(scopes, table, caps, layout, runner, pool, master, seed, options)
+            if which == "rounds"
+            else seed.pattern | seed.singles
+        )
+        found = _polish(scopes, table, caps, values, base, options)
+        if found is not None and found.gap <= options.tolerance:
+            return found  # within the tolerance already: the other polish would not pay
+        plans += [] if found is None else [found]
     return min(plans, key=lambda p: p.gap) if plans else None
 
 
@@ -419,11 +425,13 @@ def _polish(
     columns = set(values)
     stores = frozenset(c.removesuffix(":charging") for c in columns if c.endswith(":charging"))
     grid: Exclusivity = "on" if any(c.endswith(":importing") for c in columns) else "off"
-    binaries: Binaries | None = Binaries("lazy", grid, stores)
+    prone = frozenset().union(*(binary_policy(s, Prices.of(s, table)).stores for s in scopes))
+    binaries: Binaries | None = Binaries("lazy", grid, stores | prone)
     while binaries is not None:  # a store whose flows clash gets a free binary, as centrally
         built = build_scopes(scopes, table, binaries, caps)
         problem = built.problem
         lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+        integrality = problem.integrality.copy()
         for name, var in problem.variables.items():
             if (
                 not problem.integrality[var.start]
@@ -433,7 +441,8 @@ def _polish(
             if name not in columns:
                 return None
             lower[var.slice] = upper[var.slice] = np.round(values[name])
-        fixed = replace(problem, col_lower=lower, col_upper=upper)
+            integrality[var.slice] = 0  # fixed: an LP unless a store's binary stays free
+        fixed = replace(problem, col_lower=lower, col_upper=upper, integrality=integrality)
         solution = solve(fixed, time_limit_s=options.time_limit_s or MASTER_TIME_LIMIT_S,
                          mip_gap=options.tolerance / 10.0)  # fmt: skip
         x = solution.x
@@ -460,7 +469,7 @@ def _polish(
         build_seconds=base.build_seconds,
         solve_seconds=0.0,
         variables=fixed.n_variables,
-        binaries=fixed.n_binaries,
+        binaries=problem.n_binaries,
         constraints=int(fixed.a.shape[0]),
         carbon_cap_kg=caps.carbon_cap_kg,
     )

@@ -60,7 +60,8 @@ class Built:
         order: list[Exclusivity] = ["off", "lazy", "on"]
         storage = max((w.storage for w in wanted), key=order.index)
         grid = max((w.grid for w in wanted), key=order.index)
-        return Binaries(storage, grid, frozenset().union(*(w.stores for w in wanted)))
+        stores = frozenset().union(*(w.stores for w in wanted))
+        return Binaries(storage, grid, stores, any(w.every_step for w in wanted))
 
     def sources(self, node: str, carrier: str) -> list[str]:
         return [s for ctx in self.contexts for s in ctx.sources(node, carrier)]
@@ -69,8 +70,9 @@ class Built:
 def binary_policy(scope: Scope, prices: Prices) -> Binaries:
     """Add exclusivity binaries only where simultaneous flows could pay.
 
-    Importing and exporting at once loses money when the import price (with its carbon price) is
-    at least the export price in every step: then no grid binary (`off`), else one per step.
+    Importing and exporting at once loses money in every step where the import price (with its
+    carbon price) is at least the export price: the grid gets binaries (`on`) only if some step
+    is not so, and then only in those steps (`Prices.arbitrage_steps`).
     Charging and discharging a lossy store at once only wastes energy; that can pay only if
     energy has negative value in some step: a negative import price, a store that must end below
     its initial SOC, or a CHP or fuel cell whose heat comes with electricity it is run for (or the
@@ -78,22 +80,54 @@ def binary_policy(scope: Scope, prices: Prices) -> Binaries:
     `off`. With them they are `lazy`: the relaxed problem is solved first, and since a relaxed
     optimum without simultaneous flows is feasible for the binary problem, it is its optimum too;
     only if the relaxed optimum does charge and discharge at once is the problem solved again
-    with the binaries.
+    with the binaries. The stores `clash_prone` names get theirs from the start, which spares
+    that second solve where the data already tell.
     """
     import_cost = prices.import_effective_cny_per_kwh
-    arbitrage = scope.grid.export_max_kw > 0 and bool(
-        np.any(import_cost < prices.export_cny_per_kwh)
-    )
+    arbitrage = scope.grid.export_max_kw > 0 and prices.arbitrage_steps().size > 0
     all_assets = [a for _, a in scope.assets()]
     co_production = any(isinstance(a, CHP | FuelCell) for a in all_assets)
-    must_discharge = any(
-        isinstance(a, Battery | ThermalStorage | HydrogenStore)
-        and a.soc_final is not None
-        and a.soc_final < a.soc_initial
-        for a in all_assets
-    )
-    waste_pays = co_production or must_discharge or bool(np.any(import_cost < 0))
-    return Binaries(storage="lazy" if waste_pays else "off", grid="on" if arbitrage else "off")
+    must_discharge = any(_must_discharge(a) for a in all_assets)
+    negative = bool(np.any(import_cost < 0))
+    if not (co_production or must_discharge or negative):
+        return Binaries(storage="off", grid="on" if arbitrage else "off")
+    return Binaries("lazy", "on" if arbitrage else "off", clash_prone(scope, negative=negative))
+
+
+Store = Battery | ThermalStorage | HydrogenStore
+
+
+def _must_discharge(asset: Asset) -> bool:
+    if not isinstance(asset, Store) or asset.soc_final is None:
+        return False
+    return asset.soc_final < asset.soc_initial
+
+
+def _carrier(store: Store) -> Carrier:
+    if isinstance(store, Battery):
+        return "electricity"
+    return store.carrier if isinstance(store, ThermalStorage) else "hydrogen"
+
+
+def clash_prone(scope: Scope, *, negative: bool) -> frozenset[str]:
+    """The stores whose relaxed flows are expected to go both ways, by the data alone.
+
+    A CHP's or fuel cell's heat comes with its electricity: heat beyond its node's demand has
+    nowhere to go but a heat store there wasting it. A store that must end below its initial SOC
+    may waste the difference; with a negative import price every battery may waste imported
+    energy. The rest stay lazy (the heat stores a park head's district heat reaches, too: they
+    are many and few of them clash): this only spares a second solve, the relaxed solution is
+    checked all the same.
+    """
+    prone = set()
+    for node, asset in scope.assets():
+        if not isinstance(asset, Store):
+            continue
+        carrier = _carrier(asset)
+        heat = carrier == "heat" and any(isinstance(a, CHP | FuelCell) for a in node.assets)
+        if heat or _must_discharge(asset) or (negative and carrier == "electricity"):
+            prone.add(asset.id)
+    return frozenset(prone)
 
 
 def add_asset(ctx: Context, node: str, asset: Asset) -> None:

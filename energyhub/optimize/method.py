@@ -27,11 +27,21 @@ METHODS = ("auto", "central", "decomposed")
 CENTRAL_MAX_ASSET_STEPS = 100_000
 """The largest model `auto` solves centrally. Measured with bench/scale.py on the shared
 two-core machine (2026-12-06, docs/decomposed-plans.md): heterogeneous parks of 100 buildings
-(≈ 60,000 asset-steps at 96 steps) solve centrally in 4–16 s (with three CHP buildings the
-slower) and decomposed in 2–5 × that; a city of 100 buildings in 1–6 s centrally and 5–9 s
-decomposed by park, but a city of 300 (≈ 190,000) took 119–151 s centrally and 44–82 s
-decomposed. Up to this size the centralized solve, which is exact, is affordable; beyond it
-the decomposition's time grows with the parks, not with the model's size to a power."""
+(≈ 60,000 asset-steps at 96 steps) solve centrally in 1.0 s, 1.8 s with three CHP buildings
+(a MILP closed at its root node, binaries only where they can change the optimum), and
+decomposed in 2–3 × that; under other engineers' load the morning's code took 3.6–15.8 s
+centrally and 3–5 × that decomposed. A city of 100 buildings took 1–6 s centrally and 5–9 s
+decomposed by park, but a city of 300 (≈ 190,000) 119–151 s centrally and 44–82 s decomposed.
+Up to this size the centralized solve, which is exact, is affordable; beyond it the
+decomposition's time grows with the parks, not with the model's size to a power."""
+
+AUTO_MIP_GAP = 1e-3
+"""The relative MIP gap of the centralized solve `auto` picks (unless `--mip-gap` says): the
+decomposition's own tolerance (`DecomposeOptions.tolerance`), so either way the plan is proved
+within 0.1 % of the optimum, well inside the issue's 0.5 %. HiGHS's default (10⁻⁴) spends most
+of its time proving the last hundredths: on a 100-building park with four CHP buildings it
+found a plan 0.014 % above the optimum in 3.4 s and took 10.7 s to close 10⁻⁴ (2026-12-06,
+quiet two-core machine). `--method central` keeps the default: the exact optimum."""
 
 Subproblems = Literal["parks", "buildings"]
 
@@ -43,6 +53,8 @@ class Choice:
     method: Literal["central", "decomposed"]
     reason: str
     subproblems: Subproblems | None = None
+    mip_gap: float | None = None
+    """The centralized solve's relative MIP gap where the choice sets one (`auto`)."""
 
 
 def asset_steps(scopes: Sequence[Scope], steps: int) -> int:
@@ -68,7 +80,8 @@ def choose(method: str, level: str, scopes: Sequence[Scope], steps: int) -> Choi
         return Choice(
             "central",
             f"auto: {size:,} asset-steps ≤ {CENTRAL_MAX_ASSET_STEPS:,}, where the centralized "
-            "solve (exact) still takes seconds",
+            f"solve still takes seconds (MIP gap ≤ {AUTO_MIP_GAP:.1%})",
+            mip_gap=AUTO_MIP_GAP,
         )
     prefix = "asked for" if method == "decomposed" else (
         f"auto: {size:,} asset-steps > {CENTRAL_MAX_ASSET_STEPS:,}, beyond which the "

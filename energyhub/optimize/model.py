@@ -132,6 +132,12 @@ class Var(Block):
             self.size, ((np.arange(self.size), cols, np.ones(self.size)),), np.zeros(self.size)
         )
 
+    def take(self, rows: Index) -> Expr:
+        """The rows `rows` of `expr()` only: x[rows[k]] in row k."""
+        idx = np.asarray(rows, dtype=np.int64)
+        k = idx.size
+        return Expr(k, ((np.arange(k), self.start + idx, np.ones(k)),), np.zeros(k))
+
     def at(self, i: int) -> Expr:
         """One row: x[i] (a negative i counts from the end)."""
         col = np.array([self.start + range(self.size)[i]], dtype=np.int64)
@@ -351,11 +357,12 @@ def extract(problem: Problem, x: Array, index: pd.DatetimeIndex) -> pd.DataFrame
 
 
 def scalars(problem: Problem, x: Array, n_steps: int) -> dict[str, float]:
-    """Variable blocks that are not per-step series (a horizon's peak import), by name."""
+    """Continuous variable blocks that are not per-step series (a horizon's peak import), by
+    name; binaries in a few steps only (`assets._grid_exclusive`) are not scalars."""
     return {
         name: float(x[var.start])
         for name, var in problem.variables.items()
-        if var.size == 1 < n_steps
+        if var.size == 1 < n_steps and not problem.integrality[var.start]
     }
 
 

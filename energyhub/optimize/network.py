@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 
 from energyhub.optimize.inputs import PlanInputs
-from energyhub.optimize.model import Array, Expr, ModelBuilder, Var
+from energyhub.optimize.model import Array, Expr, Index, ModelBuilder, Var
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.tariffs import import_prices
 
@@ -34,6 +34,16 @@ class Prices:
     def import_effective_cny_per_kwh(self) -> Array:
         """Import price plus the carbon price of the imported energy's emissions."""
         return self.import_cny_per_kwh + self.carbon_cny_per_kg * self.grid_kg_per_kwh
+
+    def arbitrage_steps(self) -> Index:
+        """The steps where exporting pays more than importing costs (with its carbon price).
+
+        Only there can importing and exporting at once pay: elsewhere cutting both by the
+        smaller keeps every balance, only lowers the import (its limit, peak, caps and CO₂ hold)
+        and saves (import − export price) · kWh plus the export tie-break, so no optimum does it.
+        """
+        cheaper = self.import_effective_cny_per_kwh < self.export_cny_per_kwh
+        return np.flatnonzero(np.broadcast_to(cheaper, self.import_cny_per_kwh.shape))
 
     @property
     def gas_effective_cny_per_kwh(self) -> float:
@@ -74,8 +84,17 @@ class Binaries:
     storage: Exclusivity
     grid: Exclusivity
     stores: frozenset[str] = frozenset()
-    """Under a `lazy` storage policy, the stores that get their binary all the same: those whose
-    relaxed flows went both ways (a CHP building's heat store, say), not every store of the park."""
+    """Under a `lazy` storage policy, the stores that get their binary all the same: those
+    expected to clash (`levels.clash_prone`) and those whose relaxed flows went both ways, not
+    every store of the park."""
+    every_step: bool = False
+    """An `on` grid gets a binary in every step, not only where exporting pays more than
+    importing costs (`Prices.arbitrage_steps`): to check that the fewer change nothing."""
+
+    @staticmethod
+    def everywhere() -> Binaries:
+        """A binary for every store and the grid in every step (tests compare against it)."""
+        return Binaries("on", "on", every_step=True)
 
 
 @dataclass
@@ -132,7 +151,7 @@ class Context:
 
         grid: Exclusivity = "on" if clashing("grid") else self.binaries.grid
         stores = self.binaries.stores.union(clashing("storage"))
-        return Binaries(self.binaries.storage, grid, stores)
+        return replace(self.binaries, grid=grid, stores=stores)
 
     def demand(self, node: str, carrier: Carrier) -> Array | None:
         return self.inputs.get(f"{node}:{carrier}_kw")

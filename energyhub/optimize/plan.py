@@ -210,10 +210,9 @@ def plan(
                 month_peak_kw=peaks,
                 method_reason=reason,
             )
-    binaries = Binaries("on", "on") if force_binaries else None
-    built, solution, build_seconds = _central(
-        scopes, table, caps, binaries, (time_limit_s, mip_gap)
-    )
+    binaries = Binaries.everywhere() if force_binaries else None
+    gap = choice.mip_gap if mip_gap is None else mip_gap
+    built, solution, build_seconds = _central(scopes, table, caps, binaries, (time_limit_s, gap))
     problem = built.problem
     x = solution.x if solution.x is not None else np.zeros(problem.n_variables)
     costs = evaluate(problem, x, "costs")
