@@ -18,7 +18,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.bands import NO_BAND, ErrorQuantiles, error_quantiles
-from energyhub.forecast.gbm import DAY, BoostedModel, PvSite, fit_boosted
+from energyhub.forecast.features import DAY
+from energyhub.forecast.gbm import BoostedModel, PvSite, fit_boosted
 from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
