@@ -55,6 +55,12 @@ def _day_features(index: pd.DatetimeIndex, tz: ZoneInfo) -> tuple[Array, Array]:
     return working, (kinds == HOLIDAY).astype(np.float64)
 
 
+def _local_days(index: pd.DatetimeIndex, tz: ZoneInfo) -> NDArray[np.int64]:
+    """Each step's local date as a day number: integer keys group fast over long histories."""
+    wall = index.tz_convert(tz).tz_localize(None).as_unit("ns")
+    return np.asarray(wall.asi8 // DAY.value, dtype=np.int64)
+
+
 def _outdoor(
     weather: pd.DataFrame | None, index: pd.DatetimeIndex, tz: ZoneInfo
 ) -> tuple[Array, Array]:
@@ -62,12 +68,15 @@ def _outdoor(
     if weather is None or "outdoor_c" not in weather.columns:
         nothing = np.full(len(index), np.nan)
         return nothing, nothing.copy()
-    outdoor = weather["outdoor_c"].astype(float)
-    days = pd.DatetimeIndex(outdoor.index).tz_convert(tz).normalize()
-    daily = outdoor.groupby(np.asarray(days)).mean()
-    step_days = np.asarray(index.tz_convert(tz).normalize())
-    day_mean = daily.reindex(step_days).to_numpy(dtype=float)
+    outdoor = weather["outdoor_c"]
     at_step = outdoor.reindex(index).to_numpy(dtype=float)
+    values = outdoor.to_numpy(dtype=float)
+    ok = np.isfinite(values)
+    days, inverse = np.unique(
+        _local_days(pd.DatetimeIndex(outdoor.index)[ok], tz), return_inverse=True
+    )
+    means = pd.Series(np.bincount(inverse, weights=values[ok]) / np.bincount(inverse), index=days)
+    day_mean = means.reindex(_local_days(index, tz)).to_numpy(dtype=float)
     return np.asarray(at_step, dtype=np.float64), np.asarray(day_mean, dtype=np.float64)
 
 
