@@ -66,9 +66,9 @@ from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastOptions, History, forecast_demand
 from energyhub.forecast.select import ModelCache, demand_candidates, forecast_chosen, pv_candidates
 from energyhub.forecast.solar import cos_zenith
-from energyhub.sites import parse_site
+from energyhub.sites import Building, parse_site
 from simulators.plant import rng_for
-from simulators.profiles import PROFILES, building_loads
+from simulators.profiles import PROFILES, building_loads, occupancy_fraction
 from simulators.weather import (
     TimeGrid,
     clear_sky_ghi_w_m2,
@@ -283,18 +283,8 @@ def bench_loads(days: int, buildings: int, history_days: int) -> str:
     return pooled.row(label, time.perf_counter() - started)
 
 
-def simulated_park(
-    buildings: int, days: int, seed: int = 7
-) -> tuple[TimeGrid, dict[str, pd.Series], pd.DataFrame]:
-    """Electricity of `buildings` buildings cycling through the classes, and the weather."""
-    grid = TimeGrid(SIM_START, 900.0, 96 * days)
-    index = pd.date_range(
-        pd.Timestamp(SIM_START).tz_convert("UTC"), periods=grid.steps, freq="15min"
-    )
-    rng = rng_for(seed, "weather")
-    outdoor = outdoor_temperature_c(grid, rng)
-    clear = clear_sky_ghi_w_m2(grid)
-    ghi = clear * clearness(grid, rng)
+def park_buildings(buildings: int) -> list[Building]:
+    """`buildings` buildings cycling through the simulator's classes."""
     classes = sorted(PROFILES)
     doc_buildings = [
         {
@@ -309,8 +299,39 @@ def simulated_park(
             {"id": "p", "grid": {"import_max_kw": 1e6}, "buildings": doc_buildings}]}},
         "bench",
     )  # fmt: skip
+    return site.city.parks[0].buildings
+
+
+def noise_floor_nmae(buildings: int, days: int, test_days: int) -> float:
+    """NMAE over the last `test_days` of the simulator's electricity forecast by its own noiseless
+    load (class profile × floor area, without the AR(1) wobble and the meter noise): no model
+    can do better on average, so this bounds the loads' ratio from below."""
+    grid, loads, _ = simulated_park(buildings, days)
+    error = actual = 0.0
+    for building in park_buildings(buildings):
+        profile = PROFILES[building.building_class]
+        occupied = occupancy_fraction(profile, grid)
+        noiseless = building.floor_area_m2 * (profile.base_w_m2 + profile.occupied_w_m2 * occupied)
+        metered = loads[building.id].to_numpy()[-96 * test_days :]
+        error += float(np.abs(metered - noiseless[-96 * test_days :] / 1000.0).sum())
+        actual += float(np.abs(metered).sum())
+    return error / actual
+
+
+def simulated_park(
+    buildings: int, days: int, seed: int = 7
+) -> tuple[TimeGrid, dict[str, pd.Series], pd.DataFrame]:
+    """Electricity of `buildings` buildings cycling through the classes, and the weather."""
+    grid = TimeGrid(SIM_START, 900.0, 96 * days)
+    index = pd.date_range(
+        pd.Timestamp(SIM_START).tz_convert("UTC"), periods=grid.steps, freq="15min"
+    )
+    rng = rng_for(seed, "weather")
+    outdoor = outdoor_temperature_c(grid, rng)
+    clear = clear_sky_ghi_w_m2(grid)
+    ghi = clear * clearness(grid, rng)
     loads = {}
-    for building in site.city.parks[0].buildings:
+    for building in park_buildings(buildings):
         electric = building_loads(building, grid, outdoor, rng_for(seed, building.id)).electric_kw
         noise = 1 + 0.02 * rng_for(seed, building.id, "meter").standard_normal(grid.steps)
         loads[building.id] = pd.Series(electric * noise, index=index)
@@ -348,10 +369,14 @@ def bench_simulated(days: int, history_days: int) -> list[str]:
             label=name, days=days, history=pd.Timedelta(days=history_days),
         )  # fmt: skip
         pooled.add(result, _actual_sum(series, result, SHANGHAI, days))
+    floor = noise_floor_nmae(classes, days + history_days + 9, days)
+    naive = min(pooled.nmae(NAIVE_DAY), pooled.nmae(NAIVE_WEEK))
     rows = [
         pooled.row(
             f"simulator electricity, {classes} classes, 15 min", time.perf_counter() - started
-        )
+        ),
+        f"  noise floor: the simulator's noiseless load as the forecast, NMAE {floor:.3f}, "
+        f"ratio {floor / naive:.2f} (no forecast can do better on average)",
     ]
     site = PvSite(SIM_PV_PEAK_KW, 31.23, 121.47)
     for label, frame in (("simulator PV, 15 min, no weather forecast", None),

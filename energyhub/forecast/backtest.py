@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.bands import HIGH_Q, LOW_Q, coverage, pinball
-from energyhub.forecast.gbm import DAY, WEEK
+from energyhub.forecast.features import DAY, WEEK
 from energyhub.forecast.profile import ForecastError, nmae
 from energyhub.forecast.select import Candidate, choose, yesterday
 

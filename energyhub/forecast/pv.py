@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from energyhub.forecast.gbm import DAY, PvSite
+from energyhub.forecast.features import DAY
+from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastError
 from energyhub.forecast.solar import clear_sky_ghi_w_m2
 

@@ -19,7 +19,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.bands import NO_BAND, ErrorQuantiles, error_quantiles
-from energyhub.forecast.gbm import DAY, BoostedModel, PvSite, fit_boosted
+from energyhub.forecast.features import DAY
+from energyhub.forecast.gbm import BoostedModel, PvSite, fit_boosted
 from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
@@ -278,15 +279,55 @@ def _fitted(
     known = values[pd.DatetimeIndex(values.index) < now]
     by_name = {c.name: c for c in candidates}
     if found is not None:
-        model = getattr(found.predictor, "__self__", None)
-        if isinstance(model, BoostedModel):  # fitted earlier today: today's weather forecast
-            return _Fitted(found.choice, replace(model, weather=weather).predict)
-        return _Fitted(found.choice, by_name[found.choice.name].fit(known))  # cheap to refit
+        return _Fitted(
+            found.choice, _refreshed(found.predictor, by_name, found.choice.name, known, weather)
+        )
     choice = choose(values, now, tz, candidates, label)
-    fitted = _Fitted(choice, by_name[choice.name].fit(known))
+    fitted = _Fitted(choice, _fit(by_name, choice.name, known))
     if cache is not None:
         cache.put(key, fitted)
     return fitted
+
+
+def _fit(by_name: dict[str, Candidate], name: str, known: pd.Series) -> Predictor:
+    """The candidate fitted on `known`; a blend as its parts' fits (kept apart for a refresh)."""
+    candidate = by_name[name]
+    if not candidate.parts:
+        return candidate.fit(known)
+    return _Mean({part: by_name[part].fit(known) for part in candidate.parts})
+
+
+def _refreshed(
+    predictor: Predictor,
+    by_name: dict[str, Candidate],
+    name: str,
+    known: pd.Series,
+    weather: pd.DataFrame | None,
+) -> Predictor:
+    """A fit made earlier today, with today's weather forecast: boosted models are kept (their
+    fit costs seconds across a park), the others refitted (milliseconds)."""
+    if isinstance(predictor, _Mean):
+        return _Mean(
+            {
+                part: _refreshed(one, by_name, part, known, weather)
+                for part, one in predictor.parts.items()
+            }
+        )
+    model = getattr(predictor, "__self__", None)
+    if isinstance(model, BoostedModel):
+        return replace(model, weather=weather).predict
+    return by_name[name].fit(known)
+
+
+@dataclass(frozen=True, slots=True)
+class _Mean:
+    """A blend's fitted parts, forecasting their mean."""
+
+    parts: dict[str, Predictor]
+
+    def __call__(self, known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+        forecasts = [predict(known, steps) for predict in self.parts.values()]
+        return np.asarray(np.mean(forecasts, axis=0), dtype=np.float64)
 
 
 def forecast_chosen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,7 +12,10 @@ from energyhub.forecast.calendar import HOLIDAY, WEEKEND, day_kinds
 from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastOptions
 from energyhub.forecast.select import (
+    Candidate,
     ModelCache,
+    Predictor,
+    blend,
     choose,
     demand_candidates,
     forecast_chosen,
@@ -164,3 +168,36 @@ def test_a_pv_meter_with_a_day_of_history_gets_the_clear_sky_model_and_says_so()
     assert forecast.low is None and forecast.high is None
     clear = clear_sky_ghi_w_m2(steps, 31.23, 121.47) / 1000 * 400
     assert np.abs(forecast.values.to_numpy() - clear).sum() / clear.sum() < 0.05
+
+
+def test_a_cached_blend_keeps_its_boosted_fit_for_the_day() -> None:
+    index = pd.date_range(ORIGIN, periods=96 * 28, freq=STEP)
+    series = office_kw(index, seed=5)
+    fits = []
+
+    def counted(candidate: Candidate) -> Candidate:
+        def fit(train: pd.Series) -> Predictor:
+            fits.append(candidate.name)
+            return candidate.fit(train)
+
+        return replace(candidate, fit=fit)
+
+    made = demand_candidates("b/main", TZ, None, OPTIONS)
+    profile, boosted = (counted(c) if c.name in ("profile", "boosted") else c for c in made[:2])
+    candidates = [profile, boosted, blend(profile, boosted)]
+    cache = ModelCache()
+    forecasts = []
+    for minutes in (0, 15):  # two re-plans on the same local day
+        now = ORIGIN + pd.Timedelta(days=27, hours=9, minutes=minutes)
+        steps = pd.date_range(now, periods=96, freq=STEP)
+        forecast = forecast_chosen(
+            series[index < now], steps, column="b:electricity_kw", now=now, tz=TZ,
+            candidates=candidates, label="b/main", cache=cache,
+        )  # fmt: skip
+        forecasts.append(forecast)
+        if minutes == 0:
+            first_boosted_fits = fits.count("boosted")
+    assert forecasts[0].method.startswith("profile+boosted, chosen by MAE")
+    assert fits.count("boosted") == first_boosted_fits  # the re-plan fitted no tree
+    assert fits.count("profile") == 3  # held-out choice, today's fit, the re-plan's refit
+    assert np.isfinite(forecasts[1].values).all() and (forecasts[1].values >= 0).all()
