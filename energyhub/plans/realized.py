@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import plan
-from energyhub.optimize.baseline import compute_baseline
+from energyhub.optimize.baseline import UNSERVED_CNY_PER_KWH, compute_baseline
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
@@ -219,8 +219,8 @@ async def _realize_run(
     )
     perfect: tuple[float | None, float | None] = (None, None)
     notes = [
-        f"{scope.id}: the rules leave {kwh:,.0f} kWh of {carrier} unserved (not costed in the "
-        "counterfactual)"
+        f"{scope.id}: the rules leave {kwh:,.0f} kWh of {carrier} unserved, priced at "
+        f"{UNSERVED_CNY_PER_KWH[carrier]:g} CNY/kWh in the counterfactual"
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
     ]
@@ -229,7 +229,7 @@ async def _realize_run(
         notes += more
     return finish(
         steps=len(part),
-        counterfactual=(sum(base.cost_cny[t] for t in BILLED_TERMS), base.co2_kg),
+        counterfactual=(base.total_cny, base.co2_kg),
         metered=(bill.total_cny, bill.co2_kg),
         perfect=perfect,
         notes=notes,
