@@ -106,7 +106,7 @@ def merit_order(demand: Array, capacity: Array, cost: Array) -> tuple[Array, Arr
 
 
 @dataclass(frozen=True, slots=True)
-class _Heater:
+class Heater:
     """A heat device for the merit order: marginal cost and draws per kWh of heat, by step."""
 
     cost: Array
@@ -116,29 +116,30 @@ class _Heater:
     heat_min_kw: float = 0.0
 
 
-def _heaters(ctx: Context, node: Node) -> list[_Heater]:
+def heaters(ctx: Context, node: Node) -> list[Heater]:
+    """A node's heat devices the rules may run (heat pumps, boilers, CHP), for the merit order."""
     prices, n = ctx.prices, ctx.n
     heaters = []
     for a in node.assets:
         if isinstance(a, HeatPump):
             per_kwh = 1.0 / cop_series(ctx, a)
             heaters.append(
-                _Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
+                Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
             )
         elif isinstance(a, ElectricBoiler):
             per_kwh = np.full(n, 1.0 / a.eta)
             heaters.append(
-                _Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
+                Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
             )
         elif isinstance(a, GasBoiler):
             cost = np.full(n, prices.gas_effective_cny_per_kwh / a.eta)
-            heaters.append(_Heater(cost, np.zeros(n), 1.0 / a.eta, a.heat_max_kw))
+            heaters.append(Heater(cost, np.zeros(n), 1.0 / a.eta, a.heat_max_kw))
         elif isinstance(a, CHP):
             heaters.append(_chp(prices, n, a))
     return heaters
 
 
-def _chp(prices: Prices, n: int, chp: CHP) -> _Heater:
+def _chp(prices: Prices, n: int, chp: CHP) -> Heater:
     """A heat-led CHP: gas per kWh of heat, less the import its electricity displaces."""
     power_per_heat = chp.eta_el / chp.eta_th
     heat_max = chp.fuel_max_kw * chp.eta_th
@@ -146,12 +147,12 @@ def _chp(prices: Prices, n: int, chp: CHP) -> _Heater:
         np.full(n, prices.gas_effective_cny_per_kwh / chp.eta_th)
         - prices.import_effective_cny_per_kwh * power_per_heat
     )
-    return _Heater(
+    return Heater(
         cost, np.full(n, -power_per_heat), 1.0 / chp.eta_th, heat_max, chp.min_load * heat_max
     )
 
 
-def _dispatch(heaters: list[_Heater], demand: Array, n: int) -> tuple[Array, Array]:
+def _dispatch(heaters: list[Heater], demand: Array, n: int) -> tuple[Array, Array]:
     """Heat of each heater per step (k×n) by merit order, minimum loads kept; and unserved heat.
 
     A heater the order leaves below its minimum load is off there and the others serve; where
@@ -176,40 +177,49 @@ def _dispatch(heaters: list[_Heater], demand: Array, n: int) -> tuple[Array, Arr
 
 
 def _serve_heat(ctx: Context, node: Node, demand: Array, draws: _Draws) -> Array:
-    heaters = _heaters(ctx, node)
-    served, unserved = _dispatch(heaters, demand, ctx.n)
-    for heater, heat in zip(heaters, served, strict=True):
+    found = heaters(ctx, node)
+    served, unserved = _dispatch(found, demand, ctx.n)
+    for heater, heat in zip(found, served, strict=True):
         draws.electricity += heat * heater.electricity_per_kwh
         draws.gas += heat * heater.gas_per_kwh
     return unserved
 
 
+@dataclass(frozen=True, slots=True)
+class Chiller:
+    """A cooling device for the merit order: COP, marginal cost per kWh of cooling, by step."""
+
+    asset: ElectricChiller | AbsorptionChiller
+    cop: Array
+    cost: Array
+
+
+def chillers(ctx: Context, node: Node) -> list[Chiller]:
+    """A node's chillers; an absorption chiller's heat costs what the cheapest heater's does."""
+    found = heaters(ctx, node)
+    cheapest_heat = np.min([h.cost for h in found], axis=0) if found else np.full(ctx.n, np.inf)
+    out = []
+    for a in node.assets:
+        if isinstance(a, ElectricChiller):
+            cop = cop_series(ctx, a)
+            out.append(Chiller(a, cop, ctx.prices.import_effective_cny_per_kwh / cop))
+        elif isinstance(a, AbsorptionChiller):
+            out.append(Chiller(a, np.full(ctx.n, a.cop), cheapest_heat / a.cop))
+    return out
+
+
 def _serve_cooling(ctx: Context, node: Node, demand: Array, draws: _Draws) -> tuple[Array, Array]:
     """Cooling by merit order; returns (unserved cooling, heat the absorption chillers need)."""
-    heaters = _heaters(ctx, node)
-    cheapest_heat = np.min([h.cost for h in heaters], axis=0) if heaters else np.full(ctx.n, np.inf)
-    chillers = [a for a in node.assets if isinstance(a, ElectricChiller | AbsorptionChiller)]
-    cops = [
-        cop_series(ctx, a) if isinstance(a, ElectricChiller) else np.full(ctx.n, a.cop)
-        for a in chillers
-    ]
-    costs = [
-        (
-            ctx.prices.import_effective_cny_per_kwh
-            if isinstance(a, ElectricChiller)
-            else cheapest_heat
-        )
-        / cop
-        for a, cop in zip(chillers, cops, strict=True)
-    ]
-    caps = np.array([np.full(ctx.n, a.cooling_max_kw) for a in chillers]).reshape(-1, ctx.n)
-    served, unserved = merit_order(demand, caps, np.array(costs).reshape(-1, ctx.n))
+    found = chillers(ctx, node)
+    caps = np.array([np.full(ctx.n, c.asset.cooling_max_kw) for c in found]).reshape(-1, ctx.n)
+    costs = np.array([c.cost for c in found]).reshape(-1, ctx.n)
+    served, unserved = merit_order(demand, caps, costs)
     heat = np.zeros(ctx.n)
-    for chiller, cooling, cop in zip(chillers, served, cops, strict=True):
-        if isinstance(chiller, ElectricChiller):
-            draws.electricity += cooling / cop
+    for chiller, cooling in zip(found, served, strict=True):
+        if isinstance(chiller.asset, ElectricChiller):
+            draws.electricity += cooling / chiller.cop
         else:
-            heat += cooling / cop
+            heat += cooling / chiller.cop
     return unserved, heat
 
 

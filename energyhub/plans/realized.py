@@ -14,7 +14,7 @@ price); a start or degradation cost of the optimizer is not on any bill and is l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,11 +27,12 @@ from energyhub.optimize.baseline import UNSERVED_CNY_PER_KWH, compute_baseline
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
-from energyhub.optimize.scope import Scope
+from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
-from energyhub.plans.metered import soc_fractions
+from energyhub.plans.metered import soc_fractions, storages
+from energyhub.plans.stored import StoreValue, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
 from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
@@ -44,59 +45,90 @@ MIN_FORESIGHT_SAVINGS_CNY = 1e-6
 """Below this, perfect foresight saves nothing and a capture ratio means nothing (None)."""
 
 
+SIDES = ("counterfactual", "metered", "perfect_foresight")
+
+
+class Side(BaseModel):
+    """One side over the compared steps: its bill by term, CO₂, and what it left in storage."""
+
+    energy_cny: float = 0.0
+    demand_cny: float = Field(0.0, description="On the rise above the month-to-date peak.")
+    gas_cny: float = 0.0
+    carbon_cny: float = 0.0
+    unserved_cny: float = Field(0.0, description="Demand the rules could not serve, priced.")
+    co2_kg: float = 0.0
+    stored_kwh: float = Field(0.0, description="Storage SOC change: > 0 left in, < 0 taken.")
+    stored_cny: float = Field(0.0, description="Its value (energyhub.plans.stored), a credit.")
+    stored_kg: float = 0.0
+
+    @property
+    def cost_cny(self) -> float:
+        """The bill (and the price of unserved demand)."""
+        return (
+            self.energy_cny + self.demand_cny + self.gas_cny + self.carbon_cny + (self.unserved_cny)
+        )
+
+    @property
+    def net_cny(self) -> float:
+        """The bill less the value of what it left in storage."""
+        return self.cost_cny - self.stored_cny
+
+    @property
+    def net_co2_kg(self) -> float:
+        return self.co2_kg - self.stored_kg
+
+    def __add__(self, other: Side) -> Side:
+        return Side(**{k: getattr(self, k) + getattr(other, k) for k in Side.model_fields})
+
+
 class Realized(BaseModel):
     """Counterfactual, metered and perfect-foresight figures over the same steps."""
 
     steps: int
-    counterfactual_cny: float = Field(description="The rules on metered demand and PV.")
+    counterfactual_cny: float = Field(
+        description="The rules on metered demand and PV (unserved demand priced in)."
+    )
     counterfactual_co2_kg: float
     metered_cny: float = Field(description="The bill of the metered import and gas.")
     metered_co2_kg: float
-    savings_cny: float = Field(description="Counterfactual − metered: what the plans saved.")
+    stored_value_cny: float = Field(
+        description="Value of the energy the metered steps left in (> 0) or took from storage."
+    )
+    savings_cny: float = Field(
+        description="Counterfactual − (metered − stored value): what the plans saved."
+    )
     savings_co2_kg: float
     perfect_foresight_cny: float | None = Field(
         description="A plan re-solved on the metered demand: the least it could have cost."
     )
     perfect_foresight_co2_kg: float | None
-    perfect_savings_cny: float | None = Field(description="Counterfactual − perfect foresight.")
+    perfect_savings_cny: float | None = Field(
+        description="Counterfactual − (perfect foresight − its stored value)."
+    )
     capture_ratio: float | None = Field(description="Realized ÷ perfect-foresight savings.")
+    breakdown: dict[str, Side] = Field(
+        default_factory=dict,
+        description="Each side's terms: counterfactual, metered, perfect_foresight (if solved).",
+    )
     notes: list[str] = Field(default_factory=list)
+    peaks_kw: dict[str, float] = Field(default_factory=dict, exclude=True)
+    """Each side's month-to-date peak after these steps (a later day of the month starts there)."""
 
     def __add__(self, other: Realized) -> Realized:
-        both = self.perfect_foresight_cny is not None and other.perfect_foresight_cny is not None
-
-        def plus(a: float | None, b: float | None) -> float | None:
-            return a + b if both and a is not None and b is not None else None
-
+        keys = [k for k in SIDES if k in self.breakdown and k in other.breakdown]
         return finish(
             steps=max(self.steps, other.steps),
-            counterfactual=(
-                self.counterfactual_cny + other.counterfactual_cny,
-                self.counterfactual_co2_kg + other.counterfactual_co2_kg,
-            ),
-            metered=(
-                self.metered_cny + other.metered_cny,
-                self.metered_co2_kg + other.metered_co2_kg,
-            ),
-            perfect=(
-                plus(self.perfect_foresight_cny, other.perfect_foresight_cny),
-                plus(self.perfect_foresight_co2_kg, other.perfect_foresight_co2_kg),
-            ),
+            sides={k: self.breakdown[k] + other.breakdown[k] for k in keys},
             notes=[*self.notes, *other.notes],
         )
 
 
-def finish(
-    *,
-    steps: int,
-    counterfactual: tuple[float, float],
-    metered: tuple[float, float],
-    perfect: tuple[float | None, float | None],
-    notes: list[str],
-) -> Realized:
+def finish(*, steps: int, sides: dict[str, Side], notes: list[str]) -> Realized:
     """The figures with the savings and the capture ratio worked out."""
-    savings = counterfactual[0] - metered[0]
-    perfect_savings = None if perfect[0] is None else counterfactual[0] - perfect[0]
+    base, metered = sides["counterfactual"], sides["metered"]
+    perfect = sides.get("perfect_foresight")
+    savings = base.net_cny - metered.net_cny
+    perfect_savings = None if perfect is None else base.net_cny - perfect.net_cny
     capture = (
         savings / perfect_savings
         if perfect_savings is not None and perfect_savings > MIN_FORESIGHT_SAVINGS_CNY
@@ -107,16 +139,18 @@ def finish(
         notes = [*notes, "perfect foresight came out worse than the plans that ran: no capture"]
     return Realized(
         steps=steps,
-        counterfactual_cny=counterfactual[0],
-        counterfactual_co2_kg=counterfactual[1],
-        metered_cny=metered[0],
-        metered_co2_kg=metered[1],
+        counterfactual_cny=base.cost_cny,
+        counterfactual_co2_kg=base.co2_kg,
+        metered_cny=metered.cost_cny,
+        metered_co2_kg=metered.co2_kg,
+        stored_value_cny=metered.stored_cny,
         savings_cny=savings,
-        savings_co2_kg=counterfactual[1] - metered[1],
-        perfect_foresight_cny=perfect[0],
-        perfect_foresight_co2_kg=perfect[1],
+        savings_co2_kg=base.net_co2_kg - metered.net_co2_kg,
+        perfect_foresight_cny=None if perfect is None else perfect.cost_cny,
+        perfect_foresight_co2_kg=None if perfect is None else perfect.co2_kg,
         perfect_savings_cny=perfect_savings,
         capture_ratio=capture,
+        breakdown=sides,
         notes=notes,
     )
 
@@ -129,31 +163,57 @@ def runs(index: pd.DatetimeIndex, step: pd.Timedelta) -> list[pd.DatetimeIndex]:
     return [pd.DatetimeIndex(r) for r in np.split(np.asarray(index), breaks) if len(r) >= 2]
 
 
+def _context(scope: Scope, local: pd.DataFrame, site: SiteFile, peak_kw: float) -> Context:
+    """The rules' context over the metered inputs, the month-to-date peak set to `peak_kw`."""
+    frame = local.copy()
+    frame[month_peak_column(scope.grid_node)] = peak_kw
+    return Context.bare(scope, read_inputs(frame, site.tz))
+
+
 async def _perfect_foresight(
-    conn: AsyncConnection, site: SiteFile, scope: Scope, inputs: pd.DataFrame, step: pd.Timedelta
-) -> tuple[tuple[float | None, float | None], list[str]]:
-    first = pd.Timestamp(inputs.index[0])
-    initial = await soc_fractions(conn, scope, first, step)
-    final = await soc_fractions(conn, scope, pd.Timestamp(inputs.index[-1]) + step, step)
+    site: SiteFile,
+    scope: Scope,
+    local: pd.DataFrame,
+    socs: tuple[dict[str, float], dict[str, float]],
+    values: dict[str, StoreValue],
+    peak_kw: float,
+) -> tuple[Side | None, float, list[str]]:
+    """The re-solve from the metered SOC to the metered SOC: its side and its peak import."""
+    fixed = with_storage_soc(with_initial_soc(site, socs[0]), "soc_final", socs[1])
+    frame = local.copy()
+    frame[month_peak_column(scope.grid_node)] = peak_kw
     try:
         result = await asyncio.to_thread(
-            plan,
-            with_storage_soc(with_initial_soc(site, initial), "soc_final", final),
-            inputs,
-            level=scope.level,
-            site_id=scope.id,
+            plan, fixed, frame, level=scope.level, site_id=scope.id,
             time_limit_s=PERFECT_FORESIGHT_TIME_LIMIT_S,
-        )
+        )  # fmt: skip
     except EnergyhubError as exc:
-        return (None, None), [f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"]
-    cost = sum(result.cost_cny.get(term, 0.0) for term in BILLED_TERMS)
+        return (
+            None,
+            peak_kw,
+            [f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"],
+        )
+    changes = {}
+    for asset in storages(resolve_scope(fixed, scope.level, scope.id)):
+        column = f"{asset.id}:soc_kwh"
+        if asset.id in values and column in result.schedule:
+            start_kwh = asset.soc_initial * asset.energy_kwh
+            changes[asset.id] = float(result.schedule[column].iloc[-1]) - start_kwh
+    stored = stored_value(changes, values)
+    side = Side(
+        **{f"{t}_cny": result.cost_cny.get(t, 0.0) for t in BILLED_TERMS},
+        co2_kg=result.co2_kg, stored_kwh=sum(changes.values()), stored_cny=stored[0],
+        stored_kg=stored[1],
+    )  # fmt: skip
+    imports = result.schedule.get(f"{scope.grid_node}:import_kw")
+    peak = max(peak_kw, float(imports.max()) if imports is not None else 0.0)
     notes = []
     if result.status != "optimal":
         notes.append(
             f"{scope.id}: the perfect-foresight re-solve stopped at {result.status} "
             f"(gap {result.gap if result.gap is not None else 'unknown'}): an upper bound"
         )
-    return (cost, result.co2_kg), notes
+    return side, peak, notes
 
 
 async def realize(
@@ -163,12 +223,13 @@ async def realize(
     scope: Scope,
     frame: pd.DataFrame,
     plan_inputs: pd.DataFrame,
-    month_peak_kw: float,
+    month_peak_kw: float | Mapping[str, float],
     *,
     foresight: bool = True,
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
-    have readings of every input; None when it has fewer than two steps."""
+    have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
+    month-to-date peak the steps start from, one for every side or one per side (SIDES)."""
     if len(frame) < 2:
         return None
     index = pd.DatetimeIndex(frame.index)
@@ -186,16 +247,22 @@ async def realize(
         notes.append(
             f"{scope.id}: {lacking} step(s) without readings of {', '.join(missing)} left out"
         )
+    peaks = (
+        dict.fromkeys(SIDES, month_peak_kw)
+        if isinstance(month_peak_kw, float | int)
+        else dict(month_peak_kw)
+    )
     total: Realized | None = None
     for run in runs(span[complete], step):
         found = await _realize_run(
-            conn, site, scope, (frame.loc[run], metered.frame.loc[run]), month_peak_kw, foresight
+            conn, site, scope, (frame.loc[run], metered.frame.loc[run]), peaks, foresight
         )
+        peaks = found.peaks_kw
         steps = found.steps + (total.steps if total is not None else 0)
         total = found if total is None else (total + found).model_copy(update={"steps": steps})
     if total is None:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
-    return total.model_copy(update={"notes": [*notes, *total.notes]})
+    return total.model_copy(update={"notes": [*notes, *total.notes], "peaks_kw": peaks})
 
 
 async def _realize_run(
@@ -203,7 +270,7 @@ async def _realize_run(
     site: SiteFile,
     scope: Scope,
     frames: tuple[pd.DataFrame, pd.DataFrame],
-    month_peak_kw: float,
+    peaks: dict[str, float],
     foresight: bool,
 ) -> Realized:
     """One contiguous run of steps: (compared frame, metered inputs) → realized figures."""
@@ -211,29 +278,58 @@ async def _realize_run(
     step = pd.Timedelta(part.index[1] - part.index[0])
     local = inputs.copy()
     local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
-    local[month_peak_column(scope.grid_node)] = month_peak_kw
-    base = compute_baseline(Context.bare(scope, read_inputs(local, site.tz)))
-    dt_h = step.total_seconds() / 3600
-    bill = account(
-        part["actual_import_kw"], part["actual_gas_kw"], part, scope, dt_h, month_peak_kw
+    ctx = _context(scope, local, site, peaks["counterfactual"])
+    base = compute_baseline(ctx)
+    values = store_values(ctx)
+    first, after = pd.Timestamp(part.index[0]), pd.Timestamp(part.index[-1]) + step
+    socs = (
+        await soc_fractions(conn, scope, first, step),
+        await soc_fractions(conn, scope, after, step),
     )
-    perfect: tuple[float | None, float | None] = (None, None)
+    bill = account(
+        part["actual_import_kw"], part["actual_gas_kw"], part, scope, step.total_seconds() / 3600,
+        peaks["metered"],
+    )  # fmt: skip
+    sizes = {a.id: a.energy_kwh for a in storages(scope)}
+    changes = {a: (socs[1][a] - socs[0][a]) * sizes[a] for a in socs[0] if a in socs[1]}
+    stored = stored_value(changes, values)
+    sides = {
+        "counterfactual": Side(
+            **{f"{t}_cny": base.cost_cny[t] for t in (*BILLED_TERMS, "unserved")},
+            co2_kg=base.co2_kg,
+        ),
+        "metered": Side(
+            energy_cny=bill.energy_cny, demand_cny=bill.demand_cny, gas_cny=bill.gas_cny,
+            carbon_cny=bill.carbon_cny, co2_kg=bill.co2_kg, stored_kwh=sum(changes.values()),
+            stored_cny=stored[0], stored_kg=stored[1],
+        ),
+    }  # fmt: skip
+    after_peaks = {
+        "counterfactual": max(peaks["counterfactual"], base.peak_import_kw),
+        "metered": max(peaks["metered"], bill.peak_import_kw),
+        "perfect_foresight": peaks["perfect_foresight"],
+    }
     notes = [
         f"{scope.id}: the rules leave {kwh:,.0f} kWh of {carrier} unserved, priced at "
         f"{UNSERVED_CNY_PER_KWH[carrier]:g} CNY/kWh in the counterfactual"
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
     ]
+    if unmetered := sorted(set(sizes) - set(changes)):
+        notes.append(
+            f"{scope.id}: no SOC readings of {', '.join(unmetered)}: what the meters left in "
+            "them is not valued"
+        )
     if foresight:
-        perfect, more = await _perfect_foresight(conn, site, scope, local, step)
+        side, peak, more = await _perfect_foresight(
+            site, scope, local, socs, values, peaks["perfect_foresight"]
+        )
+        if side is not None:
+            sides["perfect_foresight"] = side
+            after_peaks["perfect_foresight"] = peak
         notes += more
-    return finish(
-        steps=len(part),
-        counterfactual=(base.total_cny, base.co2_kg),
-        metered=(bill.total_cny, bill.co2_kg),
-        perfect=perfect,
-        notes=notes,
-    )
+    found = finish(steps=len(part), sides=sides, notes=notes)
+    return found.model_copy(update={"peaks_kw": after_peaks})
 
 
 def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:
@@ -260,8 +356,7 @@ def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) ->
 
 
 def _unavailable(note: str) -> Realized:
-    return finish(steps=0, counterfactual=(0.0, 0.0), metered=(0.0, 0.0), perfect=(None, None),
-                  notes=[note])  # fmt: skip
+    return finish(steps=0, sides={"counterfactual": Side(), "metered": Side()}, notes=[note])
 
 
 def combined(parts: Sequence[Realized | None]) -> Realized | None:

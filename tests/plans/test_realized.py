@@ -40,15 +40,27 @@ async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) ->
     assert realized.counterfactual_cny == pytest.approx(demand_kwh * VALLEY_CNY_PER_KWH)
     assert realized.counterfactual_co2_kg == pytest.approx(demand_kwh * GRID_KG_PER_KWH)
     assert realized.metered_cny == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
-    assert realized.savings_cny == pytest.approx((demand_kwh - metered_kwh) * VALLEY_CNY_PER_KWH)
-    assert realized.savings_co2_kg == pytest.approx((demand_kwh - metered_kwh) * GRID_KG_PER_KWH)
+    # the meters left 12 % of the battery (240 kWh) in it, the counterfactual none: credited at
+    # η_discharge × the window's mean import price (and grid factor), on both sides that did
+    left_kwh = 0.12 * BATTERY_KWH
+    credit_cny = left_kwh * 0.95 * VALLEY_CNY_PER_KWH
+    assert realized.stored_value_cny == pytest.approx(credit_cny)
+    assert realized.breakdown["metered"].stored_kwh == pytest.approx(left_kwh)
+    assert realized.savings_cny == pytest.approx(
+        (demand_kwh - metered_kwh) * VALLEY_CNY_PER_KWH + credit_cny
+    )
+    assert realized.savings_co2_kg == pytest.approx(
+        (demand_kwh - metered_kwh + left_kwh * 0.95) * GRID_KG_PER_KWH
+    )
     # perfect foresight goes from the metered SOC before (50 %) to the metered SOC after (62 %):
     # at one price its best is to charge those 240 kWh through η 0.95 on top of the demand
-    charge_cny = 0.12 * BATTERY_KWH / 0.95 * VALLEY_CNY_PER_KWH
+    charge_cny = left_kwh / 0.95 * VALLEY_CNY_PER_KWH
     assert realized.perfect_foresight_cny == pytest.approx(
         realized.counterfactual_cny + charge_cny, abs=1e-3
     )
-    assert realized.perfect_savings_cny == pytest.approx(-charge_cny, abs=1e-3)
+    assert realized.breakdown["perfect_foresight"].stored_kwh == pytest.approx(left_kwh, abs=1e-3)
+    # what is left is worth less than it cost by the round trip: still nothing to gain
+    assert realized.perfect_savings_cny == pytest.approx(credit_cny - charge_cny, abs=1e-3)
     assert realized.savings_cny <= realized.perfect_savings_cny  # the meters charged more
     assert realized.capture_ratio is None  # nothing to capture: foresight saves nothing
     assert days[0].realized is not None
