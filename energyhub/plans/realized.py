@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.metered import soc_fractions, storages
-from energyhub.plans.stored import StoreValue, store_values, stored_value
+from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
 from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
@@ -46,6 +47,7 @@ MIN_FORESIGHT_SAVINGS_CNY = 1e-6
 
 
 SIDES = ("counterfactual", "metered", "perfect_foresight")
+WORSE_NOTE = "perfect foresight came out worse than the plans that ran: no capture"
 
 
 class Side(BaseModel):
@@ -134,9 +136,10 @@ def finish(*, steps: int, sides: dict[str, Side], notes: list[str]) -> Realized:
         if perfect_savings is not None and perfect_savings > MIN_FORESIGHT_SAVINGS_CNY
         else None
     )
+    notes = [n for n in notes if n != WORSE_NOTE]  # said again below if the total is so
     if perfect_savings is not None and savings > perfect_savings + MIN_FORESIGHT_SAVINGS_CNY:
         capture = None  # a re-solve that does worse than what ran is no bound
-        notes = [*notes, "perfect foresight came out worse than the plans that ran: no capture"]
+        notes = [*notes, WORSE_NOTE]
     return Realized(
         steps=steps,
         counterfactual_cny=base.cost_cny,
@@ -175,10 +178,10 @@ async def _perfect_foresight(
     scope: Scope,
     local: pd.DataFrame,
     socs: tuple[dict[str, float], dict[str, float]],
-    values: dict[str, StoreValue],
     peak_kw: float,
-) -> tuple[Side | None, float, list[str]]:
-    """The re-solve from the metered SOC to the metered SOC: its side and its peak import."""
+) -> tuple[tuple[Side, dict[str, float]] | None, float, list[str]]:
+    """The re-solve from the metered SOC to the metered SOC: its side, its storage changes (kWh
+    by store) and its peak import."""
     fixed = with_storage_soc(with_initial_soc(site, socs[0]), "soc_final", socs[1])
     frame = local.copy()
     frame[month_peak_column(scope.grid_node)] = peak_kw
@@ -188,23 +191,17 @@ async def _perfect_foresight(
             time_limit_s=PERFECT_FORESIGHT_TIME_LIMIT_S,
         )  # fmt: skip
     except EnergyhubError as exc:
-        return (
-            None,
-            peak_kw,
-            [f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"],
-        )
+        note = f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"
+        return None, peak_kw, [note]
     changes = {}
     for asset in storages(resolve_scope(fixed, scope.level, scope.id)):
         column = f"{asset.id}:soc_kwh"
-        if asset.id in values and column in result.schedule:
+        if column in result.schedule:
             start_kwh = asset.soc_initial * asset.energy_kwh
             changes[asset.id] = float(result.schedule[column].iloc[-1]) - start_kwh
-    stored = stored_value(changes, values)
     side = Side(
-        **{f"{t}_cny": result.cost_cny.get(t, 0.0) for t in BILLED_TERMS},
-        co2_kg=result.co2_kg, stored_kwh=sum(changes.values()), stored_cny=stored[0],
-        stored_kg=stored[1],
-    )  # fmt: skip
+        **{f"{t}_cny": result.cost_cny.get(t, 0.0) for t in BILLED_TERMS}, co2_kg=result.co2_kg
+    )
     imports = result.schedule.get(f"{scope.grid_node}:import_kw")
     peak = max(peak_kw, float(imports.max()) if imports is not None else 0.0)
     notes = []
@@ -213,7 +210,45 @@ async def _perfect_foresight(
             f"{scope.id}: the perfect-foresight re-solve stopped at {result.status} "
             f"(gap {result.gap if result.gap is not None else 'unknown'}): an upper bound"
         )
-    return side, peak, notes
+    return (side, changes), peak, notes
+
+
+@dataclass
+class _Run:
+    """One contiguous run's figures before storage is valued: the sides, each side's storage
+    changes (kWh by store; perfect foresight's None if not solved) and the run's store values."""
+
+    found: Realized
+    changes: dict[str, dict[str, float] | None]
+    values: dict[str, StoreValue]
+
+
+def _valued(runs: Sequence[_Run], notes: list[str]) -> Realized:
+    """The runs summed, each side credited for its storage changes over all of them at the mean
+    value over all their steps (not run by run: a battery charged in one run and discharged in a
+    later one of the same window moved no energy out of the window)."""
+    total = runs[0].found
+    for run in runs[1:]:
+        total = (total + run.found).model_copy(update={"steps": total.steps + run.found.steps})
+    values = mean_values([(r.values, r.found.steps) for r in runs])
+    sides = dict(total.breakdown)
+    for name in ("metered", "perfect_foresight"):
+        each = [r.changes.get(name) for r in runs]
+        if name not in sides or any(c is None for c in each):
+            continue
+        changes: dict[str, float] = {}
+        for run_changes in each:
+            for asset, kwh in (run_changes or {}).items():
+                changes[asset] = changes.get(asset, 0.0) + kwh
+        cny, kg = stored_value(changes, values)
+        kwh = sum(changes[a] for a in changes if a in values)
+        sides[name] = sides[name].model_copy(
+            update={"stored_kwh": kwh, "stored_cny": cny, "stored_kg": kg}
+        )
+    valued = finish(
+        steps=total.steps, sides=sides, notes=list(dict.fromkeys([*notes, *total.notes]))
+    )
+    return valued.model_copy(update={"peaks_kw": runs[-1].found.peaks_kw})
 
 
 async def realize(
@@ -252,17 +287,17 @@ async def realize(
         if isinstance(month_peak_kw, float | int)
         else dict(month_peak_kw)
     )
-    total: Realized | None = None
+    found: list[_Run] = []
     for run in runs(span[complete], step):
-        found = await _realize_run(
-            conn, site, scope, (frame.loc[run], metered.frame.loc[run]), peaks, foresight
+        found.append(
+            await _realize_run(
+                conn, site, scope, (frame.loc[run], metered.frame.loc[run]), peaks, foresight
+            )
         )
-        peaks = found.peaks_kw
-        steps = found.steps + (total.steps if total is not None else 0)
-        total = found if total is None else (total + found).model_copy(update={"steps": steps})
-    if total is None:
+        peaks = found[-1].found.peaks_kw
+    if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
-    return total.model_copy(update={"notes": [*notes, *total.notes], "peaks_kw": peaks})
+    return _valued(found, notes)
 
 
 async def _realize_run(
@@ -272,15 +307,14 @@ async def _realize_run(
     frames: tuple[pd.DataFrame, pd.DataFrame],
     peaks: dict[str, float],
     foresight: bool,
-) -> Realized:
-    """One contiguous run of steps: (compared frame, metered inputs) → realized figures."""
+) -> _Run:
+    """One contiguous run of steps: (compared frame, metered inputs) → its figures."""
     part, inputs = frames
     step = pd.Timedelta(part.index[1] - part.index[0])
     local = inputs.copy()
     local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
     ctx = _context(scope, local, site, peaks["counterfactual"])
     base = compute_baseline(ctx)
-    values = store_values(ctx)
     first, after = pd.Timestamp(part.index[0]), pd.Timestamp(part.index[-1]) + step
     socs = (
         await soc_fractions(conn, scope, first, step),
@@ -291,8 +325,10 @@ async def _realize_run(
         peaks["metered"],
     )  # fmt: skip
     sizes = {a.id: a.energy_kwh for a in storages(scope)}
-    changes = {a: (socs[1][a] - socs[0][a]) * sizes[a] for a in socs[0] if a in socs[1]}
-    stored = stored_value(changes, values)
+    changes: dict[str, dict[str, float] | None] = {
+        "metered": {a: (socs[1][a] - socs[0][a]) * sizes[a] for a in socs[0] if a in socs[1]},
+        "perfect_foresight": None,
+    }
     sides = {
         "counterfactual": Side(
             **{f"{t}_cny": base.cost_cny[t] for t in (*BILLED_TERMS, "unserved")},
@@ -300,8 +336,7 @@ async def _realize_run(
         ),
         "metered": Side(
             energy_cny=bill.energy_cny, demand_cny=bill.demand_cny, gas_cny=bill.gas_cny,
-            carbon_cny=bill.carbon_cny, co2_kg=bill.co2_kg, stored_kwh=sum(changes.values()),
-            stored_cny=stored[0], stored_kg=stored[1],
+            carbon_cny=bill.carbon_cny, co2_kg=bill.co2_kg,
         ),
     }  # fmt: skip
     after_peaks = {
@@ -315,21 +350,21 @@ async def _realize_run(
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
     ]
-    if unmetered := sorted(set(sizes) - set(changes)):
+    if unmetered := sorted(set(sizes) - set(changes["metered"] or {})):
         notes.append(
             f"{scope.id}: no SOC readings of {', '.join(unmetered)}: what the meters left in "
             "them is not valued"
         )
     if foresight:
-        side, peak, more = await _perfect_foresight(
-            site, scope, local, socs, values, peaks["perfect_foresight"]
+        solved, peak, more = await _perfect_foresight(
+            site, scope, local, socs, peaks["perfect_foresight"]
         )
-        if side is not None:
-            sides["perfect_foresight"] = side
+        if solved is not None:
+            sides["perfect_foresight"], changes["perfect_foresight"] = solved
             after_peaks["perfect_foresight"] = peak
         notes += more
     found = finish(steps=len(part), sides=sides, notes=notes)
-    return found.model_copy(update={"peaks_kw": after_peaks})
+    return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
 
 
 def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:

@@ -16,7 +16,7 @@ CO₂ is credited the same way with that device's emissions per kWh.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,6 +113,18 @@ def store_values(ctx: Context) -> dict[str, StoreValue]:
                 mean_cny / asset.eta_charge,
                 mean_kg / asset.eta_charge,
             )
+    return out
+
+
+def mean_values(parts: Sequence[tuple[dict[str, StoreValue], int]]) -> dict[str, StoreValue]:
+    """Store values of several runs of steps (values, steps) as one window's: step-weighted."""
+    steps = sum(n for _, n in parts)
+    out = {}
+    for asset in parts[0][0] if parts else {}:
+        weighted = [(values[asset], n / steps) for values, n in parts]
+        out[asset] = StoreValue(
+            *(sum(getattr(v, f) * w for v, w in weighted) for f in StoreValue.__slots__)
+        )
     return out
 
 
