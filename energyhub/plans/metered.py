@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
@@ -121,6 +123,40 @@ OUTPUTS = (PV, Wind, CHP, FuelCell)
 """Asset types whose electricity (or pv) meter reads what they supply to the bus."""
 
 
+@dataclass(frozen=True, slots=True)
+class OutsideMains:
+    """What passes no main meter: a park's shared assets' meters (id → (column, sign)) and its
+    batteries, when the park has no main meter of its own for the carrier."""
+
+    signs: dict[int, tuple[str, float]]
+    batteries: dict[str, Storage]
+
+    def __bool__(self) -> bool:
+        return bool(self.signs or self.batteries)
+
+
+def outside_mains(scope: Scope, meters: list[StoredMeter]) -> OutsideMains:
+    """The shared assets of the scope's park that no main meter sees (none at building level)."""
+    head = scope.nodes[0]
+    if head.is_building:
+        return OutsideMains({}, {})
+    own = {m.carrier for m in meters if m.site_id == head.id and m.measures_load}
+    assets = {a.id: a for a in head.assets}
+    signs: dict[int, tuple[str, float]] = {}
+    for m in meters:
+        asset = assets.get(m.asset_id or "")
+        if asset is None or isinstance(asset, Battery) or m.quantity not in LOAD_QUANTITIES:
+            continue  # a battery's charging is added from its power meter, else its SOC
+        if m.carrier in ("electricity", "pv") and "electricity" not in own:
+            signs[m.id] = ("import_kw", -1.0 if isinstance(asset, OUTPUTS) else 1.0)
+        elif m.carrier == "gas" and "gas" not in own:
+            signs[m.id] = ("gas_kw", 1.0)
+    batteries: dict[str, Storage] = (
+        {} if "electricity" in own else {a.id: a for a in head.assets if isinstance(a, Battery)}
+    )
+    return OutsideMains(signs, batteries)
+
+
 async def _add_outside_mains(
     conn: AsyncConnection,
     backend: Backend,
@@ -134,35 +170,23 @@ async def _add_outside_mains(
     (a generator's output taken off, a battery's charging added) and to the gas. `where` is the
     scope and the carriers its load meters have (a carrier without any starts from 0)."""
     (scope, loaded), (out, index) = where, frame
-    head = scope.nodes[0]
-    if head.is_building:
+    outside = outside_mains(scope, meters)
+    if not outside:
         return
-    own = {m.carrier for m in meters if m.site_id == head.id and m.measures_load}
-    assets = {a.id: a for a in head.assets}
-    signs: dict[int, tuple[str, float]] = {}
-    for m in meters:
-        asset = assets.get(m.asset_id or "")
-        if asset is None or isinstance(asset, Battery) or m.quantity not in LOAD_QUANTITIES:
-            continue  # a battery's charging is added below (its power meter, else its SOC)
-        if m.carrier in ("electricity", "pv") and "electricity" not in own:
-            signs[m.id] = ("import_kw", -1.0 if isinstance(asset, OUTPUTS) else 1.0)
-        elif m.carrier == "gas" and "gas" not in own:
-            signs[m.id] = ("gas_kw", 1.0)
     step = pd.Timedelta(index[1] - index[0])
     start, end = index[0].to_pydatetime(), (index[-1] + step).to_pydatetime()
-    series = await meter_series(conn, backend, list(signs), start, end, step.to_pytimedelta())
+    ids = list(outside.signs)
+    series = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
     columns = (("import_kw", "electricity"), ("gas_kw", "gas"))
     started = {column for column, carrier in columns if carrier in loaded}
-    for meter_id, (column, sign) in signs.items():
+    for meter_id, (column, sign) in outside.signs.items():
         rows = series[series["meter_id"] == meter_id].set_index("bucket")["value"]
         out[column] = (out[column] if column in started else 0.0) + sign * rows.reindex(index)
         started.add(column)
-    if "electricity" not in own:
-        batteries: dict[str, Storage] = {a.id: a for a in head.assets if isinstance(a, Battery)}
+    if outside.batteries:
         metered, soc = storage
-        out["import_kw"] = out["import_kw"] + _battery_kw(batteries, metered, soc, step).reindex(
-            index
-        )
+        charging = _battery_kw(outside.batteries, metered, soc, step).reindex(index)
+        out["import_kw"] = out["import_kw"] + charging
 
 
 def _battery_kw(

@@ -26,12 +26,12 @@ from energyhub.optimize.frontier import FrontierPoint, as_plan, frontier, pick
 from energyhub.optimize.scope import Level, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
+from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import keep_band
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import PlanPolicy, SiteFile
-from energyhub.store.billing import month_peak_kw
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
 
@@ -161,10 +161,10 @@ async def replan(
             conn, backend, site, scope, steps, config.history, config.forecast, config.models
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
-        peak = await month_peak_kw(conn, scope.id, start, site.tz)  # billed so far this month
+        peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
         column = month_peak_column(scope.grid_node)
-        forecast.frame[column] = peak
-        forecast.methods[column] = "metered: highest 15-min import this month (site_load_15m)"
+        forecast.frame[column] = peak  # billed so far this month
+        forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
         result = await asyncio.to_thread(
             _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )

@@ -11,6 +11,7 @@ import pytest
 
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.metered import actual_frame
+from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.sites import parse_site
 from energyhub.store.db import Backend, connect
 from tests.scheduler.conftest import TZ, prepare_db, write_readings
@@ -64,10 +65,13 @@ def _site_doc(*, park_main: bool) -> dict[str, Any]:
     }
 
 
+INDEX = pd.date_range("2025-07-07 16:00", periods=4, freq="15min", tz="UTC")
+
+
 async def _frame(pg_url: str, *, park_main: bool) -> pd.DataFrame:
     site = parse_site(_site_doc(park_main=park_main), "park-site")
     await prepare_db(pg_url, site)
-    index = pd.date_range("2025-07-07 16:00", periods=4, freq="15min", tz="UTC")
+    index = INDEX
     before = index.insert(0, index[0] - pd.Timedelta(minutes=15))
     soc_pct = pd.Series([50.0, 55.0, 60.0, 60.0, 50.0], index=before)  # +50, +50, 0, −100 kWh
     await write_readings(
@@ -100,3 +104,18 @@ async def test_a_park_main_meter_already_holds_them(pg_url: str) -> None:
     frame = await _frame(pg_url, park_main=True)
     np.testing.assert_allclose(frame["import_kw"], MAIN_KW - CHP_EL_KW)
     np.testing.assert_allclose(frame["gas_kw"], CHP_GAS_KW)
+
+
+@pytest.mark.parametrize("park_main", [False, True])
+async def test_the_month_peak_is_the_connections(pg_url: str, park_main: bool) -> None:
+    """Without a park main meter the peak is the mains' less the CHP plus the park battery's
+    charging (800 − 350 + 210.5), not the mains' 800; with one, the rollup's (its 450)."""
+    await _frame(pg_url, park_main=park_main)
+    site = parse_site(_site_doc(park_main=park_main), "park-site")
+    before = (INDEX[-1] + pd.Timedelta(minutes=15)).to_pydatetime()
+    async with connect(pg_url) as conn:
+        found = await connection_month_peak_kw(
+            conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), before, site.tz
+        )
+    expected = MAIN_KW - CHP_EL_KW + (0.0 if park_main else 50 / 0.95 * 4)
+    assert found == pytest.approx(expected)
