@@ -2,16 +2,22 @@
 
 For the steps a plan controlled:
 - the counterfactual is the rule-based baseline (energyhub.optimize.baseline) re-run on the
-  metered demand and PV: what the site would have paid and emitted without the plan;
-- realized savings are the counterfactual minus the metered bill (and CO₂);
+  metered demand and PV: what the site would have paid and emitted without the plan (what the
+  rules cannot serve priced in, never free);
+- realized savings are the counterfactual minus the metered bill (and CO₂), the metered side
+  credited with the value of what it left in storage (energyhub.plans.stored), valued once over
+  the whole compared window;
 - perfect foresight is the plan re-solved on the metered demand from the metered SOC to the
-  metered SOC at the end (the same stored energy as the meters left): the most any plan could
+  metered SOC at the end, run by contiguous run, credited the same way: the most any plan could
   have saved; the capture ratio is realized ÷ perfect-foresight savings.
-Costs are the bill's terms (energy, demand on the rise above the month-to-date peak, gas, carbon
-price); a start or degradation cost of the optimizer is not on any bill and is left out.
+Costs are the bill's terms (energy, demand on the rise above each side's own month-to-date peak,
+gas, carbon price); a start or degradation cost of the optimizer is not on any bill and is left
+out. Each side's terms are kept (energyhub.plans.figures).
 """
 
 from __future__ import annotations
+
+__all__ = ["SIDES", "Realized", "Side", "combined", "finish", "realize"]
 
 import asyncio
 from collections.abc import Mapping, Sequence
@@ -20,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
 
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import plan
@@ -32,6 +37,7 @@ from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
+from energyhub.plans.figures import SIDES, Realized, Side, finish
 from energyhub.plans.metered import soc_fractions, storages
 from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
@@ -42,120 +48,6 @@ BILLED_TERMS = ("energy", "demand", "gas", "carbon")
 PERFECT_FORESIGHT_TIME_LIMIT_S = 30.0
 """A re-solve on metered demand is a check, not a plan: it may stop at this limit (then it is
 reported with the solver's gap as it stands)."""
-MIN_FORESIGHT_SAVINGS_CNY = 1e-6
-"""Below this, perfect foresight saves nothing and a capture ratio means nothing (None)."""
-
-
-SIDES = ("counterfactual", "metered", "perfect_foresight")
-WORSE_NOTE = "perfect foresight came out worse than the plans that ran: no capture"
-
-
-class Side(BaseModel):
-    """One side over the compared steps: its bill by term, CO₂, and what it left in storage."""
-
-    energy_cny: float = 0.0
-    demand_cny: float = Field(0.0, description="On the rise above the month-to-date peak.")
-    gas_cny: float = 0.0
-    carbon_cny: float = 0.0
-    unserved_cny: float = Field(0.0, description="Demand the rules could not serve, priced.")
-    co2_kg: float = 0.0
-    stored_kwh: float = Field(0.0, description="Storage SOC change: > 0 left in, < 0 taken.")
-    stored_cny: float = Field(0.0, description="Its value (energyhub.plans.stored), a credit.")
-    stored_kg: float = 0.0
-
-    @property
-    def cost_cny(self) -> float:
-        """The bill (and the price of unserved demand)."""
-        return (
-            self.energy_cny + self.demand_cny + self.gas_cny + self.carbon_cny + (self.unserved_cny)
-        )
-
-    @property
-    def net_cny(self) -> float:
-        """The bill less the value of what it left in storage."""
-        return self.cost_cny - self.stored_cny
-
-    @property
-    def net_co2_kg(self) -> float:
-        return self.co2_kg - self.stored_kg
-
-    def __add__(self, other: Side) -> Side:
-        return Side(**{k: getattr(self, k) + getattr(other, k) for k in Side.model_fields})
-
-
-class Realized(BaseModel):
-    """Counterfactual, metered and perfect-foresight figures over the same steps."""
-
-    steps: int
-    counterfactual_cny: float = Field(
-        description="The rules on metered demand and PV (unserved demand priced in)."
-    )
-    counterfactual_co2_kg: float
-    metered_cny: float = Field(description="The bill of the metered import and gas.")
-    metered_co2_kg: float
-    stored_value_cny: float = Field(
-        description="Value of the energy the metered steps left in (> 0) or took from storage."
-    )
-    savings_cny: float = Field(
-        description="Counterfactual − (metered − stored value): what the plans saved."
-    )
-    savings_co2_kg: float
-    perfect_foresight_cny: float | None = Field(
-        description="A plan re-solved on the metered demand: the least it could have cost."
-    )
-    perfect_foresight_co2_kg: float | None
-    perfect_savings_cny: float | None = Field(
-        description="Counterfactual − (perfect foresight − its stored value)."
-    )
-    capture_ratio: float | None = Field(description="Realized ÷ perfect-foresight savings.")
-    breakdown: dict[str, Side] = Field(
-        default_factory=dict,
-        description="Each side's terms: counterfactual, metered, perfect_foresight (if solved).",
-    )
-    notes: list[str] = Field(default_factory=list)
-    peaks_kw: dict[str, float] = Field(default_factory=dict, exclude=True)
-    """Each side's month-to-date peak after these steps (a later day of the month starts there)."""
-
-    def __add__(self, other: Realized) -> Realized:
-        keys = [k for k in SIDES if k in self.breakdown and k in other.breakdown]
-        return finish(
-            steps=max(self.steps, other.steps),
-            sides={k: self.breakdown[k] + other.breakdown[k] for k in keys},
-            notes=[*self.notes, *other.notes],
-        )
-
-
-def finish(*, steps: int, sides: dict[str, Side], notes: list[str]) -> Realized:
-    """The figures with the savings and the capture ratio worked out."""
-    base, metered = sides["counterfactual"], sides["metered"]
-    perfect = sides.get("perfect_foresight")
-    savings = base.net_cny - metered.net_cny
-    perfect_savings = None if perfect is None else base.net_cny - perfect.net_cny
-    capture = (
-        savings / perfect_savings
-        if perfect_savings is not None and perfect_savings > MIN_FORESIGHT_SAVINGS_CNY
-        else None
-    )
-    notes = [n for n in notes if n != WORSE_NOTE]  # said again below if the total is so
-    if perfect_savings is not None and savings > perfect_savings + MIN_FORESIGHT_SAVINGS_CNY:
-        capture = None  # a re-solve that does worse than what ran is no bound
-        notes = [*notes, WORSE_NOTE]
-    return Realized(
-        steps=steps,
-        counterfactual_cny=base.cost_cny,
-        counterfactual_co2_kg=base.co2_kg,
-        metered_cny=metered.cost_cny,
-        metered_co2_kg=metered.co2_kg,
-        stored_value_cny=metered.stored_cny,
-        savings_cny=savings,
-        savings_co2_kg=base.net_co2_kg - metered.net_co2_kg,
-        perfect_foresight_cny=None if perfect is None else perfect.cost_cny,
-        perfect_foresight_co2_kg=None if perfect is None else perfect.co2_kg,
-        perfect_savings_cny=perfect_savings,
-        capture_ratio=capture,
-        breakdown=sides,
-        notes=notes,
-    )
 
 
 def runs(index: pd.DatetimeIndex, step: pd.Timedelta) -> list[pd.DatetimeIndex]:
