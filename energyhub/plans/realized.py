@@ -38,7 +38,8 @@ from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.figures import SIDES, Realized, Side, finish
-from energyhub.plans.metered import soc_fractions, storages
+from energyhub.plans.metered import Storage, soc_fractions, storages
+from energyhub.plans.store import storage_setpoints
 from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
 from energyhub.sites import Asset, SiteFile
@@ -242,11 +243,19 @@ async def _realize_run(
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
     ]
-    if unmetered := sorted(set(sizes) - set(changes["metered"] or {})):
-        notes.append(
-            f"{scope.id}: no SOC readings of {', '.join(unmetered)}: what the meters left in "
-            "them is not valued"
-        )
+    if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:
+        sent = await setpoint_changes(conn, unread, (first, after), step)
+        changes["metered"] = {**(changes["metered"] or {}), **sent}
+        if sent:
+            notes.append(
+                f"{scope.id}: no SOC readings of {', '.join(sorted(sent))}: what the meters left "
+                "in them is estimated from the setpoints sent"
+            )
+        if unvalued := sorted(a.id for a in unread if a.id not in sent):
+            notes.append(
+                f"{scope.id}: no SOC readings or setpoints of {', '.join(unvalued)}: what the "
+                "meters left in them is not valued"
+            )
     if foresight:
         solved, peak, more = await _perfect_foresight(
             site, scope, local, socs, peaks["perfect_foresight"]
@@ -257,6 +266,28 @@ async def _realize_run(
         notes += more
     found = finish(steps=len(part), sides=sides, notes=notes)
     return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
+
+
+async def setpoint_changes(
+    conn: AsyncConnection,
+    stores: Sequence[Storage],
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    step: pd.Timedelta,
+) -> dict[str, float]:
+    """SOC changes (kWh) of stores without SOC readings as their setpoints asked: charge × η,
+    discharge ÷ η (a device follows its setpoint within its limits), at most their SOC window."""
+    sent = await storage_setpoints(
+        conn, [a.id for a in stores], span[0].to_pydatetime(), span[1].to_pydatetime()
+    )
+    hours = step.total_seconds() / 3600
+    out = {}
+    for store in stores:
+        p_kw = sent.loc[sent["asset_id"] == store.id, "p_kw"].to_numpy()
+        if p_kw.size:
+            gain = np.where(p_kw > 0, p_kw * store.eta_charge, p_kw / store.eta_discharge)
+            window = (store.soc_max - store.soc_min) * store.energy_kwh
+            out[store.id] = float(np.clip(gain.sum() * hours, -window, window))
+    return out
 
 
 def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:

@@ -7,15 +7,20 @@ from datetime import timedelta
 
 import pytest
 
+from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.metered import storages
+from energyhub.plans.realized import setpoint_changes
 from energyhub.store.db import Backend, connect
 from tests.scheduler.conftest import BATTERY_KWH, make_site
 from tests.scheduler.test_actual import (
     GRID_KG_PER_KWH,
     MAIN_KW,
     START,
+    STEP,
     VALLEY_CNY_PER_KWH,
     run_steps,
+    steps,
 )
 
 BATTERY_KW = [475.0, 400.0, 160.0]
@@ -65,3 +70,22 @@ async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) ->
     assert realized.capture_ratio is None  # nothing to capture: foresight saves nothing
     assert days[0].realized is not None
     assert days[0].realized.savings_cny == pytest.approx(realized.savings_cny)
+
+
+async def test_a_store_without_soc_readings_is_valued_from_its_setpoints(pg_url: str) -> None:
+    """What the setpoints asked of the battery over the three controlled steps: charge × η 0.95,
+    discharge ÷ η 0.95, a quarter hour each (the device follows them within its limits)."""
+    await run_steps(pg_url, "auto", 3)
+    battery = next(a for a in storages(resolve_scope(make_site(), "building", "office")))
+    first = steps(3)[0]
+    span = (first, first + 3 * STEP)
+    async with connect(pg_url) as conn:
+        found = await setpoint_changes(conn, [battery], span, STEP)
+        cur = await conn.execute(
+            "SELECT p_kw FROM setpoints WHERE asset_id = %s AND ts >= %s AND ts < %s",
+            (battery.id, *(t.to_pydatetime() for t in span)),
+        )
+        sent = [float(row[0]) for row in await cur.fetchall()]
+    assert len(sent) == 3
+    expected = sum(p * 0.95 if p > 0 else p / 0.95 for p in sent) * 0.25
+    assert found == {battery.id: pytest.approx(expected)}
