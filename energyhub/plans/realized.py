@@ -42,7 +42,7 @@ from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.store import storage_setpoints
 from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
-from energyhub.sites import Asset, SiteFile
+from energyhub.sites import Asset, HydrogenStore, SiteFile
 from energyhub.store.db import Backend
 
 BILLED_TERMS = ("energy", "demand", "gas", "carbon")
@@ -244,7 +244,8 @@ async def _realize_run(
         if kwh > 1e-6
     ]
     if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:
-        sent = await setpoint_changes(conn, unread, (first, after), step)
+        steered = [a for a in unread if not isinstance(a, HydrogenStore)]
+        sent = await setpoint_changes(conn, steered, (first, after), step)
         changes["metered"] = {**(changes["metered"] or {}), **sent}
         if sent:
             notes.append(
@@ -275,7 +276,9 @@ async def setpoint_changes(
     step: pd.Timedelta,
 ) -> dict[str, float]:
     """SOC changes (kWh) of stores without SOC readings as their setpoints asked: charge × η,
-    discharge ÷ η (a device follows its setpoint within its limits), at most their SOC window."""
+    discharge ÷ η (a device follows its setpoint within its limits), at most their SOC window.
+    Not for a hydrogen store: what fills and empties it (electrolyzer, fuel cell) takes no
+    setpoint, so its own setpoints say nothing of what moved."""
     sent = await storage_setpoints(
         conn, [a.id for a in stores], span[0].to_pydatetime(), span[1].to_pydatetime()
     )
