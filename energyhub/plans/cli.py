@@ -145,8 +145,8 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
     lines += [
         f"  counterfactual (rules on the metered demand): {found.counterfactual_cny:,.1f} CNY, "
         f"{found.counterfactual_co2_kg:,.1f} kg CO₂",
-        f"  stored: the metered steps left {found.breakdown['metered'].stored_kwh:,.1f} kWh in "
-        f"storage (< 0: took), worth {found.stored_value_cny:,.1f} CNY",
+        f"  stored: {found.breakdown['metered'].stored_kwh:,.1f} kWh left (< 0: taken), worth "
+        f"{found.stored_value_cny:,.1f} CNY",
         f"  realized savings (counterfactual − metered + stored): {found.savings_cny:,.1f} CNY, "
         f"{found.savings_co2_kg:,.1f} kg CO₂",
         *(f"    {name}: {_terms(side)}" for name, side in found.breakdown.items()),
