@@ -24,11 +24,11 @@ from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.frontier import FrontierPoint, as_plan, frontier, pick
 from energyhub.optimize.scope import Level, resolve_scope
-from energyhub.optimize.tariffs import month_peak_column
+from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
-from energyhub.scheduler.bands import keep_band
+from energyhub.scheduler.bands import keep_band, peak_margin
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import PlanPolicy, SiteFile
@@ -165,6 +165,9 @@ async def replan(
         column = month_peak_column(scope.grid_node)
         forecast.frame[column] = peak  # billed so far this month
         forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+        column = peak_margin_column(scope.grid_node)
+        forecast.frame[column] = peak_margin(forecast).to_numpy()  # kept under the billed peak
+        forecast.methods[column] = "bands: root-sum-square of P90 − P50 demand, P50 − P10 PV/wind"
         result = await asyncio.to_thread(
             _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )
