@@ -64,6 +64,12 @@ async def test_savings_per_day_against_the_counterfactual(
     assert realized["savings_co2_kg"] == pytest.approx(
         (demand_kwh - metered_kwh + left_kwh) * GRID_KG_PER_KWH
     )
+    assert realized["stored_value_cny"] == pytest.approx(left_kwh * VALLEY_CNY_PER_KWH)
+    sides = realized["breakdown"]
+    assert set(sides) >= {"counterfactual", "metered"}
+    assert sides["metered"]["energy_cny"] == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
+    assert sides["counterfactual"]["energy_cny"] == pytest.approx(demand_kwh * VALLEY_CNY_PER_KWH)
+    assert sides["metered"]["stored_cny"] == pytest.approx(realized["stored_value_cny"])
     assert body["days"][0]["realized"] == realized
     assert body["start"] == WINDOW["start"]
 
@@ -104,4 +110,6 @@ async def test_the_plan_page_shows_the_realized_figures(
     saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25 + left_kwh) * VALLEY_CNY_PER_KWH
     assert 'id="realized"' in page.text
     assert f"{saved:,.1f} CNY" in page.text
+    assert f"{left_kwh * VALLEY_CNY_PER_KWH:,.1f} CNY" in page.text  # the stored value
+    assert "counterfactual − (metered − stored value)" in page.text
     assert 'id="capture">—<' in page.text
