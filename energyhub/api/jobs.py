@@ -19,9 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 from energyhub.api.metrics import ApiMetrics
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import Plan, plan
-from energyhub.optimize.frontier import as_plan, frontier, pick
+from energyhub.optimize.frontier import as_plan, frontier
 from energyhub.plans.operations import save_inputs
 from energyhub.plans.store import mark_failed, save_result
+from energyhub.scheduler.replan import policy_point
 from energyhub.sites import SiteFile
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,8 @@ class PlanRunner:
                 await self._fail(job.plan_id, "internal error while solving; see the server log")
 
     def _solve(self, job: PlanJob) -> Plan:
-        """The plan, or with a frontier the point the site's policy picks (else cost-optimal)."""
+        """The plan, or with a frontier the point the site's policy picks as the scheduler does
+        (never above the baseline's CO₂); without a policy the cost-optimal one."""
         site, inputs, limit = job.site or self._site, job.inputs, job.time_limit_s
         if job.frontier is None:
             return plan(site, inputs, level=job.level, site_id=job.site_id, time_limit_s=limit)
@@ -93,7 +95,10 @@ class PlanRunner:
             time_limit_s=limit,
         )  # fmt: skip
         policy = site.city.carbon.plan_policy
-        return as_plan(found, pick([p for p, _ in found], policy) if policy else 0)
+        if policy is None:
+            return as_plan(found, 0)
+        baseline_co2_kg = found[0][1].baseline.co2_kg  # every point has the same baseline
+        return as_plan(found, policy_point([p for p, _ in found], baseline_co2_kg, policy))
 
     async def _fail(self, plan_id: int, reason: str) -> None:
         self._metrics.plans_finished.labels("failed").inc()
