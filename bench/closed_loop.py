@@ -5,12 +5,14 @@ through MQTT into an ingest worker, the scheduler re-planning every 4 simulated 
 setpoints the simulated devices follow), run for `--days` live days after `--history-days` of
 history. Then, per park and local day, over the steps the scheduler's plans controlled:
 
-- realized savings: counterfactual (the rule-based baseline on the metered demand and PV) − the
-  metered bill, in CNY and kg CO₂ (energyhub.plans.realized);
-- the capture ratio: realized ÷ perfect-foresight savings;
+- realized savings: counterfactual (the rule-based baseline on the metered demand and PV, what
+  it cannot serve priced) − the metered bill + the value of the energy the day left in storage,
+  in CNY and kg CO₂ (energyhub.plans.realized, energyhub.plans.stored);
+- the saving by term (CNY): energy and gas, demand charge (on the rise of each side's own
+  month-to-date peak), carbon price; the counterfactual's unserved demand; the stored value;
+- the capture ratio: realized ÷ perfect-foresight savings (valued the same way);
 - the stored Δ: metered storage SOC change over the day's compared steps (kWh): energy the day
-  left in (> 0) or took from storage, which both the realized and the perfect-foresight savings
-  pay for and nothing values;
+  left in (> 0) or took from storage;
 - the forecast error: mean absolute error of the buildings' electricity demand the plans were
   solved with against the metered demand, over the controlled steps, in % of the metered mean.
 
@@ -44,6 +46,7 @@ from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.actual import savings_by_day
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.operations import plan_inputs
+from energyhub.plans.realized import Realized
 from energyhub.scheduler.service import step_floor
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.db import Backend, connect, installed_backend
@@ -128,8 +131,9 @@ async def _table(
 ) -> Table:
     table = Table(title="closed loop: per park and day, over the steps the plans controlled")
     notes: set[str] = set()
-    for column in ("park", "day", "steps", "saved CNY", "saved kg CO₂", "foresight CNY",
-                   "capture", "stored Δ kWh", "forecast error %"):  # fmt: skip
+    for column in ("park", "day", "steps", "saved CNY", "energy", "demand", "carbon",
+                   "unserved", "stored", "saved kg CO₂", "foresight CNY", "capture",
+                   "stored Δ kWh", "forecast error %"):  # fmt: skip
         table.add_column(column, justify="right")
     for park in site.city.parks:
         days = await savings_by_day(conn, backend, park.id, window, site=site)
@@ -140,9 +144,11 @@ async def _table(
                 pd.Timestamp(day.day, tz=site.tz), periods=96, freq="15min"
             ).tz_convert("UTC")
             error = await forecast_error_pct(conn, backend, site, park.id, local)
+            terms = _terms(found)
             table.add_row(
                 park.id, day.day.isoformat(), str(found.steps if found else 0),
                 "—" if found is None else f"{found.savings_cny:,.0f}",
+                *terms,
                 "—" if found is None else f"{found.savings_co2_kg:,.0f}",
                 "—" if found is None or found.perfect_savings_cny is None
                 else f"{found.perfect_savings_cny:,.0f}",
@@ -154,12 +160,27 @@ async def _table(
     return table
 
 
+def _terms(found: Realized | None) -> list[str]:
+    """The day's saving by term (CNY): counterfactual − metered energy and gas, demand charge,
+    carbon price; the price of what the rules left unserved; the stored energy's value."""
+    if found is None or not found.breakdown:
+        return ["—"] * 5
+    base, metered = found.breakdown["counterfactual"], found.breakdown["metered"]
+    return [
+        f"{base.energy_cny + base.gas_cny - metered.energy_cny - metered.gas_cny:,.0f}",
+        f"{base.demand_cny - metered.demand_cny:,.0f}",
+        f"{base.carbon_cny - metered.carbon_cny:,.0f}",
+        f"{base.unserved_cny:,.0f}",
+        f"{metered.stored_cny:,.0f}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0, help="Live days under the scheduler.")
     parser.add_argument("--history-days", type=float, default=2.0)
     args = parser.parse_args()
-    console = Console(width=120)
+    console = Console(width=180)
     table = asyncio.run(measure(load_site(SITE), args.days, args.history_days, console))
     console.print(table)
 

@@ -19,9 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 from energyhub.api.metrics import ApiMetrics
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import Plan, plan
-from energyhub.optimize.frontier import as_plan, frontier, pick
+from energyhub.optimize.frontier import as_plan, frontier
 from energyhub.plans.operations import save_inputs
 from energyhub.plans.store import mark_failed, save_result
+from energyhub.scheduler.replan import policy_point
 from energyhub.sites import SiteFile
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,23 @@ class PlanJob:
     from its allowance position, energyhub/carbon/plan_price.py)."""
     warnings: tuple[str, ...] = ()
     """Lines stored with the plan's result (what the pricing decided)."""
+
+
+def solve(job: PlanJob, default_site: SiteFile) -> Plan:
+    """The plan, or with a frontier the point the site's policy picks as the scheduler does
+    (never above the baseline's CO₂); without a policy the cost-optimal one."""
+    site, inputs, limit = job.site or default_site, job.inputs, job.time_limit_s
+    if job.frontier is None:
+        return plan(site, inputs, level=job.level, site_id=job.site_id, time_limit_s=limit)
+    found = frontier(
+        site, inputs, level=job.level, site_id=job.site_id, points=job.frontier,
+        time_limit_s=limit,
+    )  # fmt: skip
+    policy = site.city.carbon.plan_policy
+    if policy is None:
+        return as_plan(found, 0)
+    baseline_co2_kg = found[0][1].baseline.co2_kg  # every point has the same baseline
+    return as_plan(found, policy_point([p for p, _ in found], baseline_co2_kg, policy))
 
 
 class PlanRunner:
@@ -71,7 +89,7 @@ class PlanRunner:
         """Solve and store; every failure ends as a failed plan with its reason, never a crash."""
         async with self._slots:
             try:
-                result = await asyncio.to_thread(self._solve, job)
+                result = await asyncio.to_thread(solve, job, self._site)
                 async with self._pool.connection() as conn:
                     await save_result(conn, job.plan_id, result, list(job.warnings))
                     if job.frontier is not None:  # kept to re-solve a point an operator picks
@@ -82,18 +100,6 @@ class PlanRunner:
             except Exception:
                 log.exception("plan %d: unexpected error while solving", job.plan_id)
                 await self._fail(job.plan_id, "internal error while solving; see the server log")
-
-    def _solve(self, job: PlanJob) -> Plan:
-        """The plan, or with a frontier the point the site's policy picks (else cost-optimal)."""
-        site, inputs, limit = job.site or self._site, job.inputs, job.time_limit_s
-        if job.frontier is None:
-            return plan(site, inputs, level=job.level, site_id=job.site_id, time_limit_s=limit)
-        found = frontier(
-            site, inputs, level=job.level, site_id=job.site_id, points=job.frontier,
-            time_limit_s=limit,
-        )  # fmt: skip
-        policy = site.city.carbon.plan_policy
-        return as_plan(found, pick([p for p, _ in found], policy) if policy else 0)
 
     async def _fail(self, plan_id: int, reason: str) -> None:
         self._metrics.plans_finished.labels("failed").inc()

@@ -76,7 +76,8 @@ EXPLAINED = (
     "month-to-date peak, gas, carbon price)",
     "counterfactual: the rule-based baseline re-run on the metered demand and PV — the bill "
     "without the plans",
-    "saved: counterfactual − metered, what the plans realized (CO₂ the same way)",
+    "saved: counterfactual − (metered − the value of what the meters left in storage), what "
+    "the plans realized (CO₂ the same way)",
     "foresight: counterfactual − the plan re-solved on the metered demand, the most any plan "
     "could have saved",
     "capture: saved ÷ foresight",

@@ -11,7 +11,7 @@ import numpy as np
 from energyhub.optimize.model import Var
 from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
-from energyhub.optimize.tariffs import month_peak_kw
+from energyhub.optimize.tariffs import month_peak_kw, peak_margin_kw
 from energyhub.sites import (
     PV,
     Battery,
@@ -34,7 +34,8 @@ report their objective without it.
 
 def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
     """Import/export within limits, TOU energy cost, CO₂, and the demand charge: on the rise of the
-    horizon's peak above the month-to-date peak (monthly billing), or on the whole peak (daily)."""
+    horizon's peak above the month-to-date peak (monthly billing: the peak of import + the
+    forecast-error margin, if the inputs have one), or on the whole peak (daily)."""
     m, n, dt, prices = ctx.m, ctx.n, ctx.dt_h, ctx.prices
     imp = m.add_variables(f"{node}:import_kw", n, 0.0, grid.import_max_kw)
     m.add_cost("energy", prices.import_cny_per_kwh * dt * imp.expr())
@@ -51,9 +52,10 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
             _grid_exclusive(ctx, node, grid, imp, exp)
     if grid.demand_charge_cny_per_kw > 0:
         billed = month_peak_kw(ctx.inputs, node, grid)
-        top = max(grid.import_max_kw, billed)
+        margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
+        top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
         peak = m.add_variables(f"{node}:peak_import_kw", 1, billed, top)  # ≥ the month so far
-        m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=")
+        m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=", -margin)
         m.add_cost("demand", grid.demand_charge_cny_per_kw * (peak.expr() - billed))
     ctx.inject(node, "electricity", node, flow)
 

@@ -1,10 +1,21 @@
 """The baseline every plan is compared with: the same demands, dispatched by rules, not optimized.
 
-PV and wind are used first on site, the surplus exported up to the limit (the rest curtailed);
-storage stays idle; CHP, electrolyzer and fuel cell stay off; flexible loads run as early as their
-window allows; cooling and then heat are met each step by the cheapest device first (merit order
-on marginal cost, carbon price included). At park level a building's own devices go first and
-the park's shared devices meet what they cannot. Demand no device can meet is reported unserved.
+One rule set for the plan's own baseline figure and for the counterfactual of realized savings
+(energyhub.plans.realized), as a rule-based operator would run the site:
+
+- PV and wind are used first on site, the surplus exported up to the limit (the rest curtailed);
+- storage stays idle; electrolyzer and fuel cell stay off (no hydrogen is made by rule);
+- flexible loads run as early as their window allows;
+- cooling and then heat are met each step by the cheapest device first (merit order on marginal
+  cost, carbon price included). A CHP runs heat-led in that order: its marginal cost is its gas
+  per kWh of heat less the import it displaces per kWh of heat; below its minimum load it is off
+  and the next device serves, unless nothing else can, when it runs at its minimum load (the
+  surplus heat is dumped);
+- at park level a building's own devices go first and the park's shared devices meet what they
+  cannot.
+
+Demand no device can meet, and import above the connection's `import_max_kw`, is unserved: it is
+reported (`unserved_kwh`) and priced at UNSERVED_CNY_PER_KWH (cost term `unserved`), never free.
 The demand charge is billed as the plan's is (tariffs.demand_cny: the rise above the month-to-date
 peak under monthly billing).
 """
@@ -23,6 +34,7 @@ from energyhub.optimize.network import Context, Prices
 from energyhub.optimize.scope import Node, Scope
 from energyhub.optimize.tariffs import demand_cny, month_peak_kw
 from energyhub.sites import (
+    CHP,
     PV,
     AbsorptionChiller,
     ElectricBoiler,
@@ -33,12 +45,20 @@ from energyhub.sites import (
     Wind,
 )
 
+UNSERVED_CNY_PER_KWH = {"electricity": 3.0, "heat": 1.2, "cooling": 1.2}
+"""Price of a kWh the rules cannot serve, per carrier: what a stop-gap supply would cost the
+operator, fuel and rental together (an assumption, docs/billing-and-savings.md): a rented diesel
+generator (≈ 0.28 L/kWh at ≈ 7.8 CNY/L is 2.2 CNY/kWh of fuel), a rented diesel boiler (7.8 CNY/L
+÷ 10 kWh/L ÷ 0.88 is 0.89 CNY/kWh of fuel) or an air-cooled rental chiller. Not a penalty for
+comfort lost: a plan that serves the demand is credited with no more than the cheapest way out."""
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
     cost_cny: dict[str, float]
     co2_kg_by_carrier: dict[str, float]
     unserved_kwh: dict[str, float]
+    peak_import_kw: float = 0.0
 
     @property
     def total_cny(self) -> float:
@@ -60,6 +80,7 @@ class Baseline:
             total([p.cost_cny for p in parts]),
             total([p.co2_kg_by_carrier for p in parts]),
             total([p.unserved_kwh for p in parts]),
+            sum(p.peak_import_kw for p in parts),
         )
 
 
@@ -85,72 +106,120 @@ def merit_order(demand: Array, capacity: Array, cost: Array) -> tuple[Array, Arr
 
 
 @dataclass(frozen=True, slots=True)
-class _Heater:
+class Heater:
     """A heat device for the merit order: marginal cost and draws per kWh of heat, by step."""
 
     cost: Array
     electricity_per_kwh: Array
     gas_per_kwh: float
     heat_max_kw: float
+    heat_min_kw: float = 0.0
 
 
-def _heaters(ctx: Context, node: Node) -> list[_Heater]:
+def heaters(ctx: Context, node: Node) -> list[Heater]:
+    """A node's heat devices the rules may run (heat pumps, boilers, CHP), for the merit order."""
     prices, n = ctx.prices, ctx.n
     heaters = []
     for a in node.assets:
         if isinstance(a, HeatPump):
             per_kwh = 1.0 / cop_series(ctx, a)
             heaters.append(
-                _Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
+                Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
             )
         elif isinstance(a, ElectricBoiler):
             per_kwh = np.full(n, 1.0 / a.eta)
             heaters.append(
-                _Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
+                Heater(prices.import_effective_cny_per_kwh * per_kwh, per_kwh, 0.0, a.heat_max_kw)
             )
         elif isinstance(a, GasBoiler):
             cost = np.full(n, prices.gas_effective_cny_per_kwh / a.eta)
-            heaters.append(_Heater(cost, np.zeros(n), 1.0 / a.eta, a.heat_max_kw))
+            heaters.append(Heater(cost, np.zeros(n), 1.0 / a.eta, a.heat_max_kw))
+        elif isinstance(a, CHP):
+            heaters.append(_chp(prices, n, a))
     return heaters
 
 
-def _serve_heat(ctx: Context, node: Node, demand: Array, draws: _Draws) -> Array:
-    heaters = _heaters(ctx, node)
-    caps = np.array([np.full(ctx.n, h.heat_max_kw) for h in heaters]).reshape(-1, ctx.n)
-    costs = np.array([h.cost for h in heaters]).reshape(-1, ctx.n)
+def _chp(prices: Prices, n: int, chp: CHP) -> Heater:
+    """A heat-led CHP: gas per kWh of heat, less the import its electricity displaces."""
+    power_per_heat = chp.eta_el / chp.eta_th
+    heat_max = chp.fuel_max_kw * chp.eta_th
+    cost = (
+        np.full(n, prices.gas_effective_cny_per_kwh / chp.eta_th)
+        - prices.import_effective_cny_per_kwh * power_per_heat
+    )
+    return Heater(
+        cost, np.full(n, -power_per_heat), 1.0 / chp.eta_th, heat_max, chp.min_load * heat_max
+    )
+
+
+def _dispatch(heaters: list[Heater], demand: Array, n: int) -> tuple[Array, Array]:
+    """Heat of each heater per step (k×n) by merit order, minimum loads kept; and unserved heat.
+
+    A heater the order leaves below its minimum load is off there and the others serve; where
+    they cannot, it runs at its minimum load instead (what the demand does not take is dumped).
+    """
+    caps = np.array([np.full(n, h.heat_max_kw) for h in heaters]).reshape(-1, n)
+    costs = np.array([h.cost for h in heaters]).reshape(-1, n)
     served, unserved = merit_order(demand, caps, costs)
-    for heater, heat in zip(heaters, served, strict=True):
+    for k, heater in enumerate(heaters):
+        short = (served[k] > 0) & (served[k] < heater.heat_min_kw)
+        if heater.heat_min_kw <= 0 or not short.any():
+            continue
+        caps[k, short] = 0.0
+        without, left = merit_order(demand, caps, costs)
+        keep_on = short & (left > 1e-9)
+        off = short & ~keep_on
+        served[:, off], unserved[off] = without[:, off], left[off]
+        served[k, keep_on] = heater.heat_min_kw
+        unserved[keep_on] = np.maximum(demand[keep_on] - served[:, keep_on].sum(axis=0), 0.0)
+        caps[k, short] = heater.heat_max_kw
+    return served, unserved
+
+
+def _serve_heat(ctx: Context, node: Node, demand: Array, draws: _Draws) -> Array:
+    found = heaters(ctx, node)
+    served, unserved = _dispatch(found, demand, ctx.n)
+    for heater, heat in zip(found, served, strict=True):
         draws.electricity += heat * heater.electricity_per_kwh
         draws.gas += heat * heater.gas_per_kwh
     return unserved
 
 
+@dataclass(frozen=True, slots=True)
+class Chiller:
+    """A cooling device for the merit order: COP, marginal cost per kWh of cooling, by step."""
+
+    asset: ElectricChiller | AbsorptionChiller
+    cop: Array
+    cost: Array
+
+
+def chillers(ctx: Context, node: Node) -> list[Chiller]:
+    """A node's chillers; an absorption chiller's heat costs what the cheapest heater's does."""
+    found = heaters(ctx, node)
+    cheapest_heat = np.min([h.cost for h in found], axis=0) if found else np.full(ctx.n, np.inf)
+    out = []
+    for a in node.assets:
+        if isinstance(a, ElectricChiller):
+            cop = cop_series(ctx, a)
+            out.append(Chiller(a, cop, ctx.prices.import_effective_cny_per_kwh / cop))
+        elif isinstance(a, AbsorptionChiller):
+            out.append(Chiller(a, np.full(ctx.n, a.cop), cheapest_heat / a.cop))
+    return out
+
+
 def _serve_cooling(ctx: Context, node: Node, demand: Array, draws: _Draws) -> tuple[Array, Array]:
     """Cooling by merit order; returns (unserved cooling, heat the absorption chillers need)."""
-    heaters = _heaters(ctx, node)
-    cheapest_heat = np.min([h.cost for h in heaters], axis=0) if heaters else np.full(ctx.n, np.inf)
-    chillers = [a for a in node.assets if isinstance(a, ElectricChiller | AbsorptionChiller)]
-    cops = [
-        cop_series(ctx, a) if isinstance(a, ElectricChiller) else np.full(ctx.n, a.cop)
-        for a in chillers
-    ]
-    costs = [
-        (
-            ctx.prices.import_effective_cny_per_kwh
-            if isinstance(a, ElectricChiller)
-            else cheapest_heat
-        )
-        / cop
-        for a, cop in zip(chillers, cops, strict=True)
-    ]
-    caps = np.array([np.full(ctx.n, a.cooling_max_kw) for a in chillers]).reshape(-1, ctx.n)
-    served, unserved = merit_order(demand, caps, np.array(costs).reshape(-1, ctx.n))
+    found = chillers(ctx, node)
+    caps = np.array([np.full(ctx.n, c.asset.cooling_max_kw) for c in found]).reshape(-1, ctx.n)
+    costs = np.array([c.cost for c in found]).reshape(-1, ctx.n)
+    served, unserved = merit_order(demand, caps, costs)
     heat = np.zeros(ctx.n)
-    for chiller, cooling, cop in zip(chillers, served, cops, strict=True):
-        if isinstance(chiller, ElectricChiller):
-            draws.electricity += cooling / cop
+    for chiller, cooling in zip(found, served, strict=True):
+        if isinstance(chiller.asset, ElectricChiller):
+            draws.electricity += cooling / chiller.cop
         else:
-            heat += cooling / cop
+            heat += cooling / chiller.cop
     return unserved, heat
 
 
@@ -211,12 +280,15 @@ def _account(
     shortfall: dict[str, Array],
     month_peak: float,
 ) -> Baseline:
-    imp = np.maximum(total.electricity, 0.0)
+    wanted = np.maximum(total.electricity, 0.0)
+    imp = np.minimum(wanted, scope.grid.import_max_kw)
     exp = np.minimum(np.maximum(-total.electricity, 0.0), scope.grid.export_max_kw)
     co2 = {
         "electricity": float(np.sum(prices.grid_kg_per_kwh * imp) * dt),
         "gas": float(total.gas.sum() * dt * prices.gas_kg_per_kwh),
     }
+    unserved = {carrier: float(values.sum() * dt) for carrier, values in shortfall.items()}
+    unserved["electricity"] = float((wanted - imp).sum() * dt)
     cost = {
         "energy": float(
             np.sum(prices.import_cny_per_kwh * imp - prices.export_cny_per_kwh * exp) * dt
@@ -224,6 +296,6 @@ def _account(
         "demand": demand_cny(scope.grid, float(imp.max()), month_peak),
         "gas": float(total.gas.sum() * dt * prices.gas_cny_per_kwh),
         "carbon": prices.carbon_cny_per_kg * sum(co2.values()),
+        "unserved": sum(UNSERVED_CNY_PER_KWH[c] * kwh for c, kwh in unserved.items()),
     }
-    unserved = {carrier: float(values.sum() * dt) for carrier, values in shortfall.items()}
-    return Baseline(cost, co2, unserved)
+    return Baseline(cost, co2, unserved, float(imp.max()) if imp.size else 0.0)

@@ -20,7 +20,9 @@ from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind
 
 Array = NDArray[np.float64]
 
-NODE_QUANTITIES = ("electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw", "month_peak_kw")
+NODE_QUANTITIES = (
+    "electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw", "month_peak_kw", "peak_margin_kw"
+)  # fmt: skip
 RENEWABLE_QUANTITIES = ("available_kw",)
 SITE_COLUMNS = {
     "outdoor_c": (-60.0, 60.0),

@@ -25,6 +25,11 @@ from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.sites import GridConnection
 
+PEAK_MARGIN_QUANTITY = "peak_margin_kw"
+"""Inputs column `<grid node>:peak_margin_kw`: per step, how far the connection's import may come
+in above the plan for forecast error; monthly billing bills the peak of import + margin above the
+month-to-date peak (absent: 0). The scheduler derives it from the forecast bands."""
+
 MONTH_PEAK_QUANTITY = "month_peak_kw"
 """Inputs column `<grid node>:month_peak_kw`: the month-to-date metered peak import a plan starts
 from (constant over the steps; absent: 0, the whole peak is billed)."""
@@ -121,3 +126,17 @@ def month_peak_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:
 def month_peak_column(node: str) -> str:
     """The inputs column holding the month-to-date peak of the connection at `node`."""
     return f"{node}:{MONTH_PEAK_QUANTITY}"
+
+
+def peak_margin_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> NDArray[np.float64]:
+    """The forecast-error margin per step kept under the billed peak of the connection at `node`:
+    its inputs column, zeros without one or under daily billing (the whole peak is billed)."""
+    column = inputs.get(peak_margin_column(node))
+    if grid.demand_billing == "daily" or column is None:
+        return np.zeros(inputs.n)
+    return np.asarray(column, dtype=np.float64)
+
+
+def peak_margin_column(node: str) -> str:
+    """The inputs column holding the forecast-error margin of the connection at `node`."""
+    return f"{node}:{PEAK_MARGIN_QUANTITY}"

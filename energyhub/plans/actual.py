@@ -37,7 +37,7 @@ from energyhub.plans.metered import (
     storages,
 )
 from energyhub.plans.operations import plan_inputs
-from energyhub.plans.realized import Realized, combined, realize
+from energyhub.plans.realized import SIDES, Realized, combined, realize
 from energyhub.plans.store import (
     PlanRecord,
     controlled_steps,
@@ -248,11 +248,19 @@ async def days_of_parts(
     by_day: dict[date, list[tuple[Comparison, Realized | None]]] = {}
     for scope, frame in parts:
         days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0))
+        running: dict[str, float] = {}  # each side's month-to-date peak, as its own bill has it
+        month: tuple[int, int] | None = None
         for day, (comparison, steps, peak) in days.items():
+            if month != (day.year, day.month):
+                running = dict.fromkeys(SIDES, peak)  # the first day, or a new month's bill
+            month = (day.year, day.month)
+            running["metered"] = peak
             realized = await realize(
-                sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, peak,
+                sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, running,
                 foresight=sources.foresight,
             )  # fmt: skip
+            if realized is not None and realized.peaks_kw:
+                running = dict(realized.peaks_kw)
             by_day.setdefault(day, []).append((comparison, realized))
     return [
         DaySavings(

@@ -29,6 +29,7 @@ from energyhub.store.migrations import require_schema
 
 if TYPE_CHECKING:
     from energyhub.plans.actual import PlanVsActual
+    from energyhub.plans.realized import Side
 
 T = TypeVar("T")
 
@@ -118,6 +119,15 @@ def _coverage_text(result: PlanVsActual) -> str:
     return f"metered data covers {percent(found.share)} of the compared time"
 
 
+def _terms(side: Side) -> str:
+    """One side's bill by term, CNY."""
+    unserved = f", unserved {side.unserved_cny:,.1f}" if side.unserved_cny else ""
+    return (
+        f"energy {side.energy_cny:,.1f}, demand {side.demand_cny:,.1f}, gas {side.gas_cny:,.1f}, "
+        f"carbon {side.carbon_cny:,.1f}{unserved}, stored −{side.stored_cny:,.1f} CNY"
+    )
+
+
 def _actual_lines(result: PlanVsActual) -> list[str]:
     """Plan vs actual over the compared steps, one figure a line, each saying what it is."""
     what = "steps it controlled" if result.basis == "controlled" else "metered steps"
@@ -135,8 +145,11 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
     lines += [
         f"  counterfactual (rules on the metered demand): {found.counterfactual_cny:,.1f} CNY, "
         f"{found.counterfactual_co2_kg:,.1f} kg CO₂",
-        f"  realized savings (counterfactual − metered): {found.savings_cny:,.1f} CNY, "
+        f"  stored: {found.breakdown['metered'].stored_kwh:,.1f} kWh left (< 0: taken), worth "
+        f"{found.stored_value_cny:,.1f} CNY",
+        f"  realized savings (counterfactual − metered + stored): {found.savings_cny:,.1f} CNY, "
         f"{found.savings_co2_kg:,.1f} kg CO₂",
+        *(f"    {name}: {_terms(side)}" for name, side in found.breakdown.items()),
     ]
     if found.perfect_savings_cny is not None:
         lines.append(

@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
 from energyhub.optimize.scope import Scope
-from energyhub.scheduler.telemetry import stored_meters
-from energyhub.sites import PV, Battery, HydrogenStore, ThermalStorage
+from energyhub.scheduler.telemetry import LOAD_QUANTITIES, StoredMeter, stored_meters
+from energyhub.sites import CHP, PV, Battery, FuelCell, HydrogenStore, ThermalStorage, Wind
 from energyhub.store.db import Backend
 from energyhub.store.queries import load_meter_carriers, meter_series, site_series
 
@@ -110,7 +112,81 @@ async def actual_frame(
     metered = await meter_series(conn, backend, list(power), start, end, step.to_pytimedelta())
     metered["asset_id"] = metered["meter_id"].map(power)
     out["battery_kw"] = _battery_kw(stores, metered, soc, step).reindex(index)
+    await _add_outside_mains(
+        conn, backend, (scope, set(c for c, n in counts.items() if n)), meters, (out, index),
+        (metered, soc),
+    )  # fmt: skip
     return out.join(soc.reindex(index))
+
+
+OUTPUTS = (PV, Wind, CHP, FuelCell)
+"""Asset types whose electricity (or pv) meter reads what they supply to the bus."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutsideMains:
+    """What passes no main meter: a park's shared assets' meters (id → (column, sign)) and its
+    batteries, when the park has no main meter of its own for the carrier."""
+
+    signs: dict[int, tuple[str, float]]
+    batteries: dict[str, Storage]
+
+    def __bool__(self) -> bool:
+        return bool(self.signs or self.batteries)
+
+
+def outside_mains(scope: Scope, meters: list[StoredMeter]) -> OutsideMains:
+    """The shared assets of the scope's park that no main meter sees (none at building level)."""
+    head = scope.nodes[0]
+    if head.is_building:
+        return OutsideMains({}, {})
+    own = {m.carrier for m in meters if m.site_id == head.id and m.measures_load}
+    assets = {a.id: a for a in head.assets}
+    signs: dict[int, tuple[str, float]] = {}
+    for m in meters:
+        asset = assets.get(m.asset_id or "")
+        if asset is None or isinstance(asset, Battery) or m.quantity not in LOAD_QUANTITIES:
+            continue  # a battery's charging is added from its power meter, else its SOC
+        if m.carrier in ("electricity", "pv") and "electricity" not in own:
+            signs[m.id] = ("import_kw", -1.0 if isinstance(asset, OUTPUTS) else 1.0)
+        elif m.carrier == "gas" and "gas" not in own:
+            signs[m.id] = ("gas_kw", 1.0)
+    batteries: dict[str, Storage] = (
+        {} if "electricity" in own else {a.id: a for a in head.assets if isinstance(a, Battery)}
+    )
+    return OutsideMains(signs, batteries)
+
+
+async def _add_outside_mains(
+    conn: AsyncConnection,
+    backend: Backend,
+    where: tuple[Scope, set[str]],
+    meters: list[StoredMeter],
+    frame: tuple[pd.DataFrame, pd.DatetimeIndex],
+    storage: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """A park without a main meter of its own: the mains are its buildings', and what its shared
+    assets draw, supply and burn passes none of them. Their own meters are added to the import
+    (a generator's output taken off, a battery's charging added) and to the gas. `where` is the
+    scope and the carriers its load meters have (a carrier without any starts from 0)."""
+    (scope, loaded), (out, index) = where, frame
+    outside = outside_mains(scope, meters)
+    if not outside:
+        return
+    step = pd.Timedelta(index[1] - index[0])
+    start, end = index[0].to_pydatetime(), (index[-1] + step).to_pydatetime()
+    ids = list(outside.signs)
+    series = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
+    columns = (("import_kw", "electricity"), ("gas_kw", "gas"))
+    started = {column for column, carrier in columns if carrier in loaded}
+    for meter_id, (column, sign) in outside.signs.items():
+        rows = series[series["meter_id"] == meter_id].set_index("bucket")["value"]
+        out[column] = (out[column] if column in started else 0.0) + sign * rows.reindex(index)
+        started.add(column)
+    if outside.batteries:
+        metered, soc = storage
+        charging = _battery_kw(outside.batteries, metered, soc, step).reindex(index)
+        out["import_kw"] = out["import_kw"] + charging
 
 
 def _battery_kw(

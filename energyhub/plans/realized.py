@@ -2,123 +2,53 @@
 
 For the steps a plan controlled:
 - the counterfactual is the rule-based baseline (energyhub.optimize.baseline) re-run on the
-  metered demand and PV: what the site would have paid and emitted without the plan;
-- realized savings are the counterfactual minus the metered bill (and CO₂);
+  metered demand and PV: what the site would have paid and emitted without the plan (what the
+  rules cannot serve priced in, never free);
+- realized savings are the counterfactual minus the metered bill (and CO₂), the metered side
+  credited with the value of what it left in storage (energyhub.plans.stored), valued once over
+  the whole compared window;
 - perfect foresight is the plan re-solved on the metered demand from the metered SOC to the
-  metered SOC at the end (the same stored energy as the meters left): the most any plan could
+  metered SOC at the end, run by contiguous run, credited the same way: the most any plan could
   have saved; the capture ratio is realized ÷ perfect-foresight savings.
-Costs are the bill's terms (energy, demand on the rise above the month-to-date peak, gas, carbon
-price); a start or degradation cost of the optimizer is not on any bill and is left out.
+Costs are the bill's terms (energy, demand on the rise above each side's own month-to-date peak,
+gas, carbon price); a start or degradation cost of the optimizer is not on any bill and is left
+out. Each side's terms are kept (energyhub.plans.figures).
 """
 
 from __future__ import annotations
 
+__all__ = ["SIDES", "Realized", "Side", "combined", "finish", "realize"]
+
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
 
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import plan
-from energyhub.optimize.baseline import compute_baseline
+from energyhub.optimize.baseline import UNSERVED_CNY_PER_KWH, compute_baseline
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
-from energyhub.optimize.scope import Scope
+from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
-from energyhub.plans.metered import soc_fractions
+from energyhub.plans.figures import SIDES, Realized, Side, finish
+from energyhub.plans.metered import Storage, soc_fractions, storages
+from energyhub.plans.store import storage_setpoints
+from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
-from energyhub.sites import Asset, SiteFile
+from energyhub.sites import Asset, HydrogenStore, SiteFile
 from energyhub.store.db import Backend
 
 BILLED_TERMS = ("energy", "demand", "gas", "carbon")
 PERFECT_FORESIGHT_TIME_LIMIT_S = 30.0
 """A re-solve on metered demand is a check, not a plan: it may stop at this limit (then it is
 reported with the solver's gap as it stands)."""
-MIN_FORESIGHT_SAVINGS_CNY = 1e-6
-"""Below this, perfect foresight saves nothing and a capture ratio means nothing (None)."""
-
-
-class Realized(BaseModel):
-    """Counterfactual, metered and perfect-foresight figures over the same steps."""
-
-    steps: int
-    counterfactual_cny: float = Field(description="The rules on metered demand and PV.")
-    counterfactual_co2_kg: float
-    metered_cny: float = Field(description="The bill of the metered import and gas.")
-    metered_co2_kg: float
-    savings_cny: float = Field(description="Counterfactual − metered: what the plans saved.")
-    savings_co2_kg: float
-    perfect_foresight_cny: float | None = Field(
-        description="A plan re-solved on the metered demand: the least it could have cost."
-    )
-    perfect_foresight_co2_kg: float | None
-    perfect_savings_cny: float | None = Field(description="Counterfactual − perfect foresight.")
-    capture_ratio: float | None = Field(description="Realized ÷ perfect-foresight savings.")
-    notes: list[str] = Field(default_factory=list)
-
-    def __add__(self, other: Realized) -> Realized:
-        both = self.perfect_foresight_cny is not None and other.perfect_foresight_cny is not None
-
-        def plus(a: float | None, b: float | None) -> float | None:
-            return a + b if both and a is not None and b is not None else None
-
-        return finish(
-            steps=max(self.steps, other.steps),
-            counterfactual=(
-                self.counterfactual_cny + other.counterfactual_cny,
-                self.counterfactual_co2_kg + other.counterfactual_co2_kg,
-            ),
-            metered=(
-                self.metered_cny + other.metered_cny,
-                self.metered_co2_kg + other.metered_co2_kg,
-            ),
-            perfect=(
-                plus(self.perfect_foresight_cny, other.perfect_foresight_cny),
-                plus(self.perfect_foresight_co2_kg, other.perfect_foresight_co2_kg),
-            ),
-            notes=[*self.notes, *other.notes],
-        )
-
-
-def finish(
-    *,
-    steps: int,
-    counterfactual: tuple[float, float],
-    metered: tuple[float, float],
-    perfect: tuple[float | None, float | None],
-    notes: list[str],
-) -> Realized:
-    """The figures with the savings and the capture ratio worked out."""
-    savings = counterfactual[0] - metered[0]
-    perfect_savings = None if perfect[0] is None else counterfactual[0] - perfect[0]
-    capture = (
-        savings / perfect_savings
-        if perfect_savings is not None and perfect_savings > MIN_FORESIGHT_SAVINGS_CNY
-        else None
-    )
-    if perfect_savings is not None and savings > perfect_savings + MIN_FORESIGHT_SAVINGS_CNY:
-        capture = None  # a re-solve that does worse than what ran is no bound
-        notes = [*notes, "perfect foresight came out worse than the plans that ran: no capture"]
-    return Realized(
-        steps=steps,
-        counterfactual_cny=counterfactual[0],
-        counterfactual_co2_kg=counterfactual[1],
-        metered_cny=metered[0],
-        metered_co2_kg=metered[1],
-        savings_cny=savings,
-        savings_co2_kg=counterfactual[1] - metered[1],
-        perfect_foresight_cny=perfect[0],
-        perfect_foresight_co2_kg=perfect[1],
-        perfect_savings_cny=perfect_savings,
-        capture_ratio=capture,
-        notes=notes,
-    )
 
 
 def runs(index: pd.DatetimeIndex, step: pd.Timedelta) -> list[pd.DatetimeIndex]:
@@ -129,31 +59,89 @@ def runs(index: pd.DatetimeIndex, step: pd.Timedelta) -> list[pd.DatetimeIndex]:
     return [pd.DatetimeIndex(r) for r in np.split(np.asarray(index), breaks) if len(r) >= 2]
 
 
+def _context(scope: Scope, local: pd.DataFrame, site: SiteFile, peak_kw: float) -> Context:
+    """The rules' context over the metered inputs, the month-to-date peak set to `peak_kw`."""
+    frame = local.copy()
+    frame[month_peak_column(scope.grid_node)] = peak_kw
+    return Context.bare(scope, read_inputs(frame, site.tz))
+
+
 async def _perfect_foresight(
-    conn: AsyncConnection, site: SiteFile, scope: Scope, inputs: pd.DataFrame, step: pd.Timedelta
-) -> tuple[tuple[float | None, float | None], list[str]]:
-    first = pd.Timestamp(inputs.index[0])
-    initial = await soc_fractions(conn, scope, first, step)
-    final = await soc_fractions(conn, scope, pd.Timestamp(inputs.index[-1]) + step, step)
+    site: SiteFile,
+    scope: Scope,
+    local: pd.DataFrame,
+    socs: tuple[dict[str, float], dict[str, float]],
+    peak_kw: float,
+) -> tuple[tuple[Side, dict[str, float]] | None, float, list[str]]:
+    """The re-solve from the metered SOC to the metered SOC: its side, its storage changes (kWh
+    by store) and its peak import."""
+    fixed = with_storage_soc(with_initial_soc(site, socs[0]), "soc_final", socs[1])
+    frame = local.copy()
+    frame[month_peak_column(scope.grid_node)] = peak_kw
     try:
         result = await asyncio.to_thread(
-            plan,
-            with_storage_soc(with_initial_soc(site, initial), "soc_final", final),
-            inputs,
-            level=scope.level,
-            site_id=scope.id,
+            plan, fixed, frame, level=scope.level, site_id=scope.id,
             time_limit_s=PERFECT_FORESIGHT_TIME_LIMIT_S,
-        )
+        )  # fmt: skip
     except EnergyhubError as exc:
-        return (None, None), [f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"]
-    cost = sum(result.cost_cny.get(term, 0.0) for term in BILLED_TERMS)
+        note = f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"
+        return None, peak_kw, [note]
+    changes = {}
+    for asset in storages(resolve_scope(fixed, scope.level, scope.id)):
+        column = f"{asset.id}:soc_kwh"
+        if column in result.schedule:
+            start_kwh = asset.soc_initial * asset.energy_kwh
+            changes[asset.id] = float(result.schedule[column].iloc[-1]) - start_kwh
+    side = Side(
+        **{f"{t}_cny": result.cost_cny.get(t, 0.0) for t in BILLED_TERMS}, co2_kg=result.co2_kg
+    )
+    imports = result.schedule.get(f"{scope.grid_node}:import_kw")
+    peak = max(peak_kw, float(imports.max()) if imports is not None else 0.0)
     notes = []
     if result.status != "optimal":
         notes.append(
             f"{scope.id}: the perfect-foresight re-solve stopped at {result.status} "
             f"(gap {result.gap if result.gap is not None else 'unknown'}): an upper bound"
         )
-    return (cost, result.co2_kg), notes
+    return (side, changes), peak, notes
+
+
+@dataclass
+class _Run:
+    """One contiguous run's figures before storage is valued: the sides, each side's storage
+    changes (kWh by store; perfect foresight's None if not solved) and the run's store values."""
+
+    found: Realized
+    changes: dict[str, dict[str, float] | None]
+    values: dict[str, StoreValue]
+
+
+def _valued(runs: Sequence[_Run], notes: list[str]) -> Realized:
+    """The runs summed, each side credited for its storage changes over all of them at the mean
+    value over all their steps (not run by run: a battery charged in one run and discharged in a
+    later one of the same window moved no energy out of the window)."""
+    total = runs[0].found
+    for run in runs[1:]:
+        total = (total + run.found).model_copy(update={"steps": total.steps + run.found.steps})
+    values = mean_values([(r.values, r.found.steps) for r in runs])
+    sides = dict(total.breakdown)
+    for name in ("metered", "perfect_foresight"):
+        each = [r.changes.get(name) for r in runs]
+        if name not in sides or any(c is None for c in each):
+            continue
+        changes: dict[str, float] = {}
+        for run_changes in each:
+            for asset, kwh in (run_changes or {}).items():
+                changes[asset] = changes.get(asset, 0.0) + kwh
+        cny, kg = stored_value(changes, values)
+        kwh = sum(changes[a] for a in changes if a in values)
+        sides[name] = sides[name].model_copy(
+            update={"stored_kwh": kwh, "stored_cny": cny, "stored_kg": kg}
+        )
+    valued = finish(
+        steps=total.steps, sides=sides, notes=list(dict.fromkeys([*notes, *total.notes]))
+    )
+    return valued.model_copy(update={"peaks_kw": runs[-1].found.peaks_kw})
 
 
 async def realize(
@@ -163,12 +151,13 @@ async def realize(
     scope: Scope,
     frame: pd.DataFrame,
     plan_inputs: pd.DataFrame,
-    month_peak_kw: float,
+    month_peak_kw: float | Mapping[str, float],
     *,
     foresight: bool = True,
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
-    have readings of every input; None when it has fewer than two steps."""
+    have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
+    month-to-date peak the steps start from, one for every side or one per side (SIDES)."""
     if len(frame) < 2:
         return None
     index = pd.DatetimeIndex(frame.index)
@@ -186,16 +175,22 @@ async def realize(
         notes.append(
             f"{scope.id}: {lacking} step(s) without readings of {', '.join(missing)} left out"
         )
-    total: Realized | None = None
+    peaks = (
+        dict.fromkeys(SIDES, month_peak_kw)
+        if isinstance(month_peak_kw, float | int)
+        else dict(month_peak_kw)
+    )
+    found: list[_Run] = []
     for run in runs(span[complete], step):
-        found = await _realize_run(
-            conn, site, scope, (frame.loc[run], metered.frame.loc[run]), month_peak_kw, foresight
+        found.append(
+            await _realize_run(
+                conn, site, scope, (frame.loc[run], metered.frame.loc[run]), peaks, foresight
+            )
         )
-        steps = found.steps + (total.steps if total is not None else 0)
-        total = found if total is None else (total + found).model_copy(update={"steps": steps})
-    if total is None:
+        peaks = found[-1].found.peaks_kw
+    if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
-    return total.model_copy(update={"notes": [*notes, *total.notes]})
+    return _valued(found, notes)
 
 
 async def _realize_run(
@@ -203,37 +198,99 @@ async def _realize_run(
     site: SiteFile,
     scope: Scope,
     frames: tuple[pd.DataFrame, pd.DataFrame],
-    month_peak_kw: float,
+    peaks: dict[str, float],
     foresight: bool,
-) -> Realized:
-    """One contiguous run of steps: (compared frame, metered inputs) → realized figures."""
+) -> _Run:
+    """One contiguous run of steps: (compared frame, metered inputs) → its figures."""
     part, inputs = frames
     step = pd.Timedelta(part.index[1] - part.index[0])
     local = inputs.copy()
     local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
-    local[month_peak_column(scope.grid_node)] = month_peak_kw
-    base = compute_baseline(Context.bare(scope, read_inputs(local, site.tz)))
-    dt_h = step.total_seconds() / 3600
-    bill = account(
-        part["actual_import_kw"], part["actual_gas_kw"], part, scope, dt_h, month_peak_kw
+    ctx = _context(scope, local, site, peaks["counterfactual"])
+    base = compute_baseline(ctx)
+    first, after = pd.Timestamp(part.index[0]), pd.Timestamp(part.index[-1]) + step
+    socs = (
+        await soc_fractions(conn, scope, first, step),
+        await soc_fractions(conn, scope, after, step),
     )
-    perfect: tuple[float | None, float | None] = (None, None)
+    bill = account(
+        part["actual_import_kw"], part["actual_gas_kw"], part, scope, step.total_seconds() / 3600,
+        peaks["metered"],
+    )  # fmt: skip
+    sizes = {a.id: a.energy_kwh for a in storages(scope)}
+    changes: dict[str, dict[str, float] | None] = {
+        "metered": {a: (socs[1][a] - socs[0][a]) * sizes[a] for a in socs[0] if a in socs[1]},
+        "perfect_foresight": None,
+    }
+    sides = {
+        "counterfactual": Side(
+            **{f"{t}_cny": base.cost_cny[t] for t in (*BILLED_TERMS, "unserved")},
+            co2_kg=base.co2_kg,
+        ),
+        "metered": Side(
+            energy_cny=bill.energy_cny, demand_cny=bill.demand_cny, gas_cny=bill.gas_cny,
+            carbon_cny=bill.carbon_cny, co2_kg=bill.co2_kg,
+        ),
+    }  # fmt: skip
+    after_peaks = {
+        "counterfactual": max(peaks["counterfactual"], base.peak_import_kw),
+        "metered": max(peaks["metered"], bill.peak_import_kw),
+        "perfect_foresight": peaks["perfect_foresight"],
+    }
     notes = [
-        f"{scope.id}: the rules leave {kwh:,.0f} kWh of {carrier} unserved (not costed in the "
-        "counterfactual)"
+        f"{scope.id}: the rules leave {kwh:,.0f} kWh of {carrier} unserved, priced at "
+        f"{UNSERVED_CNY_PER_KWH[carrier]:g} CNY/kWh in the counterfactual"
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
     ]
+    if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:
+        steered = [a for a in unread if not isinstance(a, HydrogenStore)]
+        sent = await setpoint_changes(conn, steered, (first, after), step)
+        changes["metered"] = {**(changes["metered"] or {}), **sent}
+        if sent:
+            notes.append(
+                f"{scope.id}: no SOC readings of {', '.join(sorted(sent))}: what the meters left "
+                "in them is estimated from the setpoints sent"
+            )
+        if unvalued := sorted(a.id for a in unread if a.id not in sent):
+            notes.append(
+                f"{scope.id}: no SOC readings or setpoints of {', '.join(unvalued)}: what the "
+                "meters left in them is not valued"
+            )
     if foresight:
-        perfect, more = await _perfect_foresight(conn, site, scope, local, step)
+        solved, peak, more = await _perfect_foresight(
+            site, scope, local, socs, peaks["perfect_foresight"]
+        )
+        if solved is not None:
+            sides["perfect_foresight"], changes["perfect_foresight"] = solved
+            after_peaks["perfect_foresight"] = peak
         notes += more
-    return finish(
-        steps=len(part),
-        counterfactual=(sum(base.cost_cny[t] for t in BILLED_TERMS), base.co2_kg),
-        metered=(bill.total_cny, bill.co2_kg),
-        perfect=perfect,
-        notes=notes,
+    found = finish(steps=len(part), sides=sides, notes=notes)
+    return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
+
+
+async def setpoint_changes(
+    conn: AsyncConnection,
+    stores: Sequence[Storage],
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    step: pd.Timedelta,
+) -> dict[str, float]:
+    """SOC changes (kWh) of stores without SOC readings as their setpoints asked: charge × η,
+    discharge ÷ η (a device follows its setpoint within its limits), at most their SOC window.
+    Not for a hydrogen store: what fills and empties it (electrolyzer, fuel cell) takes no
+    setpoint, so its own setpoints say nothing of what moved."""
+    sent = await storage_setpoints(
+        conn, [a.id for a in stores], span[0].to_pydatetime(), span[1].to_pydatetime()
     )
+    hours = step.total_seconds() / 3600
+    out = {}
+    for store in stores:
+        p_kw = sent.loc[sent["asset_id"] == store.id, "p_kw"].to_numpy()
+        if p_kw.size:
+            gain = np.where(p_kw > 0, p_kw * store.eta_charge, p_kw / store.eta_discharge)
+            window = (store.soc_max - store.soc_min) * store.energy_kwh
+            out[store.id] = float(np.clip(gain.sum() * hours, -window, window))
+    return out
 
 
 def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:
@@ -260,8 +317,7 @@ def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) ->
 
 
 def _unavailable(note: str) -> Realized:
-    return finish(steps=0, counterfactual=(0.0, 0.0), metered=(0.0, 0.0), perfect=(None, None),
-                  notes=[note])  # fmt: skip
+    return finish(steps=0, sides={"counterfactual": Side(), "metered": Side()}, notes=[note])
 
 
 def combined(parts: Sequence[Realized | None]) -> Realized | None:

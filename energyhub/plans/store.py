@@ -391,3 +391,16 @@ async def controlling_plans(
         (site_id, *window),
     )
     return [int(row[0]) for row in await cur.fetchall()]
+
+
+async def storage_setpoints(
+    conn: AsyncConnection, asset_ids: list[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The setpoints sent to these assets for steps in [start, end): asset_id, ts (UTC), p_kw."""
+    cur = await conn.execute(
+        "SELECT asset_id, ts, p_kw FROM setpoints WHERE asset_id = ANY(%s) AND ts >= %s "
+        "AND ts < %s AND status <> 'failed' ORDER BY asset_id, ts",
+        (asset_ids, start, end),
+    )
+    frame = pd.DataFrame(await cur.fetchall(), columns=["asset_id", "ts", "p_kw"])
+    return frame.astype({"asset_id": "str", "p_kw": "float64"})

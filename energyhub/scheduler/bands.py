@@ -38,3 +38,21 @@ async def keep_band(
             site_id, total["inside"], total["count"], COVERAGE_WINDOW.days,
         )  # fmt: skip
     return coverage
+
+
+def peak_margin(forecast: ScopeForecast) -> pd.Series:
+    """Per step, how far the connection's import may come in above the plan: the root-sum-square
+    of each banded column's error in that direction (electricity demand's P90 − P50, renewable
+    output's P50 − P10), as for independent errors; a sum of per-column P90s would overstate
+    the park's. Heat and cooling bands are left out (their electricity depends on the dispatch)."""
+    squares = pd.Series(0.0, index=forecast.frame.index)
+    for column in forecast.high.columns:
+        name = str(column)
+        if name.endswith(":electricity_kw"):
+            error = forecast.high[column] - forecast.frame[column]
+        elif name.endswith(":available_kw"):
+            error = forecast.frame[column] - forecast.low[column]
+        else:
+            continue
+        squares += error.clip(lower=0.0).fillna(0.0) ** 2
+    return squares.pow(0.5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,16 +22,16 @@ from energyhub.errors import ConfigError
 from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
-from energyhub.optimize.frontier import as_plan, frontier, pick
+from energyhub.optimize.frontier import FrontierPoint, as_plan, frontier, pick
 from energyhub.optimize.scope import Level, resolve_scope
-from energyhub.optimize.tariffs import month_peak_column
+from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
+from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
-from energyhub.scheduler.bands import keep_band
+from energyhub.scheduler.bands import keep_band, peak_margin
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
-from energyhub.sites import SiteFile
-from energyhub.store.billing import month_peak_kw
+from energyhub.sites import PlanPolicy, SiteFile
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
 
@@ -119,7 +120,24 @@ def _solve(site: SiteFile, inputs: pd.DataFrame, target: Target, config: Plannin
         site, inputs, level=level, site_id=site_id, points=policy.frontier_points,
         time_limit_s=limit,
     )  # fmt: skip
-    return as_plan(found, pick([p for p, _ in found], policy))
+    baseline_co2_kg = found[0][1].baseline.co2_kg  # every point has the same baseline
+    return as_plan(found, policy_point([p for p, _ in found], baseline_co2_kg, policy))
+
+
+BASELINE_CO2_TOLERANCE = 1e-6
+"""Relative CO₂ above the baseline taken as equal to it (solver tolerance, not emissions)."""
+
+
+def policy_point(
+    points: Sequence[FrontierPoint], baseline_co2_kg: float, policy: PlanPolicy
+) -> int:
+    """The point the policy picks, unless it emits more CO₂ than its baseline: then the cheapest
+    point that does not (the CO₂-optimal one if none does). A site with a carbon policy gets no
+    plan that moves CO₂ the wrong way for a saving in money."""
+    chosen = pick(points, policy)
+    limit = baseline_co2_kg + BASELINE_CO2_TOLERANCE * max(abs(baseline_co2_kg), 1.0)
+    within = [p.index for p in points[chosen:] if p.co2_kg <= limit]
+    return within[0] if within else points[-1].index
 
 
 async def replan(
@@ -143,10 +161,13 @@ async def replan(
             conn, backend, site, scope, steps, config.history, config.forecast, config.models
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
-        peak = await month_peak_kw(conn, scope.id, start, site.tz)  # billed so far this month
+        peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
         column = month_peak_column(scope.grid_node)
-        forecast.frame[column] = peak
-        forecast.methods[column] = "metered: highest 15-min import this month (site_load_15m)"
+        forecast.frame[column] = peak  # billed so far this month
+        forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+        column = peak_margin_column(scope.grid_node)
+        forecast.frame[column] = peak_margin(forecast).to_numpy()  # kept under the billed peak
+        forecast.methods[column] = "bands: root-sum-square of P90 − P50 demand, P50 − P10 PV/wind"
         result = await asyncio.to_thread(
             _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )

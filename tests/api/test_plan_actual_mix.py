@@ -18,7 +18,7 @@ from energyhub.optimize import plan
 from energyhub.optimize.scope import resolve_scopes
 from energyhub.plans.metered import storages
 from energyhub.plans.store import store_plan
-from energyhub.sites import load_site
+from energyhub.sites import SiteFile, load_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
@@ -71,7 +71,12 @@ async def test_every_building_park_and_the_city_reads_back(
         ]
         metered = np.sum(mains, axis=0)
         got = [s["actual_import_kw"] for s in actual["steps"]]
-        np.testing.assert_allclose(got, metered, rtol=1e-9, err_msg=site_id)
+        if _shared_unread(site, level, site_id, world):
+            # a park without a main meter of its own: its shared assets' meters have no
+            # readings here, so what passed its connection is unknown
+            assert got == [None] * 4, site_id
+        else:
+            np.testing.assert_allclose(got, metered, rtol=1e-9, err_msg=site_id)
         batteries = {a.id for s in resolve_scopes(site, level, site_id) for a in storages(s)}
         batteries = {b for b in batteries if b.endswith("-bess")}
         if batteries <= {"b01-bess"}:  # the only battery the world meters
@@ -83,6 +88,19 @@ async def test_every_building_park_and_the_city_reads_back(
         page = await client.get(f"/ui/plans/{record.id}")
         assert page.status_code == 200, (site_id, page.text[:500])
         assert 'id="actual"' in page.text
+
+
+def _shared_unread(site: SiteFile, level: str, site_id: str, world: World) -> bool:
+    """A park of the plan whose shared assets have meters the world wrote no readings for."""
+    if level == "building":
+        return False
+    parks = site.city.parks if level == "city" else [p for p in site.city.parks if p.id == site_id]
+    return any(
+        m.asset in {a.id for a in park.assets} and f"{park.id}/{m.id}" not in world.series
+        for park in parks
+        for m in park.meters
+        if m.carrier != "none" or m.quantity == "soc_pct"
+    )
 
 
 def _under(site: object, level: str, site_id: str, building: str) -> bool:

@@ -14,7 +14,7 @@ from energyhub.api.app import create_app
 from energyhub.api.keys import create_key
 from energyhub.store.db import connect
 from tests.api.conftest import settings_for
-from tests.scheduler.conftest import site_doc
+from tests.scheduler.conftest import BATTERY_KWH, site_doc
 from tests.scheduler.test_actual import GRID_KG_PER_KWH, MAIN_KW, VALLEY_CNY_PER_KWH, run_steps
 
 BATTERY_KW = [475.0, 400.0, 160.0]
@@ -57,8 +57,19 @@ async def test_savings_per_day_against_the_counterfactual(
     assert realized["steps"] == 3 and body["days"][0]["compared_steps"] == 3
     assert realized["counterfactual_cny"] == pytest.approx(demand_kwh * VALLEY_CNY_PER_KWH)
     assert realized["metered_cny"] == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
-    assert realized["savings_cny"] == pytest.approx((demand_kwh - metered_kwh) * VALLEY_CNY_PER_KWH)
-    assert realized["savings_co2_kg"] == pytest.approx((demand_kwh - metered_kwh) * GRID_KG_PER_KWH)
+    left_kwh = 0.12 * BATTERY_KWH * 0.95  # what the meters left in the battery, as discharged
+    assert realized["savings_cny"] == pytest.approx(
+        (demand_kwh - metered_kwh + left_kwh) * VALLEY_CNY_PER_KWH
+    )
+    assert realized["savings_co2_kg"] == pytest.approx(
+        (demand_kwh - metered_kwh + left_kwh) * GRID_KG_PER_KWH
+    )
+    assert realized["stored_value_cny"] == pytest.approx(left_kwh * VALLEY_CNY_PER_KWH)
+    sides = realized["breakdown"]
+    assert set(sides) >= {"counterfactual", "metered"}
+    assert sides["metered"]["energy_cny"] == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
+    assert sides["counterfactual"]["energy_cny"] == pytest.approx(demand_kwh * VALLEY_CNY_PER_KWH)
+    assert sides["metered"]["stored_cny"] == pytest.approx(realized["stored_value_cny"])
     assert body["days"][0]["realized"] == realized
     assert body["start"] == WINDOW["start"]
 
@@ -95,7 +106,10 @@ async def test_the_plan_page_shows_the_realized_figures(
     page = await client.get(f"/ui/plans/{first}", headers=headers)
     assert page.status_code == 200
     demand_kwh = sum(m - b for m, b in zip(MAIN_KW[:3], BATTERY_KW, strict=True)) * 0.25
-    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH
+    left_kwh = 0.12 * BATTERY_KWH * 0.95  # what the meters left in the battery, as discharged
+    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25 + left_kwh) * VALLEY_CNY_PER_KWH
     assert 'id="realized"' in page.text
     assert f"{saved:,.1f} CNY" in page.text
+    assert f"{left_kwh * VALLEY_CNY_PER_KWH:,.1f} CNY" in page.text  # the stored value
+    assert "counterfactual − (metered − stored value)" in page.text
     assert 'id="capture">—<' in page.text

@@ -69,6 +69,42 @@ def test_a_battery_shaves_only_down_to_the_month_peak() -> None:
     assert result.baseline.total_cny == pytest.approx(PRICE * sum(LOAD_KW) + RATE * 50)
 
 
+def test_a_forecast_margin_holds_the_import_that_much_lower_at_the_peak() -> None:
+    """Month peak 450, margin 20 kW at step 2: the plan bills the peak of import + margin, so it
+    discharges 70 kW (import 430 kW) instead of 50 and pays no demand charge; the energy is the
+    load plus the losses of 70 kW through the battery: 0.5·(1200 + 70/0.9025 − 70)."""
+    site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, 20.0, 0.0])
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(430.0, abs=1e-6)
+    assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
+    assert result.objective_cny == pytest.approx(
+        PRICE * (sum(LOAD_KW) + 70 / 0.9025 - 70), abs=1e-6
+    )
+    assert result.baseline.total_cny == pytest.approx(PRICE * sum(LOAD_KW) + RATE * 50)
+
+
+def test_a_margin_beyond_the_battery_is_billed_as_a_rise() -> None:
+    """Margin 80 kW at step 2: the battery's 100 kW bring the import to 400, so import + margin
+    peaks at 480 and 30 kW above the month's 450 are billed; energy 0.5·(1200 + 100/0.9025 − 100).
+    """
+    site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, 80.0, 0.0])
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(400.0, abs=1e-6)
+    assert result.cost_cny["demand"] == pytest.approx(RATE * 30, abs=1e-6)
+    assert result.objective_cny == pytest.approx(
+        PRICE * (sum(LOAD_KW) + 100 / 0.9025 - 100) + RATE * 30, abs=1e-6
+    )
+
+
+def test_daily_billing_keeps_no_margin() -> None:
+    site = building_site([], grid={"demand_charge_cny_per_kw": RATE, "demand_billing": "daily"})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, 80.0, 0.0])
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.cost_cny["demand"] == pytest.approx(RATE * 500, abs=1e-6)
+
+
 def test_an_inputs_column_wins_over_the_option() -> None:
     site = building_site([], grid={"demand_charge_cny_per_kw": RATE})
     frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__month_peak_kw=480.0)

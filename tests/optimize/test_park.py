@@ -50,7 +50,9 @@ def test_park_chp_heats_buildings_through_the_district_link() -> None:
     np.testing.assert_allclose(result.schedule["p-chp:fuel_kw"], 200.0, atol=1e-6)
     # gas 200 kWh/h at 0.1, import (200 − 70) at 0.5, two hours
     assert result.objective_cny == pytest.approx(2 * (20.0 + 65.0), abs=1e-6)
-    assert result.baseline.unserved_kwh["heat"] == pytest.approx(180.0)
+    # the rules run the same CHP heat-led (b1 has no heater of its own): nothing unserved
+    assert result.baseline.unserved_kwh["heat"] == pytest.approx(0.0, abs=1e-9)
+    assert result.baseline.total_cny == pytest.approx(2 * (20.0 + 65.0), abs=1e-6)
 
 
 def test_no_schedule_within_the_time_limit_raises() -> None:

@@ -59,7 +59,7 @@ def test_plans_show_against_the_meters(pg_url: str) -> None:
     foresight and the capture ratio of three controlled steps (tests/plans/test_realized has
     the figures by hand); without --actual, Δ against the baseline only."""
     from tests.plans.test_realized import BATTERY_KW
-    from tests.scheduler.conftest import site_doc
+    from tests.scheduler.conftest import BATTERY_KWH, site_doc
     from tests.scheduler.test_actual import MAIN_KW, VALLEY_CNY_PER_KWH, run_steps
 
     plan_id = asyncio.run(run_steps(pg_url, "auto", 3))
@@ -70,9 +70,12 @@ def test_plans_show_against_the_meters(pg_url: str) -> None:
     shown = runner.invoke(app, ["plans", "show", str(plan_id), "--actual"], env=env)
     assert shown.exit_code == 0, shown.output
     demand_kwh = sum(m - b for m, b in zip(MAIN_KW[:3], BATTERY_KW, strict=True)) * 0.25
-    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH
+    stored_cny = 0.12 * BATTERY_KWH * 0.95 * VALLEY_CNY_PER_KWH  # the 240 kWh the meters left
+    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH + stored_cny
     assert "plan vs actual: 3 steps it controlled" in shown.output
-    assert f"realized savings (counterfactual − metered): {saved:,.1f} CNY" in shown.output
+    assert f"worth {stored_cny:,.1f} CNY" in shown.output
+    assert f"realized savings (counterfactual − metered + stored): {saved:,.1f} CNY" in shown.output
+    assert "counterfactual: energy" in shown.output
     assert "capture ratio (realized ÷ perfect foresight): —" in shown.output
     assert "Δcost vs baseline" in shown.output
     as_json = runner.invoke(app, ["plans", "show", str(plan_id), "--actual", "--json"], env=env)

@@ -105,3 +105,45 @@ async def test_a_year_without_china_s_holiday_schedule_is_named_in_the_notes(
         "calendar: chinese-calendar has no holiday schedule for 2027; working days are taken as "
         "Monday–Friday (update the package)"
     ) in row[0]
+
+
+async def test_a_plan_with_bands_keeps_their_error_as_the_peak_margin(
+    pg_url: str, prefix: str
+) -> None:
+    """The margin column per step is the root-sum-square of the demand's P90 − P50 and the PV's
+    P50 − P10, read back from the stored band. The main meter reads the office with noise, so the
+    demand's band has a width."""
+    site = make_site()
+    await prepare_db(pg_url, site)
+    begin = START - timedelta(days=7)
+    await write_history(pg_url, HistorySpec(begin, START, soc_pct=30.0, silent={"main": begin}))
+    bounds = [pd.Timestamp(t).tz_convert("UTC") for t in (begin, START)]
+    index = pd.date_range(*bounds, freq="15min", inclusive="left")
+    noise = np.random.default_rng(18).normal(0.0, 60.0, len(index))
+    main = office_load_kw(index) - pv_kw(index) + noise
+    await write_readings(pg_url, {"main": pd.Series(main, index=index)})
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2)
+    async with (
+        scheduler_for(settings, site, ManualClock(START)) as scheduler,
+        connect(pg_url) as conn,
+    ):
+        await scheduler.resume(conn)
+        record = (await scheduler.tick(conn)).replanned[0]
+        cur = await conn.execute(
+            "SELECT b.name, b.ts, b.p10, i.value, b.p90 FROM plan_forecast_bands b "
+            "JOIN plan_inputs i USING (plan_id, name, ts) WHERE plan_id = %s",
+            (record.id,),
+        )
+        bands = pd.DataFrame(await cur.fetchall(), columns=["name", "ts", "p10", "p50", "p90"])
+        cur = await conn.execute(
+            "SELECT ts, value FROM plan_inputs WHERE plan_id = %s AND name = %s ORDER BY ts",
+            (record.id, "office:peak_margin_kw"),
+        )
+        margin = pd.DataFrame(await cur.fetchall(), columns=["ts", "value"]).set_index("ts")
+    wide = bands.pivot(index="ts", columns="name")
+    demand_up = wide["p90"][ELECTRICITY] - wide["p50"][ELECTRICITY]
+    pv_down = wide["p50"]["office-pv:available_kw"] - wide["p10"]["office-pv:available_kw"]
+    expected = np.sqrt(demand_up.clip(lower=0) ** 2 + pv_down.clip(lower=0) ** 2)
+    assert len(margin) == 8
+    assert (expected > 0).any()
+    np.testing.assert_allclose(margin["value"].to_numpy(), expected.loc[margin.index], atol=1e-6)

@@ -10,6 +10,7 @@ import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.optimize.frontier import FrontierPoint, pick
+from energyhub.scheduler.replan import policy_point
 from energyhub.sites import PlanPolicy, SiteFile, parse_site
 from energyhub.store.db import connect
 
@@ -46,7 +47,35 @@ async def test_the_scheduler_plans_the_point_its_policy_picks(pg_url: str, limit
     points = [FrontierPoint(**p) for p in record.solver["frontier"]]
     assert len(points) == 3
     assert points[0].co2_kg > points[-1].co2_kg  # the battery's cycling costs CO₂ (its losses)
-    chosen = pick(points, PlanPolicy(max_abatement_cost_cny_per_t=limit))
-    assert chosen == (0 if limit == 0 else 2)
+    policy = PlanPolicy(max_abatement_cost_cny_per_t=limit)
+    assert pick(points, policy) == (0 if limit == 0 else 2)
+    baseline_co2_kg = float(record.baseline["co2_kg"])
+    chosen = policy_point(points, baseline_co2_kg, policy)
     assert record.solver["frontier_point"] == chosen
     assert record.co2_kg == pytest.approx(points[chosen].co2_kg, rel=1e-6)
+    assert record.co2_kg <= baseline_co2_kg * (1 + 1e-6)  # never above its baseline
+
+
+def _point(index: int, co2_kg: float, cost_cny: float, mac: float | None) -> FrontierPoint:
+    return FrontierPoint(index, None, co2_kg, cost_cny, cost_cny, mac)
+
+
+POINTS = [_point(0, 1000.0, 500.0, None), _point(1, 950.0, 510.0, 200.0),
+          _point(2, 900.0, 530.0, 400.0), _point(3, 880.0, 600.0, 3500.0)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("baseline_kg", "limit", "expected"),
+    [
+        (1200.0, 0.0, 0),  # the cost-optimal point is below its baseline: kept
+        (960.0, 0.0, 1),  # above: the cheapest point at or below the baseline
+        (960.0, 300.0, 1),  # the policy's own pick is already below
+        (920.0, 300.0, 2),  # the policy stops at 1 (950 > 920): on to 2
+        (800.0, 0.0, 3),  # none is below: the CO₂-optimal one
+    ],
+)
+def test_a_policy_never_picks_a_plan_above_its_baseline(
+    baseline_kg: float, limit: float, expected: int
+) -> None:
+    policy = PlanPolicy(max_abatement_cost_cny_per_t=limit)
+    assert policy_point(POINTS, baseline_kg, policy) == expected

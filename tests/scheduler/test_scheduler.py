@@ -157,6 +157,7 @@ async def test_plans_store_their_forecast_and_recede(pg_url: str, prefix: str) -
     assert second_now.status == "expired"
     assert set(inputs.columns) == {
         "office:electricity_kw", "office-pv:available_kw", "outdoor_c", "office:month_peak_kw",
+        "office:peak_margin_kw",
     }  # fmt: skip
     # the month-to-date metered peak the plan started from, as the rollup holds it
     assert inputs["office:month_peak_kw"].iloc[0] == first.baseline["month_peak_kw"]["office"] > 0

@@ -37,8 +37,8 @@ from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 from energyhub.plans.frontier import FrontierPointError, pick_point
+from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, PlanStatus
-from energyhub.store.billing import month_peak_kw
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
@@ -112,7 +112,9 @@ async def _with_month_peaks(
     for scope in resolve_scopes(state.site, body.level, body.site_id):
         column = month_peak_column(scope.grid_node)
         if column not in frame.columns:
-            frame[column] = await month_peak_kw(conn, scope.id, start, state.site.tz)
+            frame[column] = await connection_month_peak_kw(
+                conn, state.backend, scope, start, state.site.tz
+            )
 
 
 @router.post(

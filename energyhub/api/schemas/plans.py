@@ -212,6 +212,20 @@ class ComparisonPublic(BaseModel):
     stored_change_kwh: float
 
 
+class SidePublic(BaseModel):
+    """One side of the realized comparison over the compared steps, by term."""
+
+    energy_cny: float
+    demand_cny: float = Field(description="On the rise above the month-to-date peak.")
+    gas_cny: float
+    carbon_cny: float
+    unserved_cny: float = Field(description="Demand the rules could not serve, priced.")
+    co2_kg: float
+    stored_kwh: float = Field(description="Storage SOC change: > 0 left in, < 0 taken.")
+    stored_cny: float = Field(description="Its value, a credit against the bill.")
+    stored_kg: float
+
+
 class RealizedPublic(BaseModel):
     """What the plans saved against the counterfactual (the rule-based baseline re-run on the
     metered demand and PV), and what perfect foresight (the plan re-solved on the metered demand)
@@ -222,12 +236,22 @@ class RealizedPublic(BaseModel):
     counterfactual_co2_kg: float
     metered_cny: float
     metered_co2_kg: float
-    savings_cny: float = Field(description="Counterfactual − metered cost.")
-    savings_co2_kg: float = Field(description="Counterfactual − metered CO₂.")
+    stored_value_cny: float = Field(
+        description="Value of the energy the metered steps left in (> 0) or took from storage."
+    )
+    savings_cny: float = Field(description="Counterfactual − (metered − stored value).")
+    savings_co2_kg: float = Field(
+        description="Counterfactual − metered CO₂, each less what it left in storage."
+    )
     perfect_foresight_cny: float | None
     perfect_foresight_co2_kg: float | None
-    perfect_savings_cny: float | None = Field(description="Counterfactual − perfect foresight.")
+    perfect_savings_cny: float | None = Field(
+        description="Counterfactual − (perfect foresight − its stored value)."
+    )
     capture_ratio: float | None = Field(description="savings_cny ÷ perfect_savings_cny.")
+    breakdown: dict[str, SidePublic] = Field(
+        description="Each side's terms: counterfactual, metered, perfect_foresight (if solved)."
+    )
     notes: list[str]
 
 

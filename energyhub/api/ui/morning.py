@@ -20,6 +20,7 @@ from energyhub.alerts.store import AlertFilter, AlertRow, list_alerts
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import resolve_scopes
 from energyhub.plans.actual import savings_by_day
+from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import list_plans, plan_steps
 from energyhub.sites import SiteFile
 from energyhub.store.billing import month_peak_kw, month_start
@@ -88,6 +89,26 @@ def _limit_kw(site: SiteFile, kind: str, site_id: str) -> float | None:
     return sum(s.grid.import_max_kw for s in scopes)
 
 
+async def _month_peak_kw(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    row: tuple[str, str],
+    at: tuple[datetime, ZoneInfo],
+) -> float:
+    """A building's or park's connection peak as its plans start from (plans.peak); else the sum
+    of the site's main meters."""
+    (site_id, kind), (now, zone) = row, at
+    if kind in ("building", "park"):
+        try:
+            scopes = resolve_scopes(site, kind, site_id)
+        except PlanInputError:
+            scopes = ()
+        if len(scopes) == 1:
+            return await connection_month_peak_kw(conn, backend, scopes[0], now, zone)
+    return await month_peak_kw(conn, site_id, now, zone)
+
+
 async def _next_steps(
     conn: AsyncConnection, site_id: str, now: datetime
 ) -> tuple[int | None, list[NextStep]]:
@@ -147,7 +168,7 @@ async def morning(
     electricity = today[today["carrier"] == "electricity"]["power_kw"]
     out.peak_today_kw = float(electricity.max()) if len(electricity) else None
     out.limit_kw = _limit_kw(site, kind, site_id)
-    out.month_peak_kw = await month_peak_kw(conn, site_id, now, zone)
+    out.month_peak_kw = await _month_peak_kw(conn, backend, site, row, (now, zone))
     first = month_start(now, zone)
     if now > first:
         days = await savings_by_day(

@@ -1,0 +1,121 @@
+"""The metered bill of a park without a main meter of its own: its buildings' mains, plus what
+its shared assets supply, draw and burn, read from their own meters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.metered import actual_frame
+from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.sites import parse_site
+from energyhub.store.db import Backend, connect
+from tests.scheduler.conftest import TZ, prepare_db, write_readings
+
+PARK_BATTERY_KWH = 1000.0
+MAIN_KW = 800.0
+CHP_EL_KW = 350.0
+CHP_GAS_KW = 1000.0
+
+
+ASSETS = [
+    {"id": "chp", "type": "chp", "fuel_max_kw": 1000, "eta_el": 0.35, "eta_th": 0.45},
+    {"id": "pbess", "type": "battery", "energy_kwh": PARK_BATTERY_KWH, "power_kw": 500,
+     "eta_charge": 0.95, "eta_discharge": 0.95},
+]  # fmt: skip
+
+
+def _site_doc(*, park_main: bool) -> dict[str, Any]:
+    meters: list[dict[str, Any]] = [
+        {"id": "chp-el", "carrier": "electricity", "quantity": "power_kw", "asset": "chp"},
+        {"id": "chp-gas", "carrier": "gas", "quantity": "power_kw", "asset": "chp"},
+        {"id": "pbess-soc", "carrier": "none", "quantity": "soc_pct", "asset": "pbess"},
+    ]
+    if park_main:
+        meters.append({"id": "park-main", "carrier": "electricity", "quantity": "power_kw"})
+    return {
+        "version": 1,
+        "timezone": TZ,
+        "city": {
+            "id": "tcity",
+            "parks": [
+                {
+                    "id": "sp",
+                    "grid": {"import_max_kw": 5000},
+                    "gas": {"price_cny_per_nm3": 3.8, "lhv_kwh_per_nm3": 9.97},
+                    "meters": meters,
+                    "assets": ASSETS,
+                    "buildings": [
+                        {
+                            "id": "office",
+                            "class": "office-A",
+                            "floor_area_m2": 20000,
+                            "meters": []
+                            if park_main
+                            else [{"id": "main", "carrier": "electricity", "quantity": "power_kw"}],
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+INDEX = pd.date_range("2025-07-07 16:00", periods=4, freq="15min", tz="UTC")
+
+
+async def _frame(pg_url: str, *, park_main: bool) -> pd.DataFrame:
+    site = parse_site(_site_doc(park_main=park_main), "park-site")
+    await prepare_db(pg_url, site)
+    index = INDEX
+    before = index.insert(0, index[0] - pd.Timedelta(minutes=15))
+    soc_pct = pd.Series([50.0, 55.0, 60.0, 60.0, 50.0], index=before)  # +50, +50, 0, −100 kWh
+    await write_readings(
+        pg_url,
+        {
+            "main": pd.Series(MAIN_KW, index=index),
+            "park-main": pd.Series(MAIN_KW - CHP_EL_KW, index=index),
+            "chp-el": pd.Series(CHP_EL_KW, index=index),
+            "chp-gas": pd.Series(CHP_GAS_KW, index=index),
+            "pbess-soc": soc_pct,
+        },
+    )
+    async with connect(pg_url) as conn:
+        return await actual_frame(conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), index)
+
+
+async def test_a_park_without_a_main_meter_adds_its_shared_assets(pg_url: str) -> None:
+    """Import = the office main − the CHP's output + the park battery's charging (from its SOC:
+    50 kWh a quarter hour through η 0.95 is 210.5 kW; 100 kWh out is −380 kW); gas = the CHP's."""
+    frame = await _frame(pg_url, park_main=False)
+    charging = np.array([50 / 0.95, 50 / 0.95, 0.0, -100 * 0.95]) * 4
+    np.testing.assert_allclose(frame["import_kw"], MAIN_KW - CHP_EL_KW + charging)
+    np.testing.assert_allclose(frame["gas_kw"], CHP_GAS_KW)
+    assert frame["battery_kw"].to_numpy() == pytest.approx(charging)
+
+
+async def test_a_park_main_meter_already_holds_them(pg_url: str) -> None:
+    """With a park main meter the shared assets are inside it: nothing is added to the import;
+    the CHP's gas meter is still the park's only gas meter, so it is the gas."""
+    frame = await _frame(pg_url, park_main=True)
+    np.testing.assert_allclose(frame["import_kw"], MAIN_KW - CHP_EL_KW)
+    np.testing.assert_allclose(frame["gas_kw"], CHP_GAS_KW)
+
+
+@pytest.mark.parametrize("park_main", [False, True])
+async def test_the_month_peak_is_the_connections(pg_url: str, park_main: bool) -> None:
+    """Without a park main meter the peak is the mains' less the CHP plus the park battery's
+    charging (800 − 350 + 210.5), not the mains' 800; with one, the rollup's (its 450)."""
+    await _frame(pg_url, park_main=park_main)
+    site = parse_site(_site_doc(park_main=park_main), "park-site")
+    before = (INDEX[-1] + pd.Timedelta(minutes=15)).to_pydatetime()
+    async with connect(pg_url) as conn:
+        found = await connection_month_peak_kw(
+            conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), before, site.tz
+        )
+    expected = MAIN_KW - CHP_EL_KW + (0.0 if park_main else 50 / 0.95 * 4)
+    assert found == pytest.approx(expected)

@@ -1,0 +1,72 @@
+"""Energy left in or taken from storage is valued the same on every side of a comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from energyhub.optimize.inputs import read_inputs
+from energyhub.optimize.network import Context
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.realized import Side, finish
+from energyhub.plans.stored import store_values, stored_value
+from tests.optimize.cases import building_site, inputs
+
+BATTERY = {"id": "bess", "type": "battery", "energy_kwh": 1000, "power_kw": 500,
+           "eta_charge": 0.9, "eta_discharge": 0.95}  # fmt: skip
+HEAT_STORE = {"id": "tes", "type": "thermal_storage", "carrier": "heat", "energy_kwh": 500,
+              "power_kw": 100, "eta_charge": 0.98, "eta_discharge": 0.97}  # fmt: skip
+BOILER = {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 200, "eta": 0.8}
+GAS = {"price_cny_per_nm3": 1.0, "lhv_kwh_per_nm3": 10.0}  # 0.1 CNY/kWh
+
+
+def _context(prices: list[float]) -> Context:
+    site = building_site(
+        [BATTERY, HEAT_STORE, BOILER],
+        gas=GAS,
+        carbon={"price_cny_per_t": 100, "grid_kg_per_kwh": 0.5, "gas_kg_per_kwh": 0.2},
+    )
+    frame = inputs(
+        len(prices), b1__electricity_kw=100, b1__heat_kw=50, import_price_cny_per_kwh=prices
+    )
+    return Context.bare(resolve_scope(site, "building", "b1"), read_inputs(frame, site.tz))
+
+
+def test_a_battery_kwh_is_worth_the_mean_import_price_through_its_efficiencies() -> None:
+    """Prices 0.3 and 0.9 (mean 0.6) plus carbon 0.1 CNY/kg × 0.5 kg/kWh: 0.65 CNY/kWh.
+    Left in: × η_discharge 0.95; taken: ÷ η_charge 0.9."""
+    values = store_values(_context([0.3, 0.9]))
+    assert values["bess"].of(100.0) == pytest.approx((100 * 0.65 * 0.95, 100 * 0.5 * 0.95))
+    assert values["bess"].of(-100.0) == pytest.approx((-100 * 0.65 / 0.9, -100 * 0.5 / 0.9))
+
+
+def test_a_heat_store_kwh_is_worth_the_cheapest_heater() -> None:
+    """The boiler (η 0.8): (0.1 + 0.1 × 0.2) / 0.8 = 0.15 CNY and 0.25 kg per kWh of heat."""
+    values = store_values(_context([0.5, 0.5]))
+    assert values["tes"].of(10.0) == pytest.approx((10 * 0.15 * 0.97, 10 * 0.25 * 0.97))
+
+
+def test_draining_a_battery_is_no_saving() -> None:
+    """At one price (0.65 effective), the meters take 100 kWh from the battery: 95 kWh less
+    import. Refilling it costs 100 / 0.9: the saving is negative, and perfect foresight that
+    leaves the same change is credited exactly as the meters are."""
+    values = store_values(_context([0.6, 0.6]))
+    credit, credit_kg = stored_value({"bess": -100.0}, values)
+    counterfactual = Side(energy_cny=1000.0, co2_kg=500.0)
+    metered = Side(
+        energy_cny=1000.0 - 95 * 0.6,
+        carbon_cny=-95 * 0.05,
+        co2_kg=500.0 - 95 * 0.5,
+        stored_kwh=-100.0,
+        stored_cny=credit,
+        stored_kg=credit_kg,
+    )
+    found = finish(
+        steps=4,
+        sides={"counterfactual": counterfactual, "metered": metered, "perfect_foresight": metered},
+        notes=[],
+    )
+    assert found.savings_cny == pytest.approx(95 * 0.65 - 100 * 0.65 / 0.9)
+    assert found.savings_cny < 0
+    assert found.savings_co2_kg == pytest.approx(95 * 0.5 - 100 * 0.5 / 0.9)
+    assert found.perfect_savings_cny == pytest.approx(found.savings_cny)
+    assert found.capture_ratio is None  # perfect foresight saves nothing either
