@@ -243,6 +243,12 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
             inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "
             f"import limit × {MONTH_PEAK_LIMIT_FACTOR:g}; W instead of kW?",
         )  # fmt: skip
+    elif quantity == "peak_margin_kw":
+        high = scope.grid.import_max_kw
+        _check_range(
+            inputs, name, 0.0, high, "a margin for forecast error must be ≥ 0 and within the "
+            "connection's import limit; W instead of kW?",
+        )  # fmt: skip
     else:
         _check_range(inputs, name, 0.0, np.inf, "demand must be ≥ 0")
 

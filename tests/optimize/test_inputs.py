@@ -67,6 +67,8 @@ def test_bad_timestamp_is_named(tmp_path: Path) -> None:
         ("b1__heat_kw", [0.0, 0.0, -3.0], r"b1:heat_kw: row 3 .*must be ≥ 0"),
         ("outdoor_c", [300.0, 300.0, 300.0], r"outdoor_c: row 1 .*wrong units"),
         ("b9__electricity_kw", 1.0, "unknown column"),
+        ("b1__peak_margin_kw", [0.0, -5.0, 0.0], r"b1:peak_margin_kw: row 2 .*margin .*≥ 0"),
+        ("b1__peak_margin_kw", [0.0, 0.0, 1e9], r"b1:peak_margin_kw: row 3 .*import limit"),
     ],
 )
 def test_wrong_units_and_unknown_columns(column: str, values: object, message: str) -> None:
