@@ -166,7 +166,8 @@ async def replan(
         forecast.frame[column] = peak  # billed so far this month
         forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
         column = peak_margin_column(scope.grid_node)
-        forecast.frame[column] = peak_margin(forecast).to_numpy()  # kept under the billed peak
+        margin = peak_margin(forecast).clip(upper=scope.grid.import_max_kw)  # within the limit
+        forecast.frame[column] = margin.to_numpy()  # kept under the billed peak
         forecast.methods[column] = "bands: root-sum-square of P90 − P50 demand, P50 − P10 PV/wind"
         result = await asyncio.to_thread(
             _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
