@@ -96,7 +96,8 @@ def _column(schedule: pd.DataFrame, name: str) -> pd.Series | None:
     return schedule[name] if name in schedule.columns else None
 
 
-def _values(series: pd.Series) -> list[float | None]:
+def chart_values(series: pd.Series) -> list[float | None]:
+    """A series as chart values: NaN and infinities become gaps (None)."""
     return [_value(float(v)) for v in series]
 
 
@@ -109,13 +110,13 @@ def dispatch_series(schedule: pd.DataFrame, assets: Sequence[Asset]) -> list[Ser
             discharge = _column(schedule, f"{asset.id}:discharge_kw")
             if charge is None or discharge is None:
                 continue
-            values, label = _values(discharge - charge), "discharge − charge"
+            values, label = chart_values(discharge - charge), "discharge − charge"
         else:
             variable, label = DISPATCH.get(asset.type, ("", ""))
             column = _column(schedule, f"{asset.id}:{variable}")
             if column is None:
                 continue
-            values = _values(column)
+            values = chart_values(column)
         out.append(Series(f"{asset.id} {label}", values, color(len(out)), dashed=len(out) >= 12))
     return out
 
@@ -126,7 +127,9 @@ def soc_series(schedule: pd.DataFrame, assets: Sequence[Asset]) -> list[Series]:
     for asset in assets:
         column = _column(schedule, f"{asset.id}:soc_kwh")
         if isinstance(asset, Storage) and column is not None:
-            out.append(Series(asset.id, _values(column / asset.energy_kwh * 100), color(len(out))))
+            out.append(
+                Series(asset.id, chart_values(column / asset.energy_kwh * 100), color(len(out)))
+            )
     return out
 
 
@@ -141,9 +144,9 @@ def import_series(
     if present:
         planned = schedule[present].sum(axis=1)
         name = f"planned import (peak {planned.max():,.0f} kW)"
-        series.append(Series(name, _values(planned), color(0)))
+        series.append(Series(name, chart_values(planned), color(0)))
     if actual is not None and actual.notna().any():
-        values = _values(actual.reindex(schedule.index))
+        values = chart_values(actual.reindex(schedule.index))
         series.append(Series("metered import", values, "#444444", dashed=True))
     limit = sum(s.grid.import_max_kw for s in scopes)
     return series, [Limit("import limit", limit)] if scopes else []

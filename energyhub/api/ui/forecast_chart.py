@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 
 from energyhub.api.errors import bad_input
 from energyhub.api.ui.charts import Band, Series, time_chart
+from energyhub.api.ui.figures import chart_values
 from energyhub.forecast.store import plan_bands, stored_forecast
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.store import PlanRecord
@@ -59,7 +60,7 @@ def forecast_chart(
     """`name`'s P50 as a step line over the plan's steps, its stored band shaded beneath."""
     index = pd.DatetimeIndex(inputs.index)
     times = [t.to_pydatetime() for t in index.tz_convert(zone)]
-    p50 = [None if pd.isna(v) else float(v) for v in inputs[name]]
+    p50 = chart_values(inputs[name])
     rows = bands[bands["name"] == name]
     shaded: list[Band] = []
     if not rows.empty:
@@ -69,8 +70,8 @@ def forecast_chart(
         shaded.append(
             Band(
                 "P10–P90",
-                [None if pd.isna(v) else float(v) for v in low],
-                [None if pd.isna(v) else float(v) for v in high],
+                chart_values(low),
+                chart_values(high),
                 P50_COLOR,
             )
         )
