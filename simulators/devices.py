@@ -7,12 +7,16 @@ A setpoint's `p_kw` means, per asset type (clipped to the asset's limits, never 
 - heat_pump: heat output in [0, heat_max_kw] (electricity = heat / COP);
 - electric_chiller: cooling output in [0, cooling_max_kw] (electricity = cooling / COP);
 - chp: electric output; 0 stops it, anything above 0 runs it at least at `min_load`, at most at
-  `fuel_max_kw · eta_el`.
+  `fuel_max_kw · eta_el`;
+- electrolyzer: electricity drawn, fuel_cell: electric output, both in [0, power_max_kw];
+- flexible_load: power drawn in [0, power_max_kw] (the plan keeps its daily energy and window).
 
 Without a setpoint each runs its default rule: storage charges in the Shanghai valley period
 (22–06) and discharges at half power in the peak periods (08–11, 18–21); heat pumps and chillers
-follow the building's demand; a CHP runs at full load 08–21. Readings use the sign a meter on the
-asset would show; `grid_kw` is what the asset draws from its node's electricity bus.
+follow the building's demand; a CHP runs at full load 08–21; an electrolyzer runs at full power
+22–06 and a fuel cell in the peak periods; a flexible load spreads its energy over its window.
+Readings use the sign a meter on the asset would show; `grid_kw` is what the asset draws from its
+node's electricity bus.
 """
 
 from __future__ import annotations
@@ -45,8 +49,11 @@ from simulators.weather import Array
 Storage = Battery | ThermalStorage | HydrogenStore
 STORAGE_TYPES = (Battery, ThermalStorage, HydrogenStore)
 CONTROLLABLE = frozenset(
-    {"battery", "thermal_storage", "hydrogen_store", "heat_pump", "electric_chiller", "chp"}
-)
+    {
+        "battery", "thermal_storage", "hydrogen_store", "heat_pump", "electric_chiller", "chp",
+        "electrolyzer", "fuel_cell", "flexible_load",
+    }
+)  # fmt: skip
 """Asset types that follow setpoints; setpoints for other assets are counted and ignored."""
 
 
@@ -163,7 +170,8 @@ def _chp(a: CHP, b: Balance, sp: Array) -> dict[str, Array]:
 
 
 def _fuel_cell(a: FuelCell, b: Balance, sp: Array) -> dict[str, Array]:
-    electric = np.where(in_hours(b.hours, (8.0, 11.0), (18.0, 21.0)), a.power_max_kw, 0.0)
+    default = np.where(in_hours(b.hours, (8.0, 11.0), (18.0, 21.0)), a.power_max_kw, 0.0)
+    electric = _chosen(sp, default, 0.0, a.power_max_kw)
     heat = electric / a.eta_el * a.eta_th
     b.recovered_heat = b.recovered_heat + heat
     return {"electricity": electric, "heat": heat}
@@ -188,13 +196,15 @@ def _absorption(a: AbsorptionChiller, b: Balance, sp: Array) -> dict[str, Array]
 
 
 def _electrolyzer(a: Electrolyzer, b: Balance, sp: Array) -> dict[str, Array]:
-    return {"electricity": np.where(in_hours(b.hours, (22.0, 6.0)), a.power_max_kw, 0.0)}
+    default = np.where(in_hours(b.hours, (22.0, 6.0)), a.power_max_kw, 0.0)
+    return {"electricity": _chosen(sp, default, 0.0, a.power_max_kw)}
 
 
 def _flexible(a: FlexibleLoad, b: Balance, sp: Array) -> dict[str, Array]:
     hours = a.window_end_h - a.window_start_h
     on = in_hours(b.hours, (float(a.window_start_h), float(a.window_end_h)))
-    return {"electricity": np.where(on, a.energy_kwh / hours, 0.0)}
+    default = np.where(on, a.energy_kwh / hours, 0.0)
+    return {"electricity": _chosen(sp, default, 0.0, a.power_max_kw)}
 
 
 Handler = Callable[[Any, Balance, Array], dict[str, Array]]

@@ -397,10 +397,24 @@ async def storage_setpoints(
     conn: AsyncConnection, asset_ids: list[str], start: datetime, end: datetime
 ) -> pd.DataFrame:
     """The setpoints sent to these assets for steps in [start, end): asset_id, ts (UTC), p_kw."""
-    cur = await conn.execute(
-        "SELECT asset_id, ts, p_kw FROM setpoints WHERE asset_id = ANY(%s) AND ts >= %s "
-        "AND ts < %s AND status <> 'failed' ORDER BY asset_id, ts",
-        (asset_ids, start, end),
-    )
+    return await _sent(conn, "asset_id", asset_ids, start, end)
+
+
+async def site_setpoints(
+    conn: AsyncConnection, site_ids: list[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """The setpoints sent to these sites' devices for steps in [start, end), as above."""
+    return await _sent(conn, "site_id", site_ids, start, end)
+
+
+async def _sent(
+    conn: AsyncConnection, column: str, ids: list[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Setpoints not known to have failed: asset_id, ts (UTC), p_kw."""
+    query = sql.SQL(
+        "SELECT asset_id, ts, p_kw FROM setpoints WHERE {} = ANY(%s) AND ts >= %s "
+        "AND ts < %s AND status <> 'failed' ORDER BY asset_id, ts"
+    ).format(sql.Identifier(column))
+    cur = await conn.execute(query, (ids, start, end))
     frame = pd.DataFrame(await cur.fetchall(), columns=["asset_id", "ts", "p_kw"])
     return frame.astype({"asset_id": "str", "p_kw": "float64"})

@@ -170,8 +170,9 @@ def _converter(
     elif isinstance(asset, FlexibleLoad):
         parts.terms.append((-1.0, _flexible_draw(asset, telemetry), f"{asset.id} (assumed)"))
         parts.notes.append(
-            f"{asset.id}: no electricity meter; it is assumed to have drawn energy_kwh evenly "
-            "over its daily window, taken out of the load (the plan schedules it anew)"
+            f"{asset.id}: no electricity meter; it is taken to have drawn the setpoints sent to "
+            "it, and energy_kwh evenly over its daily window where none was sent, taken out of "
+            "the load (the plan schedules it anew)"
         )
     else:
         parts.notes.append(
@@ -180,12 +181,15 @@ def _converter(
 
 
 def _flexible_draw(asset: FlexibleLoad, telemetry: Telemetry) -> pd.Series:
+    """The setpoint sent for a step (the device follows it), else its own rule: energy_kwh evenly
+    over the window."""
     index = telemetry.index
     local = index.tz_convert(telemetry.tz)
     hours = np.asarray(local.hour + local.minute / 60.0)
     inside = (hours >= asset.window_start_h) & (hours < asset.window_end_h)
     power = asset.energy_kwh / (asset.window_end_h - asset.window_start_h)
-    return pd.Series(np.where(inside, power, 0.0), index=index)
+    sent = telemetry.sent_kw(asset.id).clip(lower=0.0, upper=asset.power_max_kw)
+    return sent.fillna(pd.Series(np.where(inside, power, 0.0), index=index))
 
 
 def electricity_history(

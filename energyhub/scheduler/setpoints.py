@@ -7,7 +7,8 @@ restarts; the broker's PUBACK marks it `acked`. Payload (DESIGN §4):
 `{prefix}/{park}/{site}/{asset}/setpoint`. What `p_kw` means per asset type:
 
 - battery, thermal_storage, hydrogen_store: charge (> 0) or discharge (< 0) power;
-- heat_pump: heat output; electric_chiller: cooling output; chp: electric output.
+- heat_pump: heat output; electric_chiller: cooling output; chp and fuel_cell: electric output;
+- electrolyzer and flexible_load: electricity drawn.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from energyhub.sites import (
     Asset,
     Battery,
     ElectricChiller,
+    Electrolyzer,
+    FlexibleLoad,
+    FuelCell,
     HeatPump,
     HydrogenStore,
     ThermalStorage,
@@ -52,6 +56,9 @@ SETPOINT_OF: dict[type, Callable[[str, Row], float]] = {
     HeatPump: _column("heat_kw"),
     ElectricChiller: _column("cooling_kw"),
     CHP: _column("electricity_kw"),
+    FuelCell: _column("electricity_kw"),
+    Electrolyzer: _column("electricity_kw"),
+    FlexibleLoad: _column("power_kw"),
 }
 """Asset types that take setpoints, and how a schedule row becomes their `p_kw`."""
 

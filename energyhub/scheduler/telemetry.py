@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from energyhub.forecast.profile import History
+from energyhub.plans.store import site_setpoints
 from energyhub.store.db import Backend
 from energyhub.store.queries import LatestValue, latest_values, meter_series
 
@@ -60,6 +61,15 @@ class Telemetry:
     values: pd.DataFrame
     tz: ZoneInfo
     """The site's time zone (daily windows and profiles are local)."""
+    sent: pd.DataFrame | None = None
+    """The setpoints sent to the sites' devices (kW, one column per asset id) on the same grid:
+    a step's mean where every setpoint of it was sent, NaN where any was not."""
+
+    def sent_kw(self, asset_id: str) -> pd.Series:
+        """What was sent to the asset per step (NaN where the device ran its own rule)."""
+        if self.sent is not None and asset_id in self.sent.columns:
+            return self.sent[asset_id]
+        return pd.Series(np.nan, index=self.index, name=asset_id)
 
     def series(self, meter: StoredMeter) -> pd.Series:
         if meter.id in self.values.columns:
@@ -85,7 +95,23 @@ async def read_telemetry(
     ids = [m.id for m in meters]
     frame = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
     wide = frame.pivot_table(index="bucket", columns="meter_id", values="value", aggfunc="mean")
-    return Telemetry(index, wide.reindex(index), tz)
+    sites = sorted({m.site_id for m in meters})
+    sent = _on_grid(await site_setpoints(conn, sites, start, end), index, step)
+    return Telemetry(index, wide.reindex(index), tz, sent)
+
+
+def _on_grid(sent: pd.DataFrame, index: pd.DatetimeIndex, step: pd.Timedelta) -> pd.DataFrame:
+    """Sent setpoints (asset_id, ts, p_kw) per grid step: the mean where all of it was sent."""
+    if sent.empty:
+        return pd.DataFrame(index=index)
+    ts = pd.DatetimeIndex(pd.to_datetime(sent["ts"], utc=True))
+    setpoint_step = ts.to_series().diff().dropna()
+    setpoint_step = setpoint_step[setpoint_step > pd.Timedelta(0)]
+    per_bucket = max(1, round(step / setpoint_step.min())) if len(setpoint_step) else 1
+    bucket = ts.floor(step)
+    grouped = sent.assign(bucket=bucket).groupby(["bucket", "asset_id"])["p_kw"]
+    mean = grouped.mean().where(grouped.count() >= per_bucket)
+    return mean.unstack("asset_id").reindex(index)
 
 
 async def latest_by_meter(

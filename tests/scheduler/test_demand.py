@@ -85,9 +85,28 @@ def test_unmetered_assets_are_estimated_or_noted() -> None:
         "b1-bess: no power meter; its charging is taken from SOC changes of b1/soc",
         "b1-hp: no electricity meter; its draw is estimated as the heat demand it can serve over "
         "its COP (or efficiency) and taken out of the load",
-        "b1-ev: no electricity meter; it is assumed to have drawn energy_kwh evenly over its "
-        "daily window, taken out of the load (the plan schedules it anew)",
+        "b1-ev: no electricity meter; it is taken to have drawn the setpoints sent to it, and "
+        "energy_kwh evenly over its daily window where none was sent, taken out of the load (the "
+        "plan schedules it anew)",
     ]
+
+
+def test_a_flexible_load_drew_what_was_sent_to_it_and_its_rule_elsewhere() -> None:
+    """Setpoints sent for the first day's window (the simulated device follows them, clipped to
+    its limit); the second day's window ran on the device's own rule."""
+    local_hours = np.asarray(INDEX.tz_convert(TZ).hour)
+    first_day = np.arange(len(INDEX)) < 96
+    sent = pd.Series(np.nan, index=INDEX)
+    sent[first_day & (local_hours == 22)] = 80.0  # above power_max_kw 50: the device keeps 50
+    sent[first_day & (local_hours == 23)] = 0.0
+    data = Telemetry(INDEX, pd.DataFrame({1: np.full(len(INDEX), 600.0)}, INDEX), TZ,
+                     pd.DataFrame({"b1-ev": sent}))  # fmt: skip
+    result, _ = electricity_history(
+        building(EV), [meter(1, "main", "electricity")], data, NOW, OPTIONS, {}, None, set()
+    )
+    rule = np.where(local_hours >= 22, 40.0, 0.0)
+    drawn = np.where(first_day & (local_hours == 22), 50.0, np.where(first_day, 0.0, rule))
+    assert result.history.values.to_numpy() == pytest.approx(600.0 - drawn)
 
 
 def test_unplanned_assets_stay_inside_the_load() -> None:

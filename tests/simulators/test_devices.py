@@ -1,0 +1,43 @@
+"""Simulated devices: every asset type a plan steers follows its setpoint within its limits and
+runs its own rule where none was given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from energyhub.sites import Electrolyzer, FlexibleLoad, FuelCell
+from simulators.devices import CONTROLLABLE, Balance, Flows, dispatch
+
+HOURS = np.array([2.0, 9.0, 10.0, 19.0])  # valley, peak, peak, peak
+NAN = np.nan
+
+
+def _run(asset: Electrolyzer | FuelCell | FlexibleLoad, setpoint: list[float]) -> np.ndarray:
+    zeros = np.zeros(len(HOURS))
+    balance = Balance(HOURS, zeros + 20.0, zeros.copy(), zeros.copy())
+    flows = {asset.id: Flows.zeros(("electricity", "heat"), len(HOURS))}
+    dispatch([asset], flows, balance, slice(None), {asset.id: np.array(setpoint)})
+    return flows[asset.id].readings["electricity"]
+
+
+def test_an_electrolyzer_draws_its_setpoint_clipped_else_its_night_rule() -> None:
+    asset = Electrolyzer(id="e", type="electrolyzer", power_max_kw=500, eta=0.65)
+    assert _run(asset, [NAN, 200.0, 900.0, -50.0]) == pytest.approx([500.0, 200.0, 500.0, 0.0])
+
+
+def test_a_fuel_cell_supplies_its_setpoint_clipped_else_its_peak_rule() -> None:
+    asset = FuelCell(id="f", type="fuel_cell", power_max_kw=200, eta_el=0.5, eta_th=0.3)
+    assert _run(asset, [150.0, NAN, 0.0, 999.0]) == pytest.approx([150.0, 200.0, 0.0, 200.0])
+
+
+def test_a_flexible_load_draws_its_setpoint_else_spreads_its_energy_over_the_window() -> None:
+    asset = FlexibleLoad(
+        id="ev", type="flexible_load", power_max_kw=300, energy_kwh=900, window_start_h=9,
+        window_end_h=18,
+    )  # fmt: skip
+    assert _run(asset, [0.0, 300.0, NAN, NAN]) == pytest.approx([0.0, 300.0, 100.0, 0.0])
+
+
+def test_the_plan_steered_types_are_controllable() -> None:
+    assert {"electrolyzer", "fuel_cell", "flexible_load"} <= CONTROLLABLE
