@@ -88,8 +88,8 @@ def test_migrate_load_and_maintain(pg_url: str, example_site_path: Path) -> None
     assert "(postgres), " in migrated.stdout and "migration(s) applied" in migrated.stdout
     loaded = run("sites", "load", str(example_site_path), env=env)
     assert loaded.returncode == 0, loaded.stderr
-    assert "sites: 21 loaded" in loaded.stdout and "59 added" in loaded.stdout
+    assert "sites: 21 loaded" in loaded.stdout and "63 added" in loaded.stdout
     again = run("sites", "load", str(example_site_path), env=env)
-    assert "0 added" in again.stdout and "59 unchanged" in again.stdout
+    assert "0 added" in again.stdout and "63 unchanged" in again.stdout
     maintained = run("db", "maintain", env=env)
     assert maintained.returncode == 0 and "partitions created" in maintained.stdout
