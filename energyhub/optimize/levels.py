@@ -229,13 +229,18 @@ def build_building(
 ) -> tuple[Built, dict[Carrier, Var]]:
     """A building alone, fed from its park's bus: the decomposition's subproblem.
 
-    Storage binaries are on wherever the policy would make them lazy: a subproblem's proposals
-    are combined later, so they must each be valid on their own.
+    Storage binaries are on wherever the policy would make them lazy, and wherever the park's
+    CHP or fuel cell makes district heat or cooling: its heat comes with electricity it may be
+    run for, and the building alone would waste the surplus by charging and discharging a store
+    at once. A subproblem's proposals are combined later, so they must each be valid on their own.
     """
     _check_gas(scope)
     prices = Prices.of(scope, inputs)
     policy = binary_policy(scope, prices)
-    binaries = Binaries("off" if policy.storage == "off" else "on", "off")
+    district = any(isinstance(a, CHP | FuelCell) for a in head.assets) and any(
+        head.produces(c) for c in ("heat", "cooling")
+    )
+    binaries = Binaries("off" if policy.storage == "off" and not district else "on", "off")
     ctx = Context(ModelBuilder(), inputs, scope, prices, binaries)
     node = scope.nodes[0]
     for asset in node.assets:
