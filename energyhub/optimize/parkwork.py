@@ -163,7 +163,10 @@ def _answer(
     if result.x is None:
         if result.status == "infeasible":
             return _failure(recipe, model.built, time_limit_s)
-        return Failure(recipe.key, f"park {recipe.key}: no answer ({result.status})")
+        return Failure(
+            recipe.key, f"park {recipe.key}: no answer ({result.status})",
+            solver_status=result.status,
+        )  # fmt: skip
     x = result.x
     value = float(costs @ x) if result.status == "optimal" else -np.inf
     fixing = model.fixed if model.fixed is not None else _fixing(model.built, x)
@@ -195,7 +198,10 @@ def fix_park(
         solution = solve(replace(p, c=costs), time_limit_s=time_limit_s, mip_gap=mip_gap)
         if solution.x is None:
             if solution.status != "infeasible":
-                return Failure(recipe.key, f"park {recipe.key}: no answer ({solution.status})")
+                return Failure(
+                    recipe.key, f"park {recipe.key}: no answer ({solution.status})",
+                    solver_status=solution.status,
+                )  # fmt: skip
             return _failure(recipe, built, time_limit_s)
         again = built.rebinarize(solution.x)
         if again is None:

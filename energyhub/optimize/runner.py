@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from energyhub.config import load_settings
 from energyhub.optimize.coupling import Caps
-from energyhub.optimize.errors import InfeasiblePlanError, PlanError
+from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError, PlanError
 from energyhub.optimize.inputs import SITE_COLUMNS, PlanInputs
 from energyhub.optimize.master import Layout
 from energyhub.optimize.model import Array
@@ -148,7 +148,14 @@ class Runner:
         )
 
 
-def failure_error(failure: Failure) -> InfeasiblePlanError:
+def failure_error(failure: Failure) -> PlanError:
+    """Infeasible where a subproblem's own model is; no schedule where its solver stopped first
+    (e.g. at the time limit), as the centralized solve tells the two apart."""
+    if failure.solver_status != "infeasible":
+        return NoSolutionError(
+            f"no schedule: {failure.message} before it found a feasible one (a longer "
+            "--time-limit-s may find one)"
+        )
     return InfeasiblePlanError(
         f"infeasible: {failure.message}",
         constraint=failure.constraint or failure.key,

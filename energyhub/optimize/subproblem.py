@@ -97,6 +97,8 @@ class Failure:
     step: int = 0
     ts: str = ""
     assets: list[str] = field(default_factory=list)
+    solver_status: str = "infeasible"
+    """Anything but "infeasible": the solver stopped (e.g. its time limit) without an answer."""
 
 
 @dataclass
@@ -228,7 +230,9 @@ def _failure(model: _Model, reply: Response) -> Failure:
     recipe = model.recipe
     if reply.status != "infeasible":
         return Failure(
-            recipe.key, f"building {recipe.key}: no answer (solver status {reply.status})"
+            recipe.key,
+            f"building {recipe.key}: no answer (solver status {reply.status})",
+            solver_status=reply.status,
         )
     error = explain_infeasible(model.built, (recipe.scope,), recipe.inputs, None)
     return Failure(
