@@ -341,6 +341,9 @@ def decompose(
     converged = gap <= options.tolerance
     plan = _assemble(found, seed.bound, iterations, converged, workers, build_seconds,
                      time.perf_counter() - started, deadline, caps)  # fmt: skip
+    if plan.status == "optimal" and plan.gap > options.tolerance:
+        # the master's mix was within the tolerance, the plan its binaries give is not
+        plan = replace(plan, status="iteration_limit")
     values = {str(c): plan.schedule[c].to_numpy() for c in plan.schedule.columns}
     base = _Base(seed.bound, iterations, workers, build_seconds, plan.status)
     polished = _polish(scopes, table, caps, values, base, options)

@@ -19,7 +19,7 @@ from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
 from energyhub.optimize.levels import Built, build_scopes
-from energyhub.optimize.method import choose, run_decomposed
+from energyhub.optimize.method import CENTRAL_MAX_ASSET_STEPS, asset_steps, choose, run_decomposed
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
 from energyhub.optimize.network import Binaries, Context
 from energyhub.optimize.scope import Scope, resolve_scopes
@@ -27,6 +27,11 @@ from energyhub.sites import SiteFile, load_site
 
 COST_TERMS = ("energy", "demand", "gas", "start", "carbon", "degradation")
 """Objective terms, each reported (zero when the scope has nothing that incurs it)."""
+
+DECOMPOSED_MAX_GAP = 5e-3
+"""A decomposed plan proved no closer than this to its own bound is solved centrally where that
+is affordable (CENTRAL_MAX_ASSET_STEPS): the centralized solve is exact, and a plan worse than one
+it could have afforded is a defect. Beyond that size the decomposed plan stands with its gap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +184,11 @@ def plan(
     `method` is `central` (one MILP), `decomposed` (park and city level: parks or buildings
     solved apart and coordinated by prices, see energyhub.optimize.method) or `auto` (central
     while the model is small enough, decomposed beyond; `method_reason` says). If the decomposition
-    finds no combination of proposals meeting a coupling row, the plan is solved centrally and
-    says so (`method` `central-fallback`). `month_peak_kw` is the month-to-date peak import of
-    every connection of the plan where the inputs have no `<grid node>:month_peak_kw` column
-    (default 0: the whole peak is billed). Raises PlanInputError
+    finds no combination of proposals meeting a coupling row, or ends further than
+    DECOMPOSED_MAX_GAP from its bound on a model the centralized solve can afford, the plan is
+    solved centrally and says so (`method` `central-fallback`). `month_peak_kw` is the
+    month-to-date peak import of every connection of the plan where the inputs have no
+    `<grid node>:month_peak_kw` column (default 0: the whole peak is billed). Raises PlanInputError
     (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
     stopped before it found a schedule).
     """
@@ -197,18 +203,25 @@ def plan(
     choice = choose(method, level, scopes, table.n)
     method, reason = choice.method, choice.reason
     if method == "decomposed":
+        options = options or DecomposeOptions(time_limit_s)
         try:
-            found = run_decomposed(
-                choice, scopes, table, caps, options or DecomposeOptions(time_limit_s)
-            )
+            found = run_decomposed(choice, scopes, table, caps, options)
         except UncombinedError as exc:
             method = "central-fallback"  # the centralized solve tells whether the row can hold
             reason = f"{reason}; fell back to the centralized solve: {exc}"
         else:
-            return replace(
-                _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
-                month_peak_kw=peaks,
-                method_reason=reason,
+            size = asset_steps(scopes, table.n)
+            if found.gap <= DECOMPOSED_MAX_GAP or size > CENTRAL_MAX_ASSET_STEPS:
+                return replace(
+                    _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
+                    month_peak_kw=peaks,
+                    method_reason=reason,
+                )
+            method = "central-fallback"  # exact, and affordable at this size
+            reason = (
+                f"{reason}; the decomposition ended {found.gap:.2%} from its bound (more than "
+                f"{DECOMPOSED_MAX_GAP:.1%}) and {size:,} asset-steps are within the centralized "
+                "solve's reach: solved centrally"
             )
     binaries = Binaries.everywhere() if force_binaries else None
     gap = choice.mip_gap if mip_gap is None else mip_gap
