@@ -38,9 +38,10 @@ PlanApproval = Literal["auto", "operator"]
 
 
 class Model(BaseModel):
-    """Strict base: unknown keys are errors (a misspelt key must not be ignored silently)."""
+    """Strict base: unknown keys are errors (a misspelt key must not be ignored silently), and
+    every number is finite (YAML's `.inf` is no capacity, limit or price)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 # --- carbon, grid and gas -------------------------------------------------------------------
