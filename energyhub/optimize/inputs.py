@@ -93,7 +93,31 @@ def _timestamps(raw: pd.Series, tz: ZoneInfo) -> pd.DatetimeIndex:
                 row=row + 1,
             )
         index = pd.DatetimeIndex(parsed)
-    return index.tz_localize(tz) if index.tz is None else index.tz_convert(tz)
+    return _localized(index, tz) if index.tz is None else index.tz_convert(tz)
+
+
+def _localized(index: pd.DatetimeIndex, tz: ZoneInfo) -> pd.DatetimeIndex:
+    """Naive local times in `tz`. Across a daylight-saving change the repeated hour is told apart
+    by the order of the rows; a time the clocks skip, or a repeat the order cannot place, is
+    bad input naming the row."""
+    try:
+        return index.tz_localize(tz, ambiguous="infer", nonexistent="raise")
+    except ValueError:
+        pass
+    skipped = pd.isna(index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT"))
+    repeated = pd.isna(index.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward"))
+    row = int(np.argmax(skipped))
+    if repeated.any() and not (skipped.any() and row < int(np.argmax(repeated))):
+        row = int(np.argmax(repeated))
+        why = f"occurs twice in {tz.key} (the clocks go back) and the rows do not tell which"
+    else:
+        why = f"does not exist in {tz.key} (the clocks skip it)"
+    raise PlanInputError(
+        f"ts: row {row + 1} ({index[row].isoformat(sep=' ')}) {why}: give every time its UTC "
+        "offset (RFC 3339)",
+        column="ts",
+        row=row + 1,
+    )
 
 
 def _step_hours(index: pd.DatetimeIndex) -> float:
