@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
 from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind
@@ -32,10 +33,11 @@ SITE_COLUMNS = {
 }
 """Site-wide columns and their plausible range: a value outside is taken for a unit mistake."""
 
-# A demand has no upper bound here: what the site can supply of a carrier (import, generation,
-# storage, conversion) is the plan's to find out; one it cannot meet is infeasible (exit 3) and
-# the diagnosis names the balance, the step and the shortfall, asking "is the column in W?"
-# when the shortfall is about 1,000 × what could be supplied (energyhub/optimize/diagnose.py).
+# A demand is bounded only by the bound on every value a client sends (MAGNITUDE_MAX, 10⁹ kW):
+# what the site can supply of a carrier (import, generation, storage, conversion) is the plan's
+# to find out; one it cannot meet is infeasible (exit 3) and the diagnosis names the balance, the
+# step and the shortfall, asking "is the column in W?" when the shortfall is about 1,000 × what
+# could be supplied (energyhub/optimize/diagnose.py).
 
 MONTH_PEAK_LIMIT_FACTOR = 10.0
 """A metered peak import above this many times the connection's import limit is taken for W
@@ -125,6 +127,15 @@ def _step_hours(index: pd.DatetimeIndex) -> float:
         raise PlanInputError(
             "ts: at least two rows are needed to tell the step length", column="ts"
         )
+    outside = np.flatnonzero((index < pd.Timestamp(EARLIEST)) | (index >= pd.Timestamp(LATEST)))
+    if outside.size:
+        row = int(outside[0])
+        raise PlanInputError(
+            f"ts: row {row + 1} ({index[row].isoformat()}): must lie between {EARLIEST:%Y} and "
+            f"{LATEST:%Y}",
+            column="ts",
+            row=row + 1,
+        )
     deltas = np.diff(index.as_unit("ns").asi8)
     if deltas[0] <= 0:
         raise PlanInputError("ts: row 2 is not after row 1", column="ts", row=2)
@@ -138,7 +149,12 @@ def _step_hours(index: pd.DatetimeIndex) -> float:
             column="ts",
             row=row + 1,
         )
-    return float(pd.Timedelta(int(deltas[0]), "ns").total_seconds() / 3600.0)
+    seconds = pd.Timedelta(int(deltas[0]), "ns").total_seconds()
+    try:
+        step_seconds(seconds)
+    except ValueError as exc:
+        raise PlanInputError(f"ts: {exc}", column="ts", row=2) from None
+    return float(seconds / 3600.0)
 
 
 def _numbers(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, Array]:
@@ -274,7 +290,13 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
             "connection's import limit; W instead of kW?",
         )  # fmt: skip
     else:
-        _check_range(inputs, name, 0.0, np.inf, "demand must be ≥ 0")
+        _check_range(
+            inputs,
+            name,
+            0.0,
+            MAGNITUDE_MAX,
+            f"a demand must be ≥ 0 and at most {MAGNITUDE_MAX:g} kW; wrong units?",
+        )
 
 
 def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
