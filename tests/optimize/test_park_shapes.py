@@ -339,7 +339,8 @@ def check_limits(result: Plan, shape: Shape) -> None:
     for event in shape.site.city.demand_response:
         inside = (s.index >= pd.Timestamp(event.start)) & (s.index < pd.Timestamp(event.end))
         total = sum(_col(s, f"{p.id}:import_kw") for p in shape.site.city.parks)
-        assert np.asarray(total)[inside].max() <= event.import_max_kw * (1 + BALANCE_RELATIVE)
+        capped = np.asarray(total)[inside].max(initial=0.0)  # steps that start inside the event
+        assert capped <= event.import_max_kw * (1 + BALANCE_RELATIVE)
 
 
 def check_stores(result: Plan, shape: Shape) -> None:
@@ -565,6 +566,10 @@ BAD_SITES = {
         lambda s: _b1(s)["assets"][0].update(power_kw=float("inf")),
         "city.parks[0].buildings[0].assets[0].power_kw: must be a finite number, got inf",
     ),
+    "capacity beyond any site": (
+        lambda s: _b1(s)["assets"][0].update(energy_kwh=1e30),
+        "city.parks[0].buildings[0].assets[0].energy_kwh: must be ≤ 1e+09, got 1e+30",
+    ),
     "COP fit not a number": (
         lambda s: _b1(s)["assets"].append({"id": "hp", "type": "heat_pump", "heat_max_kw": 1,
                                            "cop_from_outdoor": {"a": float("nan"), "b": 0}}),
@@ -603,10 +608,16 @@ def _berlin_site(tmp_path: Path) -> Path:
         (["2026-10-25 01:00", "2026-10-25 02:00", "2026-10-25 03:00"],
          "ts: row 2 (2026-10-25 02:00:00) occurs twice in Europe/Berlin"),
         (["2026-03-29 00:00"], "ts: at least two rows are needed"),
+        (["1677-09-21T00:00:00+00:00", "1677-09-21T01:00:00+00:00"],
+         "ts: row 1 (1677-09-21T00:53:28+00:53:28): must lie between 1970 and 2200"),
+        (["2262-04-11T23:00:00+00:00", "2262-04-12T00:00:00+00:00"],
+         "ts: row 1 (2262-04-12T01:00:00+02:00): must lie between 1970 and 2200"),
+        (["2026-01-05T00:00:00.5+01:00", "2026-01-05T00:00:01+01:00"],
+         "ts: the step is 0.5 s: it must be 1 s to 604800 s"),
         ([], "ts: at least two rows are needed"),
     ],
 )  # fmt: skip
-def test_local_times_a_daylight_saving_change_makes_unclear_are_bad_input(
+def test_times_and_steps_a_plan_cannot_hold_are_bad_input(
     tmp_path: Path, times: list[str], expected: str
 ) -> None:
     inputs_path = tmp_path / "inputs.csv"
@@ -617,6 +628,17 @@ def test_local_times_a_daylight_saving_change_makes_unclear_are_bad_input(
                "--id", "p")  # fmt: skip
     assert run.exit_code == 2, run.output
     assert expected in run.output and "Traceback" not in run.output
+
+
+def test_a_demand_beyond_any_site_is_bad_input_not_a_solver_error(tmp_path: Path) -> None:
+    """10³⁰ kW is a unit mistake: the solver would call the model an error (exit 3 before)."""
+    inputs_path = tmp_path / "inputs.csv"
+    pd.DataFrame({"ts": ["2026-01-05T00:00:00+01:00", "2026-01-05T01:00:00+01:00"],
+                  "b1:electricity_kw": [1e30, 1.0]}).to_csv(inputs_path, index=False)  # fmt: skip
+    run = _cli("--site", _berlin_site(tmp_path), "--inputs", inputs_path, "--level", "park",
+               "--id", "p")  # fmt: skip
+    assert run.exit_code == 2, run.output
+    assert "b1:electricity_kw: row 1 (ts 2026-01-05T00:00:00+01:00): 1e+30 is outside" in run.output
 
 
 def test_local_times_through_the_fall_back_hour_are_placed_by_their_order(tmp_path: Path) -> None:
