@@ -591,6 +591,20 @@ def test_a_bad_site_file_is_named_by_field_and_value(tmp_path: Path, name: str) 
     assert "Traceback" not in run.output
 
 
+def test_the_api_refuses_a_bad_site_file_by_field_and_value_before_it_serves(
+    tmp_path: Path,
+) -> None:
+    """The API plans with the site file it was started with: a bad one stops `energyhub api`
+    (exit 2, one line per problem) before it takes a request."""
+    site_path = tmp_path / "site.yaml"
+    site_path.write_text(yaml.safe_dump(_bad(BAD_SITES["negative capacity"][0])))
+    env = {"ENERGYHUB_SITE_FILE": str(site_path), "COLUMNS": "200",
+           "ENERGYHUB_DB_URL": "postgresql://nobody@127.0.0.1:1/none"}  # fmt: skip
+    run = CliRunner().invoke(app, ["api"], env=env)
+    assert run.exit_code == 2, run.output
+    assert BAD_SITES["negative capacity"][1] in run.output and "Traceback" not in run.output
+
+
 def _berlin_site(tmp_path: Path) -> Path:
     park = {"id": "p", "grid": {"import_max_kw": 1000, **FLAT},
             "buildings": [_building("b1", _battery("b1-bess", 100, 50))]}  # fmt: skip
