@@ -104,16 +104,23 @@ def _localized(index: pd.DatetimeIndex, tz: ZoneInfo) -> pd.DatetimeIndex:
     bad input naming the row."""
     try:
         return index.tz_localize(tz, ambiguous="infer", nonexistent="raise")
-    except ValueError:
-        pass
-    skipped = pd.isna(index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT"))
+    except ValueError as exc:
+        reason = str(exc)
+    either = np.ones(len(index), dtype=bool)  # a repeated time taken as either: not skipped
+    skipped = pd.isna(index.tz_localize(tz, ambiguous=either, nonexistent="NaT"))
     repeated = pd.isna(index.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward"))
-    row = int(np.argmax(skipped))
-    if repeated.any() and not (skipped.any() and row < int(np.argmax(repeated))):
-        row = int(np.argmax(repeated))
-        why = f"occurs twice in {tz.key} (the clocks go back) and the rows do not tell which"
-    else:
-        why = f"does not exist in {tz.key} (the clocks skip it)"
+    found = [
+        (int(np.argmax(rows)), why)
+        for rows, why in (
+            (skipped, f"does not exist in {tz.key} (the clocks skip it)"),
+            (repeated, f"occurs twice in {tz.key} (the clocks go back) and the rows do not "
+             "tell which"),
+        )
+        if rows.any()
+    ]  # fmt: skip
+    if not found:
+        raise PlanInputError(f"ts: the local times cannot be placed in {tz.key}: {reason}")
+    row, why = min(found)
     raise PlanInputError(
         f"ts: row {row + 1} ({index[row].isoformat(sep=' ')}) {why}: give every time its UTC "
         "offset (RFC 3339)",
