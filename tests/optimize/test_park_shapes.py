@@ -425,6 +425,85 @@ def test_every_method_plans_the_shape_within_the_gap_and_holds_every_row(
     assert auto.method_reason.startswith(f"auto: {size:,} asset-steps ≤ {CENTRAL_MAX_ASSET_STEPS:,}")
 
 
+def _random_building(rng: np.random.Generator, bid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A building of 1 kW to 1 MW with up to five assets drawn from every kind."""
+    kw = float(10 ** rng.uniform(0, 3))
+    kinds = rng.choice(["pv", "battery", "heat_pump", "electric_chiller", "heat_store",
+                        "ice_store", "gas_boiler", "chp", "flexible_load", "electric_boiler"],
+                       size=int(rng.integers(0, 6)), replace=False)  # fmt: skip
+    made = {
+        "pv": {"type": "pv", "peak_kw": 0.5 * kw},
+        "battery": {"type": "battery", "energy_kwh": kw, "power_kw": 0.4 * kw, "soc_final": 0.5},
+        "heat_pump": {"type": "heat_pump", "heat_max_kw": kw, "cop": 3.2},
+        "electric_chiller": {"type": "electric_chiller", "cooling_max_kw": kw, "cop": 4.5},
+        "heat_store": {"type": "thermal_storage", "carrier": "heat", "energy_kwh": kw,
+                       "power_kw": 0.3 * kw, "eta_charge": 0.95, "soc_final": 0.5},
+        "ice_store": {"type": "thermal_storage", "carrier": "cooling", "energy_kwh": kw,
+                      "power_kw": 0.3 * kw, "eta_charge": 0.9},
+        "gas_boiler": {"type": "gas_boiler", "heat_max_kw": kw, "eta": 0.9},
+        "chp": {"type": "chp", "fuel_max_kw": 1.2 * kw, "eta_el": 0.35, "eta_th": 0.45,
+                "min_load": 0.4, "start_cost_cny": 30},
+        "flexible_load": {"type": "flexible_load", "power_max_kw": 0.2 * kw,
+                          "energy_kwh": 0.4 * kw, "window_start_h": 0, "window_end_h": 8},
+        "electric_boiler": {"type": "electric_boiler", "heat_max_kw": kw},
+    }  # fmt: skip
+    assets = [{"id": f"{bid}-{k}", **made[k]} for k in kinds]
+    columns: dict[str, Any] = {f"{bid}:electricity_kw": kw * (0.3 + 0.5 * WORKING)}
+    if "pv" in kinds:
+        columns[f"{bid}-pv:available_kw"] = 0.45 * kw * SUN
+    heaters = {"heat_pump", "gas_boiler", "electric_boiler"} & set(kinds)
+    if heaters or {"chp", "heat_store"} & set(kinds):
+        columns[f"{bid}:heat_kw"] = kw * (0.2 + 0.3 * WORKING) if heaters else 0.0
+    if {"electric_chiller", "ice_store"} & set(kinds):
+        columns[f"{bid}:cooling_kw"] = kw * (0.1 + 0.3 * WORKING) * ("electric_chiller" in kinds)
+    return _building(bid, *assets), columns
+
+
+def random_park(seed: int, *, chp_beside_stores: bool = False) -> Shape:
+    """Two to six random buildings, shared assets or not, export or not, and a connection limit
+    0–5 % above the lowest peak any schedule reaches (so it binds). A park CHP comes without
+    building heat stores unless asked: that shape has its own tests (the strict xfails below)."""
+    rng = np.random.default_rng(seed)
+    buildings, columns = [], {}
+    for i in range(int(rng.integers(2, 7))):
+        building, own = _random_building(rng, f"b{i}")
+        buildings.append(building)
+        columns |= own
+    stores = any(a["type"] == "thermal_storage" for b in buildings for a in b["assets"])
+    shared: list[dict[str, Any]] = [_battery("bat", 500, 200)] if rng.random() < 0.4 else []
+    if (chp_beside_stores or not stores) and rng.random() < 0.4:
+        shared += [{"id": "chp", "type": "chp", "fuel_max_kw": 400, "eta_el": 0.35,
+                    "eta_th": 0.45, "min_load": 0.5},
+                   {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 300, "eta": 0.9}]
+        columns["p:heat_kw"] = 100.0  # fmt: skip
+    grid: dict[str, Any] = {"import_max_kw": 1e6, **TOU, "demand_charge_cny_per_kw": 1e4}
+    if rng.random() < 0.4:
+        grid |= {"export_max_kw": 300, "export_price_cny_per_kwh": float(rng.choice([0.2, 0.8]))}
+    park = {"id": "p", "grid": grid, "gas": GAS, "assets": shared, "buildings": buildings}
+    frame = _day(columns)
+    flattest = plan(_site([park]), frame, level="park", site_id="p").schedule["p:import_kw"].max()
+    grid |= {"import_max_kw": max(1.0, float(flattest) * rng.uniform(1.0, 1.05)),
+             "demand_charge_cny_per_kw": float(rng.choice([0.0, 40.0]))}  # fmt: skip
+    return Shape(_site([park]), frame)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(16))
+def test_random_parks_decomposed_hold_every_row_within_the_gap(seed: int) -> None:
+    """Seeded random parks: the decomposed plan (or its fallback to the centralized solve)
+    holds every row and comes within 0.5 % of the optimum, never below it."""
+    shape = random_park(seed)
+    central = plan(shape.site, shape.inputs, level="park", site_id="p", method="central")
+    found = plan(shape.site, shape.inputs, level="park", site_id="p", method="decomposed",
+                 options=OPTIONS)  # fmt: skip
+    check_plan(central, shape)
+    check_plan(found, shape)
+    optimum, slack = central.objective_cny, 1e-6 * max(1.0, abs(central.objective_cny))
+    assert found.objective_cny <= optimum + TOLERANCE * abs(optimum) + slack
+    assert found.objective_cny >= optimum - (central.gap or 0.0) * abs(optimum) - slack
+    assert found.method in ("decomposed", "central-fallback")
+
+
 def test_the_plan_post_plans_solves_is_the_central_optimum_and_holds() -> None:
     """`energyhub.api.jobs.solve`, what POST /plans runs in the background."""
     for make in (one_building, shared_park_assets, unlike_sizes):
@@ -730,3 +809,20 @@ def test_a_decomposed_plan_does_not_dump_district_heat_through_a_building_store(
     s = found.schedule
     assert np.minimum(s["b1-tes:charge_kw"], s["b1-tes:discharge_kw"]).max() <= 1e-6
     assert found.objective_cny >= central.objective_cny * (1 - 1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="a park CHP beside buildings with CHPs and a heat store (random_park(3)): the "
+    "decomposition returns 5,098.88 CNY, +0.72 % above the centralized optimum of 5,062.36 "
+    "(one more CHP start), with status optimal though its own gap to its bound is 0.82 %, "
+    "in 14 s against 0.24 s; the cause is in the decomposition (decompose.py), not here",
+)
+def test_a_park_chp_beside_building_chps_and_stores_decomposes_within_the_gap() -> None:
+    shape = random_park(3, chp_beside_stores=True)
+    central = plan(shape.site, shape.inputs, level="park", site_id="p", method="central")
+    found = plan(shape.site, shape.inputs, level="park", site_id="p", method="decomposed",
+                 options=OPTIONS)  # fmt: skip
+    check_plan(found, shape)
+    assert found.objective_cny <= central.objective_cny * (1 + TOLERANCE)
