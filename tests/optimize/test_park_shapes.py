@@ -238,21 +238,31 @@ def _assert_small(residual: np.ndarray, scale: float, what: str) -> None:
     assert worst <= bound, f"{what}: off by {worst:.3g} (allowed {bound:.3g})"
 
 
-def _asset_flows(s: pd.DataFrame, asset: Any, dt_h: float) -> dict[str, np.ndarray]:
+def _cop(asset: Any, frame: pd.DataFrame) -> Any:
+    fit = asset.cop_from_outdoor
+    return asset.cop if fit is None else fit.a + fit.b * np.asarray(frame["outdoor_c"])
+
+
+def _asset_flows(s: pd.DataFrame, asset: Any, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """What an asset puts into its node's balances (kW, + into the node), by carrier, from its
-    own schedule columns and the site file's efficiencies."""
-    c = lambda name: _col(s, f"{asset.id}:{name}")  # noqa: E731
+    own schedule columns, the site file's efficiencies and the inputs."""
+
+    def c(name: str) -> np.ndarray:
+        return _col(s, f"{asset.id}:{name}")
+
     match asset.type:
         case "pv" | "wind":
-            assert np.all(c("output_kw") <= c("output_kw") + c("curtailed_kw") + 1e-6)
+            available = np.asarray(frame[f"{asset.id}:available_kw"], dtype=float)
+            _assert_small(np.maximum(c("output_kw") - available, 0.0), asset.peak_kw, asset.id)
             return {"electricity": c("output_kw")}
         case "battery" | "hydrogen_store" | "thermal_storage":
             carrier = {"battery": "electricity", "hydrogen_store": "hydrogen"}.get(asset.type)
             return {carrier or asset.carrier: c("discharge_kw") - c("charge_kw")}
         case "heat_pump":
-            return {"heat": c("heat_kw"), "electricity": -c("heat_kw") / asset.cop}
+            return {"heat": c("heat_kw"), "electricity": -c("heat_kw") / _cop(asset, frame)}
         case "electric_chiller":
-            return {"cooling": c("cooling_kw"), "electricity": -c("cooling_kw") / asset.cop}
+            cooling = c("cooling_kw")
+            return {"cooling": cooling, "electricity": -cooling / _cop(asset, frame)}
         case "absorption_chiller":
             return {"cooling": c("cooling_kw"), "heat": -c("cooling_kw") / asset.cop}
         case "gas_boiler":
@@ -280,14 +290,13 @@ CARRIERS = ("electricity", "heat", "cooling", "gas", "hydrogen")
 def check_balances(result: Plan, shape: Shape) -> None:
     """Every node's balance of every carrier, recomputed: what flows in equals its demand."""
     s, frame = result.schedule, shape.inputs
-    dt_h = (s.index[1] - s.index[0]).total_seconds() / 3600
     for park in _parks(result, shape.site):
         nodes = [(park.id, park.assets, None), *((b.id, b.assets, b) for b in park.buildings)]
         links = {carrier: np.zeros(len(s)) for carrier in CARRIERS}
         for node, assets, building in reversed(nodes):  # the buildings first, then the park bus
             flows: dict[str, list[np.ndarray]] = {carrier: [] for carrier in CARRIERS}
             for asset in assets:
-                for carrier, flow in _asset_flows(s, asset, dt_h).items():
+                for carrier, flow in _asset_flows(s, asset, frame).items():
                     flows[carrier].append(flow)
             flows["gas"].append(_col(s, f"{node}:gas_kw"))
             if building is not None:
@@ -488,7 +497,7 @@ def random_park(seed: int, *, chp_beside_stores: bool = False) -> Shape:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(10))
 def test_random_parks_decomposed_hold_every_row_within_the_gap(seed: int) -> None:
     """Seeded random parks: the decomposed plan (or its fallback to the centralized solve)
     holds every row and comes within 0.5 % of the optimum, never below it."""
