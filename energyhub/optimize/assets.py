@@ -6,7 +6,10 @@ node balances of the context (kW, positive into the node).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from energyhub.optimize.model import Var
 from energyhub.optimize.network import Carrier, Context
@@ -136,17 +139,34 @@ def _exclusive(ctx: Context, asset: str, charge: Var, discharge: Var, power_kw: 
 
 
 def window_days(ctx: Context, start_h: int, end_h: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each step its day number if it starts inside [start_h, end_h), else -1; and coverage."""
+    """For each step its day number if it starts inside [start_h, end_h), else -1; and coverage:
+    the hours of each day's window the steps cover over the hours it lasts that day (local
+    hours, so a window across a daylight-saving change is an hour shorter or longer)."""
     index = ctx.inputs.index
     hours = np.asarray(index.hour + index.minute / 60.0)
     inside = (hours >= start_h) & (hours < end_h)
-    day_codes = np.unique(np.asarray(index.normalize().asi8), return_inverse=True)[1]
+    local_days = index.tz_localize(None).normalize()
+    day_codes = np.unique(np.asarray(local_days.asi8), return_inverse=True)[1]
     groups = np.where(inside, day_codes, -1).astype(np.int64)
     used = np.unique(groups[groups >= 0], return_inverse=True)
     compact = np.full(ctx.n, -1, dtype=np.int64)
     compact[groups >= 0] = used[1]
     covered_h = np.bincount(used[1], minlength=used[0].size) * ctx.dt_h
-    return compact, covered_h / (end_h - start_h)
+    first_step = [int(np.flatnonzero(groups == g)[0]) for g in used[0]]
+    lasting_h = _window_hours(local_days[first_step], index.tz, start_h, end_h)
+    return compact, covered_h / lasting_h
+
+
+def _window_hours(days: pd.DatetimeIndex, tz: Any, start_h: int, end_h: int) -> np.ndarray:
+    """How long [start_h, end_h) local lasts on each (naive, midnight) day, in hours. A bound the
+    clocks skip is where they resume; a bound they repeat is its first occurrence, as a step's
+    local hour places it."""
+    first = np.ones(len(days), dtype=bool)  # ambiguous: the first (daylight-saving) occurrence
+    start, end = (
+        (days + pd.Timedelta(hours=h)).tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
+        for h in (start_h, end_h)
+    )
+    return np.asarray((end - start).total_seconds(), dtype=np.float64) / 3600.0
 
 
 def add_flexible_load(ctx: Context, node: str, asset: FlexibleLoad) -> None:

@@ -126,9 +126,11 @@ def explain_infeasible(
             f"short by {value:.4g} kW" if value > 0 else f"left with {-value:.4g} kW it cannot use"
         )
         fed = f"; fed by {', '.join(sources)}" if sources else "; nothing in scope supplies it"
+        limits = _limits_reached(problem, solution.x, owner, step) if value > 0 else ""
         message = (
             f"infeasible: the {carrier} balance of {owner} ({name}) is {state} "
-            f"from step {step + 1} (ts {ts}){fed}{_watts_hint(inputs, owner, carrier, step, value)}"
+            f"from step {step + 1} (ts {ts}){fed}{limits}"
+            f"{_watts_hint(inputs, owner, carrier, step, value)}"
         )
         return InfeasiblePlanError(
             message,
@@ -149,6 +151,26 @@ def explain_infeasible(
     return InfeasiblePlanError(
         message, constraint=name, node=node, carrier=None, assets=[owner], step=step + 1, ts=ts
     )
+
+
+LIMITED_FLOWS = {"import_kw": "grid.import_max_kw", "feed_kw": "its own grid.import_max_kw"}
+"""The flows into a node's balance whose upper bound is a connection limit of the site file:
+the grid import of the node holding the connection (`<node>:import_kw`) and a building's feeder
+from the park bus (`<building>:feed_kw`)."""
+
+
+def _limits_reached(problem: Problem, x: np.ndarray, node: str, step: int) -> str:
+    """ "; at its limit: p:import_kw = 100 kW (grid.import_max_kw)" when a connection feeding
+    the short balance is at its limit in that step: the limit the shortage is up against."""
+    reached = []
+    for flow, limit in LIMITED_FLOWS.items():
+        var = problem.variables.get(f"{node}:{flow}")
+        if var is None or step >= var.size:
+            continue
+        upper = float(problem.col_upper[var.start + step])
+        if np.isfinite(upper) and x[var.start + step] >= upper - SLACK_TOLERANCE * max(1.0, upper):
+            reached.append(f"{var.name} = {upper:.6g} kW ({limit})")
+    return f"; at its limit: {', '.join(reached)}" if reached else ""
 
 
 def _watts_hint(inputs: PlanInputs, node: str, carrier: str, step: int, short_kw: float) -> str:

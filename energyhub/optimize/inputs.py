@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
 from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind
@@ -32,10 +33,11 @@ SITE_COLUMNS = {
 }
 """Site-wide columns and their plausible range: a value outside is taken for a unit mistake."""
 
-# A demand has no upper bound here: what the site can supply of a carrier (import, generation,
-# storage, conversion) is the plan's to find out; one it cannot meet is infeasible (exit 3) and
-# the diagnosis names the balance, the step and the shortfall, asking "is the column in W?"
-# when the shortfall is about 1,000 × what could be supplied (energyhub/optimize/diagnose.py).
+# A demand is bounded only by the bound on every value a client sends (MAGNITUDE_MAX, 10⁹ kW):
+# what the site can supply of a carrier (import, generation, storage, conversion) is the plan's
+# to find out; one it cannot meet is infeasible (exit 3) and the diagnosis names the balance, the
+# step and the shortfall, asking "is the column in W?" when the shortfall is about 1,000 × what
+# could be supplied (energyhub/optimize/diagnose.py).
 
 MONTH_PEAK_LIMIT_FACTOR = 10.0
 """A metered peak import above this many times the connection's import limit is taken for W
@@ -93,13 +95,53 @@ def _timestamps(raw: pd.Series, tz: ZoneInfo) -> pd.DatetimeIndex:
                 row=row + 1,
             )
         index = pd.DatetimeIndex(parsed)
-    return index.tz_localize(tz) if index.tz is None else index.tz_convert(tz)
+    return _localized(index, tz) if index.tz is None else index.tz_convert(tz)
+
+
+def _localized(index: pd.DatetimeIndex, tz: ZoneInfo) -> pd.DatetimeIndex:
+    """Naive local times in `tz`. Across a daylight-saving change the repeated hour is told apart
+    by the order of the rows; a time the clocks skip, or a repeat the order cannot place, is
+    bad input naming the row."""
+    try:
+        return index.tz_localize(tz, ambiguous="infer", nonexistent="raise")
+    except ValueError as exc:
+        reason = str(exc)
+    either = np.ones(len(index), dtype=bool)  # a repeated time taken as either: not skipped
+    skipped = pd.isna(index.tz_localize(tz, ambiguous=either, nonexistent="NaT"))
+    repeated = pd.isna(index.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward"))
+    found = [
+        (int(np.argmax(rows)), why)
+        for rows, why in (
+            (skipped, f"does not exist in {tz.key} (the clocks skip it)"),
+            (repeated, f"occurs twice in {tz.key} (the clocks go back) and the rows do not "
+             "tell which"),
+        )
+        if rows.any()
+    ]  # fmt: skip
+    if not found:
+        raise PlanInputError(f"ts: the local times cannot be placed in {tz.key}: {reason}")
+    row, why = min(found)
+    raise PlanInputError(
+        f"ts: row {row + 1} ({index[row].isoformat(sep=' ')}) {why}: give every time its UTC "
+        "offset (RFC 3339)",
+        column="ts",
+        row=row + 1,
+    )
 
 
 def _step_hours(index: pd.DatetimeIndex) -> float:
     if len(index) < 2:
         raise PlanInputError(
             "ts: at least two rows are needed to tell the step length", column="ts"
+        )
+    outside = np.flatnonzero((index < pd.Timestamp(EARLIEST)) | (index >= pd.Timestamp(LATEST)))
+    if outside.size:
+        row = int(outside[0])
+        raise PlanInputError(
+            f"ts: row {row + 1} ({index[row].isoformat()}): must lie between {EARLIEST:%Y} and "
+            f"{LATEST:%Y}",
+            column="ts",
+            row=row + 1,
         )
     deltas = np.diff(index.as_unit("ns").asi8)
     if deltas[0] <= 0:
@@ -114,7 +156,12 @@ def _step_hours(index: pd.DatetimeIndex) -> float:
             column="ts",
             row=row + 1,
         )
-    return float(pd.Timedelta(int(deltas[0]), "ns").total_seconds() / 3600.0)
+    seconds = pd.Timedelta(int(deltas[0]), "ns").total_seconds()
+    try:
+        step_seconds(seconds)
+    except ValueError as exc:
+        raise PlanInputError(f"ts: {exc}", column="ts", row=2) from None
+    return float(seconds / 3600.0)
 
 
 def _numbers(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, Array]:
@@ -250,7 +297,13 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
             "connection's import limit; W instead of kW?",
         )  # fmt: skip
     else:
-        _check_range(inputs, name, 0.0, np.inf, "demand must be ≥ 0")
+        _check_range(
+            inputs,
+            name,
+            0.0,
+            MAGNITUDE_MAX,
+            f"a demand must be ≥ 0 and at most {MAGNITUDE_MAX:g} kW; wrong units?",
+        )
 
 
 def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:

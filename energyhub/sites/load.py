@@ -24,6 +24,7 @@ _MESSAGES = {
     "literal_error": "must be {expected}",
     "string_pattern_mismatch": "must be an id of letters, digits, '-', '_' or '.'",
     "too_short": "must not be empty",
+    "finite_number": "must be a finite number",
 }
 
 

@@ -17,13 +17,16 @@ from pydantic import (
     model_validator,
 )
 
+from energyhub.bounds import MAGNITUDE_MAX
 from energyhub.modbus.maps import map_point, unit_factor
 from energyhub.modbus.registers import Point
 
 Efficiency = Annotated[float, Field(gt=0, le=1)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-PositiveKw = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+PositiveKw = Annotated[float, Field(gt=0, le=MAGNITUDE_MAX)]
+NonNegative = Annotated[float, Field(ge=0, le=MAGNITUDE_MAX)]
+"""Capacities, limits, prices and factors: at most MAGNITUDE_MAX, as every value taken from a
+client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take it)."""
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
@@ -38,9 +41,10 @@ PlanApproval = Literal["auto", "operator"]
 
 
 class Model(BaseModel):
-    """Strict base: unknown keys are errors (a misspelt key must not be ignored silently)."""
+    """Strict base: unknown keys are errors (a misspelt key must not be ignored silently), and
+    every number is finite (YAML's `.inf` is no capacity, limit or price)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 # --- carbon, grid and gas -------------------------------------------------------------------
