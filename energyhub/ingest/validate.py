@@ -82,7 +82,7 @@ def _too_steep(
         seen = memory.last.get(int(m[start]))
         if seen is not None:
             mem_t[start:end], mem_v[start:end] = seen
-    from_memory = ~in_batch | (mem_t > t[prev_row])
+    from_memory = ~in_batch | (mem_t >= t[prev_row])  # at a tie the memory's came first
     prev_t = np.where(from_memory, mem_t, t[prev_row])
     prev_v = np.where(from_memory, mem_v, v[prev_row])
     max_rise = rise[np.searchsorted(ids, m)]

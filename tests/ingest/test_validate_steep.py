@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from energyhub.ingest.mapping import MeterRef
@@ -45,6 +45,7 @@ READING = st.tuples(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(READING, max_size=25), min_size=1, max_size=3))
+@example([[(2, 0, 0.0)], [(2, 0, 0.5), (2, 1_000_000, 0.5)]])  # a repeat of the memory's time
 def test_the_vectorized_check_refuses_what_the_plain_rule_refuses(
     batches: list[list[tuple[int, int, float]]],
 ) -> None:
