@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from energyhub.api import changes, errors, ui
@@ -20,6 +20,7 @@ from energyhub.api.cache import ResponseCache
 from energyhub.api.deps import ApiState
 from energyhub.api.docs import offline_app
 from energyhub.api.jobs import STALE_PENDING, PlanRunner
+from energyhub.api.limits import one_value_each
 from energyhub.api.metrics import ApiMetrics, MetricsMiddleware
 from energyhub.api.routes import (
     alerts,
@@ -158,7 +159,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for these settings (default: read from the environment)."""
     app = offline_app(
-        title="energyhub API", version="1", description=DESCRIPTION, lifespan=lifespan
+        title="energyhub API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
     )
     app.state.settings = settings or load_settings()
     app.state.metrics = ApiMetrics()
@@ -177,7 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         carbon_ledger,
         ui,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(one_value_each)])
     app.add_middleware(
         SizeLimitMiddleware,
         max_body_bytes=app.state.settings.api_max_body_bytes,

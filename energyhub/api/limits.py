@@ -1,9 +1,14 @@
-"""Request limits: longest range, most rows per response; each a 422 saying how to page."""
+"""Request limits: longest range, most rows per response, one value per single-valued query
+parameter; each a 422 saying what to change."""
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 
 from energyhub.api.errors import bad_input
 from energyhub.config import Settings
@@ -47,3 +52,36 @@ def window(
             f"step, or ask for consecutive windows of at most {_span(page)} each",
         )
     return start, end
+
+
+async def one_value_each(request: Request) -> None:
+    """A query parameter an operation takes one value of, given more than once, is a 422 naming
+    it (the framework would silently keep one of the values)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or len(request.query_params.multi_items()) < 2:
+        return
+    for name in _single_valued(request.app, route.path, request.method):
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            raise bad_input(
+                "query", name, f"given {len(values)} times ({', '.join(values)}); give it once"
+            )
+
+
+def _single_valued(app: FastAPI, path: str, method: str) -> list[str]:
+    """The operation's query parameters that take one value, from its OpenAPI description."""
+    cache: dict[tuple[str, str], list[str]] = app.state.__dict__.setdefault("single_valued", {})
+    key = (path, method.lower())
+    if key not in cache:
+        operation = app.openapi().get("paths", {}).get(path, {}).get(key[1], {})
+        cache[key] = [
+            p["name"]
+            for p in operation.get("parameters", [])
+            if p.get("in") == "query" and not _takes_many(p.get("schema", {}))
+        ]
+    return cache[key]
+
+
+def _takes_many(schema: dict[str, Any]) -> bool:
+    alternatives = [*schema.get("anyOf", []), *schema.get("oneOf", [])]
+    return schema.get("type") == "array" or any(_takes_many(s) for s in alternatives)

@@ -353,3 +353,12 @@ async def test_a_wrong_method_lists_every_allowed_one(client: httpx.AsyncClient)
     response = await client.delete("/alerts/rules/b01")
     named(response, 405, "method", "path")
     assert response.headers["allow"] == "GET, PUT"
+
+
+async def test_a_single_valued_parameter_given_twice_names_it(client: httpx.AsyncClient) -> None:
+    """The framework would keep one of the values without a word: the request is refused."""
+    response = await client.get("/carbon/b01", params=[("period", "2025"), ("period", "2026")])
+    named(response, 422, "period", "query")
+    assert "given 2 times (2025, 2026)" in response.json()["detail"]
+    named(await client.get("/alerts?site=b01&site=b02"), 422, "site", "query")
+    assert (await client.get("/carbon/b01", params={"period": "2026"})).status_code == 200
