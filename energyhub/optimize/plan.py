@@ -171,7 +171,7 @@ def plan(
     *,
     level: str,
     site_id: str,
-    method: str = "central",
+    method: str = "auto",
     carbon_cap_kg: float | None = None,
     time_limit_s: float | None = None,
     mip_gap: float | None = None,
