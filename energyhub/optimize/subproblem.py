@@ -237,7 +237,8 @@ def _failure(model: _Model, reply: Response) -> Failure:
     error = explain_infeasible(model.built, (recipe.scope,), recipe.inputs, None)
     return Failure(
         recipe.key,
-        f"building {recipe.key} (subproblem of park {recipe.park}): {error}",
+        f"building {recipe.key} (subproblem of park {recipe.park}): "
+        f"{str(error).removeprefix('infeasible: ')}",
         error.constraint,
         error.step,
         error.ts,

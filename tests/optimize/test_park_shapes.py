@@ -600,14 +600,20 @@ def test_an_import_limit_no_schedule_can_keep_is_named(tmp_path: Path, method: s
     assert "p:import_kw = 100 kW (grid.import_max_kw)" in payload["message"]
 
 
-def test_a_building_s_own_connection_limit_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["central", "decomposed"])
+def test_a_building_s_own_connection_limit_is_named(tmp_path: Path, method: str) -> None:
+    """Decomposed, the building's subproblem is what breaks: it is named, and said once to be
+    infeasible."""
     park = {"id": "p", "grid": {"import_max_kw": 1000, **FLAT},
-            "buildings": [_building("b0", grid={"import_max_kw": 120})]}  # fmt: skip
-    shape = Shape(_site([park]), _day({"b0:electricity_kw": 50 + 200 * WORKING}))
+            "buildings": [_building("b0", grid={"import_max_kw": 120}), _building("b1")]}  # fmt: skip
+    shape = Shape(_site([park]), _day({"b0:electricity_kw": 50 + 200 * WORKING,
+                                       "b1:electricity_kw": 10.0}))  # fmt: skip
     site_path, inputs_path = _write(tmp_path, shape)
-    run = _cli("--site", site_path, "--inputs", inputs_path, "--level", "park", "--id", "p")
+    run = _cli("--site", site_path, "--inputs", inputs_path, "--level", "park", "--id", "p",
+               "--method", method)  # fmt: skip
     assert run.exit_code == 3
     assert "b0:feed_kw = 120 kW (its own grid.import_max_kw)" in run.output
+    assert run.output.count("infeasible") == 1, run.output
 
 
 def _bad(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
