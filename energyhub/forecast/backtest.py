@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from energyhub.forecast.bands import HIGH_Q, LOW_Q, coverage, pinball
 from energyhub.forecast.features import DAY, WEEK
-from energyhub.forecast.intraday import intraday
+from energyhub.forecast.intraday import intraday, intraday_band
 from energyhub.forecast.profile import ForecastError, nmae
 from energyhub.forecast.select import Candidate, choose, fit_named, yesterday
 
@@ -236,7 +236,13 @@ def backtest_intraday(
             }
             bands = {
                 DAY_AHEAD: choice.quantiles.band(steps, forecasts[DAY_AHEAD]),
-                CORRECTED: choice.quantiles.band(steps, np.clip(corrected, 0.0, upper), scale),
+                CORRECTED: intraday_band(
+                    choice.quantiles,
+                    choice.persistence,
+                    steps,
+                    np.clip(corrected, 0.0, upper),
+                    scale,
+                ),
             }
             horizons = (("next 4 h", steps < t + NEXT_HOURS), ("rest of day", steps >= t))
             for horizon, part in horizons:

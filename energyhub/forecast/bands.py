@@ -49,12 +49,9 @@ class ErrorQuantiles:
     days: int = FULL_SAMPLE_DAYS
     """How many held-out days (fewer than a week: the offsets are widened)."""
 
-    def band(
-        self, index: pd.DatetimeIndex, median: Array, scale: Array | float = 1.0
-    ) -> tuple[Array, Array]:
-        """P10 and P90 around `median`; `scale` narrows the offsets per step (intraday lead)."""
+    def band(self, index: pd.DatetimeIndex, median: Array) -> tuple[Array, Array]:
         hours = np.asarray(index.tz_convert("UTC").hour, dtype=np.int64)
-        return median + self.low[hours] * scale, median + self.high[hours] * scale
+        return median + self.low[hours], median + self.high[hours]
 
 
 NO_BAND = ErrorQuantiles(np.zeros(24), np.zeros(24), 0, 0)

@@ -8,10 +8,11 @@ held-out days that choose its model (`select.choose`): from every hour of those 
 squares fit of the later errors on the recent one. A correction that does not help is learnt as
 weight 0.
 
-The band follows the corrected forecast, and its width depends on the lead: per lead bin, the
-day-ahead band's offsets are scaled by how far they must stretch to hold 80 % of the corrected
-errors, relative to the same for the uncorrected errors on the same held-out steps (never
-wider than the day-ahead band, never below `MIN_BAND_SCALE` of it).
+The band of a corrected forecast is centred on it: the day-ahead band's half-width at each hour
+of the day (P90 − P10 over 2: the corrected errors are no longer the day-ahead's lopsided ones)
+times a factor per lead bin, the one that holds 80 % of the corrected held-out errors in that
+bin (between `MIN_BAND_SCALE` and `MAX_BAND_SCALE`): narrow just after the re-plan, where the
+error so far explains most of the next hour's, back to the day's width later.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ DECAYS_PER_H = (0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0)
 """The decays tried per hour of lead; the best fit on the held-out days wins."""
 LEAD_BINS_H = (1.0, 2.0, 4.0, 8.0, np.inf)
 """Upper edges of the lead bins (hours) whose band width is measured apart."""
-MIN_BAND_SCALE = 0.75
-"""The least a band is narrowed by the correction (a few held-out days are a small sample)."""
+MIN_BAND_SCALE = 0.5
+MAX_BAND_SCALE = 2.0
+"""Bounds of the half-width factor (a few held-out days are a small sample)."""
 MIN_PAIRS = 50
 """Fewer held-out (recent error, later error) pairs than this: no correction is learnt."""
 HOUR = pd.Timedelta(hours=1)
@@ -48,7 +50,7 @@ class Persistence:
     weight: float
     decay_per_h: float
     band_scale: tuple[float, ...] = field(default=(1.0,) * len(LEAD_BINS_H))
-    """Per lead bin of `LEAD_BINS_H`: corrected ÷ uncorrected error spread."""
+    """Per lead bin of `LEAD_BINS_H`: the factor of the day-ahead band's half-width."""
     pairs: int = 0
 
     def shift(self, recent_error: float, leads_h: Array) -> Array:
@@ -57,7 +59,7 @@ class Persistence:
         return np.asarray(recent_error * factor, dtype=np.float64)
 
     def scale(self, leads_h: Array) -> Array:
-        """The band offsets' factor at each lead."""
+        """The band half-width's factor at each lead."""
         bins = np.searchsorted(np.asarray(LEAD_BINS_H), np.maximum(leads_h, 0.0), side="right")
         bins = np.minimum(bins, len(LEAD_BINS_H) - 1)
         return np.asarray(np.asarray(self.band_scale)[bins], dtype=np.float64)
@@ -125,14 +127,12 @@ def _pairs(
     )
 
 
-def _stretch(errors: Array, low: Array, high: Array) -> float:
-    """How far the offsets (low < 0 < high) must stretch to hold 80 % of `errors` (NaN: too few)."""
-    usable = (high > 0) & (low < 0)
+def _stretch(errors: Array, half_width: Array) -> float:
+    """The factor of `half_width` that holds 80 % of `errors` (NaN: too few to say)."""
+    usable = half_width > 0
     if usable.sum() < 8:
         return float("nan")
-    e = errors[usable]
-    ratio = np.where(e >= 0, e / high[usable], e / low[usable])
-    return float(np.quantile(ratio, 0.8))
+    return float(np.quantile(np.abs(errors[usable]) / half_width[usable], 0.8))
 
 
 def fit_persistence(
@@ -159,13 +159,11 @@ def fit_persistence(
         np.searchsorted(np.asarray(LEAD_BINS_H), leads, side="right"), len(LEAD_BINS_H) - 1
     )
     scales = []
-    low, high = band.low[hours], band.high[hours]
+    half_width = (band.high - band.low)[hours] / 2.0
     for b in range(len(LEAD_BINS_H)):
         inside = bins == b
-        before = _stretch(later[inside], low[inside], high[inside])
-        after = _stretch(corrected[inside], low[inside], high[inside])
-        ratio = after / before if before > 0 else 1.0
-        scales.append(float(np.clip(ratio, MIN_BAND_SCALE, 1.0)) if np.isfinite(ratio) else 1.0)
+        factor = _stretch(corrected[inside], half_width[inside])
+        scales.append(float(np.clip(factor, MIN_BAND_SCALE, MAX_BAND_SCALE)) if factor > 0 else 1.0)
     return Persistence(weight, decay, tuple(scales), len(later))
 
 
@@ -211,3 +209,15 @@ def intraday(
     median[today] = np.where(np.isfinite(from_midnight), from_midnight, median[today])
     shift, scale, _ = correct(day_ahead, values, steps, now, midnight, persistence)
     return median + shift, scale
+
+
+def intraday_band(
+    quantiles: ErrorQuantiles, persistence: Persistence, steps: pd.DatetimeIndex,
+    median: Array, scale: Array,
+) -> tuple[Array, Array]:  # fmt: skip
+    """P10 and P90 of a forecast from `intraday`: centred on a corrected one, else day-ahead."""
+    if persistence.weight == 0.0:
+        return quantiles.band(steps, median)
+    hours = np.asarray(steps.tz_convert("UTC").hour, dtype=np.int64)
+    half_width = (quantiles.high - quantiles.low)[hours] / 2.0 * scale
+    return median - half_width, median + half_width

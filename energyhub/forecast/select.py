@@ -21,7 +21,13 @@ from numpy.typing import NDArray
 from energyhub.forecast.bands import NO_BAND, ErrorQuantiles, error_quantiles
 from energyhub.forecast.features import DAY
 from energyhub.forecast.gbm import BoostedModel, PvSite, fit_boosted
-from energyhub.forecast.intraday import NO_PERSISTENCE, Persistence, fit_persistence, intraday
+from energyhub.forecast.intraday import (
+    NO_PERSISTENCE,
+    Persistence,
+    fit_persistence,
+    intraday,
+    intraday_band,
+)
 from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
@@ -365,7 +371,7 @@ def forecast_chosen(
         fallback = candidates[0].fit(known)(known, steps)
         median = np.where(np.isfinite(median), median, fallback)
         median = np.where(np.isfinite(median), median, 0.0)
-    low, high = choice.quantiles.band(steps, median, scale)
+    low, high = intraday_band(choice.quantiles, choice.persistence, steps, median, scale)
     upper = (
         np.full(len(steps), np.inf) if upper_kw is None else np.broadcast_to(upper_kw, len(steps))
     )
