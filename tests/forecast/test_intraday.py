@@ -21,6 +21,7 @@ from energyhub.forecast.intraday import (
     Persistence,
     fit_persistence,
     intraday,
+    intraday_band,
 )
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -93,3 +94,18 @@ def test_bands_from_few_held_out_days_are_widened_and_hold_more_of_a_new_day() -
     low, high = one_day.band(index[later], np.zeros(96 * 7))
     low_raw, high_raw = raw.band(index[later], np.zeros(96 * 7))
     assert coverage(errors[later], low, high) > coverage(errors[later], low_raw, high_raw)
+
+
+def test_a_corrected_forecast_gets_a_band_centred_on_it() -> None:
+    index = _days(1)
+    steps = index[64:68]
+    lopsided = error_quantiles(index, np.where(np.arange(96) % 2 == 0, -30.0, 2.0), np.zeros(96))
+    median = np.full(4, 50.0)
+    day_ahead = intraday_band(lopsided, NO_PERSISTENCE, steps, median, np.ones(4))
+    assert (day_ahead[0] < 25.0).all() and (day_ahead[1] < 53.0).all()  # most errors below
+    learnt = Persistence(1.0, 0.9, (0.5, 1.0, 1.0, 1.0, 1.0))
+    low, high = intraday_band(lopsided, learnt, steps, median, np.array([0.5, 0.5, 1.0, 1.0]))
+    hours = np.asarray(steps.hour)
+    half = (lopsided.high - lopsided.low)[hours] / 2.0
+    assert np.allclose(high - median, median - low)
+    assert np.allclose(high - median, half * [0.5, 0.5, 1.0, 1.0])
