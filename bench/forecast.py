@@ -57,9 +57,14 @@ import pandas as pd
 
 from energyhub.forecast.backtest import (
     CHOSEN,
+    CORRECTED,
+    DAY_AHEAD,
+    FROM_ORIGIN,
     NAIVE_DAY,
     NAIVE_WEEK,
+    IntradayBacktest,
     SeriesBacktest,
+    backtest_intraday,
     backtest_series,
 )
 from energyhub.forecast.gbm import PvSite
@@ -433,13 +438,141 @@ def bench_park(buildings: int, history_days: int) -> str:
     )
 
 
+INTRADAY_MODELS = (FROM_ORIGIN, DAY_AHEAD, CORRECTED, NAIVE_DAY, NAIVE_WEEK)
+
+
+def intraday_rows(label: str, results: list[IntradayBacktest], seconds: float) -> list[str]:
+    """Pooled NMAE per horizon: the model from t, day-ahead, corrected, the naives; coverage."""
+    rows = []
+    origins = sum(r.origins for r in results)
+    for horizon in ("next 4 h", "rest of day"):
+
+        def pooled(name: str, h: str = horizon) -> float:
+            error = sum(r.error.get((h, name), 0.0) for r in results)
+            actual = sum(r.actual.get((h, name), 0.0) for r in results)
+            return error / actual if actual else np.nan
+
+        def share(name: str, h: str = horizon) -> float:
+            inside = sum(r.inside.get((h, name), 0) for r in results)
+            count = sum(r.count.get((h, name), 0) for r in results)
+            return inside / count if count else np.nan
+
+        naive = min(pooled(NAIVE_DAY), pooled(NAIVE_WEEK))
+        cells = " ".join(f"{pooled(m):>12.3f}" for m in INTRADAY_MODELS)
+        rows.append(
+            f"{label if horizon == 'next 4 h' else '':<44} {origins:>5} {horizon:<11} {cells} "
+            f"{pooled(DAY_AHEAD) / naive:>6.2f} {pooled(CORRECTED) / naive:>6.2f} "
+            f"{share(DAY_AHEAD):>6.0%} {share(CORRECTED):>6.0%}"
+            + (f"  ({seconds:.0f} s)" if horizon == "next 4 h" else "")
+        )
+    return rows
+
+
+def bench_intraday(days: int, history_days: int, buildings: int) -> list[str]:
+    """Re-plans every 4 h of each test day on CityLearn's loads, SERF PV and the simulator."""
+    header = " ".join(f"{m:>12}" for m in INTRADAY_MODELS)
+    rows = [
+        f"{'intraday NMAE (re-plans every 4 h)':<44} {'re-pl':>5} {'horizon':<11} {header} "
+        f"{'DA÷nv':>6} {'cor÷nv':>6} {'DA P':>6} {'cor P':>6}"
+    ]
+    history = pd.Timedelta(days=history_days)
+    started = time.perf_counter()
+    loads, outdoor = load_citylearn(buildings)
+    weather = pd.DataFrame({"outdoor_c": outdoor})
+    results = [
+        backtest_intraday(
+            window(series, days, history_days),
+            CITYLEARN_TZ,
+            demand_candidates(name, CITYLEARN_TZ, weather, ForecastOptions()),
+            label=name,
+            days=days,
+            history=history,
+        )
+        for name, series in loads.items()
+    ]
+    label = f"CityLearn 2022 electricity, {buildings} bldgs, 1 h"
+    rows += intraday_rows(label, results, time.perf_counter() - started)
+    started = time.perf_counter()
+    serf = window(load_serf(), days, history_days)
+    options = ForecastOptions(latitude_deg=SERF_LATITUDE_DEG, longitude_deg=SERF_LONGITUDE_DEG)
+    site = PvSite(float(serf.max()), SERF_LATITUDE_DEG, SERF_LONGITUDE_DEG)
+    result = backtest_intraday(
+        serf, SERF_TZ, pv_candidates("serf", SERF_TZ, site, None, options), label="serf",
+        days=days, history=history, upper_kw=site.peak_kw,
+    )  # fmt: skip
+    rows += intraday_rows(
+        "NREL SERF east PV, 15 min, no weather fcst", [result], time.perf_counter() - started
+    )
+    started = time.perf_counter()
+    _, sim, sim_weather = simulated_park(len(PROFILES), days + history_days + 9)
+    options = ForecastOptions()
+    results = [
+        backtest_intraday(
+            series,
+            SHANGHAI,
+            demand_candidates(name, SHANGHAI, sim_weather[["outdoor_c"]], options),
+            label=name,
+            days=days,
+            history=history,
+        )
+        for name, series in sim.items()
+        if name != "pv"
+    ]
+    label = f"simulator electricity, {len(PROFILES)} classes, 15 min"
+    rows += intraday_rows(label, results, time.perf_counter() - started)
+    started = time.perf_counter()
+    pv_site = PvSite(SIM_PV_PEAK_KW, 31.23, 121.47)
+    result = backtest_intraday(
+        sim["pv"], SHANGHAI, pv_candidates("pv", SHANGHAI, pv_site, None, options), label="pv",
+        days=days, history=history, upper_kw=SIM_PV_PEAK_KW,
+    )  # fmt: skip
+    rows += intraday_rows(
+        "simulator PV, 15 min, no weather fcst", [result], time.perf_counter() - started
+    )
+    return rows
+
+
+SHORT_HISTORY_DAYS = (2, 3, 5, 9)
+"""Histories of a newly connected site (the closed loop starts with 2 days)."""
+
+
+def bench_short(days: int, buildings: int) -> list[str]:
+    """Day-ahead with only a few days of history: the band's coverage while the history grows."""
+    rows = []
+    loads, outdoor = load_citylearn(buildings)
+    weather = pd.DataFrame({"outdoor_c": outdoor})
+    _, sim, sim_weather = simulated_park(len(PROFILES), days + 30)
+    sets = [
+        ("CityLearn 2022 electricity, 1 h", loads, CITYLEARN_TZ, weather),
+        ("simulator electricity, 15 min", {k: v for k, v in sim.items() if k != "pv"}, SHANGHAI,
+         sim_weather[["outdoor_c"]]),
+    ]  # fmt: skip
+    for label, series, tz, frame in sets:
+        for history_days in SHORT_HISTORY_DAYS:
+            started = time.perf_counter()
+            pooled = Pooled()
+            for name, values in series.items():
+                part = window(values, days, history_days)
+                result = backtest_series(
+                    part, tz, demand_candidates(name, tz, frame, ForecastOptions()), label=name,
+                    days=days, history=pd.Timedelta(days=history_days),
+                )  # fmt: skip
+                pooled.add(result, _actual_sum(part, result, tz, days))
+            rows.append(
+                pooled.row(f"{label}, {history_days} d history", time.perf_counter() - started)
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=21, help="Forecast days per series (latest).")
     parser.add_argument("--buildings", type=int, default=17, choices=range(1, 18))
     parser.add_argument("--history-days", type=int, default=28)
     parser.add_argument("--park", type=int, default=100, help="Buildings of the timed park.")
-    parser.add_argument("--only", choices=("pv", "loads", "simulator", "park"), default=None)
+    parser.add_argument(
+        "--only", choices=("pv", "loads", "simulator", "park", "intraday", "short"), default=None
+    )
     args = parser.parse_args()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, numpy {np.__version__}, pandas {pd.__version__}"
@@ -453,9 +586,11 @@ def main() -> None:
         "loads": lambda: [bench_loads(args.days, args.buildings, args.history_days)],
         "simulator": lambda: bench_simulated(args.days, args.history_days),
         "park": lambda: [bench_park(args.park, args.history_days)],
+        "intraday": lambda: bench_intraday(args.days, args.history_days, args.buildings),
+        "short": lambda: bench_short(args.days, args.buildings),
     }
     for name, run in runs.items():
-        if args.only in (None, name):
+        if args.only == name or (args.only is None and name not in ("intraday", "short")):
             for line in run():
                 print(line, flush=True)
 

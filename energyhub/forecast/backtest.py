@@ -19,8 +19,9 @@ from numpy.typing import NDArray
 
 from energyhub.forecast.bands import HIGH_Q, LOW_Q, coverage, pinball
 from energyhub.forecast.features import DAY, WEEK
+from energyhub.forecast.intraday import intraday, intraday_band
 from energyhub.forecast.profile import ForecastError, nmae
-from energyhub.forecast.select import Candidate, choose, yesterday
+from energyhub.forecast.select import Candidate, choose, fit_named, yesterday
 
 Array = NDArray[np.float64]
 
@@ -155,4 +156,106 @@ def backtest_series(
         pinball(actual, low, LOW_Q), pinball(actual, high, HIGH_Q), coverage(actual, low, high)
     )
     result.chosen = dict(chosen)
+    return result
+
+
+INTRADAY_EVERY = pd.Timedelta(hours=4)
+NEXT_HOURS = pd.Timedelta(hours=4)
+FROM_ORIGIN = "model from t"
+DAY_AHEAD = "day-ahead"
+CORRECTED = "corrected"
+
+
+@dataclass
+class IntradayBacktest:
+    """Re-plans every `INTRADAY_EVERY` of each backtest day: absolute errors and actuals summed
+    per horizon ("next 4 h", "rest of day") and forecast, and the band's steps inside."""
+
+    label: str
+    origins: int = 0
+    error: dict[tuple[str, str], float] = field(default_factory=dict)
+    actual: dict[tuple[str, str], float] = field(default_factory=dict)
+    inside: dict[tuple[str, str], int] = field(default_factory=dict)
+    count: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, horizon: str, name: str, actual: Array, forecast: Array) -> None:
+        ok = np.isfinite(actual) & np.isfinite(forecast)
+        key = (horizon, name)
+        self.error[key] = self.error.get(key, 0.0) + float(np.abs(forecast - actual)[ok].sum())
+        self.actual[key] = self.actual.get(key, 0.0) + float(np.abs(actual[ok]).sum())
+
+    def add_band(self, horizon: str, name: str, actual: Array, low: Array, high: Array) -> None:
+        ok = np.isfinite(actual)
+        key = (horizon, name)
+        inside = (actual[ok] >= low[ok] - 1e-9) & (actual[ok] <= high[ok] + 1e-9)
+        self.inside[key] = self.inside.get(key, 0) + int(inside.sum())
+        self.count[key] = self.count.get(key, 0) + int(ok.sum())
+
+
+def backtest_intraday(
+    values: pd.Series,
+    tz: ZoneInfo,
+    candidates: list[Candidate],
+    *,
+    label: str,
+    days: int,
+    history: pd.Timedelta,
+    upper_kw: float | None = None,
+) -> IntradayBacktest:
+    """Each backtest day's model (chosen and fitted at its local midnight, as the scheduler's
+    day cache does) re-forecast every 4 h with the readings up to then: from that time as
+    before (`model from t`), day-ahead from midnight, and corrected by today's error."""
+    origins = backtest_origins(values, tz, days, pd.Timedelta(days=2))
+    result = IntradayBacktest(label)
+    index = pd.DatetimeIndex(values.index)
+    step = pd.Timedelta(index[1] - index[0])
+    upper = np.inf if upper_kw is None else upper_kw
+    by_name = {c.name: c for c in candidates}
+    for origin in origins:
+        known = values[(index >= origin - history) & (index < origin)]
+        choice = choose(known, origin, tz, candidates, label)
+        try:
+            predictor = fit_named(by_name, choice.name, known)
+        except ForecastError:
+            continue
+        end = origin + DAY
+        day = pd.date_range(origin, end, freq=step, inclusive="left")
+        day_ahead = pd.Series(np.clip(predictor(known, day), 0.0, upper), index=day)
+        window = values[(index >= origin - history) & (index < end)]
+        t = origin + INTRADAY_EVERY
+        while t < end:
+            steps = pd.date_range(t, end, freq=step, inclusive="left")
+            actual = values.reindex(steps).to_numpy(dtype=float)
+            corrected, scale = intraday(predictor, choice.persistence, window, steps, t, tz)
+            forecasts = {
+                FROM_ORIGIN: predictor(window[pd.DatetimeIndex(window.index) < t], steps),
+                DAY_AHEAD: day_ahead.reindex(steps).to_numpy(dtype=float),
+                CORRECTED: corrected,
+                NAIVE_DAY: yesterday(values[index < origin], steps),
+                NAIVE_WEEK: values.reindex(steps - WEEK).to_numpy(dtype=float),
+            }
+            bands = {
+                DAY_AHEAD: choice.quantiles.band(steps, forecasts[DAY_AHEAD]),
+                CORRECTED: intraday_band(
+                    choice.quantiles,
+                    choice.persistence,
+                    steps,
+                    np.clip(corrected, 0.0, upper),
+                    scale,
+                ),
+            }
+            horizons = (("next 4 h", steps < t + NEXT_HOURS), ("rest of day", steps >= t))
+            for horizon, part in horizons:
+                for name, forecast in forecasts.items():
+                    result.add(horizon, name, actual[part], np.clip(forecast, 0.0, upper)[part])
+                if choice.quantiles.errors == 0:
+                    continue
+                for name, (low, high) in bands.items():
+                    median = np.clip(forecasts[name], 0.0, upper)
+                    result.add_band(
+                        horizon, name, actual[part],
+                        np.clip(low, 0.0, median)[part], np.clip(high, median, upper)[part],
+                    )  # fmt: skip
+            result.origins += 1
+            t += INTRADAY_EVERY
     return result

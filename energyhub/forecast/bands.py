@@ -4,6 +4,12 @@ A band is the median forecast plus the 10th and 90th percentiles of the errors t
 made on held-out days, per hour of the day (with the hours either side, so a 15-min series has
 ~80 errors per hour over a week): errors grow and shrink with the daily cycle, and PV's are
 zero at night. Every model gets its band the same way, so bands compare across models.
+
+Few held-out days make a band too narrow: a day's errors move together (a busier day is busier
+all day), so one or two days show the spread within a day but not from one day to the next.
+Offsets measured on fewer than `FULL_SAMPLE_DAYS` days are widened by `small_sample_widening`;
+the factor was measured on the simulator and CityLearn with 2–9 days of history (bench/forecast.py
+`--only short`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,17 @@ Array = NDArray[np.float64]
 LOW_Q, HIGH_Q = 0.1, 0.9
 NEIGHBOUR_HOURS = 1
 """Hours either side pooled with each hour's errors."""
+FULL_SAMPLE_DAYS = 7
+"""Held-out days from which a band is taken as measured, unwidened (a week: every weekday)."""
+SMALL_SAMPLE_WIDENING = 1.5
+"""Widening per missing fraction of a week: offsets × (1 + this × (1/days − 1/7))."""
+
+
+def small_sample_widening(days: int) -> float:
+    """How much wider a band from `days` held-out days is made (1 from a week on)."""
+    if days >= FULL_SAMPLE_DAYS:
+        return 1.0
+    return 1.0 + SMALL_SAMPLE_WIDENING * (1.0 / max(days, 1) - 1.0 / FULL_SAMPLE_DAYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +46,22 @@ class ErrorQuantiles:
     high: Array
     errors: int
     """How many held-out errors they came from (0: no band could be measured)."""
+    days: int = FULL_SAMPLE_DAYS
+    """How many held-out days (fewer than a week: the offsets are widened)."""
 
     def band(self, index: pd.DatetimeIndex, median: Array) -> tuple[Array, Array]:
         hours = np.asarray(index.tz_convert("UTC").hour, dtype=np.int64)
         return median + self.low[hours], median + self.high[hours]
 
 
-NO_BAND = ErrorQuantiles(np.zeros(24), np.zeros(24), 0)
+NO_BAND = ErrorQuantiles(np.zeros(24), np.zeros(24), 0, 0)
 
 
-def error_quantiles(index: pd.DatetimeIndex, actual: Array, forecast: Array) -> ErrorQuantiles:
-    """Band offsets from held-out errors; hours with no error of their own borrow the overall."""
+def error_quantiles(
+    index: pd.DatetimeIndex, actual: Array, forecast: Array, days: int = FULL_SAMPLE_DAYS
+) -> ErrorQuantiles:
+    """Band offsets from `days` held-out days' errors, widened if they are fewer than a week;
+    hours with no error of their own borrow the overall."""
     errors = np.asarray(actual, dtype=float) - np.asarray(forecast, dtype=float)
     ok = np.isfinite(errors)
     if not ok.any():
@@ -52,7 +74,8 @@ def error_quantiles(index: pd.DatetimeIndex, actual: Array, forecast: Array) -> 
         near = np.abs((hours - hour + 12) % 24 - 12) <= NEIGHBOUR_HOURS
         q = np.quantile(errors[near], [LOW_Q, HIGH_Q]) if near.sum() >= 8 else overall
         low[hour], high[hour] = min(q[0], 0.0), max(q[1], 0.0)
-    return ErrorQuantiles(low, high, int(ok.sum()))
+    widen = small_sample_widening(days)
+    return ErrorQuantiles(low * widen, high * widen, int(ok.sum()), days)
 
 
 def pinball(actual: Array, forecast: Array, quantile: float) -> float:

@@ -21,6 +21,13 @@ from numpy.typing import NDArray
 from energyhub.forecast.bands import NO_BAND, ErrorQuantiles, error_quantiles
 from energyhub.forecast.features import DAY
 from energyhub.forecast.gbm import BoostedModel, PvSite, fit_boosted
+from energyhub.forecast.intraday import (
+    NO_PERSISTENCE,
+    Persistence,
+    fit_persistence,
+    intraday,
+    intraday_band,
+)
 from energyhub.forecast.profile import (
     ForecastError,
     ForecastOptions,
@@ -148,6 +155,8 @@ class Choice:
     name: str
     mae: dict[str, float] = field(default_factory=dict)
     quantiles: ErrorQuantiles = NO_BAND
+    persistence: Persistence = NO_PERSISTENCE
+    """How the error seen so far today carries to later steps (learnt on the held-out days)."""
     holdout_days: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -225,7 +234,10 @@ def choose(
         predictions[candidate.name] = forecast
     if choice.mae:
         choice.name = min(choice.mae, key=lambda name: choice.mae[name])
-        choice.quantiles = error_quantiles(test_index, actual, predictions[choice.name])
+        choice.quantiles = error_quantiles(test_index, actual, predictions[choice.name], held)
+        choice.persistence = fit_persistence(
+            test_index, actual, predictions[choice.name], tz, choice.quantiles
+        )
     return choice
 
 
@@ -234,7 +246,10 @@ def describe(choice: Choice) -> str:
     if not choice.mae:
         return f"{choice.name} (no backtest)"
     scores = ", ".join(f"{name} {mae:.3g}" for name, mae in sorted(choice.mae.items()))
-    return f"{choice.name}, chosen by MAE over {choice.holdout_days} held-out day(s) ({scores} kW)"
+    return (
+        f"{choice.name}, chosen by MAE over {choice.holdout_days} held-out day(s) ({scores} kW); "
+        f"{choice.persistence.describe()}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,13 +298,13 @@ def _fitted(
             found.choice, _refreshed(found.predictor, by_name, found.choice.name, known, weather)
         )
     choice = choose(values, now, tz, candidates, label)
-    fitted = _Fitted(choice, _fit(by_name, choice.name, known))
+    fitted = _Fitted(choice, fit_named(by_name, choice.name, known))
     if cache is not None:
         cache.put(key, fitted)
     return fitted
 
 
-def _fit(by_name: dict[str, Candidate], name: str, known: pd.Series) -> Predictor:
+def fit_named(by_name: dict[str, Candidate], name: str, known: pd.Series) -> Predictor:
     """The candidate fitted on `known`; a blend as its parts' fits (kept apart for a refresh)."""
     candidate = by_name[name]
     if not candidate.parts:
@@ -351,12 +366,12 @@ def forecast_chosen(
     fitted = _fitted(values, now, tz, candidates, label, cache, weather)
     choice = fitted.choice
     known = values[pd.DatetimeIndex(values.index) < now]
-    median = fitted.predictor(known, steps)
+    median, scale = intraday(fitted.predictor, choice.persistence, values, steps, now, tz)
     if not np.isfinite(median).all():  # yesterday had gaps: the first candidate fills them
         fallback = candidates[0].fit(known)(known, steps)
         median = np.where(np.isfinite(median), median, fallback)
         median = np.where(np.isfinite(median), median, 0.0)
-    low, high = choice.quantiles.band(steps, median)
+    low, high = intraday_band(choice.quantiles, choice.persistence, steps, median, scale)
     upper = (
         np.full(len(steps), np.inf) if upper_kw is None else np.broadcast_to(upper_kw, len(steps))
     )
