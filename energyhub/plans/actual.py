@@ -40,10 +40,12 @@ from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import SIDES, Realized, combined, realize
 from energyhub.plans.store import (
     PlanRecord,
+    SetpointOverride,
     controlled_steps,
     controlling_plans,
     get_plan,
     plan_steps,
+    setpoint_overrides,
 )
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -158,6 +160,11 @@ class PlanVsActual(Comparison):
     days: list[DaySavings]
     step_details: list[StepActual]
     coverage: Coverage
+    overrides: list[SetpointOverride] = Field(
+        default_factory=list,
+        description="Setpoints the scheduler's peak guard sent other than the plan asked, with "
+        "why (the metered import ran above plan towards the billed peak).",
+    )
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -476,6 +483,7 @@ async def plan_vs_actual(
         days=days,
         step_details=_details(parts, record.step_s) if parts else [],
         coverage=coverage_of([(s, f) for s, f in spanned if len(f)], record.step_s),
+        overrides=await setpoint_overrides(conn, record.id),
         **compare_parts(used, dt_h, peaks).model_dump(),
     )
 

@@ -30,6 +30,7 @@ from energyhub.errors import DatabaseUnavailableError, EnergyhubError, Scheduler
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
+from energyhub.scheduler.guard import PeakGuard
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
 from energyhub.scheduler.setpoints import (
@@ -66,6 +67,8 @@ class TickReport:
     replanned: list[PlanRecord] = field(default_factory=list)
     active: dict[str, int] = field(default_factory=dict)
     sent: int = 0
+    overridden: int = 0
+    """Setpoints the peak guard changed from the plan's (energyhub.scheduler.guard)."""
     failed: list[str] = field(default_factory=list)
 
 
@@ -87,6 +90,11 @@ class Scheduler:
         self.db_url, self.db_timeout_s = settings.db_url, settings.db_connect_timeout_s
         self._last: dict[Target, datetime | None] = {}
         self._schedules: dict[int, tuple[pd.DataFrame, set[str]]] = {}
+        self.guard = (
+            PeakGuard(site.tz, self.config.step, settings.scheduler_peak_guard_headroom_kw)
+            if settings.scheduler_peak_guard
+            else None
+        )
 
     async def resume(self, conn: AsyncConnection) -> None:
         """Pick up after a stop: its unfinished sends become unconfirmed, re-plans continue."""
@@ -133,7 +141,15 @@ class Scheduler:
         """Claim, publish and settle each setpoint of the step starting at `start`."""
         scope = resolve_scope(self.site, active.level, active.site_id)
         schedule, skip = await self._schedule(conn, active.id)
-        for setpoint in step_setpoints(active.id, scope, schedule, pd.Timestamp(start), skip):
+        setpoints = step_setpoints(active.id, scope, schedule, pd.Timestamp(start), skip)
+        if self.guard is not None and setpoints:
+            decision = await self.guard.check(
+                conn, self.backend, scope, schedule, pd.Timestamp(start), setpoints
+            )
+            if decision is not None:
+                setpoints = decision.setpoints
+                report.overridden += len(decision.overridden)
+        for setpoint in setpoints:
             topic = setpoint.topic(self.prefix)
             if not await claim(conn, setpoint, topic):
                 continue
@@ -228,11 +244,12 @@ async def _sleep(clock: Clock, wake: datetime, retry_s: float | None, stop: asyn
 def _log(report: TickReport) -> None:
     if report.replanned or report.sent or report.failed:
         log.info(
-            "%s: re-planned %s, active %s, sent %s setpoint(s)%s",
+            "%s: re-planned %s, active %s, sent %s setpoint(s)%s%s",
             report.at.isoformat(),
             [f"{r.site_id}#{r.id} {r.status}" for r in report.replanned] or "nothing",
             report.active or "none",
             report.sent,
+            f" ({report.overridden} by the peak guard)" if report.overridden else "",
             f", failed {report.failed}" if report.failed else "",
         )
 
