@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,11 +49,45 @@ from energyhub.plans.actual import savings_by_day
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized
-from energyhub.scheduler.service import step_floor
+from energyhub.scheduler.service import TickReport, step_floor
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.db import Backend, connect, installed_backend
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.queries import parse_step
+
+
+class LoopTimes(logging.Handler):
+    """The scheduler's ticks as its log reports them (TickReport on each record): wall seconds
+    per re-plan and per tick, and the setpoints the peak guard overrode."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.replan_s: dict[str, list[float]] = {}
+        self.tick_s: list[float] = []
+        self.overridden = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report = getattr(record, "tick", None)
+        if isinstance(report, TickReport):
+            for site_id, seconds in report.replan_s.items():
+                self.replan_s.setdefault(site_id, []).append(seconds)
+            self.tick_s.append(report.tick_s)
+            self.overridden += report.overridden
+        elif record.levelno >= logging.WARNING:
+            print(record.getMessage(), file=sys.stderr)  # what the default handler would show
+
+    def summary(self) -> str:
+        lines = [
+            f"{site_id}: {len(s)} re-plans, {np.mean(s):.1f} s mean, {np.max(s):.1f} s max"
+            for site_id, s in sorted(self.replan_s.items())
+        ]
+        ticks = np.asarray(self.tick_s) if self.tick_s else np.zeros(1)
+        lines.append(
+            f"ticks: {len(self.tick_s)}, {ticks.mean():.2f} s mean, {ticks.max():.1f} s max; "
+            f"setpoints overridden by the peak guard: {self.overridden}"
+        )
+        return "\n".join(lines)
+
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "examples" / "expo-park.yaml"
@@ -91,7 +127,9 @@ async def forecast_error_pct(
     return float(np.nanmean(error) / mean * 100) if mean > 0 else None
 
 
-async def measure(site: SiteFile, days: float, history_days: float, console: Console) -> Table:
+async def measure(
+    site: SiteFile, days: float, history_days: float, period_min: float, console: Console
+) -> Table:
     settings = load_settings()
     live = timedelta(days=days)
     live_start = step_floor(datetime.now(UTC) - live, parse_step(settings.scheduler_step))
@@ -102,8 +140,12 @@ async def measure(site: SiteFile, days: float, history_days: float, console: Con
                 "db_url": services.db_url,
                 "mqtt_url": services.mqtt_url,
                 "site_file": SITE,
-                "scheduler_period_min": SCHEDULER_PERIOD_MIN,
+                "scheduler_period_min": period_min,
             }
+        )
+        console.print(
+            f"history {history_days:g} days, re-plans every {period_min:g} min, peak guard "
+            f"{'on' if settings.scheduler_peak_guard else 'off'}"
         )
         await _prepare(settings, auto_approved(site), console)
         async with ingesting(settings) as worker:
@@ -112,6 +154,7 @@ async def measure(site: SiteFile, days: float, history_days: float, console: Con
                 await settled(worker)
                 async with connect(str(settings.db_url)) as conn:
                     await refresh_rollups(conn, await installed_backend(conn))
+                console.print(f"history stored in {time.monotonic() - started:.0f} s")
 
             started = time.monotonic()
             with Progress(console=console) as progress:
@@ -179,10 +222,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0, help="Live days under the scheduler.")
     parser.add_argument("--history-days", type=float, default=2.0)
+    parser.add_argument(
+        "--period-min", type=float, default=SCHEDULER_PERIOD_MIN, help="Minutes between re-plans."
+    )
     args = parser.parse_args()
     console = Console(width=180)
-    table = asyncio.run(measure(load_site(SITE), args.days, args.history_days, console))
+    times = LoopTimes()
+    scheduler_log = logging.getLogger("energyhub.scheduler.service")
+    scheduler_log.setLevel(logging.INFO)
+    scheduler_log.addHandler(times)
+    table = asyncio.run(
+        measure(load_site(SITE), args.days, args.history_days, args.period_min, console)
+    )
     console.print(table)
+    console.print(times.summary())
 
 
 if __name__ == "__main__":

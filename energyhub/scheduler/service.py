@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -70,6 +71,10 @@ class TickReport:
     overridden: int = 0
     """Setpoints the peak guard changed from the plan's (energyhub.scheduler.guard)."""
     failed: list[str] = field(default_factory=list)
+    replan_s: dict[str, float] = field(default_factory=dict)
+    """Wall seconds each re-plan took (forecast, solve, store), by site."""
+    tick_s: float = 0.0
+    """Wall seconds the whole tick took."""
 
 
 class Scheduler:
@@ -110,6 +115,7 @@ class Scheduler:
 
     async def tick(self, conn: AsyncConnection) -> TickReport:
         """One pass: expire, re-plan what is due, activate, send this step's setpoints."""
+        began = time.monotonic()
         now = self.clock.now()
         start = step_floor(now, self.config.step)
         report = TickReport(now)
@@ -117,13 +123,16 @@ class Scheduler:
         for target in self.targets:
             last = self._last.get(target)
             if last is None or start >= last + self.config.period:
+                planning = time.monotonic()
                 record = await replan(conn, self.backend, self.site, target, start, self.config)
+                report.replan_s[target.site_id] = time.monotonic() - planning
                 self._last[target] = start
                 report.replanned.append(record)
             active = await activate_due(conn, target.site_id, now)
             if active is not None:
                 report.active[target.site_id] = active.id
                 await self._send(conn, active, start, report)
+        report.tick_s = time.monotonic() - began
         return report
 
     async def _schedule(self, conn: AsyncConnection, plan_id: int) -> tuple[pd.DataFrame, set[str]]:
@@ -246,11 +255,16 @@ def _log(report: TickReport) -> None:
         log.info(
             "%s: re-planned %s, active %s, sent %s setpoint(s)%s%s",
             report.at.isoformat(),
-            [f"{r.site_id}#{r.id} {r.status}" for r in report.replanned] or "nothing",
+            [
+                f"{r.site_id}#{r.id} {r.status} in {report.replan_s.get(r.site_id, 0.0):.1f} s"
+                for r in report.replanned
+            ]
+            or "nothing",
             report.active or "none",
             report.sent,
             f" ({report.overridden} by the peak guard)" if report.overridden else "",
             f", failed {report.failed}" if report.failed else "",
+            extra={"tick": report},
         )
 
 
