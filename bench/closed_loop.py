@@ -117,6 +117,8 @@ async def forecast_error_pct(
     planned = planned[~planned.index.duplicated()]
     index = pd.DatetimeIndex(planned.index)
     span = pd.date_range(index[0], index[-1], freq="15min")
+    if len(span) < 2:
+        return None
     try:
         metered = await metered_inputs(conn, backend, site, scope, span, pd.DataFrame())
     except ForecastError:
@@ -218,6 +220,23 @@ def _terms(found: Realized | None) -> list[str]:
     ]
 
 
+async def report_only(site: SiteFile, days: float) -> Table:
+    """The table of a database a run kept (ENERGYHUB_DB_URL), over `days` from its first
+    controlled step (the run's live window)."""
+    settings = load_settings()
+    if not settings.db_url:
+        raise SystemExit("--report-only reads the database of ENERGYHUB_DB_URL")
+    async with connect(str(settings.db_url)) as conn:
+        cur = await conn.execute("SELECT min(ts) FROM setpoints")
+        row = await cur.fetchone()
+        if row is None or row[0] is None:
+            raise SystemExit("no setpoints in that database: nothing to report")
+        start = row[0]
+        backend = await installed_backend(conn)
+        await refresh_rollups(conn, backend)
+        return await _table(conn, backend, site, (start, start + timedelta(days=days)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0, help="Live days under the scheduler.")
@@ -225,8 +244,16 @@ def main() -> None:
     parser.add_argument(
         "--period-min", type=float, default=SCHEDULER_PERIOD_MIN, help="Minutes between re-plans."
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Only report on the database a run kept (ENERGYHUB_DB_URL), over --days.",
+    )
     args = parser.parse_args()
     console = Console(width=180)
+    if args.report_only:
+        console.print(asyncio.run(report_only(load_site(SITE), args.days)))
+        return
     times = LoopTimes()
     scheduler_log = logging.getLogger("energyhub.scheduler.service")
     scheduler_log.setLevel(logging.INFO)
