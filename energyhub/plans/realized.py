@@ -17,7 +17,7 @@ out. Each side's terms are kept (energyhub.plans.figures).
 
 from __future__ import annotations
 
-__all__ = ["SIDES", "Realized", "Side", "combined", "finish", "foresight_socs", "realize"]
+__all__ = ["SIDES", "Realized", "Side", "combined", "finish", "realize"]
 
 import asyncio
 from collections.abc import Mapping, Sequence
@@ -258,9 +258,8 @@ async def _realize_run(
                 "meters left in them is not valued"
             )
     if foresight:
-        ends = foresight_socs(storages(scope), socs, changes["metered"] or {})
         solved, peak, more = await _perfect_foresight(
-            site, scope, local, ends, peaks["perfect_foresight"]
+            site, scope, local, socs, peaks["perfect_foresight"]
         )
         if solved is not None:
             sides["perfect_foresight"], changes["perfect_foresight"] = solved
@@ -268,25 +267,6 @@ async def _realize_run(
         notes += more
     found = finish(steps=len(part), sides=sides, notes=notes)
     return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
-
-
-def foresight_socs(
-    stores: Sequence[Storage],
-    socs: tuple[dict[str, float], dict[str, float]],
-    metered_kwh: Mapping[str, float],
-) -> tuple[dict[str, float], dict[str, float]]:
-    """The SOC fractions perfect foresight starts and ends at: the metered ones, and for a store
-    without SOC readings its soc_initial and, from there, the change the metered side is
-    credited with (estimated from the setpoints), so both sides move the same energy into or
-    out of storage and are valued alike."""
-    start, end = dict(socs[0]), dict(socs[1])
-    for store in stores:
-        if store.id in start or store.id not in metered_kwh:
-            continue
-        start[store.id] = store.soc_initial
-        moved = metered_kwh[store.id] / store.energy_kwh
-        end[store.id] = min(max(store.soc_initial + moved, store.soc_min), store.soc_max)
-    return start, end
 
 
 async def setpoint_changes(

@@ -4,15 +4,13 @@ savings, perfect foresight and the capture ratio, checked against calculations b
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.actual import plan_vs_actual, savings_by_day
 from energyhub.plans.metered import storages
-from energyhub.plans.realized import foresight_socs, setpoint_changes
-from energyhub.sites import load_site
+from energyhub.plans.realized import setpoint_changes
 from energyhub.store.db import Backend, connect
 from tests.scheduler.conftest import BATTERY_KWH, make_site
 from tests.scheduler.test_actual import (
@@ -91,18 +89,3 @@ async def test_a_store_without_soc_readings_is_valued_from_its_setpoints(pg_url:
     assert len(sent) == 3
     expected = sum(p * 0.95 if p > 0 else p / 0.95 for p in sent) * 0.25
     assert found == {battery.id: pytest.approx(expected)}
-
-
-def test_perfect_foresight_moves_an_unread_store_as_the_metered_side_is_credited() -> None:
-    """expo-ice and b01-tes have no SOC meter: the metered side is credited with the change their
-    setpoints asked, so perfect foresight starts them at soc_initial and ends them moved by as
-    much (within their SOC window); metered stores keep their metered SOC."""
-    site = load_site(Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml")
-    stores = storages(resolve_scope(site, "park", "expo"))
-    socs = ({"expo-bess": 0.4}, {"expo-bess": 0.7})
-    start, end = foresight_socs(stores, socs, {"expo-ice": -2400.0, "b01-tes": -5000.0})
-    assert start["expo-bess"] == 0.4 and end["expo-bess"] == 0.7
-    assert (start["expo-ice"], end["expo-ice"]) == (0.3, pytest.approx(0.1))  # 12,000 kWh
-    b01_tes = next(s for s in stores if s.id == "b01-tes")
-    assert (start["b01-tes"], end["b01-tes"]) == (0.5, b01_tes.soc_min)  # clipped
-    assert "b07-hw" not in start  # no change credited: left as the site file has it
