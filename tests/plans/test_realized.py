@@ -3,16 +3,18 @@ savings, perfect foresight and the capture ratio, checked against calculations b
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual, savings_by_day, shared_peaks
 from energyhub.plans.metered import storages
 from energyhub.plans.realized import setpoint_changes
+from energyhub.sites import parse_site
 from energyhub.store.db import Backend, connect
-from tests.scheduler.conftest import BATTERY_KWH, make_site
+from tests.scheduler.conftest import BATTERY_KWH, make_site, site_doc
 from tests.scheduler.test_actual import (
     GRID_KG_PER_KWH,
     MAIN_KW,
@@ -89,3 +91,38 @@ async def test_a_store_without_soc_readings_is_valued_from_its_setpoints(pg_url:
     assert len(sent) == 3
     expected = sum(p * 0.95 if p > 0 else p / 0.95 for p in sent) * 0.25
     assert found == {battery.id: pytest.approx(expected)}
+
+
+DEMAND_CNY_PER_KW = 40.0
+
+
+async def test_a_step_no_plan_controlled_is_on_every_sides_bill(pg_url: str) -> None:
+    """Three controlled steps at 1.7 MW (above the month's 0.9 MW so far), then a step no plan
+    controlled at 2.5 MW: the month's bill peaks at 2.5 MW whatever the plans did, so neither the
+    metered side nor the counterfactual (1.53 MW) pays a demand charge that day; billing the
+    controlled steps on their own would have charged the meters 190 kW more than the rules."""
+    doc = site_doc()
+    doc["city"]["parks"][0]["grid"]["demand_charge_cny_per_kw"] = DEMAND_CNY_PER_KW
+    site = parse_site(doc, "test-site")
+    await run_steps(pg_url, "auto", 3, site=site, main_kw=[1700.0, 1720.0, 1690.0, 2500.0])
+    async with connect(pg_url) as conn:
+        days = await savings_by_day(
+            conn, Backend.POSTGRES, "office", (START, START + timedelta(days=1)), site=site
+        )
+    found = days[0].realized
+    assert found is not None and found.steps == 3
+    assert days[0].actual.month_peak_kw == pytest.approx(2500.0)
+    assert found.breakdown["metered"].demand_cny == 0.0
+    assert found.breakdown["counterfactual"].demand_cny == 0.0
+
+
+def test_shared_peaks_are_the_months_highest_step_through_each_day() -> None:
+    site = make_site()
+    index = pd.DatetimeIndex(
+        ["2025-07-30T23:00+08:00", "2025-07-31T12:00+08:00", "2025-08-01T01:00+08:00"]
+    ).tz_convert("UTC")
+    shared = pd.Series([900.0, 1200.0, 300.0], index=index)
+    days = [date(2025, 7, 30), date(2025, 7, 31), date(2025, 8, 1), date(2025, 8, 2)]
+    assert shared_peaks(shared, days, site) == dict(
+        zip(days, [900.0, 1200.0, 300.0, 300.0], strict=True)
+    )
