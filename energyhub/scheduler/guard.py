@@ -4,7 +4,8 @@ connection's import at the peak the bill already carries when the metered demand
 A plan is solved on a forecast; when demand comes in above it, the plan's import plus that error
 can set a new month peak, billed for the whole month. The guard compares the connection's metered
 import over the last step with what was expected for it (the plan's import with the guard's own
-changes) and takes the error as persisting into this step: estimate = plan's import now + error.
+changes) and takes the error as persisting into this step: estimate = plan's import now + error,
+the error of the step's mean or of its last five minutes, whichever is higher (a rise goes on).
 If the estimate is above the limit, max(month-to-date billed peak, the plan's own peak over its
 horizon) − headroom, the excess is taken off, in this order, within each asset's power and state
 of charge: batteries' charging is cut, batteries discharge more, CHPs run higher (a stopped CHP at
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 MIN_COVERAGE = 0.9
 """Share of the last step's electricity meter-time the readings must cover for the guard to act:
 a meter not yet heard from would read as less import than there was."""
+TAIL = pd.Timedelta(minutes=5)
+"""The end of the last step whose import, if above the step's mean, is taken as persisting: a
+demand rising through a step has not stopped at its mean."""
 READ_STEP = pd.Timedelta(minutes=1)
 """Resolution the last step's import is read at: from the raw readings, not the rollups, which
 the ingest refreshes on a timer and may not have caught up with."""
@@ -102,22 +106,24 @@ class PeakGuard:
         judged = self._expected.get(scope.id)
         if judged is not None and pd.Timestamp(judged.ts) == ts:
             return None  # judged this step already (its setpoints are claimed)
-        metered = await self._metered_kw(conn, backend, scope, previous)
+        read = await self._metered_kw(conn, backend, scope, previous)
+        metered, tail = read if read is not None else (None, None)
         expected = self._expected.get(scope.id)
         if expected is None or pd.Timestamp(expected.ts) != previous:
             before = planned.get(previous)  # no guard record: the plan's own, if it has one
             expected = None if before is None else StepImport(previous, float(before))
         self._expected[scope.id] = StepImport(ts.to_pydatetime(), planned_now)
-        if metered is None or expected is None:
+        if metered is None or tail is None or expected is None:
             return None
         peak = await self._month_peak(conn, backend, scope, ts, previous, metered)
         limit = max(peak, float(planned.max())) - self.headroom_kw
-        estimate = planned_now + metered - expected.expected_kw
+        estimate = planned_now + max(metered, tail) - expected.expected_kw  # a rise goes on
         if estimate <= limit:
             return GuardDecision(estimate, limit, setpoints, 0.0)
         why = (
-            f"peak guard: last step metered {metered:,.0f} kW against {expected.expected_kw:,.0f}"
-            f" expected; this step estimated {estimate:,.0f} kW above the limit {limit:,.0f} kW"
+            f"peak guard: last step metered {metered:,.0f} kW (its last 5 min {tail:,.0f}) "
+            f"against {expected.expected_kw:,.0f} expected; this step estimated "
+            f"{estimate:,.0f} kW above the limit {limit:,.0f} kW"
         )
         soc = await soc_fractions(conn, scope, ts, self.step)
         changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why)
@@ -137,8 +143,9 @@ class PeakGuard:
 
     async def _metered_kw(
         self, conn: AsyncConnection, backend: Backend, scope: Scope, step_start: pd.Timestamp
-    ) -> float | None:
-        """The connection's mean metered net import over the step from `step_start`."""
+    ) -> tuple[float, float] | None:
+        """The connection's mean metered net import over the step from `step_start`, and over
+        its last TAIL (where demand rising through the step has got to)."""
         index = pd.date_range(step_start, step_start + self.step, freq=READ_STEP, inclusive="left")
         frame = await actual_frame(conn, backend, scope, index)
         imports = frame["import_kw"].to_numpy(dtype=float)
@@ -148,8 +155,10 @@ class PeakGuard:
             expected_s = float(meters.iloc[0]) * self.step.total_seconds()
             if expected_s > 0 and covered / expected_s < MIN_COVERAGE:
                 return None
-        known = imports[np.isfinite(imports)]
-        return float(known.mean()) if known.size == len(imports) else None
+        if not np.isfinite(imports).all():
+            return None
+        tail = max(int(TAIL / READ_STEP), 1)
+        return float(imports.mean()), float(imports[-tail:].mean())
 
     async def _month_peak(
         self,

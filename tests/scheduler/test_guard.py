@@ -35,14 +35,17 @@ STEP = timedelta(minutes=15)
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
 
 
-async def _metered_step(url: str, main_kw: float) -> None:
-    """One-minute readings of the first live step: the office draws `main_kw`, the battery
-    sits at 50 % SOC."""
+async def _metered_step(url: str, main_kw: float, tail_kw: float | None) -> None:
+    """One-minute readings of the first live step: the office draws `main_kw` (its last five
+    minutes `tail_kw` if given), the battery sits at 50 % SOC."""
     index = pd.date_range(START, START + STEP, freq="1min", inclusive="left")
+    main = pd.Series(main_kw, index=index)
+    if tail_kw is not None:
+        main.iloc[-5:] = tail_kw
     await write_readings(
         url,
         {
-            "main": pd.Series(main_kw, index=index),
+            "main": main,
             "pv": pd.Series(0.0, index=index),
             "bess-p": pd.Series(0.0, index=index),
             "bess-soc": pd.Series(50.0, index=index),
@@ -51,7 +54,7 @@ async def _metered_step(url: str, main_kw: float) -> None:
 
 
 async def _run_two_steps(
-    url: str, prefix: str, main_kw: float | None, **settings: object
+    url: str, prefix: str, main_kw: float | None, tail_kw: float | None = None, **settings: object
 ) -> tuple[list[dict[str, object]], list[tuple[object, ...]], int, pd.DataFrame]:
     """Plan at START, send its first step, meter it at `main_kw` (None: as planned), send the
     second. The MQTT bodies, the setpoint rows, the overrides counted, the plan's schedule."""
@@ -66,7 +69,8 @@ async def _run_two_steps(
             first = await scheduler.tick(conn)
             schedule = await store.plan_steps(conn, first.replanned[0].id)
             planned = planned_import_kw(schedule, "office")
-            await _metered_step(url, float(planned.iloc[0]) if main_kw is None else main_kw)
+            as_planned = float(planned.iloc[0])
+            await _metered_step(url, as_planned if main_kw is None else main_kw, tail_kw)
             await clock.advance(STEP)
             second = await scheduler.tick(conn)
     async with connect(url) as conn:
@@ -97,7 +101,8 @@ async def test_demand_above_plan_is_held_under_the_billed_peak_and_the_override_
     assert ts == START + STEP and p_kw == pytest.approx(-500.0)
     assert planned_p_kw == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-6)
     assert override.startswith(
-        "peak guard: last step metered 3,000 kW against 300 expected; this step estimated "
+        "peak guard: last step metered 3,000 kW (its last 5 min 3,000) against 300 expected; "
+        "this step estimated "
         "3,000 kW above the limit 2,500 kW"
     )
     assert override.endswith("discharge raised")
@@ -113,6 +118,20 @@ async def test_a_peak_the_bill_already_carries_is_not_fought(pg_url: str, prefix
     bodies, rows, overridden, schedule = await _run_two_steps(pg_url, prefix, 3000.0)
     assert overridden == 0 and [r[3] for r in rows] == [None, None]
     assert bodies[1]["p_kw"] == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-3)
+
+
+async def test_a_rise_at_the_end_of_the_last_step_is_taken_as_going_on(
+    pg_url: str, prefix: str
+) -> None:
+    # 300 kW for ten minutes, then 3 MW: the step's mean (1.2 MW) sets the month's peak, but
+    # demand has got to 3 MW: the next step is estimated there, far above the 1.2 MW billed
+    bodies, rows, overridden, _ = await _run_two_steps(pg_url, prefix, 300.0, 3000.0)
+    assert overridden == 1
+    assert bodies[1]["p_kw"] == pytest.approx(-500.0)
+    assert str(rows[1][3]).startswith(
+        "peak guard: last step metered 1,200 kW (its last 5 min 3,000) against 300 expected"
+    )
+    assert "above the limit 1,200 kW" in str(rows[1][3])
 
 
 async def test_demand_as_planned_sends_the_plans_setpoints(pg_url: str, prefix: str) -> None:
