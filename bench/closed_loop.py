@@ -130,7 +130,12 @@ async def forecast_error_pct(
 
 
 async def measure(
-    site: SiteFile, days: float, history_days: float, period_min: float, console: Console
+    site: SiteFile,
+    path: Path,
+    days: float,
+    history_days: float,
+    period_min: float,
+    console: Console,
 ) -> Table:
     settings = load_settings()
     live = timedelta(days=days)
@@ -141,7 +146,7 @@ async def measure(
             update={
                 "db_url": services.db_url,
                 "mqtt_url": services.mqtt_url,
-                "site_file": SITE,
+                "site_file": path,
                 "scheduler_period_min": period_min,
             }
         )
@@ -245,6 +250,9 @@ def main() -> None:
         "--period-min", type=float, default=SCHEDULER_PERIOD_MIN, help="Minutes between re-plans."
     )
     parser.add_argument(
+        "--site", type=Path, default=SITE, help="Site file (default: examples/expo-park.yaml)."
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="Only report on the database a run kept (ENERGYHUB_DB_URL), over --days.",
@@ -252,14 +260,16 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=180)
     if args.report_only:
-        console.print(asyncio.run(report_only(load_site(SITE), args.days)))
+        console.print(asyncio.run(report_only(load_site(args.site), args.days)))
         return
     times = LoopTimes()
     scheduler_log = logging.getLogger("energyhub.scheduler.service")
     scheduler_log.setLevel(logging.INFO)
     scheduler_log.addHandler(times)
     table = asyncio.run(
-        measure(load_site(SITE), args.days, args.history_days, args.period_min, console)
+        measure(
+            load_site(args.site), args.site, args.days, args.history_days, args.period_min, console
+        )
     )
     console.print(table)
     console.print(times.summary())
