@@ -9,9 +9,7 @@ the error of the step's mean or of its last five minutes, whichever is higher (a
 If the estimate is above the limit, max(month-to-date billed peak, the plan's own peak over its
 horizon) − headroom, the excess is taken off, in this order, within each asset's power and state
 of charge: batteries' charging is cut, batteries discharge more, CHPs run higher (a stopped CHP at
-least at its minimum load). Charging stops short of the limit by the room the site's errors have
-shown they need (charging_room_kw): a rise inside a step is billed before the guard sees it,
-and charging can wait. Heat pumps and chillers are left alone (their output serves comfort),
+least at its minimum load). Heat pumps and chillers are left alone (their output serves comfort),
 and so are thermal and hydrogen stores (they draw no electricity themselves). It never raises a
 plan's import: charging that would set a new peak is the first thing it cuts.
 
@@ -23,8 +21,6 @@ import for the last step (readings not in yet, or a restart), the guard does not
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -50,10 +46,6 @@ TAIL = pd.Timedelta(minutes=5)
 """The end of the last step whose import, if above the step's mean, is taken as persisting: a
 demand rising through a step has not stopped at its mean."""
 READ_STEP = pd.Timedelta(minutes=1)
-ERROR_STEPS = 96
-"""Recent measured steps whose errors size the room charging keeps (a day of 15-minute steps)."""
-MIN_ERRORS = 8
-"""Measured steps before that room is sized from them (until then: none)."""
 """Resolution the last step's import is read at: from the raw readings, not the rollups, which
 the ingest refreshes on a timer and may not have caught up with."""
 
@@ -93,7 +85,6 @@ class PeakGuard:
         self.tz, self.step, self.headroom_kw = tz, pd.Timedelta(step), headroom_kw
         self._expected: dict[str, StepImport] = {}
         self._peaks: dict[str, tuple[datetime, float]] = {}
-        self._errors: dict[str, deque[float]] = {}
 
     async def check(
         self,
@@ -126,26 +117,16 @@ class PeakGuard:
             return None
         peak = await self._month_peak(conn, backend, scope, ts, previous, metered)
         limit = max(peak, float(planned.max())) - self.headroom_kw
-        error = max(metered, tail) - expected.expected_kw  # a rise goes on
-        errors = self._errors.setdefault(scope.id, deque(maxlen=ERROR_STEPS))
-        errors.append(error)
-        room = charging_room_kw(errors)
-        estimate = planned_now + error
-        if estimate <= limit - room:
+        estimate = planned_now + max(metered, tail) - expected.expected_kw  # a rise goes on
+        if estimate <= limit:
             return GuardDecision(estimate, limit, setpoints, 0.0)
         why = (
             f"peak guard: last step metered {metered:,.0f} kW (its last 5 min {tail:,.0f}) "
             f"against {expected.expected_kw:,.0f} expected; this step estimated "
-            f"{estimate:,.0f} kW"
-        ) + (
-            f" above the limit {limit:,.0f} kW"
-            if estimate > limit
-            else f", within {room:,.0f} kW of the limit {limit:,.0f} kW (room kept by charging)"
+            f"{estimate:,.0f} kW above the limit {limit:,.0f} kW"
         )
         soc = await soc_fractions(conn, scope, ts, self.step)
-        changed, cut = hold_import(
-            scope, setpoints, estimate - limit, soc, self.step, why, estimate - (limit - room)
-        )
+        changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why)
         self._expected[scope.id] = StepImport(ts.to_pydatetime(), planned_now - cut)
         decision = GuardDecision(estimate, limit, changed, cut)
         for s in decision.overridden:
@@ -153,7 +134,7 @@ class PeakGuard:
                 "%s %s %s: %s; p_kw %.0f → %.0f",
                 scope.id, ts.isoformat(), s.asset_id, why, s.planned_p_kw, s.p_kw,
             )  # fmt: skip
-        if estimate > limit and cut < estimate - limit - 1e-6:
+        if cut < estimate - limit - 1e-6:
             log.warning(
                 "%s %s: peak guard could take %.0f of the %.0f kW above the limit off the import",
                 scope.id, ts.isoformat(), cut, estimate - limit,
@@ -201,16 +182,6 @@ class PeakGuard:
         return known[1]
 
 
-def charging_room_kw(errors: Sequence[float]) -> float:
-    """How far below the limit charging stops: how much the guard's error (metered − expected)
-    rose from one measured step to the next, 90th percentile over the recent steps (0 until
-    MIN_ERRORS of them). A rise inside a step is billed before the guard sees it; charging, which
-    can wait, keeps room for the rises the site has shown."""
-    if len(errors) < MIN_ERRORS:
-        return 0.0
-    return max(float(np.quantile(np.diff(np.asarray(errors)), 0.9)), 0.0)
-
-
 def hold_import(
     scope: Scope,
     setpoints: list[Setpoint],
@@ -218,29 +189,25 @@ def hold_import(
     soc: dict[str, float],
     step: pd.Timedelta,
     why: str,
-    charging_excess_kw: float = 0.0,
 ) -> tuple[list[Setpoint], float]:
-    """The setpoints changed to take up to `excess_kw` off the import (batteries' charging cut
-    by up to `charging_excess_kw` if that is more); the kW taken off."""
+    """The setpoints changed to take up to `excess_kw` off the import; the kW taken off."""
     assets = {a.id: a for _, a in scope.assets()}
     out = list(setpoints)
     left = excess_kw
     step_h = step.total_seconds() / 3600
 
-    def change(i: int, p_kw: float, action: str) -> float:
+    def change(i: int, p_kw: float, action: str) -> None:
         nonlocal left
         s = out[i]
         taken = abs(p_kw - s.p_kw)
         left -= taken
         reason = f"{why}: {action}" if s.override is None else f"{s.override}; {action}"
         out[i] = replace(s, p_kw=p_kw, override=reason)
-        return taken
 
     batteries = [(i, s) for i, s in enumerate(out) if isinstance(assets.get(s.asset_id), Battery)]
-    cut = max(excess_kw, charging_excess_kw)
-    for i, s in batteries:  # 1. charging that would set a new peak, or come near it
-        if cut > 0 and s.p_kw > 0:
-            cut -= change(i, max(s.p_kw - cut, 0.0), "charging cut")
+    for i, s in batteries:  # 1. charging that would set a new peak
+        if left > 0 and s.p_kw > 0:
+            change(i, max(s.p_kw - left, 0.0), "charging cut")
     for i, _ in batteries:  # 2. discharge within power and state of charge
         s, battery = out[i], assets[out[i].asset_id]
         assert isinstance(battery, Battery)  # noqa: S101 - selected above

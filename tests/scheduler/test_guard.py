@@ -13,7 +13,7 @@ import pytest
 from energyhub.clock import ManualClock
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans import store
-from energyhub.scheduler.guard import MIN_ERRORS, charging_room_kw, hold_import, planned_import_kw
+from energyhub.scheduler.guard import hold_import, planned_import_kw
 from energyhub.scheduler.setpoints import Setpoint
 from energyhub.sites import load_site
 from energyhub.store.db import connect
@@ -193,27 +193,3 @@ def test_a_battery_without_a_soc_reading_only_stops_charging() -> None:
     )
     assert [s.p_kw for s in changed] == [0.0, 1400.0]  # the CHP is at full already
     assert cut == pytest.approx(300.0)
-
-
-def test_charging_keeps_room_below_the_limit_without_discharging_for_it() -> None:
-    # 100 kW under the limit, but within the 300 kW of room charging keeps: only charging is cut
-    scope = resolve_scope(load_site(EXAMPLE), "park", "expo")
-    changed, cut = hold_import(
-        scope, _park_setpoints(1000.0, 0.0), -100.0, {"expo-bess": 0.5}, pd.Timedelta(STEP),
-        "why", charging_excess_kw=200.0,
-    )  # fmt: skip
-    assert [s.p_kw for s in changed] == [800.0, 0.0] and cut == pytest.approx(200.0)
-    # nothing to charge: nothing is done for the room alone
-    changed, cut = hold_import(
-        scope, _park_setpoints(-500.0, 0.0), -100.0, {"expo-bess": 0.5}, pd.Timedelta(STEP),
-        "why", charging_excess_kw=200.0,
-    )  # fmt: skip
-    assert [s.override for s in changed] == [None, None] and cut == 0.0
-
-
-def test_the_room_is_the_usual_rise_of_the_error_from_step_to_step() -> None:
-    assert charging_room_kw([0.0] * (MIN_ERRORS - 1)) == 0.0  # too few steps to say
-    rising = [0.0, 100.0, 50.0, 250.0, 200.0, 200.0, 600.0, 500.0, 400.0, 450.0]
-    steps = np.diff(rising)  # 100, -50, 200, -50, 0, 400, -100, -100, 50
-    assert charging_room_kw(rising) == pytest.approx(np.quantile(steps, 0.9))
-    assert charging_room_kw([500.0 - 50.0 * i for i in range(MIN_ERRORS)]) == 0.0  # falling
