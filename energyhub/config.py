@@ -244,6 +244,18 @@ class Settings(BaseSettings):
     scheduler_time_limit_s: float = Field(
         default=30, gt=0, le=86_400, description="Solver time limit of a scheduler re-plan."
     )
+    scheduler_peak_guard: bool = Field(
+        default=True,
+        description="Before each step's setpoints go out, hold the connection's import at the "
+        "month's billed peak when metered demand runs above plan: cut battery charging, raise "
+        "battery discharge and CHP output (docs/scheduler.md#peak-guard).",
+    )
+    scheduler_peak_guard_headroom_kw: float = Field(
+        default=0,
+        ge=0,
+        description="kW the peak guard keeps below the billed peak (room for the error of its "
+        "one-step estimate).",
+    )
     scheduler_publish_timeout_s: float = Field(
         default=10, gt=0, description="Seconds to wait for the broker's PUBACK of a setpoint."
     )

@@ -16,7 +16,7 @@ pages, the CLI and the demo use.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -40,10 +40,12 @@ from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import SIDES, Realized, combined, realize
 from energyhub.plans.store import (
     PlanRecord,
+    SetpointOverride,
     controlled_steps,
     controlling_plans,
     get_plan,
     plan_steps,
+    setpoint_overrides,
 )
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -158,6 +160,11 @@ class PlanVsActual(Comparison):
     days: list[DaySavings]
     step_details: list[StepActual]
     coverage: Coverage
+    overrides: list[SetpointOverride] = Field(
+        default_factory=list,
+        description="Setpoints the scheduler's peak guard sent other than the plan asked, with "
+        "why (the metered import ran above plan towards the billed peak).",
+    )
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -194,11 +201,35 @@ def _stored_change(frame: pd.DataFrame) -> float:
 KINDS = ("planned", "actual", "baseline")
 
 
+def shared_peaks(shared_kw: pd.Series, days: Sequence[date], site: SiteFile) -> dict[date, float]:
+    """Per local day: the highest metered import of its month through the end of that day on
+    steps no side is compared on (no plan controlled them). Such a step is on the bill of every
+    side alike — what the plan would have been billed against, and the rules too — so each side's
+    month-to-date peak is at least it (monthly billing bills the month's highest step, whenever
+    in the month it came)."""
+    if shared_kw.empty:
+        return dict.fromkeys(days, 0.0)
+    local = pd.DatetimeIndex(shared_kw.index).tz_convert(site.tz)
+    values = shared_kw.to_numpy(dtype=float)
+    out = {}
+    for day in days:
+        month = (local.year == day.year) & (local.month == day.month)
+        upto = month & (np.asarray(local.date) <= day) & np.isfinite(values)
+        out[day] = float(values[upto].max()) if upto.any() else 0.0
+    return out
+
+
 def _days_of(
-    frame: pd.DataFrame, scope: Scope, site: SiteFile, dt_h: float, month_peak_kw: float
+    frame: pd.DataFrame,
+    scope: Scope,
+    site: SiteFile,
+    dt_h: float,
+    month_peak_kw: float,
+    shared: dict[date, float],
 ) -> dict[date, tuple[Comparison, pd.DataFrame, float]]:
     """Per local day: its accounts, its steps and the metered month-to-date peak it starts from;
-    under monthly billing each day starts from the peak of the month so far."""
+    under monthly billing each day starts from the peak of the month so far (raised to the
+    `shared` peak of steps no side is compared on)."""
     local = pd.DatetimeIndex(frame.index).tz_convert(site.tz)
     peaks = dict.fromkeys(KINDS, month_peak_kw)
     month: tuple[int, int] | None = None
@@ -209,6 +240,7 @@ def _days_of(
         if month is not None and month != (day.year, day.month):
             peaks = dict.fromkeys(KINDS, 0.0)  # a new month's bill
         month = (day.year, day.month)
+        peaks = {kind: max(kw, shared.get(day, 0.0)) for kind, kw in peaks.items()}
         found = _compare(part, scope, dt_h, peaks)
         out[day] = (found, part, peaks["actual"])
         for kind in KINDS:
@@ -242,18 +274,27 @@ class Sources:
 
 
 async def days_of_parts(
-    parts: Sequence[Part], dt_h: float, peaks: dict[str, float], sources: Sources
+    parts: Sequence[Part],
+    dt_h: float,
+    peaks: dict[str, float],
+    sources: Sources,
+    shared_kw: Mapping[str, pd.Series] | None = None,
 ) -> list[DaySavings]:
-    """Per local day, every connection's accounts and realized figures summed."""
+    """Per local day, every connection's accounts and realized figures summed. `shared_kw`: by
+    grid node, the metered import of steps in the window no side is compared on (shared_peaks)."""
     by_day: dict[date, list[tuple[Comparison, Realized | None]]] = {}
     for scope, frame in parts:
-        days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0))
+        dates = sorted(set(pd.DatetimeIndex(frame.index).tz_convert(sources.site.tz).date))
+        idle = (shared_kw or {}).get(scope.grid_node, pd.Series(dtype="float64"))
+        shared = shared_peaks(idle, dates, sources.site)
+        days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0), shared)
         running: dict[str, float] = {}  # each side's month-to-date peak, as its own bill has it
         month: tuple[int, int] | None = None
         for day, (comparison, steps, peak) in days.items():
             if month != (day.year, day.month):
                 running = dict.fromkeys(SIDES, peak)  # the first day, or a new month's bill
             month = (day.year, day.month)
+            running = {side: max(kw, shared[day]) for side, kw in running.items()}
             running["metered"] = peak
             realized = await realize(
                 sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, running,
@@ -476,6 +517,7 @@ async def plan_vs_actual(
         days=days,
         step_details=_details(parts, record.step_s) if parts else [],
         coverage=coverage_of([(s, f) for s, f in spanned if len(f)], record.step_s),
+        overrides=await setpoint_overrides(conn, record.id),
         **compare_parts(used, dt_h, peaks).model_dump(),
     )
 
@@ -496,6 +538,7 @@ async def savings_by_day(
 ) -> list[DaySavings]:
     """Realized savings per local day of the steps in `window` that the site's plans controlled."""
     found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
+    idle: dict[str, list[pd.Series]] = {}
     peaks: dict[str, float] = {}
     inputs: list[pd.DataFrame] = []
     step_s = 0
@@ -509,13 +552,21 @@ async def savings_by_day(
             inside = (frame.index >= window[0]) & (frame.index < window[1])
             keep = inside & frame["controlled"] & frame["actual_import_kw"].notna()
             found.setdefault(scope.grid_node, (scope, []))[1].append(frame[keep])
+            other = inside & ~frame["controlled"].astype(bool)
+            idle.setdefault(scope.grid_node, []).append(frame.loc[other, "actual_import_kw"])
         step_s = record.step_s
     parts = []
-    for scope, frames in found.values():
+    shared: dict[str, pd.Series] = {}
+    for node, (scope, frames) in found.items():
         steps = pd.concat(frames).sort_index()
         steps = steps[~steps.index.duplicated(keep="last")]
         parts.append((scope, steps[steps["baseline_import_kw"].notna()]))
+        others = pd.concat(idle[node]).sort_index()
+        others = others[~others.index.duplicated() & ~others.index.isin(steps.index)]
+        shared[node] = others.dropna()
     prices = pd.concat(inputs) if inputs else pd.DataFrame()
     prices = prices[~prices.index.duplicated(keep="last")].sort_index()
     sources = Sources(conn, backend, site, prices, foresight)
-    return await days_of_parts([p for p in parts if len(p[1])], step_s / 3600, peaks, sources)
+    return await days_of_parts(
+        [p for p in parts if len(p[1])], step_s / 3600, peaks, sources, shared
+    )

@@ -138,6 +138,13 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
             f"rise above the month's {account.month_peak_kw:,.1f} kW), {account.co2_kg:,.1f} kg CO₂"
         )
     lines.append(f"  coverage: {escape(_coverage_text(result))}")
+    if result.overrides:
+        lines.append(f"  peak guard: {len(result.overrides)} setpoint(s) sent other than planned")
+        lines += [
+            f"    {o.ts.isoformat()} {o.asset_id}: {o.planned_p_kw:,.0f} → {o.p_kw:,.0f} kW "
+            f"({escape(o.reason)})"
+            for o in result.overrides
+        ]
     found = result.realized
     if found is None:
         lines.append("  realized: — (fewer than two metered steps)")

@@ -269,27 +269,51 @@ async def _realize_run(
     return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
 
 
+SETPOINTS_SINCE = pd.Timestamp("1970-01-01", tz="UTC")
+"""A store's setpoints are tracked from its first one (setpoint_changes)."""
+
+
+def tracked_soc_kwh(store: Storage, p_kw: np.ndarray, hours: float) -> np.ndarray:
+    """The energy in a store without SOC readings after each of its setpoints in turn, from its
+    soc_initial: charge × η_charge, discharge ÷ η_discharge, held inside its SOC window step by
+    step (a device does not follow a setpoint past its limits)."""
+    low, high = store.soc_min * store.energy_kwh, store.soc_max * store.energy_kwh
+    gain = np.where(p_kw > 0, p_kw * store.eta_charge, p_kw / store.eta_discharge) * hours
+    level = store.soc_initial * store.energy_kwh
+    out = np.empty(len(gain))
+    for i, kwh in enumerate(gain):
+        level = min(max(level + kwh, low), high)
+        out[i] = level
+    return out
+
+
 async def setpoint_changes(
     conn: AsyncConnection,
     stores: Sequence[Storage],
     span: tuple[pd.Timestamp, pd.Timestamp],
     step: pd.Timedelta,
 ) -> dict[str, float]:
-    """SOC changes (kWh) of stores without SOC readings as their setpoints asked: charge × η,
-    discharge ÷ η (a device follows its setpoint within its limits), at most their SOC window.
-    Not for a hydrogen store: what fills and empties it (electrolyzer, fuel cell) takes no
-    setpoint, so its own setpoints say nothing of what moved."""
+    """SOC changes (kWh) over `span` of stores without SOC readings as their setpoints drove
+    them: the energy tracked through every setpoint since the store's first (tracked_soc_kwh),
+    so that a store the setpoints keep asking to discharge is empty after it was emptied, not
+    emptied again each day. Only stores with a setpoint in `span`. Not for a hydrogen store: what
+    fills and empties it (electrolyzer, fuel cell) takes no setpoint, so its own setpoints say
+    nothing of what moved."""
     sent = await storage_setpoints(
-        conn, [a.id for a in stores], span[0].to_pydatetime(), span[1].to_pydatetime()
+        conn, [a.id for a in stores], SETPOINTS_SINCE.to_pydatetime(), span[1].to_pydatetime()
     )
     hours = step.total_seconds() / 3600
     out = {}
     for store in stores:
-        p_kw = sent.loc[sent["asset_id"] == store.id, "p_kw"].to_numpy()
-        if p_kw.size:
-            gain = np.where(p_kw > 0, p_kw * store.eta_charge, p_kw / store.eta_discharge)
-            window = (store.soc_max - store.soc_min) * store.energy_kwh
-            out[store.id] = float(np.clip(gain.sum() * hours, -window, window))
+        mine = sent[sent["asset_id"] == store.id]
+        ts = pd.DatetimeIndex(pd.to_datetime(mine["ts"], utc=True))
+        inside = ts >= span[0]
+        if not inside.any():
+            continue
+        levels = tracked_soc_kwh(store, mine["p_kw"].to_numpy(dtype=float), hours)
+        before = np.flatnonzero(~inside)
+        start = levels[before[-1]] if before.size else store.soc_initial * store.energy_kwh
+        out[store.id] = float(levels[-1] - start)
     return out
 
 

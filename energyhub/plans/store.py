@@ -18,6 +18,7 @@ import pandas as pd
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
 from energyhub.optimize import Plan
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
@@ -391,6 +392,29 @@ async def controlling_plans(
         (site_id, *window),
     )
     return [int(row[0]) for row in await cur.fetchall()]
+
+
+class SetpointOverride(BaseModel):
+    """A setpoint the scheduler's peak guard sent other than the plan asked, and why."""
+
+    ts: datetime
+    asset_id: str
+    planned_p_kw: float
+    p_kw: float
+    reason: str
+
+
+async def setpoint_overrides(conn: AsyncConnection, plan_id: int) -> list[SetpointOverride]:
+    """The plan's setpoints the peak guard overrode (energyhub.scheduler.guard), by step."""
+    cur = await conn.execute(
+        "SELECT ts, asset_id, planned_p_kw, p_kw, override FROM setpoints "
+        "WHERE plan_id = %s AND override IS NOT NULL ORDER BY ts, asset_id",
+        (plan_id,),
+    )
+    return [
+        SetpointOverride(ts=ts, asset_id=a, planned_p_kw=planned, p_kw=p, reason=why)
+        for ts, a, planned, p, why in await cur.fetchall()
+    ]
 
 
 async def storage_setpoints(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from energyhub.errors import DatabaseUnavailableError, EnergyhubError, Scheduler
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
+from energyhub.scheduler.guard import PeakGuard
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
 from energyhub.scheduler.setpoints import (
@@ -66,7 +68,13 @@ class TickReport:
     replanned: list[PlanRecord] = field(default_factory=list)
     active: dict[str, int] = field(default_factory=dict)
     sent: int = 0
+    overridden: int = 0
+    """Setpoints the peak guard changed from the plan's (energyhub.scheduler.guard)."""
     failed: list[str] = field(default_factory=list)
+    replan_s: dict[str, float] = field(default_factory=dict)
+    """Wall seconds each re-plan took (forecast, solve, store), by site."""
+    tick_s: float = 0.0
+    """Wall seconds the whole tick took."""
 
 
 class Scheduler:
@@ -87,6 +95,11 @@ class Scheduler:
         self.db_url, self.db_timeout_s = settings.db_url, settings.db_connect_timeout_s
         self._last: dict[Target, datetime | None] = {}
         self._schedules: dict[int, tuple[pd.DataFrame, set[str]]] = {}
+        self.guard = (
+            PeakGuard(site.tz, self.config.step, settings.scheduler_peak_guard_headroom_kw)
+            if settings.scheduler_peak_guard
+            else None
+        )
 
     async def resume(self, conn: AsyncConnection) -> None:
         """Pick up after a stop: its unfinished sends become unconfirmed, re-plans continue."""
@@ -102,6 +115,7 @@ class Scheduler:
 
     async def tick(self, conn: AsyncConnection) -> TickReport:
         """One pass: expire, re-plan what is due, activate, send this step's setpoints."""
+        began = time.monotonic()
         now = self.clock.now()
         start = step_floor(now, self.config.step)
         report = TickReport(now)
@@ -109,13 +123,16 @@ class Scheduler:
         for target in self.targets:
             last = self._last.get(target)
             if last is None or start >= last + self.config.period:
+                planning = time.monotonic()
                 record = await replan(conn, self.backend, self.site, target, start, self.config)
+                report.replan_s[target.site_id] = time.monotonic() - planning
                 self._last[target] = start
                 report.replanned.append(record)
             active = await activate_due(conn, target.site_id, now)
             if active is not None:
                 report.active[target.site_id] = active.id
                 await self._send(conn, active, start, report)
+        report.tick_s = time.monotonic() - began
         return report
 
     async def _schedule(self, conn: AsyncConnection, plan_id: int) -> tuple[pd.DataFrame, set[str]]:
@@ -133,7 +150,15 @@ class Scheduler:
         """Claim, publish and settle each setpoint of the step starting at `start`."""
         scope = resolve_scope(self.site, active.level, active.site_id)
         schedule, skip = await self._schedule(conn, active.id)
-        for setpoint in step_setpoints(active.id, scope, schedule, pd.Timestamp(start), skip):
+        setpoints = step_setpoints(active.id, scope, schedule, pd.Timestamp(start), skip)
+        if self.guard is not None and setpoints:
+            decision = await self.guard.check(
+                conn, self.backend, scope, schedule, pd.Timestamp(start), setpoints
+            )
+            if decision is not None:
+                setpoints = decision.setpoints
+                report.overridden += len(decision.overridden)
+        for setpoint in setpoints:
             topic = setpoint.topic(self.prefix)
             if not await claim(conn, setpoint, topic):
                 continue
@@ -228,12 +253,18 @@ async def _sleep(clock: Clock, wake: datetime, retry_s: float | None, stop: asyn
 def _log(report: TickReport) -> None:
     if report.replanned or report.sent or report.failed:
         log.info(
-            "%s: re-planned %s, active %s, sent %s setpoint(s)%s",
+            "%s: re-planned %s, active %s, sent %s setpoint(s)%s%s",
             report.at.isoformat(),
-            [f"{r.site_id}#{r.id} {r.status}" for r in report.replanned] or "nothing",
+            [
+                f"{r.site_id}#{r.id} {r.status} in {report.replan_s.get(r.site_id, 0.0):.1f} s"
+                for r in report.replanned
+            ]
+            or "nothing",
             report.active or "none",
             report.sent,
+            f" ({report.overridden} by the peak guard)" if report.overridden else "",
             f", failed {report.failed}" if report.failed else "",
+            extra={"tick": report},
         )
 
 

@@ -73,6 +73,10 @@ class Setpoint:
     asset_id: str
     ts: datetime
     p_kw: float
+    planned_p_kw: float | None = None
+    """What the plan asked (`p_kw` unless the peak guard overrode it)."""
+    override: str | None = None
+    """Why `p_kw` is not the plan's (energyhub.scheduler.guard); None: it is."""
 
     def topic(self, prefix: str) -> str:
         return f"{prefix}/{self.park_id}/{self.site_id}/{self.asset_id}/setpoint"
@@ -96,27 +100,25 @@ def step_setpoints(
     if position < 0:
         return []
     row = schedule.iloc[position]
+    asked = {a.id: SETPOINT_OF[type(a)](a.id, row) for _, a in controllable(scope)}
     return [
-        Setpoint(
-            plan_id,
-            scope.park.id,
-            site_id,
-            a.id,
-            ts.to_pydatetime(),
-            SETPOINT_OF[type(a)](a.id, row),
-        )
+        Setpoint(plan_id, scope.park.id, site_id, a.id, ts.to_pydatetime(), asked[a.id],
+                 planned_p_kw=asked[a.id])
         for site_id, a in controllable(scope)
         if a.id not in skip
-    ]
+    ]  # fmt: skip
 
 
 async def claim(conn: AsyncConnection, setpoint: Setpoint, topic: str) -> bool:
     """Record the setpoint as being sent; False if this step of this asset was sent before."""
     cur = await conn.execute(
-        "INSERT INTO setpoints (plan_id, site_id, asset_id, ts, p_kw, topic) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-        (setpoint.plan_id, setpoint.site_id, setpoint.asset_id, setpoint.ts, setpoint.p_kw, topic),
-    )
+        "INSERT INTO setpoints (plan_id, site_id, asset_id, ts, p_kw, topic, planned_p_kw, "
+        "override) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (
+            setpoint.plan_id, setpoint.site_id, setpoint.asset_id, setpoint.ts, setpoint.p_kw,
+            topic, setpoint.planned_p_kw, setpoint.override,
+        ),
+    )  # fmt: skip
     return await cur.fetchone() is not None
 
 

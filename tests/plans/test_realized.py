@@ -3,16 +3,20 @@ savings, perfect foresight and the capture ratio, checked against calculations b
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual, savings_by_day, shared_peaks
 from energyhub.plans.metered import storages
-from energyhub.plans.realized import setpoint_changes
+from energyhub.plans.realized import setpoint_changes, tracked_soc_kwh
+from energyhub.sites import load_site, parse_site
 from energyhub.store.db import Backend, connect
-from tests.scheduler.conftest import BATTERY_KWH, make_site
+from tests.scheduler.conftest import BATTERY_KWH, make_site, site_doc
 from tests.scheduler.test_actual import (
     GRID_KG_PER_KWH,
     MAIN_KW,
@@ -89,3 +93,56 @@ async def test_a_store_without_soc_readings_is_valued_from_its_setpoints(pg_url:
     assert len(sent) == 3
     expected = sum(p * 0.95 if p > 0 else p / 0.95 for p in sent) * 0.25
     assert found == {battery.id: pytest.approx(expected)}
+
+
+DEMAND_CNY_PER_KW = 40.0
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
+
+
+async def test_a_step_no_plan_controlled_is_on_every_sides_bill(pg_url: str) -> None:
+    """Three controlled steps at 1.7 MW (above the month's 0.9 MW so far), then a step no plan
+    controlled at 2.5 MW: the month's bill peaks at 2.5 MW whatever the plans did, so neither the
+    metered side nor the counterfactual (1.53 MW) pays a demand charge that day; billing the
+    controlled steps on their own would have charged the meters 190 kW more than the rules."""
+    doc = site_doc()
+    doc["city"]["parks"][0]["grid"]["demand_charge_cny_per_kw"] = DEMAND_CNY_PER_KW
+    site = parse_site(doc, "test-site")
+    await run_steps(pg_url, "auto", 3, site=site, main_kw=[1700.0, 1720.0, 1690.0, 2500.0])
+    async with connect(pg_url) as conn:
+        days = await savings_by_day(
+            conn, Backend.POSTGRES, "office", (START, START + timedelta(days=1)), site=site
+        )
+    found = days[0].realized
+    assert found is not None and found.steps == 3
+    assert days[0].actual.month_peak_kw == pytest.approx(2500.0)
+    assert found.breakdown["metered"].demand_cny == 0.0
+    assert found.breakdown["counterfactual"].demand_cny == 0.0
+
+
+def test_shared_peaks_are_the_months_highest_step_through_each_day() -> None:
+    site = make_site()
+    index = pd.DatetimeIndex(
+        ["2025-07-30T23:00+08:00", "2025-07-31T12:00+08:00", "2025-08-01T01:00+08:00"]
+    ).tz_convert("UTC")
+    shared = pd.Series([900.0, 1200.0, 300.0], index=index)
+    days = [date(2025, 7, 30), date(2025, 7, 31), date(2025, 8, 1), date(2025, 8, 2)]
+    assert shared_peaks(shared, days, site) == dict(
+        zip(days, [900.0, 1200.0, 300.0, 300.0], strict=True)
+    )
+
+
+def test_a_store_asked_to_discharge_every_day_is_empty_once_emptied() -> None:
+    """A 1,500 kWh hot-water store from 50 %: each day's setpoints ask 400 kW of discharge for
+    four hours (1,600 kWh). Tracked step by step inside its window, it empties on
+    the first day and moves nothing after: not −1,500 kWh credited again every day."""
+    scope = resolve_scope(load_site(EXAMPLE), "building", "b07")
+    store = next(s for s in storages(scope) if s.id == "b07-hw")
+    day = np.r_[np.full(16, -400.0), np.zeros(80)]
+    levels = tracked_soc_kwh(store, np.tile(day, 3), 0.25)
+    low = store.soc_min * store.energy_kwh
+    assert levels[15] == pytest.approx(low)  # the first day's discharge stops at soc_min
+    assert levels[95] - levels[0] > -store.energy_kwh  # bounded by what was in it
+    assert levels[191] == levels[287] == pytest.approx(low)  # nothing more to take
+    charge = tracked_soc_kwh(store, np.full(8, 100.0), 0.25)
+    charged = 8 * 100 * 0.25 * store.eta_charge
+    assert charge[-1] - store.soc_initial * store.energy_kwh == pytest.approx(charged)

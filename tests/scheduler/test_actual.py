@@ -12,6 +12,7 @@ import pytest
 from energyhub.clock import ManualClock
 from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.sites import SiteFile
 from energyhub.store.db import Backend, connect
 
 from .conftest import (
@@ -39,9 +40,18 @@ def steps(n: int) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(START).tz_convert("UTC"), periods=n, freq=STEP)
 
 
-async def run_steps(url: str, approval: str, n: int, **building: object) -> int:
-    """History, then `n` scheduler ticks a step apart; the actual readings of those steps."""
-    site = make_site(approval, **building)
+async def run_steps(
+    url: str,
+    approval: str,
+    n: int,
+    *,
+    site: SiteFile | None = None,
+    main_kw: list[float] = MAIN_KW,
+    **building: object,
+) -> int:
+    """History, then `n` scheduler ticks a step apart; the actual readings of the first four
+    steps (`main_kw` the main meter's)."""
+    site = site or make_site(approval, **building)
     await prepare_db(url, site)
     await write_history(url, HistorySpec(START - timedelta(days=7), START))
     settings = scheduler_settings(url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}")
@@ -56,7 +66,7 @@ async def run_steps(url: str, approval: str, n: int, **building: object) -> int:
     await write_readings(
         url,
         {
-            "main": pd.Series(MAIN_KW, index),
+            "main": pd.Series(main_kw, index),
             "pv": pd.Series(0.0, index),
             "bess-p": pd.Series([475.0, 400.0, 160.0, 0.0], index),
             "bess-soc": pd.Series(SOC_PCT, index),

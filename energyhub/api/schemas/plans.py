@@ -260,6 +260,16 @@ class DaySavingsPublic(ComparisonPublic):
     realized: RealizedPublic | None
 
 
+class SetpointOverridePublic(BaseModel):
+    """A step where the device was told other than the plan asked (the peak guard)."""
+
+    ts: datetime
+    asset_id: str
+    planned_p_kw: float
+    p_kw: float
+    reason: str
+
+
 class PlanActualPublic(ComparisonPublic):
     """A plan against the meters: accounts over the steps it controlled (or, if none, every
     metered step), per local day, and per step (import, PV, storage SOC at the step's end)."""
@@ -278,6 +288,10 @@ class PlanActualPublic(ComparisonPublic):
     days: list[DaySavingsPublic]
     steps: list[ActualStepPublic]
     coverage: CoveragePublic
+    overrides: list[SetpointOverridePublic] = Field(
+        default_factory=list,
+        description="Setpoints the scheduler's peak guard sent other than the plan asked, and why.",
+    )
 
 
 class SavingsPublic(BaseModel):

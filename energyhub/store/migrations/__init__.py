@@ -29,6 +29,7 @@ from energyhub.store.migrations import (
     v012_forecast_bands_weather,
     v013_carbon_assets,
     v014_field_devices,
+    v015_setpoint_overrides,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -47,6 +48,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v012_forecast_bands_weather.MIGRATION,
     v013_carbon_assets.MIGRATION,
     v014_field_devices.MIGRATION,
+    v015_setpoint_overrides.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -1,0 +1,228 @@
+"""The peak guard: at each step boundary, before the step's setpoints go out, hold the
+connection's import at the peak the bill already carries when the metered demand runs above plan.
+
+A plan is solved on a forecast; when demand comes in above it, the plan's import plus that error
+can set a new month peak, billed for the whole month. The guard compares the connection's metered
+import over the last step with what was expected for it (the plan's import with the guard's own
+changes) and takes the error as persisting into this step: estimate = plan's import now + error,
+the error of the step's mean or of its last five minutes, whichever is higher (a rise goes on).
+If the estimate is above the limit, max(month-to-date billed peak, the plan's own peak over its
+horizon) − headroom, the excess is taken off, in this order, within each asset's power and state
+of charge: batteries' charging is cut, batteries discharge more, CHPs run higher (a stopped CHP at
+least at its minimum load). Heat pumps and chillers are left alone (their output serves comfort),
+and so are thermal and hydrogen stores (they draw no electricity themselves). It never raises a
+plan's import: charging that would set a new peak is the first thing it cuts.
+
+Every change is an override: logged, and stored with the setpoint (`planned_p_kw`, `override`) so
+plan vs actual shows what the plan asked and why the device was told otherwise. Without a metered
+import for the last step (readings not in yet, or a restart), the guard does nothing that step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.optimize.scope import Scope
+from energyhub.plans.metered import actual_frame, soc_fractions
+from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.scheduler.setpoints import Setpoint
+from energyhub.sites import CHP, Battery
+from energyhub.store.billing import month_start
+from energyhub.store.db import Backend
+
+log = logging.getLogger(__name__)
+
+MIN_COVERAGE = 0.9
+"""Share of the last step's electricity meter-time the readings must cover for the guard to act:
+a meter not yet heard from would read as less import than there was."""
+TAIL = pd.Timedelta(minutes=5)
+"""The end of the last step whose import, if above the step's mean, is taken as persisting: a
+demand rising through a step has not stopped at its mean."""
+READ_STEP = pd.Timedelta(minutes=1)
+"""Resolution the last step's import is read at: from the raw readings, not the rollups, which
+the ingest refreshes on a timer and may not have caught up with."""
+
+
+@dataclass(frozen=True, slots=True)
+class StepImport:
+    """The import a step was expected to have: the plan's, with the guard's changes."""
+
+    ts: datetime
+    expected_kw: float
+
+
+@dataclass(frozen=True, slots=True)
+class GuardDecision:
+    """What the guard saw and did at one step of one site."""
+
+    estimate_kw: float
+    limit_kw: float
+    setpoints: list[Setpoint]
+    cut_kw: float
+
+    @property
+    def overridden(self) -> list[Setpoint]:
+        return [s for s in self.setpoints if s.override is not None]
+
+
+def planned_import_kw(schedule: pd.DataFrame, node: str) -> pd.Series:
+    """The plan's net import per step at the connection."""
+    export = schedule.get(f"{node}:export_kw", 0.0)
+    return schedule[f"{node}:import_kw"] - export
+
+
+class PeakGuard:
+    """Per scheduled site: the import expected of the last step sent, and the month's peak."""
+
+    def __init__(self, tz: ZoneInfo, step: timedelta, headroom_kw: float) -> None:
+        self.tz, self.step, self.headroom_kw = tz, pd.Timedelta(step), headroom_kw
+        self._expected: dict[str, StepImport] = {}
+        self._peaks: dict[str, tuple[datetime, float]] = {}
+
+    async def check(
+        self,
+        conn: AsyncConnection,
+        backend: Backend,
+        scope: Scope,
+        schedule: pd.DataFrame,
+        ts: pd.Timestamp,
+        setpoints: list[Setpoint],
+    ) -> GuardDecision | None:
+        """The step's setpoints, overridden where the import would pass the limit; None when the
+        guard cannot judge the step (no metered import of the last one, or no expectation)."""
+        node = scope.grid_node
+        planned = planned_import_kw(schedule, node)
+        if ts not in planned.index:
+            return None
+        planned_now = float(planned.loc[ts])
+        previous = ts - self.step
+        judged = self._expected.get(scope.id)
+        if judged is not None and pd.Timestamp(judged.ts) == ts:
+            return None  # judged this step already (its setpoints are claimed)
+        read = await self._metered_kw(conn, backend, scope, previous)
+        metered, tail = read if read is not None else (None, None)
+        expected = self._expected.get(scope.id)
+        if expected is None or pd.Timestamp(expected.ts) != previous:
+            before = planned.get(previous)  # no guard record: the plan's own, if it has one
+            expected = None if before is None else StepImport(previous, float(before))
+        self._expected[scope.id] = StepImport(ts.to_pydatetime(), planned_now)
+        if metered is None or tail is None or expected is None:
+            return None
+        peak = await self._month_peak(conn, backend, scope, ts, previous, metered)
+        limit = max(peak, float(planned.max())) - self.headroom_kw
+        estimate = planned_now + max(metered, tail) - expected.expected_kw  # a rise goes on
+        if estimate <= limit:
+            return GuardDecision(estimate, limit, setpoints, 0.0)
+        why = (
+            f"peak guard: last step metered {metered:,.0f} kW (its last 5 min {tail:,.0f}) "
+            f"against {expected.expected_kw:,.0f} expected; this step estimated "
+            f"{estimate:,.0f} kW above the limit {limit:,.0f} kW"
+        )
+        soc = await soc_fractions(conn, scope, ts, self.step)
+        changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why)
+        self._expected[scope.id] = StepImport(ts.to_pydatetime(), planned_now - cut)
+        decision = GuardDecision(estimate, limit, changed, cut)
+        for s in decision.overridden:
+            log.info(
+                "%s %s %s: %s; p_kw %.0f → %.0f",
+                scope.id, ts.isoformat(), s.asset_id, why, s.planned_p_kw, s.p_kw,
+            )  # fmt: skip
+        if cut < estimate - limit - 1e-6:
+            log.warning(
+                "%s %s: peak guard could take %.0f of the %.0f kW above the limit off the import",
+                scope.id, ts.isoformat(), cut, estimate - limit,
+            )  # fmt: skip
+        return decision
+
+    async def _metered_kw(
+        self, conn: AsyncConnection, backend: Backend, scope: Scope, step_start: pd.Timestamp
+    ) -> tuple[float, float] | None:
+        """The connection's mean metered net import over the step from `step_start`, and over
+        its last TAIL (where demand rising through the step has got to)."""
+        index = pd.date_range(step_start, step_start + self.step, freq=READ_STEP, inclusive="left")
+        frame = await actual_frame(conn, backend, scope, index)
+        imports = frame["import_kw"].to_numpy(dtype=float)
+        meters = frame.get("meters:electricity")
+        if meters is not None and len(meters):
+            covered = float(frame["covered_s:electricity"].sum())
+            expected_s = float(meters.iloc[0]) * self.step.total_seconds()
+            if expected_s > 0 and covered / expected_s < MIN_COVERAGE:
+                return None
+        if not np.isfinite(imports).all():
+            return None
+        tail = max(int(TAIL / READ_STEP), 1)
+        return float(imports.mean()), float(imports[-tail:].mean())
+
+    async def _month_peak(
+        self,
+        conn: AsyncConnection,
+        backend: Backend,
+        scope: Scope,
+        ts: pd.Timestamp,
+        previous: pd.Timestamp,
+        metered: float,
+    ) -> float:
+        """The billed peak this month before `ts`: read once a month, then kept up from the
+        steps the guard measures (the rollups it is read from may lag the readings)."""
+        month = month_start(ts.to_pydatetime(), self.tz)
+        known = self._peaks.get(scope.id)
+        if known is None or known[0] != month:
+            peak = await connection_month_peak_kw(conn, backend, scope, ts.to_pydatetime(), self.tz)
+            known = (month, peak)
+        if previous.to_pydatetime() >= month:
+            known = (month, max(known[1], metered))
+        self._peaks[scope.id] = known
+        return known[1]
+
+
+def hold_import(
+    scope: Scope,
+    setpoints: list[Setpoint],
+    excess_kw: float,
+    soc: dict[str, float],
+    step: pd.Timedelta,
+    why: str,
+) -> tuple[list[Setpoint], float]:
+    """The setpoints changed to take up to `excess_kw` off the import; the kW taken off."""
+    assets = {a.id: a for _, a in scope.assets()}
+    out = list(setpoints)
+    left = excess_kw
+    step_h = step.total_seconds() / 3600
+
+    def change(i: int, p_kw: float, action: str) -> None:
+        nonlocal left
+        s = out[i]
+        taken = abs(p_kw - s.p_kw)
+        left -= taken
+        reason = f"{why}: {action}" if s.override is None else f"{s.override}; {action}"
+        out[i] = replace(s, p_kw=p_kw, override=reason)
+
+    batteries = [(i, s) for i, s in enumerate(out) if isinstance(assets.get(s.asset_id), Battery)]
+    for i, s in batteries:  # 1. charging that would set a new peak
+        if left > 0 and s.p_kw > 0:
+            change(i, max(s.p_kw - left, 0.0), "charging cut")
+    for i, _ in batteries:  # 2. discharge within power and state of charge
+        s, battery = out[i], assets[out[i].asset_id]
+        assert isinstance(battery, Battery)  # noqa: S101 - selected above
+        if left <= 0 or battery.id not in soc:
+            continue
+        usable_kwh = (soc[battery.id] - battery.soc_min) * battery.energy_kwh
+        floor = -min(battery.power_kw, max(usable_kwh, 0.0) * battery.eta_discharge / step_h)
+        if s.p_kw > floor:
+            change(i, max(s.p_kw - left, floor), "discharge raised")
+    for i, s in enumerate(out):  # 3. CHPs up to full electric output
+        chp = assets.get(s.asset_id)
+        if left <= 0 or not isinstance(chp, CHP):
+            continue
+        full_kw = chp.fuel_max_kw * chp.eta_el
+        raised = min(full_kw, max(s.p_kw + left, full_kw * chp.min_load))
+        if raised > s.p_kw:
+            change(i, raised, "CHP output raised")
+    return out, excess_kw - left

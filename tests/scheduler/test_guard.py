@@ -1,0 +1,195 @@
+"""The peak guard: the metered import above plan is held at the billed peak before a step's
+setpoints go out, and every override is stored with the setpoint (real PostgreSQL, Mosquitto)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from energyhub.clock import ManualClock
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans import store
+from energyhub.scheduler.guard import hold_import, planned_import_kw
+from energyhub.scheduler.setpoints import Setpoint
+from energyhub.sites import load_site
+from energyhub.store.db import connect
+
+from .conftest import (
+    SHARED_BROKER,
+    HistorySpec,
+    collect_setpoints,
+    make_site,
+    prepare_db,
+    scheduler_for,
+    scheduler_settings,
+    write_history,
+    write_readings,
+)
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")  # a Tuesday, a week into the month
+STEP = timedelta(minutes=15)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
+
+
+async def _metered_step(url: str, main_kw: float, tail_kw: float | None) -> None:
+    """One-minute readings of the first live step: the office draws `main_kw` (its last five
+    minutes `tail_kw` if given), the battery sits at 50 % SOC."""
+    index = pd.date_range(START, START + STEP, freq="1min", inclusive="left")
+    main = pd.Series(main_kw, index=index)
+    if tail_kw is not None:
+        main.iloc[-5:] = tail_kw
+    await write_readings(
+        url,
+        {
+            "main": main,
+            "pv": pd.Series(0.0, index=index),
+            "bess-p": pd.Series(0.0, index=index),
+            "bess-soc": pd.Series(50.0, index=index),
+        },
+    )
+
+
+async def _run_two_steps(
+    url: str, prefix: str, main_kw: float | None, tail_kw: float | None = None, **settings: object
+) -> tuple[list[dict[str, object]], list[tuple[object, ...]], int, pd.DataFrame]:
+    """Plan at START, send its first step, meter it at `main_kw` (None: as planned), send the
+    second. The MQTT bodies, the setpoint rows, the overrides counted, the plan's schedule."""
+    site = make_site()
+    await prepare_db(url, site)
+    await write_history(url, HistorySpec(START - timedelta(days=7), START))
+    config = scheduler_settings(url, SHARED_BROKER, prefix, scheduler_horizon_h=2, **settings)
+    clock = ManualClock(START)
+    async with collect_setpoints(SHARED_BROKER, prefix) as received:
+        async with scheduler_for(config, site, clock) as scheduler, connect(url) as conn:
+            await scheduler.resume(conn)
+            first = await scheduler.tick(conn)
+            schedule = await store.plan_steps(conn, first.replanned[0].id)
+            planned = planned_import_kw(schedule, "office")
+            as_planned = float(planned.iloc[0])
+            await _metered_step(url, as_planned if main_kw is None else main_kw, tail_kw)
+            await clock.advance(STEP)
+            second = await scheduler.tick(conn)
+    async with connect(url) as conn:
+        cur = await conn.execute(
+            "SELECT ts, p_kw, planned_p_kw, override FROM setpoints ORDER BY ts"
+        )
+        rows = list(await cur.fetchall())
+    return [m.body for m in received], rows, second.overridden, schedule
+
+
+def _planned_p_kw(schedule: pd.DataFrame, ts: datetime) -> float:
+    row = schedule.loc[pd.Timestamp(ts)]
+    return float(row["office-bess:charge_kw"] - row["office-bess:discharge_kw"])
+
+
+async def test_demand_above_plan_is_held_under_the_billed_peak_and_the_override_stored(
+    pg_url: str, prefix: str
+) -> None:
+    # the office draws 3 MW in the first live step (a new month peak): with 500 kW of headroom
+    # under it, the guard holds the next step at 2.5 MW with the battery's full 500 kW
+    bodies, rows, overridden, schedule = await _run_two_steps(
+        pg_url, prefix, 3000.0, scheduler_peak_guard_headroom_kw=500
+    )
+    assert overridden == 1
+    assert len(bodies) == 2
+    assert bodies[1]["p_kw"] == pytest.approx(-500.0)
+    ts, p_kw, planned_p_kw, override = rows[1]
+    assert ts == START + STEP and p_kw == pytest.approx(-500.0)
+    assert planned_p_kw == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-6)
+    assert override.startswith(
+        "peak guard: last step metered 3,000 kW (its last 5 min 3,000) against 300 expected; "
+        "this step estimated "
+        "3,000 kW above the limit 2,500 kW"
+    )
+    assert override.endswith("discharge raised")
+    async with connect(pg_url) as conn:
+        shown = await store.setpoint_overrides(conn, int(bodies[1]["plan"]))  # plan vs actual
+    assert [(o.asset_id, o.p_kw, o.reason) for o in shown] == [("office-bess", p_kw, override)]
+    # the first step had no metered step before it: sent as planned
+    assert rows[0][3] is None and rows[0][1] == pytest.approx(rows[0][2])
+
+
+async def test_a_peak_the_bill_already_carries_is_not_fought(pg_url: str, prefix: str) -> None:
+    # the 3 MW step set the month's peak: holding the next one at it costs nothing more
+    bodies, rows, overridden, schedule = await _run_two_steps(pg_url, prefix, 3000.0)
+    assert overridden == 0 and [r[3] for r in rows] == [None, None]
+    assert bodies[1]["p_kw"] == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-3)
+
+
+async def test_a_rise_at_the_end_of_the_last_step_is_taken_as_going_on(
+    pg_url: str, prefix: str
+) -> None:
+    # 300 kW for ten minutes, then 3 MW: the step's mean (1.2 MW) sets the month's peak, but
+    # demand has got to 3 MW: the next step is estimated there, far above the 1.2 MW billed
+    bodies, rows, overridden, _ = await _run_two_steps(pg_url, prefix, 300.0, 3000.0)
+    assert overridden == 1
+    assert bodies[1]["p_kw"] == pytest.approx(-500.0)
+    assert str(rows[1][3]).startswith(
+        "peak guard: last step metered 1,200 kW (its last 5 min 3,000) against 300 expected"
+    )
+    assert "above the limit 1,200 kW" in str(rows[1][3])
+
+
+async def test_demand_as_planned_sends_the_plans_setpoints(pg_url: str, prefix: str) -> None:
+    bodies, rows, overridden, schedule = await _run_two_steps(
+        pg_url, prefix, None, scheduler_peak_guard_headroom_kw=100
+    )
+    assert overridden == 0
+    assert [r[3] for r in rows] == [None, None]
+    assert bodies[1]["p_kw"] == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-3)
+
+
+async def test_the_guard_switched_off_sends_the_plan_whatever_the_meters_say(
+    pg_url: str, prefix: str
+) -> None:
+    bodies, rows, overridden, schedule = await _run_two_steps(
+        pg_url, prefix, 3000.0, scheduler_peak_guard=False, scheduler_peak_guard_headroom_kw=500
+    )
+    assert overridden == 0 and [r[3] for r in rows] == [None, None]
+    assert bodies[1]["p_kw"] == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-3)
+
+
+def _park_setpoints(bess_kw: float, chp_kw: float) -> list[Setpoint]:
+    ts = START
+    return [
+        Setpoint(1, "expo", "expo", "expo-bess", ts, bess_kw, planned_p_kw=bess_kw),
+        Setpoint(1, "expo", "expo", "expo-chp", ts, chp_kw, planned_p_kw=chp_kw),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("excess_kw", "soc", "bess_kw", "chp_kw", "cut_kw"),
+    [
+        (600.0, 0.5, 400.0, 0.0, 600.0),  # charging cut to 0, then 200 kW of discharge
+        (5000.0, 0.5, -2000.0, 1400.0, 4400.0),  # all of it: 1,000 + 2,000 + CHP at full
+        (1100.0, 0.1, 0.0, 560.0, 1560.0),  # an empty battery: the CHP starts at min load
+    ],
+)
+def test_the_excess_is_taken_off_charging_then_discharge_then_the_chp(
+    excess_kw: float, soc: float, bess_kw: float, chp_kw: float, cut_kw: float
+) -> None:
+    scope = resolve_scope(load_site(EXAMPLE), "park", "expo")
+    setpoints = _park_setpoints(1000.0, 0.0)
+    changed, cut = hold_import(
+        scope, setpoints, excess_kw, {"expo-bess": soc}, pd.Timedelta(STEP), "why"
+    )
+    bess, chp = changed
+    assert bess.p_kw == pytest.approx(bess_kw) and chp.p_kw == pytest.approx(chp_kw)
+    assert cut == pytest.approx(cut_kw)
+    assert (bess.planned_p_kw, chp.planned_p_kw) == (1000.0, 0.0)
+    assert bess.override is not None and bess.override.startswith("why: charging cut")
+    assert (chp.override is None) == (chp_kw == 0.0)
+    assert np.isclose(bess.planned_p_kw - bess.p_kw + chp.p_kw, cut)
+
+
+def test_a_battery_without_a_soc_reading_only_stops_charging() -> None:
+    scope = resolve_scope(load_site(EXAMPLE), "park", "expo")
+    changed, cut = hold_import(
+        scope, _park_setpoints(300.0, 1400.0), 1000.0, {}, pd.Timedelta(STEP), "why"
+    )
+    assert [s.p_kw for s in changed] == [0.0, 1400.0]  # the CHP is at full already
+    assert cut == pytest.approx(300.0)
