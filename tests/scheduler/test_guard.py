@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from energyhub.clock import ManualClock
+from energyhub.config import Settings
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans import store
 from energyhub.scheduler.guard import hold_import, planned_import_kw
@@ -57,7 +58,9 @@ async def _run_two_steps(
     url: str, prefix: str, main_kw: float | None, tail_kw: float | None = None, **settings: object
 ) -> tuple[list[dict[str, object]], list[tuple[object, ...]], int, pd.DataFrame]:
     """Plan at START, send its first step, meter it at `main_kw` (None: as planned), send the
-    second. The MQTT bodies, the setpoint rows, the overrides counted, the plan's schedule."""
+    second, with the guard on unless `settings` say. The MQTT bodies, the setpoint rows, the
+    overrides counted, the plan's schedule."""
+    settings.setdefault("scheduler_peak_guard", True)
     site = make_site()
     await prepare_db(url, site)
     await write_history(url, HistorySpec(START - timedelta(days=7), START))
@@ -143,7 +146,7 @@ async def test_demand_as_planned_sends_the_plans_setpoints(pg_url: str, prefix: 
     assert bodies[1]["p_kw"] == pytest.approx(_planned_p_kw(schedule, START + STEP), abs=1e-3)
 
 
-async def test_the_guard_switched_off_sends_the_plan_whatever_the_meters_say(
+async def test_the_guard_off_sends_the_plan_whatever_the_meters_say(
     pg_url: str, prefix: str
 ) -> None:
     bodies, rows, overridden, schedule = await _run_two_steps(
@@ -193,3 +196,8 @@ def test_a_battery_without_a_soc_reading_only_stops_charging() -> None:
     )
     assert [s.p_kw for s in changed] == [0.0, 1400.0]  # the CHP is at full already
     assert cut == pytest.approx(300.0)
+
+
+def test_the_guard_is_off_by_default() -> None:
+    """It has not shown a saving in the closed-loop benchmark (docs/scheduler.md#peak-guard)."""
+    assert Settings.model_fields["scheduler_peak_guard"].default is False
