@@ -2,9 +2,10 @@
 
 The size of a plan's model is counted in *asset-steps*: (nodes + assets) × steps, summed over its
 parks; the centralized solve's variables and time grow with it (bench/scale.py measures both).
-`auto` solves centrally up to CENTRAL_MAX_ASSET_STEPS, where that solve still takes seconds on
-two cores, and decomposes beyond: a decomposed plan is never chosen where the central solve,
-which is exact, could have been afforded. A decomposition splits a city at its parks when every
+`auto` solves centrally up to CENTRAL_MAX_ASSET_STEPS (a single park: up to
+PARK_CENTRAL_MAX_ASSET_STEPS), where that solve still takes seconds on two cores, and decomposes
+beyond: a decomposed plan is never chosen where the central solve, which is exact, could have
+been afforded. A decomposition splits a city at its parks when every
 park fits that size (each park then holds its own limit and balances exactly, the city's caps
 are priced: `byparks`), and at the buildings otherwise (`decompose`).
 """
@@ -34,6 +35,20 @@ centrally and 3–5 × that decomposed. A city of 100 buildings took 1–6 s cen
 decomposed by park, but a city of 300 (≈ 190,000) 119–151 s centrally and 44–82 s decomposed.
 Up to this size the centralized solve, which is exact, is affordable; beyond it the
 decomposition's time grows with the parks, not with the model's size to a power."""
+
+PARK_CENTRAL_MAX_ASSET_STEPS = 300_000
+"""The largest single park `auto` solves centrally. One park has no parks to split at, only its
+buildings, and that decomposition stays slower than the centralized solve far beyond
+CENTRAL_MAX_ASSET_STEPS: parks of 300 and 500 buildings (≈ 180,000 and 300,000 asset-steps)
+took 25.2 s and 37.6 s centrally against 36.1 s and 106.2 s decomposed by building, the 500 at
++0.081 % (bench/scale.py --skip-city --park-sizes 300 500 --seeds 1, 2026-12-06). Beyond the
+largest park measured, the park is decomposed."""
+
+
+def central_limit(level: str) -> int:
+    """The largest model `auto` solves centrally at this level."""
+    return PARK_CENTRAL_MAX_ASSET_STEPS if level == "park" else CENTRAL_MAX_ASSET_STEPS
+
 
 AUTO_MIP_GAP = 1e-3
 """The relative MIP gap of the centralized solve `auto` picks (unless `--mip-gap` says): the
@@ -76,15 +91,16 @@ def choose(method: str, level: str, scopes: Sequence[Scope], steps: int) -> Choi
             "--method decomposed: a building is one subproblem; use --level park or city",
             column="method",
         )
-    if method == "auto" and size <= CENTRAL_MAX_ASSET_STEPS:
+    limit = central_limit(level)
+    if method == "auto" and size <= limit:
         return Choice(
             "central",
-            f"auto: {size:,} asset-steps ≤ {CENTRAL_MAX_ASSET_STEPS:,}, where the centralized "
+            f"auto: {size:,} asset-steps ≤ {limit:,}, where the centralized "
             f"solve still takes seconds (MIP gap ≤ {AUTO_MIP_GAP:.1%})",
             mip_gap=AUTO_MIP_GAP,
         )
     prefix = "asked for" if method == "decomposed" else (
-        f"auto: {size:,} asset-steps > {CENTRAL_MAX_ASSET_STEPS:,}, beyond which the "
+        f"auto: {size:,} asset-steps > {limit:,}, beyond which the "
         "decomposition is faster")  # fmt: skip
     largest = max(asset_steps((s,), steps) for s in scopes)
     if level == "city" and largest <= CENTRAL_MAX_ASSET_STEPS:

@@ -19,7 +19,7 @@ from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
 from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
 from energyhub.optimize.levels import Built, build_scopes
-from energyhub.optimize.method import CENTRAL_MAX_ASSET_STEPS, asset_steps, choose, run_decomposed
+from energyhub.optimize.method import asset_steps, central_limit, choose, run_decomposed
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
 from energyhub.optimize.network import Binaries, Context
 from energyhub.optimize.scope import Scope, resolve_scopes
@@ -30,8 +30,9 @@ COST_TERMS = ("energy", "demand", "gas", "start", "carbon", "degradation")
 
 DECOMPOSED_MAX_GAP = 5e-3
 """A decomposed plan proved no closer than this to its own bound is solved centrally where that
-is affordable (CENTRAL_MAX_ASSET_STEPS): the centralized solve is exact, and a plan worse than one
-it could have afforded is a defect. Beyond that size the decomposed plan stands with its gap."""
+is affordable (`auto`'s threshold, method.central_limit): the centralized solve is exact, and a
+plan worse than one it could have afforded is a defect. Beyond that size the decomposed plan
+stands with its gap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,7 @@ def plan(
             reason = f"{reason}; fell back to the centralized solve: {exc}"
         else:
             size = asset_steps(scopes, table.n)
-            if found.gap <= DECOMPOSED_MAX_GAP or size > CENTRAL_MAX_ASSET_STEPS:
+            if found.gap <= DECOMPOSED_MAX_GAP or size > central_limit(level):
                 return replace(
                     _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
                     month_peak_kw=peaks,

@@ -105,7 +105,7 @@ def test_auto_solves_a_small_park_centrally_and_says_why() -> None:
     assert result.method == "central"
     steps = 24 * (1 + sum(1 + len(b.assets) for b in site.city.parks[0].buildings))
     assert result.method_reason == (
-        f"auto: {steps:,} asset-steps ≤ {methods.CENTRAL_MAX_ASSET_STEPS:,}, where the "
+        f"auto: {steps:,} asset-steps ≤ {methods.PARK_CENTRAL_MAX_ASSET_STEPS:,}, where the "
         "centralized solve still takes seconds (MIP gap ≤ 0.1%)"
     )
     # auto's central solve stops at its own, certified gap (AUTO_MIP_GAP), not HiGHS's 10⁻⁴
@@ -122,6 +122,26 @@ def test_auto_decomposes_by_park_beyond_the_central_size(monkeypatch: pytest.Mon
     assert result.method_reason is not None
     assert result.method_reason.startswith(f"auto: {size:,} asset-steps > {size - 1:,}")
     assert "by park" in result.method_reason
+
+
+def test_a_single_park_has_its_own_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A park has only its buildings to split at, which stays slower than the centralized solve
+    well beyond a city's threshold: central up to PARK_CENTRAL_MAX_ASSET_STEPS, then by
+    building."""
+    site, frame = _city(1, 4)
+    size = 24 * (1 + sum(1 + len(b.assets) for b in site.city.parks[0].buildings))
+    monkeypatch.setattr(methods, "CENTRAL_MAX_ASSET_STEPS", size - 1)
+    result = plan(site, frame, level="park", site_id="p00", method="auto")
+    assert result.method == "central"
+    assert result.method_reason is not None
+    assert result.method_reason.startswith(
+        f"auto: {size:,} asset-steps ≤ {methods.PARK_CENTRAL_MAX_ASSET_STEPS:,}"
+    )
+    monkeypatch.setattr(methods, "PARK_CENTRAL_MAX_ASSET_STEPS", size - 1)
+    result = plan(site, frame, level="park", site_id="p00", method="auto", options=OPTIONS)
+    assert result.method_reason is not None
+    assert result.method_reason.startswith(f"auto: {size:,} asset-steps > {size - 1:,}")
+    assert "by building" in result.method_reason
 
 
 def test_the_cli_defaults_to_auto_and_prints_why(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from energyhub.api.jobs import PlanJob, solve
 from energyhub.cli import app
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.decompose import DecomposeOptions
-from energyhub.optimize.method import AUTO_MIP_GAP, CENTRAL_MAX_ASSET_STEPS
+from energyhub.optimize.method import AUTO_MIP_GAP, central_limit
 from energyhub.sites import SiteFile, parse_site
 from tests.optimize.cases import to_csv
 
@@ -428,10 +428,10 @@ def test_every_method_plans_the_shape_within_the_gap_and_holds_every_row(
     assert decomposed.method_reason is not None and decomposed.method_reason.startswith(
         f"asked for; {by}"
     )
-    size = asset_steps(shape)
-    assert size <= CENTRAL_MAX_ASSET_STEPS and auto.method == "central"
+    size, limit = asset_steps(shape), central_limit(shape.level)
+    assert size <= limit and auto.method == "central"
     assert auto.method_reason is not None
-    assert auto.method_reason.startswith(f"auto: {size:,} asset-steps ≤ {CENTRAL_MAX_ASSET_STEPS:,}")
+    assert auto.method_reason.startswith(f"auto: {size:,} asset-steps ≤ {limit:,}")
 
 
 def _random_building(rng: np.random.Generator, bid: str) -> tuple[dict[str, Any], dict[str, Any]]:
