@@ -42,7 +42,7 @@ from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.store import storage_setpoints
 from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.scheduler.state import with_initial_soc
-from energyhub.sites import Asset, HydrogenStore, SiteFile
+from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
 
 BILLED_TERMS = ("energy", "demand", "gas", "carbon")
@@ -244,8 +244,7 @@ async def _realize_run(
         if kwh > 1e-6
     ]
     if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:
-        steered = [a for a in unread if not isinstance(a, HydrogenStore)]
-        sent = await setpoint_changes(conn, steered, (first, after), step)
+        sent = await setpoint_changes(conn, unread, (first, after), step)
         changes["metered"] = {**(changes["metered"] or {}), **sent}
         if sent:
             notes.append(
@@ -296,9 +295,8 @@ async def setpoint_changes(
     """SOC changes (kWh) over `span` of stores without SOC readings as their setpoints drove
     them: the energy tracked through every setpoint since the store's first (tracked_soc_kwh),
     so that a store the setpoints keep asking to discharge is empty after it was emptied, not
-    emptied again each day. Only stores with a setpoint in `span`. Not for a hydrogen store: what
-    fills and empties it (electrolyzer, fuel cell) takes no setpoint, so its own setpoints say
-    nothing of what moved."""
+    emptied again each day. Only stores with a setpoint in `span` (a hydrogen store's are sent
+    with its electrolyzer's and fuel cell's, from the same plan)."""
     sent = await storage_setpoints(
         conn, [a.id for a in stores], SETPOINTS_SINCE.to_pydatetime(), span[1].to_pydatetime()
     )
