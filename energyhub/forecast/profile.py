@@ -40,6 +40,12 @@ DEFAULT_PERFORMANCE_RATIO = 0.75
 HEATING_BALANCE_C = (10.0, 12.0, 14.0, 16.0, 18.0)
 COOLING_BALANCE_C = (18.0, 20.0, 22.0, 24.0, 26.0)
 """Candidate balance points of the degree terms; the fit picks the pair with the least error."""
+DEGREE_MIN_DAYS = 7
+"""Days of history before heating and cooling terms are fitted (and at least two readings per
+profile key): what tells them from the profile is how days of unlike temperature differ at the
+same time of day. With fewer, the daily cycle of the outdoor temperature stands in for the
+building's own (two days gave an office 540 kW/K below 16 °C and forecast three times its
+highest reading)."""
 HOLDOUT = pd.Timedelta(days=7)
 MIN_WEEKDAY_HISTORY = pd.Timedelta(days=14)
 """Seven day types compete with workday/weekend on the last week once this much precedes it."""
@@ -303,9 +309,10 @@ def fit_profile(
     y = values.to_numpy(dtype=float)[ok]
     codes = keys.day * slots_per_day + keys.slot
     degrees = NO_DEGREE_TERMS
-    if temps is not None:
-        compact = np.unique(codes, return_inverse=True)[1].astype(np.int64)
-        degrees = fit_degree_terms(y, compact, temps[ok])
+    groups, compact = np.unique(codes, return_inverse=True)
+    days = len(y) / slots_per_day
+    if temps is not None and days >= DEGREE_MIN_DAYS and len(y) >= 2 * len(groups):
+        degrees = fit_degree_terms(y, compact.astype(np.int64), temps[ok])
         y = y - degrees.effect(temps[ok])
     return ProfileModel(
         weekdays=weekdays,

@@ -103,6 +103,26 @@ def test_no_degree_terms_without_temperature_dependence() -> None:
     assert terms.heating_kw_per_k == terms.cooling_kw_per_k == 0.0
 
 
+def test_two_days_fit_no_degree_terms_from_the_daily_cycle() -> None:
+    """An office's load and the outdoor temperature both rise by day: from a Friday and a
+    Saturday (the demo's two days of history) nothing tells the building's cycle from the
+    weather's, so no heating or cooling term is fitted, and the forecast stays within what the
+    meter has shown (a 540 kW/K term once forecast three times its highest reading)."""
+    start = pd.Timestamp("2025-01-10 01:15", tz=TZ).tz_convert("UTC")  # a Friday
+    index = grid(2, start)
+    temps = outdoor_c(index)
+    load = pd.Series(profile_kw(index), index=index) + np.random.default_rng(5).normal(0, 20, 192)
+    past_c = pd.Series(temps, index)
+    model = fit_profile(load, TZ, past_c, weekdays=False)
+    assert model.degrees.heating_kw_per_k == model.degrees.cooling_kw_per_k == 0.0
+    future = grid(1, index[-1] + STEP)
+    result = forecast_demand(
+        History(load, "b/main"), future, column="b:electricity_kw", now=future[0], tz=TZ,
+        outdoor=(past_c, pd.Series(outdoor_c(future, seed=2) - 6.0, future)),
+    )  # fmt: skip
+    assert result.values.max() <= load.max() * 1.1
+
+
 def test_seven_day_types_when_weekdays_differ() -> None:
     index = grid(36)
     load = pd.Series(profile_kw(index, weekday_step_kw=60.0), index=index)
