@@ -14,7 +14,7 @@ import pandas as pd
 from energyhub.optimize.model import Var
 from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
-from energyhub.optimize.tariffs import month_peak_kw, peak_margin_kw
+from energyhub.optimize.tariffs import billing_months, month_groups, month_peak_kw, peak_margin_kw
 from energyhub.sites import (
     PV,
     Battery,
@@ -36,9 +36,9 @@ report their objective without it.
 
 
 def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
-    """Import/export within limits, TOU energy cost, CO₂, and the demand charge: on the rise of the
-    horizon's peak above the month-to-date peak (monthly billing: the peak of import + the
-    forecast-error margin, if the inputs have one), or on the whole peak (daily)."""
+    """Import/export within limits, TOU energy cost, CO₂, and the demand charge: on the rise of
+    each billing month's peak above the peak that month started from (monthly billing: the peak of
+    import + the forecast-error margin, if the inputs have one), or on the whole peak (daily)."""
     m, n, dt, prices = ctx.m, ctx.n, ctx.dt_h, ctx.prices
     imp = m.add_variables(f"{node}:import_kw", n, 0.0, grid.import_max_kw)
     m.add_cost("energy", prices.import_cny_per_kwh * dt * imp.expr())
@@ -54,13 +54,30 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
         if ctx.exclusive("grid", imp, exp):
             _grid_exclusive(ctx, node, grid, imp, exp)
     if grid.demand_charge_cny_per_kw > 0:
-        billed = month_peak_kw(ctx.inputs, node, grid)
-        margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
-        top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
-        peak = m.add_variables(f"{node}:peak_import_kw", 1, billed, top)  # ≥ the month so far
-        m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=", -margin)
-        m.add_cost("demand", grid.demand_charge_cny_per_kw * (peak.expr() - billed))
+        _add_demand_charge(ctx, node, grid, imp)
     ctx.inject(node, "electricity", node, flow)
+
+
+def _add_demand_charge(ctx: Context, node: str, grid: GridConnection, imp: Var) -> None:
+    """One peak per billing month the steps touch (one in all under daily billing), at least the
+    peak that month started from (`tariffs.demand_cny`'s rule); the rise above it is billed."""
+    m = ctx.m
+    billed = month_peak_kw(ctx.inputs, node, grid)
+    margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
+    top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
+    months = billing_months(ctx.inputs.index)
+    groups = month_groups(months) if grid.demand_billing == "monthly" else [np.arange(ctx.n)]
+    for i, steps in enumerate(groups):
+        start = billed if i == 0 else 0.0
+        month = "" if i == 0 else f":{ctx.inputs.index[steps[0]]:%Y-%m}"  # a later month's own
+        peak = m.add_variables(f"{node}:peak_import_kw{month}", 1, start, top)  # ≥ month so far
+        m.add_constraints(
+            f"{node}:peak_import{month}",
+            imp.take(steps) - peak.expr().repeat(steps.size),
+            "<=",
+            -margin[steps],
+        )
+        m.add_cost("demand", grid.demand_charge_cny_per_kw * (peak.expr() - start))
 
 
 def _grid_exclusive(ctx: Context, node: str, grid: GridConnection, imp: Var, exp: Var) -> None:

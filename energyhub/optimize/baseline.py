@@ -16,8 +16,8 @@ One rule set for the plan's own baseline figure and for the counterfactual of re
 
 Demand no device can meet, and import above the connection's `import_max_kw`, is unserved: it is
 reported (`unserved_kwh`) and priced at UNSERVED_CNY_PER_KWH (cost term `unserved`), never free.
-The demand charge is billed as the plan's is (tariffs.demand_cny: the rise above the month-to-date
-peak under monthly billing).
+The demand charge is billed as the plan's is (tariffs.demand_cny: under monthly billing, the rise
+of each billing month's peak above the peak that month started from).
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from energyhub.optimize.assets import window_days
 from energyhub.optimize.conversion import cop_series
 from energyhub.optimize.model import Array
 from energyhub.optimize.network import Context, Prices
 from energyhub.optimize.scope import Node, Scope
-from energyhub.optimize.tariffs import demand_cny, month_peak_kw
+from energyhub.optimize.tariffs import billing_months, demand_cny, month_peak_kw
 from energyhub.sites import (
     CHP,
     PV,
@@ -264,7 +265,7 @@ def compute_baseline(ctx: Context) -> Baseline:
             handed_up[carrier] += values
     _add(total, _node_draws(ctx, scope.nodes[0], handed_up))  # the head (park) node serves last
     billed = month_peak_kw(inputs, scope.grid_node, scope.grid)
-    return _account(scope, prices, total, dt, handed_up, billed)
+    return _account(scope, prices, total, (dt, billing_months(inputs.index)), handed_up, billed)
 
 
 def _add(total: _Draws, draws: _Draws) -> None:
@@ -276,10 +277,11 @@ def _account(
     scope: Scope,
     prices: Prices,
     total: _Draws,
-    dt: float,
+    steps: tuple[float, NDArray[np.int64]],
     shortfall: dict[str, Array],
     month_peak: float,
 ) -> Baseline:
+    dt, months = steps
     wanted = np.maximum(total.electricity, 0.0)
     imp = np.minimum(wanted, scope.grid.import_max_kw)
     exp = np.minimum(np.maximum(-total.electricity, 0.0), scope.grid.export_max_kw)
@@ -293,7 +295,7 @@ def _account(
         "energy": float(
             np.sum(prices.import_cny_per_kwh * imp - prices.export_cny_per_kwh * exp) * dt
         ),
-        "demand": demand_cny(scope.grid, float(imp.max()), month_peak),
+        "demand": demand_cny(scope.grid, imp, months, month_peak),
         "gas": float(total.gas.sum() * dt * prices.gas_cny_per_kwh),
         "carbon": prices.carbon_cny_per_kg * sum(co2.values()),
         "unserved": sum(UNSERVED_CNY_PER_KWH[c] * kwh for c, kwh in unserved.items()),

@@ -106,12 +106,39 @@ def import_prices(grid: GridConnection, index: pd.DatetimeIndex) -> NDArray[np.f
     return tariff.prices(index, grid.tariff_prices_cny_per_kwh)
 
 
-def demand_cny(grid: GridConnection, peak_kw: float, month_peak_kw: float) -> float:
-    """Demand charge of a span whose import peaks at `peak_kw`: under monthly billing only the rise
-    above the month-to-date peak `month_peak_kw` is billed; under daily billing all of it."""
+def billing_months(index: pd.DatetimeIndex) -> NDArray[np.int64]:
+    """The billing month of each step (year × 12 + month of its local start time; `index` in the
+    site's time zone): monthly demand billing bills each month's own peak."""
+    return np.asarray(index.year, dtype=np.int64) * 12 + np.asarray(index.month, dtype=np.int64)
+
+
+def month_groups(months: NDArray[np.int64]) -> list[NDArray[np.intp]]:
+    """The steps of each billing month, in order; the first holds the month the steps start in."""
+    if months.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, months[1:] != months[:-1]])
+    return [np.arange(a, b) for a, b in zip(starts, [*starts[1:], months.size], strict=True)]
+
+
+def demand_cny(
+    grid: GridConnection,
+    import_kw: NDArray[np.float64],
+    months: NDArray[np.int64],
+    month_peak_kw: float,
+) -> float:
+    """Demand charge of the steps importing `import_kw` in billing `months` (billing_months).
+    Monthly billing: per month, the rise of its peak above the peak it started from, which is
+    `month_peak_kw` (metered before the steps) for the month the steps start in and 0 for each
+    later month (nothing of it was metered before). Daily billing: the steps' whole peak."""
+    if import_kw.size == 0:
+        return 0.0
     if grid.demand_billing == "daily":
-        return grid.demand_charge_cny_per_kw * peak_kw
-    return grid.demand_charge_cny_per_kw * max(peak_kw - month_peak_kw, 0.0)
+        return grid.demand_charge_cny_per_kw * float(import_kw.max())
+    rise = 0.0
+    for i, steps in enumerate(month_groups(months)):
+        start = month_peak_kw if i == 0 else 0.0
+        rise += max(float(import_kw[steps].max()) - start, 0.0)
+    return grid.demand_charge_cny_per_kw * rise
 
 
 def month_peak_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:

@@ -2,26 +2,28 @@
 
 Costs use the plan's own prices: its tariff, or the price columns of the inputs it was solved
 with; energy and gas per step, the carbon price on the CO₂ of imported electricity and gas.
-The demand charge follows `grid.demand_billing`: `monthly` bills the rise of the peak above the
-month-to-date peak the steps start from (each later day starts from the peak so far), `daily`
-bills each compared span's own peak.
+The demand charge follows `grid.demand_billing`: `monthly` bills the rise of each billing month's
+peak above the peak that month started from (the month-to-date peak for the month the steps start
+in, 0 for a later one; each later day starts from the peak so far), `daily` bills each compared
+span's own peak.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.network import Prices
 from energyhub.optimize.scope import Scope
-from energyhub.optimize.tariffs import demand_cny
+from energyhub.optimize.tariffs import billing_months, demand_cny
 from energyhub.sites import SiteFile
 
 PRICE_COLUMNS = ("import_price_cny_per_kwh", "export_price_cny_per_kwh", "grid_kg_per_kwh")
 ACCOUNT_COLUMNS = (
     "planned_import_kw", "actual_import_kw", "baseline_import_kw", "planned_gas_kw",
-    "actual_gas_kw", "p_import", "p_export", "grid_kg", "p_gas", "gas_kg", "p_carbon",
+    "actual_gas_kw", "p_import", "p_export", "grid_kg", "p_gas", "gas_kg", "p_carbon", "bill_month",
 )  # fmt: skip
 
 
@@ -70,6 +72,7 @@ def priced(frame: pd.DataFrame, scope: Scope, inputs: pd.DataFrame, site: SiteFi
     frame["p_gas"] = prices.gas_cny_per_kwh
     frame["gas_kg"] = prices.gas_kg_per_kwh
     frame["p_carbon"] = prices.carbon_cny_per_kg
+    frame["bill_month"] = billing_months(index.tz_convert(site.tz))
 
 
 def account(
@@ -86,11 +89,12 @@ def account(
     gas = gas_kw.fillna(0.0)
     co2 = float(((imported * f["grid_kg"] + gas * f["gas_kg"]) * dt_h).sum())
     peak = float(imported.max()) if len(imported) else 0.0
+    months = f["bill_month"].to_numpy(dtype=np.int64)
     energy = float(((imported * f["p_import"] - exported * f["p_export"]) * dt_h).sum())
     gas_cny = float((gas * f["p_gas"] * dt_h).sum())
     carbon = float((co2 * f["p_carbon"].iloc[0]) if len(f) else 0.0)
     month_peak = month_peak_kw if scope.grid.demand_billing == "monthly" else 0.0
-    demand = demand_cny(scope.grid, peak, month_peak)
+    demand = demand_cny(scope.grid, imported.to_numpy(dtype=float), months, month_peak)
     return Account(
         import_kwh=float(imported.sum() * dt_h),
         export_kwh=float(exported.sum() * dt_h),

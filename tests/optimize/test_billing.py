@@ -125,3 +125,40 @@ def test_a_month_peak_column_in_watts_is_caught() -> None:
     frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__month_peak_kw=450_000_000.0)
     with pytest.raises(EnergyhubError, match="b1:month_peak_kw"):
         plan(site, frame, level="building", site_id="b1")
+
+
+def test_a_new_month_inside_the_horizon_is_billed_from_zero() -> None:
+    """Steps 23:00 on 31 March and 00:00, 01:00 on 1 April (Shanghai), month-to-date peak 600 kW:
+    March's step (300 kW) raises nothing, while April starts with no metered peak, so its 500 kW
+    is all billed. Before, the whole horizon was held against March's 600 kW and April's charge
+    was lost."""
+    site = building_site([], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, start="2025-03-31 23:00", b1__electricity_kw=LOAD_KW)
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=600.0)
+    assert result.cost_cny["demand"] == pytest.approx(RATE * 500, abs=1e-6)
+    assert result.baseline.cost_cny["demand"] == pytest.approx(RATE * 500, abs=1e-9)
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(600.0, abs=1e-6)
+    assert result.scalars["b1:peak_import_kw:2025-04"] == pytest.approx(500.0, abs=1e-6)
+
+
+def test_a_battery_shaves_the_new_month_not_the_old() -> None:
+    """The same steps with the battery at month peak 600 kW: it charges to full (180 kWh) in
+    March's step, under March's untouched 600 kW, and levels April's two steps: discharge d at
+    00:00, charge 100 − d at 01:00, back to 100 kWh: 180 − d/0.95 + 0.95·(100 − d) = 100, so
+    d = 175/(1/0.95 + 0.95) and April's peak is 500 − d ≈ 412.6 kW, all of it billed."""
+    site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, start="2025-03-31 23:00", b1__electricity_kw=LOAD_KW)
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=600.0)
+    april_peak = 500.0 - 175.0 / (1 / 0.95 + 0.95)
+    imports = result.schedule["b1:import_kw"].to_numpy()
+    assert imports[1:] == pytest.approx([april_peak, april_peak], abs=1e-4)
+    assert result.schedule["bess:soc_kwh"].iloc[0] == pytest.approx(180.0, abs=1e-6)
+    assert result.cost_cny["demand"] == pytest.approx(RATE * april_peak, abs=1e-3)
+
+
+def test_daily_billing_keeps_one_peak_across_a_month_end() -> None:
+    site = building_site([], grid={"demand_charge_cny_per_kw": RATE, "demand_billing": "daily"})
+    frame = inputs(3, start="2025-03-31 23:00", b1__electricity_kw=LOAD_KW)
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=600.0)
+    assert result.cost_cny["demand"] == pytest.approx(RATE * 500, abs=1e-6)
+    assert "b1:peak_import_kw:2025-04" not in result.scalars
