@@ -56,7 +56,8 @@ from energyhub.plans.actual import savings_by_day
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized
-from energyhub.scheduler.service import TickReport, step_floor
+from energyhub.scheduler.replan import step_floor
+from energyhub.scheduler.service import TickReport
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.db import Backend, connect, installed_backend
 from energyhub.store.maintenance import refresh_rollups

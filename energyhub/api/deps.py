@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from energyhub.api.scope import (
 )
 from energyhub.bounds import INT4_MAX
 from energyhub.config import Settings
+from energyhub.forecast.select import ModelCache
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 
@@ -56,6 +57,8 @@ class ApiState:
     load_cache: ResponseCache
     access_cache: AccessCache[SiteAnswer]
     meter_cache: AccessCache[MeterAnswer]
+    forecast_models: ModelCache = field(default_factory=ModelCache)
+    """Models fitted for forecasts made on request (GET /sites/{id}/forecast?source=now)."""
 
 
 async def get_state(request: Request) -> ApiState:

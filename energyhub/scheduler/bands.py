@@ -27,9 +27,7 @@ async def keep_band(
     """Store the plan's band and the coverage of earlier bands; return the coverage."""
     if not forecast.low.empty and len(forecast.low.columns):
         await save_bands(conn, plan_id, forecast.low, forecast.high)
-    start = pd.Timestamp(issued_at) - COVERAGE_WINDOW
-    earlier = await issued_bands(conn, site_id, start.to_pydatetime(), issued_at)
-    coverage = band_coverage(earlier, forecast.metered)
+    coverage = await earlier_coverage(conn, site_id, forecast, issued_at)
     await save_coverage(conn, plan_id, coverage)
     total = coverage["total"]
     if isinstance(total, dict) and total.get("count"):
@@ -38,6 +36,16 @@ async def keep_band(
             site_id, total["inside"], total["count"], COVERAGE_WINDOW.days,
         )  # fmt: skip
     return coverage
+
+
+async def earlier_coverage(
+    conn: AsyncConnection, site_id: str, forecast: ScopeForecast, issued_at: datetime
+) -> dict[str, Any]:
+    """How many of the metered values `forecast` learnt from (the last COVERAGE_WINDOW before
+    `issued_at`) fell inside the P10–P90 band the site's plans had issued for them."""
+    start = pd.Timestamp(issued_at) - COVERAGE_WINDOW
+    earlier = await issued_bands(conn, site_id, start.to_pydatetime(), issued_at)
+    return band_coverage(earlier, forecast.metered)
 
 
 def peak_margin(forecast: ScopeForecast) -> pd.Series:

@@ -7,6 +7,7 @@ ForecastError naming the meter; everything filled or assumed is listed in `notes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -338,6 +339,12 @@ async def forecast_scope(
     if not stored.empty:
         weather = stored.reindex(telemetry.index.union(steps))
     ctx = _Context(site, telemetry, meters, steps, now, options, district, models, weather)
+    return await asyncio.to_thread(_forecast, ctx, scope)  # fits models: off the event loop
+
+
+def _forecast(ctx: _Context, scope: Scope) -> ScopeForecast:
+    """Every input of the scope's plan from what `_Context` read."""
+    site, steps = ctx.site, ctx.steps
     index = pd.DatetimeIndex(steps, name="ts")
     out = ScopeForecast(
         pd.DataFrame(index=index), pd.DataFrame(index=index), pd.DataFrame(index=index)

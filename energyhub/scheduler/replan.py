@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 from psycopg import AsyncConnection
@@ -28,8 +29,8 @@ from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
-from energyhub.scheduler.bands import keep_band, peak_margin
-from energyhub.scheduler.inputs import forecast_scope
+from energyhub.scheduler.bands import earlier_coverage, keep_band, peak_margin
+from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import PlanPolicy, SiteFile
 from energyhub.store.db import Backend
@@ -41,6 +42,12 @@ CREATED_BY = "scheduler"
 """`created_by` of the scheduler's plans (its restarts find their own by it)."""
 
 
+def step_floor(when: datetime, step: timedelta) -> datetime:
+    """The start of the step `when` falls in, counted from the Unix epoch."""
+    ts = pd.Timestamp(when).tz_convert("UTC")
+    return ts.floor(pd.Timedelta(step)).to_pydatetime()
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A site the scheduler plans: a park at park level or a building at building level."""
@@ -49,16 +56,24 @@ class Target:
     site_id: str
 
 
+def target_of(site: SiteFile, site_id: str) -> Target | None:
+    """The target a park or building id names (None: neither, e.g. the city)."""
+    if site.find_park(site_id) is not None:
+        return Target("park", site_id)
+    if site.find_building(site_id) is not None:
+        return Target("building", site_id)
+    return None
+
+
 def targets(site: SiteFile, ids: list[str]) -> list[Target]:
     """The scheduled sites of the settings (none given: every park); ConfigError if they overlap."""
     if not ids:
         return [Target("park", park.id) for park in site.city.parks]
     found: list[Target] = []
     for site_id in ids:
-        if site.find_park(site_id) is not None:
-            found.append(Target("park", site_id))
-        elif site.find_building(site_id) is not None:
-            found.append(Target("building", site_id))
+        target = target_of(site, site_id)
+        if target is not None:
+            found.append(target)
         else:
             raise ConfigError(
                 f"ENERGYHUB_SCHEDULER_SITES: no park or building {site_id!r} in the site file"
@@ -92,8 +107,14 @@ class PlanningConfig:
     def steps(self) -> int:
         return max(int(self.horizon / self.step), 2)
 
+    def horizon_steps(self, start: datetime) -> pd.DatetimeIndex:
+        """The steps (UTC) of a plan starting at `start` (a step boundary)."""
+        first = pd.Timestamp(start).tz_convert("UTC")
+        return pd.date_range(first, periods=self.steps, freq=self.step, name="ts")
+
     @staticmethod
-    def of(settings: Settings) -> PlanningConfig:
+    def of(settings: Settings, models: ModelCache | None = None) -> PlanningConfig:
+        """The settings' planning; `models` shares a cache of fitted models (default: its own)."""
         return PlanningConfig(
             period=timedelta(minutes=settings.scheduler_period_min),
             horizon=timedelta(hours=settings.scheduler_horizon_h),
@@ -107,6 +128,7 @@ class PlanningConfig:
                 latitude_deg=settings.scheduler_latitude_deg,
                 longitude_deg=settings.scheduler_longitude_deg,
             ),
+            models=models or ModelCache(),
         )
 
 
@@ -149,8 +171,7 @@ async def replan(
     config: PlanningConfig,
 ) -> PlanRecord:
     """Plan `target` over the horizon from `start` (a step boundary) and store the result."""
-    first = pd.Timestamp(start).tz_convert("UTC")
-    steps = pd.date_range(first, periods=config.steps, freq=config.step, name="ts")
+    steps = config.horizon_steps(start)
     end = (steps[-1] + config.step).to_pydatetime()
     scope = resolve_scope(site, target.level, target.site_id)
     site, priced = await with_position_price(
@@ -206,3 +227,33 @@ async def replan(
         await keep_band(conn, record.id, target.site_id, forecast, start)
         await supersede_outdated(conn, record, CREATED_BY)
     return record
+
+
+@dataclass(frozen=True, slots=True)
+class FreshForecast:
+    """A forecast made on request: what a re-plan from `issued_at` would plan on."""
+
+    issued_at: datetime
+    forecast: ScopeForecast
+    coverage: dict[str, Any]
+
+
+async def forecast_now(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    target: Target,
+    at: datetime,
+    config: PlanningConfig,
+) -> FreshForecast:
+    """The forecast a re-plan of `target` from the step `at` falls in would be solved with
+    (the same inputs, models and bands), made without planning or storing anything; the band
+    coverage of the plans before it. Raises ForecastError as a re-plan would."""
+    start = step_floor(at, config.step)
+    scope = resolve_scope(site, target.level, target.site_id)
+    forecast = await forecast_scope(
+        conn, backend, site, scope, config.horizon_steps(start), config.history,
+        config.forecast, config.models,
+    )  # fmt: skip
+    coverage = await earlier_coverage(conn, target.site_id, forecast, start)
+    return FreshForecast(start, forecast, coverage)

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import aiomqtt
 import pandas as pd
@@ -33,7 +33,14 @@ from energyhub.plans.operations import activate_due, last_horizon_start, unplann
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
 from energyhub.scheduler.guard import PeakGuard
 from energyhub.scheduler.lock import SchedulerLock
-from energyhub.scheduler.replan import CREATED_BY, PlanningConfig, Target, replan, targets
+from energyhub.scheduler.replan import (
+    CREATED_BY,
+    PlanningConfig,
+    Target,
+    replan,
+    step_floor,
+    targets,
+)
 from energyhub.scheduler.setpoints import (
     SetpointPublisher,
     claim,
@@ -52,12 +59,6 @@ RECONNECT_FIRST_S = 1.0
 RECONNECT_MAX_S = 30.0
 SCHEDULES_CACHED = 8
 """Schedules of recent plans kept in memory (a stored plan's schedule never changes)."""
-
-
-def step_floor(when: datetime, step: timedelta) -> datetime:
-    """The start of the step `when` falls in, counted from the Unix epoch."""
-    ts = pd.Timestamp(when).tz_convert("UTC")
-    return ts.floor(pd.Timedelta(step)).to_pydatetime()
 
 
 @dataclass

@@ -15,7 +15,6 @@ from energyhub.api.app import create_app
 from energyhub.api.keys import create_key
 from energyhub.cli import app as cli
 from energyhub.clock import ManualClock
-from energyhub.config import Settings
 from energyhub.forecast.profile import nmae
 from energyhub.store.db import connect
 from tests.scheduler.conftest import (
@@ -108,8 +107,8 @@ async def test_the_api_serves_the_current_forecast_and_a_backtest(
             await scheduler.resume(conn)
             planned = (await scheduler.tick(conn)).replanned[0]
             _, token = await create_key(conn, "viewer", "sp")
-    api = create_app(Settings.model_validate({"db_url": pg_url, "site_file": site_file,
-                                              "scheduler_history_days": 7}))  # fmt: skip
+            _, city_token = await create_key(conn, "viewer", "tcity")
+    api = create_app(settings.model_copy(update={"site_file": site_file}))
     async with api.router.lifespan_context(api):
         transport = httpx.ASGITransport(app=api)
         headers = {"Authorization": f"Bearer {token}"}
@@ -126,6 +125,18 @@ async def test_the_api_serves_the_current_forecast_and_a_backtest(
             )
             too_long = await client.get("/sites/office/forecast/backtest", params={"days": 29})
             missing = await client.get("/sites/sp/forecast")
+            fresh = await client.get(
+                "/sites/office/forecast",
+                params={"source": "now", "at": (START + timedelta(minutes=7)).isoformat()},
+            )
+            fresh_park = await client.get("/sites/sp/forecast", params={"source": "now"})
+            city = await client.get(
+                "/sites/tcity/forecast",
+                params={"source": "now"},
+                headers={"Authorization": f"Bearer {city_token}"},
+            )
+            at_of_plan = await client.get("/sites/office/forecast", params={"at": "2025-07-08"})
+            bad_source = await client.get("/sites/office/forecast", params={"source": "later"})
     assert current.status_code == 200, current.text
     body = current.json()
     assert body["plan_id"] == planned.id
@@ -142,3 +153,24 @@ async def test_the_api_serves_the_current_forecast_and_a_backtest(
     assert bad_meter.json()["errors"][0]["field"] == "meter"
     assert too_long.status_code == 422
     assert missing.status_code == 404 and "no stored forecast of site 'sp'" in missing.text
+    assert "source=now" in missing.text
+    # made now, from the step the time falls in: the same forecast the plan was solved with
+    assert fresh.status_code == 200, fresh.text
+    made = fresh.json()
+    assert made["source"] == "now" and made["plan_id"] is None and made["plan_status"] is None
+    assert datetime.fromisoformat(made["issued_at"]) == START
+    now_series = {s["name"]: s for s in made["series"]}
+    assert len(now_series["office:electricity_kw"]["points"]) == 8  # the scheduler's horizon
+    for name in ("office:electricity_kw", "office-pv:available_kw"):
+        assert [p["p50"] for p in now_series[name]["points"]] == [
+            p["p50"] for p in series[name]["points"]
+        ], name
+        assert now_series[name]["method"] == series[name]["method"]
+    assert made["band_coverage"] == body["band_coverage"]
+    assert fresh_park.status_code == 409  # `at` is now: the history ends years before it
+    assert "cannot forecast 'sp' now: office/main: only 0 h of readings" in fresh_park.text
+    assert city.status_code == 422
+    assert city.json()["errors"][0]["field"] == "site_id" and "'tcity'" in city.text
+    assert at_of_plan.status_code == 422 and at_of_plan.json()["errors"][0]["field"] == "at"
+    assert bad_source.status_code == 422
+    assert bad_source.json()["errors"][0]["field"] == "source"

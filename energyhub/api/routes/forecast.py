@@ -1,19 +1,26 @@
-"""Forecasts: a site's current forecast with its band, and a backtest of its meters."""
+"""Forecasts: a site's forecast with its band (its newest plan's, or made now), and a backtest."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import pydantic_core
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from psycopg import AsyncConnection
 
-from energyhub.api.deps import DbDep, SiteKey, SitePath, StateDep
-from energyhub.api.errors import bad_input, not_found, responses
+from energyhub.api.deps import ApiState, DbDep, SiteKey, SitePath, StateDep
+from energyhub.api.errors import ApiError, bad_input, not_found, responses
 from energyhub.api.schemas.common import Time
-from energyhub.api.schemas.forecast import BacktestPublic, BacktestStep, ForecastPublic
+from energyhub.api.schemas.forecast import (
+    BacktestPublic,
+    BacktestStep,
+    ForecastPublic,
+    ForecastSource,
+)
+from energyhub.forecast.profile import ForecastError
 from energyhub.forecast.sites import (
     BACKTEST_STEPS,
     BacktestRequest,
@@ -23,7 +30,7 @@ from energyhub.forecast.sites import (
 )
 from energyhub.forecast.store import latest_forecast, plan_bands
 from energyhub.plans.operations import plan_inputs
-from energyhub.scheduler.replan import PlanningConfig
+from energyhub.scheduler.replan import PlanningConfig, forecast_now, target_of
 
 router = APIRouter(prefix="/sites", tags=["forecast"], responses=responses(401, 404, 422, 503))
 
@@ -32,43 +39,118 @@ MAX_API_BACKTEST_DAYS = 28
 
 
 @router.get("/{site_id}/forecast", response_model=ForecastPublic, summary="The current forecast")
-async def site_forecast(site_id: SitePath, db: DbDep, access: SiteKey) -> Response:
-    """The forecast the site's newest scheduler plan was solved with (P50), with its P10/P90
-    band where one was measured, each column's model, and the band's measured coverage."""
+async def site_forecast(
+    site_id: SitePath,
+    db: DbDep,
+    access: SiteKey,
+    state: StateDep,
+    source: Annotated[
+        ForecastSource,
+        Query(
+            description="`plan`: the forecast the newest scheduler plan was solved with; `now`: "
+            "one made for this request from the stored meters (seconds per building)."
+        ),
+    ] = "plan",
+    at: Annotated[
+        Time | None,
+        Query(description="With source=now: forecast from the step this time falls in (now)."),
+    ] = None,
+) -> Response:
+    """The site's forecast (P50) by column, with its P10/P90 band where one was measured, each
+    column's model, and the band's measured coverage: by default the one the site's newest
+    scheduler plan was solved with; with `source=now` one made now, as a re-plan would."""
     zone = await access.zone(db, site_id)
     conn = await db.conn()
-    latest = await latest_forecast(conn, site_id)
-    if latest is None:
-        raise not_found(f"stored forecast of site {site_id!r} (no scheduler plan yet)")
-    inputs = await plan_inputs(conn, latest.plan_id)
-    bands = await plan_bands(conn, latest.plan_id)
-    by_name = {str(name): rows for name, rows in bands.groupby("name")}
-    series = []
-    for name in inputs.columns:
-        band = by_name.get(str(name))
-        low = high = None
-        if band is not None:
-            indexed = band.assign(ts=pd.to_datetime(band["ts"], utc=True)).set_index("ts")
-            low = indexed["p10"].reindex(inputs.index)
-            high = indexed["p90"].reindex(inputs.index)
-        points = [
-            {
-                "ts": ts.to_pydatetime().astimezone(zone),
-                "p50": float(value),
-                "p10": None if low is None or pd.isna(low.iloc[i]) else float(low.iloc[i]),
-                "p90": None if high is None or pd.isna(high.iloc[i]) else float(high.iloc[i]),
-            }
-            for i, (ts, value) in enumerate(zip(inputs.index, inputs[name], strict=True))
-        ]
-        series.append({"name": name, "method": latest.methods.get(name, ""), "points": points})
-    document = {
-        "site_id": site_id, "plan_id": latest.plan_id, "plan_status": latest.status,
-        "issued_at": latest.issued_at.astimezone(zone), "notes": latest.notes,
-        "band_coverage": latest.band_coverage, "series": series,
-    }  # fmt: skip
+    if source == "now":
+        document = await _fresh(conn, state, site_id, at or datetime.now(UTC))
+    elif at is not None:
+        raise bad_input("query", "at", "only with source=now (a plan's forecast has its own time)")
+    else:
+        document = await _of_newest_plan(conn, site_id)
+    document["issued_at"] = document["issued_at"].astimezone(zone)
+    for column in document["series"]:
+        for point in column["points"]:
+            point["ts"] = point["ts"].astimezone(zone)
     return Response(
         pydantic_core.to_json(document, inf_nan_mode="null"), media_type="application/json"
     )
+
+
+async def _of_newest_plan(conn: AsyncConnection, site_id: str) -> dict[str, Any]:
+    latest = await latest_forecast(conn, site_id)
+    if latest is None:
+        raise not_found(
+            f"stored forecast of site {site_id!r} (no scheduler plan yet; "
+            "source=now makes one from the stored meters)"
+        )
+    inputs = await plan_inputs(conn, latest.plan_id)
+    bands = await plan_bands(conn, latest.plan_id)
+    low, high = (
+        pd.DataFrame(index=inputs.index)
+        if bands.empty
+        else bands.assign(ts=pd.to_datetime(bands["ts"], utc=True))
+        .pivot_table(index="ts", columns="name", values=q, aggfunc="first")
+        .reindex(inputs.index)
+        for q in ("p10", "p90")
+    )
+    return {
+        "site_id": site_id, "source": "plan", "plan_id": latest.plan_id,
+        "plan_status": latest.status, "issued_at": latest.issued_at, "notes": latest.notes,
+        "band_coverage": latest.band_coverage,
+        "series": _series(inputs, low, high, latest.methods),
+    }  # fmt: skip
+
+
+async def _fresh(
+    conn: AsyncConnection, state: ApiState, site_id: str, at: datetime
+) -> dict[str, Any]:
+    target = target_of(state.site, site_id)
+    if target is None:
+        raise bad_input(
+            "path", "site_id", f"{site_id!r} is not a park or building of the site file (the "
+            "forecast is made per park or building, as the scheduler plans them)",
+        )  # fmt: skip
+    config = PlanningConfig.of(state.settings, state.forecast_models)
+    try:
+        made = await forecast_now(conn, state.backend, state.site, target, at, config)
+    except ForecastError as exc:
+        raise ApiError(409, f"cannot forecast {site_id!r} now: {exc}") from None
+    forecast = made.forecast
+    return {
+        "site_id": site_id, "source": "now", "plan_id": None, "plan_status": None,
+        "issued_at": made.issued_at, "notes": forecast.notes, "band_coverage": made.coverage,
+        "series": _series(forecast.frame, forecast.low, forecast.high, forecast.methods),
+    }  # fmt: skip
+
+
+def _series(
+    p50: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame, methods: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Each column's points; p10/p90 None where the band has no value."""
+
+    def value(frame: pd.DataFrame, name: str, i: int) -> float | None:
+        if name not in frame.columns or i >= len(frame):
+            return None
+        found = frame[name].iloc[i]
+        return None if pd.isna(found) else float(found)
+
+    index = pd.DatetimeIndex(p50.index)
+    return [
+        {
+            "name": str(name),
+            "method": methods.get(str(name), ""),
+            "points": [
+                {
+                    "ts": ts.to_pydatetime(),
+                    "p50": float(p50[name].iloc[i]),
+                    "p10": value(low, name, i),
+                    "p90": value(high, name, i),
+                }
+                for i, ts in enumerate(index)
+            ],
+        }
+        for name in p50.columns
+    ]
 
 
 @router.get(

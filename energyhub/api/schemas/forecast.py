@@ -1,4 +1,4 @@
-"""Forecasts: the newest plan forecast of a site with its band, and a backtest of its meters."""
+"""Forecasts: a site's forecast with its band (its newest plan's, or made now), and a backtest."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ BacktestStep = Literal["15m", "1h"]
 
 class ForecastPointPublic(BaseModel):
     ts: datetime
-    p50: float = Field(description="What the plan was solved with.", examples=[812.5])
+    p50: float = Field(description="The median: what a plan is solved with.", examples=[812.5])
     p10: float | None = Field(description="Null where no band was measured.")
     p90: float | None
 
@@ -23,13 +23,20 @@ class ForecastSeriesPublic(BaseModel):
     points: list[ForecastPointPublic]
 
 
+ForecastSource = Literal["plan", "now"]
+
+
 class ForecastPublic(BaseModel):
-    """The forecast the site's newest plan was solved with, by column."""
+    """A site's forecast by column: the one its newest plan was solved with, or one made now."""
 
     site_id: str
-    plan_id: int
-    plan_status: str
-    issued_at: datetime
+    source: ForecastSource = Field(
+        description="`plan`: the newest scheduler plan's forecast; `now`: made for this request "
+        "from the stored meters, as a re-plan from the current step would make it."
+    )
+    plan_id: int | None = Field(description="The plan it was solved with (null for `now`).")
+    plan_status: str | None
+    issued_at: datetime = Field(description="The first step it forecasts from.")
     notes: list[str]
     band_coverage: dict[str, Any] = Field(
         description="Metered values of the last days inside the P10–P90 band earlier plans gave "
