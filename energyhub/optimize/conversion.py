@@ -127,12 +127,20 @@ def add_electrolyzer(ctx: Context, node: str, asset: Electrolyzer) -> None:
 
 
 def add_fuel_cell(ctx: Context, node: str, asset: FuelCell) -> None:
-    """Electricity out up to power_max_kw from hydrogen; recovered heat = eta_th · hydrogen."""
-    power = ctx.m.add_variables(f"{asset.id}:electricity_kw", ctx.n, 0.0, asset.power_max_kw)
+    """Electricity out up to power_max_kw from hydrogen; heat recovered up to eta_th · hydrogen.
+
+    A fuel cell's stack is cooled whether or not its heat is used: what the node cannot take is
+    rejected by its cooling loop (`heat_rejected_kw`), so running it for power never hinges on
+    a heat demand."""
+    m, n = ctx.m, ctx.n
+    power = m.add_variables(f"{asset.id}:electricity_kw", n, 0.0, asset.power_max_kw)
     hydrogen = power.expr() * (1.0 / asset.eta_el)
-    heat = hydrogen * asset.eta_th
-    ctx.m.add_output(f"{asset.id}:hydrogen_kw", hydrogen)
-    ctx.m.add_output(f"{asset.id}:heat_kw", heat)
+    recoverable = hydrogen * asset.eta_th
+    top = asset.power_max_kw / asset.eta_el * asset.eta_th
+    heat = m.add_variables(f"{asset.id}:heat_kw", n, 0.0, top)
+    m.add_constraints(f"{asset.id}:heat_recovered", heat.expr() - recoverable, "<=")
+    m.add_output(f"{asset.id}:hydrogen_kw", hydrogen)
+    m.add_output(f"{asset.id}:heat_rejected_kw", recoverable - heat.expr())
     ctx.inject(node, "electricity", asset.id, power.expr())
     ctx.inject(node, "hydrogen", asset.id, -hydrogen)
-    ctx.inject(node, "heat", asset.id, heat)
+    ctx.inject(node, "heat", asset.id, heat.expr())

@@ -183,6 +183,26 @@ def test_hydrogen_chain_shifts_valley_power_to_the_peak() -> None:
     np.testing.assert_allclose(result.schedule["fc:heat_kw"], [0.0, 19.5], atol=1e-6)
 
 
+def test_a_fuel_cell_runs_for_power_where_its_heat_has_no_taker() -> None:
+    """No heat demand, and a hydrogen store at 60 % that must end at 20 %: the fuel cell must
+    turn 400 kWh of hydrogen into 200 kWh of electricity (eta_el 0.5) over the two hours (100 kW
+    each, the building's whole load, so nothing is imported), and its cooling loop rejects the
+    120 kWh of heat (eta_th 0.3) nobody takes. Before, the heat had to go somewhere: infeasible."""
+    site = building_site(
+        [
+            {"id": "h2", "type": "hydrogen_store", "energy_kwh": 1000, "power_kw": 500,
+             "soc_initial": 0.6, "soc_min": 0.0, "soc_final": 0.2},
+            {"id": "fc", "type": "fuel_cell", "power_max_kw": 200, "eta_el": 0.5, "eta_th": 0.3},
+        ],
+    )  # fmt: skip
+    frame = inputs(2, b1__electricity_kw=100, b1__heat_kw=0, import_price_cny_per_kwh=1.1)
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.objective_cny == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(result.schedule["fc:electricity_kw"], [100.0, 100.0], atol=1e-6)
+    np.testing.assert_allclose(result.schedule["fc:heat_kw"], [0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(result.schedule["fc:heat_rejected_kw"], [60.0, 60.0], atol=1e-6)
+
+
 def test_flexible_load_runs_in_the_cheapest_hour_of_its_window() -> None:
     """100 kWh within 09–11 at ≤ 100 kW; prices 0.1, 0.8, 0.5, 0.1 from 08:00: all at 10:00."""
     flex = {"id": "ev", "type": "flexible_load", "power_max_kw": 100, "energy_kwh": 100,

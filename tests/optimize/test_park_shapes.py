@@ -277,10 +277,13 @@ def _asset_flows(s: pd.DataFrame, asset: Any, frame: pd.DataFrame) -> dict[str, 
         case "electrolyzer":
             power = c("electricity_kw")
             return {"electricity": -power, "hydrogen": asset.eta * power}
-        case "fuel_cell":
+        case "fuel_cell":  # heat recovered up to eta_th of the hydrogen, the rest rejected
             power = c("electricity_kw")
             hydrogen = power / asset.eta_el
-            return {"electricity": power, "hydrogen": -hydrogen, "heat": asset.eta_th * hydrogen}
+            heat = c("heat_kw")
+            slack = BALANCE_RELATIVE * max(1.0, float(np.max(hydrogen, initial=0.0)))
+            assert np.all(heat >= -slack) and np.all(heat <= asset.eta_th * hydrogen + slack)
+            return {"electricity": power, "hydrogen": -hydrogen, "heat": heat}
     raise AssertionError(f"no check for asset type {asset.type}")
 
 
