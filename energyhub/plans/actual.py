@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import numpy as np
@@ -37,7 +37,7 @@ from energyhub.plans.metered import (
     storages,
 )
 from energyhub.plans.operations import plan_inputs
-from energyhub.plans.realized import SIDES, Realized, combined, realize
+from energyhub.plans.realized import SIDES, Realized, SetpointTrack, combined, realize
 from energyhub.plans.store import (
     PlanRecord,
     SetpointOverride,
@@ -271,6 +271,8 @@ class Sources:
     site: SiteFile
     inputs: pd.DataFrame
     foresight: bool = True
+    track: SetpointTrack = field(default_factory=SetpointTrack)
+    """Stores without SOC readings, tracked through their setpoints day after day."""
 
 
 async def days_of_parts(
@@ -298,7 +300,7 @@ async def days_of_parts(
             running["metered"] = peak
             realized = await realize(
                 sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, running,
-                foresight=sources.foresight,
+                foresight=sources.foresight, track=sources.track,
             )  # fmt: skip
             if realized is not None and realized.peaks_kw:
                 running = dict(realized.peaks_kw)

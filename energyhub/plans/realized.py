@@ -21,7 +21,7 @@ __all__ = ["SIDES", "Realized", "Side", "combined", "finish", "realize"]
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -154,12 +154,15 @@ async def realize(
     month_peak_kw: float | Mapping[str, float],
     *,
     foresight: bool = True,
+    track: SetpointTrack | None = None,
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
     have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
-    month-to-date peak the steps start from, one for every side or one per side (SIDES)."""
+    month-to-date peak the steps start from, one for every side or one per side (SIDES); `track`
+    carries stores tracked through their setpoints from one call to the next (in time order)."""
     if len(frame) < 2:
         return None
+    track = SetpointTrack() if track is None else track
     index = pd.DatetimeIndex(frame.index)
     step = pd.Timedelta(np.diff(index.as_unit("ns").asi8).min(), "ns")
     span = pd.date_range(index[0], index[-1], freq=step)
@@ -182,11 +185,8 @@ async def realize(
     )
     found: list[_Run] = []
     for run in runs(span[complete], step):
-        found.append(
-            await _realize_run(
-                conn, site, scope, (frame.loc[run], metered.frame.loc[run]), peaks, foresight
-            )
-        )
+        frames = (frame.loc[run], metered.frame.loc[run])
+        found.append(await _realize_run(conn, site, scope, frames, peaks, (foresight, track)))
         peaks = found[-1].found.peaks_kw
     if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
@@ -199,10 +199,12 @@ async def _realize_run(
     scope: Scope,
     frames: tuple[pd.DataFrame, pd.DataFrame],
     peaks: dict[str, float],
-    foresight: bool,
+    how: tuple[bool, SetpointTrack],
 ) -> _Run:
-    """One contiguous run of steps: (compared frame, metered inputs) → its figures."""
+    """One contiguous run of steps: (compared frame, metered inputs) → its figures; `how`:
+    whether to re-solve with perfect foresight, and the setpoint track of stores without SOC."""
     part, inputs = frames
+    foresight, track = how
     step = pd.Timedelta(part.index[1] - part.index[0])
     local = inputs.copy()
     local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
@@ -244,7 +246,7 @@ async def _realize_run(
         if kwh > 1e-6
     ]
     if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:
-        sent = await setpoint_changes(conn, unread, (first, after), step)
+        sent = await setpoint_changes(conn, unread, (first, after), step, track)
         changes["metered"] = {**(changes["metered"] or {}), **sent}
         if sent:
             notes.append(
@@ -269,16 +271,18 @@ async def _realize_run(
 
 
 SETPOINTS_SINCE = pd.Timestamp("1970-01-01", tz="UTC")
-"""A store's setpoints are tracked from its first one (setpoint_changes)."""
+"""A store's setpoints are tracked from its first one (SetpointTrack)."""
 
 
-def tracked_soc_kwh(store: Storage, p_kw: np.ndarray, hours: float) -> np.ndarray:
-    """The energy in a store without SOC readings after each of its setpoints in turn, from its
-    soc_initial: charge × η_charge, discharge ÷ η_discharge, held inside its SOC window step by
-    step (a device does not follow a setpoint past its limits)."""
+def tracked_soc_kwh(
+    store: Storage, p_kw: np.ndarray, hours: float, level_kwh: float | None = None
+) -> np.ndarray:
+    """The energy in a store without SOC readings after each of its setpoints in turn, from
+    `level_kwh` (default its soc_initial): charge × η_charge, discharge ÷ η_discharge, held inside
+    its SOC window step by step (a device does not follow a setpoint past its limits)."""
     low, high = store.soc_min * store.energy_kwh, store.soc_max * store.energy_kwh
     gain = np.where(p_kw > 0, p_kw * store.eta_charge, p_kw / store.eta_discharge) * hours
-    level = store.soc_initial * store.energy_kwh
+    level = store.soc_initial * store.energy_kwh if level_kwh is None else level_kwh
     out = np.empty(len(gain))
     for i, kwh in enumerate(gain):
         level = min(max(level + kwh, low), high)
@@ -286,33 +290,61 @@ def tracked_soc_kwh(store: Storage, p_kw: np.ndarray, hours: float) -> np.ndarra
     return out
 
 
+@dataclass
+class SetpointTrack:
+    """Stores without SOC readings tracked through every setpoint since their first
+    (tracked_soc_kwh), read forward: per store, the time read up to and the energy then. Spans
+    asked for in time order (the days of a savings report) read each setpoint once; a span
+    before what was read starts again from the first setpoint."""
+
+    until: dict[str, pd.Timestamp] = field(default_factory=dict)
+    level_kwh: dict[str, float] = field(default_factory=dict)
+
+    async def advance(
+        self, conn: AsyncConnection, stores: Sequence[Storage], to: pd.Timestamp, hours: float
+    ) -> dict[str, int]:
+        """Track `stores` through their setpoints up to `to` (exclusive); how many each had."""
+        for store in stores:
+            if self.until.get(store.id, SETPOINTS_SINCE) > to:
+                del self.until[store.id]
+            if store.id not in self.until:
+                self.until[store.id] = SETPOINTS_SINCE
+                self.level_kwh[store.id] = store.soc_initial * store.energy_kwh
+        first = min((self.until[s.id] for s in stores), default=to)
+        sent = await storage_setpoints(
+            conn, [s.id for s in stores], first.to_pydatetime(), to.to_pydatetime()
+        )
+        ts = pd.DatetimeIndex(pd.to_datetime(sent["ts"], utc=True))
+        counts = {}
+        for store in stores:
+            mine = (sent["asset_id"] == store.id).to_numpy() & (ts >= self.until[store.id])
+            p_kw = sent.loc[mine, "p_kw"].to_numpy(dtype=float)
+            if p_kw.size:
+                levels = tracked_soc_kwh(store, p_kw, hours, self.level_kwh[store.id])
+                self.level_kwh[store.id] = float(levels[-1])
+            self.until[store.id] = to
+            counts[store.id] = int(p_kw.size)
+        return counts
+
+
 async def setpoint_changes(
     conn: AsyncConnection,
     stores: Sequence[Storage],
     span: tuple[pd.Timestamp, pd.Timestamp],
     step: pd.Timedelta,
+    track: SetpointTrack | None = None,
 ) -> dict[str, float]:
     """SOC changes (kWh) over `span` of stores without SOC readings as their setpoints drove
-    them: the energy tracked through every setpoint since the store's first (tracked_soc_kwh),
-    so that a store the setpoints keep asking to discharge is empty after it was emptied, not
-    emptied again each day. Only stores with a setpoint in `span` (a hydrogen store's are sent
-    with its electrolyzer's and fuel cell's, from the same plan)."""
-    sent = await storage_setpoints(
-        conn, [a.id for a in stores], SETPOINTS_SINCE.to_pydatetime(), span[1].to_pydatetime()
-    )
+    them: the energy tracked through every setpoint since the store's first (SetpointTrack,
+    `track` if given), so that a store the setpoints keep asking to discharge is empty after it
+    was emptied, not emptied again each day. Only stores with a setpoint in `span` (a hydrogen
+    store's are sent with its electrolyzer's and fuel cell's, from the same plan)."""
+    track = SetpointTrack() if track is None else track
     hours = step.total_seconds() / 3600
-    out = {}
-    for store in stores:
-        mine = sent[sent["asset_id"] == store.id]
-        ts = pd.DatetimeIndex(pd.to_datetime(mine["ts"], utc=True))
-        inside = ts >= span[0]
-        if not inside.any():
-            continue
-        levels = tracked_soc_kwh(store, mine["p_kw"].to_numpy(dtype=float), hours)
-        before = np.flatnonzero(~inside)
-        start = levels[before[-1]] if before.size else store.soc_initial * store.energy_kwh
-        out[store.id] = float(levels[-1] - start)
-    return out
+    await track.advance(conn, stores, span[0], hours)
+    before = {s.id: track.level_kwh[s.id] for s in stores}
+    inside = await track.advance(conn, stores, span[1], hours)
+    return {s.id: track.level_kwh[s.id] - before[s.id] for s in stores if inside[s.id]}
 
 
 def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:

@@ -13,7 +13,7 @@ import pytest
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.actual import plan_vs_actual, savings_by_day, shared_peaks
 from energyhub.plans.metered import storages
-from energyhub.plans.realized import setpoint_changes, tracked_soc_kwh
+from energyhub.plans.realized import SetpointTrack, setpoint_changes, tracked_soc_kwh
 from energyhub.sites import load_site, parse_site
 from energyhub.store.db import Backend, connect
 from tests.scheduler.conftest import BATTERY_KWH, make_site, site_doc
@@ -93,6 +93,28 @@ async def test_a_store_without_soc_readings_is_valued_from_its_setpoints(pg_url:
     assert len(sent) == 3
     expected = sum(p * 0.95 if p > 0 else p / 0.95 for p in sent) * 0.25
     assert found == {battery.id: pytest.approx(expected)}
+
+
+async def test_a_setpoint_track_read_forward_gives_what_reading_from_the_start_gives(
+    pg_url: str,
+) -> None:
+    """Step by step with one track (each setpoint read once), the changes add up to the three
+    steps' change, each equal to a fresh read from the first setpoint; a span before what the
+    track has read starts over rather than answering from the wrong level."""
+    await run_steps(pg_url, "auto", 3)
+    battery = next(a for a in storages(resolve_scope(make_site(), "building", "office")))
+    first = steps(3)[0]
+    spans = [(first + i * STEP, first + (i + 1) * STEP) for i in range(3)]
+    track = SetpointTrack()
+    async with connect(pg_url) as conn:
+        whole = await setpoint_changes(conn, [battery], (first, first + 3 * STEP), STEP)
+        forward = [await setpoint_changes(conn, [battery], s, STEP, track) for s in spans]
+        fresh = [await setpoint_changes(conn, [battery], s, STEP) for s in spans]
+        again = await setpoint_changes(conn, [battery], spans[0], STEP, track)
+    assert forward == fresh
+    assert sum(f[battery.id] for f in forward) == pytest.approx(whole[battery.id])
+    assert again == fresh[0]
+    assert track.until[battery.id] == spans[0][1]
 
 
 DEMAND_CNY_PER_KW = 40.0
