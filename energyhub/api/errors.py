@@ -208,8 +208,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, handle_error)
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI documentation of the error statuses a route can answer."""
+def responses(
+    *statuses: int, meaning_of: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error statuses a route can answer (`meaning_of`: a route's
+    own meaning of a status)."""
     meaning = {
         401: "No or unknown API key (send `Authorization: Bearer <key>`)",
         403: "The key's role may not do this",
@@ -218,4 +221,5 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Bad input: the message names the parameter (and a limit, how to page)",
         503: "The database is unavailable",
     }
+    meaning.update(meaning_of or {})
     return {s: {"model": ErrorPublic, "description": meaning[s]} for s in statuses}

@@ -38,7 +38,14 @@ MAX_API_BACKTEST_DAYS = 28
 """A backtest refits every model at every origin (seconds per meter): bounded per request."""
 
 
-@router.get("/{site_id}/forecast", response_model=ForecastPublic, summary="The current forecast")
+@router.get(
+    "/{site_id}/forecast",
+    response_model=ForecastPublic,
+    summary="The current forecast",
+    responses=responses(
+        409, meaning_of={409: "source=now: a meter the forecast needs has too little recent data"}
+    ),
+)
 async def site_forecast(
     site_id: SitePath,
     db: DbDep,
