@@ -9,7 +9,6 @@ grid asset (`assets.add_grid`); these rows sit above the parks.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 
