@@ -9,6 +9,7 @@ nothing is written. The position of a year is in carbon/position.py.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
@@ -41,6 +42,8 @@ PRICE = re.compile(
 
 def check_price(field: str, value: float) -> float:
     """A price per tonne in CNY, refused when its size says it is in another unit."""
+    if not math.isfinite(value):
+        raise AssetInputError(field, f"must be a finite number of CNY per tonne, got {value:g}")
     if value < PRICE_MIN_CNY_PER_T:
         raise AssetInputError(
             field,

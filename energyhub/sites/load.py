@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from energyhub.errors import SiteFileError
+from energyhub.errors import SiteFileError, not_utf8
 from energyhub.sites.assets import ASSET_TYPES
 from energyhub.sites.checks import reference_problems
 from energyhub.sites.tree import SiteFile
@@ -165,11 +165,7 @@ def load_site(path: Path | str) -> SiteFile:
     except OSError as exc:
         raise SiteFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:
-        raise SiteFileError(
-            str(path),
-            [f"cannot read the file: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-             f"{exc.start})"],
-        ) from None  # fmt: skip
+        raise SiteFileError(str(path), [f"cannot read the file: {not_utf8(exc)}"]) from None
     try:
         data = yaml.load(text, Loader=_SiteLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:

@@ -219,13 +219,18 @@ def test_cli_refusals_exit_2(assets_url: str, args: tuple[str, ...], message: st
         ("day,cny_per_kg\n2027-01-01,0.08\n", "'cny_per_kg' is not CNY per tonne"),
         ("day,cny_per_t\n2027-01-01,0.08\n", "cny_per_t: "),
         ("day,cny_per_t\n2027-13-01,80\n", "day: "),
+        # NaN passed both bounds and was stored; a short row and non-UTF-8 bytes were tracebacks
+        ("day,cny_per_t\n2027-01-01,nan\n", "must be a finite number of CNY per tonne, got nan"),
+        ("day,cny_per_t\n2027-01-01\n", "p.csv:2: expected a number, got None"),
+        ("day,cny_per_t\n2027-01-01,80\xa0\n", "cannot read the file: not UTF-8 text (byte 0xa0"),
+        ("\ufeffday,cny_per_t\n2027-01-01,0.08\n", "cny_per_t: "),  # BOM: the header is read
     ],
 )
 def test_price_files_in_the_wrong_unit_are_refused(
     assets_url: str, tmp_path: Path, text: str, message: str
 ) -> None:
     prices = tmp_path / "p.csv"
-    prices.write_text(text, encoding="utf-8")
+    prices.write_text(text, encoding="latin-1" if "\xa0" in text else "utf-8")
     done = cli(assets_url, "price", str(prices), "--series", "SHEA")
     assert done.exit_code == 2, done.output
     assert message in flat(done)
