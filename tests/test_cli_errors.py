@@ -75,6 +75,20 @@ BAD_ARGUMENTS: list[list[str]] = [
     ["ingest", "--workers", "1000"],
     ["demo", "--live-hours", "inf"],
     ["carbon", "report", "--period", "2026"],
+    ["simulate", "--site", SITE, "--seed", "-1"],  # was numpy's ValueError, a traceback
+    [
+        "plan",
+        "--site",
+        SITE,
+        "--inputs",
+        SITE,
+        "--level",
+        "park",
+        "--id",
+        "expo",
+        "--workers",
+        "100000",
+    ],
 ]
 
 
