@@ -200,3 +200,40 @@ def test_every_setting_at_its_bound_still_makes_times() -> None:
     durations += [config.forecast.max_gap, config.forecast.max_silence]
     durations += [timedelta(seconds=settings.alerts_rollup_grace_s + settings.alerts_reload_s)]
     assert all(now - d < now + d for d in durations)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (
+            ["keys", "create", "--role", "viewer", "--site", "expo", "--name", "\x1b[31mred"],
+            "--name",
+        ),
+        (["plans", "approve", "1", "--by", "a\x1bb"], "--by"),
+        (["plans", "reject", "1", "--reason", "x" * 201], "--reason"),
+        (["carbon", "ledger", "reverse", "1", "--account", "b01", "--reason", "a\x07"], "--reason"),
+        (
+            [
+                "carbon",
+                "green",
+                "retire",
+                "1",
+                "--site",
+                "b01",
+                "--period",
+                "2026",
+                "--reason",
+                "r",
+                "--by",
+                "\x1b]0;owned\x07",
+            ],
+            "--by",
+        ),
+    ],
+)
+def test_free_text_options_refuse_control_characters(args: list[str], option: str) -> None:
+    """`--by`, `--name`, `--reason` were stored as given: an escape sequence rewrote the terminal
+    of whoever listed keys, plans or the ledger; the API refused the same text."""
+    line = one_line_error(*run(args, {}))
+    assert f"Invalid value for '{option}'" in line, line
+    assert "must not contain control characters" in line or "at most 200 characters" in line

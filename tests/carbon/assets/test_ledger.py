@@ -202,6 +202,12 @@ def test_cli_ledger_price_and_position(assets_url: str, tmp_path: Path) -> None:
         (("--price", "0.09"), "price: 0.09 CNY/t is below 1: a price per kg?"),
         (("--price", "85"), "counterparty is needed for a purchase"),
         (("--price", "85", "--counterparty", "X", "--volume-t", "-3"), "volume_t: Input should be"),
+        # an escape sequence was stored, and rewrote the terminal of whoever listed the ledger
+        (("--price", "85", "--counterparty", "A\x1b[2J"), "counterparty: must not contain control"),
+        (
+            ("--price", "85", "--counterparty", "X", "--reason", "a\x1bb"),
+            "reason: must not contain",
+        ),
     ],
 )
 def test_cli_refusals_exit_2(assets_url: str, args: tuple[str, ...], message: str) -> None:
