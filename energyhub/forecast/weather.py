@@ -115,6 +115,8 @@ def parse_records(
     """(where, record) pairs → issues by (park, issued_at, source); every bad record named."""
     parsed = ParsedWeather()
     rows: dict[tuple[str, datetime, str], list[dict[str, object]]] = {}
+    seen: dict[tuple[str, datetime, str, datetime], str] = {}
+    """Where each step of an issue was given: a second one is refused, not silently kept."""
     for where, record in records:
         errors: list[str] = []
         park = str(record.get("park_id", "")).strip()
@@ -132,6 +134,13 @@ def parse_records(
             errors.append(f"{where}: give at least one of {', '.join(WEATHER_COLUMNS)}")
         if errors or ts is None or issue_time is None or origin is None:
             parsed.errors += errors
+            continue
+        first = seen.setdefault((park, issue_time, origin, ts), where)
+        if first != where:
+            parsed.errors.append(
+                f"{where}.ts: {ts.isoformat()} of park {park!r} is given already ({first}); the "
+                "first is kept"
+            )
             continue
         rows.setdefault((park, issue_time, origin), []).append({"ts": ts, **values})
     for (park, issue_time, origin), steps in rows.items():

@@ -244,6 +244,7 @@ def test_hostile_rows_are_named_and_the_good_ones_kept() -> None:
         "sp,2025-07-08T00:30:00+08:00,3000-01-01T00:00:00+00:00,27.0,cma\n"
         "sp,2025-07-08T00:45:00+08:00,,27.0,c\x00ma\n"
         f"sp,2025-07-08T01:00:00+08:00,,27.0,{'x' * 201}\n"
+        "sp,2025-07-07T16:00:00+00:00,,26.0,cma\n"  # row 2's step again: was kept over it
     )
     parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
     assert parsed.errors == [
@@ -252,6 +253,8 @@ def test_hostile_rows_are_named_and_the_good_ones_kept() -> None:
         "row 5.issued_at: must lie between 1970 and 2200, got 3000",
         "row 6.source: must not contain control characters: U+0000 at position 1, got 'c\\x00ma'",
         "row 7.source: at most 200 characters, got 201",
+        "row 8.ts: 2025-07-07T16:00:00+00:00 of park 'sp' is given already (row 2); the first is "
+        "kept",
     ]
     assert parsed.steps == 1
 
