@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from energyhub.bounds import no_control
 from energyhub.config import Settings, load_settings
 from energyhub.errors import ConfigError, EnergyhubError
 
@@ -63,6 +64,24 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise fail(str(exc)) from None
 
     return wrapper
+
+
+FREE_TEXT_MAX_CHARS = 200
+"""Longest `--by`, `--name` or `--reason` taken: what the API takes for the same fields."""
+
+
+def free_text(value: str | None) -> str | None:
+    """Typer callback of options stored as text and shown again in tables (who acted, a key's
+    name, a reason): no control character (an escape sequence would rewrite the terminal of
+    whoever lists them) and at most FREE_TEXT_MAX_CHARS, as the API's fields."""
+    if value is None:
+        return None
+    if len(value) > FREE_TEXT_MAX_CHARS:
+        raise typer.BadParameter(f"at most {FREE_TEXT_MAX_CHARS} characters, got {len(value)}")
+    try:
+        return no_control(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}, got {value!r}") from None
 
 
 def run_async(coro: Coroutine[Any, Any, R]) -> R:

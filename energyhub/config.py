@@ -93,7 +93,10 @@ class Settings(BaseSettings):
         description="Readings per write: a batch is flushed when this full.",
     )
     ingest_flush_s: float = Field(
-        default=0.25, gt=0, description="Seconds after which a batch is flushed however small."
+        default=0.25,
+        gt=0,
+        le=3600,
+        description="Seconds after which a batch is flushed however small.",
     )
     ingest_receive_maximum: int = Field(
         default=20000,
@@ -109,7 +112,10 @@ class Settings(BaseSettings):
         description="How long the broker keeps a stopped worker's session and its backlog.",
     )
     ingest_max_future_skew_s: float = Field(
-        default=300, ge=0, description="Readings further in the future than this are rejected."
+        default=300,
+        ge=0,
+        le=31_622_400,
+        description="Readings further in the future than this are rejected.",
     )
     ingest_max_payload_bytes: int = Field(
         default=262144,
@@ -118,7 +124,10 @@ class Settings(BaseSettings):
         description="Messages larger than this are rejected whole.",
     )
     ingest_reject_payload_chars: int = Field(
-        default=2000, ge=0, description="A rejected payload is stored truncated to this length."
+        default=2000,
+        ge=0,
+        le=1_000_000,
+        description="A rejected payload is stored truncated to this length.",
     )
     ingest_metrics_port: int = Field(
         default=9108,
@@ -131,11 +140,12 @@ class Settings(BaseSettings):
         description="Address the ingest metrics listen on (0.0.0.0 for a Prometheus elsewhere).",
     )
     ingest_log_every_s: float = Field(
-        default=30, gt=0, description="Seconds between ingest summary lines in the log."
+        default=30, gt=0, le=86_400, description="Seconds between ingest summary lines in the log."
     )
     rollup_refresh_s: float = Field(
         default=10,
         gt=0,
+        le=86_400,
         description="Seconds between refreshes of the rollup buckets the ingest wrote to.",
     )
     dask_scheduler: str | None = Field(
@@ -183,6 +193,7 @@ class Settings(BaseSettings):
     api_load_cache_s: float = Field(
         default=1.0,
         ge=0,
+        le=86_400,
         description="Seconds a /sites/{id}/load answer is reused for the same request (per API "
         "process; key and scope still checked each time); 0: off.",
     )
@@ -209,7 +220,7 @@ class Settings(BaseSettings):
         "plans and dispatches; none: every park of the site file. They must not overlap.",
     )
     scheduler_period_min: float = Field(
-        default=15, gt=0, description="Minutes between re-plans of each scheduled site."
+        default=15, gt=0, le=1440, description="Minutes between re-plans of each scheduled site."
     )
     scheduler_horizon_h: float = Field(
         default=24, gt=0, le=168, description="Hours each re-plan covers from its first step."
@@ -223,15 +234,20 @@ class Settings(BaseSettings):
     scheduler_soc_max_age_min: float = Field(
         default=30,
         gt=0,
+        le=10_080,
         description="A storage SOC reading older than this is stale: the plan starts from the "
         "site file's soc_initial and carries a warning.",
     )
     scheduler_forecast_max_gap_min: float = Field(
-        default=60, ge=0, description="Gaps in a meter's history up to this long are interpolated."
+        default=60,
+        ge=0,
+        le=10_080,
+        description="Gaps in a meter's history up to this long are interpolated.",
     )
     scheduler_forecast_max_silence_h: float = Field(
         default=6,
         gt=0,
+        le=8784,
         description="A demand meter silent longer than this stops its site's re-plans (the "
         "failed plan names the meter).",
     )
@@ -254,22 +270,30 @@ class Settings(BaseSettings):
     scheduler_peak_guard_headroom_kw: float = Field(
         default=0,
         ge=0,
+        le=1e9,
         description="kW the peak guard keeps below the billed peak (room for the error of its "
         "one-step estimate).",
     )
     scheduler_publish_timeout_s: float = Field(
-        default=10, gt=0, description="Seconds to wait for the broker's PUBACK of a setpoint."
+        default=10,
+        gt=0,
+        le=3600,
+        description="Seconds to wait for the broker's PUBACK of a setpoint.",
     )
 
     alerts_tick_s: float = Field(
         default=5, gt=0, le=3600, description="Seconds between alert evaluations."
     )
     alerts_reload_s: float = Field(
-        default=30, gt=0, description="Seconds between checks for alert rules edited in the API."
+        default=30,
+        gt=0,
+        le=86_400,
+        description="Seconds between checks for alert rules edited in the API.",
     )
     alerts_rollup_grace_s: float = Field(
         default=30,
         ge=0,
+        le=86_400,
         description="Seconds after a 15-minute bucket ends before the night-load and forecast "
         "rules read its rollup (plain PostgreSQL refreshes rollups every ROLLUP_REFRESH_S).",
     )
@@ -285,10 +309,13 @@ class Settings(BaseSettings):
         default=5, ge=1, le=20, description="Tries per webhook delivery (5xx, 429, network errors)."
     )
     alerts_webhook_backoff_s: float = Field(
-        default=1, ge=0, description="Wait before the 2nd webhook try; doubles with each retry."
+        default=1,
+        ge=0,
+        le=3600,
+        description="Wait before the 2nd webhook try; doubles with each retry.",
     )
     alerts_webhook_timeout_s: float = Field(
-        default=10, gt=0, description="Seconds one webhook request may take."
+        default=10, gt=0, le=3600, description="Seconds one webhook request may take."
     )
 
     @field_validator("db_url")

@@ -48,3 +48,9 @@ class SchedulerLockError(EnergyhubError):
 
 class EmbeddedServiceError(EnergyhubError):
     """An embedded server (PostgreSQL for the demo or a test) failed to start or stop."""
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """What a file's read ended on, for the one line that names the file: `not UTF-8 text (byte
+    0xff at offset 17)`."""
+    return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"

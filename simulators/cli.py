@@ -34,7 +34,9 @@ MqttUrlOption = Annotated[
         help="Broker URL, e.g. mqtt://user:password@host:1883.",
     ),
 ]
-SeedOption = Annotated[int, typer.Option(help="Seed: the same seed gives the same output.")]
+SeedOption = Annotated[
+    int, typer.Option(min=0, help="Seed (≥ 0): the same seed gives the same output.")
+]
 
 
 def parse_speed(text: str) -> float | None:

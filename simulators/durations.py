@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from energyhub.bounds import within_years
 from simulators.errors import SimulatorInputError
 
 _UNITS_S = {
@@ -17,6 +18,9 @@ _UNITS_S = {
     "h": 3600.0,
     "d": 86400.0,
 }
+MAX_DURATION_S = 100 * 365 * 86400.0
+"""Longest duration taken: a century of simulated time; a longer one (`99999999999d`) overflowed
+the calendar or the event loop's timers."""
 _DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)\s*([a-z]+)\s*$")
 
 
@@ -31,6 +35,10 @@ def parse_duration_s(text: str, what: str = "duration", signed: bool = False) ->
     seconds = float(match.group(1)) * _UNITS_S[match.group(2)]
     if not signed and seconds <= 0:
         raise SimulatorInputError(f"{what}: must be > 0, got {text!r}")
+    if abs(seconds) > MAX_DURATION_S:
+        raise SimulatorInputError(
+            f"{what}: at most {MAX_DURATION_S / 86400:,.0f} days, got {text!r}"
+        )
     return seconds
 
 
@@ -42,7 +50,11 @@ def parse_timestamp(text: str, tz: ZoneInfo, what: str = "--start") -> datetime:
         raise SimulatorInputError(
             f"{what}: expected an RFC 3339 time such as 2025-07-01T00:00:00+08:00, got {text!r}"
         ) from None
-    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+    value = value.replace(tzinfo=tz) if value.tzinfo is None else value
+    try:
+        return within_years(value)  # readings are stored from 1970 to 2199
+    except ValueError as exc:
+        raise SimulatorInputError(f"{what}: {exc}") from None
 
 
 def floor_time(value: datetime, step_s: float) -> datetime:

@@ -57,6 +57,12 @@ BAD_SETTINGS: dict[str, list[str]] = {
     "ENERGYHUB_API_CORS_ORIGINS": ["https://a.example", "[1", '["a.example"]', '["https://a/x"]'],
     "ENERGYHUB_SCHEDULER_LATITUDE_DEG": ["91", "NaN"],
     "ENERGYHUB_TIMESCALEDB": ["maybe"],
+    # durations past what timedelta and datetime hold: OverflowError in the scheduler's first
+    # re-plan and in `forecast backtest`, the moment they were turned into time
+    "ENERGYHUB_SCHEDULER_PERIOD_MIN": ["1e23"],
+    "ENERGYHUB_SCHEDULER_FORECAST_MAX_SILENCE_H": ["99999999999999999999999"],
+    "ENERGYHUB_ALERTS_ROLLUP_GRACE_S": ["1e300"],
+    "ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S": ["1e20"],
 }
 """Values of the wrong form for each variable; passwords among them must not be printed."""
 
@@ -75,6 +81,20 @@ BAD_ARGUMENTS: list[list[str]] = [
     ["ingest", "--workers", "1000"],
     ["demo", "--live-hours", "inf"],
     ["carbon", "report", "--period", "2026"],
+    ["simulate", "--site", SITE, "--seed", "-1"],  # was numpy's ValueError, a traceback
+    [
+        "plan",
+        "--site",
+        SITE,
+        "--inputs",
+        SITE,
+        "--level",
+        "park",
+        "--id",
+        "expo",
+        "--workers",
+        "100000",
+    ],
 ]
 
 
@@ -157,3 +177,63 @@ def test_good_settings_still_run_a_command() -> None:
     code, out, err = run(["sites", "check", SITE], {"ENERGYHUB_DB_URL": "postgresql://u@h/db"})
     assert code == 0, err
     assert "valid" in out
+
+
+def test_every_setting_at_its_bound_still_makes_times() -> None:
+    """Each duration setting at the largest value it takes: the scheduler's periods and the
+    alerts' grace still add to a time (no OverflowError in a role long after it started)."""
+    from datetime import UTC, datetime, timedelta
+
+    from energyhub.config import Settings
+    from energyhub.scheduler.replan import PlanningConfig
+
+    largest: dict[str, object] = {}
+    for name, field in Settings.model_fields.items():
+        bound = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+        if field.annotation in (int, float):
+            assert bound is not None, f"ENERGYHUB_{name.upper()} has no upper bound"
+            largest[name] = bound
+    settings = Settings(**largest)  # type: ignore[arg-type]
+    config = PlanningConfig.of(settings)
+    now = datetime(2199, 1, 1, tzinfo=UTC)
+    durations = [config.period, config.horizon, config.history, config.soc_max_age]
+    durations += [config.forecast.max_gap, config.forecast.max_silence]
+    durations += [timedelta(seconds=settings.alerts_rollup_grace_s + settings.alerts_reload_s)]
+    assert all(now - d < now + d for d in durations)
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (
+            ["keys", "create", "--role", "viewer", "--site", "expo", "--name", "\x1b[31mred"],
+            "--name",
+        ),
+        (["plans", "approve", "1", "--by", "a\x1bb"], "--by"),
+        (["plans", "reject", "1", "--reason", "x" * 201], "--reason"),
+        (["carbon", "ledger", "reverse", "1", "--account", "b01", "--reason", "a\x07"], "--reason"),
+        (
+            [
+                "carbon",
+                "green",
+                "retire",
+                "1",
+                "--site",
+                "b01",
+                "--period",
+                "2026",
+                "--reason",
+                "r",
+                "--by",
+                "\x1b]0;owned\x07",
+            ],
+            "--by",
+        ),
+    ],
+)
+def test_free_text_options_refuse_control_characters(args: list[str], option: str) -> None:
+    """`--by`, `--name`, `--reason` were stored as given: an escape sequence rewrote the terminal
+    of whoever listed keys, plans or the ledger; the API refused the same text."""
+    line = one_line_error(*run(args, {}))
+    assert f"Invalid value for '{option}'" in line, line
+    assert "must not contain control characters" in line or "at most 200 characters" in line

@@ -219,3 +219,47 @@ def test_any_value_anywhere_is_valid_or_a_named_error(
         parse_site(document)
     except SiteFileError as exc:
         assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+
+
+def test_hostile_yaml_is_a_named_problem_not_a_crash(tmp_path: Path) -> None:
+    """Non-UTF-8 bytes, a key given twice, nesting that would exhaust the recursion, and an
+    alias bomb (which took minutes and all the memory before) are each one named problem."""
+    cases = {
+        b"version: 1\ncity: \xff\xfe\n": "not UTF-8 text (byte 0xff at offset 17)",
+        b"version: 1\nversion: 2\n": "line 2, column 1: not valid YAML: key 'version' is given twice",
+        b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n": "nested deeper than 64 levels",
+        b'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+        + b"".join(
+            f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n".encode()
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        ): "aliases expand to more than 1,000,000 values",
+    }
+    for i, (raw, expected) in enumerate(cases.items()):
+        path = tmp_path / f"s{i}.yaml"
+        path.write_bytes(raw)
+        with pytest.raises(SiteFileError) as caught:
+            load_site(path)
+        assert len(caught.value.problems) == 1
+        assert expected in caught.value.problems[0], caught.value.problems
+
+
+def test_merge_keys_and_shared_anchors_still_load(tmp_path: Path, example: dict[str, Any]) -> None:
+    text = yaml.safe_dump(example, sort_keys=False).replace(
+        "version: 1", "x-grid: &grid {import_max_kw: 20000}\nversion: 1", 1
+    )
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(SiteFileError, match="x-grid: unknown key"):
+        load_site(path)  # the anchor parses; only the extra key is refused
+
+
+def test_submeter_loops_are_refused(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    meters = data["city"]["parks"][0]["buildings"][0]["meters"]
+    meters[3]["submeter_of"] = meters[4]["id"]
+    meters[4]["submeter_of"] = meters[3]["id"]
+    found = problems(data)
+    assert found == [
+        f"city.parks[0].buildings[0].meters[3].submeter_of: a loop of sub-meters, got "
+        f"{meters[3]['id']} → {meters[4]['id']} → {meters[3]['id']}"
+    ], found

@@ -14,6 +14,7 @@ from energyhub.cli_support import (
     configure_logging,
     console,
     fail,
+    free_text,
     handles_errors,
     require_db_url,
     run_async,
@@ -70,7 +71,9 @@ def api_command(
 def keys_create(
     role: Annotated[str, typer.Option("--role", help=f"One of {', '.join(ROLES)}.")],
     site: Annotated[str, typer.Option("--site", help="The key sees this site's subtree.")],
-    name: Annotated[str | None, typer.Option("--name", help="Who or what holds it.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", callback=free_text, help="Who or what holds it.")
+    ] = None,
 ) -> None:
     """Create a key and print it once: only its SHA-256 digest is stored."""
     roles: dict[str, Role] = {r: r for r in ROLES}

@@ -9,6 +9,7 @@ nothing is written. The position of a year is in carbon/position.py.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Annotated, Literal, Self
@@ -16,6 +17,7 @@ from typing import Annotated, Literal, Self
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from energyhub.bounds import Name
 from energyhub.carbon.asset_errors import AssetInputError, UnknownEntryError
 from energyhub.sites import CarbonScheme
 from energyhub.store import allowances as store
@@ -23,7 +25,8 @@ from energyhub.store.allowances import EntryRow
 
 Kind = Literal["allocation", "purchase", "sale", "surrender", "verified"]
 Instrument = Literal["allowance", "ccer"]
-Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+Text = Name
+"""1 to 200 characters, no control character (a NUL, or an escape sequence for a terminal)."""
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 
 PRICE_MIN_CNY_PER_T = 1.0
@@ -41,6 +44,8 @@ PRICE = re.compile(
 
 def check_price(field: str, value: float) -> float:
     """A price per tonne in CNY, refused when its size says it is in another unit."""
+    if not math.isfinite(value):
+        raise AssetInputError(field, f"must be a finite number of CNY per tonne, got {value:g}")
     if value < PRICE_MIN_CNY_PER_T:
         raise AssetInputError(
             field,

@@ -22,6 +22,7 @@ from energyhub.carbon.instruments import (
 )
 from energyhub.cli_support import (
     console,
+    free_text,
     handles_errors,
     require_db_url,
     run_async,
@@ -45,7 +46,8 @@ Location = Annotated[str, typer.Option("--location", help="Where the project is.
 Vintage = Annotated[int, typer.Option("--vintage", help="Year of generation.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why: purchase order, approval, ...")]
 By = Annotated[
-    str | None, typer.Option("--by", help="Who records the entry (default: the OS user).")
+    str | None,
+    typer.Option("--by", callback=free_text, help="Who records the entry (default: the OS user)."),
 ]
 
 

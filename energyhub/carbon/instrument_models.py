@@ -7,7 +7,10 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+from energyhub.bounds import Name
+
+Text = Name
+"""1 to 200 characters, no control character (a NUL, or an escape sequence for a terminal)."""
 Day = Annotated[date, Field(ge=date(1990, 1, 1), le=date(2100, 12, 31))]
 MAX_SERIAL = 2**62
 MAX_CERTIFICATES = 10_000_000

@@ -10,13 +10,16 @@ reports say which share of the electricity the series priced.
 from __future__ import annotations
 
 import csv
+import math
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.bounds import within_years
 from energyhub.carbon.errors import IntensityFileError
+from energyhub.errors import not_utf8
 
 COLUMNS = ("ts", "kg_per_kwh")
 UPSERT = """
@@ -28,31 +31,36 @@ SELECT series, ts, kg_per_kwh FROM grid_intensity
 WHERE series = ANY(%(series)s) AND ts >= %(start)s AND ts < %(end)s"""
 
 
-def _row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, float]:
+def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[datetime, float]:
+    """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    text = row.get("ts")
     try:
-        ts = datetime.fromisoformat(row["ts"])
+        ts = datetime.fromisoformat(text or "")
     except ValueError:
-        raise IntensityFileError(f"{where}: ts must be RFC 3339, got {row['ts']!r}") from None
+        raise IntensityFileError(f"{where}: ts must be RFC 3339, got {text!r}") from None
     if ts.tzinfo is None:
-        raise IntensityFileError(f"{where}: ts must carry a UTC offset, got {row['ts']!r}")
+        raise IntensityFileError(f"{where}: ts must carry a UTC offset, got {text!r}")
     if (ts.minute, ts.second, ts.microsecond) != (0, 0, 0):
-        raise IntensityFileError(f"{where}: ts must be the start of an hour, got {row['ts']!r}")
+        raise IntensityFileError(f"{where}: ts must be the start of an hour, got {text!r}")
     try:
-        kg = float(row["kg_per_kwh"])
+        within_years(ts)
+    except ValueError as exc:
+        raise IntensityFileError(f"{where}: ts {exc}") from None
+    value = row.get("kg_per_kwh")
+    try:
+        kg = float(value or "")
     except ValueError:
         kg = -1.0
-    if not kg >= 0:
-        raise IntensityFileError(
-            f"{where}: kg_per_kwh must be a number ≥ 0, got {row['kg_per_kwh']!r}"
-        )
+    if not 0 <= kg < math.inf:
+        raise IntensityFileError(f"{where}: kg_per_kwh must be a finite number ≥ 0, got {value!r}")
     return ts, kg
 
 
 def read_intensity_csv(path: Path) -> pd.DataFrame:
     """A `ts,kg_per_kwh` CSV as a frame (ts UTC); IntensityFileError names the row at fault."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is no column
             reader = csv.DictReader(handle)
             if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
                 raise IntensityFileError(
@@ -62,6 +70,8 @@ def read_intensity_csv(path: Path) -> pd.DataFrame:
             rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
     except OSError as exc:
         raise IntensityFileError(f"{path}: cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise IntensityFileError(f"{path}: cannot read the file: {not_utf8(exc)}") from None
     if not rows:
         raise IntensityFileError(f"{path}: no rows after the header")
     frame = pd.DataFrame(rows, columns=list(COLUMNS))

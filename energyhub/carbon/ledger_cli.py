@@ -28,6 +28,7 @@ from energyhub.carbon.position import position
 from energyhub.carbon.prices import read_price_csv
 from energyhub.cli_support import (
     console,
+    free_text,
     handles_errors,
     require_db_url,
     run_async,
@@ -47,7 +48,8 @@ T = TypeVar("T")
 Account = Annotated[str, typer.Option("--account", help="Enterprise or building id.")]
 Year = Annotated[int, typer.Option("--year", min=2000, max=2100, help="Compliance year.")]
 By = Annotated[
-    str | None, typer.Option("--by", help="Who records the entry (default: the OS user).")
+    str | None,
+    typer.Option("--by", callback=free_text, help="Who records the entry (default: the OS user)."),
 ]
 
 
@@ -106,7 +108,9 @@ def add_command(
 def reverse_command(
     entry: Annotated[int, typer.Argument(help="The entry to cancel.")],
     account: Account,
-    reason: Annotated[str, typer.Option("--reason", help="Why it is reversed.")],
+    reason: Annotated[
+        str, typer.Option("--reason", callback=free_text, help="Why it is reversed.")
+    ],
     by: By = None,
 ) -> None:
     """Cancel an entry with a reversing one (entries are never edited)."""

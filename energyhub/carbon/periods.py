@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from energyhub.bounds import YEAR_MAX, YEAR_MIN
 from energyhub.carbon.errors import PeriodError
 
 PERIOD = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
@@ -26,9 +27,13 @@ def parse_period(text: str, timezone: str) -> tuple[datetime, datetime]:
     if not match:
         raise PeriodError(f"period must be YYYY, YYYY-MM or YYYY-MM-DD, got {text!r}")
     year, month, day = (int(g) if g else None for g in match.groups())
+    if year is None or not YEAR_MIN <= year <= YEAR_MAX:  # year 0 or 9999 overflowed the calendar
+        raise PeriodError(
+            f"period {text!r}: the year must lie between {YEAR_MIN} and {YEAR_MAX}, got {year}"
+        )
     zone = ZoneInfo(timezone)
     try:
-        start = datetime(year or 1, month or 1, day or 1, tzinfo=zone)
+        start = datetime(year, month or 1, day or 1, tzinfo=zone)
     except ValueError as exc:
         raise PeriodError(f"period {text!r} is not a date: {exc}") from None
     if day is not None:

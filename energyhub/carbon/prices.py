@@ -9,22 +9,23 @@ from pathlib import Path
 
 from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
+from energyhub.errors import not_utf8
 
 COLUMNS = ("day", "cny_per_t")
 
 
-def _row(path: Path, line: int, row: dict[str, str]) -> tuple[date, float]:
+def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date, float]:
+    """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    text, value = row.get("day"), row.get("cny_per_t")
     try:
-        day = date.fromisoformat(row["day"].strip())
+        day = date.fromisoformat((text or "").strip())
     except ValueError:
-        raise AssetInputError("day", f"{where}: expected YYYY-MM-DD, got {row['day']!r}") from None
+        raise AssetInputError("day", f"{where}: expected YYYY-MM-DD, got {text!r}") from None
     try:
-        price = float(row["cny_per_t"])
+        price = float(value or "")
     except ValueError:
-        raise AssetInputError(
-            "cny_per_t", f"{where}: expected a number, got {row['cny_per_t']!r}"
-        ) from None
+        raise AssetInputError("cny_per_t", f"{where}: expected a number, got {value!r}") from None
     try:
         return day, check_price("cny_per_t", price)
     except AssetInputError as exc:
@@ -34,7 +35,7 @@ def _row(path: Path, line: int, row: dict[str, str]) -> tuple[date, float]:
 def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
     """A `day,cny_per_t` CSV; AssetInputError names the column (and row) at fault."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is no column
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = header
@@ -48,6 +49,11 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
             rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
     except OSError as exc:
         raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise AssetInputError(
+            "file",
+            f"{path}: cannot read the file: {not_utf8(exc)}",
+        ) from None
     if not rows:
         raise AssetInputError("file", f"{path}: no rows after the header")
     days = [d for d, _ in rows]

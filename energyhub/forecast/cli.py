@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from energyhub.bounds import within_years
 from energyhub.cli_support import (
     console,
     fail,
@@ -88,6 +89,10 @@ def backtest(
             raise fail(f"--end: expected an RFC 3339 time, got {end!r}") from None
         if until.tzinfo is None:
             raise fail(f"--end: give a UTC offset, e.g. {end}+08:00")
+        try:
+            within_years(until)  # the days before it are counted in the calendar's years
+        except ValueError as exc:
+            raise fail(f"--end: {exc}") from None
     settings = settings_or_exit()
     url = require_db_url(settings)
     loaded = load_site(site_file or settings.site_file)

@@ -9,9 +9,10 @@ MQTT: topic `<prefix>/weather/<park_id>/forecast`, a JSON object
 `{"issued_at": "...", "source": "...", "steps": [{"ts": "...", "outdoor_c": 27.5,
 "ghi_w_m2": 0, "cloud_cover_pct": 40}, ...]}`.
 
-Each step needs a time with a UTC offset and at least one of the three values; a value outside
-its range (irradiance below 0 or above 1500 W/m², cloud cover outside 0–100 %, temperature
-outside −60…60 °C) is refused with the row, the field and the value named. Good rows are kept.
+Each step needs a time with a UTC offset (years 1970–2199) and at least one of the three
+values; a value outside its range (irradiance below 0 or above 1500 W/m², cloud cover outside
+0–100 %, temperature outside −60…60 °C) is refused with the row, the field and the value named.
+Good rows are kept.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from datetime import datetime
 
 import pandas as pd
 
+from energyhub.bounds import no_control, within_years
 from energyhub.forecast.store import WEATHER_COLUMNS
 
 RANGES = {"outdoor_c": (-60.0, 60.0), "ghi_w_m2": (0.0, 1500.0), "cloud_cover_pct": (0.0, 100.0)}
 """Plausible bounds of each value; outside them a row is refused, not clipped."""
 TOPIC_LEVEL = "weather"
+SOURCE_MAX_CHARS = 200
 MAX_STEPS = 10_000
 """Steps per message or file and park: two weeks at 5 min is 4,032."""
 
@@ -63,7 +66,25 @@ def _time(text: object, where: str, name: str, errors: list[str]) -> datetime | 
     if value.tzinfo is None:
         errors.append(f"{where}.{name}: give a UTC offset, got {text!r}")
         return None
-    return value
+    try:
+        return within_years(value)
+    except (ValueError, OverflowError) as exc:
+        errors.append(f"{where}.{name}: {exc}")
+        return None
+
+
+def _source(raw: object, where: str, errors: list[str]) -> str | None:
+    """Who made the forecast: stored as text, so no control character (PostgreSQL refuses NUL,
+    which lost the whole file or message) and at most SOURCE_MAX_CHARS."""
+    text = str(raw)
+    if len(text) > SOURCE_MAX_CHARS:
+        errors.append(f"{where}.source: at most {SOURCE_MAX_CHARS} characters, got {len(text)}")
+        return None
+    try:
+        return no_control(text)
+    except ValueError as exc:
+        errors.append(f"{where}.source: {exc}, got {text!r}")
+        return None
 
 
 def _value(raw: object, where: str, name: str, errors: list[str]) -> float | None:
@@ -94,6 +115,8 @@ def parse_records(
     """(where, record) pairs → issues by (park, issued_at, source); every bad record named."""
     parsed = ParsedWeather()
     rows: dict[tuple[str, datetime, str], list[dict[str, object]]] = {}
+    seen: dict[tuple[str, datetime, str, datetime], str] = {}
+    """Where each step of an issue was given: a second one is refused, not silently kept."""
     for where, record in records:
         errors: list[str] = []
         park = str(record.get("park_id", "")).strip()
@@ -106,12 +129,19 @@ def parse_records(
             issued_at if issued in (None, "") else _time(issued, where, "issued_at", errors)
         )
         values = {name: _value(record.get(name), where, name, errors) for name in WEATHER_COLUMNS}
+        origin = _source(record.get("source") or source, where, errors)
         if not errors and all(v is None for v in values.values()):
             errors.append(f"{where}: give at least one of {', '.join(WEATHER_COLUMNS)}")
-        if errors or ts is None or issue_time is None:
+        if errors or ts is None or issue_time is None or origin is None:
             parsed.errors += errors
             continue
-        origin = str(record.get("source") or source)
+        first = seen.setdefault((park, issue_time, origin, ts), where)
+        if first != where:
+            parsed.errors.append(
+                f"{where}.ts: {ts.isoformat()} of park {park!r} is given already ({first}); the "
+                "first is kept"
+            )
+            continue
         rows.setdefault((park, issue_time, origin), []).append({"ts": ts, **values})
     for (park, issue_time, origin), steps in rows.items():
         if len(steps) > MAX_STEPS:
@@ -126,7 +156,7 @@ def parse_records(
 
 def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -> ParsedWeather:
     """A weather forecast CSV (see the module docstring); rows are named `row N` (1 = header)."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # Excel's BOM
     missing = {"park_id", "ts"} - set(reader.fieldnames or [])
     if missing:
         return ParsedWeather(errors=[f"header: missing column(s) {', '.join(sorted(missing))}"])

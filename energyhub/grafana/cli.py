@@ -40,7 +40,12 @@ def write_command(
             raise typer.Exit(EXIT_STALE)
         console.print(f"{out}: up to date", highlight=False, soft_wrap=True)
         return
-    for path in files.write(out):
+    try:
+        written = files.write(out)
+    except OSError as exc:  # a file where a directory should be, no permission, a full disk
+        why = "a file, not a directory" if isinstance(exc, FileExistsError) else exc.strerror
+        raise fail(f"--out: cannot write under {out}: {exc.filename}: {why or exc}") from None
+    for path in written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 

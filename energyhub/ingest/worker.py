@@ -48,9 +48,16 @@ def client_id(settings: Settings, index: int) -> str:
     return f"{settings.mqtt_client_id_prefix}-ingest-{index}"
 
 
+def _column_text(text: str) -> str:
+    """Text for a `rejected` column: PostgreSQL refuses NUL in `text`, and a reason that quotes a
+    client's meter name (`{"values": {"main\u0000": 1}}`) would otherwise fail the batch's
+    commit again and again, holding every good reading behind it."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _payload_text(payload: bytes, limit: int) -> str:
     """The payload for `rejected.payload`: UTF-8 with replacements, no NULs, truncated."""
-    return payload[: limit * 4].decode("utf-8", errors="replace").replace("\x00", "\ufffd")[:limit]
+    return _column_text(payload[: limit * 4].decode("utf-8", errors="replace"))[:limit]
 
 
 def _summary(filters: list[str], shown: int = 4) -> str:
@@ -219,9 +226,9 @@ class IngestWorker:
     def _rejected_row(self, builder: BatchBuilder, message: int, reason: str) -> RejectedRow:
         return RejectedRow(
             datetime.fromtimestamp(builder.received_us[message] / 1_000_000, UTC),
-            builder.topics[message],
+            _column_text(builder.topics[message]),
             _payload_text(builder.payloads[message], self.settings.ingest_reject_payload_chars),
-            reason,
+            _column_text(reason),
         )
 
     def _record(

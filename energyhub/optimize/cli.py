@@ -77,7 +77,8 @@ def plan_command(
         float | None, typer.Option("--carbon-cap-kg", help="Cap on the plan's CO₂ (kg).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", min=1, help="Decomposed: worker processes.")
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="Decomposed: worker processes."),
     ] = None,
     max_iterations: Annotated[
         int, typer.Option("--max-iterations", min=1, help="Decomposed: iteration bound.")
@@ -125,7 +126,7 @@ def plan_command(
         try:
             result.write_schedule(out)
         except OSError as exc:
-            raise fail(escape(f"--out: cannot write {out}: {exc.strerror}")) from None
+            raise fail(escape(f"--out: cannot write {out}: {exc.strerror or exc}")) from None
     _emit(result, central, as_json, points)
 
 

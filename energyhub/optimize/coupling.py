@@ -8,6 +8,7 @@ grid asset (`assets.add_grid`); these rows sit above the parks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,9 +53,10 @@ def resolve_caps(
 ) -> Caps:
     """The caps of a plan: the city's events and carbon cap at city level, an explicit carbon cap
     (which wins over the site file's) at any level."""
-    if carbon_cap_kg is not None and carbon_cap_kg < 0:
+    if carbon_cap_kg is not None and not 0 <= carbon_cap_kg < math.inf:  # NaN fails too
         raise PlanInputError(
-            f"--carbon-cap-kg: must be ≥ 0, got {carbon_cap_kg:g}", column="carbon_cap_kg"
+            f"--carbon-cap-kg: must be a finite number ≥ 0 (kg), got {carbon_cap_kg:g}",
+            column="carbon_cap_kg",
         )
     if level != "city":
         return Caps(f"{site_id}:carbon_cap", carbon_cap_kg)

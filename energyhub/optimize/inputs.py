@@ -200,8 +200,15 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
         ) as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
     if "ts" not in frame.columns:
+        header = ",".join(map(str, frame.columns))
+        separator = next((c for c in (";", "\t", "|") if c in header), None)
+        hint = (
+            f": the header {header[:80]!r} is separated by {separator!r}, use commas"
+            if (separator)
+            else ""
+        )
         raise PlanInputError(
-            "the inputs have no ts column (RFC 3339 step start times)", column="ts"
+            f"the inputs have no ts column (RFC 3339 step start times){hint}", column="ts"
         )
     index = _timestamps(frame["ts"], tz)
     if index.has_duplicates:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from energyhub.cli_support import (
     console,
+    free_text,
     handles_errors,
     require_db_url,
     run_async,
@@ -39,7 +40,10 @@ plans_app: typer.Typer = typer.Typer(
 
 PlanId = Annotated[int, typer.Argument(help="Plan id.", min=1, show_default=False)]
 By = Annotated[
-    str | None, typer.Option("--by", help="Who acts (recorded on the plan; default: your login).")
+    str | None,
+    typer.Option(
+        "--by", callback=free_text, help="Who acts (recorded on the plan; default: your login)."
+    ),
 ]
 
 
@@ -225,7 +229,9 @@ def plans_approve(plan_id: PlanId, by: By = None) -> None:
 @handles_errors
 def plans_reject(
     plan_id: PlanId,
-    reason: Annotated[str, typer.Option("--reason", help="Why (stored on the plan).")],
+    reason: Annotated[
+        str, typer.Option("--reason", callback=free_text, help="Why (stored on the plan).")
+    ],
     by: By = None,
 ) -> None:
     """Reject a draft or approved plan, saying why."""

@@ -116,6 +116,7 @@ def _meter_problems(
             yield f"{where}.submeter_of: no meter {meter.submeter_of!r} in {owner.id}"
         if meter.asset is not None and meter.asset not in assets:
             yield f"{where}.asset: no asset {meter.asset!r} in {owner.id} or {park.id}"
+    yield from _submeter_cycles(path, owner)
     if isinstance(owner, Building):
         for e, enterprise in enumerate(owner.enterprises):
             for m, ref in enumerate(enterprise.meters):
@@ -126,6 +127,22 @@ def _meter_problems(
                         f"{path}.enterprises[{e}].meters[{m}]: no meter {meter_id!r} "
                         f"in site {building_id!r}, got {ref!r}"
                     )
+
+
+def _submeter_cycles(path: str, owner: Park | Building) -> Iterator[str]:
+    """`submeter_of` chains end at a main meter: a loop (a → b → a) has none, and the energy of
+    each meter in it would be subtracted from the others for ever."""
+    parent = {m.id: m.submeter_of for m in owner.meters if m.submeter_of not in (None, m.id)}
+    index = {m.id: i for i, m in enumerate(owner.meters)}
+    reported: set[str] = set()
+    for start in parent:
+        chain = [start]
+        while (up := parent.get(chain[-1])) is not None and up not in chain:
+            chain.append(up)
+        if up is not None and up == start and not reported & set(chain):
+            reported |= set(chain)
+            loop = " → ".join([*chain, start])
+            yield f"{path}.meters[{index[start]}].submeter_of: a loop of sub-meters, got {loop}"
 
 
 def _modbus_problems(site: SiteFile) -> Iterator[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from energyhub.errors import SiteFileError
+from energyhub.errors import SiteFileError, not_utf8
 from energyhub.sites.assets import ASSET_TYPES
 from energyhub.sites.checks import reference_problems
 from energyhub.sites.tree import SiteFile
@@ -72,6 +72,91 @@ def parse_site(data: Any, source: str = "<site>") -> SiteFile:
     return site
 
 
+MAX_DEPTH = 64
+"""Deepest nesting of mappings and lists taken: a site file needs about ten levels; a deeper one
+would exhaust Python's recursion while it is read or checked."""
+MAX_NODES = 1_000_000
+"""Most values a site file may stand for once its aliases are expanded: a city of a thousand
+buildings is about 100,000; a YAML alias bomb ("billion laughs") stands for billions in a few
+hundred bytes, which would take the check hours and all the memory."""
+
+
+class _SiteLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses what it would take silently or die on: a key given twice
+    in one mapping (the later value would win unseen), nesting deeper than MAX_DEPTH, aliases
+    that expand beyond MAX_NODES values."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        expanded = _expanded_size(node)
+        if expanded > MAX_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases expand to more than {MAX_NODES:,} values: an alias "
+                "bomb?", node.start_mark,
+            )  # fmt: skip
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if (
+                not isinstance(key_node, yaml.ScalarNode)
+                or key_node.tag == "tag:yaml.org,2002:merge"
+            ):
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "in a mapping", node.start_mark, f"key {key!r} is given twice",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = key_node
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values the document stands for with every alias expanded, counted without
+    expanding it (each node once, by identity): linear in the file's size."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    while stack:  # nodes in an order where each comes before its children
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = 1
+        order.append(node)
+        stack.extend(_children(node))
+    for node in reversed(order):  # children first: an alias shares its node, counted each time
+        sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(sizes[id(c)] for c in _children(node)))
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def load_site(path: Path | str) -> SiteFile:
     """Read and validate a YAML (or JSON) site file."""
     path = Path(path)
@@ -79,8 +164,10 @@ def load_site(path: Path | str) -> SiteFile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SiteFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise SiteFileError(str(path), [f"cannot read the file: {not_utf8(exc)}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SiteLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -206,6 +206,13 @@ async def test_a_malformed_body_names_the_body(client: httpx.AsyncClient) -> Non
         ("/carbon/b01", {"period": "2026", "factor_year": str(2**70)}, "factor_year"),
         ("/sites/b01/load", {"start": "0.5"}, "start"),  # not seconds since 1970
         ("/alerts", {"until": "1700000000"}, "until"),
+        # until before since was an empty list, as if no alert had opened
+        ("/alerts", {"since": "2026-12-06T00:00:00Z", "until": "2026-12-05T00:00:00Z"}, "until"),
+        (
+            "/sites/b01/savings",
+            {"start": "2026-12-06T00:00:00Z", "end": "2026-12-05T00:00:00Z"},
+            "end",
+        ),
     ],
 )
 async def test_numbers_and_times_beyond_storage(

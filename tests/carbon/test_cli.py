@@ -81,6 +81,9 @@ def test_html_report_has_its_charts_inline(carbon_url: str, tmp_path: Path) -> N
         (("--site", "nowhere", "--period", "2026-10"), "unknown site 'nowhere'"),
         (("--site", "b1", "--period", "Oct 2026"), "period must be YYYY, YYYY-MM or YYYY-MM-DD"),
         (("--site", "b1", "--period", "2026-13"), "period '2026-13' is not a date"),
+        # years the calendar cannot reach were an OverflowError or a ValueError (tracebacks)
+        (("--site", "b1", "--period", "0000"), "the year must lie between 1970 and 2199, got 0"),
+        (("--site", "b1", "--period", "9999-12"), "between 1970 and 2199, got 9999"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(
@@ -107,3 +110,30 @@ def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path
     assert f"{bad}:3: ts must be the start of an hour" in " ".join(done.stderr.split())
     done = carbon(carbon_url, "intensity", str(good), "--series", "no spaces")
     assert done.exit_code == 2 and "--series must be an id" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.6\xff\n", "not UTF-8 text (byte 0xff"),
+        (b"ts,kg_per_kwh\n2026-10-05T00:00:00+08:00\n", ":2: kg_per_kwh must be a finite"),
+        (b"ts,kg_per_kwh\n,\n2026-10-05T00:00:00+08:00\n", ":2: ts must be RFC 3339, got ''"),
+        (
+            b"ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,1e309\n",
+            "kg_per_kwh must be a finite number",
+        ),
+        (
+            b"ts,kg_per_kwh\n0001-01-01T00:00:00+14:00,0.5\n",
+            ":2: ts must lie between 1970 and 2200",
+        ),
+    ],
+)
+def test_a_hostile_intensity_file_is_one_line_naming_the_row(
+    carbon_url: str, tmp_path: Path, raw: bytes, message: str
+) -> None:
+    """Short rows, non-UTF-8 bytes and year 1 were tracebacks; 1e309 was stored as infinity."""
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(raw)
+    done = carbon(carbon_url, "intensity", str(bad), "--series", "x")
+    assert done.exit_code == 2, done.output
+    assert message in " ".join(done.stderr.split())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from energyhub.api.app import create_app
@@ -174,3 +175,18 @@ async def test_the_api_serves_the_current_forecast_and_a_backtest(
     assert at_of_plan.status_code == 422 and at_of_plan.json()["errors"][0]["field"] == "at"
     assert bad_source.status_code == 422
     assert bad_source.json()["errors"][0]["field"] == "source"
+
+
+@pytest.mark.parametrize(
+    ("end", "message"),
+    [
+        ("0001-01-01T00:00:00+14:00", "--end: must lie between 1970 and 2200, got 1"),
+        ("2300-01-01T00:00:00+00:00", "--end: must lie between 1970 and 2200, got 2300"),
+    ],
+)
+def test_an_end_outside_the_calendar_is_one_line(pg_url: str, end: str, message: str) -> None:
+    """Year 1 at +14:00 raised ValueError (a traceback) when the days before it were counted."""
+    args = ["forecast", "backtest", "--site", "office", "--days", "1", "--end", end]
+    done = CliRunner().invoke(cli, args, env={"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200"})
+    assert done.exit_code == 2, done.output
+    assert message in done.output and "Traceback" not in done.output

@@ -231,3 +231,66 @@ async def test_the_demo_feeds_the_simulator_s_weather_as_the_forecast(pg_url: st
         frame["ghi_w_m2"].to_numpy(), simulated.ghi_w_m2.reshape(8, 15).mean(axis=1), atol=1e-9
     )
     assert frame["cloud_cover_pct"].isna().all()
+
+
+def test_hostile_rows_are_named_and_the_good_ones_kept() -> None:
+    """Years the calendar cannot shift to UTC (a ValueError that lost the whole file), a NUL in
+    `source` (PostgreSQL refused the file's one transaction), Excel's BOM before the header."""
+    text = (
+        "\ufeffpark_id,ts,issued_at,outdoor_c,source\n"
+        "sp,2025-07-08T00:00:00+08:00,,27.5,cma\n"
+        "sp,0001-01-01T00:15:00+14:00,,27.0,cma\n"
+        "sp,9999-12-31T23:59:00-14:00,,27.0,cma\n"
+        "sp,2025-07-08T00:30:00+08:00,3000-01-01T00:00:00+00:00,27.0,cma\n"
+        "sp,2025-07-08T00:45:00+08:00,,27.0,c\x00ma\n"
+        f"sp,2025-07-08T01:00:00+08:00,,27.0,{'x' * 201}\n"
+        "sp,2025-07-07T16:00:00+00:00,,26.0,cma\n"  # row 2's step again: was kept over it
+    )
+    parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 3.ts: must lie between 1970 and 2200, got 1",
+        "row 4.ts: must lie between 1970 and 2200, got 9999",
+        "row 5.issued_at: must lie between 1970 and 2200, got 3000",
+        "row 6.source: must not contain control characters: U+0000 at position 1, got 'c\\x00ma'",
+        "row 7.source: at most 200 characters, got 201",
+        "row 8.ts: 2025-07-07T16:00:00+00:00 of park 'sp' is given already (row 2); the first is "
+        "kept",
+    ]
+    assert parsed.steps == 1
+
+
+async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(
+    pg_url: str, prefix: str
+) -> None:
+    """A step in year 1 with a +14:00 offset raised ValueError out of the listener (it stopped);
+    a NUL in `source` made PostgreSQL refuse the message's good steps with it."""
+    await prepare_db(pg_url, make_site())
+    stop = asyncio.Event()
+    good = [{"ts": (START + timedelta(minutes=15 * i)).isoformat(), "outdoor_c": 26.0 + i}
+            for i in range(2)]  # fmt: skip
+    later = [{"ts": (START + timedelta(hours=1)).isoformat(), "outdoor_c": 30.0}]
+    async with connect(pg_url) as conn:
+        task = asyncio.create_task(listen(conn, SHARED_BROKER, prefix, {"sp"}, stop, prefix))
+        await asyncio.sleep(0.5)
+        async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{prefix}-pub") as client:
+            topic = weather_topic(prefix, "sp")
+            bad_year = {"ts": "0001-01-01T00:00:00+14:00", "outdoor_c": 1.0}
+            bad_source = {"ts": START.isoformat(), "outdoor_c": 1.0, "source": "a\x00b"}
+            document = {"issued_at": ISSUED.isoformat(), "steps": [*good, bad_year, bad_source]}
+            await client.publish(topic, orjson.dumps(document), qos=1)
+            await client.publish(
+                topic, orjson.dumps({"issued_at": ISSUED.isoformat(), "steps": later}), qos=1
+            )
+        async with connect(pg_url) as reader:
+            for _ in range(100):
+                cur = await reader.execute("SELECT count(*) FROM weather_forecasts")
+                row = await cur.fetchone()
+                if row is not None and row[0] == 3:
+                    break
+                await asyncio.sleep(0.05)
+            frame = await read_weather(
+                reader, "sp", START, START + timedelta(hours=2), datetime.now(UTC)
+            )
+        stop.set()
+        await task
+    assert frame["outdoor_c"].tolist() == [26.0, 27.0, 30.0]

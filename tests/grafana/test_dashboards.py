@@ -104,3 +104,14 @@ def _check_grid(panels: list[dict[str, Any]]) -> None:
             for y in range(grid["y"], grid["y"] + grid["h"]):
                 assert (x, y) not in cells, f"{panel['title']} overlaps {cells[(x, y)]}"
                 cells[(x, y)] = panel["title"]
+
+
+def test_write_to_a_file_is_one_line(tmp_path: Path) -> None:
+    """--out naming a file was a FileExistsError traceback."""
+    taken = tmp_path / "dashboards"
+    taken.write_text("not a directory")
+    result = CliRunner().invoke(app, ["grafana", "write", "--out", str(taken)])
+    assert result.exit_code == 2, result.output
+    assert f"--out: cannot write under {taken}: {taken}: a file, not a directory" in " ".join(
+        result.output.split()
+    )

@@ -178,8 +178,10 @@ def test_status_alert_and_setpoint_topics_are_not_readings() -> None:
         ("energyhub/expo/b01/status", b"online"),
         ("energyhub/expo/b01/alert", {"rule": "silence"}),
         ("energyhub/expo/b01/b01-bess/setpoint", {"plan": 1, "ts": 1, "p_kw": 5}),
+        # a weather forecast for `forecast weather-listen`: was rejected as a reading without ts
+        ("energyhub/weather/expo/forecast", {"steps": [{"ts": "2026-11-26T06:00:00Z"}]}),
     )
-    assert out.rows == 0 and out.rejects == [] and out.messages == 3
+    assert out.rows == 0 and out.rejects == [] and out.messages == 4
 
 
 def test_validation_rejects_non_finite_future_and_old_readings() -> None:

@@ -61,6 +61,24 @@ async def test_readings_stored_once_and_bad_ones_rejected_with_reasons(
     assert await scalar(site_db, "SELECT count(DISTINCT (meter_id, ts)) FROM readings") == 52
 
 
+async def test_a_nul_in_a_meter_name_is_rejected_and_the_stream_goes_on(
+    site_db: str, prefix: str
+) -> None:
+    """The reason quoted the name with its NUL; PostgreSQL refused the reject row, so the batch's
+    commit failed on every retry and no reading after it was ever stored or acknowledged. A
+    weather forecast on the same prefix is no reading and no reject (it was one)."""
+    frame = {"ts": minute(1), "values": {"main\u0000": 1.0, "main": 2.0}}
+    weather = {"steps": [{"ts": minute(3), "outdoor_c": 5.0}]}  # forecast weather-listen's
+    async with running_worker(ingest_settings(site_db, prefix)):
+        await publish([(f"{prefix}/weather/expo/forecast", orjson.dumps(weather))])
+        await publish([(f"{prefix}/expo/b01", orjson.dumps(frame)), single(prefix, "main", 2, 3.0)])
+        assert await wait_for(site_db, READINGS, 2) == 2
+        assert await wait_for(site_db, REJECTED, 1) == 1
+    async with connect(site_db) as conn:
+        cur = await conn.execute("SELECT reason FROM rejected")
+        assert await cur.fetchall() == [("unknown meter expo/b01/main\ufffd",)]
+
+
 async def test_site_reload_maps_new_meters_without_a_restart(
     site_db: str, prefix: str, example_site_path: Path
 ) -> None:

@@ -127,6 +127,20 @@ def test_building_plan_without_json_prints_a_summary(files: tuple[Path, Path]) -
         (["--level", "park", "--id", "nowhere"], "no park 'nowhere'"),
         (["--level", "city", "--id", "nowhere"], "city is 'c'"),
         (["--level", "building", "--id", "b1", "--drop", "outdoor_c"], "outdoor_c"),
+        # a NaN cap reached the solver ("Model error", exit 3); an infinite one a traceback
+        # when the plan was printed as JSON
+        (["--level", "park", "--id", "p", "--carbon-cap-kg", "nan"], "--carbon-cap-kg: must be"),
+        (["--level", "park", "--id", "p", "--carbon-cap-kg", "1e309", "--json"], "got inf"),
+        # 100,000 worker processes ran out of file descriptors (OSError, a traceback)
+        (
+            ["--level", "park", "--id", "p", "--method", "decomposed", "--workers", "100000"],
+            "'--workers': Input should be less than or equal to 64",
+        ),
+        (["--level", "park", "--id", "p", "--semicolons"], "is separated by ';', use commas"),
+        (
+            ["--level", "park", "--id", "p", "--out", "/nonexistent/dir/x.csv"],
+            "--out: cannot write /nonexistent/dir/x.csv: Cannot save file into a non-existent",
+        ),
     ],
 )
 def test_bad_input_exits_2_naming_it(
@@ -138,6 +152,10 @@ def test_bad_input_exits_2_naming_it(
         csv = tmp_path / "dropped.csv"
         frame.to_csv(csv, index=False)
         args = args[:-2]
+    if "--semicolons" in args:  # as a spreadsheet in a European locale saves it
+        csv = tmp_path / "semicolons.csv"
+        csv.write_text(files[1].read_text().replace(",", ";"))
+        args = args[:-1]
     code, _, stderr = _run("--site", str(site), "--inputs", str(csv), *args)
     assert code == 2
     assert message in stderr and "Traceback" not in stderr

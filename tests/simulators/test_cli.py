@@ -24,6 +24,8 @@ def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"t": 1.0, "topic": "a/b", "payload": "{}"}\nnot json\n')
     site = str(SITE_FILE)
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(SITE_FILE.read_bytes() + b"# caf\xe9\n")
     return {
         "no such site file": ["simulate", "--site", str(tmp_path / "none.yaml")],
         "unknown building": ["simulate", "--site", site, "--only", "b99"],
@@ -41,6 +43,10 @@ def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
         "unknown feed source": ["replay", "--site", site, "--feed", "office/main=csv:x"],
         "feed without site": ["replay", "--feed", "office/main=bdew:g25"],
         "record to a folder": ["record", "--out", str(tmp_path), "--count", "1"],
+        # were tracebacks: an OverflowError, a year the calendar cannot hold, a UnicodeDecodeError
+        "a duration past the calendar": ["simulate", "--site", site, "--duration", "99999999999d"],
+        "a start in year 1": ["simulate", "--site", site, "--start", "0001-01-01T00:00:00+14:00"],
+        "a non-UTF-8 site file": ["simulate", "--site", str(latin1)],
     }
 
 

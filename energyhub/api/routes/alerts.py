@@ -39,6 +39,10 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> list[AlertPublic]:
     """Newest first; a key sees the alerts of its site's subtree only."""
+    if since is not None and until is not None and until <= since:
+        raise bad_input(
+            "query", "until", f"must be after since ({since.isoformat()}), got {until.isoformat()}"
+        )
     if site is not None:
         await site_access(conn, key, site)
     where = AlertFilter(key.site_id, site, rule, severity, status, since, until, limit)

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 IGNORED_LEAVES = frozenset({"status", "alert"})
 """Contract topics that are not readings: gateway availability and alert notifications."""
+WEATHER_TOPIC = ("weather", "forecast")
+"""`<prefix>/weather/<park>/forecast`: a weather forecast (energyhub.forecast.weather.TOPIC_LEVEL),
+stored by `forecast weather-listen`, not a reading of park `weather`."""
 TIMES_CACHED = 4096
 
 
@@ -164,7 +167,8 @@ class Decoder:
 
     @staticmethod
     def _ignored(parts: list[str]) -> bool:
-        """Availability, alerts and setpoints share the prefix but carry no readings."""
-        return (len(parts) == 4 and parts[3] in IGNORED_LEAVES) or (
-            len(parts) == 5 and parts[4] == "setpoint"
-        )
+        """Availability, alerts, setpoints and weather forecasts share the prefix but carry no
+        readings."""
+        if len(parts) == 4:
+            return parts[3] in IGNORED_LEAVES or (parts[1], parts[3]) == WEATHER_TOPIC
+        return len(parts) == 5 and parts[4] == "setpoint"

@@ -202,6 +202,12 @@ def test_cli_ledger_price_and_position(assets_url: str, tmp_path: Path) -> None:
         (("--price", "0.09"), "price: 0.09 CNY/t is below 1: a price per kg?"),
         (("--price", "85"), "counterparty is needed for a purchase"),
         (("--price", "85", "--counterparty", "X", "--volume-t", "-3"), "volume_t: Input should be"),
+        # an escape sequence was stored, and rewrote the terminal of whoever listed the ledger
+        (("--price", "85", "--counterparty", "A\x1b[2J"), "counterparty: must not contain control"),
+        (
+            ("--price", "85", "--counterparty", "X", "--reason", "a\x1bb"),
+            "reason: must not contain",
+        ),
     ],
 )
 def test_cli_refusals_exit_2(assets_url: str, args: tuple[str, ...], message: str) -> None:
@@ -219,13 +225,18 @@ def test_cli_refusals_exit_2(assets_url: str, args: tuple[str, ...], message: st
         ("day,cny_per_kg\n2027-01-01,0.08\n", "'cny_per_kg' is not CNY per tonne"),
         ("day,cny_per_t\n2027-01-01,0.08\n", "cny_per_t: "),
         ("day,cny_per_t\n2027-13-01,80\n", "day: "),
+        # NaN passed both bounds and was stored; a short row and non-UTF-8 bytes were tracebacks
+        ("day,cny_per_t\n2027-01-01,nan\n", "must be a finite number of CNY per tonne, got nan"),
+        ("day,cny_per_t\n2027-01-01\n", "p.csv:2: expected a number, got None"),
+        ("day,cny_per_t\n2027-01-01,80\xa0\n", "cannot read the file: not UTF-8 text (byte 0xa0"),
+        ("\ufeffday,cny_per_t\n2027-01-01,0.08\n", "cny_per_t: "),  # BOM: the header is read
     ],
 )
 def test_price_files_in_the_wrong_unit_are_refused(
     assets_url: str, tmp_path: Path, text: str, message: str
 ) -> None:
     prices = tmp_path / "p.csv"
-    prices.write_text(text, encoding="utf-8")
+    prices.write_text(text, encoding="latin-1" if "\xa0" in text else "utf-8")
     done = cli(assets_url, "price", str(prices), "--series", "SHEA")
     assert done.exit_code == 2, done.output
     assert message in flat(done)
