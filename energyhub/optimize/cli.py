@@ -60,10 +60,11 @@ def plan_command(
     out: Annotated[Path | None, typer.Option("--out", help="Write the schedule CSV here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     time_limit_s: Annotated[
-        float | None, typer.Option("--time-limit-s", min=0.0, help="Solver time limit.")
+        float | None, typer.Option("--time-limit-s", help="Solver time limit (s, ≥ 0).")
     ] = None,
     mip_gap: Annotated[
-        float | None, typer.Option("--mip-gap", min=0.0, help="Relative MIP gap to stop at.")
+        float | None,
+        typer.Option("--mip-gap", help="Relative MIP gap to stop at (0–1; 0.001 = 0.1 %)."),
     ] = None,
     method: Annotated[
         str,

@@ -166,6 +166,20 @@ def _central(
     return built, solution, build_seconds
 
 
+def _check_solver_options(time_limit_s: float | None, mip_gap: float | None) -> None:
+    """A time limit is a number of seconds ≥ 0 (inf: none), a MIP gap a fraction in [0, 1]."""
+    if time_limit_s is not None and not time_limit_s >= 0:  # NaN fails too
+        raise PlanInputError(
+            f"--time-limit-s: must be a number of seconds ≥ 0, got {time_limit_s:g}",
+            column="time_limit_s",
+        )
+    if mip_gap is not None and not 0 <= mip_gap <= 1:
+        raise PlanInputError(
+            f"--mip-gap: must be a fraction from 0 to 1 (0.001 = 0.1 %), got {mip_gap:g}",
+            column="mip_gap",
+        )
+
+
 def plan(
     site: SiteFile | Path | str,
     inputs: pd.DataFrame | Path | str,
@@ -193,6 +207,7 @@ def plan(
     (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
     stopped before it found a schedule).
     """
+    _check_solver_options(time_limit_s, mip_gap)
     site = site if isinstance(site, SiteFile) else load_site(site)
     scopes = resolve_scopes(site, level, site_id)
     table = with_month_peaks(read_inputs(inputs, site.tz), scopes, month_peak_kw)

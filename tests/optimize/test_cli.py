@@ -137,6 +137,11 @@ def test_building_plan_without_json_prints_a_summary(files: tuple[Path, Path]) -
             "'--workers': Input should be less than or equal to 64",
         ),
         (["--level", "park", "--id", "p", "--semicolons"], "is separated by ';', use commas"),
+        # a gap of 2 or inf was taken; NaN was refused as "greater than or equal to 0"
+        (["--level", "park", "--id", "p", "--mip-gap", "2"], "--mip-gap: must be a fraction"),
+        (["--level", "park", "--id", "p", "--mip-gap", "nan"], "from 0 to 1 (0.001 = 0.1 %), got nan"),
+        (["--level", "park", "--id", "p", "--time-limit-s", "nan"], "seconds ≥ 0, got nan"),
+        (["--level", "park", "--id", "p", "--time-limit-s", "-3"], "seconds ≥ 0, got -3"),
         (
             ["--level", "park", "--id", "p", "--out", "/nonexistent/dir/x.csv"],
             "--out: cannot write /nonexistent/dir/x.csv: Cannot save file into a non-existent",
