@@ -70,6 +70,9 @@ def test_error_names_path_and_value(example: dict[str, Any]) -> None:
         ),
         ("soc_min", 0.95, "assets[1]: soc_min (0.95) must be ≤ soc_max (0.9)"),
         ("power_kw", "lots", "assets[1].power_kw: Input should be a valid number"),
+        # a boolean was a capacity of 1 kW, a quoted number a number
+        ("power_kw", True, "assets[1].power_kw: Input should be a valid number, got True"),
+        ("eta_charge", "0.9", "assets[1].eta_charge: Input should be a valid number, got '0.9'"),
         ("capacity", 3, "assets[1].capacity: unknown key, got 3"),
     ],
 )

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     model_validator,
 )
 
@@ -21,12 +22,13 @@ from energyhub.bounds import MAGNITUDE_MAX
 from energyhub.modbus.maps import map_point, unit_factor
 from energyhub.modbus.registers import Point
 
-Efficiency = Annotated[float, Field(gt=0, le=1)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
-PositiveKw = Annotated[float, Field(gt=0, le=MAGNITUDE_MAX)]
-NonNegative = Annotated[float, Field(ge=0, le=MAGNITUDE_MAX)]
+Efficiency = Annotated[float, Strict(), Field(gt=0, le=1)]
+Fraction = Annotated[float, Strict(), Field(ge=0, le=1)]
+PositiveKw = Annotated[float, Strict(), Field(gt=0, le=MAGNITUDE_MAX)]
+NonNegative = Annotated[float, Strict(), Field(ge=0, le=MAGNITUDE_MAX)]
 """Capacities, limits, prices and factors: at most MAGNITUDE_MAX, as every value taken from a
-client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take it)."""
+client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take it). Numbers only
+(Strict): `true` is no capacity of 1 kW, nor `"500"` one of 500."""
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
