@@ -11,10 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from energyhub.optimize.model import Var
+from energyhub.optimize.model import Array, Expr, Var
 from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
-from energyhub.optimize.tariffs import month_peak_kw, peak_margin_kw
+from energyhub.optimize.tariffs import (
+    kept_margin_kw,
+    month_peak_kw,
+    peak_margin_column,
+    peak_margin_kw,
+)
 from energyhub.sites import (
     PV,
     Battery,
@@ -35,10 +40,13 @@ report their objective without it.
 """
 
 
-def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
+def add_grid(
+    ctx: Context, node: str, grid: GridConnection, rules_import_kw: Array | None = None
+) -> None:
     """Import/export within limits, TOU energy cost, CO₂, and the demand charge: on the rise of the
-    horizon's peak above the month-to-date peak (monthly billing: the peak of import + the
-    forecast-error margin, if the inputs have one), or on the whole peak (daily)."""
+    horizon's peak above the month-to-date peak (monthly billing: import is kept the inputs'
+    forecast-error margin under the billed peak, where the rules' import `rules_import_kw`
+    leaves that room: tariffs.kept_margin_kw), or on the whole peak (daily)."""
     m, n, dt, prices = ctx.m, ctx.n, ctx.dt_h, ctx.prices
     imp = m.add_variables(f"{node}:import_kw", n, 0.0, grid.import_max_kw)
     m.add_cost("energy", prices.import_cny_per_kwh * dt * imp.expr())
@@ -56,6 +64,10 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
     if grid.demand_charge_cny_per_kw > 0:
         billed = month_peak_kw(ctx.inputs, node, grid)
         margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
+        if rules_import_kw is not None:
+            margin = kept_margin_kw(margin, rules_import_kw, billed)
+        if peak_margin_column(node) in ctx.inputs.columns:  # shown with the plan
+            m.add_output(f"{node}:kept_margin_kw", Expr.zeros(n) + margin)
         top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
         peak = m.add_variables(f"{node}:peak_import_kw", 1, billed, top)  # ≥ the month so far
         m.add_constraints(f"{node}:peak_import", imp.expr() - peak.expr().repeat(n), "<=", -margin)
