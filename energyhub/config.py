@@ -260,6 +260,13 @@ class Settings(BaseSettings):
     scheduler_time_limit_s: float = Field(
         default=30, gt=0, le=86_400, description="Solver time limit of a scheduler re-plan."
     )
+    scheduler_intraday_correction: bool = Field(
+        default=True,
+        description="Re-plans move the rest of the day's demand and PV forecast by the error "
+        "they have made so far today, with a band narrowed where that error explains the next "
+        "hours (learnt per meter; docs/forecasting.md#intraday). false: every "
+        "re-plan uses the day-ahead forecast and band.",
+    )
     scheduler_peak_guard: bool = Field(
         default=False,
         description="Before each step's setpoints go out, hold the connection's import at the "

@@ -76,3 +76,16 @@ def test_the_readme_points_to_the_settings_reference() -> None:
     are checked in tests/docs/test_docs.py. The README links it."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert "(docs/configuration.md)" in readme
+
+
+def test_the_intraday_correction_is_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from energyhub.scheduler.replan import PlanningConfig
+
+    assert PlanningConfig.of(load_settings()).intraday_correction is True
+    monkeypatch.setenv("ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION", "false")
+    assert PlanningConfig.of(load_settings()).intraday_correction is False
+    monkeypatch.setenv("ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION", "sometimes")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION='sometimes'" in str(caught.value)
+    assert "boolean" in str(caught.value)

@@ -122,7 +122,15 @@ async def _city_inputs(
     for park in site.city.parks:
         scope = resolve_scope(site, "park", park.id)
         part = await forecast_scope(
-            conn, backend, site, scope, steps, config.history, config.forecast, config.models
+            conn,
+            backend,
+            site,
+            scope,
+            steps,
+            config.history,
+            config.forecast,
+            config.models,
+            config.intraday_correction,
         )
         if "outdoor_c" in part.frame:
             outdoor.append(part.frame.pop("outdoor_c"))

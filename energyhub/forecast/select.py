@@ -241,14 +241,19 @@ def choose(
     return choice
 
 
-def describe(choice: Choice) -> str:
+def describe(choice: Choice, intraday_correction: bool = True) -> str:
     """How the model was chosen, for a forecast's method."""
     if not choice.mae:
         return f"{choice.name} (no backtest)"
     scores = ", ".join(f"{name} {mae:.3g}" for name, mae in sorted(choice.mae.items()))
+    correction = (
+        choice.persistence.describe()
+        if intraday_correction
+        else "intraday correction off (ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION=false)"
+    )
     return (
         f"{choice.name}, chosen by MAE over {choice.holdout_days} held-out day(s) ({scores} kW); "
-        f"{choice.persistence.describe()}"
+        f"{correction}"
     )
 
 
@@ -357,21 +362,25 @@ def forecast_chosen(
     upper_kw: float | Array | None = None,
     cache: ModelCache | None = None,
     weather: pd.DataFrame | None = None,
+    intraday_correction: bool = True,
 ) -> SeriesForecast:
     """Choose by backtest, refit the winner on all of `values` before `now`, forecast with band.
 
     `upper_kw`: the most each step can be (PV: its peak by day, 0 at night); the least is 0.
     `weather`: the frame the candidates were made with (a cached model forecasts with it).
+    `intraday_correction`: False: the day-ahead forecast and band even where a correction was
+    learnt (ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION).
     """
     fitted = _fitted(values, now, tz, candidates, label, cache, weather)
     choice = fitted.choice
     known = values[pd.DatetimeIndex(values.index) < now]
-    median, scale = intraday(fitted.predictor, choice.persistence, values, steps, now, tz)
+    persistence = choice.persistence if intraday_correction else NO_PERSISTENCE
+    median, scale = intraday(fitted.predictor, persistence, values, steps, now, tz)
     if not np.isfinite(median).all():  # yesterday had gaps: the first candidate fills them
         fallback = candidates[0].fit(known)(known, steps)
         median = np.where(np.isfinite(median), median, fallback)
         median = np.where(np.isfinite(median), median, 0.0)
-    low, high = intraday_band(choice.quantiles, choice.persistence, steps, median, scale)
+    low, high = intraday_band(choice.quantiles, persistence, steps, median, scale)
     upper = (
         np.full(len(steps), np.inf) if upper_kw is None else np.broadcast_to(upper_kw, len(steps))
     )
@@ -380,7 +389,7 @@ def forecast_chosen(
     measured = choice.quantiles.errors > 0
     return SeriesForecast(
         pd.Series(median, index=steps, name=column),
-        describe(choice),
+        describe(choice, intraday_correction),
         tuple(choice.notes),
         low=pd.Series(low, index=steps, name=column) if measured else None,
         high=pd.Series(high, index=steps, name=column) if measured else None,

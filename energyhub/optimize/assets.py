@@ -11,10 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from energyhub.optimize.model import Var
+from energyhub.optimize.model import Array, Expr, Var
 from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
-from energyhub.optimize.tariffs import billing_months, month_groups, month_peak_kw, peak_margin_kw
+from energyhub.optimize.tariffs import (
+    billing_months,
+    kept_margin_kw,
+    month_groups,
+    month_peak_kw,
+    peak_margin_column,
+    peak_margin_kw,
+)
 from energyhub.sites import (
     PV,
     Battery,
@@ -35,10 +42,13 @@ report their objective without it.
 """
 
 
-def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
+def add_grid(
+    ctx: Context, node: str, grid: GridConnection, rules_import_kw: Array | None = None
+) -> None:
     """Import/export within limits, TOU energy cost, CO₂, and the demand charge: on the rise of
-    each billing month's peak above the peak that month started from (monthly billing: the peak of
-    import + the forecast-error margin, if the inputs have one), or on the whole peak (daily)."""
+    each billing month's peak above the peak that month started from (monthly billing: import is
+    kept the inputs' forecast-error margin under the billed peak, where the rules' import
+    `rules_import_kw` leaves that room: tariffs.kept_margin_kw), or on the whole peak (daily)."""
     m, n, dt, prices = ctx.m, ctx.n, ctx.dt_h, ctx.prices
     imp = m.add_variables(f"{node}:import_kw", n, 0.0, grid.import_max_kw)
     m.add_cost("energy", prices.import_cny_per_kwh * dt * imp.expr())
@@ -54,21 +64,30 @@ def add_grid(ctx: Context, node: str, grid: GridConnection) -> None:
         if ctx.exclusive("grid", imp, exp):
             _grid_exclusive(ctx, node, grid, imp, exp)
     if grid.demand_charge_cny_per_kw > 0:
-        _add_demand_charge(ctx, node, grid, imp)
+        _add_demand_charge(ctx, node, grid, imp, rules_import_kw)
     ctx.inject(node, "electricity", node, flow)
 
 
-def _add_demand_charge(ctx: Context, node: str, grid: GridConnection, imp: Var) -> None:
+def _add_demand_charge(
+    ctx: Context, node: str, grid: GridConnection, imp: Var, rules_import_kw: Array | None
+) -> None:
     """One peak per billing month the steps touch (one in all under daily billing), at least the
-    peak that month started from (`tariffs.demand_cny`'s rule); the rise above it is billed."""
-    m = ctx.m
+    peak that month started from (`tariffs.demand_cny`'s rule); the rise above it is billed.
+    Each month keeps the margin its rules' import leaves room for (tariffs.kept_margin_kw)."""
+    m, n = ctx.m, ctx.n
     billed = month_peak_kw(ctx.inputs, node, grid)
     margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
-    top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
     months = billing_months(ctx.inputs.index)
-    groups = month_groups(months) if grid.demand_billing == "monthly" else [np.arange(ctx.n)]
-    for i, steps in enumerate(groups):
-        start = billed if i == 0 else 0.0
+    groups = month_groups(months) if grid.demand_billing == "monthly" else [np.arange(n)]
+    starts = [billed if i == 0 else 0.0 for i in range(len(groups))]
+    if rules_import_kw is not None:
+        margin = margin.copy()
+        for steps, start in zip(groups, starts, strict=True):
+            margin[steps] = kept_margin_kw(margin[steps], rules_import_kw[steps], start)
+    if peak_margin_column(node) in ctx.inputs.columns:  # shown with the plan
+        m.add_output(f"{node}:kept_margin_kw", Expr.zeros(n) + margin)
+    top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
+    for i, (steps, start) in enumerate(zip(groups, starts, strict=True)):
         month = "" if i == 0 else f":{ctx.inputs.index[steps[0]]:%Y-%m}"  # a later month's own
         peak = m.add_variables(f"{node}:peak_import_kw{month}", 1, start, top)  # ≥ month so far
         m.add_constraints(

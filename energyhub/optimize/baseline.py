@@ -256,16 +256,30 @@ def _node_draws(ctx: Context, node: Node, shortfall: dict[str, Array]) -> _Draws
 def compute_baseline(ctx: Context) -> Baseline:
     """Cost terms, CO₂ by carrier and unserved energy of the rule-based dispatch."""
     scope, inputs, prices, dt = ctx.scope, ctx.inputs, ctx.prices, ctx.dt_h
-    total = _Draws(np.zeros(inputs.n), np.zeros(inputs.n))
-    handed_up = {"heat": np.zeros(inputs.n), "cooling": np.zeros(inputs.n)}
-    for node in scope.nodes[1:]:
-        shortfall = {"heat": np.zeros(inputs.n), "cooling": np.zeros(inputs.n)}
+    total, handed_up = _dispatch_scope(ctx)
+    billed = month_peak_kw(inputs, scope.grid_node, scope.grid)
+    return _account(scope, prices, total, (dt, billing_months(inputs.index)), handed_up, billed)
+
+
+def rules_import_kw(ctx: Context) -> Array:
+    """Per step, the connection's import under the rules (within its limit): what the site draws
+    without a plan, which the plan's peak margin is measured against (assets.add_grid)."""
+    total, _ = _dispatch_scope(ctx)
+    return np.minimum(np.maximum(total.electricity, 0.0), ctx.scope.grid.import_max_kw)
+
+
+def _dispatch_scope(ctx: Context) -> tuple[_Draws, dict[str, Array]]:
+    """The scope's draws under the rules and the heat and cooling left unserved."""
+    n = ctx.inputs.n
+    total = _Draws(np.zeros(n), np.zeros(n))
+    handed_up = {"heat": np.zeros(n), "cooling": np.zeros(n)}
+    for node in ctx.scope.nodes[1:]:
+        shortfall = {"heat": np.zeros(n), "cooling": np.zeros(n)}
         _add(total, _node_draws(ctx, node, shortfall))
         for carrier, values in shortfall.items():
             handed_up[carrier] += values
-    _add(total, _node_draws(ctx, scope.nodes[0], handed_up))  # the head (park) node serves last
-    billed = month_peak_kw(inputs, scope.grid_node, scope.grid)
-    return _account(scope, prices, total, (dt, billing_months(inputs.index)), handed_up, billed)
+    _add(total, _node_draws(ctx, ctx.scope.nodes[0], handed_up))  # the head node serves last
+    return total, handed_up
 
 
 def _add(total: _Draws, draws: _Draws) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from energyhub.optimize import assets, conversion
+from energyhub.optimize.baseline import rules_import_kw
 from energyhub.optimize.coupling import Caps, add_caps
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import PlanInputs
@@ -190,7 +191,8 @@ def add_park(
     prices = Prices.of(scope, inputs)
     ctx = Context(m, inputs, scope, prices, binaries or binary_policy(scope, prices))
     head, *rest = scope.nodes
-    assets.add_grid(ctx, head.id, scope.grid)
+    rules = rules_import_kw(Context.bare(scope, inputs))  # what the margin is measured against
+    assets.add_grid(ctx, head.id, scope.grid, rules)
     for node in scope.nodes:
         for asset in node.assets:
             add_asset(ctx, node.id, asset)

@@ -164,6 +164,27 @@ def peak_margin_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> NDArr
     return np.asarray(column, dtype=np.float64)
 
 
+def kept_margin_kw(
+    margin_kw: NDArray[np.float64], rules_import_kw: NDArray[np.float64], month_peak_kw: float
+) -> NDArray[np.float64]:
+    """The margin a plan keeps between its import and its billed peak, per step: the forecast
+    error's `margin_kw`, but no more than the room the rules' own import leaves under the peak
+    they reach anyway (the month-to-date peak or, if higher, their own peak over the horizon).
+
+    A margin is room kept for forecast error, not a rise: billing it whole, a step whose rules'
+    import is already within the margin of the peak raised the plan's peak variable by the rest,
+    and every other step could then fill that phantom rise with charging, up to its own (often
+    narrower) margin below it — real import above anything the rules would have drawn. Capped,
+    the margin never raises the plan's peak by itself; at a step within the margin of the peak
+    the plan adds no import above the rules' (it may still shave it)."""
+    if not len(rules_import_kw):
+        return margin_kw
+    reference = max(month_peak_kw, float(np.max(rules_import_kw)))
+    return np.asarray(
+        np.minimum(margin_kw, np.maximum(reference - rules_import_kw, 0.0)), dtype=np.float64
+    )
+
+
 def peak_margin_column(node: str) -> str:
     """The inputs column holding the forecast-error margin of the connection at `node`."""
     return f"{node}:{PEAK_MARGIN_QUANTITY}"

@@ -108,6 +108,8 @@ class _Context:
     models: ModelCache | None = None
     weather: pd.DataFrame | None = None
     """Stored weather forecasts of the park over history and steps (newest issue before now)."""
+    intraday_correction: bool = True
+    """Demand and PV forecasts moved by today's error so far (forecast.intraday)."""
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -162,7 +164,7 @@ def _pv(
     chosen = forecast_chosen(
         values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz, candidates=candidates,
         label=f"{column} ({history.meter})", upper_kw=site.upper_kw(ctx.steps), cache=ctx.models,
-        weather=weather,
+        weather=weather, intraday_correction=ctx.intraday_correction,
     )  # fmt: skip
     return SeriesForecast(
         chosen.values, chosen.method, (*notes, *chosen.notes), chosen.low, chosen.high
@@ -302,7 +304,7 @@ def _demand(
     return forecast_chosen(
         history.values, ctx.steps, column=column, now=ctx.now, tz=ctx.site.tz,
         candidates=candidates, label=f"{column} ({history.meter})", cache=ctx.models,
-        weather=weather,
+        weather=weather, intraday_correction=ctx.intraday_correction,
     )  # fmt: skip
 
 
@@ -322,8 +324,10 @@ async def forecast_scope(
     history: timedelta,
     options: ForecastOptions,
     models: ModelCache | None = None,
+    intraday_correction: bool = True,
 ) -> ScopeForecast:
-    """Forecast every input the scope's plan needs over `steps` from the history before them."""
+    """Forecast every input the scope's plan needs over `steps` from the history before them;
+    `intraday_correction` False: day-ahead forecasts and bands only."""
     now = pd.Timestamp(steps[0])
     step = pd.Timedelta(steps[1] - steps[0])
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
@@ -338,7 +342,10 @@ async def forecast_scope(
     weather = None
     if not stored.empty:
         weather = stored.reindex(telemetry.index.union(steps))
-    ctx = _Context(site, telemetry, meters, steps, now, options, district, models, weather)
+    ctx = _Context(
+        site, telemetry, meters, steps, now, options, district, models, weather,
+        intraday_correction,
+    )  # fmt: skip
     return await asyncio.to_thread(_forecast, ctx, scope)  # fits models: off the event loop
 
 

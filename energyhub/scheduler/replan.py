@@ -100,6 +100,8 @@ class PlanningConfig:
     soc_max_age: timedelta
     time_limit_s: float
     forecast: ForecastOptions
+    intraday_correction: bool = True
+    """Re-plans move forecasts by the error so far today (SCHEDULER_INTRADAY_CORRECTION)."""
     models: ModelCache = field(default_factory=ModelCache, compare=False)
     """Each meter's forecast model, chosen and fitted once a local day."""
 
@@ -129,6 +131,7 @@ class PlanningConfig:
                 longitude_deg=settings.scheduler_longitude_deg,
             ),
             models=models or ModelCache(),
+            intraday_correction=settings.scheduler_intraday_correction,
         )
 
 
@@ -179,7 +182,15 @@ async def replan(
     )  # carbon_scheme.plan_price: position (energyhub/carbon/plan_price.py)
     try:
         forecast = await forecast_scope(
-            conn, backend, site, scope, steps, config.history, config.forecast, config.models
+            conn,
+            backend,
+            site,
+            scope,
+            steps,
+            config.history,
+            config.forecast,
+            config.models,
+            config.intraday_correction,
         )
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
         peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
@@ -253,7 +264,7 @@ async def forecast_now(
     scope = resolve_scope(site, target.level, target.site_id)
     forecast = await forecast_scope(
         conn, backend, site, scope, config.horizon_steps(start), config.history,
-        config.forecast, config.models,
+        config.forecast, config.models, config.intraday_correction,
     )  # fmt: skip
     coverage = await earlier_coverage(conn, target.site_id, forecast, start)
     return FreshForecast(start, forecast, coverage)

@@ -201,3 +201,31 @@ def test_a_cached_blend_keeps_its_boosted_fit_for_the_day() -> None:
     assert fits.count("boosted") == first_boosted_fits  # the re-plan fitted no tree
     assert fits.count("profile") == 3  # held-out choice, today's fit, the re-plan's refit
     assert np.isfinite(forecasts[1].values).all() and (forecasts[1].values >= 0).all()
+
+
+def test_the_intraday_correction_can_be_turned_off() -> None:
+    """A day running 30 % above its forecast: a mid-day re-plan moves the next steps towards it;
+    with the correction off (ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION=false) it keeps the
+    day-ahead forecast and says so."""
+    index = pd.date_range(ORIGIN, periods=96 * 29, freq=STEP)
+    series = office_kw(index, seed=3)
+    today = index >= ORIGIN + pd.Timedelta(days=28)
+    series[today] *= 1.3
+    now = ORIGIN + pd.Timedelta(days=28, hours=12)
+    history = series[index < now]
+    steps = pd.date_range(now, periods=8, freq=STEP)
+    candidates = demand_candidates("b/main", TZ, None, OPTIONS)
+
+    def forecast(correction: bool) -> tuple[np.ndarray, str]:
+        made = forecast_chosen(
+            history, steps, column="b:electricity_kw", now=now, tz=TZ, candidates=candidates,
+            label="b/main", intraday_correction=correction,
+        )  # fmt: skip
+        return made.values.to_numpy(), made.method
+
+    on, on_method = forecast(True)
+    off, off_method = forecast(False)
+    assert "intraday correction 0." in on_method or "intraday correction 1." in on_method
+    assert "intraday correction off (ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION=false)" in off_method
+    actual = series.reindex(steps).to_numpy()
+    assert np.abs(on - actual).mean() < np.abs(off - actual).mean()

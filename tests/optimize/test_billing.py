@@ -69,33 +69,59 @@ def test_a_battery_shaves_only_down_to_the_month_peak() -> None:
     assert result.baseline.total_cny == pytest.approx(PRICE * sum(LOAD_KW) + RATE * 50)
 
 
-def test_a_forecast_margin_holds_the_import_that_much_lower_at_the_peak() -> None:
-    """Month peak 450, margin 20 kW at step 2: the plan bills the peak of import + margin, so it
-    discharges 70 kW (import 430 kW) instead of 50 and pays no demand charge; the energy is the
-    load plus the losses of 70 kW through the battery: 0.5·(1200 + 70/0.9025 − 70)."""
+def test_a_forecast_margin_holds_the_import_that_much_lower_where_the_rules_leave_room() -> None:
+    """Month peak 450, margin 60 kW at step 3, where the rules import 400 (room 100 under the
+    rules' own peak of 500): the plan keeps import + margin under the billed 450, so it
+    discharges 10 kW there (import 390) as well as the 50 kW that shave step 2, recharging
+    60/0.9025 kWh in step 1; no demand charge; energy 0.5·(1200 + 60/0.9025 − 60)."""
     site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
-    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, 20.0, 0.0])
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, 0.0, 60.0])
     result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
-    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(430.0, abs=1e-6)
+    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(450.0, abs=1e-6)
+    assert result.schedule["b1:import_kw"].iloc[2] == pytest.approx(390.0, abs=1e-6)
     assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
     assert result.objective_cny == pytest.approx(
-        PRICE * (sum(LOAD_KW) + 70 / 0.9025 - 70), abs=1e-6
+        PRICE * (sum(LOAD_KW) + 60 / 0.9025 - 60), abs=1e-6
     )
     assert result.baseline.total_cny == pytest.approx(PRICE * sum(LOAD_KW) + RATE * 50)
 
 
-def test_a_margin_beyond_the_battery_is_billed_as_a_rise() -> None:
-    """Margin 80 kW at step 2: the battery's 100 kW bring the import to 400, so import + margin
-    peaks at 480 and 30 kW above the month's 450 are billed; energy 0.5·(1200 + 100/0.9025 − 100).
-    """
+@pytest.mark.parametrize("margin_kw", [20.0, 80.0, 500.0])
+def test_a_margin_at_the_rules_own_peak_is_not_billed_as_a_rise(margin_kw: float) -> None:
+    """Step 2 is the rules' peak (500 kW): there is no room under it for a margin, so the plan
+    shaves to the month's 450 as it would without one (0.5·(1200 + 50/0.9025 − 50), no demand
+    charge); before tariffs.kept_margin_kw an 80 kW margin was billed as a 30 kW rise."""
     site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
-    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, 80.0, 0.0])
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[0.0, margin_kw, 0.0])
     result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
-    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(400.0, abs=1e-6)
-    assert result.cost_cny["demand"] == pytest.approx(RATE * 30, abs=1e-6)
+    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(450.0, abs=1e-6)
+    assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
     assert result.objective_cny == pytest.approx(
-        PRICE * (sum(LOAD_KW) + 100 / 0.9025 - 100) + RATE * 30, abs=1e-6
+        PRICE * (sum(LOAD_KW) + 50 / 0.9025 - 50), abs=1e-6
     )
+
+
+def test_a_margin_makes_no_room_for_charging_above_the_rules_peak() -> None:
+    """A new month (peak 0) and a 200 kW battery that must go from 20 to 180 kWh. The rules peak
+    at 500 kW in step 2, where the margin is 150 kW, as much as the rules leave no room for.
+    Billing import + margin, the plan paid for a peak of import + 150 at step 2 and could then
+    charge up to that level, less 60, in steps 1 and 3. Now the peak P is planned import only:
+    steps 1 and 3 keep their 60 kW under it. Shaving d kW at step 2 (P = 500 − d) costs 40 CNY/kW
+    less than it loses, so the plan shaves as far as charging allows: c1 ≤ 140 − d, c3 ≤ 40 − d
+    and c1 + c3 = (160 + d/0.95)/0.95, so d = (180 − 160/0.95)/(2 + 1/0.9025)."""
+    battery = {**BATTERY, "power_kw": 200, "soc_initial": 0.1, "soc_final": 0.9}
+    site = building_site([battery], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_margin_kw=[60.0, 150.0, 60.0])
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=0.0)
+    imports = result.schedule["b1:import_kw"].to_numpy()
+    shaved = (180 - 160 / 0.95) / (2 + 1 / 0.9025)
+    peak = 500.0 - shaved
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(peak, abs=1e-6)
+    assert imports[1] == pytest.approx(peak, abs=1e-6)
+    assert imports[0] == pytest.approx(peak - 60, abs=1e-6)
+    assert imports[2] == pytest.approx(peak - 60, abs=1e-6)
+    assert result.cost_cny["demand"] == pytest.approx(RATE * peak, abs=1e-6)
+    assert result.objective_cny == pytest.approx(PRICE * imports.sum() + RATE * peak, abs=1e-6)
 
 
 def test_daily_billing_keeps_no_margin() -> None:

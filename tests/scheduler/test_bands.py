@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from energyhub.clock import ManualClock
+from energyhub.sites import parse_site
 from energyhub.store.db import connect
 
 from .conftest import (
@@ -19,6 +20,7 @@ from .conftest import (
     pv_kw,
     scheduler_for,
     scheduler_settings,
+    site_doc,
     write_history,
     write_readings,
 )
@@ -147,3 +149,45 @@ async def test_a_plan_with_bands_keeps_their_error_as_the_peak_margin(
     assert len(margin) == 8
     assert (expected > 0).any()
     np.testing.assert_allclose(margin["value"].to_numpy(), expected.loc[margin.index], atol=1e-6)
+
+
+async def test_the_margin_is_kept_only_where_the_rules_leave_room_under_their_peak(
+    pg_url: str, prefix: str
+) -> None:
+    """A month's first re-plan (no peak billed yet) under a demand charge: the plan keeps per step
+    min(margin, rules' peak − rules' import), the rules' import being demand − PV here (no heat
+    or cooling): the whole margin at night, none at the working-hours peak, read back from the
+    stored plan and its inputs."""
+    doc = site_doc()
+    doc["city"]["parks"][0]["grid"]["demand_charge_cny_per_kw"] = 40.0
+    site = parse_site(doc, "test-site")
+    await prepare_db(pg_url, site)
+    start = datetime.fromisoformat("2025-09-01T00:00:00+08:00")  # a Monday, a new month
+    begin = start - timedelta(days=7)
+    await write_history(pg_url, HistorySpec(begin, start, soc_pct=30.0, silent={"main": begin}))
+    bounds = [pd.Timestamp(t).tz_convert("UTC") for t in (begin, start)]
+    index = pd.date_range(*bounds, freq="15min", inclusive="left")
+    noise = np.random.default_rng(18).normal(0.0, 60.0, len(index))
+    main = office_load_kw(index) - pv_kw(index) + noise
+    await write_readings(pg_url, {"main": pd.Series(main, index=index)})
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=12)
+    async with (
+        scheduler_for(settings, site, ManualClock(start)) as scheduler,
+        connect(pg_url) as conn,
+    ):
+        await scheduler.resume(conn)
+        record = (await scheduler.tick(conn)).replanned[0]
+        cur = await conn.execute(
+            "SELECT ts, name, value FROM plan_inputs WHERE plan_id = %s "
+            "UNION ALL SELECT ts, name, value FROM plan_steps WHERE plan_id = %s",
+            (record.id, record.id),
+        )
+        rows = pd.DataFrame(await cur.fetchall(), columns=["ts", "name", "value"])
+    wide = rows.pivot(index="ts", columns="name", values="value").sort_index()
+    assert (wide["office:month_peak_kw"] == 0.0).all()
+    rules = (wide[ELECTRICITY] - wide["office-pv:available_kw"]).clip(lower=0.0)
+    margin = wide["office:peak_margin_kw"]
+    kept = wide["office:kept_margin_kw"]
+    expected = np.minimum(margin, (rules.max() - rules).clip(lower=0.0))
+    np.testing.assert_allclose(kept.to_numpy(), expected.to_numpy(), atol=1e-6)
+    assert (kept == margin).any() and (kept < margin - 1.0).any()  # both cases occur
