@@ -57,6 +57,7 @@ from energyhub.optimize.parkwork import (
     ParkFinal,
     ParkRecipe,
     final_park,
+    fix_near,
     fix_park,
     fixed_answer,
     inputs_for,
@@ -116,6 +117,17 @@ def _master(pool: dict[str, list[ParkAnswer]], caps: Array) -> _Mix:
     return _Mix(float(cost @ x[:k_total]), weights, np.maximum(price, 0.0), short)
 
 
+def _kept(answers: Sequence[ParkAnswer], weights: Array) -> list[tuple[int, float]]:
+    """A park's mix as `(serial, weight)` of the answers its home keeps, the weights summing to
+    one; empty if the mix uses an answer that is not kept (a MILP's)."""
+    used = [(a.serial, float(v)) for a, v in zip(answers, weights, strict=True)
+            if v > WEIGHT_TOLERANCE]  # fmt: skip
+    if not used or any(serial < 0 for serial, _ in used):
+        return []
+    total = sum(v for _, v in used)
+    return [(serial, v / total) for serial, v in used]
+
+
 def _homes(size: dict[str, int], executors: int) -> dict[str, int]:
     """Each park's executor for the whole run: the largest parks (nodes + assets) first, each
     to the least loaded executor, so the workers' rounds take about as long."""
@@ -152,13 +164,20 @@ class _Runner:
         return self._answers({k: self._submit(k, fixed_answer, price, fixings[k], time_limit_s)
                               for k in self.raw})  # fmt: skip
 
-    def milps(self, keys: Sequence[str], price: Array, limits: Limits) -> dict[str, ParkAnswer]:
-        """The MILPs of `keys` at `price`, each on whichever executor is free (the largest
-        first): they start from scratch, so where they run does not change them."""
-        queue = sorted(keys, key=lambda k: -self.size[k])
+    def milps(
+        self, keys: Sequence[str], price: Array, limits: Limits,
+        near: dict[str, list[tuple[int, float]]],
+    ) -> dict[str, ParkAnswer]:  # fmt: skip
+        """The binaries of `keys` at `price`: first each park's MILP with its buildings without
+        binaries held at `near` (its mix of its kept answers), at its home; the whole MILP of
+        each park that leaves no schedule, on whichever executor is free (the largest first):
+        it starts from scratch, so where it runs does not change it."""
+        futures = {k: self._submit(k, fix_near, price, limits, near[k]) for k in keys if near[k]}
+        out = {key: reply for key, future in futures.items()
+               if (reply := future.result()) is not None}  # fmt: skip
+        queue = sorted((k for k in keys if k not in out), key=lambda k: -self.size[k])
         idle = list(range(len(self.executors)))
         running: dict[Future[Any], tuple[str, int]] = {}
-        out: dict[str, ParkAnswer] = {}
         while queue or running:
             while queue and idle:
                 key, i = queue.pop(0), idle.pop(0)
@@ -187,11 +206,8 @@ class _Runner:
         """Each park's mix of its answers, where its home kept them and they make a schedule."""
         futures = {}
         for key, w in weights.items():
-            used = [(a.serial, float(v)) for a, v in zip(pool[key], w, strict=True)
-                    if v > WEIGHT_TOLERANCE]  # fmt: skip
-            total = sum(v for _, v in used)
-            if all(serial >= 0 for serial, _ in used):
-                normal = [(serial, v / total) for serial, v in used]
+            normal = _kept(pool[key], w)
+            if normal:
                 futures[key] = self._submit(key, mixed_park, normal)
         found = {key: future.result() for key, future in futures.items()}
         return {key: final for key, final in found.items() if final is not None}
@@ -263,7 +279,8 @@ class _Rounds:
             if len(used) == 1 and None not in used:
                 fixings[key] = next(f for f in used if f is not None)
         rest = [k for k in self.pool if k not in fixings]
-        for key, answer in self.runner.milps(rest, mix.price, self.limits).items():
+        near = {k: _kept(self.pool[k], mix.weights[k]) for k in rest}
+        for key, answer in self.runner.milps(rest, mix.price, self.limits, near).items():
             if answer.fixing is None:  # a MILP's answer always has its binaries
                 raise PlanError(f"park {key}: its MILP answered without its binaries")
             fixings[key] = answer.fixing  # its answer is not kept: its home answers again
