@@ -271,7 +271,7 @@ class _Rounds:
 
     def fix(self, mix: _Mix) -> dict[str, Fixing]:
         """Each park's binaries: those its mix shares, else its MILP's at the mix's prices;
-        the pool keeps the answers that have them."""
+        the pool keeps the answers that have them, the MILP's a schedule among them."""
         fixings: dict[str, Fixing] = {}
         for key, weights in mix.weights.items():
             used = {a.fixing for a, w in zip(self.pool[key], weights, strict=True)
@@ -280,11 +280,14 @@ class _Rounds:
                 fixings[key] = next(f for f in used if f is not None)
         rest = [k for k in self.pool if k not in fixings]
         near = {k: _kept(self.pool[k], mix.weights[k]) for k in rest}
-        for key, answer in self.runner.milps(rest, mix.price, self.limits, near).items():
+        milps = self.runner.milps(rest, mix.price, self.limits, near)
+        for key, answer in milps.items():
             if answer.fixing is None:  # a MILP's answer always has its binaries
                 raise PlanError(f"park {key}: its MILP answered without its binaries")
-            fixings[key] = answer.fixing  # its answer is not kept: its home answers again
+            fixings[key] = answer.fixing
         self.pool = {k: [a for a in v if a.fixing == fixings[k]] for k, v in self.pool.items()}
+        for key, answer in milps.items():
+            self.pool[key].append(answer)
         return fixings
 
     def fixed(self, fixings: dict[str, Fixing], price: Array) -> _Mix:

@@ -224,9 +224,9 @@ def fix_near(
     """The park's binaries from a MILP the size of its buildings with binaries: every building
     without them (and every column of theirs) held at the mix of the park's relaxed answers
     (`(serial, weight)`, kept here), the park head and the buildings with binaries free. A
-    fixing for the fixed rounds, which then re-optimize the whole park around it; not a bound
-    (its value is −inf). None where the held buildings leave it no schedule (the whole MILP,
-    `fix_park`, then decides)."""
+    fixing for the fixed rounds, which then re-optimize the whole park around it, and a
+    schedule of the park (kept here) but not a bound (its value is −inf). None where the held
+    buildings leave it no schedule (the whole MILP, `fix_park`, then decides)."""
     recipe, model = _model(token, raw)
     time_limit_s, mip_gap = limits
     n = model.built.problem.n_variables
@@ -254,7 +254,11 @@ def fix_near(
     binary = p.integrality.astype(bool)
     fixing = Fixing(built.ctx.binaries, np.round(x[binary]).astype(np.uint8).tobytes())
     q = channels @ x + model.offset
-    return ParkAnswer(recipe.key, q, float(p.c @ x), -np.inf, fixing)
+    serial = -1
+    if built is model.built:  # a schedule of the model kept here: a mix may use it
+        model.xs.append(x)
+        serial = len(model.xs) - 1
+    return ParkAnswer(recipe.key, q, float(p.c @ x), -np.inf, fixing, serial)
 
 
 def _held(scope: Scope, problem: Problem, near: dict[str, Array]) -> tuple[Array, Array]:

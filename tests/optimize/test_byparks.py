@@ -34,6 +34,7 @@ from energyhub.optimize.parkwork import (
     fix_near,
     fix_park,
     inputs_for,
+    mixed_park,
     relaxed_answer,
 )
 from energyhub.optimize.plan import with_month_peaks
@@ -159,6 +160,10 @@ def test_a_park_s_binaries_come_from_its_buildings_with_binaries_the_others_held
     assert isinstance(near, ParkAnswer) and isinstance(whole, ParkAnswer)
     assert near.fixing == whole.fixing  # the CHP off in every step, as the whole MILP has it
     assert near.value == -np.inf  # a MILP with buildings held proves no bound
+    kept = mixed_park(token, raw, [(near.serial, 1.0)])  # kept at home: a schedule to mix
+    assert kept is not None
+    assert sum(kept.final.costs.values()) == pytest.approx(near.cost, rel=1e-9)
+    assert kept.final.schedule["c1-chp:on"].max() == 0.0
 
 
 def test_a_park_whose_held_buildings_leave_no_schedule_gets_its_whole_milp() -> None:
