@@ -12,8 +12,11 @@ and balances exactly in every answer. Dantzig–Wolfe rounds price the city's ro
    each park's answers (convex weights) under the caps, with priced slack, and its duals are
    the next prices, until the master is within the tolerance of the bound.
 2. Binaries: a park whose answers in the mix are schedules with the same binaries (a park
-   without on/off units, or whose relaxation came out whole) keeps them; any other solves its
-   MILP once at the last prices, on whichever worker is free, and keeps its binaries.
+   without on/off units, or whose relaxation came out whole) keeps them; any other solves a
+   MILP once at the last prices, at its home, over its buildings with binaries and its head,
+   the other buildings held at its relaxed mix (`fix_near`: the size of those buildings, not
+   of the park), and keeps its binaries; its answer, a schedule, joins the pool. Where that has
+   no schedule, the park's whole MILP decides, on whichever worker is free.
 3. Fixed rounds: with those binaries held, each park is an LP again whose every answer is a
    schedule of it; rounds go on (warm) until the master is within the tolerance of the bound,
    or within it of what these binaries can reach.
