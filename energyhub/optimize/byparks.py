@@ -19,7 +19,7 @@ and balances exactly in every answer. Dantzig–Wolfe rounds price the city's ro
    no schedule, the park's whole MILP decides, on whichever worker is free.
 3. Fixed rounds: with those binaries held, each park is an LP again whose every answer is a
    schedule of it; rounds go on (warm) until the master is within the tolerance of the bound,
-   or within it of what these binaries can reach.
+   or within it of what these binaries can reach (none if, with the MILPs' answers, it is).
 4. Final: each park is solved once more with its channels within its share of the master's mix.
    The shares sum to within the caps, so every city row holds exactly; the mix of a park's
    answers is a schedule of it (its binaries held, the rest an LP), so the plan costs at most
