@@ -7,7 +7,7 @@ its solves cost, not what two shared cores made of them. Each park task is timed
 - build: the park's model (`levels.build_scopes`), once per park;
 - cold LP: each park's first relaxed answer (its LP from scratch, HiGHS presolve and dual simplex);
 - warm LP: the other relaxed answers (the same LP at new prices, from the previous basis);
-- MILP: a park's MILP at the relaxed rounds' last prices (`fix_park`);
+- MILP: a park's MILP at the relaxed rounds' last prices (`fix_near`, else `fix_park`);
 - fixed LP: the rounds with binaries held (warm);
 - final: the parks' mixes and any re-solve within a share; master: the city's master LPs.
 
@@ -36,8 +36,8 @@ assert _spec is not None and _spec.loader is not None
 parks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(parks)
 
-TASKS = {"relaxed_answer": "LP", "fix_park": "MILP", "fixed_answer": "fixed LP",
-         "final_park": "final", "mixed_park": "final"}  # fmt: skip
+TASKS = {"relaxed_answer": "LP", "fix_near": "MILP", "fix_park": "MILP",
+         "fixed_answer": "fixed LP", "final_park": "final", "mixed_park": "final"}  # fmt: skip
 
 
 class Clock:

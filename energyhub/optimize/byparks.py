@@ -12,11 +12,14 @@ and balances exactly in every answer. Dantzig–Wolfe rounds price the city's ro
    each park's answers (convex weights) under the caps, with priced slack, and its duals are
    the next prices, until the master is within the tolerance of the bound.
 2. Binaries: a park whose answers in the mix are schedules with the same binaries (a park
-   without on/off units, or whose relaxation came out whole) keeps them; any other solves its
-   MILP once at the last prices, on whichever worker is free, and keeps its binaries.
+   without on/off units, or whose relaxation came out whole) keeps them; any other solves a
+   MILP once at the last prices, at its home, over its buildings with binaries and its head,
+   the other buildings held at its relaxed mix (`fix_near`: the size of those buildings, not
+   of the park), and keeps its binaries; its answer, a schedule, joins the pool. Where that has
+   no schedule, the park's whole MILP decides, on whichever worker is free.
 3. Fixed rounds: with those binaries held, each park is an LP again whose every answer is a
    schedule of it; rounds go on (warm) until the master is within the tolerance of the bound,
-   or within it of what these binaries can reach.
+   or within it of what these binaries can reach (none if, with the MILPs' answers, it is).
 4. Final: each park is solved once more with its channels within its share of the master's mix.
    The shares sum to within the caps, so every city row holds exactly; the mix of a park's
    answers is a schedule of it (its binaries held, the rest an LP), so the plan costs at most
@@ -57,6 +60,7 @@ from energyhub.optimize.parkwork import (
     ParkFinal,
     ParkRecipe,
     final_park,
+    fix_near,
     fix_park,
     fixed_answer,
     inputs_for,
@@ -116,6 +120,17 @@ def _master(pool: dict[str, list[ParkAnswer]], caps: Array) -> _Mix:
     return _Mix(float(cost @ x[:k_total]), weights, np.maximum(price, 0.0), short)
 
 
+def _kept(answers: Sequence[ParkAnswer], weights: Array) -> list[tuple[int, float]]:
+    """A park's mix as `(serial, weight)` of the answers its home keeps, the weights summing to
+    one; empty if the mix uses an answer that is not kept (a MILP's)."""
+    used = [(a.serial, float(v)) for a, v in zip(answers, weights, strict=True)
+            if v > WEIGHT_TOLERANCE]  # fmt: skip
+    if not used or any(serial < 0 for serial, _ in used):
+        return []
+    total = sum(v for _, v in used)
+    return [(serial, v / total) for serial, v in used]
+
+
 def _homes(size: dict[str, int], executors: int) -> dict[str, int]:
     """Each park's executor for the whole run: the largest parks (nodes + assets) first, each
     to the least loaded executor, so the workers' rounds take about as long."""
@@ -152,13 +167,20 @@ class _Runner:
         return self._answers({k: self._submit(k, fixed_answer, price, fixings[k], time_limit_s)
                               for k in self.raw})  # fmt: skip
 
-    def milps(self, keys: Sequence[str], price: Array, limits: Limits) -> dict[str, ParkAnswer]:
-        """The MILPs of `keys` at `price`, each on whichever executor is free (the largest
-        first): they start from scratch, so where they run does not change them."""
-        queue = sorted(keys, key=lambda k: -self.size[k])
+    def milps(
+        self, keys: Sequence[str], price: Array, limits: Limits,
+        near: dict[str, list[tuple[int, float]]],
+    ) -> dict[str, ParkAnswer]:  # fmt: skip
+        """The binaries of `keys` at `price`: first each park's MILP with its buildings without
+        binaries held at `near` (its mix of its kept answers), at its home; the whole MILP of
+        each park that leaves no schedule, on whichever executor is free (the largest first):
+        it starts from scratch, so where it runs does not change it."""
+        futures = {k: self._submit(k, fix_near, price, limits, near[k]) for k in keys if near[k]}
+        out = {key: reply for key, future in futures.items()
+               if (reply := future.result()) is not None}  # fmt: skip
+        queue = sorted((k for k in keys if k not in out), key=lambda k: -self.size[k])
         idle = list(range(len(self.executors)))
         running: dict[Future[Any], tuple[str, int]] = {}
-        out: dict[str, ParkAnswer] = {}
         while queue or running:
             while queue and idle:
                 key, i = queue.pop(0), idle.pop(0)
@@ -187,11 +209,8 @@ class _Runner:
         """Each park's mix of its answers, where its home kept them and they make a schedule."""
         futures = {}
         for key, w in weights.items():
-            used = [(a.serial, float(v)) for a, v in zip(pool[key], w, strict=True)
-                    if v > WEIGHT_TOLERANCE]  # fmt: skip
-            total = sum(v for _, v in used)
-            if all(serial >= 0 for serial, _ in used):
-                normal = [(serial, v / total) for serial, v in used]
+            normal = _kept(pool[key], w)
+            if normal:
                 futures[key] = self._submit(key, mixed_park, normal)
         found = {key: future.result() for key, future in futures.items()}
         return {key: final for key, final in found.items() if final is not None}
@@ -255,7 +274,7 @@ class _Rounds:
 
     def fix(self, mix: _Mix) -> dict[str, Fixing]:
         """Each park's binaries: those its mix shares, else its MILP's at the mix's prices;
-        the pool keeps the answers that have them."""
+        the pool keeps the answers that have them, the MILP's a schedule among them."""
         fixings: dict[str, Fixing] = {}
         for key, weights in mix.weights.items():
             used = {a.fixing for a, w in zip(self.pool[key], weights, strict=True)
@@ -263,11 +282,15 @@ class _Rounds:
             if len(used) == 1 and None not in used:
                 fixings[key] = next(f for f in used if f is not None)
         rest = [k for k in self.pool if k not in fixings]
-        for key, answer in self.runner.milps(rest, mix.price, self.limits).items():
+        near = {k: _kept(self.pool[k], mix.weights[k]) for k in rest}
+        milps = self.runner.milps(rest, mix.price, self.limits, near)
+        for key, answer in milps.items():
             if answer.fixing is None:  # a MILP's answer always has its binaries
                 raise PlanError(f"park {key}: its MILP answered without its binaries")
-            fixings[key] = answer.fixing  # its answer is not kept: its home answers again
+            fixings[key] = answer.fixing
         self.pool = {k: [a for a in v if a.fixing == fixings[k]] for k, v in self.pool.items()}
+        for key, answer in milps.items():
+            self.pool[key].append(answer)
         return fixings
 
     def fixed(self, fixings: dict[str, Fixing], price: Array) -> _Mix:

@@ -7,8 +7,11 @@ previous basis. The park answers prices in three ways:
 - `relaxed_answer`: its LP relaxation at the prices. Cheap (a warm LP) and the optimum of a
   relaxation, so the answers' values give the plan's lower bound; an answer whose binaries come
   out whole (and whose stores do not flow both ways) is a schedule of the park as well.
-- `fix_park`: its MILP at the prices, for a park whose relaxed answers are no schedule: what
-  fixes its binaries (`Fixing`). Solved from scratch, so any worker may run it.
+- `fix_near`: for a park whose relaxed answers are no schedule, what fixes its binaries
+  (`Fixing`): its MILP at the prices with every building without binaries held at the mix of
+  its relaxed answers, so the MILP is the size of the buildings with binaries, not of the park.
+  Runs where the answers are kept. `fix_park`, the whole MILP from scratch (any worker may run
+  it), where the held buildings leave it no schedule.
 - `fixed_answer`: its LP with the binaries of a `Fixing` held, warm: a schedule of the park.
 
 `final_park` solves it once more with its channels bounded by its share of the city's caps.
@@ -212,6 +215,68 @@ def fix_park(
     fixing = Fixing(built.ctx.binaries, np.round(x[binary]).astype(np.uint8).tobytes())
     q = channels @ x + model.offset
     return ParkAnswer(recipe.key, q, float(p.c @ x), float(costs @ x), fixing)
+
+
+def fix_near(
+    token: str, raw: bytes, price: Array, limits: tuple[float | None, float | None],
+    weights: list[tuple[int, float]],
+) -> ParkAnswer | None:  # fmt: skip
+    """The park's binaries from a MILP the size of its buildings with binaries: every building
+    without them (and every column of theirs) held at the mix of the park's relaxed answers
+    (`(serial, weight)`, kept here), the park head and the buildings with binaries free. A
+    fixing for the fixed rounds, which then re-optimize the whole park around it, and a
+    schedule of the park (kept here) but not a bound (its value is −inf). None where the held
+    buildings leave it no schedule (the whole MILP, `fix_park`, then decides)."""
+    recipe, model = _model(token, raw)
+    time_limit_s, mip_gap = limits
+    n = model.built.problem.n_variables
+    if not weights or any(model.xs[serial].size != n for serial, _ in weights):
+        return None
+    mixed = np.sum([w * model.xs[serial] for serial, w in weights], axis=0)
+    near = {name: mixed[var.slice] for name, var in model.built.problem.variables.items()}
+    built = model.built
+    while True:
+        p = built.problem
+        held, values = _held(recipe.scope, p, near)
+        lower, upper = p.col_lower.copy(), p.col_upper.copy()
+        lower[held] = upper[held] = np.clip(values, p.col_lower[held], p.col_upper[held])
+        channels = park_channels(recipe, p)[0]
+        costs = p.c + channels.T @ price
+        solution = solve(replace(p, c=costs, col_lower=lower, col_upper=upper),
+                         time_limit_s=time_limit_s, mip_gap=mip_gap)  # fmt: skip
+        if solution.x is None:
+            return None
+        again = built.rebinarize(solution.x)
+        if again is None:
+            break
+        built = build_scopes((recipe.scope,), recipe.inputs, again)
+    x = solution.x
+    binary = p.integrality.astype(bool)
+    fixing = Fixing(built.ctx.binaries, np.round(x[binary]).astype(np.uint8).tobytes())
+    q = channels @ x + model.offset
+    serial = -1
+    if built is model.built:  # a schedule of the model kept here: a mix may use it
+        model.xs.append(x)
+        serial = len(model.xs) - 1
+    return ParkAnswer(recipe.key, q, float(p.c @ x), -np.inf, fixing, serial)
+
+
+def _held(scope: Scope, problem: Problem, near: dict[str, Array]) -> tuple[Array, Array]:
+    """The columns `fix_near` holds and their values: every block of a building without
+    binaries (a block's owner is the asset or node its name starts with) that `near` has."""
+    owner = {a.id: node.id for node, a in scope.assets()}
+    owner |= {node.id: node.id for node in scope.nodes}
+    blocks = problem.variables.items()
+    free = {owner.get(name.rpartition(":")[0]) for name, var in blocks
+            if problem.integrality[var.slice].any()}  # fmt: skip
+    free |= {scope.grid_node, None}
+    held = [(var, near[name]) for name, var in blocks
+            if owner.get(name.rpartition(":")[0]) not in free
+            and name in near and near[name].size == var.size]  # fmt: skip
+    if not held:
+        return np.zeros(0, np.int64), np.zeros(0)
+    cols = np.concatenate([np.arange(var.start, var.start + var.size) for var, _ in held])
+    return cols, np.concatenate([values for _, values in held])
 
 
 def fixed_answer(
