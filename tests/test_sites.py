@@ -116,6 +116,17 @@ def test_ids_unique_per_kind(example: dict[str, Any]) -> None:
     assert "asset id 'b01-pv' is used more than once" in found
 
 
+def test_an_asset_may_not_take_a_sites_id(example: dict[str, Any]) -> None:
+    """`b02:electricity_kw` in a plan's inputs would name the building or the asset: it was
+    accepted, and the column then failed as the wrong quantity of one of them."""
+    data = copy.deepcopy(example)
+    data["city"]["parks"][0]["buildings"][0]["assets"][0]["id"] = "b02"
+    assert (
+        "asset id 'b02' is also a site's id (a plan's inputs column such as 'b02:electricity_kw' "
+        "would name either)"
+    ) in problems(data)
+
+
 def test_meter_ids_unique_per_site(example: dict[str, Any]) -> None:
     data = copy.deepcopy(example)
     data["city"]["parks"][0]["buildings"][0]["meters"][2]["id"] = "main"

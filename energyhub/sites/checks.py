@@ -30,6 +30,11 @@ def reference_problems(site: SiteFile) -> Iterator[str]:
     ]
     for dup in _duplicates(asset_ids):
         yield f"asset id {dup!r} is used more than once"
+    for clash in sorted(set(asset_ids) & set(site_ids)):
+        yield (
+            f"asset id {clash!r} is also a site's id (a plan's inputs column such as "
+            f"'{clash}:electricity_kw' would name either)"
+        )
     devices = [
         f"{m.device.format}:{m.device.device} {m.device.component}:{m.device.channel}"
         for _, owner in site.metered_sites()
