@@ -143,9 +143,30 @@ FALLBACK: dict[int, tuple[str, str]] = {
 
 
 def _parameters(request: Request) -> list[tuple[str, str, str]]:
-    """(location, name, value) of the request's path and query parameters."""
+    """(location, name, value) of the request's path parameters and of the query parameters its
+    route declares (an undeclared one is ignored by the route: no error is about it)."""
     path = [("path", k, str(v)) for k, v in request.path_params.items()]
-    return path + [("query", k, v) for k, v in request.query_params.multi_items()]
+    declared = _declared_query(request)
+    return path + [
+        ("query", k, v)
+        for k, v in request.query_params.multi_items()
+        if declared is None or k in declared
+    ]
+
+
+def _declared_query(request: Request) -> set[str] | None:
+    """The query parameters the matched route declares, its dependencies' included (None: no
+    route matched)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return None
+    names: set[str] = set()
+    stack = [dependant]
+    while stack:
+        node = stack.pop()
+        names.update(param.alias for param in node.query_params)
+        stack.extend(node.dependencies)
+    return names
 
 
 def named_fields(request: Request, error: ApiError) -> list[FieldError]:
