@@ -20,8 +20,8 @@ from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import record_failure, save_forecast
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import keep_band
-from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
-from energyhub.scheduler.replan import PlanningConfig, Target, replan
+from energyhub.scheduler.inputs import ScopeForecast
+from energyhub.scheduler.replan import PlanningConfig, Target, forecast_with, replan
 from energyhub.scheduler.state import InitialSoc, initial_soc, with_initial_soc
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -121,17 +121,7 @@ async def _city_inputs(
     outdoor: list[pd.Series] = []
     for park in site.city.parks:
         scope = resolve_scope(site, "park", park.id)
-        part = await forecast_scope(
-            conn,
-            backend,
-            site,
-            scope,
-            steps,
-            config.history,
-            config.forecast,
-            config.models,
-            config.intraday_correction,
-        )
+        part = await forecast_with(conn, backend, site, scope, steps, config)
         if "outdoor_c" in part.frame:
             outdoor.append(part.frame.pop("outdoor_c"))
         city.frame = city.frame.join(part.frame)

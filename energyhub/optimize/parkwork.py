@@ -211,10 +211,14 @@ def fix_park(
             break
         built = build_scopes((recipe.scope,), recipe.inputs, again)
     x = solution.x
-    binary = p.integrality.astype(bool)
-    fixing = Fixing(built.ctx.binaries, np.round(x[binary]).astype(np.uint8).tobytes())
     q = channels @ x + model.offset
-    return ParkAnswer(recipe.key, q, float(p.c @ x), float(costs @ x), fixing)
+    return ParkAnswer(recipe.key, q, float(p.c @ x), float(costs @ x), _milp_fixing(built, x))
+
+
+def _milp_fixing(built: Built, x: Array) -> Fixing:
+    """The binaries of a MILP's answer `x` (rounded: whole within the solver's tolerance)."""
+    binary = built.problem.integrality.astype(bool)
+    return Fixing(built.ctx.binaries, np.round(x[binary]).astype(np.uint8).tobytes())
 
 
 def fix_near(
@@ -251,8 +255,7 @@ def fix_near(
             break
         built = build_scopes((recipe.scope,), recipe.inputs, again)
     x = solution.x
-    binary = p.integrality.astype(bool)
-    fixing = Fixing(built.ctx.binaries, np.round(x[binary]).astype(np.uint8).tobytes())
+    fixing = _milp_fixing(built, x)
     q = channels @ x + model.offset
     serial = -1
     if built is model.built:  # a schedule of the model kept here: a mix may use it

@@ -24,7 +24,7 @@ from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.frontier import FrontierPoint, as_plan, frontier, pick
-from energyhub.optimize.scope import Level, resolve_scope
+from energyhub.optimize.scope import Level, Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.peak import connection_month_peak_kw
@@ -165,6 +165,21 @@ def policy_point(
     return within[0] if within else points[-1].index
 
 
+async def forecast_with(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    steps: pd.DatetimeIndex,
+    config: PlanningConfig,
+) -> ScopeForecast:
+    """`forecast_scope` with the planning settings' history, options, models and correction."""
+    return await forecast_scope(
+        conn, backend, site, scope, steps, config.history, config.forecast, config.models,
+        config.intraday_correction,
+    )  # fmt: skip
+
+
 async def replan(
     conn: AsyncConnection,
     backend: Backend,
@@ -181,17 +196,7 @@ async def replan(
         conn, backend, site, target.level, target.site_id, start
     )  # carbon_scheme.plan_price: position (energyhub/carbon/plan_price.py)
     try:
-        forecast = await forecast_scope(
-            conn,
-            backend,
-            site,
-            scope,
-            steps,
-            config.history,
-            config.forecast,
-            config.models,
-            config.intraday_correction,
-        )
+        forecast = await forecast_with(conn, backend, site, scope, steps, config)
         soc = await initial_soc(conn, scope, start, config.soc_max_age)
         peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
         column = month_peak_column(scope.grid_node)
@@ -262,9 +267,7 @@ async def forecast_now(
     coverage of the plans before it. Raises ForecastError as a re-plan would."""
     start = step_floor(at, config.step)
     scope = resolve_scope(site, target.level, target.site_id)
-    forecast = await forecast_scope(
-        conn, backend, site, scope, config.horizon_steps(start), config.history,
-        config.forecast, config.models, config.intraday_correction,
-    )  # fmt: skip
+    steps = config.horizon_steps(start)
+    forecast = await forecast_with(conn, backend, site, scope, steps, config)
     coverage = await earlier_coverage(conn, target.site_id, forecast, start)
     return FreshForecast(start, forecast, coverage)
