@@ -154,7 +154,7 @@ def record_command(
     count: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
     duration: Annotated[str | None, typer.Option(help="Stop after this long, e.g. 10min.")] = None,
     idle: Annotated[
-        str | None, typer.Option(help="Stop after this long without a message.")
+        str | None, typer.Option(help="Stop after this long without a message, once one came.")
     ] = None,
 ) -> None:
     """Record MQTT traffic (topic, payload, receive time) to JSON Lines; Ctrl-C stops."""

@@ -128,7 +128,8 @@ async def record(
             await client.subscribe(filters)
             messages = client.messages()
             while limits.count is None or written < limits.count:
-                timeout = _next_timeout(deadline, limits.idle_s)
+                # idle once traffic has started: a recorder runs up before what it records
+                timeout = _next_timeout(deadline, limits.idle_s if written else None)
                 try:
                     message = await asyncio.wait_for(anext(messages), timeout)
                 except TimeoutError:

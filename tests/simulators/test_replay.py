@@ -14,6 +14,7 @@ from energyhub.sites import SiteFile
 from simulators.counters import CounterLocator, reset_counters
 from simulators.errors import FaultSpecError
 from simulators.faults import FaultSpec, expected_deliveries, plan_faults, read_fault_log, schedule
+from simulators.mqtt import MqttClient
 from simulators.record import Record, RecordLimits, read_records, record, write_records
 from simulators.replay import ReplayOptions, replay
 from simulators.simulate import SimulationOptions, simulate
@@ -136,6 +137,23 @@ async def test_record_replay_round_trip_matches_the_fault_log(
         assert kinds[fault] > 0, fault
     dropped = {int(e["index"]) for e in log if e["fault"] == "drop"}  # type: ignore[call-overload]
     assert len(expected) == len(records) - len(dropped) + kinds["duplicate"]
+
+
+async def test_record_idles_out_only_once_traffic_has_started(
+    namespace: str, tmp_path: Path
+) -> None:
+    """Started before what it records, a recorder waits for the first message however long the
+    publisher takes to start; then a pause of `idle_s` ends it."""
+    recording = tmp_path / "late.jsonl"
+    limits = RecordLimits(duration_s=20.0, idle_s=0.3)
+    recorder = asyncio.create_task(record(BROKER, [f"{namespace}#"], recording, limits))
+    await asyncio.sleep(1.0)  # a publisher slow to start: over 3 idle periods of nothing
+    assert not recorder.done()
+    async with MqttClient(BROKER, f"late-{namespace.strip('/')}") as client:
+        await client.publish(f"{namespace}a", b"1")
+        await client.publish(f"{namespace}a", b"2")
+    assert await asyncio.wait_for(recorder, 5.0) == 2
+    assert [r.payload for r in read_records(recording)] == [b"1", b"2"]
 
 
 def test_write_and_read_records_keep_binary_payloads(tmp_path: Path) -> None:
