@@ -1,5 +1,5 @@
 """Clocks the scheduler and the alert evaluator run on: the wall clock, simulated time at a
-speed, or time a test moves.
+speed, time a test moves, or simulated time in lockstep with its sleepers.
 
 They ask a clock what time it is and sleep until a time on it; nothing else in them reads the
 wall clock, so a simulated park running at `--speed 1440` and the scheduler
@@ -80,3 +80,46 @@ class ManualClock:
     async def sleep_until(self, when: datetime) -> None:
         async with self._moved:
             await self._moved.wait_for(lambda: self._now >= when)
+
+
+class LockstepClock:
+    """Simulated time that a driver moves and that waits for its sleepers (a co-simulation):
+    `set(when)` wakes whoever sleeps until `when` or earlier and returns once each of the
+    `sleepers` it expects is asleep again until a later time. A scheduler's tick then takes no
+    simulated time, as it takes a few seconds of a 15-minute step in operation, however long
+    it takes on the machine running the simulation."""
+
+    def __init__(self, start: datetime, sleepers: int = 1) -> None:
+        if start.tzinfo is None:
+            raise ValueError("a clock's time must carry a UTC offset")
+        if sleepers < 1:
+            raise ValueError(f"a lockstep clock waits for at least one sleeper, got {sleepers}")
+        self._now, self._sleepers = start, sleepers
+        self._asleep: dict[object, datetime] = {}
+        self._changed = asyncio.Condition()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def _all_asleep(self) -> bool:
+        return sum(when > self._now for when in self._asleep.values()) >= self._sleepers
+
+    async def sleep_until(self, when: datetime) -> None:
+        sleeper = object()
+        async with self._changed:
+            self._asleep[sleeper] = when
+            self._changed.notify_all()
+            try:
+                await self._changed.wait_for(lambda: self._now >= when)
+            finally:  # woken, or cancelled (a stop): either way no longer asleep
+                del self._asleep[sleeper]
+                self._changed.notify_all()
+
+    async def set(self, when: datetime) -> None:
+        """Move to `when` (never backwards); return once every sleeper is asleep again."""
+        if when < self._now:
+            raise ValueError(f"time does not run backwards: {when} is before {self._now}")
+        async with self._changed:
+            self._now = when
+            self._changed.notify_all()
+            await self._changed.wait_for(self._all_asleep)

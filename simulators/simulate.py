@@ -30,6 +30,10 @@ Pause = Callable[[], Awaitable[None]]
 Backlog = Callable[[int], Awaitable[None]]
 """Awaited before each fast step with the messages published so far: returns once their
 consumer is near enough (a broker queues only so much for a subscriber, then drops)."""
+Gate = Callable[[int, int, "SimulationSummary"], Awaitable[None]]
+"""Awaited before each step after the fast ones with the step, the messages published so far and
+the summary so far (`setpoints_heard` counts the setpoint messages received): a co-simulation
+holds a step back until its controller has acted on the steps before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class SimulationSummary:
     setpoints: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
+    setpoints_heard: int = 0
+    """Setpoint messages received so far, applied or not."""
 
     @property
     def published(self) -> int:
@@ -73,11 +79,13 @@ async def simulate(
     progress: Progress | None = None,
     pause: Pause | None = None,
     backlog: Backlog | None = None,
+    gate: Gate | None = None,
 ) -> SimulationSummary:
     """Publish the whole run; setpoints received meanwhile steer the controllable assets.
 
     With `fast_steps`, `pause` (if given) is awaited after them, and pacing starts after it;
-    `backlog` (if given) holds each fast step back until the consumer has nearly caught up.
+    `backlog` (if given) holds each fast step back until the consumer has nearly caught up;
+    `gate` (if given) holds each later step back until it returns.
     """
     grid = TimeGrid(options.start, options.step_s, options.steps)
     plant = build_plant(options.site, grid, options.seed)
@@ -89,11 +97,11 @@ async def simulate(
     gateways = ModbusGateways(options.site, plant) if options.modbus else None
     async with MqttClient(options.url, client_id) as client, _serving(gateways):
         await client.subscribe([router.setpoint_filter()])
-        listener = asyncio.create_task(_listen(client, router, engine, book))
+        listener = asyncio.create_task(_listen(client, router, engine, book, summary))
         try:
             await client.publish_many(router.status("online"), retain=True)
             await _run_steps(
-                options, client, engine, router, summary, progress, pause, backlog, gateways
+                options, client, engine, router, summary, progress, pause, backlog, gate, gateways
             )
         finally:  # also on Ctrl-C: the gateways go offline as they would on a clean stop
             listener.cancel()
@@ -115,6 +123,7 @@ async def _run_steps(
     progress: Progress | None,
     pause: Pause | None,
     backlog: Backlog | None,
+    gate: Gate | None = None,
     gateways: ModbusGateways | None = None,
 ) -> None:
     started = paced_from = time.monotonic()
@@ -134,6 +143,8 @@ async def _run_steps(
         if options.speed is not None and t >= options.fast_steps:
             due = paced_from + (t - options.fast_steps + 1) * options.step_s / options.speed
             await asyncio.sleep(max(due - time.monotonic(), 0.0))
+        if gate is not None and t >= options.fast_steps:
+            await gate(t, published, summary)
         ts = options.start + timedelta(seconds=t * options.step_s)
         readings = engine.step(t)
         if gateways is not None:
@@ -156,9 +167,16 @@ async def _serving(gateways: ModbusGateways | None) -> AsyncIterator[None]:
         yield
 
 
-async def _listen(client: MqttClient, router: Router, engine: Engine, book: SetpointBook) -> None:
+async def _listen(
+    client: MqttClient,
+    router: Router,
+    engine: Engine,
+    book: SetpointBook,
+    summary: SimulationSummary,
+) -> None:
     """Turn setpoint messages into book entries; count the ones that cannot be applied."""
     async for message in client.messages():
+        summary.setpoints_heard += 1
         outcome = _accept(message, router, engine, book)
         if outcome:
             book.outcomes[outcome] += 1

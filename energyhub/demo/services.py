@@ -123,6 +123,20 @@ def keeping_up(worker: IngestWorker) -> Callable[[int], Awaitable[None]]:
     return backlog
 
 
+def committed(worker: IngestWorker) -> Callable[[int], Awaitable[None]]:
+    """A lockstep's wait: until the worker has received and committed every message published so
+    far (it acknowledges after the commit), or nothing came for STALL_S (the rest was lost)."""
+
+    async def stored(published: int) -> None:
+        stillness = _Stillness(worker)
+        while worker.metrics.value(RECEIVED) < published or worker.source.pending:
+            if stillness.seconds() >= STALL_S:
+                return
+            await asyncio.sleep(0.002)
+
+    return stored
+
+
 async def caught_up(worker: IngestWorker, published: int) -> int:
     """Until the worker has received and committed everything published so far; the number of
     messages it never received (nothing came for STALL_S, or CATCH_UP_TIMEOUT_S passed)."""

@@ -139,6 +139,13 @@ async def settle(conn: AsyncConnection, setpoint: Setpoint, error: str | None = 
     )
 
 
+async def acked_count(conn: AsyncConnection) -> int:
+    """How many setpoints the broker has acknowledged, of every plan."""
+    cur = await conn.execute("SELECT count(*) FROM setpoints WHERE status = 'acked'")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def mark_unconfirmed(conn: AsyncConnection) -> int:
     """Setpoints a stopped process claimed but never saw acknowledged; returns how many."""
     cur = await conn.execute("UPDATE setpoints SET status = 'unconfirmed' WHERE status = 'sending'")

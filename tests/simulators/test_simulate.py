@@ -108,6 +108,37 @@ async def test_battery_follows_setpoints_within_its_limits(site: SiteFile, names
     assert soc[79] == pytest.approx(10.0, abs=0.01)
 
 
+async def test_a_gate_holds_each_later_step_until_its_controller_has_acted(
+    site: SiteFile, namespace: str
+) -> None:
+    """Lockstep: a setpoint sent while the gate holds step 5 steers step 5 itself."""
+    prefix = f"{namespace}energyhub"
+    gated: list[tuple[int, int, int]] = []
+
+    async def gate(t: int, published: int, summary: SimulationSummary) -> None:
+        gated.append((t, published, summary.setpoints_heard))
+        if t == 5:
+            await _set(namespace, "p1", START + timedelta(minutes=5), 5000.0)
+            while summary.setpoints_heard < 2:  # noqa: ASYNC110 - the listener only counts
+                await asyncio.sleep(0.01)
+
+    async with collect([f"{prefix}/tp/office/bess-p"]) as collector:
+        summary = await simulate(_options(site, prefix, duration_s=8 * 60.0, fast_steps=3), gate=gate)
+        messages = await collector.idle(0.3)
+    await clear_status(site, prefix)
+    per_step = (summary.published - summary.messages["status"]) // summary.steps
+    gateways = summary.messages["status"] // 2
+    assert [(t, published) for t, published, _ in gated] == [
+        (t, gateways + t * per_step) for t in range(3, 8)
+    ]
+    assert [heard for t, _, heard in gated if t <= 5] == [0, 0, 0]
+    assert [heard for t, _, heard in gated if t > 5] == [2, 2]
+    bodies = [orjson.loads(m.payload) for m in messages]
+    power = {(b["ts"] - int(START.timestamp() * 1000)) // 60_000: b["value"] for b in bodies}
+    assert power[4] == pytest.approx(0.0, abs=0.01)
+    assert power[5] == pytest.approx(100.0, rel=0.03)  # clipped to power_kw, meter noise
+
+
 async def test_fast_steps_then_one_pause_then_paced(site: SiteFile, namespace: str) -> None:
     """A history as fast as the broker takes it, one pause, then the rest at `speed` (the demo)."""
     prefix = f"{namespace}energyhub"
