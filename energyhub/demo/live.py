@@ -30,7 +30,8 @@ from energyhub.scheduler.replan import targets
 from energyhub.scheduler.service import run_scheduler
 from energyhub.scheduler.setpoints import acked_count
 from energyhub.sites import SiteFile
-from energyhub.store.db import Backend, connect
+from energyhub.store.db import Backend, connect, installed_backend
+from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.queries import parse_step
 from simulators.mqtt import MqttUrl
 from simulators.simulate import SimulationOptions, SimulationSummary, simulate
@@ -130,8 +131,8 @@ async def _in_lockstep(
     stored: Callable[[int], Awaitable[None]],
 ) -> SimulationSummary:
     """The live part in lockstep: at each of the scheduler's step boundaries the simulator holds
-    its next step until the readings before it are committed, the scheduler's tick at the
-    boundary has run and the setpoints it sent have reached the devices. Every step is then
+    its next step until the readings before it are committed and rolled up, the scheduler's tick
+    at the boundary has run and the setpoints it sent have reached the devices. Every step is then
     steered as in operation, where a re-plan takes seconds of a 15-minute step, whatever the
     machine running the simulation takes for it."""
     assert settings.db_url is not None  # noqa: S101 - the demo's services set it
@@ -150,9 +151,9 @@ async def _in_lockstep(
     async def pause() -> None:
         await between()
         progress.start_task(live)
-        started.set()
 
     async with connect(settings.db_url, settings.db_connect_timeout_s) as conn:
+        backend = await installed_backend(conn)
 
         async def gate(t: int, published: int, summary: SimulationSummary) -> None:
             await backlog(published)
@@ -160,6 +161,8 @@ async def _in_lockstep(
             if (ts - timeline.live_start) % step:
                 return
             await stored(published)
+            await refresh_rollups(conn, backend)  # as the ingest does every few wall seconds
+            started.set()  # the scheduler's first tick, at live_start, sees the whole history
             try:
                 await asyncio.wait_for(clock.set(ts), LOCKSTEP_TIMEOUT_S)
             except TimeoutError:

@@ -19,13 +19,15 @@ from energyhub.store.maintenance import refresh_rollups
 from .conftest import BATTERY_KWH, SHARED_BROKER, make_site, prepare_db, scheduler_settings
 
 STEP = timedelta(minutes=15)
-LIVE_STEPS = 24
+LIVE_STEPS = 32
+"""8 h: re-plans more than 6 h (a meter's silence limit) after the history's last rollup."""
 
 
 async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, prefix: str) -> None:
     site = make_site()
     await prepare_db(pg_url, site)
-    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix)
+    # the ingest's own rollup refresh never comes: the lockstep's refresh is what re-plans see
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, rollup_refresh_s=3600)
     live_start = step_floor(datetime.now(UTC) - LIVE_STEPS * STEP, STEP)
     timeline = Timeline(live_start, timedelta(days=3), LIVE_STEPS * STEP)
     async with ingesting(settings) as worker:
@@ -47,6 +49,8 @@ async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, pre
             "SELECT ts, plan_id, status FROM setpoints WHERE asset_id = 'office-bess' ORDER BY ts"
         )
         sent = await cur.fetchall()
+        cur = await conn.execute("SELECT status, count(*) FROM plans GROUP BY status")
+        plans = dict(await cur.fetchall())
         comparisons = [
             await plan_vs_actual(conn, Backend.POSTGRES, p, site=site)
             for p in sorted({int(row[1]) for row in sent})
@@ -54,6 +58,7 @@ async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, pre
     steps = pd.date_range(live_start, periods=LIVE_STEPS, freq=STEP)
     assert [pd.Timestamp(row[0]) for row in sent] == list(steps)  # one setpoint a step, each step
     assert {row[2] for row in sent} == {"acked"}
+    assert "failed" not in plans  # each re-plan saw the readings up to its step, rolled up
     assert summary.setpoints_heard == LIVE_STEPS  # every one reached the simulated battery
     controlled = [s for c in comparisons for s in c.step_details if s.controlled]
     assert len(controlled) == LIVE_STEPS
