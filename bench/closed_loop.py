@@ -23,15 +23,14 @@ ticks' wall seconds and how many setpoints the peak guard overrode.
 
 The live days run in lockstep (energyhub.clock.LockstepClock): at each 15-minute step the
 simulator waits until the readings before it are stored, the scheduler's tick has run and its
-setpoints have arrived, as in operation, where a re-plan takes seconds of a 15-minute step. With
-`--paced` they run at the demo's 1440× instead, where a step is 0.625 wall seconds: a tick or
-re-plan longer than that skips steps, which then go uncontrolled.
+setpoints have arrived, as in operation, where a re-plan takes seconds of a 15-minute step. The
+machine's speed changes how long the run takes, not what it measures.
 
 Targets (issue 18): realized cost savings > 0 on every park and day, capture ratio ≥ 0.7, and no
 day where CO₂ exceeds the counterfactual when the site's policy asks for it.
 
     flock /tmp/energyhub-bench.lock .venv/bin/python bench/closed_loop.py [--days 7]
-        [--history-days 14] [--period-min 240] [--site FILE] [--paced] [--report-only]
+        [--history-days 14] [--period-min 240] [--site FILE] [--report-only]
 """
 
 from __future__ import annotations
@@ -153,7 +152,6 @@ async def measure(
     days: float,
     history_days: float,
     period_min: float,
-    paced: bool,
     console: Console,
 ) -> Table:
     settings = load_settings()
@@ -171,8 +169,7 @@ async def measure(
         )
         console.print(
             f"history {history_days:g} days, re-plans every {period_min:g} min, peak guard "
-            f"{'on' if settings.scheduler_peak_guard else 'off'}, "
-            f"{'paced' if paced else 'in lockstep'}"
+            f"{'on' if settings.scheduler_peak_guard else 'off'}"
         )
         await _prepare(settings, auto_approved(site), console)
         async with ingesting(settings) as worker:
@@ -187,7 +184,7 @@ async def measure(
             with Progress(console=console) as progress:
                 await simulated_world(
                     settings, site, timeline, progress, between, keeping_up(worker),
-                    stored=None if paced else committed(worker),
+                    committed(worker),
                 )  # fmt: skip
             await settled(worker)
             console.print(f"simulated in {time.monotonic() - started:.0f} s")
@@ -279,11 +276,6 @@ def main() -> None:
         "--site", type=Path, default=SITE, help="Site file (default: examples/expo-park.yaml)."
     )
     parser.add_argument(
-        "--paced",
-        action="store_true",
-        help="Run the live days at the demo's 1440x instead of in lockstep with the scheduler.",
-    )
-    parser.add_argument(
         "--report-only",
         action="store_true",
         help="Only report on the database a run kept (ENERGYHUB_DB_URL), over --days.",
@@ -304,7 +296,6 @@ def main() -> None:
             args.days,
             args.history_days,
             args.period_min,
-            args.paced,
             console,
         )
     )

@@ -143,7 +143,7 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
     actual = rows(out, "plan vs actual under the scheduler")
     assert set(actual) == {"expo", "lingang"}
     for site_id, cells in actual.items():
-        assert int(cells[0]) >= 48, (site_id, cells)  # of the day's 96 quarter hours
+        assert int(cells[0]) == 96, (site_id, cells)  # every quarter hour of the day steered
         assert all(number(c) > 0 for c in cells[1:3]), (site_id, cells)  # metered, counterfactual
         assert re.fullmatch(r"-?[\d,]+", cells[3]), (site_id, cells)  # realized saved CNY, signed
     assert "counterfactual: the rule-based baseline re-run on the metered demand" in out

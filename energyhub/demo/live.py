@@ -2,26 +2,23 @@
 it: the simulated devices follow the setpoints it sends over MQTT, their readings come back
 through the ingest. One simulation, so counters and storage carry on from the history.
 
-The live part runs at a speed (the demo: a day in a minute), the scheduler on a clock a fraction
-of a plan step behind the simulator's, so the readings of a step are stored by the time it
-re-plans from them (as tests/scheduler does); or in lockstep (the closed-loop benchmark), where
-the simulator waits at each plan step for the scheduler's tick, as field devices in operation
-wait no time for a re-plan that takes seconds of a 15-minute step.
+The live part runs in lockstep: the simulator waits at each plan step for the scheduler's tick,
+as field devices in operation wait no time for a re-plan that takes seconds of a 15-minute step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
-from rich.progress import Progress, TaskID
+from rich.progress import Progress
 
-from energyhub.clock import LockstepClock, ScaledClock
+from energyhub.clock import LockstepClock
 from energyhub.config import Settings
 from energyhub.errors import EmbeddedServiceError
 from energyhub.plans.actual import Account, over_days, savings_by_day
@@ -37,10 +34,6 @@ from simulators.mqtt import MqttUrl
 from simulators.simulate import SimulationOptions, SimulationSummary, simulate
 
 SIM_STEP_S = 60.0
-LIVE_SPEED = 1440.0
-"""Simulated seconds per wall second once the scheduler runs: a day in a minute."""
-LAG_STEPS = 0.25
-"""How many plan steps the scheduler's clock runs behind the simulator's."""
 SEED = 7
 LOCKSTEP_TIMEOUT_S = 600.0
 """Longest wall wait in lockstep for a scheduler's tick, or for its setpoints to arrive."""
@@ -84,60 +77,30 @@ async def simulated_world(
     progress: Progress,
     between: Callable[[], Awaitable[None]],
     backlog: Callable[[int], Awaitable[None]],
-    stored: Callable[[int], Awaitable[None]] | None = None,
-) -> SimulationSummary:
-    """One simulation: the history as fast as ingest takes it (`backlog` holds each step back
-    until it has nearly caught up), then `between` (the demo's plans), then the live part with
-    the scheduler sending setpoints the devices follow: at LIVE_SPEED, or, given `stored` (a
-    wait until the ingest has committed what was published), in lockstep with the scheduler."""
-    if stored is not None:
-        return await _in_lockstep(settings, site, timeline, progress, between, backlog, stored)
-    options = _options(settings, site, timeline, LIVE_SPEED)
-    history, live = _tasks(progress, timeline, f"at {LIVE_SPEED:g}x")
-    lag = parse_step(settings.scheduler_step) * LAG_STEPS
-    clocks: list[ScaledClock] = []
-    synced = asyncio.Event()
-
-    def stepped(done: int) -> None:
-        if done <= timeline.history_steps:
-            progress.update(history, completed=done)
-            return
-        progress.update(live, completed=done - timeline.history_steps)
-        if not clocks:  # the first live step is out: the simulator's clock stands one step on
-            step = timedelta(seconds=SIM_STEP_S)
-            clocks.append(ScaledClock(timeline.live_start + step - lag, LIVE_SPEED))
-            synced.set()
-
-    async def pause() -> None:
-        await between()
-        progress.start_task(live)
-
-    simulation = asyncio.create_task(simulate(options, stepped, pause, backlog))
-
-    async def scheduling(stop: asyncio.Event) -> None:
-        await clocks[0].sleep_until(timeline.live_start)
-        await run_scheduler(settings, site, clocks[0], stop)
-
-    return await _steered(simulation, synced, scheduling)
-
-
-async def _in_lockstep(
-    settings: Settings,
-    site: SiteFile,
-    timeline: Timeline,
-    progress: Progress,
-    between: Callable[[], Awaitable[None]],
-    backlog: Callable[[int], Awaitable[None]],
     stored: Callable[[int], Awaitable[None]],
 ) -> SimulationSummary:
-    """The live part in lockstep: at each of the scheduler's step boundaries the simulator holds
-    its next step until the readings before it are committed and rolled up, the scheduler's tick
-    at the boundary has run and the setpoints it sent have reached the devices. Every step is then
-    steered as in operation, where a re-plan takes seconds of a 15-minute step, whatever the
-    machine running the simulation takes for it."""
+    """One simulation: the history as fast as ingest takes it (`backlog` holds each step back
+    until it has nearly caught up), then `between` (the demo's plans), then the live part in
+    lockstep with the scheduler: at each of its step boundaries the simulator holds its next
+    step until the readings before it are committed (`stored` waits for that) and rolled up,
+    the scheduler's tick at the boundary has run and the setpoints it sent have reached the
+    devices. Every step is then steered as in operation, where a re-plan takes seconds of a
+    15-minute step, whatever the machine running the simulation takes for it."""
     assert settings.db_url is not None  # noqa: S101 - the demo's services set it
-    options = _options(settings, site, timeline, None)
-    history, live = _tasks(progress, timeline, "in lockstep")
+    options = SimulationOptions(
+        site, timeline.live_start - timeline.history,
+        (timeline.history + timeline.live).total_seconds(), SIM_STEP_S, speed=None,
+        seed=SEED, url=MqttUrl.parse(str(settings.mqtt_url)), prefix=settings.mqtt_topic_prefix,
+        fast_steps=timeline.history_steps,
+    )  # fmt: skip
+    days = timeline.history.total_seconds() / 86_400
+    history = progress.add_task(
+        f"simulating {days:g} days of history", total=timeline.history_steps
+    )
+    hours = timeline.live.total_seconds() / 3600
+    live = progress.add_task(
+        f"scheduler steering {hours:g} simulated h", total=timeline.live_steps, start=False
+    )
     step = parse_step(settings.scheduler_step)
     clock = LockstepClock(timeline.live_start)
     started = asyncio.Event()
@@ -173,11 +136,21 @@ async def _in_lockstep(
             await _heard(conn, summary)
 
         simulation = asyncio.create_task(simulate(options, stepped, pause, backlog, gate))
-
-        async def scheduling(stop: asyncio.Event) -> None:
-            await run_scheduler(settings, site, clock, stop)
-
-        return await _steered(simulation, started, scheduling)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = [simulation]
+        try:
+            await _first_live_step(simulation, started)
+            scheduler = asyncio.create_task(run_scheduler(settings, site, clock, stop))
+            tasks.append(scheduler)
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            await scheduler  # raises if the scheduler stopped on an error
+            return await simulation
+        finally:  # also when cancelled: the simulator says offline, the scheduler lets go its lock
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _heard(conn: AsyncConnection, summary: SimulationSummary) -> None:
@@ -189,54 +162,6 @@ async def _heard(conn: AsyncConnection, summary: SimulationSummary) -> None:
         if summary.setpoints_heard >= sent:
             return
         await asyncio.sleep(0.002)
-
-
-def _options(
-    settings: Settings, site: SiteFile, timeline: Timeline, speed: float | None
-) -> SimulationOptions:
-    return SimulationOptions(
-        site, timeline.live_start - timeline.history,
-        (timeline.history + timeline.live).total_seconds(), SIM_STEP_S, speed=speed,
-        seed=SEED, url=MqttUrl.parse(str(settings.mqtt_url)), prefix=settings.mqtt_topic_prefix,
-        fast_steps=timeline.history_steps,
-    )  # fmt: skip
-
-
-def _tasks(progress: Progress, timeline: Timeline, how: str) -> tuple[TaskID, TaskID]:
-    days = timeline.history.total_seconds() / 86_400
-    history = progress.add_task(
-        f"simulating {days:g} days of history", total=timeline.history_steps
-    )
-    hours = timeline.live.total_seconds() / 3600
-    live = progress.add_task(
-        f"scheduler steering {hours:g} simulated h {how}",
-        total=timeline.live_steps,
-        start=False,
-    )
-    return history, live
-
-
-async def _steered(
-    simulation: asyncio.Task[SimulationSummary],
-    ready: asyncio.Event,
-    scheduling: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
-) -> SimulationSummary:
-    """Once `ready`, the scheduler beside the simulation until the simulation ends."""
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[Any]] = [simulation]
-    try:
-        await _first_live_step(simulation, ready)
-        scheduler = asyncio.create_task(scheduling(stop))
-        tasks.append(scheduler)
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        await scheduler  # raises if the scheduler stopped on an error
-        return await simulation
-    finally:  # also when cancelled: the simulator says offline, the scheduler lets go its lock
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _first_live_step(

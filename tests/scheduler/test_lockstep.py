@@ -39,8 +39,7 @@ async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, pre
 
         with Progress(disable=True) as progress:
             summary = await simulated_world(
-                settings, site, timeline, progress, between, keeping_up(worker),
-                stored=committed(worker),
+                settings, site, timeline, progress, between, keeping_up(worker), committed(worker)
             )  # fmt: skip
         await settled(worker)
     async with connect(pg_url) as conn:
