@@ -8,9 +8,11 @@ changes) and takes the error as persisting into this step: estimate = plan's imp
 the error of the step's mean or of its last five minutes, whichever is higher (a rise goes on).
 If the estimate is above the limit, max(month-to-date billed peak, the plan's own peak over its
 horizon) − headroom, the excess is taken off, in this order, within each asset's power and state
-of charge: batteries' charging is cut, batteries discharge more, CHPs run higher (a stopped CHP at
-least at its minimum load). Heat pumps and chillers are left alone (their output serves comfort),
-and so are thermal and hydrogen stores (they draw no electricity themselves). It never raises a
+of charge: batteries' charging is cut; electrolysis is cut; a heat or cold store charged by a heat
+pump or chiller of its building charges less, and that machine makes that much
+less (the import falls by the heat or cold ÷ the machine's COP in the plan at that step); batteries
+discharge more; CHPs run higher (a stopped CHP at least at its minimum load). What heat pumps and
+chillers make for the building's own demand is left alone (it serves comfort). It never raises a
 plan's import: charging that would set a new peak is the first thing it cuts.
 
 Every change is an override: logged, and stored with the setpoint (`planned_p_kw`, `override`) so
@@ -33,7 +35,14 @@ from energyhub.optimize.scope import Scope
 from energyhub.plans.metered import actual_frame, soc_fractions
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.scheduler.setpoints import Setpoint
-from energyhub.sites import CHP, Battery
+from energyhub.sites import (
+    CHP,
+    Battery,
+    ElectricChiller,
+    Electrolyzer,
+    HeatPump,
+    ThermalStorage,
+)
 from energyhub.store.billing import month_start
 from energyhub.store.db import Backend
 
@@ -126,7 +135,8 @@ class PeakGuard:
             f"{estimate:,.0f} kW above the limit {limit:,.0f} kW"
         )
         soc = await soc_fractions(conn, scope, ts, self.step)
-        changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why)
+        cops = planned_cops(scope, schedule, ts)
+        changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why, cops)
         self._expected[scope.id] = StepImport(ts.to_pydatetime(), planned_now - cut)
         decision = GuardDecision(estimate, limit, changed, cut)
         for s in decision.overridden:
@@ -182,6 +192,31 @@ class PeakGuard:
         return known[1]
 
 
+CHARGERS: dict[type, tuple[str, str]] = {
+    HeatPump: ("heat", "heat_kw"),
+    ElectricChiller: ("cooling", "cooling_kw"),
+}
+"""Electric machines that take setpoints and can charge a store of their building: the carrier
+and the plan column of what they make (their setpoint)."""
+
+
+def planned_cops(scope: Scope, schedule: pd.DataFrame, ts: pd.Timestamp) -> dict[str, float]:
+    """Per electric heat or cold machine running in the plan at `ts`: what it makes ÷ what it
+    draws there (its COP at that step's outdoor temperature, as the plan had it)."""
+    if ts not in schedule.index:
+        return {}
+    row = schedule.loc[ts].to_dict()
+    cops = {}
+    for _, asset in scope.assets():
+        charger = CHARGERS.get(type(asset))
+        if charger is None:
+            continue
+        made, drawn = row.get(f"{asset.id}:{charger[1]}"), row.get(f"{asset.id}:electricity_kw")
+        if made is not None and drawn is not None and drawn > 1e-6 and made > 0:
+            cops[asset.id] = float(made) / float(drawn)
+    return cops
+
+
 def hold_import(
     scope: Scope,
     setpoints: list[Setpoint],
@@ -189,18 +224,20 @@ def hold_import(
     soc: dict[str, float],
     step: pd.Timedelta,
     why: str,
+    cops: dict[str, float] | None = None,
 ) -> tuple[list[Setpoint], float]:
-    """The setpoints changed to take up to `excess_kw` off the import; the kW taken off."""
+    """The setpoints changed to take up to `excess_kw` off the import; the kW taken off. `cops`
+    (planned_cops) lets it cut a store's charging by its electric charger."""
     assets = {a.id: a for _, a in scope.assets()}
+    node_of = {a.id: node.id for node, a in scope.assets()}
     out = list(setpoints)
     left = excess_kw
     step_h = step.total_seconds() / 3600
 
-    def change(i: int, p_kw: float, action: str) -> None:
+    def change(i: int, p_kw: float, action: str, taken_kw: float | None = None) -> None:
         nonlocal left
         s = out[i]
-        taken = abs(p_kw - s.p_kw)
-        left -= taken
+        left -= abs(p_kw - s.p_kw) if taken_kw is None else taken_kw
         reason = f"{why}: {action}" if s.override is None else f"{s.override}; {action}"
         out[i] = replace(s, p_kw=p_kw, override=reason)
 
@@ -208,7 +245,25 @@ def hold_import(
     for i, s in batteries:  # 1. charging that would set a new peak
         if left > 0 and s.p_kw > 0:
             change(i, max(s.p_kw - left, 0.0), "charging cut")
-    for i, _ in batteries:  # 2. discharge within power and state of charge
+    for i, s in enumerate(out):  # 2. electrolysis
+        if left > 0 and s.p_kw > 0 and isinstance(assets.get(s.asset_id), Electrolyzer):
+            change(i, max(s.p_kw - left, 0.0), "electrolysis cut")
+    for i, s in enumerate(out):  # 3. stores charged by electric machines of their building
+        store = assets.get(s.asset_id)
+        if not isinstance(store, ThermalStorage):
+            continue
+        for j, m in enumerate(out):
+            machine, cop = assets.get(m.asset_id), (cops or {}).get(m.asset_id)
+            charger = CHARGERS.get(type(machine))
+            if (
+                left <= 0 or out[i].p_kw <= 0 or m.p_kw <= 0 or cop is None or charger is None
+                or charger[0] != store.carrier or node_of[m.asset_id] != node_of[store.id]
+            ):  # fmt: skip
+                continue
+            made = min(out[i].p_kw, out[j].p_kw, left * cop)
+            change(i, out[i].p_kw - made, "charging cut", taken_kw=0.0)
+            change(j, out[j].p_kw - made, f"{store.id} charged less", taken_kw=made / cop)
+    for i, _ in batteries:  # 4. discharge within power and state of charge
         s, battery = out[i], assets[out[i].asset_id]
         assert isinstance(battery, Battery)  # noqa: S101 - selected above
         if left <= 0 or battery.id not in soc:
@@ -217,7 +272,7 @@ def hold_import(
         floor = -min(battery.power_kw, max(usable_kwh, 0.0) * battery.eta_discharge / step_h)
         if s.p_kw > floor:
             change(i, max(s.p_kw - left, floor), "discharge raised")
-    for i, s in enumerate(out):  # 3. CHPs up to full electric output
+    for i, s in enumerate(out):  # 5. CHPs up to full electric output
         chp = assets.get(s.asset_id)
         if left <= 0 or not isinstance(chp, CHP):
             continue

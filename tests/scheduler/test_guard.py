@@ -14,7 +14,7 @@ from energyhub.clock import ManualClock
 from energyhub.config import Settings
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans import store
-from energyhub.scheduler.guard import hold_import, planned_import_kw
+from energyhub.scheduler.guard import hold_import, planned_cops, planned_import_kw
 from energyhub.scheduler.setpoints import Setpoint
 from energyhub.sites import load_site
 from energyhub.store.db import connect
@@ -201,3 +201,52 @@ def test_a_battery_without_a_soc_reading_only_stops_charging() -> None:
 def test_the_guard_is_off_by_default() -> None:
     """It has not shown a saving in the closed-loop benchmark (docs/scheduler.md#peak-guard)."""
     assert Settings.model_fields["scheduler_peak_guard"].default is False
+
+
+def _lingang_setpoints(electrolyzer_kw: float, ice_kw: float, chiller_kw: float) -> list[Setpoint]:
+    ts = START
+    return [
+        Setpoint(1, "lingang", "lingang", "lg-electrolyzer", ts, electrolyzer_kw,
+                 planned_p_kw=electrolyzer_kw),
+        Setpoint(1, "lingang", "l03", "l03-ice", ts, ice_kw, planned_p_kw=ice_kw),
+        Setpoint(1, "lingang", "l03", "l03-chiller", ts, chiller_kw, planned_p_kw=chiller_kw),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("excess_kw", "electrolyzer_kw", "ice_kw", "chiller_kw", "cut_kw"),
+    [
+        (300.0, 200.0, 1000.0, 3000.0, 300.0),  # electrolysis cut first
+        (600.0, 0.0, 450.0, 2450.0, 600.0),  # then 100 kW of electricity: 550 kW of cold
+        (900.0, 0.0, 0.0, 2000.0, 500.0 + 1000.0 / 5.5),  # all the store's charging, no more
+    ],
+)
+def test_electrolysis_then_a_store_s_charging_by_its_chiller_are_cut(
+    excess_kw: float, electrolyzer_kw: float, ice_kw: float, chiller_kw: float, cut_kw: float
+) -> None:
+    scope = resolve_scope(load_site(EXAMPLE), "park", "lingang")
+    index = pd.DatetimeIndex([START])
+    schedule = pd.DataFrame(
+        {"l03-chiller:cooling_kw": [3000.0], "l03-chiller:electricity_kw": [3000.0 / 5.5]}, index
+    )
+    cops = planned_cops(scope, schedule, pd.Timestamp(START))
+    assert cops == {"l03-chiller": pytest.approx(5.5)}
+    changed, cut = hold_import(
+        scope, _lingang_setpoints(500.0, 1000.0, 3000.0), excess_kw, {}, pd.Timedelta(STEP),
+        "why", cops,
+    )  # fmt: skip
+    assert [s.p_kw for s in changed] == pytest.approx([electrolyzer_kw, ice_kw, chiller_kw])
+    assert cut == pytest.approx(cut_kw)
+    if chiller_kw < 3000.0:
+        assert changed[2].override == "why: l03-ice charged less"
+        assert changed[1].override == "why: charging cut"
+
+
+def test_a_chiller_serving_only_its_building_is_left_alone() -> None:
+    """No store charging beside it: what it makes is comfort, not a peak the guard may cut."""
+    scope = resolve_scope(load_site(EXAMPLE), "park", "lingang")
+    changed, cut = hold_import(
+        scope, _lingang_setpoints(0.0, -500.0, 3000.0), 400.0, {}, pd.Timedelta(STEP), "why",
+        {"l03-chiller": 5.5},
+    )  # fmt: skip
+    assert [s.p_kw for s in changed] == [0.0, -500.0, 3000.0] and cut == 0.0
