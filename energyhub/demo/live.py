@@ -117,6 +117,7 @@ async def simulated_world(
 
     async with connect(settings.db_url, settings.db_connect_timeout_s) as conn:
         backend = await installed_backend(conn)
+        acked_before = await acked_count(conn)  # a database that ran a scheduler before
 
         async def gate(t: int, published: int, summary: SimulationSummary) -> None:
             await backlog(published)
@@ -133,7 +134,7 @@ async def simulated_world(
                     f"the scheduler's tick at {ts.isoformat()} did not end within "
                     f"{LOCKSTEP_TIMEOUT_S:.0f} s"
                 ) from None
-            await _heard(conn, summary)
+            await _heard(conn, summary, acked_before)
 
         simulation = asyncio.create_task(simulate(options, stepped, pause, backlog, gate))
         stop = asyncio.Event()
@@ -153,11 +154,12 @@ async def simulated_world(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _heard(conn: AsyncConnection, summary: SimulationSummary) -> None:
-    """Until the simulator has heard every setpoint the broker acknowledged (or
-    LOCKSTEP_TIMEOUT_S passed: they were lost on the way, and the devices run without them)."""
+async def _heard(conn: AsyncConnection, summary: SimulationSummary, acked_before: int) -> None:
+    """Until the simulator has heard every setpoint the broker acknowledged since the live part
+    began (or LOCKSTEP_TIMEOUT_S passed: they were lost on the way, and the devices run without
+    them)."""
     deadline = time.monotonic() + LOCKSTEP_TIMEOUT_S
-    sent = await acked_count(conn)
+    sent = await acked_count(conn) - acked_before
     while time.monotonic() < deadline:
         if summary.setpoints_heard >= sent:
             return

@@ -29,6 +29,7 @@ async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, pre
     # the ingest's own rollup refresh never comes: the lockstep's refresh is what re-plans see
     settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, rollup_refresh_s=3600)
     live_start = step_floor(datetime.now(UTC) - LIVE_STEPS * STEP, STEP)
+    await _setpoints_of_an_earlier_run(pg_url, live_start - timedelta(days=30))
     timeline = Timeline(live_start, timedelta(days=3), LIVE_STEPS * STEP)
     async with ingesting(settings) as worker:
 
@@ -69,3 +70,20 @@ async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, pre
     ]
     assert len(soc_errors) == LIVE_STEPS
     assert max(soc_errors) < 0.02 * BATTERY_KWH  # the battery did what each step's plan said
+
+
+async def _setpoints_of_an_earlier_run(url: str, at: datetime) -> None:
+    """A database a scheduler ran on before: its acknowledged setpoints are not this run's."""
+    async with connect(url) as conn:
+        cur = await conn.execute(
+            "INSERT INTO plans (level, site_id, status, horizon_start, horizon_end, step_s) "
+            "VALUES ('building', 'office', 'superseded', %s, %s, 900) RETURNING id",
+            (at, at + STEP),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await conn.execute(
+            "INSERT INTO setpoints (plan_id, site_id, asset_id, ts, p_kw, topic, status) "
+            "VALUES (%s, 'office', 'office-pv', %s, 0, 'old/topic', 'acked')",
+            (row[0], at),
+        )
