@@ -80,23 +80,6 @@ class Telemetry:
         return History(self.series(meter), meter.label)
 
 
-FINE_STEP = pd.Timedelta(minutes=15)
-"""The rollup a grid off the UTC hour is read from: every zone's offset is whole quarter hours."""
-
-
-def rollup_step(first: pd.Timestamp, step: pd.Timedelta) -> pd.Timedelta:
-    """The bucket to read a grid of `step` from `first` at: `step` itself when its UTC buckets
-    are the grid's, else finer ones. The rollups' hours are UTC hours, and a local hour in
-    India (+05:30) or Nepal (+05:45) starts at :30 or :15 of one: read as is, the hourly grid
-    of such a site found no bucket at all."""
-    offset = (first - pd.Timestamp(0, tz="UTC")) % step
-    if offset == pd.Timedelta(0):
-        return step
-    if offset % FINE_STEP == pd.Timedelta(0) and step % FINE_STEP == pd.Timedelta(0):
-        return FINE_STEP
-    return pd.Timedelta(minutes=1)
-
-
 async def read_telemetry(
     conn: AsyncConnection,
     backend: Backend,
@@ -110,10 +93,7 @@ async def read_telemetry(
     first, last = (pd.Timestamp(t).tz_convert("UTC") for t in (start, end))
     index = pd.date_range(first, last, freq=step, inclusive="left", name="ts")
     ids = [m.id for m in meters]
-    read = rollup_step(first, step)
-    frame = await meter_series(conn, backend, ids, start, end, read.to_pytimedelta())
-    if read != step:  # onto the grid: the mean of the finer buckets each step holds
-        frame["bucket"] = first + (frame["bucket"] - first) // step * step
+    frame = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
     wide = frame.pivot_table(index="bucket", columns="meter_id", values="value", aggfunc="mean")
     sites = sorted({m.site_id for m in meters})
     sent = _on_grid(await site_setpoints(conn, sites, start, end), index, step)
