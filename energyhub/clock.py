@@ -26,6 +26,14 @@ class Clock(Protocol):
         ...
 
 
+def later(when: datetime, delta: timedelta) -> datetime:
+    """`delta` of elapsed time after `when`, in UTC. Python adds a timedelta to (and subtracts
+    two times of one zone by) the wall time of a zone with daylight saving: 01:30 + 1 h on the
+    spring-forward night is 02:30, a time that does not exist, one real hour short. In UTC,
+    like the wall clock's, sums and differences are elapsed time."""
+    return when.astimezone(UTC) + delta
+
+
 class SystemClock:
     """The wall clock."""
 
@@ -48,7 +56,8 @@ class ScaledClock:
         self._anchor_s = time.monotonic()
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.monotonic() - self._anchor_s) * self.speed)
+        elapsed = timedelta(seconds=(time.monotonic() - self._anchor_s) * self.speed)
+        return later(self.start, elapsed)
 
     async def sleep_until(self, when: datetime) -> None:
         await asyncio.sleep(max((when - self.now()).total_seconds() / self.speed, 0.0))
@@ -60,7 +69,7 @@ class ManualClock:
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
             raise ValueError("a clock's time must carry a UTC offset")
-        self._now = start
+        self._now = start.astimezone(UTC)
         self._moved = asyncio.Condition()
 
     def now(self) -> datetime:
@@ -71,11 +80,11 @@ class ManualClock:
         if when < self._now:
             raise ValueError(f"time does not run backwards: {when} is before {self._now}")
         async with self._moved:
-            self._now = when
+            self._now = when.astimezone(UTC)
             self._moved.notify_all()
 
     async def advance(self, delta: timedelta) -> None:
-        await self.set(self._now + delta)
+        await self.set(later(self._now, delta))
 
     async def sleep_until(self, when: datetime) -> None:
         async with self._moved:
@@ -94,7 +103,7 @@ class LockstepClock:
             raise ValueError("a clock's time must carry a UTC offset")
         if sleepers < 1:
             raise ValueError(f"a lockstep clock waits for at least one sleeper, got {sleepers}")
-        self._now, self._sleepers = start, sleepers
+        self._now, self._sleepers = start.astimezone(UTC), sleepers
         self._asleep: dict[object, datetime] = {}
         self._changed = asyncio.Condition()
 
@@ -120,6 +129,6 @@ class LockstepClock:
         if when < self._now:
             raise ValueError(f"time does not run backwards: {when} is before {self._now}")
         async with self._changed:
-            self._now = when
+            self._now = when.astimezone(UTC)
             self._changed.notify_all()
             await self._changed.wait_for(self._all_asleep)

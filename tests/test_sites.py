@@ -277,3 +277,28 @@ def test_submeter_loops_are_refused(example: dict[str, Any]) -> None:
         f"city.parks[0].buildings[0].meters[3].submeter_of: a loop of sub-meters, got "
         f"{meters[3]['id']} → {meters[4]['id']} → {meters[3]['id']}"
     ], found
+
+
+def test_tariff_names_and_periods_are_checked_with_the_site(example: dict[str, Any]) -> None:
+    """A misspelt tariff or period was valid to `sites check` and `sites load`, and failed
+    every plan of the park later."""
+    data = copy.deepcopy(example)
+    data["city"]["parks"][1]["grid"]["tariff"] = "shanghai-2-part"
+    data["city"]["parks"][0]["grid"].update(
+        tariff="flat", tariff_prices_cny_per_kwh={"flat": 0.5, "peak": 1.0}
+    )
+    assert problems(data) == [
+        "city.parks[0].grid.tariff_prices_cny_per_kwh: unknown period 'peak' for tariff 'flat' "
+        "(periods: flat)",
+        "city.parks[1].grid.tariff: must be 'shanghai-two-part' or 'flat', got 'shanghai-2-part'",
+    ]
+
+
+def test_the_site_files_tariffs_are_the_planners() -> None:
+    from energyhub.optimize.tariffs import TARIFFS
+    from energyhub.sites.models import TARIFF_PERIODS
+
+    assert {name: tuple(t.prices_cny_per_kwh) for name, t in TARIFFS.items()} == {
+        name: tuple(sorted(periods, key=list(TARIFFS[name].prices_cny_per_kwh).index))
+        for name, periods in TARIFF_PERIODS.items()
+    }

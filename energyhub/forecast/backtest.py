@@ -22,6 +22,7 @@ from energyhub.forecast.features import DAY, WEEK
 from energyhub.forecast.intraday import intraday, intraday_band
 from energyhub.forecast.profile import ForecastError, nmae
 from energyhub.forecast.select import Candidate, choose, fit_named, yesterday
+from energyhub.localdays import day_starts_between, day_steps, next_day_start
 
 Array = NDArray[np.float64]
 
@@ -81,12 +82,9 @@ def backtest_origins(
     if len(index) < 2:
         return []
     step = pd.Timedelta(index[1] - index[0])
-    first = (index[0] + min_history).tz_convert(tz).ceil("D")
-    last = (index[-1] + step - DAY).tz_convert(tz).floor("D")
-    if last < first:
-        return []
-    origins = pd.date_range(first, last, freq="D")
-    return [pd.Timestamp(t).tz_convert("UTC") for t in origins[-days:]]
+    end = index[-1] + step
+    starts = day_starts_between(index[0] + min_history, end, tz)
+    return [t for t in starts if next_day_start(t, tz) <= end][-days:]
 
 
 def backtest_series(
@@ -113,7 +111,7 @@ def backtest_series(
     chosen: Counter[str] = Counter()
     for origin in origins:
         known = values[(index >= origin - history) & (index < origin)]
-        steps = pd.date_range(origin, origin + DAY, freq=step, inclusive="left")
+        steps = day_steps(origin, tz, step)
         by_model: dict[str, Array] = {}
         for candidate in candidates:
             if candidate.parts:  # a blend: from its parts' forecasts, not fitted again
@@ -218,8 +216,8 @@ def backtest_intraday(
             predictor = fit_named(by_name, choice.name, known)
         except ForecastError:
             continue
-        end = origin + DAY
-        day = pd.date_range(origin, end, freq=step, inclusive="left")
+        end = next_day_start(origin, tz)
+        day = day_steps(origin, tz, step)
         day_ahead = pd.Series(np.clip(predictor(known, day), 0.0, upper), index=day)
         window = values[(index >= origin - history) & (index < end)]
         t = origin + INTRADAY_EVERY

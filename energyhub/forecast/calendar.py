@@ -57,8 +57,7 @@ def known_year(year: int) -> bool:
 def day_kinds(index: pd.DatetimeIndex, tz: ZoneInfo) -> NDArray[np.int64]:
     """The day kind of each step's local date."""
     local = index.tz_convert(tz)
-    days = local.normalize()
-    unique, inverse = np.unique(np.asarray(days.date), return_inverse=True)
+    unique, inverse = np.unique(np.asarray(local.date), return_inverse=True)
     kinds = np.array([day_kind(d) for d in unique], dtype=np.int64)
     return np.asarray(kinds[inverse], dtype=np.int64)
 

@@ -25,6 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.calendar import HOLIDAY, MAKEUP_WORKDAY, WORKDAY, day_kinds
+from energyhub.localdays import day_starts
 
 Array = NDArray[np.float64]
 
@@ -91,7 +92,7 @@ def demand_features(
     weekly_mean = values.rolling(7 * per_day, min_periods=per_day).mean()
     recent = max(int(RECENT_LEVEL / step), 1)
     recent_mean = values.rolling(recent, min_periods=1).mean()
-    before_origin = pd.DatetimeIndex(local.normalize().tz_convert("UTC")) - step
+    before_origin = pd.DatetimeIndex(day_starts(index, tz).tz_convert("UTC")) - step
     same_time = [lag(values, index, k * DAY) for k in range(1, 8)]
     same_weekday = [lag(values, index, k * WEEK) for k in range(1, SAME_WEEKDAY_WEEKS + 1)]
     columns = [

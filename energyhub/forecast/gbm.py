@@ -146,7 +146,7 @@ class BoostedModel:
         combined = known.reindex(full)
         combined[combined.index >= steps[0]] = np.nan
         out = np.empty(len(steps))
-        local_days = np.asarray(steps.tz_convert(self.tz).normalize())
+        local_days = np.asarray(steps.tz_convert(self.tz).date)
         day_of = np.unique(local_days, return_inverse=True)[1]  # 23 h and 25 h days too
         for day in np.unique(day_of):
             chunk = steps[day_of == day]

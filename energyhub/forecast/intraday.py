@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.bands import ErrorQuantiles
+from energyhub.localdays import day_start, day_starts, next_day_start
 
 Array = NDArray[np.float64]
 
@@ -77,8 +78,8 @@ NO_PERSISTENCE = Persistence(0.0, 0.0)
 
 
 def local_midnight(now: pd.Timestamp, tz: ZoneInfo) -> pd.Timestamp:
-    """The local midnight at or before `now`, in UTC."""
-    return pd.Timestamp(now).tz_convert(tz).floor("D").tz_convert("UTC")
+    """The start of `now`'s local day (its midnight, or what the clocks skip to), in UTC."""
+    return day_start(pd.Timestamp(now), tz)
 
 
 def recent_error(errors: pd.Series, now: pd.Timestamp, since: pd.Timestamp) -> float | None:
@@ -96,7 +97,7 @@ def _pairs(
     """From every whole hour of each local day, per later step of the day: the recent error,
     the lead (h), the later error and its UTC hour."""
     series = pd.Series(errors, index=index)
-    days = index.tz_convert(tz).normalize()
+    days = day_starts(index, tz)
     recent, leads, later, hours = [], [], [], []
     for day in days.unique():
         in_day = days == day
@@ -201,7 +202,7 @@ def intraday(
     if persistence.weight == 0.0 or len(steps) < 2 or now <= midnight:
         return median, np.ones(len(steps))
     step = pd.Timedelta(steps[1] - steps[0])
-    next_midnight = (midnight.tz_convert(tz) + pd.DateOffset(days=1)).tz_convert("UTC")
+    next_midnight = next_day_start(midnight, tz)
     day = pd.date_range(midnight, next_midnight, freq=step, inclusive="left")
     day_ahead = pd.Series(predictor(values[index < midnight], day), index=day)
     today = np.asarray(steps < next_midnight)

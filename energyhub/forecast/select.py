@@ -38,6 +38,7 @@ from energyhub.forecast.profile import (
     profile_demand,
 )
 from energyhub.forecast.pv import fit_pv_index
+from energyhub.localdays import LONGEST_DAY, day_start, day_starts_between, day_steps
 
 Array = NDArray[np.float64]
 Predictor = Callable[[pd.Series, pd.DatetimeIndex], Array]
@@ -169,9 +170,10 @@ def _days(values: pd.Series) -> float:
 
 
 def holdout_origins(now: pd.Timestamp, tz: ZoneInfo, days: int) -> list[pd.Timestamp]:
-    """The `days` local midnights whose whole next day ends at or before `now`, oldest first."""
-    midnight = pd.Timestamp(now).tz_convert(tz).floor("D")
-    return [(midnight - pd.Timedelta(days=k)).tz_convert("UTC") for k in range(days, 0, -1)]
+    """The `days` local day starts whose whole day ends at or before `now`, oldest first."""
+    today = day_start(pd.Timestamp(now), tz)
+    earlier = day_starts_between(today - (days + 1) * LONGEST_DAY, today, tz)
+    return [t for t in earlier if t < today][-days:]
 
 
 def choose(
@@ -197,9 +199,7 @@ def choose(
     origins = holdout_origins(now, tz, held)
     index = pd.DatetimeIndex(values.index)
     train = values[index < origins[0]]
-    test_index = pd.DatetimeIndex(
-        np.concatenate([pd.date_range(o, o + DAY, freq=step, inclusive="left") for o in origins])
-    )
+    test_index = pd.DatetimeIndex(np.concatenate([day_steps(o, tz, step) for o in origins]))
     actual = values.reindex(test_index).to_numpy(dtype=float)
     choice = Choice(fallback, holdout_days=held)
     predictions: dict[str, Array] = {}
@@ -217,12 +217,7 @@ def choose(
         else:
             try:
                 predictor = candidate.fit(train)
-                parts = [
-                    predictor(
-                        values[index < o], pd.date_range(o, o + DAY, freq=step, inclusive="left")
-                    )
-                    for o in origins
-                ]
+                parts = [predictor(values[index < o], day_steps(o, tz, step)) for o in origins]
             except ForecastError as exc:
                 choice.notes.append(f"{label}: {candidate.name} model not compared: {exc}")
                 continue

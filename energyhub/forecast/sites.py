@@ -23,6 +23,7 @@ from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastError, ForecastOptions, History, clean_history
 from energyhub.forecast.select import demand_candidates, pv_candidates
 from energyhub.forecast.store import read_weather
+from energyhub.localdays import day_start
 from energyhub.scheduler.demand import outdoor_meter
 from energyhub.scheduler.telemetry import StoredMeter, read_telemetry, stored_meters
 from energyhub.sites import PV, SiteFile
@@ -107,7 +108,7 @@ async def backtest_site(
     chosen = forecastable(own, request.meter, request.site_id)
     outdoor = outdoor_meter(meters, park_id)
     tz = site.tz
-    end = pd.Timestamp(request.end).tz_convert(tz).floor("D").tz_convert("UTC")
+    end = day_start(pd.Timestamp(request.end), tz)
     start = end - pd.Timedelta(days=request.days) - pd.Timedelta(request.history)
     step = pd.Timedelta(request.step)
     reading = [*chosen, *([outdoor] if outdoor is not None else [])]

@@ -2,14 +2,16 @@
 
 A meter's `min`/`max` in the site file replace the derived bounds; otherwise they follow from
 what the site declares:
-PV and wind meters −1 % to 1.3 × `peak_kw`; an asset's power meter its power limits; a counter
-never below zero and never rising faster than its connection could deliver. The ingest rejects a
-reading outside them (energyhub/ingest/validate.py); `sites check --verbose` prints them.
+PV and wind meters −1 % to 1.3 × `peak_kw`; an asset's power meter its power limits; an
+electricity meter no more than its connection could deliver, either way; a counter never below
+zero and never rising faster than its connection could deliver. A side nothing bounds takes the
+physical limit of the meter's quantity (`PHYSICAL_LIMITS`). The ingest rejects a reading outside
+them (energyhub/ingest/validate.py); `sites check --verbose` prints them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from energyhub.sites import (
     CHP,
@@ -30,6 +32,20 @@ NIGHT_DRAW = 0.01
 """PV and wind meters may read slightly negative (−1 % of peak): inverters draw at night."""
 METER_TOLERANCE = 1.05
 """An asset's meter may read 5 % past the asset's rating: meter class and short overloads."""
+
+POWER_LIMIT_KW = 1e6
+"""No meter of a building or park carries a gigawatt: the largest power stations are a few GW
+and a park's connection is tens of MW. Also the fastest a counter with no known connection rises."""
+
+PHYSICAL_LIMITS: dict[str, tuple[float, float]] = {
+    "power_kw": (-POWER_LIMIT_KW, POWER_LIMIT_KW),
+    "energy_kwh": (0.0, 1e12),  # a counter wraps long before a TWh: a GW for a century is 0.9 TWh
+    "temperature_c": (-100.0, 500.0),  # coldest air −89 °C; flue gas and CHP loops under 500 °C
+    "humidity_pct": (0.0, 100.0),
+    "soc_pct": (0.0, 100.0),
+    "occupancy": (0.0, 1e6),  # people (or a fraction of them): never negative, never a million
+}
+"""What a reading of each quantity can be at all, whatever the site: the bounds of last resort."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,14 @@ def _asset_power_kw(asset: Asset, carrier: str) -> tuple[float, float] | None:
     return None
 
 
+def _electric_supply(park: Park, owner: Park | Building) -> tuple[float, str]:
+    """The most power a site's electricity meters can carry, and how it was found: what its
+    connection imports plus what the site generates, all at once."""
+    grid = owner.grid if isinstance(owner, Building) and owner.grid else park.grid
+    supply = grid.import_max_kw + sum(a.peak_kw for a in owner.assets if isinstance(a, PV | Wind))
+    return supply, f"grid import_max_kw {grid.import_max_kw:g} + on-site PV/wind"
+
+
 def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
     assets = {asset.id: asset for asset in owner.assets}
     if meter.quantity == "power_kw":
@@ -86,20 +110,15 @@ def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
                 return Bounds(
                     -NIGHT_DRAW * peak, PEAK_HEADROOM * peak, source=f"PV peak_kw {peak:g}"
                 )
+        if meter.carrier == "electricity" and meter.asset is None:
+            supply, why = _electric_supply(park, owner)
+            limit = supply * METER_TOLERANCE
+            return Bounds(-limit, limit, source=why)
         return Bounds()
     if meter.quantity == "energy_kwh":
-        grid = owner.grid if isinstance(owner, Building) and owner.grid else park.grid
         if meter.carrier == "electricity" and meter.asset is None:
-            # what the connection imports plus what the site generates, all at once
-            supply = grid.import_max_kw + sum(
-                a.peak_kw for a in owner.assets if isinstance(a, PV | Wind)
-            )
-            return Bounds(
-                0.0,
-                None,
-                supply * METER_TOLERANCE,
-                source=f"counter; grid import_max_kw {grid.import_max_kw:g} + on-site PV/wind",
-            )
+            supply, why = _electric_supply(park, owner)
+            return Bounds(0.0, None, supply * METER_TOLERANCE, source=f"counter; {why}")
         asset = assets.get(meter.asset) if meter.asset else None
         limits = _asset_power_kw(asset, meter.carrier) if asset is not None else None
         if limits is not None and asset is not None:
@@ -112,13 +131,49 @@ def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
     return Bounds()
 
 
+def with_physical_limits(quantity: str, bounds: Bounds) -> Bounds:
+    """`bounds` with each side nothing else bounds (and a counter's rise, unless declared away)
+    at the physical limit of `quantity`; the source names the sides it filled."""
+    low, high = PHYSICAL_LIMITS.get(quantity, (-POWER_LIMIT_KW, POWER_LIMIT_KW))
+    rise = bounds.max_rise_kw
+    filled = []
+    if bounds.min_value is None:
+        filled.append("min")
+    if bounds.max_value is None:
+        filled.append("max")
+    if rise is None and quantity == "energy_kwh" and bounds.source != "site file":
+        rise = POWER_LIMIT_KW
+        filled.append("rise")
+    if not filled:
+        return bounds
+    if bounds.max_value is not None:
+        low = min(low, bounds.max_value)  # a declared max below the physical min still stands
+    if bounds.min_value is not None:
+        high = max(high, bounds.min_value)
+    note = f"physical limit of {quantity}"
+    if bounds.source in ("none", ""):
+        source = note
+    else:
+        source = f"{bounds.source}; {'/'.join(filled)}: {note}"
+    return Bounds(
+        low if bounds.min_value is None else bounds.min_value,
+        high if bounds.max_value is None else bounds.max_value,
+        rise,
+        source,
+    )
+
+
 def meter_bounds(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
     """The effective bounds of one meter: its declared `min`/`max` if it has either (they replace
     the derived bounds, a counter's rise limit too: the site file knows the meter best), else
-    the bounds derived from the site."""
+    the bounds derived from the site; a side still open at the quantity's physical limit."""
     if meter.min_value is None and meter.max_value is None:
-        return _derived(park, owner, meter)
-    return Bounds(meter.min_value, meter.max_value, None, source="site file")
+        derived = _derived(park, owner, meter)
+        if meter.rollover_kwh is not None and derived.max_value is None:
+            derived = replace(derived, max_value=meter.rollover_kwh)  # it wraps to zero there
+        return with_physical_limits(meter.quantity, derived)
+    declared = Bounds(meter.min_value, meter.max_value, None, source="site file")
+    return with_physical_limits(meter.quantity, declared)
 
 
 def site_bounds(site: SiteFile) -> dict[tuple[str, str], Bounds]:

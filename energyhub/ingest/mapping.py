@@ -7,6 +7,8 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
+from energyhub.ingest.bounds import Bounds, with_physical_limits
+
 METERS = """
 SELECT m.id, m.name, m.quantity, m.device, s.id,
        CASE WHEN s.kind = 'park' THEN s.id ELSE s.parent_id END,
@@ -90,7 +92,13 @@ async def load_meter_map(conn: AsyncConnection) -> MeterMap:
     cur = await conn.execute(METERS)
     for meter_row in await cur.fetchall():
         meter_id, name, quantity, device, site_id, park_id, low, high, rise, source = meter_row
-        ref = MeterRef(int(meter_id), quantity, f"{site_id}/{name}", low, high, rise, source)
+        # a meter stored before its bounds were derived (or with a side open) still gets the
+        # physical limits of its quantity
+        bounds = with_physical_limits(quantity, Bounds(low, high, rise, source or "none"))
+        ref = MeterRef(
+            int(meter_id), quantity, f"{site_id}/{name}", bounds.min_value, bounds.max_value,
+            bounds.max_rise_kw, bounds.source,
+        )  # fmt: skip
         mapping.by_topic[(park_id, site_id, name)] = ref
         mapping.by_id[ref.id] = ref
         if device and device.get("format") == "sparkplug":

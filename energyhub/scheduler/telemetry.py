@@ -108,7 +108,7 @@ def _on_grid(sent: pd.DataFrame, index: pd.DatetimeIndex, step: pd.Timedelta) ->
     setpoint_step = ts.to_series().diff().dropna()
     setpoint_step = setpoint_step[setpoint_step > pd.Timedelta(0)]
     per_bucket = max(1, round(step / setpoint_step.min())) if len(setpoint_step) else 1
-    bucket = ts.floor(step)
+    bucket = index[0] + (ts - index[0]) // step * step  # the grid's steps, not UTC's
     grouped = sent.assign(bucket=bucket).groupby(["bucket", "asset_id"])["p_kw"]
     mean = grouped.mean().where(grouped.count() >= per_bucket)
     return mean.unstack("asset_id").reindex(index)

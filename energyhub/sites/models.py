@@ -15,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -137,15 +139,42 @@ class CarbonOverride(Model):
     )
 
 
+TARIFF_PERIODS: dict[str, tuple[str, ...]] = {
+    "shanghai-two-part": ("valley", "flat", "peak", "critical"),
+    "flat": ("flat",),
+}
+"""The named import tariffs and the periods each prices (their tables and default prices:
+energyhub/optimize/tariffs.py). A name or period the planner does not know is refused here, when
+the site file is checked, not at the first plan."""
+
+TariffName = Literal["shanghai-two-part", "flat"]
+
+
 class GridConnection(Model):
     """A metered grid connection: limits, tariff and charges."""
 
     import_max_kw: PositiveKw
     export_max_kw: NonNegative = 0.0
-    tariff: str = "shanghai-two-part"
+    tariff: TariffName = "shanghai-two-part"
     tariff_prices_cny_per_kwh: dict[str, NonNegative] | None = Field(
         default=None, description="Override the named tariff's price per period (peak, flat, ...)."
     )
+
+    @field_validator("tariff_prices_cny_per_kwh")
+    @classmethod
+    def _known_periods(
+        cls, prices: dict[str, float] | None, info: ValidationInfo
+    ) -> dict[str, float] | None:
+        tariff = info.data.get("tariff")
+        periods = TARIFF_PERIODS.get(tariff) if isinstance(tariff, str) else None
+        unknown = [p for p in prices or {} if periods is not None and p not in periods]
+        if unknown and periods is not None:
+            raise ValueError(
+                f"unknown period {unknown[0]!r} for tariff {tariff!r} (periods: "
+                f"{', '.join(periods)})"
+            )
+        return prices
+
     export_price_cny_per_kwh: NonNegative = 0.0
     demand_charge_cny_per_kw: NonNegative = 0.0
     demand_billing: Literal["monthly", "daily"] = Field(

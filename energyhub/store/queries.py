@@ -12,7 +12,7 @@ first bucket after it; buckets without data are absent, never interpolated.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -112,6 +112,39 @@ def _bucket(backend: Backend, step: timedelta, timezone: str) -> sql.Composable:
     return sql.SQL("date_bin({}, bucket, '2000-01-01 00:00:00+00')").format(sql.Literal(step))
 
 
+FINE_STEP = timedelta(minutes=15)
+"""Every zone's UTC offset is whole quarter hours: a local grid is on the 15-min buckets."""
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _off_grid(start: datetime, step: timedelta) -> bool:
+    """Whether a grid of `step` from `start` falls between the rollup's buckets by a zone's
+    offset: an hourly grid from a local hour in India (+05:30) starts at :30 of a UTC hour,
+    where the hourly rollup has no bucket."""
+    offset = (start - EPOCH) % step
+    return (
+        step != STEPS["1d"]
+        and step % FINE_STEP == timedelta(0)
+        and offset != timedelta(0)
+        and offset % FINE_STEP == timedelta(0)
+    )
+
+
+def _onto_grid(
+    frame: pd.DataFrame, start: datetime, step: timedelta, key: str, mean: str
+) -> pd.DataFrame:
+    """15-min buckets onto the grid of `step` from `start`: `mean` averaged over the quarter
+    hours each step holds, every other column summed (unknown where all of it is)."""
+    origin = pd.Timestamp(start).tz_convert("UTC")
+    bucket = origin + (frame["bucket"] - origin) // pd.Timedelta(step) * pd.Timedelta(step)
+    grouped = frame.assign(bucket=bucket).groupby(["bucket", key], sort=True)
+    sums = [c for c in frame.columns if c not in ("bucket", key, mean)]
+    out = grouped[sums].sum(min_count=1)
+    out[mean] = grouped[mean].mean()
+    return out.reset_index()[list(frame.columns)]
+
+
 def _check_range(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must carry a UTC offset")
@@ -131,6 +164,9 @@ async def meter_series(
     """Per meter and bucket of [start, end): `value` (kW, or the sensor's mean), `samples`,
     `energy_kwh` (NaN for sensors and a counter's unknown first step) and `covered_s`."""
     _check_range(start, end)
+    if _off_grid(start, step):
+        fine = await meter_series(conn, backend, meter_ids, start, end, FINE_STEP, timezone)
+        return _onto_grid(fine, start, step, "meter_id", "value")
     query = sql.SQL(PER_METER).format(
         source=_source(step), terms=sql.SQL(BUCKET_TERMS), bucket=_bucket(backend, step, timezone)
     )
@@ -195,6 +231,9 @@ async def site_series(
     (on both paths since schema version 11: as fresh as the last refresh of the dirty buckets).
     """
     _check_range(start, end)
+    if _off_grid(start, step):
+        fine = await site_series(conn, backend, site_id, start, end, FINE_STEP, timezone)
+        return _onto_grid(fine, start, step, "carrier", "power_kw")
     if step not in SITE_LOAD_TABLES:
         return await _summed_series(conn, backend, site_id, start, end, step, timezone)
     rows = await _site_load_rows(conn, site_id, start, end, step)
@@ -215,7 +254,7 @@ async def site_series_rows(
 ) -> list[SeriesRow]:
     """`site_series` as SeriesRow tuples in bucket and carrier order; a rollup step reads them
     straight from the rollup, without pandas."""
-    if step in SITE_LOAD_TABLES:
+    if step in SITE_LOAD_TABLES and not _off_grid(start, step):
         _check_range(start, end)
         return await _site_load_rows(conn, site_id, start, end, step)
     frame = await site_series(conn, backend, site_id, start, end, step, timezone)

@@ -26,8 +26,9 @@ from .conftest import Broker, ingest_settings, publish, running_worker, scalar, 
 pytestmark = [pytest.mark.slow, pytest.mark.timed]
 
 READINGS = "SELECT count(*) FROM readings"
-METERS = ["main", "indoor", "occupancy", "cooling"]
-"""Meters that can read 0 … 10,000 (b01/pv could not: it is bounded by 1.3 × its peak_kw)."""
+METERS = ["main", "heat", "occupancy", "cooling"]
+"""Meters that can read 0 … 20,000 (b01/pv could not: it is bounded by 1.3 × its peak_kw; nor
+b01/indoor: a temperature is at most 500 °C)."""
 
 
 def b01_meters(i: int) -> str:

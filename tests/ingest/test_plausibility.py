@@ -59,7 +59,8 @@ async def test_out_of_bounds_readings_are_rejected_and_neighbours_kept(
         stored = await cur.fetchall()
     assert reasons == [
         "meter b01/f3: value 51007 kWh rose 50001 kWh in 60 s, more than 357 kWh "
-        "(max_rise_kw 21420, counter; grid import_max_kw 20000 + on-site PV/wind)",
+        "(max_rise_kw 21420, counter; grid import_max_kw 20000 + on-site PV/wind; "
+        "max: physical limit of energy_kwh)",
         "meter b01/main: value 9000 is above max 5000 (site file)",
         "meter b01/pv: value -1e+06 is below min -4 (asset b01-pv (pv))",
     ]
@@ -71,6 +72,69 @@ def test_sites_check_verbose_prints_each_meters_bounds(example_site_path: Path) 
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "b01/pv [-4, 520] kW (asset b01-pv (pv))" in out
-    assert "b01/main unbounded (none)" in out
+    assert "b01/main [-21420, 21420] kW (grid import_max_kw 20000 + on-site PV/wind)" in out
+    assert "b01/indoor [-100, 500] °C (physical limit of temperature_c)" in out
     bounds = site_bounds(load_site(example_site_path))
     assert len([line for line in result.output.splitlines() if "/" in line]) >= len(bounds)
+
+
+async def test_readings_past_any_physical_limit_are_rejected_without_declared_bounds(
+    site_db: str, prefix: str
+) -> None:
+    """A main meter, a sensor and an occupancy count the site file gives no bounds: 1e29 kW,
+    1e29 °C and −5 people are refused by name; the good readings of the same frames are kept."""
+    frames = []
+    for i in range(6):
+        values = {"main": 800.0, "indoor": 22.0, "occupancy": 120.0}
+        if i == 2:
+            values["main"] = 1e29
+        if i == 3:
+            values["indoor"] = 1e29
+        if i == 4:
+            values["occupancy"] = -5.0
+        frames.append((f"{prefix}/expo/b01", orjson.dumps({"ts": at(i), "values": values})))
+    async with running_worker(ingest_settings(site_db, prefix)):
+        await publish(frames)
+        assert await wait_for(site_db, "SELECT count(*) FROM rejected", 3) == 3
+        assert await wait_for(site_db, "SELECT count(*) FROM readings", 15) == 15
+    async with connect(site_db) as conn:
+        cur = await conn.execute("SELECT reason FROM rejected ORDER BY reason")
+        reasons = [row[0] for row in await cur.fetchall()]
+        cur = await conn.execute(
+            "SELECT m.name, count(*), max(r.value) FROM readings r "
+            "JOIN meters m ON m.id = r.meter_id GROUP BY 1 ORDER BY 1"
+        )
+        stored = await cur.fetchall()
+    assert reasons == [
+        "meter b01/indoor: value 1e+29 is above max 500 (physical limit of temperature_c)",
+        "meter b01/main: value 1e+29 is above max 21420 "
+        "(grid import_max_kw 20000 + on-site PV/wind)",
+        "meter b01/occupancy: value -5 is below min 0 (physical limit of occupancy)",
+    ]
+    assert stored == [("indoor", 5, 22.0), ("main", 5, 800.0), ("occupancy", 5, 120.0)]
+
+
+async def test_meters_stored_without_bounds_still_get_the_physical_limits(
+    site_db: str, prefix: str
+) -> None:
+    """A database loaded before bounds were derived has NULL bounds: the worker still refuses
+    what no meter of the quantity can read."""
+    async with connect(site_db) as conn:
+        await conn.execute(
+            "UPDATE meters SET min_value = NULL, max_value = NULL, max_rise_kw = NULL, "
+            "bounds_source = NULL"
+        )
+    good, bad = reading(prefix, "main", 0, 800.0), reading(prefix, "main", 1, -1e29)
+    async with running_worker(ingest_settings(site_db, prefix)):
+        await publish([good, bad])
+        assert await wait_for(site_db, "SELECT count(*) FROM rejected", 1) == 1
+        assert await wait_for(site_db, "SELECT count(*) FROM readings", 1) == 1
+    async with connect(site_db) as conn:
+        cur = await conn.execute("SELECT reason FROM rejected")
+        (reason,) = await cur.fetchone() or ("",)
+    assert reason == "meter b01/main: value -1e+29 is below min -1e+06 (physical limit of power_kw)"
+
+
+def test_a_counter_is_bounded_by_its_rollover() -> None:
+    site = load_site(Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml")
+    assert site_bounds(site)[("b01", "heat")].max_value == 999999.9

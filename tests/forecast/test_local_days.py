@@ -1,0 +1,65 @@
+"""Forecast days are local days: 23 h, 24 h or 25 h long, and in zones whose clocks jump at
+midnight (America/Santiago) they start at 01:00."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from energyhub.forecast.backtest import backtest_origins, backtest_series
+from energyhub.forecast.intraday import local_midnight
+from energyhub.forecast.profile import ForecastOptions
+from energyhub.forecast.select import demand_candidates, holdout_origins
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SANTIAGO = ZoneInfo("America/Santiago")
+STEP = pd.Timedelta(minutes=15)
+
+
+def local(text: str, tz: ZoneInfo) -> pd.Timestamp:
+    return pd.Timestamp(text, tz=tz).tz_convert("UTC")
+
+
+def test_held_out_days_start_at_local_midnight_across_the_spring_change() -> None:
+    now = local("2026-03-31 10:00", BERLIN)
+    origins = holdout_origins(now, BERLIN, 3)
+    assert [o.tz_convert(BERLIN).strftime("%d %H:%M") for o in origins] == [
+        "28 00:00", "29 00:00", "30 00:00"
+    ]  # fmt: skip  (a 24 h step back from 30 March gave 28 March 23:00)
+
+
+def test_a_day_whose_midnight_the_clocks_skip_starts_at_one() -> None:
+    now = local("2026-09-07 10:00", SANTIAGO)  # 6 September 2026 has no 00:00 in Santiago
+    origins = holdout_origins(now, SANTIAGO, 2)  # raised ValueError (nonexistent time)
+    assert [o.tz_convert(SANTIAGO).isoformat() for o in origins] == [
+        "2026-09-05T00:00:00-04:00", "2026-09-06T01:00:00-03:00"
+    ]  # fmt: skip
+    at = local("2026-09-06 12:00", SANTIAGO)
+    assert local_midnight(at, SANTIAGO) == local("2026-09-06 01:00", SANTIAGO)
+
+
+def _office(index: pd.DatetimeIndex, tz: ZoneInfo) -> pd.Series:
+    hours = np.asarray(index.tz_convert(tz).hour)
+    return pd.Series(np.where((hours >= 8) & (hours < 18), 900.0, 300.0), index=index)
+
+
+def test_backtest_days_are_the_local_days_23_24_and_25_hours_long() -> None:
+    for tz, first, last, lengths in (
+        (BERLIN, "2026-03-01", "2026-03-31", [96, 92, 96]),  # 28, 29, 30 March
+        (BERLIN, "2026-10-01", "2026-10-27", [96, 100, 96]),  # 24, 25, 26 October
+        (SANTIAGO, "2026-08-15", "2026-09-08", [96, 92, 96]),  # 5, 6, 7 September
+    ):
+        index = pd.date_range(local(first, tz), local(last, tz), freq=STEP, inclusive="left")
+        values = _office(index, tz)
+        origins = backtest_origins(values, tz, 3, pd.Timedelta(days=2))
+        assert all(o.tz_convert(tz).hour in (0, 1) for o in origins)
+        ends = [*origins[1:], local(last, tz)]
+        assert [int((e - o) / STEP) for o, e in zip(origins, ends, strict=True)] == lengths
+        candidates = demand_candidates("main", tz, None, ForecastOptions())
+        yesterday = [c for c in candidates if c.name == "yesterday"]
+        result = backtest_series(
+            values, tz, yesterday, label="main", days=3, history=pd.Timedelta(days=14)
+        )
+        assert result.scores["naive 7d"].steps == sum(lengths)  # 288 whatever the days' lengths

@@ -1,0 +1,66 @@
+"""A scheduler tick on sites in zones with daylight saving, across the nights the clocks change:
+Berlin's 23 h spring day and Santiago's, whose midnight the clocks skip (2026-09-06 starts at
+01:00)."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pandas as pd
+import pytest
+
+from energyhub.clock import ManualClock
+from energyhub.sites import parse_site
+from energyhub.store.db import connect
+
+from .conftest import (
+    SHARED_BROKER,
+    office_load_kw,
+    prepare_db,
+    pv_kw,
+    scheduler_for,
+    scheduler_settings,
+    site_doc,
+    write_readings,
+)
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_tick"),
+    [("Europe/Berlin", "2026-03-28 22:00"), ("America/Santiago", "2026-09-05 21:00")],
+)
+async def test_ticks_replan_every_hour_across_the_clock_change(
+    pg_url: str, prefix: str, zone: str, first_tick: str
+) -> None:
+    doc = site_doc()
+    doc["timezone"] = zone
+    site = parse_site(doc, "test-site")
+    await prepare_db(pg_url, site)
+    start = pd.Timestamp(first_tick, tz=zone)
+    index = pd.date_range(
+        (start - pd.Timedelta(days=10)).tz_convert("UTC"),
+        (start + pd.Timedelta(hours=6)).tz_convert("UTC"),
+        freq="15min",
+        inclusive="left",
+    )
+    readings = {
+        "main": office_load_kw(index) - pv_kw(index),
+        "pv": pv_kw(index),
+        "bess-p": 0.0,
+        "bess-soc": 50.0,
+        "outdoor": 12.0,
+    }
+    await write_readings(pg_url, {k: pd.Series(v, index=index) for k, v in readings.items()})
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=24)
+    clock = ManualClock(start.to_pydatetime())
+    starts = []
+    async with scheduler_for(settings, site, clock) as scheduler, connect(pg_url) as conn:
+        await scheduler.resume(conn)
+        for _ in range(6):
+            report = await scheduler.tick(conn)
+            assert report.failed == [], report.failed  # Santiago: "nonexistent time" raised
+            assert len(report.replanned) == 1
+            starts.append(report.replanned[0].horizon_start.astimezone(UTC))
+            await clock.advance(timedelta(hours=1))
+    first = start.tz_convert("UTC").to_pydatetime()
+    assert starts == [first + timedelta(hours=h) for h in range(6)]
