@@ -211,7 +211,7 @@ async def replan(
     )  # carbon_scheme.plan_price: position (energyhub/carbon/plan_price.py)
     try:
         forecast = await forecast_with(conn, backend, site, scope, steps, config)
-        soc = await initial_soc(conn, scope, start, config.soc_max_age)
+        soc = await initial_soc(conn, scope, start, config.soc_max_age, config.step)
         peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
         column = month_peak_column(scope.grid_node)
         forecast.frame[column] = peak  # billed so far this month
