@@ -12,7 +12,7 @@ and the plan says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,6 +69,46 @@ async def import_errors(
     return error.dropna()
 
 
+REREAD = timedelta(hours=1)
+"""Steps this close to the end of the last read are read again (their readings may come late)."""
+
+
+@dataclass
+class ImportErrorCache:
+    """Each connection's import errors read so far, so that a re-plan reads only the steps since
+    the one before (less REREAD) instead of the whole window: a re-plan's wall time is steps
+    the loop does not control. A read before what is kept starts over."""
+
+    found: dict[tuple[str, timedelta], pd.Series] = field(default_factory=dict)
+    until: dict[tuple[str, timedelta], datetime] = field(default_factory=dict)
+
+    async def errors(
+        self,
+        conn: AsyncConnection,
+        backend: Backend,
+        scope: Scope,
+        window: tuple[datetime, datetime],
+        step: timedelta,
+    ) -> pd.Series:
+        """import_errors over `window`, from what is kept plus the steps since."""
+        key, (start, end) = (scope.id, step), window
+        since = self.until.get(key)
+        kept = self.found.get(key, pd.Series(dtype="float64"))
+        read_from = start
+        if since is not None and start <= since <= end:
+            read_from = max(start, since - REREAD)
+            kept = kept[
+                (kept.index >= pd.Timestamp(start)) & (kept.index < pd.Timestamp(read_from))
+            ]
+        else:
+            kept = pd.Series(dtype="float64")
+        new = await import_errors(conn, backend, scope, (read_from, end), step)
+        parts = [part for part in (kept, new) if len(part)]
+        self.found[key] = pd.concat(parts).sort_index() if parts else new
+        self.until[key] = end
+        return self.found[key]
+
+
 async def peak_margin_floored(
     conn: AsyncConnection,
     backend: Backend,
@@ -77,6 +117,7 @@ async def peak_margin_floored(
     at: datetime,
     step: timedelta,
     config: MeasuredMarginConfig,
+    cache: ImportErrorCache | None = None,
 ) -> PeakMargin:
     """`bands_kw` (the bands' margin per step) floored at the P90 of the connection's measured
     import error over `config.window` before `at`, within the connection's import limit."""
@@ -93,7 +134,9 @@ async def peak_margin_floored(
     if not config.enabled:
         summary.update(reason="off (ENERGYHUB_SCHEDULER_MEASURED_MARGIN=false)")
         return PeakMargin(bands_kw.clip(upper=limit), summary, [])
-    errors = await import_errors(conn, backend, scope, (at - config.window, at), step)
+    errors = await (cache or ImportErrorCache()).errors(
+        conn, backend, scope, (at - config.window, at), step
+    )
     summary["steps"] = len(errors)
     if len(errors) < config.min_steps:
         summary.update(reason=f"too few controlled steps (need {config.min_steps})")

@@ -31,7 +31,11 @@ from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import earlier_coverage, keep_band, peak_margin
 from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
-from energyhub.scheduler.margin import MeasuredMarginConfig, peak_margin_floored
+from energyhub.scheduler.margin import (
+    ImportErrorCache,
+    MeasuredMarginConfig,
+    peak_margin_floored,
+)
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import PlanPolicy, SiteFile
 from energyhub.store.db import Backend
@@ -113,6 +117,8 @@ class PlanningConfig:
     """The peak margin's floor at the measured import error (SCHEDULER_MEASURED_MARGIN*)."""
     models: ModelCache = field(default_factory=ModelCache, compare=False)
     """Each meter's forecast model, chosen and fitted once a local day."""
+    import_errors: ImportErrorCache = field(default_factory=ImportErrorCache, compare=False)
+    """Each connection's measured import errors, read forward from one re-plan to the next."""
 
     @property
     def steps(self) -> int:
@@ -217,8 +223,9 @@ async def replan(
         forecast.frame[column] = peak  # billed so far this month
         forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
         margin = await peak_margin_floored(
-            conn, backend, scope, peak_margin(forecast), start, config.step, config.measured_margin
-        )
+            conn, backend, scope, peak_margin(forecast), start, config.step,
+            config.measured_margin, config.import_errors,
+        )  # fmt: skip
         column = peak_margin_column(scope.grid_node)
         forecast.frame[column] = margin.margin_kw.to_numpy()  # kept under the billed peak
         forecast.methods[column] = MARGIN_METHODS[margin.summary["source"]]

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from energyhub.optimize.scope import resolve_scope
 from energyhub.plans import store
 from energyhub.plans.operations import plan_inputs
+from energyhub.scheduler.margin import ImportErrorCache, import_errors
 from energyhub.scheduler.replan import PlanningConfig, Target, replan
 from energyhub.store.db import Backend, connect
 
@@ -120,3 +122,23 @@ async def test_the_window_leaves_out_older_steps(pg_url: str) -> None:
     await history_with_errors(pg_url, 100)  # over the 5 nights before START
     record, _ = await replan_office(pg_url, scheduler_measured_margin_days=2.5)
     assert record.solver["peak_margin"]["steps"] == 40  # the last 2 nights
+
+
+async def test_the_cache_reads_forward_and_gives_what_a_fresh_read_gives(pg_url: str) -> None:
+    """Read at START − 2 d (the three older nights), then at START: the same errors as one read
+    at START; the older nights come from the cache, not the store (their setpoints, deleted in
+    between, are still counted), and a window before what is kept reads afresh."""
+    await history_with_errors(pg_url, 100)
+    scope = resolve_scope(make_site(), "building", "office")
+    cache, days = ImportErrorCache(), timedelta(days=14)
+    earlier = START - timedelta(days=2)
+    async with connect(pg_url) as conn:
+        first = await cache.errors(conn, Backend.POSTGRES, scope, (earlier - days, earlier), STEP)
+        whole = await import_errors(conn, Backend.POSTGRES, scope, (START - days, START), STEP)
+        await conn.execute("DELETE FROM setpoints WHERE ts < %s", (earlier,))
+        later = await cache.errors(conn, Backend.POSTGRES, scope, (START - days, START), STEP)
+        fresh = await import_errors(conn, Backend.POSTGRES, scope, (START - days, START), STEP)
+        again = await cache.errors(conn, Backend.POSTGRES, scope, (earlier - days, earlier), STEP)
+    assert len(first) == 60 and len(whole) == 100 and len(fresh) == 40
+    pd.testing.assert_series_equal(later, whole, check_names=False)
+    assert len(again) == 0  # before what was kept: read again, and nothing is left to read
