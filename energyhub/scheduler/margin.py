@@ -60,7 +60,7 @@ async def import_errors(
     planned = await controlled_imports(conn, scope.id, scope.grid_node, window)
     planned = planned[np.isfinite(planned["import_kw"])]
     if planned.empty:
-        return pd.Series(dtype="float64")
+        return _no_errors()
     freq = pd.Timedelta(step)
     first, last = planned.index.min().floor(freq), planned.index.max().floor(freq)
     index = pd.date_range(first, last + freq, freq=freq, name="ts")  # ≥ 2 steps
@@ -93,7 +93,7 @@ class ImportErrorCache:
         """import_errors over `window`, from what is kept plus the steps since."""
         key, (start, end) = (scope.id, step), window
         since = self.until.get(key)
-        kept = self.found.get(key, pd.Series(dtype="float64"))
+        kept = self.found.get(key, _no_errors())
         read_from = start
         if since is not None and start <= since <= end:
             read_from = max(start, since - REREAD)
@@ -101,7 +101,7 @@ class ImportErrorCache:
                 (kept.index >= pd.Timestamp(start)) & (kept.index < pd.Timestamp(read_from))
             ]
         else:
-            kept = pd.Series(dtype="float64")
+            kept = _no_errors()
         new = await import_errors(conn, backend, scope, (read_from, end), step)
         parts = [part for part in (kept, new) if len(part)]
         self.found[key] = pd.concat(parts).sort_index() if parts else new
@@ -156,6 +156,10 @@ async def peak_margin_floored(
         median_kw=_median(margin),
     )
     return PeakMargin(margin, summary, [])
+
+
+def _no_errors() -> pd.Series:
+    return pd.Series(dtype="float64", index=pd.DatetimeIndex([], tz="UTC", name="ts"))
 
 
 def _median(series: pd.Series) -> float | None:

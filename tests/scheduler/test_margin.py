@@ -133,12 +133,14 @@ async def test_the_cache_reads_forward_and_gives_what_a_fresh_read_gives(pg_url:
     cache, days = ImportErrorCache(), timedelta(days=14)
     earlier = START - timedelta(days=2)
     async with connect(pg_url) as conn:
+        before = START - timedelta(days=8)  # before any controlled step: nothing kept yet
+        none = await cache.errors(conn, Backend.POSTGRES, scope, (before - days, before), STEP)
         first = await cache.errors(conn, Backend.POSTGRES, scope, (earlier - days, earlier), STEP)
         whole = await import_errors(conn, Backend.POSTGRES, scope, (START - days, START), STEP)
         await conn.execute("DELETE FROM setpoints WHERE ts < %s", (earlier,))
         later = await cache.errors(conn, Backend.POSTGRES, scope, (START - days, START), STEP)
         fresh = await import_errors(conn, Backend.POSTGRES, scope, (START - days, START), STEP)
         again = await cache.errors(conn, Backend.POSTGRES, scope, (earlier - days, earlier), STEP)
-    assert len(first) == 60 and len(whole) == 100 and len(fresh) == 40
+    assert len(none) == 0 and len(first) == 60 and len(whole) == 100 and len(fresh) == 40
     pd.testing.assert_series_equal(later, whole, check_names=False)
     assert len(again) == 0  # before what was kept: read again, and nothing is left to read
