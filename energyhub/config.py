@@ -267,6 +267,27 @@ class Settings(BaseSettings):
         "hours (learnt per meter; docs/forecasting.md#intraday). false: every "
         "re-plan uses the day-ahead forecast and band.",
     )
+    scheduler_measured_margin: bool = Field(
+        default=True,
+        description="Re-plans keep at least the P90 of the connection's own measured import "
+        "error (metered − planned import over the steps its plans controlled) under the billed "
+        "peak, where it exceeds the forecast bands' margin (docs/billing-and-savings.md"
+        "#a-margin-for-forecast-error-under-the-billed-peak). false: the bands' margin alone.",
+    )
+    scheduler_measured_margin_days: float = Field(
+        default=14,
+        gt=0,
+        le=366,
+        description="Days before a re-plan whose controlled steps the measured margin is taken "
+        "from.",
+    )
+    scheduler_measured_margin_min_steps: int = Field(
+        default=48,
+        ge=1,
+        le=1_000_000,
+        description="Controlled steps the measured margin needs; with fewer the bands' margin "
+        "stands and the plan carries a warning.",
+    )
     scheduler_peak_guard: bool = Field(
         default=False,
         description="Before each step's setpoints go out, hold the connection's import at the "

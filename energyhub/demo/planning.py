@@ -130,7 +130,7 @@ async def _city_inputs(
         city.methods.update(part.methods)
         city.notes += part.notes
         city.unplanned |= part.unplanned
-        park_soc = await initial_soc(conn, scope, start, config.soc_max_age)
+        park_soc = await initial_soc(conn, scope, start, config.soc_max_age, config.step)
         soc.fractions.update(park_soc.fractions)
         soc.sources.update(park_soc.sources)
         soc.warnings += park_soc.warnings

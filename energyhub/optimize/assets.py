@@ -127,7 +127,7 @@ def add_renewable(ctx: Context, node: str, asset: PV | Wind) -> None:
     ctx.inject(node, "electricity", asset.id, out.expr())
 
 
-def _keep_per_step(loss_per_h: float, dt_h: float) -> float:
+def keep_per_step(loss_per_h: float, dt_h: float) -> float:
     return float((1.0 - loss_per_h) ** dt_h)
 
 
@@ -139,7 +139,7 @@ def add_storage(
     charge = m.add_variables(f"{asset.id}:charge_kw", n, 0.0, asset.power_kw)
     discharge = m.add_variables(f"{asset.id}:discharge_kw", n, 0.0, asset.power_kw)
     soc = m.add_variables(f"{asset.id}:soc_kwh", n, asset.soc_min * e, asset.soc_max * e)
-    keep = _keep_per_step(asset.loss_per_h if isinstance(asset, ThermalStorage) else 0.0, dt)
+    keep = keep_per_step(asset.loss_per_h if isinstance(asset, ThermalStorage) else 0.0, dt)
     m.add_constraints(
         f"{asset.id}:soc_balance",
         soc.expr()

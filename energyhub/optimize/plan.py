@@ -60,6 +60,9 @@ class Plan:
     carbon_cap_kg: float | None = None
     month_peak_kw: dict[str, float] = field(default_factory=dict)
     """Month-to-date peak import each connection (grid node) started from (monthly billing)."""
+    peak_margin: dict[str, Any] = field(default_factory=dict)
+    """How a scheduler re-plan set the forecast-error margin kept under the billed peak
+    (energyhub.scheduler.margin.PeakMargin.summary); empty otherwise."""
     frontier: tuple[dict[str, Any], ...] = ()
     """The cost–CO₂ frontier this plan is a point of (energyhub.optimize.frontier), if any."""
     frontier_point: int | None = None
@@ -112,6 +115,7 @@ class Plan:
             "scalars": self.scalars,
             "frontier": list(self.frontier),
             "frontier_point": self.frontier_point,
+            "peak_margin": self.peak_margin,
         }
 
     def write_schedule(self, path: Path | str) -> None:

@@ -17,11 +17,20 @@ out. Each side's terms are kept (energyhub.plans.figures).
 
 from __future__ import annotations
 
-__all__ = ["SIDES", "Realized", "Side", "combined", "finish", "realize"]
+__all__ = [
+    "SIDES",
+    "Realized",
+    "SetpointTrack",
+    "Side",
+    "combined",
+    "finish",
+    "realize",
+    "tracked_soc_kwh",
+]
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,8 +48,8 @@ from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.figures import SIDES, Realized, Side, finish
 from energyhub.plans.metered import Storage, soc_fractions, storages
-from energyhub.plans.store import storage_setpoints
 from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
+from energyhub.plans.tracked import SetpointTrack, tracked_soc_kwh
 from energyhub.scheduler.state import with_initial_soc
 from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
@@ -268,63 +277,6 @@ async def _realize_run(
         notes += more
     found = finish(steps=len(part), sides=sides, notes=notes)
     return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
-
-
-SETPOINTS_SINCE = pd.Timestamp("1970-01-01", tz="UTC")
-"""A store's setpoints are tracked from its first one (SetpointTrack)."""
-
-
-def tracked_soc_kwh(
-    store: Storage, p_kw: np.ndarray, hours: float, level_kwh: float | None = None
-) -> np.ndarray:
-    """The energy in a store without SOC readings after each of its setpoints in turn, from
-    `level_kwh` (default its soc_initial): charge × η_charge, discharge ÷ η_discharge, held inside
-    its SOC window step by step (a device does not follow a setpoint past its limits)."""
-    low, high = store.soc_min * store.energy_kwh, store.soc_max * store.energy_kwh
-    gain = np.where(p_kw > 0, p_kw * store.eta_charge, p_kw / store.eta_discharge) * hours
-    level = store.soc_initial * store.energy_kwh if level_kwh is None else level_kwh
-    out = np.empty(len(gain))
-    for i, kwh in enumerate(gain):
-        level = min(max(level + kwh, low), high)
-        out[i] = level
-    return out
-
-
-@dataclass
-class SetpointTrack:
-    """Stores without SOC readings tracked through every setpoint since their first
-    (tracked_soc_kwh), read forward: per store, the time read up to and the energy then. Spans
-    asked for in time order (the days of a savings report) read each setpoint once; a span
-    before what was read starts again from the first setpoint."""
-
-    until: dict[str, pd.Timestamp] = field(default_factory=dict)
-    level_kwh: dict[str, float] = field(default_factory=dict)
-
-    async def advance(
-        self, conn: AsyncConnection, stores: Sequence[Storage], to: pd.Timestamp, hours: float
-    ) -> dict[str, int]:
-        """Track `stores` through their setpoints up to `to` (exclusive); how many each had."""
-        for store in stores:
-            if self.until.get(store.id, SETPOINTS_SINCE) > to:
-                del self.until[store.id]
-            if store.id not in self.until:
-                self.until[store.id] = SETPOINTS_SINCE
-                self.level_kwh[store.id] = store.soc_initial * store.energy_kwh
-        first = min((self.until[s.id] for s in stores), default=to)
-        sent = await storage_setpoints(
-            conn, [s.id for s in stores], first.to_pydatetime(), to.to_pydatetime()
-        )
-        ts = pd.DatetimeIndex(pd.to_datetime(sent["ts"], utc=True))
-        counts = {}
-        for store in stores:
-            mine = (sent["asset_id"] == store.id).to_numpy() & (ts >= self.until[store.id])
-            p_kw = sent.loc[mine, "p_kw"].to_numpy(dtype=float)
-            if p_kw.size:
-                levels = tracked_soc_kwh(store, p_kw, hours, self.level_kwh[store.id])
-                self.level_kwh[store.id] = float(levels[-1])
-            self.until[store.id] = to
-            counts[store.id] = int(p_kw.size)
-        return counts
 
 
 async def setpoint_changes(

@@ -144,6 +144,8 @@ def _solver_stats(result: Plan) -> dict[str, Any]:
     keys = ("status", "gap", "build_seconds", "solve_seconds", "variables", "binaries")
     stats = {key: data[key] for key in (*keys, "constraints", "scalars", "co2_kg_by_carrier")}
     stats["savings"] = data["savings"]
+    if result.peak_margin:
+        stats["peak_margin"] = data["peak_margin"]
     if result.frontier:
         stats["frontier"] = data["frontier"]
         stats["frontier_point"] = data["frontier_point"]
@@ -392,6 +394,36 @@ async def controlling_plans(
         (site_id, *window),
     )
     return [int(row[0]) for row in await cur.fetchall()]
+
+
+CONTROLLED_IMPORTS = """
+WITH controlled AS (
+    SELECT DISTINCT ON (s.ts) s.ts, s.plan_id
+    FROM setpoints AS s JOIN plans AS p ON p.id = s.plan_id
+    WHERE p.site_id = %(site)s AND s.ts >= %(start)s AND s.ts < %(end)s
+    ORDER BY s.ts, s.plan_id DESC
+)
+SELECT c.ts, c.plan_id, i.value - COALESCE(e.value, 0)
+FROM controlled AS c
+JOIN plan_steps AS i ON i.plan_id = c.plan_id AND i.ts = c.ts AND i.name = %(import)s
+LEFT JOIN plan_steps AS e ON e.plan_id = c.plan_id AND e.ts = c.ts AND e.name = %(export)s
+ORDER BY c.ts"""
+
+
+async def controlled_imports(
+    conn: AsyncConnection, site_id: str, grid_node: str, window: tuple[datetime, datetime]
+) -> pd.DataFrame:
+    """Per step in [start, end) that one of the site's own plans controlled (a setpoint of it
+    was sent; the newest plan if several): plan_id and the net import (import − export) that
+    plan scheduled at the connection `grid_node`, indexed by ts (UTC)."""
+    names = {"import": f"{grid_node}:import_kw", "export": f"{grid_node}:export_kw"}
+    cur = await conn.execute(
+        CONTROLLED_IMPORTS, {"site": site_id, "start": window[0], "end": window[1], **names}
+    )
+    frame = pd.DataFrame(await cur.fetchall(), columns=["ts", "plan_id", "import_kw"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame = frame.astype({"plan_id": "int64", "import_kw": "float64"})
+    return frame.set_index("ts")
 
 
 class SetpointOverride(BaseModel):

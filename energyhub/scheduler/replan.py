@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,11 @@ from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import earlier_coverage, keep_band, peak_margin
 from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
+from energyhub.scheduler.margin import (
+    ImportErrorCache,
+    MeasuredMarginConfig,
+    peak_margin_floored,
+)
 from energyhub.scheduler.state import initial_soc, with_initial_soc
 from energyhub.sites import PlanPolicy, SiteFile
 from energyhub.store.db import Backend
@@ -40,6 +45,12 @@ log = logging.getLogger(__name__)
 
 CREATED_BY = "scheduler"
 """`created_by` of the scheduler's plans (its restarts find their own by it)."""
+MARGIN_METHODS = {
+    "bands": "bands: root-sum-square of P90 − P50 demand, P50 − P10 PV/wind",
+    "measured": "bands, floored at the P90 of metered − planned import over the connection's "
+    "recent controlled steps (scheduler.margin)",
+}
+"""The `peak_margin_kw` input's method, by the source of the margin (PeakMargin.summary)."""
 
 
 def step_floor(when: datetime, step: timedelta) -> datetime:
@@ -102,8 +113,12 @@ class PlanningConfig:
     forecast: ForecastOptions
     intraday_correction: bool = True
     """Re-plans move forecasts by the error so far today (SCHEDULER_INTRADAY_CORRECTION)."""
+    measured_margin: MeasuredMarginConfig = field(default_factory=MeasuredMarginConfig)
+    """The peak margin's floor at the measured import error (SCHEDULER_MEASURED_MARGIN*)."""
     models: ModelCache = field(default_factory=ModelCache, compare=False)
     """Each meter's forecast model, chosen and fitted once a local day."""
+    import_errors: ImportErrorCache = field(default_factory=ImportErrorCache, compare=False)
+    """Each connection's measured import errors, read forward from one re-plan to the next."""
 
     @property
     def steps(self) -> int:
@@ -132,6 +147,11 @@ class PlanningConfig:
             ),
             models=models or ModelCache(),
             intraday_correction=settings.scheduler_intraday_correction,
+            measured_margin=MeasuredMarginConfig(
+                enabled=settings.scheduler_measured_margin,
+                window=timedelta(days=settings.scheduler_measured_margin_days),
+                min_steps=settings.scheduler_measured_margin_min_steps,
+            ),
         )
 
 
@@ -197,18 +217,22 @@ async def replan(
     )  # carbon_scheme.plan_price: position (energyhub/carbon/plan_price.py)
     try:
         forecast = await forecast_with(conn, backend, site, scope, steps, config)
-        soc = await initial_soc(conn, scope, start, config.soc_max_age)
+        soc = await initial_soc(conn, scope, start, config.soc_max_age, config.step)
         peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
         column = month_peak_column(scope.grid_node)
         forecast.frame[column] = peak  # billed so far this month
         forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+        margin = await peak_margin_floored(
+            conn, backend, scope, peak_margin(forecast), start, config.step,
+            config.measured_margin, config.import_errors,
+        )  # fmt: skip
         column = peak_margin_column(scope.grid_node)
-        margin = peak_margin(forecast).clip(upper=scope.grid.import_max_kw)  # within the limit
-        forecast.frame[column] = margin.to_numpy()  # kept under the billed peak
-        forecast.methods[column] = "bands: root-sum-square of P90 − P50 demand, P50 − P10 PV/wind"
+        forecast.frame[column] = margin.margin_kw.to_numpy()  # kept under the billed peak
+        forecast.methods[column] = MARGIN_METHODS[margin.summary["source"]]
         result = await asyncio.to_thread(
             _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )
+        result = replace(result, peak_margin=margin.summary)
     except (ForecastError, PlanError) as exc:
         log.warning("re-plan of %s from %s failed: %s", target.site_id, start.isoformat(), exc)
         return await record_failure(
@@ -220,7 +244,12 @@ async def replan(
             created_by=CREATED_BY,
             error=str(exc),
         )
-    warnings = [*priced, *soc.warnings, *(f"forecast: {note}" for note in forecast.notes)]
+    warnings = [
+        *priced,
+        *soc.warnings,
+        *margin.warnings,
+        *(f"forecast: {note}" for note in forecast.notes),
+    ]
     async with conn.transaction():
         record = await store_plan(
             conn,

@@ -1,4 +1,5 @@
-"""Where storage starts a re-plan: the latest SOC reading, or the site file's default if stale."""
+"""Where storage starts a re-plan: the latest SOC reading; without any, where the setpoints sent
+to it drove it; else the site file's default."""
 
 from __future__ import annotations
 
@@ -6,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from psycopg import AsyncConnection
 
 from energyhub.optimize.scope import Scope
+from energyhub.plans.tracked import SetpointTrack, Storage
 from energyhub.scheduler.demand import soc_meter
 from energyhub.scheduler.telemetry import latest_by_meter, stored_meters
 from energyhub.sites import Asset, Battery, HydrogenStore, Park, SiteFile, ThermalStorage
-
-Storage = Battery | ThermalStorage | HydrogenStore
 
 SOC_CLIP_NOTE = 0.005
 """A reading outside [soc_min, soc_max] by more than this fraction is mentioned when clipped."""
@@ -33,12 +34,15 @@ def _minutes(delta: timedelta) -> str:
 
 
 async def initial_soc(
-    conn: AsyncConnection, scope: Scope, now: datetime, max_age: timedelta
+    conn: AsyncConnection, scope: Scope, now: datetime, max_age: timedelta, step: timedelta
 ) -> InitialSoc:
-    """Each storage asset's latest `soc_pct` reading if fresh, else its soc_initial (warned)."""
+    """Each storage asset's latest `soc_pct` reading if fresh; without any reading, the SOC its
+    setpoints (`step` long each) drove it to (energyhub.plans.tracked), as plan vs actual values
+    it; else its soc_initial (warned)."""
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
     latest = await latest_by_meter(conn, meters)
     result = InitialSoc()
+    unread: list[Storage] = []
     for _, asset in scope.assets():
         if not isinstance(asset, Battery | ThermalStorage | HydrogenStore):
             continue
@@ -46,6 +50,7 @@ async def initial_soc(
         reading = latest.get(meter.id) if meter is not None else None
         default = asset.soc_initial
         if reading is None:
+            unread.append(asset)
             why = "no soc_pct meter" if meter is None else f"no reading of {meter.label}"
             result.warnings.append(f"{asset.id}: {why}; planned from soc_initial {default:g}")
             result.sources[asset.id] = {"soc": default, "source": "soc_initial"}
@@ -67,7 +72,32 @@ async def initial_soc(
             "source": meter.label if meter else "",
             "ts": reading.ts.isoformat(),
         }
+    if unread:
+        await _from_setpoints(conn, unread, now, step, result)
     return result
+
+
+async def _from_setpoints(
+    conn: AsyncConnection,
+    stores: list[Storage],
+    now: datetime,
+    step: timedelta,
+    result: InitialSoc,
+) -> None:
+    """Stores without SOC readings that were sent setpoints start where those drove them."""
+    track = SetpointTrack()
+    sent = await track.advance(conn, stores, pd.Timestamp(now), step.total_seconds() / 3600)
+    for store in stores:
+        if not sent[store.id]:
+            continue
+        soc = track.level_kwh[store.id] / store.energy_kwh
+        result.warnings = [w for w in result.warnings if not w.startswith(f"{store.id}: ")]
+        result.warnings.append(
+            f"{store.id}: no SOC reading; planned from {soc:.3f}, where its {sent[store.id]} "
+            f"setpoint(s) since the first drove it from soc_initial {store.soc_initial:g}"
+        )
+        result.sources[store.id] = {"soc": soc, "source": "setpoints", "setpoints": sent[store.id]}
+        result.fractions[store.id] = soc
 
 
 def _clipped(asset: Storage, soc: float, warnings: list[str]) -> float:

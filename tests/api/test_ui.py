@@ -3,6 +3,7 @@ approve and reject flow, and the SVG chart helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_text
 import re
 from collections.abc import AsyncIterator
@@ -253,6 +254,38 @@ async def test_plan_page_charts_dispatch_soc_import_and_cost(
     assert f"{plan.to_json()['baseline']['cost_cny']:,.1f} CNY" in svgs["cost"]
     assert f"{plan.co2_kg:,.1f} kg CO2" in svgs["co2"]
     assert 'id="status">draft<' in answer.text
+
+
+async def test_plan_page_says_which_peak_margin_the_plan_kept(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    summary = {
+        "node": "b01", "source": "measured", "measured_p90_kw": 891.0, "steps": 100,
+        "window_days": 14.0, "floored_steps": 48, "bands_median_kw": 0.0, "median_kw": 891.0,
+    }  # fmt: skip
+    async with connect(world.url) as conn:
+        measured = dataclasses.replace(solved("building", "b01"), peak_margin=summary)
+        few = {**summary, "source": "bands", "measured_p90_kw": None, "steps": 12,
+               "median_kw": 240.5, "reason": "too few controlled steps (need 48)"}  # fmt: skip
+        bands = dataclasses.replace(solved("building", "b01"), peak_margin=few)
+        ids = [(await store_plan(conn, p)).id for p in (measured, bands)]
+    shown = [margin_row((await client.get(f"/ui/plans/{i}")).text) for i in ids]
+    assert shown[0] == (
+        "b01: median 891.0 kW kept free under the billed peak for forecast error; at least the "
+        "P90 of metered − planned import, 891.0 kW, over 100 controlled steps of the last 14 d"
+    )
+    assert shown[1] == (
+        "b01: median 240.5 kW kept free under the billed peak for forecast error; the forecast "
+        "bands' alone (too few controlled steps (need 48); 12 controlled steps)"
+    )
+    plain = (await client.get(f"/ui/plans/{world.plans['b01']}")).text
+    assert 'id="peak-margin"' not in plain  # a plan made without the scheduler
+
+
+def margin_row(html: str) -> str:
+    found = re.search(r'id="peak-margin">(.*?)</td>', html, re.S)
+    assert found, html
+    return " ".join(html_text.unescape(found.group(1)).split())
 
 
 async def test_import_chart_adds_the_metered_import_where_readings_exist(
