@@ -289,11 +289,11 @@ class Settings(BaseSettings):
         "stands and the plan carries a warning.",
     )
     scheduler_peak_guard: bool = Field(
-        default=False,
+        default=True,
         description="Before each step's setpoints go out, hold the connection's import at the "
-        "month's billed peak when metered demand runs above plan: cut battery charging, raise "
-        "battery discharge and CHP output (docs/scheduler.md#peak-guard; off by default: it "
-        "has not yet shown a saving in the closed-loop benchmark).",
+        "month's billed peak when metered demand runs above plan: cut battery charging, "
+        "electrolysis and stores' charging, raise battery discharge and CHP output "
+        "(docs/scheduler.md#peak-guard). false: every step's setpoints as planned.",
     )
     scheduler_peak_guard_headroom_kw: float = Field(
         default=0,
