@@ -3,8 +3,8 @@
 A meter's `min`/`max` in the site file replace the derived bounds; otherwise they follow from
 what the site declares:
 PV and wind meters −1 % to 1.3 × `peak_kw`; an asset's power meter its power limits; an
-electricity meter no more than its connection could deliver, either way; a counter never below
-zero and never rising faster than its connection could deliver. A side nothing bounds takes the
+electricity meter no more than twice what its connection is declared for, either way; a counter
+never below zero and never rising faster than that. A side nothing bounds takes the
 physical limit of the meter's quantity (`PHYSICAL_LIMITS`). The ingest rejects a reading outside
 them (energyhub/ingest/validate.py); `sites check --verbose` prints them.
 """
@@ -32,6 +32,11 @@ NIGHT_DRAW = 0.01
 """PV and wind meters may read slightly negative (−1 % of peak): inverters draw at night."""
 METER_TOLERANCE = 1.05
 """An asset's meter may read 5 % past the asset's rating: meter class and short overloads."""
+CONNECTION_OVERLOAD = 2.0
+"""A main meter may read up to twice what its connection is declared for: a site's `import_max_kw`
+is what it contracts and plans under, not what the wires can carry, and a transformer carries
+twice its rating for minutes (IEC 60076-7 short-time emergency loading). Those overloads are
+the readings a demand charge bills and an operator most needs: refusing them would hide them."""
 
 POWER_LIMIT_KW = 1e6
 """No meter of a building or park carries a gigawatt: the largest power stations are a few GW
@@ -89,11 +94,13 @@ def _asset_power_kw(asset: Asset, carrier: str) -> tuple[float, float] | None:
 
 
 def _electric_supply(park: Park, owner: Park | Building) -> tuple[float, str]:
-    """The most power a site's electricity meters can carry, and how it was found: what its
-    connection imports plus what the site generates, all at once."""
+    """The power a site's electricity meters are declared for, and how it was found: what its
+    connection imports plus what the site generates, all at once; its meters may read up to
+    `CONNECTION_OVERLOAD` times that."""
     grid = owner.grid if isinstance(owner, Building) and owner.grid else park.grid
     supply = grid.import_max_kw + sum(a.peak_kw for a in owner.assets if isinstance(a, PV | Wind))
-    return supply, f"grid import_max_kw {grid.import_max_kw:g} + on-site PV/wind"
+    why = f"{CONNECTION_OVERLOAD:g} × (grid import_max_kw {grid.import_max_kw:g} + on-site PV/wind)"
+    return supply, why
 
 
 def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
@@ -112,13 +119,13 @@ def _derived(park: Park, owner: Park | Building, meter: Meter) -> Bounds:
                 )
         if meter.carrier == "electricity" and meter.asset is None:
             supply, why = _electric_supply(park, owner)
-            limit = supply * METER_TOLERANCE
+            limit = supply * CONNECTION_OVERLOAD
             return Bounds(-limit, limit, source=why)
         return Bounds()
     if meter.quantity == "energy_kwh":
         if meter.carrier == "electricity" and meter.asset is None:
             supply, why = _electric_supply(park, owner)
-            return Bounds(0.0, None, supply * METER_TOLERANCE, source=f"counter; {why}")
+            return Bounds(0.0, None, supply * CONNECTION_OVERLOAD, source=f"counter; {why}")
         asset = assets.get(meter.asset) if meter.asset else None
         limits = _asset_power_kw(asset, meter.carrier) if asset is not None else None
         if limits is not None and asset is not None:

@@ -58,8 +58,8 @@ async def test_out_of_bounds_readings_are_rejected_and_neighbours_kept(
         )
         stored = await cur.fetchall()
     assert reasons == [
-        "meter b01/f3: value 51007 kWh rose 50001 kWh in 60 s, more than 357 kWh "
-        "(max_rise_kw 21420, counter; grid import_max_kw 20000 + on-site PV/wind; "
+        "meter b01/f3: value 51007 kWh rose 50001 kWh in 60 s, more than 680 kWh "
+        "(max_rise_kw 40800, counter; 2 × (grid import_max_kw 20000 + on-site PV/wind); "
         "max: physical limit of energy_kwh)",
         "meter b01/main: value 9000 is above max 5000 (site file)",
         "meter b01/pv: value -1e+06 is below min -4 (asset b01-pv (pv))",
@@ -72,7 +72,7 @@ def test_sites_check_verbose_prints_each_meters_bounds(example_site_path: Path) 
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
     assert "b01/pv [-4, 520] kW (asset b01-pv (pv))" in out
-    assert "b01/main [-21420, 21420] kW (grid import_max_kw 20000 + on-site PV/wind)" in out
+    assert "b01/main [-40800, 40800] kW (2 × (grid import_max_kw 20000 + on-site PV/wind))" in out
     assert "b01/indoor [-100, 500] °C (physical limit of temperature_c)" in out
     bounds = site_bounds(load_site(example_site_path))
     assert len([line for line in result.output.splitlines() if "/" in line]) >= len(bounds)
@@ -107,8 +107,8 @@ async def test_readings_past_any_physical_limit_are_rejected_without_declared_bo
         stored = await cur.fetchall()
     assert reasons == [
         "meter b01/indoor: value 1e+29 is above max 500 (physical limit of temperature_c)",
-        "meter b01/main: value 1e+29 is above max 21420 "
-        "(grid import_max_kw 20000 + on-site PV/wind)",
+        "meter b01/main: value 1e+29 is above max 40800 "
+        "(2 × (grid import_max_kw 20000 + on-site PV/wind))",
         "meter b01/occupancy: value -5 is below min 0 (physical limit of occupancy)",
     ]
     assert stored == [("indoor", 5, 22.0), ("main", 5, 800.0), ("occupancy", 5, 120.0)]
@@ -138,3 +138,25 @@ async def test_meters_stored_without_bounds_still_get_the_physical_limits(
 def test_a_counter_is_bounded_by_its_rollover() -> None:
     site = load_site(Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml")
     assert site_bounds(site)[("b01", "heat")].max_value == 999999.9
+
+
+async def test_a_main_meter_overloading_its_connection_is_stored(site_db: str, prefix: str) -> None:
+    """b01's connection is declared for 20 MW (+ 400 kW PV): 32 MW, an overload a transformer
+    carries for minutes and the month's demand charge bills, is kept; 45 MW, past twice the
+    declared supply, is refused by name."""
+    values = [800.0, 32_000.0, 45_000.0, 800.0]
+    frames = [reading(prefix, "main", i, value) for i, value in enumerate(values)]
+    async with running_worker(ingest_settings(site_db, prefix)):
+        await publish(frames)
+        assert await wait_for(site_db, "SELECT count(*) FROM rejected", 1) == 1
+        assert await wait_for(site_db, "SELECT count(*) FROM readings", 3) == 3
+    async with connect(site_db) as conn:
+        cur = await conn.execute("SELECT reason FROM rejected")
+        reasons = [row[0] for row in await cur.fetchall()]
+        cur = await conn.execute("SELECT max(value) FROM readings")
+        row = await cur.fetchone()
+    assert reasons == [
+        "meter b01/main: value 45000 is above max 40800 "
+        "(2 × (grid import_max_kw 20000 + on-site PV/wind))"
+    ]
+    assert row is not None and row[0] == 32_000.0
