@@ -18,6 +18,7 @@ from energyhub.forecast.select import (
     blend,
     choose,
     demand_candidates,
+    describe,
     forecast_chosen,
     pv_candidates,
 )
@@ -229,3 +230,63 @@ def test_the_intraday_correction_can_be_turned_off() -> None:
     assert "intraday correction off (ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION=false)" in off_method
     actual = series.reindex(steps).to_numpy()
     assert np.abs(on - actual).mean() < np.abs(off - actual).mean()
+
+
+def _constant(name: str, kw_by_day: list[float], prior: bool = False) -> Candidate:
+    """A candidate forecasting each held-out day (by its order) at a given constant."""
+
+    def fit(_train: pd.Series) -> Predictor:
+        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> np.ndarray:
+            day = int((steps[0] - ORIGIN) // pd.Timedelta(days=1)) + 7
+            return np.full(len(steps), kw_by_day[day] if 0 <= day < 7 else 0.0)
+
+        return predict
+
+    return Candidate(name, 1.0, fit, prior=prior)
+
+
+def _flat_week_before(kw: float) -> pd.Series:
+    index = pd.date_range(ORIGIN - pd.Timedelta(days=21), ORIGIN, freq=STEP, inclusive="left")
+    return pd.Series(kw, index=index)
+
+
+def test_the_prior_model_stays_unless_another_is_better_day_by_day() -> None:
+    """Actual 100 kW every held-out day. `lucky` is 1 kW off on six days and 50 kW off on one
+    (mean 7.9), `prior` 10 kW off every day (mean 10): the least MAE alone would take `lucky`,
+    but it is not better day by day at 95 %, so the prior stays. `steady`, 5 kW off every day,
+    is: it replaces the prior."""
+    series = _flat_week_before(100.0)
+    prior = _constant("prior", [110.0] * 7, prior=True)
+    lucky = _constant("lucky", [101.0, 99.0, 101.0, 150.0, 99.0, 101.0, 99.0])
+    choice = choose(series, ORIGIN, TZ, [prior, lucky], "m")
+    assert choice.mae["lucky"] < choice.mae["prior"]
+    assert (choice.name, choice.prior) == ("prior", "prior")
+    assert "the prior model, none clearly better" in describe(choice)
+    steady = _constant("steady", [105.0, 95.0, 105.0, 95.0, 105.0, 95.0, 105.0])
+    choice = choose(series, ORIGIN, TZ, [prior, lucky, steady], "m")
+    assert choice.name == "steady"
+    assert "clearly better than prior day by day" in describe(choice)
+
+
+def test_without_a_comparable_prior_the_least_mae_wins() -> None:
+    series = _flat_week_before(100.0)
+    a = _constant("a", [120.0] * 7)
+    b = _constant("b", [101.0, 99.0, 101.0, 150.0, 99.0, 101.0, 99.0])
+    choice = choose(series, ORIGIN, TZ, [a, b], "m")
+    assert (choice.name, choice.prior) == ("b", None)
+    assert "least MAE" in describe(choice)
+
+
+def test_pv_s_prior_is_the_blend_only_with_a_forecast_of_the_sky() -> None:
+    site = PvSite(500.0, 31.23, 121.47)
+    index = pd.date_range(ORIGIN, periods=4, freq=STEP)
+
+    def prior(weather: pd.DataFrame | None) -> list[str]:
+        return [c.name for c in pv_candidates("b/pv", TZ, site, weather, OPTIONS) if c.prior]
+
+    assert prior(None) == ["clearsky"]
+    assert prior(pd.DataFrame({"outdoor_c": 20.0}, index=index)) == ["clearsky"]
+    assert prior(pd.DataFrame({"cloud_cover_pct": 40.0}, index=index)) == ["clearsky+boosted"]
+    assert [c.name for c in demand_candidates("b/main", TZ, None, OPTIONS) if c.prior] == [
+        "profile+boosted"
+    ]
