@@ -106,6 +106,12 @@ async def backtest_site(
     meters = await stored_meters(conn, sorted({request.site_id, park_id}))
     own = [m for m in meters if m.site_id == request.site_id]
     chosen = forecastable(own, request.meter, request.site_id)
+    result = SiteBacktest(request.site_id, request.step)
+    if not chosen:
+        result.notes.append(
+            f"{request.site_id}: no load or PV meter to backtest (a power or energy meter "
+            "without asset: or submeter_of:, or a PV asset's meter)"
+        )
     outdoor = outdoor_meter(meters, park_id)
     tz = site.tz
     end = day_start(pd.Timestamp(request.end), tz)
@@ -118,7 +124,6 @@ async def backtest_site(
     weather = await read_weather(
         conn, park_id, start.to_pydatetime(), end.to_pydatetime(), end.to_pydatetime()
     )
-    result = SiteBacktest(request.site_id, request.step)
     weather = weather.reindex(telemetry.index)
     if outdoor is not None:
         weather["outdoor_c"] = weather["outdoor_c"].combine_first(telemetry.series(outdoor))

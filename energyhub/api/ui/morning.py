@@ -22,7 +22,7 @@ from energyhub.optimize.scope import resolve_scopes
 from energyhub.plans.actual import savings_by_day
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import list_plans, plan_steps
-from energyhub.sites import SiteFile
+from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.billing import month_peak_kw, month_start
 from energyhub.store.db import Backend
 from energyhub.store.queries import site_series
@@ -69,6 +69,8 @@ class Morning:
     alerts: list[AlertRow] = field(default_factory=list)
     plan_id: int | None = None
     next_steps: list[NextStep] = field(default_factory=list)
+    unmetered: str | None = None
+    """Which sites here no electricity meter measures (their import, peak, savings unknown)."""
 
 
 async def _energy(
@@ -149,7 +151,7 @@ async def morning(
     site_id, kind = row
     local = now.astimezone(zone)
     since = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    out = Morning(since, now)
+    out = Morning(since, now, unmetered=unmetered_note(site.unmetered_electricity(site_id)))
     week = timedelta(days=7)
     today = await _energy(conn, backend, site_id, (since, now))
     before = await _energy(conn, backend, site_id, (since - week, now - week))
