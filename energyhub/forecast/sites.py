@@ -66,6 +66,10 @@ def _park_of(site: SiteFile, site_id: str) -> str:
     if site.find_park(site_id) is not None:
         return site_id
     found = site.find_building(site_id)
+    if site_id == site.city.id:
+        raise UnknownSiteError(
+            "site", f"{site_id!r} is the city: backtest one of its parks or buildings"
+        )
     if found is None:
         raise UnknownSiteError("site", f"no park or building {site_id!r} in the site file")
     return found[0].id

@@ -154,6 +154,11 @@ async def test_savings_and_the_site_page_say_what_is_missing(odd: Odd) -> None:
 
 async def test_the_backtest_says_a_building_has_no_meter_to_backtest(odd: Odd) -> None:
     params = {"end": (START + timedelta(days=1)).isoformat(), "days": 2}
+    city = await odd.client.get("/sites/uc/forecast/backtest", params=params)
+    assert city.status_code == 422, city.text
+    assert city.json()["errors"][0]["message"] == (
+        "site: 'uc' is the city: backtest one of its parks or buildings"
+    )
     answer = await odd.client.get("/sites/nometer/forecast/backtest", params=params)
     assert answer.status_code == 200, answer.text
     body = answer.json()
