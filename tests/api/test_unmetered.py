@@ -156,8 +156,12 @@ async def test_the_backtest_says_a_building_has_no_meter_to_backtest(odd: Odd) -
     params = {"end": (START + timedelta(days=1)).isoformat(), "days": 2}
     city = await odd.client.get("/sites/uc/forecast/backtest", params=params)
     assert city.status_code == 422, city.text
-    assert city.json()["errors"][0]["message"] == (
-        "site: 'uc' is the city: backtest one of its parks or buildings"
+    assert city.json()["detail"] == (
+        "site_id: 'uc' is the city: backtest one of its parks or buildings"
+    )  # the field was named twice: "site_id: site: 'uc' …"
+    meter = await odd.client.get("/sites/metered/forecast/backtest", params={"meter": "heat"})
+    assert meter.json()["detail"] == (
+        "meter: no load or PV meter 'heat' at site 'metered' (its meters: main)"
     )
     answer = await odd.client.get("/sites/nometer/forecast/backtest", params=params)
     assert answer.status_code == 200, answer.text
