@@ -5,7 +5,10 @@ plan against the meters, savings, the site page and the backtest."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -64,6 +67,7 @@ class Odd:
     site: SiteFile
     client: httpx.AsyncClient
     park_plan: int
+    file: Path
 
 
 def _plan_id(site: SiteFile, level: str, site_id: str) -> Any:
@@ -97,7 +101,7 @@ async def odd(pg_url: str, tmp_path: Path) -> AsyncIterator[Odd]:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://api", headers=headers
         ) as client:
-            yield Odd(pg_url, site, client, park_plan)
+            yield Odd(pg_url, site, client, park_plan, site_file)
 
 
 def _text(html: str) -> str:
@@ -131,6 +135,15 @@ async def test_a_park_plan_is_not_compared_on_part_of_its_import(odd: Odd) -> No
     page = await odd.client.get(f"/ui/plans/{odd.park_plan}")
     assert page.status_code == 200
     assert f"No step can be compared: heatonly, nometer: {NOTE}." in _text(page.text)
+    shown = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "energyhub", "plans", "show", str(odd.park_plan), "--actual",
+        env={**os.environ, "ENERGYHUB_DB_URL": odd.url, "ENERGYHUB_SITE_FILE": str(odd.file),
+             "COLUMNS": "400"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(shown.communicate(), 120)
+    assert shown.returncode == 0, err.decode()
+    assert f"no step compared: heatonly, nometer: {NOTE}" in out.decode()
 
 
 async def test_savings_and_the_site_page_say_what_is_missing(odd: Odd) -> None:
