@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import tzinfo
+from datetime import UTC, tzinfo
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -156,7 +156,8 @@ def pv_candidates(
         return fit_boosted(train, tz, pv=site, weather=weather).predict
 
     def clipped_yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
-        return np.clip(yesterday(known, steps, tz), 0.0, site.peak_kw)
+        """24 h back, not the same clock time: the sun keeps no daylight-saving time."""
+        return np.clip(yesterday(known, steps, UTC), 0.0, site.peak_kw)
 
     models = [
         Candidate("clearsky", 1.0, clear_sky_index),

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 
 from energyhub.forecast.backtest import backtest_origins, backtest_series
+from energyhub.forecast.features import demand_features
+from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.intraday import local_midnight
 from energyhub.forecast.profile import ForecastOptions, nmae, seasonal_naive
-from energyhub.forecast.select import demand_candidates, holdout_origins
+from energyhub.forecast.select import demand_candidates, holdout_origins, pv_candidates
 from energyhub.localdays import wall_clock_back
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -106,3 +108,31 @@ def test_naive_forecasts_of_a_clock_bound_load_are_exact_on_daylight_saving_days
         for period in (timedelta(days=1), timedelta(days=7)):
             naive = seasonal_naive(values, steps, period, BERLIN)
             assert nmae(values.reindex(steps), naive) == 0.0
+
+
+def test_the_boosted_models_same_time_features_are_the_same_clock_time() -> None:
+    """Yesterday's value (column 5) and the mean of the same weekday's (column 10) of a load that
+    follows the clock equal the load itself on the day after the clocks went forward."""
+    index = pd.date_range(local("2026-03-01", BERLIN), local("2026-04-01", BERLIN), freq=STEP,
+                          inclusive="left")  # fmt: skip
+    values = _office(index, BERLIN)
+    monday = index[(index >= local("2026-03-30", BERLIN)) & (index < local("2026-03-31", BERLIN))]
+    rows = demand_features(values, monday, BERLIN, None)
+    expected = values.reindex(monday).to_numpy()
+    np.testing.assert_array_equal(rows[:, 5], expected)
+    np.testing.assert_array_equal(rows[:, 10], expected)
+
+
+def test_a_pv_meters_yesterday_is_24_hours_back_as_the_sun() -> None:
+    """Output that follows the sun (UTC hours) is forecast from 24 h before, whatever the clock."""
+    index = pd.date_range(local("2026-03-20", BERLIN), local("2026-04-01", BERLIN), freq=STEP,
+                          inclusive="left")  # fmt: skip
+    hours = np.asarray(index.hour + index.minute / 60)  # UTC: the sun's time here
+    values = pd.Series(np.clip(100 * np.sin((hours - 5) / 12 * np.pi), 0, None), index=index)
+    site = PvSite(150.0, 52.5, 13.4)
+    (candidate,) = [c for c in pv_candidates("pv", BERLIN, site, None, ForecastOptions())
+                    if c.name == "yesterday"]  # fmt: skip
+    sunday = index[(index >= local("2026-03-29", BERLIN)) & (index < local("2026-03-30", BERLIN))]
+    known = values[values.index < sunday[0]]  # the 23 h day: after 03:00 its clock times are
+    forecast = candidate.fit(known)(known, sunday)  # 23 h after Saturday's, not 24
+    np.testing.assert_allclose(forecast, values.reindex(sunday).to_numpy())
