@@ -49,3 +49,19 @@ def day_starts_between(first: pd.Timestamp, last: pd.Timestamp, tz: tzinfo) -> l
         tz, ambiguous=np.ones(len(dates), dtype=bool), nonexistent="shift_forward"
     ).tz_convert("UTC")
     return [pd.Timestamp(t) for t in starts if lo <= t <= hi]
+
+
+def wall_clock_back(
+    index: pd.DatetimeIndex, tz: tzinfo, days: int | np.ndarray
+) -> pd.DatetimeIndex:
+    """Each step's same local wall-clock time `days` local days earlier, in the index's zone:
+    "the same time yesterday" or "last week" across a daylight-saving change (a day of 23 or 25
+    hours) is the same clock time, not 24 or 168 hours back. A clock time the clocks skipped on
+    the earlier day is where they resumed (02:30 → 03:00); one they repeated is its first
+    (daylight-saving) occurrence."""
+    wall = index.tz_convert(tz).tz_localize(None)
+    earlier = wall - pd.to_timedelta(np.broadcast_to(np.asarray(days), len(index)), unit="D")
+    back = earlier.tz_localize(
+        tz, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward"
+    )
+    return back.tz_convert(index.tz)

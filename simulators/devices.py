@@ -201,9 +201,7 @@ def _electrolyzer(a: Electrolyzer, b: Balance, sp: Array) -> dict[str, Array]:
 
 
 def _flexible(a: FlexibleLoad, b: Balance, sp: Array) -> dict[str, Array]:
-    hours = a.window_end_h - a.window_start_h
-    on = in_hours(b.hours, (float(a.window_start_h), float(a.window_end_h)))
-    default = np.where(on, a.energy_kwh / hours, 0.0)
+    default = np.where(a.inside(b.hours), a.energy_kwh / a.window_h, 0.0)
     return {"electricity": _chosen(sp, default, 0.0, a.power_max_kw)}
 
 

@@ -302,3 +302,24 @@ def test_the_site_files_tariffs_are_the_planners() -> None:
         name: tuple(sorted(periods, key=list(TARIFFS[name].prices_cny_per_kwh).index))
         for name, periods in TARIFF_PERIODS.items()
     }
+
+
+def test_a_flexible_load_window_may_cross_midnight(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    ev = {"id": "b0-ev", "type": "flexible_load", "power_max_kw": 50, "energy_kwh": 400,
+          "window_start_h": 22, "window_end_h": 6}  # fmt: skip
+    data["city"]["parks"][0]["buildings"][0]["assets"].append(ev)
+    site = parse_site(data, "site.yaml")
+    loaded = site.city.parks[0].buildings[0].assets[-1]
+    assert loaded.type == "flexible_load" and loaded.overnight and loaded.window_h == 8
+    data["city"]["parks"][0]["buildings"][0]["assets"][-1] |= {"energy_kwh": 401}
+    data["city"]["parks"][0]["buildings"][0]["assets"].append(ev | {"id": "b0-ev2",
+                                                                      "window_end_h": 22})
+    n = len(data["city"]["parks"][0]["buildings"][0]["assets"])
+    assert problems(data) == [
+        f"city.parks[0].buildings[0].assets[{n - 2}]: energy_kwh 401 cannot be served at 50 kW "
+        "within 8 h",
+        f"city.parks[0].buildings[0].assets[{n - 1}]: window_end_h (22) equals window_start_h "
+        "(22): a window lasts 1 to 24 hours (a whole day: 0 to 24; an end before the start "
+        "crosses midnight)",
+    ]

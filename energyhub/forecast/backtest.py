@@ -18,10 +18,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.bands import HIGH_Q, LOW_Q, coverage, pinball
-from energyhub.forecast.features import DAY, WEEK
+from energyhub.forecast.features import DAY
 from energyhub.forecast.intraday import intraday, intraday_band
 from energyhub.forecast.profile import ForecastError, nmae
-from energyhub.forecast.select import Candidate, choose, fit_named, yesterday
+from energyhub.forecast.select import Candidate, choose, fit_named, last_week, yesterday
 from energyhub.localdays import day_starts_between, day_steps, next_day_start
 
 Array = NDArray[np.float64]
@@ -134,10 +134,8 @@ def backtest_series(
         if choice.quantiles.errors == 0:
             low, high = median, median
         by_model[CHOSEN] = median
-        by_model[NAIVE_DAY] = np.clip(yesterday(values[index < origin], steps), 0.0, upper)
-        by_model[NAIVE_WEEK] = np.clip(
-            values.reindex(steps - WEEK).to_numpy(dtype=float), 0.0, upper
-        )
+        by_model[NAIVE_DAY] = np.clip(yesterday(values[index < origin], steps, tz), 0.0, upper)
+        by_model[NAIVE_WEEK] = np.clip(last_week(values, steps, tz), 0.0, upper)
         for name, forecast in by_model.items():
             forecasts.setdefault(name, []).append(forecast)
         lows.append(np.clip(low, 0.0, median))
@@ -225,12 +223,12 @@ def backtest_intraday(
             steps = pd.date_range(t, end, freq=step, inclusive="left")
             actual = values.reindex(steps).to_numpy(dtype=float)
             corrected, scale = intraday(predictor, choice.persistence, window, steps, t, tz)
-            forecasts = {
+            forecasts: dict[str, Array] = {
                 FROM_ORIGIN: predictor(window[pd.DatetimeIndex(window.index) < t], steps),
-                DAY_AHEAD: day_ahead.reindex(steps).to_numpy(dtype=float),
+                DAY_AHEAD: np.asarray(day_ahead.reindex(steps), dtype=np.float64),
                 CORRECTED: corrected,
-                NAIVE_DAY: yesterday(values[index < origin], steps),
-                NAIVE_WEEK: values.reindex(steps - WEEK).to_numpy(dtype=float),
+                NAIVE_DAY: yesterday(values[index < origin], steps, tz),
+                NAIVE_WEEK: last_week(values, steps, tz),
             }
             bands = {
                 DAY_AHEAD: choice.quantiles.band(steps, forecasts[DAY_AHEAD]),

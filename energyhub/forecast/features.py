@@ -25,7 +25,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.forecast.calendar import HOLIDAY, MAKEUP_WORKDAY, WORKDAY, day_kinds
-from energyhub.localdays import day_starts
+from energyhub.localdays import day_starts, wall_clock_back
 
 Array = NDArray[np.float64]
 
@@ -38,6 +38,12 @@ SAME_WEEKDAY_WEEKS = 4
 
 def lag(values: pd.Series, index: pd.DatetimeIndex, delta: pd.Timedelta) -> Array:
     return np.asarray(values.reindex(index - delta).to_numpy(dtype=float), dtype=np.float64)
+
+
+def same_clock(values: pd.Series, index: pd.DatetimeIndex, tz: ZoneInfo, days: int) -> Array:
+    """The value at each step's local clock time `days` local days earlier (`wall_clock_back`)."""
+    back = wall_clock_back(index, tz, days)
+    return np.asarray(values.reindex(back).to_numpy(dtype=float), dtype=np.float64)
 
 
 def _finite_mean(rows: list[Array]) -> Array:
@@ -93,8 +99,8 @@ def demand_features(
     recent = max(int(RECENT_LEVEL / step), 1)
     recent_mean = values.rolling(recent, min_periods=1).mean()
     before_origin = pd.DatetimeIndex(day_starts(index, tz).tz_convert("UTC")) - step
-    same_time = [lag(values, index, k * DAY) for k in range(1, 8)]
-    same_weekday = [lag(values, index, k * WEEK) for k in range(1, SAME_WEEKDAY_WEEKS + 1)]
+    same_time = [same_clock(values, index, tz, k) for k in range(1, 8)]
+    same_weekday = [same_clock(values, index, tz, 7 * k) for k in range(1, SAME_WEEKDAY_WEEKS + 1)]
     columns = [
         np.asarray(local.hour + local.minute / 60.0, dtype=float),
         np.asarray(local.day_of_week, dtype=float),

@@ -16,7 +16,7 @@ ForecastError naming it; every fill is reported in the forecast's notes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from itertools import product
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from energyhub.forecast.solar import (
     SHANGHAI_LONGITUDE_DEG,
     clear_sky_ghi_w_m2,
 )
+from energyhub.localdays import wall_clock_back
 
 Array = NDArray[np.float64]
 
@@ -528,9 +529,17 @@ def forecast_pv(
 # --- comparison --------------------------------------------------------------------------------
 
 
-def seasonal_naive(values: pd.Series, steps: pd.DatetimeIndex, period: timedelta) -> pd.Series:
-    """The value one `period` (a day, a week) before each step: the benchmark to beat."""
-    return pd.Series(values.reindex(steps - pd.Timedelta(period)).to_numpy(), index=steps)
+def seasonal_naive(
+    values: pd.Series, steps: pd.DatetimeIndex, period: timedelta, tz: tzinfo | None = None
+) -> pd.Series:
+    """The value one `period` (a day, a week) before each step: the benchmark to beat. With a
+    zone and a period of whole days, at the same local clock time (`wall_clock_back`)."""
+    days, rest = divmod(pd.Timedelta(period), pd.Timedelta(days=1))
+    if tz is not None and rest == pd.Timedelta(0):
+        back = wall_clock_back(steps, tz, int(days))
+    else:
+        back = steps - pd.Timedelta(period)
+    return pd.Series(values.reindex(back).to_numpy(), index=steps)
 
 
 def nmae(actual: pd.Series | Array, predicted: pd.Series | Array) -> float:

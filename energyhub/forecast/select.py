@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, tzinfo
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -41,7 +43,13 @@ from energyhub.forecast.profile import (
     profile_demand,
 )
 from energyhub.forecast.pv import fit_pv_index
-from energyhub.localdays import LONGEST_DAY, day_start, day_starts_between, day_steps
+from energyhub.localdays import (
+    LONGEST_DAY,
+    day_start,
+    day_starts_between,
+    day_steps,
+    wall_clock_back,
+)
 
 Array = NDArray[np.float64]
 Predictor = Callable[[pd.Series, pd.DatetimeIndex], Array]
@@ -91,10 +99,19 @@ def blend(first: Candidate, second: Candidate) -> Candidate:
     )
 
 
-def yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
-    """The same time a day before the origin's day, repeated for steps further ahead."""
-    back = ((steps - steps[0]) // DAY + 1) * DAY
-    return np.asarray(known.reindex(steps - back).to_numpy(dtype=float), dtype=np.float64)
+def yesterday(known: pd.Series, steps: pd.DatetimeIndex, tz: tzinfo) -> Array:
+    """The same local clock time a day before the origin's day, repeated for steps further
+    ahead (by the clock: across a daylight-saving change, not 24 h back; `wall_clock_back`)."""
+    wall = steps.tz_convert(tz).tz_localize(None)
+    days = np.asarray((wall - wall[0]) // DAY, dtype=np.int64) + 1
+    back = wall_clock_back(steps, tz, days)
+    return np.asarray(known.reindex(back).to_numpy(dtype=float), dtype=np.float64)
+
+
+def last_week(values: pd.Series, steps: pd.DatetimeIndex, tz: tzinfo) -> Array:
+    """The same local clock time seven local days before each step (`wall_clock_back`)."""
+    back = wall_clock_back(steps, tz, 7)
+    return np.asarray(values.reindex(back).to_numpy(dtype=float), dtype=np.float64)
 
 
 def _weather_split(
@@ -131,7 +148,7 @@ def demand_candidates(
     models = [
         Candidate("profile", 1.0, profile),
         Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
-        Candidate("yesterday", 1.0, lambda _train: yesterday),
+        Candidate("yesterday", 1.0, lambda _train: partial(yesterday, tz=tz)),
     ]
     return [*models, replace(blend(models[0], models[1]), prior=True)]
 
@@ -149,7 +166,8 @@ def pv_candidates(
         return fit_boosted(train, tz, pv=site, weather=weather).predict
 
     def clipped_yesterday(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
-        return np.clip(yesterday(known, steps), 0.0, site.peak_kw)
+        """24 h back, not the same clock time: the sun keeps no daylight-saving time."""
+        return np.clip(yesterday(known, steps, UTC), 0.0, site.peak_kw)
 
     # with a forecast of the sky the trees see tomorrow's clouds and the mean of both is the
     # prior; without one they see only history, and clear sky alone is (bench/forecast.py)

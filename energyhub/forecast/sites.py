@@ -39,6 +39,7 @@ class UnknownSiteError(EnergyhubError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,10 @@ def _park_of(site: SiteFile, site_id: str) -> str:
     if site.find_park(site_id) is not None:
         return site_id
     found = site.find_building(site_id)
+    if site_id == site.city.id:
+        raise UnknownSiteError(
+            "site", f"{site_id!r} is the city: backtest one of its parks or buildings"
+        )
     if found is None:
         raise UnknownSiteError("site", f"no park or building {site_id!r} in the site file")
     return found[0].id
@@ -106,6 +111,12 @@ async def backtest_site(
     meters = await stored_meters(conn, sorted({request.site_id, park_id}))
     own = [m for m in meters if m.site_id == request.site_id]
     chosen = forecastable(own, request.meter, request.site_id)
+    result = SiteBacktest(request.site_id, request.step)
+    if not chosen:
+        result.notes.append(
+            f"{request.site_id}: no load or PV meter to backtest (a power or energy meter "
+            "without asset: or submeter_of:, or a PV asset's meter)"
+        )
     outdoor = outdoor_meter(meters, park_id)
     tz = site.tz
     end = day_start(pd.Timestamp(request.end), tz)
@@ -118,7 +129,6 @@ async def backtest_site(
     weather = await read_weather(
         conn, park_id, start.to_pydatetime(), end.to_pydatetime(), end.to_pydatetime()
     )
-    result = SiteBacktest(request.site_id, request.step)
     weather = weather.reindex(telemetry.index)
     if outdoor is not None:
         weather["outdoor_c"] = weather["outdoor_c"].combine_first(telemetry.series(outdoor))

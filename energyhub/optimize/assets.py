@@ -174,14 +174,19 @@ def _exclusive(ctx: Context, asset: str, charge: Var, discharge: Var, power_kw: 
     )
 
 
-def window_days(ctx: Context, start_h: int, end_h: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each step its day number if it starts inside [start_h, end_h), else -1; and coverage:
-    the hours of each day's window the steps cover over the hours it lasts that day (local
-    hours, so a window across a daylight-saving change is an hour shorter or longer)."""
+def window_days(ctx: Context, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarray]:
+    """For each step its window number if it starts inside the asset's window, else -1; and
+    coverage: the hours of each window the steps cover over the hours it lasts (local hours, so a
+    window across a daylight-saving change is an hour shorter or longer). A window that crosses
+    midnight is one window, of the day it starts on."""
     index = ctx.inputs.index
     hours = np.asarray(index.hour + index.minute / 60.0)
-    inside = (hours >= start_h) & (hours < end_h)
+    inside = asset.inside(hours)
     local_days = index.tz_localize(None).normalize()
+    if asset.overnight:  # the morning's steps close the window opened the evening before
+        local_days = local_days - pd.to_timedelta(
+            np.where(hours < asset.window_end_h, 1, 0), unit="D"
+        )
     day_codes = np.unique(np.asarray(local_days.asi8), return_inverse=True)[1]
     groups = np.where(inside, day_codes, -1).astype(np.int64)
     used = np.unique(groups[groups >= 0], return_inverse=True)
@@ -189,14 +194,15 @@ def window_days(ctx: Context, start_h: int, end_h: int) -> tuple[np.ndarray, np.
     compact[groups >= 0] = used[1]
     covered_h = np.bincount(used[1], minlength=used[0].size) * ctx.dt_h
     first_step = [int(np.flatnonzero(groups == g)[0]) for g in used[0]]
-    lasting_h = _window_hours(local_days[first_step], index.tz, start_h, end_h)
+    end_h = asset.window_start_h + asset.window_h  # past 24 for an overnight window
+    lasting_h = _window_hours(local_days[first_step], index.tz, asset.window_start_h, end_h)
     return compact, covered_h / lasting_h
 
 
 def _window_hours(days: pd.DatetimeIndex, tz: Any, start_h: int, end_h: int) -> np.ndarray:
-    """How long [start_h, end_h) local lasts on each (naive, midnight) day, in hours. A bound the
-    clocks skip is where they resume; a bound they repeat is its first occurrence, as a step's
-    local hour places it."""
+    """How long [start_h, end_h) local lasts on each (naive, midnight) day, in hours (end_h past
+    24 ends on the next day). A bound the clocks skip is where they resume; a bound they repeat
+    is its first occurrence, as a step's local hour places it."""
     first = np.ones(len(days), dtype=bool)  # ambiguous: the first (daylight-saving) occurrence
     start, end = (
         (days + pd.Timedelta(hours=h)).tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
@@ -207,7 +213,7 @@ def _window_hours(days: pd.DatetimeIndex, tz: Any, start_h: int, end_h: int) -> 
 
 def add_flexible_load(ctx: Context, node: str, asset: FlexibleLoad) -> None:
     """Serve energy_kwh within each day's window at up to power_max_kw (prorated at the edges)."""
-    groups, coverage = window_days(ctx, asset.window_start_h, asset.window_end_h)
+    groups, coverage = window_days(ctx, asset)
     upper = np.where(groups >= 0, asset.power_max_kw, 0.0)
     power = ctx.m.add_variables(f"{asset.id}:power_kw", ctx.n, 0.0, upper)
     if coverage.size:

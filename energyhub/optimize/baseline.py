@@ -226,7 +226,7 @@ def _serve_cooling(ctx: Context, node: Node, demand: Array, draws: _Draws) -> tu
 
 def _flexible(ctx: Context, asset: FlexibleLoad) -> Array:
     """Power of a flexible load run at full power from the start of each window until served."""
-    groups, coverage = window_days(ctx, asset.window_start_h, asset.window_end_h)
+    groups, coverage = window_days(ctx, asset)
     power = np.zeros(ctx.n)
     for g, share in enumerate(coverage):
         steps = np.flatnonzero(groups == g)

@@ -47,7 +47,7 @@ from energyhub.plans.store import (
     plan_steps,
     setpoint_overrides,
 )
-from energyhub.sites import SiteFile
+from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.db import Backend
 
 __all__ = ["Account", "Comparison", "Coverage", "DaySavings", "PlanVsActual", "plan_vs_actual"]
@@ -164,6 +164,11 @@ class PlanVsActual(Comparison):
         default_factory=list,
         description="Setpoints the scheduler's peak guard sent other than the plan asked, with "
         "why (the metered import ran above plan towards the billed peak).",
+    )
+    unmetered: str | None = Field(
+        default=None,
+        description="Which sites of the plan's scope no electricity meter measures: the import "
+        "there is unknown, so no step is compared.",
     )
 
 
@@ -452,6 +457,8 @@ async def plan_parts(
     parts = []
     for scope in resolve_scopes(site, record.level, record.site_id):
         actual = await actual_frame(conn, backend, scope, index)
+        if site.unmetered_electricity(scope.id):  # the meters there sum to part of the import
+            actual["import_kw"] = np.nan
         frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
         priced(frame, scope, inputs, site)
         parts.append((scope, frame))
@@ -520,6 +527,7 @@ async def plan_vs_actual(
         step_details=_details(parts, record.step_s) if parts else [],
         coverage=coverage_of([(s, f) for s, f in spanned if len(f)], record.step_s),
         overrides=await setpoint_overrides(conn, record.id),
+        unmetered=unmetered_note(site.unmetered_electricity(record.site_id)),
         **compare_parts(used, dt_h, peaks).model_dump(),
     )
 

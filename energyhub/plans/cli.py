@@ -136,6 +136,8 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
     """Plan vs actual over the compared steps, one figure a line, each saying what it is."""
     what = "steps it controlled" if result.basis == "controlled" else "metered steps"
     lines = [f"[bold]plan vs actual[/]: {result.steps} {what}"]
+    if result.unmetered:
+        lines.append(f"  no step compared: {escape(result.unmetered)}")
     for name, account in (("planned", result.planned), ("metered", result.actual)):
         lines.append(
             f"  {name}: {account.total_cny:,.1f} CNY (demand {account.demand_cny:,.1f} on the "

@@ -186,8 +186,8 @@ def _flexible_draw(asset: FlexibleLoad, telemetry: Telemetry) -> pd.Series:
     index = telemetry.index
     local = index.tz_convert(telemetry.tz)
     hours = np.asarray(local.hour + local.minute / 60.0)
-    inside = (hours >= asset.window_start_h) & (hours < asset.window_end_h)
-    power = asset.energy_kwh / (asset.window_end_h - asset.window_start_h)
+    inside = asset.inside(hours)
+    power = asset.energy_kwh / asset.window_h
     sent = telemetry.sent_kw(asset.id).clip(lower=0.0, upper=asset.power_max_kw)
     return sent.fillna(pd.Series(np.where(inside, power, 0.0), index=index))
 

@@ -85,6 +85,11 @@ def targets(site: SiteFile, ids: list[str]) -> list[Target]:
         target = target_of(site, site_id)
         if target is not None:
             found.append(target)
+        elif site_id == site.city.id:
+            raise ConfigError(
+                f"ENERGYHUB_SCHEDULER_SITES: {site_id!r} is the city: name its parks or "
+                "buildings (or none: every park)"
+            )
         else:
             raise ConfigError(
                 f"ENERGYHUB_SCHEDULER_SITES: no park or building {site_id!r} in the site file"

@@ -64,6 +64,7 @@ from energyhub.sites.tree import (
     Park,
     SiteFile,
     SiteNode,
+    unmetered_note,
 )
 
 __all__ = [
@@ -123,4 +124,5 @@ __all__ = [
     "modbus_point",
     "parse_site",
     "site_json_schema",
+    "unmetered_note",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import (
     Field,
     model_validator,
@@ -141,7 +143,11 @@ class ElectricBoiler(AssetBase):
 
 
 class FlexibleLoad(AssetBase):
-    """Electric energy that must be served within a daily window, at any power up to the limit."""
+    """Electric energy that must be served within a daily window, at any power up to the limit.
+
+    The window is [window_start_h, window_end_h) in local hours; an end before the start crosses
+    midnight (22 to 6: from 22:00 to 06:00 the next morning), and that window belongs to the day
+    it starts on."""
 
     type: Literal["flexible_load"]
     power_max_kw: PositiveKw
@@ -149,18 +155,33 @@ class FlexibleLoad(AssetBase):
     window_start_h: Annotated[int, Field(ge=0, le=23)] = 0
     window_end_h: Annotated[int, Field(ge=1, le=24)] = 24
 
+    @property
+    def overnight(self) -> bool:
+        """The window crosses midnight: it ends on the local day after it starts."""
+        return self.window_end_h < self.window_start_h
+
+    @property
+    def window_h(self) -> int:
+        """The window's length on a day of 24 hours."""
+        return self.window_end_h - self.window_start_h + (24 if self.overnight else 0)
+
+    def inside(self, hours: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Which local hours of the day (fractional: 22.25 is 22:15) lie in the window."""
+        after, before = hours >= self.window_start_h, hours < self.window_end_h
+        return np.asarray((after | before) if self.overnight else (after & before))
+
     @model_validator(mode="after")
     def _window(self) -> Self:
-        if self.window_end_h <= self.window_start_h:
+        if self.window_end_h == self.window_start_h:
             raise ValueError(
-                f"window_end_h ({self.window_end_h}) must be after window_start_h "
-                f"({self.window_start_h})"
+                f"window_end_h ({self.window_end_h}) equals window_start_h "
+                f"({self.window_start_h}): a window lasts 1 to 24 hours (a whole day: 0 to 24; "
+                "an end before the start crosses midnight)"
             )
-        hours = self.window_end_h - self.window_start_h
-        if self.energy_kwh > self.power_max_kw * hours:
+        if self.energy_kwh > self.power_max_kw * self.window_h:
             raise ValueError(
                 f"energy_kwh {self.energy_kwh:g} cannot be served at {self.power_max_kw:g} kW "
-                f"within {hours} h"
+                f"within {self.window_h} h"
             )
         return self
 

@@ -310,6 +310,16 @@ class Meter(Model):
         description="Highest plausible reading in the meter's unit (unset: derived from the site).",
     )
 
+    @property
+    def measures_electricity(self) -> bool:
+        """A main electricity meter: it measures a site's load (no asset:, no submeter_of:)."""
+        return (
+            self.carrier == "electricity"
+            and self.asset is None
+            and self.submeter_of is None
+            and self.quantity in ("power_kw", "energy_kwh")
+        )
+
     @model_validator(mode="after")
     def _counter_fields(self) -> Self:
         sources = [k for k in ("device", "sparkplug", "modbus") if getattr(self, k) is not None]

@@ -213,6 +213,24 @@ class SiteFile(Model):
             for building in park.buildings:
                 yield park, building
 
+    def unmetered_electricity(self, site_id: str) -> list[str]:
+        """The parks and buildings at or under `site_id` whose electricity no main meter measures
+        (carrier electricity, quantity power_kw or energy_kwh, without asset: or submeter_of:).
+        A park with a main meter of its own is measured whole; else each building needs one (a
+        park without buildings, its own). Their import, load and savings are unknown."""
+        parks = self.city.parks if site_id == self.city.id else []
+        if (park := self.find_park(site_id)) is not None:
+            parks = [park]
+        if (found := self.find_building(site_id)) is not None:
+            return [] if _has_main(found[1]) else [site_id]
+        out: list[str] = []
+        for park in parks:
+            if not _has_main(park):
+                out += [b.id for b in park.buildings if not _has_main(b)] or (
+                    [] if park.buildings else [park.id]
+                )
+        return out
+
     def find_park(self, site_id: str) -> Park | None:
         return next((p for p in self.city.parks if p.id == site_id), None)
 
@@ -222,6 +240,21 @@ class SiteFile(Model):
                 if building.id == site_id:
                     return park, building
         return None
+
+
+def _has_main(owner: Park | Building) -> bool:
+    return any(m.measures_electricity for m in owner.meters)
+
+
+def unmetered_note(site_ids: list[str]) -> str | None:
+    """What a site page, plan vs actual and savings say of the ids `unmetered_electricity`
+    names; None if there are none."""
+    if not site_ids:
+        return None
+    return (
+        f"{', '.join(site_ids)}: no electricity meter (carrier electricity, without asset: or "
+        "submeter_of:): the import, peak and savings there are not measured"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from energyhub.optimize import plan
@@ -215,3 +216,49 @@ def test_flexible_load_runs_in_the_cheapest_hour_of_its_window() -> None:
     np.testing.assert_allclose(result.schedule["ev:power_kw"], [0, 0, 100, 0], atol=1e-6)
     assert result.objective_cny == pytest.approx(50.0, abs=1e-6)
     assert result.baseline.total_cny == pytest.approx(80.0)  # run at once from 09:00
+
+
+OVERNIGHT = {"id": "ev", "type": "flexible_load", "power_max_kw": 100, "energy_kwh": 100,
+             "window_start_h": 22, "window_end_h": 6}  # fmt: skip
+
+
+def test_an_overnight_window_is_one_window_across_midnight() -> None:
+    """22:00–06:00 from noon: the cheapest hour of the night is 03:00 the next morning; the
+    rule-based baseline runs at once from 22:00."""
+    prices = np.full(24, 0.5)
+    prices[15] = 0.1  # 03:00 the next day
+    frame = inputs(24, start="2025-03-03 12:00", b1__electricity_kw=0,
+                   import_price_cny_per_kwh=prices)  # fmt: skip
+    result = plan(building_site([OVERNIGHT]), frame, level="building", site_id="b1")
+    expected = np.zeros(24)
+    expected[15] = 100.0
+    np.testing.assert_allclose(result.schedule["ev:power_kw"], expected, atol=1e-6)
+    assert result.objective_cny == pytest.approx(10.0, abs=1e-6)
+    assert result.baseline.total_cny == pytest.approx(50.0)
+
+
+def test_a_horizon_from_midnight_holds_the_end_of_one_night_and_the_start_of_the_next() -> None:
+    """From 00:00: 6 of the first night's 8 hours (75 kWh) and 2 of the next one's (25 kWh)."""
+    frame = inputs(24, b1__electricity_kw=0)
+    result = plan(building_site([OVERNIGHT]), frame, level="building", site_id="b1")
+    power = np.asarray(result.schedule["ev:power_kw"])
+    assert power[:6].sum() == pytest.approx(75.0, abs=1e-6)
+    assert power[6:22].sum() == pytest.approx(0.0, abs=1e-6)
+    assert power[22:].sum() == pytest.approx(25.0, abs=1e-6)
+
+
+def test_an_overnight_window_across_the_fall_back_lasts_nine_hours() -> None:
+    """Berlin, night of 24–25 Oct 2026: 22:00–06:00 lasts 9 h; from the local midnight, the
+    steps hold 7 of them (7/9 of energy_kwh)."""
+    site = building_site([OVERNIGHT]).model_copy(update={"timezone": "Europe/Berlin"})
+    index = pd.date_range(pd.Timestamp("2026-10-24 12:00", tz="Europe/Berlin"), periods=25 * 4,
+                          freq="15min", name="ts")  # fmt: skip
+    whole = plan(site, pd.DataFrame({"b1:electricity_kw": 0.0}, index=index), level="building",
+                 site_id="b1")  # fmt: skip
+    assert whole.schedule["ev:power_kw"].sum() * 0.25 == pytest.approx(100.0, abs=1e-6)
+    index = pd.date_range(pd.Timestamp("2026-10-25 00:00", tz="Europe/Berlin"), periods=25 * 4,
+                          freq="15min", name="ts")  # fmt: skip
+    part = plan(site, pd.DataFrame({"b1:electricity_kw": 0.0}, index=index), level="building",
+                site_id="b1")  # fmt: skip
+    morning = part.schedule["ev:power_kw"][index < pd.Timestamp("2026-10-25 12:00", tz="Europe/Berlin")]
+    assert morning.sum() * 0.25 == pytest.approx(700 / 9, abs=1e-6)

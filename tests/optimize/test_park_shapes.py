@@ -210,6 +210,23 @@ def in_zone(tz: str, start: str) -> Callable[[], Shape]:
     return shape
 
 
+def overnight_chargers() -> Shape:
+    """Chargers whose 22:00–06:00 window crosses midnight, planned from noon, beside a battery
+    under a binding limit; the fall-back night in Berlin (a 9-hour window)."""
+    buildings = [_building(
+        f"b{i}", _battery(f"b{i}-bess", 200, 100, soc_final=0.5),
+        {"id": f"b{i}-ev", "type": "flexible_load", "power_max_kw": 60, "energy_kwh": 300,
+         "window_start_h": 22, "window_end_h": 6},
+    ) for i in range(2)]  # fmt: skip
+    park = {"id": "p", "grid": {"import_max_kw": 400, **TOU}, "buildings": buildings}
+    start = pd.Timestamp("2026-10-24 12:00", tz="Europe/Berlin")
+    index = pd.date_range(start, periods=25 * 4, freq="15min", name="ts")
+    hours = np.asarray(index.hour + index.minute / 60)
+    load = 100 + 100 * np.clip(np.sin((hours - 7) / 12 * np.pi), 0, None)
+    frame = pd.DataFrame({f"b{i}:electricity_kw": load for i in range(2)}, index=index)
+    return Shape(_site([park], tz="Europe/Berlin"), frame)
+
+
 def _local_day(tz: str, start: str) -> pd.DatetimeIndex:
     """The 15-minute steps of one local day (92 on a spring-forward day, 100 on a fall-back)."""
     day = pd.Timestamp(start, tz=tz)
@@ -222,6 +239,7 @@ SHAPES = [
     unlike_sizes, mixed_city, in_zone("UTC", "2026-03-02"),
     in_zone("America/New_York", "2026-11-01"), in_zone("Asia/Kathmandu", "2026-03-02"),
     in_zone("Europe/Berlin", "2026-03-29"), in_zone("Europe/Berlin", "2026-10-25"),
+    overnight_chargers,
 ]  # fmt: skip
 
 
@@ -273,6 +291,7 @@ def _asset_flows(s: pd.DataFrame, asset: Any, frame: pd.DataFrame) -> dict[str, 
             fuel = c("fuel_kw")
             return {"electricity": asset.eta_el * fuel, "heat": asset.eta_th * fuel, "gas": -fuel}
         case "flexible_load":
+            _assert_window(s, asset)
             return {"electricity": -c("power_kw")}
         case "electrolyzer":
             power = c("electricity_kw")
@@ -285,6 +304,21 @@ def _asset_flows(s: pd.DataFrame, asset: Any, frame: pd.DataFrame) -> dict[str, 
             assert np.all(heat >= -slack) and np.all(heat <= asset.eta_th * hydrogen + slack)
             return {"electricity": power, "hydrogen": -hydrogen, "heat": heat}
     raise AssertionError(f"no check for asset type {asset.type}")
+
+
+def _assert_window(s: pd.DataFrame, asset: Any) -> None:
+    """Nothing drawn outside the local window; each whole window (across midnight too) served."""
+    power = _col(s, f"{asset.id}:power_kw")
+    local = s.index.tz_convert(s.index.tz)
+    hours = np.asarray(local.hour + local.minute / 60)
+    inside = asset.inside(hours)
+    _assert_small(power[~inside], asset.power_max_kw, f"{asset.id}: outside its window")
+    dt_h = (s.index[1] - s.index[0]).total_seconds() / 3600 if len(s) > 1 else 1.0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(int), [0]])))
+    for first, end in zip(edges[::2], edges[1::2], strict=True):
+        if hours[first] == asset.window_start_h and end < len(s):  # a whole window
+            served = power[first:end].sum() * dt_h
+            _assert_small(np.array([served - asset.energy_kwh]), asset.energy_kwh, asset.id)
 
 
 CARRIERS = ("electricity", "heat", "cooling", "gas", "hydrogen")

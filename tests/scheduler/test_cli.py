@@ -97,6 +97,8 @@ def test_bad_settings_and_arguments_are_one_line_errors(
     cases = [
         (["--sim-start", "yesterday"], {}, "--sim-start: expected an RFC 3339 time"),
         ([], {"ENERGYHUB_SCHEDULER_SITES": '["nowhere"]'}, "no park or building 'nowhere'"),
+        ([], {"ENERGYHUB_SCHEDULER_SITES": '["tcity"]'}, "'tcity' is the city: name its parks or "
+         "buildings (or none: every park)"),
     ]
     for args, extra, message in cases:
         done = subprocess.run(

@@ -130,3 +130,14 @@ def test_the_outdoor_sensor_is_the_parks_first() -> None:
     assert outdoor_meter(sensors, "p") == sensors[2]
     assert outdoor_meter(sensors[:2], "p") == sensors[0]
     assert outdoor_meter(sensors[1:2], "p") is None
+
+
+def test_an_unmetered_overnight_flexible_load_is_taken_out_on_both_sides_of_midnight() -> None:
+    ev = EV | {"window_start_h": 22, "window_end_h": 2}  # 80 kWh over 4 h: 20 kW
+    data = telemetry({1: 600.0})
+    result, _ = electricity_history(
+        building(ev), [meter(1, "main", "electricity")], data, NOW, OPTIONS, {}, None, set()
+    )
+    local_hours = np.asarray(INDEX.tz_convert(TZ).hour)
+    drawn = np.where((local_hours >= 22) | (local_hours < 2), 20.0, 0.0)
+    assert result.history.values.to_numpy() == pytest.approx(600.0 - drawn)

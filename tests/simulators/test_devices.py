@@ -41,3 +41,11 @@ def test_a_flexible_load_draws_its_setpoint_else_spreads_its_energy_over_the_win
 
 def test_the_plan_steered_types_are_controllable() -> None:
     assert {"electrolyzer", "fuel_cell", "flexible_load"} <= CONTROLLABLE
+
+
+def test_an_overnight_flexible_load_spreads_its_energy_across_midnight() -> None:
+    asset = FlexibleLoad(
+        id="ev", type="flexible_load", power_max_kw=300, energy_kwh=800, window_start_h=18,
+        window_end_h=4,
+    )  # fmt: skip
+    assert _run(asset, [NAN, NAN, NAN, NAN]) == pytest.approx([80.0, 0.0, 0.0, 80.0])

@@ -198,7 +198,7 @@ async def site_backtest(
             PlanningConfig.of(settings).forecast,
         )
     except UnknownSiteError as exc:
-        field = "meter" if str(exc).startswith("meter") else "site_id"
-        raise bad_input("query" if field == "meter" else "path", field, str(exc)) from None
+        field = "meter" if exc.field == "meter" else "site_id"
+        raise bad_input("query" if field == "meter" else "path", field, exc.message) from None
     body = pydantic_core.to_json(backtest_document(result), inf_nan_mode="null")
     return Response(body, media_type="application/json")

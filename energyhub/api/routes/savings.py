@@ -14,6 +14,7 @@ from energyhub.api.schemas.common import Time
 from energyhub.api.schemas.plans import SavingsPublic
 from energyhub.api.views import day_public, realized_total
 from energyhub.plans.actual import savings_by_day
+from energyhub.sites import unmetered_note
 
 router = APIRouter(prefix="/sites", tags=["plans"], responses=responses(401, 404, 422, 503))
 
@@ -47,4 +48,5 @@ async def site_savings(
         end=hi.astimezone(zone),
         days=[day_public(d) for d in days],
         realized=realized_total(days),
+        unmetered=unmetered_note(state.site.unmetered_electricity(site_id)),
     )

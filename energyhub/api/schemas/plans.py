@@ -292,6 +292,11 @@ class PlanActualPublic(ComparisonPublic):
         default_factory=list,
         description="Setpoints the scheduler's peak guard sent other than the plan asked, and why.",
     )
+    unmetered: str | None = Field(
+        default=None,
+        description="Sites of the plan's scope that no electricity meter measures: the import "
+        "there is unknown, so no step is compared.",
+    )
 
 
 class SavingsPublic(BaseModel):
@@ -302,3 +307,8 @@ class SavingsPublic(BaseModel):
     end: datetime
     days: list[DaySavingsPublic]
     realized: RealizedPublic | None = Field(description="The days summed (None if any has none).")
+    unmetered: str | None = Field(
+        default=None,
+        description="Sites under this one that no electricity meter measures: their plans' steps "
+        "are not compared, so no savings are realized there.",
+    )

@@ -17,12 +17,13 @@ import pandas as pd
 from psycopg import AsyncConnection
 
 from energyhub.alerts.store import AlertFilter, AlertRow, list_alerts
+from energyhub.localdays import day_start, wall_clock_back
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import resolve_scopes
 from energyhub.plans.actual import savings_by_day
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import list_plans, plan_steps
-from energyhub.sites import SiteFile
+from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.billing import month_peak_kw, month_start
 from energyhub.store.db import Backend
 from energyhub.store.queries import site_series
@@ -69,6 +70,8 @@ class Morning:
     alerts: list[AlertRow] = field(default_factory=list)
     plan_id: int | None = None
     next_steps: list[NextStep] = field(default_factory=list)
+    unmetered: str | None = None
+    """Which sites here no electricity meter measures (their import, peak, savings unknown)."""
 
 
 async def _energy(
@@ -147,12 +150,14 @@ async def morning(
 ) -> Morning:
     """The morning view of site `row` (id, kind) at `now`."""
     site_id, kind = row
-    local = now.astimezone(zone)
-    since = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    out = Morning(since, now)
-    week = timedelta(days=7)
+    since = day_start(pd.Timestamp(now), zone).to_pydatetime()  # 01:00 where clocks skip 00:00
+    out = Morning(since, now, unmetered=unmetered_note(site.unmetered_electricity(site_id)))
     today = await _energy(conn, backend, site_id, (since, now))
-    before = await _energy(conn, backend, site_id, (since - week, now - week))
+    span = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in (since, now)])
+    week_ago = wall_clock_back(span, zone, 7)  # the same clock times, across a DST change
+    before = await _energy(
+        conn, backend, site_id, (week_ago[0].to_pydatetime(), week_ago[1].to_pydatetime())
+    )
     hours = STEP / timedelta(hours=1)
     for carrier in CARRIERS:
         mine = today[today["carrier"] == carrier]["power_kw"]
