@@ -13,21 +13,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from psycopg import AsyncConnection
 from rich.progress import Progress
 
-from energyhub.clock import LockstepClock
+from energyhub.clock import LockstepClock, later
 from energyhub.config import Settings
 from energyhub.errors import EmbeddedServiceError
-from energyhub.plans.actual import Account, over_days, savings_by_day
-from energyhub.plans.realized import Realized
-from energyhub.scheduler.replan import targets
 from energyhub.scheduler.service import run_scheduler
 from energyhub.scheduler.setpoints import acked_count
 from energyhub.sites import SiteFile
-from energyhub.store.db import Backend, connect, installed_backend
+from energyhub.store.db import connect, installed_backend
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.queries import parse_step
 from simulators.mqtt import MqttUrl
@@ -40,34 +36,22 @@ LOCKSTEP_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
-class SiteActual:
-    """One scheduled site over the live day: setpoints sent, plans it ran, the realized account."""
-
-    site_id: str
-    setpoints: int
-    plans: int
-    steps: int
-    planned: Account | None
-    actual: Account | None
-    baseline: Account | None
-    realized: Realized | None = None
-
-
-@dataclass(frozen=True)
 class Timeline:
-    """History at full speed up to `live_start`, then `live` steered by the scheduler."""
+    """History at full speed up to `live_start`, then `live` steered by the scheduler; the
+    simulator publishes every `sim_step`."""
 
     live_start: datetime
     history: timedelta
     live: timedelta
+    sim_step: timedelta = timedelta(seconds=SIM_STEP_S)
 
     @property
     def history_steps(self) -> int:
-        return int(self.history.total_seconds() // SIM_STEP_S)
+        return self.history // self.sim_step
 
     @property
     def live_steps(self) -> int:
-        return int(self.live.total_seconds() // SIM_STEP_S)
+        return self.live // self.sim_step
 
 
 async def simulated_world(
@@ -78,6 +62,7 @@ async def simulated_world(
     between: Callable[[], Awaitable[None]],
     backlog: Callable[[int], Awaitable[None]],
     stored: Callable[[int], Awaitable[None]],
+    restart_at: datetime | None = None,
 ) -> SimulationSummary:
     """One simulation: the history as fast as ingest takes it (`backlog` holds each step back
     until it has nearly caught up), then `between` (the demo's plans), then the live part in
@@ -85,11 +70,17 @@ async def simulated_world(
     step until the readings before it are committed (`stored` waits for that) and rolled up,
     the scheduler's tick at the boundary has run and the setpoints it sent have reached the
     devices. Every step is then steered as in operation, where a re-plan takes seconds of a
-    15-minute step, whatever the machine running the simulation takes for it."""
+    15-minute step, whatever the machine running the simulation takes for it. At `restart_at`
+    (in the live part) the scheduler stops and a fresh one starts, as after a deploy."""
     assert settings.db_url is not None  # noqa: S101 - the demo's services set it
+    if restart_at is not None and not timeline.live_start <= restart_at < later(
+        timeline.live_start, timeline.live
+    ):
+        raise ValueError(f"restart_at must fall in the live part, got {restart_at.isoformat()}")
+    sim_step_s = timeline.sim_step.total_seconds()
     options = SimulationOptions(
         site, timeline.live_start - timeline.history,
-        (timeline.history + timeline.live).total_seconds(), SIM_STEP_S, speed=None,
+        (timeline.history + timeline.live).total_seconds(), sim_step_s, speed=None,
         seed=SEED, url=MqttUrl.parse(str(settings.mqtt_url)), prefix=settings.mqtt_topic_prefix,
         fast_steps=timeline.history_steps,
     )  # fmt: skip
@@ -103,6 +94,7 @@ async def simulated_world(
     )
     step = parse_step(settings.scheduler_step)
     clock = LockstepClock(timeline.live_start)
+    steering = _Steering(settings, site, clock)
     started = asyncio.Event()
 
     def stepped(done: int) -> None:
@@ -121,37 +113,79 @@ async def simulated_world(
 
         async def gate(t: int, published: int, summary: SimulationSummary) -> None:
             await backlog(published)
-            ts = options.start + timedelta(seconds=t * SIM_STEP_S)
+            ts = options.start + timedelta(seconds=t * sim_step_s)
             if (ts - timeline.live_start) % step:
                 return
-            await stored(published)
+            # the ingest hears the setpoints the devices heard too: their count is what it owes
+            await stored(published + summary.setpoints_heard)
             await refresh_rollups(conn, backend)  # as the ingest does every few wall seconds
             started.set()  # the scheduler's first tick, at live_start, sees the whole history
-            try:
-                await asyncio.wait_for(clock.set(ts), LOCKSTEP_TIMEOUT_S)
-            except TimeoutError:
-                raise EmbeddedServiceError(
-                    f"the scheduler's tick at {ts.isoformat()} did not end within "
-                    f"{LOCKSTEP_TIMEOUT_S:.0f} s"
-                ) from None
+            await _tick(clock, ts)
             await _heard(conn, summary, acked_before)
+            if restart_at is not None and ts <= restart_at < later(ts, step):
+                await steering.restart(restart_at)
+                await _heard(conn, summary, acked_before)
 
         simulation = asyncio.create_task(simulate(options, stepped, pause, backlog, gate))
-        stop = asyncio.Event()
-        tasks: list[asyncio.Task[Any]] = [simulation]
         try:
-            await _first_live_step(simulation, started)
-            scheduler = asyncio.create_task(run_scheduler(settings, site, clock, stop))
-            tasks.append(scheduler)
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            stop.set()
-            await scheduler  # raises if the scheduler stopped on an error
+            await _either(simulation, started)
+            if not started.is_set():
+                simulation.result()  # raises what stopped it (a failed plan stage, a lost broker)
+                raise EmbeddedServiceError("the simulation ended before its live part")
+            steering.start()
+            await _either(simulation, steering.ended)
+            await steering.stop()  # raises if the scheduler stopped on an error
             return await simulation
         finally:  # also when cancelled: the simulator says offline, the scheduler lets go its lock
-            stop.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            simulation.cancel()
+            await asyncio.gather(simulation, steering.cancel(), return_exceptions=True)
+
+
+class _Steering:
+    """The scheduler on the lockstep clock, in a task of its own; `restart` replaces it by a
+    fresh one, which picks up from what the database holds."""
+
+    def __init__(self, settings: Settings, site: SiteFile, clock: LockstepClock) -> None:
+        self.settings, self.site, self.clock = settings, site, clock
+        self.ended = asyncio.Event()
+        """Set when a scheduler stopped on its own (an error) rather than when asked to."""
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        stop = self._stop = asyncio.Event()
+        self._task = asyncio.create_task(run_scheduler(self.settings, self.site, self.clock, stop))
+        self._task.add_done_callback(lambda _: None if stop.is_set() else self.ended.set())
+
+    async def stop(self) -> None:
+        """Stop the scheduler; raises the error it stopped on, if it did."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def restart(self, at: datetime) -> None:
+        """Stop the scheduler, move the clock to `at` and start a fresh one; return once its
+        first tick has run."""
+        await self.stop()
+        self.start()
+        await _tick(self.clock, at)
+
+    async def cancel(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _tick(clock: LockstepClock, ts: datetime) -> None:
+    """Move the clock to `ts`; return once the scheduler's tick there has run."""
+    try:
+        await asyncio.wait_for(clock.set(ts), LOCKSTEP_TIMEOUT_S)
+    except TimeoutError:
+        raise EmbeddedServiceError(
+            f"the scheduler's tick at {ts.isoformat()} did not end within "
+            f"{LOCKSTEP_TIMEOUT_S:.0f} s"
+        ) from None
 
 
 async def _heard(conn: AsyncConnection, summary: SimulationSummary, acked_before: int) -> None:
@@ -166,64 +200,8 @@ async def _heard(conn: AsyncConnection, summary: SimulationSummary, acked_before
         await asyncio.sleep(0.002)
 
 
-async def _first_live_step(
-    simulation: asyncio.Task[SimulationSummary], synced: asyncio.Event
-) -> None:
-    waiting = asyncio.create_task(synced.wait())
+async def _either(simulation: asyncio.Task[SimulationSummary], event: asyncio.Event) -> None:
+    """Until the simulation ends or `event` is set."""
+    waiting = asyncio.create_task(event.wait())
     await asyncio.wait([simulation, waiting], return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
-    if not synced.is_set():
-        simulation.result()  # raises what stopped it (a failed plan stage, a lost broker)
-        raise EmbeddedServiceError("the simulation ended before its live part")
-
-
-async def site_actuals(
-    conn: AsyncConnection,
-    backend: Backend,
-    site: SiteFile,
-    scheduled: list[str],
-    window: tuple[datetime, datetime],
-) -> list[SiteActual]:
-    """Per scheduled site: its setpoints and plans in `window`, and the realized accounts."""
-    found: list[SiteActual] = []
-    for target in targets(site, scheduled):
-        cur = await conn.execute(
-            "SELECT count(*), count(DISTINCT s.plan_id) FROM setpoints AS s "
-            "JOIN plans AS p ON p.id = s.plan_id "
-            "WHERE p.site_id = %s AND s.ts >= %s AND s.ts < %s",
-            (target.site_id, *window),
-        )
-        row = await cur.fetchone()
-        setpoints, plans = (int(row[0]), int(row[1])) if row else (0, 0)
-        days = await savings_by_day(conn, backend, target.site_id, window, site=site)
-        found.append(
-            SiteActual(
-                target.site_id,
-                setpoints,
-                plans,
-                sum(d.steps for d in days),
-                _total([d.planned for d in days]),
-                _total([d.actual for d in days]),
-                _total([d.baseline for d in days]),
-                over_days(days),
-            )
-        )
-    return found
-
-
-def _total(accounts: list[Account]) -> Account | None:
-    """Accounts of consecutive days added up (the peak is the highest day's, the month-to-date
-    peak the first day's)."""
-    if not accounts:
-        return None
-    peaks = ("peak_import_kw", "month_peak_kw")
-    summed = {
-        name: sum(getattr(a, name) for a in accounts)
-        for name in Account.model_fields
-        if name not in peaks
-    }
-    return Account(
-        peak_import_kw=max(a.peak_import_kw for a in accounts),
-        month_peak_kw=accounts[0].month_peak_kw,
-        **summed,
-    )

@@ -22,7 +22,8 @@ from rich.progress import Progress
 
 from energyhub.api.keys import create_key
 from energyhub.config import Settings
-from energyhub.demo.live import SEED, SIM_STEP_S, Timeline, simulated_world, site_actuals
+from energyhub.demo.actuals import site_actuals
+from energyhub.demo.live import SEED, SIM_STEP_S, Timeline, simulated_world
 from energyhub.demo.planning import LevelPlan, plan_levels
 from energyhub.demo.serve import available_port, serving
 from energyhub.demo.services import (

@@ -84,7 +84,7 @@ async def ingesting(settings: Settings) -> AsyncIterator[IngestWorker]:
 
 
 class _Stillness:
-    """How long the worker has received nothing and held nothing pending."""
+    """How long the worker has received nothing and held nothing uncommitted."""
 
     def __init__(self, worker: IngestWorker) -> None:
         self.worker = worker
@@ -92,7 +92,7 @@ class _Stillness:
 
     def seconds(self) -> float:
         received = self.worker.metrics.value(RECEIVED)
-        if received != self._last or self.worker.source.pending:
+        if received != self._last or self.worker.source.unacknowledged:
             self._last, self._since = received, time.monotonic()
         return time.monotonic() - self._since
 
@@ -124,12 +124,13 @@ def keeping_up(worker: IngestWorker) -> Callable[[int], Awaitable[None]]:
 
 
 def committed(worker: IngestWorker) -> Callable[[int], Awaitable[None]]:
-    """A lockstep's wait: until the worker has received and committed every message published so
-    far (it acknowledges after the commit), or nothing came for STALL_S (the rest was lost)."""
+    """A lockstep's wait: until the worker has received `published` messages and committed every
+    one (it acknowledges after the commit: a message taken into a batch not yet written is
+    received, not acknowledged), or nothing came for STALL_S (the rest was lost)."""
 
     async def stored(published: int) -> None:
         stillness = _Stillness(worker)
-        while worker.metrics.value(RECEIVED) < published or worker.source.pending:
+        while worker.metrics.value(RECEIVED) < published or worker.source.unacknowledged:
             if stillness.seconds() >= STALL_S:
                 return
             await asyncio.sleep(0.002)

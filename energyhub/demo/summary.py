@@ -8,7 +8,7 @@ import pandas as pd
 from rich import box
 from rich.table import Table
 
-from energyhub.demo.live import SiteActual
+from energyhub.demo.actuals import SiteActual
 from energyhub.demo.planning import LevelPlan
 
 CARRIERS = ("heat", "cooling", "gas", "pv")
