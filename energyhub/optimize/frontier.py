@@ -105,6 +105,18 @@ def frontier(
     return list(zip(_points(plans, caps), plans, strict=True))
 
 
+def least_co2(
+    site: SiteFile, inputs: pd.DataFrame | Path | str, *, level: str, site_id: str, **options: Any
+) -> Plan:
+    """The cheapest of the least-CO₂ plans: the least CO₂ found at a prohibitive carbon price,
+    then the site's own price with that CO₂ as the cap (so its bill is a real one)."""
+    greenest = plan(
+        _priced(site, PROHIBITIVE_CNY_PER_T), inputs, level=level, site_id=site_id, **options
+    )
+    cap = greenest.co2_kg + CAP_SLACK * max(abs(greenest.co2_kg), 1.0)
+    return plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=cap, **options)
+
+
 def _points(plans: Sequence[Plan], caps: Sequence[float | None]) -> list[FrontierPoint]:
     out: list[FrontierPoint] = []
     for k, (result, cap) in enumerate(zip(plans, caps, strict=True)):
@@ -120,11 +132,13 @@ def _points(plans: Sequence[Plan], caps: Sequence[float | None]) -> list[Frontie
 
 
 def pick(points: Sequence[FrontierPoint], policy: PlanPolicy) -> int:
-    """The lowest-CO₂ point reached while each step's abatement cost stays within the policy."""
+    """The lowest-CO₂ point reached while each step's abatement cost stays within the policy
+    (point 0 for a policy without an abatement cost)."""
     chosen = 0
+    limit = policy.max_abatement_cost_cny_per_t
     for point in points[1:]:
         mac = point.abatement_cny_per_t
-        if mac is None or mac > policy.max_abatement_cost_cny_per_t:
+        if mac is None or limit is None or mac > limit:
             break
         chosen = point.index
     return chosen
