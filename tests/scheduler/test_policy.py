@@ -10,7 +10,7 @@ import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.optimize.frontier import FrontierPoint, pick
-from energyhub.scheduler.replan import policy_point
+from energyhub.plans.policy import Co2Limit, policy_point
 from energyhub.sites import PlanPolicy, SiteFile, parse_site
 from energyhub.store.db import connect
 
@@ -50,7 +50,8 @@ async def test_the_scheduler_plans_the_point_its_policy_picks(pg_url: str, limit
     policy = PlanPolicy(max_abatement_cost_cny_per_t=limit)
     assert pick(points, policy) == (0 if limit == 0 else 2)
     baseline_co2_kg = float(record.baseline["co2_kg"])
-    chosen = policy_point(points, baseline_co2_kg, policy)
+    chosen = policy_point(points, Co2Limit(baseline_co2_kg, 0.0, 0.0, 0.0), policy)
+    assert chosen is not None
     assert record.solver["frontier_point"] == chosen
     assert record.co2_kg == pytest.approx(points[chosen].co2_kg, rel=1e-6)
     assert record.co2_kg <= baseline_co2_kg * (1 + 1e-6)  # never above its baseline
@@ -71,11 +72,34 @@ POINTS = [_point(0, 1000.0, 500.0, None), _point(1, 950.0, 510.0, 200.0),
         (960.0, 0.0, 1),  # above: the cheapest point at or below the baseline
         (960.0, 300.0, 1),  # the policy's own pick is already below
         (920.0, 300.0, 2),  # the policy stops at 1 (950 > 920): on to 2
-        (800.0, 0.0, 3),  # none is below: the CO₂-optimal one
+        (800.0, 0.0, None),  # none is below: the caller plans the least CO₂ and says so
     ],
 )
 def test_a_policy_never_picks_a_plan_above_its_baseline(
-    baseline_kg: float, limit: float, expected: int
+    baseline_kg: float, limit: float, expected: int | None
 ) -> None:
     policy = PlanPolicy(max_abatement_cost_cny_per_t=limit)
-    assert policy_point(POINTS, baseline_kg, policy) == expected
+    assert policy_point(POINTS, Co2Limit(baseline_kg, 0.0, 0.0, 0.0), policy) == expected
+
+
+async def test_the_scheduler_plans_within_a_co2_limit_without_a_frontier(pg_url: str) -> None:
+    """max_co2_vs_baseline_pct: 0 alone: the re-plan is the cheapest plan emitting no more than
+    its baseline (the battery's cycling would emit more), stored with what the policy did."""
+    site = site_with({"max_co2_vs_baseline_pct": 0})
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    settings = scheduler_settings(
+        pg_url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}", scheduler_horizon_h=12
+    )
+    async with scheduler_for(settings, site, ManualClock(START)) as scheduler, connect(pg_url) as c:
+        await scheduler.resume(c)
+        record = (await scheduler.tick(c)).replanned[0]
+    outcome = record.solver["carbon_policy"]
+    assert "frontier" not in record.solver
+    assert outcome["met"] is True
+    assert outcome["cost_optimal_co2_kg"] > float(record.baseline["co2_kg"])  # it had to act
+    assert record.co2_kg <= outcome["limit_co2_kg"] * (1 + 1e-6)
+    assert outcome["limit_co2_kg"] == pytest.approx(
+        float(record.baseline["co2_kg"]) + outcome["stored_co2_kg"]
+    )
+    assert "capped at the limit" in outcome["note"]
