@@ -105,16 +105,28 @@ def frontier(
     return list(zip(_points(plans, caps), plans, strict=True))
 
 
+def at_price(
+    site: SiteFile,
+    inputs: pd.DataFrame | Path | str,
+    price_cny_per_t: float,
+    *,
+    level: str,
+    site_id: str,
+    **options: Any,
+) -> Plan:
+    """The plan a carbon price of `price_cny_per_t` leads to, billed at the site's own price: the
+    CO₂ reached at that price, then the cheapest plan at the site's price capped there (so its
+    bill and objective are real ones)."""
+    found = plan(_priced(site, price_cny_per_t), inputs, level=level, site_id=site_id, **options)
+    cap = found.co2_kg + CAP_SLACK * max(abs(found.co2_kg), 1.0)
+    return plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=cap, **options)
+
+
 def least_co2(
     site: SiteFile, inputs: pd.DataFrame | Path | str, *, level: str, site_id: str, **options: Any
 ) -> Plan:
-    """The cheapest of the least-CO₂ plans: the least CO₂ found at a prohibitive carbon price,
-    then the site's own price with that CO₂ as the cap (so its bill is a real one)."""
-    greenest = plan(
-        _priced(site, PROHIBITIVE_CNY_PER_T), inputs, level=level, site_id=site_id, **options
-    )
-    cap = greenest.co2_kg + CAP_SLACK * max(abs(greenest.co2_kg), 1.0)
-    return plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=cap, **options)
+    """The cheapest of the least-CO₂ plans (the CO₂ a prohibitive price reaches)."""
+    return at_price(site, inputs, PROHIBITIVE_CNY_PER_T, level=level, site_id=site_id, **options)
 
 
 def _points(plans: Sequence[Plan], caps: Sequence[float | None]) -> list[FrontierPoint]:

@@ -6,11 +6,14 @@ be left with (each store's soc_final against where it starts), credited as plan 
 a store's change (energyhub.plans.stored). A plan that must refill a store is not blamed for the
 refill's CO₂ beyond what the energy is worth; one that may drain a store gets no credit for it.
 
-Without an abatement cost the plan is the cost-optimal one if it is within the limit, else the
-cost-optimal plan capped at the limit (one more solve). With one, the frontier is solved and its
-pick (energyhub.optimize.frontier.pick) moved on to the cheapest point within the limit. When no
-schedule reaches the limit, the plan is the cheapest of the least-CO₂ plans and says so: a site
-asking for the limit gets the closest plan there is, never a crash.
+Without an abatement cost the plan is the cost-optimal one if it is within the limit. Else the
+plan a carbon price of max_cost_to_meet_co2_limit_cny_per_t leads to is solved: if it is within
+the limit, the limit can be met at no more than that per tonne, and the plan is the cheapest one
+capped at the limit; if not, meeting it costs more (or no schedule reaches it) and that priced
+plan is the plan, marked not met. With an abatement cost the frontier is solved, its pick
+(energyhub.optimize.frontier.pick) moved on to the cheapest point within the limit while each
+step costs at most the same ceiling. A site asking for the limit gets the closest plan it can
+afford, never a crash, and the plan says which.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from energyhub.optimize.errors import InfeasiblePlanError
 from energyhub.optimize.frontier import (
     FrontierPoint,
     as_plan,
+    at_price,
     bill_cny,
     frontier,
-    least_co2,
     pick,
 )
 from energyhub.optimize.inputs import read_inputs
@@ -94,12 +97,19 @@ def co2_limit(
 
 def policy_point(
     points: Sequence[FrontierPoint], limit: Co2Limit, policy: PlanPolicy
-) -> int | None:
+) -> tuple[int, bool]:
     """The point the policy picks, moved on to the cheapest point within the CO₂ limit if it is
-    above; None if no point is within it."""
+    above, while each step costs at most the policy's ceiling per tonne; and whether that point
+    is within the limit (if not, it is the last point reached)."""
     chosen = pick(points, policy)
-    within = [p.index for p in points[chosen:] if limit.holds(p.co2_kg)]
-    return within[0] if within else None
+    for point in points[chosen:]:
+        if limit.holds(point.co2_kg):
+            return point.index, True
+        following = points[point.index + 1] if point.index + 1 < len(points) else None
+        mac = following.abatement_cny_per_t if following is not None else None
+        if mac is None or mac > policy.max_cost_to_meet_co2_limit_cny_per_t:
+            return point.index, False
+    return points[-1].index, False
 
 
 def _outcome(result: Plan, cheapest: Plan, limit: Co2Limit, how: str) -> dict[str, Any]:
@@ -161,29 +171,31 @@ def plan_by_policy(
         site, inputs, level=level, site_id=site_id, baseline_kg=cheapest.baseline.co2_kg,
         pct=policy.max_co2_vs_baseline_pct, month_peak_kw=options.get("month_peak_kw"),
     )  # fmt: skip
+    ceiling = policy.max_cost_to_meet_co2_limit_cny_per_t
+    dear = (
+        f"no schedule reaches the limit at up to {ceiling:,.0f} CNY/t "
+        "(max_cost_to_meet_co2_limit_cny_per_t)"
+    )
     if found:
-        k = policy_point([p for p, _ in found], limit, policy)
-        if k is not None:
-            how = "the cost-optimal plan" if k == 0 else f"frontier point {k}"
-            result = as_plan(found, k)
-            return replace(result, carbon_policy=_outcome(result, cheapest, limit, how))
-    elif limit.holds(cheapest.co2_kg):
+        k, within = policy_point([p for p, _ in found], limit, policy)
+        result = as_plan(found, k)
+        how = "the cost-optimal plan" if k == 0 else f"frontier point {k}"
+        how = how if within else f"{dear}; this is {how}"
+        return replace(result, carbon_policy=_outcome(result, cheapest, limit, how))
+    if limit.holds(cheapest.co2_kg):
         how = "the cost-optimal plan is within it"
         return replace(cheapest, carbon_policy=_outcome(cheapest, cheapest, limit, how))
-    else:
+    price = max(ceiling, site.city.carbon.price_cny_per_t)
+    priced = at_price(site, inputs, price, level=level, site_id=site_id, **options)
+    if limit.holds(priced.co2_kg):  # reachable within the ceiling: the cheapest plan there
         try:
             capped = plan(
                 site, inputs, level=level, site_id=site_id,
                 carbon_cap_kg=max(limit.limit_kg, 0.0), **options,
             )  # fmt: skip
-        except InfeasiblePlanError:
-            pass
-        else:
-            how = "the cheapest plan capped at the limit"
-            return replace(capped, carbon_policy=_outcome(capped, cheapest, limit, how))
-    if found:  # the frontier's last point is the least CO₂ there is
-        result = as_plan(found, len(found) - 1)
-    else:
-        result = least_co2(site, inputs, level=level, site_id=site_id, **options)
-    how = "no schedule reaches the limit; this is the cheapest of the least-CO2 plans"
-    return replace(result, carbon_policy=_outcome(result, cheapest, limit, how))
+        except InfeasiblePlanError:  # a MIP tolerance: the priced plan is within it
+            capped = priced
+        how = "the cheapest plan capped at the limit"
+        return replace(capped, carbon_policy=_outcome(capped, cheapest, limit, how))
+    how = f"{dear}; this is the plan at a carbon price of {price:,.0f} CNY/t"
+    return replace(priced, carbon_policy=_outcome(priced, cheapest, limit, how))

@@ -82,6 +82,12 @@ class PlanPolicy(Model):
         "than the baseline, −5: at least 5 % less), energy its stores must be left with "
         "credited as plan vs actual credits it.",
     )
+    max_cost_to_meet_co2_limit_cny_per_t: NonNegative = Field(
+        default=1000.0,
+        description="The most a tonne avoided to meet the CO₂ limit may cost (CNY/t, the bill's "
+        "rise per tonne at the margin, carbon price included); a limit dearer than that is not "
+        "met and the plan is the one priced at this much per tonne.",
+    )
     max_abatement_cost_cny_per_t: NonNegative | None = Field(
         default=None,
         description="Solve the cost–CO₂ frontier and abate while each further tonne costs at "
