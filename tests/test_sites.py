@@ -323,3 +323,34 @@ def test_a_flexible_load_window_may_cross_midnight(example: dict[str, Any]) -> N
         "(22): a window lasts 1 to 24 hours (a whole day: 0 to 24; an end before the start "
         "crosses midnight)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (-150, "must be ≥ -100, got -150"),
+        (101.5, "must be ≤ 100, got 101.5"),
+        ("zero", "valid number, got 'zero'"),
+    ],
+)
+def test_a_plan_policys_co2_limit_is_checked(
+    example: dict[str, Any], value: Any, expected: str
+) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["carbon"]["plan_policy"] = {"max_co2_vs_baseline_pct": value}
+    found = problems(data)
+    assert len(found) == 1
+    assert found[0].startswith("city.carbon.plan_policy.max_co2_vs_baseline_pct: ")
+    assert expected in found[0]
+
+
+def test_a_plan_policy_with_a_co2_limit_alone_loads(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    data["city"]["carbon"]["plan_policy"] = {"max_co2_vs_baseline_pct": -2}
+    policy = parse_site(data, "site.yaml").city.carbon.plan_policy
+    assert policy is not None
+    assert policy.max_co2_vs_baseline_pct == -2.0
+    assert policy.max_abatement_cost_cny_per_t is None  # no frontier: one capped solve at most
+    data["city"]["carbon"]["plan_policy"] = {}  # no more than the baseline
+    policy = parse_site(data, "site.yaml").city.carbon.plan_policy
+    assert policy is not None and policy.max_co2_vs_baseline_pct == 0.0

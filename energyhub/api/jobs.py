@@ -21,8 +21,8 @@ from energyhub.errors import EnergyhubError
 from energyhub.optimize import Plan, plan
 from energyhub.optimize.frontier import as_plan, frontier
 from energyhub.plans.operations import save_inputs
+from energyhub.plans.policy import plan_by_policy
 from energyhub.plans.store import mark_failed, save_result
-from energyhub.scheduler.replan import policy_point
 from energyhub.sites import SiteFile
 
 log = logging.getLogger(__name__)
@@ -47,20 +47,22 @@ class PlanJob:
 
 
 def solve(job: PlanJob, default_site: SiteFile) -> Plan:
-    """The plan, or with a frontier the point the site's policy picks as the scheduler does
-    (never above the baseline's CO₂); without a policy the cost-optimal one."""
+    """The plan; with the site's carbon.plan_policy the plan the policy asks for, as the
+    scheduler plans it (with a frontier, its point picked by the policy). Without a policy the
+    cost-optimal one (with a frontier, its point 0)."""
     site, inputs, limit = job.site or default_site, job.inputs, job.time_limit_s
+    level, site_id, policy = job.level, job.site_id, site.city.carbon.plan_policy
+    if policy is not None:
+        return plan_by_policy(
+            site, inputs, level=level, site_id=site_id, policy=policy,
+            frontier_points=job.frontier, time_limit_s=limit,
+        )  # fmt: skip
     if job.frontier is None:
-        return plan(site, inputs, level=job.level, site_id=job.site_id, time_limit_s=limit)
+        return plan(site, inputs, level=level, site_id=site_id, time_limit_s=limit)
     found = frontier(
-        site, inputs, level=job.level, site_id=job.site_id, points=job.frontier,
-        time_limit_s=limit,
-    )  # fmt: skip
-    policy = site.city.carbon.plan_policy
-    if policy is None:
-        return as_plan(found, 0)
-    baseline_co2_kg = found[0][1].baseline.co2_kg  # every point has the same baseline
-    return as_plan(found, policy_point([p for p, _ in found], baseline_co2_kg, policy))
+        site, inputs, level=level, site_id=site_id, points=job.frontier, time_limit_s=limit
+    )
+    return as_plan(found, 0)
 
 
 class PlanRunner:

@@ -105,6 +105,30 @@ def frontier(
     return list(zip(_points(plans, caps), plans, strict=True))
 
 
+def at_price(
+    site: SiteFile,
+    inputs: pd.DataFrame | Path | str,
+    price_cny_per_t: float,
+    *,
+    level: str,
+    site_id: str,
+    **options: Any,
+) -> Plan:
+    """The plan a carbon price of `price_cny_per_t` leads to, billed at the site's own price: the
+    CO₂ reached at that price, then the cheapest plan at the site's price capped there (so its
+    bill and objective are real ones)."""
+    found = plan(_priced(site, price_cny_per_t), inputs, level=level, site_id=site_id, **options)
+    cap = found.co2_kg + CAP_SLACK * max(abs(found.co2_kg), 1.0)
+    return plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=cap, **options)
+
+
+def least_co2(
+    site: SiteFile, inputs: pd.DataFrame | Path | str, *, level: str, site_id: str, **options: Any
+) -> Plan:
+    """The cheapest of the least-CO₂ plans (the CO₂ a prohibitive price reaches)."""
+    return at_price(site, inputs, PROHIBITIVE_CNY_PER_T, level=level, site_id=site_id, **options)
+
+
 def _points(plans: Sequence[Plan], caps: Sequence[float | None]) -> list[FrontierPoint]:
     out: list[FrontierPoint] = []
     for k, (result, cap) in enumerate(zip(plans, caps, strict=True)):
@@ -120,11 +144,13 @@ def _points(plans: Sequence[Plan], caps: Sequence[float | None]) -> list[Frontie
 
 
 def pick(points: Sequence[FrontierPoint], policy: PlanPolicy) -> int:
-    """The lowest-CO₂ point reached while each step's abatement cost stays within the policy."""
+    """The lowest-CO₂ point reached while each step's abatement cost stays within the policy
+    (point 0 for a policy without an abatement cost)."""
     chosen = 0
+    limit = policy.max_abatement_cost_cny_per_t
     for point in points[1:]:
         mac = point.abatement_cny_per_t
-        if mac is None or mac > policy.max_abatement_cost_cny_per_t:
+        if mac is None or limit is None or mac > limit:
             break
         chosen = point.index
     return chosen

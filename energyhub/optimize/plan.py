@@ -67,6 +67,8 @@ class Plan:
     """The cost–CO₂ frontier this plan is a point of (energyhub.optimize.frontier), if any."""
     frontier_point: int | None = None
     method_reason: str | None = None
+    carbon_policy: dict[str, Any] = field(default_factory=dict)
+    """How the site's carbon.plan_policy was applied (energyhub.plans.policy); empty without one."""
 
     @property
     def objective_cny(self) -> float:
@@ -116,6 +118,7 @@ class Plan:
             "frontier": list(self.frontier),
             "frontier_point": self.frontier_point,
             "peak_margin": self.peak_margin,
+            "carbon_policy": self.carbon_policy,
         }
 
     def write_schedule(self, path: Path | str) -> None:

@@ -146,6 +146,8 @@ def _solver_stats(result: Plan) -> dict[str, Any]:
     stats["savings"] = data["savings"]
     if result.peak_margin:
         stats["peak_margin"] = data["peak_margin"]
+    if result.carbon_policy:
+        stats["carbon_policy"] = data["carbon_policy"]
     if result.frontier:
         stats["frontier"] = data["frontier"]
         stats["frontier_point"] = data["frontier_point"]

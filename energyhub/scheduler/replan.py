@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,11 +22,11 @@ from energyhub.errors import ConfigError
 from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
-from energyhub.optimize.frontier import FrontierPoint, as_plan, frontier, pick
 from energyhub.optimize.scope import Level, Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.plans.policy import plan_by_policy
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import earlier_coverage, keep_band, peak_margin
 from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
@@ -37,7 +36,7 @@ from energyhub.scheduler.margin import (
     peak_margin_floored,
 )
 from energyhub.scheduler.state import initial_soc, with_initial_soc
-from energyhub.sites import PlanPolicy, SiteFile
+from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
 
@@ -161,33 +160,14 @@ class PlanningConfig:
 
 
 def _solve(site: SiteFile, inputs: pd.DataFrame, target: Target, config: PlanningConfig) -> Plan:
-    """The cost-optimal plan; with the site's carbon.plan_policy, the frontier point it picks."""
+    """The cost-optimal plan; with the site's carbon.plan_policy, the plan the policy asks for."""
     level, site_id, limit = target.level, target.site_id, config.time_limit_s
     policy = site.city.carbon.plan_policy
     if policy is None:
         return plan(site, inputs, level=level, site_id=site_id, time_limit_s=limit)
-    found = frontier(
-        site, inputs, level=level, site_id=site_id, points=policy.frontier_points,
-        time_limit_s=limit,
-    )  # fmt: skip
-    baseline_co2_kg = found[0][1].baseline.co2_kg  # every point has the same baseline
-    return as_plan(found, policy_point([p for p, _ in found], baseline_co2_kg, policy))
-
-
-BASELINE_CO2_TOLERANCE = 1e-6
-"""Relative CO₂ above the baseline taken as equal to it (solver tolerance, not emissions)."""
-
-
-def policy_point(
-    points: Sequence[FrontierPoint], baseline_co2_kg: float, policy: PlanPolicy
-) -> int:
-    """The point the policy picks, unless it emits more CO₂ than its baseline: then the cheapest
-    point that does not (the CO₂-optimal one if none does). A site with a carbon policy gets no
-    plan that moves CO₂ the wrong way for a saving in money."""
-    chosen = pick(points, policy)
-    limit = baseline_co2_kg + BASELINE_CO2_TOLERANCE * max(abs(baseline_co2_kg), 1.0)
-    within = [p.index for p in points[chosen:] if p.co2_kg <= limit]
-    return within[0] if within else points[-1].index
+    return plan_by_policy(
+        site, inputs, level=level, site_id=site_id, policy=policy, time_limit_s=limit
+    )
 
 
 async def forecast_with(

@@ -66,11 +66,32 @@ class YearFactors(Model):
     cooling_kg_per_kwh: NonNegative | None = None
 
 
-class PlanPolicy(Model):
-    """How the scheduler picks a point of the cost–CO₂ frontier (energyhub.optimize.frontier)."""
+CO2_VS_BASELINE_PCT_MIN = -100.0
+CO2_VS_BASELINE_PCT_MAX = 100.0
 
-    max_abatement_cost_cny_per_t: NonNegative = Field(
-        description="Abate CO₂ while each further tonne costs at most this much (CNY/t)."
+
+class PlanPolicy(Model):
+    """What a site asks of its plans' CO₂ (energyhub.plans.policy): a limit against the baseline,
+    and optionally a point of the cost–CO₂ frontier picked by abatement cost."""
+
+    max_co2_vs_baseline_pct: Annotated[
+        float, Strict(), Field(ge=CO2_VS_BASELINE_PCT_MIN, le=CO2_VS_BASELINE_PCT_MAX)
+    ] = Field(
+        default=0.0,
+        description="A plan emits at most its baseline's CO₂ plus this share (%; 0: no more "
+        "than the baseline, −5: at least 5 % less), energy its stores must be left with "
+        "credited as plan vs actual credits it.",
+    )
+    max_cost_to_meet_co2_limit_cny_per_t: NonNegative = Field(
+        default=1000.0,
+        description="The most a tonne avoided to meet the CO₂ limit may cost (CNY/t, the bill's "
+        "rise per tonne at the margin, carbon price included); a limit dearer than that is not "
+        "met and the plan is the one priced at this much per tonne.",
+    )
+    max_abatement_cost_cny_per_t: NonNegative | None = Field(
+        default=None,
+        description="Solve the cost–CO₂ frontier and abate while each further tonne costs at "
+        "most this much (CNY/t); unset: the cheapest plan within the CO₂ limit, no frontier.",
     )
     frontier_points: Annotated[int, Field(ge=2, le=11)] = 5
 

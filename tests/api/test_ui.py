@@ -21,8 +21,9 @@ from energyhub.api.ui.render import number
 from energyhub.forecast.store import save_bands
 from energyhub.optimize import plan
 from energyhub.plans.operations import save_forecast
+from energyhub.plans.policy import plan_by_policy
 from energyhub.plans.store import store_plan
-from energyhub.sites import load_site
+from energyhub.sites import PlanPolicy, load_site
 from energyhub.store.db import connect
 from tests.api.conftest import SITE_FILE, World, as_key, plan_inputs, solved
 
@@ -280,6 +281,33 @@ async def test_plan_page_says_which_peak_margin_the_plan_kept(
     )
     plain = (await client.get(f"/ui/plans/{world.plans['b01']}")).text
     assert 'id="peak-margin"' not in plain  # a plan made without the scheduler
+
+
+async def test_plan_page_says_whether_the_carbon_policy_was_met(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A plan made under a CO₂ limit: the page shows the policy's note, marked better when met
+    and worse when not: b01's cost-optimal plan over the hour is within twice its baseline; no
+    schedule of it comes 50 % under the baseline."""
+    site = load_site(SITE_FILE)
+    inputs = plan_inputs(site, 4, start="2026-11-20 12:00")
+    notes = []
+    async with connect(world.url) as conn:
+        for pct in (100.0, -50.0):
+            found = plan_by_policy(
+                site, inputs, level="building", site_id="b01",
+                policy=PlanPolicy(max_co2_vs_baseline_pct=pct),
+            )  # fmt: skip
+            record = await store_plan(conn, found)
+            notes.append(found.carbon_policy["note"])
+            page = (await client.get(f"/ui/plans/{record.id}")).text
+            row = re.search(r'<td id="carbon-policy" class="(\w+)">(.*?)</td>', page, re.S)
+            assert row, page
+            assert row.group(1) == ("better" if pct > 0 else "worse")
+            assert html_text.unescape(row.group(2)) == found.carbon_policy["note"]
+    assert not notes[0].startswith("not met") and notes[1].startswith("not met: CO2 ")
+    plain = (await client.get(f"/ui/plans/{world.plans['b01']}")).text
+    assert 'id="carbon-policy"' not in plain
 
 
 def margin_row(html: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.optimize.frontier import FrontierPoint, pick
-from energyhub.scheduler.replan import policy_point
+from energyhub.plans.policy import Co2Limit, policy_point
 from energyhub.sites import PlanPolicy, SiteFile, parse_site
 from energyhub.store.db import connect
 
@@ -27,6 +27,9 @@ from .conftest import (
 START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")  # valley, then the day's peaks
 
 
+NO_CEILING = {"max_cost_to_meet_co2_limit_cny_per_t": 1e7}
+
+
 def site_with(policy: dict[str, float]) -> SiteFile:
     doc = site_doc("auto")
     doc["city"]["carbon"] = {"price_cny_per_t": 60, "plan_policy": policy}
@@ -35,7 +38,9 @@ def site_with(policy: dict[str, float]) -> SiteFile:
 
 @pytest.mark.parametrize("limit", [0.0, 1e7])
 async def test_the_scheduler_plans_the_point_its_policy_picks(pg_url: str, limit: float) -> None:
-    site = site_with({"max_abatement_cost_cny_per_t": limit, "frontier_points": 3})
+    site = site_with(
+        {"max_abatement_cost_cny_per_t": limit, "frontier_points": 3, **NO_CEILING}
+    )
     await prepare_db(pg_url, site)
     await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
     settings = scheduler_settings(
@@ -47,10 +52,11 @@ async def test_the_scheduler_plans_the_point_its_policy_picks(pg_url: str, limit
     points = [FrontierPoint(**p) for p in record.solver["frontier"]]
     assert len(points) == 3
     assert points[0].co2_kg > points[-1].co2_kg  # the battery's cycling costs CO₂ (its losses)
-    policy = PlanPolicy(max_abatement_cost_cny_per_t=limit)
+    policy = PlanPolicy(max_abatement_cost_cny_per_t=limit, **NO_CEILING)
     assert pick(points, policy) == (0 if limit == 0 else 2)
     baseline_co2_kg = float(record.baseline["co2_kg"])
-    chosen = policy_point(points, baseline_co2_kg, policy)
+    chosen, within = policy_point(points, Co2Limit(baseline_co2_kg, 0.0, 0.0, 0.0), policy)
+    assert within
     assert record.solver["frontier_point"] == chosen
     assert record.co2_kg == pytest.approx(points[chosen].co2_kg, rel=1e-6)
     assert record.co2_kg <= baseline_co2_kg * (1 + 1e-6)  # never above its baseline
@@ -65,17 +71,44 @@ POINTS = [_point(0, 1000.0, 500.0, None), _point(1, 950.0, 510.0, 200.0),
 
 
 @pytest.mark.parametrize(
-    ("baseline_kg", "limit", "expected"),
+    ("baseline_kg", "limit", "ceiling", "expected"),
     [
-        (1200.0, 0.0, 0),  # the cost-optimal point is below its baseline: kept
-        (960.0, 0.0, 1),  # above: the cheapest point at or below the baseline
-        (960.0, 300.0, 1),  # the policy's own pick is already below
-        (920.0, 300.0, 2),  # the policy stops at 1 (950 > 920): on to 2
-        (800.0, 0.0, 3),  # none is below: the CO₂-optimal one
+        (1200.0, 0.0, 1000.0, (0, True)),  # the cost-optimal point is below its baseline: kept
+        (960.0, 0.0, 1000.0, (1, True)),  # above: the cheapest point at or below the baseline
+        (960.0, 300.0, 1000.0, (1, True)),  # the policy's own pick is already below
+        (920.0, 300.0, 1000.0, (2, True)),  # the policy stops at 1 (950 > 920): on to 2
+        (920.0, 0.0, 300.0, (1, False)),  # on to 2 costs 400 CNY/t, above the ceiling: stop
+        (800.0, 0.0, 1000.0, (2, False)),  # none is below; 3 costs 3,500 CNY/t: stop at 2
+        (800.0, 0.0, 1e4, (3, False)),  # none is below: the CO₂-optimal one, not met
     ],
 )
-def test_a_policy_never_picks_a_plan_above_its_baseline(
-    baseline_kg: float, limit: float, expected: int
+def test_a_policy_never_picks_a_plan_above_its_baseline_within_its_ceiling(
+    baseline_kg: float, limit: float, ceiling: float, expected: tuple[int, bool]
 ) -> None:
-    policy = PlanPolicy(max_abatement_cost_cny_per_t=limit)
-    assert policy_point(POINTS, baseline_kg, policy) == expected
+    policy = PlanPolicy(
+        max_abatement_cost_cny_per_t=limit, max_cost_to_meet_co2_limit_cny_per_t=ceiling
+    )
+    assert policy_point(POINTS, Co2Limit(baseline_kg, 0.0, 0.0, 0.0), policy) == expected
+
+
+async def test_the_scheduler_plans_within_a_co2_limit_without_a_frontier(pg_url: str) -> None:
+    """max_co2_vs_baseline_pct: 0 alone: the re-plan is the cheapest plan emitting no more than
+    its baseline (the battery's cycling would emit more), stored with what the policy did."""
+    site = site_with({"max_co2_vs_baseline_pct": 0, **NO_CEILING})
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    settings = scheduler_settings(
+        pg_url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}", scheduler_horizon_h=12
+    )
+    async with scheduler_for(settings, site, ManualClock(START)) as scheduler, connect(pg_url) as c:
+        await scheduler.resume(c)
+        record = (await scheduler.tick(c)).replanned[0]
+    outcome = record.solver["carbon_policy"]
+    assert "frontier" not in record.solver
+    assert outcome["met"] is True
+    assert outcome["cost_optimal_co2_kg"] > float(record.baseline["co2_kg"])  # it had to act
+    assert record.co2_kg <= outcome["limit_co2_kg"] * (1 + 1e-6)
+    assert outcome["limit_co2_kg"] == pytest.approx(
+        float(record.baseline["co2_kg"]) + outcome["stored_co2_kg"]
+    )
+    assert "capped at the limit" in outcome["note"]
