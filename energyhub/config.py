@@ -305,7 +305,7 @@ class Settings(BaseSettings):
     scheduler_import_limit: bool = Field(
         default=True,
         description="With the peak guard on, send its limit with the setpoints of batteries, "
-        "electrolyzers, heat and cold stores and their heat pumps and chillers as "
+        "electrolyzers, heat and cold stores, their heat pumps and chillers and CHPs as "
         "`import_limit_kw`, so the site's local controller holds the connection's import "
         "under it between steps (docs/scheduler.md#import-limit). false: no limit is sent.",
     )

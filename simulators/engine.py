@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from energyhub.sites import Asset, Battery, ElectricChiller, Electrolyzer, HeatPump, ThermalStorage
+from energyhub.sites import (
+    CHP,
+    Asset,
+    Battery,
+    ElectricChiller,
+    Electrolyzer,
+    HeatPump,
+    ThermalStorage,
+)
 from simulators.devices import CONTROLLABLE, machine_cop
 from simulators.plant import Node, Plant, redispatch, rng_for
 from simulators.weather import Array
@@ -179,8 +187,8 @@ class Engine:
         the scheduler's peak-guard order (energyhub.scheduler.guard.hold_import): batteries
         charge less, electrolyzers draw less, heat or cold stores charged by an electric machine
         of their building take less and the machine makes that much less, batteries discharge
-        (within power and state of charge). What machines make for the building's own demand
-        is left alone."""
+        (within power and state of charge), CHPs run higher (a stopped one at least at its
+        minimum load). What machines make for the building's own demand is left alone."""
         limited: dict[Key, tuple[Node, Asset, float]] = {}
         limit = math.inf
         for node in park.subtree():
@@ -240,6 +248,12 @@ class Engine:
             power = float(node.flows[battery.id].readings["electricity"][t])
             if excess > 0:
                 excess -= power - restep(key, node, battery, power - excess)
+        for key, (node, chp, _) in limited.items():  # 5. CHPs up to full electric output
+            if excess > 0 and isinstance(chp, CHP):
+                running = float(node.flows[chp.id].readings["electricity"][t])
+                full_kw = chp.fuel_max_kw * chp.eta_el
+                held[key] = min(full_kw, max(running + excess, full_kw * chp.min_load))
+                excess -= max(held[key] - running, 0.0)
         self.events["import held steps"] += 1
         self._refresh(park, t, now_s, held)
 

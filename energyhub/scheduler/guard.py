@@ -224,10 +224,10 @@ class PeakGuard:
         return known[1]
 
 
-LIMITED = (Battery, Electrolyzer, ThermalStorage, HeatPump, ElectricChiller)
+LIMITED = (Battery, Electrolyzer, ThermalStorage, HeatPump, ElectricChiller, CHP)
 """Devices whose setpoints carry the import limit: what the local controller may take off the
 import (a battery's charging, then its discharge; electrolysis; a store's charging by its
-building's heat pump or chiller, with that machine's output for it)."""
+building's heat pump or chiller, with that machine's output for it; a CHP's output raised)."""
 
 CHARGERS: dict[type, tuple[str, str]] = {
     HeatPump: ("heat", "heat_kw"),

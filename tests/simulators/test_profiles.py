@@ -225,3 +225,25 @@ def test_electrolysis_is_cut_before_an_ice_store_s_charging_by_its_chiller() -> 
     assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(450.0)
     assert l03.flows["l03-chiller"].readings["cooling"][0] == pytest.approx(2450.0)
     assert float(park.grid_kw[0]) == pytest.approx(unheld - 600.0)
+
+
+def test_a_stopped_chp_carrying_the_limit_starts_once_the_battery_has_given_all(
+    site: SiteFile,
+) -> None:
+    def run(limit: float) -> Plant:
+        plant = _plant(site, "2025-01-15T10:00:00+08:00", days=1)
+        start = plant.grid.start.timestamp()
+        book = SetpointBook(3600.0)
+        book.add("office", "office-bess", start, 100.0, limit)
+        book.add("office", "office-hp", start, 200.0, limit)
+        book.add("tp", "tp-chp", start, 0.0, limit)
+        Engine(plant, book, reset_per_step=0.0).step(0)
+        return plant
+
+    unheld = float(run(math.inf).parks[0].grid_kw[0])  # the CHP stopped as asked
+    for below, chp_kw in ((300.0, 140.0), (400.0, 200.0), (900.0, 350.0)):
+        plant = run(unheld - below)  # the battery gives 200; the CHP the rest, 140 to 350 kW
+        office, park = plant.parks[0].children[0], plant.parks[0]
+        assert office.flows["office-bess"].readings["electricity"][0] == pytest.approx(-100.0)
+        assert park.flows["tp-chp"].readings["electricity"][0] == pytest.approx(chp_kw)
+        assert float(park.grid_kw[0]) == pytest.approx(unheld - 200.0 - chp_kw)
