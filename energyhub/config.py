@@ -302,6 +302,13 @@ class Settings(BaseSettings):
         description="kW the peak guard keeps below the billed peak (room for the error of its "
         "one-step estimate).",
     )
+    scheduler_import_limit: bool = Field(
+        default=True,
+        description="With the peak guard on, send its limit with the setpoints of batteries, "
+        "electrolyzers, heat and cold stores, their heat pumps and chillers and CHPs as "
+        "`import_limit_kw`, so the site's local controller holds the connection's import "
+        "under it between steps (docs/scheduler.md#import-limit). false: no limit is sent.",
+    )
     scheduler_publish_timeout_s: float = Field(
         default=10,
         gt=0,

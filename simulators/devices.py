@@ -141,6 +141,11 @@ def _cop(asset: HeatPump | ElectricChiller, outdoor_c: Array) -> Array:
     return np.clip(asset.cop_from_outdoor.a + asset.cop_from_outdoor.b * outdoor_c, 1.0, 10.0)
 
 
+def machine_cop(asset: HeatPump | ElectricChiller, outdoor_c: float) -> float:
+    """The machine's COP at one outdoor temperature (as it runs in `dispatch`)."""
+    return float(_cop(asset, np.array([outdoor_c]))[0])
+
+
 def _chosen(setpoint: Array, default: Array, low: float, high: float) -> Array:
     """The setpoint clipped to [low, high] where one is given (not NaN), else the default."""
     return np.where(np.isnan(setpoint), default, np.clip(np.nan_to_num(setpoint), low, high))

@@ -2,18 +2,32 @@
 
 The plant holds every reading precomputed under the default rules; a step only does work beyond
 reading a column when a setpoint is active or a storage SOC has left its default trajectory.
+
+A setpoint may carry the connection's import limit (`import_limit_kw`): the park's local
+controller (what a BESS or EMS controller at the connection does) then holds the park's import
+under it at every simulator step, taking the excess off the devices whose setpoints carry it
+(`hold_import`), not only at the plan's 15-minute boundaries.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from energyhub.sites import Asset
-from simulators.devices import CONTROLLABLE
+from energyhub.sites import (
+    CHP,
+    Asset,
+    Battery,
+    ElectricChiller,
+    Electrolyzer,
+    HeatPump,
+    ThermalStorage,
+)
+from simulators.devices import CONTROLLABLE, machine_cop
 from simulators.plant import Node, Plant, redispatch, rng_for
 from simulators.weather import Array
 
@@ -25,28 +39,46 @@ DEFAULT_RESET_PER_STEP = 1e-5
 _DECIMALS = {"power_kw": 3, "energy_kwh": 3, "temperature_c": 2, "humidity_pct": 1, "soc_pct": 2}
 
 
+Key = tuple[str, str]
+"""(node id, asset id)."""
+
+
 @dataclass
 class SetpointBook:
-    """Setpoints by (node, asset); each applies from its `ts` for at most `hold_s` simulated s."""
+    """Setpoints by (node, asset); each applies from its `ts` for at most `hold_s` simulated s,
+    with the connection's import limit it carries (inf: none)."""
 
     hold_s: float
-    by_asset: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
+    by_asset: dict[Key, list[tuple[float, float, float]]] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
 
-    def add(self, node_id: str, asset_id: str, ts_s: float, p_kw: float) -> None:
-        insort(self.by_asset.setdefault((node_id, asset_id), []), (ts_s, p_kw))
+    def add(
+        self,
+        node_id: str,
+        asset_id: str,
+        ts_s: float,
+        p_kw: float,
+        import_limit_kw: float = math.inf,
+    ) -> None:
+        insort(self.by_asset.setdefault((node_id, asset_id), []), (ts_s, p_kw, import_limit_kw))
         self.outcomes["accepted"] += 1
 
-    def active(self, key: tuple[str, str], now_s: float) -> float | None:
-        """The latest setpoint at or before `now_s`, unless older than the hold time."""
+    def active_order(self, key: Key, now_s: float) -> tuple[float, float] | None:
+        """(p_kw, import limit) of the latest setpoint at or before `now_s`, unless older than
+        the hold time."""
         latest = None
-        for ts_s, p_kw in self.by_asset.get(key, ()):
-            if ts_s > now_s:
+        for entry in self.by_asset.get(key, ()):
+            if entry[0] > now_s:
                 break
-            latest = (ts_s, p_kw)
+            latest = entry
         if latest is None or now_s - latest[0] >= self.hold_s:
             return None
-        return latest[1]
+        return latest[1], latest[2]
+
+    def active(self, key: Key, now_s: float) -> float | None:
+        """The latest setpoint at or before `now_s`, unless older than the hold time."""
+        order = self.active_order(key, now_s)
+        return None if order is None else order[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +99,8 @@ class Engine:
         self.events: Counter[str] = Counter()
         self._nodes = {node.id: node for node in plant.nodes()}
         self._park_of = {n.id: park for park in plant.parks for n in park.subtree()}
-        self._live: set[tuple[str, str]] = set()
+        self._live: set[Key] = set()
+        self._soc_before: dict[Key, float] = {}
         channels = plant.channels
         self._counter_idx = np.array(
             [i for i, c in enumerate(channels) if c.counter or c.meter.device], dtype=np.int64
@@ -102,6 +135,7 @@ class Engine:
         dirty = self._apply_setpoints(t, now_s)
         for park in {self._park_of[node.id] for node in dirty}:
             self._refresh(park, t, now_s)
+            self._hold_import(park, t, now_s)
         return self._readings(t)
 
     def _apply_setpoints(self, t: int, now_s: float) -> list[Node]:
@@ -117,6 +151,7 @@ class Engine:
                     state.soc = float(soc[t - 1]) if t else state.asset.soc_initial
                     self._live.add(key)
                 request = node.requests[key[1]][t] if p_kw is None else p_kw
+                self._soc_before[key] = state.soc
                 power = state.step(float(request), self.plant.grid.step_h)
                 node.write_storage(
                     state.asset, slice(t, t + 1), np.array([power]), np.array([state.soc])
@@ -127,12 +162,16 @@ class Engine:
             self.events["setpoint steps"] += p_kw is not None
         return dirty
 
-    def _refresh(self, park: Node, t: int, now_s: float) -> None:
-        """Redispatch a park's nodes at step t with their active setpoints, then its channels."""
+    def _refresh(
+        self, park: Node, t: int, now_s: float, held: dict[Key, float] | None = None
+    ) -> None:
+        """Redispatch a park's nodes at step t with their active setpoints (or what the local
+        controller `held` them to), then its channels."""
         sl, plant = slice(t, t + 1), self.plant
+        held = held or {}
         for node in (*park.children, park):
             setpoints = {
-                asset.id: np.array([p])
+                asset.id: np.array([held.get((node.id, asset.id), p)])
                 for asset in node.site.assets
                 if (p := self.book.active((node.id, asset.id), now_s)) is not None
             }
@@ -141,6 +180,82 @@ class Engine:
         for i, channel in enumerate(plant.channels):
             if channel.node in members:
                 plant.values[i, t] = channel.evaluate(sl)[0]
+
+    def _hold_import(self, park: Node, t: int, now_s: float) -> None:
+        """The park's local controller: where its import at step t is above the lowest import
+        limit its active setpoints carry, take the excess off the devices that carry one, in
+        the scheduler's peak-guard order (energyhub.scheduler.guard.hold_import): batteries
+        charge less, electrolyzers draw less, heat or cold stores charged by an electric machine
+        of their building take less and the machine makes that much less, batteries discharge
+        (within power and state of charge), CHPs run higher (a stopped one at least at its
+        minimum load). What machines make for the building's own demand is left alone."""
+        limited: dict[Key, tuple[Node, Asset, float]] = {}
+        limit = math.inf
+        for node in park.subtree():
+            for asset in node.site.assets:
+                order = self.book.active_order((node.id, asset.id), now_s)
+                if order is not None and math.isfinite(order[1]):
+                    limited[(node.id, asset.id)] = (node, asset, order[0])
+                    limit = min(limit, order[1])
+        if not limited:
+            return
+        excess = float(park.grid_kw[t]) - limit
+        if excess <= 1e-6:
+            return
+        step_h = self.plant.grid.step_h
+        held: dict[Key, float] = {}
+
+        def restep(key: Key, node: Node, store: Asset, request_kw: float) -> float:
+            """Re-run the store's step at `request_kw` from where it started; the new power."""
+            state = node.storage[store.id]
+            state.soc = self._soc_before[key]
+            power = state.step(request_kw, step_h)
+            node.write_storage(state.asset, slice(t, t + 1), np.array([power]),
+                               np.array([state.soc]))  # fmt: skip
+            return power
+
+        batteries = [(k, n, a) for k, (n, a, _) in limited.items() if isinstance(a, Battery)]
+        for key, node, battery in batteries:  # 1. charging cut
+            power = float(node.flows[battery.id].readings["electricity"][t])
+            if excess > 0 and power > 0:
+                excess -= power - restep(key, node, battery, max(power - excess, 0.0))
+        for key, (_, asset, p_kw) in limited.items():  # 2. electrolysis cut
+            if excess > 0 and isinstance(asset, Electrolyzer):
+                drawn = min(max(p_kw, 0.0), asset.power_max_kw)
+                held[key] = max(drawn - excess, 0.0)
+                excess -= drawn - held[key]
+        for key, (node, store, _) in limited.items():  # 3. stores charged by their machines
+            if not isinstance(store, ThermalStorage):
+                continue
+            for mkey, (mnode, machine, m_kw) in limited.items():
+                charging = float(node.flows[store.id].readings[store.carrier][t])
+                makes = "heat" if isinstance(machine, HeatPump) else "cooling"
+                if (
+                    excess <= 0 or charging <= 0 or mnode is not node
+                    or not isinstance(machine, HeatPump | ElectricChiller)
+                    or makes != store.carrier
+                ):  # fmt: skip
+                    continue
+                cop = machine_cop(machine, float(self.plant.weather.outdoor_c[t]))
+                making = held.get(mkey, m_kw)
+                less = min(charging, max(making, 0.0), excess * cop)
+                if less <= 0:
+                    continue
+                taken = charging - restep(key, node, store, charging - less)
+                held[mkey] = making - taken
+                excess -= taken / cop
+        for key, node, battery in batteries:  # 4. discharge
+            power = float(node.flows[battery.id].readings["electricity"][t])
+            if excess > 0:
+                excess -= power - restep(key, node, battery, power - excess)
+        for key, (node, chp, _) in limited.items():  # 5. CHPs up to full electric output
+            if excess > 0 and isinstance(chp, CHP):
+                running = float(node.flows[chp.id].readings["electricity"][t])
+                full_kw = chp.fuel_max_kw * chp.eta_el
+                held[key] = min(full_kw, max(running + excess, full_kw * chp.min_load))
+                excess -= max(held[key] - running, 0.0)
+        self.events["import held steps"] += 1
+        self._refresh(park, t, now_s, held)
 
     def _readings(self, t: int) -> StepReadings:
         rates = self.plant.values[:, t]

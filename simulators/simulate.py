@@ -200,5 +200,19 @@ def _accept(message: Message, router: Router, engine: Engine, book: SetpointBook
         return "ignored: bad payload"
     if not math.isfinite(p_kw):
         return "ignored: bad payload"
-    book.add(site_id, asset_id, ts_s, p_kw)
+    limit = _import_limit_kw(body)
+    if limit is None:  # the setpoint stands; the device runs it without a limit
+        book.add(site_id, asset_id, ts_s, p_kw)
+        return "import_limit_kw ignored: not a number >= 0"
+    book.add(site_id, asset_id, ts_s, p_kw, limit)
     return None
+
+
+def _import_limit_kw(body: dict[str, object]) -> float | None:
+    """The payload's `import_limit_kw` (inf when absent); None when it is not a number >= 0."""
+    value = body.get("import_limit_kw")
+    if value is None and "import_limit_kw" not in body:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None

@@ -125,7 +125,7 @@ class PeakGuard:
         if metered is None or tail is None or expected is None:
             return None
         peak = await self._month_peak(conn, backend, scope, ts, previous, metered)
-        limit = max(peak, float(planned.max())) - self.headroom_kw
+        limit = self._limit(peak, planned)
         estimate = planned_now + max(metered, tail) - expected.expected_kw  # a rise goes on
         if estimate <= limit:
             return GuardDecision(estimate, limit, setpoints, 0.0)
@@ -150,6 +150,38 @@ class PeakGuard:
                 scope.id, ts.isoformat(), cut, estimate - limit,
             )  # fmt: skip
         return decision
+
+    def _limit(self, month_peak_kw: float, planned: pd.Series) -> float:
+        """max(month-to-date billed peak, the plan's own peak over its horizon) − headroom: a
+        peak the bill carries or the plan chose to set is not fought."""
+        return max(max(month_peak_kw, float(planned.max())) - self.headroom_kw, 0.0)
+
+    async def import_limit(
+        self,
+        conn: AsyncConnection,
+        backend: Backend,
+        scope: Scope,
+        schedule: pd.DataFrame,
+        ts: pd.Timestamp,
+        setpoints: list[Setpoint],
+    ) -> list[Setpoint]:
+        """The step's setpoints of the devices whose local controller holds the connection's
+        import (LIMITED), carrying the guard's limit as `import_limit_kw`; the month's peak as
+        the guard last kept it up (read from the rollups at a month's first use)."""
+        planned = planned_import_kw(schedule, scope.grid_node)
+        if ts not in planned.index:
+            return setpoints
+        month = month_start(ts.to_pydatetime(), self.tz)
+        known = self._peaks.get(scope.id)
+        if known is None or known[0] != month:
+            peak = await connection_month_peak_kw(conn, backend, scope, ts.to_pydatetime(), self.tz)
+            known = self._peaks[scope.id] = (month, peak)
+        limit = self._limit(known[1], planned)
+        assets = {a.id: a for _, a in scope.assets()}
+        return [
+            replace(s, import_limit_kw=limit) if isinstance(assets.get(s.asset_id), LIMITED) else s
+            for s in setpoints
+        ]
 
     async def _metered_kw(
         self, conn: AsyncConnection, backend: Backend, scope: Scope, step_start: pd.Timestamp
@@ -191,6 +223,11 @@ class PeakGuard:
         self._peaks[scope.id] = known
         return known[1]
 
+
+LIMITED = (Battery, Electrolyzer, ThermalStorage, HeatPump, ElectricChiller, CHP)
+"""Devices whose setpoints carry the import limit: what the local controller may take off the
+import (a battery's charging, then its discharge; electrolysis; a store's charging by its
+building's heat pump or chiller, with that machine's output for it; a CHP's output raised)."""
 
 CHARGERS: dict[type, tuple[str, str]] = {
     HeatPump: ("heat", "heat_kw"),

@@ -101,6 +101,7 @@ class Scheduler:
             if settings.scheduler_peak_guard
             else None
         )
+        self.import_limit = settings.scheduler_import_limit
 
     async def resume(self, conn: AsyncConnection) -> None:
         """Pick up after a stop: its unfinished sends become unconfirmed, re-plans continue."""
@@ -159,6 +160,10 @@ class Scheduler:
             if decision is not None:
                 setpoints = decision.setpoints
                 report.overridden += len(decision.overridden)
+            if self.import_limit:
+                setpoints = await self.guard.import_limit(
+                    conn, self.backend, scope, schedule, pd.Timestamp(start), setpoints
+                )
         for setpoint in setpoints:
             topic = setpoint.topic(self.prefix)
             if not await claim(conn, setpoint, topic):

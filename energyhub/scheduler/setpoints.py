@@ -9,10 +9,16 @@ restarts; the broker's PUBACK marks it `acked`. Payload (DESIGN §4):
 - battery, thermal_storage, hydrogen_store: charge (> 0) or discharge (< 0) power;
 - heat_pump: heat output; electric_chiller: cooling output; chp and fuel_cell: electric output;
 - electrolyzer and flexible_load: electricity drawn.
+
+Batteries, electrolyzers, heat and cold stores, the heat pumps and chillers that charge them and
+CHPs also get `"import_limit_kw": <number >= 0>` where the scheduler holds the connection's import
+(energyhub.scheduler.guard.import_limit_kw): the site's local controller keeps the connection's
+import under it between the plan's steps, by charging less, drawing less or discharging.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,13 +83,24 @@ class Setpoint:
     """What the plan asked (`p_kw` unless the peak guard overrode it)."""
     override: str | None = None
     """Why `p_kw` is not the plan's (energyhub.scheduler.guard); None: it is."""
+    import_limit_kw: float | None = None
+    """The connection's import the device's local controller holds the import under; None:
+    no limit."""
+
+    def __post_init__(self) -> None:
+        limit = self.import_limit_kw
+        if limit is not None and not (math.isfinite(limit) and limit >= 0):
+            raise ValueError(f"import_limit_kw: must be a number >= 0, got {limit}")
 
     def topic(self, prefix: str) -> str:
         return f"{prefix}/{self.park_id}/{self.site_id}/{self.asset_id}/setpoint"
 
     def payload(self, tz: ZoneInfo) -> bytes:
         ts = self.ts.astimezone(tz).isoformat()
-        return orjson.dumps({"plan": self.plan_id, "ts": ts, "p_kw": round(self.p_kw, 3)})
+        body: dict[str, object] = {"plan": self.plan_id, "ts": ts, "p_kw": round(self.p_kw, 3)}
+        if self.import_limit_kw is not None:
+            body["import_limit_kw"] = round(self.import_limit_kw, 3)
+        return orjson.dumps(body)
 
 
 def controllable(scope: Scope) -> list[tuple[str, Asset]]:

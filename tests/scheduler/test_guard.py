@@ -250,3 +250,26 @@ def test_a_chiller_serving_only_its_building_is_left_alone() -> None:
         {"l03-chiller": 5.5},
     )  # fmt: skip
     assert [s.p_kw for s in changed] == [0.0, -500.0, 3000.0] and cut == 0.0
+
+
+async def test_setpoints_carry_the_guard_s_limit_for_the_site_s_local_controller(
+    pg_url: str, prefix: str
+) -> None:
+    # the 3 MW step set the month's peak: the next step's battery setpoint carries it as the
+    # import its local controller holds the connection under, between the guard's step checks
+    bodies, _, _, schedule = await _run_two_steps(
+        pg_url, prefix, 3000.0, scheduler_peak_guard_headroom_kw=100
+    )
+    planned = planned_import_kw(schedule, "office")
+    assert all("import_limit_kw" in b for b in bodies)
+    assert bodies[1]["import_limit_kw"] == pytest.approx(max(3000.0, planned.max()) - 100.0)
+
+
+async def test_no_import_limit_when_it_is_turned_off(pg_url: str, prefix: str) -> None:
+    bodies, _, _, _ = await _run_two_steps(pg_url, prefix, 3000.0, scheduler_import_limit=False)
+    assert len(bodies) == 2 and not any("import_limit_kw" in b for b in bodies)
+
+
+def test_a_setpoint_s_import_limit_must_be_a_number_at_least_0() -> None:
+    with pytest.raises(ValueError, match="import_limit_kw: must be a number >= 0, got -1"):
+        Setpoint(1, "expo", "expo", "expo-bess", START, 0.0, import_limit_kw=-1.0)

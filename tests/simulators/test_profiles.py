@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -136,3 +137,113 @@ def test_converters_follow_setpoints_within_limits_and_meters_show_it(site: Site
     )
     engine.step(1)
     assert chp["electricity"][1] == 0.0 and chp["gas"][1] == 0.0
+
+
+def _held_park(site: SiteFile, limit_below_kw: float | None) -> tuple[Plant, float]:
+    """The park one step in, the office battery asked to charge at 100 kW and the heat pump at
+    200 kW; with `limit_below_kw`, both setpoints carry an import limit that much below the
+    park's import without it. The plant and the park's import without the limit."""
+    free = _plant(site, "2025-01-15T10:00:00+08:00", days=1)
+    start = free.grid.start.timestamp()
+    book = SetpointBook(3600.0)
+    book.add("office", "office-bess", start, 100.0)
+    book.add("office", "office-hp", start, 200.0)
+    Engine(free, book, reset_per_step=0.0).step(0)
+    unheld = float(free.parks[0].grid_kw[0])
+    if limit_below_kw is None:
+        return free, unheld
+    plant = _plant(site, "2025-01-15T10:00:00+08:00", days=1)
+    held = SetpointBook(3600.0)
+    held.add("office", "office-bess", start, 100.0, unheld - limit_below_kw)
+    held.add("office", "office-hp", start, 200.0, unheld - limit_below_kw)
+    Engine(plant, held, reset_per_step=0.0).step(0)
+    return plant, unheld
+
+
+@pytest.mark.parametrize(
+    ("below_kw", "bess_kw", "park_below_kw"),
+    [
+        (0.0, 100.0, 0.0),  # at the limit: nothing to do
+        (60.0, 40.0, 60.0),  # charging cut by the excess
+        (150.0, -50.0, 150.0),  # charging cut to 0, then discharge
+        (500.0, -100.0, 200.0),  # all the battery has: the heat pump serves the building
+    ],
+)
+def test_a_setpoint_s_import_limit_holds_the_park_s_import_within_the_step(
+    site: SiteFile, below_kw: float, bess_kw: float, park_below_kw: float
+) -> None:
+    plant, unheld = _held_park(site, below_kw)
+    office, park = plant.parks[0].children[0], plant.parks[0]
+    assert office.flows["office-bess"].readings["electricity"][0] == pytest.approx(bess_kw)
+    assert float(park.grid_kw[0]) == pytest.approx(unheld - park_below_kw)
+    assert office.flows["office-hp"].readings["heat"][0] == pytest.approx(200.0)  # comfort
+    incomer = next(
+        i for i, c in enumerate(plant.channels) if c.node is park and c.meter.id == "incomer"
+    )
+    noise = plant.channels[incomer].noise
+    assert noise is not None
+    assert plant.values[incomer, 0] == pytest.approx(park.grid_kw[0] * noise[0])  # as metered
+
+
+def test_electrolysis_is_cut_before_an_ice_store_s_charging_by_its_chiller() -> None:
+    """Lingang of the example: the electrolyzer at 500 kW, the l03 chiller making 3,000 kW of
+    cold of which the ice store takes 1,000, each setpoint with a limit `below` kW under the
+    park's import without it."""
+    from pathlib import Path
+
+    from energyhub.sites import load_site
+
+    example = load_site(Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml")
+
+    def run(below: float | None, unheld: float = 0.0) -> Plant:
+        plant = _plant(example, "2025-01-15T23:00:00+08:00", days=1)
+        start = plant.grid.start.timestamp()
+        book = SetpointBook(3600.0)
+        limit = math.inf if below is None else unheld - below
+        book.add("lingang", "lg-electrolyzer", start, 500.0, limit)
+        book.add("l03", "l03-chiller", start, 3000.0, limit)
+        book.add("l03", "l03-ice", start, 1000.0, limit)
+        Engine(plant, book, reset_per_step=0.0).step(0)
+        return plant
+
+    free = run(None)
+    unheld = float(free.parks[1].grid_kw[0])
+    l03 = free.parks[1].children[2]
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(1000.0)
+    chiller_kw = float(l03.flows["l03-chiller"].readings["electricity"][0])
+    assert chiller_kw == pytest.approx(3000.0 / 5.5)
+
+    cut = run(300.0, unheld)  # electrolysis alone
+    park, l03 = cut.parks[1], cut.parks[1].children[2]
+    assert park.flows["lg-electrolyzer"].readings["electricity"][0] == pytest.approx(200.0)
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(1000.0)
+    assert float(park.grid_kw[0]) == pytest.approx(unheld - 300.0)
+
+    cut = run(600.0, unheld)  # then 100 kW of the chiller's: 550 kW of cold the store does not take
+    park, l03 = cut.parks[1], cut.parks[1].children[2]
+    assert park.flows["lg-electrolyzer"].readings["electricity"][0] == pytest.approx(0.0)
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(450.0)
+    assert l03.flows["l03-chiller"].readings["cooling"][0] == pytest.approx(2450.0)
+    assert float(park.grid_kw[0]) == pytest.approx(unheld - 600.0)
+
+
+def test_a_stopped_chp_carrying_the_limit_starts_once_the_battery_has_given_all(
+    site: SiteFile,
+) -> None:
+    def run(limit: float) -> Plant:
+        plant = _plant(site, "2025-01-15T10:00:00+08:00", days=1)
+        start = plant.grid.start.timestamp()
+        book = SetpointBook(3600.0)
+        book.add("office", "office-bess", start, 100.0, limit)
+        book.add("office", "office-hp", start, 200.0, limit)
+        book.add("tp", "tp-chp", start, 0.0, limit)
+        Engine(plant, book, reset_per_step=0.0).step(0)
+        return plant
+
+    unheld = float(run(math.inf).parks[0].grid_kw[0])  # the CHP stopped as asked
+    for below, chp_kw in ((300.0, 140.0), (400.0, 200.0), (900.0, 350.0)):
+        plant = run(unheld - below)  # the battery gives 200; the CHP the rest, 140 to 350 kW
+        office, park = plant.parks[0].children[0], plant.parks[0]
+        assert office.flows["office-bess"].readings["electricity"][0] == pytest.approx(-100.0)
+        assert park.flows["tp-chp"].readings["electricity"][0] == pytest.approx(chp_kw)
+        assert float(park.grid_kw[0]) == pytest.approx(unheld - 200.0 - chp_kw)

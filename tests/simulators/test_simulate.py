@@ -177,3 +177,48 @@ async def test_backlog_holds_each_fast_step_back_with_the_count_published(
     gateways = summary.messages["status"] // 2
     assert seen == [gateways + t * per_step for t in range(5)]
     assert time.monotonic() - started >= 5 * 0.05
+
+
+async def test_a_battery_holds_the_park_s_import_under_its_setpoint_s_limit_each_step(
+    site: SiteFile, namespace: str
+) -> None:
+    """Charge at 100 kW from step 20 under an import limit 30 kW above the park's lowest
+    import without the battery: each minute the battery charges only up to the limit, or
+    discharges; a limit that is not a number leaves the setpoint without one."""
+    from simulators.devices import StorageState
+    from simulators.plant import build_plant
+    from simulators.weather import TimeGrid
+
+    free = build_plant(site, TimeGrid(START, 60.0, 80), 11)  # the same park, battery idle
+    base = free.parks[0].grid_kw
+    limit = float(base[20:50].min()) + 30.0
+    prefix = f"{namespace}energyhub"
+    topic = f"{prefix}/tp/office/office-bess/setpoint"
+    async with collect([f"{prefix}/tp/office/+"]) as collector:
+        run = asyncio.create_task(simulate(_options(site, prefix, duration_s=4800.0, speed=1200.0)))
+        await asyncio.wait_for(collector.arrived.wait(), 10)  # the simulator is subscribed
+        async with MqttClient(BROKER, "test-scheduler-limit") as client:
+            at = (START + timedelta(minutes=20)).isoformat()
+            body = {"plan": 1, "ts": at, "p_kw": 100.0, "import_limit_kw": limit}
+            await client.publish(topic, orjson.dumps(body))
+            at = (START + timedelta(minutes=50)).isoformat()
+            body = {"plan": 2, "ts": at, "p_kw": 100.0, "import_limit_kw": "high"}
+            await client.publish(topic, orjson.dumps(body))
+        summary = await run
+        messages = await collector.idle(0.3)
+    await clear_status(site, prefix)
+    power: dict[int, float] = {}
+    for message in messages:
+        if message.topic.endswith("/bess-p"):
+            body = orjson.loads(message.payload)
+            power[(body["ts"] - int(START.timestamp() * 1000)) // 60_000] = body["value"]
+    battery = StorageState(free.parks[0].children[0].storage["office-bess"].asset, 0.5)
+    for t in range(20, 50):  # what keeps base + battery at the limit, within power and SOC
+        held = battery.step(min(limit - float(base[t]), 100.0), 1 / 60)
+        assert power[t] == pytest.approx(held, abs=1.0 + 0.02 * abs(held)), t
+    assert min(power[t] for t in range(20, 50)) < 99.0  # the limit did cut charging
+    for t in range(50, 80):  # no limit: charging as asked, within power and SOC
+        assert power[t] == pytest.approx(battery.step(100.0, 1 / 60), abs=1.0), t
+    assert summary.setpoints == {
+        "accepted": 2, "import_limit_kw ignored: not a number >= 0": 1
+    }  # fmt: skip
