@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -322,6 +323,23 @@ def test_a_flexible_load_window_may_cross_midnight(example: dict[str, Any]) -> N
         f"city.parks[0].buildings[0].assets[{n - 1}]: window_end_h (22) equals window_start_h "
         "(22): a window lasts 1 to 24 hours (a whole day: 0 to 24; an end before the start "
         "crosses midnight)",
+    ]
+
+
+def test_a_flexible_load_window_may_end_at_midnight_written_0(example: dict[str, Any]) -> None:
+    data = copy.deepcopy(example)
+    ev = {"id": "b0-ev", "type": "flexible_load", "power_max_kw": 50, "energy_kwh": 300,
+          "window_start_h": 18, "window_end_h": 0}  # fmt: skip
+    data["city"]["parks"][0]["buildings"][0]["assets"].append(ev)
+    loaded = parse_site(data, "site.yaml").city.parks[0].buildings[0].assets[-1]
+    assert loaded.type == "flexible_load"
+    assert (loaded.window_end_h, loaded.window_h, loaded.overnight) == (24, 6, False)
+    hours = np.array([0.0, 17.75, 18.0, 23.75])
+    assert loaded.inside(hours).tolist() == [False, False, True, True]
+    data["city"]["parks"][0]["buildings"][0]["assets"][-1] |= {"window_end_h": -1}
+    n = len(data["city"]["parks"][0]["buildings"][0]["assets"])
+    assert problems(data) == [
+        f"city.parks[0].buildings[0].assets[{n - 1}].window_end_h: must be ≥ 0, got -1"
     ]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import (
     Field,
+    field_validator,
     model_validator,
 )
 
@@ -153,7 +154,13 @@ class FlexibleLoad(AssetBase):
     power_max_kw: PositiveKw
     energy_kwh: PositiveKw
     window_start_h: Annotated[int, Field(ge=0, le=23)] = 0
-    window_end_h: Annotated[int, Field(ge=1, le=24)] = 24
+    window_end_h: Annotated[int, Field(ge=0, le=24)] = 24
+    """0 and 24 both mean midnight: the window ends at the end of its day (stored as 24)."""
+
+    @field_validator("window_end_h")
+    @classmethod
+    def _midnight(cls, hour: int) -> int:
+        return 24 if hour == 0 else hour
 
     @property
     def overnight(self) -> bool:
