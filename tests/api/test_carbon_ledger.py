@@ -71,7 +71,7 @@ async def test_a_tenant_keeps_its_own_ledger(client: httpx.AsyncClient, world: W
     again = await client.post(
         f"/carbon/acme-bio/ledger/{listed[1]['id']}/reversal", json={"reason": "x"}, headers=tenant
     )
-    assert again.status_code == 422 and again.json()["errors"][0]["field"] == "entry"
+    assert again.status_code == 422 and again.json()["errors"][0]["field"] == "entry_id"
     assert ledger_rows(world) == 3
 
 

@@ -104,6 +104,8 @@ async def create_reversal(
     except UnknownEntryError:
         raise not_found(f"ledger entry {entry_id}") from None
     except AssetInputError as exc:
+        if exc.field == "entry":  # the entry the path names
+            raise _refused(AssetInputError("entry_id", exc.reason), "path") from None
         raise _refused(exc) from None
 
 
