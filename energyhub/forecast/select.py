@@ -232,7 +232,8 @@ def choose(
     origins = holdout_origins(now, tz, held)
     index = pd.DatetimeIndex(values.index)
     train = values[index < origins[0]]
-    test_index = pd.DatetimeIndex(np.concatenate([day_steps(o, tz, step) for o in origins]))
+    held_steps = [day_steps(o, tz, step) for o in origins]
+    test_index = pd.DatetimeIndex(np.concatenate(held_steps))
     actual = values.reindex(test_index).to_numpy(dtype=float)
     choice = Choice(fallback, holdout_days=held)
     predictions: dict[str, Array] = {}
@@ -250,7 +251,10 @@ def choose(
         else:
             try:
                 predictor = candidate.fit(train)
-                parts = [predictor(values[index < o], day_steps(o, tz, step)) for o in origins]
+                parts = [
+                    predictor(values[index < o], steps)
+                    for o, steps in zip(origins, held_steps, strict=True)
+                ]
             except ForecastError as exc:
                 choice.notes.append(f"{label}: {candidate.name} model not compared: {exc}")
                 continue
@@ -261,7 +265,7 @@ def choose(
         choice.mae[candidate.name] = float(np.mean(np.abs(forecast[ok] - actual[ok])))
         predictions[candidate.name] = forecast
     if choice.mae:
-        days = np.repeat(np.arange(len(origins)), [len(day_steps(o, tz, step)) for o in origins])
+        days = np.repeat(np.arange(len(origins)), [len(steps) for steps in held_steps])
         choice.prior = next((c.name for c in candidates if c.prior and c.name in choice.mae), None)
         choice.name = _preferred(choice.mae, choice.prior, predictions, actual, days)
         choice.quantiles = error_quantiles(test_index, actual, predictions[choice.name], held)
