@@ -64,18 +64,34 @@ GROUP BY 1, 2"""
 the energy ÷ the step's hours), samples, energy (the sum of every reading's step in the
 bucket, docs/meter-data.md) and the seconds those steps cover."""
 
-SUBTREE_METERS = """
+LOAD_METER = """m.quantity IN ('power_kw', 'energy_kwh')
+  AND (m.carrier = 'pv'
+       OR (m.carrier = ANY(%(carriers)s) AND m.parent_meter_id IS NULL AND m.asset_id IS NULL))"""
+"""A meter that counts in the load of every site above it: top-level energy meters that do not
+measure an asset, and PV (an enterprise is the sum of its own sub-meters instead)."""
+
+SUBTREE_METERS = f"""
 WITH RECURSIVE subtree (id) AS (
     SELECT id FROM sites WHERE id = %(site)s
     UNION ALL
     SELECT s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
 )
 SELECT m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
-WHERE m.quantity IN ('power_kw', 'energy_kwh')
-  AND (m.carrier = 'pv'
-       OR (m.carrier = ANY(%(carriers)s) AND m.parent_meter_id IS NULL AND m.asset_id IS NULL))
+WHERE {LOAD_METER}
 UNION
-SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s"""
+SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s"""  # noqa: S608 (constants)
+
+EVERY_SITES_METERS = f"""
+WITH RECURSIVE subtree (root, id) AS (
+    SELECT id, id FROM sites
+    UNION ALL
+    SELECT subtree.root, s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
+)
+SELECT subtree.root, m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
+WHERE {LOAD_METER}
+UNION
+SELECT enterprise_id, meter_id FROM enterprise_meters"""  # noqa: S608 (constants)
+"""`SUBTREE_METERS` of every site at once, as (site, meter) rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +215,15 @@ async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
     """
     cur = await conn.execute(SUBTREE_METERS, {"site": site_id, "carriers": list(LOAD_CARRIERS)})
     return sorted(int(row[0]) for row in await cur.fetchall())
+
+
+async def every_sites_meter_ids(conn: AsyncConnection) -> dict[str, set[int]]:
+    """`site_meter_ids` of every site in one query (a site without such meters is absent)."""
+    cur = await conn.execute(EVERY_SITES_METERS, {"carriers": list(LOAD_CARRIERS)})
+    result: dict[str, set[int]] = {}
+    for site_id, meter_id in await cur.fetchall():
+        result.setdefault(site_id, set()).add(int(meter_id))
+    return result
 
 
 SITE_LOAD = """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from psycopg import AsyncConnection
 
-from energyhub.store.queries import site_meter_ids
+from energyhub.store.queries import every_sites_meter_ids
 
 DATA_RANGE = """
 SELECT min(bucket), max(bucket) + interval '15 minutes' FROM readings_15m
@@ -23,9 +23,10 @@ async def sync_members(conn: AsyncConnection) -> list[str]:
     for site_id, meter_id in await cur.fetchall():
         stored.setdefault(site_id, set()).add(int(meter_id))
     sites = [row[0] for row in await (await conn.execute("SELECT id FROM sites")).fetchall()]
+    every = await every_sites_meter_ids(conn)
     rebuilt = []
     for site_id in sites:
-        wanted = set(await site_meter_ids(conn, site_id))
+        wanted = every.get(site_id, set())
         had = stored.get(site_id, set())
         if wanted == had:
             continue

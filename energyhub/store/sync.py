@@ -247,7 +247,7 @@ def _enterprise_meter_ids(
 async def sync_site(conn: AsyncConnection, site: SiteFile) -> SyncReport:
     """Load a validated site file into the database in one transaction."""
     report = SyncReport()
-    async with conn.transaction():
+    async with conn.transaction(), conn.pipeline():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK_KEY,))
         await _sync_sites(conn, site, report)
         await _sync_meters(conn, site, report)

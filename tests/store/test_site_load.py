@@ -13,7 +13,13 @@ from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
 from energyhub.store.maintenance import refresh_dirty_rollups, refresh_rollups
-from energyhub.store.queries import STEPS, _summed_series, site_series
+from energyhub.store.queries import (
+    STEPS,
+    _summed_series,
+    every_sites_meter_ids,
+    site_meter_ids,
+    site_series,
+)
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 from tests.store.test_queries import START, load
@@ -102,3 +108,17 @@ async def test_a_meter_joining_the_load_rebuilds_its_sites(
         await assert_rollup_matches_meters(conn, Backend.POSTGRES)
         again = await sync_site(conn, parse_site(document))
         assert again.site_load_rebuilt == []
+
+
+async def test_every_sites_meters_at_once_are_each_sites_own(
+    store_url: str, example_site: SiteFile
+) -> None:
+    """The one query `sites load` asks for the load's meters of every site gives each site the
+    meters its own subtree query gives (enterprises by their sub-meters)."""
+    await load(store_url, example_site)
+    async with connect(store_url) as conn:
+        every = await every_sites_meter_ids(conn)
+        sites = [row[0] for row in await (await conn.execute("SELECT id FROM sites")).fetchall()]
+        assert {"shanghai", "expo", "b01", "acme-bio"} <= set(every)
+        for site_id in sites:
+            assert every.get(site_id, set()) == set(await site_meter_ids(conn, site_id)), site_id
