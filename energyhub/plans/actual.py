@@ -44,6 +44,7 @@ from energyhub.plans.store import (
     controlled_steps,
     controlling_plans,
     get_plan,
+    import_limits,
     plan_steps,
     setpoint_overrides,
 )
@@ -77,6 +78,11 @@ class StepActual(BaseModel):
     baseline_import_kw: float | None
     planned_pv_kw: float | None
     actual_pv_kw: float | None
+    import_limit_kw: float | None = Field(
+        default=None,
+        description="The import the step's setpoints told the site's local controller to hold "
+        "the connection under (the scheduler's import limit); None: no limit was sent.",
+    )
     soc: list[SocStep]
     coverage: dict[str, float] = Field(
         default_factory=dict,
@@ -398,7 +404,7 @@ def _soc_step(asset: Storage, row: pd.Series) -> SocStep:
 
 SUMMED = (
     "planned_import_kw", "actual_import_kw", "baseline_import_kw", "planned_pv_kw",
-    "actual_pv_kw",
+    "actual_pv_kw", "import_limit_kw",
 )  # fmt: skip
 
 
@@ -454,6 +460,7 @@ async def plan_parts(
     index = pd.DatetimeIndex(schedule.index).tz_convert("UTC")
     schedule.index = index
     controlled = await controlled_steps(conn, record.id)
+    limits = await import_limits(conn, record.id)
     parts = []
     for scope in resolve_scopes(site, record.level, record.site_id):
         actual = await actual_frame(conn, backend, scope, index)
@@ -461,6 +468,9 @@ async def plan_parts(
             actual["import_kw"] = np.nan
         frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
         priced(frame, scope, inputs, site)
+        nodes = {node.id for node in scope.nodes}
+        held = limits[limits["site_id"].isin(nodes)].groupby("ts")["import_limit_kw"].max()
+        frame["import_limit_kw"] = held.reindex(frame.index).to_numpy(dtype=float)
         parts.append((scope, frame))
     return parts, peaks
 

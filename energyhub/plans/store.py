@@ -386,6 +386,19 @@ async def controlled_steps(conn: AsyncConnection, plan_id: int) -> set[pd.Timest
     return {pd.Timestamp(row[0]).tz_convert("UTC") for row in await cur.fetchall()}
 
 
+async def import_limits(conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
+    """The import limit the plan's setpoints carried (energyhub.scheduler.guard), per step and
+    site the setpoint went to: columns ts (UTC), site_id, import_limit_kw; none sent, no rows."""
+    cur = await conn.execute(
+        "SELECT ts, site_id, max(import_limit_kw) FROM setpoints "
+        "WHERE plan_id = %s AND import_limit_kw IS NOT NULL GROUP BY ts, site_id",
+        (plan_id,),
+    )
+    frame = pd.DataFrame(await cur.fetchall(), columns=["ts", "site_id", "import_limit_kw"])
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.astype({"site_id": "object", "import_limit_kw": "float64"})
+
+
 async def controlling_plans(
     conn: AsyncConnection, site_id: str, window: tuple[datetime, datetime]
 ) -> list[int]:

@@ -130,10 +130,11 @@ async def claim(conn: AsyncConnection, setpoint: Setpoint, topic: str) -> bool:
     """Record the setpoint as being sent; False if this step of this asset was sent before."""
     cur = await conn.execute(
         "INSERT INTO setpoints (plan_id, site_id, asset_id, ts, p_kw, topic, planned_p_kw, "
-        "override) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        "override, import_limit_kw) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
         (
             setpoint.plan_id, setpoint.site_id, setpoint.asset_id, setpoint.ts, setpoint.p_kw,
-            topic, setpoint.planned_p_kw, setpoint.override,
+            topic, setpoint.planned_p_kw, setpoint.override, setpoint.import_limit_kw,
         ),
     )  # fmt: skip
     return await cur.fetchone() is not None

@@ -14,10 +14,11 @@ from energyhub.clock import ManualClock
 from energyhub.config import Settings
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans import store
+from energyhub.plans.actual import plan_vs_actual
 from energyhub.scheduler.guard import hold_import, planned_cops, planned_import_kw
 from energyhub.scheduler.setpoints import Setpoint
 from energyhub.sites import load_site
-from energyhub.store.db import connect
+from energyhub.store.db import Backend, connect
 
 from .conftest import (
     SHARED_BROKER,
@@ -263,6 +264,15 @@ async def test_setpoints_carry_the_guard_s_limit_for_the_site_s_local_controller
     planned = planned_import_kw(schedule, "office")
     assert all("import_limit_kw" in b for b in bodies)
     assert bodies[1]["import_limit_kw"] == pytest.approx(max(3000.0, planned.max()) - 100.0)
+    # stored with the setpoints, and shown per step in plan vs actual
+    async with connect(pg_url) as conn:
+        comparison = await plan_vs_actual(
+            conn, Backend.POSTGRES, int(bodies[1]["plan"]), site=make_site(), foresight=False
+        )
+    held = {s.ts: s.import_limit_kw for s in comparison.step_details}
+    assert held[START] == pytest.approx(bodies[0]["import_limit_kw"])
+    assert held[START + STEP] == pytest.approx(bodies[1]["import_limit_kw"])
+    assert all(v is None for ts, v in held.items() if ts > START + STEP)
 
 
 async def test_no_import_limit_when_it_is_turned_off(pg_url: str, prefix: str) -> None:

@@ -30,6 +30,7 @@ from energyhub.store.migrations import (
     v013_carbon_assets,
     v014_field_devices,
     v015_setpoint_overrides,
+    v016_setpoint_import_limit,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -49,6 +50,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v013_carbon_assets.MIGRATION,
     v014_field_devices.MIGRATION,
     v015_setpoint_overrides.MIGRATION,
+    v016_setpoint_import_limit.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
