@@ -31,7 +31,13 @@ class IngestFigures:
 
 def _table(title: str, *columns: str, labels: int = 1) -> Table:
     """A table whose first `labels` columns are text and the rest numbers."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, collapse_padding=True, title_style="bold")
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        title_style="bold",
+        caption_justify="left",
+    )
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i < labels else "right")
     return table
