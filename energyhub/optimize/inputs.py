@@ -221,10 +221,10 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     return PlanInputs(pd.DatetimeIndex(index, name="ts"), dt_h, columns)
 
 
-def _required(scope: Scope) -> list[str]:
+def _required(scope: Scope, site: SiteFile) -> list[str]:
     required: list[str] = []
     for node in scope.nodes:
-        if node.is_building:
+        if node.is_building and not site.unmetered_electricity(node.id):
             required.append(f"{node.id}:electricity_kw")
             required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
     for _, asset in scope.assets():
@@ -315,7 +315,7 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
 
 def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
     """Every column the scope needs is present, and every column is known, in kW and plausible."""
-    missing = [c for c in _required(scope) if c not in inputs.columns]
+    missing = [c for c in _required(scope, site) if c not in inputs.columns]
     if missing:
         raise PlanInputError(
             f"the inputs lack column(s) {', '.join(missing)} needed for the {scope.level} "
@@ -325,3 +325,17 @@ def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
     owners = _Owners.of(site, scope)
     for name in inputs.columns:
         _check_column(inputs, name, owners, scope)
+
+
+def unmetered_loads(inputs: PlanInputs, site: SiteFile, scope: Scope) -> list[str]:
+    """Why buildings of the scope go without an electricity column: with no electricity meter
+    their load is taken as 0 (check_inputs does not ask for one), and the plan says so."""
+    return [
+        f"{node.id}: no electricity meter (carrier electricity, without asset: or submeter_of:) "
+        f"and no {node.id}:electricity_kw column: its load is taken as 0, so the plan leaves it "
+        "out (its import, peak and savings are not measured)"
+        for node in scope.nodes
+        if node.is_building
+        and f"{node.id}:electricity_kw" not in inputs.columns
+        and site.unmetered_electricity(node.id)
+    ]

@@ -169,7 +169,7 @@ async def save_result(
             "co2_kg": result.co2_kg,
             "baseline": Jsonb(result.to_json()["baseline"]),
             "solver": Jsonb(_solver_stats(result)),
-            "warnings": Jsonb(warnings or []),
+            "warnings": Jsonb([*result.notes, *(warnings or [])]),
             "approved_by": AUTO_APPROVER if status == "approved" else None,
         }
         return await _transition(conn, plan_id, "store a result for", status, ("pending",), values)
