@@ -345,6 +345,12 @@ async def get_plan(conn: AsyncConnection, plan_id: int) -> PlanRecord:
     return _one(await cur.fetchone(), plan_id)
 
 
+async def site_known(conn: AsyncConnection, site_id: str) -> bool:
+    """Whether the database has the site, active or retired (a retired site's plans are kept)."""
+    cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,))
+    return await cur.fetchone() is not None
+
+
 async def list_plans(
     conn: AsyncConnection,
     *,
