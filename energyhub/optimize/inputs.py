@@ -183,6 +183,19 @@ def _numbers(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, Array]:
     return columns
 
 
+def _once_each(header: list[object]) -> None:
+    """No column twice: pandas would read the second as `<name>.1`, and the error would name a
+    column the file does not have."""
+    names = [str(name) for name in header]
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise PlanInputError(
+            f"{twice}: the column is given twice in the header (columns "
+            f"{names.index(twice) + 1} and {names.index(twice, names.index(twice) + 1) + 1})",
+            column=twice,
+        )
+
+
 def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     """Read a CSV (or take a frame) indexed by `ts`; check times, regular steps and numbers."""
     if isinstance(source, pd.DataFrame):
@@ -192,6 +205,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     else:
         try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+            written = pd.read_csv(source, dtype=str, header=None, nrows=1).iloc[0].tolist()
         except (
             OSError,
             pd.errors.ParserError,
@@ -199,6 +213,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             UnicodeDecodeError,
         ) as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        _once_each(written)
     if "ts" not in frame.columns:
         header = ",".join(map(str, frame.columns))
         separator = next((c for c in (";", "\t", "|") if c in header), None)
