@@ -18,6 +18,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from energyhub.errors import ConfigError
+from energyhub.mqtt import check_topic_prefix
 
 CONFIG_FILE_VARIABLE = "ENERGYHUB_CONFIG"
 """Environment variable naming the optional TOML settings file (keys as the field names)."""
@@ -362,6 +363,11 @@ class Settings(BaseSettings):
     @classmethod
     def _mqtt_url(cls, url: str | None) -> str | None:
         return check_url(url, MQTT_URL) if url else None
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _topic_prefix(cls, prefix: str) -> str:
+        return check_topic_prefix(prefix)
 
     @field_validator("alerts_webhook_url")
     @classmethod

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from energyhub.bounds import CONTROL
 from energyhub.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -44,6 +45,36 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         password=unquote(parts.password) if parts.password else None,
         tls=parts.scheme == "mqtts",
     )
+
+
+def check_topic_prefix(prefix: str) -> str:
+    """The prefix, or ValueError saying why a broker would refuse (or misfile) topics under it:
+    it is published and subscribed to as the first level(s) of every topic, so it may hold no
+    wildcard (`+`, `#`), no control character and no empty level. The message names no value:
+    the caller names the setting or option with it."""
+    levels = prefix.split("/")
+    if "" in levels or any(c in prefix for c in "+#") or CONTROL.search(prefix):
+        raise ValueError(
+            "expected one or more topic levels (e.g. energyhub or site-a/energyhub) without '+', "
+            "'#', control characters or an empty level"
+        )
+    return prefix
+
+
+def check_topic_filter(topic_filter: str) -> str:
+    """The filter, or ValueError saying why the broker would drop the connection on subscribing:
+    `#` only as the last level, `+` only as a whole level, no control character."""
+    levels = topic_filter.split("/")
+    bad_level = any(
+        ("#" in level and (level != "#" or i != len(levels) - 1)) or ("+" in level and level != "+")
+        for i, level in enumerate(levels)
+    )
+    if not topic_filter or bad_level or CONTROL.search(topic_filter):
+        raise ValueError(
+            "expected a topic filter ('+' as a whole level, '#' only as the last one, no control "
+            "characters; e.g. energyhub/#)"
+        )
+    return topic_filter
 
 
 def mqtt_client(

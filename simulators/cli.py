@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from energyhub.cli_support import console, fail, run_async
 from energyhub.errors import EnergyhubError
+from energyhub.mqtt import check_topic_filter, check_topic_prefix
 from energyhub.sites import load_site
 from simulators.counters import CounterLocator
 from simulators.durations import default_start, parse_duration_s, parse_timestamp
@@ -68,6 +69,13 @@ def exits_on_bad_input() -> Iterator[None]:
         yield
     except EnergyhubError as exc:
         raise fail(str(exc)) from None
+
+
+def _topic_prefix(prefix: str) -> str:
+    try:
+        return check_topic_prefix(prefix)
+    except ValueError as exc:
+        raise SimulatorInputError(f"--prefix: {exc}, got {prefix!r}") from None
 
 
 def _print_simulation(summary: SimulationSummary, options: SimulationOptions) -> None:
@@ -135,7 +143,7 @@ def simulate_command(
             pace,
             seed,
             MqttUrl.parse(mqtt_url),
-            prefix,
+            _topic_prefix(prefix),
             parse_duration_s(setpoint_hold, "--setpoint-hold"),
             reset_rate,
             modbus=modbus,
@@ -165,6 +173,11 @@ def record_command(
             parse_duration_s(idle, "--idle") if idle else None,
         )
         filters = topic or ["energyhub/#"]
+        for topic_filter in filters:
+            try:
+                check_topic_filter(topic_filter)
+            except ValueError as exc:
+                raise SimulatorInputError(f"--topic: {exc}, got {topic_filter!r}") from None
         with progress_bar("recording", count) as update:
             written = run_async(record(MqttUrl.parse(mqtt_url), filters, out, limits, update))
         console.print(
@@ -206,7 +219,7 @@ def replay_command(
         elif feed and site_file is not None:
             first = parse_timestamp(start, site_file.tz) if start else None
             duration_s = parse_duration_s(duration, "--duration")
-            records = feed_records(site_file, feed, first, duration_s, prefix)
+            records = feed_records(site_file, feed, first, duration_s, _topic_prefix(prefix))
         else:
             raise SimulatorInputError("give a record FILE, or --feed mappings with --site")
         options = ReplayOptions(

@@ -63,6 +63,9 @@ BAD_SETTINGS: dict[str, list[str]] = {
     "ENERGYHUB_SCHEDULER_FORECAST_MAX_SILENCE_H": ["99999999999999999999999"],
     "ENERGYHUB_ALERTS_ROLLUP_GRACE_S": ["1e300"],
     "ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S": ["1e20"],
+    # a wildcard or control character in the prefix: the broker dropped every role's connection
+    # as a malformed packet, and nothing named the setting
+    "ENERGYHUB_MQTT_TOPIC_PREFIX": ["a/#", "site+1", "", "a//b", "a\x01"],
 }
 """Values of the wrong form for each variable; passwords among them must not be printed."""
 
@@ -237,3 +240,25 @@ def test_free_text_options_refuse_control_characters(args: list[str], option: st
     line = one_line_error(*run(args, {}))
     assert f"Invalid value for '{option}'" in line, line
     assert "must not contain control characters" in line or "at most 200 characters" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["simulate", "--site", SITE, "--prefix", "a/#"], "--prefix: expected one or more topic"),
+        (["replay", "--site", SITE, "--feed", "b01/main=bdew:h0", "--prefix", "+"], "--prefix: "),
+        (["record", "--out", "r.jsonl", "--topic", "a/#/b"], "--topic: expected a topic filter"),
+        (["record", "--out", "r.jsonl", "--topic", "a/b+"], "--topic: expected a topic filter"),
+    ],
+)
+def test_topics_the_broker_would_refuse_are_named(args: list[str], shown: str) -> None:
+    """The broker closed the connection ("malformed packet") and the message named no option."""
+    line = one_line_error(*run(args, {}))
+    assert line.startswith(f"error: {shown}"), line
+    assert f"got {args[-1]!r}" in line
+
+
+@pytest.mark.parametrize("prefix", ["energyhub/#", "a+b", "a\x1bb"])
+def test_a_topic_prefix_the_broker_would_refuse_stops_the_ingest(prefix: str) -> None:
+    line = one_line_error(*run(["ingest"], {"ENERGYHUB_MQTT_TOPIC_PREFIX": prefix}))
+    assert line.startswith(f"error: ENERGYHUB_MQTT_TOPIC_PREFIX={prefix!r}: expected one or more")

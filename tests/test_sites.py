@@ -374,3 +374,30 @@ def test_a_plan_policy_with_a_co2_limit_alone_loads(example: dict[str, Any]) -> 
     data["city"]["carbon"]["plan_policy"] = {}  # no more than the baseline
     policy = parse_site(data, "site.yaml").city.carbon.plan_policy
     assert policy is not None and policy.max_co2_vs_baseline_pct == 0.0
+
+
+def test_control_characters_in_any_text_are_named(example: dict[str, Any]) -> None:
+    """A NUL in a name passed the check, then `sites load` died on PostgreSQL's refusal of NUL in
+    text; an escape sequence was stored and printed raw by `sites check`. Both are named now,
+    with every other problem of the file."""
+    doc = copy.deepcopy(example)
+    building = doc["city"]["parks"][0]["buildings"][0]
+    building["name"] = "Tower\x00A"
+    building["assets"][0]["name"] = "PV \x1b[31mred"
+    doc["city"]["parks"][0]["buildings"][1]["floor_area_m2"] = -1
+    with pytest.raises(SiteFileError) as caught:
+        parse_site(doc)
+    assert caught.value.problems == [
+        "city.parks[0].buildings[1].floor_area_m2: must be > 0, got -1",
+        "city.parks[0].buildings[0].name: must not contain control characters: U+0000 at "
+        "position 5, got 'Tower\\x00A'",
+        "city.parks[0].buildings[0].assets[0].name: must not contain control characters: "
+        "U+001B at position 3, got 'PV \\x1b[31mred'",
+    ]
+    doc["city"]["parks"][0]["buildings"][1]["floor_area_m2"] = 100
+    with pytest.raises(SiteFileError) as caught:
+        parse_site(doc)
+    assert len(caught.value.problems) == 2
+    building["name"] = "Tower A — 楼一 🏢"  # unicode is text, not control
+    building["assets"][0]["name"] = None
+    assert parse_site(doc).city.parks[0].buildings[0].name == "Tower A — 楼一 🏢"

@@ -189,6 +189,8 @@ def _emit(result: Plan, central: Plan | None, as_json: bool, points: list[Fronti
         _print_json(payload)
         return
     console.print(_summary(result))
+    for note in result.notes:
+        console.print(f"note: {escape(note)}")
     if points:
         console.print(_frontier_table(points))
     if central is not None:

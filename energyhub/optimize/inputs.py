@@ -183,6 +183,19 @@ def _numbers(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, Array]:
     return columns
 
 
+def _once_each(header: list[object]) -> None:
+    """No column twice: pandas would read the second as `<name>.1`, and the error would name a
+    column the file does not have."""
+    names = [str(name) for name in header]
+    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if twice is not None:
+        raise PlanInputError(
+            f"{twice}: the column is given twice in the header (columns "
+            f"{names.index(twice) + 1} and {names.index(twice, names.index(twice) + 1) + 1})",
+            column=twice,
+        )
+
+
 def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     """Read a CSV (or take a frame) indexed by `ts`; check times, regular steps and numbers."""
     if isinstance(source, pd.DataFrame):
@@ -192,6 +205,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     else:
         try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+            written = pd.read_csv(source, dtype=str, header=None, nrows=1).iloc[0].tolist()
         except (
             OSError,
             pd.errors.ParserError,
@@ -199,6 +213,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             UnicodeDecodeError,
         ) as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        _once_each(written)
     if "ts" not in frame.columns:
         header = ",".join(map(str, frame.columns))
         separator = next((c for c in (";", "\t", "|") if c in header), None)
@@ -221,10 +236,10 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     return PlanInputs(pd.DatetimeIndex(index, name="ts"), dt_h, columns)
 
 
-def _required(scope: Scope) -> list[str]:
+def _required(scope: Scope, site: SiteFile) -> list[str]:
     required: list[str] = []
     for node in scope.nodes:
-        if node.is_building:
+        if node.is_building and not site.unmetered_electricity(node.id):
             required.append(f"{node.id}:electricity_kw")
             required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
     for _, asset in scope.assets():
@@ -315,7 +330,7 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
 
 def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
     """Every column the scope needs is present, and every column is known, in kW and plausible."""
-    missing = [c for c in _required(scope) if c not in inputs.columns]
+    missing = [c for c in _required(scope, site) if c not in inputs.columns]
     if missing:
         raise PlanInputError(
             f"the inputs lack column(s) {', '.join(missing)} needed for the {scope.level} "
@@ -325,3 +340,17 @@ def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
     owners = _Owners.of(site, scope)
     for name in inputs.columns:
         _check_column(inputs, name, owners, scope)
+
+
+def unmetered_loads(inputs: PlanInputs, site: SiteFile, scope: Scope) -> list[str]:
+    """Why buildings of the scope go without an electricity column: with no electricity meter
+    their load is taken as 0 (check_inputs does not ask for one), and the plan says so."""
+    return [
+        f"{node.id}: no electricity meter (carrier electricity, without asset: or submeter_of:) "
+        f"and no {node.id}:electricity_kw column: its load is taken as 0, so the plan leaves it "
+        "out (its import, peak and savings are not measured)"
+        for node in scope.nodes
+        if node.is_building
+        and f"{node.id}:electricity_kw" not in inputs.columns
+        and site.unmetered_electricity(node.id)
+    ]

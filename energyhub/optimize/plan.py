@@ -17,7 +17,7 @@ from energyhub.optimize.coupling import Caps, resolve_caps
 from energyhub.optimize.decompose import Decomposed, DecomposeOptions
 from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
-from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs
+from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs, unmetered_loads
 from energyhub.optimize.levels import Built, build_scopes
 from energyhub.optimize.method import asset_steps, central_limit, choose, run_decomposed
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
@@ -69,6 +69,8 @@ class Plan:
     method_reason: str | None = None
     carbon_policy: dict[str, Any] = field(default_factory=dict)
     """How the site's carbon.plan_policy was applied (energyhub.plans.policy); empty without one."""
+    notes: tuple[str, ...] = ()
+    """What the plan assumed for lack of inputs (a building without an electricity meter)."""
 
     @property
     def objective_cny(self) -> float:
@@ -119,6 +121,7 @@ class Plan:
             "frontier_point": self.frontier_point,
             "peak_margin": self.peak_margin,
             "carbon_policy": self.carbon_policy,
+            "notes": list(self.notes),
         }
 
     def write_schedule(self, path: Path | str) -> None:
@@ -220,6 +223,7 @@ def plan(
     table = with_month_peaks(read_inputs(inputs, site.tz), scopes, month_peak_kw)
     for scope in scopes:
         check_inputs(table, site, scope)
+    notes = tuple(note for scope in scopes for note in unmetered_loads(table, site, scope))
     peaks = {s.grid_node: tariffs.month_peak_kw(table, s.grid_node, s.grid) for s in scopes}
     caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
     baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
@@ -239,6 +243,7 @@ def plan(
                     _decomposed_plan(found, level, site_id, baseline, carbon_cap_kg),
                     month_peak_kw=peaks,
                     method_reason=reason,
+                    notes=notes,
                 )
             method = "central-fallback"  # exact, and affordable at this size
             reason = (
@@ -273,6 +278,7 @@ def plan(
         carbon_cap_kg=caps.carbon_cap_kg,
         month_peak_kw=peaks,
         method_reason=reason,
+        notes=notes,
     )
 
 

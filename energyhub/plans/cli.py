@@ -79,11 +79,20 @@ def plans_list(
         raise typer.BadParameter(
             f"must be one of {', '.join(PLAN_STATUSES)}", param_hint="--status"
         )
-    records = with_db(
-        lambda conn: store.list_plans(
+
+    async def listed(conn: AsyncConnection) -> list[PlanRecord] | None:
+        if site is not None and not await store.site_known(conn, site):
+            return None  # a mistyped id listed "0 plan(s)", as if the site had none
+        return await store.list_plans(
             conn, site_ids=[site] if site else None, status=statuses.get(status), limit=limit
         )
-    )
+
+    records = with_db(listed)
+    if records is None:
+        raise typer.BadParameter(
+            f"no site {site!r} in the database (load its site file with `energyhub sites load`)",
+            param_hint="--site",
+        )
     table = Table(title=f"{len(records)} plan(s)")
     for column in ("id", "level", "site", "status", "horizon start", "steps", "objective CNY"):
         table.add_column(column)

@@ -169,7 +169,7 @@ async def save_result(
             "co2_kg": result.co2_kg,
             "baseline": Jsonb(result.to_json()["baseline"]),
             "solver": Jsonb(_solver_stats(result)),
-            "warnings": Jsonb(warnings or []),
+            "warnings": Jsonb([*result.notes, *(warnings or [])]),
             "approved_by": AUTO_APPROVER if status == "approved" else None,
         }
         return await _transition(conn, plan_id, "store a result for", status, ("pending",), values)
@@ -343,6 +343,12 @@ async def get_plan(conn: AsyncConnection, plan_id: int) -> PlanRecord:
     cur = conn.cursor(row_factory=class_row(PlanRecord))
     await cur.execute(sql.SQL("SELECT {} FROM plans WHERE id = %s").format(COLUMNS), (plan_id,))
     return _one(await cur.fetchone(), plan_id)
+
+
+async def site_known(conn: AsyncConnection, site_id: str) -> bool:
+    """Whether the database has the site, active or retired (a retired site's plans are kept)."""
+    cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,))
+    return await cur.fetchone() is not None
 
 
 async def list_plans(

@@ -192,6 +192,11 @@ def _flexible_draw(asset: FlexibleLoad, telemetry: Telemetry) -> pd.Series:
     return sent.fillna(pd.Series(np.where(inside, power, 0.0), index=index))
 
 
+def electricity_mains(meters: list[StoredMeter]) -> list[StoredMeter]:
+    """The building's electricity meters that measure its whole draw (no asset, no sub-meter)."""
+    return [m for m in meters if m.carrier == "electricity" and m.measures_load]
+
+
 def electricity_history(
     building: Building,
     meters: list[StoredMeter],
@@ -207,7 +212,7 @@ def electricity_history(
     `unplanned` assets (whose thermal demand is not metered) stay inside the load, metered or not.
     """
     column = f"{building.id}:electricity_kw"
-    mains = [m for m in meters if m.carrier == "electricity" and m.measures_load]
+    mains = electricity_mains(meters)
     if not mains:
         raise ForecastError(
             f"{building.id}: no electricity meter (carrier electricity, without asset: or "

@@ -38,6 +38,7 @@ from energyhub.forecast.store import read_weather
 from energyhub.optimize.scope import COOLING_SOURCES, HEAT_SOURCES, Node, Scope
 from energyhub.scheduler.demand import (
     electricity_history,
+    electricity_mains,
     outdoor_meter,
     pv_meter,
     thermal_history,
@@ -234,12 +235,17 @@ def _building(
         capacity = thermal_capacity_kw(building.assets, carrier) + ctx.district_kw[carrier]
         out.add(_capped(_demand(ctx, found.history, column, outdoor), capacity))
     past_c = outdoor[0] if outdoor is not None else None
-    electricity, unseparated = electricity_history(
-        building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c, out.unplanned
-    )
-    out.notes += electricity.notes
-    out.metered[f"{building.id}:electricity_kw"] = electricity.history.values
-    out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
+    unseparated: set[str] = set()
+    if electricity_mains(meters):
+        electricity, unseparated = electricity_history(
+            building, meters, ctx.telemetry, ctx.now, ctx.options, dict(thermal), past_c,
+            out.unplanned,
+        )  # fmt: skip
+        out.notes += electricity.notes
+        out.metered[f"{building.id}:electricity_kw"] = electricity.history.values
+        out.add(_demand(ctx, electricity.history, f"{building.id}:electricity_kw", outdoor))
+    else:
+        _no_electricity_meter(ctx, building, out)
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
             out.add(_renewable(ctx, building, asset, unseparated, outdoor, out))
@@ -292,6 +298,18 @@ def _unmetered(
     out.notes.append(
         f"{building.id}: no {carrier} meter, so {column} is taken as 0 and no setpoints go to "
         f"{', '.join(assets)} (what they draw stays inside {building.id}:electricity_kw)"
+    )
+
+
+def _no_electricity_meter(ctx: _Context, building: Building, out: ScopeForecast) -> None:
+    """No main electricity meter: the building's own load is unknown, taken as 0; its assets are
+    still planned on what is known (their tariffs, PV, the heat and cooling meters)."""
+    column = f"{building.id}:electricity_kw"
+    out.add(SeriesForecast(pd.Series(0.0, index=ctx.steps, name=column), "0: no meter"))
+    out.notes.append(
+        f"{building.id}: no electricity meter (carrier electricity, without asset: or "
+        f"submeter_of:): {column} is taken as 0, so the plan leaves its own load out (its "
+        "import, peak and savings are not measured)"
     )
 
 

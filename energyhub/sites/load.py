@@ -12,6 +12,7 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from energyhub.bounds import CONTROL, no_control
 from energyhub.errors import SiteFileError, not_utf8
 from energyhub.sites.assets import ASSET_TYPES
 from energyhub.sites.checks import reference_problems
@@ -61,15 +62,48 @@ def _format_error(error: Any) -> str:
     return f"{location}: {message}" if location else message
 
 
+def _control_problems(value: Any, loc: tuple[str | int, ...] = ()) -> dict[str, str]:
+    """Every text of the document (key or value) with a control character, by location:
+    PostgreSQL refuses NUL in the names and attributes `sites load` stores, and the others would
+    rewrite the terminal that prints the tree."""
+    if isinstance(value, dict):
+        items: list[tuple[Any, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return {}
+    found: dict[str, str] = {}
+    for key, item in items:
+        where = _format_location((*loc, key if isinstance(key, int | str) else str(key)))
+        for text in (key, item):
+            if isinstance(text, str) and CONTROL.search(text):
+                found.setdefault(where, f"{_why(text)}, got {text!r}")
+        found.update(_control_problems(item, (*loc, key if isinstance(key, int) else str(key))))
+    return found
+
+
+def _why(text: str) -> str:
+    try:
+        no_control(text)
+    except ValueError as exc:
+        return str(exc)
+    return "has a control character"
+
+
 def parse_site(data: Any, source: str = "<site>") -> SiteFile:
     """Validate an already-parsed site document; raise SiteFileError listing every problem."""
     if not isinstance(data, dict):
         raise SiteFileError(source, [f"the document must be a mapping, got {type(data).__name__}"])
+    control = _control_problems(data)
     try:
         site = SiteFile.model_validate(data)
     except ValidationError as exc:
-        raise SiteFileError(source, [_format_error(e) for e in exc.errors()]) from None
-    problems = list(reference_problems(site))
+        problems = [_format_error(e) for e in exc.errors()]
+        at = {p.partition(": ")[0] for p in problems}
+        problems += [f"{where}: {why}" for where, why in control.items() if where not in at]
+        raise SiteFileError(source, problems) from None
+    problems = [f"{where}: {why}" for where, why in control.items()]
+    problems += reference_problems(site)
     if problems:
         raise SiteFileError(source, problems)
     return site

@@ -1,7 +1,8 @@
 """A park whose buildings are not all metered for electricity: one with only heat and gas meters,
 one with no meter at all beside its battery. Nothing crashes, and every answer says what is
-missing instead of reporting part of the import as the whole: the scheduler's re-plan, a park
-plan against the meters, savings, the site page and the backtest."""
+missing instead of reporting part of the import as the whole: the scheduler's re-plan, `energyhub
+plan` and POST /plans (planned on what is known, naming the unmetered building), a park plan
+against the meters, savings, the site page and the backtest."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import yaml
@@ -68,6 +70,7 @@ class Odd:
     client: httpx.AsyncClient
     park_plan: int
     file: Path
+    app: Any
 
 
 def _plan_id(site: SiteFile, level: str, site_id: str) -> Any:
@@ -101,27 +104,85 @@ async def odd(pg_url: str, tmp_path: Path) -> AsyncIterator[Odd]:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://api", headers=headers
         ) as client:
-            yield Odd(pg_url, site, client, park_plan, site_file)
+            yield Odd(pg_url, site, client, park_plan, site_file, app)
 
 
 def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-async def test_the_scheduler_names_the_building_without_an_electricity_meter(odd: Odd) -> None:
+def _planned_without(building: str) -> str:
+    return (
+        f"{building}: no electricity meter (carrier electricity, without asset: or submeter_of:): "
+        f"{building}:electricity_kw is taken as 0, so the plan leaves its own load out (its "
+        "import, peak and savings are not measured)"
+    )
+
+
+async def test_the_scheduler_plans_around_the_building_without_an_electricity_meter(
+    odd: Odd,
+) -> None:
+    """Re-plans of the park and of each unmetered building are stored (they failed whole before),
+    each naming the buildings whose load it could not forecast; the metered load is still
+    forecast and the unmetered battery still steered."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     clock = ManualClock(START + timedelta(days=1))
-    for target in ("heatonly", "nometer", "up"):
+    for target, missing in (("heatonly", ["heatonly"]), ("nometer", ["nometer"]),
+                            ("up", ["heatonly", "nometer"])):  # fmt: skip
         settings = scheduler_settings(odd.url, SHARED_BROKER, prefix, scheduler_sites=[target])
         async with scheduler_for(settings, odd.site, clock) as scheduler, connect(odd.url) as conn:
             report = await scheduler.tick(conn)
         (record,) = report.replanned
-        missing = "nometer" if target == "nometer" else "heatonly"
-        assert record.status == "failed"
-        assert record.error == (
-            f"{missing}: no electricity meter (carrier electricity, without asset: or "
-            f"submeter_of:): cannot forecast {missing}:electricity_kw"
-        )
+        assert record.status in ("approved", "draft"), record.error
+        notes = [w.removeprefix("forecast: ") for w in record.warnings]
+        assert [n for n in notes if "no electricity meter" in n] == [
+            _planned_without(b) for b in missing
+        ]
+        schedule = (await odd.client.get(f"/plans/{record.id}/schedule")).json()
+        assert schedule["steps"], schedule
+        if target == "up":  # the metered building's ~300 kW is imported; the battery is planned
+            imports = [s["values"]["up:import_kw"] for s in schedule["steps"]]
+            assert min(imports) > 150
+            assert "nometer-bess:soc_kwh" in schedule["columns"]
+
+
+async def test_a_plan_from_given_inputs_takes_an_unmetered_building_as_0(odd: Odd) -> None:
+    """`energyhub plan` and POST /plans without an electricity column for the buildings that
+    have no meter: planned, saying which; a metered building's column is still required."""
+    index = pd.date_range(START, periods=6, freq="1h")
+    ts = [t.isoformat() for t in index]
+    body = {"level": "park", "site_id": "up",
+            "inputs": {"ts": ts, "columns": {"metered:electricity_kw": [300.0] * 6}}}  # fmt: skip
+    created = await odd.client.post("/plans", json=body)
+    assert created.status_code == 202, created.text
+    await odd.app.state.api.runner.wait_idle()
+    done = (await odd.client.get(f"/plans/{created.json()['id']}")).json()
+    assert done["status"] in ("approved", "draft"), done["error"]
+    noted = [w for w in done["warnings"] if "no electricity meter" in w]
+    assert noted == [
+        f"{b}: no electricity meter (carrier electricity, without asset: or submeter_of:) and no "
+        f"{b}:electricity_kw column: its load is taken as 0, so the plan leaves it out (its "
+        "import, peak and savings are not measured)"
+        for b in ("heatonly", "nometer")
+    ]
+    lacking = await odd.client.post(
+        "/plans", json={**body, "inputs": {"ts": ts, "columns": {"x": [0.0] * 6}}}
+    )
+    assert lacking.status_code == 422, lacking.text
+    assert "metered:electricity_kw" in lacking.text and "heatonly:" not in lacking.text
+
+    inputs = odd.file.parent / "inputs.csv"
+    pd.DataFrame({"metered:electricity_kw": 300.0}, index=pd.Index(ts, name="ts")).to_csv(inputs)
+    shown = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "energyhub", "plan", "--site", str(odd.file), "--inputs",
+        str(inputs), "--level", "building", "--id", "nometer", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(shown.communicate(), 120)
+    assert shown.returncode == 0, err.decode()
+    result = orjson.loads(out)
+    assert result["status"] == "optimal" and len(result["notes"]) == 1
+    assert result["notes"][0].startswith("nometer: no electricity meter")
 
 
 async def test_a_park_plan_is_not_compared_on_part_of_its_import(odd: Odd) -> None:

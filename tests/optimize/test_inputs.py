@@ -54,6 +54,21 @@ def test_nan_names_column_and_row(tmp_path: Path) -> None:
     assert info.value.row == 2
 
 
+def test_a_column_given_twice_is_named_as_written(tmp_path: Path) -> None:
+    """pandas reads the second as `b1:electricity_kw.1`, which the error used to name."""
+    text = (
+        "ts,b1:electricity_kw,pv:available_kw,b1:electricity_kw\n"
+        "2025-03-03T00:00:00+08:00,1,0,2\n"
+        "2025-03-03T01:00:00+08:00,1,0,2\n"
+    )
+    with pytest.raises(PlanInputError) as info:
+        _plan_csv(tmp_path, text)
+    assert str(info.value) == (
+        "b1:electricity_kw: the column is given twice in the header (columns 2 and 4)"
+    )
+    assert info.value.column == "b1:electricity_kw"
+
+
 def test_bad_timestamp_is_named(tmp_path: Path) -> None:
     text = "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0\nsoon,1,0\n"
     with pytest.raises(PlanInputError, match="ts: row 2"):

@@ -52,6 +52,10 @@ def test_plans_commands(pg_url: str) -> None:
     assert bad.exit_code == 2 and "must be one of pending, draft" in bad.output
     missing = runner.invoke(app, ["plans", "show", "999"], env=env)
     assert missing.exit_code == 2 and "no plan 999" in missing.output
+    unknown = runner.invoke(app, ["plans", "list", "--site", "b0l"], env=env)
+    assert unknown.exit_code == 2, unknown.output  # listed "0 plan(s)" as if b0l had none
+    assert "no site 'b0l' in the database" in unknown.output
+    assert "1 plan(s)" in runner.invoke(app, ["plans", "list", "--site", "b02"], env=env).output
 
 
 def test_plans_show_against_the_meters(pg_url: str) -> None:
