@@ -1,7 +1,8 @@
 """Request size and depth limits, enforced before a route reads anything: a body over
 `ENERGYHUB_API_MAX_BODY_BYTES` is a 413, a query string over `ENERGYHUB_API_MAX_QUERY_BYTES` a
-414, a body that is not UTF-8 or JSON nested deeper than `MAX_JSON_DEPTH` a 422 — each JSON
-naming the field, the size and the limit.
+414, a body that is not UTF-8, JSON nested deeper than `MAX_JSON_DEPTH` or JSON with a key given
+twice in one object (the parser would keep the last unseen) a 422 — each JSON naming the field,
+the size and the limit.
 
 A declared `Content-Length` over the limit is refused at once, unread; a body sent without one
 (chunked) is counted as it arrives and refused once it passes the limit, so no request ever holds
@@ -11,6 +12,7 @@ whole anyway), its nesting measured without parsing it, and handed on.
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -65,6 +67,34 @@ def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> str | None:
     return key or "body"
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key given twice in one JSON object of `body`, or None (also for a body that is
+    not JSON: the route names that). Parses the body once more: about as long as the route's own
+    parse (0.1 s for a 2 MB plan's inputs of 20,000 steps × 20 columns)."""
+    if b":" not in body:
+        return None  # no object with a key: nothing to compare, and no parse
+    try:
+        json.loads(body, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as found:
+        return found.key
+    except ValueError:  # not JSON (or not UTF-8): the route's own parse names it
+        return None
+    return None
+
+
 class SizeLimitMiddleware:
     """413 for a body over `max_body_bytes`, 414 for a query string over `max_query_bytes`, 422
     for JSON nested deeper than MAX_JSON_DEPTH."""
@@ -112,6 +142,11 @@ class SizeLimitMiddleware:
         if deep is not None:
             message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
             await _refusal(422, "body", message, deep)(scope, receive, send)
+            return
+        twice = None if kind in _FORMS else duplicate_key(body)
+        if twice is not None:
+            message = "the key is given twice in one JSON object; give it once"
+            await _refusal(422, "body", message, twice[:64] or "body")(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from energyhub.api.deps import ConnDep
 from energyhub.api.errors import handle_error
-from energyhub.api.size_limit import too_deep
+from energyhub.api.size_limit import duplicate_key, too_deep
 from energyhub.store.db import connect
 from tests.api.conftest import World, as_key
 from tests.api.test_plans import body as plan_body
@@ -158,6 +158,33 @@ async def test_deep_json_inside_inputs_names_inputs(client: httpx.AsyncClient) -
         "/plans", content=text, headers={"Content-Type": "application/json"}
     )
     named(response, 422, "inputs", "body")
+
+
+async def test_a_key_given_twice_names_the_key(client: httpx.AsyncClient, world: World) -> None:
+    """The parser would keep the later value unseen (b02 planned where b01 was asked)."""
+    before = await rows(world, "plans")
+    text = '{"level": "building", "site_id": "b01", "site_id": "b02", "inputs": {}}'
+    response = await client.post(
+        "/plans", content=text, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, "site_id", "body")
+    assert "given twice" in response.json()["detail"]
+    assert await rows(world, "plans") == before
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        (b'{"a": 1, "b": {"a": 2}}', None),  # the same key in two objects is fine
+        (b'{"a": 1, "b": [{"x": 1}, {"x": 2, "x": 3}]}', "x"),
+        (b'{"a" :1,\n "a"\t: 2}', "a"),
+        (b'{"\\u0061": 1, "a": 2}', "a"),  # the same key, escaped once
+        (b'{"a": ', None),  # not JSON: the route's parse names it
+        (b"[1, 2]", None),
+    ],
+)
+def test_duplicate_keys_are_found_at_any_depth(body: bytes, key: str | None) -> None:
+    assert duplicate_key(body) == key
 
 
 async def test_brackets_inside_strings_are_not_depth(client: httpx.AsyncClient) -> None:
