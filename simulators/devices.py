@@ -7,22 +7,27 @@ A setpoint's `p_kw` means, per asset type (clipped to the asset's limits, never 
 - heat_pump: heat output in [0, heat_max_kw] (electricity = heat / COP);
 - electric_chiller: cooling output in [0, cooling_max_kw] (electricity = cooling / COP);
 - chp: electric output; 0 stops it, anything above 0 runs it at least at `min_load`, at most at
-  `fuel_max_kw · eta_el`;
+  `fuel_max_kw · eta_el`, and no higher than its heat is used: its local controller runs it
+  heat-led, lowering the output (or stopping it below `min_load`) rather than dumping heat, unless
+  the connection's import limit calls for more (`dispatch`'s `free`);
 - electrolyzer: electricity drawn, fuel_cell: electric output, both in [0, power_max_kw];
 - flexible_load: power drawn in [0, power_max_kw] (the plan keeps its daily energy and window).
 
 Without a setpoint each runs its default rule: storage charges in the Shanghai valley period
 (22–06) and discharges at half power in the peak periods (08–11, 18–21); heat pumps and chillers
-follow the building's demand; a CHP runs at full load 08–21; an electrolyzer runs at full power
-22–06 and a fuel cell in the peak periods; a flexible load spreads its energy over its window.
+follow the building's demand; a CHP runs at full load 08–21 (heat-led, as above); an
+electrolyzer runs at full power 22–06 and a fuel cell in the peak periods; a flexible load
+spreads its energy over its window.
+Recovered heat (a CHP's, a fuel cell's, or district heat from the park) serves the node's heat
+demand after its heat pumps and before its boilers; what is left runs its absorption chillers.
 Readings use the sign a meter on the asset would show; `grid_kw` is what the asset draws from its
 node's electricity bus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -122,10 +127,28 @@ class Balance:
     outdoor_c: Array
     heat_left: Array
     cooling_left: Array
-    recovered_heat: Array = field(init=False)
+    recovered_heat: Array | None = None
+    """Heat recovered or delivered to the node so far (district heat offered to a building)."""
 
     def __post_init__(self) -> None:
-        self.recovered_heat = np.zeros(self.hours.shape)
+        if self.recovered_heat is None:
+            self.recovered_heat = np.zeros(self.hours.shape)
+
+    @property
+    def recovered(self) -> Array:
+        assert self.recovered_heat is not None  # noqa: S101 - set in __post_init__
+        return self.recovered_heat
+
+    def copy(self) -> Balance:
+        return Balance(
+            self.hours, self.outdoor_c, self.heat_left.copy(), self.cooling_left.copy(),
+            self.recovered.copy(),
+        )  # fmt: skip
+
+    def use_recovered(self) -> None:
+        """Recovered heat serves what is left of the heat demand before any boiler burns."""
+        used = np.minimum(self.recovered, self.heat_left)
+        self.recovered_heat, self.heat_left = self.recovered - used, self.heat_left - used
 
     def serve_heat(self, heat: Array) -> None:
         self.heat_left = np.maximum(self.heat_left - heat, 0.0)
@@ -170,7 +193,7 @@ def _chp(a: CHP, b: Balance, sp: Array) -> dict[str, Array]:
     chosen = np.where(asked > 0, np.clip(asked, max(min_kw, 1e-9), full_kw), 0.0)
     electric = np.where(np.isnan(sp), default, chosen)
     fuel = electric / a.eta_el
-    b.recovered_heat = b.recovered_heat + fuel * a.eta_th
+    b.recovered_heat = b.recovered + fuel * a.eta_th
     return {"electricity": electric, "gas": fuel, "heat": fuel * a.eta_th}
 
 
@@ -178,13 +201,11 @@ def _fuel_cell(a: FuelCell, b: Balance, sp: Array) -> dict[str, Array]:
     default = np.where(in_hours(b.hours, (8.0, 11.0), (18.0, 21.0)), a.power_max_kw, 0.0)
     electric = _chosen(sp, default, 0.0, a.power_max_kw)
     heat = electric / a.eta_el * a.eta_th
-    b.recovered_heat = b.recovered_heat + heat
+    b.recovered_heat = b.recovered + heat
     return {"electricity": electric, "heat": heat}
 
 
 def _boiler(a: GasBoiler | ElectricBoiler, b: Balance, sp: Array) -> dict[str, Array]:
-    used = np.minimum(b.recovered_heat, b.heat_left)
-    b.recovered_heat, b.heat_left = b.recovered_heat - used, b.heat_left - used
     heat = np.minimum(b.heat_left, a.heat_max_kw)
     b.serve_heat(heat)
     carrier = "gas" if isinstance(a, GasBoiler) else "electricity"
@@ -192,10 +213,8 @@ def _boiler(a: GasBoiler | ElectricBoiler, b: Balance, sp: Array) -> dict[str, A
 
 
 def _absorption(a: AbsorptionChiller, b: Balance, sp: Array) -> dict[str, Array]:
-    cooling = np.minimum(np.minimum(b.recovered_heat * a.cop, a.cooling_max_kw), b.cooling_left)
-    if not b.cooling_left.any():  # a park-level plant: runs on whatever heat is recovered
-        cooling = np.minimum(b.recovered_heat * a.cop, a.cooling_max_kw)
-    b.recovered_heat = b.recovered_heat - cooling / a.cop
+    cooling = np.minimum(np.minimum(b.recovered * a.cop, a.cooling_max_kw), b.cooling_left)
+    b.recovered_heat = b.recovered - cooling / a.cop
     b.serve_cooling(cooling)
     return {"cooling": cooling, "heat": cooling / a.cop}
 
@@ -222,8 +241,12 @@ DISPATCH_ORDER: tuple[tuple[type, Handler, float], ...] = (
     (Electrolyzer, _electrolyzer, 1.0),
     (FlexibleLoad, _flexible, 1.0),
 )
-"""Merit order (recovered heat first, then heat pumps, boilers, chillers) with the sign of each
+"""Merit order (heat recovered by CHPs and fuel cells, heat pumps, then that heat used
+(`Balance.use_recovered`, before the first boilers), boilers, chillers) with the sign of each
 type's electricity reading on the bus: +1 drawn, −1 supplied, 0 none."""
+
+SURPLUS_HEAT_KW = 1e-6
+"""Recovered heat left unused below which a CHP is not turned down (float noise, not heat)."""
 
 CARRIERS: dict[type, tuple[str, ...]] = {
     CHP: ("electricity", "gas", "heat"),
@@ -247,10 +270,43 @@ def dispatch(
     balance: Balance,
     sl: slice,
     setpoints: Mapping[str, Array],
+    free: Collection[str] = (),
 ) -> None:
-    """Write the converters' flows for the steps in `sl` (storage, PV and wind are set already)."""
+    """Write the converters' flows for the steps in `sl` (storage, PV and wind are set already).
+
+    Where recovered heat is left unused, the node's CHPs (but those in `free`, run for the
+    connection's import limit) are turned down by that heat, the last one first, and stopped
+    below their minimum load; the node is then dispatched again from where it started."""
+    start = balance.copy()
+    _dispatch_once(assets, flows, balance, sl, setpoints)
+    chps = [a for a in assets if isinstance(a, CHP) and a.id not in free]
+    if not chps or balance.recovered.max(initial=0.0) <= SURPLUS_HEAT_KW:
+        return
+    surplus, capped = balance.recovered.copy(), dict(setpoints)
+    for chp in reversed(chps):
+        electric = flows[chp.id].readings["electricity"][sl]
+        fuel_less = np.minimum(surplus / chp.eta_th, electric / chp.eta_el)
+        surplus = surplus - fuel_less * chp.eta_th
+        lower = electric - fuel_less * chp.eta_el
+        min_kw = chp.fuel_max_kw * chp.eta_el * chp.min_load
+        capped[chp.id] = np.where(lower < min_kw * (1 - 1e-9) + 1e-9, 0.0, lower)
+    fresh = start.copy()
+    _dispatch_once(assets, flows, fresh, sl, capped)
+    balance.heat_left, balance.cooling_left = fresh.heat_left, fresh.cooling_left
+    balance.recovered_heat = fresh.recovered
+
+
+def _dispatch_once(
+    assets: list[Asset],
+    flows: Mapping[str, Flows],
+    balance: Balance,
+    sl: slice,
+    setpoints: Mapping[str, Array],
+) -> None:
     steps = len(balance.hours)
     for kind, handler, bus_sign in DISPATCH_ORDER:
+        if kind is GasBoiler:
+            balance.use_recovered()
         for asset in assets:
             if not isinstance(asset, kind):
                 continue

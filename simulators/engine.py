@@ -28,7 +28,7 @@ from energyhub.sites import (
     ThermalStorage,
 )
 from simulators.devices import CONTROLLABLE, machine_cop
-from simulators.plant import Node, Plant, redispatch, rng_for
+from simulators.plant import Node, Plant, redispatch_park, rng_for
 from simulators.weather import Array
 
 DEFAULT_ROLLOVER_KWH = 999_999.9
@@ -166,16 +166,20 @@ class Engine:
         self, park: Node, t: int, now_s: float, held: dict[Key, float] | None = None
     ) -> None:
         """Redispatch a park's nodes at step t with their active setpoints (or what the local
-        controller `held` them to), then its channels."""
+        controller `held` them to: a CHP held runs for the import limit, heat used or not),
+        then its channels."""
         sl, plant = slice(t, t + 1), self.plant
         held = held or {}
-        for node in (*park.children, park):
-            setpoints = {
+        setpoints = {
+            node.id: {
                 asset.id: np.array([held.get((node.id, asset.id), p)])
                 for asset in node.site.assets
                 if (p := self.book.active((node.id, asset.id), now_s)) is not None
             }
-            redispatch(node, plant.hours, plant.weather, sl, setpoints)
+            for node in park.subtree()
+        }
+        free = {asset_id for _, asset_id in held}
+        redispatch_park(park, plant.hours, plant.weather, sl, setpoints, free)
         members = set(park.subtree())
         for i, channel in enumerate(plant.channels):
             if channel.node in members:

@@ -1,19 +1,24 @@
 """The virtual park: each node's loads and asset flows over the whole run, and a signal per meter.
 
 A node is a building or a park's own level (its shared assets and meters). Everything is computed
-for all steps at once under the default rules; `redispatch` recomputes one node for a slice of
-steps when setpoints or a diverged storage SOC change its flows.
+for all steps at once under the default rules; `redispatch_park` recomputes a park's nodes for a
+slice of steps when setpoints or a diverged storage SOC change their flows.
+
+A park's own heat and cooling (its CHP, fuel cell, absorption chiller, stores) reach its buildings
+as district heat and cooling, as the planner models them: what a building's heat pumps and
+chillers leave of its demand is the park's district demand; district heat then serves the
+building before its boilers burn.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from energyhub.sites import PV, Building, Meter, Park, SiteFile, Wind
+from energyhub.sites import PV, Building, ElectricBoiler, GasBoiler, Meter, Park, SiteFile, Wind
 from simulators.devices import (
     CARRIERS,
     STORAGE_TYPES,
@@ -129,28 +134,89 @@ def _new_node(
     return node
 
 
-def redispatch(
-    node: Node, hours: Array, weather: Weather, sl: slice, setpoints: dict[str, Array]
+Setpoints = Mapping[str, Mapping[str, Array]]
+"""Setpoint series by node id, then asset id."""
+
+
+def redispatch_park(
+    park: Node,
+    hours: Array,
+    weather: Weather,
+    sl: slice,
+    setpoints: Setpoints,
+    free: Collection[str] = (),
 ) -> None:
-    """Recompute the node's converters and its net grid draw for the steps in `sl`."""
+    """Recompute a park's nodes for the steps in `sl`: its buildings on their own devices, the
+    park's devices on its own and its buildings' district demand, then the buildings that get
+    district heat, their boilers burning less; `free` as `dispatch` takes it."""
+    heat_wanted, cooling_wanted = {}, {}
+    for child in park.children:
+        left = redispatch(child, hours, weather, sl, setpoints.get(child.id, {}), free)
+        boilers = [a for a in child.site.assets if isinstance(a, GasBoiler | ElectricBoiler)]
+        heat_wanted[child.id] = left.heat_left + sum(
+            (child.flows[a.id].readings["heat"][sl] for a in boilers), np.zeros(left.hours.shape)
+        )
+        cooling_wanted[child.id] = left.cooling_left
+    wanted = sum(heat_wanted.values(), np.zeros(len(hours[sl])))
+    cooling = sum(cooling_wanted.values(), np.zeros(len(hours[sl])))
+    left = redispatch(park, hours, weather, sl, setpoints.get(park.id, {}), free, wanted, cooling)
+    delivered = np.maximum(wanted - left.heat_left, 0.0)
+    if delivered.max(initial=0.0) > 0:
+        share = np.divide(delivered, wanted, out=np.zeros_like(wanted), where=wanted > 0)
+        for child in park.children:
+            if heat_wanted[child.id].max(initial=0.0) > 0:
+                offered = heat_wanted[child.id] * share
+                redispatch(child, hours, weather, sl, setpoints.get(child.id, {}), free,
+                           offered_heat_kw=offered)  # fmt: skip
+        park.grid_kw[sl] = _net_draw(park, sl)
+
+
+def redispatch(
+    node: Node,
+    hours: Array,
+    weather: Weather,
+    sl: slice,
+    setpoints: Mapping[str, Array],
+    free: Collection[str] = (),
+    district_heat_kw: Array | None = None,
+    district_cooling_kw: Array | None = None,
+    offered_heat_kw: Array | None = None,
+) -> Balance:
+    """Recompute the node's converters and its net grid draw for the steps in `sl`, with the
+    district demand it serves (a park) or the district heat offered to it (a building); what is
+    left of its demand and recovered heat."""
     steps = len(hours[sl])
     loads = node.loads
     heat = loads.heat_kw[sl].copy() if loads else np.zeros(steps)
     cooling = loads.cooling_kw[sl].copy() if loads else np.zeros(steps)
+    if district_heat_kw is not None:
+        heat += district_heat_kw
+    if district_cooling_kw is not None:
+        cooling += district_cooling_kw
     for asset in node.storage_assets():
         carrier = storage_carrier(asset)
         if carrier == "heat":
             heat += node.flows[asset.id].readings[carrier][sl]
         elif carrier == "cooling":
             cooling += node.flows[asset.id].readings[carrier][sl]
-    balance = Balance(hours[sl], weather.outdoor_c[sl], np.maximum(heat, 0), np.maximum(cooling, 0))
-    dispatch(node.site.assets, node.flows, balance, sl, setpoints)
-    total = loads.electric_kw[sl].copy() if loads else np.zeros(steps)
+    offered = None if offered_heat_kw is None else offered_heat_kw.copy()
+    balance = Balance(
+        hours[sl], weather.outdoor_c[sl], np.maximum(heat, 0), np.maximum(cooling, 0), offered
+    )
+    dispatch(node.site.assets, node.flows, balance, sl, setpoints, free)
+    node.grid_kw[sl] = _net_draw(node, sl)
+    return balance
+
+
+def _net_draw(node: Node, sl: slice) -> Array:
+    """The node's draw on its connection: its electric load, its assets' and its children's."""
+    loads = node.loads
+    total = loads.electric_kw[sl].copy() if loads else np.zeros(len(node.grid_kw[sl]))
     for flows in node.flows.values():
         total += flows.grid_kw[sl]
     for child in node.children:
         total += child.grid_kw[sl]
-    node.grid_kw[sl] = total
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +265,7 @@ def build_plant(site: SiteFile, grid: TimeGrid, seed: int) -> Plant:
         children = [_new_node(park, b, grid, weather, seed) for b in park.buildings]
         node = _new_node(park, park, grid, weather, seed)
         node.children = children
-        for child in (*children, node):
-            redispatch(child, hours, weather, slice(None), {})
+        redispatch_park(node, hours, weather, slice(None), {})
         parks.append(node)
     plant = Plant(site, grid, weather, hours, parks, [], np.zeros((0, grid.steps)), seed)
     plant.channels = [
