@@ -16,7 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from energyhub.errors import CONTROL
+
 NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 """JSON-schema form of the rule, so that clients and schema-driven tests know it too."""
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+"""Control characters: refused in stored text (energyhub.bounds), escaped where echoed."""
+
+
+def printable(text: str) -> str:
+    """`text` with each control character written as its escape (`\\x1b`, `\\n`): an echoed
+    value must not rewrite the terminal or the log that shows it."""
+    return CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
 
 class EnergyhubError(Exception):
     """Base of every error energyhub raises on purpose."""
@@ -20,8 +31,8 @@ class SiteFileError(EnergyhubError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
+        self.problems = [printable(p) for p in problems]  # keys and values are echoed in them
+        lines = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 

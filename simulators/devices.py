@@ -247,6 +247,12 @@ type's electricity reading on the bus: +1 drawn, −1 supplied, 0 none."""
 
 SURPLUS_HEAT_KW = 1e-6
 """Recovered heat left unused below which a CHP is not turned down (float noise, not heat)."""
+MIN_LOAD_HEAT_USED = 0.5
+"""A CHP whose heat use falls under its minimum load keeps running at that minimum (its dry
+cooler taking the rest) while at least this share of the minimum's heat is used, and stops
+below it. A unit's controller rides a dip on its heat buffer rather than trip for every kW of
+forecast error: stopping for a small shortfall would lose its whole minimum output, a rise in
+import the plan could not know of."""
 
 CARRIERS: dict[type, tuple[str, ...]] = {
     CHP: ("electricity", "gas", "heat"),
@@ -275,8 +281,9 @@ def dispatch(
     """Write the converters' flows for the steps in `sl` (storage, PV and wind are set already).
 
     Where recovered heat is left unused, the node's CHPs (but those in `free`, run for the
-    connection's import limit) are turned down by that heat, the last one first, and stopped
-    below their minimum load; the node is then dispatched again from where it started."""
+    connection's import limit) are turned down by that heat, the last one first, held at their
+    minimum load while it uses MIN_LOAD_HEAT_USED of that load's heat and stopped below; the
+    node is then dispatched again from where it started."""
     start = balance.copy()
     _dispatch_once(assets, flows, balance, sl, setpoints)
     chps = [a for a in assets if isinstance(a, CHP) and a.id not in free]
@@ -289,7 +296,8 @@ def dispatch(
         surplus = surplus - fuel_less * chp.eta_th
         lower = electric - fuel_less * chp.eta_el
         min_kw = chp.fuel_max_kw * chp.eta_el * chp.min_load
-        capped[chp.id] = np.where(lower < min_kw * (1 - 1e-9) + 1e-9, 0.0, lower)
+        held = np.where(lower >= MIN_LOAD_HEAT_USED * min_kw, np.minimum(electric, min_kw), 0.0)
+        capped[chp.id] = np.where(lower < min_kw * (1 - 1e-9) + 1e-9, held, lower)
     fresh = start.copy()
     _dispatch_once(assets, flows, fresh, sl, capped)
     balance.heat_left, balance.cooling_left = fresh.heat_left, fresh.cooling_left

@@ -398,6 +398,13 @@ def test_control_characters_in_any_text_are_named(example: dict[str, Any]) -> No
     with pytest.raises(SiteFileError) as caught:
         parse_site(doc)
     assert len(caught.value.problems) == 2
+    building["na\x1b[31mme"] = 1  # an unknown key is echoed in its problem: escaped, not raw
+    with pytest.raises(SiteFileError) as caught:
+        parse_site(doc)
+    echoed = "city.parks[0].buildings[0].na\\x1b[31mme: "
+    assert any(p.startswith(echoed) for p in caught.value.problems)
+    assert not any("\x1b" in p or "\x00" in p for p in caught.value.problems)
+    del building["na\x1b[31mme"]
     building["name"] = "Tower A — 楼一 🏢"  # unicode is text, not control
     building["assets"][0]["name"] = None
     assert parse_site(doc).city.parks[0].buildings[0].name == "Tower A — 楼一 🏢"

@@ -469,7 +469,7 @@ async def plan_parts(
         frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
         priced(frame, scope, inputs, site)
         nodes = {node.id for node in scope.nodes}
-        held = limits[limits["site_id"].isin(nodes)].groupby("ts")["import_limit_kw"].max()
+        held = limits[limits["site_id"].isin(nodes)].groupby("ts")["import_limit_kw"].min()
         frame["import_limit_kw"] = held.reindex(frame.index).to_numpy(dtype=float)
         parts.append((scope, frame))
     return parts, peaks

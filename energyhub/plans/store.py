@@ -396,7 +396,7 @@ async def import_limits(conn: AsyncConnection, plan_id: int) -> pd.DataFrame:
     """The import limit the plan's setpoints carried (energyhub.scheduler.guard), per step and
     site the setpoint went to: columns ts (UTC), site_id, import_limit_kw; none sent, no rows."""
     cur = await conn.execute(
-        "SELECT ts, site_id, max(import_limit_kw) FROM setpoints "
+        "SELECT ts, site_id, min(import_limit_kw) FROM setpoints "
         "WHERE plan_id = %s AND import_limit_kw IS NOT NULL GROUP BY ts, site_id",
         (plan_id,),
     )

@@ -40,13 +40,14 @@ def _node(
     }
 
 
-def test_a_chp_is_turned_down_to_the_heat_used_and_stops_below_its_minimum_load() -> None:
-    out = _node([600.0, 200.0, 100.0, 300.0], [350.0, 350.0, 350.0, 0.0])
+def test_a_chp_is_turned_down_to_the_heat_used_and_stops_well_below_its_minimum_load() -> None:
+    out = _node([600.0, 200.0, 179.0, 100.0, 80.0, 300.0], [350.0] * 5 + [0.0])
     # 600 kW of demand takes all 450 kW of heat; 200 kW runs it at 200/0.45·0.35 = 155.6 kW;
-    # 100 kW would be 77.8 kW, under its 140 kW minimum: it stops and the boiler serves
-    assert out["chp_kw"] == pytest.approx([350.0, 200 / 0.45 * 0.35, 0.0, 0.0])
-    assert out["boiler_heat_kw"] == pytest.approx([150.0, 0.0, 100.0, 300.0])
-    assert out["unused_heat_kw"] == pytest.approx([0.0, 0.0, 0.0, 0.0])
+    # its minimum, 140 kW, makes 180 kW of heat: at 179 and 100 kW of demand (≥ half of it) it
+    # stays at its minimum and dumps the rest; 80 kW is under half: it stops, the boiler serves
+    assert out["chp_kw"] == pytest.approx([350.0, 200 / 0.45 * 0.35, 140.0, 140.0, 0.0, 0.0])
+    assert out["boiler_heat_kw"] == pytest.approx([150.0, 0.0, 0.0, 0.0, 80.0, 300.0])
+    assert out["unused_heat_kw"] == pytest.approx([0.0, 0.0, 1.0, 80.0, 0.0, 0.0])
 
 
 def test_a_chp_held_for_the_import_limit_runs_as_asked_its_heat_used_or_not() -> None:
@@ -118,3 +119,27 @@ def test_park_heat_serves_the_buildings_before_their_boilers_and_is_never_dumped
     assert park.grid_kw[sl] == pytest.approx(
         building.grid_kw[sl] - park.flows["p-chp"].readings["electricity"][sl]
     )
+
+
+def test_in_summer_a_park_chp_runs_for_the_cooling_its_heat_makes() -> None:
+    """No heat demand: the CHP's heat has only the absorption chiller, which makes only the
+    cooling the building's chiller leaves; the CHP is turned down to that, held at its minimum
+    while it uses half of the minimum's heat, and stopped below."""
+    site = SiteFile.model_validate(SITE)
+    start = datetime(2026, 7, 13, tzinfo=ZoneInfo("Asia/Shanghai"))
+    plant = build_plant(site, TimeGrid(start, 900.0, 96), seed=3)
+    park = plant.parks[0]
+    sl = slice(0, 96)
+    redispatch_park(park, plant.hours, plant.weather, sl, {"p": {"p-chp": np.full(96, 350.0)}})
+    electric = park.flows["p-chp"].readings["electricity"]
+    heat = park.flows["p-chp"].readings["heat"]
+    absorbed = park.flows["p-absorption"].readings["heat"]
+    min_kw, min_heat = 140.0, 180.0
+    assert electric.min() < 350.0  # turned down where the cooling does not take it all
+    above = electric > min_kw + 1e-6
+    assert heat[above] == pytest.approx(absorbed[above], abs=1e-6)  # no heat dumped
+    at_min = np.isclose(electric, min_kw)
+    assert np.all(absorbed[at_min] >= 0.5 * min_heat - 1e-6)
+    stopped = electric < 1e-9
+    assert np.all(heat[stopped] == 0.0)
+    assert np.all(above | at_min | stopped)
