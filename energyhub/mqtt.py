@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from energyhub.bounds import CONTROL
-from energyhub.errors import ConfigError
+from energyhub.errors import CONTROL, ConfigError
 
 if TYPE_CHECKING:
     import aiomqtt

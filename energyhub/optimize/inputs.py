@@ -186,8 +186,8 @@ def _numbers(frame: pd.DataFrame, index: pd.DatetimeIndex) -> dict[str, Array]:
 def _once_each(header: list[object]) -> None:
     """No column twice: pandas would read the second as `<name>.1`, and the error would name a
     column the file does not have."""
-    names = [str(name) for name in header]
-    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    names = [None if name is None or name != name else str(name) for name in header]  # NaN: empty
+    twice = next((n for i, n in enumerate(names) if n is not None and n in names[:i]), None)
     if twice is not None:
         raise PlanInputError(
             f"{twice}: the column is given twice in the header (columns "

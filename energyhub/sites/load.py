@@ -12,8 +12,8 @@ from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from energyhub.bounds import CONTROL, no_control
-from energyhub.errors import SiteFileError, not_utf8
+from energyhub.bounds import no_control
+from energyhub.errors import CONTROL, SiteFileError, not_utf8
 from energyhub.sites.assets import ASSET_TYPES
 from energyhub.sites.checks import reference_problems
 from energyhub.sites.tree import SiteFile

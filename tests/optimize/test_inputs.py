@@ -69,6 +69,13 @@ def test_a_column_given_twice_is_named_as_written(tmp_path: Path) -> None:
     assert info.value.column == "b1:electricity_kw"
 
 
+def test_empty_header_cells_are_not_a_column_given_twice(tmp_path: Path) -> None:
+    text = "ts,b1:electricity_kw,,,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0,0,0\n"
+    with pytest.raises(PlanInputError) as info:
+        _plan_csv(tmp_path, text)
+    assert "given twice" not in str(info.value) and "nan" not in str(info.value)
+
+
 def test_bad_timestamp_is_named(tmp_path: Path) -> None:
     text = "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0\nsoon,1,0\n"
     with pytest.raises(PlanInputError, match="ts: row 2"):
