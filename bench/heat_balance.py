@@ -4,10 +4,11 @@ bench/closed_loop.py keeps its database (ENERGYHUB_DB_URL): the setpoints the de
 are in `setpoints`. This rebuilds the run's plant (the same site, seed, start and 1-min steps as
 energyhub.demo.live), replays those setpoints through the simulator on the path (so a change to
 the simulator can be measured on the same schedule) and tallies, over a window of one park: the
-CHPs' electricity, gas and heat, what absorption chillers took, the heat recovered but used by
-nothing (dumped), each boiler's fuel, the park's import, and the CO₂ of the import and of all
-gas burned (metered or not). The import limit the setpoints carried is not stored: the local
-controller's holds are not replayed, so the import is the schedule's, not the meters'.
+CHPs' electricity, gas and heat, what absorption chillers took, the CHP heat they did not take
+(district heat to the buildings, or with the simulator before its district heat, dumped), each
+boiler's fuel, the park's import, and the CO₂ of the import and of all gas burned (metered or
+not). The local controller's holds of the import limit are not replayed (runs before schema
+version 16 did not store the limit), so the import is the schedule's, not the meters'.
 
     ENERGYHUB_DB_URL=postgresql://…/<db> .venv/bin/python bench/heat_balance.py --site FILE
         --live-start 2026-12-05T03:15:00+00:00 --days 2 --park expo
@@ -30,7 +31,9 @@ from simulators.plant import build_plant
 from simulators.weather import TimeGrid
 
 HISTORY_DAYS = 14.0
+"""bench/closed_loop.py's default history before the live start."""
 SETPOINT_HOLD_S = 3600.0
+"""How long a setpoint holds without a newer one (simulators.simulate's default)."""
 
 
 def main() -> None:
