@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
-from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind
+from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind, load_taken_as_0
 
 Array = NDArray[np.float64]
 
@@ -346,9 +346,7 @@ def unmetered_loads(inputs: PlanInputs, site: SiteFile, scope: Scope) -> list[st
     """Why buildings of the scope go without an electricity column: with no electricity meter
     their load is taken as 0 (check_inputs does not ask for one), and the plan says so."""
     return [
-        f"{node.id}: no electricity meter (carrier electricity, without asset: or submeter_of:) "
-        f"and no {node.id}:electricity_kw column: its load is taken as 0, so the plan leaves it "
-        "out (its import, peak and savings are not measured)"
+        load_taken_as_0(node.id, column_given=False)
         for node in scope.nodes
         if node.is_building
         and f"{node.id}:electricity_kw" not in inputs.columns

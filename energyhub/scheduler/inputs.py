@@ -60,6 +60,7 @@ from energyhub.sites import (
     SiteFile,
     ThermalStorage,
     Wind,
+    load_taken_as_0,
 )
 from energyhub.store.db import Backend
 
@@ -306,11 +307,7 @@ def _no_electricity_meter(ctx: _Context, building: Building, out: ScopeForecast)
     still planned on what is known (their tariffs, PV, the heat and cooling meters)."""
     column = f"{building.id}:electricity_kw"
     out.add(SeriesForecast(pd.Series(0.0, index=ctx.steps, name=column), "0: no meter"))
-    out.notes.append(
-        f"{building.id}: no electricity meter (carrier electricity, without asset: or "
-        f"submeter_of:): {column} is taken as 0, so the plan leaves its own load out (its "
-        "import, peak and savings are not measured)"
-    )
+    out.notes.append(load_taken_as_0(building.id))
 
 
 def _demand(

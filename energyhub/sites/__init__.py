@@ -64,6 +64,7 @@ from energyhub.sites.tree import (
     Park,
     SiteFile,
     SiteNode,
+    load_taken_as_0,
     unmetered_note,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "Wind",
     "YearFactors",
     "load_site",
+    "load_taken_as_0",
     "modbus_point",
     "parse_site",
     "site_json_schema",

@@ -246,14 +246,26 @@ def _has_main(owner: Park | Building) -> bool:
     return any(m.measures_electricity for m in owner.meters)
 
 
+NO_MAIN_METER = "no electricity meter (carrier electricity, without asset: or submeter_of:)"
+
+
 def unmetered_note(site_ids: list[str]) -> str | None:
     """What a site page, plan vs actual and savings say of the ids `unmetered_electricity`
     names; None if there are none."""
     if not site_ids:
         return None
+    where = ", ".join(site_ids)
+    return f"{where}: {NO_MAIN_METER}: the import, peak and savings there are not measured"
+
+
+def load_taken_as_0(building_id: str, *, column_given: bool = True) -> str:
+    """What a plan says of a building `unmetered_electricity` names, whose load it takes as 0
+    (`column_given` False: the plan's inputs had no column for it either)."""
+    column = f"{building_id}:electricity_kw"
+    lacking = "" if column_given else f" and no {column} column"
     return (
-        f"{', '.join(site_ids)}: no electricity meter (carrier electricity, without asset: or "
-        "submeter_of:): the import, peak and savings there are not measured"
+        f"{building_id}: {NO_MAIN_METER}{lacking}: {column} is taken as 0, so the plan leaves "
+        "its own load out (its import, peak and savings are not measured)"
     )
 
 

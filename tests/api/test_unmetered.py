@@ -161,8 +161,8 @@ async def test_a_plan_from_given_inputs_takes_an_unmetered_building_as_0(odd: Od
     noted = [w for w in done["warnings"] if "no electricity meter" in w]
     assert noted == [
         f"{b}: no electricity meter (carrier electricity, without asset: or submeter_of:) and no "
-        f"{b}:electricity_kw column: its load is taken as 0, so the plan leaves it out (its "
-        "import, peak and savings are not measured)"
+        f"{b}:electricity_kw column: {b}:electricity_kw is taken as 0, so the plan leaves its own "
+        "load out (its import, peak and savings are not measured)"
         for b in ("heatonly", "nometer")
     ]
     lacking = await odd.client.post(
