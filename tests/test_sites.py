@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from energyhub.errors import SiteFileError
 from energyhub.sites import Battery, load_site, parse_site, site_json_schema
+from energyhub.sites.load import _LOADERS, read_yaml
 
 
 @pytest.fixture(scope="module")
@@ -258,6 +259,29 @@ def test_hostile_yaml_is_a_named_problem_not_a_crash(tmp_path: Path) -> None:
             load_site(path)
         assert len(caught.value.problems) == 1
         assert expected in caught.value.problems[0], caught.value.problems
+
+
+@pytest.mark.parametrize("loader", _LOADERS, ids=lambda c: c.__name__)
+def test_each_loader_refuses_the_same_hostile_yaml(loader: type) -> None:
+    """libyaml's events where PyYAML has it, else its Python parser's: the checks are the same
+    (only the deepest flow nesting meets libyaml's own limit first)."""
+    deepest = "exceeded maximum nesting depth" if "Libyaml" in loader.__name__ else "nested deeper"
+    cases = {
+        "version: 1\nversion: 2\n": "key 'version' is given twice",
+        "a: " + "[" * 100 + "]" * 100 + "\n": "nested deeper than 64 levels",
+        "a: " + "[" * 5000 + "]" * 5000 + "\n": deepest,
+        "".join(" " * i + f"k{i}:\n" for i in range(200)) + " " * 200 + "v\n": "nested deeper",
+        'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+        + "".join(
+            f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+            for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+        ): "aliases expand to more than 1,000,000 values",
+    }
+    for text, expected in cases.items():
+        with pytest.raises(yaml.YAMLError) as caught:
+            read_yaml(text, loader)
+        assert expected in str(caught.value)
+    assert read_yaml("a: [1, {b: c}]\n", loader) == {"a": [1, {"b": "c"}]}
 
 
 def test_merge_keys_and_shared_anchors_still_load(tmp_path: Path, example: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 from pydantic import ValidationError
@@ -118,25 +118,19 @@ buildings is about 100,000; a YAML alias bomb ("billion laughs") stands for bill
 hundred bytes, which would take the check hours and all the memory."""
 
 
-try:
-    from yaml._yaml import CParser as _Events
-except ImportError:  # a PyYAML built without libyaml: the same events, parsed in Python
+class _Checks(Composer, SafeConstructor, Resolver):
+    """PyYAML's safe loading that refuses what it would take silently or die on: a key given
+    twice in one mapping (the later value would win unseen), nesting deeper than MAX_DEPTH,
+    aliases that expand beyond MAX_NODES values. The events come from libyaml where PyYAML has it
+    (a 5,000-meter site file in 2 s instead of 9), else from PyYAML's Python parser; the nodes
+    are composed here, where the depth is counted."""
 
-    class _Events(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
-        def __init__(self, stream: str) -> None:
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
+    if TYPE_CHECKING:  # what the event parser beside it gives (declared here, it would hide it)
 
+        def peek_event(self) -> yaml.Event | None: ...
+        def dispose(self) -> None: ...
 
-class _SiteLoader(Composer, _Events, SafeConstructor, Resolver):
-    """PyYAML's safe loader that refuses what it would take silently or die on: a key given twice
-    in one mapping (the later value would win unseen), nesting deeper than MAX_DEPTH, aliases
-    that expand beyond MAX_NODES values. libyaml parses the events (a 5,000-meter site file in
-    2 s instead of 9); the nodes are composed here, where the depth is counted."""
-
-    def __init__(self, stream: str) -> None:
-        _Events.__init__(self, stream)
+    def _start_checks(self) -> None:
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
@@ -182,6 +176,41 @@ class _SiteLoader(Composer, _Events, SafeConstructor, Resolver):
         return super().construct_mapping(node, deep)
 
 
+class _PythonLoader(
+    _Checks, yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser
+):  # fmt: skip
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        self._start_checks()
+
+
+_LOADERS: list[type[_Checks]] = [_PythonLoader]
+"""The loaders this PyYAML has, the fastest first."""
+try:
+    from yaml._yaml import CParser
+except ImportError:  # a PyYAML built without libyaml: its events parsed in Python
+    pass
+else:
+
+    class _LibyamlLoader(_Checks, CParser):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            self._start_checks()
+
+    _LOADERS.insert(0, _LibyamlLoader)
+
+
+def read_yaml(text: str, loader: type[_Checks] = _LOADERS[0]) -> Any:
+    """The YAML document in `text`, through the site-file checks (yaml.YAMLError if refused)."""
+    reader = loader(text)  # type: ignore[call-arg]
+    try:
+        return reader.get_single_data()
+    finally:
+        reader.dispose()
+
+
 def _expanded_size(root: yaml.Node) -> int:
     """How many values the document stands for with every alias expanded, counted without
     expanding it (each node once, by identity): linear in the file's size."""
@@ -218,11 +247,7 @@ def load_site(path: Path | str) -> SiteFile:
     except UnicodeDecodeError as exc:
         raise SiteFileError(str(path), [f"cannot read the file: {not_utf8(exc)}"]) from None
     try:
-        loader = _SiteLoader(text)  # what yaml.load does, with a loader its stubs do not list
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
+        data = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
