@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
+import anyio.to_thread
 import numpy as np
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -95,6 +97,17 @@ def duplicate_key(body: bytes) -> str | None:
     return None
 
 
+THREAD_ABOVE_BYTES = 1 << 20
+"""A body parsed once more for its keys is parsed in a worker thread above this size, so a large
+plan's inputs do not hold every other request for as long as the parse takes."""
+
+
+async def _off_the_loop(check: Callable[[bytes], str | None], body: bytes) -> str | None:
+    if len(body) <= THREAD_ABOVE_BYTES:
+        return check(body)
+    return await anyio.to_thread.run_sync(check, body)
+
+
 class SizeLimitMiddleware:
     """413 for a body over `max_body_bytes`, 414 for a query string over `max_query_bytes`, 422
     for JSON nested deeper than MAX_JSON_DEPTH."""
@@ -143,7 +156,7 @@ class SizeLimitMiddleware:
             message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
             await _refusal(422, "body", message, deep)(scope, receive, send)
             return
-        twice = None if kind in _FORMS else duplicate_key(body)
+        twice = None if kind in _FORMS else await _off_the_loop(duplicate_key, body)
         if twice is not None:
             message = "the key is given twice in one JSON object; give it once"
             await _refusal(422, "body", message, twice[:64] or "body")(scope, receive, send)

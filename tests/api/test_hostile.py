@@ -169,6 +169,11 @@ async def test_a_key_given_twice_names_the_key(client: httpx.AsyncClient, world:
     )
     named(response, 422, "site_id", "body")
     assert "given twice" in response.json()["detail"]
+    padded = text.replace('"inputs": {}', '"inputs": {"pad": "' + "x" * (3 << 19) + '"}')
+    response = await client.post(  # 1.5 MiB: checked in a worker thread, the same answer
+        "/plans", content=padded, headers={"Content-Type": "application/json"}
+    )
+    named(response, 422, "site_id", "body")
     assert await rows(world, "plans") == before
 
 
