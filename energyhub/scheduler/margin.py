@@ -27,6 +27,9 @@ from energyhub.store.db import Backend
 
 MEASURED_QUANTILE = 0.9
 """The measured error's quantile the margin is floored at: the P90, as the bands are P10–P90."""
+RESERVE_QUANTILE = 0.99
+"""The measured error's quantile the plan keeps covered by the peak reserve
+(energyhub.optimize.reserve): the tail beyond the margin, exceeded at about one step a day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,8 @@ class MeasuredMarginConfig:
     enabled: bool = True
     window: timedelta = timedelta(days=14)
     min_steps: int = 48
+    reserve: bool = True
+    """Also the P99 as the peak reserve (SCHEDULER_PEAK_RESERVE)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,8 @@ class PeakMargin:
     margin_kw: pd.Series
     summary: dict[str, Any]
     warnings: list[str]
+    reserve_kw: pd.Series | None = None
+    """The tail error the plan keeps covered per step (at least the margin), if measured."""
 
 
 async def import_errors(
@@ -155,7 +162,11 @@ async def peak_margin_floored(
         floored_steps=floored,
         median_kw=_median(margin),
     )
-    return PeakMargin(margin, summary, [])
+    if not config.reserve:
+        return PeakMargin(margin, summary, [])
+    p99 = max(float(np.quantile(errors.to_numpy(), RESERVE_QUANTILE)), 0.0)
+    summary.update(reserve_p99_kw=p99)
+    return PeakMargin(margin, summary, [], margin.clip(lower=p99).clip(upper=limit))
 
 
 def _no_errors() -> pd.Series:
