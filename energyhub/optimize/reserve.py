@@ -112,7 +112,7 @@ def _levers(ctx: Context) -> Expr:
             above_min = asset.eta_discharge * (soc - asset.soc_min * asset.energy_kwh)
             m.add_constraints(
                 f"{asset.id}:reserve_energy",
-                lever.expr() - charge - above_min * (1.0 / max(RESERVE_DURATION_H, dt)),
+                lever.expr() - charge + discharge - above_min * (1.0 / max(RESERVE_DURATION_H, dt)),
                 "<=",
             )
             total = total + lever.expr()
@@ -126,7 +126,9 @@ def _levers(ctx: Context) -> Expr:
 
 def _store_lever(ctx: Context, node: Node, store: ThermalStorage) -> Expr:
     """A heat or cold store charged by its building's heat pumps or chillers: the controller
-    takes its charging off them, within what they make; in electricity at their best COP."""
+    takes its charging off them, within what they make; in electricity at their best COP. Net
+    of its discharging, as a battery's lever is: a store charging and discharging at once would
+    otherwise buy a lever with its losses."""
     m, n = ctx.m, ctx.n
     kind = HeatPump if store.carrier == "heat" else ElectricChiller
     machines = [a for a in node.assets if isinstance(a, kind)]
@@ -137,7 +139,9 @@ def _store_lever(ctx: Context, node: Node, store: ThermalStorage) -> Expr:
         made = made + m.variables[f"{machine.id}:{store.carrier}_kw"].expr()
     cop = np.max([cop_series(ctx, machine) for machine in machines], axis=0)
     lever = m.add_variables(f"{store.id}:reserve_kw", n, 0.0)
-    charge = m.variables[f"{store.id}:charge_kw"].expr()
-    m.add_constraints(f"{store.id}:reserve_charging", lever.expr() - charge * (1.0 / cop), "<=")
+    net = (
+        m.variables[f"{store.id}:charge_kw"].expr() - m.variables[f"{store.id}:discharge_kw"].expr()
+    )
+    m.add_constraints(f"{store.id}:reserve_charging", lever.expr() - net * (1.0 / cop), "<=")
     m.add_constraints(f"{store.id}:reserve_made", lever.expr() - made * (1.0 / cop), "<=")
     return lever.expr()

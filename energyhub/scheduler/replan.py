@@ -219,7 +219,7 @@ async def replan(
         forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
         margin = await peak_margin_floored(
             conn, backend, scope, peak_margin(forecast), start, config.step,
-            config.measured_margin, config.import_errors,
+            config.measured_margin, config.import_errors, site.tz,
         )  # fmt: skip
         column = peak_margin_column(scope.grid_node)
         forecast.frame[column] = margin.margin_kw.to_numpy()  # kept under the billed peak

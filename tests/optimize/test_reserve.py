@@ -36,20 +36,28 @@ def test_without_a_reserve_an_empty_battery_stays_empty() -> None:
 
 
 def test_a_reserve_at_the_peak_is_held_by_storage_charged_before_it() -> None:
-    """Import 450 = the month peak at step 1, where a 60 kW error must stay covered: the battery
-    charges 60/0.9025 kWh in step 0 and discharges the 60 kW at step 1 (import 390, SOC back at
-    its minimum: the room under the peak is the reserve). Energy 0.5·(1050 + 60/0.9025 − 60),
-    3.24 CNY more than without, far below the shortfall's price (60 kW × 40 × 1 %); no demand
-    charge, the peak stays 450."""
+    """Import 450 = the month peak at steps 1–3, where a 60 kW error must stay covered: the
+    battery charges 60/0.9025 kWh in step 0 and holds them (60 kW for an hour above its minimum
+    SOC) through steps 1 and 2, below the shortfall's price (60 kW × 40 × 1 % a step). At the
+    last step, with no SOC to end at, it discharges 30 kW: that saves 0.5 · 30 = 15 CNY and
+    leaves 60 − 2 · 30 = 0 kW to draw, so 30 kW short, priced 30 · 0.4 = 12 (a kW discharged
+    also takes a kW from what the reserve may draw). Energy 0.5·(1650 + 60/0.9025 − 30); no
+    demand charge, the peak stays 450."""
+    load = [300.0, 450.0, 450.0, 450.0]
     site = building_site([EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE})
-    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_reserve_kw=[0.0, 60.0, 0.0])
+    frame = inputs(4, b1__electricity_kw=load, b1__peak_reserve_kw=[0.0, 60.0, 60.0, 60.0])
     result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
     assert result.objective_cny == pytest.approx(
-        PRICE * (sum(LOAD_KW) + 60 / 0.9025 - 60), abs=1e-6
+        PRICE * (sum(load) + 60 / 0.9025 - 30), abs=1e-6
     )
     assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
-    assert result.schedule["b1:import_kw"].iloc[1] == pytest.approx(390.0, abs=1e-6)
-    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx([0.0] * 3)
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(450.0, abs=1e-6)
+    assert result.schedule["bess:reserve_kw"].to_numpy() == pytest.approx(
+        [0.0, 60.0, 60.0, 0.0], abs=1e-6
+    )
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
+        [0.0, 0.0, 0.0, 30.0], abs=1e-6
+    )
 
 
 def test_a_reserve_nothing_can_hold_is_priced_not_billed_as_a_rise() -> None:

@@ -91,7 +91,11 @@ async def test_the_margin_is_floored_at_the_p90_of_metered_minus_planned(pg_url:
     assert summary["bands_median_kw"] < P90_OF_100_KW
     margin = inputs["office:peak_margin_kw"].to_numpy()
     assert margin.min() == pytest.approx(P90_OF_100_KW)
-    assert summary["floored_steps"] == int(np.sum(np.isclose(margin, P90_OF_100_KW)))
+    at_p90 = int(np.sum(np.isclose(margin, P90_OF_100_KW)))
+    # the night steps' own errors (within an hour of their time of day) have a higher P90
+    assert summary["time_of_day_steps"] > 0
+    assert summary["floored_steps"] == at_p90 + summary["time_of_day_steps"]
+    assert margin.max() == pytest.approx(summary["time_of_day_p90_max_kw"])
     assert not any(w.startswith("peak margin") for w in record.warnings)
 
 
@@ -103,7 +107,10 @@ async def test_the_reserve_is_the_p99_of_metered_minus_planned(pg_url: str) -> N
     assert record.solver["peak_margin"]["reserve_p99_kw"] == pytest.approx(P99_OF_100_KW)
     reserve = inputs["office:peak_reserve_kw"].to_numpy()
     margin = inputs["office:peak_margin_kw"].to_numpy()
-    assert reserve == pytest.approx(np.maximum(margin, P99_OF_100_KW))
+    assert np.all(reserve >= margin - 1e-9)
+    hours = pd.DatetimeIndex(inputs.index).tz_convert("Asia/Shanghai").hour
+    day = (hours >= 7) & (hours <= 22)  # no errors within an hour: the P99 of them all
+    assert reserve[day] == pytest.approx(np.maximum(margin[day], P99_OF_100_KW))
     record, inputs = await replan_office(pg_url, scheduler_peak_reserve=False)
     assert "office:peak_reserve_kw" not in inputs.columns
     assert "reserve_p99_kw" not in record.solver["peak_margin"]
