@@ -10,9 +10,12 @@ those devices could still give:
     import + reserve ≤ peak + Σ lever + shortfall
 
 where a battery's lever is its charging plus what it could discharge on top of the plan, within
-its power and the energy above its minimum SOC for RESERVE_DURATION_H; an electrolyzer's its
-draw; a heat or cold store's its charging by its building's heat pumps or chillers (their
-electricity); a CHP's its room up to full output. The shortfall is priced, not forbidden:
+its power, all of it no more than the energy it holds above its minimum SOC could carry for
+RESERVE_DURATION_H (each bound ≥ 0, so the lever never limits what the plan itself runs, and a
+battery charging and discharging at once gains nothing by it); an electrolyzer's its draw; a
+CHP's its room up to full output. A store's charging by its building's heat pump or chiller,
+which the controller also cuts, is not counted (bounded by the net charging it would be a
+limit on the store's discharging). The shortfall is priced, not forbidden:
 per kW and step at the demand charge times the chance that a tail error comes at that step
 (1 − the reserve's quantile; over a month's steps together never more than half the charge, so
 a plan never raises its peak to hold a reserve), and a plan keeps a reserve where it costs less
@@ -23,19 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from energyhub.optimize.conversion import cop_series
 from energyhub.optimize.model import Expr
 from energyhub.optimize.network import Context
-from energyhub.optimize.scope import Node
 from energyhub.optimize.tariffs import billing_months, month_groups, peak_reserve_kw
 from energyhub.sites import (
     CHP,
     Battery,
-    ElectricChiller,
     Electrolyzer,
     GridConnection,
-    HeatPump,
-    ThermalStorage,
 )
 
 RESERVE_DURATION_H = 1.0
@@ -90,15 +88,13 @@ def _levers(ctx: Context) -> Expr:
     devices this model plans: a decomposition's aggregated buildings count for none)."""
     m, n, dt = ctx.m, ctx.n, ctx.dt_h
     total = Expr.zeros(n)
-    for node, asset in ctx.scope.assets():
+    for _, asset in ctx.scope.assets():
         planned = (
             f"{asset.id}:{v}" in m.variables for v in ("soc_kwh", "electricity_kw", "fuel_kw")
         )
         if not any(planned):
             continue
-        if isinstance(asset, ThermalStorage):
-            total = total + _store_lever(ctx, node, asset)
-        elif isinstance(asset, Battery):
+        if isinstance(asset, Battery):
             charge = m.variables[f"{asset.id}:charge_kw"].expr()
             discharge = m.variables[f"{asset.id}:discharge_kw"].expr()
             soc = m.variables[f"{asset.id}:soc_kwh"].expr()
@@ -112,7 +108,7 @@ def _levers(ctx: Context) -> Expr:
             above_min = asset.eta_discharge * (soc - asset.soc_min * asset.energy_kwh)
             m.add_constraints(
                 f"{asset.id}:reserve_energy",
-                lever.expr() - charge + discharge - above_min * (1.0 / max(RESERVE_DURATION_H, dt)),
+                lever.expr() - above_min * (1.0 / max(RESERVE_DURATION_H, dt)),
                 "<=",
             )
             total = total + lever.expr()
@@ -122,26 +118,3 @@ def _levers(ctx: Context) -> Expr:
             fuel = m.variables[f"{asset.id}:fuel_kw"].expr()
             total = total + asset.eta_el * (asset.fuel_max_kw - fuel)
     return total
-
-
-def _store_lever(ctx: Context, node: Node, store: ThermalStorage) -> Expr:
-    """A heat or cold store charged by its building's heat pumps or chillers: the controller
-    takes its charging off them, within what they make; in electricity at their best COP. Net
-    of its discharging, as a battery's lever is: a store charging and discharging at once would
-    otherwise buy a lever with its losses."""
-    m, n = ctx.m, ctx.n
-    kind = HeatPump if store.carrier == "heat" else ElectricChiller
-    machines = [a for a in node.assets if isinstance(a, kind)]
-    if not machines:
-        return Expr.zeros(n)
-    made = Expr.zeros(n)
-    for machine in machines:
-        made = made + m.variables[f"{machine.id}:{store.carrier}_kw"].expr()
-    cop = np.max([cop_series(ctx, machine) for machine in machines], axis=0)
-    lever = m.add_variables(f"{store.id}:reserve_kw", n, 0.0)
-    net = (
-        m.variables[f"{store.id}:charge_kw"].expr() - m.variables[f"{store.id}:discharge_kw"].expr()
-    )
-    m.add_constraints(f"{store.id}:reserve_charging", lever.expr() - net * (1.0 / cop), "<=")
-    m.add_constraints(f"{store.id}:reserve_made", lever.expr() - made * (1.0 / cop), "<=")
-    return lever.expr()

@@ -39,25 +39,38 @@ def test_a_reserve_at_the_peak_is_held_by_storage_charged_before_it() -> None:
     """Import 450 = the month peak at steps 1–3, where a 60 kW error must stay covered: the
     battery charges 60/0.9025 kWh in step 0 and holds them (60 kW for an hour above its minimum
     SOC) through steps 1 and 2, below the shortfall's price (60 kW × 40 × 1 % a step). At the
-    last step, with no SOC to end at, it discharges 30 kW: that saves 0.5 · 30 = 15 CNY and
-    leaves 60 − 2 · 30 = 0 kW to draw, so 30 kW short, priced 30 · 0.4 = 12 (a kW discharged
-    also takes a kW from what the reserve may draw). Energy 0.5·(1650 + 60/0.9025 − 30); no
-    demand charge, the peak stays 450."""
+    last step, with no SOC to end at, it discharges them (import 390): the room under the peak
+    is then the reserve. Energy 0.5·(1650 + 60/0.9025 − 60); no demand charge, the peak stays
+    450."""
     load = [300.0, 450.0, 450.0, 450.0]
     site = building_site([EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE})
     frame = inputs(4, b1__electricity_kw=load, b1__peak_reserve_kw=[0.0, 60.0, 60.0, 60.0])
     result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
     assert result.objective_cny == pytest.approx(
-        PRICE * (sum(load) + 60 / 0.9025 - 30), abs=1e-6
+        PRICE * (sum(load) + 60 / 0.9025 - 60), abs=1e-6
     )
     assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
     assert result.scalars["b1:peak_import_kw"] == pytest.approx(450.0, abs=1e-6)
-    assert result.schedule["bess:reserve_kw"].to_numpy() == pytest.approx(
-        [0.0, 60.0, 60.0, 0.0], abs=1e-6
-    )
+    assert result.schedule["b1:import_kw"].iloc[3] == pytest.approx(390.0, abs=1e-6)
     assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
-        [0.0, 0.0, 0.0, 30.0], abs=1e-6
+        [0.0] * 4, abs=1e-6
     )
+
+
+def test_a_reserve_never_holds_back_what_the_plan_runs() -> None:
+    """The reserve's levers only count what is left: a full battery that must end empty and a
+    heat store that must end lower still do (the same plan as without a reserve)."""
+    full = EMPTY_BATTERY | {"soc_initial": 0.9, "soc_final": 0.1}
+    store = {"id": "tes", "type": "thermal_storage", "carrier": "heat", "energy_kwh": 400,
+             "power_kw": 200, "soc_initial": 0.8, "soc_final": 0.1}  # fmt: skip
+    hp = {"id": "hp", "type": "heat_pump", "heat_max_kw": 300, "cop": 3.0}
+    site = building_site([full, store, hp], grid={"demand_charge_cny_per_kw": RATE})
+    columns = {"b1__electricity_kw": LOAD_KW, "b1__heat_kw": 100.0}
+    results = [
+        plan(site, inputs(3, **columns, **extra), level="building", site_id="b1", month_peak_kw=450.0)
+        for extra in ({}, {"b1__peak_reserve_kw": 60.0})
+    ]
+    assert results[1].objective_cny == pytest.approx(results[0].objective_cny, abs=1e-6)
 
 
 def test_a_reserve_nothing_can_hold_is_priced_not_billed_as_a_rise() -> None:
