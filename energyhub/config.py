@@ -289,6 +289,13 @@ class Settings(BaseSettings):
         description="Controlled steps the measured margin needs; with fewer the bands' margin "
         "stands and the plan carries a warning.",
     )
+    scheduler_peak_reserve: bool = Field(
+        default=True,
+        description="Re-plans keep the P99 of the connection's measured import error covered "
+        "by room under the billed peak plus what the local controller can take off the import "
+        "(batteries' charge and energy, electrolysis, CHPs; docs/scheduler.md#peak-reserve). "
+        "Needs the measured margin. false: no reserve.",
+    )
     scheduler_peak_guard: bool = Field(
         default=True,
         description="Before each step's setpoints go out, hold the connection's import at the "

@@ -22,7 +22,8 @@ from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind, load_taken_as_0
 Array = NDArray[np.float64]
 
 NODE_QUANTITIES = (
-    "electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw", "month_peak_kw", "peak_margin_kw"
+    "electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw", "month_peak_kw", "peak_margin_kw",
+    "peak_reserve_kw",
 )  # fmt: skip
 RENEWABLE_QUANTITIES = ("available_kw",)
 SITE_COLUMNS = {
@@ -312,7 +313,7 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
             inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "
             f"import limit × {MONTH_PEAK_LIMIT_FACTOR:g}; W instead of kW?",
         )  # fmt: skip
-    elif quantity == "peak_margin_kw":
+    elif quantity in ("peak_margin_kw", "peak_reserve_kw"):
         high = scope.grid.import_max_kw
         _check_range(
             inputs, name, 0.0, high, "a margin for forecast error must be ≥ 0 and within the "

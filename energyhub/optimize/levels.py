@@ -20,6 +20,7 @@ from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.model import Array, ModelBuilder, Problem, Var
 from energyhub.optimize.network import Binaries, Carrier, Context, Exclusivity, Prices
+from energyhub.optimize.reserve import add_peak_reserve
 from energyhub.optimize.scope import Node, Scope
 from energyhub.sites import (
     CHP,
@@ -196,6 +197,7 @@ def add_park(
     for node in scope.nodes:
         for asset in node.assets:
             add_asset(ctx, node.id, asset)
+    add_peak_reserve(ctx, head.id, scope.grid)
     for node in rest:
         assets.add_building_links(ctx, head, node)
     if hook is not None:

@@ -30,6 +30,12 @@ PEAK_MARGIN_QUANTITY = "peak_margin_kw"
 in above the plan for forecast error; monthly billing bills the peak of import + margin above the
 month-to-date peak (absent: 0). The scheduler derives it from the forecast bands."""
 
+PEAK_RESERVE_QUANTITY = "peak_reserve_kw"
+"""Inputs column `<grid node>:peak_reserve_kw`: per step, the larger (tail) forecast error the
+plan keeps covered by room under the billed peak plus what the site's local controller can take
+off the import (energyhub.optimize.reserve); absent: no reserve. The scheduler sets it from the
+connection's measured import error."""
+
 MONTH_PEAK_QUANTITY = "month_peak_kw"
 """Inputs column `<grid node>:month_peak_kw`: the month-to-date metered peak import a plan starts
 from (constant over the steps; absent: 0, the whole peak is billed)."""
@@ -183,6 +189,22 @@ def kept_margin_kw(
     return np.asarray(
         np.minimum(margin_kw, np.maximum(reference - rules_import_kw, 0.0)), dtype=np.float64
     )
+
+
+def peak_reserve_kw(
+    inputs: PlanInputs, node: str, grid: GridConnection
+) -> NDArray[np.float64] | None:
+    """The tail error per step the plan of the connection at `node` keeps covered: its inputs
+    column; None without one or under daily billing (the whole peak is billed)."""
+    column = inputs.get(peak_reserve_column(node))
+    if grid.demand_billing == "daily" or column is None:
+        return None
+    return np.asarray(column, dtype=np.float64)
+
+
+def peak_reserve_column(node: str) -> str:
+    """The inputs column holding the tail error the connection at `node` keeps covered."""
+    return f"{node}:{PEAK_RESERVE_QUANTITY}"
 
 
 def peak_margin_column(node: str) -> str:

@@ -13,7 +13,7 @@ and the plan says so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,15 @@ from energyhub.store.db import Backend
 
 MEASURED_QUANTILE = 0.9
 """The measured error's quantile the margin is floored at: the P90, as the bands are P10–P90."""
+TIME_OF_DAY_H = 1.0
+"""The measured error is also taken per local time of day, within this many hours of a step's:
+a forecast that misses at the same hours every day (the first hours after midnight, where the
+next day's forecast starts) gets its margin there, not the day's average."""
+TIME_OF_DAY_MIN_STEPS = 16
+"""Errors a step's time of day needs (two days' worth within ±1 h) before they count."""
+RESERVE_QUANTILE = 0.99
+"""The measured error's quantile the plan keeps covered by the peak reserve
+(energyhub.optimize.reserve): the tail beyond the margin, exceeded at about one step a day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +45,8 @@ class MeasuredMarginConfig:
     enabled: bool = True
     window: timedelta = timedelta(days=14)
     min_steps: int = 48
+    reserve: bool = True
+    """Also the P99 as the peak reserve (SCHEDULER_PEAK_RESERVE)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +57,8 @@ class PeakMargin:
     margin_kw: pd.Series
     summary: dict[str, Any]
     warnings: list[str]
+    reserve_kw: pd.Series | None = None
+    """The tail error the plan keeps covered per step (at least the margin), if measured."""
 
 
 async def import_errors(
@@ -118,9 +131,12 @@ async def peak_margin_floored(
     step: timedelta,
     config: MeasuredMarginConfig,
     cache: ImportErrorCache | None = None,
+    tz: tzinfo | str = "UTC",
 ) -> PeakMargin:
     """`bands_kw` (the bands' margin per step) floored at the P90 of the connection's measured
-    import error over `config.window` before `at`, within the connection's import limit."""
+    import error over `config.window` before `at` and at the P90 of those within TIME_OF_DAY_H
+    of the step's time of day in `tz`, within the connection's import limit; the reserve
+    (energyhub.optimize.reserve) likewise at the P99."""
     limit = scope.grid.import_max_kw
     summary: dict[str, Any] = {
         "node": scope.grid_node,
@@ -147,19 +163,63 @@ async def peak_margin_floored(
         )
         return PeakMargin(bands_kw.clip(upper=limit), summary, [warning])
     p90 = max(float(np.quantile(errors.to_numpy(), MEASURED_QUANTILE)), 0.0)
-    margin = bands_kw.clip(lower=p90).clip(upper=limit)
+    at_hour = by_time_of_day(errors, pd.DatetimeIndex(bands_kw.index), tz)
+    hour_p90 = at_hour.quantile(MEASURED_QUANTILE)
+    margin = bands_kw.clip(lower=p90)
+    raised = hour_p90 > margin
+    margin = margin.where(~raised, hour_p90).clip(upper=limit)
     floored = int((bands_kw < p90).sum())
     summary.update(
-        source="measured" if floored else "bands",
+        source="measured" if floored or raised.any() else "bands",
         measured_p90_kw=p90,
         floored_steps=floored,
+        time_of_day_steps=int(raised.sum()),
+        time_of_day_p90_max_kw=_max(hour_p90),
         median_kw=_median(margin),
     )
-    return PeakMargin(margin, summary, [])
+    if not config.reserve:
+        return PeakMargin(margin, summary, [])
+    p99 = max(float(np.quantile(errors.to_numpy(), RESERVE_QUANTILE)), 0.0)
+    hour_p99 = at_hour.quantile(RESERVE_QUANTILE).fillna(p99)
+    summary.update(reserve_p99_kw=p99, reserve_median_kw=_median(hour_p99))
+    return PeakMargin(margin, summary, [], hour_p99.clip(lower=margin).clip(upper=limit))
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOfDayErrors:
+    """For each step, the measured errors within TIME_OF_DAY_H of its local time of day."""
+
+    errors: np.ndarray
+    within: np.ndarray
+    index: pd.DatetimeIndex
+
+    def quantile(self, q: float) -> pd.Series:
+        """Per step, the errors' q-quantile there (NaN with fewer than TIME_OF_DAY_MIN_STEPS)."""
+        out = np.full(len(self.index), np.nan)
+        for i, row in enumerate(self.within):
+            if row.sum() >= TIME_OF_DAY_MIN_STEPS:
+                out[i] = max(float(np.quantile(self.errors[row], q)), 0.0)
+        return pd.Series(out, index=self.index)
+
+
+def by_time_of_day(errors: pd.Series, steps: pd.DatetimeIndex, tz: tzinfo | str) -> TimeOfDayErrors:
+    """The errors grouped around each step's local time of day (the day wraps at midnight)."""
+
+    def minute(index: pd.DatetimeIndex) -> np.ndarray:
+        local = index.tz_convert(tz)
+        return np.asarray(local.hour * 60 + local.minute, dtype=np.float64)
+
+    apart = np.abs(minute(steps)[:, None] - minute(pd.DatetimeIndex(errors.index))[None, :])
+    apart = np.minimum(apart, 1440.0 - apart)
+    return TimeOfDayErrors(errors.to_numpy(), apart <= TIME_OF_DAY_H * 60, steps)
 
 
 def _no_errors() -> pd.Series:
     return pd.Series(dtype="float64", index=pd.DatetimeIndex([], tz="UTC", name="ts"))
+
+
+def _max(series: pd.Series) -> float | None:
+    return float(series.max()) if series.notna().any() else None
 
 
 def _median(series: pd.Series) -> float | None:

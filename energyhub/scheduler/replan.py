@@ -23,7 +23,11 @@ from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.scope import Level, Scope, resolve_scope
-from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
+from energyhub.optimize.tariffs import (
+    month_peak_column,
+    peak_margin_column,
+    peak_reserve_column,
+)
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.policy import plan_by_policy
@@ -50,6 +54,11 @@ MARGIN_METHODS = {
     "recent controlled steps (scheduler.margin)",
 }
 """The `peak_margin_kw` input's method, by the source of the margin (PeakMargin.summary)."""
+RESERVE_METHOD = (
+    "measured: P99 of metered − planned import over the connection's recent controlled steps, "
+    "at least the margin (scheduler.margin, optimize.reserve)"
+)
+"""The `peak_reserve_kw` input's method."""
 
 
 def step_floor(when: datetime, step: timedelta) -> datetime:
@@ -155,6 +164,7 @@ class PlanningConfig:
                 enabled=settings.scheduler_measured_margin,
                 window=timedelta(days=settings.scheduler_measured_margin_days),
                 min_steps=settings.scheduler_measured_margin_min_steps,
+                reserve=settings.scheduler_peak_reserve,
             ),
         )
 
@@ -209,11 +219,15 @@ async def replan(
         forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
         margin = await peak_margin_floored(
             conn, backend, scope, peak_margin(forecast), start, config.step,
-            config.measured_margin, config.import_errors,
+            config.measured_margin, config.import_errors, site.tz,
         )  # fmt: skip
         column = peak_margin_column(scope.grid_node)
         forecast.frame[column] = margin.margin_kw.to_numpy()  # kept under the billed peak
         forecast.methods[column] = MARGIN_METHODS[margin.summary["source"]]
+        if margin.reserve_kw is not None:
+            column = peak_reserve_column(scope.grid_node)
+            forecast.frame[column] = margin.reserve_kw.to_numpy()
+            forecast.methods[column] = RESERVE_METHOD
         result = await asyncio.to_thread(
             _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
         )

@@ -92,6 +92,8 @@ def test_bad_timestamp_is_named(tmp_path: Path) -> None:
         ("b9__electricity_kw", 1.0, "unknown column"),
         ("b1__peak_margin_kw", [0.0, -5.0, 0.0], r"b1:peak_margin_kw: row 2 .*margin .*≥ 0"),
         ("b1__peak_margin_kw", [0.0, 0.0, 1e9], r"b1:peak_margin_kw: row 3 .*import limit"),
+        ("b1__peak_reserve_kw", [0.0, -5.0, 0.0], r"b1:peak_reserve_kw: row 2 .*≥ 0"),
+        ("b1__peak_reserve_kw", [0.0, 0.0, 1e9], r"b1:peak_reserve_kw: row 3 .*import limit"),
     ],
 )
 def test_wrong_units_and_unknown_columns(column: str, values: object, message: str) -> None:

@@ -26,6 +26,8 @@ NIGHT_KW = 300.0
 ERROR_STEP_KW = 10.0
 P90_OF_100_KW = 891.0
 """np.quantile of 0, 10, ..., 990 kW at 0.9: rank 0.9 × 99 = 89.1 → 890 + 0.1 × 10."""
+P99_OF_100_KW = 980.1
+"""np.quantile of 0, 10, ..., 990 kW at 0.99: rank 0.99 × 99 = 98.01 → 980 + 0.01 × 10."""
 
 
 def night_steps(count: int) -> list[pd.Timestamp]:
@@ -89,8 +91,29 @@ async def test_the_margin_is_floored_at_the_p90_of_metered_minus_planned(pg_url:
     assert summary["bands_median_kw"] < P90_OF_100_KW
     margin = inputs["office:peak_margin_kw"].to_numpy()
     assert margin.min() == pytest.approx(P90_OF_100_KW)
-    assert summary["floored_steps"] == int(np.sum(np.isclose(margin, P90_OF_100_KW)))
+    at_p90 = int(np.sum(np.isclose(margin, P90_OF_100_KW)))
+    # the night steps' own errors (within an hour of their time of day) have a higher P90
+    assert summary["time_of_day_steps"] > 0
+    assert summary["floored_steps"] == at_p90 + summary["time_of_day_steps"]
+    assert margin.max() == pytest.approx(summary["time_of_day_p90_max_kw"])
     assert not any(w.startswith("peak margin") for w in record.warnings)
+
+
+async def test_the_reserve_is_the_p99_of_metered_minus_planned(pg_url: str) -> None:
+    """The plan keeps the tail error covered (energyhub.optimize.reserve): the P99, at least
+    the margin, as its own inputs column; off, no column and no reserve."""
+    await history_with_errors(pg_url, 100)
+    record, inputs = await replan_office(pg_url)
+    assert record.solver["peak_margin"]["reserve_p99_kw"] == pytest.approx(P99_OF_100_KW)
+    reserve = inputs["office:peak_reserve_kw"].to_numpy()
+    margin = inputs["office:peak_margin_kw"].to_numpy()
+    assert np.all(reserve >= margin - 1e-9)
+    hours = pd.DatetimeIndex(inputs.index).tz_convert("Asia/Shanghai").hour
+    day = (hours >= 7) & (hours <= 22)  # no errors within an hour: the P99 of them all
+    assert reserve[day] == pytest.approx(np.maximum(margin[day], P99_OF_100_KW))
+    record, inputs = await replan_office(pg_url, scheduler_peak_reserve=False)
+    assert "office:peak_reserve_kw" not in inputs.columns
+    assert "reserve_p99_kw" not in record.solver["peak_margin"]
 
 
 async def test_too_few_controlled_steps_keep_the_bands_margin_with_a_warning(
@@ -100,6 +123,7 @@ async def test_too_few_controlled_steps_keep_the_bands_margin_with_a_warning(
     record, inputs = await replan_office(pg_url)
     summary = record.solver["peak_margin"]
     assert (summary["source"], summary["steps"], summary["measured_p90_kw"]) == ("bands", 40, None)
+    assert "office:peak_reserve_kw" not in inputs.columns  # nothing measured to reserve for
     assert inputs["office:peak_margin_kw"].median() == pytest.approx(summary["bands_median_kw"])
     assert inputs["office:peak_margin_kw"].min() == 0.0  # no floor at the errors' P90 (351)
     assert (

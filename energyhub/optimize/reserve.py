@@ -1,0 +1,120 @@
+"""The peak reserve: storage is not planned empty where the import sits near the billed peak.
+
+The margin (`<grid node>:peak_margin_kw`) keeps the import a typical forecast error (the P90)
+under the billed peak. An error beyond it still sets a new peak unless the site's local
+controller can take it off (scheduler import limit: charging cut, electrolysis cut, batteries
+discharging, CHPs run higher). So at each step the plan keeps the tail error
+(`<grid node>:peak_reserve_kw`, the scheduler's P99) covered by room under the peak plus what
+those devices could still give:
+
+    import + reserve ≤ peak + Σ lever + shortfall
+
+where a battery's lever is its charging plus what it could discharge on top of the plan, within
+its power, all of it no more than the energy it holds above its minimum SOC could carry for
+RESERVE_DURATION_H (each bound ≥ 0, so the lever never limits what the plan itself runs, and a
+battery charging and discharging at once gains nothing by it); an electrolyzer's its draw; a
+CHP's its room up to full output. A store's charging by its building's heat pump or chiller,
+which the controller also cuts, is not counted (bounded by the net charging it would be a
+limit on the store's discharging). The shortfall is priced, not forbidden:
+per kW and step at the demand charge times the chance that a tail error comes at that step
+(1 − the reserve's quantile; over a month's steps together never more than half the charge, so
+a plan never raises its peak to hold a reserve), and a plan keeps a reserve where it costs less
+than the rise it insures against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from energyhub.optimize.model import Expr
+from energyhub.optimize.network import Context
+from energyhub.optimize.tariffs import billing_months, month_groups, peak_reserve_kw
+from energyhub.sites import (
+    CHP,
+    Battery,
+    Electrolyzer,
+    GridConnection,
+)
+
+RESERVE_DURATION_H = 1.0
+"""How long a battery's part of the reserve must last: the energy above its minimum SOC must
+carry it for an hour. A tail error lasts until the forecast catches up; one hour is a choice
+that covers a step's error and the guard's next steps, not a measured persistence."""
+
+TAIL_CHANCE = 0.01
+"""The chance that a step's import error exceeds the reserve's quantile (the scheduler's P99):
+what a kW of reserve short at one step is expected to cost, as a share of the demand charge
+(less where a month has over 50 steps in the horizon, so that its shortfalls all together cost at
+most half the charge: 0.52 % at 96 steps)."""
+
+
+def add_peak_reserve(ctx: Context, node: str, grid: GridConnection) -> None:
+    """The reserve rows `<node>:peak_reserve{month}` for every step (none without a reserve
+    column, a demand charge, or monthly billing), each battery's lever `<id>:reserve_kw`, and
+    the priced shortfall `<node>:reserve_shortfall_kw` (cost term `peak_reserve`)."""
+    reserve = peak_reserve_kw(ctx.inputs, node, grid)
+    if reserve is None or grid.demand_charge_cny_per_kw <= 0 or not np.any(reserve > 0):
+        return
+    m, n = ctx.m, ctx.n
+    lever = _levers(ctx)
+    shortfall = m.add_variables(f"{node}:reserve_shortfall_kw", n, 0.0, reserve)
+    groups = month_groups(billing_months(ctx.inputs.index))
+    chance = np.zeros(n)
+    for steps in groups:  # a month's shortfalls all together cost less than raising its peak
+        chance[steps] = min(TAIL_CHANCE, 0.5 / steps.size)
+    m.add_cost("peak_reserve", grid.demand_charge_cny_per_kw * chance * shortfall.expr())
+    imp = m.variables[f"{node}:import_kw"].expr()
+    for i, steps in enumerate(groups):
+        month = "" if i == 0 else f":{ctx.inputs.index[steps[0]]:%Y-%m}"
+        peak = m.variables[f"{node}:peak_import_kw{month}"]
+        row = imp - lever - shortfall.expr()
+        m.add_constraints(
+            f"{node}:peak_reserve{month}",
+            _rows(row, steps) - peak.expr().repeat(steps.size),
+            "<=",
+            -reserve[steps],
+        )
+
+
+def _rows(expr: Expr, steps: np.ndarray) -> Expr:
+    """The rows `steps` of `expr`, in that order."""
+    pick = np.full(expr.n, -1, dtype=np.int64)
+    pick[steps] = np.arange(steps.size)
+    return expr.group(pick, steps.size)
+
+
+def _levers(ctx: Context) -> Expr:
+    """Per step, the kW the local controller could take off the import on top of the plan (the
+    devices this model plans: a decomposition's aggregated buildings count for none)."""
+    m, n, dt = ctx.m, ctx.n, ctx.dt_h
+    total = Expr.zeros(n)
+    for _, asset in ctx.scope.assets():
+        planned = (
+            f"{asset.id}:{v}" in m.variables for v in ("soc_kwh", "electricity_kw", "fuel_kw")
+        )
+        if not any(planned):
+            continue
+        if isinstance(asset, Battery):
+            charge = m.variables[f"{asset.id}:charge_kw"].expr()
+            discharge = m.variables[f"{asset.id}:discharge_kw"].expr()
+            soc = m.variables[f"{asset.id}:soc_kwh"].expr()
+            lever = m.add_variables(f"{asset.id}:reserve_kw", n, 0.0, 2 * asset.power_kw)
+            m.add_constraints(
+                f"{asset.id}:reserve_power",
+                lever.expr() - charge + discharge,
+                "<=",
+                asset.power_kw,
+            )
+            above_min = asset.eta_discharge * (soc - asset.soc_min * asset.energy_kwh)
+            m.add_constraints(
+                f"{asset.id}:reserve_energy",
+                lever.expr() - above_min * (1.0 / max(RESERVE_DURATION_H, dt)),
+                "<=",
+            )
+            total = total + lever.expr()
+        elif isinstance(asset, Electrolyzer):
+            total = total + m.variables[f"{asset.id}:electricity_kw"].expr()
+        elif isinstance(asset, CHP):
+            fuel = m.variables[f"{asset.id}:fuel_kw"].expr()
+            total = total + asset.eta_el * (asset.fuel_max_kw - fuel)
+    return total

@@ -1,0 +1,110 @@
+"""The peak reserve (energyhub.optimize.reserve): a tail error kept covered by room under the
+billed peak plus what the local controller could take off; objective values by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from energyhub.optimize import plan
+from energyhub.optimize.inputs import read_inputs
+from energyhub.optimize.levels import build_model
+from energyhub.optimize.scope import resolve_scope
+from tests.optimize.cases import building_site, inputs
+
+PRICE = 0.5  # the cases' flat tariff, CNY/kWh
+RATE = 40.0  # CNY/kW of the billed peak
+LOAD_KW = [300.0, 450.0, 300.0]
+EMPTY_BATTERY = {
+    "id": "bess",
+    "type": "battery",
+    "energy_kwh": 200,
+    "power_kw": 100,
+    "eta_charge": 0.95,
+    "eta_discharge": 0.95,
+    "soc_min": 0.1,
+    "soc_max": 0.9,
+    "soc_initial": 0.1,
+}
+
+
+def test_without_a_reserve_an_empty_battery_stays_empty() -> None:
+    site = building_site([EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    result = plan(site, inputs(3, b1__electricity_kw=LOAD_KW), level="building", site_id="b1",
+                  month_peak_kw=450.0)  # fmt: skip
+    assert result.objective_cny == pytest.approx(PRICE * sum(LOAD_KW), abs=1e-6)
+    assert result.schedule["bess:soc_kwh"].to_numpy() == pytest.approx([20.0] * 3, abs=1e-6)
+
+
+def test_a_reserve_at_the_peak_is_held_by_storage_charged_before_it() -> None:
+    """Import 450 = the month peak at steps 1–3, where a 60 kW error must stay covered: the
+    battery charges 60/0.9025 kWh in step 0 and holds them (60 kW for an hour above its minimum
+    SOC) through steps 1 and 2, below the shortfall's price (60 kW × 40 × 1 % a step). At the
+    last step, with no SOC to end at, it discharges them (import 390): the room under the peak
+    is then the reserve. Energy 0.5·(1650 + 60/0.9025 − 60); no demand charge, the peak stays
+    450."""
+    load = [300.0, 450.0, 450.0, 450.0]
+    site = building_site([EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(4, b1__electricity_kw=load, b1__peak_reserve_kw=[0.0, 60.0, 60.0, 60.0])
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.objective_cny == pytest.approx(
+        PRICE * (sum(load) + 60 / 0.9025 - 60), abs=1e-6
+    )
+    assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(450.0, abs=1e-6)
+    assert result.schedule["b1:import_kw"].iloc[3] == pytest.approx(390.0, abs=1e-6)
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
+        [0.0] * 4, abs=1e-6
+    )
+
+
+def test_a_reserve_never_holds_back_what_the_plan_runs() -> None:
+    """The reserve's levers only count what is left: a full battery that must end empty and a
+    heat store that must end lower still do (the same plan as without a reserve)."""
+    full = EMPTY_BATTERY | {"soc_initial": 0.9, "soc_final": 0.1}
+    store = {"id": "tes", "type": "thermal_storage", "carrier": "heat", "energy_kwh": 400,
+             "power_kw": 200, "soc_initial": 0.8, "soc_final": 0.1}  # fmt: skip
+    hp = {"id": "hp", "type": "heat_pump", "heat_max_kw": 300, "cop": 3.0}
+    site = building_site([full, store, hp], grid={"demand_charge_cny_per_kw": RATE})
+    columns = {"b1__electricity_kw": LOAD_KW, "b1__heat_kw": 100.0}
+    results = [
+        plan(site, inputs(3, **columns, **extra), level="building", site_id="b1", month_peak_kw=450.0)
+        for extra in ({}, {"b1__peak_reserve_kw": 60.0})
+    ]
+    assert results[1].objective_cny == pytest.approx(results[0].objective_cny, abs=1e-6)
+
+
+def test_a_reserve_nothing_can_hold_is_priced_not_billed_as_a_rise() -> None:
+    """No storage: the 60 kW at step 1 stays short; the plan is the load, its peak is not raised
+    and the shortfall's price is not among the plan's costs."""
+    site = building_site([], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_reserve_kw=[0.0, 60.0, 0.0])
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.objective_cny == pytest.approx(PRICE * sum(LOAD_KW), abs=1e-6)
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(450.0, abs=1e-6)
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
+        [0.0, 60.0, 0.0], abs=1e-6
+    )
+
+
+def test_a_chp_below_full_output_counts_toward_the_reserve() -> None:
+    """A stopped CHP of 400 kW electric at full load: the controller could run it, so a 60 kW
+    reserve needs nothing of the plan."""
+    chp = {"id": "chp", "type": "chp", "fuel_max_kw": 1000, "eta_el": 0.4, "eta_th": 0.45}
+    site = building_site(
+        [chp, EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE},
+        gas={"price_cny_per_nm3": 100.0, "lhv_kwh_per_nm3": 10.0},
+    )  # fmt: skip
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__heat_kw=0.0,
+                   b1__peak_reserve_kw=[0.0, 60.0, 0.0])  # fmt: skip
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.objective_cny == pytest.approx(PRICE * sum(LOAD_KW), abs=1e-6)
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx([0.0] * 3)
+
+
+def test_daily_billing_keeps_no_reserve() -> None:
+    site = building_site([EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE,
+                                                "demand_billing": "daily"})  # fmt: skip
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__peak_reserve_kw=60.0)
+    scope = resolve_scope(site, "building", "b1")
+    built = build_model(scope, read_inputs(frame, site.tz))
+    assert not any("reserve" in name for name in built.problem.constraints)
