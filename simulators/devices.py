@@ -298,6 +298,8 @@ def dispatch(
         min_kw = chp.fuel_max_kw * chp.eta_el * chp.min_load
         held = np.where(lower >= MIN_LOAD_HEAT_USED * min_kw, np.minimum(electric, min_kw), 0.0)
         capped[chp.id] = np.where(lower < min_kw * (1 - 1e-9) + 1e-9, held, lower)
+        # held at its minimum it still dumps heat: the CHPs before it take that off (never < 0)
+        surplus = np.maximum(surplus + (capped[chp.id] - lower) / chp.eta_el * chp.eta_th, 0.0)
     fresh = start.copy()
     _dispatch_once(assets, flows, fresh, sl, capped)
     balance.heat_left, balance.cooling_left = fresh.heat_left, fresh.cooling_left

@@ -50,6 +50,22 @@ def test_a_chp_is_turned_down_to_the_heat_used_and_stops_well_below_its_minimum_
     assert out["unused_heat_kw"] == pytest.approx([0.0, 0.0, 1.0, 80.0, 0.0, 0.0])
 
 
+def test_the_heat_a_chp_held_at_its_minimum_dumps_turns_the_one_before_it_down() -> None:
+    # 900 kW of heat made, 550 used: the second unit would make 100 kW (77.8 kW electric, under
+    # its minimum but over half of it): held at 140 kW (180 of heat), the first takes the 80 off
+    steps = 1
+    zeros = np.zeros(steps)
+    second = CHP_UNIT.model_copy(update={"id": "chp2"})
+    balance = Balance(np.full(steps, 12.0), zeros + 5.0, np.array([550.0]), zeros.copy())
+    flows = {a: Flows.zeros(("electricity", "gas", "heat"), steps) for a in ("chp", "chp2")}
+    flows["boiler"] = Flows.zeros(("heat", "gas"), steps)
+    sp = {"chp": np.array([350.0]), "chp2": np.array([350.0])}
+    dispatch([CHP_UNIT, second, BOILER], flows, balance, slice(None), sp)
+    assert flows["chp2"].readings["electricity"] == pytest.approx([140.0])
+    assert flows["chp"].readings["heat"] == pytest.approx([370.0])
+    assert balance.recovered == pytest.approx([0.0])  # nothing dumped
+
+
 def test_a_chp_held_for_the_import_limit_runs_as_asked_its_heat_used_or_not() -> None:
     out = _node([100.0], [350.0], free=("chp",))
     assert out["chp_kw"] == pytest.approx([350.0])
