@@ -10,21 +10,13 @@ from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.levels import build_model
 from energyhub.optimize.scope import resolve_scope
 from tests.optimize.cases import building_site, inputs
+from tests.optimize.test_billing import BATTERY
 
 PRICE = 0.5  # the cases' flat tariff, CNY/kWh
 RATE = 40.0  # CNY/kW of the billed peak
 LOAD_KW = [300.0, 450.0, 300.0]
-EMPTY_BATTERY = {
-    "id": "bess",
-    "type": "battery",
-    "energy_kwh": 200,
-    "power_kw": 100,
-    "eta_charge": 0.95,
-    "eta_discharge": 0.95,
-    "soc_min": 0.1,
-    "soc_max": 0.9,
-    "soc_initial": 0.1,
-}
+EMPTY_BATTERY = {k: v for k, v in BATTERY.items() if k != "soc_final"} | {"soc_initial": 0.1}
+"""test_billing's battery, empty at the start and free to end anywhere."""
 
 
 def test_without_a_reserve_an_empty_battery_stays_empty() -> None:
