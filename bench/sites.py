@@ -61,6 +61,17 @@ def city(parks: int, buildings: int, meters: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def positive(text: str) -> int:
+    """An argument that must be a whole number ≥ 1, refused by name otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value
+
+
 def timed(label: str, work: Any) -> float:
     started = time.perf_counter()
     work()
@@ -91,9 +102,9 @@ async def load_twice(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--parks", type=int, default=10)
-    parser.add_argument("--buildings", type=int, default=50, help="Per park.")
-    parser.add_argument("--meters", type=int, default=10, help="Per building.")
+    parser.add_argument("--parks", type=positive, default=10)
+    parser.add_argument("--buildings", type=positive, default=50, help="Per park.")
+    parser.add_argument("--meters", type=positive, default=10, help="Per building.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "city.yaml"
