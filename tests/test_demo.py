@@ -127,6 +127,7 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
     loads = rows(out, "load per park")
     assert set(loads) == {"expo", "lingang"}
     assert all(number(cells[0]) > 0 for cells in loads.values())  # electricity MWh
+    assert "peak kW (1 h): the highest hour's mean; the billed peak is per 15 minutes" in out
 
     plans = rows(out, "vs the rule-based baseline")
     assert set(plans) == {"building", "park", "city"}

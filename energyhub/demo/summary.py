@@ -44,9 +44,11 @@ def _table(title: str, *columns: str, labels: int = 1) -> Table:
 
 
 def load_table(frames: dict[str, pd.DataFrame], title: str) -> Table:
-    """Energy and peak per carrier of each park, from its hourly series."""
-    table = _table(title, "park", "electricity MWh", "peak kW", "heat MWh", "cooling MWh",
+    """Energy and peak per carrier of each park, from its hourly series. The peak is the highest
+    hour's mean: below the highest 15-minute mean that a demand charge bills (plan vs actual)."""
+    table = _table(title, "park", "electricity MWh", "peak kW (1 h)", "heat MWh", "cooling MWh",
                    "gas MWh", "PV MWh")  # fmt: skip
+    table.caption = "peak kW (1 h): the highest hour's mean; the billed peak is per 15 minutes"
     for park, frame in frames.items():
         by_carrier = frame.groupby("carrier")["power_kw"]
         mwh = by_carrier.sum() / 1000  # hourly means: kW · 1 h
