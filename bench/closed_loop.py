@@ -205,6 +205,8 @@ async def _table(
         table.add_column(column, justify="right")
     for park in site.city.parks:
         days = await savings_by_day(conn, backend, park.id, window, site=site)
+        if not days:
+            notes.add(f"{park.id}: no step in the window was controlled by a plan (no setpoints)")
         for day in days:
             found = day.realized
             notes.update(found.notes if found else [])
