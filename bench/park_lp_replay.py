@@ -91,8 +91,8 @@ def replay(raw: bytes, prices: list[Any], primal: bool) -> None:
         iterations = highs.getInfo().simplex_iteration_count
         model.warm.solve()
         again = highs.getInfo().simplex_iteration_count
-        x = result.x
-        assert x is not None
+        assert result.x is not None
+        x = result.x[: problem.n_variables]  # the share rows' excess columns come after
         changed = "—"
         if last is not None:
             moved = np.abs(x - last) > 1e-6
