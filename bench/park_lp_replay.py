@@ -12,6 +12,10 @@ on one in-process worker, recording the prices each park's relaxed rounds asked.
 - with --primal: the warm re-solves by primal simplex (the previous basis stays primal
   feasible when only costs change).
 
+Since the city's caps are shared out among the parks (`sharecuts`), the relaxed rounds ask one
+price (none) and then answer within shares: this replays the price rounds of the method before
+(commit `a1b04bc` and earlier), where each round asked a new price.
+
 Seconds are CPU seconds of this process. Not a test; run under the benchmark lock:
 `flock /tmp/energyhub-bench.lock .venv/bin/python bench/park_lp_replay.py`.
 """
