@@ -6,7 +6,9 @@ its solves cost, not what two shared cores made of them. Each park task is timed
 
 - build: the park's model (`levels.build_scopes`), once per park;
 - cold LP: each park's first relaxed answer (its LP from scratch, HiGHS presolve and dual simplex);
-- warm LP: the other relaxed answers (the same LP at new prices, from the previous basis);
+- warm LP: the other relaxed answers at a price (the same LP at new prices, from the previous
+  basis; since the relaxed rounds share the caps out, only the fixed rounds answer prices);
+- share LP: the relaxed answers within a share of the caps (the same LP at new bounds, warm);
 - MILP: a park's MILP at the relaxed rounds' last prices (`fix_near`, else `fix_park`);
 - fixed LP: the rounds with binaries held (warm);
 - final: the parks' mixes and any re-solve within a share; master: the city's master LPs.
@@ -36,7 +38,7 @@ assert _spec is not None and _spec.loader is not None
 parks = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(parks)
 
-TASKS = {"relaxed_answer": "LP", "fix_near": "MILP", "fix_park": "MILP",
+TASKS = {"relaxed_answer": "LP", "share_answer": "share LP", "fix_near": "MILP", "fix_park": "MILP",
          "fixed_answer": "fixed LP", "final_park": "final", "mixed_park": "final"}  # fmt: skip
 
 
@@ -62,7 +64,7 @@ class Clock:
             key = getattr(reply, "key", None)
             phase = TASKS[name]
             iterations = 0
-            if phase in ("LP", "fixed LP") and key is not None:
+            if phase in ("LP", "share LP", "fixed LP") and key is not None:
                 if phase == "LP":
                     phase = "warm LP" if key in self.seen else "cold LP"
                     self.seen.add(key)
@@ -117,10 +119,11 @@ def run(total: int, seed: int, iterations: int) -> None:
     per = total // 10
     print(f"| {total} ({per} a park) | {seconds:.1f} | {seconds / total * 1000:.0f} | "
           f"{found.iterations} | {found.gap:.3%} |", end="")  # fmt: skip
-    for phase in ("build", "cold LP", "warm LP", "MILP", "fixed LP", "final", "master"):
+    for phase in ("build", "cold LP", "warm LP", "share LP", "MILP", "fixed LP", "final",
+                  "master"):  # fmt: skip
         n, s, it = clock.count[phase], clock.seconds[phase], clock.iterations[phase]
         cell = f" {s:.1f} ({n})" if n else " —"
-        if n and phase in ("cold LP", "warm LP", "fixed LP"):
+        if n and phase in ("cold LP", "warm LP", "share LP", "fixed LP"):
             cell += f", {s / n * 1000:.0f} ms, {it // n:,} it"
         print(f"{cell} |", end="")
     print(flush=True)
@@ -134,8 +137,8 @@ def main() -> None:
     args = parser.parse_args()
     print("load average (1, 5, 15 min) at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print("| buildings | total s | ms per building | rounds | gap | build s (n) | cold LP s (n), "
-          "mean, iterations | warm LP | MILP s (n) | fixed LP | final | master |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "mean, iterations | warm LP | share LP | MILP s (n) | fixed LP | final | master |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for total in args.city_buildings:
         run(total, args.seed, args.iterations)
     print("load average (1, 5, 15 min) at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))

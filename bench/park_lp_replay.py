@@ -12,6 +12,10 @@ on one in-process worker, recording the prices each park's relaxed rounds asked.
 - with --primal: the warm re-solves by primal simplex (the previous basis stays primal
   feasible when only costs change).
 
+Since the city's caps are shared out among the parks (`sharecuts`), the relaxed rounds ask one
+price (none) and then answer within shares: this replays the price rounds of the method before
+(commit `a1b04bc` and earlier), where each round asked a new price.
+
 Seconds are CPU seconds of this process. Not a test; run under the benchmark lock:
 `flock /tmp/energyhub-bench.lock .venv/bin/python bench/park_lp_replay.py`.
 """
@@ -91,8 +95,8 @@ def replay(raw: bytes, prices: list[Any], primal: bool) -> None:
         iterations = highs.getInfo().simplex_iteration_count
         model.warm.solve()
         again = highs.getInfo().simplex_iteration_count
-        x = result.x
-        assert x is not None
+        assert result.x is not None
+        x = result.x[: problem.n_variables]  # the share rows' excess columns come after
         changed = "—"
         if last is not None:
             moved = np.abs(x - last) > 1e-6

@@ -7,10 +7,13 @@ is one subproblem, its whole model held warm in a worker (`parkwork`), and holds
 and balances exactly in every answer. Dantzig–Wolfe rounds price the city's rows, on the
 *channels* of each park (its import in each capped step, its CO₂):
 
-1. Relaxed rounds: each park answers the prices with its LP relaxation (a warm LP). Σ answers −
-   price·caps is a lower bound of the plan (Lagrangian; the best is kept); a master LP mixes
-   each park's answers (convex weights) under the caps, with priced slack, and its duals are
-   the next prices, until the master is within the tolerance of the bound.
+1. Relaxed rounds: each park answers first with its LP relaxation at no price (its own
+   optimum; Σ of them is a lower bound), then with its LP relaxation within a *share* of the
+   caps (`sharecuts`: the shares come from a cutting-plane master whose optimum is the bound
+   and whose duals are the prices). A share changes only bounds, so a park's warm LP re-solves
+   without re-timing every building behind its connection, as a new price would. A master LP
+   mixes each park's answers (convex weights) under the caps, with priced slack, until it is
+   within the tolerance of the bound.
 2. Binaries: a park whose answers in the mix are schedules with the same binaries (a park
    without on/off units, or whose relaxation came out whole) keeps them; any other solves a
    MILP once at the last prices, at its home, over its buildings with binaries and its head,
@@ -66,9 +69,11 @@ from energyhub.optimize.parkwork import (
     inputs_for,
     mixed_park,
     relaxed_answer,
+    share_answer,
 )
 from energyhub.optimize.runner import failure_error, open_executor
 from energyhub.optimize.scope import Scope
+from energyhub.optimize.sharecuts import ShareCuts, proportional
 from energyhub.optimize.subproblem import Failure, Final
 
 WEIGHT_TOLERANCE = 1e-9
@@ -158,6 +163,11 @@ class _Runner:
     def relaxed(self, price: Array, time_limit_s: float | None) -> dict[str, ParkAnswer]:
         """Every park's LP relaxation at `price`."""
         return self._answers({k: self._submit(k, relaxed_answer, price, time_limit_s)
+                              for k in self.raw})  # fmt: skip
+
+    def shared(self, shares: dict[str, Array], time_limit_s: float | None) -> dict[str, ParkAnswer]:
+        """Every park's LP with its channels within its share."""
+        return self._answers({k: self._submit(k, share_answer, shares[k], time_limit_s)
                               for k in self.raw})  # fmt: skip
 
     def fixed(
@@ -262,15 +272,31 @@ class _Rounds:
         return sum(a.value for a in replies.values()) - float(price @ self.rhs)
 
     def relaxed(self) -> _Mix:
-        """Rounds of the parks' LP relaxations until the master is within the tolerance."""
+        """The parks' LP relaxations: first each at no price (its own optimum; their sum is a
+        bound), then within shares of the caps (`sharecuts`) until the master's mix of every
+        answer is within the tolerance of the cuts' bound. The mix's prices are the cuts'."""
         price = np.zeros(self.rhs.size)
-        while True:
-            replies = self.runner.relaxed(price, self.options.time_limit_s)
-            self.bound = max(self.bound, self._add(replies, price))
+        limit = self.options.time_limit_s
+        replies = self.runner.relaxed(price, limit)
+        self.bound = max(self.bound, self._add(replies, price))
+        mix = _master(self.pool, self.rhs)
+        own = {k: a.q for k, a in replies.items()}
+        cuts = ShareCuts.of(list(self.pool), self.rhs, own)
+        cuts.add_price({k: a.value for k, a in replies.items()}, price)
+        shares = proportional(own, self.rhs)
+        while self.gap(mix) > self.options.tolerance and not self.over():
+            replies = self.runner.shared(shares, limit)
+            self.iterations += 1
+            for key, answer in replies.items():
+                self.pool[key].append(answer)
+            cuts.add_shares(shares, {k: a.value for k, a in replies.items()},
+                            {k: a.slope for k, a in replies.items()})  # fmt: skip
+            bound, price = cuts.bound()
+            self.bound = max(self.bound, bound)
             mix = _master(self.pool, self.rhs)
-            if self.gap(mix) <= self.options.tolerance or self.over():
-                return mix
-            price = mix.price
+            mix = _Mix(mix.value, mix.weights, price, mix.short)
+            shares = cuts.next_shares()
+        return mix
 
     def fix(self, mix: _Mix) -> dict[str, Fixing]:
         """Each park's binaries: those its mix shares, else its MILP's at the mix's prices;

@@ -97,6 +97,18 @@ class WarmModel:
         inf = self._infinity
         self._h.changeColsBounds(idx.size, idx, _finite(lower, inf), _finite(upper, inf))
 
+    def set_row_upper(self, rows: np.ndarray, upper: Array) -> None:
+        """New upper bounds for `rows` (no lower bound): a bound change keeps the basis dual
+        feasible, so the re-solve only pivots out what the new bounds cut off."""
+        inf = self._infinity
+        for row, value in zip(np.asarray(rows, dtype=np.int64), _finite(upper, inf), strict=True):
+            self._h.changeRowBounds(int(row), -inf, float(value))
+
+    def row_duals(self, rows: np.ndarray) -> Array:
+        """The last solve's duals of `rows` (d objective / d bound)."""
+        duals = np.asarray(self._h.getSolution().row_dual, dtype=np.float64)
+        return np.asarray(duals[rows], dtype=np.float64)
+
     def start_from(self, other: WarmModel) -> None:
         """Take `other`'s current basis as the next solve's start (same shape); a basis HiGHS
         rejects leaves this model's own."""

@@ -13,6 +13,8 @@ previous basis. The park answers prices in three ways:
   Runs where the answers are kept. `fix_park`, the whole MILP from scratch (any worker may run
   it), where the held buildings leave it no schedule.
 - `fixed_answer`: its LP with the binaries of a `Fixing` held, warm: a schedule of the park.
+- `share_answer`: its LP relaxation at no price with its channels within a share of the caps,
+  warm (only row bounds change), and the slope of its cost in the share: a cut.
 
 `final_park` solves it once more with its channels bounded by its share of the city's caps.
 """
@@ -76,6 +78,8 @@ class ParkAnswer:
     """The answer's binaries if it is a schedule of the park, else None."""
     serial: int = -1
     """Where its home worker keeps the answer's schedule (−1: not kept, a MILP's)."""
+    slope: Array | None = None
+    """For an answer within a share (`share_answer`): d value / d share, each entry ≤ 0."""
 
 
 @dataclass
@@ -85,10 +89,14 @@ class _ParkModel:
     """The LP: the relaxation, or with the binaries of `fixed` held once that is set."""
     channels: sp.csr_array
     offset: Array
+    rows: Array
+    """The rows that bound the channels by a share (unbounded while the park answers prices)."""
     fixed: Fixing | None = None
     bounds: tuple[Array, Array] | None = None
     xs: list[Array] = field(default_factory=list)
     """Every answer's schedule, by serial: a final mix of them needs no solve."""
+    shared: bool = False
+    """Whether `rows` hold a share now."""
 
 
 _cache: dict[tuple[str, str], _ParkModel] = {}
@@ -140,8 +148,10 @@ def _model(token: str, raw: bytes) -> tuple[ParkRecipe, _ParkModel]:
 def _park_model(recipe: ParkRecipe, built: Built) -> _ParkModel:
     p = built.problem
     channels, offset = park_channels(recipe, p)
-    warm = WarmModel(p.c, p.a, (p.col_lower, p.col_upper), (p.row_lower, p.row_upper))
-    return _ParkModel(built, warm, channels, offset)
+    k = channels.shape[0]
+    b = _bounded(p, channels, np.full(k, np.inf))  # the share rows, open until asked
+    warm = WarmModel(b.c, b.a, (b.col_lower, b.col_upper), (b.row_lower, b.row_upper))
+    return _ParkModel(built, warm, channels, offset, np.arange(p.a.shape[0], b.a.shape[0]))
 
 
 def _fixing(built: Built, x: Array) -> Fixing | None:
@@ -160,6 +170,9 @@ def _answer(
 ) -> ParkAnswer | Failure:
     """The warm LP of `model` at `price`."""
     problem = model.built.problem
+    if model.shared:
+        model.warm.set_row_upper(model.rows, np.full(model.rows.size, np.inf))
+        model.shared = False
     costs = problem.c + model.channels.T @ price
     model.warm.set_costs(np.arange(problem.n_variables), costs)
     result = model.warm.solve(time_limit_s)
@@ -170,12 +183,44 @@ def _answer(
             recipe.key, f"park {recipe.key}: no answer ({result.status})",
             solver_status=result.status,
         )  # fmt: skip
-    x = result.x
+    x = result.x[: problem.n_variables]
     value = float(costs @ x) if result.status == "optimal" else -np.inf
     fixing = model.fixed if model.fixed is not None else _fixing(model.built, x)
     q = model.channels @ x + model.offset
     model.xs.append(x)
     return ParkAnswer(recipe.key, q, float(problem.c @ x), value, fixing, len(model.xs) - 1)
+
+
+def share_answer(
+    token: str, raw: bytes, share: Array, time_limit_s: float | None
+) -> ParkAnswer | Failure:
+    """The park's LP at no price with its channels within `share` (exceeded only at the
+    shortfall price), warm: only bounds change between shares, so the basis stays dual feasible
+    and the re-solve pivots out what the new share cuts off, not the whole park. Its `value`
+    (cost + shortfall) and `slope` are a cut of the park's cost as a function of its share."""
+    recipe, model = _model(token, raw)
+    problem = model.built.problem
+    n = problem.n_variables
+    model.warm.set_costs(np.arange(n), problem.c)
+    model.warm.set_row_upper(model.rows, share - model.offset)
+    model.shared = True
+    result = model.warm.solve(time_limit_s)
+    if result.x is None:
+        if result.status == "infeasible":
+            return _failure(recipe, model.built, time_limit_s)
+        return Failure(
+            recipe.key, f"park {recipe.key}: no answer ({result.status})",
+            solver_status=result.status,
+        )  # fmt: skip
+    x, excess = result.x[:n], result.x[n:]
+    cost = float(problem.c @ x)
+    optimal = result.status == "optimal"
+    value = cost + SHORTFALL_CNY_PER_KW * float(excess.sum()) if optimal else -np.inf
+    slope = model.warm.row_duals(model.rows) if optimal else None
+    fixing = model.fixed if model.fixed is not None else _fixing(model.built, x)
+    q = model.channels @ x + model.offset
+    model.xs.append(x)
+    return ParkAnswer(recipe.key, q, cost, value, fixing, len(model.xs) - 1, slope)
 
 
 def relaxed_answer(
