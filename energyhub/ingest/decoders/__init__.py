@@ -26,6 +26,7 @@ from energyhub.ingest.mapping import MeterMap, MeterRef
 from energyhub.ingest.message import BatchBuilder, Delivery
 from energyhub.ingest.sparkplug.session import SparkplugSessions
 from energyhub.ingest.timestamps import parse_ts
+from energyhub.json_keys import first_repeat, may_repeat_a_key, parse_with_repeats
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,32 @@ def _number(text: str) -> int | float:
 
 def _parse_json(payload: bytes) -> Any:
     """orjson first; the standard library as a fallback for NaN, Infinity and 1e400, which some
-    devices send and orjson refuses, so that their good neighbours in a frame are kept."""
+    devices send and orjson refuses, so that their good neighbours in a frame are kept. A payload
+    that may give a key twice in one object is parsed once more keeping every value given
+    (`energyhub.json_keys`): the parsers would keep the last one unseen."""
     try:
-        return orjson.loads(payload)
+        data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         try:
-            return json.loads(payload, parse_int=_number)
+            data = json.loads(payload, parse_int=_number)
         except (ValueError, RecursionError):
             raise PayloadError(f"payload is not JSON: {exc}", "not_json") from None
+    if not may_repeat_a_key(payload, data):
+        return data
+    return parse_with_repeats(payload, parse_int=_number)
+
+
+def _refuse_repeated_keys(data: Any) -> None:
+    """A key given twice in one object, but for a gateway frame's meters (the frame names and
+    drops those alone): the whole message is refused, naming the key."""
+    frame_values = data.get("values") if isinstance(data, dict) else None
+    key = first_repeat(data, skip=frame_values if isinstance(frame_values, dict) else None)
+    if key is not None:
+        raise PayloadError(
+            f"key {key[:64]!r} is given twice in one JSON object (a parser keeps the last "
+            "unseen); give it once",
+            "duplicate_key",
+        )
 
 
 class Decoder:
@@ -97,12 +116,18 @@ class Decoder:
                     body = orjson.loads(payload)
                 except orjson.JSONDecodeError:
                     body = None
-                if type(body) is dict:
+                if type(body) is dict and len(body) == 2:
                     ts, value = body.get("ts"), body.get("value")
                     micros = times.get(ts) if type(ts) is str else None
                     if micros is None and type(ts) is str:
                         micros = self._remember(ts)
-                    if micros is not None and (type(value) is float or type(value) is int):
+                    if (
+                        micros is not None
+                        and type(ts) is str
+                        and (type(value) is float or type(value) is int)
+                        and payload.count(b":") == 2 + ts.count(":")  # no key given twice
+                        and b"\\u" not in payload  # (an escaped colon would hide one)
+                    ):
                         meter_ids.append(ref.id)
                         ts_us.append(micros)
                         values.append(float(value))
@@ -146,6 +171,7 @@ class Decoder:
             decode_sparkplug(context, self.sparkplug, topic, payload)
             return
         data = _parse_json(payload)
+        _refuse_repeated_keys(data)
         if parts[0] == self.prefix and len(parts) == 4:
             ref = self.mapping.by_topic.get((parts[1], parts[2], parts[3]))
             if ref is not None:

@@ -37,6 +37,21 @@ class DecodeContext:
             return
         self.out.add(self.index, ref.id, ts_us, float(value))
 
+    def add_repeated(self, ref: MeterRef, ts_us: int, given: list[tuple[str, Any]]) -> None:
+        """A meter given more than once at one time, as (where, value): one value is stored
+        once and its copies rejected; different values are all rejected, for which one the meter
+        read is unknown (a store keeps one reading per meter and time, so one would be lost)."""
+        listed = ", ".join(f"{where} {value!r:.32}" for where, value in given)
+        first = given[0][1]
+        if all(type(value) is type(first) and value == first for _, value in given):
+            self.add(ref, ts_us, first, given[0][0])
+            why = f"the same value ({listed}): stored once"
+        else:
+            why = f"different values ({listed}): none stored, which one it read is unknown"
+        name = ref.label or str(ref.id)
+        reason = f"meter {name}: given {len(given)} times at one time with {why}"
+        self.out.reject(self.index, reason, "repeated_meter")
+
 
 def require_mapping(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
