@@ -345,10 +345,13 @@ async def get_plan(conn: AsyncConnection, plan_id: int) -> PlanRecord:
     return _one(await cur.fetchone(), plan_id)
 
 
-async def site_known(conn: AsyncConnection, site_id: str) -> bool:
-    """Whether the database has the site, active or retired (a retired site's plans are kept)."""
-    cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,))
-    return await cur.fetchone() is not None
+async def site_active(conn: AsyncConnection, site_id: str) -> bool | None:
+    """Whether the site is active (in the site file last loaded), False if retired, None if the
+    database never had it. Listing plans takes active sites only, as the API does (a retired site
+    is a 404 there); a retired site's plans are kept and shown by id."""
+    cur = await conn.execute("SELECT active FROM sites WHERE id = %s", (site_id,))
+    row = await cur.fetchone()
+    return None if row is None else bool(row[0])
 
 
 async def list_plans(
