@@ -70,13 +70,18 @@ LOAD_METER = """m.quantity IN ('power_kw', 'energy_kwh')
 """A meter that counts in the load of every site above it: top-level energy meters that do not
 measure an asset, and PV (an enterprise is the sum of its own sub-meters instead)."""
 
-CONNECTION_PARKS = """
-SELECT p.id FROM sites AS p JOIN meters AS pm ON pm.site_id = p.id
-WHERE p.kind = 'park' AND coalesce(p.attributes->>'main_meter', 'connection') = 'connection'
-  AND pm.active AND pm.carrier = 'electricity' AND pm.quantity IN ('power_kw', 'energy_kwh')
+PARK_MAINS = """
+SELECT DISTINCT p.id, coalesce(p.attributes->>'main_meter', 'connection') = 'connection'
+FROM sites AS p JOIN meters AS pm ON pm.site_id = p.id
+WHERE p.kind = 'park' AND pm.active AND pm.carrier = 'electricity'
+  AND pm.quantity IN ('power_kw', 'energy_kwh')
   AND pm.parent_meter_id IS NULL AND pm.asset_id IS NULL"""
-"""The parks measured at their grid connection: an active main electricity meter of their own
-and no `main_meter: own-loads` (`Park.measured_at_connection` on a site file)."""
+"""(park, measured at its connection) for the parks with an active main electricity meter of
+their own: it sees the park's shared assets either way, and its buildings too unless
+`main_meter: own-loads` (`Park.measured_at_connection` on a site file)."""
+
+CONNECTION_PARKS = f"SELECT id FROM ({PARK_MAINS}) AS mains (id, connection) WHERE connection"  # noqa: S608 (constants)
+"""The parks measured at their grid connection."""
 
 INSIDE_CONNECTION = f"""(m.carrier = 'electricity' AND m.site_id IN (
     SELECT b.id FROM sites AS b
@@ -241,10 +246,11 @@ async def every_sites_meter_ids(conn: AsyncConnection) -> dict[str, set[int]]:
     return result
 
 
-async def connection_parks(conn: AsyncConnection) -> set[str]:
-    """The parks measured at their grid connection (`CONNECTION_PARKS`)."""
-    cur = await conn.execute(CONNECTION_PARKS)
-    return {str(row[0]) for row in await cur.fetchall()}
+async def park_mains(conn: AsyncConnection) -> dict[str, bool]:
+    """The parks with a main electricity meter of their own → measured at their connection
+    (`PARK_MAINS`)."""
+    cur = await conn.execute(PARK_MAINS)
+    return {str(park): bool(connection) for park, connection in await cur.fetchall()}
 
 
 SITE_LOAD = """
