@@ -373,13 +373,13 @@ def test_a_meter_given_twice_in_a_frame_is_named_and_its_neighbours_kept() -> No
         (
             0,
             "repeated_meter",
-            "meter 1: given 2 times at one time with different values (meter main 1, "
-            "meter main 2): none stored, which one it read is unknown",
+            "meter 1: given 2 times at 2026-11-26T06:00:00Z with different values (1, 2): "
+            "none stored, which one it read is unknown",
         ),
         (
             1,
             "repeated_meter",
-            "meter 1: given 2 times at one time with the same value (meter main 3, meter main 3): "
+            "meter 1: given 2 times at 2026-11-26T06:00:00Z with the same value (3, 3): "
             "stored once",
         ),
     ]
@@ -405,7 +405,7 @@ def test_a_meter_given_twice_at_one_time_in_a_batch_is_named() -> None:
     assert [(r.kind, r.reason) for r in out.rejects] == [
         (
             "repeated_meter",
-            "meter 1: given 2 times at one time with different values (item 0 2, item 2 4): "
+            "meter 1: given 2 times at 2026-11-26T06:00:00Z with different values (2, 4): "
             "none stored, which one it read is unknown",
         )
     ]

@@ -115,11 +115,15 @@ async def test_a_meter_or_key_given_twice_is_rejected_by_name_through_the_broker
             "SELECT m.name, r.value FROM readings r JOIN meters m ON m.id = r.meter_id ORDER BY ts"
         )
         assert await cur.fetchall() == [("main", 1.0), ("indoor", 21.0), ("indoor", 22.0)]
+
+    def at(i: int) -> str:
+        return minute(i).replace("+00:00", "Z")
+
     assert reasons == [
-        "meter b01/main: given 2 times at one time with different values (meter main 1.0, "
-        "meter main 2.0): none stored, which one it read is unknown",
-        "meter b01/main: given 2 times at one time with different values (item 0 5.0, "
-        "item 2 6.0): none stored, which one it read is unknown",
+        f"meter b01/main: given 2 times at {at(1)} with different values (1, 2): none stored, "
+        "which one it read is unknown",
+        f"meter b01/main: given 2 times at {at(2)} with different values (5, 6): none stored, "
+        "which one it read is unknown",
         "key 'value' is given twice in one JSON object (a parser keeps the last unseen); "
         "give it once",
     ]

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from energyhub.ingest.decoders.common import DecodeContext
+from energyhub.ingest.decoders.common import DecodeContext, one_value_per_meter_and_time
 from energyhub.ingest.decoders.frame import decode_frame
 from energyhub.ingest.decoders.gateway_batch import decode_gateway_batch
 from energyhub.ingest.decoders.reading import decode_reading
@@ -59,7 +59,9 @@ def _parse_json(payload: bytes) -> Any:
             raise PayloadError(f"payload is not JSON: {exc}", "not_json") from None
     if not may_repeat_a_key(payload, data):
         return data
-    return parse_with_repeats(payload, parse_int=_number)
+    data = parse_with_repeats(payload, parse_int=_number)
+    _refuse_repeated_keys(data)
+    return data
 
 
 def _refuse_repeated_keys(data: Any) -> None:
@@ -147,6 +149,7 @@ class Decoder:
 
     def _decode_one(self, index: int, topic: str, payload: bytes, out: BatchBuilder) -> None:
         context = DecodeContext(index, out.received_us[index], out, self.mapping, self.zone)
+        start = out.rows
         try:
             self._route(context, topic, payload)
         except PayloadError as exc:
@@ -157,6 +160,8 @@ class Decoder:
             # every restart of it): rejected with the error, logged with its traceback
             log.exception("decoding a message on %s failed", topic)
             out.reject(index, f"could not decode: {type(exc).__name__}: {exc}"[:200], "error")
+        if out.rows - start > 1:
+            one_value_per_meter_and_time(out, start, self.mapping.by_id)
 
     def _route(self, context: DecodeContext, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
@@ -171,7 +176,6 @@ class Decoder:
             decode_sparkplug(context, self.sparkplug, topic, payload)
             return
         data = _parse_json(payload)
-        _refuse_repeated_keys(data)
         if parts[0] == self.prefix and len(parts) == 4:
             ref = self.mapping.by_topic.get((parts[1], parts[2], parts[3]))
             if ref is not None:

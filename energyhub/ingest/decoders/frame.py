@@ -17,10 +17,11 @@ def decode_frame(context: DecodeContext, park: str, site: str, body: dict[str, A
         raise PayloadError("a gateway frame's values are empty")
     by_topic, out, index = context.mapping.by_topic, context.out, context.index
     repeats = values.repeats if isinstance(values, Repeated) else {}
-    for meter, given in repeats.items():  # a meter given twice: named, its neighbours kept
+    for meter, given in repeats.items():  # every value given: the decoder rejects them by name
         ref = context.meter(park, site, meter)
         if ref is not None:
-            context.add_repeated(ref, ts_us, [(f"meter {meter}", value) for value in given])
+            for value in given:
+                context.add(ref, ts_us, value, f"meter {meter}")
     for meter, value in values.items():
         if meter in repeats:
             continue
