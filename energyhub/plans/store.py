@@ -362,11 +362,13 @@ async def list_plans(
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[PlanRecord]:
-    """Newest first; `site_ids` None means every site; page with `before_id` (the last id seen)."""
+    """Newest first; `site_ids` None means every active site (a retired one's plans are shown by
+    id, as the API does); page with `before_id` (the last id seen)."""
     cur = conn.cursor(row_factory=class_row(PlanRecord))
     await cur.execute(
         sql.SQL(
-            "SELECT {} FROM plans WHERE (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s)) "
+            "SELECT {} FROM plans WHERE (%(sites)s::text[] IS NULL AND site_id IN "
+            "(SELECT id FROM sites WHERE active) OR site_id = ANY(%(sites)s)) "
             "AND (%(status)s::text IS NULL OR status = %(status)s) "
             "AND (%(before)s::bigint IS NULL OR id < %(before)s) ORDER BY id DESC LIMIT %(limit)s"
         ).format(COLUMNS),

@@ -114,5 +114,6 @@ def test_a_retired_site_s_plans_are_not_listed_as_the_api_answers_404(pg_url: st
     assert retired.exit_code == 2, retired.output
     assert "site 'b02' is retired" in " ".join(retired.output.split())
     assert "1 plan(s)" in runner.invoke(app, ["plans", "list", "--site", "b01"], env=env).output
+    assert "1 plan(s)" in runner.invoke(app, ["plans", "list"], env=env).output  # b01's alone
     shown = runner.invoke(app, ["plans", "show", str(b02), "--json"], env=env)
     assert json.loads(shown.output)["site_id"] == "b02"  # kept, and shown by id
