@@ -8,8 +8,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from energyhub.errors import SiteFileError
+from energyhub.render import site_tree
 from energyhub.sites import Battery, load_site, parse_site, site_json_schema
 from energyhub.sites.load import _LOADERS, read_yaml
 
@@ -463,3 +465,7 @@ def test_a_park_main_meter_says_what_it_measures(example: dict[str, Any]) -> Non
         assert site.city.parks[0].measured_at_connection is connection
         assert site.unmetered_electricity("expo") == unmetered
         assert site.unmetered_electricity(site.city.id) == unmetered
+        console = Console(width=300, record=True)
+        console.print(site_tree(site))  # `sites check` says which it is
+        said = "measured at the connection (main)" if connection else "main (own loads) +"
+        assert said in console.export_text()
