@@ -112,3 +112,17 @@ def may_repeat_a_key(payload: bytes, parsed: Any) -> bool:
     if b"\\u" in payload:
         return True
     return payload.count(b":") != _keys_and_colons(parsed)
+
+
+def repeated_key(payload: bytes, parsed: Any) -> str | None:
+    """The first key `payload` gives twice in one object, given what a parser made of it (None
+    at the cost of a count for a payload that cannot hold one)."""
+    return duplicate_key(payload) if may_repeat_a_key(payload, parsed) else None
+
+
+def repeated_key_reason(key: str) -> str:
+    """What an MQTT role says of a payload that repeats `key` (the API names it as a field)."""
+    return (
+        f"key {key[:64]!r} is given twice in one JSON object (a parser keeps the last unseen); "
+        "give it once"
+    )

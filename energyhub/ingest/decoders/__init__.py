@@ -26,7 +26,12 @@ from energyhub.ingest.mapping import MeterMap, MeterRef
 from energyhub.ingest.message import BatchBuilder, Delivery
 from energyhub.ingest.sparkplug.session import SparkplugSessions
 from energyhub.ingest.timestamps import parse_ts
-from energyhub.json_keys import first_repeat, may_repeat_a_key, parse_with_repeats
+from energyhub.json_keys import (
+    first_repeat,
+    may_repeat_a_key,
+    parse_with_repeats,
+    repeated_key_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +75,7 @@ def _refuse_repeated_keys(data: Any) -> None:
     frame_values = data.get("values") if isinstance(data, dict) else None
     key = first_repeat(data, skip=frame_values if isinstance(frame_values, dict) else None)
     if key is not None:
-        raise PayloadError(
-            f"key {key[:64]!r} is given twice in one JSON object (a parser keeps the last "
-            "unseen); give it once",
-            "duplicate_key",
-        )
+        raise PayloadError(repeated_key_reason(key), "duplicate_key")
 
 
 class Decoder:
