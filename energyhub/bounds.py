@@ -16,9 +16,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
-from energyhub.errors import CONTROL
+from energyhub.errors import CONTROL, CONTROL_CHARACTERS
 
-NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+NO_CONTROL_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
 """JSON-schema form of the rule, so that clients and schema-driven tests know it too."""
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """Site, meter and asset ids: what the site file accepts."""

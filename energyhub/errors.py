@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-"""Control characters: refused in stored text (energyhub.bounds), escaped where echoed."""
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+"""Unicode's control characters (category Cc) as a regex class body: C0, DEL and C1. A C1 one
+(U+0085 next line, U+009B a terminal's CSI) rewrites a terminal or splits a log line as a C0 one
+does."""
+CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+"""Control characters: refused in stored text (energyhub.bounds), site files and MQTT topics,
+escaped where echoed."""
 
 
 def printable(text: str) -> str:

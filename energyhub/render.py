@@ -16,6 +16,17 @@ def _counts(owner: Park | Building) -> str:
     return f"[dim]{len(owner.meters)} meters, {len(owner.assets)} assets[/]"
 
 
+def _main_meter(park: Park) -> str:
+    """What the park's load is (site-files.md, a park's own main meter): said only when the
+    park has a main meter of its own, whose reading would otherwise be guessed at."""
+    mains = [m.id for m in park.meters if m.measures_electricity]
+    if not mains:
+        return ""
+    if park.measured_at_connection:
+        return f" [dim]· electricity measured at the connection ({', '.join(mains)})[/]"
+    return f" [dim]· electricity: {', '.join(mains)} (own loads) + the buildings' mains[/]"
+
+
 def site_tree(site: SiteFile) -> Tree:
     """City > park > building > enterprise, with meter and asset counts per node."""
     city = site.city
@@ -24,7 +35,7 @@ def site_tree(site: SiteFile) -> Tree:
         grid = park.grid
         park_node = root.add(
             f"[bold cyan]park {park.id}[/] {park.name or ''} — import ≤ {grid.import_max_kw:g} kW, "
-            f"{grid.tariff} {_counts(park)}"
+            f"{grid.tariff} {_counts(park)}{_main_meter(park)}"
         )
         for building in park.buildings:
             building_node = park_node.add(

@@ -8,8 +8,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from energyhub.errors import SiteFileError
+from energyhub.render import site_tree
 from energyhub.sites import Battery, load_site, parse_site, site_json_schema
 from energyhub.sites.load import _LOADERS, read_yaml
 
@@ -340,8 +342,9 @@ def test_a_flexible_load_window_may_cross_midnight(example: dict[str, Any]) -> N
     loaded = site.city.parks[0].buildings[0].assets[-1]
     assert loaded.type == "flexible_load" and loaded.overnight and loaded.window_h == 8
     data["city"]["parks"][0]["buildings"][0]["assets"][-1] |= {"energy_kwh": 401}
-    data["city"]["parks"][0]["buildings"][0]["assets"].append(ev | {"id": "b0-ev2",
-                                                                      "window_end_h": 22})
+    data["city"]["parks"][0]["buildings"][0]["assets"].append(
+        ev | {"id": "b0-ev2", "window_end_h": 22}
+    )
     n = len(data["city"]["parks"][0]["buildings"][0]["assets"])
     assert problems(data) == [
         f"city.parks[0].buildings[0].assets[{n - 2}]: energy_kwh 401 cannot be served at 50 kW "
@@ -432,3 +435,37 @@ def test_control_characters_in_any_text_are_named(example: dict[str, Any]) -> No
     building["name"] = "Tower A — 楼一 🏢"  # unicode is text, not control
     building["assets"][0]["name"] = None
     assert parse_site(doc).city.parks[0].buildings[0].name == "Tower A — 楼一 🏢"
+
+
+def test_a_park_main_meter_says_what_it_measures(example: dict[str, Any]) -> None:
+    """A park's main electricity meter is its connection (the park whole, its buildings' mains
+    parts of it) unless `main_meter: own-loads`; `main_meter` without such a meter is refused."""
+    data = copy.deepcopy(example)
+    park = data["city"]["parks"][0]
+    data["city"]["parks"][0]["main_meter"] = "own-loads"
+    assert problems(data) == [
+        "city.parks[0].main_meter: own-loads, but expo has no main electricity meter (carrier "
+        "electricity, quantity power_kw or energy_kwh, without asset: or submeter_of:); add one "
+        "or drop main_meter"
+    ]
+    park["meters"].append({"id": "main", "carrier": "electricity", "quantity": "power_kw"})
+    park["main_meter"] = "whole"
+    assert any("main_meter" in p and "'connection' or 'own-loads'" in p for p in problems(data))
+    b01 = park["buildings"][0]
+    next(m for m in b01["meters"] if m["id"] == "main")["carrier"] = "heat"  # no electricity main
+    for declared, connection, unmetered in [
+        (None, True, []),
+        ("connection", True, []),
+        ("own-loads", False, [b01["id"]]),
+    ]:
+        park.pop("main_meter", None)
+        if declared is not None:
+            park["main_meter"] = declared
+        site = parse_site(data)
+        assert site.city.parks[0].measured_at_connection is connection
+        assert site.unmetered_electricity("expo") == unmetered
+        assert site.unmetered_electricity(site.city.id) == unmetered
+        console = Console(width=300, record=True)
+        console.print(site_tree(site))  # `sites check` says which it is
+        said = "measured at the connection (main)" if connection else "main (own loads) +"
+        assert said in console.export_text()

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from energyhub.errors import DatabaseUnavailableError, EnergyhubError
+from energyhub.errors import CONTROL, DatabaseUnavailableError, EnergyhubError
 from energyhub.optimize.errors import PlanInputError
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 
@@ -191,7 +191,7 @@ def named_fields(request: Request, error: ApiError) -> list[FieldError]:
 def _unstorable(value: str) -> bool:
     """A parameter PostgreSQL may refuse: control characters, or digits beyond bigint."""
     digits = value.lstrip("+-")
-    return any(c < " " or c == "\x7f" for c in value) or (digits.isdigit() and len(digits) > 18)
+    return CONTROL.search(value) is not None or (digits.isdigit() and len(digits) > 18)
 
 
 async def handle_error(request: Request, exc: Exception) -> JSONResponse:

@@ -45,8 +45,10 @@ from energyhub.carbon.periods import (
 )
 from energyhub.carbon.targets import position
 from energyhub.carbon.tree import (
+    MeterInfo,
     SiteInfo,
     SiteTree,
+    connection_share,
     enterprise_buildings,
     load_tree,
     site_meters,
@@ -136,7 +138,9 @@ async def _entries(conn: AsyncConnection, tree: SiteTree, site: SiteInfo) -> lis
     """(account, meter, role) for every meter the site's accounting reads."""
     if site.kind in ("park", "city"):
         ids = [s.id for s in tree.subtree(site.id) if s.kind != "enterprise"]
-        return [(SITE, m, r) for m in await site_meters(conn, ids) if (r := site_role(tree, m))]
+        meters = await site_meters(conn, ids)
+        shares = [(SITE, *share) for m in meters if (share := connection_share(tree, m))]
+        return [(SITE, m, r) for m in meters if (r := site_role(tree, m))] + shares
     buildings = (
         [site.id] if site.kind == "building" else await enterprise_buildings(conn, tree, site)
     )
@@ -243,11 +247,15 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     entries = await _entries(request.conn, tree, site)
     if not entries:
         raise NoMetersError(site.id)
-    meters = list({meter.id: meter for _, meter, _ in entries}.values())
+    by_id: dict[int, MeterInfo] = {}
+    for _, meter, _ in entries:
+        by_id.setdefault(meter.id, meter)  # a connection share's meter stays at its own site
+    meters = list(by_id.values())
     series = await meter_series(
         request.conn, request.backend, [m.id for m in meters], start, end, step, request.timezone
     )
-    factors = {s: request.factors(s, start) for s in sorted({m.site_id for m in meters})}
+    sites = {m.site_id for _, m, _ in entries}  # a connection share adds to its park
+    factors = {s: request.factors(s, start) for s in sorted(sites)}
     names = sorted({f.grid_series for f in factors.values() if f.grid_series})
     hour = pd.Timestamp(start).tz_convert("UTC").floor("h").to_pydatetime()
     intensity = await hourly_intensity(request.conn, names, hour, end)

@@ -8,13 +8,17 @@ Which meters a site's accounting reads, and how (`MeterRole`):
   the park buys, a generator's (CHP, fuel cell, wind, central PV) is subtracted from it — its
   buildings' draw includes what park generation supplied. Gas meters are Scope 1 with or without
   `asset` (a CHP's fuel); heat and cooling an asset produces are already counted in its inputs.
+- A park with a main electricity meter of its own (`energyhub.store.queries.PARK_MAINS`) has its
+  shared assets behind it: its generators and asset meters add no electricity. Measured at its
+  connection, it buys what that meter reads: each building's main is taken off the park's own
+  share (`connection_share`), so its buildings' lines and the park's own add up to the connection.
 - PV meters are reported as generation wherever they are, and a building's generator meters too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -29,6 +33,7 @@ from energyhub.sites import (
     GridConnection,
     SiteKind,
 )
+from energyhub.store.queries import park_mains
 
 GENERATORS = frozenset({"chp", "fuel_cell", "wind", "pv"})
 """Asset types whose electricity meter reads what they supply."""
@@ -137,6 +142,8 @@ class SiteTree:
 
     sites: dict[str, SiteInfo]
     children: dict[str, list[str]] = field(default_factory=dict)
+    mains: dict[str, bool] = field(default_factory=dict)
+    """Parks with a main electricity meter of their own → measured at their connection."""
 
     def get(self, site_id: str) -> SiteInfo:
         try:
@@ -211,6 +218,7 @@ async def load_tree(conn: AsyncConnection) -> SiteTree:
         tree.sites[site.id] = site
         if site.parent_id is not None:
             tree.children.setdefault(site.parent_id, []).append(site.id)
+    tree.mains = await park_mains(conn)
     return tree
 
 
@@ -235,15 +243,16 @@ def site_role(tree: SiteTree, meter: MeterInfo) -> MeterRole | None:
     """How a meter counts for the site that owns it; None when it is part of another meter."""
     owner = tree.get(meter.site_id)
     on_park = owner.kind == "park" and meter.top_level
+    beside = on_park and owner.id not in tree.mains  # else the park's main meter nets it
     asset = tree.asset_type(meter.site_id, meter.asset_id) if meter.asset_id else None
     if meter.carrier == "pv":
-        return MeterRole(pv=1.0, electricity=-1.0 if on_park else 0.0)
+        return MeterRole(pv=1.0, electricity=-1.0 if beside else 0.0)
     if meter.carrier == "gas":
         return MeterRole(gas=1.0) if meter.top_level else None
     if meter.carrier == "electricity" and asset in GENERATORS:
-        return MeterRole(generation=1.0, electricity=-1.0 if on_park else 0.0)
+        return MeterRole(generation=1.0, electricity=-1.0 if beside else 0.0)
     if meter.carrier == "electricity" and meter.asset_id is not None:
-        return MeterRole(electricity=1.0) if on_park else None
+        return MeterRole(electricity=1.0) if beside else None
     if not meter.top_level or meter.asset_id is not None:
         return None
     if meter.carrier == "electricity":
@@ -251,6 +260,17 @@ def site_role(tree: SiteTree, meter: MeterInfo) -> MeterRole | None:
     if meter.carrier == "heat":
         return MeterRole(heat=1.0, heat_purchased=tree.heat_purchased(meter.site_id))
     return MeterRole(cooling=1.0, cooling_purchased=tree.cooling_purchased(meter.site_id))
+
+
+def connection_share(tree: SiteTree, meter: MeterInfo) -> tuple[MeterInfo, MeterRole] | None:
+    """A building's main electricity meter in a park measured at its connection, taken off the
+    park's own share of a park or city report (the building's line keeps it); None otherwise."""
+    owner = tree.get(meter.site_id)
+    main = meter.carrier == "electricity" and meter.top_level and meter.asset_id is None
+    park = owner.parent_id if owner.kind == "building" else None
+    if not main or park is None or not tree.mains.get(park):
+        return None
+    return replace(meter, site_id=park), MeterRole(electricity=-1.0)
 
 
 def tenant_role(tree: SiteTree, meter: MeterInfo) -> MeterRole:

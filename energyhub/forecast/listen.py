@@ -17,6 +17,7 @@ from psycopg import AsyncConnection
 
 from energyhub.forecast.store import save_weather
 from energyhub.forecast.weather import TOPIC_LEVEL, ParsedWeather, parse_message
+from energyhub.json_keys import repeated_key, repeated_key_reason
 from energyhub.mqtt import mqtt_client, parse_mqtt_url
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,21 @@ async def store_parsed(conn: AsyncConnection, parsed: ParsedWeather) -> int:
 async def handle(
     conn: AsyncConnection, topic: str, payload: bytes, prefix: str, parks: set[str]
 ) -> ParsedWeather:
-    """Parse and store one message; its problems are logged and returned."""
+    """Parse and store one message; its problems are logged and returned. A key given twice in
+    one object refuses the message, as the ingest and the API do (a parser keeps the last)."""
     try:
         document: object = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         parsed = ParsedWeather(errors=[f"{topic}: not JSON ({exc})"])
     else:
-        received = datetime.now(UTC)
-        parsed = parse_message(topic, document, prefix=prefix, parks=parks, received_at=received)
-        await store_parsed(conn, parsed)
+        if (key := repeated_key(payload, document)) is not None:
+            parsed = ParsedWeather(errors=[f"{topic}: {repeated_key_reason(key)}"])
+        else:
+            received = datetime.now(UTC)
+            parsed = parse_message(
+                topic, document, prefix=prefix, parks=parks, received_at=received
+            )
+            await store_parsed(conn, parsed)
     for error in parsed.errors:
         log.warning("weather forecast refused: %s", error)
     return parsed

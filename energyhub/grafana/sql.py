@@ -11,6 +11,7 @@ Roles and factors follow carbon/tree.py and carbon/factors.py.
 from __future__ import annotations
 
 from energyhub.store.energy import BUCKET_TERMS
+from energyhub.store.queries import PARK_MAINS
 
 PARK_SITES = (
     "SELECT id FROM sites WHERE id = '$park' OR (parent_id = '$park' AND kind = 'building')"
@@ -69,9 +70,13 @@ ROLES = """asset_types AS (
     FROM sites AS s, jsonb_array_elements(coalesce(s.attributes->'assets', '[]')) AS a
     WHERE s.kind IN ('park', 'building')
 ),
+mains (id, connection) AS ({mains}),
 roles AS (
     SELECT m.id AS meter_id, m.site_id, m.carrier,
-           CASE WHEN m.carrier = 'pv' THEN
+           CASE WHEN s.kind = 'park' AND m.parent_meter_id IS NULL
+                     AND m.site_id IN (SELECT id FROM mains)
+                     AND NOT (m.carrier = 'electricity' AND m.asset_id IS NULL) THEN 0
+                WHEN m.carrier = 'pv' THEN
                     CASE WHEN s.kind = 'park' AND m.parent_meter_id IS NULL THEN -1 ELSE 0 END
                 WHEN m.carrier <> 'electricity' THEN 0
                 WHEN t.asset_type IN {generators} THEN
@@ -91,11 +96,22 @@ roles AS (
     LEFT JOIN asset_types AS t ON t.asset_id = m.asset_id AND t.site_id IN (m.site_id, s.parent_id)
     WHERE m.site_id IN ({sites}) AND m.quantity IN ('power_kw', 'energy_kwh')
       AND m.carrier IN ('electricity', 'heat', 'cooling', 'gas', 'pv')
-)""".replace("{generators}", GENERATORS)
+    UNION ALL
+    SELECT m.id, s.parent_id, m.carrier, -1, 0, 0, 0
+    FROM meters AS m
+    JOIN sites AS s ON s.id = m.site_id
+    WHERE m.site_id IN ({sites}) AND s.parent_id IN ({sites}) AND s.kind = 'building'
+      AND s.parent_id IN (SELECT id FROM mains WHERE connection)
+      AND m.carrier = 'electricity' AND m.quantity IN ('power_kw', 'energy_kwh')
+      AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
+)""".replace("{generators}", GENERATORS).replace("{mains}", PARK_MAINS)
 """Per meter of the sites: weights into purchased electricity, gas burnt and heat (carbon/tree.py).
 
 A building's top-level non-asset electricity meter is what it buys; on the park network a consumer
-adds to the park's purchase and a generator (or central PV) is subtracted from it.
+adds to the park's purchase and a generator (or central PV) is subtracted from it, unless the park
+has a main meter of its own (store/queries.py `PARK_MAINS`), behind which they are. A park
+measured at its connection buys what its main meters read: each building main selected with it is
+taken off the park again (a second row, at the park), so the park's import is its connection's.
 """
 
 ZONE = """zone AS (

@@ -80,17 +80,25 @@ def plans_list(
             f"must be one of {', '.join(PLAN_STATUSES)}", param_hint="--status"
         )
 
-    async def listed(conn: AsyncConnection) -> list[PlanRecord] | None:
-        if site is not None and not await store.site_known(conn, site):
-            return None  # a mistyped id listed "0 plan(s)", as if the site had none
-        return await store.list_plans(
+    async def listed(conn: AsyncConnection) -> tuple[bool | None, list[PlanRecord]]:
+        if site is not None and not (active := await store.site_active(conn, site)):
+            return active, []  # a mistyped id listed "0 plan(s)", as if the site had none
+        found = await store.list_plans(
             conn, site_ids=[site] if site else None, status=statuses.get(status), limit=limit
         )
+        return True, found
 
-    records = with_db(listed)
-    if records is None:
+    active, records = with_db(listed)
+    if active is None:
         raise typer.BadParameter(
             f"no site {site!r} in the database (load its site file with `energyhub sites load`)",
+            param_hint="--site",
+        )
+    if not active:
+        raise typer.BadParameter(
+            f"site {site!r} is retired (not in the site file last loaded), so its plans are not "
+            "listed, as GET /plans?site_id= answers 404 for it; a plan is still shown by id "
+            "(`energyhub plans show <id>`)",
             param_hint="--site",
         )
     table = Table(title=f"{len(records)} plan(s)")

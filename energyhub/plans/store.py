@@ -345,10 +345,13 @@ async def get_plan(conn: AsyncConnection, plan_id: int) -> PlanRecord:
     return _one(await cur.fetchone(), plan_id)
 
 
-async def site_known(conn: AsyncConnection, site_id: str) -> bool:
-    """Whether the database has the site, active or retired (a retired site's plans are kept)."""
-    cur = await conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,))
-    return await cur.fetchone() is not None
+async def site_active(conn: AsyncConnection, site_id: str) -> bool | None:
+    """Whether the site is active (in the site file last loaded), False if retired, None if the
+    database never had it. Listing plans takes active sites only, as the API does (a retired site
+    is a 404 there); a retired site's plans are kept and shown by id."""
+    cur = await conn.execute("SELECT active FROM sites WHERE id = %s", (site_id,))
+    row = await cur.fetchone()
+    return None if row is None else bool(row[0])
 
 
 async def list_plans(
@@ -359,11 +362,13 @@ async def list_plans(
     before_id: int | None = None,
     limit: int = 100,
 ) -> list[PlanRecord]:
-    """Newest first; `site_ids` None means every site; page with `before_id` (the last id seen)."""
+    """Newest first; `site_ids` None means every active site (a retired one's plans are shown by
+    id, as the API does); page with `before_id` (the last id seen)."""
     cur = conn.cursor(row_factory=class_row(PlanRecord))
     await cur.execute(
         sql.SQL(
-            "SELECT {} FROM plans WHERE (%(sites)s::text[] IS NULL OR site_id = ANY(%(sites)s)) "
+            "SELECT {} FROM plans WHERE (%(sites)s::text[] IS NULL AND site_id IN "
+            "(SELECT id FROM sites WHERE active) OR site_id = ANY(%(sites)s)) "
             "AND (%(status)s::text IS NULL OR status = %(status)s) "
             "AND (%(before)s::bigint IS NULL OR id < %(before)s) ORDER BY id DESC LIMIT %(limit)s"
         ).format(COLUMNS),

@@ -58,6 +58,7 @@ def reference_problems(site: SiteFile) -> Iterator[str]:
     for p, park in enumerate(site.city.parks):
         owners: list[tuple[str, Park | Building]] = [(f"city.parks[{p}]", park)]
         owners += [(f"city.parks[{p}].buildings[{b}]", bl) for b, bl in enumerate(park.buildings)]
+        yield from _main_meter_problems(f"city.parks[{p}]", park)
         for path, owner in owners:
             yield from _meter_problems(path, owner, park, meters_by_site)
             yield from _heat_purchase_problems(path, owner, park)
@@ -104,6 +105,17 @@ def _heat_purchase_problems(path: str, owner: Park | Building, park: Park) -> It
             f"{path}.carbon.heat_purchased: false, but {where} has no heat plant "
             f"({', '.join(HEAT_PLANT_TYPES)}): its heat would count as emission-free; "
             "declare the plant or drop heat_purchased"
+        )
+
+
+def _main_meter_problems(path: str, park: Park) -> Iterator[str]:
+    """`main_meter` says what the park's main electricity meter measures: without one, it
+    describes nothing (and the park's load would silently be its buildings')."""
+    if park.main_meter is not None and not any(m.measures_electricity for m in park.meters):
+        yield (
+            f"{path}.main_meter: {park.main_meter}, but {park.id} has no main electricity meter "
+            "(carrier electricity, quantity power_kw or energy_kwh, without asset: or "
+            "submeter_of:); add one or drop main_meter"
         )
 
 

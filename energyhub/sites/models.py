@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from energyhub.bounds import MAGNITUDE_MAX
+from energyhub.errors import CONTROL_CHARACTERS
 from energyhub.modbus.maps import map_point, unit_factor
 from energyhub.modbus.registers import Point
 
@@ -224,7 +225,9 @@ class DeviceMapping(Model):
     component: Literal["switch", "em"] = "switch"
 
 
-SparkplugId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^/+#\x00-\x1f]+$")]
+SparkplugId = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=f"^[^/+#{CONTROL_CHARACTERS}]+$")
+]
 """A Sparkplug group, edge node or device id: no `/`, `+`, `#` or control characters."""
 
 

@@ -71,6 +71,8 @@ class CarbonScheme(Model):
 
 # --- the tree -------------------------------------------------------------------------------
 
+ParkMainMeter = Literal["connection", "own-loads"]
+
 
 class Enterprise(Model):
     """A tenant: accounted (energy, cost, carbon) from its sub-meters, not dispatched.
@@ -121,6 +123,12 @@ class Park(Model):
     grid: GridConnection
     gas: GasSupply | None = None
     meters: list[Meter] = Field(default_factory=list)
+    main_meter: ParkMainMeter | None = Field(
+        default=None,
+        description="What the park's main electricity meters measure: `connection` (the "
+        "default) the whole park at its grid connection, its buildings' mains are parts of "
+        "them; `own-loads` only the park's own consumers, beside its buildings' mains.",
+    )
     assets: list[Asset] = Field(default_factory=list)
     buildings: list[Building] = Field(default_factory=list)
     carbon: CarbonOverride | None = None
@@ -136,6 +144,13 @@ class Park(Model):
         default_factory=list,
         description="Modbus TCP gateways whose meters `energyhub modbus` polls.",
     )
+
+    @property
+    def measured_at_connection(self) -> bool:
+        """Whether the park's electricity is its own main meters, its buildings' mains parts of
+        them: it has a main electricity meter and `main_meter` is not `own-loads`. The stored
+        tree applies the same rule (`energyhub.store.queries.CONNECTION_PARKS`)."""
+        return self.main_meter != "own-loads" and _has_main(self)
 
 
 class DemandResponseEvent(Model):
@@ -216,8 +231,9 @@ class SiteFile(Model):
     def unmetered_electricity(self, site_id: str) -> list[str]:
         """The parks and buildings at or under `site_id` whose electricity no main meter measures
         (carrier electricity, quantity power_kw or energy_kwh, without asset: or submeter_of:).
-        A park with a main meter of its own is measured whole; else each building needs one (a
-        park without buildings, its own). Their import, load and savings are unknown."""
+        A park measured at its connection (`Park.measured_at_connection`) is measured whole; else
+        each building needs one (a park without buildings, its own). Their import, load and
+        savings are unknown."""
         parks = self.city.parks if site_id == self.city.id else []
         if (park := self.find_park(site_id)) is not None:
             parks = [park]
@@ -225,9 +241,9 @@ class SiteFile(Model):
             return [] if _has_main(found[1]) else [site_id]
         out: list[str] = []
         for park in parks:
-            if not _has_main(park):
+            if not park.measured_at_connection:
                 out += [b.id for b in park.buildings if not _has_main(b)] or (
-                    [] if park.buildings else [park.id]
+                    [] if park.buildings or _has_main(park) else [park.id]
                 )
         return out
 

@@ -70,6 +70,25 @@ LOAD_METER = """m.quantity IN ('power_kw', 'energy_kwh')
 """A meter that counts in the load of every site above it: top-level energy meters that do not
 measure an asset, and PV (an enterprise is the sum of its own sub-meters instead)."""
 
+PARK_MAINS = """
+SELECT DISTINCT p.id, coalesce(p.attributes->>'main_meter', 'connection') = 'connection'
+FROM sites AS p JOIN meters AS pm ON pm.site_id = p.id
+WHERE p.kind = 'park' AND pm.active AND pm.carrier = 'electricity'
+  AND pm.quantity IN ('power_kw', 'energy_kwh')
+  AND pm.parent_meter_id IS NULL AND pm.asset_id IS NULL"""
+"""(park, measured at its connection) for the parks with an active main electricity meter of
+their own: it sees the park's shared assets either way, and its buildings too unless
+`main_meter: own-loads` (`Park.measured_at_connection` on a site file)."""
+
+CONNECTION_PARKS = f"SELECT id FROM ({PARK_MAINS}) AS mains (id, connection) WHERE connection"  # noqa: S608 (constants)
+"""The parks measured at their grid connection."""
+
+INSIDE_CONNECTION = f"""(m.carrier = 'electricity' AND m.site_id IN (
+    SELECT b.id FROM sites AS b
+    WHERE b.kind = 'building' AND b.parent_id IN ({CONNECTION_PARKS})))"""  # noqa: S608 (constants)
+"""A building's electricity meter in a park measured at its connection: part of the park's
+main meters, so the load of the park and the city leaves it out (the building's own keeps it)."""
+
 SUBTREE_METERS = f"""
 WITH RECURSIVE subtree (id) AS (
     SELECT id FROM sites WHERE id = %(site)s
@@ -77,7 +96,7 @@ WITH RECURSIVE subtree (id) AS (
     SELECT s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
 )
 SELECT m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
-WHERE {LOAD_METER}
+WHERE {LOAD_METER} AND NOT (m.site_id <> %(site)s AND {INSIDE_CONNECTION})
 UNION
 SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s"""  # noqa: S608 (constants)
 
@@ -88,7 +107,7 @@ WITH RECURSIVE subtree (root, id) AS (
     SELECT subtree.root, s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
 )
 SELECT subtree.root, m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
-WHERE {LOAD_METER}
+WHERE {LOAD_METER} AND NOT (m.site_id <> subtree.root AND {INSIDE_CONNECTION})
 UNION
 SELECT enterprise_id, meter_id FROM enterprise_meters"""  # noqa: S608 (constants)
 """`SUBTREE_METERS` of every site at once, as (site, meter) rows."""
@@ -210,7 +229,8 @@ async def meter_series(
 async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
     """The meters whose sum is the site's load by carrier (and its PV), for any site kind.
 
-    Top-level meters (no `submeter_of`) of energy carriers that do not measure an asset, plus PV;
+    Top-level meters (no `submeter_of`) of energy carriers that do not measure an asset, plus PV,
+    less the buildings' electricity in a park measured at its connection (`INSIDE_CONNECTION`);
     an enterprise is the sum of its own sub-meters.
     """
     cur = await conn.execute(SUBTREE_METERS, {"site": site_id, "carriers": list(LOAD_CARRIERS)})
@@ -224,6 +244,13 @@ async def every_sites_meter_ids(conn: AsyncConnection) -> dict[str, set[int]]:
     for site_id, meter_id in await cur.fetchall():
         result.setdefault(site_id, set()).add(int(meter_id))
     return result
+
+
+async def park_mains(conn: AsyncConnection) -> dict[str, bool]:
+    """The parks with a main electricity meter of their own → measured at their connection
+    (`PARK_MAINS`)."""
+    cur = await conn.execute(PARK_MAINS)
+    return {str(park): bool(connection) for park, connection in await cur.fetchall()}
 
 
 SITE_LOAD = """

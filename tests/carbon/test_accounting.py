@@ -22,7 +22,10 @@ from energyhub.carbon.errors import (
 from energyhub.carbon.intensity import store_intensity
 from energyhub.carbon.periods import parse_period, previous_period
 from energyhub.sites import parse_site
-from energyhub.store.db import Backend, connect, installed_backend
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import Backend, connect, installed_backend, open_pool
+from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.writer import ReadingWriter
 from tests.carbon.conftest import BEFORE, DAY, SITE, load
 
 END = DAY + timedelta(days=1)
@@ -206,3 +209,40 @@ def test_periods_in_local_time() -> None:
     assert previous_period(*jan, "Asia/Shanghai")[0].isoformat() == "2025-12-01T00:00:00+08:00"
     assert parse_period("2026", "UTC")[1].isoformat() == "2027-01-01T00:00:00+00:00"
     assert parse_period("2026-12-31", "UTC")[1].isoformat() == "2027-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("main_meter", [None, "own-loads"])
+async def test_a_park_s_connection_meter_is_its_electricity_not_added_to_its_buildings(
+    pg_url: str, main_meter: str | None
+) -> None:
+    """p2's own main meter (45 kW) is its connection: b3's 30 kW are part of it, so p2 and the
+    city count 45 kW, the park's own line the 15 kW beside b3, and the lines add up. Declared
+    `own-loads`, it measures the park beside b3: 45 + 30 kW."""
+    data = copy.deepcopy(SITE)
+    p2 = data["city"]["parks"][1]
+    p2["meters"] = [{"id": "conn", "carrier": "electricity", "quantity": "power_kw"}]
+    if main_meter is not None:
+        p2["main_meter"] = main_meter
+    own_kw, park_kw = (15, 45) if main_meter is None else (45, 75)
+    await load(pg_url, parse_site(data))
+    async with connect(pg_url) as conn:
+        backend = await installed_backend(conn)
+        cur = await conn.execute("SELECT id FROM meters WHERE site_id = 'p2' AND name = 'conn'")
+        meter_id = int((await cur.fetchall())[0][0])
+        steps = pd.date_range(BEFORE, periods=192, freq="15min").tz_convert("UTC")
+        async with open_pool(pg_url, max_size=1) as pool:
+            await ReadingWriter(pool, backend).write(
+                ReadingBatch.from_columns(
+                    steps.tz_convert(None).values, [meter_id] * 192, [45.0] * 192
+                )
+            )
+        await refresh_rollups(conn, backend)
+        park = await report(conn, backend, "p2")
+        city = await report(conn, backend, "testcity")
+        b3 = await report(conn, backend, "b3")
+    assert b3.total_kg == pytest.approx(B3_KG)
+    assert park.total_kg == pytest.approx(park_kw * 24 * 0.5)  # connection: not (45 + 30) kW
+    assert {line.site_id: line.total_kg for line in park.lines} == pytest.approx(
+        {"b3": B3_KG, "p2": own_kw * 24 * 0.5}
+    )
+    assert city.total_kg == pytest.approx(B1_KG + B2_KG + park_kw * 24 * 0.5)

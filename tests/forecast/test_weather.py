@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from energyhub.cli import app as cli
 from energyhub.clock import ManualClock
-from energyhub.forecast.listen import listen, weather_topic
+from energyhub.forecast.listen import handle, listen, weather_topic
 from energyhub.forecast.store import read_weather
 from energyhub.forecast.weather import parse_csv
 from energyhub.store.db import connect
@@ -294,3 +294,47 @@ async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(
         stop.set()
         await task
     assert frame["outdoor_c"].tolist() == [26.0, 27.0, 30.0]
+
+
+async def test_a_forecast_giving_a_key_twice_is_refused_by_name(pg_url: str, prefix: str) -> None:
+    """`steps` given twice kept the last list unseen; the message is refused naming the key,
+    through the broker, and the listener goes on to store the next one."""
+    await prepare_db(pg_url, make_site())
+    stop = asyncio.Event()
+    first = [{"ts": START.isoformat(), "outdoor_c": 20.0}]
+    second = [{"ts": START.isoformat(), "outdoor_c": 35.0}]
+    twice = b'{"issued_at": "%s", "steps": %s, "steps": %s}' % (
+        ISSUED.isoformat().encode(), orjson.dumps(first), orjson.dumps(second)
+    )  # fmt: skip
+    after = START + timedelta(minutes=15)
+    later = {
+        "issued_at": ISSUED.isoformat(),
+        "steps": [{"ts": after.isoformat(), "outdoor_c": 26.0}],
+    }
+    async with connect(pg_url) as conn:
+        task = asyncio.create_task(listen(conn, SHARED_BROKER, prefix, {"sp"}, stop, prefix))
+        await asyncio.sleep(0.5)
+        async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"{prefix}-pub") as client:
+            topic = weather_topic(prefix, "sp")
+            await client.publish(topic, twice, qos=1)
+            await client.publish(topic, orjson.dumps(later), qos=1)
+        async with connect(pg_url) as reader:
+            for _ in range(100):
+                cur = await reader.execute(
+                    "SELECT count(*) FROM weather_forecasts WHERE ts = %s", (after,)
+                )
+                row = await cur.fetchone()
+                if row is not None and row[0] == 1:
+                    break  # the later message is stored: the one before it was handled
+                await asyncio.sleep(0.05)
+            frame = await read_weather(
+                reader, "sp", START, START + timedelta(hours=1), datetime.now(UTC)
+            )
+        stop.set()
+        await task
+        refused = await handle(conn, topic, twice, prefix, {"sp"})
+    assert frame["outdoor_c"].tolist() == [26.0]
+    assert refused.errors == [
+        f"{topic}: key 'steps' is given twice in one JSON object (a parser keeps the last "
+        "unseen); give it once"
+    ]

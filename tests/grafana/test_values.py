@@ -187,3 +187,41 @@ def test_data_coverage_is_the_covered_share_of_the_metered_time(
     f3 = panel_db.meters["b01/f3"]
     span_s = (panel_db.time_range.end - panel_db.time_range.start).total_seconds()
     assert f3["covered_s"].sum() / span_s * 100 <= 100.0 + 1e-9
+
+
+def test_a_park_measured_at_its_connection_imports_what_its_main_meter_reads(
+    conn: psycopg.Connection, panel_db: PanelDb
+) -> None:
+    """With a main meter of its own (its connection), the park's import panel summed it with
+    its buildings' mains and took the CHP off again; now it is that meter, as the store's load."""
+    with conn.transaction(force_rollback=True):
+        cur = conn.execute(
+            "INSERT INTO meters (site_id, name, carrier, quantity) "
+            "VALUES ('expo', 'connection', 'electricity', 'power_kw') RETURNING id"
+        )
+        (meter_id,) = cur.fetchone() or (0,)
+        columns = [
+            row[0]
+            for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'readings_15m' ORDER BY ordinal_position"
+            ).fetchall()
+        ]
+        chosen = ", ".join("%s" if c == "meter_id" else c for c in columns)
+        conn.execute(
+            f"INSERT INTO readings_15m ({', '.join(columns)}) "
+            f"SELECT {chosen} FROM readings_15m WHERE meter_id = "
+            "(SELECT id FROM meters WHERE site_id = 'b01' AND name = 'main')",
+            (meter_id,),
+        )
+        connection = {
+            _moment(b): float(s) / n
+            for b, s, n in conn.execute(
+                "SELECT bucket, sum_value, n FROM readings_15m WHERE meter_id = %s", (meter_id,)
+            ).fetchall()
+        }
+        _, rows = run(conn, panel_db, park.PARK_IMPORT, _chosen(park="expo"), "15m")
+        got = {_moment(t): float(kw) for t, kw, _ in rows}
+        expected = {t: v for t, v in connection.items() if t in got}
+        assert len(expected) == len(got) > 0
+        assert got == pytest.approx(expected, rel=1e-9)

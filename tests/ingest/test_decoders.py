@@ -360,3 +360,79 @@ def test_json_nested_to_the_parser_limit_is_rejected_not_a_crash(
     assert [(r.kind, r.reason) for r in out.rejects] == [
         ("not_json", "payload is nested too deeply")
     ]
+
+
+def test_a_meter_given_twice_in_a_frame_is_named_and_its_neighbours_kept() -> None:
+    """`values` giving a meter twice: the parsers kept the last value unseen; now the meter's
+    readings are rejected by name (the same value is stored once) and the other meters kept."""
+    frame = b'{"ts": "2026-11-26T06:00:00Z", "values": {"main": 1, "heat": 7, "main": 2}}'
+    same = b'{"ts": "2026-11-26T06:00:00Z", "values": {"heat": 7, "main": 3, "main": 3}}'
+    out = decode(("energyhub/expo/b01", frame), ("energyhub/expo/b01", same))
+    assert readings(out) == [(2, NOW, 7.0), (1, NOW, 3.0), (2, NOW, 7.0)]
+    assert [(r.message, r.kind, r.reason) for r in out.rejects] == [
+        (
+            0,
+            "repeated_meter",
+            "meter 1: given 2 times at 2026-11-26T06:00:00Z with different values (1, 2): "
+            "none stored, which one it read is unknown",
+        ),
+        (
+            1,
+            "repeated_meter",
+            "meter 1: given 2 times at 2026-11-26T06:00:00Z with the same value (3, 3): "
+            "stored once",
+        ),
+    ]
+
+
+def test_a_meter_given_twice_at_one_time_in_a_batch_is_named() -> None:
+    """A gateway batch with two items for one meter and time: one was dropped unseen by the
+    store; now both are rejected by name and the items beside them kept."""
+    out = decode(
+        (
+            "energyhub/expo/b01",
+            [
+                {"meter": "main", "ts": "2026-11-26T06:00:00Z", "value": 2},
+                {"meter": "heat", "ts": "2026-11-26T06:00:00Z", "value": 5},
+                {"meter": "main", "ts": "2026-11-26T14:00:00+08:00", "value": 4},
+                {"meter": "main", "ts": "2026-11-26T06:01:00Z", "value": 6},
+            ],
+        )
+    )
+    assert sorted(readings(out)) == sorted(
+        [(2, NOW, 5.0), (1, datetime(2026, 11, 26, 6, 1, tzinfo=UTC), 6.0)]
+    )
+    assert [(r.kind, r.reason) for r in out.rejects] == [
+        (
+            "repeated_meter",
+            "meter 1: given 2 times at 2026-11-26T06:00:00Z with different values (2, 4): "
+            "none stored, which one it read is unknown",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "key"),
+    [
+        ("energyhub/expo/b01/main", b'{"ts": "2026-11-26T06:00:00Z", "value": 1, "value": 2}', "value"),
+        ("energyhub/expo/b01/main", b'{"ts": "2026-11-26T06:00:00Z", "ts": "2026-11-26T07:00:00Z", "value": 1}', "ts"),
+        ("energyhub/expo/b01/main", b'{"ts": "2026-11-26T06\\u003a00:00Z", "value": 1, "value": 2}', "value"),
+        ("energyhub/expo/b01", b'{"ts": "2026-11-26T06:00:00Z", "values": {"main": 1}, "values": {"main": 9}}', "values"),
+        ("energyhub/expo/b01", b'[{"meter": "main", "meter": "heat", "ts": "2026-11-26T06:00:00Z", "value": 1}]', "meter"),
+        ("tele/plug-2/SENSOR", b'{"Time": "2026-11-26T14:00:00", "ENERGY": {"Power": 1, "Power": 2}}', "Power"),
+    ],
+)  # fmt: skip
+def test_a_key_given_twice_is_refused_by_name(topic: str, payload: bytes, key: str) -> None:
+    """Any other key given twice in one object refuses the message, as the API does (the last
+    value was kept unseen), also on the single readings' short path once the topic is known."""
+    primed = decode(
+        ("energyhub/expo/b01/main", {"ts": "2026-11-26T05:00:00Z", "value": 1}), (topic, payload)
+    )
+    for out, message in ((primed, 1), (decode((topic, payload)), 0)):
+        rows, reasons = _outcome(out, message)
+        assert rows == []
+        assert reasons == [
+            f"key {key!r} is given twice in one JSON object (a parser keeps the last unseen); "
+            "give it once"
+        ]
+        assert [r.kind for r in out.rejects if r.message == message] == ["duplicate_key"]

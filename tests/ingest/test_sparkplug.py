@@ -150,6 +150,38 @@ async def test_bad_frames_are_rejected_with_reasons_and_good_metrics_kept(
     assert [(m.name, m.value) for m in rebirth.metrics] == [("Node Control/Rebirth", True)]
 
 
+async def test_a_metric_given_twice_at_one_time_is_rejected_by_name(
+    spb_db: str, prefix: str
+) -> None:
+    """A DDATA carrying Active Power twice with one timestamp stored one of the two values
+    unseen (the store keeps one reading per meter and time); now both are rejected by name, as
+    for a JSON frame, and the metrics beside them kept."""
+    node = edge_node(prefix)
+    birth = [
+        node.nbirth(ms(0), {"Energy/Import kWh": 100.0}),
+        node.dbirth("pm1", ms(0), {"Active Power": 1_000}),
+    ]
+    twice = node.raw(
+        "DDATA",
+        [
+            {"alias": 10, "datatype": DataType.INT32, "value": 2_000, "timestamp": ms(30)},
+            {"alias": 10, "datatype": DataType.INT32, "value": 3_000, "timestamp": ms(30)},
+            {"alias": 10, "datatype": DataType.INT32, "value": 4_000, "timestamp": ms(40)},
+        ],
+        device="pm1",
+    )
+    async with running_worker(ingest_settings(spb_db, prefix)):
+        await publish([*birth, twice])
+        assert await wait_for(spb_db, REJECTED, 1) == 1
+        assert await wait_for(spb_db, READINGS, 3) == 3
+    at = (T0 + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+    assert await reasons(spb_db) == [
+        f"meter b01/main: given 2 times at {at} with different values (2, 3): none stored, "
+        "which one it read is unknown"
+    ]
+    assert [v for _, v in await meter_values(spb_db, "main")] == [1.0, 4.0]
+
+
 async def test_data_before_a_birth_asks_for_rebirth_then_flows(spb_db: str, prefix: str) -> None:
     """A host that (re)started after the node's birth knows no aliases: it asks for a rebirth."""
     node = edge_node(prefix)

@@ -79,6 +79,56 @@ async def test_a_nul_in_a_meter_name_is_rejected_and_the_stream_goes_on(
         assert await cur.fetchall() == [("unknown meter expo/b01/main\ufffd",)]
 
 
+async def test_a_meter_or_key_given_twice_is_rejected_by_name_through_the_broker(
+    site_db: str, prefix: str
+) -> None:
+    """A frame giving `main` twice stored one of its values unseen (the parser kept the last);
+    a batch with two items for one meter and time stored one (the store keeps one per meter and
+    time); a reading giving `value` twice stored the last. Now each is a named reject, and the
+    values beside them are stored."""
+    frame = (
+        b'{"ts": "%s", "values": {"main": 1.0, "indoor": 21.0, "main": 2.0}}' % minute(1).encode()
+    )
+    batch = orjson.dumps(
+        [
+            {"meter": "main", "ts": minute(2), "value": 5.0},
+            {"meter": "indoor", "ts": minute(2), "value": 22.0},
+            {"meter": "main", "ts": minute(2), "value": 6.0},
+        ]
+    )
+    twice = b'{"ts": "%s", "value": 7.0, "value": 8.0}' % minute(3).encode()
+    async with running_worker(ingest_settings(site_db, prefix)):
+        await publish([single(prefix, "main", 0, 1.0)])  # the topic takes the short path next
+        await publish(
+            [
+                (f"{prefix}/expo/b01", frame),
+                (f"{prefix}/expo/b01", batch),
+                (f"{prefix}/expo/b01/main", twice),
+            ]
+        )
+        assert await wait_for(site_db, REJECTED, 3) == 3
+        assert await wait_for(site_db, READINGS, 3) == 3
+    async with connect(site_db) as conn:
+        cur = await conn.execute("SELECT reason FROM rejected ORDER BY id")
+        reasons = [row[0] for row in await cur.fetchall()]
+        cur = await conn.execute(
+            "SELECT m.name, r.value FROM readings r JOIN meters m ON m.id = r.meter_id ORDER BY ts"
+        )
+        assert await cur.fetchall() == [("main", 1.0), ("indoor", 21.0), ("indoor", 22.0)]
+
+    def at(i: int) -> str:
+        return minute(i).replace("+00:00", "Z")
+
+    assert reasons == [
+        f"meter b01/main: given 2 times at {at(1)} with different values (1, 2): none stored, "
+        "which one it read is unknown",
+        f"meter b01/main: given 2 times at {at(2)} with different values (5, 6): none stored, "
+        "which one it read is unknown",
+        "key 'value' is given twice in one JSON object (a parser keeps the last unseen); "
+        "give it once",
+    ]
+
+
 async def test_site_reload_maps_new_meters_without_a_restart(
     site_db: str, prefix: str, example_site_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from energyhub.cli import app
 from energyhub.plans.store import store_plan
-from energyhub.sites import load_site
+from energyhub.sites import load_site, parse_site
 from energyhub.store.db import connect
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
@@ -87,3 +87,33 @@ def test_plans_show_against_the_meters(pg_url: str) -> None:
     assert data["actual"]["realized"]["savings_cny"] == pytest.approx(saved)
     plain = runner.invoke(app, ["plans", "show", str(plan_id)], env=env)
     assert plain.exit_code == 0 and "plan vs actual" not in plain.output
+
+
+def test_a_retired_site_s_plans_are_not_listed_as_the_api_answers_404(pg_url: str) -> None:
+    """`plans list --site b02` listed b02's plans after b02 left the site file, while
+    `GET /plans?site_id=b02` answered 404; now the CLI refuses it by name too."""
+    _, b02 = asyncio.run(_stored(pg_url))
+    document = yaml.safe_load(SITE_FILE.read_text())
+    for park in document["city"]["parks"]:
+        park["buildings"] = [b for b in park["buildings"] if b["id"] != "b02"]
+        for building in park["buildings"]:  # tenants with sub-meters in b02 go too
+            building["enterprises"] = [
+                e
+                for e in building.get("enterprises", [])
+                if not any(m.startswith("b02/") for m in e["meters"])
+            ]
+
+    async def retire() -> None:
+        async with connect(pg_url) as conn:
+            await sync_site(conn, parse_site(document))
+
+    asyncio.run(retire())
+    runner = CliRunner()
+    env = {"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200"}
+    retired = runner.invoke(app, ["plans", "list", "--site", "b02"], env=env)
+    assert retired.exit_code == 2, retired.output
+    assert "site 'b02' is retired" in " ".join(retired.output.split())
+    assert "1 plan(s)" in runner.invoke(app, ["plans", "list", "--site", "b01"], env=env).output
+    assert "1 plan(s)" in runner.invoke(app, ["plans", "list"], env=env).output  # b01's alone
+    shown = runner.invoke(app, ["plans", "show", str(b02), "--json"], env=env)
+    assert json.loads(shown.output)["site_id"] == "b02"  # kept, and shown by id

@@ -29,7 +29,8 @@ ASSETS = [
 ]  # fmt: skip
 
 
-def _site_doc(*, park_main: bool) -> dict[str, Any]:
+def _site_doc(*, park_main: bool, office_main: bool | None = None) -> dict[str, Any]:
+    """`office_main` unset: the office has a main meter only where the park has none."""
     meters: list[dict[str, Any]] = [
         {"id": "chp-el", "carrier": "electricity", "quantity": "power_kw", "asset": "chp"},
         {"id": "chp-gas", "carrier": "gas", "quantity": "power_kw", "asset": "chp"},
@@ -54,9 +55,11 @@ def _site_doc(*, park_main: bool) -> dict[str, Any]:
                             "id": "office",
                             "class": "office-A",
                             "floor_area_m2": 20000,
-                            "meters": []
-                            if park_main
-                            else [{"id": "main", "carrier": "electricity", "quantity": "power_kw"}],
+                            "meters": [
+                                {"id": "main", "carrier": "electricity", "quantity": "power_kw"}
+                            ]
+                            if (not park_main if office_main is None else office_main)
+                            else [],
                         }
                     ],
                 }
@@ -68,8 +71,8 @@ def _site_doc(*, park_main: bool) -> dict[str, Any]:
 INDEX = pd.date_range("2025-07-07 16:00", periods=4, freq="15min", tz="UTC")
 
 
-async def _frame(pg_url: str, *, park_main: bool) -> pd.DataFrame:
-    site = parse_site(_site_doc(park_main=park_main), "park-site")
+async def _frame(pg_url: str, *, park_main: bool, office_main: bool | None = None) -> pd.DataFrame:
+    site = parse_site(_site_doc(park_main=park_main, office_main=office_main), "park-site")
     await prepare_db(pg_url, site)
     index = INDEX
     before = index.insert(0, index[0] - pd.Timedelta(minutes=15))
@@ -104,6 +107,20 @@ async def test_a_park_main_meter_already_holds_them(pg_url: str) -> None:
     frame = await _frame(pg_url, park_main=True)
     np.testing.assert_allclose(frame["import_kw"], MAIN_KW - CHP_EL_KW)
     np.testing.assert_allclose(frame["gas_kw"], CHP_GAS_KW)
+
+
+async def test_a_park_main_meter_is_the_import_beside_its_buildings_mains(pg_url: str) -> None:
+    """A park main meter is the park's connection: with the office's main beside it, the
+    import is the park main's (450 kW), not the office's 800 kW added to it; the peak too."""
+    frame = await _frame(pg_url, park_main=True, office_main=True)
+    np.testing.assert_allclose(frame["import_kw"], MAIN_KW - CHP_EL_KW)
+    site = parse_site(_site_doc(park_main=True, office_main=True), "park-site")
+    before = (INDEX[-1] + pd.Timedelta(minutes=15)).to_pydatetime()
+    async with connect(pg_url) as conn:
+        found = await connection_month_peak_kw(
+            conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), before, site.tz
+        )
+    assert found == pytest.approx(MAIN_KW - CHP_EL_KW)
 
 
 @pytest.mark.parametrize("park_main", [False, True])

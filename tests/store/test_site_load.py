@@ -3,6 +3,7 @@ late data, fresh data and a change of the site tree."""
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from energyhub.store.queries import (
 )
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
-from tests.store.test_queries import START, load
+from tests.store.test_queries import MINUTES, START, load
 
 SITES = ("shanghai", "expo", "b01", "b02", "acme-bio")
 DAYS = timedelta(days=2)
@@ -122,3 +123,52 @@ async def test_every_sites_meters_at_once_are_each_sites_own(
         assert {"shanghai", "expo", "b01", "acme-bio"} <= set(every)
         for site_id in sites:
             assert every.get(site_id, set()) == set(await site_meter_ids(conn, site_id)), site_id
+
+
+def _with_park_main(document: dict[str, Any], main_meter: str | None) -> SiteFile:
+    """The example with a main electricity meter on park expo (its connection, unless told)."""
+    park = document["city"]["parks"][0]
+    park["meters"].append({"id": "main", "carrier": "electricity", "quantity": "power_kw"})
+    if main_meter is not None:
+        park["main_meter"] = main_meter
+    return parse_site(document)
+
+
+async def test_a_park_main_is_the_park_s_load_not_added_to_its_buildings(
+    pg_url: str, example_site_path: Path
+) -> None:
+    """A park's main meter is its connection: the park's (and city's) electricity is that meter,
+    not that meter plus its buildings' mains; each building keeps its own; `own-loads` adds."""
+    document = yaml.safe_load(example_site_path.read_text())
+    ids, series, backend = await load(pg_url, _with_park_main(document, None))
+    connection = pd.Series(
+        np.full(MINUTES, 2000.0), pd.date_range(START, periods=MINUTES, freq="1min")
+    )
+    async with open_pool(pg_url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(
+            ReadingBatch.from_columns(
+                connection.index.tz_convert(None).values,
+                np.full(MINUTES, ids["expo/main"]),
+                connection.values,
+            )
+        )
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, backend)
+        expo = set(await site_meter_ids(conn, "expo"))
+        assert ids["expo/main"] in expo
+        assert not {ids["b01/main"], ids["b02/main"]} & expo
+        assert ids["b01/main"] in set(await site_meter_ids(conn, "b01"))
+        for site_id in ("expo", "shanghai"):
+            for step in ("15m", "1h", "5m"):
+                got = await site_series(conn, backend, site_id, START, START + DAYS, STEPS[step])
+                electricity = got[got.carrier == "electricity"].power_kw
+                np.testing.assert_allclose(electricity, 2000.0, rtol=1e-9)  # not 2000 + b01 + b02
+        await assert_rollup_matches_meters(conn, backend)
+
+        document = yaml.safe_load(example_site_path.read_text())
+        report = await sync_site(conn, _with_park_main(document, "own-loads"))
+        assert {"expo", "shanghai"} <= set(report.site_load_rebuilt)
+        got = await site_series(conn, backend, "expo", START, START + DAYS, STEPS["1h"])
+        want = 2000.0 + series["b01/main"].resample("1h").mean() + 500.0
+        electricity = got[got.carrier == "electricity"].set_index("bucket").power_kw
+        np.testing.assert_allclose(electricity, want.reindex(electricity.index), rtol=1e-9)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from energyhub.ingest.decoders.common import DecodeContext
+from energyhub.ingest.decoders.common import DecodeContext, one_value_per_meter_and_time
 from energyhub.ingest.decoders.frame import decode_frame
 from energyhub.ingest.decoders.gateway_batch import decode_gateway_batch
 from energyhub.ingest.decoders.reading import decode_reading
@@ -26,6 +26,12 @@ from energyhub.ingest.mapping import MeterMap, MeterRef
 from energyhub.ingest.message import BatchBuilder, Delivery
 from energyhub.ingest.sparkplug.session import SparkplugSessions
 from energyhub.ingest.timestamps import parse_ts
+from energyhub.json_keys import (
+    first_repeat,
+    may_repeat_a_key,
+    parse_with_repeats,
+    repeated_key_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +52,30 @@ def _number(text: str) -> int | float:
 
 def _parse_json(payload: bytes) -> Any:
     """orjson first; the standard library as a fallback for NaN, Infinity and 1e400, which some
-    devices send and orjson refuses, so that their good neighbours in a frame are kept."""
+    devices send and orjson refuses, so that their good neighbours in a frame are kept. A payload
+    that may give a key twice in one object is parsed once more keeping every value given
+    (`energyhub.json_keys`): the parsers would keep the last one unseen."""
     try:
-        return orjson.loads(payload)
+        data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         try:
-            return json.loads(payload, parse_int=_number)
+            data = json.loads(payload, parse_int=_number)
         except (ValueError, RecursionError):
             raise PayloadError(f"payload is not JSON: {exc}", "not_json") from None
+    if not may_repeat_a_key(payload, data):
+        return data
+    data = parse_with_repeats(payload, parse_int=_number)
+    _refuse_repeated_keys(data)
+    return data
+
+
+def _refuse_repeated_keys(data: Any) -> None:
+    """A key given twice in one object, but for a gateway frame's meters (the frame names and
+    drops those alone): the whole message is refused, naming the key."""
+    frame_values = data.get("values") if isinstance(data, dict) else None
+    key = first_repeat(data, skip=frame_values if isinstance(frame_values, dict) else None)
+    if key is not None:
+        raise PayloadError(repeated_key_reason(key), "duplicate_key")
 
 
 class Decoder:
@@ -97,12 +119,18 @@ class Decoder:
                     body = orjson.loads(payload)
                 except orjson.JSONDecodeError:
                     body = None
-                if type(body) is dict:
+                if type(body) is dict and len(body) == 2:
                     ts, value = body.get("ts"), body.get("value")
                     micros = times.get(ts) if type(ts) is str else None
                     if micros is None and type(ts) is str:
                         micros = self._remember(ts)
-                    if micros is not None and (type(value) is float or type(value) is int):
+                    if (
+                        micros is not None
+                        and type(ts) is str
+                        and (type(value) is float or type(value) is int)
+                        and payload.count(b":") == 2 + ts.count(":")  # no key given twice
+                        and b"\\u" not in payload  # (an escaped colon would hide one)
+                    ):
                         meter_ids.append(ref.id)
                         ts_us.append(micros)
                         values.append(float(value))
@@ -122,6 +150,7 @@ class Decoder:
 
     def _decode_one(self, index: int, topic: str, payload: bytes, out: BatchBuilder) -> None:
         context = DecodeContext(index, out.received_us[index], out, self.mapping, self.zone)
+        start = out.rows
         try:
             self._route(context, topic, payload)
         except PayloadError as exc:
@@ -132,6 +161,8 @@ class Decoder:
             # every restart of it): rejected with the error, logged with its traceback
             log.exception("decoding a message on %s failed", topic)
             out.reject(index, f"could not decode: {type(exc).__name__}: {exc}"[:200], "error")
+        if out.rows - start > 1:
+            one_value_per_meter_and_time(out, start, self.mapping.by_id)
 
     def _route(self, context: DecodeContext, topic: str, payload: bytes) -> None:
         parts = topic.split("/")

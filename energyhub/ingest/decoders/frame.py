@@ -7,6 +7,7 @@ from typing import Any
 from energyhub.ingest.decoders.common import DecodeContext, require_mapping
 from energyhub.ingest.errors import PayloadError
 from energyhub.ingest.timestamps import parse_ts
+from energyhub.json_keys import Repeated
 
 
 def decode_frame(context: DecodeContext, park: str, site: str, body: dict[str, Any]) -> None:
@@ -15,7 +16,15 @@ def decode_frame(context: DecodeContext, park: str, site: str, body: dict[str, A
     if not values:
         raise PayloadError("a gateway frame's values are empty")
     by_topic, out, index = context.mapping.by_topic, context.out, context.index
+    repeats = values.repeats if isinstance(values, Repeated) else {}
+    for meter, given in repeats.items():  # every value given: the decoder rejects them by name
+        ref = context.meter(park, site, meter)
+        if ref is not None:
+            for value in given:
+                context.add(ref, ts_us, value, f"meter {meter}")
     for meter, value in values.items():
+        if meter in repeats:
+            continue
         ref = by_topic.get((park, site, meter))
         if ref is not None and (type(value) is float or type(value) is int):  # the usual case
             out.meter_id.append(ref.id)
