@@ -277,3 +277,22 @@ def test_a_fuel_cell_runs_higher_on_its_hydrogen_store_for_the_limit(
     assert park.flows["lg-h2"].readings["hydrogen"][0] == pytest.approx(-cell_kw / 0.5)
     assert park.flows["lg-h2"].readings["soc"][0] < 0.3
     assert float(park.grid_kw[0]) <= unheld - cell_kw + 1e-6
+
+
+def test_the_plant_keeps_the_site_s_clock_whatever_zone_its_start_is_given_in(
+    site: SiteFile,
+) -> None:
+    """The same instant as a UTC and as a local start: the same readings (the demo and the
+    closed loop start from UTC; office hours, weekends and the default rules are the site's)."""
+    from datetime import UTC
+
+    local = datetime.fromisoformat("2025-01-15T00:00:00+08:00")  # a Wednesday
+    plants = [
+        build_plant(site, TimeGrid(start, 600.0, 144), 7)
+        for start in (local, local.astimezone(UTC))
+    ]
+    assert np.array_equal(plants[0].values, plants[1].values)
+    office = plants[1].parks[0].children[0].loads
+    assert office is not None
+    hours = plants[1].grid.local_hours()
+    assert office.occupancy[hours == 10.0].sum() > office.occupancy[hours == 3.0].sum()
