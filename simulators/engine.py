@@ -24,7 +24,9 @@ from energyhub.sites import (
     Battery,
     ElectricChiller,
     Electrolyzer,
+    FuelCell,
     HeatPump,
+    HydrogenStore,
     ThermalStorage,
 )
 from simulators.devices import CONTROLLABLE, machine_cop
@@ -192,7 +194,9 @@ class Engine:
         charge less, electrolyzers draw less, heat or cold stores charged by an electric machine
         of their building take less and the machine makes that much less, batteries discharge
         (within power and state of charge), CHPs run higher (a stopped one at least at its
-        minimum load). What machines make for the building's own demand is left alone."""
+        minimum load), fuel cells run higher on what their node's hydrogen stores can give (the
+        store discharging that much more). What machines make for the building's own demand is
+        left alone."""
         limited: dict[Key, tuple[Node, Asset, float]] = {}
         limit = math.inf
         for node in park.subtree():
@@ -258,6 +262,21 @@ class Engine:
                 full_kw = chp.fuel_max_kw * chp.eta_el
                 held[key] = min(full_kw, max(running + excess, full_kw * chp.min_load))
                 excess -= max(held[key] - running, 0.0)
+        for key, (node, cell, _) in limited.items():  # 6. fuel cells, on their node's hydrogen
+            if not isinstance(cell, FuelCell):
+                continue
+            for skey, (snode, store, _) in limited.items():
+                if excess <= 0 or snode is not node or not isinstance(store, HydrogenStore):
+                    continue
+                running = held.get(key, float(node.flows[cell.id].readings["electricity"][t]))
+                room_kw = cell.power_max_kw - running
+                if room_kw <= 1e-9:
+                    continue
+                power = float(node.flows[store.id].readings["hydrogen"][t])
+                wanted = min(excess, room_kw) / cell.eta_el
+                given = power - restep(skey, node, store, power - wanted)
+                held[key] = running + given * cell.eta_el
+                excess -= given * cell.eta_el
         self.events["import held steps"] += 1
         self._refresh(park, t, now_s, held)
 

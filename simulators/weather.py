@@ -6,8 +6,8 @@ vectorized and deterministic for a seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +50,11 @@ class TimeGrid:
 
     def epoch_s(self) -> Array:
         return self.start.timestamp() + np.arange(self.steps, dtype=np.float64) * self.step_s
+
+    def in_zone(self, tz: tzinfo) -> TimeGrid:
+        """The same steps on the clock of `tz` (local hours and weekdays are read from `start`'s
+        UTC offset, so a grid given a UTC start would keep UTC hours)."""
+        return replace(self, start=self.start.astimezone(tz))
 
     def local_hours(self) -> Array:
         """Local clock time in hours (fractional), for the site time zone of `start`."""

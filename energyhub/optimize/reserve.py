@@ -3,7 +3,7 @@
 The margin (`<grid node>:peak_margin_kw`) keeps the import a typical forecast error (the P90)
 under the billed peak. An error beyond it still sets a new peak unless the site's local
 controller can take it off (scheduler import limit: charging cut, electrolysis cut, batteries
-discharging, CHPs run higher). So at each step the plan keeps the tail error
+discharging, CHPs and fuel cells run higher). So at each step the plan keeps the tail error
 (`<grid node>:peak_reserve_kw`, the scheduler's P99) covered by room under the peak plus what
 those devices could still give:
 
@@ -13,16 +13,19 @@ where a battery's lever is its charging plus what it could discharge on top of t
 its power, all of it no more than the energy it holds above its minimum SOC could carry for
 RESERVE_DURATION_H (each bound ≥ 0, so the lever never limits what the plan itself runs, and a
 battery charging and discharging at once gains nothing by it); an electrolyzer's its draw; a
-CHP's its room up to full output. A store's charging by its building's heat pump or chiller,
-which the controller also cuts, is not counted (bounded by the net charging it would be a
-limit on the store's discharging). The shortfall is priced, not forbidden:
-per kW and step at the demand charge times the chance that a tail error comes at that step
-(1 − the reserve's quantile; over a month's steps together never more than half the charge, so
-a plan never raises its peak to hold a reserve), and a plan keeps a reserve where it costs less
-than the rise it insures against.
+CHP's its room up to full output; a fuel cell's its room up to full output, no more than the
+hydrogen its node's stores hold above their minimum could carry for RESERVE_DURATION_H. A
+store's charging by its building's heat pump or chiller, which the controller also cuts, is not
+counted (bounded by the net charging it would be a limit on the store's discharging). The
+shortfall is priced, not forbidden: per kW and step at the demand charge times the chance that
+a tail error comes at that step (1 − the reserve's quantile; over a month's steps together never
+more than half the charge, so a plan never raises its peak to hold a reserve), and a plan keeps
+a reserve where it costs less than the rise it insures against.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,9 +34,12 @@ from energyhub.optimize.network import Context
 from energyhub.optimize.tariffs import billing_months, month_groups, peak_reserve_kw
 from energyhub.sites import (
     CHP,
+    Asset,
     Battery,
     Electrolyzer,
+    FuelCell,
     GridConnection,
+    HydrogenStore,
 )
 
 RESERVE_DURATION_H = 1.0
@@ -88,7 +94,7 @@ def _levers(ctx: Context) -> Expr:
     devices this model plans: a decomposition's aggregated buildings count for none)."""
     m, n, dt = ctx.m, ctx.n, ctx.dt_h
     total = Expr.zeros(n)
-    for _, asset in ctx.scope.assets():
+    for node, asset in ctx.scope.assets():
         planned = (
             f"{asset.id}:{v}" in m.variables for v in ("soc_kwh", "electricity_kw", "fuel_kw")
         )
@@ -117,4 +123,30 @@ def _levers(ctx: Context) -> Expr:
         elif isinstance(asset, CHP):
             fuel = m.variables[f"{asset.id}:fuel_kw"].expr()
             total = total + asset.eta_el * (asset.fuel_max_kw - fuel)
+        elif isinstance(asset, FuelCell):
+            total = total + _fuel_cell_lever(ctx, node.assets, asset)
     return total
+
+
+def _fuel_cell_lever(ctx: Context, beside: Sequence[Asset], cell: FuelCell) -> Expr:
+    """`<cell>:reserve_kw`: the fuel cell's room up to full output, within what the hydrogen its
+    node's stores hold above their minimum gives it for RESERVE_DURATION_H (none without one)."""
+    m, n, dt = ctx.m, ctx.n, ctx.dt_h
+    stores = [
+        a for a in beside if isinstance(a, HydrogenStore) and f"{a.id}:soc_kwh" in m.variables
+    ]
+    if not stores:
+        return Expr.zeros(n)
+    lever = m.add_variables(f"{cell.id}:reserve_kw", n, 0.0, cell.power_max_kw)
+    output = m.variables[f"{cell.id}:electricity_kw"].expr()
+    m.add_constraints(f"{cell.id}:reserve_power", lever.expr() + output, "<=", cell.power_max_kw)
+    hydrogen = Expr.zeros(n)
+    for store in stores:
+        soc = m.variables[f"{store.id}:soc_kwh"].expr()
+        hydrogen = hydrogen + store.eta_discharge * (soc - store.soc_min * store.energy_kwh)
+    m.add_constraints(
+        f"{cell.id}:reserve_energy",
+        lever.expr() - hydrogen * (cell.eta_el / max(RESERVE_DURATION_H, dt)),
+        "<=",
+    )
+    return lever.expr()

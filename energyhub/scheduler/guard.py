@@ -11,9 +11,11 @@ horizon) − headroom, the excess is taken off, in this order, within each asset
 of charge: batteries' charging is cut; electrolysis is cut; a heat or cold store charged by a heat
 pump or chiller of its building charges less, and that machine makes that much
 less (the import falls by the heat or cold ÷ the machine's COP in the plan at that step); batteries
-discharge more; CHPs run higher (a stopped CHP at least at its minimum load). What heat pumps and
-chillers make for the building's own demand is left alone (it serves comfort). It never raises a
-plan's import: charging that would set a new peak is the first thing it cuts.
+discharge more; CHPs run higher (a stopped CHP at least at its minimum load); fuel cells run
+higher on the hydrogen their node's stores hold above their minimum, those stores discharging as
+much more. What heat pumps and chillers make for the building's own demand is left alone (it
+serves comfort). It never raises a plan's import: charging that would set a new peak is the
+first thing it cuts.
 
 Every change is an override: logged, and stored with the setpoint (`planned_p_kw`, `override`) so
 plan vs actual shows what the plan asked and why the device was told otherwise. Without a metered
@@ -40,7 +42,9 @@ from energyhub.sites import (
     Battery,
     ElectricChiller,
     Electrolyzer,
+    FuelCell,
     HeatPump,
+    HydrogenStore,
     ThermalStorage,
 )
 from energyhub.store.billing import month_start
@@ -224,10 +228,13 @@ class PeakGuard:
         return known[1]
 
 
-LIMITED = (Battery, Electrolyzer, ThermalStorage, HeatPump, ElectricChiller, CHP)
+LIMITED = (
+    Battery, Electrolyzer, ThermalStorage, HeatPump, ElectricChiller, CHP, FuelCell, HydrogenStore,
+)  # fmt: skip
 """Devices whose setpoints carry the import limit: what the local controller may take off the
 import (a battery's charging, then its discharge; electrolysis; a store's charging by its
-building's heat pump or chiller, with that machine's output for it; a CHP's output raised)."""
+building's heat pump or chiller, with that machine's output for it; a CHP's output raised; a
+fuel cell's output raised, with the discharge of its node's hydrogen store for it)."""
 
 CHARGERS: dict[type, tuple[str, str]] = {
     HeatPump: ("heat", "heat_kw"),
@@ -317,4 +324,22 @@ def hold_import(
         raised = min(full_kw, max(s.p_kw + left, full_kw * chp.min_load))
         if raised > s.p_kw:
             change(i, raised, "CHP output raised")
+    for i, s in enumerate(out):  # 6. fuel cells, on the hydrogen their node's stores hold
+        cell = assets.get(s.asset_id)
+        if not isinstance(cell, FuelCell):
+            continue
+        for j, h in enumerate(out):
+            store = assets.get(h.asset_id)
+            if (
+                left <= 0 or not isinstance(store, HydrogenStore) or store.id not in soc
+                or node_of[store.id] != node_of[cell.id]
+            ):  # fmt: skip
+                continue
+            stock_kw = max(soc[store.id] - store.soc_min, 0.0) * store.energy_kwh / step_h
+            floor = -min(store.power_kw, stock_kw * store.eta_discharge)
+            more = min(left, cell.power_max_kw - out[i].p_kw, (out[j].p_kw - floor) * cell.eta_el)
+            if more <= 1e-9:
+                continue
+            change(j, out[j].p_kw - more / cell.eta_el, f"{cell.id} fed", taken_kw=0.0)
+            change(i, out[i].p_kw + more, "fuel cell output raised")
     return out, excess_kw - left

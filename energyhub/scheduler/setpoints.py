@@ -10,10 +10,11 @@ restarts; the broker's PUBACK marks it `acked`. Payload (DESIGN §4):
 - heat_pump: heat output; electric_chiller: cooling output; chp and fuel_cell: electric output;
 - electrolyzer and flexible_load: electricity drawn.
 
-Batteries, electrolyzers, heat and cold stores, the heat pumps and chillers that charge them and
-CHPs also get `"import_limit_kw": <number >= 0>` where the scheduler holds the connection's import
-(energyhub.scheduler.guard.import_limit_kw): the site's local controller keeps the connection's
-import under it between the plan's steps, by charging less, drawing less or discharging.
+Batteries, electrolyzers, heat and cold stores, the heat pumps and chillers that charge them,
+CHPs, fuel cells and hydrogen stores also get `"import_limit_kw": <number >= 0>` where the
+scheduler holds the connection's import (energyhub.scheduler.guard.import_limit_kw): the site's
+local controller keeps the connection's import under it between the plan's steps, by charging
+less, drawing less, discharging or generating more.
 """
 
 from __future__ import annotations

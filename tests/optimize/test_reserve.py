@@ -93,6 +93,27 @@ def test_a_chp_below_full_output_counts_toward_the_reserve() -> None:
     assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx([0.0] * 3)
 
 
+@pytest.mark.parametrize(("soc", "short_kw"), [(0.5, 0.0), (0.0, 60.0)])
+def test_a_fuel_cell_counts_toward_the_reserve_on_the_hydrogen_beside_it(
+    soc: float, short_kw: float
+) -> None:
+    """A stopped 100 kW fuel cell (eta_el 0.5) beside a 400 kWh hydrogen store that must end
+    where it starts: at half full (200 kWh, 100 kW for an hour) the controller could run it, so
+    the 60 kW reserve needs nothing of the plan; with the store empty it gives nothing and the
+    60 kW stay short. The plan is the load either way."""
+    cell = {"id": "fc", "type": "fuel_cell", "power_max_kw": 100, "eta_el": 0.5, "eta_th": 0.3}
+    store = {"id": "h2", "type": "hydrogen_store", "energy_kwh": 400, "power_kw": 200,
+             "soc_initial": soc, "soc_final": soc}  # fmt: skip
+    site = building_site([cell, store], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__heat_kw=0.0,
+                   b1__peak_reserve_kw=[0.0, 60.0, 0.0])  # fmt: skip
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.objective_cny == pytest.approx(PRICE * sum(LOAD_KW), abs=1e-6)
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
+        [0.0, short_kw, 0.0], abs=1e-6
+    )
+
+
 def test_daily_billing_keeps_no_reserve() -> None:
     site = building_site([EMPTY_BATTERY], grid={"demand_charge_cny_per_kw": RATE,
                                                 "demand_billing": "daily"})  # fmt: skip

@@ -253,6 +253,33 @@ def test_a_chiller_serving_only_its_building_is_left_alone() -> None:
     assert [s.p_kw for s in changed] == [0.0, -500.0, 3000.0] and cut == 0.0
 
 
+@pytest.mark.parametrize(
+    ("soc", "cell_kw", "h2_kw"),
+    [
+        (0.5, 150.0, -300.0),  # 150 kW on 300 kW of hydrogen
+        (0.06, 60.0, -120.0),  # 30 kWh above the minimum: 120 kW for the step, 60 kW of power
+        (None, 0.0, 0.0),  # no SOC reading: nothing taken from the store
+    ],
+)
+def test_a_fuel_cell_runs_higher_on_the_hydrogen_its_store_holds(
+    soc: float | None, cell_kw: float, h2_kw: float
+) -> None:
+    """Lingang of the example, electrolyzer and fuel cell stopped, 150 kW above the limit."""
+    scope = resolve_scope(load_site(EXAMPLE), "park", "lingang")
+    setpoints = [
+        Setpoint(1, "lingang", "lingang", asset, START, 0.0, planned_p_kw=0.0)
+        for asset in ("lg-electrolyzer", "lg-fuelcell", "lg-h2")
+    ]
+    changed, cut = hold_import(
+        scope, setpoints, 150.0, {} if soc is None else {"lg-h2": soc}, pd.Timedelta(STEP), "why"
+    )
+    assert [s.p_kw for s in changed] == pytest.approx([0.0, cell_kw, h2_kw])
+    assert cut == pytest.approx(cell_kw)
+    if cell_kw:
+        assert changed[1].override == "why: fuel cell output raised"
+        assert changed[2].override == "why: lg-fuelcell fed"
+
+
 async def test_setpoints_carry_the_guard_s_limit_for_the_site_s_local_controller(
     pg_url: str, prefix: str
 ) -> None:

@@ -247,3 +247,52 @@ def test_a_stopped_chp_carrying_the_limit_starts_once_the_battery_has_given_all(
         assert office.flows["office-bess"].readings["electricity"][0] == pytest.approx(-100.0)
         assert park.flows["tp-chp"].readings["electricity"][0] == pytest.approx(chp_kw)
         assert float(park.grid_kw[0]) == pytest.approx(unheld - 200.0 - chp_kw)
+
+
+@pytest.mark.parametrize(("below_kw", "cell_kw"), [(150.0, 150.0), (500.0, 200.0)])
+def test_a_fuel_cell_runs_higher_on_its_hydrogen_store_for_the_limit(
+    below_kw: float, cell_kw: float
+) -> None:
+    """Lingang of the example at night, electrolyzer, fuel cell and hydrogen store idle, each
+    setpoint with a limit `below_kw` under the park's import without it: the fuel cell (200 kW,
+    eta_el 0.5) runs up to its power, the store (30 % full) discharging twice that for it."""
+    from pathlib import Path
+
+    from energyhub.sites import load_site
+
+    example = load_site(Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml")
+
+    def run(limit: float) -> Plant:
+        plant = _plant(example, "2025-01-15T23:00:00+08:00", days=1)
+        start = plant.grid.start.timestamp()
+        book = SetpointBook(3600.0)
+        for asset in ("lg-electrolyzer", "lg-fuelcell", "lg-h2"):
+            book.add("lingang", asset, start, 0.0, limit)
+        Engine(plant, book, reset_per_step=0.0).step(0)
+        return plant
+
+    unheld = float(run(math.inf).parks[1].grid_kw[0])
+    park = run(unheld - below_kw).parks[1]
+    assert park.flows["lg-fuelcell"].readings["electricity"][0] == pytest.approx(cell_kw)
+    assert park.flows["lg-h2"].readings["hydrogen"][0] == pytest.approx(-cell_kw / 0.5)
+    assert park.flows["lg-h2"].readings["soc"][0] < 0.3
+    assert float(park.grid_kw[0]) <= unheld - cell_kw + 1e-6
+
+
+def test_the_plant_keeps_the_site_s_clock_whatever_zone_its_start_is_given_in(
+    site: SiteFile,
+) -> None:
+    """The same instant as a UTC and as a local start: the same readings (the demo and the
+    closed loop start from UTC; office hours, weekends and the default rules are the site's)."""
+    from datetime import UTC
+
+    local = datetime.fromisoformat("2025-01-15T00:00:00+08:00")  # a Wednesday
+    plants = [
+        build_plant(site, TimeGrid(start, 600.0, 144), 7)
+        for start in (local, local.astimezone(UTC))
+    ]
+    assert np.array_equal(plants[0].values, plants[1].values)
+    office = plants[1].parks[0].children[0].loads
+    assert office is not None
+    hours = plants[1].grid.local_hours()
+    assert office.occupancy[hours == 10.0].sum() > office.occupancy[hours == 3.0].sum()
