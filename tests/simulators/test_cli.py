@@ -47,6 +47,21 @@ def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
         "a duration past the calendar": ["simulate", "--site", site, "--duration", "99999999999d"],
         "a start in year 1": ["simulate", "--site", site, "--start", "0001-01-01T00:00:00+14:00"],
         "a non-UTF-8 site file": ["simulate", "--site", str(latin1)],
+        # was a ValueError traceback from urlsplit
+        "a broker url with an unclosed bracket": [
+            "simulate",
+            "--site",
+            site,
+            "--mqtt-url",
+            "mqtt://[::1",
+        ],
+        "record from an unclosed bracket": [
+            "record",
+            "--out",
+            str(tmp_path / "r.jsonl"),
+            "--mqtt-url",
+            "mqtt://u:pw@[::1",
+        ],
     }
 
 
@@ -58,6 +73,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, record_file: Path) -> 
         assert "error" in result.output.lower(), (name, result.output)
         message = result.output.strip().splitlines()
         assert len(message) <= 3, (name, result.output)  # one line; wrapped by width at most
+
+
+def test_a_broker_url_that_does_not_parse_is_named_with_its_password_masked(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.jsonl")
+    result = runner.invoke(app, ["record", "--out", out, "--mqtt-url", "mqtt://u:pw@[::1"])
+    assert result.exit_code == 2, result.output
+    assert "--mqtt-url: expected mqtt://" in result.output
+    assert "got 'mqtt://u:***@[::1' (Invalid IPv6 URL)" in result.output
 
 
 def test_simulate_command_prints_a_summary(prefix: str) -> None:
