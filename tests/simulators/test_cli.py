@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from energyhub.cli import app
+from simulators.record import Record, read_records
 from tests.simulators.conftest import SITE_FILE
 
 runner = CliRunner()
@@ -73,6 +74,37 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, record_file: Path) -> 
         assert "error" in result.output.lower(), (name, result.output)
         message = result.output.strip().splitlines()
         assert len(message) <= 3, (name, result.output)  # one line; wrapped by width at most
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        # the broker closed the connection on publishing these: "closed the connection"
+        ('{"t": 1.0, "topic": "a/#", "payload": "x"}', "topic must hold no '+', '#'"),
+        ('{"t": 1.0, "topic": "a/+/b", "payload": "x"}', "got 'a/+/b'"),
+        # replay waited 3 million years for this record at --speed 1
+        ('{"t": 99999999999999, "topic": "a/b", "payload": "x"}', "t must be epoch"),
+        (
+            '{"t": -1e14, "topic": "a/b", "payload": "x"}',
+            "from 1970 to 2200, got -100000000000000.0",
+        ),
+    ],
+)
+def test_a_record_the_broker_or_the_clock_cannot_take_is_named(
+    tmp_path: Path, line: str, named: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"t": 1.0, "topic": "a/b", "payload": "{}"}\n' + line + "\n")
+    result = runner.invoke(app, ["replay", str(path), "--speed", "1", "--mqtt-url", "mqtt://x:9"])
+    assert result.exit_code == 2, result.output
+    assert f"{path} record 2: " in result.output
+    assert named in result.output.replace("\n", "")
+
+
+def test_a_record_file_with_a_byte_order_mark_reads_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"t": 1.0, "topic": "a/b", "payload": "x"}\r\n')
+    assert read_records(path) == [Record(1.0, "a/b", b"x")]
 
 
 def test_a_broker_url_that_does_not_parse_is_named_with_its_password_masked(tmp_path: Path) -> None:
