@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from psycopg import AsyncConnection
 
 from energyhub.api.deps import ConnDep, CurrentKey, StateDep, require_role
-from energyhub.api.errors import ApiError, bad_input, responses
+from energyhub.api.errors import ApiError, FieldError, bad_input, responses
 from energyhub.api.jobs import PlanJob
 from energyhub.api.keys import ApiKey
 from energyhub.api.schemas.common import CSV_RESPONSE, Int8Id, SiteId
@@ -132,7 +132,11 @@ async def create_plan(
     Poll `GET /plans/{id}`: pending becomes draft (awaiting an operator), approved (the site's
     `plan_approval: auto`) or failed (with `error`). Needs manager or above.
     """
-    zone = await site_access(conn, key, body.site_id)
+    try:
+        zone = await site_access(conn, key, body.site_id)
+    except ApiError as exc:  # the site is the body's site_id: /plans has no path parameter
+        field = FieldError(location="body", field="site_id", message=exc.detail)
+        raise ApiError(exc.status, exc.detail, [field]) from None
     require_role(key, "manager", "create plans")
     frame = _inputs(body)
     step = _check(state, body, frame)
