@@ -337,9 +337,15 @@ def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
     """Every column the scope needs is present, and every column is known, in kW and plausible."""
     missing = [c for c in _required(scope, site) if c not in inputs.columns]
     if missing:
+        spaced = [
+            name for name in inputs.columns if name != name.strip() and name.strip() in missing
+        ]
+        hint = (
+            f"; the header has {', '.join(map(repr, spaced))}: remove the spaces" if spaced else ""
+        )
         raise PlanInputError(
             f"the inputs lack column(s) {', '.join(missing)} needed for the {scope.level} "
-            f"{scope.id!r}",
+            f"{scope.id!r}{hint}",
             column=missing[0],
         )
     owners = _Owners.of(site, scope)

@@ -169,6 +169,23 @@ def test_bad_input_exits_2_naming_it(
     assert message in stderr and "Traceback" not in stderr
 
 
+def test_a_header_with_spaces_after_the_commas_is_named(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """It said only that the columns were missing, though the header had them, spaced."""
+    site, csv = files
+    spaced = tmp_path / "spaced.csv"
+    header, rest = csv.read_text().split("\n", 1)
+    spaced.write_text(header.replace(",", ", ") + "\n" + rest)
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(spaced), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    message = " ".join(stderr.split())
+    assert "the inputs lack column(s) b1-pv:available_kw, outdoor_c" in message
+    assert "the header has ' b1-pv:available_kw', ' outdoor_c': remove the spaces" in message
+
+
 def test_inputs_not_in_utf8_name_the_byte_where_it_is(
     files: tuple[Path, Path], tmp_path: Path
 ) -> None:
