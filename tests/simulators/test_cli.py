@@ -37,6 +37,9 @@ def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
         "broker down": ["simulate", "--site", site, "--mqtt-url", "mqtt://127.0.0.1:9"],
         "malformed faults": ["replay", str(record_file), "--faults", "drop=lots"],
         "unknown fault": ["replay", str(record_file), "--faults", "melt=0.1"],
+        # 1e-300 overflowed the start ("Python int too large"); inf is 'max'
+        "a speed beyond the clock": ["simulate", "--site", site, "--speed", "1e-300"],
+        "an infinite replay speed": ["replay", str(record_file), "--speed", "inf"],
         "a fault given twice": ["replay", str(record_file), "--faults", "drop=0.1,drop=0.5"],
         "missing record file": ["replay", str(tmp_path / "none.jsonl")],
         "broken record file": ["replay", str(broken)],
