@@ -87,3 +87,42 @@ def test_plans_show_against_the_meters(pg_url: str) -> None:
     assert data["actual"]["realized"]["savings_cny"] == pytest.approx(saved)
     plain = runner.invoke(app, ["plans", "show", str(plan_id)], env=env)
     assert plain.exit_code == 0 and "plan vs actual" not in plain.output
+
+
+async def _pending_and_failed(url: str) -> tuple[int, int]:
+    from datetime import datetime, timedelta
+
+    from energyhub.plans.store import create_pending, mark_failed
+
+    async with connect(url) as conn:
+        await migrate(conn)
+        await sync_site(conn, load_site(SITE_FILE))
+        start = datetime.fromisoformat("2026-11-20T00:00:00+08:00")
+        made = [
+            await create_pending(
+                conn,
+                level="building",
+                site_id="b01",
+                horizon_start=start,
+                horizon_end=start + timedelta(hours=4),
+                step_s=3600,
+                inputs_ref="test",
+                inputs_hash="0" * 64,
+                created_by="test",
+            )
+            for _ in range(2)
+        ]
+        await mark_failed(conn, made[1].id, "infeasible: test")
+        return made[0].id, made[1].id
+
+
+def test_plans_show_actual_of_a_plan_never_solved_is_refused(pg_url: str) -> None:
+    """It printed "planned: 0.0 CNY" for a failed plan, which planned nothing (the API's
+    /plans/{id}/actual answered 409)."""
+    pending, failed = asyncio.run(_pending_and_failed(pg_url))
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(SITE_FILE), "COLUMNS": "200"}
+    for plan_id, status in ((pending, "pending"), (failed, "failed")):
+        shown = CliRunner().invoke(app, ["plans", "show", str(plan_id), "--actual"], env=env)
+        assert shown.exit_code == 2, shown.output
+        assert f"plan {plan_id} is {status}: cannot compare it" in " ".join(shown.output.split())
+        assert "planned:" not in shown.output

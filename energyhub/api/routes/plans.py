@@ -38,14 +38,11 @@ from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 from energyhub.plans.frontier import FrontierPointError, pick_point
 from energyhub.plans.peak import connection_month_peak_kw
-from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.plans.store import WITH_SCHEDULE, PlanRecord, PlanStatus
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
 PlanPath = Annotated[Int8Id, Path(description="A plan id.", examples=[12])]
-WITH_SCHEDULE: tuple[PlanStatus, ...] = (
-    "draft", "approved", "active", "superseded", "expired", "rejected",
-)  # fmt: skip
 
 
 async def _plan_in_scope(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[PlanRecord, ZoneInfo]:
@@ -229,9 +226,7 @@ async def get_actual(
 ) -> PlanActualPublic:
     """Planned vs metered net import, PV and storage SOC (end of step) per step, and the
     planned, metered and baseline bills with the realized savings, in total and per day."""
-    record, zone = await _plan_in_scope(conn, key, plan_id)
-    if record.status not in WITH_SCHEDULE:
-        raise PlanStateError(record.id, record.status, "compare", list(WITH_SCHEDULE))
+    _, zone = await _plan_in_scope(conn, key, plan_id)
     result = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
     return actual_public(result, zone)
 
