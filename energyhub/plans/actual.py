@@ -25,10 +25,11 @@ import pandas as pd
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
+from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
-from energyhub.plans.errors import PlanStateError
+from energyhub.plans.errors import PlanSiteError, PlanStateError
 from energyhub.plans.metered import (
     COMPARED_CARRIERS,
     Storage,
@@ -463,8 +464,12 @@ async def plan_parts(
     schedule.index = index
     controlled = await controlled_steps(conn, record.id)
     limits = await import_limits(conn, record.id)
+    try:
+        scopes = resolve_scopes(site, record.level, record.site_id)
+    except PlanInputError:  # named "--id", an option of `energyhub plan`, not of this
+        raise PlanSiteError(record.id, record.level, record.site_id) from None
     parts = []
-    for scope in resolve_scopes(site, record.level, record.site_id):
+    for scope in scopes:
         actual = await actual_frame(conn, backend, scope, index)
         if site.unmetered_electricity(scope.id):  # the meters there sum to part of the import
             actual["import_kw"] = np.nan

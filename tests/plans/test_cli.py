@@ -126,3 +126,35 @@ def test_plans_show_actual_of_a_plan_never_solved_is_refused(pg_url: str) -> Non
         assert shown.exit_code == 2, shown.output
         assert f"plan {plan_id} is {status}: cannot compare it" in " ".join(shown.output.split())
         assert "planned:" not in shown.output
+
+
+def test_plans_show_actual_of_a_site_the_site_file_lacks_names_the_plan(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """It said "--id: no building 'b01' in the site file", naming an option of `plan`."""
+    b01, _ = asyncio.run(_stored(pg_url))
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "timezone": "Asia/Shanghai",
+                "city": {
+                    "id": "c1",
+                    "carbon": {"grid_kg_per_kwh": 0.5, "gas_kg_per_kwh": 0.2},
+                    "parks": [
+                        {
+                            "id": "p1",
+                            "grid": {"import_max_kw": 100, "tariff": "shanghai-two-part"},
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(other), "COLUMNS": "200"}
+    shown = CliRunner().invoke(app, ["plans", "show", str(b01), "--actual"], env=env)
+    assert shown.exit_code == 2, shown.output
+    message = " ".join(shown.output.split())
+    assert f"plan {b01} is of the building 'b01', which the site file" in message
+    assert "--id" not in message
