@@ -13,6 +13,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+SPEED_MIN = 0.001
+"""Slowest simulated time (simulated s per wall s) `scheduler`, `simulate` and `replay` take."""
+SPEED_MAX = 1e6
+"""Fastest simulated time: a year in about half a minute. Beyond it a float of elapsed simulated
+seconds soon outgrows timedelta and the calendar (an infinite speed was an OverflowError)."""
+
 
 class Clock(Protocol):
     """What time it is, and a way to wait for a time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
-from energyhub.errors import ConfigError
+from energyhub.errors import ConfigError, not_utf8
 from energyhub.mqtt import check_topic_prefix
 
 CONFIG_FILE_VARIABLE = "ENERGYHUB_CONFIG"
@@ -424,12 +425,20 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = []
+        set_in_environment = {key.upper() for key in os.environ}
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "?"
             variable = f"ENERGYHUB_{name.upper()}"
             expected = mask_text(error["msg"].removeprefix("Value error, "))
+            if error["type"] == "extra_forbidden":
+                expected = "not a setting (docs/configuration.md lists them)"
             shown = masked(name, error.get("input"))
-            problems.append(f"{variable}={shown}: {expected}")
+            if toml_file and variable not in set_in_environment:  # the value came from the file
+                problems.append(
+                    f"{CONFIG_FILE_VARIABLE}={toml_file}: {name}={shown} ({variable}): {expected}"
+                )
+            else:
+                problems.append(f"{variable}={shown}: {expected}")
         raise ConfigError("; ".join(problems)) from None
     except SettingsError as exc:  # a list setting that is not JSON
         found = re.search(r'field "(\w+)"', str(exc))
@@ -437,8 +446,18 @@ def load_settings() -> Settings:
         variable = f"ENERGYHUB_{name.upper()}"
         shown = masked(name, os.environ.get(variable))
         raise ConfigError(f'{variable}={shown}: expected a JSON list, e.g. ["a", "b"]') from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {not_utf8(exc)}") from None
+    except OSError as exc:  # no permission to read it
+        raise ConfigError(
+            f"{CONFIG_FILE_VARIABLE}={toml_file}: cannot read: {exc.strerror}"
+        ) from None
     except ValueError as exc:  # a TOML file that does not parse
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {exc}") from None
+        reason = str(exc)
+        if toml_file and Path(toml_file).read_bytes().startswith(codecs.BOM_UTF8):
+            reason = "starts with a byte-order mark, which TOML does not allow (save it as UTF-8 "
+            reason += "without BOM)"
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {reason}") from None
 
 
 POSTGRES_URL = (

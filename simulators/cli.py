@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from energyhub.cli_support import console, fail, run_async
+from energyhub.clock import SPEED_MAX, SPEED_MIN
 from energyhub.errors import EnergyhubError
 from energyhub.mqtt import check_topic_filter, check_topic_prefix
 from energyhub.sites import load_site
@@ -48,8 +49,10 @@ def parse_speed(text: str) -> float | None:
         speed = float(text)
     except ValueError:
         speed = 0.0
-    if not speed > 0:
-        raise SimulatorInputError(f"--speed: expected a number > 0 or 'max', got {text!r}")
+    if not SPEED_MIN <= speed <= SPEED_MAX:  # 1e-300 overflowed the start; inf is 'max'
+        raise SimulatorInputError(
+            f"--speed: expected a number from {SPEED_MIN:g} to {SPEED_MAX:g} or 'max', got {text!r}"
+        )
     return speed
 
 

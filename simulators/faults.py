@@ -57,6 +57,8 @@ class FaultSpec:
                 raise FaultSpecError(
                     f"--faults: {item!r} is not NAME=VALUE with NAME one of {', '.join(FAULTS)}"
                 )
+            if name.replace("-", "_") in values:  # the last one silently won
+                raise FaultSpecError(f"--faults: {name} is given twice, in {text!r}")
             values[name.replace("-", "_")] = _value(name, raw.strip())
         renamed = {
             "delay_s": values.pop("delay", 2.0),

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import unquote, urlsplit
 
+from energyhub.config import mask_text
 from simulators.errors import BrokerError, SimulatorInputError
 
 _CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
@@ -46,11 +47,15 @@ class MqttUrl:
 
     @classmethod
     def parse(cls, url: str) -> MqttUrl:
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        expected = (
+            f"--mqtt-url: expected mqtt://[user[:password]@]host[:port], got {mask_text(url)!r}"
+        )
+        try:
+            parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket: "Invalid IPv6 URL"
+            raise SimulatorInputError(f"{expected} ({exc})") from None
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise SimulatorInputError(
-                f"--mqtt-url: expected mqtt://[user[:password]@]host[:port], got {url!r}"
-            )
+            raise SimulatorInputError(expected)
         try:
             port = parts.port or 1883
         except ValueError:

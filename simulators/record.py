@@ -19,6 +19,12 @@ import orjson
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
+LAST_EPOCH_S = 7_258_118_400
+"""2200-01-01T00:00:00Z: a record's `t` lies before it (and after 1970), as stored times do; a
+`t` beyond would have `replay` wait for centuries between two records."""
+TOPIC_NAME_REFUSED = ("+", "#", "\x00")
+"""What a topic name (unlike a filter) may not hold: Mosquitto disconnects whoever publishes it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -57,7 +63,7 @@ def payload_from(line: dict[str, object], name: str = "payload") -> bytes:
 def read_json_lines(path: Path, what: str) -> list[dict[str, object]]:
     """Every line of a JSON Lines file as an object; errors name the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of line 1
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise RecordFileError(f"{path}: cannot read the {what}: {reason}") from None
@@ -89,6 +95,15 @@ def read_records(path: Path) -> list[Record]:
                 f"{path} record {number}: expected t (epoch seconds), topic and payload, "
                 f"got {row!r:.120}"
             ) from None
+        if not 0 <= t < LAST_EPOCH_S:
+            raise RecordFileError(
+                f"{path} record {number}: t must be epoch seconds from 1970 to 2200, got {t!r}"
+            )
+        if any(c in topic for c in TOPIC_NAME_REFUSED):
+            raise RecordFileError(
+                f"{path} record {number}: topic must hold no '+', '#' or NUL (the broker closes "
+                f"the connection of whoever publishes it), got {topic!r:.120}"
+            )
     if not records:
         raise RecordFileError(f"{path}: the record file holds no messages")
     return records

@@ -89,3 +89,42 @@ def test_the_intraday_correction_is_on_unless_turned_off(monkeypatch: pytest.Mon
         load_settings()
     assert "ENERGYHUB_SCHEDULER_INTRADAY_CORRECTION='sometimes'" in str(caught.value)
     assert "boolean" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        # were "ENERGYHUB_DB_POOL_MIN='x': ..." though no such variable was set
+        (b"db_pool_min = 'x'\n", "energyhub.toml: db_pool_min='x' (ENERGYHUB_DB_POOL_MIN): "),
+        (b"db_ulr = 'x'\n", "energyhub.toml: db_ulr='x' (ENERGYHUB_DB_ULR): not a setting"),
+        (
+            b"[api]\nport = 1\n",
+            "energyhub.toml: api=\"{'port': 1}\" (ENERGYHUB_API): not a setting",
+        ),
+        # were "Invalid statement (at line 1, column 1)" and a codec's "position 16"
+        (b"\xef\xbb\xbfapi_port = 8001\n", "energyhub.toml: starts with a byte-order mark"),
+        (b"log_level = 'caf\xe9'\n", "energyhub.toml: not UTF-8 text (byte 0xe9 at offset 16)"),
+    ],
+)
+def test_a_bad_toml_file_names_the_file_and_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: bytes, named: str
+) -> None:
+    toml = tmp_path / "energyhub.toml"
+    toml.write_bytes(text)
+    monkeypatch.setenv("ENERGYHUB_CONFIG", str(toml))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert named in str(caught.value)
+    assert str(caught.value).startswith(f"ENERGYHUB_CONFIG={toml}")
+
+
+def test_a_variable_that_overrides_the_toml_file_is_named_as_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    toml = tmp_path / "energyhub.toml"
+    toml.write_text("db_pool_min = 2\n")
+    monkeypatch.setenv("ENERGYHUB_CONFIG", str(toml))
+    monkeypatch.setenv("ENERGYHUB_DB_POOL_MIN", "y")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("ENERGYHUB_DB_POOL_MIN='y': ")

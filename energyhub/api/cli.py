@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated, Any
 
 import typer
@@ -54,6 +55,12 @@ def api_command(
     except EnergyhubError as exc:
         raise fail(str(exc)) from None
     configure_logging(settings)
+    try:  # uvicorn's own word for a host no resolver knows names neither option nor value
+        socket.getaddrinfo(host or settings.api_host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        option = "--host" if host else "ENERGYHUB_API_HOST"
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise fail(f"{option}: cannot listen on {host or settings.api_host!r}: {reason}") from None
     options: dict[str, Any] = {
         "host": host or settings.api_host,
         "port": port or settings.api_port,

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from energyhub.errors import CONTROL, DatabaseUnavailableError, EnergyhubError
 from energyhub.optimize.errors import PlanInputError
-from energyhub.plans.errors import PlanNotFoundError, PlanStateError
+from energyhub.plans.errors import PlanNotFoundError, PlanSiteError, PlanStateError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def from_energyhub(exc: EnergyhubError) -> ApiError:
     """The HTTP meaning of energyhub's own errors."""
     if isinstance(exc, PlanNotFoundError):
         return not_found(f"plan {exc.plan_id}")
-    if isinstance(exc, PlanStateError):
+    if isinstance(exc, PlanStateError | PlanSiteError):
         return ApiError(409, str(exc))
     if isinstance(exc, PlanInputError):
         field = f"inputs.{exc.column}" if exc.column else "inputs"

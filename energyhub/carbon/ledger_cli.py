@@ -122,7 +122,9 @@ def reverse_command(
 @handles_errors
 def list_command(
     account: Account,
-    year: Annotated[int | None, typer.Option("--year", help="Only this year.")] = None,
+    year: Annotated[
+        int | None, typer.Option("--year", min=2000, max=2100, help="Only this year.")
+    ] = None,
 ) -> None:
     """Every entry of the account with its audit trail (JSON)."""
     rows = _run(lambda conn: ledger_entries(conn, account, year))

@@ -20,6 +20,7 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.errors import not_utf8
 from energyhub.forecast.backtest import CHOSEN, NAIVE_DAY, NAIVE_WEEK, SeriesBacktest
 from energyhub.forecast.sites import (
     BACKTEST_STEPS,
@@ -155,8 +156,10 @@ def weather_import(
     url = require_db_url(settings)
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f"{file}: cannot read it ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise fail(f"{file}: cannot read it: {not_utf8(exc)}") from None
+    except OSError as exc:
+        raise fail(f"{file}: cannot read it: {exc.strerror}") from None
     loaded = load_site(site_file or settings.site_file)
     parks = {park.id for park in loaded.city.parks}
     parsed = parse_csv(text, parks=parks, issued_at=datetime.now(UTC), source=source)

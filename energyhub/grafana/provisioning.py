@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from energyhub.config import mask_text
 from energyhub.errors import ConfigError
 from energyhub.grafana.model import DATASOURCE_TYPE, DATASOURCE_UID, JsonDict
 
@@ -33,18 +34,23 @@ class DatabaseTarget:
     @classmethod
     def from_url(cls, url: str, timescaledb: bool = True) -> DatabaseTarget:
         """From postgresql://user:password@host:port/database?sslmode=...; ConfigError if not."""
-        parts = urlsplit(url)
+        expected = (
+            "database URL for Grafana: expected postgresql://user:password@host:port/database, "
+            f"got {mask_text(url)!r}"
+        )
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:  # an unclosed IPv6 bracket, a port beyond 65535
+            raise ConfigError(f"{expected} ({exc})") from None
         database = unquote(parts.path.lstrip("/"))
         if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not database:
-            raise ConfigError(
-                f"database URL for Grafana: expected postgresql://user:password@host:port/"
-                f"database, got {parts.scheme}://{parts.hostname or ''}/{database}"
-            )
+            raise ConfigError(expected)
         if not parts.username:
             raise ConfigError("database URL for Grafana: give the user Grafana connects as")
         sslmode = parse_qs(parts.query).get("sslmode", ["disable"])[0]
         return cls(
-            address=f"{parts.hostname}:{parts.port or 5432}",
+            address=f"{parts.hostname}:{port or 5432}",
             database=database,
             user=unquote(parts.username),
             password=unquote(parts.password) if parts.password is not None else None,

@@ -60,9 +60,14 @@ class Pushed:
 
 def grafana_api(url: str, token: str) -> Grafana:
     """A client for the Grafana at `url` (a sub-path like /grafana works) with a bearer token."""
-    parts = urlsplit(url)
+    expected = f"--url: expected http(s)://host[:port][/path], got {url!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is no number or too large)
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port beyond 65535
+        raise GrafanaPushError(f"{expected} ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GrafanaPushError(f"--url: expected http(s)://host[:port][/path], got {url!r}")
+        raise GrafanaPushError(expected)
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     api = GrafanaApi.from_url(urlunsplit((*parts[:2], path, "", "")), token, timeout=TIMEOUT_S)
     return cast(Grafana, api)

@@ -7,7 +7,21 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from energyhub.errors import ConfigError
+
 log = logging.getLogger(__name__)
+
+
+def serve_metrics(registry: CollectorRegistry, port: int, host: str, named: str) -> None:
+    """Serve the registry's /metrics on host:port; a host no resolver knows or a port taken is a
+    ConfigError naming the settings or options in `named` (it was a socket traceback)."""
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(
+            f"{named}: cannot serve metrics on {host!r} port {port}: {reason}"
+        ) from None
 
 
 @dataclass
@@ -63,7 +77,12 @@ class IngestMetrics:
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics on the port (0: not at all)."""
         if port:
-            start_http_server(port, addr=host, registry=self.registry)
+            serve_metrics(
+                self.registry,
+                port,
+                host,
+                "ENERGYHUB_INGEST_METRICS_HOST/ENERGYHUB_INGEST_METRICS_PORT",
+            )
 
     def value(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0

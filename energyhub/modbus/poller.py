@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from energyhub.ingest.metrics import serve_metrics
 from energyhub.ingest.partition import owner
 from energyhub.modbus.registers import Block, plan_blocks
 from energyhub.modbus.store import Gateway, PolledMeter
@@ -64,7 +65,7 @@ class PollerMetrics:
 
     def serve(self, port: int) -> None:
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            serve_metrics(self.registry, port, "127.0.0.1", "--metrics-port")
 
 
 class Events:

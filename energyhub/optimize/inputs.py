@@ -5,6 +5,7 @@ Rows are counted from 1 (the first data row) in every message; each also names t
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
+from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
 from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind, load_taken_as_0
@@ -204,16 +206,18 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
         if "ts" not in frame.columns:
             frame = frame.rename_axis("ts").reset_index()
     else:
-        try:
-            frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
-            written = pd.read_csv(source, dtype=str, header=None, nrows=1).iloc[0].tolist()
-        except (
-            OSError,
-            pd.errors.ParserError,
-            pd.errors.EmptyDataError,
-            UnicodeDecodeError,
-        ) as exc:
+        try:  # decoded here: pandas names a non-UTF-8 byte at its offset in a chunk
+            text = Path(source).read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise PlanInputError(f"--inputs: cannot read {source}: {not_utf8(exc)}") from None
+        except OSError as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+            first = pd.read_csv(io.StringIO(text), dtype=str, header=None, nrows=1)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        written = first.iloc[0].tolist()
         _once_each(written)
     if "ts" not in frame.columns:
         header = ",".join(map(str, frame.columns))
@@ -333,9 +337,15 @@ def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
     """Every column the scope needs is present, and every column is known, in kW and plausible."""
     missing = [c for c in _required(scope, site) if c not in inputs.columns]
     if missing:
+        spaced = [
+            name for name in inputs.columns if name != name.strip() and name.strip() in missing
+        ]
+        hint = (
+            f"; the header has {', '.join(map(repr, spaced))}: remove the spaces" if spaced else ""
+        )
         raise PlanInputError(
             f"the inputs lack column(s) {', '.join(missing)} needed for the {scope.level} "
-            f"{scope.id!r}",
+            f"{scope.id!r}{hint}",
             column=missing[0],
         )
     owners = _Owners.of(site, scope)

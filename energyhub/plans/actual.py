@@ -25,9 +25,11 @@ import pandas as pd
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
+from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
+from energyhub.plans.errors import PlanSiteError, PlanStateError
 from energyhub.plans.metered import (
     COMPARED_CARRIERS,
     Storage,
@@ -39,6 +41,7 @@ from energyhub.plans.metered import (
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import SIDES, Realized, SetpointTrack, combined, realize
 from energyhub.plans.store import (
+    WITH_SCHEDULE,
     PlanRecord,
     SetpointOverride,
     controlled_steps,
@@ -461,8 +464,12 @@ async def plan_parts(
     schedule.index = index
     controlled = await controlled_steps(conn, record.id)
     limits = await import_limits(conn, record.id)
+    try:
+        scopes = resolve_scopes(site, record.level, record.site_id)
+    except PlanInputError:  # named "--id", an option of `energyhub plan`, not of this
+        raise PlanSiteError(record.id, record.level, record.site_id) from None
     parts = []
-    for scope in resolve_scopes(site, record.level, record.site_id):
+    for scope in scopes:
         actual = await actual_frame(conn, backend, scope, index)
         if site.unmetered_electricity(scope.id):  # the meters there sum to part of the import
             actual["import_kw"] = np.nan
@@ -509,9 +516,12 @@ async def plan_vs_actual(
     site: SiteFile,
     foresight: bool = True,
 ) -> PlanVsActual:
-    """A stored plan against the stored readings (PlanNotFoundError if there is no such plan);
+    """A stored plan against the stored readings (PlanNotFoundError if there is no such plan,
+    PlanStateError if it has no schedule: pending or failed);
     `foresight` False skips the perfect-foresight re-solve."""
     record = await get_plan(conn, plan_id)
+    if record.status not in WITH_SCHEDULE:  # nothing was planned: "planned 0.0 CNY" misled
+        raise PlanStateError(record.id, record.status, "compare", list(WITH_SCHEDULE))
     parts, peaks = await plan_parts(conn, backend, record, site)
     dt_h = record.step_s / 3600
     basis = _basis(parts)

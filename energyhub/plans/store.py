@@ -30,6 +30,10 @@ PlanStatus = Literal[
 PLAN_STATUSES: tuple[PlanStatus, ...] = (
     "pending", "draft", "approved", "active", "superseded", "expired", "rejected", "failed",
 )  # fmt: skip
+WITH_SCHEDULE: tuple[PlanStatus, ...] = (
+    "draft", "approved", "active", "superseded", "expired", "rejected",
+)  # fmt: skip
+"""The statuses of a plan that was solved: it has a schedule to read and to compare."""
 LIFECYCLE: dict[PlanStatus, tuple[PlanStatus, ...]] = {
     "pending": (),
     "draft": ("pending",),

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from energyhub.bounds import within_years
 from energyhub.cli_support import (
     configure_logging,
     fail,
@@ -17,7 +18,7 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
-from energyhub.clock import Clock, ScaledClock, SystemClock
+from energyhub.clock import SPEED_MAX, SPEED_MIN, Clock, ScaledClock, SystemClock
 from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.ingest.supervisor import stop_on_signals
@@ -41,6 +42,10 @@ def _clock(sim_start: str | None, speed: float | None, tz_name: str) -> Clock:
         ) from None
     if start.tzinfo is None:
         start = start.replace(tzinfo=ZoneInfo(tz_name))
+    try:
+        within_years(start)
+    except ValueError as exc:  # 1900 ran on a calendar storage refuses, silently
+        raise fail(f"--sim-start: {exc}") from None
     return ScaledClock(start, speed or 1.0)
 
 
@@ -58,7 +63,12 @@ def scheduler_command(
     ] = None,
     speed: Annotated[
         float | None,
-        typer.Option("--speed", min=0.001, help="Simulated seconds per second (--sim-start)."),
+        typer.Option(
+            "--speed",
+            min=SPEED_MIN,
+            max=SPEED_MAX,
+            help="Simulated seconds per second (--sim-start).",
+        ),
     ] = None,
 ) -> None:
     """Re-plan every period, activate approved plans, send setpoints; Ctrl-C or SIGTERM stops."""

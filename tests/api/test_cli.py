@@ -78,3 +78,17 @@ def test_api_refuses_a_database_without_the_schema(pg_url: str) -> None:
     assert done.exit_code == 2
     assert "run `energyhub db migrate`" in done.output
     assert "Traceback" not in done.output
+
+
+def test_a_host_no_resolver_knows_is_named(pg_url: str) -> None:
+    """uvicorn logged "[Errno -2] Name or service not known", naming neither option nor value,
+    and exited 3 after the app had started."""
+    asyncio.run(_prepared(pg_url))
+    env = {"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200", "ENERGYHUB_SITE_FILE": str(SITE_FILE)}
+    done = CliRunner().invoke(app, ["api", "--host", "no host", "--port", "1"], env=env)
+    assert done.exit_code == 2, done.output
+    assert "--host: cannot listen on 'no host': " in done.output
+    env["ENERGYHUB_API_HOST"] = "nowhere.invalid"
+    done = CliRunner().invoke(app, ["api", "--port", "1"], env=env)
+    assert done.exit_code == 2, done.output
+    assert "ENERGYHUB_API_HOST: cannot listen on 'nowhere.invalid': " in done.output

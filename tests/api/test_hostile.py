@@ -411,3 +411,17 @@ async def test_a_404_names_the_declared_parameter_not_an_unknown_one(
     response = await client.get("/plans", params=[("zzz", "nowhere"), ("site_id", "nowhere")])
     assert response.status_code == 404, response.text
     assert [e["field"] for e in response.json()["errors"]] == ["site_id"]
+
+
+@pytest.mark.parametrize("site_id", ["nowhere", "b99"])
+async def test_a_plan_for_an_unknown_site_names_the_body_site_id(
+    client: httpx.AsyncClient, world: World, site_id: str
+) -> None:
+    """The 404 named `path` (the fallback): the site is the body's `site_id`, and the path
+    /plans has no parameter."""
+    before = await rows(world, "plans")
+    response = await client.post("/plans", json=plan_body() | {"site_id": site_id})
+    named(response, 404, "site_id", "body")
+    assert [e["field"] for e in response.json()["errors"]] == ["site_id"]
+    assert f"no site '{site_id}'" in response.json()["detail"]
+    assert await rows(world, "plans") == before

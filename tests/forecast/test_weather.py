@@ -91,6 +91,17 @@ def test_the_cli_stores_good_rows_and_names_the_bad(pg_url: str, tmp_path: Path)
     assert frame["outdoor_c"].tolist() == [27.5, 27.0]
 
 
+def test_a_file_not_in_utf8_names_the_byte_where_it_is(pg_url: str, tmp_path: Path) -> None:
+    """The codec's own words came out: "('utf-8' codec can't decode byte 0xe9 in position 5...)"."""
+    forecast = tmp_path / "weather.csv"
+    forecast.write_bytes(CSV.encode() + b"sp,caf\xe9\n")
+    env = {"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200"}
+    done = CliRunner().invoke(cli, ["forecast", "weather-import", str(forecast)], env=env)
+    assert done.exit_code == 2
+    offset = len(CSV.encode()) + len(b"sp,caf")
+    assert f"cannot read it: not UTF-8 text (byte 0xe9 at offset {offset})" in done.output
+
+
 async def test_mqtt_messages_are_stored_and_bad_ones_do_not_stop_the_listener(
     pg_url: str, prefix: str
 ) -> None:

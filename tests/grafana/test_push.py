@@ -132,3 +132,25 @@ def test_bad_urls_are_refused_before_any_request() -> None:
     )
     assert result.exit_code == 2
     assert "expected postgresql://" in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "db_url", "named"),
+    [
+        ("http://[::1", DB_URL, "--url: expected http(s)://host[:port][/path], got 'http://[::1'"),
+        ("http://grafana:99999", DB_URL, "got 'http://grafana:99999' (Port out of range"),
+        ("http://x", "postgresql://u:secret@[::1/db", "got 'postgresql://u:***@[::1/db'"),
+        ("http://x", "postgresql://u:secret@h:99999/db", "got 'postgresql://u:***@h:99999/db'"),
+        ("http://x", "host=h dbname=d password=secret", "got 'host=h dbname=d password=***'"),
+    ],
+)
+def test_urls_that_do_not_parse_are_named_not_a_traceback(
+    url: str, db_url: str, named: str
+) -> None:
+    result = CliRunner().invoke(
+        app, ["grafana", "push", "--url", url, "--token", "t", "--db-url", db_url]
+    )
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert "secret" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

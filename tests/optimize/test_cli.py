@@ -139,7 +139,10 @@ def test_building_plan_without_json_prints_a_summary(files: tuple[Path, Path]) -
         (["--level", "park", "--id", "p", "--semicolons"], "is separated by ';', use commas"),
         # a gap of 2 or inf was taken; NaN was refused as "greater than or equal to 0"
         (["--level", "park", "--id", "p", "--mip-gap", "2"], "--mip-gap: must be a fraction"),
-        (["--level", "park", "--id", "p", "--mip-gap", "nan"], "from 0 to 1 (0.001 = 0.1 %), got nan"),
+        (
+            ["--level", "park", "--id", "p", "--mip-gap", "nan"],
+            "from 0 to 1 (0.001 = 0.1 %), got nan",
+        ),
         (["--level", "park", "--id", "p", "--time-limit-s", "nan"], "seconds ≥ 0, got nan"),
         (["--level", "park", "--id", "p", "--time-limit-s", "-3"], "seconds ≥ 0, got -3"),
         (
@@ -164,6 +167,41 @@ def test_bad_input_exits_2_naming_it(
     code, _, stderr = _run("--site", str(site), "--inputs", str(csv), *args)
     assert code == 2
     assert message in stderr and "Traceback" not in stderr
+
+
+def test_a_header_with_spaces_after_the_commas_is_named(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """It said only that the columns were missing, though the header had them, spaced."""
+    site, csv = files
+    spaced = tmp_path / "spaced.csv"
+    header, rest = csv.read_text().split("\n", 1)
+    spaced.write_text(header.replace(",", ", ") + "\n" + rest)
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(spaced), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    message = " ".join(stderr.split())
+    assert "the inputs lack column(s) b1-pv:available_kw, outdoor_c" in message
+    assert "the header has ' b1-pv:available_kw', ' outdoor_c': remove the spaces" in message
+
+
+def test_inputs_not_in_utf8_name_the_byte_where_it_is(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """pandas named the byte at its offset in a chunk ("position 5: unexpected end of data")."""
+    site, csv = files
+    text = csv.read_bytes()
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(text + b"# caf\xe9\n")
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(latin1), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    offset = len(text) + len(b"# caf")
+    assert f"--inputs: cannot read {latin1}: not UTF-8 text (byte 0xe9 at offset {offset})" in (
+        " ".join(stderr.split())
+    )
 
 
 def test_infeasible_exits_3_naming_balance_node_and_step(

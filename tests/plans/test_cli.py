@@ -117,3 +117,74 @@ def test_a_retired_site_s_plans_are_not_listed_as_the_api_answers_404(pg_url: st
     assert "1 plan(s)" in runner.invoke(app, ["plans", "list"], env=env).output  # b01's alone
     shown = runner.invoke(app, ["plans", "show", str(b02), "--json"], env=env)
     assert json.loads(shown.output)["site_id"] == "b02"  # kept, and shown by id
+
+
+async def _pending_and_failed(url: str) -> tuple[int, int]:
+    from datetime import datetime, timedelta
+
+    from energyhub.plans.store import create_pending, mark_failed
+
+    async with connect(url) as conn:
+        await migrate(conn)
+        await sync_site(conn, load_site(SITE_FILE))
+        start = datetime.fromisoformat("2026-11-20T00:00:00+08:00")
+        made = [
+            await create_pending(
+                conn,
+                level="building",
+                site_id="b01",
+                horizon_start=start,
+                horizon_end=start + timedelta(hours=4),
+                step_s=3600,
+                inputs_ref="test",
+                inputs_hash="0" * 64,
+                created_by="test",
+            )
+            for _ in range(2)
+        ]
+        await mark_failed(conn, made[1].id, "infeasible: test")
+        return made[0].id, made[1].id
+
+
+def test_plans_show_actual_of_a_plan_never_solved_is_refused(pg_url: str) -> None:
+    """It printed "planned: 0.0 CNY" for a failed plan, which planned nothing (the API's
+    /plans/{id}/actual answered 409)."""
+    pending, failed = asyncio.run(_pending_and_failed(pg_url))
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(SITE_FILE), "COLUMNS": "200"}
+    for plan_id, status in ((pending, "pending"), (failed, "failed")):
+        shown = CliRunner().invoke(app, ["plans", "show", str(plan_id), "--actual"], env=env)
+        assert shown.exit_code == 2, shown.output
+        assert f"plan {plan_id} is {status}: cannot compare it" in " ".join(shown.output.split())
+        assert "planned:" not in shown.output
+
+
+def test_plans_show_actual_of_a_site_the_site_file_lacks_names_the_plan(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """It said "--id: no building 'b01' in the site file", naming an option of `plan`."""
+    b01, _ = asyncio.run(_stored(pg_url))
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "timezone": "Asia/Shanghai",
+                "city": {
+                    "id": "c1",
+                    "carbon": {"grid_kg_per_kwh": 0.5, "gas_kg_per_kwh": 0.2},
+                    "parks": [
+                        {
+                            "id": "p1",
+                            "grid": {"import_max_kw": 100, "tariff": "shanghai-two-part"},
+                        }
+                    ],
+                },
+            }
+        )
+    )
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(other), "COLUMNS": "200"}
+    shown = CliRunner().invoke(app, ["plans", "show", str(b01), "--actual"], env=env)
+    assert shown.exit_code == 2, shown.output
+    message = " ".join(shown.output.split())
+    assert f"plan {b01} is of the building 'b01', which the site file" in message
+    assert "--id" not in message

@@ -97,8 +97,11 @@ def test_bad_settings_and_arguments_are_one_line_errors(
     cases = [
         (["--sim-start", "yesterday"], {}, "--sim-start: expected an RFC 3339 time"),
         ([], {"ENERGYHUB_SCHEDULER_SITES": '["nowhere"]'}, "no park or building 'nowhere'"),
-        ([], {"ENERGYHUB_SCHEDULER_SITES": '["tcity"]'}, "'tcity' is the city: name its parks or "
-         "buildings (or none: every park)"),
+        (
+            [],
+            {"ENERGYHUB_SCHEDULER_SITES": '["tcity"]'},
+            "'tcity' is the city: name its parks or buildings (or none: every park)",
+        ),
     ]
     for args, extra, message in cases:
         done = subprocess.run(
@@ -108,3 +111,28 @@ def test_bad_settings_and_arguments_are_one_line_errors(
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_a_simulated_clock_beyond_the_calendar_is_refused_by_name(tmp_path: Path) -> None:
+    """`--speed 1e400` (inf) was an OverflowError traceback at the first tick; a 1900 start ran
+    on with re-plans the store refuses."""
+    from typer.testing import CliRunner
+
+    from energyhub.cli import app
+
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(yaml.safe_dump(site_doc()))
+    env = {
+        "ENERGYHUB_DB_URL": "postgresql://u@127.0.0.1:9/none",
+        "ENERGYHUB_MQTT_URL": "mqtt://127.0.0.1:9",
+        "COLUMNS": "200",
+    }
+    base = ["scheduler", "--site", str(site_file), "--sim-start"]
+    for args, message in [
+        (["2026-01-01T00:00:00+08:00", "--speed", "1e400"], "'--speed': Input should be less"),
+        (["1900-01-01T00:00:00+08:00"], "--sim-start: must lie between 1970 and 2200, got 1900"),
+    ]:
+        done = CliRunner().invoke(app, [*base, *args], env=env)
+        assert done.exit_code == 2, done.output
+        assert isinstance(done.exception, SystemExit)
+        assert message in " ".join(done.output.split())

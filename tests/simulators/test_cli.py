@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from energyhub.cli import app
+from simulators.record import Record, read_records
 from tests.simulators.conftest import SITE_FILE
 
 runner = CliRunner()
@@ -36,6 +37,10 @@ def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
         "broker down": ["simulate", "--site", site, "--mqtt-url", "mqtt://127.0.0.1:9"],
         "malformed faults": ["replay", str(record_file), "--faults", "drop=lots"],
         "unknown fault": ["replay", str(record_file), "--faults", "melt=0.1"],
+        # 1e-300 overflowed the start ("Python int too large"); inf is 'max'
+        "a speed beyond the clock": ["simulate", "--site", site, "--speed", "1e-300"],
+        "an infinite replay speed": ["replay", str(record_file), "--speed", "inf"],
+        "a fault given twice": ["replay", str(record_file), "--faults", "drop=0.1,drop=0.5"],
         "missing record file": ["replay", str(tmp_path / "none.jsonl")],
         "broken record file": ["replay", str(broken)],
         "unknown feed meter": ["replay", "--site", site, "--feed", "office/nope=bdew:g25"],
@@ -47,6 +52,21 @@ def _bad_input(tmp_path: Path, record_file: Path) -> dict[str, list[str]]:
         "a duration past the calendar": ["simulate", "--site", site, "--duration", "99999999999d"],
         "a start in year 1": ["simulate", "--site", site, "--start", "0001-01-01T00:00:00+14:00"],
         "a non-UTF-8 site file": ["simulate", "--site", str(latin1)],
+        # was a ValueError traceback from urlsplit
+        "a broker url with an unclosed bracket": [
+            "simulate",
+            "--site",
+            site,
+            "--mqtt-url",
+            "mqtt://[::1",
+        ],
+        "record from an unclosed bracket": [
+            "record",
+            "--out",
+            str(tmp_path / "r.jsonl"),
+            "--mqtt-url",
+            "mqtt://u:pw@[::1",
+        ],
     }
 
 
@@ -58,6 +78,45 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, record_file: Path) -> 
         assert "error" in result.output.lower(), (name, result.output)
         message = result.output.strip().splitlines()
         assert len(message) <= 3, (name, result.output)  # one line; wrapped by width at most
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        # the broker closed the connection on publishing these: "closed the connection"
+        ('{"t": 1.0, "topic": "a/#", "payload": "x"}', "topic must hold no '+', '#'"),
+        ('{"t": 1.0, "topic": "a/+/b", "payload": "x"}', "got 'a/+/b'"),
+        # replay waited 3 million years for this record at --speed 1
+        ('{"t": 99999999999999, "topic": "a/b", "payload": "x"}', "t must be epoch"),
+        (
+            '{"t": -1e14, "topic": "a/b", "payload": "x"}',
+            "from 1970 to 2200, got -100000000000000.0",
+        ),
+    ],
+)
+def test_a_record_the_broker_or_the_clock_cannot_take_is_named(
+    tmp_path: Path, line: str, named: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"t": 1.0, "topic": "a/b", "payload": "{}"}\n' + line + "\n")
+    result = runner.invoke(app, ["replay", str(path), "--speed", "1", "--mqtt-url", "mqtt://x:9"])
+    assert result.exit_code == 2, result.output
+    assert f"{path} record 2: " in result.output
+    assert named in result.output.replace("\n", "")
+
+
+def test_a_record_file_with_a_byte_order_mark_reads_its_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"t": 1.0, "topic": "a/b", "payload": "x"}\r\n')
+    assert read_records(path) == [Record(1.0, "a/b", b"x")]
+
+
+def test_a_broker_url_that_does_not_parse_is_named_with_its_password_masked(tmp_path: Path) -> None:
+    out = str(tmp_path / "r.jsonl")
+    result = runner.invoke(app, ["record", "--out", out, "--mqtt-url", "mqtt://u:pw@[::1"])
+    assert result.exit_code == 2, result.output
+    assert "--mqtt-url: expected mqtt://" in result.output
+    assert "got 'mqtt://u:***@[::1' (Invalid IPv6 URL)" in result.output
 
 
 def test_simulate_command_prints_a_summary(prefix: str) -> None:

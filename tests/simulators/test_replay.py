@@ -39,6 +39,8 @@ def test_fault_spec_parses_and_rejects() -> None:
     for bad in ("drop=2", "drop", "explode=0.1", "delay=soon", "clock-skew=5", "garbage=-0.1"):
         with pytest.raises(FaultSpecError, match="--faults"):
             FaultSpec.parse(bad)
+    with pytest.raises(FaultSpecError, match="--faults: clock-skew is given twice"):
+        FaultSpec.parse("clock-skew=+5s,drop=0.1,CLOCK-SKEW=-5s")  # the last one was taken
 
 
 def test_counter_reset_restarts_the_counter_and_shifts_later_readings() -> None:

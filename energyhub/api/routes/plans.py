@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from psycopg import AsyncConnection
 
 from energyhub.api.deps import ConnDep, CurrentKey, StateDep, require_role
-from energyhub.api.errors import ApiError, bad_input, responses
+from energyhub.api.errors import ApiError, FieldError, bad_input, responses
 from energyhub.api.jobs import PlanJob
 from energyhub.api.keys import ApiKey
 from energyhub.api.schemas.common import CSV_RESPONSE, Int8Id, SiteId
@@ -38,14 +38,11 @@ from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 from energyhub.plans.frontier import FrontierPointError, pick_point
 from energyhub.plans.peak import connection_month_peak_kw
-from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.plans.store import WITH_SCHEDULE, PlanRecord, PlanStatus
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
 PlanPath = Annotated[Int8Id, Path(description="A plan id.", examples=[12])]
-WITH_SCHEDULE: tuple[PlanStatus, ...] = (
-    "draft", "approved", "active", "superseded", "expired", "rejected",
-)  # fmt: skip
 
 
 async def _plan_in_scope(conn: ConnDep, key: ApiKey, plan_id: int) -> tuple[PlanRecord, ZoneInfo]:
@@ -132,7 +129,11 @@ async def create_plan(
     Poll `GET /plans/{id}`: pending becomes draft (awaiting an operator), approved (the site's
     `plan_approval: auto`) or failed (with `error`). Needs manager or above.
     """
-    zone = await site_access(conn, key, body.site_id)
+    try:
+        zone = await site_access(conn, key, body.site_id)
+    except ApiError as exc:  # the site is the body's site_id: /plans has no path parameter
+        field = FieldError(location="body", field="site_id", message=exc.detail)
+        raise ApiError(exc.status, exc.detail, [field]) from None
     require_role(key, "manager", "create plans")
     frame = _inputs(body)
     step = _check(state, body, frame)
@@ -225,9 +226,7 @@ async def get_actual(
 ) -> PlanActualPublic:
     """Planned vs metered net import, PV and storage SOC (end of step) per step, and the
     planned, metered and baseline bills with the realized savings, in total and per day."""
-    record, zone = await _plan_in_scope(conn, key, plan_id)
-    if record.status not in WITH_SCHEDULE:
-        raise PlanStateError(record.id, record.status, "compare", list(WITH_SCHEDULE))
+    _, zone = await _plan_in_scope(conn, key, plan_id)
     result = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
     return actual_public(result, zone)
 

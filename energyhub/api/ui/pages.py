@@ -22,7 +22,6 @@ from energyhub.api.keys import ApiKey
 from energyhub.api.limits import window
 from energyhub.api.routes.load import load_points
 from energyhub.api.routes.plans import (
-    WITH_SCHEDULE,
     PlanPath,
     PointPath,
     pick_frontier_point,
@@ -40,7 +39,7 @@ from energyhub.carbon.plan_price import allowance_price
 from energyhub.plans import store
 from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
-from energyhub.plans.store import PlanRecord, PlanStatus
+from energyhub.plans.store import WITH_SCHEDULE, PlanRecord, PlanStatus
 from energyhub.plans.verdict import grouped_warnings, verdict
 from energyhub.store.queries import site_series_rows, site_with_children
 

@@ -219,6 +219,15 @@ def test_cli_refusals_exit_2(assets_url: str, args: tuple[str, ...], message: st
     assert "Traceback" not in done.output
 
 
+@pytest.mark.parametrize("year", ["99999999999", "1999", "2101"])
+def test_a_list_year_beyond_the_ledger_is_refused_by_name(assets_url: str, year: str) -> None:
+    # 99999999999 was a traceback: psycopg's NumericValueOutOfRange from the query
+    done = cli(assets_url, "ledger", "list", "--account", ACCOUNT, "--year", year)
+    assert done.exit_code == 2, done.output
+    assert isinstance(done.exception, SystemExit)
+    assert "Invalid value for '--year'" in flat(done)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
