@@ -95,16 +95,23 @@ class EntryIn(BaseModel):
         if self.kind == "verified" and self.instrument is not None:
             raise ValueError("instrument must be empty for verified emissions")
         if self.kind != "verified" and self.instrument is None:
-            raise ValueError(f"instrument (allowance or ccer) is needed for a {self.kind}")
+            raise ValueError(f"instrument (allowance or ccer) is needed for {_a(self.kind)}")
         if self.kind == "allocation" and self.instrument != "allowance":
             raise ValueError("instrument of an allocation must be allowance")
         if trade and self.price_cny_per_t is None:
-            raise ValueError(f"price_cny_per_t is needed for a {self.kind}")
+            raise ValueError(f"price_cny_per_t is needed for {_a(self.kind)}")
         if trade and self.counterparty is None:
-            raise ValueError(f"counterparty is needed for a {self.kind}")
+            raise ValueError(f"counterparty is needed for {_a(self.kind)}")
         if not trade and self.price_cny_per_t is not None:
-            raise ValueError(f"price_cny_per_t is only for purchases and sales, not a {self.kind}")
+            raise ValueError(
+                f"price_cny_per_t is only for purchases and sales, not {_a(self.kind)}"
+            )
         return self
+
+
+def _a(kind: str) -> str:
+    """`kind` with its indefinite article ("an allocation", "a sale")."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 class EntryPublic(BaseModel):

@@ -252,3 +252,20 @@ def test_price_files_in_the_wrong_unit_are_refused(
     with psycopg.connect(assets_url) as conn:
         row = conn.execute("SELECT count(*) FROM carbon_prices").fetchone()
     assert row == (0,)
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "says"),
+    [
+        ("allocation", {}, "is needed for an allocation"),
+        ("allocation", {"instrument": "allowance", "price_cny_per_t": 80.0}, "not an allocation"),
+        ("surrender", {}, "is needed for a surrender"),
+    ],
+)
+def test_an_entry_s_kind_is_named_with_its_article(
+    kind: str, extra: dict[str, object], says: str
+) -> None:
+    """It read "needed for a allocation"."""
+    with pytest.raises(ValueError, match=says):
+        base = {"compliance_year": 2026, "kind": kind, "entry_date": "2026-03-01"}
+        EntryIn.model_validate(base | {"volume_t": 10.0, "reason": "test"} | extra)
