@@ -90,7 +90,11 @@ async def test_refusals_are_422_naming_the_field(client: httpx.AsyncClient, worl
         assert field in {e["field"] for e in refused.json()["errors"]} | {"body"}, refused.text
         assert message in refused.text, refused.text
     park = await client.post("/carbon/expo/ledger", json=ALLOCATION)
-    assert park.status_code == 422 and park.json()["errors"][0]["field"] == "account"
+    assert park.status_code == 422 and park.json()["errors"][0]["field"] == "site_id"
+    assert park.json()["errors"][0]["location"] == "path", park.text
+    position = await client.get("/carbon/expo/position", params={"year": 2026})
+    assert position.status_code == 422, position.text
+    assert position.json()["errors"][0]["field"] == "site_id", position.text
     assert ledger_rows(world) == 1
 
 

@@ -42,6 +42,9 @@ class ReversalCreate(BaseModel):
 
 
 def _refused(exc: AssetInputError, location: str = "body") -> Exception:
+    """A 422 naming the field; the account the ledger rules name is this API's path `site_id`."""
+    if exc.field == "account":
+        return bad_input("path", "site_id", exc.reason)
     return bad_input(location, exc.field, exc.reason)
 
 
