@@ -55,12 +55,7 @@ def api_command(
     except EnergyhubError as exc:
         raise fail(str(exc)) from None
     configure_logging(settings)
-    try:  # uvicorn's own word for a host no resolver knows names neither option nor value
-        socket.getaddrinfo(host or settings.api_host, None)
-    except (socket.gaierror, UnicodeError) as exc:
-        option = "--host" if host else "ENERGYHUB_API_HOST"
-        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise fail(f"{option}: cannot listen on {host or settings.api_host!r}: {reason}") from None
+    _check_listen(host, port, settings.api_host, settings.api_port)
     options: dict[str, Any] = {
         "host": host or settings.api_host,
         "port": port or settings.api_port,
@@ -71,6 +66,26 @@ def api_command(
         uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
     else:  # each worker process builds its app from the same environment
         uvicorn.run("energyhub.api.app:create_app", factory=True, workers=workers, **options)
+
+
+def _check_listen(host: str | None, port: int | None, set_host: str, set_port: int) -> None:
+    """uvicorn's own words for a host no resolver knows ("Name or service not known") or a port
+    in use ("address already in use", exit 3) name neither the option nor its value: bind the
+    address once, as uvicorn will (SO_REUSEADDR), and say which setting to change."""
+    where, at = host or set_host, port or set_port
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(where, at, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        option = "--host" if host else "ENERGYHUB_API_HOST"
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise fail(f"{option}: cannot listen on {where!r}: {reason}") from None
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        option = "--port" if port else "ENERGYHUB_API_PORT"
+        raise fail(f"{option}: cannot listen on {where}:{at}: {exc.strerror or exc}") from None
 
 
 @keys_app.command("create")

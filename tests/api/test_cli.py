@@ -92,3 +92,22 @@ def test_a_host_no_resolver_knows_is_named(pg_url: str) -> None:
     done = CliRunner().invoke(app, ["api", "--port", "1"], env=env)
     assert done.exit_code == 2, done.output
     assert "ENERGYHUB_API_HOST: cannot listen on 'nowhere.invalid': " in done.output
+
+
+def test_a_port_in_use_is_named(pg_url: str) -> None:
+    """uvicorn logged "address already in use" and exited 3, naming no setting."""
+    import socket
+
+    asyncio.run(_prepared(pg_url))
+    env = {"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200", "ENERGYHUB_SITE_FILE": str(SITE_FILE)}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = CliRunner().invoke(app, ["api", "--host", "127.0.0.1", "--port", str(port)], env=env)
+        assert done.exit_code == 2, done.output
+        assert f"--port: cannot listen on 127.0.0.1:{port}: " in done.output
+        env |= {"ENERGYHUB_API_HOST": "127.0.0.1", "ENERGYHUB_API_PORT": str(port)}
+        done = CliRunner().invoke(app, ["api"], env=env)
+        assert done.exit_code == 2, done.output
+        assert f"ENERGYHUB_API_PORT: cannot listen on 127.0.0.1:{port}: " in done.output
