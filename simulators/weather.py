@@ -56,16 +56,27 @@ class TimeGrid:
         UTC offset, so a grid given a UTC start would keep UTC hours)."""
         return replace(self, start=self.start.astimezone(tz))
 
+    def local_epoch_s(self) -> Array:
+        """Each step's start on the wall clock of `start`'s time zone, as seconds since
+        1970-01-01 00:00 local: its UTC offset at that step, so a day across a daylight-saving
+        change keeps office hours at their clock time."""
+        epoch = self.epoch_s()
+        zone = self.start.tzinfo
+        if zone is None:
+            return epoch
+        changes = _offsets(zone, epoch[0], epoch[-1] if epoch.size else epoch[0])
+        offsets = np.full(epoch.shape, changes[0][1])
+        for at, offset in changes[1:]:
+            offsets[epoch >= at] = offset
+        return np.asarray(epoch + offsets, dtype=np.float64)
+
     def local_hours(self) -> Array:
         """Local clock time in hours (fractional), for the site time zone of `start`."""
-        offset = self.start.utcoffset() or timedelta(0)
-        local = self.epoch_s() + offset.total_seconds()
-        return (local % 86400.0) / 3600.0
+        return (self.local_epoch_s() % 86400.0) / 3600.0
 
     def local_weekday(self) -> NDArray[np.int64]:
         """Monday = 0 … Sunday = 6."""
-        offset = self.start.utcoffset() or timedelta(0)
-        days = np.floor((self.epoch_s() + offset.total_seconds()) / 86400.0).astype(np.int64)
+        days = np.floor(self.local_epoch_s() / 86400.0).astype(np.int64)
         return (days + 3) % 7  # 1970-01-01 was a Thursday
 
     def day_of_year(self) -> Array:
@@ -73,6 +84,28 @@ class TimeGrid:
             self.epoch_s() - datetime(self.start.year, 1, 1, tzinfo=self.start.tzinfo).timestamp()
         )
         return (seconds / 86400.0) % 365.25
+
+
+def _offsets(zone: tzinfo, first_s: float, last_s: float) -> list[tuple[float, float]]:
+    """(from epoch second, UTC offset in seconds) over [first_s, last_s]: the offset at the start
+    and every change after it, found hour by hour (zones change on the hour or half hour)."""
+
+    def offset(at: float) -> float:
+        found = datetime.fromtimestamp(at, zone).utcoffset() or timedelta(0)
+        return found.total_seconds()
+
+    changes = [(first_s, offset(first_s))]
+    hour = float(np.floor(first_s / 3600.0) * 3600.0)
+    while hour < last_s:
+        hour += 3600.0
+        now = offset(hour)
+        if now != changes[-1][1]:
+            lo, hi = hour - 3600.0, hour  # the change lies in (lo, hi]: to the quarter hour
+            while hi - lo > 900.0:
+                mid = lo + np.ceil((hi - lo) / 1800.0) * 900.0
+                lo, hi = (mid, hi) if offset(mid) == changes[-1][1] else (lo, mid)
+            changes.append((hi, now))
+    return changes
 
 
 def ar1(rng: np.random.Generator, steps: int, sigma: float, memory_steps: float) -> Array:

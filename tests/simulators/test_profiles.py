@@ -296,3 +296,27 @@ def test_the_plant_keeps_the_site_s_clock_whatever_zone_its_start_is_given_in(
     assert office is not None
     hours = plants[1].grid.local_hours()
     assert office.occupancy[hours == 10.0].sum() > office.occupancy[hours == 3.0].sum()
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_utc"),
+    [
+        ("Europe/Berlin", "2026-03-28T12:00:00+00:00"),  # clocks forward 03-29 01:00 UTC
+        ("Europe/Berlin", "2026-10-24T12:00:00+00:00"),  # back 10-25 01:00 UTC
+        ("America/New_York", "2026-03-07T12:00:00+00:00"),  # forward 03-08 07:00 UTC
+        ("Asia/Shanghai", "2026-12-01T00:00:00+00:00"),  # no change
+    ],
+)
+def test_local_hours_follow_daylight_saving_changes(zone: str, first_utc: str) -> None:
+    """The offset was read once from the start: after a change, office hours, weekends and
+    the default rules ran an hour off their clock time for the rest of the run."""
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    start = datetime.fromisoformat(first_utc).astimezone(ZoneInfo(zone))
+    grid = TimeGrid(start, 900.0, 96 * 3)
+    clock = pd.date_range(first_utc, periods=grid.steps, freq="15min").tz_convert(zone)
+    expected = clock.hour.to_numpy() + clock.minute.to_numpy() / 60.0
+    assert np.array_equal(grid.local_hours(), expected)
+    assert np.array_equal(grid.local_weekday(), clock.day_of_week.to_numpy())
