@@ -35,8 +35,8 @@ def duplicate_key(body: bytes) -> str | None:
         json.loads(body, object_pairs_hook=_unique_pairs)
     except _DuplicateKey as found:
         return found.key
-    except ValueError:  # not JSON (or not UTF-8): the caller's own parse names it
-        return None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8 or nested deeper than this
+        return None  # parser goes (orjson goes deeper): the caller's own parse answers it
     return None
 
 

@@ -349,3 +349,16 @@ async def test_a_forecast_giving_a_key_twice_is_refused_by_name(pg_url: str, pre
         f"{topic}: key 'steps' is given twice in one JSON object (a parser keeps the last "
         "unseen); give it once"
     ]
+
+
+async def test_a_message_nested_past_the_standard_parser_is_refused_not_fatal(
+    pg_url: str, prefix: str
+) -> None:
+    """orjson reads 1,000 levels, the standard library's parser (the repeated-key check) raises
+    RecursionError there: a 2 KB message ended the listener with a traceback."""
+    await prepare_db(pg_url, make_site())
+    deep = b"[" * 1000 + b'{"a": "\\u0041"}' + b"]" * 1000
+    async with connect(pg_url) as conn:
+        refused = await handle(conn, weather_topic(prefix, "sp"), deep, prefix, {"sp"})
+    assert refused.errors, refused
+    assert all("RecursionError" not in e and "recursion" not in e for e in refused.errors)
