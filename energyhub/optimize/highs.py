@@ -100,7 +100,7 @@ class WarmModel:
     def set_row_upper(self, rows: np.ndarray, upper: Array) -> None:
         """New upper bounds for `rows` (no lower bound): a bound change keeps the basis dual
         feasible, so the re-solve only pivots out what the new bounds cut off."""
-        inf = self._infinity
+        inf = self._infinity  # SciPy's HiGHS binding has changeRowBounds only, one row a call
         for row, value in zip(np.asarray(rows, dtype=np.int64), _finite(upper, inf), strict=True):
             self._h.changeRowBounds(int(row), -inf, float(value))
 

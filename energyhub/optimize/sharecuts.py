@@ -59,9 +59,11 @@ class ShareCuts:
         return ShareCuts(tuple(keys), caps, scale)
 
     def add_price(self, values: dict[str, float], price: Array) -> None:
-        """The parks' optima at `price` (≥ 0): θ_p ≥ value − price·s_p."""
+        """The parks' optima at `price` (≥ 0): θ_p ≥ value − price·s_p (an answer stopped short
+        of its optimum, value −∞, bounds nothing)."""
         for i, key in enumerate(self.keys):
-            self.cuts.append((i, values[key], -price, np.zeros(self.caps.size)))
+            if np.isfinite(values[key]):
+                self.cuts.append((i, values[key], -price, np.zeros(self.caps.size)))
 
     def add_shares(
         self, shares: dict[str, Array], values: dict[str, float], slopes: dict[str, Array | None]
@@ -73,7 +75,7 @@ class ShareCuts:
             if slope is not None:
                 self.cuts.append((i, values[key], slope, shares[key]))
         total = sum(values.values())
-        if total < self.best_value:
+        if np.isfinite(total) and total < self.best_value:  # −∞: an answer stopped short
             self.best, self.best_value = shares, total
             self.box *= 2.0
         else:

@@ -114,3 +114,19 @@ def test_the_master_bounds_the_optimum_and_its_shares_reach_it() -> None:
     assert bounds[-1] == pytest.approx(8.0, abs=1e-6)
     assert price[0] == pytest.approx(1.0, abs=1e-6)  # the cheaper park's marginal cost
     assert cuts.best is not None and cuts.best["a"][0] == pytest.approx(10.0, abs=1e-6)
+
+
+def test_an_answer_stopped_short_bounds_nothing_and_is_never_the_best() -> None:
+    """A park's answer at its time limit has value −∞: as a cut it made the master's right-hand
+    side infinite (linprog refuses that), and as a plan it froze the box on shares worth −∞."""
+    caps = np.array([12.0])
+    own = {"a": np.array([10.0]), "b": np.array([10.0])}
+    cuts = ShareCuts.of(["a", "b"], caps, own)
+    cuts.add_price({"a": 0.0, "b": -np.inf}, np.zeros(1))
+    assert [cut[0] for cut in cuts.cuts] == [0]  # park b's answer added no cut
+    cuts.add_price({"a": 0.0, "b": 0.0}, np.zeros(1))
+    shares = proportional(own, caps)
+    cuts.add_shares(shares, {"a": 1.0, "b": -np.inf}, {"a": np.array([-2.0]), "b": None})
+    assert cuts.best is None and cuts.best_value == np.inf
+    bound, _ = cuts.bound()  # the master still solves
+    assert np.isfinite(bound)
