@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Annotated, Any
 
@@ -73,18 +74,23 @@ def _check_listen(host: str | None, port: int | None, set_host: str, set_port: i
     in use ("address already in use", exit 3) name neither the option nor its value: bind the
     address once, as uvicorn will (SO_REUSEADDR), and say which setting to change."""
     where, at = host or set_host, port or set_port
+    host_option = "--host" if host else "ENERGYHUB_API_HOST"
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(where, at, type=socket.SOCK_STREAM)[0]
+        socket.getaddrinfo(where, at, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        option = "--host" if host else "ENERGYHUB_API_HOST"
         reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise fail(f"{option}: cannot listen on {where!r}: {reason}") from None
+        raise fail(f"{host_option}: cannot listen on {where!r}: {reason}") from None
+    family = socket.AF_INET6 if ":" in where else socket.AF_INET  # as uvicorn binds
     try:
-        with socket.socket(family, kind, proto) as probe:
+        with socket.socket(family) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+            probe.bind((where, at))
     except OSError as exc:
-        option = "--port" if port else "ENERGYHUB_API_PORT"
+        option = (
+            host_option
+            if exc.errno == errno.EADDRNOTAVAIL
+            else ("--port" if port else "ENERGYHUB_API_PORT")
+        )
         raise fail(f"{option}: cannot listen on {where}:{at}: {exc.strerror or exc}") from None
 
 

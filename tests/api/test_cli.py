@@ -111,3 +111,6 @@ def test_a_port_in_use_is_named(pg_url: str) -> None:
         done = CliRunner().invoke(app, ["api"], env=env)
         assert done.exit_code == 2, done.output
         assert f"ENERGYHUB_API_PORT: cannot listen on 127.0.0.1:{port}: " in done.output
+    done = CliRunner().invoke(app, ["api", "--host", "192.0.2.1", "--port", str(port)], env=env)
+    assert done.exit_code == 2, done.output  # an address this machine does not have
+    assert f"--host: cannot listen on 192.0.2.1:{port}: " in done.output
