@@ -454,10 +454,19 @@ def load_settings() -> Settings:
         ) from None
     except ValueError as exc:  # a TOML file that does not parse
         reason = str(exc)
-        if toml_file and Path(toml_file).read_bytes().startswith(codecs.BOM_UTF8):
+        if toml_file and _starts_with_bom(Path(toml_file)):
             reason = "starts with a byte-order mark, which TOML does not allow (save it as UTF-8 "
             reason += "without BOM)"
         raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {reason}") from None
+
+
+def _starts_with_bom(path: Path) -> bool:
+    """Whether the file begins with a UTF-8 byte-order mark (False if it cannot be read now)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+    except OSError:
+        return False
 
 
 POSTGRES_URL = (

@@ -62,9 +62,9 @@ class TimeGrid:
         change keeps office hours at their clock time."""
         epoch = self.epoch_s()
         zone = self.start.tzinfo
-        if zone is None:
+        if zone is None or epoch.size == 0:
             return epoch
-        changes = _offsets(zone, epoch[0], epoch[-1] if epoch.size else epoch[0])
+        changes = _offsets(zone, epoch[0], epoch[-1])
         offsets = np.full(epoch.shape, changes[0][1])
         for at, offset in changes[1:]:
             offsets[epoch >= at] = offset

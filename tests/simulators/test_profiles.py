@@ -320,3 +320,10 @@ def test_local_hours_follow_daylight_saving_changes(zone: str, first_utc: str) -
     expected = clock.hour.to_numpy() + clock.minute.to_numpy() / 60.0
     assert np.array_equal(grid.local_hours(), expected)
     assert np.array_equal(grid.local_weekday(), clock.day_of_week.to_numpy())
+
+
+def test_a_grid_of_no_steps_has_no_local_hours() -> None:
+    from zoneinfo import ZoneInfo
+
+    grid = TimeGrid(datetime(2026, 3, 29, tzinfo=ZoneInfo("Europe/Berlin")), 900.0, 0)
+    assert grid.local_hours().size == 0 and grid.local_weekday().size == 0
