@@ -13,8 +13,9 @@ where a battery's lever is its charging plus what it could discharge on top of t
 its power, all of it no more than the energy it holds above its minimum SOC could carry for
 RESERVE_DURATION_H (each bound ≥ 0, so the lever never limits what the plan itself runs, and a
 battery charging and discharging at once gains nothing by it); an electrolyzer's its draw; a
-CHP's its room up to full output; a fuel cell's its room up to full output, no more than the
-hydrogen its node's stores hold above their minimum could carry for RESERVE_DURATION_H. A
+CHP's its room up to full output; the fuel cells' their room up to full output, together no
+more than the hydrogen their node's stores hold above their minimum could carry for
+RESERVE_DURATION_H and the stores could discharge on top of the plan. A
 store's charging by its building's heat pump or chiller, which the controller also cuts, is not
 counted (bounded by the net charging it would be a limit on the store's discharging). The
 shortfall is priced, not forbidden: per kW and step at the demand charge times the chance that
@@ -94,7 +95,7 @@ def _levers(ctx: Context) -> Expr:
     devices this model plans: a decomposition's aggregated buildings count for none)."""
     m, n, dt = ctx.m, ctx.n, ctx.dt_h
     total = Expr.zeros(n)
-    for node, asset in ctx.scope.assets():
+    for _node, asset in ctx.scope.assets():
         planned = (
             f"{asset.id}:{v}" in m.variables for v in ("soc_kwh", "electricity_kw", "fuel_kw")
         )
@@ -123,30 +124,47 @@ def _levers(ctx: Context) -> Expr:
         elif isinstance(asset, CHP):
             fuel = m.variables[f"{asset.id}:fuel_kw"].expr()
             total = total + asset.eta_el * (asset.fuel_max_kw - fuel)
-        elif isinstance(asset, FuelCell):
-            total = total + _fuel_cell_lever(ctx, node.assets, asset)
+    for node in ctx.scope.nodes:
+        cells = [a for a in node.assets if isinstance(a, FuelCell)]
+        cells = [c for c in cells if f"{c.id}:electricity_kw" in m.variables]
+        if cells:
+            total = total + _fuel_cell_levers(ctx, node.id, node.assets, cells)
     return total
 
 
-def _fuel_cell_lever(ctx: Context, beside: Sequence[Asset], cell: FuelCell) -> Expr:
-    """`<cell>:reserve_kw`: the fuel cell's room up to full output, within what the hydrogen its
-    node's stores hold above their minimum gives it for RESERVE_DURATION_H (none without one)."""
+def _fuel_cell_levers(
+    ctx: Context, node: str, beside: Sequence[Asset], cells: Sequence[FuelCell]
+) -> Expr:
+    """Each fuel cell's `<cell>:reserve_kw`, its room up to full output; together, the hydrogen
+    they would burn for it within what the node's stores hold above their minimum for
+    RESERVE_DURATION_H and can still discharge on top of the plan (`<node>:fuel_cell_reserve_*`:
+    the stores are shared, as the guard and the controller share them). None without a store."""
     m, n, dt = ctx.m, ctx.n, ctx.dt_h
     stores = [
         a for a in beside if isinstance(a, HydrogenStore) and f"{a.id}:soc_kwh" in m.variables
     ]
     if not stores:
         return Expr.zeros(n)
-    lever = m.add_variables(f"{cell.id}:reserve_kw", n, 0.0, cell.power_max_kw)
-    output = m.variables[f"{cell.id}:electricity_kw"].expr()
-    m.add_constraints(f"{cell.id}:reserve_power", lever.expr() + output, "<=", cell.power_max_kw)
-    hydrogen = Expr.zeros(n)
+    total, burn = Expr.zeros(n), Expr.zeros(n)
+    for cell in cells:
+        lever = m.add_variables(f"{cell.id}:reserve_kw", n, 0.0, cell.power_max_kw)
+        output = m.variables[f"{cell.id}:electricity_kw"].expr()
+        m.add_constraints(
+            f"{cell.id}:reserve_power", lever.expr() + output, "<=", cell.power_max_kw
+        )
+        total = total + lever.expr()
+        burn = burn + lever.expr() * (1.0 / cell.eta_el)
+    hydrogen, room, power = Expr.zeros(n), Expr.zeros(n), 0.0
     for store in stores:
         soc = m.variables[f"{store.id}:soc_kwh"].expr()
         hydrogen = hydrogen + store.eta_discharge * (soc - store.soc_min * store.energy_kwh)
+        charge = m.variables[f"{store.id}:charge_kw"].expr()
+        discharge = m.variables[f"{store.id}:discharge_kw"].expr()
+        room, power = room + charge - discharge, power + store.power_kw
     m.add_constraints(
-        f"{cell.id}:reserve_energy",
-        lever.expr() - hydrogen * (cell.eta_el / max(RESERVE_DURATION_H, dt)),
+        f"{node}:fuel_cell_reserve_energy",
+        burn - hydrogen * (1.0 / max(RESERVE_DURATION_H, dt)),
         "<=",
     )
-    return lever.expr()
+    m.add_constraints(f"{node}:fuel_cell_reserve_power", burn - room, "<=", power)
+    return total

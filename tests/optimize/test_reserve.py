@@ -121,3 +121,32 @@ def test_daily_billing_keeps_no_reserve() -> None:
     scope = resolve_scope(site, "building", "b1")
     built = build_model(scope, read_inputs(frame, site.tz))
     assert not any("reserve" in name for name in built.problem.constraints)
+
+
+@pytest.mark.parametrize(
+    ("soc", "store_kw", "short_kw"),
+    [
+        (0.25, 200.0, 30.0),  # 100 kWh above the minimum: 100 kW of hydrogen, 50 kW from both
+        (0.5, 40.0, 60.0),  # 200 kWh, but the store discharges at most 40 kW: 20 kW from both
+    ],
+)
+def test_fuel_cells_beside_one_store_share_its_hydrogen_in_the_reserve(
+    soc: float, store_kw: float, short_kw: float
+) -> None:
+    """Two stopped 100 kW fuel cells (eta_el 0.5) on one 400 kWh store: each counted all of the
+    store's hydrogen and none its discharge limit, so together they covered the 80 kW reserve
+    twice over what the controller could run (the guard shares the store between them)."""
+    cells = [
+        {"id": f"fc{i}", "type": "fuel_cell", "power_max_kw": 100, "eta_el": 0.5, "eta_th": 0.3}
+        for i in (1, 2)
+    ]
+    store = {"id": "h2", "type": "hydrogen_store", "energy_kwh": 400, "power_kw": store_kw,
+             "soc_initial": soc, "soc_final": soc}  # fmt: skip
+    site = building_site([*cells, store], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__heat_kw=0.0,
+                   b1__peak_reserve_kw=[0.0, 80.0, 0.0])  # fmt: skip
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=450.0)
+    assert result.objective_cny == pytest.approx(PRICE * sum(LOAD_KW), abs=1e-6)
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
+        [0.0, short_kw, 0.0], abs=1e-6
+    )
