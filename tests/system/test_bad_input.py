@@ -70,6 +70,7 @@ REASONS = {
     "unknown_meter": "unknown meter ",
     "not_finite": "value is not finite",
     "future": "s in the future (limit",
+    "repeated_meter": " times at ",
     "too_old": "is older than the retention",
     "bad_value": "value must be a number",
     "bad_ts": "ts ",
@@ -394,6 +395,7 @@ def gateway_batch(draw: st.DrawFn) -> Make:
             return Case(topic, b"[]", ["shape"])
         body: list[Any] = []
         case = Case(topic, b"")
+        future: dict[str, list[float]] = {}
         for position, (kind, value, unknown, bad_ts, wrong) in enumerate(items):
             meter = names[(which + position) % len(names)]
             epoch_s = clock()
@@ -416,7 +418,12 @@ def gateway_batch(draw: st.DrawFn) -> Make:
                 case.rejects.append("bad_value")
             else:
                 body.append({"meter": meter, "ts": _time(NOW_S + skew, text_ts), "value": value})
+                future.setdefault(meter, []).append(float(value))
+        for sent in future.values():  # all at one time: a meter given twice is named first
+            if len(sent) == 1:
                 case.rejects.append("future")
+            else:  # the same value is kept once (then refused for its time), different ones not
+                case.rejects += ["repeated_meter"] + (["future"] if len(set(sent)) == 1 else [])
         if not case.rejects:  # at least one bad item in the batch
             body.append({"meter": names[0], "value": 1})
             case.rejects.append("item")
