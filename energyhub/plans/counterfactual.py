@@ -3,8 +3,9 @@
 Over some steps, each building's electricity demand is its metered net draw with what the plan
 dispatches taken back out (its battery, heat pumps and chillers; PV added back), exactly as the
 scheduler reconstructs demand histories to forecast from (energyhub.scheduler.demand); heat and
-cooling demand are its heat and cooling meters; PV and wind are their meters. Prices are the
-plan's own.
+cooling demand are its heat and cooling meters; PV and wind are their meters. A park with a main
+electricity meter of its own has its own demand, as the scheduler forecasts it
+(`park_electricity_history`). Prices are the plan's own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from energyhub.plans.bill import PRICE_COLUMNS
 from energyhub.scheduler.demand import (
     electricity_history,
     outdoor_meter,
+    park_electricity_history,
     pv_meter,
     thermal_history,
 )
@@ -136,6 +138,10 @@ async def metered_inputs(
             for name, series in _building(ctx, node, found[1], mine, district, out).items():
                 out.frame[name] = series.reindex(index)
         else:
+            park = park_electricity_history(scope.park, meters, telemetry, now, options)
+            if park is not None:  # its renewables without a meter (inside it) come out as 0
+                out.frame[f"{node.id}:electricity_kw"] = park[0].history.values.reindex(index)
+                out.notes += park[0].notes
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
                     output = _renewable(scope.park, asset, meters, telemetry)

@@ -1,8 +1,9 @@
 """A plan's inputs table forecast from telemetry: demands per building, renewables, outdoor_c.
 
 Columns follow `energyhub plan --inputs` (DESIGN §6): `<building>:electricity_kw`, `:heat_kw`,
-`:cooling_kw`, `<pv>:available_kw`, `outdoor_c`. A forecast that cannot be made raises
-ForecastError naming the meter; everything filled or assumed is listed in `notes`.
+`:cooling_kw`, `<park>:electricity_kw` (a park with a main meter of its own: its own load),
+`<pv>:available_kw`, `outdoor_c`. A forecast that cannot be made raises ForecastError naming the
+meter; everything filled or assumed is listed in `notes`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from energyhub.scheduler.demand import (
     electricity_history,
     electricity_mains,
     outdoor_meter,
+    park_electricity_history,
     pv_meter,
     thermal_history,
 )
@@ -198,7 +200,9 @@ def _renewable(
     column = f"{asset.id}:available_kw"
     zero = pd.Series(0.0, index=ctx.steps, name=column)
     if asset.id in unseparated:
-        return SeriesForecast(zero, "0: its output is inside the building's load forecast")
+        return SeriesForecast(
+            zero, f"0: its output is inside the {owner.id}:electricity_kw forecast"
+        )
     meters = ctx.meters_of(owner.id)
     meter = pv_meter(meters, owner, asset) if isinstance(owner, Building) else None
     meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
@@ -388,7 +392,24 @@ def _forecast(ctx: _Context, scope: Scope) -> ScopeForecast:
         if found is not None:
             _building(ctx, node, found[1], outdoor, out)
         else:
+            unseparated = _park(ctx, scope.park, outdoor, out)
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
-                    out.add(_renewable(ctx, scope.park, asset, set(), outdoor, out))
+                    out.add(_renewable(ctx, scope.park, asset, unseparated, outdoor, out))
     return out
+
+
+def _park(
+    ctx: _Context, park: Park, outdoor: tuple[pd.Series, pd.Series] | None, out: ScopeForecast
+) -> set[str]:
+    """The park's own electricity demand, forecast as a building's is (none without a main
+    meter of its own); returns its renewables whose output stays inside it."""
+    found = park_electricity_history(park, ctx.meters, ctx.telemetry, ctx.now, ctx.options)
+    if found is None:
+        return set()
+    electricity, unseparated = found
+    column = f"{park.id}:electricity_kw"
+    out.notes += electricity.notes
+    out.metered[column] = electricity.history.values
+    out.add(_demand(ctx, electricity.history, column, outdoor))
+    return unseparated
