@@ -114,6 +114,9 @@ class _Context:
     """Stored weather forecasts of the park over history and steps (newest issue before now)."""
     intraday_correction: bool = True
     """Demand and PV forecasts moved by today's error so far (forecast.intraday)."""
+    park_load: str | None = None
+    """The park's own demand column when it holds what its buildings' mains leave out (a park
+    plan of a park measured at its connection)."""
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -307,10 +310,15 @@ def _unmetered(
 
 
 def _no_electricity_meter(ctx: _Context, building: Building, out: ScopeForecast) -> None:
-    """No main electricity meter: the building's own load is unknown, taken as 0; its assets are
+    """No main electricity meter: the building's own load is unknown, taken as 0 (in a park plan
+    of a park measured at its connection, it is inside the park's own demand); its assets are
     still planned on what is known (their tariffs, PV, the heat and cooling meters)."""
     column = f"{building.id}:electricity_kw"
-    out.add(SeriesForecast(pd.Series(0.0, index=ctx.steps, name=column), "0: no meter"))
+    zero = pd.Series(0.0, index=ctx.steps, name=column)
+    if ctx.park_load is not None:  # its park's own demand holds its load (and notes so)
+        out.add(SeriesForecast(zero, f"0: no meter; its load is inside {ctx.park_load}"))
+        return
+    out.add(SeriesForecast(zero, "0: no meter"))
     out.notes.append(load_taken_as_0(building.id))
 
 
@@ -361,9 +369,10 @@ async def forecast_scope(
     weather = None
     if not stored.empty:
         weather = stored.reindex(telemetry.index.union(steps))
+    connected = scope.level == "park" and scope.park.measured_at_connection
     ctx = _Context(
         site, telemetry, meters, steps, now, options, district, models, weather,
-        intraday_correction,
+        intraday_correction, f"{scope.park.id}:electricity_kw" if connected else None,
     )  # fmt: skip
     return await asyncio.to_thread(_forecast, ctx, scope)  # fits models: off the event loop
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.store import plan_steps
 from energyhub.scheduler.replan import PlanningConfig, Target, replan
@@ -69,3 +71,33 @@ async def test_a_connected_parks_common_load_is_in_its_plan(pg_url: str) -> None
     battery = schedule["office-bess:charge_kw"] - schedule["office-bess:discharge_kw"]
     served = demand - schedule["office-pv:output_kw"] + battery
     np.testing.assert_allclose(schedule["sp:import_kw"], served, atol=1e-3)
+
+
+async def test_a_building_without_a_main_is_inside_its_connected_parks_demand(pg_url: str) -> None:
+    """`store` has no electricity meter: its 150 kW is in the connection, so the park's demand
+    holds it (with the common load), `store:electricity_kw` is 0, and the plan says so instead
+    of leaving its load out; the perfect-foresight inputs read the same."""
+    store = {"id": "store", "class": "office-A", "floor_area_m2": 1000}
+    site = park_site(buildings=[site_doc()["city"]["parks"][0]["buildings"][0], store])
+    await prepare_db(pg_url, site)
+    spec = HistorySpec(START - timedelta(days=7), START)
+    await write_history(pg_url, spec)
+    index = index_of(spec.start, spec.end)
+    main = office_load_kw(index) - pv_kw(index)
+    await write_readings(pg_url, {"incomer": pd.Series(main + COMMON_KW + 150.0, index=index)})
+    config = PlanningConfig.of(scheduler_settings(pg_url, "mqtt://unused:1883", "t"))
+    async with connect(pg_url) as conn:
+        record = await replan(conn, Backend.POSTGRES, site, Target("park", "sp"), START, config)
+        inputs = await plan_inputs(conn, record.id)
+        metered = await metered_inputs(
+            conn, Backend.POSTGRES, site, resolve_scope(site, "park", "sp"), index[-8:],
+            pd.DataFrame(),
+        )  # fmt: skip
+    assert record.status != "failed", record.error
+    np.testing.assert_allclose(inputs["sp:electricity_kw"], COMMON_KW + 150.0, atol=1.0)
+    np.testing.assert_allclose(inputs["store:electricity_kw"], 0.0)
+    notes = [w.removeprefix("forecast: ") for w in record.warnings]
+    assert "store: no main electricity meter; its load stays inside sp:electricity_kw" in notes
+    assert not [n for n in notes if "is taken as 0" in n]
+    np.testing.assert_allclose(metered.frame["sp:electricity_kw"], COMMON_KW + 150.0)
+    np.testing.assert_allclose(metered.frame["store:electricity_kw"], 0.0)
