@@ -3,8 +3,9 @@
 Over some steps, each building's electricity demand is its metered net draw with what the plan
 dispatches taken back out (its battery, heat pumps and chillers; PV added back), exactly as the
 scheduler reconstructs demand histories to forecast from (energyhub.scheduler.demand); heat and
-cooling demand are its heat and cooling meters; PV and wind are their meters. Prices are the
-plan's own.
+cooling demand are its heat and cooling meters; PV and wind are their meters. A park with a main
+electricity meter of its own has its own demand, as the scheduler forecasts it
+(`park_electricity_history`). Prices are the plan's own.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from energyhub.optimize.scope import Node, Scope
 from energyhub.plans.bill import PRICE_COLUMNS
 from energyhub.scheduler.demand import (
     electricity_history,
+    electricity_mains,
     outdoor_meter,
+    park_electricity_history,
     pv_meter,
     thermal_history,
 )
@@ -64,7 +67,11 @@ def _building(
     meters: list[StoredMeter],
     district_kw: dict[str, float],
     out: MeteredInputs,
+    *,
+    inside: bool = False,
 ) -> dict[str, pd.Series]:
+    """`inside`: the building's park is measured at its connection and planned whole, so a
+    building without a main has its load inside the park's own demand (its column is 0)."""
     telemetry, now, options, outdoor = ctx
     columns: dict[str, pd.Series] = {}
     thermal: dict[str, pd.Series] = {}
@@ -80,10 +87,14 @@ def _building(
         capacity = thermal_capacity_kw(building.assets, carrier) + district_kw[carrier]
         thermal[carrier] = found.history.values.clip(lower=0.0, upper=capacity)
         columns[column] = thermal[carrier]
-    demand, unseparated = electricity_history(
-        building, meters, telemetry, now, options, dict(thermal), outdoor, unplanned
-    )
-    columns[f"{building.id}:electricity_kw"] = demand.history.values.clip(lower=0.0)
+    unseparated: set[str] = set()
+    if inside and not electricity_mains(meters):  # its load is inside its park's own demand
+        columns[f"{building.id}:electricity_kw"] = pd.Series(0.0, index=telemetry.index)
+    else:
+        demand, unseparated = electricity_history(
+            building, meters, telemetry, now, options, dict(thermal), outdoor, unplanned
+        )
+        columns[f"{building.id}:electricity_kw"] = demand.history.values.clip(lower=0.0)
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
             series = (
@@ -128,14 +139,20 @@ async def metered_inputs(
         raise ForecastError(f"outdoor_c: no outdoor temperature readings in {scope.park.id}")
     shared = scope.park.assets if scope.level == "park" else []
     district = {c: thermal_capacity_kw(shared, c) for c in ("heat", "cooling")}
+    connected = scope.level == "park" and scope.park.measured_at_connection
     for node in scope.nodes:
         found = site.find_building(node.id)
         if found is not None:
             mine = [m for m in meters if m.site_id == node.id]
             ctx = (telemetry, now, options, outdoor)
-            for name, series in _building(ctx, node, found[1], mine, district, out).items():
+            columns = _building(ctx, node, found[1], mine, district, out, inside=connected)
+            for name, series in columns.items():
                 out.frame[name] = series.reindex(index)
         else:
+            park = park_electricity_history(scope.park, meters, telemetry, now, options)
+            if park is not None:  # its renewables without a meter (inside it) come out as 0
+                out.frame[f"{node.id}:electricity_kw"] = park[0].history.values.reindex(index)
+                out.notes += park[0].notes
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
                     output = _renewable(scope.park, asset, meters, telemetry)

@@ -29,6 +29,7 @@ from energyhub.sites import (
     FlexibleLoad,
     FuelCell,
     HeatPump,
+    Park,
     Wind,
 )
 
@@ -277,6 +278,60 @@ def _battery_from_soc(
         *notes,
         f"{battery.id}: no power meter; its charging is taken from SOC changes of {meter.label}",
     ]
+
+
+def park_electricity_history(
+    park: Park,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    now: pd.Timestamp,
+    options: ForecastOptions,
+) -> tuple[DemandHistory, set[str]] | None:
+    """The park's own electricity demand, never below 0, and its renewables whose output could
+    not be separated; None without a main electricity meter of its own. Measured at its
+    connection (`Park.measured_at_connection`): that meter less its buildings' mains; with
+    `main_meter: own-loads`: that meter. Its shared assets are separated as a building's are."""
+    column = f"{park.id}:electricity_kw"
+    own = [m for m in meters if m.site_id == park.id]
+    mains = electricity_mains(own)
+    if not mains:
+        return None
+    parts = _Parts(column, now, options)
+    for main in mains:
+        parts.add_meter(1.0, telemetry.history(main))
+    if park.measured_at_connection:
+        for building in park.buildings:
+            inner = electricity_mains([m for m in meters if m.site_id == building.id])
+            for main in inner:
+                parts.add_meter(-1.0, telemetry.history(main))
+            if not inner:
+                parts.notes.append(
+                    f"{building.id}: no main electricity meter; its load stays inside {column}"
+                )
+    unseparated = set()
+    for asset in park.assets:
+        if isinstance(asset, PV | Wind):
+            meter = asset_meter(own, asset.id, ("pv", "electricity"))
+            if meter is None:
+                unseparated.add(asset.id)
+                parts.notes.append(
+                    f"{asset.id}: no meter; its output stays inside {column} and "
+                    f"{asset.id}:available_kw is 0"
+                )
+            else:
+                clipped = telemetry.history(meter).values.clip(lower=0.0)
+                parts.add_meter(1.0, History(clipped, meter.label))
+        elif isinstance(asset, GENERATORS + DRAWS):
+            _take_out(parts, asset, own, telemetry, {}, None)
+    found = parts.result()
+    below = int((found.history.values < 0).sum())
+    if below:
+        found.notes.append(
+            f"{column}: {found.history.meter} is below 0 in {below} step(s) (the parts read more "
+            "than the whole: check the meters' scaling and timing); taken as 0 there"
+        )
+    values = found.history.values.clip(lower=0.0)
+    return DemandHistory(History(values, found.history.meter), found.notes), unseparated
 
 
 def outdoor_meter(meters: list[StoredMeter], park_id: str) -> StoredMeter | None:

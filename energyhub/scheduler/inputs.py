@@ -1,8 +1,9 @@
 """A plan's inputs table forecast from telemetry: demands per building, renewables, outdoor_c.
 
 Columns follow `energyhub plan --inputs` (DESIGN §6): `<building>:electricity_kw`, `:heat_kw`,
-`:cooling_kw`, `<pv>:available_kw`, `outdoor_c`. A forecast that cannot be made raises
-ForecastError naming the meter; everything filled or assumed is listed in `notes`.
+`:cooling_kw`, `<park>:electricity_kw` (a park with a main meter of its own: its own load),
+`<pv>:available_kw`, `outdoor_c`. A forecast that cannot be made raises ForecastError naming the
+meter; everything filled or assumed is listed in `notes`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from energyhub.scheduler.demand import (
     electricity_history,
     electricity_mains,
     outdoor_meter,
+    park_electricity_history,
     pv_meter,
     thermal_history,
 )
@@ -112,6 +114,9 @@ class _Context:
     """Stored weather forecasts of the park over history and steps (newest issue before now)."""
     intraday_correction: bool = True
     """Demand and PV forecasts moved by today's error so far (forecast.intraday)."""
+    park_load: str | None = None
+    """The park's own demand column when it holds what its buildings' mains leave out (a park
+    plan of a park measured at its connection)."""
 
     def meters_of(self, site_id: str) -> list[StoredMeter]:
         return [m for m in self.meters if m.site_id == site_id]
@@ -198,7 +203,9 @@ def _renewable(
     column = f"{asset.id}:available_kw"
     zero = pd.Series(0.0, index=ctx.steps, name=column)
     if asset.id in unseparated:
-        return SeriesForecast(zero, "0: its output is inside the building's load forecast")
+        return SeriesForecast(
+            zero, f"0: its output is inside the {owner.id}:electricity_kw forecast"
+        )
     meters = ctx.meters_of(owner.id)
     meter = pv_meter(meters, owner, asset) if isinstance(owner, Building) else None
     meter = meter or next((m for m in meters if m.asset_id == asset.id), None)
@@ -303,10 +310,15 @@ def _unmetered(
 
 
 def _no_electricity_meter(ctx: _Context, building: Building, out: ScopeForecast) -> None:
-    """No main electricity meter: the building's own load is unknown, taken as 0; its assets are
+    """No main electricity meter: the building's own load is unknown, taken as 0 (in a park plan
+    of a park measured at its connection, it is inside the park's own demand); its assets are
     still planned on what is known (their tariffs, PV, the heat and cooling meters)."""
     column = f"{building.id}:electricity_kw"
-    out.add(SeriesForecast(pd.Series(0.0, index=ctx.steps, name=column), "0: no meter"))
+    zero = pd.Series(0.0, index=ctx.steps, name=column)
+    if ctx.park_load is not None:  # its park's own demand holds its load (and notes so)
+        out.add(SeriesForecast(zero, f"0: no meter; its load is inside {ctx.park_load}"))
+        return
+    out.add(SeriesForecast(zero, "0: no meter"))
     out.notes.append(load_taken_as_0(building.id))
 
 
@@ -357,9 +369,10 @@ async def forecast_scope(
     weather = None
     if not stored.empty:
         weather = stored.reindex(telemetry.index.union(steps))
+    connected = scope.level == "park" and scope.park.measured_at_connection
     ctx = _Context(
         site, telemetry, meters, steps, now, options, district, models, weather,
-        intraday_correction,
+        intraday_correction, f"{scope.park.id}:electricity_kw" if connected else None,
     )  # fmt: skip
     return await asyncio.to_thread(_forecast, ctx, scope)  # fits models: off the event loop
 
@@ -388,7 +401,24 @@ def _forecast(ctx: _Context, scope: Scope) -> ScopeForecast:
         if found is not None:
             _building(ctx, node, found[1], outdoor, out)
         else:
+            unseparated = _park(ctx, scope.park, outdoor, out)
             for asset in node.assets:
                 if isinstance(asset, PV | Wind):
-                    out.add(_renewable(ctx, scope.park, asset, set(), outdoor, out))
+                    out.add(_renewable(ctx, scope.park, asset, unseparated, outdoor, out))
     return out
+
+
+def _park(
+    ctx: _Context, park: Park, outdoor: tuple[pd.Series, pd.Series] | None, out: ScopeForecast
+) -> set[str]:
+    """The park's own electricity demand, forecast as a building's is (none without a main
+    meter of its own); returns its renewables whose output stays inside it."""
+    found = park_electricity_history(park, ctx.meters, ctx.telemetry, ctx.now, ctx.options)
+    if found is None:
+        return set()
+    electricity, unseparated = found
+    column = f"{park.id}:electricity_kw"
+    out.notes += electricity.notes
+    out.metered[column] = electricity.history.values
+    out.add(_demand(ctx, electricity.history, column, outdoor))
+    return unseparated

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.metered import actual_frame
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.sites import parse_site
@@ -136,3 +137,38 @@ async def test_the_month_peak_is_the_connections(pg_url: str, park_main: bool) -
         )
     expected = MAIN_KW - CHP_EL_KW + (0.0 if park_main else 50 / 0.95 * 4)
     assert found == pytest.approx(expected)
+
+
+COMMON_KW = 200.0
+
+
+@pytest.mark.parametrize("main_meter", ["connection", "own-loads"])
+async def test_a_park_main_meter_gives_the_park_its_own_demand(
+    pg_url: str, main_meter: str
+) -> None:
+    """The perfect-foresight inputs carry the park's own demand: its main meter less the office's
+    main (at its connection; not with own-loads) with the CHP's output added back and the
+    battery's charging (from its SOC) taken out: the 200 kW common load, each step."""
+    doc = _site_doc(park_main=True, office_main=True)
+    doc["city"]["parks"][0]["main_meter"] = main_meter
+    site = parse_site(doc, "park-site")
+    await prepare_db(pg_url, site)
+    before = INDEX.insert(0, INDEX[0] - pd.Timedelta(minutes=15))
+    soc_pct = pd.Series([50.0, 55.0, 60.0, 60.0, 50.0], index=before)  # +50, +50, 0, −100 kWh
+    charging = np.array([50 / 0.95, 50 / 0.95, 0.0, -100 * 0.95]) * 4
+    inside = MAIN_KW if main_meter == "connection" else 0.0
+    await write_readings(
+        pg_url,
+        {
+            "main": pd.Series(MAIN_KW, index=INDEX),
+            "park-main": pd.Series(inside + COMMON_KW - CHP_EL_KW + charging, index=INDEX),
+            "chp-el": pd.Series(CHP_EL_KW, index=INDEX),
+            "pbess-soc": soc_pct,
+        },
+    )
+    async with connect(pg_url) as conn:
+        found = await metered_inputs(
+            conn, Backend.POSTGRES, site, resolve_scope(site, "park", "sp"), INDEX, pd.DataFrame()
+        )
+    np.testing.assert_allclose(found.frame["sp:electricity_kw"], COMMON_KW)
+    np.testing.assert_allclose(found.frame["office:electricity_kw"], MAIN_KW)

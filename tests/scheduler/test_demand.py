@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 
 from energyhub.forecast.profile import ForecastError, ForecastOptions
-from energyhub.scheduler.demand import electricity_history, outdoor_meter, thermal_history
+from energyhub.scheduler.demand import (
+    electricity_history,
+    outdoor_meter,
+    park_electricity_history,
+    thermal_history,
+)
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry
-from energyhub.sites import Building
+from energyhub.sites import Building, Park
 
 TZ = ZoneInfo("Asia/Shanghai")
 INDEX = pd.date_range("2025-07-01", periods=96 * 3, freq="15min", tz="UTC", name="ts")
@@ -141,3 +146,56 @@ def test_an_unmetered_overnight_flexible_load_is_taken_out_on_both_sides_of_midn
     local_hours = np.asarray(INDEX.tz_convert(TZ).hour)
     drawn = np.where((local_hours >= 22) | (local_hours < 2), 20.0, 0.0)
     assert result.history.values.to_numpy() == pytest.approx(600.0 - drawn)
+
+
+def park_meter(i: int, site: str, name: str, asset: str | None = None) -> StoredMeter:
+    return StoredMeter(i, site, name, "electricity", "power_kw", asset, False)
+
+
+def park(main_meter: str = "connection", *assets: dict[str, object]) -> Park:
+    return Park.model_validate(
+        {
+            "id": "p1",
+            "grid": {"import_max_kw": 5000},
+            "main_meter": main_meter,
+            "meters": [{"id": "incomer", "carrier": "electricity", "quantity": "power_kw"}],
+            "assets": list(assets),
+            "buildings": [
+                {"id": "b1", "class": "office-A", "floor_area_m2": 1000},
+                {"id": "b2", "class": "office-A", "floor_area_m2": 1000},
+            ],
+        }
+    )
+
+
+def test_a_connected_parks_demand_is_its_connection_less_its_buildings_mains() -> None:
+    """Connection 1000 kW, b1's main 900 kW, the park PV 50 kW: 150 kW, and 0 (noted) where
+    b1 reads more than the connection; b2 without a main stays inside, noted."""
+    meters = [
+        park_meter(1, "p1", "incomer"),
+        park_meter(2, "b1", "main"),
+        park_meter(3, "p1", "pv", asset="p1-pv"),
+    ]
+    b1 = np.where(np.arange(len(INDEX)) < 10, 1100.0, 900.0)
+    found = park_electricity_history(
+        park("connection", {"id": "p1-pv", "type": "pv", "peak_kw": 100}),
+        meters, telemetry({1: 1000.0, 2: b1, 3: 50.0}), NOW, OPTIONS,
+    )  # fmt: skip
+    assert found is not None
+    result, unseparated = found
+    values = result.history.values.to_numpy()
+    assert values[:10] == pytest.approx(0.0) and values[10:] == pytest.approx(150.0)
+    assert result.history.meter == "p1/incomer − b1/main + p1/pv" and unseparated == set()
+    assert any("below 0 in 10 step(s)" in note for note in result.notes)
+    assert any(note.startswith("b2: no main electricity meter") for note in result.notes)
+
+
+def test_an_own_loads_park_meter_is_its_demand_and_none_without_one() -> None:
+    meters = [park_meter(1, "p1", "incomer"), park_meter(2, "b1", "main")]
+    found = park_electricity_history(
+        park("own-loads"), meters, telemetry({1: 120.0, 2: 900.0}), NOW, OPTIONS
+    )
+    assert found is not None
+    assert found[0].history.values.to_numpy() == pytest.approx(120.0)
+    none = park_electricity_history(park(), meters[1:], telemetry({2: 900.0}), NOW, OPTIONS)
+    assert none is None
