@@ -355,11 +355,25 @@ def check_inputs(inputs: PlanInputs, site: SiteFile, scope: Scope) -> None:
 
 def unmetered_loads(inputs: PlanInputs, site: SiteFile, scope: Scope) -> list[str]:
     """Why buildings of the scope go without an electricity column: with no electricity meter
-    their load is taken as 0 (check_inputs does not ask for one), and the plan says so."""
-    return [
+    their load is taken as 0 (check_inputs does not ask for one), and the plan says so. A park
+    with a main electricity meter of its own whose own load (`<park>:electricity_kw`, as the
+    scheduler forecasts it: the connection less its buildings' mains, or with `main_meter:
+    own-loads` that meter) the inputs leave out is named too."""
+    notes = [
         load_taken_as_0(node.id, column_given=False)
         for node in scope.nodes
         if node.is_building
         and f"{node.id}:electricity_kw" not in inputs.columns
         and site.unmetered_electricity(node.id)
     ]
+    park = scope.park
+    column = f"{park.id}:electricity_kw"
+    own_main = any(m.measures_electricity for m in park.meters)
+    if scope.level == "park" and own_main and column not in inputs.columns:
+        notes.append(
+            f"{park.id}: it has a main electricity meter of its own, but the inputs have no "
+            f"{column} column: the park's own load beside its buildings' (shared plant, "
+            "lighting, losses, buildings without a main meter) is taken as 0, so the planned "
+            "import is short of what its meters will read"
+        )
+    return notes

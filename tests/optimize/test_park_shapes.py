@@ -868,3 +868,38 @@ def test_a_park_chp_beside_building_chps_and_stores_decomposes_within_the_gap() 
     check_plan(found, shape)
     assert found.objective_cny <= central.objective_cny * (1 + TOLERANCE)
     assert found.method == "central-fallback" and "from its bound" in found.method_reason
+
+
+@pytest.mark.parametrize(
+    ("main_meter", "noted"), [(None, True), ("own-loads", True), (None, False)]
+)
+def test_a_park_with_its_own_main_meter_without_its_own_load_column_says_so(
+    main_meter: str | None, noted: bool
+) -> None:
+    """Inputs written by hand for a park with a main meter of its own (its connection, or its
+    own consumers), without the park's own column: the plan left that load out without a word.
+    A park without a main meter of its own (`noted` False below) needs no column."""
+    from energyhub.sites import parse_site
+
+    park: dict[str, Any] = {
+        "id": "p",
+        "grid": {"import_max_kw": 10000, "tariff": "flat",
+                 "tariff_prices_cny_per_kwh": {"flat": 0.5}},
+        "meters": [{"id": "main", "carrier": "electricity", "quantity": "power_kw"}],
+        "buildings": [{"id": "b1", "class": "office-A", "floor_area_m2": 1000, "meters": [
+            {"id": "main", "carrier": "electricity", "quantity": "power_kw"}]}],
+    }  # fmt: skip
+    if main_meter is not None:
+        park["main_meter"] = main_meter
+    if not noted:
+        park["meters"] = []
+    site = parse_site({"version": 1, "timezone": "Asia/Shanghai",
+                       "city": {"id": "c", "parks": [park]}})  # fmt: skip
+    index = pd.date_range("2025-03-03", periods=4, freq="1h", tz="Asia/Shanghai", name="ts")
+    frame = pd.DataFrame({"b1:electricity_kw": 100.0}, index=index)
+    found = plan(site, frame, level="park", site_id="p")
+    said = [n for n in found.notes if "no p:electricity_kw column" in n]
+    assert bool(said) is noted, found.notes
+    with_column = plan(site, frame.assign(**{"p:electricity_kw": 50.0}), level="park", site_id="p")
+    assert not [n for n in with_column.notes if "no p:electricity_kw column" in n]
+    assert with_column.objective_cny == pytest.approx(found.objective_cny * 1.5)
