@@ -177,18 +177,23 @@ def _answer(
     model.warm.set_costs(np.arange(problem.n_variables), costs)
     result = model.warm.solve(time_limit_s)
     if result.x is None:
-        if result.status == "infeasible":
-            return _failure(recipe, model.built, time_limit_s)
-        return Failure(
-            recipe.key, f"park {recipe.key}: no answer ({result.status})",
-            solver_status=result.status,
-        )  # fmt: skip
+        return _no_answer(recipe, model, result.status, time_limit_s)
     x = result.x[: problem.n_variables]
     value = float(costs @ x) if result.status == "optimal" else -np.inf
     fixing = model.fixed if model.fixed is not None else _fixing(model.built, x)
     q = model.channels @ x + model.offset
     model.xs.append(x)
     return ParkAnswer(recipe.key, q, float(problem.c @ x), value, fixing, len(model.xs) - 1)
+
+
+def _no_answer(
+    recipe: ParkRecipe, model: _ParkModel, status: str, time_limit_s: float | None
+) -> Failure:
+    """A warm LP that came back without a schedule: an infeasible park named by what it
+    breaks, else the solver's status."""
+    if status == "infeasible":
+        return _failure(recipe, model.built, time_limit_s)
+    return Failure(recipe.key, f"park {recipe.key}: no answer ({status})", solver_status=status)
 
 
 def share_answer(
@@ -206,12 +211,7 @@ def share_answer(
     model.shared = True
     result = model.warm.solve(time_limit_s)
     if result.x is None:
-        if result.status == "infeasible":
-            return _failure(recipe, model.built, time_limit_s)
-        return Failure(
-            recipe.key, f"park {recipe.key}: no answer ({result.status})",
-            solver_status=result.status,
-        )  # fmt: skip
+        return _no_answer(recipe, model, result.status, time_limit_s)
     x, excess = result.x[:n], result.x[n:]
     cost = float(problem.c @ x)
     optimal = result.status == "optimal"
