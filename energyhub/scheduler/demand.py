@@ -225,19 +225,27 @@ def electricity_history(
     unseparated = set()
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
-            pv = pv_meter(meters, building, asset)
-            if pv is None:
+            if not _add_renewable(parts, asset, pv_meter(meters, building, asset), telemetry):
                 unseparated.add(asset.id)
-                parts.notes.append(
-                    f"{asset.id}: no meter; its output stays inside {column} and "
-                    f"{asset.id}:available_kw is 0"
-                )
-            else:
-                clipped = telemetry.history(pv).values.clip(lower=0.0)
-                parts.add_meter(1.0, History(clipped, pv.label))
         elif isinstance(asset, GENERATORS + DRAWS) and asset.id not in unplanned:
             _take_out(parts, asset, meters, telemetry, thermal, outdoor_c)
     return parts.result(), unseparated
+
+
+def _add_renewable(
+    parts: _Parts, asset: PV | Wind, meter: StoredMeter | None, telemetry: Telemetry
+) -> bool:
+    """Add a PV or wind meter's output back to the demand (the net meter read it taken off);
+    without a meter its output stays inside the demand, noted. Whether it was separated."""
+    if meter is None:
+        parts.notes.append(
+            f"{asset.id}: no meter; its output stays inside {parts.column} and "
+            f"{asset.id}:available_kw is 0"
+        )
+        return False
+    clipped = telemetry.history(meter).values.clip(lower=0.0)
+    parts.add_meter(1.0, History(clipped, meter.label))
+    return True
 
 
 def _take_out(
@@ -312,15 +320,8 @@ def park_electricity_history(
     for asset in park.assets:
         if isinstance(asset, PV | Wind):
             meter = asset_meter(own, asset.id, ("pv", "electricity"))
-            if meter is None:
+            if not _add_renewable(parts, asset, meter, telemetry):
                 unseparated.add(asset.id)
-                parts.notes.append(
-                    f"{asset.id}: no meter; its output stays inside {column} and "
-                    f"{asset.id}:available_kw is 0"
-                )
-            else:
-                clipped = telemetry.history(meter).values.clip(lower=0.0)
-                parts.add_meter(1.0, History(clipped, meter.label))
         elif isinstance(asset, GENERATORS + DRAWS):
             _take_out(parts, asset, own, telemetry, {}, None)
     found = parts.result()
