@@ -88,7 +88,8 @@ EXPLAINED = (
     "the plans realized (CO₂ the same way)",
     "foresight: counterfactual − the plan re-solved on the metered demand, the most any plan "
     "could have saved",
-    "capture: saved ÷ foresight",
+    "capture: saved ÷ foresight, a share in [0, 1]; — where foresight saves under 1 % of the "
+    "counterfactual or the plans lost (the loss is the negative saved figure)",
 )
 
 
@@ -103,14 +104,13 @@ def actual_table(actuals: list[SiteActual], title: str) -> Table:
     table.caption = "\n".join((*EXPLAINED, sent))
     for site in actuals:
         found = site.realized
-        capture = found.capture_ratio if found else None
         table.add_row(
             site.site_id, str(site.steps),
             _number(found.metered_cny if found else None),
             _number(found.counterfactual_cny if found else None),
             _number(found.savings_cny if found else None),
             _number(found.perfect_savings_cny if found else None),
-            f"{capture:.2f}" if capture is not None else "—",
+            found.capture_text if found else "—",
             _tonnes(found.savings_co2_kg if found else None),
         )  # fmt: skip
     notes = sorted({n for site in actuals if site.realized for n in site.realized.notes})

@@ -186,8 +186,7 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
             f"  perfect foresight (plan re-solved on the metered demand) saves "
             f"{found.perfect_savings_cny:,.1f} CNY"
         )
-    capture = "—" if found.capture_ratio is None else f"{found.capture_ratio:.2f}"
-    lines.append(f"  capture ratio (realized ÷ perfect foresight): {capture}")
+    lines.append(f"  capture ratio (realized ÷ perfect foresight): {found.capture_text}")
     lines += [f"  note: {note}" for note in found.notes]
     return lines
 
