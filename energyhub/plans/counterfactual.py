@@ -26,9 +26,9 @@ from energyhub.scheduler.demand import (
     outdoor_meter,
     park_electricity_history,
     pv_meter,
+    thermal_capacity_kw,
     thermal_history,
 )
-from energyhub.scheduler.inputs import thermal_capacity_kw
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
 from energyhub.sites import PV, Building, CopFromOutdoor, Park, SiteFile, Wind
 from energyhub.store.db import Backend
@@ -149,7 +149,7 @@ async def metered_inputs(
             for name, series in columns.items():
                 out.frame[name] = series.reindex(index)
         else:
-            park = park_electricity_history(scope.park, meters, telemetry, now, options)
+            park = park_electricity_history(scope.park, meters, telemetry, now, options, outdoor)
             if park is not None:  # its renewables without a meter (inside it) come out as 0
                 out.frame[f"{node.id}:electricity_kw"] = park[0].history.values.reindex(index)
                 out.notes += park[0].notes
