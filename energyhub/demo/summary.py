@@ -10,6 +10,7 @@ from rich.table import Table
 
 from energyhub.demo.actuals import SiteActual
 from energyhub.demo.planning import LevelPlan
+from energyhub.numbers import figure, percent
 
 CARRIERS = ("heat", "cooling", "gas", "pv")
 
@@ -133,15 +134,15 @@ def ingest_table(figures: IngestFigures) -> Table:
 
 
 def _number(value: object) -> str:
-    return f"{value:,.0f}" if isinstance(value, int | float) else "—"
+    return figure(value, 0) if isinstance(value, int | float) else "—"
 
 
 def _tonnes(kg: object) -> str:
-    return f"{kg / 1000:,.1f}" if isinstance(kg, int | float) else "—"
+    return figure(kg / 1000) if isinstance(kg, int | float) else "—"
 
 
 def _relative(value: object, baseline: object) -> str:
     """How far `value` lies above (+) or below (−) the baseline, as a share of it."""
     if not isinstance(value, int | float) or not isinstance(baseline, int | float) or not baseline:
         return "—"
-    return f"{(value - baseline) / baseline:+.1%}"
+    return percent((value - baseline) / abs(baseline))

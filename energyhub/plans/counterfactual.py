@@ -82,7 +82,12 @@ def _building(
         if found is None:
             if node.produces(carrier):
                 columns[column] = pd.Series(0.0, index=telemetry.index)
-                out.notes.append(f"{column}: no meter; taken as 0")
+                out.notes.append(
+                    f"{column}: no {carrier} meter at {building.id}, taken as 0 by the "
+                    f"counterfactual and perfect foresight (what its {carrier} assets drew stays "
+                    f"in {building.id}:electricity_kw); a {carrier} meter without asset: would "
+                    "let them be compared"
+                )
             continue
         capacity = thermal_capacity_kw(building.assets, carrier) + district_kw[carrier]
         thermal[carrier] = found.history.values.clip(lower=0.0, upper=capacity)
