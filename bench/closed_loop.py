@@ -222,7 +222,7 @@ async def _table(
                 "—" if found is None else f"{found.savings_co2_kg:,.0f}",
                 "—" if found is None or found.perfect_savings_cny is None
                 else f"{found.perfect_savings_cny:,.0f}",
-                "—" if found is None or found.capture_ratio is None else f"{found.capture_ratio:.2f}",
+                "—" if found is None else found.capture_text,
                 f"{day.stored_change_kwh:,.0f}",
                 "—" if error is None else f"{error:.1f}",
             )  # fmt: skip

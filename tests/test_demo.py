@@ -75,7 +75,8 @@ def rows(stdout: str, title: str) -> dict[str, list[str]]:
 
 
 def number(cell: str) -> float:
-    return float(cell.replace(",", "").rstrip("%"))
+    """A figure as the summary prints it (a true minus sign, thousands separated)."""
+    return float(cell.replace(",", "").replace("\N{MINUS SIGN}", "-").rstrip("%"))
 
 
 def listening(port: int) -> bool:
@@ -146,7 +147,10 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
     for site_id, cells in actual.items():
         assert int(cells[0]) == 96, (site_id, cells)  # every quarter hour of the day steered
         assert all(number(c) > 0 for c in cells[1:3]), (site_id, cells)  # metered, counterfactual
-        assert re.fullmatch(r"-?[\d,]+", cells[3]), (site_id, cells)  # realized saved CNY, signed
+        assert re.fullmatch(r"\N{MINUS SIGN}?[\d,]+", cells[3]), (
+            site_id,
+            cells,
+        )  # realized saved CNY, signed
     assert "counterfactual: the rule-based baseline re-run on the metered demand" in out
     sent = re.search(r"setpoints sent: expo ([\d,]+) \((\d+) plans\), lingang ([\d,]+)", out)
     assert sent and number(sent.group(1)) > 0 and int(sent.group(2)) >= 2, out

@@ -58,7 +58,12 @@ def digest(token: str) -> bytes:
 async def create_key(
     conn: AsyncConnection, role: Role, site_id: str, name: str | None = None
 ) -> tuple[ApiKey, str]:
-    """A new key for `site_id`'s subtree; returns the stored key and the token (shown once)."""
+    """A new key for `site_id`'s subtree; returns the stored key and the token (shown once).
+    A name, when given, must say something: an empty or blank one names no holder in `keys list`."""
+    if name is not None and not name.strip():
+        raise ApiKeyError(
+            f"--name: must name who or what holds the key (leave it out for none), got {name!r}"
+        )
     cur = await conn.execute("SELECT active FROM sites WHERE id = %s", (site_id,))
     row = await cur.fetchone()
     if row is None or not row[0]:

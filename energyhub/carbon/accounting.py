@@ -55,6 +55,7 @@ from energyhub.carbon.tree import (
     site_role,
     tenant_meters,
     tenant_role,
+    timed_roles,
 )
 from energyhub.store.db import Backend
 from energyhub.store.queries import meter_series
@@ -140,7 +141,7 @@ async def _entries(conn: AsyncConnection, tree: SiteTree, site: SiteInfo) -> lis
         ids = [s.id for s in tree.subtree(site.id) if s.kind != "enterprise"]
         meters = await site_meters(conn, ids)
         shares = [(SITE, *share) for m in meters if (share := connection_share(tree, m))]
-        return [(SITE, m, r) for m in meters if (r := site_role(tree, m))] + shares
+        return [(SITE, m, r) for m in meters for r in timed_roles(tree, m)] + shares
     buildings = (
         [site.id] if site.kind == "building" else await enterprise_buildings(conn, tree, site)
     )

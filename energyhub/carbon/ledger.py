@@ -41,7 +41,8 @@ COLUMNS = (
 
 HOUR = "datetime64[ns, UTC]"
 PURCHASED = ("heat_purchased", "cooling_purchased")
-ROLE_FIELDS = tuple(f.name for f in fields(MeterRole) if f.name not in PURCHASED)
+WINDOW = ("since", "until")
+ROLE_FIELDS = tuple(f.name for f in fields(MeterRole) if f.name not in (*PURCHASED, *WINDOW))
 
 
 def roles_frame(tree: SiteTree, entries: list[tuple[str, MeterInfo, MeterRole]]) -> pd.DataFrame:
@@ -54,11 +55,18 @@ def roles_frame(tree: SiteTree, entries: list[tuple[str, MeterInfo, MeterRole]])
             **{f"w_{name}": getattr(role, name) for name in ROLE_FIELDS},
             "heat_purchased": float(role.heat_purchased),
             "cooling_purchased": float(role.cooling_purchased),
+            "since": role.since,
+            "until": role.until,
         }
         for account, meter, role in entries
     ]
-    columns = ["account", "meter_id", "site_id", *(f"w_{n}" for n in ROLE_FIELDS), *PURCHASED]
-    return pd.DataFrame(rows, columns=columns)
+    columns = [
+        "account", "meter_id", "site_id", *(f"w_{n}" for n in ROLE_FIELDS), *PURCHASED, *WINDOW,
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    for name in WINDOW:
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
 
 
 def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFrame:
@@ -116,6 +124,10 @@ def build_ledger(
     """Ledger rows (account, site_id, meter_id, bucket, day + COLUMNS) from per-meter series."""
     timezone = tree.timezone(next(iter(factors))) if factors else "UTC"
     rows = series.dropna(subset=["energy_kwh"]).merge(roles, on="meter_id")
+    inside = (rows["since"].isna() | (rows["bucket"] >= rows["since"])) & (
+        rows["until"].isna() | (rows["bucket"] < rows["until"])
+    )
+    rows = rows[inside].drop(columns=list(WINDOW))
     rows = rows.join(_site_values(factors, tree), on="site_id").reset_index(drop=True)
     kwh = rows["energy_kwh"]
     for name in ROLE_FIELDS:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -33,7 +34,7 @@ from energyhub.sites import (
     GridConnection,
     SiteKind,
 )
-from energyhub.store.queries import park_mains
+from energyhub.store.queries import park_mains, retired_connections
 
 GENERATORS = frozenset({"chp", "fuel_cell", "wind", "pv"})
 """Asset types whose electricity meter reads what they supply."""
@@ -114,6 +115,10 @@ class MeterRole:
     generation: float = 0.0
     heat_purchased: bool = False
     cooling_purchased: bool = False
+    since: datetime | None = None
+    """The role holds for readings from this time on (None: from the start)."""
+    until: datetime | None = None
+    """... and before this time (None: to the end)."""
 
 
 def _site(row: tuple[Any, ...]) -> SiteInfo:
@@ -144,6 +149,10 @@ class SiteTree:
     children: dict[str, list[str]] = field(default_factory=dict)
     mains: dict[str, bool] = field(default_factory=dict)
     """Parks with a main electricity meter of their own → measured at their connection."""
+    retired: dict[str, datetime] = field(default_factory=dict)
+    """Parks once measured at their connection by main meters now all retired → the end of their
+    readings (`energyhub.store.queries.RETIRED_CONNECTIONS`): before it, the park is read as
+    measured at its connection, after it as a park without a main meter."""
 
     def get(self, site_id: str) -> SiteInfo:
         try:
@@ -219,6 +228,7 @@ async def load_tree(conn: AsyncConnection) -> SiteTree:
         if site.parent_id is not None:
             tree.children.setdefault(site.parent_id, []).append(site.id)
     tree.mains = await park_mains(conn)
+    tree.retired = await retired_connections(conn)
     return tree
 
 
@@ -262,15 +272,39 @@ def site_role(tree: SiteTree, meter: MeterInfo) -> MeterRole | None:
     return MeterRole(cooling=1.0, cooling_purchased=tree.cooling_purchased(meter.site_id))
 
 
+def timed_roles(tree: SiteTree, meter: MeterInfo) -> list[MeterRole]:
+    """`site_role` over time: in a park whose connection meters are retired (`SiteTree.retired`),
+    a park meter read one way while they measured and another after (its shared assets behind
+    them, then beside its buildings) has two roles, one before their end and one after."""
+    now = site_role(tree, meter)
+    owner = tree.get(meter.site_id)
+    end = tree.retired.get(owner.id) if owner.kind == "park" else None
+    if end is None:
+        return [now] if now is not None else []
+    before = site_role(replace(tree, mains={**tree.mains, owner.id: True}), meter)
+    if before == now:
+        return [now] if now is not None else []
+    timed = (
+        None if before is None else replace(before, until=end),
+        None if now is None else replace(now, since=end),
+    )
+    return [role for role in timed if role is not None]
+
+
 def connection_share(tree: SiteTree, meter: MeterInfo) -> tuple[MeterInfo, MeterRole] | None:
     """A building's main electricity meter in a park measured at its connection, taken off the
-    park's own share of a park or city report (the building's line keeps it); None otherwise."""
+    park's own share of a park or city report (the building's line keeps it); in a park whose
+    connection meters are retired, for the readings before their end; None otherwise."""
     owner = tree.get(meter.site_id)
     main = meter.carrier == "electricity" and meter.top_level and meter.asset_id is None
     park = owner.parent_id if owner.kind == "building" else None
-    if not main or park is None or not tree.mains.get(park):
+    if not main or park is None:
         return None
-    return replace(meter, site_id=park), MeterRole(electricity=-1.0)
+    if tree.mains.get(park):
+        return replace(meter, site_id=park), MeterRole(electricity=-1.0)
+    if park in tree.retired:
+        return replace(meter, site_id=park), MeterRole(electricity=-1.0, until=tree.retired[park])
+    return None
 
 
 def tenant_role(tree: SiteTree, meter: MeterInfo) -> MeterRole:

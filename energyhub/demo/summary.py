@@ -10,6 +10,7 @@ from rich.table import Table
 
 from energyhub.demo.actuals import SiteActual
 from energyhub.demo.planning import LevelPlan
+from energyhub.numbers import figure, percent
 
 CARRIERS = ("heat", "cooling", "gas", "pv")
 
@@ -88,7 +89,8 @@ EXPLAINED = (
     "the plans realized (CO₂ the same way)",
     "foresight: counterfactual − the plan re-solved on the metered demand, the most any plan "
     "could have saved",
-    "capture: saved ÷ foresight",
+    "capture: saved ÷ foresight, a share in [0, 1]; — where foresight saves under 1 % of the "
+    "counterfactual or the plans lost (the loss is the negative saved figure)",
 )
 
 
@@ -103,14 +105,13 @@ def actual_table(actuals: list[SiteActual], title: str) -> Table:
     table.caption = "\n".join((*EXPLAINED, sent))
     for site in actuals:
         found = site.realized
-        capture = found.capture_ratio if found else None
         table.add_row(
             site.site_id, str(site.steps),
             _number(found.metered_cny if found else None),
             _number(found.counterfactual_cny if found else None),
             _number(found.savings_cny if found else None),
             _number(found.perfect_savings_cny if found else None),
-            f"{capture:.2f}" if capture is not None else "—",
+            found.capture_text if found else "—",
             _tonnes(found.savings_co2_kg if found else None),
         )  # fmt: skip
     notes = sorted({n for site in actuals if site.realized for n in site.realized.notes})
@@ -133,15 +134,15 @@ def ingest_table(figures: IngestFigures) -> Table:
 
 
 def _number(value: object) -> str:
-    return f"{value:,.0f}" if isinstance(value, int | float) else "—"
+    return figure(value, 0) if isinstance(value, int | float) else "—"
 
 
 def _tonnes(kg: object) -> str:
-    return f"{kg / 1000:,.1f}" if isinstance(kg, int | float) else "—"
+    return figure(kg / 1000) if isinstance(kg, int | float) else "—"
 
 
 def _relative(value: object, baseline: object) -> str:
     """How far `value` lies above (+) or below (−) the baseline, as a share of it."""
     if not isinstance(value, int | float) or not isinstance(baseline, int | float) or not baseline:
         return "—"
-    return f"{(value - baseline) / baseline:+.1%}"
+    return percent((value - baseline) / abs(baseline))

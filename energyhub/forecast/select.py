@@ -237,12 +237,15 @@ def choose(
     actual = values.reindex(test_index).to_numpy(dtype=float)
     choice = Choice(fallback, holdout_days=held)
     predictions: dict[str, Array] = {}
+    short = [c for c in candidates if _days(train) < c.min_train_days]
+    if short:
+        needs = ", ".join(f"{c.name} ({c.min_train_days:g} d)" for c in short)
+        choice.notes.append(
+            f"{label}: {_days(train):.1f} d of history before the {held} held-out day(s); "
+            f"not compared until that much is stored before them: {needs}"
+        )
     for candidate in candidates:
-        if _days(train) < candidate.min_train_days:
-            choice.notes.append(
-                f"{label}: {_days(train):.1f} d of history before the {held} held-out day(s), "
-                f"{candidate.name} model needs {candidate.min_train_days:g} d: not compared"
-            )
+        if candidate in short:
             continue
         if candidate.parts:
             if not all(p in predictions for p in candidate.parts):

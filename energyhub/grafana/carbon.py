@@ -8,7 +8,7 @@ Hourly grid intensity series (`grid_series`) are not applied here: the flat or y
 from __future__ import annotations
 
 from energyhub.grafana.model import Dashboard, Panel, Query
-from energyhub.grafana.sql import SELECTED_SITES, ZONE, factors, kw_series, roles
+from energyhub.grafana.sql import SELECTED_SITES, ZONE, factors, in_role, kw_series, roles
 from energyhub.grafana.variables import BUILDING, PARK
 
 LEDGER = f"""
@@ -41,7 +41,7 @@ ledger AS (
            CASE WHEN f.cooling_purchased THEN k.kwh * r.w_cool * f.cooling_f ELSE 0 END
                AS cooling_kg
     FROM kwh AS k
-    JOIN roles AS r ON r.meter_id = k.meter_id
+    JOIN roles AS r ON r.meter_id = k.meter_id AND {in_role("k.bucket")}
     JOIN factors AS f ON f.site_id = r.site_id AND f.year = k.year
 ),
 tenant_ledger AS (

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from energyhub.grafana.model import Dashboard, Panel, Query
-from energyhub.grafana.sql import LOAD_METER, PARK_SITES, kw_series, roles
+from energyhub.grafana.sql import (
+    IMPORT_PER_METER,
+    LOAD_METER,
+    PARK_SITES,
+    in_role,
+    kw_series,
+    roles,
+)
 from energyhub.grafana.variables import PARK
 
 BUILDING_LOAD_METERS = f"""SELECT m.id FROM meters AS m JOIN sites AS s ON s.id = m.site_id
@@ -25,14 +32,11 @@ ORDER BY 1, 2
 PARK_IMPORT = f"""
 WITH {roles(PARK_SITES)},
 {kw_series("SELECT meter_id AS id FROM roles WHERE w_el <> 0")},
-per_meter AS (
-    SELECT $__timeGroupAlias(kw.bucket, $__interval), kw.meter_id, avg(kw.kw) AS kw
-    FROM kw GROUP BY 1, 2
-)
-SELECT p."time", sum(p.kw * r.w_el) AS import_kw,
+{IMPORT_PER_METER}
+SELECT p."time", sum(p.import_kw) AS import_kw,
        (SELECT (attributes->'grid'->>'import_max_kw')::float8 FROM sites WHERE id = '$park')
            AS limit_kw
-FROM per_meter AS p JOIN roles AS r ON r.meter_id = p.meter_id
+FROM per_meter AS p
 GROUP BY 1
 ORDER BY 1
 """  # noqa: S608 (dashboard SQL text composed from constants)
@@ -42,7 +46,7 @@ WITH {roles(PARK_SITES)},
 {kw_series("SELECT meter_id AS id FROM roles WHERE w_el <> 0")},
 park AS (
     SELECT kw.bucket, sum(kw.kw * r.w_el) AS import_kw
-    FROM kw JOIN roles AS r ON r.meter_id = kw.meter_id
+    FROM kw JOIN roles AS r ON r.meter_id = kw.meter_id AND {in_role("kw.bucket")}
     GROUP BY 1
 ),
 grid AS (SELECT (attributes->'grid'->>'import_max_kw')::float8 AS limit_kw

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from energyhub.grafana.model import Dashboard, Panel, Query, Variable
-from energyhub.grafana.sql import kw_series, roles
+from energyhub.grafana.sql import IMPORT_PER_METER, kw_series, roles
 from energyhub.grafana.variables import PARK
 
 PLAN = Variable(
@@ -42,12 +42,9 @@ METERED_IMPORT = f"""
 
 WITH {roles(PLAN_SITES)},
 {kw_series("SELECT meter_id AS id FROM roles WHERE w_el <> 0")},
-per_meter AS (
-    SELECT $__timeGroupAlias(kw.bucket, $__interval), kw.meter_id, avg(kw.kw) AS kw
-    FROM kw GROUP BY 1, 2
-)
-SELECT p."time", sum(p.kw * r.w_el) AS metered_import_kw
-FROM per_meter AS p JOIN roles AS r ON r.meter_id = p.meter_id
+{IMPORT_PER_METER}
+SELECT p."time", sum(p.import_kw) AS metered_import_kw
+FROM per_meter AS p
 GROUP BY 1
 ORDER BY 1
 """  # noqa: S608 (dashboard SQL text composed from constants)

@@ -11,7 +11,7 @@ Roles and factors follow carbon/tree.py and carbon/factors.py.
 from __future__ import annotations
 
 from energyhub.store.energy import BUCKET_TERMS
-from energyhub.store.queries import PARK_MAINS
+from energyhub.store.queries import PARK_MAINS, RETIRED_CONNECTIONS
 
 PARK_SITES = (
     "SELECT id FROM sites WHERE id = '$park' OR (parent_id = '$park' AND kind = 'building')"
@@ -65,16 +65,18 @@ kw AS (
 and covered seconds by the store's one rule (energyhub/store/energy.py): energy panels sum
 `kwh`, never kW × hours, so they agree with the API and the carbon report."""
 
-ROLES = """asset_types AS (
+ROLES = (
+    """asset_types AS (
     SELECT s.id AS site_id, a->>'id' AS asset_id, a->>'type' AS asset_type
     FROM sites AS s, jsonb_array_elements(coalesce(s.attributes->'assets', '[]')) AS a
     WHERE s.kind IN ('park', 'building')
 ),
 mains (id, connection) AS ({mains}),
+retired (id, until) AS ({retired}),
 roles AS (
     SELECT m.id AS meter_id, m.site_id, m.carrier,
            CASE WHEN s.kind = 'park' AND m.parent_meter_id IS NULL
-                     AND m.site_id IN (SELECT id FROM mains)
+                     AND (m.site_id IN (SELECT id FROM mains) OR e.behind)
                      AND NOT (m.carrier = 'electricity' AND m.asset_id IS NULL) THEN 0
                 WHEN m.carrier = 'pv' THEN
                     CASE WHEN s.kind = 'park' AND m.parent_meter_id IS NULL THEN -1 ELSE 0 END
@@ -90,21 +92,34 @@ roles AS (
            CASE WHEN m.carrier = 'heat' AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
                 THEN 1 ELSE 0 END AS w_heat,
            CASE WHEN m.carrier = 'cooling' AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
-                THEN 1 ELSE 0 END AS w_cool
+                THEN 1 ELSE 0 END AS w_cool,
+           e.since, e.until
     FROM meters AS m
     JOIN sites AS s ON s.id = m.site_id
     LEFT JOIN asset_types AS t ON t.asset_id = m.asset_id AND t.site_id IN (m.site_id, s.parent_id)
+    CROSS JOIN LATERAL (
+        SELECT false AS behind, NULL::timestamptz AS since, NULL::timestamptz AS until
+        WHERE m.site_id NOT IN (SELECT id FROM retired)
+        UNION ALL
+        SELECT true, NULL, r.until FROM retired AS r WHERE r.id = m.site_id
+        UNION ALL
+        SELECT false, r.until, NULL FROM retired AS r WHERE r.id = m.site_id
+    ) AS e
     WHERE m.site_id IN ({sites}) AND m.quantity IN ('power_kw', 'energy_kwh')
       AND m.carrier IN ('electricity', 'heat', 'cooling', 'gas', 'pv')
     UNION ALL
-    SELECT m.id, s.parent_id, m.carrier, -1, 0, 0, 0
+    SELECT m.id, s.parent_id, m.carrier, -1, 0, 0, 0, NULL, r.until
     FROM meters AS m
     JOIN sites AS s ON s.id = m.site_id
+    LEFT JOIN retired AS r ON r.id = s.parent_id
     WHERE m.site_id IN ({sites}) AND s.parent_id IN ({sites}) AND s.kind = 'building'
-      AND s.parent_id IN (SELECT id FROM mains WHERE connection)
+      AND (s.parent_id IN (SELECT id FROM mains WHERE connection) OR r.id IS NOT NULL)
       AND m.carrier = 'electricity' AND m.quantity IN ('power_kw', 'energy_kwh')
       AND m.parent_meter_id IS NULL AND m.asset_id IS NULL
-)""".replace("{generators}", GENERATORS).replace("{mains}", PARK_MAINS)
+)""".replace("{generators}", GENERATORS)
+    .replace("{mains}", PARK_MAINS)
+    .replace("{retired}", RETIRED_CONNECTIONS)
+)
 """Per meter of the sites: weights into purchased electricity, gas burnt and heat (carbon/tree.py).
 
 A building's top-level non-asset electricity meter is what it buys; on the park network a consumer
@@ -112,7 +127,27 @@ adds to the park's purchase and a generator (or central PV) is subtracted from i
 has a main meter of its own (store/queries.py `PARK_MAINS`), behind which they are. A park
 measured at its connection buys what its main meters read: each building main selected with it is
 taken off the park again (a second row, at the park), so the park's import is its connection's.
+A park whose connection meters are all retired (store/queries.py `RETIRED_CONNECTIONS`) is read
+as measured at its connection before their end and as a park without one after: its meters have a
+row for each (`since`, `until`), and its buildings' mains a second row until then. Every join of
+`roles` to a bucket takes the rows whose window holds it (`in_role`).
 """
+
+
+def in_role(bucket: str) -> str:
+    """The condition that a `roles` row `r` holds for `bucket` (its `since` and `until`)."""
+    return f"(r.since IS NULL OR {bucket} >= r.since) AND (r.until IS NULL OR {bucket} < r.until)"
+
+
+IMPORT_PER_METER = f"""per_meter AS (
+    SELECT $__timeGroupAlias(kw.bucket, $__interval), kw.meter_id,
+           sum(kw.kw * r.w_el) / count(DISTINCT kw.bucket) AS import_kw
+    FROM kw JOIN roles AS r ON r.meter_id = kw.meter_id AND {in_role("kw.bucket")}
+    GROUP BY 1, 2
+)"""  # noqa: S608 (dashboard SQL text composed from constants)
+"""CTE `per_meter`: each meter's import (kW × its roles' weights) averaged over its buckets in
+each of Grafana's intervals, each bucket weighted by the roles that hold for it."""
+
 
 ZONE = """zone AS (
     SELECT coalesce(min(attributes->>'timezone'), 'UTC') AS tz FROM sites WHERE kind = 'city'

@@ -21,6 +21,7 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.numbers import figure
 from energyhub.plans import store
 from energyhub.plans.store import PLAN_STATUSES, PlanRecord, PlanStatus
 from energyhub.plans.verdict import verdict
@@ -142,10 +143,11 @@ def _coverage_text(result: PlanVsActual) -> str:
 
 def _terms(side: Side) -> str:
     """One side's bill by term, CNY."""
-    unserved = f", unserved {side.unserved_cny:,.1f}" if side.unserved_cny else ""
+    unserved = f", unserved {figure(side.unserved_cny)}" if side.unserved_cny else ""
     return (
-        f"energy {side.energy_cny:,.1f}, demand {side.demand_cny:,.1f}, gas {side.gas_cny:,.1f}, "
-        f"carbon {side.carbon_cny:,.1f}{unserved}, stored −{side.stored_cny:,.1f} CNY"
+        f"energy {figure(side.energy_cny)}, demand {figure(side.demand_cny)}, gas "
+        f"{figure(side.gas_cny)}, carbon {figure(side.carbon_cny)}{unserved} CNY, less the "
+        f"stored value {figure(side.stored_cny)} CNY"
     )
 
 
@@ -157,8 +159,9 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
         lines.append(f"  no step compared: {escape(result.unmetered)}")
     for name, account in (("planned", result.planned), ("metered", result.actual)):
         lines.append(
-            f"  {name}: {account.total_cny:,.1f} CNY (demand {account.demand_cny:,.1f} on the "
-            f"rise above the month's {account.month_peak_kw:,.1f} kW), {account.co2_kg:,.1f} kg CO₂"
+            f"  {name}: {figure(account.total_cny)} CNY (demand charge "
+            f"{figure(account.demand_cny)} CNY on the rise above the month's "
+            f"{figure(account.month_peak_kw)} kW), {figure(account.co2_kg)} kg CO₂"
         )
     lines.append(f"  coverage: {escape(_coverage_text(result))}")
     if result.overrides:
@@ -173,21 +176,20 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
         lines.append("  realized: — (fewer than two metered steps)")
         return lines
     lines += [
-        f"  counterfactual (rules on the metered demand): {found.counterfactual_cny:,.1f} CNY, "
-        f"{found.counterfactual_co2_kg:,.1f} kg CO₂",
-        f"  stored: {found.breakdown['metered'].stored_kwh:,.1f} kWh left (< 0: taken), worth "
-        f"{found.stored_value_cny:,.1f} CNY",
-        f"  realized savings (counterfactual − metered + stored): {found.savings_cny:,.1f} CNY, "
-        f"{found.savings_co2_kg:,.1f} kg CO₂",
+        f"  counterfactual (rules on the metered demand): {figure(found.counterfactual_cny)} "
+        f"CNY, {figure(found.counterfactual_co2_kg)} kg CO₂",
+        f"  stored: {figure(found.breakdown['metered'].stored_kwh)} kWh left (< 0: taken), "
+        f"worth {figure(found.stored_value_cny)} CNY",
+        f"  realized savings (counterfactual − metered + stored; < 0: a loss): "
+        f"{figure(found.savings_cny)} CNY, {figure(found.savings_co2_kg)} kg CO₂",
         *(f"    {name}: {_terms(side)}" for name, side in found.breakdown.items()),
     ]
     if found.perfect_savings_cny is not None:
         lines.append(
             f"  perfect foresight (plan re-solved on the metered demand) saves "
-            f"{found.perfect_savings_cny:,.1f} CNY"
+            f"{figure(found.perfect_savings_cny)} CNY"
         )
-    capture = "—" if found.capture_ratio is None else f"{found.capture_ratio:.2f}"
-    lines.append(f"  capture ratio (realized ÷ perfect foresight): {capture}")
+    lines.append(f"  capture ratio (realized ÷ perfect foresight): {found.capture_text}")
     lines += [f"  note: {note}" for note in found.notes]
     return lines
 

@@ -26,9 +26,9 @@ from energyhub.scheduler.demand import (
     outdoor_meter,
     park_electricity_history,
     pv_meter,
+    thermal_capacity_kw,
     thermal_history,
 )
-from energyhub.scheduler.inputs import thermal_capacity_kw
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
 from energyhub.sites import PV, Building, CopFromOutdoor, Park, SiteFile, Wind
 from energyhub.store.db import Backend
@@ -82,7 +82,12 @@ def _building(
         if found is None:
             if node.produces(carrier):
                 columns[column] = pd.Series(0.0, index=telemetry.index)
-                out.notes.append(f"{column}: no meter; taken as 0")
+                out.notes.append(
+                    f"{column}: no {carrier} meter at {building.id}, taken as 0 by the "
+                    f"counterfactual and perfect foresight (what its {carrier} assets drew stays "
+                    f"in {building.id}:electricity_kw); a {carrier} meter without asset: would "
+                    "let them be compared"
+                )
             continue
         capacity = thermal_capacity_kw(building.assets, carrier) + district_kw[carrier]
         thermal[carrier] = found.history.values.clip(lower=0.0, upper=capacity)
@@ -149,7 +154,7 @@ async def metered_inputs(
             for name, series in columns.items():
                 out.frame[name] = series.reindex(index)
         else:
-            park = park_electricity_history(scope.park, meters, telemetry, now, options)
+            park = park_electricity_history(scope.park, meters, telemetry, now, options, outdoor)
             if park is not None:  # its renewables without a meter (inside it) come out as 0
                 out.frame[f"{node.id}:electricity_kw"] = park[0].history.values.reindex(index)
                 out.notes += park[0].notes

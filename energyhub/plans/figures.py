@@ -12,9 +12,20 @@ from pydantic import BaseModel, Field
 MIN_FORESIGHT_SAVINGS_CNY = 1e-6
 """Below this, perfect foresight saves nothing and a capture ratio means nothing (None)."""
 
+CAPTURE_MATERIALITY = 0.01
+"""A capture ratio is a share of what could be saved: it is only stated when perfect foresight
+saves at least this share of the counterfactual's bill. Below it the denominator is noise of the
+re-solve (a few hundred CNY on a day of tens of thousands), and realized ÷ it reads −28.75 or 40
+for a day whose saving or loss is a figure of its own (docs/billing-and-savings.md)."""
 
 SIDES = ("counterfactual", "metered", "perfect_foresight")
 WORSE_NOTE = "perfect foresight came out worse than the plans that ran: no capture"
+
+NO_FORESIGHT = "no re-solve"
+FORESIGHT_NOTHING = "foresight saves nothing"
+FORESIGHT_IMMATERIAL = f"foresight saves < {CAPTURE_MATERIALITY:.0%} of the counterfactual"
+LOSS = "a loss, see saved"
+FORESIGHT_WORSE = "foresight worse than the plans"
 
 
 class Side(BaseModel):
@@ -74,7 +85,16 @@ class Realized(BaseModel):
     perfect_savings_cny: float | None = Field(
         description="Counterfactual − (perfect foresight − its stored value)."
     )
-    capture_ratio: float | None = Field(description="Realized ÷ perfect-foresight savings.")
+    capture_ratio: float | None = Field(
+        description="Realized ÷ perfect-foresight savings, in [0, 1]; None where it means "
+        "nothing (capture_note says why)."
+    )
+    capture_note: str | None = Field(
+        default=None,
+        description="Why there is no capture ratio: no re-solve, foresight saves nothing or "
+        "less than 1 % of the counterfactual's bill, a loss (savings_cny < 0), or foresight "
+        "worse than the plans.",
+    )
     breakdown: dict[str, Side] = Field(
         default_factory=dict,
         description="Each side's terms: counterfactual, metered, perfect_foresight (if solved).",
@@ -82,6 +102,13 @@ class Realized(BaseModel):
     notes: list[str] = Field(default_factory=list)
     peaks_kw: dict[str, float] = Field(default_factory=dict, exclude=True)
     """Each side's month-to-date peak after these steps (a later day of the month starts there)."""
+
+    @property
+    def capture_text(self) -> str:
+        """The capture ratio as every surface prints it: `0.64`, or `— (why)`."""
+        if self.capture_ratio is not None:
+            return f"{self.capture_ratio:.2f}"
+        return f"— ({self.capture_note})" if self.capture_note else "—"
 
     def __add__(self, other: Realized) -> Realized:
         keys = [k for k in SIDES if k in self.breakdown and k in other.breakdown]
@@ -98,15 +125,11 @@ def finish(*, steps: int, sides: dict[str, Side], notes: list[str]) -> Realized:
     perfect = sides.get("perfect_foresight")
     savings = base.net_cny - metered.net_cny
     perfect_savings = None if perfect is None else base.net_cny - perfect.net_cny
-    capture = (
-        savings / perfect_savings
-        if perfect_savings is not None and perfect_savings > MIN_FORESIGHT_SAVINGS_CNY
-        else None
-    )
     notes = [n for n in notes if n != WORSE_NOTE]  # said again below if the total is so
     if perfect_savings is not None and savings > perfect_savings + MIN_FORESIGHT_SAVINGS_CNY:
-        capture = None  # a re-solve that does worse than what ran is no bound
-        notes = [*notes, WORSE_NOTE]
+        notes = [*notes, WORSE_NOTE]  # a re-solve that does worse than what ran is no bound
+    why = capture_undefined(savings, perfect_savings, base.cost_cny)
+    capture = savings / perfect_savings if why is None and perfect_savings else None
     return Realized(
         steps=steps,
         counterfactual_cny=base.cost_cny,
@@ -120,6 +143,27 @@ def finish(*, steps: int, sides: dict[str, Side], notes: list[str]) -> Realized:
         perfect_foresight_co2_kg=None if perfect is None else perfect.co2_kg,
         perfect_savings_cny=perfect_savings,
         capture_ratio=capture,
+        capture_note=why,
         breakdown=sides,
         notes=notes,
     )
+
+
+def capture_undefined(
+    savings_cny: float, perfect_savings_cny: float | None, counterfactual_cny: float
+) -> str | None:
+    """Why realized ÷ perfect-foresight savings is no capture ratio, or None if it is one: it
+    is a share in [0, 1] of a saving that was there to be had. Perfect foresight must save more
+    than CAPTURE_MATERIALITY of the counterfactual's bill; a loss is shown as the negative saving
+    it is, not as a negative share; and a re-solve that saves less than the plans is no bound."""
+    if perfect_savings_cny is None:
+        return NO_FORESIGHT
+    if perfect_savings_cny <= MIN_FORESIGHT_SAVINGS_CNY:
+        return FORESIGHT_NOTHING
+    if perfect_savings_cny < CAPTURE_MATERIALITY * abs(counterfactual_cny):
+        return FORESIGHT_IMMATERIAL
+    if savings_cny < 0:
+        return LOSS
+    if savings_cny > perfect_savings_cny + MIN_FORESIGHT_SAVINGS_CNY:
+        return FORESIGHT_WORSE
+    return None

@@ -23,7 +23,12 @@ from energyhub.optimize.scope import Scope
 from energyhub.scheduler.telemetry import LOAD_QUANTITIES, StoredMeter, stored_meters
 from energyhub.sites import CHP, PV, Battery, FuelCell, HydrogenStore, ThermalStorage, Wind
 from energyhub.store.db import Backend
-from energyhub.store.queries import load_meter_carriers, meter_series, site_series
+from energyhub.store.queries import (
+    load_meter_carriers,
+    meter_series,
+    retired_connections,
+    site_series,
+)
 
 Storage = Battery | ThermalStorage | HydrogenStore
 
@@ -179,14 +184,18 @@ async def _add_outside_mains(
     series = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
     columns = (("import_kw", "electricity"), ("gas_kw", "gas"))
     started = {column for column, carrier in columns if carrier in loaded}
+    # before a retired connection meter's end, it saw them (and the load already holds it)
+    until = (await retired_connections(conn)).get(scope.nodes[0].id)
+    beside = index >= pd.Timestamp(until) if until is not None else np.full(len(index), True)
     for meter_id, (column, sign) in outside.signs.items():
         rows = series[series["meter_id"] == meter_id].set_index("bucket")["value"]
-        out[column] = (out[column] if column in started else 0.0) + sign * rows.reindex(index)
+        seen = sign * rows.reindex(index).where(beside, 0.0)
+        out[column] = (out[column] if column in started else 0.0) + seen
         started.add(column)
     if outside.batteries:
         metered, soc = storage
         charging = _battery_kw(outside.batteries, metered, soc, step).reindex(index)
-        out["import_kw"] = out["import_kw"] + charging
+        out["import_kw"] = out["import_kw"] + charging.where(beside, 0.0)
 
 
 def _battery_kw(

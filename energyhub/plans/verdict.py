@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from energyhub.numbers import figure
 from energyhub.plans.store import PlanRecord
 
 TOLERANCE = 1e-6
@@ -40,8 +41,8 @@ class Delta:
 
     def shown(self, unit: str) -> str:
         """`−1,234.5 CNY (−3.2 %)`, signed."""
-        pct = "" if self.pct is None else f" ({self.pct:+.1f} %)"
-        return f"{self.delta:+,.1f} {unit}{pct}".replace("-", "−")
+        pct = "" if self.pct is None else f" ({figure(self.pct, signed=True)} %)"
+        return f"{figure(self.delta, signed=True)} {unit}{pct}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ the notes say so. Heat and cooling demand are the building's heat and cooling me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from energyhub.scheduler.telemetry import StoredMeter, Telemetry
 from energyhub.sites import (
     CHP,
     PV,
+    AbsorptionChiller,
     Asset,
     Battery,
     Building,
@@ -28,6 +31,7 @@ from energyhub.sites import (
     Electrolyzer,
     FlexibleLoad,
     FuelCell,
+    GasBoiler,
     HeatPump,
     Park,
     Wind,
@@ -120,6 +124,21 @@ def thermal_history(
     for meter in found:
         parts.add_meter(1.0, telemetry.history(meter))
     return parts.result()
+
+
+def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooling"]) -> float:
+    """Most heat or cooling these assets can make at once (storage left out)."""
+    total = 0.0
+    for a in assets:
+        if carrier == "heat" and isinstance(a, HeatPump | GasBoiler | ElectricBoiler):
+            total += a.heat_max_kw
+        elif carrier == "heat" and isinstance(a, CHP):
+            total += a.fuel_max_kw * a.eta_th
+        elif carrier == "heat" and isinstance(a, FuelCell):
+            total += a.power_max_kw / a.eta_el * a.eta_th
+        elif carrier == "cooling" and isinstance(a, ElectricChiller | AbsorptionChiller):
+            total += a.cooling_max_kw
+    return total
 
 
 def _storage_power_from_soc(soc_pct: pd.Series, battery: Battery) -> pd.Series:
@@ -288,17 +307,77 @@ def _battery_from_soc(
     ]
 
 
+def district_thermal(
+    park: Park,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    now: pd.Timestamp,
+    options: ForecastOptions,
+) -> dict[str, pd.Series]:
+    """What the park's shared devices served, by carrier, as the counterfactual's rules dispatch
+    (energyhub.optimize.baseline: a building's own devices first, the park's what they cannot):
+    each building's metered heat or cooling demand beyond what its own devices can make, summed.
+    A carrier no building meters is absent."""
+    out: dict[str, pd.Series] = {}
+    carriers: tuple[Literal["heat", "cooling"], ...] = ("heat", "cooling")
+    for carrier in carriers:
+        for building in park.buildings:
+            mine = [m for m in meters if m.site_id == building.id]
+            found = thermal_history(carrier, building, mine, telemetry, now, options)
+            if found is None:
+                continue
+            own_kw = thermal_capacity_kw(building.assets, carrier)
+            beyond = (found.history.values - own_kw).clip(lower=0.0)
+            out[carrier] = beyond if carrier not in out else out[carrier] + beyond
+    return out
+
+
+def _shared_served(
+    parts: _Parts,
+    own: list[StoredMeter],
+    asset: Asset,
+    telemetry: Telemetry,
+    district: dict[str, pd.Series],
+) -> dict[str, pd.Series]:
+    """What a shared heat pump, chiller or electric boiler without an electricity meter served,
+    to take its draw out by (÷ COP): its own heat or cooling meter if it has one (`asset:`),
+    else `district` (what is left of it for the next one is `district` less this one's)."""
+    carrier = "cooling" if isinstance(asset, ElectricChiller) else "heat"
+    if not isinstance(asset, HeatPump | ElectricChiller | ElectricBoiler) or asset_meter(
+        own, asset.id, ("electricity",)
+    ):
+        return district
+    meter = asset_meter(own, asset.id, (carrier,))
+    if meter is not None:
+        made, notes = clean_history(
+            telemetry.history(meter), parts.column, parts.now, parts.options
+        )
+        parts.notes += [*notes, f"{asset.id}: the {carrier} it made is read from {meter.label}"]
+        return {carrier: made.clip(lower=0.0)}
+    if carrier in district:
+        parts.notes.append(
+            f"{asset.id}: the {carrier} it served is taken as what the buildings used beyond "
+            f"their own devices (a {carrier} meter with asset: {asset.id} makes it exact)"
+        )
+    return district
+
+
 def park_electricity_history(
     park: Park,
     meters: list[StoredMeter],
     telemetry: Telemetry,
     now: pd.Timestamp,
     options: ForecastOptions,
+    outdoor_c: pd.Series | None = None,
 ) -> tuple[DemandHistory, set[str]] | None:
     """The park's own electricity demand, never below 0, and its renewables whose output could
     not be separated; None without a main electricity meter of its own. Measured at its
     connection (`Park.measured_at_connection`): that meter less its buildings' mains; with
-    `main_meter: own-loads`: that meter. Its shared assets are separated as a building's are."""
+    `main_meter: own-loads`: that meter. Its shared assets are separated as a building's are:
+    the plan dispatches them (and the counterfactual's rules too), so what they drew must not
+    stay inside this load as well. A shared converter without an electricity meter is taken
+    out by its own heat or cooling meter over its COP, else by what its buildings used beyond
+    their own devices (`district_thermal`) over its COP."""
     column = f"{park.id}:electricity_kw"
     own = [m for m in meters if m.site_id == park.id]
     mains = electricity_mains(own)
@@ -317,13 +396,15 @@ def park_electricity_history(
                     f"{building.id}: no main electricity meter; its load stays inside {column}"
                 )
     unseparated = set()
+    district = district_thermal(park, meters, telemetry, now, options)
     for asset in park.assets:
         if isinstance(asset, PV | Wind):
             meter = asset_meter(own, asset.id, ("pv", "electricity"))
             if not _add_renewable(parts, asset, meter, telemetry):
                 unseparated.add(asset.id)
         elif isinstance(asset, GENERATORS + DRAWS):
-            _take_out(parts, asset, own, telemetry, {}, None)
+            served = _shared_served(parts, own, asset, telemetry, district)
+            _take_out(parts, asset, own, telemetry, served, outdoor_c)
     found = parts.result()
     below = int((found.history.values < 0).sum())
     if below:

@@ -9,7 +9,6 @@ meter; everything filled or assumed is listed in `notes`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -43,21 +42,14 @@ from energyhub.scheduler.demand import (
     outdoor_meter,
     park_electricity_history,
     pv_meter,
+    thermal_capacity_kw,
     thermal_history,
 )
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
 from energyhub.sites import (
-    CHP,
     PV,
-    AbsorptionChiller,
-    Asset,
     Building,
     CopFromOutdoor,
-    ElectricBoiler,
-    ElectricChiller,
-    FuelCell,
-    GasBoiler,
-    HeatPump,
     Park,
     SiteFile,
     ThermalStorage,
@@ -259,21 +251,6 @@ def _building(
             out.add(_renewable(ctx, building, asset, unseparated, outdoor, out))
 
 
-def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooling"]) -> float:
-    """Most heat or cooling these assets can make at once (storage left out)."""
-    total = 0.0
-    for a in assets:
-        if carrier == "heat" and isinstance(a, HeatPump | GasBoiler | ElectricBoiler):
-            total += a.heat_max_kw
-        elif carrier == "heat" and isinstance(a, CHP):
-            total += a.fuel_max_kw * a.eta_th
-        elif carrier == "heat" and isinstance(a, FuelCell):
-            total += a.power_max_kw / a.eta_el * a.eta_th
-        elif carrier == "cooling" and isinstance(a, ElectricChiller | AbsorptionChiller):
-            total += a.cooling_max_kw
-    return total
-
-
 def _capped(forecast: SeriesForecast, capacity_kw: float) -> SeriesForecast:
     """A thermal demand no more than the assets can serve; the excess would go unserved."""
     over = forecast.values > capacity_kw
@@ -413,7 +390,8 @@ def _park(
 ) -> set[str]:
     """The park's own electricity demand, forecast as a building's is (none without a main
     meter of its own); returns its renewables whose output stays inside it."""
-    found = park_electricity_history(park, ctx.meters, ctx.telemetry, ctx.now, ctx.options)
+    past_c = outdoor[0] if outdoor is not None else None
+    found = park_electricity_history(park, ctx.meters, ctx.telemetry, ctx.now, ctx.options, past_c)
     if found is None:
         return set()
     electricity, unseparated = found

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 from psycopg import AsyncConnection
@@ -195,6 +196,23 @@ async def forecast_with(
     )  # fmt: skip
 
 
+async def with_month_peak(
+    conn: AsyncConnection,
+    backend: Backend,
+    scope: Scope,
+    forecast: ScopeForecast,
+    start: datetime,
+    tz: ZoneInfo,
+) -> None:
+    """Add the connection's month-to-date billed peak to a plan's inputs
+    (`<grid node>:month_peak_kw`): the plan and its baseline pay the demand charge only on a
+    rise above it. Without it a plan bills its whole peak as a rise above 0 kW."""
+    peak = await connection_month_peak_kw(conn, backend, scope, start, tz)
+    column = month_peak_column(scope.grid_node)
+    forecast.frame[column] = peak  # billed so far this month
+    forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+
+
 async def replan(
     conn: AsyncConnection,
     backend: Backend,
@@ -213,10 +231,7 @@ async def replan(
     try:
         forecast = await forecast_with(conn, backend, site, scope, steps, config)
         soc = await initial_soc(conn, scope, start, config.soc_max_age, config.step)
-        peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
-        column = month_peak_column(scope.grid_node)
-        forecast.frame[column] = peak  # billed so far this month
-        forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+        await with_month_peak(conn, backend, scope, forecast, start, site.tz)
         margin = await peak_margin_floored(
             conn, backend, scope, peak_margin(forecast), start, config.step,
             config.measured_margin, config.import_errors, site.tz,

@@ -89,16 +89,43 @@ INSIDE_CONNECTION = f"""(m.carrier = 'electricity' AND m.site_id IN (
 """A building's electricity meter in a park measured at its connection: part of the park's
 main meters, so the load of the park and the city leaves it out (the building's own keeps it)."""
 
+RETIRED_CONNECTIONS = f"""
+SELECT p.id, date_bin('15 minutes', max(l.ts), '2000-01-01 00:00:00+00') + interval '15 minutes'
+FROM sites AS p
+JOIN meters AS pm ON pm.site_id = p.id
+JOIN meter_latest AS l ON l.meter_id = pm.id
+WHERE p.kind = 'park' AND NOT pm.active AND pm.carrier = 'electricity'
+  AND pm.quantity IN ('power_kw', 'energy_kwh')
+  AND pm.parent_meter_id IS NULL AND pm.asset_id IS NULL
+  AND coalesce(p.attributes->>'main_meter', 'connection') = 'connection'
+  AND p.id NOT IN (SELECT id FROM ({PARK_MAINS}) AS mains (id, connection))
+GROUP BY p.id"""  # noqa: S608 (constants)
+"""(park, until) for the parks once measured at their connection by main meters that are all
+retired now: up to the 15-min bucket after those meters' last reading, the park's buildings' mains
+were parts of them (left out of the park's and city's load then, counted from `until` on). The
+retired meters' readings stay the park's history, so that history is counted once."""
+
+MEMBER_SINCE = """CASE WHEN m.site_id <> {root} AND m.carrier = 'electricity' THEN rc.until END"""
+"""When a meter starts to count in the load of `{root}`: a building's main in a park whose
+connection meters are retired, from their end (`RETIRED_CONNECTIONS`); NULL: always."""
+
+RETIRED_JOIN = f"""
+LEFT JOIN sites AS b ON b.id = m.site_id AND b.kind = 'building'
+LEFT JOIN ({RETIRED_CONNECTIONS}) AS rc (park, until) ON rc.park = b.parent_id"""
+
 SUBTREE_METERS = f"""
 WITH RECURSIVE subtree (id) AS (
     SELECT id FROM sites WHERE id = %(site)s
     UNION ALL
     SELECT s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
 )
-SELECT m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
+SELECT m.id, {MEMBER_SINCE.format(root="%(site)s")}
+FROM meters AS m JOIN subtree ON m.site_id = subtree.id {RETIRED_JOIN}
 WHERE {LOAD_METER} AND NOT (m.site_id <> %(site)s AND {INSIDE_CONNECTION})
 UNION
-SELECT meter_id FROM enterprise_meters WHERE enterprise_id = %(site)s"""  # noqa: S608 (constants)
+SELECT meter_id, NULL::timestamptz FROM enterprise_meters
+WHERE enterprise_id = %(site)s"""  # noqa: S608 (constants)
+"""(meter, counts from) of the meters whose sum is a site's load."""
 
 EVERY_SITES_METERS = f"""
 WITH RECURSIVE subtree (root, id) AS (
@@ -106,11 +133,12 @@ WITH RECURSIVE subtree (root, id) AS (
     UNION ALL
     SELECT subtree.root, s.id FROM sites AS s JOIN subtree ON s.parent_id = subtree.id
 )
-SELECT subtree.root, m.id FROM meters AS m JOIN subtree ON m.site_id = subtree.id
+SELECT subtree.root, m.id, {MEMBER_SINCE.format(root="subtree.root")}
+FROM meters AS m JOIN subtree ON m.site_id = subtree.id {RETIRED_JOIN}
 WHERE {LOAD_METER} AND NOT (m.site_id <> subtree.root AND {INSIDE_CONNECTION})
 UNION
-SELECT enterprise_id, meter_id FROM enterprise_meters"""  # noqa: S608 (constants)
-"""`SUBTREE_METERS` of every site at once, as (site, meter) rows."""
+SELECT enterprise_id, meter_id, NULL::timestamptz FROM enterprise_meters"""  # noqa: S608 (constants)
+"""`SUBTREE_METERS` of every site at once, as (site, meter, counts from) rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,24 +254,43 @@ async def meter_series(
     )
 
 
-async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
-    """The meters whose sum is the site's load by carrier (and its PV), for any site kind.
+async def site_members(conn: AsyncConnection, site_id: str) -> dict[int, datetime | None]:
+    """The meters whose sum is the site's load by carrier (and its PV), for any site kind, each
+    with the time it counts from (None: always).
 
     Top-level meters (no `submeter_of`) of energy carriers that do not measure an asset, plus PV,
-    less the buildings' electricity in a park measured at its connection (`INSIDE_CONNECTION`);
+    less the buildings' electricity in a park measured at its connection (`INSIDE_CONNECTION`),
+    or, once its connection meters are all retired, until their end (`RETIRED_CONNECTIONS`);
     an enterprise is the sum of its own sub-meters.
     """
     cur = await conn.execute(SUBTREE_METERS, {"site": site_id, "carriers": list(LOAD_CARRIERS)})
-    return sorted(int(row[0]) for row in await cur.fetchall())
+    return {int(meter): since for meter, since in sorted(await cur.fetchall())}
+
+
+async def site_meter_ids(conn: AsyncConnection, site_id: str) -> list[int]:
+    """`site_members` without the times they count from."""
+    return sorted(await site_members(conn, site_id))
+
+
+async def every_sites_members(conn: AsyncConnection) -> dict[str, dict[int, datetime | None]]:
+    """`site_members` of every site in one query (a site without such meters is absent)."""
+    cur = await conn.execute(EVERY_SITES_METERS, {"carriers": list(LOAD_CARRIERS)})
+    result: dict[str, dict[int, datetime | None]] = {}
+    for site_id, meter_id, since in await cur.fetchall():
+        result.setdefault(site_id, {})[int(meter_id)] = since
+    return result
 
 
 async def every_sites_meter_ids(conn: AsyncConnection) -> dict[str, set[int]]:
     """`site_meter_ids` of every site in one query (a site without such meters is absent)."""
-    cur = await conn.execute(EVERY_SITES_METERS, {"carriers": list(LOAD_CARRIERS)})
-    result: dict[str, set[int]] = {}
-    for site_id, meter_id in await cur.fetchall():
-        result.setdefault(site_id, set()).add(int(meter_id))
-    return result
+    return {site: set(members) for site, members in (await every_sites_members(conn)).items()}
+
+
+async def retired_connections(conn: AsyncConnection) -> dict[str, datetime]:
+    """The parks whose connection meters are all retired → the end of their readings
+    (`RETIRED_CONNECTIONS`)."""
+    cur = await conn.execute(RETIRED_CONNECTIONS)
+    return {str(park): until for park, until in await cur.fetchall()}
 
 
 async def park_mains(conn: AsyncConnection) -> dict[str, bool]:
@@ -346,8 +393,11 @@ async def _summed_series(
     timezone: str,
 ) -> pd.DataFrame:
     """The site's series summed from its meters' series."""
-    meter_ids = await site_meter_ids(conn, site_id)
+    members = await site_members(conn, site_id)
+    meter_ids = sorted(members)
     per_meter = await meter_series(conn, backend, meter_ids, start, end, step, timezone)
+    since = pd.to_datetime(per_meter["meter_id"].map(members), utc=True)
+    per_meter = per_meter[since.isna() | (per_meter["bucket"] >= since)]
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (meter_ids,))
     carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
     joined = per_meter.merge(carriers, on="meter_id").dropna(subset=["value"])
@@ -371,7 +421,10 @@ async def load_meter_count(conn: AsyncConnection, site_id: str) -> int:
 async def load_meter_carriers(conn: AsyncConnection, site_id: str) -> dict[str, int]:
     """How many of the meters `site_series` sums (`site_meter_ids`) each carrier has: a carrier's
     coverage counts each of them for the whole window."""
-    query = sql.SQL("SELECT carrier, count(*) FROM meters WHERE id IN ({}) GROUP BY carrier")
+    query = sql.SQL(
+        "SELECT carrier, count(*) FROM meters "
+        "WHERE id IN (SELECT id FROM ({}) AS members (id, since)) GROUP BY carrier"
+    )
     cur = await conn.execute(
         query.format(sql.SQL(SUBTREE_METERS)), {"site": site_id, "carriers": list(LOAD_CARRIERS)}
     )

@@ -1,8 +1,9 @@
 """`sites load`: bring `sites`, `meters` and `enterprise_meters` in line with a site file.
 
 Idempotent. Meters are never deleted (their readings stay): a meter gone from the file is
-retired, a meter with `renamed_from` keeps its row (and readings) under the new id, a retired meter
-that comes back is reactivated. Sites gone from the file are marked inactive. Listeners on the
+retired (a sub-meter stays part of its parent, so its history is never counted beside it), a
+meter with `renamed_from` keeps its row (and readings) under the new id, a retired meter that
+comes back is reactivated. Sites gone from the file are marked inactive. Listeners on the
 `energyhub_sites` channel (the ingest) are notified so they reload the mapping without a restart.
 """
 
@@ -170,7 +171,7 @@ async def _sync_meters(conn: AsyncConnection, site: SiteFile, report: SyncReport
         for meter in owner.meters:
             ids[(owner.id, meter.id)] = await _sync_meter(conn, owner.id, meter, existing, report)
     cur = await conn.execute(
-        "UPDATE meters SET active = false, retired_at = now(), parent_meter_id = NULL "
+        "UPDATE meters SET active = false, retired_at = now() "
         "WHERE active AND NOT (id = ANY(%s)) RETURNING site_id || '/' || name",
         (list(ids.values()),),
     )

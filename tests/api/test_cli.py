@@ -42,6 +42,13 @@ def test_keys_create_once_list_revoke_and_serve(pg_url: str) -> None:
     )
     unknown = runner.invoke(app, ["keys", "create", "--role", "viewer", "--site", "b99"], env=env)
     assert unknown.exit_code == 2 and "no active site 'b99'" in unknown.output
+    for blank in ("", "   ", "\u3000"):
+        named = runner.invoke(
+            app, ["keys", "create", "--role", "viewer", "--site", "b01", "--name", blank], env=env
+        )
+        assert named.exit_code == 2, named.output
+        assert "--name: must name who or what holds the key" in named.output
+        assert repr(blank) in named.output
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ENERGYHUB_")}
     environment.update(ENERGYHUB_DB_URL=pg_url, ENERGYHUB_SITE_FILE=str(SITE_FILE))

@@ -112,4 +112,4 @@ async def test_the_plan_page_shows_the_realized_figures(
     assert f"{saved:,.1f} CNY" in page.text
     assert f"{left_kwh * VALLEY_CNY_PER_KWH:,.1f} CNY" in page.text  # the stored value
     assert "counterfactual − (metered − stored value)" in page.text
-    assert 'id="capture">—<' in page.text
+    assert 'id="capture">— (' in page.text  # no ratio, and why (docs/billing-and-savings.md)

@@ -25,6 +25,7 @@ from energyhub.sites import parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 from tests.carbon.conftest import BEFORE, DAY, SITE, load
 
@@ -246,3 +247,36 @@ async def test_a_park_s_connection_meter_is_its_electricity_not_added_to_its_bui
         {"b3": B3_KG, "p2": own_kw * 24 * 0.5}
     )
     assert city.total_kg == pytest.approx(B1_KG + B2_KG + park_kw * 24 * 0.5)
+
+
+async def test_a_retired_park_main_keeps_its_history_counted_once(pg_url: str) -> None:
+    """p2's connection meter read 45 kW until noon of the day and was then removed from the site
+    file: until noon p2 bought the connection's 45 kW (b3's 30 kW part of it), after noon b3's
+    30 kW; never 45 + 30 kW. The lines still add up: b3 its own, p2's own 15 kW until noon."""
+    data = copy.deepcopy(SITE)
+    p2 = data["city"]["parks"][1]
+    p2["meters"] = [{"id": "conn", "carrier": "electricity", "quantity": "power_kw"}]
+    await load(pg_url, parse_site(data))
+    steps = pd.date_range(BEFORE, DAY + timedelta(hours=12), freq="15min", inclusive="left")
+    async with connect(pg_url) as conn:
+        backend = await installed_backend(conn)
+        cur = await conn.execute("SELECT id FROM meters WHERE site_id = 'p2' AND name = 'conn'")
+        meter_id = int((await cur.fetchall())[0][0])
+        async with open_pool(pg_url, max_size=1) as pool:
+            await ReadingWriter(pool, backend).write(
+                ReadingBatch.from_columns(
+                    steps.tz_convert("UTC").tz_convert(None).values,
+                    [meter_id] * len(steps),
+                    [45.0] * len(steps),
+                )
+            )
+        await refresh_rollups(conn, backend)
+        assert (await sync_site(conn, parse_site(copy.deepcopy(SITE)))).retired == ["p2/conn"]
+        park = await report(conn, backend, "p2")
+        city = await report(conn, backend, "testcity")
+    park_kg = (45 * 12 + 30 * 12) * 0.5
+    assert park.total_kg == pytest.approx(park_kg)  # not 45 + 30 kW until noon
+    assert {line.site_id: line.total_kg for line in park.lines} == pytest.approx(
+        {"b3": B3_KG, "p2": 15 * 12 * 0.5}
+    )
+    assert city.total_kg == pytest.approx(B1_KG + B2_KG + park_kg)

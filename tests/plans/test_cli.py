@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from energyhub.cli import app
+from energyhub.numbers import figure
 from energyhub.plans.store import store_plan
 from energyhub.sites import load_site, parse_site
 from energyhub.store.db import connect
@@ -78,7 +79,10 @@ def test_plans_show_against_the_meters(pg_url: str) -> None:
     saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH + stored_cny
     assert "plan vs actual: 3 steps it controlled" in shown.output
     assert f"worth {stored_cny:,.1f} CNY" in shown.output
-    assert f"realized savings (counterfactual − metered + stored): {saved:,.1f} CNY" in shown.output
+    assert (  # a loss prints with a true minus sign, as every figure does (energyhub.numbers)
+        f"realized savings (counterfactual − metered + stored; < 0: a loss): {figure(saved)} CNY"
+        in shown.output
+    )
     assert "counterfactual: energy" in shown.output
     assert "capture ratio (realized ÷ perfect foresight): —" in shown.output
     assert "Δcost vs baseline" in shown.output

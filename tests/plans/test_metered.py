@@ -172,3 +172,36 @@ async def test_a_park_main_meter_gives_the_park_its_own_demand(
         )
     np.testing.assert_allclose(found.frame["sp:electricity_kw"], COMMON_KW)
     np.testing.assert_allclose(found.frame["office:electricity_kw"], MAIN_KW)
+
+
+async def test_a_retired_park_main_holds_its_shared_assets_until_it_ends(pg_url: str) -> None:
+    """The park main read the connection (450 kW: the office's 800 less the CHP's 350) for the
+    first half hour and was then removed from the site file: until then the import is its 450,
+    neither the office's 800 added to it nor the CHP and battery taken off again; after it, the
+    office's main less the CHP plus the battery's charging. The month peak reads the same."""
+    with_main = parse_site(_site_doc(park_main=True, office_main=True), "park-site")
+    await prepare_db(pg_url, with_main)
+    before = INDEX.insert(0, INDEX[0] - pd.Timedelta(minutes=15))
+    await write_readings(
+        pg_url,
+        {
+            "main": pd.Series(MAIN_KW, index=INDEX),
+            "park-main": pd.Series(MAIN_KW - CHP_EL_KW, index=INDEX[:2]),
+            "chp-el": pd.Series(CHP_EL_KW, index=INDEX),
+            "chp-gas": pd.Series(CHP_GAS_KW, index=INDEX),
+            "pbess-soc": pd.Series([50.0, 55.0, 60.0, 60.0, 50.0], index=before),
+        },
+    )
+    site = parse_site(_site_doc(park_main=False, office_main=True), "park-site")
+    await prepare_db(pg_url, site)  # the park main is retired
+    scope = resolve_scope(site, "park", "sp")
+    async with connect(pg_url) as conn:
+        frame = await actual_frame(conn, Backend.POSTGRES, scope, INDEX)
+        peak = await connection_month_peak_kw(
+            conn, Backend.POSTGRES, scope, (INDEX[-1] + pd.Timedelta(minutes=15)).to_pydatetime(),
+            site.tz,
+        )  # fmt: skip
+    charging = np.array([0.0, -100 * 0.95]) * 4
+    expected = [MAIN_KW - CHP_EL_KW] * 2 + list(MAIN_KW - CHP_EL_KW + charging)
+    np.testing.assert_allclose(frame["import_kw"], expected)
+    assert peak == pytest.approx(MAIN_KW - CHP_EL_KW)

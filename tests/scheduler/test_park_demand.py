@@ -101,3 +101,52 @@ async def test_a_building_without_a_main_is_inside_its_connected_parks_demand(pg
     assert not [n for n in notes if "is taken as 0" in n]
     np.testing.assert_allclose(metered.frame["sp:electricity_kw"], COMMON_KW + 150.0)
     np.testing.assert_allclose(metered.frame["store:electricity_kw"], 0.0)
+
+
+HEAT_KW = 450.0
+"""The office's heat demand, all of it from the park's shared heat pump (the office has none)."""
+HP_COP = 3.0
+
+
+async def test_a_shared_heat_pump_without_a_meter_is_counted_once(pg_url: str) -> None:
+    """`sp-hp` serves the office's 450 kW of heat at COP 3 and has no electricity meter: its
+    150 kW is in the connection, and the plan (and the counterfactual's rules) draw it again as
+    the heat pump's own consumption. The park's own demand leaves it out, in the plan's inputs
+    and in the perfect-foresight ones: `sp:electricity_kw` is the common load alone, and the
+    planned import serves the heat pump's draw once."""
+    office = site_doc()["city"]["parks"][0]["buildings"][0]
+    office["meters"].append({"id": "heat", "carrier": "heat", "quantity": "power_kw"})
+    hp = {"id": "sp-hp", "type": "heat_pump", "heat_max_kw": 1000, "cop": HP_COP}
+    site = park_site(assets=[hp], buildings=[office])
+    await prepare_db(pg_url, site)
+    spec = HistorySpec(START - timedelta(days=7), START)
+    await write_history(pg_url, spec)
+    index = index_of(spec.start, spec.end)
+    main = office_load_kw(index) - pv_kw(index)
+    await write_readings(
+        pg_url,
+        {
+            "heat": pd.Series(HEAT_KW, index=index),
+            "incomer": pd.Series(main + COMMON_KW + HEAT_KW / HP_COP, index=index),
+        },
+    )
+    config = PlanningConfig.of(scheduler_settings(pg_url, "mqtt://unused:1883", "t"))
+    async with connect(pg_url) as conn:
+        record = await replan(conn, Backend.POSTGRES, site, Target("park", "sp"), START, config)
+        inputs = await plan_inputs(conn, record.id)
+        schedule = await plan_steps(conn, record.id)
+        metered = await metered_inputs(
+            conn, Backend.POSTGRES, site, resolve_scope(site, "park", "sp"), index[-8:],
+            pd.DataFrame(),
+        )  # fmt: skip
+    assert record.status != "failed", record.error
+    np.testing.assert_allclose(inputs["sp:electricity_kw"], COMMON_KW, atol=1.0)
+    np.testing.assert_allclose(metered.frame["sp:electricity_kw"], COMMON_KW)
+    notes = [w.removeprefix("forecast: ") for w in record.warnings]
+    assert any(n.startswith("sp-hp: the heat it served is taken as") for n in notes), notes
+    demand = inputs["office:electricity_kw"] + inputs["sp:electricity_kw"]
+    battery = schedule["office-bess:charge_kw"] - schedule["office-bess:discharge_kw"]
+    drawn = schedule["sp-hp:electricity_kw"]
+    np.testing.assert_allclose(drawn, inputs["office:heat_kw"] / HP_COP, atol=1e-3)
+    served = demand - schedule["office-pv:output_kw"] + battery + drawn
+    np.testing.assert_allclose(schedule["sp:import_kw"], served, atol=1e-3)

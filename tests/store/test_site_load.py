@@ -23,7 +23,7 @@ from energyhub.store.queries import (
 )
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
-from tests.store.test_queries import MINUTES, START, load
+from tests.store.test_queries import MINUTES, START, load, meter_ids
 
 SITES = ("shanghai", "expo", "b01", "b02", "acme-bio")
 DAYS = timedelta(days=2)
@@ -172,3 +172,111 @@ async def test_a_park_main_is_the_park_s_load_not_added_to_its_buildings(
         want = 2000.0 + series["b01/main"].resample("1h").mean() + 500.0
         electricity = got[got.carrier == "electricity"].set_index("bucket").power_kw
         np.testing.assert_allclose(electricity, want.reindex(electricity.index), rtol=1e-9)
+
+
+async def _write_park_main(url: str, backend: Backend, meter_id: int, day: int, kw: float) -> None:
+    """`kw` on one park main for the `day`-th day (0 or 1) of the example's two."""
+    index = pd.date_range(START + timedelta(days=day), periods=MINUTES // 2, freq="1min")
+    async with open_pool(url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(
+            ReadingBatch.from_columns(
+                index.tz_convert(None).values,
+                np.full(len(index), meter_id),
+                np.full(len(index), kw),
+            )
+        )
+
+
+async def _electricity(
+    conn: AsyncConnection, backend: Backend, site_id: str, step: str
+) -> pd.Series:
+    got = await site_series(conn, backend, site_id, START, START + DAYS, STEPS[step])
+    return got[got.carrier == "electricity"].set_index("bucket").power_kw
+
+
+async def test_a_retired_park_main_keeps_the_history_counted_once(
+    pg_url: str, example_site_path: Path
+) -> None:
+    """Park expo was measured at its connection (2,000 kW) on the first day and its main meter
+    was then removed from the site file: the first day stays the connection's 2,000 kW, not
+    2,000 kW plus its buildings' mains again; the second day is its buildings' mains, as if there
+    had never been a park main; the rollups agree with the sum of the meters at every step."""
+    plain = yaml.safe_load(example_site_path.read_text())
+    _, _, backend = await load(pg_url, parse_site(plain))
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, backend)
+        without = {
+            (site, step): await _electricity(conn, backend, site, step)
+            for site in ("expo", "shanghai")
+            for step in ("15m", "1h", "5m")
+        }
+        await sync_site(conn, _with_park_main(yaml.safe_load(example_site_path.read_text()), None))
+        main = (await meter_ids(conn))["expo/main"]
+    await _write_park_main(pg_url, backend, main, 0, 2000.0)
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, backend)
+        report = await sync_site(conn, parse_site(plain))  # the park main is retired
+        assert report.retired == ["expo/main"]
+        assert {"expo", "shanghai"} <= set(report.site_load_rebuilt)
+        for (site, step), before in without.items():
+            after = await _electricity(conn, backend, site, step)
+            first = after.index < START + timedelta(days=1)
+            np.testing.assert_allclose(after[first], 2000.0, rtol=1e-9, err_msg=f"{site} {step}")
+            np.testing.assert_allclose(
+                after[~first], before.reindex(after[~first].index), rtol=1e-9, err_msg=site
+            )
+        await assert_rollup_matches_meters(conn, backend)
+        assert (await sync_site(conn, parse_site(plain))).site_load_rebuilt == []
+
+
+async def test_a_replaced_park_main_keeps_the_history_counted_once(
+    pg_url: str, example_site_path: Path
+) -> None:
+    """The park main replaced by another (a new id) on the second day: the park is the old
+    meter's 2,000 kW, then the new one's 1,500 kW, never its buildings' mains as well."""
+    ids, _, backend = await load(
+        pg_url, _with_park_main(yaml.safe_load(example_site_path.read_text()), None)
+    )
+    await _write_park_main(pg_url, backend, ids["expo/main"], 0, 2000.0)
+    replaced = yaml.safe_load(example_site_path.read_text())
+    replaced["city"]["parks"][0]["meters"].append(
+        {"id": "main2", "carrier": "electricity", "quantity": "power_kw"}
+    )
+    async with connect(pg_url) as conn:
+        await sync_site(conn, parse_site(replaced))
+        new = (await meter_ids(conn))["expo/main2"]
+    await _write_park_main(pg_url, backend, new, 1, 1500.0)
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, backend)
+        for step in ("15m", "1h", "5m"):
+            after = await _electricity(conn, backend, "expo", step)
+            first = after.index < START + timedelta(days=1)
+            np.testing.assert_allclose(after[first], 2000.0, rtol=1e-9)
+            np.testing.assert_allclose(after[~first], 1500.0, rtol=1e-9)
+        await assert_rollup_matches_meters(conn, backend)
+
+
+async def test_a_retired_sub_meter_stays_part_of_its_parent(
+    pg_url: str, example_site_path: Path
+) -> None:
+    """b01's sub-meter f3 removed from the site file: its readings were part of b01's main and
+    stay so, not a top-level meter added to b01's (and its park's) load history."""
+    document = yaml.safe_load(example_site_path.read_text())
+    ids, _, backend = await load(pg_url, parse_site(document))
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, backend)
+        before = {
+            s: await site_series(conn, backend, s, START, START + DAYS, STEPS["1h"])
+            for s in ("b01", "expo")
+        }
+        b01 = document["city"]["parks"][0]["buildings"][0]
+        b01["meters"] = [m for m in b01["meters"] if m["id"] != "f3"]
+        acme = next(e for e in b01["enterprises"] if e["id"] == "acme-bio")
+        acme["meters"] = [m for m in acme["meters"] if m != "f3"]
+        report = await sync_site(conn, parse_site(document))
+        assert report.retired == ["b01/f3"]
+        assert ids["b01/f3"] not in await site_meter_ids(conn, "b01")
+        for site, want in before.items():
+            got = await site_series(conn, backend, site, START, START + DAYS, STEPS["1h"])
+            pd.testing.assert_frame_equal(got, want)
+        await assert_rollup_matches_meters(conn, backend)

@@ -248,7 +248,16 @@ class RealizedPublic(BaseModel):
     perfect_savings_cny: float | None = Field(
         description="Counterfactual − (perfect foresight − its stored value)."
     )
-    capture_ratio: float | None = Field(description="savings_cny ÷ perfect_savings_cny.")
+    capture_ratio: float | None = Field(
+        description="savings_cny ÷ perfect_savings_cny, a share in [0, 1]; null where it means "
+        "nothing (capture_note says why: docs/billing-and-savings.md)."
+    )
+    capture_note: str | None = Field(
+        default=None,
+        description="Why capture_ratio is null: no re-solve, foresight saves nothing or less "
+        "than 1 % of the counterfactual's bill, a loss (savings_cny < 0), or foresight worse "
+        "than the plans.",
+    )
     breakdown: dict[str, SidePublic] = Field(
         description="Each side's terms: counterfactual, metered, perfect_foresight (if solved)."
     )

@@ -31,6 +31,7 @@ from energyhub.store.migrations import (
     v014_field_devices,
     v015_setpoint_overrides,
     v016_setpoint_import_limit,
+    v017_member_since,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -51,6 +52,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v014_field_devices.MIGRATION,
     v015_setpoint_overrides.MIGRATION,
     v016_setpoint_import_limit.MIGRATION,
+    v017_member_since.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -153,11 +153,9 @@ async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
         statements.append("CREATE TABLE rollup_dirty (bucket timestamptz PRIMARY KEY)")
     for statement in statements:
         await conn.execute(statement)
-    # Imported here: it reaches pandas (store.queries), which the processes that only check the
-    # schema version (an ingest worker) must not carry.
-    from energyhub.store.siteload import sync_members
-
-    await sync_members(conn)
+    # The members are filled by version 17 (`sync_members` reads and writes their latest shape,
+    # which this version's table does not have yet); version 11's rebuild leaves the load rollups
+    # empty until then, and version 17 rebuilds them over every member's data.
 
 
 MIGRATION = Migration(7, "per-site load rollups", apply)

@@ -1,0 +1,36 @@
+"""The demo's city plan starts each park from its month-to-date billed peak, as a park plan
+does: without it the city bills every park's whole peak as a rise above 0 kW."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from energyhub.demo.planning import city_plan
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.operations import plan_inputs
+from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.scheduler.replan import PlanningConfig
+from energyhub.store.db import Backend, connect
+
+from .conftest import HistorySpec, make_site, prepare_db, scheduler_settings, write_history
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
+
+
+async def test_the_city_plan_bills_a_rise_above_each_park_s_month_peak(pg_url: str) -> None:
+    site = make_site()
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    config = PlanningConfig.of(scheduler_settings(pg_url, "mqtt://unused:1883", "t"))
+    async with connect(pg_url) as conn:
+        record = await city_plan(conn, Backend.POSTGRES, site, START, config)
+        inputs = await plan_inputs(conn, record.id)
+        peak = await connection_month_peak_kw(
+            conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), START, site.tz
+        )
+    assert record.status != "failed", record.error
+    assert peak > 500.0  # the office's working hours this month
+    assert inputs["sp:month_peak_kw"].iloc[0] == pytest.approx(peak)
+    assert record.baseline["month_peak_kw"] == pytest.approx({"sp": peak})
