@@ -21,7 +21,13 @@ from energyhub.plans.operations import record_failure, save_forecast
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import keep_band
 from energyhub.scheduler.inputs import ScopeForecast
-from energyhub.scheduler.replan import PlanningConfig, Target, forecast_with, replan
+from energyhub.scheduler.replan import (
+    PlanningConfig,
+    Target,
+    add_month_peak,
+    forecast_with,
+    replan,
+)
 from energyhub.scheduler.state import InitialSoc, initial_soc, with_initial_soc
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -115,13 +121,14 @@ async def _city_inputs(
     start: datetime,
     config: PlanningConfig,
 ) -> tuple[ScopeForecast, InitialSoc]:
-    """Each park's forecast and starting SOC, joined into the city's."""
+    """Each park's forecast, month-to-date peak and starting SOC, joined into the city's."""
     city = ScopeForecast.empty(steps)
     soc = InitialSoc()
     outdoor: list[pd.Series] = []
     for park in site.city.parks:
         scope = resolve_scope(site, "park", park.id)
         part = await forecast_with(conn, backend, site, scope, steps, config)
+        await add_month_peak(conn, backend, site, scope, start, part)
         if "outdoor_c" in part.frame:
             outdoor.append(part.frame.pop("outdoor_c"))
         city.frame = city.frame.join(part.frame)

@@ -195,6 +195,21 @@ async def forecast_with(
     )  # fmt: skip
 
 
+async def add_month_peak(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    start: datetime,
+    forecast: ScopeForecast,
+) -> None:
+    """The connection's metered month-to-date peak as the forecast's `<node>:month_peak_kw`
+    column, so that the plan is charged only the rise above what is billed already."""
+    column = month_peak_column(scope.grid_node)
+    forecast.frame[column] = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
+    forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+
+
 async def replan(
     conn: AsyncConnection,
     backend: Backend,
@@ -213,10 +228,7 @@ async def replan(
     try:
         forecast = await forecast_with(conn, backend, site, scope, steps, config)
         soc = await initial_soc(conn, scope, start, config.soc_max_age, config.step)
-        peak = await connection_month_peak_kw(conn, backend, scope, start, site.tz)
-        column = month_peak_column(scope.grid_node)
-        forecast.frame[column] = peak  # billed so far this month
-        forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+        await add_month_peak(conn, backend, site, scope, start, forecast)
         margin = await peak_margin_floored(
             conn, backend, scope, peak_margin(forecast), start, config.step,
             config.measured_margin, config.import_errors, site.tz,
