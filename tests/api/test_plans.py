@@ -139,6 +139,30 @@ async def test_bad_plan_requests(
         assert response.json()["errors"][0]["field"] == field
 
 
+async def test_a_key_a_plan_body_does_not_know_is_refused_by_name(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A misspelt `frontier_points` (the site file's name) was ignored: 202 and no frontier.
+    So were unknown keys of the inputs and of a rejection."""
+    misspelt = await client.post("/plans", json=body() | {"frontier_points": 3})
+    assert misspelt.status_code == 422, misspelt.text
+    assert misspelt.json()["errors"] == [
+        {
+            "location": "body",
+            "field": "frontier_points",
+            "message": "Extra inputs are not permitted, got 3",
+        }
+    ]
+    inputs = body()
+    inputs["inputs"]["step"] = "15m"
+    answer = await client.post("/plans", json=inputs)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "inputs.step"
+    plan_id = world.plans["expo"]
+    reject = await client.post(f"/plans/{plan_id}/reject", json={"reason": "x", "by": "me"})
+    assert reject.status_code == 422 and reject.json()["errors"][0]["field"] == "by"
+    assert (await client.get(f"/plans/{plan_id}")).json()["status"] != "rejected"
+
+
 async def test_mixed_offsets_and_disorder(client: httpx.AsyncClient) -> None:
     request = body(steps=2)
     request["inputs"]["ts"] = ["2026-11-20T00:00:00+08:00", "2026-11-19T17:00:00Z"]  # one hour on

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from energyhub.api.schemas.common import Measure, Name, SiteId, Text, Time
 from energyhub.bounds import step_seconds
@@ -15,6 +15,8 @@ from energyhub.plans.store import PlanStatus
 
 class PlanInputsIn(BaseModel):
     """The `energyhub plan --inputs` table as columns: `ts` and `<id>:<quantity>` series."""
+
+    model_config = ConfigDict(extra="forbid")
 
     ts: list[Time] = Field(min_length=2, description="Step start times, regular steps.")
     columns: dict[Name, list[Measure]] = Field(
@@ -44,6 +46,10 @@ class PlanInputsIn(BaseModel):
 
 
 class PlanCreate(BaseModel):
+    """A plan asked for; a key it does not know (`frontier_points`) is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     level: Literal["building", "park"]
     site_id: SiteId
     inputs: PlanInputsIn
@@ -59,6 +65,8 @@ class PlanCreate(BaseModel):
 
 
 class PlanReject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: Annotated[Text, Field(min_length=1)] = Field(
         examples=["the demand forecast misses the trade fair"]
     )
