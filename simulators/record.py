@@ -24,6 +24,8 @@ LAST_EPOCH_S = 7_258_118_400
 `t` beyond would have `replay` wait for centuries between two records."""
 TOPIC_NAME_REFUSED = ("+", "#", "\x00")
 """What a topic name (unlike a filter) may not hold: Mosquitto disconnects whoever publishes it."""
+MAX_TOPIC_BYTES = 65_535
+"""MQTT's limit on a topic (a two-byte length before its UTF-8 bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,11 @@ def read_records(path: Path) -> list[Record]:
             raise RecordFileError(
                 f"{path} record {number}: topic must hold no '+', '#' or NUL (the broker closes "
                 f"the connection of whoever publishes it), got {topic!r:.120}"
+            )
+        if (size := len(topic.encode())) > MAX_TOPIC_BYTES:  # struct.error at the publish
+            raise RecordFileError(
+                f"{path} record {number}: topic must be at most {MAX_TOPIC_BYTES:,} bytes of "
+                f"UTF-8 (MQTT's limit), got {size:,}"
             )
     if not records:
         raise RecordFileError(f"{path}: the record file holds no messages")
