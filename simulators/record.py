@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from energyhub.mqtt import MAX_TOPIC_BYTES
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
@@ -24,8 +25,6 @@ LAST_EPOCH_S = 7_258_118_400
 `t` beyond would have `replay` wait for centuries between two records."""
 TOPIC_NAME_REFUSED = ("+", "#", "\x00")
 """What a topic name (unlike a filter) may not hold: Mosquitto disconnects whoever publishes it."""
-MAX_TOPIC_BYTES = 65_535
-"""MQTT's limit on a topic (a two-byte length before its UTF-8 bytes)."""
 
 
 @dataclass(frozen=True, slots=True)
