@@ -30,6 +30,7 @@ from energyhub.store.migrations import require_schema
 
 if TYPE_CHECKING:
     from energyhub.plans.actual import PlanVsActual
+    from energyhub.plans.bill import Account
     from energyhub.plans.realized import Side
 
 T = TypeVar("T")
@@ -143,10 +144,21 @@ def _coverage_text(result: PlanVsActual) -> str:
 def _terms(side: Side) -> str:
     """One side's bill by term, CNY."""
     unserved = f", unserved {side.unserved_cny:,.1f}" if side.unserved_cny else ""
+    stored = f"{'+' if side.stored_cny < 0 else '−'}{abs(side.stored_cny):,.1f}"  # a credit
     return (
         f"energy {side.energy_cny:,.1f}, demand {side.demand_cny:,.1f}, gas {side.gas_cny:,.1f}, "
-        f"carbon {side.carbon_cny:,.1f}{unserved}, stored −{side.stored_cny:,.1f} CNY"
+        f"carbon {side.carbon_cny:,.1f}{unserved}, stored {stored} CNY"
     )
+
+
+def _demand_text(account: Account) -> str:
+    """The demand charge and the peak it is on: the rise above the month's peak so far, or (no
+    peak yet this month, or daily billing: 0) the compared steps' own peak."""
+    if account.month_peak_kw > 0:
+        above = f"the rise above the month's {account.month_peak_kw:,.1f} kW"
+    else:
+        above = f"their peak of {account.peak_import_kw:,.1f} kW"
+    return f"demand {account.demand_cny:,.1f} on {above}"
 
 
 def _actual_lines(result: PlanVsActual) -> list[str]:
@@ -157,8 +169,8 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
         lines.append(f"  no step compared: {escape(result.unmetered)}")
     for name, account in (("planned", result.planned), ("metered", result.actual)):
         lines.append(
-            f"  {name}: {account.total_cny:,.1f} CNY (demand {account.demand_cny:,.1f} on the "
-            f"rise above the month's {account.month_peak_kw:,.1f} kW), {account.co2_kg:,.1f} kg CO₂"
+            f"  {name}: {account.total_cny:,.1f} CNY ({_demand_text(account)}), "
+            f"{account.co2_kg:,.1f} kg CO₂"
         )
     lines.append(f"  coverage: {escape(_coverage_text(result))}")
     if result.overrides:
