@@ -12,6 +12,13 @@ if TYPE_CHECKING:  # store.sync reaches pandas, which `energyhub sites check` do
     from energyhub.store.sync import SyncReport
 
 
+def number(value: float | None, decimals: int = 1) -> str:
+    """Thousands separated; a value that rounds to zero prints as 0, never -0."""
+    if value is None:
+        return "—"
+    return f"{value if round(value, decimals) else 0.0:,.{decimals}f}"
+
+
 def _counts(owner: Park | Building) -> str:
     return f"[dim]{len(owner.meters)} meters, {len(owner.assets)} assets[/]"
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from energyhub.demo.actuals import SiteActual
 from energyhub.demo.planning import LevelPlan
+from energyhub.render import number
 
 CARRIERS = ("heat", "cooling", "gas", "pv")
 
@@ -133,11 +134,11 @@ def ingest_table(figures: IngestFigures) -> Table:
 
 
 def _number(value: object) -> str:
-    return f"{value:,.0f}" if isinstance(value, int | float) else "—"
+    return number(float(value), 0) if isinstance(value, int | float) else "—"
 
 
 def _tonnes(kg: object) -> str:
-    return f"{kg / 1000:,.1f}" if isinstance(kg, int | float) else "—"
+    return number(kg / 1000) if isinstance(kg, int | float) else "—"
 
 
 def _relative(value: object, baseline: object) -> str:
