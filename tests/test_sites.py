@@ -117,6 +117,8 @@ def test_every_number_is_a_number_not_a_boolean_or_a_quoted_one(
     node[key] = value
     path = "city" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in where)
     assert problems(data) == [f"{path}.{key}: Input should be {expected}"]
+    node[key] = {"window_start_h": 9.0, "window_end_h": 18.0, "channel": 0.0}.get(key, 1.0)
+    assert parse_site(data, "site.yaml")
     data["city"]["carbon"]["plan_policy"] = {"frontier_points": "5"}
     assert "city.carbon.plan_policy.frontier_points: Input should be a valid integer, got '5'" in (
         problems(data)

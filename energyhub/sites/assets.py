@@ -14,6 +14,7 @@ from pydantic import (
 )
 
 from energyhub.sites.models import (
+    Count,
     Efficiency,
     Fraction,
     Identifier,
@@ -155,8 +156,8 @@ class FlexibleLoad(AssetBase):
     type: Literal["flexible_load"]
     power_max_kw: PositiveKw
     energy_kwh: PositiveKw
-    window_start_h: Annotated[int, Strict(), Field(ge=0, le=23)] = 0
-    window_end_h: Annotated[int, Strict(), Field(ge=0, le=24)] = 24
+    window_start_h: Annotated[Count, Field(ge=0, le=23)] = 0
+    window_end_h: Annotated[Count, Field(ge=0, le=24)] = 24
     """0 and 24 both mean midnight: the window ends at the end of its day (stored as 24)."""
 
     @field_validator("window_end_h")

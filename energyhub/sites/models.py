@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from energyhub.bounds import MAGNITUDE_MAX
+from energyhub.bounds import MAGNITUDE_MAX, Whole
 from energyhub.errors import CONTROL_CHARACTERS
 from energyhub.modbus.maps import map_point, unit_factor
 from energyhub.modbus.registers import Point
@@ -34,8 +34,8 @@ client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take 
 (Strict): `true` is no capacity of 1 kW, nor `"500"` one of 500."""
 Number = Annotated[float, Strict()]
 """Any other number of a site file, numbers only, as above."""
-Count = Annotated[int, Strict()]
-"""A whole number of a site file: `true` is no channel 1, nor `"5"` five frontier points."""
+Count = Whole
+"""A whole number of a site file (`9` or `9.0`): `true` is no channel 1, nor `"5"` five points."""
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
@@ -98,7 +98,7 @@ class PlanPolicy(Model):
         description="Solve the cost–CO₂ frontier and abate while each further tonne costs at "
         "most this much (CNY/t); unset: the cheapest plan within the CO₂ limit, no frontier.",
     )
-    frontier_points: Annotated[int, Strict(), Field(ge=2, le=11)] = 5
+    frontier_points: Annotated[Count, Field(ge=2, le=11)] = 5
 
 
 class CarbonFactors(Model):
@@ -257,7 +257,7 @@ class ModbusGateway(Model):
     id: Identifier
     host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")
     port: Count = Field(default=502, ge=1, le=65535)
-    units: list[Annotated[int, Strict(), Field(ge=0, le=255)]] = Field(min_length=1)
+    units: list[Annotated[Count, Field(ge=0, le=255)]] = Field(min_length=1)
     timeout_s: Number = Field(default=1.0, gt=0, le=60)
 
 
