@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from energyhub.api.schemas.common import Measure, Name, SiteId, Text, Time
-from energyhub.bounds import step_seconds
+from energyhub.bounds import Finite, Whole, step_seconds
 from energyhub.plans.store import PlanStatus
 
 
@@ -53,8 +53,8 @@ class PlanCreate(BaseModel):
     level: Literal["building", "park"]
     site_id: SiteId
     inputs: PlanInputsIn
-    time_limit_s: float | None = Field(default=None, gt=0, le=600)
-    frontier: int | None = Field(
+    time_limit_s: Finite | None = Field(default=None, gt=0, le=600)
+    frontier: Whole | None = Field(
         default=None,
         ge=2,
         le=11,
