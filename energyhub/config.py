@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -366,6 +366,16 @@ class Settings(BaseSettings):
     @classmethod
     def _postgres_url(cls, url: str | None) -> str | None:
         return check_url(url, POSTGRES_URL) if url else None
+
+    @field_validator("db_pool_max")
+    @classmethod
+    def _pool_holds_its_minimum(cls, most: int, info: ValidationInfo) -> int:
+        least = info.data.get("db_pool_min")
+        if least is not None and most < least:
+            raise ValueError(
+                f"must be ≥ ENERGYHUB_DB_POOL_MIN ({least}), the connections kept open"
+            )
+        return most
 
     @field_validator("mqtt_url")
     @classmethod

@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     import aiomqtt
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+MAX_TOPIC_BYTES = 65_535
+"""MQTT's limit on a topic name or filter: a two-byte length before its UTF-8 bytes."""
+MAX_PREFIX_BYTES = 1_024
+"""A topic prefix leaves the rest of MQTT's limit to the levels after it (park, site, meter)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ def check_topic_prefix(prefix: str) -> str:
             "expected one or more topic levels (e.g. energyhub or site-a/energyhub) without '+', "
             "'#', control characters or an empty level"
         )
+    if (size := len(prefix.encode())) > MAX_PREFIX_BYTES:
+        raise ValueError(f"expected at most {MAX_PREFIX_BYTES:,} bytes of UTF-8, not {size:,}")
     return prefix
 
 
@@ -73,6 +79,8 @@ def check_topic_filter(topic_filter: str) -> str:
             "expected a topic filter ('+' as a whole level, '#' only as the last one, no control "
             "characters; e.g. energyhub/#)"
         )
+    if (size := len(topic_filter.encode())) > MAX_TOPIC_BYTES:
+        raise ValueError(f"expected at most {MAX_TOPIC_BYTES:,} bytes of UTF-8, not {size:,}")
     return topic_filter
 
 

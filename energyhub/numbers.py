@@ -16,3 +16,8 @@ def figure(value: float, decimals: int = 1, *, signed: bool = False) -> str:
 def percent(value: float, decimals: int = 1) -> str:
     """A share as a signed percentage: `+2.7%`, `−33.3%`, `0.0%`."""
     return figure(value * 100, decimals, signed=True) + "%"
+
+
+def number(value: float | None, decimals: int = 1) -> str:
+    """`figure`, and `—` for no value (the web pages' `number` filter)."""
+    return "—" if value is None else figure(value, decimals)

@@ -78,7 +78,7 @@ def _topic_prefix(prefix: str) -> str:
     try:
         return check_topic_prefix(prefix)
     except ValueError as exc:
-        raise SimulatorInputError(f"--prefix: {exc}, got {prefix!r}") from None
+        raise SimulatorInputError(f"--prefix: {exc}, got {prefix!r:.120}") from None
 
 
 def _print_simulation(summary: SimulationSummary, options: SimulationOptions) -> None:
@@ -180,7 +180,7 @@ def record_command(
             try:
                 check_topic_filter(topic_filter)
             except ValueError as exc:
-                raise SimulatorInputError(f"--topic: {exc}, got {topic_filter!r}") from None
+                raise SimulatorInputError(f"--topic: {exc}, got {topic_filter!r:.120}") from None
         with progress_bar("recording", count) as update:
             written = run_async(record(MqttUrl.parse(mqtt_url), filters, out, limits, update))
         console.print(

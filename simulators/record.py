@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from energyhub.mqtt import MAX_TOPIC_BYTES
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
@@ -103,6 +104,11 @@ def read_records(path: Path) -> list[Record]:
             raise RecordFileError(
                 f"{path} record {number}: topic must hold no '+', '#' or NUL (the broker closes "
                 f"the connection of whoever publishes it), got {topic!r:.120}"
+            )
+        if (size := len(topic.encode())) > MAX_TOPIC_BYTES:  # struct.error at the publish
+            raise RecordFileError(
+                f"{path} record {number}: topic must be at most {MAX_TOPIC_BYTES:,} bytes of "
+                f"UTF-8 (MQTT's limit), got {size:,}"
             )
     if not records:
         raise RecordFileError(f"{path}: the record file holds no messages")

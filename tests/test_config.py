@@ -41,6 +41,19 @@ def test_bad_value_names_the_variable_and_the_expected_form(
     assert "integer" in str(caught.value)
 
 
+def test_a_pool_smaller_than_its_minimum_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool took min(min, max) unsaid: ENERGYHUB_DB_POOL_MIN=20 with a maximum of 5 kept 5."""
+    monkeypatch.setenv("ENERGYHUB_DB_POOL_MIN", "20")
+    monkeypatch.setenv("ENERGYHUB_DB_POOL_MAX", "5")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "ENERGYHUB_DB_POOL_MAX='5': must be ≥ ENERGYHUB_DB_POOL_MIN (20), the connections kept open"
+    )
+    monkeypatch.setenv("ENERGYHUB_DB_POOL_MAX", "20")
+    assert load_settings().db_pool_max == 20
+
+
 def test_bad_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENERGYHUB_TIMESCALEDB", "maybe")
     with pytest.raises(ConfigError, match=r"ENERGYHUB_TIMESCALEDB='maybe'.*'auto', 'require'"):

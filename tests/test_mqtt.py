@@ -57,3 +57,30 @@ async def test_a_topic_the_broker_drops_is_refused_by_the_checks(
     message = str(caught.value)
     assert f"ENERGYHUB_MQTT_TOPIC_PREFIX='{printable(prefix)}'" in message, message
     assert character not in message  # escaped: the message itself rewrites no terminal
+
+
+def test_a_topic_past_mqtts_length_is_refused_before_any_role_connects() -> None:
+    """`simulate --prefix` of 70,000 characters was a struct.error traceback at the first
+    publish, and `record --topic` one at the subscription: a topic has two bytes of length."""
+    filter_bytes = "é" * 32_767 + "/#"  # 65,536 bytes of UTF-8
+    with pytest.raises(ValueError, match="at most 65,535 bytes of UTF-8, not 65,536"):
+        check_topic_filter(filter_bytes)
+    assert check_topic_filter(filter_bytes[1:]) == filter_bytes[1:]
+    with pytest.raises(ValueError, match="at most 1,024 bytes of UTF-8, not 1,025"):
+        check_topic_prefix("a" * 1_025)
+    assert check_topic_prefix("é" * 512) == "é" * 512
+
+
+def test_the_simulator_names_a_prefix_too_long_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "energyhub", "simulate", "--site", "examples/expo-park.yaml",
+         "--prefix", "a" * 70_000, "--duration", "1m", "--mqtt-url", "mqtt://127.0.0.1:1883"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "--prefix: expected at most 1,024 bytes of UTF-8, not 70,000" in done.stderr
+    assert len(done.stderr) < 400

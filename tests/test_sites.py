@@ -89,6 +89,42 @@ def test_battery_parameters_checked(
     assert problem.startswith("city.parks[0].buildings[0]." + expected)
 
 
+@pytest.mark.parametrize(
+    ("where", "key", "value", "expected"),
+    [
+        # a heat pump of COP 1, a Shelly's second channel, a window from 1:00: all unsaid
+        (("parks", 0, "buildings", 1, "assets", 1), "cop", True, "a valid number, got True"),
+        (("parks", 0, "buildings", 1, "assets", 1), "cop", "3.5", "a valid number, got '3.5'"),
+        (("parks", 0, "assets", 3), "cop", True, "a valid number, got True"),
+        (("parks", 0, "buildings", 0, "assets", 2, "cop_from_outdoor"), "a", "2.8",
+         "a valid number, got '2.8'"),
+        (("parks", 0, "buildings", 1, "meters", 3, "device"), "channel", True,
+         "a valid integer, got True"),
+        (("parks", 1, "buildings", 3, "assets", 3), "window_start_h", True,
+         "a valid integer, got True"),
+        (("parks", 1, "buildings", 3, "assets", 3), "window_end_h", "18",
+         "a valid integer, got '18'"),
+    ],
+)  # fmt: skip
+def test_every_number_is_a_number_not_a_boolean_or_a_quoted_one(
+    example: dict[str, Any], where: tuple[Any, ...], key: str, value: Any, expected: str
+) -> None:
+    """site-files.md: `true` or a quoted "500" is refused. Capacities were; these were taken."""
+    data = copy.deepcopy(example)
+    node: Any = data["city"]
+    for step in where:
+        node = node[step]
+    node[key] = value
+    path = "city" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in where)
+    assert problems(data) == [f"{path}.{key}: Input should be {expected}"]
+    node[key] = {"window_start_h": 9.0, "window_end_h": 18.0, "channel": 0.0}.get(key, 1.0)
+    assert parse_site(data, "site.yaml")
+    data["city"]["carbon"]["plan_policy"] = {"frontier_points": "5"}
+    assert "city.carbon.plan_policy.frontier_points: Input should be a valid integer, got '5'" in (
+        problems(data)
+    )
+
+
 def test_unknown_asset_type_and_class(example: dict[str, Any]) -> None:
     data = copy.deepcopy(example)
     data["city"]["parks"][0]["buildings"][0]["assets"][0]["type"] = "nuclear"

@@ -43,6 +43,7 @@ from energyhub.demo.summary import (
 )
 from energyhub.demo.weather import feed_weather_forecast
 from energyhub.ingest.worker import IngestWorker
+from energyhub.numbers import figure
 from energyhub.render import site_summary, site_tree, sync_summary
 from energyhub.scheduler.replan import PlanningConfig, step_floor
 from energyhub.sites import SiteFile
@@ -149,7 +150,7 @@ async def _demo(
         ignored = {k: n for k, n in summary.setpoints.items() if k != "accepted"}
         console.print(
             f"scheduler: {options.live_hours:g} simulated h in "
-            f"{(summary.wall_s - stages.history_s - stages.plans_s):.0f} s, re-planning every "
+            f"{figure(summary.wall_s - stages.history_s - stages.plans_s, 0)} s, re-planning every "
             f"{SCHEDULER_PERIOD_MIN / 60:g} h; the simulated devices took "
             f"{summary.setpoints.get('accepted', 0):,} setpoints"
             + (f", left {ignored}" if ignored else "")

@@ -50,12 +50,17 @@ def _table(series: SeriesBacktest) -> Table:
         ratio = series.ratio(name)
         table.add_row(
             name,
-            f"{score.nmae:.3f}",
-            f"{score.mae_kw:.3g}",
+            _figure(score.nmae, ".3f"),
+            _figure(score.mae_kw, ".3g"),
             "" if ratio != ratio else f"{ratio:.2f}",
             str(series.chosen.get(name, "")) if name != CHOSEN else "",
         )
     return table
+
+
+def _figure(value: float, spec: str) -> str:
+    """A score, or — where no step of the model could be compared (NaN)."""
+    return "—" if value != value else format(value, spec)
 
 
 @forecast_app.command("backtest")
@@ -111,8 +116,8 @@ def backtest(
         return
     for series in result.series:
         console.print(_table(series))
-        if series.band is not None:
-            band = series.band
+        band = series.band
+        if band is not None and band.coverage == band.coverage:  # NaN: no step had a band
             console.print(
                 f"P10–P90 band: {band.coverage:.0%} of actual values inside; pinball loss "
                 f"P10 {band.pinball_p10_kw:.3g} kW, P90 {band.pinball_p90_kw:.3g} kW",

@@ -189,10 +189,13 @@ def backtest_document(result: SiteBacktest) -> dict[str, Any]:
                 "origins": s.origins,
                 "better_naive": s.better_naive,
                 "models": {
-                    name: {**asdict(score), "ratio_to_better_naive": _finite(s.ratio(name))}
+                    name: {
+                        **_finite_fields(asdict(score)),
+                        "ratio_to_better_naive": _finite(s.ratio(name)),
+                    }
                     for name, score in s.scores.items()
                 },
-                "band": None if s.band is None else asdict(s.band),
+                "band": None if s.band is None else _finite_fields(asdict(s.band)),
                 "chosen": s.chosen,
                 "notes": s.notes,
             }
@@ -204,3 +207,8 @@ def backtest_document(result: SiteBacktest) -> dict[str, Any]:
 
 def _finite(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
+
+
+def _finite_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A score's fields with a value of no compared step (NaN) as None: JSON has no NaN."""
+    return {k: _finite(v) if isinstance(v, float) else v for k, v in fields.items()}

@@ -31,6 +31,7 @@ from energyhub.store.migrations import require_schema
 
 if TYPE_CHECKING:
     from energyhub.plans.actual import PlanVsActual
+    from energyhub.plans.bill import Account
     from energyhub.plans.realized import Side
 
 T = TypeVar("T")
@@ -151,6 +152,16 @@ def _terms(side: Side) -> str:
     )
 
 
+def _demand_text(account: Account) -> str:
+    """The demand charge and the peak it is on: the rise above the month's peak so far, or (no
+    peak yet this month, or daily billing: 0) the compared steps' own peak."""
+    if account.month_peak_kw > 0:
+        above = f"the rise above the month's {figure(account.month_peak_kw)} kW"
+    else:
+        above = f"their peak of {figure(account.peak_import_kw)} kW"
+    return f"demand charge {figure(account.demand_cny)} CNY on {above}"
+
+
 def _actual_lines(result: PlanVsActual) -> list[str]:
     """Plan vs actual over the compared steps, one figure a line, each saying what it is."""
     what = "steps it controlled" if result.basis == "controlled" else "metered steps"
@@ -159,9 +170,8 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
         lines.append(f"  no step compared: {escape(result.unmetered)}")
     for name, account in (("planned", result.planned), ("metered", result.actual)):
         lines.append(
-            f"  {name}: {figure(account.total_cny)} CNY (demand charge "
-            f"{figure(account.demand_cny)} CNY on the rise above the month's "
-            f"{figure(account.month_peak_kw)} kW), {figure(account.co2_kg)} kg CO₂"
+            f"  {name}: {figure(account.total_cny)} CNY ({_demand_text(account)}), "
+            f"{figure(account.co2_kg)} kg CO₂"
         )
     lines.append(f"  coverage: {escape(_coverage_text(result))}")
     if result.overrides:

@@ -8,16 +8,19 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import (
     Field,
+    Strict,
     field_validator,
     model_validator,
 )
 
 from energyhub.sites.models import (
+    Count,
     Efficiency,
     Fraction,
     Identifier,
     Model,
     NonNegative,
+    Number,
     PositiveKw,
 )
 
@@ -25,8 +28,8 @@ from energyhub.sites.models import (
 class CopFromOutdoor(Model):
     """COP as a linear function of outdoor temperature: cop = a + b · outdoor_c."""
 
-    a: float
-    b: float
+    a: Number
+    b: Number
 
 
 class AssetBase(Model):
@@ -88,7 +91,7 @@ class ThermalStorage(AssetBase, StorageMixin):
 class _OneCop(AssetBase):
     """A machine whose COP is given once: fixed (`cop`) or from the outdoor temperature."""
 
-    cop: float | None = None
+    cop: Number | None = None
     cop_from_outdoor: CopFromOutdoor | None = None
 
     @model_validator(mode="after")
@@ -101,19 +104,19 @@ class _OneCop(AssetBase):
 class HeatPump(_OneCop):
     type: Literal["heat_pump"]
     heat_max_kw: PositiveKw
-    cop: Annotated[float, Field(gt=0, le=10)] | None = None
+    cop: Annotated[float, Strict(), Field(gt=0, le=10)] | None = None
 
 
 class ElectricChiller(_OneCop):
     type: Literal["electric_chiller"]
     cooling_max_kw: PositiveKw
-    cop: Annotated[float, Field(gt=0, le=15)] | None = None
+    cop: Annotated[float, Strict(), Field(gt=0, le=15)] | None = None
 
 
 class AbsorptionChiller(AssetBase):
     type: Literal["absorption_chiller"]
     cooling_max_kw: PositiveKw
-    cop: Annotated[float, Field(gt=0, le=2)] = 0.7
+    cop: Annotated[float, Strict(), Field(gt=0, le=2)] = 0.7
 
 
 class CHP(AssetBase):
@@ -153,8 +156,8 @@ class FlexibleLoad(AssetBase):
     type: Literal["flexible_load"]
     power_max_kw: PositiveKw
     energy_kwh: PositiveKw
-    window_start_h: Annotated[int, Field(ge=0, le=23)] = 0
-    window_end_h: Annotated[int, Field(ge=0, le=24)] = 24
+    window_start_h: Annotated[Count, Field(ge=0, le=23)] = 0
+    window_end_h: Annotated[Count, Field(ge=0, le=24)] = 24
     """0 and 24 both mean midnight: the window ends at the end of its day (stored as 24)."""
 
     @field_validator("window_end_h")

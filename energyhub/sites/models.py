@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from energyhub.bounds import MAGNITUDE_MAX
+from energyhub.bounds import MAGNITUDE_MAX, Whole
 from energyhub.errors import CONTROL_CHARACTERS
 from energyhub.modbus.maps import map_point, unit_factor
 from energyhub.modbus.registers import Point
@@ -32,6 +32,10 @@ NonNegative = Annotated[float, Strict(), Field(ge=0, le=MAGNITUDE_MAX)]
 """Capacities, limits, prices and factors: at most MAGNITUDE_MAX, as every value taken from a
 client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take it). Numbers only
 (Strict): `true` is no capacity of 1 kW, nor `"500"` one of 500."""
+Number = Annotated[float, Strict()]
+"""Any other number of a site file, numbers only, as above."""
+Count = Whole
+"""A whole number of a site file (`9` or `9.0`): `true` is no channel 1, nor `"5"` five points."""
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
@@ -94,7 +98,7 @@ class PlanPolicy(Model):
         description="Solve the cost–CO₂ frontier and abate while each further tonne costs at "
         "most this much (CNY/t); unset: the cheapest plan within the CO₂ limit, no frontier.",
     )
-    frontier_points: Annotated[int, Field(ge=2, le=11)] = 5
+    frontier_points: Annotated[Count, Field(ge=2, le=11)] = 5
 
 
 class CarbonFactors(Model):
@@ -221,7 +225,7 @@ class DeviceMapping(Model):
 
     format: Literal["tasmota", "shelly"]
     device: Identifier
-    channel: int = Field(default=0, ge=0, description="Shelly switch:N / em:N channel.")
+    channel: Count = Field(default=0, ge=0, description="Shelly switch:N / em:N channel.")
     component: Literal["switch", "em"] = "switch"
 
 
@@ -240,7 +244,7 @@ class SparkplugMapping(Model):
         default=None, description="Device id under the edge node; omit for the node's own metrics."
     )
     metric: str = Field(min_length=1, max_length=256, description="Metric name of the birth.")
-    scale: float = Field(
+    scale: Number = Field(
         default=1.0,
         description="Factor from the metric's unit to the meter's (0.001 for W into kW).",
         allow_inf_nan=False,
@@ -252,9 +256,9 @@ class ModbusGateway(Model):
 
     id: Identifier
     host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")
-    port: int = Field(default=502, ge=1, le=65535)
-    units: list[Annotated[int, Field(ge=0, le=255)]] = Field(min_length=1)
-    timeout_s: float = Field(default=1.0, gt=0, le=60)
+    port: Count = Field(default=502, ge=1, le=65535)
+    units: list[Annotated[Count, Field(ge=0, le=255)]] = Field(min_length=1)
+    timeout_s: Number = Field(default=1.0, gt=0, le=60)
 
 
 class ModbusMapping(Model):
@@ -266,12 +270,12 @@ class ModbusMapping(Model):
     """
 
     gateway: Identifier
-    unit: int = Field(ge=0, le=255, description="Modbus unit (slave) id behind the gateway.")
+    unit: Count = Field(ge=0, le=255, description="Modbus unit (slave) id behind the gateway.")
     map: str | None = Field(
         default=None, description="A shipped register map (energyhub/modbus/maps)."
     )
     point: str | None = None
-    address: int | None = Field(
+    address: Count | None = Field(
         default=None, ge=0, le=65535, description="Register address, 0-based (40001 → 0)."
     )
     function: Literal["holding", "input"] = "input"
@@ -280,14 +284,14 @@ class ModbusMapping(Model):
     )
     word_order: Literal["big", "little"] = "big"
     byte_order: Literal["big", "little"] = "big"
-    scale: float = Field(
+    scale: Number = Field(
         default=1.0, allow_inf_nan=False, description="Raw value × scale = `reads`."
     )
     reads: str | None = Field(
         default=None,
         description="Unit of raw value × scale (W, kW, Wh, kWh, °C, %); default the meter's.",
     )
-    interval_s: float = Field(default=10.0, ge=0.1, le=86400)
+    interval_s: Number = Field(default=10.0, ge=0.1, le=86400)
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -323,12 +327,12 @@ class Meter(Model):
         description="Nominal seconds between readings: a power reading stands for at most this "
         "long (unset: the median spacing of its first readings).",
     )
-    min_value: float | None = Field(
+    min_value: Number | None = Field(
         default=None,
         alias="min",
         description="Lowest plausible reading in the meter's unit (unset: derived from the site).",
     )
-    max_value: float | None = Field(
+    max_value: Number | None = Field(
         default=None,
         alias="max",
         description="Highest plausible reading in the meter's unit (unset: derived from the site).",

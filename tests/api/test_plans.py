@@ -139,6 +139,54 @@ async def test_bad_plan_requests(
         assert response.json()["errors"][0]["field"] == field
 
 
+async def test_a_key_a_plan_body_does_not_know_is_refused_by_name(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """A misspelt `frontier_points` (the site file's name) was ignored: 202 and no frontier.
+    So were unknown keys of the inputs and of a rejection."""
+    misspelt = await client.post("/plans", json=body() | {"frontier_points": 3})
+    assert misspelt.status_code == 422, misspelt.text
+    assert misspelt.json()["errors"] == [
+        {
+            "location": "body",
+            "field": "frontier_points",
+            "message": "Extra inputs are not permitted, got 3",
+        }
+    ]
+    inputs = body()
+    inputs["inputs"]["step"] = "15m"
+    answer = await client.post("/plans", json=inputs)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "inputs.step"
+    plan_id = world.plans["expo"]
+    reject = await client.post(f"/plans/{plan_id}/reject", json={"reason": "x", "by": "me"})
+    assert reject.status_code == 422 and reject.json()["errors"][0]["field"] == "by"
+    assert (await client.get(f"/plans/{plan_id}")).json()["status"] != "rejected"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"frontier": True}, "frontier: Input should be a valid integer"),
+        ({"frontier": "3"}, "frontier: Input should be a valid integer, got '3'"),
+        ({"time_limit_s": "5"}, "time_limit_s: Input should be a valid number, got '5'"),
+        ({"time_limit_s": True}, "time_limit_s: Input should be a valid number"),
+    ],
+)
+async def test_a_boolean_or_a_quoted_number_is_no_number_in_a_plan_body(
+    client: httpx.AsyncClient, change: dict[str, Any], expected: str
+) -> None:
+    """As the inputs' values: `"frontier": true` was 1 ('must be ≥ 2', no value named), and
+    `"3"` a frontier of 3 points."""
+    answer = await client.post("/plans", json=body() | change)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == expected
+
+
+async def test_a_whole_float_is_a_frontier(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/plans", json=body() | {"frontier": 3.0, "time_limit_s": 30})
+    assert answer.status_code == 202, answer.text
+
+
 async def test_mixed_offsets_and_disorder(client: httpx.AsyncClient) -> None:
     request = body(steps=2)
     request["inputs"]["ts"] = ["2026-11-20T00:00:00+08:00", "2026-11-19T17:00:00Z"]  # one hour on

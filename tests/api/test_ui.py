@@ -17,8 +17,8 @@ from fastapi import FastAPI
 
 from energyhub.api.keys import ROLES
 from energyhub.api.ui.charts import Band, Limit, Series, nice_step, time_chart
-from energyhub.api.ui.render import number
 from energyhub.forecast.store import save_bands
+from energyhub.numbers import number
 from energyhub.optimize import plan
 from energyhub.plans.operations import save_forecast
 from energyhub.plans.policy import plan_by_policy
@@ -501,7 +501,8 @@ def test_time_chart_breaks_lines_at_gaps_and_draws_limits() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "text"), [(-1e-12, "0.0"), (None, "—"), (12491.54, "12,491.5"), (-3.0, "-3.0")]
+    ("value", "text"),
+    [(-1e-12, "0.0"), (None, "—"), (12491.54, "12,491.5"), (-3.0, "\N{MINUS SIGN}3.0")],
 )
 def test_number_never_prints_minus_zero(value: float | None, text: str) -> None:
     assert number(value) == text

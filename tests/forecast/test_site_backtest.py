@@ -190,3 +190,35 @@ def test_an_end_outside_the_calendar_is_one_line(pg_url: str, end: str, message:
     done = CliRunner().invoke(cli, args, env={"ENERGYHUB_DB_URL": pg_url, "COLUMNS": "200"})
     assert done.exit_code == 2, done.output
     assert message in done.output and "Traceback" not in done.output
+
+
+def test_models_with_no_step_to_compare_are_null_in_json_and_a_dash_in_the_table(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Two days of history: the models that need more score no step. `--json` printed NaN for
+    them (not JSON: a strict parser refuses it) and the table 'nan', the band 'nan% inside'."""
+
+    async def world() -> None:
+        await prepare_db(pg_url, make_site())
+        await write_history(pg_url, HistorySpec(START - timedelta(days=2), START))
+
+    asyncio.run(world())
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200"}
+    args = ["forecast", "backtest", "--site", "office", "--meter", "main", "--days", "2",
+            "--step", "1h", "--end", START.isoformat()]  # fmt: skip
+    done = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    (main,) = json.loads(done.output, parse_constant=refuse)["meters"]
+    week = main["models"]["naive 7d"]
+    assert week == {"nmae": None, "mae_kw": None, "steps": 0, "ratio_to_better_naive": None}
+    assert main["models"]["naive 1d"]["steps"] > 0 and main["models"]["naive 1d"]["nmae"] >= 0
+    table = CliRunner().invoke(cli, args, env=env)
+    assert table.exit_code == 0, table.output
+    assert "nan" not in table.output.lower()
+    assert "│ naive 7d        │     — │      — │" in table.output

@@ -192,3 +192,23 @@ def test_plans_show_actual_of_a_site_the_site_file_lacks_names_the_plan(
     message = " ".join(shown.output.split())
     assert f"plan {b01} is of the building 'b01', which the site file" in message
     assert "--id" not in message
+
+
+def test_storage_taken_is_added_and_a_daily_peak_is_not_called_the_month_s() -> None:
+    """What the meters took from storage (a negative credit) printed 'stored −-63.7 CNY'; under
+    daily billing (no month-to-date peak) the demand read 'on the rise above the month's 0.0
+    kW' (a park of that shape: Daily city, and a park whose only storage emptied itself)."""
+    from energyhub.plans.bill import Account
+    from energyhub.plans.cli import _demand_text, _terms
+    from energyhub.plans.realized import Side
+
+    taken = _terms(Side(energy_cny=1.2, carbon_cny=0.1, stored_cny=-63.7))
+    assert taken.endswith("less the stored value −63.7 CNY") and "−-" not in taken
+    assert _terms(Side(stored_cny=12.5)).endswith("less the stored value 12.5 CNY")
+    account = Account(
+        import_kwh=100, export_kwh=0, peak_import_kw=382.7, gas_kwh=0, energy_cny=455.7,
+        demand_cny=765.4, gas_cny=0, carbon_cny=22.3, total_cny=1243.4, co2_kg=371.6,
+    )  # fmt: skip
+    assert _demand_text(account) == "demand charge 765.4 CNY on their peak of 382.7 kW"
+    month = account.model_copy(update={"month_peak_kw": 300.0})
+    assert _demand_text(month) == "demand charge 765.4 CNY on the rise above the month's 300.0 kW"

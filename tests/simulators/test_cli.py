@@ -86,6 +86,11 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, record_file: Path) -> 
         # the broker closed the connection on publishing these: "closed the connection"
         ('{"t": 1.0, "topic": "a/#", "payload": "x"}', "topic must hold no '+', '#'"),
         ('{"t": 1.0, "topic": "a/+/b", "payload": "x"}', "got 'a/+/b'"),
+        # struct.error traceback at the publish: MQTT gives a topic two bytes of length
+        (
+            '{"t": 1.0, "topic": "' + "é" * 32_768 + '", "payload": "x"}',
+            "topic must be at most 65,535 bytes of UTF-8 (MQTT's limit), got 65,536",
+        ),
         # replay waited 3 million years for this record at --speed 1
         ('{"t": 99999999999999, "topic": "a/b", "payload": "x"}', "t must be epoch"),
         (

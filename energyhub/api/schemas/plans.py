@@ -6,15 +6,17 @@ from datetime import date, datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from energyhub.api.schemas.common import Measure, Name, SiteId, Text, Time
-from energyhub.bounds import step_seconds
+from energyhub.bounds import Finite, Whole, step_seconds
 from energyhub.plans.store import PlanStatus
 
 
 class PlanInputsIn(BaseModel):
     """The `energyhub plan --inputs` table as columns: `ts` and `<id>:<quantity>` series."""
+
+    model_config = ConfigDict(extra="forbid")
 
     ts: list[Time] = Field(min_length=2, description="Step start times, regular steps.")
     columns: dict[Name, list[Measure]] = Field(
@@ -44,11 +46,15 @@ class PlanInputsIn(BaseModel):
 
 
 class PlanCreate(BaseModel):
+    """A plan asked for; a key it does not know (`frontier_points`) is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     level: Literal["building", "park"]
     site_id: SiteId
     inputs: PlanInputsIn
-    time_limit_s: float | None = Field(default=None, gt=0, le=600)
-    frontier: int | None = Field(
+    time_limit_s: Finite | None = Field(default=None, gt=0, le=600)
+    frontier: Whole | None = Field(
         default=None,
         ge=2,
         le=11,
@@ -59,6 +65,8 @@ class PlanCreate(BaseModel):
 
 
 class PlanReject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: Annotated[Text, Field(min_length=1)] = Field(
         examples=["the demand forecast misses the trade fair"]
     )

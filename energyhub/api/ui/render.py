@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from energyhub.api.errors import ApiError, as_api_error
+from energyhub.numbers import number
 
 env = Environment(
     loader=PackageLoader("energyhub.api.ui", "templates"),
@@ -26,13 +27,6 @@ env = Environment(
 def local(ts: datetime | None, zone: ZoneInfo) -> str:
     """A time in the site's zone with its UTC offset; a dash for none."""
     return ts.astimezone(zone).isoformat(sep=" ", timespec="minutes") if ts is not None else "—"
-
-
-def number(value: float | None, decimals: int = 1) -> str:
-    """Thousands separated; a value that rounds to zero prints as 0, never -0."""
-    if value is None:
-        return "—"
-    return f"{value if round(value, decimals) else 0.0:,.{decimals}f}"
 
 
 env.filters["local"] = local
