@@ -4,8 +4,11 @@ A setpoint's `p_kw` means, per asset type (clipped to the asset's limits, never 
 
 - battery, thermal_storage, hydrogen_store: charge (> 0) or discharge (< 0) power, limited by
   `power_kw` and by what keeps the SOC inside [soc_min, soc_max];
-- heat_pump: heat output in [0, heat_max_kw] (electricity = heat / COP);
-- electric_chiller: cooling output in [0, cooling_max_kw] (electricity = cooling / COP);
+- heat_pump: heat output in [0, heat_max_kw] (electricity = heat / COP), electric_chiller:
+  cooling output in [0, cooling_max_kw] (electricity = cooling / COP); neither makes more than
+  its node's demand left (storage charging included): its controller runs on the supply
+  temperature, so a setpoint above a demand that came in under the forecast turns it down, as
+  a CHP is turned down, rather than making heat or cooling nobody takes;
 - chp: electric output; 0 stops it, anything above 0 runs it at least at `min_load`, at most at
   `fuel_max_kw · eta_el`, and no higher than its heat is used: its local controller runs it
   heat-led, lowering the output (or stopping it below `min_load`) rather than dumping heat, unless
@@ -174,14 +177,20 @@ def _chosen(setpoint: Array, default: Array, low: float, high: float) -> Array:
     return np.where(np.isnan(setpoint), default, np.clip(np.nan_to_num(setpoint), low, high))
 
 
+def _led(sp: Array, left: Array, high: float) -> Array:
+    """A heat pump's or chiller's output: its setpoint (else the demand left) within [0, high],
+    never above the demand left (what nobody takes is not made)."""
+    return np.minimum(_chosen(sp, left, 0.0, high), np.minimum(left, high))
+
+
 def _heat_pump(a: HeatPump, b: Balance, sp: Array) -> dict[str, Array]:
-    heat = _chosen(sp, np.minimum(b.heat_left, a.heat_max_kw), 0.0, a.heat_max_kw)
+    heat = _led(sp, b.heat_left, a.heat_max_kw)
     b.serve_heat(heat)
     return {"heat": heat, "electricity": heat / _cop(a, b.outdoor_c)}
 
 
 def _chiller(a: ElectricChiller, b: Balance, sp: Array) -> dict[str, Array]:
-    cooling = _chosen(sp, np.minimum(b.cooling_left, a.cooling_max_kw), 0.0, a.cooling_max_kw)
+    cooling = _led(sp, b.cooling_left, a.cooling_max_kw)
     b.serve_cooling(cooling)
     return {"cooling": cooling, "electricity": cooling / _cop(a, b.outdoor_c)}
 

@@ -5,6 +5,9 @@ baseline × (1 + max_co2_vs_baseline_pct / 100), plus the CO₂ value of the ene
 be left with (each store's soc_final against where it starts), credited as plan vs actual credits
 a store's change (energyhub.plans.stored). A plan that must refill a store is not blamed for the
 refill's CO₂ beyond what the energy is worth; one that may drain a store gets no credit for it.
+In the scheduler the limit is also tightened by what the local day so far emitted above its
+counterfactual on the meters (energyhub.scheduler.co2_account), so that a day that went over on a
+forecast miss is brought back within the plans that remain.
 
 Without an abatement cost the plan is the cost-optimal one if it is within the limit. Else the
 plan a carbon price of max_cost_to_meet_co2_limit_cny_per_t leads to is solved: if it is within
@@ -56,10 +59,13 @@ class Co2Limit:
     """Energy the stores must end with above (> 0) or below where they start (soc_final)."""
     stored_kg: float
     """That energy's CO₂ value, added to the limit (valued as plan vs actual values it)."""
+    carried_kg: float = 0.0
+    """Taken off the limit: what the local day so far emitted above its counterfactual, carried
+    into this plan (energyhub.scheduler.co2_account); 0 outside the scheduler."""
 
     @property
     def limit_kg(self) -> float:
-        return self.baseline_kg * (1 + self.pct / 100) + self.stored_kg
+        return self.baseline_kg * (1 + self.pct / 100) + self.stored_kg - self.carried_kg
 
     def holds(self, co2_kg: float) -> bool:
         limit = self.limit_kg
@@ -75,9 +81,10 @@ def co2_limit(
     baseline_kg: float,
     pct: float,
     month_peak_kw: float | None = None,
+    carried_kg: float = 0.0,
 ) -> Co2Limit:
     """The policy's limit for a plan of `level`/`site_id` over `inputs` whose baseline emits
-    `baseline_kg`."""
+    `baseline_kg`, tightened by `carried_kg`."""
     scopes = resolve_scopes(site, level, site_id)
     table = with_month_peaks(read_inputs(inputs, site.tz), scopes, month_peak_kw)
     stored_kwh = stored_kg = 0.0
@@ -92,7 +99,7 @@ def co2_limit(
             _, kg = stored_value(changes, store_values(Context.bare(scope, table)))
             stored_kwh += sum(changes.values())
             stored_kg += kg
-    return Co2Limit(baseline_kg, pct, stored_kwh, stored_kg)
+    return Co2Limit(baseline_kg, pct, stored_kwh, stored_kg, carried_kg)
 
 
 def policy_point(
@@ -126,6 +133,11 @@ def _outcome(result: Plan, cheapest: Plan, limit: Co2Limit, how: str) -> dict[st
             f", {limit.stored_kg:+,.0f} kg for the {limit.stored_kwh:+,.0f} kWh its stores must "
             "end with (soc_final)"
         )
+    if limit.carried_kg:
+        parts.append(
+            f", − {limit.carried_kg:,.0f} kg carried from the day so far, metered above its "
+            "counterfactual"
+        )
     parts.append(f"): {how}")
     if avoided_kg > 0 and extra_cny > 0:
         parts.append(
@@ -137,6 +149,7 @@ def _outcome(result: Plan, cheapest: Plan, limit: Co2Limit, how: str) -> dict[st
         "baseline_co2_kg": limit.baseline_kg,
         "stored_kwh": limit.stored_kwh,
         "stored_co2_kg": limit.stored_kg,
+        "carried_co2_kg": limit.carried_kg,
         "limit_co2_kg": limit.limit_kg,
         "co2_kg": result.co2_kg,
         "met": met,
@@ -154,11 +167,13 @@ def plan_by_policy(
     site_id: str,
     policy: PlanPolicy,
     frontier_points: int | None = None,
+    carried_kg: float = 0.0,
     **options: Any,
 ) -> Plan:
     """The plan the site's policy asks for, carrying `carbon_policy` (what the limit was, whether
     the plan meets it and what it cost). `frontier_points` solves the frontier even for a policy
-    without an abatement cost (POST /plans with `"frontier"`); `options` go to every solve."""
+    without an abatement cost (POST /plans with `"frontier"`); `carried_kg` tightens the limit
+    (the scheduler's day account); `options` go to every solve."""
     points = frontier_points or (
         policy.frontier_points if policy.max_abatement_cost_cny_per_t is not None else None
     )
@@ -170,6 +185,7 @@ def plan_by_policy(
     limit = co2_limit(
         site, inputs, level=level, site_id=site_id, baseline_kg=cheapest.baseline.co2_kg,
         pct=policy.max_co2_vs_baseline_pct, month_peak_kw=options.get("month_peak_kw"),
+        carried_kg=carried_kg,
     )  # fmt: skip
     ceiling = policy.max_cost_to_meet_co2_limit_cny_per_t
     dear = (

@@ -34,6 +34,7 @@ from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.policy import plan_by_policy
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import earlier_coverage, keep_band, peak_margin
+from energyhub.scheduler.co2_account import DayCo2Account, day_co2_account
 from energyhub.scheduler.inputs import ScopeForecast, forecast_scope
 from energyhub.scheduler.margin import (
     ImportErrorCache,
@@ -170,15 +171,38 @@ class PlanningConfig:
         )
 
 
-def _solve(site: SiteFile, inputs: pd.DataFrame, target: Target, config: PlanningConfig) -> Plan:
-    """The cost-optimal plan; with the site's carbon.plan_policy, the plan the policy asks for."""
+def _solve(
+    site: SiteFile,
+    inputs: pd.DataFrame,
+    target: Target,
+    config: PlanningConfig,
+    account: DayCo2Account | None = None,
+) -> Plan:
+    """The cost-optimal plan; with the site's carbon.plan_policy, the plan the policy asks for,
+    its limit tightened by what `account` carries."""
     level, site_id, limit = target.level, target.site_id, config.time_limit_s
     policy = site.city.carbon.plan_policy
     if policy is None:
         return plan(site, inputs, level=level, site_id=site_id, time_limit_s=limit)
     return plan_by_policy(
-        site, inputs, level=level, site_id=site_id, policy=policy, time_limit_s=limit
-    )
+        site, inputs, level=level, site_id=site_id, policy=policy, time_limit_s=limit,
+        carried_kg=account.carried_kg if account is not None else 0.0,
+    )  # fmt: skip
+
+
+async def co2_account(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    target: Target,
+    start: datetime,
+    steps: pd.DatetimeIndex,
+) -> DayCo2Account | None:
+    """The day's CO₂ account a re-plan carries, if the site's policy asks for one."""
+    policy = site.city.carbon.plan_policy
+    if policy is None or not policy.carry_day_co2_deficit:
+        return None
+    return await day_co2_account(conn, backend, site, target.site_id, start, steps)
 
 
 async def forecast_with(
@@ -243,8 +267,9 @@ async def replan(
             column = peak_reserve_column(scope.grid_node)
             forecast.frame[column] = margin.reserve_kw.to_numpy()
             forecast.methods[column] = RESERVE_METHOD
+        account = await co2_account(conn, backend, site, target, start, steps)
         result = await asyncio.to_thread(
-            _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
+            _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config, account
         )
         result = replace(result, peak_margin=margin.summary)
     except (ForecastError, PlanError) as exc:
@@ -262,6 +287,7 @@ async def replan(
         *priced,
         *soc.warnings,
         *margin.warnings,
+        *([account.note] if account is not None and account.carried_kg > 0 else []),
         *(f"forecast: {note}" for note in forecast.notes),
     ]
     async with conn.transaction():

@@ -99,6 +99,14 @@ class PlanPolicy(Model):
         "most this much (CNY/t); unset: the cheapest plan within the CO₂ limit, no frontier.",
     )
     frontier_points: Annotated[Count, Field(ge=2, le=11)] = 5
+    carry_day_co2_deficit: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="Opt-in: each re-plan reads the local day so far against the meters (metered CO₂ "
+        "less storage credit vs the counterfactual, as realized savings count it) and tightens "
+        "its limit by what the day already emitted above the counterfactual, at the rate of the "
+        "day's remaining steps (energyhub.scheduler.co2_account); false: the limit against the "
+        "plan's own baseline alone.",
+    )
 
 
 class CarbonFactors(Model):

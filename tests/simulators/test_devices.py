@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from energyhub.sites import Electrolyzer, FlexibleLoad, FuelCell
+from energyhub.sites import ElectricChiller, Electrolyzer, FlexibleLoad, FuelCell, HeatPump
 from simulators.devices import CONTROLLABLE, Balance, Flows, dispatch
 
 HOURS = np.array([2.0, 9.0, 10.0, 19.0])  # valley, peak, peak, peak
@@ -49,3 +49,21 @@ def test_an_overnight_flexible_load_spreads_its_energy_across_midnight() -> None
         window_end_h=4,
     )  # fmt: skip
     assert _run(asset, [NAN, NAN, NAN, NAN]) == pytest.approx([80.0, 0.0, 0.0, 80.0])
+
+
+def test_a_heat_pump_and_a_chiller_make_no_more_than_the_demand_left() -> None:
+    """Setpoints above a demand that came in under the forecast turn them down (the excess was
+    made and thrown away, its electricity metered); below it, they hold the setpoint."""
+    hp = HeatPump(id="hp", type="heat_pump", heat_max_kw=400, cop=4.0)
+    chiller = ElectricChiller(id="ch", type="electric_chiller", cooling_max_kw=400, cop=5.0)
+    zeros = np.zeros(len(HOURS))
+    demand = np.array([100.0, 300.0, 500.0, 0.0])
+    balance = Balance(HOURS, zeros + 20.0, demand.copy(), demand.copy())
+    flows = {a: Flows.zeros(("heat", "cooling", "electricity"), len(HOURS)) for a in ("hp", "ch")}
+    sp = np.array([250.0, 200.0, 450.0, NAN])
+    dispatch([hp, chiller], flows, balance, slice(None), {"hp": sp, "ch": sp})
+    expected = [100.0, 200.0, 400.0, 0.0]
+    assert flows["hp"].readings["heat"] == pytest.approx(expected)
+    assert flows["hp"].readings["electricity"] == pytest.approx([e / 4 for e in expected])
+    assert flows["ch"].readings["cooling"] == pytest.approx(expected)
+    assert balance.heat_left == pytest.approx([0.0, 100.0, 100.0, 0.0])
