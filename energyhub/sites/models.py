@@ -101,11 +101,11 @@ class PlanPolicy(Model):
     frontier_points: Annotated[Count, Field(ge=2, le=11)] = 5
     carry_day_co2_deficit: Annotated[bool, Strict()] = Field(
         default=False,
-        description="Opt-in: each re-plan reads the local day so far against the meters (metered CO₂ "
-        "less storage credit vs the counterfactual, as realized savings count it) and tightens "
-        "its limit by what the day already emitted above the counterfactual, at the rate of the "
-        "day's remaining steps (energyhub.scheduler.co2_account); false: the limit against the "
-        "plan's own baseline alone.",
+        description="Opt-in: each re-plan reads the local day so far against the meters "
+        "(metered CO₂ less storage credit vs the counterfactual, as realized savings count it) "
+        "and tightens its limit by what the day already emitted above the counterfactual, at the "
+        "rate of the day's remaining steps (energyhub.scheduler.co2_account); false: the limit "
+        "against the plan's own baseline alone.",
     )
 
 
