@@ -24,6 +24,7 @@ from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.scope import Level, Scope, resolve_scope
 from energyhub.optimize.tariffs import (
+    demand_target_column,
     month_peak_column,
     peak_margin_column,
     peak_reserve_column,
@@ -40,6 +41,12 @@ from energyhub.scheduler.margin import (
     peak_margin_floored,
 )
 from energyhub.scheduler.state import initial_soc, with_initial_soc
+from energyhub.scheduler.target import (
+    DemandTargetCache,
+    DemandTargetConfig,
+    TargetRequest,
+    demand_target,
+)
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
@@ -132,6 +139,10 @@ class PlanningConfig:
     """Each meter's forecast model, chosen and fitted once a local day."""
     import_errors: ImportErrorCache = field(default_factory=ImportErrorCache, compare=False)
     """Each connection's measured import errors, read forward from one re-plan to the next."""
+    demand_target: DemandTargetConfig = field(default_factory=DemandTargetConfig)
+    """The month's demand target (SCHEDULER_DEMAND_TARGET*, energyhub.scheduler.target)."""
+    targets: DemandTargetCache = field(default_factory=DemandTargetCache, compare=False)
+    """Each site's demand target, made once a local day."""
 
     @property
     def steps(self) -> int:
@@ -165,6 +176,10 @@ class PlanningConfig:
                 window=timedelta(days=settings.scheduler_measured_margin_days),
                 min_steps=settings.scheduler_measured_margin_min_steps,
                 reserve=settings.scheduler_peak_reserve,
+            ),
+            demand_target=DemandTargetConfig(
+                enabled=settings.scheduler_demand_target,
+                days=settings.scheduler_demand_target_days,
             ),
         )
 
@@ -228,10 +243,20 @@ async def replan(
             column = peak_reserve_column(scope.grid_node)
             forecast.frame[column] = margin.reserve_kw.to_numpy()
             forecast.methods[column] = RESERVE_METHOD
-        result = await asyncio.to_thread(
-            _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config
+        started = with_initial_soc(site, soc.fractions)
+        request = TargetRequest(
+            scope, start, float(margin.summary.get("median_kw") or 0.0), config.history,
+            config.forecast, config.models, config.time_limit_s,
+        )  # fmt: skip
+        demand = await demand_target(
+            conn, backend, started, request, config.demand_target, config.targets
         )
-        result = replace(result, peak_margin=margin.summary)
+        if demand.target_kw is not None:
+            column = demand_target_column(scope.grid_node)
+            forecast.frame[column] = demand.target_kw  # the coming days' peak: no day below it
+            forecast.methods[column] = demand.method
+        result = await asyncio.to_thread(_solve, started, forecast.frame, target, config)
+        result = replace(result, peak_margin=margin.summary | {"demand_target": demand.summary})
     except (ForecastError, PlanError) as exc:
         log.warning("re-plan of %s from %s failed: %s", target.site_id, start.isoformat(), exc)
         return await record_failure(
@@ -247,6 +272,7 @@ async def replan(
         *priced,
         *soc.warnings,
         *margin.warnings,
+        *demand.warnings,
         *(f"forecast: {note}" for note in forecast.notes),
     ]
     async with conn.transaction():

@@ -1,0 +1,227 @@
+"""The month's demand target: the lowest peak the site is expected to hold over the coming days,
+which no day's plan need shave below.
+
+Monthly demand billing bills the month's highest 15-min import. A re-plan sees 24 h: on an easy
+day it shaves the month-to-date peak as deep as that day allows, spending storage cycles, and a
+harder day later in the month rises above it anyway and is billed the rise; the month ends no
+lower. Peak-shaving controllers keep a monthly demand target for this. Once a local day per
+scheduled site, the scheduler forecasts the next `days` (to the month's end at most) at hourly
+resolution with the same forecast models and solves the same model over them, the whole peak
+billed, from the stores' measured SOC and with the day plan's forecast-error margin kept under
+the peak: the peak that plan bills itself (its `<node>:peak_import_kw`, import + kept margin) is
+the lowest the site is expected to hold, at a cost the demand charge pays for. Each re-plan then
+takes import up to max(month-to-date peak, target) as free of demand charge (inputs column
+`<node>:demand_target_kw`, energyhub.optimize.tariffs.free_peak_kw), and the reserve and the
+peak guard hold that level, not a lower one.
+
+The uncertainty allowance is the margin: the target is the peak of import + the measured P90
+margin, as the day plans bill it; hourly means sit under the 15-min peaks they contain, which
+keeps the estimate on the low side (a target too high gives shaving away; one too low costs
+only the cycles it is built to save). Without storage or a flexible load (nothing to shave
+with), under daily billing or without a demand charge, when turned off, or when the forecast
+or the solve fails, there is no target and the re-plan is what it was before; the plan says so
+in a warning where it failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg import AsyncConnection
+
+from energyhub.errors import EnergyhubError
+from energyhub.forecast.profile import ForecastOptions
+from energyhub.forecast.select import ModelCache
+from energyhub.optimize import Plan, plan
+from energyhub.optimize.scope import Scope
+from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
+from energyhub.plans.metered import storages
+from energyhub.scheduler.inputs import forecast_scope
+from energyhub.sites import FlexibleLoad, SiteFile
+from energyhub.store.db import Backend
+
+log = logging.getLogger(__name__)
+
+TARGET_STEP = timedelta(hours=1)
+"""The target plan's resolution: hourly keeps a week's model small (168 steps) and its peak on
+the low side of the 15-min peaks the days will meter."""
+MIN_STEPS = 2
+"""Hours the target plan needs (the model needs two steps)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemandTargetConfig:
+    """SCHEDULER_DEMAND_TARGET*: on or off, and how many days ahead."""
+
+    enabled: bool = True
+    days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class DemandTarget:
+    """The target (None: none), how it was found (the plan JSON's `demand_target`) and a
+    warning where it could not be made."""
+
+    target_kw: float | None
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def method(self) -> str:
+        """The `demand_target_kw` input's method (forecast.methods)."""
+        s = self.summary
+        return (
+            f"target: lowest peak (import + {s.get('margin_kw', 0.0):,.0f} kW margin) of the "
+            f"same model on an hourly forecast {s.get('start')} → {s.get('end')}, whole peak "
+            f"billed, from the measured SOC (scheduler.target, made {s.get('made_at')})"
+        )
+
+
+@dataclass
+class DemandTargetCache:
+    """Each site's target of the local day it was made on (one several-days solve a day)."""
+
+    found: dict[tuple[str, date], DemandTarget] = field(default_factory=dict)
+
+    def get(self, site_id: str, day: date) -> DemandTarget | None:
+        return self.found.get((site_id, day))
+
+    def put(self, site_id: str, day: date, target: DemandTarget) -> None:
+        for key in [k for k in self.found if k[0] == site_id and k[1] != day]:
+            del self.found[key]  # yesterday's is of no use
+        self.found[(site_id, day)] = target
+
+
+def no_target_reason(scope: Scope, config: DemandTargetConfig) -> str | None:
+    """Why the scope gets no target, or None when it may have one."""
+    grid = scope.grid
+    if not config.enabled:
+        return "off (ENERGYHUB_SCHEDULER_DEMAND_TARGET=false)"
+    if grid.demand_billing != "monthly":
+        return f"demand billed {grid.demand_billing}: each day's peak is billed"
+    if grid.demand_charge_cny_per_kw <= 0:
+        return "no demand charge"
+    flexible = any(isinstance(a, FlexibleLoad) for _, a in scope.assets())
+    if not storages(scope) and not flexible:
+        return "no storage or flexible load to hold a peak with"
+    return None
+
+
+def target_steps(at: datetime, days: int, tz: Any) -> pd.DatetimeIndex:
+    """The target plan's hourly steps (UTC): from the hour `at` falls in, `days` ahead but not
+    past the end of its local month (the month whose peak is billed)."""
+    first = pd.Timestamp(at).tz_convert("UTC").floor(pd.Timedelta(TARGET_STEP))
+    local = first.tz_convert(tz)
+    month_end = (local.normalize().replace(day=1) + pd.DateOffset(months=1)).tz_convert("UTC")
+    end = min(first + pd.Timedelta(days=days), month_end)
+    return pd.date_range(first, end, freq=TARGET_STEP, inclusive="left", name="ts")
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRequest:
+    """What a re-plan hands the target: where, from when, the margin its plan keeps."""
+
+    scope: Scope
+    at: datetime
+    margin_kw: float
+    history: timedelta
+    forecast: ForecastOptions
+    models: ModelCache
+    time_limit_s: float
+
+
+async def demand_target(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    request: TargetRequest,
+    config: DemandTargetConfig,
+    cache: DemandTargetCache | None = None,
+) -> DemandTarget:
+    """The scope's demand target for the local day of `request.at` (cached for that day); None
+    with the reason when it has none. `site` carries the stores' SOC at `request.at`. Never
+    raises for a forecast or solve that fails."""
+    scope = request.scope
+    reason = no_target_reason(scope, config)
+    if reason is not None:
+        return DemandTarget(None, {"node": scope.grid_node, "reason": reason})
+    day = pd.Timestamp(request.at).tz_convert(site.tz).date()
+    known = cache.get(scope.id, day) if cache is not None else None
+    if known is not None:
+        return known
+    found = await _estimate(conn, backend, site, request, config)
+    if cache is not None:
+        cache.put(scope.id, day, found)
+    return found
+
+
+async def _estimate(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    request: TargetRequest,
+    config: DemandTargetConfig,
+) -> DemandTarget:
+    scope, node = request.scope, request.scope.grid_node
+    steps = target_steps(request.at, config.days, site.tz)
+    summary: dict[str, Any] = {
+        "node": node,
+        "days": config.days,
+        "made_at": pd.Timestamp(request.at).isoformat(),
+        "margin_kw": request.margin_kw,
+    }
+    if len(steps) < MIN_STEPS:
+        return DemandTarget(None, summary | {"reason": "the month ends within the hour"})
+    summary.update(start=steps[0].isoformat(), end=(steps[-1] + TARGET_STEP).isoformat())
+    began = time.perf_counter()
+    try:
+        forecast = await forecast_scope(
+            conn, backend, site, scope, steps, request.history, request.forecast,
+            request.models, intraday_correction=False,
+        )  # fmt: skip
+        frame = forecast.frame.copy()
+        frame[month_peak_column(node)] = 0.0  # the whole peak billed: the lowest it can be
+        frame[peak_margin_column(node)] = min(request.margin_kw, scope.grid.import_max_kw)
+        result = await _solve(site, frame, request)
+    except EnergyhubError as exc:
+        return _failed(summary, node, str(exc))
+    except Exception as exc:  # an estimate is optional: it must never stop a re-plan
+        log.exception("demand target of %s failed", scope.id)
+        return _failed(summary, node, f"{type(exc).__name__}: {exc}")
+    schedule = result.schedule
+    imports = schedule[f"{node}:import_kw"].to_numpy(dtype=float)
+    kept = schedule.get(f"{node}:kept_margin_kw")
+    margin = np.zeros(imports.size) if kept is None else kept.to_numpy(dtype=float)
+    peak = float(np.max(imports + margin))
+    at = int(np.argmax(imports + margin))
+    summary.update(
+        target_kw=peak,
+        import_peak_kw=float(imports.max()),
+        at=pd.Timestamp(schedule.index[at]).isoformat(),
+        steps=len(steps),
+        solve_s=round(time.perf_counter() - began, 2),
+    )
+    log.info("%s: demand target %.0f kW (%s)", scope.id, peak, summary["at"])
+    return DemandTarget(peak, summary)
+
+
+async def _solve(site: SiteFile, frame: pd.DataFrame, request: TargetRequest) -> Plan:
+    scope = request.scope
+    return await asyncio.to_thread(
+        plan, site, frame, level=scope.level, site_id=scope.id, time_limit_s=request.time_limit_s
+    )
+
+
+def _failed(summary: dict[str, Any], node: str, why: str) -> DemandTarget:
+    warning = (
+        f"demand target: none for {node} ({why}): the plan takes only the month-to-date peak "
+        "as free of demand charge"
+    )
+    return DemandTarget(None, summary | {"reason": why}, [warning])

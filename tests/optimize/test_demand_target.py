@@ -1,0 +1,62 @@
+"""The month's demand target: a plan (and its baseline) pays the demand charge only above
+max(month-to-date peak, target); the month peak it reports stays the metered one."""
+
+from __future__ import annotations
+
+import pytest
+
+from energyhub.errors import EnergyhubError
+from energyhub.optimize import plan
+from tests.optimize.cases import building_site, inputs
+from tests.optimize.test_billing import BATTERY, LOAD_KW, PRICE, RATE
+
+
+@pytest.mark.parametrize(
+    ("month_peak_kw", "target_kw", "demand_cny"),
+    [(0.0, 450.0, RATE * 50), (460.0, 450.0, RATE * 40), (0.0, 600.0, 0.0), (0.0, 0.0, RATE * 500)],
+)
+def test_the_rise_above_the_higher_of_month_peak_and_target_is_billed(
+    month_peak_kw: float, target_kw: float, demand_cny: float
+) -> None:
+    """No assets: the plan is the load, peak 500 kW; billed 500 − max(month peak, target)."""
+    site = building_site([], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__demand_target_kw=target_kw)
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=month_peak_kw)
+    assert result.cost_cny["demand"] == pytest.approx(demand_cny, abs=1e-6)
+    assert result.baseline.cost_cny["demand"] == pytest.approx(demand_cny, abs=1e-9)
+    assert result.month_peak_kw == {"b1": month_peak_kw}  # the metered one, as plan vs actual
+    free = max(month_peak_kw, target_kw)
+    assert result.schedule["b1:free_peak_kw"].to_numpy() == pytest.approx([free] * 3)
+
+
+def test_a_battery_does_not_shave_below_the_target() -> None:
+    """Month peak 0, target 450: as with a month peak of 450 (test_billing), the battery shaves
+    step 2 to 450 and no further; energy 0.5·(1200 + 50/0.9025 − 50)."""
+    site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__demand_target_kw=450.0)
+    result = plan(site, frame, level="building", site_id="b1", month_peak_kw=0.0)
+    assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
+    assert result.scalars["b1:peak_import_kw"] == pytest.approx(450.0, abs=1e-6)
+    assert result.objective_cny == pytest.approx(
+        PRICE * (sum(LOAD_KW) + 50 / 0.9025 - 50), abs=1e-6
+    )
+    without = plan(site, inputs(3, b1__electricity_kw=LOAD_KW), level="building", site_id="b1")
+    assert without.scalars["b1:peak_import_kw"] < 450.0 - 1.0  # it would shave deeper
+
+
+def test_daily_billing_ignores_the_target() -> None:
+    grid = {"demand_charge_cny_per_kw": RATE, "demand_billing": "daily"}
+    site = building_site([], grid=grid)
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__demand_target_kw=450.0)
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.cost_cny["demand"] == pytest.approx(RATE * 500, abs=1e-6)
+    assert result.baseline.cost_cny["demand"] == pytest.approx(RATE * 500)
+    assert "b1:free_peak_kw" not in result.schedule.columns
+
+
+@pytest.mark.parametrize("target_kw", [-5.0, 1e9])
+def test_a_target_out_of_range_is_named(target_kw: float) -> None:
+    site = building_site([], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__demand_target_kw=target_kw)
+    with pytest.raises(EnergyhubError, match="b1:demand_target_kw"):
+        plan(site, frame, level="building", site_id="b1")
