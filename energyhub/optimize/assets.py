@@ -17,6 +17,7 @@ from energyhub.optimize.scope import Node
 from energyhub.optimize.tariffs import (
     billing_months,
     demand_target_column,
+    first_month_peak_kw,
     free_peak_kw,
     kept_margin_kw,
     month_groups,
@@ -74,13 +75,15 @@ def _add_demand_charge(
 ) -> None:
     """One peak per billing month the steps touch (one in all under daily billing), at least the
     peak that month started from (`tariffs.demand_cny`'s rule), the first month's raised to its
-    demand target (tariffs.free_peak_kw); the rise above it is billed. Each month keeps the
+    demand target, no higher than the rules' own peak (tariffs.free_peak_kw); the rise above it
+    is billed. Each month keeps the
     margin its rules' import leaves room for (tariffs.kept_margin_kw)."""
     m, n = ctx.m, ctx.n
-    billed = free_peak_kw(ctx.inputs, node, grid)
     margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
     months = billing_months(ctx.inputs.index)
     groups = month_groups(months) if grid.demand_billing == "monthly" else [np.arange(n)]
+    rules_peak = None if rules_import_kw is None else first_month_peak_kw(rules_import_kw, months)
+    billed = free_peak_kw(ctx.inputs, node, grid, rules_peak)
     starts = [billed if i == 0 else 0.0 for i in range(len(groups))]
     if rules_import_kw is not None:
         margin = margin.copy()

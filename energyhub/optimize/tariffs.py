@@ -172,11 +172,26 @@ def demand_target_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> flo
     return value if np.isfinite(value) else 0.0
 
 
-def free_peak_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:
+def free_peak_kw(
+    inputs: PlanInputs, node: str, grid: GridConnection, rules_peak_kw: float | None = None
+) -> float:
     """The import the first billing month's demand term starts from, free of demand charge:
-    max(month-to-date peak, demand target). The plan and its baseline are billed above it; plan
-    vs actual and the realized savings bill the metered month peak alone."""
-    return max(month_peak_kw(inputs, node, grid), demand_target_kw(inputs, node, grid))
+    max(month-to-date peak, demand target), the target no higher than `rules_peak_kw` (the rules'
+    own peak over the month's steps, first_month_peak_kw). The target keeps a plan from shaving
+    below what the coming days need; it is no licence to import above what the site would draw
+    without a plan (charging up to a target that the days may not reach is a real rise). The
+    plan and its baseline are billed above it; plan vs actual and the realized savings bill the
+    metered month peak alone."""
+    target = demand_target_kw(inputs, node, grid)
+    if rules_peak_kw is not None:
+        target = min(target, rules_peak_kw)
+    return max(month_peak_kw(inputs, node, grid), target)
+
+
+def first_month_peak_kw(import_kw: NDArray[np.float64], months: NDArray[np.int64]) -> float | None:
+    """The highest of `import_kw` over the steps of the billing month the steps start in."""
+    groups = month_groups(months)
+    return float(import_kw[groups[0]].max()) if groups else None
 
 
 def demand_target_column(node: str) -> str:

@@ -18,14 +18,15 @@ from tests.optimize.test_billing import BATTERY, LOAD_KW, PRICE, RATE
 def test_the_rise_above_the_higher_of_month_peak_and_target_is_billed(
     month_peak_kw: float, target_kw: float, demand_cny: float
 ) -> None:
-    """No assets: the plan is the load, peak 500 kW; billed 500 − max(month peak, target)."""
+    """No assets: the plan is the load, peak 500 kW; billed 500 − max(month peak, target); the
+    free level is the target only up to the rules' own peak (500)."""
     site = building_site([], grid={"demand_charge_cny_per_kw": RATE})
     frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__demand_target_kw=target_kw)
     result = plan(site, frame, level="building", site_id="b1", month_peak_kw=month_peak_kw)
     assert result.cost_cny["demand"] == pytest.approx(demand_cny, abs=1e-6)
     assert result.baseline.cost_cny["demand"] == pytest.approx(demand_cny, abs=1e-9)
     assert result.month_peak_kw == {"b1": month_peak_kw}  # the metered one, as plan vs actual
-    free = max(month_peak_kw, target_kw)
+    free = max(month_peak_kw, min(target_kw, 500.0))
     assert result.schedule["b1:free_peak_kw"].to_numpy() == pytest.approx([free] * 3)
 
 
@@ -42,6 +43,24 @@ def test_a_battery_does_not_shave_below_the_target() -> None:
     )
     without = plan(site, inputs(3, b1__electricity_kw=LOAD_KW), level="building", site_id="b1")
     assert without.scalars["b1:peak_import_kw"] < 450.0 - 1.0  # it would shave deeper
+
+
+def test_a_target_above_the_rules_peak_is_no_licence_to_import_above_it() -> None:
+    """Load 450, 500, 400; import at 0.1 CNY/kWh in step 1, 1.0 after: charging 100 kW in step 1
+    (import 550) would pay if import up to the target of 600 were free. It is free only up to the
+    rules' own peak, 500: the 50 kW above it would cost 40 × 50 = 2,000 CNY, more than the
+    arbitrage, so the plan's import stays within 500 and no demand charge is billed."""
+    site = building_site([BATTERY], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(
+        3,
+        b1__electricity_kw=[450.0, 500.0, 400.0],
+        b1__demand_target_kw=600.0,
+        import_price_cny_per_kwh=[0.1, 1.0, 1.0],
+    )
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.schedule["b1:import_kw"].max() <= 500.0 + 1e-6
+    assert result.cost_cny["demand"] == pytest.approx(0.0, abs=1e-6)
+    assert result.schedule["b1:free_peak_kw"].to_numpy() == pytest.approx([500.0] * 3)
 
 
 def test_daily_billing_ignores_the_target() -> None:
