@@ -246,7 +246,7 @@ async def replan(
         started = with_initial_soc(site, soc.fractions)
         request = TargetRequest(
             scope, start, float(margin.summary.get("median_kw") or 0.0), config.history,
-            config.forecast, config.models, config.time_limit_s,
+            config.forecast, config.models, config.time_limit_s, config.step,
         )  # fmt: skip
         demand = await demand_target(
             conn, backend, started, request, config.demand_target, config.targets
