@@ -7,7 +7,7 @@ import pytest
 
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import plan
-from tests.optimize.cases import building_site, inputs
+from tests.optimize.cases import building_site, city_site, day_inputs, inputs, small_park
 from tests.optimize.test_billing import BATTERY, LOAD_KW, PRICE, RATE
 
 
@@ -79,3 +79,27 @@ def test_a_target_out_of_range_is_named(target_kw: float) -> None:
     frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__demand_target_kw=target_kw)
     with pytest.raises(EnergyhubError, match="b1:demand_target_kw"):
         plan(site, frame, level="building", site_id="b1")
+
+
+def test_each_park_of_a_city_plan_is_billed_above_its_own_target() -> None:
+    """A city of two parks (battery, heat pump and heat store per building): a target of 1,000
+    kW, above anything park n draws, frees n's import up to its rules' own peak (nothing shaved
+    below what the days need, nothing drawn above it), while park s, without one, is planned as
+    before; the month peaks stay the metered ones (0)."""
+    north, north_columns = small_park("n", 1, import_max_kw=2000.0, chp=False, seed=1)
+    south, south_columns = small_park("s", 1, import_max_kw=2000.0, chp=False, seed=2)
+    site = city_site([north, south])
+    frame = day_inputs(north_columns | south_columns)
+    without = plan(site, frame, level="city", site_id="c")
+    frame["n:demand_target_kw"] = 1000.0
+    with_target = plan(site, frame, level="city", site_id="c")
+    assert without.scalars["n:peak_import_kw"] > 0.0
+    assert with_target.month_peak_kw == {"n": 0.0, "s": 0.0}
+    assert with_target.scalars["n:peak_import_kw"] >= without.scalars["n:peak_import_kw"]
+    assert with_target.scalars["s:peak_import_kw"] == pytest.approx(
+        without.scalars["s:peak_import_kw"], abs=1e-3
+    )
+    assert with_target.cost_cny["demand"] < without.cost_cny["demand"]
+    free = with_target.schedule["n:free_peak_kw"].iloc[0]
+    assert free < 1000.0  # capped at the rules' own peak
+    assert with_target.schedule["n:import_kw"].max() <= free + 1e-6
