@@ -39,7 +39,7 @@ from psycopg import AsyncConnection
 from energyhub.errors import EnergyhubError
 from energyhub.forecast.profile import ForecastOptions
 from energyhub.forecast.select import ModelCache
-from energyhub.optimize import Plan, plan
+from energyhub.optimize import plan
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
 from energyhub.plans.metered import storages
@@ -196,36 +196,52 @@ async def _estimate(
             request.models, intraday_correction=False,
         )  # fmt: skip
         frame = forecast.frame.resample(resolution).mean().reindex(steps)
-        frame[month_peak_column(node)] = 0.0  # the whole peak billed: the lowest it can be
-        frame[peak_margin_column(node)] = min(request.margin_kw, scope.grid.import_max_kw)
-        result = await _solve(site, frame, request)
+        found = await asyncio.to_thread(
+            lowest_peak, site, frame, scope, request.margin_kw, request.time_limit_s
+        )
     except EnergyhubError as exc:
         return _failed(summary, node, str(exc))
     except Exception as exc:  # an estimate is optional: it must never stop a re-plan
         log.exception("demand target of %s failed", scope.id)
         return _failed(summary, node, f"{type(exc).__name__}: {exc}")
-    schedule = result.schedule
-    imports = schedule[f"{node}:import_kw"].to_numpy(dtype=float)
-    kept = schedule.get(f"{node}:kept_margin_kw")
-    margin = np.zeros(imports.size) if kept is None else kept.to_numpy(dtype=float)
-    peak = float(np.max(imports + margin))
-    at = int(np.argmax(imports + margin))
     summary.update(
-        target_kw=peak,
-        import_peak_kw=float(imports.max()),
-        at=pd.Timestamp(schedule.index[at]).isoformat(),
+        target_kw=found.target_kw,
+        import_peak_kw=found.import_peak_kw,
+        at=found.at.isoformat(),
         steps=len(steps),
         solve_s=round(time.perf_counter() - began, 2),
     )
-    log.info("%s: demand target %.0f kW (%s)", scope.id, peak, summary["at"])
-    return DemandTarget(peak, summary)
+    log.info("%s: demand target %.0f kW (%s)", scope.id, found.target_kw, summary["at"])
+    return DemandTarget(found.target_kw, summary)
 
 
-async def _solve(site: SiteFile, frame: pd.DataFrame, request: TargetRequest) -> Plan:
-    scope = request.scope
-    return await asyncio.to_thread(
-        plan, site, frame, level=scope.level, site_id=scope.id, time_limit_s=request.time_limit_s
-    )
+@dataclass(frozen=True, slots=True)
+class LowestPeak:
+    """What the coming days' plan bills itself: its peak of import + kept margin, of import
+    alone, and the step it is reached at (the first, where several are)."""
+
+    target_kw: float
+    import_peak_kw: float
+    at: pd.Timestamp
+
+
+def lowest_peak(
+    site: SiteFile, frame: pd.DataFrame, scope: Scope, margin_kw: float, time_limit_s: float
+) -> LowestPeak:
+    """The same model as the re-plans over `frame` (the coming days' forecast), the whole peak
+    billed and `margin_kw` kept under it where the rules leave room (tariffs.kept_margin_kw):
+    the lowest peak the site holds at a cost the demand charge pays for. Raises PlanError."""
+    node = scope.grid_node
+    frame = frame.copy()
+    frame[month_peak_column(node)] = 0.0  # the whole peak billed: the lowest it can be
+    frame[peak_margin_column(node)] = min(max(margin_kw, 0.0), scope.grid.import_max_kw)
+    result = plan(site, frame, level=scope.level, site_id=scope.id, time_limit_s=time_limit_s)
+    schedule = result.schedule
+    imports = schedule[f"{node}:import_kw"].to_numpy(dtype=float)
+    kept = schedule.get(f"{node}:kept_margin_kw")
+    billed = imports + (0.0 if kept is None else kept.to_numpy(dtype=float))
+    at = int(np.argmax(billed))
+    return LowestPeak(float(billed[at]), float(imports.max()), pd.Timestamp(schedule.index[at]))
 
 
 def _failed(summary: dict[str, Any], node: str, why: str) -> DemandTarget:

@@ -4,12 +4,18 @@ the month's first) with working days ahead does not shave below what they will n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from energyhub.optimize.scope import resolve_scope
+from energyhub.optimize import plan
+from energyhub.optimize.baseline import rules_import_kw
+from energyhub.optimize.inputs import read_inputs
+from energyhub.optimize.network import Context
+from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.store import PlanRecord
 from energyhub.scheduler.replan import PlanningConfig, Target, replan
@@ -18,9 +24,20 @@ from energyhub.scheduler.target import (
     DemandTargetConfig,
     TargetRequest,
     demand_target,
+    lowest_peak,
     target_steps,
 )
-from energyhub.sites import parse_site
+from energyhub.sites import (
+    PV,
+    ElectricBoiler,
+    ElectricChiller,
+    GasBoiler,
+    HeatPump,
+    SiteFile,
+    Wind,
+    load_site,
+    parse_site,
+)
 from energyhub.store.db import Backend, connect
 
 from .conftest import HistorySpec, prepare_db, scheduler_settings, site_doc, write_history
@@ -152,3 +169,62 @@ def test_the_target_plans_to_the_month_end_at_most() -> None:
     last = target_steps(datetime.fromisoformat("2025-11-30T23:30:00+08:00"), 7, "Asia/Shanghai")
     assert len(last) == 1  # fewer than the model's two steps: no target (MIN_STEPS)
     assert (steps[1:] - steps[:-1] == pd.Timedelta(hours=1)).all()
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
+
+
+def _days(site: SiteFile, scope: Scope, working_kw: list[float]) -> pd.DataFrame:
+    """Hourly inputs of one day per entry: every building 200 kW + `working_kw` in 08–18, heat and
+    cooling where it has a machine for them, no renewable output."""
+    index = pd.date_range(
+        "2026-12-07", periods=24 * len(working_kw), freq="1h", tz="Asia/Shanghai", name="ts"
+    )
+    working = np.repeat(working_kw, 24) * ((index.hour >= 8) & (index.hour < 18))
+    columns: dict[str, Any] = {"outdoor_c": 8.0}
+    for node in scope.nodes:
+        kinds = {type(a) for a in node.assets}
+        if site.find_building(node.id) is not None:
+            columns[f"{node.id}:electricity_kw"] = 200.0 + working
+            if kinds & {HeatPump, GasBoiler, ElectricBoiler}:
+                columns[f"{node.id}:heat_kw"] = 50.0 + 0.2 * working
+            if ElectricChiller in kinds:
+                columns[f"{node.id}:cooling_kw"] = 100.0 + 0.3 * working
+        for asset in node.assets:
+            if isinstance(asset, PV | Wind):
+                columns[f"{asset.id}:available_kw"] = 0.0
+    return pd.DataFrame(columns, index=index)
+
+
+@pytest.mark.parametrize(
+    ("level", "site_id"),
+    [
+        ("building", "l03"),  # an ice store and its chiller, nothing else
+        ("building", "l04"),  # a flexible load
+        ("park", "expo"),  # a CHP, batteries, heat and cold stores, an absorption chiller
+        ("park", "lingang"),  # hydrogen (electrolyzer, store, fuel cell), a battery, ice
+    ],
+)
+def test_a_hard_day_ahead_keeps_an_easy_day_from_shaving_for_every_shape(
+    level: str, site_id: str
+) -> None:
+    """Two easy days and a hard one (900 kW more in working hours, not 400): the target is set
+    on the hard day and above the easy day's own peak; the easy day's plan alone shaves below
+    its rules' peak, with the target it does not (and bills no demand charge)."""
+    site = load_site(EXAMPLE)
+    scope = resolve_scope(site, level, site_id)
+    node = scope.grid_node
+    found = lowest_peak(site, _days(site, scope, [400.0, 400.0, 900.0]), scope, 0.0, 30.0)
+    assert found.at.tz_convert("Asia/Shanghai").day == 9  # the hard day
+    easy = _days(site, scope, [400.0]).assign(**{f"{node}:month_peak_kw": 0.0})
+    alone = plan(site, easy, level=level, site_id=site_id)
+    rules_peak = float(rules_import_kw(Context.bare(scope, read_inputs(easy, site.tz))).max())
+    assert found.target_kw > rules_peak
+    assert alone.scalars[f"{node}:peak_import_kw"] < rules_peak - 1.0  # shaves its own day
+    held = plan(
+        site, easy.assign(**{COLUMN.replace("office", node): found.target_kw}), level=level,
+        site_id=site_id,
+    )  # fmt: skip
+    assert held.scalars[f"{node}:peak_import_kw"] == pytest.approx(rules_peak, abs=1e-3)
+    assert held.cost_cny["demand"] == pytest.approx(0.0, abs=1e-3)
+    assert held.month_peak_kw == {node: 0.0}
