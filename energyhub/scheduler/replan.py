@@ -245,7 +245,7 @@ async def replan(
             forecast.methods[column] = RESERVE_METHOD
         started = with_initial_soc(site, soc.fractions)
         request = TargetRequest(
-            scope, start, float(margin.summary.get("median_kw") or 0.0), config.history,
+            scope, start, float(margin.summary.get("measured_p90_kw") or 0.0), config.history,
             config.forecast, config.models, config.time_limit_s, config.step,
         )  # fmt: skip
         demand = await demand_target(

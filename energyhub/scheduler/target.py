@@ -1,26 +1,27 @@
-"""The month's demand target: the lowest peak the site is expected to hold over the coming days,
-which no day's plan need shave below.
+"""The month's demand target: the peak the site is expected to need over the coming days, which
+no day's plan need shave below.
 
 Monthly demand billing bills the month's highest 15-min import. A re-plan sees 24 h: on an easy
 day it shaves the month-to-date peak as deep as that day allows, spending storage cycles, and a
 harder day later in the month rises above it anyway and is billed the rise; the month ends no
 lower. Peak-shaving controllers keep a monthly demand target for this. Once a local day per
-scheduled site, the scheduler forecasts the next `days` (to the month's end at most) at hourly
-resolution with the same forecast models and solves the same model over them, the whole peak
-billed, from the stores' measured SOC and with the day plan's forecast-error margin kept under
-the peak: the peak that plan bills itself (its `<node>:peak_import_kw`, import + kept margin) is
-the lowest the site is expected to hold, at a cost the demand charge pays for. Each re-plan then
-takes import up to max(month-to-date peak, target) as free of demand charge (inputs column
-`<node>:demand_target_kw`, energyhub.optimize.tariffs.free_peak_kw), and the reserve and the
-peak guard hold that level, not a lower one.
+scheduled site, the scheduler forecasts the next `days` (to the month's end at most) with the
+models its re-plans use, averaged to hours, and solves the same model over them, the whole peak
+billed, from the stores' measured SOC: the peak that plan holds is the target. Each re-plan then
+takes import up to max(month-to-date peak, min(target, the rules' own peak)) as free of demand
+charge (inputs column `<node>:demand_target_kw`, energyhub.optimize.tariffs.free_peak_kw), and
+the reserve and the peak guard hold that level, not a lower one.
 
-The uncertainty allowance is the margin: the target is the peak of import + the measured P90
-margin, as the day plans bill it; hourly means sit under the 15-min peaks they contain, which
-keeps the estimate on the low side (a target too high gives shaving away; one too low costs
-only the cycles it is built to save). Without storage or a flexible load (nothing to shave
-with), under daily billing or without a demand charge, when turned off, or when the forecast
-or the solve fails, there is no target and the re-plan is what it was before; the plan says so
-in a warning where it failed.
+The uncertainty allowance: the target plan is solved on the connection's **P90** demand, the
+P50 raised at each step by the upward error the day plans' margin is made of (the bands'
+root-sum-square, energyhub.scheduler.bands.peak_margin) floored at the measured P90 of metered −
+planned import. Over several days the month's peak is set by the days that come in high, so the
+P50's peak understates it (in the closed loop of 2026-12-07, the P50 week ahead of Lingang held
+8,119 kW where the plans then met 8,581); hourly means sit under the 15-min peaks inside them,
+which keeps the estimate from the high side. Without storage or a flexible load (nothing to
+shave with), under daily billing or without a demand charge, when turned off, or when the
+forecast or the solve fails, there is no target and the re-plan is what it was before; the plan
+says so in a warning where it failed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from psycopg import AsyncConnection
 
@@ -41,8 +43,9 @@ from energyhub.forecast.profile import ForecastOptions
 from energyhub.forecast.select import ModelCache
 from energyhub.optimize import plan
 from energyhub.optimize.scope import Scope
-from energyhub.optimize.tariffs import month_peak_column, peak_margin_column
+from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.metered import storages
+from energyhub.scheduler.bands import peak_margin
 from energyhub.scheduler.inputs import forecast_scope
 from energyhub.sites import FlexibleLoad, SiteFile
 from energyhub.store.db import Backend
@@ -80,9 +83,10 @@ class DemandTarget:
         """The `demand_target_kw` input's method (forecast.methods)."""
         s = self.summary
         return (
-            f"target: lowest peak (import + {s.get('margin_kw', 0.0):,.0f} kW margin) of the "
-            f"same model on an hourly forecast {s.get('start')} → {s.get('end')}, whole peak "
-            f"billed, from the measured SOC (scheduler.target, made {s.get('made_at')})"
+            f"target: lowest peak of the same model on the hourly P90 demand (P50 + bands' "
+            f"error, at least {s.get('error_floor_kw', 0.0):,.0f} kW) {s.get('start')} → "
+            f"{s.get('end')}, whole peak billed, from the measured SOC (scheduler.target, made "
+            f"{s.get('made_at')})"
         )
 
 
@@ -130,11 +134,12 @@ def target_steps(
 
 @dataclass(frozen=True, slots=True)
 class TargetRequest:
-    """What a re-plan hands the target: where, from when, the margin its plan keeps."""
+    """What a re-plan hands the target: where, from when, the connection's measured P90 import
+    error (0 without one), its forecast settings and models."""
 
     scope: Scope
     at: datetime
-    margin_kw: float
+    error_floor_kw: float
     history: timedelta
     forecast: ForecastOptions
     models: ModelCache
@@ -182,7 +187,7 @@ async def _estimate(
         "node": node,
         "days": config.days,
         "made_at": pd.Timestamp(request.at).isoformat(),
-        "margin_kw": request.margin_kw,
+        "error_floor_kw": request.error_floor_kw,
     }
     if len(steps) < MIN_STEPS:
         return DemandTarget(None, summary | {"reason": "the month ends within the hour"})
@@ -196,8 +201,10 @@ async def _estimate(
             request.models, intraday_correction=False,
         )  # fmt: skip
         frame = forecast.frame.resample(resolution).mean().reindex(steps)
+        error = peak_margin(forecast).clip(lower=request.error_floor_kw)
+        error = error.resample(resolution).mean().reindex(steps).fillna(request.error_floor_kw)
         found = await asyncio.to_thread(
-            lowest_peak, site, frame, scope, request.margin_kw, request.time_limit_s
+            lowest_peak, site, frame, scope, error.to_numpy(), request.time_limit_s
         )
     except EnergyhubError as exc:
         return _failed(summary, node, str(exc))
@@ -206,7 +213,7 @@ async def _estimate(
         return _failed(summary, node, f"{type(exc).__name__}: {exc}")
     summary.update(
         target_kw=found.target_kw,
-        import_peak_kw=found.import_peak_kw,
+        error_at_peak_kw=found.error_kw,
         at=found.at.isoformat(),
         steps=len(steps),
         solve_s=round(time.perf_counter() - began, 2),
@@ -217,31 +224,34 @@ async def _estimate(
 
 @dataclass(frozen=True, slots=True)
 class LowestPeak:
-    """What the coming days' plan bills itself: its peak of import + kept margin, of import
-    alone, and the step it is reached at (the first, where several are)."""
+    """The coming days' plan: its peak import (the target), the step it is reached at (the
+    first, where several are), and the P90 error its demand was raised by there."""
 
     target_kw: float
-    import_peak_kw: float
     at: pd.Timestamp
+    error_kw: float
 
 
 def lowest_peak(
-    site: SiteFile, frame: pd.DataFrame, scope: Scope, margin_kw: float, time_limit_s: float
+    site: SiteFile,
+    frame: pd.DataFrame,
+    scope: Scope,
+    error_kw: npt.ArrayLike,
+    time_limit_s: float,
 ) -> LowestPeak:
-    """The same model as the re-plans over `frame` (the coming days' forecast), the whole peak
-    billed and `margin_kw` kept under it where the rules leave room (tariffs.kept_margin_kw):
+    """The same model as the re-plans over `frame` (the coming days' P50 forecast) with the head
+    node's electricity demand raised by `error_kw` per step (the P90) and the whole peak billed:
     the lowest peak the site holds at a cost the demand charge pays for. Raises PlanError."""
-    node = scope.grid_node
+    node, head = scope.grid_node, scope.nodes[0].id
+    error = np.broadcast_to(np.asarray(error_kw, dtype=float), (len(frame),))
     frame = frame.copy()
+    column = f"{head}:electricity_kw"
+    frame[column] = (frame[column] if column in frame.columns else 0.0) + error
     frame[month_peak_column(node)] = 0.0  # the whole peak billed: the lowest it can be
-    frame[peak_margin_column(node)] = min(max(margin_kw, 0.0), scope.grid.import_max_kw)
     result = plan(site, frame, level=scope.level, site_id=scope.id, time_limit_s=time_limit_s)
-    schedule = result.schedule
-    imports = schedule[f"{node}:import_kw"].to_numpy(dtype=float)
-    kept = schedule.get(f"{node}:kept_margin_kw")
-    billed = imports + (0.0 if kept is None else kept.to_numpy(dtype=float))
-    at = int(np.argmax(billed))
-    return LowestPeak(float(billed[at]), float(imports.max()), pd.Timestamp(schedule.index[at]))
+    imports = result.schedule[f"{node}:import_kw"].to_numpy(dtype=float)
+    at = int(np.argmax(imports))
+    return LowestPeak(float(imports[at]), pd.Timestamp(result.schedule.index[at]), float(error[at]))
 
 
 def _failed(summary: dict[str, Any], node: str, why: str) -> DemandTarget:
