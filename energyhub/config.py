@@ -290,6 +290,21 @@ class Settings(BaseSettings):
         description="Controlled steps the measured margin needs; with fewer the bands' margin "
         "stands and the plan carries a warning.",
     )
+    scheduler_demand_target: bool = Field(
+        default=True,
+        description="Under monthly demand billing, once a local day each scheduled site's "
+        "lowest peak over the coming days is estimated (the same model on an hourly forecast) "
+        "and re-plans take import up to max(month-to-date peak, that target) as free of demand "
+        "charge, so no day shaves below what the month will reach anyway "
+        "(docs/billing-and-savings.md#the-months-demand-target). false: the month-to-date peak "
+        "alone.",
+    )
+    scheduler_demand_target_days: int = Field(
+        default=7,
+        ge=1,
+        le=31,
+        description="Days ahead the demand target is planned over (never past the month's end).",
+    )
     scheduler_peak_reserve: bool = Field(
         default=True,
         description="Re-plans keep the P99 of the connection's measured import error covered "

@@ -16,9 +16,11 @@ from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
 from energyhub.optimize.tariffs import (
     billing_months,
+    demand_target_column,
+    first_month_peak_kw,
+    free_peak_kw,
     kept_margin_kw,
     month_groups,
-    month_peak_kw,
     peak_margin_column,
     peak_margin_kw,
 )
@@ -72,13 +74,16 @@ def _add_demand_charge(
     ctx: Context, node: str, grid: GridConnection, imp: Var, rules_import_kw: Array | None
 ) -> None:
     """One peak per billing month the steps touch (one in all under daily billing), at least the
-    peak that month started from (`tariffs.demand_cny`'s rule); the rise above it is billed.
-    Each month keeps the margin its rules' import leaves room for (tariffs.kept_margin_kw)."""
+    peak that month started from (`tariffs.demand_cny`'s rule), the first month's raised to its
+    demand target, no higher than the rules' own peak (tariffs.free_peak_kw); the rise above it
+    is billed. Each month keeps the
+    margin its rules' import leaves room for (tariffs.kept_margin_kw)."""
     m, n = ctx.m, ctx.n
-    billed = month_peak_kw(ctx.inputs, node, grid)
     margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
     months = billing_months(ctx.inputs.index)
     groups = month_groups(months) if grid.demand_billing == "monthly" else [np.arange(n)]
+    rules_peak = None if rules_import_kw is None else first_month_peak_kw(rules_import_kw, months)
+    billed = free_peak_kw(ctx.inputs, node, grid, rules_peak)
     starts = [billed if i == 0 else 0.0 for i in range(len(groups))]
     if rules_import_kw is not None:
         margin = margin.copy()
@@ -86,6 +91,8 @@ def _add_demand_charge(
             margin[steps] = kept_margin_kw(margin[steps], rules_import_kw[steps], start)
     if peak_margin_column(node) in ctx.inputs.columns:  # shown with the plan
         m.add_output(f"{node}:kept_margin_kw", Expr.zeros(n) + margin)
+    if demand_target_column(node) in ctx.inputs.columns and grid.demand_billing == "monthly":
+        m.add_output(f"{node}:free_peak_kw", Expr.zeros(n) + billed)  # the guard holds it
     top = max(grid.import_max_kw + float(margin.max(initial=0.0)), billed)
     for i, (steps, start) in enumerate(zip(groups, starts, strict=True)):
         month = "" if i == 0 else f":{ctx.inputs.index[steps[0]]:%Y-%m}"  # a later month's own

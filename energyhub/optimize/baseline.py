@@ -33,7 +33,12 @@ from energyhub.optimize.conversion import cop_series
 from energyhub.optimize.model import Array
 from energyhub.optimize.network import Context, Prices
 from energyhub.optimize.scope import Node, Scope
-from energyhub.optimize.tariffs import billing_months, demand_cny, month_peak_kw
+from energyhub.optimize.tariffs import (
+    billing_months,
+    demand_cny,
+    first_month_peak_kw,
+    free_peak_kw,
+)
 from energyhub.sites import (
     CHP,
     PV,
@@ -257,8 +262,10 @@ def compute_baseline(ctx: Context) -> Baseline:
     """Cost terms, CO₂ by carrier and unserved energy of the rule-based dispatch."""
     scope, inputs, prices, dt = ctx.scope, ctx.inputs, ctx.prices, ctx.dt_h
     total, handed_up = _dispatch_scope(ctx)
-    billed = month_peak_kw(inputs, scope.grid_node, scope.grid)
-    return _account(scope, prices, total, (dt, billing_months(inputs.index)), handed_up, billed)
+    months = billing_months(inputs.index)
+    own = np.minimum(np.maximum(total.electricity, 0.0), scope.grid.import_max_kw)
+    billed = free_peak_kw(inputs, scope.grid_node, scope.grid, first_month_peak_kw(own, months))
+    return _account(scope, prices, total, (dt, months), handed_up, billed)  # as the plan is
 
 
 def rules_import_kw(ctx: Context) -> Array:

@@ -25,7 +25,7 @@ Array = NDArray[np.float64]
 
 NODE_QUANTITIES = (
     "electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw", "month_peak_kw", "peak_margin_kw",
-    "peak_reserve_kw",
+    "peak_reserve_kw", "demand_target_kw",
 )  # fmt: skip
 RENEWABLE_QUANTITIES = ("available_kw",)
 SITE_COLUMNS = {
@@ -311,7 +311,7 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
     if owner in renewables:
         high = renewables[owner].peak_kw * RENEWABLE_LIMIT_FACTOR
         _check_range(inputs, name, 0.0, high, "must be ≥ 0 and within peak_kw; W instead of kW?")
-    elif quantity == "month_peak_kw":
+    elif quantity in ("month_peak_kw", "demand_target_kw"):
         high = scope.grid.import_max_kw * MONTH_PEAK_LIMIT_FACTOR
         _check_range(
             inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "

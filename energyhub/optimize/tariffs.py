@@ -40,6 +40,12 @@ MONTH_PEAK_QUANTITY = "month_peak_kw"
 """Inputs column `<grid node>:month_peak_kw`: the month-to-date metered peak import a plan starts
 from (constant over the steps; absent: 0, the whole peak is billed)."""
 
+DEMAND_TARGET_QUANTITY = "demand_target_kw"
+"""Inputs column `<grid node>:demand_target_kw`: the month's demand target, the peak the coming
+days are expected to need anyway (constant over the steps; absent: none). Monthly billing bills
+a plan's rise above max(month-to-date peak, target); daily billing ignores it. The scheduler
+sets it from a several-days-ahead plan (energyhub.scheduler.target)."""
+
 PERIODS = ("valley", "flat", "peak", "critical")
 """Period codes 0..3 in the tables below."""
 
@@ -154,6 +160,43 @@ def month_peak_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:
     if grid.demand_billing == "daily" or column is None or not len(column):
         return 0.0
     return float(column[0])
+
+
+def demand_target_kw(inputs: PlanInputs, node: str, grid: GridConnection) -> float:
+    """The demand target of the connection at `node`: its inputs column (first step), 0 without
+    one or under daily billing (each day's whole peak is billed: no later day makes it free)."""
+    column = inputs.get(demand_target_column(node))
+    if grid.demand_billing == "daily" or column is None or not len(column):
+        return 0.0
+    value = float(column[0])
+    return value if np.isfinite(value) else 0.0
+
+
+def free_peak_kw(
+    inputs: PlanInputs, node: str, grid: GridConnection, rules_peak_kw: float | None = None
+) -> float:
+    """The import the first billing month's demand term starts from, free of demand charge:
+    max(month-to-date peak, demand target), the target no higher than `rules_peak_kw` (the rules'
+    own peak over the month's steps, first_month_peak_kw). The target keeps a plan from shaving
+    below what the coming days need; it is no licence to import above what the site would draw
+    without a plan (charging up to a target that the days may not reach is a real rise). The
+    plan and its baseline are billed above it; plan vs actual and the realized savings bill the
+    metered month peak alone."""
+    target = demand_target_kw(inputs, node, grid)
+    if rules_peak_kw is not None:
+        target = min(target, rules_peak_kw)
+    return max(month_peak_kw(inputs, node, grid), target)
+
+
+def first_month_peak_kw(import_kw: NDArray[np.float64], months: NDArray[np.int64]) -> float | None:
+    """The highest of `import_kw` over the steps of the billing month the steps start in."""
+    groups = month_groups(months)
+    return float(import_kw[groups[0]].max()) if groups else None
+
+
+def demand_target_column(node: str) -> str:
+    """The inputs column holding the demand target of the connection at `node`."""
+    return f"{node}:{DEMAND_TARGET_QUANTITY}"
 
 
 def month_peak_column(node: str) -> str:

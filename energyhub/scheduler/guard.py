@@ -1,21 +1,21 @@
 """The peak guard: at each step boundary, before the step's setpoints go out, hold the
 connection's import at the peak the bill already carries when the metered demand runs above plan.
 
-A plan is solved on a forecast; when demand comes in above it, the plan's import plus that error
-can set a new month peak, billed for the whole month. The guard compares the connection's metered
-import over the last step with what was expected for it (the plan's import with the guard's own
-changes) and takes the error as persisting into this step: estimate = plan's import now + error,
-the error of the step's mean or of its last five minutes, whichever is higher (a rise goes on).
-If the estimate is above the limit, max(month-to-date billed peak, the plan's own peak over its
-horizon) − headroom, the excess is taken off, in this order, within each asset's power and state
-of charge: batteries' charging is cut; electrolysis is cut; a heat or cold store charged by a heat
-pump or chiller of its building charges less, and that machine makes that much
-less (the import falls by the heat or cold ÷ the machine's COP in the plan at that step); batteries
-discharge more; CHPs run higher (a stopped CHP at least at its minimum load); fuel cells run
-higher on the hydrogen their node's stores hold above their minimum, those stores discharging as
-much more. What heat pumps and chillers make for the building's own demand is left alone (it
-serves comfort). It never raises a plan's import: charging that would set a new peak is the
-first thing it cuts.
+A plan is solved on a forecast; when demand comes in above it, the plan's import plus that error can
+set a new month peak, billed for the whole month. The guard compares the connection's metered import
+over the last step with what was expected for it (the plan's import with the guard's own changes)
+and takes the error as persisting into this step: estimate = plan's import now + error, the error of
+the step's mean or of its last five minutes, whichever is higher (a rise goes on). If the estimate
+is above the limit, max(month-to-date billed peak, the month's demand target the plan took as free,
+the plan's own peak over its horizon) − headroom, the excess is taken off, in this order, within
+each asset's power and state of charge: batteries' charging is cut; electrolysis is cut; a heat or
+cold store charged by a heat pump or chiller of its building charges less, and that machine makes
+that much less (the import falls by the heat or cold ÷ the machine's COP in the plan at that step);
+batteries discharge more; CHPs run higher (a stopped CHP at least at its minimum load); fuel cells
+run higher on the hydrogen their node's stores hold above their minimum, those stores discharging as
+much more. What heat pumps and chillers make for the building's own demand is left alone (it serves
+comfort). It never raises a plan's import: charging that would set a new peak is the first thing it
+cuts.
 
 Every change is an override: logged, and stored with the setpoint (`planned_p_kw`, `override`) so
 plan vs actual shows what the plan asked and why the device was told otherwise. Without a metered
@@ -91,6 +91,16 @@ def planned_import_kw(schedule: pd.DataFrame, node: str) -> pd.Series:
     return schedule[f"{node}:import_kw"] - export
 
 
+def free_peak_kw(schedule: pd.DataFrame, node: str) -> float:
+    """The import the plan took as free of demand charge, its month's demand target included
+    (`<node>:free_peak_kw`, energyhub.scheduler.target); 0 for a plan without a target."""
+    column = schedule.get(f"{node}:free_peak_kw")
+    if column is None or not len(column):
+        return 0.0
+    value = float(pd.Series(column).max())
+    return value if np.isfinite(value) else 0.0
+
+
 class PeakGuard:
     """Per scheduled site: the import expected of the last step sent, and the month's peak."""
 
@@ -129,7 +139,7 @@ class PeakGuard:
         if metered is None or tail is None or expected is None:
             return None
         peak = await self._month_peak(conn, backend, scope, ts, previous, metered)
-        limit = self._limit(peak, planned)
+        limit = self._limit(max(peak, free_peak_kw(schedule, node)), planned)
         estimate = planned_now + max(metered, tail) - expected.expected_kw  # a rise goes on
         if estimate <= limit:
             return GuardDecision(estimate, limit, setpoints, 0.0)
@@ -184,7 +194,7 @@ class PeakGuard:
         if known is None or known[0] != month:
             peak = await connection_month_peak_kw(conn, backend, scope, ts.to_pydatetime(), self.tz)
             known = self._peaks[scope.id] = (month, peak)
-        limit = self._limit(known[1], planned)
+        limit = self._limit(max(known[1], free_peak_kw(schedule, scope.grid_node)), planned)
         assets = {a.id: a for _, a in scope.assets()}
         return [
             replace(s, import_limit_kw=limit) if isinstance(assets.get(s.asset_id), LIMITED) else s

@@ -25,6 +25,7 @@ from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.scope import Level, Scope, resolve_scope
 from energyhub.optimize.tariffs import (
+    demand_target_column,
     month_peak_column,
     peak_margin_column,
     peak_reserve_column,
@@ -42,6 +43,12 @@ from energyhub.scheduler.margin import (
     peak_margin_floored,
 )
 from energyhub.scheduler.state import initial_soc, with_initial_soc
+from energyhub.scheduler.target import (
+    DemandTargetCache,
+    DemandTargetConfig,
+    TargetRequest,
+    demand_target,
+)
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 from energyhub.store.queries import parse_step
@@ -134,6 +141,10 @@ class PlanningConfig:
     """Each meter's forecast model, chosen and fitted once a local day."""
     import_errors: ImportErrorCache = field(default_factory=ImportErrorCache, compare=False)
     """Each connection's measured import errors, read forward from one re-plan to the next."""
+    demand_target: DemandTargetConfig = field(default_factory=DemandTargetConfig)
+    """The month's demand target (SCHEDULER_DEMAND_TARGET*, energyhub.scheduler.target)."""
+    targets: DemandTargetCache = field(default_factory=DemandTargetCache, compare=False)
+    """Each site's demand target, made once a local day."""
 
     @property
     def steps(self) -> int:
@@ -167,6 +178,10 @@ class PlanningConfig:
                 window=timedelta(days=settings.scheduler_measured_margin_days),
                 min_steps=settings.scheduler_measured_margin_min_steps,
                 reserve=settings.scheduler_peak_reserve,
+            ),
+            demand_target=DemandTargetConfig(
+                enabled=settings.scheduler_demand_target,
+                days=settings.scheduler_demand_target_days,
             ),
         )
 
@@ -268,10 +283,20 @@ async def replan(
             forecast.frame[column] = margin.reserve_kw.to_numpy()
             forecast.methods[column] = RESERVE_METHOD
         account = await co2_account(conn, backend, site, target, start, steps)
-        result = await asyncio.to_thread(
-            _solve, with_initial_soc(site, soc.fractions), forecast.frame, target, config, account
+        started = with_initial_soc(site, soc.fractions)
+        request = TargetRequest(
+            scope, start, float(margin.summary.get("measured_p90_kw") or 0.0), config.history,
+            config.forecast, config.models, config.time_limit_s, config.step,
+        )  # fmt: skip
+        demand = await demand_target(
+            conn, backend, started, request, config.demand_target, config.targets
         )
-        result = replace(result, peak_margin=margin.summary)
+        if demand.target_kw is not None:
+            column = demand_target_column(scope.grid_node)
+            forecast.frame[column] = demand.target_kw  # the coming days' peak: no day below it
+            forecast.methods[column] = demand.method
+        result = await asyncio.to_thread(_solve, started, forecast.frame, target, config, account)
+        result = replace(result, peak_margin=margin.summary | {"demand_target": demand.summary})
     except (ForecastError, PlanError) as exc:
         log.warning("re-plan of %s from %s failed: %s", target.site_id, start.isoformat(), exc)
         return await record_failure(
@@ -288,6 +313,7 @@ async def replan(
         *soc.warnings,
         *margin.warnings,
         *([account.note] if account is not None and account.carried_kg > 0 else []),
+        *demand.warnings,
         *(f"forecast: {note}" for note in forecast.notes),
     ]
     async with conn.transaction():

@@ -15,7 +15,7 @@ from energyhub.config import Settings
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual
-from energyhub.scheduler.guard import hold_import, planned_cops, planned_import_kw
+from energyhub.scheduler.guard import PeakGuard, hold_import, planned_cops, planned_import_kw
 from energyhub.scheduler.setpoints import Setpoint
 from energyhub.sites import load_site
 from energyhub.store.db import Backend, connect
@@ -310,3 +310,31 @@ async def test_no_import_limit_when_it_is_turned_off(pg_url: str, prefix: str) -
 def test_a_setpoint_s_import_limit_must_be_a_number_at_least_0() -> None:
     with pytest.raises(ValueError, match="import_limit_kw: must be a number >= 0, got -1"):
         Setpoint(1, "expo", "expo", "expo-bess", START, 0.0, import_limit_kw=-1.0)
+
+
+@pytest.mark.parametrize(("free_peak_kw", "cut"), [(None, True), (3500.0, False)])
+async def test_the_guard_holds_the_month_s_demand_target_not_a_lower_peak(
+    pg_url: str, free_peak_kw: float | None, cut: bool
+) -> None:
+    """The last step metered 3,000 kW against 300 planned (a new month peak): with 500 kW of
+    headroom the guard's limit is 2,500 and it discharges the battery; a plan that took import
+    up to a demand target of 3,500 kW as free (`office:free_peak_kw`, energyhub.scheduler.target)
+    has the limit 3,000, which the estimate of 3,000 does not pass: nothing is overridden."""
+    site = make_site()
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    await _metered_step(pg_url, 3000.0, None)
+    scope = resolve_scope(site, "building", "office")
+    index = pd.DatetimeIndex([START, START + STEP]).tz_convert("UTC")
+    schedule = pd.DataFrame({"office:import_kw": 300.0}, index=index)
+    if free_peak_kw is not None:
+        schedule["office:free_peak_kw"] = free_peak_kw
+    guard = PeakGuard(site.tz, STEP, 500.0)
+    setpoints = [Setpoint(1, "sp", "office", "office-bess", START + STEP, 0.0, planned_p_kw=0.0)]
+    async with connect(pg_url) as conn:
+        assert await guard.check(conn, Backend.POSTGRES, scope, schedule, index[0], []) is None
+        decision = await guard.check(conn, Backend.POSTGRES, scope, schedule, index[1], setpoints)
+    assert decision is not None
+    assert decision.estimate_kw == pytest.approx(3000.0)
+    assert decision.limit_kw == pytest.approx(2500.0 if cut else 3000.0)
+    assert bool(decision.overridden) == cut
