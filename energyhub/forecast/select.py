@@ -182,7 +182,7 @@ def demand_candidates(
         Candidate("yesterday", 1.0, lambda _train: partial(yesterday, tz=tz)),
         Candidate(
             RECENT_MEDIAN,
-            RECENT_MEDIAN_DAYS,  # a short history keeps the choice it had: profile or yesterday
+            1.0,
             lambda _train: partial(recent_median, tz=tz, days=RECENT_MEDIAN_DAYS),
         ),
     ]

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from energyhub.forecast.calendar import HOLIDAY, WEEKEND, day_kinds
 from energyhub.forecast.gbm import PvSite
@@ -18,12 +17,10 @@ from energyhub.forecast.select import (
     Predictor,
     blend,
     choose,
-    combined,
     demand_candidates,
     describe,
     forecast_chosen,
     pv_candidates,
-    recent_median,
 )
 from energyhub.forecast.solar import clear_sky_ghi_w_m2
 
@@ -95,11 +92,7 @@ def test_the_boosted_model_needs_a_week_before_the_held_out_days() -> None:
     assert choice.notes == [
         "b/main: 5.0 d of history before the 5 held-out day(s), boosted model needs 7 d: "
         "not compared",
-        "b/main: 5.0 d of history before the 5 held-out day(s), median7d model needs 7 d: "
-        "not compared",
         "b/main: 5.0 d of history before the 5 held-out day(s), profile+boosted model needs "
-        "7 d: not compared",
-        "b/main: 5.0 d of history before the 5 held-out day(s), median3 model needs "
         "7 d: not compared",
     ]
 
@@ -295,36 +288,5 @@ def test_pv_s_prior_is_the_blend_only_with_a_forecast_of_the_sky() -> None:
     assert prior(pd.DataFrame({"outdoor_c": 20.0}, index=index)) == ["clearsky"]
     assert prior(pd.DataFrame({"cloud_cover_pct": 40.0}, index=index)) == ["clearsky+boosted"]
     assert [c.name for c in demand_candidates("b/main", TZ, None, OPTIONS) if c.prior] == [
-        "median3"
+        "profile+boosted"
     ]
-
-
-def test_a_median_blend_forecasts_the_middle_member_at_each_step() -> None:
-    """Members at 90, 100 and 150 kW against 100 metered: the median blend is exact where the
-    mean (113.3) is not; with a member silent (NaN) the others' median (mean of two) stands."""
-    series = _flat_week_before(100.0)
-    low, mid, high = (_constant(n, [kw] * 7) for n, kw in (("a", 90.0), ("b", 100.0), ("c", 150)))
-    median = blend(low, mid, high, median=True, name="median3")
-    mean = blend(low, mid, high)
-    choice = choose(series, ORIGIN, TZ, [low, mid, high, median, mean], "m")
-    assert choice.mae["median3"] == 0.0
-    assert choice.mae["a+b+c"] == pytest.approx(40.0 / 3.0)
-    steps = pd.date_range(ORIGIN - pd.Timedelta(days=1), periods=4, freq=STEP)
-    assert median.fit(series)(series, steps).tolist() == [100.0] * 4
-    assert combined([np.array([90.0, np.nan]), np.array([100.0, np.nan]), np.array([np.nan] * 2)],
-                    median=True)[0] == 95.0  # fmt: skip
-
-
-def test_the_recent_median_ignores_one_odd_day_and_never_reads_past_the_origin() -> None:
-    """Seven days at 100 kW but one at 900: the median is 100. A step on the second day ahead
-    takes its median from the days before the origin, not from the forecast day."""
-    index = pd.date_range(ORIGIN - pd.Timedelta(days=7), ORIGIN, freq=STEP, inclusive="left")
-    values = pd.Series(100.0, index=index)
-    values[(index >= ORIGIN - pd.Timedelta(days=3)) & (index < ORIGIN - pd.Timedelta(days=2))] = 900
-    steps = pd.date_range(ORIGIN, periods=2 * 96, freq=STEP)
-    forecast = recent_median(values, steps, TZ, 7)
-    assert np.allclose(forecast, 100.0)
-    values[index >= ORIGIN - pd.Timedelta(days=4)] = (
-        50.0  # the last 4 days lower: the median follows
-    )
-    assert np.allclose(recent_median(values, steps[:96], TZ, 7), 50.0)
