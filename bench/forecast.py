@@ -97,8 +97,7 @@ CITYLEARN_PV_LONGITUDE_DEG = -117.43
 """Fontana, California: the Sierra Crest homes of CityLearn's 2022 challenge."""
 CITYLEARN_PV_FOLDER = ("data", "citylearn_challenge_2022_phase_all")
 MODELS = (
-    "profile", "clearsky", "boosted", "median7d", "profile+boosted", "median3", "clearsky+boosted",
-    "yesterday", CHOSEN,
+    "profile", "clearsky", "boosted", "profile+boosted", "clearsky+boosted", "yesterday", CHOSEN,
     NAIVE_DAY, NAIVE_WEEK,
 )  # fmt: skip
 

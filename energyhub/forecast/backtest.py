@@ -21,14 +21,7 @@ from energyhub.forecast.bands import HIGH_Q, LOW_Q, coverage, pinball
 from energyhub.forecast.features import DAY
 from energyhub.forecast.intraday import intraday, intraday_band
 from energyhub.forecast.profile import ForecastError, nmae
-from energyhub.forecast.select import (
-    Candidate,
-    choose,
-    combined,
-    fit_named,
-    last_week,
-    yesterday,
-)
+from energyhub.forecast.select import Candidate, choose, fit_named, last_week, yesterday
 from energyhub.localdays import day_starts_between, day_steps, next_day_start
 
 Array = NDArray[np.float64]
@@ -123,7 +116,7 @@ def backtest_series(
         for candidate in candidates:
             if candidate.parts:  # a blend: from its parts' forecasts, not fitted again
                 blended = [by_model[p] for p in candidate.parts if p in by_model]
-                by_model[candidate.name] = combined(blended, candidate.median)
+                by_model[candidate.name] = np.mean(blended, axis=0)
                 continue
             trained_days = float(known.notna().sum() * step / DAY)
             if trained_days < candidate.min_train_days:

@@ -12,7 +12,6 @@ first candidate (profile, clear sky), and the forecast says so.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
@@ -65,14 +64,6 @@ Seven days are few: the least MAE alone picked `yesterday` for PV on 60 of CityL
 and cost 0.03–0.06 of NMAE against clear sky alone (docs/forecasting.md)."""
 BOOSTED_TRAIN_DAYS = 7.0
 """The boosted model needs its week lag inside the training days."""
-RECENT_MEDIAN = "median7d"
-RECENT_MEDIAN_DAYS = 7
-"""The same clock time's median over a week: every weekday once, robust to one odd day."""
-MEDIAN_OF_THREE = "median3"
-"""The demand prior: at each step the middle of profile, boosted and median7d. Where two of
-them agree the third cannot pull the forecast away (a median7d that mixes in a weekend, a
-profile misled by a hot day); measured on CityLearn's and the simulator's loads, below the mean
-of profile and boosted on both (docs/forecasting.md)."""
 
 
 @dataclass(frozen=True)
@@ -83,51 +74,29 @@ class Candidate:
     min_train_days: float
     fit: Callable[[pd.Series], Predictor]
     parts: tuple[str, ...] = ()
-    """A blend: the mean (or median) of these candidates' forecasts (scored from theirs, not
-    refitted)."""
-    median: bool = False
-    """A blend of the parts' median at each step instead of their mean."""
+    """A blend: the mean of these candidates' forecasts (scored from theirs, not refitted)."""
     prior: bool = False
     """The model kept unless another is clearly better on the meter's held-out days."""
 
 
-def combined(forecasts: list[Array], median: bool) -> Array:
-    """The parts' mean, or their median at each step (a part without a value there is left out
-    of the median; with no value at all the step stays NaN)."""
-    if not median:
-        return np.asarray(np.mean(forecasts, axis=0), dtype=np.float64)
-    stack = np.vstack(forecasts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps stay NaN
-        return np.asarray(np.nanmedian(stack, axis=0), dtype=np.float64)
-
-
-def blend(*members: Candidate, median: bool = False, name: str | None = None) -> Candidate:
-    """The mean (or median) of the members' forecasts: their errors partly cancel (measured:
-    below any one alone on CityLearn's and the simulator's loads, see bench/forecast.py)."""
+def blend(first: Candidate, second: Candidate) -> Candidate:
+    """The mean of two candidates: their errors partly cancel (measured: below either alone on
+    CityLearn's and the simulator's loads, see bench/forecast.py)."""
 
     def fit(train: pd.Series) -> Predictor:
-        return _Blend({m.name: m.fit(train) for m in members}, median)
+        a, b = first.fit(train), second.fit(train)
+
+        def predict(known: pd.Series, steps: pd.DatetimeIndex) -> Array:
+            return np.asarray((a(known, steps) + b(known, steps)) / 2.0, dtype=np.float64)
+
+        return predict
 
     return Candidate(
-        name or "+".join(m.name for m in members),
-        max(m.min_train_days for m in members),
+        f"{first.name}+{second.name}",
+        max(first.min_train_days, second.min_train_days),
         fit,
-        tuple(m.name for m in members),
-        median,
+        (first.name, second.name),
     )
-
-
-def recent_median(known: pd.Series, steps: pd.DatetimeIndex, tz: tzinfo, days: int) -> Array:
-    """The median of the same local clock time over the last `days` local days before the
-    origin (a step further ahead: over those of them before the origin)."""
-    wall = steps.tz_convert(tz).tz_localize(None)
-    ahead = np.asarray((wall - wall[0]) // DAY, dtype=np.int64)
-    rows = [
-        known.reindex(wall_clock_back(steps, tz, ahead + k)).to_numpy(dtype=float)
-        for k in range(1, days + 1)
-    ]
-    return combined(rows, median=True)
 
 
 def yesterday(known: pd.Series, steps: pd.DatetimeIndex, tz: tzinfo) -> Array:
@@ -180,14 +149,8 @@ def demand_candidates(
         Candidate("profile", 1.0, profile),
         Candidate("boosted", BOOSTED_TRAIN_DAYS, boosted),
         Candidate("yesterday", 1.0, lambda _train: partial(yesterday, tz=tz)),
-        Candidate(
-            RECENT_MEDIAN,
-            1.0,
-            lambda _train: partial(recent_median, tz=tz, days=RECENT_MEDIAN_DAYS),
-        ),
     ]
-    three = blend(models[0], models[1], models[3], median=True, name=MEDIAN_OF_THREE)
-    return [*models, blend(models[0], models[1]), replace(three, prior=True)]
+    return [*models, replace(blend(models[0], models[1]), prior=True)]
 
 
 def pv_candidates(
@@ -284,7 +247,7 @@ def choose(
         if candidate.parts:
             if not all(p in predictions for p in candidate.parts):
                 continue
-            forecast = combined([predictions[p] for p in candidate.parts], candidate.median)
+            forecast = np.mean([predictions[p] for p in candidate.parts], axis=0)
         else:
             try:
                 predictor = candidate.fit(train)
@@ -435,8 +398,7 @@ def fit_named(by_name: dict[str, Candidate], name: str, known: pd.Series) -> Pre
     candidate = by_name[name]
     if not candidate.parts:
         return candidate.fit(known)
-    parts = {part: by_name[part].fit(known) for part in candidate.parts}
-    return _Blend(parts, candidate.median)
+    return _Mean({part: by_name[part].fit(known) for part in candidate.parts})
 
 
 def _refreshed(
@@ -448,13 +410,12 @@ def _refreshed(
 ) -> Predictor:
     """A fit made earlier today, with today's weather forecast: boosted models are kept (their
     fit costs seconds across a park), the others refitted (milliseconds)."""
-    if isinstance(predictor, _Blend):
-        return _Blend(
+    if isinstance(predictor, _Mean):
+        return _Mean(
             {
                 part: _refreshed(one, by_name, part, known, weather)
                 for part, one in predictor.parts.items()
-            },
-            predictor.median,
+            }
         )
     model = getattr(predictor, "__self__", None)
     if isinstance(model, BoostedModel):
@@ -463,15 +424,14 @@ def _refreshed(
 
 
 @dataclass(frozen=True, slots=True)
-class _Blend:
-    """A blend's fitted parts, forecasting their mean (or median)."""
+class _Mean:
+    """A blend's fitted parts, forecasting their mean."""
 
     parts: dict[str, Predictor]
-    median: bool = False
 
     def __call__(self, known: pd.Series, steps: pd.DatetimeIndex) -> Array:
         forecasts = [predict(known, steps) for predict in self.parts.values()]
-        return combined(forecasts, self.median)
+        return np.asarray(np.mean(forecasts, axis=0), dtype=np.float64)
 
 
 def forecast_chosen(
