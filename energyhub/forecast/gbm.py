@@ -34,9 +34,6 @@ DEMAND_TREES = (200, 7, 0.05)
 """Demand's: more, smaller trees learning slower fit about as fast (splits ≈ rounds × leaves)
 and lowered the held-out NMAE by ~1 % on CityLearn and the simulator (bench/forecast.py)."""
 MIN_SAMPLES_LEAF = 20
-DEMAND_HALF_LIFE_DAYS = 7.0
-"""A demand step's weight in the fit halves with every this many days of age: a building's
-use drifts (occupancy, season), and the last weeks say more about tomorrow than the first."""
 WEATHER_COLUMNS = ("outdoor_c", "ghi_w_m2", "cloud_cover_pct")
 """Exogenous series a model may use, on the same UTC grid as the history and the forecast."""
 
@@ -193,8 +190,6 @@ def fit_boosted(
         )
     columns = ~np.all(np.isnan(features[ok]), axis=0)  # no weather, no weather feature
     model = _regressor(PV_TREES if pv is not None else DEMAND_TREES)
-    age_days = np.asarray((index[-1] - index) / pd.Timedelta(days=1), dtype=float)
-    weight = 0.5 ** (age_days / DEMAND_HALF_LIFE_DAYS) if pv is None else np.ones(len(index))
     with _one_thread():
-        model.fit(features[ok][:, columns], y[ok], sample_weight=weight[ok])  # type: ignore[attr-defined]
+        model.fit(features[ok][:, columns], y[ok])  # type: ignore[attr-defined]
     return BoostedModel("pv" if pv is not None else "demand", model, columns, tz, pv, weather)
