@@ -12,6 +12,7 @@ import yaml
 
 from energyhub.api.app import create_app
 from energyhub.api.keys import create_key
+from energyhub.numbers import figure
 from energyhub.store.db import connect
 from tests.api.conftest import settings_for
 from tests.scheduler.conftest import BATTERY_KWH, site_doc
@@ -109,7 +110,7 @@ async def test_the_plan_page_shows_the_realized_figures(
     left_kwh = 0.12 * BATTERY_KWH * 0.95  # what the meters left in the battery, as discharged
     saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25 + left_kwh) * VALLEY_CNY_PER_KWH
     assert 'id="realized"' in page.text
-    assert f"{saved:,.1f} CNY" in page.text
-    assert f"{left_kwh * VALLEY_CNY_PER_KWH:,.1f} CNY" in page.text  # the stored value
+    assert f"{figure(saved)} CNY" in page.text  # a loss with a true minus
+    assert f"{figure(left_kwh * VALLEY_CNY_PER_KWH)} CNY" in page.text  # the stored value
     assert "counterfactual − (metered − stored value)" in page.text
     assert 'id="capture">— (' in page.text  # no ratio, and why (docs/billing-and-savings.md)
