@@ -17,11 +17,12 @@ it may cost stays bounded by the policy's max_cost_to_meet_co2_limit_cny_per_t.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime
 
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.localdays import day_start, next_day_start
 from energyhub.plans.actual import savings_by_day
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
@@ -68,12 +69,6 @@ class DayCo2Account:
         )
 
 
-def day_start(at: datetime, tz: tzinfo, days: int = 0) -> pd.Timestamp:
-    """Local midnight (UTC) of the day `at` falls in, or of `days` later."""
-    local = pd.Timestamp(at).tz_convert(tz).date() + timedelta(days=days)
-    return pd.Timestamp(local).tz_localize(tz).tz_convert("UTC")
-
-
 async def day_co2_account(
     conn: AsyncConnection,
     backend: Backend,
@@ -84,7 +79,7 @@ async def day_co2_account(
 ) -> DayCo2Account | None:
     """The account of the local day `start` falls in, over its steps before `start`, for a plan
     over `steps` (UTC) starting at `start`; None if the day has no compared step yet."""
-    midnight = day_start(start, site.tz).to_pydatetime()
+    midnight = day_start(pd.Timestamp(start), site.tz).to_pydatetime()
     if midnight >= start:
         return None
     days = await savings_by_day(
@@ -95,7 +90,7 @@ async def day_co2_account(
         return None
     counterfactual = sum(r.breakdown["counterfactual"].net_co2_kg for r in realized)
     metered = sum(r.breakdown["metered"].net_co2_kg for r in realized)
-    left = int((steps < day_start(start, site.tz, days=1)).sum())
+    left = int((steps < next_day_start(pd.Timestamp(start), site.tz)).sum())
     return DayCo2Account(
         day=pd.Timestamp(start).tz_convert(site.tz).date().isoformat(),
         steps=sum(r.steps for r in realized),

@@ -41,6 +41,7 @@ from psycopg import AsyncConnection
 from energyhub.errors import EnergyhubError
 from energyhub.forecast.profile import ForecastOptions
 from energyhub.forecast.select import ModelCache
+from energyhub.localdays import next_month_start
 from energyhub.optimize import plan
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.tariffs import month_peak_column
@@ -126,9 +127,7 @@ def target_steps(
     """The target plan's steps (UTC, hourly unless `step` says): from the step `at` falls in,
     `days` ahead but not past the end of its local month (the month whose peak is billed)."""
     first = pd.Timestamp(at).tz_convert("UTC").floor(pd.Timedelta(step))
-    local = first.tz_convert(tz)
-    month_end = (local.normalize().replace(day=1) + pd.DateOffset(months=1)).tz_convert("UTC")
-    end = min(first + pd.Timedelta(days=days), month_end)
+    end = min(first + pd.Timedelta(days=days), next_month_start(first, tz))
     return pd.date_range(first, end, freq=step, inclusive="left", name="ts")
 
 

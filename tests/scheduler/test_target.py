@@ -170,6 +170,28 @@ def test_the_target_plans_to_the_month_end_at_most() -> None:
     assert (steps[1:] - steps[:-1] == pd.Timedelta(hours=1)).all()
 
 
+@pytest.mark.parametrize(
+    ("at", "month_end"),
+    [
+        ("2026-09-06T05:00:00+00:00", None),  # Santiago's clocks skip this day's midnight
+        ("2026-09-28T05:00:00+00:00", "2026-10-01 00:00"),  # the next month starts normally
+        ("2026-04-28T05:00:00+00:00", "2026-05-01 00:00"),  # after the April fall-back
+    ],
+)
+def test_the_target_window_holds_where_the_clocks_skip_midnight(
+    at: str, month_end: str | None
+) -> None:
+    """pandas' normalize() raised 'nonexistent time' on a day whose midnight the clocks skip,
+    which failed every scheduler tick of that day in such a zone."""
+    zone = "America/Santiago"
+    steps = target_steps(datetime.fromisoformat(at), 7, zone)
+    if month_end is None:
+        assert len(steps) == 7 * 24
+    else:
+        end = steps[-1] + pd.Timedelta(hours=1)
+        assert end == pd.Timestamp(month_end, tz=zone).tz_convert("UTC")
+
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
 
 
