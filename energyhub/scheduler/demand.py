@@ -353,7 +353,11 @@ def _shared_served(
             telemetry.history(meter), parts.column, parts.now, parts.options
         )
         parts.notes += [*notes, f"{asset.id}: the {carrier} it made is read from {meter.label}"]
-        return {carrier: made.clip(lower=0.0)}
+        made = made.clip(lower=0.0)
+        if carrier in district:  # what it made is not left for an unmetered one to serve
+            left = district[carrier] - made.reindex(district[carrier].index).fillna(0.0)
+            district[carrier] = left.clip(lower=0.0)
+        return {carrier: made}
     if carrier in district:
         parts.notes.append(
             f"{asset.id}: the {carrier} it served is taken as what the buildings used beyond "

@@ -150,3 +150,38 @@ async def test_a_shared_heat_pump_without_a_meter_is_counted_once(pg_url: str) -
     np.testing.assert_allclose(drawn, inputs["office:heat_kw"] / HP_COP, atol=1e-3)
     served = demand - schedule["office-pv:output_kw"] + battery + drawn
     np.testing.assert_allclose(schedule["sp:import_kw"], served, atol=1e-3)
+
+
+async def test_heat_a_metered_shared_heat_pump_made_is_not_served_again(pg_url: str) -> None:
+    """Two shared heat pumps: `sp-hp1` has a heat meter (300 of the office's 450 kW), `sp-hp2`
+    has none and serves the rest. hp2 was taken to serve all 450 kW again, so 100 kW too much
+    came out of the park's own load (the common load read 100 kW instead of 200)."""
+    office = site_doc()["city"]["parks"][0]["buildings"][0]
+    office["meters"].append({"id": "heat", "carrier": "heat", "quantity": "power_kw"})
+    pumps = [
+        {"id": f"sp-hp{n}", "type": "heat_pump", "heat_max_kw": 1000, "cop": HP_COP} for n in (1, 2)
+    ]
+    hp1_heat = {"id": "hp1-heat", "carrier": "heat", "quantity": "power_kw", "asset": "sp-hp1"}
+    incomer = {"id": "incomer", "carrier": "electricity", "quantity": "power_kw"}
+    meters = [*site_doc()["city"]["parks"][0]["meters"], incomer, hp1_heat]
+    site = park_site(assets=pumps, buildings=[office], meters=meters)
+    await prepare_db(pg_url, site)
+    spec = HistorySpec(START - timedelta(days=7), START)
+    await write_history(pg_url, spec)
+    index = index_of(spec.start, spec.end)
+    main = office_load_kw(index) - pv_kw(index)
+    made = 300.0
+    await write_readings(
+        pg_url,
+        {
+            "heat": pd.Series(HEAT_KW, index=index),
+            "hp1-heat": pd.Series(made, index=index),
+            "incomer": pd.Series(main + COMMON_KW + HEAT_KW / HP_COP, index=index),
+        },
+    )
+    async with connect(pg_url) as conn:
+        metered = await metered_inputs(
+            conn, Backend.POSTGRES, site, resolve_scope(site, "park", "sp"), index[-8:],
+            pd.DataFrame(),
+        )  # fmt: skip
+    np.testing.assert_allclose(metered.frame["sp:electricity_kw"], COMMON_KW)
