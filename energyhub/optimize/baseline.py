@@ -263,7 +263,7 @@ def compute_baseline(ctx: Context) -> Baseline:
     scope, inputs, prices, dt = ctx.scope, ctx.inputs, ctx.prices, ctx.dt_h
     total, handed_up = _dispatch_scope(ctx)
     months = billing_months(inputs.index)
-    own = np.minimum(np.maximum(total.electricity, 0.0), scope.grid.import_max_kw)
+    own = _within_limit(total, scope)
     billed = free_peak_kw(inputs, scope.grid_node, scope.grid, first_month_peak_kw(own, months))
     return _account(scope, prices, total, (dt, months), handed_up, billed)  # as the plan is
 
@@ -272,7 +272,12 @@ def rules_import_kw(ctx: Context) -> Array:
     """Per step, the connection's import under the rules (within its limit): what the site draws
     without a plan, which the plan's peak margin is measured against (assets.add_grid)."""
     total, _ = _dispatch_scope(ctx)
-    return np.minimum(np.maximum(total.electricity, 0.0), ctx.scope.grid.import_max_kw)
+    return _within_limit(total, ctx.scope)
+
+
+def _within_limit(total: _Draws, scope: Scope) -> Array:
+    """The connection's import of the rules' draws: never below 0, never above its limit."""
+    return np.minimum(np.maximum(total.electricity, 0.0), scope.grid.import_max_kw)
 
 
 def _dispatch_scope(ctx: Context) -> tuple[_Draws, dict[str, Array]]:

@@ -161,7 +161,8 @@ class PeakGuard:
         if cut < estimate - limit - 1e-6:
             log.warning(
                 "%s %s: peak guard could take %.0f of the %.0f kW above the limit of %.0f kW "
-                "(the month's billed peak or the plan's own, less %.0f kW of headroom) off the "
+                "(the month's billed peak, its demand target or the plan's own, less %.0f kW of "
+                "headroom) off the "
                 "import: the other %.0f kW may raise the month's billed peak (the storage, fuel "
                 "cells and flexible loads the guard steers had no more to give this step)",
                 scope.id, ts.isoformat(), cut, estimate - limit, limit, self.headroom_kw,
