@@ -24,8 +24,9 @@ from energyhub.scheduler.telemetry import LOAD_QUANTITIES, StoredMeter, stored_m
 from energyhub.sites import CHP, PV, Battery, FuelCell, HydrogenStore, ThermalStorage, Wind
 from energyhub.store.db import Backend
 from energyhub.store.queries import (
-    load_meter_carriers,
+    load_member_windows,
     meter_series,
+    meters_per_step,
     retired_connections,
     site_series,
 )
@@ -96,12 +97,13 @@ async def actual_frame(
     for carrier, column in (("electricity", "import_kw"), ("pv", "pv_kw"), ("gas", "gas_kw")):
         out[column] = wide[carrier] if carrier in wide.columns else np.nan
     covered = load.pivot_table(index="bucket", columns="carrier", values="covered_s", aggfunc="sum")
-    counts = await load_meter_carriers(conn, scope.id)
+    windows = await load_member_windows(conn, scope.id)
+    metered_carriers = {w.carrier for w in windows}
     for carrier in COMPARED_CARRIERS:
-        if counts.get(carrier, 0):
+        if carrier in metered_carriers:
             found = covered[carrier] if carrier in covered.columns else pd.Series(dtype="float64")
             out[f"covered_s:{carrier}"] = found.reindex(index).fillna(0.0).astype("float64")
-            out[f"meters:{carrier}"] = float(counts[carrier])
+            out[f"meters:{carrier}"] = meters_per_step(windows, carrier, index)
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
     stores = {a.id: a for a in storages(scope)}
     soc_meters = {
@@ -118,7 +120,7 @@ async def actual_frame(
     metered["asset_id"] = metered["meter_id"].map(power)
     out["battery_kw"] = _battery_kw(stores, metered, soc, step).reindex(index)
     await _add_outside_mains(
-        conn, backend, (scope, set(c for c, n in counts.items() if n)), meters, (out, index),
+        conn, backend, (scope, metered_carriers), meters, (out, index),
         (metered, soc),
     )  # fmt: skip
     return out.join(soc.reindex(index))

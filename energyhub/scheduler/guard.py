@@ -213,7 +213,7 @@ class PeakGuard:
         meters = frame.get("meters:electricity")
         if meters is not None and len(meters):
             covered = float(frame["covered_s:electricity"].sum())
-            expected_s = float(meters.iloc[0]) * self.step.total_seconds()
+            expected_s = float(meters.sum()) * READ_STEP.total_seconds()  # meters per read step
             if expected_s > 0 and covered / expected_s < MIN_COVERAGE:
                 return None
         if not np.isfinite(imports).all():

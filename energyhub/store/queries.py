@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from psycopg import AsyncConnection, sql
 
@@ -409,29 +411,70 @@ async def _summed_series(
     return summed.sort_values(["bucket", "carrier"], ignore_index=True)
 
 
-async def load_meter_count(conn: AsyncConnection, site_id: str) -> int:
-    """How many meters make up a site's load (its coverage counts each for the whole window)."""
-    cur = await conn.execute(
-        "SELECT count(*) FROM site_load_members WHERE site_id = %s", (site_id,)
-    )
-    row = await cur.fetchone()
-    return int(row[0]) if row else 0
+async def load_meter_count(
+    conn: AsyncConnection, site_id: str, start: datetime, end: datetime
+) -> float:
+    """How many meters make up a site's load over [start, end), each counted for the share of
+    the window it is expected to report in (`MemberWindow`)."""
+    span_s = (end - start).total_seconds()
+    if span_s <= 0:
+        return 0.0
+    total = 0.0
+    for w in await load_member_windows(conn, site_id):
+        lo = max(start, w.since) if w.since is not None else start
+        hi = min(end, w.until) if w.until is not None else end
+        total += max((hi - lo).total_seconds(), 0.0) / span_s
+    return total
 
 
-async def load_meter_carriers(conn: AsyncConnection, site_id: str) -> dict[str, int]:
-    """How many of the meters `site_series` sums (`site_meter_ids`) each carrier has: a carrier's
-    coverage counts each of them for the whole window."""
+@dataclass(frozen=True, slots=True)
+class MemberWindow:
+    """When one of the meters `site_series` sums is expected to report: from `since` (a
+    building's main once its park's retired connection meters ended; None: always) up to its
+    last reading if it is retired (`until`; None: an active meter, no end)."""
+
+    carrier: str
+    since: datetime | None
+    until: datetime | None
+
+    def counts_at(self, index: pd.DatetimeIndex) -> npt.NDArray[np.bool_]:
+        """Whether each step (by its start) is one this meter is expected to report in."""
+        on = np.ones(len(index), dtype=bool)
+        if self.since is not None:
+            on &= index >= pd.Timestamp(self.since)
+        if self.until is not None:
+            on &= index <= pd.Timestamp(self.until)
+        return on
+
+
+async def load_member_windows(conn: AsyncConnection, site_id: str) -> list[MemberWindow]:
+    """Each meter `site_series` sums with its carrier and the window it counts in: coverage
+    expects a retired meter only up to its last reading, not for ever after (a replaced or
+    retired main would halve the coverage the peak guard needs to act)."""
     query = sql.SQL(
-        "SELECT carrier, count(*) FROM meters "
-        "WHERE id IN (SELECT id FROM ({}) AS members (id, since)) GROUP BY carrier"
+        "SELECT m.carrier, members.since, "
+        "CASE WHEN NOT m.active THEN coalesce(l.ts, 'epoch'::timestamptz) END "
+        "FROM ({}) AS members (id, since) JOIN meters AS m ON m.id = members.id "
+        "LEFT JOIN meter_latest AS l ON l.meter_id = m.id"
     )
     cur = await conn.execute(
         query.format(sql.SQL(SUBTREE_METERS)), {"site": site_id, "carriers": list(LOAD_CARRIERS)}
     )
-    return {str(carrier): int(n) for carrier, n in await cur.fetchall()}
+    return [MemberWindow(str(c), since, until) for c, since, until in await cur.fetchall()]
 
 
-def window_coverage(rows: list[SeriesRow], meters: int, start: datetime, end: datetime) -> float:
+def meters_per_step(
+    windows: list[MemberWindow], carrier: str, index: pd.DatetimeIndex
+) -> pd.Series:
+    """How many of a carrier's meters are expected to report at each step of `index`."""
+    counts = np.zeros(len(index))
+    for window in windows:
+        if window.carrier == carrier:
+            counts += window.counts_at(index)
+    return pd.Series(counts, index=index, dtype="float64")
+
+
+def window_coverage(rows: list[SeriesRow], meters: float, start: datetime, end: datetime) -> float:
     """The share of the window's meter-time the readings cover (≤ 1): the coverage of every
     energy figure summed from these rows."""
     window_s = meters * (end - start).total_seconds()

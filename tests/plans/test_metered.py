@@ -205,3 +205,6 @@ async def test_a_retired_park_main_holds_its_shared_assets_until_it_ends(pg_url:
     expected = [MAIN_KW - CHP_EL_KW] * 2 + list(MAIN_KW - CHP_EL_KW + charging)
     np.testing.assert_allclose(frame["import_kw"], expected)
     assert peak == pytest.approx(MAIN_KW - CHP_EL_KW)
+    # one main expected at each step, the park's and then the office's: counting the retired
+    # meter for ever after halved the coverage, below what the peak guard needs to act
+    np.testing.assert_allclose(frame["meters:electricity"], 1.0)

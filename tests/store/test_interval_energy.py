@@ -135,7 +135,7 @@ async def test_a_partly_covered_bucket_counts_only_covered_time(
         assert await cur.fetchone() == (300.0,)  # the median of its first spacings
         hourly = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
         rows = await site_series_rows(conn, backend, "b01", *WINDOW, STEPS["1h"], ZONE)
-        meters = await load_meter_count(conn, "b01")
+        meters = await load_meter_count(conn, "b01", *WINDOW)
     for name, (meter_kwh, _) in answers.items():
         assert meter_kwh == pytest.approx(covered_kwh, rel=1e-12), name
     stretched = float((hourly["value"] * 1.0).sum())  # the mean of each hour's samples × 1 h

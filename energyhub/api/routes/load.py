@@ -117,10 +117,11 @@ async def site_load(
     if format == "csv":
         body = points_csv(load_points(rows, zone)).encode()
     else:
+        meters = await load_meter_count(conn, site_id, lo, hi)
         document = {
             "site_id": site_id, "step": step, "start": lo.astimezone(zone),
             "end": hi.astimezone(zone), "energy_kwh": energy_by_carrier(rows),
-            "coverage": window_coverage(rows, await load_meter_count(conn, site_id), lo, hi),
+            "coverage": window_coverage(rows, meters, lo, hi),
             "points": point_dicts(rows, zone),
         }  # fmt: skip
         # LoadPublic's JSON, byte for byte, from plain dicts: building a model per point (and
