@@ -180,7 +180,12 @@ def parse_message(
     if not isinstance(payload, dict) or not isinstance(payload.get("steps"), list):
         return ParsedWeather(errors=[f"{topic}: expected a JSON object with a `steps` list"])
     park = levels[2]
-    source = str(payload.get("source") or "mqtt")
+    raw_source = payload.get("source")
+    if raw_source is not None and not isinstance(raw_source, str):
+        return ParsedWeather(errors=[f"{topic}.source: expected a string, got {raw_source!r}"])
+    if not payload["steps"]:
+        return ParsedWeather(errors=[f"{topic}.steps: empty, no forecast step to store"])
+    source = raw_source or "mqtt"
     issued = payload.get("issued_at")
     issued_at = received_at
     if issued not in (None, ""):
@@ -195,10 +200,17 @@ def parse_message(
         for i, s in enumerate(steps)
         if not isinstance(s, dict)
     ]
+    quoted = {  # JSON carries numbers as numbers: "5" is a string (a CSV cell is always text)
+        i: [f"{topic}.steps[{i}].{name}: expected a JSON number, got {step[name]!r}"
+            for name in WEATHER_COLUMNS if isinstance(step.get(name), str)]
+        for i, step in enumerate(steps)
+        if isinstance(step, dict)
+    }  # fmt: skip
+    bad += [error for errors in quoted.values() for error in errors]
     records = (
         (f"{topic}.steps[{i}]", {**step, "park_id": park})
         for i, step in enumerate(steps)
-        if isinstance(step, dict)
+        if isinstance(step, dict) and not quoted[i]
     )
     parsed = parse_records(records, parks=parks, issued_at=issued_at, source=source)
     parsed.errors = bad + parsed.errors

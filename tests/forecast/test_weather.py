@@ -18,7 +18,7 @@ from energyhub.cli import app as cli
 from energyhub.clock import ManualClock
 from energyhub.forecast.listen import handle, listen, weather_topic
 from energyhub.forecast.store import read_weather
-from energyhub.forecast.weather import parse_csv
+from energyhub.forecast.weather import parse_csv, parse_message
 from energyhub.store.db import connect
 from simulators.weather import TimeGrid, clear_sky_ghi_w_m2, clearness, outdoor_temperature_c
 from tests.scheduler.conftest import (
@@ -362,3 +362,26 @@ async def test_a_message_nested_past_the_standard_parser_is_refused_not_fatal(
         refused = await handle(conn, weather_topic(prefix, "sp"), deep, prefix, {"sp"})
     assert refused.errors, refused
     assert all("RecursionError" not in e and "recursion" not in e for e in refused.errors)
+
+
+def test_a_message_s_numbers_and_source_are_json_types_and_an_empty_one_is_named() -> None:
+    """`"outdoor_c": "5"` was stored as 5, `"source": 123` as '123', and `"steps": []` stored
+    nothing and said nothing: a JSON message carries numbers as numbers (a CSV cell is text)."""
+    topic = "eh/weather/sp/forecast"
+
+    def parsed(payload: dict[str, object]) -> tuple[list[str], int]:
+        found = parse_message(topic, payload, prefix="eh", parks={"sp"}, received_at=ISSUED)
+        return found.errors, found.steps
+
+    good = {"ts": "2025-07-08T00:00:00+08:00", "outdoor_c": 27.5}
+    quoted = {"ts": "2025-07-08T00:15:00+08:00", "outdoor_c": "5"}
+    assert parsed({"steps": [good, quoted]}) == (
+        [f"{topic}.steps[1].outdoor_c: expected a JSON number, got '5'"],
+        1,  # the good step is kept
+    )
+    assert parsed({"source": 123, "steps": [good]}) == (
+        [f"{topic}.source: expected a string, got 123"],
+        0,
+    )
+    assert parsed({"steps": []}) == ([f"{topic}.steps: empty, no forecast step to store"], 0)
+    assert parsed({"source": "cma", "steps": [good]}) == ([], 1)
