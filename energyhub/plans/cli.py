@@ -119,6 +119,20 @@ def _as_json(record: PlanRecord) -> dict[str, Any]:
     return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in data.items()}
 
 
+def _shown(value: object) -> str:
+    """A plan field as a person reads it: figures rounded to 2 decimals with the true minus,
+    a mapping as `key value` pairs, a list of texts one per line (`--json` keeps it all)."""
+    if isinstance(value, float):
+        return figure(value, 2)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return "".join(f"\n  - {v}" for v in value)
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
 def _verdict_lines(record: PlanRecord) -> list[str]:
     found = verdict(record)
     if found is None:
@@ -240,7 +254,7 @@ def plans_show(
         return
     for key, value in data.items():
         if value not in (None, {}, []):
-            console.print(f"[bold]{key}[/]: {escape(str(value))}", highlight=False)
+            console.print(f"[bold]{key}[/]: {escape(_shown(value))}", highlight=False)
     for line in _verdict_lines(record):
         console.print(line, highlight=False)
     if compared is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -91,6 +92,9 @@ def test_plans_show_against_the_meters(pg_url: str) -> None:
     assert data["actual"]["realized"]["savings_cny"] == pytest.approx(saved)
     plain = runner.invoke(app, ["plans", "show", str(plan_id)], env=env)
     assert plain.exit_code == 0 and "plan vs actual" not in plain.output
+    # figures as a person reads them: 2 decimals at most (it printed 15998.504757946896)
+    objective = next(line for line in plain.output.splitlines() if "objective_cny:" in line)
+    assert re.fullmatch(r"objective_cny: [\d,]+\.\d\d", objective.strip()), objective
 
 
 def test_a_retired_site_s_plans_are_not_listed_as_the_api_answers_404(pg_url: str) -> None:
