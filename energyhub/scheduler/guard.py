@@ -139,7 +139,7 @@ class PeakGuard:
         if metered is None or tail is None or expected is None:
             return None
         peak = await self._month_peak(conn, backend, scope, ts, previous, metered)
-        limit = self._limit(max(peak, free_peak_kw(schedule, node)), planned)
+        limit = self._limit(peak, schedule, node)
         estimate = planned_now + max(metered, tail) - expected.expected_kw  # a rise goes on
         if estimate <= limit:
             return GuardDecision(estimate, limit, setpoints, 0.0)
@@ -170,10 +170,13 @@ class PeakGuard:
             )  # fmt: skip
         return decision
 
-    def _limit(self, month_peak_kw: float, planned: pd.Series) -> float:
-        """max(month-to-date billed peak, the plan's own peak over its horizon) − headroom: a
-        peak the bill carries or the plan chose to set is not fought."""
-        return max(max(month_peak_kw, float(planned.max())) - self.headroom_kw, 0.0)
+    def _limit(self, month_peak_kw: float, schedule: pd.DataFrame, node: str) -> float:
+        """max(month-to-date billed peak, the month's demand target the plan took as free, the
+        plan's own peak over its horizon) − headroom: a peak the bill carries, the month will
+        reach or the plan chose to set is not fought."""
+        planned = float(planned_import_kw(schedule, node).max())
+        free = max(month_peak_kw, free_peak_kw(schedule, node), planned)
+        return max(free - self.headroom_kw, 0.0)
 
     async def import_limit(
         self,
@@ -195,7 +198,7 @@ class PeakGuard:
         if known is None or known[0] != month:
             peak = await connection_month_peak_kw(conn, backend, scope, ts.to_pydatetime(), self.tz)
             known = self._peaks[scope.id] = (month, peak)
-        limit = self._limit(max(known[1], free_peak_kw(schedule, scope.grid_node)), planned)
+        limit = self._limit(known[1], schedule, scope.grid_node)
         assets = {a.id: a for _, a in scope.assets()}
         return [
             replace(s, import_limit_kw=limit) if isinstance(assets.get(s.asset_id), LIMITED) else s
