@@ -76,8 +76,8 @@ def _add_demand_charge(
     """One peak per billing month the steps touch (one in all under daily billing), at least the
     peak that month started from (`tariffs.demand_cny`'s rule), the first month's raised to its
     demand target, no higher than the rules' own peak (tariffs.free_peak_kw); the rise above it
-    is billed. Each month keeps the
-    margin its rules' import leaves room for (tariffs.kept_margin_kw)."""
+    is billed. Each month keeps the margin its rules' import leaves room for
+    (tariffs.kept_margin_kw)."""
     m, n = ctx.m, ctx.n
     margin = peak_margin_kw(ctx.inputs, node, grid)  # forecast error kept under the peak
     months = billing_months(ctx.inputs.index)
