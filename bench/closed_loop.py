@@ -153,10 +153,12 @@ async def measure(
     history_days: float,
     period_min: float,
     console: Console,
+    start: datetime | None = None,
 ) -> Table:
     settings = load_settings()
     live = timedelta(days=days)
-    live_start = step_floor(datetime.now(UTC) - live, parse_step(settings.scheduler_step))
+    first = start if start is not None else datetime.now(UTC) - live
+    live_start = step_floor(first, parse_step(settings.scheduler_step))
     timeline = Timeline(live_start, timedelta(days=history_days), live)
     async with demo_services(settings, console) as services:
         settings = settings.model_copy(
@@ -278,6 +280,13 @@ def main() -> None:
         "--site", type=Path, default=SITE, help="Site file (default: examples/expo-park.yaml)."
     )
     parser.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="Start of the live days, ISO with a zone (default: --days before now), e.g. "
+        "2026-11-30T10:30+00:00 to run across a month's first day.",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="Only report on the database a run kept (ENERGYHUB_DB_URL), over --days.",
@@ -299,6 +308,7 @@ def main() -> None:
             args.history_days,
             args.period_min,
             console,
+            args.start,
         )
     )
     console.print(table)

@@ -7,9 +7,12 @@ For the steps a plan controlled:
 - realized savings are the counterfactual minus the metered bill (and CO₂), the metered side
   credited with the value of what it left in storage (energyhub.plans.stored), valued once over
   the whole compared window;
-- perfect foresight is the plan re-solved on the metered demand from the metered SOC to the
-  metered SOC at the end, run by contiguous run, credited the same way: the most any plan could
-  have saved; the capture ratio is realized ÷ perfect-foresight savings.
+- perfect foresight is the plan re-solved on the metered demand from the state the meters were
+  in, run by contiguous run: each store from its SOC at the run's start to its SOC at the end
+  (metered; a store without readings where its setpoints drove it), the demand charge on the rise
+  above the metered month-to-date peak, the bill's terms alone in its objective; credited the
+  same way, it is the most any plan could have saved over those steps, so the capture ratio,
+  realized ÷ perfect-foresight savings, is a share.
 Costs are the bill's terms (energy, demand on the rise above each side's own month-to-date peak,
 gas, carbon price); a start or degradation cost of the optimizer is not on any bill and is left
 out. Each side's terms are kept (energyhub.plans.figures).
@@ -24,12 +27,14 @@ __all__ = [
     "Side",
     "combined",
     "finish",
+    "foresight_site",
     "realize",
+    "setpoint_levels",
     "tracked_soc_kwh",
 ]
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +44,7 @@ from psycopg import AsyncConnection
 from energyhub.errors import EnergyhubError
 from energyhub.optimize import plan
 from energyhub.optimize.baseline import UNSERVED_CNY_PER_KWH, compute_baseline
+from energyhub.optimize.errors import InfeasiblePlanError
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
@@ -50,7 +56,6 @@ from energyhub.plans.figures import SIDES, Realized, Side, finish
 from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
 from energyhub.plans.tracked import SetpointTrack, tracked_soc_kwh
-from energyhub.scheduler.state import with_initial_soc
 from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
 
@@ -75,26 +80,72 @@ def _context(scope: Scope, local: pd.DataFrame, site: SiteFile, peak_kw: float) 
     return Context.bare(scope, read_inputs(frame, site.tz))
 
 
+def foresight_site(site: SiteFile, socs: tuple[dict[str, float], dict[str, float]]) -> SiteFile:
+    """The site file perfect foresight is solved on: each store in `socs` from its SOC fraction
+    at the window's start to the one at its end, and no cost that is on no bill (a battery's
+    throughput cost, a CHP's start cost), so that the bound is on the bill the sides are
+    compared on: a re-solve that pays for cycles the meters do not bill could save less than
+    a plan that cycles more."""
+
+    def fixed(asset: Asset) -> Asset:
+        update: dict[str, float] = {}
+        if asset.id in socs[0]:
+            update["soc_initial"] = socs[0][asset.id]
+        if asset.id in socs[1]:
+            update["soc_final"] = socs[1][asset.id]
+        if getattr(asset, "throughput_cost_cny_per_kwh", 0.0) > 0:
+            update["throughput_cost_cny_per_kwh"] = 0.0
+        if getattr(asset, "start_cost_cny", 0.0) > 0:
+            update["start_cost_cny"] = 0.0
+        return asset.model_copy(update=update) if update else asset
+
+    return _with_assets(site, fixed)
+
+
 async def _perfect_foresight(
     site: SiteFile,
     scope: Scope,
     local: pd.DataFrame,
     socs: tuple[dict[str, float], dict[str, float]],
+    tracked: frozenset[str],
     peak_kw: float,
 ) -> tuple[tuple[Side, dict[str, float]] | None, float, list[str]]:
-    """The re-solve from the metered SOC to the metered SOC: its side, its storage changes (kWh
-    by store) and its peak import."""
-    fixed = with_storage_soc(with_initial_soc(site, socs[0]), "soc_final", socs[1])
+    """The re-solve from the SOC each store started the window at to the one it ended at (the
+    metered SOC; a store without readings where its setpoints drove it), from the metered
+    month-to-date peak `peak_kw`: its side, its storage changes (kWh by store) and its peak
+    import. If a store without readings cannot be moved on the metered demand as its setpoints
+    moved it (`tracked`: those stores), they are held at their soc_initial → soc_final
+    (noted)."""
+    notes: list[str] = []
+    tries = [socs]
+    if tracked:
+        start, end = ({a: v for a, v in f.items() if a not in tracked} for f in socs)
+        tries.append((start, end))
     frame = local.copy()
     frame[month_peak_column(scope.grid_node)] = peak_kw
-    try:
-        result = await asyncio.to_thread(
-            plan, fixed, frame, level=scope.level, site_id=scope.id,
-            time_limit_s=PERFECT_FORESIGHT_TIME_LIMIT_S,
-        )  # fmt: skip
-    except EnergyhubError as exc:
-        note = f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}"
-        return None, peak_kw, [note]
+    result = None
+    for i, ends in enumerate(tries):
+        fixed = foresight_site(site, (ends[0], ends[1]))
+        try:
+            result = await asyncio.to_thread(
+                plan, fixed, frame, level=scope.level, site_id=scope.id,
+                time_limit_s=PERFECT_FORESIGHT_TIME_LIMIT_S,
+            )  # fmt: skip
+            break
+        except InfeasiblePlanError as exc:
+            if i + 1 < len(tries):
+                notes.append(
+                    f"{scope.id}: perfect foresight cannot move {', '.join(sorted(tracked))} on "
+                    f"the metered demand as their setpoints did ({exc}); held at their soc_initial "
+                    "→ soc_final instead, so their change is not valued alike on both sides"
+                )
+                continue
+            notes.append(f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}")
+            return None, peak_kw, notes
+        except EnergyhubError as exc:
+            notes.append(f"{scope.id}: no perfect-foresight plan on the metered demand: {exc}")
+            return None, peak_kw, notes
+    assert result is not None  # noqa: S101 - the loop returns or breaks with one
     changes = {}
     for asset in storages(resolve_scope(fixed, scope.level, scope.id)):
         column = f"{asset.id}:soc_kwh"
@@ -106,7 +157,6 @@ async def _perfect_foresight(
     )
     imports = result.schedule.get(f"{scope.grid_node}:import_kw")
     peak = max(peak_kw, float(imports.max()) if imports is not None else 0.0)
-    notes = []
     if result.status != "optimal":
         notes.append(
             f"{scope.id}: the perfect-foresight re-solve stopped at {result.status} "
@@ -167,7 +217,8 @@ async def realize(
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
     have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
-    month-to-date peak the steps start from, one for every side or one per side (SIDES); `track`
+    month-to-date peak the steps start from, one for every side or one per side (SIDES; perfect
+    foresight always starts from the metered side's, as it starts from its SOC); `track`
     carries stores tracked through their setpoints from one call to the next (in time order)."""
     if len(frame) < 2:
         return None
@@ -254,8 +305,10 @@ async def _realize_run(
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
     ]
+    tracked: dict[str, tuple[float, float]] = {}
     if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:
-        sent = await setpoint_changes(conn, unread, (first, after), step, track)
+        tracked = await setpoint_levels(conn, unread, (first, after), step, track)
+        sent = {a: end - start for a, (start, end) in tracked.items()}
         changes["metered"] = {**(changes["metered"] or {}), **sent}
         if sent:
             notes.append(
@@ -268,8 +321,13 @@ async def _realize_run(
                 "meters left in them is not valued"
             )
     if foresight:
+        stores = {a.id: a for a in storages(scope)}
+        ends = tuple(
+            {**soc, **{a: _fraction(stores[a], kwh[i]) for a, kwh in tracked.items()}}
+            for i, soc in enumerate(socs)
+        )
         solved, peak, more = await _perfect_foresight(
-            site, scope, local, socs, peaks["perfect_foresight"]
+            site, scope, local, (ends[0], ends[1]), frozenset(tracked), peaks["metered"]
         )
         if solved is not None:
             sides["perfect_foresight"], changes["perfect_foresight"] = solved
@@ -277,6 +335,31 @@ async def _realize_run(
         notes += more
     found = finish(steps=len(part), sides=sides, notes=notes)
     return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
+
+
+def _fraction(store: Storage, kwh: float) -> float:
+    return min(max(kwh / store.energy_kwh, store.soc_min), store.soc_max)
+
+
+async def setpoint_levels(
+    conn: AsyncConnection,
+    stores: Sequence[Storage],
+    span: tuple[pd.Timestamp, pd.Timestamp],
+    step: pd.Timedelta,
+    track: SetpointTrack | None = None,
+) -> dict[str, tuple[float, float]]:
+    """The energy (kWh) in stores without SOC readings at the start and the end of `span` as
+    their setpoints drove them: tracked through every setpoint since the store's first
+    (SetpointTrack, `track` if given), so that a store the setpoints keep asking to discharge is
+    empty after it was emptied, not emptied again each day. Only stores with a setpoint in
+    `span` (a hydrogen store's are sent with its electrolyzer's and fuel cell's, from the same
+    plan)."""
+    track = SetpointTrack() if track is None else track
+    hours = step.total_seconds() / 3600
+    await track.advance(conn, stores, span[0], hours)
+    before = {s.id: track.level_kwh[s.id] for s in stores}
+    inside = await track.advance(conn, stores, span[1], hours)
+    return {s.id: (before[s.id], track.level_kwh[s.id]) for s in stores if inside[s.id]}
 
 
 async def setpoint_changes(
@@ -287,26 +370,16 @@ async def setpoint_changes(
     track: SetpointTrack | None = None,
 ) -> dict[str, float]:
     """SOC changes (kWh) over `span` of stores without SOC readings as their setpoints drove
-    them: the energy tracked through every setpoint since the store's first (SetpointTrack,
-    `track` if given), so that a store the setpoints keep asking to discharge is empty after it
-    was emptied, not emptied again each day. Only stores with a setpoint in `span` (a hydrogen
-    store's are sent with its electrolyzer's and fuel cell's, from the same plan)."""
-    track = SetpointTrack() if track is None else track
-    hours = step.total_seconds() / 3600
-    await track.advance(conn, stores, span[0], hours)
-    before = {s.id: track.level_kwh[s.id] for s in stores}
-    inside = await track.advance(conn, stores, span[1], hours)
-    return {s.id: track.level_kwh[s.id] - before[s.id] for s in stores if inside[s.id]}
+    them (setpoint_levels)."""
+    levels = await setpoint_levels(conn, stores, span, step, track)
+    return {a: end - start for a, (start, end) in levels.items()}
 
 
-def with_storage_soc(site: SiteFile, field: str, fractions: dict[str, float]) -> SiteFile:
-    """A copy of the site file whose storage assets have `field` (soc_final) set as given."""
+def _with_assets(site: SiteFile, change: Callable[[Asset], Asset]) -> SiteFile:
+    """A copy of the site file with `change` applied to every asset of every park and building."""
 
     def fixed(assets: Sequence[Asset]) -> list[Asset]:
-        return [
-            a.model_copy(update={field: fractions[a.id]}) if a.id in fractions else a
-            for a in assets
-        ]
+        return [change(a) for a in assets]
 
     parks = [
         park.model_copy(

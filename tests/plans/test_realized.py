@@ -11,10 +11,19 @@ import pandas as pd
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans.actual import plan_vs_actual, savings_by_day, shared_peaks
+from energyhub.plans.actual import plan_parts, plan_vs_actual, savings_by_day, shared_peaks
+from energyhub.plans.figures import WORSE_NOTE
 from energyhub.plans.metered import storages
-from energyhub.plans.realized import SetpointTrack, setpoint_changes, tracked_soc_kwh
-from energyhub.sites import load_site, parse_site
+from energyhub.plans.operations import plan_inputs
+from energyhub.plans.realized import (
+    SetpointTrack,
+    foresight_site,
+    realize,
+    setpoint_changes,
+    tracked_soc_kwh,
+)
+from energyhub.plans.store import get_plan
+from energyhub.sites import CHP, Battery, ThermalStorage, load_site, parse_site
 from energyhub.store.db import Backend, connect
 from tests.scheduler.conftest import BATTERY_KWH, make_site, site_doc
 from tests.scheduler.test_actual import (
@@ -139,6 +148,53 @@ async def test_a_step_no_plan_controlled_is_on_every_sides_bill(pg_url: str) -> 
     assert days[0].actual.month_peak_kw == pytest.approx(2500.0)
     assert found.breakdown["metered"].demand_cny == 0.0
     assert found.breakdown["counterfactual"].demand_cny == 0.0
+
+
+async def test_perfect_foresight_starts_from_the_metered_month_peak(pg_url: str) -> None:
+    """A later day of a month: the meters' month-to-date peak is 2.5 MW, while perfect
+    foresight's own bill would have a lower one (an earlier day it re-solved shaved deeper; 0
+    here). Re-solved from the state the plans had, as it is from their SOC, three steps at
+    1.7 MW cost it no demand charge, as they cost the meters none: it saves at least what the
+    plans saved. From its own peak it paid 40 CNY/kW on every kW and came out below the plans
+    (expo, three days of a 7-day closed loop after a month's first day)."""
+    doc = site_doc()
+    doc["city"]["parks"][0]["grid"]["demand_charge_cny_per_kw"] = DEMAND_CNY_PER_KW
+    site = parse_site(doc, "test-site")
+    plan_id = await run_steps(
+        pg_url, "auto", 3, site=site, main_kw=[1700.0, 1720.0, 1690.0, 1700.0]
+    )
+    peaks = {"counterfactual": 2500.0, "metered": 2500.0, "perfect_foresight": 0.0}
+    async with connect(pg_url) as conn:
+        record = await get_plan(conn, plan_id)
+        (scope, frame), *_ = (await plan_parts(conn, Backend.POSTGRES, record, site))[0]
+        controlled = frame[frame["controlled"].astype(bool) & frame["actual_import_kw"].notna()]
+        inputs = await plan_inputs(conn, plan_id)
+        found = await realize(conn, Backend.POSTGRES, site, scope, controlled, inputs, peaks)
+    assert found is not None and found.steps == 3
+    assert found.breakdown["metered"].demand_cny == 0.0
+    assert found.breakdown["perfect_foresight"].demand_cny == pytest.approx(0.0, abs=1e-6)
+    assert found.perfect_savings_cny is not None
+    assert found.perfect_savings_cny >= found.savings_cny - 1e-6
+    assert WORSE_NOTE not in found.notes
+
+
+def test_perfect_foresight_is_solved_on_the_bill_alone() -> None:
+    """The re-solve's site file: stores pinned where the meters found and left them, and no
+    cost that no bill has (expo-bess's throughput cost of 0.02 CNY/kWh, expo-chp's start cost
+    of 200 CNY): a bound on the bill must not pay for cycles and starts the plans' bill is not
+    charged for."""
+    site = load_site(EXAMPLE)
+    fixed = foresight_site(site, ({"expo-bess": 0.42}, {"expo-bess": 0.61}))
+    before = {a.id: a for _, a in resolve_scope(site, "park", "expo").assets()}
+    after = {a.id: a for _, a in resolve_scope(fixed, "park", "expo").assets()}
+    bess, chp, ice = (after[a] for a in ("expo-bess", "expo-chp", "expo-ice"))
+    assert isinstance(bess, Battery) and isinstance(chp, CHP) and isinstance(ice, ThermalStorage)
+    old_bess, old_chp = before["expo-bess"], before["expo-chp"]
+    assert isinstance(old_bess, Battery) and isinstance(old_chp, CHP)
+    assert (old_bess.throughput_cost_cny_per_kwh, old_chp.start_cost_cny) == (0.02, 200.0)
+    assert (bess.throughput_cost_cny_per_kwh, chp.start_cost_cny) == (0.0, 0.0)
+    assert (bess.soc_initial, bess.soc_final) == (0.42, 0.61)
+    assert ice == before["expo-ice"]
 
 
 def test_shared_peaks_are_the_months_highest_step_through_each_day() -> None:
