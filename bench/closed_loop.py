@@ -18,6 +18,9 @@ plans controlled:
 - the forecast error: mean absolute error of the buildings' electricity demand the plans were
   solved with against the metered demand, over the controlled steps, in % of the metered mean.
 
+A second table says, per park and day, what perfect foresight saved beyond the plans by term:
+energy, gas, demand charge, carbon price and the stored value (what limits the capture ratio).
+
 After the table: per park the re-plans and their wall seconds (forecast, solve, store), the
 ticks' wall seconds and how many setpoints the peak guard overrode.
 
@@ -30,7 +33,7 @@ Targets (issue 18): realized cost savings > 0 on every park and day, capture rat
 day where CO₂ exceeds the counterfactual when the site's policy asks for it.
 
     flock /tmp/energyhub-bench.lock .venv/bin/python bench/closed_loop.py [--days 7]
-        [--history-days 14] [--period-min 240] [--site FILE] [--report-only]
+        [--history-days 14] [--period-min 240] [--site FILE] [--start ISO] [--report-only]
 """
 
 from __future__ import annotations
@@ -154,7 +157,7 @@ async def measure(
     period_min: float,
     console: Console,
     start: datetime | None = None,
-) -> Table:
+) -> tuple[Table, Table]:
     settings = load_settings()
     live = timedelta(days=days)
     first = start if start is not None else datetime.now(UTC) - live
@@ -198,8 +201,11 @@ async def measure(
 
 async def _table(
     conn: AsyncConnection, backend: Backend, site: SiteFile, window: tuple[datetime, datetime]
-) -> Table:
+) -> tuple[Table, Table]:
     table = Table(title="closed loop: per park and day, over the steps the plans controlled")
+    beyond = Table(title="what perfect foresight saved beyond the plans, by term (CNY)")
+    for column in ("park", "day", "energy", "gas", "demand", "carbon", "stored", "total"):
+        beyond.add_column(column, justify="right")
     notes: set[str] = set()
     for column in ("park", "day", "steps", "saved CNY", "energy", "demand", "carbon",
                    "unserved", "stored", "saved kg CO₂", "foresight CNY", "capture",
@@ -228,8 +234,22 @@ async def _table(
                 f"{day.stored_change_kwh:,.0f}",
                 "—" if error is None else f"{error:.1f}",
             )  # fmt: skip
+            if found is not None and "perfect_foresight" in found.breakdown:
+                beyond.add_row(park.id, day.day.isoformat(), *_beyond(found))
     table.caption = "\n".join(sorted(notes))
-    return table
+    return table, beyond
+
+
+def _beyond(found: Realized) -> list[str]:
+    """Perfect foresight's saving less the plans', by term (CNY): metered − perfect foresight
+    (energy, gas, demand charge, carbon price), its stored value less the metered side's."""
+    metered, perfect = found.breakdown["metered"], found.breakdown["perfect_foresight"]
+    terms = [
+        getattr(metered, f"{t}_cny") - getattr(perfect, f"{t}_cny")
+        for t in ("energy", "gas", "demand", "carbon")
+    ]
+    terms.append(perfect.stored_cny - metered.stored_cny)
+    return [f"{v:,.0f}" for v in (*terms, metered.net_cny - perfect.net_cny)]
 
 
 def _terms(found: Realized | None) -> list[str]:
@@ -247,7 +267,7 @@ def _terms(found: Realized | None) -> list[str]:
     ]
 
 
-async def report_only(site: SiteFile, days: float) -> Table:
+async def report_only(site: SiteFile, days: float) -> tuple[Table, Table]:
     """The table of a database a run kept (ENERGYHUB_DB_URL), over `days` from its first
     controlled step (the run's live window)."""
     settings = load_settings()
@@ -294,13 +314,14 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(width=180)
     if args.report_only:
-        console.print(asyncio.run(report_only(load_site(args.site), args.days)))
+        for table in asyncio.run(report_only(load_site(args.site), args.days)):
+            console.print(table)
         return
     times = LoopTimes()
     scheduler_log = logging.getLogger("energyhub.scheduler.service")
     scheduler_log.setLevel(logging.INFO)
     scheduler_log.addHandler(times)
-    table = asyncio.run(
+    tables = asyncio.run(
         measure(
             load_site(args.site),
             args.site,
@@ -311,7 +332,8 @@ def main() -> None:
             args.start,
         )
     )
-    console.print(table)
+    for table in tables:
+        console.print(table)
     console.print(times.summary())
 
 
