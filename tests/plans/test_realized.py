@@ -104,6 +104,36 @@ async def test_a_store_without_soc_readings_is_valued_from_its_setpoints(pg_url:
     assert found == {battery.id: pytest.approx(expected)}
 
 
+async def test_perfect_foresight_moves_a_store_without_soc_readings_as_its_setpoints_did(
+    pg_url: str,
+) -> None:
+    """The battery has no SOC meter, and its setpoints asked it to charge what its power meter
+    shows (475, 400, 160 kW): the meters are credited that move over the three controlled
+    steps, and perfect foresight starts and ends the battery at the same levels, so both sides
+    store the same kWh. It once held such a store at soc_initial → soc_final (0.5 → 0.5), and
+    the two sides' stored values differed by the whole move."""
+    meters = site_doc()["city"]["parks"][0]["buildings"][0]["meters"]
+    site = make_site(meters=[m for m in meters if m["quantity"] != "soc_pct"])
+    plan_id = await run_steps(pg_url, "auto", 3, site=site)
+    async with connect(pg_url) as conn:
+        for ts, kw in zip(steps(3), BATTERY_KW, strict=True):
+            await conn.execute(
+                "UPDATE setpoints SET p_kw = %s WHERE asset_id = 'office-bess' AND ts = %s",
+                (kw, ts.to_pydatetime()),
+            )
+        await conn.commit()
+        result = await plan_vs_actual(conn, Backend.POSTGRES, plan_id, site=site)
+    realized = result.realized
+    assert realized is not None and realized.steps == 3
+    metered, perfect = realized.breakdown["metered"], realized.breakdown["perfect_foresight"]
+    assert metered.stored_kwh == pytest.approx(sum(BATTERY_KW) * 0.95 * 0.25)
+    assert perfect.stored_kwh == pytest.approx(metered.stored_kwh, abs=1e-3)
+    assert perfect.stored_cny == pytest.approx(metered.stored_cny, abs=1e-3)
+    assert not any("cannot move" in n for n in realized.notes)
+    assert realized.perfect_savings_cny is not None
+    assert realized.perfect_savings_cny >= realized.savings_cny - 1e-6
+
+
 async def test_a_setpoint_track_read_forward_gives_what_reading_from_the_start_gives(
     pg_url: str,
 ) -> None:
