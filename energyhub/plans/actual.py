@@ -304,7 +304,9 @@ async def days_of_parts(
         idle = (shared_kw or {}).get(scope.grid_node, pd.Series(dtype="float64"))
         shared = shared_peaks(idle, dates, sources.site)
         days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0), shared)
-        running: dict[str, float] = {}  # each side's month-to-date peak, as its own bill has it
+        # each side's month-to-date peak, as its own bill has it (perfect foresight starts
+        # from the metered side's: energyhub.plans.realized.realize)
+        running: dict[str, float] = {}
         month: tuple[int, int] | None = None
         for day, (comparison, steps, peak) in days.items():
             if month != (day.year, day.month):
