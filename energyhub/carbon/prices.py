@@ -9,6 +9,7 @@ from pathlib import Path
 
 from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
+from energyhub.csv_columns import header_problem, surplus_problem
 from energyhub.errors import not_utf8
 
 COLUMNS = ("day", "cny_per_t")
@@ -17,6 +18,9 @@ COLUMNS = ("day", "cny_per_t")
 def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date, float]:
     """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    surplus = surplus_problem(row, len(COLUMNS))
+    if surplus:
+        raise AssetInputError("cny_per_t", f"{where}: {surplus}")
     text, value = row.get("day"), row.get("cny_per_t")
     try:
         day = date.fromisoformat((text or "").strip())
@@ -46,6 +50,9 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
                     "header",
                     f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
                 )
+            problem = header_problem(header, COLUMNS)
+            if problem:
+                raise AssetInputError("header", f"{path}: {problem}")
             rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
     except OSError as exc:
         raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None
