@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
+from energyhub.csv_columns import first_long_row
 from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
@@ -212,6 +213,10 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             raise PlanInputError(f"--inputs: cannot read {source}: {not_utf8(exc)}") from None
         except OSError as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        long_row = first_long_row(text)
+        if long_row is not None:
+            row, problem = long_row
+            raise PlanInputError(f"--inputs: row {row}: {problem}", row=row)
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
             first = pd.read_csv(io.StringIO(text), dtype=str, header=None, nrows=1)

@@ -76,6 +76,28 @@ def test_empty_header_cells_are_not_a_column_given_twice(tmp_path: Path) -> None
     assert "given twice" not in str(info.value) and "nan" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (  # every row a cell longer: pandas took ts as the index and read '1' as the ts
+            "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,5,0\n"
+            "2025-03-03T01:00:00+08:00,2,5,0\n",
+            "--inputs: row 1: 4 cells under a header of 3 columns (beyond it: '0'); a decimal "
+            "comma? write 1.5, not 1,5",
+        ),
+        (  # a trailing comma on the first row shifted every column the same way
+            "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0,\n"
+            "2025-03-03T01:00:00+08:00,2,0\n",
+            "--inputs: row 1: 4 cells under a header of 3 columns (beyond it: '')",
+        ),
+    ],
+)
+def test_a_row_longer_than_the_header_is_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PlanInputError) as info:
+        _plan_csv(tmp_path, text)
+    assert str(info.value) == message
+
+
 def test_bad_timestamp_is_named(tmp_path: Path) -> None:
     text = "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0\nsoon,1,0\n"
     with pytest.raises(PlanInputError, match="ts: row 2"):
