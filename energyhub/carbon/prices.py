@@ -7,6 +7,7 @@ import csv
 from datetime import date
 from pathlib import Path
 
+from energyhub.bounds import YEAR_MAX, YEAR_MIN
 from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
 from energyhub.csv_columns import header_problem, surplus_problem
@@ -26,6 +27,10 @@ def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date
         day = date.fromisoformat((text or "").strip())
     except ValueError:
         raise AssetInputError("day", f"{where}: expected YYYY-MM-DD, got {text!r}") from None
+    if not YEAR_MIN <= day.year <= YEAR_MAX:
+        raise AssetInputError(
+            "day", f"{where}: the year must lie between {YEAR_MIN} and {YEAR_MAX}, got {text!r}"
+        )
     try:
         price = float(value or "")
     except ValueError:
