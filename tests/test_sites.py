@@ -235,6 +235,21 @@ def test_time_zone_and_version(example: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.parametrize("zone", ["localtime", "posixrules"])
+def test_a_zone_that_is_the_host_s_own_setting_is_refused(
+    example: dict[str, Any], zone: str
+) -> None:
+    """ZoneInfo loads these from the zoneinfo folder, so `localtime` was taken: a site in the
+    API's container's UTC and the scheduler's server's Asia/Shanghai at once."""
+    data = copy.deepcopy(example)
+    data["timezone"] = zone
+    assert problems(data) == [
+        f"timezone: {zone!r} is the host's own zone, not a place: each machine (the API, the "
+        "scheduler, PostgreSQL) reads it its own way; give the site's IANA name, e.g. "
+        f"Europe/Berlin, got {zone!r}"
+    ]
+
+
 def test_missing_key(example: dict[str, Any]) -> None:
     data = copy.deepcopy(example)
     del data["city"]["parks"][0]["grid"]["import_max_kw"]
