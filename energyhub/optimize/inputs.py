@@ -249,9 +249,11 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
 def _required(scope: Scope, site: SiteFile) -> list[str]:
     required: list[str] = []
     for node in scope.nodes:
-        if node.is_building and not site.unmetered_electricity(node.id):
+        if not node.is_building:
+            continue
+        if not site.unmetered_electricity(node.id):  # else its load is taken as 0, and said so
             required.append(f"{node.id}:electricity_kw")
-            required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
+        required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
     for _, asset in scope.assets():
         if isinstance(asset, PV | Wind):
             required.append(f"{asset.id}:available_kw")

@@ -31,6 +31,21 @@ def test_missing_column_is_named() -> None:
     assert info.value.column == "pv:available_kw"
 
 
+def test_a_building_without_an_electricity_meter_still_needs_its_heat_column() -> None:
+    """Its electricity is taken as 0 (and said so), not its heat: a gas-only building (a boiler,
+    no electricity main) planned without b1:heat_kw took its heat as 0 unsaid, a plan of 0 CNY
+    for a building that burns gas all day."""
+    boiler = [{"id": "boiler", "type": "gas_boiler", "heat_max_kw": 300, "eta": 0.9}]
+    site = building_site(boiler, gas={"price_cny_per_nm3": 3.0, "lhv_kwh_per_nm3": 10.0})
+    assert site.unmetered_electricity("b1") == ["b1"]
+    with pytest.raises(PlanInputError) as info:
+        plan(site, inputs(3, outdoor_c=10), level="building", site_id="b1")
+    assert str(info.value) == "the inputs lack column(s) b1:heat_kw needed for the building 'b1'"
+    assert info.value.column == "b1:heat_kw"
+    result = plan(site, inputs(3, b1__heat_kw=90), level="building", site_id="b1")
+    assert result.cost_cny["gas"] == pytest.approx(3 * 100 / 10 * 3.0)  # 100 kWh of gas an hour
+
+
 def test_irregular_steps_name_the_row(tmp_path: Path) -> None:
     text = (
         "ts,b1:electricity_kw,pv:available_kw\n"
