@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
@@ -63,6 +64,23 @@ def within_years(value: datetime) -> datetime:
     if not EARLIEST <= value < LATEST:
         raise ValueError(f"must lie between {EARLIEST:%Y} and {LATEST:%Y}, got {value:%Y}")
     return value
+
+
+def local_instant(naive: datetime, zone: ZoneInfo) -> datetime:
+    """A time without an offset, read in `zone`; ValueError when the clocks skip it or repeat it
+    (Python reads either silently: a skipped 02:30 in Berlin as 02:30+01:00, which its clocks
+    show as 03:30; a repeated one as its first pass)."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+        raise ValueError(
+            f"{naive.isoformat()} does not exist in {zone.key} (the clocks skip it): give its "
+            "UTC offset"
+        )
+    raise ValueError(
+        f"{naive.isoformat()} occurs twice in {zone.key} (the clocks go back): give its UTC offset"
+    )
 
 
 def plus_from_query(value: Any) -> Any:

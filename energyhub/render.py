@@ -81,6 +81,11 @@ def sync_summary(report: SyncReport) -> str:
     ):
         if items:
             lines.append(f"  {title}: {', '.join(items)}")
+    if report.reread:
+        lines.append(
+            "  stored readings read anew (rollups recomputed at the next refresh): "
+            + "; ".join(report.reread)
+        )
     if report.site_load_rebuilt:
         lines.append(f"load rollups rebuilt for: {', '.join(report.site_load_rebuilt)}")
     return "\n".join(lines)

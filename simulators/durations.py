@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from energyhub.bounds import within_years
+from energyhub.bounds import local_instant, within_years
 from simulators.errors import SimulatorInputError
 
 _UNITS_S = {
@@ -50,8 +50,8 @@ def parse_timestamp(text: str, tz: ZoneInfo, what: str = "--start") -> datetime:
         raise SimulatorInputError(
             f"{what}: expected an RFC 3339 time such as 2025-07-01T00:00:00+08:00, got {text!r}"
         ) from None
-    value = value.replace(tzinfo=tz) if value.tzinfo is None else value
     try:
+        value = local_instant(value, tz) if value.tzinfo is None else value
         return within_years(value)  # readings are stored from 1970 to 2199
     except ValueError as exc:
         raise SimulatorInputError(f"{what}: {exc}") from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +42,18 @@ CITYLEARN_COLUMNS = {
 BDEW_PROFILES = ("h25", "g25", "l25", "p25", "s25")
 PV_FEED_PEAK_SHARE = 0.9
 """A PV feed scaled onto an asset peaks at this share of the asset's `peak_kw`."""
+
+
+def _positive(text: str, what: str) -> float:
+    """A factor or an annual energy: a finite number above 0 (NaN and inf were published as
+    null readings the ingest refused, a negative one as a negative load)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SimulatorInputError(f"{what} must be a finite number above 0, got {text!r}")
+    return value
 
 
 def _package_dir(package: str) -> Path:
@@ -93,12 +106,7 @@ def _bdew(spec: str, start: datetime, duration_s: float) -> tuple[Array, float]:
     _package_dir("demandlib")
     bdew = importlib.import_module("demandlib.bdew")  # optional: imported when a feed uses it
 
-    try:
-        annual_kwh = float(annual) if annual else 1_000_000.0
-    except ValueError:
-        raise SimulatorInputError(
-            f"feed bdew:{spec}: annual energy must be a number of kWh"
-        ) from None
+    annual_kwh = _positive(annual, f"feed bdew:{spec}: annual energy") if annual else 1_000_000.0
     year = pd.date_range(f"{start.year}-01-01", periods=365 * 96, freq="15min")
     profile = getattr(bdew, name.upper())(year)
     mean_w = float(profile.mean())
@@ -139,12 +147,7 @@ def _meter(site: SiteFile, ref: str) -> tuple[Park, str, Meter]:
 
 def _scale(site: SiteFile, meter: Meter, values: Array, factor: str | None, ref: str) -> Array:
     if factor is not None:
-        try:
-            return values * float(factor)
-        except ValueError:
-            raise SimulatorInputError(
-                f"--feed {ref}: factor must be a number, got {factor!r}"
-            ) from None
+        return values * _positive(factor, f"--feed {ref}: factor")
     assets = [a for _, owner in site.metered_sites() for a in owner.assets]
     pv = next((a for a in assets if a.id == meter.asset and isinstance(a, PV)), None)
     if pv is not None and values.max() > 0:

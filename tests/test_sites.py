@@ -125,6 +125,31 @@ def test_every_number_is_a_number_not_a_boolean_or_a_quoted_one(
     )
 
 
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [("1e9", "1.0e+9"), ("2.5E3", "2.5e+3"), ("-4e+2", "-4.0e+2")],
+)
+def test_a_number_yaml_reads_as_text_says_how_to_write_it(
+    tmp_path: Path, example: dict[str, Any], written: str, hint: str
+) -> None:
+    """PyYAML (YAML 1.1) reads `1e9` as text; it was refused as 'Input should be a valid
+    number, got '1e9'', which is a number to its writer (and to JSON and YAML 1.2)."""
+    text = yaml.safe_dump(example, sort_keys=False).replace(
+        "energy_kwh: 1000", f"energy_kwh: {written}", 1
+    )
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(SiteFileError) as caught:
+        load_site(path)
+    assert caught.value.problems == [
+        f"city.parks[0].buildings[0].assets[1].energy_kwh: YAML reads {written} as text, not a "
+        f"number: write it with a dot and a signed exponent ({hint}) or in full, got {written!r}"
+    ]
+    path.write_text(text.replace(f"energy_kwh: {written}", f"energy_kwh: {hint}"))
+    if float(hint) > 0:
+        assert load_site(path).city.parks[0].buildings[0].assets[1].energy_kwh == float(hint)
+
+
 def test_unknown_asset_type_and_class(example: dict[str, Any]) -> None:
     data = copy.deepcopy(example)
     data["city"]["parks"][0]["buildings"][0]["assets"][0]["type"] = "nuclear"
@@ -208,6 +233,21 @@ def test_time_zone_and_version(example: dict[str, Any]) -> None:
     assert (
         "timezone: unknown time zone 'Mars/Olympus' (use an IANA name), got 'Mars/Olympus'" in found
     )
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules"])
+def test_a_zone_that_is_the_host_s_own_setting_is_refused(
+    example: dict[str, Any], zone: str
+) -> None:
+    """ZoneInfo loads these from the zoneinfo folder, so `localtime` was taken: a site in the
+    API's container's UTC and the scheduler's server's Asia/Shanghai at once."""
+    data = copy.deepcopy(example)
+    data["timezone"] = zone
+    assert problems(data) == [
+        f"timezone: {zone!r} is the host's own zone, not a place: each machine (the API, the "
+        "scheduler, PostgreSQL) reads it its own way; give the site's IANA name, e.g. "
+        f"Europe/Berlin, got {zone!r}"
+    ]
 
 
 def test_missing_key(example: dict[str, Any]) -> None:

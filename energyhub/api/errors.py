@@ -87,6 +87,9 @@ def _field_error(error: dict[str, Any]) -> FieldError:
     path = loc[1:] if loc and loc[0] in LOCATIONS else loc
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     value = error.get("input")
+    first_word = message.split(" ", 1)[0]
+    if isinstance(value, dict) and first_word in value:  # a check across fields names its first
+        path = [*path, first_word]  # ("serial_last (1) is before serial_first (10)")
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         shown = repr(value) if len(repr(value)) <= 60 else f"{repr(value)[:57]}..."
         if "got " not in message:

@@ -45,7 +45,11 @@ class CertificateIn(Source):
                 f"serial_last ({self.serial_last}) is before serial_first ({self.serial_first})"
             )
         if self.serial_last - self.serial_first + 1 > MAX_CERTIFICATES:
-            raise ValueError(f"a block holds at most {MAX_CERTIFICATES:,} certificates")
+            raise ValueError(
+                f"serial_last ({self.serial_last}): the block from serial_first "
+                f"({self.serial_first}) holds {self.mwh:,} certificates, at most "
+                f"{MAX_CERTIFICATES:,}"
+            )
         return self
 
     @property

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 
 from energyhub.bounds import within_years
 from energyhub.carbon.errors import IntensityFileError
+from energyhub.csv_columns import header_problem, surplus_problem
 from energyhub.errors import not_utf8
 
 COLUMNS = ("ts", "kg_per_kwh")
@@ -34,6 +35,9 @@ WHERE series = ANY(%(series)s) AND ts >= %(start)s AND ts < %(end)s"""
 def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[datetime, float]:
     """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    surplus = surplus_problem(row, len(COLUMNS))
+    if surplus:
+        raise IntensityFileError(f"{where}: {surplus}")
     text = row.get("ts")
     try:
         ts = datetime.fromisoformat(text or "")
@@ -67,6 +71,9 @@ def read_intensity_csv(path: Path) -> pd.DataFrame:
                     f"{path}: the header must name the columns ts,kg_per_kwh, got "
                     f"{','.join(reader.fieldnames or [])!r}"
                 )
+            problem = header_problem(reader.fieldnames, COLUMNS)
+            if problem:
+                raise IntensityFileError(f"{path}: {problem}")
             rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
     except OSError as exc:
         raise IntensityFileError(f"{path}: cannot read the file: {exc.strerror}") from None

@@ -7,8 +7,10 @@ import csv
 from datetime import date
 from pathlib import Path
 
+from energyhub.bounds import YEAR_MAX, YEAR_MIN
 from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
+from energyhub.csv_columns import header_problem, surplus_problem
 from energyhub.errors import not_utf8
 
 COLUMNS = ("day", "cny_per_t")
@@ -17,11 +19,18 @@ COLUMNS = ("day", "cny_per_t")
 def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date, float]:
     """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    surplus = surplus_problem(row, len(COLUMNS))
+    if surplus:
+        raise AssetInputError("cny_per_t", f"{where}: {surplus}")
     text, value = row.get("day"), row.get("cny_per_t")
     try:
         day = date.fromisoformat((text or "").strip())
     except ValueError:
         raise AssetInputError("day", f"{where}: expected YYYY-MM-DD, got {text!r}") from None
+    if not YEAR_MIN <= day.year <= YEAR_MAX:
+        raise AssetInputError(
+            "day", f"{where}: the year must lie between {YEAR_MIN} and {YEAR_MAX}, got {text!r}"
+        )
     try:
         price = float(value or "")
     except ValueError:
@@ -46,6 +55,9 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
                     "header",
                     f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
                 )
+            problem = header_problem(header, COLUMNS)
+            if problem:
+                raise AssetInputError("header", f"{path}: {problem}")
             rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
     except OSError as exc:
         raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None

@@ -27,10 +27,12 @@ from datetime import datetime
 import pandas as pd
 
 from energyhub.bounds import no_control, within_years
+from energyhub.csv_columns import header_problem, surplus_problem
 from energyhub.forecast.store import WEATHER_COLUMNS
 
 RANGES = {"outdoor_c": (-60.0, 60.0), "ghi_w_m2": (0.0, 1500.0), "cloud_cover_pct": (0.0, 100.0)}
 """Plausible bounds of each value; outside them a row is refused, not clipped."""
+CSV_COLUMNS = ("park_id", "ts", "issued_at", *WEATHER_COLUMNS, "source")
 TOPIC_LEVEL = "weather"
 SOURCE_MAX_CHARS = 200
 MAX_STEPS = 10_000
@@ -157,11 +159,24 @@ def parse_records(
 def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -> ParsedWeather:
     """A weather forecast CSV (see the module docstring); rows are named `row N` (1 = header)."""
     reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # Excel's BOM
-    missing = {"park_id", "ts"} - set(reader.fieldnames or [])
+    header = reader.fieldnames or []
+    missing = {"park_id", "ts"} - set(header)
     if missing:
         return ParsedWeather(errors=[f"header: missing column(s) {', '.join(sorted(missing))}"])
-    records = ((f"row {n}", row) for n, row in enumerate(reader, start=2))
-    return parse_records(records, parks=parks, issued_at=issued_at, source=source)
+    problem = header_problem(header, CSV_COLUMNS)
+    if problem:
+        return ParsedWeather(errors=[f"header: {problem}"])
+    surplus: list[str] = []
+    records = []
+    for n, row in enumerate(reader, start=2):
+        extra = surplus_problem(row, len(header))
+        if extra:
+            surplus.append(f"row {n}: {extra}")
+        else:
+            records.append((f"row {n}", row))
+    parsed = parse_records(records, parks=parks, issued_at=issued_at, source=source)
+    parsed.errors = surplus + parsed.errors
+    return parsed
 
 
 def parse_message(

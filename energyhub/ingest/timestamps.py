@@ -18,11 +18,29 @@ def _micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def parse_ts(value: object, naive_zone: ZoneInfo | None = None) -> int:
+def _local(naive: datetime, zone: ZoneInfo, received_us: int | None) -> datetime:
+    """A device-local time in `zone`. A time the clocks repeat (02:30 on the night they go back)
+    is the pass its message arrived within half the shift of: read always as the first, the
+    second pass's readings landed on the first's instants and were dropped as their duplicates.
+    Without a receipt near either pass (a replay long after) it is the first."""
+    first, second = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    shift_us = abs(_micros(second) - _micros(first))
+    if received_us is None or shift_us == 0:
+        return first
+    for moment in (first, second):
+        if abs(received_us - _micros(moment)) < shift_us / 2:
+            return moment
+    return first
+
+
+def parse_ts(
+    value: object, naive_zone: ZoneInfo | None = None, received_us: int | None = None
+) -> int:
     """Microseconds since the Unix epoch; PayloadError naming the value when it is not a time.
 
     `naive_zone` admits timestamps without an offset as local time of that zone (Tasmota sends
-    its device-local time so); without it they are refused.
+    its device-local time so); without it they are refused. `received_us` places a local time
+    the clocks repeat (`_local`).
     """
     if isinstance(value, bool) or value is None:
         raise PayloadError(
@@ -47,5 +65,5 @@ def parse_ts(value: object, naive_zone: ZoneInfo | None = None) -> int:
     if moment.tzinfo is None:
         if naive_zone is None:
             raise PayloadError(f"ts has no UTC offset, got {value[:64]!r}", "bad_ts")
-        moment = moment.replace(tzinfo=naive_zone)
+        moment = _local(moment, naive_zone, received_us)
     return _micros(moment)

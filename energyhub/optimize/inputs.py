@@ -16,6 +16,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
+from energyhub.csv_columns import first_long_row
 from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
@@ -212,6 +213,10 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             raise PlanInputError(f"--inputs: cannot read {source}: {not_utf8(exc)}") from None
         except OSError as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        long_row = first_long_row(text)
+        if long_row is not None:
+            row, problem = long_row
+            raise PlanInputError(f"--inputs: row {row}: {problem}", row=row)
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
             first = pd.read_csv(io.StringIO(text), dtype=str, header=None, nrows=1)
@@ -244,9 +249,11 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
 def _required(scope: Scope, site: SiteFile) -> list[str]:
     required: list[str] = []
     for node in scope.nodes:
-        if node.is_building and not site.unmetered_electricity(node.id):
+        if not node.is_building:
+            continue
+        if not site.unmetered_electricity(node.id):  # else its load is taken as 0, and said so
             required.append(f"{node.id}:electricity_kw")
-            required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
+        required += [f"{node.id}:{c}_kw" for c in ("heat", "cooling") if node.produces(c)]
     for _, asset in scope.assets():
         if isinstance(asset, PV | Wind):
             required.append(f"{asset.id}:available_kw")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from energyhub.bounds import within_years
+from energyhub.bounds import local_instant, within_years
 from energyhub.cli_support import (
     configure_logging,
     fail,
@@ -40,9 +40,8 @@ def _clock(sim_start: str | None, speed: float | None, tz_name: str) -> Clock:
             f"--sim-start: expected an RFC 3339 time such as 2025-07-01T00:00:00+08:00, got "
             f"{sim_start!r}"
         ) from None
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=ZoneInfo(tz_name))
     try:
+        start = local_instant(start, ZoneInfo(tz_name)) if start.tzinfo is None else start
         within_years(start)
     except ValueError as exc:  # 1900 ran on a calendar storage refuses, silently
         raise fail(f"--sim-start: {exc}") from None

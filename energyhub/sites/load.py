@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -46,9 +47,27 @@ def _format_location(loc: tuple[str | int, ...]) -> str:
     return path
 
 
+_EXPONENT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
+"""A number in exponent form that YAML 1.1 (PyYAML) reads as text: it takes only `1.0e+10`, a
+dot and a signed exponent, where JSON and YAML 1.2 also take `1e10`, `1.0e10` and `1e+10`."""
+
+
 def _format_error(error: Any) -> str:
     location = _format_location(tuple(error["loc"]))
     template = _MESSAGES.get(error["type"])
+    text = error.get("input")
+    if (
+        error["type"] in ("float_type", "int_type")
+        and isinstance(text, str)
+        and _EXPONENT_TEXT.fullmatch(text)
+    ):
+        mantissa, _, exponent = text.lower().partition("e")
+        mantissa += "" if "." in mantissa else ".0"
+        exponent = exponent if exponent[0] in "+-" else f"+{exponent}"
+        return (
+            f"{location}: YAML reads {text} as text, not a number: write it with a dot and a "
+            f"signed exponent ({mantissa}e{exponent}) or in full, got {text!r}"
+        )
     if template is not None:
         context = {
             key: f"{value:g}" if isinstance(value, float) else value

@@ -186,6 +186,11 @@ class City(Model):
     )
 
 
+HOST_ZONES = frozenset({"localtime", "posixrules"})
+"""Files of the zoneinfo folder that name the machine's own setting, not a place: ZoneInfo loads
+them, but they differ from host to host (a container's UTC beside a server's Asia/Shanghai)."""
+
+
 class SiteFile(Model):
     """A whole site file: `version: 1`, a time zone and one city."""
 
@@ -196,6 +201,12 @@ class SiteFile(Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        if value in HOST_ZONES:
+            raise ValueError(
+                f"{value!r} is the host's own zone, not a place: each machine (the API, the "
+                "scheduler, PostgreSQL) reads it its own way; give the site's IANA name, e.g. "
+                "Europe/Berlin"
+            )
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

@@ -40,6 +40,9 @@ class SyncReport:
     unchanged: int = 0
     site_load_rebuilt: list[str] = field(default_factory=list)
     """Sites whose load rollup was rebuilt because their set of meters with data changed."""
+    reread: list[str] = field(default_factory=list)
+    """Meters whose stored readings now mean something else (`b01/heat: carrier heat → gas`):
+    their rollups are recomputed at the next refresh."""
 
     @property
     def changed(self) -> bool:
@@ -117,6 +120,17 @@ async def _existing_meters(conn: AsyncConnection) -> dict[tuple[str, str], Store
     }
 
 
+REREAD = {0: "carrier", 1: "quantity", 3: "rollover_kwh"}
+"""What a meter's readings mean, by position in `_meter_values`: a change rereads its history
+(kW as a counter, heat as gas), so its rollups and its sites' loads are computed again."""
+
+
+def _reread(stored: tuple[Any, ...], values: tuple[Any, ...]) -> list[str]:
+    return [
+        f"{name} {stored[i]} → {values[i]}" for i, name in REREAD.items() if stored[i] != values[i]
+    ]
+
+
 def _json_or_none(value: Any) -> Jsonb | None:
     return Jsonb(value) if value is not None else None
 
@@ -127,8 +141,10 @@ async def _sync_meter(
     meter: Meter,
     existing: dict[tuple[str, str], StoredMeter],
     report: SyncReport,
+    reread: list[int],
 ) -> int:
-    """Add, rename, reactivate or update one meter; return its row id."""
+    """Add, rename, reactivate or update one meter; return its row id (added to `reread` when
+    its readings now mean something else)."""
     label = f"{site_id}/{meter.id}"
     values = _meter_values(meter)
     stored = existing.get((site_id, meter.id))
@@ -155,6 +171,10 @@ async def _sync_meter(
         report.updated.append(label)
     elif not renamed:
         report.unchanged += 1
+    changes = _reread(stored.values, values)
+    if changes:
+        report.reread.append(f"{label}: {', '.join(changes)}")
+        reread.append(stored.row_id)
     if not stored.active or stored.values != values:
         await conn.execute(
             "UPDATE meters SET active = true, retired_at = NULL, carrier = %s, quantity = %s, "
@@ -167,9 +187,14 @@ async def _sync_meter(
 async def _sync_meters(conn: AsyncConnection, site: SiteFile, report: SyncReport) -> None:
     existing = await _existing_meters(conn)
     ids: dict[tuple[str, str], int] = {}
+    reread: list[int] = []
     for _, owner in site.metered_sites():
         for meter in owner.meters:
-            ids[(owner.id, meter.id)] = await _sync_meter(conn, owner.id, meter, existing, report)
+            ids[(owner.id, meter.id)] = await _sync_meter(
+                conn, owner.id, meter, existing, report, reread
+            )
+    if reread:
+        await conn.execute(MARK_METER_DIRTY, (reread,))
     cur = await conn.execute(
         "UPDATE meters SET active = false, retired_at = now() "
         "WHERE active AND NOT (id = ANY(%s)) RETURNING site_id || '/' || name",
@@ -193,7 +218,8 @@ INSERT INTO rollup_dirty (bucket)
 SELECT DISTINCT date_bin('15 minutes', ts, '2000-01-01 00:00:00+00') FROM readings
 WHERE meter_id = ANY(%s)
 ON CONFLICT (bucket) DO UPDATE SET bucket = excluded.bucket"""
-"""A meter whose nominal interval changed gets its rollups recomputed (the next refresh)."""
+"""A meter whose nominal interval, carrier, quantity or rollover changed gets its rollups
+recomputed (the next refresh)."""
 
 
 async def _sync_meter_details(

@@ -106,6 +106,24 @@ async def test_bad_blocks_are_422_naming_the_field(client: httpx.AsyncClient, wo
         "/carbon/b01/certificates", json=BLOCK | {"serial_first": 9, "serial_last": 1}
     )
     assert backwards.status_code == 422 and "serial_last" in backwards.text
+    # a check across two fields named the field 'body': it names the field its message starts with
+    assert backwards.json()["errors"][0]["field"] == "serial_last", backwards.text
+    huge = await client.post(
+        "/carbon/b01/certificates", json=BLOCK | {"serial_first": 1, "serial_last": 20_000_000}
+    )
+    assert huge.status_code == 422 and huge.json()["errors"][0] == {
+        "location": "body",
+        "field": "serial_last",
+        "message": "serial_last (20000000): the block from serial_first (1) holds 20,000,000 "
+        "certificates, at most 10,000,000",
+    }
+    late = await client.post(
+        "/carbon/b01/contracts",
+        json={k: v for k, v in BLOCK.items() if not k.startswith("serial")}
+        | {"mwh": 5, "supplier_kg_per_kwh": 0.1}
+        | {"delivery_start": "2026-05-01", "delivery_end": "2026-04-01"},
+    )
+    assert late.status_code == 422 and late.json()["errors"][0]["field"] == "delivery_end"
     no_use = await client.post(
         "/carbon/b01/retirements", json={"instrument_id": 1, "period": "2020-01", "reason": "x"}
     )

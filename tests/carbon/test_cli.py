@@ -126,6 +126,12 @@ def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path
             b"ts,kg_per_kwh\n0001-01-01T00:00:00+14:00,0.5\n",
             ":2: ts must lie between 1970 and 2200",
         ),
+        # a decimal comma was stored as 0 kg/kWh, a column given twice as its later value
+        (
+            b"ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,0,5\n",
+            ":2: 3 cells under a header of 2 columns (beyond it: '5'); a decimal comma?",
+        ),
+        (b"ts,kg_per_kwh,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.5,0.7\n", "given twice"),
     ],
 )
 def test_a_hostile_intensity_file_is_one_line_naming_the_row(

@@ -270,6 +270,41 @@ def test_hostile_rows_are_named_and_the_good_ones_kept() -> None:
     assert parsed.steps == 1
 
 
+def test_a_decimal_comma_a_column_twice_and_a_misspelt_column_are_named() -> None:
+    """`27,5` was stored as 27 (the cell after it set aside), a column given twice as its later
+    value, and a misspelt column (`ghi_wm2`) was dropped without a word."""
+    text = (
+        "park_id,ts,outdoor_c\n"
+        "sp,2025-07-08T00:00:00+08:00,27,5\n"
+        "sp,2025-07-08T00:15:00+08:00,27.5,,\n"  # empty cells past the end hold nothing
+    )
+    parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 2: 4 cells under a header of 3 columns (beyond it: '5'); a decimal comma? write 1.5, "
+        "not 1,5"
+    ]
+    assert parsed.steps == 1 and parsed.issues[0].frame["outdoor_c"].tolist() == [27.5]
+    twice = parse_csv(
+        "park_id,ts,outdoor_c,outdoor_c\nsp,2025-07-08T00:00:00+08:00,27,28\n",
+        parks={"sp"},
+        issued_at=ISSUED,
+        source="test",
+    )
+    assert twice.steps == 0 and twice.errors == [
+        "header: the column 'outdoor_c' is given twice (columns 3 and 4); a reader would keep "
+        "only the later"
+    ]
+    misspelt = parse_csv(
+        "park_id,ts,outdoor_c,ghi_wm2\nsp,2025-07-08T00:00:00+08:00,27,300\n",
+        parks={"sp"},
+        issued_at=ISSUED,
+        source="test",
+    )
+    assert misspelt.steps == 0 and misspelt.errors[0].startswith(
+        "header: unknown column 'ghi_wm2' (the columns are park_id, ts, issued_at, outdoor_c, "
+    )
+
+
 async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(
     pg_url: str, prefix: str
 ) -> None:

@@ -1,6 +1,6 @@
 """Decoders on their own: each format, malformed variants, and no input that escapes as a crash."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -105,6 +105,31 @@ def test_tasmota_energy_and_power_in_site_local_time() -> None:
     )
     assert readings(out) == [(10, NOW, 123.456), (11, NOW, 0.45)]
     assert [r.kind for r in out.rejects] == ["unknown_device"]
+
+
+def test_tasmota_local_time_the_clocks_repeat_is_the_pass_it_arrived_in() -> None:
+    """Europe/Berlin repeats 02:00-03:00 on 2026-10-25. Read always as the first pass, the
+    second pass's readings landed on the first's instants (dropped as their duplicates) and
+    the hour between had none. A message far from either (a replay) stays the first."""
+    berlin = MeterMap(MAPPING.by_topic, MAPPING.by_device, timezone="Europe/Berlin")
+    sensor = orjson.dumps({"Time": "2026-10-25T02:30:00", "ENERGY": {"Power": 450}})
+    first, second = (
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+    )
+    arrivals = [first + timedelta(seconds=4), second + timedelta(seconds=4), NOW]
+    out = BatchBuilder()
+    Decoder(berlin, "energyhub", max_payload_bytes=1024).decode(
+        Delivery(
+            ["tele/plug-2/SENSOR"] * 3,
+            [sensor] * 3,
+            [int(t.timestamp() * 1_000_000) for t in arrivals],
+            b"",
+            1,
+        ),
+        out,
+    )
+    assert [ts for _, ts, _ in readings(out)] == [first, second, first]
 
 
 def test_shelly_gen2_watts_and_watt_hours() -> None:

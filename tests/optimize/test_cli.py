@@ -182,8 +182,10 @@ def test_a_header_with_spaces_after_the_commas_is_named(
     )
     assert code == 2
     message = " ".join(stderr.split())
-    assert "the inputs lack column(s) b1-pv:available_kw, outdoor_c" in message
-    assert "the header has ' b1-pv:available_kw', ' outdoor_c': remove the spaces" in message
+    assert "the inputs lack column(s) b1:heat_kw, b1-pv:available_kw, outdoor_c" in message
+    assert (
+        "the header has ' b1:heat_kw', ' b1-pv:available_kw', ' outdoor_c': remove the spaces"
+    ) in message
 
 
 def test_inputs_not_in_utf8_name_the_byte_where_it_is(

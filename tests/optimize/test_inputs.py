@@ -31,6 +31,21 @@ def test_missing_column_is_named() -> None:
     assert info.value.column == "pv:available_kw"
 
 
+def test_a_building_without_an_electricity_meter_still_needs_its_heat_column() -> None:
+    """Its electricity is taken as 0 (and said so), not its heat: a gas-only building (a boiler,
+    no electricity main) planned without b1:heat_kw took its heat as 0 unsaid, a plan of 0 CNY
+    for a building that burns gas all day."""
+    boiler = [{"id": "boiler", "type": "gas_boiler", "heat_max_kw": 300, "eta": 0.9}]
+    site = building_site(boiler, gas={"price_cny_per_nm3": 3.0, "lhv_kwh_per_nm3": 10.0})
+    assert site.unmetered_electricity("b1") == ["b1"]
+    with pytest.raises(PlanInputError) as info:
+        plan(site, inputs(3, outdoor_c=10), level="building", site_id="b1")
+    assert str(info.value) == "the inputs lack column(s) b1:heat_kw needed for the building 'b1'"
+    assert info.value.column == "b1:heat_kw"
+    result = plan(site, inputs(3, b1__heat_kw=90), level="building", site_id="b1")
+    assert result.cost_cny["gas"] == pytest.approx(3 * 100 / 10 * 3.0)  # 100 kWh of gas an hour
+
+
 def test_irregular_steps_name_the_row(tmp_path: Path) -> None:
     text = (
         "ts,b1:electricity_kw,pv:available_kw\n"
@@ -74,6 +89,28 @@ def test_empty_header_cells_are_not_a_column_given_twice(tmp_path: Path) -> None
     with pytest.raises(PlanInputError) as info:
         _plan_csv(tmp_path, text)
     assert "given twice" not in str(info.value) and "nan" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (  # every row a cell longer: pandas took ts as the index and read '1' as the ts
+            "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,5,0\n"
+            "2025-03-03T01:00:00+08:00,2,5,0\n",
+            "--inputs: row 1: 4 cells under a header of 3 columns (beyond it: '0'); a decimal "
+            "comma? write 1.5, not 1,5",
+        ),
+        (  # a trailing comma on the first row shifted every column the same way
+            "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0,\n"
+            "2025-03-03T01:00:00+08:00,2,0\n",
+            "--inputs: row 1: 4 cells under a header of 3 columns (beyond it: '')",
+        ),
+    ],
+)
+def test_a_row_longer_than_the_header_is_named(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PlanInputError) as info:
+        _plan_csv(tmp_path, text)
+    assert str(info.value) == message
 
 
 def test_bad_timestamp_is_named(tmp_path: Path) -> None:

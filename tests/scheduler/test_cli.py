@@ -136,3 +136,17 @@ def test_a_simulated_clock_beyond_the_calendar_is_refused_by_name(tmp_path: Path
         assert done.exit_code == 2, done.output
         assert isinstance(done.exception, SystemExit)
         assert message in " ".join(done.output.split())
+    # a local time the clocks skip ran as 02:30+01:00 (shown as 03:30), a repeated one as its
+    # first pass, both unsaid
+    berlin = tmp_path / "berlin.yaml"
+    berlin.write_text(yaml.safe_dump({**site_doc(), "timezone": "Europe/Berlin"}))
+    for start, message in [
+        ("2026-03-29T02:30:00", "does not exist in Europe/Berlin (the clocks skip it)"),
+        ("2026-10-25T02:30:00", "occurs twice in Europe/Berlin (the clocks go back)"),
+    ]:
+        args = ["scheduler", "--site", str(berlin), "--sim-start", start]
+        done = CliRunner().invoke(app, args, env=env)
+        assert done.exit_code == 2, done.output
+        assert f"--sim-start: {start} {message}: give its UTC offset" in " ".join(
+            done.output.split()
+        )

@@ -81,6 +81,28 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, record_file: Path) -> 
 
 
 @pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        ("2026-03-29T02:30:00", "does not exist in Europe/Berlin (the clocks skip it)"),
+        ("2026-10-25T02:30:00", "occurs twice in Europe/Berlin (the clocks go back)"),
+    ],
+)
+def test_a_local_start_the_clocks_skip_or_repeat_is_named(
+    tmp_path: Path, start: str, message: str
+) -> None:
+    """It was read silently: a skipped 02:30 as 02:30+01:00 (03:30 on the clocks), a repeated
+    one as its first pass."""
+    berlin = tmp_path / "berlin.yaml"
+    berlin.write_text(
+        SITE_FILE.read_text().replace("timezone: Asia/Shanghai", "timezone: Europe/Berlin")
+    )
+    assert "Europe/Berlin" in berlin.read_text()
+    result = runner.invoke(app, ["simulate", "--site", str(berlin), "--start", start])
+    assert result.exit_code == 2, result.output
+    assert f"--start: {start} {message}: give its UTC offset" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
     ("line", "named"),
     [
         # the broker closed the connection on publishing these: "closed the connection"

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from energyhub.sites import SiteFile
+from simulators.errors import SimulatorInputError
 from simulators.feeds import feed_records
 
 START = datetime.fromisoformat("2025-07-01T00:00:00+08:00")
@@ -61,3 +62,24 @@ def test_nrel_parquet_feed(site: SiteFile) -> None:
     mapping = ["office/pv=pvanalytics:system_50_ac_power_2_full_DST"]
     pv = _values(feed_records(site, mapping, START, 86400.0, "energyhub"), "/office/pv")
     assert len(pv) == 96 and pv.max() == pytest.approx(0.9 * 300)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ("lab/main=citylearn:Building_5*nan", "--feed lab/main: factor must be a finite number"),
+        ("lab/main=citylearn:Building_5*1e400", "factor must be a finite number above 0"),
+        ("lab/main=citylearn:Building_5*-3", "factor must be a finite number above 0, got '-3'"),
+        ("lab/main=bdew:g25:nan", "feed bdew:g25:nan: annual energy must be a finite number"),
+        ("lab/main=bdew:g25:-5", "annual energy must be a finite number above 0, got '-5'"),
+    ],
+)
+def test_a_factor_or_annual_energy_that_is_no_positive_number_is_named(
+    site: SiteFile, mapping: str, message: str
+) -> None:
+    """NaN and inf went out as readings of null (every one refused by the ingest), a negative
+    factor as a negative load."""
+    _needs(mapping.split("=")[1].split(":")[0].replace("bdew", "demandlib"))
+    with pytest.raises(SimulatorInputError) as info:
+        feed_records(site, [mapping], START, 3 * 3600.0, "energyhub")
+    assert message in str(info.value)

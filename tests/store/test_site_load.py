@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from psycopg import AsyncConnection
 
+from energyhub.render import sync_summary
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
@@ -109,6 +111,36 @@ async def test_a_meter_joining_the_load_rebuilds_its_sites(
         await assert_rollup_matches_meters(conn, Backend.POSTGRES)
         again = await sync_site(conn, parse_site(document))
         assert again.site_load_rebuilt == []
+
+
+@pytest.mark.parametrize(
+    ("meter", "key", "value", "said"),
+    [
+        ("heat", "carrier", "gas", "b01/heat: carrier heat → gas"),
+        ("main", "quantity", "energy_kwh", "b01/main: quantity power_kw → energy_kwh"),
+        ("heat", "rollover_kwh", 5000.0, "b01/heat: rollover_kwh 999999.9 → 5000.0"),
+    ],
+)
+async def test_a_meter_whose_readings_mean_something_else_is_rolled_up_again(
+    pg_url: str, example_site_path: Path, meter: str, key: str, value: object, said: str
+) -> None:
+    """b01/heat declared gas kept its history as heat in the load rollups (the API's load and
+    every report read from them), b01/main as a counter kept its kW: only a changed interval
+    marked a meter's buckets for the refresh."""
+    document = yaml.safe_load(example_site_path.read_text())
+    await load(pg_url, parse_site(document))
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, Backend.POSTGRES)
+        (b01,) = (b for b in document["city"]["parks"][0]["buildings"] if b["id"] == "b01")
+        (changed,) = (m for m in b01["meters"] if m["id"] == meter)
+        changed[key] = value
+        report = await sync_site(conn, parse_site(document))
+        assert report.reread == [said]
+        assert "stored readings read anew" in sync_summary(report)
+        assert await refresh_dirty_rollups(conn, Backend.POSTGRES) > 0
+        await assert_rollup_matches_meters(conn, Backend.POSTGRES, ("shanghai", "expo", "b01"))
+        again = await sync_site(conn, parse_site(document))
+        assert again.reread == []
 
 
 async def test_every_sites_meters_at_once_are_each_sites_own(

@@ -1,6 +1,7 @@
 """Tasmota `tele/<device>/SENSOR`: `ENERGY.Total` (kWh) and `ENERGY.Power` (W).
 
-Tasmota's `Time` is the device's local time without an offset: it is read in the site's zone.
+Tasmota's `Time` is the device's local time without an offset: it is read in the site's zone
+(the hour the clocks repeat by when the message arrived, energyhub.ingest.timestamps).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def decode_tasmota(context: DecodeContext, device: str, data: Any) -> None:
             f"unknown Tasmota device {device!r} (map it with a meter's device:)", "unknown_device"
         )
     body = require_mapping(data, "a Tasmota SENSOR message")
-    ts_us = parse_ts(required(body, "Time", "a Tasmota SENSOR message"), context.zone)
+    time = required(body, "Time", "a Tasmota SENSOR message")
+    ts_us = parse_ts(time, context.zone, context.received_us)
     energy = require_mapping(required(body, "ENERGY", "a Tasmota SENSOR message"), "ENERGY")
     if ref.quantity == "energy_kwh":
         context.add(ref, ts_us, required(energy, "Total", "ENERGY"), "ENERGY.Total")

@@ -239,6 +239,12 @@ def test_a_list_year_beyond_the_ledger_is_refused_by_name(assets_url: str, year:
         ("day,cny_per_t\n2027-01-01\n", "p.csv:2: expected a number, got None"),
         ("day,cny_per_t\n2027-01-01,80\xa0\n", "cannot read the file: not UTF-8 text (byte 0xa0"),
         ("\ufeffday,cny_per_t\n2027-01-01,0.08\n", "cny_per_t: "),  # BOM: the header is read
+        # a decimal comma was stored as 61 (the cell after it set aside), a column given twice
+        # as its later value
+        ("day,cny_per_t\n2027-01-01,61,5\n", "p.csv:2: 3 cells under a header of 2 columns"),
+        ("day,cny_per_t,cny_per_t\n2027-01-01,60,61\n", "'cny_per_t' is given twice"),
+        # year 1 was stored, outside the years every other time of energyhub lies in
+        ("day,cny_per_t\n0001-01-01,60\n", "p.csv:2: the year must lie between 1970 and 2199"),
     ],
 )
 def test_price_files_in_the_wrong_unit_are_refused(

@@ -1,0 +1,62 @@
+"""CSV files read by column name: `csv.DictReader` keeps the later of two columns of one name, sets
+a row's cells beyond the header aside (under the key None) and reads no column it is not asked
+for, so a column given twice, a row of more cells than the header (`2026-12-01,1,5`: a decimal
+comma) or a misspelt column would store a value its writer did not mean, or drop one unseen.
+
+The carbon price and grid intensity series and the weather forecast files refuse all three by
+this rule: `header_problem` for the header, `surplus_problem` for each row; `energyhub plan
+--inputs` (read by pandas) refuses the rows `first_long_row` finds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Collection, Mapping, Sequence
+
+
+def header_problem(names: Sequence[str], known: Collection[str]) -> str | None:
+    """What is wrong with a header beyond a missing column (each reader names those its own way):
+    a column given twice, or one the file's format does not have."""
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            return (
+                f"the column {name!r} is given twice (columns {names.index(name) + 1} and "
+                f"{i + 1}); a reader would keep only the later"
+            )
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        return (
+            f"unknown column {unknown[0]!r} (the columns are {', '.join(known)}): a misspelt "
+            "column's values would be dropped unseen"
+        )
+    return None
+
+
+def surplus_problem(row: Mapping[str | None, object], columns: int) -> str | None:
+    """A row with more cells than the header's `columns` (csv.DictReader puts them under None);
+    empty cells past the end (`60,,` from a spreadsheet) hold nothing and are no problem."""
+    extra = row.get(None)
+    if not isinstance(extra, list) or not any(str(cell).strip() for cell in extra):
+        return None
+    return _surplus(extra, columns)
+
+
+def _surplus(extra: Sequence[object], columns: int) -> str:
+    hint = "; a decimal comma? write 1.5, not 1,5" if str(extra[0]).strip()[:1].isdigit() else ""
+    return (
+        f"{columns + len(extra)} cells under a header of {columns} columns (beyond it: "
+        f"{', '.join(repr(cell) for cell in extra)}){hint}"
+    )
+
+
+def first_long_row(text: str) -> tuple[int, str] | None:
+    """The first row (1 = the first after the header) of CSV `text` with more cells than its
+    header, and what is wrong with it, even empty ones: pandas takes a file whose first row has
+    one cell more as indexed by its first column, and reads every column one to the right."""
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    for number, cells in enumerate(rows, start=1):
+        if len(cells) > len(header):
+            return number, _surplus(cells[len(header) :], len(header))
+    return None
