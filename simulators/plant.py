@@ -8,7 +8,8 @@ A park's connection exports no more than its `export_max_kw` (0: none): where th
 would export more, the park's local controller curtails its PV and wind first, then turns its
 CHPs and fuel cells down (a CHP stops rather than run below its minimum load); the power taken
 off is kept per step on the park node (`curtailed_kw`, `throttled_kw`). A store discharging
-into the grid is left as it is (the plans and the default rules do not ask that).
+into the grid is not held back (a plan under the limit never asks it; the default rule's
+half-power discharge in the peak hours can, on a small load).
 
 A park's own heat and cooling (its CHP, fuel cell, absorption chiller, stores) reach its buildings
 as district heat and cooling, as the planner models them: what a building's heat pumps and
