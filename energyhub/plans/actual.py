@@ -680,14 +680,18 @@ async def savings_by_day(
     *,
     site: SiteFile,
     foresight: bool = True,
+    lead_in: bool = True,
 ) -> list[DaySavings]:
     """Realized savings per local day of the steps in `window` that the site's plans controlled.
 
     Each side starts from its own month-to-date peak, read from the local month's start: the
     steps of the month before `window` are a lead-in (`_carried`: the counterfactual on them, no
     perfect-foresight solve), so a day reads the same queried alone or inside a longer window of
-    its month."""
+    its month. `lead_in` False skips it, every side starting from the window's own steps: for a
+    caller that reads only what does not hang on the month's peak (CO₂, energy), on a clock."""
     lead = month_start(pd.Timestamp(window[0]), site.tz).to_pydatetime()
+    if not lead_in:
+        lead = window[0]
     found = await _controlled(conn, backend, site, site_id, (min(lead, window[0]), window[1]))
     parts = [(s, f[f.index >= window[0]]) for s, f in found.parts]
     if not any(len(f) for _, f in parts):
