@@ -459,10 +459,44 @@ def month_peaks(record: PlanRecord, inputs: pd.DataFrame) -> dict[str, float]:
     }
 
 
+@dataclass
+class SpanFrames:
+    """The metered frames (`actual_frame`) of a span, read once per connection and shared by the
+    plans inside it: a month's lead-in reads a connection's meters once, not once per plan."""
+
+    conn: AsyncConnection
+    backend: Backend
+    span: tuple[datetime, datetime]
+    read: dict[tuple[str, pd.Timedelta], pd.DataFrame] = field(default_factory=dict)
+
+    def grid(self, step: pd.Timedelta) -> pd.DatetimeIndex:
+        """The span's steps on the grid of `step`, UTC."""
+        first = pd.Timestamp(self.span[0]).tz_convert("UTC").ceil(step)
+        last = pd.Timestamp(self.span[1]).tz_convert("UTC")
+        return pd.date_range(first, last, freq=step, inclusive="left")
+
+    async def frame(self, scope: Scope, index: pd.DatetimeIndex) -> pd.DataFrame:
+        """`actual_frame` over `index`: the span's frame where `index` is on its grid (NaN
+        outside the span), else read as asked."""
+        step = pd.Timedelta(index[1] - index[0])
+        grid = self.grid(step)
+        if len(grid) < 2 or ((index.as_unit("ns").asi8 - grid[0].value) % step.value).any():
+            return await actual_frame(self.conn, self.backend, scope, index)
+        key = (scope.id, step)
+        if key not in self.read:
+            self.read[key] = await actual_frame(self.conn, self.backend, scope, grid)
+        return self.read[key].reindex(index)
+
+
 async def plan_parts(
-    conn: AsyncConnection, backend: Backend, record: PlanRecord, site: SiteFile
+    conn: AsyncConnection,
+    backend: Backend,
+    record: PlanRecord,
+    site: SiteFile,
+    frames: SpanFrames | None = None,
 ) -> tuple[list[Part], dict[str, float]]:
-    """Each connection's compared frame of a plan (none if it has < 2 steps), and month peaks."""
+    """Each connection's compared frame of a plan (none if it has < 2 steps), and month peaks;
+    the metered side from `frames` where given (its steps outside their span then unknown)."""
     schedule = await plan_steps(conn, record.id)
     inputs = await plan_inputs(conn, record.id)
     peaks = month_peaks(record, inputs)
@@ -478,7 +512,10 @@ async def plan_parts(
         raise PlanSiteError(record.id, record.level, record.site_id) from None
     parts = []
     for scope in scopes:
-        actual = await actual_frame(conn, backend, scope, index)
+        if frames is None:
+            actual = await actual_frame(conn, backend, scope, index)
+        else:
+            actual = await frames.frame(scope, index)
         if site.unmetered_electricity(scope.id):  # the meters there sum to part of the import
             actual["import_kw"] = np.nan
         frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
@@ -593,9 +630,10 @@ async def _controlled(
     found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
     inputs: list[pd.DataFrame] = []
     step_s = 0
+    frames = SpanFrames(conn, backend, span)
     for plan_id in await controlling_plans(conn, site_id, span):
         record = await get_plan(conn, plan_id)
-        parts, _ = await plan_parts(conn, backend, record, site)
+        parts, _ = await plan_parts(conn, backend, record, site, frames)
         inputs.append(await plan_inputs(conn, record.id))
         for scope, frame in parts:
             inside = (frame.index >= span[0]) & (frame.index < span[1])
@@ -604,11 +642,11 @@ async def _controlled(
         step_s = record.step_s
     parts = []
     shared: dict[str, pd.Series] = {}
-    for node, (scope, frames) in found.items():
-        steps = pd.concat(frames).sort_index()
+    for node, (scope, kept) in found.items():
+        steps = pd.concat(kept).sort_index()
         steps = steps[~steps.index.duplicated(keep="last")]
         parts.append((scope, steps[steps["baseline_import_kw"].notna()]))
-        imports = await _metered_imports(conn, backend, site, scope, span, step_s)
+        imports = await _metered_imports(site, scope, frames, step_s)
         shared[node] = imports[~imports.index.isin(steps.index)].dropna()
     prices = pd.concat(inputs) if inputs else pd.DataFrame()
     prices = prices[~prices.index.duplicated(keep="last")].sort_index()
@@ -616,22 +654,14 @@ async def _controlled(
 
 
 async def _metered_imports(
-    conn: AsyncConnection,
-    backend: Backend,
-    site: SiteFile,
-    scope: Scope,
-    span: tuple[datetime, datetime],
-    step_s: int,
+    site: SiteFile, scope: Scope, frames: SpanFrames, step_s: int
 ) -> pd.Series:
-    """A connection's metered import on every step of `span` (NaN: no data, or meters that
-    measure only part of it)."""
-    step = pd.Timedelta(seconds=step_s)
-    first = pd.Timestamp(span[0]).tz_convert("UTC").ceil(step)
-    index = pd.date_range(first, pd.Timestamp(span[1]).tz_convert("UTC"), freq=step,
-                          inclusive="left")  # fmt: skip
+    """A connection's metered import on every step of the span of `frames` (NaN: no data, or
+    meters that measure only part of it)."""
+    index = frames.grid(pd.Timedelta(seconds=step_s))
     if len(index) < 2 or site.unmetered_electricity(scope.id):
         return pd.Series(np.nan, index=index, dtype="float64")
-    imports: pd.Series = (await actual_frame(conn, backend, scope, index))["import_kw"]
+    imports: pd.Series = (await frames.frame(scope, index))["import_kw"]
     return imports.astype("float64")
 
 
