@@ -33,6 +33,16 @@ def next_day_start(when: pd.Timestamp, tz: tzinfo) -> pd.Timestamp:
     return day_start(day_start(when, tz) + LONGEST_DAY, tz)
 
 
+def month_start(when: pd.Timestamp, tz: tzinfo) -> pd.Timestamp:
+    """The start of `when`'s local month (its first day's start), in UTC."""
+    local = pd.Timestamp(when).tz_convert(tz)
+    first = pd.Timestamp(local.date().replace(day=1))
+    starts = pd.DatetimeIndex([first]).tz_localize(
+        tz, ambiguous=np.ones(1, dtype=bool), nonexistent="shift_forward"
+    )
+    return pd.Timestamp(starts[0]).tz_convert("UTC")
+
+
 def next_month_start(when: pd.Timestamp, tz: tzinfo) -> pd.Timestamp:
     """The start of the local month after `when`'s (its first day's start), in UTC."""
     local = pd.Timestamp(when).tz_convert(tz)

@@ -93,6 +93,12 @@ def _print_simulation(summary: SimulationSummary, options: SimulationOptions) ->
         f"setpoints: {_counts(summary.setpoints)}; events: {_counts(summary.events)}",
         highlight=False,
     )
+    if summary.curtailed_kwh > 0 or summary.throttled_kwh > 0:
+        console.print(
+            f"export limits held: {summary.curtailed_kwh:,.0f} kWh of PV and wind curtailed, "
+            f"{summary.throttled_kwh:,.0f} kWh of CHP and fuel cell output turned down",
+            highlight=False,
+        )
 
 
 def _counts(counter: Counter[str]) -> str:

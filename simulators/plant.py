@@ -4,6 +4,13 @@ A node is a building or a park's own level (its shared assets and meters). Every
 for all steps at once under the default rules; `redispatch_park` recomputes a park's nodes for a
 slice of steps when setpoints or a diverged storage SOC change their flows.
 
+A park's connection exports no more than its `export_max_kw` (0: none): where the nodes' net draw
+would export more, the park's local controller curtails its PV and wind first, then turns its
+CHPs and fuel cells down (a CHP stops rather than run below its minimum load); the power taken
+off is kept per step on the park node (`curtailed_kw`, `throttled_kw`). A store discharging
+into the grid is not held back (a plan under the limit never asks it; the default rule's
+half-power discharge in the peak hours can, on a small load).
+
 A park's own heat and cooling (its CHP, fuel cell, absorption chiller, stores) reach its buildings
 as district heat and cooling, as the planner models them: what a building's heat pumps and
 chillers leave of its demand is the park's district demand; district heat then serves the
@@ -18,7 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from energyhub.sites import PV, Building, ElectricBoiler, GasBoiler, Meter, Park, SiteFile, Wind
+from energyhub.sites import (
+    CHP,
+    PV,
+    Building,
+    ElectricBoiler,
+    FuelCell,
+    GasBoiler,
+    Meter,
+    Park,
+    SiteFile,
+    Wind,
+)
 from simulators.devices import (
     CARRIERS,
     STORAGE_TYPES,
@@ -82,6 +100,12 @@ class Node:
     requests: dict[str, Array]
     grid_kw: Array
     children: list[Node] = field(default_factory=list)
+    available_kw: dict[str, Array] = field(default_factory=dict)
+    """PV and wind output before any curtailment, by asset id."""
+    curtailed_kw: Array = field(default_factory=lambda: np.zeros(0))
+    """A park node's PV and wind output curtailed to hold its export limit, per step."""
+    throttled_kw: Array = field(default_factory=lambda: np.zeros(0))
+    """A park node's CHP and fuel cell output turned down to hold its export limit, per step."""
 
     @property
     def id(self) -> str:
@@ -109,6 +133,7 @@ def _new_node(
         building_loads(site, grid, weather.outdoor_c, rng) if isinstance(site, Building) else None
     )
     node = Node(park, site, loads, {}, {}, {}, np.zeros(grid.steps))
+    node.curtailed_kw, node.throttled_kw = np.zeros(grid.steps), np.zeros(grid.steps)
     hours = grid.local_hours()
     for asset in site.assets:
         if isinstance(asset, STORAGE_TYPES):
@@ -128,9 +153,8 @@ def _new_node(
                 if isinstance(asset, PV)
                 else wind_power_kw(asset.peak_kw, grid, rng)
             )
-            for carrier in flows.readings:
-                flows.readings[carrier][:] = output
-            flows.grid_kw[:] = -output
+            node.available_kw[asset.id] = output
+            _set_output(flows, slice(None), output)
     return node
 
 
@@ -138,7 +162,101 @@ Setpoints = Mapping[str, Mapping[str, Array]]
 """Setpoint series by node id, then asset id."""
 
 
+EXPORT_TOLERANCE_KW = 1e-6
+"""Export above the connection's limit below which nothing is curtailed (float noise)."""
+EXPORT_PASSES = 4
+"""Dispatches at most per hold of the export limit: a generator turned down takes heat away that
+boilers then make, which changes the draw again; each pass only turns down further."""
+
+
 def redispatch_park(
+    park: Node,
+    hours: Array,
+    weather: Weather,
+    sl: slice,
+    setpoints: Setpoints,
+    free: Collection[str] = (),
+) -> None:
+    """Recompute a park's nodes for the steps in `sl` (`_redispatch_park_once`) within its
+    connection's export limit: where they would export more, curtail PV and wind, then turn the
+    CHPs and fuel cells down (their setpoints capped); what was taken off is kept on the park
+    node."""
+    limit = park.park.grid.export_max_kw
+    capped: dict[str, dict[str, Array]] = {k: dict(v) for k, v in setpoints.items()}
+    first_output: dict[str, Array] = {}
+    park.curtailed_kw[sl], park.throttled_kw[sl] = 0.0, 0.0
+    for _ in range(EXPORT_PASSES):
+        for node in park.subtree():  # renewables at what the sun and wind give
+            for asset_id, output in node.available_kw.items():
+                _set_output(node.flows[asset_id], sl, output[sl])
+        _redispatch_park_once(park, hours, weather, sl, capped, free)
+        for node, asset in _generators(park):
+            first_output.setdefault(
+                asset.id, node.flows[asset.id].readings["electricity"][sl].copy()
+            )
+        excess = np.maximum(-park.grid_kw[sl] - limit, 0.0)
+        park.curtailed_kw[sl] = _curtail(park, sl, excess)
+        excess = np.maximum(-park.grid_kw[sl] - limit, 0.0)
+        if excess.max(initial=0.0) <= EXPORT_TOLERANCE_KW:
+            break
+        for node, asset in _generators(park):
+            running = node.flows[asset.id].readings["electricity"][sl]
+            lower = np.maximum(running - excess, 0.0)
+            if isinstance(asset, CHP):  # below its minimum load a CHP stops
+                min_kw = asset.fuel_max_kw * asset.eta_el * asset.min_load
+                lower = np.where(lower < min_kw * (1 - 1e-9), 0.0, lower)
+            excess = np.maximum(excess - (running - lower), 0.0)
+            asked = capped.setdefault(node.id, {}).get(asset.id)
+            cut = running - lower > EXPORT_TOLERANCE_KW
+            capped[node.id][asset.id] = np.where(
+                cut, lower, asked if asked is not None else np.full(len(lower), np.nan)
+            )
+    park.throttled_kw[sl] = sum(
+        (
+            np.maximum(first_output[a.id] - n.flows[a.id].readings["electricity"][sl], 0.0)
+            for n, a in _generators(park)
+        ),
+        np.zeros(len(hours[sl])),
+    )
+
+
+def _set_output(flows: Flows, sl: slice, output: Array) -> None:
+    """A PV or wind asset's output on its meters and its node's bus."""
+    for carrier in flows.readings:
+        flows.readings[carrier][sl] = output
+    flows.grid_kw[sl] = -output
+
+
+def _generators(park: Node) -> list[tuple[Node, CHP | FuelCell]]:
+    """The park's CHPs and fuel cells, the park's own last (its buildings' turned down first)."""
+    return [
+        (node, asset)
+        for node in park.subtree()
+        for asset in node.site.assets
+        if isinstance(asset, CHP | FuelCell)
+    ][::-1]
+
+
+def _curtail(park: Node, sl: slice, excess: Array) -> Array:
+    """Take `excess` off the park's PV and wind (each in turn, none below 0), the nodes' draw
+    recomputed; the power curtailed per step."""
+    curtailed = np.zeros(len(excess))
+    if excess.max(initial=0.0) <= EXPORT_TOLERANCE_KW:
+        return curtailed
+    for node in park.subtree():
+        for asset_id in node.available_kw:
+            flows = node.flows[asset_id]
+            output = flows.readings["electricity"][sl]
+            cut = np.minimum(np.maximum(excess - curtailed, 0.0), output)
+            _set_output(flows, sl, output - cut)
+            curtailed += cut
+    for child in park.children:
+        child.grid_kw[sl] = _net_draw(child, sl)
+    park.grid_kw[sl] = _net_draw(park, sl)
+    return curtailed
+
+
+def _redispatch_park_once(
     park: Node,
     hours: Array,
     weather: Weather,
@@ -254,6 +372,14 @@ class Plant:
         for park in self.parks:
             yield from park.children
             yield park
+
+    def export_held_kwh(self, steps: int) -> tuple[float, float]:
+        """(PV and wind curtailed, CHP and fuel cell output turned down) over the first `steps`
+        steps, kWh, summed over the parks: what holding their export limits took off."""
+        step_h = self.grid.step_h
+        curtailed = sum(float(p.curtailed_kw[:steps].sum()) for p in self.parks) * step_h
+        throttled = sum(float(p.throttled_kw[:steps].sum()) for p in self.parks) * step_h
+        return curtailed, throttled
 
 
 def build_plant(site: SiteFile, grid: TimeGrid, seed: int) -> Plant:

@@ -68,6 +68,10 @@ class SimulationSummary:
     wall_s: float = 0.0
     setpoints_heard: int = 0
     """Setpoint messages received so far, applied or not."""
+    curtailed_kwh: float = 0.0
+    """PV and wind energy the parks' controllers curtailed to hold their export limit."""
+    throttled_kwh: float = 0.0
+    """CHP and fuel cell energy the parks' controllers turned down to hold their export limit."""
 
     @property
     def published(self) -> int:
@@ -110,6 +114,7 @@ async def simulate(
             with contextlib.suppress(BrokerError):
                 await client.publish_many(router.status("offline"), retain=True)
     summary.setpoints, summary.events = book.outcomes, engine.events
+    summary.curtailed_kwh, summary.throttled_kwh = plant.export_held_kwh(summary.steps)
     summary.messages["status"] = 2 * len(router.gateways)
     return summary
 

@@ -25,6 +25,7 @@ import pandas as pd
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 
+from energyhub.localdays import month_start
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.optimize.tariffs import month_peak_column
@@ -233,33 +234,27 @@ def shared_peaks(shared_kw: pd.Series, days: Sequence[date], site: SiteFile) -> 
     return out
 
 
-def _days_of(
-    frame: pd.DataFrame,
-    scope: Scope,
-    site: SiteFile,
-    dt_h: float,
-    month_peak_kw: float,
-    shared: dict[date, float],
-) -> dict[date, tuple[Comparison, pd.DataFrame, float]]:
-    """Per local day: its accounts, its steps and the metered month-to-date peak it starts from;
-    under monthly billing each day starts from the peak of the month so far (raised to the
-    `shared` peak of steps no side is compared on)."""
-    local = pd.DatetimeIndex(frame.index).tz_convert(site.tz)
-    peaks = dict.fromkeys(KINDS, month_peak_kw)
-    month: tuple[int, int] | None = None
-    out: dict[date, tuple[Comparison, pd.DataFrame, float]] = {}
-    dates = np.asarray(local.date)
-    for day in sorted(set(dates)):
-        part = frame[dates == day]
-        if month is not None and month != (day.year, day.month):
-            peaks = dict.fromkeys(KINDS, 0.0)  # a new month's bill
-        month = (day.year, day.month)
-        peaks = {kind: max(kw, shared.get(day, 0.0)) for kind, kw in peaks.items()}
-        found = _compare(part, scope, dt_h, peaks)
-        out[day] = (found, part, peaks["actual"])
-        for kind in KINDS:
-            peaks[kind] = max(peaks[kind], getattr(found, kind).peak_import_kw)
-    return out
+@dataclass(slots=True)
+class MonthPeaks:
+    """One connection's month-to-date peak import as each bill has it, carried day to day: the
+    accounts' (KINDS) and the realized sides' (SIDES), in the local month `month`."""
+
+    month: tuple[int, int] | None
+    kinds: dict[str, float]
+    sides: dict[str, float]
+
+    @classmethod
+    def at(cls, month: tuple[int, int] | None, kw: float) -> MonthPeaks:
+        return cls(month, dict.fromkeys(KINDS, kw), dict.fromkeys(SIDES, kw))
+
+    def on(self, day: date, shared_kw: float) -> None:
+        """Enter `day`: a new month's bill starts from nothing; every bill is at least the
+        `shared_kw` of steps no side is compared on."""
+        if self.month is not None and self.month != (day.year, day.month):
+            self.kinds, self.sides = dict.fromkeys(KINDS, 0.0), dict.fromkeys(SIDES, 0.0)
+        self.month = (day.year, day.month)
+        self.kinds = {kind: max(kw, shared_kw) for kind, kw in self.kinds.items()}
+        self.sides = {side: max(kw, shared_kw) for side, kw in self.sides.items()}
 
 
 def _combine(parts: Sequence[Comparison]) -> Comparison:
@@ -269,11 +264,11 @@ def _combine(parts: Sequence[Comparison]) -> Comparison:
     return total
 
 
-def compare_parts(parts: Sequence[Part], dt_h: float, peaks: dict[str, float]) -> Comparison:
-    """Every connection's accounts over its steps, summed."""
-    return _combine(
-        [_compare(f, s, dt_h, dict.fromkeys(KINDS, peaks.get(s.grid_node, 0.0))) for s, f in parts]
-    )
+def compare_parts(
+    parts: Sequence[Part], dt_h: float, peaks: Mapping[str, Mapping[str, float]]
+) -> Comparison:
+    """Every connection's accounts over its steps, summed; `peaks` by grid node and KINDS."""
+    return _combine([_compare(f, s, dt_h, dict(peaks.get(s.grid_node, {}))) for s, f in parts])
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,31 +290,42 @@ async def days_of_parts(
     peaks: dict[str, float],
     sources: Sources,
     shared_kw: Mapping[str, pd.Series] | None = None,
+    carry: dict[str, MonthPeaks] | None = None,
 ) -> list[DaySavings]:
-    """Per local day, every connection's accounts and realized figures summed. `shared_kw`: by
-    grid node, the metered import of steps in the window no side is compared on (shared_peaks)."""
+    """Per local day, every connection's accounts and realized figures summed. `peaks`: by grid
+    node, the month-to-date peak every side starts from; `shared_kw`: by grid node, the metered
+    import of steps no side is compared on (shared_peaks); `carry`: by grid node, each side's
+    own month-to-date peak so far (MonthPeaks; overrides `peaks`), left at the end of the last
+    day for a next call to go on from.
+
+    Each day starts from each side's own month-to-date peak, except perfect foresight: it starts
+    from where the site stood, the metered peak (and the metered SOC), so that a day's figure does
+    not hang on the foresight solves of the days before it."""
+    carry = {} if carry is None else carry
     by_day: dict[date, list[tuple[Comparison, Realized | None]]] = {}
     for scope, frame in parts:
-        dates = sorted(set(pd.DatetimeIndex(frame.index).tz_convert(sources.site.tz).date))
+        local = pd.DatetimeIndex(frame.index).tz_convert(sources.site.tz)
+        dates = np.asarray(local.date)
         idle = (shared_kw or {}).get(scope.grid_node, pd.Series(dtype="float64"))
-        shared = shared_peaks(idle, dates, sources.site)
-        days = _days_of(frame, scope, sources.site, dt_h, peaks.get(scope.grid_node, 0.0), shared)
-        # each side's month-to-date peak, as its own bill has it (perfect foresight starts
-        # from the metered side's: energyhub.plans.realized.realize)
-        running: dict[str, float] = {}
-        month: tuple[int, int] | None = None
-        for day, (comparison, steps, peak) in days.items():
-            if month != (day.year, day.month):
-                running = dict.fromkeys(SIDES, peak)  # the first day, or a new month's bill
-            month = (day.year, day.month)
-            running = {side: max(kw, shared[day]) for side, kw in running.items()}
-            running["metered"] = peak
+        shared = shared_peaks(idle, sorted(set(dates)), sources.site)
+        node = scope.grid_node
+        state = carry.setdefault(node, MonthPeaks.at(None, peaks.get(node, 0.0)))
+        for day in sorted(set(dates)):
+            steps = frame[dates == day]
+            state.on(day, shared[day])
+            comparison = _compare(steps, scope, dt_h, dict(state.kinds))
+            metered = state.kinds["actual"]
+            state.kinds = {
+                kind: max(kw, getattr(comparison, kind).peak_import_kw)
+                for kind, kw in state.kinds.items()
+            }
+            state.sides["metered"] = metered  # perfect foresight starts from it too: realize
             realized = await realize(
-                sources.conn, sources.backend, sources.site, scope, steps, sources.inputs, running,
-                foresight=sources.foresight, track=sources.track,
+                sources.conn, sources.backend, sources.site, scope, steps, sources.inputs,
+                dict(state.sides), foresight=sources.foresight, track=sources.track,
             )  # fmt: skip
             if realized is not None and realized.peaks_kw:
-                running = dict(realized.peaks_kw)
+                state.sides = dict(realized.peaks_kw)
             by_day.setdefault(day, []).append((comparison, realized))
     return [
         DaySavings(
@@ -453,10 +459,44 @@ def month_peaks(record: PlanRecord, inputs: pd.DataFrame) -> dict[str, float]:
     }
 
 
+@dataclass
+class SpanFrames:
+    """The metered frames (`actual_frame`) of a span, read once per connection and shared by the
+    plans inside it: a month's lead-in reads a connection's meters once, not once per plan."""
+
+    conn: AsyncConnection
+    backend: Backend
+    span: tuple[datetime, datetime]
+    read: dict[tuple[str, pd.Timedelta], pd.DataFrame] = field(default_factory=dict)
+
+    def grid(self, step: pd.Timedelta) -> pd.DatetimeIndex:
+        """The span's steps on the grid of `step`, UTC."""
+        first = pd.Timestamp(self.span[0]).tz_convert("UTC").ceil(step)
+        last = pd.Timestamp(self.span[1]).tz_convert("UTC")
+        return pd.date_range(first, last, freq=step, inclusive="left")
+
+    async def frame(self, scope: Scope, index: pd.DatetimeIndex) -> pd.DataFrame:
+        """`actual_frame` over `index`: the span's frame where `index` is on its grid (NaN
+        outside the span), else read as asked."""
+        step = pd.Timedelta(index[1] - index[0])
+        grid = self.grid(step)
+        if len(grid) < 2 or ((index.as_unit("ns").asi8 - grid[0].value) % step.value).any():
+            return await actual_frame(self.conn, self.backend, scope, index)
+        key = (scope.id, step)
+        if key not in self.read:
+            self.read[key] = await actual_frame(self.conn, self.backend, scope, grid)
+        return self.read[key].reindex(index)
+
+
 async def plan_parts(
-    conn: AsyncConnection, backend: Backend, record: PlanRecord, site: SiteFile
+    conn: AsyncConnection,
+    backend: Backend,
+    record: PlanRecord,
+    site: SiteFile,
+    frames: SpanFrames | None = None,
 ) -> tuple[list[Part], dict[str, float]]:
-    """Each connection's compared frame of a plan (none if it has < 2 steps), and month peaks."""
+    """Each connection's compared frame of a plan (none if it has < 2 steps), and month peaks;
+    the metered side from `frames` where given (its steps outside their span then unknown)."""
     schedule = await plan_steps(conn, record.id)
     inputs = await plan_inputs(conn, record.id)
     peaks = month_peaks(record, inputs)
@@ -472,7 +512,10 @@ async def plan_parts(
         raise PlanSiteError(record.id, record.level, record.site_id) from None
     parts = []
     for scope in scopes:
-        actual = await actual_frame(conn, backend, scope, index)
+        if frames is None:
+            actual = await actual_frame(conn, backend, scope, index)
+        else:
+            actual = await frames.frame(scope, index)
         if site.unmetered_electricity(scope.id):  # the meters there sum to part of the import
             actual["import_kw"] = np.nan
         frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
@@ -531,7 +574,11 @@ async def plan_vs_actual(
     spanned = [(s, _spanned_steps(f, u, basis)) for (s, f), (_, u) in zip(parts, used, strict=True)]
     used = [(scope, frame) for scope, frame in used if len(frame)]
     sources = Sources(conn, backend, site, await plan_inputs(conn, record.id), foresight)
-    days = await days_of_parts(used, dt_h, peaks, sources)
+    first = min((f.index[0] for _, f in used), default=None)
+    carry = {} if first is None else await month_lead_in(conn, backend, site, record.site_id, first)
+    starts = {s.grid_node: dict.fromkeys(KINDS, peaks.get(s.grid_node, 0.0)) for s, _ in used}
+    starts.update({node: dict(state.kinds) for node, state in carry.items()})
+    days = await days_of_parts(used, dt_h, peaks, sources, carry=carry)
     baseline = record.baseline.get("cost_cny")
     return PlanVsActual(
         plan_id=record.id,
@@ -550,13 +597,109 @@ async def plan_vs_actual(
         coverage=coverage_of([(s, f) for s, f in spanned if len(f)], record.step_s),
         overrides=await setpoint_overrides(conn, record.id),
         unmetered=unmetered_note(site.unmetered_electricity(record.site_id)),
-        **compare_parts(used, dt_h, peaks).model_dump(),
+        **compare_parts(used, dt_h, starts).model_dump(),
     )
 
 
 def _savings_co2(record: PlanRecord) -> float | None:
     baseline = record.baseline.get("co2_kg")
     return None if baseline is None or record.co2_kg is None else float(baseline) - record.co2_kg
+
+
+@dataclass(frozen=True, slots=True)
+class _Controlled:
+    """What the site's plans controlled over a span: each connection's compared steps, the
+    metered import of the steps no plan controlled (by grid node), the plans' prices, the step."""
+
+    parts: list[Part]
+    shared: dict[str, pd.Series]
+    prices: pd.DataFrame
+    step_s: int
+
+
+async def _controlled(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    site_id: str,
+    span: tuple[datetime, datetime],
+) -> _Controlled:
+    """The steps in `span` that the site's plans controlled, and the metered import of the other
+    steps of their connections (every step of the span the meters saw, inside a plan's horizon or
+    not: the bill's month peak counts them all)."""
+    found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
+    inputs: list[pd.DataFrame] = []
+    step_s = 0
+    frames = SpanFrames(conn, backend, span)
+    for plan_id in await controlling_plans(conn, site_id, span):
+        record = await get_plan(conn, plan_id)
+        parts, _ = await plan_parts(conn, backend, record, site, frames)
+        inputs.append(await plan_inputs(conn, record.id))
+        for scope, frame in parts:
+            inside = (frame.index >= span[0]) & (frame.index < span[1])
+            keep = inside & frame["controlled"] & frame["actual_import_kw"].notna()
+            found.setdefault(scope.grid_node, (scope, []))[1].append(frame[keep])
+        step_s = record.step_s
+    parts = []
+    shared: dict[str, pd.Series] = {}
+    for node, (scope, kept) in found.items():
+        steps = pd.concat(kept).sort_index()
+        steps = steps[~steps.index.duplicated(keep="last")]
+        parts.append((scope, steps[steps["baseline_import_kw"].notna()]))
+        imports = await _metered_imports(site, scope, frames, step_s)
+        shared[node] = imports[~imports.index.isin(steps.index)].dropna()
+    prices = pd.concat(inputs) if inputs else pd.DataFrame()
+    prices = prices[~prices.index.duplicated(keep="last")].sort_index()
+    return _Controlled(parts, shared, prices, step_s)
+
+
+async def _metered_imports(
+    site: SiteFile, scope: Scope, frames: SpanFrames, step_s: int
+) -> pd.Series:
+    """A connection's metered import on every step of the span of `frames` (NaN: no data, or
+    meters that measure only part of it)."""
+    index = frames.grid(pd.Timedelta(seconds=step_s))
+    if len(index) < 2 or site.unmetered_electricity(scope.id):
+        return pd.Series(np.nan, index=index, dtype="float64")
+    imports: pd.Series = (await frames.frame(scope, index))["import_kw"]
+    return imports.astype("float64")
+
+
+async def _carried(found: _Controlled, before: datetime, sources: Sources) -> dict[str, MonthPeaks]:
+    """Each connection's month-to-date peaks at `before` from the steps of `found` before it (a
+    lead-in from the local month's start): its days computed as savings_by_day computes them,
+    then raised to every step no plan controlled, which is on every side's bill."""
+    carry: dict[str, MonthPeaks] = {}
+    parts = [(s, f[f.index < before]) for s, f in found.parts]
+    lead_in = Sources(sources.conn, sources.backend, sources.site, found.prices, foresight=False,
+                      track=sources.track)  # fmt: skip
+    await days_of_parts(
+        [p for p in parts if len(p[1])], found.step_s / 3600, {}, lead_in, found.shared, carry
+    )
+    month = pd.Timestamp(before).tz_convert(sources.site.tz)
+    for node, imports in found.shared.items():
+        earlier = imports[imports.index < before]
+        if len(earlier):
+            state = carry.setdefault(node, MonthPeaks.at((month.year, month.month), 0.0))
+            state.on(month.date(), float(earlier.max()))
+    return carry
+
+
+async def month_lead_in(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    site_id: str,
+    before: datetime,
+) -> dict[str, MonthPeaks]:
+    """Each connection's month-to-date peaks at `before` (by grid node), each side's its own from
+    the local month's start (`_carried`); a connection without any metered step of the month
+    before `before` is absent."""
+    lead = month_start(pd.Timestamp(before), site.tz).to_pydatetime()
+    if lead >= before:
+        return {}
+    found = await _controlled(conn, backend, site, site_id, (lead, before))
+    return await _carried(found, before, Sources(conn, backend, site, found.prices, False))
 
 
 async def savings_by_day(
@@ -567,38 +710,24 @@ async def savings_by_day(
     *,
     site: SiteFile,
     foresight: bool = True,
+    lead_in: bool = True,
 ) -> list[DaySavings]:
-    """Realized savings per local day of the steps in `window` that the site's plans controlled."""
-    found: dict[str, tuple[Scope, list[pd.DataFrame]]] = {}
-    idle: dict[str, list[pd.Series]] = {}
-    peaks: dict[str, float] = {}
-    inputs: list[pd.DataFrame] = []
-    step_s = 0
-    for plan_id in await controlling_plans(conn, site_id, window):
-        record = await get_plan(conn, plan_id)
-        parts, plan_peaks = await plan_parts(conn, backend, record, site)
-        inputs.append(await plan_inputs(conn, record.id))
-        for node, kw in plan_peaks.items():
-            peaks.setdefault(node, kw)  # the earliest plan's: later days carry the peak on
-        for scope, frame in parts:
-            inside = (frame.index >= window[0]) & (frame.index < window[1])
-            keep = inside & frame["controlled"] & frame["actual_import_kw"].notna()
-            found.setdefault(scope.grid_node, (scope, []))[1].append(frame[keep])
-            other = inside & ~frame["controlled"].astype(bool)
-            idle.setdefault(scope.grid_node, []).append(frame.loc[other, "actual_import_kw"])
-        step_s = record.step_s
-    parts = []
-    shared: dict[str, pd.Series] = {}
-    for node, (scope, frames) in found.items():
-        steps = pd.concat(frames).sort_index()
-        steps = steps[~steps.index.duplicated(keep="last")]
-        parts.append((scope, steps[steps["baseline_import_kw"].notna()]))
-        others = pd.concat(idle[node]).sort_index()
-        others = others[~others.index.duplicated() & ~others.index.isin(steps.index)]
-        shared[node] = others.dropna()
-    prices = pd.concat(inputs) if inputs else pd.DataFrame()
-    prices = prices[~prices.index.duplicated(keep="last")].sort_index()
-    sources = Sources(conn, backend, site, prices, foresight)
+    """Realized savings per local day of the steps in `window` that the site's plans controlled.
+
+    Each side starts from its own month-to-date peak, read from the local month's start: the
+    steps of the month before `window` are a lead-in (`_carried`: the counterfactual on them, no
+    perfect-foresight solve), so a day reads the same queried alone or inside a longer window of
+    its month. `lead_in` False skips it, every side starting from the window's own steps: for a
+    caller that reads only what does not hang on the month's peak (CO₂, energy), on a clock."""
+    lead = month_start(pd.Timestamp(window[0]), site.tz).to_pydatetime()
+    if not lead_in:
+        lead = window[0]
+    found = await _controlled(conn, backend, site, site_id, (min(lead, window[0]), window[1]))
+    parts = [(s, f[f.index >= window[0]]) for s, f in found.parts]
+    if not any(len(f) for _, f in parts):
+        return []
+    sources = Sources(conn, backend, site, found.prices, foresight)
+    carry = await _carried(found, window[0], sources)
     return await days_of_parts(
-        [p for p in parts if len(p[1])], step_s / 3600, peaks, sources, shared
+        [p for p in parts if len(p[1])], found.step_s / 3600, {}, sources, found.shared, carry
     )

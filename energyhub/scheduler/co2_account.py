@@ -82,8 +82,8 @@ async def day_co2_account(
     midnight = day_start(pd.Timestamp(start), site.tz).to_pydatetime()
     if midnight >= start:
         return None
-    days = await savings_by_day(
-        conn, backend, site_id, (midnight, start), site=site, foresight=False
+    days = await savings_by_day(  # CO₂ does not hang on the month's peak: no lead-in
+        conn, backend, site_id, (midnight, start), site=site, foresight=False, lead_in=False
     )
     realized = [d.realized for d in days if d.realized is not None and d.realized.steps > 0]
     if not realized:

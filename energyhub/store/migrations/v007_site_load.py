@@ -153,9 +153,9 @@ async def apply(conn: AsyncConnection, context: MigrationContext) -> None:
         statements.append("CREATE TABLE rollup_dirty (bucket timestamptz PRIMARY KEY)")
     for statement in statements:
         await conn.execute(statement)
-    # The members are filled by version 17 (`sync_members` reads and writes their latest shape,
-    # which this version's table does not have yet); version 11's rebuild leaves the load rollups
-    # empty until then, and version 17 rebuilds them over every member's data.
+    # The members are filled by version 17 (its own frozen copy of the members rule, which needs
+    # that version's column); version 11's rebuild leaves the load rollups empty until then, and
+    # version 17 rebuilds them over every member's data.
 
 
 MIGRATION = Migration(7, "per-site load rollups", apply)
