@@ -7,6 +7,13 @@ the load route's and every step's. Buckets without data are absent and stay abse
 is interpolated, coverage says what is missing. Every column is additive, so any sum of rows
 (a day, a building, a tenant) is itself a ledger: sums of buildings equal their park, tenant
 shares add up to their building.
+
+Electricity bought is import only (GHG Protocol Scope 2 Guidance: purchased electricity; an
+export is not netted against it). Meters on one connection net within a step (a park's PV supplies
+its buildings), but a step in which a connection's meters sum to a net export bought nothing:
+`_exports` adds rows that bring that step's electricity, its Scope 2 and its import cost to 0,
+record the export in `exported_kwh`, and credit it at the connection's
+`export_price_cny_per_kwh` in `export_credit_cny` (≤ 0), never at the import price.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from energyhub.carbon.factors import SiteFactors
 from energyhub.carbon.tree import MeterInfo, MeterRole, SiteTree
 from energyhub.optimize.tariffs import import_prices
 
+SITE = "site"
+"""The account of a park's or city's own ledger (every meter of it); other accounts are a
+building's (`building|b`) or a tenant's (`tenant|b|e`)."""
+
 ENERGY = ("electricity_kwh", "heat_kwh", "cooling_kwh", "gas_kwh", "pv_kwh", "generation_kwh")
 EMISSIONS = (
     "scope1_kg",
@@ -28,16 +39,18 @@ EMISSIONS = (
     "scope2_cooling_kg",
     "avoided_kg",
 )
-COSTS = ("electricity_cny", "gas_cny", "heat_cny", "cooling_cny", "carbon_cny")
+COSTS = ("electricity_cny", "export_credit_cny", "gas_cny", "heat_cny", "cooling_cny", "carbon_cny")
 COLUMNS = (
     *ENERGY,
+    "exported_kwh",
     *EMISSIONS,
     "grid_series_kwh",
     "heat_purchased_kwh",
     "cooling_purchased_kwh",
     *COSTS,
 )
-"""The ledger's additive columns; `grid_series_kwh` is electricity priced by an hourly series."""
+"""The ledger's additive columns; `grid_series_kwh` is electricity priced by an hourly series,
+`exported_kwh` what a connection sent to the grid (never part of `electricity_kwh`)."""
 
 HOUR = "datetime64[ns, UTC]"
 PURCHASED = ("heat_purchased", "cooling_purchased")
@@ -75,6 +88,7 @@ def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFram
     for site_id, f in factors.items():
         park = tree.park_of(site_id)
         gas = park.gas if park is not None else None
+        grid = tree.grid_connection(site_id)
         rows.append(
             {
                 "site_id": site_id,
@@ -87,6 +101,7 @@ def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFram
                 "price_t": f.price_cny_per_t,
                 "series": f.grid_series,
                 "gas_cny_per_kwh": gas.price_cny_per_nm3 / gas.lhv_kwh_per_nm3 if gas else 0.0,
+                "export_cny_per_kwh": grid.export_price_cny_per_kwh if grid else 0.0,
             }
         )
     return pd.DataFrame(rows).set_index("site_id")
@@ -112,6 +127,41 @@ def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
             local = pd.DatetimeIndex(group["bucket"]).tz_convert(timezone)
             prices[group.index] = import_prices(grid, local)
     return prices
+
+
+def _connection(rows: pd.DataFrame, tree: SiteTree) -> pd.Series:
+    """The connection each row's electricity passes: a building's or tenant's own account, and in
+    a park's or city's ledger the park of the row's site (a park is one network behind its
+    connection), else the site itself."""
+    parks = {
+        site_id: park.id if (park := tree.park_of(site_id)) is not None else site_id
+        for site_id in rows["site_id"].unique()
+    }
+    own = SITE + "|" + rows["site_id"].map(parks).astype(str)
+    return rows["account"].where(rows["account"] != SITE, own)
+
+
+def _exports(rows: pd.DataFrame, tree: SiteTree) -> pd.DataFrame:
+    """Rows that take each net export step of a connection back to 0 bought, 0 kg and 0 import
+    cost, on the rows that supplied the step (those with negative electricity, in proportion to
+    it): the export in `exported_kwh`, credited at the export price."""
+    keys = [_connection(rows, tree), rows["bucket"]]
+    net = rows["electricity_kwh"].groupby(keys).transform("sum")
+    supply = rows["electricity_kwh"].clip(upper=0.0)
+    supplied = supply.groupby(keys).transform("sum")
+    share = (supply / supplied.where(supplied < 0)).where(net < 0).fillna(0.0)
+    taken = share > 0
+    fix = rows.loc[taken, ["account", "site_id", "meter_id", "bucket", "price_t"]].copy()
+    for column in (*ENERGY, *EMISSIONS, "grid_series_kwh", "heat_purchased_kwh",
+                   "cooling_purchased_kwh", *COSTS):  # fmt: skip
+        fix[column] = 0.0
+    exported = -net[taken] * share[taken]
+    fix["electricity_kwh"] = exported
+    fix["exported_kwh"] = exported
+    for column in ("scope2_electricity_kg", "electricity_cny"):
+        fix[column] = -rows[column].groupby(keys).transform("sum")[taken] * share[taken]
+    fix["export_credit_cny"] = -exported * rows.loc[taken, "export_cny_per_kwh"]
+    return fix
 
 
 def build_ledger(
@@ -145,6 +195,9 @@ def build_ledger(
     rows["avoided_kg"] = rows["pv_kwh"] * grid_f
     rows["electricity_cny"] = rows["electricity_kwh"] * _prices(rows, tree, timezone)
     rows["gas_cny"] = rows["gas_kwh"] * rows["gas_cny_per_kwh"]
+    rows["exported_kwh"] = 0.0
+    rows["export_credit_cny"] = 0.0
+    rows = pd.concat([rows, _exports(rows, tree)], ignore_index=True)
     emitted = (
         rows["scope1_kg"]
         + rows["scope2_electricity_kg"]

@@ -1,0 +1,415 @@
+"""An auditor's recomputation: every reported carbon and bill figure of one month, from raw readings.
+
+A park (no main meter of its own) with two buildings, central PV, a battery and a gas boiler, a
+tenant with a sub-meter, in Asia/Shanghai; a month of 15-minute readings written through the
+project's COPY writer into a real PostgreSQL. The test recomputes each figure from the readings
+it wrote with plain arithmetic (the energy rule of docs/meter-data.md: a power reading stands for
+the 15 minutes before it, a counter's reading for its rise, a drop is a new meter counting from
+zero; each step lands in the bucket of its reading) and compares it with what the report says.
+
+Edges: the local month starts 8 hours before the UTC month; ba/main misses an hour (its energy is
+missing), bb/main misses an hour (the counter carries it); the tenant's counter is replaced by a
+new one mid-month; the park exports at midday on two days of three, when its PV exceeds its
+load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+import pytest
+from psycopg import sql
+
+from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.models import CarbonReport
+from energyhub.optimize.scope import resolve_scope
+from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.sites import SiteFile, parse_site
+from energyhub.store.batch import ReadingBatch
+from energyhub.store.db import connect, installed_backend, open_pool
+from energyhub.store.maintenance import refresh_rollups
+from energyhub.store.migrations import migrate
+from energyhub.store.sync import sync_site
+from energyhub.store.writer import ReadingWriter
+from tests.carbon.conftest import ADMIN_URL
+
+ZONE = ZoneInfo("Asia/Shanghai")
+UTC = ZoneInfo("UTC")
+STEP = timedelta(minutes=15)
+H = 0.25  # hours per step
+MONTH = (datetime(2026, 10, 1, tzinfo=ZONE), datetime(2026, 11, 1, tzinfo=ZONE))
+FIRST = datetime(2026, 9, 30, tzinfo=ZONE)
+LAST = datetime(2026, 11, 1, 6, tzinfo=ZONE)
+GRID = 0.55
+RESIDUAL = 0.6
+GAS = 0.2
+CARBON_PRICE = 80.0
+EXPORT_PRICE = 0.35
+PRICES = {"valley": 0.3, "flat": 0.7, "peak": 1.2, "critical": 1.5}
+BA_GAP = (datetime(2026, 10, 10, 14, tzinfo=ZONE), datetime(2026, 10, 10, 15, tzinfo=ZONE))
+BB_GAP = (datetime(2026, 10, 12, 3, tzinfo=ZONE), datetime(2026, 10, 12, 4, tzinfo=ZONE))
+SWAP = datetime(2026, 10, 20, 12, tzinfo=ZONE)
+LAST_INSTANT = timedelta(microseconds=1)
+"""The month-to-date peak is of the month `before` falls in: its last instant reads all of it."""
+
+SITE: dict[str, Any] = {
+    "version": 1,
+    "timezone": "Asia/Shanghai",
+    "city": {
+        "id": "auditcity",
+        "carbon": {
+            "grid_kg_per_kwh": GRID,
+            "gas_kg_per_kwh": GAS,
+            "price_cny_per_t": CARBON_PRICE,
+            "residual_mix_kg_per_kwh": RESIDUAL,
+            "residual_mix_source": "audit test",
+        },
+        "parks": [
+            {
+                "id": "ap",
+                "grid": {
+                    "import_max_kw": 5000,
+                    "export_max_kw": 500,
+                    "tariff": "shanghai-two-part",
+                    "tariff_prices_cny_per_kwh": PRICES,
+                    "export_price_cny_per_kwh": EXPORT_PRICE,
+                    "demand_charge_cny_per_kw": 40,
+                },
+                "gas": {"price_cny_per_nm3": 3.0, "lhv_kwh_per_nm3": 10.0},
+                "meters": [
+                    {
+                        "id": "pv",
+                        "carrier": "pv",
+                        "quantity": "power_kw",
+                        "asset": "ap-pv",
+                        "interval_s": 900,
+                    },
+                    {
+                        "id": "bat",
+                        "carrier": "electricity",
+                        "quantity": "power_kw",
+                        "asset": "ap-bat",
+                        "interval_s": 900,
+                    },
+                    {"id": "gas", "carrier": "gas", "quantity": "energy_kwh", "asset": "ap-boiler"},
+                ],
+                "assets": [
+                    {"id": "ap-pv", "type": "pv", "peak_kw": 400},
+                    {
+                        "id": "ap-bat",
+                        "type": "battery",
+                        "energy_kwh": 400,
+                        "power_kw": 200,
+                        "eta_charge": 0.95,
+                        "eta_discharge": 0.95,
+                        "soc_min": 0.1,
+                        "soc_max": 0.9,
+                        "soc_initial": 0.5,
+                        "soc_final": 0.5,
+                    },
+                    {"id": "ap-boiler", "type": "gas_boiler", "heat_max_kw": 300, "eta": 0.9},
+                ],
+                "buildings": [
+                    {
+                        "id": "ba",
+                        "class": "office-A",
+                        "floor_area_m2": 4000,
+                        "meters": [
+                            {
+                                "id": "main",
+                                "carrier": "electricity",
+                                "quantity": "power_kw",
+                                "interval_s": 900,
+                            },
+                            {
+                                "id": "ta",
+                                "carrier": "electricity",
+                                "quantity": "energy_kwh",
+                                "submeter_of": "main",
+                            },
+                        ],
+                        "enterprises": [{"id": "ta-co", "floor_area_m2": 1000, "meters": ["ta"]}],
+                    },
+                    {
+                        "id": "bb",
+                        "class": "lab",
+                        "floor_area_m2": 2000,
+                        "meters": [
+                            {"id": "main", "carrier": "electricity", "quantity": "energy_kwh"}
+                        ],
+                    },
+                ],
+            }
+        ],
+    },
+}
+
+
+def _times() -> list[datetime]:
+    count = int((LAST - FIRST) / STEP)
+    return [(FIRST + i * STEP).astimezone(ZONE) for i in range(count + 1)]
+
+
+def _ba_kw(t: datetime) -> float:
+    return 80.0 + (40.0 if 8 <= t.hour < 20 else 0.0) + 10.0 * (t.toordinal() % 5)
+
+
+def _pv_kw(t: datetime) -> float:
+    if not 10 <= t.hour < 14:
+        return 0.0
+    return 300.0 if t.day % 3 else 120.0  # two days of three the park exports at midday
+
+
+def _bat_kw(t: datetime) -> float:
+    return 50.0 if t.hour < 6 else -50.0 if 18 <= t.hour < 21 else 0.0
+
+
+def _gas_step(t: datetime) -> float:
+    return 20.0 if 6 <= t.hour < 22 else 0.0
+
+
+def raw_readings() -> dict[str, list[tuple[datetime, float]]]:
+    """Every meter's readings (local timestamps), as the module docstring describes."""
+    times = _times()
+    bb, ta, gas = 1000.0, 0.0, 50.0
+    out: dict[str, list[tuple[datetime, float]]] = {
+        k: [] for k in ("ba/main", "bb/main", "ba/ta", "ap/pv", "ap/bat", "ap/gas")
+    }
+    for t in times:
+        if not BA_GAP[0] <= t < BA_GAP[1]:
+            out["ba/main"].append((t, _ba_kw(t)))
+        bb += 15.0
+        if not BB_GAP[0] <= t < BB_GAP[1]:
+            out["bb/main"].append((t, bb))
+        ta = 5.0 if t == SWAP else ta + 5.0  # a new counter: 5 kWh since it was put in
+        out["ba/ta"].append((t, ta + (0.0 if t >= SWAP else 7000.0)))
+        out["ap/pv"].append((t, _pv_kw(t)))
+        out["ap/bat"].append((t, _bat_kw(t)))
+        gas += _gas_step(t)
+        out["ap/gas"].append((t, gas))
+    return out
+
+
+def step_kwh(name: str, rows: list[tuple[datetime, float]]) -> dict[datetime, float]:
+    """Each reading's energy from the one before (the auditor's own reading of the rule)."""
+    counter = name in ("bb/main", "ba/ta", "ap/gas")
+    steps: dict[datetime, float] = {}
+    for (t0, v0), (t1, v1) in itertools.pairwise(rows):
+        if counter:
+            steps[t1] = v1 - v0 if v1 >= v0 else v1
+        else:
+            steps[t1] = v1 * min(900.0, (t1 - t0).total_seconds()) / 3600.0
+    return steps
+
+
+def _in(t: datetime, window: tuple[datetime, datetime]) -> bool:
+    return window[0] <= t < window[1]
+
+
+@pytest.fixture(scope="module")
+def site() -> SiteFile:
+    return parse_site(SITE)
+
+
+async def _load(url: str, site: SiteFile) -> None:
+    async with connect(url) as conn:
+        await migrate(conn)
+        await sync_site(conn, site)
+        cur = await conn.execute("SELECT site_id || '/' || name, id FROM meters")
+        ids = {str(k): int(v) for k, v in await cur.fetchall()}
+        backend = await installed_backend(conn)
+    parts = []
+    for name, rows in raw_readings().items():
+        utc = np.array([t.astimezone(UTC).replace(tzinfo=None) for t, _ in rows])
+        parts.append(
+            ReadingBatch.from_columns(
+                utc.astype("datetime64[us]"), [ids[name]] * len(rows), [v for _, v in rows]
+            )
+        )
+    async with open_pool(url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(ReadingBatch.concat(parts))
+    async with connect(url) as conn:
+        await refresh_rollups(conn, backend)
+
+
+@pytest.fixture(scope="module")
+def audit_url(site: SiteFile) -> Iterator[str]:
+    name = f"haudit_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
+    try:
+        asyncio.run(_load(url, site))
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _report(url: str, site_id: str, window: tuple[datetime, datetime] = MONTH) -> CarbonReport:
+    async def run() -> CarbonReport:
+        async with connect(url) as conn:
+            return await carbon_report(conn, await installed_backend(conn), site_id, *window)
+
+    return asyncio.run(run())
+
+
+class Audit:
+    """The month recomputed from the readings: per-step kWh of each meter in the local month."""
+
+    def __init__(self, window: tuple[datetime, datetime] = MONTH) -> None:
+        steps = {name: step_kwh(name, rows) for name, rows in raw_readings().items()}
+        self.kwh = {
+            name: {t: e for t, e in by_t.items() if _in(t, window)} for name, by_t in steps.items()
+        }
+        buckets = sorted(set().union(*(set(v) for v in self.kwh.values())))
+        self.net = {
+            t: self.kwh["ba/main"].get(t, 0.0)
+            + self.kwh["bb/main"].get(t, 0.0)
+            + self.kwh["ap/bat"].get(t, 0.0)
+            - self.kwh["ap/pv"].get(t, 0.0)
+            for t in buckets
+        }
+
+    def total(self, name: str) -> float:
+        return sum(self.kwh[name].values())
+
+    @property
+    def import_kwh(self) -> float:
+        return sum(max(v, 0.0) for v in self.net.values())
+
+    @property
+    def export_kwh(self) -> float:
+        return sum(max(-v, 0.0) for v in self.net.values())
+
+
+def _period(t: datetime) -> str:
+    """Shanghai's October periods by local hour (the tariff's table, restated)."""
+    if t.hour >= 22 or t.hour < 6:
+        return "valley"
+    if 8 <= t.hour < 11 or 18 <= t.hour < 21:
+        return "peak"
+    return "flat"
+
+
+def test_the_edges_bite() -> None:
+    """The constructed month has what the audit claims: export steps, a local-vs-UTC month
+    boundary that changes the energy, a lost hour on ba and a carried hour on bb."""
+    audit = Audit()
+    utc_month = (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+    assert audit.export_kwh > 1000
+    assert Audit(utc_month).total("ba/main") != pytest.approx(audit.total("ba/main"))
+    lost = sum(_ba_kw(t) * H for t in _month() if _in(t, BA_GAP))
+    assert lost > 0
+    assert audit.total("ba/main") == pytest.approx(sum(_ba_kw(t) * H for t in _month()) - lost)
+    assert audit.total("bb/main") == pytest.approx(15.0 * len(_month()))
+    assert audit.total("ba/ta") == pytest.approx(5.0 * len(_month()))
+
+
+def _month() -> list[datetime]:
+    return [t for t in _times() if _in(t, MONTH)]
+
+
+def test_scope1_and_activity_kwh(audit_url: str) -> None:
+    audit, report = Audit(), _report(audit_url, "ap")
+    assert report.energy_kwh.gas == pytest.approx(audit.total("ap/gas"))
+    assert report.scope1_kg == pytest.approx(audit.total("ap/gas") * GAS)
+    assert report.pv_kwh == pytest.approx(audit.total("ap/pv"))
+
+
+def test_scope2_counts_import_only(audit_url: str) -> None:
+    """GHG Protocol Scope 2: purchased electricity; a step of net export buys nothing, and the
+    export is its own line, never subtracted from Scope 2."""
+    audit, report = Audit(), _report(audit_url, "ap")
+    assert report.energy_kwh.electricity == pytest.approx(audit.import_kwh)
+    assert report.exported_kwh == pytest.approx(audit.export_kwh)
+    assert report.scope2_electricity_kg == pytest.approx(audit.import_kwh * GRID)
+    assert report.scope2_kg == pytest.approx(audit.import_kwh * GRID)
+    assert report.scope2_market is not None
+    assert report.scope2_market.market_kg == pytest.approx(audit.import_kwh * RESIDUAL)
+    assert report.total_kg == pytest.approx(audit.import_kwh * GRID + audit.total("ap/gas") * GAS)
+    assert report.intensity_kg_per_m2 == pytest.approx(report.total_kg / 6000)
+
+
+def test_a_day_of_export_has_no_negative_scope2(audit_url: str) -> None:
+    day = (datetime(2026, 10, 5, tzinfo=ZONE), datetime(2026, 10, 5, 14, tzinfo=ZONE))
+    audit, report = Audit(day), _report(audit_url, "ap", day)
+    assert audit.import_kwh > 0
+    assert report.scope2_kg == pytest.approx(audit.import_kwh * GRID)
+    midday = (datetime(2026, 10, 5, 10, 15, tzinfo=ZONE), datetime(2026, 10, 5, 14, tzinfo=ZONE))
+    only_export = _report(audit_url, "ap", midday)
+    assert only_export.scope2_kg == 0.0
+    assert only_export.energy_kwh.electricity == 0.0
+    assert only_export.exported_kwh == pytest.approx(Audit(midday).export_kwh)
+    assert only_export.scope2_market is not None
+    assert only_export.scope2_market.market_kg == 0.0
+
+
+def test_park_lines_add_up_to_the_park(audit_url: str) -> None:
+    audit, report = Audit(), _report(audit_url, "ap")
+    lines = {line.site_id: line for line in report.lines}
+    assert lines["ba"].scope2_kg == pytest.approx(audit.total("ba/main") * GRID)
+    assert lines["bb"].scope2_kg == pytest.approx(audit.total("bb/main") * GRID)
+    assert sum(line.scope2_kg for line in report.lines) == pytest.approx(report.scope2_kg)
+    assert sum(line.scope1_kg for line in report.lines) == pytest.approx(report.scope1_kg)
+    assert sum(line.scope2_market_kg or 0.0 for line in report.lines) == pytest.approx(
+        report.scope2_market.market_kg if report.scope2_market else 0.0
+    )
+    assert sum(line.energy_kwh.electricity for line in report.lines) == pytest.approx(
+        report.energy_kwh.electricity
+    )
+
+
+def test_tenant_allocation(audit_url: str) -> None:
+    """ta-co: its counter (across the meter swap) plus a quarter of ba's unmetered remainder."""
+    audit = Audit()
+    building, tenant = _report(audit_url, "ba"), _report(audit_url, "ta-co")
+    ba, ta = audit.total("ba/main"), audit.total("ba/ta")
+    expected = (ta + 0.25 * (ba - ta)) * GRID
+    assert building.scope2_kg == pytest.approx(ba * GRID)
+    lines = {line.kind: line for line in building.lines}
+    assert lines["tenant"].scope2_kg == pytest.approx(expected)
+    assert lines["common"].scope2_kg == pytest.approx(0.75 * (ba - ta) * GRID)
+    assert sum(line.scope2_kg for line in building.lines) == pytest.approx(building.scope2_kg)
+    assert tenant.scope2_kg == pytest.approx(expected)
+    assert tenant.energy_kwh.electricity == pytest.approx(ta + 0.25 * (ba - ta))
+
+
+def test_bill_energy_by_local_tariff_period(audit_url: str) -> None:
+    """Import at the period's price by local hour; export credited at the feed-in price."""
+    audit, report = Audit(), _report(audit_url, "ap")
+    energy = sum(max(v, 0.0) * PRICES[_period(t)] for t, v in audit.net.items())
+    assert report.cost_cny.electricity == pytest.approx(energy)
+    assert report.cost_cny.export_credit == pytest.approx(-audit.export_kwh * EXPORT_PRICE)
+    gas = audit.total("ap/gas") * 3.0 / 10.0
+    assert report.cost_cny.gas == pytest.approx(gas)
+    carbon = report.total_kg * CARBON_PRICE / 1000
+    assert report.cost_cny.carbon == pytest.approx(carbon)
+    assert report.cost_cny.total == pytest.approx(
+        energy - audit.export_kwh * EXPORT_PRICE + gas + carbon
+    )
+
+
+def test_demand_charge_on_the_local_months_15min_peak(audit_url: str, site: SiteFile) -> None:
+    """The month's billed peak: the highest 15-minute net import of the local month."""
+    audit = Audit()
+    peak_kw = max(v for v in audit.net.values()) / H
+
+    async def run() -> float:
+        async with connect(audit_url) as conn:
+            scope = resolve_scope(site, "park", "ap")
+            return await connection_month_peak_kw(
+                conn, await installed_backend(conn), scope, MONTH[1] - LAST_INSTANT, ZONE
+            )
+
+    assert asyncio.run(run()) == pytest.approx(peak_kw)
