@@ -29,6 +29,8 @@ import pytest
 from psycopg import sql
 
 from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.instrument_models import CertificateIn, RetirementIn
+from energyhub.carbon.instruments import add_certificates, retire
 from energyhub.carbon.models import CarbonReport
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.peak import connection_month_peak_kw
@@ -413,3 +415,36 @@ def test_demand_charge_on_the_local_months_15min_peak(audit_url: str, site: Site
             )
 
     assert asyncio.run(run()) == pytest.approx(peak_kw)
+
+
+def test_certificates_cover_no_more_than_the_park_bought(audit_url: str) -> None:
+    """Certificates retired for ba cover its whole draw from 08:00 to 14:00 on 5 October, but
+    park PV supplied most of it and the park bought less: they cover what was bought, no more,
+    and market-based Scope 2 is 0, not below (rolled back: the ledger is append-only)."""
+    window = (datetime(2026, 10, 5, 8, tzinfo=ZONE), datetime(2026, 10, 5, 14, tzinfo=ZONE))
+    audit = Audit(window)
+    offered = 10_000.0 * 6 / 24  # 10 MWh retired for the day, 6 of its 24 hours in the window
+    assert audit.import_kwh < audit.total("ba/main") < offered
+
+    async def run() -> CarbonReport:
+        async with connect(audit_url) as conn, conn.transaction(force_rollback=True):
+            block = CertificateIn(
+                project="audit wind", technology="wind", location="Gansu", vintage=2026,
+                serial_first=1, serial_last=10, reason="audit",
+            )  # fmt: skip
+            held = await add_certificates(conn, "ap", block, "audit")
+            body = RetirementIn(
+                instrument_id=held, site_id="ba", period="2026-10-05", reason="audit"
+            )
+            await retire(conn, await installed_backend(conn), body, "audit")
+            return await carbon_report(conn, await installed_backend(conn), "ap", *window)
+
+    report = asyncio.run(run())
+    market = report.scope2_market
+    assert market is not None
+    assert market.certificate_kwh == pytest.approx(audit.import_kwh)
+    assert market.market_kg == pytest.approx(0.0, abs=1e-6)
+    assert market.unapplied_kwh == pytest.approx(offered - audit.import_kwh)
+    assert sum(line.scope2_market_kg or 0.0 for line in report.lines) == pytest.approx(
+        market.market_kg, abs=1e-6
+    )
