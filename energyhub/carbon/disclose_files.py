@@ -70,6 +70,8 @@ def emissions_csv(report: CarbonReport) -> bytes:
          num_text(report.scope2_electricity_kg)],
         ["2", "both", "heat bought", num_text(energy.heat), num_text(f.heat_kg_per_kwh),
          num_text(report.scope2_heat_kg)],
+        ["memo", "both", "electricity exported (not netted against Scope 2)",
+         num_text(report.exported_kwh), "", ""],
     ]  # fmt: skip
     if market is not None:
         rows += [

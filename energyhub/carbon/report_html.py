@@ -56,6 +56,7 @@ def _tiles(report: CarbonReport) -> str:
         _tile("vs previous period", change),
         _tile("intensity, kg CO₂/m²", "—" if intensity is None else f"{intensity:,.2f}"),
         _tile("PV generation, kWh", f"{report.pv_kwh:,.0f}"),
+        _tile("electricity exported (not netted), kWh", f"{report.exported_kwh:,.0f}"),
         _tile("avoided by PV (not subtracted), CO₂", _mass(report.avoided_kg)),
         _tile("data coverage", f"{report.coverage.share:.1%}"),
     ]
@@ -106,6 +107,7 @@ def _energy_chart(report: CarbonReport) -> str:
     energy = report.energy_kwh
     rows = [
         ("electricity bought", energy.electricity),
+        ("electricity exported", report.exported_kwh),
         ("heat", energy.heat),
         ("cooling", energy.cooling),
         ("gas", energy.gas),

@@ -16,7 +16,10 @@ load.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import itertools
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -28,10 +31,15 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from energyhub.api.ui.render import page
 from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.disclose_files import emissions_csv
+from energyhub.carbon.export import to_csv
 from energyhub.carbon.instrument_models import CertificateIn, RetirementIn
 from energyhub.carbon.instruments import add_certificates, retire
 from energyhub.carbon.models import CarbonReport
+from energyhub.carbon.report_html import render_html
+from energyhub.numbers import number
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.sites import SiteFile, parse_site
@@ -448,3 +456,43 @@ def test_certificates_cover_no_more_than_the_park_bought(audit_url: str) -> None
     assert sum(line.scope2_market_kg or 0.0 for line in report.lines) == pytest.approx(
         market.market_kg, abs=1e-6
     )
+
+
+def test_every_surface_reports_import_and_export_apart(audit_url: str) -> None:
+    """CSV, HTML report, disclosure's emissions.csv and the /ui carbon page carry the same
+    import-only Scope 2 and the export on its own line."""
+    audit, report = Audit(), _report(audit_url, "ap")
+    bought, exported = audit.import_kwh, audit.export_kwh
+
+    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    site_row = rows[0]
+    assert float(site_row["electricity_kwh"]) == pytest.approx(bought)
+    assert float(site_row["scope2_kg"]) == pytest.approx(bought * GRID)
+    assert float(site_row["exported_kwh"]) == pytest.approx(exported)
+    assert float(site_row["export_credit_cny"]) == pytest.approx(-exported * EXPORT_PRICE)
+    assert sum(float(r["exported_kwh"]) for r in rows[1:]) == pytest.approx(exported)
+    assert sum(float(r["scope2_kg"]) for r in rows[1:]) == pytest.approx(bought * GRID)
+
+    emissions = {
+        (r["scope"], r["method"], r["source"]): r
+        for r in csv.DictReader(io.StringIO(emissions_csv(report).decode()))
+    }
+    location = emissions[("2", "location", "electricity bought")]
+    assert float(location["activity_kwh"]) == pytest.approx(bought, abs=1e-5)
+    assert float(location["kg_co2"]) == pytest.approx(bought * GRID, abs=1e-5)
+    memo = emissions[("memo", "both", "electricity exported (not netted against Scope 2)")]
+    assert float(memo["activity_kwh"]) == pytest.approx(exported, abs=1e-5)
+    assert memo["kg_co2"] == ""
+
+    html = render_html(report)
+    assert f"{exported:,.0f}</b><span>electricity exported (not netted), kWh" in html
+
+    ui = page(
+        "carbon.html", site_id="ap", period="2026-10", report=report,
+        market=report.scope2_market, missing=None, held=[], account=None, entries=[], zone=ZONE,
+    ).body.decode()  # fmt: skip
+    shown = re.search(r'id="exported">([^ ]*) kWh exported', ui)
+    assert shown is not None and shown.group(1) == number(exported, 0)
+    assert f"credited {number(exported * EXPORT_PRICE, 2)} CNY" in ui
+    location_kg = re.search(r'data-method="location">([^<]*)<', ui)
+    assert location_kg is not None and location_kg.group(1) == number(bought * GRID, 0)
