@@ -39,6 +39,8 @@ from energyhub.carbon.instrument_models import CertificateIn, RetirementIn
 from energyhub.carbon.instruments import add_certificates, retire
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.report_html import render_html
+from energyhub.grafana import carbon as grafana_carbon
+from energyhub.grafana import carbon_market
 from energyhub.numbers import number
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.peak import connection_month_peak_kw
@@ -50,6 +52,7 @@ from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 from tests.carbon.conftest import ADMIN_URL
+from tests.grafana.macros import Chosen, TimeRange, expand
 
 ZONE = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
@@ -496,3 +499,26 @@ def test_every_surface_reports_import_and_export_apart(audit_url: str) -> None:
     assert f"credited {number(exported * EXPORT_PRICE, 2)} CNY" in ui
     location_kg = re.search(r'data-method="location">([^<]*)<', ui)
     assert location_kg is not None and location_kg.group(1) == number(bought * GRID, 0)
+
+
+def _panel(url: str, text: str) -> dict[str, float]:
+    """A carbon dashboard panel's SQL over the month, expanded as Grafana sends it (its "this
+    month" ends a millisecond before the next)."""
+    chosen = {"park": Chosen(("ap",), False), "building": Chosen(("ba", "bb"), True)}
+    month = TimeRange(MONTH[0], MONTH[1] - timedelta(milliseconds=1))
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(expand(text, chosen, month, "15m", timescaledb=False).encode())
+        row = cur.fetchone()
+        assert row is not None and cur.description is not None
+        return {c.name: float(v) for c, v in zip(cur.description, row, strict=True)}
+
+
+def test_grafana_carbon_panels_count_import_only(audit_url: str) -> None:
+    audit = Audit()
+    total = _panel(audit_url, grafana_carbon.TOTAL)
+    assert total["scope2_t"] * 1000 == pytest.approx(audit.import_kwh * GRID)
+    assert total["scope1_t"] * 1000 == pytest.approx(audit.total("ap/gas") * GAS)
+    dual = _panel(audit_url, carbon_market.SCOPE2_DUAL)
+    assert dual["location_kg"] == pytest.approx(audit.import_kwh * GRID)
+    assert dual["market_kg"] == pytest.approx(audit.import_kwh * RESIDUAL)
+    assert dual["residual_mwh"] * 1000 == pytest.approx(audit.import_kwh)
