@@ -529,10 +529,11 @@ def test_every_surface_reports_import_and_export_apart(audit_url: str) -> None:
     html = render_html(report)
     assert f"{exported:,.0f}</b><span>electricity exported (not netted), kWh" in html
 
-    ui = page(
+    body = page(
         "carbon.html", site_id="ap", period="2026-10", report=report,
         market=report.scope2_market, missing=None, held=[], account=None, entries=[], zone=ZONE,
-    ).body.decode()  # fmt: skip
+    ).body  # fmt: skip
+    ui = bytes(body).decode()
     shown = re.search(r'id="exported">([^ ]*) kWh exported', ui)
     assert shown is not None and shown.group(1) == number(exported, 0)
     assert f"credited {number(exported * EXPORT_PRICE, 2)} CNY" in ui
