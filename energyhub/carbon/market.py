@@ -212,6 +212,7 @@ def market_scope2(
         location_electricity_kg=report.scope2_electricity_kg,
         market_electricity_kg=market_electricity,
         heat_kg=report.scope2_heat_kg,
+        cooling_kg=report.scope2_cooling_kg,
         electricity_kwh=sum(line.electricity_kwh for line in lines),
         certificate_kwh=sum(line.certificate_kwh for line in lines),
         contract_kwh=sum(line.contract_kwh for line in lines),

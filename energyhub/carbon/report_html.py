@@ -9,7 +9,7 @@ from energyhub.carbon.charts import Series, stacked_bars, stacked_columns, targe
 from energyhub.carbon.market_html import scope2_table
 from energyhub.carbon.models import CarbonReport, Line, TargetPosition
 
-SCOPE1, SCOPE2_EL, SCOPE2_HEAT = "#b5523b", "#3b6fb5", "#d89a2b"
+SCOPE1, SCOPE2_EL, SCOPE2_HEAT, SCOPE2_COOLING = "#b5523b", "#3b6fb5", "#d89a2b", "#4aa3a3"
 METERED, ALLOCATED = "#3b6fb5", "#9bb7dd"
 
 STYLE = """
@@ -52,7 +52,7 @@ def _tiles(report: CarbonReport) -> str:
     tiles = [
         _tile("total emissions, CO₂", _mass(report.total_kg)),
         _tile("Scope 1 (gas), CO₂", _mass(report.scope1_kg)),
-        _tile("Scope 2 (electricity, heat), CO₂", _mass(report.scope2_kg)),
+        _tile("Scope 2 (electricity, heat, cooling), CO₂", _mass(report.scope2_kg)),
         _tile("vs previous period", change),
         _tile("intensity, kg CO₂/m²", "—" if intensity is None else f"{intensity:,.2f}"),
         _tile("PV generation, kWh", f"{report.pv_kwh:,.0f}"),
@@ -72,6 +72,7 @@ def _daily_chart(report: CarbonReport) -> str:
             Series("Scope 1 gas", SCOPE1, [d.scope1_kg for d in days]),
             Series("Scope 2 electricity", SCOPE2_EL, [d.scope2_electricity_kg for d in days]),
             Series("Scope 2 heat", SCOPE2_HEAT, [d.scope2_heat_kg for d in days]),
+            Series("Scope 2 cooling", SCOPE2_COOLING, [d.scope2_cooling_kg for d in days]),
         ],
         "kg CO₂",
     )
