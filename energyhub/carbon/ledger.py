@@ -88,7 +88,6 @@ def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFram
     for site_id, f in factors.items():
         park = tree.park_of(site_id)
         gas = park.gas if park is not None else None
-        grid = tree.grid_connection(site_id)
         rows.append(
             {
                 "site_id": site_id,
@@ -101,7 +100,6 @@ def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFram
                 "price_t": f.price_cny_per_t,
                 "series": f.grid_series,
                 "gas_cny_per_kwh": gas.price_cny_per_nm3 / gas.lhv_kwh_per_nm3 if gas else 0.0,
-                "export_cny_per_kwh": grid.export_price_cny_per_kwh if grid else 0.0,
             }
         )
     return pd.DataFrame(rows).set_index("site_id")
@@ -129,23 +127,31 @@ def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
     return prices
 
 
-def _connection(rows: pd.DataFrame, tree: SiteTree) -> pd.Series:
-    """The connection each row's electricity passes: a building's or tenant's own account, and in
-    a park's or city's ledger the park of the row's site (a park is one network behind its
-    connection), else the site itself."""
+def _connection(rows: pd.DataFrame, tree: SiteTree) -> tuple[pd.Series, pd.Series]:
+    """The connection each row's electricity passes, and the site whose grid it is: a building's
+    or tenant's own account (its building), and in a park's or city's ledger the park of the
+    row's site (a park is one network behind its connection), else the site itself."""
     parks = {
-        site_id: park.id if (park := tree.park_of(site_id)) is not None else site_id
+        site_id: found.id if (found := tree.park_of(site_id)) is not None else site_id
         for site_id in rows["site_id"].unique()
     }
-    own = SITE + "|" + rows["site_id"].map(parks).astype(str)
-    return rows["account"].where(rows["account"] != SITE, own)
+    park = rows["site_id"].map(parks).astype(str)
+    site = rows["site_id"].where(rows["account"] != SITE, park)
+    return rows["account"].where(rows["account"] != SITE, SITE + "|" + park), site
+
+
+def _export_price(tree: SiteTree, site_id: str) -> float:
+    """What the connection of `site_id` is paid per kWh exported (0 without a grid)."""
+    grid = tree.grid_connection(site_id)
+    return grid.export_price_cny_per_kwh if grid is not None else 0.0
 
 
 def _exports(rows: pd.DataFrame, tree: SiteTree) -> pd.DataFrame:
     """Rows that take each net export step of a connection back to 0 bought, 0 kg and 0 import
     cost, on the rows that supplied the step (those with negative electricity, in proportion to
     it): the export in `exported_kwh`, credited at the export price."""
-    keys = [_connection(rows, tree), rows["bucket"]]
+    connection, grid_site = _connection(rows, tree)
+    keys = [connection, rows["bucket"]]
     net = rows["electricity_kwh"].groupby(keys).transform("sum")
     supply = rows["electricity_kwh"].clip(upper=0.0)
     supplied = supply.groupby(keys).transform("sum")
@@ -160,7 +166,9 @@ def _exports(rows: pd.DataFrame, tree: SiteTree) -> pd.DataFrame:
     fix["exported_kwh"] = exported
     for column in ("scope2_electricity_kg", "electricity_cny"):
         fix[column] = -rows[column].groupby(keys).transform("sum")[taken] * share[taken]
-    fix["export_credit_cny"] = -exported * rows.loc[taken, "export_cny_per_kwh"]
+    prices = {str(site): _export_price(tree, str(site)) for site in grid_site[taken].unique()}
+    paid = grid_site[taken].astype(str).map(prices).astype("float64")
+    fix["export_credit_cny"] = -exported * paid
     return fix
 
 

@@ -66,6 +66,7 @@ RESIDUAL = 0.6
 GAS = 0.2
 CARBON_PRICE = 80.0
 EXPORT_PRICE = 0.35
+BC_EXPORT_PRICE = 0.4
 PRICES = {"valley": 0.3, "flat": 0.7, "peak": 1.2, "critical": 1.5}
 BA_GAP = (datetime(2026, 10, 10, 14, tzinfo=ZONE), datetime(2026, 10, 10, 15, tzinfo=ZONE))
 BB_GAP = (datetime(2026, 10, 12, 3, tzinfo=ZONE), datetime(2026, 10, 12, 4, tzinfo=ZONE))
@@ -159,6 +160,26 @@ SITE: dict[str, Any] = {
                             {"id": "main", "carrier": "electricity", "quantity": "energy_kwh"}
                         ],
                     },
+                    {
+                        "id": "bc",
+                        "class": "retail",
+                        "floor_area_m2": 1000,
+                        "grid": {
+                            "import_max_kw": 500,
+                            "export_max_kw": 100,
+                            "tariff": "shanghai-two-part",
+                            "tariff_prices_cny_per_kwh": PRICES,
+                            "export_price_cny_per_kwh": BC_EXPORT_PRICE,
+                        },
+                        "meters": [
+                            {
+                                "id": "main",
+                                "carrier": "electricity",
+                                "quantity": "power_kw",
+                                "interval_s": 900,
+                            }
+                        ],
+                    },
                 ],
             }
         ],
@@ -173,6 +194,11 @@ def _times() -> list[datetime]:
 
 def _ba_kw(t: datetime) -> float:
     return 80.0 + (40.0 if 8 <= t.hour < 20 else 0.0) + 10.0 * (t.toordinal() % 5)
+
+
+def _bc_kw(t: datetime) -> float:
+    """bc's main meter: its rooftop PV, behind the meter, exports from 11:00 to 13:00."""
+    return -40.0 if 11 <= t.hour < 13 else 30.0
 
 
 def _pv_kw(t: datetime) -> float:
@@ -201,7 +227,7 @@ def raw_readings() -> dict[str, list[tuple[datetime, float]]]:
     times = _times()
     bb, ta, gas = 1000.0, 0.0, 50.0
     out: dict[str, list[tuple[datetime, float]]] = {
-        k: [] for k in ("ba/main", "bb/main", "ba/ta", "ap/pv", "ap/bat", "ap/gas")
+        k: [] for k in ("ba/main", "bb/main", "bc/main", "ba/ta", "ap/pv", "ap/bat", "ap/gas")
     }
     for t in times:
         if not BA_GAP[0] <= t < BA_GAP[1]:
@@ -211,6 +237,7 @@ def raw_readings() -> dict[str, list[tuple[datetime, float]]]:
             out["bb/main"].append((t, bb))
         ta = 5.0 if t == SWAP else ta + 5.0  # a new counter: 5 kWh since it was put in
         out["ba/ta"].append((t, ta + (0.0 if t >= SWAP else 7000.0)))
+        out["bc/main"].append((t, _bc_kw(t)))
         out["ap/pv"].append((t, _pv_kw(t)))
         out["ap/bat"].append((t, _bat_kw(t)))
         gas += _gas_step(t)
@@ -296,6 +323,7 @@ class Audit:
         self.net = {
             t: self.kwh["ba/main"].get(t, 0.0)
             + self.kwh["bb/main"].get(t, 0.0)
+            + self.kwh["bc/main"].get(t, 0.0)
             + self.kwh["ap/bat"].get(t, 0.0)
             - self.kwh["ap/pv"].get(t, 0.0)
             for t in buckets
@@ -358,7 +386,7 @@ def test_scope2_counts_import_only(audit_url: str) -> None:
     assert report.scope2_market is not None
     assert report.scope2_market.market_kg == pytest.approx(audit.import_kwh * RESIDUAL)
     assert report.total_kg == pytest.approx(audit.import_kwh * GRID + audit.total("ap/gas") * GAS)
-    assert report.intensity_kg_per_m2 == pytest.approx(report.total_kg / 6000)
+    assert report.intensity_kg_per_m2 == pytest.approx(report.total_kg / 7000)
 
 
 def test_a_day_of_export_has_no_negative_scope2(audit_url: str) -> None:
@@ -388,6 +416,24 @@ def test_park_lines_add_up_to_the_park(audit_url: str) -> None:
     assert sum(line.energy_kwh.electricity for line in report.lines) == pytest.approx(
         report.energy_kwh.electricity
     )
+
+
+def test_a_building_exporting_behind_its_own_meter(audit_url: str) -> None:
+    """bc's report: what its main meter imported, step by step; its export on its own line,
+    credited at bc's own export price; its line in the park report keeps its export netted
+    inside the park (the park bought less), and the park's lines still add up."""
+    steps = Audit().kwh["bc/main"]
+    bought = sum(max(v, 0.0) for v in steps.values())
+    exported = sum(max(-v, 0.0) for v in steps.values())
+    assert exported > 0
+    report = _report(audit_url, "bc")
+    assert report.energy_kwh.electricity == pytest.approx(bought)
+    assert report.scope2_kg == pytest.approx(bought * GRID)
+    assert report.exported_kwh == pytest.approx(exported)
+    energy = sum(max(v, 0.0) * PRICES[_period(t)] for t, v in steps.items())
+    assert report.cost_cny.electricity == pytest.approx(energy)
+    assert report.cost_cny.export_credit == pytest.approx(-exported * BC_EXPORT_PRICE)
+    assert min(d.scope2_electricity_kg for d in report.daily) > 0
 
 
 def test_tenant_allocation(audit_url: str) -> None:
@@ -435,7 +481,7 @@ def _mean_kw(before: datetime) -> dict[datetime, float]:
     """Each 15 minutes' net import, kW, from each meter's mean power over its own step (a
     counter's carried hour is its mean over that hour), for the local month up to `before`."""
     kw: dict[datetime, float] = {}
-    sign = {"ba/main": 1.0, "bb/main": 1.0, "ap/bat": 1.0, "ap/pv": -1.0}
+    sign = {"ba/main": 1.0, "bb/main": 1.0, "bc/main": 1.0, "ap/bat": 1.0, "ap/pv": -1.0}
     for name, rows in raw_readings().items():
         if name not in sign:
             continue
@@ -452,7 +498,7 @@ def test_demand_peak_is_the_local_months_15min_net_import(audit_url: str, site: 
     of PV and the battery, and not the spike at 03:00 local on 1 November (October in UTC)."""
     before = datetime(2026, 10, 12, tzinfo=ZONE)
     expected = max(_mean_kw(before).values())
-    assert expected == pytest.approx(_ba_kw(SPIKES[0]) + 60.0 + _bat_kw(SPIKES[0]))
+    assert expected == pytest.approx(_ba_kw(SPIKES[0]) + 60.0 + 30.0 + _bat_kw(SPIKES[0]))
     assert _month_peak_kw(audit_url, site, before) == pytest.approx(expected)
 
 
@@ -544,7 +590,7 @@ def test_every_surface_reports_import_and_export_apart(audit_url: str) -> None:
 def _panel(url: str, text: str) -> dict[str, float]:
     """A carbon dashboard panel's SQL over the month, expanded as Grafana sends it (its "this
     month" ends a millisecond before the next)."""
-    chosen = {"park": Chosen(("ap",), False), "building": Chosen(("ba", "bb"), True)}
+    chosen = {"park": Chosen(("ap",), False), "building": Chosen(("ba", "bb", "bc"), True)}
     month = TimeRange(MONTH[0], MONTH[1] - timedelta(milliseconds=1))
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(expand(text, chosen, month, "15m", timescaledb=False).encode())
