@@ -387,6 +387,8 @@ def test_scope2_counts_import_only(audit_url: str) -> None:
     assert report.scope2_market.market_kg == pytest.approx(audit.import_kwh * RESIDUAL)
     assert report.total_kg == pytest.approx(audit.import_kwh * GRID + audit.total("ap/gas") * GAS)
     assert report.intensity_kg_per_m2 == pytest.approx(report.total_kg / 7000)
+    said = f"{audit.export_kwh:,.0f} kWh exported in steps of net export"
+    assert any(note.startswith(said) for note in report.notes), report.notes
 
 
 def test_a_day_of_export_has_no_negative_scope2(audit_url: str) -> None:

@@ -88,6 +88,7 @@ async def test_bought_cooling_is_scope_2_and_bought_energy_has_a_cost(store_url:
     assert report.cost_cny.cooling == pytest.approx(cooling_kwh * 0.2)
     assert report.cost_cny.total == pytest.approx(heat_kwh * 0.3 + cooling_kwh * 0.2)
     assert report.factors.cooling_kg_per_kwh == 0.1
+    assert not any("cooling" in note for note in report.notes), report.notes  # it is bought
     assert report.factors.sources["cooling_kg_per_kwh"] == "site file: b1 carbon.cooling_kg_per_kwh"
 
 
