@@ -441,6 +441,15 @@ def test_a_building_exporting_behind_its_own_meter(audit_url: str) -> None:
     assert min(d.scope2_electricity_kg for d in report.daily) > 0
 
 
+def test_the_city_is_its_park(audit_url: str) -> None:
+    """The city's one park is netted as that park, behind its own connection."""
+    park, city = _report(audit_url, "ap"), _report(audit_url, "auditcity")
+    for field in ("scope1_kg", "scope2_kg", "exported_kwh", "total_kg"):
+        assert getattr(city, field) == pytest.approx(getattr(park, field)), field
+    assert city.cost_cny.model_dump() == pytest.approx(park.cost_cny.model_dump())
+    assert [line.site_id for line in city.lines] == ["ap"]
+
+
 def test_tenant_allocation(audit_url: str) -> None:
     """ta-co: its counter (across the meter swap) plus a quarter of ba's unmetered remainder."""
     audit = Audit()
