@@ -184,7 +184,26 @@ SITE: dict[str, Any] = {
                         ],
                     },
                 ],
-            }
+            },
+            {
+                "id": "aq",
+                "grid": {"import_max_kw": 500, "tariff": "flat"},
+                "buildings": [
+                    {
+                        "id": "bq",
+                        "class": "hotel",
+                        "floor_area_m2": 3000,
+                        "meters": [
+                            {
+                                "id": "main",
+                                "carrier": "electricity",
+                                "quantity": "power_kw",
+                                "interval_s": 900,
+                            }
+                        ],
+                    }
+                ],
+            },
         ],
     },
 }
@@ -230,7 +249,8 @@ def raw_readings() -> dict[str, list[tuple[datetime, float]]]:
     times = _times()
     bb, ta, gas = 1000.0, 0.0, 50.0
     out: dict[str, list[tuple[datetime, float]]] = {
-        k: [] for k in ("ba/main", "bb/main", "bc/main", "ba/ta", "ap/pv", "ap/bat", "ap/gas")
+        k: []
+        for k in ("ba/main", "bb/main", "bc/main", "ba/ta", "ap/pv", "ap/bat", "ap/gas", "bq/main")
     }
     for t in times:
         if not BA_GAP[0] <= t < BA_GAP[1] and t != BA_LOST:
@@ -241,6 +261,7 @@ def raw_readings() -> dict[str, list[tuple[datetime, float]]]:
         ta = 5.0 if t == SWAP else ta + 5.0  # a new counter: 5 kWh since it was put in
         out["ba/ta"].append((t, ta + (0.0 if t >= SWAP else 7000.0)))
         out["bc/main"].append((t, _bc_kw(t)))
+        out["bq/main"].append((t, 100.0))
         out["ap/pv"].append((t, _pv_kw(t)))
         out["ap/bat"].append((t, _bat_kw(t)))
         gas += _gas_step(t)
@@ -441,13 +462,18 @@ def test_a_building_exporting_behind_its_own_meter(audit_url: str) -> None:
     assert min(d.scope2_electricity_kg for d in report.daily) > 0
 
 
-def test_the_city_is_its_park(audit_url: str) -> None:
-    """The city's one park is netted as that park, behind its own connection."""
-    park, city = _report(audit_url, "ap"), _report(audit_url, "auditcity")
+def test_the_city_nets_each_park_on_its_own(audit_url: str) -> None:
+    """aq imports 100 kW all month on its own connection: its import is not netted against
+    ap's export, so the city's Scope 2 is the sum of its parks' and its export is ap's."""
+    audit = Audit()
+    park, other, city = (_report(audit_url, s) for s in ("ap", "aq", "auditcity"))
+    assert other.scope2_kg == pytest.approx(audit.total("bq/main") * GRID)
     for field in ("scope1_kg", "scope2_kg", "exported_kwh", "total_kg"):
-        assert getattr(city, field) == pytest.approx(getattr(park, field)), field
-    assert city.cost_cny.model_dump() == pytest.approx(park.cost_cny.model_dump())
-    assert [line.site_id for line in city.lines] == ["ap"]
+        both = getattr(park, field) + getattr(other, field)
+        assert getattr(city, field) == pytest.approx(both), field
+    assert city.exported_kwh == pytest.approx(audit.export_kwh)
+    assert city.cost_cny.total == pytest.approx(park.cost_cny.total + other.cost_cny.total)
+    assert [line.site_id for line in city.lines] == ["ap", "aq"]
 
 
 def test_tenant_allocation(audit_url: str) -> None:
