@@ -7,6 +7,7 @@ import pandas as pd
 from energyhub.carbon.factors import SiteFactors
 from energyhub.carbon.models import Coverage
 from energyhub.carbon.tree import COMBUSTION, HEAT_PRODUCERS, MeterInfo, MeterRole, SiteTree
+from energyhub.numbers import coverage_percent
 
 Entry = tuple[str, MeterInfo, MeterRole]
 
@@ -96,9 +97,10 @@ def _coverage(coverage: Coverage) -> list[str]:
     if coverage.share >= 1.0:
         return []
     return [
-        f"data coverage {coverage.share:.1%}: {len(coverage.incomplete)} of {coverage.meters} "
-        "meters miss intervals. Nothing is interpolated: a power meter's energy in a gap is "
-        "missing from the totals; a counter's is measured and lands in the interval after the gap"
+        f"data coverage {coverage_percent(coverage.share)}: {len(coverage.incomplete)} of "
+        f"{coverage.meters} meters miss intervals. Nothing is interpolated: a power meter's "
+        "energy in a gap is missing from the totals; a counter's is measured and lands in the "
+        "interval after the gap"
     ]
 
 

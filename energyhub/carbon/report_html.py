@@ -8,6 +8,7 @@ from html import escape
 from energyhub.carbon.charts import Series, stacked_bars, stacked_columns, target_gauge
 from energyhub.carbon.market_html import scope2_table
 from energyhub.carbon.models import CarbonReport, Line, TargetPosition
+from energyhub.numbers import coverage_percent
 
 SCOPE1, SCOPE2_EL, SCOPE2_HEAT, SCOPE2_COOLING = "#b5523b", "#3b6fb5", "#d89a2b", "#4aa3a3"
 METERED, ALLOCATED = "#3b6fb5", "#9bb7dd"
@@ -58,7 +59,7 @@ def _tiles(report: CarbonReport) -> str:
         _tile("PV generation, kWh", f"{report.pv_kwh:,.0f}"),
         _tile("electricity exported (not netted), kWh", f"{report.exported_kwh:,.0f}"),
         _tile("avoided by PV (not subtracted), CO₂", _mass(report.avoided_kg)),
-        _tile("data coverage", f"{report.coverage.share:.1%}"),
+        _tile("data coverage", coverage_percent(report.coverage.share)),
     ]
     return f'<div class="tiles">{"".join(tiles)}</div>'
 
@@ -224,7 +225,8 @@ def render_html(report: CarbonReport) -> str:
         parts.append(scope2_table(report.scope2_market))
     parts += [
         _factors(report),
-        f'<h2>Data coverage {coverage.share:.1%}</h2><p class="sub">{coverage.present_intervals:,}'
+        f"<h2>Data coverage {coverage_percent(coverage.share)}</h2>"
+        f'<p class="sub">{coverage.present_intervals:,}'
         f" of {coverage.expected_intervals:,} {coverage.interval_minutes}-minute intervals of "
         f"{coverage.meters} meters have data; gaps are not interpolated.</p>",
         f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "",

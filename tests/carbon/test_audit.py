@@ -411,6 +411,8 @@ def test_scope2_counts_import_only(audit_url: str) -> None:
     assert report.scope2_market.market_kg == pytest.approx(audit.import_kwh * RESIDUAL)
     assert report.total_kg == pytest.approx(audit.import_kwh * GRID + audit.total("ap/gas") * GAS)
     assert report.intensity_kg_per_m2 == pytest.approx(report.total_kg / 7000)
+    assert "data coverage 99.9%: 2 of 6 meters miss intervals" in " ".join(report.notes)
+    assert "<b>99.9%</b><span>data coverage" in render_html(report)
     said = f"{audit.export_kwh:,.0f} kWh exported in steps of net export"
     assert any(note.startswith(said) for note in report.notes), report.notes
 
