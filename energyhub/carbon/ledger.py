@@ -164,6 +164,8 @@ def _exports(rows: pd.DataFrame, tree: SiteTree) -> pd.DataFrame:
     exported = -net[taken] * share[taken]
     fix["electricity_kwh"] = exported
     fix["exported_kwh"] = exported
+    priced = rows.loc[taken, "grid_series_kwh"] > 0  # the supplying row's hour had a series
+    fix["grid_series_kwh"] = exported.where(priced, 0.0)
     for column in ("scope2_electricity_kg", "electricity_cny"):
         fix[column] = -rows[column].groupby(keys).transform("sum")[taken] * share[taken]
     prices = {str(site): _export_price(tree, str(site)) for site in grid_site[taken].unique()}

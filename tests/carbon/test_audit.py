@@ -668,3 +668,26 @@ def test_disclosure_activity_is_the_energy_of_the_local_month(audit_url: str) ->
     for name in ("ba/main", "bb/main", "bc/main", "ap/pv", "ap/bat", "ap/gas"):
         assert float(october[name]["kwh"]) == pytest.approx(audit.total(name), abs=1e-5), name
     assert int(october["ba/main"]["present_hours"]) == 31 * 24 - 1
+
+
+def test_an_hourly_grid_series_prices_all_the_electricity_bought(audit_url: str) -> None:
+    """With the city on an hourly series (at GRID every hour, so the figures stay), the share
+    of electricity it prices is 1: the export rows do not dilute it (rolled back)."""
+
+    async def run() -> CarbonReport:
+        async with connect(audit_url) as conn, conn.transaction(force_rollback=True):
+            await conn.execute(
+                "UPDATE sites SET attributes = jsonb_set(attributes, '{carbon,grid_series}', "
+                "'\"audit\"') WHERE id = 'auditcity'"
+            )
+            await conn.execute(
+                "INSERT INTO grid_intensity (series, ts, kg_per_kwh) SELECT 'audit', ts, %s "
+                "FROM generate_series(%s::timestamptz, %s::timestamptz, '1 hour') AS ts",
+                (GRID, FIRST, LAST),
+            )
+            return await carbon_report(conn, await installed_backend(conn), "ap", *MONTH)
+
+    report = asyncio.run(run())
+    assert report.factors.grid_series == "audit"
+    assert report.factors.grid_series_share == pytest.approx(1.0)
+    assert report.scope2_kg == pytest.approx(Audit().import_kwh * GRID)
