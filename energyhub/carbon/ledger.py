@@ -127,17 +127,29 @@ def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
     return prices
 
 
-def _connection(rows: pd.DataFrame, tree: SiteTree) -> tuple[pd.Series, pd.Series]:
-    """The connection each row's electricity passes, and the site whose grid it is: a building's
-    or tenant's own account (its building), and in a park's or city's ledger the park of the
-    row's site (a park is one network behind its connection), else the site itself."""
-    parks = {
-        site_id: found.id if (found := tree.park_of(site_id)) is not None else site_id
-        for site_id in rows["site_id"].unique()
-    }
-    park = rows["site_id"].map(parks).astype(str)
-    site = rows["site_id"].where(rows["account"] != SITE, park)
-    return rows["account"].where(rows["account"] != SITE, SITE + "|" + park), site
+def _connections(rows: pd.DataFrame, tree: SiteTree) -> tuple[np.ndarray, list[str]]:
+    """Per row, the connection its electricity passes (an index), and per connection the site
+    whose grid it is: a building's or tenant's own account (its building), and in a park's or
+    city's ledger the park of the row's site (a park is one network behind its connection),
+    else the site itself."""
+    accounts, account_names = pd.factorize(rows["account"])
+    sites, site_names = pd.factorize(rows["site_id"])
+    pairs, pair_index = np.unique(accounts * len(site_names) + sites, return_inverse=True)
+    labels: dict[tuple[str, str], int] = {}
+    grid_sites: list[str] = []
+    of_pair = np.empty(len(pairs), dtype=np.int64)
+    for i, pair in enumerate(pairs):
+        account, site = (
+            str(account_names[pair // len(site_names)]),
+            str(site_names[pair % len(site_names)]),
+        )
+        if account == SITE:
+            park = tree.park_of(site)
+            site = park.id if park is not None else site
+        of_pair[i] = labels.setdefault((account, site), len(labels))
+        if of_pair[i] == len(grid_sites):
+            grid_sites.append(site)
+    return of_pair[pair_index], grid_sites
 
 
 def _export_price(tree: SiteTree, site_id: str) -> float:
@@ -150,27 +162,36 @@ def _exports(rows: pd.DataFrame, tree: SiteTree) -> pd.DataFrame:
     """Rows that take each net export step of a connection back to 0 bought, 0 kg and 0 import
     cost, on the rows that supplied the step (those with negative electricity, in proportion to
     it): the export in `exported_kwh`, credited at the export price."""
-    connection, grid_site = _connection(rows, tree)
-    keys = [connection, rows["bucket"]]
-    net = rows["electricity_kwh"].groupby(keys).transform("sum")
-    supply = rows["electricity_kwh"].clip(upper=0.0)
-    supplied = supply.groupby(keys).transform("sum")
-    share = (supply / supplied.where(supplied < 0)).where(net < 0).fillna(0.0)
-    taken = share > 0
-    fix = rows.loc[taken, ["account", "site_id", "meter_id", "bucket", "price_t"]].copy()
+    connection, grid_sites = _connections(rows, tree)
+    buckets, bucket_names = pd.factorize(rows["bucket"])
+    step = connection * max(len(bucket_names), 1) + buckets  # one key per connection and step
+    _, where = np.unique(step, return_inverse=True)
+
+    def step_sum(values: np.ndarray) -> np.ndarray:
+        """Each row's connection-and-step total of `values`."""
+        return np.bincount(where, weights=values)[where]
+
+    electricity = rows["electricity_kwh"].to_numpy(dtype=np.float64)
+    net = step_sum(electricity)
+    supply = np.minimum(electricity, 0.0)
+    supplied = step_sum(supply)
+    taken = (net < 0) & (supply < 0)
+    share = supply[taken] / supplied[taken]
+    fix: pd.DataFrame = rows.loc[
+        taken, ["account", "site_id", "meter_id", "bucket", "price_t"]
+    ].copy()
     for column in (*ENERGY, *EMISSIONS, "grid_series_kwh", "heat_purchased_kwh",
                    "cooling_purchased_kwh", *COSTS):  # fmt: skip
         fix[column] = 0.0
-    exported = -net[taken] * share[taken]
+    exported = -net[taken] * share
     fix["electricity_kwh"] = exported
     fix["exported_kwh"] = exported
-    priced = rows.loc[taken, "grid_series_kwh"] > 0  # the supplying row's hour had a series
-    fix["grid_series_kwh"] = exported.where(priced, 0.0)
+    priced = rows.loc[taken, "grid_series_kwh"].to_numpy() > 0  # the supplying row's hour had one
+    fix["grid_series_kwh"] = np.where(priced, exported, 0.0)
     for column in ("scope2_electricity_kg", "electricity_cny"):
-        fix[column] = -rows[column].groupby(keys).transform("sum")[taken] * share[taken]
-    prices = {str(site): _export_price(tree, str(site)) for site in grid_site[taken].unique()}
-    paid = grid_site[taken].astype(str).map(prices).astype("float64")
-    fix["export_credit_cny"] = -exported * paid
+        fix[column] = -step_sum(rows[column].to_numpy(dtype=np.float64))[taken] * share
+    prices = np.array([_export_price(tree, site) for site in grid_sites])
+    fix["export_credit_cny"] = -exported * prices[connection[taken]]
     return fix
 
 
