@@ -3,6 +3,8 @@ verdicts and the web pages print it), and never −0 for a value that rounds to 
 
 from __future__ import annotations
 
+import math
+
 MINUS = "\N{MINUS SIGN}"
 
 
@@ -16,6 +18,12 @@ def figure(value: float, decimals: int = 1, *, signed: bool = False) -> str:
 def percent(value: float, decimals: int = 1) -> str:
     """A share as a signed percentage: `+2.7%`, `−33.3%`, `0.0%`."""
     return figure(value * 100, decimals, signed=True) + "%"
+
+
+def coverage_percent(share: float) -> str:
+    """A coverage share to 0.1 %, rounded down: data with a missing interval never reads 100.0%
+    (`99.9%` for 0.99955)."""
+    return f"{math.floor(share * 1000) / 10:.1f}%"
 
 
 def number(value: float | None, decimals: int = 1) -> str:

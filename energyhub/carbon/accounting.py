@@ -22,7 +22,15 @@ from energyhub.carbon.coverage import measure
 from energyhub.carbon.errors import NoDataError, NoMetersError
 from energyhub.carbon.factors import FACTOR_KEYS, SiteFactors, source_of
 from energyhub.carbon.intensity import hourly_intensity
-from energyhub.carbon.ledger import COLUMNS, build_ledger, by_site, daily, empty_daily, roles_frame
+from energyhub.carbon.ledger import (
+    COLUMNS,
+    SITE,
+    build_ledger,
+    by_site,
+    daily,
+    empty_daily,
+    roles_frame,
+)
 from energyhub.carbon.market import with_market_scope2
 from energyhub.carbon.models import (
     CarbonReport,
@@ -62,7 +70,6 @@ from energyhub.store.queries import meter_series
 
 __all__ = ["CarbonReport", "carbon_report"]
 
-SITE = "site"
 LineKind = Literal["building", "park", "park-own", "tenant", "common"]
 
 
@@ -113,6 +120,7 @@ def _line(site_id: str, kind: LineKind, area: float | None, frame: pd.DataFrame)
         kind=kind,
         floor_area_m2=area,
         energy_kwh=EnergyKwh.of(values),
+        exported_kwh=float(values["exported_kwh"]),
         pv_kwh=float(values["pv_kwh"]),
         scope1_kg=float(values["scope1_kg"]),
         scope2_kg=scope2,
@@ -334,6 +342,7 @@ def _days(frame: pd.DataFrame) -> list[Day]:
             scope2_heat_kg=float(row["scope2_heat_kg"]),
             scope2_cooling_kg=float(row["scope2_cooling_kg"]),
             electricity_kwh=float(row["electricity_kwh"]),
+            exported_kwh=float(row["exported_kwh"]),
             heat_kwh=float(row["heat_kwh"]),
             gas_kwh=float(row["gas_kwh"]),
             pv_kwh=float(row["pv_kwh"]),
@@ -374,6 +383,7 @@ def _report(
         end=end,
         timezone=request.timezone,
         energy_kwh=EnergyKwh.of(values),
+        exported_kwh=float(values["exported_kwh"]),
         generation_kwh=float(values["generation_kwh"]),
         pv_kwh=float(values["pv_kwh"]),
         avoided_kg=float(values["avoided_kg"]),

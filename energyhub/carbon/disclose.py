@@ -91,7 +91,9 @@ async def gather(
 
 
 def activity(inputs: Inputs, start: datetime, end: datetime) -> tuple[bytes, bytes]:
-    """Per meter and local month: kWh, expected and present hours; and every gap."""
+    """Per meter and local month: kWh by the store's energy rule (each reading's step, never an
+    hour's mean kW × 1 h, which counts an hour with a lost reading whole), expected and present
+    hours; and every gap."""
     zone = str(inputs.report.timezone)
     expected = expected_buckets(start, end, STEP)
     months = expected.tz_convert(zone).strftime("%Y-%m")
@@ -99,14 +101,15 @@ def activity(inputs: Inputs, start: datetime, end: datetime) -> tuple[bytes, byt
     rows: list[list[object]] = []
     gaps: list[list[object]] = []
     for meter in inputs.meters:
-        mine = known[known["meter_id"] == meter.id].set_index("bucket")["value"]
-        values = mine.reindex(expected)
+        mine = known[known["meter_id"] == meter.id].set_index("bucket")
+        values = mine["value"].reindex(expected)
+        energy = mine["energy_kwh"].reindex(expected)
         have = values.notna().to_numpy()
         for month in sorted(set(months)):
             in_month = np.asarray(months == month)
             count = int(in_month.sum())
             present = int((have & in_month).sum())
-            kwh = float(values[in_month].sum()) * (STEP / timedelta(hours=1))
+            kwh = float(energy[in_month].sum())
             share = present / count if count else 0.0
             rows.append(
                 [meter.label, meter.carrier, meter.quantity, month, num_text(kwh), count, present,

@@ -58,7 +58,9 @@ def num_text(value: float | None) -> str:
 
 
 def emissions_csv(report: CarbonReport) -> bytes:
-    """Scope 1 and 2 by source, Scope 2 both ways, with activity data and factors."""
+    """Scope 1 and 2 by source, Scope 2 both ways, with activity data and factors: each row's
+    factor is its kg over its activity (heat or cooling made on site counts 0 kg), so the rows
+    add up to the totals."""
     f, market = report.factors, report.scope2_market
     energy = report.energy_kwh
     rows: list[list[object]] = [
@@ -68,8 +70,14 @@ def emissions_csv(report: CarbonReport) -> bytes:
          num_text(report.scope2_electricity_kg / energy.electricity if energy.electricity
                   else None),
          num_text(report.scope2_electricity_kg)],
-        ["2", "both", "heat bought", num_text(energy.heat), num_text(f.heat_kg_per_kwh),
+        ["2", "both", "heat bought", num_text(energy.heat),
+         num_text(report.scope2_heat_kg / energy.heat if energy.heat else None),
          num_text(report.scope2_heat_kg)],
+        ["2", "both", "cooling bought", num_text(energy.cooling),
+         num_text(report.scope2_cooling_kg / energy.cooling if energy.cooling else None),
+         num_text(report.scope2_cooling_kg)],
+        ["memo", "both", "electricity exported (not netted against Scope 2)",
+         num_text(report.exported_kwh), "", ""],
     ]  # fmt: skip
     if market is not None:
         rows += [

@@ -13,6 +13,7 @@ from html import escape
 from energyhub.carbon.market_html import scope2_table
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.report_html import STYLE
+from energyhub.numbers import coverage_percent
 
 GAPS_SHOWN = 20
 """The longest gaps listed on the page; gaps.csv has every one."""
@@ -123,7 +124,7 @@ def disclosure_html(report: CarbonReport, files: dict[str, bytes]) -> str:
         f"<h1>Carbon disclosure — {escape(name)} ({escape(report.kind)})</h1>",
         f'<div class="sub">{report.start.date().isoformat()} to '
         f"{report.end.date().isoformat()} ({escape(report.timezone)}) · coverage "
-        f"{report.coverage.share:.1%}</div>",
+        f"{coverage_percent(report.coverage.share)}</div>",
         _emissions(files),
     ]
     if report.scope2_market is not None:

@@ -13,6 +13,7 @@ CSV_COLUMNS = (
     "electricity_cny", "gas_cny", "carbon_cny", "total_cny", "metered_kg", "allocated_kg",
     "area_share", "intensity_kg_per_m2", "coverage",
     "scope2_market_kg", "certificate_kwh", "contract_kwh", "residual_mix_kg_per_kwh",
+    "exported_kwh", "export_credit_cny",
 )  # fmt: skip
 
 
@@ -39,6 +40,8 @@ def _figures(report: CarbonReport, item: Line | CarbonReport) -> dict[str, objec
         "gas_cny": item.cost_cny.gas,
         "carbon_cny": item.cost_cny.carbon,
         "total_cny": item.cost_cny.total,
+        "exported_kwh": item.exported_kwh,
+        "export_credit_cny": item.cost_cny.export_credit,
     }
 
 

@@ -7,6 +7,13 @@ the load route's and every step's. Buckets without data are absent and stay abse
 is interpolated, coverage says what is missing. Every column is additive, so any sum of rows
 (a day, a building, a tenant) is itself a ledger: sums of buildings equal their park, tenant
 shares add up to their building.
+
+Electricity bought is import only (GHG Protocol Scope 2 Guidance: purchased electricity; an
+export is not netted against it). Meters on one connection net within a step (a park's PV supplies
+its buildings), but a step in which a connection's meters sum to a net export bought nothing:
+`_exports` adds rows that bring that step's electricity, its Scope 2 and its import cost to 0,
+record the export in `exported_kwh`, and credit it at the connection's
+`export_price_cny_per_kwh` in `export_credit_cny` (≤ 0), never at the import price.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ from energyhub.carbon.factors import SiteFactors
 from energyhub.carbon.tree import MeterInfo, MeterRole, SiteTree
 from energyhub.optimize.tariffs import import_prices
 
+SITE = "site"
+"""The account of a park's or city's own ledger (every meter of it); other accounts are a
+building's (`building|b`) or a tenant's (`tenant|b|e`)."""
+
 ENERGY = ("electricity_kwh", "heat_kwh", "cooling_kwh", "gas_kwh", "pv_kwh", "generation_kwh")
 EMISSIONS = (
     "scope1_kg",
@@ -28,16 +39,18 @@ EMISSIONS = (
     "scope2_cooling_kg",
     "avoided_kg",
 )
-COSTS = ("electricity_cny", "gas_cny", "heat_cny", "cooling_cny", "carbon_cny")
+COSTS = ("electricity_cny", "export_credit_cny", "gas_cny", "heat_cny", "cooling_cny", "carbon_cny")
 COLUMNS = (
     *ENERGY,
+    "exported_kwh",
     *EMISSIONS,
     "grid_series_kwh",
     "heat_purchased_kwh",
     "cooling_purchased_kwh",
     *COSTS,
 )
-"""The ledger's additive columns; `grid_series_kwh` is electricity priced by an hourly series."""
+"""The ledger's additive columns; `grid_series_kwh` is electricity priced by an hourly series,
+`exported_kwh` what a connection sent to the grid (never part of `electricity_kwh`)."""
 
 HOUR = "datetime64[ns, UTC]"
 PURCHASED = ("heat_purchased", "cooling_purchased")
@@ -114,6 +127,74 @@ def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
     return prices
 
 
+def _connections(rows: pd.DataFrame, tree: SiteTree) -> tuple[np.ndarray, list[str]]:
+    """Per row, the connection its electricity passes (an index), and per connection the site
+    whose grid it is: a building's or tenant's own account (its building), and in a park's or
+    city's ledger the park of the row's site (a park is one network behind its connection),
+    else the site itself."""
+    accounts, account_names = pd.factorize(rows["account"])
+    sites, site_names = pd.factorize(rows["site_id"])
+    pairs, pair_index = np.unique(accounts * len(site_names) + sites, return_inverse=True)
+    labels: dict[tuple[str, str], int] = {}
+    grid_sites: list[str] = []
+    of_pair = np.empty(len(pairs), dtype=np.int64)
+    for i, pair in enumerate(pairs):
+        account, site = (
+            str(account_names[pair // len(site_names)]),
+            str(site_names[pair % len(site_names)]),
+        )
+        if account == SITE:
+            park = tree.park_of(site)
+            site = park.id if park is not None else site
+        of_pair[i] = labels.setdefault((account, site), len(labels))
+        if of_pair[i] == len(grid_sites):
+            grid_sites.append(site)
+    return of_pair[pair_index], grid_sites
+
+
+def _export_price(tree: SiteTree, site_id: str) -> float:
+    """What the connection of `site_id` is paid per kWh exported (0 without a grid)."""
+    grid = tree.grid_connection(site_id)
+    return grid.export_price_cny_per_kwh if grid is not None else 0.0
+
+
+def _exports(rows: pd.DataFrame, tree: SiteTree) -> pd.DataFrame:
+    """Rows that take each net export step of a connection back to 0 bought, 0 kg and 0 import
+    cost, on the rows that supplied the step (those with negative electricity, in proportion to
+    it): the export in `exported_kwh`, credited at the export price."""
+    connection, grid_sites = _connections(rows, tree)
+    buckets, bucket_names = pd.factorize(rows["bucket"])
+    step = connection * max(len(bucket_names), 1) + buckets  # one key per connection and step
+    _, where = np.unique(step, return_inverse=True)
+
+    def step_sum(values: np.ndarray) -> np.ndarray:
+        """Each row's connection-and-step total of `values`."""
+        return np.bincount(where, weights=values)[where]
+
+    electricity = rows["electricity_kwh"].to_numpy(dtype=np.float64)
+    net = step_sum(electricity)
+    supply = np.minimum(electricity, 0.0)
+    supplied = step_sum(supply)
+    taken = (net < 0) & (supply < 0)
+    share = supply[taken] / supplied[taken]
+    fix: pd.DataFrame = rows.loc[
+        taken, ["account", "site_id", "meter_id", "bucket", "price_t"]
+    ].copy()
+    for column in (*ENERGY, *EMISSIONS, "grid_series_kwh", "heat_purchased_kwh",
+                   "cooling_purchased_kwh", *COSTS):  # fmt: skip
+        fix[column] = 0.0
+    exported = -net[taken] * share
+    fix["electricity_kwh"] = exported
+    fix["exported_kwh"] = exported
+    priced = rows.loc[taken, "grid_series_kwh"].to_numpy() > 0  # the supplying row's hour had one
+    fix["grid_series_kwh"] = np.where(priced, exported, 0.0)
+    for column in ("scope2_electricity_kg", "electricity_cny"):
+        fix[column] = -step_sum(rows[column].to_numpy(dtype=np.float64))[taken] * share
+    prices = np.array([_export_price(tree, site) for site in grid_sites])
+    fix["export_credit_cny"] = -exported * prices[connection[taken]]
+    return fix
+
+
 def build_ledger(
     series: pd.DataFrame,
     roles: pd.DataFrame,
@@ -145,6 +226,9 @@ def build_ledger(
     rows["avoided_kg"] = rows["pv_kwh"] * grid_f
     rows["electricity_cny"] = rows["electricity_kwh"] * _prices(rows, tree, timezone)
     rows["gas_cny"] = rows["gas_kwh"] * rows["gas_cny_per_kwh"]
+    rows["exported_kwh"] = 0.0
+    rows["export_credit_cny"] = 0.0
+    rows = pd.concat([rows, _exports(rows, tree)], ignore_index=True)
     emitted = (
         rows["scope1_kg"]
         + rows["scope2_electricity_kg"]

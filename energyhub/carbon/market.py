@@ -13,8 +13,9 @@ itself is split over the lines: in a building's report by the floor-area rule th
 the remainder (carbon/allocation.py: each tenant its `area_share`, the common line the rest), in
 any other report in proportion to each line's electricity bought; what a line cannot use of it goes
 to the lines with electricity left, in proportion to that. A line's instruments cover at most its
-own electricity (a tenant's certificates do not make its neighbours' electricity green); what they
-offer beyond it is not applied, and reported as `unapplied_kwh`. A line that net supplies
+own electricity (a tenant's certificates do not make its neighbours' electricity green), and all
+instruments together at most the electricity the report's site bought; what they offer beyond it
+is not applied, and reported as `unapplied_kwh`. A line that net supplies
 electricity (a park's own generation, subtracted from what the park bought) takes no instruments
 and keeps its negative kWh at the residual mix, as the location-based figure keeps it at the grid
 factor: the lines' kWh add up to the electricity the site bought. Heat and cooling are the same in
@@ -66,6 +67,17 @@ def _kg_per_kwh(row: RetirementRow) -> float:
 
 
 @dataclass
+class _Room:
+    """What instruments may still cover over the whole report: the electricity the site bought.
+
+    A line's own electricity can exceed it where park generation supplied the line (the
+    `park-own` line below 0 takes it off): certificates for such a line cover at most what was
+    bought, or the lines' market-based figures would add up to less than 0."""
+
+    kwh: float
+
+
+@dataclass
 class _Account:
     """One line: its electricity bought and left, its location-based Scope 2, what covered it."""
 
@@ -74,6 +86,7 @@ class _Account:
     bought_kwh: float
     location_kg: float
     location_electricity_kg: float
+    room: _Room = field(default_factory=lambda: _Room(float("inf")))
     left_kwh: float = 0.0
     kwh: dict[str, float] = field(default_factory=lambda: {"certificate": 0.0, "contract": 0.0})
     contract_kg: float = 0.0
@@ -85,12 +98,13 @@ class _Account:
     @property
     def open_kwh(self) -> float:
         """What instruments may still cover (none on a line that net supplies electricity)."""
-        return max(self.left_kwh, 0.0)
+        return max(min(self.left_kwh, self.room.kwh), 0.0)
 
     def cover(self, row: RetirementRow, offered_kwh: float) -> float:
         """Cover what is left by up to `offered_kwh` of the retirement; the kWh used."""
         used = min(offered_kwh, self.open_kwh)
         self.left_kwh -= used
+        self.room.kwh -= used
         self.kwh[row.kind] += used
         self.contract_kg += used * _kg_per_kwh(row)
         return used
@@ -131,10 +145,11 @@ def _cover_site(
 
 
 def _accounts(report: CarbonReport) -> list[_Account]:
+    room = _Room(max(report.energy_kwh.electricity, 0.0))
     if not report.lines:
         electricity = report.energy_kwh.electricity
         el_kg = report.scope2_electricity_kg
-        return [_Account(report.site_id, report.kind, electricity, report.scope2_kg, el_kg)]
+        return [_Account(report.site_id, report.kind, electricity, report.scope2_kg, el_kg, room)]
     return [
         _Account(
             line.site_id,
@@ -142,6 +157,7 @@ def _accounts(report: CarbonReport) -> list[_Account]:
             line.energy_kwh.electricity,
             line.scope2_kg,
             line.scope2_electricity_kg,
+            room,
         )
         for line in report.lines
     ]
@@ -196,6 +212,7 @@ def market_scope2(
         location_electricity_kg=report.scope2_electricity_kg,
         market_electricity_kg=market_electricity,
         heat_kg=report.scope2_heat_kg,
+        cooling_kg=report.scope2_cooling_kg,
         electricity_kwh=sum(line.electricity_kwh for line in lines),
         certificate_kwh=sum(line.certificate_kwh for line in lines),
         contract_kwh=sum(line.contract_kwh for line in lines),

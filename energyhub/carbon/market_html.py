@@ -23,6 +23,7 @@ def scope2_table(market: MarketScope2) -> str:
             ]
         ),
         _cells(["heat, kg CO₂", f"{market.heat_kg:,.0f}", f"{market.heat_kg:,.0f}"]),
+        _cells(["cooling, kg CO₂", f"{market.cooling_kg:,.0f}", f"{market.cooling_kg:,.0f}"]),
         _cells(
             [
                 "Scope 2, kg CO₂",

@@ -63,6 +63,7 @@ class MarketScope2(_Out):
     location_electricity_kg: float
     market_electricity_kg: float
     heat_kg: float
+    cooling_kg: float = Field(default=0.0, description="Bought cooling, the same both ways.")
     electricity_kwh: float = Field(description="Electricity bought, the sum of the lines'.")
     certificate_kwh: float
     contract_kwh: float

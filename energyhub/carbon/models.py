@@ -19,7 +19,8 @@ class Out(BaseModel):
 
 
 class EnergyKwh(Out):
-    """Energy by carrier; electricity is what the site bought (its draw, less park generation)."""
+    """Energy by carrier; electricity is what the site bought: its draw less park generation,
+    step by step, and never below 0 in a step (an export is `exported_kwh`, not less bought)."""
 
     electricity: float
     heat: float
@@ -37,10 +38,15 @@ class EnergyKwh(Out):
 
 
 class CostCny(Out):
-    """Cost by term: electricity at the site's TOU tariff, gas at its park's price, bought heat
-    and cooling at their declared prices, carbon."""
+    """Cost by term: electricity bought at the site's TOU tariff, electricity exported credited
+    at the connection's export price, gas at its park's price, bought heat and cooling at their
+    declared prices, carbon."""
 
     electricity: float
+    export_credit: float = Field(
+        default=0.0,
+        description="Exported electricity at grid.export_price_cny_per_kwh, credited (≤ 0).",
+    )
     gas: float
     heat: float = Field(default=0.0, description="Bought heat at heat_price_cny_per_kwh.")
     cooling: float = Field(default=0.0, description="Bought cooling at cooling_price_cny_per_kwh.")
@@ -49,7 +55,7 @@ class CostCny(Out):
 
     @classmethod
     def of(cls, totals: pd.Series) -> CostCny:
-        names = ("electricity", "gas", "heat", "cooling", "carbon")
+        names = ("electricity", "export_credit", "gas", "heat", "cooling", "carbon")
         terms = {name: float(totals[f"{name}_cny"]) for name in names}
         return cls(**terms, total=sum(terms.values()))
 
@@ -61,6 +67,9 @@ class Line(Out):
     kind: Literal["building", "park", "park-own", "tenant", "common"]
     floor_area_m2: float | None
     energy_kwh: EnergyKwh
+    exported_kwh: float = Field(
+        default=0.0, description="Electricity sent to the grid in net export steps."
+    )
     pv_kwh: float
     scope1_kg: float
     scope2_kg: float
@@ -87,6 +96,7 @@ class Day(Out):
     scope2_heat_kg: float
     scope2_cooling_kg: float = 0.0
     electricity_kwh: float
+    exported_kwh: float = 0.0
     heat_kwh: float
     gas_kwh: float
     pv_kwh: float
@@ -177,6 +187,11 @@ class CarbonReport(Out):
     end: datetime
     timezone: str
     energy_kwh: EnergyKwh
+    exported_kwh: float = Field(
+        default=0.0,
+        description="Electricity sent to the grid in steps of net export: reported on its own, "
+        "never subtracted from what was bought or from Scope 2.",
+    )
     generation_kwh: float = Field(description="Electricity from CHP, fuel cells and wind.")
     pv_kwh: float
     avoided_kg: float = Field(description="PV × grid factor: reported, never subtracted.")

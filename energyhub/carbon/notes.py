@@ -7,6 +7,7 @@ import pandas as pd
 from energyhub.carbon.factors import SiteFactors
 from energyhub.carbon.models import Coverage
 from energyhub.carbon.tree import COMBUSTION, HEAT_PRODUCERS, MeterInfo, MeterRole, SiteTree
+from energyhub.numbers import coverage_percent
 
 Entry = tuple[str, MeterInfo, MeterRole]
 
@@ -58,17 +59,25 @@ def _unmetered(tree: SiteTree, site_id: str, entries: list[Entry]) -> list[str]:
 
 def _totals(ledger: pd.DataFrame, entries: list[Entry]) -> list[str]:
     notes = []
-    if ledger["cooling_kwh"].sum() > 0:
+    made = ledger["cooling_kwh"].sum() - ledger["cooling_purchased_kwh"].sum()
+    if made > 0:
         notes.append(
-            "cooling energy is reported, not turned into emissions: the chillers' electricity "
-            "is metered already"
+            f"cooling made on site ({made:,.0f} kWh) is reported, not turned into emissions: "
+            "the chillers' electricity is metered already"
         )
     supply = {meter.id for _, meter, role in entries if role.electricity < 0}
     supplied = ledger.loc[ledger["meter_id"].isin(supply), ["pv_kwh", "generation_kwh"]].sum()
     if supplied.sum() > 0:
         notes.append(
             f"park-level generation ({supplied.sum():,.0f} kWh) is subtracted from the "
-            "electricity bought: the buildings' meters include what it supplied"
+            "electricity bought where the park used it: the buildings' meters include what it "
+            "supplied"
+        )
+    exported = ledger["exported_kwh"].sum()
+    if exported > 0.5:
+        notes.append(
+            f"{exported:,.0f} kWh exported in steps of net export: reported as exported_kwh, "
+            "never subtracted from the electricity bought or from Scope 2"
         )
     if ledger["gas_kwh"].sum() > 0 and not ledger.loc[ledger["gas_kwh"] != 0, "gas_cny"].any():
         notes.append("gas is not priced: the park's site file has no gas price")
@@ -88,9 +97,10 @@ def _coverage(coverage: Coverage) -> list[str]:
     if coverage.share >= 1.0:
         return []
     return [
-        f"data coverage {coverage.share:.1%}: {len(coverage.incomplete)} of {coverage.meters} "
-        "meters miss intervals. Nothing is interpolated: a power meter's energy in a gap is "
-        "missing from the totals; a counter's is measured and lands in the interval after the gap"
+        f"data coverage {coverage_percent(coverage.share)}: {len(coverage.incomplete)} of "
+        f"{coverage.meters} meters miss intervals. Nothing is interpolated: a power meter's "
+        "energy in a gap is missing from the totals; a counter's is measured and lands in the "
+        "interval after the gap"
     ]
 
 

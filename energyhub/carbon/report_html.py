@@ -8,8 +8,9 @@ from html import escape
 from energyhub.carbon.charts import Series, stacked_bars, stacked_columns, target_gauge
 from energyhub.carbon.market_html import scope2_table
 from energyhub.carbon.models import CarbonReport, Line, TargetPosition
+from energyhub.numbers import coverage_percent
 
-SCOPE1, SCOPE2_EL, SCOPE2_HEAT = "#b5523b", "#3b6fb5", "#d89a2b"
+SCOPE1, SCOPE2_EL, SCOPE2_HEAT, SCOPE2_COOLING = "#b5523b", "#3b6fb5", "#d89a2b", "#4aa3a3"
 METERED, ALLOCATED = "#3b6fb5", "#9bb7dd"
 
 STYLE = """
@@ -52,12 +53,13 @@ def _tiles(report: CarbonReport) -> str:
     tiles = [
         _tile("total emissions, CO₂", _mass(report.total_kg)),
         _tile("Scope 1 (gas), CO₂", _mass(report.scope1_kg)),
-        _tile("Scope 2 (electricity, heat), CO₂", _mass(report.scope2_kg)),
+        _tile("Scope 2 (electricity, heat, cooling), CO₂", _mass(report.scope2_kg)),
         _tile("vs previous period", change),
         _tile("intensity, kg CO₂/m²", "—" if intensity is None else f"{intensity:,.2f}"),
         _tile("PV generation, kWh", f"{report.pv_kwh:,.0f}"),
+        _tile("electricity exported (not netted), kWh", f"{report.exported_kwh:,.0f}"),
         _tile("avoided by PV (not subtracted), CO₂", _mass(report.avoided_kg)),
-        _tile("data coverage", f"{report.coverage.share:.1%}"),
+        _tile("data coverage", coverage_percent(report.coverage.share)),
     ]
     return f'<div class="tiles">{"".join(tiles)}</div>'
 
@@ -71,6 +73,7 @@ def _daily_chart(report: CarbonReport) -> str:
             Series("Scope 1 gas", SCOPE1, [d.scope1_kg for d in days]),
             Series("Scope 2 electricity", SCOPE2_EL, [d.scope2_electricity_kg for d in days]),
             Series("Scope 2 heat", SCOPE2_HEAT, [d.scope2_heat_kg for d in days]),
+            Series("Scope 2 cooling", SCOPE2_COOLING, [d.scope2_cooling_kg for d in days]),
         ],
         "kg CO₂",
     )
@@ -106,6 +109,7 @@ def _energy_chart(report: CarbonReport) -> str:
     energy = report.energy_kwh
     rows = [
         ("electricity bought", energy.electricity),
+        ("electricity exported", report.exported_kwh),
         ("heat", energy.heat),
         ("cooling", energy.cooling),
         ("gas", energy.gas),
@@ -221,7 +225,8 @@ def render_html(report: CarbonReport) -> str:
         parts.append(scope2_table(report.scope2_market))
     parts += [
         _factors(report),
-        f'<h2>Data coverage {coverage.share:.1%}</h2><p class="sub">{coverage.present_intervals:,}'
+        f"<h2>Data coverage {coverage_percent(coverage.share)}</h2>"
+        f'<p class="sub">{coverage.present_intervals:,}'
         f" of {coverage.expected_intervals:,} {coverage.interval_minutes}-minute intervals of "
         f"{coverage.meters} meters have data; gaps are not interpolated.</p>",
         f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "",

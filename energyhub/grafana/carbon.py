@@ -2,6 +2,9 @@
 
 kg CO₂ = interval energy × the site's factor for the period's year: purchased electricity × grid,
 gas burnt × gas (Scope 1), purchased heat × heat; the roles and factor rules of carbon/ in SQL.
+Electricity bought is import only, as in carbon/ledger.py: a bucket in which the park network and
+the chosen buildings sum to a net export gets rows (on the meters that supplied it) that bring
+its electricity and kg to 0 and record the export in `exported_kwh`.
 Hourly grid intensity series (`grid_series`) are not applied here: the flat or yearly factor is.
 """
 
@@ -33,8 +36,8 @@ kwh AS (
 ),
 years AS (SELECT DISTINCT year FROM kwh),
 {factors()},
-ledger AS (
-    SELECT k.bucket, r.site_id,
+metered_ledger AS (
+    SELECT k.bucket, r.site_id, k.kwh * r.w_el AS electricity_kwh,
            k.kwh * r.w_el * f.grid_f AS electricity_kg,
            CASE WHEN f.heat_purchased THEN k.kwh * r.w_heat * f.heat_f ELSE 0 END AS heat_kg,
            k.kwh * r.w_gas * f.gas_f AS gas_kg,
@@ -43,6 +46,22 @@ ledger AS (
     FROM kwh AS k
     JOIN roles AS r ON r.meter_id = k.meter_id AND {in_role("k.bucket")}
     JOIN factors AS f ON f.site_id = r.site_id AND f.year = k.year
+),
+net AS (
+    SELECT bucket, sum(electricity_kwh) AS kwh, sum(electricity_kg) AS kg,
+           sum(least(electricity_kwh, 0)) AS supplied_kwh
+    FROM metered_ledger GROUP BY bucket
+),
+ledger AS (
+    SELECT bucket, site_id, electricity_kwh, electricity_kg, heat_kg, gas_kg, cooling_kg,
+           0::float8 AS exported_kwh
+    FROM metered_ledger
+    UNION ALL
+    SELECT l.bucket, l.site_id, -n.kwh * l.electricity_kwh / n.supplied_kwh,
+           -n.kg * l.electricity_kwh / n.supplied_kwh, 0, 0, 0,
+           -n.kwh * l.electricity_kwh / n.supplied_kwh
+    FROM metered_ledger AS l JOIN net AS n USING (bucket)
+    WHERE n.kwh < 0 AND l.electricity_kwh < 0
 ),
 tenant_ledger AS (
     SELECT k.bucket, t.enterprise_id, t.site_id AS building_id,

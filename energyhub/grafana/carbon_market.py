@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from energyhub.grafana.carbon import LEDGER
 from energyhub.grafana.model import Panel, Query
-from energyhub.grafana.sql import SELECTED_SITES, in_role
+from energyhub.grafana.sql import SELECTED_SITES
 
 RESIDUAL = "(s.attributes->'carbon'->>'residual_mix_kg_per_kwh')::float8"
 
 MARKET = f""",
 bought AS (
-    SELECT greatest(coalesce(sum(k.kwh * r.w_el), 0), 0) AS kwh
-    FROM kwh AS k JOIN roles AS r ON r.meter_id = k.meter_id AND {in_role("k.bucket")}
+    SELECT greatest(coalesce(sum(electricity_kwh), 0), 0) AS kwh FROM ledger
 ),
 located AS (
     SELECT coalesce(sum(electricity_kg), 0) AS electricity_kg, coalesce(sum(heat_kg), 0) AS heat_kg

@@ -73,6 +73,7 @@ async def test_building_totals_equal_the_hand_computation(
     assert b1.cost_cny.model_dump() == pytest.approx(
         {
             "electricity": ELECTRICITY * 0.65,
+            "export_credit": 0.0,
             "gas": GAS * 0.4,
             "heat": 0.0,  # no heat price declared
             "cooling": 0.0,

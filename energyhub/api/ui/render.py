@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from energyhub.api.errors import ApiError, as_api_error
-from energyhub.numbers import number
+from energyhub.numbers import coverage_percent, number
 
 env = Environment(
     loader=PackageLoader("energyhub.api.ui", "templates"),
@@ -31,6 +31,7 @@ def local(ts: datetime | None, zone: ZoneInfo) -> str:
 
 env.filters["local"] = local
 env.filters["number"] = number
+env.filters["coverage_percent"] = coverage_percent
 TITLES = {
     401: "Log in",
     403: "Not allowed",
