@@ -102,6 +102,12 @@ def frontier(
                 plan(site, inputs, level=level, site_id=site_id, carbon_cap_kg=cap, **options)
             )
             caps.append(cap)
+    else:
+        note = (
+            f"frontier: the cost-optimal plan is also the least-CO₂ one ({high:,.0f} kg; at any "
+            f"carbon price none emits less), so the frontier is that one point, not {points}"
+        )
+        plans = [replace(cheapest, notes=(*cheapest.notes, note))]
     return list(zip(_points(plans, caps), plans, strict=True))
 
 

@@ -54,3 +54,25 @@ def test_one_point_is_no_frontier() -> None:
     site, frame = case()
     with pytest.raises(EnergyhubError, match="--frontier: must be 2 to 11 points, got 1"):
         frontier(site, frame, level="building", site_id="b1", points=1)
+
+
+def test_a_frontier_with_nothing_to_trade_says_so() -> None:
+    """With the grid as clean in both hours, storing saves money and avoids no CO₂: the
+    cost-optimal plan is the least-CO₂ one, and its one point says why there are no others."""
+    site = building_site([BATTERY])
+    frame = inputs(
+        2, b1__electricity_kw=100, import_price_cny_per_kwh=[0.3, 1.1], grid_kg_per_kwh=0.5
+    )
+    found = frontier(site, frame, level="building", site_id="b1", points=5)
+    assert len(found) == 1
+    point, result = found[0]
+    assert point.co2_kg == pytest.approx(100.0, abs=1e-3)
+    assert [n for n in result.notes if "frontier" in n] == [
+        "frontier: the cost-optimal plan is also the least-CO₂ one (100 kg; at any carbon price "
+        "none emits less), so the frontier is that one point, not 5"
+    ]
+
+
+def test_a_frontier_with_a_trade_has_no_such_note() -> None:
+    found = frontier(*case(), level="building", site_id="b1", points=3)
+    assert not [n for _, plan in found for n in plan.notes if "frontier" in n]
