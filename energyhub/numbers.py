@@ -29,3 +29,8 @@ def coverage_percent(share: float) -> str:
 def number(value: float | None, decimals: int = 1) -> str:
     """`figure`, and `—` for no value (the web pages' `number` filter)."""
     return "—" if value is None else figure(value, decimals)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 park`, `2 parks`, `1,200 meters`: a count with its noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.tree import Tree
 
+from energyhub.numbers import counted
 from energyhub.sites import Building, Park, SiteFile
 
 if TYPE_CHECKING:  # store.sync reaches pandas, which `energyhub sites check` does not need
@@ -13,7 +14,7 @@ if TYPE_CHECKING:  # store.sync reaches pandas, which `energyhub sites check` do
 
 
 def _counts(owner: Park | Building) -> str:
-    return f"[dim]{len(owner.meters)} meters, {len(owner.assets)} assets[/]"
+    return f"[dim]{counted(len(owner.meters), 'meter')}, {counted(len(owner.assets), 'asset')}[/]"
 
 
 def _main_meter(park: Park) -> str:
@@ -34,8 +35,8 @@ def site_tree(site: SiteFile) -> Tree:
     for park in city.parks:
         grid = park.grid
         park_node = root.add(
-            f"[bold cyan]park {park.id}[/] {park.name or ''} — import ≤ {grid.import_max_kw:g} kW, "
-            f"{grid.tariff} {_counts(park)}{_main_meter(park)}"
+            f"[bold cyan]park {park.id}[/] {park.name or ''} — "
+            f"import ≤ {grid.import_max_kw:,g} kW, {grid.tariff} {_counts(park)}{_main_meter(park)}"
         )
         for building in park.buildings:
             building_node = park_node.add(
@@ -57,8 +58,9 @@ def site_summary(site: SiteFile) -> str:
     assets = sum(len(owner.assets) for _, owner in site.metered_sites())
     enterprises = sum(len(b.enterprises) for b in buildings)
     return (
-        f"{len(parks)} parks, {len(buildings)} buildings, {enterprises} enterprises, "
-        f"{meters} meters, {assets} assets"
+        f"{counted(len(parks), 'park')}, {counted(len(buildings), 'building')}, "
+        f"{counted(enterprises, 'enterprise')}, {counted(meters, 'meter')}, "
+        f"{counted(assets, 'asset')}"
     )
 
 

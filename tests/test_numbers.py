@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from energyhub.numbers import figure, percent
+from energyhub.numbers import counted, figure, percent
 from energyhub.plans.cli import _terms
 from energyhub.plans.figures import Side
 
@@ -20,3 +20,11 @@ def test_a_bill_by_term_shows_energy_taken_from_storage_as_a_negative_credit() -
     text = _terms(Side(energy_cny=1000.0, stored_cny=-50.0))
     assert "--" not in text and "\N{MINUS SIGN}-" not in text
     assert text.endswith("less the stored value \N{MINUS SIGN}50.0 CNY")
+
+
+def test_a_count_takes_its_noun_in_the_right_number() -> None:
+    assert [counted(n, "park") for n in (0, 1, 2, 1200)] == [
+        "0 parks", "1 park", "2 parks", "1,200 parks"
+    ]  # fmt: skip
+    assert counted(1, "child", "children") == "1 child"
+    assert counted(3, "child", "children") == "3 children"
