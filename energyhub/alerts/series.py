@@ -23,10 +23,12 @@ WITH src AS (
     WHERE s.meter_id = ANY(%(meters)s) AND s.bucket >= %(lookback)s AND s.bucket < %(end)s
     WINDOW w AS (PARTITION BY s.meter_id ORDER BY s.bucket)
 )
-SELECT t.bucket, t.meter_id, t.n, t.sum_value, t.bucket_kwh FROM (:terms) AS t
+SELECT t.bucket, t.meter_id, t.n, t.sum_value,
+       energyhub_counter_kw(t.bucket_kwh, t.bucket_s) FROM (:terms) AS t
 WHERE t.bucket >= %(start)s ORDER BY t.bucket, t.meter_id""".replace(":terms", BUCKET_TERMS)
-"""Each bucket's mean and energy by the store's one rule (energyhub/store/energy.py): a
-counter's reset keeps the rise before it, as in the load route and the carbon report."""
+"""Each bucket's mean and a counter's kW by the store's one rule (energyhub/store/energy.py): a
+counter's reset keeps the rise before it and a gap reads as its mean power, as in the load route
+and the carbon report."""
 COUNTER_LOOKBACK = timedelta(days=1)
 """How far back a counter's reading before the first bucket is looked for (as store/queries)."""
 PLAN_FORECAST = """
@@ -90,8 +92,8 @@ class BucketReader:
         }
         cur = await conn.execute(BUCKETS, params)
         per_meter: dict[datetime, dict[int, float]] = {}
-        for bucket, meter_id, n, sum_value, energy_kwh in await cur.fetchall():
-            kw = self._meter_kw(meter_id, n, sum_value, energy_kwh)
+        for bucket, meter_id, n, sum_value, counter_kw in await cur.fetchall():
+            kw = self._meter_kw(meter_id, n, sum_value, counter_kw)
             if kw is not None:
                 per_meter.setdefault(bucket, {})[meter_id] = kw
         self.cursor = end
@@ -105,13 +107,11 @@ class BucketReader:
         return out
 
     def _meter_kw(
-        self, meter_id: int, n: int, sum_value: float, energy_kwh: float | None
+        self, meter_id: int, n: int, sum_value: float, counter_kw: float | None
     ) -> float | None:
         if meter_id not in self._counters:
             return sum_value / n
-        if energy_kwh is None:  # a counter's first reading: nothing before it
-            return None
-        return energy_kwh / (BUCKET / timedelta(hours=1))
+        return counter_kw  # None for a counter's first reading: nothing before it
 
 
 class RejectCounter:

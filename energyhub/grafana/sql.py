@@ -4,7 +4,8 @@ Panels read the 15-minute rollups, or the hourly ones once Grafana's interval is
 `$__interval_ms` picks the branch, the other is a constant-false filter the planner skips. Values
 follow store/queries.py: power meters and sensors average their samples, counters' interval energy
 (energyhub/store/energy.py: each reading's step from the one before, rollovers and resets
-included) divided by the bucket's hours, so every series speaks kW; energy panels sum `kwh`.
+included) divided by the time its steps cover (`energyhub_counter_kw`), so every series speaks
+kW; energy panels sum `kwh`.
 Roles and factors follow carbon/tree.py and carbon/factors.py.
 """
 
@@ -38,12 +39,12 @@ KW_SERIES = """metered AS (
     {meters}
 ),
 rollup AS (
-    SELECT r.*, 0.25 AS step_h
+    SELECT r.*
     FROM readings_15m AS r
     WHERE $__interval_ms < 3600000 AND r.meter_id IN (SELECT id FROM metered)
       AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
     UNION ALL
-    SELECT r.*, 1.0 AS step_h
+    SELECT r.*
     FROM readings_1h AS r
     WHERE $__interval_ms >= 3600000 AND r.meter_id IN (SELECT id FROM metered)
       AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
@@ -54,9 +55,9 @@ src AS (
     FROM rollup WINDOW w AS (PARTITION BY rollup.meter_id ORDER BY rollup.bucket)
 ),
 kw AS (
-    SELECT t.bucket, t.meter_id, t.step_h,
+    SELECT t.bucket, t.meter_id,
            CASE WHEN t.quantity <> 'energy_kwh' THEN t.sum_value / t.n
-                ELSE t.bucket_kwh / t.step_h END AS kw,
+                ELSE energyhub_counter_kw(t.bucket_kwh, t.bucket_s) END AS kw,
            t.bucket_kwh AS kwh, t.bucket_s AS covered_s
     FROM ({terms}) AS t
     WHERE $__timeFilter(t.bucket)

@@ -4,6 +4,10 @@
 functions made by migration v011; docs/meter-data.md explains the rule). The rollup refresh, the
 per-site load refresh and the read queries all sum these per-reading terms, so any aligned window
 has the same energy at every step and on both storage paths.
+
+A counter's kW over a bucket is `energyhub_counter_kw(bucket_kwh, bucket_s)` (migration v018):
+its energy ÷ the seconds its steps cover, the mean power while it measured — a gap's energy, which
+lands in the bucket after it, reads as the gap's mean power, not as a spike.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Series come from the 1-hour or 15-minute rollups when the step is a multiple of 
 from raw readings. Values per bucket: power meters and sensors average their samples; cumulative
 energy counters (`energy_kwh`) become interval energy between consecutive last values — a drop is a
 rollover when the meter declares `rollover_kwh` and the previous value was past half of it, else a
-reset to zero — divided by the step's hours, so every series speaks kW. A gap's energy lands in the
-first bucket after it; buckets without data are absent, never interpolated.
+reset to zero — divided by the time those steps cover (the mean power while the counter measured),
+so every series speaks kW. A gap's energy lands in the first bucket after it, its kW is the gap's
+mean; buckets without data are absent, never interpolated.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ WITH src AS (
     WHERE t.bucket >= %(start)s
 )
 SELECT {bucket} AS bucket, meter_id,
-       CASE WHEN min(quantity) = 'energy_kwh' THEN sum(bucket_kwh) / %(step_h)s
+       CASE WHEN min(quantity) = 'energy_kwh'
+            THEN energyhub_counter_kw(sum(bucket_kwh), sum(bucket_s))
             ELSE sum(sum_value) / sum(n) END AS value,
        sum(n)::integer AS samples,
        sum(bucket_kwh) AS energy_kwh,
@@ -63,8 +65,8 @@ SELECT {bucket} AS bucket, meter_id,
 FROM terms
 GROUP BY 1, 2"""
 """Per meter and step bucket: kW (power meters: the mean of the samples present; counters:
-the energy ÷ the step's hours), samples, energy (the sum of every reading's step in the
-bucket, docs/meter-data.md) and the seconds those steps cover."""
+the energy ÷ the time its steps cover, `energyhub_counter_kw`), samples, energy (the sum of every
+reading's step in the bucket, docs/meter-data.md) and the seconds those steps cover."""
 
 LOAD_METER = """m.quantity IN ('power_kw', 'energy_kwh')
   AND (m.carrier = 'pv'
@@ -240,7 +242,6 @@ async def meter_series(
         "start": start,
         "end": end,
         "lookback": start - COUNTER_LOOKBACK,
-        "step_h": step / timedelta(hours=1),
     }
     cur = await conn.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
     frame = pd.DataFrame(await cur.fetchall(), columns=METER_SERIES_COLUMNS)

@@ -1,5 +1,6 @@
 """The alert evaluator's load buckets use the store's energy rule: a reset keeps the rise
-before it (as the load route and the carbon report do)."""
+before it, and a counter's kW is its mean power over the steps a bucket holds (as the load route
+and the carbon report do)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from energyhub.alerts.series import BucketReader
 from energyhub.sites import load_site
@@ -46,4 +48,7 @@ async def test_a_counter_reset_keeps_its_energy_in_the_alert_buckets(
     async with connect(pg_url) as conn:
         await refresh_rollups(conn, Backend.POSTGRES)
         buckets = await reader.read(conn, FIRST + timedelta(hours=3))
-    assert sum(kw * 0.25 for _, kw in buckets["b01"]) == 25.0
+    # 12 kW throughout (1 kWh per 5 min): the reset bucket keeps the rise before the reset, and
+    # the first and last buckets are the mean over the steps they hold, not diluted to 15 min
+    assert len(buckets["b01"]) == 9  # 09:00 … 11:00
+    assert [kw for _, kw in buckets["b01"]] == pytest.approx([12.0] * 9, rel=1e-12)

@@ -68,11 +68,16 @@ async def test_enterprise_is_the_sum_of_its_submeters(
     client: httpx.AsyncClient, world: World
 ) -> None:
     got = await load(client, "acme-bio", "1h")
-    f3, lab2 = (
-        world.series[m].diff().resample("1h").sum(min_count=1) for m in ("b01/f3", "b04/lab2")
-    )
+
+    def counter_kw(readings: pd.Series) -> pd.Series:
+        """Each hour's rises ÷ the hours their steps span: the mean power while it measured."""
+        hours = readings.index.to_series().diff() / pd.Timedelta("1h")
+        return readings.diff().resample("1h").sum(min_count=1) / hours.resample("1h").sum()
+
+    f3, lab2 = (counter_kw(world.series[m]) for m in ("b01/f3", "b04/lab2"))
     # each rise lands in its later reading's hour: the hour f3 was silent holds lab2 only, the
-    # next the gap's energy; the first hour lacks only the step before its first reading
+    # next the gap's energy over the gap's span; the first hour lacks only the step before its
+    # first reading, and its time
     kw = lab2.add(f3, fill_value=0).dropna()
     electricity = got["electricity_kw"].dropna()
     assert list(electricity.index) == list(kw.index)

@@ -544,11 +544,6 @@ def test_demand_peak_is_the_local_months_15min_net_import(audit_url: str, site: 
     assert _month_peak_kw(audit_url, site, before) == pytest.approx(expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a counter's gap lands its hour's energy in one 15-minute bucket, whose kW is that "
-    "energy ÷ 0.25 h: bb/main's missing hour reads as a 15-minute peak of 4 × its mean",
-)
 def test_demand_peak_of_the_month_with_a_counter_gap(audit_url: str, site: SiteFile) -> None:
     """The whole month: bb/main's missing hour is no 15 minutes of 4 × its mean power."""
     expected = max(_mean_kw(MONTH[1]).values())

@@ -183,15 +183,21 @@ async def _store_plans(url: str, start: datetime) -> None:
 async def _load(
     conn: AsyncConnection, backend: Backend, site_id: str, rng: TimeRange
 ) -> pd.DataFrame:
-    """`site_series` at 15 minutes, except that a bucket whose every meter is unknown (a counter's
-    first interval) is absent rather than 0 — site_series sums NaN to 0 there."""
+    """`site_series` at 15 minutes (kW and kWh), except that a bucket whose every meter is unknown
+    (a counter's first interval) is absent rather than 0 — site_series sums NaN to 0 there."""
     ids = await site_meter_ids(conn, site_id)
     per_meter = await meter_series(conn, backend, ids, rng.start, rng.end, timedelta(minutes=15))
     cur = await conn.execute("SELECT id, carrier FROM meters WHERE id = ANY(%s)", (ids,))
     carriers = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "carrier"])
     joined = per_meter.merge(carriers, on="meter_id")
-    summed = joined.groupby(["bucket", "carrier"])["value"].sum(min_count=1).dropna()
-    return summed.rename("power_kw").reset_index()
+    grouped = joined.groupby(["bucket", "carrier"])
+    summed = pd.DataFrame(
+        {
+            "power_kw": grouped["value"].sum(min_count=1),
+            "energy_kwh": grouped["energy_kwh"].sum(min_count=1),
+        }
+    ).dropna(subset=["power_kw"])
+    return summed.reset_index()
 
 
 async def _market_case(conn: AsyncConnection, backend: Backend, rng: TimeRange) -> MarketCase:

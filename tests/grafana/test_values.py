@@ -20,7 +20,6 @@ from energyhub.grafana import building, carbon, ingest, park, plans
 from tests.grafana.conftest import PanelDb, run
 from tests.grafana.macros import Chosen
 
-STEP_H = 0.25
 B01 = "Tower A (headquarters offices)"
 ACME = "Acme Biotech (HQ floor)"
 ACME_SHARE = 4000 / 60000
@@ -47,11 +46,13 @@ def _series(rows: list[tuple]) -> dict[tuple[pd.Timestamp, str], float]:
 
 
 def _energy_kwh(frame: pd.DataFrame, carrier: str) -> float:
-    return float(frame.loc[frame["carrier"] == carrier, "power_kw"].sum() * STEP_H)
+    return float(frame.loc[frame["carrier"] == carrier, "energy_kwh"].sum())
 
 
 def _meter_kwh(db: PanelDb, name: str) -> float:
-    return float(db.meters[name]["value"].sum() * STEP_H)
+    """A meter's energy as the store sums it (a counter's kW × 15 min is not its energy where
+    a step reaches back across a gap: its kW is the mean over the gap)."""
+    return float(db.meters[name]["energy_kwh"].sum())
 
 
 def test_power_by_carrier_equals_the_stores_series(

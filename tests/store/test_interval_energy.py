@@ -63,17 +63,19 @@ async def _store(
 
 async def _energy_by_step(
     url: str, backend: Backend, meter_id: int, site: str, carrier: str
-) -> dict[str, tuple[float, float]]:
-    """Per step: the meter's energy and the site's load × step hours over the window."""
+) -> dict[str, tuple[float, float, float]]:
+    """Per step over the window: the meter's energy, the site's load energy, and the load's kW ×
+    the hours its steps cover (a counter's kW is its mean power over that time)."""
     answers = {}
     async with connect(url) as conn:
         for name, step in STEPS.items():
             per_meter = await meter_series(conn, backend, [meter_id], *WINDOW, step, ZONE)
             load = await site_series(conn, backend, site, *WINDOW, step, ZONE)
-            kw = load[load.carrier == carrier]["power_kw"]
+            load = load[load.carrier == carrier]
             answers[name] = (
                 float(per_meter["energy_kwh"].sum()),
-                float(kw.sum() * step / timedelta(hours=1)),
+                float(load["energy_kwh"].sum()),
+                float((load["power_kw"] * load["covered_s"] / 3600).sum()),
             )
     return answers
 
@@ -88,7 +90,10 @@ async def test_a_reset_keeps_the_energy_before_it_at_every_step(
     values += [float(i) for i in range(1, 26 - reset_after)]
     meter_id, backend = await _store(store_url, example_site, "b01/cooling", ts, values)
     answers = await _energy_by_step(store_url, backend, meter_id, "b01", "cooling")
-    assert answers == {name: (25.0, pytest.approx(25.0, rel=1e-12)) for name in STEPS}
+    assert answers == {
+        name: (25.0, pytest.approx(25.0, rel=1e-12), pytest.approx(25.0, rel=1e-12))
+        for name in STEPS
+    }
 
 
 async def test_a_rollover_and_a_swap_mid_bucket_lose_nothing(
@@ -111,9 +116,10 @@ async def test_a_rollover_and_a_swap_mid_bucket_lose_nothing(
     metered = metered_since(FIRST, ts[-1])
     meter_id, backend = await _store(store_url, example_site, "b01/heat", ts, values)
     answers = await _energy_by_step(store_url, backend, meter_id, "b01", "heat")
-    for name, (meter_kwh, load_kwh) in answers.items():
+    for name, (meter_kwh, load_kwh, load_kw_h) in answers.items():
         assert meter_kwh == pytest.approx(metered, rel=1e-9), name
         assert load_kwh == pytest.approx(metered, rel=1e-9), name
+        assert load_kw_h == pytest.approx(metered, rel=1e-9), name
 
 
 async def test_a_partly_covered_bucket_counts_only_covered_time(
@@ -136,7 +142,7 @@ async def test_a_partly_covered_bucket_counts_only_covered_time(
         hourly = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
         rows = await site_series_rows(conn, backend, "b01", *WINDOW, STEPS["1h"], ZONE)
         meters = await load_meter_count(conn, "b01", *WINDOW)
-    for name, (meter_kwh, _) in answers.items():
+    for name, (meter_kwh, _, _) in answers.items():
         assert meter_kwh == pytest.approx(covered_kwh, rel=1e-12), name
     stretched = float((hourly["value"] * 1.0).sum())  # the mean of each hour's samples × 1 h
     assert stretched > covered_kwh * 1.01  # what the old rollups reported
@@ -168,3 +174,39 @@ async def test_a_declared_interval_recomputes_the_meters_rollups(
         after = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
     assert before["energy_kwh"].sum() == pytest.approx(24 * 100.0 * 300 / 3600)
     assert after["energy_kwh"].sum() == pytest.approx(24 * 100.0 * 120 / 3600)
+
+
+async def test_a_counters_gap_reads_as_the_gaps_mean_power(
+    store_url: str, example_site: SiteFile
+) -> None:
+    """A counter read every 15 min at 60 kW is silent from 10:00 to 11:00 while it draws 120 kW:
+    the bucket after the gap holds the hour's 120 kWh and reads 120 kW (its mean over the hour),
+    not 480 kW; the energy is the same as ever at every step."""
+    before = [FIRST + timedelta(minutes=15 * i) for i in range(5)]  # 09:00 … 10:00
+    after = [FIRST + timedelta(hours=2, minutes=15 * i) for i in range(5)]  # 11:00 … 12:00
+    values = [1000.0 + 15.0 * i for i in range(5)]
+    values += [values[-1] + 120.0 + 15.0 * i for i in range(5)]
+    total_kwh = 4 * 15.0 + 120.0 + 4 * 15.0
+    meter_id, backend = await _store(store_url, example_site, "b01/cooling", before + after, values)
+    answers = await _energy_by_step(store_url, backend, meter_id, "b01", "cooling")
+    assert answers == {
+        name: (total_kwh, pytest.approx(total_kwh, rel=1e-12), pytest.approx(total_kwh, rel=1e-12))
+        for name in STEPS
+    }
+    gap_bucket = pd.Timestamp(after[0])
+    async with connect(store_url) as conn:
+        per_meter = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["15m"], ZONE)
+        load = await site_series(conn, backend, "b01", *WINDOW, STEPS["15m"], ZONE)
+        hourly = await meter_series(conn, backend, [meter_id], *WINDOW, STEPS["1h"], ZONE)
+    kw = per_meter.set_index("bucket").dropna(subset=["value"])  # 09:00: nothing before it
+    assert kw.loc[gap_bucket, "value"] == pytest.approx(120.0, rel=1e-12)
+    assert kw.loc[gap_bucket, "energy_kwh"] == pytest.approx(120.0, rel=1e-12)
+    assert kw.loc[gap_bucket, "covered_s"] == pytest.approx(3600.0)
+    assert kw["value"].drop(gap_bucket).tolist() == pytest.approx([60.0] * 8, rel=1e-12)
+    cooling = load[load.carrier == "cooling"].set_index("bucket")["power_kw"]
+    assert cooling.to_dict() == pytest.approx(kw["value"].to_dict(), rel=1e-12)
+    assert cooling.max() == pytest.approx(120.0, rel=1e-12)
+    # 11:00 to 12:00: the gap's hour (120 kWh) and three 15-minute steps at 60 kW over 1.75 h
+    eleven = hourly.set_index("bucket").loc[gap_bucket]
+    assert eleven["energy_kwh"] == pytest.approx(165.0, rel=1e-12)
+    assert eleven["value"] == pytest.approx(165.0 / 1.75, rel=1e-12)

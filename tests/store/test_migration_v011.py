@@ -52,7 +52,10 @@ async def test_upgrade_rebuilds_the_rollups_of_stored_readings(
         assert [step[:3] for step in report.applied] == [
             f"{v:03d}" for v in range(11, LATEST_VERSION + 1)
         ]  # and the versions after it
-        assert heard == ["rollups rebuilt: 1/1 days (to 2026-11-21)"]
+        assert heard == [
+            "rollups rebuilt: 1/1 days (to 2026-11-21)",
+            "counter load rebuilt: 1/1 days (to 2026-11-21)",  # version 18
+        ]
         for step in STEPS.values():
             series = await meter_series(conn, backend, [meter_id], *WINDOW, step)
             assert series["energy_kwh"].sum() == 25.0, step

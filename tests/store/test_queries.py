@@ -62,13 +62,14 @@ def synthetic(ids: dict[str, int]) -> tuple[ReadingBatch, dict[str, pd.Series]]:
 
 
 def expected_kw(samples: pd.Series, counter: bool, step: str, rollover: float | None) -> pd.Series:
-    """What a bucket should say, computed without SQL: mean power, or counter energy ÷ hours.
+    """What a bucket should say, computed without SQL: mean power, or a counter's energy ÷ the
+    hours its steps cover.
 
     A counter's energy is the sum of the rises between consecutive readings, each in the bucket
-    of its later reading, whatever the step (docs/meter-data.md).
+    of its later reading, whatever the step, and so is the time it covers: the spans between
+    those readings (docs/meter-data.md).
     """
     freq = {"5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}[step]
-    hours = pd.Timedelta(freq) / pd.Timedelta("1h")
     if step == "1d":  # days start at local midnight
         samples = samples.tz_convert("Asia/Shanghai")
     if not counter:
@@ -79,7 +80,8 @@ def expected_kw(samples: pd.Series, counter: bool, step: str, rollover: float | 
     rolled = drops & (rollover is not None) & (previous > 0.5 * (rollover or 0))
     delta[rolled] = samples[rolled] + (rollover or 0) - previous[rolled]
     delta[drops & ~rolled] = samples[drops & ~rolled]
-    return (delta.resample(freq).sum(min_count=1) / hours).dropna()
+    hours = samples.index.to_series().diff() / pd.Timedelta("1h")
+    return (delta.resample(freq).sum(min_count=1) / hours.resample(freq).sum()).dropna()
 
 
 async def load(url: str, site: SiteFile) -> tuple[dict[str, int], dict[str, pd.Series], Backend]:

@@ -78,7 +78,7 @@ async def _energy(
     conn: AsyncConnection, backend: Backend, site_id: str, span: tuple[datetime, datetime]
 ) -> pd.DataFrame:
     if span[1] - span[0] < STEP:
-        return pd.DataFrame(columns=["bucket", "carrier", "power_kw"])
+        return pd.DataFrame(columns=["bucket", "carrier", "power_kw", "energy_kwh"])
     return await site_series(conn, backend, site_id, span[0], span[1], STEP)
 
 
@@ -158,16 +158,15 @@ async def morning(
     before = await _energy(
         conn, backend, site_id, (week_ago[0].to_pydatetime(), week_ago[1].to_pydatetime())
     )
-    hours = STEP / timedelta(hours=1)
-    for carrier in CARRIERS:
-        mine = today[today["carrier"] == carrier]["power_kw"]
-        then = before[before["carrier"] == carrier]["power_kw"]
+    for carrier in CARRIERS:  # the store's energy: kW × 15 min is not it where a counter had a gap
+        mine = today[today["carrier"] == carrier]["energy_kwh"]
+        then = before[before["carrier"] == carrier]["energy_kwh"]
         if len(mine) or len(then):
             out.energy.append(
                 CarrierDay(
                     carrier,
-                    float(mine.sum() * hours),
-                    float(then.sum() * hours) if len(then) else None,
+                    float(mine.sum()),
+                    float(then.sum()) if len(then) else None,
                 )
             )
     electricity = today[today["carrier"] == "electricity"]["power_kw"]

@@ -32,6 +32,7 @@ from energyhub.store.migrations import (
     v015_setpoint_overrides,
     v016_setpoint_import_limit,
     v017_member_since,
+    v018_counter_kw,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -53,6 +54,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v015_setpoint_overrides.MIGRATION,
     v016_setpoint_import_limit.MIGRATION,
     v017_member_since.MIGRATION,
+    v018_counter_kw.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
