@@ -141,7 +141,7 @@ async def test_rules_edited_through_the_api(
 
 BAD_RULES: list[tuple[dict[str, object], str, str]] = [
     ({"soc": {"assets": ["b01-bess", "b01-pv"]}}, "soc.assets[1]", "no battery 'b01-pv' in b01"),
-    ({"night_base": {"start_h": 5}}, "night_base", "start_h and end_h must differ, both are 5"),
+    ({"night_base": {"start_h": 5}}, "night_base.start_h", "start_h and end_h must differ, both are 5"),
     ({"ingest": {"max_lag_s": 60}}, "ingest", "applies to parks only, not building 'b01'"),
     ({"limit": {"share": 0.8}}, "limit", "b01 has no grid connection of its own"),
     ({"silence": {"intervals": 0}}, "silence.intervals", "greater than or equal to 1"),
