@@ -195,8 +195,9 @@ class Engine:
         of their building take less and the machine makes that much less, batteries discharge
         (within power and state of charge), CHPs run higher (a stopped one at least at its
         minimum load), fuel cells run higher on what their node's hydrogen stores can give (the
-        store discharging that much more). What machines make for the building's own demand is
-        left alone."""
+        store discharging that much more), heat or cold stores discharge more and their
+        building's heat pumps or chillers make that much less. The building's demand is still
+        met: a store only takes over from a machine."""
         limited: dict[Key, tuple[Node, Asset, float]] = {}
         limit = math.inf
         for node in park.subtree():
@@ -277,6 +278,28 @@ class Engine:
                 given = power - restep(skey, node, store, power - wanted)
                 held[key] = running + given * cell.eta_el
                 excess -= given * cell.eta_el
+        for key, (node, store, _) in limited.items():  # 7. stores discharge for their machines
+            if not isinstance(store, ThermalStorage):
+                continue
+            for mkey, (mnode, machine, m_kw) in limited.items():
+                makes = "heat" if isinstance(machine, HeatPump) else "cooling"
+                if (
+                    excess <= 0 or mnode is not node
+                    or not isinstance(machine, HeatPump | ElectricChiller)
+                    or makes != store.carrier
+                ):  # fmt: skip
+                    continue
+                cop = machine_cop(machine, float(self.plant.weather.outdoor_c[t]))
+                making = float(node.flows[machine.id].readings[makes][t]) - (
+                    m_kw - held.get(mkey, m_kw)
+                )  # what it makes now, less what step 3 took off it
+                power = float(node.flows[store.id].readings[store.carrier][t])
+                wanted = min(max(making, 0.0), excess * cop)
+                if wanted <= 1e-9:
+                    continue
+                given = power - restep(key, node, store, power - wanted)
+                held[mkey] = making - given
+                excess -= given / cop
         self.events["import held steps"] += 1
         self._refresh(park, t, now_s, held)
 

@@ -3,7 +3,8 @@
 The margin (`<grid node>:peak_margin_kw`) keeps the import a typical forecast error (the P90)
 under the billed peak. An error beyond it still sets a new peak unless the site's local
 controller can take it off (scheduler import limit: charging cut, electrolysis cut, batteries
-discharging, CHPs and fuel cells run higher). So at each step the plan keeps the tail error
+discharging, CHPs and fuel cells run higher, heat and cold stores discharging in place of their
+building's heat pumps and chillers). So at each step the plan keeps the tail error
 (`<grid node>:peak_reserve_kw`, the scheduler's P99) covered by room under the peak plus what
 those devices could still give:
 
@@ -15,9 +16,11 @@ RESERVE_DURATION_H (each bound ≥ 0, so the lever never limits what the plan it
 battery charging and discharging at once gains nothing by it); an electrolyzer's its draw; a
 CHP's its room up to full output; the fuel cells' their room up to full output, together no
 more than the hydrogen their node's stores hold above their minimum could carry for
-RESERVE_DURATION_H and the stores could discharge on top of the plan. A
-store's charging by its building's heat pump or chiller, which the controller also cuts, is not
-counted (bounded by the net charging it would be a limit on the store's discharging). The
+RESERVE_DURATION_H and the stores could discharge on top of the plan; a heat pump's or
+chiller's the heat or cold its node's stores of that carrier could make in its place (no more
+than it makes in the plan) ÷ its COP, the machines together within the stores' charging plus
+what they could discharge on top of the plan, and no more than what they hold above their
+minimum could carry for RESERVE_DURATION_H. The
 shortfall is priced, not forbidden: per kW and step at the demand charge times the chance that
 a tail error comes at that step (1 − the reserve's quantile; over a month's steps together never
 more than half the charge, so a plan never raises its peak to hold a reserve), and a plan keeps
@@ -30,6 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from energyhub.optimize.conversion import cop_series
 from energyhub.optimize.model import Expr
 from energyhub.optimize.network import Context
 from energyhub.optimize.tariffs import billing_months, month_groups, peak_reserve_kw
@@ -37,10 +41,13 @@ from energyhub.sites import (
     CHP,
     Asset,
     Battery,
+    ElectricChiller,
     Electrolyzer,
     FuelCell,
     GridConnection,
+    HeatPump,
     HydrogenStore,
+    ThermalStorage,
 )
 
 RESERVE_DURATION_H = 1.0
@@ -129,6 +136,62 @@ def _levers(ctx: Context) -> Expr:
         cells = [c for c in cells if f"{c.id}:electricity_kw" in m.variables]
         if cells:
             total = total + _fuel_cell_levers(ctx, node.id, node.assets, cells)
+        for carrier, (kind, made) in MACHINES.items():
+            stores = [
+                a for a in node.assets
+                if isinstance(a, ThermalStorage) and a.carrier == carrier
+                and f"{a.id}:soc_kwh" in m.variables
+            ]  # fmt: skip
+            machines = [
+                a for a in node.assets if isinstance(a, kind) and f"{a.id}:{made}" in m.variables
+            ]
+            if stores and machines:
+                total = total + _thermal_store_levers(ctx, node.id, carrier, stores, machines)
+    return total
+
+
+MACHINES: dict[str, tuple[type[HeatPump] | type[ElectricChiller], str]] = {
+    "heat": (HeatPump, "heat_kw"),
+    "cooling": (ElectricChiller, "cooling_kw"),
+}
+"""Per thermal carrier, the electric machine a store of that carrier can take over from, and the
+plan variable of what it makes."""
+
+
+def _thermal_store_levers(
+    ctx: Context,
+    node: str,
+    carrier: str,
+    stores: Sequence[ThermalStorage],
+    machines: Sequence[HeatPump | ElectricChiller],
+) -> Expr:
+    """Each machine's `<machine>:reserve_kw`, the heat or cold its node's stores could make in
+    its place (no more than it makes in the plan); the import falls by that ÷ its COP. Together
+    within the stores' power on top of the plan (their charging cut, then discharge) and what
+    they hold above their minimum for RESERVE_DURATION_H (`<node>:<carrier>_store_reserve_*`:
+    the stores are shared, as the guard and the controller share them)."""
+    m, n, dt = ctx.m, ctx.n, ctx.dt_h
+    total, taken = Expr.zeros(n), Expr.zeros(n)
+    for machine in machines:
+        made = m.variables[f"{machine.id}:{MACHINES[carrier][1]}"].expr()
+        top = machine.heat_max_kw if isinstance(machine, HeatPump) else machine.cooling_max_kw
+        lever = m.add_variables(f"{machine.id}:reserve_kw", n, 0.0, top)
+        m.add_constraints(f"{machine.id}:reserve_output", lever.expr() - made, "<=")
+        total = total + lever.expr() * (1.0 / cop_series(ctx, machine))
+        taken = taken + lever.expr()
+    stock, room, power = Expr.zeros(n), Expr.zeros(n), 0.0
+    for store in stores:
+        soc = m.variables[f"{store.id}:soc_kwh"].expr()
+        stock = stock + store.eta_discharge * (soc - store.soc_min * store.energy_kwh)
+        charge = m.variables[f"{store.id}:charge_kw"].expr()
+        discharge = m.variables[f"{store.id}:discharge_kw"].expr()
+        room, power = room + charge - discharge, power + store.power_kw
+    m.add_constraints(
+        f"{node}:{carrier}_store_reserve_energy",
+        taken - stock * (1.0 / max(RESERVE_DURATION_H, dt)),
+        "<=",
+    )
+    m.add_constraints(f"{node}:{carrier}_store_reserve_power", taken - room, "<=", power)
     return total
 
 

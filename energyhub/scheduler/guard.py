@@ -13,8 +13,11 @@ cold store charged by a heat pump or chiller of its building charges less, and t
 that much less (the import falls by the heat or cold ÷ the machine's COP in the plan at that step);
 batteries discharge more; CHPs run higher (a stopped CHP at least at its minimum load); fuel cells
 run higher on the hydrogen their node's stores hold above their minimum, those stores discharging as
-much more. What heat pumps and chillers make for the building's own demand is left alone (it serves
-comfort). It never raises a plan's import: charging that would set a new peak is the first thing it
+much more; a heat or cold store discharges more, within its power and what it holds above its
+minimum, and a heat pump or chiller of its building makes that much less of the demand it serves
+(the import falls by the heat or cold ÷ the machine's COP in the plan at that step). The building's
+demand is still met in full: a store only takes over from a machine, it never leaves comfort
+short. It never raises a plan's import: charging that would set a new peak is the first thing it
 cuts.
 
 Every change is an override: logged, and stored with the setpoint (`planned_p_kw`, `override`) so
@@ -252,7 +255,8 @@ LIMITED = (
 """Devices whose setpoints carry the import limit: what the local controller may take off the
 import (a battery's charging, then its discharge; electrolysis; a store's charging by its
 building's heat pump or chiller, with that machine's output for it; a CHP's output raised; a
-fuel cell's output raised, with the discharge of its node's hydrogen store for it)."""
+fuel cell's output raised, with the discharge of its node's hydrogen store for it; a heat or cold
+store's discharge raised, with its building's heat pump or chiller making that much less)."""
 
 CHARGERS: dict[type, tuple[str, str]] = {
     HeatPump: ("heat", "heat_kw"),
@@ -289,7 +293,8 @@ def hold_import(
     cops: dict[str, float] | None = None,
 ) -> tuple[list[Setpoint], float]:
     """The setpoints changed to take up to `excess_kw` off the import; the kW taken off. `cops`
-    (planned_cops) lets it cut a store's charging by its electric charger."""
+    (planned_cops) lets it cut a store's charging by its electric charger, and let the store
+    discharge for that machine."""
     assets = {a.id: a for _, a in scope.assets()}
     node_of = {a.id: node.id for node, a in scope.assets()}
     out = list(setpoints)
@@ -360,4 +365,23 @@ def hold_import(
                 continue
             change(j, out[j].p_kw - more / cell.eta_el, f"{cell.id} fed", taken_kw=0.0)
             change(i, out[i].p_kw + more, "fuel cell output raised")
+    for i, s in enumerate(out):  # 7. stores discharge for their building's electric machines
+        store = assets.get(s.asset_id)
+        if not isinstance(store, ThermalStorage) or store.id not in soc:
+            continue
+        stock_kw = max(soc[store.id] - store.soc_min, 0.0) * store.energy_kwh / step_h
+        floor = -min(store.power_kw, stock_kw * store.eta_discharge)
+        for j, m in enumerate(out):
+            machine, cop = assets.get(m.asset_id), (cops or {}).get(m.asset_id)
+            charger = CHARGERS.get(type(machine))
+            if (
+                left <= 0 or cop is None or charger is None or charger[0] != store.carrier
+                or node_of[m.asset_id] != node_of[store.id]
+            ):  # fmt: skip
+                continue
+            made = min(out[i].p_kw - floor, out[j].p_kw, left * cop)
+            if made <= 1e-9:
+                continue
+            change(i, out[i].p_kw - made, "discharge raised", taken_kw=0.0)
+            change(j, out[j].p_kw - made, f"{store.id} discharged for it", taken_kw=made / cop)
     return out, excess_kw - left

@@ -150,3 +150,37 @@ def test_fuel_cells_beside_one_store_share_its_hydrogen_in_the_reserve(
     assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
         [0.0, short_kw, 0.0], abs=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    ("soc", "store_kw", "cooling_kw", "short_kw"),
+    [
+        (0.5, 200.0, 500.0, 0.0),  # 200 kWh above the minimum, 200 kW: 40 kW of electricity
+        (0.0, 200.0, 500.0, 30.0),  # an empty store gives nothing
+        (0.5, 100.0, 500.0, 10.0),  # the store discharges at most 100 kW: 20 kW
+        (0.5, 200.0, 75.0, 15.0),  # the chiller makes 75 kW: the store takes over 15 kW of it
+    ],
+)
+def test_a_cold_store_counts_toward_the_reserve_in_place_of_its_chiller(
+    soc: float, store_kw: float, cooling_kw: float, short_kw: float
+) -> None:
+    """A chiller (COP 5, at full output on the building's cooling, so it cannot charge the store)
+    beside a 400 kWh ice store that must end where it starts: the controller could discharge the
+    store and run the chiller that much less, the import falling by the cold ÷ 5, within the
+    store's power, its charge for an hour and what the chiller makes. The plan is the load and
+    the chiller either way."""
+    chiller = {"id": "ch", "type": "electric_chiller", "cooling_max_kw": cooling_kw, "cop": 5.0}
+    ice = {"id": "ice", "type": "thermal_storage", "carrier": "cooling", "energy_kwh": 400,
+           "power_kw": store_kw, "loss_per_h": 0.0, "eta_charge": 1.0, "eta_discharge": 1.0,
+           "soc_initial": soc, "soc_final": soc}  # fmt: skip
+    site = building_site([chiller, ice], grid={"demand_charge_cny_per_kw": RATE})
+    frame = inputs(3, b1__electricity_kw=LOAD_KW, b1__heat_kw=0.0, b1__cooling_kw=cooling_kw,
+                   b1__peak_reserve_kw=[0.0, 30.0, 0.0])  # fmt: skip
+    result = plan(site, frame, level="building", site_id="b1",
+                  month_peak_kw=450.0 + cooling_kw / 5.0)  # fmt: skip
+    assert result.objective_cny == pytest.approx(
+        PRICE * (sum(LOAD_KW) + 3 * cooling_kw / 5.0), abs=1e-6
+    )
+    assert result.schedule["b1:reserve_shortfall_kw"].to_numpy() == pytest.approx(
+        [0.0, short_kw, 0.0], abs=1e-6
+    )

@@ -28,6 +28,7 @@ from .conftest import (
     prepare_db,
     scheduler_for,
     scheduler_settings,
+    site_doc,
     write_history,
     write_readings,
 )
@@ -338,3 +339,95 @@ async def test_the_guard_holds_the_month_s_demand_target_not_a_lower_peak(
     assert decision.estimate_kw == pytest.approx(3000.0)
     assert decision.limit_kw == pytest.approx(2500.0 if cut else 3000.0)
     assert bool(decision.overridden) == cut
+
+
+@pytest.mark.parametrize(
+    ("excess_kw", "ice_soc", "chiller_kw", "ice_kw", "cut_kw"),
+    [
+        (250.0, 0.5, 3000.0, -1375.0, 250.0),  # 1,375 kW of cold from the ice: 250 kW at COP 5.5
+        (400.0, 0.5, 3000.0, -1500.0, 1500.0 / 5.5),  # the store's power, no more
+        (400.0, 0.05, 3000.0, -1200.0, 1200.0 / 5.5),  # 300 kWh above empty: 1,200 kW a step
+        (400.0, 0.5, 1000.0, -1000.0, 1000.0 / 5.5),  # what the chiller makes, no more
+        (250.0, 0.0, 3000.0, 0.0, 0.0),  # an empty store is not asked
+        (250.0, None, 3000.0, 0.0, 0.0),  # nor one without a SOC reading
+    ],
+)
+def test_an_ice_store_discharges_in_place_of_its_chiller_when_the_battery_is_empty(
+    excess_kw: float, ice_soc: float | None, chiller_kw: float, ice_kw: float, cut_kw: float
+) -> None:
+    """Lingang of the example (Lingang 12-02 of the closed loop): the battery at its minimum, the
+    fuel cell without hydrogen, the l03 chiller (COP 5.5) making `chiller_kw` of cold for its
+    building beside the idle 6 MWh ice store; the store takes over from the chiller."""
+    scope = resolve_scope(load_site(EXAMPLE), "park", "lingang")
+    schedule = pd.DataFrame(
+        {"l03-chiller:cooling_kw": [chiller_kw], "l03-chiller:electricity_kw": [chiller_kw / 5.5]},
+        pd.DatetimeIndex([START]),
+    )
+    setpoints = [
+        Setpoint(1, "lingang", "l02", "l02-bess", START, 0.0, planned_p_kw=0.0),
+        *_lingang_setpoints(0.0, 0.0, chiller_kw),
+    ]
+    soc = {"l02-bess": 0.1} | ({} if ice_soc is None else {"l03-ice": ice_soc})
+    changed, cut = hold_import(
+        scope, setpoints, excess_kw, soc, pd.Timedelta(STEP), "why",
+        planned_cops(scope, schedule, pd.Timestamp(START)),
+    )  # fmt: skip
+    bess, _, ice, chiller = changed
+    assert bess.p_kw == 0.0
+    assert ice.p_kw == pytest.approx(ice_kw)
+    assert chiller.p_kw == pytest.approx(chiller_kw + ice_kw)  # the building's cold still made
+    assert cut == pytest.approx(cut_kw)
+    assert cut == pytest.approx((chiller.planned_p_kw - chiller.p_kw) / 5.5)
+    if ice_kw:
+        assert ice.override == "why: discharge raised"
+        assert chiller.override == "why: l03-ice discharged for it"
+    else:
+        assert ice.override is None and chiller.override is None
+
+
+@pytest.mark.parametrize(("ice_pct", "ice_kw", "chiller_kw"), [(50.0, -1250.0, 750.0),
+                                                               (10.0, 0.0, 2000.0)])  # fmt: skip
+async def test_the_guard_discharges_an_ice_store_for_its_chiller_with_the_battery_empty(
+    pg_url: str, ice_pct: float, ice_kw: float, chiller_kw: float
+) -> None:
+    """The office with a chiller (COP 5) making 2,000 kW of cold beside a 6 MWh ice store, the
+    battery metered at its minimum: the last step metered 3,000 kW against 300 planned and the
+    limit is 250 kW under it. With the store half full it discharges 1,250 kW in the chiller's
+    place (the import falls by 1,250 ÷ 5 = 250 kW); at its minimum it is not asked."""
+    base = site_doc()["city"]["parks"][0]["buildings"][0]
+    site = make_site(
+        meters=[*base["meters"],
+                {"id": "ice-soc", "carrier": "none", "quantity": "soc_pct", "asset": "office-ice"}],
+        assets=[*base["assets"],
+                {"id": "office-chiller", "type": "electric_chiller", "cooling_max_kw": 3000,
+                 "cop": 5.0},
+                {"id": "office-ice", "type": "thermal_storage", "carrier": "cooling",
+                 "energy_kwh": 6000, "power_kw": 1500, "soc_min": 0.1}],
+    )  # fmt: skip
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    index = pd.date_range(START, START + STEP, freq="1min", inclusive="left")
+    metered = {"main": 3000.0, "pv": 0.0, "bess-p": 0.0, "bess-soc": 10.0, "ice-soc": ice_pct}
+    await write_readings(pg_url, {k: pd.Series(v, index=index) for k, v in metered.items()})
+    scope = resolve_scope(site, "building", "office")
+    steps = pd.DatetimeIndex([START, START + STEP]).tz_convert("UTC")
+    schedule = pd.DataFrame(
+        {"office:import_kw": 300.0, "office-chiller:cooling_kw": 2000.0,
+         "office-chiller:electricity_kw": 400.0}, index=steps,
+    )  # fmt: skip
+    guard = PeakGuard(site.tz, STEP, 250.0)
+    setpoints = [
+        Setpoint(1, "sp", "office", asset, START + STEP, p_kw, planned_p_kw=p_kw)
+        for asset, p_kw in (("office-bess", 0.0), ("office-ice", 0.0), ("office-chiller", 2000.0))
+    ]
+    async with connect(pg_url) as conn:
+        assert await guard.check(conn, Backend.POSTGRES, scope, schedule, steps[0], []) is None
+        decision = await guard.check(conn, Backend.POSTGRES, scope, schedule, steps[1], setpoints)
+    assert decision is not None
+    assert decision.estimate_kw == pytest.approx(3000.0)
+    assert decision.limit_kw == pytest.approx(2750.0)
+    assert [s.p_kw for s in decision.setpoints] == pytest.approx([0.0, ice_kw, chiller_kw])
+    assert decision.cut_kw == pytest.approx(-ice_kw / 5.0)
+    assert [s.asset_id for s in decision.overridden] == (
+        ["office-ice", "office-chiller"] if ice_kw else []
+    )

@@ -281,6 +281,54 @@ def test_a_fuel_cell_runs_higher_on_its_hydrogen_store_for_the_limit(
     assert float(park.grid_kw[0]) <= unheld - cell_kw + 1e-6
 
 
+@pytest.mark.parametrize(
+    ("ice_soc", "below_kw", "ice_kw"),
+    [
+        (0.3, 250.0, -1375.0),  # 1,375 kW of cold from the ice: 250 kW at the chiller's COP 5.5
+        (0.3, 400.0, -1500.0),  # the store's power, no more
+        (0.0, 250.0, 0.0),  # an empty store gives nothing
+    ],
+)
+def test_an_ice_store_discharges_in_place_of_its_chiller_for_the_limit(
+    ice_soc: float, below_kw: float, ice_kw: float
+) -> None:
+    """Lingang of the example at night, the l03 chiller asked for its full 4,500 kW of cold (more
+    than its building needs, so it makes what the building needs) and the 6 MWh ice store idle, each with
+    a limit `below_kw` under the park's import without it: the store discharges and the chiller
+    makes that much less, the building's cold still served in full."""
+    from pathlib import Path
+
+    import yaml
+
+    from energyhub.sites import parse_site
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
+    doc = yaml.safe_load(path.read_text())
+    l03 = doc["city"]["parks"][1]["buildings"][2]
+    ice = next(a for a in l03["assets"] if a["id"] == "l03-ice")
+    ice["soc_initial"] = ice["soc_final"] = ice_soc
+    example = parse_site(doc, "expo-park.yaml")
+
+    def run(limit: float) -> Plant:
+        plant = _plant(example, "2025-01-15T23:00:00+08:00", days=1)
+        start = plant.grid.start.timestamp()
+        book = SetpointBook(3600.0)
+        book.add("l03", "l03-chiller", start, 4500.0, limit)
+        book.add("l03", "l03-ice", start, 0.0, limit)
+        Engine(plant, book, reset_per_step=0.0).step(0)
+        return plant
+
+    free = run(math.inf)
+    unheld = float(free.parks[1].grid_kw[0])
+    made = float(free.parks[1].children[2].flows["l03-chiller"].readings["cooling"][0])
+    assert 1500.0 < made < 4500.0  # the building's cold, all from the chiller
+    plant = run(unheld - below_kw)
+    l03 = plant.parks[1].children[2]
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(ice_kw)
+    assert l03.flows["l03-chiller"].readings["cooling"][0] == pytest.approx(made + ice_kw)
+    assert float(plant.parks[1].grid_kw[0]) == pytest.approx(unheld + ice_kw / 5.5)
+
+
 def test_the_plant_keeps_the_site_s_clock_whatever_zone_its_start_is_given_in(
     site: SiteFile,
 ) -> None:
