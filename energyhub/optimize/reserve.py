@@ -170,7 +170,7 @@ def _thermal_store_levers(
     within the stores' power on top of the plan (their charging cut, then discharge) and what
     they hold above their minimum for RESERVE_DURATION_H (`<node>:<carrier>_store_reserve_*`:
     the stores are shared, as the guard and the controller share them)."""
-    m, n, dt = ctx.m, ctx.n, ctx.dt_h
+    m, n = ctx.m, ctx.n
     total, taken = Expr.zeros(n), Expr.zeros(n)
     for machine in machines:
         made = m.variables[f"{machine.id}:{MACHINES[carrier][1]}"].expr()
@@ -179,19 +179,7 @@ def _thermal_store_levers(
         m.add_constraints(f"{machine.id}:reserve_output", lever.expr() - made, "<=")
         total = total + lever.expr() * (1.0 / cop_series(ctx, machine))
         taken = taken + lever.expr()
-    stock, room, power = Expr.zeros(n), Expr.zeros(n), 0.0
-    for store in stores:
-        soc = m.variables[f"{store.id}:soc_kwh"].expr()
-        stock = stock + store.eta_discharge * (soc - store.soc_min * store.energy_kwh)
-        charge = m.variables[f"{store.id}:charge_kw"].expr()
-        discharge = m.variables[f"{store.id}:discharge_kw"].expr()
-        room, power = room + charge - discharge, power + store.power_kw
-    m.add_constraints(
-        f"{node}:{carrier}_store_reserve_energy",
-        taken - stock * (1.0 / max(RESERVE_DURATION_H, dt)),
-        "<=",
-    )
-    m.add_constraints(f"{node}:{carrier}_store_reserve_power", taken - room, "<=", power)
+    _within_stores(ctx, f"{node}:{carrier}_store_reserve", taken, stores)
     return total
 
 
@@ -202,7 +190,7 @@ def _fuel_cell_levers(
     they would burn for it within what the node's stores hold above their minimum for
     RESERVE_DURATION_H and can still discharge on top of the plan (`<node>:fuel_cell_reserve_*`:
     the stores are shared, as the guard and the controller share them). None without a store."""
-    m, n, dt = ctx.m, ctx.n, ctx.dt_h
+    m, n = ctx.m, ctx.n
     stores = [
         a for a in beside if isinstance(a, HydrogenStore) and f"{a.id}:soc_kwh" in m.variables
     ]
@@ -217,17 +205,25 @@ def _fuel_cell_levers(
         )
         total = total + lever.expr()
         burn = burn + lever.expr() * (1.0 / cell.eta_el)
-    hydrogen, room, power = Expr.zeros(n), Expr.zeros(n), 0.0
+    _within_stores(ctx, f"{node}:fuel_cell_reserve", burn, stores)
+    return total
+
+
+def _within_stores(
+    ctx: Context, name: str, taken: Expr, stores: Sequence[ThermalStorage | HydrogenStore]
+) -> None:
+    """What the levers take from `stores` each step (`taken`, kW) within what they hold above
+    their minimum for RESERVE_DURATION_H (`<name>_energy`) and what they can discharge on top of
+    the plan, their charging cut first (`<name>_power`)."""
+    m = ctx.m
+    stock, room, power = Expr.zeros(ctx.n), Expr.zeros(ctx.n), 0.0
     for store in stores:
         soc = m.variables[f"{store.id}:soc_kwh"].expr()
-        hydrogen = hydrogen + store.eta_discharge * (soc - store.soc_min * store.energy_kwh)
+        stock = stock + store.eta_discharge * (soc - store.soc_min * store.energy_kwh)
         charge = m.variables[f"{store.id}:charge_kw"].expr()
         discharge = m.variables[f"{store.id}:discharge_kw"].expr()
         room, power = room + charge - discharge, power + store.power_kw
     m.add_constraints(
-        f"{node}:fuel_cell_reserve_energy",
-        burn - hydrogen * (1.0 / max(RESERVE_DURATION_H, dt)),
-        "<=",
+        f"{name}_energy", taken - stock * (1.0 / max(RESERVE_DURATION_H, ctx.dt_h)), "<="
     )
-    m.add_constraints(f"{node}:fuel_cell_reserve_power", burn - room, "<=", power)
-    return total
+    m.add_constraints(f"{name}_power", taken - room, "<=", power)
