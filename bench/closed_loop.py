@@ -63,6 +63,7 @@ from energyhub.config import load_settings
 from energyhub.demo.live import Timeline, simulated_world
 from energyhub.demo.run import SCHEDULER_PERIOD_MIN, _prepare, auto_approved
 from energyhub.demo.services import committed, demo_services, ingesting, keeping_up, settled
+from energyhub.errors import SiteFileError
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.actual import savings_by_day
@@ -290,6 +291,18 @@ async def report_only(site: SiteFile, days: float) -> tuple[Table, Table]:
         return await _table(conn, backend, site, (start, start + timedelta(days=days)))
 
 
+def _zoned(text: str) -> datetime:
+    """`--start`: an ISO time with its zone (a naive one is refused by name, not compared with
+    the run's UTC times later)."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r}") from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (e.g. +00:00), got {text!r}")
+    return at
+
+
 def with_co2_policy(
     path: Path, pct: float, into: Path, ceiling_cny_per_t: float | None = None
 ) -> Path:
@@ -325,7 +338,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--start",
-        type=datetime.fromisoformat,
+        type=_zoned,
         default=None,
         help="Start of the live days, ISO with a zone (default: --days before now), e.g. "
         "2026-11-30T10:30+00:00 to run across a month's first day.",
@@ -351,9 +364,12 @@ def main() -> None:
     console = Console(width=180)
     workdir = tempfile.TemporaryDirectory(prefix="closed-loop-")
     if args.co2_policy_pct is not None:
-        args.site = with_co2_policy(
-            args.site, args.co2_policy_pct, Path(workdir.name), args.co2_ceiling_cny_per_t
-        )
+        try:
+            args.site = with_co2_policy(
+                args.site, args.co2_policy_pct, Path(workdir.name), args.co2_ceiling_cny_per_t
+            )
+        except SiteFileError as exc:
+            parser.error(f"--co2-policy-pct / --co2-ceiling-cny-per-t: {exc}")
     if args.report_only:
         for table in asyncio.run(report_only(load_site(args.site), args.days)):
             console.print(table)
