@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import simulators.record  # noqa: F401 - before tests/simulators shadows the package
 import pytest
 
 from energyhub.carbon.asset_errors import AssetInputError
