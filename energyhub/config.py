@@ -465,10 +465,11 @@ def load_settings() -> Settings:
     its value (secrets masked) and what was expected."""
     toml_file = os.environ.get(CONFIG_FILE_VARIABLE)
     if toml_file and not Path(toml_file).is_file():
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: no such file")
+        what = "not a regular file" if Path(toml_file).exists() else "no such file"
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {what}")
     if toml_file and Path(toml_file).stat().st_size > DEFAULT_MAX_FILE_BYTES:
-        most = size_text(DEFAULT_MAX_FILE_BYTES)
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: larger than {most}, most it may be")
+        most = f"larger than {size_text(DEFAULT_MAX_FILE_BYTES)}, the most a settings file may be"
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {most}")
     try:
         return Settings()
     except ValidationError as exc:
