@@ -87,7 +87,9 @@ def test_a_toml_file_that_is_a_device_or_too_large(
     with huge.open("wb") as out:
         out.truncate(100 * 1024**2)
     monkeypatch.setenv("ENERGYHUB_CONFIG", str(huge))
-    with pytest.raises(ConfigError, match=r"huge\.toml: larger than 64 MiB, the most a settings file may be"):
+    with pytest.raises(
+        ConfigError, match=r"huge\.toml: larger than 64 MiB, the most a settings file may be"
+    ):
         load_settings()
 
 
