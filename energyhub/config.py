@@ -20,6 +20,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from energyhub.errors import ConfigError, not_utf8
 from energyhub.mqtt import check_topic_prefix
+from energyhub.userfiles import DEFAULT_MAX_FILE_BYTES, size_text
 
 CONFIG_FILE_VARIABLE = "ENERGYHUB_CONFIG"
 """Environment variable naming the optional TOML settings file (keys as the field names)."""
@@ -163,6 +164,25 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Address `energyhub api` listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port of `energyhub api`.")
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
+        ge=1024,
+        le=64 * 1024**3,
+        description="Largest file a command reads (site file, CSV, recording); more is refused "
+        "after reading one byte past it, never read whole.",
+    )
+    plan_max_asset_steps: int = Field(
+        # a model holds ~2-3 KB per asset-step while HiGHS builds and presolves it: a park of 10
+        # buildings at 10,000 steps (500,000) took 1.6 GB in its first 20 s, one of 30 buildings
+        # (1,580,000) 3.0 GB (2026-12-07, two cores under load); the API's 10,000 steps of a
+        # whole park or city could otherwise take many GB
+        default=1_000_000,
+        ge=1000,
+        le=1_000_000_000,
+        description="Largest plan the API and `energyhub plan` take, in asset-steps: steps × "
+        "(nodes + assets) summed over its parks (memory grows ~2-3 KB per asset-step); more is "
+        "refused before it is solved (a 422 naming inputs.ts, exit status 2).",
+    )
     api_max_points: int = Field(
         default=10000,
         ge=10,
@@ -445,7 +465,11 @@ def load_settings() -> Settings:
     its value (secrets masked) and what was expected."""
     toml_file = os.environ.get(CONFIG_FILE_VARIABLE)
     if toml_file and not Path(toml_file).is_file():
-        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: no such file")
+        what = "not a regular file" if Path(toml_file).exists() else "no such file"
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {what}")
+    if toml_file and Path(toml_file).stat().st_size > DEFAULT_MAX_FILE_BYTES:
+        most = f"larger than {size_text(DEFAULT_MAX_FILE_BYTES)}, the most a settings file may be"
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={toml_file}: {most}")
     try:
         return Settings()
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from energyhub.mqtt import MAX_TOPIC_BYTES
+from energyhub.userfiles import read_text
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
@@ -64,7 +65,7 @@ def payload_from(line: dict[str, object], name: str = "payload") -> bytes:
 def read_json_lines(path: Path, what: str) -> list[dict[str, object]]:
     """Every line of a JSON Lines file as an object; errors name the file and line."""
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of line 1
+        text = read_text(path, encoding="utf-8-sig")  # a byte-order mark is no part of line 1
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise RecordFileError(f"{path}: cannot read the {what}: {reason}") from None

@@ -76,6 +76,23 @@ def test_missing_toml_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         load_settings()
 
 
+def test_a_toml_file_that_is_a_device_or_too_large(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """ENERGYHUB_CONFIG=/dev/zero said "no such file"; a sparse 100 MB file was read whole."""
+    monkeypatch.setenv("ENERGYHUB_CONFIG", "/dev/zero")
+    with pytest.raises(ConfigError, match=r"^ENERGYHUB_CONFIG=/dev/zero: not a regular file$"):
+        load_settings()
+    huge = tmp_path / "huge.toml"
+    with huge.open("wb") as out:
+        out.truncate(100 * 1024**2)
+    monkeypatch.setenv("ENERGYHUB_CONFIG", str(huge))
+    with pytest.raises(
+        ConfigError, match=r"huge\.toml: larger than 64 MiB, the most a settings file may be"
+    ):
+        load_settings()
+
+
 def test_unknown_toml_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     toml = tmp_path / "energyhub.toml"
     toml.write_text("db_ulr = 'x'\n")

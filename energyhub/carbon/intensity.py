@@ -10,6 +10,7 @@ reports say which share of the electricity the series priced.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from energyhub.bounds import within_years
 from energyhub.carbon.errors import IntensityFileError
 from energyhub.csv_columns import header_problem, surplus_problem
 from energyhub.errors import not_utf8
+from energyhub.userfiles import read_text
 
 COLUMNS = ("ts", "kg_per_kwh")
 UPSERT = """
@@ -64,7 +66,8 @@ def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date
 def read_intensity_csv(path: Path) -> pd.DataFrame:
     """A `ts,kg_per_kwh` CSV as a frame (ts UTC); IntensityFileError names the row at fault."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is no column
+        text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
+        with io.StringIO(text, newline="") as handle:
             reader = csv.DictReader(handle)
             if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
                 raise IntensityFileError(

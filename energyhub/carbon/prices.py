@@ -4,6 +4,7 @@ series: a table every account's position reads through the connection it already
 from __future__ import annotations
 
 import csv
+import io
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
 from energyhub.csv_columns import header_problem, surplus_problem
 from energyhub.errors import not_utf8
+from energyhub.userfiles import read_text
 
 COLUMNS = ("day", "cny_per_t")
 
@@ -44,7 +46,8 @@ def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date
 def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
     """A `day,cny_per_t` CSV; AssetInputError names the column (and row) at fault."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM is no column
+        text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
+        with io.StringIO(text, newline="") as handle:
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = header

@@ -30,6 +30,7 @@ from energyhub.forecast.sites import (
     backtest_document,
 )
 from energyhub.sites import load_site
+from energyhub.userfiles import read_text
 
 forecast_app: typer.Typer = typer.Typer(
     help="Forecasts: backtest them on stored meters; import weather forecasts.",
@@ -160,7 +161,7 @@ def weather_import(
     settings = settings_or_exit()
     url = require_db_url(settings)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_text(file)
     except UnicodeDecodeError as exc:
         raise fail(f"{file}: cannot read it: {not_utf8(exc)}") from None
     except OSError as exc:

@@ -12,12 +12,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from energyhub.cli_support import console, fail
+from energyhub.cli_support import console, fail, settings_or_exit
 from energyhub.errors import EnergyhubError
 from energyhub.optimize.decompose import DecomposeOptions
-from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError
+from energyhub.optimize.errors import InfeasiblePlanError, NoSolutionError, PlanInputError
 from energyhub.optimize.frontier import FrontierPoint, frontier
+from energyhub.optimize.inputs import read_inputs
+from energyhub.optimize.method import size_problem
 from energyhub.optimize.plan import Plan, plan
+from energyhub.optimize.scope import resolve_scopes
+from energyhub.sites import SiteFile, load_site
 
 EXIT_INFEASIBLE = 3
 EXIT_NO_SOLUTION = 4
@@ -115,20 +119,32 @@ def plan_command(
     }  # fmt: skip
     points: list[FrontierPoint] = []
     with _reported(as_json):
+        site_file = _within_size(site, inputs, level, site_id)
         if frontier_points is not None:
-            found = frontier(site, inputs, points=frontier_points, method=method, options=options,
-                             **asked)  # fmt: skip
+            found = frontier(site_file, inputs, points=frontier_points, method=method,
+                             options=options, **asked)  # fmt: skip
             points, result = [p for p, _ in found], found[0][1]
         else:
-            result = plan(site, inputs, method=method, options=options, **asked)
+            result = plan(site_file, inputs, method=method, options=options, **asked)
         compare = compare_central and result.method == "decomposed"
-        central = plan(site, inputs, **asked) if compare else None
+        central = plan(site_file, inputs, **asked) if compare else None
     if out is not None:
         try:
             result.write_schedule(out)
         except OSError as exc:
             raise fail(escape(f"--out: cannot write {out}: {exc.strerror or exc}")) from None
     _emit(result, central, as_json, points)
+
+
+def _within_size(site: Path, inputs: Path, level: str, site_id: str) -> SiteFile:
+    """The site file, once the plan's size (steps × nodes and assets) is within the setting."""
+    site_file = load_site(site)
+    steps = len(read_inputs(inputs, site_file.tz).index)
+    limit = settings_or_exit().plan_max_asset_steps
+    problem = size_problem(resolve_scopes(site_file, level, site_id), steps, limit)
+    if problem is not None:
+        raise PlanInputError(f"--inputs {inputs} with --level {level} --id {site_id}: {problem}")
+    return site_file
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
 from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind, load_taken_as_0
+from energyhub.userfiles import read_text
 
 Array = NDArray[np.float64]
 
@@ -208,7 +209,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             frame = frame.rename_axis("ts").reset_index()
     else:
         try:  # decoded here: pandas names a non-UTF-8 byte at its offset in a chunk
-            text = Path(source).read_text(encoding="utf-8-sig")
+            text = read_text(source, encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {not_utf8(exc)}") from None
         except OSError as exc:

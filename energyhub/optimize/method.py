@@ -77,6 +77,19 @@ def asset_steps(scopes: Sequence[Scope], steps: int) -> int:
     return steps * sum(len(s.nodes) + sum(len(n.assets) for n in s.nodes) for s in scopes)
 
 
+def size_problem(scopes: Sequence[Scope], steps: int, limit: int) -> str | None:
+    """Why a plan of `steps` over these scopes is too large to take (None when it is not)."""
+    size = asset_steps(scopes, steps)
+    if size <= limit:
+        return None
+    per_step = size // steps
+    return (
+        f"{steps} steps × {per_step} nodes and assets = {size:,} asset-steps, more than the "
+        f"limit of {limit:,} (ENERGYHUB_PLAN_MAX_ASSET_STEPS): plan at most "
+        f"{max(limit // per_step, 0):,} steps of this site, or a building or park of it"
+    )
+
+
 def choose(method: str, level: str, scopes: Sequence[Scope], steps: int) -> Choice:
     """The solve for `method` at `level`; raises PlanInputError for an unknown or unfit one."""
     if method not in METHODS:

@@ -82,6 +82,8 @@ class StepActual(BaseModel):
     baseline_import_kw: float | None
     planned_pv_kw: float | None
     actual_pv_kw: float | None
+    planned_gas_kw: float | None = None
+    actual_gas_kw: float | None = None
     import_limit_kw: float | None = Field(
         default=None,
         description="The import the step's setpoints told the site's local controller to hold "
@@ -150,6 +152,19 @@ class DaySavings(Comparison):
     )
 
 
+class GasComparison(BaseModel):
+    """Planned vs metered gas over the steps the gas meters read, whether or not any electricity
+    meter reads the import: what a gas-only site (boilers, no electricity meter) can compare."""
+
+    steps: int
+    planned_kwh: float
+    actual_kwh: float
+    planned_cny: float
+    actual_cny: float
+    planned_co2_kg: float
+    actual_co2_kg: float
+
+
 class PlanVsActual(Comparison):
     """A plan against the meters: totals, per day, per step."""
 
@@ -180,6 +195,36 @@ class PlanVsActual(Comparison):
         description="Which sites of the plan's scope no electricity meter measures: the import "
         "there is unknown, so no step is compared.",
     )
+    gas: GasComparison | None = Field(
+        default=None,
+        description="Planned vs metered gas over the basis's steps every connection's gas meters "
+        "read (also where the import is not measured); None: no such step.",
+    )
+
+
+def gas_comparison(parts: Sequence[Part], dt_h: float) -> GasComparison | None:
+    """Gas planned vs metered over the steps every connection's gas is metered on (the
+    controlled ones, if any of them is), at the plan's gas price and factor."""
+    frames = [f for _, f in parts if len(f)]
+    if not frames:
+        return None
+    metered = np.logical_and.reduce([f["actual_gas_kw"].notna().to_numpy() for f in frames])
+    controlled = np.logical_or.reduce([f["controlled"].to_numpy(dtype=bool) for f in frames])
+    used = metered & controlled if (metered & controlled).any() else metered
+    if not used.any():
+        return None
+    totals = dict.fromkeys(("planned_kwh", "actual_kwh", "planned_cny", "actual_cny",
+                            "planned_co2_kg", "actual_co2_kg"), 0.0)  # fmt: skip
+    for f in frames:
+        for side in ("planned", "actual"):
+            gas = f[f"{side}_gas_kw"].to_numpy(dtype=float)[used]
+            totals[f"{side}_kwh"] += float(gas.sum() * dt_h)
+            totals[f"{side}_cny"] += float(
+                (gas * f["p_gas"].to_numpy(dtype=float)[used]).sum() * dt_h
+            )
+            co2 = float((gas * f["gas_kg"].to_numpy(dtype=float)[used]).sum() * dt_h)
+            totals[f"{side}_co2_kg"] += co2
+    return GasComparison(steps=int(used.sum()), **totals)
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -415,7 +460,7 @@ def _soc_step(asset: Storage, row: pd.Series) -> SocStep:
 
 SUMMED = (
     "planned_import_kw", "actual_import_kw", "baseline_import_kw", "planned_pv_kw",
-    "actual_pv_kw", "import_limit_kw",
+    "actual_pv_kw", "planned_gas_kw", "actual_gas_kw", "import_limit_kw",
 )  # fmt: skip
 
 
@@ -597,6 +642,7 @@ async def plan_vs_actual(
         coverage=coverage_of([(s, f) for s, f in spanned if len(f)], record.step_s),
         overrides=await setpoint_overrides(conn, record.id),
         unmetered=unmetered_note(site.unmetered_electricity(record.site_id)),
+        gas=gas_comparison(parts, dt_h),
         **compare_parts(used, dt_h, starts).model_dump(),
     )
 

@@ -182,6 +182,12 @@ def _actual_lines(result: PlanVsActual) -> list[str]:
     lines = [f"[bold]plan vs actual[/]: {result.steps} {what}"]
     if result.unmetered:
         lines.append(f"  no step compared: {escape(result.unmetered)}")
+    if (gas := result.gas) is not None:
+        lines.append(
+            f"  gas over {gas.steps} metered steps: planned {figure(gas.planned_kwh)} kWh "
+            f"({figure(gas.planned_cny)} CNY), metered {figure(gas.actual_kwh)} kWh "
+            f"({figure(gas.actual_cny)} CNY)"
+        )
     for name, account in (("planned", result.planned), ("metered", result.actual)):
         lines.append(
             f"  {name}: {figure(account.total_cny)} CNY ({_demand_text(account)}), "

@@ -18,6 +18,7 @@ from energyhub.errors import CONTROL, SiteFileError, not_utf8
 from energyhub.sites.assets import ASSET_TYPES
 from energyhub.sites.checks import reference_problems
 from energyhub.sites.tree import SiteFile
+from energyhub.userfiles import read_text
 
 _MESSAGES = {
     "greater_than": "must be > {gt}",
@@ -260,7 +261,7 @@ def load_site(path: Path | str) -> SiteFile:
     """Read and validate a YAML (or JSON) site file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise SiteFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
     except UnicodeDecodeError as exc:

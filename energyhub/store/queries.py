@@ -168,8 +168,13 @@ def _source(step: timedelta) -> sql.Composable:
     return RAW_SOURCE
 
 
-def _bucket(backend: Backend, step: timedelta, timezone: str) -> sql.Composable:
-    """The step's bucket of `bucket`: days start at local midnight of the site's time zone."""
+def _bucket(
+    backend: Backend, step: timedelta, timezone: str, origin: datetime | None = None
+) -> sql.Composable:
+    """The step's bucket of `bucket`: days start at local midnight of the site's time zone; a
+    grid off the rollup's buckets (`_grid_origin`) starts at `origin`."""
+    if origin is not None:
+        return sql.SQL("date_bin({}, bucket, {})").format(sql.Literal(step), sql.Literal(origin))
     if step == STEPS["1d"]:
         if backend is Backend.TIMESCALEDB:
             return sql.SQL("time_bucket('1 day', bucket, {})").format(sql.Literal(timezone))
@@ -185,31 +190,27 @@ FINE_STEP = timedelta(minutes=15)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _off_grid(start: datetime, step: timedelta) -> bool:
-    """Whether a grid of `step` from `start` falls between the rollup's buckets by a zone's
-    offset: an hourly grid from a local hour in India (+05:30) starts at :30 of a UTC hour,
-    where the hourly rollup has no bucket."""
+def _grid_origin(start: datetime, step: timedelta, timezone: str) -> datetime | None:
+    """Where a grid of `step` that falls between the rollup's buckets starts (None: it does not).
+
+    The hourly rollup's buckets are UTC hours. A grid from a start a whole number of quarter
+    hours off them starts there (an hourly grid from a local hour in India, +05:30, starts at :30
+    of a UTC hour); any other start of a step in a zone whose offset is off the step (India, Nepal
+    +05:45, Adelaide +09:30) is on the zone's local hours, from the local midnight of its day."""
+    if step == STEPS["1d"] or step % FINE_STEP != timedelta(0):
+        return None
     offset = (start - EPOCH) % step
-    return (
-        step != STEPS["1d"]
-        and step % FINE_STEP == timedelta(0)
-        and offset != timedelta(0)
-        and offset % FINE_STEP == timedelta(0)
-    )
-
-
-def _onto_grid(
-    frame: pd.DataFrame, start: datetime, step: timedelta, key: str, mean: str
-) -> pd.DataFrame:
-    """15-min buckets onto the grid of `step` from `start`: `mean` averaged over the quarter
-    hours each step holds, every other column summed (unknown where all of it is)."""
-    origin = pd.Timestamp(start).tz_convert("UTC")
-    bucket = origin + (frame["bucket"] - origin) // pd.Timedelta(step) * pd.Timedelta(step)
-    grouped = frame.assign(bucket=bucket).groupby(["bucket", key], sort=True)
-    sums = [c for c in frame.columns if c not in ("bucket", key, mean)]
-    out = grouped[sums].sum(min_count=1)
-    out[mean] = grouped[mean].mean()
-    return out.reset_index()[list(frame.columns)]
+    if offset != timedelta(0) and offset % FINE_STEP == timedelta(0):
+        return start
+    midnight = pd.Timestamp(start).tz_convert(timezone).normalize()
+    offset = (midnight - pd.Timestamp(EPOCH)) % step
+    if offset != timedelta(0) and offset % FINE_STEP == timedelta(0):
+        # the first local step at or after the start: as on the rollup, a step begun before the
+        # start is not a bucket of the answer
+        first = midnight + -((midnight - pd.Timestamp(start)) // step) * step
+        origin: datetime = first.tz_convert("UTC").to_pydatetime()
+        return origin
+    return None
 
 
 def _check_range(start: datetime, end: datetime) -> None:
@@ -231,11 +232,14 @@ async def meter_series(
     """Per meter and bucket of [start, end): `value` (kW, or the sensor's mean), `samples`,
     `energy_kwh` (NaN for sensors and a counter's unknown first step) and `covered_s`."""
     _check_range(start, end)
-    if _off_grid(start, step):
-        fine = await meter_series(conn, backend, meter_ids, start, end, FINE_STEP, timezone)
-        return _onto_grid(fine, start, step, "meter_id", "value")
+    # a grid off the UTC hour: its steps from the quarter hours they hold, by the rollup's own
+    # rule (the samples' mean, a counter's energy over its covered time), not their kW averaged
+    origin = _grid_origin(start, step, timezone)
+    start = start if origin is None else origin
     query = sql.SQL(PER_METER).format(
-        source=_source(step), terms=sql.SQL(BUCKET_TERMS), bucket=_bucket(backend, step, timezone)
+        source=_source(FINE_STEP if origin else step),
+        terms=sql.SQL(BUCKET_TERMS),
+        bucket=_bucket(backend, step, timezone, origin),
     )
     params = {
         "meters": meter_ids,
@@ -331,12 +335,10 @@ async def site_series(
     A meter's bucket whose value is unknown (a counter's first reading, nothing before it) is left
     out of the sum rather than counted as zero. 15-min and hourly steps read the per-site rollup
     (on both paths since schema version 11: as fresh as the last refresh of the dirty buckets).
+    A grid off the UTC hour is summed from its meters' series (`meter_series`).
     """
     _check_range(start, end)
-    if _off_grid(start, step):
-        fine = await site_series(conn, backend, site_id, start, end, FINE_STEP, timezone)
-        return _onto_grid(fine, start, step, "carrier", "power_kw")
-    if step not in SITE_LOAD_TABLES:
+    if step not in SITE_LOAD_TABLES or _grid_origin(start, step, timezone) is not None:
         return await _summed_series(conn, backend, site_id, start, end, step, timezone)
     rows = await _site_load_rows(conn, site_id, start, end, step)
     frame = pd.DataFrame(rows, columns=SERIES_COLUMNS)
@@ -356,7 +358,7 @@ async def site_series_rows(
 ) -> list[SeriesRow]:
     """`site_series` as SeriesRow tuples in bucket and carrier order; a rollup step reads them
     straight from the rollup, without pandas."""
-    if step in SITE_LOAD_TABLES and not _off_grid(start, step):
+    if step in SITE_LOAD_TABLES and _grid_origin(start, step, timezone) is None:
         _check_range(start, end)
         return await _site_load_rows(conn, site_id, start, end, step)
     frame = await site_series(conn, backend, site_id, start, end, step, timezone)

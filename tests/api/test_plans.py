@@ -286,3 +286,30 @@ async def test_plans_are_solved_while_the_api_answers(
     await asyncio.wait_for(app.state.api.runner.wait_idle(), 60)
     statuses = [(await client.get(f"/plans/{i}")).json()["status"] for i in created]
     assert statuses == ["draft"] * 3
+
+
+async def test_a_plan_over_the_size_limit_is_a_422_before_it_is_queued(world: World) -> None:
+    """Park expo is 36 nodes and assets a step: 28 hourly steps are 1,008 asset-steps, over a
+    limit of 1,000 (ENERGYHUB_PLAN_MAX_ASSET_STEPS), 27 steps (972) are taken; no plan is stored
+    for the refused one. Before, a whole park at 10,000 steps was queued and took GBs."""
+    from energyhub.api.app import create_app
+    from tests.api.conftest import settings_for
+
+    application = create_app(settings_for(world.url, plan_max_asset_steps=1000))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        headers = {"Authorization": f"Bearer {world.token()}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
+            before = (await client.get("/plans")).json()["plans"]
+            response = await client.post("/plans", json=body("expo", "park", steps=28))
+            assert response.status_code == 422, response.text
+            assert response.json()["errors"][0]["field"] == "inputs.ts"
+            detail = response.json()["detail"]
+            assert "level 'park', site_id 'expo': 28 steps × 36 nodes and assets" in detail
+            assert "1,008 asset-steps, more than the limit of 1,000" in detail
+            assert "ENERGYHUB_PLAN_MAX_ASSET_STEPS" in detail
+            assert (await client.get("/plans")).json()["plans"] == before
+            response = await client.post("/plans", json=body("expo", "park", steps=27))
+            assert response.status_code == 202, response.text

@@ -329,3 +329,28 @@ def test_frontier_prints_each_point(files: tuple[Path, Path]) -> None:
     assert code == 2 and "--frontier with --carbon-cap-kg" in stderr
     code, _, stderr = _run(*args, "--frontier", "1")
     assert code == 2 and "--frontier: must be 2 to 11 points, got 1" in stderr
+
+
+def test_a_plan_over_the_size_limit_is_refused_before_it_is_built(
+    files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Park p is 7 nodes and assets a step: 200 steps are 1,400 asset-steps, over a limit of
+    1,000; its 96 steps (672) are within it. The error names the inputs, level, id and setting."""
+    site, csv = files
+    frame = inputs(
+        200, "15min", "2025-07-15 00:00", b1__electricity_kw=200.0, b1__heat_kw=40.0,
+        b2__electricity_kw=100.0, b1_pv__available_kw=0.0, outdoor_c=31.0,
+    )  # fmt: skip
+    frame.columns = [c.replace("b1_pv", "b1-pv") for c in frame.columns]
+    long = tmp_path / "long.csv"
+    to_csv(frame, long)
+    monkeypatch.setenv("ENERGYHUB_PLAN_MAX_ASSET_STEPS", "1000")
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(long), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    assert f"--inputs {long} with --level park --id p: 200 steps × 7 nodes and assets" in stderr
+    assert "1,400 asset-steps, more than the limit of 1,000" in stderr
+    assert "(ENERGYHUB_PLAN_MAX_ASSET_STEPS): plan at most 142 steps" in stderr
+    code, _, _ = _run("--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p")
+    assert code == 0

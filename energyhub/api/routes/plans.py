@@ -31,6 +31,7 @@ from energyhub.api.views import actual_public, frame_csv, plan_public
 from energyhub.carbon.plan_price import with_position_price
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.inputs import check_inputs, read_inputs
+from energyhub.optimize.method import size_problem
 from energyhub.optimize.scope import resolve_scope, resolve_scopes
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans import store
@@ -95,6 +96,11 @@ def _check(state: StateDep, body: PlanCreate, frame: pd.DataFrame) -> timedelta:
         scope = resolve_scope(state.site, body.level, body.site_id)
     except PlanInputError as exc:
         raise bad_input("body", "site_id", str(exc).removeprefix("--id: ")) from None
+    scopes = resolve_scopes(state.site, body.level, body.site_id)
+    problem = size_problem(scopes, len(frame), state.settings.plan_max_asset_steps)
+    if problem is not None:
+        where = f"level {body.level!r}, site_id {body.site_id!r}: "
+        raise bad_input("body", "inputs.ts", where + problem)
     table = read_inputs(frame, state.site.tz)
     check_inputs(table, state.site, scope)
     return timedelta(hours=table.dt_h)

@@ -172,6 +172,8 @@ class ActualStepPublic(BaseModel):
     baseline_import_kw: float | None = Field(description="Metered import with storage idle.")
     planned_pv_kw: float | None
     actual_pv_kw: float | None
+    planned_gas_kw: float | None = Field(default=None, description="Planned gas draw.")
+    actual_gas_kw: float | None = Field(default=None, description="Metered gas draw.")
     soc: list[SocPublic]
     coverage: dict[str, float] = Field(
         description="Per metered carrier (electricity, pv, gas): the share of the step its "
@@ -287,6 +289,18 @@ class SetpointOverridePublic(BaseModel):
     reason: str
 
 
+class GasComparisonPublic(BaseModel):
+    """Planned vs metered gas over the steps the gas meters read (see PlanActualPublic.gas)."""
+
+    steps: int
+    planned_kwh: float
+    actual_kwh: float
+    planned_cny: float
+    actual_cny: float
+    planned_co2_kg: float
+    actual_co2_kg: float
+
+
 class PlanActualPublic(ComparisonPublic):
     """A plan against the meters: accounts over the steps it controlled (or, if none, every
     metered step), per local day, and per step (import, PV, storage SOC at the step's end)."""
@@ -313,6 +327,11 @@ class PlanActualPublic(ComparisonPublic):
         default=None,
         description="Sites of the plan's scope that no electricity meter measures: the import "
         "there is unknown, so no step is compared.",
+    )
+    gas: GasComparisonPublic | None = Field(
+        default=None,
+        description="Planned vs metered gas (kWh, CNY, CO₂) over the basis's steps the gas "
+        "meters read, also where the import is not measured (a gas-only site); null: none.",
     )
 
 

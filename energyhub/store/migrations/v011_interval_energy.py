@@ -22,9 +22,62 @@ from datetime import datetime, timedelta
 from psycopg import AsyncConnection
 
 from energyhub.store.db import Backend
-from energyhub.store.energy import BUCKET_TERMS, STEP_RULE
 from energyhub.store.migrations.base import Migration, MigrationContext
 from energyhub.store.migrations.v001_initial import ROLLUP_COLUMNS
+
+STEP_RULE = [
+    # The span a reading stands for: a counter's whole step from the reading before it (it
+    # measured all of it); a power reading's step, at most its nominal interval.
+    """CREATE OR REPLACE FUNCTION energyhub_step_s(
+        quantity text, nominal_s double precision, prev_ts timestamptz, ts timestamptz
+    ) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE
+            WHEN quantity = 'energy_kwh' THEN
+                coalesce(extract(epoch FROM ts - prev_ts)::double precision, 0)
+            WHEN quantity = 'power_kw' THEN
+                least(nominal_s, coalesce(extract(epoch FROM ts - prev_ts)::double precision,
+                                          nominal_s))
+        END $$""",
+    # The energy of that span: a counter's rise (a drop past half of rollover_kwh is a rollover,
+    # any other drop a reset from zero), a power reading × its span; unknown without a reading
+    # before a counter's; none for sensors.
+    """CREATE OR REPLACE FUNCTION energyhub_step_kwh(
+        quantity text, rollover_kwh double precision, nominal_s double precision,
+        prev_ts timestamptz, prev_value double precision, ts timestamptz, value double precision
+    ) RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CASE
+            WHEN quantity = 'energy_kwh' THEN
+                CASE WHEN prev_value IS NULL THEN NULL
+                     WHEN abs(value - prev_value) < 1e-100 THEN 0
+                     WHEN value >= prev_value THEN value - prev_value
+                     WHEN rollover_kwh IS NOT NULL AND prev_value > 0.5 * rollover_kwh
+                         THEN value + rollover_kwh - prev_value
+                     ELSE value
+                END
+            -- below 1e-100 is no energy: float8 products of subnormals raise "underflow"
+            WHEN quantity = 'power_kw' AND abs(value) < 1e-100 THEN 0
+            WHEN quantity = 'power_kw' THEN
+                value * energyhub_step_s(quantity, nominal_s, prev_ts, ts) / 3600.0
+        END $$""",
+]
+"""The per-reading energy rule as this version installs it, frozen here (copied from
+`energyhub.store.energy`, with the underflow guard it has had since before any release): a later
+change to the live rule must come with a new migration, never change what this one does."""
+
+BUCKET_TERMS = """
+    SELECT t.*,
+           CASE WHEN t.energy_kwh IS NULL AND t.link_kwh IS NULL THEN NULL
+                ELSE coalesce(t.energy_kwh, 0) + coalesce(t.link_kwh, 0) END AS bucket_kwh,
+           t.covered_s + coalesce(t.link_s, 0) AS bucket_s
+    FROM (
+        SELECT src.*, m.quantity, m.carrier,
+               energyhub_step_kwh(m.quantity, m.rollover_kwh, m.nominal_s,
+                                  src.prev_ts, src.prev_value, src.first_ts, src.first_value)
+                   AS link_kwh,
+               energyhub_step_s(m.quantity, m.nominal_s, src.prev_ts, src.first_ts) AS link_s
+        FROM src JOIN meters AS m ON m.id = src.meter_id
+    ) AS t"""
+"""Each source bucket's energy and covered seconds, as this version's refresh sums them."""
 
 DEFAULT_INTERVAL_S = 60.0
 """A power meter's nominal interval before it declares one or ten spacings were seen."""
