@@ -44,13 +44,7 @@ from energyhub.carbon.models import (
     Trend,
 )
 from energyhub.carbon.notes import Entry, explain
-from energyhub.carbon.periods import (
-    COARSE_STEP,
-    check_range,
-    previous_period,
-    step_for,
-    year_start,
-)
+from energyhub.carbon.periods import STEP, check_range, previous_period, year_start
 from energyhub.carbon.targets import position
 from energyhub.carbon.tree import (
     MeterInfo,
@@ -250,7 +244,7 @@ class Request:
         return self.tree.factors(site_id, *self.year_of(start))
 
 
-async def _account(request: Request, start: datetime, end: datetime, step: timedelta) -> Window:
+async def _account(request: Request, start: datetime, end: datetime) -> Window:
     """Account one window: read the meters, build the ledger, group it, measure coverage."""
     tree, site = request.tree, request.site
     entries = await _entries(request.conn, tree, site)
@@ -261,7 +255,7 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
         by_id.setdefault(meter.id, meter)  # a connection share's meter stays at its own site
     meters = list(by_id.values())
     series = await meter_series(
-        request.conn, request.backend, [m.id for m in meters], start, end, step, request.timezone
+        request.conn, request.backend, [m.id for m in meters], start, end, STEP, request.timezone
     )
     sites = {m.site_id for _, m, _ in entries}  # a connection share adds to its park
     factors = {s: request.factors(s, start) for s in sorted(sites)}
@@ -269,7 +263,7 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     hour = pd.Timestamp(start).tz_convert("UTC").floor("h").to_pydatetime()
     intensity = await hourly_intensity(request.conn, names, hour, end)
     ledger = build_ledger(series, roles_frame(tree, entries), factors, intensity, tree)
-    coverage = measure(series, meters, start, end, step, request.timezone)
+    coverage = measure(series, meters, start, end, STEP, request.timezone)
     site_daily, lines, notes = _parts(tree, site, ledger, entries)
     own = request.factors(site.id, start)
     notes += explain(tree, site.id, entries, ledger, factors, own, coverage)
@@ -306,7 +300,7 @@ async def _target(
     if target is None:
         return None
     first = year_start(end, request.timezone)
-    so_far = current if first == start else await _account(request, first, end, COARSE_STEP)
+    so_far = current if first == start else await _account(request, first, end)
     return position(
         target,
         first,
@@ -419,12 +413,11 @@ async def carbon_report(
     check_range(start, end)
     tree = await load_tree(conn)
     request = Request(conn, backend, tree, tree.get(site_id), factor_year)
-    step = step_for(start, end)
-    current = await _account(request, start, end, step)
+    current = await _account(request, start, end)
     if current.coverage.present_intervals == 0:
         raise NoDataError(site_id, start, end)
     before_start, before_end = previous_period(start, end, request.timezone)
-    previous = await _account(request, before_start, before_end, step)
+    previous = await _account(request, before_start, before_end)
     trend = _trend(current, previous, before_start, before_end)
     target = await _target(request, start, end, current)
     report = _report(request, start, end, current, trend, target)
