@@ -143,7 +143,14 @@ async def _entries(conn: AsyncConnection, tree: SiteTree, site: SiteInfo) -> lis
         ids = [s.id for s in tree.subtree(site.id) if s.kind != "enterprise"]
         meters = await site_meters(conn, ids)
         shares = [(SITE, *share) for m in meters if (share := connection_share(tree, m))]
-        return [(SITE, m, r) for m in meters for r in timed_roles(tree, m)] + shares
+        network = [(SITE, m, r) for m in meters for r in timed_roles(tree, m)] + shares
+        if site.kind == "city":
+            return network
+        return network + [  # each building's line is its own account, as in its own report
+            (_building_key(m.site_id), m, r)
+            for m in meters
+            if tree.get(m.site_id).kind == "building" and (r := site_role(tree, m))
+        ]
     buildings = (
         [site.id] if site.kind == "building" else await enterprise_buildings(conn, tree, site)
     )
@@ -193,19 +200,43 @@ def _parts(
                 frames.append(mine.total)
             notes += building_notes
         return add(frames), lines, notes
-    level: Literal["building", "park"] = "building" if site.kind == "park" else "park"
+    network = ledger[ledger["account"] == SITE]
+    if site.kind == "park":
+        return daily(network), _park_lines(tree, site, ledger), []
     group = {
-        s.id: next((c.id for c in tree.chain(s.id) if c.kind == level), f"{site.id}|own")
+        s.id: next((c.id for c in tree.chain(s.id) if c.kind == "park"), f"{site.id}|own")
         for s in tree.subtree(site.id)
     }
-    parts = by_site(ledger, group)
+    parts = by_site(network, group)
     lines = [
-        _line(c.id, level, _floor_area(tree, c), parts.get(c.id, empty_daily()))
-        for c in tree.kids(site.id, level)
+        _line(c.id, "park", _floor_area(tree, c), parts.get(c.id, empty_daily()))
+        for c in tree.kids(site.id, "park")
     ]
-    if f"{site.id}|own" in parts:
-        lines.append(_line(site.id, "park-own", None, parts[f"{site.id}|own"]))
-    return daily(ledger), lines, []
+    return daily(network), lines, []
+
+
+RECONCILED_KWH = 1e-6
+"""Below this a park's own line (the connection less its buildings) is rounding, not a line."""
+
+
+def _park_lines(tree: SiteTree, park: SiteInfo, ledger: pd.DataFrame) -> list[Line]:
+    """A park's lines: each building's own account (what its own meters bought and exported,
+    as its own report says) and the park's own line, the connection less them (its common
+    loads, less the park's generation and the buildings' exports the other buildings used)."""
+    buildings = {
+        b.id: daily(ledger[ledger["account"] == _building_key(b.id)])
+        for b in tree.kids(park.id, "building")
+    }
+    lines = [
+        _line(b.id, "building", _floor_area(tree, b), buildings[b.id])
+        for b in tree.kids(park.id, "building")
+    ]
+    network = daily(ledger[ledger["account"] == SITE])
+    own = add([network, *(-frame for frame in buildings.values())])
+    reconciled = (own[["electricity_kwh", "exported_kwh"]].abs() > RECONCILED_KWH).any().any()
+    if (ledger["site_id"] == park.id).any() or reconciled:
+        lines.append(_line(park.id, "park-own", None, own))
+    return lines
 
 
 def _floor_area(tree: SiteTree, site: SiteInfo) -> float | None:
@@ -266,6 +297,9 @@ async def _account(request: Request, start: datetime, end: datetime) -> Window:
     coverage = measure(series, meters, start, end, STEP, request.timezone)
     site_daily, lines, notes = _parts(tree, site, ledger, entries)
     own = request.factors(site.id, start)
+    if site.kind in ("park", "city"):  # the notes are of the connection's account
+        entries = [entry for entry in entries if entry[0] == SITE]
+        ledger = ledger[ledger["account"] == SITE]
     notes += explain(tree, site.id, entries, ledger, factors, own, coverage)
     return Window(site_daily, lines, coverage, _grid_series_share(ledger), notes)
 

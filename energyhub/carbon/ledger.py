@@ -5,8 +5,9 @@ One row per meter and bucket from `meter_series`, whose `energy_kwh` is the stor
 readings over at most their nominal interval — docs/meter-data.md), so the report's energy is
 the load route's and every step's. Buckets without data are absent and stay absent: nothing
 is interpolated, coverage says what is missing. Every column is additive, so any sum of rows
-(a day, a building, a tenant) is itself a ledger: sums of buildings equal their park, tenant
-shares add up to their building.
+(a day, a month, a tenant) is itself a ledger, and tenant shares add up to their building. Each
+account nets on its own connection: a park's report reads its buildings' lines from their own
+accounts (their own meters, as their own reports do), so they need not add up to the park.
 
 Electricity bought is import only (GHG Protocol Scope 2 Guidance: purchased electricity; an
 export is not netted against it). Meters on one connection net within a step (a park's PV supplies

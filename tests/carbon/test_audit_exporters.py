@@ -21,8 +21,10 @@ compares it with what each surface says.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +35,9 @@ import pytest
 from psycopg import sql
 
 from energyhub.carbon.accounting import carbon_report
+from energyhub.carbon.export import to_csv
 from energyhub.carbon.models import CarbonReport
+from energyhub.grafana import carbon as grafana_carbon
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import connect, installed_backend, open_pool
@@ -42,6 +46,7 @@ from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 from tests.carbon.conftest import ADMIN_URL
+from tests.grafana.macros import Chosen, TimeRange, expand
 
 ZONE = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
@@ -248,7 +253,7 @@ def _market_kg(report: CarbonReport) -> float:
     return report.scope2_market.market_kg
 
 
-FIGURES = {
+FIGURES: dict[str, Callable[[Any], float]] = {
     "electricity_kwh": lambda r: r.energy_kwh.electricity,
     "exported_kwh": lambda r: r.exported_kwh,
     "scope2_kg": lambda r: r.scope2_kg,
@@ -291,3 +296,116 @@ def test_a_long_window_is_the_sum_of_its_months(url: str, site_id: str) -> None:
     assert whole.scope2_kg == pytest.approx(bought * GRID)
     assert _market_kg(whole) == pytest.approx(bought * RESIDUAL)
     assert whole.cost_cny.export_credit == pytest.approx(-exported * EXPORT_PRICE)
+
+
+OCTOBER = MONTHS[-1]
+
+
+def _line(report: CarbonReport, site_id: str) -> Any:
+    return next(line for line in report.lines if line.site_id == site_id)
+
+
+def _line_market_kg(report: CarbonReport, site_id: str, kind: str) -> float:
+    assert report.scope2_market is not None
+    mine = [m for m in report.scope2_market.lines if (m.site_id, m.kind) == (site_id, kind)]
+    assert len(mine) == 1
+    return mine[0].market_kg
+
+
+def test_a_building_exporting_behind_an_importing_park_reads_the_same_in_both_reports(
+    url: str,
+) -> None:
+    """xa's Scope 2 is what its own meter bought, step by step, in its report and on its line of
+    the park's; its export at its own meter is its exported_kwh in both. The park bought less
+    than its buildings (xb used xa's export): the park's own line is the connection less them."""
+    audit = Audit(OCTOBER)
+    building, park = _report(url, "xa", OCTOBER), _report(url, "xp", OCTOBER)
+    xa, xb = audit.kwh["xa/main"], audit.kwh["xb/main"]
+    line = _line(park, "xa")
+    for item in (building, line):
+        assert item.energy_kwh.electricity == pytest.approx(audit.bought(xa))
+        assert item.exported_kwh == pytest.approx(audit.exported(xa))
+        assert item.scope2_kg == pytest.approx(audit.bought(xa) * GRID)
+        assert item.cost_cny.export_credit == pytest.approx(-audit.exported(xa) * EXPORT_PRICE)
+    assert _market_kg(building) == pytest.approx(audit.bought(xa) * RESIDUAL)
+    assert _line_market_kg(park, "xa", "building") == pytest.approx(audit.bought(xa) * RESIDUAL)
+    assert _line(park, "xb").scope2_kg == pytest.approx(audit.bought(xb) * GRID)
+    assert park.scope2_kg == pytest.approx(audit.bought(audit.park) * GRID)
+    assert park.exported_kwh == pytest.approx(audit.exported(audit.park))
+    own = _line(park, "xp")
+    assert own.kind == "park-own"
+    buildings = audit.bought(xa) + audit.bought(xb)
+    assert own.energy_kwh.electricity == pytest.approx(audit.bought(audit.park) - buildings)
+    assert own.exported_kwh == pytest.approx(audit.exported(audit.park) - audit.exported(xa))
+    for name, figure in FIGURES.items():
+        if name != "market_kg":
+            assert sum(figure(line) for line in park.lines) == pytest.approx(figure(park)), name
+    city = _report(url, "xcity", OCTOBER)
+    assert city.scope2_kg == pytest.approx(park.scope2_kg)
+    assert city.exported_kwh == pytest.approx(park.exported_kwh)
+    assert _line(city, "xp").scope2_kg == pytest.approx(park.scope2_kg)
+
+
+def test_the_csvs_follow_the_rule(url: str) -> None:
+    audit = Audit(OCTOBER)
+    xa = audit.kwh["xa/main"]
+    for site_id in ("xp", "xa"):
+        rows = list(csv.DictReader(io.StringIO(to_csv(_report(url, site_id, OCTOBER)))))
+        row = next(r for r in rows if r["site_id"] == "xa" and r["kind"] == "building")
+        assert float(row["electricity_kwh"]) == pytest.approx(audit.bought(xa)), site_id
+        assert float(row["exported_kwh"]) == pytest.approx(audit.exported(xa)), site_id
+        assert float(row["scope2_kg"]) == pytest.approx(audit.bought(xa) * GRID), site_id
+        assert float(row["scope2_market_kg"]) == pytest.approx(audit.bought(xa) * RESIDUAL)
+
+
+def test_a_tenant_of_an_exporting_building(url: str) -> None:
+    """xa-t: its sub-meter plus its floor-area share of xa's remainder, in its own report and on
+    its line of xa's; its share of xa's export is its exported_kwh; market-based at the residual
+    mix; the tenant and common lines add up to xa."""
+    audit = Audit(OCTOBER)
+    bought, exported = audit.tenant()
+    tenant, building = _report(url, "xa-t", OCTOBER), _report(url, "xa", OCTOBER)
+    line = _line(building, "xa-t")
+    for item in (tenant, line):
+        assert item.energy_kwh.electricity == pytest.approx(bought)
+        assert item.exported_kwh == pytest.approx(exported)
+        assert item.scope2_kg == pytest.approx(bought * GRID)
+        assert item.cost_cny.export_credit == pytest.approx(-exported * EXPORT_PRICE)
+    assert _market_kg(tenant) == pytest.approx(bought * RESIDUAL)
+    assert _line_market_kg(building, "xa-t", "tenant") == pytest.approx(bought * RESIDUAL)
+    for name, figure in FIGURES.items():
+        if name != "market_kg":
+            assert sum(figure(x) for x in building.lines) == pytest.approx(figure(building)), name
+    assert not any("exceed" in note for note in building.notes), building.notes
+
+
+def _panel_rows(url: str, text: str) -> list[dict[str, Any]]:
+    """A carbon dashboard panel's SQL over October, the park and both buildings chosen."""
+    chosen = {"park": Chosen(("xp",), False), "building": Chosen(("xa", "xb"), True)}
+    month = TimeRange(OCTOBER[0], OCTOBER[1] - timedelta(milliseconds=1))
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(expand(text, chosen, month, "15m", timescaledb=False).encode())
+        assert cur.description is not None
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def test_the_grafana_panels_follow_the_rule(url: str) -> None:
+    """Each building's bar is what its own meter bought; the park network's bar the connection
+    less them; the total the connection's; the tenant its allocation."""
+    audit = Audit(OCTOBER)
+    xa, xb = audit.kwh["xa/main"], audit.kwh["xb/main"]
+    total = _panel_rows(url, grafana_carbon.TOTAL)[0]
+    assert float(total["scope2_t"]) * 1000 == pytest.approx(audit.bought(audit.park) * GRID)
+    by_site = {r["site"]: float(r["co2_kg"]) for r in _panel_rows(url, grafana_carbon.BY_BUILDING)}
+    assert by_site["xa"] == pytest.approx(audit.bought(xa) * GRID)
+    assert by_site["xb"] == pytest.approx(audit.bought(xb) * GRID)
+    assert sum(by_site.values()) == pytest.approx(audit.bought(audit.park) * GRID)
+    intensity = {
+        r["building"]: float(r["kg_per_m2"]) for r in _panel_rows(url, grafana_carbon.INTENSITY)
+    }
+    assert intensity["xa"] == pytest.approx(audit.bought(xa) * GRID / 2000)
+    tenants = {r["enterprise"]: r for r in _panel_rows(url, grafana_carbon.BY_ENTERPRISE)}
+    bought, _ = audit.tenant()
+    assert float(tenants["xa-t"]["electricity_kg"]) == pytest.approx(bought * GRID)
+
