@@ -409,3 +409,25 @@ def test_the_grafana_panels_follow_the_rule(url: str) -> None:
     bought, _ = audit.tenant()
     assert float(tenants["xa-t"]["electricity_kg"]) == pytest.approx(bought * GRID)
 
+
+def test_a_tenant_while_its_building_only_exports(url: str) -> None:
+    """10:00-10:45 on 5 October xa only exports and bought nothing, while xa-t's sub-meter
+    draws: the rule still holds (its sub-meter plus its share of a remainder now below 0, its
+    share of the export), the lines add up to xa's 0 kWh bought, and the notes say why the
+    remainder is below 0 instead of blaming the meters."""
+    window = (datetime(2026, 10, 5, 10, tzinfo=ZONE), datetime(2026, 10, 5, 10, 45, tzinfo=ZONE))
+    audit = Audit(window)
+    assert audit.bought(audit.kwh["xa/main"]) == 0.0
+    bought, exported = audit.tenant()
+    tenant, building = _report(url, "xa-t", window), _report(url, "xa", window)
+    assert building.scope2_kg == 0.0
+    for item in (tenant, _line(building, "xa-t")):
+        assert item.energy_kwh.electricity == pytest.approx(bought)
+        assert item.exported_kwh == pytest.approx(exported)
+        assert item.scope2_kg == pytest.approx(bought * GRID)
+    assert _market_kg(tenant) == pytest.approx(bought * RESIDUAL)
+    assert sum(line.scope2_kg for line in building.lines) == pytest.approx(0.0, abs=1e-9)
+    assert _market_kg(building) == pytest.approx(0.0, abs=1e-9)
+    notes = " ".join(building.notes)
+    assert "check the meters" not in notes, notes
+    assert "exported" in notes, notes
