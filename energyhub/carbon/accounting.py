@@ -223,15 +223,16 @@ def _park_lines(tree: SiteTree, park: SiteInfo, ledger: pd.DataFrame) -> list[Li
     """A park's lines: each building's own account (what its own meters bought and exported,
     as its own report says) and the park's own line, the connection less them (its common
     loads, less the park's generation and the buildings' exports the other buildings used)."""
+    accounts = dict(tuple(ledger.groupby("account", sort=False)))
     buildings = {
-        b.id: daily(ledger[ledger["account"] == _building_key(b.id)])
+        b.id: daily(accounts.get(_building_key(b.id), ledger.iloc[:0]))
         for b in tree.kids(park.id, "building")
     }
     lines = [
         _line(b.id, "building", _floor_area(tree, b), buildings[b.id])
         for b in tree.kids(park.id, "building")
     ]
-    network = daily(ledger[ledger["account"] == SITE])
+    network = daily(accounts.get(SITE, ledger.iloc[:0]))
     own = add([network, *(-frame for frame in buildings.values())])
     reconciled = (own[["electricity_kwh", "exported_kwh"]].abs() > RECONCILED_KWH).any().any()
     if (ledger["site_id"] == park.id).any() or reconciled:

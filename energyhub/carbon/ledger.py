@@ -119,13 +119,17 @@ def _grid_factor(rows: pd.DataFrame, intensity: pd.DataFrame) -> tuple[pd.Series
 
 def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
     """Each row's electricity import price from its site's tariff, by local month and hour."""
-    prices = pd.Series(0.0, index=rows.index)
-    for site_id, group in rows.groupby("site_id"):
+    prices = np.zeros(len(rows))
+    where, buckets = pd.factorize(rows["bucket"])
+    local = pd.DatetimeIndex(buckets).tz_convert(timezone)
+    by_grid: dict[int, np.ndarray] = {}  # a park's buildings share its connection's tariff
+    for site_id, index in rows.groupby("site_id").indices.items():
         grid = tree.grid_connection(str(site_id))
         if grid is not None:
-            local = pd.DatetimeIndex(group["bucket"]).tz_convert(timezone)
-            prices[group.index] = import_prices(grid, local)
-    return prices
+            if id(grid) not in by_grid:
+                by_grid[id(grid)] = import_prices(grid, local)
+            prices[index] = by_grid[id(grid)][where[index]]
+    return pd.Series(prices, index=rows.index)
 
 
 def _connections(rows: pd.DataFrame, tree: SiteTree) -> tuple[np.ndarray, list[str]]:
