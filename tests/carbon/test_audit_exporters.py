@@ -36,6 +36,8 @@ from psycopg import sql
 
 from energyhub.carbon.accounting import carbon_report
 from energyhub.carbon.export import to_csv
+from energyhub.carbon.instrument_models import CertificateIn, RetirementIn
+from energyhub.carbon.instruments import add_certificates, retire
 from energyhub.carbon.models import CarbonReport
 from energyhub.grafana import carbon as grafana_carbon
 from energyhub.sites import SiteFile, parse_site
@@ -431,3 +433,34 @@ def test_a_tenant_while_its_building_only_exports(url: str) -> None:
     notes = " ".join(building.notes)
     assert "check the meters" not in notes, notes
     assert "exported" in notes, notes
+
+
+def test_certificates_for_the_exporting_building_in_both_reports(url: str) -> None:
+    """10 MWh of certificates retired for xa in October cover 10 MWh of what xa's own meter
+    bought, in its report and on its line of the park's; the park's market-based Scope 2 is
+    what the park bought less them at the residual mix (rolled back: the ledger is append-only)."""
+    audit = Audit(OCTOBER)
+    xa = audit.bought(audit.kwh["xa/main"])
+    park_bought = audit.bought(audit.park)
+    assert 10_000 < xa and 10_000 < park_bought
+
+    async def run() -> tuple[CarbonReport, CarbonReport]:
+        async with connect(url) as conn, conn.transaction(force_rollback=True):
+            backend = await installed_backend(conn)
+            block = CertificateIn(
+                project="audit wind", technology="wind", location="Gansu", vintage=2026,
+                serial_first=1, serial_last=10, reason="audit",
+            )  # fmt: skip
+            held = await add_certificates(conn, "xa", block, "audit")
+            body = RetirementIn(instrument_id=held, site_id="xa", period="2026-10", reason="audit")
+            await retire(conn, backend, body, "audit")
+            return (
+                await carbon_report(conn, backend, "xa", *OCTOBER),
+                await carbon_report(conn, backend, "xp", *OCTOBER),
+            )
+
+    building, park = asyncio.run(run())
+    assert _market_kg(building) == pytest.approx((xa - 10_000) * RESIDUAL)
+    assert _line_market_kg(park, "xa", "building") == pytest.approx((xa - 10_000) * RESIDUAL)
+    assert _market_kg(park) == pytest.approx((park_bought - 10_000) * RESIDUAL)
+    assert building.scope2_kg == pytest.approx(xa * GRID)
