@@ -44,13 +44,7 @@ from energyhub.carbon.models import (
     Trend,
 )
 from energyhub.carbon.notes import Entry, explain
-from energyhub.carbon.periods import (
-    COARSE_STEP,
-    check_range,
-    previous_period,
-    step_for,
-    year_start,
-)
+from energyhub.carbon.periods import STEP, check_range, previous_period, year_start
 from energyhub.carbon.targets import position
 from energyhub.carbon.tree import (
     MeterInfo,
@@ -149,7 +143,14 @@ async def _entries(conn: AsyncConnection, tree: SiteTree, site: SiteInfo) -> lis
         ids = [s.id for s in tree.subtree(site.id) if s.kind != "enterprise"]
         meters = await site_meters(conn, ids)
         shares = [(SITE, *share) for m in meters if (share := connection_share(tree, m))]
-        return [(SITE, m, r) for m in meters for r in timed_roles(tree, m)] + shares
+        network = [(SITE, m, r) for m in meters for r in timed_roles(tree, m)] + shares
+        if site.kind == "city":
+            return network
+        return network + [  # each building's line is its own account, as in its own report
+            (_building_key(m.site_id), m, r)
+            for m in meters
+            if tree.get(m.site_id).kind == "building" and (r := site_role(tree, m))
+        ]
     buildings = (
         [site.id] if site.kind == "building" else await enterprise_buildings(conn, tree, site)
     )
@@ -199,19 +200,44 @@ def _parts(
                 frames.append(mine.total)
             notes += building_notes
         return add(frames), lines, notes
-    level: Literal["building", "park"] = "building" if site.kind == "park" else "park"
+    network = ledger[ledger["account"] == SITE]
+    if site.kind == "park":
+        return daily(network), _park_lines(tree, site, ledger), []
     group = {
-        s.id: next((c.id for c in tree.chain(s.id) if c.kind == level), f"{site.id}|own")
+        s.id: next((c.id for c in tree.chain(s.id) if c.kind == "park"), f"{site.id}|own")
         for s in tree.subtree(site.id)
     }
-    parts = by_site(ledger, group)
+    parts = by_site(network, group)
     lines = [
-        _line(c.id, level, _floor_area(tree, c), parts.get(c.id, empty_daily()))
-        for c in tree.kids(site.id, level)
+        _line(c.id, "park", _floor_area(tree, c), parts.get(c.id, empty_daily()))
+        for c in tree.kids(site.id, "park")
     ]
-    if f"{site.id}|own" in parts:
-        lines.append(_line(site.id, "park-own", None, parts[f"{site.id}|own"]))
-    return daily(ledger), lines, []
+    return daily(network), lines, []
+
+
+RECONCILED_KWH = 1e-6
+"""Below this a park's own line (the connection less its buildings) is rounding, not a line."""
+
+
+def _park_lines(tree: SiteTree, park: SiteInfo, ledger: pd.DataFrame) -> list[Line]:
+    """A park's lines: each building's own account (what its own meters bought and exported,
+    as its own report says) and the park's own line, the connection less them (its common
+    loads, less the park's generation and the buildings' exports the other buildings used)."""
+    accounts = dict(tuple(ledger.groupby("account", sort=False)))
+    buildings = {
+        b.id: daily(accounts.get(_building_key(b.id), ledger.iloc[:0]))
+        for b in tree.kids(park.id, "building")
+    }
+    lines = [
+        _line(b.id, "building", _floor_area(tree, b), buildings[b.id])
+        for b in tree.kids(park.id, "building")
+    ]
+    network = daily(accounts.get(SITE, ledger.iloc[:0]))
+    own = add([network, *(-frame for frame in buildings.values())])
+    reconciled = (own[["electricity_kwh", "exported_kwh"]].abs() > RECONCILED_KWH).any().any()
+    if (ledger["site_id"] == park.id).any() or reconciled:
+        lines.append(_line(park.id, "park-own", None, own))
+    return lines
 
 
 def _floor_area(tree: SiteTree, site: SiteInfo) -> float | None:
@@ -250,7 +276,7 @@ class Request:
         return self.tree.factors(site_id, *self.year_of(start))
 
 
-async def _account(request: Request, start: datetime, end: datetime, step: timedelta) -> Window:
+async def _account(request: Request, start: datetime, end: datetime) -> Window:
     """Account one window: read the meters, build the ledger, group it, measure coverage."""
     tree, site = request.tree, request.site
     entries = await _entries(request.conn, tree, site)
@@ -261,7 +287,7 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
         by_id.setdefault(meter.id, meter)  # a connection share's meter stays at its own site
     meters = list(by_id.values())
     series = await meter_series(
-        request.conn, request.backend, [m.id for m in meters], start, end, step, request.timezone
+        request.conn, request.backend, [m.id for m in meters], start, end, STEP, request.timezone
     )
     sites = {m.site_id for _, m, _ in entries}  # a connection share adds to its park
     factors = {s: request.factors(s, start) for s in sorted(sites)}
@@ -269,9 +295,12 @@ async def _account(request: Request, start: datetime, end: datetime, step: timed
     hour = pd.Timestamp(start).tz_convert("UTC").floor("h").to_pydatetime()
     intensity = await hourly_intensity(request.conn, names, hour, end)
     ledger = build_ledger(series, roles_frame(tree, entries), factors, intensity, tree)
-    coverage = measure(series, meters, start, end, step, request.timezone)
+    coverage = measure(series, meters, start, end, STEP, request.timezone)
     site_daily, lines, notes = _parts(tree, site, ledger, entries)
     own = request.factors(site.id, start)
+    if site.kind in ("park", "city"):  # the notes are of the connection's account
+        entries = [entry for entry in entries if entry[0] == SITE]
+        ledger = ledger[ledger["account"] == SITE]
     notes += explain(tree, site.id, entries, ledger, factors, own, coverage)
     return Window(site_daily, lines, coverage, _grid_series_share(ledger), notes)
 
@@ -306,7 +335,7 @@ async def _target(
     if target is None:
         return None
     first = year_start(end, request.timezone)
-    so_far = current if first == start else await _account(request, first, end, COARSE_STEP)
+    so_far = current if first == start else await _account(request, first, end)
     return position(
         target,
         first,
@@ -419,12 +448,11 @@ async def carbon_report(
     check_range(start, end)
     tree = await load_tree(conn)
     request = Request(conn, backend, tree, tree.get(site_id), factor_year)
-    step = step_for(start, end)
-    current = await _account(request, start, end, step)
+    current = await _account(request, start, end)
     if current.coverage.present_intervals == 0:
         raise NoDataError(site_id, start, end)
     before_start, before_end = previous_period(start, end, request.timezone)
-    previous = await _account(request, before_start, before_end, step)
+    previous = await _account(request, before_start, before_end)
     trend = _trend(current, previous, before_start, before_end)
     target = await _target(request, start, end, current)
     report = _report(request, start, end, current, trend, target)

@@ -8,6 +8,10 @@ share. If the tenants' areas add up to more than the building's, the remainder i
 their areas alone. A tenant without a floor area, or one that only has a sub-meter here, gets no
 share of the remainder. Tenant lines plus the building's share add up to the building's totals,
 column by column, day by day.
+
+The building's figures are those of its own meter (netted in each step), so its export is in the
+remainder and split by floor area like the rest; where its own generation supplied the tenants'
+sub-meters beyond what it bought, the remainder's electricity is below 0 (docs/carbon.md).
 """
 
 from __future__ import annotations
@@ -83,7 +87,15 @@ def allocate(
         if column in ("pv_kwh", "generation_kwh"):
             continue
         short = remainder[column].sum() if len(remainder) else 0.0
-        if short < -NEGATIVE_REMAINDER_KWH:
+        exported = building_daily["exported_kwh"].sum() if len(building_daily) else 0.0
+        if short < -NEGATIVE_REMAINDER_KWH and column == "electricity_kwh" and exported > 0:
+            notes.append(
+                f"{building.id}: tenant sub-meters drew {-short:,.1f} kWh more electricity than "
+                f"the building bought: in its steps of net export ({exported:,.1f} kWh exported) "
+                "its own generation supplied them, so the remainder split by floor area is "
+                "below 0"
+            )
+        elif short < -NEGATIVE_REMAINDER_KWH:
             notes.append(
                 f"{building.id}: tenant sub-meters exceed the building's {column} by "
                 f"{-short:,.1f}: the allocated remainder is negative (check the meters)"

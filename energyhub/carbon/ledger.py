@@ -5,8 +5,9 @@ One row per meter and bucket from `meter_series`, whose `energy_kwh` is the stor
 readings over at most their nominal interval — docs/meter-data.md), so the report's energy is
 the load route's and every step's. Buckets without data are absent and stay absent: nothing
 is interpolated, coverage says what is missing. Every column is additive, so any sum of rows
-(a day, a building, a tenant) is itself a ledger: sums of buildings equal their park, tenant
-shares add up to their building.
+(a day, a month, a tenant) is itself a ledger, and tenant shares add up to their building. Each
+account nets on its own connection: a park's report reads its buildings' lines from their own
+accounts (their own meters, as their own reports do), so they need not add up to the park.
 
 Electricity bought is import only (GHG Protocol Scope 2 Guidance: purchased electricity; an
 export is not netted against it). Meters on one connection net within a step (a park's PV supplies
@@ -118,13 +119,17 @@ def _grid_factor(rows: pd.DataFrame, intensity: pd.DataFrame) -> tuple[pd.Series
 
 def _prices(rows: pd.DataFrame, tree: SiteTree, timezone: str) -> pd.Series:
     """Each row's electricity import price from its site's tariff, by local month and hour."""
-    prices = pd.Series(0.0, index=rows.index)
-    for site_id, group in rows.groupby("site_id"):
+    prices = np.zeros(len(rows))
+    where, buckets = pd.factorize(rows["bucket"])
+    local = pd.DatetimeIndex(buckets).tz_convert(timezone)
+    by_grid: dict[int, np.ndarray] = {}  # a park's buildings share its connection's tariff
+    for site_id, index in rows.groupby("site_id").indices.items():
         grid = tree.grid_connection(str(site_id))
         if grid is not None:
-            local = pd.DatetimeIndex(group["bucket"]).tz_convert(timezone)
-            prices[group.index] = import_prices(grid, local)
-    return prices
+            if id(grid) not in by_grid:
+                by_grid[id(grid)] = import_prices(grid, local)
+            prices[index] = by_grid[id(grid)][where[index]]
+    return pd.Series(prices, index=rows.index)
 
 
 def _connections(rows: pd.DataFrame, tree: SiteTree) -> tuple[np.ndarray, list[str]]:

@@ -68,7 +68,10 @@ class Line(Out):
     floor_area_m2: float | None
     energy_kwh: EnergyKwh
     exported_kwh: float = Field(
-        default=0.0, description="Electricity sent to the grid in net export steps."
+        default=0.0,
+        description="Electricity the line's own meters sent out in their net export steps (a "
+        "building's at its own meter); on a park's own line the park's export less its "
+        "buildings', below 0 where other buildings used a building's export.",
     )
     pv_kwh: float
     scope1_kg: float

@@ -10,10 +10,11 @@ from energyhub.bounds import YEAR_MAX, YEAR_MIN
 from energyhub.carbon.errors import PeriodError
 
 PERIOD = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-FINE_STEP = timedelta(minutes=15)
-COARSE_STEP = timedelta(hours=1)
-FINE_STEP_MAX = timedelta(days=62)
-"""Periods up to about two months are read at 15 minutes, longer ones hourly."""
+STEP = timedelta(minutes=15)
+"""The one step every window is netted on, whatever its length: the billing meter's 15 minutes.
+Netting import against export on a step that grew with the window (it was an hour beyond 62
+days) made a year differ from the sum of its months; one step keeps any window the sum of its
+parts."""
 
 
 def _shift_months(moment: datetime, months: int) -> datetime:
@@ -68,10 +69,6 @@ def year_start(end: datetime, timezone: str) -> datetime:
     """Local 1 January of the year the period ends in (its last instant's year)."""
     last = (end - timedelta(microseconds=1)).astimezone(ZoneInfo(timezone))
     return datetime(last.year, 1, 1, tzinfo=ZoneInfo(timezone))
-
-
-def step_for(start: datetime, end: datetime) -> timedelta:
-    return FINE_STEP if end - start <= FINE_STEP_MAX else COARSE_STEP
 
 
 def check_range(start: datetime, end: datetime) -> None:

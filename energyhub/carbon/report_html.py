@@ -83,7 +83,7 @@ def _label(line: Line) -> str:
     if line.kind == "common":
         return f"{line.site_id} common"
     if line.kind == "park-own":
-        return f"{line.site_id} own meters"
+        return f"{line.site_id} connection less buildings"
     return line.site_id
 
 

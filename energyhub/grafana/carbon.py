@@ -4,7 +4,10 @@ kg CO₂ = interval energy × the site's factor for the period's year: purchased
 gas burnt × gas (Scope 1), purchased heat × heat; the roles and factor rules of carbon/ in SQL.
 Electricity bought is import only, as in carbon/ledger.py: a bucket in which the park network and
 the chosen buildings sum to a net export gets rows (on the meters that supplied it) that bring
-its electricity and kg to 0 and record the export in `exported_kwh`.
+its electricity and kg to 0 and record the export in `exported_kwh`. Buckets are 15 minutes at
+any interval (a range nets as the sum of its parts, as the report does). The panels by site take
+each building at its own meter (`site_ledger`: what its meters bought in each bucket, never
+below 0), and the park network's bar is the rest, as the report's buildings and `park-own` line.
 Hourly grid intensity series (`grid_series`) are not applied here: the flat or yearly factor is.
 """
 
@@ -25,9 +28,12 @@ tenants AS (
     WHERE e.parent_id IN ($building) AND m.quantity IN ('power_kw', 'energy_kwh')
 ),
 {
-    kw_series('''SELECT meter_id AS id FROM roles
+    kw_series(
+        '''SELECT meter_id AS id FROM roles
     WHERE w_el <> 0 OR w_gas <> 0 OR w_heat <> 0 OR w_cool <> 0
-    UNION SELECT meter_id FROM tenants''')
+    UNION SELECT meter_id FROM tenants''',
+        fine=True,
+    )
 },
 kwh AS (
     SELECT kw.bucket, kw.meter_id, kw.kwh AS kwh,
@@ -63,6 +69,26 @@ ledger AS (
     FROM metered_ledger AS l JOIN net AS n USING (bucket)
     WHERE n.kwh < 0 AND l.electricity_kwh < 0
 ),
+building_net AS (
+    SELECT l.bucket, l.site_id, sum(l.electricity_kwh) AS kwh, sum(l.electricity_kg) AS kg
+    FROM metered_ledger AS l JOIN sites AS s ON s.id = l.site_id AND s.kind = 'building'
+    GROUP BY l.bucket, l.site_id
+),
+building_moved AS (
+    SELECT o.site_id, b.parent_id AS park_id, o.kg - coalesce(n.kg, 0) AS kg
+    FROM (SELECT site_id, sum(CASE WHEN kwh > 0 THEN kg ELSE 0 END) AS kg
+          FROM building_net GROUP BY site_id) AS o
+    JOIN sites AS b ON b.id = o.site_id
+    LEFT JOIN (SELECT site_id, sum(electricity_kg) AS kg FROM ledger GROUP BY site_id) AS n
+        USING (site_id)
+),
+site_ledger AS (
+    SELECT site_id, electricity_kg, heat_kg, gas_kg, cooling_kg FROM ledger
+    UNION ALL
+    SELECT site_id, kg, 0, 0, 0 FROM building_moved
+    UNION ALL
+    SELECT park_id, -kg, 0, 0, 0 FROM building_moved
+),
 tenant_ledger AS (
     SELECT k.bucket, t.enterprise_id, t.site_id AS building_id,
            CASE WHEN t.carrier = 'electricity' THEN k.kwh * f.grid_f ELSE 0 END AS electricity_kg,
@@ -92,7 +118,7 @@ BY_BUILDING = (
     + """SELECT coalesce(s.name, s.id) || CASE WHEN s.kind = 'park' THEN ' (park network)' ELSE ''
        END AS site,
        sum(l.electricity_kg + l.heat_kg + l.gas_kg + l.cooling_kg) AS co2_kg
-FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
+FROM site_ledger AS l JOIN sites AS s ON s.id = l.site_id
 GROUP BY s.id, s.name, s.kind
 ORDER BY 2 DESC
 """
@@ -103,13 +129,16 @@ BY_ENTERPRISE = (
     + """, building_kg AS (
     SELECT l.site_id AS building_id, sum(l.electricity_kg) AS el, sum(l.heat_kg) AS heat,
            sum(l.gas_kg) AS gas, sum(l.cooling_kg) AS cool
-    FROM ledger AS l JOIN sites AS s ON s.id = l.site_id AND s.kind = 'building'
+    FROM site_ledger AS l JOIN sites AS s ON s.id = l.site_id AND s.kind = 'building'
     GROUP BY 1
 ),
 metered_kg AS (
-    SELECT enterprise_id, building_id, sum(electricity_kg) AS el, sum(heat_kg) AS heat,
-           sum(gas_kg) AS gas, sum(cooling_kg) AS cool
-    FROM tenant_ledger GROUP BY 1, 2
+    SELECT enterprise_id, building_id, sum(greatest(el, 0)) AS el, sum(heat) AS heat,
+           sum(gas) AS gas, sum(cool) AS cool
+    FROM (SELECT bucket, enterprise_id, building_id, sum(electricity_kg) AS el,
+                 sum(heat_kg) AS heat, sum(gas_kg) AS gas, sum(cooling_kg) AS cool
+          FROM tenant_ledger GROUP BY 1, 2, 3) AS steps  -- a tenant's meters net in a step
+    GROUP BY 1, 2
 ),
 remainder AS (
     SELECT b.building_id, b.el - coalesce(sum(t.el), 0) AS el,
@@ -157,7 +186,7 @@ INTENSITY = (
     + """SELECT coalesce(s.name, s.id) AS building,
        sum(l.electricity_kg + l.heat_kg + l.gas_kg + l.cooling_kg)
            / nullif((s.attributes->>'floor_area_m2')::float8, 0) AS kg_per_m2
-FROM ledger AS l JOIN sites AS s ON s.id = l.site_id
+FROM site_ledger AS l JOIN sites AS s ON s.id = l.site_id
 WHERE s.kind = 'building'
 GROUP BY s.id, s.name, s.attributes
 ORDER BY 2 DESC

@@ -211,10 +211,17 @@ def _factor(key: str) -> str:
     return f"(array_remove(array_agg(coalesce({year_entry}, {flat}) ORDER BY c.depth), NULL))[1]"
 
 
-def kw_series(meters: str) -> str:
+def kw_series(meters: str, *, fine: bool = False) -> str:
     """CTEs `metered` (the given SELECT of meter ids), `rollup`, `src`, `kw` (bucket, meter, kW,
-    kWh, covered seconds)."""
-    return KW_SERIES.replace("{meters}", meters.strip())
+    kWh, covered seconds). Buckets of 15 minutes below an interval of an hour, else of an hour;
+    `fine`: 15 minutes at any interval (carbon nets import against export on them, whatever
+    the range, as the report does)."""
+    text = KW_SERIES.replace("{meters}", meters.strip())
+    if fine:
+        text = text.replace("$__interval_ms < 3600000", "true").replace(
+            "$__interval_ms >= 3600000", "false"
+        )
+    return text
 
 
 def roles(sites: str) -> str:

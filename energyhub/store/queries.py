@@ -20,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from psycopg import AsyncConnection, sql
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 from energyhub.store.db import Backend
 from energyhub.store.energy import BUCKET_TERMS
@@ -247,18 +249,40 @@ async def meter_series(
         "end": end,
         "lookback": start - COUNTER_LOOKBACK,
     }
-    cur = await conn.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
-    frame = pd.DataFrame(await cur.fetchall(), columns=METER_SERIES_COLUMNS)
-    frame["bucket"] = pd.to_datetime(frame["bucket"], utc=True)  # whatever the session's zone
-    return frame.astype(
+    cur = conn.cursor(binary=True)
+    cur.adapters.register_loader("timestamptz", _MicrosecondsLoader)
+    await cur.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
+    rows = await cur.fetchall()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(METER_SERIES_COLUMNS)
+    bucket, meter_id, value, samples, energy_kwh, covered_s = columns
+    return pd.DataFrame(
         {
-            "value": "float64",
-            "meter_id": "int64",
-            "samples": "int64",
-            "energy_kwh": "float64",
-            "covered_s": "float64",
-        }
+            "bucket": pd.to_datetime(
+                np.array(bucket, dtype=np.int64) + PG_EPOCH_US, unit="us", utc=True
+            ),
+            "meter_id": np.array(meter_id, dtype=np.int64),
+            "value": np.array(value, dtype=np.float64),
+            "samples": np.array(samples, dtype=np.int64),
+            "energy_kwh": np.array(energy_kwh, dtype=np.float64),
+            "covered_s": np.array(covered_s, dtype=np.float64),
+        },
+        columns=METER_SERIES_COLUMNS,
     )
+
+
+PG_EPOCH_US = 946_684_800_000_000
+"""PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC, this many after 1970."""
+
+
+class _MicrosecondsLoader(Loader):
+    """Binary timestamptz as its integer microseconds: a year of 15-min buckets per meter loads
+    into numpy at once instead of as hundreds of thousands of datetime objects (4 s of a park's
+    year report went into converting them)."""
+
+    format = Format.BINARY
+
+    def load(self, data: Any) -> int:
+        return int.from_bytes(data, "big", signed=True)
 
 
 async def site_members(conn: AsyncConnection, site_id: str) -> dict[int, datetime | None]:
