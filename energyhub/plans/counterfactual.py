@@ -170,6 +170,33 @@ async def metered_inputs(
     return out
 
 
+async def metered_outdoor(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    index: pd.DatetimeIndex,
+) -> pd.Series | None:
+    """The outdoor temperature over `index` (UTC, regular) from the sensor metered_inputs reads,
+    cleaned as it cleans it; None without a sensor or a reading there."""
+    step = pd.Timedelta(index[1] - index[0])
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    sensor = outdoor_meter(meters, scope.park.id)
+    if sensor is None:
+        return None
+    telemetry = await read_telemetry(
+        conn, backend, [sensor], index[0].to_pydatetime(), (index[-1] + step).to_pydatetime(),
+        step, site.tz,
+    )  # fmt: skip
+    if not telemetry.series(sensor).notna().any():
+        return None
+    outdoor, _ = clean_history(
+        History(telemetry.series(sensor), sensor.label), "outdoor_c", index[-1] + step,
+        _options(step),
+    )  # fmt: skip
+    return outdoor.reindex(index)
+
+
 def complete_steps(frame: pd.DataFrame) -> pd.Series:
     """Steps where every column is known."""
     return pd.Series(np.asarray(frame.notna().all(axis=1)), index=frame.index)
