@@ -111,6 +111,51 @@ def _building(
     return columns
 
 
+@dataclass(frozen=True, slots=True)
+class ReadSpan:
+    """A scope's meters and their telemetry read once over a span, for every metered_inputs
+    inside it: a month's lead-in reads the meters once, not once per day and run."""
+
+    meters: list[StoredMeter]
+    telemetry: Telemetry
+
+    def within(
+        self, first: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+    ) -> Telemetry | None:
+        """The telemetry of [first, end) on the grid of `step`, as read_telemetry reads it
+        there; None if that is not inside the span or not on its grid."""
+        index = self.telemetry.index
+        if len(index) < 2 or pd.Timedelta(index[1] - index[0]) != step:
+            return None
+        if first < index[0] or end > index[-1] + step or (first - index[0]) % step:
+            return None
+        inside = pd.date_range(first, end, freq=step, inclusive="left", name="ts")
+        sent = self.telemetry.sent
+        return Telemetry(
+            inside,
+            self.telemetry.values.reindex(inside),
+            self.telemetry.tz,
+            None if sent is None else sent.reindex(inside),
+        )
+
+
+async def read_span(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    index: pd.DatetimeIndex,
+) -> ReadSpan:
+    """The telemetry every metered_inputs over steps within `index` (UTC, regular) reads."""
+    step = pd.Timedelta(index[1] - index[0])
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    telemetry = await read_telemetry(
+        conn, backend, meters, (index[0] - step).to_pydatetime(),
+        (index[-1] + step).to_pydatetime(), step, site.tz,
+    )  # fmt: skip
+    return ReadSpan(meters, telemetry)
+
+
 async def metered_inputs(
     conn: AsyncConnection,
     backend: Backend,
@@ -118,16 +163,21 @@ async def metered_inputs(
     scope: Scope,
     index: pd.DatetimeIndex,
     plan_inputs: pd.DataFrame,
+    span: ReadSpan | None = None,
 ) -> MeteredInputs:
     """The scope's inputs over `index` (UTC, regular) as metered; ForecastError names a meter
-    without readings there."""
+    without readings there. `span`: telemetry already read over a span holding `index`."""
     step = pd.Timedelta(index[1] - index[0])
-    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
     before = index[0] - step  # one step more, for SOC changes
-    telemetry = await read_telemetry(
-        conn, backend, meters, before.to_pydatetime(), (index[-1] + step).to_pydatetime(), step,
-        site.tz,
-    )  # fmt: skip
+    sliced = None if span is None else span.within(before, index[-1] + step, step)
+    if span is not None and sliced is not None:
+        meters, telemetry = span.meters, sliced
+    else:
+        meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+        telemetry = await read_telemetry(
+            conn, backend, meters, before.to_pydatetime(), (index[-1] + step).to_pydatetime(),
+            step, site.tz,
+        )  # fmt: skip
     now = index[-1] + step
     options = _options(step)
     out = MeteredInputs(pd.DataFrame(index=index))

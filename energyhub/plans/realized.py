@@ -51,7 +51,7 @@ from energyhub.optimize.network import Context
 from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
-from energyhub.plans.counterfactual import metered_inputs, metered_outdoor
+from energyhub.plans.counterfactual import ReadSpan, metered_inputs, metered_outdoor
 from energyhub.plans.figures import SIDES, Realized, Side, finish
 from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.stored import (
@@ -220,12 +220,14 @@ async def realize(
     *,
     foresight: bool = True,
     track: SetpointTrack | None = None,
+    read: ReadSpan | None = None,
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
     have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
     month-to-date peak the steps start from, one for every side or one per side (SIDES; perfect
     foresight always starts from the metered side's, as it starts from its SOC); `track`
-    carries stores tracked through their setpoints from one call to the next (in time order)."""
+    carries stores tracked through their setpoints from one call to the next (in time order);
+    `read` the scope's telemetry already read over a span holding the steps."""
     if len(frame) < 2:
         return None
     track = SetpointTrack() if track is None else track
@@ -233,7 +235,7 @@ async def realize(
     step = pd.Timedelta(np.diff(index.as_unit("ns").asi8).min(), "ns")
     span = pd.date_range(index[0], index[-1], freq=step)
     try:
-        metered = await metered_inputs(conn, backend, site, scope, span, plan_inputs)
+        metered = await metered_inputs(conn, backend, site, scope, span, plan_inputs, read)
     except ForecastError as exc:
         return _unavailable(f"{scope.id}: no counterfactual: {exc}")
     wanted = span.isin(index)
@@ -259,8 +261,8 @@ async def realize(
     days = day_steps(index, site.tz, step)
     outdoor = metered.frame.get("outdoor_c")
     if weather_valued(scope):  # the whole days' temperature, as far as it has been metered
-        read = await metered_outdoor(conn, backend, site, scope, days)
-        outdoor = outdoor if read is None else read
+        metered_c = await metered_outdoor(conn, backend, site, scope, days)
+        outdoor = outdoor if metered_c is None else metered_c
     values = store_values(day_context(scope, days, site.tz, plan_inputs, outdoor))
     return _valued(found, notes, values)
 
