@@ -56,6 +56,7 @@ from energyhub.plans.store import (
     plan_steps,
     setpoint_overrides,
 )
+from energyhub.plans.stored import day_steps
 from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.db import Backend
 
@@ -725,10 +726,10 @@ async def _carried(found: _Controlled, before: datetime, sources: Sources) -> di
     carry: dict[str, MonthPeaks] = {}
     parts = [(s, f[f.index < before]) for s, f in found.parts if (f.index < before).any()]
     step = pd.Timedelta(seconds=found.step_s)
-    reads = {
+    reads = {  # the lead-in's whole local days: its stores are valued over them (stored.py)
         scope.id: await read_span(
             sources.conn, sources.backend, sources.site, scope,
-            pd.date_range(frame.index[0], frame.index[-1], freq=step),
+            day_steps(pd.DatetimeIndex(frame.index), sources.site.tz, step),
         )
         for scope, frame in parts
         if len(frame) > 1

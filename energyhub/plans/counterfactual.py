@@ -226,18 +226,25 @@ async def metered_outdoor(
     site: SiteFile,
     scope: Scope,
     index: pd.DatetimeIndex,
+    span: ReadSpan | None = None,
 ) -> pd.Series | None:
     """The outdoor temperature over `index` (UTC, regular) from the sensor metered_inputs reads,
-    cleaned as it cleans it; None without a sensor or a reading there."""
+    cleaned as it cleans it; None without a sensor or a reading there. `span`: telemetry
+    already read over a span that may hold `index`."""
     step = pd.Timedelta(index[1] - index[0])
-    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    sliced = None if span is None else span.within(index[0], index[-1] + step, step)
+    if span is not None and sliced is not None:
+        meters, telemetry = span.meters, sliced
+    else:
+        meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
     sensor = outdoor_meter(meters, scope.park.id)
     if sensor is None:
         return None
-    telemetry = await read_telemetry(
-        conn, backend, [sensor], index[0].to_pydatetime(), (index[-1] + step).to_pydatetime(),
-        step, site.tz,
-    )  # fmt: skip
+    if sliced is None:
+        telemetry = await read_telemetry(
+            conn, backend, [sensor], index[0].to_pydatetime(),
+            (index[-1] + step).to_pydatetime(), step, site.tz,
+        )  # fmt: skip
     if not telemetry.series(sensor).notna().any():
         return None
     outdoor, _ = clean_history(

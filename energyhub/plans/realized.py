@@ -261,7 +261,7 @@ async def realize(
     days = day_steps(index, site.tz, step)
     outdoor = metered.frame.get("outdoor_c")
     if weather_valued(scope):  # the whole days' temperature, as far as it has been metered
-        metered_c = await metered_outdoor(conn, backend, site, scope, days)
+        metered_c = await metered_outdoor(conn, backend, site, scope, days, read)
         outdoor = outdoor if metered_c is None else metered_c
     values = store_values(day_context(scope, days, site.tz, plan_inputs, outdoor))
     return _valued(found, notes, values)

@@ -424,8 +424,8 @@ async def controlled_schedules(
         "WITH c AS (SELECT DISTINCT plan_id, ts FROM setpoints WHERE plan_id = ANY(%s) "
         "AND ts >= %s AND ts < %s) "
         "SELECT s.plan_id, s.ts, s.name, s.value FROM plan_steps AS s JOIN c USING (plan_id, ts) "
-        "ORDER BY s.plan_id, s.ts, s.name",
-        (list(plan_ids), *span),
+        "WHERE s.plan_id = ANY(%s) AND s.ts >= %s AND s.ts < %s ORDER BY s.plan_id, s.ts, s.name",
+        (list(plan_ids), *span, list(plan_ids), *span),
     )
     rows = await cur.fetchall()
     out: dict[int, tuple[pd.DataFrame, set[pd.Timestamp]]] = {}
