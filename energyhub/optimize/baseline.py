@@ -4,6 +4,10 @@ One rule set for the plan's own baseline figure and for the counterfactual of re
 (energyhub.plans.realized), as a rule-based operator would run the site:
 
 - PV and wind are used first on site, the surplus exported up to the limit (the rest curtailed);
+- the connection never exports more than its `export_max_kw`, as the site's local controller
+  holds it (simulators/plant.py): PV and wind are curtailed first, then CHPs turned down (the
+  buildings' before the park's own; a CHP stops rather than run below its minimum load) and the
+  heat they no longer make served by the next device in the merit order (`_dispatch_scope`);
 - storage stays idle; electrolyzer and fuel cell stay off (no hydrogen is made by rule);
 - flexible loads run as early as their window allows;
 - cooling and then heat are met each step by the cheapest device first (merit order on marginal
@@ -22,8 +26,8 @@ of each billing month's peak above the peak that month started from).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,10 +96,20 @@ class Baseline:
 
 @dataclass
 class _Draws:
-    """What the rules draw from the grid and the gas supply, per step."""
+    """What the rules draw from the grid and the gas supply, per step, and each CHP's electric
+    output (by asset id)."""
 
     electricity: Array
     gas: Array
+    chp_kw: dict[str, Array] = field(default_factory=dict)
+
+
+EXPORT_PASSES = 4
+"""Dispatches at most per hold of the export limit, as the simulator's local controller: a CHP
+turned down takes heat away that the next device then makes, which changes the draw again; each
+pass only turns down further."""
+EXPORT_TOLERANCE_KW = 1e-6
+"""Export above the connection's limit below which nothing is turned down (float noise)."""
 
 
 def merit_order(demand: Array, capacity: Array, cost: Array) -> tuple[Array, Array]:
@@ -118,12 +132,15 @@ class Heater:
     cost: Array
     electricity_per_kwh: Array
     gas_per_kwh: float
-    heat_max_kw: float
+    heat_max_kw: float | Array
+    """Per step where the export limit caps a CHP (`_dispatch_scope`)."""
     heat_min_kw: float = 0.0
+    chp: CHP | None = None
 
 
-def heaters(ctx: Context, node: Node) -> list[Heater]:
-    """A node's heat devices the rules may run (heat pumps, boilers, CHP), for the merit order."""
+def heaters(ctx: Context, node: Node, caps: Mapping[str, Array] | None = None) -> list[Heater]:
+    """A node's heat devices the rules may run (heat pumps, boilers, CHP), for the merit order;
+    `caps`: the heat a CHP may make per step (by asset id) where the export limit holds it."""
     prices, n = ctx.prices, ctx.n
     heaters = []
     for a in node.assets:
@@ -141,20 +158,22 @@ def heaters(ctx: Context, node: Node) -> list[Heater]:
             cost = np.full(n, prices.gas_effective_cny_per_kwh / a.eta)
             heaters.append(Heater(cost, np.zeros(n), 1.0 / a.eta, a.heat_max_kw))
         elif isinstance(a, CHP):
-            heaters.append(_chp(prices, n, a))
+            heaters.append(_chp(prices, n, a, (caps or {}).get(a.id)))
     return heaters
 
 
-def _chp(prices: Prices, n: int, chp: CHP) -> Heater:
-    """A heat-led CHP: gas per kWh of heat, less the import its electricity displaces."""
+def _chp(prices: Prices, n: int, chp: CHP, cap: Array | None = None) -> Heater:
+    """A heat-led CHP: gas per kWh of heat, less the import its electricity displaces; `cap`
+    its heat per step under the export limit."""
     power_per_heat = chp.eta_el / chp.eta_th
     heat_max = chp.fuel_max_kw * chp.eta_th
     cost = (
         np.full(n, prices.gas_effective_cny_per_kwh / chp.eta_th)
         - prices.import_effective_cny_per_kwh * power_per_heat
     )
+    most: float | Array = heat_max if cap is None else np.minimum(cap, heat_max)
     return Heater(
-        cost, np.full(n, -power_per_heat), 1.0 / chp.eta_th, heat_max, chp.min_load * heat_max
+        cost, np.full(n, -power_per_heat), 1.0 / chp.eta_th, most, chp.min_load * heat_max, chp
     )
 
 
@@ -171,6 +190,7 @@ def _dispatch(heaters: list[Heater], demand: Array, n: int) -> tuple[Array, Arra
         short = (served[k] > 0) & (served[k] < heater.heat_min_kw)
         if heater.heat_min_kw <= 0 or not short.any():
             continue
+        most = caps[k, short]
         caps[k, short] = 0.0
         without, left = merit_order(demand, caps, costs)
         keep_on = short & (left > 1e-9)
@@ -178,16 +198,20 @@ def _dispatch(heaters: list[Heater], demand: Array, n: int) -> tuple[Array, Arra
         served[:, off], unserved[off] = without[:, off], left[off]
         served[k, keep_on] = heater.heat_min_kw
         unserved[keep_on] = np.maximum(demand[keep_on] - served[:, keep_on].sum(axis=0), 0.0)
-        caps[k, short] = heater.heat_max_kw
+        caps[k, short] = most
     return served, unserved
 
 
-def _serve_heat(ctx: Context, node: Node, demand: Array, draws: _Draws) -> Array:
-    found = heaters(ctx, node)
+def _serve_heat(
+    ctx: Context, node: Node, demand: Array, draws: _Draws, caps: Mapping[str, Array]
+) -> Array:
+    found = heaters(ctx, node, caps)
     served, unserved = _dispatch(found, demand, ctx.n)
     for heater, heat in zip(found, served, strict=True):
         draws.electricity += heat * heater.electricity_per_kwh
         draws.gas += heat * heater.gas_per_kwh
+        if heater.chp is not None:
+            draws.chp_kw[heater.chp.id] = -heat * heater.electricity_per_kwh
     return unserved
 
 
@@ -241,8 +265,11 @@ def _flexible(ctx: Context, asset: FlexibleLoad) -> Array:
     return power
 
 
-def _node_draws(ctx: Context, node: Node, shortfall: dict[str, Array]) -> _Draws:
-    """Serve a node's demands plus `shortfall` handed to it; leave its own shortfall there."""
+def _node_draws(
+    ctx: Context, node: Node, shortfall: dict[str, Array], caps: Mapping[str, Array]
+) -> _Draws:
+    """Serve a node's demands plus `shortfall` handed to it; leave its own shortfall there;
+    `caps`: the CHPs' heat per step under the export limit."""
     zero = np.zeros(ctx.n)
     draws = _Draws(np.array(ctx.inputs.get(f"{node.id}:electricity_kw", 0.0)), zero.copy())
     for asset in node.assets:
@@ -253,7 +280,7 @@ def _node_draws(ctx: Context, node: Node, shortfall: dict[str, Array]) -> _Draws
     cooling = np.asarray(ctx.inputs.get(f"{node.id}:cooling_kw", 0.0)) + shortfall["cooling"]
     unserved_cooling, absorption_heat = _serve_cooling(ctx, node, cooling, draws)
     heat = np.asarray(ctx.inputs.get(f"{node.id}:heat_kw", 0.0)) + shortfall["heat"]
-    unserved_heat = _serve_heat(ctx, node, heat + absorption_heat, draws)
+    unserved_heat = _serve_heat(ctx, node, heat + absorption_heat, draws, caps)
     shortfall["cooling"], shortfall["heat"] = unserved_cooling, unserved_heat
     return draws
 
@@ -281,22 +308,64 @@ def _within_limit(total: _Draws, scope: Scope) -> Array:
 
 
 def _dispatch_scope(ctx: Context) -> tuple[_Draws, dict[str, Array]]:
-    """The scope's draws under the rules and the heat and cooling left unserved."""
+    """The scope's draws under the rules and the heat and cooling left unserved, within the
+    connection's export limit: where the draws would export more than PV and wind can be
+    curtailed by, the CHPs are turned down (`_turned_down`) and the scope dispatched again."""
+    caps: dict[str, Array] = {}
+    for _ in range(EXPORT_PASSES):
+        total, handed_up = _dispatch_once(ctx, caps)
+        if not _turned_down(ctx, total, caps):
+            break
+    return total, handed_up
+
+
+def _dispatch_once(ctx: Context, caps: Mapping[str, Array]) -> tuple[_Draws, dict[str, Array]]:
+    """The scope's draws under the rules with the CHPs' heat capped at `caps`."""
     n = ctx.inputs.n
     total = _Draws(np.zeros(n), np.zeros(n))
     handed_up = {"heat": np.zeros(n), "cooling": np.zeros(n)}
     for node in ctx.scope.nodes[1:]:
         shortfall = {"heat": np.zeros(n), "cooling": np.zeros(n)}
-        _add(total, _node_draws(ctx, node, shortfall))
+        _add(total, _node_draws(ctx, node, shortfall, caps))
         for carrier, values in shortfall.items():
             handed_up[carrier] += values
-    _add(total, _node_draws(ctx, ctx.scope.nodes[0], handed_up))  # the head node serves last
+    _add(total, _node_draws(ctx, ctx.scope.nodes[0], handed_up, caps))  # the head node last
     return total, handed_up
+
+
+def _turned_down(ctx: Context, total: _Draws, caps: dict[str, Array]) -> bool:
+    """Lower `caps` where the draws export more than the connection's limit and curtailing
+    every kW of PV and wind would not bring it under: the CHPs (the buildings' first, the
+    head node's last, as the simulator's local controller turns them down) give up that much
+    electricity, one that would run below its minimum load stops. Whether any was lowered."""
+    renewables = np.zeros(ctx.n)
+    for _, asset in ctx.scope.assets():
+        if isinstance(asset, PV | Wind):
+            renewables += ctx.inputs.columns[f"{asset.id}:available_kw"]
+    export = np.maximum(-total.electricity, 0.0)
+    excess = np.maximum(export - ctx.scope.grid.export_max_kw - renewables, 0.0)
+    if excess.max(initial=0.0) <= EXPORT_TOLERANCE_KW:
+        return False
+    chps = [a for node in ctx.scope.nodes for a in node.assets if isinstance(a, CHP)][::-1]
+    lowered = False
+    for chp in chps:
+        running = total.chp_kw.get(chp.id, np.zeros(ctx.n))
+        lower = np.maximum(running - excess, 0.0)
+        min_kw = chp.fuel_max_kw * chp.eta_el * chp.min_load
+        lower = np.where(lower < min_kw * (1 - 1e-9), 0.0, lower)
+        excess = np.maximum(excess - (running - lower), 0.0)
+        heat = lower * chp.eta_th / chp.eta_el
+        cut = running - lower > EXPORT_TOLERANCE_KW
+        before = caps.get(chp.id, np.full(ctx.n, chp.fuel_max_kw * chp.eta_th))
+        caps[chp.id] = np.where(cut, np.minimum(before, heat), before)
+        lowered = lowered or bool(cut.any())
+    return lowered
 
 
 def _add(total: _Draws, draws: _Draws) -> None:
     total.electricity += draws.electricity
     total.gas += draws.gas
+    total.chp_kw.update(draws.chp_kw)
 
 
 def _account(

@@ -29,7 +29,8 @@ from energyhub.localdays import month_start
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope, resolve_scopes
 from energyhub.optimize.tariffs import month_peak_column
-from energyhub.plans.bill import ACCOUNT_COLUMNS, ZERO, Account, account, priced
+from energyhub.plans.bill import ACCOUNT_COLUMNS, PRICE_COLUMNS, ZERO, Account, account, priced
+from energyhub.plans.counterfactual import ReadSpan, read_span
 from energyhub.plans.errors import PlanSiteError, PlanStateError
 from energyhub.plans.metered import (
     COMPARED_CARRIERS,
@@ -39,19 +40,23 @@ from energyhub.plans.metered import (
     planned_frame,
     storages,
 )
-from energyhub.plans.operations import plan_inputs
+from energyhub.plans.operations import plan_input_columns, plan_inputs
 from energyhub.plans.realized import SIDES, Realized, SetpointTrack, combined, realize
 from energyhub.plans.store import (
     WITH_SCHEDULE,
     PlanRecord,
     SetpointOverride,
+    controlled_schedules,
     controlled_steps,
     controlling_plans,
     get_plan,
     import_limits,
+    import_limits_in,
+    plan_records,
     plan_steps,
     setpoint_overrides,
 )
+from energyhub.plans.stored import day_steps
 from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.db import Backend
 
@@ -327,6 +332,8 @@ class Sources:
     foresight: bool = True
     track: SetpointTrack = field(default_factory=SetpointTrack)
     """Stores without SOC readings, tracked through their setpoints day after day."""
+    reads: Mapping[str, ReadSpan] = field(default_factory=dict)
+    """By scope id: its meters' telemetry read once over the days (a month's lead-in)."""
 
 
 async def days_of_parts(
@@ -368,6 +375,7 @@ async def days_of_parts(
             realized = await realize(
                 sources.conn, sources.backend, sources.site, scope, steps, sources.inputs,
                 dict(state.sides), foresight=sources.foresight, track=sources.track,
+                read=sources.reads.get(scope.id),
             )  # fmt: skip
             if realized is not None and realized.peaks_kw:
                 state.sides = dict(realized.peaks_kw)
@@ -520,10 +528,11 @@ class SpanFrames:
         last = pd.Timestamp(self.span[1]).tz_convert("UTC")
         return pd.date_range(first, last, freq=step, inclusive="left")
 
-    async def frame(self, scope: Scope, index: pd.DatetimeIndex) -> pd.DataFrame:
-        """`actual_frame` over `index`: the span's frame where `index` is on its grid (NaN
-        outside the span), else read as asked."""
-        step = pd.Timedelta(index[1] - index[0])
+    async def frame(
+        self, scope: Scope, index: pd.DatetimeIndex, step: pd.Timedelta
+    ) -> pd.DataFrame:
+        """`actual_frame` over `index` (steps of `step`, not necessarily each of them): the
+        span's frame where `index` is on its grid (NaN outside the span), else read as asked."""
         grid = self.grid(step)
         if len(grid) < 2 or ((index.as_unit("ns").asi8 - grid[0].value) % step.value).any():
             return await actual_frame(self.conn, self.backend, scope, index)
@@ -533,24 +542,65 @@ class SpanFrames:
         return self.read[key].reindex(index)
 
 
+@dataclass(frozen=True, slots=True)
+class PlanRead:
+    """What a plan's compared frames are made of: its schedule, its inputs, the steps it sent a
+    setpoint for (UTC) and the import limits those carried (store.import_limits)."""
+
+    schedule: pd.DataFrame
+    inputs: pd.DataFrame
+    controlled: set[pd.Timestamp]
+    limits: pd.DataFrame
+
+
+async def read_plan(conn: AsyncConnection, plan_id: int) -> PlanRead:
+    """A plan's whole schedule and inputs, its controlled steps and their import limits."""
+    return PlanRead(
+        await plan_steps(conn, plan_id),
+        await plan_inputs(conn, plan_id),
+        await controlled_steps(conn, plan_id),
+        await import_limits(conn, plan_id),
+    )
+
+
+async def controlled_reads(
+    conn: AsyncConnection, plan_ids: Sequence[int], span: tuple[datetime, datetime]
+) -> dict[int, PlanRead]:
+    """Each plan's PlanRead over the steps in `span` it controlled (its schedule only there; of
+    its inputs only the prices), read for all plans at once: a site's month reads a few queries,
+    not four per plan of the month, and not each plan's whole horizon."""
+    schedules = await controlled_schedules(conn, plan_ids, span)
+    prices = await plan_input_columns(conn, plan_ids, PRICE_COLUMNS)
+    limits = await import_limits_in(conn, plan_ids, span)
+    empty = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="ts"))
+    out = {}
+    for plan_id in plan_ids:
+        schedule, controlled = schedules.get(plan_id, (empty, set()))
+        out[plan_id] = PlanRead(schedule, prices[plan_id], controlled, limits[plan_id])
+    return out
+
+
 async def plan_parts(
     conn: AsyncConnection,
     backend: Backend,
     record: PlanRecord,
     site: SiteFile,
     frames: SpanFrames | None = None,
+    read: PlanRead | None = None,
 ) -> tuple[list[Part], dict[str, float]]:
-    """Each connection's compared frame of a plan (none if it has < 2 steps), and month peaks;
-    the metered side from `frames` where given (its steps outside their span then unknown)."""
-    schedule = await plan_steps(conn, record.id)
-    inputs = await plan_inputs(conn, record.id)
+    """Each connection's compared frame of a plan (none if its horizon has < 2 steps), and
+    month peaks; the metered side from `frames` where given (its steps outside their span then
+    unknown); the plan as `read` has it where given (else all of it, read_plan)."""
+    read = await read_plan(conn, record.id) if read is None else read
+    schedule, inputs = read.schedule.copy(), read.inputs
     peaks = month_peaks(record, inputs)
-    if len(schedule) < 2:
+    horizon_steps = (record.horizon_end - record.horizon_start).total_seconds() / record.step_s
+    if len(schedule) < 1 or horizon_steps < 2 or (len(schedule) < 2 and frames is None):
         return [], peaks
     index = pd.DatetimeIndex(schedule.index).tz_convert("UTC")
     schedule.index = index
-    controlled = await controlled_steps(conn, record.id)
-    limits = await import_limits(conn, record.id)
+    step = pd.Timedelta(seconds=record.step_s)
+    controlled, limits = read.controlled, read.limits
     try:
         scopes = resolve_scopes(site, record.level, record.site_id)
     except PlanInputError:  # named "--id", an option of `energyhub plan`, not of this
@@ -560,7 +610,7 @@ async def plan_parts(
         if frames is None:
             actual = await actual_frame(conn, backend, scope, index)
         else:
-            actual = await frames.frame(scope, index)
+            actual = await frames.frame(scope, index, step)
         if site.unmetered_electricity(scope.id):  # the meters there sum to part of the import
             actual["import_kw"] = np.nan
         frame = compared_frame(planned_frame(schedule, scope), actual, scope, controlled)
@@ -677,10 +727,13 @@ async def _controlled(
     inputs: list[pd.DataFrame] = []
     step_s = 0
     frames = SpanFrames(conn, backend, span)
-    for plan_id in await controlling_plans(conn, site_id, span):
-        record = await get_plan(conn, plan_id)
-        parts, _ = await plan_parts(conn, backend, record, site, frames)
-        inputs.append(await plan_inputs(conn, record.id))
+    plan_ids = await controlling_plans(conn, site_id, span)
+    records = await plan_records(conn, plan_ids)
+    reads = await controlled_reads(conn, plan_ids, span)
+    for plan_id in plan_ids:
+        record = records[plan_id]
+        parts, _ = await plan_parts(conn, backend, record, site, frames, reads[plan_id])
+        inputs.append(reads[plan_id].inputs)
         for scope, frame in parts:
             inside = (frame.index >= span[0]) & (frame.index < span[1])
             keep = inside & frame["controlled"] & frame["actual_import_kw"].notna()
@@ -707,7 +760,8 @@ async def _metered_imports(
     index = frames.grid(pd.Timedelta(seconds=step_s))
     if len(index) < 2 or site.unmetered_electricity(scope.id):
         return pd.Series(np.nan, index=index, dtype="float64")
-    imports: pd.Series = (await frames.frame(scope, index))["import_kw"]
+    step = pd.Timedelta(seconds=step_s)
+    imports: pd.Series = (await frames.frame(scope, index, step))["import_kw"]
     return imports.astype("float64")
 
 
@@ -716,12 +770,19 @@ async def _carried(found: _Controlled, before: datetime, sources: Sources) -> di
     lead-in from the local month's start): its days computed as savings_by_day computes them,
     then raised to every step no plan controlled, which is on every side's bill."""
     carry: dict[str, MonthPeaks] = {}
-    parts = [(s, f[f.index < before]) for s, f in found.parts]
+    parts = [(s, f[f.index < before]) for s, f in found.parts if (f.index < before).any()]
+    step = pd.Timedelta(seconds=found.step_s)
+    reads = {  # the lead-in's whole local days: its stores are valued over them (stored.py)
+        scope.id: await read_span(
+            sources.conn, sources.backend, sources.site, scope,
+            day_steps(pd.DatetimeIndex(frame.index), sources.site.tz, step),
+        )
+        for scope, frame in parts
+        if len(frame) > 1
+    }  # fmt: skip
     lead_in = Sources(sources.conn, sources.backend, sources.site, found.prices, foresight=False,
-                      track=sources.track)  # fmt: skip
-    await days_of_parts(
-        [p for p in parts if len(p[1])], found.step_s / 3600, {}, lead_in, found.shared, carry
-    )
+                      track=sources.track, reads=reads)  # fmt: skip
+    await days_of_parts(parts, found.step_s / 3600, {}, lead_in, found.shared, carry)
     month = pd.Timestamp(before).tz_convert(sources.site.tz)
     for node, imports in found.shared.items():
         earlier = imports[imports.index < before]

@@ -111,6 +111,51 @@ def _building(
     return columns
 
 
+@dataclass(frozen=True, slots=True)
+class ReadSpan:
+    """A scope's meters and their telemetry read once over a span, for every metered_inputs
+    inside it: a month's lead-in reads the meters once, not once per day and run."""
+
+    meters: list[StoredMeter]
+    telemetry: Telemetry
+
+    def within(
+        self, first: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta
+    ) -> Telemetry | None:
+        """The telemetry of [first, end) on the grid of `step`, as read_telemetry reads it
+        there; None if that is not inside the span or not on its grid."""
+        index = self.telemetry.index
+        if len(index) < 2 or pd.Timedelta(index[1] - index[0]) != step:
+            return None
+        if first < index[0] or end > index[-1] + step or (first - index[0]) % step:
+            return None
+        inside = pd.date_range(first, end, freq=step, inclusive="left", name="ts")
+        sent = self.telemetry.sent
+        return Telemetry(
+            inside,
+            self.telemetry.values.reindex(inside),
+            self.telemetry.tz,
+            None if sent is None else sent.reindex(inside),
+        )
+
+
+async def read_span(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    index: pd.DatetimeIndex,
+) -> ReadSpan:
+    """The telemetry every metered_inputs over steps within `index` (UTC, regular) reads."""
+    step = pd.Timedelta(index[1] - index[0])
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    telemetry = await read_telemetry(
+        conn, backend, meters, (index[0] - step).to_pydatetime(),
+        (index[-1] + step).to_pydatetime(), step, site.tz,
+    )  # fmt: skip
+    return ReadSpan(meters, telemetry)
+
+
 async def metered_inputs(
     conn: AsyncConnection,
     backend: Backend,
@@ -118,16 +163,21 @@ async def metered_inputs(
     scope: Scope,
     index: pd.DatetimeIndex,
     plan_inputs: pd.DataFrame,
+    span: ReadSpan | None = None,
 ) -> MeteredInputs:
     """The scope's inputs over `index` (UTC, regular) as metered; ForecastError names a meter
-    without readings there."""
+    without readings there. `span`: telemetry already read over a span holding `index`."""
     step = pd.Timedelta(index[1] - index[0])
-    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
     before = index[0] - step  # one step more, for SOC changes
-    telemetry = await read_telemetry(
-        conn, backend, meters, before.to_pydatetime(), (index[-1] + step).to_pydatetime(), step,
-        site.tz,
-    )  # fmt: skip
+    sliced = None if span is None else span.within(before, index[-1] + step, step)
+    if span is not None and sliced is not None:
+        meters, telemetry = span.meters, sliced
+    else:
+        meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+        telemetry = await read_telemetry(
+            conn, backend, meters, before.to_pydatetime(), (index[-1] + step).to_pydatetime(),
+            step, site.tz,
+        )  # fmt: skip
     now = index[-1] + step
     options = _options(step)
     out = MeteredInputs(pd.DataFrame(index=index))
@@ -168,6 +218,40 @@ async def metered_inputs(
         if name in plan_inputs.columns:
             out.frame[name] = plan_inputs[name].reindex(index).ffill().bfill()
     return out
+
+
+async def metered_outdoor(
+    conn: AsyncConnection,
+    backend: Backend,
+    site: SiteFile,
+    scope: Scope,
+    index: pd.DatetimeIndex,
+    span: ReadSpan | None = None,
+) -> pd.Series | None:
+    """The outdoor temperature over `index` (UTC, regular) from the sensor metered_inputs reads,
+    cleaned as it cleans it; None without a sensor or a reading there. `span`: telemetry
+    already read over a span that may hold `index`."""
+    step = pd.Timedelta(index[1] - index[0])
+    sliced = None if span is None else span.within(index[0], index[-1] + step, step)
+    if span is not None and sliced is not None:
+        meters, telemetry = span.meters, sliced
+    else:
+        meters = await stored_meters(conn, sorted({n.id for n in scope.nodes} | {scope.park.id}))
+    sensor = outdoor_meter(meters, scope.park.id)
+    if sensor is None:
+        return None
+    if sliced is None:
+        telemetry = await read_telemetry(
+            conn, backend, [sensor], index[0].to_pydatetime(),
+            (index[-1] + step).to_pydatetime(), step, site.tz,
+        )  # fmt: skip
+    if not telemetry.series(sensor).notna().any():
+        return None
+    outdoor, _ = clean_history(
+        History(telemetry.series(sensor), sensor.label), "outdoor_c", index[-1] + step,
+        _options(step),
+    )  # fmt: skip
+    return outdoor.reindex(index)
 
 
 def complete_steps(frame: pd.DataFrame) -> pd.Series:

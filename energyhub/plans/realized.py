@@ -51,10 +51,17 @@ from energyhub.optimize.network import Context
 from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.optimize.tariffs import month_peak_column
 from energyhub.plans.bill import account
-from energyhub.plans.counterfactual import metered_inputs
+from energyhub.plans.counterfactual import ReadSpan, metered_inputs, metered_outdoor
 from energyhub.plans.figures import SIDES, Realized, Side, finish
 from energyhub.plans.metered import Storage, soc_fractions, storages
-from energyhub.plans.stored import StoreValue, mean_values, store_values, stored_value
+from energyhub.plans.stored import (
+    StoreValue,
+    day_context,
+    day_steps,
+    store_values,
+    stored_value,
+    weather_valued,
+)
 from energyhub.plans.tracked import SetpointTrack, tracked_soc_kwh
 from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
@@ -167,22 +174,21 @@ async def _perfect_foresight(
 
 @dataclass
 class _Run:
-    """One contiguous run's figures before storage is valued: the sides, each side's storage
-    changes (kWh by store; perfect foresight's None if not solved) and the run's store values."""
+    """One contiguous run's figures before storage is valued: the sides and each side's storage
+    changes (kWh by store; perfect foresight's None if not solved)."""
 
     found: Realized
     changes: dict[str, dict[str, float] | None]
-    values: dict[str, StoreValue]
 
 
-def _valued(runs: Sequence[_Run], notes: list[str]) -> Realized:
-    """The runs summed, each side credited for its storage changes over all of them at the mean
-    value over all their steps (not run by run: a battery charged in one run and discharged in a
-    later one of the same window moved no energy out of the window)."""
+def _valued(runs: Sequence[_Run], notes: list[str], values: Mapping[str, StoreValue]) -> Realized:
+    """The runs summed, each side credited for its storage changes over all of them at the
+    stores' `values` (of the whole local days: stored.day_context; not run by run: a battery
+    charged in one run and discharged in a later one of the same window moved no energy out of
+    the window)."""
     total = runs[0].found
     for run in runs[1:]:
         total = (total + run.found).model_copy(update={"steps": total.steps + run.found.steps})
-    values = mean_values([(r.values, r.found.steps) for r in runs])
     sides = dict(total.breakdown)
     for name in ("metered", "perfect_foresight"):
         each = [r.changes.get(name) for r in runs]
@@ -214,12 +220,14 @@ async def realize(
     *,
     foresight: bool = True,
     track: SetpointTrack | None = None,
+    read: ReadSpan | None = None,
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
     have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
     month-to-date peak the steps start from, one for every side or one per side (SIDES; perfect
     foresight always starts from the metered side's, as it starts from its SOC); `track`
-    carries stores tracked through their setpoints from one call to the next (in time order)."""
+    carries stores tracked through their setpoints from one call to the next (in time order);
+    `read` the scope's telemetry already read over a span holding the steps."""
     if len(frame) < 2:
         return None
     track = SetpointTrack() if track is None else track
@@ -227,7 +235,7 @@ async def realize(
     step = pd.Timedelta(np.diff(index.as_unit("ns").asi8).min(), "ns")
     span = pd.date_range(index[0], index[-1], freq=step)
     try:
-        metered = await metered_inputs(conn, backend, site, scope, span, plan_inputs)
+        metered = await metered_inputs(conn, backend, site, scope, span, plan_inputs, read)
     except ForecastError as exc:
         return _unavailable(f"{scope.id}: no counterfactual: {exc}")
     wanted = span.isin(index)
@@ -250,7 +258,13 @@ async def realize(
         peaks = found[-1].found.peaks_kw
     if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
-    return _valued(found, notes)
+    days = day_steps(index, site.tz, step)
+    outdoor = metered.frame.get("outdoor_c")
+    if weather_valued(scope):  # the whole days' temperature, as far as it has been metered
+        metered_c = await metered_outdoor(conn, backend, site, scope, days, read)
+        outdoor = outdoor if metered_c is None else metered_c
+    values = store_values(day_context(scope, days, site.tz, plan_inputs, outdoor))
+    return _valued(found, notes, values)
 
 
 async def _realize_run(
@@ -334,7 +348,7 @@ async def _realize_run(
             after_peaks["perfect_foresight"] = peak
         notes += more
     found = finish(steps=len(part), sides=sides, notes=notes)
-    return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes, store_values(ctx))
+    return _Run(found.model_copy(update={"peaks_kw": after_peaks}), changes)
 
 
 def _fraction(store: Storage, kwh: float) -> float:

@@ -5,8 +5,16 @@ perfect-foresight re-solve may end a window with more or less in their stores. S
 compare like with like, each side is credited with the value of its storage change:
 
 - a kWh left in a store (SOC up) is worth what it displaces when discharged: η_discharge × the
-  window's mean marginal cost of its carrier at the store's node;
+  mean marginal cost of its carrier at the store's node;
 - a kWh taken from a store (SOC down) must be made again: it costs ÷ η_charge × that mean.
+
+The mean is over **every step of the local days the window touches** (`day_steps`), not over the
+window's own steps: a store's value per kWh is a property of the day, so it does not hang on
+where a query window, a closed loop or a gap in the meters cuts the day (a window of the evening
+peak alone valued a kWh at the peak's price, one of the night at the valley's). The prices are
+known for whole days (the plans' inputs, else the site's tariff and factors); a device whose COP
+follows the outdoor temperature takes it as metered over those days, carried over the steps not
+yet metered (a day still running is valued provisionally there).
 
 The marginal cost of a carrier is what the rules pay for one more kWh of it, carbon price
 included: electricity the import price; heat and cooling the cheapest device at the node (else
@@ -16,15 +24,19 @@ CO₂ is credited the same way with that device's emissions per kWh.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 
 from energyhub.optimize.baseline import UNSERVED_CNY_PER_KWH, Heater, chillers, heaters
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.model import Array
-from energyhub.optimize.network import Context
-from energyhub.optimize.scope import Node
+from energyhub.optimize.network import Context, Prices
+from energyhub.optimize.scope import Node, Scope
+from energyhub.plans.bill import PRICE_COLUMNS
 from energyhub.sites import Battery, ElectricChiller, Electrolyzer, HydrogenStore, ThermalStorage
 
 Store = Battery | ThermalStorage | HydrogenStore
@@ -100,8 +112,59 @@ def _carrier(store: Store) -> str:
     return store.carrier if isinstance(store, ThermalStorage) else "hydrogen"
 
 
+def day_steps(index: pd.DatetimeIndex, tz: ZoneInfo, step: pd.Timedelta) -> pd.DatetimeIndex:
+    """Every step (UTC) of the local days in `tz` that the steps of `index` (UTC) touch."""
+    local = pd.DatetimeIndex(index).tz_convert(tz)
+    first = local[0].normalize()
+    end = (local[-1].normalize() + pd.DateOffset(days=1)).normalize()  # 23/25 h days kept
+    return pd.date_range(first, end, freq=step, inclusive="left").tz_convert("UTC")
+
+
+def day_context(
+    scope: Scope,
+    days: pd.DatetimeIndex,
+    tz: ZoneInfo,
+    plan_inputs: pd.DataFrame,
+    outdoor_c: pd.Series | None,
+) -> Context:
+    """The rules' prices over `days` (day_steps, UTC) that stores are valued at: each price
+    column from the plans' inputs where they have the step, else the site's own (tariff, export
+    price, grid factor); `outdoor_c` (metered, UTC) carried over the steps it lacks."""
+    local = days.tz_convert(tz)
+    dt_h = pd.Timedelta(days[1] - days[0]).total_seconds() / 3600 if len(days) > 1 else 0.25
+    own = Prices.of(scope, PlanInputs(local, dt_h, {}))
+    defaults = {
+        "import_price_cny_per_kwh": own.import_cny_per_kwh,
+        "export_price_cny_per_kwh": own.export_cny_per_kwh,
+        "grid_kg_per_kwh": own.grid_kg_per_kwh,
+    }
+    columns: dict[str, Array] = {}
+    for name in PRICE_COLUMNS:
+        default = np.broadcast_to(np.asarray(defaults[name], dtype=float), (len(days),))
+        given = (
+            plan_inputs[name].reindex(days).to_numpy(dtype=float)
+            if name in plan_inputs.columns
+            else np.full(len(days), np.nan)
+        )
+        columns[name] = np.where(np.isfinite(given), given, default)
+    if outdoor_c is not None and outdoor_c.notna().any():
+        carried = outdoor_c.reindex(days).ffill().bfill()
+        columns["outdoor_c"] = carried.to_numpy(dtype=float)
+    return Context.bare(scope, PlanInputs(local, dt_h, columns))
+
+
+def weather_valued(scope: Scope) -> bool:
+    """Whether a store's value in `scope` may follow the outdoor temperature: a heat or cold
+    store beside a heat pump or chiller whose COP does."""
+    assets = [a for _, a in scope.assets()]
+    return any(isinstance(a, ThermalStorage) for a in assets) and any(
+        getattr(a, "cop_from_outdoor", None) is not None for a in assets
+    )
+
+
 def store_values(ctx: Context) -> dict[str, StoreValue]:
-    """Each store of the scope: its value per kWh of SOC over the window (the mean marginal)."""
+    """Each store of the scope: its value per kWh of SOC over the context's steps (the mean
+    marginal; over whole local days for realized figures: day_context)."""
     out = {}
     for node, asset in ctx.scope.assets():
         if isinstance(asset, Battery | ThermalStorage | HydrogenStore):
@@ -113,18 +176,6 @@ def store_values(ctx: Context) -> dict[str, StoreValue]:
                 mean_cny / asset.eta_charge,
                 mean_kg / asset.eta_charge,
             )
-    return out
-
-
-def mean_values(parts: Sequence[tuple[dict[str, StoreValue], int]]) -> dict[str, StoreValue]:
-    """Store values of several runs of steps (values, steps) as one window's: step-weighted."""
-    steps = sum(n for _, n in parts)
-    out = {}
-    for asset in parts[0][0] if parts else {}:
-        weighted = [(values[asset], n / steps) for values, n in parts]
-        out[asset] = StoreValue(
-            *(sum(getattr(v, f) * w for v, w in weighted) for f in StoreValue.__slots__)
-        )
     return out
 
 

@@ -15,6 +15,7 @@ from energyhub.api.keys import create_key
 from energyhub.numbers import figure
 from energyhub.store.db import connect
 from tests.api.conftest import settings_for
+from tests.plans.test_realized import DAY_MEAN_CNY_PER_KWH
 from tests.scheduler.conftest import BATTERY_KWH, site_doc
 from tests.scheduler.test_actual import GRID_KG_PER_KWH, MAIN_KW, VALLEY_CNY_PER_KWH, run_steps
 
@@ -59,13 +60,14 @@ async def test_savings_per_day_against_the_counterfactual(
     assert realized["counterfactual_cny"] == pytest.approx(demand_kwh * VALLEY_CNY_PER_KWH)
     assert realized["metered_cny"] == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
     left_kwh = 0.12 * BATTERY_KWH * 0.95  # what the meters left in the battery, as discharged
+    # valued at the local day's mean price, not the three valley steps' (docs/billing-and-savings)
     assert realized["savings_cny"] == pytest.approx(
-        (demand_kwh - metered_kwh + left_kwh) * VALLEY_CNY_PER_KWH
+        (demand_kwh - metered_kwh) * VALLEY_CNY_PER_KWH + left_kwh * DAY_MEAN_CNY_PER_KWH
     )
     assert realized["savings_co2_kg"] == pytest.approx(
         (demand_kwh - metered_kwh + left_kwh) * GRID_KG_PER_KWH
     )
-    assert realized["stored_value_cny"] == pytest.approx(left_kwh * VALLEY_CNY_PER_KWH)
+    assert realized["stored_value_cny"] == pytest.approx(left_kwh * DAY_MEAN_CNY_PER_KWH)
     sides = realized["breakdown"]
     assert set(sides) >= {"counterfactual", "metered"}
     assert sides["metered"]["energy_cny"] == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
@@ -108,9 +110,11 @@ async def test_the_plan_page_shows_the_realized_figures(
     assert page.status_code == 200
     demand_kwh = sum(m - b for m, b in zip(MAIN_KW[:3], BATTERY_KW, strict=True)) * 0.25
     left_kwh = 0.12 * BATTERY_KWH * 0.95  # what the meters left in the battery, as discharged
-    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25 + left_kwh) * VALLEY_CNY_PER_KWH
+    stored_cny = left_kwh * DAY_MEAN_CNY_PER_KWH  # at the local day's mean price
+    saved = (demand_kwh - sum(MAIN_KW[:3]) * 0.25) * VALLEY_CNY_PER_KWH + stored_cny
     assert 'id="realized"' in page.text
-    assert f"{figure(saved)} CNY" in page.text  # a loss with a true minus
-    assert f"{figure(left_kwh * VALLEY_CNY_PER_KWH)} CNY" in page.text  # the stored value
+    # 91.95 CNY: either rounding of the last digit is the same figure
+    assert any(f"{figure(saved + d)} CNY" in page.text for d in (-0.01, 0.0, 0.01))
+    assert f"{figure(stored_cny)} CNY" in page.text  # the stored value
     assert "counterfactual − (metered − stored value)" in page.text
-    assert 'id="capture">— (' in page.text  # no ratio, and why (docs/billing-and-savings.md)
+    assert 'id="capture">0.98' in page.text  # stored in the valley, worth the day's mean

@@ -86,3 +86,55 @@ def test_import_above_the_connection_limit_is_unserved_electricity() -> None:
     assert found.cost_cny["energy"] == pytest.approx(2 * 250 * 0.5)
     assert found.cost_cny["unserved"] == pytest.approx(100.0 * UNSERVED_CNY_PER_KWH["electricity"])
     assert found.peak_import_kw == pytest.approx(250.0)
+
+
+BOILER = {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 200, "eta": 0.9}
+
+
+def test_a_chp_is_turned_down_to_the_export_limit_and_a_boiler_makes_the_rest() -> None:
+    """Heat 180 kW, the CHP's full heat (power 140 kW) against a 50 kW load, export limit 0: the
+    local controller would hold the connection at 0 export, so the CHP runs at 50 kW (heat
+    50 · 0.45/0.35 ≈ 64.3 kW, gas ≈ 142.9 kW) and the boiler makes the other ≈ 115.7 kW of heat
+    (gas ≈ 128.6 kW). Two hours at 0.1: gas ≈ 54.3 CNY, nothing imported or exported. Before,
+    the CHP ran full and its 90 kW above the limit were dropped: gas 80 CNY."""
+    site = building_site([CHP, BOILER], gas=GAS)
+    found = baseline(site, b1__electricity_kw=50, b1__heat_kw=180)
+    chp_kw = 50.0
+    gas_kw = chp_kw / 0.35 + (180.0 - chp_kw * 0.45 / 0.35) / 0.9
+    assert found.cost_cny["gas"] == pytest.approx(2 * gas_kw * 0.1)
+    assert found.cost_cny["energy"] == pytest.approx(0.0, abs=1e-9)
+    assert found.unserved_kwh["heat"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_pv_is_curtailed_before_the_chp_is_turned_down() -> None:
+    """PV 100 kW and a CHP at 140 kW against a 50 kW load, export limit 60 kW: 190 kW would go
+    out; curtailing all the PV leaves 90 kW, 30 above the limit, so the CHP gives up 30 kW
+    (110 kW, heat ≈ 141.4 kW; the boiler makes ≈ 38.6 kW)."""
+    pv = {"id": "pv", "type": "pv", "peak_kw": 100}
+    site = building_site([CHP, BOILER, pv], grid={"export_max_kw": 60}, gas=GAS)
+    found = baseline(site, b1__electricity_kw=50, b1__heat_kw=180, pv__available_kw=100)
+    chp_kw = 110.0
+    gas_kw = chp_kw / 0.35 + (180.0 - chp_kw * 0.45 / 0.35) / 0.9
+    assert found.cost_cny["gas"] == pytest.approx(2 * gas_kw * 0.1)
+
+
+def test_a_chp_turned_down_below_its_minimum_load_stops() -> None:
+    """As the first case with min load 0.5 (70 kW of power): 50 kW is below it, so the CHP stops
+    and the boiler makes all 180 kW of heat (gas 200 kW)."""
+    site = building_site([{**CHP, "min_load": 0.5}, BOILER], gas=GAS)
+    found = baseline(site, b1__electricity_kw=50, b1__heat_kw=180)
+    assert found.cost_cny["gas"] == pytest.approx(2 * 200 * 0.1)
+    assert found.cost_cny["energy"] == pytest.approx(2 * 50 * 0.5)
+
+
+def test_the_counterfactual_and_the_plans_baseline_share_the_export_rule() -> None:
+    """The plan's baseline figure (optimize.plan) and the counterfactual of realized savings
+    (plans.realized) are both compute_baseline: a plan's baseline cost carries the turned-down
+    CHP too."""
+    from energyhub.optimize import plan
+
+    site = building_site([CHP, BOILER], gas=GAS)
+    frame = inputs(2, b1__electricity_kw=50, b1__heat_kw=180)
+    result = plan(site, frame, level="building", site_id="b1")
+    gas_kw = 50.0 / 0.35 + (180.0 - 50.0 * 0.45 / 0.35) / 0.9
+    assert result.baseline.cost_cny["gas"] == pytest.approx(2 * gas_kw * 0.1)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from energyhub.clock import ManualClock
+from energyhub.plans import counterfactual
 from energyhub.plans.actual import DaySavings, plan_vs_actual, savings_by_day
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.db import Backend, connect
@@ -31,7 +33,7 @@ DAYS = 3  # 07-30, 07-31 and 08-01
 HOUR = 4
 """The scheduler steers the first hour of each day; the meters run the rest uncontrolled
 (the office's 300–900 kW)."""
-CONTROLLED = {
+CONTROLLED: dict[int, tuple[float, float, list[float]]] = {
     # day: (main kW, battery kW: < 0 discharging, SOC % at the end of each step)
     0: (1500.0, -400.0, [49.0, 48.0, 47.0, 46.0]),
     1: (1600.0, 0.0, [46.0, 46.0, 46.0, 46.0]),
@@ -52,16 +54,25 @@ def day_start(i: int) -> datetime:
     return FIRST + timedelta(days=i)
 
 
-async def steered_days(url: str, site: SiteFile) -> None:
-    """History, then each day the scheduler's first hour (four ticks) under the CONTROLLED
-    readings; the rest of each day the office's history readings."""
+Steered = dict[int, tuple[float, float, list[float]]]
+
+
+async def steered_days(
+    url: str, site: SiteFile, first: datetime = FIRST, controlled: Steered = CONTROLLED
+) -> None:
+    """History, then each day the scheduler's first hour (four ticks) under the `controlled`
+    readings (by day from `first`); the rest of each day the office's history readings."""
+
+    def day_start(i: int) -> datetime:
+        return first + timedelta(days=i)
+
     await prepare_db(url, site)
-    await write_history(url, HistorySpec(FIRST - timedelta(days=7), FIRST))
+    await write_history(url, HistorySpec(first - timedelta(days=7), first))
     settings = scheduler_settings(url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}")
-    clock = ManualClock(FIRST)
+    clock = ManualClock(first)
     async with scheduler_for(settings, site, clock) as scheduler, connect(url) as conn:
         await scheduler.resume(conn)
-        for i, (main_kw, battery_kw, soc_pct) in CONTROLLED.items():
+        for i, (main_kw, battery_kw, soc_pct) in controlled.items():
             for tick in range(HOUR):
                 await scheduler.tick(conn)
                 if tick < HOUR - 1:
@@ -136,3 +147,40 @@ async def test_a_day_reads_the_same_alone_and_inside_its_months_window(pg_url: s
     assert second_plan.realized is not None
     plan_sides = second_plan.realized.breakdown
     assert plan_sides["counterfactual"].demand_cny == 0.0
+
+
+async def test_a_long_lead_in_reads_the_meters_once_and_changes_no_figure(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """07-31 asked alone has three days of its month before it (07-28 to 07-30) as a lead-in.
+    Its figures are those it has inside the whole window, where each of those days is computed
+    as a day of the window (its meters read for it alone): batching the lead-in's reads changes
+    nothing. The lead-in reads the connection's telemetry once, not once per day (a one-day query
+    on the 28th of a month read it 27 times, ~0.7 s each)."""
+    first = datetime.fromisoformat("2025-07-28T00:00:00+08:00")
+    steered = {0: (1300.0, -100.0, [49.75, 49.5, 49.25, 49.0])} | {
+        i + 1: day for i, day in CONTROLLED.items()
+    }
+    site = demand_site()
+    await steered_days(pg_url, site, first, steered)
+    last = (first + timedelta(days=3), first + timedelta(days=4))
+    async with connect(pg_url) as conn:
+        window = await savings_by_day(conn, Backend.POSTGRES, "office", (first, last[1]), site=site)
+        reads = {"n": 0}
+        counted = counterfactual.read_telemetry
+
+        async def counting(*args: Any, **kwargs: Any) -> Any:
+            reads["n"] += 1
+            return await counted(*args, **kwargs)
+
+        monkeypatch.setattr(counterfactual, "read_telemetry", counting)
+        alone = await savings_by_day(conn, Backend.POSTGRES, "office", last, site=site)
+        with_lead_in = reads["n"]
+        reads["n"] = 0
+        await savings_by_day(conn, Backend.POSTGRES, "office", last, site=site, lead_in=False)
+        without = reads["n"]
+    assert [d.day for d in window][-1] == date(2025, 7, 31) == alone[0].day
+    assert len(window) == 4 and all(d.realized is not None for d in window)
+    assert figures(alone[0]) == figures(window[-1])
+    assert window[-1].realized is not None and window[-1].realized.steps == HOUR
+    assert with_lead_in - without == 1  # the three lead-in days: one read

@@ -36,14 +36,20 @@ from tests.scheduler.test_actual import (
     steps,
 )
 
+DAY_MEAN_CNY_PER_KWH = (8 * 0.30 + 6 * 0.65 + 8 * 1.10 + 2 * 1.375) / 24
+"""The mean import price of a July day under the default tariff (valley 0–6 and 22–24, flat
+6–8, 15–18 and 21–22, peak 8–12, 14–15 and 18–21, critical 12–14): what a kWh in a store is
+valued at on 2025-07-08, whichever of its steps a window holds."""
+
 BATTERY_KW = [475.0, 400.0, 160.0]
 """The battery power meter's first three steps (charging), as tests/scheduler/test_actual writes."""
 
 
 async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) -> None:
     """Three controlled valley steps: the building's demand is main − battery (PV 0), the rules
-    serve it from the grid; the meters show main. Every step is valley (0.30): nothing to gain
-    with perfect foresight, so no capture ratio."""
+    serve it from the grid; the meters show main. Every step is valley (0.30), but what the
+    battery is left with is worth the whole day's mean price: perfect foresight gains by
+    charging it there."""
     plan_id = await run_steps(pg_url, "auto", 3)
     site = make_site()
     async with connect(pg_url) as conn:
@@ -59,9 +65,10 @@ async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) ->
     assert realized.counterfactual_co2_kg == pytest.approx(demand_kwh * GRID_KG_PER_KWH)
     assert realized.metered_cny == pytest.approx(metered_kwh * VALLEY_CNY_PER_KWH)
     # the meters left 12 % of the battery (240 kWh) in it, the counterfactual none: credited at
-    # η_discharge × the window's mean import price (and grid factor), on both sides that did
+    # η_discharge × the local day's mean import price (and grid factor), not the three valley
+    # steps' 0.30, on both sides that did
     left_kwh = 0.12 * BATTERY_KWH
-    credit_cny = left_kwh * 0.95 * VALLEY_CNY_PER_KWH
+    credit_cny = left_kwh * 0.95 * DAY_MEAN_CNY_PER_KWH
     assert realized.stored_value_cny == pytest.approx(credit_cny)
     assert realized.breakdown["metered"].stored_kwh == pytest.approx(left_kwh)
     assert realized.savings_cny == pytest.approx(
@@ -77,10 +84,13 @@ async def test_the_counterfactual_is_the_rules_on_metered_demand(pg_url: str) ->
         realized.counterfactual_cny + charge_cny, abs=1e-3
     )
     assert realized.breakdown["perfect_foresight"].stored_kwh == pytest.approx(left_kwh, abs=1e-3)
-    # what is left is worth less than it cost by the round trip: still nothing to gain
+    # bought in the valley, worth the day's mean after the round trip: a gain
     assert realized.perfect_savings_cny == pytest.approx(credit_cny - charge_cny, abs=1e-3)
+    assert realized.perfect_savings_cny > 0
     assert realized.savings_cny <= realized.perfect_savings_cny  # the meters charged more
-    assert realized.capture_ratio is None  # nothing to capture: foresight saves nothing
+    assert realized.capture_ratio == pytest.approx(
+        realized.savings_cny / realized.perfect_savings_cny
+    )
     assert days[0].realized is not None
     assert days[0].realized.savings_cny == pytest.approx(realized.savings_cny)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.realized import Side, finish
-from energyhub.plans.stored import store_values, stored_value
+from energyhub.plans.stored import day_context, day_steps, store_values, stored_value
 from tests.optimize.cases import building_site, inputs
 
 BATTERY = {"id": "bess", "type": "battery", "energy_kwh": 1000, "power_kw": 500,
@@ -70,3 +71,30 @@ def test_draining_a_battery_is_no_saving() -> None:
     assert found.savings_co2_kg == pytest.approx(95 * 0.5 - 100 * 0.5 / 0.9)
     assert found.perfect_savings_cny == pytest.approx(found.savings_cny)
     assert found.capture_ratio is None  # perfect foresight saves nothing either
+
+
+def test_a_store_is_valued_at_its_whole_days_mean_wherever_the_window_cuts_it() -> None:
+    """Shanghai's tariff in December (valley 0.30 × 8 h, flat 0.65 × 10 h, peak 1.10 × 4 h,
+    critical 1.375 × 2 h: mean 0.7083 CNY/kWh): the evening peak alone (18:30–21:00), the night
+    after midnight, and the two local days a window across midnight touches all value a kWh in
+    the battery at that mean. Valued over its own steps, the evening window's kWh was worth
+    1.10–1.375, the night's 0.30: where a query cut the day decided what the store was worth."""
+    site = building_site(
+        [BATTERY, HEAT_STORE, BOILER],
+        grid={"tariff": "shanghai-two-part", "tariff_prices_cny_per_kwh": {}},
+        gas=GAS,
+        carbon={"price_cny_per_t": 0},
+    )
+    scope = resolve_scope(site, "building", "b1")
+    step = pd.Timedelta(minutes=15)
+    mean = (8 * 0.30 + 10 * 0.65 + 4 * 1.10 + 2 * 1.375) / 24
+    windows = [
+        pd.date_range("2026-12-01 18:30", "2026-12-01 21:00", freq=step, tz="Asia/Shanghai"),
+        pd.date_range("2026-12-02 00:00", "2026-12-02 05:00", freq=step, tz="Asia/Shanghai"),
+        pd.date_range("2026-12-02 20:00", "2026-12-03 02:00", freq=step, tz="Asia/Shanghai"),
+    ]
+    for window in windows:
+        days = day_steps(window.tz_convert("UTC"), site.tz, step)
+        assert days[0].tz_convert(site.tz).hour == 0 and len(days) % 96 == 0
+        values = store_values(day_context(scope, days, site.tz, pd.DataFrame(), None))
+        assert values["bess"].of(100.0)[0] == pytest.approx(100 * 0.95 * mean), window[0]
