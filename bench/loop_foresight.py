@@ -42,14 +42,14 @@ STEP = pd.Timedelta(minutes=15)
 def _capturing() -> list[tuple[pd.DataFrame, Plan]]:
     """Wrap the planner perfect foresight calls so that each solve's inputs and plan are kept."""
     solves: list[tuple[pd.DataFrame, Plan]] = []
-    solve = realized.plan
+    solve = getattr(realized, "plan")  # noqa: B009 - the name perfect foresight calls
 
     def kept(*args: Any, **kwargs: Any) -> Plan:
-        result = solve(*args, **kwargs)
+        result: Plan = solve(*args, **kwargs)
         solves.append((args[1], result))
         return result
 
-    realized.plan = kept  # type: ignore[assignment]
+    setattr(realized, "plan", kept)  # noqa: B010
     return solves
 
 
@@ -149,8 +149,8 @@ async def compare(park: str, site: SiteFile, day: str, hourly: bool) -> None:
         )
     for found in days:
         if found.realized is not None:
-            for name, side in found.realized.breakdown.items():
-                print(f"  {name:18} {side}")
+            for name, figures in found.realized.breakdown.items():
+                print(f"  {name:18} {figures}")
             print("  notes:", *found.realized.notes, sep="\n    ")
 
 
