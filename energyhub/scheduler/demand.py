@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from energyhub.forecast.profile import ForecastError, ForecastOptions, History, clean_history
+from energyhub.optimize.assets import keep_per_step
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry
 from energyhub.sites import (
     CHP,
@@ -34,6 +35,7 @@ from energyhub.sites import (
     GasBoiler,
     HeatPump,
     Park,
+    ThermalStorage,
     Wind,
 )
 
@@ -242,6 +244,7 @@ def electricity_history(
     for main in mains:
         parts.add_meter(1.0, telemetry.history(main))
     unseparated = set()
+    thermal = _made_by_machines(parts, building, meters, telemetry, thermal)
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
             if not _add_renewable(parts, asset, pv_meter(meters, building, asset), telemetry):
@@ -249,6 +252,68 @@ def electricity_history(
         elif isinstance(asset, GENERATORS + DRAWS) and asset.id not in unplanned:
             _take_out(parts, asset, meters, telemetry, thermal, outdoor_c)
     return parts.result(), unseparated
+
+
+def _made_by_machines(
+    parts: _Parts,
+    building: Building,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    thermal: dict[str, pd.Series],
+) -> dict[str, pd.Series]:
+    """The heat or cooling the building's machines made, by carrier: its metered demand plus
+    what its stores of that carrier took in less what they gave out (`_store_flow_kw`). An
+    unmetered heat pump or chiller is estimated from this, not from the demand: a store
+    discharging in its place makes it draw less, one charging more."""
+    estimated = {
+        "cooling" if isinstance(a, ElectricChiller) else "heat"
+        for a in building.assets
+        if isinstance(a, HeatPump | ElectricChiller | ElectricBoiler)
+        and asset_meter(meters, a.id, ("electricity",)) is None
+    }
+    made = dict(thermal)
+    for store in building.assets:
+        if isinstance(store, ThermalStorage) and store.carrier in estimated.intersection(made):
+            flow = _store_flow_kw(parts, store, meters, telemetry)
+            if flow is not None:
+                made[store.carrier] = made[store.carrier] + flow.reindex(made[store.carrier].index)
+    return made
+
+
+def _store_flow_kw(
+    parts: _Parts, store: ThermalStorage, meters: list[StoredMeter], telemetry: Telemetry
+) -> pd.Series | None:
+    """A heat or cold store's charging (> 0) or discharging (< 0) kW per step on its carrier's
+    side: from its SOC meter's changes (standing loss and efficiencies taken out, as a
+    battery's); without one, the setpoints sent to it where sent (0 where none); None (noted)
+    with neither."""
+    meter = soc_meter(meters, store.id)
+    if meter is not None:
+        soc, notes = clean_history(telemetry.history(meter), parts.column, parts.now, parts.options)
+        parts.notes += [
+            *notes,
+            f"{store.id}: what it charged and discharged is taken from SOC changes of "
+            f"{meter.label}, and what its building's machines made is the demand plus that",
+        ]
+        step_h = pd.Timedelta(soc.index[1] - soc.index[0]).total_seconds() / 3600
+        kwh = soc / 100.0 * store.energy_kwh
+        keep = keep_per_step(store.loss_per_h, step_h)
+        delta_kw = (kwh - keep * kwh.shift(1)) / step_h
+        return delta_kw.where(delta_kw <= 0, delta_kw / store.eta_charge).where(
+            delta_kw > 0, delta_kw * store.eta_discharge
+        )
+    sent = telemetry.sent_kw(store.id)
+    if sent.notna().any():
+        parts.notes.append(
+            f"{store.id}: no SOC meter; it is taken to have charged and discharged the setpoints "
+            "sent to it (none where none was sent)"
+        )
+        return sent.clip(lower=-store.power_kw, upper=store.power_kw).fillna(0.0)
+    parts.notes.append(
+        f"{store.id}: no SOC meter and no setpoints; its building's machines are taken to have "
+        "made the demand"
+    )
+    return None
 
 
 def _add_renewable(

@@ -208,3 +208,60 @@ async def test_a_retired_park_main_holds_its_shared_assets_until_it_ends(pg_url:
     # one main expected at each step, the park's and then the office's: counting the retired
     # meter for ever after halved the coverage, below what the peak guard needs to act
     np.testing.assert_allclose(frame["meters:electricity"], 1.0)
+
+
+CHILLER_COP = 5.0
+DC_LOAD_KW = 300.0
+DC_COOLING_KW = 600.0
+
+
+async def test_a_chiller_beside_an_ice_store_made_the_cooling_less_what_the_store_gave(
+    pg_url: str,
+) -> None:
+    """A data centre's chiller (no electricity meter) beside an ice store with a SOC meter: in
+    the step the store gave 400 kW of cold the chiller made 200 kW of the 600 kW demand, in the
+    one it took 400 kW in it made 1,000 kW; the demand the counterfactual and perfect foresight
+    are solved on is the main less what the chiller drew, its 300 kW load in every step (taken
+    as the whole 600 kW ÷ COP, it read 80 kW low while the store discharged and 80 kW high while
+    it charged: the store's arbitrage credited to the counterfactual)."""
+    doc = _site_doc(park_main=False, office_main=True)
+    doc["city"]["parks"][0]["buildings"].append(
+        {
+            "id": "dc",
+            "class": "data-center",
+            "floor_area_m2": 5000,
+            "meters": [
+                {"id": "dc-main", "carrier": "electricity", "quantity": "power_kw"},
+                {"id": "dc-cooling", "carrier": "cooling", "quantity": "power_kw"},
+                {"id": "ice-soc", "carrier": "none", "quantity": "soc_pct", "asset": "ice"},
+            ],
+            "assets": [
+                {"id": "dc-chiller", "type": "electric_chiller", "cooling_max_kw": 1000,
+                 "cop": CHILLER_COP},
+                {"id": "ice", "type": "thermal_storage", "carrier": "cooling",
+                 "energy_kwh": 1000, "power_kw": 500},
+            ],
+        }
+    )  # fmt: skip
+    site = parse_site(doc, "park-site")
+    await prepare_db(pg_url, site)
+    before = INDEX.insert(0, INDEX[0] - pd.Timedelta(minutes=15))
+    store_kw = np.array([0.0, -400.0, 0.0, 400.0])  # 100 kWh out, then 100 kWh in
+    soc_pct = np.r_[50.0, 50.0 + np.cumsum(store_kw) * 0.25 / 1000 * 100]
+    chiller_kw = (DC_COOLING_KW + store_kw) / CHILLER_COP
+    await write_readings(
+        pg_url,
+        {
+            "main": pd.Series(MAIN_KW, index=INDEX),
+            "chp-el": pd.Series(0.0, index=INDEX),
+            "dc-main": pd.Series(DC_LOAD_KW + chiller_kw, index=INDEX),
+            "dc-cooling": pd.Series(DC_COOLING_KW, index=INDEX),
+            "ice-soc": pd.Series(soc_pct, index=before),
+        },
+    )
+    async with connect(pg_url) as conn:
+        found = await metered_inputs(
+            conn, Backend.POSTGRES, site, resolve_scope(site, "park", "sp"), INDEX, pd.DataFrame()
+        )
+    np.testing.assert_allclose(found.frame["dc:electricity_kw"], DC_LOAD_KW)
+    np.testing.assert_allclose(found.frame["dc:cooling_kw"], DC_COOLING_KW)

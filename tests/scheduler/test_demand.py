@@ -199,3 +199,34 @@ def test_an_own_loads_park_meter_is_its_demand_and_none_without_one() -> None:
     assert found[0].history.values.to_numpy() == pytest.approx(120.0)
     none = park_electricity_history(park(), meters[1:], telemetry({2: 900.0}), NOW, OPTIONS)
     assert none is None
+
+
+CHILLER = {"id": "b1-chiller", "type": "electric_chiller", "cooling_max_kw": 1000, "cop": 5.0}
+ICE = {"id": "b1-ice", "type": "thermal_storage", "carrier": "cooling", "energy_kwh": 1000,
+       "power_kw": 500}  # fmt: skip
+
+
+def test_a_chiller_made_the_cooling_less_what_its_ice_store_gave() -> None:
+    """The forecast's history of a building whose ice store (no SOC meter) was sent −400 kW
+    (discharge) and then +400 kW (charge) on a 600 kW cooling demand: the chiller made 200 kW,
+    then 1,000 kW, and the load is the main less that ÷ COP (300 kW throughout); where nothing
+    was sent, the chiller made the demand. Taken as the demand ÷ COP every step, the history
+    read 80 kW low at the hours the store discharged and the plans' forecasts with it."""
+    sent = pd.Series(np.nan, index=INDEX)
+    sent.iloc[:4] = [-400.0, -400.0, 400.0, 400.0]
+    store_kw = sent.fillna(0.0).to_numpy()
+    main = 300.0 + (600.0 + store_kw) / 5.0
+    meters = [meter(1, "main", "electricity"), meter(2, "cooling", "cooling")]
+    frame = pd.DataFrame({1: main, 2: np.full(len(INDEX), 600.0)}, INDEX)
+    data = Telemetry(INDEX, frame, TZ, pd.DataFrame({"b1-ice": sent}))
+    cooling = thermal_history("cooling", building(CHILLER, ICE), meters, data, NOW, OPTIONS)
+    assert cooling is not None
+    result, _ = electricity_history(
+        building(CHILLER, ICE), meters, data, NOW, OPTIONS,
+        {"cooling": cooling.history.values}, None, set(),
+    )  # fmt: skip
+    assert result.history.values.to_numpy() == pytest.approx(np.full(len(INDEX), 300.0))
+    assert (
+        "b1-ice: no SOC meter; it is taken to have charged and discharged the setpoints sent to "
+        "it (none where none was sent)"
+    ) in result.notes
