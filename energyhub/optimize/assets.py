@@ -181,11 +181,20 @@ def _exclusive(ctx: Context, asset: str, charge: Var, discharge: Var, power_kw: 
     )
 
 
+def delivered_column(asset_id: str) -> str:
+    """The input column of the energy (kWh) a flexible load was served, before the plan's first
+    step, in the window open at that step."""
+    return f"{asset_id}:delivered_kwh"
+
+
 def window_days(ctx: Context, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarray]:
-    """For each step its window number if it starts inside the asset's window, else -1; and
-    coverage: the hours of each window the steps cover over the hours it lasts (local hours, so a
-    window across a daylight-saving change is an hour shorter or longer). A window that crosses
-    midnight is one window, of the day it starts on."""
+    """For each step its window number if it starts inside the asset's window, else -1; and the
+    energy (kWh) each window asks of the steps it covers: energy_kwh × the share of the window's
+    hours they cover (local hours, so a window across a daylight-saving change is an hour shorter
+    or longer). A window already open at the first step whose energy served so far the inputs
+    give (`delivered_column`) asks what is left of energy_kwh instead, spread the same way over
+    the rest of the window, and no more than power_max_kw can serve in the steps it covers. A
+    window that crosses midnight is one window, of the day it starts on."""
     index = ctx.inputs.index
     hours = np.asarray(index.hour + index.minute / 60.0)
     inside = asset.inside(hours)
@@ -202,30 +211,45 @@ def window_days(ctx: Context, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarr
     covered_h = np.bincount(used[1], minlength=used[0].size) * ctx.dt_h
     first_step = [int(np.flatnonzero(groups == g)[0]) for g in used[0]]
     end_h = asset.window_start_h + asset.window_h  # past 24 for an overnight window
-    lasting_h = _window_hours(local_days[first_step], index.tz, asset.window_start_h, end_h)
-    return compact, covered_h / lasting_h
+    start, end = window_bounds(local_days[first_step], index.tz, asset.window_start_h, end_h)
+    lasting_h = _hours(end - start)
+    energy = asset.energy_kwh * covered_h / lasting_h
+    column = delivered_column(asset.id)
+    if covered_h.size and compact[0] == 0 and start[0] < index[0] and column in ctx.inputs.columns:
+        left_kwh = max(asset.energy_kwh - float(ctx.inputs.columns[column][0]), 0.0)
+        remaining_h = _hours(end[:1] - index[:1])[0]
+        energy[0] = min(
+            left_kwh * min(covered_h[0] / remaining_h, 1.0), asset.power_max_kw * covered_h[0]
+        )
+    return compact, energy
 
 
-def _window_hours(days: pd.DatetimeIndex, tz: Any, start_h: int, end_h: int) -> np.ndarray:
-    """How long [start_h, end_h) local lasts on each (naive, midnight) day, in hours (end_h past
-    24 ends on the next day). A bound the clocks skip is where they resume; a bound they repeat
-    is its first occurrence, as a step's local hour places it."""
+def _hours(spans: pd.TimedeltaIndex) -> np.ndarray:
+    return np.asarray(spans.total_seconds(), dtype=np.float64) / 3600.0
+
+
+def window_bounds(
+    days: pd.DatetimeIndex, tz: Any, start_h: int, end_h: int
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """When [start_h, end_h) local begins and ends on each (naive, midnight) day (end_h past 24
+    ends on the next day). A bound the clocks skip is where they resume; a bound they repeat is
+    its first occurrence, as a step's local hour places it."""
     first = np.ones(len(days), dtype=bool)  # ambiguous: the first (daylight-saving) occurrence
     start, end = (
         (days + pd.Timedelta(hours=h)).tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
         for h in (start_h, end_h)
     )
-    return np.asarray((end - start).total_seconds(), dtype=np.float64) / 3600.0
+    return start, end
 
 
 def add_flexible_load(ctx: Context, node: str, asset: FlexibleLoad) -> None:
-    """Serve energy_kwh within each day's window at up to power_max_kw (prorated at the edges)."""
-    groups, coverage = window_days(ctx, asset)
+    """Serve each window's energy (`window_days`) within it at up to power_max_kw."""
+    groups, energy_kwh = window_days(ctx, asset)
     upper = np.where(groups >= 0, asset.power_max_kw, 0.0)
     power = ctx.m.add_variables(f"{asset.id}:power_kw", ctx.n, 0.0, upper)
-    if coverage.size:
-        energy = (ctx.dt_h * power.expr()).group(groups, coverage.size)
-        ctx.m.add_constraints(f"{asset.id}:energy_kwh", energy, "==", asset.energy_kwh * coverage)
+    if energy_kwh.size:
+        energy = (ctx.dt_h * power.expr()).group(groups, energy_kwh.size)
+        ctx.m.add_constraints(f"{asset.id}:energy_kwh", energy, "==", energy_kwh)
     ctx.inject(node, "electricity", asset.id, -power.expr())
 
 

@@ -255,11 +255,10 @@ def _serve_cooling(ctx: Context, node: Node, demand: Array, draws: _Draws) -> tu
 
 def _flexible(ctx: Context, asset: FlexibleLoad) -> Array:
     """Power of a flexible load run at full power from the start of each window until served."""
-    groups, coverage = window_days(ctx, asset)
+    groups, energies = window_days(ctx, asset)
     power = np.zeros(ctx.n)
-    for g, share in enumerate(coverage):
+    for g, energy in enumerate(energies):
         steps = np.flatnonzero(groups == g)
-        energy = asset.energy_kwh * share
         before = np.arange(steps.size) * asset.power_max_kw * ctx.dt_h
         power[steps] = np.clip(energy - before, 0.0, asset.power_max_kw * ctx.dt_h) / ctx.dt_h
     return power

@@ -20,7 +20,7 @@ from energyhub.csv_columns import first_long_row
 from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
-from energyhub.sites import PV, CopFromOutdoor, SiteFile, Wind, load_taken_as_0
+from energyhub.sites import PV, CopFromOutdoor, FlexibleLoad, SiteFile, Wind, load_taken_as_0
 from energyhub.userfiles import read_text
 
 Array = NDArray[np.float64]
@@ -50,6 +50,10 @@ instead of kW (demand is judged by the infeasibility diagnosis instead, which se
 
 RENEWABLE_LIMIT_FACTOR = 1.2
 """Available renewable power above this many times peak_kw is taken for a unit mistake."""
+
+DELIVERED_LIMIT_FACTOR = 10.0
+"""A flexible load served more than this many times its energy_kwh in one window is taken for a
+unit mistake (a little more than energy_kwh is real: its window then asks for nothing more)."""
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$", re.IGNORECASE)
 
@@ -281,6 +285,7 @@ class _Owners:
 
     nodes: frozenset[str]
     renewables: dict[str, PV | Wind]
+    flexible: dict[str, FlexibleLoad]
     site_ids: frozenset[str]
 
     @staticmethod
@@ -288,7 +293,8 @@ class _Owners:
         ids = {n.id for n in site.nodes()} | {a.id for p in site.city.parks for a in p.assets}
         ids |= {a.id for p in site.city.parks for b in p.buildings for a in b.assets}
         renewables = {a.id: a for _, a in scope.assets() if isinstance(a, PV | Wind)}
-        return _Owners(frozenset(n.id for n in scope.nodes), renewables, frozenset(ids))
+        flexible = {a.id: a for _, a in scope.assets() if isinstance(a, FlexibleLoad)}
+        return _Owners(frozenset(n.id for n in scope.nodes), renewables, flexible, frozenset(ids))
 
 
 def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) -> None:
@@ -302,6 +308,13 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
         allowed: tuple[str, ...] = NODE_QUANTITIES
     elif owner in renewables:
         allowed = RENEWABLE_QUANTITIES
+    elif quantity == "delivered_kwh" and owner in owners.flexible:
+        high = owners.flexible[owner].energy_kwh * DELIVERED_LIMIT_FACTOR
+        _check_range(
+            inputs, name, 0.0, high, "the energy a flexible load was served so far in its open "
+            f"window must be ≥ 0 and within its energy_kwh × {DELIVERED_LIMIT_FACTOR:g}; Wh?",
+        )  # fmt: skip
+        return
     elif owner in owners.site_ids:
         return  # a column for another part of the site: not this plan's business
     else:

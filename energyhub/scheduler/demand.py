@@ -190,7 +190,7 @@ def _converter(
             "can serve over its COP (or efficiency) and taken out of the load"
         )
     elif isinstance(asset, FlexibleLoad):
-        parts.terms.append((-1.0, _flexible_draw(asset, telemetry), f"{asset.id} (assumed)"))
+        parts.terms.append((-1.0, flexible_draw(asset, telemetry), f"{asset.id} (assumed)"))
         parts.notes.append(
             f"{asset.id}: no electricity meter; it is taken to have drawn the setpoints sent to "
             "it, and energy_kwh evenly over its daily window where none was sent, taken out of "
@@ -202,7 +202,7 @@ def _converter(
         )
 
 
-def _flexible_draw(asset: FlexibleLoad, telemetry: Telemetry) -> pd.Series:
+def flexible_draw(asset: FlexibleLoad, telemetry: Telemetry) -> pd.Series:
     """The setpoint sent for a step (the device follows it), else its own rule: energy_kwh evenly
     over the window."""
     index = telemetry.index

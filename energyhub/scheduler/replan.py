@@ -23,6 +23,7 @@ from energyhub.errors import ConfigError
 from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.forecast.select import ModelCache
 from energyhub.optimize import Plan, PlanError, plan
+from energyhub.optimize.assets import delivered_column
 from energyhub.optimize.scope import Level, Scope, resolve_scope
 from energyhub.optimize.tariffs import (
     demand_target_column,
@@ -42,7 +43,7 @@ from energyhub.scheduler.margin import (
     MeasuredMarginConfig,
     peak_margin_floored,
 )
-from energyhub.scheduler.state import initial_soc, with_initial_soc
+from energyhub.scheduler.state import flexible_delivered, initial_soc, with_initial_soc
 from energyhub.scheduler.target import (
     DemandTargetCache,
     DemandTargetConfig,
@@ -68,6 +69,11 @@ RESERVE_METHOD = (
     "at least the margin (scheduler.margin, optimize.reserve)"
 )
 """The `peak_reserve_kw` input's method."""
+DELIVERED_METHOD = (
+    "served so far in the window open at the re-plan's start: its meter, else the setpoints sent "
+    "(its own rule where none was) (scheduler.state.flexible_delivered)"
+)
+"""The `<flexible load>:delivered_kwh` input's method."""
 
 
 def step_floor(when: datetime, step: timedelta) -> datetime:
@@ -283,6 +289,10 @@ async def replan(
             forecast.frame[column] = margin.reserve_kw.to_numpy()
             forecast.methods[column] = RESERVE_METHOD
         account = await co2_account(conn, backend, site, target, start, steps)
+        delivered = await flexible_delivered(conn, backend, scope, start, config.step, site.tz)
+        for asset_id, kwh in delivered.items():  # a window already open asks what is left
+            forecast.frame[delivered_column(asset_id)] = kwh
+            forecast.methods[delivered_column(asset_id)] = DELIVERED_METHOD
         started = with_initial_soc(site, soc.fractions)
         request = TargetRequest(
             scope, start, float(margin.summary.get("measured_p90_kw") or 0.0), config.history,

@@ -1,20 +1,33 @@
 """Where storage starts a re-plan: the latest SOC reading; without any, where the setpoints sent
-to it drove it; else the site file's default."""
+to it drove it; else the site file's default. And what a flexible load was already served in the
+window open at the re-plan's start."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.optimize.assets import window_bounds
 from energyhub.optimize.scope import Scope
 from energyhub.plans.tracked import SetpointTrack, Storage
-from energyhub.scheduler.demand import soc_meter
-from energyhub.scheduler.telemetry import latest_by_meter, stored_meters
-from energyhub.sites import Asset, Battery, HydrogenStore, Park, SiteFile, ThermalStorage
+from energyhub.scheduler.demand import asset_meter, flexible_draw, soc_meter
+from energyhub.scheduler.telemetry import latest_by_meter, read_telemetry, stored_meters
+from energyhub.sites import (
+    Asset,
+    Battery,
+    FlexibleLoad,
+    HydrogenStore,
+    Park,
+    SiteFile,
+    ThermalStorage,
+)
+from energyhub.store.db import Backend
 
 SOC_CLIP_NOTE = 0.005
 """A reading outside [soc_min, soc_max] by more than this fraction is mentioned when clipped."""
@@ -129,3 +142,49 @@ def with_initial_soc(site: SiteFile, fractions: dict[str, float]) -> SiteFile:
         parks.append(park.model_copy(update={"assets": assets, "buildings": buildings}))
     city = site.city.model_copy(update={"parks": parks})
     return site.model_copy(update={"city": city})
+
+
+def window_opened(asset: FlexibleLoad, now: pd.Timestamp) -> pd.Timestamp | None:
+    """When the flexible load's window open at `now` (local) opened; None outside its window."""
+    hour = now.hour + now.minute / 60.0
+    if not asset.inside(np.array([hour]))[0]:
+        return None
+    day = now.tz_localize(None).normalize()
+    if asset.overnight and hour < asset.window_end_h:
+        day -= pd.Timedelta(days=1)
+    end_h = asset.window_start_h + asset.window_h
+    return window_bounds(pd.DatetimeIndex([day]), now.tz, asset.window_start_h, end_h)[0][0]
+
+
+async def flexible_delivered(
+    conn: AsyncConnection,
+    backend: Backend,
+    scope: Scope,
+    start: datetime,
+    step: timedelta,
+    tz: ZoneInfo,
+) -> dict[str, float]:
+    """The energy (kWh) each flexible load of the scope was served in its window open at `start`,
+    before `start`: its electricity meter's where it has one, else what the load's history takes
+    it to have drawn (energyhub.scheduler.demand.flexible_draw: the setpoints sent, its own rule
+    where none was). A load whose window is not open, or opened at `start`, is left out."""
+    now = pd.Timestamp(start).tz_convert(tz)
+    opened = {
+        a.id: (a, at)
+        for _, a in scope.assets()
+        if isinstance(a, FlexibleLoad) and (at := window_opened(a, now)) is not None and at < now
+    }
+    if not opened:
+        return {}
+    first = min(at for _, at in opened.values()).floor(step)
+    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
+    telemetry = await read_telemetry(
+        conn, backend, meters, first.to_pydatetime(), start, pd.Timedelta(step), tz
+    )
+    step_h = step.total_seconds() / 3600
+    out = {}
+    for asset, at in opened.values():
+        meter = asset_meter(meters, asset.id, ("electricity",))
+        drawn = telemetry.series(meter) if meter is not None else flexible_draw(asset, telemetry)
+        out[asset.id] = float(drawn[drawn.index >= at].fillna(0.0).clip(lower=0.0).sum() * step_h)
+    return out

@@ -260,5 +260,40 @@ def test_an_overnight_window_across_the_fall_back_lasts_nine_hours() -> None:
                           freq="15min", name="ts")  # fmt: skip
     part = plan(site, pd.DataFrame({"b1:electricity_kw": 0.0}, index=index), level="building",
                 site_id="b1")  # fmt: skip
-    morning = part.schedule["ev:power_kw"][index < pd.Timestamp("2026-10-25 12:00", tz="Europe/Berlin")]
+    morning = part.schedule["ev:power_kw"][
+        index < pd.Timestamp("2026-10-25 12:00", tz="Europe/Berlin")
+    ]
     assert morning.sum() * 0.25 == pytest.approx(700 / 9, abs=1e-6)
+
+
+def test_a_window_open_at_the_start_asks_what_is_left_of_its_energy() -> None:
+    """From 00:00 in the 22:00–06:00 window, 6 of its 8 hours are left. Told 90 of its 100 kWh
+    were served since 22:00, the night asks 10 kWh (not 75, its share of the hours); told 0, it
+    asks 100; at 15 kW, 6 h serve only 90 of them. The next night's first 2 h ask 25 kWh either
+    way, and the rule-based baseline serves what the plan does (one price all day)."""
+    slow = {**OVERNIGHT, "power_max_kw": 15}
+    for served, flex, night in (
+        (90.0, OVERNIGHT, 10.0),
+        (0.0, OVERNIGHT, 100.0),
+        (0.0, slow, 90.0),
+    ):
+        frame = inputs(24, b1__electricity_kw=0, import_price_cny_per_kwh=0.5)
+        frame["ev:delivered_kwh"] = served
+        result = plan(building_site([flex]), frame, level="building", site_id="b1")
+        power = np.asarray(result.schedule["ev:power_kw"])
+        assert power[:6].sum() == pytest.approx(night, abs=1e-6)
+        assert power[22:].sum() == pytest.approx(25.0, abs=1e-6)
+        assert result.baseline.cost_cny["energy"] == pytest.approx(
+            result.cost_cny["energy"], abs=1e-6
+        )
+
+
+def test_energy_served_so_far_must_be_a_plausible_kwh() -> None:
+    """A negative or W-sized delivered_kwh is refused, naming the column."""
+    from energyhub.optimize.errors import PlanInputError
+
+    for bad in (-1.0, 1e6):
+        frame = inputs(24, b1__electricity_kw=0)
+        frame["ev:delivered_kwh"] = bad
+        with pytest.raises(PlanInputError, match="ev:delivered_kwh"):
+            plan(building_site([OVERNIGHT]), frame, level="building", site_id="b1")
