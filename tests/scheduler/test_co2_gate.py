@@ -1,0 +1,167 @@
+"""A CO₂ policy's gate: stores move only on CO₂ the local day has saved on the meters (real
+PostgreSQL and Mosquitto); without a policy every setpoint goes out as planned."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from energyhub.clock import ManualClock
+from energyhub.optimize.scope import resolve_scope
+from energyhub.scheduler.co2_gate import LOSS_SAFETY, Co2Gate, move_loss_kg
+from energyhub.scheduler.setpoints import Setpoint
+from energyhub.sites import Battery, SiteFile, parse_site
+from energyhub.store.db import Backend, connect
+
+from .conftest import (
+    SHARED_BROKER,
+    HistorySpec,
+    prepare_db,
+    scheduler_for,
+    scheduler_settings,
+    site_doc,
+    write_history,
+    write_readings,
+)
+
+START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
+NO_CEILING = {"max_cost_to_meet_co2_limit_cny_per_t": 1e7}
+
+
+def site_with(policy: dict[str, object] | None) -> SiteFile:
+    doc = site_doc("auto")
+    doc["city"]["carbon"] = {"price_cny_per_t": 60}
+    if policy is not None:
+        doc["city"]["carbon"]["plan_policy"] = policy
+    return parse_site(doc, "gate-site")
+
+
+def test_a_moves_loss_is_what_the_savings_charge_an_idle_store_against() -> None:
+    """Charging 400 kW for a quarter hour costs 100 kWh · m on the meters and leaves 95 kWh
+    worth 0.95 · m each; discharging 400 kW saves 100 kWh · m and takes 100 / 0.95 kWh that
+    cost m / 0.95 each (energyhub.plans.stored)."""
+    site = site_with(None)
+    scope = resolve_scope(site, "building", "office")
+    bess = next(a for _, a in scope.assets() if isinstance(a, Battery))
+    m = scope.carbon.grid_kg_per_kwh
+    charged = 100 * m - 100 * 0.95 * 0.95 * m
+    assert move_loss_kg(scope, bess, 400.0, 0.25, m) == pytest.approx(LOSS_SAFETY * charged)
+    discharged = 100 / 0.95 * m / 0.95 - 100 * m
+    assert move_loss_kg(scope, bess, -400.0, 0.25, m) == pytest.approx(LOSS_SAFETY * discharged)
+    assert move_loss_kg(scope, bess, 0.0, 0.25, m) == 0.0
+
+
+async def _day_over(pg_url: str, site: SiteFile) -> tuple[ManualClock, pd.Timestamp]:
+    """The scheduler ran the first hour of the day while the battery charged 475 kW: the meters
+    emitted more than the counterfactual (the rules, battery idle) on that demand."""
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    settings = scheduler_settings(pg_url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}")
+    clock = ManualClock(START)
+    hour = pd.date_range(pd.Timestamp(START).tz_convert("UTC"), periods=4, freq="15min")
+    async with scheduler_for(settings, site, clock) as scheduler, connect(pg_url) as conn:
+        await scheduler.resume(conn)
+        await scheduler.tick(conn)
+        for _ in range(3):
+            await clock.advance(timedelta(minutes=15))
+            await scheduler.tick(conn)
+    await write_readings(
+        pg_url,
+        {
+            "main": pd.Series([900.0, 920.0, 890.0, 910.0], hour),
+            "pv": pd.Series(0.0, hour),
+            "bess-p": pd.Series(475.0, hour),
+            "bess-soc": pd.Series([53.0, 55.0, 57.0, 59.0], hour),
+            "outdoor": pd.Series(27.0, hour),
+        },
+    )
+    await clock.advance(timedelta(minutes=15))
+    return clock, hour[-1] + pd.Timedelta(minutes=15)
+
+
+async def test_a_day_over_its_counterfactual_keeps_its_stores_idle(pg_url: str) -> None:
+    """After the hour over its counterfactual the day has no slack: the battery's move is held
+    idle with the reason stored, and it is locked for the peak guard; a setpoint that does not
+    move it passes."""
+    site = site_with({"max_co2_vs_baseline_pct": 0, **NO_CEILING})
+    _, ts = await _day_over(pg_url, site)
+    scope = resolve_scope(site, "building", "office")
+    gate = Co2Gate(site, timedelta(minutes=15))
+    asked = [Setpoint(1, "sp", "office", "office-bess", ts.to_pydatetime(), -300.0, -300.0)]
+    async with connect(pg_url) as conn:
+        step = await gate.open(conn, Backend.POSTGRES, scope, pd.DataFrame(), ts, asked)
+        still = await gate.open(
+            conn, Backend.POSTGRES, scope, pd.DataFrame(), ts,
+            [Setpoint(1, "sp", "office", "office-bess", ts.to_pydatetime(), 0.0, 0.0)],
+        )  # fmt: skip
+    assert step.slack_kg < -50  # the battery's losses, beyond the storage credit
+    [bess] = step.setpoints
+    assert bess.p_kw == 0.0 and bess.planned_p_kw == -300.0
+    assert bess.override is not None and bess.override.startswith("CO₂ policy: ")
+    assert step.locked == {"office-bess"}
+    assert still.setpoints[0].override is None
+    sent = gate.close(scope, pd.DataFrame(), ts, step, step.setpoints)
+    assert sent[0].import_limit_kw is None
+
+
+async def test_a_generous_policy_lets_the_battery_move(pg_url: str) -> None:
+    """At +100 % the day's slack (counterfactual × 2 less the meters) covers the move."""
+    site = site_with({"max_co2_vs_baseline_pct": 100, **NO_CEILING})
+    _, ts = await _day_over(pg_url, site)
+    scope = resolve_scope(site, "building", "office")
+    gate = Co2Gate(site, timedelta(minutes=15))
+    asked = [Setpoint(1, "sp", "office", "office-bess", ts.to_pydatetime(), -300.0, -300.0)]
+    async with connect(pg_url) as conn:
+        step = await gate.open(conn, Backend.POSTGRES, scope, pd.DataFrame(), ts, asked)
+    assert step.slack_kg > 0
+    assert step.setpoints == asked
+    assert step.locked == frozenset()
+
+
+@pytest.mark.parametrize(
+    "policy", [None, {"max_co2_vs_baseline_pct": 0, "gate_stores_on_meters": False}]
+)
+async def test_without_a_policy_or_its_gate_the_setpoints_go_out_as_planned(
+    pg_url: str, policy: dict[str, object] | None
+) -> None:
+    """No policy (or the gate turned off): the scheduler has no gate and every setpoint it sent
+    after the day went over its counterfactual is the plan's, unless the peak guard changed it."""
+    site = site_with(policy)
+    clock, _ = await _day_over(pg_url, site)
+    settings = scheduler_settings(pg_url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}")
+    async with scheduler_for(settings, site, clock) as scheduler, connect(pg_url) as conn:
+        assert scheduler.co2_gate is None
+        await scheduler.resume(conn)
+        report = await scheduler.tick(conn)
+        rows = await (
+            await conn.execute("SELECT p_kw, planned_p_kw, override FROM setpoints")
+        ).fetchall()
+    assert report.gated == 0
+    assert rows
+    assert all(o is None or o.startswith("peak guard") for _, _, o in rows)
+    assert not any(o is not None and "CO₂ policy" in o for _, _, o in rows)
+
+
+async def test_under_a_policy_the_scheduler_sends_the_gated_setpoints(pg_url: str) -> None:
+    """With the policy the scheduler's setpoints after the hour over the counterfactual leave
+    the battery idle (or the plan already did)."""
+    site = site_with({"max_co2_vs_baseline_pct": 0, **NO_CEILING})
+    clock, ts = await _day_over(pg_url, site)
+    settings = scheduler_settings(pg_url, SHARED_BROKER, f"t{uuid.uuid4().hex[:10]}")
+    async with scheduler_for(settings, site, clock) as scheduler, connect(pg_url) as conn:
+        assert scheduler.co2_gate is not None
+        await scheduler.resume(conn)
+        await scheduler.tick(conn)
+        rows = await (
+            await conn.execute(
+                "SELECT p_kw, planned_p_kw, override FROM setpoints "
+                "WHERE asset_id = 'office-bess' AND ts = %s",
+                (ts.to_pydatetime(),),
+            )
+        ).fetchall()
+    [(p_kw, planned_p_kw, override)] = rows
+    assert p_kw == 0.0
+    assert planned_p_kw == 0.0 or override.startswith("CO₂ policy: ")
