@@ -1,19 +1,20 @@
 """Under a site's CO₂ policy, stores move only on CO₂ the local day has already saved on the meters.
 
 The policy asks for local days that emit no more than the counterfactual (the rules on the metered
-demand, stores idle) × (1 + max_co2_vs_baseline_pct / 100): that less the day's metered CO₂ (net
-of the storage credit) is the day's slack. A plan's CO₂ limit is met on a forecast; every kWh that then goes through a
-store costs its losses on the meters (flat grid factor: charging c kWh costs c · m and leaves
-η_charge · c worth η_discharge · m each; discharging d kWh saves d · m and takes d ÷ η_discharge
-worth m ÷ η_charge each, as energyhub.plans.stored values them), and the peak guard and the local
-controller discharge stores no plan accounted for. So before each step's setpoints go out the
-gate reads the day so far as realized savings read it (energyhub.scheduler.co2_account, at most
-every READ_EVERY, the moves since booked against it) and lets a store move only while that slack
-covers the move's loss; a store it stops is idle, as the counterfactual's: a battery at 0, a
-hydrogen store with its electrolyzer and fuel cells off, a heat or cold store with its building's
-heat pump or chiller making what it would have given (a discharge no machine can take over is
-left as planned). Stores whose full-power discharge the slack left does not cover are locked
-for the peak guard and the local controller (no import limit on their setpoints).
+demand, stores idle) × (1 + max_co2_vs_baseline_pct / 100); that less the day's metered CO₂ (net
+of the storage credit) is the day's slack. A plan's CO₂ limit is met on a forecast; every kWh
+that then goes through a store costs its losses on the meters (flat grid factor: charging c kWh
+costs c · m and leaves η_charge · c worth η_discharge · m each; discharging d kWh saves d · m and
+takes d ÷ η_discharge worth m ÷ η_charge each, as energyhub.plans.stored values them), and the
+peak guard and the local controller discharge stores no plan accounted for. So before each
+step's setpoints go out the gate reads the day so far as realized savings read it
+(energyhub.scheduler.co2_account, at most every READ_EVERY, the moves since booked against it)
+and lets a store move only while that slack covers the move's loss; a store it stops is idle, as
+the counterfactual's: a battery at 0, a hydrogen store with its electrolyzer and fuel cells off,
+a heat or cold store with its building's heat pump or chiller making what it would have given (a
+discharge no machine can take over is left as planned). Stores whose full-power discharge the
+slack left does not cover are locked for the peak guard and the local controller (no import
+limit on their setpoints).
 
 A day opens with no slack: its stores stay idle until the rest of the dispatch (a CHP, a cheaper
 or cleaner machine than the rules would run) has saved what their losses cost. The price is the

@@ -165,3 +165,44 @@ async def test_under_a_policy_the_scheduler_sends_the_gated_setpoints(pg_url: st
     [(p_kw, planned_p_kw, override)] = rows
     assert p_kw == 0.0
     assert planned_p_kw == 0.0 or override.startswith("CO₂ policy: ")
+
+
+async def test_the_peak_guard_does_not_discharge_a_store_the_day_cannot_pay_for(
+    pg_url: str, prefix: str
+) -> None:
+    """The office draws 3 MW in the day's first live step, a new month peak: without a policy
+    the guard discharges the battery's full 500 kW (tests/scheduler/test_guard.py); under a 0 %
+    policy the day has saved nothing yet, so the battery is locked and the guard leaves it."""
+    site = site_with({"max_co2_vs_baseline_pct": 0, **NO_CEILING})
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    config = scheduler_settings(
+        pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2, scheduler_peak_guard=True,
+        scheduler_peak_guard_headroom_kw=500,
+    )  # fmt: skip
+    clock = ManualClock(START)
+    step = timedelta(minutes=15)
+    index = pd.date_range(START, START + step, freq="1min", inclusive="left")
+    async with scheduler_for(config, site, clock) as scheduler, connect(pg_url) as conn:
+        await scheduler.resume(conn)
+        await scheduler.tick(conn)
+        await write_readings(
+            pg_url,
+            {
+                "main": pd.Series(3000.0, index=index),
+                "pv": pd.Series(0.0, index=index),
+                "bess-p": pd.Series(0.0, index=index),
+                "bess-soc": pd.Series(50.0, index=index),
+            },
+        )
+        await clock.advance(step)
+        await scheduler.tick(conn)
+        rows = await (
+            await conn.execute(
+                "SELECT p_kw, override FROM setpoints WHERE asset_id = 'office-bess' AND ts = %s",
+                (START + step,),
+            )
+        ).fetchall()
+    [(p_kw, override)] = rows
+    assert p_kw > -1e-6  # not discharged for the guard
+    assert override is None or "discharge raised" not in override
