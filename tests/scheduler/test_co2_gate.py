@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.optimize.scope import resolve_scope
-from energyhub.scheduler.co2_gate import LOSS_SAFETY, Co2Gate, move_loss_kg
+from energyhub.scheduler.co2_gate import LOSS_SAFETY, Co2Gate, carrier_kg, idle, move_loss_kg
 from energyhub.scheduler.setpoints import Setpoint
-from energyhub.sites import Battery, SiteFile, parse_site
+from energyhub.sites import Battery, HydrogenStore, SiteFile, ThermalStorage, load_site, parse_site
 from energyhub.store.db import Backend, connect
 
 from .conftest import (
@@ -28,6 +29,7 @@ from .conftest import (
 )
 
 START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
 NO_CEILING = {"max_cost_to_meet_co2_limit_cny_per_t": 1e7}
 
 
@@ -206,3 +208,43 @@ async def test_the_peak_guard_does_not_discharge_a_store_the_day_cannot_pay_for(
     [(p_kw, override)] = rows
     assert p_kw > -1e-6  # not discharged for the guard
     assert override is None or "discharge raised" not in override
+
+
+def _setpoints(ts: datetime, asked: dict[str, float]) -> list[Setpoint]:
+    return [Setpoint(1, "lingang", "lingang", a, ts, p, p) for a, p in asked.items()]
+
+
+def test_an_idle_hydrogen_store_stops_its_electrolyzer_and_fuel_cell() -> None:
+    """Lingang's hydrogen store held idle: its fuel cell (fed by it) and electrolyzer are off,
+    as the counterfactual's; a hydrogen store's discharge loses what the round trip does."""
+    scope = resolve_scope(load_site(EXAMPLE), "park", "lingang")
+    h2 = next(a for _, a in scope.assets() if isinstance(a, HydrogenStore))
+    sent = idle(
+        scope, _setpoints(START, {"lg-h2": -200.0, "lg-fuelcell": 100.0, "lg-electrolyzer": 0.0}),
+        h2, {}, "why",
+    )  # fmt: skip
+    assert {s.asset_id: (s.p_kw, s.override) for s in sent} == {
+        "lg-h2": (0.0, "why"), "lg-fuelcell": (0.0, "why"), "lg-electrolyzer": (0.0, None),
+    }  # fmt: skip
+    grid = scope.carbon.grid_kg_per_kwh
+    kg = carrier_kg(scope, h2, {})
+    assert kg == pytest.approx(grid / 0.65)
+    eta = h2.eta_charge * h2.eta_discharge
+    expected = LOSS_SAFETY * 200 * (kg / eta - 0.5 * grid)  # an hour; the fuel cell's 0.5
+    assert move_loss_kg(scope, h2, -200.0, 1.0, kg) == pytest.approx(expected)
+
+
+def test_an_idle_cold_store_leaves_its_chiller_to_make_the_cold() -> None:
+    """Lingang's ice store held idle in a discharge: its building's chiller makes that cold
+    (within its 4,500 kW); held idle in a charge, the chiller makes that much less."""
+    scope = resolve_scope(load_site(EXAMPLE), "park", "lingang")
+    ice = next(a for _, a in scope.assets() if a.id == "l03-ice")
+    assert isinstance(ice, ThermalStorage)
+    cops = {"l03-chiller": 5.5}
+    out = idle(scope, _setpoints(START, {"l03-ice": -800.0, "l03-chiller": 3000.0}), ice, cops, "w")
+    assert {s.asset_id: s.p_kw for s in out} == {"l03-ice": 0.0, "l03-chiller": 3800.0}
+    out = idle(scope, _setpoints(START, {"l03-ice": -800.0, "l03-chiller": 4000.0}), ice, cops, "w")
+    assert {s.asset_id: s.p_kw for s in out} == {"l03-ice": -300.0, "l03-chiller": 4500.0}
+    out = idle(scope, _setpoints(START, {"l03-ice": 600.0, "l03-chiller": 2000.0}), ice, cops, "w")
+    assert {s.asset_id: s.p_kw for s in out} == {"l03-ice": 0.0, "l03-chiller": 1400.0}
+    assert carrier_kg(scope, ice, cops) == pytest.approx(scope.carbon.grid_kg_per_kwh / 5.5)
