@@ -120,9 +120,11 @@ class PeakGuard:
         schedule: pd.DataFrame,
         ts: pd.Timestamp,
         setpoints: list[Setpoint],
+        locked: frozenset[str] = frozenset(),
     ) -> GuardDecision | None:
         """The step's setpoints, overridden where the import would pass the limit; None when the
-        guard cannot judge the step (no metered import of the last one, or no expectation)."""
+        guard cannot judge the step (no metered import of the last one, or no expectation).
+        `locked` stores are not discharged (a CO₂ policy's gate, energyhub.scheduler.co2_gate)."""
         node = scope.grid_node
         planned = planned_import_kw(schedule, node)
         if ts not in planned.index:
@@ -152,6 +154,7 @@ class PeakGuard:
             f"{estimate:,.0f} kW above the limit {limit:,.0f} kW"
         )
         soc = await soc_fractions(conn, scope, ts, self.step)
+        soc = {asset: f for asset, f in soc.items() if asset not in locked}
         cops = planned_cops(scope, schedule, ts)
         changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why, cops)
         self._expected[scope.id] = StepImport(ts.to_pydatetime(), planned_now - cut)

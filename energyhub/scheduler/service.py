@@ -31,6 +31,7 @@ from energyhub.errors import DatabaseUnavailableError, EnergyhubError, Scheduler
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
+from energyhub.scheduler.co2_gate import Co2Gate
 from energyhub.scheduler.guard import PeakGuard
 from energyhub.scheduler.lock import SchedulerLock
 from energyhub.scheduler.replan import (
@@ -71,6 +72,8 @@ class TickReport:
     sent: int = 0
     overridden: int = 0
     """Setpoints the peak guard changed from the plan's (energyhub.scheduler.guard)."""
+    gated: int = 0
+    """Setpoints a CO₂ policy's gate held idle (energyhub.scheduler.co2_gate)."""
     failed: list[str] = field(default_factory=list)
     replan_s: dict[str, float] = field(default_factory=dict)
     """Wall seconds each re-plan took (forecast, solve, store), by site."""
@@ -102,6 +105,12 @@ class Scheduler:
             else None
         )
         self.import_limit = settings.scheduler_import_limit
+        policy = site.city.carbon.plan_policy
+        self.co2_gate = (
+            Co2Gate(site, self.config.step)
+            if policy is not None and policy.gate_stores_on_meters
+            else None
+        )
 
     async def resume(self, conn: AsyncConnection) -> None:
         """Pick up after a stop: its unfinished sends become unconfirmed, re-plans continue."""
@@ -152,18 +161,29 @@ class Scheduler:
         """Claim, publish and settle each setpoint of the step starting at `start`."""
         scope = resolve_scope(self.site, active.level, active.site_id)
         schedule, skip = await self._schedule(conn, active.id)
-        setpoints = step_setpoints(active.id, scope, schedule, pd.Timestamp(start), skip)
+        ts = pd.Timestamp(start)
+        setpoints = step_setpoints(active.id, scope, schedule, ts, skip)
+        gate = None
+        if self.co2_gate is not None and setpoints:  # a CO₂ policy: stores on the day's slack
+            gate = await self.co2_gate.open(conn, self.backend, scope, schedule, ts, setpoints)
+            setpoints = gate.setpoints
+            report.gated += sum(s.override is not None for s in setpoints)
         if self.guard is not None and setpoints:
             decision = await self.guard.check(
-                conn, self.backend, scope, schedule, pd.Timestamp(start), setpoints
-            )
+                conn, self.backend, scope, schedule, ts, setpoints,
+                gate.locked if gate is not None else frozenset(),
+            )  # fmt: skip
             if decision is not None:
                 setpoints = decision.setpoints
-                report.overridden += len(decision.overridden)
+                report.overridden += len(decision.overridden) - (
+                    sum(s.override is not None for s in gate.setpoints) if gate is not None else 0
+                )
             if self.import_limit:
                 setpoints = await self.guard.import_limit(
-                    conn, self.backend, scope, schedule, pd.Timestamp(start), setpoints
+                    conn, self.backend, scope, schedule, ts, setpoints
                 )
+        if self.co2_gate is not None and gate is not None:
+            setpoints = self.co2_gate.close(scope, schedule, ts, gate, setpoints)
         for setpoint in setpoints:
             topic = setpoint.topic(self.prefix)
             if not await claim(conn, setpoint, topic):

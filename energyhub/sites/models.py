@@ -107,6 +107,13 @@ class PlanPolicy(Model):
         "rate of the day's remaining steps (energyhub.scheduler.co2_account); false: the limit "
         "against the plan's own baseline alone.",
     )
+    gate_stores_on_meters: Annotated[bool, Strict()] = Field(
+        default=True,
+        description="In the scheduler, a store moves (and the peak guard or the local "
+        "controller discharges it) only while the local day's metered CO₂ below its "
+        "counterfactual covers the move's losses; else it is idle, as the counterfactual's "
+        "(energyhub.scheduler.co2_gate). false: stores as planned.",
+    )
 
 
 class CarbonFactors(Model):
