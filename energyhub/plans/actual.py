@@ -56,7 +56,7 @@ from energyhub.plans.store import (
     plan_steps,
     setpoint_overrides,
 )
-from energyhub.plans.stored import day_steps
+from energyhub.plans.stored import whole_days
 from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.db import Backend
 
@@ -775,7 +775,7 @@ async def _carried(found: _Controlled, before: datetime, sources: Sources) -> di
     reads = {  # the lead-in's whole local days: its stores are valued over them (stored.py)
         scope.id: await read_span(
             sources.conn, sources.backend, sources.site, scope,
-            day_steps(pd.DatetimeIndex(frame.index), sources.site.tz, step),
+            whole_days(pd.DatetimeIndex(frame.index), sources.site.tz, step),
         )
         for scope, frame in parts
         if len(frame) > 1

@@ -57,10 +57,10 @@ from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.stored import (
     StoreValue,
     day_context,
-    day_steps,
     store_values,
     stored_value,
     weather_valued,
+    whole_days,
 )
 from energyhub.plans.tracked import SetpointTrack, tracked_soc_kwh
 from energyhub.sites import Asset, SiteFile
@@ -258,7 +258,7 @@ async def realize(
         peaks = found[-1].found.peaks_kw
     if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
-    days = day_steps(index, site.tz, step)
+    days = whole_days(index, site.tz, step)
     outdoor = metered.frame.get("outdoor_c")
     if weather_valued(scope):  # the whole days' temperature, as far as it has been metered
         metered_c = await metered_outdoor(conn, backend, site, scope, days, read)

@@ -8,7 +8,7 @@ compare like with like, each side is credited with the value of its storage chan
   mean marginal cost of its carrier at the store's node;
 - a kWh taken from a store (SOC down) must be made again: it costs ÷ η_charge × that mean.
 
-The mean is over **every step of the local days the window touches** (`day_steps`), not over the
+The mean is over **every step of the local days the window touches** (`whole_days`), not over the
 window's own steps: a store's value per kWh is a property of the day, so it does not hang on
 where a query window, a closed loop or a gap in the meters cuts the day (a window of the evening
 peak alone valued a kWh at the peak's price, one of the night at the valley's). The prices are
@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from energyhub.localdays import day_start, next_day_start
 from energyhub.optimize.baseline import UNSERVED_CNY_PER_KWH, Heater, chillers, heaters
 from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.model import Array
@@ -112,12 +113,12 @@ def _carrier(store: Store) -> str:
     return store.carrier if isinstance(store, ThermalStorage) else "hydrogen"
 
 
-def day_steps(index: pd.DatetimeIndex, tz: ZoneInfo, step: pd.Timedelta) -> pd.DatetimeIndex:
-    """Every step (UTC) of the local days in `tz` that the steps of `index` (UTC) touch."""
-    local = pd.DatetimeIndex(index).tz_convert(tz)
-    first = local[0].normalize()
-    end = (local[-1].normalize() + pd.DateOffset(days=1)).normalize()  # 23/25 h days kept
-    return pd.date_range(first, end, freq=step, inclusive="left").tz_convert("UTC")
+def whole_days(index: pd.DatetimeIndex, tz: ZoneInfo, step: pd.Timedelta) -> pd.DatetimeIndex:
+    """Every step (UTC) of the local days in `tz` that the steps of `index` (UTC) touch (23 and
+    25 h days kept; a midnight the clocks skip or repeat as energyhub.localdays places it)."""
+    first = day_start(pd.Timestamp(index[0]), tz)
+    end = next_day_start(pd.Timestamp(index[-1]), tz)
+    return pd.date_range(first, end, freq=step, inclusive="left")
 
 
 def day_context(
@@ -127,7 +128,7 @@ def day_context(
     plan_inputs: pd.DataFrame,
     outdoor_c: pd.Series | None,
 ) -> Context:
-    """The rules' prices over `days` (day_steps, UTC) that stores are valued at: each price
+    """The rules' prices over `days` (whole_days, UTC) that stores are valued at: each price
     column from the plans' inputs where they have the step, else the site's own (tariff, export
     price, grid factor); `outdoor_c` (metered, UTC) carried over the steps it lacks."""
     local = days.tz_convert(tz)

@@ -176,7 +176,7 @@ async def flexible_delivered(
     }
     if not opened:
         return {}
-    first = min(at for _, at in opened.values()).floor(step)
+    first = min(at for _, at in opened.values()).tz_convert("UTC").floor(step)  # the step grid
     meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
     telemetry = await read_telemetry(
         conn, backend, meters, first.to_pydatetime(), start, pd.Timedelta(step), tz

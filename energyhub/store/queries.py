@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
+from energyhub.localdays import day_start
 from energyhub.store.db import Backend
 from energyhub.store.energy import BUCKET_TERMS
 
@@ -204,7 +206,7 @@ def _grid_origin(start: datetime, step: timedelta, timezone: str) -> datetime | 
     offset = (start - EPOCH) % step
     if offset != timedelta(0) and offset % FINE_STEP == timedelta(0):
         return start
-    midnight = pd.Timestamp(start).tz_convert(timezone).normalize()
+    midnight = day_start(pd.Timestamp(start), ZoneInfo(timezone)).tz_convert(timezone)
     offset = (midnight - pd.Timestamp(EPOCH)) % step
     if offset != timedelta(0) and offset % FINE_STEP == timedelta(0):
         # the first local step at or after the start: as on the rollup, a step begun before the

@@ -9,7 +9,7 @@ from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.realized import Side, finish
-from energyhub.plans.stored import day_context, day_steps, store_values, stored_value
+from energyhub.plans.stored import day_context, store_values, stored_value, whole_days
 from tests.optimize.cases import building_site, inputs
 
 BATTERY = {"id": "bess", "type": "battery", "energy_kwh": 1000, "power_kw": 500,
@@ -94,7 +94,21 @@ def test_a_store_is_valued_at_its_whole_days_mean_wherever_the_window_cuts_it() 
         pd.date_range("2026-12-02 20:00", "2026-12-03 02:00", freq=step, tz="Asia/Shanghai"),
     ]
     for window in windows:
-        days = day_steps(window.tz_convert("UTC"), site.tz, step)
+        days = whole_days(window.tz_convert("UTC"), site.tz, step)
         assert days[0].tz_convert(site.tz).hour == 0 and len(days) % 96 == 0
         values = store_values(day_context(scope, days, site.tz, pd.DataFrame(), None))
         assert values["bess"].of(100.0)[0] == pytest.approx(100 * 0.95 * mean), window[0]
+
+
+def test_whole_days_across_a_skipped_midnight() -> None:
+    """Santiago skips 2026-09-06 00:00 (clocks go to 01:00): that day starts at 01:00 local and
+    lasts 23 h; a window on the 5th or the 6th reads its whole days without an error."""
+    from zoneinfo import ZoneInfo
+
+    tz, step = ZoneInfo("America/Santiago"), pd.Timedelta(minutes=15)
+    sixth = pd.date_range("2026-09-06T12:00Z", periods=4, freq=step)
+    days = whole_days(sixth, tz, step)
+    assert days[0] == pd.Timestamp("2026-09-06T04:00Z")  # 01:00 -03:00, where the clocks resume
+    assert len(days) == 23 * 4
+    fifth = pd.date_range("2026-09-05T12:00Z", periods=4, freq=step)
+    assert len(whole_days(fifth, tz, step)) == 24 * 4

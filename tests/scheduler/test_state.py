@@ -135,3 +135,20 @@ async def test_a_window_not_yet_open_or_opening_now_has_nothing_served(pg_url: s
     async with connect(pg_url) as conn:
         for at in (START, START + timedelta(hours=9), START + timedelta(hours=18)):
             assert await flexible_delivered(conn, Backend.POSTGRES, scope, at, STEP, site.tz) == {}
+
+
+async def test_a_window_open_in_the_repeated_hour_is_read_from_its_first_opening(
+    pg_url: str,
+) -> None:
+    """Berlin, 25 Oct 2026: a 02–05 window opened at the first 02:00 (00:00 UTC); at the second
+    02:30 (01:30 UTC) it had been open 1.5 h, served by the device's own rule (no setpoints):
+    1,200 ÷ 3 h × 1.5 h. The local opening is ambiguous; the read is on the UTC step grid."""
+    night = {**EV, "power_max_kw": 600, "window_start_h": 2, "window_end_h": 5}
+    assets = [*site_doc()["city"]["parks"][0]["buildings"][0]["assets"], night]
+    site = make_site(assets=assets).model_copy(update={"timezone": "Europe/Berlin"})
+    await prepare_db(pg_url, site)
+    scope = resolve_scope(site, "building", "office")
+    at = datetime.fromisoformat("2026-10-25T01:30:00+00:00")
+    async with connect(pg_url) as conn:
+        delivered = await flexible_delivered(conn, Backend.POSTGRES, scope, at, STEP, site.tz)
+    assert delivered == {"office-ev": pytest.approx(1200 / 3 * 1.5)}

@@ -127,3 +127,17 @@ async def test_an_hourly_series_from_any_start_is_on_the_zones_local_hours(pg_ur
     assert local["power_kw"].to_numpy() == pytest.approx([55.0, 95.0, 135.0])
     utc = utc[utc["carrier"] == "electricity"]
     assert [t.strftime("%H:%M") for t in utc["bucket"]] == ["19:00", "20:00", "21:00", "22:00"]
+
+
+def test_a_grid_on_a_day_whose_midnight_the_clocks_skip_or_repeat() -> None:
+    """Santiago skips 2026-09-06 00:00 and Havana repeats 2026-11-01 00:00: the local grid's
+    origin is found from the day's start as energyhub.localdays places it, not an error."""
+    from datetime import datetime
+
+    from energyhub.store.queries import _grid_origin
+
+    for start, zone in (("2026-09-06T12:00Z", "America/Santiago"),
+                        ("2026-11-01T12:00Z", "America/Havana")):  # fmt: skip
+        for step in (timedelta(minutes=15), timedelta(hours=1)):
+            origin = _grid_origin(datetime.fromisoformat(start), step, zone)
+            assert origin is None or origin >= datetime.fromisoformat(start)
