@@ -284,17 +284,25 @@ def _store_flow_kw(
     parts: _Parts, store: ThermalStorage, meters: list[StoredMeter], telemetry: Telemetry
 ) -> pd.Series | None:
     """A heat or cold store's charging (> 0) or discharging (< 0) kW per step on its carrier's
-    side: from its SOC meter's changes (standing loss and efficiencies taken out, as a
-    battery's); without one, the setpoints sent to it where sent (0 where none); None (noted)
-    with neither."""
+    side: from its SOC meter's changes (standing loss and efficiencies taken out); without one,
+    or with too little or too old a history, the setpoints sent to it where sent (0 where none);
+    None (noted) with neither."""
     meter = soc_meter(meters, store.id)
+    soc: pd.Series | None = None
     if meter is not None:
-        soc, notes = clean_history(telemetry.history(meter), parts.column, parts.now, parts.options)
-        parts.notes += [
-            *notes,
-            f"{store.id}: what it charged and discharged is taken from SOC changes of "
-            f"{meter.label}, and what its building's machines made is the demand plus that",
-        ]
+        try:
+            soc, notes = clean_history(
+                telemetry.history(meter), parts.column, parts.now, parts.options
+            )
+        except ForecastError as exc:  # too little or too old: the setpoints tell instead
+            parts.notes.append(f"{store.id}: its SOC meter {meter.label} is not used: {exc}")
+        else:
+            parts.notes += [
+                *notes,
+                f"{store.id}: what it charged and discharged is taken from SOC changes of "
+                f"{meter.label}, and what its building's machines made is the demand plus that",
+            ]
+    if soc is not None:
         step_h = pd.Timedelta(soc.index[1] - soc.index[0]).total_seconds() / 3600
         kwh = soc / 100.0 * store.energy_kwh
         keep = keep_per_step(store.loss_per_h, step_h)
@@ -305,13 +313,13 @@ def _store_flow_kw(
     sent = telemetry.sent_kw(store.id)
     if sent.notna().any():
         parts.notes.append(
-            f"{store.id}: no SOC meter; it is taken to have charged and discharged the setpoints "
-            "sent to it (none where none was sent)"
+            f"{store.id}: no SOC readings to use; it is taken to have charged and discharged the "
+            "setpoints sent to it (none where none was sent)"
         )
         return sent.clip(lower=-store.power_kw, upper=store.power_kw).fillna(0.0)
     parts.notes.append(
-        f"{store.id}: no SOC meter and no setpoints; its building's machines are taken to have "
-        "made the demand"
+        f"{store.id}: no SOC readings to use and no setpoints; its building's machines are taken "
+        "to have made the demand"
     )
     return None
 

@@ -227,6 +227,27 @@ def test_a_chiller_made_the_cooling_less_what_its_ice_store_gave() -> None:
     )  # fmt: skip
     assert result.history.values.to_numpy() == pytest.approx(np.full(len(INDEX), 300.0))
     assert (
-        "b1-ice: no SOC meter; it is taken to have charged and discharged the setpoints sent to "
-        "it (none where none was sent)"
+        "b1-ice: no SOC readings to use; it is taken to have charged and discharged the "
+        "setpoints sent to it (none where none was sent)"
     ) in result.notes
+
+
+def test_an_ice_store_whose_soc_meter_never_read_falls_back_to_its_setpoints() -> None:
+    """The same building with an SOC meter on the ice store that has no readings: the history is
+    built from the setpoints sent, as without the meter, and says why (a silent SOC gateway
+    made the building's whole electricity history fail)."""
+    sent = pd.Series(np.nan, index=INDEX)
+    sent.iloc[:4] = [-400.0, -400.0, 400.0, 400.0]
+    main = 300.0 + (600.0 + sent.fillna(0.0).to_numpy()) / 5.0
+    meters = [meter(1, "main", "electricity"), meter(2, "cooling", "cooling"),
+              meter(3, "ice-soc", "none", "soc_pct", "b1-ice")]  # fmt: skip
+    frame = pd.DataFrame({1: main, 2: np.full(len(INDEX), 600.0), 3: np.nan}, INDEX)
+    data = Telemetry(INDEX, frame, TZ, pd.DataFrame({"b1-ice": sent}))
+    cooling = thermal_history("cooling", building(CHILLER, ICE), meters, data, NOW, OPTIONS)
+    assert cooling is not None
+    result, _ = electricity_history(
+        building(CHILLER, ICE), meters, data, NOW, OPTIONS,
+        {"cooling": cooling.history.values}, None, set(),
+    )  # fmt: skip
+    assert result.history.values.to_numpy() == pytest.approx(np.full(len(INDEX), 300.0))
+    assert any(n.startswith("b1-ice: its SOC meter b1/ice-soc is not used: ") for n in result.notes)
