@@ -38,14 +38,22 @@ class DayCo2Account:
     counterfactual_kg: float
     metered_kg: float
     """Metered CO₂ less the storage credit (net), as realized savings count it."""
+    allowed_kg: float
+    """What the site's policy allows the day so far: the counterfactual × (1 +
+    max_co2_vs_baseline_pct / 100); the counterfactual's without a policy."""
     steps_left: int
     """Steps of the plan's horizon before the local day ends."""
     horizon_steps: int
 
     @property
+    def slack_kg(self) -> float:
+        """What the day so far emitted below what the policy allows it (< 0: above)."""
+        return self.allowed_kg - self.metered_kg
+
+    @property
     def deficit_kg(self) -> float:
-        """What the day so far emitted above its counterfactual (≥ 0)."""
-        return max(self.metered_kg - self.counterfactual_kg, 0.0)
+        """What the day so far emitted above what the policy allows it (≥ 0)."""
+        return max(-self.slack_kg, 0.0)
 
     @property
     def carried_kg(self) -> float:
@@ -58,7 +66,8 @@ class DayCo2Account:
     def note(self) -> str:
         head = (
             f"carbon: the day so far ({self.day}, {self.steps} metered steps) emitted "
-            f"{self.metered_kg:,.0f} kg against its counterfactual's {self.counterfactual_kg:,.0f}"
+            f"{self.metered_kg:,.0f} kg against its counterfactual's {self.counterfactual_kg:,.0f} "
+            f"(the policy allows {self.allowed_kg:,.0f})"
         )
         if self.carried_kg <= 0:
             return f"{head}: nothing carried into this plan's CO₂ limit"
@@ -91,11 +100,14 @@ async def day_co2_account(
     counterfactual = sum(r.breakdown["counterfactual"].net_co2_kg for r in realized)
     metered = sum(r.breakdown["metered"].net_co2_kg for r in realized)
     left = int((steps < next_day_start(pd.Timestamp(start), site.tz)).sum())
+    policy = site.city.carbon.plan_policy
+    pct = policy.max_co2_vs_baseline_pct if policy is not None else None
     return DayCo2Account(
         day=pd.Timestamp(start).tz_convert(site.tz).date().isoformat(),
         steps=sum(r.steps for r in realized),
         counterfactual_kg=float(counterfactual),
         metered_kg=float(metered),
+        allowed_kg=float(counterfactual) * (1 + (pct or 0.0) / 100),
         steps_left=left,
         horizon_steps=len(steps),
     )

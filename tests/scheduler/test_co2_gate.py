@@ -248,3 +248,35 @@ def test_an_idle_cold_store_leaves_its_chiller_to_make_the_cold() -> None:
     out = idle(scope, _setpoints(START, {"l03-ice": 600.0, "l03-chiller": 2000.0}), ice, cops, "w")
     assert {s.asset_id: s.p_kw for s in out} == {"l03-ice": 0.0, "l03-chiller": 1400.0}
     assert carrier_kg(scope, ice, cops) == pytest.approx(scope.carbon.grid_kg_per_kwh / 5.5)
+
+
+async def test_a_day_whose_account_cannot_be_read_still_sends_its_step(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The day's account fails (here: a database without energyhub's tables): the step's
+    setpoints still come back, on no slack (the battery idle), and the failure is logged; it
+    used to end the scheduler's whole tick, every site's setpoints with it."""
+    site = site_with({"max_co2_vs_baseline_pct": 0, **NO_CEILING})
+    scope = resolve_scope(site, "building", "office")
+    gate = Co2Gate(site, timedelta(minutes=15))
+    ts = pd.Timestamp(START).tz_convert("UTC") + pd.Timedelta(hours=1)
+    asked = [Setpoint(1, "sp", "office", "office-bess", ts.to_pydatetime(), -300.0, -300.0)]
+    async with connect(pg_url) as conn:
+        step = await gate.open(conn, Backend.POSTGRES, scope, pd.DataFrame(), ts, asked)
+    assert step.slack_kg == 0.0
+    assert step.setpoints[0].p_kw == 0.0
+    assert "could not be read" in caplog.text
+
+
+def test_the_day_s_deficit_and_slack_are_against_what_the_policy_allows() -> None:
+    """One measure for the re-plan's carried deficit and the gate's slack: at +10 % a day at
+    1,050 kg against a counterfactual of 1,000 is 50 kg under what it may emit, nothing to
+    carry; at −10 % it is 150 kg over."""
+    from dataclasses import replace
+
+    from energyhub.scheduler.co2_account import DayCo2Account
+
+    day = DayCo2Account("2026-12-01", 8, 1000.0, 1050.0, 1100.0, 48, 96)
+    assert (day.slack_kg, day.deficit_kg, day.carried_kg) == (50.0, 0.0, 0.0)
+    over = replace(day, allowed_kg=900.0)
+    assert (over.slack_kg, over.deficit_kg, over.carried_kg) == (-150.0, 150.0, 300.0)
