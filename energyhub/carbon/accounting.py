@@ -249,7 +249,7 @@ def _floor_area(tree: SiteTree, site: SiteInfo) -> float | None:
 
 
 def _grid_series_share(ledger: pd.DataFrame) -> float:
-    electricity = float(ledger["electricity_kwh"].abs().sum())
+    electricity = float(ledger["electricity_moved_kwh"].sum())
     return float(ledger["grid_series_kwh"].sum()) / electricity if electricity else 0.0
 
 

@@ -21,8 +21,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from psycopg import AsyncConnection, sql
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 
 from energyhub.localdays import day_start
 from energyhub.store.db import Backend
@@ -60,17 +58,19 @@ WITH src AS (
     WHERE t.bucket >= %(start)s
 )
 SELECT {bucket} AS bucket, meter_id,
-       CASE WHEN min(quantity) = 'energy_kwh'
+       CASE WHEN quantity = 'energy_kwh'
             THEN energyhub_counter_kw(sum(bucket_kwh), sum(bucket_s))
             ELSE sum(sum_value) / sum(n) END AS value,
        sum(n)::integer AS samples,
        sum(bucket_kwh) AS energy_kwh,
        sum(bucket_s) AS covered_s
 FROM terms
-GROUP BY 1, 2"""
+GROUP BY meter_id, 1, quantity"""
 """Per meter and step bucket: kW (power meters: the mean of the samples present; counters:
 the energy ÷ the time its steps cover, `energyhub_counter_kw`), samples, energy (the sum of every
-reading's step in the bucket, docs/meter-data.md) and the seconds those steps cover."""
+reading's step in the bucket, docs/meter-data.md) and the seconds those steps cover. Grouped by
+meter first, in the order the window sorted `src`, and by the meter's quantity rather than taking
+its min(): a year of 15-min buckets of 22 meters read in 2.6 s, not 3.4 s."""
 
 LOAD_METER = """m.quantity IN ('power_kw', 'energy_kwh')
   AND (m.carrier = 'pv'
@@ -176,9 +176,12 @@ def _bucket(
     backend: Backend, step: timedelta, timezone: str, origin: datetime | None = None
 ) -> sql.Composable:
     """The step's bucket of `bucket`: days start at local midnight of the site's time zone; a
-    grid off the rollup's buckets (`_grid_origin`) starts at `origin`."""
+    grid off the rollup's buckets (`_grid_origin`) starts at `origin`; on a rollup's own grain
+    (`_source`) each bucket is its step, and saying so spares the database a sort."""
     if origin is not None:
         return sql.SQL("date_bin({}, bucket, {})").format(sql.Literal(step), sql.Literal(origin))
+    if step in (STEPS["15m"], STEPS["1h"]):
+        return sql.SQL("bucket")
     if step == STEPS["1d"]:
         if backend is Backend.TIMESCALEDB:
             return sql.SQL("time_bucket('1 day', bucket, {})").format(sql.Literal(timezone))
@@ -251,40 +254,57 @@ async def meter_series(
         "end": end,
         "lookback": start - COUNTER_LOOKBACK,
     }
-    cur = conn.cursor(binary=True)
-    cur.adapters.register_loader("timestamptz", _MicrosecondsLoader)
-    await cur.execute(query + sql.SQL(" ORDER BY 1, 2"), params)
-    rows = await cur.fetchall()
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(METER_SERIES_COLUMNS)
-    bucket, meter_id, value, samples, energy_kwh, covered_s = columns
+    cur = await conn.execute(sql.SQL(PACKED_SERIES).format(query=query), params, binary=True)
+    meters: list[tuple[Any, ...]] = await cur.fetchall()
+    columns = {
+        name: np.concatenate(
+            [np.frombuffer(bytes(meter[i]), dtype=kind) for meter in meters] or [np.empty(0, kind)]
+        )
+        for i, (name, kind) in enumerate(SERIES_DTYPES.items(), start=1)
+    }
+    meter_id = np.repeat(
+        np.array([meter[0] for meter in meters], dtype=np.int64),
+        [len(meter[1]) // SERIES_DTYPES["bucket"].itemsize for meter in meters],
+    )
+    order = np.lexsort((meter_id, columns["bucket"]))  # by bucket, then meter
     return pd.DataFrame(
         {
             "bucket": pd.to_datetime(
-                np.array(bucket, dtype=np.int64) + PG_EPOCH_US, unit="us", utc=True
+                columns["bucket"][order].astype(np.int64) + PG_EPOCH_US, unit="us", utc=True
             ),
-            "meter_id": np.array(meter_id, dtype=np.int64),
-            "value": np.array(value, dtype=np.float64),
-            "samples": np.array(samples, dtype=np.int64),
-            "energy_kwh": np.array(energy_kwh, dtype=np.float64),
-            "covered_s": np.array(covered_s, dtype=np.float64),
+            "meter_id": meter_id[order],
+            "value": columns["value"][order].astype(np.float64),
+            "samples": columns["samples"][order].astype(np.int64),
+            "energy_kwh": columns["energy_kwh"][order].astype(np.float64),
+            "covered_s": columns["covered_s"][order].astype(np.float64),
         },
         columns=METER_SERIES_COLUMNS,
     )
 
 
+PACKED_SERIES = """
+SELECT meter_id,
+       string_agg(timestamptz_send(bucket), ''::bytea),
+       string_agg(float8send(coalesce(value, 'NaN')), ''::bytea),
+       string_agg(int4send(samples), ''::bytea),
+       string_agg(float8send(coalesce(energy_kwh, 'NaN')), ''::bytea),
+       string_agg(float8send(coalesce(covered_s, 'NaN')), ''::bytea)
+FROM ({query}) AS series GROUP BY meter_id"""
+"""`PER_METER` as one row per meter whose columns are its buckets' values packed in binary
+(NULL as NaN, as pandas reads it), which numpy reads at once: fetching a year of 15-min buckets
+of a park's 22 meters as one Python tuple per bucket took 3 s of its 13 s year report."""
+
+SERIES_DTYPES: dict[str, np.dtype[Any]] = {
+    "bucket": np.dtype(">i8"),
+    "value": np.dtype(">f8"),
+    "samples": np.dtype(">i4"),
+    "energy_kwh": np.dtype(">f8"),
+    "covered_s": np.dtype(">f8"),
+}
+"""The packed columns of `PACKED_SERIES`: timestamptz_send is microseconds from 2000-01-01."""
+
 PG_EPOCH_US = 946_684_800_000_000
 """PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC, this many after 1970."""
-
-
-class _MicrosecondsLoader(Loader):
-    """Binary timestamptz as its integer microseconds: a year of 15-min buckets per meter loads
-    into numpy at once instead of as hundreds of thousands of datetime objects (4 s of a park's
-    year report went into converting them)."""
-
-    format = Format.BINARY
-
-    def load(self, data: Any) -> int:
-        return int.from_bytes(data, "big", signed=True)
 
 
 async def site_members(conn: AsyncConnection, site_id: str) -> dict[int, datetime | None]:

@@ -13,6 +13,7 @@ from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate
 from energyhub.store.queries import (
+    METER_SERIES_COLUMNS,
     latest_values,
     meter_series,
     parse_step,
@@ -133,6 +134,35 @@ async def test_meter_series_match_raw_computation(
             pd.testing.assert_series_equal(
                 got_values, want, check_names=False, check_freq=False, rtol=1e-9
             )
+
+
+async def test_several_meters_read_at_once_are_each_meters_own_series(
+    store_url: str, example_site: SiteFile
+) -> None:
+    """The packed read (one row of binary columns per meter) gives each meter's own rows, in
+    (bucket, meter) order, and a counter's unknown first energy as NaN."""
+    ids, _, backend = await load(store_url, example_site)
+    first = np.datetime64("2026-11-20T00:05:00", "us")  # alone in its bucket, nothing before it
+    heat = ReadingBatch.from_columns(
+        [first, first + np.timedelta64(15, "m")], [ids["b02/heat"]] * 2, [100.0, 110.0]
+    )
+    async with open_pool(store_url, max_size=1) as pool:
+        await ReadingWriter(pool, backend).write(heat)
+    names = ["b01/main", "b01/heat", "b01/f3", "b01/pv", "b02/heat"]
+    window = (START, START + timedelta(days=1), parse_step("15m"))
+    async with connect(store_url) as conn:
+        await refresh_rollups(conn, backend)
+        together = await meter_series(conn, backend, [ids[n] for n in names], *window)
+        alone = [await meter_series(conn, backend, [ids[n]], *window) for n in names]
+    assert list(together.columns) == METER_SERIES_COLUMNS
+    assert len(together) == 4 * 96 - 6 + 2  # b01/f3 has no reading in 6 quarter hours of its gap
+    expected = pd.concat(alone).sort_values(["bucket", "meter_id"], ignore_index=True)
+    pd.testing.assert_frame_equal(together, expected)
+    unknown = together[together["energy_kwh"].isna()]
+    assert unknown[["bucket", "meter_id"]].values.tolist() == [
+        [pd.Timestamp(START), ids["b02/heat"]]
+    ]
+    assert np.isnan(unknown["value"]).all()
 
 
 async def test_site_sums_equal_the_sum_of_their_meters(
