@@ -73,7 +73,8 @@ class TickReport:
     overridden: int = 0
     """Setpoints the peak guard changed from the plan's (energyhub.scheduler.guard)."""
     gated: int = 0
-    """Setpoints a CO₂ policy's gate held idle (energyhub.scheduler.co2_gate)."""
+    """Setpoints a CO₂ policy's gate changed: stores held idle and the machines that took their
+    place (energyhub.scheduler.co2_gate)."""
     failed: list[str] = field(default_factory=list)
     replan_s: dict[str, float] = field(default_factory=dict)
     """Wall seconds each re-plan took (forecast, solve, store), by site."""
