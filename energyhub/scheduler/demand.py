@@ -143,12 +143,15 @@ def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooli
     return total
 
 
-def _storage_power_from_soc(soc_pct: pd.Series, battery: Battery) -> pd.Series:
-    """Grid-side charge (+) or discharge (−) power from SOC changes between steps."""
+def _storage_power_from_soc(soc_pct: pd.Series, store: Battery | ThermalStorage) -> pd.Series:
+    """Charge (+) or discharge (−) power on the store's carrier side from SOC changes between
+    steps, a heat or cold store's standing loss taken out."""
     step_h = pd.Timedelta(soc_pct.index[1] - soc_pct.index[0]).total_seconds() / 3600
-    delta_kw = soc_pct.diff() / 100.0 * battery.energy_kwh / step_h
-    return delta_kw.where(delta_kw <= 0, delta_kw / battery.eta_charge).where(
-        delta_kw > 0, delta_kw * battery.eta_discharge
+    kwh = soc_pct / 100.0 * store.energy_kwh
+    loss_per_h = store.loss_per_h if isinstance(store, ThermalStorage) else 0.0
+    delta_kw = (kwh - keep_per_step(loss_per_h, step_h) * kwh.shift(1)) / step_h
+    return delta_kw.where(delta_kw <= 0, delta_kw / store.eta_charge).where(
+        delta_kw > 0, delta_kw * store.eta_discharge
     )
 
 
@@ -303,13 +306,7 @@ def _store_flow_kw(
                 f"{meter.label}, and what its building's machines made is the demand plus that",
             ]
     if soc is not None:
-        step_h = pd.Timedelta(soc.index[1] - soc.index[0]).total_seconds() / 3600
-        kwh = soc / 100.0 * store.energy_kwh
-        keep = keep_per_step(store.loss_per_h, step_h)
-        delta_kw = (kwh - keep * kwh.shift(1)) / step_h
-        return delta_kw.where(delta_kw <= 0, delta_kw / store.eta_charge).where(
-            delta_kw > 0, delta_kw * store.eta_discharge
-        )
+        return _storage_power_from_soc(soc, store)
     sent = telemetry.sent_kw(store.id)
     if sent.notna().any():
         parts.notes.append(
