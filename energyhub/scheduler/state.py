@@ -170,20 +170,20 @@ async def flexible_delivered(
     where none was). A load whose window is not open, or opened at `start`, is left out."""
     now = pd.Timestamp(start).tz_convert(tz)
     opened = {
-        a.id: (a, at)
-        for _, a in scope.assets()
+        a.id: (a, at, node.id)
+        for node, a in scope.assets()
         if isinstance(a, FlexibleLoad) and (at := window_opened(a, now)) is not None and at < now
     }
     if not opened:
         return {}
-    first = min(at for _, at in opened.values()).tz_convert("UTC").floor(step)  # the step grid
-    meters = await stored_meters(conn, sorted({n.id for n in scope.nodes}))
+    first = min(at for _, at, _ in opened.values()).tz_convert("UTC").floor(step)  # step grid
+    meters = await stored_meters(conn, sorted({node for _, _, node in opened.values()}))
     telemetry = await read_telemetry(
         conn, backend, meters, first.to_pydatetime(), start, pd.Timedelta(step), tz
     )
     step_h = step.total_seconds() / 3600
     out = {}
-    for asset, at in opened.values():
+    for asset, at, _ in opened.values():
         meter = asset_meter(meters, asset.id, ("electricity",))
         drawn = telemetry.series(meter) if meter is not None else flexible_draw(asset, telemetry)
         out[asset.id] = float(drawn[drawn.index >= at].fillna(0.0).clip(lower=0.0).sum() * step_h)
