@@ -33,6 +33,7 @@ from energyhub.store.migrations import (
     v016_setpoint_import_limit,
     v017_member_since,
     v018_counter_kw,
+    v019_underflow_energy,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -55,6 +56,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v016_setpoint_import_limit.MIGRATION,
     v017_member_since.MIGRATION,
     v018_counter_kw.MIGRATION,
+    v019_underflow_energy.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
