@@ -14,7 +14,13 @@ from psycopg.rows import class_row
 from energyhub.forecast.profile import History
 from energyhub.plans.store import site_setpoints
 from energyhub.store.db import Backend
-from energyhub.store.queries import LatestValue, latest_values, meter_series
+from energyhub.store.queries import (
+    STATE_QUANTITIES,
+    LatestValue,
+    latest_values,
+    meter_series,
+    meter_state_series,
+)
 
 LOAD_QUANTITIES = ("power_kw", "energy_kwh")
 
@@ -55,7 +61,8 @@ async def stored_meters(conn: AsyncConnection, site_ids: list[str]) -> list[Stor
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """Every meter's history on one regular UTC grid [start, end), NaN where nothing was stored."""
+    """Every meter's history on one regular UTC grid [start, end), NaN where nothing was stored:
+    a power meter's mean kW per step, a state's (SOC) value at the step's end."""
 
     index: pd.DatetimeIndex
     values: pd.DataFrame
@@ -89,11 +96,18 @@ async def read_telemetry(
     step: pd.Timedelta,
     tz: ZoneInfo,
 ) -> Telemetry:
-    """Per-meter series in kW (sensors in their unit) per step, from the rollups when they fit."""
+    """Per-meter series in kW (sensors in their unit, states such as SOC at each step's end) per
+    step, from the rollups when they fit."""
     first, last = (pd.Timestamp(t).tz_convert("UTC") for t in (start, end))
     index = pd.date_range(first, last, freq=step, inclusive="left", name="ts")
-    ids = [m.id for m in meters]
-    frame = await meter_series(conn, backend, ids, start, end, step.to_pytimedelta())
+    window = (start, end, step.to_pytimedelta())
+    states = [m.id for m in meters if m.quantity in STATE_QUANTITIES]
+    others = [m.id for m in meters if m.quantity not in STATE_QUANTITIES]
+    columns = ["bucket", "meter_id", "value"]
+    frame = await meter_series(conn, backend, others, *window)
+    if states:
+        at_end = await meter_state_series(conn, backend, states, *window)
+        frame = pd.concat([frame[columns], at_end[columns]], ignore_index=True)
     wide = frame.pivot_table(index="bucket", columns="meter_id", values="value", aggfunc="mean")
     sites = sorted({m.site_id for m in meters})
     sent = _on_grid(await site_setpoints(conn, sites, start, end), index, step)

@@ -7,7 +7,9 @@ energy counters (`energy_kwh`) become interval energy between consecutive last v
 rollover when the meter declares `rollover_kwh` and the previous value was past half of it, else a
 reset to zero — divided by the time those steps cover (the mean power while the counter measured),
 so every series speaks kW. A gap's energy lands in the first bucket after it, its kW is the gap's
-mean; buckets without data are absent, never interpolated.
+mean; buckets without data are absent, never interpolated. A state (a store's SOC,
+`STATE_QUANTITIES`) is read by `meter_state_series` as its last sample in each step: the state at
+the step's end.
 """
 
 from __future__ import annotations
@@ -254,6 +256,55 @@ async def meter_series(
         "end": end,
         "lookback": start - COUNTER_LOOKBACK,
     }
+    return await _packed_frame(conn, query, params)
+
+
+STATE_QUANTITIES = frozenset({"soc_pct"})
+"""Quantities a meter reads as a state at an instant (a store's SOC): a step's value is the state
+at its end (`meter_state_series`), so one step's value less the one before is what changed in it;
+a mean would put half of a step's change into the next step."""
+
+STATE_PER_METER = """
+SELECT {bucket} AS bucket, s.meter_id,
+       (array_agg(s.last_value ORDER BY s.last_ts DESC))[1] AS value,
+       sum(s.n)::integer AS samples,
+       NULL::double precision AS energy_kwh,
+       NULL::double precision AS covered_s
+FROM {source} AS s JOIN unnest(%(meters)s::integer[]) AS wanted (id) ON s.meter_id = wanted.id
+WHERE s.bucket >= %(start)s AND s.bucket < %(end)s
+GROUP BY s.meter_id, 1"""
+"""Per meter and step bucket: the last sample in the step (the rollups keep each bucket's
+`last_ts`, `last_value`) and the samples; no energy or covered time."""
+
+
+async def meter_state_series(
+    conn: AsyncConnection,
+    backend: Backend,
+    meter_ids: list[int],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    timezone: str = "UTC",
+) -> pd.DataFrame:
+    """Per meter and bucket of [start, end): `value` the meter's last sample in the step (the
+    state at the step's end, for STATE_QUANTITIES), `samples`; `energy_kwh`, `covered_s` NaN.
+    Buckets are labelled by their start, as `meter_series`'; a step without a sample is absent."""
+    _check_range(start, end)
+    origin = _grid_origin(start, step, timezone)
+    start = start if origin is None else origin
+    query = sql.SQL(STATE_PER_METER).format(
+        source=_source(FINE_STEP if origin else step),
+        bucket=_bucket(backend, step, timezone, origin),
+    )
+    params = {"meters": meter_ids, "start": start, "end": end}
+    return await _packed_frame(conn, query, params)
+
+
+async def _packed_frame(
+    conn: AsyncConnection, query: sql.Composable, params: dict[str, Any]
+) -> pd.DataFrame:
+    """A per-meter series query's rows (METER_SERIES_COLUMNS) read packed (`PACKED_SERIES`), by
+    bucket, then meter."""
     cur = await conn.execute(sql.SQL(PACKED_SERIES).format(query=query), params, binary=True)
     meters: list[tuple[Any, ...]] = await cur.fetchall()
     columns = {

@@ -24,7 +24,7 @@ from energyhub.scheduler.service import Scheduler
 from energyhub.scheduler.setpoints import SetpointPublisher
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.batch import ReadingBatch
-from energyhub.store.db import Backend, connect, open_pool
+from energyhub.store.db import Backend, connect, installed_backend, open_pool
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
@@ -155,6 +155,7 @@ async def write_readings(url: str, series: dict[str, pd.Series]) -> None:
     async with connect(url) as conn:
         cur = await conn.execute("SELECT name, id FROM meters WHERE active")
         ids = dict(await cur.fetchall())
+        backend = await installed_backend(conn)
     ts, meter, value = [], [], []
     for name, values in series.items():
         if name in ids:
@@ -165,9 +166,9 @@ async def write_readings(url: str, series: dict[str, pd.Series]) -> None:
         np.concatenate(ts), np.concatenate(meter), np.concatenate(value)
     )
     async with open_pool(url, max_size=2) as pool:
-        await ReadingWriter(pool, Backend.POSTGRES).write(batch)
+        await ReadingWriter(pool, backend).write(batch)
     async with connect(url) as conn:
-        await refresh_rollups(conn, Backend.POSTGRES)
+        await refresh_rollups(conn, backend)
 
 
 # --- MQTT: a private broker and a setpoint collector -------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -15,8 +16,10 @@ from energyhub.scheduler.demand import (
     park_electricity_history,
     thermal_history,
 )
-from energyhub.scheduler.telemetry import StoredMeter, Telemetry
-from energyhub.sites import Building, Park
+from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
+from energyhub.sites import Building, Park, parse_site
+from energyhub.store.db import connect, installed_backend
+from tests.scheduler.conftest import BATTERY_KWH, prepare_db, site_doc, write_readings
 
 TZ = ZoneInfo("Asia/Shanghai")
 INDEX = pd.date_range("2025-07-01", periods=96 * 3, freq="15min", tz="UTC", name="ts")
@@ -250,3 +253,51 @@ def test_an_ice_store_whose_soc_meter_never_read_falls_back_to_its_setpoints() -
     )  # fmt: skip
     assert result.history.values.to_numpy() == pytest.approx(np.full(len(INDEX), 300.0))
     assert any(n.startswith("b1-ice: its SOC meter b1/ice-soc is not used: ") for n in result.notes)
+
+
+async def test_a_batterys_charge_from_its_soc_meter_stays_in_the_step_it_charged(
+    store_url: str,
+) -> None:
+    """A battery without a power meter charges 200 kW for one 15-min step, its SOC read every
+    minute: the demand is the load in every step. Its SOC per step read as the step's mean (the
+    old rule) moved half the charge into the next step (506 and 293 kW for a 400 kW load); as the
+    step's last reading only the step's last minute of charging is left for the next one."""
+    doc = site_doc()
+    office = doc["city"]["parks"][0]["buildings"][0]
+    office["meters"] = [m for m in office["meters"] if m["id"] != "bess-p"]
+    site = parse_site(doc, "test-site")
+    await prepare_db(store_url, site)
+    start = pd.Timestamp("2026-11-20", tz="UTC")
+    minutes = pd.date_range(start, periods=8 * 15, freq="1min")
+    charging = (minutes >= start + pd.Timedelta(minutes=45)) & (
+        minutes < start + pd.Timedelta(minutes=60)
+    )
+    charge_kw, eta = 200.0, 0.95
+    stored_kwh = np.cumsum(np.where(charging, charge_kw * eta / 60, 0.0))
+    stored_kwh = np.concatenate([[0.0], stored_kwh[:-1]])  # the SOC at each minute's start
+    await write_readings(
+        store_url,
+        {
+            "main": pd.Series(400.0 + np.where(charging, charge_kw, 0.0), minutes),
+            "pv": pd.Series(0.0, minutes),
+            "bess-soc": pd.Series(50.0 + stored_kwh / BATTERY_KWH * 100, minutes),
+        },
+    )
+    async with connect(store_url) as conn:
+        backend = await installed_backend(conn)
+        meters = await stored_meters(conn, ["office"])
+        end = minutes[-1] + pd.Timedelta(minutes=1)
+        data = await read_telemetry(
+            conn, backend, meters, start.to_pydatetime(), end.to_pydatetime(),
+            pd.Timedelta(minutes=15), TZ,
+        )  # fmt: skip
+    office_building = site.city.parks[0].buildings[0]
+    options = replace(OPTIONS, min_history=pd.Timedelta(hours=1))  # two hours of readings
+    result, _ = electricity_history(office_building, meters, data, end, options, {}, None, set())
+    demand = result.history.values
+    assert "office/bess-soc (as power)" in result.history.meter
+    one_minute_kw = charge_kw / 15  # the step's last minute of charging, read in the next step
+    assert demand.iloc[3] == pytest.approx(400.0 + one_minute_kw)
+    assert demand.iloc[4] == pytest.approx(400.0 - one_minute_kw)
+    others = demand.drop(demand.index[[0, 3, 4]])
+    assert others.to_numpy() == pytest.approx(np.full(len(others), 400.0))

@@ -16,6 +16,7 @@ from energyhub.store.queries import (
     METER_SERIES_COLUMNS,
     latest_values,
     meter_series,
+    meter_state_series,
     parse_step,
     site_meter_ids,
     site_series,
@@ -134,6 +135,45 @@ async def test_meter_series_match_raw_computation(
             pd.testing.assert_series_equal(
                 got_values, want, check_names=False, check_freq=False, rtol=1e-9
             )
+
+
+@pytest.mark.parametrize(
+    ("step", "offset", "tz"),
+    [("5m", "0h", "UTC"), ("15m", "0h", "UTC"), ("1h", "0h", "UTC"),
+     ("1h", "30min", "Asia/Kolkata"), ("1d", "0h", "Asia/Shanghai")],
+)  # fmt: skip
+async def test_a_state_per_step_is_its_last_sample_and_a_step_without_one_is_absent(
+    store_url: str, example_site: SiteFile, step: str, offset: str, tz: str
+) -> None:
+    """`meter_state_series` (a store's SOC at each step's end): each step's last sample, labelled
+    by the step's start, on the rollups' grain, off it (an hour from :30 UTC) and local days; the
+    quarter hours inside b01/f3's 100-minute gap have no row."""
+    ids, series, backend = await load(store_url, example_site)
+    start = START + timedelta(hours=2) + pd.Timedelta(offset)
+    end = START + timedelta(days=2)
+    async with connect(store_url) as conn:
+        await refresh_rollups(conn, backend)
+        got = await meter_state_series(
+            conn, backend, [ids["b01/f3"]], start, end, parse_step(step), tz
+        )
+    assert list(got.columns) == METER_SERIES_COLUMNS
+    freq = {"5m": "5min", "15m": "15min", "1h": "1h", "1d": "1D"}[step]
+    samples = series["b01/f3"]
+    samples = samples[(samples.index >= start) & (samples.index < end)].tz_convert(tz)
+    grouped = samples.resample(freq, origin=start if step != "1d" else "start_day")
+    want = pd.DataFrame({"value": grouped.last(), "samples": grouped.count()}).dropna()
+    want = want[want["samples"] > 0]
+    got = got.set_index(pd.DatetimeIndex(got["bucket"]).tz_convert(tz))
+    if step == "1d":  # only the one local day wholly inside the window compares
+        want = want.loc[[pd.Timestamp("2026-11-21", tz=tz)]]
+        got = got.loc[want.index]
+    pd.testing.assert_series_equal(got["value"], want["value"], check_names=False, check_freq=False)
+    assert got["samples"].tolist() == want["samples"].tolist()
+    assert got["energy_kwh"].isna().all() and got["covered_s"].isna().all()
+    if step == "15m":
+        inside = pd.date_range(START + timedelta(minutes=600), periods=6, freq="15min")
+        assert not set(inside) & set(got.index)  # minutes 600-699: 10:00 to 11:30 wholly
+        assert START + timedelta(minutes=690) in got.index  # 11:30 has 11:40 to 11:44
 
 
 async def test_several_meters_read_at_once_are_each_meters_own_series(
