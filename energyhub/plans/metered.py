@@ -2,7 +2,7 @@
 
 - Actual import is the site's metered electricity (its top-level meters, as the load query sums
   them), net of export; PV is its `pv` meters; a storage SOC is its `soc_pct` meter's last reading
-  in the step (the SOC at the step's end, as the plan's `soc_kwh` is: `meter_state_series`).
+  in the step (the SOC at the step's end, as the plan's `soc_kwh` is).
 - The storage-idle import is what the meters would have shown with storage idle: metered import
   minus the batteries' metered charging (their power meter, else their SOC changes), no lower
   than the export limit allows.
@@ -26,7 +26,6 @@ from energyhub.store.db import Backend
 from energyhub.store.queries import (
     load_member_windows,
     meter_series,
-    meter_state_series,
     meters_per_step,
     retired_connections,
     site_series,
@@ -59,20 +58,22 @@ def planned_frame(schedule: pd.DataFrame, scope: Scope) -> pd.DataFrame:
 
 
 async def _soc_at_step_end(
-    conn: AsyncConnection,
-    backend: Backend,
-    meters: dict[int, Storage],
-    index: pd.DatetimeIndex,
-    step: pd.Timedelta,
+    conn: AsyncConnection, meters: dict[int, Storage], index: pd.DatetimeIndex, step: pd.Timedelta
 ) -> pd.DataFrame:
-    """Each storage's SOC at the end of each step (`meter_state_series`), in kWh."""
+    """Each storage's last SOC reading in each step, in kWh."""
     out = pd.DataFrame(index=index)
     if not meters:
         return out
-    start, end = index[0].to_pydatetime(), (index[-1] + step).to_pydatetime()
-    read = await meter_state_series(conn, backend, list(meters), start, end, step.to_pytimedelta())
+    cur = await conn.execute(
+        "SELECT meter_id, ts, value FROM readings WHERE meter_id = ANY(%s) AND ts >= %s "
+        "AND ts < %s ORDER BY ts",
+        (list(meters), index[0].to_pydatetime(), (index[-1] + step).to_pydatetime()),
+    )
+    raw = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "ts", "value"])
+    raw = raw.astype({"meter_id": "int64", "value": "float64"})
+    raw["ts"] = pd.to_datetime(raw["ts"], utc=True).dt.floor(step)
     for meter_id, asset in meters.items():
-        rows = read[read["meter_id"] == meter_id].set_index("bucket")["value"]
+        rows = raw[raw["meter_id"] == meter_id].groupby("ts")["value"].last()
         out[f"soc_kwh:{asset.id}"] = rows.reindex(index) / 100.0 * asset.energy_kwh
     return out
 
@@ -109,7 +110,7 @@ async def actual_frame(
         m.id: stores[m.asset_id] for m in meters if m.quantity == "soc_pct" and m.asset_id in stores
     }
     extended = index.insert(0, index[0] - step)  # the SOC before the first step, for changes
-    soc = await _soc_at_step_end(conn, backend, soc_meters, pd.DatetimeIndex(extended), step)
+    soc = await _soc_at_step_end(conn, soc_meters, pd.DatetimeIndex(extended), step)
     power = {
         m.id: m.asset_id
         for m in meters
@@ -239,7 +240,7 @@ def compared_frame(
 
 
 async def soc_fractions(
-    conn: AsyncConnection, backend: Backend, scope: Scope, first: pd.Timestamp, step: pd.Timedelta
+    conn: AsyncConnection, scope: Scope, first: pd.Timestamp, step: pd.Timedelta
 ) -> dict[str, float]:
     """Each metered storage's SOC fraction at the end of the step before `first` (within its
     SOC window), for a plan re-solved from there."""
@@ -248,7 +249,7 @@ async def soc_fractions(
     soc_meters = {
         m.id: stores[m.asset_id] for m in meters if m.quantity == "soc_pct" and m.asset_id in stores
     }
-    soc = await _soc_at_step_end(conn, backend, soc_meters, pd.DatetimeIndex([first - step]), step)
+    soc = await _soc_at_step_end(conn, soc_meters, pd.DatetimeIndex([first - step]), step)
     out = {}
     for asset in soc_meters.values():
         kwh = float(soc[f"soc_kwh:{asset.id}"].iloc[0])

@@ -254,9 +254,7 @@ async def realize(
     found: list[_Run] = []
     for run in runs(span[complete], step):
         frames = (frame.loc[run], metered.frame.loc[run])
-        found.append(
-            await _realize_run(conn, backend, site, scope, frames, peaks, (foresight, track))
-        )
+        found.append(await _realize_run(conn, site, scope, frames, peaks, (foresight, track)))
         peaks = found[-1].found.peaks_kw
     if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
@@ -271,7 +269,6 @@ async def realize(
 
 async def _realize_run(
     conn: AsyncConnection,
-    backend: Backend,
     site: SiteFile,
     scope: Scope,
     frames: tuple[pd.DataFrame, pd.DataFrame],
@@ -289,8 +286,8 @@ async def _realize_run(
     base = compute_baseline(ctx)
     first, after = pd.Timestamp(part.index[0]), pd.Timestamp(part.index[-1]) + step
     socs = (
-        await soc_fractions(conn, backend, scope, first, step),
-        await soc_fractions(conn, backend, scope, after, step),
+        await soc_fractions(conn, scope, first, step),
+        await soc_fractions(conn, scope, after, step),
     )
     bill = account(
         part["actual_import_kw"], part["actual_gas_kw"], part, scope, step.total_seconds() / 3600,

@@ -153,7 +153,7 @@ class PeakGuard:
             f"against {expected.expected_kw:,.0f} expected; this step estimated "
             f"{estimate:,.0f} kW above the limit {limit:,.0f} kW"
         )
-        soc = await soc_fractions(conn, backend, scope, ts, self.step)
+        soc = await soc_fractions(conn, scope, ts, self.step)
         soc = {asset: f for asset, f in soc.items() if asset not in locked}
         cops = planned_cops(scope, schedule, ts)
         changed, cut = hold_import(scope, setpoints, estimate - limit, soc, self.step, why, cops)
