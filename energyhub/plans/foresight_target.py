@@ -10,15 +10,17 @@ end, as far as there are readings; at least the steps re-solved), averaged to ho
 scheduler's, from the state the re-solve starts in (each store's SOC then) to the state the
 meters left at the horizon's end.
 
-Why it is still a bound on the month's bill: every schedule from that state over those metered
-days peaks at least at the peak they force, so the month's billed peak of any schedule (the
-plans' too) is at least the target; a day's shave below it is billed back on a later day and is
-on no month's bill. A per-day re-solve from the metered month-to-date peak without a target
-credited that shave on a month's first day all the same, and the later days, each re-solved from
-the metered peak again, never paid it back: the sum over the days was a saving no consistent
-schedule could keep. (Hourly means sit under the 15-min peaks inside them and the target plan is
-the cheapest, not the flattest, so the target errs low: where it is low, the re-solve is as it
-was without one.)
+Why it is still a bound on the month's bill: the target plan is the cheapest schedule from that
+state over those metered days with their whole peak billed, so any schedule (the plans' too)
+whose month peak stays below the target pays more for energy over those days than the demand
+charge it saves, and one that does not reaches the target anyway; a day's shave below it is
+billed back on a later day of the month and is on no month's bill. A per-day re-solve from the
+metered month-to-date peak without a target credited that shave on a month's first day all the
+same, and the later days, each re-solved from the metered peak again, never paid it back: the sum
+over the days was a saving no consistent schedule could keep. Hourly means sit under the 15-min
+peaks inside them, so the target errs low; where it is below what the re-solved steps reach
+anyway (the last day of the data, whose target is of that day alone), the re-solve is what it
+was without one.
 
 Only where the plans may have one (target.no_target_reason: monthly billing, a demand charge,
 something to shave with, turned on). A failed read or solve gives no target and a note, and the
