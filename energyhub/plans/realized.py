@@ -12,10 +12,11 @@ For the steps a plan controlled:
   (metered; a store without readings where its setpoints drove it), the demand charge on the rise
   above the metered month-to-date peak, the bill's terms alone in its objective; like the plans,
   it carries the month's demand target, here the lowest peak the metered coming days force
-  (energyhub.plans.foresight_target), and is billed as the meters are. Every schedule's month
-  peak is at least that target, so a shave below it is on no month's bill: credited the same way,
-  the re-solve is the most any plan could have saved over those steps, so the capture ratio,
-  realized ÷ perfect-foresight savings, is a share.
+  (energyhub.plans.foresight_target), and is billed as the meters are. A schedule holding the
+  month below that target pays more for energy over those days than it saves on the demand
+  charge, so a shave below it is on no month's bill: credited the same way, the re-solve is the
+  most any plan could have saved over those steps, so the capture ratio, realized ÷
+  perfect-foresight savings, is a share.
 Costs are the bill's terms (energy, demand on the rise above each side's own month-to-date peak,
 gas, carbon price); a start or degradation cost of the optimizer is not on any bill and is left
 out. Each side's terms are kept (energyhub.plans.figures).
