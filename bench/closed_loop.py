@@ -72,6 +72,7 @@ from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized
 from energyhub.scheduler.replan import step_floor
 from energyhub.scheduler.service import TickReport
+from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.db import Backend, connect, installed_backend
 from energyhub.store.maintenance import refresh_rollups
@@ -218,8 +219,9 @@ async def _table(
                    "unserved", "stored", "saved kg CO₂", "foresight CNY", "capture",
                    "stored Δ kWh", "forecast error %"):  # fmt: skip
         table.add_column(column, justify="right")
+    target = DemandTargetConfig.of(load_settings())  # the scheduler's: foresight's follows it
     for park in site.city.parks:
-        days = await savings_by_day(conn, backend, park.id, window, site=site)
+        days = await savings_by_day(conn, backend, park.id, window, site=site, target=target)
         if not days:
             notes.add(f"{park.id}: no step in the window was controlled by a plan (no setpoints)")
         for day in days:

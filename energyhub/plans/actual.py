@@ -57,6 +57,7 @@ from energyhub.plans.store import (
     setpoint_overrides,
 )
 from energyhub.plans.stored import whole_days
+from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.db import Backend
 
@@ -334,6 +335,8 @@ class Sources:
     """Stores without SOC readings, tracked through their setpoints day after day."""
     reads: Mapping[str, ReadSpan] = field(default_factory=dict)
     """By scope id: its meters' telemetry read once over the days (a month's lead-in)."""
+    target: DemandTargetConfig = field(default_factory=DemandTargetConfig)
+    """The scheduler's demand-target settings, which perfect foresight's target follows."""
 
 
 async def days_of_parts(
@@ -375,7 +378,7 @@ async def days_of_parts(
             realized = await realize(
                 sources.conn, sources.backend, sources.site, scope, steps, sources.inputs,
                 dict(state.sides), foresight=sources.foresight, track=sources.track,
-                read=sources.reads.get(scope.id),
+                read=sources.reads.get(scope.id), target=sources.target,
             )  # fmt: skip
             if realized is not None and realized.peaks_kw:
                 state.sides = dict(realized.peaks_kw)
@@ -655,10 +658,12 @@ async def plan_vs_actual(
     *,
     site: SiteFile,
     foresight: bool = True,
+    target: DemandTargetConfig | None = None,
 ) -> PlanVsActual:
     """A stored plan against the stored readings (PlanNotFoundError if there is no such plan,
     PlanStateError if it has no schedule: pending or failed);
-    `foresight` False skips the perfect-foresight re-solve."""
+    `foresight` False skips the perfect-foresight re-solve; `target`: the scheduler's
+    demand-target settings, which its target follows (default: their defaults)."""
     record = await get_plan(conn, plan_id)
     if record.status not in WITH_SCHEDULE:  # nothing was planned: "planned 0.0 CNY" misled
         raise PlanStateError(record.id, record.status, "compare", list(WITH_SCHEDULE))
@@ -668,7 +673,10 @@ async def plan_vs_actual(
     used = [(scope, _compared_steps(frame, basis)) for scope, frame in parts]
     spanned = [(s, _spanned_steps(f, u, basis)) for (s, f), (_, u) in zip(parts, used, strict=True)]
     used = [(scope, frame) for scope, frame in used if len(frame)]
-    sources = Sources(conn, backend, site, await plan_inputs(conn, record.id), foresight)
+    sources = Sources(
+        conn, backend, site, await plan_inputs(conn, record.id), foresight,
+        target=target or DemandTargetConfig(),
+    )  # fmt: skip
     first = min((f.index[0] for _, f in used), default=None)
     carry = {} if first is None else await month_lead_in(conn, backend, site, record.site_id, first)
     starts = {s.grid_node: dict.fromkeys(KINDS, peaks.get(s.grid_node, 0.0)) for s, _ in used}
@@ -818,6 +826,7 @@ async def savings_by_day(
     site: SiteFile,
     foresight: bool = True,
     lead_in: bool = True,
+    target: DemandTargetConfig | None = None,
 ) -> list[DaySavings]:
     """Realized savings per local day of the steps in `window` that the site's plans controlled.
 
@@ -825,7 +834,9 @@ async def savings_by_day(
     steps of the month before `window` are a lead-in (`_carried`: the counterfactual on them, no
     perfect-foresight solve), so a day reads the same queried alone or inside a longer window of
     its month. `lead_in` False skips it, every side starting from the window's own steps: for a
-    caller that reads only what does not hang on the month's peak (CO₂, energy), on a clock."""
+    caller that reads only what does not hang on the month's peak (CO₂, energy), on a clock.
+    `target`: the scheduler's demand-target settings, which perfect foresight's target follows
+    (default: their defaults)."""
     lead = month_start(pd.Timestamp(window[0]), site.tz).to_pydatetime()
     if not lead_in:
         lead = window[0]
@@ -833,7 +844,9 @@ async def savings_by_day(
     parts = [(s, f[f.index >= window[0]]) for s, f in found.parts]
     if not any(len(f) for _, f in parts):
         return []
-    sources = Sources(conn, backend, site, found.prices, foresight)
+    sources = Sources(
+        conn, backend, site, found.prices, foresight, target=target or DemandTargetConfig()
+    )
     carry = await _carried(found, window[0], sources)
     return await days_of_parts(
         [p for p in parts if len(p[1])], found.step_s / 3600, {}, sources, found.shared, carry

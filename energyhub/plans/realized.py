@@ -10,9 +10,13 @@ For the steps a plan controlled:
 - perfect foresight is the plan re-solved on the metered demand from the state the meters were
   in, run by contiguous run: each store from its SOC at the run's start to its SOC at the end
   (metered; a store without readings where its setpoints drove it), the demand charge on the rise
-  above the metered month-to-date peak, the bill's terms alone in its objective; credited the
-  same way, it is the most any plan could have saved over those steps, so the capture ratio,
-  realized ÷ perfect-foresight savings, is a share.
+  above the metered month-to-date peak, the bill's terms alone in its objective; like the plans,
+  it carries the month's demand target, here the lowest peak the metered coming days force
+  (energyhub.plans.foresight_target), and is billed as the meters are. A schedule holding the
+  month below that target pays more for energy over those days than it saves on the demand
+  charge, so a shave below it is on no month's bill: credited the same way, the re-solve is the
+  most any plan could have saved over those steps, so the capture ratio, realized ÷
+  perfect-foresight savings, is a share.
 Costs are the bill's terms (energy, demand on the rise above each side's own month-to-date peak,
 gas, carbon price); a start or degradation cost of the optimizer is not on any bill and is left
 out. Each side's terms are kept (energyhub.plans.figures).
@@ -49,10 +53,16 @@ from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
 from energyhub.optimize.scope import Scope, resolve_scope
-from energyhub.optimize.tariffs import month_peak_column
+from energyhub.optimize.tariffs import (
+    billing_months,
+    demand_cny,
+    demand_target_column,
+    month_peak_column,
+)
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import ReadSpan, metered_inputs, metered_outdoor
 from energyhub.plans.figures import SIDES, Realized, Side, finish
+from energyhub.plans.foresight_target import TargetSource, foresight_target
 from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.stored import (
     StoreValue,
@@ -63,6 +73,7 @@ from energyhub.plans.stored import (
     whole_days,
 )
 from energyhub.plans.tracked import SetpointTrack, tracked_soc_kwh
+from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
 
@@ -115,14 +126,16 @@ async def _perfect_foresight(
     local: pd.DataFrame,
     socs: tuple[dict[str, float], dict[str, float]],
     tracked: frozenset[str],
-    peak_kw: float,
+    peaks_kw: tuple[float, float | None],
 ) -> tuple[tuple[Side, dict[str, float]] | None, float, list[str]]:
     """The re-solve from the SOC each store started the window at to the one it ended at (the
     metered SOC; a store without readings where its setpoints drove it), from the metered
-    month-to-date peak `peak_kw`: its side, its storage changes (kWh by store) and its peak
-    import. If a store without readings cannot be moved on the metered demand as its setpoints
-    moved it (`tracked`: those stores), they are held at their soc_initial → soc_final
-    (noted)."""
+    month-to-date peak, with the month's demand target (`peaks_kw`; None: no target): its side
+    (billed as the meters are, on the rise above the month-to-date peak), its storage changes
+    (kWh by store) and its peak import. If a store without readings cannot be moved on the
+    metered demand as its setpoints moved it (`tracked`: those stores), they are held at their
+    soc_initial → soc_final (noted)."""
+    peak_kw, target_kw = peaks_kw
     notes: list[str] = []
     tries = [socs]
     if tracked:
@@ -130,6 +143,8 @@ async def _perfect_foresight(
         tries.append((start, end))
     frame = local.copy()
     frame[month_peak_column(scope.grid_node)] = peak_kw
+    if target_kw is not None:
+        frame[demand_target_column(scope.grid_node)] = target_kw
     result = None
     for i, ends in enumerate(tries):
         fixed = foresight_site(site, (ends[0], ends[1]))
@@ -159,10 +174,13 @@ async def _perfect_foresight(
         if column in result.schedule:
             start_kwh = asset.soc_initial * asset.energy_kwh
             changes[asset.id] = float(result.schedule[column].iloc[-1]) - start_kwh
-    side = Side(
-        **{f"{t}_cny": result.cost_cny.get(t, 0.0) for t in BILLED_TERMS}, co2_kg=result.co2_kg
-    )
     imports = result.schedule.get(f"{scope.grid_node}:import_kw")
+    terms = {t: result.cost_cny.get(t, 0.0) for t in BILLED_TERMS}
+    if imports is not None:  # the bill's demand charge: the target frees nothing on it
+        months = billing_months(pd.DatetimeIndex(local.index))
+        peak_from = peak_kw if scope.grid.demand_billing == "monthly" else 0.0
+        terms["demand"] = demand_cny(scope.grid, imports.to_numpy(dtype=float), months, peak_from)
+    side = Side(**{f"{t}_cny": v for t, v in terms.items()}, co2_kg=result.co2_kg)
     peak = max(peak_kw, float(imports.max()) if imports is not None else 0.0)
     if result.status != "optimal":
         notes.append(
@@ -221,13 +239,16 @@ async def realize(
     foresight: bool = True,
     track: SetpointTrack | None = None,
     read: ReadSpan | None = None,
+    target: DemandTargetConfig | None = None,
 ) -> Realized | None:
     """Realized figures of one connection over the steps of `frame` (a compared frame, UTC) that
     have readings of every input; None when it has fewer than two steps. `month_peak_kw` is the
     month-to-date peak the steps start from, one for every side or one per side (SIDES; perfect
     foresight always starts from the metered side's, as it starts from its SOC); `track`
     carries stores tracked through their setpoints from one call to the next (in time order);
-    `read` the scope's telemetry already read over a span holding the steps."""
+    `read` the scope's telemetry already read over a span holding the steps; `target` the
+    scheduler's demand-target settings, which perfect foresight's target follows (default: its
+    defaults)."""
     if len(frame) < 2:
         return None
     track = SetpointTrack() if track is None else track
@@ -252,9 +273,11 @@ async def realize(
         else dict(month_peak_kw)
     )
     found: list[_Run] = []
+    source = TargetSource(backend, plan_inputs, target or DemandTargetConfig(), read)
     for run in runs(span[complete], step):
         frames = (frame.loc[run], metered.frame.loc[run])
-        found.append(await _realize_run(conn, site, scope, frames, peaks, (foresight, track)))
+        how = (foresight, track, source)
+        found.append(await _realize_run(conn, site, scope, frames, peaks, how))
         peaks = found[-1].found.peaks_kw
     if not found:
         return _unavailable(f"{scope.id}: no counterfactual: " + "; ".join(notes[-1:]))
@@ -273,12 +296,13 @@ async def _realize_run(
     scope: Scope,
     frames: tuple[pd.DataFrame, pd.DataFrame],
     peaks: dict[str, float],
-    how: tuple[bool, SetpointTrack],
+    how: tuple[bool, SetpointTrack, TargetSource],
 ) -> _Run:
     """One contiguous run of steps: (compared frame, metered inputs) → its figures; `how`:
-    whether to re-solve with perfect foresight, and the setpoint track of stores without SOC."""
+    whether to re-solve with perfect foresight, the setpoint track of stores without SOC, and
+    where the re-solve's demand target is read from."""
     part, inputs = frames
-    foresight, track = how
+    foresight, track, source = how
     step = pd.Timedelta(part.index[1] - part.index[0])
     local = inputs.copy()
     local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
@@ -340,8 +364,13 @@ async def _realize_run(
             {**soc, **{a: _fraction(stores[a], kwh[i]) for a, kwh in tracked.items()}}
             for i, soc in enumerate(socs)
         )
+        moved = frozenset(tracked)
+        target = await foresight_target(
+            conn, (site, foresight_site), scope, (first, step, ends[0]), (moved, track), source
+        )
+        notes += target.notes
         solved, peak, more = await _perfect_foresight(
-            site, scope, local, (ends[0], ends[1]), frozenset(tracked), peaks["metered"]
+            site, scope, local, (ends[0], ends[1]), moved, (peaks["metered"], target.target_kw)
         )
         if solved is not None:
             sides["perfect_foresight"], changes["perfect_foresight"] = solved

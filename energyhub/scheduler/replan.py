@@ -185,10 +185,7 @@ class PlanningConfig:
                 min_steps=settings.scheduler_measured_margin_min_steps,
                 reserve=settings.scheduler_peak_reserve,
             ),
-            demand_target=DemandTargetConfig(
-                enabled=settings.scheduler_demand_target,
-                days=settings.scheduler_demand_target_days,
-            ),
+            demand_target=DemandTargetConfig.of(settings),
         )
 
 

@@ -38,6 +38,7 @@ import numpy.typing as npt
 import pandas as pd
 from psycopg import AsyncConnection
 
+from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.forecast.profile import ForecastOptions
 from energyhub.forecast.select import ModelCache
@@ -68,6 +69,11 @@ class DemandTargetConfig:
 
     enabled: bool = True
     days: int = 7
+
+    @classmethod
+    def of(cls, settings: Settings) -> DemandTargetConfig:
+        """The settings' ENERGYHUB_SCHEDULER_DEMAND_TARGET and _DAYS."""
+        return cls(settings.scheduler_demand_target, settings.scheduler_demand_target_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,13 @@ def target_steps(
     first = pd.Timestamp(at).tz_convert("UTC").floor(pd.Timedelta(step))
     end = min(first + pd.Timedelta(days=days), next_month_start(first, tz))
     return pd.date_range(first, end, freq=step, inclusive="left", name="ts")
+
+
+def averaged(frame: pd.DataFrame, steps: pd.DatetimeIndex) -> pd.DataFrame:
+    """`frame` (at a finer step) averaged over each of `steps` (target_steps): the target plan's
+    inputs. An hour's mean sits under the 15-min peaks inside it, so the target errs low."""
+    step = pd.Timedelta(steps[1] - steps[0])
+    return frame.resample(step).mean().reindex(steps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +212,7 @@ async def _estimate(
             conn, backend, site, scope, fine, request.history, request.forecast,
             request.models, intraday_correction=False,
         )  # fmt: skip
-        frame = forecast.frame.resample(resolution).mean().reindex(steps)
+        frame = averaged(forecast.frame, steps)
         error = peak_margin(forecast).clip(lower=request.error_floor_kw)
         error = error.resample(resolution).mean().reindex(steps).fillna(request.error_floor_kw)
         found = await asyncio.to_thread(

@@ -40,6 +40,7 @@ from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 from energyhub.plans.frontier import FrontierPointError, pick_point
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import WITH_SCHEDULE, PlanRecord, PlanStatus
+from energyhub.scheduler.target import DemandTargetConfig
 
 router = APIRouter(prefix="/plans", tags=["plans"], responses=responses(401, 404, 422, 503))
 
@@ -233,7 +234,9 @@ async def get_actual(
     """Planned vs metered net import, PV and storage SOC (end of step) per step, and the
     planned, metered and baseline bills with the realized savings, in total and per day."""
     _, zone = await _plan_in_scope(conn, key, plan_id)
-    result = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
+    result = await plan_vs_actual(
+        conn, state.backend, plan_id, site=state.site, target=DemandTargetConfig.of(state.settings)
+    )
     return actual_public(result, zone)
 
 

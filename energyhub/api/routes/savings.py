@@ -14,6 +14,7 @@ from energyhub.api.schemas.common import Time
 from energyhub.api.schemas.plans import SavingsPublic
 from energyhub.api.views import day_public, realized_total
 from energyhub.plans.actual import savings_by_day
+from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.sites import unmetered_note
 
 router = APIRouter(prefix="/sites", tags=["plans"], responses=responses(401, 404, 422, 503))
@@ -41,7 +42,10 @@ async def site_savings(
     demand) and the capture ratio (realized ÷ perfect-foresight savings)."""
     zone = await access.zone(db, site_id)
     lo, hi = window(start, end, None, state.settings)
-    days = await savings_by_day(await db.conn(), state.backend, site_id, (lo, hi), site=state.site)
+    days = await savings_by_day(
+        await db.conn(), state.backend, site_id, (lo, hi), site=state.site,
+        target=DemandTargetConfig.of(state.settings),
+    )  # fmt: skip
     return SavingsPublic(
         site_id=site_id,
         start=lo.astimezone(zone),

@@ -41,6 +41,7 @@ from energyhub.plans.actual import PlanVsActual, plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError
 from energyhub.plans.store import WITH_SCHEDULE, PlanRecord, PlanStatus
 from energyhub.plans.verdict import grouped_warnings, verdict
+from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.store.queries import site_series_rows, site_with_children
 
 router = APIRouter(prefix="/ui", route_class=HtmlRoute, include_in_schema=False)
@@ -186,7 +187,10 @@ async def plan_page(
     if record.status in WITH_SCHEDULE:
         schedule = await store.plan_steps(conn, plan_id)
         if not schedule.empty:
-            actual = await plan_vs_actual(conn, state.backend, plan_id, site=state.site)
+            actual = await plan_vs_actual(
+                conn, state.backend, plan_id, site=state.site,
+                target=DemandTargetConfig.of(state.settings),
+            )  # fmt: skip
             metered = pd.Series(
                 [s.actual_import_kw for s in actual.step_details],
                 index=pd.DatetimeIndex([s.ts for s in actual.step_details]),
