@@ -159,26 +159,20 @@ def _estimated_draw(
     asset: HeatPump | ElectricChiller | ElectricBoiler,
     demand: pd.Series,
     outdoor_c: pd.Series | None,
-    sent_kw: pd.Series,
 ) -> tuple[pd.Series, pd.Series]:
-    """A converter without a meter: (electricity, its share of the demand). Its share is what it
-    can serve of `demand`; it made that, but no more than the output sent to it where a setpoint
-    was sent (`sent_kw`, NaN where none): the device follows it, and the plan served the rest
-    otherwise (the park's district heat or cooling)."""
+    """A converter without a meter: (electricity, thermal output) serving what it can of demand."""
     limit = asset.cooling_max_kw if isinstance(asset, ElectricChiller) else asset.heat_max_kw
-    share = demand.clip(lower=0.0, upper=limit)
-    sent = sent_kw.reindex(share.index).clip(lower=0.0)
-    made = share.where(sent.isna(), np.minimum(share, sent))
+    served = demand.clip(lower=0.0, upper=limit)
     if isinstance(asset, ElectricBoiler):
-        return made / asset.eta, share
+        return served / asset.eta, served
     if asset.cop is not None:
-        return made / asset.cop, share
+        return served / asset.cop, served
     assert asset.cop_from_outdoor is not None  # noqa: S101 - the site model requires one of them
     temps = pd.Series(COP_OUTDOOR_DEFAULT_C, index=demand.index)
     if outdoor_c is not None:
         temps = outdoor_c.reindex(demand.index).fillna(COP_OUTDOOR_DEFAULT_C)
     cop = (asset.cop_from_outdoor.a + asset.cop_from_outdoor.b * temps).clip(lower=1.0)
-    return made / cop, share
+    return served / cop, served
 
 
 def _converter(
@@ -188,18 +182,15 @@ def _converter(
     outdoor_c: pd.Series | None,
     telemetry: Telemetry,
 ) -> None:
-    """Take an unmetered converter's estimated draw out; its share leaves less for the next (what
-    a setpoint kept it from making is not the next unmetered machine's either)."""
+    """Take an unmetered converter's estimated draw out; its output leaves less for the next."""
     carrier = "cooling" if isinstance(asset, ElectricChiller) else "heat"
     if isinstance(asset, HeatPump | ElectricChiller | ElectricBoiler) and carrier in thermal:
-        sent = telemetry.sent_kw(asset.id)
-        draw, share = _estimated_draw(asset, thermal[carrier], outdoor_c, sent)
-        thermal[carrier] = thermal[carrier] - share
+        draw, served = _estimated_draw(asset, thermal[carrier], outdoor_c)
+        thermal[carrier] = thermal[carrier] - served
         parts.terms.append((-1.0, draw, f"{asset.id} (estimated)"))
         parts.notes.append(
             f"{asset.id}: no electricity meter; its draw is estimated as the {carrier} demand it "
-            "can serve, no more than the setpoints sent to it where sent, over its COP (or "
-            "efficiency) and taken out of the load"
+            "can serve over its COP (or efficiency) and taken out of the load"
         )
     elif isinstance(asset, FlexibleLoad):
         parts.terms.append((-1.0, flexible_draw(asset, telemetry), f"{asset.id} (assumed)"))

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans import store
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.metered import actual_frame
 from energyhub.plans.peak import connection_month_peak_kw
@@ -266,63 +265,3 @@ async def test_a_chiller_beside_an_ice_store_made_the_cooling_less_what_the_stor
         )
     np.testing.assert_allclose(found.frame["dc:electricity_kw"], DC_LOAD_KW)
     np.testing.assert_allclose(found.frame["dc:cooling_kw"], DC_COOLING_KW)
-
-
-HP_COP = 4.0
-LAB_LOAD_KW = 250.0
-LAB_HEAT_KW = 400.0
-
-
-async def test_a_heat_pump_sent_less_than_the_demand_made_what_it_was_sent(pg_url: str) -> None:
-    """A lab's heat pump (no electricity meter) in a park whose CHP makes district heat: the plan
-    sent it 100 kW, then 0, of a 400 kW heat demand and the district heat made the rest; then
-    nothing was sent and it made the demand. The demand the counterfactual and perfect foresight
-    are solved on is the lab's main less what the pump drew, its 250 kW load in every step (taken
-    as the whole 400 kW ÷ COP, it read 75 and 100 kW low while the district heat served: the
-    shift from the pump to the CHP credited to the counterfactual). What the setpoint kept it
-    from making is not the next unmetered machine's: the electric boiler after it made nothing."""
-    doc = _site_doc(park_main=False, office_main=True)
-    doc["city"]["parks"][0]["buildings"].append(
-        {
-            "id": "lab",
-            "class": "lab",
-            "floor_area_m2": 5000,
-            "meters": [
-                {"id": "lab-main", "carrier": "electricity", "quantity": "power_kw"},
-                {"id": "lab-heat", "carrier": "heat", "quantity": "power_kw"},
-            ],
-            "assets": [
-                {"id": "lab-hp", "type": "heat_pump", "heat_max_kw": 500, "cop": HP_COP},
-                {"id": "lab-eboiler", "type": "electric_boiler", "heat_max_kw": 300},
-            ],
-        }
-    )
-    site = parse_site(doc, "park-site")
-    await prepare_db(pg_url, site)
-    made_kw = np.array([100.0, 0.0, LAB_HEAT_KW, LAB_HEAT_KW])
-    await write_readings(
-        pg_url,
-        {
-            "main": pd.Series(MAIN_KW, index=INDEX),
-            "chp-el": pd.Series(CHP_EL_KW, index=INDEX),
-            "chp-gas": pd.Series(CHP_GAS_KW, index=INDEX),
-            "lab-main": pd.Series(LAB_LOAD_KW + made_kw / HP_COP, index=INDEX),
-            "lab-heat": pd.Series(LAB_HEAT_KW, index=INDEX),
-        },
-    )
-    async with connect(pg_url) as conn:
-        record = await store.create_pending(
-            conn, level="park", site_id="sp", horizon_start=INDEX[0].to_pydatetime(),
-            horizon_end=INDEX[-1].to_pydatetime(), step_s=900, created_by="scheduler",
-        )  # fmt: skip
-        for ts, p_kw in zip(INDEX[:2], made_kw[:2], strict=True):
-            await conn.execute(
-                "INSERT INTO setpoints (plan_id, site_id, asset_id, ts, p_kw, topic, status) "
-                "VALUES (%s, 'lab', 'lab-hp', %s, %s, 't', 'acked')",
-                (record.id, ts.to_pydatetime(), p_kw),
-            )
-        found = await metered_inputs(
-            conn, Backend.POSTGRES, site, resolve_scope(site, "park", "sp"), INDEX, pd.DataFrame()
-        )
-    np.testing.assert_allclose(found.frame["lab:electricity_kw"], LAB_LOAD_KW)
-    np.testing.assert_allclose(found.frame["lab:heat_kw"], LAB_HEAT_KW)

@@ -91,9 +91,8 @@ def test_unmetered_assets_are_estimated_or_noted() -> None:
     assert result.notes == [
         "b1-pv: no meter; its output stays inside b1:electricity_kw and b1-pv:available_kw is 0",
         "b1-bess: no power meter; its charging is taken from SOC changes of b1/soc",
-        "b1-hp: no electricity meter; its draw is estimated as the heat demand it can serve, no "
-        "more than the setpoints sent to it where sent, over its COP (or efficiency) and taken "
-        "out of the load",
+        "b1-hp: no electricity meter; its draw is estimated as the heat demand it can serve over "
+        "its COP (or efficiency) and taken out of the load",
         "b1-ev: no electricity meter; it is taken to have drawn the setpoints sent to it, and "
         "energy_kwh evenly over its daily window where none was sent, taken out of the load (the "
         "plan schedules it anew)",
@@ -216,7 +215,8 @@ def test_a_chiller_made_the_cooling_less_what_its_ice_store_gave() -> None:
     then 1,000 kW, and the load is the main less that ÷ COP (300 kW throughout); where nothing
     was sent, the chiller made the demand. Taken as the demand ÷ COP every step, the history
     read 80 kW low at the hours the store discharged and the plans' forecasts with it."""
-    sent = pd.Series(np.r_[-400.0, -400.0, 400.0, 400.0, np.full(len(INDEX) - 4, np.nan)], INDEX)
+    sent = pd.Series(np.nan, index=INDEX)
+    sent.iloc[:4] = [-400.0, -400.0, 400.0, 400.0]
     store_kw = sent.fillna(0.0).to_numpy()
     main = 300.0 + (600.0 + store_kw) / 5.0
     meters = [meter(1, "main", "electricity"), meter(2, "cooling", "cooling")]
@@ -239,7 +239,8 @@ def test_an_ice_store_whose_soc_meter_never_read_falls_back_to_its_setpoints() -
     """The same building with an SOC meter on the ice store that has no readings: the history is
     built from the setpoints sent, as without the meter, and says why (a silent SOC gateway
     made the building's whole electricity history fail)."""
-    sent = pd.Series(np.r_[-400.0, -400.0, 400.0, 400.0, np.full(len(INDEX) - 4, np.nan)], INDEX)
+    sent = pd.Series(np.nan, index=INDEX)
+    sent.iloc[:4] = [-400.0, -400.0, 400.0, 400.0]
     main = 300.0 + (600.0 + sent.fillna(0.0).to_numpy()) / 5.0
     meters = [meter(1, "main", "electricity"), meter(2, "cooling", "cooling"),
               meter(3, "ice-soc", "none", "soc_pct", "b1-ice")]  # fmt: skip
