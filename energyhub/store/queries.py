@@ -229,6 +229,17 @@ def _check_range(start: datetime, end: datetime) -> None:
         raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
 
 
+def _grid(
+    backend: Backend, start: datetime, step: timedelta, timezone: str
+) -> tuple[datetime, sql.Composable, sql.Composable]:
+    """A per-meter series' first bucket, source table and bucket expression. A grid off the UTC
+    hour takes its steps from the quarter hours they hold, by the rollup's own rule (the samples'
+    mean, a counter's energy over its covered time, the last sample), not their values averaged."""
+    origin = _grid_origin(start, step, timezone)
+    source = _source(FINE_STEP if origin else step)
+    return (start if origin is None else origin), source, _bucket(backend, step, timezone, origin)
+
+
 async def meter_series(
     conn: AsyncConnection,
     backend: Backend,
@@ -241,15 +252,8 @@ async def meter_series(
     """Per meter and bucket of [start, end): `value` (kW, or the sensor's mean), `samples`,
     `energy_kwh` (NaN for sensors and a counter's unknown first step) and `covered_s`."""
     _check_range(start, end)
-    # a grid off the UTC hour: its steps from the quarter hours they hold, by the rollup's own
-    # rule (the samples' mean, a counter's energy over its covered time), not their kW averaged
-    origin = _grid_origin(start, step, timezone)
-    start = start if origin is None else origin
-    query = sql.SQL(PER_METER).format(
-        source=_source(FINE_STEP if origin else step),
-        terms=sql.SQL(BUCKET_TERMS),
-        bucket=_bucket(backend, step, timezone, origin),
-    )
+    start, source, bucket = _grid(backend, start, step, timezone)
+    query = sql.SQL(PER_METER).format(source=source, terms=sql.SQL(BUCKET_TERMS), bucket=bucket)
     params = {
         "meters": meter_ids,
         "start": start,
@@ -290,12 +294,8 @@ async def meter_state_series(
     state at the step's end, for STATE_QUANTITIES), `samples`; `energy_kwh`, `covered_s` NaN.
     Buckets are labelled by their start, as `meter_series`'; a step without a sample is absent."""
     _check_range(start, end)
-    origin = _grid_origin(start, step, timezone)
-    start = start if origin is None else origin
-    query = sql.SQL(STATE_PER_METER).format(
-        source=_source(FINE_STEP if origin else step),
-        bucket=_bucket(backend, step, timezone, origin),
-    )
+    start, source, bucket = _grid(backend, start, step, timezone)
+    query = sql.SQL(STATE_PER_METER).format(source=source, bucket=bucket)
     params = {"meters": meter_ids, "start": start, "end": end}
     return await _packed_frame(conn, query, params)
 
