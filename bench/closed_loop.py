@@ -66,8 +66,8 @@ from energyhub.demo.services import committed, demo_services, ingesting, keeping
 from energyhub.errors import SiteFileError
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans.actual import savings_by_day
 from energyhub.plans.counterfactual import metered_inputs
+from energyhub.plans.days import savings_by_day
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized
 from energyhub.scheduler.replan import step_floor

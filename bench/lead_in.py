@@ -2,7 +2,7 @@
 
 Each side's billed demand peak runs from the local month's start, so `savings_by_day` over a
 window late in a month first runs the counterfactual over the month's earlier days (the lead-in:
-energyhub.plans.actual, `_carried`) only to carry each side's peak into the window. This times,
+energyhub.plans.days, `_carried`) only to carry each side's peak into the window. This times,
 for every local day of a database a closed loop kept (`bench/closed_loop.py`, ENERGYHUB_DB_URL),
 a one-day query of each park with the lead-in and the same query without it (`lead_in=False`),
 and reports the ratio: what the days of the month before it cost. Perfect foresight is off (as on
@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from energyhub.config import load_settings
-from energyhub.plans.actual import savings_by_day
+from energyhub.plans.days import savings_by_day
 from energyhub.sites import SiteFile, load_site
 from energyhub.store.db import Backend, connect, installed_backend
 

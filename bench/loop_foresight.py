@@ -1,7 +1,7 @@
 """What perfect foresight dispatched on one park-day of a closed-loop run against what was run.
 
 bench/closed_loop.py keeps its database (ENERGYHUB_DB_URL). This re-runs that day's realized
-figures (energyhub.plans.actual.savings_by_day, perfect foresight included) and prints, per hour
+figures (energyhub.plans.days.savings_by_day, perfect foresight included) and prints, per hour
 (local), perfect foresight's schedule beside the meters and the setpoints the scheduler sent:
 import, the storage SOCs (kWh), and per asset that takes setpoints its metered power where it
 has a meter, else the setpoint (p_kw as energyhub.scheduler.setpoints defines it). Then the
@@ -27,7 +27,7 @@ from energyhub.optimize import Plan
 from energyhub.optimize.scope import resolve_scope
 from energyhub.optimize.tariffs import PERIODS, TARIFFS
 from energyhub.plans import realized
-from energyhub.plans.actual import savings_by_day
+from energyhub.plans.days import savings_by_day
 from energyhub.plans.metered import actual_frame
 from energyhub.scheduler.setpoints import SETPOINT_OF
 from energyhub.scheduler.telemetry import stored_meters

@@ -16,7 +16,9 @@ from energyhub.api.schemas.plans import (
     RealizedPublic,
     VsBaselinePublic,
 )
-from energyhub.plans.actual import DaySavings, PlanVsActual, over_days
+from energyhub.plans.actual import PlanVsActual
+from energyhub.plans.comparison import DaySavings
+from energyhub.plans.days import over_days
 from energyhub.plans.store import PlanRecord
 from energyhub.plans.verdict import verdict
 

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from psycopg import AsyncConnection
 
-from energyhub.plans.actual import Account, over_days, savings_by_day
+from energyhub.plans.bill import Account
+from energyhub.plans.days import over_days, savings_by_day
 from energyhub.plans.realized import Realized
 from energyhub.scheduler.replan import targets
 from energyhub.sites import SiteFile

@@ -146,7 +146,7 @@ def _verdict_lines(record: PlanRecord) -> list[str]:
 
 def _coverage_text(result: PlanVsActual) -> str:
     """The metered data's coverage of the compared time: its note when below 100 %."""
-    from energyhub.plans.actual import percent
+    from energyhub.plans.coverage import percent
 
     found = result.coverage
     if found.share is None:

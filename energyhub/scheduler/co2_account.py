@@ -4,7 +4,7 @@ A plan that meets its CO₂ limit on the forecast can still emit more than the c
 the meters (a forecast miss, losses the plan did not foresee). The policy asks for days no worse
 than the counterfactual, so each re-plan reads the day so far as realized savings read it (the
 steps the site's plans controlled, metered CO₂ less the storage credit against the rules on the
-metered demand: energyhub.plans.actual.savings_by_day, the one place for that rule) and carries
+metered demand: energyhub.plans.days.savings_by_day, the one place for that rule) and carries
 what the day is over into the new plan's limit (energyhub.plans.policy).
 
 The plan's limit is over its whole horizon while the deficit must be made up before the local
@@ -23,7 +23,7 @@ import pandas as pd
 from psycopg import AsyncConnection
 
 from energyhub.localdays import day_start, next_day_start
-from energyhub.plans.actual import savings_by_day
+from energyhub.plans.days import savings_by_day
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend
 

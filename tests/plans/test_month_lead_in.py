@@ -13,7 +13,9 @@ import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.plans import counterfactual
-from energyhub.plans.actual import DaySavings, plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.comparison import DaySavings
+from energyhub.plans.days import savings_by_day
 from energyhub.sites import SiteFile, parse_site
 from energyhub.store.db import Backend, connect
 from tests.scheduler.conftest import (

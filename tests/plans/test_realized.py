@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from energyhub.optimize.scope import resolve_scope
-from energyhub.plans.actual import plan_parts, plan_vs_actual, savings_by_day, shared_peaks
+from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.days import savings_by_day, shared_peaks
 from energyhub.plans.figures import WORSE_NOTE
 from energyhub.plans.metered import storages
 from energyhub.plans.operations import plan_inputs
+from energyhub.plans.parts import plan_parts
 from energyhub.plans.realized import (
     SetpointTrack,
     foresight_site,

@@ -11,7 +11,8 @@ import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.plans import store
-from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.days import savings_by_day
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend, connect
 

@@ -11,7 +11,7 @@ import pytest
 
 from energyhub.clock import ManualClock
 from energyhub.optimize.frontier import FrontierPoint, pick
-from energyhub.plans.actual import savings_by_day
+from energyhub.plans.days import savings_by_day
 from energyhub.plans.policy import Co2Limit, policy_point
 from energyhub.sites import PlanPolicy, SiteFile, parse_site
 from energyhub.store.db import Backend, connect

@@ -25,7 +25,8 @@ from rich.progress import Progress
 
 from energyhub.demo.live import Timeline, simulated_world
 from energyhub.demo.services import committed, ingesting, keeping_up
-from energyhub.plans.actual import plan_vs_actual, savings_by_day
+from energyhub.plans.actual import plan_vs_actual
+from energyhub.plans.days import savings_by_day
 from energyhub.sites import SiteFile
 from energyhub.store.db import Backend, connect
 from energyhub.store.maintenance import refresh_rollups

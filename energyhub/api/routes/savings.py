@@ -13,7 +13,7 @@ from energyhub.api.limits import window
 from energyhub.api.schemas.common import Time
 from energyhub.api.schemas.plans import SavingsPublic
 from energyhub.api.views import day_public, realized_total
-from energyhub.plans.actual import savings_by_day
+from energyhub.plans.days import savings_by_day
 from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.sites import unmetered_note
 

@@ -20,7 +20,7 @@ from energyhub.alerts.store import AlertFilter, AlertRow, list_alerts
 from energyhub.localdays import day_start, wall_clock_back
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import resolve_scopes
-from energyhub.plans.actual import savings_by_day
+from energyhub.plans.days import savings_by_day
 from energyhub.plans.peak import connection_month_peak_kw
 from energyhub.plans.store import list_plans, plan_steps
 from energyhub.sites import SiteFile, unmetered_note
