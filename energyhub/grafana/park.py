@@ -142,8 +142,9 @@ def dashboard() -> Dashboard:
                 width=4,
                 height=9,
                 unit="kwatt",
-                description="Highest 15-minute (hourly past an hour's interval) average "
-                "import in the range, and the connection's `import_max_kw`.",
+                description="Highest 15-minute (hourly past an hour's interval, in a zone "
+                "whole hours off UTC) average import in the range, and the connection's "
+                "`import_max_kw`.",
             ),
             Panel(
                 "Peak of limit",
