@@ -169,7 +169,7 @@ async def measure(
     settings = load_settings()
     live = timedelta(days=days)
     first = start if start is not None else datetime.now(UTC) - live
-    live_start = step_floor(first, parse_step(settings.scheduler_step))
+    live_start = step_floor(first, parse_step(settings.scheduler_step), site.tz)
     timeline = Timeline(live_start, timedelta(days=history_days), live)
     async with demo_services(settings, console) as services:
         settings = settings.model_copy(

@@ -292,8 +292,7 @@ async def _account(request: Request, start: datetime, end: datetime) -> Window:
     sites = {m.site_id for _, m, _ in entries}  # a connection share adds to its park
     factors = {s: request.factors(s, start) for s in sorted(sites)}
     names = sorted({f.grid_series for f in factors.values() if f.grid_series})
-    hour = pd.Timestamp(start).tz_convert("UTC").floor("h").to_pydatetime()
-    intensity = await hourly_intensity(request.conn, names, hour, end)
+    intensity = await hourly_intensity(request.conn, names, start, end)
     ledger = build_ledger(series, roles_frame(tree, entries), factors, intensity, tree)
     coverage = measure(series, meters, start, end, STEP, request.timezone)
     site_daily, lines, notes = _parts(tree, site, ledger, entries)

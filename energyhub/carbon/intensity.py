@@ -3,8 +3,9 @@
 A table, not a CSV path in the site file: the API, the CLI and Grafana read the same numbers
 through the connection they already have, and a series (a grid operator's hourly marginal or
 average intensity) is shared by every site that names it in `carbon.grid_series`. One value per
-hour, `ts` at the start of the hour. Hours without a value use the site's yearly grid factor, and
-reports say which share of the electricity the series priced.
+hour, `ts` at the start of the hour in the offset it is written in (a local hour in India starts
+at :30 UTC); a value prices the steps of the hour from its `ts`. Hours without a value use the
+site's yearly grid factor, and reports say which share of the electricity the series priced.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ SELECT %(series)s, ts, kg FROM unnest(%(ts)s::timestamptz[], %(kg)s::float8[]) A
 ON CONFLICT (series, ts) DO UPDATE SET kg_per_kwh = excluded.kg_per_kwh"""
 SELECT = """
 SELECT series, ts, kg_per_kwh FROM grid_intensity
-WHERE series = ANY(%(series)s) AND ts >= %(start)s AND ts < %(end)s"""
+WHERE series = ANY(%(series)s) AND ts > %(start)s - interval '1 hour' AND ts < %(end)s"""
 
 
 def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[datetime, float]:
@@ -107,7 +108,8 @@ async def store_intensity(conn: AsyncConnection, series: str, frame: pd.DataFram
 async def hourly_intensity(
     conn: AsyncConnection, series: list[str], start: datetime, end: datetime
 ) -> pd.DataFrame:
-    """The stored values of these series in [start, end): series, hour (UTC), kg_per_kwh."""
+    """The stored values of these series whose hour overlaps [start, end) (one begun before
+    `start` holds its first steps): series, hour (UTC), kg_per_kwh."""
     rows: list[tuple[str, datetime, float]] = []
     if series:
         cur = await conn.execute(SELECT, {"series": series, "start": start, "end": end})

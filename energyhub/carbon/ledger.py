@@ -114,13 +114,33 @@ def _site_values(factors: dict[str, SiteFactors], tree: SiteTree) -> pd.DataFram
     return pd.DataFrame(rows).set_index("site_id")
 
 
+SERIES_HOUR = pd.Timedelta(hours=1)
+"""A series value holds for the hour from its `ts`: a UTC hour, or a local one where the zone is
+off the UTC hour (India's start at :30 UTC), whichever the series was written in."""
+
+
 def _grid_factor(rows: pd.DataFrame, intensity: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Each row's grid factor (the hourly series where it has a value) and whether it did."""
+    """Each row's grid factor (the series value whose hour holds the row's step, where there is
+    one) and whether it had one."""
     keys = pd.DataFrame(
-        {"series": rows["series"].fillna(""), "hour": rows["bucket"].dt.floor("h").astype(HOUR)}
-    )
+        {
+            "series": rows["series"].fillna("").astype(str),
+            "hour": rows["bucket"].dt.tz_convert("UTC").astype(HOUR),
+            "row": np.arange(len(rows)),
+        }
+    ).sort_values("hour", kind="stable")
     values = intensity.astype({"series": str, "hour": HOUR, "kg_per_kwh": "float64"})
-    hourly = keys.merge(values, on=["series", "hour"], how="left")["kg_per_kwh"]
+    matched = pd.merge_asof(
+        keys,
+        values.sort_values("hour", kind="stable"),
+        on="hour",
+        by="series",
+        direction="backward",
+        tolerance=SERIES_HOUR - pd.Timedelta(1, "ns"),
+    )
+    hourly = pd.Series(
+        matched["kg_per_kwh"].to_numpy(), index=matched["row"].to_numpy()
+    ).sort_index()
     hourly.index = rows.index
     return hourly.fillna(rows["grid_f"]), hourly.notna()
 

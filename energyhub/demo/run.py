@@ -123,7 +123,7 @@ async def _demo(
     state: _State,
 ) -> None:
     live = timedelta(hours=options.live_hours)
-    live_start = step_floor(datetime.now(UTC) - live, parse_step(settings.scheduler_step))
+    live_start = step_floor(datetime.now(UTC) - live, parse_step(settings.scheduler_step), site.tz)
     timeline = Timeline(live_start, timedelta(days=options.history_days), live)
     async with demo_services(settings, console) as services:
         settings = settings.model_copy(

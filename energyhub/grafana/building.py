@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from energyhub.grafana.model import Dashboard, Panel, Query
-from energyhub.grafana.sql import LOAD_METER, kw_series
+from energyhub.grafana.sql import LOAD_METER, kw_series, time_group
 from energyhub.grafana.variables import BUILDING, METER, PARK
 
 POWER_BY_CARRIER = f"""
 WITH {kw_series(f"SELECT m.id FROM meters AS m WHERE m.site_id IN ($building) AND {LOAD_METER}")},
 per_meter AS (
-    SELECT $__timeGroupAlias(kw.bucket, $__interval), kw.meter_id, avg(kw.kw) AS kw
+    SELECT {time_group("kw.bucket")}, kw.meter_id, avg(kw.kw) AS kw
     FROM kw GROUP BY 1, 2
 )
 SELECT p."time", m.carrier AS metric, sum(p.kw) AS kw
@@ -20,7 +20,7 @@ ORDER BY 1, 2
 
 SELECTED_METERS = f"""
 WITH {kw_series("SELECT m.id FROM meters AS m WHERE m.id IN ($meter)")}
-SELECT $__timeGroupAlias(kw.bucket, $__interval), m.site_id || '/' || m.name AS metric,
+SELECT {time_group("kw.bucket")}, m.site_id || '/' || m.name AS metric,
        avg(kw.kw) AS value
 FROM kw JOIN meters AS m ON m.id = kw.meter_id
 GROUP BY 1, 2

@@ -14,7 +14,15 @@ Hourly grid intensity series (`grid_series`) are not applied here: the flat or y
 from __future__ import annotations
 
 from energyhub.grafana.model import Dashboard, Panel, Query
-from energyhub.grafana.sql import SELECTED_SITES, ZONE, factors, in_role, kw_series, roles
+from energyhub.grafana.sql import (
+    SELECTED_SITES,
+    ZONE,
+    factors,
+    in_role,
+    kw_series,
+    roles,
+    time_group,
+)
 from energyhub.grafana.variables import BUILDING, PARK
 
 LEDGER = f"""
@@ -105,12 +113,12 @@ tenant_ledger AS (
 
 BY_CARRIER = (
     LEDGER
-    + """SELECT $__timeGroupAlias(bucket, $__interval), sum(electricity_kg) AS electricity,
+    + f"""SELECT {time_group("bucket")}, sum(electricity_kg) AS electricity,
        sum(heat_kg) AS heat, sum(gas_kg) AS gas, sum(cooling_kg) AS cooling
 FROM ledger
 GROUP BY 1
 ORDER BY 1
-"""
+"""  # noqa: S608 (dashboard SQL text composed from constants)
 )
 
 BY_BUILDING = (

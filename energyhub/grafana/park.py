@@ -10,6 +10,7 @@ from energyhub.grafana.sql import (
     in_role,
     kw_series,
     roles,
+    time_group,
 )
 from energyhub.grafana.variables import PARK
 
@@ -19,7 +20,7 @@ BUILDING_LOAD_METERS = f"""SELECT m.id FROM meters AS m JOIN sites AS s ON s.id 
 LOAD_PER_BUILDING = f"""
 WITH {kw_series(BUILDING_LOAD_METERS)},
 per_meter AS (
-    SELECT $__timeGroupAlias(kw.bucket, $__interval), kw.meter_id, avg(kw.kw) AS kw
+    SELECT {time_group("kw.bucket")}, kw.meter_id, avg(kw.kw) AS kw
     FROM kw GROUP BY 1, 2
 )
 SELECT p."time", coalesce(s.name, s.id) AS metric, sum(p.kw) AS kw
@@ -141,8 +142,9 @@ def dashboard() -> Dashboard:
                 width=4,
                 height=9,
                 unit="kwatt",
-                description="Highest 15-minute (hourly past an hour's interval) average "
-                "import in the range, and the connection's `import_max_kw`.",
+                description="Highest 15-minute (hourly past an hour's interval, in a zone "
+                "whole hours off UTC) average import in the range, and the connection's "
+                "`import_max_kw`.",
             ),
             Panel(
                 "Peak of limit",

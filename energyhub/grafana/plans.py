@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from energyhub.grafana.model import Dashboard, Panel, Query, Variable
-from energyhub.grafana.sql import IMPORT_PER_METER, kw_series, roles
+from energyhub.grafana.sql import IMPORT_PER_METER, kw_series, roles, time_group
 from energyhub.grafana.variables import PARK
 
 PLAN = Variable(
@@ -59,7 +59,7 @@ WHERE st.plan_id = nullif('$plan', '')::bigint AND $__timeFilter(st.ts)
 ORDER BY 1, 2
 """
 
-SOC = """
+SOC = f"""
 WITH capacity AS (
     SELECT a->>'id' AS asset_id, (a->>'energy_kwh')::float8 AS energy_kwh
     FROM sites AS s, jsonb_array_elements(coalesce(s.attributes->'assets', '[]')) AS a
@@ -70,20 +70,20 @@ planned AS (
     FROM plan_steps AS st
     WHERE st.plan_id = nullif('$plan', '')::bigint AND split_part(st.name, ':', 2) = 'soc_kwh'
 )
-SELECT $__timeGroupAlias(planned.ts, $__interval), planned.asset_id || ' plan' AS metric,
+SELECT {time_group("planned.ts")}, planned.asset_id || ' plan' AS metric,
        avg(100 * planned.soc_kwh / c.energy_kwh) AS soc_pct
 FROM planned JOIN capacity AS c ON c.asset_id = planned.asset_id
 WHERE $__timeFilter(planned.ts)
 GROUP BY 1, 2
 UNION ALL
-SELECT $__timeGroupAlias(r.bucket, $__interval), m.asset_id || ' measured',
+SELECT {time_group("r.bucket")}, m.asset_id || ' measured',
        sum(r.sum_value) / sum(r.n)
 FROM readings_15m AS r JOIN meters AS m ON m.id = r.meter_id
 WHERE m.quantity = 'soc_pct' AND m.asset_id IN (SELECT asset_id FROM planned)
   AND $__timeFilter(r.bucket)
 GROUP BY 1, 2
 ORDER BY 1, 2
-"""
+"""  # noqa: S608 (dashboard SQL text composed from constants)
 
 AGAINST_BASELINE = """
 WITH p AS (SELECT * FROM plans WHERE id = nullif('$plan', '')::bigint),

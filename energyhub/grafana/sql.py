@@ -1,7 +1,9 @@
 """SQL shared by the panels: which meters count, kW per meter and bucket, roles, emission factors.
 
-Panels read the 15-minute rollups, or the hourly ones once Grafana's interval is an hour or more;
-`$__interval_ms` picks the branch, the other is a constant-false filter the planner skips. Values
+Panels read the 15-minute rollups, or the hourly ones once Grafana's interval is an hour or more
+and the park's zone is a whole number of hours off UTC; `$__interval_ms` and the zone pick the
+branch, the other is a constant-false filter the planner skips. Groups are the park's local hours
+and days (`time_group`), not Grafana's `$__timeGroup`, which counts them from the UTC epoch. Values
 follow store/queries.py: power meters and sensors average their samples, counters' interval energy
 (energyhub/store/energy.py: each reading's step from the one before, rollovers and resets
 included) divided by the time its steps cover (`energyhub_counter_kw`), so every series speaks
@@ -35,18 +37,47 @@ HEAT_PRODUCERS = (
 )
 """Asset types that make heat on site, as jsonb containment probes of a site's asset list."""
 
+LOCAL_ZONE = """coalesce((SELECT c.attributes->>'timezone' FROM sites AS p
+                  JOIN sites AS c ON c.id = p.parent_id WHERE p.id = '$park'), 'UTC')"""
+"""The `$park` variable's time zone (its city's, as the site file gives it), else UTC."""
+
+LOCAL_MIDNIGHT = f"date_trunc('day', $__timeFrom()::timestamptz, {LOCAL_ZONE})"
+"""Local midnight of the range's first day: the origin of the panels' local hours and days."""
+
+WHOLE_HOUR_ZONE = f"extract(epoch FROM {LOCAL_MIDNIGHT}) % 3600 = 0"
+"""The park's zone is a whole number of hours off UTC, so the hourly rollup's buckets (UTC hours)
+are its local hours; in India (+05:30), Nepal (+05:45) or Adelaide (+09:30) they are not, and
+an hour is read from the quarter hours it holds (store/queries.py `_grid_origin` alike)."""
+
+HOURLY_ROLLUP = f"$__interval_ms >= 3600000 AND {WHOLE_HOUR_ZONE}"
+"""When the panels read the hourly rollup: an interval of an hour or more in a whole-hour zone."""
+
+
+def time_group(column: str) -> str:
+    """`$__timeGroupAlias` on the park's local clock: `column`'s group of Grafana's interval as
+    `"time"`, a local day (from local midnight, 23 or 25 hours across a daylight-saving change)
+    at an interval of a day, else counted from the range's first local midnight. Grafana's macro
+    counts from the UTC epoch: in India an hour's group ran from :30 to :30, in Shanghai a day's
+    from 08:00 to 08:00."""
+    return (
+        f"CASE WHEN $__interval_ms = 86400000 THEN date_trunc('day', {column}, {LOCAL_ZONE}) "
+        f"ELSE date_bin($__interval_ms * interval '1 millisecond', {column}, {LOCAL_MIDNIGHT}) "
+        'END AS "time"'
+    )
+
+
 KW_SERIES = """metered AS (
     {meters}
 ),
 rollup AS (
     SELECT r.*
     FROM readings_15m AS r
-    WHERE $__interval_ms < 3600000 AND r.meter_id IN (SELECT id FROM metered)
+    WHERE NOT ({hourly}) AND r.meter_id IN (SELECT id FROM metered)
       AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
     UNION ALL
     SELECT r.*
     FROM readings_1h AS r
-    WHERE $__interval_ms >= 3600000 AND r.meter_id IN (SELECT id FROM metered)
+    WHERE ({hourly}) AND r.meter_id IN (SELECT id FROM metered)
       AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
 ),
 src AS (
@@ -141,7 +172,7 @@ def in_role(bucket: str) -> str:
 
 
 IMPORT_PER_METER = f"""per_meter AS (
-    SELECT $__timeGroupAlias(kw.bucket, $__interval), kw.meter_id,
+    SELECT {time_group("kw.bucket")}, kw.meter_id,
            sum(kw.kw * r.w_el) / count(DISTINCT kw.bucket) AS import_kw
     FROM kw JOIN roles AS r ON r.meter_id = kw.meter_id AND {in_role("kw.bucket")}
     GROUP BY 1, 2
@@ -213,15 +244,11 @@ def _factor(key: str) -> str:
 
 def kw_series(meters: str, *, fine: bool = False) -> str:
     """CTEs `metered` (the given SELECT of meter ids), `rollup`, `src`, `kw` (bucket, meter, kW,
-    kWh, covered seconds). Buckets of 15 minutes below an interval of an hour, else of an hour;
+    kWh, covered seconds). Buckets of an hour where `HOURLY_ROLLUP` holds, else of 15 minutes;
     `fine`: 15 minutes at any interval (carbon nets import against export on them, whatever
     the range, as the report does)."""
-    text = KW_SERIES.replace("{meters}", meters.strip())
-    if fine:
-        text = text.replace("$__interval_ms < 3600000", "true").replace(
-            "$__interval_ms >= 3600000", "false"
-        )
-    return text
+    hourly = "false" if fine else HOURLY_ROLLUP
+    return KW_SERIES.replace("{meters}", meters.strip()).replace("{hourly}", hourly)
 
 
 def roles(sites: str) -> str:

@@ -71,7 +71,9 @@ async def _soc_at_step_end(
     )
     raw = pd.DataFrame(await cur.fetchall(), columns=["meter_id", "ts", "value"])
     raw = raw.astype({"meter_id": "int64", "value": "float64"})
-    raw["ts"] = pd.to_datetime(raw["ts"], utc=True).dt.floor(step)
+    since_ns = pd.to_datetime(raw["ts"], utc=True).dt.as_unit("ns").astype("int64") - index[0].value
+    # the step each reading falls in, on the plan's own grid (its steps may start at :30 UTC)
+    raw["ts"] = pd.to_datetime(index[0].value + since_ns - since_ns % step.value, utc=True)
     for meter_id, asset in meters.items():
         rows = raw[raw["meter_id"] == meter_id].groupby("ts")["value"].last()
         out[f"soc_kwh:{asset.id}"] = rows.reindex(index) / 100.0 * asset.energy_kwh

@@ -75,7 +75,7 @@ async def import_errors(
     if planned.empty:
         return _no_errors()
     freq = pd.Timedelta(step)
-    first, last = planned.index.min().floor(freq), planned.index.max().floor(freq)
+    first, last = planned.index.min(), planned.index.max()  # on the plans' step grid
     index = pd.date_range(first, last + freq, freq=freq, name="ts")  # ≥ 2 steps
     metered: pd.Series = (await actual_frame(conn, backend, scope, index))["import_kw"]
     error: pd.Series = metered.reindex(planned.index) - planned["import_kw"]

@@ -76,10 +76,15 @@ DELIVERED_METHOD = (
 """The `<flexible load>:delivered_kwh` input's method."""
 
 
-def step_floor(when: datetime, step: timedelta) -> datetime:
-    """The start of the step `when` falls in, counted from the Unix epoch."""
+def step_floor(when: datetime, step: timedelta, tz: ZoneInfo) -> datetime:
+    """The start of the step `when` falls in, on the local clock of `tz`: steps count from the
+    site's whole local hours, so an hourly plan in India (+05:30) steps from 00:00 local (18:30
+    UTC), not from the UTC hour (23:30 local, a step astride midnight, tariff periods and
+    flexible-load windows). In a zone whole hours off UTC this is the Unix epoch's count."""
     ts = pd.Timestamp(when).tz_convert("UTC")
-    return ts.floor(pd.Timedelta(step)).to_pydatetime()
+    offset = pd.Timedelta(ts.tz_convert(tz).utcoffset() or timedelta(0))
+    floored: datetime = ((ts + offset).floor(pd.Timedelta(step)) - offset).to_pydatetime()
+    return floored
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +372,7 @@ async def forecast_now(
     """The forecast a re-plan of `target` from the step `at` falls in would be solved with
     (the same inputs, models and bands), made without planning or storing anything; the band
     coverage of the plans before it. Raises ForecastError as a re-plan would."""
-    start = step_floor(at, config.step)
+    start = step_floor(at, config.step, site.tz)
     scope = resolve_scope(site, target.level, target.site_id)
     steps = config.horizon_steps(start)
     forecast = await forecast_with(conn, backend, site, scope, steps, config)

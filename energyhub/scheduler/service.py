@@ -123,13 +123,13 @@ class Scheduler:
 
     def next_wake(self, now: datetime) -> datetime:
         """The next step boundary after `now`."""
-        return step_floor(now, self.config.step) + self.config.step
+        return step_floor(now, self.config.step, self.site.tz) + self.config.step
 
     async def tick(self, conn: AsyncConnection) -> TickReport:
         """One pass: expire, re-plan what is due, activate, send this step's setpoints."""
         began = time.monotonic()
         now = self.clock.now()
-        start = step_floor(now, self.config.step)
+        start = step_floor(now, self.config.step, self.site.tz)
         report = TickReport(now)
         await expire_due(conn, now)
         for target in self.targets:

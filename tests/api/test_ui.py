@@ -283,6 +283,31 @@ async def test_plan_page_says_which_peak_margin_the_plan_kept(
     assert 'id="peak-margin"' not in plain  # a plan made without the scheduler
 
 
+async def test_plan_page_of_a_margin_the_measured_error_did_not_raise(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Enough controlled steps, but their P90 nowhere above the bands' margin (a park without a
+    demand charge, or good forecasts): the plan keeps the bands' margin, with no `reason` in the
+    summaries stored before one was written. The page was a 500 (`'dict object' has no attribute
+    'reason'`) from the scheduler's first day on."""
+    summary = {
+        "node": "b01", "source": "bands", "measured_p90_kw": 0.0, "steps": 48,
+        "window_days": 14.0, "floored_steps": 0, "bands_median_kw": 0.0, "median_kw": 0.0,
+        "time_of_day_steps": 0, "time_of_day_p90_max_kw": None,
+    }  # fmt: skip
+    async with connect(world.url) as conn:
+        record = await store_plan(
+            conn, dataclasses.replace(solved("building", "b01"), peak_margin=summary)
+        )
+    answer = await client.get(f"/ui/plans/{record.id}")
+    assert answer.status_code == 200, answer.text
+    assert margin_row(answer.text) == (
+        "b01: median 0.0 kW kept free under the billed peak for forecast error; the forecast "
+        "bands' (the P90 of metered − planned import, 0.0 kW, over 48 controlled steps of the "
+        "last 14 d, was nowhere above them)"
+    )
+
+
 async def test_plan_page_says_whether_the_carbon_policy_was_met(
     client: httpx.AsyncClient, world: World
 ) -> None:

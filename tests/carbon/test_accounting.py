@@ -198,6 +198,29 @@ async def test_an_hourly_grid_series_prices_the_hours_it_covers(pg_url: str) -> 
     assert any(note.startswith("b2: uses its own factors") for note in p1.notes)
 
 
+async def test_an_hourly_series_of_local_hours_prices_a_half_hour_zone(pg_url: str) -> None:
+    """In India (+05:30) the grid operator's hours start at :30 UTC: a series written in local
+    time (`2026-10-05T00:00:00+05:30`, as the importer asks) prices each quarter hour of its
+    local hour, not none of them (the quarter hours were matched to UTC hours only)."""
+    data = copy.deepcopy(SITE)
+    data["timezone"] = "Asia/Kolkata"
+    data["city"]["parks"][0]["buildings"][1]["carbon"] = {"grid_series": "in-hourly"}
+    await load(pg_url, parse_site(data))
+    start = pd.Timestamp("2026-10-05", tz="Asia/Kolkata")  # 2026-10-04 18:30 UTC
+    hours = pd.date_range(start, periods=12, freq="1h").tz_convert("UTC")
+    async with connect(pg_url) as conn:
+        await store_intensity(conn, "in-hourly", pd.DataFrame({"ts": hours, "kg_per_kwh": 0.8}))
+        backend = await installed_backend(conn)
+        end = start + pd.Timedelta(hours=12)
+        b2 = await carbon_report(conn, backend, "b2", start.to_pydatetime(), end.to_pydatetime())
+        later = start + pd.Timedelta(hours=6, minutes=15)  # a window from inside a local hour
+        part = await carbon_report(conn, backend, "b2", later.to_pydatetime(), end.to_pydatetime())
+    assert (b2.factors.grid_series, b2.factors.grid_series_share) == ("in-hourly", 1.0)
+    assert b2.total_kg == pytest.approx(50 * 12 * 0.8)
+    assert part.factors.grid_series_share == pytest.approx(1.0)
+    assert part.total_kg == pytest.approx(50 * 5.75 * 0.8)
+
+
 def test_periods_in_local_time() -> None:
     start, end = parse_period("2026-10", "Asia/Shanghai")
     assert (start.isoformat(), end.isoformat()) == (

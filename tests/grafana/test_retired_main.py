@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import psycopg
@@ -21,6 +21,7 @@ from energyhub.store.writer import ReadingWriter
 from tests.carbon.conftest import BEFORE, DAY, SITE, load
 from tests.grafana.conftest import PanelDb, run
 from tests.grafana.macros import Chosen, TimeRange
+from tests.grafana.test_values import _moment
 
 NOON = DAY + timedelta(hours=12)
 
@@ -52,7 +53,7 @@ def test_a_retired_park_main_is_the_park_import_until_it_ends(pg_url: str) -> No
     chosen = {"park": Chosen(("p2",), False), "building": Chosen(("b3",), True)}
     with psycopg.connect(pg_url, autocommit=True) as conn:
         _, rows = run(conn, db, park.PARK_IMPORT, chosen, "15m")
-        got = {datetime.fromtimestamp(float(t), UTC): float(kw) for t, kw, _ in rows}
+        got = {_moment(t): float(kw) for t, kw, _ in rows}
         _, peak = run(conn, db, park.PEAK, chosen, "15m")
         _, by_site = run(conn, db, carbon.BY_BUILDING, chosen, "15m")
     before = {t: kw for t, kw in got.items() if t < NOON}

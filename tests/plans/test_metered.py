@@ -265,3 +265,22 @@ async def test_a_chiller_beside_an_ice_store_made_the_cooling_less_what_the_stor
         )
     np.testing.assert_allclose(found.frame["dc:electricity_kw"], DC_LOAD_KW)
     np.testing.assert_allclose(found.frame["dc:cooling_kw"], DC_COOLING_KW)
+
+
+async def test_an_hourly_plan_from_half_past_reads_the_soc_at_its_steps_ends(pg_url: str) -> None:
+    """An hourly plan of a +05:30 site steps from :30 UTC (its local hours): each step's SOC is
+    the last reading inside it, not inside the UTC hour (whose buckets matched no step at all,
+    so the battery's charging and the stores' energy were unknown)."""
+    site = parse_site(_site_doc(park_main=False), "park-site")
+    await prepare_db(pg_url, site)
+    index = pd.date_range("2025-07-07 16:30", periods=3, freq="1h", tz="UTC")
+    quarters = pd.date_range("2025-07-07 15:30", "2025-07-07 19:30", freq="15min", tz="UTC",
+                             inclusive="left")  # fmt: skip
+    hour = (quarters - quarters[0]) // pd.Timedelta(hours=1)
+    soc_pct = pd.Series(np.array([50.0, 55.0, 60.0, 50.0])[hour], index=quarters)
+    await write_readings(pg_url, {"main": pd.Series(MAIN_KW, index=quarters), "pbess-soc": soc_pct})
+    async with connect(pg_url) as conn:
+        frame = await actual_frame(conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), index)
+    charging = np.array([50 / 0.95, 50 / 0.95, -100 * 0.95])  # kWh in an hour: kW
+    assert frame["battery_kw"].to_numpy() == pytest.approx(charging)
+    assert frame["soc_kwh:pbess"].to_numpy() == pytest.approx([550.0, 600.0, 500.0])

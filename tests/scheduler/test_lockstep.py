@@ -28,7 +28,7 @@ async def test_in_lockstep_every_step_is_steered_from_its_start(pg_url: str, pre
     await prepare_db(pg_url, site)
     # the ingest's own rollup refresh never comes: the lockstep's refresh is what re-plans see
     settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, rollup_refresh_s=3600)
-    live_start = step_floor(datetime.now(UTC) - LIVE_STEPS * STEP, STEP)
+    live_start = step_floor(datetime.now(UTC) - LIVE_STEPS * STEP, STEP, site.tz)
     await _setpoints_of_an_earlier_run(pg_url, live_start - timedelta(days=30))
     timeline = Timeline(live_start, timedelta(days=3), LIVE_STEPS * STEP)
     async with ingesting(settings) as worker:

@@ -64,3 +64,50 @@ async def test_ticks_replan_every_hour_across_the_clock_change(
             await clock.advance(timedelta(hours=1))
     first = start.tz_convert("UTC").to_pydatetime()
     assert starts == [first + timedelta(hours=h) for h in range(6)]
+
+
+async def test_hourly_steps_of_a_half_hour_zone_are_its_local_hours(
+    pg_url: str, prefix: str
+) -> None:
+    """In India (+05:30) a 1-hour plan steps from local hours (:30 UTC): counted from the Unix
+    epoch its steps ran 23:30–00:30, so a local day's first step straddled midnight and was in
+    neither day, and a tariff period or flexible-load window from a whole hour lost half an hour."""
+    zone = "Asia/Kolkata"
+    doc = site_doc()
+    doc["timezone"] = zone
+    site = parse_site(doc, "test-site")
+    await prepare_db(pg_url, site)
+    start = pd.Timestamp("2026-03-29 00:10", tz=zone)  # 18:40 UTC
+    index = pd.date_range(
+        (start - pd.Timedelta(days=10)).tz_convert("UTC").floor("15min"),
+        start.tz_convert("UTC"),
+        freq="15min",
+        inclusive="left",
+    )
+    readings = {
+        "main": office_load_kw(index) - pv_kw(index),
+        "pv": pv_kw(index),
+        "bess-p": 0.0,
+        "bess-soc": 50.0,
+        "outdoor": 30.0,
+    }
+    await write_readings(pg_url, {k: pd.Series(v, index=index) for k, v in readings.items()})
+    settings = scheduler_settings(
+        pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=6, scheduler_step="1h"
+    )
+    clock = ManualClock(start.to_pydatetime())
+    async with scheduler_for(settings, site, clock) as scheduler, connect(pg_url) as conn:
+        await scheduler.resume(conn)
+        report = await scheduler.tick(conn)
+        assert report.failed == [], report.failed
+        wake = scheduler.next_wake(start.to_pydatetime())
+        cur = await conn.execute(
+            "SELECT DISTINCT ts FROM plan_steps WHERE plan_id = %s ORDER BY ts",
+            (report.replanned[0].id,),
+        )
+        steps = [pd.Timestamp(ts).tz_convert(zone) for (ts,) in await cur.fetchall()]
+    assert pd.Timestamp(report.replanned[0].horizon_start).tz_convert(zone) == pd.Timestamp(
+        "2026-03-29 00:00", tz=zone
+    )
+    assert [t.strftime("%H:%M") for t in steps] == [f"{h:02d}:00" for h in range(6)]
+    assert pd.Timestamp(wake).tz_convert(zone) == pd.Timestamp("2026-03-29 01:00", tz=zone)
