@@ -11,6 +11,7 @@ from rich.table import Table
 from energyhub.demo.actuals import SiteActual
 from energyhub.demo.planning import LevelPlan
 from energyhub.numbers import figure, percent
+from energyhub.plans.verdict import grouped_warnings
 
 CARRIERS = ("heat", "cooling", "gas", "pv")
 
@@ -114,10 +115,22 @@ def actual_table(actuals: list[SiteActual], title: str) -> Table:
             found.capture_text if found else "—",
             _tonnes(found.savings_co2_kg if found else None),
         )  # fmt: skip
-    notes = sorted({n for site in actuals if site.realized for n in site.realized.notes})
+    notes = [n for site in actuals if site.realized for n in site.realized.notes]
     if notes:
-        table.caption += "\n" + "\n".join(notes[:5])
+        table.caption += "\n" + "\n".join(grouped_notes(notes))
     return table
+
+
+def grouped_notes(notes: list[str]) -> list[str]:
+    """One line per kind of note (plans.verdict.grouped_warnings), its first text in full and the
+    other subjects of the kind after it: every kind is shown, so that the note saying why a
+    figure is missing (a perfect-foresight re-solve that failed) is not cut behind a repeated
+    one (a meter missing at seven buildings)."""
+    lines = []
+    for group in grouped_warnings(notes):
+        others = [s for s in group.subjects if s not in group.texts[0].split(": ", 1)[0]]
+        lines.append(group.texts[0] + (f" (also {', '.join(others)})" if others else ""))
+    return lines
 
 
 def ingest_table(figures: IngestFigures) -> Table:

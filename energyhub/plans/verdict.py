@@ -116,13 +116,16 @@ _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def _split(text: str) -> tuple[str, str]:
-    """(subject, kind) of `[prefix: ]subject: message`, figures in the message blanked."""
+    """(subject, kind) of `[prefix: ]subject: message`, figures in the message blanked, and the
+    subject's site (its id before any `:` or `/`) where the message names it again."""
     prefix, subject, rest = "", "", text
     head, sep, tail = text.partition(": ")
     if sep and head == "forecast":
         prefix, (head, sep, tail) = "forecast: ", tail.partition(": ")
     if sep and " " not in head:
         subject, rest = head, tail
+        site = re.split(r"[:/]", subject, maxsplit=1)[0]
+        rest = re.sub(rf"(?<![\w-]){re.escape(site)}(?![\w-])", "…", rest)
     return subject, prefix + _FIGURE.sub("…", rest)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from energyhub.demo.summary import _number, _tonnes
+from energyhub.demo.summary import _number, _tonnes, grouped_notes
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,20 @@ def test_a_figure_that_rounds_to_zero_is_not_minus_zero(value: float | None, tex
 def test_tonnes_never_print_minus_zero() -> None:
     assert _tonnes(-20.0) == "0.0"
     assert _tonnes(-9_400.0) == "\N{MINUS SIGN}9.4"
+
+
+def test_notes_are_grouped_by_kind_and_none_is_cut() -> None:
+    """The demo printed the first five notes in alphabetical order: seven buildings' missing
+    cooling meters hid 'lingang: no perfect-foresight plan …', the reason its foresight read —."""
+    cooling = [
+        f"{b}:cooling_kw: no cooling meter at {b}, taken as 0 by the counterfactual and perfect "
+        f"foresight (what its cooling assets drew stays in {b}:electricity_kw)"
+        for b in ("b03", "b04", "b05", "b07", "l01", "l02", "l04")
+    ]
+    failed = "lingang: no perfect-foresight plan on the metered demand: the solver hit its limit"
+    lines = grouped_notes([*cooling, failed, cooling[0]])
+    assert lines == [
+        cooling[0] + " (also b04:cooling_kw, b05:cooling_kw, b07:cooling_kw, l01:cooling_kw, "
+        "l02:cooling_kw, l04:cooling_kw)",
+        failed,
+    ]

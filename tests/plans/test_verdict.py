@@ -85,3 +85,18 @@ def test_warnings_group_by_kind_with_their_meters() -> None:
     assert groups[0].kind.startswith("forecast: no reading for the last … h")
     assert groups[1].subjects == ["l01/pv"]  # the repeated text once
     assert groups[2].subjects == ["b01-bess"]
+
+
+def test_a_kind_groups_whatever_the_letters_of_the_site_it_names_again() -> None:
+    """Figures are blanked, so b03 and b04 read alike, but l01 read `l…` against `b…`: the same
+    note of two parks made two kinds until the subject's own site was blanked as well."""
+    warnings = [
+        f"{b}:cooling_kw: no cooling meter at {b}, taken as 0 (what drew stays in {b}:electricity_kw)"
+        for b in ("b03", "l01", "lingang-x")
+    ]
+    groups = grouped_warnings([*warnings, "b03-hp: no COP at b04"])
+    assert [g.subjects for g in groups] == [
+        ["b03:cooling_kw", "l01:cooling_kw", "lingang-x:cooling_kw"],
+        ["b03-hp"],  # another site named in the message stays as it is
+    ]
+    assert groups[0].kind == "no cooling meter at …, taken as … (what drew stays in …:electricity_kw)"
