@@ -4,8 +4,8 @@ The demo's machinery (private PostgreSQL and Mosquitto unless configured, the si
 through MQTT into an ingest worker, the scheduler re-planning every `--period-min` simulated
 minutes (default 240) and sending setpoints the simulated devices follow, through its peak guard
 unless ENERGYHUB_SCHEDULER_PEAK_GUARD=false), run for `--days` live days after `--history-days` of
-history (default 14: HISTORY_DAYS). Then, per park and local day, over the steps the scheduler's
-plans controlled:
+history (default 14, the demo's: energyhub.demo.live.HISTORY_DAYS). Then, per park and local
+day, over the steps the scheduler's plans controlled:
 
 - realized savings: counterfactual (the rule-based baseline on the metered demand and PV, what
   it cannot serve priced) − the metered bill + the value of the energy the day left in storage,
@@ -60,7 +60,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from energyhub.config import load_settings
-from energyhub.demo.live import Timeline, simulated_world
+from energyhub.demo.live import HISTORY_DAYS, Timeline, simulated_world
 from energyhub.demo.run import SCHEDULER_PERIOD_MIN, _prepare, auto_approved
 from energyhub.demo.services import committed, demo_services, ingesting, keeping_up, settled
 from energyhub.errors import SiteFileError
@@ -112,11 +112,6 @@ class LoopTimes(logging.Handler):
         return "\n".join(lines)
 
 
-HISTORY_DAYS = 14.0
-"""A deployed park has weeks of meter history; 14 days is what the boosted demand model needs (7
-to train, 7 held out: docs/forecasting.md). With 2 days the forecast and its bands are learnt from
-2 days (demand error 5–20 % a day against 3.5–8 % with 14, 2026-12-06), which measures the
-forecast's cold start rather than the loop. Storing 14 days takes ~16 s."""
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "examples" / "expo-park.yaml"
 

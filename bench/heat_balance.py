@@ -24,14 +24,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import psycopg
 
-from energyhub.demo.live import SEED, SIM_STEP_S
+from energyhub.demo.live import HISTORY_DAYS, SEED, SIM_STEP_S
 from energyhub.sites import CHP, AbsorptionChiller, ElectricBoiler, GasBoiler, load_site
 from simulators.engine import Engine, SetpointBook
 from simulators.plant import build_plant
 from simulators.weather import TimeGrid
 
-HISTORY_DAYS = 14.0
-"""bench/closed_loop.py's default history before the live start."""
 SETPOINT_HOLD_S = 3600.0
 """How long a setpoint holds without a newer one (simulators.simulate's default)."""
 

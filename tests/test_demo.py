@@ -123,7 +123,7 @@ def test_the_demo_tells_the_whole_story_and_leaves_nothing_running(
     pg_port, mqtt_port = private_ports(out)
     assert_nothing_left(pg_port, mqtt_port)
     assert "b06 data-center" in out  # the site tree
-    assert "history: 2,880 1-min steps" in out
+    assert "history: 20,160 1-min steps" in out  # 14 days: what the forecasts learn from
 
     loads = rows(out, "load per park")
     assert set(loads) == {"expo", "lingang"}
@@ -174,7 +174,8 @@ def _lines(stream: object, into: queue.Queue[str]) -> None:
 def test_serving_answers_until_ctrl_c_then_stops_everything(example_site_path: Path) -> None:
     port = free_port()
     demo = subprocess.Popen(
-        [*DEMO, "--site", str(example_site_path), "--live-hours", "2", "--port", str(port)],
+        [*DEMO, "--site", str(example_site_path), "--live-hours", "2", "--history-days", "2"]
+        + ["--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -235,7 +236,7 @@ def test_configured_urls_are_used_instead_of_private_services(
         "ENERGYHUB_MQTT_TOPIC_PREFIX": prefix,
         "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
     }
-    done = run_demo(example_site_path, env, "--live-hours", "2")
+    done = run_demo(example_site_path, env, "--live-hours", "2", "--history-days", "2")
     assert done.returncode == 0, done.stderr
     assert "private" not in done.stdout
     assert "PostgreSQL: ENERGYHUB_DB_URL" in done.stdout
@@ -274,7 +275,7 @@ def test_messages_a_broker_drops_are_reported_not_waited_for(
     }
     started = time.monotonic()
     try:
-        done = run_demo(example_site_path, env, "--live-hours", "1")
+        done = run_demo(example_site_path, env, "--live-hours", "1", "--history-days", "2")
     finally:
         broker.stop()
     assert done.returncode == 0, done.stderr

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from energyhub.cli_support import console, handles_errors, run_async, settings_or_exit
+from energyhub.demo.live import HISTORY_DAYS
 from energyhub.demo.run import DemoOptions, run_demo
 from energyhub.sites import load_site
 
@@ -32,6 +33,15 @@ def demo_command(
         float,
         typer.Option("--live-hours", min=1, max=48, help="Simulated hours the scheduler runs."),
     ] = 24.0,
+    history_days: Annotated[
+        float,
+        typer.Option(
+            "--history-days",
+            min=2,
+            max=28,
+            help="Simulated days of meter history before them, which the forecasts learn from.",
+        ),
+    ] = HISTORY_DAYS,
 ) -> None:
     """The whole system on embedded defaults (private PostgreSQL and Mosquitto unless
     ENERGYHUB_DB_URL / ENERGYHUB_MQTT_URL are set): simulate, ingest, forecast, plan, schedule,
@@ -40,7 +50,11 @@ def demo_command(
     path = site_file or settings.site_file
     site = load_site(path)
     options = DemoOptions(
-        serve, host or settings.api_host, port or settings.api_port, live_hours=live_hours
+        serve,
+        host or settings.api_host,
+        port or settings.api_port,
+        history_days=history_days,
+        live_hours=live_hours,
     )
     code = run_async(run_demo(settings, site, Path(path), console, options))
     if code:

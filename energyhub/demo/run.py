@@ -23,7 +23,7 @@ from rich.progress import Progress
 from energyhub.api.keys import create_key
 from energyhub.config import Settings
 from energyhub.demo.actuals import site_actuals
-from energyhub.demo.live import SEED, SIM_STEP_S, Timeline, simulated_world
+from energyhub.demo.live import HISTORY_DAYS, SEED, SIM_STEP_S, Timeline, simulated_world
 from energyhub.demo.planning import LevelPlan, plan_levels
 from energyhub.demo.serve import available_port, serving
 from energyhub.demo.services import (
@@ -63,7 +63,7 @@ class DemoOptions:
     serve: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
-    history_days: float = 2.0
+    history_days: float = HISTORY_DAYS
     live_hours: float = 24.0
 
 
