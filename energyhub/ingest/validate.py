@@ -28,9 +28,11 @@ class Limits:
 @dataclass
 class CounterMemory:
     """The newest reading seen of each bounded counter (ts µs, value), across batches, so a
-    counter's first reading in a batch is judged against the one before it."""
+    counter's first reading in a batch is judged against the one before it; and the reading at
+    the time before that, so a resent copy of the newest reading is judged as the first was."""
 
     last: dict[int, tuple[int, float]] = field(default_factory=dict)
+    before: dict[int, tuple[int, float]] = field(default_factory=dict)
 
 
 def _bound_arrays(
@@ -54,8 +56,10 @@ def _too_steep(
     before (accepted or not, so one bad reading cannot hold a stream back); row → reason.
 
     "Just before" is the newest earlier time among the readings seen so far (the memory of
-    earlier batches and this batch's), the first reading at that time. Vectorized per batch: a
-    Python step per meter, none per reading (only the refused ones get a reason)."""
+    earlier batches and this batch's), the first reading at that time. A repeat of a time is
+    judged the same way, against the time before it, so a spike sent twice is refused twice
+    (judged against its own first copy, the second rose by nothing and was stored). Vectorized
+    per batch: a Python step per meter, none per reading (only the refused ones get a reason)."""
     rows = np.flatnonzero(keep)
     if not len(rows):
         return {}
@@ -75,26 +79,39 @@ def _too_steep(
     # the previous time's first reading in this batch, if the meter had one earlier in it
     prev_row = run_start[np.maximum(run_start - 1, 0)]
     in_batch = ~new_meter[run_start]
-    mem_t = np.full(n, np.iinfo(np.int64).min)
-    mem_v = np.zeros(n)
+    never = np.iinfo(np.int64).min
+    mem_t, mem_v = np.full(n, never), np.zeros(n)
+    before_t, before_v = np.full(n, never), np.zeros(n)
     starts = np.flatnonzero(new_meter)
     for start, end in zip(starts, [*starts[1:], n], strict=True):
         seen = memory.last.get(int(m[start]))
         if seen is not None:
             mem_t[start:end], mem_v[start:end] = seen
+        earlier = memory.before.get(int(m[start]))
+        if earlier is not None:
+            before_t[start:end], before_v[start:end] = earlier
+    # a repeat of the memory's newest time is judged against the time the memory had before it
+    repeat = mem_t == t
+    mem_t, mem_v = np.where(repeat, before_t, mem_t), np.where(repeat, before_v, mem_v)
     from_memory = ~in_batch | (mem_t >= t[prev_row])  # at a tie the memory's came first
     prev_t = np.where(from_memory, mem_t, t[prev_row])
     prev_v = np.where(from_memory, mem_v, v[prev_row])
     max_rise = rise[np.searchsorted(ids, m)]
     hours = (t - prev_t) / 3.6e9
-    first_at_its_time = run_start == np.arange(n)  # a repeat of a time is judged by the first
-    checked = first_at_its_time & (prev_t < t) & (prev_t > np.iinfo(np.int64).min) & (v > prev_v)
+    checked = (prev_t < t) & (prev_t > never) & (v > prev_v)
     too_steep = checked & (v - prev_v > max_rise * hours)
     for start, end in zip(starts, [*starts[1:], n], strict=True):  # the newest time of each meter
         last = int(run_start[end - 1])
-        seen = memory.last.get(int(m[start]))
+        meter_id = int(m[start])
+        seen = memory.last.get(meter_id)
         if seen is None or seen[0] < t[last]:
-            memory.last[int(m[start])] = (int(t[last]), float(v[last]))
+            memory.last[meter_id] = (int(t[last]), float(v[last]))
+            # the newest time before it: this batch's time before, or the memory's newest
+            earlier = (int(t[prev_row[last]]), float(v[prev_row[last]])) if in_batch[last] else None
+            if seen is not None and (earlier is None or seen[0] >= earlier[0]):
+                earlier = seen
+            if earlier is not None:
+                memory.before[meter_id] = earlier
     steep: dict[int, str] = {}
     for i in np.flatnonzero(too_steep):
         meter = meters[int(m[i])]

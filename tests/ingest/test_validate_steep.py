@@ -17,21 +17,39 @@ METERS = {
 }
 
 
-def reference(rows: list[tuple[int, int, float]], memory: dict[int, tuple[int, float]]) -> set[int]:
-    """The rule read plainly: each reading against the first reading at the newest earlier time
-    seen so far (earlier batches included); only rises count."""
+def reference(
+    rows: list[tuple[int, int, float]],
+    memory: dict[int, tuple[int, float]],
+    before: dict[int, tuple[int, float]],
+) -> set[int]:
+    """The rule read plainly: each reading against the first reading at the newest time earlier
+    than its own seen so far (earlier batches included); only rises count. A repeat of a time
+    is judged like the first reading at it, against the time before (a resent spike is still a
+    spike); a reading older than the newest seen is not judged."""
     steep = set()
+    firsts: dict[int, list[tuple[int, float]]] = {}  # this batch's first reading at each time
     order = sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1], i))
     for i in order:
         meter, ts, value = rows[i]
         limit = METERS[meter].max_rise_kw
         if limit is None:
             continue
-        before = memory.get(meter)
-        if before is not None and before[0] < ts:
-            if value > before[1] and value - before[1] > limit * (ts - before[0]) / 3.6e9:
+        seen = firsts.setdefault(meter, [])
+        if not seen or seen[-1][0] < ts:
+            seen.append((ts, value))
+        newest = memory.get(meter)
+        earlier = newest if newest is not None and newest[0] < ts else None
+        if newest is not None and newest[0] == ts:
+            earlier = before.get(meter)
+            in_batch = [f for f in seen if f[0] < ts]
+            if in_batch and (earlier is None or in_batch[-1][0] > earlier[0]):
+                earlier = in_batch[-1]
+        if earlier is not None:
+            if value > earlier[1] and value - earlier[1] > limit * (ts - earlier[0]) / 3.6e9:
                 steep.add(i)
-        if before is None or before[0] < ts:
+        if newest is None or newest[0] < ts:
+            if newest is not None:
+                before[meter] = newest
             memory[meter] = (ts, value)
     return steep
 
@@ -46,12 +64,14 @@ READING = st.tuples(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(READING, max_size=25), min_size=1, max_size=3))
 @example([[(2, 0, 0.0)], [(2, 0, 0.5), (2, 1_000_000, 0.5)]])  # a repeat of the memory's time
+@example([[(2, 0, 0.0), (2, 1_000_000, 10.0), (2, 1_000_000, 10.0)]])  # a spike repeated
+@example([[(2, 0, 0.0), (2, 1_000_000, 10.0)], [(2, 1_000_000, 10.0)]])  # resent later
 def test_the_vectorized_check_refuses_what_the_plain_rule_refuses(
     batches: list[list[tuple[int, int, float]]],
 ) -> None:
-    memory, expected_memory = CounterMemory(), {}
+    memory, expected_memory, expected_before = CounterMemory(), {}, {}
     for rows in batches:
-        expected = reference(rows, expected_memory)
+        expected = reference(rows, expected_memory, expected_before)
         batch = ReadingBatch.from_columns(
             np.array([ts for _, ts, _ in rows], dtype="datetime64[us]"),
             np.array([m for m, _, _ in rows], dtype=np.int32),
@@ -60,5 +80,6 @@ def test_the_vectorized_check_refuses_what_the_plain_rule_refuses(
         steep = _too_steep(batch, np.ones(len(rows), dtype=bool), METERS, memory)
         assert set(steep) == expected
         assert memory.last == expected_memory
+        assert memory.before == expected_before
         for row, reason in steep.items():
             assert reason.startswith(f"meter {METERS[rows[row][0]].label}: value ")
