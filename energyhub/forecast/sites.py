@@ -21,6 +21,7 @@ from energyhub.errors import EnergyhubError
 from energyhub.forecast.backtest import SeriesBacktest, backtest_series
 from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastError, ForecastOptions, History, clean_history
+from energyhub.forecast.pv import metered_pv_kw
 from energyhub.forecast.select import demand_candidates, pv_candidates
 from energyhub.forecast.solar import far_sun_note
 from energyhub.forecast.store import read_weather
@@ -160,6 +161,7 @@ def _score(
             continue
         result.notes += notes
         if meter.carrier == "pv":
+            values = metered_pv_kw(values)
             far = far_sun_note(
                 meter.label, options.latitude_deg, options.longitude_deg, tz, end.to_pydatetime()
             )

@@ -28,6 +28,7 @@ from energyhub.forecast.profile import (
     forecast_outdoor,
     forecast_pv,
 )
+from energyhub.forecast.pv import metered_pv_kw
 from energyhub.forecast.select import (
     ModelCache,
     demand_candidates,
@@ -163,7 +164,7 @@ def _pv(
         )  # fmt: skip
         return replace(fallback, notes=(*([far] if far else []), *fallback.notes))
     notes = [*([far] if far else []), *notes]
-    out.metered[column] = values.clip(lower=0.0)
+    out.metered[column] = metered_pv_kw(values)
     site = PvSite(asset.peak_kw, ctx.options.latitude_deg, ctx.options.longitude_deg)
     weather = _weather(ctx, outdoor)
     candidates = pv_candidates(history.meter, ctx.site.tz, site, weather, ctx.options)
