@@ -279,3 +279,41 @@ def test_an_inverters_night_draw_is_no_pv_outside_the_band(pg_url: str, tmp_path
     assert pv_report["models"]["naive 1d"]["steps"] == DAYS * 24
     assert pv_report["band"]["coverage"] >= 0.8  # clear days repeat: the band holds them
     assert pv_report["models"]["chosen"]["nmae"] < 0.05
+
+
+async def test_a_building_of_a_planned_park_gets_its_part_of_the_parks_forecast(
+    pg_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """The scheduler plans every park by default, not its buildings: GET /sites/office/forecast
+    was a 404 'no scheduler plan yet' for as long as the park was planned. It is the park plan's
+    forecast of the building's own columns (its demand, its PV)."""
+    await _world(pg_url)
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    settings = scheduler_settings(
+        pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=2, scheduler_sites=["sp"]
+    )
+    async with scheduler_for(settings, make_site(), ManualClock(START)) as scheduler:
+        async with connect(pg_url) as conn:
+            await scheduler.resume(conn)
+            planned = (await scheduler.tick(conn)).replanned[0]
+            _, token = await create_key(conn, "viewer", "sp")
+    api = create_app(settings.model_copy(update={"site_file": site_file}))
+    async with api.router.lifespan_context(api):
+        transport = httpx.ASGITransport(app=api)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
+            park = (await client.get("/sites/sp/forecast")).json()
+            building = await client.get("/sites/office/forecast")
+    assert park["plan_id"] == planned.id
+    assert building.status_code == 200, building.text
+    body = building.json()
+    assert (body["site_id"], body["plan_id"]) == ("office", planned.id)
+    names = {s["name"] for s in body["series"]}
+    assert names == {"office:electricity_kw", "office-pv:available_kw"}
+    by_name = {s["name"]: s for s in park["series"]}
+    for column in body["series"]:
+        assert column == by_name[column["name"]]
+    assert any("part of park sp's plan" in note for note in body["notes"])
