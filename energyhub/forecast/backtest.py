@@ -77,13 +77,17 @@ class SeriesBacktest:
 def backtest_origins(
     values: pd.Series, tz: ZoneInfo, days: int, min_history: pd.Timedelta
 ) -> list[pd.Timestamp]:
-    """The last `days` local midnights with `min_history` before and a whole day of index after."""
+    """The last `days` local midnights with `min_history` before and a whole day of index after.
+
+    The history counts from the first reading, not from the grid's start: the store's grid
+    starts with the backtest's window, and a meter connected later has NaN before it."""
     index = pd.DatetimeIndex(values.index)
-    if len(index) < 2:
+    valid = np.flatnonzero(values.notna().to_numpy())
+    if len(index) < 2 or not len(valid):
         return []
     step = pd.Timedelta(index[1] - index[0])
     end = index[-1] + step
-    starts = day_starts_between(index[0] + min_history, end, tz)
+    starts = day_starts_between(index[valid[0]] + min_history, end, tz)
     return [t for t in starts if next_day_start(t, tz) <= end][-days:]
 
 
