@@ -146,6 +146,12 @@ def backtest_series(
         highs.append(np.clip(high, median, upper))
         actuals.append(values.reindex(steps).to_numpy(dtype=float))
     actual = np.concatenate(actuals)
+    if not np.isfinite(actual).any():
+        valid = np.flatnonzero(values.notna().to_numpy())
+        result.notes.append(
+            f"{label}: no reading in the {len(origins)} day(s) backtested: nothing to score (the "
+            f"meter's last reading is {pd.Timestamp(index[valid[-1]]).isoformat()})"
+        )
     for name, parts in forecasts.items():
         forecast = np.concatenate(parts)
         ok = np.isfinite(actual) & np.isfinite(forecast)
