@@ -12,6 +12,9 @@ from energyhub.carbon.tree import MeterInfo
 
 LONGEST_GAPS = 3
 """Gaps listed per incomplete meter (the longest first)."""
+LONGEST_READING_INTERVAL = timedelta(hours=1)
+"""The longest interval a meter is taken to be read at (utility interval data is 15, 30 or 60
+min): readings further apart than that leave gaps."""
 
 
 def expected_buckets(start: datetime, end: datetime, step: timedelta) -> pd.DatetimeIndex:
@@ -37,6 +40,23 @@ def _gaps(missing: np.ndarray, expected: pd.DatetimeIndex, step: timedelta) -> l
     ]
 
 
+def _covered(have: np.ndarray, step: timedelta) -> np.ndarray:
+    """The intervals a meter's readings stand for: each reading its own and, for a meter read
+    less often than `step` (its median spacing, up to LONGEST_READING_INTERVAL), the intervals
+    after it up to its next due reading. An hourly meter covers its hours, not 1 in 4 of their
+    15-min intervals."""
+    known = np.flatnonzero(have)
+    if len(known) < 2:
+        return have
+    most = max(1, int(LONGEST_READING_INTERVAL / step))
+    every = int(min(max(np.median(np.diff(known)), 1), most))
+    if every == 1:
+        return have
+    marks = np.concatenate(([0], np.cumsum(have, dtype=np.int64)))
+    since = marks[1:] - marks[np.maximum(np.arange(1, len(have) + 1) - every, 0)]
+    return np.asarray(since > 0)
+
+
 def measure(
     series: pd.DataFrame,
     meters: list[MeterInfo],
@@ -55,7 +75,9 @@ def measure(
     }
     incomplete, present_total = [], 0
     for meter in sorted(meters, key=lambda m: m.label):
-        have = expected.isin(present_by_meter.get(meter.id, pd.DatetimeIndex([], tz="UTC")))
+        have = _covered(
+            expected.isin(present_by_meter.get(meter.id, pd.DatetimeIndex([], tz="UTC"))), step
+        )
         present_total += int(have.sum())
         missing = np.flatnonzero(~have)
         if len(missing):

@@ -77,13 +77,17 @@ class SeriesBacktest:
 def backtest_origins(
     values: pd.Series, tz: ZoneInfo, days: int, min_history: pd.Timedelta
 ) -> list[pd.Timestamp]:
-    """The last `days` local midnights with `min_history` before and a whole day of index after."""
+    """The last `days` local midnights with `min_history` before and a whole day of index after.
+
+    The history counts from the first reading, not from the grid's start: the store's grid
+    starts with the backtest's window, and a meter connected later has NaN before it."""
     index = pd.DatetimeIndex(values.index)
-    if len(index) < 2:
+    valid = np.flatnonzero(values.notna().to_numpy())
+    if len(index) < 2 or not len(valid):
         return []
     step = pd.Timedelta(index[1] - index[0])
     end = index[-1] + step
-    starts = day_starts_between(index[0] + min_history, end, tz)
+    starts = day_starts_between(index[valid[0]] + min_history, end, tz)
     return [t for t in starts if next_day_start(t, tz) <= end][-days:]
 
 
@@ -142,6 +146,12 @@ def backtest_series(
         highs.append(np.clip(high, median, upper))
         actuals.append(values.reindex(steps).to_numpy(dtype=float))
     actual = np.concatenate(actuals)
+    if not np.isfinite(actual).any():
+        valid = np.flatnonzero(values.notna().to_numpy())
+        result.notes.append(
+            f"{label}: no reading in the {len(origins)} day(s) backtested: nothing to score (the "
+            f"meter's last reading is {pd.Timestamp(index[valid[-1]]).isoformat()})"
+        )
     for name, parts in forecasts.items():
         forecast = np.concatenate(parts)
         ok = np.isfinite(actual) & np.isfinite(forecast)

@@ -112,10 +112,22 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
+def _interior_gaps(valid: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, end) of the runs without a value between the first and the last value."""
+    first = int(np.flatnonzero(valid)[0]) if valid.any() else len(valid)
+    return [(a, b) for a, b in _runs(~valid) if a > first and b < len(valid)]
+
+
 def check_coverage(history: History, column: str, options: ForecastOptions) -> None:
-    """Refuse a history with less than `min_history` of readings, naming its meter."""
+    """Refuse a history with less than `min_history` of readings, naming its meter.
+
+    The time readings cover is their steps and the short gaps between them (up to `max_gap`,
+    which are interpolated): a meter read once an hour covers each hour of a 15-min grid, not
+    the one step in four its reading falls in."""
     step = _step(pd.DatetimeIndex(history.values.index))
-    covered = int(history.values.notna().sum()) * step
+    valid = history.values.notna().to_numpy()
+    short = [b - a for a, b in _interior_gaps(valid) if (b - a) * step <= options.max_gap]
+    covered = (int(valid.sum()) + sum(short)) * step
     if covered < options.min_history:
         raise ForecastError(
             f"{history.meter}: only {_hours(covered)} of readings in the last "
@@ -141,8 +153,7 @@ def clean_history(
             "and its gateway"
         )
     notes = []
-    first = int(np.flatnonzero(valid)[0])
-    runs = [(a, b) for a, b in _runs(~valid) if a > first and b < len(values)]
+    runs = _interior_gaps(valid)
     short = [(a, b) for a, b in runs if (b - a) * step <= options.max_gap]
     if short:
         filled = values.interpolate(method="linear", limit_area="inside")

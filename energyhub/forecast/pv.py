@@ -45,6 +45,12 @@ MIN_PAIRS = 48
 """Forecast/metered index pairs needed to learn the mapping; fewer: the forecast as it is."""
 
 
+def metered_pv_kw(values: pd.Series) -> pd.Series:
+    """A PV meter's readings as output: below 0 (an inverter's standby draw at night, a few
+    watts on real arrays) is 0, as the forecast, which is 0 when the sun is down, reads it."""
+    return values.clip(lower=0.0)
+
+
 def cloud_index(cloud_cover_pct: Array) -> Array:
     """Clear-sky index from cloud cover (Kasten & Czeplak 1980: 1 − 0.75 · (C/100)^3.4)."""
     cover = np.clip(np.asarray(cloud_cover_pct, dtype=float) / 100.0, 0.0, 1.0)

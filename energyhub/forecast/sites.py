@@ -21,7 +21,9 @@ from energyhub.errors import EnergyhubError
 from energyhub.forecast.backtest import SeriesBacktest, backtest_series
 from energyhub.forecast.gbm import PvSite
 from energyhub.forecast.profile import ForecastError, ForecastOptions, History, clean_history
+from energyhub.forecast.pv import metered_pv_kw
 from energyhub.forecast.select import demand_candidates, pv_candidates
+from energyhub.forecast.solar import far_sun_note
 from energyhub.forecast.store import read_weather
 from energyhub.localdays import day_start
 from energyhub.scheduler.demand import outdoor_meter
@@ -159,6 +161,11 @@ def _score(
             continue
         result.notes += notes
         if meter.carrier == "pv":
+            values = metered_pv_kw(values)
+            far = far_sun_note(
+                meter.label, options.latitude_deg, options.longitude_deg, tz, end.to_pydatetime()
+            )
+            result.notes += [far] if far else []
             peak = _peak_kw(site, meter) or float(values.max())
             pv = PvSite(peak, options.latitude_deg, options.longitude_deg)
             candidates = pv_candidates(meter.label, tz, pv, weather, options)

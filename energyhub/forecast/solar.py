@@ -11,8 +11,10 @@ do not assume the simulator's physics.
 from __future__ import annotations
 
 import warnings
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +27,10 @@ Array = NDArray[np.float64]
 SHANGHAI_LATITUDE_DEG = 31.23
 SHANGHAI_LONGITUDE_DEG = 121.47
 """People's Square: site files carry no coordinates; the settings may give a site's own."""
+SOLAR_TIME_TOLERANCE_H = 3.5
+"""How far a site's standard time may be from the solar time of the configured longitude before
+the coordinates are taken to be another place's: one time zone spans up to about 3 h of solar
+time (China's UTC+8 from Kashgar, 76° E, to 135° E)."""
 HAURWITZ_W_M2 = 1098.0
 """Haurwitz clear-sky model: GHI = 1098 · cos z · exp(−0.059 / cos z)."""
 _DAY_S = 86400.0
@@ -171,3 +177,30 @@ def clear_sky_poa_w_m2(
 ) -> Array:
     """Clear-sky irradiance on a plane (tilt from horizontal, azimuth clockwise from north)."""
     return _clear_sky(index, latitude_deg, longitude_deg, (tilt_deg, azimuth_deg))[1]
+
+
+def _utc_offset(offset: timedelta) -> str:
+    minutes = round(offset.total_seconds() / 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def far_sun_note(
+    label: str, latitude_deg: float, longitude_deg: float, tz: ZoneInfo, at: datetime
+) -> str | None:
+    """A note when the coordinates the clear sky is computed for can't be the site's: their
+    solar time is more than SOLAR_TIME_TOLERANCE_H from the site's standard time (the default,
+    Shanghai, for a site in Colorado puts noon at midnight), else None."""
+    local = at.astimezone(tz)
+    standard = (local.utcoffset() or timedelta(0)) - (local.dst() or timedelta(0))
+    apart_h = (longitude_deg / 15.0 - standard.total_seconds() / 3600 + 12.0) % 24.0 - 12.0
+    if abs(apart_h) <= SOLAR_TIME_TOLERANCE_H:
+        return None
+    north = f"{abs(latitude_deg):g}° {'N' if latitude_deg >= 0 else 'S'}"
+    east = f"{abs(longitude_deg):g}° {'E' if longitude_deg >= 0 else 'W'}"
+    return (
+        f"{label}: the sun is placed at {north}, {east} (ENERGYHUB_SCHEDULER_LATITUDE_DEG, "
+        f"ENERGYHUB_SCHEDULER_LONGITUDE_DEG), {abs(apart_h):.0f} h of solar time from the site's "
+        f"time zone {tz.key} ({_utc_offset(standard)}): the clear sky is another place's; set "
+        "them to the site's coordinates"
+    )

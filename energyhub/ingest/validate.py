@@ -25,12 +25,20 @@ class Limits:
     retention_days: int
 
 
+COUNTER_MEMORY_READINGS = 192
+"""Readings kept per bounded counter to judge late ones against: two days at 15 minutes, a
+gateway's store-and-forward backlog after a day's outage (8 days of an hourly meter)."""
+
+
 @dataclass
 class CounterMemory:
-    """The newest reading seen of each bounded counter (ts µs, value), across batches, so a
-    counter's first reading in a batch is judged against the one before it."""
+    """The newest readings seen of each bounded counter, across batches: per meter its times
+    (µs, ascending) and the first value at each, at most COUNTER_MEMORY_READINGS. A reading is
+    judged against the one before it in time, even when it arrives after newer ones."""
 
-    last: dict[int, tuple[int, float]] = field(default_factory=dict)
+    seen: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(
+        default_factory=dict
+    )
 
 
 def _bound_arrays(
@@ -54,8 +62,10 @@ def _too_steep(
     before (accepted or not, so one bad reading cannot hold a stream back); row → reason.
 
     "Just before" is the newest earlier time among the readings seen so far (the memory of
-    earlier batches and this batch's), the first reading at that time. Vectorized per batch: a
-    Python step per meter, none per reading (only the refused ones get a reason)."""
+    earlier batches and this batch's), the first reading at that time. A repeat of a time is
+    judged the same way, against the time before it, so a spike sent twice is refused twice; a
+    late reading (a backlog sent after newer readings) likewise, while the memory reaches back
+    before it. Vectorized per meter: a Python step per meter, none per reading."""
     rows = np.flatnonzero(keep)
     if not len(rows):
         return {}
@@ -67,34 +77,62 @@ def _too_steep(
         return {}
     ts_all = batch.ts.astype(np.int64)
     rows = rows[np.lexsort((rows, ts_all[rows], batch.meter_id[rows]))]
-    m, t, v = batch.meter_id[rows], ts_all[rows], batch.value[rows]
+    m, t, v = batch.meter_id[rows].astype(np.int64), ts_all[rows], batch.value[rows]
     n = len(rows)
     new_meter = np.r_[True, m[1:] != m[:-1]]
-    new_time = new_meter | np.r_[True, t[1:] != t[:-1]]
-    run_start = np.maximum.accumulate(np.where(new_time, np.arange(n), 0))
-    # the previous time's first reading in this batch, if the meter had one earlier in it
-    prev_row = run_start[np.maximum(run_start - 1, 0)]
-    in_batch = ~new_meter[run_start]
-    mem_t = np.full(n, np.iinfo(np.int64).min)
-    mem_v = np.zeros(n)
     starts = np.flatnonzero(new_meter)
-    for start, end in zip(starts, [*starts[1:], n], strict=True):
-        seen = memory.last.get(int(m[start]))
-        if seen is not None:
-            mem_t[start:end], mem_v[start:end] = seen
-    from_memory = ~in_batch | (mem_t >= t[prev_row])  # at a tie the memory's came first
-    prev_t = np.where(from_memory, mem_t, t[prev_row])
-    prev_v = np.where(from_memory, mem_v, v[prev_row])
+    # the memory each meter needs: its newest reading when the batch is all newer, else all of it
+    kept_m, kept_t, kept_v = [], [], []
+    older: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+    for start in starts:
+        meter_id = int(m[start])
+        seen = memory.seen.get(meter_id)
+        if seen is None:
+            continue
+        times, values = seen
+        if t[start] > times[-1]:  # in order: only the newest is needed; the rest is kept aside
+            older[meter_id] = (times[:-1], values[:-1])
+            times, values = times[-1:], values[-1:]
+        kept_m.append(np.full(len(times), meter_id, dtype=np.int64))
+        kept_t.append(times)
+        kept_v.append(values)
+    first = new_meter | np.r_[True, t[1:] != t[:-1]]  # the first reading at each time
+    # every reading seen (memory first, then this batch's first at each time), and the batch's
+    # readings as queries ordered before the entries at their own time: each query's newest
+    # earlier entry is the last entry before it
+    em = np.concatenate([*kept_m, m[first]])
+    et = np.concatenate([*kept_t, t[first]])
+    ev = np.concatenate([*kept_v, v[first]])
+    fresh = int(first.sum())
+    source = np.r_[np.zeros(len(em) - fresh, np.int8), np.ones(fresh, np.int8)]
+    order = np.lexsort((source, et, em))
+    em, et, ev = em[order], et[order], ev[order]
+    repeat = np.r_[False, (em[1:] == em[:-1]) & (et[1:] == et[:-1])]  # the memory's came first
+    em, et, ev = em[~repeat], et[~repeat], ev[~repeat]
+    is_entry = np.concatenate([np.zeros(n, bool), np.ones(len(em), bool)])
+    merged = np.lexsort((is_entry, np.concatenate([t, et]), np.concatenate([m, em])))
+    entry = is_entry[merged]
+    last = np.maximum.accumulate(np.where(entry, np.arange(len(merged)), -1))
+    at = np.empty(n, dtype=np.int64)
+    at[merged[~entry]] = last[~entry]  # per reading: where the last entry before it sorts
+    has = at >= 0
+    before = np.where(has, merged[np.maximum(at, 0)] - n, 0)  # that entry's index
+    has &= em[before] == m
+    prev_t, prev_v = et[before], ev[before]
     max_rise = rise[np.searchsorted(ids, m)]
     hours = (t - prev_t) / 3.6e9
-    first_at_its_time = run_start == np.arange(n)  # a repeat of a time is judged by the first
-    checked = first_at_its_time & (prev_t < t) & (prev_t > np.iinfo(np.int64).min) & (v > prev_v)
-    too_steep = checked & (v - prev_v > max_rise * hours)
-    for start, end in zip(starts, [*starts[1:], n], strict=True):  # the newest time of each meter
-        last = int(run_start[end - 1])
-        seen = memory.last.get(int(m[start]))
-        if seen is None or seen[0] < t[last]:
-            memory.last[int(m[start])] = (int(t[last]), float(v[last]))
+    too_steep = has & (v > prev_v) & (v - prev_v > max_rise * hours)
+    bounds = np.flatnonzero(np.r_[True, em[1:] != em[:-1]])
+    for lo, hi in zip(bounds, [*bounds[1:], len(em)], strict=True):
+        meter_id = int(em[lo])
+        times, values = et[lo:hi], ev[lo:hi]
+        if meter_id in older:
+            times = np.concatenate([older[meter_id][0], times])
+            values = np.concatenate([older[meter_id][1], values])
+        memory.seen[meter_id] = (
+            times[-COUNTER_MEMORY_READINGS:].copy(),
+            values[-COUNTER_MEMORY_READINGS:].copy(),
+        )
     steep: dict[int, str] = {}
     for i in np.flatnonzero(too_steep):
         meter = meters[int(m[i])]

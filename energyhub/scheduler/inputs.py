@@ -9,7 +9,7 @@ meter; everything filled or assumed is listed in `notes`.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -28,12 +28,14 @@ from energyhub.forecast.profile import (
     forecast_outdoor,
     forecast_pv,
 )
+from energyhub.forecast.pv import metered_pv_kw
 from energyhub.forecast.select import (
     ModelCache,
     demand_candidates,
     forecast_chosen,
     pv_candidates,
 )
+from energyhub.forecast.solar import far_sun_note
 from energyhub.forecast.store import read_weather
 from energyhub.optimize.scope import COOLING_SOURCES, HEAT_SOURCES, Node, Scope
 from energyhub.scheduler.demand import (
@@ -147,16 +149,22 @@ def _pv(
     out: ScopeForecast,
 ) -> SeriesForecast:
     """The PV model chosen by backtest on the meter; clear sky × a default ratio without one."""
+    options = ctx.options
+    far = far_sun_note(
+        column, options.latitude_deg, options.longitude_deg, ctx.site.tz, ctx.now.to_pydatetime()
+    )
     try:
         if history is None:
             raise ForecastError(f"{column}: no PV meter")
         values, notes = clean_history(history, column, ctx.now, ctx.options)
     except ForecastError:
-        return forecast_pv(
+        fallback = forecast_pv(
             history, ctx.steps, column=column, peak_kw=asset.peak_kw, now=ctx.now,
             options=ctx.options,
         )  # fmt: skip
-    out.metered[column] = values.clip(lower=0.0)
+        return replace(fallback, notes=(*([far] if far else []), *fallback.notes))
+    notes = [*([far] if far else []), *notes]
+    out.metered[column] = metered_pv_kw(values)
     site = PvSite(asset.peak_kw, ctx.options.latitude_deg, ctx.options.longitude_deg)
     weather = _weather(ctx, outdoor)
     candidates = pv_candidates(history.meter, ctx.site.tz, site, weather, ctx.options)

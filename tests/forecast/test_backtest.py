@@ -42,3 +42,37 @@ def test_too_short_for_any_origin_says_so() -> None:
     )
     assert result.origins == 0 and result.scores == {}
     assert result.notes == ["b/main: not enough history for a day-ahead backtest (need 3 d)"]
+
+
+def test_a_new_meter_in_a_long_window_is_too_short_for_any_origin() -> None:
+    """The store's grid starts where the backtest's window does (28 + 7 days before its end),
+    so a meter connected 1.5 days before the end came as 33 days of NaN then 1.5 of data:
+    7 origins counted from the grid's start, every model null and nothing saying why."""
+    data = _series(1.5)
+    step = pd.Timedelta(hours=1)
+    grid = pd.date_range(data.index[0] - 33 * pd.Timedelta(days=1), data.index[-1], freq=step)
+    series = data.reindex(grid)
+    candidates = demand_candidates("b/main", TZ, None, ForecastOptions())
+    result = backtest_series(
+        series, TZ, candidates, label="b/main", days=7, history=pd.Timedelta(days=28)
+    )
+    assert result.origins == 0 and result.scores == {}
+    assert result.notes == ["b/main: not enough history for a day-ahead backtest (need 3 d)"]
+
+
+def test_days_without_a_reading_say_there_was_nothing_to_score() -> None:
+    """A PV logger that stopped weeks before the backtest's end (SERF's file ends on 13
+    October): the models were chosen and fitted on each of the days, every score was empty,
+    and nothing said why the table was all dashes."""
+    data = _series(10)
+    step = pd.Timedelta(hours=1)
+    grid = pd.date_range(data.index[0], data.index[-1] + 5 * pd.Timedelta(days=1), freq=step)
+    candidates = demand_candidates("b/pv", TZ, None, ForecastOptions())
+    result = backtest_series(
+        data.reindex(grid), TZ, candidates, label="b/pv", days=3, history=pd.Timedelta(days=28)
+    )
+    assert result.origins == 3 and result.scores[CHOSEN].steps == 0
+    assert result.notes == [
+        "b/pv: no reading in the 3 day(s) backtested: nothing to score (the meter's last "
+        f"reading is {data.index[-1].isoformat()})"
+    ]

@@ -196,6 +196,35 @@ def test_a_nearly_empty_history_is_refused_by_name() -> None:
         )
 
 
+def test_an_hourly_meter_covers_its_hours_on_a_15_min_grid() -> None:
+    """A meter read once an hour (a utility's interval data, CityLearn's homes) fills one
+    15-min step in four; the three between are short gaps, interpolated, and its 36 h of
+    readings are 36 h of history, not 9 h: it was refused as silent."""
+    index = grid(1.5)
+    values = pd.Series(profile_kw(index), index=index)
+    values[index.minute != 0] = np.nan
+    now = index[-1] + STEP
+    cleaned, notes = clean_history(
+        History(values, "home2/main"), "home2:electricity_kw", now, ForecastOptions()
+    )
+    assert cleaned.iloc[4:-4].notna().all()
+    assert notes[0] == "home2/main: 35 gap(s) of up to 1 h filled by linear interpolation"
+    forecast = forecast_demand(
+        History(values, "home2/main"), grid(1, now), column="home2:electricity_kw", now=now, tz=TZ
+    )
+    assert forecast.values.notna().all() and (forecast.values >= 0).all()
+
+
+def test_sparse_readings_still_cover_only_their_steps() -> None:
+    """Readings 2 h apart leave gaps longer than the interpolated ones: 18 readings over 36 h
+    are 4.5 h of readings, refused."""
+    index = grid(1.5)
+    values = pd.Series(profile_kw(index), index=index)
+    values[(index.minute != 0) | (index.hour % 2 == 1)] = np.nan
+    with pytest.raises(ForecastError, match=r"^b/m: only 4.5 h of readings in the last 36 h"):
+        clean_history(History(values, "b/m"), "c", index[-1] + STEP, ForecastOptions())
+
+
 def test_a_short_silence_is_noted() -> None:
     index = grid(3)
     values = pd.Series(profile_kw(index), index=index)

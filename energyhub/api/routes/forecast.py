@@ -31,6 +31,7 @@ from energyhub.forecast.sites import (
 from energyhub.forecast.store import latest_forecast, plan_bands
 from energyhub.plans.operations import plan_inputs
 from energyhub.scheduler.replan import PlanningConfig, forecast_now, target_of
+from energyhub.sites import SiteFile
 
 router = APIRouter(prefix="/sites", tags=["forecast"], responses=responses(401, 404, 422, 503))
 
@@ -73,7 +74,7 @@ async def site_forecast(
     elif at is not None:
         raise bad_input("query", "at", "only with source=now (a plan's forecast has its own time)")
     else:
-        document = await _of_newest_plan(conn, site_id)
+        document = await _of_newest_plan(conn, state.site, site_id)
     document["issued_at"] = document["issued_at"].astimezone(zone)
     for column in document["series"]:
         for point in column["points"]:
@@ -83,8 +84,16 @@ async def site_forecast(
     )
 
 
-async def _of_newest_plan(conn: AsyncConnection, site_id: str) -> dict[str, Any]:
+async def _of_newest_plan(conn: AsyncConnection, site: SiteFile, site_id: str) -> dict[str, Any]:
+    """The newest plan's forecast of the site; a building planned as part of its park (the
+    scheduler's default) gets the park plan's forecast of its own columns."""
     latest = await latest_forecast(conn, site_id)
+    part_of: tuple[str, set[str]] | None = None  # the park, and the building's column owners
+    found = site.find_building(site_id) if latest is None else None
+    if found is not None:
+        park, building = found
+        latest = await latest_forecast(conn, park.id)
+        part_of = park.id, {building.id, *(asset.id for asset in building.assets)}
     if latest is None:
         raise not_found(
             f"stored forecast of site {site_id!r} (no scheduler plan yet; "
@@ -100,11 +109,20 @@ async def _of_newest_plan(conn: AsyncConnection, site_id: str) -> dict[str, Any]
         .reindex(inputs.index)
         for q in ("p10", "p90")
     )
+    series = _series(inputs, low, high, latest.methods)
+    notes = latest.notes
+    if part_of is not None:
+        park_id, own = part_of
+        series = [column for column in series if column["name"].split(":")[0] in own]
+        notes = [
+            f"{site_id}: its own columns, part of park {park_id}'s plan {latest.plan_id} (the "
+            "scheduler plans the park)",
+            *notes,
+        ]
     return {
         "site_id": site_id, "source": "plan", "plan_id": latest.plan_id,
-        "plan_status": latest.status, "issued_at": latest.issued_at, "notes": latest.notes,
-        "band_coverage": latest.band_coverage,
-        "series": _series(inputs, low, high, latest.methods),
+        "plan_status": latest.status, "issued_at": latest.issued_at, "notes": notes,
+        "band_coverage": latest.band_coverage, "series": series,
     }  # fmt: skip
 
 
