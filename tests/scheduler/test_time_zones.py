@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from energyhub.clock import ManualClock
-from energyhub.sites import parse_site
+from energyhub.sites import SiteFile, parse_site
 from energyhub.store.db import connect
 
 from .conftest import (
@@ -25,6 +25,25 @@ from .conftest import (
 )
 
 
+async def _site_with_history(
+    pg_url: str, zone: str, index: pd.DatetimeIndex, outdoor_c: float
+) -> SiteFile:
+    """The test site in `zone`, loaded, with an office's readings over `index`."""
+    doc = site_doc()
+    doc["timezone"] = zone
+    site = parse_site(doc, "test-site")
+    await prepare_db(pg_url, site)
+    readings = {
+        "main": office_load_kw(index) - pv_kw(index),
+        "pv": pv_kw(index),
+        "bess-p": 0.0,
+        "bess-soc": 50.0,
+        "outdoor": outdoor_c,
+    }
+    await write_readings(pg_url, {k: pd.Series(v, index=index) for k, v in readings.items()})
+    return site
+
+
 @pytest.mark.parametrize(
     ("zone", "first_tick"),
     [("Europe/Berlin", "2026-03-28 22:00"), ("America/Santiago", "2026-09-05 21:00")],
@@ -32,10 +51,6 @@ from .conftest import (
 async def test_ticks_replan_every_hour_across_the_clock_change(
     pg_url: str, prefix: str, zone: str, first_tick: str
 ) -> None:
-    doc = site_doc()
-    doc["timezone"] = zone
-    site = parse_site(doc, "test-site")
-    await prepare_db(pg_url, site)
     start = pd.Timestamp(first_tick, tz=zone)
     index = pd.date_range(
         (start - pd.Timedelta(days=10)).tz_convert("UTC"),
@@ -43,14 +58,7 @@ async def test_ticks_replan_every_hour_across_the_clock_change(
         freq="15min",
         inclusive="left",
     )
-    readings = {
-        "main": office_load_kw(index) - pv_kw(index),
-        "pv": pv_kw(index),
-        "bess-p": 0.0,
-        "bess-soc": 50.0,
-        "outdoor": 12.0,
-    }
-    await write_readings(pg_url, {k: pd.Series(v, index=index) for k, v in readings.items()})
+    site = await _site_with_history(pg_url, zone, index, outdoor_c=12.0)
     settings = scheduler_settings(pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=24)
     clock = ManualClock(start.to_pydatetime())
     starts = []
@@ -73,10 +81,6 @@ async def test_hourly_steps_of_a_half_hour_zone_are_its_local_hours(
     epoch its steps ran 23:30–00:30, so a local day's first step straddled midnight and was in
     neither day, and a tariff period or flexible-load window from a whole hour lost half an hour."""
     zone = "Asia/Kolkata"
-    doc = site_doc()
-    doc["timezone"] = zone
-    site = parse_site(doc, "test-site")
-    await prepare_db(pg_url, site)
     start = pd.Timestamp("2026-03-29 00:10", tz=zone)  # 18:40 UTC
     index = pd.date_range(
         (start - pd.Timedelta(days=10)).tz_convert("UTC").floor("15min"),
@@ -84,14 +88,7 @@ async def test_hourly_steps_of_a_half_hour_zone_are_its_local_hours(
         freq="15min",
         inclusive="left",
     )
-    readings = {
-        "main": office_load_kw(index) - pv_kw(index),
-        "pv": pv_kw(index),
-        "bess-p": 0.0,
-        "bess-soc": 50.0,
-        "outdoor": 30.0,
-    }
-    await write_readings(pg_url, {k: pd.Series(v, index=index) for k, v in readings.items()})
+    site = await _site_with_history(pg_url, zone, index, outdoor_c=30.0)
     settings = scheduler_settings(
         pg_url, SHARED_BROKER, prefix, scheduler_horizon_h=6, scheduler_step="1h"
     )
