@@ -6,13 +6,61 @@ comma) or a misspelt column would store a value its writer did not mean, or drop
 The carbon price and grid intensity series and the weather forecast files refuse all three by
 this rule: `header_problem` for the header, `surplus_problem` for each row; `energyhub plan
 --inputs` (read by pandas) refuses the rows `first_long_row` finds.
+
+The csv module raises `csv.Error` for a cell over its `field_size_limit` (131,072 characters; a
+quote never closed runs on to one), mid-file: every reader takes the header and rows through
+`fieldnames` and `numbered_rows`, which say so of that row and read on.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A header or row the csv module refused (`csv.Error`), and why, in the reader's words."""
+
+    problem: str
+
+
+def _unreadable(exc: csv.Error) -> Unreadable:
+    if "field limit" in str(exc):
+        return Unreadable(
+            f"not readable as CSV: a cell of more than {csv.field_size_limit():,} characters "
+            "(or a quote that is never closed)"
+        )
+    return Unreadable(f"not readable as CSV: {exc}")
+
+
+def fieldnames(reader: csv.DictReader[str]) -> list[str] | Unreadable:
+    """The header's names (none for an empty file), or why the csv module could not read it."""
+    try:
+        return list(reader.fieldnames or [])
+    except csv.Error as exc:
+        return _unreadable(exc)
+
+
+def numbered_rows(reader: Iterator[Row], start: int = 2) -> Iterator[tuple[int, Row | Unreadable]]:
+    """Each row with its number (`start` for the first), or why the csv module could not read
+    it; the rows after an unreadable one are still read."""
+    number = start
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield number, _unreadable(exc)
+        else:
+            yield number, row
+        number += 1
 
 
 def header_problem(names: Sequence[str], known: Collection[str]) -> str | None:
@@ -51,12 +99,17 @@ def _surplus(extra: Sequence[object], columns: int) -> str:
 
 
 def first_long_row(text: str) -> tuple[int, str] | None:
-    """The first row (1 = the first after the header) of CSV `text` with more cells than its
-    header, and what is wrong with it, even empty ones: pandas takes a file whose first row has
-    one cell more as indexed by its first column, and reads every column one to the right."""
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, [])
-    for number, cells in enumerate(rows, start=1):
+    """The first row (1 = the first after the header, 0 the header) of CSV `text` with more
+    cells than its header, even empty ones, or that the csv module cannot read, and what is wrong
+    with it: pandas takes a file whose first row has one cell more as indexed by its first
+    column, and reads every column one to the right."""
+    rows = numbered_rows(csv.reader(io.StringIO(text)), start=0)
+    _, header = next(rows, (0, []))
+    if isinstance(header, Unreadable):
+        return 0, header.problem
+    for number, cells in rows:
+        if isinstance(cells, Unreadable):
+            return number, cells.problem
         if len(cells) > len(header):
             return number, _surplus(cells[len(header) :], len(header))
     return None

@@ -221,6 +221,8 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
         long_row = first_long_row(text)
         if long_row is not None:
             row, problem = long_row
+            if row == 0:
+                raise PlanInputError(f"--inputs: the header is {problem}")
             raise PlanInputError(f"--inputs: row {row}: {problem}", row=row)
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])

@@ -305,6 +305,30 @@ def test_a_decimal_comma_a_column_twice_and_a_misspelt_column_are_named() -> Non
     )
 
 
+def test_a_cell_past_the_csv_readers_limit_is_named_and_the_other_rows_kept() -> None:
+    """A cell over the csv module's 131,072 characters raised `_csv.Error: field larger than
+    field limit` out of `forecast weather-import`: a traceback, and none of the good rows kept."""
+    text = (
+        "park_id,ts,outdoor_c\n"
+        "sp,2025-07-08T00:00:00+08:00,27.5\n"
+        f"sp,2025-07-08T00:15:00+08:00,{'9' * 200_000}\n"
+        "sp,2025-07-08T00:30:00+08:00,28.5\n"
+    )
+    parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 3: not readable as CSV: a cell of more than 131,072 characters (or a quote that "
+        "is never closed)"
+    ]
+    assert parsed.steps == 2
+    assert parsed.issues[0].frame["outdoor_c"].tolist() == [27.5, 28.5]
+    header = parse_csv(f"park_id,ts,{'x' * 200_000}\n", parks={"sp"}, issued_at=ISSUED,
+                       source="test")  # fmt: skip
+    assert header.steps == 0 and header.errors == [
+        "header: not readable as CSV: a cell of more than 131,072 characters (or a quote that "
+        "is never closed)"
+    ]
+
+
 async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(
     pg_url: str, prefix: str
 ) -> None:

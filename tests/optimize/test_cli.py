@@ -248,6 +248,28 @@ def test_unreadable_inputs_message_keeps_its_brackets(
     assert "[Errno 2]" in stderr and "missing.csv" in stderr
 
 
+@pytest.mark.parametrize("where", ["row", "header"])
+def test_a_cell_past_the_csv_readers_limit_is_named(
+    files: tuple[Path, Path], tmp_path: Path, where: str
+) -> None:
+    """A cell over the csv module's 131,072 characters was a traceback (`_csv.Error: field
+    larger than field limit`) from the check for rows longer than the header."""
+    site, csv = files
+    header, first, rest = csv.read_text().split("\n", 2)
+    huge = tmp_path / "huge.csv"
+    if where == "row":
+        huge.write_text(f"{header}\n{first}\n{'9' * 200_000},{rest}")
+        shown = "--inputs: row 2: not readable as CSV: a cell of more than 131,072 characters"
+    else:
+        huge.write_text(f"{header},{'x' * 200_000}\n{first}\n{rest}")
+        shown = "--inputs: the header is not readable as CSV: a cell of more than 131,072"
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(huge), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    assert shown in " ".join(stderr.split()) and "Traceback" not in stderr
+
+
 def test_time_limit_without_a_schedule_exits_4(files: tuple[Path, Path]) -> None:
     site, csv = files
     args = ["--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p"]
