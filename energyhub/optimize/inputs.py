@@ -138,19 +138,28 @@ def _localized(index: pd.DatetimeIndex, tz: ZoneInfo) -> pd.DatetimeIndex:
     )
 
 
+def _within_years(index: pd.DatetimeIndex) -> None:
+    """Every time between EARLIEST and LATEST, checked before any message names a time: a time
+    late in year 9999 is in year 10000 in the site's zone, which Timestamp.isoformat (through
+    Python's datetime) cannot write; such a one is named in UTC."""
+    outside = np.flatnonzero((index < pd.Timestamp(EARLIEST)) | (index >= pd.Timestamp(LATEST)))
+    if outside.size:
+        row = int(outside[0])
+        try:
+            shown = index[row].isoformat()
+        except (NotImplementedError, ValueError, OverflowError):
+            shown = index.tz_convert("UTC")[row].isoformat()
+        raise PlanInputError(
+            f"ts: row {row + 1} ({shown}): must lie between {EARLIEST:%Y} and {LATEST:%Y}",
+            column="ts",
+            row=row + 1,
+        )
+
+
 def _step_hours(index: pd.DatetimeIndex) -> float:
     if len(index) < 2:
         raise PlanInputError(
             "ts: at least two rows are needed to tell the step length", column="ts"
-        )
-    outside = np.flatnonzero((index < pd.Timestamp(EARLIEST)) | (index >= pd.Timestamp(LATEST)))
-    if outside.size:
-        row = int(outside[0])
-        raise PlanInputError(
-            f"ts: row {row + 1} ({index[row].isoformat()}): must lie between {EARLIEST:%Y} and "
-            f"{LATEST:%Y}",
-            column="ts",
-            row=row + 1,
         )
     deltas = np.diff(index.as_unit("ns").asi8)
     if deltas[0] <= 0:
@@ -243,6 +252,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             f"the inputs have no ts column (RFC 3339 step start times){hint}", column="ts"
         )
     index = _timestamps(frame["ts"], tz)
+    _within_years(index)
     if index.has_duplicates:
         row = int(np.flatnonzero(index.duplicated())[0])
         raise PlanInputError(
