@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from energyhub.errors import CONTROL
 from energyhub.mqtt import MAX_TOPIC_BYTES
 from energyhub.userfiles import read_text
 from simulators.errors import RecordFileError
@@ -24,8 +25,9 @@ from simulators.mqtt import MqttClient, MqttUrl
 LAST_EPOCH_S = 7_258_118_400
 """2200-01-01T00:00:00Z: a record's `t` lies before it (and after 1970), as stored times do; a
 `t` beyond would have `replay` wait for centuries between two records."""
-TOPIC_NAME_REFUSED = ("+", "#", "\x00")
-"""What a topic name (unlike a filter) may not hold: Mosquitto disconnects whoever publishes it."""
+TOPIC_NAME_REFUSED = ("+", "#")
+"""What a topic name (unlike a filter) may not hold, beside a control character (CONTROL, NUL
+included): Mosquitto disconnects whoever publishes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +103,10 @@ def read_records(path: Path) -> list[Record]:
             raise RecordFileError(
                 f"{path} record {number}: t must be epoch seconds from 1970 to 2200, got {t!r}"
             )
-        if any(c in topic for c in TOPIC_NAME_REFUSED):
+        if any(c in topic for c in TOPIC_NAME_REFUSED) or CONTROL.search(topic):
             raise RecordFileError(
-                f"{path} record {number}: topic must hold no '+', '#' or NUL (the broker closes "
-                f"the connection of whoever publishes it), got {topic!r:.120}"
+                f"{path} record {number}: topic must hold no '+', '#' or a control character "
+                f"(the broker closes the connection of whoever publishes it), got {topic!r:.120}"
             )
         if (size := len(topic.encode())) > MAX_TOPIC_BYTES:  # struct.error at the publish
             raise RecordFileError(
