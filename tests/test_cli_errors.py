@@ -7,6 +7,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -287,3 +288,19 @@ def test_a_client_id_prefix_the_broker_would_refuse_stops_the_ingest(
     line = one_line_error(*run(["ingest"], variables))
     assert line.startswith("error: ENERGYHUB_MQTT_CLIENT_ID_PREFIX="), line[:200]
     assert "expected" in line
+
+
+@pytest.mark.parametrize("value", [":x:", ":thumbs_up:", "[/x]", "[bold]b"])
+def test_an_echoed_value_is_shown_as_given(tmp_path: Path, value: str) -> None:
+    """Rich read `:x:` in an echoed value as an emoji code (`no building '❌'`), and `plan`
+    escaped its messages once more than `fail` does (`no building '\\[/x]'`): the error named a
+    value the user never gave."""
+    line = one_line_error(*run(["simulate", "--site", SITE, "--only", value], {}))
+    assert line == f"error: --only: no park or building {value!r} in the site file", line
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_text(
+        "ts,b01:electricity_kw\n2026-12-07T00:00:00+08:00,1\n2026-12-07T01:00:00+08:00,1\n"
+    )
+    args = ["plan", "--site", SITE, "--inputs", str(inputs), "--level", "building", "--id", value]
+    line = one_line_error(*run(args, {}))
+    assert line == f"error: --id: no building {value!r} in the site file", line
