@@ -214,6 +214,24 @@ def _once_each(header: list[object]) -> None:
         )
 
 
+def _without_unnamed(frame: pd.DataFrame, header: list[object]) -> pd.DataFrame:
+    """The frame without header cells left empty (pandas names them `Unnamed: <i>`, a column
+    the file does not have): one with nothing under it (a spreadsheet's trailing comma) holds
+    no value and is dropped; one holding a value is named by its place in the header."""
+    empty = [i for i, name in enumerate(header) if name is None or name != name or name == ""]
+    for i in empty:
+        cells = frame.iloc[:, i]
+        filled = np.flatnonzero(cells.notna().to_numpy())
+        if filled.size:
+            row = int(filled[0])
+            raise PlanInputError(
+                f"--inputs: column {i + 1} has no name in the header, but row {row + 1} holds "
+                f"{cells.iloc[row]!r} under it: name the column, or remove it",
+                row=row + 1,
+            )
+    return frame.drop(columns=frame.columns[empty])
+
+
 def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     """Read a CSV (or take a frame) indexed by `ts`; check times, regular steps and numbers."""
     if isinstance(source, pd.DataFrame):
@@ -240,6 +258,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
         written = first.iloc[0].tolist()
         _once_each(written)
+        frame = _without_unnamed(frame, written)
     if "ts" not in frame.columns:
         header = ",".join(map(str, frame.columns))
         separator = next((c for c in (";", "\t", "|") if c in header), None)
