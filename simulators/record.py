@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -147,7 +148,7 @@ async def record(
         handle = out.open("wb")
     except OSError as exc:
         raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
-    with handle:
+    try:
         async with MqttClient(url, f"energyhub-rec-{uuid.uuid4().hex[:12]}") as client:
             await client.subscribe(filters)
             messages = client.messages()
@@ -159,11 +160,24 @@ async def record(
                 except TimeoutError:
                     break
                 line = Record(time.time(), message.topic, message.payload, message.retain)
-                handle.write(orjson.dumps(line.to_json()) + b"\n")
+                _write(handle, out, orjson.dumps(line.to_json()) + b"\n")
                 written += 1
                 if progress is not None:
                     progress(written)
+    finally:
+        _write(handle, out, None)  # closes it: a full disk is told at the last flush
     return written
+
+
+def _write(handle: BinaryIO, out: Path, line: bytes | None) -> None:
+    """Append a line to the record file (None: close it); RecordFileError on a disk error."""
+    try:
+        if line is None:
+            handle.close()
+        else:
+            handle.write(line)
+    except OSError as exc:
+        raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
 
 
 def _next_timeout(deadline: float | None, idle_s: float | None) -> float | None:
