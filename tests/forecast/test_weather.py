@@ -102,6 +102,28 @@ def test_a_file_not_in_utf8_names_the_byte_where_it_is(pg_url: str, tmp_path: Pa
     assert f"cannot read it: not UTF-8 text (byte 0xe9 at offset {offset})" in done.output
 
 
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [("a\x1bb", "must not contain control characters"), ("x" * 201, "at most 200 characters")],
+)
+def test_a_bad_source_option_is_named_once_as_the_option(
+    pg_url: str, tmp_path: Path, source: str, shown: str
+) -> None:
+    """`--source` with an escape sequence or 201 characters was named once per row without a
+    source of its own, as `row 2.source`, a column the file does not have."""
+    asyncio.run(prepare_db(pg_url, make_site()))
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    forecast = tmp_path / "weather.csv"
+    forecast.write_text("park_id,ts,outdoor_c\nsp,2025-07-08T00:00:00+08:00,27.5\n")
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200"}
+    args = ["forecast", "weather-import", str(forecast), "--source", source]
+    done = CliRunner().invoke(cli, args, env=env)
+    assert done.exit_code == 2, done.output
+    assert "Invalid value for '--source'" in done.output and shown in done.output
+    assert "row 2" not in done.output
+
+
 async def test_mqtt_messages_are_stored_and_bad_ones_do_not_stop_the_listener(
     pg_url: str, prefix: str
 ) -> None:
