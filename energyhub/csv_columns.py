@@ -7,20 +7,59 @@ The carbon price and grid intensity series and the weather forecast files refuse
 this rule: `header_problem` for the header, `surplus_problem` for each row; `energyhub plan
 --inputs` (read by pandas) refuses the rows `first_long_row` finds.
 
-The csv module raises `csv.Error` for a cell over its `field_size_limit` (131,072 characters; a
-quote never closed runs on to one), mid-file: every reader takes the header and rows through
-`fieldnames` and `numbered_rows`, which say so of that row and read on.
+The csv module raises `csv.Error` for a cell over its `field_size_limit` (131,072 characters),
+mid-file, and a quote never closed reads every line after it into one cell: every reader feeds
+the csv module `Lines` and takes the header and rows through `fieldnames` and `numbered_rows`,
+which name such a row and read on from the line after it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 Row = TypeVar("Row")
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+"""A physical line as the csv module ends one (\r\n, \r or \n; not str.splitlines' others)."""
+OPEN_QUOTE = (
+    "a quote opened in this row is never closed (no cell of this file holds a line break): "
+    "the row is not read, the rows after it are"
+)
+
+
+class Lines:
+    """A CSV text's lines for the csv module, one row each: no cell of the files read here
+    holds a line break, so a second line asked for within one row (a quote never closed) is
+    refused - that row ends at its own line - and the next row starts at the line after it.
+    Blank lines (no row) are skipped."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: Iterator[str] = iter(LINE.findall(text))
+        self._in_row = False
+        self.spanned = False
+        """Whether the row just read asked for a line past its own."""
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._in_row:
+            self.spanned = True
+            raise StopIteration  # the csv module ends the row here; next row, next line
+        line = next(self._lines)
+        while not line.strip("\r\n"):
+            line = next(self._lines)
+        self._in_row = True
+        return line
+
+    def next_row(self) -> None:
+        """Called before each row is read."""
+        self._in_row = False
+        self.spanned = False
 
 
 @dataclass(frozen=True)
@@ -39,19 +78,27 @@ def _unreadable(exc: csv.Error) -> Unreadable:
     return Unreadable(f"not readable as CSV: {exc}")
 
 
-def fieldnames(reader: csv.DictReader[str]) -> list[str] | Unreadable:
-    """The header's names (none for an empty file), or why the csv module could not read it."""
+def fieldnames(reader: csv.DictReader[str], lines: Lines) -> list[str] | Unreadable:
+    """The header's names (none for an empty file), or why the csv module could not read it;
+    `lines` is what `reader` reads."""
+    lines.next_row()
     try:
-        return list(reader.fieldnames or [])
+        names = list(reader.fieldnames or [])
     except csv.Error as exc:
         return _unreadable(exc)
+    return Unreadable(OPEN_QUOTE) if lines.spanned else names
 
 
-def numbered_rows(reader: Iterator[Row], start: int = 2) -> Iterator[tuple[int, Row | Unreadable]]:
-    """Each row with its number (`start` for the first), or why the csv module could not read
-    it; the rows after an unreadable one are still read."""
+def numbered_rows(
+    reader: Iterator[Row], start: int = 2, lines: Lines | None = None
+) -> Iterator[tuple[int, Row | Unreadable]]:
+    """Each row with its number (`start` for the first), or why it could not be read (the csv
+    module's error; with `lines`, what `reader` reads, a quote never closed); the rows after an
+    unreadable one are still read."""
     number = start
     while True:
+        if lines is not None:
+            lines.next_row()
         try:
             row = next(reader)
         except StopIteration:
@@ -59,7 +106,7 @@ def numbered_rows(reader: Iterator[Row], start: int = 2) -> Iterator[tuple[int, 
         except csv.Error as exc:
             yield number, _unreadable(exc)
         else:
-            yield number, row
+            yield number, Unreadable(OPEN_QUOTE) if lines and lines.spanned else row
         number += 1
 
 

@@ -10,7 +10,6 @@ reports say which share of the electricity the series priced.
 from __future__ import annotations
 
 import csv
-import io
 import math
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from psycopg import AsyncConnection
 from energyhub.bounds import within_years
 from energyhub.carbon.errors import IntensityFileError
 from energyhub.csv_columns import (
+    Lines,
     Unreadable,
     fieldnames,
     header_problem,
@@ -77,20 +77,19 @@ def read_intensity_csv(path: Path) -> pd.DataFrame:
     """A `ts,kg_per_kwh` CSV as a frame (ts UTC); IntensityFileError names the row at fault."""
     try:
         text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
-        with io.StringIO(text, newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = fieldnames(reader)
-            if isinstance(header, Unreadable):
-                raise IntensityFileError(f"{path}: the header is {header.problem}")
-            if set(COLUMNS) - set(header):
-                raise IntensityFileError(
-                    f"{path}: the header must name the columns ts,kg_per_kwh, got "
-                    f"{','.join(header)!r}"
-                )
-            problem = header_problem(header, COLUMNS)
-            if problem:
-                raise IntensityFileError(f"{path}: {problem}")
-            rows = [_row(path, i, row) for i, row in numbered_rows(reader)]
+        lines = Lines(text)
+        reader = csv.DictReader(lines)
+        header = fieldnames(reader, lines)
+        if isinstance(header, Unreadable):
+            raise IntensityFileError(f"{path}: the header is {header.problem}")
+        if set(COLUMNS) - set(header):
+            raise IntensityFileError(
+                f"{path}: the header must name the columns ts,kg_per_kwh, got {','.join(header)!r}"
+            )
+        problem = header_problem(header, COLUMNS)
+        if problem:
+            raise IntensityFileError(f"{path}: {problem}")
+        rows = [_row(path, i, row) for i, row in numbered_rows(reader, lines=lines)]
     except OSError as exc:
         raise IntensityFileError(f"{path}: cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -4,7 +4,6 @@ series: a table every account's position reads through the connection it already
 from __future__ import annotations
 
 import csv
-import io
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from energyhub.bounds import YEAR_MAX, YEAR_MIN
 from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
 from energyhub.csv_columns import (
+    Lines,
     Unreadable,
     fieldnames,
     header_problem,
@@ -57,24 +57,24 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
     """A `day,cny_per_t` CSV; AssetInputError names the column (and row) at fault."""
     try:
         text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
-        with io.StringIO(text, newline="") as handle:
-            reader = csv.DictReader(handle)
-            names = fieldnames(reader)
-            if isinstance(names, Unreadable):
-                raise AssetInputError("header", f"{path}: the header is {names.problem}")
-            header = [name.strip() for name in names]
-            reader.fieldnames = header
-            if set(COLUMNS) - set(header):
-                unit = next((h for h in header if h.startswith(("cny_per", "usd", "eur"))), None)
-                hint = f": {unit!r} is not CNY per tonne" if unit else ""
-                raise AssetInputError(
-                    "header",
-                    f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
-                )
-            problem = header_problem(header, COLUMNS)
-            if problem:
-                raise AssetInputError("header", f"{path}: {problem}")
-            rows = [_row(path, i, row) for i, row in numbered_rows(reader)]
+        lines = Lines(text)
+        reader = csv.DictReader(lines)
+        names = fieldnames(reader, lines)
+        if isinstance(names, Unreadable):
+            raise AssetInputError("header", f"{path}: the header is {names.problem}")
+        header = [name.strip() for name in names]
+        reader.fieldnames = header
+        if set(COLUMNS) - set(header):
+            unit = next((h for h in header if h.startswith(("cny_per", "usd", "eur"))), None)
+            hint = f": {unit!r} is not CNY per tonne" if unit else ""
+            raise AssetInputError(
+                "header",
+                f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
+            )
+        problem = header_problem(header, COLUMNS)
+        if problem:
+            raise AssetInputError("header", f"{path}: {problem}")
+        rows = [_row(path, i, row) for i, row in numbered_rows(reader, lines=lines)]
     except OSError as exc:
         raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -18,7 +18,6 @@ Good rows are kept.
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import pandas as pd
 
 from energyhub.bounds import no_control, within_years
 from energyhub.csv_columns import (
+    Lines,
     Unreadable,
     fieldnames,
     header_problem,
@@ -164,8 +164,9 @@ def parse_records(
 
 def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -> ParsedWeather:
     """A weather forecast CSV (see the module docstring); rows are named `row N` (1 = header)."""
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # Excel's BOM
-    header = fieldnames(reader)
+    lines = Lines(text.removeprefix("\ufeff"))  # Excel's BOM
+    reader = csv.DictReader(lines)
+    header = fieldnames(reader, lines)
     if isinstance(header, Unreadable):
         return ParsedWeather(errors=[f"header: {header.problem}"])
     missing = {"park_id", "ts"} - set(header)
@@ -176,7 +177,7 @@ def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -
         return ParsedWeather(errors=[f"header: {problem}"])
     surplus: list[str] = []
     records = []
-    for n, row in numbered_rows(reader):
+    for n, row in numbered_rows(reader, lines=lines):
         if isinstance(row, Unreadable):
             surplus.append(f"row {n}: {row.problem}")
         elif extra := surplus_problem(row, len(header)):

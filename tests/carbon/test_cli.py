@@ -139,6 +139,11 @@ def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path
             ":2: not readable as CSV: a cell of more than 131,072 characters",
         ),
         (b"ts," + b"k" * 200_000 + b"\n", ": the header is not readable as CSV: a cell of more"),
+        # a stray quote read the lines after it into its cell: the error quoted them all
+        (
+            b'ts,kg_per_kwh\n"2026-10-05T00:00:00+08:00,0.6\n2026-10-05T01:00:00+08:00,0.5\n',
+            ":2: a quote opened in this row is never closed",
+        ),
     ],
 )
 def test_a_hostile_intensity_file_is_one_line_naming_the_row(

@@ -102,6 +102,25 @@ def test_a_file_not_in_utf8_names_the_byte_where_it_is(pg_url: str, tmp_path: Pa
     assert f"cannot read it: not UTF-8 text (byte 0xe9 at offset {offset})" in done.output
 
 
+def test_a_quote_never_closed_is_named_and_the_rows_after_it_kept() -> None:
+    """A stray quote read every line after it into one cell: `row 3.ts: ... got
+    '2025-07-08T00:15:00+08:00,28\\nsp,...'`, and the good rows after it were lost."""
+    text = (
+        "park_id,ts,outdoor_c\n"
+        "sp,2025-07-08T00:00:00+08:00,27.5\n"
+        'sp,"2025-07-08T00:15:00+08:00,28\n'
+        "sp,2025-07-08T00:30:00+08:00,29\n"
+        "\n"
+        "sp,2025-07-08T00:45:00+08:00,30\n"
+    )
+    parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 3: a quote opened in this row is never closed (no cell of this file holds a line "
+        "break): the row is not read, the rows after it are"
+    ]
+    assert parsed.issues[0].frame["outdoor_c"].tolist() == [27.5, 29.0, 30.0]
+
+
 @pytest.mark.parametrize(
     ("source", "shown"),
     [("a\x1bb", "must not contain control characters"), ("x" * 201, "at most 200 characters")],
