@@ -43,8 +43,9 @@ def output_width(stream: TextIO) -> int | None:
     return NO_TERMINAL_WIDTH_COLUMNS
 
 
-console = Console(width=output_width(sys.stdout))
-err_console = Console(stderr=True, width=output_width(sys.stderr))
+# emoji=False: Rich would print an echoed value's `:x:` (an id, a name, a file's cell) as ❌
+console = Console(width=output_width(sys.stdout), emoji=False)
+err_console = Console(stderr=True, width=output_width(sys.stderr), emoji=False)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:

@@ -19,7 +19,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from energyhub.errors import ConfigError, not_utf8
-from energyhub.mqtt import check_topic_prefix
+from energyhub.mqtt import check_client_id_prefix, check_topic_prefix
 from energyhub.userfiles import DEFAULT_MAX_FILE_BYTES, size_text
 
 CONFIG_FILE_VARIABLE = "ENERGYHUB_CONFIG"
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     mqtt_client_id_prefix: str = Field(
         default="energyhub",
         description="Start of every MQTT client id (ingest worker i is `<prefix>-ingest-<i>`) "
-        "and the ingest's shared-subscription group.",
+        "and the ingest's shared-subscription group: no '/', '+', '#' or control character.",
     )
     ingest_subscription: Literal["partitioned", "shared"] = Field(
         default="partitioned",
@@ -421,6 +421,11 @@ class Settings(BaseSettings):
     @classmethod
     def _topic_prefix(cls, prefix: str) -> str:
         return check_topic_prefix(prefix)
+
+    @field_validator("mqtt_client_id_prefix")
+    @classmethod
+    def _client_id_prefix(cls, prefix: str) -> str:
+        return check_client_id_prefix(prefix)
 
     @field_validator("alerts_webhook_url")
     @classmethod

@@ -6,13 +6,108 @@ comma) or a misspelt column would store a value its writer did not mean, or drop
 The carbon price and grid intensity series and the weather forecast files refuse all three by
 this rule: `header_problem` for the header, `surplus_problem` for each row; `energyhub plan
 --inputs` (read by pandas) refuses the rows `first_long_row` finds.
+
+The csv module raises `csv.Error` for a cell over its `field_size_limit` (131,072 characters),
+mid-file, and a quote never closed reads every line after it into one cell: every reader feeds
+the csv module `Lines` and takes the header and rows through `fieldnames` and `numbered_rows`,
+which name such a row and read on from the line after it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Collection, Mapping, Sequence
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+Row = TypeVar("Row")
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+"""A physical line as the csv module ends one (\r\n, \r or \n; not str.splitlines' others)."""
+OPEN_QUOTE = (
+    "a quote opened in this row is never closed (no cell of this file holds a line break): "
+    "the row is not read, the rows after it are"
+)
+
+
+class Lines:
+    """A CSV text's lines for the csv module, one row each: no cell of the files read here
+    holds a line break, so a second line asked for within one row (a quote never closed) is
+    refused - that row ends at its own line - and the next row starts at the line after it.
+    Blank lines (no row) are skipped."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: Iterator[str] = iter(LINE.findall(text))
+        self._in_row = False
+        self.spanned = False
+        """Whether the row just read asked for a line past its own."""
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._in_row:
+            self.spanned = True
+            raise StopIteration  # the csv module ends the row here; next row, next line
+        line = next(self._lines)
+        while not line.strip("\r\n"):
+            line = next(self._lines)
+        self._in_row = True
+        return line
+
+    def next_row(self) -> None:
+        """Called before each row is read."""
+        self._in_row = False
+        self.spanned = False
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A header or row the csv module refused (`csv.Error`), and why, in the reader's words."""
+
+    problem: str
+
+
+def _unreadable(exc: csv.Error) -> Unreadable:
+    if "field limit" in str(exc):
+        return Unreadable(
+            f"not readable as CSV: a cell of more than {csv.field_size_limit():,} characters "
+            "(or a quote that is never closed)"
+        )
+    return Unreadable(f"not readable as CSV: {exc}")
+
+
+def fieldnames(reader: csv.DictReader[str], lines: Lines) -> list[str] | Unreadable:
+    """The header's names (none for an empty file), or why the csv module could not read it;
+    `lines` is what `reader` reads."""
+    lines.next_row()
+    try:
+        names = list(reader.fieldnames or [])
+    except csv.Error as exc:
+        return _unreadable(exc)
+    return Unreadable(OPEN_QUOTE) if lines.spanned else names
+
+
+def numbered_rows(
+    reader: Iterator[Row], start: int = 2, lines: Lines | None = None
+) -> Iterator[tuple[int, Row | Unreadable]]:
+    """Each row with its number (`start` for the first), or why it could not be read (the csv
+    module's error; with `lines`, what `reader` reads, a quote never closed); the rows after an
+    unreadable one are still read."""
+    number = start
+    while True:
+        if lines is not None:
+            lines.next_row()
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield number, _unreadable(exc)
+        else:
+            yield number, Unreadable(OPEN_QUOTE) if lines and lines.spanned else row
+        number += 1
 
 
 def header_problem(names: Sequence[str], known: Collection[str]) -> str | None:
@@ -51,12 +146,17 @@ def _surplus(extra: Sequence[object], columns: int) -> str:
 
 
 def first_long_row(text: str) -> tuple[int, str] | None:
-    """The first row (1 = the first after the header) of CSV `text` with more cells than its
-    header, and what is wrong with it, even empty ones: pandas takes a file whose first row has
-    one cell more as indexed by its first column, and reads every column one to the right."""
-    rows = csv.reader(io.StringIO(text))
-    header = next(rows, [])
-    for number, cells in enumerate(rows, start=1):
+    """The first row (1 = the first after the header, 0 the header) of CSV `text` with more
+    cells than its header, even empty ones, or that the csv module cannot read, and what is wrong
+    with it: pandas takes a file whose first row has one cell more as indexed by its first
+    column, and reads every column one to the right."""
+    rows = numbered_rows(csv.reader(io.StringIO(text)), start=0)
+    _, header = next(rows, (0, []))
+    if isinstance(header, Unreadable):
+        return 0, header.problem
+    for number, cells in rows:
+        if isinstance(cells, Unreadable):
+            return number, cells.problem
         if len(cells) > len(header):
             return number, _surplus(cells[len(header) :], len(header))
     return None

@@ -66,6 +66,22 @@ def check_topic_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_client_id_prefix(prefix: str) -> str:
+    """The prefix, or ValueError saying why a broker would refuse it: it starts every client id
+    (`<prefix>-ingest-<i>`, a two-byte length before its UTF-8 bytes; Mosquitto closes the
+    connection of one with a control character) and names the ingest's shared-subscription
+    group (`$share/<prefix>/...`: MQTT 5 wants one or more characters, no '/', '+' or '#').
+    The message names no value: the caller names the setting with it."""
+    if not prefix or any(c in prefix for c in "/+#") or CONTROL.search(prefix):
+        raise ValueError(
+            "expected one or more characters (e.g. energyhub or site-a) without '/', '+', '#' "
+            "or control characters"
+        )
+    if (size := len(prefix.encode())) > MAX_PREFIX_BYTES:
+        raise ValueError(f"expected at most {MAX_PREFIX_BYTES:,} bytes of UTF-8, not {size:,}")
+    return prefix
+
+
 def check_topic_filter(topic_filter: str) -> str:
     """The filter, or ValueError saying why the broker would drop the connection on subscribing:
     `#` only as the last level, `+` only as a whole level, no control character."""

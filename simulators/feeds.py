@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -41,6 +42,9 @@ CITYLEARN_COLUMNS = {
 }
 BDEW_PROFILES = ("h25", "g25", "l25", "p25", "s25")
 PV_FEED_PEAK_SHARE = 0.9
+DATA_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""A source names a file of its package's data folder; a path (`/x`, `../x`) would read any
+file on the machine, unchecked."""
 """A PV feed scaled onto an asset peaks at this share of the asset's `peak_kw`."""
 
 
@@ -68,6 +72,11 @@ def _package_dir(package: str) -> Path:
 
 def _pvanalytics(name: str) -> tuple[Array, float]:
     """A measured AC power file of pvanalytics/data (CSV, or Parquet with pyarrow), in kW."""
+    if not DATA_FILE_NAME.fullmatch(name):
+        raise SimulatorInputError(
+            f"feed pvanalytics:{name}: expected the name of one of its data files (letters, "
+            f"digits, '_', '-', '.'), not a path, got {name!r}"
+        )
     folder = _package_dir("pvanalytics") / "data"
     csv, parquet = folder / f"{name}.csv", folder / f"{name}.parquet"
     if csv.is_file():
@@ -81,16 +90,31 @@ def _pvanalytics(name: str) -> tuple[Array, float]:
             ) from None
     else:
         raise SimulatorInputError(f"feed pvanalytics:{name}: no {name}.csv or .parquet there")
-    stamps = pd.to_datetime(frame.iloc[:2, 0], utc=True)
-    step_s = float((stamps.iloc[1] - stamps.iloc[0]).total_seconds())
-    return np.maximum(frame.iloc[:, 1].to_numpy(dtype=float), 0.0) / 1000.0, step_s
+    try:
+        stamps = pd.to_datetime(frame.iloc[:2, 0], utc=True)
+        step_s = float((stamps.iloc[1] - stamps.iloc[0]).total_seconds())
+        watts = frame.iloc[:, 1].to_numpy(dtype=float)
+    except (IndexError, ValueError, TypeError) as exc:
+        raise SimulatorInputError(
+            f"feed pvanalytics:{name}: not a measured power series (times, then watts): {exc}"
+        ) from None
+    if not step_s > 0 or not np.isfinite(watts).all():
+        raise SimulatorInputError(
+            f"feed pvanalytics:{name}: not a measured power series (times, then watts): its "
+            f"step is {step_s:g} s or a value is not finite"
+        )
+    return np.maximum(watts, 0.0) / 1000.0, step_s
 
 
 def _citylearn(spec: str) -> tuple[Array, float]:
     building, _, column = spec.partition(":")
     folder = _package_dir("citylearn") / "data" / "citylearn_challenge_2022_phase_all"
     path = folder / f"{building}.csv"
-    if not path.is_file() or (column or "electricity") not in CITYLEARN_COLUMNS:
+    if (
+        not DATA_FILE_NAME.fullmatch(building)
+        or not path.is_file()
+        or (column or "electricity") not in CITYLEARN_COLUMNS
+    ):
         raise SimulatorInputError(
             f"feed citylearn:{spec}: expected Building_1 … Building_17, optionally with :"
             f"{'|'.join(CITYLEARN_COLUMNS)}"
@@ -170,7 +194,13 @@ def feed_records(
         park, site_id, meter = _meter(site, ref.strip())
         source, _, factor = source.strip().partition("*")
         values, step_s = _series(source, first, duration_s)
-        values = _scale(site, meter, values[: int(duration_s // step_s)], factor or None, ref)
+        values = values[: int(duration_s // step_s)]
+        if not len(values):
+            raise SimulatorInputError(
+                f"--feed {ref}: {source} has no value in --duration ({duration_s:g} s; its "
+                f"step is {step_s:g} s)"
+            )
+        values = _scale(site, meter, values, factor or None, ref)
         if meter.quantity == "energy_kwh":
             values = np.cumsum(values * step_s / 3600.0)
         topic = f"{prefix.rstrip('/')}/{park.id}/{site_id}/{meter.id}"

@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
+from energyhub.errors import CONTROL
 from energyhub.mqtt import MAX_TOPIC_BYTES
 from energyhub.userfiles import read_text
 from simulators.errors import RecordFileError
@@ -24,8 +26,9 @@ from simulators.mqtt import MqttClient, MqttUrl
 LAST_EPOCH_S = 7_258_118_400
 """2200-01-01T00:00:00Z: a record's `t` lies before it (and after 1970), as stored times do; a
 `t` beyond would have `replay` wait for centuries between two records."""
-TOPIC_NAME_REFUSED = ("+", "#", "\x00")
-"""What a topic name (unlike a filter) may not hold: Mosquitto disconnects whoever publishes it."""
+TOPIC_NAME_REFUSED = ("+", "#")
+"""What a topic name (unlike a filter) may not hold, beside a control character (CONTROL, NUL
+included): Mosquitto disconnects whoever publishes it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +104,10 @@ def read_records(path: Path) -> list[Record]:
             raise RecordFileError(
                 f"{path} record {number}: t must be epoch seconds from 1970 to 2200, got {t!r}"
             )
-        if any(c in topic for c in TOPIC_NAME_REFUSED):
+        if any(c in topic for c in TOPIC_NAME_REFUSED) or CONTROL.search(topic):
             raise RecordFileError(
-                f"{path} record {number}: topic must hold no '+', '#' or NUL (the broker closes "
-                f"the connection of whoever publishes it), got {topic!r:.120}"
+                f"{path} record {number}: topic must hold no '+', '#' or a control character "
+                f"(the broker closes the connection of whoever publishes it), got {topic!r:.120}"
             )
         if (size := len(topic.encode())) > MAX_TOPIC_BYTES:  # struct.error at the publish
             raise RecordFileError(
@@ -145,7 +148,7 @@ async def record(
         handle = out.open("wb")
     except OSError as exc:
         raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
-    with handle:
+    try:
         async with MqttClient(url, f"energyhub-rec-{uuid.uuid4().hex[:12]}") as client:
             await client.subscribe(filters)
             messages = client.messages()
@@ -157,11 +160,24 @@ async def record(
                 except TimeoutError:
                     break
                 line = Record(time.time(), message.topic, message.payload, message.retain)
-                handle.write(orjson.dumps(line.to_json()) + b"\n")
+                _write(handle, out, orjson.dumps(line.to_json()) + b"\n")
                 written += 1
                 if progress is not None:
                     progress(written)
+    finally:
+        _write(handle, out, None)  # closes it: a full disk is told at the last flush
     return written
+
+
+def _write(handle: BinaryIO, out: Path, line: bytes | None) -> None:
+    """Append a line to the record file (None: close it); RecordFileError on a disk error."""
+    try:
+        if line is None:
+            handle.close()
+        else:
+            handle.write(line)
+    except OSError as exc:
+        raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
 
 
 def _next_timeout(deadline: float | None, idle_s: float | None) -> float | None:

@@ -7,6 +7,7 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -66,6 +67,10 @@ BAD_SETTINGS: dict[str, list[str]] = {
     # a wildcard or control character in the prefix: the broker dropped every role's connection
     # as a malformed packet, and nothing named the setting
     "ENERGYHUB_MQTT_TOPIC_PREFIX": ["a/#", "site+1", "", "a//b", "a\x01"],
+    # the client ids and the ingest's shared-subscription group: 70,000 characters were a
+    # traceback (struct.error packing the CONNECT), a control character a connection the broker
+    # closed without a word of which setting, '/' or '+' a share name MQTT forbids
+    "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": ["a" * 2000, "a\x01b", "", "site/a", "grp+1", "a#"],
 }
 """Values of the wrong form for each variable; passwords among them must not be printed."""
 
@@ -262,3 +267,40 @@ def test_topics_the_broker_would_refuse_are_named(args: list[str], shown: str) -
 def test_a_topic_prefix_the_broker_would_refuse_stops_the_ingest(prefix: str) -> None:
     line = one_line_error(*run(["ingest"], {"ENERGYHUB_MQTT_TOPIC_PREFIX": prefix}))
     assert line.startswith(f"error: ENERGYHUB_MQTT_TOPIC_PREFIX={prefix!r}: expected one or more")
+
+
+@pytest.mark.parametrize("prefix", ["a" * 70_000, "a\x01b"])
+def test_a_client_id_prefix_the_broker_would_refuse_stops_the_ingest(
+    pg_url: str, prefix: str
+) -> None:
+    """`ingest` (a real database and Mosquitto) with 70,000 characters ended in `struct.error:
+    'H' format requires 0 <= number <= 65535`; with a control character Mosquitto closed the
+    connection and the error named no setting."""
+    assert run(["db", "migrate"], {"ENERGYHUB_DB_URL": pg_url})[0] == 0
+    assert run(["sites", "load", SITE], {"ENERGYHUB_DB_URL": pg_url})[0] == 0
+    variables = {
+        "ENERGYHUB_DB_URL": pg_url,
+        "ENERGYHUB_MQTT_CLIENT_ID_PREFIX": prefix,
+        "ENERGYHUB_MQTT_URL": "mqtt://127.0.0.1:1883",
+        "ENERGYHUB_MQTT_TOPIC_PREFIX": "hostile-client-id",
+        "ENERGYHUB_INGEST_METRICS_PORT": "0",
+    }
+    line = one_line_error(*run(["ingest"], variables))
+    assert line.startswith("error: ENERGYHUB_MQTT_CLIENT_ID_PREFIX="), line[:200]
+    assert "expected" in line
+
+
+@pytest.mark.parametrize("value", [":x:", ":thumbs_up:", "[/x]", "[bold]b"])
+def test_an_echoed_value_is_shown_as_given(tmp_path: Path, value: str) -> None:
+    """Rich read `:x:` in an echoed value as an emoji code (`no building '❌'`), and `plan`
+    escaped its messages once more than `fail` does (`no building '\\[/x]'`): the error named a
+    value the user never gave."""
+    line = one_line_error(*run(["simulate", "--site", SITE, "--only", value], {}))
+    assert line == f"error: --only: no park or building {value!r} in the site file", line
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_text(
+        "ts,b01:electricity_kw\n2026-12-07T00:00:00+08:00,1\n2026-12-07T01:00:00+08:00,1\n"
+    )
+    args = ["plan", "--site", SITE, "--inputs", str(inputs), "--level", "building", "--id", value]
+    line = one_line_error(*run(args, {}))
+    assert line == f"error: --id: no building {value!r} in the site file", line

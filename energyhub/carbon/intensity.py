@@ -11,7 +11,6 @@ site's yearly grid factor, and reports say which share of the electricity the se
 from __future__ import annotations
 
 import csv
-import io
 import math
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,14 @@ from psycopg import AsyncConnection
 
 from energyhub.bounds import within_years
 from energyhub.carbon.errors import IntensityFileError
-from energyhub.csv_columns import header_problem, surplus_problem
+from energyhub.csv_columns import (
+    Lines,
+    Unreadable,
+    fieldnames,
+    header_problem,
+    numbered_rows,
+    surplus_problem,
+)
 from energyhub.errors import not_utf8
 from energyhub.userfiles import read_text
 
@@ -35,9 +41,13 @@ SELECT series, ts, kg_per_kwh FROM grid_intensity
 WHERE series = ANY(%(series)s) AND ts > %(start)s - interval '1 hour' AND ts < %(end)s"""
 
 
-def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[datetime, float]:
+def _row(
+    path: Path, line: int, row: dict[str | None, str | None] | Unreadable
+) -> tuple[datetime, float]:
     """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    if isinstance(row, Unreadable):
+        raise IntensityFileError(f"{where}: {row.problem}")
     surplus = surplus_problem(row, len(COLUMNS))
     if surplus:
         raise IntensityFileError(f"{where}: {surplus}")
@@ -68,17 +78,19 @@ def read_intensity_csv(path: Path) -> pd.DataFrame:
     """A `ts,kg_per_kwh` CSV as a frame (ts UTC); IntensityFileError names the row at fault."""
     try:
         text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
-        with io.StringIO(text, newline="") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames is None or set(COLUMNS) - set(reader.fieldnames):
-                raise IntensityFileError(
-                    f"{path}: the header must name the columns ts,kg_per_kwh, got "
-                    f"{','.join(reader.fieldnames or [])!r}"
-                )
-            problem = header_problem(reader.fieldnames, COLUMNS)
-            if problem:
-                raise IntensityFileError(f"{path}: {problem}")
-            rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
+        lines = Lines(text)
+        reader = csv.DictReader(lines)
+        header = fieldnames(reader, lines)
+        if isinstance(header, Unreadable):
+            raise IntensityFileError(f"{path}: the header is {header.problem}")
+        if set(COLUMNS) - set(header):
+            raise IntensityFileError(
+                f"{path}: the header must name the columns ts,kg_per_kwh, got {','.join(header)!r}"
+            )
+        problem = header_problem(header, COLUMNS)
+        if problem:
+            raise IntensityFileError(f"{path}: {problem}")
+        rows = [_row(path, i, row) for i, row in numbered_rows(reader, lines=lines)]
     except OSError as exc:
         raise IntensityFileError(f"{path}: cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

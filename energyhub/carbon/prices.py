@@ -4,23 +4,33 @@ series: a table every account's position reads through the connection it already
 from __future__ import annotations
 
 import csv
-import io
 from datetime import date
 from pathlib import Path
 
 from energyhub.bounds import YEAR_MAX, YEAR_MIN
 from energyhub.carbon.allowances import check_price
 from energyhub.carbon.asset_errors import AssetInputError
-from energyhub.csv_columns import header_problem, surplus_problem
+from energyhub.csv_columns import (
+    Lines,
+    Unreadable,
+    fieldnames,
+    header_problem,
+    numbered_rows,
+    surplus_problem,
+)
 from energyhub.errors import not_utf8
 from energyhub.userfiles import read_text
 
 COLUMNS = ("day", "cny_per_t")
 
 
-def _row(path: Path, line: int, row: dict[str | None, str | None]) -> tuple[date, float]:
+def _row(
+    path: Path, line: int, row: dict[str | None, str | None] | Unreadable
+) -> tuple[date, float]:
     """One row; a short row's missing cells are None (csv.DictReader), named like bad ones."""
     where = f"{path}:{line}"
+    if isinstance(row, Unreadable):
+        raise AssetInputError("file", f"{where}: {row.problem}")
     surplus = surplus_problem(row, len(COLUMNS))
     if surplus:
         raise AssetInputError("cny_per_t", f"{where}: {surplus}")
@@ -47,21 +57,24 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
     """A `day,cny_per_t` CSV; AssetInputError names the column (and row) at fault."""
     try:
         text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
-        with io.StringIO(text, newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = [name.strip() for name in reader.fieldnames or []]
-            reader.fieldnames = header
-            if set(COLUMNS) - set(header):
-                unit = next((h for h in header if h.startswith(("cny_per", "usd", "eur"))), None)
-                hint = f": {unit!r} is not CNY per tonne" if unit else ""
-                raise AssetInputError(
-                    "header",
-                    f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
-                )
-            problem = header_problem(header, COLUMNS)
-            if problem:
-                raise AssetInputError("header", f"{path}: {problem}")
-            rows = [_row(path, i, row) for i, row in enumerate(reader, start=2)]
+        lines = Lines(text)
+        reader = csv.DictReader(lines)
+        names = fieldnames(reader, lines)
+        if isinstance(names, Unreadable):
+            raise AssetInputError("header", f"{path}: the header is {names.problem}")
+        header = [name.strip() for name in names]
+        reader.fieldnames = header
+        if set(COLUMNS) - set(header):
+            unit = next((h for h in header if h.startswith(("cny_per", "usd", "eur"))), None)
+            hint = f": {unit!r} is not CNY per tonne" if unit else ""
+            raise AssetInputError(
+                "header",
+                f"{path}: the columns must be day,cny_per_t, got {','.join(header)!r}{hint}",
+            )
+        problem = header_problem(header, COLUMNS)
+        if problem:
+            raise AssetInputError("header", f"{path}: {problem}")
+        rows = [_row(path, i, row) for i, row in numbered_rows(reader, lines=lines)]
     except OSError as exc:
         raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -15,6 +15,7 @@ from energyhub.bounds import within_years
 from energyhub.cli_support import (
     console,
     fail,
+    free_text,
     handles_errors,
     require_db_url,
     run_async,
@@ -149,7 +150,9 @@ async def _backtest(url: str, settings: Any, site: Any, request: BacktestRequest
 @handles_errors
 def weather_import(
     file: Annotated[Path, typer.Argument(help="CSV: park_id,ts[,issued_at],outdoor_c,...")],
-    source: Annotated[str, typer.Option("--source", help="Who made the forecast.")] = "csv",
+    source: Annotated[
+        str, typer.Option("--source", callback=free_text, help="Who made the forecast.")
+    ] = "csv",
     site_file: Annotated[
         Path | None, typer.Option("--site-file", help="Default: the settings' site_file.")
     ] = None,

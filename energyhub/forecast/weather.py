@@ -18,7 +18,6 @@ Good rows are kept.
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +26,14 @@ from datetime import datetime
 import pandas as pd
 
 from energyhub.bounds import no_control, within_years
-from energyhub.csv_columns import header_problem, surplus_problem
+from energyhub.csv_columns import (
+    Lines,
+    Unreadable,
+    fieldnames,
+    header_problem,
+    numbered_rows,
+    surplus_problem,
+)
 from energyhub.forecast.store import WEATHER_COLUMNS
 
 RANGES = {"outdoor_c": (-60.0, 60.0), "ghi_w_m2": (0.0, 1500.0), "cloud_cover_pct": (0.0, 100.0)}
@@ -158,8 +164,11 @@ def parse_records(
 
 def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -> ParsedWeather:
     """A weather forecast CSV (see the module docstring); rows are named `row N` (1 = header)."""
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))  # Excel's BOM
-    header = reader.fieldnames or []
+    lines = Lines(text.removeprefix("\ufeff"))  # Excel's BOM
+    reader = csv.DictReader(lines)
+    header = fieldnames(reader, lines)
+    if isinstance(header, Unreadable):
+        return ParsedWeather(errors=[f"header: {header.problem}"])
     missing = {"park_id", "ts"} - set(header)
     if missing:
         return ParsedWeather(errors=[f"header: missing column(s) {', '.join(sorted(missing))}"])
@@ -168,9 +177,10 @@ def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -
         return ParsedWeather(errors=[f"header: {problem}"])
     surplus: list[str] = []
     records = []
-    for n, row in enumerate(reader, start=2):
-        extra = surplus_problem(row, len(header))
-        if extra:
+    for n, row in numbered_rows(reader, lines=lines):
+        if isinstance(row, Unreadable):
+            surplus.append(f"row {n}: {row.problem}")
+        elif extra := surplus_problem(row, len(header)):
             surplus.append(f"row {n}: {extra}")
         else:
             records.append((f"row {n}", row))

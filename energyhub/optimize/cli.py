@@ -132,7 +132,7 @@ def plan_command(
         try:
             result.write_schedule(out)
         except OSError as exc:
-            raise fail(escape(f"--out: cannot write {out}: {exc.strerror or exc}")) from None
+            raise fail(f"--out: cannot write {out}: {exc.strerror or exc}") from None
     _emit(result, central, as_json, points)
 
 
@@ -166,13 +166,13 @@ def _reported(as_json: bool) -> Iterator[None]:
                     "ts": exc.ts,
                 }
             )
-        raise fail(escape(str(exc)), EXIT_INFEASIBLE) from None
+        raise fail(str(exc), EXIT_INFEASIBLE) from None
     except NoSolutionError as exc:
         if as_json:
             _print_json({"status": "time_limit", "message": str(exc), "objective_cny": None})
-        raise fail(escape(str(exc)), EXIT_NO_SOLUTION) from None
+        raise fail(str(exc), EXIT_NO_SOLUTION) from None
     except EnergyhubError as exc:
-        raise fail(escape(str(exc))) from None
+        raise fail(str(exc)) from None
 
 
 def _frontier_table(points: list[FrontierPoint]) -> Table:

@@ -138,19 +138,28 @@ def _localized(index: pd.DatetimeIndex, tz: ZoneInfo) -> pd.DatetimeIndex:
     )
 
 
+def _within_years(index: pd.DatetimeIndex) -> None:
+    """Every time between EARLIEST and LATEST, checked before any message names a time: a time
+    late in year 9999 is in year 10000 in the site's zone, which Timestamp.isoformat (through
+    Python's datetime) cannot write; such a one is named in UTC."""
+    outside = np.flatnonzero((index < pd.Timestamp(EARLIEST)) | (index >= pd.Timestamp(LATEST)))
+    if outside.size:
+        row = int(outside[0])
+        try:
+            shown = index[row].isoformat()
+        except (NotImplementedError, ValueError, OverflowError):
+            shown = index.tz_convert("UTC")[row].isoformat()
+        raise PlanInputError(
+            f"ts: row {row + 1} ({shown}): must lie between {EARLIEST:%Y} and {LATEST:%Y}",
+            column="ts",
+            row=row + 1,
+        )
+
+
 def _step_hours(index: pd.DatetimeIndex) -> float:
     if len(index) < 2:
         raise PlanInputError(
             "ts: at least two rows are needed to tell the step length", column="ts"
-        )
-    outside = np.flatnonzero((index < pd.Timestamp(EARLIEST)) | (index >= pd.Timestamp(LATEST)))
-    if outside.size:
-        row = int(outside[0])
-        raise PlanInputError(
-            f"ts: row {row + 1} ({index[row].isoformat()}): must lie between {EARLIEST:%Y} and "
-            f"{LATEST:%Y}",
-            column="ts",
-            row=row + 1,
         )
     deltas = np.diff(index.as_unit("ns").asi8)
     if deltas[0] <= 0:
@@ -205,6 +214,24 @@ def _once_each(header: list[object]) -> None:
         )
 
 
+def _without_unnamed(frame: pd.DataFrame, header: list[object]) -> pd.DataFrame:
+    """The frame without header cells left empty (pandas names them `Unnamed: <i>`, a column
+    the file does not have): one with nothing under it (a spreadsheet's trailing comma) holds
+    no value and is dropped; one holding a value is named by its place in the header."""
+    empty = [i for i, name in enumerate(header) if name is None or name != name or name == ""]
+    for i in empty:
+        cells = frame.iloc[:, i]
+        filled = np.flatnonzero(cells.notna().to_numpy())
+        if filled.size:
+            row = int(filled[0])
+            raise PlanInputError(
+                f"--inputs: column {i + 1} has no name in the header, but row {row + 1} holds "
+                f"{cells.iloc[row]!r} under it: name the column, or remove it",
+                row=row + 1,
+            )
+    return frame.drop(columns=frame.columns[empty])
+
+
 def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
     """Read a CSV (or take a frame) indexed by `ts`; check times, regular steps and numbers."""
     if isinstance(source, pd.DataFrame):
@@ -221,6 +248,8 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
         long_row = first_long_row(text)
         if long_row is not None:
             row, problem = long_row
+            if row == 0:
+                raise PlanInputError(f"--inputs: the header is {problem}")
             raise PlanInputError(f"--inputs: row {row}: {problem}", row=row)
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
@@ -229,6 +258,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
         written = first.iloc[0].tolist()
         _once_each(written)
+        frame = _without_unnamed(frame, written)
     if "ts" not in frame.columns:
         header = ",".join(map(str, frame.columns))
         separator = next((c for c in (";", "\t", "|") if c in header), None)
@@ -241,6 +271,7 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             f"the inputs have no ts column (RFC 3339 step start times){hint}", column="ts"
         )
     index = _timestamps(frame["ts"], tz)
+    _within_years(index)
     if index.has_duplicates:
         row = int(np.flatnonzero(index.duplicated())[0])
         raise PlanInputError(

@@ -132,6 +132,18 @@ def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path
             ":2: 3 cells under a header of 2 columns (beyond it: '5'); a decimal comma?",
         ),
         (b"ts,kg_per_kwh,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.5,0.7\n", "given twice"),
+        # a cell over the csv module's limit was a traceback (`_csv.Error: field larger than
+        # field limit (131072)`), in a row or in the header
+        (
+            b"ts,kg_per_kwh\n2026-10-05T00:00:00+08:00," + b"9" * 200_000 + b"\n",
+            ":2: not readable as CSV: a cell of more than 131,072 characters",
+        ),
+        (b"ts," + b"k" * 200_000 + b"\n", ": the header is not readable as CSV: a cell of more"),
+        # a stray quote read the lines after it into its cell: the error quoted them all
+        (
+            b'ts,kg_per_kwh\n"2026-10-05T00:00:00+08:00,0.6\n2026-10-05T01:00:00+08:00,0.5\n',
+            ":2: a quote opened in this row is never closed",
+        ),
     ],
 )
 def test_a_hostile_intensity_file_is_one_line_naming_the_row(

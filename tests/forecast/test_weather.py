@@ -102,6 +102,47 @@ def test_a_file_not_in_utf8_names_the_byte_where_it_is(pg_url: str, tmp_path: Pa
     assert f"cannot read it: not UTF-8 text (byte 0xe9 at offset {offset})" in done.output
 
 
+def test_a_quote_never_closed_is_named_and_the_rows_after_it_kept() -> None:
+    """A stray quote read every line after it into one cell: `row 3.ts: ... got
+    '2025-07-08T00:15:00+08:00,28\\nsp,...'`, and the good rows after it were lost."""
+    text = (
+        "park_id,ts,outdoor_c\n"
+        "sp,2025-07-08T00:00:00+08:00,27.5\n"
+        'sp,"2025-07-08T00:15:00+08:00,28\n'
+        "sp,2025-07-08T00:30:00+08:00,29\n"
+        "\n"
+        "sp,2025-07-08T00:45:00+08:00,30\n"
+    )
+    parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 3: a quote opened in this row is never closed (no cell of this file holds a line "
+        "break): the row is not read, the rows after it are"
+    ]
+    assert parsed.issues[0].frame["outdoor_c"].tolist() == [27.5, 29.0, 30.0]
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [("a\x1bb", "must not contain control characters"), ("x" * 201, "at most 200 characters")],
+)
+def test_a_bad_source_option_is_named_once_as_the_option(
+    pg_url: str, tmp_path: Path, source: str, shown: str
+) -> None:
+    """`--source` with an escape sequence or 201 characters was named once per row without a
+    source of its own, as `row 2.source`, a column the file does not have."""
+    asyncio.run(prepare_db(pg_url, make_site()))
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    forecast = tmp_path / "weather.csv"
+    forecast.write_text("park_id,ts,outdoor_c\nsp,2025-07-08T00:00:00+08:00,27.5\n")
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200"}
+    args = ["forecast", "weather-import", str(forecast), "--source", source]
+    done = CliRunner().invoke(cli, args, env=env)
+    assert done.exit_code == 2, done.output
+    assert "Invalid value for '--source'" in done.output and shown in done.output
+    assert "row 2" not in done.output
+
+
 async def test_mqtt_messages_are_stored_and_bad_ones_do_not_stop_the_listener(
     pg_url: str, prefix: str
 ) -> None:
@@ -303,6 +344,30 @@ def test_a_decimal_comma_a_column_twice_and_a_misspelt_column_are_named() -> Non
     assert misspelt.steps == 0 and misspelt.errors[0].startswith(
         "header: unknown column 'ghi_wm2' (the columns are park_id, ts, issued_at, outdoor_c, "
     )
+
+
+def test_a_cell_past_the_csv_readers_limit_is_named_and_the_other_rows_kept() -> None:
+    """A cell over the csv module's 131,072 characters raised `_csv.Error: field larger than
+    field limit` out of `forecast weather-import`: a traceback, and none of the good rows kept."""
+    text = (
+        "park_id,ts,outdoor_c\n"
+        "sp,2025-07-08T00:00:00+08:00,27.5\n"
+        f"sp,2025-07-08T00:15:00+08:00,{'9' * 200_000}\n"
+        "sp,2025-07-08T00:30:00+08:00,28.5\n"
+    )
+    parsed = parse_csv(text, parks={"sp"}, issued_at=ISSUED, source="test")
+    assert parsed.errors == [
+        "row 3: not readable as CSV: a cell of more than 131,072 characters (or a quote that "
+        "is never closed)"
+    ]
+    assert parsed.steps == 2
+    assert parsed.issues[0].frame["outdoor_c"].tolist() == [27.5, 28.5]
+    header = parse_csv(f"park_id,ts,{'x' * 200_000}\n", parks={"sp"}, issued_at=ISSUED,
+                       source="test")  # fmt: skip
+    assert header.steps == 0 and header.errors == [
+        "header: not readable as CSV: a cell of more than 131,072 characters (or a quote that "
+        "is never closed)"
+    ]
 
 
 async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(

@@ -248,6 +248,58 @@ def test_unreadable_inputs_message_keeps_its_brackets(
     assert "[Errno 2]" in stderr and "missing.csv" in stderr
 
 
+@pytest.mark.parametrize("where", ["row", "header"])
+def test_a_cell_past_the_csv_readers_limit_is_named(
+    files: tuple[Path, Path], tmp_path: Path, where: str
+) -> None:
+    """A cell over the csv module's 131,072 characters was a traceback (`_csv.Error: field
+    larger than field limit`) from the check for rows longer than the header."""
+    site, csv = files
+    header, first, rest = csv.read_text().split("\n", 2)
+    huge = tmp_path / "huge.csv"
+    if where == "row":
+        huge.write_text(f"{header}\n{first}\n{'9' * 200_000},{rest}")
+        shown = "--inputs: row 2: not readable as CSV: a cell of more than 131,072 characters"
+    else:
+        huge.write_text(f"{header},{'x' * 200_000}\n{first}\n{rest}")
+        shown = "--inputs: the header is not readable as CSV: a cell of more than 131,072"
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(huge), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    assert shown in " ".join(stderr.split()) and "Traceback" not in stderr
+
+
+def test_a_header_cell_left_empty_is_named_by_its_place(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """pandas names an empty header cell `Unnamed: 7`, and the error named that column, which
+    the file does not have; a trailing comma with nothing under it (a spreadsheet's) holds no
+    value and is no problem."""
+    site, csv = files
+    header, rest = csv.read_text().split("\n", 1)
+    rows = [row for row in rest.split("\n") if row]
+    width = header.count(",") + 2
+    filled = tmp_path / "filled.csv"
+    filled.write_text("\n".join([f"{header},", *(f"{row},5" for row in rows)]) + "\n")
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(filled), "--level", "park", "--id", "p"
+    )
+    assert code == 2
+    message = " ".join(stderr.split())
+    assert f"--inputs: column {width} has no name in the header, but row 1 holds '5' under it" in (
+        message
+    ), message
+    assert "Unnamed" not in message
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("\n".join([f"{header},", *(f"{row}," for row in rows)]) + "\n")
+    code, stdout, stderr = _run(
+        "--site", str(site), "--inputs", str(trailing), "--level", "park", "--id", "p"
+    )
+    assert code == 0, stderr
+    assert "total CNY" in stdout
+
+
 def test_time_limit_without_a_schedule_exits_4(files: tuple[Path, Path]) -> None:
     site, csv = files
     args = ["--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p"]

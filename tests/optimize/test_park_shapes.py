@@ -760,6 +760,12 @@ def _berlin_site(tmp_path: Path) -> Path:
          "ts: row 1 (1677-09-21T00:53:28+00:53:28): must lie between 1970 and 2200"),
         (["2262-04-11T23:00:00+00:00", "2262-04-12T00:00:00+00:00"],
          "ts: row 1 (2262-04-12T01:00:00+02:00): must lie between 1970 and 2200"),
+        # the last hour of year 9999 is year 10000 in Berlin: naming it was a traceback
+        # (NotImplementedError from Timestamp.isoformat), also when the rows repeat it
+        (["9999-12-31T23:00:00+00:00", "9999-12-31T23:30:00+00:00"],
+         "ts: row 1 (9999-12-31T23:00:00+00:00): must lie between 1970 and 2200"),
+        (["9999-12-31T23:00:00+00:00", "9999-12-31T23:00:00+00:00"],
+         "ts: row 1 (9999-12-31T23:00:00+00:00): must lie between 1970 and 2200"),
         (["2026-01-05T00:00:00.5+01:00", "2026-01-05T00:00:01+01:00"],
          "ts: the step is 0.5 s: it must be 1 s to 604800 s"),
         ([], "ts: at least two rows are needed"),

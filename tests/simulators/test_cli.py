@@ -108,6 +108,11 @@ def test_a_local_start_the_clocks_skip_or_repeat_is_named(
         # the broker closed the connection on publishing these: "closed the connection"
         ('{"t": 1.0, "topic": "a/#", "payload": "x"}', "topic must hold no '+', '#'"),
         ('{"t": 1.0, "topic": "a/+/b", "payload": "x"}', "got 'a/+/b'"),
+        # Mosquitto closed the connection on these too ("Connection reset by peer"), naming
+        # neither record nor topic, and the good records after them were never sent
+        ('{"t": 1.0, "topic": "a/\\u0001b", "payload": "x"}', "or a control character"),
+        ('{"t": 1.0, "topic": "a/\\u001bb", "payload": "x"}', "got 'a/\\x1bb'"),
+        ('{"t": 1.0, "topic": "a/\\u0085b", "payload": "x"}', "got 'a/\\x85b'"),
         # struct.error traceback at the publish: MQTT gives a topic two bytes of length
         (
             '{"t": 1.0, "topic": "' + "é" * 32_768 + '", "payload": "x"}',

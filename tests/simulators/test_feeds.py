@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -82,4 +83,29 @@ def test_a_factor_or_annual_energy_that_is_no_positive_number_is_named(
     _needs(mapping.split("=")[1].split(":")[0].replace("bdew", "demandlib"))
     with pytest.raises(SimulatorInputError) as info:
         feed_records(site, [mapping], START, 3 * 3600.0, "energyhub")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        # a path was joined to the package's data folder: any CSV on the machine was read, and
+        # one of one row, text values or a repeated time was a traceback (IndexError,
+        # ValueError, ZeroDivisionError)
+        ("office/pv=pvanalytics:{tmp}/one_row", "expected the name of one of its data files"),
+        ("office/pv=pvanalytics:../../x", "not a path, got '../../x'"),
+        ("lab/main=citylearn:{tmp}/one_row", "expected Building_1 … Building_17"),
+        # files of pvanalytics/data with a step longer than --duration: "zero-size array to
+        # reduction operation maximum" (a traceback)
+        ("office/pv=pvanalytics:snow_snowfall", "snow_snowfall has no value in --duration (3600"),
+        ("office/pv=pvanalytics:pvlib_data_shift", "its step is 86400 s)"),
+    ],
+)
+def test_a_feed_source_that_is_no_measured_series_is_named(
+    site: SiteFile, tmp_path: Path, mapping: str, message: str
+) -> None:
+    _needs(mapping.split("=")[1].split(":")[0])
+    (tmp_path / "one_row.csv").write_text("ts,p\n2026-01-01T00:00:00Z,5\n")
+    with pytest.raises(SimulatorInputError) as info:
+        feed_records(site, [mapping.format(tmp=tmp_path)], START, 3600.0, "energyhub")
     assert message in str(info.value)

@@ -12,7 +12,7 @@ import pytest
 
 from energyhub.sites import SiteFile
 from simulators.counters import CounterLocator, reset_counters
-from simulators.errors import FaultSpecError
+from simulators.errors import FaultSpecError, RecordFileError
 from simulators.faults import FaultSpec, expected_deliveries, plan_faults, read_fault_log, schedule
 from simulators.mqtt import MqttClient
 from simulators.record import Record, RecordLimits, read_records, record, write_records
@@ -156,6 +156,20 @@ async def test_record_idles_out_only_once_traffic_has_started(
         await client.publish(f"{namespace}a", b"2")
     assert await asyncio.wait_for(recorder, 5.0) == 2
     assert [r.payload for r in read_records(recording)] == [b"1", b"2"]
+
+
+async def test_a_record_file_the_disk_refuses_is_named(namespace: str) -> None:
+    """Recording to a full disk (/dev/full) ended in `OSError: [Errno 28] No space left on
+    device`, a traceback, when the file was closed."""
+    limits = RecordLimits(count=200, duration_s=10.0)
+    recorder = asyncio.create_task(record(BROKER, [f"{namespace}#"], Path("/dev/full"), limits))
+    await asyncio.sleep(0.5)
+    async with MqttClient(BROKER, f"full-{namespace.strip('/')}") as client:
+        for i in range(200):
+            await client.publish(f"{namespace}a", b"x" * 100 + str(i).encode())
+    with pytest.raises(RecordFileError) as info:
+        await asyncio.wait_for(recorder, 15.0)
+    assert "/dev/full: cannot write the record file: No space left on device" in str(info.value)
 
 
 def test_write_and_read_records_keep_binary_payloads(tmp_path: Path) -> None:

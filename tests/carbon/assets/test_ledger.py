@@ -245,6 +245,13 @@ def test_a_list_year_beyond_the_ledger_is_refused_by_name(assets_url: str, year:
         ("day,cny_per_t,cny_per_t\n2027-01-01,60,61\n", "'cny_per_t' is given twice"),
         # year 1 was stored, outside the years every other time of energyhub lies in
         ("day,cny_per_t\n0001-01-01,60\n", "p.csv:2: the year must lie between 1970 and 2199"),
+        # a cell over the csv module's limit was a traceback (`_csv.Error: field larger than
+        # field limit (131072)`), in a row or in the header
+        (
+            f"day,cny_per_t\n2027-01-01,60\n2027-01-02,{'9' * 200_000}\n",
+            "p.csv:3: not readable as CSV: a cell of more than 131,072 characters",
+        ),
+        (f"day,{'c' * 200_000}\n", "p.csv: the header is not readable as CSV: a cell of more"),
     ],
 )
 def test_price_files_in_the_wrong_unit_are_refused(
