@@ -11,10 +11,10 @@ import typer
 
 from energyhub.carbon.accounting import carbon_report
 from energyhub.carbon.disclose_cli import disclose_command
-from energyhub.carbon.errors import CarbonError
+from energyhub.carbon.errors import CarbonError, IntensityFileError
 from energyhub.carbon.export import to_csv, to_json
 from energyhub.carbon.green_cli import green_app
-from energyhub.carbon.intensity import read_intensity_csv, store_intensity
+from energyhub.carbon.intensity import read_intensity_csv, rows_refused, store_intensity
 from energyhub.carbon.ledger_cli import ledger_app, price_command
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
@@ -112,7 +112,8 @@ def intensity_command(
         raise CarbonError(
             f"--series must be an id of letters, digits, '-', '_' or '.', got {series!r}"
         )
-    frame = read_intensity_csv(csv_file)
+    found = read_intensity_csv(csv_file)
+    frame = found.frame
     settings = settings_or_exit()
     url = require_db_url(settings)
 
@@ -126,3 +127,5 @@ def intensity_command(
     console.print(
         f"series {series}: {stored} hours stored, {first.isoformat()} to {last.isoformat()}"
     )
+    if found.problems:
+        raise IntensityFileError(rows_refused(found.problems, f"the other {stored} are stored"))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import math
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -74,8 +75,20 @@ def _row(
     return ts, kg
 
 
-def read_intensity_csv(path: Path) -> pd.DataFrame:
-    """A `ts,kg_per_kwh` CSV as a frame (ts UTC); IntensityFileError names the row at fault."""
+@dataclass(frozen=True, slots=True)
+class IntensityRows:
+    """A series file's good hours (ts UTC, kg_per_kwh) and each row refused, named."""
+
+    frame: pd.DataFrame
+    problems: list[str]
+
+
+def read_intensity_csv(path: Path) -> IntensityRows:
+    """A `ts,kg_per_kwh` CSV's good rows, each bad one named (`series.csv:7: …`) beside them: one
+    bad row loses no good hour. IntensityFileError if the file or its header cannot be read, or
+    no row is good."""
+    good: list[tuple[int, datetime, float]] = []
+    problems: list[str] = []
     try:
         text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
         lines = Lines(text)
@@ -90,19 +103,50 @@ def read_intensity_csv(path: Path) -> pd.DataFrame:
         problem = header_problem(header, COLUMNS)
         if problem:
             raise IntensityFileError(f"{path}: {problem}")
-        rows = [_row(path, i, row) for i, row in numbered_rows(reader, lines=lines)]
+        for i, row in numbered_rows(reader, lines=lines):
+            try:
+                good.append((i, *_row(path, i, row)))
+            except IntensityFileError as exc:
+                problems.append(str(exc))
     except OSError as exc:
         raise IntensityFileError(f"{path}: cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise IntensityFileError(f"{path}: cannot read the file: {not_utf8(exc)}") from None
-    if not rows:
+    first: dict[datetime, int] = {}
+    kept = []
+    for line, ts, kg in good:
+        hour = ts.astimezone(UTC)
+        if hour in first:
+            problems.append(
+                f"{path}:{line}: hour {hour.isoformat()} appears twice (first on line "
+                f"{first[hour]}, which is kept)"
+            )
+            continue
+        first[hour] = line
+        kept.append((ts, kg))
+    if not kept:
+        if problems:
+            raise IntensityFileError(rows_refused(problems, "no row is good"))
         raise IntensityFileError(f"{path}: no rows after the header")
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = pd.DataFrame(kept, columns=list(COLUMNS))
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    repeated = frame["ts"][frame["ts"].duplicated()]
-    if len(repeated):
-        raise IntensityFileError(f"{path}: hour {repeated.iloc[0].isoformat()} appears twice")
-    return frame
+    return IntensityRows(frame, problems)
+
+
+SHOWN_PROBLEMS = 20
+"""Refused rows named in full; the rest are counted."""
+
+
+def rows_refused(problems: list[str], outcome: str) -> str:
+    """One message for a file's refused rows: the count and what came of the rest, the first
+    SHOWN_PROBLEMS named."""
+    shown = problems[:SHOWN_PROBLEMS]
+    more = len(problems) - len(shown)
+    return (
+        f"{len(problems)} row problem(s), those rows not stored ({outcome}):\n"
+        + "\n".join(shown)
+        + (f"\n... and {more} more" if more else "")
+    )
 
 
 async def store_intensity(conn: AsyncConnection, series: str, frame: pd.DataFrame) -> int:

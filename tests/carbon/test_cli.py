@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -110,6 +111,36 @@ def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path
     assert f"{bad}:3: ts must be the start of an hour" in " ".join(done.stderr.split())
     done = carbon(carbon_url, "intensity", str(good), "--series", "no spaces")
     assert done.exit_code == 2 and "--series must be an id" in done.stderr
+
+
+def test_bad_intensity_rows_lose_no_good_hour_beside_them(carbon_url: str, tmp_path: Path) -> None:
+    """One bad row stored nothing of the file: each refused row is named and the others kept."""
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.61\n2026-10-05T01:00:00+08:00,-1\n"
+        "2026-10-05T02:00:00+08:00,0.55\n2026-10-05T02:00:00+08:00,0.9\nnot a time,0.5\n"
+    )
+    done = carbon(carbon_url, "intensity", str(mixed), "--series", "mixed")
+    assert done.exit_code == 2, done.output
+    assert "series mixed: 2 hours stored" in done.stdout
+    err = " ".join(done.stderr.split())
+    assert "3 row problem(s), those rows not stored (the other 2 are stored)" in err
+    assert f"{mixed}:3: kg_per_kwh must be a finite number ≥ 0, got '-1'" in err
+    assert f"{mixed}:5: hour 2026-10-04T18:00:00+00:00 appears twice (first on line 4" in err
+    assert f"{mixed}:6: ts must be RFC 3339, got 'not a time'" in err
+    with psycopg.connect(carbon_url) as conn:
+        rows = conn.execute(
+            "SELECT ts, kg_per_kwh FROM grid_intensity WHERE series = 'mixed' ORDER BY ts"
+        ).fetchall()
+    assert [(ts.isoformat(), kg) for ts, kg in rows] == [
+        ("2026-10-04T16:00:00+00:00", 0.61),
+        ("2026-10-04T18:00:00+00:00", 0.55),  # the first of the hour given twice
+    ]
+    nothing = tmp_path / "nothing.csv"
+    nothing.write_text("ts,kg_per_kwh\nnot a time,0.5\n")
+    done = carbon(carbon_url, "intensity", str(nothing), "--series", "nothing")
+    assert done.exit_code == 2 and "hours stored" not in done.stdout
+    assert "1 row problem(s), those rows not stored (no row is good)" in done.stderr
 
 
 @pytest.mark.parametrize(
