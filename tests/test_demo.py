@@ -173,9 +173,9 @@ def _lines(stream: object, into: queue.Queue[str]) -> None:
 @pytest.mark.slow
 def test_serving_answers_until_ctrl_c_then_stops_everything(example_site_path: Path) -> None:
     port = free_port()
+    args = ["--live-hours", "2", "--history-days", "2", "--port", str(port)]
     demo = subprocess.Popen(
-        [*DEMO, "--site", str(example_site_path), "--live-hours", "2", "--history-days", "2"]
-        + ["--port", str(port)],
+        [*DEMO, "--site", str(example_site_path), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
