@@ -10,7 +10,8 @@ this rule: `header_problem` for the header, `surplus_problem` for each row; `ene
 The csv module raises `csv.Error` for a cell over its `field_size_limit` (131,072 characters),
 mid-file, and a quote never closed reads every line after it into one cell: every reader feeds
 the csv module `Lines` and takes the header and rows through `fieldnames` and `numbered_rows`,
-which name such a row and read on from the line after it.
+which name such a row and read on from the line after it. A refused row loses no good one beside
+it: the readers store the rest and name the refused rows in one message (`rows_refused`).
 """
 
 from __future__ import annotations
@@ -160,3 +161,19 @@ def first_long_row(text: str) -> tuple[int, str] | None:
         if len(cells) > len(header):
             return number, _surplus(cells[len(header) :], len(header))
     return None
+
+
+SHOWN_PROBLEMS = 20
+"""Refused rows named in full; the rest are counted."""
+
+
+def rows_refused(problems: list[str], outcome: str) -> str:
+    """One message for a file's refused rows: the count and what came of the rest, the first
+    SHOWN_PROBLEMS named."""
+    shown = problems[:SHOWN_PROBLEMS]
+    more = len(problems) - len(shown)
+    return (
+        f"{len(problems)} row problem(s), those rows not stored ({outcome}):\n"
+        + "\n".join(shown)
+        + (f"\n... and {more} more" if more else "")
+    )

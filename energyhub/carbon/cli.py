@@ -14,7 +14,7 @@ from energyhub.carbon.disclose_cli import disclose_command
 from energyhub.carbon.errors import CarbonError, IntensityFileError
 from energyhub.carbon.export import to_csv, to_json
 from energyhub.carbon.green_cli import green_app
-from energyhub.carbon.intensity import read_intensity_csv, rows_refused, store_intensity
+from energyhub.carbon.intensity import read_intensity_csv, store_intensity
 from energyhub.carbon.ledger_cli import ledger_app, price_command
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
@@ -28,6 +28,7 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.csv_columns import rows_refused
 from energyhub.store.db import connect, installed_backend
 from energyhub.store.migrations import require_schema
 

@@ -27,6 +27,7 @@ from energyhub.csv_columns import (
     fieldnames,
     header_problem,
     numbered_rows,
+    rows_refused,
     surplus_problem,
 )
 from energyhub.errors import not_utf8
@@ -131,22 +132,6 @@ def read_intensity_csv(path: Path) -> IntensityRows:
     frame = pd.DataFrame(kept, columns=list(COLUMNS))
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return IntensityRows(frame, problems)
-
-
-SHOWN_PROBLEMS = 20
-"""Refused rows named in full; the rest are counted."""
-
-
-def rows_refused(problems: list[str], outcome: str) -> str:
-    """One message for a file's refused rows: the count and what came of the rest, the first
-    SHOWN_PROBLEMS named."""
-    shown = problems[:SHOWN_PROBLEMS]
-    more = len(problems) - len(shown)
-    return (
-        f"{len(problems)} row problem(s), those rows not stored ({outcome}):\n"
-        + "\n".join(shown)
-        + (f"\n... and {more} more" if more else "")
-    )
 
 
 async def store_intensity(conn: AsyncConnection, series: str, frame: pd.DataFrame) -> int:

@@ -34,6 +34,7 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.csv_columns import rows_refused
 from energyhub.store.allowances import store_prices
 from energyhub.store.db import connect, installed_backend
 from energyhub.store.migrations import require_schema
@@ -164,6 +165,9 @@ def price_command(
         raise AssetInputError(
             "series", f"must be an id of letters, digits, '-', '_' or '.', got {series!r}"
         )
-    days, prices = read_price_csv(csv_file)
+    found = read_price_csv(csv_file)
+    days, prices = found.days, found.prices
     stored = _run(lambda conn: store_prices(conn, series, days, prices))
     console.print(f"series {series}: {stored} days stored, {min(days)} to {max(days)}")
+    if found.problems:
+        raise AssetInputError("file", rows_refused(found.problems, f"the other {stored} stored"))

@@ -4,6 +4,7 @@ series: a table every account's position reads through the connection it already
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from energyhub.csv_columns import (
     fieldnames,
     header_problem,
     numbered_rows,
+    rows_refused,
     surplus_problem,
 )
 from energyhub.errors import not_utf8
@@ -53,8 +55,21 @@ def _row(
         raise AssetInputError("cny_per_t", f"{where}: {exc.reason}") from None
 
 
-def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
-    """A `day,cny_per_t` CSV; AssetInputError names the column (and row) at fault."""
+@dataclass(frozen=True, slots=True)
+class PriceRows:
+    """A price file's good days and prices, and each row refused, named."""
+
+    days: list[date]
+    prices: list[float]
+    problems: list[str]
+
+
+def read_price_csv(path: Path) -> PriceRows:
+    """A `day,cny_per_t` CSV's good rows, each bad one named (`prices.csv:7: …`) beside them: one
+    bad row loses no good day. AssetInputError names the column (and row) at fault when the file
+    or its header cannot be read, or no row is good."""
+    good: list[tuple[int, date, float]] = []
+    problems: list[str] = []
     try:
         text = read_text(path, encoding="utf-8-sig", newline="")  # a BOM is no column
         lines = Lines(text)
@@ -74,7 +89,11 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
         problem = header_problem(header, COLUMNS)
         if problem:
             raise AssetInputError("header", f"{path}: {problem}")
-        rows = [_row(path, i, row) for i, row in numbered_rows(reader, lines=lines)]
+        for i, row in numbered_rows(reader, lines=lines):
+            try:
+                good.append((i, *_row(path, i, row)))
+            except AssetInputError as exc:
+                problems.append(str(exc))
     except OSError as exc:
         raise AssetInputError("file", f"{path}: cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -82,10 +101,20 @@ def read_price_csv(path: Path) -> tuple[list[date], list[float]]:
             "file",
             f"{path}: cannot read the file: {not_utf8(exc)}",
         ) from None
-    if not rows:
+    first: dict[date, int] = {}
+    days, prices = [], []
+    for line, day, price in good:
+        if day in first:
+            problems.append(
+                f"{path}:{line}: {day.isoformat()} appears twice (first on line {first[day]}, "
+                "which is kept)"
+            )
+            continue
+        first[day] = line
+        days.append(day)
+        prices.append(price)
+    if not days:
+        if problems:
+            raise AssetInputError("file", rows_refused(problems, "no row is good"))
         raise AssetInputError("file", f"{path}: no rows after the header")
-    days = [d for d, _ in rows]
-    if len(set(days)) != len(days):
-        repeated = next(d for d in days if days.count(d) > 1)
-        raise AssetInputError("day", f"{path}: {repeated.isoformat()} appears twice")
-    return days, [p for _, p in rows]
+    return PriceRows(days, prices, problems)

@@ -21,6 +21,7 @@ from energyhub.cli_support import (
     run_async,
     settings_or_exit,
 )
+from energyhub.csv_columns import rows_refused
 from energyhub.errors import not_utf8
 from energyhub.forecast.backtest import CHOSEN, NAIVE_DAY, NAIVE_WEEK, SeriesBacktest
 from energyhub.forecast.sites import (
@@ -175,10 +176,7 @@ def weather_import(
     stored = run_async(_store_weather(url, settings, parsed)) if parsed.issues else 0
     console.print(f"{stored} weather forecast step(s) stored from {escape(str(file))}")
     if parsed.errors:
-        shown = parsed.errors[:20]
-        more = len(parsed.errors) - len(shown)
-        lines = "\n".join(shown) + (f"\n... and {more} more" if more else "")
-        raise fail(f"{len(parsed.errors)} row problem(s), those rows not stored:\n{lines}")
+        raise fail(rows_refused(parsed.errors, f"the other {stored} stored"))
 
 
 async def _store_weather(url: str, settings: Any, parsed: Any) -> int:

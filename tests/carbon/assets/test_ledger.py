@@ -246,11 +246,8 @@ def test_a_list_year_beyond_the_ledger_is_refused_by_name(assets_url: str, year:
         # year 1 was stored, outside the years every other time of energyhub lies in
         ("day,cny_per_t\n0001-01-01,60\n", "p.csv:2: the year must lie between 1970 and 2199"),
         # a cell over the csv module's limit was a traceback (`_csv.Error: field larger than
-        # field limit (131072)`), in a row or in the header
-        (
-            f"day,cny_per_t\n2027-01-01,60\n2027-01-02,{'9' * 200_000}\n",
-            "p.csv:3: not readable as CSV: a cell of more than 131,072 characters",
-        ),
+        # field limit (131072)`), in a row (test_bad_price_rows_lose_no_good_day_beside_them) or
+        # in the header
         (f"day,{'c' * 200_000}\n", "p.csv: the header is not readable as CSV: a cell of more"),
     ],
 )
@@ -265,6 +262,26 @@ def test_price_files_in_the_wrong_unit_are_refused(
     with psycopg.connect(assets_url) as conn:
         row = conn.execute("SELECT count(*) FROM carbon_prices").fetchone()
     assert row == (0,)
+
+
+def test_bad_price_rows_lose_no_good_day_beside_them(assets_url: str, tmp_path: Path) -> None:
+    """One refused row stored nothing of the file: the refused rows are named, the rest stored."""
+    prices = tmp_path / "p.csv"
+    prices.write_text(
+        f"day,cny_per_t\n2027-01-01,60\n2027-01-02,{'9' * 200_000}\n2027-01-03,nan\n"
+        "2027-01-04,62\n2027-01-04,70\n"
+    )
+    done = cli(assets_url, "price", str(prices), "--series", "SHEA")
+    assert done.exit_code == 2, done.output
+    said = flat(done)
+    assert "series SHEA: 2 days stored" in said
+    assert "3 row problem(s), those rows not stored (the other 2 stored)" in said
+    assert "p.csv:3: not readable as CSV: a cell of more than 131,072 characters" in said
+    assert "p.csv:4: must be a finite number of CNY per tonne, got nan" in said
+    assert "p.csv:6: 2027-01-04 appears twice (first on line 5, which is kept)" in said
+    with psycopg.connect(assets_url) as conn:
+        rows = conn.execute("SELECT day, cny_per_t FROM carbon_prices ORDER BY day").fetchall()
+    assert [(d.isoformat(), p) for d, p in rows] == [("2027-01-01", 60.0), ("2027-01-04", 62.0)]
 
 
 @pytest.mark.parametrize(
