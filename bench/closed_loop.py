@@ -64,13 +64,13 @@ from energyhub.demo.live import HISTORY_DAYS, Timeline, simulated_world
 from energyhub.demo.run import SCHEDULER_PERIOD_MIN, _prepare, auto_approved
 from energyhub.demo.services import committed, demo_services, ingesting, keeping_up, settled
 from energyhub.errors import SiteFileError
+from energyhub.localdays import step_floor
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.counterfactual import metered_inputs
 from energyhub.plans.days import savings_by_day
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.realized import Realized
-from energyhub.scheduler.replan import step_floor
 from energyhub.scheduler.service import TickReport
 from energyhub.scheduler.target import DemandTargetConfig
 from energyhub.sites import SiteFile, load_site

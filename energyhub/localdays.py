@@ -7,7 +7,7 @@ twice. pandas' `floor("D")` and `normalize()` raise on such a midnight; these do
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -85,3 +85,14 @@ def wall_clock_back(
         tz, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward"
     )
     return back.tz_convert(index.tz)
+
+
+def step_floor(when: datetime, step: timedelta, tz: tzinfo) -> datetime:
+    """The start of the step `when` falls in, on the local clock of `tz`: steps count from the
+    site's whole local hours, so an hourly plan in India (+05:30) steps from 00:00 local (18:30
+    UTC), not from the UTC hour (23:30 local, a step astride midnight, tariff periods and
+    flexible-load windows). In a zone whole hours off UTC this is the Unix epoch's count."""
+    ts = pd.Timestamp(when).tz_convert("UTC")
+    offset = pd.Timedelta(ts.tz_convert(tz).utcoffset() or timedelta(0))
+    floored: datetime = ((ts + offset).floor(pd.Timedelta(step)) - offset).to_pydatetime()
+    return floored

@@ -43,9 +43,10 @@ from energyhub.demo.summary import (
 )
 from energyhub.demo.weather import feed_weather_forecast
 from energyhub.ingest.worker import IngestWorker
+from energyhub.localdays import step_floor
 from energyhub.numbers import figure
 from energyhub.render import site_summary, site_tree, sync_summary
-from energyhub.scheduler.replan import PlanningConfig, step_floor
+from energyhub.scheduler.replan import PlanningConfig
 from energyhub.sites import SiteFile
 from energyhub.store.db import connect, installed_backend, mask_url
 from energyhub.store.maintenance import refresh_rollups

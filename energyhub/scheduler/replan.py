@@ -22,6 +22,7 @@ from energyhub.config import Settings
 from energyhub.errors import ConfigError
 from energyhub.forecast.profile import ForecastError, ForecastOptions
 from energyhub.forecast.select import ModelCache
+from energyhub.localdays import step_floor
 from energyhub.optimize import Plan, PlanError, plan
 from energyhub.optimize.assets import delivered_column
 from energyhub.optimize.scope import Level, Scope, resolve_scope
@@ -74,17 +75,6 @@ DELIVERED_METHOD = (
     "(its own rule where none was) (scheduler.state.flexible_delivered)"
 )
 """The `<flexible load>:delivered_kwh` input's method."""
-
-
-def step_floor(when: datetime, step: timedelta, tz: ZoneInfo) -> datetime:
-    """The start of the step `when` falls in, on the local clock of `tz`: steps count from the
-    site's whole local hours, so an hourly plan in India (+05:30) steps from 00:00 local (18:30
-    UTC), not from the UTC hour (23:30 local, a step astride midnight, tariff periods and
-    flexible-load windows). In a zone whole hours off UTC this is the Unix epoch's count."""
-    ts = pd.Timestamp(when).tz_convert("UTC")
-    offset = pd.Timedelta(ts.tz_convert(tz).utcoffset() or timedelta(0))
-    floored: datetime = ((ts + offset).floor(pd.Timedelta(step)) - offset).to_pydatetime()
-    return floored
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from psycopg import AsyncConnection
 from energyhub.clock import Clock
 from energyhub.config import Settings
 from energyhub.errors import DatabaseUnavailableError, EnergyhubError, SchedulerLockError
+from energyhub.localdays import step_floor
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import activate_due, last_horizon_start, unplanned_assets
 from energyhub.plans.store import PlanRecord, expire_due, plan_steps
@@ -39,7 +40,6 @@ from energyhub.scheduler.replan import (
     PlanningConfig,
     Target,
     replan,
-    step_floor,
     targets,
 )
 from energyhub.scheduler.setpoints import (

@@ -42,7 +42,7 @@ from energyhub.config import Settings
 from energyhub.errors import EnergyhubError
 from energyhub.forecast.profile import ForecastOptions
 from energyhub.forecast.select import ModelCache
-from energyhub.localdays import next_month_start
+from energyhub.localdays import next_month_start, step_floor
 from energyhub.optimize import plan
 from energyhub.optimize.scope import Scope
 from energyhub.optimize.tariffs import month_peak_column
@@ -130,9 +130,11 @@ def no_target_reason(scope: Scope, config: DemandTargetConfig) -> str | None:
 def target_steps(
     at: datetime, days: int, tz: Any, step: timedelta = TARGET_STEP
 ) -> pd.DatetimeIndex:
-    """The target plan's steps (UTC, hourly unless `step` says): from the step `at` falls in,
-    `days` ahead but not past the end of its local month (the month whose peak is billed)."""
-    first = pd.Timestamp(at).tz_convert("UTC").floor(pd.Timedelta(step))
+    """The target plan's steps (UTC, hourly unless `step` says): from the step `at` falls in, on
+    the site's local clock (a +05:30 site's hours start at :30 UTC, as its re-plans' steps and its
+    tariff's hours do), `days` ahead but not past the end of its local month (the month whose
+    peak is billed)."""
+    first = pd.Timestamp(step_floor(at, step, tz))
     end = min(first + pd.Timedelta(days=days), next_month_start(first, tz))
     return pd.date_range(first, end, freq=step, inclusive="left", name="ts")
 
@@ -141,7 +143,7 @@ def averaged(frame: pd.DataFrame, steps: pd.DatetimeIndex) -> pd.DataFrame:
     """`frame` (at a finer step) averaged over each of `steps` (target_steps): the target plan's
     inputs. An hour's mean sits under the 15-min peaks inside it, so the target errs low."""
     step = pd.Timedelta(steps[1] - steps[0])
-    return frame.resample(step).mean().reindex(steps)
+    return frame.resample(step, origin=steps[0]).mean().reindex(steps)
 
 
 @dataclass(frozen=True, slots=True)

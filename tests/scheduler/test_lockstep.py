@@ -11,8 +11,8 @@ from rich.progress import Progress
 
 from energyhub.demo.live import Timeline, simulated_world
 from energyhub.demo.services import committed, ingesting, keeping_up, settled
+from energyhub.localdays import step_floor
 from energyhub.plans.actual import plan_vs_actual
-from energyhub.scheduler.replan import step_floor
 from energyhub.store.db import Backend, connect
 from energyhub.store.maintenance import refresh_rollups
 

@@ -23,6 +23,7 @@ from energyhub.scheduler.target import (
     DemandTargetCache,
     DemandTargetConfig,
     TargetRequest,
+    averaged,
     demand_target,
     lowest_peak,
     target_steps,
@@ -190,6 +191,21 @@ def test_the_target_window_holds_where_the_clocks_skip_midnight(
     else:
         end = steps[-1] + pd.Timedelta(hours=1)
         assert end == pd.Timestamp(month_end, tz=zone).tz_convert("UTC")
+
+
+def test_the_target_hours_of_a_half_hour_zone_are_its_local_hours() -> None:
+    """In India (+05:30) the target's hours were UTC hours: from 23:30 local, the last running
+    half an hour into the next month, and an hour's mean straddling two tariff hours."""
+    zone = "Asia/Kolkata"
+    steps = target_steps(datetime.fromisoformat("2026-03-30T10:40:00+05:30"), 7, zone)
+    local = steps.tz_convert(zone)
+    assert local[0] == pd.Timestamp("2026-03-30 10:00", tz=zone)
+    assert local[-1] + pd.Timedelta(hours=1) == pd.Timestamp("2026-04-01 00:00", tz=zone)
+    assert (local.minute == 0).all()
+    fine = pd.date_range(steps[0], steps[-1] + pd.Timedelta(hours=1), freq="15min", inclusive="left")
+    frame = pd.DataFrame({"kw": range(len(fine))}, index=fine, dtype=float)
+    hours = averaged(frame, steps)
+    assert hours["kw"].tolist()[:2] == [1.5, 5.5]  # each hour the mean of its own four quarters
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml"
