@@ -47,7 +47,7 @@ from energyhub.localdays import step_floor
 from energyhub.numbers import figure
 from energyhub.render import site_summary, site_tree, sync_summary
 from energyhub.scheduler.replan import PlanningConfig
-from energyhub.sites import SiteFile
+from energyhub.sites import SiteFile, unmetered_note
 from energyhub.store.db import connect, installed_backend, mask_url
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.migrations import migrate_with
@@ -278,13 +278,14 @@ async def _summary(
         actuals = await site_actuals(conn, backend, site, settings.scheduler_sites, window)
     span = f"{_local(window[0], site)} – {_local(window[1], site)}"
     console.rule("summary")
-    console.print(load_table(loads, f"load per park, {span} (hourly rollups)"))
+    unmetered = unmetered_note(site.unmetered_electricity(site.city.id))
+    console.print(load_table(loads, f"load per park, {span} (hourly rollups)", unmetered))
     methods = ", ".join(f"{p.record.level} {p.method}" for p in plans)
     console.print(
         plans_table(plans, f"plans from {_local(window[0], site)} vs the rule-based baseline")
     )
     console.print(f"methods: {methods} (central: one MILP each)")
-    console.print(actual_table(actuals, f"plan vs actual under the scheduler, {span}"))
+    console.print(actual_table(actuals, f"plan vs actual under the scheduler, {span}", unmetered))
     console.print(ingest_table(figures))
     if figures.lost:
         console.print(

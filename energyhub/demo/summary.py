@@ -45,12 +45,15 @@ def _table(title: str, *columns: str, labels: int = 1) -> Table:
     return table
 
 
-def load_table(frames: dict[str, pd.DataFrame], title: str) -> Table:
+def load_table(frames: dict[str, pd.DataFrame], title: str, unmetered: str | None = None) -> Table:
     """Energy and peak per carrier of each park, from its hourly series. The peak is the highest
-    hour's mean: below the highest 15-minute mean that a demand charge bills (plan vs actual)."""
+    hour's mean: below the highest 15-minute mean that a demand charge bills (plan vs actual).
+    `unmetered`: the sites no electricity meter measures (sites.unmetered_note), said under it."""
     table = _table(title, "park", "electricity MWh", "peak kW (1 h)", "heat MWh", "cooling MWh",
                    "gas MWh", "PV MWh")  # fmt: skip
     table.caption = "peak kW (1 h): the highest hour's mean; the billed peak is per 15 minutes"
+    if unmetered:
+        table.caption += "\n" + unmetered
     for park, frame in frames.items():
         by_carrier = frame.groupby("carrier")["power_kw"]
         mwh = by_carrier.sum() / 1000  # hourly means: kW · 1 h
@@ -95,15 +98,16 @@ EXPLAINED = (
 )
 
 
-def actual_table(actuals: list[SiteActual], title: str) -> Table:
+def actual_table(actuals: list[SiteActual], title: str, unmetered: str | None = None) -> Table:
     """Over the steps the scheduler controlled: the metered bill against the counterfactual, the
-    realized and perfect-foresight savings, the capture ratio; one line explains each figure."""
+    realized and perfect-foresight savings, the capture ratio; one line explains each figure, and
+    `unmetered` why a site's are missing."""
     table = _table(title, "site", "steps", "metered CNY", "counterfactual", "saved CNY",
                    "foresight CNY", "capture", "CO₂ saved t")  # fmt: skip
     sent = "setpoints sent: " + ", ".join(
         f"{site.site_id} {site.setpoints:,} ({site.plans} plans)" for site in actuals
     )
-    table.caption = "\n".join((*EXPLAINED, sent))
+    table.caption = "\n".join((*EXPLAINED, sent, *([unmetered] if unmetered else [])))
     for site in actuals:
         found = site.realized
         table.add_row(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from rich.console import Console
 
-from energyhub.demo.summary import _number, _tonnes, grouped_notes
+from energyhub.demo.summary import _number, _tonnes, actual_table, grouped_notes, load_table
 
 
 @pytest.mark.parametrize(
@@ -37,3 +39,19 @@ def test_notes_are_grouped_by_kind_and_none_is_cut() -> None:
         "l02:cooling_kw, l04:cooling_kw)",
         failed,
     ]
+
+
+def test_a_site_without_meters_says_why_its_figures_are_empty() -> None:
+    """A house without any meter printed a load of 0 and a plan vs actual of dashes, silently."""
+    note = "house: no electricity meter (…): the import, peak and savings there are not measured"
+    frames = {"home": pd.DataFrame({"carrier": [], "power_kw": []})}
+    console = Console(width=200, record=True)
+
+    def said() -> str:
+        return " ".join(console.export_text().split())  # a caption wraps at its table's width
+
+    console.print(load_table(frames, "load per park", note))
+    console.print(actual_table([], "plan vs actual", note))
+    assert said().count(note) == 2
+    console.print(load_table(frames, "load per park"))
+    assert note not in said()  # nothing said where all is metered
