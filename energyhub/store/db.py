@@ -104,7 +104,17 @@ async def _why_not(url: str, timeout_s: float) -> BaseException | None:
 
 
 async def installed_backend(conn: AsyncConnection) -> Backend:
-    """The backend an existing schema uses: TimescaleDB if the extension is installed here."""
+    """The backend an existing schema uses: the one its migrations recorded
+    (`schema_version.backend`), so a schema installed on plain PostgreSQL
+    (`ENERGYHUB_TIMESCALEDB=off`) keeps its plain tables when someone later creates the extension
+    in its database; before any migration, TimescaleDB if the extension is installed here."""
+    cur = await conn.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+    row = await cur.fetchone()
+    if row and row[0]:
+        cur = await conn.execute("SELECT backend FROM schema_version ORDER BY version DESC LIMIT 1")
+        recorded = await cur.fetchone()
+        if recorded:
+            return Backend(recorded[0])
     cur = await conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
     return Backend.TIMESCALEDB if await cur.fetchone() else Backend.POSTGRES
 

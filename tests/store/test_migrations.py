@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from energyhub.errors import MigrationError
-from energyhub.store.db import Backend, connect
+from energyhub.store.db import Backend, connect, installed_backend
 from energyhub.store.migrations import LATEST_VERSION, current_version, migrate, require_schema
 
 
@@ -53,6 +53,20 @@ async def test_require_fails_without_timescaledb(pg_url: str) -> None:
         with pytest.raises(MigrationError, match="ENERGYHUB_TIMESCALEDB=require"):
             await migrate(conn, timescaledb="require")
         assert await current_version(conn) == 0
+
+
+async def test_require_refuses_a_schema_installed_on_plain_postgres(tsdb_url: str) -> None:
+    """`db migrate` said "(postgres)" and succeeded: the setting was silently ignored."""
+    async with connect(tsdb_url) as conn:
+        await migrate(conn, timescaledb="off")
+        # an admin creates the extension later: the schema's tables stay plain all the same (its
+        # backend was read from the extension's presence, and the later migrations took the
+        # TimescaleDB path on plain tables)
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        assert await installed_backend(conn) is Backend.POSTGRES
+        with pytest.raises(MigrationError, match="installed on plain PostgreSQL"):
+            await migrate(conn, timescaledb="require")
+        assert (await migrate(conn, timescaledb="auto")).backend is Backend.POSTGRES
 
 
 async def test_timescaledb_layout(tsdb_url: str) -> None:

@@ -121,6 +121,13 @@ async def migrate(
             backend = await _choose_backend(conn, timescaledb)
         else:
             backend = await installed_backend(conn)
+            if timescaledb == "require" and backend is Backend.POSTGRES:
+                raise MigrationError(
+                    "ENERGYHUB_TIMESCALEDB=require but this database's schema was installed on "
+                    "plain PostgreSQL (schema_version.backend = postgres), and energyhub does not "
+                    "convert a schema: migrate a new database with the extension available, or "
+                    "set ENERGYHUB_TIMESCALEDB=auto to go on with this one"
+                )
         context = MigrationContext(
             backend=backend,
             retention_days=retention_days,
