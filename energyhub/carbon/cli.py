@@ -129,4 +129,4 @@ def intensity_command(
         f"series {series}: {stored} hours stored, {first.isoformat()} to {last.isoformat()}"
     )
     if found.problems:
-        raise IntensityFileError(rows_refused(found.problems, f"the other {stored} are stored"))
+        raise IntensityFileError(rows_refused(found.problems, f"the other {stored} stored"))

@@ -124,7 +124,7 @@ def test_bad_intensity_rows_lose_no_good_hour_beside_them(carbon_url: str, tmp_p
     assert done.exit_code == 2, done.output
     assert "series mixed: 2 hours stored" in done.stdout
     err = " ".join(done.stderr.split())
-    assert "3 row problem(s), those rows not stored (the other 2 are stored)" in err
+    assert "3 row problem(s), those rows not stored (the other 2 stored)" in err
     assert f"{mixed}:3: kg_per_kwh must be a finite number ≥ 0, got '-1'" in err
     assert f"{mixed}:5: hour 2026-10-04T18:00:00+00:00 appears twice (first on line 4" in err
     assert f"{mixed}:6: ts must be RFC 3339, got 'not a time'" in err
