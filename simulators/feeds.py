@@ -42,10 +42,10 @@ CITYLEARN_COLUMNS = {
 }
 BDEW_PROFILES = ("h25", "g25", "l25", "p25", "s25")
 PV_FEED_PEAK_SHARE = 0.9
-DATA_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""A source names a file of its package's data folder; a path (`/x`, `../x`) would read any
-file on the machine, unchecked."""
 """A PV feed scaled onto an asset peaks at this share of the asset's `peak_kw`."""
+DATA_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""A source names a file of its package's data folder; a path (absolute, or up into a parent
+folder) would read any file on the machine, unchecked."""
 
 
 def _positive(text: str, what: str) -> float:

@@ -42,7 +42,10 @@ TEXT = {
 }
 OUTSIDE = re.compile(r"\.\./|/work/")
 """A parent-relative path (a sibling of the checkout), or this machine's work folder."""
-EXCEPTIONS: dict[Path, str] = {}
+EXCEPTIONS: dict[Path, str] = {
+    Path("tests/simulators/test_feeds.py"): "a feed source that climbs out of its data folder, "
+    "refused: hostile input, not a reference",
+}
 
 
 def project_files() -> list[Path]:
