@@ -266,6 +266,10 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("- just a list\n")
     with pytest.raises(SiteFileError, match="must be a mapping, got list"):
         load_site(bad)
+    for empty in ("", "# only a comment\n", "---\n"):  # said "got NoneType"
+        bad.write_text(empty)
+        with pytest.raises(SiteFileError, match="the document is empty: a site file starts with"):
+            load_site(bad)
 
 
 def test_json_schema_describes_assets() -> None:

@@ -112,6 +112,8 @@ def _why(text: str) -> str:
 
 def parse_site(data: Any, source: str = "<site>") -> SiteFile:
     """Validate an already-parsed site document; raise SiteFileError listing every problem."""
+    if data is None:  # YAML's empty document
+        raise SiteFileError(source, ["the document is empty: a site file starts with version: 1"])
     if not isinstance(data, dict):
         raise SiteFileError(source, [f"the document must be a mapping, got {type(data).__name__}"])
     control = _control_problems(data)
