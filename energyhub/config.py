@@ -274,10 +274,17 @@ class Settings(BaseSettings):
         "failed plan names the meter).",
     )
     scheduler_latitude_deg: float = Field(
-        default=31.23, ge=-90, le=90, description="Site latitude for the clear-sky PV forecast."
+        default=31.23,
+        ge=-90,
+        le=90,
+        description="Site latitude for the clear-sky PV forecast where the site file gives no "
+        "location.",
     )
     scheduler_longitude_deg: float = Field(
-        default=121.47, ge=-180, le=180, description="Site longitude for the PV forecast."
+        default=121.47,
+        ge=-180,
+        le=180,
+        description="Site longitude for the PV forecast where the site file gives no location.",
     )
     scheduler_time_limit_s: float = Field(
         default=30, gt=0, le=86_400, description="Solver time limit of a scheduler re-plan."

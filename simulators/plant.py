@@ -386,7 +386,7 @@ def build_plant(site: SiteFile, grid: TimeGrid, seed: int) -> Plant:
     """Loads, default dispatch and every meter's readings for the whole run, vectorized, on the
     site's clock (office hours, weekends, the default rules' hours in its time zone, whatever
     zone `grid` was given in)."""
-    grid = grid.in_zone(site.tz)
+    grid = grid.for_site(site)
     weather = make_weather(grid, seed)
     hours = grid.local_hours()
     parks = []

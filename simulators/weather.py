@@ -18,12 +18,14 @@ from energyhub.forecast.solar import (
     cos_zenith_epoch,
     haurwitz_ghi_w_m2,
 )
+from energyhub.sites import SiteFile
 
 Array = NDArray[np.float64]
 
 LATITUDE_DEG = SHANGHAI_LATITUDE_DEG
 LONGITUDE_DEG = SHANGHAI_LONGITUDE_DEG
-"""The site file has no coordinates; the climate is Shanghai's."""
+"""Where the sun is placed when the site file gives no `location`; the climate is Shanghai's
+wherever the site is."""
 
 MONTHLY_MEAN_C = np.array([4.8, 6.6, 10.3, 15.6, 20.9, 24.7, 28.9, 28.6, 24.7, 19.8, 13.9, 7.6])
 """Shanghai monthly mean air temperature, 1991–2020 normals (China Meteorological Admin.)."""
@@ -43,6 +45,9 @@ class TimeGrid:
     start: datetime
     step_s: float
     steps: int
+    latitude_deg: float = LATITUDE_DEG
+    longitude_deg: float = LONGITUDE_DEG
+    """Where the sun is: the site file's `location` (for_site)."""
 
     @property
     def step_h(self) -> float:
@@ -50,6 +55,14 @@ class TimeGrid:
 
     def epoch_s(self) -> Array:
         return self.start.timestamp() + np.arange(self.steps, dtype=np.float64) * self.step_s
+
+    def for_site(self, site: SiteFile) -> TimeGrid:
+        """The same steps on the site's clock (in_zone) and under its sun (its `location`)."""
+        grid = self.in_zone(site.tz)
+        if site.location is None:
+            return grid
+        place = site.location
+        return replace(grid, latitude_deg=place.latitude_deg, longitude_deg=place.longitude_deg)
 
     def in_zone(self, tz: tzinfo) -> TimeGrid:
         """The same steps on the clock of `tz` (local hours and weekdays are read from `start`'s
@@ -142,7 +155,7 @@ def outdoor_humidity_pct(grid: TimeGrid, outdoor_c: Array, rng: np.random.Genera
 
 def cos_zenith(grid: TimeGrid) -> Array:
     """Cosine of the solar zenith angle at each step's start (negative at night)."""
-    return cos_zenith_epoch(grid.epoch_s(), LATITUDE_DEG, LONGITUDE_DEG)
+    return cos_zenith_epoch(grid.epoch_s(), grid.latitude_deg, grid.longitude_deg)
 
 
 def clear_sky_ghi_w_m2(grid: TimeGrid) -> Array:

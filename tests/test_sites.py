@@ -272,6 +272,19 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
             load_site(bad)
 
 
+def test_a_location_places_the_site_and_is_checked(example: dict[str, Any]) -> None:
+    doc = copy.deepcopy(example)
+    doc["location"] = {"latitude_deg": 39.742, "longitude_deg": -105.173}
+    site = parse_site(doc, "site.yaml")
+    assert site.location is not None and site.location.longitude_deg == -105.173
+    doc["location"] = {"latitude_deg": 95, "longitude_deg": 121.5}
+    assert any(p.startswith("location.latitude_deg:") and "95" in p for p in problems(doc))
+    doc["location"] = {"lat": 31.2, "lon": 121.5}
+    found = problems(doc)
+    assert any(p.startswith("location.lat:") for p in found), found
+    assert parse_site(example, "site.yaml").location is None  # the settings' Shanghai
+
+
 def test_json_schema_describes_assets() -> None:
     schema = json.loads(site_json_schema())
     assert schema["title"] == "energyhub site file"

@@ -243,7 +243,7 @@ async def _plans(
 ) -> list[LevelPlan]:
     """Forecast from the history and plan a building, a park and the city from `start`."""
     assert settings.db_url is not None  # noqa: S101 - set by demo_services
-    config = PlanningConfig.of(settings)
+    config = PlanningConfig.of(settings, site=site)
     async with connect(settings.db_url, settings.db_connect_timeout_s) as conn:
         backend = await installed_backend(conn)
         await refresh_rollups(conn, backend)

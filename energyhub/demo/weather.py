@@ -22,7 +22,7 @@ async def feed_weather_forecast(
 ) -> int:
     """Store the simulated temperature and irradiance of [start, start + steps·step) for every
     park at 15-min means; returns the steps stored."""
-    grid = TimeGrid(start, step_s, steps).in_zone(site.tz)  # the plant's clock (build_plant)
+    grid = TimeGrid(start, step_s, steps).for_site(site)  # the plant's clock and sun (build_plant)
     weather = make_weather(grid, seed)
     first = pd.Timestamp(start).tz_convert("UTC")
     index = pd.date_range(first, periods=steps, freq=pd.Timedelta(seconds=step_s))

@@ -143,7 +143,7 @@ async def _backtest(url: str, settings: Any, site: Any, request: BacktestRequest
     async with connect(url, settings.db_connect_timeout_s) as conn:
         await require_schema(conn)
         backend = await installed_backend(conn)
-        options = PlanningConfig.of(settings).forecast
+        options = PlanningConfig.of(settings, site=site).forecast
         return await backtest_site(conn, backend, site, request, options)
 
 

@@ -26,7 +26,8 @@ Array = NDArray[np.float64]
 
 SHANGHAI_LATITUDE_DEG = 31.23
 SHANGHAI_LONGITUDE_DEG = 121.47
-"""People's Square: site files carry no coordinates; the settings may give a site's own."""
+"""People's Square: where the sun is placed unless the site file's `location` or the settings
+say otherwise."""
 SOLAR_TIME_TOLERANCE_H = 3.5
 """How far a site's standard time may be from the solar time of the configured longitude before
 the coordinates are taken to be another place's: one time zone spans up to about 3 h of solar
@@ -199,8 +200,9 @@ def far_sun_note(
     north = f"{abs(latitude_deg):g}° {'N' if latitude_deg >= 0 else 'S'}"
     east = f"{abs(longitude_deg):g}° {'E' if longitude_deg >= 0 else 'W'}"
     return (
-        f"{label}: the sun is placed at {north}, {east} (ENERGYHUB_SCHEDULER_LATITUDE_DEG, "
-        f"ENERGYHUB_SCHEDULER_LONGITUDE_DEG), {abs(apart_h):.0f} h of solar time from the site's "
-        f"time zone {tz.key} ({_utc_offset(standard)}): the clear sky is another place's; set "
-        "them to the site's coordinates"
+        f"{label}: the sun is placed at {north}, {east} (the site file's `location`, else "
+        "ENERGYHUB_SCHEDULER_LATITUDE_DEG and ENERGYHUB_SCHEDULER_LONGITUDE_DEG), "
+        f"{abs(apart_h):.0f} h of solar time from the site's time zone {tz.key} "
+        f"({_utc_offset(standard)}): the clear sky is another place's; give the site's "
+        "coordinates as `location: {latitude_deg: …, longitude_deg: …}` in its site file"
     )

@@ -157,8 +157,17 @@ class PlanningConfig:
         return pd.date_range(first, periods=self.steps, freq=self.step, name="ts")
 
     @staticmethod
-    def of(settings: Settings, models: ModelCache | None = None) -> PlanningConfig:
-        """The settings' planning; `models` shares a cache of fitted models (default: its own)."""
+    def of(
+        settings: Settings, models: ModelCache | None = None, site: SiteFile | None = None
+    ) -> PlanningConfig:
+        """The settings' planning; `models` shares a cache of fitted models (default: its own);
+        the sun is placed at `site`'s `location` where it gives one, else at the settings'."""
+        place = site.location if site is not None else None
+        sun = (
+            (settings.scheduler_latitude_deg, settings.scheduler_longitude_deg)
+            if place is None
+            else (place.latitude_deg, place.longitude_deg)
+        )
         return PlanningConfig(
             period=timedelta(minutes=settings.scheduler_period_min),
             horizon=timedelta(hours=settings.scheduler_horizon_h),
@@ -169,8 +178,8 @@ class PlanningConfig:
             forecast=ForecastOptions(
                 max_gap=timedelta(minutes=settings.scheduler_forecast_max_gap_min),
                 max_silence=timedelta(hours=settings.scheduler_forecast_max_silence_h),
-                latitude_deg=settings.scheduler_latitude_deg,
-                longitude_deg=settings.scheduler_longitude_deg,
+                latitude_deg=sun[0],
+                longitude_deg=sun[1],
             ),
             models=models or ModelCache(),
             intraday_correction=settings.scheduler_intraday_correction,

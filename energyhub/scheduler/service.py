@@ -94,7 +94,7 @@ class Scheduler:
         publisher: SetpointPublisher,
     ) -> None:
         self.site, self.clock, self.backend, self.publisher = site, clock, backend, publisher
-        self.config = PlanningConfig.of(settings)
+        self.config = PlanningConfig.of(settings, site=site)
         self.targets = targets(site, settings.scheduler_sites)
         self.prefix = settings.mqtt_topic_prefix.rstrip("/")
         self.db_url, self.db_timeout_s = settings.db_url, settings.db_connect_timeout_s

@@ -191,11 +191,23 @@ HOST_ZONES = frozenset({"localtime", "posixrules"})
 them, but they differ from host to host (a container's UTC beside a server's Asia/Shanghai)."""
 
 
+class Location(Model):
+    """Where the site is, for the sun: the PV forecast's clear sky and the simulator's."""
+
+    latitude_deg: float = Field(ge=-90, le=90, description="Degrees north (south < 0).")
+    longitude_deg: float = Field(ge=-180, le=180, description="Degrees east (west < 0).")
+
+
 class SiteFile(Model):
-    """A whole site file: `version: 1`, a time zone and one city."""
+    """A whole site file: `version: 1`, a time zone, where it is and one city."""
 
     version: Literal[1]
     timezone: str = "Asia/Shanghai"
+    location: Location | None = Field(
+        default=None,
+        description="The site's coordinates, for the sun; absent: "
+        "ENERGYHUB_SCHEDULER_LATITUDE_DEG / _LONGITUDE_DEG (Shanghai by default).",
+    )
     city: City
 
     @field_validator("timezone")

@@ -236,9 +236,10 @@ def test_a_pv_site_far_from_the_configured_sun_is_told_so(pg_url: str, tmp_path:
     args = ["forecast", "backtest", "--site", "office", "--meter", "pv", "--days", "1",
             "--step", "1h", "--end", START.isoformat(), "--json"]  # fmt: skip
 
-    def notes(timezone: str, **settings: str) -> list[str]:
+    def notes(timezone: str, location: dict[str, float] | None = None, **settings: str) -> list[str]:
         site_file = tmp_path / f"{timezone.replace('/', '-')}.json"
-        site_file.write_text(json.dumps({**site_doc(), "timezone": timezone}))
+        placed = {"location": location} if location else {}
+        site_file.write_text(json.dumps({**site_doc(), "timezone": timezone, **placed}))
         env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file),
                "ENERGYHUB_SCHEDULER_HISTORY_DAYS": "7", **settings}  # fmt: skip
         done = CliRunner().invoke(cli, args, env=env)
@@ -246,15 +247,18 @@ def test_a_pv_site_far_from_the_configured_sun_is_told_so(pg_url: str, tmp_path:
         return [n for n in json.loads(done.output)["notes"] if "LONGITUDE" in n]
 
     assert notes("America/Denver") == [
-        "office/pv: the sun is placed at 31.23° N, 121.47° E (ENERGYHUB_SCHEDULER_LATITUDE_DEG, "
-        "ENERGYHUB_SCHEDULER_LONGITUDE_DEG), 9 h of solar time from the site's time zone "
-        "America/Denver (UTC-07:00): the clear sky is another place's; set them to the site's "
-        "coordinates"
+        "office/pv: the sun is placed at 31.23° N, 121.47° E (the site file's `location`, else "
+        "ENERGYHUB_SCHEDULER_LATITUDE_DEG and ENERGYHUB_SCHEDULER_LONGITUDE_DEG), 9 h of solar "
+        "time from the site's time zone America/Denver (UTC-07:00): the clear sky is another "
+        "place's; give the site's coordinates as `location: {latitude_deg: …, longitude_deg: …}` "
+        "in its site file"
     ]
     assert notes("Asia/Shanghai") == []
     golden = {"ENERGYHUB_SCHEDULER_LATITUDE_DEG": "39.742",
               "ENERGYHUB_SCHEDULER_LONGITUDE_DEG": "-105.173"}  # fmt: skip
     assert notes("America/Denver", **golden) == []
+    # the site file's location places the sun, over the settings' Shanghai default
+    assert notes("America/Denver", {"latitude_deg": 39.742, "longitude_deg": -105.173}) == []
 
 
 def test_an_inverters_night_draw_is_no_pv_outside_the_band(pg_url: str, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from energyhub.sites import SiteFile
+from energyhub.sites import Location, SiteFile
 from simulators.devices import StorageState
 from simulators.engine import Engine, SetpointBook
 from simulators.plant import Plant, build_plant
@@ -54,6 +54,21 @@ def test_pv_is_zero_at_night_and_positive_around_noon(site: SiteFile) -> None:
     hours = plant.grid.local_hours()
     assert pv[(hours > 11) & (hours < 13)].min() > 0
     assert pv.max() <= 300
+
+
+def test_a_site_s_pv_follows_the_sun_of_its_location(site: SiteFile) -> None:
+    """Without coordinates in the site file the sun stood over Shanghai wherever the site was: a
+    site in Colorado made its PV at night, local time. With `location` it is the site's sun."""
+    golden = {"latitude_deg": 39.742, "longitude_deg": -105.173}
+    denver = site.model_copy(update={"timezone": "America/Denver"})
+    placed = denver.model_copy(update={"location": Location(**golden)})
+    for where, noon_h in ((denver, (21.0, 23.0)), (placed, (12.0, 14.0))):  # MDT, June
+        plant = _plant(where, "2025-06-01T00:00:00-06:00", days=1)
+        sun = cos_zenith(plant.grid)
+        peak_h = float(plant.grid.local_hours()[np.argmax(sun)])
+        assert noon_h[0] < peak_h < noon_h[1], (where.location, peak_h)
+        pv = _row(plant, "office", "pv")
+        assert np.all(pv[sun <= 0] == 0) and pv[np.argmax(sun)] > 0
 
 
 def test_weekend_office_load_below_weekday(site: SiteFile) -> None:

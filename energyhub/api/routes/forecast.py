@@ -135,7 +135,7 @@ async def _fresh(
             "path", "site_id", f"{site_id!r} is not a park or building of the site file (the "
             "forecast is made per park or building, as the scheduler plans them)",
         )  # fmt: skip
-    config = PlanningConfig.of(state.settings, state.forecast_models)
+    config = PlanningConfig.of(state.settings, state.forecast_models, state.site)
     try:
         made = await forecast_now(conn, state.backend, state.site, target, at, config)
     except ForecastError as exc:
@@ -213,7 +213,7 @@ async def site_backtest(
             state.backend,
             state.site,
             request,
-            PlanningConfig.of(settings).forecast,
+            PlanningConfig.of(settings, site=state.site).forecast,
         )
     except UnknownSiteError as exc:
         field = "meter" if exc.field == "meter" else "site_id"
