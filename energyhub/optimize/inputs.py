@@ -27,7 +27,7 @@ Array = NDArray[np.float64]
 
 NODE_QUANTITIES = (
     "electricity_kw", "heat_kw", "cooling_kw", "hydrogen_kw", "month_peak_kw", "peak_margin_kw",
-    "peak_reserve_kw", "demand_target_kw",
+    "peak_reserve_kw", "demand_target_kw", "unserved_heat_kw", "unserved_cooling_kw",
 )  # fmt: skip
 RENEWABLE_QUANTITIES = ("available_kw",)
 SITE_COLUMNS = {

@@ -22,6 +22,7 @@ from energyhub.optimize.model import Array, ModelBuilder, Problem, Var
 from energyhub.optimize.network import Binaries, Carrier, Context, Exclusivity, Prices
 from energyhub.optimize.reserve import add_peak_reserve
 from energyhub.optimize.scope import Node, Scope
+from energyhub.optimize.unserved import add_unserved
 from energyhub.sites import (
     CHP,
     PV,
@@ -197,6 +198,7 @@ def add_park(
     for node in scope.nodes:
         for asset in node.assets:
             add_asset(ctx, node.id, asset)
+        add_unserved(ctx, node.id)  # only where the inputs allow it (perfect foresight)
     add_peak_reserve(ctx, head.id, scope.grid)
     for node in rest:
         assets.add_building_links(ctx, head, node)
@@ -249,6 +251,7 @@ def build_building(
     node = scope.nodes[0]
     for asset in node.assets:
         add_asset(ctx, node.id, asset)
+    add_unserved(ctx, node.id)
     feeds = assets.add_feeds(ctx, head, node)
     assets.add_gas_supplies(ctx)
     ctx.add_balances()

@@ -28,6 +28,19 @@ from energyhub.sites import SiteFile, load_site
 COST_TERMS = ("energy", "demand", "gas", "start", "carbon", "degradation")
 """Objective terms, each reported (zero when the scope has nothing that incurs it)."""
 
+UNSERVED_TERM = "unserved"
+"""The objective term of heat and cooling left unserved (energyhub.optimize.unserved), reported
+only by a plan whose inputs allow it: no other plan has it."""
+
+
+def cost_terms(costs: dict[str, float]) -> dict[str, float]:
+    """The reported cost terms of an objective's `costs`: COST_TERMS, and `unserved` if any."""
+    found = {term: costs.get(term, 0.0) for term in COST_TERMS}
+    if UNSERVED_TERM in costs:
+        found[UNSERVED_TERM] = costs[UNSERVED_TERM]
+    return found
+
+
 DECOMPOSED_MAX_GAP = 5e-3
 """A decomposed plan proved no closer than this to its own bound is solved centrally where that
 is affordable (`auto`'s threshold, method.central_limit): the centralized solve is exact, and a
@@ -262,7 +275,7 @@ def plan(
         status=solution.status,
         level=level,
         site_id=site_id,
-        cost_cny={term: costs.get(term, 0.0) for term in COST_TERMS},
+        cost_cny=cost_terms(costs),
         co2_kg_by_carrier={k.removeprefix("co2_kg:"): v for k, v in accounts.items()},
         baseline=baseline,
         schedule=extract(problem, x, table.index),
@@ -308,7 +321,7 @@ def _decomposed_plan(
         status=found.status,
         level=level,
         site_id=site_id,
-        cost_cny={term: found.cost_cny.get(term, 0.0) for term in COST_TERMS},
+        cost_cny=cost_terms(found.cost_cny),
         co2_kg_by_carrier=found.co2_kg_by_carrier,
         baseline=baseline,
         schedule=found.schedule,

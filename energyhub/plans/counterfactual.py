@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from psycopg import AsyncConnection
 
 from energyhub.optimize.forecast import ForecastError, ForecastOptions, History, clean_history
 from energyhub.optimize.scope import Node, Scope
+from energyhub.optimize.unserved import unserved_column
 from energyhub.plans.bill import PRICE_COLUMNS
 from energyhub.scheduler.demand import (
     electricity_history,
@@ -28,6 +30,7 @@ from energyhub.scheduler.demand import (
     pv_meter,
     thermal_capacity_kw,
     thermal_history,
+    unserved_thermal,
 )
 from energyhub.scheduler.telemetry import StoredMeter, Telemetry, read_telemetry, stored_meters
 from energyhub.sites import PV, Building, CopFromOutdoor, Park, SiteFile, Wind
@@ -76,7 +79,8 @@ def _building(
     columns: dict[str, pd.Series] = {}
     thermal: dict[str, pd.Series] = {}
     unplanned: set[str] = set()
-    for carrier in ("heat", "cooling"):
+    carriers: tuple[Literal["heat", "cooling"], ...] = ("heat", "cooling")
+    for carrier in carriers:
         found = thermal_history(carrier, building, meters, telemetry, now, options)
         column = f"{building.id}:{carrier}_kw"
         if found is None:
@@ -92,6 +96,11 @@ def _building(
         capacity = thermal_capacity_kw(building.assets, carrier) + district_kw[carrier]
         thermal[carrier] = found.history.values.clip(lower=0.0, upper=capacity)
         columns[column] = thermal[carrier]
+        left = unserved_thermal(
+            carrier, building, meters, telemetry, (thermal[carrier], capacity), now, options
+        )
+        if left is not None and left.max() > 0:  # perfect foresight may leave as much unserved
+            columns[unserved_column(building.id, carrier)] = left
     unseparated: set[str] = set()
     if inside and not electricity_mains(meters):  # its load is inside its park's own demand
         columns[f"{building.id}:electricity_kw"] = pd.Series(0.0, index=telemetry.index)

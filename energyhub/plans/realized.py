@@ -52,6 +52,7 @@ from energyhub.optimize.errors import InfeasiblePlanError
 from energyhub.optimize.forecast import ForecastError
 from energyhub.optimize.inputs import read_inputs
 from energyhub.optimize.network import Context
+from energyhub.optimize.plan import UNSERVED_TERM
 from energyhub.optimize.scope import Scope, resolve_scope
 from energyhub.optimize.tariffs import (
     billing_months,
@@ -59,6 +60,7 @@ from energyhub.optimize.tariffs import (
     demand_target_column,
     month_peak_column,
 )
+from energyhub.optimize.unserved import UNSERVED_CARRIERS, unserved_column
 from energyhub.plans.bill import account
 from energyhub.plans.counterfactual import ReadSpan, metered_inputs, metered_outdoor
 from energyhub.plans.figures import SIDES, Realized, Side, finish
@@ -78,6 +80,8 @@ from energyhub.sites import Asset, SiteFile
 from energyhub.store.db import Backend
 
 BILLED_TERMS = ("energy", "demand", "gas", "carbon")
+UNSERVED_NOTED_KWH = 0.5
+"""Perfect foresight's unserved heat or cooling below this is solver noise, not noted."""
 PERFECT_FORESIGHT_TIME_LIMIT_S = 30.0
 """A re-solve on metered demand is a check, not a plan: it may stop at this limit (then it is
 reported with the solver's gap as it stands)."""
@@ -180,7 +184,12 @@ async def _perfect_foresight(
         months = billing_months(pd.DatetimeIndex(local.index))
         peak_from = peak_kw if scope.grid.demand_billing == "monthly" else 0.0
         terms["demand"] = demand_cny(scope.grid, imports.to_numpy(dtype=float), months, peak_from)
-    side = Side(**{f"{t}_cny": v for t, v in terms.items()}, co2_kg=result.co2_kg)
+    side = Side(
+        **{f"{t}_cny": v for t, v in terms.items()},
+        unserved_cny=result.cost_cny.get(UNSERVED_TERM, 0.0),
+        co2_kg=result.co2_kg,
+    )
+    notes += _unserved_notes(scope, local, result.schedule)
     peak = max(peak_kw, float(imports.max()) if imports is not None else 0.0)
     if result.status != "optimal":
         notes.append(
@@ -188,6 +197,26 @@ async def _perfect_foresight(
             f"(gap {result.gap if result.gap is not None else 'unknown'}): an upper bound"
         )
     return (side, changes), peak, notes
+
+
+def _unserved_notes(scope: Scope, local: pd.DataFrame, schedule: pd.DataFrame) -> list[str]:
+    """What perfect foresight left unserved, by carrier, beside what the meters show the plant
+    left unserved (the most it may: energyhub.optimize.unserved)."""
+    step_h = pd.Timedelta(local.index[1] - local.index[0]).total_seconds() / 3600
+    notes = []
+    for carrier in UNSERVED_CARRIERS:
+        columns = [unserved_column(n.id, carrier) for n in scope.nodes]
+        left = sum(float(schedule[c].sum()) for c in columns if c in schedule) * step_h
+        metered = sum(float(local[c].sum()) for c in columns if c in local) * step_h
+        if left > UNSERVED_NOTED_KWH:
+            notes.append(
+                f"{scope.id}: perfect foresight leaves {left:,.0f} kWh of {carrier} unserved, "
+                f"priced at {UNSERVED_CNY_PER_KWH[carrier]:g} CNY/kWh as in the counterfactual: "
+                f"the meters show {metered:,.0f} kWh of {carrier} demand the plant did not serve "
+                "(a store charging while its machines were at their limit), and the stores end "
+                "where the meters left them"
+            )
+    return notes
 
 
 @dataclass

@@ -283,6 +283,34 @@ def _made_by_machines(
     return made
 
 
+def unserved_thermal(
+    carrier: Literal["heat", "cooling"],
+    building: Building,
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    demand: tuple[pd.Series, float],
+    now: pd.Timestamp,
+    options: ForecastOptions,
+) -> pd.Series | None:
+    """What of the building's metered heat or cooling demand its plant did not serve (kW, ≥ 0):
+    the demand plus what its stores of that carrier took in less what they gave out
+    (`_store_flow_kw`), beyond what its devices can make (`demand`: the metered demand and that
+    capacity, kW). The meters read the demand, not what was delivered, and a store charges its
+    setpoint before its machines serve the building: a chiller at its limit while the ice store
+    charges leaves the difference unserved. None without a store of that carrier or its flow."""
+    values, capacity_kw = demand
+    parts = _Parts(f"{building.id}:unserved_{carrier}_kw", now, options)
+    flows = [
+        _store_flow_kw(parts, store, meters, telemetry)
+        for store in building.assets
+        if isinstance(store, ThermalStorage) and store.carrier == carrier
+    ]
+    known = [f.reindex(values.index).fillna(0.0) for f in flows if f is not None]
+    if not known:
+        return None
+    return (values.fillna(0.0) + sum(known) - capacity_kw).clip(lower=0.0)
+
+
 def _store_flow_kw(
     parts: _Parts, store: ThermalStorage, meters: list[StoredMeter], telemetry: Telemetry
 ) -> pd.Series | None:
