@@ -86,7 +86,8 @@ def plans_table(plans: list[LevelPlan], title: str) -> Table:
 
 EXPLAINED = (
     "metered: the bill of what the meters show (energy, demand charge on the rise above the "
-    "month-to-date peak, gas, carbon price)",
+    "month-to-date peak, gas, carbon price; heat or cooling left unserved priced as the "
+    "counterfactual prices its own)",
     "counterfactual: the rule-based baseline re-run on the metered demand and PV — the bill "
     "without the plans",
     "saved: counterfactual − (metered − the value of what the meters left in storage), what "

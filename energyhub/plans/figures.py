@@ -35,7 +35,11 @@ class Side(BaseModel):
     demand_cny: float = Field(0.0, description="On the rise above the month-to-date peak.")
     gas_cny: float = 0.0
     carbon_cny: float = 0.0
-    unserved_cny: float = Field(0.0, description="Demand the rules could not serve, priced.")
+    unserved_cny: float = Field(
+        0.0,
+        description="Heat and cooling demand left unserved, priced alike on every side (the "
+        "rules', what the meters show, perfect foresight's).",
+    )
     co2_kg: float = 0.0
     stored_kwh: float = Field(0.0, description="Storage SOC change: > 0 left in, < 0 taken.")
     stored_cny: float = Field(0.0, description="Its value (energyhub.plans.stored), a credit.")

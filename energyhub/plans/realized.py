@@ -199,15 +199,31 @@ async def _perfect_foresight(
     return (side, changes), peak, notes
 
 
+def metered_unserved_kwh(scope: Scope, local: pd.DataFrame) -> dict[str, float]:
+    """By carrier, the heat and cooling demand the meters show the plant did not serve over the
+    steps of `local` (its `<node>:unserved_<carrier>_kw` columns: energyhub.scheduler.demand)."""
+    step_h = pd.Timedelta(local.index[1] - local.index[0]).total_seconds() / 3600
+    return {
+        carrier: sum(
+            float(local[c].sum())
+            for c in (unserved_column(n.id, carrier) for n in scope.nodes)
+            if c in local
+        )
+        * step_h
+        for carrier in UNSERVED_CARRIERS
+    }
+
+
 def _unserved_notes(scope: Scope, local: pd.DataFrame, schedule: pd.DataFrame) -> list[str]:
     """What perfect foresight left unserved, by carrier, beside what the meters show the plant
     left unserved (the most it may: energyhub.optimize.unserved)."""
     step_h = pd.Timedelta(local.index[1] - local.index[0]).total_seconds() / 3600
+    shown = metered_unserved_kwh(scope, local)
     notes = []
     for carrier in UNSERVED_CARRIERS:
         columns = [unserved_column(n.id, carrier) for n in scope.nodes]
         left = sum(float(schedule[c].sum()) for c in columns if c in schedule) * step_h
-        metered = sum(float(local[c].sum()) for c in columns if c in local) * step_h
+        metered = shown[carrier]
         if left > UNSERVED_NOTED_KWH:
             notes.append(
                 f"{scope.id}: perfect foresight leaves {left:,.0f} kWh of {carrier} unserved, "
@@ -347,6 +363,7 @@ async def _realize_run(
         peaks["metered"],
     )  # fmt: skip
     sizes = {a.id: a.energy_kwh for a in storages(scope)}
+    left = metered_unserved_kwh(scope, local)  # priced on the meters' side as on the others
     changes: dict[str, dict[str, float] | None] = {
         "metered": {a: (socs[1][a] - socs[0][a]) * sizes[a] for a in socs[0] if a in socs[1]},
         "perfect_foresight": None,
@@ -359,6 +376,7 @@ async def _realize_run(
         "metered": Side(
             energy_cny=bill.energy_cny, demand_cny=bill.demand_cny, gas_cny=bill.gas_cny,
             carbon_cny=bill.carbon_cny, co2_kg=bill.co2_kg,
+            unserved_cny=sum(UNSERVED_CNY_PER_KWH[c] * kwh for c, kwh in left.items()),
         ),
     }  # fmt: skip
     after_peaks = {
@@ -371,6 +389,12 @@ async def _realize_run(
         f"{UNSERVED_CNY_PER_KWH[carrier]:g} CNY/kWh in the counterfactual"
         for carrier, kwh in base.unserved_kwh.items()
         if kwh > 1e-6
+    ] + [
+        f"{scope.id}: the meters show {kwh:,.0f} kWh of {carrier} demand the plant did not serve "
+        "(a store charging while its machines were at their limit), priced at "
+        f"{UNSERVED_CNY_PER_KWH[carrier]:g} CNY/kWh on the metered side as in the counterfactual"
+        for carrier, kwh in left.items()
+        if kwh > UNSERVED_NOTED_KWH
     ]
     tracked: dict[str, tuple[float, float]] = {}
     if unread := [a for a in storages(scope) if a.id not in (changes["metered"] or {})]:

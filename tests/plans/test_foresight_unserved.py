@@ -130,6 +130,13 @@ async def test_foresight_leaves_unserved_what_the_meters_did_at_the_counterfactu
         "perfect foresight leaves 100 kWh of cooling unserved" in n and "show 200 kWh" in n
         for n in found.notes
     ), found.notes
+    # the meters' side pays for the 200 kWh it left unserved as the others pay for theirs: free,
+    # it put realized savings above perfect foresight's, the bound
+    metered = found.breakdown["metered"]
+    assert metered.unserved_cny == pytest.approx(UNSERVED_CNY_PER_KWH["cooling"] * 200.0, abs=1e-3)
+    assert any("the meters show 200 kWh of cooling demand" in n for n in found.notes)
+    assert found.perfect_savings_cny is not None and found.savings_cny is not None
+    assert found.perfect_savings_cny >= found.savings_cny - 1e-6
 
 
 async def test_foresight_sheds_no_demand_the_meters_show_served(pg_url: str) -> None:
@@ -140,4 +147,5 @@ async def test_foresight_sheds_no_demand_the_meters_show_served(pg_url: str) -> 
     found = await _realized(pg_url, (600.0, 600.0), 0.0)
     perfect = found.breakdown["perfect_foresight"]
     assert perfect.unserved_cny == 0.0
+    assert found.breakdown["metered"].unserved_cny == 0.0
     assert not any("unserved" in n for n in found.notes), found.notes
