@@ -61,6 +61,11 @@ def check_topic_prefix(prefix: str) -> str:
             "expected one or more topic levels (e.g. energyhub or site-a/energyhub) without '+', "
             "'#', control characters or an empty level"
         )
+    return _within_bytes(prefix)
+
+
+def _within_bytes(prefix: str) -> str:
+    """The prefix, or ValueError if its UTF-8 is longer than MAX_PREFIX_BYTES."""
     if (size := len(prefix.encode())) > MAX_PREFIX_BYTES:
         raise ValueError(f"expected at most {MAX_PREFIX_BYTES:,} bytes of UTF-8, not {size:,}")
     return prefix
@@ -77,9 +82,7 @@ def check_client_id_prefix(prefix: str) -> str:
             "expected one or more characters (e.g. energyhub or site-a) without '/', '+', '#' "
             "or control characters"
         )
-    if (size := len(prefix.encode())) > MAX_PREFIX_BYTES:
-        raise ValueError(f"expected at most {MAX_PREFIX_BYTES:,} bytes of UTF-8, not {size:,}")
-    return prefix
+    return _within_bytes(prefix)
 
 
 def check_topic_filter(topic_filter: str) -> str:
