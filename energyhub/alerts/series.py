@@ -12,25 +12,30 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg import AsyncConnection
 
-from energyhub.store.energy import BUCKET_TERMS
+from energyhub.store.energy import BUCKET_BEFORE, BUCKET_TERMS
 
 BUCKET = timedelta(minutes=15)
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 BUCKETS = """
 WITH src AS (
     SELECT s.*, lag(s.last_ts) OVER w AS prev_ts, lag(s.last_value) OVER w AS prev_value
-    FROM readings_15m AS s
-    WHERE s.meter_id = ANY(%(meters)s) AND s.bucket >= %(lookback)s AND s.bucket < %(end)s
+    FROM (
+        SELECT s.* FROM readings_15m AS s
+        WHERE s.meter_id = ANY(%(meters)s) AND s.bucket >= %(start)s AND s.bucket < %(end)s
+        UNION ALL
+        SELECT before.* FROM unnest(%(meters)s::integer[]) AS wanted (id)
+        CROSS JOIN LATERAL (:before) AS before
+    ) AS s
     WINDOW w AS (PARTITION BY s.meter_id ORDER BY s.bucket)
 )
 SELECT t.bucket, t.meter_id, t.n, t.sum_value,
        energyhub_counter_kw(t.bucket_kwh, t.bucket_s) FROM (:terms) AS t
-WHERE t.bucket >= %(start)s ORDER BY t.bucket, t.meter_id""".replace(":terms", BUCKET_TERMS)
+WHERE t.bucket >= %(start)s ORDER BY t.bucket, t.meter_id""".replace(
+    ":terms", BUCKET_TERMS
+).replace(":before", BUCKET_BEFORE.format(source="readings_15m", start="%(start)s"))
 """Each bucket's mean and a counter's kW by the store's one rule (energyhub/store/energy.py): a
 counter's reset keeps the rise before it and a gap reads as its mean power, as in the load route
 and the carbon report."""
-COUNTER_LOOKBACK = timedelta(days=1)
-"""How far back a counter's reading before the first bucket is looked for (as store/queries)."""
 PLAN_FORECAST = """
 SELECT DISTINCT ON (b.site) b.site, pi.value
 FROM unnest(%(sites)s::text[], %(parks)s::text[]) AS b (site, park)
@@ -86,7 +91,6 @@ class BucketReader:
             return {}
         params = {
             "meters": self._meters,
-            "lookback": self.cursor - COUNTER_LOOKBACK,
             "start": self.cursor,
             "end": end,
         }

@@ -13,7 +13,7 @@ Roles and factors follow carbon/tree.py and carbon/factors.py.
 
 from __future__ import annotations
 
-from energyhub.store.energy import BUCKET_TERMS
+from energyhub.store.energy import BUCKET_BEFORE, BUCKET_TERMS
 from energyhub.store.queries import PARK_MAINS, RETIRED_CONNECTIONS
 
 PARK_SITES = (
@@ -66,19 +66,29 @@ def time_group(column: str) -> str:
     )
 
 
-KW_SERIES = """metered AS (
+RANGE_START = "$__timeFrom()::timestamptz"
+KW_SERIES = (
+    """metered AS (
     {meters}
 ),
 rollup AS (
     SELECT r.*
     FROM readings_15m AS r
     WHERE NOT ({hourly}) AND r.meter_id IN (SELECT id FROM metered)
-      AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
+      AND r.bucket >= $__timeFrom()::timestamptz AND r.bucket <= $__timeTo()
+    UNION ALL
+    SELECT before.*
+    FROM (SELECT DISTINCT id FROM metered) AS wanted CROSS JOIN LATERAL ({before_15m}) AS before
+    WHERE NOT ({hourly})
     UNION ALL
     SELECT r.*
     FROM readings_1h AS r
     WHERE ({hourly}) AND r.meter_id IN (SELECT id FROM metered)
-      AND r.bucket >= $__timeFrom()::timestamptz - interval '1 day' AND r.bucket <= $__timeTo()
+      AND r.bucket >= $__timeFrom()::timestamptz AND r.bucket <= $__timeTo()
+    UNION ALL
+    SELECT before.*
+    FROM (SELECT DISTINCT id FROM metered) AS wanted CROSS JOIN LATERAL ({before_1h}) AS before
+    WHERE ({hourly})
 ),
 src AS (
     SELECT rollup.*, lag(rollup.last_ts) OVER w AS prev_ts,
@@ -93,8 +103,12 @@ kw AS (
     FROM ({terms}) AS t
     WHERE $__timeFilter(t.bucket)
 )""".replace("{terms}", BUCKET_TERMS)
+    .replace("{before_15m}", BUCKET_BEFORE.format(source="readings_15m", start=RANGE_START))
+    .replace("{before_1h}", BUCKET_BEFORE.format(source="readings_1h", start=RANGE_START))
+)
 """kW per meter and bucket (power meters: the mean of their samples), and the bucket's energy
-and covered seconds by the store's one rule (energyhub/store/energy.py): energy panels sum
+and covered seconds by the store's one rule (energyhub/store/energy.py; the step of the range's
+first bucket from each meter's last bucket before it, however far back): energy panels sum
 `kwh`, never kW × hours, so they agree with the API and the carbon report."""
 
 ROLES = (

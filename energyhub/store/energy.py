@@ -63,3 +63,12 @@ BUCKET_TERMS = """
     ) AS t"""
 """Each source bucket's energy and covered seconds: its own sum plus its first reading's step
 from the bucket before (`src` has prev_ts, prev_value from lag over the meter's buckets)."""
+
+BUCKET_BEFORE = """
+    SELECT b.* FROM {source} AS b WHERE b.meter_id = wanted.id AND b.bucket < {start}
+    ORDER BY b.bucket DESC LIMIT 1"""
+"""A meter's (`wanted.id`) last rollup bucket before a window's `{start}`, however far back: one
+probe of the rollup's primary key (meter_id, bucket). Its last reading is the one before the
+window's first, whose step `BUCKET_TERMS` adds to the window's first bucket: a gap's energy lands
+in the bucket after it wherever a window or a refresh starts. A lookback of a day lost the gap's
+energy when a window or refresh began more than a day after the reading before it."""

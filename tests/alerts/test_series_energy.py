@@ -52,3 +52,42 @@ async def test_a_counter_reset_keeps_its_energy_in_the_alert_buckets(
     # the first and last buckets are the mean over the steps they hold, not diluted to 15 min
     assert len(buckets["b01"]) == 9  # 09:00 … 11:00
     assert [kw for _, kw in buckets["b01"]] == pytest.approx([12.0] * 9, rel=1e-12)
+
+
+async def test_the_bucket_after_a_counters_two_day_gap_reads_the_gaps_mean_power(
+    pg_url: str, example_site_path: Path
+) -> None:
+    """The reader's cursor moves past a 2-day gap a tick at a time: the first bucket after it
+    still reads the gap's mean power (as the load route does), not nothing."""
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+        await sync_site(conn, load_site(example_site_path))
+        cur = await conn.execute(
+            "SELECT id FROM meters WHERE site_id = 'b01' AND name = 'cooling' AND active"
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        meter_id = int(row[0])
+    # 12 kW read every 15 min, silent for two days, then 24 kW over the gap and after it
+    hours = [0.0, 0.25, 0.5, 48.5, 48.75, 49.0]
+    values = [100.0, 103.0, 106.0, 106.0 + 48 * 24, 106.0 + 48 * 24 + 6, 106.0 + 48 * 24 + 12]
+    stamps = np.array(
+        [int((FIRST + timedelta(hours=h)).timestamp() * 1e6) for h in hours],
+        dtype="datetime64[us]",
+    )
+    async with open_pool(pg_url, max_size=1) as pool:
+        await ReadingWriter(pool, Backend.POSTGRES).write(
+            ReadingBatch.from_columns(stamps, np.full(len(hours), meter_id), values)
+        )
+    reader = BucketReader({"b01": (meter_id,)}, {meter_id}, FIRST, timedelta(0))
+    async with connect(pg_url) as conn:
+        await refresh_rollups(conn, Backend.POSTGRES)
+        first = await reader.read(conn, FIRST + timedelta(hours=1))
+        assert await reader.read(conn, FIRST + timedelta(hours=30)) == {}  # a tick in the gap
+        after = await reader.read(conn, FIRST + timedelta(hours=49, minutes=15))
+    assert [kw for _, kw in first["b01"]] == pytest.approx([12.0] * 2, rel=1e-12)
+    assert after["b01"] == [
+        (FIRST + timedelta(hours=48, minutes=30), pytest.approx(24.0, rel=1e-12)),
+        (FIRST + timedelta(hours=48, minutes=45), pytest.approx(24.0, rel=1e-12)),
+        (FIRST + timedelta(hours=49), pytest.approx(24.0, rel=1e-12)),
+    ]

@@ -112,14 +112,12 @@ def _step_kwh(
 
 def _expected(stored: list[tuple[int, float]], quantity: str, nominal_s: float) -> float:
     start_us, end_us = int(START.timestamp()) * US, int(END.timestamp()) * US
-    lookback_us = start_us - 86_400 * US
     total, prev = 0.0, None
-    for reading in sorted(stored):
-        if reading[0] >= lookback_us and start_us <= reading[0] < end_us:
+    for reading in sorted(stored):  # the reading before each, however far back
+        if start_us <= reading[0] < end_us:
             kwh = _step_kwh(quantity, nominal_s, prev, reading)
             total += kwh or 0.0
-        if reading[0] >= lookback_us:
-            prev = reading
+        prev = reading
     return total
 
 

@@ -34,6 +34,7 @@ from energyhub.store.migrations import (
     v017_member_since,
     v018_counter_kw,
     v019_underflow_energy,
+    v020_counter_gap,
 )
 from energyhub.store.migrations.base import Migration, MigrationContext
 
@@ -57,6 +58,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     v017_member_since.MIGRATION,
     v018_counter_kw.MIGRATION,
     v019_underflow_energy.MIGRATION,
+    v020_counter_gap.MIGRATION,
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 
