@@ -55,7 +55,7 @@ from energyhub.store.batch import ReadingBatch
 from energyhub.store.db import Backend, connect, open_pool
 from energyhub.store.embedded import free_port
 from energyhub.store.migrations import migrate
-from energyhub.store.queries import PER_METER, RAW_SOURCE, SITE_LOAD, site_meter_ids
+from energyhub.store.queries import RAW_SOURCE, SITE_LOAD, per_meter_query, site_meter_ids
 from energyhub.store.sync import sync_site
 from energyhub.store.writer import ReadingWriter
 
@@ -266,8 +266,8 @@ async def direct(url: str, days: int, step: str, span: timedelta, runs: int) -> 
     site_rollup = sql.SQL(SITE_LOAD).format(table=sql.Identifier(f"site_load_{step}"))
     queries = {
         "site rollup": site_rollup,
-        "meter rollups": sql.SQL(PER_METER).format(source=meter_rollup, bucket=bucket),
-        "raw readings": sql.SQL(PER_METER).format(source=RAW_SOURCE, bucket=bucket),
+        "meter rollups": per_meter_query(meter_rollup, bucket),
+        "raw readings": per_meter_query(RAW_SOURCE, bucket),
     }
     timings: dict[str, list[float]] = {name: [] for name in queries}
     rng = random.Random(3)
@@ -282,7 +282,6 @@ async def direct(url: str, days: int, step: str, span: timedelta, runs: int) -> 
                 "meters": meters,
                 "start": start,
                 "end": start + span,
-                "lookback": start - timedelta(days=1),
                 "step_h": step_td / timedelta(hours=1),
             }
             for name, query in queries.items():

@@ -270,14 +270,19 @@ async def meter_series(
     `energy_kwh` (NaN for sensors and a counter's unknown first step) and `covered_s`."""
     _check_range(start, end)
     start, source, bucket = _grid(backend, start, step, timezone)
+    params = {"meters": meter_ids, "start": start, "end": end}
+    return await _packed_frame(conn, per_meter_query(source, bucket), params)
+
+
+def per_meter_query(source: sql.Composable, bucket: sql.Composable) -> sql.Composed:
+    """PER_METER over `source` (a meter rollup, or RAW_SOURCE) grouped by `bucket`, each meter's
+    reading before `%(start)s` found however far back; parameters `meters`, `start`, `end`."""
     before = sql.SQL(BEFORE_RAW if source is RAW_SOURCE else BUCKET_BEFORE).format(
         source=source, start=sql.Placeholder("start")
     )
-    query = sql.SQL(PER_METER).format(
+    return sql.SQL(PER_METER).format(
         source=source, before=before, terms=sql.SQL(BUCKET_TERMS), bucket=bucket
     )
-    params = {"meters": meter_ids, "start": start, "end": end}
-    return await _packed_frame(conn, query, params)
 
 
 STATE_QUANTITIES = frozenset({"soc_pct"})
