@@ -11,7 +11,8 @@ day, over the steps the scheduler's plans controlled:
   it cannot serve priced) − the metered bill + the value of the energy the day left in storage,
   in CNY and kg CO₂ (energyhub.plans.realized, energyhub.plans.stored);
 - the saving by term (CNY): energy and gas, demand charge (on the rise of each side's own
-  month-to-date peak), carbon price; the counterfactual's unserved demand; the stored value;
+  month-to-date peak), carbon price; unserved demand (the counterfactual's less the meters'); the
+  stored value;
 - the capture ratio: realized ÷ perfect-foresight savings (valued the same way);
 - the stored Δ: metered storage SOC change over the day's compared steps (kWh): energy the day
   left in (> 0) or took from storage;
@@ -19,7 +20,8 @@ day, over the steps the scheduler's plans controlled:
   solved with against the metered demand, over the controlled steps, in % of the metered mean.
 
 A second table says, per park and day, what perfect foresight saved beyond the plans by term:
-energy, gas, demand charge, carbon price and the stored value (what limits the capture ratio).
+energy, gas, demand charge, carbon price, unserved heat and cooling and the stored value (what
+limits the capture ratio).
 
 After the table: per park the re-plans and their wall seconds (forecast, solve, store), the
 ticks' wall seconds and how many setpoints the peak guard overrode.
@@ -207,7 +209,8 @@ async def _table(
 ) -> tuple[Table, Table]:
     table = Table(title="closed loop: per park and day, over the steps the plans controlled")
     beyond = Table(title="what perfect foresight saved beyond the plans, by term (CNY)")
-    for column in ("park", "day", "energy", "gas", "demand", "carbon", "stored", "total"):
+    for column in ("park", "day", "energy", "gas", "demand", "carbon", "unserved", "stored",
+                   "total"):  # fmt: skip
         beyond.add_column(column, justify="right")
     notes: set[str] = set()
     for column in ("park", "day", "steps", "saved CNY", "energy", "demand", "carbon",
@@ -246,11 +249,12 @@ async def _table(
 
 def _beyond(found: Realized) -> list[str]:
     """Perfect foresight's saving less the plans', by term (CNY): metered − perfect foresight
-    (energy, gas, demand charge, carbon price), its stored value less the metered side's."""
+    (energy, gas, demand charge, carbon price, unserved heat and cooling), its stored value less
+    the metered side's."""
     metered, perfect = found.breakdown["metered"], found.breakdown["perfect_foresight"]
     terms = [
         getattr(metered, f"{t}_cny") - getattr(perfect, f"{t}_cny")
-        for t in ("energy", "gas", "demand", "carbon")
+        for t in ("energy", "gas", "demand", "carbon", "unserved")
     ]
     terms.append(perfect.stored_cny - metered.stored_cny)
     return [f"{v:,.0f}" for v in (*terms, metered.net_cny - perfect.net_cny)]
@@ -258,7 +262,7 @@ def _beyond(found: Realized) -> list[str]:
 
 def _terms(found: Realized | None) -> list[str]:
     """The day's saving by term (CNY): counterfactual − metered energy and gas, demand charge,
-    carbon price; the price of what the rules left unserved; the stored energy's value."""
+    carbon price, the price of heat and cooling left unserved; the stored energy's value."""
     if found is None or not found.breakdown:
         return ["—"] * 5
     base, metered = found.breakdown["counterfactual"], found.breakdown["metered"]
@@ -266,7 +270,7 @@ def _terms(found: Realized | None) -> list[str]:
         f"{base.energy_cny + base.gas_cny - metered.energy_cny - metered.gas_cny:,.0f}",
         f"{base.demand_cny - metered.demand_cny:,.0f}",
         f"{base.carbon_cny - metered.carbon_cny:,.0f}",
-        f"{base.unserved_cny:,.0f}",
+        f"{base.unserved_cny - metered.unserved_cny:,.0f}",
         f"{metered.stored_cny:,.0f}",
     ]
 
