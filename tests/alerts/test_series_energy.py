@@ -22,28 +22,37 @@ from energyhub.store.writer import ReadingWriter
 FIRST = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-async def test_a_counter_reset_keeps_its_energy_in_the_alert_buckets(
-    pg_url: str, example_site_path: Path
-) -> None:
+async def _b01_cooling(pg_url: str, site_path: Path) -> int:
+    """The example loaded into a migrated database: b01's cooling counter's id."""
     async with connect(pg_url) as conn:
         await migrate(conn)
-        await sync_site(conn, load_site(example_site_path))
+        await sync_site(conn, load_site(site_path))
         cur = await conn.execute(
             "SELECT id FROM meters WHERE site_id = 'b01' AND name = 'cooling' AND active"
         )
         row = await cur.fetchone()
         assert row is not None
-        meter_id = int(row[0])
+        return int(row[0])
+
+
+async def _write(pg_url: str, meter_id: int, stamps: np.ndarray, values: list[float]) -> None:
+    async with open_pool(pg_url, max_size=1) as pool:
+        await ReadingWriter(pool, Backend.POSTGRES).write(
+            ReadingBatch.from_columns(stamps, np.full(len(values), meter_id), values)
+        )
+
+
+async def test_a_counter_reset_keeps_its_energy_in_the_alert_buckets(
+    pg_url: str, example_site_path: Path
+) -> None:
+    meter_id = await _b01_cooling(pg_url, example_site_path)
     # the issue's counter: +1 kWh every 5 min from 09:00, reset to 0 right after 10:30
     values = [100.0 + i for i in range(19)] + [float(i) for i in range(1, 8)]
     stamps = np.array(
         [int((FIRST + timedelta(minutes=5 * i)).timestamp() * 1e6) for i in range(26)],
         dtype="datetime64[us]",
     )
-    async with open_pool(pg_url, max_size=1) as pool:
-        await ReadingWriter(pool, Backend.POSTGRES).write(
-            ReadingBatch.from_columns(stamps, np.full(26, meter_id), values)
-        )
+    await _write(pg_url, meter_id, stamps, values)
     reader = BucketReader({"b01": (meter_id,)}, {meter_id}, FIRST, timedelta(0))
     async with connect(pg_url) as conn:
         await refresh_rollups(conn, Backend.POSTGRES)
@@ -59,15 +68,7 @@ async def test_the_bucket_after_a_counters_two_day_gap_reads_the_gaps_mean_power
 ) -> None:
     """The reader's cursor moves past a 2-day gap a tick at a time: the first bucket after it
     still reads the gap's mean power (as the load route does), not nothing."""
-    async with connect(pg_url) as conn:
-        await migrate(conn)
-        await sync_site(conn, load_site(example_site_path))
-        cur = await conn.execute(
-            "SELECT id FROM meters WHERE site_id = 'b01' AND name = 'cooling' AND active"
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        meter_id = int(row[0])
+    meter_id = await _b01_cooling(pg_url, example_site_path)
     # 12 kW read every 15 min, silent for two days, then 24 kW over the gap and after it
     hours = [0.0, 0.25, 0.5, 48.5, 48.75, 49.0]
     values = [100.0, 103.0, 106.0, 106.0 + 48 * 24, 106.0 + 48 * 24 + 6, 106.0 + 48 * 24 + 12]
@@ -75,10 +76,7 @@ async def test_the_bucket_after_a_counters_two_day_gap_reads_the_gaps_mean_power
         [int((FIRST + timedelta(hours=h)).timestamp() * 1e6) for h in hours],
         dtype="datetime64[us]",
     )
-    async with open_pool(pg_url, max_size=1) as pool:
-        await ReadingWriter(pool, Backend.POSTGRES).write(
-            ReadingBatch.from_columns(stamps, np.full(len(hours), meter_id), values)
-        )
+    await _write(pg_url, meter_id, stamps, values)
     reader = BucketReader({"b01": (meter_id,)}, {meter_id}, FIRST, timedelta(0))
     async with connect(pg_url) as conn:
         await refresh_rollups(conn, Backend.POSTGRES)
