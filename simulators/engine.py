@@ -6,7 +6,9 @@ reading a column when a setpoint is active or a storage SOC has left its default
 A setpoint may carry the connection's import limit (`import_limit_kw`): the park's local
 controller (what a BESS or EMS controller at the connection does) then holds the park's import
 under it at every simulator step, taking the excess off the devices whose setpoints carry it
-(`hold_import`), not only at the plan's 15-minute boundaries.
+(`hold_import`), not only at the plan's 15-minute boundaries. A heat or cold store under
+setpoints charges only from what its node's machines make beyond the demand
+(`_serve_demand_first`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ DEFAULT_ROLLOVER_KWH = 999_999.9
 """Where a counter without `rollover_kwh` wraps: six digits and one decimal, as on most meters."""
 DEFAULT_RESET_PER_STEP = 1e-5
 """Chance that a counter resets to zero in a step (a meter swap or a lost register)."""
+
+UNSERVED_TOLERANCE_KW = 1e-6
+"""Heat or cooling left unserved below which no store's charging is held (float noise)."""
 
 _DECIMALS = {"power_kw": 3, "energy_kwh": 3, "temperature_c": 2, "humidity_pct": 1, "soc_pct": 2}
 
@@ -137,6 +142,7 @@ class Engine:
         dirty = self._apply_setpoints(t, now_s)
         for park in {self._park_of[node.id] for node in dirty}:
             self._refresh(park, t, now_s)
+            self._serve_demand_first(park, t, now_s)
             self._hold_import(park, t, now_s)
         return self._readings(t)
 
@@ -187,6 +193,37 @@ class Engine:
             if channel.node in members:
                 plant.values[i, t] = channel.evaluate(sl)[0]
 
+    def _restep(self, key: Key, node: Node, store: Asset, request_kw: float, t: int) -> float:
+        """Re-run a live store's step `t` at `request_kw` from where it started; the new power."""
+        state = node.storage[store.id]
+        state.soc = self._soc_before[key]
+        power = state.step(request_kw, self.plant.grid.step_h)
+        node.write_storage(state.asset, slice(t, t + 1), np.array([power]), np.array([state.soc]))
+        return power
+
+    def _serve_demand_first(self, park: Node, t: int, now_s: float) -> None:
+        """The plant's local control: a heat or cold store charges only from what is made beyond
+        the demand. Where the refresh at step t left heat or cooling unserved on a node while a
+        store of that carrier there charged at its setpoint, the store takes that much less
+        (never below 0) and the park is redispatched: a chiller at its limit serves the building
+        before the ice store, as a plant's controls keep comfort first."""
+        held = False
+        for node in park.subtree():
+            for store in node.storage_assets():
+                key = (node.id, store.id)
+                if not isinstance(store, ThermalStorage) or key not in self._live:
+                    continue
+                short = float(node.unserved_kw[store.carrier][t])
+                charging = float(node.flows[store.id].readings[store.carrier][t])
+                if short <= UNSERVED_TOLERANCE_KW or charging <= 0:
+                    continue
+                self._restep(key, node, store, max(charging - short, 0.0), t)
+                node.unserved_kw[store.carrier][t] = max(short - charging, 0.0)
+                held = True
+        if held:
+            self.events["store charging held for demand"] += 1
+            self._refresh(park, t, now_s)
+
     def _hold_import(self, park: Node, t: int, now_s: float) -> None:
         """The park's local controller: where its import at step t is above the lowest import
         limit its active setpoints carry, take the excess off the devices that carry one, in
@@ -211,17 +248,10 @@ class Engine:
         excess = float(park.grid_kw[t]) - limit
         if excess <= 1e-6:
             return
-        step_h = self.plant.grid.step_h
         held: dict[Key, float] = {}
 
         def restep(key: Key, node: Node, store: Asset, request_kw: float) -> float:
-            """Re-run the store's step at `request_kw` from where it started; the new power."""
-            state = node.storage[store.id]
-            state.soc = self._soc_before[key]
-            power = state.step(request_kw, step_h)
-            node.write_storage(state.asset, slice(t, t + 1), np.array([power]),
-                               np.array([state.soc]))  # fmt: skip
-            return power
+            return self._restep(key, node, store, request_kw, t)
 
         batteries = [(k, n, a) for k, (n, a, _) in limited.items() if isinstance(a, Battery)]
         for key, node, battery in batteries:  # 1. charging cut

@@ -106,6 +106,11 @@ class Node:
     """A park node's PV and wind output curtailed to hold its export limit, per step."""
     throttled_kw: Array = field(default_factory=lambda: np.zeros(0))
     """A park node's CHP and fuel cell output turned down to hold its export limit, per step."""
+    unserved_kw: dict[str, Array] = field(default_factory=dict)
+    """Heat and cooling nobody made, per step, its stores' charging included: a building's what
+    its own plant and the park's district supply left of its demand; a park's heat its buildings'
+    summed, its cooling what its own plant left of the district demand and its stores' charging
+    (`_redispatch_park_once`)."""
 
     @property
     def id(self) -> str:
@@ -134,6 +139,7 @@ def _new_node(
     )
     node = Node(park, site, loads, {}, {}, {}, np.zeros(grid.steps))
     node.curtailed_kw, node.throttled_kw = np.zeros(grid.steps), np.zeros(grid.steps)
+    node.unserved_kw = {"heat": np.zeros(grid.steps), "cooling": np.zeros(grid.steps)}
     hours = grid.local_hours()
     for asset in site.assets:
         if isinstance(asset, STORAGE_TYPES):
@@ -287,6 +293,12 @@ def _redispatch_park_once(
                 redispatch(child, hours, weather, sl, setpoints.get(child.id, {}), free,
                            offered_heat_kw=offered)  # fmt: skip
         park.grid_kw[sl] = _net_draw(park, sl)
+    short = np.divide(left.cooling_left, cooling, out=np.zeros_like(cooling), where=cooling > 0)
+    for child in park.children:  # the district's shortfall shared as the buildings asked for it
+        child.unserved_kw["cooling"][sl] = cooling_wanted[child.id] * np.minimum(short, 1.0)
+    park.unserved_kw["heat"][sl] = sum(
+        (child.unserved_kw["heat"][sl] for child in park.children), np.zeros(len(wanted))
+    )  # the park's own heat left is its buildings' boilers' to serve
 
 
 def redispatch(
@@ -323,6 +335,8 @@ def redispatch(
     )
     dispatch(node.site.assets, node.flows, balance, sl, setpoints, free)
     node.grid_kw[sl] = _net_draw(node, sl)
+    node.unserved_kw["heat"][sl] = balance.heat_left
+    node.unserved_kw["cooling"][sl] = balance.cooling_left
     return balance
 
 

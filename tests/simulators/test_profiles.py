@@ -11,7 +11,7 @@ import pytest
 from energyhub.sites import Location, SiteFile
 from simulators.devices import StorageState
 from simulators.engine import Engine, SetpointBook
-from simulators.plant import Plant, build_plant
+from simulators.plant import Node, Plant, build_plant
 from simulators.weather import TimeGrid, cos_zenith
 
 
@@ -203,9 +203,9 @@ def test_a_setpoint_s_import_limit_holds_the_park_s_import_within_the_step(
 
 
 def test_electrolysis_is_cut_before_an_ice_store_s_charging_by_its_chiller() -> None:
-    """Lingang of the example: the electrolyzer at 500 kW, the l03 chiller making 3,000 kW of
-    cold of which the ice store takes 1,000, each setpoint with a limit `below` kW under the
-    park's import without it."""
+    """Lingang of the example: the electrolyzer at 500 kW, the l03 chiller (at most 4,500 kW)
+    making the data centre's cooling and the 450 kW the ice store takes, each setpoint with a
+    limit `below` kW under the park's import without it."""
     from pathlib import Path
 
     from energyhub.sites import load_site
@@ -218,30 +218,33 @@ def test_electrolysis_is_cut_before_an_ice_store_s_charging_by_its_chiller() -> 
         book = SetpointBook(3600.0)
         limit = math.inf if below is None else unheld - below
         book.add("lingang", "lg-electrolyzer", start, 500.0, limit)
-        book.add("l03", "l03-chiller", start, 3000.0, limit)
-        book.add("l03", "l03-ice", start, 1000.0, limit)
+        book.add("l03", "l03-chiller", start, 4500.0, limit)
+        book.add("l03", "l03-ice", start, 450.0, limit)
         Engine(plant, book, reset_per_step=0.0).step(0)
         return plant
 
     free = run(None)
     unheld = float(free.parks[1].grid_kw[0])
     l03 = free.parks[1].children[2]
-    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(1000.0)
+    assert l03.loads is not None
+    demand_kw = float(l03.loads.cooling_kw[0])
+    assert demand_kw + 450.0 < 4500.0  # the chiller has the store's 450 kW to spare
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(450.0)
     chiller_kw = float(l03.flows["l03-chiller"].readings["electricity"][0])
-    assert chiller_kw == pytest.approx(3000.0 / 5.5)
+    assert chiller_kw == pytest.approx((demand_kw + 450.0) / 5.5)
 
     cut = run(300.0, unheld)  # electrolysis alone
     park, l03 = cut.parks[1], cut.parks[1].children[2]
     assert park.flows["lg-electrolyzer"].readings["electricity"][0] == pytest.approx(200.0)
-    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(1000.0)
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(450.0)
     assert float(park.grid_kw[0]) == pytest.approx(unheld - 300.0)
 
-    cut = run(600.0, unheld)  # then 100 kW of the chiller's: 550 kW of cold the store does not take
+    cut = run(560.0, unheld)  # then 60 kW of the chiller's: 330 kW of cold the store does not take
     park, l03 = cut.parks[1], cut.parks[1].children[2]
     assert park.flows["lg-electrolyzer"].readings["electricity"][0] == pytest.approx(0.0)
-    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(450.0)
-    assert l03.flows["l03-chiller"].readings["cooling"][0] == pytest.approx(2450.0)
-    assert float(park.grid_kw[0]) == pytest.approx(unheld - 600.0)
+    assert l03.flows["l03-ice"].readings["cooling"][0] == pytest.approx(120.0)
+    assert l03.flows["l03-chiller"].readings["cooling"][0] == pytest.approx(demand_kw + 120.0)
+    assert float(park.grid_kw[0]) == pytest.approx(unheld - 560.0)
 
 
 def test_a_stopped_chp_carrying_the_limit_starts_once_the_battery_has_given_all(
@@ -392,3 +395,38 @@ def test_a_grid_of_no_steps_has_no_local_hours() -> None:
 
     grid = TimeGrid(datetime(2026, 3, 29, tzinfo=ZoneInfo("Europe/Berlin")), 900.0, 0)
     assert grid.local_hours().size == 0 and grid.local_weekday().size == 0
+
+
+@pytest.mark.parametrize("chiller_kw", [4500.0, 4300.0, 3500.0])
+def test_an_ice_store_charges_only_from_what_its_chiller_spares_after_the_building(
+    chiller_kw: float,
+) -> None:
+    """Lingang's l03 of the example (a data centre, about 4,070 kW of cooling at that hour): the
+    ice store asked to charge at its full 1,500 kW while the chiller runs at its 4,500 kW limit
+    or is held to 4,300 or 3,500 kW. The building is served first; the store takes what the
+    chiller makes beyond it, down to nothing."""
+    from pathlib import Path
+
+    from energyhub.sites import load_site
+
+    example = load_site(Path(__file__).resolve().parents[2] / "examples" / "expo-park.yaml")
+
+    def run(charge_kw: float) -> Node:
+        plant = _plant(example, "2025-07-15T14:00:00+08:00", days=1)
+        start = plant.grid.start.timestamp()
+        book = SetpointBook(3600.0)
+        book.add("l03", "l03-chiller", start, chiller_kw)
+        book.add("l03", "l03-ice", start, charge_kw)
+        Engine(plant, book, reset_per_step=0.0).step(0)
+        return plant.parks[1].children[2]
+
+    idle = run(0.0)
+    assert idle.loads is not None
+    demand_kw = float(idle.loads.cooling_kw[0])
+    spare_kw = max(chiller_kw - demand_kw, 0.0)
+    l03 = run(1500.0)
+    ice = l03.flows["l03-ice"].readings
+    assert ice["cooling"][0] == pytest.approx(spare_kw)
+    assert (ice["soc"][0] > idle.flows["l03-ice"].readings["soc"][0]) == (spare_kw > 0)
+    assert l03.flows["l03-chiller"].readings["cooling"][0] == pytest.approx(chiller_kw)
+    assert l03.unserved_kw["cooling"][0] == pytest.approx(max(demand_kw - chiller_kw, 0.0))
