@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -26,6 +27,24 @@ CONFIG_FILE_VARIABLE = "ENERGYHUB_CONFIG"
 """Environment variable naming the optional TOML settings file (keys as the field names)."""
 
 EXAMPLE_SITE_FILE = Path(__file__).resolve().parent.parent / "examples" / "expo-park.yaml"
+
+
+class SettingsFile(TomlConfigSettingsSource):
+    """The TOML file of ENERGYHUB_CONFIG. Its keys are matched without case, so `api_port` and
+    `API_PORT` in one file are one setting twice, of which pydantic-settings kept one silently:
+    they are refused, named (a ValueError, which `load_settings` words with the file's name)."""
+
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        first_of: dict[str, str] = {}
+        for key in data:
+            first = first_of.setdefault(key.lower(), key)
+            if first != key:
+                raise ValueError(
+                    f"{first} and {key} are the same setting (names are not case-sensitive): "
+                    "keep one"
+                )
+        return data
 
 
 class Settings(BaseSettings):
@@ -468,7 +487,7 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if toml_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            sources.append(SettingsFile(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
 

@@ -6,6 +6,9 @@ then checked), and a directory, device or socket is refused before it is read. A
 `/dev/stdin` from a pipe) is read like a file, up to the same cap. The problems are OSErrors
 (EFBIG, EINVAL) whose `strerror` says what is wrong, so each caller's own "cannot read" error
 names the file with them.
+
+Files a user names for a command to write (`--out`) fail through `cannot_write`: one line naming
+the option, the path and what went wrong (a full disk, a device where a directory must be).
 """
 
 from __future__ import annotations
@@ -27,6 +30,44 @@ _KINDS = (
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
 )
+
+
+def _kind(mode: int) -> str:
+    """What a path that is not a directory is, for an error message."""
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return "a named pipe" if stat.S_ISFIFO(mode) else "a file"
+
+
+def _not_a_directory(path: Path) -> tuple[Path, str] | None:
+    """The first of `path`'s ancestors (or itself) that exists and is no directory, and what it
+    is: what a `mkdir` that says "File exists" or "Not a directory" ran into."""
+    for part in (*reversed(path.parents), path):
+        try:
+            mode = part.stat().st_mode
+        except OSError:
+            return None
+        if not stat.S_ISDIR(mode):
+            return part, _kind(mode)
+    return None
+
+
+def cannot_write(option: str, path: Path, exc: OSError, file: Path | None = None) -> str:
+    """`--out /dev/full: no space left on device`: why a path the user named could not be
+    written, from the OSError (a `mkdir` on a file said "File exists", which misled); `file` is
+    the one being written under a directory `path`, for errors that name none (a full disk)."""
+    where = f"{option} {path}"
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        found = _not_a_directory(Path(exc.filename or path))
+        if found is not None:
+            blocker, kind = found
+            under = "" if blocker == path else f"{blocker}: "
+            return f"{where}: {under}{kind}, not a directory"
+    why = exc.strerror or str(exc)
+    why = why[:1].lower() + why[1:]
+    named = file if exc.filename is None else Path(exc.filename)
+    return f"{where}: {named}: {why}" if named is not None and named != path else f"{where}: {why}"
 
 
 def configured_max_bytes() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,13 +13,18 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from energyhub.cli_support import console, fail, run_async
+from energyhub.cli_support import console, fail, run_async, settings_or_exit
 from energyhub.clock import SPEED_MAX, SPEED_MIN
 from energyhub.errors import EnergyhubError
 from energyhub.mqtt import check_topic_filter, check_topic_prefix
 from energyhub.sites import load_site
 from simulators.counters import CounterLocator
-from simulators.durations import default_start, parse_duration_s, parse_timestamp
+from simulators.durations import (
+    default_start,
+    latest_start_us,
+    parse_duration_s,
+    parse_timestamp,
+)
 from simulators.errors import SimulatorInputError
 from simulators.faults import FaultSpec
 from simulators.feeds import feed_records
@@ -79,6 +85,24 @@ def _topic_prefix(prefix: str) -> str:
         return check_topic_prefix(prefix)
     except ValueError as exc:
         raise SimulatorInputError(f"--prefix: {exc}, got {prefix!r:.120}") from None
+
+
+def _ingest_takes(start: str, options: SimulationOptions) -> None:
+    """SimulatorInputError naming `--start` when a reading of the run would be further ahead of
+    when it is published than the ingest takes (a start near 2200, or a fast run into the
+    future): the ingest would refuse it as `future`."""
+    skew_s = settings_or_exit().ingest_max_future_skew_s
+    latest_us = latest_start_us(
+        time.time_ns() // 1000, options.steps, options.step_s, options.speed, skew_s
+    )
+    if round(options.start.timestamp() * 1e6) > latest_us:
+        latest = datetime.fromtimestamp(latest_us // 1_000_000, options.site.tz)
+        raise SimulatorInputError(
+            f"--start: the run's readings would be stamped more than {skew_s:g} s after they are "
+            f"published, which the ingest refuses (ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S); the "
+            f"latest start for this --duration, --step and --speed is {latest.isoformat()}, "
+            f"got {start!r}"
+        )
 
 
 def _print_simulation(summary: SimulationSummary, options: SimulationOptions) -> None:
@@ -157,6 +181,8 @@ def simulate_command(
             reset_rate,
             modbus=modbus,
         )
+        if start:  # the default start ends the run about now
+            _ingest_takes(start, options)
         with progress_bar("simulating", options.steps) as update:
             summary = run_async(simulate(options, update))
         _print_simulation(summary, options)

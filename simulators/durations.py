@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from energyhub.bounds import local_instant, within_years
+from energyhub.ingest.timestamps import latest_ts_us
 from simulators.errors import SimulatorInputError
 
 _UNITS_S = {
@@ -61,6 +62,20 @@ def floor_time(value: datetime, step_s: float) -> datetime:
     """`value` rounded down to a whole multiple of the step (counted from the Unix epoch)."""
     epoch = value.timestamp()
     return datetime.fromtimestamp(epoch - epoch % step_s, tz=value.tzinfo or UTC)
+
+
+def latest_start_us(
+    now_us: int, steps: int, step_s: float, speed: float | None, max_future_skew_s: float
+) -> int:
+    """The latest start (µs since the epoch) of a run begun at `now_us` whose every reading the
+    ingest takes (`latest_ts_us` of when it arrives). Step t, stamped start + t·step, is published
+    (t + 1)·step/speed after the run begins (at once at speed max); how far its stamp is ahead of
+    then is linear in t, so the first and the last step bound it."""
+    return min(
+        latest_ts_us(now_us + (round((t + 1) * step_s / speed * 1e6) if speed else 0),
+                     max_future_skew_s) - round(t * step_s * 1e6)
+        for t in (0, steps - 1)
+    )  # fmt: skip
 
 
 def default_start(now: datetime, duration_s: float, step_s: float, speed: float | None) -> datetime:

@@ -19,7 +19,7 @@ import orjson
 
 from energyhub.errors import CONTROL
 from energyhub.mqtt import MAX_TOPIC_BYTES
-from energyhub.userfiles import read_text
+from energyhub.userfiles import cannot_write, read_text
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
@@ -147,7 +147,7 @@ async def record(
     try:
         handle = out.open("wb")
     except OSError as exc:
-        raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
+        raise RecordFileError(cannot_write("--out", out, exc)) from None
     try:
         async with MqttClient(url, f"energyhub-rec-{uuid.uuid4().hex[:12]}") as client:
             await client.subscribe(filters)
@@ -177,7 +177,7 @@ def _write(handle: BinaryIO, out: Path, line: bytes | None) -> None:
         else:
             handle.write(line)
     except OSError as exc:
-        raise RecordFileError(f"{out}: cannot write the record file: {exc.strerror}") from None
+        raise RecordFileError(cannot_write("--out", out, exc)) from None
 
 
 def _next_timeout(deadline: float | None, idle_s: float | None) -> float | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from energyhub.userfiles import cannot_write
 from simulators.counters import CounterLocator
 from simulators.errors import RecordFileError
 from simulators.faults import Disconnect, FaultSpec, Outgoing, plan_faults, schedule
@@ -55,9 +56,7 @@ async def replay(
             with options.fault_log.open("wb") as out:
                 out.writelines(orjson.dumps(entry) + b"\n" for entry in log)
         except OSError as exc:
-            raise RecordFileError(
-                f"{options.fault_log}: cannot write the fault log: {exc.strerror}"
-            ) from None
+            raise RecordFileError(cannot_write("--fault-log", options.fault_log, exc)) from None
     outgoing, disconnects = schedule(records, log)
     summary = ReplaySummary(records=len(records))
     summary.faults.update(str(entry["fault"]) for entry in log)

@@ -134,6 +134,11 @@ def test_the_intraday_correction_is_on_unless_turned_off(monkeypatch: pytest.Mon
         # were "Invalid statement (at line 1, column 1)" and a codec's "position 16"
         (b"\xef\xbb\xbfapi_port = 8001\n", "energyhub.toml: starts with a byte-order mark"),
         (b"log_level = 'caf\xe9'\n", "energyhub.toml: not UTF-8 text (byte 0xe9 at offset 16)"),
+        # one setting twice in different case: pydantic-settings kept one of them silently
+        (
+            b"api_port = 8001\nAPI_PORT = 8002\n",
+            "energyhub.toml: api_port and API_PORT are the same setting",
+        ),
     ],
 )
 def test_a_bad_toml_file_names_the_file_and_its_key(

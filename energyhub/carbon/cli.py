@@ -31,6 +31,7 @@ from energyhub.cli_support import (
 from energyhub.csv_columns import rows_refused
 from energyhub.store.db import connect, installed_backend
 from energyhub.store.migrations import require_schema
+from energyhub.userfiles import cannot_write
 
 SERIES_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -61,7 +62,7 @@ def _write(text: str, out: Path | None) -> None:
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise fail(f"--out {out}: cannot write the file: {exc.strerror}") from None
+        raise fail(cannot_write("--out", out, exc)) from None
     console.print(f"wrote {out}")
 
 

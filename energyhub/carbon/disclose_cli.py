@@ -11,6 +11,7 @@ from energyhub.carbon.disclose import disclose
 from energyhub.cli_support import console, fail, require_db_url, run_async, settings_or_exit
 from energyhub.store.db import connect, installed_backend
 from energyhub.store.migrations import require_schema
+from energyhub.userfiles import cannot_write
 
 
 def disclose_command(
@@ -35,10 +36,12 @@ def disclose_command(
             return await disclose(conn, await installed_backend(conn), site_id, year)
 
     files = run_async(run())
+    target = out
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            (out / name).write_bytes(data)
+            target = out / name
+            target.write_bytes(data)
     except OSError as exc:
-        raise fail(f"--out {out}: cannot write: {exc.strerror}") from None
+        raise fail(cannot_write("--out", out, exc, target)) from None
     console.print(f"wrote {len(files)} files to {out} (manifest.json has their SHA-256)")

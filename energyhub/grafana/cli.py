@@ -11,6 +11,7 @@ from energyhub.cli_support import console, fail, handles_errors, settings_or_exi
 from energyhub.grafana import files
 from energyhub.grafana.provisioning import DatabaseTarget, datasource
 from energyhub.grafana.push import grafana_api, push
+from energyhub.userfiles import cannot_write
 
 EXIT_STALE = 1
 """`grafana write --check`: the files on disk differ from what the code generates."""
@@ -43,8 +44,7 @@ def write_command(
     try:
         written = files.write(out)
     except OSError as exc:  # a file where a directory should be, no permission, a full disk
-        why = "a file, not a directory" if isinstance(exc, FileExistsError) else exc.strerror
-        raise fail(f"--out: cannot write under {out}: {exc.filename}: {why or exc}") from None
+        raise fail(cannot_write("--out", out, exc)) from None
     for path in written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 

@@ -13,6 +13,13 @@ EPOCH_MS_UNTIL = 100_000_000_000_000
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def latest_ts_us(received_us: int, max_future_skew_s: float) -> int:
+    """The latest reading time the ingest takes from a message received at `received_us`: a
+    clock further ahead is wrong (validate's `future` reject); the simulator's `--start` is held
+    to it too."""
+    return received_us + int(max_future_skew_s * 1_000_000)
+
+
 def _micros(moment: datetime) -> int:
     delta = moment - UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

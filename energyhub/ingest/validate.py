@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from energyhub.ingest.mapping import MeterRef
 from energyhub.ingest.message import BatchBuilder
+from energyhub.ingest.timestamps import latest_ts_us
 from energyhub.store.batch import ReadingBatch
 
 MICROS_PER_S = 1_000_000
@@ -157,7 +158,7 @@ def validate(
     if not len(batch):
         return batch
     ts_us = batch.ts.astype(np.int64)
-    latest_us = now_us + int(limits.max_future_skew_s * MICROS_PER_S)
+    latest_us = latest_ts_us(now_us, limits.max_future_skew_s)
     oldest_us = now_us - limits.retention_days * 86_400 * MICROS_PER_S
     not_finite = ~np.isfinite(batch.value)
     tiny = (batch.value != 0) & (np.abs(batch.value) < TINY)

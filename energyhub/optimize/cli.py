@@ -22,6 +22,7 @@ from energyhub.optimize.method import size_problem
 from energyhub.optimize.plan import Plan, plan
 from energyhub.optimize.scope import resolve_scopes
 from energyhub.sites import SiteFile, load_site
+from energyhub.userfiles import cannot_write
 
 EXIT_INFEASIBLE = 3
 EXIT_NO_SOLUTION = 4
@@ -132,7 +133,7 @@ def plan_command(
         try:
             result.write_schedule(out)
         except OSError as exc:
-            raise fail(f"--out: cannot write {out}: {exc.strerror or exc}") from None
+            raise fail(cannot_write("--out", out, exc)) from None
     _emit(result, central, as_json, points)
 
 

@@ -96,6 +96,15 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert "Traceback" not in done.output
 
 
+def test_an_out_file_the_disk_refuses_is_named(carbon_url: str) -> None:
+    """A full disk was "cannot write the file: No space left on device"; every `--out` now says
+    it the same way (`energyhub.userfiles.cannot_write`)."""
+    done = report(carbon_url, "b1", "2026-10", "--out", "/dev/full")
+    assert done.exit_code == 2
+    assert done.stderr.strip() == "error: --out /dev/full: no space left on device"
+    assert "Traceback" not in done.output
+
+
 def test_intensity_series_loads_and_bad_rows_are_named(carbon_url: str, tmp_path: Path) -> None:
     good = tmp_path / "series.csv"
     good.write_text(

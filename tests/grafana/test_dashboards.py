@@ -112,6 +112,7 @@ def test_write_to_a_file_is_one_line(tmp_path: Path) -> None:
     taken.write_text("not a directory")
     result = CliRunner().invoke(app, ["grafana", "write", "--out", str(taken)])
     assert result.exit_code == 2, result.output
-    assert f"--out: cannot write under {taken}: {taken}: a file, not a directory" in " ".join(
-        result.output.split()
-    )
+    assert f"--out {taken}: a file, not a directory" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["grafana", "write", "--out", "/dev/full"])
+    assert result.exit_code == 2, result.output
+    assert "--out /dev/full: a character device, not a directory" in result.output

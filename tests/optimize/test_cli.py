@@ -147,7 +147,11 @@ def test_building_plan_without_json_prints_a_summary(files: tuple[Path, Path]) -
         (["--level", "park", "--id", "p", "--time-limit-s", "-3"], "seconds ≥ 0, got -3"),
         (
             ["--level", "park", "--id", "p", "--out", "/nonexistent/dir/x.csv"],
-            "--out: cannot write /nonexistent/dir/x.csv: Cannot save file into a non-existent",
+            "--out /nonexistent/dir/x.csv: cannot save file into a non-existent directory",
+        ),
+        (
+            ["--level", "park", "--id", "p", "--out", "/dev/full"],
+            "--out /dev/full: no space left on device",
         ),
     ],
 )

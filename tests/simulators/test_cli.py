@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,33 @@ def test_a_local_start_the_clocks_skip_or_repeat_is_named(
     result = runner.invoke(app, ["simulate", "--site", str(berlin), "--start", start])
     assert result.exit_code == 2, result.output
     assert f"--start: {start} {message}: give its UTC offset" in " ".join(result.output.split())
+
+
+REFUSED_AHEAD = (
+    "--start: the run's readings would be stamped more than 300 s after they are published, "
+    "which the ingest refuses (ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S); the latest start for this "
+    "--duration, --step and --speed is "
+)
+
+
+@pytest.mark.parametrize(
+    ("start", "args"),
+    [
+        # took any start before 2200, and a run from it crossed 2200: all refused as `future`
+        ("2199-12-31T23:00:00+00:00", ["--duration", "2h", "--speed", "max"]),
+        # 24 simulated hours at 3600 s/s from an hour ago end 23 hours ahead of the wall clock
+        ((datetime.now(UTC) - timedelta(hours=1)).isoformat(), ["--duration", "24h"]),
+    ],
+)
+def test_a_start_whose_readings_the_ingest_refuses_is_named(
+    prefix: str, start: str, args: list[str]
+) -> None:
+    site = str(SITE_FILE)
+    command = ["simulate", "--site", site, "--only", "lab", "--prefix", prefix, "--start", start]
+    result = runner.invoke(app, [*command, *args])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert REFUSED_AHEAD in message and message.endswith(f"got '{start}'"), message
 
 
 @pytest.mark.parametrize(

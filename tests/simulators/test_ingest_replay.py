@@ -4,6 +4,8 @@ what the fault log predicts (dropped readings absent, duplicates once, garbage i
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +25,8 @@ from simulators.payloads import device_topic
 from simulators.record import RecordLimits, read_records, record
 from simulators.replay import ReplayOptions, replay
 from simulators.simulate import SimulationOptions, simulate
-from tests.ingest.conftest import ingest_settings, running_worker, wait_for
-from tests.simulators.conftest import BROKER, SITE_FILE, clear_status
+from tests.ingest.conftest import ingest_settings, running_worker, scalar, wait_for
+from tests.simulators.conftest import BROKER, SITE_FILE, clear_status, collect
 
 FAULTS = "drop=0.05,duplicate=0.05,reorder=0.1,garbage=0.03,clock-skew=+330s,counter-reset=0.02"
 """A skew that is no whole number of steps, so a skewed reading never lands on another's key."""
@@ -32,12 +34,16 @@ FAULTS = "drop=0.05,duplicate=0.05,reorder=0.1,garbage=0.03,clock-skew=+330s,cou
 Key = tuple[str, str, datetime]
 
 
-def unique_devices(prefix: str) -> SiteFile:
-    """The test site with device names of this test alone (device topics have no prefix)."""
+def unique_devices_text(prefix: str) -> str:
+    """The test site file with device names of this test alone (device topics have no prefix)."""
     text = SITE_FILE.read_text()
     for device in ("plug-1", "pro3em-1", "pro1pm-1"):
         text = text.replace(f"device: {device}", f"device: {device}-{prefix}")
-    return parse_site(yaml.safe_load(text))
+    return text
+
+
+def unique_devices(prefix: str) -> SiteFile:
+    return parse_site(yaml.safe_load(unique_devices_text(prefix)))
 
 
 def _meters(site: SiteFile) -> tuple[dict[str, tuple[str, str, str]], dict[tuple[str, str], str]]:
@@ -144,3 +150,51 @@ async def test_replay_with_faults_into_ingest_matches_the_fault_log(
     async with connect(pg_url) as conn:
         count = await (await conn.execute("SELECT count(*) FROM rejected")).fetchone()
     assert count is not None and count[0] == garbage
+
+
+async def _simulate_command(*args: str) -> tuple[int | None, str]:
+    """`energyhub simulate ARGS` as a user runs it: exit status and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "energyhub", "simulate", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, output.decode()
+
+
+@pytest.mark.slow
+async def test_simulate_takes_a_start_only_when_the_ingest_takes_its_readings(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """`simulate --start` took any start before 2200 and published readings the ingest refused
+    as `future` (more than ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S, 300 s, ahead of their arrival).
+    It now holds the start to the ingest's own rule: a run the ingest takes every reading of
+    runs, a start 10 minutes ahead is refused by name and publishes nothing."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    site = unique_devices(prefix)
+    site_file = tmp_path / "site.yaml"
+    site_file.write_text(unique_devices_text(prefix))
+    await _database(pg_url, site)
+    run = ["--site", str(site_file), "--only", "lab", "--prefix", prefix,
+           "--duration", "2min", "--step", "1min", "--speed", "max"]  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    taken, refused = (now + timedelta(seconds=s) for s in (120, 600))
+    async with running_worker(ingest_settings(pg_url, prefix)):
+        async with collect([f"{prefix}/#"]) as collector:
+            code, output = await _simulate_command(*run, "--start", taken.isoformat())
+            assert code == 0, output
+            code, output = await _simulate_command(*run, "--start", refused.isoformat())
+            received = await collector.idle(0.5)
+        expected, garbage = predict([(m.topic, m.payload) for m in received], prefix, site)
+        await wait_for(pg_url, "SELECT count(*) FROM readings", len(expected), timeout_s=60)
+        await asyncio.sleep(0.5)  # nothing more may arrive
+    await clear_status(site, prefix)
+    assert code == 2, output
+    message = " ".join(output.split())
+    assert "--start: the run's readings would be stamped more than 300 s after" in message
+    assert message.endswith(f"got '{refused.isoformat()}'"), message
+    assert expected and garbage == 0
+    assert {ts for _, _, ts in expected} == {taken, taken + timedelta(minutes=1)}
+    assert set(await _stored(pg_url)) == set(expected)
+    assert await scalar(pg_url, "SELECT count(*) FROM rejected") == 0

@@ -169,7 +169,15 @@ async def test_a_record_file_the_disk_refuses_is_named(namespace: str) -> None:
             await client.publish(f"{namespace}a", b"x" * 100 + str(i).encode())
     with pytest.raises(RecordFileError) as info:
         await asyncio.wait_for(recorder, 15.0)
-    assert "/dev/full: cannot write the record file: No space left on device" in str(info.value)
+    assert str(info.value) == "--out /dev/full: no space left on device"
+
+
+async def test_a_fault_log_the_disk_refuses_is_named_with_its_option() -> None:
+    """It said "/dev/full: cannot write the fault log: No space left on device"."""
+    options = ReplayOptions(BROKER, None, FaultSpec.parse("drop=0.5"), 1, Path("/dev/full"))
+    with pytest.raises(RecordFileError) as info:
+        await replay([_tasmota(float(t), t) for t in range(100)], options)
+    assert str(info.value) == "--fault-log /dev/full: no space left on device"
 
 
 def test_write_and_read_records_keep_binary_payloads(tmp_path: Path) -> None:

@@ -147,6 +147,28 @@ def test_nothing_to_disclose_exits_2(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_out_that_cannot_be_written_is_named(assets_url: str, tmp_path: Path) -> None:
+    """`--out /dev/full` said "cannot write: File exists" (the `mkdir` of a device); a full disk
+    under the directory now names the file and says so."""
+    done = disclose(assets_url, Path("/dev/full"))
+    assert done.exit_code == 2
+    assert done.stderr.strip() == "error: --out /dev/full: a character device, not a directory"
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    done = disclose(assets_url, taken / "package")
+    assert done.exit_code == 2
+    message = f"error: --out {taken}/package: {taken}: a file, not a directory"
+    assert " ".join(done.stderr.split()) == message
+    out = tmp_path / "package"
+    out.mkdir()
+    (out / "manifest.json").symlink_to("/dev/full")
+    done = disclose(assets_url, out)
+    assert done.exit_code == 2
+    message = f"error: --out {out}: {out}/manifest.json: no space left on device"
+    assert " ".join(done.stderr.split()) == message
+    assert "Traceback" not in done.output
+
+
 def test_a_tenants_package_lists_the_meters_its_share_comes_from(
     assets_url: str, tmp_path: Path
 ) -> None:
