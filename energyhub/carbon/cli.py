@@ -14,7 +14,7 @@ from energyhub.carbon.disclose_cli import disclose_command
 from energyhub.carbon.errors import CarbonError, IntensityFileError
 from energyhub.carbon.export import to_csv, to_json
 from energyhub.carbon.green_cli import green_app
-from energyhub.carbon.intensity import read_intensity_csv, store_intensity
+from energyhub.carbon.intensity import StoredHours, read_intensity_csv, store_intensity
 from energyhub.carbon.ledger_cli import ledger_app, price_command
 from energyhub.carbon.models import CarbonReport
 from energyhub.carbon.periods import parse_period
@@ -119,15 +119,23 @@ def intensity_command(
     settings = settings_or_exit()
     url = require_db_url(settings)
 
-    async def run() -> int:
+    async def run() -> StoredHours:
         async with connect(url, settings.db_connect_timeout_s) as conn:
             await require_schema(conn)
             return await store_intensity(conn, series, frame)
 
     stored = run_async(run())
     first, last = frame["ts"].min(), frame["ts"].max()
+    replaced = (
+        f"; removed {stored.replaced} stored before on another grid of hours, which they overlap"
+        if stored.replaced
+        else ""
+    )
     console.print(
-        f"series {series}: {stored} hours stored, {first.isoformat()} to {last.isoformat()}"
+        f"series {series}: {stored.written} hours stored, {first.isoformat()} to "
+        f"{last.isoformat()}{replaced}",
+        highlight=False,
+        soft_wrap=True,
     )
     if found.problems:
-        raise IntensityFileError(rows_refused(found.problems, f"the other {stored} stored"))
+        raise IntensityFileError(rows_refused(found.problems, f"the other {stored.written} stored"))

@@ -1,7 +1,8 @@
 """Carbon: emissions by carrier, building and enterprise, and intensity per m², from readings.
 
-kg CO₂ = interval energy × the site's factor for the period's year: purchased electricity × grid,
-gas burnt × gas (Scope 1), purchased heat × heat; the roles and factor rules of carbon/ in SQL.
+kg CO₂ = interval energy × the site's factor for the bucket's year on the park's local clock
+(`ZONE`): purchased electricity × grid, gas burnt × gas (Scope 1), purchased heat × heat; the
+roles and factor rules of carbon/ in SQL.
 Electricity bought is import only, as in carbon/ledger.py: a bucket in which the park network and
 the chosen buildings sum to a net export gets rows (on the meters that supplied it) that bring
 its electricity and kg to 0 and record the export in `exported_kwh`. Buckets are 15 minutes at

@@ -5,9 +5,9 @@ tenants (carbon/market.py in SQL).
 Like carbon/market.py: a retirement counts by the share of its period inside the time range;
 certificates cover first (0 kg/kWh), then each contract claim in turn (oldest retirement first,
 as the report takes them) at its own supplier's factor over the kWh it covers, never more than the
-electricity bought; the rest is at the residual mix of
-the park's, else the city's, `carbon` in the site file, else at the location-based average
-factor of the range.
+electricity bought; the rest is at the residual mix of the park's, else its city's `carbon` in
+the site file (not that of a city a site file loaded before left in `sites`), else at the
+location-based average factor of the range.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ split AS (
 residual AS (
     SELECT coalesce(
         (SELECT {RESIDUAL} FROM sites AS s WHERE s.id = '$park'),
-        (SELECT {RESIDUAL} FROM sites AS s WHERE s.kind = 'city' LIMIT 1),
+        (SELECT {RESIDUAL} FROM sites AS p JOIN sites AS s ON s.id = p.parent_id
+         WHERE p.id = '$park'),
         (SELECT l.electricity_kg / nullif(b.kwh, 0) FROM located AS l, bought AS b),
         0) AS f
 )

@@ -195,10 +195,11 @@ IMPORT_PER_METER = f"""per_meter AS (
 each of Grafana's intervals, each bucket weighted by the roles that hold for it."""
 
 
-ZONE = """zone AS (
-    SELECT coalesce(min(attributes->>'timezone'), 'UTC') AS tz FROM sites WHERE kind = 'city'
-)"""
-"""CTE `zone`: the city's time zone, in which a period's year is counted."""
+ZONE = f"""zone AS (SELECT {LOCAL_ZONE} AS tz)"""
+"""CTE `zone`: the `$park`'s zone (`LOCAL_ZONE`, as `time_group` reads it), in which a bucket's
+year picks its factors. A site file has one `timezone` for its city and parks, but the `sites`
+table keeps the cities of files loaded before (inactive): the least zone name of every city
+(`min`) counted India's New Year in Denver's zone once such a city was left behind."""
 
 FACTORS = """up (site_id, node_id, depth) AS (
     SELECT id, id, 0 FROM sites WHERE kind IN ('park', 'building')

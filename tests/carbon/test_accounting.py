@@ -7,6 +7,7 @@ Factors for 2026 come from the city's 2025 entry (grid 0.5) and its flat values 
 import copy
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from energyhub.carbon.errors import (
     UnknownFactorYearError,
     UnknownSiteError,
 )
-from energyhub.carbon.intensity import store_intensity
+from energyhub.carbon.intensity import read_intensity_csv, store_intensity
 from energyhub.carbon.periods import parse_period, previous_period
 from energyhub.sites import parse_site
 from energyhub.store.batch import ReadingBatch
@@ -219,6 +220,42 @@ async def test_an_hourly_series_of_local_hours_prices_a_half_hour_zone(pg_url: s
     assert b2.total_kg == pytest.approx(50 * 12 * 0.8)
     assert part.factors.grid_series_share == pytest.approx(1.0)
     assert part.total_kg == pytest.approx(50 * 5.75 * 0.8)
+
+
+@pytest.mark.parametrize(
+    ("first_hour", "label"),
+    [("2026-10-04T18:00:00Z", "UTC's hours"), ("2026-10-04T18:30:00Z", "local hours in UTC")],
+)
+async def test_an_india_series_on_either_grid_prices_every_quarter_hour(
+    pg_url: str, tmp_path: Path, first_hour: str, label: str
+) -> None:
+    """A +05:30 site's series on UTC's hours (18:00Z is 23:30 local) or on its own written in
+    UTC (18:30Z is 00:00 local; refused as no hour's start) loads and prices each quarter hour
+    by the value whose hour holds it; loaded over the series on the other grid (written in
+    +05:30) it replaces it (each quarter hour took the value begun last: half the old 0.8)."""
+    data = copy.deepcopy(SITE)
+    data["timezone"] = "Asia/Kolkata"
+    data["city"]["parks"][0]["buildings"][1]["carbon"] = {"grid_series": "in-hourly"}
+    await load(pg_url, parse_site(data))
+    start = pd.Timestamp("2026-10-05", tz="Asia/Kolkata")  # 2026-10-04 18:30 UTC
+    end = start + pd.Timedelta(hours=12)
+    hours = pd.date_range(pd.Timestamp(first_hour), periods=13, freq="1h")
+    other = (hours + pd.Timedelta(minutes=30)).tz_convert("Asia/Kolkata")  # the other grid
+    files = {}
+    for name, index, kg in (("other", other, 0.8), ("series", hours, 0.4)):
+        files[name] = tmp_path / f"{name}.csv"
+        text = "".join(f"{ts.isoformat().replace('+00:00', 'Z')},{kg}\n" for ts in index)
+        files[name].write_text("ts,kg_per_kwh\n" + text)
+    async with connect(pg_url) as conn:
+        await store_intensity(conn, "in-hourly", read_intensity_csv(files["other"]).frame)
+        found = read_intensity_csv(files["series"])
+        stored = await store_intensity(conn, "in-hourly", found.frame)
+        backend = await installed_backend(conn)
+        b2 = await carbon_report(conn, backend, "b2", start.to_pydatetime(), end.to_pydatetime())
+    assert found.problems == [], label
+    assert (stored.written, stored.replaced) == (13, 13)
+    assert b2.factors.grid_series_share == pytest.approx(1.0)
+    assert b2.total_kg == pytest.approx(50 * 12 * 0.4)
 
 
 def test_periods_in_local_time() -> None:

@@ -152,6 +152,82 @@ def test_bad_intensity_rows_lose_no_good_hour_beside_them(carbon_url: str, tmp_p
     assert "1 row problem(s), those rows not stored (no row is good)" in done.stderr
 
 
+def _stored(url: str, series: str) -> list[tuple[str, float]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT ts, kg_per_kwh FROM grid_intensity WHERE series = %s ORDER BY ts", (series,)
+        ).fetchall()
+    return [(ts.isoformat(), kg) for ts, kg in rows]
+
+
+def test_indias_hours_load_written_in_utc(carbon_url: str, tmp_path: Path) -> None:
+    """India's local hours start at :30 UTC: written in UTC (18:30Z is 00:00 there) every row
+    was refused as not the start of an hour, though the same instants written in +05:30 loaded."""
+    local = tmp_path / "india-local.csv"
+    local.write_text(
+        "ts,kg_per_kwh\n2026-10-04T18:30:00Z,0.8\n2026-10-04T19:30:00+00:00,0.7\n"
+        "2026-10-05T02:00:00+05:30,0.6\n"
+    )
+    done = carbon(carbon_url, "intensity", str(local), "--series", "india-local")
+    assert done.exit_code == 0, done.output
+    assert "series india-local: 3 hours stored" in done.stdout
+    assert _stored(carbon_url, "india-local") == [
+        ("2026-10-04T18:30:00+00:00", 0.8),
+        ("2026-10-04T19:30:00+00:00", 0.7),
+        ("2026-10-04T20:30:00+00:00", 0.6),
+    ]
+
+
+def test_a_file_is_one_grid_of_hours(carbon_url: str, tmp_path: Path) -> None:
+    """A row off the grid most rows start on would overlap their hours; one off every zone's
+    hours (:10) is no hour's start. Each is named, the rest stored."""
+    utc = tmp_path / "utc.csv"
+    utc.write_text(
+        "ts,kg_per_kwh\n2026-10-04T18:00:00Z,0.8\n2026-10-04T19:30:00Z,0.1\n"
+        "2026-10-04T20:00:00Z,0.6\n2026-10-04T21:10:00Z,0.2\n2026-10-05T03:00:00+05:30,0.5\n"
+    )
+    done = carbon(carbon_url, "intensity", str(utc), "--series", "one-grid")
+    assert done.exit_code == 2, done.output
+    assert "series one-grid: 2 hours stored" in done.stdout
+    err = " ".join(done.stderr.split())
+    assert "3 row problem(s), those rows not stored (the other 2 stored)" in err
+    assert (
+        f"{utc}:3: ts must be the start of an hour on the file's grid, :00 past each UTC hour as "
+        "2 of its 4 good rows start (from line 2), got '2026-10-04T19:30:00+00:00' (:30 past)"
+    ) in err
+    assert f"{utc}:5: ts must be the start of an hour: :00, :15, :30 or :45 past a UTC hour" in err
+    assert f"{utc}:6: ts must be the start of an hour on the file's grid" in err
+    assert err.index(f"{utc}:3:") < err.index(f"{utc}:5:") < err.index(f"{utc}:6:")
+    assert _stored(carbon_url, "one-grid") == [
+        ("2026-10-04T18:00:00+00:00", 0.8),
+        ("2026-10-04T20:00:00+00:00", 0.6),
+    ]
+
+
+def test_a_series_loaded_again_on_utcs_hours_replaces_its_local_hours(
+    carbon_url: str, tmp_path: Path
+) -> None:
+    """Loaded first in India's local hours, then in UTC's: the old values stayed beside the new,
+    and each quarter hour took the value begun last, half an hour of each."""
+    local = tmp_path / "local.csv"
+    local.write_text(
+        "ts,kg_per_kwh\n2026-10-05T00:00:00+05:30,0.8\n2026-10-05T01:00:00+05:30,0.8\n"
+    )
+    assert carbon(carbon_url, "intensity", str(local), "--series", "regrid").exit_code == 0
+    utc = tmp_path / "utc.csv"
+    utc.write_text("ts,kg_per_kwh\n2026-10-04T18:00:00Z,0.4\n2026-10-04T19:00:00Z,0.4\n")
+    done = carbon(carbon_url, "intensity", str(utc), "--series", "regrid")
+    assert done.exit_code == 0, done.output
+    assert (
+        "series regrid: 2 hours stored, 2026-10-04T18:00:00+00:00 to 2026-10-04T19:00:00+00:00; "
+        "removed 2 stored before on another grid of hours, which they overlap"
+    ) in " ".join(done.stdout.split())
+    assert _stored(carbon_url, "regrid") == [
+        ("2026-10-04T18:00:00+00:00", 0.4),
+        ("2026-10-04T19:00:00+00:00", 0.4),
+    ]
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
