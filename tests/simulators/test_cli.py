@@ -116,12 +116,14 @@ REFUSED_AHEAD = (
         # took any start before 2200, and a run from it crossed 2200: all refused as `future`
         ("2199-12-31T23:00:00+00:00", ["--duration", "2h", "--speed", "max"]),
         # 24 simulated hours at 3600 s/s from an hour ago end 23 hours ahead of the wall clock
-        ((datetime.now(UTC) - timedelta(hours=1)).isoformat(), ["--duration", "24h"]),
+        ("an hour ago", ["--duration", "24h"]),
     ],
 )
 def test_a_start_whose_readings_the_ingest_refuses_is_named(
     prefix: str, start: str, args: list[str]
 ) -> None:
+    if start == "an hour ago":  # made here: every xdist worker must collect the same ids
+        start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     site = str(SITE_FILE)
     command = ["simulate", "--site", site, "--only", "lab", "--prefix", prefix, "--start", start]
     result = runner.invoke(app, [*command, *args])
