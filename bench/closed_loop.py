@@ -262,7 +262,8 @@ def _beyond(found: Realized) -> list[str]:
 
 def _terms(found: Realized | None) -> list[str]:
     """The day's saving by term (CNY): counterfactual − metered energy and gas, demand charge,
-    carbon price, the price of heat and cooling left unserved; the stored energy's value."""
+    carbon price, the price of heat and cooling left unserved; the stored energy's value (what
+    the meters left in or took from the stores less what the counterfactual's idle ones lost)."""
     if found is None or not found.breakdown:
         return ["—"] * 5
     base, metered = found.breakdown["counterfactual"], found.breakdown["metered"]
@@ -271,7 +272,7 @@ def _terms(found: Realized | None) -> list[str]:
         f"{base.demand_cny - metered.demand_cny:,.0f}",
         f"{base.carbon_cny - metered.carbon_cny:,.0f}",
         f"{base.unserved_cny - metered.unserved_cny:,.0f}",
-        f"{metered.stored_cny:,.0f}",
+        f"{metered.stored_cny - base.stored_cny:,.0f}",
     ]
 
 

@@ -69,6 +69,7 @@ from energyhub.plans.metered import Storage, soc_fractions, storages
 from energyhub.plans.stored import (
     StoreValue,
     day_context,
+    idle_losses_kwh,
     store_values,
     stored_value,
     weather_valued,
@@ -253,7 +254,7 @@ def _valued(runs: Sequence[_Run], notes: list[str], values: Mapping[str, StoreVa
     for run in runs[1:]:
         total = (total + run.found).model_copy(update={"steps": total.steps + run.found.steps})
     sides = dict(total.breakdown)
-    for name in ("metered", "perfect_foresight"):
+    for name in ("counterfactual", "metered", "perfect_foresight"):
         each = [r.changes.get(name) for r in runs]
         if name not in sides or any(c is None for c in each):
             continue
@@ -411,12 +412,14 @@ async def _realize_run(
                 f"{scope.id}: no SOC readings or setpoints of {', '.join(unvalued)}: what the "
                 "meters left in them is not valued"
             )
+    stores = {a.id: a for a in storages(scope)}
+    ends = tuple(
+        {**soc, **{a: _fraction(stores[a], kwh[i]) for a, kwh in tracked.items()}}
+        for i, soc in enumerate(socs)
+    )
+    hours = len(part) * step.total_seconds() / 3600  # the counterfactual's idle stores lose too
+    changes["counterfactual"] = idle_losses_kwh(list(stores.values()), ends[0], hours)
     if foresight:
-        stores = {a.id: a for a in storages(scope)}
-        ends = tuple(
-            {**soc, **{a: _fraction(stores[a], kwh[i]) for a, kwh in tracked.items()}}
-            for i, soc in enumerate(socs)
-        )
         moved = frozenset(tracked)
         target = await foresight_target(
             conn, (site, foresight_site), scope, (first, step, ends[0]), (moved, track), source

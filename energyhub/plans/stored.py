@@ -1,8 +1,9 @@
 """The value of energy a compared window leaves in storage, or takes from it.
 
-The counterfactual's storage stays idle (energyhub.optimize.baseline); what ran and the
-perfect-foresight re-solve may end a window with more or less in their stores. So that the three
-compare like with like, each side is credited with the value of its storage change:
+The counterfactual's storage stays idle (energyhub.optimize.baseline), losing only what a store
+with a standing loss (`loss_per_h`) loses from where it started (`idle_losses_kwh`); what ran and
+the perfect-foresight re-solve may end a window with more or less in their stores. So that the
+three compare like with like, each side is credited with the value of its storage change:
 
 - a kWh left in a store (SOC up) is worth what it displaces when discharged: η_discharge × the
   mean marginal cost of its carrier at the store's node;
@@ -186,3 +187,17 @@ def stored_value(
     """CNY and kg CO₂ credited for the stores' SOC changes (kWh, by asset id)."""
     found = [values[a].of(kwh) for a, kwh in changes_kwh.items() if a in values]
     return sum(c for c, _ in found), sum(k for _, k in found)
+
+
+def idle_losses_kwh(
+    stores: list[Store], start_soc: Mapping[str, float], hours: float
+) -> dict[str, float]:
+    """The SOC change (kWh, ≤ 0) of each idle store with a standing loss over `hours` from the
+    SOC it starts at (a fraction, by asset id): a heat or cold store left idle loses `loss_per_h`
+    of what it holds each hour, as the metered one does. Stores without a starting SOC are left
+    out."""
+    return {
+        store.id: -start_soc[store.id] * store.energy_kwh * (1 - (1 - store.loss_per_h) ** hours)
+        for store in stores
+        if isinstance(store, ThermalStorage) and store.loss_per_h > 0 and store.id in start_soc
+    }

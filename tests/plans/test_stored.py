@@ -112,3 +112,29 @@ def test_whole_days_across_a_skipped_midnight() -> None:
     assert len(days) == 23 * 4
     fifth = pd.date_range("2026-09-05T12:00Z", periods=4, freq=step)
     assert len(whole_days(fifth, tz, step)) == 24 * 4
+
+
+def test_an_idle_store_with_a_standing_loss_loses_on_the_counterfactual_side_too() -> None:
+    """A heat store of 500 kWh at 60 % losing 1 % an hour, idle for 6 h on the meters and in
+    the counterfactual: both lose 300 × (1 − 0.99⁶) kWh, valued alike, so storage saves nothing.
+    Before, the counterfactual's idle store kept all it held and the meters paid for the loss."""
+    from energyhub.plans.realized import _Run, _valued
+    from energyhub.plans.stored import idle_losses_kwh
+    from energyhub.sites import ThermalStorage
+
+    store = ThermalStorage.model_validate({**HEAT_STORE, "loss_per_h": 0.01})
+    lost = idle_losses_kwh([store], {"tes": 0.6}, 6.0)
+    assert lost == {"tes": pytest.approx(-300 * (1 - 0.99**6))}
+    assert idle_losses_kwh([store.model_copy(update={"loss_per_h": 0.0})], {"tes": 0.6}, 6) == {}
+    assert idle_losses_kwh([store], {}, 6.0) == {}  # no starting SOC: nothing to lose from
+    values = store_values(_context([0.5, 0.5]))
+    bill = Side(energy_cny=100.0, gas_cny=20.0, co2_kg=80.0)
+    sides = {"counterfactual": bill, "metered": bill}
+    run = _Run(finish(steps=24, sides=sides, notes=[]), {"counterfactual": lost, "metered": lost})
+    found = _valued([run], [], values)
+    assert found.breakdown["counterfactual"].stored_cny == pytest.approx(
+        values["tes"].of(lost["tes"])[0]
+    )
+    assert found.breakdown["metered"].stored_cny < 0
+    assert found.savings_cny == pytest.approx(0.0)
+    assert found.savings_co2_kg == pytest.approx(0.0)
