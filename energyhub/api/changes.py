@@ -61,12 +61,18 @@ async def ping(conn: psycopg.AsyncConnection, link: Callable[[bool], None]) -> N
         "the API's caches are off (every request goes to the database): PostgreSQL has not "
         "answered the listener's ping for %.0f s; waiting up to %.0f s", PING_SLOW_S, PING_GIVE_UP_S
     )  # fmt: skip
-    try:
-        await asyncio.wait_for(answer, PING_GIVE_UP_S - PING_SLOW_S)
-    except TimeoutError:
+    try:  # not wait_for: before Python 3.12 it returns the answer and drops a cancellation
+        # that comes as the answer does, and the API's shutdown then waits on the listener
+        done, _ = await asyncio.wait({answer}, timeout=PING_GIVE_UP_S - PING_SLOW_S)
+    except BaseException:
+        answer.cancel()
+        raise
+    if not done:
+        answer.cancel()
         raise ListenerLost(
             f"PostgreSQL did not answer the listener's ping within {PING_GIVE_UP_S:.0f} s"
-        ) from None
+        )
+    answer.result()
     link(True)
     log.info(
         "the listener's ping was answered after %.1f s: the API's caches are on again",
