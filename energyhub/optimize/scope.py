@@ -40,6 +40,13 @@ class Node:
     is_building: bool
     link: GridConnection | None = None
 
+    @property
+    def charged_link(self) -> GridConnection | None:
+        """The building's own connection if it bills a demand charge (on the building's own
+        peak, whoever plans it: assets.add_feeder_demand_charge), else None."""
+        link = self.link
+        return link if link is not None and link.demand_charge_cny_per_kw > 0 else None
+
     def produces(self, carrier: Literal["heat", "cooling"]) -> bool:
         """Whether an asset here can supply the carrier (then its demand column is required)."""
         sources = HEAT_SOURCES if carrier == "heat" else COOLING_SOURCES
@@ -64,6 +71,13 @@ class Scope:
     @property
     def grid_node(self) -> str:
         return self.nodes[0].id
+
+    def connections(self) -> tuple[tuple[str, GridConnection], ...]:
+        """Every connection the plan bills, by the node it feeds: the scope's own at its grid
+        node, then each building's own `grid:` under it (billed on its own feeder, as the
+        building's own plan bills it)."""
+        own = tuple((n.id, n.link) for n in self.nodes[1:] if n.link is not None)
+        return ((self.grid_node, self.grid), *own)
 
     def assets(self) -> Iterator[tuple[Node, Asset]]:
         for node in self.nodes:
