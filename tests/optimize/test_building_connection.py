@@ -114,6 +114,8 @@ def test_a_decomposed_park_plan_bills_it_too() -> None:
     assert decomposed.scalars["b1:peak_import_kw"] == pytest.approx(450.0, abs=1e-4)
     assert decomposed.cost_cny["demand"] == pytest.approx(central.cost_cny["demand"], abs=1e-4)
     assert decomposed.objective_cny == pytest.approx(central.objective_cny, rel=1e-3)
+    assert decomposed.lower_bound_cny is not None
+    assert decomposed.lower_bound_cny <= central.objective_cny + 1e-6
 
 
 def test_the_buildings_subproblem_bills_its_own_connection() -> None:
