@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from energyhub.optimize.errors import PlanInputError
@@ -83,6 +83,19 @@ class Scope:
         for node in self.nodes:
             for asset in node.assets:
                 yield node, asset
+
+
+def connection_scopes(scope: Scope) -> tuple[tuple[str, Scope], ...]:
+    """Each connection of `scope` (`Scope.connections`), by the node it feeds, with the scope
+    whose own connection it is: `scope` itself, and for a building's own `grid:` the building's
+    own scope as `resolve_scope` gives it (what reads its metered peak)."""
+    own = tuple(
+        (n.id, Scope("building", n.id, scope.park, (replace(n, link=None),), n.link,
+                     scope.carbon, scope.gas))
+        for n in scope.nodes[1:]
+        if n.link is not None
+    )  # fmt: skip
+    return ((scope.grid_node, scope), *own)
 
 
 def _building_node(building: Building, *, linked: bool) -> Node:
