@@ -61,7 +61,7 @@ async def _counterfactual(
     frame.index = pd.DatetimeIndex(frame.index).tz_convert(site.tz)
     frame[month_peak_column(scope.grid_node)] = 0.0
     ctx = Context.bare(scope, read_inputs(frame, site.tz))
-    out.loc[pd.DatetimeIndex(frame.index).tz_convert("UTC")] = rules_import_kw(ctx)
+    out.loc[pd.DatetimeIndex(frame.index).tz_convert("UTC")] = rules_import_kw(ctx)[scope.grid_node]
     return out
 
 

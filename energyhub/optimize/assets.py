@@ -270,10 +270,31 @@ def add_feeds(ctx: Context, park: Node, building: Node) -> dict[Carrier, Var]:
     return feeds
 
 
-def add_building_links(ctx: Context, park: Node, building: Node) -> None:
-    """The building's feeds (`add_feeds`), drawn from the park's balances."""
-    for carrier, var in add_feeds(ctx, park, building).items():
+def add_building_links(
+    ctx: Context, park: Node, building: Node, rules_import_kw: Array | None = None
+) -> None:
+    """The building's feeds (`add_feeds`), drawn from the park's balances, and its own
+    connection's demand charge (`add_feeder_demand_charge`): the utility bills a building with
+    its own `grid:` on its own peak, whoever plans it."""
+    feeds = add_feeds(ctx, park, building)
+    for carrier, var in feeds.items():
         ctx.inject(park.id, carrier, var.name, -var.expr())
+    add_feeder_demand_charge(ctx, building, feeds["electricity"], rules_import_kw)
+
+
+def add_feeder_demand_charge(
+    ctx: Context, building: Node, feed: Var, rules_import_kw: Array | None
+) -> None:
+    """The demand charge of a building's own connection (`grid:`), if it has one, on its
+    electricity feeder from the park bus: by `_add_demand_charge`, the rule of a plan's own grid,
+    with the `<building>:month_peak_kw` / `:demand_target_kw` / `:peak_margin_kw` columns.
+    `rules_import_kw`: the building's own draw under the rules (kept within its feeder's limit
+    here)."""
+    link = building.charged_link
+    if link is None:
+        return
+    rules = None if rules_import_kw is None else np.minimum(rules_import_kw, link.import_max_kw)
+    _add_demand_charge(ctx, building.id, link, feed, rules)
 
 
 def add_gas_supplies(ctx: Context) -> None:

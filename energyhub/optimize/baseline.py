@@ -21,7 +21,9 @@ One rule set for the plan's own baseline figure and for the counterfactual of re
 Demand no device can meet, and import above the connection's `import_max_kw`, is unserved: it is
 reported (`unserved_kwh`) and priced at UNSERVED_CNY_PER_KWH (cost term `unserved`), never free.
 The demand charge is billed as the plan's is (tariffs.demand_cny: under monthly billing, the rise
-of each billing month's peak above the peak that month started from).
+of each billing month's peak above the peak that month started from), on every connection the
+plan bills (`Scope.connections`): a building with its own `grid:` on its own draw, in a park's
+baseline as in its own.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from energyhub.sites import (
     ElectricChiller,
     FlexibleLoad,
     GasBoiler,
+    GridConnection,
     HeatPump,
     Wind,
 )
@@ -102,6 +105,8 @@ class _Draws:
     electricity: Array
     gas: Array
     chp_kw: dict[str, Array] = field(default_factory=dict)
+    node_kw: dict[str, Array] = field(default_factory=dict)
+    """Each building's own electricity draw (by node id): what its feeder carries."""
 
 
 EXPORT_PASSES = 4
@@ -289,21 +294,31 @@ def compute_baseline(ctx: Context) -> Baseline:
     scope, inputs, prices, dt = ctx.scope, ctx.inputs, ctx.prices, ctx.dt_h
     total, handed_up = _dispatch_scope(ctx)
     months = billing_months(inputs.index)
-    own = _within_limit(total, scope)
-    billed = free_peak_kw(inputs, scope.grid_node, scope.grid, first_month_peak_kw(own, months))
-    return _account(scope, prices, total, (dt, months), handed_up, billed)  # as the plan is
+    demand = 0.0
+    for node, grid, imports in _connection_imports(total, scope):  # each billed as the plan is
+        billed = free_peak_kw(inputs, node, grid, first_month_peak_kw(imports, months))
+        demand += demand_cny(grid, imports, months, billed)
+    return _account(scope, prices, total, dt, handed_up, demand)
 
 
-def rules_import_kw(ctx: Context) -> Array:
-    """Per step, the connection's import under the rules (within its limit): what the site draws
-    without a plan, which the plan's peak margin is measured against (assets.add_grid)."""
+def rules_import_kw(ctx: Context) -> dict[str, Array]:
+    """Per connection (by the node it feeds, `Scope.connections`) and step, its import under the
+    rules (within its limit): what the site draws without a plan, which the plan's peak margin is
+    measured against (assets.add_grid, assets.add_building_links)."""
     total, _ = _dispatch_scope(ctx)
-    return _within_limit(total, ctx.scope)
+    return {node: imports for node, _, imports in _connection_imports(total, ctx.scope)}
 
 
-def _within_limit(total: _Draws, scope: Scope) -> Array:
-    """The connection's import of the rules' draws: never below 0, never above its limit."""
-    return np.minimum(np.maximum(total.electricity, 0.0), scope.grid.import_max_kw)
+def _connection_imports(
+    total: _Draws, scope: Scope
+) -> list[tuple[str, GridConnection, NDArray[np.float64]]]:
+    """Each connection's import of the rules' draws (never below 0, never above its limit): the
+    scope's own of everything, a building's own of the building's draw alone."""
+    found = []
+    for node, grid in scope.connections():
+        draw = total.electricity if node == scope.grid_node else total.node_kw[node]
+        found.append((node, grid, np.minimum(np.maximum(draw, 0.0), grid.import_max_kw)))
+    return found
 
 
 def _dispatch_scope(ctx: Context) -> tuple[_Draws, dict[str, Array]]:
@@ -325,7 +340,9 @@ def _dispatch_once(ctx: Context, caps: Mapping[str, Array]) -> tuple[_Draws, dic
     handed_up = {"heat": np.zeros(n), "cooling": np.zeros(n)}
     for node in ctx.scope.nodes[1:]:
         shortfall = {"heat": np.zeros(n), "cooling": np.zeros(n)}
-        _add(total, _node_draws(ctx, node, shortfall, caps))
+        draws = _node_draws(ctx, node, shortfall, caps)
+        total.node_kw[node.id] = draws.electricity.copy()
+        _add(total, draws)
         for carrier, values in shortfall.items():
             handed_up[carrier] += values
     _add(total, _node_draws(ctx, ctx.scope.nodes[0], handed_up, caps))  # the head node last
@@ -371,11 +388,10 @@ def _account(
     scope: Scope,
     prices: Prices,
     total: _Draws,
-    steps: tuple[float, NDArray[np.int64]],
+    dt: float,
     shortfall: dict[str, Array],
-    month_peak: float,
+    demand: float,
 ) -> Baseline:
-    dt, months = steps
     wanted = np.maximum(total.electricity, 0.0)
     imp = np.minimum(wanted, scope.grid.import_max_kw)
     exp = np.minimum(np.maximum(-total.electricity, 0.0), scope.grid.export_max_kw)
@@ -389,7 +405,7 @@ def _account(
         "energy": float(
             np.sum(prices.import_cny_per_kwh * imp - prices.export_cny_per_kwh * exp) * dt
         ),
-        "demand": demand_cny(scope.grid, imp, months, month_peak),
+        "demand": demand,
         "gas": float(total.gas.sum() * dt * prices.gas_cny_per_kwh),
         "carbon": prices.carbon_cny_per_kg * sum(co2.values()),
         "unserved": sum(UNSERVED_CNY_PER_KWH[c] * kwh for c, kwh in unserved.items()),

@@ -515,7 +515,8 @@ def _master(
     if found is None:
         raise NoSolutionError("no schedule: the decomposition's master LP failed")
     x, duals = found
-    return _Master(built, problem, x, duals, float(problem.c @ x), _shortfalls(problem, x))
+    value = float(problem.c @ x) + problem.offset
+    return _Master(built, problem, x, duals, value, _shortfalls(problem, x))
 
 
 def _combination(

@@ -20,7 +20,15 @@ from energyhub.csv_columns import first_long_row
 from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
 from energyhub.optimize.scope import Scope
-from energyhub.sites import PV, CopFromOutdoor, FlexibleLoad, SiteFile, Wind, load_taken_as_0
+from energyhub.sites import (
+    PV,
+    CopFromOutdoor,
+    FlexibleLoad,
+    GridConnection,
+    SiteFile,
+    Wind,
+    load_taken_as_0,
+)
 from energyhub.userfiles import read_text
 
 Array = NDArray[np.float64]
@@ -328,6 +336,11 @@ class _Owners:
         return _Owners(frozenset(n.id for n in scope.nodes), renewables, flexible, frozenset(ids))
 
 
+def _connection(scope: Scope, node: str) -> GridConnection:
+    """The connection a node's peak columns are of: a building's own `grid:`, else the scope's."""
+    return dict(scope.connections()).get(node, scope.grid)
+
+
 def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) -> None:
     if name in SITE_COLUMNS:
         low, high = SITE_COLUMNS[name]
@@ -364,13 +377,13 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
         high = renewables[owner].peak_kw * RENEWABLE_LIMIT_FACTOR
         _check_range(inputs, name, 0.0, high, "must be ≥ 0 and within peak_kw; W instead of kW?")
     elif quantity in ("month_peak_kw", "demand_target_kw"):
-        high = scope.grid.import_max_kw * MONTH_PEAK_LIMIT_FACTOR
+        high = _connection(scope, owner).import_max_kw * MONTH_PEAK_LIMIT_FACTOR
         _check_range(
             inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "
             f"import limit × {MONTH_PEAK_LIMIT_FACTOR:g}; W instead of kW?",
         )  # fmt: skip
     elif quantity in ("peak_margin_kw", "peak_reserve_kw"):
-        high = scope.grid.import_max_kw
+        high = _connection(scope, owner).import_max_kw
         _check_range(
             inputs, name, 0.0, high, "a margin for forecast error must be ≥ 0 and within the "
             "connection's import limit; W instead of kW?",

@@ -2,8 +2,9 @@
 
 Building level: one node, its assets, its own grid connection (or the park's tariff and limits).
 Park level: the park node (shared assets, the park connection limit and demand charge) and every
-building as a node fed from the park bus. City level: every park the same way in one model, plus
-the city's caps (demand-response import caps, a carbon cap) across them.
+building as a node fed from the park bus (a building with its own `grid:` billed its own demand
+charge on that feeder, as its own plan bills it). City level: every park the same way in one
+model, plus the city's caps (demand-response import caps, a carbon cap) across them.
 """
 
 from __future__ import annotations
@@ -194,14 +195,14 @@ def add_park(
     ctx = Context(m, inputs, scope, prices, binaries or binary_policy(scope, prices))
     head, *rest = scope.nodes
     rules = rules_import_kw(Context.bare(scope, inputs))  # what the margin is measured against
-    assets.add_grid(ctx, head.id, scope.grid, rules)
+    assets.add_grid(ctx, head.id, scope.grid, rules[head.id])
     for node in scope.nodes:
         for asset in node.assets:
             add_asset(ctx, node.id, asset)
         add_unserved(ctx, node.id)  # only where the inputs allow it (perfect foresight)
     add_peak_reserve(ctx, head.id, scope.grid)
     for node in rest:
-        assets.add_building_links(ctx, head, node)
+        assets.add_building_links(ctx, head, node, rules.get(node.id))
     if hook is not None:
         hook(ctx)
     assets.add_gas_supplies(ctx)
@@ -239,6 +240,8 @@ def build_building(
     CHP or fuel cell makes district heat or cooling: its heat comes with electricity it may be
     run for, and the building alone would waste the surplus by charging and discharging a store
     at once. A subproblem's proposals are combined later, so they must each be valid on their own.
+    A building with its own `grid:` is billed its demand charge here, as in the park's model: it
+    is the building's alone.
     """
     _check_gas(scope)
     prices = Prices.of(scope, inputs)
@@ -253,6 +256,9 @@ def build_building(
         add_asset(ctx, node.id, asset)
     add_unserved(ctx, node.id)
     feeds = assets.add_feeds(ctx, head, node)
+    if node.charged_link is not None:  # its own connection's demand charge: the rules' import
+        rules = rules_import_kw(Context.bare(scope, inputs))[node.id]
+        assets.add_feeder_demand_charge(ctx, node, feeds["electricity"], rules)
     assets.add_gas_supplies(ctx)
     ctx.add_balances()
     return Built(ctx.m.build(), (ctx,)), feeds

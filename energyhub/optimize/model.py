@@ -176,6 +176,13 @@ class Problem:
     def n_binaries(self) -> int:
         return int(self.integrality.sum())
 
+    @property
+    def offset(self) -> float:
+        """The objective's constant, which `c` leaves out (a demand term's −rate × the peak its
+        month started from): c·x + offset is the objective `evaluate` reports, and any bound or
+        value set against a plan's objective must carry it."""
+        return float(sum(const for _, const in self.costs.values()))
+
     def row_block(self, row: int) -> tuple[Block, int]:
         """The constraint block holding `row` and the row's offset in it."""
         for block in self.constraints.values():
@@ -331,7 +338,7 @@ def solve(
     return Solution(
         status=_STATUS.get(int(result.status), "error"),
         x=x,
-        objective=None if x is None else float(problem.c @ x),
+        objective=None if x is None else float(problem.c @ x) + problem.offset,
         gap=float(gap) if gap is not None and problem.n_binaries and np.isfinite(gap) else None,
         seconds=seconds,
         message=str(result.message),

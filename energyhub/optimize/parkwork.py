@@ -179,11 +179,12 @@ def _answer(
     if result.x is None:
         return _no_answer(recipe, model, result.status, time_limit_s)
     x = result.x[: problem.n_variables]
-    value = float(costs @ x) if result.status == "optimal" else -np.inf
+    value = float(costs @ x) + problem.offset if result.status == "optimal" else -np.inf
     fixing = model.fixed if model.fixed is not None else _fixing(model.built, x)
     q = model.channels @ x + model.offset
     model.xs.append(x)
-    return ParkAnswer(recipe.key, q, float(problem.c @ x), value, fixing, len(model.xs) - 1)
+    cost = float(problem.c @ x) + problem.offset
+    return ParkAnswer(recipe.key, q, cost, value, fixing, len(model.xs) - 1)
 
 
 def _no_answer(
@@ -213,7 +214,7 @@ def share_answer(
     if result.x is None:
         return _no_answer(recipe, model, result.status, time_limit_s)
     x, excess = result.x[:n], result.x[n:]
-    cost = float(problem.c @ x)
+    cost = float(problem.c @ x) + problem.offset
     optimal = result.status == "optimal"
     value = cost + SHORTFALL_CNY_PER_KW * float(excess.sum()) if optimal else -np.inf
     slope = model.warm.row_duals(model.rows) if optimal else None
@@ -257,7 +258,8 @@ def fix_park(
         built = build_scopes((recipe.scope,), recipe.inputs, again)
     x = solution.x
     q = channels @ x + model.offset
-    return ParkAnswer(recipe.key, q, float(p.c @ x), float(costs @ x), _milp_fixing(built, x))
+    cost, value = float(p.c @ x) + p.offset, float(costs @ x) + p.offset
+    return ParkAnswer(recipe.key, q, cost, value, _milp_fixing(built, x))
 
 
 def _milp_fixing(built: Built, x: Array) -> Fixing:
@@ -306,7 +308,7 @@ def fix_near(
     if built is model.built:  # a schedule of the model kept here: a mix may use it
         model.xs.append(x)
         serial = len(model.xs) - 1
-    return ParkAnswer(recipe.key, q, float(p.c @ x), -np.inf, fixing, serial)
+    return ParkAnswer(recipe.key, q, float(p.c @ x) + p.offset, -np.inf, fixing, serial)
 
 
 def _held(scope: Scope, problem: Problem, near: dict[str, Array]) -> tuple[Array, Array]:

@@ -72,7 +72,8 @@ class Plan:
     lower_bound_cny: float | None = None
     carbon_cap_kg: float | None = None
     month_peak_kw: dict[str, float] = field(default_factory=dict)
-    """Month-to-date peak import each connection (grid node) started from (monthly billing)."""
+    """Month-to-date peak import each connection (grid node, and each building's own `grid:` in a
+    park or city plan) started from (monthly billing)."""
     peak_margin: dict[str, Any] = field(default_factory=dict)
     """How a scheduler re-plan set the forecast-error margin kept under the billed peak
     (energyhub.scheduler.margin.PeakMargin.summary); empty otherwise."""
@@ -225,10 +226,10 @@ def plan(
     finds no combination of proposals meeting a coupling row, or ends further than
     DECOMPOSED_MAX_GAP from its bound on a model the centralized solve can afford, the plan is
     solved centrally and says so (`method` `central-fallback`). `month_peak_kw` is the
-    month-to-date peak import of every connection of the plan where the inputs have no
-    `<grid node>:month_peak_kw` column (default 0: the whole peak is billed). Raises PlanInputError
-    (bad inputs), InfeasiblePlanError (no feasible schedule) or NoSolutionError (the solver
-    stopped before it found a schedule).
+    month-to-date peak import of every connection of the plan (a building's own `grid:` too)
+    where the inputs have no `<grid node>:month_peak_kw` column (default 0: the whole peak is
+    billed). Raises PlanInputError (bad inputs), InfeasiblePlanError (no feasible schedule) or
+    NoSolutionError (the solver stopped before it found a schedule).
     """
     _check_solver_options(time_limit_s, mip_gap)
     site = site if isinstance(site, SiteFile) else load_site(site)
@@ -237,7 +238,11 @@ def plan(
     for scope in scopes:
         check_inputs(table, site, scope)
     notes = tuple(note for scope in scopes for note in unmetered_loads(table, site, scope))
-    peaks = {s.grid_node: tariffs.month_peak_kw(table, s.grid_node, s.grid) for s in scopes}
+    peaks = {
+        node: tariffs.month_peak_kw(table, node, grid)
+        for s in scopes
+        for node, grid in s.connections()
+    }
     caps = resolve_caps(site, level, site_id, table.index, carbon_cap_kg)
     baseline = Baseline.combined([compute_baseline(Context.bare(s, table)) for s in scopes])
     choice = choose(method, level, scopes, table.n)
@@ -308,9 +313,8 @@ def with_month_peaks(
         )
     columns = dict(table.columns)
     for scope in scopes:
-        columns.setdefault(
-            tariffs.month_peak_column(scope.grid_node), np.full(table.n, month_peak_kw)
-        )
+        for node, _ in scope.connections():
+            columns.setdefault(tariffs.month_peak_column(node), np.full(table.n, month_peak_kw))
     return replace(table, columns=columns)
 
 

@@ -111,4 +111,4 @@ class ProxModel:
             return Response(result.status, None, None, float("nan"))
         x = result.x[: self.problem.n_variables]
         q = self.channels @ x + self.offset
-        return Response(result.status, x, q, float(self.problem.c @ x))
+        return Response(result.status, x, q, float(self.problem.c @ x) + self.problem.offset)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from energyhub.optimize.errors import PlanInputError
@@ -40,6 +40,13 @@ class Node:
     is_building: bool
     link: GridConnection | None = None
 
+    @property
+    def charged_link(self) -> GridConnection | None:
+        """The building's own connection if it bills a demand charge (on the building's own
+        peak, whoever plans it: assets.add_feeder_demand_charge), else None."""
+        link = self.link
+        return link if link is not None and link.demand_charge_cny_per_kw > 0 else None
+
     def produces(self, carrier: Literal["heat", "cooling"]) -> bool:
         """Whether an asset here can supply the carrier (then its demand column is required)."""
         sources = HEAT_SOURCES if carrier == "heat" else COOLING_SOURCES
@@ -65,10 +72,30 @@ class Scope:
     def grid_node(self) -> str:
         return self.nodes[0].id
 
+    def connections(self) -> tuple[tuple[str, GridConnection], ...]:
+        """Every connection the plan bills, by the node it feeds: the scope's own at its grid
+        node, then each building's own `grid:` under it (billed on its own feeder, as the
+        building's own plan bills it)."""
+        own = tuple((n.id, n.link) for n in self.nodes[1:] if n.link is not None)
+        return ((self.grid_node, self.grid), *own)
+
     def assets(self) -> Iterator[tuple[Node, Asset]]:
         for node in self.nodes:
             for asset in node.assets:
                 yield node, asset
+
+
+def connection_scopes(scope: Scope) -> tuple[tuple[str, Scope], ...]:
+    """Each connection of `scope` (`Scope.connections`), by the node it feeds, with the scope
+    whose own connection it is: `scope` itself, and for a building's own `grid:` the building's
+    own scope as `resolve_scope` gives it (what reads its metered peak)."""
+    own = tuple(
+        (n.id, Scope("building", n.id, scope.park, (replace(n, link=None),), n.link,
+                     scope.carbon, scope.gas))
+        for n in scope.nodes[1:]
+        if n.link is not None
+    )  # fmt: skip
+    return ((scope.grid_node, scope), *own)
 
 
 def _building_node(building: Building, *, linked: bool) -> Node:

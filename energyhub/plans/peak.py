@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from psycopg import AsyncConnection
 
-from energyhub.optimize.scope import Scope
+from energyhub.optimize.scope import Scope, connection_scopes
 from energyhub.plans.metered import actual_frame, outside_mains
 from energyhub.scheduler.telemetry import stored_meters
 from energyhub.store.billing import month_peak_kw, month_start
@@ -43,3 +43,15 @@ async def connection_month_peak_kw(
     imports = (await actual_frame(conn, backend, scope, index))["import_kw"].to_numpy()
     known = imports[np.isfinite(imports)]
     return max(float(known.max()), 0.0) if known.size else rollup
+
+
+async def month_peaks_kw(
+    conn: AsyncConnection, backend: Backend, scope: Scope, before: datetime, tz: ZoneInfo
+) -> dict[str, float]:
+    """`connection_month_peak_kw` of every connection a plan of `scope` bills, by the node it
+    feeds: the scope's own, and each building's own `grid:` read as the building's own plan
+    reads it (`<node>:month_peak_kw`)."""
+    return {
+        node: await connection_month_peak_kw(conn, backend, own, before, tz)
+        for node, own in connection_scopes(scope)
+    }

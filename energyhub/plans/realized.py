@@ -77,7 +77,7 @@ from energyhub.plans.stored import (
 )
 from energyhub.plans.tracked import SetpointTrack, tracked_soc_kwh
 from energyhub.scheduler.target import DemandTargetConfig
-from energyhub.sites import Asset, SiteFile
+from energyhub.sites import Asset, Building, SiteFile
 from energyhub.store.db import Backend
 
 BILLED_TERMS = ("energy", "demand", "gas", "carbon")
@@ -349,6 +349,7 @@ async def _realize_run(
     where the re-solve's demand target is read from."""
     part, inputs = frames
     foresight, track, source = how
+    site, scope = compared_bill(site, scope)
     step = pd.Timedelta(part.index[1] - part.index[0])
     local = inputs.copy()
     local.index = pd.DatetimeIndex(local.index).tz_convert(site.tz)
@@ -492,6 +493,32 @@ def _with_assets(site: SiteFile, change: Callable[[Asset], Asset]) -> SiteFile:
         for park in site.city.parks
     ]
     return site.model_copy(update={"city": site.city.model_copy(update={"parks": parks})})
+
+
+def compared_bill(site: SiteFile, scope: Scope) -> tuple[SiteFile, Scope]:
+    """The site and scope the counterfactual and perfect foresight of `scope` are billed on: the
+    bill the meters' side has, the scope's own connection. A park's plan also bills each
+    building's own `grid:` (its demand charge, on the building's own peak), but plan vs actual
+    reads the park's import alone, so the metered side has no such charge: here those buildings
+    keep their connections' limits and lose their demand charge, or the counterfactual would
+    count a charge the meters never show and perfect foresight would shave a peak no compared
+    bill holds."""
+    own = {node for node, _ in scope.connections()[1:]}
+    if not own:
+        return site, scope
+
+    def unbilled(building: Building) -> Building:
+        if building.id not in own or building.grid is None:
+            return building
+        grid = building.grid.model_copy(update={"demand_charge_cny_per_kw": 0.0})
+        return building.model_copy(update={"grid": grid})
+
+    parks = [
+        park.model_copy(update={"buildings": [unbilled(b) for b in park.buildings]})
+        for park in site.city.parks
+    ]
+    site = site.model_copy(update={"city": site.city.model_copy(update={"parks": parks})})
+    return site, resolve_scope(site, scope.level, scope.id)
 
 
 def _unavailable(note: str) -> Realized:

@@ -33,7 +33,7 @@ from energyhub.optimize.tariffs import (
     peak_reserve_column,
 )
 from energyhub.plans.operations import record_failure, save_forecast, supersede_outdated
-from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.plans.peak import month_peaks_kw
 from energyhub.plans.policy import plan_by_policy
 from energyhub.plans.store import PlanRecord, inputs_hash, store_plan
 from energyhub.scheduler.bands import earlier_coverage, keep_band, peak_margin
@@ -250,13 +250,14 @@ async def with_month_peak(
     start: datetime,
     tz: ZoneInfo,
 ) -> None:
-    """Add the connection's month-to-date billed peak to a plan's inputs
-    (`<grid node>:month_peak_kw`): the plan and its baseline pay the demand charge only on a
-    rise above it. Without it a plan bills its whole peak as a rise above 0 kW."""
-    peak = await connection_month_peak_kw(conn, backend, scope, start, tz)
-    column = month_peak_column(scope.grid_node)
-    forecast.frame[column] = peak  # billed so far this month
-    forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
+    """Add each connection's month-to-date billed peak to a plan's inputs
+    (`<grid node>:month_peak_kw`, and a building's own `grid:` in a park's plan): the plan and
+    its baseline pay the demand charge only on a rise above it. Without it a plan bills its
+    whole peak as a rise above 0 kW."""
+    for node, peak in (await month_peaks_kw(conn, backend, scope, start, tz)).items():
+        column = month_peak_column(node)
+        forecast.frame[column] = peak  # billed so far this month
+        forecast.methods[column] = "metered: highest 15-min import this month (plans.peak)"
 
 
 async def replan(

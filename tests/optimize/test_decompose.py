@@ -169,3 +169,41 @@ def test_a_coupling_row_no_building_can_meet_is_reported_as_the_central_solve_do
         central.value.step,
     )
     assert found.value.carrier == "electricity"
+
+
+def test_a_decomposed_bound_counts_the_month_peak_already_paid_for() -> None:
+    """A demand term bills the peak's rise above the month's peak so far, a constant
+    (−rate × month peak) the solver's c·x leaves out; the bound left it out too, so with a month
+    peak it stood above the plan by 40 CNY/kW × the month peak (here 80 % of the park's peak
+    without one: a bound of 21,188 CNY against an optimum of 9,226) and the gap read 0. Now the
+    bound is at most the centralized optimum, and each plan's gap is measured against it."""
+    spec, columns = small_park("p", 3, import_max_kw=2000.0, demand_charge_cny_per_kw=40.0)
+    site, frame = city_site([spec]), day_inputs(columns)
+    peak = plan(site, frame, level="park", site_id="p").scalars["p:peak_import_kw"]
+    frame["p:month_peak_kw"] = 0.8 * peak
+    central = plan(site, frame, level="park", site_id="p")
+    found = plan(site, frame, level="park", site_id="p", method="decomposed", options=OPTIONS)
+    assert central.cost_cny["demand"] == pytest.approx(
+        40.0 * (central.scalars["p:peak_import_kw"] - 0.8 * peak), abs=1e-4
+    )
+    assert found.lower_bound_cny is not None
+    assert found.lower_bound_cny <= central.objective_cny + 1e-6 <= found.objective_cny + 2e-6
+
+
+def test_a_city_decomposed_by_park_bounds_below_with_month_peaks() -> None:
+    """Decomposed by park under the city's event and carbon cap, each park starting from a
+    month peak: the parks' answers carry their demand terms' constants, so the bound is at most
+    the centralized optimum (it stood 40 × (300 + 200) = 20,000 CNY above it)."""
+    site, frame = _city()
+    frame["n:month_peak_kw"] = 300.0
+    frame["s:month_peak_kw"] = 200.0
+    cap = 0.995 * plan(site, frame, level="city", site_id="c").co2_kg
+    central = plan(site, frame, level="city", site_id="c", carbon_cap_kg=cap)
+    found = plan(
+        site, frame, level="city", site_id="c", carbon_cap_kg=cap, method="decomposed",
+        options=DecomposeOptions(workers=2, max_iterations=300),
+    )  # fmt: skip
+    assert found.method == "decomposed"
+    assert found.lower_bound_cny is not None
+    assert found.lower_bound_cny <= central.objective_cny + 1e-6
+    assert found.objective_cny == pytest.approx(central.objective_cny, rel=TOLERANCE)

@@ -279,3 +279,32 @@ def test_a_tracked_store_loses_what_its_standing_loss_takes() -> None:
     store = next(s for s in storages(scope) if s.id == "b07-hw")
     assert store.loss_per_h == 0.01 and store.soc_initial * store.energy_kwh == 750.0
     assert tracked_soc_kwh(store, np.zeros(8), 0.25)[-1] == pytest.approx(735.075)
+
+
+async def test_a_buildings_own_demand_charge_is_on_no_side_of_its_parks_savings(
+    pg_url: str,
+) -> None:
+    """The office has its own `grid:` at 40 CNY/kW. Park sp's realized savings compare the
+    park's import (plan vs actual reads it, not the office's own bill), whose connection has no
+    demand charge: the metered side bills none, so neither may the counterfactual nor perfect
+    foresight. Before, the park's counterfactual billed the office's whole peak, 40 × its
+    metered import, a charge the meters' side never showed, and the savings were that much too
+    high."""
+    doc = site_doc()
+    own = {"import_max_kw": 5000, "demand_charge_cny_per_kw": DEMAND_CNY_PER_KW}
+    doc["city"]["parks"][0]["buildings"][0]["grid"] = own
+    site = parse_site(doc, "test-site")
+    plan_id = await run_steps(pg_url, "auto", 3, site=site)
+    async with connect(pg_url) as conn:
+        record = await get_plan(conn, plan_id)
+        (_, frame), *_ = (await plan_parts(conn, Backend.POSTGRES, record, site))[0]
+        controlled = frame[frame["controlled"].astype(bool) & frame["actual_import_kw"].notna()]
+        inputs = await plan_inputs(conn, plan_id)
+        park = resolve_scope(site, "park", "sp")
+        found = await realize(conn, Backend.POSTGRES, site, park, controlled, inputs, 0.0)
+    assert found is not None and found.steps == 3
+    assert found.breakdown["metered"].demand_cny == 0.0
+    assert found.breakdown["counterfactual"].demand_cny == 0.0
+    assert found.breakdown["perfect_foresight"].demand_cny == pytest.approx(0.0, abs=1e-6)
+    assert found.perfect_savings_cny is not None
+    assert found.perfect_savings_cny >= found.savings_cny - 1e-6

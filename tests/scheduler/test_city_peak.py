@@ -34,3 +34,25 @@ async def test_the_city_plan_bills_a_rise_above_each_park_s_month_peak(pg_url: s
     assert peak > 500.0  # the office's working hours this month
     assert inputs["sp:month_peak_kw"].iloc[0] == pytest.approx(peak)
     assert record.baseline["month_peak_kw"] == pytest.approx({"sp": peak})
+
+
+async def test_a_building_s_own_connection_starts_from_its_own_month_peak(pg_url: str) -> None:
+    """The office has its own `grid:` with a demand charge: the park's plan bills it on the
+    office's own peak, so the re-plan's inputs carry the office's month-to-date peak
+    (`office:month_peak_kw`, read as the office's own plan reads it) beside the park's; without
+    it the plan billed the office's whole peak as a rise above 0 kW."""
+    own = {"import_max_kw": 3000, "demand_charge_cny_per_kw": 40}
+    site = make_site(grid=own)
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    config = PlanningConfig.of(scheduler_settings(pg_url, "mqtt://unused:1883", "t"))
+    async with connect(pg_url) as conn:
+        record = await city_plan(conn, Backend.POSTGRES, site, START, config)
+        inputs = await plan_inputs(conn, record.id)
+        office = await connection_month_peak_kw(
+            conn, Backend.POSTGRES, resolve_scope(site, "building", "office"), START, site.tz
+        )
+    assert record.status != "failed", record.error
+    assert office > 500.0  # the office's working hours this month
+    assert inputs["office:month_peak_kw"].iloc[0] == pytest.approx(office)
+    assert record.baseline["month_peak_kw"]["office"] == pytest.approx(office)

@@ -38,7 +38,7 @@ from energyhub.plans import store
 from energyhub.plans.actual import plan_vs_actual
 from energyhub.plans.errors import PlanNotFoundError, PlanStateError
 from energyhub.plans.frontier import FrontierPointError, pick_point
-from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.plans.peak import month_peaks_kw
 from energyhub.plans.store import WITH_SCHEDULE, PlanRecord, PlanStatus
 from energyhub.scheduler.target import DemandTargetConfig
 
@@ -110,15 +110,15 @@ def _check(state: StateDep, body: PlanCreate, frame: pd.DataFrame) -> timedelta:
 async def _with_month_peaks(
     conn: AsyncConnection, state: StateDep, body: PlanCreate, frame: pd.DataFrame
 ) -> None:
-    """Each connection's month-to-date metered peak, unless the inputs give it: the demand charge
-    of a monthly bill is paid only on raising it."""
+    """Each connection's month-to-date metered peak (a building's own `grid:` in a park's plan
+    too), unless the inputs give it: the demand charge of a monthly bill is paid only on raising
+    it."""
     start = frame.index[0].to_pydatetime()
     for scope in resolve_scopes(state.site, body.level, body.site_id):
-        column = month_peak_column(scope.grid_node)
-        if column not in frame.columns:
-            frame[column] = await connection_month_peak_kw(
-                conn, state.backend, scope, start, state.site.tz
-            )
+        peaks = await month_peaks_kw(conn, state.backend, scope, start, state.site.tz)
+        for node, peak in peaks.items():
+            if month_peak_column(node) not in frame.columns:
+                frame[month_peak_column(node)] = peak
 
 
 @router.post(
