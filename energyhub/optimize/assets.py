@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.model import Array, Expr, Var
 from energyhub.optimize.network import Carrier, Context
 from energyhub.optimize.scope import Node
@@ -187,7 +188,7 @@ def delivered_column(asset_id: str) -> str:
     return f"{asset_id}:delivered_kwh"
 
 
-def window_days(ctx: Context, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarray]:
+def window_days(inputs: PlanInputs, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarray]:
     """For each step its window number if it starts inside the asset's window, else -1; and the
     energy (kWh) each window asks of the steps it covers: energy_kwh × the share of the window's
     hours they cover (local hours, so a window across a daylight-saving change is an hour shorter
@@ -195,7 +196,7 @@ def window_days(ctx: Context, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarr
     give (`delivered_column`) asks what is left of energy_kwh instead, spread the same way over
     the rest of the window, and no more than power_max_kw can serve in the steps it covers. A
     window that crosses midnight is one window, of the day it starts on."""
-    index = ctx.inputs.index
+    index = inputs.index
     hours = np.asarray(index.hour + index.minute / 60.0)
     inside = asset.inside(hours)
     local_days = index.tz_localize(None).normalize()
@@ -206,17 +207,17 @@ def window_days(ctx: Context, asset: FlexibleLoad) -> tuple[np.ndarray, np.ndarr
     day_codes = np.unique(np.asarray(local_days.asi8), return_inverse=True)[1]
     groups = np.where(inside, day_codes, -1).astype(np.int64)
     used = np.unique(groups[groups >= 0], return_inverse=True)
-    compact = np.full(ctx.n, -1, dtype=np.int64)
+    compact = np.full(inputs.n, -1, dtype=np.int64)
     compact[groups >= 0] = used[1]
-    covered_h = np.bincount(used[1], minlength=used[0].size) * ctx.dt_h
+    covered_h = np.bincount(used[1], minlength=used[0].size) * inputs.dt_h
     first_step = [int(np.flatnonzero(groups == g)[0]) for g in used[0]]
     end_h = asset.window_start_h + asset.window_h  # past 24 for an overnight window
     start, end = window_bounds(local_days[first_step], index.tz, asset.window_start_h, end_h)
     lasting_h = _hours(end - start)
     energy = asset.energy_kwh * covered_h / lasting_h
     column = delivered_column(asset.id)
-    if covered_h.size and compact[0] == 0 and start[0] < index[0] and column in ctx.inputs.columns:
-        left_kwh = max(asset.energy_kwh - float(ctx.inputs.columns[column][0]), 0.0)
+    if covered_h.size and compact[0] == 0 and start[0] < index[0] and column in inputs.columns:
+        left_kwh = max(asset.energy_kwh - float(inputs.columns[column][0]), 0.0)
         remaining_h = _hours(end[:1] - index[:1])[0]
         energy[0] = min(
             left_kwh * min(covered_h[0] / remaining_h, 1.0), asset.power_max_kw * covered_h[0]
@@ -244,7 +245,7 @@ def window_bounds(
 
 def add_flexible_load(ctx: Context, node: str, asset: FlexibleLoad) -> None:
     """Serve each window's energy (`window_days`) within it at up to power_max_kw."""
-    groups, energy_kwh = window_days(ctx, asset)
+    groups, energy_kwh = window_days(ctx.inputs, asset)
     upper = np.where(groups >= 0, asset.power_max_kw, 0.0)
     power = ctx.m.add_variables(f"{asset.id}:power_kw", ctx.n, 0.0, upper)
     if energy_kwh.size:

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from energyhub.optimize.assets import window_days
 from energyhub.optimize.conversion import cop_series
+from energyhub.optimize.inputs import PlanInputs
 from energyhub.optimize.model import Array
 from energyhub.optimize.network import Context, Prices
 from energyhub.optimize.scope import Node, Scope
@@ -258,14 +259,16 @@ def _serve_cooling(ctx: Context, node: Node, demand: Array, draws: _Draws) -> tu
     return unserved, heat
 
 
-def _flexible(ctx: Context, asset: FlexibleLoad) -> Array:
-    """Power of a flexible load run at full power from the start of each window until served."""
-    groups, energies = window_days(ctx, asset)
-    power = np.zeros(ctx.n)
+def rules_flexible_kw(inputs: PlanInputs, asset: FlexibleLoad) -> Array:
+    """Power of a flexible load under the rules: at full power from the start of each window
+    until served (each window's energy as `window_days` gives it for the steps of `inputs`)."""
+    groups, energies = window_days(inputs, asset)
+    power = np.zeros(inputs.n)
+    dt_h = inputs.dt_h
     for g, energy in enumerate(energies):
         steps = np.flatnonzero(groups == g)
-        before = np.arange(steps.size) * asset.power_max_kw * ctx.dt_h
-        power[steps] = np.clip(energy - before, 0.0, asset.power_max_kw * ctx.dt_h) / ctx.dt_h
+        before = np.arange(steps.size) * asset.power_max_kw * dt_h
+        power[steps] = np.clip(energy - before, 0.0, asset.power_max_kw * dt_h) / dt_h
     return power
 
 
@@ -280,7 +283,7 @@ def _node_draws(
         if isinstance(asset, PV | Wind):
             draws.electricity -= ctx.inputs.columns[f"{asset.id}:available_kw"]
         elif isinstance(asset, FlexibleLoad):
-            draws.electricity += _flexible(ctx, asset)
+            draws.electricity += rules_flexible_kw(ctx.inputs, asset)
     cooling = np.asarray(ctx.inputs.get(f"{node.id}:cooling_kw", 0.0)) + shortfall["cooling"]
     unserved_cooling, absorption_heat = _serve_cooling(ctx, node, cooling, draws)
     heat = np.asarray(ctx.inputs.get(f"{node.id}:heat_kw", 0.0)) + shortfall["heat"]

@@ -110,11 +110,11 @@ async def read_telemetry(
         frame = pd.concat([frame[columns], at_end[columns]], ignore_index=True)
     wide = frame.pivot_table(index="bucket", columns="meter_id", values="value", aggfunc="mean")
     sites = sorted({m.site_id for m in meters})
-    sent = _on_grid(await site_setpoints(conn, sites, start, end), index, step)
+    sent = sent_on_grid(await site_setpoints(conn, sites, start, end), index, step)
     return Telemetry(index, wide.reindex(index), tz, sent)
 
 
-def _on_grid(sent: pd.DataFrame, index: pd.DatetimeIndex, step: pd.Timedelta) -> pd.DataFrame:
+def sent_on_grid(sent: pd.DataFrame, index: pd.DatetimeIndex, step: pd.Timedelta) -> pd.DataFrame:
     """Sent setpoints (asset_id, ts, p_kw) per grid step: the mean where all of it was sent."""
     if sent.empty:
         return pd.DataFrame(index=index)
