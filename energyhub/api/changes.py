@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 import psycopg
 from psycopg import sql
 
+from energyhub.waiting import within
+
 log = logging.getLogger(__name__)
 
 PING_S = 5.0
@@ -61,18 +63,12 @@ async def ping(conn: psycopg.AsyncConnection, link: Callable[[bool], None]) -> N
         "the API's caches are off (every request goes to the database): PostgreSQL has not "
         "answered the listener's ping for %.0f s; waiting up to %.0f s", PING_SLOW_S, PING_GIVE_UP_S
     )  # fmt: skip
-    try:  # not wait_for: before Python 3.12 it returns the answer and drops a cancellation
-        # that comes as the answer does, and the API's shutdown then waits on the listener
-        done, _ = await asyncio.wait({answer}, timeout=PING_GIVE_UP_S - PING_SLOW_S)
-    except BaseException:
-        answer.cancel()
-        raise
-    if not done:
-        answer.cancel()
+    try:  # not wait_for, which may drop the API shutdown's cancellation (energyhub.waiting)
+        await within(answer, PING_GIVE_UP_S - PING_SLOW_S)
+    except TimeoutError:
         raise ListenerLost(
             f"PostgreSQL did not answer the listener's ping within {PING_GIVE_UP_S:.0f} s"
-        )
-    answer.result()
+        ) from None
     link(True)
     log.info(
         "the listener's ping was answered after %.1f s: the API's caches are on again",

@@ -9,7 +9,6 @@ took it meanwhile, SchedulerLockError stops this one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from contextlib import AsyncExitStack
@@ -20,6 +19,7 @@ from psycopg import AsyncConnection
 
 from energyhub.errors import SchedulerLockError
 from energyhub.store.db import connect
+from energyhub.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class SchedulerLock:
         holding it is gone; SchedulerLockError if another scheduler took it meanwhile."""
         if self._held is not None:
             try:
-                await asyncio.wait_for(self._held.execute("SELECT 1"), self.timeout_s)
+                await within(self._held.execute("SELECT 1"), self.timeout_s)
                 return
             except (psycopg.Error, TimeoutError):
                 await self._release()
