@@ -280,3 +280,42 @@ def test_the_day_s_deficit_and_slack_are_against_what_the_policy_allows() -> Non
     assert (day.slack_kg, day.deficit_kg, day.carried_kg) == (50.0, 0.0, 0.0)
     over = replace(day, allowed_kg=900.0)
     assert (over.slack_kg, over.deficit_kg, over.carried_kg) == (-150.0, 150.0, 300.0)
+
+
+async def test_the_day_s_account_counts_a_flexible_load_s_energy_still_owed(pg_url: str) -> None:
+    """An EV charger (800 kWh in 00:00–08:00, up to 400 kW) sent 0 kW over the first hour: the
+    counterfactual's rules drew 100 kWh of it in that hour (800 × 1/8, from 00:00 at full power),
+    which the meters still owe the day; the account adds it at the grid factor."""
+    from energyhub.plans.days import savings_by_day
+    from energyhub.scheduler.co2_account import day_co2_account
+
+    doc = site_with({"max_co2_vs_baseline_pct": 0, **NO_CEILING}).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    office = doc["city"]["parks"][0]["buildings"][0]
+    office["assets"].append(
+        {"id": "office-ev", "type": "flexible_load", "power_max_kw": 400, "energy_kwh": 800,
+         "window_start_h": 0, "window_end_h": 8}
+    )  # fmt: skip
+    site = parse_site(doc, "gate-ev-site")
+    _, ts = await _day_over(pg_url, site)
+    async with connect(pg_url) as conn:
+        for step in pd.date_range(pd.Timestamp(START).tz_convert("UTC"), periods=4, freq="15min"):
+            await conn.execute(
+                "INSERT INTO setpoints (plan_id, site_id, asset_id, ts, p_kw, topic, status) "
+                "SELECT max(id), 'office', 'office-ev', %s, 0, 't', 'acked' FROM plans "
+                "ON CONFLICT (site_id, asset_id, ts) DO UPDATE SET p_kw = 0",
+                (step.to_pydatetime(),),
+            )
+        days = await savings_by_day(
+            conn, Backend.POSTGRES, "office", (START, ts.to_pydatetime()), site=site,
+            foresight=False, lead_in=False,
+        )  # fmt: skip
+        account = await day_co2_account(
+            conn, Backend.POSTGRES, site, "office", ts.to_pydatetime(), pd.DatetimeIndex([ts])
+        )
+    assert account is not None
+    realized = [d.realized for d in days if d.realized is not None]
+    metered_kg = sum(r.breakdown["metered"].net_co2_kg for r in realized)
+    m = site.city.carbon.grid_kg_per_kwh
+    assert account.metered_kg == pytest.approx(metered_kg + 100.0 * m)
