@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from energyhub.demo.planning import city_plan
 from energyhub.optimize.scope import resolve_scope
 from energyhub.plans.operations import plan_inputs
 from energyhub.plans.peak import connection_month_peak_kw
+from energyhub.plans.store import PlanRecord
 from energyhub.scheduler.replan import PlanningConfig
+from energyhub.sites import SiteFile
 from energyhub.store.db import Backend, connect
 
 from .conftest import HistorySpec, make_site, prepare_db, scheduler_settings, write_history
@@ -19,8 +22,11 @@ from .conftest import HistorySpec, make_site, prepare_db, scheduler_settings, wr
 START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")
 
 
-async def test_the_city_plan_bills_a_rise_above_each_park_s_month_peak(pg_url: str) -> None:
-    site = make_site()
+async def _city_plan(
+    pg_url: str, site: SiteFile, level: str, site_id: str
+) -> tuple[PlanRecord, pd.DataFrame, float]:
+    """A week of history, then the city's re-plan at START: the plan, its inputs and the
+    month-to-date peak of the connection of `site_id` at `level`, read as its own plan reads it."""
     await prepare_db(pg_url, site)
     await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
     config = PlanningConfig.of(scheduler_settings(pg_url, "mqtt://unused:1883", "t"))
@@ -28,8 +34,14 @@ async def test_the_city_plan_bills_a_rise_above_each_park_s_month_peak(pg_url: s
         record = await city_plan(conn, Backend.POSTGRES, site, START, config)
         inputs = await plan_inputs(conn, record.id)
         peak = await connection_month_peak_kw(
-            conn, Backend.POSTGRES, resolve_scope(site, "park", "sp"), START, site.tz
+            conn, Backend.POSTGRES, resolve_scope(site, level, site_id), START, site.tz
         )
+    return record, inputs, peak
+
+
+async def test_the_city_plan_bills_a_rise_above_each_park_s_month_peak(pg_url: str) -> None:
+    site = make_site()
+    record, inputs, peak = await _city_plan(pg_url, site, "park", "sp")
     assert record.status != "failed", record.error
     assert peak > 500.0  # the office's working hours this month
     assert inputs["sp:month_peak_kw"].iloc[0] == pytest.approx(peak)
@@ -43,15 +55,7 @@ async def test_a_building_s_own_connection_starts_from_its_own_month_peak(pg_url
     it the plan billed the office's whole peak as a rise above 0 kW."""
     own = {"import_max_kw": 3000, "demand_charge_cny_per_kw": 40}
     site = make_site(grid=own)
-    await prepare_db(pg_url, site)
-    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
-    config = PlanningConfig.of(scheduler_settings(pg_url, "mqtt://unused:1883", "t"))
-    async with connect(pg_url) as conn:
-        record = await city_plan(conn, Backend.POSTGRES, site, START, config)
-        inputs = await plan_inputs(conn, record.id)
-        office = await connection_month_peak_kw(
-            conn, Backend.POSTGRES, resolve_scope(site, "building", "office"), START, site.tz
-        )
+    record, inputs, office = await _city_plan(pg_url, site, "building", "office")
     assert record.status != "failed", record.error
     assert office > 500.0  # the office's working hours this month
     assert inputs["office:month_peak_kw"].iloc[0] == pytest.approx(office)
