@@ -10,6 +10,10 @@ A feed is mapped onto a meter with `SITE/METER=SOURCE[*FACTOR]`:
 - `bdew:g25[:ANNUAL_KWH]`: a BDEW standard load profile from demandlib (h25, g25, l25, p25, s25),
   15-min, scaled to the annual energy (default 1,000,000 kWh).
 
+A feed keeps its own clock: each reading is the source's value at the same local clock time on
+the same weekday, a whole number of weeks earlier, at the time of year nearest the replayed days
+that the source covers (`on_site_clock`): its sun and its working week land where the site's are.
+
 These packages form the optional `feeds` extra (CityLearn is installed with `--no-deps`: only its
 data files are read). Readings go out as single readings `{"ts": <epoch ms>, "value": ...}`,
 a power in kW for power_kw meters and a running counter for energy_kwh meters.
@@ -21,6 +25,7 @@ import importlib
 import importlib.util
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -70,8 +75,24 @@ def _package_dir(package: str) -> Path:
     return Path(spec.origin).parent
 
 
-def _pvanalytics(name: str) -> tuple[Array, float]:
-    """A measured AC power file of pvanalytics/data (CSV, or Parquet with pyarrow), in kW."""
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A measured series on its own local clock: kW from each wall-clock time (naive, the
+    source's local time), one step apart."""
+
+    wall: pd.DatetimeIndex
+    kw: Array
+    step_s: float
+
+
+CITYLEARN_FIRST_WALL = pd.Timestamp("2022-07-31 23:00")
+"""CityLearn 2022's first row is hour 24 (23:00–24:00, local standard time) of Sunday 31 July
+2022; its `Day Type` column (1 = Monday) agrees with that calendar."""
+
+
+def _pvanalytics(name: str) -> Measured:
+    """A measured AC power file of pvanalytics/data (CSV, or Parquet with pyarrow), in kW, on
+    the clock its timestamps' own UTC offset gives."""
     if not DATA_FILE_NAME.fullmatch(name):
         raise SimulatorInputError(
             f"feed pvanalytics:{name}: expected the name of one of its data files (letters, "
@@ -91,8 +112,11 @@ def _pvanalytics(name: str) -> tuple[Array, float]:
     else:
         raise SimulatorInputError(f"feed pvanalytics:{name}: no {name}.csv or .parquet there")
     try:
-        stamps = pd.to_datetime(frame.iloc[:2, 0], utc=True)
-        step_s = float((stamps.iloc[1] - stamps.iloc[0]).total_seconds())
+        stamps = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:, 0], utc=True))
+        offset = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:1, 0]))[0].utcoffset() or pd.Timedelta(
+            0
+        )
+        step_s = float((stamps[1] - stamps[0]).total_seconds())
         watts = frame.iloc[:, 1].to_numpy(dtype=float)
     except (IndexError, ValueError, TypeError) as exc:
         raise SimulatorInputError(
@@ -103,10 +127,11 @@ def _pvanalytics(name: str) -> tuple[Array, float]:
             f"feed pvanalytics:{name}: not a measured power series (times, then watts): its "
             f"step is {step_s:g} s or a value is not finite"
         )
-    return np.maximum(watts, 0.0) / 1000.0, step_s
+    wall = stamps.tz_localize(None) + offset
+    return Measured(wall, np.maximum(watts, 0.0) / 1000.0, step_s)
 
 
-def _citylearn(spec: str) -> tuple[Array, float]:
+def _citylearn(spec: str) -> Measured:
     building, _, column = spec.partition(":")
     folder = _package_dir("citylearn") / "data" / "citylearn_challenge_2022_phase_all"
     path = folder / f"{building}.csv"
@@ -119,11 +144,13 @@ def _citylearn(spec: str) -> tuple[Array, float]:
             f"feed citylearn:{spec}: expected Building_1 … Building_17, optionally with :"
             f"{'|'.join(CITYLEARN_COLUMNS)}"
         )
-    frame = pd.read_csv(path)
-    return frame[CITYLEARN_COLUMNS[column or "electricity"]].to_numpy(dtype=float), 3600.0
+    kw = pd.read_csv(path)[CITYLEARN_COLUMNS[column or "electricity"]].to_numpy(dtype=float)
+    wall = pd.date_range(CITYLEARN_FIRST_WALL, periods=len(kw), freq="1h")
+    return Measured(wall, kw, 3600.0)
 
 
-def _bdew(spec: str, start: datetime, duration_s: float) -> tuple[Array, float]:
+def _bdew(spec: str, first: pd.Timestamp, duration_s: float) -> Measured:
+    """The profile over the local years the replayed window touches, on the site's clock."""
     name, _, annual = spec.partition(":")
     if name.lower() not in BDEW_PROFILES:
         raise SimulatorInputError(f"feed bdew:{spec}: expected one of {', '.join(BDEW_PROFILES)}")
@@ -131,26 +158,63 @@ def _bdew(spec: str, start: datetime, duration_s: float) -> tuple[Array, float]:
     bdew = importlib.import_module("demandlib.bdew")  # optional: imported when a feed uses it
 
     annual_kwh = _positive(annual, f"feed bdew:{spec}: annual energy") if annual else 1_000_000.0
-    year = pd.date_range(f"{start.year}-01-01", periods=365 * 96, freq="15min")
-    profile = getattr(bdew, name.upper())(year)
-    mean_w = float(profile.mean())
-    steps = int(duration_s // 900)
-    offset = int((start.timetuple().tm_yday - 1) * 96 + start.hour * 4 + start.minute // 15)
-    values = np.resize(profile.to_numpy(dtype=float), offset + steps)[offset:]
-    return values / mean_w * annual_kwh / 8760.0, 900.0
+    last = first + pd.Timedelta(seconds=duration_s)
+    walls, values = [], []
+    for year in range(first.year, last.year + 1):
+        days = 366 if pd.Timestamp(year=year, month=1, day=1).is_leap_year else 365
+        wall = pd.date_range(f"{year}-01-01", periods=days * 96, freq="15min")
+        profile = getattr(bdew, name.upper())(wall).to_numpy(dtype=float)
+        walls.append(wall)
+        values.append(profile / float(profile.mean()) * annual_kwh / 8760.0)
+    return Measured(pd.DatetimeIndex(walls[0].append(walls[1:])), np.concatenate(values), 900.0)
 
 
-def _series(source: str, start: datetime, duration_s: float) -> tuple[Array, float]:
+def _series(source: str, first: pd.Timestamp, duration_s: float) -> Measured:
     kind, _, rest = source.partition(":")
     if kind == "pvanalytics":
         return _pvanalytics(rest)
     if kind == "citylearn":
         return _citylearn(rest)
     if kind == "bdew":
-        return _bdew(rest, start, duration_s)
+        return _bdew(rest, first, duration_s)
     raise SimulatorInputError(
         f"--feed: unknown source {source!r} (pvanalytics:, citylearn:, bdew:)"
     )
+
+
+def _weeks_back(series: Measured, first: pd.Timestamp, duration_s: float) -> int:
+    """Whole weeks between the replayed window's local clock and the source's: the window as a
+    whole inside what the source covers, at the time of year nearest the window's (the latest
+    such year on a tie); a source too short for the window starts it in its first week."""
+    week, span = pd.Timedelta(days=7), pd.Timedelta(seconds=duration_s - series.step_s)
+    w0 = first.tz_localize(None)
+    latest = (w0 - series.wall[0]) // week  # the window starting in the source's first week
+    earliest = -((series.wall[-1] - (w0 + span)) // week)
+    if earliest > latest:
+        return int(latest)
+
+    def season_gap(k: int) -> int:
+        gap = abs((w0 - k * week).day_of_year - w0.day_of_year)
+        return min(gap, 365 - gap)
+
+    return min(range(earliest, latest + 1), key=lambda k: (season_gap(k), k))
+
+
+def on_site_clock(series: Measured, first: pd.Timestamp, duration_s: float) -> tuple[Array, Array]:
+    """(epoch s, kW) of the readings from `first` (aware, the site's zone): as many source steps
+    as `duration_s` holds, on the site's local clock from the first at or after `first`, each
+    the source's value at the same local clock time a whole number of weeks earlier
+    (`_weeks_back`); a time the source has no value for is no reading."""
+    freq = pd.Timedelta(seconds=series.step_s)
+    t0 = first.ceil(freq, ambiguous=True, nonexistent="shift_forward")
+    instants = pd.date_range(t0, periods=int(duration_s // series.step_s), freq=freq)
+    back = _weeks_back(series, first, duration_s) * pd.Timedelta(days=7)
+    source = pd.Series(series.kw, index=series.wall)
+    source = source[~source.index.duplicated()]  # a repeated fall-back hour: its first
+    kw = source.reindex(instants.tz_localize(None) - back).to_numpy(dtype=np.float64)
+    found = np.isfinite(kw)
+    epoch = instants.as_unit("ms").asi8[found] / 1000.0
+    return epoch.astype(np.float64), np.asarray(kw[found], dtype=np.float64)
 
 
 def _meter(site: SiteFile, ref: str) -> tuple[Park, str, Meter]:
@@ -183,9 +247,10 @@ def _scale(site: SiteFile, meter: Meter, values: Array, factor: str | None, ref:
 def feed_records(
     site: SiteFile, mappings: list[str], start: datetime | None, duration_s: float, prefix: str
 ) -> list[Record]:
-    """Records of every mapped feed from `start` (default: so that the feeds end now)."""
+    """Records of every mapped feed from `start` (default: so that the feeds end now), each on
+    the site's local clock (`on_site_clock`)."""
     end = datetime.now(site.tz)
-    first = start or end - timedelta(seconds=duration_s)
+    first = pd.Timestamp(start or end - timedelta(seconds=duration_s)).tz_convert(site.tz)
     records = []
     for mapping in mappings:
         ref, sep, source = mapping.partition("=")
@@ -193,18 +258,17 @@ def feed_records(
             raise SimulatorInputError(f"--feed: expected SITE/METER=SOURCE, got {mapping!r}")
         park, site_id, meter = _meter(site, ref.strip())
         source, _, factor = source.strip().partition("*")
-        values, step_s = _series(source, first, duration_s)
-        values = values[: int(duration_s // step_s)]
+        series = _series(source, first, duration_s)
+        epoch, values = on_site_clock(series, first, duration_s)
         if not len(values):
             raise SimulatorInputError(
                 f"--feed {ref}: {source} has no value in --duration ({duration_s:g} s; its "
-                f"step is {step_s:g} s)"
+                f"step is {series.step_s:g} s)"
             )
         values = _scale(site, meter, values, factor or None, ref)
         if meter.quantity == "energy_kwh":
-            values = np.cumsum(values * step_s / 3600.0)
+            values = np.cumsum(values * series.step_s / 3600.0)
         topic = f"{prefix.rstrip('/')}/{park.id}/{site_id}/{meter.id}"
-        epoch = first.timestamp() + np.arange(len(values)) * step_s
         for t, value in zip(epoch.tolist(), np.round(values, 3).tolist(), strict=True):
             payload = orjson.dumps({"ts": round(t * 1000), "value": value})
             records.append(Record(t, topic, payload))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
 
 from energyhub.sites import SiteFile
@@ -38,6 +39,54 @@ def test_nrel_pv_feed_scaled_to_the_asset_and_dark_at_night(site: SiteFile) -> N
     assert pv.max() <= 0.9 * 300 + 1e-6 and pv.min() >= 0
     assert (pv == 0).sum() > 60  # the measured nights
     assert records[0].topic == "energyhub/tp/office/pv"
+
+
+def _local(records: list, topic_end: str) -> pd.Series:  # type: ignore[type-arg]
+    """A feed's readings by their local time in the test site's zone."""
+    mine = [r for r in records if r.topic.endswith(topic_end)]
+    ts = pd.to_datetime([orjson.loads(r.payload)["ts"] for r in mine], unit="ms", utc=True)
+    return pd.Series(_values(mine, topic_end), index=ts.tz_convert("Asia/Shanghai"))
+
+
+def test_a_pv_feed_makes_power_in_the_sites_daylight(site: SiteFile) -> None:
+    """A replay starting at 07:10:21 published SERF's first row (its midnight) then, so the
+    array peaked near 19:00 in Shanghai: a PV forecast learnt from it saw power after dark."""
+    _needs("pvanalytics")
+    start = datetime.fromisoformat("2025-10-20T07:10:21+08:00")
+    mapping = ["office/pv=pvanalytics:serf_east_15min_ac_power"]
+    pv = _local(feed_records(site, mapping, start, 3 * 86400.0, "energyhub"), "/office/pv")
+    assert len(pv) == 3 * 96 and pv.index[0] == pd.Timestamp("2025-10-20T07:15:00+08:00")
+    assert ((pv.index.minute % 15 == 0) & (pv.index.second == 0)).all()
+    lit = pv[pv > 0.01 * pv.max()]
+    assert lit.index.hour.min() >= 5 and lit.index.hour.max() <= 19
+    days = pv[pv.index < pd.Timestamp("2025-10-23T00:00+08:00")]  # the last is 07:00 at most
+    peaks = days.groupby(days.index.date).idxmax()
+    assert len(peaks) == 3 and all(9 <= t.hour <= 14 for t in peaks), peaks
+
+
+def test_a_load_feed_keeps_its_hour_weekday_and_season(site: SiteFile) -> None:
+    """Each reading is the source's value at the same local clock time on the same weekday, at
+    the time of year nearest the replayed days: CityLearn's row for the hour and `Day Type`
+    (1 = Monday) of the reading's local start, in October for an October replay."""
+    _needs("citylearn")
+    start = datetime.fromisoformat("2025-10-13T05:30:00+08:00")
+    records = feed_records(site, ["lab/main=citylearn:Building_5"], start, 7 * 86400.0, "e")
+    load = _local(records, "/lab/main")
+    assert len(load) == 168 and load.index[0] == pd.Timestamp("2025-10-13T06:00:00+08:00")
+    spec = importlib.util.find_spec("citylearn")
+    assert spec is not None and spec.origin is not None
+    folder = Path(spec.origin).parent / "data" / "citylearn_challenge_2022_phase_all"
+    rows = pd.read_csv(folder / "Building_5.csv")
+    column = rows["Equipment Electric Power [kWh]"].round(3).to_numpy()
+    starts = [
+        i for i in range(len(column) - len(load))
+        if np.array_equal(column[i : i + len(load)], load.to_numpy())
+    ]  # fmt: skip
+    assert len(starts) == 1
+    matched = rows.iloc[starts[0] : starts[0] + len(load)]
+    assert (matched["Hour"].to_numpy() % 24 == (load.index.hour + 1) % 24).all()
+    assert (matched["Day Type"].to_numpy() == load.index.day_of_week + 1).all()
+    assert set(matched["Month"]) <= {9.0, 10.0, 11.0}
 
 
 def test_citylearn_load_feed_with_factor_and_counter(site: SiteFile) -> None:
