@@ -13,6 +13,7 @@ A feed is mapped onto a meter with `SITE/METER=SOURCE[*FACTOR]`:
 A feed keeps its own clock: each reading is the source's value at the same local clock time on
 the same weekday, a whole number of weeks earlier, at the time of year nearest the replayed days
 that the source covers (`on_site_clock`): its sun and its working week land where the site's are.
+A source shorter than the replayed window keeps its clock only.
 
 These packages form the optional `feeds` extra (CityLearn is installed with `--no-deps`: only its
 data files are read). Readings go out as single readings `{"ts": <epoch ms>, "value": ...}`,
@@ -182,33 +183,40 @@ def _series(source: str, first: pd.Timestamp, duration_s: float) -> Measured:
     )
 
 
-def _weeks_back(series: Measured, first: pd.Timestamp, duration_s: float) -> int:
-    """Whole weeks between the replayed window's local clock and the source's: the window as a
-    whole inside what the source covers, at the time of year nearest the window's (the latest
-    such year on a tie); a source too short for the window starts it in its first week."""
-    week, span = pd.Timedelta(days=7), pd.Timedelta(seconds=duration_s - series.step_s)
+def _back(series: Measured, first: pd.Timestamp, duration_s: float) -> pd.Timedelta:
+    """How far back on the source's local clock the replayed window is read: whole weeks that put
+    the window as a whole inside what the source covers, at the time of year nearest the
+    window's (the latest such year on a tie); for a source too short for that, the whole days
+    that put most of it inside the window (its clock kept, its weekdays not)."""
+    day, week = pd.Timedelta(days=1), pd.Timedelta(days=7)
+    span = pd.Timedelta(seconds=duration_s - series.step_s)
     w0 = first.tz_localize(None)
     latest = (w0 - series.wall[0]) // week  # the window starting in the source's first week
     earliest = -((series.wall[-1] - (w0 + span)) // week)
-    if earliest > latest:
-        return int(latest)
+    if earliest <= latest:
 
-    def season_gap(k: int) -> int:
-        gap = abs((w0 - k * week).day_of_year - w0.day_of_year)
-        return min(gap, 365 - gap)
+        def season_gap(k: int) -> int:
+            gap = abs((w0 - k * week).day_of_year - w0.day_of_year)
+            return min(gap, 365 - gap)
 
-    return min(range(earliest, latest + 1), key=lambda k: (season_gap(k), k))
+        return min(range(earliest, latest + 1), key=lambda k: (season_gap(k), k)) * week
+
+    def inside(back: pd.Timedelta) -> int:
+        return int(((series.wall >= w0 - back) & (series.wall <= w0 + span - back)).sum())
+
+    days = (w0 - series.wall[0]) // day
+    return max((days * day, (days + 1) * day), key=inside)
 
 
 def on_site_clock(series: Measured, first: pd.Timestamp, duration_s: float) -> tuple[Array, Array]:
     """(epoch s, kW) of the readings from `first` (aware, the site's zone): as many source steps
     as `duration_s` holds, on the site's local clock from the first at or after `first`, each
-    the source's value at the same local clock time a whole number of weeks earlier
-    (`_weeks_back`); a time the source has no value for is no reading."""
+    the source's value at the same local clock time a whole number of weeks (days) earlier
+    (`_back`); a time the source has no value for is no reading."""
     freq = pd.Timedelta(seconds=series.step_s)
     t0 = first.ceil(freq, ambiguous=True, nonexistent="shift_forward")
     instants = pd.date_range(t0, periods=int(duration_s // series.step_s), freq=freq)
-    back = _weeks_back(series, first, duration_s) * pd.Timedelta(days=7)
+    back = _back(series, first, duration_s)
     source = pd.Series(series.kw, index=series.wall)
     source = source[~source.index.duplicated()]  # a repeated fall-back hour: its first
     kw = source.reindex(instants.tz_localize(None) - back).to_numpy(dtype=np.float64)

@@ -64,6 +64,20 @@ def test_a_pv_feed_makes_power_in_the_sites_daylight(site: SiteFile) -> None:
     assert len(peaks) == 3 and all(9 <= t.hour <= 14 for t in peaks), peaks
 
 
+def test_a_feed_shorter_than_the_window_keeps_its_clock(site: SiteFile) -> None:
+    """SERF's 1-minute file holds 1.8 days: no weekday-true week of it fits 3 days, so all of it
+    is replayed on whole days of the site's clock."""
+    _needs("pvanalytics")
+    start = datetime.fromisoformat("2025-10-20T07:10:21+08:00")
+    mapping = ["office/pv=pvanalytics:serf_east_1min_ac_power"]
+    pv = _local(feed_records(site, mapping, start, 3 * 86400.0, "energyhub"), "/office/pv")
+    assert len(pv) > 2500 and pv.index[0] >= pd.Timestamp(start)
+    assert pv.index[-1] < pd.Timestamp(start) + pd.Timedelta(days=3)
+    assert (pv.index.second == 0).all()
+    peaks = pv.groupby(pv.index.date).idxmax()
+    assert all(9 <= t.hour <= 14 for t in peaks if pv[t] > 0.5 * pv.max()), peaks
+
+
 def test_a_load_feed_keeps_its_hour_weekday_and_season(site: SiteFile) -> None:
     """Each reading is the source's value at the same local clock time on the same weekday, at
     the time of year nearest the replayed days: CityLearn's row for the hour and `Day Type`
