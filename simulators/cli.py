@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from energyhub.cli_support import console, fail, run_async, settings_or_exit
 from energyhub.clock import SPEED_MAX, SPEED_MIN
+from energyhub.csv_columns import rows_refused
 from energyhub.errors import EnergyhubError
 from energyhub.mqtt import check_topic_filter, check_topic_prefix
 from energyhub.sites import load_site
@@ -29,6 +30,7 @@ from simulators.errors import SimulatorInputError
 from simulators.faults import FaultSpec
 from simulators.feeds import feed_records
 from simulators.mqtt import MqttUrl
+from simulators.readings_csv import read_csv
 from simulators.record import RecordLimits, read_records, record
 from simulators.replay import ReplayOptions, replay
 from simulators.simulate import SimulationOptions, SimulationSummary, simulate
@@ -238,25 +240,52 @@ def replay_command(
         list[str] | None,
         typer.Option(help="Replay a measured feed onto a meter: SITE/METER=SOURCE (repeatable)."),
     ] = None,
+    readings: Annotated[
+        Path | None,
+        typer.Option(help="Replay meter readings from a CSV file (site,meter,ts,value); --site."),
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="Feeds: first timestamp (default: the feeds end now).")
     ] = None,
     duration: Annotated[str, typer.Option(help="Feeds: how much of each to replay.")] = "7d",
-    prefix: Annotated[str, typer.Option(help="Feeds: root of the energyhub topics.")] = "energyhub",
+    prefix: Annotated[
+        str, typer.Option(help="Feeds and --readings: root of the energyhub topics.")
+    ] = "energyhub",
 ) -> None:
     """Republish a recording (or measured feeds) with faults injected and logged."""
     with exits_on_bad_input():
         site_file = load_site(site) if site else None
-        if file is not None and feed:
-            raise SimulatorInputError("give either a record FILE or --feed mappings, not both")
+        given = {
+            "a record FILE": file is not None,
+            "--feed": bool(feed),
+            "--readings": readings is not None,
+        }
+        sources = [name for name, present in given.items() if present]
+        if len(sources) > 1:
+            raise SimulatorInputError(f"give only one of {', '.join(sources)}")
+        refused: list[str] = []
         if file is not None:
             records = read_records(file)
+        elif readings is not None and site_file is not None:
+            if start is not None:
+                raise SimulatorInputError(
+                    "--start places --feed mappings; --readings go out at their own ts"
+                )
+            parsed = read_csv(site_file, readings, _topic_prefix(prefix))
+            records, refused = parsed.records, parsed.errors
+            if not records:
+                raise SimulatorInputError(
+                    rows_refused(refused, "no reading to replay") if refused
+                    else f"{readings}: no reading in it (the header is site,meter,ts,value)"
+                )  # fmt: skip
         elif feed and site_file is not None:
             first = parse_timestamp(start, site_file.tz) if start else None
             duration_s = parse_duration_s(duration, "--duration")
             records = feed_records(site_file, feed, first, duration_s, _topic_prefix(prefix))
         else:
-            raise SimulatorInputError("give a record FILE, or --feed mappings with --site")
+            raise SimulatorInputError(
+                "give a record FILE, or --feed mappings or --readings with --site"
+            )
         options = ReplayOptions(
             MqttUrl.parse(mqtt_url),
             parse_speed(speed),
@@ -274,3 +303,5 @@ def replay_command(
             + (f"; fault log: {fault_log}" if fault_log else ""),
             highlight=False,
         )
+        if refused:
+            raise SimulatorInputError(rows_refused(refused, "the other readings replayed"))
