@@ -93,7 +93,7 @@ CITYLEARN_FIRST_WALL = pd.Timestamp("2022-07-31 23:00")
 
 def _pvanalytics(name: str) -> Measured:
     """A measured AC power file of pvanalytics/data (CSV, or Parquet with pyarrow), in kW, on
-    the clock its timestamps' own UTC offset gives."""
+    the clock of its first timestamp's UTC offset (a file without offsets: its own times)."""
     if not DATA_FILE_NAME.fullmatch(name):
         raise SimulatorInputError(
             f"feed pvanalytics:{name}: expected the name of one of its data files (letters, "
@@ -114,9 +114,8 @@ def _pvanalytics(name: str) -> Measured:
         raise SimulatorInputError(f"feed pvanalytics:{name}: no {name}.csv or .parquet there")
     try:
         stamps = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:, 0], utc=True))
-        offset = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:1, 0]))[0].utcoffset() or pd.Timedelta(
-            0
-        )
+        first = pd.DatetimeIndex(pd.to_datetime(frame.iloc[:1, 0]))[0]
+        offset = first.utcoffset() or pd.Timedelta(0)
         step_s = float((stamps[1] - stamps[0]).total_seconds())
         watts = frame.iloc[:, 1].to_numpy(dtype=float)
     except (IndexError, ValueError, TypeError) as exc:
