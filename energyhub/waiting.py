@@ -21,6 +21,8 @@ async def within(awaitable: Awaitable[T], timeout_s: float | None) -> T:
     """The result of `awaitable` if it comes within `timeout_s` (None: however long it takes),
     else TimeoutError (it is then cancelled, and waited for); a cancellation of the caller
     always propagates, and cancels it."""
+    if timeout_s is None:  # nothing to race: awaited as is, no task of its own
+        return await awaitable
     task = asyncio.ensure_future(awaitable)
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout_s)

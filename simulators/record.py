@@ -6,7 +6,6 @@ One line per message: `{"t": <receive time, epoch s>, "topic": ..., "payload": <
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 import uuid
@@ -20,6 +19,7 @@ import orjson
 from energyhub.errors import CONTROL
 from energyhub.mqtt import MAX_TOPIC_BYTES
 from energyhub.userfiles import cannot_write, read_text
+from energyhub.waiting import within
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
@@ -156,7 +156,7 @@ async def record(
                 # idle once traffic has started: a recorder runs up before what it records
                 timeout = _next_timeout(deadline, limits.idle_s if written else None)
                 try:
-                    message = await asyncio.wait_for(anext(messages), timeout)
+                    message = await within(anext(messages), timeout)
                 except TimeoutError:
                     break
                 line = Record(time.time(), message.topic, message.payload, message.retain)
