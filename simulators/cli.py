@@ -18,10 +18,11 @@ from energyhub.clock import SPEED_MAX, SPEED_MIN
 from energyhub.csv_columns import rows_refused
 from energyhub.errors import EnergyhubError
 from energyhub.mqtt import check_topic_filter, check_topic_prefix
-from energyhub.sites import load_site
+from energyhub.sites import SiteFile, load_site
 from simulators.counters import CounterLocator
 from simulators.durations import (
     default_start,
+    latest_first_us,
     latest_start_us,
     parse_duration_s,
     parse_timestamp,
@@ -31,7 +32,7 @@ from simulators.faults import FaultSpec
 from simulators.feeds import feed_records
 from simulators.mqtt import MqttUrl
 from simulators.readings_csv import read_csv
-from simulators.record import RecordLimits, read_records, record
+from simulators.record import Record, RecordLimits, read_records, record
 from simulators.replay import ReplayOptions, replay
 from simulators.simulate import SimulationOptions, SimulationSummary, simulate
 from simulators.sites import select_sites
@@ -104,6 +105,26 @@ def _ingest_takes(start: str, options: SimulationOptions) -> None:
             f"published, which the ingest refuses (ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S); the "
             f"latest start for this --duration, --step and --speed is {latest.isoformat()}, "
             f"got {start!r}"
+        )
+
+
+def _replay_ingest_takes(
+    start: str, records: list[Record], speed: float | None, site: SiteFile
+) -> None:
+    """SimulatorInputError naming `--start` when a feed reading would be further ahead of when
+    the replay publishes it than the ingest takes (a start in the future, or a fast replay into
+    it): the ingest would refuse it as `future`. A replay publishes each reading (its stamp − the
+    first's)/speed after it begins."""
+    skew_s = settings_or_exit().ingest_max_future_skew_s
+    first, last = records[0].t, records[-1].t
+    latest_us = latest_first_us(time.time_ns() // 1000, last - first, speed, skew_s)
+    if round(first * 1e6) > latest_us:
+        latest = datetime.fromtimestamp(latest_us // 1_000_000, site.tz)
+        raise SimulatorInputError(
+            f"--start: the replay's readings would be stamped more than {skew_s:g} s after they "
+            f"are published, which the ingest refuses (ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S); for "
+            f"this --duration and --speed its first reading can be stamped {latest.isoformat()} "
+            f"at the latest, got {start!r}"
         )
 
 
@@ -282,6 +303,8 @@ def replay_command(
             first = parse_timestamp(start, site_file.tz) if start else None
             duration_s = parse_duration_s(duration, "--duration")
             records = feed_records(site_file, feed, first, duration_s, _topic_prefix(prefix))
+            if start is not None:
+                _replay_ingest_takes(start, records, parse_speed(speed), site_file)
         else:
             raise SimulatorInputError(
                 "give a record FILE, or --feed mappings or --readings with --site"

@@ -64,18 +64,27 @@ def floor_time(value: datetime, step_s: float) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % step_s, tz=value.tzinfo or UTC)
 
 
+def latest_first_us(
+    now_us: int, span_s: float, speed: float | None, max_future_skew_s: float, lag_s: float = 0.0
+) -> int:
+    """The latest stamp (µs since the epoch) of the first reading of a run begun at `now_us`
+    whose every reading the ingest takes (`latest_ts_us` of when it arrives), when a reading
+    stamped d after the first is published (lag + d)/speed after the run begins (at once at
+    speed max). How far its stamp is ahead of then is linear in d, so the first reading and
+    the last, `span_s` after it, bound it."""
+    return min(
+        latest_ts_us(now_us + (round((lag_s + d_s) / speed * 1e6) if speed else 0),
+                     max_future_skew_s) - round(d_s * 1e6)
+        for d_s in (0.0, span_s)
+    )  # fmt: skip
+
+
 def latest_start_us(
     now_us: int, steps: int, step_s: float, speed: float | None, max_future_skew_s: float
 ) -> int:
-    """The latest start (µs since the epoch) of a run begun at `now_us` whose every reading the
-    ingest takes (`latest_ts_us` of when it arrives). Step t, stamped start + t·step, is published
-    (t + 1)·step/speed after the run begins (at once at speed max); how far its stamp is ahead of
-    then is linear in t, so the first and the last step bound it."""
-    return min(
-        latest_ts_us(now_us + (round((t + 1) * step_s / speed * 1e6) if speed else 0),
-                     max_future_skew_s) - round(t * step_s * 1e6)
-        for t in (0, steps - 1)
-    )  # fmt: skip
+    """The latest start of a simulation begun at `now_us` whose every reading the ingest takes:
+    step t, stamped start + t·step, is published (t + 1)·step/speed after the run begins."""
+    return latest_first_us(now_us, (steps - 1) * step_s, speed, max_future_skew_s, lag_s=step_s)
 
 
 def default_start(now: datetime, duration_s: float, step_s: float, speed: float | None) -> datetime:

@@ -24,6 +24,7 @@ from typing import Self
 from urllib.parse import unquote, urlsplit
 
 from energyhub.config import mask_text
+from energyhub.waiting import within
 from simulators.errors import BrokerError, SimulatorInputError
 
 _CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
@@ -179,7 +180,7 @@ class MqttClient:
 
     async def _read_connack(self, reader: asyncio.StreamReader) -> None:
         try:
-            head = await asyncio.wait_for(reader.readexactly(2), 10)
+            head = await within(reader.readexactly(2), 10)
             length, _ = _read_varint(head, 1) or (0, 2)
             if head[1] & 0x80:
                 head += await reader.readexactly(1)
@@ -235,7 +236,7 @@ class MqttClient:
     async def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until every QoS 1 publish so far is acknowledged."""
         try:
-            await asyncio.wait_for(self._wait(self._drained, lambda: not self._inflight), timeout_s)
+            await within(self._wait(self._drained, lambda: not self._inflight), timeout_s)
         except TimeoutError:
             raise BrokerError(
                 f"the MQTT broker at {self.url} left {self._inflight} publishes unacknowledged "
@@ -267,7 +268,7 @@ class MqttClient:
         body += b"".join(_string(f) + bytes((qos,)) for f in filters)
         self._suback = asyncio.get_running_loop().create_future()
         self._require_writer().write(_packet(_SUBSCRIBE, body))
-        codes = await asyncio.wait_for(self._suback, 10)
+        codes = await within(self._suback, 10)
         refused = [f for f, code in zip(filters, codes, strict=False) if code >= 0x80]
         if refused:
             raise BrokerError(f"the MQTT broker at {self.url} refused the subscription {refused}")

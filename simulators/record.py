@@ -6,7 +6,6 @@ One line per message: `{"t": <receive time, epoch s>, "topic": ..., "payload": <
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 import uuid
@@ -17,15 +16,14 @@ from typing import BinaryIO
 
 import orjson
 
+from energyhub.bounds import EARLIEST, LATEST
 from energyhub.errors import CONTROL
 from energyhub.mqtt import MAX_TOPIC_BYTES
 from energyhub.userfiles import cannot_write, read_text
+from energyhub.waiting import within
 from simulators.errors import RecordFileError
 from simulators.mqtt import MqttClient, MqttUrl
 
-LAST_EPOCH_S = 7_258_118_400
-"""2200-01-01T00:00:00Z: a record's `t` lies before it (and after 1970), as stored times do; a
-`t` beyond would have `replay` wait for centuries between two records."""
 TOPIC_NAME_REFUSED = ("+", "#")
 """What a topic name (unlike a filter) may not hold, beside a control character (CONTROL, NUL
 included): Mosquitto disconnects whoever publishes it."""
@@ -100,9 +98,11 @@ def read_records(path: Path) -> list[Record]:
                 f"{path} record {number}: expected t (epoch seconds), topic and payload, "
                 f"got {row!r:.120}"
             ) from None
-        if not 0 <= t < LAST_EPOCH_S:
+        # within the years stored times take: a `t` beyond had `replay` wait for centuries
+        if not EARLIEST.timestamp() <= t < LATEST.timestamp():
             raise RecordFileError(
-                f"{path} record {number}: t must be epoch seconds from 1970 to 2200, got {t!r}"
+                f"{path} record {number}: t must be epoch seconds from {EARLIEST:%Y} to "
+                f"{LATEST:%Y}, got {t!r}"
             )
         if any(c in topic for c in TOPIC_NAME_REFUSED) or CONTROL.search(topic):
             raise RecordFileError(
@@ -156,7 +156,7 @@ async def record(
                 # idle once traffic has started: a recorder runs up before what it records
                 timeout = _next_timeout(deadline, limits.idle_s if written else None)
                 try:
-                    message = await asyncio.wait_for(anext(messages), timeout)
+                    message = await within(anext(messages), timeout)
                 except TimeoutError:
                     break
                 line = Record(time.time(), message.topic, message.payload, message.retain)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from energyhub.waiting import within
+from energyhub.waiting import set_within, within
 
 
 async def test_a_cancellation_that_comes_with_the_answer_is_kept() -> None:
@@ -38,3 +38,23 @@ async def test_the_caller_s_cancellation_cancels_what_it_waited_for() -> None:
         await waiting
     await asyncio.sleep(0)
     assert slow.cancelled()
+
+
+async def test_a_stop_set_with_the_cancellation_still_cancels_the_sleep() -> None:
+    """A service's stop event set and its task cancelled in one turn: the sleep that the stop cuts
+    short must end in the cancellation, not return as if only stopped (`asyncio.wait_for` did)."""
+    stop = asyncio.Event()
+    sleeping = asyncio.ensure_future(set_within(stop, 10.0))
+    await asyncio.sleep(0)
+    stop.set()
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+
+
+async def test_set_within_tells_a_set_event_from_a_timeout() -> None:
+    event = asyncio.Event()
+    assert await set_within(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await set_within(event, 10.0) is True
+    assert await set_within(event, 0.0) is True  # already set: no time needed

@@ -18,6 +18,7 @@ from energyhub.errors import ConfigError
 from energyhub.sites import SiteFile
 from energyhub.store.db import open_pool
 from energyhub.store.migrations import require_schema
+from energyhub.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ async def run_alerts(settings: Settings, site: SiteFile, clock: Clock, stop: asy
         try:
             await evaluator.run(stop, settings.alerts_tick_s, settings.alerts_reload_s)
             try:
-                await asyncio.wait_for(dispatcher.drain(), DRAIN_TIMEOUT_S)
+                await within(dispatcher.drain(), DRAIN_TIMEOUT_S)
             except TimeoutError:
                 log.warning("alert notifications still queued at stop were dropped")
         finally:

@@ -26,6 +26,7 @@ from energyhub.sites import SiteFile
 from energyhub.store.db import connect, installed_backend
 from energyhub.store.maintenance import refresh_rollups
 from energyhub.store.queries import parse_step
+from energyhub.waiting import within
 from simulators.mqtt import MqttUrl
 from simulators.simulate import SimulationOptions, SimulationSummary, simulate
 
@@ -187,7 +188,7 @@ class _Steering:
 async def _tick(clock: LockstepClock, ts: datetime) -> None:
     """Move the clock to `ts`; return once the scheduler's tick there has run."""
     try:
-        await asyncio.wait_for(clock.set(ts), LOCKSTEP_TIMEOUT_S)
+        await within(clock.set(ts), LOCKSTEP_TIMEOUT_S)
     except TimeoutError:
         raise EmbeddedServiceError(
             f"the scheduler's tick at {ts.isoformat()} did not end within "

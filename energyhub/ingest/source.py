@@ -28,6 +28,7 @@ from energyhub.ingest import mqtt5
 from energyhub.ingest.errors import BrokerUnavailableError
 from energyhub.ingest.message import Delivery
 from energyhub.mqtt import MqttEndpoint
+from energyhub.waiting import set_within, within
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class MqttSource:
             transport.write(mqtt5.GOODBYE)
             protocol = cast(_Protocol, transport.get_protocol())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.closed, CLOSE_TIMEOUT_S)
+                await within(protocol.closed, CLOSE_TIMEOUT_S)
             transport.close()
 
     # --- the connection ---
@@ -137,7 +138,7 @@ class MqttSource:
         loop = asyncio.get_running_loop()
         self._connack = loop.create_future()
         try:
-            transport, _ = await asyncio.wait_for(
+            transport, _ = await within(
                 loop.create_connection(
                     lambda: _Protocol(self, connection),
                     self.endpoint.host,
@@ -164,7 +165,7 @@ class MqttSource:
             )
         )
         try:
-            connack = await asyncio.wait_for(self._connack, CONNECT_TIMEOUT_S)
+            connack = await within(self._connack, CONNECT_TIMEOUT_S)
         except (TimeoutError, ConnectionError) as exc:
             transport.abort()
             raise BrokerUnavailableError(
@@ -185,7 +186,7 @@ class MqttSource:
                 "reconnected to %s (session present: %s)", self.endpoint, connack.session_present
             )
         try:
-            await asyncio.wait_for(
+            await within(
                 self._subscribe(sorted(self._topics), sorted(self._drop)), CONNECT_TIMEOUT_S
             )
         except (TimeoutError, ConnectionError) as exc:
@@ -198,9 +199,9 @@ class MqttSource:
     async def _keep_connected(self) -> None:
         """Ping while connected; after a loss reconnect with backoff and resume the session."""
         while True:
-            try:
-                await asyncio.wait_for(self._lost.wait(), self._keepalive_s / 2)
-            except TimeoutError:
+            # within, not asyncio.wait_for: a cancellation (the source closing) dropped here
+            # would keep this loop pinging and reconnecting, and the close waiting for it
+            if not await set_within(self._lost, self._keepalive_s / 2):
                 self._ping()
                 continue
             delay = RECONNECT_FIRST_S
@@ -370,10 +371,10 @@ class MqttSource:
         return self.pending + self._taken
 
     async def wait(self, timeout_s: float) -> None:
-        """Until a message is pending or the timeout passes."""
+        """Until a message is pending or the timeout passes; a cancellation of the caller (the
+        worker's) ends it also when a message came in the same turn."""
         if not self.pending:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout_s)
+            await set_within(self._ready, timeout_s)
         self._ready.clear()
 
     def take(self) -> list[Delivery]:

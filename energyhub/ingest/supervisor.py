@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -11,6 +10,7 @@ import sys
 from energyhub.config import Settings
 from energyhub.ingest.metrics import IngestMetrics
 from energyhub.ingest.worker import IngestWorker
+from energyhub.waiting import set_within
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ async def _keep_running(index: int, workers: int, stop: asyncio.Event) -> None:
         log.warning(
             "ingest worker %s exited with %s; restarting in %.0f s", index, child.returncode, delay
         )
-        with contextlib.suppress(TimeoutError):  # a stop during the backoff ends it at once
-            await asyncio.wait_for(stop.wait(), delay)
+        await set_within(stop, delay)  # a stop during the backoff ends it at once
         delay = min(delay * 2, RESTART_MAX_S)
 
 

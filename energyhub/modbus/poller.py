@@ -26,6 +26,7 @@ from energyhub.ingest.metrics import serve_metrics
 from energyhub.ingest.partition import owner
 from energyhub.modbus.registers import Block, plan_blocks
 from energyhub.modbus.store import Gateway, PolledMeter
+from energyhub.waiting import set_within
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +121,8 @@ class GatewayPoller:
             while not stop.is_set():
                 index = min(range(len(groups)), key=due.__getitem__)
                 wait_s = due[index] - time.monotonic()
-                if wait_s > 0:
-                    try:
-                        await asyncio.wait_for(stop.wait(), wait_s)
-                        break
-                    except TimeoutError:
-                        pass
+                if wait_s > 0 and await set_within(stop, wait_s):
+                    break
                 interval, blocks = groups[index]
                 try:
                     if not client.connected and not await client.connect():
@@ -134,11 +131,9 @@ class GatewayPoller:
                 except (ModbusException, ConnectionError, OSError, TimeoutError) as exc:
                     await self._down(exc)
                     client.close()
-                    try:
-                        await asyncio.wait_for(stop.wait(), backoff)
+                    if await set_within(stop, backoff):
                         break
-                    except TimeoutError:
-                        backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
                     continue
                 backoff = BACKOFF_FIRST_S
                 due[index] += interval

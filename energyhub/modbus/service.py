@@ -24,6 +24,7 @@ from energyhub.mqtt import mqtt_client, parse_mqtt_url
 from energyhub.store.db import open_pool
 from energyhub.store.devices import PresenceChange, record_presence
 from energyhub.store.migrations import require_schema
+from energyhub.waiting import set_within
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +150,8 @@ class ModbusService:
         self.ready.set()
         try:
             while not stop.is_set():
-                try:
-                    await asyncio.wait_for(stop.wait(), SITE_POLL_S)
-                except TimeoutError:
-                    pass
+                if await set_within(stop, SITE_POLL_S):
+                    break
                 async with pool.connection() as conn:
                     if await site_version(conn) != version:
                         log.info("site reloaded: restarting the Modbus pollers")

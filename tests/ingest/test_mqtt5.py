@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -222,6 +223,35 @@ async def test_keepalive_holds_an_idle_connection() -> None:
         mqtt.ack(deliveries)
         assert mqtt.reconnects == 0
         assert payloads == [b"1"]
+
+
+async def test_a_message_with_the_cancellation_does_not_keep_the_worker_waiting() -> None:
+    """The worker's wait for messages, cancelled in the turn a message came: it must end in the
+    cancellation (asyncio.wait_for returned, and the worker's loop went on after its cancel)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    async with source(SHARED_BROKER, [f"{prefix}/#"]) as mqtt:
+        assert mqtt._transport is not None
+        protocol = cast(asyncio.Protocol, mqtt._transport.get_protocol())
+        waiting = asyncio.create_task(mqtt.wait(30))
+        await asyncio.sleep(0)  # waiting for a message now
+        protocol.data_received(mqtt5.publish_packet(f"{prefix}/a", b"1"))  # as the loop does
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert mqtt.pending == 1
+
+
+async def test_a_connection_lost_as_the_source_closes_does_not_keep_it_reconnecting() -> None:
+    """The broker's connection lost in the turn before the close cancels the keep-alive task:
+    asyncio.wait_for dropped that cancellation, the task reconnected and pinged on, and the
+    close waited for it forever."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    async with asyncio.timeout(10):
+        async with source(SHARED_BROKER, [f"{prefix}/#"]) as mqtt:
+            assert mqtt._transport is not None
+            mqtt._transport.abort()
+            await asyncio.sleep(0)  # connection_lost runs first in this turn, then the close
+        assert mqtt.reconnects == 0
 
 
 @pytest.fixture

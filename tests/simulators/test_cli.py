@@ -154,6 +154,8 @@ def test_a_start_whose_readings_the_ingest_refuses_is_named(
             '{"t": -1e14, "topic": "a/b", "payload": "x"}',
             "from 1970 to 2200, got -100000000000000.0",
         ),
+        # the first instant of 2200: past the years stored times take (energyhub.bounds)
+        ('{"t": 7258118400, "topic": "a/b", "payload": "x"}', "from 1970 to 2200, got 7258118400"),
     ],
 )
 def test_a_record_the_broker_or_the_clock_cannot_take_is_named(

@@ -152,10 +152,10 @@ async def test_replay_with_faults_into_ingest_matches_the_fault_log(
     assert count is not None and count[0] == garbage
 
 
-async def _simulate_command(*args: str) -> tuple[int | None, str]:
-    """`energyhub simulate ARGS` as a user runs it: exit status and output."""
+async def _command(*args: str) -> tuple[int | None, str]:
+    """`energyhub ARGS` as a user runs it: exit status and output."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "energyhub", "simulate", *args,
+        sys.executable, "-m", "energyhub", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "COLUMNS": "400"},
     )  # fmt: skip
@@ -182,9 +182,9 @@ async def test_simulate_takes_a_start_only_when_the_ingest_takes_its_readings(
     taken, refused = (now + timedelta(seconds=s) for s in (120, 600))
     async with running_worker(ingest_settings(pg_url, prefix)):
         async with collect([f"{prefix}/#"]) as collector:
-            code, output = await _simulate_command(*run, "--start", taken.isoformat())
+            code, output = await _command("simulate", *run, "--start", taken.isoformat())
             assert code == 0, output
-            code, output = await _simulate_command(*run, "--start", refused.isoformat())
+            code, output = await _command("simulate", *run, "--start", refused.isoformat())
             received = await collector.idle(0.5)
         expected, garbage = predict([(m.topic, m.payload) for m in received], prefix, site)
         await wait_for(pg_url, "SELECT count(*) FROM readings", len(expected), timeout_s=60)
@@ -197,4 +197,37 @@ async def test_simulate_takes_a_start_only_when_the_ingest_takes_its_readings(
     assert expected and garbage == 0
     assert {ts for _, _, ts in expected} == {taken, taken + timedelta(minutes=1)}
     assert set(await _stored(pg_url)) == set(expected)
+    assert await scalar(pg_url, "SELECT count(*) FROM rejected") == 0
+
+
+@pytest.mark.slow
+async def test_replay_takes_a_feed_start_only_when_the_ingest_takes_its_readings(
+    pg_url: str, site: SiteFile
+) -> None:
+    """`replay --feed --start` published the feed wherever the start put it, and the ingest
+    refused every reading stamped more than ENERGYHUB_INGEST_MAX_FUTURE_SKEW_S (300 s) ahead of
+    its arrival as `future`. It now holds the start to the ingest's rule as `simulate` does: a
+    replay the ingest takes every reading of goes in whole, one whose readings lie ahead is
+    refused by name and publishes nothing."""
+    pytest.importorskip("demandlib")  # the bdew feed's package: the optional `feeds` extra
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    async with connect(pg_url) as conn:
+        await migrate(conn)
+        await sync_site(conn, site)
+    now = datetime.now(UTC)
+    quarter = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    taken, refused = quarter - timedelta(minutes=15), quarter + timedelta(minutes=30)
+    run = ["replay", "--site", str(SITE_FILE), "--feed", "lab/main=bdew:g25:876000",
+           "--prefix", prefix, "--duration", "30min", "--speed", "max"]  # fmt: skip
+    async with running_worker(ingest_settings(pg_url, prefix)):
+        code, output = await _command(*run, "--start", taken.isoformat())
+        assert code == 0, output
+        await wait_for(pg_url, "SELECT count(*) FROM readings", 2, timeout_s=60)
+        code, output = await _command(*run, "--start", refused.isoformat())
+        await asyncio.sleep(0.5)  # nothing more may arrive
+    assert code == 2, output
+    message = " ".join(output.split())
+    assert "--start: the replay's readings would be stamped more than 300 s after" in message
+    assert message.endswith(f"got '{refused.isoformat()}'"), message
+    assert {ts for _, _, ts in await _stored(pg_url)} == {taken, quarter}
     assert await scalar(pg_url, "SELECT count(*) FROM rejected") == 0

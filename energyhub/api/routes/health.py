@@ -28,6 +28,8 @@ async def _broker_reachable(url: str | None) -> bool | None:
         return None
     try:
         endpoint = parse_mqtt_url(url)
+        # asyncio.wait_for, not waiting.within: a cancellation it drops here is raised by the
+        # handler's gather all the same, and within would drop the open connection instead
         _, writer = await asyncio.wait_for(
             asyncio.open_connection(endpoint.host, endpoint.port), BROKER_TIMEOUT_S
         )
