@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 
 from energyhub.bounds import within_years
 from energyhub.carbon.errors import IntensityFileError
+from energyhub.carbon.factors import GRID_KG_PER_KWH_MAX
 from energyhub.csv_columns import (
     Lines,
     Unreadable,
@@ -92,6 +93,11 @@ def _row(
         kg = -1.0
     if not 0 <= kg < math.inf:
         raise IntensityFileError(f"{where}: kg_per_kwh must be a finite number ≥ 0, got {value!r}")
+    if kg > GRID_KG_PER_KWH_MAX:
+        raise IntensityFileError(
+            f"{where}: kg_per_kwh must be at most {GRID_KG_PER_KWH_MAX:g} (kg of CO₂ per kWh), "
+            f"got {value!r}: a series in g/kWh? divide by 1000"
+        )
     return ts, kg
 
 
