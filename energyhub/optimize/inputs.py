@@ -336,6 +336,11 @@ class _Owners:
         return _Owners(frozenset(n.id for n in scope.nodes), renewables, flexible, frozenset(ids))
 
 
+def month_peak_limit_kw(connection: GridConnection) -> float:
+    """The largest month-to-date peak import taken for a connection (MONTH_PEAK_LIMIT_FACTOR)."""
+    return connection.import_max_kw * MONTH_PEAK_LIMIT_FACTOR
+
+
 def _connection(scope: Scope, node: str) -> GridConnection:
     """The connection a node's peak columns are of: a building's own `grid:`, else the scope's."""
     return dict(scope.connections()).get(node, scope.grid)
@@ -377,7 +382,7 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
         high = renewables[owner].peak_kw * RENEWABLE_LIMIT_FACTOR
         _check_range(inputs, name, 0.0, high, "must be ≥ 0 and within peak_kw; W instead of kW?")
     elif quantity in ("month_peak_kw", "demand_target_kw"):
-        high = _connection(scope, owner).import_max_kw * MONTH_PEAK_LIMIT_FACTOR
+        high = month_peak_limit_kw(_connection(scope, owner))
         _check_range(
             inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "
             f"import limit × {MONTH_PEAK_LIMIT_FACTOR:g}; W instead of kW?",
