@@ -154,7 +154,8 @@ Time = Annotated[
 ]
 """A moment with its UTC offset, within [EARLIEST, LATEST)."""
 
-PERIOD_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
+PERIOD_PATTERN = r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$"
+"""ASCII digits: `\\d` took any script's (`２０２６` was read as 2026 and recorded as its label)."""
 
 
 def _period_years(value: str) -> str:

@@ -57,7 +57,9 @@ async def test_control_characters_in_a_text_filter(client: httpx.AsyncClient, va
     named(await client.get("/plans", params={"site_id": value}), 422, "site_id", "query")
 
 
-@pytest.mark.parametrize("period", ["0001", "9999", "9999-12", "9999-12-31", "0001-01-01"])
+@pytest.mark.parametrize(
+    "period", ["0001", "9999", "9999-12", "9999-12-31", "0001-01-01", "２０２６", "2026-١٠"]
+)
 async def test_carbon_periods_at_the_ends_of_the_calendar(
     client: httpx.AsyncClient, period: str
 ) -> None:

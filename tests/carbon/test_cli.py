@@ -85,6 +85,11 @@ def test_html_report_has_its_charts_inline(carbon_url: str, tmp_path: Path) -> N
         # years the calendar cannot reach were an OverflowError or a ValueError (tracebacks)
         (("--site", "b1", "--period", "0000"), "the year must lie between 1970 and 2199, got 0"),
         (("--site", "b1", "--period", "9999-12"), "between 1970 and 2199, got 9999"),
+        # digits of another script were read as ASCII ones ('２０２６' reported 2026)
+        (
+            ("--site", "b1", "--period", "２０２６"),
+            "must be YYYY, YYYY-MM or YYYY-MM-DD, got '２０２６'",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(
