@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,19 @@ client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take 
 (Strict): `true` is no capacity of 1 kW, nor `"500"` one of 500."""
 Number = Annotated[float, Strict()]
 """Any other number of a site file, numbers only, as above."""
+
+
+def _not_zero(value: float) -> float:
+    if value == 0:
+        raise ValueError("must not be 0: every reading would be stored as 0 (a factor such as "
+                         "0.001 turns W into kW; a negative one flips the sign)")  # fmt: skip
+    return value
+
+
+Scale = Annotated[
+    float, Strict(), Field(ge=-MAGNITUDE_MAX, le=MAGNITUDE_MAX), AfterValidator(_not_zero)
+]
+"""A factor applied to every reading of a field-bus value: not 0, and at most MAGNITUDE_MAX."""
 Count = Whole
 """A whole number of a site file (`9` or `9.0`): `true` is no channel 1, nor `"5"` five points."""
 Identifier = Annotated[
@@ -259,10 +273,9 @@ class SparkplugMapping(Model):
         default=None, description="Device id under the edge node; omit for the node's own metrics."
     )
     metric: str = Field(min_length=1, max_length=256, description="Metric name of the birth.")
-    scale: Number = Field(
+    scale: Scale = Field(
         default=1.0,
         description="Factor from the metric's unit to the meter's (0.001 for W into kW).",
-        allow_inf_nan=False,
     )
 
 
@@ -299,9 +312,7 @@ class ModbusMapping(Model):
     )
     word_order: Literal["big", "little"] = "big"
     byte_order: Literal["big", "little"] = "big"
-    scale: Number = Field(
-        default=1.0, allow_inf_nan=False, description="Raw value × scale = `reads`."
-    )
+    scale: Scale = Field(default=1.0, description="Raw value × scale = `reads`.")
     reads: str | None = Field(
         default=None,
         description="Unit of raw value × scale (W, kW, Wh, kWh, °C, %); default the meter's.",
