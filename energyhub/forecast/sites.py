@@ -71,17 +71,10 @@ def _park_of(site: SiteFile, site_id: str) -> str:
     found = site.find_building(site_id)
     if found is not None:
         return found[0].id
-    node = next((n for n in site.nodes() if n.id == site_id), None)
-    if node is None:
-        raise UnknownSiteError("site", f"no park or building {site_id!r} in the site file")
-    if node.kind == "enterprise":  # it was 'no park or building' though the file names it
-        raise UnknownSiteError(
-            "site", f"{site_id!r} is an enterprise (a tenant of building {node.parent_id!r}): "
-            "backtest the building or its park",
-        )  # fmt: skip
-    raise UnknownSiteError(
-        "site", f"{site_id!r} is the city: backtest one of its parks or buildings"
-    )
+    kind = next((n.kind for n in site.nodes() if n.id == site_id), None)
+    advice = {"city": ": backtest one of its parks or buildings",
+              "enterprise": ": backtest the building or its park"}.get(kind or "", "")  # fmt: skip
+    raise UnknownSiteError("site", site.not_park_or_building(site_id) + advice)
 
 
 def _peak_kw(site: SiteFile, meter: StoredMeter) -> float | None:
