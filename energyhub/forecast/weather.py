@@ -59,6 +59,8 @@ class WeatherIssue:
 class ParsedWeather:
     issues: list[WeatherIssue] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    file_problem: str | None = None
+    """Why a file holds no row to read (its header, or nothing after it): nothing is stored."""
 
     @property
     def steps(self) -> int:
@@ -168,13 +170,16 @@ def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -
     reader = csv.DictReader(lines)
     header = fieldnames(reader, lines)
     if isinstance(header, Unreadable):
-        return ParsedWeather(errors=[f"header: {header.problem}"])
+        return ParsedWeather(file_problem=f"header: {header.problem}")
     missing = {"park_id", "ts"} - set(header)
     if missing:
-        return ParsedWeather(errors=[f"header: missing column(s) {', '.join(sorted(missing))}"])
+        return ParsedWeather(
+            file_problem=f"header: missing column(s) {', '.join(sorted(missing))}, got "
+            f"{','.join(header)[:120]!r}"
+        )
     problem = header_problem(header, CSV_COLUMNS)
     if problem:
-        return ParsedWeather(errors=[f"header: {problem}"])
+        return ParsedWeather(file_problem=f"header: {problem}")
     surplus: list[str] = []
     records = []
     for n, row in numbered_rows(reader, lines=lines):
@@ -184,6 +189,8 @@ def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -
             surplus.append(f"row {n}: {extra}")
         else:
             records.append((f"row {n}", row))
+    if not records and not surplus:
+        return ParsedWeather(file_problem="no rows after the header")
     parsed = parse_records(records, parks=parks, issued_at=issued_at, source=source)
     parsed.errors = surplus + parsed.errors
     return parsed
