@@ -94,6 +94,10 @@ def _timestamps(raw: pd.Series, tz: ZoneInfo) -> pd.DatetimeIndex:
         index = pd.DatetimeIndex(raw)
     else:
         text = raw.astype(str).str.strip()
+        blank = np.flatnonzero(raw.isna().to_numpy() | (text == "").to_numpy())
+        if blank.size:  # read as NaN, it was named "(nan) has no UTC offset"
+            row = int(blank[0])
+            raise PlanInputError(f"ts: row {row + 1} is empty", column="ts", row=row + 1)
         has_offset = text.str.contains(_OFFSET)
         if has_offset.any() and not has_offset.all():
             row = int(np.argmin(has_offset.to_numpy()))
@@ -251,8 +255,11 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             text = read_text(source, encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {not_utf8(exc)}") from None
-        except OSError as exc:
-            raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        except OSError as exc:  # its strerror says what (str() was "[Errno 22] ...: 'path'")
+            why = exc.strerror or str(exc)
+            raise PlanInputError(f"--inputs: cannot read {source}: {why}") from None
+        if not text.strip():  # pandas said "No columns to parse from file"
+            raise PlanInputError(f"--inputs: {source} is empty: give a header with ts and rows")
         long_row = first_long_row(text)
         if long_row is not None:
             row, problem = long_row
