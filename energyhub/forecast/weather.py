@@ -85,8 +85,12 @@ def _time(text: object, where: str, name: str, errors: list[str]) -> datetime | 
 
 def _source(raw: object, where: str, errors: list[str]) -> str | None:
     """Who made the forecast: stored as text, so no control character (PostgreSQL refuses NUL,
-    which lost the whole file or message) and at most SOURCE_MAX_CHARS."""
-    text = str(raw)
+    which lost the whole file or message) and at most SOURCE_MAX_CHARS. A JSON step's own
+    `source` that is not a string was stored as Python's repr of it (`{'a': 1}`)."""
+    if not isinstance(raw, str):
+        errors.append(f"{where}.source: expected a string, got {raw!r:.80}")
+        return None
+    text = raw
     if len(text) > SOURCE_MAX_CHARS:
         errors.append(f"{where}.source: at most {SOURCE_MAX_CHARS} characters, got {len(text)}")
         return None

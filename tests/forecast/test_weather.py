@@ -396,6 +396,22 @@ def test_a_cell_past_the_csv_readers_limit_is_named_and_the_other_rows_kept() ->
     )
 
 
+def test_a_steps_source_that_is_no_string_is_named() -> None:
+    """`"source": {"a": 1}` in a step was stored as the text "{'a': 1}", 5 as "5"."""
+    steps = [
+        {"ts": START.isoformat(), "outdoor_c": 26.0},
+        {"ts": (START + timedelta(minutes=15)).isoformat(), "outdoor_c": 1.0, "source": {"a": 1}},
+        {"ts": (START + timedelta(minutes=30)).isoformat(), "outdoor_c": 1.0, "source": 5},
+    ]
+    topic = "p/weather/sp/forecast"
+    parsed = parse_message(topic, {"steps": steps}, prefix="p", parks={"sp"}, received_at=ISSUED)
+    assert parsed.errors == [
+        f"{topic}.steps[1].source: expected a string, got {{'a': 1}}",
+        f"{topic}.steps[2].source: expected a string, got 5",
+    ]
+    assert parsed.steps == 1 and parsed.issues[0].source == "mqtt"
+
+
 async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(
     pg_url: str, prefix: str
 ) -> None:
