@@ -126,6 +126,33 @@ def test_every_number_is_a_number_not_a_boolean_or_a_quoted_one(
 
 
 @pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        (("carbon",), "grid_kg_per_kwh"),
+        (("carbon",), "residual_mix_kg_per_kwh"),
+        (("carbon", "factors_by_year", 2024), "heat_kg_per_kwh"),
+        (("parks", 0, "buildings", 0, "carbon"), "gas_kg_per_kwh"),
+    ],
+)
+def test_an_emission_factor_in_grams_is_named(
+    example: dict[str, Any], where: tuple[Any, ...], key: str
+) -> None:
+    """581 (China's grid in g/kWh) was taken as 581 kg/kWh: every report 1000 times over."""
+    data = copy.deepcopy(example)
+    node: Any = data["city"]
+    for step in where:
+        node = node[step] if isinstance(node, list) else node.setdefault(step, {})
+    node[key] = 581
+    path = "city" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in where)
+    assert problems(data) == [
+        f"{path}.{key}: must be at most 2 kg of CO₂ per kWh: a factor in g/kWh? divide by 1000, "
+        "got 581"
+    ]
+    node[key] = 1.2  # lignite
+    assert parse_site(data, "site.yaml")
+
+
+@pytest.mark.parametrize(
     ("protocol", "mapping"),
     [
         ("sparkplug", {"group": "g", "node": "n", "metric": "Active Power"}),

@@ -16,10 +16,6 @@ from energyhub.carbon.errors import UnknownFactorYearError
 from energyhub.sites import CarbonFactors, CarbonOverride, YearFactors
 
 KWH_PER_GJ = 1000 / 3.6
-GRID_KG_PER_KWH_MAX = 2.0
-"""The most CO₂ a kWh of grid electricity is taken to carry: lignite alone, the dirtiest source,
-emits about 1.2 kg. A value above it is another unit (grid operators often publish g/kWh, 1000×
-the kg) or a typo, and would price every hour it covers that many times over."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
+from energyhub.bounds import EARLIEST, KG_CO2_PER_KWH_MAX, LATEST, MAGNITUDE_MAX, step_seconds
 from energyhub.csv_columns import first_long_row
 from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
@@ -42,7 +42,7 @@ SITE_COLUMNS = {
     "outdoor_c": (-60.0, 60.0),
     "import_price_cny_per_kwh": (-10.0, 10.0),
     "export_price_cny_per_kwh": (-10.0, 10.0),
-    "grid_kg_per_kwh": (0.0, 3.0),
+    "grid_kg_per_kwh": (0.0, KG_CO2_PER_KWH_MAX),  # as the site file's and an hourly series'
 }
 """Site-wide columns and their plausible range: a value outside is taken for a unit mistake."""
 
