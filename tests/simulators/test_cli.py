@@ -210,3 +210,21 @@ def test_simulate_command_prints_a_summary(prefix: str) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "published 96 messages" in result.output.replace("\n", " ")
+
+
+def test_an_enterprise_or_the_city_to_simulate_is_named_as_one(example_site_path: Path) -> None:
+    """`--only acme-bio` said "no park or building 'acme-bio' in the site file", which names it;
+    `--feed acme-bio/f3=...` said so too."""
+    example = str(example_site_path)
+    only = ["simulate", "--site", example, "--only", "acme-bio", "--only", "shanghai"]
+    result = runner.invoke(app, only)
+    assert result.exit_code == 2, result.output
+    assert (
+        "--only: 'acme-bio' is an enterprise (a tenant of building 'b01'); 'shanghai' is the city"
+    ) in " ".join(result.output.split())
+    feed = ["replay", "--site", example, "--feed", "acme-bio/f3=citylearn:Building_5"]
+    result = runner.invoke(app, [*feed, "--mqtt-url", "mqtt://x:9"])
+    assert result.exit_code == 2, result.output
+    assert "--feed acme-bio/f3: 'acme-bio' is an enterprise (a tenant of building 'b01')" in (
+        " ".join(result.output.split())
+    )
