@@ -28,6 +28,11 @@ INT4_MAX = 2**31 - 1
 """PostgreSQL `integer` (meter ids, step seconds)."""
 INT8_MAX = 2**63 - 1
 """PostgreSQL `bigint` (plan and alert ids)."""
+KG_CO2_PER_KWH_MAX = 2.0
+"""The most CO₂ a kWh of bought electricity, heat or cooling is taken to carry: lignite alone, the
+dirtiest source, emits about 1.2 kg. A factor above it is another unit (grid operators often
+publish g/kWh, 1000× the kg) or a typo, and would price every hour it covers that many times
+over."""
 MAGNITUDE_MAX = 1e9
 """Largest |value| of a power, energy or temperature taken from a client: a gigawatt or a
 gigawatt-hour is beyond any site energyhub plans, and far from where double arithmetic over a
@@ -154,7 +159,8 @@ Time = Annotated[
 ]
 """A moment with its UTC offset, within [EARLIEST, LATEST)."""
 
-PERIOD_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
+PERIOD_PATTERN = r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$"
+"""ASCII digits: `\\d` took any script's (`２０２６` was read as 2026 and recorded as its label)."""
 
 
 def _period_years(value: str) -> str:

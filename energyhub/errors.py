@@ -54,6 +54,11 @@ class DatabaseUnavailableError(StoreError):
         self.reason = reason or message
 
 
+class StoredSiteError(StoreError):
+    """A site's attributes in the database break the site-file rules of this version (stored by
+    an older one that took them): loading its site file again names what to change."""
+
+
 class MigrationError(StoreError):
     """The schema cannot be brought to the current version."""
 

@@ -237,7 +237,7 @@ def _meter(site: SiteFile, ref: str) -> tuple[Park, str, Meter]:
                     f"not {meter.quantity}"
                 )
             return park, site_id, meter
-    raise SimulatorInputError(f"--feed {ref}: no park or building {site_id!r} in the site file")
+    raise SimulatorInputError(f"--feed {ref}: {site.not_park_or_building(site_id)}")
 
 
 def _scale(site: SiteFile, meter: Meter, values: Array, factor: str | None, ref: str) -> Array:

@@ -18,6 +18,7 @@ import orjson
 
 from energyhub.bounds import EARLIEST, LATEST
 from energyhub.errors import CONTROL
+from energyhub.json_keys import repeated_key, repeated_key_reason
 from energyhub.mqtt import MAX_TOPIC_BYTES
 from energyhub.userfiles import cannot_write, read_text
 from energyhub.waiting import within
@@ -80,6 +81,8 @@ def read_json_lines(path: Path, what: str) -> list[dict[str, object]]:
             raise RecordFileError(f"{path} line {number}: not JSON") from None
         if not isinstance(row, dict):
             raise RecordFileError(f"{path} line {number}: expected a JSON object")
+        if (key := repeated_key(line.encode(), row)) is not None:  # the last was kept unseen
+            raise RecordFileError(f"{path} line {number}: {repeated_key_reason(key)}")
         rows.append(row)
     return rows
 
@@ -90,7 +93,12 @@ def read_records(path: Path) -> list[Record]:
     for number, row in enumerate(read_json_lines(path, "record file"), 1):
         try:
             t, topic = row["t"], row["topic"]
-            if not isinstance(t, int | float) or not isinstance(topic, str) or not topic:
+            if (
+                not isinstance(t, int | float)
+                or isinstance(t, bool)  # `true` is no time
+                or not isinstance(topic, str)
+                or not topic
+            ):
                 raise ValueError
             records.append(Record(float(t), topic, payload_from(row), bool(row.get("retain"))))
         except (KeyError, ValueError):

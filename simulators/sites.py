@@ -12,9 +12,9 @@ def select_sites(site: SiteFile, ids: list[str]) -> SiteFile:
         return site
     known = {p.id for p in site.city.parks} | {b.id for p in site.city.parks for b in p.buildings}
     unknown = sorted(set(ids) - known)
-    if unknown:
+    if unknown:  # an enterprise or the city is named as one, not as unknown
         raise SimulatorInputError(
-            f"--only: no park or building {', '.join(map(repr, unknown))} in the site file"
+            "--only: " + "; ".join(site.not_park_or_building(site_id) for site_id in unknown)
         )
     wanted = set(ids)
     parks = []

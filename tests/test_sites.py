@@ -126,6 +126,59 @@ def test_every_number_is_a_number_not_a_boolean_or_a_quoted_one(
 
 
 @pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        (("carbon",), "grid_kg_per_kwh"),
+        (("carbon",), "residual_mix_kg_per_kwh"),
+        (("carbon", "factors_by_year", 2024), "heat_kg_per_kwh"),
+        (("parks", 0, "buildings", 0, "carbon"), "gas_kg_per_kwh"),
+    ],
+)
+def test_an_emission_factor_in_grams_is_named(
+    example: dict[str, Any], where: tuple[Any, ...], key: str
+) -> None:
+    """581 (China's grid in g/kWh) was taken as 581 kg/kWh: every report 1000 times over."""
+    data = copy.deepcopy(example)
+    node: Any = data["city"]
+    for step in where:
+        node = node[step] if isinstance(node, list) else node.setdefault(step, {})
+    node[key] = 581
+    path = "city" + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in where)
+    assert problems(data) == [
+        f"{path}.{key}: must be at most 2 kg of CO₂ per kWh: a factor in g/kWh? divide by 1000, "
+        "got 581"
+    ]
+    node[key] = 1.2  # lignite
+    assert parse_site(data, "site.yaml")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "mapping"),
+    [
+        ("sparkplug", {"group": "g", "node": "n", "metric": "Active Power"}),
+        ("modbus", {"gateway": "gw", "unit": 1, "address": 0}),
+    ],
+)
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [(0, "must not be 0: every reading would be stored as 0"), (1.0e300, "must be ≤ 1e+09")],
+)
+def test_a_field_bus_scale_that_loses_every_reading_is_named(
+    example: dict[str, Any], protocol: str, mapping: dict[str, Any], scale: float, expected: str
+) -> None:
+    """A scale of 0 stored every reading of the meter as 0, and one of 1e300 made each reading
+    infinite (refused one by one at the ingest): the site file was valid."""
+    data = copy.deepcopy(example)
+    park = data["city"]["parks"][0]
+    park["modbus_gateways"] = [{"id": "gw", "host": "127.0.0.1", "units": [1]}]
+    park["buildings"][0]["meters"][0][protocol] = {**mapping, "scale": scale}
+    (problem,) = problems(data)
+    assert problem.startswith(f"city.parks[0].buildings[0].meters[0].{protocol}.scale: {expected}")
+    park["buildings"][0]["meters"][0][protocol]["scale"] = -0.001  # a sign flip is a scale
+    assert parse_site(data, "site.yaml")
+
+
+@pytest.mark.parametrize(
     ("written", "hint"),
     [("1e9", "1.0e+9"), ("2.5E3", "2.5e+3"), ("-4e+2", "-4.0e+2")],
 )

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from energyhub.errors import CONTROL, DatabaseUnavailableError, EnergyhubError
+from energyhub.errors import CONTROL, DatabaseUnavailableError, EnergyhubError, StoredSiteError
 from energyhub.optimize.errors import PlanInputError
 from energyhub.plans.errors import PlanNotFoundError, PlanSiteError, PlanStateError
 
@@ -106,6 +106,8 @@ def from_energyhub(exc: EnergyhubError) -> ApiError:
     if isinstance(exc, PlanInputError):
         field = f"inputs.{exc.column}" if exc.column else "inputs"
         return bad_input("body", field, str(exc))
+    if isinstance(exc, StoredSiteError):  # the stored data, not the request, is at fault
+        return ApiError(409, str(exc))
     if isinstance(exc, DatabaseUnavailableError):
         return ApiError(503, "the database is unavailable; try again later")
     return ApiError(400, str(exc))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from energyhub.bounds import Name
+from energyhub.bounds import KG_CO2_PER_KWH_MAX, Name
 
 Text = Name
 """1 to 200 characters, no control character (a NUL, or an escape sequence for a terminal)."""
@@ -61,7 +61,9 @@ class ContractIn(Source):
     """Green power bought under a contract: MWh delivered in [delivery_start, delivery_end]."""
 
     mwh: float = Field(gt=0, le=MAX_CERTIFICATES)
-    supplier_kg_per_kwh: float = Field(ge=0, le=2.0, description="The supplier's factor.")
+    supplier_kg_per_kwh: float = Field(
+        ge=0, le=KG_CO2_PER_KWH_MAX, description="The supplier's factor."
+    )
     delivery_start: Day
     delivery_end: Day
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from psycopg import AsyncConnection
 
-from energyhub.bounds import within_years
+from energyhub.bounds import KG_CO2_PER_KWH_MAX, within_years
 from energyhub.carbon.errors import IntensityFileError
 from energyhub.csv_columns import (
     Lines,
@@ -92,6 +92,11 @@ def _row(
         kg = -1.0
     if not 0 <= kg < math.inf:
         raise IntensityFileError(f"{where}: kg_per_kwh must be a finite number ≥ 0, got {value!r}")
+    if kg > KG_CO2_PER_KWH_MAX:
+        raise IntensityFileError(
+            f"{where}: kg_per_kwh must be at most {KG_CO2_PER_KWH_MAX:g} (kg of CO₂ per kWh), "
+            f"got {value!r}: a series in g/kWh? divide by 1000"
+        )
     return ts, kg
 
 

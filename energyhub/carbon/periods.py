@@ -6,10 +6,10 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from energyhub.bounds import YEAR_MAX, YEAR_MIN
+from energyhub.bounds import PERIOD_PATTERN, YEAR_MAX, YEAR_MIN
 from energyhub.carbon.errors import PeriodError
 
-PERIOD = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+PERIOD = re.compile(PERIOD_PATTERN)
 STEP = timedelta(minutes=15)
 """The one step every window is netted on, whatever its length: the billing meter's 15 minutes.
 Netting import against export on a step that grew with the window (it was an hour beyond 62
@@ -24,7 +24,7 @@ def _shift_months(moment: datetime, months: int) -> datetime:
 
 def parse_period(text: str, timezone: str) -> tuple[datetime, datetime]:
     """`2026`, `2026-10` or `2026-10-05` as [start, end) at local midnight of the site."""
-    match = PERIOD.match(text.strip())
+    match = PERIOD.fullmatch(text.strip())
     if not match:
         raise PeriodError(f"period must be YYYY, YYYY-MM or YYYY-MM-DD, got {text!r}")
     year, month, day = (int(g) if g else None for g in match.groups())

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from energyhub.carbon.errors import UnknownSiteError
 from energyhub.carbon.factors import SiteFactors, choose_year, resolve
+from energyhub.errors import StoredSiteError
 from energyhub.sites import (
     CarbonFactors,
     CarbonOverride,
@@ -123,16 +124,28 @@ class MeterRole:
 
 def _site(row: tuple[Any, ...]) -> SiteInfo:
     site_id, kind, parent_id, name, raw = row
-    attributes = _Attributes.model_validate(raw or {})
-    carbon = attributes.carbon
+    try:
+        attributes = _Attributes.model_validate(raw or {})
+        carbon = attributes.carbon
+        city_carbon = CarbonFactors.model_validate(carbon or {}) if kind == "city" else None
+        override = CarbonOverride.model_validate(carbon) if carbon and kind != "city" else None
+    except ValidationError as exc:  # a traceback (500) for every report until it is reloaded
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise StoredSiteError(
+            f"site {site_id!r}: its stored {where or 'attributes'} "
+            f"({str(first['msg']).removeprefix('Value error, ')}, got {first['input']!r:.40}) "
+            "was taken by an older version; load its site file again (`energyhub sites "
+            "load`), which names what to change"
+        ) from None
     return SiteInfo(
         id=site_id,
         kind=kind,
         parent_id=parent_id,
         name=name,
         floor_area_m2=attributes.floor_area_m2,
-        city_carbon=CarbonFactors.model_validate(carbon or {}) if kind == "city" else None,
-        carbon=CarbonOverride.model_validate(carbon) if carbon and kind != "city" else None,
+        city_carbon=city_carbon,
+        carbon=override,
         target_kg_per_year=attributes.carbon_target_kg_per_year,
         grid=attributes.grid,
         gas=attributes.gas,

@@ -173,6 +173,8 @@ def weather_import(
     loaded = load_site(site_file or settings.site_file)
     parks = {park.id for park in loaded.city.parks}
     parsed = parse_csv(text, parks=parks, issued_at=datetime.now(UTC), source=source)
+    if parsed.file_problem is not None:
+        raise fail(f"{file}: {parsed.file_problem}")
     stored = run_async(_store_weather(url, settings, parsed)) if parsed.issues else 0
     console.print(f"{stored} weather forecast step(s) stored from {escape(str(file))}")
     if parsed.errors:

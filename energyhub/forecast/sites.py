@@ -69,13 +69,12 @@ def _park_of(site: SiteFile, site_id: str) -> str:
     if site.find_park(site_id) is not None:
         return site_id
     found = site.find_building(site_id)
-    if site_id == site.city.id:
-        raise UnknownSiteError(
-            "site", f"{site_id!r} is the city: backtest one of its parks or buildings"
-        )
-    if found is None:
-        raise UnknownSiteError("site", f"no park or building {site_id!r} in the site file")
-    return found[0].id
+    if found is not None:
+        return found[0].id
+    kind = next((n.kind for n in site.nodes() if n.id == site_id), None)
+    advice = {"city": ": backtest one of its parks or buildings",
+              "enterprise": ": backtest the building or its park"}.get(kind or "", "")  # fmt: skip
+    raise UnknownSiteError("site", site.not_park_or_building(site_id) + advice)
 
 
 def _peak_kw(site: SiteFile, meter: StoredMeter) -> float | None:

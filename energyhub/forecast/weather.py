@@ -59,6 +59,8 @@ class WeatherIssue:
 class ParsedWeather:
     issues: list[WeatherIssue] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    file_problem: str | None = None
+    """Why a file holds no row to read (its header, or nothing after it): nothing is stored."""
 
     @property
     def steps(self) -> int:
@@ -83,8 +85,12 @@ def _time(text: object, where: str, name: str, errors: list[str]) -> datetime | 
 
 def _source(raw: object, where: str, errors: list[str]) -> str | None:
     """Who made the forecast: stored as text, so no control character (PostgreSQL refuses NUL,
-    which lost the whole file or message) and at most SOURCE_MAX_CHARS."""
-    text = str(raw)
+    which lost the whole file or message) and at most SOURCE_MAX_CHARS. A JSON step's own
+    `source` that is not a string was stored as Python's repr of it (`{'a': 1}`)."""
+    if not isinstance(raw, str):
+        errors.append(f"{where}.source: expected a string, got {raw!r:.80}")
+        return None
+    text = raw
     if len(text) > SOURCE_MAX_CHARS:
         errors.append(f"{where}.source: at most {SOURCE_MAX_CHARS} characters, got {len(text)}")
         return None
@@ -168,13 +174,16 @@ def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -
     reader = csv.DictReader(lines)
     header = fieldnames(reader, lines)
     if isinstance(header, Unreadable):
-        return ParsedWeather(errors=[f"header: {header.problem}"])
+        return ParsedWeather(file_problem=f"header: {header.problem}")
     missing = {"park_id", "ts"} - set(header)
     if missing:
-        return ParsedWeather(errors=[f"header: missing column(s) {', '.join(sorted(missing))}"])
+        return ParsedWeather(
+            file_problem=f"header: missing column(s) {', '.join(sorted(missing))}, got "
+            f"{','.join(header)[:120]!r}"
+        )
     problem = header_problem(header, CSV_COLUMNS)
     if problem:
-        return ParsedWeather(errors=[f"header: {problem}"])
+        return ParsedWeather(file_problem=f"header: {problem}")
     surplus: list[str] = []
     records = []
     for n, row in numbered_rows(reader, lines=lines):
@@ -184,6 +193,8 @@ def parse_csv(text: str, *, parks: set[str], issued_at: datetime, source: str) -
             surplus.append(f"row {n}: {extra}")
         else:
             records.append((f"row {n}", row))
+    if not records and not surplus:
+        return ParsedWeather(file_problem="no rows after the header")
     parsed = parse_records(records, parks=parks, issued_at=issued_at, source=source)
     parsed.errors = surplus + parsed.errors
     return parsed

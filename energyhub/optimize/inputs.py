@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from energyhub.bounds import EARLIEST, LATEST, MAGNITUDE_MAX, step_seconds
+from energyhub.bounds import EARLIEST, KG_CO2_PER_KWH_MAX, LATEST, MAGNITUDE_MAX, step_seconds
 from energyhub.csv_columns import first_long_row
 from energyhub.errors import not_utf8
 from energyhub.optimize.errors import PlanInputError
@@ -42,7 +42,7 @@ SITE_COLUMNS = {
     "outdoor_c": (-60.0, 60.0),
     "import_price_cny_per_kwh": (-10.0, 10.0),
     "export_price_cny_per_kwh": (-10.0, 10.0),
-    "grid_kg_per_kwh": (0.0, 3.0),
+    "grid_kg_per_kwh": (0.0, KG_CO2_PER_KWH_MAX),  # as the site file's and an hourly series'
 }
 """Site-wide columns and their plausible range: a value outside is taken for a unit mistake."""
 
@@ -94,6 +94,10 @@ def _timestamps(raw: pd.Series, tz: ZoneInfo) -> pd.DatetimeIndex:
         index = pd.DatetimeIndex(raw)
     else:
         text = raw.astype(str).str.strip()
+        blank = np.flatnonzero(raw.isna().to_numpy() | (text == "").to_numpy())
+        if blank.size:  # read as NaN, it was named "(nan) has no UTC offset"
+            row = int(blank[0])
+            raise PlanInputError(f"ts: row {row + 1} is empty", column="ts", row=row + 1)
         has_offset = text.str.contains(_OFFSET)
         if has_offset.any() and not has_offset.all():
             row = int(np.argmin(has_offset.to_numpy()))
@@ -251,8 +255,11 @@ def read_inputs(source: pd.DataFrame | Path | str, tz: ZoneInfo) -> PlanInputs:
             text = read_text(source, encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise PlanInputError(f"--inputs: cannot read {source}: {not_utf8(exc)}") from None
-        except OSError as exc:
-            raise PlanInputError(f"--inputs: cannot read {source}: {exc}") from None
+        except OSError as exc:  # its strerror says what (str() was "[Errno 22] ...: 'path'")
+            why = exc.strerror or str(exc)
+            raise PlanInputError(f"--inputs: cannot read {source}: {why}") from None
+        if not text.strip():  # pandas said "No columns to parse from file"
+            raise PlanInputError(f"--inputs: {source} is empty: give a header with ts and rows")
         long_row = first_long_row(text)
         if long_row is not None:
             row, problem = long_row
@@ -336,6 +343,11 @@ class _Owners:
         return _Owners(frozenset(n.id for n in scope.nodes), renewables, flexible, frozenset(ids))
 
 
+def month_peak_limit_kw(connection: GridConnection) -> float:
+    """The largest month-to-date peak import taken for a connection (MONTH_PEAK_LIMIT_FACTOR)."""
+    return connection.import_max_kw * MONTH_PEAK_LIMIT_FACTOR
+
+
 def _connection(scope: Scope, node: str) -> GridConnection:
     """The connection a node's peak columns are of: a building's own `grid:`, else the scope's."""
     return dict(scope.connections()).get(node, scope.grid)
@@ -377,7 +389,7 @@ def _check_column(inputs: PlanInputs, name: str, owners: _Owners, scope: Scope) 
         high = renewables[owner].peak_kw * RENEWABLE_LIMIT_FACTOR
         _check_range(inputs, name, 0.0, high, "must be ≥ 0 and within peak_kw; W instead of kW?")
     elif quantity in ("month_peak_kw", "demand_target_kw"):
-        high = _connection(scope, owner).import_max_kw * MONTH_PEAK_LIMIT_FACTOR
+        high = month_peak_limit_kw(_connection(scope, owner))
         _check_range(
             inputs, name, 0.0, high, "a peak import must be ≥ 0 and within the connection's "
             f"import limit × {MONTH_PEAK_LIMIT_FACTOR:g}; W instead of kW?",

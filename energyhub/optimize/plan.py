@@ -17,7 +17,14 @@ from energyhub.optimize.coupling import Caps, resolve_caps
 from energyhub.optimize.decompose import Decomposed, DecomposeOptions
 from energyhub.optimize.diagnose import explain_infeasible
 from energyhub.optimize.errors import NoSolutionError, PlanError, PlanInputError, UncombinedError
-from energyhub.optimize.inputs import PlanInputs, check_inputs, read_inputs, unmetered_loads
+from energyhub.optimize.inputs import (
+    MONTH_PEAK_LIMIT_FACTOR,
+    PlanInputs,
+    check_inputs,
+    month_peak_limit_kw,
+    read_inputs,
+    unmetered_loads,
+)
 from energyhub.optimize.levels import Built, build_scopes
 from energyhub.optimize.method import asset_steps, central_limit, choose, run_decomposed
 from energyhub.optimize.model import Solution, Status, evaluate, extract, scalars, solve
@@ -313,8 +320,18 @@ def with_month_peaks(
         )
     columns = dict(table.columns)
     for scope in scopes:
-        for node, _ in scope.connections():
-            columns.setdefault(tariffs.month_peak_column(node), np.full(table.n, month_peak_kw))
+        for node, connection in scope.connections():
+            name = tariffs.month_peak_column(node)
+            if name in columns:
+                continue
+            high = month_peak_limit_kw(connection)
+            if month_peak_kw > high:
+                raise PlanInputError(
+                    f"--month-peak-kw: {month_peak_kw:g} kW is above {high:g}, {node}'s "
+                    f"connection import limit × {MONTH_PEAK_LIMIT_FACTOR:g} (W instead of kW?)",
+                    column="month_peak_kw",
+                )
+            columns[name] = np.full(table.n, month_peak_kw)
     return replace(table, columns=columns)
 
 

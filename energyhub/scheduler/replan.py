@@ -110,7 +110,8 @@ def targets(site: SiteFile, ids: list[str]) -> list[Target]:
             )
         else:
             raise ConfigError(
-                f"ENERGYHUB_SCHEDULER_SITES: no park or building {site_id!r} in the site file"
+                f"ENERGYHUB_SCHEDULER_SITES: {site.not_park_or_building(site_id)}: the "
+                "scheduler plans parks and buildings"
             )
     parks = {t.site_id for t in found if t.level == "park"}
     for t in found:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from energyhub.bounds import MAGNITUDE_MAX, Whole
+from energyhub.bounds import KG_CO2_PER_KWH_MAX, MAGNITUDE_MAX, Whole
 from energyhub.errors import CONTROL_CHARACTERS
 from energyhub.modbus.maps import map_point, unit_factor
 from energyhub.modbus.registers import Point
@@ -34,6 +35,19 @@ client (a capacity of 10³⁰ kWh is a unit mistake, and the solver cannot take 
 (Strict): `true` is no capacity of 1 kW, nor `"500"` one of 500."""
 Number = Annotated[float, Strict()]
 """Any other number of a site file, numbers only, as above."""
+
+
+def _not_zero(value: float) -> float:
+    if value == 0:
+        raise ValueError("must not be 0: every reading would be stored as 0 (a factor such as "
+                         "0.001 turns W into kW; a negative one flips the sign)")  # fmt: skip
+    return value
+
+
+Scale = Annotated[
+    float, Strict(), Field(ge=-MAGNITUDE_MAX, le=MAGNITUDE_MAX), AfterValidator(_not_zero)
+]
+"""A factor applied to every reading of a field-bus value: not 0, and at most MAGNITUDE_MAX."""
 Count = Whole
 """A whole number of a site file (`9` or `9.0`): `true` is no channel 1, nor `"5"` five points."""
 Identifier = Annotated[
@@ -62,13 +76,24 @@ class Model(BaseModel):
 FactorYear = Annotated[int, Field(ge=1990, le=2100)]
 
 
+def _kg_per_kwh(value: float) -> float:
+    if value > KG_CO2_PER_KWH_MAX:
+        raise ValueError(f"must be at most {KG_CO2_PER_KWH_MAX:g} kg of CO₂ per kWh: a factor in "
+                         "g/kWh? divide by 1000")  # fmt: skip
+    return value
+
+
+Factor = Annotated[float, Strict(), Field(ge=0), AfterValidator(_kg_per_kwh)]
+"""An emission factor in kg of CO₂ per kWh: 0 to KG_CO2_PER_KWH_MAX, numbers only."""
+
+
 class YearFactors(Model):
     """One year's emission factors; a factor left out falls back to the flat value."""
 
-    grid_kg_per_kwh: NonNegative | None = None
-    gas_kg_per_kwh: NonNegative | None = None
-    heat_kg_per_kwh: NonNegative | None = None
-    cooling_kg_per_kwh: NonNegative | None = None
+    grid_kg_per_kwh: Factor | None = None
+    gas_kg_per_kwh: Factor | None = None
+    heat_kg_per_kwh: Factor | None = None
+    cooling_kg_per_kwh: Factor | None = None
 
 
 CO2_VS_BASELINE_PCT_MIN = -100.0
@@ -119,10 +144,10 @@ class PlanPolicy(Model):
 class CarbonFactors(Model):
     """Emission factors and carbon price used for accounting and in plan objectives."""
 
-    grid_kg_per_kwh: NonNegative = 0.5306
-    gas_kg_per_kwh: NonNegative = 0.202
-    heat_kg_per_kwh: NonNegative = 0.396
-    cooling_kg_per_kwh: NonNegative | None = Field(
+    grid_kg_per_kwh: Factor = 0.5306
+    gas_kg_per_kwh: Factor = 0.202
+    heat_kg_per_kwh: Factor = 0.396
+    cooling_kg_per_kwh: Factor | None = Field(
         default=None,
         description="Bought district cooling (Scope 2 where `cooling_purchased`); no default.",
     )
@@ -144,7 +169,7 @@ class CarbonFactors(Model):
     grid_series: Identifier | None = Field(
         default=None, description="Hourly grid intensity series (`energyhub carbon intensity`)."
     )
-    residual_mix_kg_per_kwh: NonNegative | None = Field(
+    residual_mix_kg_per_kwh: Factor | None = Field(
         default=None,
         description="Market-based Scope 2: the residual-mix factor for electricity no "
         "certificate or contract covers; unset: the grid factor, and reports say so.",
@@ -157,16 +182,16 @@ class CarbonFactors(Model):
 class CarbonOverride(Model):
     """A park's or building's own factors and carbon price over the city's (e.g. green power)."""
 
-    grid_kg_per_kwh: NonNegative | None = None
-    gas_kg_per_kwh: NonNegative | None = None
-    heat_kg_per_kwh: NonNegative | None = None
-    cooling_kg_per_kwh: NonNegative | None = None
+    grid_kg_per_kwh: Factor | None = None
+    gas_kg_per_kwh: Factor | None = None
+    heat_kg_per_kwh: Factor | None = None
+    cooling_kg_per_kwh: Factor | None = None
     heat_price_cny_per_kwh: NonNegative | None = None
     cooling_price_cny_per_kwh: NonNegative | None = None
     price_cny_per_t: NonNegative | None = None
     factors_by_year: dict[FactorYear, YearFactors] = Field(default_factory=dict)
     grid_series: Identifier | None = None
-    residual_mix_kg_per_kwh: NonNegative | None = None
+    residual_mix_kg_per_kwh: Factor | None = None
     residual_mix_source: str | None = Field(default=None, max_length=200)
     heat_purchased: bool | None = Field(
         default=None,
@@ -259,10 +284,9 @@ class SparkplugMapping(Model):
         default=None, description="Device id under the edge node; omit for the node's own metrics."
     )
     metric: str = Field(min_length=1, max_length=256, description="Metric name of the birth.")
-    scale: Number = Field(
+    scale: Scale = Field(
         default=1.0,
         description="Factor from the metric's unit to the meter's (0.001 for W into kW).",
-        allow_inf_nan=False,
     )
 
 
@@ -299,9 +323,7 @@ class ModbusMapping(Model):
     )
     word_order: Literal["big", "little"] = "big"
     byte_order: Literal["big", "little"] = "big"
-    scale: Number = Field(
-        default=1.0, allow_inf_nan=False, description="Raw value × scale = `reads`."
-    )
+    scale: Scale = Field(default=1.0, description="Raw value × scale = `reads`.")
     reads: str | None = Field(
         default=None,
         description="Unit of raw value × scale (W, kW, Wh, kWh, °C, %); default the meter's.",

@@ -280,6 +280,16 @@ class SiteFile(Model):
                     return park, building
         return None
 
+    def not_park_or_building(self, site_id: str) -> str:
+        """What `site_id` is, for a message refusing it where a park or building is needed: an
+        enterprise the file names was told it is "no park or building in the site file"."""
+        node = next((n for n in self.nodes() if n.id == site_id), None)
+        if node is None or node.kind in ("park", "building"):
+            return f"no park or building {site_id!r} in the site file"
+        if node.kind == "enterprise":
+            return f"{site_id!r} is an enterprise (a tenant of building {node.parent_id!r})"
+        return f"{site_id!r} is the city"
+
 
 def _has_main(owner: Park | Building) -> bool:
     return any(m.measures_electricity for m in owner.meters)

@@ -57,7 +57,9 @@ async def test_control_characters_in_a_text_filter(client: httpx.AsyncClient, va
     named(await client.get("/plans", params={"site_id": value}), 422, "site_id", "query")
 
 
-@pytest.mark.parametrize("period", ["0001", "9999", "9999-12", "9999-12-31", "0001-01-01"])
+@pytest.mark.parametrize(
+    "period", ["0001", "9999", "9999-12", "9999-12-31", "0001-01-01", "２０２６", "2026-١٠"]
+)
 async def test_carbon_periods_at_the_ends_of_the_calendar(
     client: httpx.AsyncClient, period: str
 ) -> None:
@@ -425,3 +427,13 @@ async def test_a_plan_for_an_unknown_site_names_the_body_site_id(
     assert [e["field"] for e in response.json()["errors"]] == ["site_id"]
     assert f"no site '{site_id}'" in response.json()["detail"]
     assert await rows(world, "plans") == before
+
+
+async def test_a_backtest_of_an_enterprise_says_what_it_is(client: httpx.AsyncClient) -> None:
+    """It said "no park or building 'acme-bio' in the site file", which names acme-bio."""
+    response = await client.get("/sites/acme-bio/forecast/backtest", params={"days": 1})
+    named(response, 422, "site_id", "path")
+    assert response.json()["detail"] == (
+        "site_id: 'acme-bio' is an enterprise (a tenant of building 'b01'): backtest the "
+        "building or its park"
+    )

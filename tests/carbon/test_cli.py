@@ -85,6 +85,11 @@ def test_html_report_has_its_charts_inline(carbon_url: str, tmp_path: Path) -> N
         # years the calendar cannot reach were an OverflowError or a ValueError (tracebacks)
         (("--site", "b1", "--period", "0000"), "the year must lie between 1970 and 2199, got 0"),
         (("--site", "b1", "--period", "9999-12"), "between 1970 and 2199, got 9999"),
+        # digits of another script were read as ASCII ones ('２０２６' reported 2026)
+        (
+            ("--site", "b1", "--period", "２０２６"),
+            "must be YYYY, YYYY-MM or YYYY-MM-DD, got '２０２６'",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(
@@ -150,6 +155,26 @@ def test_bad_intensity_rows_lose_no_good_hour_beside_them(carbon_url: str, tmp_p
     done = carbon(carbon_url, "intensity", str(nothing), "--series", "nothing")
     assert done.exit_code == 2 and "hours stored" not in done.stdout
     assert "1 row problem(s), those rows not stored (no row is good)" in done.stderr
+
+
+def test_an_intensity_in_grams_or_beyond_any_grid_is_named(carbon_url: str, tmp_path: Path) -> None:
+    """1e308 kg/kWh was stored and priced its hours; a series in g/kWh (as grid operators often
+    publish) priced every hour 1000 times over. Each is named, the good rows stored."""
+    grams = tmp_path / "grams.csv"
+    grams.write_text(
+        "ts,kg_per_kwh\n2026-10-05T00:00:00+08:00,0.61\n2026-10-05T01:00:00+08:00,581\n"
+        "2026-10-05T02:00:00+08:00,1e308\n2026-10-05T03:00:00+08:00,2\n"
+    )
+    done = carbon(carbon_url, "intensity", str(grams), "--series", "grams")
+    assert done.exit_code == 2, done.output
+    err = " ".join(done.stderr.split())
+    assert "2 row problem(s), those rows not stored (the other 2 stored)" in err
+    assert f"{grams}:3: kg_per_kwh must be at most 2 (kg of CO₂ per kWh), got '581': a " in err
+    assert "a series in g/kWh? divide by 1000" in err and f"{grams}:4: " in err
+    assert _stored(carbon_url, "grams") == [
+        ("2026-10-04T16:00:00+00:00", 0.61),
+        ("2026-10-04T19:00:00+00:00", 2.0),
+    ]
 
 
 def _stored(url: str, series: str) -> list[tuple[str, float]]:

@@ -61,7 +61,7 @@ def test_csv_rows_are_checked_one_by_one_and_good_ones_kept() -> None:
     later = issues[datetime.fromisoformat("2025-07-07T18:00:00+08:00")].frame
     assert later["outdoor_c"].tolist() == [27.0] and later["ghi_w_m2"].isna().all()
     missing = parse_csv("ts,outdoor_c\n", parks={"sp"}, issued_at=ISSUED, source="test")
-    assert missing.errors == ["header: missing column(s) park_id"]
+    assert missing.file_problem == "header: missing column(s) park_id, got 'ts,outdoor_c'"
 
 
 def test_the_cli_stores_good_rows_and_names_the_bad(pg_url: str, tmp_path: Path) -> None:
@@ -89,6 +89,32 @@ def test_the_cli_stores_good_rows_and_names_the_bad(pg_url: str, tmp_path: Path)
 
     frame = asyncio.run(stored())
     assert frame["outdoor_c"].tolist() == [27.5, 27.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("park_id,ts,outdoor_c\n", "no rows after the header"),
+        ("park_id,ts,outdoor_c\r\n\r\n\r\n", "no rows after the header"),
+        ("", "header: missing column(s) park_id, ts, got ''"),
+        ("ts,outdoor_c\n2025-07-08T00:00:00+08:00,27.5\n", "header: missing column(s) park_id"),
+    ],
+)
+def test_a_file_without_a_row_to_read_is_one_line(
+    pg_url: str, tmp_path: Path, text: str, problem: str
+) -> None:
+    """A header alone (or nothing) exited 0 with '0 weather forecast step(s) stored', and a bad
+    header printed that too, then called itself '1 row problem(s)'; the intensity and price
+    files refuse both in one line, exit 2."""
+    forecast = tmp_path / "weather.csv"
+    forecast.write_text(text)
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(site_doc()))
+    env = {"ENERGYHUB_DB_URL": pg_url, "ENERGYHUB_SITE_FILE": str(site_file), "COLUMNS": "200"}
+    done = CliRunner().invoke(cli, ["forecast", "weather-import", str(forecast)], env=env)
+    assert done.exit_code == 2, done.output
+    assert " ".join(done.output.split()).startswith(f"error: {forecast}: {problem}")
+    assert "stored" not in done.output and "row problem" not in done.output
 
 
 def test_a_file_not_in_utf8_names_the_byte_where_it_is(pg_url: str, tmp_path: Path) -> None:
@@ -331,17 +357,17 @@ def test_a_decimal_comma_a_column_twice_and_a_misspelt_column_are_named() -> Non
         issued_at=ISSUED,
         source="test",
     )
-    assert twice.steps == 0 and twice.errors == [
+    assert twice.steps == 0 and twice.file_problem == (
         "header: the column 'outdoor_c' is given twice (columns 3 and 4); a reader would keep "
         "only the later"
-    ]
+    )
     misspelt = parse_csv(
         "park_id,ts,outdoor_c,ghi_wm2\nsp,2025-07-08T00:00:00+08:00,27,300\n",
         parks={"sp"},
         issued_at=ISSUED,
         source="test",
     )
-    assert misspelt.steps == 0 and misspelt.errors[0].startswith(
+    assert misspelt.steps == 0 and (misspelt.file_problem or "").startswith(
         "header: unknown column 'ghi_wm2' (the columns are park_id, ts, issued_at, outdoor_c, "
     )
 
@@ -364,10 +390,26 @@ def test_a_cell_past_the_csv_readers_limit_is_named_and_the_other_rows_kept() ->
     assert parsed.issues[0].frame["outdoor_c"].tolist() == [27.5, 28.5]
     header = parse_csv(f"park_id,ts,{'x' * 200_000}\n", parks={"sp"}, issued_at=ISSUED,
                        source="test")  # fmt: skip
-    assert header.steps == 0 and header.errors == [
+    assert header.steps == 0 and header.file_problem == (
         "header: not readable as CSV: a cell of more than 131,072 characters (or a quote that "
         "is never closed)"
+    )
+
+
+def test_a_steps_source_that_is_no_string_is_named() -> None:
+    """`"source": {"a": 1}` in a step was stored as the text "{'a': 1}", 5 as "5"."""
+    steps = [
+        {"ts": START.isoformat(), "outdoor_c": 26.0},
+        {"ts": (START + timedelta(minutes=15)).isoformat(), "outdoor_c": 1.0, "source": {"a": 1}},
+        {"ts": (START + timedelta(minutes=30)).isoformat(), "outdoor_c": 1.0, "source": 5},
     ]
+    topic = "p/weather/sp/forecast"
+    parsed = parse_message(topic, {"steps": steps}, prefix="p", parks={"sp"}, received_at=ISSUED)
+    assert parsed.errors == [
+        f"{topic}.steps[1].source: expected a string, got {{'a': 1}}",
+        f"{topic}.steps[2].source: expected a string, got 5",
+    ]
+    assert parsed.steps == 1 and parsed.issues[0].source == "mqtt"
 
 
 async def test_a_hostile_message_keeps_its_good_steps_and_the_listener(

@@ -244,12 +244,14 @@ def test_unreadable_inputs_message_keeps_its_brackets(
     files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     site, _ = files
-    missing = tmp_path / "missing.csv"
+    missing = tmp_path / "[missing].csv"
     code, _, stderr = _run(
         "--site", str(site), "--inputs", str(missing), "--level", "park", "--id", "p"
     )
     assert code == 2
-    assert "[Errno 2]" in stderr and "missing.csv" in stderr
+    message = " ".join(stderr.split())
+    assert f"--inputs: cannot read {missing}: No such file or directory" in message
+    assert "Errno" not in message  # the OSError's str() was "[Errno 2] ...: '<path>'"
 
 
 @pytest.mark.parametrize("where", ["row", "header"])
@@ -358,6 +360,23 @@ def test_a_negative_month_peak_exits_2(files: tuple[Path, Path]) -> None:
     )  # fmt: skip
     assert code == 2
     assert "--month-peak-kw" in stderr
+
+
+@pytest.mark.parametrize("peak", ["10001", "1e308"])
+def test_a_month_peak_beyond_the_connection_names_the_option(
+    files: tuple[Path, Path], peak: str
+) -> None:
+    """It was named as a cell of the inputs (`p:month_peak_kw: row 1 (ts ...)`), a column the
+    user's file does not have."""
+    site, csv = files
+    code, _, stderr = _run(
+        "--site", str(site), "--inputs", str(csv), "--level", "park", "--id", "p",
+        "--month-peak-kw", peak,
+    )  # fmt: skip
+    assert code == 2
+    message = " ".join(stderr.split())
+    assert f"--month-peak-kw: {float(peak):g} kW is above 10000, p's connection import " in message
+    assert "row 1" not in message and "Traceback" not in message
 
 
 def test_frontier_prints_each_point(files: tuple[Path, Path]) -> None:

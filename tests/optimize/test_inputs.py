@@ -120,6 +120,34 @@ def test_bad_timestamp_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a blank ts cell was "ts: row 2 (nan) has no UTC offset while others do"
+        (
+            "ts,b1:electricity_kw,pv:available_kw\n2025-03-03T00:00:00+08:00,1,0\n,1,0\n",
+            "ts: row 2 is empty",
+        ),
+        # pandas' own words came out: "No columns to parse from file"
+        ("", "is empty: give a header with ts and rows"),
+        ("\r\n\r\n", "is empty: give a header with ts and rows"),
+    ],
+)
+def test_an_empty_file_or_ts_cell_is_named_as_empty(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(PlanInputError) as info:
+        _plan_csv(tmp_path, text)
+    assert str(info.value).endswith(message)
+
+
+def test_a_directory_as_inputs_says_so(tmp_path: Path) -> None:
+    """It was "[Errno 22] a directory, not a regular file: '<path>'"."""
+    with pytest.raises(PlanInputError) as info:
+        plan(building_site(PV_SITE), tmp_path, level="building", site_id="b1")
+    assert str(info.value) == f"--inputs: cannot read {tmp_path}: a directory, not a regular file"
+
+
+@pytest.mark.parametrize(
     ("column", "values", "message"),
     [
         ("b1__electricity_w", 5.0, "wrong quantity or unit for 'b1'"),

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from energyhub.store.db import connect
@@ -111,6 +112,20 @@ def test_bad_settings_and_arguments_are_one_line_errors(
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_an_enterprise_to_schedule_is_named_as_one(example_site_path: Path) -> None:
+    """It was "no park or building 'acme-bio' in the site file", which names acme-bio."""
+    from energyhub.errors import ConfigError
+    from energyhub.scheduler.replan import targets
+    from energyhub.sites import load_site
+
+    with pytest.raises(ConfigError) as refused:
+        targets(load_site(example_site_path), ["b02", "acme-bio"])
+    assert str(refused.value) == (
+        "ENERGYHUB_SCHEDULER_SITES: 'acme-bio' is an enterprise (a tenant of building 'b01'): "
+        "the scheduler plans parks and buildings"
+    )
 
 
 def test_a_simulated_clock_beyond_the_calendar_is_refused_by_name(tmp_path: Path) -> None:

@@ -169,6 +169,27 @@ def test_a_record_the_broker_or_the_clock_cannot_take_is_named(
     assert named in result.output.replace("\n", "")
 
 
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        # replayed at the last t given, as every parser keeps it, unseen
+        (
+            '{"t": 1.0, "topic": "a/b", "payload": "x", "t": 9e9}',
+            "line 2: key 't' is given twice in one JSON object",
+        ),
+        ('{"t": 1.0, "topic": "a/b", "topic": "a/c", "payload": "x"}', "line 2: key 'topic'"),
+        # sent at 1970-01-01T00:00:01
+        ('{"t": true, "topic": "a/b", "payload": "x"}', "record 2: expected t (epoch seconds)"),
+    ],
+)
+def test_a_record_that_says_two_things_is_named(tmp_path: Path, line: str, named: str) -> None:
+    path = tmp_path / "twice.jsonl"
+    path.write_text('{"t": 1.0, "topic": "a/b", "payload": "{\\"a\\": 1}"}\n' + line + "\n")
+    result = runner.invoke(app, ["replay", str(path), "--speed", "1", "--mqtt-url", "mqtt://x:9"])
+    assert result.exit_code == 2, result.output
+    assert f"{path} {named}" in " ".join(result.output.split())
+
+
 def test_a_record_file_with_a_byte_order_mark_reads_its_first_line(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b'\xef\xbb\xbf{"t": 1.0, "topic": "a/b", "payload": "x"}\r\n')
@@ -191,3 +212,21 @@ def test_simulate_command_prints_a_summary(prefix: str) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "published 96 messages" in result.output.replace("\n", " ")
+
+
+def test_an_enterprise_or_the_city_to_simulate_is_named_as_one(example_site_path: Path) -> None:
+    """`--only acme-bio` said "no park or building 'acme-bio' in the site file", which names it;
+    `--feed acme-bio/f3=...` said so too."""
+    example = str(example_site_path)
+    only = ["simulate", "--site", example, "--only", "acme-bio", "--only", "shanghai"]
+    result = runner.invoke(app, only)
+    assert result.exit_code == 2, result.output
+    assert (
+        "--only: 'acme-bio' is an enterprise (a tenant of building 'b01'); 'shanghai' is the city"
+    ) in " ".join(result.output.split())
+    feed = ["replay", "--site", example, "--feed", "acme-bio/f3=citylearn:Building_5"]
+    result = runner.invoke(app, [*feed, "--mqtt-url", "mqtt://x:9"])
+    assert result.exit_code == 2, result.output
+    assert "--feed acme-bio/f3: 'acme-bio' is an enterprise (a tenant of building 'b01')" in (
+        " ".join(result.output.split())
+    )

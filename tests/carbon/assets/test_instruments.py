@@ -170,6 +170,7 @@ async def test_a_held_block_cannot_be_registered_twice(assets_url: str) -> None:
     [
         ({"period": "2026-11"}, "period", "bought no electricity in 2026-11"),
         ({"period": "2026-13"}, "period", "is not a date"),
+        ({"period": "２０２６-10"}, "period", "must be YYYY, YYYY-MM or YYYY-MM-DD"),
         ({"site_id": "b3"}, "site_id", "is not 'b1' or below it"),
         ({"serial_first": 5, "serial_last": 25}, "serial_first", "not within instrument"),
         ({"mwh": 3}, "mwh", "does not match serials 10-20"),
