@@ -302,3 +302,34 @@ async def test_a_batterys_charge_from_its_soc_meter_stays_in_the_step_it_charged
     assert demand.iloc[4] == pytest.approx(400.0 - one_minute_kw)
     others = demand.drop(demand.index[[0, 3, 4]])
     assert others.to_numpy() == pytest.approx(np.full(len(others), 400.0))
+
+
+def test_an_unmetered_hydrogen_chain_is_taken_from_its_stores_soc() -> None:
+    """A building's electrolyzer and fuel cell without meters, its hydrogen store with an SOC
+    meter: hydrogen in was made by the electrolyzer (÷ eta 0.65), hydrogen out ran the fuel cell
+    (× eta_el 0.5). Before, both stayed inside the load: the counterfactual was served by the
+    fuel cell's output for free and a day that drew the store down counted as a loss."""
+    chain = (
+        {"id": "b1-el", "type": "electrolyzer", "power_max_kw": 300, "eta": 0.65},
+        {"id": "b1-h2", "type": "hydrogen_store", "energy_kwh": 2000, "power_kw": 300},
+        {"id": "b1-fc", "type": "fuel_cell", "power_max_kw": 150, "eta_el": 0.5, "eta_th": 0.3},
+    )
+    meters = [meter(1, "main", "electricity"), meter(2, "soc", "none", "soc_pct", asset="b1-h2")]
+    soc = 50.0 + np.arange(len(INDEX)) % 2 * 2.0  # 40 kWh of hydrogen in, 40 out, alternately
+    data = telemetry({1: 400.0, 2: soc})
+    result, _ = electricity_history(building(*chain), meters, data, NOW, OPTIONS, {}, None, set())
+    hydrogen_kw = np.where(np.arange(len(INDEX)) % 2 == 1, 40 / 0.25, -40 / 0.25)
+    drawn = np.where(hydrogen_kw > 0, hydrogen_kw / 0.65, hydrogen_kw * 0.5)
+    values = result.history.values
+    assert values.iloc[1:].to_numpy() == pytest.approx(400.0 - drawn[1:])
+    assert result.history.meter == "b1/main − b1/soc (as power)"
+    assert result.notes == [
+        "b1-el and b1-fc: no electricity meter; what they drew and made is taken from SOC "
+        "changes of b1/soc"
+    ]
+    metered = [*meters, meter(3, "fc", "electricity", asset="b1-fc")]
+    result, _ = electricity_history(
+        building(*chain), metered, telemetry({1: 400.0, 2: soc, 3: 10.0}), NOW, OPTIONS, {},
+        None, set(),
+    )  # fmt: skip
+    assert result.history.meter == "b1/main + b1/fc"  # one metered: no guess from the SOC
