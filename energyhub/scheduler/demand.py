@@ -434,6 +434,15 @@ def _battery_from_soc(
     parts: _Parts, battery: Battery, meters: list[StoredMeter], telemetry: Telemetry
 ) -> None:
     meter = soc_meter(meters, battery.id)
+    sent = telemetry.sent_kw(battery.id)
+    if meter is None and sent.notna().any():
+        drawn = sent.clip(lower=-battery.power_kw, upper=battery.power_kw).fillna(0.0)
+        parts.terms.append((-1.0, drawn, f"{battery.id} (setpoints)"))
+        parts.notes.append(
+            f"{battery.id}: no power or SOC meter; it is taken to have charged and discharged "
+            "the setpoints sent to it (none where none was sent), taken out of the load"
+        )
+        return
     if meter is None:
         parts.notes.append(
             f"{battery.id}: no power or SOC meter; its charging stays inside {parts.column}"

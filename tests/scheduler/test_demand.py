@@ -333,3 +333,26 @@ def test_an_unmetered_hydrogen_chain_is_taken_from_its_stores_soc() -> None:
         None, set(),
     )  # fmt: skip
     assert result.history.meter == "b1/main + b1/fc"  # one metered: no guess from the SOC
+
+
+def test_a_battery_without_meters_drew_the_setpoints_sent_to_it() -> None:
+    """A battery with neither a power nor an SOC meter, sent +150 kW (above its 100 kW: it keeps
+    100) and −60 kW the first day and nothing the second: the setpoints are taken out of the
+    load where sent, nothing where its own rule ran. Before, its charging stayed inside the load:
+    the counterfactual was served by the plans' own dispatch (a park of 30 small shops lost 147
+    CNY a day on storage the meters could not see)."""
+    local_hours = np.asarray(INDEX.tz_convert(TZ).hour)
+    first_day = np.arange(len(INDEX)) < 96
+    sent = pd.Series(np.nan, index=INDEX)
+    sent[first_day] = np.where(local_hours[first_day] < 6, 150.0, -60.0)
+    data = Telemetry(INDEX, pd.DataFrame({1: np.full(len(INDEX), 600.0)}, INDEX), TZ,
+                     pd.DataFrame({"b1-bess": sent}))  # fmt: skip
+    result, _ = electricity_history(
+        building(BESS), [meter(1, "main", "electricity")], data, NOW, OPTIONS, {}, None, set()
+    )
+    drawn = np.where(first_day, np.where(local_hours < 6, 100.0, -60.0), 0.0)
+    assert result.history.values.to_numpy() == pytest.approx(600.0 - drawn)
+    assert result.notes == [
+        "b1-bess: no power or SOC meter; it is taken to have charged and discharged the "
+        "setpoints sent to it (none where none was sent), taken out of the load"
+    ]
