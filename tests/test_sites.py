@@ -306,7 +306,15 @@ def test_a_zone_that_is_the_host_s_own_setting_is_refused(
 def test_missing_key(example: dict[str, Any]) -> None:
     data = copy.deepcopy(example)
     del data["city"]["parks"][0]["grid"]["import_max_kw"]
-    assert problems(data) == ["city.parks[0].grid.import_max_kw: is required"]
+    assert problems(data) == [
+        "city.parks[0].grid.import_max_kw: is required (in kW; a connection with no contractual "
+        "limit states its physical one, the transformer's rating)"
+    ]
+    del data["city"]["parks"][0]["grid"]
+    assert problems(data) == [
+        "city.parks[0].grid: is required (every park has its grid connection, as plans and bills "
+        "are per connection: grid: {import_max_kw, tariff})"
+    ]
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:

@@ -142,7 +142,8 @@ def keep_per_step(loss_per_h: float, dt_h: float) -> float:
 def add_storage(
     ctx: Context, node: str, asset: Battery | ThermalStorage | HydrogenStore, carrier: Carrier
 ) -> None:
-    """Charge, discharge and SOC: SOC window, standing loss, initial and terminal SOC."""
+    """Charge, discharge and SOC: SOC window, standing loss, initial and terminal SOC (a store
+    starting above its soc_final ends there, or above it where nothing can use the rest)."""
     m, n, dt, e = ctx.m, ctx.n, ctx.dt_h, asset.energy_kwh
     charge = m.add_variables(f"{asset.id}:charge_kw", n, 0.0, asset.power_kw)
     discharge = m.add_variables(f"{asset.id}:discharge_kw", n, 0.0, asset.power_kw)
@@ -156,7 +157,13 @@ def add_storage(
         + dt / asset.eta_discharge * discharge.expr(),
         "==",
     )
-    if asset.soc_final is not None:
+    if asset.soc_final is not None and asset.soc_final < asset.soc_initial:
+        # Coming down to soc_final needs a use for what is let out: a heat store above it in a
+        # mild week, an ice store in winter have none, so the store may end above it (any real
+        # use of the rest saves money, so it is used). Unpriced: a tie-break on what is left
+        # doubled the example's solve time and stopped it at the MIP gap.
+        m.add_constraints(f"{asset.id}:soc_final", soc.at(-1), ">=", asset.soc_final * e)
+    elif asset.soc_final is not None:
         m.add_constraints(f"{asset.id}:soc_final", soc.at(-1), "==", asset.soc_final * e)
     if asset.eta_charge * asset.eta_discharge == 1.0:
         m.add_cost("tie_break", TIE_BREAK_CNY_PER_KWH * dt * charge.expr())

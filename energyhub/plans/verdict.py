@@ -60,7 +60,9 @@ def _cost_reason(record: PlanRecord) -> str:
         gap = record.solver.get("gap")
         return f"the solver stopped before the optimum (status {status}, gap {gap})"
     return (
-        "the plan's constraints (storage end state, flexible-load windows) cost more than the rules"
+        "the plan's constraints (storage end state, flexible-load windows) cost more than the "
+        "rules: its stores end where soc_final says and make up their standing loss, the "
+        "baseline's idle stores lose nothing"
     )
 
 
@@ -73,7 +75,12 @@ def _co2_reason(record: PlanRecord, carbon_cny_per_t: float) -> str:
     }
     price = f"a carbon price of {carbon_cny_per_t:g} CNY/t"
     if baseline and rises.get("gas", 0.0) > max(rises.get("electricity", 0.0), 0.0):
-        return f"it burns more gas than the baseline (cheaper than grid power at {price})"
+        if rises.get("electricity", 0.0) < 0.0:
+            return f"it burns more gas than the baseline (cheaper than grid power at {price})"
+        return (
+            "it burns more gas than the baseline, in place of no grid power: heat for its "
+            "stores' standing loss and end state (the baseline's idle stores lose nothing)"
+        )
     return (
         "it imports more grid electricity than the baseline: storage losses and energy moved to "
         f"cheaper hours, which {price} does not outweigh"

@@ -34,6 +34,7 @@ from energyhub.sites import (
     FuelCell,
     GasBoiler,
     HeatPump,
+    HydrogenStore,
     Park,
     ThermalStorage,
     Wind,
@@ -143,7 +144,9 @@ def thermal_capacity_kw(assets: Iterable[Asset], carrier: Literal["heat", "cooli
     return total
 
 
-def _storage_power_from_soc(soc_pct: pd.Series, store: Battery | ThermalStorage) -> pd.Series:
+def _storage_power_from_soc(
+    soc_pct: pd.Series, store: Battery | ThermalStorage | HydrogenStore
+) -> pd.Series:
     """Charge (+) or discharge (−) power on the store's carrier side from SOC changes between
     steps, a heat or cold store's standing loss taken out."""
     step_h = pd.Timedelta(soc_pct.index[1] - soc_pct.index[0]).total_seconds() / 3600
@@ -248,11 +251,12 @@ def electricity_history(
         parts.add_meter(1.0, telemetry.history(main))
     unseparated = set()
     thermal = _made_by_machines(parts, building, meters, telemetry, thermal)
+    from_soc = _hydrogen_from_soc(parts, building.assets, meters, telemetry, unplanned)
     for asset in building.assets:
         if isinstance(asset, PV | Wind):
             if not _add_renewable(parts, asset, pv_meter(meters, building, asset), telemetry):
                 unseparated.add(asset.id)
-        elif isinstance(asset, GENERATORS + DRAWS) and asset.id not in unplanned:
+        elif isinstance(asset, GENERATORS + DRAWS) and asset.id not in unplanned | from_soc:
             _take_out(parts, asset, meters, telemetry, thermal, outdoor_c)
     return parts.result(), unseparated
 
@@ -388,10 +392,57 @@ def _take_out(
         )
 
 
+def _hydrogen_from_soc(
+    parts: _Parts,
+    assets: Iterable[Asset],
+    meters: list[StoredMeter],
+    telemetry: Telemetry,
+    unplanned: set[str],
+) -> set[str]:
+    """A node's hydrogen chain without electricity meters, from its store's SOC meter: hydrogen
+    in was made by the electrolyzer (its draw: hydrogen ÷ its eta), hydrogen out ran the fuel
+    cell (its output: hydrogen × its eta_el), taken out of the load as a battery's charging is.
+    Only one store, at most one electrolyzer and one fuel cell, none metered; the ids handled."""
+    chain = [a for a in assets if isinstance(a, Electrolyzer | FuelCell) and a.id not in unplanned]
+    stores = [a for a in assets if isinstance(a, HydrogenStore)]
+    makers = [a for a in chain if isinstance(a, Electrolyzer)]
+    cells = [a for a in chain if isinstance(a, FuelCell)]
+    meter = soc_meter(meters, stores[0].id) if len(stores) == 1 else None
+    if (
+        meter is None
+        or not chain
+        or len(makers) > 1
+        or len(cells) > 1
+        or any(asset_meter(meters, a.id, ("electricity",)) is not None for a in chain)
+    ):
+        return set()
+    soc, notes = clean_history(telemetry.history(meter), parts.column, parts.now, parts.options)
+    flow = _storage_power_from_soc(soc, stores[0])
+    made = flow.clip(lower=0.0) / makers[0].eta if makers else flow * 0.0
+    burnt = flow.clip(upper=0.0) * cells[0].eta_el if cells else flow * 0.0
+    parts.terms.append((-1.0, made + burnt, f"{meter.label} (as power)"))
+    names = " and ".join(a.id for a in chain)
+    parts.notes += [
+        *notes,
+        f"{names}: no electricity meter; what they drew and made is taken from SOC changes of "
+        f"{meter.label}",
+    ]
+    return {a.id for a in chain}
+
+
 def _battery_from_soc(
     parts: _Parts, battery: Battery, meters: list[StoredMeter], telemetry: Telemetry
 ) -> None:
     meter = soc_meter(meters, battery.id)
+    sent = telemetry.sent_kw(battery.id)
+    if meter is None and sent.notna().any():
+        drawn = sent.clip(lower=-battery.power_kw, upper=battery.power_kw).fillna(0.0)
+        parts.terms.append((-1.0, drawn, f"{battery.id} (setpoints)"))
+        parts.notes.append(
+            f"{battery.id}: no power or SOC meter; it is taken to have charged and discharged "
+            "the setpoints sent to it (none where none was sent), taken out of the load"
+        )
+        return
     if meter is None:
         parts.notes.append(
             f"{battery.id}: no power or SOC meter; its charging stays inside {parts.column}"
@@ -499,12 +550,13 @@ def park_electricity_history(
                 )
     unseparated = set()
     district = district_thermal(park, meters, telemetry, now, options)
+    from_soc = _hydrogen_from_soc(parts, park.assets, own, telemetry, set())
     for asset in park.assets:
         if isinstance(asset, PV | Wind):
             meter = asset_meter(own, asset.id, ("pv", "electricity"))
             if not _add_renewable(parts, asset, meter, telemetry):
                 unseparated.add(asset.id)
-        elif isinstance(asset, GENERATORS + DRAWS):
+        elif isinstance(asset, GENERATORS + DRAWS) and asset.id not in from_soc:
             served = _shared_served(parts, own, asset, telemetry, district)
             _take_out(parts, asset, own, telemetry, served, outdoor_c)
     found = parts.result()

@@ -53,6 +53,21 @@ _EXPONENT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+")
 dot and a signed exponent, where JSON and YAML 1.2 also take `1e10`, `1.0e10` and `1e+10`."""
 
 
+_MISSING_HINTS = {
+    ("grid",): "every park has its grid connection, as plans and bills are per connection: "
+    "grid: {import_max_kw, tariff}",
+    ("grid", "import_max_kw"): "in kW; a connection with no contractual limit states its "
+    "physical one, the transformer's rating",
+}
+"""What to write where a key every site file needs is missing, by the end of its path."""
+
+
+def _missing_hint(loc: tuple[str | int, ...]) -> str:
+    names = tuple(part for part in loc if isinstance(part, str))
+    hint = next((h for end, h in _MISSING_HINTS.items() if names[-len(end) :] == end), None)
+    return f" ({hint})" if hint else ""
+
+
 def _format_error(error: Any) -> str:
     location = _format_location(tuple(error["loc"]))
     template = _MESSAGES.get(error["type"])
@@ -77,7 +92,9 @@ def _format_error(error: Any) -> str:
         message = template.format(**context)
     else:
         message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] not in ("missing",):
+    if error["type"] == "missing":
+        message += _missing_hint(tuple(error["loc"]))
+    else:
         message += f", got {error['input']!r}" if not isinstance(error["input"], dict) else ""
     return f"{location}: {message}" if location else message
 

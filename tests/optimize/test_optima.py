@@ -297,3 +297,39 @@ def test_energy_served_so_far_must_be_a_plausible_kwh() -> None:
         frame["ev:delivered_kwh"] = bad
         with pytest.raises(PlanInputError, match="ev:delivered_kwh"):
             plan(building_site([OVERNIGHT]), frame, level="building", site_id="b1")
+
+
+@pytest.mark.parametrize(
+    ("heat_kw", "discharged_kw"),
+    [
+        # no heat demand: nothing can take the 400 kWh above soc_final, so the store stays idle
+        # and ends at 900 · 0.99² = 882.09 kWh (its standing loss only); before: infeasible
+        (0.0, 0.0),
+        # 100 kW for two hours: the store serves it all (200 kWh), the boiler stays off
+        (100.0, 100.0),
+    ],
+)
+def test_a_heat_store_above_its_soc_final_ends_above_where_nothing_takes_the_rest(
+    heat_kw: float, discharged_kw: float
+) -> None:
+    """A heat store at 90 % (as a re-plan reads it off its SOC meter) with soc_final 50 % and
+    less heat demand than the 400 kWh it should let out: it serves what demand there is and
+    keeps the rest (a heat-only building in a mild week, an ice store in winter)."""
+    site = building_site(
+        [
+            {"id": "tes", "type": "thermal_storage", "carrier": "heat", "energy_kwh": 1000,
+             "power_kw": 500, "loss_per_h": 0.01, "soc_min": 0.0, "soc_initial": 0.9,
+             "soc_final": 0.5},
+            {"id": "boiler", "type": "gas_boiler", "heat_max_kw": 500, "eta": 0.9},
+        ],
+        gas=GAS,
+    )  # fmt: skip
+    frame = inputs(2, b1__electricity_kw=10, b1__heat_kw=heat_kw)
+    result = plan(site, frame, level="building", site_id="b1")
+    assert result.status == "optimal"
+    assert result.objective_cny == pytest.approx(10.0, abs=1e-4)  # 20 kWh at 0.5, no gas
+    np.testing.assert_allclose(result.schedule["tes:discharge_kw"], discharged_kw, atol=1e-6)
+    np.testing.assert_allclose(result.schedule["boiler:heat_kw"], 0.0, atol=1e-6)
+    soc = (900.0 * 0.99 - discharged_kw) * 0.99 - discharged_kw
+    assert result.schedule["tes:soc_kwh"].iloc[-1] == pytest.approx(soc, abs=1e-4)
+    assert soc > 500.0

@@ -99,4 +99,21 @@ def test_a_kind_groups_whatever_the_letters_of_the_site_it_names_again() -> None
         ["b03:cooling_kw", "l01:cooling_kw", "lingang-x:cooling_kw"],
         ["b03-hp"],  # another site named in the message stays as it is
     ]
-    assert groups[0].kind == "no cooling meter at …, taken as … (what drew stays in …:electricity_kw)"
+    assert (
+        groups[0].kind == "no cooling meter at …, taken as … (what drew stays in …:electricity_kw)"
+    )
+
+
+def test_more_gas_without_less_grid_power_is_the_stores_not_a_cheaper_fuel() -> None:
+    """A heat-only building (gas boiler, heat store with a standing loss): the plan makes up
+    the store's loss with gas, the baseline's idle store loses nothing. Before, the reason said
+    the gas was cheaper than grid power, which the plan did not use less of."""
+    baseline = {"cost_cny": 31_852.9, "co2_kg": 10_533.26,
+                "co2_kg_by_carrier": {"electricity": 4_712.81, "gas": 5_820.45}}  # fmt: skip
+    solver = {"status": "optimal",
+              "co2_kg_by_carrier": {"electricity": 4_712.81, "gas": 5_822.92}}  # fmt: skip
+    found = verdict(record(31_857.7, 10_535.73, baseline, solver=solver))
+    assert found is not None and found.co2.worse is not None and found.cost.worse is not None
+    assert "in place of no grid power" in found.co2.worse
+    assert "cheaper than grid power" not in found.co2.worse
+    assert "standing loss" in found.cost.worse

@@ -12,6 +12,7 @@ from energyhub.clock import ManualClock
 from energyhub.plans import store
 from energyhub.plans.operations import plan_inputs
 from energyhub.scheduler.setpoints import mark_unconfirmed
+from energyhub.sites import parse_site
 from energyhub.store.db import connect
 
 from .conftest import (
@@ -23,7 +24,9 @@ from .conftest import (
     prepare_db,
     scheduler_for,
     scheduler_settings,
+    site_doc,
     write_history,
+    write_readings,
 )
 
 START = datetime.fromisoformat("2025-07-08T00:00:00+08:00")  # a Tuesday
@@ -263,3 +266,46 @@ async def test_assets_whose_demand_is_not_metered_get_no_setpoints(
     ) in record.warnings
     assert [m.topic.split("/")[-2] for m in received] == ["office-bess"]
     assert await _rows(pg_url, "SELECT unplanned FROM plan_forecasts") == [(["office-chiller"],)]
+
+
+async def test_a_heat_store_fuller_than_its_soc_final_with_no_heat_demand_is_planned(
+    pg_url: str, prefix: str
+) -> None:
+    """A heat-only building (gas boiler, heat store) in a week without heat demand, its store
+    read at 90 % on its SOC meter, soc_final 50 %: the re-plan keeps what nothing can use.
+    Before, every re-plan failed: the heat balance was left with heat it could not use."""
+    doc = site_doc(
+        meters=[
+            {"id": "main", "carrier": "electricity", "quantity": "power_kw"},
+            {"id": "heat", "carrier": "heat", "quantity": "energy_kwh"},
+            {"id": "hs-soc", "carrier": "none", "quantity": "soc_pct", "asset": "office-hs"},
+        ],
+        assets=[
+            {"id": "office-boiler", "type": "gas_boiler", "heat_max_kw": 1500, "eta": 0.92},
+            {"id": "office-hs", "type": "thermal_storage", "carrier": "heat", "energy_kwh": 2000,
+             "power_kw": 500, "loss_per_h": 0.005, "soc_initial": 0.5, "soc_final": 0.5},
+        ],
+    )  # fmt: skip
+    doc["city"]["parks"][0]["gas"] = {"price_cny_per_nm3": 3.8, "lhv_kwh_per_nm3": 9.97}
+    site = parse_site(doc, "test-site")
+    await prepare_db(pg_url, site)
+    await write_history(pg_url, HistorySpec(START - timedelta(days=7), START))
+    index = pd.date_range(START - timedelta(days=7), START, freq=STEP, inclusive="left")
+    await write_readings(
+        pg_url,
+        {"heat": pd.Series(1000.0, index=index), "hs-soc": pd.Series(90.0, index=index)},
+    )
+    settings = scheduler_settings(pg_url, SHARED_BROKER, prefix)
+    async with scheduler_for(settings, site, ManualClock(START)) as scheduler:
+        async with connect(pg_url) as conn:
+            await scheduler.resume(conn)
+            record = (await scheduler.tick(conn)).replanned[0]
+    assert record.status == "approved", record.error
+    plan_id = (await _rows(pg_url, "SELECT max(id) FROM plans"))[0][0]
+    last = await _rows(
+        pg_url,
+        "SELECT value FROM plan_steps WHERE plan_id = %s AND name = 'office-hs:soc_kwh' "
+        "ORDER BY ts DESC LIMIT 1",
+        plan_id,
+    )
+    assert float(last[0][0]) > 0.5 * 2000  # 1,800 kWh less its standing loss: nothing used it
