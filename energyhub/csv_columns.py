@@ -21,7 +21,10 @@ import io
 import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
+
+from energyhub.bounds import within_years
 
 Row = TypeVar("Row")
 LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -161,6 +164,24 @@ def first_long_row(text: str) -> tuple[int, str] | None:
         if len(cells) > len(header):
             return number, _surplus(cells[len(header) :], len(header))
     return None
+
+
+def aware_time(text: object, field: str, errors: list[str]) -> datetime | None:
+    """A cell's RFC 3339 time with its UTC offset, within the years stored times take; else None
+    and the problem named under `field` (`row 7.ts`) in `errors`."""
+    try:
+        value = datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        errors.append(f"{field}: expected an RFC 3339 time with a UTC offset, got {text!r}")
+        return None
+    if value.tzinfo is None:
+        errors.append(f"{field}: give a UTC offset, got {text!r}")
+        return None
+    try:
+        return within_years(value)
+    except (ValueError, OverflowError) as exc:
+        errors.append(f"{field}: {exc}")
+        return None
 
 
 SHOWN_PROBLEMS = 20

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import orjson
 
-from energyhub.bounds import within_years
 from energyhub.csv_columns import (
     Lines,
     Unreadable,
+    aware_time,
     fieldnames,
     header_problem,
     numbered_rows,
@@ -51,22 +51,6 @@ class ParsedReadings:
     records: list[Record] = field(default_factory=list)
     readings: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-def _time(text: str, where: str, errors: list[str]) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        errors.append(f"{where}.ts: expected an RFC 3339 time with a UTC offset, got {text!r}")
-        return None
-    if value.tzinfo is None:
-        errors.append(f"{where}.ts: give a UTC offset, got {text!r}")
-        return None
-    try:
-        return within_years(value)
-    except (ValueError, OverflowError) as exc:
-        errors.append(f"{where}.ts: {exc}")
-        return None
 
 
 def _value(text: str, where: str, errors: list[str]) -> float | None:
@@ -115,7 +99,7 @@ def parse_csv(site: SiteFile, text: str, prefix: str) -> ParsedReadings:
             errors.append(
                 f"{where}.meter: {site_id} has no meter {meter_id!r} (its meters: {known})"
             )
-        ts = _time(str(row.get("ts") or ""), where, errors)
+        ts = aware_time(row.get("ts") or "", f"{where}.ts", errors)
         value = _value(str(row.get("value") or ""), where, errors)
         if errors or owner is None or ts is None or value is None:
             parsed.errors += errors

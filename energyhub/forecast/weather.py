@@ -25,10 +25,11 @@ from datetime import datetime
 
 import pandas as pd
 
-from energyhub.bounds import no_control, within_years
+from energyhub.bounds import no_control
 from energyhub.csv_columns import (
     Lines,
     Unreadable,
+    aware_time,
     fieldnames,
     header_problem,
     numbered_rows,
@@ -65,22 +66,6 @@ class ParsedWeather:
     @property
     def steps(self) -> int:
         return sum(len(issue.frame) for issue in self.issues)
-
-
-def _time(text: object, where: str, name: str, errors: list[str]) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(str(text).strip())
-    except ValueError:
-        errors.append(f"{where}.{name}: expected an RFC 3339 time with a UTC offset, got {text!r}")
-        return None
-    if value.tzinfo is None:
-        errors.append(f"{where}.{name}: give a UTC offset, got {text!r}")
-        return None
-    try:
-        return within_years(value)
-    except (ValueError, OverflowError) as exc:
-        errors.append(f"{where}.{name}: {exc}")
-        return None
 
 
 def _source(raw: object, where: str, errors: list[str]) -> str | None:
@@ -137,10 +122,10 @@ def parse_records(
         if park not in parks:
             known = ", ".join(sorted(parks))
             errors.append(f"{where}.park_id: no park {park!r} in the site file (parks: {known})")
-        ts = _time(record.get("ts"), where, "ts", errors)
+        ts = aware_time(record.get("ts"), f"{where}.ts", errors)
         issued = record.get("issued_at")
         issue_time = (
-            issued_at if issued in (None, "") else _time(issued, where, "issued_at", errors)
+            issued_at if issued in (None, "") else aware_time(issued, f"{where}.issued_at", errors)
         )
         values = {name: _value(record.get(name), where, name, errors) for name in WEATHER_COLUMNS}
         origin = _source(record.get("source") or source, where, errors)
@@ -226,7 +211,7 @@ def parse_message(
     issued_at = received_at
     if issued not in (None, ""):
         errors: list[str] = []
-        parsed_time = _time(issued, topic, "issued_at", errors)
+        parsed_time = aware_time(issued, f"{topic}.issued_at", errors)
         if parsed_time is None:
             return ParsedWeather(errors=errors)
         issued_at = parsed_time

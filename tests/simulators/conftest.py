@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -79,3 +80,14 @@ async def clear_status(site: SiteFile, prefix: str) -> None:
     topics = [f"{prefix}/{park.id}/{owner.id}/status" for park, owner in site.metered_sites()]
     async with MqttClient(BROKER, f"test-clear-{uuid.uuid4().hex[:10]}") as client:
         await client.publish_many(((topic, b"") for topic in topics), retain=True)
+
+
+async def energyhub_command(*args: str) -> tuple[int | None, str]:
+    """`energyhub ARGS` as a user runs it: exit status and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "energyhub", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return process.returncode, output.decode()

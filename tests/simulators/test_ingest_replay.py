@@ -4,8 +4,6 @@ what the fault log predicts (dropped readings absent, duplicates once, garbage i
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +24,7 @@ from simulators.record import RecordLimits, read_records, record
 from simulators.replay import ReplayOptions, replay
 from simulators.simulate import SimulationOptions, simulate
 from tests.ingest.conftest import ingest_settings, running_worker, scalar, wait_for
-from tests.simulators.conftest import BROKER, SITE_FILE, clear_status, collect
+from tests.simulators.conftest import BROKER, SITE_FILE, clear_status, collect, energyhub_command
 
 FAULTS = "drop=0.05,duplicate=0.05,reorder=0.1,garbage=0.03,clock-skew=+330s,counter-reset=0.02"
 """A skew that is no whole number of steps, so a skewed reading never lands on another's key."""
@@ -152,17 +150,6 @@ async def test_replay_with_faults_into_ingest_matches_the_fault_log(
     assert count is not None and count[0] == garbage
 
 
-async def _command(*args: str) -> tuple[int | None, str]:
-    """`energyhub ARGS` as a user runs it: exit status and output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "energyhub", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "COLUMNS": "400"},
-    )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode, output.decode()
-
-
 @pytest.mark.slow
 async def test_simulate_takes_a_start_only_when_the_ingest_takes_its_readings(
     pg_url: str, tmp_path: Path
@@ -182,9 +169,9 @@ async def test_simulate_takes_a_start_only_when_the_ingest_takes_its_readings(
     taken, refused = (now + timedelta(seconds=s) for s in (120, 600))
     async with running_worker(ingest_settings(pg_url, prefix)):
         async with collect([f"{prefix}/#"]) as collector:
-            code, output = await _command("simulate", *run, "--start", taken.isoformat())
+            code, output = await energyhub_command("simulate", *run, "--start", taken.isoformat())
             assert code == 0, output
-            code, output = await _command("simulate", *run, "--start", refused.isoformat())
+            code, output = await energyhub_command("simulate", *run, "--start", refused.isoformat())
             received = await collector.idle(0.5)
         expected, garbage = predict([(m.topic, m.payload) for m in received], prefix, site)
         await wait_for(pg_url, "SELECT count(*) FROM readings", len(expected), timeout_s=60)
@@ -220,10 +207,10 @@ async def test_replay_takes_a_feed_start_only_when_the_ingest_takes_its_readings
     run = ["replay", "--site", str(SITE_FILE), "--feed", "lab/main=bdew:g25:876000",
            "--prefix", prefix, "--duration", "30min", "--speed", "max"]  # fmt: skip
     async with running_worker(ingest_settings(pg_url, prefix)):
-        code, output = await _command(*run, "--start", taken.isoformat())
+        code, output = await energyhub_command(*run, "--start", taken.isoformat())
         assert code == 0, output
         await wait_for(pg_url, "SELECT count(*) FROM readings", 2, timeout_s=60)
-        code, output = await _command(*run, "--start", refused.isoformat())
+        code, output = await energyhub_command(*run, "--start", refused.isoformat())
         await asyncio.sleep(0.5)  # nothing more may arrive
     assert code == 2, output
     message = " ".join(output.split())

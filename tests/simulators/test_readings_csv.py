@@ -18,7 +18,7 @@ from energyhub.store.migrations import migrate
 from energyhub.store.sync import sync_site
 from simulators.readings_csv import BATCH_READINGS, parse_csv
 from tests.ingest.conftest import ingest_settings, running_worker, wait_for
-from tests.simulators.conftest import SITE_FILE
+from tests.simulators.conftest import SITE_FILE, energyhub_command
 
 
 def _batches(parsed_records: list) -> list[tuple[str, list[dict[str, object]]]]:  # type: ignore[type-arg]
@@ -100,17 +100,6 @@ def test_a_header_it_cannot_read_is_named(site: SiteFile, text: str, message: st
     assert parsed.errors[0].startswith(message)
 
 
-async def _replay_command(*args: str) -> tuple[int | None, str]:
-    """`energyhub replay ARGS` as a user runs it: exit status and output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "energyhub", "replay", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "COLUMNS": "400"},
-    )  # fmt: skip
-    output, _ = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode, output.decode()
-
-
 @pytest.mark.slow
 async def test_replay_readings_backfills_history_through_the_ingest(
     pg_url: str, site: SiteFile, tmp_path: Path
@@ -131,7 +120,7 @@ async def test_replay_readings_backfills_history_through_the_ingest(
     run = ["--readings", str(file), "--site", str(SITE_FILE), "--prefix", prefix,
            "--speed", "max"]  # fmt: skip
     async with running_worker(ingest_settings(pg_url, prefix)):
-        code, output = await _replay_command(*run)
+        code, output = await energyhub_command("replay", *run)
         count = await wait_for(pg_url, "SELECT count(*) FROM readings", len(steps) + 8)
         await asyncio.sleep(0.5)  # nothing more may arrive
     message = " ".join(output.split())
