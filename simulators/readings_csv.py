@@ -93,7 +93,7 @@ def parse_csv(site: SiteFile, text: str, prefix: str) -> ParsedReadings:
         site_id, meter_id = (str(row.get(name) or "").strip() for name in ("site", "meter"))
         owner = owners.get(site_id)
         if owner is None:
-            errors.append(f"{where}.site: no building or park {site_id!r} in the site file")
+            errors.append(f"{where}.site: {site.not_park_or_building(site_id)}")
         elif meter_id not in {m.id for m in owner[1].meters}:
             known = ", ".join(sorted(m.id for m in owner[1].meters)) or "none"
             errors.append(

@@ -70,7 +70,7 @@ def test_each_bad_row_is_named_and_the_good_ones_kept(site: SiteFile) -> None:
     )
     parsed = parse_csv(site, text, "energyhub")
     assert parsed.errors == [
-        "row 3.site: no building or park 'gym' in the site file",
+        "row 3.site: no park or building 'gym' in the site file",
         "row 4.meter: lab has no meter 'mian' (its meters: cooling, heat, main)",
         "row 5.ts: give a UTC offset, got '2026-11-01 00:15:00'",
         "row 6.value: expected a finite number, got 'n/a'",
